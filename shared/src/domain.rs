@@ -1,0 +1,354 @@
+//! Domain types: the nouns of DOMAIN.md. Constructors validate, so a value of one of these types
+//! is always well formed, whether it came from a config file, a scan or a decoded frame.
+
+use std::fmt;
+
+use thiserror::Error;
+
+/// Longest id (site, store, SKU, RMA, LPN) we accept, in bytes. Keeps every id printable on a
+/// label and bounds what one decoded string can cost.
+pub const ID_LEN_MAX: usize = 64;
+
+#[derive(Debug, Error, PartialEq)]
+pub enum DomainError {
+    #[error("{kind} id is empty")]
+    EmptyId { kind: &'static str },
+    #[error("{kind} id {value:?} is longer than {ID_LEN_MAX} bytes")]
+    IdTooLong { kind: &'static str, value: String },
+    #[error("{kind} id {value:?} has character {ch:?}; allowed: {allowed}")]
+    BadIdChar {
+        kind: &'static str,
+        value: String,
+        ch: char,
+        allowed: &'static str,
+    },
+    #[error("latitude {0} is outside -90..=90")]
+    BadLatitude(f64),
+    #[error("longitude {0} is outside -180..=180")]
+    BadLongitude(f64),
+    #[error("quantity must be at least 1, got {0}")]
+    BadQuantity(u32),
+    #[error("unit {lpn}: {event} is not allowed when the unit is {state}")]
+    InvalidTransition {
+        lpn: String,
+        state: &'static str,
+        event: &'static str,
+    },
+}
+
+fn check_id(
+    kind: &'static str,
+    value: &str,
+    allowed: &'static str,
+    ok: fn(char) -> bool,
+) -> Result<(), DomainError> {
+    if value.is_empty() {
+        return Err(DomainError::EmptyId { kind });
+    }
+    if value.len() > ID_LEN_MAX {
+        return Err(DomainError::IdTooLong {
+            kind,
+            value: value.chars().take(ID_LEN_MAX).collect(),
+        });
+    }
+    if let Some(ch) = value.chars().find(|c| !ok(*c)) {
+        return Err(DomainError::BadIdChar {
+            kind,
+            value: value.to_owned(),
+            ch,
+            allowed,
+        });
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $allowed:literal, $ok:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Result<Self, DomainError> {
+                let value = value.into();
+                check_id($kind, &value, $allowed, $ok)?;
+                Ok(Self(value))
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, DomainError> {
+                Self::new(s)
+            }
+        }
+    };
+}
+
+fn is_slug_char(c: char) -> bool {
+    c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'
+}
+
+fn is_code_char(c: char) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-' || c == '_' || c == '.'
+}
+
+id_type!(
+    /// A warehouse site, e.g. `osaka`. Lowercase so it can be a certificate name and a file name.
+    SiteId, "site", "a-z 0-9 -", is_slug_char
+);
+id_type!(
+    /// A store or konbini drop-off point, e.g. `st-shibuya`.
+    StoreId, "store", "a-z 0-9 -", is_slug_char
+);
+id_type!(
+    /// A merchant (brand) whose returns we handle.
+    MerchantId, "merchant", "a-z 0-9 -", is_slug_char
+);
+id_type!(
+    /// A stock keeping unit of a merchant.
+    Sku, "sku", "A-Z 0-9 - _ .", is_code_char
+);
+id_type!(
+    /// A return merchandise authorization, e.g. `RMA-0000123`.
+    RmaId, "rma", "A-Z 0-9 - _ .", is_code_char
+);
+id_type!(
+    /// The license plate of one received unit, printed on its label at receiving.
+    Lpn, "lpn", "A-Z 0-9 - _ .", is_code_char
+);
+
+/// A database's identity. Made at random when a database is created, so a site restored from a
+/// backup or reinstalled numbers its ops in a new space and never collides with what it sent
+/// before. Sequence numbers are only meaningful together with their epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Epoch(pub u64);
+
+impl fmt::Display for Epoch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Coordinates {
+    lat: f64,
+    lon: f64,
+}
+
+impl Coordinates {
+    pub fn new(lat: f64, lon: f64) -> Result<Self, DomainError> {
+        if !(-90.0..=90.0).contains(&lat) {
+            return Err(DomainError::BadLatitude(lat));
+        }
+        if !(-180.0..=180.0).contains(&lon) {
+            return Err(DomainError::BadLongitude(lon));
+        }
+        Ok(Self { lat, lon })
+    }
+    pub fn lat(&self) -> f64 {
+        self.lat
+    }
+    pub fn lon(&self) -> f64 {
+        self.lon
+    }
+}
+
+/// What a site can do beyond receiving and grading, which every site does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Capability {
+    Refurbish,
+    Recycle,
+    Resale,
+    ReturnToVendor,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Site {
+    pub id: SiteId,
+    pub name: String,
+    pub location: Coordinates,
+    pub capabilities: Vec<Capability>,
+    pub daily_capacity_units: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// A brand's retail store that takes in-store returns (BORIS).
+    Retail,
+    /// A convenience store parcel counter (unmanned drop-off).
+    Konbini,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Store {
+    pub id: StoreId,
+    pub name: String,
+    pub kind: StoreKind,
+    pub location: Coordinates,
+}
+
+/// Why the customer sends it back. Reason codes feed root-cause analysis, so they are a closed
+/// list rather than free text (free text travels beside them as a note).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReasonCode {
+    TooSmall,
+    TooLarge,
+    NotAsDescribed,
+    DamagedInTransit,
+    Defective,
+    WrongItemSent,
+    ChangedMind,
+    ArrivedLate,
+    Other,
+}
+
+impl ReasonCode {
+    pub const ALL: [ReasonCode; 9] = [
+        Self::TooSmall,
+        Self::TooLarge,
+        Self::NotAsDescribed,
+        Self::DamagedInTransit,
+        Self::Defective,
+        Self::WrongItemSent,
+        Self::ChangedMind,
+        Self::ArrivedLate,
+        Self::Other,
+    ];
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReturnLine {
+    pub sku: Sku,
+    pub qty: u32,
+    pub reason: ReasonCode,
+}
+
+impl ReturnLine {
+    pub fn new(sku: Sku, qty: u32, reason: ReasonCode) -> Result<Self, DomainError> {
+        if qty == 0 {
+            return Err(DomainError::BadQuantity(qty));
+        }
+        Ok(Self { sku, qty, reason })
+    }
+}
+
+/// Inspected condition of a unit: A like new … D damaged, X unsellable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Grade {
+    A,
+    B,
+    C,
+    D,
+    X,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Disposition {
+    Restock,
+    Resale,
+    Refurbish,
+    Recycle,
+    Dispose,
+    ReturnToVendor,
+}
+
+/// Where a unit is in its life at a site. Transitions are checked at the station before an op
+/// is written and again at the coordinator, where a violation becomes an anomaly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitState {
+    Received,
+    Graded(Grade),
+    Disposed(Disposition),
+    Voided,
+}
+
+impl UnitState {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Graded(_) => "graded",
+            Self::Disposed(_) => "disposed",
+            Self::Voided => "voided",
+        }
+    }
+
+    /// Grading is allowed after receipt and again after grading (a re-grade is a correction).
+    pub fn grade(self, lpn: &Lpn, grade: Grade) -> Result<Self, DomainError> {
+        match self {
+            Self::Received | Self::Graded(_) => Ok(Self::Graded(grade)),
+            _ => Err(self.invalid(lpn, "grade")),
+        }
+    }
+
+    pub fn dispose(self, lpn: &Lpn, disposition: Disposition) -> Result<Self, DomainError> {
+        match self {
+            Self::Graded(_) => Ok(Self::Disposed(disposition)),
+            _ => Err(self.invalid(lpn, "disposition")),
+        }
+    }
+
+    pub fn void(self, lpn: &Lpn) -> Result<Self, DomainError> {
+        match self {
+            Self::Voided => Err(self.invalid(lpn, "void")),
+            _ => Ok(Self::Voided),
+        }
+    }
+
+    fn invalid(self, lpn: &Lpn, event: &'static str) -> DomainError {
+        DomainError::InvalidTransition {
+            lpn: lpn.to_string(),
+            state: self.name(),
+            event,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_validated_with_a_named_problem() {
+        assert!(SiteId::new("osaka").is_ok());
+        let err = SiteId::new("Osaka").unwrap_err();
+        assert!(err.to_string().contains("'O'"), "{err}");
+        assert_eq!(
+            SiteId::new("").unwrap_err(),
+            DomainError::EmptyId { kind: "site" }
+        );
+        assert!(matches!(
+            Sku::new("X".repeat(ID_LEN_MAX + 1)),
+            Err(DomainError::IdTooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn coordinates_reject_out_of_range() {
+        assert!(Coordinates::new(35.0, 139.0).is_ok());
+        assert!(Coordinates::new(91.0, 139.0).is_err());
+        assert!(Coordinates::new(35.0, 181.0).is_err());
+    }
+
+    #[test]
+    fn lifecycle_refuses_disposition_before_grading() {
+        let lpn = Lpn::new("LPN-1").unwrap();
+        let received = UnitState::Received;
+        assert!(received.dispose(&lpn, Disposition::Restock).is_err());
+        let graded = received.grade(&lpn, Grade::B).unwrap();
+        let disposed = graded.dispose(&lpn, Disposition::Resale).unwrap();
+        assert_eq!(disposed, UnitState::Disposed(Disposition::Resale));
+        assert!(disposed.grade(&lpn, Grade::A).is_err());
+        assert_eq!(disposed.void(&lpn).unwrap(), UnitState::Voided);
+        assert!(UnitState::Voided.void(&lpn).is_err());
+    }
+}

@@ -1,0 +1,298 @@
+//! Frames after the handshake, encoded by the negotiated protocol version.
+//!
+//! Version 2 added `outbox_head_seq` to op batches, so the coordinator can show how far behind a
+//! site is in ops. A version-1 agent is still served; its lag is reported as unknown.
+
+use serde::{Deserialize, Serialize};
+
+use super::{decode_body, encode_frame, WireError, PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
+use crate::domain::Epoch;
+
+/// One sequenced item (an op or a command): its sequence number and its encoded payload.
+/// The payload is stored as these exact bytes on both sides, so its hash can detect a
+/// duplicate that is not really a duplicate.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sequenced {
+    pub seq: u64,
+    pub payload: Vec<u8>,
+}
+
+/// Why a peer closes the conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    Protocol,
+    Unauthorized,
+    Internal,
+    ShuttingDown,
+}
+
+/// A message after the handshake, as the rest of the code sees it (the newest shape).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Message {
+    /// Upstream ops of one epoch, in seq order. `outbox_head_seq` is the highest seq the site
+    /// has recorded (None when the peer speaks version 1).
+    OpBatch {
+        epoch: Epoch,
+        ops: Vec<Sequenced>,
+        outbox_head_seq: Option<u64>,
+    },
+    /// Every op of `epoch` up to and including `up_to_seq` is durably applied.
+    OpAck { epoch: Epoch, up_to_seq: u64 },
+    /// Downstream commands of the coordinator's stream `epoch` for this site, in seq order.
+    CommandBatch {
+        epoch: Epoch,
+        commands: Vec<Sequenced>,
+    },
+    /// Every command of `epoch` up to and including `up_to_seq` is durably applied at the site.
+    CommandAck { epoch: Epoch, up_to_seq: u64 },
+    /// The sender is closing; `message` says why in words an operator can act on.
+    Error { code: ErrorCode, message: String },
+}
+
+impl Message {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OpBatch { .. } => "op_batch",
+            Self::OpAck { .. } => "op_ack",
+            Self::CommandBatch { .. } => "command_batch",
+            Self::CommandAck { .. } => "command_ack",
+            Self::Error { .. } => "error",
+        }
+    }
+
+    /// Encodes as a whole frame in protocol `version`.
+    pub fn encode(&self, version: u16) -> Result<Vec<u8>, WireError> {
+        match version {
+            1 => encode_frame("message v1", &V1::from(self.clone())),
+            2 => encode_frame("message v2", &V2::from(self.clone())),
+            _ => Err(WireError::UnsupportedVersion {
+                what: "message",
+                version,
+            }),
+        }
+    }
+
+    /// Decodes a frame body in protocol `version`.
+    pub fn decode(version: u16, body: &[u8]) -> Result<Self, WireError> {
+        match version {
+            1 => Ok(decode_body::<V1>("message v1", body)?.into()),
+            2 => Ok(decode_body::<V2>("message v2", body)?.into()),
+            _ => Err(WireError::UnsupportedVersion {
+                what: "message",
+                version,
+            }),
+        }
+    }
+}
+
+/// Every version this build can encode and decode.
+pub const SUPPORTED_VERSIONS: std::ops::RangeInclusive<u16> =
+    PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION;
+
+#[derive(Serialize, Deserialize)]
+enum V1 {
+    OpBatch {
+        epoch: u64,
+        ops: Vec<Sequenced>,
+    },
+    OpAck {
+        epoch: u64,
+        up_to_seq: u64,
+    },
+    CommandBatch {
+        epoch: u64,
+        commands: Vec<Sequenced>,
+    },
+    CommandAck {
+        epoch: u64,
+        up_to_seq: u64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+enum V2 {
+    OpBatch {
+        epoch: u64,
+        ops: Vec<Sequenced>,
+        outbox_head_seq: u64,
+    },
+    OpAck {
+        epoch: u64,
+        up_to_seq: u64,
+    },
+    CommandBatch {
+        epoch: u64,
+        commands: Vec<Sequenced>,
+    },
+    CommandAck {
+        epoch: u64,
+        up_to_seq: u64,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+impl From<Message> for V1 {
+    fn from(m: Message) -> Self {
+        match m {
+            Message::OpBatch { epoch, ops, .. } => V1::OpBatch {
+                epoch: epoch.0,
+                ops,
+            },
+            Message::OpAck { epoch, up_to_seq } => V1::OpAck {
+                epoch: epoch.0,
+                up_to_seq,
+            },
+            Message::CommandBatch { epoch, commands } => V1::CommandBatch {
+                epoch: epoch.0,
+                commands,
+            },
+            Message::CommandAck { epoch, up_to_seq } => V1::CommandAck {
+                epoch: epoch.0,
+                up_to_seq,
+            },
+            Message::Error { code, message } => V1::Error { code, message },
+        }
+    }
+}
+
+impl From<V1> for Message {
+    fn from(m: V1) -> Self {
+        match m {
+            V1::OpBatch { epoch, ops } => Message::OpBatch {
+                epoch: Epoch(epoch),
+                ops,
+                outbox_head_seq: None,
+            },
+            V1::OpAck { epoch, up_to_seq } => Message::OpAck {
+                epoch: Epoch(epoch),
+                up_to_seq,
+            },
+            V1::CommandBatch { epoch, commands } => Message::CommandBatch {
+                epoch: Epoch(epoch),
+                commands,
+            },
+            V1::CommandAck { epoch, up_to_seq } => Message::CommandAck {
+                epoch: Epoch(epoch),
+                up_to_seq,
+            },
+            V1::Error { code, message } => Message::Error { code, message },
+        }
+    }
+}
+
+impl From<Message> for V2 {
+    fn from(m: Message) -> Self {
+        match m {
+            Message::OpBatch {
+                epoch,
+                ops,
+                outbox_head_seq,
+            } => {
+                // A batch always carries its own last seq, so the head is at least that.
+                let last = ops.last().map_or(0, |op| op.seq);
+                V2::OpBatch {
+                    epoch: epoch.0,
+                    ops,
+                    outbox_head_seq: outbox_head_seq.unwrap_or(last).max(last),
+                }
+            }
+            Message::OpAck { epoch, up_to_seq } => V2::OpAck {
+                epoch: epoch.0,
+                up_to_seq,
+            },
+            Message::CommandBatch { epoch, commands } => V2::CommandBatch {
+                epoch: epoch.0,
+                commands,
+            },
+            Message::CommandAck { epoch, up_to_seq } => V2::CommandAck {
+                epoch: epoch.0,
+                up_to_seq,
+            },
+            Message::Error { code, message } => V2::Error { code, message },
+        }
+    }
+}
+
+impl From<V2> for Message {
+    fn from(m: V2) -> Self {
+        match m {
+            V2::OpBatch {
+                epoch,
+                ops,
+                outbox_head_seq,
+            } => Message::OpBatch {
+                epoch: Epoch(epoch),
+                ops,
+                outbox_head_seq: Some(outbox_head_seq),
+            },
+            V2::OpAck { epoch, up_to_seq } => Message::OpAck {
+                epoch: Epoch(epoch),
+                up_to_seq,
+            },
+            V2::CommandBatch { epoch, commands } => Message::CommandBatch {
+                epoch: Epoch(epoch),
+                commands,
+            },
+            V2::CommandAck { epoch, up_to_seq } => Message::CommandAck {
+                epoch: Epoch(epoch),
+                up_to_seq,
+            },
+            V2::Error { code, message } => Message::Error { code, message },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{split_frame, MAX_FRAME_BYTES};
+
+    fn batch() -> Message {
+        Message::OpBatch {
+            epoch: Epoch(7),
+            ops: vec![Sequenced {
+                seq: 1,
+                payload: vec![1, 2, 3],
+            }],
+            outbox_head_seq: Some(9),
+        }
+    }
+
+    #[test]
+    fn both_versions_round_trip() {
+        for version in SUPPORTED_VERSIONS {
+            let frame = batch().encode(version).unwrap();
+            let (body, used) = split_frame(&frame).unwrap().unwrap();
+            assert_eq!(used, frame.len());
+            let back = Message::decode(version, body).unwrap();
+            match version {
+                1 => assert!(matches!(
+                    back,
+                    Message::OpBatch {
+                        outbox_head_seq: None,
+                        ..
+                    }
+                )),
+                _ => assert_eq!(back, batch()),
+            }
+        }
+        assert!(batch().encode(PROTOCOL_VERSION + 1).is_err());
+    }
+
+    #[test]
+    fn a_huge_inner_length_is_refused_without_allocating_it() {
+        // OpBatch (variant 0), epoch 7, then a Vec length claiming 2^60 items.
+        let mut body = vec![0u8, 7, 253];
+        body.extend_from_slice(&(1u64 << 60).to_be_bytes());
+        let err = Message::decode(2, &body).unwrap_err();
+        assert!(matches!(err, WireError::Malformed { .. }), "{err}");
+        assert!(body.len() < MAX_FRAME_BYTES);
+    }
+}

@@ -1,0 +1,173 @@
+//! The wire: length-prefixed bincode frames between agent and coordinator.
+//!
+//! Every bincode use in the workspace lives below this module, so a maintained
+//! bincode-compatible crate can replace it in one place. Domain types never derive the wire
+//! forms; `payload` converts explicitly and validates while decoding, so a decoded value is as
+//! well formed as one built by hand.
+//!
+//! Frame: `u32` big-endian body length, then the bincode body. Decoding checks the length
+//! against [`MAX_FRAME_BYTES`] before anything is allocated, decodes with the same limit (so an
+//! inner length claiming 2^60 items is refused, not allocated), and requires the body to be
+//! consumed exactly.
+//!
+//! Versions: the first frame each way is a [`handshake`] message whose encoding never changes.
+//! Everything after it is encoded by the negotiated version ([`messages`]). The coordinator
+//! speaks [`PROTOCOL_VERSION`] and the one before it. Enums only ever gain variants at the end.
+
+pub mod handshake;
+pub mod messages;
+pub mod payload;
+
+use bincode::config::{self, Configuration, Limit};
+use serde::{de::DeserializeOwned, Serialize};
+use thiserror::Error;
+
+/// Largest frame body accepted or produced, in bytes. A batch is cut well below it (see
+/// `sync::BatchLimits`); anything larger is refused before a byte of it is buffered.
+pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
+/// Size of the length prefix.
+pub const FRAME_HEADER_BYTES: usize = 4;
+/// The protocol version this build speaks natively (N).
+pub const PROTOCOL_VERSION: u16 = 2;
+/// The oldest version still spoken (N−1), so sites can be upgraded one at a time.
+pub const PROTOCOL_VERSION_MIN: u16 = 1;
+
+type Codec = Configuration<config::BigEndian, config::Varint, Limit<MAX_FRAME_BYTES>>;
+
+fn codec() -> Codec {
+    config::standard()
+        .with_big_endian()
+        .with_variable_int_encoding()
+        .with_limit::<MAX_FRAME_BYTES>()
+}
+
+#[derive(Debug, Error)]
+pub enum WireError {
+    #[error("frame of {len} bytes is over the {MAX_FRAME_BYTES}-byte limit")]
+    FrameTooLarge { len: usize },
+    #[error("malformed {what}: {reason}")]
+    Malformed { what: &'static str, reason: String },
+    #[error("malformed {what}: {trailing} bytes left over after decoding")]
+    TrailingBytes { what: &'static str, trailing: usize },
+    #[error("could not encode {what}: {reason}")]
+    Encode { what: &'static str, reason: String },
+    #[error("invalid {what}: {source}")]
+    Invalid {
+        what: &'static str,
+        #[source]
+        source: crate::domain::DomainError,
+    },
+    #[error("unsupported {what} version {version}")]
+    UnsupportedVersion { what: &'static str, version: u16 },
+}
+
+/// Encodes `value` as a complete frame (length prefix + body).
+pub(crate) fn encode_frame<T: Serialize>(
+    what: &'static str,
+    value: &T,
+) -> Result<Vec<u8>, WireError> {
+    let mut out = vec![0u8; FRAME_HEADER_BYTES];
+    bincode::serde::encode_into_std_write(value, &mut out, codec()).map_err(|e| {
+        WireError::Encode {
+            what,
+            reason: e.to_string(),
+        }
+    })?;
+    let len = out.len() - FRAME_HEADER_BYTES;
+    if len > MAX_FRAME_BYTES {
+        return Err(WireError::FrameTooLarge { len });
+    }
+    let prefix = u32::try_from(len).map_err(|_| WireError::FrameTooLarge { len })?;
+    out[..FRAME_HEADER_BYTES].copy_from_slice(&prefix.to_be_bytes());
+    Ok(out)
+}
+
+/// Reads a frame's length prefix and checks it against the limit, before the body is read.
+pub fn frame_body_len(header: [u8; FRAME_HEADER_BYTES]) -> Result<usize, WireError> {
+    let len = u32::from_be_bytes(header) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(WireError::FrameTooLarge { len });
+    }
+    Ok(len)
+}
+
+/// Splits one whole frame off the front of `buf`: `Ok(None)` while it is incomplete.
+pub fn split_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, WireError> {
+    let Some(header) = buf.get(..FRAME_HEADER_BYTES) else {
+        return Ok(None);
+    };
+    let mut prefix = [0u8; FRAME_HEADER_BYTES];
+    prefix.copy_from_slice(header);
+    let len = frame_body_len(prefix)?;
+    let end = FRAME_HEADER_BYTES + len;
+    Ok(buf.get(FRAME_HEADER_BYTES..end).map(|body| (body, end)))
+}
+
+pub(crate) fn encode_body<T: Serialize>(
+    what: &'static str,
+    value: &T,
+) -> Result<Vec<u8>, WireError> {
+    bincode::serde::encode_to_vec(value, codec()).map_err(|e| WireError::Encode {
+        what,
+        reason: e.to_string(),
+    })
+}
+
+/// Decodes a frame body (or payload) that must be consumed exactly.
+pub(crate) fn decode_body<T: DeserializeOwned>(
+    what: &'static str,
+    body: &[u8],
+) -> Result<T, WireError> {
+    if body.len() > MAX_FRAME_BYTES {
+        return Err(WireError::FrameTooLarge { len: body.len() });
+    }
+    let (value, consumed) =
+        bincode::serde::decode_from_slice(body, codec()).map_err(|e| WireError::Malformed {
+            what,
+            reason: e.to_string(),
+        })?;
+    if consumed != body.len() {
+        return Err(WireError::TrailingBytes {
+            what,
+            trailing: body.len() - consumed,
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_prefix_is_refused_before_the_body_arrives() {
+        let header = ((MAX_FRAME_BYTES + 1) as u32).to_be_bytes();
+        assert!(matches!(
+            frame_body_len(header),
+            Err(WireError::FrameTooLarge { .. })
+        ));
+        // Only the 4-byte header is present: the limit is enforced without waiting for the body.
+        assert!(matches!(
+            split_frame(&header),
+            Err(WireError::FrameTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn incomplete_frames_are_a_normal_outcome() {
+        assert!(split_frame(&[0, 0]).unwrap().is_none());
+        assert!(split_frame(&[0, 0, 0, 3, 1]).unwrap().is_none());
+        let (body, used) = split_frame(&[0, 0, 0, 1, 7, 9]).unwrap().unwrap();
+        assert_eq!((body, used), (&[7u8][..], 5));
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut body = encode_body("test", &5u32).unwrap();
+        body.push(0);
+        assert!(matches!(
+            decode_body::<u32>("test", &body),
+            Err(WireError::TrailingBytes { trailing: 1, .. })
+        ));
+    }
+}
