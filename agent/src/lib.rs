@@ -1,1 +1,258 @@
+//! The Modori site agent: a library, so the demo and the tests can run agents in-process, with
+//! a thin `modori-agent` binary around it.
+//!
+//! Architecture invariant: the site keeps working with no coordinator. Every station action is
+//! committed to the local SQLite (with its outbox op) before it is confirmed; the sync client
+//! only ever reads the outbox and never blocks a station.
 
+pub mod config;
+pub mod config_file;
+pub mod ctl;
+pub mod net;
+pub mod sqlite;
+pub mod station_sim;
+pub mod store;
+pub mod sync_client;
+pub mod tls;
+
+use std::sync::{Arc, Mutex};
+
+use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
+use serde::Serialize;
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::AgentConfig;
+use crate::sqlite::{Db, DbError};
+use crate::store::{Receipt, StoreError};
+use crate::sync_client::{chrono_ms, LinkStatus, SyncClient};
+use crate::tls::TlsError;
+
+#[derive(Debug, Error)]
+pub enum AgentError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("QUIC endpoint: {0}")]
+    Endpoint(#[source] std::io::Error),
+    #[error("ctl socket {path}: {source}")]
+    Ctl {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `ctl status`: where the site stands.
+#[derive(Clone, Debug, Serialize)]
+pub struct AgentStatus {
+    pub site: String,
+    pub epoch: String,
+    pub connected: bool,
+    pub protocol_version: Option<u16>,
+    pub outbox_head_seq: u64,
+    pub outbox_pending: u64,
+    pub last_acked_seq: u64,
+    pub command_epoch: Option<String>,
+    pub last_applied_command_seq: u64,
+    pub ack_rate_ops_per_second: f64,
+    pub estimated_catch_up_seconds: Option<f64>,
+    pub n_connects: u64,
+    pub last_error: Option<String>,
+}
+
+/// A running agent. Clone the [`AgentHandle`] to use it from several tasks.
+pub struct Agent {
+    handle: AgentHandle,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+#[derive(Clone)]
+pub struct AgentHandle {
+    site: SiteId,
+    db: Db,
+    head: Arc<watch::Sender<u64>>,
+    link: Arc<Mutex<LinkStatus>>,
+}
+
+impl Agent {
+    /// Opens the database (creating it and its epoch on first start), then starts the sync
+    /// client and the ctl socket. Returns as soon as the database is usable: a site works
+    /// without its coordinator.
+    pub async fn start(config: AgentConfig) -> Result<Self, AgentError> {
+        tls::install_crypto_provider();
+        let site = config.site_id();
+        std::fs::create_dir_all(&config.storage.data_dir).map_err(|source| {
+            AgentError::DataDir {
+                path: config.storage.data_dir.clone(),
+                source,
+            }
+        })?;
+        let db = Db::open(&config.db_path(), &store::migrations())?;
+        let init_site = site.clone();
+        let snap = db.call(move |c| store::init(c, &init_site)).await?;
+        info!(site = %site, epoch = %snap.op_epoch, head = snap.op_head_seq, acked = snap.op_acked_seq,
+              db = %config.db_path().display(), "site database open");
+
+        let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
+        let chain = tls::load_certs("site certificate", &config.tls.cert)?;
+        let key = tls::load_key("site key", &config.tls.key)?;
+        let client = tls::client_config(&ca, chain, key, config.sync.timing())?;
+        let bind: std::net::SocketAddr = if config.coordinator.address.is_ipv6() {
+            "[::]:0".parse().expect("literal address")
+        } else {
+            "0.0.0.0:0".parse().expect("literal address")
+        };
+        let mut endpoint = quinn::Endpoint::client(bind).map_err(AgentError::Endpoint)?;
+        endpoint.set_default_client_config(client);
+
+        let (head_tx, head_rx) = watch::channel(snap.op_head_seq);
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let handle = AgentHandle {
+            site: site.clone(),
+            db: db.clone(),
+            head: Arc::new(head_tx),
+            link: Arc::new(Mutex::new(LinkStatus::default())),
+        };
+        let client = SyncClient {
+            site,
+            db,
+            endpoint,
+            server_addr: config.coordinator.address,
+            server_name: config.coordinator.server_name.clone(),
+            limits: config.sync.limits(),
+            backoff_min: std::time::Duration::from_millis(config.sync.reconnect_backoff_min_ms),
+            backoff_max: std::time::Duration::from_millis(config.sync.reconnect_backoff_max_ms),
+            head: head_rx,
+            shutdown: shutdown_rx.clone(),
+            status: handle.link.clone(),
+        };
+        let mut tasks = vec![tokio::spawn(client.run())];
+        let listener = ctl::bind(&config.ctl_socket()).map_err(|source| AgentError::Ctl {
+            path: config.ctl_socket(),
+            source,
+        })?;
+        tasks.push(tokio::spawn(ctl::serve(
+            listener,
+            handle.clone(),
+            shutdown_rx,
+        )));
+        Ok(Self {
+            handle,
+            shutdown,
+            tasks,
+        })
+    }
+
+    pub fn handle(&self) -> AgentHandle {
+        self.handle.clone()
+    }
+
+    /// Stops taking work, lets the sync client drain what it has in flight, closes the link
+    /// with a reason, and waits for every task.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+impl AgentHandle {
+    pub fn site(&self) -> &SiteId {
+        &self.site
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn recorded(&self, seq: u64) {
+        self.head.send_modify(|head| *head = (*head).max(seq));
+    }
+
+    /// Receives one unit; returns once the receipt and its op are durable.
+    pub async fn receive_unit(
+        &self,
+        rma: Option<RmaId>,
+        sku: Sku,
+        operator: &str,
+    ) -> Result<Receipt, AgentError> {
+        let site = self.site.clone();
+        let operator = operator.to_owned();
+        let receipt = self
+            .db
+            .call(move |c| {
+                store::receive_unit(c, &site, rma.as_ref(), &sku, &operator, chrono_ms())
+            })
+            .await?;
+        self.recorded(receipt.seq);
+        Ok(receipt)
+    }
+
+    pub async fn grade_unit(
+        &self,
+        lpn: Lpn,
+        grade: Grade,
+        operator: &str,
+    ) -> Result<u64, AgentError> {
+        let site = self.site.clone();
+        let operator = operator.to_owned();
+        let seq = self
+            .db
+            .call(move |c| store::grade_unit(c, &site, &lpn, grade, &operator, chrono_ms()))
+            .await?;
+        self.recorded(seq);
+        Ok(seq)
+    }
+
+    pub async fn dispose_unit(
+        &self,
+        lpn: Lpn,
+        disposition: Disposition,
+        operator: &str,
+    ) -> Result<u64, AgentError> {
+        let site = self.site.clone();
+        let operator = operator.to_owned();
+        let seq = self
+            .db
+            .call(move |c| store::dispose_unit(c, &site, &lpn, disposition, &operator, chrono_ms()))
+            .await?;
+        self.recorded(seq);
+        Ok(seq)
+    }
+
+    pub async fn status(&self) -> Result<AgentStatus, AgentError> {
+        let snap = self.db.call(|c| store::snapshot(c)).await?;
+        let link = self.link.lock().map(|l| l.clone()).unwrap_or_default();
+        let pending = snap.op_head_seq - snap.op_acked_seq.min(snap.op_head_seq);
+        let rate = link.ack_rate_ops_per_second;
+        Ok(AgentStatus {
+            site: self.site.to_string(),
+            epoch: snap.op_epoch.to_string(),
+            connected: link.connected,
+            protocol_version: link.protocol_version,
+            outbox_head_seq: snap.op_head_seq,
+            outbox_pending: pending,
+            last_acked_seq: snap.op_acked_seq,
+            command_epoch: snap.command_epoch.map(|e| e.to_string()),
+            last_applied_command_seq: snap.command_applied_seq,
+            ack_rate_ops_per_second: rate,
+            estimated_catch_up_seconds: (pending > 0 && rate > 0.0).then(|| pending as f64 / rate),
+            n_connects: link.n_connects,
+            last_error: link.last_error,
+        })
+    }
+}

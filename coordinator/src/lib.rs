@@ -1,1 +1,224 @@
+//! The Modori coordinator: the QUIC server for site agents, the central view and decisions,
+//! the HTTP API. A library with a thin `modori-coordinator` binary, so tests and the demo run
+//! it in-process.
+//!
+//! Architecture invariant: the coordinator trusts a site's certificate, never its payload, and
+//! acknowledges an op only after its effect is durable.
 
+pub mod config;
+pub mod fleet;
+pub mod http;
+pub mod live;
+pub mod local;
+pub mod metrics;
+pub mod pki;
+pub mod quic;
+pub mod routing;
+pub mod store;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use modori_agent::sqlite::{Db, DbError};
+use modori_agent::sync_client::chrono_ms;
+use modori_agent::tls::{self, TlsError};
+use modori_shared::domain::{Coordinates, Epoch, ReturnLine, RmaId, SiteId};
+use thiserror::Error;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::info;
+
+use crate::config::CoordinatorConfig;
+use crate::fleet::Fleet;
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+
+#[derive(Debug, Error)]
+pub enum CoordinatorError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("cannot create data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("QUIC endpoint on {addr}: {source}")]
+    Quic {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("HTTP listener on {addr}: {source}")]
+    Http {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no site to route to")]
+    NoSite,
+}
+
+/// What every task of the coordinator shares.
+pub struct Ctx {
+    pub config: CoordinatorConfig,
+    pub fleet: Fleet,
+    pub db: Db,
+    pub command_epoch: Epoch,
+    pub live: Live,
+    pub metrics: Metrics,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub struct Coordinator {
+    ctx: Arc<Ctx>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    quic_addr: SocketAddr,
+    http_addr: SocketAddr,
+}
+
+/// A return registered and routed.
+#[derive(Clone, Debug)]
+pub struct RoutedReturn {
+    pub rma: RmaId,
+    pub site: SiteId,
+    pub explanation: String,
+    pub command_seq: u64,
+}
+
+impl Coordinator {
+    pub async fn start(config: CoordinatorConfig, fleet: Fleet) -> Result<Self, CoordinatorError> {
+        tls::install_crypto_provider();
+        std::fs::create_dir_all(&config.storage.data_dir).map_err(|source| {
+            CoordinatorError::DataDir {
+                path: config.storage.data_dir.clone(),
+                source,
+            }
+        })?;
+        let db = Db::open(&config.db_path(), &store::migrations())?;
+        let command_epoch = db.call(store::init).await?;
+        let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
+        let chain = tls::load_certs("server certificate", &config.tls.cert)?;
+        let key = tls::load_key("server key", &config.tls.key)?;
+        let server = quic::server_config(&ca, chain, key, config.sync.timing())?;
+        let endpoint = quinn::Endpoint::server(server, config.quic.listen).map_err(|source| {
+            CoordinatorError::Quic {
+                addr: config.quic.listen,
+                source,
+            }
+        })?;
+        let quic_addr = endpoint
+            .local_addr()
+            .map_err(|source| CoordinatorError::Quic {
+                addr: config.quic.listen,
+                source,
+            })?;
+        let listener = tokio::net::TcpListener::bind(config.http.listen)
+            .await
+            .map_err(|source| CoordinatorError::Http {
+                addr: config.http.listen,
+                source,
+            })?;
+        let http_addr = listener
+            .local_addr()
+            .map_err(|source| CoordinatorError::Http {
+                addr: config.http.listen,
+                source,
+            })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let ctx = Arc::new(Ctx {
+            live: Live::new(fleet.sites.iter().map(|s| s.id.clone())),
+            config,
+            fleet,
+            db,
+            command_epoch,
+            metrics: Metrics::default(),
+            shutdown: shutdown_rx.clone(),
+        });
+        info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
+              n_sites = ctx.fleet.sites.len(), "coordinator started");
+        let mut http_shutdown = shutdown_rx;
+        let router = http::router(ctx.clone());
+        let tasks = vec![
+            tokio::spawn(quic::serve(endpoint, ctx.clone())),
+            tokio::spawn(async move {
+                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+                    let _ = http_shutdown.changed().await;
+                });
+                if let Err(e) = serve.await {
+                    tracing::error!(error = %e, "HTTP server failed");
+                }
+            }),
+        ];
+        Ok(Self {
+            ctx,
+            shutdown,
+            tasks,
+            quic_addr,
+            http_addr,
+        })
+    }
+
+    pub fn quic_addr(&self) -> SocketAddr {
+        self.quic_addr
+    }
+
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    pub fn ctx(&self) -> &Arc<Ctx> {
+        &self.ctx
+    }
+
+    /// See [`register_return`].
+    pub async fn register_return(
+        &self,
+        rma: RmaId,
+        origin_label: String,
+        origin: Coordinates,
+        lines: Vec<ReturnLine>,
+    ) -> Result<RoutedReturn, CoordinatorError> {
+        register_return(&self.ctx, rma, origin_label, origin, lines).await
+    }
+
+    /// Tells every connection to close with a reason, stops HTTP, waits for every task.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Routes a return from `origin` to the nearest site, stores it and queues the expected return
+/// for that site, in one transaction, then wakes that site's connection.
+pub async fn register_return(
+    ctx: &Arc<Ctx>,
+    rma: RmaId,
+    origin_label: String,
+    origin: Coordinates,
+    lines: Vec<ReturnLine>,
+) -> Result<RoutedReturn, CoordinatorError> {
+    let route = routing::nearest_site(&ctx.fleet.sites, origin).ok_or(CoordinatorError::NoSite)?;
+    let site = route.site.id.clone();
+    let explanation = route.explanation;
+    let (r, s, e) = (rma.clone(), site.clone(), explanation.clone());
+    let command_seq = ctx
+        .db
+        .call(move |c| store::register_return(c, &r, &s, &origin_label, &lines, &e, chrono_ms()))
+        .await?;
+    ctx.live.command_queued(&site, command_seq);
+    Ok(RoutedReturn {
+        rma,
+        site,
+        explanation,
+        command_seq,
+    })
+}

@@ -28,6 +28,12 @@ pub enum DomainError {
     BadLongitude(f64),
     #[error("quantity must be at least 1, got {0}")]
     BadQuantity(u32),
+    #[error("unknown {kind} {value:?}; expected one of {allowed:?}")]
+    UnknownName {
+        kind: &'static str,
+        value: String,
+        allowed: &'static [&'static str],
+    },
     #[error("unit {lpn}: {event} is not allowed when the unit is {state}")]
     InvalidTransition {
         lpn: String,
@@ -262,6 +268,49 @@ pub enum Disposition {
     ReturnToVendor,
 }
 
+macro_rules! named_enum {
+    ($name:ident, $kind:literal, [$($v:ident => $s:literal),* $(,)?]) => {
+        impl $name {
+            pub const ALL_NAMES: &'static [&'static str] = &[$($s),*];
+            pub fn as_str(&self) -> &'static str {
+                match self { $(Self::$v => $s),* }
+            }
+            pub fn parse(s: &str) -> Result<Self, DomainError> {
+                match s {
+                    $($s => Ok(Self::$v),)*
+                    _ => Err(DomainError::UnknownName { kind: $kind, value: s.chars().take(ID_LEN_MAX).collect(), allowed: Self::ALL_NAMES }),
+                }
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum!(Grade, "grade", [A => "A", B => "B", C => "C", D => "D", X => "X"]);
+named_enum!(Disposition, "disposition", [
+    Restock => "restock",
+    Resale => "resale",
+    Refurbish => "refurbish",
+    Recycle => "recycle",
+    Dispose => "dispose",
+    ReturnToVendor => "return_to_vendor",
+]);
+named_enum!(ReasonCode, "reason code", [
+    TooSmall => "too_small",
+    TooLarge => "too_large",
+    NotAsDescribed => "not_as_described",
+    DamagedInTransit => "damaged_in_transit",
+    Defective => "defective",
+    WrongItemSent => "wrong_item_sent",
+    ChangedMind => "changed_mind",
+    ArrivedLate => "arrived_late",
+    Other => "other",
+]);
+
 /// Where a unit is in its life at a site. Transitions are checked at the station before an op
 /// is written and again at the coordinator, where a violation becomes an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -279,6 +328,35 @@ impl UnitState {
             Self::Graded(_) => "graded",
             Self::Disposed(_) => "disposed",
             Self::Voided => "voided",
+        }
+    }
+
+    /// Stable text form, for storage and JSON: `received`, `graded:B`, `disposed:resale`, `voided`.
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Received => "received".into(),
+            Self::Graded(g) => format!("graded:{g}"),
+            Self::Disposed(d) => format!("disposed:{d}"),
+            Self::Voided => "voided".into(),
+        }
+    }
+
+    pub fn decode(s: &str) -> Result<Self, DomainError> {
+        match s.split_once(':') {
+            None if s == "received" => Ok(Self::Received),
+            None if s == "voided" => Ok(Self::Voided),
+            Some(("graded", g)) => Ok(Self::Graded(Grade::parse(g)?)),
+            Some(("disposed", d)) => Ok(Self::Disposed(Disposition::parse(d)?)),
+            _ => Err(DomainError::UnknownName {
+                kind: "unit state",
+                value: s.chars().take(ID_LEN_MAX).collect(),
+                allowed: &[
+                    "received",
+                    "graded:<grade>",
+                    "disposed:<disposition>",
+                    "voided",
+                ],
+            }),
         }
     }
 
@@ -350,5 +428,20 @@ mod tests {
         assert!(disposed.grade(&lpn, Grade::A).is_err());
         assert_eq!(disposed.void(&lpn).unwrap(), UnitState::Voided);
         assert!(UnitState::Voided.void(&lpn).is_err());
+    }
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_choices() {
+        for state in [
+            UnitState::Received,
+            UnitState::Graded(Grade::C),
+            UnitState::Disposed(Disposition::ReturnToVendor),
+            UnitState::Voided,
+        ] {
+            assert_eq!(UnitState::decode(&state.encode()).unwrap(), state);
+        }
+        let err = Disposition::parse("burn").unwrap_err().to_string();
+        assert!(err.contains("burn") && err.contains("recycle"), "{err}");
+        assert!(UnitState::decode("graded:Q").is_err());
     }
 }

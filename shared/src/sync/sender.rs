@@ -22,6 +22,8 @@ pub enum SenderError {
 }
 
 /// What the driver should load and send next: up to `ops_max` items starting at `first_seq`.
+/// `ops_max` never reaches past the head the sender knows of, so items recorded after the
+/// last [`Sender::on_recorded`] wait for the next batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchRequest {
     pub first_seq: u64,
@@ -109,7 +111,10 @@ impl Sender {
         let room = self.inflight.len() < self.limits.inflight_batches_max;
         (self.connected && room && self.sent < self.head).then(|| BatchRequest {
             first_seq: self.sent + 1,
-            ops_max: self.limits.ops_max,
+            ops_max: self
+                .limits
+                .ops_max
+                .min(usize::try_from(self.head - self.sent).unwrap_or(usize::MAX)),
         })
     }
 
@@ -224,6 +229,13 @@ mod tests {
         assert_eq!(s.on_ack(Epoch(1), 10, 5), Ok(Some(10)));
         assert_eq!(s.next_batch().unwrap().first_seq, 21);
         assert_eq!(s.on_ack(Epoch(1), 5, 6), Ok(None), "stale ack ignored");
+    }
+
+    #[test]
+    fn batch_request_stops_at_the_known_head() {
+        let mut s = sender(0, 3);
+        s.on_connected(0).unwrap();
+        assert_eq!(s.next_batch().unwrap().ops_max, 3);
     }
 
     #[test]

@@ -1,0 +1,251 @@
+//! The agent's configuration file (`configs/sites/*.toml`). Every key is documented here and in
+//! `configs/README.md`; unknown keys are refused.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use modori_shared::domain::{Capability, Coordinates, Site, SiteId};
+use modori_shared::sync::{
+    BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,
+    ITEM_PAYLOAD_BYTES_MAX, RETRANSMIT_AFTER_MS_DEFAULT,
+};
+use modori_shared::wire::MAX_FRAME_BYTES;
+use serde::Deserialize;
+
+use crate::config_file::{self, ConfigError};
+use crate::tls::LinkTiming;
+
+/// Environment variables starting with this override keys, e.g.
+/// `MODORI_AGENT_SYNC__BATCH_OPS_MAX=100`.
+pub const ENV_PREFIX: &str = "MODORI_AGENT_";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    pub site: SiteSection,
+    pub coordinator: CoordinatorSection,
+    pub tls: TlsSection,
+    pub storage: StorageSection,
+    #[serde(default)]
+    pub sync: SyncSection,
+    #[serde(default)]
+    pub ctl: CtlSection,
+}
+
+/// Who this site is. Must agree with the coordinator's sites file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSection {
+    /// Site id: lowercase letters, digits and `-`. Must equal the certificate's common name.
+    pub id: String,
+    pub name: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    /// Extra capabilities: `refurbish`, `recycle`, `resale`, `return_to_vendor`.
+    #[serde(default)]
+    pub capabilities: Vec<CapabilityName>,
+    /// Units the site can receive per day; routing avoids a full site.
+    pub daily_capacity_units: u32,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityName {
+    Refurbish,
+    Recycle,
+    Resale,
+    ReturnToVendor,
+}
+
+impl From<CapabilityName> for Capability {
+    fn from(c: CapabilityName) -> Self {
+        match c {
+            CapabilityName::Refurbish => Capability::Refurbish,
+            CapabilityName::Recycle => Capability::Recycle,
+            CapabilityName::Resale => Capability::Resale,
+            CapabilityName::ReturnToVendor => Capability::ReturnToVendor,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorSection {
+    /// UDP address of the coordinator's QUIC endpoint.
+    pub address: SocketAddr,
+    /// Name the coordinator's certificate is checked against (a SAN in it).
+    pub server_name: String,
+}
+
+/// PEM files. Relative paths are relative to the config file's folder.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The fleet CA that signed the coordinator's certificate.
+    pub ca_cert: PathBuf,
+    /// This site's certificate, issued by `modori-coordinator pki issue-site`.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Folder of the site database (`agent.db`). Relative to the config file's folder.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// Most ops in one batch. Default 512.
+    pub batch_ops_max: usize,
+    /// Most payload bytes in one batch. Default 256 KiB; at most a quarter of the 1 MiB frame.
+    pub batch_bytes_max: usize,
+    /// Batches sent and not yet acknowledged. Default 4.
+    pub inflight_batches_max: usize,
+    /// Unacknowledged batches are sent again after this long without an ack. Default 30 000 ms.
+    pub retransmit_after_ms: u64,
+    /// First reconnect delay; doubles (with jitter) up to the maximum. Default 200 ms.
+    pub reconnect_backoff_min_ms: u64,
+    /// Default 30 000 ms.
+    pub reconnect_backoff_max_ms: u64,
+    /// QUIC keep-alive ping interval. Default 10 s.
+    pub keepalive_interval_seconds: u64,
+    /// A silent link is declared dead after this long. Default 30 s.
+    pub idle_timeout_seconds: u64,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        Self {
+            batch_ops_max: BATCH_OPS_MAX_DEFAULT,
+            batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
+            inflight_batches_max: INFLIGHT_BATCHES_MAX_DEFAULT,
+            retransmit_after_ms: RETRANSMIT_AFTER_MS_DEFAULT,
+            reconnect_backoff_min_ms: 200,
+            reconnect_backoff_max_ms: 30_000,
+            keepalive_interval_seconds: 10,
+            idle_timeout_seconds: 30,
+        }
+    }
+}
+
+impl SyncSection {
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            ops_max: self.batch_ops_max,
+            bytes_max: self.batch_bytes_max,
+            inflight_batches_max: self.inflight_batches_max,
+            retransmit_after_ms: self.retransmit_after_ms,
+        }
+    }
+
+    pub fn timing(&self) -> LinkTiming {
+        LinkTiming {
+            keepalive_interval: Duration::from_secs(self.keepalive_interval_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CtlSection {
+    /// Unix socket for `modori-agent ctl`. Default: `ctl.sock` in the data dir.
+    pub socket: Option<PathBuf>,
+}
+
+impl AgentConfig {
+    /// Loads and validates `path` with environment overrides; relative paths are resolved.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Self = config_file::load(path, ENV_PREFIX)?;
+        config.validate(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        Ok(config)
+    }
+
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.tls.ca_cert,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+            &mut self.storage.data_dir,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(p) = self.ctl.socket.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
+        }
+    }
+
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message,
+        };
+        self.site_def().map_err(|e| bad("site", e.to_string()))?;
+        let s = &self.sync;
+        if s.batch_ops_max == 0 || s.batch_ops_max > 10_000 {
+            return Err(bad("sync.batch_ops_max", "must be 1..=10000".into()));
+        }
+        let bytes_ok = ITEM_PAYLOAD_BYTES_MAX..=MAX_FRAME_BYTES / 4;
+        if !bytes_ok.contains(&s.batch_bytes_max) {
+            return Err(bad(
+                "sync.batch_bytes_max",
+                format!("must be {}..={}", bytes_ok.start(), bytes_ok.end()),
+            ));
+        }
+        if s.inflight_batches_max == 0 || s.inflight_batches_max > 64 {
+            return Err(bad("sync.inflight_batches_max", "must be 1..=64".into()));
+        }
+        if s.reconnect_backoff_min_ms == 0
+            || s.reconnect_backoff_min_ms > s.reconnect_backoff_max_ms
+        {
+            return Err(bad(
+                "sync.reconnect_backoff_min_ms",
+                "must be at least 1 and at most reconnect_backoff_max_ms".into(),
+            ));
+        }
+        if s.keepalive_interval_seconds == 0
+            || s.keepalive_interval_seconds >= s.idle_timeout_seconds
+        {
+            return Err(bad(
+                "sync.keepalive_interval_seconds",
+                "must be at least 1 and below idle_timeout_seconds".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn site_id(&self) -> SiteId {
+        // Checked by validate().
+        SiteId::new(self.site.id.clone()).unwrap_or_else(|e| panic!("unvalidated config: {e}"))
+    }
+
+    pub fn site_def(&self) -> Result<Site, modori_shared::domain::DomainError> {
+        Ok(Site {
+            id: SiteId::new(self.site.id.clone())?,
+            name: self.site.name.clone(),
+            location: Coordinates::new(self.site.latitude, self.site.longitude)?,
+            capabilities: self.site.capabilities.iter().map(|c| (*c).into()).collect(),
+            daily_capacity_units: self.site.daily_capacity_units,
+        })
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.storage.data_dir.join("agent.db")
+    }
+
+    pub fn ctl_socket(&self) -> PathBuf {
+        self.ctl
+            .socket
+            .clone()
+            .unwrap_or_else(|| self.storage.data_dir.join("ctl.sock"))
+    }
+}

@@ -1,0 +1,86 @@
+//! `modori-agent ctl`: a Unix socket on which the running agent answers supervisors.
+//!
+//! One JSON request per line (`{"command":"status"}`), one JSON answer per line. Only the
+//! service's user can reach the socket (0600), so it needs no further authentication.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::watch;
+use tracing::warn;
+
+use crate::AgentHandle;
+
+/// Longest request line accepted, in bytes.
+pub const REQUEST_LINE_BYTES_MAX: usize = 4096;
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
+pub enum CtlRequest {
+    Status,
+}
+
+pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    // A socket left by a process killed with -9 would make bind fail; nothing else owns it.
+    if path.exists() {
+        std::fs::remove_file(path)?;
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub async fn serve(
+    listener: UnixListener,
+    agent: AgentHandle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let agent = agent.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = answer(stream, agent).await {
+                            warn!(error = %e, "ctl request failed");
+                        }
+                    });
+                }
+                Err(e) => warn!(error = %e, "ctl accept failed"),
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+}
+
+async fn answer(stream: UnixStream, agent: AgentHandle) -> std::io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let mut reader = BufReader::new(read.take(REQUEST_LINE_BYTES_MAX as u64));
+    reader.read_line(&mut line).await?;
+    let reply = match serde_json::from_str::<CtlRequest>(line.trim()) {
+        Ok(CtlRequest::Status) => match agent.status().await {
+            Ok(status) => serde_json::to_value(status).unwrap_or_default(),
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        },
+        Err(e) => serde_json::json!({"error": format!("bad request: {e}")}),
+    };
+    write.write_all(format!("{reply}\n").as_bytes()).await?;
+    write.shutdown().await
+}
+
+/// Client side: sends one request to a running agent and returns its answer.
+pub async fn request(path: &Path, request: &str) -> std::io::Result<serde_json::Value> {
+    let stream = UnixStream::connect(path).await?;
+    let (read, mut write) = stream.into_split();
+    write.write_all(format!("{request}\n").as_bytes()).await?;
+    let mut line = String::new();
+    BufReader::new(read).read_line(&mut line).await?;
+    serde_json::from_str(&line).map_err(std::io::Error::other)
+}

@@ -1,0 +1,140 @@
+//! One SQLite database behind one thread.
+//!
+//! rusqlite calls block and a `Connection` is not `Sync`, so each database gets a dedicated
+//! thread that owns its connection and runs jobs from a bounded queue in arrival order. Async
+//! code awaits the answer; a full queue makes callers wait (backpressure), never grows memory.
+//! Both the agent and the coordinator use this.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use rusqlite_migration::Migrations;
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+/// Jobs waiting for the database thread. A caller beyond this waits for room.
+pub const DB_QUEUE_DEPTH: usize = 256;
+/// How long a statement waits for a lock held by another connection (a backup, `ctl`).
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Error)]
+pub enum DbError {
+    #[error("database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database {path}: migration failed: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: rusqlite_migration::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database thread has stopped")]
+    Closed,
+}
+
+type Job = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// Handle to the database thread. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    jobs: mpsc::Sender<Job>,
+    path: PathBuf,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database, applies pending migrations, and starts its thread.
+    ///
+    /// Durability: WAL with `synchronous=FULL`, so a committed transaction has been fsynced
+    /// before `commit` returns: an acknowledgement sent after a commit survives power loss.
+    pub fn open(path: &Path, migrations: &Migrations<'static>) -> Result<Self, DbError> {
+        let open_err = |source| DbError::Open {
+            path: path.to_owned(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        migrations
+            .to_latest(&mut conn)
+            .map_err(|source| DbError::Migrate {
+                path: path.to_owned(),
+                source,
+            })?;
+        let (jobs, mut rx) = mpsc::channel::<Job>(DB_QUEUE_DEPTH);
+        let name = format!(
+            "sqlite-{}",
+            path.file_stem().and_then(|s| s.to_str()).unwrap_or("db")
+        );
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                while let Some(job) = rx.blocking_recv() {
+                    job(&mut conn);
+                }
+                // Fold the WAL back into the main file so a stopped database is one file.
+                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            })
+            .map_err(|e| DbError::Open {
+                path: path.to_owned(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok(Self {
+            jobs,
+            path: path.to_owned(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Runs `f` on the database thread and returns its result.
+    pub async fn call<T, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| E::from(DbError::Closed))?;
+        rx.await.map_err(|_| E::from(DbError::Closed))?
+    }
+
+    /// Blocking variant of [`Self::call`] for code outside the async runtime.
+    pub fn call_blocking<T, E>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let _ = tx.send(f(conn));
+        });
+        self.jobs
+            .blocking_send(job)
+            .map_err(|_| E::from(DbError::Closed))?;
+        rx.blocking_recv().map_err(|_| E::from(DbError::Closed))?
+    }
+}

@@ -1,0 +1,413 @@
+//! The agent's side of the link: connect, resume, stream the outbox up, apply commands down.
+//!
+//! One task owns the connection and a closed set of events (a frame arrived, an op was recorded,
+//! the retransmit timer fired, shutdown); each event feeds the sans-IO [`Sender`] / [`Receiver`]
+//! from `shared` and the task carries out what they say. Between connections it waits with
+//! jittered exponential backoff.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use modori_shared::domain::SiteId;
+use modori_shared::sync::{cut_batch, BatchLimits, Receiver, Sender};
+use modori_shared::wire::handshake::{ClientHello, ServerHello};
+use modori_shared::wire::messages::{ErrorCode, Message, SUPPORTED_VERSIONS};
+use modori_shared::wire::split_frame;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use crate::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
+use crate::sqlite::Db;
+use crate::store::{self, StoreError};
+
+/// Longest wait for the coordinator's hello after the connection opens.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// On shutdown, how long to wait for acks of batches already sent before closing.
+pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// On shutdown, how long to wait for the coordinator to close after our goodbye.
+pub const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// A session that lasted this long resets the reconnect backoff to its minimum.
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
+
+/// What `ctl status` and the metrics show about the link.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LinkStatus {
+    pub connected: bool,
+    pub protocol_version: Option<u16>,
+    pub n_connects: u64,
+    pub last_error: Option<String>,
+    /// Ops acknowledged per second over the last catch-up window.
+    pub ack_rate_ops_per_second: f64,
+}
+
+pub struct SyncClient {
+    pub site: SiteId,
+    pub db: Db,
+    pub endpoint: quinn::Endpoint,
+    pub server_addr: std::net::SocketAddr,
+    pub server_name: String,
+    pub limits: BatchLimits,
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    pub head: watch::Receiver<u64>,
+    pub shutdown: watch::Receiver<bool>,
+    pub status: Arc<Mutex<LinkStatus>>,
+}
+
+enum SessionEnd {
+    Shutdown,
+}
+
+struct Backoff {
+    next: Duration,
+    min: Duration,
+    max: Duration,
+}
+
+impl Backoff {
+    fn delay(&mut self) -> Duration {
+        let current = self.next;
+        self.next = (self.next * 2).min(self.max);
+        // Full jitter over the upper half, so nine sites cut by one outage do not reconnect
+        // in lockstep.
+        let half = current.as_millis() as u64 / 2;
+        Duration::from_millis(half + rand::random_range(0..=half.max(1)))
+    }
+    fn reset(&mut self) {
+        self.next = self.min;
+    }
+}
+
+fn update(status: &Mutex<LinkStatus>, f: impl FnOnce(&mut LinkStatus)) {
+    if let Ok(mut s) = status.lock() {
+        f(&mut s);
+    }
+}
+
+impl SyncClient {
+    pub async fn run(mut self) {
+        let mut backoff = Backoff {
+            next: self.backoff_min,
+            min: self.backoff_min,
+            max: self.backoff_max,
+        };
+        loop {
+            if *self.shutdown.borrow() {
+                break;
+            }
+            let started = Instant::now();
+            let result = self.session().await;
+            update(&self.status, |s| {
+                s.connected = false;
+                s.protocol_version = None;
+            });
+            match result {
+                Ok(SessionEnd::Shutdown) => break,
+                Err(e) => {
+                    warn!(site = %self.site, error = %e, "sync session ended");
+                    update(&self.status, |s| s.last_error = Some(e.to_string()));
+                }
+            }
+            if started.elapsed() > BACKOFF_RESET_AFTER {
+                backoff.reset();
+            }
+            let delay = backoff.delay();
+            debug!(site = %self.site, delay_ms = delay.as_millis() as u64, "reconnecting after backoff");
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = self.shutdown.changed() => {}
+            }
+        }
+        self.endpoint.close(0u32.into(), b"agent stopping");
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+
+    async fn session(&mut self) -> Result<SessionEnd, LinkError> {
+        let connecting = self.endpoint.connect(self.server_addr, &self.server_name)?;
+        let conn = tokio::select! {
+            c = connecting => c?,
+            _ = self.shutdown.changed() => return Ok(SessionEnd::Shutdown),
+        };
+        let result = self.converse(&conn).await;
+        match &result {
+            Ok(SessionEnd::Shutdown) => {
+                // Closing at once would discard the goodbye still in flight; the coordinator
+                // closes the connection when it has read it.
+                let _ = tokio::time::timeout(SHUTDOWN_CLOSE_WAIT, conn.closed()).await;
+                conn.close(0u32.into(), b"agent shutting down");
+            }
+            Err(e) => conn.close(1u32.into(), e.to_string().as_bytes()),
+        }
+        result
+    }
+
+    async fn converse(&mut self, conn: &quinn::Connection) -> Result<SessionEnd, LinkError> {
+        let (mut send, mut recv) = conn.open_bi().await?;
+        let snap = self
+            .db
+            .call(|c| store::snapshot(c))
+            .await
+            .map_err(store_err)?;
+        let hello = ClientHello::new(
+            self.site.to_string(),
+            snap.op_epoch,
+            snap.command_epoch,
+            snap.command_applied_seq,
+        );
+        write_frame(&mut send, &hello.encode()?).await?;
+        let body = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut recv))
+            .await
+            .map_err(|_| LinkError::Timeout("the coordinator's hello"))??
+            .ok_or(LinkError::Closed)?;
+        let (version, op_applied) = match ServerHello::decode(&body)? {
+            ServerHello::Accepted {
+                version,
+                op_applied_seq,
+            } => (version, op_applied_seq),
+            ServerHello::Refused { reason } => return Err(LinkError::Refused(reason)),
+        };
+        if !SUPPORTED_VERSIONS.contains(&version) {
+            return Err(LinkError::Protocol(format!(
+                "coordinator chose protocol version {version}, this agent speaks {SUPPORTED_VERSIONS:?}"
+            )));
+        }
+        let mut sender = Sender::new(
+            snap.op_epoch,
+            snap.op_acked_seq,
+            snap.op_head_seq,
+            self.limits,
+        );
+        sender.on_recorded(*self.head.borrow());
+        if let Some(acked) = sender
+            .on_connected(op_applied)
+            .map_err(|e| LinkError::Protocol(e.to_string()))?
+        {
+            self.db
+                .call(move |c| store::set_op_acked(c, acked))
+                .await
+                .map_err(store_err)?;
+        }
+        let mut commands = snap
+            .command_epoch
+            .map(|e| Receiver::new(e, snap.command_applied_seq));
+        info!(site = %self.site, version, epoch = %snap.op_epoch, resume_after = op_applied,
+              pending = sender.pending(), "connected to coordinator");
+        update(&self.status, |s| {
+            s.connected = true;
+            s.protocol_version = Some(version);
+            s.n_connects += 1;
+            s.last_error = None;
+        });
+
+        let (mut frames, _reader) = spawn_reader(recv, version);
+
+        let clock = Instant::now();
+        let now_ms = || clock.elapsed().as_millis() as u64;
+        let mut rate = RateWindow::new(sender.acked());
+        let mut draining: Option<tokio::time::Instant> = None;
+        loop {
+            self.pump(&mut send, &mut sender, version, now_ms()).await?;
+            if let Some(deadline) = draining {
+                if sender.acked() >= sender.head() || tokio::time::Instant::now() >= deadline {
+                    let _ = write_frame(
+                        &mut send,
+                        &Message::Error {
+                            code: ErrorCode::ShuttingDown,
+                            message: "agent shutting down".into(),
+                        }
+                        .encode(version)?,
+                    )
+                    .await;
+                    let _ = send.finish();
+                    return Ok(SessionEnd::Shutdown);
+                }
+            }
+            let timeout = sender
+                .poll_timeout()
+                .map(|t| clock + Duration::from_millis(t));
+            tokio::select! {
+                frame = frames.recv() => {
+                    let msg = frame.ok_or(LinkError::Closed)??;
+                    self.handle(msg, &mut send, &mut sender, &mut commands, version, now_ms(), &mut rate).await?;
+                }
+                changed = self.head.changed(), if draining.is_none() => {
+                    if changed.is_ok() {
+                        sender.on_recorded(*self.head.borrow());
+                    }
+                }
+                _ = sleep_until_opt(timeout) => {
+                    if sender.handle_timeout(now_ms()) {
+                        warn!(site = %self.site, acked = sender.acked(), "no ack in time; resending unacknowledged ops");
+                    }
+                }
+                _ = self.shutdown.changed(), if draining.is_none() => {
+                    info!(site = %self.site, pending = sender.pending(), "draining before shutdown");
+                    draining = Some(tokio::time::Instant::now() + SHUTDOWN_DRAIN_TIMEOUT);
+                }
+                _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {}
+            }
+        }
+    }
+
+    /// Sends batches while the sender has window and pending ops.
+    async fn pump(
+        &self,
+        send: &mut quinn::SendStream,
+        sender: &mut Sender,
+        version: u16,
+        now_ms: u64,
+    ) -> Result<(), LinkError> {
+        while let Some(req) = sender.next_batch() {
+            let ops = self
+                .db
+                .call(move |c| store::load_ops(c, req.first_seq, req.ops_max))
+                .await
+                .map_err(store_err)?;
+            let ops = cut_batch(ops, self.limits.bytes_max);
+            let Some(last) = ops.last().map(|op| op.seq) else {
+                return Err(LinkError::Protocol(format!(
+                    "outbox has no op at seq {} although the head is {}",
+                    req.first_seq,
+                    sender.head()
+                )));
+            };
+            if ops.first().map(|op| op.seq) != Some(req.first_seq)
+                || last - req.first_seq + 1 != ops.len() as u64
+            {
+                return Err(LinkError::Protocol(format!(
+                    "outbox is not contiguous from seq {}",
+                    req.first_seq
+                )));
+            }
+            let frame = Message::OpBatch {
+                epoch: sender.epoch(),
+                ops,
+                outbox_head_seq: Some(sender.head()),
+            }
+            .encode(version)?;
+            debug_assert!(split_frame(&frame).is_ok());
+            write_frame(send, &frame).await?;
+            sender.on_batch_sent(last, now_ms);
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn handle(
+        &self,
+        msg: Message,
+        send: &mut quinn::SendStream,
+        sender: &mut Sender,
+        commands: &mut Option<Receiver>,
+        version: u16,
+        now_ms: u64,
+        rate: &mut RateWindow,
+    ) -> Result<(), LinkError> {
+        match msg {
+            Message::OpAck { epoch, up_to_seq } => {
+                let advanced = sender
+                    .on_ack(epoch, up_to_seq, now_ms)
+                    .map_err(|e| LinkError::Protocol(e.to_string()))?;
+                if let Some(acked) = advanced {
+                    self.db
+                        .call(move |c| store::set_op_acked(c, acked))
+                        .await
+                        .map_err(store_err)?;
+                    if let Some(ops_per_s) = rate.observe(acked) {
+                        update(&self.status, |s| s.ack_rate_ops_per_second = ops_per_s);
+                        if sender.pending() > 0 {
+                            let eta_s = sender.pending() as f64 / ops_per_s.max(1.0);
+                            info!(site = %self.site, pending = sender.pending(), ops_per_s = ops_per_s as u64,
+                                  eta_s = eta_s as u64, "catching up");
+                        }
+                    }
+                }
+            }
+            Message::CommandBatch {
+                epoch,
+                commands: batch,
+            } => {
+                let current = match commands {
+                    Some(r) if r.epoch() == epoch => r.applied(),
+                    _ => 0,
+                };
+                let (applied, rejected) = self
+                    .db
+                    .call(move |c| {
+                        let receiver = Receiver::new(epoch, current);
+                        let plan = receiver.plan(&batch, |seq| {
+                            store::command_hash(c, epoch, seq).ok().flatten()
+                        });
+                        for conflict in &plan.conflicts {
+                            warn!(seq = conflict.seq, epoch = %epoch, "command replayed with a different payload; kept the first");
+                        }
+                        let now = chrono_ms();
+                        let rejected = store::apply_commands(c, epoch, &batch, &plan, now)?;
+                        Ok::<_, StoreError>((plan.new_applied, rejected))
+                    })
+                    .await
+                    .map_err(store_err)?;
+                for (seq, error) in rejected {
+                    warn!(site = %self.site, seq, error, "command could not be decoded; recorded and skipped");
+                }
+                let receiver = commands.get_or_insert_with(|| Receiver::new(epoch, current));
+                if receiver.epoch() != epoch {
+                    *receiver = Receiver::new(epoch, current);
+                }
+                let up_to_seq = receiver.commit(applied);
+                let ack = Message::CommandAck { epoch, up_to_seq }.encode(version)?;
+                write_frame(send, &ack).await?;
+            }
+            Message::Error { code, message } => {
+                return Err(LinkError::Refused(format!("{code:?}: {message}")));
+            }
+            other @ (Message::OpBatch { .. } | Message::CommandAck { .. }) => {
+                return Err(LinkError::Protocol(format!(
+                    "unexpected {} from the coordinator",
+                    other.kind()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn store_err(e: StoreError) -> LinkError {
+    match e {
+        StoreError::Db(db) => LinkError::Db(db),
+        other => LinkError::Protocol(other.to_string()),
+    }
+}
+
+/// Wall-clock Unix milliseconds, for timestamps that people read.
+pub fn chrono_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Ack throughput over windows of at least a second, for catch-up progress.
+struct RateWindow {
+    since: Instant,
+    acked_at_start: u64,
+}
+
+impl RateWindow {
+    fn new(acked: u64) -> Self {
+        Self {
+            since: Instant::now(),
+            acked_at_start: acked,
+        }
+    }
+
+    fn observe(&mut self, acked: u64) -> Option<f64> {
+        let elapsed = self.since.elapsed();
+        if elapsed < Duration::from_secs(1) {
+            return None;
+        }
+        let rate = (acked - self.acked_at_start) as f64 / elapsed.as_secs_f64();
+        *self = Self::new(acked);
+        Some(rate)
+    }
+}

@@ -1,0 +1,185 @@
+//! The coordinator's configuration file (`configs/coordinator.toml`). Every key is documented
+//! here and in `configs/README.md`; unknown keys are refused.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use modori_agent::config_file::{self, ConfigError};
+use modori_agent::tls::LinkTiming;
+use modori_shared::sync::{
+    BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,
+    RETRANSMIT_AFTER_MS_DEFAULT,
+};
+use serde::Deserialize;
+
+/// Environment variables starting with this override keys, e.g. `MODORI_COORD_HTTP__LISTEN`.
+pub const ENV_PREFIX: &str = "MODORI_COORD_";
+/// Default cap on simultaneous agent connections.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 2048;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoordinatorConfig {
+    pub quic: QuicSection,
+    pub http: HttpSection,
+    pub tls: TlsSection,
+    pub storage: StorageSection,
+    pub fleet: FleetSection,
+    #[serde(default)]
+    pub sync: SyncSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuicSection {
+    /// UDP address agents connect to.
+    pub listen: SocketAddr,
+    /// Most agent connections at once; more wait at the door. Default 2048.
+    #[serde(default = "connections_max_default")]
+    pub connections_max: usize,
+}
+
+fn connections_max_default() -> usize {
+    CONNECTIONS_MAX_DEFAULT
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSection {
+    /// TCP address of the HTTP API and dashboard.
+    pub listen: SocketAddr,
+}
+
+/// PEM files; relative paths are relative to the config file's folder.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    /// The fleet CA: site certificates must be signed by it.
+    pub ca_cert: PathBuf,
+    /// The coordinator's certificate (SAN = the name agents use as `server_name`).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSection {
+    /// Folder of `coordinator.db`.
+    pub data_dir: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSection {
+    /// The warehouse sites (`sites.toml`).
+    pub sites_file: PathBuf,
+    /// Stores and konbini drop-off points (`stores.toml`).
+    pub stores_file: PathBuf,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSection {
+    /// Most commands in one downstream batch. Default 512.
+    pub batch_ops_max: usize,
+    /// Most payload bytes in one downstream batch. Default 256 KiB.
+    pub batch_bytes_max: usize,
+    /// Downstream batches sent and not yet acknowledged. Default 4.
+    pub inflight_batches_max: usize,
+    /// Resend unacknowledged commands after this long. Default 30 000 ms.
+    pub retransmit_after_ms: u64,
+    /// Most ops accepted in one upstream batch; more is a protocol error. Default 10 000.
+    pub accept_batch_ops_max: usize,
+    /// QUIC keep-alive interval. Default 10 s.
+    pub keepalive_interval_seconds: u64,
+    /// A silent link is dead after this long. Default 30 s.
+    pub idle_timeout_seconds: u64,
+}
+
+impl Default for SyncSection {
+    fn default() -> Self {
+        Self {
+            batch_ops_max: BATCH_OPS_MAX_DEFAULT,
+            batch_bytes_max: BATCH_BYTES_MAX_DEFAULT,
+            inflight_batches_max: INFLIGHT_BATCHES_MAX_DEFAULT,
+            retransmit_after_ms: RETRANSMIT_AFTER_MS_DEFAULT,
+            accept_batch_ops_max: 10_000,
+            keepalive_interval_seconds: 10,
+            idle_timeout_seconds: 30,
+        }
+    }
+}
+
+impl SyncSection {
+    pub fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            ops_max: self.batch_ops_max,
+            bytes_max: self.batch_bytes_max,
+            inflight_batches_max: self.inflight_batches_max,
+            retransmit_after_ms: self.retransmit_after_ms,
+        }
+    }
+
+    pub fn timing(&self) -> LinkTiming {
+        LinkTiming {
+            keepalive_interval: Duration::from_secs(self.keepalive_interval_seconds),
+            idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
+        }
+    }
+}
+
+impl CoordinatorConfig {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let mut config: Self = config_file::load(path, ENV_PREFIX)?;
+        config.validate(path)?;
+        config.resolve_paths(path.parent().unwrap_or(Path::new(".")));
+        Ok(config)
+    }
+
+    pub fn resolve_paths(&mut self, base: &Path) {
+        for p in [
+            &mut self.tls.ca_cert,
+            &mut self.tls.cert,
+            &mut self.tls.key,
+            &mut self.storage.data_dir,
+            &mut self.fleet.sites_file,
+            &mut self.fleet.stores_file,
+        ] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: key.to_owned(),
+            message: message.to_owned(),
+        };
+        let s = &self.sync;
+        if s.batch_ops_max == 0 || s.batch_ops_max > 10_000 {
+            return Err(bad("sync.batch_ops_max", "must be 1..=10000"));
+        }
+        if s.inflight_batches_max == 0 || s.inflight_batches_max > 64 {
+            return Err(bad("sync.inflight_batches_max", "must be 1..=64"));
+        }
+        if s.keepalive_interval_seconds == 0
+            || s.keepalive_interval_seconds >= s.idle_timeout_seconds
+        {
+            return Err(bad(
+                "sync.keepalive_interval_seconds",
+                "must be at least 1 and below idle_timeout_seconds",
+            ));
+        }
+        if self.quic.connections_max == 0 {
+            return Err(bad("quic.connections_max", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.storage.data_dir.join("coordinator.db")
+    }
+}

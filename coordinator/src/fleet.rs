@@ -1,0 +1,154 @@
+//! The fleet's fixed geography: warehouse sites and store / konbini drop-off points, loaded
+//! from `sites.toml` and `stores.toml`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use modori_agent::config::CapabilityName;
+use modori_agent::config_file::{parse_toml, ConfigError};
+use modori_shared::domain::{Coordinates, Site, SiteId, Store, StoreId, StoreKind};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SitesFile {
+    sites: Vec<SiteEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SiteEntry {
+    id: String,
+    name: String,
+    latitude: f64,
+    longitude: f64,
+    #[serde(default)]
+    capabilities: Vec<CapabilityName>,
+    daily_capacity_units: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoresFile {
+    stores: Vec<StoreEntry>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreEntry {
+    id: String,
+    name: String,
+    kind: KindName,
+    latitude: f64,
+    longitude: f64,
+}
+
+#[derive(Debug, Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum KindName {
+    Retail,
+    Konbini,
+}
+
+#[derive(Clone, Debug)]
+pub struct Fleet {
+    pub sites: Vec<Site>,
+    pub stores: Vec<Store>,
+}
+
+fn invalid(path: &Path, key: String, message: String) -> ConfigError {
+    ConfigError::Invalid {
+        path: path.to_owned(),
+        key,
+        message,
+    }
+}
+
+impl Fleet {
+    pub fn load(sites_path: &Path, stores_path: &Path) -> Result<Self, ConfigError> {
+        let read = |p: &Path| {
+            std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_owned(),
+                source,
+            })
+        };
+        Self::parse(
+            sites_path,
+            &read(sites_path)?,
+            stores_path,
+            &read(stores_path)?,
+        )
+    }
+
+    pub fn parse(
+        sites_path: &Path,
+        sites: &str,
+        stores_path: &Path,
+        stores: &str,
+    ) -> Result<Self, ConfigError> {
+        let sites_file: SitesFile = parse_toml(sites_path, sites)?;
+        let stores_file: StoresFile = parse_toml(stores_path, stores)?;
+        let mut seen = HashSet::new();
+        let mut out_sites = Vec::new();
+        for (i, s) in sites_file.sites.into_iter().enumerate() {
+            let key = |field: &str| format!("sites[{i}].{field}");
+            let id =
+                SiteId::new(s.id).map_err(|e| invalid(sites_path, key("id"), e.to_string()))?;
+            if !seen.insert(id.to_string()) {
+                return Err(invalid(
+                    sites_path,
+                    key("id"),
+                    format!("duplicate site id {id}"),
+                ));
+            }
+            let location = Coordinates::new(s.latitude, s.longitude)
+                .map_err(|e| invalid(sites_path, key("latitude"), e.to_string()))?;
+            out_sites.push(Site {
+                id,
+                name: s.name,
+                location,
+                capabilities: s.capabilities.into_iter().map(Into::into).collect(),
+                daily_capacity_units: s.daily_capacity_units,
+            });
+        }
+        if out_sites.is_empty() {
+            return Err(invalid(
+                sites_path,
+                "sites".into(),
+                "at least one site is needed".into(),
+            ));
+        }
+        let mut out_stores = Vec::new();
+        for (i, s) in stores_file.stores.into_iter().enumerate() {
+            let key = |field: &str| format!("stores[{i}].{field}");
+            let id =
+                StoreId::new(s.id).map_err(|e| invalid(stores_path, key("id"), e.to_string()))?;
+            if !seen.insert(id.to_string()) {
+                return Err(invalid(
+                    stores_path,
+                    key("id"),
+                    format!("duplicate id {id}"),
+                ));
+            }
+            let location = Coordinates::new(s.latitude, s.longitude)
+                .map_err(|e| invalid(stores_path, key("latitude"), e.to_string()))?;
+            out_stores.push(Store {
+                id,
+                name: s.name,
+                kind: match s.kind {
+                    KindName::Retail => StoreKind::Retail,
+                    KindName::Konbini => StoreKind::Konbini,
+                },
+                location,
+            });
+        }
+        Ok(Self {
+            sites: out_sites,
+            stores: out_stores,
+        })
+    }
+
+    pub fn site(&self, id: &SiteId) -> Option<&Site> {
+        self.sites.iter().find(|s| &s.id == id)
+    }
+}

@@ -1,0 +1,101 @@
+//! A whole fleet on one machine: certificates and configs for a coordinator and its agents on
+//! loopback. Used by the demo, the tests and the load harness.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use modori_agent::config::{
+    AgentConfig, CoordinatorSection, CtlSection, SiteSection, StorageSection, SyncSection,
+    TlsSection,
+};
+use modori_shared::domain::{Capability, Site};
+
+use crate::config::{
+    CoordinatorConfig, FleetSection, HttpSection, QuicSection, StorageSection as CoordStorage,
+    SyncSection as CoordSync, TlsSection as CoordTls, CONNECTIONS_MAX_DEFAULT,
+};
+use crate::pki::{self, PkiError, PkiPaths};
+
+/// Creates the CA, the server certificate (for `localhost` and 127.0.0.1) and each site's
+/// certificate, where missing.
+pub fn ensure_pki(pki: &PkiPaths, sites: &[Site]) -> Result<(), PkiError> {
+    if !pki.ca_cert().exists() {
+        pki::init(pki, &["localhost".into(), "127.0.0.1".into()])?;
+    }
+    for site in sites {
+        if !pki.site_cert(&site.id).exists() {
+            pki::issue_site(pki, &site.id)?;
+        }
+    }
+    Ok(())
+}
+
+/// A coordinator on loopback (QUIC on an ephemeral port) keeping its database in `dir`.
+pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> CoordinatorConfig {
+    CoordinatorConfig {
+        quic: QuicSection {
+            listen: "127.0.0.1:0".parse().expect("literal address"),
+            connections_max: CONNECTIONS_MAX_DEFAULT,
+        },
+        http: HttpSection { listen: http },
+        tls: CoordTls {
+            ca_cert: pki.ca_cert(),
+            cert: pki.server_cert(),
+            key: pki.server_key(),
+        },
+        storage: CoordStorage {
+            data_dir: dir.to_owned(),
+        },
+        fleet: FleetSection {
+            sites_file: "configs/sites.toml".into(),
+            stores_file: "configs/stores.toml".into(),
+        },
+        sync: CoordSync::default(),
+    }
+}
+
+fn capability_name(c: &Capability) -> modori_agent::config::CapabilityName {
+    use modori_agent::config::CapabilityName as N;
+    match c {
+        Capability::Refurbish => N::Refurbish,
+        Capability::Recycle => N::Recycle,
+        Capability::Resale => N::Resale,
+        Capability::ReturnToVendor => N::ReturnToVendor,
+    }
+}
+
+/// An agent for `site` keeping its database in `sites_dir/<site>`.
+pub fn agent_config(
+    sites_dir: &Path,
+    pki: &PkiPaths,
+    site: &Site,
+    coordinator: SocketAddr,
+) -> AgentConfig {
+    let dir = sites_dir.join(site.id.as_str());
+    AgentConfig {
+        site: SiteSection {
+            id: site.id.to_string(),
+            name: site.name.clone(),
+            latitude: site.location.lat(),
+            longitude: site.location.lon(),
+            capabilities: site.capabilities.iter().map(capability_name).collect(),
+            daily_capacity_units: site.daily_capacity_units,
+        },
+        coordinator: CoordinatorSection {
+            address: coordinator,
+            server_name: "localhost".into(),
+        },
+        tls: TlsSection {
+            ca_cert: pki.ca_cert(),
+            cert: pki.site_cert(&site.id),
+            key: pki.site_key(&site.id),
+        },
+        storage: StorageSection {
+            data_dir: dir.clone(),
+        },
+        sync: SyncSection::default(),
+        ctl: CtlSection {
+            socket: Some(dir.join("ctl.sock")),
+        },
+    }
+}

@@ -1,0 +1,421 @@
+//! The coordinator's side of the link: accept agents, learn who they are from their
+//! certificate, apply their ops exactly once, and stream their commands down.
+//!
+//! One task per connection, looping over a closed set of events (frame arrived, command queued,
+//! retransmit timer, shutdown) and feeding the sans-IO machines from `shared`. Each connection
+//! has at most one batch being applied at a time and the database queue is FIFO, so a site
+//! with a huge backlog takes its turn with the others instead of starving them, and a fast
+//! agent is slowed by its own unacknowledged window rather than buffered without bound.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use modori_agent::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
+use modori_agent::sync_client::chrono_ms;
+use modori_agent::tls::{self, TlsError};
+use modori_shared::domain::SiteId;
+use modori_shared::sync::{cut_batch, Sender};
+use modori_shared::wire::handshake::{negotiate, ClientHello, ServerHello};
+use modori_shared::wire::messages::{ErrorCode, Message};
+use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tracing::{debug, info, warn};
+
+use crate::store::{self, StoreError};
+use crate::Ctx;
+
+/// Longest wait for an agent's hello after its connection opens.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+static NEXT_CONNECTION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Server configuration: requires a client certificate signed by the fleet CA. 0-RTT is off
+/// (`max_early_data_size` stays 0), so no op or command can ride a replayable first flight.
+pub fn server_config(
+    ca: &[CertificateDer<'static>],
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    timing: tls::LinkTiming,
+) -> Result<quinn::ServerConfig, TlsError> {
+    let roots = Arc::new(tls::root_store(ca)?);
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, tls::provider())
+            .build()
+            .map_err(|e| TlsError::Quic(format!("client verifier: {e}")))?;
+    let mut tls_config = rustls::ServerConfig::builder_with_provider(tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)?;
+    tls_config.alpn_protocols = vec![tls::ALPN.to_vec()];
+    tls_config.max_early_data_size = 0;
+    let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls_config)
+        .map_err(|e| TlsError::Quic(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
+    config.transport_config(Arc::new(tls::transport_config(timing)?));
+    Ok(config)
+}
+
+/// The site a verified connection belongs to: the common name of its client certificate.
+pub fn site_from_certificate(conn: &quinn::Connection) -> Result<SiteId, String> {
+    let identity = conn.peer_identity().ok_or("no client certificate")?;
+    let chain = identity
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .map_err(|_| "unexpected peer identity type")?;
+    let leaf = chain.first().ok_or("empty certificate chain")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| format!("unparsable client certificate: {e}"))?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .ok_or("client certificate has no common name")?;
+    SiteId::new(cn).map_err(|e| format!("client certificate common name: {e}"))
+}
+
+/// Accepts connections until shutdown, each in its own task, up to the connection limit.
+pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(ctx.config.quic.connections_max));
+    let mut shutdown = ctx.shutdown.clone();
+    let mut tasks = tokio::task::JoinSet::new();
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i { Some(i) => i, None => break },
+            _ = shutdown.changed() => break,
+        };
+        let Ok(permit) = limit.clone().acquire_owned().await else {
+            break;
+        };
+        let ctx = ctx.clone();
+        tasks.spawn(async move {
+            let remote = incoming.remote_address();
+            if let Err(e) = handle(incoming, ctx).await {
+                debug!(%remote, error = %e, "agent connection ended");
+            }
+            drop(permit);
+        });
+        while tasks.try_join_next().is_some() {}
+    }
+    // Every connection task sees the same shutdown signal and closes with a reason.
+    while tasks.join_next().await.is_some() {}
+    endpoint.close(0u32.into(), b"coordinator stopping");
+    let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
+}
+
+async fn handle(incoming: quinn::Incoming, ctx: Arc<Ctx>) -> Result<(), LinkError> {
+    let conn = incoming.await?;
+    let site = match site_from_certificate(&conn) {
+        Ok(site) if ctx.fleet.site(&site).is_some() => site,
+        Ok(site) => {
+            warn!(site = %site, "certificate of a site that is not in the fleet");
+            conn.close(2u32.into(), b"unknown site");
+            return Err(LinkError::Refused(format!("unknown site {site}")));
+        }
+        Err(e) => {
+            warn!(error = %e, "refusing connection");
+            conn.close(2u32.into(), e.as_bytes());
+            return Err(LinkError::Refused(e));
+        }
+    };
+    let id = NEXT_CONNECTION_ID.fetch_add(1, Ordering::Relaxed);
+    let result = converse(&conn, &site, id, &ctx).await;
+    ctx.live.disconnect(&site, id);
+    match &result {
+        Ok(()) => {
+            info!(site = %site, "agent disconnected");
+            conn.close(0u32.into(), b"bye");
+        }
+        Err(e) => {
+            info!(site = %site, error = %e, "agent connection ended");
+            conn.close(1u32.into(), e.to_string().as_bytes());
+        }
+    }
+    result
+}
+
+async fn refuse(send: &mut quinn::SendStream, reason: String) -> Result<(), LinkError> {
+    write_frame(
+        send,
+        &ServerHello::Refused {
+            reason: reason.clone(),
+        }
+        .encode()?,
+    )
+    .await?;
+    let _ = send.finish();
+    // Give the refusal time to reach the agent before the connection is closed.
+    let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+    Err(LinkError::Refused(reason))
+}
+
+async fn converse(
+    conn: &quinn::Connection,
+    site: &SiteId,
+    id: u64,
+    ctx: &Arc<Ctx>,
+) -> Result<(), LinkError> {
+    let (mut send, mut recv) = tokio::time::timeout(HELLO_TIMEOUT, conn.accept_bi())
+        .await
+        .map_err(|_| LinkError::Timeout("the agent's stream"))??;
+    let body = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut recv))
+        .await
+        .map_err(|_| LinkError::Timeout("the agent's hello"))??
+        .ok_or(LinkError::Closed)?;
+    let hello = ClientHello::decode(&body)?;
+    let version = match negotiate(
+        (PROTOCOL_VERSION_MIN, PROTOCOL_VERSION),
+        (hello.version_min, hello.version_max),
+    ) {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(site = %site, error = %e, "refusing agent: protocol version");
+            return refuse(&mut send, e.to_string()).await;
+        }
+    };
+    if hello.site != site.as_str() {
+        let detail = format!(
+            "hello names site {:?} but the certificate is {site}",
+            hello.site
+        );
+        let s = site.clone();
+        ctx.db
+            .call(move |c| {
+                store::record_anomaly(c, &s, "hello_site_mismatch", &detail, chrono_ms())
+            })
+            .await
+            .map_err(store_err)?;
+    }
+    let op_epoch = hello.op_epoch;
+    let s = site.clone();
+    let op_applied = ctx
+        .db
+        .call(move |c| store::op_applied_seq(c, &s, op_epoch))
+        .await
+        .map_err(store_err)?;
+    let s = site.clone();
+    let (cmd_head, _) = ctx
+        .db
+        .call(move |c| store::command_stream(c, &s))
+        .await
+        .map_err(store_err)?;
+    let cmd_epoch = ctx.command_epoch;
+    // A site that knows nothing of this coordinator epoch (new, reinstalled, restored) gets the
+    // whole command stream again; its receiver dedups by (epoch, seq).
+    let cmd_applied = match hello.command_epoch {
+        Some(e) if e == cmd_epoch => hello.command_applied_seq,
+        _ => 0,
+    };
+    if cmd_applied > cmd_head {
+        return refuse(
+            &mut send,
+            format!(
+                "site reports command seq {cmd_applied} of epoch {cmd_epoch} but only {cmd_head} exist: \
+                 the coordinator database was restored without a new epoch"
+            ),
+        )
+        .await;
+    }
+    write_frame(
+        &mut send,
+        &ServerHello::Accepted {
+            version,
+            op_applied_seq: op_applied,
+        }
+        .encode()?,
+    )
+    .await?;
+    if let Some(old) = ctx.live.connect(site, id, conn.clone()) {
+        old.close(
+            3u32.into(),
+            b"replaced by a newer connection from the same site",
+        );
+    }
+    ctx.live.update(site, |l| {
+        l.protocol_version = Some(version);
+        l.epoch = Some(op_epoch);
+        l.applied_seq = op_applied;
+        l.last_seen_ms = Some(chrono_ms());
+    });
+    info!(site = %site, version, epoch = %op_epoch, resume_after = op_applied, commands_from = cmd_applied + 1,
+          "agent connected");
+
+    let limits = ctx.config.sync.limits();
+    let mut commands = Sender::new(cmd_epoch, cmd_applied, cmd_head, limits);
+    commands
+        .on_connected(cmd_applied)
+        .map_err(|e| LinkError::Protocol(e.to_string()))?;
+    let mut command_head = ctx
+        .live
+        .command_head(site)
+        .ok_or_else(|| LinkError::Protocol(format!("no command stream for {site}")))?;
+    commands.on_recorded(*command_head.borrow());
+
+    let (mut frames, _reader) = spawn_reader(recv, version);
+    let clock = Instant::now();
+    let now_ms = || clock.elapsed().as_millis() as u64;
+    let mut shutdown = ctx.shutdown.clone();
+    loop {
+        pump_commands(ctx, site, &mut send, &mut commands, version, now_ms()).await?;
+        let timeout = commands
+            .poll_timeout()
+            .map(|t| clock + Duration::from_millis(t));
+        tokio::select! {
+            frame = frames.recv() => {
+                let msg = match frame {
+                    Some(Ok(msg)) => msg,
+                    Some(Err(LinkError::Closed)) | None => return Ok(()),
+                    Some(Err(e)) => return Err(e),
+                };
+                ctx.live.update(site, |l| l.last_seen_ms = Some(chrono_ms()));
+                if handle_message(ctx, site, op_epoch, msg, &mut send, &mut commands, version, now_ms()).await? {
+                    return Ok(());
+                }
+            }
+            changed = command_head.changed() => {
+                if changed.is_ok() {
+                    commands.on_recorded(*command_head.borrow());
+                }
+            }
+            _ = sleep_until_opt(timeout) => {
+                if commands.handle_timeout(now_ms()) {
+                    warn!(site = %site, acked = commands.acked(), "no command ack in time; resending");
+                }
+            }
+            _ = shutdown.changed() => {
+                let bye = Message::Error { code: ErrorCode::ShuttingDown, message: "coordinator shutting down".into() };
+                let _ = write_frame(&mut send, &bye.encode(version)?).await;
+                let _ = send.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(1), send.stopped()).await;
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Handles one frame; `Ok(true)` when the agent said goodbye.
+#[allow(clippy::too_many_arguments)]
+async fn handle_message(
+    ctx: &Arc<Ctx>,
+    site: &SiteId,
+    op_epoch: modori_shared::domain::Epoch,
+    msg: Message,
+    send: &mut quinn::SendStream,
+    commands: &mut Sender,
+    version: u16,
+    now_ms: u64,
+) -> Result<bool, LinkError> {
+    match msg {
+        Message::OpBatch {
+            epoch,
+            ops,
+            outbox_head_seq,
+        } => {
+            if epoch != op_epoch {
+                return Err(LinkError::Protocol(format!(
+                    "batch for epoch {epoch} on a connection opened for epoch {op_epoch}"
+                )));
+            }
+            if ops.len() > ctx.config.sync.accept_batch_ops_max {
+                return Err(LinkError::Protocol(format!(
+                    "batch of {} ops is over the limit of {}",
+                    ops.len(),
+                    ctx.config.sync.accept_batch_ops_max
+                )));
+            }
+            let n_ops = ops.len();
+            let s = site.clone();
+            let outcome = ctx
+                .db
+                .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, chrono_ms()))
+                .await
+                .map_err(store_err)?;
+            ctx.metrics
+                .ops_applied(site, outcome.n_applied as u64, outcome.n_duplicates as u64);
+            if let Some(gap) = outcome.gap_at {
+                warn!(site = %site, gap_at = gap, applied = outcome.applied_seq, "gap in op stream; waiting for resend");
+            }
+            debug!(site = %site, n_ops, applied = outcome.applied_seq, n_anomalies = outcome.n_anomalies, "batch applied");
+            ctx.live.update(site, |l| {
+                l.applied_seq = outcome.applied_seq;
+                if outbox_head_seq.is_some() {
+                    l.outbox_head_seq = outbox_head_seq;
+                }
+            });
+            // Sent only now: the batch's transaction has committed.
+            let ack = Message::OpAck {
+                epoch,
+                up_to_seq: outcome.applied_seq,
+            };
+            write_frame(send, &ack.encode(version)?).await?;
+        }
+        Message::CommandAck { epoch, up_to_seq } => {
+            if let Some(acked) = commands
+                .on_ack(epoch, up_to_seq, now_ms)
+                .map_err(|e| LinkError::Protocol(e.to_string()))?
+            {
+                let s = site.clone();
+                ctx.db
+                    .call(move |c| store::set_command_acked(c, &s, acked))
+                    .await
+                    .map_err(store_err)?;
+            }
+        }
+        Message::Error {
+            code: ErrorCode::ShuttingDown,
+            ..
+        } => return Ok(true),
+        Message::Error { code, message } => {
+            return Err(LinkError::Refused(format!(
+                "agent error {code:?}: {message}"
+            )));
+        }
+        other @ (Message::OpAck { .. } | Message::CommandBatch { .. }) => {
+            return Err(LinkError::Protocol(format!(
+                "unexpected {} from an agent",
+                other.kind()
+            )));
+        }
+    }
+    Ok(false)
+}
+
+async fn pump_commands(
+    ctx: &Arc<Ctx>,
+    site: &SiteId,
+    send: &mut quinn::SendStream,
+    commands: &mut Sender,
+    version: u16,
+    now_ms: u64,
+) -> Result<(), LinkError> {
+    while let Some(req) = commands.next_batch() {
+        let s = site.clone();
+        let items = ctx
+            .db
+            .call(move |c| store::load_commands(c, &s, req.first_seq, req.ops_max))
+            .await
+            .map_err(store_err)?;
+        let items = cut_batch(items, ctx.config.sync.batch_bytes_max);
+        let Some(last) = items.last().map(|i| i.seq) else {
+            return Err(LinkError::Protocol(format!(
+                "command {} missing for {site}",
+                req.first_seq
+            )));
+        };
+        let frame = Message::CommandBatch {
+            epoch: commands.epoch(),
+            commands: items,
+        }
+        .encode(version)?;
+        write_frame(send, &frame).await?;
+        commands.on_batch_sent(last, now_ms);
+    }
+    Ok(())
+}
+
+fn store_err(e: StoreError) -> LinkError {
+    match e {
+        StoreError::Db(db) => LinkError::Db(db),
+        other => LinkError::Protocol(other.to_string()),
+    }
+}

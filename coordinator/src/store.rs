@@ -1,0 +1,725 @@
+//! The coordinator's database: applied ops, the central unit and inventory view, anomalies,
+//! returns, and each site's command stream.
+//!
+//! Invariants:
+//! - An op's effect, its dedup record (site, epoch, seq, hash) and the stream's high-water mark
+//!   are written in one transaction; the ack is sent only after that transaction commits
+//!   (`synchronous=FULL`), so an acknowledged op survives power loss.
+//! - Ops are facts: an op that is wrong (invalid transition, names another site, undecodable)
+//!   is recorded as an anomaly and the stream advances past it. Nothing here refuses an op.
+//! - Storage is reached only through the functions of this module, so a PostgreSQL backend can
+//!   replace SQLite without touching the sync or routing code.
+
+use modori_shared::domain::{
+    Disposition, DomainError, Epoch, Lpn, ReturnLine, RmaId, SiteId, UnitState,
+};
+use modori_shared::op::{CommandBody, OpBody, OpRecord};
+use modori_shared::sync::{Plan, Receiver, ITEM_PAYLOAD_BYTES_MAX};
+use modori_shared::wire::messages::Sequenced;
+use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
+use modori_shared::wire::WireError;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite_migration::{Migrations, M};
+use serde::Serialize;
+use thiserror::Error;
+
+use modori_agent::sqlite::DbError;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Wire(#[from] WireError),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    #[error("command payload of {0} bytes is over the {ITEM_PAYLOAD_BYTES_MAX}-byte limit")]
+    PayloadTooLarge(usize),
+}
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        r#"
+        CREATE TABLE meta (
+            key   TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        ) STRICT;
+        -- Upstream high-water mark per site and epoch. No time window: kept for ever.
+        CREATE TABLE op_streams (
+            site          TEXT NOT NULL,
+            epoch         INTEGER NOT NULL,
+            applied_seq   INTEGER NOT NULL,
+            first_seen_ms INTEGER NOT NULL,
+            PRIMARY KEY (site, epoch)
+        ) STRICT;
+        CREATE TABLE ops (
+            site       TEXT NOT NULL,
+            epoch      INTEGER NOT NULL,
+            seq        INTEGER NOT NULL,
+            kind       TEXT NOT NULL,
+            hash       BLOB NOT NULL,
+            payload    BLOB NOT NULL,
+            applied_ms INTEGER NOT NULL,
+            PRIMARY KEY (site, epoch, seq)
+        ) STRICT, WITHOUT ROWID;
+        CREATE TABLE anomalies (
+            id     INTEGER PRIMARY KEY,
+            site   TEXT NOT NULL,
+            epoch  INTEGER,
+            seq    INTEGER,
+            kind   TEXT NOT NULL,
+            lpn    TEXT,
+            detail TEXT NOT NULL,
+            at_ms  INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE units (
+            lpn        TEXT PRIMARY KEY,
+            site       TEXT NOT NULL,
+            sku        TEXT NOT NULL,
+            rma        TEXT,
+            state      TEXT NOT NULL,
+            updated_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE inventory (
+            site TEXT NOT NULL,
+            sku  TEXT NOT NULL,
+            qty  INTEGER NOT NULL,
+            PRIMARY KEY (site, sku)
+        ) STRICT;
+        -- Downstream: one command stream per site, numbered in the coordinator's epoch.
+        CREATE TABLE command_streams (
+            site      TEXT PRIMARY KEY,
+            head_seq  INTEGER NOT NULL,
+            acked_seq INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE commands (
+            site       TEXT NOT NULL,
+            seq        INTEGER NOT NULL,
+            kind       TEXT NOT NULL,
+            payload    BLOB NOT NULL,
+            created_ms INTEGER NOT NULL,
+            PRIMARY KEY (site, seq)
+        ) STRICT;
+        CREATE TABLE returns (
+            rma         TEXT PRIMARY KEY,
+            site        TEXT NOT NULL,
+            origin      TEXT NOT NULL,
+            lines_json  TEXT NOT NULL,
+            routing     TEXT NOT NULL,
+            command_seq INTEGER NOT NULL,
+            created_ms  INTEGER NOT NULL
+        ) STRICT;
+        "#,
+    )])
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// The coordinator database's epoch, which numbers every command stream. Created on first start.
+pub fn init(conn: &mut Connection) -> Result<Epoch, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let stored: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'command_epoch'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let epoch = match stored.and_then(|s| s.parse::<u64>().ok()) {
+        Some(e) => e,
+        None => {
+            let e = (rand::random::<u64>() >> 1).max(1);
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('command_epoch', ?1)",
+                [e.to_string()],
+            )?;
+            e
+        }
+    };
+    tx.commit()?;
+    Ok(Epoch(epoch))
+}
+
+/// The result of applying one upstream batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Highest seq now durably applied: the value to acknowledge.
+    pub applied_seq: u64,
+    pub n_applied: usize,
+    pub n_duplicates: usize,
+    pub n_anomalies: usize,
+    pub gap_at: Option<u64>,
+}
+
+pub fn op_applied_seq(conn: &Connection, site: &SiteId, epoch: Epoch) -> Result<u64, StoreError> {
+    let applied: Option<i64> = conn
+        .query_row(
+            "SELECT applied_seq FROM op_streams WHERE site = ?1 AND epoch = ?2",
+            params![site.as_str(), to_i64(epoch.0)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(applied.map_or(0, to_u64))
+}
+
+fn stored_op_hash(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    epoch: Epoch,
+    seq: u64,
+) -> Option<PayloadHash> {
+    tx.query_row(
+        "SELECT hash FROM ops WHERE site = ?1 AND epoch = ?2 AND seq = ?3",
+        params![site.as_str(), to_i64(epoch.0), to_i64(seq)],
+        |r| r.get::<_, Vec<u8>>(0),
+    )
+    .ok()
+    .and_then(|h| h.try_into().ok())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn anomaly(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    epoch: Option<Epoch>,
+    seq: Option<u64>,
+    kind: &str,
+    lpn: Option<&Lpn>,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    tracing::warn!(site = %site, seq, kind, lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
+    tx.execute(
+        "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            site.as_str(),
+            epoch.map(|e| to_i64(e.0)),
+            seq.map(to_i64),
+            kind,
+            lpn.map(Lpn::as_str),
+            detail,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records an anomaly outside a batch (e.g. a hello that names another site).
+pub fn record_anomaly(
+    conn: &mut Connection,
+    site: &SiteId,
+    kind: &str,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    anomaly(&tx, site, None, None, kind, None, detail, now_ms)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Applies one upstream batch from `site` (the certificate's site) exactly once, in order.
+pub fn apply_op_batch(
+    conn: &mut Connection,
+    site: &SiteId,
+    epoch: Epoch,
+    batch: &[Sequenced],
+    now_ms: i64,
+) -> Result<BatchOutcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied = op_applied_seq(&tx, site, epoch)?;
+    let receiver = Receiver::new(epoch, applied);
+    let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
+    let mut n_anomalies = 0;
+    for c in &plan.conflicts {
+        n_anomalies += 1;
+        let detail = format!(
+            "seq {} arrived again with payload hash {} but {} was applied",
+            c.seq,
+            hex(&c.received[..8]),
+            hex(&c.stored[..8])
+        );
+        anomaly(
+            &tx,
+            site,
+            Some(epoch),
+            Some(c.seq),
+            "hash_mismatch",
+            None,
+            &detail,
+            now_ms,
+        )?;
+    }
+    for &i in &plan.apply {
+        let item = &batch[i];
+        let kind = match payload::decode_op(&item.payload) {
+            Ok(op) => {
+                let kind = op.body.kind();
+                n_anomalies += apply_op(&tx, site, epoch, item.seq, op, now_ms)?;
+                kind
+            }
+            Err(e) => {
+                n_anomalies += 1;
+                anomaly(
+                    &tx,
+                    site,
+                    Some(epoch),
+                    Some(item.seq),
+                    "undecodable",
+                    None,
+                    &e.to_string(),
+                    now_ms,
+                )?;
+                "undecodable"
+            }
+        };
+        tx.execute(
+            "INSERT INTO ops (site, epoch, seq, kind, hash, payload, applied_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                site.as_str(),
+                to_i64(epoch.0),
+                to_i64(item.seq),
+                kind,
+                payload_hash(&item.payload).to_vec(),
+                item.payload,
+                now_ms
+            ],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (site, epoch) DO UPDATE SET applied_seq = excluded.applied_seq",
+        params![
+            site.as_str(),
+            to_i64(epoch.0),
+            to_i64(plan.new_applied),
+            now_ms
+        ],
+    )?;
+    tx.commit()?;
+    Ok(BatchOutcome {
+        applied_seq: plan.new_applied,
+        n_applied: plan.apply.len(),
+        n_duplicates: plan.n_duplicates,
+        n_anomalies,
+        gap_at: plan.gap_at,
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Applies one op's effect to the central view; returns how many anomalies it raised.
+fn apply_op(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    epoch: Epoch,
+    seq: u64,
+    op: OpRecord,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let note = |kind: &str, lpn: Option<&Lpn>, detail: &str| {
+        anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
+    };
+    if &op.site != site {
+        let detail = format!(
+            "op names site {} but came over the connection of {site}; not applied",
+            op.site
+        );
+        return note("impersonation", None, &detail);
+    }
+    match op.body {
+        OpBody::UnitReceived { lpn, rma, sku } => {
+            let inserted = tx.execute(
+                "INSERT INTO units (lpn, site, sku, rma, state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (lpn) DO NOTHING",
+                params![lpn.as_str(), site.as_str(), sku.as_str(), rma.as_ref().map(RmaId::as_str), UnitState::Received.encode(), now_ms],
+            )?;
+            if inserted == 0 {
+                return note(
+                    "duplicate_lpn",
+                    Some(&lpn),
+                    "a unit with this LPN was already received",
+                );
+            }
+            Ok(0)
+        }
+        OpBody::UnitGraded { lpn, grade } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
+                Ok(()) => Ok(0),
+                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            }
+        }
+        OpBody::DispositionSet { lpn, disposition } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.dispose(&lpn, disposition))? {
+                Ok(()) => Ok(0),
+                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            }
+        }
+        OpBody::ReceiptVoided { lpn } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.void(&lpn))? {
+                Ok(()) => Ok(0),
+                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            }
+        }
+        OpBody::InventoryAdjusted { sku, delta } => {
+            tx.execute(
+                "INSERT INTO inventory (site, sku, qty) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site, sku) DO UPDATE SET qty = qty + excluded.qty",
+                params![site.as_str(), sku.as_str(), delta],
+            )?;
+            Ok(0)
+        }
+    }
+}
+
+/// Moves a unit to a new state. The inner `Err(detail)` says why the move is not allowed (the
+/// caller records it as an anomaly); the outer error is a database failure.
+fn transition(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    lpn: &Lpn,
+    now_ms: i64,
+    next: impl FnOnce(UnitState) -> Result<UnitState, DomainError>,
+) -> Result<Result<(), String>, StoreError> {
+    let row: Option<(String, String)> = tx
+        .query_row(
+            "SELECT state, site FROM units WHERE lpn = ?1",
+            [lpn.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((state, owner)) = row else {
+        return Ok(Err("no receipt of this unit is known".into()));
+    };
+    if owner != site.as_str() {
+        return Ok(Err(format!("unit belongs to site {owner}")));
+    }
+    let new_state = match next(UnitState::decode(&state)?) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    tx.execute(
+        "UPDATE units SET state = ?2, updated_ms = ?3 WHERE lpn = ?1",
+        params![lpn.as_str(), new_state.encode(), now_ms],
+    )?;
+    Ok(Ok(()))
+}
+
+/// Appends a command to a site's stream inside the caller's transaction; returns its seq.
+pub fn enqueue_command(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    command: &CommandBody,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let bytes = payload::encode_command(command)?;
+    if bytes.len() > ITEM_PAYLOAD_BYTES_MAX {
+        return Err(StoreError::PayloadTooLarge(bytes.len()));
+    }
+    let seq: i64 = tx.query_row(
+        "INSERT INTO command_streams (site, head_seq, acked_seq) VALUES (?1, 1, 0)
+         ON CONFLICT (site) DO UPDATE SET head_seq = head_seq + 1
+         RETURNING head_seq",
+        [site.as_str()],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO commands (site, seq, kind, payload, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![site.as_str(), seq, command.kind(), bytes, now_ms],
+    )?;
+    Ok(to_u64(seq))
+}
+
+/// (head, acked) of a site's command stream.
+pub fn command_stream(conn: &Connection, site: &SiteId) -> Result<(u64, u64), StoreError> {
+    let row: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT head_seq, acked_seq FROM command_streams WHERE site = ?1",
+            [site.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.map_or((0, 0), |(h, a)| (to_u64(h), to_u64(a))))
+}
+
+pub fn load_commands(
+    conn: &Connection,
+    site: &SiteId,
+    first_seq: u64,
+    max: usize,
+) -> Result<Vec<Sequenced>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, payload FROM commands WHERE site = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(
+        params![site.as_str(), to_i64(first_seq), to_i64(max as u64)],
+        |r| {
+            Ok(Sequenced {
+                seq: to_u64(r.get(0)?),
+                payload: r.get(1)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn set_command_acked(conn: &Connection, site: &SiteId, seq: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE command_streams SET acked_seq = ?2 WHERE site = ?1",
+        params![site.as_str(), to_i64(seq)],
+    )?;
+    Ok(())
+}
+
+/// A return routed to a site: stored and sent to the site as an expected return, in one
+/// transaction. Returns the command seq.
+pub fn register_return(
+    conn: &mut Connection,
+    rma: &RmaId,
+    site: &SiteId,
+    origin: &str,
+    lines: &[ReturnLine],
+    routing: &str,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let command = CommandBody::ExpectedReturn {
+        rma: rma.clone(),
+        lines: lines.to_vec(),
+    };
+    let seq = enqueue_command(&tx, site, &command, now_ms)?;
+    let lines_json = serde_json::to_string(
+        &lines
+            .iter()
+            .map(|l| serde_json::json!({"sku": l.sku.as_str(), "qty": l.qty, "reason": l.reason.as_str()}))
+            .collect::<Vec<_>>(),
+    )
+    .unwrap_or_default();
+    tx.execute(
+        "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![rma.as_str(), site.as_str(), origin, lines_json, routing, to_i64(seq), now_ms],
+    )?;
+    tx.commit()?;
+    Ok(seq)
+}
+
+/// Per-site sync figures for the API.
+#[derive(Clone, Debug, Default)]
+pub struct SiteSync {
+    pub epoch: Option<Epoch>,
+    pub applied_seq: u64,
+    pub command_head_seq: u64,
+    pub command_acked_seq: u64,
+}
+
+/// The stream of the site's newest epoch (by first appearance).
+pub fn site_sync(conn: &Connection, site: &SiteId) -> Result<SiteSync, StoreError> {
+    let latest: Option<(i64, i64)> = conn
+        .query_row(
+            "SELECT epoch, applied_seq FROM op_streams WHERE site = ?1 ORDER BY first_seen_ms DESC, rowid DESC LIMIT 1",
+            [site.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (head, acked) = command_stream(conn, site)?;
+    Ok(SiteSync {
+        epoch: latest.map(|(e, _)| Epoch(to_u64(e))),
+        applied_seq: latest.map_or(0, |(_, a)| to_u64(a)),
+        command_head_seq: head,
+        command_acked_seq: acked,
+    })
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct AnomalyRow {
+    pub id: i64,
+    pub site: String,
+    pub epoch: Option<String>,
+    pub seq: Option<i64>,
+    pub kind: String,
+    pub lpn: Option<String>,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
+pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, site, epoch, seq, kind, lpn, detail, at_ms FROM anomalies ORDER BY id DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([to_i64(limit as u64)], |r| {
+        Ok(AnomalyRow {
+            id: r.get(0)?,
+            site: r.get(1)?,
+            epoch: r
+                .get::<_, Option<i64>>(2)?
+                .map(|e| Epoch(to_u64(e)).to_string()),
+            seq: r.get(3)?,
+            kind: r.get(4)?,
+            lpn: r.get(5)?,
+            detail: r.get(6)?,
+            at_ms: r.get(7)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub fn count(conn: &Connection, sql: &str, site: &str) -> Result<u64, StoreError> {
+    Ok(to_u64(conn.query_row(sql, [site], |r| r.get(0))?))
+}
+
+/// Units per disposition across the fleet, for the demo summary.
+pub fn disposition_counts(conn: &Connection) -> Result<Vec<(Disposition, u64)>, StoreError> {
+    let mut out = Vec::new();
+    for name in Disposition::ALL_NAMES {
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM units WHERE state = ?1",
+            [format!("disposed:{name}")],
+            |r| r.get(0),
+        )?;
+        out.push((Disposition::parse(name)?, to_u64(n)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use modori_shared::domain::{Grade, Sku};
+
+    fn open() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        conn
+    }
+
+    fn op(site: &str, seq: u64, body: OpBody) -> Sequenced {
+        Sequenced {
+            seq,
+            payload: payload::encode_op(&OpRecord {
+                site: SiteId::new(site).unwrap(),
+                at_ms: 0,
+                operator: "B".into(),
+                body,
+            })
+            .unwrap(),
+        }
+    }
+
+    fn received(site: &str, seq: u64, lpn: &str) -> Sequenced {
+        op(
+            site,
+            seq,
+            OpBody::UnitReceived {
+                lpn: Lpn::new(lpn).unwrap(),
+                rma: None,
+                sku: Sku::new("S").unwrap(),
+            },
+        )
+    }
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(migrations().validate().is_ok());
+    }
+
+    #[test]
+    fn batch_applies_once_and_duplicates_are_counted() {
+        let mut conn = open();
+        let site = SiteId::new("osaka").unwrap();
+        let batch = vec![received("osaka", 1, "L1"), received("osaka", 2, "L2")];
+        let out = apply_op_batch(&mut conn, &site, Epoch(1), &batch, 0).unwrap();
+        assert_eq!((out.applied_seq, out.n_applied), (2, 2));
+        let again = apply_op_batch(&mut conn, &site, Epoch(1), &batch, 0).unwrap();
+        assert_eq!(
+            (again.applied_seq, again.n_applied, again.n_duplicates),
+            (2, 0, 2)
+        );
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM units WHERE site = ?1", "osaka").unwrap(),
+            2
+        );
+        // A new epoch starts from seq 1 again and is not mistaken for duplicates.
+        let out =
+            apply_op_batch(&mut conn, &site, Epoch(2), &[received("osaka", 1, "L3")], 0).unwrap();
+        assert_eq!(out.n_applied, 1);
+    }
+
+    #[test]
+    fn wrong_ops_become_anomalies_and_the_stream_advances() {
+        let mut conn = open();
+        let site = SiteId::new("osaka").unwrap();
+        let lpn = Lpn::new("L1").unwrap();
+        let batch = vec![
+            received("sendai", 1, "L9"),
+            op(
+                "osaka",
+                2,
+                OpBody::DispositionSet {
+                    lpn: lpn.clone(),
+                    disposition: Disposition::Restock,
+                },
+            ),
+            Sequenced {
+                seq: 3,
+                payload: vec![1, 255],
+            },
+            received("osaka", 4, "L1"),
+            op(
+                "osaka",
+                5,
+                OpBody::UnitGraded {
+                    lpn,
+                    grade: Grade::B,
+                },
+            ),
+        ];
+        let out = apply_op_batch(&mut conn, &site, Epoch(1), &batch, 0).unwrap();
+        assert_eq!((out.applied_seq, out.n_applied, out.n_anomalies), (5, 5, 3));
+        let kinds: Vec<String> = anomalies(&conn, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec!["undecodable", "invalid_transition", "impersonation"]
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM units WHERE site = ?1",
+                "sendai"
+            )
+            .unwrap(),
+            0
+        );
+    }
+
+    #[test]
+    fn replay_with_different_payload_raises_an_alarm() {
+        let mut conn = open();
+        let site = SiteId::new("osaka").unwrap();
+        apply_op_batch(&mut conn, &site, Epoch(1), &[received("osaka", 1, "L1")], 0).unwrap();
+        let out = apply_op_batch(
+            &mut conn,
+            &site,
+            Epoch(1),
+            &[received("osaka", 1, "OTHER")],
+            0,
+        )
+        .unwrap();
+        assert_eq!((out.n_applied, out.n_anomalies), (0, 1));
+        assert_eq!(anomalies(&conn, 1).unwrap()[0].kind, "hash_mismatch");
+    }
+}

@@ -1,0 +1,1892 @@
+//! Deterministic, seeded simulation of the sync protocol.
+//!
+//! One coordinator and a few sites run the real [`Sender`] / [`Receiver`] machines in both
+//! directions (ops upstream, commands downstream) over a simulated network with a virtual clock.
+//! The network loses, duplicates, delays and reorders messages and partitions sites; nodes crash,
+//! including between applying a batch and committing it, and a site may be reinstalled with a new
+//! epoch. Each node keeps a durable part (what a database would hold) and a volatile part (the
+//! machines, timers and queues) that a crash throws away. After the chaos everything is healed
+//! and run to quiescence, then the invariants are checked: every op and command applied exactly
+//! once, in order, with the same totals on both sides and no payload-hash conflict.
+//!
+//! Why: the machines are sans-IO precisely so the whole protocol, crashes included, can be
+//! driven from a seed in microseconds, and a failing seed replays exactly. The driver can also be
+//! switched to two deliberately broken variants (ack before the apply is durable, no dedup); the
+//! checker must catch both, or it would prove nothing.
+//!
+//! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default; `MODORI_SIM_SEED=S` replays seed S.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::fmt;
+use std::time::Instant;
+
+use modori_shared::sync::{cut_batch, BatchLimits, Receiver, Sender, SenderError};
+use modori_shared::wire::handshake::{ClientHello, ServerHello};
+use modori_shared::wire::messages::{Message, Sequenced};
+use modori_shared::wire::payload::{
+    decode_command, decode_op, encode_command, encode_op, payload_hash, PayloadHash,
+};
+use modori_shared::wire::PROTOCOL_VERSION;
+use modori_shared::{
+    CommandBody, Epoch, OpBody, OpRecord, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
+};
+
+const DEFAULT_SEEDS: u64 = 1_000;
+const BROKEN_SEEDS: u64 = 300;
+const EPOCH_SEEDS: u64 = 100;
+/// Virtual time allowed after the heal for everything to be delivered and acknowledged.
+const QUIESCE_MS: u64 = 600_000;
+/// Guards against a driver bug that schedules events forever at the same instant.
+const MAX_EVENTS: u64 = 5_000_000;
+const HANDSHAKE_TIMEOUT_MS: u64 = 1_000;
+/// Only this many violations are kept for the report; the rest are counted.
+const VIOLATIONS_KEPT: usize = 8;
+
+// ---------------------------------------------------------------------------------------------
+// Randomness and configuration
+
+/// splitmix64: tiny, good enough for a simulation, and its stream for a seed can never change
+/// under a dependency upgrade, so a seed printed today replays the same run next year.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `lo..=hi`.
+    fn range(&mut self, (lo, hi): (u64, u64)) -> u64 {
+        lo + ((u128::from(self.next_u64()) * u128::from(hi - lo + 1)) >> 64) as u64
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        self.range((0, n as u64 - 1)) as usize
+    }
+
+    fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+}
+
+/// Everything that varies between seeds, drawn once so calm and stormy runs both occur.
+struct Config {
+    sites: usize,
+    chaos_ms: u64,
+    op_every_ms: (u64, u64),
+    command_every_ms: (u64, u64),
+    net_delay_ms: (u64, u64),
+    loss: f64,
+    duplication: f64,
+    delay_spike: f64,
+    chaos_every_ms: (u64, u64),
+    /// Relative weights of partition, site crash and coordinator crash.
+    chaos_weights: [u64; 3],
+    partition_ms: (u64, u64),
+    downtime_ms: (u64, u64),
+    detect_ms: (u64, u64),
+    retry_ms: u64,
+    write_ms: (u64, u64),
+    crash_before_durable: f64,
+    crash_after_durable: f64,
+    /// Drivers batch their bookkeeping writes; a lost "acked" write must only cost a resend.
+    persist_ack: f64,
+    reinstall_at: Option<u64>,
+    site_limits: BatchLimits,
+    coordinator_limits: BatchLimits,
+}
+
+impl Config {
+    fn random(rng: &mut Rng, force_reinstall: bool) -> Self {
+        let chaos_ms = rng.range((10_000, 30_000));
+        let mut prob = |max: f64| {
+            if rng.chance(0.2) {
+                0.0
+            } else {
+                max * rng.unit()
+            }
+        };
+        let loss = prob(0.2);
+        let duplication = prob(0.1);
+        let delay_spike = prob(0.03);
+        let crash_before_durable = prob(0.02);
+        let crash_after_durable = prob(0.02);
+        let mut limits = |rng: &mut Rng| BatchLimits {
+            ops_max: rng.range((1, 16)) as usize,
+            bytes_max: rng.range((60, 600)) as usize,
+            inflight_batches_max: rng.range((1, 4)) as usize,
+            retransmit_after_ms: rng.range((300, 4_000)),
+        };
+        let site_limits = limits(rng);
+        let coordinator_limits = limits(rng);
+        let op_min = rng.range((50, 300));
+        let command_min = rng.range((200, 1_000));
+        let reinstall = force_reinstall || rng.chance(0.25);
+        Self {
+            sites: rng.range((2, 4)) as usize,
+            chaos_ms,
+            op_every_ms: (op_min, op_min * rng.range((2, 6))),
+            command_every_ms: (command_min, command_min * rng.range((2, 4))),
+            net_delay_ms: (rng.range((1, 20)), rng.range((20, 300))),
+            loss,
+            duplication,
+            delay_spike,
+            chaos_every_ms: (rng.range((300, 1_500)), rng.range((1_500, 6_000))),
+            chaos_weights: [rng.range((1, 6)), rng.range((0, 4)), rng.range((0, 2))],
+            partition_ms: (200, rng.range((1_000, 15_000))),
+            downtime_ms: (0, rng.range((100, 5_000))),
+            detect_ms: (50, rng.range((100, 3_000))),
+            retry_ms: rng.range((100, 1_000)),
+            write_ms: (1, rng.range((2, 30))),
+            crash_before_durable,
+            crash_after_durable,
+            persist_ack: 0.2 + 0.8 * rng.unit(),
+            reinstall_at: reinstall.then(|| rng.range((1_000, chaos_ms - 1_000))),
+            site_limits,
+            coordinator_limits,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Variant {
+    Correct,
+    /// The receiver acknowledges as soon as it has planned a batch, before the apply is durable.
+    AckBeforeDurable,
+    /// The receiver applies every item it receives, whatever the plan says.
+    NoDedup,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counters
+
+macro_rules! counters {
+    ($($name:ident),* $(,)?) => {
+        #[derive(Clone, Debug, Default)]
+        struct Counts {
+            $($name: u64,)*
+        }
+
+        impl Counts {
+            fn add(&mut self, other: &Counts) {
+                $(self.$name += other.$name;)*
+            }
+
+            fn named(&self) -> Vec<(&'static str, u64)> {
+                vec![$((stringify!($name), self.$name)),*]
+            }
+        }
+    };
+}
+
+counters! {
+    // Faults injected (or, for reorder, observed at delivery).
+    loss,
+    duplication,
+    reorder,
+    delay,
+    partition,
+    site_crash,
+    coordinator_crash,
+    crash_before_durable,
+    crash_after_durable,
+    reinstall,
+    // What the protocol saw and did about them.
+    retransmit_timeouts,
+    duplicates_received,
+    gaps_received,
+    stale_epoch_acks,
+    refused_hellos,
+    command_epochs_restarted,
+    epoch_seq_reuse,
+    ops_created,
+    commands_created,
+    events,
+}
+
+/// Every kind the default run must have fired at least once.
+const FAULT_KINDS: [&str; 10] = [
+    "loss",
+    "duplication",
+    "reorder",
+    "delay",
+    "partition",
+    "site_crash",
+    "coordinator_crash",
+    "crash_before_durable",
+    "crash_after_durable",
+    "reinstall",
+];
+
+impl fmt::Display for Counts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (name, n) in self.named() {
+            writeln!(f, "  {name:<26} {n}")?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Nodes, streams and messages
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Node {
+    Coordinator,
+    Site(usize),
+}
+
+/// A receiving stream: the ops of one (site, epoch) at the coordinator, or a site's commands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stream {
+    Ops(usize, Epoch),
+    Commands(usize),
+}
+
+impl Stream {
+    fn node(self) -> Node {
+        match self {
+            Stream::Ops(..) => Node::Coordinator,
+            Stream::Commands(site) => Node::Site(site),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Envelope {
+    from: Node,
+    from_inc: u64,
+    to: Node,
+    /// The incarnation the message is for: a restarted process has new sockets, so whatever was
+    /// in flight to the old one is gone. None for a connection attempt, which reaches whichever
+    /// process is running.
+    to_inc: Option<u64>,
+    /// Connection id, for matching a handshake answer to its attempt.
+    conn: u64,
+    /// Global send order, to observe reordering.
+    no: u64,
+    body: Body,
+}
+
+#[derive(Clone, Debug)]
+enum Body {
+    Hello(ClientHello),
+    ServerHello(ServerHello),
+    Msg(Message),
+}
+
+enum Ev {
+    Deliver(Envelope),
+    WriteDone {
+        stream: Stream,
+        inc: u64,
+    },
+    Wake {
+        node: Node,
+        inc: u64,
+    },
+    Restart(Node),
+    Heal {
+        site: usize,
+        partition: u64,
+    },
+    /// A node notices that connection `conn` to or from `site` is dead.
+    Detect {
+        node: Node,
+        inc: u64,
+        site: usize,
+        conn: u64,
+    },
+    NewOp(usize),
+    NewCommand(usize),
+    Chaos,
+    Reinstall,
+    Calm,
+}
+
+/// Durable receiving side of one stream: the high-water mark and the applied items, written in
+/// one transaction. `items` keeps every apply in order, so a double apply is visible.
+#[derive(Debug, Default)]
+struct Applied {
+    hwm: u64,
+    items: Vec<(u64, PayloadHash)>,
+    /// Sum of the applied items' effects (inventory deltas, or returned quantities).
+    total: i64,
+}
+
+impl Applied {
+    fn stored_hash(&self, seq: u64) -> Option<PayloadHash> {
+        let at = usize::try_from(seq.checked_sub(1)?).ok()?;
+        match self.items.get(at) {
+            Some((s, hash)) if *s == seq => Some(*hash),
+            _ => self.items.iter().find(|(s, _)| *s == seq).map(|(_, h)| *h),
+        }
+    }
+}
+
+/// Volatile receiving side of one stream. Batches are planned, written and committed one at a
+/// time: a plan made while another write is pending would re-apply the same items.
+struct Inbox {
+    receiver: Receiver,
+    writing: Option<Write>,
+    queue: VecDeque<Inbound>,
+}
+
+impl Inbox {
+    fn new(receiver: Receiver) -> Self {
+        Self {
+            receiver,
+            writing: None,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+struct Inbound {
+    items: Vec<Sequenced>,
+    reply_inc: u64,
+}
+
+struct Write {
+    new_applied: u64,
+    items: Vec<Sequenced>,
+    reply_inc: u64,
+    acked_early: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Conn {
+    Down { retry_at: u64 },
+    Connecting { id: u64, since: u64 },
+    Up { id: u64, coordinator_inc: u64 },
+}
+
+impl Conn {
+    fn id(self) -> Option<u64> {
+        match self {
+            Conn::Down { .. } => None,
+            Conn::Connecting { id, .. } | Conn::Up { id, .. } => Some(id),
+        }
+    }
+}
+
+struct SiteDb {
+    op_epoch: Epoch,
+    head: u64,
+    acked: u64,
+    /// Ops above `acked`; acknowledged ones are pruned, as a real outbox would.
+    outbox: BTreeMap<u64, Vec<u8>>,
+    delta_total: i64,
+    command_epoch: Option<Epoch>,
+    commands: Applied,
+}
+
+impl SiteDb {
+    fn new(op_epoch: Epoch) -> Self {
+        Self {
+            op_epoch,
+            head: 0,
+            acked: 0,
+            outbox: BTreeMap::new(),
+            delta_total: 0,
+            command_epoch: None,
+            commands: Applied::default(),
+        }
+    }
+}
+
+struct SiteVol {
+    ops: Sender,
+    commands: Option<Inbox>,
+    conn: Conn,
+    wake: Option<u64>,
+}
+
+struct Site {
+    name: String,
+    inc: u64,
+    db: SiteDb,
+    vol: Option<SiteVol>,
+}
+
+/// The coordinator's durable view of one site's command stream.
+struct CommandStreamDb {
+    /// Op epoch of the site database the command stream is being delivered to.
+    site_db: Option<Epoch>,
+    /// Databases of this site that were replaced; they may not connect again.
+    retired: Vec<Epoch>,
+    epoch: Epoch,
+    /// Every command issued, kept so a reinstalled site can be sent them all again.
+    commands: Vec<Vec<u8>>,
+    acked: u64,
+}
+
+struct CoordinatorDb {
+    ops: BTreeMap<(usize, Epoch), Applied>,
+    sites: Vec<CommandStreamDb>,
+}
+
+struct CoordinatorVol {
+    inboxes: BTreeMap<(usize, Epoch), Inbox>,
+    commands: Vec<Sender>,
+    /// Per site: the connection id and the site incarnation it was made with.
+    conns: Vec<Option<(u64, u64)>>,
+    wake: Option<u64>,
+}
+
+struct Coordinator {
+    inc: u64,
+    db: CoordinatorDb,
+    vol: Option<CoordinatorVol>,
+}
+
+/// What each site database really recorded, for the checker: nodes may lie, this may not.
+struct DbLedger {
+    epoch: Epoch,
+    ops: Vec<(Vec<u8>, i64)>,
+}
+
+struct Link {
+    partition: Option<u64>,
+    /// Highest send number delivered so far, upstream and downstream.
+    delivered_max: [u64; 2],
+}
+
+#[derive(Debug)]
+struct Violation {
+    at_ms: u64,
+    kind: &'static str,
+    detail: String,
+}
+
+#[derive(Debug)]
+struct Failure {
+    kept: Vec<Violation>,
+    total: usize,
+    kinds: BTreeSet<&'static str>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} invariant violation(s) {:?}", self.total, self.kinds)?;
+        for v in &self.kept {
+            write!(f, "\n  at {} ms, {}: {}", v.at_ms, v.kind, v.detail)?;
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The simulation
+
+struct Sim {
+    cfg: Config,
+    variant: Variant,
+    rng: Rng,
+    now: u64,
+    calm: bool,
+    queue: BTreeMap<(u64, u64), Ev>,
+    next_event: u64,
+    next_send: u64,
+    next_conn: u64,
+    next_partition: u64,
+    sites: Vec<Site>,
+    coordinator: Coordinator,
+    links: Vec<Link>,
+    ledger: Vec<Vec<DbLedger>>,
+    issued: Vec<Vec<(Vec<u8>, i64)>>,
+    counts: Counts,
+    violations: Vec<Violation>,
+    n_violations: usize,
+    kinds: BTreeSet<&'static str>,
+}
+
+fn run_seed(seed: u64, variant: Variant, force_reinstall: bool) -> Result<Counts, Failure> {
+    let mut rng = Rng(seed);
+    let cfg = Config::random(&mut rng, force_reinstall);
+    let n = cfg.sites;
+    let mut sites = Vec::new();
+    let mut ledger = Vec::new();
+    for s in 0..n {
+        let epoch = Epoch(rng.next_u64());
+        sites.push(Site {
+            name: format!("site-{s}"),
+            inc: 0,
+            db: SiteDb::new(epoch),
+            vol: None,
+        });
+        ledger.push(vec![DbLedger {
+            epoch,
+            ops: Vec::new(),
+        }]);
+    }
+    let command_streams = (0..n)
+        .map(|_| CommandStreamDb {
+            site_db: None,
+            retired: Vec::new(),
+            epoch: Epoch(rng.next_u64()),
+            commands: Vec::new(),
+            acked: 0,
+        })
+        .collect();
+    let mut sim = Sim {
+        cfg,
+        variant,
+        rng,
+        now: 0,
+        calm: false,
+        queue: BTreeMap::new(),
+        next_event: 0,
+        next_send: 0,
+        next_conn: 0,
+        next_partition: 0,
+        sites,
+        coordinator: Coordinator {
+            inc: 0,
+            db: CoordinatorDb {
+                ops: BTreeMap::new(),
+                sites: command_streams,
+            },
+            vol: None,
+        },
+        links: (0..n)
+            .map(|_| Link {
+                partition: None,
+                delivered_max: [0; 2],
+            })
+            .collect(),
+        ledger,
+        issued: vec![Vec::new(); n],
+        counts: Counts::default(),
+        violations: Vec::new(),
+        n_violations: 0,
+        kinds: BTreeSet::new(),
+    };
+    sim.run();
+    if sim.n_violations == 0 {
+        Ok(sim.counts)
+    } else {
+        Err(Failure {
+            kept: sim.violations,
+            total: sim.n_violations,
+            kinds: sim.kinds,
+        })
+    }
+}
+
+impl Sim {
+    fn run(&mut self) {
+        self.restart(Node::Coordinator);
+        for s in 0..self.sites.len() {
+            self.restart(Node::Site(s));
+            let first_op = self.rng.range(self.cfg.op_every_ms);
+            self.schedule(first_op, Ev::NewOp(s));
+            let first_command = self.rng.range(self.cfg.command_every_ms);
+            self.schedule(first_command, Ev::NewCommand(s));
+        }
+        let first_chaos = self.rng.range(self.cfg.chaos_every_ms);
+        self.schedule(first_chaos, Ev::Chaos);
+        if let Some(at) = self.cfg.reinstall_at {
+            self.schedule(at, Ev::Reinstall);
+        }
+        self.schedule(self.cfg.chaos_ms, Ev::Calm);
+
+        let deadline = self.cfg.chaos_ms + QUIESCE_MS;
+        while let Some(((at, _), ev)) = self.queue.pop_first() {
+            self.counts.events += 1;
+            if at > deadline || self.counts.events > MAX_EVENTS {
+                let detail = format!(
+                    "still busy {} ms after the heal ({} events)",
+                    at.saturating_sub(self.cfg.chaos_ms),
+                    self.counts.events
+                );
+                self.violate("not-converged", detail);
+                break;
+            }
+            self.now = at;
+            self.handle(ev);
+        }
+        self.check_end();
+    }
+
+    fn schedule(&mut self, after_ms: u64, ev: Ev) {
+        self.next_event += 1;
+        self.queue
+            .insert((self.now + after_ms, self.next_event), ev);
+    }
+
+    fn violate(&mut self, kind: &'static str, detail: String) {
+        self.n_violations += 1;
+        self.kinds.insert(kind);
+        if self.violations.len() < VIOLATIONS_KEPT {
+            self.violations.push(Violation {
+                at_ms: self.now,
+                kind,
+                detail,
+            });
+        }
+    }
+
+    fn inc(&self, node: Node) -> u64 {
+        match node {
+            Node::Coordinator => self.coordinator.inc,
+            Node::Site(s) => self.sites[s].inc,
+        }
+    }
+
+    fn is_up(&self, node: Node) -> bool {
+        match node {
+            Node::Coordinator => self.coordinator.vol.is_some(),
+            Node::Site(s) => self.sites[s].vol.is_some(),
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        let chaos = self.now < self.cfg.chaos_ms;
+        match ev {
+            Ev::Deliver(env) => self.deliver(env),
+            Ev::WriteDone { stream, inc } => self.write_done(stream, inc),
+            Ev::Wake { node, inc } => self.wake(node, inc),
+            Ev::Restart(node) => self.restart(node),
+            Ev::Heal { site, partition } => {
+                if self.links[site].partition == Some(partition) {
+                    self.links[site].partition = None;
+                }
+            }
+            Ev::Detect {
+                node,
+                inc,
+                site,
+                conn,
+            } => self.detect(node, inc, site, conn),
+            // Sites record ops whenever they are up, connected or not: they are offline-first.
+            Ev::NewOp(s) if chaos => {
+                self.new_op(s);
+                let next = self.rng.range(self.cfg.op_every_ms);
+                self.schedule(next, Ev::NewOp(s));
+            }
+            Ev::NewCommand(s) if chaos => {
+                self.new_command(s);
+                let next = self.rng.range(self.cfg.command_every_ms);
+                self.schedule(next, Ev::NewCommand(s));
+            }
+            Ev::Chaos if chaos => {
+                self.chaos();
+                let next = self.rng.range(self.cfg.chaos_every_ms);
+                self.schedule(next, Ev::Chaos);
+            }
+            Ev::Reinstall => self.reinstall(),
+            Ev::Calm => self.calm(),
+            Ev::NewOp(_) | Ev::NewCommand(_) | Ev::Chaos => {}
+        }
+    }
+
+    // -- Faults ---------------------------------------------------------------------------------
+
+    fn chaos(&mut self) {
+        let [partition, site_crash, coordinator_crash] = self.cfg.chaos_weights;
+        let total = partition + site_crash + coordinator_crash;
+        if total == 0 {
+            return;
+        }
+        let pick = self.rng.range((0, total - 1));
+        let s = self.rng.below(self.sites.len());
+        if pick < partition {
+            if self.links[s].partition.is_none() {
+                self.partition(s);
+            }
+        } else if pick < partition + site_crash {
+            self.crash_and_restart(Node::Site(s));
+        } else {
+            self.crash_and_restart(Node::Coordinator);
+        }
+    }
+
+    fn partition(&mut self, s: usize) {
+        self.next_partition += 1;
+        let id = self.next_partition;
+        self.links[s].partition = Some(id);
+        self.counts.partition += 1;
+        let length = self.rng.range(self.cfg.partition_ms);
+        self.schedule(
+            length,
+            Ev::Heal {
+                site: s,
+                partition: id,
+            },
+        );
+        // Each side notices the dead connection after its own idle timeout.
+        let site_conn = self.sites[s].vol.as_ref().and_then(|v| v.conn.id());
+        if let Some(conn) = site_conn {
+            let after = self.rng.range(self.cfg.detect_ms);
+            let inc = self.sites[s].inc;
+            self.schedule(
+                after,
+                Ev::Detect {
+                    node: Node::Site(s),
+                    inc,
+                    site: s,
+                    conn,
+                },
+            );
+        }
+        let coordinator_conn = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]);
+        if let Some((conn, _)) = coordinator_conn {
+            let after = self.rng.range(self.cfg.detect_ms);
+            let inc = self.coordinator.inc;
+            let node = Node::Coordinator;
+            self.schedule(
+                after,
+                Ev::Detect {
+                    node,
+                    inc,
+                    site: s,
+                    conn,
+                },
+            );
+        }
+    }
+
+    /// Throws away the node's volatile state: machines, timers, queued batches and any write
+    /// that has not landed.
+    fn crash(&mut self, node: Node) {
+        match node {
+            Node::Site(s) => {
+                let Some(vol) = self.sites[s].vol.take() else {
+                    return;
+                };
+                self.counts.site_crash += 1;
+                if vol.commands.is_some_and(|inbox| inbox.writing.is_some()) {
+                    self.counts.crash_before_durable += 1;
+                }
+                let coordinator_conn = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]);
+                if let Some((conn, site_inc)) = coordinator_conn {
+                    if site_inc == self.sites[s].inc {
+                        let after = self.rng.range(self.cfg.detect_ms);
+                        let inc = self.coordinator.inc;
+                        let node = Node::Coordinator;
+                        self.schedule(
+                            after,
+                            Ev::Detect {
+                                node,
+                                inc,
+                                site: s,
+                                conn,
+                            },
+                        );
+                    }
+                }
+            }
+            Node::Coordinator => {
+                let Some(vol) = self.coordinator.vol.take() else {
+                    return;
+                };
+                self.counts.coordinator_crash += 1;
+                if vol.inboxes.values().any(|inbox| inbox.writing.is_some()) {
+                    self.counts.crash_before_durable += 1;
+                }
+                for s in 0..self.sites.len() {
+                    let conn = self.sites[s].vol.as_ref().and_then(|v| v.conn.id());
+                    if let Some(conn) = conn {
+                        let after = self.rng.range(self.cfg.detect_ms);
+                        let inc = self.sites[s].inc;
+                        self.schedule(
+                            after,
+                            Ev::Detect {
+                                node: Node::Site(s),
+                                inc,
+                                site: s,
+                                conn,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn crash_and_restart(&mut self, node: Node) {
+        if !self.is_up(node) {
+            return;
+        }
+        self.crash(node);
+        let downtime = self.rng.range(self.cfg.downtime_ms);
+        self.schedule(downtime, Ev::Restart(node));
+    }
+
+    /// The epoch scenario: a site's database is replaced by an empty one (reinstall, or restore
+    /// from a backup), which numbers its ops from 1 again in a new random epoch. Unacknowledged
+    /// ops of the old database are lost with its disk; that is the operator's loss, not the
+    /// protocol's, so the checker only demands a prefix of the old epoch.
+    fn reinstall(&mut self) {
+        let s = self.rng.below(self.sites.len());
+        self.counts.reinstall += 1;
+        let was_up = self.is_up(Node::Site(s));
+        self.crash(Node::Site(s));
+        let epoch = Epoch(self.rng.next_u64());
+        self.sites[s].db = SiteDb::new(epoch);
+        self.ledger[s].push(DbLedger {
+            epoch,
+            ops: Vec::new(),
+        });
+        // A site that was already down has its restart pending.
+        if was_up {
+            let downtime = self.rng.range(self.cfg.downtime_ms);
+            self.schedule(downtime, Ev::Restart(Node::Site(s)));
+        }
+    }
+
+    /// End of the chaos: no more faults or new items; heal partitions and bring everyone up.
+    fn calm(&mut self) {
+        self.calm = true;
+        for link in &mut self.links {
+            link.partition = None;
+        }
+        self.restart(Node::Coordinator);
+        for s in 0..self.sites.len() {
+            self.restart(Node::Site(s));
+        }
+    }
+
+    // -- Network ----------------------------------------------------------------------------------
+
+    fn send(&mut self, from: Node, to: Node, to_inc: Option<u64>, conn: u64, body: Body) {
+        let site = match (from, to) {
+            (Node::Site(s), _) | (_, Node::Site(s)) => s,
+            _ => unreachable!("coordinator to coordinator"),
+        };
+        if self.links[site].partition.is_some() {
+            return;
+        }
+        if !self.calm && self.rng.chance(self.cfg.loss) {
+            self.counts.loss += 1;
+            return;
+        }
+        self.next_send += 1;
+        let env = Envelope {
+            from,
+            from_inc: self.inc(from),
+            to,
+            to_inc,
+            conn,
+            no: self.next_send,
+            body,
+        };
+        if !self.calm && self.rng.chance(self.cfg.duplication) {
+            self.counts.duplication += 1;
+            let delay = self.net_delay();
+            self.schedule(delay, Ev::Deliver(env.clone()));
+        }
+        let delay = self.net_delay();
+        self.schedule(delay, Ev::Deliver(env));
+    }
+
+    /// Independent random delays reorder messages; a spike outlasts the retransmit timeout.
+    fn net_delay(&mut self) -> u64 {
+        let mut delay = self.rng.range(self.cfg.net_delay_ms);
+        if !self.calm && self.rng.chance(self.cfg.delay_spike) {
+            self.counts.delay += 1;
+            delay += self.rng.range((1_000, 8_000));
+        }
+        delay
+    }
+
+    fn deliver(&mut self, env: Envelope) {
+        let site = match (env.from, env.to) {
+            (Node::Site(s), _) | (_, Node::Site(s)) => s,
+            _ => unreachable!("coordinator to coordinator"),
+        };
+        if self.links[site].partition.is_some() || !self.is_up(env.to) {
+            return;
+        }
+        if env.to_inc.is_some_and(|inc| inc != self.inc(env.to)) {
+            return;
+        }
+        let link = &mut self.links[site];
+        let direction = usize::from(env.to == Node::Coordinator);
+        if env.no < link.delivered_max[direction] {
+            self.counts.reorder += 1;
+        } else {
+            link.delivered_max[direction] = env.no;
+        }
+        match env.to {
+            Node::Coordinator => self.coordinator_receive(site, env),
+            Node::Site(s) => self.site_receive(s, env),
+        }
+    }
+
+    fn detect(&mut self, node: Node, inc: u64, site: usize, conn: u64) {
+        if self.inc(node) != inc {
+            return;
+        }
+        match node {
+            Node::Site(s) => {
+                let retry_at = self.now + self.cfg.retry_ms;
+                let Some(vol) = self.sites[s].vol.as_mut() else {
+                    return;
+                };
+                if vol.conn.id() != Some(conn) {
+                    return;
+                }
+                vol.ops.on_disconnected();
+                vol.conn = Conn::Down { retry_at };
+                self.site_pump(s);
+            }
+            Node::Coordinator => {
+                let Some(vol) = self.coordinator.vol.as_mut() else {
+                    return;
+                };
+                if vol.conns[site].map(|(id, _)| id) != Some(conn) {
+                    return;
+                }
+                vol.commands[site].on_disconnected();
+                vol.conns[site] = None;
+            }
+        }
+    }
+
+    // -- Restart and timers -------------------------------------------------------------------
+
+    /// Rebuilds the volatile state from the durable state, as a restarted process would.
+    fn restart(&mut self, node: Node) {
+        if self.is_up(node) {
+            return;
+        }
+        match node {
+            Node::Site(s) => {
+                let site = &mut self.sites[s];
+                site.inc += 1;
+                let db = &site.db;
+                site.vol = Some(SiteVol {
+                    ops: Sender::new(db.op_epoch, db.acked, db.head, self.cfg.site_limits),
+                    commands: db
+                        .command_epoch
+                        .map(|epoch| Inbox::new(Receiver::new(epoch, db.commands.hwm))),
+                    conn: Conn::Down { retry_at: self.now },
+                    wake: None,
+                });
+                // The coordinator may have dropped nothing the site does not still hold.
+                let stream = &self.coordinator.db.sites[s];
+                let acked = self
+                    .coordinator
+                    .vol
+                    .as_ref()
+                    .map_or(stream.acked, |v| v.commands[s].acked());
+                let db = &self.sites[s].db;
+                if db.command_epoch == Some(stream.epoch) && acked > db.commands.hwm {
+                    let detail = format!(
+                        "site {s} restarted with commands applied up to {}, but the coordinator \
+                         was told {acked} were durable",
+                        db.commands.hwm
+                    );
+                    self.violate("receiver-lost-acked", detail);
+                }
+                self.site_pump(s);
+            }
+            Node::Coordinator => {
+                let c = &mut self.coordinator;
+                c.inc += 1;
+                let limits = self.cfg.coordinator_limits;
+                let commands =
+                    c.db.sites
+                        .iter()
+                        .map(|st| Sender::new(st.epoch, st.acked, st.commands.len() as u64, limits))
+                        .collect();
+                c.vol = Some(CoordinatorVol {
+                    inboxes: BTreeMap::new(),
+                    commands,
+                    conns: vec![None; self.sites.len()],
+                    wake: None,
+                });
+                for s in 0..self.sites.len() {
+                    let site = &self.sites[s];
+                    let acked = site.vol.as_ref().map_or(site.db.acked, |v| v.ops.acked());
+                    let key = (s, site.db.op_epoch);
+                    let hwm = self.coordinator.db.ops.get(&key).map_or(0, |a| a.hwm);
+                    if acked > hwm {
+                        let detail = format!(
+                            "coordinator restarted with ops of site {s} applied up to {hwm}, but \
+                             the site was told {acked} were durable"
+                        );
+                        self.violate("receiver-lost-acked", detail);
+                    }
+                }
+            }
+        }
+    }
+
+    fn wake(&mut self, node: Node, inc: u64) {
+        if self.inc(node) != inc {
+            return;
+        }
+        let now = self.now;
+        let wake = match node {
+            Node::Site(s) => self.sites[s].vol.as_mut().map(|v| &mut v.wake),
+            Node::Coordinator => self.coordinator.vol.as_mut().map(|v| &mut v.wake),
+        };
+        // Only the latest armed wake-up counts; earlier or superseded ones are stale.
+        match wake {
+            Some(wake) if *wake == Some(now) => *wake = None,
+            _ => return,
+        }
+        match node {
+            Node::Site(s) => self.site_pump(s),
+            Node::Coordinator => {
+                for s in 0..self.sites.len() {
+                    self.coordinator_pump(s);
+                }
+            }
+        }
+    }
+
+    /// Arms one wake-up at the node's earliest deadline (retransmit, handshake, reconnect).
+    fn rearm(&mut self, node: Node) {
+        let now = self.now;
+        let (deadline, wake) = match node {
+            Node::Site(s) => {
+                let Some(vol) = self.sites[s].vol.as_mut() else {
+                    return;
+                };
+                let conn_deadline = match vol.conn {
+                    Conn::Down { retry_at } => Some(retry_at),
+                    Conn::Connecting { since, .. } => Some(since + HANDSHAKE_TIMEOUT_MS),
+                    Conn::Up { .. } => None,
+                };
+                let deadline = [vol.ops.poll_timeout(), conn_deadline]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                (deadline, &mut vol.wake)
+            }
+            Node::Coordinator => {
+                let Some(vol) = self.coordinator.vol.as_mut() else {
+                    return;
+                };
+                let deadline = vol.commands.iter().filter_map(Sender::poll_timeout).min();
+                (deadline, &mut vol.wake)
+            }
+        };
+        let Some(deadline) = deadline.map(|d| d.max(now + 1)) else {
+            return;
+        };
+        if wake.is_some_and(|armed| armed <= deadline) {
+            return;
+        }
+        *wake = Some(deadline);
+        let inc = self.inc(node);
+        self.schedule(deadline - now, Ev::Wake { node, inc });
+    }
+
+    // -- Site ---------------------------------------------------------------------------------
+
+    fn new_op(&mut self, s: usize) {
+        let now = self.now;
+        let delta = self.rng.range((1, 40)) as i64 * if self.rng.chance(0.5) { -1 } else { 1 };
+        let op = OpRecord {
+            site: SiteId::new(self.sites[s].name.clone()).expect("valid site id"),
+            at_ms: now as i64,
+            operator: format!("B-{:04}", self.rng.range((0, 9_999))),
+            body: OpBody::InventoryAdjusted {
+                sku: Sku::new(format!("SKU-{}", self.rng.range((1, 500)))).expect("valid sku"),
+                delta,
+            },
+        };
+        let site = &mut self.sites[s];
+        let Some(vol) = site.vol.as_mut() else {
+            return;
+        };
+        let payload = encode_op(&op).expect("op encodes");
+        let seq = site.db.head + 1;
+        site.db.outbox.insert(seq, payload.clone());
+        site.db.head = seq;
+        site.db.delta_total += delta;
+        vol.ops.on_recorded(seq);
+        let ledger = self.ledger[s].last_mut().expect("a ledger per site");
+        ledger.ops.push((payload, delta));
+        self.counts.ops_created += 1;
+        self.site_pump(s);
+    }
+
+    fn site_pump(&mut self, s: usize) {
+        if !self.is_up(Node::Site(s)) {
+            return;
+        }
+        self.site_connection(s);
+        self.site_send_ops(s);
+        self.rearm(Node::Site(s));
+    }
+
+    fn site_connection(&mut self, s: usize) {
+        let (now, retry) = (self.now, self.cfg.retry_ms);
+        let vol = self.sites[s].vol.as_mut().expect("site is up");
+        if let Conn::Connecting { since, .. } = vol.conn {
+            if now >= since + HANDSHAKE_TIMEOUT_MS {
+                vol.conn = Conn::Down {
+                    retry_at: now + retry,
+                };
+            }
+        }
+        match vol.conn {
+            Conn::Down { retry_at } if now >= retry_at => {}
+            _ => return,
+        }
+        self.next_conn += 1;
+        let id = self.next_conn;
+        let site = &mut self.sites[s];
+        let vol = site.vol.as_mut().expect("site is up");
+        vol.conn = Conn::Connecting { id, since: now };
+        let (command_epoch, command_applied) = vol.commands.as_ref().map_or((None, 0), |inbox| {
+            (Some(inbox.receiver.epoch()), inbox.receiver.applied())
+        });
+        let hello = ClientHello::new(
+            site.name.clone(),
+            site.db.op_epoch,
+            command_epoch,
+            command_applied,
+        );
+        self.send(
+            Node::Site(s),
+            Node::Coordinator,
+            None,
+            id,
+            Body::Hello(hello),
+        );
+    }
+
+    fn site_send_ops(&mut self, s: usize) {
+        let now = self.now;
+        let bytes_max = self.cfg.site_limits.bytes_max;
+        let site = &mut self.sites[s];
+        let vol = site.vol.as_mut().expect("site is up");
+        if vol.ops.handle_timeout(now) {
+            self.counts.retransmit_timeouts += 1;
+        }
+        loop {
+            let site = &mut self.sites[s];
+            let vol = site.vol.as_mut().expect("site is up");
+            let Some(request) = vol.ops.next_batch() else {
+                return;
+            };
+            let Conn::Up {
+                coordinator_inc, ..
+            } = vol.conn
+            else {
+                let detail = format!("site {s}: op sender connected without a connection");
+                self.violate("driver", detail);
+                return;
+            };
+            let head = vol.ops.head();
+            let items: Option<Vec<_>> = (request.first_seq..=head)
+                .take(request.ops_max)
+                .map(|seq| {
+                    let payload = site.db.outbox.get(&seq)?.clone();
+                    Some(Sequenced { seq, payload })
+                })
+                .collect();
+            let Some(items) = items else {
+                let detail = format!(
+                    "site {s} was asked to send from seq {} but pruned it",
+                    request.first_seq
+                );
+                self.violate("sender-pruned", detail);
+                return;
+            };
+            let items = cut_batch(items, bytes_max);
+            let last = items.last().expect("cut_batch keeps one").seq;
+            vol.ops.on_batch_sent(last, now);
+            let msg = Message::OpBatch {
+                epoch: site.db.op_epoch,
+                ops: items,
+                outbox_head_seq: Some(head),
+            };
+            let to = Some(coordinator_inc);
+            self.send(Node::Site(s), Node::Coordinator, to, 0, Body::Msg(msg));
+        }
+    }
+
+    fn site_receive(&mut self, s: usize, env: Envelope) {
+        match env.body {
+            Body::ServerHello(ServerHello::Accepted { op_applied_seq, .. }) => {
+                let vol = self.sites[s]
+                    .vol
+                    .as_mut()
+                    .expect("delivered to a live site");
+                match vol.conn {
+                    Conn::Connecting { id, .. } if id == env.conn => {}
+                    _ => return,
+                }
+                vol.conn = Conn::Up {
+                    id: env.conn,
+                    coordinator_inc: env.from_inc,
+                };
+                let result = vol.ops.on_connected(op_applied_seq);
+                self.site_ops_acked(s, result);
+                self.site_pump(s);
+            }
+            Body::ServerHello(ServerHello::Refused { reason }) => {
+                let detail = format!("live site {s} refused: {reason}");
+                self.violate("refused", detail);
+            }
+            Body::Msg(Message::OpAck { epoch, up_to_seq }) => {
+                let now = self.now;
+                let vol = self.sites[s]
+                    .vol
+                    .as_mut()
+                    .expect("delivered to a live site");
+                let result = vol.ops.on_ack(epoch, up_to_seq, now);
+                self.site_ops_acked(s, result);
+                self.site_pump(s);
+            }
+            Body::Msg(Message::CommandBatch { epoch, commands }) => {
+                let vol = self.sites[s]
+                    .vol
+                    .as_mut()
+                    .expect("delivered to a live site");
+                // A fresh database learns the coordinator's command epoch from its first batch.
+                let inbox = vol
+                    .commands
+                    .get_or_insert_with(|| Inbox::new(Receiver::new(epoch, 0)));
+                if inbox.receiver.epoch() != epoch {
+                    let detail = format!(
+                        "site {s} got commands of epoch {epoch} while applying epoch {}",
+                        inbox.receiver.epoch()
+                    );
+                    self.violate("command-epoch", detail);
+                    return;
+                }
+                let inbound = Inbound {
+                    items: commands,
+                    reply_inc: env.from_inc,
+                };
+                self.on_batch(Stream::Commands(s), inbound);
+            }
+            Body::Hello(_) | Body::Msg(_) => unreachable!("not sent to a site"),
+        }
+    }
+
+    /// The op sender learned a new acked seq: check it is durable at the coordinator, and
+    /// sometimes persist it (pruning the outbox).
+    fn site_ops_acked(&mut self, s: usize, result: Result<Option<u64>, SenderError>) {
+        let acked = match result {
+            Ok(Some(acked)) => acked,
+            Ok(None) => return,
+            Err(e) => return self.violate("sender-error", format!("site {s} ops: {e}")),
+        };
+        let epoch = self.sites[s].db.op_epoch;
+        let hwm = self
+            .coordinator
+            .db
+            .ops
+            .get(&(s, epoch))
+            .map_or(0, |a| a.hwm);
+        if acked > hwm {
+            let detail = format!(
+                "site {s} told ops up to {acked} of epoch {epoch} are durable, coordinator has {hwm}"
+            );
+            self.violate("ack-not-durable", detail);
+        }
+        if self.rng.chance(self.cfg.persist_ack) {
+            let db = &mut self.sites[s].db;
+            db.acked = db.acked.max(acked);
+            db.outbox = db.outbox.split_off(&(db.acked + 1));
+        }
+    }
+
+    // -- Coordinator --------------------------------------------------------------------------
+
+    fn new_command(&mut self, s: usize) {
+        if !self.is_up(Node::Coordinator) {
+            return;
+        }
+        let n = self.coordinator.db.sites[s].commands.len() + 1;
+        let lines: Vec<_> = (0..self.rng.range((1, 3)))
+            .map(|_| {
+                let sku = Sku::new(format!("SKU-{}", self.rng.range((1, 500)))).expect("sku");
+                let qty = self.rng.range((1, 5)) as u32;
+                let reason = ReasonCode::ALL[self.rng.below(ReasonCode::ALL.len())];
+                ReturnLine::new(sku, qty, reason).expect("valid line")
+            })
+            .collect();
+        let qty = lines.iter().map(|l| i64::from(l.qty)).sum();
+        let command = CommandBody::ExpectedReturn {
+            rma: RmaId::new(format!("RMA-{s}-{n}")).expect("valid rma"),
+            lines,
+        };
+        let payload = encode_command(&command).expect("command encodes");
+        self.coordinator.db.sites[s].commands.push(payload.clone());
+        self.issued[s].push((payload, qty));
+        let vol = self.coordinator.vol.as_mut().expect("coordinator is up");
+        vol.commands[s].on_recorded(n as u64);
+        self.counts.commands_created += 1;
+        self.coordinator_pump(s);
+    }
+
+    fn coordinator_pump(&mut self, s: usize) {
+        let now = self.now;
+        let bytes_max = self.cfg.coordinator_limits.bytes_max;
+        let Some(vol) = self.coordinator.vol.as_mut() else {
+            return;
+        };
+        if vol.commands[s].handle_timeout(now) {
+            self.counts.retransmit_timeouts += 1;
+        }
+        loop {
+            let c = &mut self.coordinator;
+            let vol = c.vol.as_mut().expect("coordinator is up");
+            let sender = &mut vol.commands[s];
+            let Some(request) = sender.next_batch() else {
+                break;
+            };
+            let Some((_, site_inc)) = vol.conns[s] else {
+                let detail = format!("command sender of site {s} connected without a connection");
+                self.violate("driver", detail);
+                break;
+            };
+            let stream = &c.db.sites[s];
+            let items: Vec<_> = (request.first_seq..=sender.head())
+                .take(request.ops_max)
+                .map(|seq| Sequenced {
+                    seq,
+                    payload: stream.commands[seq as usize - 1].clone(),
+                })
+                .collect();
+            let items = cut_batch(items, bytes_max);
+            let last = items.last().expect("cut_batch keeps one").seq;
+            sender.on_batch_sent(last, now);
+            let msg = Message::CommandBatch {
+                epoch: sender.epoch(),
+                commands: items,
+            };
+            let to = Node::Site(s);
+            self.send(Node::Coordinator, to, Some(site_inc), 0, Body::Msg(msg));
+        }
+        self.rearm(Node::Coordinator);
+    }
+
+    fn coordinator_receive(&mut self, site: usize, env: Envelope) {
+        match env.body {
+            Body::Hello(hello) => self.coordinator_hello(site, env.from_inc, env.conn, hello),
+            Body::Msg(Message::OpBatch { epoch, ops, .. }) => {
+                let inbound = Inbound {
+                    items: ops,
+                    reply_inc: env.from_inc,
+                };
+                self.on_batch(Stream::Ops(site, epoch), inbound);
+            }
+            Body::Msg(Message::CommandAck { epoch, up_to_seq }) => {
+                let now = self.now;
+                let vol = self
+                    .coordinator
+                    .vol
+                    .as_mut()
+                    .expect("delivered to a live node");
+                let result = vol.commands[site].on_ack(epoch, up_to_seq, now);
+                self.coordinator_commands_acked(site, result);
+                self.coordinator_pump(site);
+            }
+            Body::ServerHello(_) | Body::Msg(_) => unreachable!("not sent to the coordinator"),
+        }
+    }
+
+    fn coordinator_hello(&mut self, s: usize, site_inc: u64, conn: u64, hello: ClientHello) {
+        let stream = &mut self.coordinator.db.sites[s];
+        if stream.retired.contains(&hello.op_epoch) {
+            // A late hello from a database that has been replaced.
+            self.counts.refused_hellos += 1;
+            let reason = format!("database epoch {} was replaced", hello.op_epoch);
+            let body = Body::ServerHello(ServerHello::Refused { reason });
+            self.send(Node::Coordinator, Node::Site(s), Some(site_inc), conn, body);
+            return;
+        }
+        let vol = self
+            .coordinator
+            .vol
+            .as_mut()
+            .expect("delivered to a live node");
+        if stream.site_db != Some(hello.op_epoch) {
+            if let Some(old) = stream.site_db {
+                // The site has a new database, which holds none of our commands. Sender cannot
+                // rewind below its ack, and a fresh command epoch also makes acks still in flight
+                // from the old database fail the epoch check instead of acknowledging commands
+                // the new one never saw.
+                stream.retired.push(old);
+                stream.epoch = Epoch(self.rng.next_u64());
+                stream.acked = 0;
+                let head = stream.commands.len() as u64;
+                let limits = self.cfg.coordinator_limits;
+                vol.commands[s] = Sender::new(stream.epoch, 0, head, limits);
+                self.counts.command_epochs_restarted += 1;
+            }
+            stream.site_db = Some(hello.op_epoch);
+        }
+        let applied = if hello.command_epoch == Some(stream.epoch) {
+            hello.command_applied_seq
+        } else {
+            0
+        };
+        let result = vol.commands[s].on_connected(applied);
+        vol.conns[s] = Some((conn, site_inc));
+        let key = (s, hello.op_epoch);
+        let hwm = self.coordinator.db.ops.get(&key).map_or(0, |a| a.hwm);
+        let inbox = vol
+            .inboxes
+            .entry(key)
+            .or_insert_with(|| Inbox::new(Receiver::new(hello.op_epoch, hwm)));
+        let accepted = ServerHello::Accepted {
+            version: PROTOCOL_VERSION,
+            op_applied_seq: inbox.receiver.applied(),
+        };
+        self.coordinator_commands_acked(s, result);
+        let body = Body::ServerHello(accepted);
+        self.send(Node::Coordinator, Node::Site(s), Some(site_inc), conn, body);
+        self.coordinator_pump(s);
+    }
+
+    fn coordinator_commands_acked(&mut self, s: usize, result: Result<Option<u64>, SenderError>) {
+        let acked = match result {
+            Ok(Some(acked)) => acked,
+            Ok(None) => return,
+            // Acks still in flight from a replaced site database carry the old epoch.
+            Err(SenderError::WrongEpoch { .. }) => {
+                self.counts.stale_epoch_acks += 1;
+                return;
+            }
+            Err(e) => return self.violate("sender-error", format!("commands to site {s}: {e}")),
+        };
+        let epoch = self.coordinator.db.sites[s].epoch;
+        let site_db = &self.sites[s].db;
+        if site_db.command_epoch == Some(epoch) && acked > site_db.commands.hwm {
+            let detail = format!(
+                "coordinator told commands up to {acked} are durable at site {s}, which has {}",
+                site_db.commands.hwm
+            );
+            self.violate("ack-not-durable", detail);
+        }
+        if self.rng.chance(self.cfg.persist_ack) {
+            let stream = &mut self.coordinator.db.sites[s];
+            stream.acked = stream.acked.max(acked);
+        }
+    }
+
+    // -- Receiving a stream (both directions) -------------------------------------------------
+
+    /// The volatile and durable halves of a receiving stream, if its node is up.
+    fn stream_parts(&mut self, stream: Stream) -> Option<(&mut Inbox, &mut Applied)> {
+        match stream {
+            Stream::Ops(site, epoch) => {
+                let c = &mut self.coordinator;
+                let vol = c.vol.as_mut()?;
+                let applied = c.db.ops.entry((site, epoch)).or_default();
+                let inbox = vol
+                    .inboxes
+                    .entry((site, epoch))
+                    .or_insert_with(|| Inbox::new(Receiver::new(epoch, applied.hwm)));
+                Some((inbox, applied))
+            }
+            Stream::Commands(site) => {
+                let site = &mut self.sites[site];
+                let inbox = site.vol.as_mut()?.commands.as_mut()?;
+                Some((inbox, &mut site.db.commands))
+            }
+        }
+    }
+
+    fn on_batch(&mut self, stream: Stream, inbound: Inbound) {
+        let Some((inbox, _)) = self.stream_parts(stream) else {
+            return;
+        };
+        if inbox.writing.is_some() {
+            inbox.queue.push_back(inbound);
+        } else {
+            self.start_write(stream, inbound);
+        }
+    }
+
+    /// Plans the batch and starts its durable write, which lands after a random latency.
+    fn start_write(&mut self, stream: Stream, inbound: Inbound) {
+        let variant = self.variant;
+        let Some((inbox, applied)) = self.stream_parts(stream) else {
+            return;
+        };
+        let plan = inbox
+            .receiver
+            .plan(&inbound.items, |seq| applied.stored_hash(seq));
+        let epoch = inbox.receiver.epoch();
+        let items = match variant {
+            Variant::NoDedup => inbound.items.clone(),
+            Variant::Correct | Variant::AckBeforeDurable => plan
+                .apply
+                .iter()
+                .map(|&i| inbound.items[i].clone())
+                .collect(),
+        };
+        let acked_early = variant == Variant::AckBeforeDurable;
+        inbox.writing = Some(Write {
+            new_applied: plan.new_applied,
+            items,
+            reply_inc: inbound.reply_inc,
+            acked_early,
+        });
+        self.counts.duplicates_received += plan.n_duplicates as u64;
+        self.counts.gaps_received += u64::from(plan.gap_at.is_some());
+        for conflict in &plan.conflicts {
+            let detail = format!(
+                "{stream:?} seq {} arrived with a payload that differs from the applied one",
+                conflict.seq
+            );
+            self.violate("payload-conflict", detail);
+        }
+        if acked_early {
+            self.send_ack(stream, epoch, plan.new_applied, inbound.reply_inc);
+        }
+        let inc = self.inc(stream.node());
+        let latency = self.rng.range(self.cfg.write_ms);
+        self.schedule(latency, Ev::WriteDone { stream, inc });
+    }
+
+    /// The durable write lands (or the node dies first), then the commit and the ack.
+    fn write_done(&mut self, stream: Stream, inc: u64) {
+        let node = stream.node();
+        if self.inc(node) != inc || !self.is_up(node) {
+            return;
+        }
+        if !self.calm && self.rng.chance(self.cfg.crash_before_durable) {
+            self.crash_and_restart(node);
+            return;
+        }
+        let (inbox, _) = self.stream_parts(stream).expect("node is up");
+        let write = inbox.writing.take().expect("a write is pending");
+        let epoch = inbox.receiver.epoch();
+        for item in &write.items {
+            self.record_apply(stream, epoch, item);
+        }
+        let (_, applied) = self.stream_parts(stream).expect("node is up");
+        applied.hwm = write.new_applied;
+        if let Stream::Commands(s) = stream {
+            self.sites[s].db.command_epoch = Some(epoch);
+        }
+        if !self.calm && self.rng.chance(self.cfg.crash_after_durable) {
+            self.counts.crash_after_durable += 1;
+            self.crash_and_restart(node);
+            return;
+        }
+        let (inbox, _) = self.stream_parts(stream).expect("node is up");
+        let ack = inbox.receiver.commit(write.new_applied);
+        let next = inbox.queue.pop_front();
+        if !write.acked_early {
+            self.send_ack(stream, epoch, ack, write.reply_inc);
+        }
+        if let Some(next) = next {
+            self.start_write(stream, next);
+        }
+    }
+
+    /// One item of a durable write: the driver's apply, watched by the checker as it happens.
+    fn record_apply(&mut self, stream: Stream, epoch: Epoch, item: &Sequenced) {
+        let (expected, effect) = match stream {
+            Stream::Ops(site, _) => {
+                let expected = self.ledger[site]
+                    .iter()
+                    .find(|db| db.epoch == epoch)
+                    .and_then(|db| db.ops.get(item.seq as usize - 1));
+                let delta = match decode_op(&item.payload) {
+                    Ok(OpRecord {
+                        body: OpBody::InventoryAdjusted { delta, .. },
+                        ..
+                    }) => delta,
+                    _ => 0,
+                };
+                (expected.map(|(payload, _)| payload), delta)
+            }
+            Stream::Commands(site) => {
+                let expected = self.issued[site].get(item.seq as usize - 1);
+                let qty = match decode_command(&item.payload) {
+                    Ok(CommandBody::ExpectedReturn { lines, .. }) => {
+                        lines.iter().map(|l| i64::from(l.qty)).sum()
+                    }
+                    _ => 0,
+                };
+                (expected.map(|(payload, _)| payload), qty)
+            }
+        };
+        let payload_matches = expected == Some(&item.payload);
+        let (_, applied) = self.stream_parts(stream).expect("node is up");
+        let next = applied.items.len() as u64 + 1;
+        applied.items.push((item.seq, payload_hash(&item.payload)));
+        applied.total += effect;
+        if item.seq != next {
+            let detail = format!(
+                "{stream:?} applied seq {} where {next} was next (applied twice, or skipped)",
+                item.seq
+            );
+            self.violate("applied-out-of-order", detail);
+        }
+        if !payload_matches {
+            let detail = format!("{stream:?} seq {}: not the payload recorded", item.seq);
+            self.violate("wrong-payload", detail);
+        }
+    }
+
+    fn send_ack(&mut self, stream: Stream, epoch: Epoch, up_to_seq: u64, reply_inc: u64) {
+        let to = Some(reply_inc);
+        match stream {
+            Stream::Ops(site, _) => {
+                let msg = Message::OpAck { epoch, up_to_seq };
+                self.send(Node::Coordinator, Node::Site(site), to, 0, Body::Msg(msg));
+            }
+            Stream::Commands(site) => {
+                let msg = Message::CommandAck { epoch, up_to_seq };
+                self.send(Node::Site(site), Node::Coordinator, to, 0, Body::Msg(msg));
+            }
+        }
+    }
+
+    // -- The end-of-run checker ---------------------------------------------------------------
+
+    fn check_end(&mut self) {
+        for s in 0..self.sites.len() {
+            self.check_ops(s);
+            self.check_commands(s);
+        }
+        let known: BTreeSet<_> = self
+            .ledger
+            .iter()
+            .enumerate()
+            .flat_map(|(s, dbs)| dbs.iter().map(move |db| (s, db.epoch)))
+            .collect();
+        let stray: Vec<_> = self
+            .coordinator
+            .db
+            .ops
+            .keys()
+            .filter(|key| !known.contains(key))
+            .copied()
+            .collect();
+        for (s, epoch) in stray {
+            let detail = format!("coordinator holds ops of site {s} for unknown epoch {epoch}");
+            self.violate("unknown-epoch", detail);
+        }
+    }
+
+    fn check_ops(&mut self, s: usize) {
+        let mut problems = Vec::new();
+        let site = &self.sites[s];
+        let mut epochs_with_ops = 0;
+        for db in &self.ledger[s] {
+            let empty = Applied::default();
+            let applied = self
+                .coordinator
+                .db
+                .ops
+                .get(&(s, db.epoch))
+                .unwrap_or(&empty);
+            let n = applied.items.len();
+            epochs_with_ops += usize::from(n > 0);
+            let current = db.epoch == site.db.op_epoch;
+            // The current database must be fully applied; a replaced one at least in prefix.
+            if (current && n != db.ops.len()) || n > db.ops.len() || applied.hwm != n as u64 {
+                problems.push((
+                    "op-count",
+                    format!(
+                        "site {s} epoch {} (current: {current}): {} ops recorded, {n} applied, \
+                         high-water mark {}",
+                        db.epoch,
+                        db.ops.len(),
+                        applied.hwm
+                    ),
+                ));
+            }
+            let expected: i64 = db.ops.iter().take(n).map(|(_, delta)| delta).sum();
+            let site_total = if current {
+                site.db.delta_total
+            } else {
+                expected
+            };
+            if applied.total != expected || applied.total != site_total {
+                problems.push((
+                    "totals",
+                    format!(
+                        "site {s} epoch {}: coordinator sums {} over applied ops, recorded ops \
+                         sum {expected}, site says {site_total}",
+                        db.epoch, applied.total
+                    ),
+                ));
+            }
+        }
+        if epochs_with_ops > 1 {
+            // Seq 1.. of the new epoch were applied although the same seqs of the old epoch had
+            // been: they were not mistaken for duplicates.
+            self.counts.epoch_seq_reuse += 1;
+        }
+        if let Some(vol) = &site.vol {
+            if vol.ops.acked() != site.db.head {
+                problems.push((
+                    "not-converged",
+                    format!(
+                        "site {s} op sender acked {} of {}",
+                        vol.ops.acked(),
+                        site.db.head
+                    ),
+                ));
+            }
+        }
+        for (kind, detail) in problems {
+            self.violate(kind, detail);
+        }
+    }
+
+    fn check_commands(&mut self, s: usize) {
+        let mut problems = Vec::new();
+        let stream = &self.coordinator.db.sites[s];
+        let issued = &self.issued[s];
+        let db = &self.sites[s].db;
+        let n = issued.len();
+        let epoch_ok = n == 0 || db.command_epoch == Some(stream.epoch);
+        if !epoch_ok || db.commands.items.len() != n || db.commands.hwm != n as u64 {
+            problems.push((
+                "command-count",
+                format!(
+                    "site {s}: {n} commands issued, {} applied (high-water mark {}, epoch \
+                     {:?}, coordinator epoch {})",
+                    db.commands.items.len(),
+                    db.commands.hwm,
+                    db.command_epoch,
+                    stream.epoch
+                ),
+            ));
+        }
+        let expected: i64 = issued.iter().map(|(_, qty)| qty).sum();
+        if db.commands.total != expected {
+            problems.push((
+                "totals",
+                format!(
+                    "site {s} sums {} returned units over its commands, {expected} were issued",
+                    db.commands.total
+                ),
+            ));
+        }
+        if let Some(vol) = &self.coordinator.vol {
+            if vol.commands[s].acked() != n as u64 {
+                problems.push((
+                    "not-converged",
+                    format!(
+                        "command sender of site {s} acked {} of {n}",
+                        vol.commands[s].acked()
+                    ),
+                ));
+            }
+        }
+        for (kind, detail) in problems {
+            self.violate(kind, detail);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+fn seeds(default: u64) -> Vec<u64> {
+    if let Ok(seed) = std::env::var("MODORI_SIM_SEED") {
+        return vec![seed.parse().expect("MODORI_SIM_SEED must be a number")];
+    }
+    let n = std::env::var("MODORI_SIM_SEEDS").map_or(default, |n| {
+        n.parse().expect("MODORI_SIM_SEEDS must be a number")
+    });
+    (0..n).collect()
+}
+
+fn run_correct(test: &str, seeds: &[u64], force_reinstall: bool) -> Counts {
+    let mut total = Counts::default();
+    for &seed in seeds {
+        match run_seed(seed, Variant::Correct, force_reinstall) {
+            Ok(counts) => total.add(&counts),
+            Err(failure) => panic!(
+                "seed {seed} failed: {failure}\nreplay with MODORI_SIM_SEED={seed} cargo test \
+                 -p modori-shared --test sim -- {test}"
+            ),
+        }
+    }
+    total
+}
+
+#[test]
+fn sync_survives_faults() {
+    let seeds = seeds(DEFAULT_SEEDS);
+    let started = Instant::now();
+    let total = run_correct("sync_survives_faults", &seeds, false);
+    eprintln!(
+        "{} seeds in {:.1?}:\n{total}",
+        seeds.len(),
+        started.elapsed()
+    );
+    // A replayed seed or a short run need not hit every fault; the default run must, or the
+    // simulation has silently stopped exercising something.
+    if seeds.len() >= 200 {
+        for (name, n) in total.named() {
+            if FAULT_KINDS.contains(&name) {
+                assert!(n > 0, "fault `{name}` never fired in {} seeds", seeds.len());
+            }
+        }
+    }
+}
+
+#[test]
+fn reinstalled_site_starts_a_new_epoch() {
+    let seeds = seeds(EPOCH_SEEDS);
+    let total = run_correct("reinstalled_site_starts_a_new_epoch", &seeds, true);
+    assert_eq!(total.reinstall, seeds.len() as u64);
+    if seeds.len() >= 20 {
+        assert!(
+            total.epoch_seq_reuse > 0,
+            "no run had ops applied in both the old and the new epoch of a site:\n{total}"
+        );
+        assert!(total.command_epochs_restarted > 0, "{total}");
+    }
+}
+
+/// Runs a broken driver and returns, per violation kind, how many seeds it was seen in.
+fn run_broken(variant: Variant) -> BTreeMap<&'static str, usize> {
+    let mut caught = BTreeMap::new();
+    let mut failed = 0;
+    let mut example = None;
+    for seed in 0..BROKEN_SEEDS {
+        if let Err(failure) = run_seed(seed, variant, false) {
+            failed += 1;
+            for kind in &failure.kinds {
+                *caught.entry(*kind).or_insert(0) += 1;
+            }
+            example.get_or_insert((seed, failure));
+        }
+    }
+    eprintln!("{variant:?}: {failed} of {BROKEN_SEEDS} seeds caught, by kind {caught:?}");
+    if let Some((seed, failure)) = example {
+        eprintln!("first caught, seed {seed}: {failure}");
+    }
+    assert!(failed > 0, "{variant:?} was never caught");
+    caught
+}
+
+#[test]
+fn ack_before_durable_commit_is_caught() {
+    let caught = run_broken(Variant::AckBeforeDurable);
+    // Not just the eager check: the end state itself must show the loss at least once.
+    let end_state = ["op-count", "command-count", "not-converged", "totals"];
+    assert!(
+        end_state.iter().any(|kind| caught.contains_key(kind)),
+        "ack-before-durable never lost anything visible at the end: {caught:?}"
+    );
+}
+
+#[test]
+fn applying_without_dedup_is_caught() {
+    let caught = run_broken(Variant::NoDedup);
+    assert!(caught.contains_key("applied-out-of-order"), "{caught:?}");
+    assert!(caught.contains_key("totals"), "{caught:?}");
+}
