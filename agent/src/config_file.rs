@@ -69,10 +69,13 @@ pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, Con
         source,
     })?;
     let from_file: T = parse_toml(path, &text)?;
-    let vars: Vec<String> = std::env::vars()
-        .map(|(k, _)| k)
-        .filter(|k| k.starts_with(env_prefix))
+    // `<PREFIX>CONFIG` names the file itself (a CLI flag's variable), not a key in it.
+    let config_path_var = format!("{env_prefix}CONFIG");
+    let overrides: std::collections::HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with(env_prefix) && *k != config_path_var)
         .collect();
+    let mut vars: Vec<String> = overrides.keys().cloned().collect();
+    vars.sort();
     if vars.is_empty() {
         return Ok(from_file);
     }
@@ -82,7 +85,8 @@ pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, Con
             config::Environment::with_prefix(env_prefix.trim_end_matches('_'))
                 .prefix_separator("_")
                 .separator("__")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(Some(overrides.into_iter().collect())),
         )
         .build()
         .map_err(|e| ConfigError::Env {
@@ -106,11 +110,13 @@ mod tests {
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // Only deserialized.
     struct Outer {
         inner: Inner,
     }
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // Only deserialized.
     struct Inner {
         batch_ops_max: u32,
     }

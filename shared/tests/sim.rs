@@ -14,7 +14,8 @@
 //! switched to two deliberately broken variants (ack before the apply is durable, no dedup); the
 //! checker must catch both, or it would prove nothing.
 //!
-//! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default; `MODORI_SIM_SEED=S` replays seed S.
+//! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default; `MODORI_SIM_SEED=S` replays seed S,
+//! and `MODORI_SIM_TRACE=1` prints its events.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
@@ -105,7 +106,7 @@ struct Config {
 
 impl Config {
     fn random(rng: &mut Rng, force_reinstall: bool) -> Self {
-        let chaos_ms = rng.range((10_000, 30_000));
+        let chaos_ms = rng.range((15_000, 45_000));
         let mut prob = |max: f64| {
             if rng.chance(0.2) {
                 0.0
@@ -118,7 +119,7 @@ impl Config {
         let delay_spike = prob(0.03);
         let crash_before_durable = prob(0.02);
         let crash_after_durable = prob(0.02);
-        let mut limits = |rng: &mut Rng| BatchLimits {
+        let limits = |rng: &mut Rng| BatchLimits {
             ops_max: rng.range((1, 16)) as usize,
             bytes_max: rng.range((60, 600)) as usize,
             inflight_batches_max: rng.range((1, 4)) as usize,
@@ -162,6 +163,8 @@ enum Variant {
     AckBeforeDurable,
     /// The receiver applies every item it receives, whatever the plan says.
     NoDedup,
+    /// A reinstalled site numbers its ops from 1 again in its old epoch.
+    ReinstallKeepsEpoch,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +206,6 @@ counters! {
     duplicates_received,
     gaps_received,
     stale_epoch_acks,
-    refused_hellos,
     command_epochs_restarted,
     epoch_seq_reuse,
     ops_created,
@@ -282,6 +284,7 @@ enum Body {
     Msg(Message),
 }
 
+#[derive(Debug)]
 enum Ev {
     Deliver(Envelope),
     WriteDone {
@@ -420,8 +423,6 @@ struct Site {
 struct CommandStreamDb {
     /// Op epoch of the site database the command stream is being delivered to.
     site_db: Option<Epoch>,
-    /// Databases of this site that were replaced; they may not connect again.
-    retired: Vec<Epoch>,
     epoch: Epoch,
     /// Every command issued, kept so a reinstalled site can be sent them all again.
     commands: Vec<Vec<u8>>,
@@ -506,6 +507,8 @@ struct Sim {
     violations: Vec<Violation>,
     n_violations: usize,
     kinds: BTreeSet<&'static str>,
+    /// `MODORI_SIM_TRACE=1` prints every event, for working out why a replayed seed fails.
+    trace: bool,
 }
 
 fn run_seed(seed: u64, variant: Variant, force_reinstall: bool) -> Result<Counts, Failure> {
@@ -530,7 +533,6 @@ fn run_seed(seed: u64, variant: Variant, force_reinstall: bool) -> Result<Counts
     let command_streams = (0..n)
         .map(|_| CommandStreamDb {
             site_db: None,
-            retired: Vec::new(),
             epoch: Epoch(rng.next_u64()),
             commands: Vec::new(),
             acked: 0,
@@ -568,6 +570,7 @@ fn run_seed(seed: u64, variant: Variant, force_reinstall: bool) -> Result<Counts
         violations: Vec::new(),
         n_violations: 0,
         kinds: BTreeSet::new(),
+        trace: std::env::var_os("MODORI_SIM_TRACE").is_some(),
     };
     sim.run();
     if sim.n_violations == 0 {
@@ -611,6 +614,9 @@ impl Sim {
                 break;
             }
             self.now = at;
+            if self.trace {
+                eprintln!("{at:>8} {ev:?}");
+            }
             self.handle(ev);
         }
         self.check_end();
@@ -830,7 +836,11 @@ impl Sim {
         self.counts.reinstall += 1;
         let was_up = self.is_up(Node::Site(s));
         self.crash(Node::Site(s));
-        let epoch = Epoch(self.rng.next_u64());
+        let fresh = Epoch(self.rng.next_u64());
+        let epoch = match self.variant {
+            Variant::ReinstallKeepsEpoch => self.sites[s].db.op_epoch,
+            _ => fresh,
+        };
         self.sites[s].db = SiteDb::new(epoch);
         self.ledger[s].push(DbLedger {
             epoch,
@@ -909,6 +919,11 @@ impl Sim {
         if env.to_inc.is_some_and(|inc| inc != self.inc(env.to)) {
             return;
         }
+        // A real handshake takes several round trips, so a connection only comes up if the site
+        // is still waiting on that very attempt; a stale hello cannot resurrect a dead one.
+        if matches!(env.body, Body::Hello(_)) && !self.site_awaits(site, env.from_inc, env.conn) {
+            return;
+        }
         let link = &mut self.links[site];
         let direction = usize::from(env.to == Node::Coordinator);
         if env.no < link.delivered_max[direction] {
@@ -920,6 +935,12 @@ impl Sim {
             Node::Coordinator => self.coordinator_receive(site, env),
             Node::Site(s) => self.site_receive(s, env),
         }
+    }
+
+    fn site_awaits(&self, s: usize, inc: u64, conn: u64) -> bool {
+        let site = &self.sites[s];
+        let attempt = site.vol.as_ref().map(|v| v.conn);
+        site.inc == inc && matches!(attempt, Some(Conn::Connecting { id, .. }) if id == conn)
     }
 
     fn detect(&mut self, node: Node, inc: u64, site: usize, conn: u64) {
@@ -1222,11 +1243,18 @@ impl Sim {
                     Conn::Connecting { id, .. } if id == env.conn => {}
                     _ => return,
                 }
-                vol.conn = Conn::Up {
-                    id: env.conn,
-                    coordinator_inc: env.from_inc,
-                };
                 let result = vol.ops.on_connected(op_applied_seq);
+                vol.conn = if result.is_ok() {
+                    Conn::Up {
+                        id: env.conn,
+                        coordinator_inc: env.from_inc,
+                    }
+                } else {
+                    // A driver would close the connection, raise an alarm and try again later.
+                    Conn::Down {
+                        retry_at: self.now + self.cfg.retry_ms,
+                    }
+                };
                 self.site_ops_acked(s, result);
                 self.site_pump(s);
             }
@@ -1397,26 +1425,17 @@ impl Sim {
 
     fn coordinator_hello(&mut self, s: usize, site_inc: u64, conn: u64, hello: ClientHello) {
         let stream = &mut self.coordinator.db.sites[s];
-        if stream.retired.contains(&hello.op_epoch) {
-            // A late hello from a database that has been replaced.
-            self.counts.refused_hellos += 1;
-            let reason = format!("database epoch {} was replaced", hello.op_epoch);
-            let body = Body::ServerHello(ServerHello::Refused { reason });
-            self.send(Node::Coordinator, Node::Site(s), Some(site_inc), conn, body);
-            return;
-        }
         let vol = self
             .coordinator
             .vol
             .as_mut()
             .expect("delivered to a live node");
         if stream.site_db != Some(hello.op_epoch) {
-            if let Some(old) = stream.site_db {
+            if stream.site_db.is_some() {
                 // The site has a new database, which holds none of our commands. Sender cannot
                 // rewind below its ack, and a fresh command epoch also makes acks still in flight
                 // from the old database fail the epoch check instead of acknowledging commands
                 // the new one never saw.
-                stream.retired.push(old);
                 stream.epoch = Epoch(self.rng.next_u64());
                 stream.acked = 0;
                 let head = stream.commands.len() as u64;
@@ -1521,7 +1540,7 @@ impl Sim {
         let epoch = inbox.receiver.epoch();
         let items = match variant {
             Variant::NoDedup => inbound.items.clone(),
-            Variant::Correct | Variant::AckBeforeDurable => plan
+            Variant::Correct | Variant::AckBeforeDurable | Variant::ReinstallKeepsEpoch => plan
                 .apply
                 .iter()
                 .map(|&i| inbound.items[i].clone())
@@ -1852,12 +1871,12 @@ fn reinstalled_site_starts_a_new_epoch() {
 }
 
 /// Runs a broken driver and returns, per violation kind, how many seeds it was seen in.
-fn run_broken(variant: Variant) -> BTreeMap<&'static str, usize> {
+fn run_broken(variant: Variant, force_reinstall: bool) -> BTreeMap<&'static str, usize> {
     let mut caught = BTreeMap::new();
     let mut failed = 0;
     let mut example = None;
     for seed in 0..BROKEN_SEEDS {
-        if let Err(failure) = run_seed(seed, variant, false) {
+        if let Err(failure) = run_seed(seed, variant, force_reinstall) {
             failed += 1;
             for kind in &failure.kinds {
                 *caught.entry(*kind).or_insert(0) += 1;
@@ -1875,7 +1894,7 @@ fn run_broken(variant: Variant) -> BTreeMap<&'static str, usize> {
 
 #[test]
 fn ack_before_durable_commit_is_caught() {
-    let caught = run_broken(Variant::AckBeforeDurable);
+    let caught = run_broken(Variant::AckBeforeDurable, false);
     // Not just the eager check: the end state itself must show the loss at least once.
     let end_state = ["op-count", "command-count", "not-converged", "totals"];
     assert!(
@@ -1886,7 +1905,14 @@ fn ack_before_durable_commit_is_caught() {
 
 #[test]
 fn applying_without_dedup_is_caught() {
-    let caught = run_broken(Variant::NoDedup);
+    let caught = run_broken(Variant::NoDedup, false);
     assert!(caught.contains_key("applied-out-of-order"), "{caught:?}");
     assert!(caught.contains_key("totals"), "{caught:?}");
+}
+
+#[test]
+fn reinstall_without_a_new_epoch_is_caught() {
+    let caught = run_broken(Variant::ReinstallKeepsEpoch, true);
+    // The new database's ops 1..n look like ones already applied: they are lost.
+    assert!(caught.contains_key("op-count"), "{caught:?}");
 }

@@ -1,1 +1,227 @@
+//! Shared harness of the cross-crate tests: a real fleet (coordinator + agents, real QUIC and
+//! mTLS on loopback, real SQLite files) in a temporary folder.
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use modori_agent::config::AgentConfig;
+use modori_agent::{Agent, AgentHandle};
+use modori_coordinator::fleet::Fleet;
+use modori_coordinator::local::{agent_config, coordinator_config, ensure_pki};
+use modori_coordinator::pki::PkiPaths;
+use modori_coordinator::Coordinator;
+use modori_shared::domain::Site;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The repository's `configs/` folder.
+pub fn configs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("configs")
+}
+
+/// The nine real sites and the stores, from `configs/`.
+pub fn real_fleet() -> Fleet {
+    let dir = configs_dir();
+    Fleet::load(&dir.join("sites.toml"), &dir.join("stores.toml"))
+        .expect("configs/ fleet files load")
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,modori_coordinator=info,modori_agent=info".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}
+
+pub struct TestFleet {
+    pub dir: tempfile::TempDir,
+    pub pki: PkiPaths,
+    pub fleet: Fleet,
+    pub coordinator: Option<Coordinator>,
+    pub agents: Vec<Option<Agent>>,
+}
+
+impl TestFleet {
+    /// Starts a coordinator and one agent per site of the real fleet.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(real_fleet()).await
+    }
+
+    pub async fn start_with(fleet: Fleet) -> anyhow::Result<Self> {
+        init_tracing();
+        let dir = tempfile::tempdir()?;
+        let pki = PkiPaths::new(dir.path().join("pki"));
+        ensure_pki(&pki, &fleet.sites)?;
+        let mut me = Self {
+            dir,
+            pki,
+            fleet,
+            coordinator: None,
+            agents: Vec::new(),
+        };
+        me.start_coordinator().await?;
+        for i in 0..me.fleet.sites.len() {
+            let agent = Agent::start(me.agent_config(i)).await?;
+            me.agents.push(Some(agent));
+        }
+        Ok(me)
+    }
+
+    pub fn coordinator_dir(&self) -> PathBuf {
+        self.dir.path().join("coordinator")
+    }
+
+    /// (Re)starts the coordinator on the same database; QUIC port kept when restarting.
+    pub async fn start_coordinator(&mut self) -> anyhow::Result<()> {
+        let mut config =
+            coordinator_config(&self.coordinator_dir(), &self.pki, "127.0.0.1:0".parse()?);
+        if let Some(old) = self.coordinator.take() {
+            config.quic.listen = old.quic_addr();
+            old.shutdown().await;
+        } else if let Some(addr) = self.quic_addr_file() {
+            config.quic.listen = addr;
+        }
+        let c = Coordinator::start(config, self.fleet.clone()).await?;
+        std::fs::write(self.dir.path().join("quic.addr"), c.quic_addr().to_string())?;
+        self.coordinator = Some(c);
+        Ok(())
+    }
+
+    fn quic_addr_file(&self) -> Option<SocketAddr> {
+        std::fs::read_to_string(self.dir.path().join("quic.addr"))
+            .ok()?
+            .parse()
+            .ok()
+    }
+
+    pub fn coordinator(&self) -> &Coordinator {
+        self.coordinator.as_ref().expect("coordinator running")
+    }
+
+    pub fn site(&self, i: usize) -> &Site {
+        &self.fleet.sites[i]
+    }
+
+    pub fn agent_config(&self, i: usize) -> AgentConfig {
+        let addr = self.quic_addr_file().expect("coordinator started once");
+        agent_config(
+            &self.dir.path().join("sites"),
+            &self.pki,
+            &self.fleet.sites[i],
+            addr,
+        )
+    }
+
+    pub fn agent(&self, i: usize) -> AgentHandle {
+        self.agents[i].as_ref().expect("agent running").handle()
+    }
+
+    pub async fn stop_agent(&mut self, i: usize) {
+        if let Some(a) = self.agents[i].take() {
+            a.shutdown().await;
+        }
+    }
+
+    pub async fn restart_agent(&mut self, i: usize) -> anyhow::Result<()> {
+        self.stop_agent(i).await;
+        self.agents[i] = Some(Agent::start(self.agent_config(i)).await?);
+        Ok(())
+    }
+
+    pub fn http(&self) -> SocketAddr {
+        self.coordinator().http_addr()
+    }
+
+    pub async fn shutdown(mut self) {
+        for i in 0..self.agents.len() {
+            self.stop_agent(i).await;
+        }
+        if let Some(c) = self.coordinator.take() {
+            c.shutdown().await;
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it returns true, or fails after `timeout` naming `what`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut check: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await? {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A minimal HTTP/1.1 GET (the tests need no HTTP client crate): (status, body).
+pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .context("connecting to HTTP")?;
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await?;
+    let text = String::from_utf8(raw).context("HTTP response is not UTF-8")?;
+    let (head, body) = text.split_once("\r\n\r\n").context("no header end")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    Ok((
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_owned()
+        },
+    ))
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// Sum of a count query over the coordinator database.
+pub async fn coordinator_count(
+    c: &Coordinator,
+    sql: &'static str,
+    site: &str,
+) -> anyhow::Result<u64> {
+    let site = site.to_owned();
+    Ok(c.ctx()
+        .db
+        .call(move |conn| modori_coordinator::store::count(conn, sql, &site))
+        .await?)
+}

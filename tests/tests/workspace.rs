@@ -1,0 +1,115 @@
+//! Properties of the workspace itself: one crypto provider, and configs that load.
+
+use std::path::Path;
+use std::process::Command;
+
+use modori_agent::config::AgentConfig;
+use modori_coordinator::config::CoordinatorConfig;
+use modori_tests::{configs_dir, real_fleet};
+
+#[test]
+fn aws_lc_is_never_built() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree",
+            "--workspace",
+            "--offline",
+            "-e",
+            "all",
+            "-i",
+            "aws-lc-sys",
+        ])
+        .current_dir(&root)
+        .output()
+        .expect("cargo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // cargo tree -i fails with "did not match any packages" when the crate is absent.
+    assert!(
+        stdout.trim().is_empty(),
+        "aws-lc-sys is in the tree:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("did not match any packages"),
+        "unexpected cargo output: {stderr}"
+    );
+}
+
+#[test]
+fn every_config_in_configs_loads_and_agrees_with_the_fleet() {
+    let dir = configs_dir();
+    let fleet = real_fleet();
+    assert_eq!(fleet.sites.len(), 9);
+    assert!(fleet.stores.len() >= 30, "{} stores", fleet.stores.len());
+    CoordinatorConfig::load(&dir.join("coordinator.toml")).expect("coordinator.toml");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir.join("sites")).expect("configs/sites") {
+        let path = entry.expect("dir entry").path();
+        let config = AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let site = config.site_def().expect("valid site");
+        let known = fleet
+            .site(&site.id)
+            .unwrap_or_else(|| panic!("{} not in sites.toml", site.id));
+        assert_eq!(&site, known, "{} disagrees with sites.toml", path.display());
+        assert_eq!(
+            path.file_stem().and_then(|s| s.to_str()),
+            Some(site.id.as_str())
+        );
+        n += 1;
+    }
+    assert_eq!(n, 9);
+}
+
+#[test]
+fn misspelt_key_fails_naming_the_file_and_the_key() {
+    let text =
+        std::fs::read_to_string(configs_dir().join("sites").join("osaka.toml")).expect("read");
+    let bad = text.replace("batch_ops_max", "batch_op_max");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("osaka.toml");
+    std::fs::write(&path, bad).expect("write");
+    let err = AgentConfig::load(&path)
+        .expect_err("misspelt key refused")
+        .to_string();
+    assert!(err.contains("batch_op_max"), "{err}");
+    assert!(err.contains("sync"), "{err}");
+    assert!(err.contains(&path.display().to_string()), "{err}");
+
+    let coord = std::fs::read_to_string(configs_dir().join("coordinator.toml")).expect("read");
+    let path = dir.path().join("coordinator.toml");
+    std::fs::write(
+        &path,
+        coord.replace("[http]\n", "[http]\nlisten_port = 1\n"),
+    )
+    .expect("write");
+    let err = CoordinatorConfig::load(&path)
+        .expect_err("unknown key refused")
+        .to_string();
+    assert!(err.contains("listen_port") && err.contains("http"), "{err}");
+}
+
+#[test]
+fn invalid_value_is_named() {
+    let text =
+        std::fs::read_to_string(configs_dir().join("sites").join("sendai.toml")).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("sendai.toml");
+    std::fs::write(
+        &path,
+        text.replace(
+            "keepalive_interval_seconds = 10",
+            "keepalive_interval_seconds = 60",
+        ),
+    )
+    .expect("write");
+    let err = AgentConfig::load(&path)
+        .expect_err("keep-alive above idle timeout")
+        .to_string();
+    assert!(err.contains("sync.keepalive_interval_seconds"), "{err}");
+    std::fs::write(&path, text.replace("id = \"sendai\"", "id = \"Sendai\"")).expect("write");
+    let err = AgentConfig::load(&path)
+        .expect_err("bad site id")
+        .to_string();
+    assert!(err.contains("site") && err.contains("'S'"), "{err}");
+}
