@@ -11,7 +11,7 @@ use modori_shared::sync::{
     ITEM_PAYLOAD_BYTES_MAX, RETRANSMIT_AFTER_MS_DEFAULT,
 };
 use modori_shared::wire::MAX_FRAME_BYTES;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config_file::{self, ConfigError};
 use crate::tls::LinkTiming;
@@ -20,7 +20,7 @@ use crate::tls::LinkTiming;
 /// `MODORI_AGENT_SYNC__BATCH_OPS_MAX=100`.
 pub const ENV_PREFIX: &str = "MODORI_AGENT_";
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentConfig {
     pub site: SiteSection,
@@ -34,7 +34,7 @@ pub struct AgentConfig {
 }
 
 /// Who this site is. Must agree with the coordinator's sites file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteSection {
     /// Site id: lowercase letters, digits and `-`. Must equal the certificate's common name.
@@ -49,7 +49,7 @@ pub struct SiteSection {
     pub daily_capacity_units: u32,
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CapabilityName {
     Refurbish,
@@ -69,7 +69,7 @@ impl From<CapabilityName> for Capability {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoordinatorSection {
     /// UDP address of the coordinator's QUIC endpoint.
@@ -79,7 +79,7 @@ pub struct CoordinatorSection {
 }
 
 /// PEM files. Relative paths are relative to the config file's folder.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     /// The fleet CA that signed the coordinator's certificate.
@@ -89,14 +89,14 @@ pub struct TlsSection {
     pub key: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
     /// Folder of the site database (`agent.db`). Relative to the config file's folder.
     pub data_dir: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncSection {
     /// Most ops in one batch. Default 512.
@@ -150,7 +150,7 @@ impl SyncSection {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CtlSection {
     /// Unix socket for `modori-agent ctl`. Default: `ctl.sock` in the data dir.

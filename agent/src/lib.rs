@@ -5,6 +5,7 @@
 //! committed to the local SQLite (with its outbox op) before it is confirmed; the sync client
 //! only ever reads the outbox and never blocks a station.
 
+pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod ctl;

@@ -347,10 +347,11 @@ pub fn load_ops(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Records the coordinator's cumulative ack. Never moves backwards.
+/// Records the coordinator's cumulative ack. It moves back only when a restored coordinator
+/// answers the hello with less than it had acknowledged (see `Sender::on_connected`).
 pub fn set_op_acked(conn: &Connection, seq: u64) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE sync_state SET op_acked_seq = MAX(op_acked_seq, ?1) WHERE id = 1",
+        "UPDATE sync_state SET op_acked_seq = ?1 WHERE id = 1",
         [to_i64(seq)],
     )?;
     Ok(())
@@ -401,6 +402,8 @@ pub fn apply_commands(
             "INSERT INTO applied_commands (epoch, seq, kind, hash, applied_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![to_i64(epoch.0), to_i64(item.seq), kind, payload_hash(&item.payload).to_vec(), now_ms],
         )?;
+        // Fault tests: die with part of the batch applied and nothing committed.
+        fail::fail_point!("agent-apply-command", |_| std::process::abort());
     }
     tx.execute(
         "UPDATE sync_state SET command_epoch = ?1, command_applied_seq = ?2 WHERE id = 1",
@@ -568,7 +571,7 @@ mod tests {
         let mut receiver = Receiver::new(Epoch(5), 0);
         let plan = receiver.plan(&batch, |_| None);
         apply_commands(&mut conn, Epoch(5), &batch, &plan, 1).unwrap();
-        receiver.commit(plan.new_applied);
+        receiver.commit(&plan);
         let again = receiver.plan(&batch, |seq| command_hash(&conn, Epoch(5), seq).unwrap());
         assert!(again.apply.is_empty() && again.conflicts.is_empty());
         let pending = pending_expected_returns(&conn, 10).unwrap();

@@ -178,10 +178,15 @@ impl SyncClient {
             self.limits,
         );
         sender.on_recorded(*self.head.borrow());
+        let acked_before = sender.acked();
         if let Some(acked) = sender
             .on_connected(op_applied)
             .map_err(|e| LinkError::Protocol(e.to_string()))?
         {
+            if acked < acked_before {
+                warn!(site = %self.site, acked_before, coordinator_applied = acked,
+                      "coordinator has less than it acknowledged (restored?); sending the difference again");
+            }
             self.db
                 .call(move |c| store::set_op_acked(c, acked))
                 .await
@@ -288,6 +293,8 @@ impl SyncClient {
             debug_assert!(split_frame(&frame).is_ok());
             write_frame(send, &frame).await?;
             sender.on_batch_sent(last, now_ms);
+            // Fault tests: die with a batch on the wire and its ack outstanding.
+            fail::fail_point!("agent-after-batch-sent", |_| std::process::abort());
         }
         Ok(())
     }
@@ -331,7 +338,7 @@ impl SyncClient {
                     Some(r) if r.epoch() == epoch => r.applied(),
                     _ => 0,
                 };
-                let (applied, rejected) = self
+                let (plan, rejected) = self
                     .db
                     .call(move |c| {
                         let receiver = Receiver::new(epoch, current);
@@ -341,20 +348,20 @@ impl SyncClient {
                         for conflict in &plan.conflicts {
                             warn!(seq = conflict.seq, epoch = %epoch, "command replayed with a different payload; kept the first");
                         }
-                        let now = chrono_ms();
-                        let rejected = store::apply_commands(c, epoch, &batch, &plan, now)?;
-                        Ok::<_, StoreError>((plan.new_applied, rejected))
+                        let rejected = store::apply_commands(c, epoch, &batch, &plan, chrono_ms())?;
+                        Ok::<_, StoreError>((plan, rejected))
                     })
                     .await
                     .map_err(store_err)?;
                 for (seq, error) in rejected {
                     warn!(site = %self.site, seq, error, "command could not be decoded; recorded and skipped");
                 }
-                let receiver = commands.get_or_insert_with(|| Receiver::new(epoch, current));
-                if receiver.epoch() != epoch {
-                    *receiver = Receiver::new(epoch, current);
-                }
-                let up_to_seq = receiver.commit(applied);
+                fail::fail_point!("agent-before-command-ack", |_| std::process::abort());
+                let receiver = match commands {
+                    Some(r) if r.epoch() == epoch => r,
+                    _ => commands.insert(Receiver::new(epoch, current)),
+                };
+                let up_to_seq = receiver.commit(&plan);
                 let ack = Message::CommandAck { epoch, up_to_seq }.encode(version)?;
                 write_frame(send, &ack).await?;
             }

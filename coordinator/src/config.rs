@@ -11,14 +11,14 @@ use modori_shared::sync::{
     BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,
     RETRANSMIT_AFTER_MS_DEFAULT,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Environment variables starting with this override keys, e.g. `MODORI_COORD_HTTP__LISTEN`.
 pub const ENV_PREFIX: &str = "MODORI_COORD_";
 /// Default cap on simultaneous agent connections.
 pub const CONNECTIONS_MAX_DEFAULT: usize = 2048;
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoordinatorConfig {
     pub quic: QuicSection,
@@ -30,7 +30,7 @@ pub struct CoordinatorConfig {
     pub sync: SyncSection,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuicSection {
     /// UDP address agents connect to.
@@ -44,7 +44,7 @@ fn connections_max_default() -> usize {
     CONNECTIONS_MAX_DEFAULT
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSection {
     /// TCP address of the HTTP API and dashboard.
@@ -52,7 +52,7 @@ pub struct HttpSection {
 }
 
 /// PEM files; relative paths are relative to the config file's folder.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlsSection {
     /// The fleet CA: site certificates must be signed by it.
@@ -62,14 +62,14 @@ pub struct TlsSection {
     pub key: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
     /// Folder of `coordinator.db`.
     pub data_dir: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetSection {
     /// The warehouse sites (`sites.toml`).
@@ -78,7 +78,7 @@ pub struct FleetSection {
     pub stores_file: PathBuf,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncSection {
     /// Most commands in one downstream batch. Default 512.

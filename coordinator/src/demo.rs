@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::fleet::Fleet;
+use crate::local::{agent_config, coordinator_config, ensure_pki};
+use crate::pki::PkiPaths;
+use crate::Coordinator;
 use anyhow::Context;
 use modori_agent::sync_client::chrono_ms;
 use modori_agent::{station_sim, Agent};
-use modori_coordinator::fleet::Fleet;
-use modori_coordinator::local::{agent_config, coordinator_config, ensure_pki};
-use modori_coordinator::pki::PkiPaths;
-use modori_coordinator::Coordinator;
 use modori_shared::domain::{ReasonCode, ReturnLine, RmaId, Sku};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -149,7 +149,7 @@ fn prepare_data_dir(opts: &DemoOptions) -> anyhow::Result<()> {
 
 /// The bits of the coordinator the return driver needs, cloneable into a task.
 #[derive(Clone)]
-struct CoordinatorHandle(std::sync::Arc<modori_coordinator::Ctx>);
+struct CoordinatorHandle(std::sync::Arc<crate::Ctx>);
 
 fn coordinator_handle(c: &Coordinator) -> CoordinatorHandle {
     CoordinatorHandle(c.ctx().clone())
@@ -184,15 +184,7 @@ async fn drive_returns(
         let Ok(rma) = RmaId::new(format!("RMA-{run_id:X}-{n:05}")) else {
             continue;
         };
-        match modori_coordinator::register_return(
-            &c.0,
-            rma,
-            store.id.to_string(),
-            store.location,
-            lines,
-        )
-        .await
-        {
+        match crate::register_return(&c.0, rma, store.id.to_string(), store.location, lines).await {
             Ok(routed) => {
                 info!(rma = %routed.rma, store = %store.id, site = %routed.site, why = %routed.explanation, "return routed")
             }
@@ -205,7 +197,7 @@ async fn disposition_summary(c: &Coordinator) -> String {
     let ctx = c.ctx().clone();
     let counts = ctx
         .db
-        .call(|conn| modori_coordinator::store::disposition_counts(conn))
+        .call(|conn| crate::store::disposition_counts(conn))
         .await;
     match counts {
         Ok(counts) => {

@@ -5,7 +5,9 @@
 //! Architecture invariant: the coordinator trusts a site's certificate, never its payload, and
 //! acknowledges an op only after its effect is durable.
 
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod fleet;
 pub mod http;
 pub mod live;

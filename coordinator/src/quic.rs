@@ -342,6 +342,8 @@ async fn handle_message(
                     l.outbox_head_seq = outbox_head_seq;
                 }
             });
+            // Fault tests: die between the durable commit and the ack.
+            fail::fail_point!("coordinator-before-op-ack", |_| std::process::abort());
             // Sent only now: the batch's transaction has committed.
             let ack = Message::OpAck {
                 epoch,

@@ -293,6 +293,8 @@ pub fn apply_op_batch(
                 now_ms
             ],
         )?;
+        // Fault tests: die with part of the batch applied and nothing committed.
+        fail::fail_point!("coordinator-apply-op", |_| std::process::abort());
     }
     tx.execute(
         "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
@@ -305,8 +307,9 @@ pub fn apply_op_batch(
         ],
     )?;
     tx.commit()?;
+    let mut receiver = receiver;
     Ok(BatchOutcome {
-        applied_seq: plan.new_applied,
+        applied_seq: receiver.commit(&plan),
         n_applied: plan.apply.len(),
         n_duplicates: plan.n_duplicates,
         n_anomalies,

@@ -11,8 +11,8 @@
 //!
 //! Why: the machines are sans-IO precisely so the whole protocol, crashes included, can be
 //! driven from a seed in microseconds, and a failing seed replays exactly. The driver can also be
-//! switched to two deliberately broken variants (ack before the apply is durable, no dedup); the
-//! checker must catch both, or it would prove nothing.
+//! switched to deliberately broken variants (ack before the apply is durable, no dedup, reinstall
+//! without a new epoch); the checker must catch each, or it would prove nothing.
 //!
 //! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default; `MODORI_SIM_SEED=S` replays seed S,
 //! and `MODORI_SIM_TRACE=1` prints its events.
@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt;
 use std::time::Instant;
 
-use modori_shared::sync::{cut_batch, BatchLimits, Receiver, Sender, SenderError};
+use modori_shared::sync::{cut_batch, BatchLimits, Plan, Receiver, Sender, SenderError};
 use modori_shared::wire::handshake::{ClientHello, ServerHello};
 use modori_shared::wire::messages::{Message, Sequenced};
 use modori_shared::wire::payload::{
@@ -33,7 +33,6 @@ use modori_shared::{
 };
 
 const DEFAULT_SEEDS: u64 = 1_000;
-const BROKEN_SEEDS: u64 = 300;
 const EPOCH_SEEDS: u64 = 100;
 /// Virtual time allowed after the heal for everything to be delivered and acknowledged.
 const QUIESCE_MS: u64 = 600_000;
@@ -358,7 +357,7 @@ struct Inbound {
 }
 
 struct Write {
-    new_applied: u64,
+    plan: Plan,
     items: Vec<Sequenced>,
     reply_inc: u64,
     acked_early: bool,
@@ -694,7 +693,7 @@ impl Sim {
         }
     }
 
-    // -- Faults ---------------------------------------------------------------------------------
+    // -- Faults -----------------------------------------------------------------------------------
 
     fn chaos(&mut self) {
         let [partition, site_crash, coordinator_crash] = self.cfg.chaos_weights;
@@ -728,36 +727,27 @@ impl Sim {
                 partition: id,
             },
         );
-        // Each side notices the dead connection after its own idle timeout.
-        let site_conn = self.sites[s].vol.as_ref().and_then(|v| v.conn.id());
-        if let Some(conn) = site_conn {
-            let after = self.rng.range(self.cfg.detect_ms);
-            let inc = self.sites[s].inc;
-            self.schedule(
-                after,
-                Ev::Detect {
-                    node: Node::Site(s),
-                    inc,
-                    site: s,
-                    conn,
-                },
-            );
+        if let Some(conn) = self.sites[s].vol.as_ref().and_then(|v| v.conn.id()) {
+            self.notice_later(Node::Site(s), s, conn);
         }
-        let coordinator_conn = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]);
-        if let Some((conn, _)) = coordinator_conn {
-            let after = self.rng.range(self.cfg.detect_ms);
-            let inc = self.coordinator.inc;
-            let node = Node::Coordinator;
-            self.schedule(
-                after,
-                Ev::Detect {
-                    node,
-                    inc,
-                    site: s,
-                    conn,
-                },
-            );
+        if let Some((conn, _)) = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]) {
+            self.notice_later(Node::Coordinator, s, conn);
         }
+    }
+
+    /// Nobody is told a connection died: each side finds out after its own idle timeout.
+    fn notice_later(&mut self, node: Node, site: usize, conn: u64) {
+        let after = self.rng.range(self.cfg.detect_ms);
+        let inc = self.inc(node);
+        self.schedule(
+            after,
+            Ev::Detect {
+                node,
+                inc,
+                site,
+                conn,
+            },
+        );
     }
 
     /// Throws away the node's volatile state: machines, timers, queued batches and any write
@@ -775,18 +765,7 @@ impl Sim {
                 let coordinator_conn = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]);
                 if let Some((conn, site_inc)) = coordinator_conn {
                     if site_inc == self.sites[s].inc {
-                        let after = self.rng.range(self.cfg.detect_ms);
-                        let inc = self.coordinator.inc;
-                        let node = Node::Coordinator;
-                        self.schedule(
-                            after,
-                            Ev::Detect {
-                                node,
-                                inc,
-                                site: s,
-                                conn,
-                            },
-                        );
+                        self.notice_later(Node::Coordinator, s, conn);
                     }
                 }
             }
@@ -799,19 +778,8 @@ impl Sim {
                     self.counts.crash_before_durable += 1;
                 }
                 for s in 0..self.sites.len() {
-                    let conn = self.sites[s].vol.as_ref().and_then(|v| v.conn.id());
-                    if let Some(conn) = conn {
-                        let after = self.rng.range(self.cfg.detect_ms);
-                        let inc = self.sites[s].inc;
-                        self.schedule(
-                            after,
-                            Ev::Detect {
-                                node: Node::Site(s),
-                                inc,
-                                site: s,
-                                conn,
-                            },
-                        );
+                    if let Some(conn) = self.sites[s].vol.as_ref().and_then(|v| v.conn.id()) {
+                        self.notice_later(Node::Site(s), s, conn);
                     }
                 }
             }
@@ -973,7 +941,7 @@ impl Sim {
         }
     }
 
-    // -- Restart and timers -------------------------------------------------------------------
+    // -- Restart and timers -----------------------------------------------------------------------
 
     /// Rebuilds the volatile state from the durable state, as a restarted process would.
     fn restart(&mut self, node: Node) {
@@ -993,7 +961,7 @@ impl Sim {
                     conn: Conn::Down { retry_at: self.now },
                     wake: None,
                 });
-                // The coordinator may have dropped nothing the site does not still hold.
+                // Acked means durable: the coordinator must not believe in commands the site lost.
                 let stream = &self.coordinator.db.sites[s];
                 let acked = self
                     .coordinator
@@ -1105,7 +1073,7 @@ impl Sim {
         self.schedule(deadline - now, Ev::Wake { node, inc });
     }
 
-    // -- Site ---------------------------------------------------------------------------------
+    // -- Site -------------------------------------------------------------------------------------
 
     fn new_op(&mut self, s: usize) {
         let now = self.now;
@@ -1327,7 +1295,7 @@ impl Sim {
         }
     }
 
-    // -- Coordinator --------------------------------------------------------------------------
+    // -- Coordinator ------------------------------------------------------------------------------
 
     fn new_command(&mut self, s: usize) {
         if !self.is_up(Node::Coordinator) {
@@ -1494,7 +1462,7 @@ impl Sim {
         }
     }
 
-    // -- Receiving a stream (both directions) -------------------------------------------------
+    // -- Receiving a stream (both directions) -----------------------------------------------------
 
     /// The volatile and durable halves of a receiving stream, if its node is up.
     fn stream_parts(&mut self, stream: Stream) -> Option<(&mut Inbox, &mut Applied)> {
@@ -1548,7 +1516,7 @@ impl Sim {
         };
         let acked_early = variant == Variant::AckBeforeDurable;
         inbox.writing = Some(Write {
-            new_applied: plan.new_applied,
+            plan: plan.clone(),
             items,
             reply_inc: inbound.reply_inc,
             acked_early,
@@ -1587,7 +1555,7 @@ impl Sim {
             self.record_apply(stream, epoch, item);
         }
         let (_, applied) = self.stream_parts(stream).expect("node is up");
-        applied.hwm = write.new_applied;
+        applied.hwm = write.plan.new_applied;
         if let Stream::Commands(s) = stream {
             self.sites[s].db.command_epoch = Some(epoch);
         }
@@ -1597,7 +1565,7 @@ impl Sim {
             return;
         }
         let (inbox, _) = self.stream_parts(stream).expect("node is up");
-        let ack = inbox.receiver.commit(write.new_applied);
+        let ack = inbox.receiver.commit(&write.plan);
         let next = inbox.queue.pop_front();
         if !write.acked_early {
             self.send_ack(stream, epoch, ack, write.reply_inc);
@@ -1667,7 +1635,7 @@ impl Sim {
         }
     }
 
-    // -- The end-of-run checker ---------------------------------------------------------------
+    // -- The end-of-run checker -------------------------------------------------------------------
 
     fn check_end(&mut self) {
         for s in 0..self.sites.len() {
@@ -1871,11 +1839,15 @@ fn reinstalled_site_starts_a_new_epoch() {
 }
 
 /// Runs a broken driver and returns, per violation kind, how many seeds it was seen in.
-fn run_broken(variant: Variant, force_reinstall: bool) -> BTreeMap<&'static str, usize> {
+fn run_broken(
+    variant: Variant,
+    seeds: u64,
+    force_reinstall: bool,
+) -> BTreeMap<&'static str, usize> {
     let mut caught = BTreeMap::new();
     let mut failed = 0;
     let mut example = None;
-    for seed in 0..BROKEN_SEEDS {
+    for seed in 0..seeds {
         if let Err(failure) = run_seed(seed, variant, force_reinstall) {
             failed += 1;
             for kind in &failure.kinds {
@@ -1884,7 +1856,7 @@ fn run_broken(variant: Variant, force_reinstall: bool) -> BTreeMap<&'static str,
             example.get_or_insert((seed, failure));
         }
     }
-    eprintln!("{variant:?}: {failed} of {BROKEN_SEEDS} seeds caught, by kind {caught:?}");
+    eprintln!("{variant:?}: {failed} of {seeds} seeds caught, by kind {caught:?}");
     if let Some((seed, failure)) = example {
         eprintln!("first caught, seed {seed}: {failure}");
     }
@@ -1894,7 +1866,7 @@ fn run_broken(variant: Variant, force_reinstall: bool) -> BTreeMap<&'static str,
 
 #[test]
 fn ack_before_durable_commit_is_caught() {
-    let caught = run_broken(Variant::AckBeforeDurable, false);
+    let caught = run_broken(Variant::AckBeforeDurable, 300, false);
     // Not just the eager check: the end state itself must show the loss at least once.
     let end_state = ["op-count", "command-count", "not-converged", "totals"];
     assert!(
@@ -1905,14 +1877,14 @@ fn ack_before_durable_commit_is_caught() {
 
 #[test]
 fn applying_without_dedup_is_caught() {
-    let caught = run_broken(Variant::NoDedup, false);
+    let caught = run_broken(Variant::NoDedup, 200, false);
     assert!(caught.contains_key("applied-out-of-order"), "{caught:?}");
     assert!(caught.contains_key("totals"), "{caught:?}");
 }
 
 #[test]
 fn reinstall_without_a_new_epoch_is_caught() {
-    let caught = run_broken(Variant::ReinstallKeepsEpoch, true);
+    let caught = run_broken(Variant::ReinstallKeepsEpoch, 200, true);
     // The new database's ops 1..n look like ones already applied: they are lost.
     assert!(caught.contains_key("op-count"), "{caught:?}");
 }

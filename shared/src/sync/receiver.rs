@@ -14,6 +14,9 @@ pub struct Conflict {
 /// records `new_applied` in one durable transaction, then calls [`Receiver::commit`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
+    /// The high-water mark the plan was made from; [`Receiver::commit`] checks it still holds,
+    /// so two plans of the same state cannot both be committed (an item applied twice).
+    pub base_applied: u64,
     pub apply: Vec<usize>,
     pub n_duplicates: usize,
     pub conflicts: Vec<Conflict>,
@@ -51,6 +54,7 @@ impl Receiver {
         mut stored_hash: impl FnMut(u64) -> Option<PayloadHash>,
     ) -> Plan {
         let mut plan = Plan {
+            base_applied: self.applied,
             new_applied: self.applied,
             ..Plan::default()
         };
@@ -89,13 +93,17 @@ impl Receiver {
     /// The driver made the plan's applies durable: move the high-water mark. Returns the seq to
     /// acknowledge (cumulative; also sent when nothing new was applied, so a sender whose ack was
     /// lost learns where to resume).
-    pub fn commit(&mut self, new_applied: u64) -> u64 {
-        assert!(
-            new_applied >= self.applied,
-            "commit would move the high-water mark back from {} to {new_applied}",
-            self.applied
+    pub fn commit(&mut self, plan: &Plan) -> u64 {
+        assert_eq!(
+            plan.base_applied, self.applied,
+            "plan made at high-water mark {} committed at {}: its items would apply twice",
+            plan.base_applied, self.applied
         );
-        self.applied = new_applied;
+        assert!(
+            plan.new_applied >= plan.base_applied,
+            "plan moves the high-water mark back"
+        );
+        self.applied = plan.new_applied;
         self.applied
     }
 }
@@ -137,11 +145,16 @@ mod tests {
     }
 
     #[test]
-    fn commit_moves_only_forward() {
+    fn a_plan_commits_once() {
         let mut r = Receiver::new(Epoch(1), 0);
-        assert_eq!(r.commit(5), 5);
-        assert_eq!(r.commit(5), 5);
-        let result = std::panic::catch_unwind(move || r.commit(4));
-        assert!(result.is_err());
+        let plan = r.plan(&[item(1, 1), item(2, 2)], |_| None);
+        assert_eq!(r.commit(&plan), 2);
+        let empty = r.plan(&[item(2, 2)], |_| None);
+        assert_eq!(r.commit(&empty), 2, "a batch of duplicates re-acks");
+        let result = std::panic::catch_unwind(move || r.commit(&plan));
+        assert!(
+            result.is_err(),
+            "the same plan twice would apply its items twice"
+        );
     }
 }

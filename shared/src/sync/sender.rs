@@ -82,8 +82,11 @@ impl Sender {
     }
 
     /// A connection is up and the receiver says it has applied up to `receiver_applied`:
-    /// resume right after it. Returns the new acked seq when the receiver knew more than we did
-    /// (its ack was lost), so the driver can persist it.
+    /// resume right after it. The receiver's answer is read from its durable state on this very
+    /// connection, so it is authoritative both ways: above our acked seq, an ack was lost; below
+    /// it, the receiver lost state it had acknowledged (restored from a backup) and we send the
+    /// difference again rather than leave a hole it can never fill. Returns the new acked seq
+    /// when it changed, so the driver can persist it.
     pub fn on_connected(&mut self, receiver_applied: u64) -> Result<Option<u64>, SenderError> {
         if receiver_applied > self.head {
             return Err(SenderError::ReceiverAhead {
@@ -94,10 +97,15 @@ impl Sender {
         }
         self.connected = true;
         self.inflight.clear();
-        let advanced = (receiver_applied > self.acked).then_some(receiver_applied);
-        self.acked = self.acked.max(receiver_applied);
+        let changed = (receiver_applied != self.acked).then_some(receiver_applied);
+        self.acked = receiver_applied;
         self.sent = self.acked;
-        Ok(advanced)
+        Ok(changed)
+    }
+
+    /// The limits this sender was built with (the driver cuts batches by `bytes_max`).
+    pub fn limits(&self) -> BatchLimits {
+        self.limits
     }
 
     pub fn on_disconnected(&mut self) {
@@ -247,6 +255,14 @@ mod tests {
         assert!(!s.handle_timeout(99));
         assert!(s.handle_timeout(100));
         assert_eq!(s.next_batch().unwrap().first_seq, 1);
+    }
+
+    #[test]
+    fn receiver_behind_our_ack_gets_the_difference_again() {
+        let mut s = sender(30, 50);
+        assert_eq!(s.on_connected(10), Ok(Some(10)));
+        assert_eq!(s.acked(), 10);
+        assert_eq!(s.next_batch().unwrap().first_seq, 11);
     }
 
     #[test]

@@ -1,0 +1,113 @@
+use std::path::PathBuf;
+
+use crate::config::AgentConfig;
+use crate::Agent;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "modori-agent", about = "Modori site agent", version)]
+struct Cli {
+    /// The site's config file.
+    #[arg(
+        long,
+        short,
+        env = "MODORI_AGENT_CONFIG",
+        default_value = "/etc/modori/agent.toml"
+    )]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the site service (the default).
+    Run,
+    /// Validate the config file and exit.
+    CheckConfig,
+    /// Ask the running agent.
+    Ctl {
+        #[command(subcommand)]
+        command: CtlCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CtlCommand {
+    /// Print the sync status as JSON.
+    Status,
+}
+
+/// The `modori-agent` command line. Lives in the library so test binaries run the very same
+/// entry point; like `main.rs`, it is a binary edge (anyhow with context).
+pub fn main() -> std::process::ExitCode {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
+    match run_cli(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<()> {
+    let command = cli.command.unwrap_or(Command::Run);
+    let config = AgentConfig::load(&cli.config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    match command {
+        Command::CheckConfig => {
+            println!(
+                "config {} is valid (site {})",
+                cli.config.display(),
+                config.site.id
+            );
+            Ok(())
+        }
+        Command::Ctl {
+            command: CtlCommand::Status,
+        } => runtime.block_on(async {
+            let socket = config.ctl_socket();
+            let reply = crate::ctl::request(&socket, r#"{"command":"status"}"#)
+                .await
+                .with_context(|| {
+                    format!("asking the agent at {} (is it running?)", socket.display())
+                })?;
+            println!("{}", serde_json::to_string_pretty(&reply)?);
+            Ok(())
+        }),
+        Command::Run => {
+            init_tracing();
+            runtime.block_on(run(config))
+        }
+    }
+}
+
+async fn run(config: AgentConfig) -> anyhow::Result<()> {
+    let agent = Agent::start(config).await.context("starting the agent")?;
+    wait_for_signal().await?;
+    tracing::info!("stopping");
+    agent.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,quinn=warn".into()),
+        )
+        .init();
+}

@@ -1,0 +1,197 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::CoordinatorConfig;
+use crate::fleet::Fleet;
+use crate::pki::{self, PkiPaths};
+use crate::Coordinator;
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use modori_shared::domain::SiteId;
+
+#[derive(Parser)]
+#[command(
+    name = "modori-coordinator",
+    about = "Modori central coordinator",
+    version
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the coordinator service.
+    Run {
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Validate the config file (and the fleet files it names) and exit.
+    CheckConfig {
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// The local demo: coordinator + nine simulated sites on loopback.
+    Demo {
+        /// Where certificates and databases live; reused on the next run.
+        #[arg(long, default_value = "./modori-demo")]
+        data_dir: PathBuf,
+        /// HTTP address of the API.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: SocketAddr,
+        /// Delete the data dir first.
+        #[arg(long)]
+        reset: bool,
+        /// Stop by itself after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration_seconds: Option<u64>,
+        /// Simulated returns registered per second.
+        #[arg(long, default_value_t = 4.0)]
+        returns_per_second: f64,
+    },
+    /// Certificates of the fleet.
+    Pki {
+        #[command(subcommand)]
+        command: PkiCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PkiCommand {
+    /// Create the fleet CA and the coordinator's server certificate.
+    Init {
+        #[arg(long, default_value = "/etc/modori/pki")]
+        dir: PathBuf,
+        /// Names agents use to reach the coordinator (DNS names or IP addresses).
+        #[arg(long = "server-name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+        server_names: Vec<String>,
+    },
+    /// Issue a site's client certificate and key.
+    IssueSite {
+        site: String,
+        #[arg(long, default_value = "/etc/modori/pki")]
+        dir: PathBuf,
+    },
+}
+
+/// The `modori-coordinator` command line. Lives in the library so test binaries run the very
+/// same entry point; like `main.rs`, it is a binary edge (anyhow with context).
+pub fn main() -> std::process::ExitCode {
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
+    match run_cli(Cli::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_cli(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::CheckConfig { config } => {
+            let c = CoordinatorConfig::load(&config)?;
+            let fleet = Fleet::load(&c.fleet.sites_file, &c.fleet.stores_file)?;
+            println!(
+                "config {} is valid ({} sites, {} stores)",
+                config.display(),
+                fleet.sites.len(),
+                fleet.stores.len()
+            );
+            Ok(())
+        }
+        Command::Pki { command } => pki_command(command),
+        Command::Run { config } => {
+            init_tracing("info,quinn=warn");
+            let config = CoordinatorConfig::load(&config)?;
+            let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
+            runtime()?.block_on(async {
+                let coordinator = Coordinator::start(config, fleet)
+                    .await
+                    .context("starting the coordinator")?;
+                wait_for_signal().await?;
+                tracing::info!("stopping");
+                coordinator.shutdown().await;
+                Ok(())
+            })
+        }
+        Command::Demo {
+            data_dir,
+            http,
+            reset,
+            duration_seconds,
+            returns_per_second,
+        } => {
+            init_tracing("warn,modori_coordinator=info,modori_agent=warn");
+            runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
+                data_dir,
+                http,
+                reset,
+                duration: duration_seconds.map(Duration::from_secs),
+                returns_per_second,
+            }))
+        }
+    }
+}
+
+fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
+    match command {
+        PkiCommand::Init { dir, server_names } => {
+            let paths = PkiPaths::new(&dir);
+            pki::init(&paths, &server_names).context("creating the CA")?;
+            println!("CA: {}", paths.ca_cert().display());
+            println!(
+                "server certificate: {} (names: {})",
+                paths.server_cert().display(),
+                server_names.join(", ")
+            );
+        }
+        PkiCommand::IssueSite { site, dir } => {
+            let site = SiteId::new(site).context("site id")?;
+            let (cert, key) = pki::issue_site(&PkiPaths::new(&dir), &site)
+                .with_context(|| format!("issuing the certificate of {site}"))?;
+            println!(
+                "site {site}: certificate {} key {}",
+                cert.display(),
+                key.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Runtime::new().context("starting the async runtime")
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+fn init_tracing(default: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .init();
+}
