@@ -1,6 +1,7 @@
 use std::path::PathBuf;
 
 use crate::config::AgentConfig;
+use crate::ctl::CtlRequest;
 use crate::Agent;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -37,6 +38,16 @@ enum Command {
 enum CtlCommand {
     /// Print the sync status as JSON.
     Status,
+    /// Record a receipt by hand, as a receiving station would.
+    Receive {
+        #[arg(long)]
+        sku: String,
+        #[arg(long)]
+        rma: Option<String>,
+        /// Badge of the person recording it.
+        #[arg(long)]
+        operator: String,
+    },
 }
 
 /// The `modori-agent` command line. Lives in the library so test binaries run the very same
@@ -66,16 +77,23 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Ctl {
-            command: CtlCommand::Status,
-        } => runtime.block_on(async {
+        Command::Ctl { command } => runtime.block_on(async {
+            let request = match command {
+                CtlCommand::Status => CtlRequest::Status,
+                CtlCommand::Receive { sku, rma, operator } => {
+                    CtlRequest::Receive { sku, rma, operator }
+                }
+            };
             let socket = config.ctl_socket();
-            let reply = crate::ctl::request(&socket, r#"{"command":"status"}"#)
+            let reply = crate::ctl::request(&socket, &serde_json::to_string(&request)?)
                 .await
                 .with_context(|| {
                     format!("asking the agent at {} (is it running?)", socket.display())
                 })?;
             println!("{}", serde_json::to_string_pretty(&reply)?);
+            if let Some(error) = reply.get("error") {
+                anyhow::bail!("the agent refused: {error}");
+            }
             Ok(())
         }),
         Command::Run => {

@@ -12,15 +12,26 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::warn;
 
+use modori_shared::domain::{RmaId, Sku};
+use modori_shared::wire::payload::OPERATOR_LEN_MAX;
+
 use crate::AgentHandle;
 
 /// Longest request line accepted, in bytes.
 pub const REQUEST_LINE_BYTES_MAX: usize = 4096;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CtlRequest {
     Status,
+    /// A supervisor records a receipt by hand (a scanner is broken, a label is unreadable):
+    /// the same transaction as a scan at a receiving station.
+    Receive {
+        sku: String,
+        #[serde(default)]
+        rma: Option<String>,
+        operator: String,
+    },
 }
 
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -65,14 +76,41 @@ async fn answer(stream: UnixStream, agent: AgentHandle) -> std::io::Result<()> {
     let mut reader = BufReader::new(read.take(REQUEST_LINE_BYTES_MAX as u64));
     reader.read_line(&mut line).await?;
     let reply = match serde_json::from_str::<CtlRequest>(line.trim()) {
-        Ok(CtlRequest::Status) => match agent.status().await {
-            Ok(status) => serde_json::to_value(status).unwrap_or_default(),
-            Err(e) => serde_json::json!({"error": e.to_string()}),
+        Ok(request) => match execute(request, &agent).await {
+            Ok(value) => value,
+            Err(e) => serde_json::json!({ "error": e }),
         },
         Err(e) => serde_json::json!({"error": format!("bad request: {e}")}),
     };
     write.write_all(format!("{reply}\n").as_bytes()).await?;
     write.shutdown().await
+}
+
+async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json::Value, String> {
+    match request {
+        CtlRequest::Status => {
+            let status = agent.status().await.map_err(|e| e.to_string())?;
+            serde_json::to_value(status).map_err(|e| e.to_string())
+        }
+        CtlRequest::Receive { sku, rma, operator } => {
+            let sku = Sku::new(sku).map_err(|e| e.to_string())?;
+            let rma = rma.map(RmaId::new).transpose().map_err(|e| e.to_string())?;
+            if operator.is_empty() || operator.len() > OPERATOR_LEN_MAX {
+                return Err(format!(
+                    "operator badge must be 1..={OPERATOR_LEN_MAX} bytes"
+                ));
+            }
+            let receipt = agent
+                .receive_unit(rma, sku, &operator)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({
+                "lpn": receipt.lpn.as_str(),
+                "seq": receipt.seq,
+                "expected": receipt.expected,
+            }))
+        }
+    }
 }
 
 /// Client side: sends one request to a running agent and returns its answer.

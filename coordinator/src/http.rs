@@ -2,12 +2,14 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::Serialize;
+use modori_shared::domain::{Coordinates, ReasonCode, ReturnLine, RmaId, Sku, StoreId};
+use serde::{Deserialize, Serialize};
 
 use crate::store;
 use crate::Ctx;
@@ -21,6 +23,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/metrics", get(metrics))
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/anomalies", get(anomalies))
+        .route("/api/v1/returns", axum::routing::post(create_return))
         .fallback(not_found)
         .with_state(ctx)
 }
@@ -143,6 +146,118 @@ async fn anomalies(State(ctx): State<Arc<Ctx>>) -> Response {
         .await
     {
         Ok(rows) => Json(rows).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Lines one return may carry at most.
+pub const RETURN_LINES_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewReturn {
+    /// The commerce system's RMA id; generated when absent.
+    rma: Option<String>,
+    origin: Origin,
+    lines: Vec<NewLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, untagged)]
+enum Origin {
+    Store { store_id: String },
+    Point { latitude: f64, longitude: f64 },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLine {
+    sku: String,
+    qty: u32,
+    reason: String,
+}
+
+#[derive(Serialize)]
+struct Routed {
+    rma: String,
+    site: String,
+    explanation: String,
+    command_seq: u64,
+}
+
+fn bad_request(field: &str, problem: impl std::fmt::Display) -> Response {
+    error(StatusCode::BAD_REQUEST, format!("{field}: {problem}"))
+}
+
+fn parse_line(l: NewLine) -> Result<ReturnLine, (&'static str, String)> {
+    let sku = Sku::new(l.sku).map_err(|e| ("sku", e.to_string()))?;
+    let reason = ReasonCode::parse(&l.reason).map_err(|e| ("reason", e.to_string()))?;
+    ReturnLine::new(sku, l.qty, reason).map_err(|e| ("qty", e.to_string()))
+}
+
+/// Registers a return and routes it to the nearest site, which is sent the expected return.
+async fn create_return(
+    State(ctx): State<Arc<Ctx>>,
+    body: Result<Json<NewReturn>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let (label, origin) = match req.origin {
+        Origin::Store { store_id } => {
+            let Ok(id) = StoreId::new(store_id.clone()) else {
+                return bad_request("origin.store_id", format!("{store_id:?} is not a store id"));
+            };
+            match ctx.fleet.stores.iter().find(|s| s.id == id) {
+                Some(store) => (format!("store:{id}"), store.location),
+                None => return bad_request("origin.store_id", format!("unknown store {id}")),
+            }
+        }
+        Origin::Point {
+            latitude,
+            longitude,
+        } => match Coordinates::new(latitude, longitude) {
+            Ok(c) => (format!("point:{latitude},{longitude}"), c),
+            Err(e) => return bad_request("origin", e),
+        },
+    };
+    if req.lines.is_empty() || req.lines.len() > RETURN_LINES_MAX {
+        return bad_request("lines", format!("must hold 1..={RETURN_LINES_MAX} lines"));
+    }
+    let mut lines = Vec::with_capacity(req.lines.len());
+    for (i, l) in req.lines.into_iter().enumerate() {
+        match parse_line(l) {
+            Ok(line) => lines.push(line),
+            Err((field, problem)) => return bad_request(&format!("lines[{i}].{field}"), problem),
+        }
+    }
+    let rma = match req.rma {
+        Some(r) => match RmaId::new(r) {
+            Ok(r) => r,
+            Err(e) => return bad_request("rma", e),
+        },
+        None => match RmaId::new(crate::new_rma_id()) {
+            Ok(r) => r,
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        },
+    };
+    match crate::register_return(&ctx, rma.clone(), label, origin, lines).await {
+        Ok(routed) => (
+            StatusCode::CREATED,
+            Json(Routed {
+                rma: routed.rma.to_string(),
+                site: routed.site.to_string(),
+                explanation: routed.explanation,
+                command_seq: routed.command_seq,
+            }),
+        )
+            .into_response(),
+        Err(crate::CoordinatorError::Store(crate::store::StoreError::Sqlite(
+            rusqlite::Error::SqliteFailure(e, _),
+        ))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            error(StatusCode::CONFLICT, format!("return {rma} already exists"))
+        }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -224,3 +224,10 @@ pub async fn register_return(
         command_seq,
     })
 }
+
+/// A fresh RMA id: time-ordered and unique within this coordinator.
+pub fn new_rma_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("RMA-{:X}-{:05}", chrono_ms(), n % 100_000)
+}

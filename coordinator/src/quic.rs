@@ -245,6 +245,12 @@ async fn converse(
     commands
         .on_connected(cmd_applied)
         .map_err(|e| LinkError::Protocol(e.to_string()))?;
+    // The site's answer is the truth about what it applied (its ack may have been lost).
+    let s = site.clone();
+    ctx.db
+        .call(move |c| store::set_command_acked(c, &s, cmd_applied))
+        .await
+        .map_err(store_err)?;
     let mut command_head = ctx
         .live
         .command_head(site)

@@ -1,6 +1,9 @@
 //! Shared harness of the cross-crate tests: a real fleet (coordinator + agents, real QUIC and
 //! mTLS on loopback, real SQLite files) in a temporary folder.
 
+pub mod procs;
+pub mod proxy;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -168,12 +171,30 @@ where
 
 /// A minimal HTTP/1.1 GET (the tests need no HTTP client crate): (status, body).
 pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    http_request(addr, "GET", path, None).await
+}
+
+/// A minimal HTTP/1.1 request with an optional JSON body: (status, body).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .context("connecting to HTTP")?;
+    let body = json.unwrap_or("");
+    let content = match json {
+        Some(_) => format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ),
+        None => String::new(),
+    };
     stream
         .write_all(
-            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content}Connection: close\r\n\r\n{body}").as_bytes(),
         )
         .await?;
     let mut raw = Vec::new();
