@@ -5,6 +5,7 @@ use std::time::Duration;
 use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
 use crate::pki::{self, PkiPaths};
+use crate::revocation::Revoked;
 use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -114,15 +115,15 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki { command } => pki_command(command),
-        Command::Run { config } => {
+        Command::Run { config: path } => {
             init_tracing("info,quinn=warn");
-            let config = CoordinatorConfig::load(&config)?;
+            let config = CoordinatorConfig::load(&path)?;
             let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
             runtime()?.block_on(async {
                 let coordinator = Coordinator::start(config, fleet)
                     .await
                     .context("starting the coordinator")?;
-                wait_for_signal().await?;
+                serve_until_stopped(&coordinator, &path).await?;
                 tracing::info!("stopping");
                 coordinator.shutdown().await;
                 Ok(())
@@ -177,14 +178,32 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Runs until SIGTERM or Ctrl-C. SIGHUP re-reads the config file and replaces the revocation
+/// list (other keys take effect at the next start); a file that no longer loads is reported
+/// and the current list is kept.
+async fn serve_until_stopped(
+    coordinator: &Coordinator,
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = term.recv() => return Ok(()),
+            _ = hup.recv() => {
+                let reloaded = CoordinatorConfig::load(path).map_err(anyhow::Error::from).and_then(|c| {
+                    Ok(Revoked::parse(&c.tls.revoked_sites, &c.tls.revoked_fingerprints)?)
+                });
+                match reloaded {
+                    Ok(revoked) => coordinator.revoke(revoked),
+                    Err(e) => tracing::error!(error = %e, "config reload failed; keeping the current revocation list"),
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 fn init_tracing(default: &str) {

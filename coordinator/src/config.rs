@@ -60,6 +60,13 @@ pub struct TlsSection {
     /// The coordinator's certificate (SAN = the name agents use as `server_name`).
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Sites refused at the handshake, by id. Reloaded on SIGHUP.
+    #[serde(default)]
+    pub revoked_sites: Vec<String>,
+    /// Single certificates refused, by SHA-256 fingerprint (hex, as `pki issue-site` prints).
+    /// Reloaded on SIGHUP.
+    #[serde(default)]
+    pub revoked_fingerprints: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -173,6 +180,12 @@ impl CoordinatorConfig {
                 "must be at least 1 and below idle_timeout_seconds",
             ));
         }
+        crate::revocation::Revoked::parse(&self.tls.revoked_sites, &self.tls.revoked_fingerprints)
+            .map_err(|e| ConfigError::Invalid {
+                path: path.to_owned(),
+                key: "tls".to_owned(),
+                message: e.to_string(),
+            })?;
         if self.quic.connections_max == 0 {
             return Err(bad("quic.connections_max", "must be at least 1"));
         }

@@ -15,6 +15,7 @@ pub mod local;
 pub mod metrics;
 pub mod pki;
 pub mod quic;
+pub mod revocation;
 pub mod routing;
 pub mod store;
 
@@ -34,6 +35,7 @@ use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
 use crate::live::Live;
 use crate::metrics::Metrics;
+use crate::revocation::{RevocationError, Revocations, Revoked};
 use crate::store::StoreError;
 
 #[derive(Debug, Error)]
@@ -64,6 +66,8 @@ pub enum CoordinatorError {
     },
     #[error("no site to route to")]
     NoSite,
+    #[error(transparent)]
+    Revocation(#[from] RevocationError),
 }
 
 /// What every task of the coordinator shares.
@@ -74,6 +78,7 @@ pub struct Ctx {
     pub command_epoch: Epoch,
     pub live: Live,
     pub metrics: Metrics,
+    pub revocations: Arc<Revocations>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -108,7 +113,10 @@ impl Coordinator {
         let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
         let chain = tls::load_certs("server certificate", &config.tls.cert)?;
         let key = tls::load_key("server key", &config.tls.key)?;
-        let server = quic::server_config(&ca, chain, key, config.sync.timing())?;
+        let revoked = Revoked::parse(&config.tls.revoked_sites, &config.tls.revoked_fingerprints)?;
+        let revocations = Arc::new(Revocations::new(revoked));
+        let server =
+            quic::server_config(&ca, chain, key, config.sync.timing(), revocations.clone())?;
         let endpoint = quinn::Endpoint::server(server, config.quic.listen).map_err(|source| {
             CoordinatorError::Quic {
                 addr: config.quic.listen,
@@ -141,6 +149,7 @@ impl Coordinator {
             db,
             command_epoch,
             metrics: Metrics::default(),
+            revocations,
             shutdown: shutdown_rx.clone(),
         });
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
@@ -190,6 +199,11 @@ impl Coordinator {
         register_return(&self.ctx, rma, origin_label, origin, lines).await
     }
 
+    /// Replaces the revocation list; live connections of newly revoked sites are closed.
+    pub fn revoke(&self, revoked: Revoked) {
+        revoke(&self.ctx, revoked);
+    }
+
     /// Tells every connection to close with a reason, stops HTTP, waits for every task.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
@@ -230,4 +244,39 @@ pub fn new_rma_id() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     format!("RMA-{:X}-{:05}", chrono_ms(), n % 100_000)
+}
+
+/// Replaces the revocation list and closes the live connections it now refuses.
+pub fn revoke(ctx: &Ctx, revoked: Revoked) {
+    let n_sites = revoked.sites.len();
+    let n_fingerprints = revoked.fingerprints.len();
+    ctx.revocations.replace(revoked);
+    for site in &ctx.fleet.sites {
+        if ctx.revocations.is_site_revoked(&site.id) {
+            if let Some((_, conn)) = ctx.live.get(&site.id).connection {
+                conn.close(4u32.into(), b"certificate revoked");
+            }
+        }
+    }
+    // A revoked single certificate may be the one a live connection uses.
+    for site in &ctx.fleet.sites {
+        if let Some((_, conn)) = ctx.live.get(&site.id).connection {
+            let revoked = conn
+                .peer_identity()
+                .and_then(|id| {
+                    id.downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                        .ok()
+                })
+                .and_then(|chain| {
+                    chain
+                        .first()
+                        .map(|c| ctx.revocations.check(c.as_ref()).is_err())
+                })
+                .unwrap_or(false);
+            if revoked {
+                conn.close(4u32.into(), b"certificate revoked");
+            }
+        }
+    }
+    info!(n_sites, n_fingerprints, "revocation list replaced");
 }

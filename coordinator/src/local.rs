@@ -42,6 +42,8 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
             ca_cert: pki.ca_cert(),
             cert: pki.server_cert(),
             key: pki.server_key(),
+            revoked_sites: Vec::new(),
+            revoked_fingerprints: Vec::new(),
         },
         storage: CoordStorage {
             data_dir: dir.to_owned(),

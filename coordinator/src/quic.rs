@@ -22,6 +22,7 @@ use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{debug, info, warn};
 
+use crate::revocation::{Revocations, RevokingVerifier};
 use crate::store::{self, StoreError};
 use crate::Ctx;
 
@@ -37,18 +38,23 @@ pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
     timing: tls::LinkTiming,
+    revocations: Arc<Revocations>,
 ) -> Result<quinn::ServerConfig, TlsError> {
     let roots = Arc::new(tls::root_store(ca)?);
-    let verifier =
-        rustls::server::WebPkiClientVerifier::builder_with_provider(roots, tls::provider())
-            .build()
-            .map_err(|e| TlsError::Quic(format!("client verifier: {e}")))?;
+    let inner = rustls::server::WebPkiClientVerifier::builder_with_provider(roots, tls::provider())
+        .build()
+        .map_err(|e| TlsError::Quic(format!("client verifier: {e}")))?;
+    let verifier = Arc::new(RevokingVerifier { inner, revocations });
     let mut tls_config = rustls::ServerConfig::builder_with_provider(tls::provider())
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
     tls_config.alpn_protocols = vec![tls::ALPN.to_vec()];
     tls_config.max_early_data_size = 0;
+    // No session resumption: a resumed session skips the client certificate check, so a
+    // revoked site could come back on a ticket. Links are long-lived; a full handshake is cheap.
+    tls_config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    tls_config.send_tls13_tickets = 0;
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls_config)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
@@ -63,7 +69,12 @@ pub fn site_from_certificate(conn: &quinn::Connection) -> Result<SiteId, String>
         .downcast::<Vec<CertificateDer<'static>>>()
         .map_err(|_| "unexpected peer identity type")?;
     let leaf = chain.first().ok_or("empty certificate chain")?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
+    site_from_der(leaf.as_ref())
+}
+
+/// The site named by a certificate's common name.
+pub fn site_from_der(der: &[u8]) -> Result<SiteId, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|e| format!("unparsable client certificate: {e}"))?;
     let cn = cert
         .subject()

@@ -10,6 +10,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use modori_coordinator::config::CoordinatorConfig;
 use modori_coordinator::local::{agent_config, coordinator_config, ensure_pki};
 use modori_coordinator::pki::PkiPaths;
 use modori_shared::domain::Site;
@@ -126,6 +127,30 @@ impl ProcFleet {
             Ok(http_get(http, "/healthz").await.is_ok())
         })
         .await
+    }
+
+    /// Edits the coordinator's config file in place (the running process sees it on SIGHUP).
+    pub fn edit_coordinator_config(
+        &self,
+        edit: impl FnOnce(&mut CoordinatorConfig),
+    ) -> anyhow::Result<()> {
+        let path = self.dir.path().join("coordinator.toml");
+        let mut config: CoordinatorConfig = toml::from_str(&std::fs::read_to_string(&path)?)?;
+        edit(&mut config);
+        std::fs::write(&path, toml::to_string(&config)?)?;
+        Ok(())
+    }
+
+    /// Sends SIGHUP to the running coordinator.
+    pub fn sighup_coordinator(&self) -> anyhow::Result<()> {
+        let pid = self.coordinator.as_ref().context("no coordinator")?.id();
+        let status = Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -HUP {pid} failed");
+        }
+        Ok(())
     }
 
     pub fn kill_coordinator(&mut self) -> anyhow::Result<()> {

@@ -52,15 +52,19 @@ pub struct UdpProxy {
     task: JoinHandle<()>,
 }
 
-#[derive(Clone, Copy)]
-enum Direction {
+/// Which way a datagram travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Client (agent) → upstream (coordinator).
     Up,
+    /// Upstream (coordinator) → client (agent).
     Down,
 }
 
 #[derive(Default)]
 struct Link {
-    partitioned: AtomicBool,
+    cut_up: AtomicBool,
+    cut_down: AtomicBool,
     /// Probability of dropping a datagram, in parts per million.
     loss_ppm: AtomicU32,
     /// State of a splitmix64 generator: lock-free, and good enough to decide a drop.
@@ -74,7 +78,11 @@ struct Link {
 impl Link {
     /// Decides the fate of one datagram and counts it. `true`: forward it.
     fn pass(&self, direction: Direction) -> bool {
-        let drop = self.partitioned.load(Ordering::SeqCst) || self.lose();
+        let cut = match direction {
+            Direction::Up => &self.cut_up,
+            Direction::Down => &self.cut_down,
+        };
+        let drop = cut.load(Ordering::SeqCst) || self.lose();
         let counter = match (direction, drop) {
             (Direction::Up, false) => &self.forwarded_up,
             (Direction::Up, true) => &self.dropped_up,
@@ -139,17 +147,29 @@ impl UdpProxy {
     /// Drops every datagram, both ways, until [`UdpProxy::heal`]. Datagrams handled after this
     /// returns are dropped.
     pub fn partition(&self) {
-        self.link.partitioned.store(true, Ordering::SeqCst);
+        self.partition_one_way(Direction::Up);
+        self.partition_one_way(Direction::Down);
+    }
+
+    /// Drops every datagram going `direction` until [`UdpProxy::heal`]; the other way still
+    /// flows. With [`Direction::Down`], ops reach the coordinator but its acks never return.
+    pub fn partition_one_way(&self, direction: Direction) {
+        match direction {
+            Direction::Up => self.link.cut_up.store(true, Ordering::SeqCst),
+            Direction::Down => self.link.cut_down.store(true, Ordering::SeqCst),
+        }
     }
 
     /// Ends a partition and any random loss: every datagram is forwarded again.
     pub fn heal(&self) {
         self.link.loss_ppm.store(0, Ordering::SeqCst);
-        self.link.partitioned.store(false, Ordering::SeqCst);
+        self.link.cut_up.store(false, Ordering::SeqCst);
+        self.link.cut_down.store(false, Ordering::SeqCst);
     }
 
+    /// Whether either direction is cut.
     pub fn is_partitioned(&self) -> bool {
-        self.link.partitioned.load(Ordering::SeqCst)
+        self.link.cut_up.load(Ordering::SeqCst) || self.link.cut_down.load(Ordering::SeqCst)
     }
 
     /// Drops each datagram (either direction) independently with `probability` (0.0..=1.0).
