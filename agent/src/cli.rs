@@ -27,6 +27,10 @@ enum Command {
     Run,
     /// Validate the config file and exit.
     CheckConfig,
+    /// Write a consistent snapshot of the site database to FILE (safe while the agent runs).
+    Backup { file: PathBuf },
+    /// Replace the site database with a backup, under a new epoch. Stop the agent first.
+    Restore { file: PathBuf },
     /// Ask the running agent.
     Ctl {
         #[command(subcommand)]
@@ -69,6 +73,31 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
     let config = AgentConfig::load(&cli.config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match command {
+        Command::Backup { file } => {
+            crate::backup::backup(&config.db_path(), &file)?;
+            println!(
+                "backup of site {} written to {}",
+                config.site.id,
+                file.display()
+            );
+            Ok(())
+        }
+        Command::Restore { file } => {
+            let now = crate::sync_client::chrono_ms();
+            let r = crate::backup::restore(&config, &file, now)?;
+            println!(
+                "restored {} for site {}: new epoch {} (was {}); {} unacknowledged ops of the old epoch will be delivered first",
+                file.display(),
+                config.site.id,
+                r.new_epoch,
+                r.old_epoch,
+                r.n_retired_pending
+            );
+            if let Some(old) = r.replaced {
+                println!("the replaced database was kept as {}", old.display());
+            }
+            Ok(())
+        }
         Command::CheckConfig => {
             println!(
                 "config {} is valid (site {})",

@@ -10,7 +10,7 @@ use modori_shared::sync::{
     BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,
     ITEM_PAYLOAD_BYTES_MAX, RETRANSMIT_AFTER_MS_DEFAULT,
 };
-use modori_shared::wire::MAX_FRAME_BYTES;
+use modori_shared::wire::{MAX_FRAME_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use serde::{Deserialize, Serialize};
 
 use crate::config_file::{self, ConfigError};
@@ -31,6 +31,8 @@ pub struct AgentConfig {
     pub sync: SyncSection,
     #[serde(default)]
     pub ctl: CtlSection,
+    #[serde(default)]
+    pub metrics: MetricsSection,
 }
 
 /// Who this site is. Must agree with the coordinator's sites file.
@@ -115,6 +117,9 @@ pub struct SyncSection {
     pub keepalive_interval_seconds: u64,
     /// A silent link is declared dead after this long. Default 30 s.
     pub idle_timeout_seconds: u64,
+    /// Highest protocol version offered. Default: this build's newest. Pin it one lower to
+    /// keep a site on the previous version while the coordinator is upgraded first.
+    pub protocol_version_max: u16,
 }
 
 impl Default for SyncSection {
@@ -128,6 +133,7 @@ impl Default for SyncSection {
             reconnect_backoff_max_ms: 30_000,
             keepalive_interval_seconds: 10,
             idle_timeout_seconds: 30,
+            protocol_version_max: PROTOCOL_VERSION,
         }
     }
 }
@@ -155,6 +161,13 @@ impl SyncSection {
 pub struct CtlSection {
     /// Unix socket for `modori-agent ctl`. Default: `ctl.sock` in the data dir.
     pub socket: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// TCP address of the Prometheus `/metrics` endpoint, e.g. `127.0.0.1:9464`. Off when absent.
+    pub listen: Option<SocketAddr>,
 }
 
 impl AgentConfig {
@@ -210,6 +223,12 @@ impl AgentConfig {
             return Err(bad(
                 "sync.reconnect_backoff_min_ms",
                 "must be at least 1 and at most reconnect_backoff_max_ms".into(),
+            ));
+        }
+        if !(PROTOCOL_VERSION_MIN..=PROTOCOL_VERSION).contains(&s.protocol_version_max) {
+            return Err(bad(
+                "sync.protocol_version_max",
+                format!("this build speaks {PROTOCOL_VERSION_MIN}..={PROTOCOL_VERSION}"),
             ));
         }
         if s.keepalive_interval_seconds == 0

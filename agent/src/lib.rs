@@ -5,10 +5,12 @@
 //! committed to the local SQLite (with its outbox op) before it is confirmed; the sync client
 //! only ever reads the outbox and never blocks a station.
 
+pub mod backup;
 pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod ctl;
+pub mod metrics;
 pub mod net;
 pub mod sqlite;
 pub mod station_sim;
@@ -26,6 +28,7 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::config::AgentConfig;
+use crate::metrics::AgentMetrics;
 use crate::sqlite::{Db, DbError};
 use crate::store::{Receipt, StoreError};
 use crate::sync_client::{chrono_ms, LinkStatus, SyncClient};
@@ -47,6 +50,12 @@ pub enum AgentError {
     },
     #[error("QUIC endpoint: {0}")]
     Endpoint(#[source] std::io::Error),
+    #[error("metrics listener {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("ctl socket {path}: {source}")]
     Ctl {
         path: std::path::PathBuf,
@@ -64,6 +73,8 @@ pub struct AgentStatus {
     pub protocol_version: Option<u16>,
     pub outbox_head_seq: u64,
     pub outbox_pending: u64,
+    /// Ops of epochs retired by a restore, still to deliver before the current epoch's.
+    pub retired_pending: u64,
     pub last_acked_seq: u64,
     pub command_epoch: Option<String>,
     pub last_applied_command_seq: u64,
@@ -76,6 +87,7 @@ pub struct AgentStatus {
 /// A running agent. Clone the [`AgentHandle`] to use it from several tasks.
 pub struct Agent {
     handle: AgentHandle,
+    metrics_addr: Option<std::net::SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -86,6 +98,7 @@ pub struct AgentHandle {
     db: Db,
     head: Arc<watch::Sender<u64>>,
     link: Arc<Mutex<LinkStatus>>,
+    metrics: Arc<AgentMetrics>,
 }
 
 impl Agent {
@@ -126,6 +139,7 @@ impl Agent {
             db: db.clone(),
             head: Arc::new(head_tx),
             link: Arc::new(Mutex::new(LinkStatus::default())),
+            metrics: Arc::new(AgentMetrics::default()),
         };
         let client = SyncClient {
             site,
@@ -134,11 +148,13 @@ impl Agent {
             server_addr: config.coordinator.address,
             server_name: config.coordinator.server_name.clone(),
             limits: config.sync.limits(),
+            protocol_version_max: config.sync.protocol_version_max,
             backoff_min: std::time::Duration::from_millis(config.sync.reconnect_backoff_min_ms),
             backoff_max: std::time::Duration::from_millis(config.sync.reconnect_backoff_max_ms),
             head: head_rx,
             shutdown: shutdown_rx.clone(),
             status: handle.link.clone(),
+            metrics: handle.metrics.clone(),
         };
         let mut tasks = vec![tokio::spawn(client.run())];
         let listener = ctl::bind(&config.ctl_socket()).map_err(|source| AgentError::Ctl {
@@ -148,10 +164,23 @@ impl Agent {
         tasks.push(tokio::spawn(ctl::serve(
             listener,
             handle.clone(),
-            shutdown_rx,
+            shutdown_rx.clone(),
         )));
+        let mut metrics_addr = None;
+        if let Some(addr) = config.metrics.listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| AgentError::Metrics { addr, source })?;
+            metrics_addr = listener.local_addr().ok();
+            tasks.push(tokio::spawn(metrics::serve(
+                listener,
+                handle.clone(),
+                shutdown_rx,
+            )));
+        }
         Ok(Self {
             handle,
+            metrics_addr,
             shutdown,
             tasks,
         })
@@ -159,6 +188,11 @@ impl Agent {
 
     pub fn handle(&self) -> AgentHandle {
         self.handle.clone()
+    }
+
+    /// Where `/metrics` is served, if it is.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_addr
     }
 
     /// Stops taking work, lets the sync client drain what it has in flight, closes the link
@@ -178,6 +212,10 @@ impl AgentHandle {
 
     pub fn db(&self) -> &Db {
         &self.db
+    }
+
+    pub fn metrics(&self) -> &AgentMetrics {
+        &self.metrics
     }
 
     fn recorded(&self, seq: u64) {
@@ -236,7 +274,10 @@ impl AgentHandle {
     }
 
     pub async fn status(&self) -> Result<AgentStatus, AgentError> {
-        let snap = self.db.call(|c| store::snapshot(c)).await?;
+        let (snap, retired_pending) = self
+            .db
+            .call(|c| Ok::<_, StoreError>((store::snapshot(c)?, store::retired_pending(c)?)))
+            .await?;
         let link = self.link.lock().map(|l| l.clone()).unwrap_or_default();
         let pending = snap.op_head_seq - snap.op_acked_seq.min(snap.op_head_seq);
         let rate = link.ack_rate_ops_per_second;
@@ -247,6 +288,7 @@ impl AgentHandle {
             protocol_version: link.protocol_version,
             outbox_head_seq: snap.op_head_seq,
             outbox_pending: pending,
+            retired_pending,
             last_acked_seq: snap.op_acked_seq,
             command_epoch: snap.command_epoch.map(|e| e.to_string()),
             last_applied_command_seq: snap.command_applied_seq,

@@ -38,8 +38,9 @@ pub enum StoreError {
 }
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -89,7 +90,26 @@ pub fn migrations() -> Migrations<'static> {
             next INTEGER NOT NULL
         ) STRICT;
         "#,
-    )])
+        ),
+        // Epochs given up by a restore, and their unacknowledged ops, delivered before the
+        // current epoch's (see `backup`).
+        M::up(
+            r#"
+        CREATE TABLE retired_epochs (
+            epoch      INTEGER PRIMARY KEY,
+            head_seq   INTEGER NOT NULL,
+            acked_seq  INTEGER NOT NULL,
+            retired_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE retired_outbox (
+            epoch   INTEGER NOT NULL,
+            seq     INTEGER NOT NULL,
+            payload BLOB NOT NULL,
+            PRIMARY KEY (epoch, seq)
+        ) STRICT;
+        "#,
+        ),
+    ])
 }
 
 /// Where both sync directions stand, as stored.
@@ -132,10 +152,10 @@ pub fn init(conn: &mut Connection, site: &SiteId) -> Result<SyncSnapshot, StoreE
             )?;
             // The epoch is random so a restored or reinstalled site never reuses a key. SQLite
             // integers are signed; the top bit is cleared so it round-trips unchanged.
-            let epoch = rand::random::<u64>() >> 1;
+            let epoch = new_epoch_id(Epoch(0));
             tx.execute(
                 "INSERT INTO sync_state VALUES (1, ?1, 0, 0, NULL, 0)",
-                [to_i64(epoch.max(1))],
+                [to_i64(epoch.0)],
             )?;
             tx.execute("INSERT INTO lpn_counter VALUES (1, 1)", [])?;
         }
@@ -191,6 +211,17 @@ fn record_op(
     Ok(to_u64(seq))
 }
 
+/// The label of the `n`th unit received in a database of `epoch`. The epoch's low 16 bits (its
+/// generation) are part of it, so a site restored from a backup, whose counter starts again
+/// from the backup's value, never prints a plate that already exists.
+pub fn lpn_for(site: &SiteId, epoch: Epoch, n: u64) -> Result<Lpn, DomainError> {
+    let generation = epoch.0 & 0xffff;
+    Lpn::new(format!(
+        "LPN-{}-{generation:04X}-{n:07}",
+        site.as_str().to_uppercase()
+    ))
+}
+
 /// A unit received and labelled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Receipt {
@@ -215,7 +246,10 @@ pub fn receive_unit(
         [],
         |r| r.get(0),
     )?;
-    let lpn = Lpn::new(format!("LPN-{}-{n:07}", site.as_str().to_uppercase()))?;
+    let epoch: i64 = tx.query_row("SELECT op_epoch FROM sync_state WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    let lpn = lpn_for(site, Epoch(to_u64(epoch)), to_u64(n))?;
     let expected = match rma {
         Some(rma) => tx.execute(
             "UPDATE expected_returns SET received_ms = COALESCE(received_ms, ?2) WHERE rma = ?1",
@@ -330,31 +364,149 @@ pub fn dispose_unit(
     Ok(seq)
 }
 
-/// Up to `max` outbox items from `first_seq` on, in order.
+/// Which outbox a sync session streams: an epoch retired by a restore (delivered first), or
+/// the current one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutboxStream {
+    Retired {
+        epoch: Epoch,
+        head_seq: u64,
+        acked_seq: u64,
+    },
+    Current,
+}
+
+/// The stream the next session should deliver: the oldest retired epoch with ops pending,
+/// otherwise the current epoch.
+pub fn next_stream(conn: &Connection) -> Result<OutboxStream, StoreError> {
+    let retired: Option<(i64, i64, i64)> = conn
+        .query_row(
+            "SELECT epoch, head_seq, acked_seq FROM retired_epochs
+             WHERE acked_seq < head_seq ORDER BY retired_ms, epoch LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match retired {
+        Some((e, h, a)) => OutboxStream::Retired {
+            epoch: Epoch(to_u64(e)),
+            head_seq: to_u64(h),
+            acked_seq: to_u64(a),
+        },
+        None => OutboxStream::Current,
+    })
+}
+
+/// Up to `max` items of `stream` from `first_seq` on, in order.
 pub fn load_ops(
     conn: &Connection,
+    stream: OutboxStream,
     first_seq: u64,
     max: usize,
 ) -> Result<Vec<Sequenced>, StoreError> {
-    let mut stmt = conn
-        .prepare_cached("SELECT seq, payload FROM outbox WHERE seq >= ?1 ORDER BY seq LIMIT ?2")?;
-    let rows = stmt.query_map(params![to_i64(first_seq), to_i64(max as u64)], |r| {
+    let map = |r: &rusqlite::Row<'_>| {
         Ok(Sequenced {
             seq: to_u64(r.get(0)?),
             payload: r.get(1)?,
         })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    };
+    let rows = match stream {
+        OutboxStream::Current => conn
+            .prepare_cached(
+                "SELECT seq, payload FROM outbox WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+            )?
+            .query_map(params![to_i64(first_seq), to_i64(max as u64)], map)?
+            .collect::<Result<_, _>>()?,
+        OutboxStream::Retired { epoch, .. } => conn
+            .prepare_cached(
+                "SELECT seq, payload FROM retired_outbox WHERE epoch = ?1 AND seq >= ?2
+                 ORDER BY seq LIMIT ?3",
+            )?
+            .query_map(
+                params![to_i64(epoch.0), to_i64(first_seq), to_i64(max as u64)],
+                map,
+            )?
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(rows)
 }
 
-/// Records the coordinator's cumulative ack. It moves back only when a restored coordinator
-/// answers the hello with less than it had acknowledged (see `Sender::on_connected`).
-pub fn set_op_acked(conn: &Connection, seq: u64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE sync_state SET op_acked_seq = ?1 WHERE id = 1",
-        [to_i64(seq)],
-    )?;
+/// Records the coordinator's cumulative ack of `stream`. It moves back only when a restored
+/// coordinator answers the hello with less than it had acknowledged (`Sender::on_connected`).
+/// Acknowledged ops of a retired epoch are deleted; they exist at the coordinator.
+pub fn set_op_acked(conn: &Connection, stream: OutboxStream, seq: u64) -> Result<(), StoreError> {
+    match stream {
+        OutboxStream::Current => {
+            conn.execute(
+                "UPDATE sync_state SET op_acked_seq = ?1 WHERE id = 1",
+                [to_i64(seq)],
+            )?;
+        }
+        OutboxStream::Retired {
+            epoch, head_seq, ..
+        } => {
+            conn.execute(
+                "UPDATE retired_epochs SET acked_seq = ?2 WHERE epoch = ?1",
+                params![to_i64(epoch.0), to_i64(seq.min(head_seq))],
+            )?;
+            conn.execute(
+                "DELETE FROM retired_outbox WHERE epoch = ?1 AND seq <= ?2",
+                params![to_i64(epoch.0), to_i64(seq)],
+            )?;
+        }
+    }
     Ok(())
+}
+
+/// Gives the database a new epoch (after a restore): unacknowledged ops of the old one are
+/// retired for delivery, numbering starts again at 1. Returns (old, new, ops retired).
+pub fn start_new_epoch(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+) -> Result<(Epoch, Epoch, u64), StoreError> {
+    let snap = snapshot(tx)?;
+    let pending = snap.op_head_seq.saturating_sub(snap.op_acked_seq);
+    if pending > 0 {
+        tx.execute(
+            "INSERT INTO retired_epochs (epoch, head_seq, acked_seq, retired_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                to_i64(snap.op_epoch.0),
+                to_i64(snap.op_head_seq),
+                to_i64(snap.op_acked_seq),
+                now_ms
+            ],
+        )?;
+        tx.execute(
+            "INSERT INTO retired_outbox (epoch, seq, payload)
+             SELECT ?1, seq, payload FROM outbox WHERE seq > ?2",
+            params![to_i64(snap.op_epoch.0), to_i64(snap.op_acked_seq)],
+        )?;
+    }
+    tx.execute("DELETE FROM outbox", [])?;
+    let new_epoch = new_epoch_id(snap.op_epoch);
+    tx.execute(
+        "UPDATE sync_state SET op_epoch = ?1, op_head_seq = 0, op_acked_seq = 0 WHERE id = 1",
+        [to_i64(new_epoch.0)],
+    )?;
+    Ok((snap.op_epoch, new_epoch, pending))
+}
+
+/// A random epoch, different from `old` in its low 16 bits too (the LPN generation).
+fn new_epoch_id(old: Epoch) -> Epoch {
+    loop {
+        let e = (rand::random::<u64>() >> 1).max(1);
+        if (e & 0xffff) != (old.0 & 0xffff) {
+            return Epoch(e);
+        }
+    }
+}
+
+/// Ops of retired epochs still to deliver.
+pub fn retired_pending(conn: &Connection) -> Result<u64, StoreError> {
+    count(
+        conn,
+        "SELECT COALESCE(SUM(head_seq - acked_seq), 0) FROM retired_epochs",
+    )
 }
 
 pub fn command_hash(
@@ -525,8 +677,12 @@ mod tests {
         let sku = Sku::new("SHOE-42").unwrap();
         let r = receive_unit(&mut conn, &site, None, &sku, "B-1", 10).unwrap();
         assert_eq!(r.seq, 1);
-        assert_eq!(r.lpn.as_str(), "LPN-NAGOYA-0000001");
-        let ops = load_ops(&conn, 1, 10).unwrap();
+        let epoch = snapshot(&conn).unwrap().op_epoch;
+        assert_eq!(
+            r.lpn.as_str(),
+            format!("LPN-NAGOYA-{:04X}-0000001", epoch.0 & 0xffff)
+        );
+        let ops = load_ops(&conn, OutboxStream::Current, 1, 10).unwrap();
         assert_eq!(ops.len(), 1);
         let op = payload::decode_op(&ops[0].payload).unwrap();
         assert_eq!(op.site, site);
@@ -592,5 +748,53 @@ mod tests {
             (snap.command_epoch, snap.command_applied_seq),
             (Some(Epoch(5)), 1)
         );
+    }
+}
+
+#[cfg(test)]
+mod epoch_tests {
+    use super::*;
+
+    #[test]
+    fn a_new_epoch_retires_unacknowledged_ops_and_restarts_numbering() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let site = SiteId::new("chiba").unwrap();
+        init(&mut conn, &site).unwrap();
+        let sku = Sku::new("S").unwrap();
+        let mut lpns = Vec::new();
+        for t in 0..5 {
+            lpns.push(
+                receive_unit(&mut conn, &site, None, &sku, "B", t)
+                    .unwrap()
+                    .lpn,
+            );
+        }
+        set_op_acked(&conn, OutboxStream::Current, 2).unwrap();
+        let tx = conn.transaction().unwrap();
+        let (old, new, pending) = start_new_epoch(&tx, 100).unwrap();
+        tx.commit().unwrap();
+        assert_ne!(old, new);
+        assert_eq!(pending, 3);
+        let stream = next_stream(&conn).unwrap();
+        assert_eq!(
+            stream,
+            OutboxStream::Retired {
+                epoch: old,
+                head_seq: 5,
+                acked_seq: 2
+            }
+        );
+        let ops = load_ops(&conn, stream, 3, 10).unwrap();
+        assert_eq!(ops.iter().map(|o| o.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
+        let r = receive_unit(&mut conn, &site, None, &sku, "B", 200).unwrap();
+        assert_eq!(r.seq, 1, "numbering starts again in the new epoch");
+        assert!(
+            !lpns.contains(&r.lpn),
+            "a new generation never reuses a plate"
+        );
+        set_op_acked(&conn, stream, 5).unwrap();
+        assert_eq!(next_stream(&conn).unwrap(), OutboxStream::Current);
+        assert_eq!(retired_pending(&conn).unwrap(), 0);
     }
 }

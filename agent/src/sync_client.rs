@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use modori_shared::domain::SiteId;
 use modori_shared::sync::{cut_batch, BatchLimits, Receiver, Sender};
 use modori_shared::wire::handshake::{ClientHello, ServerHello};
-use modori_shared::wire::messages::{ErrorCode, Message, SUPPORTED_VERSIONS};
+use modori_shared::wire::messages::{ErrorCode, Message};
 use modori_shared::wire::split_frame;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 use crate::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
 use crate::sqlite::Db;
-use crate::store::{self, StoreError};
+use crate::store::{self, OutboxStream, StoreError};
 
 /// Longest wait for the coordinator's hello after the connection opens.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,15 +47,19 @@ pub struct SyncClient {
     pub server_addr: std::net::SocketAddr,
     pub server_name: String,
     pub limits: BatchLimits,
+    pub protocol_version_max: u16,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
     pub head: watch::Receiver<u64>,
     pub shutdown: watch::Receiver<bool>,
     pub status: Arc<Mutex<LinkStatus>>,
+    pub metrics: Arc<crate::metrics::AgentMetrics>,
 }
 
 enum SessionEnd {
     Shutdown,
+    /// A retired epoch is fully delivered; reconnect at once with the next stream.
+    Drained,
 }
 
 struct Backoff {
@@ -103,6 +107,7 @@ impl SyncClient {
             });
             match result {
                 Ok(SessionEnd::Shutdown) => break,
+                Ok(SessionEnd::Drained) => continue,
                 Err(e) => {
                     warn!(site = %self.site, error = %e, "sync session ended");
                     update(&self.status, |s| s.last_error = Some(e.to_string()));
@@ -130,7 +135,7 @@ impl SyncClient {
         };
         let result = self.converse(&conn).await;
         match &result {
-            Ok(SessionEnd::Shutdown) => {
+            Ok(SessionEnd::Shutdown | SessionEnd::Drained) => {
                 // Closing at once would discard the goodbye still in flight; the coordinator
                 // closes the connection when it has read it.
                 let _ = tokio::time::timeout(SHUTDOWN_CLOSE_WAIT, conn.closed()).await;
@@ -143,16 +148,25 @@ impl SyncClient {
 
     async fn converse(&mut self, conn: &quinn::Connection) -> Result<SessionEnd, LinkError> {
         let (mut send, mut recv) = conn.open_bi().await?;
-        let snap = self
+        let (snap, stream) = self
             .db
-            .call(|c| store::snapshot(c))
+            .call(|c| Ok::<_, StoreError>((store::snapshot(c)?, store::next_stream(c)?)))
             .await
             .map_err(store_err)?;
+        let (op_epoch, op_acked, op_head) = match stream {
+            OutboxStream::Retired {
+                epoch,
+                head_seq,
+                acked_seq,
+            } => (epoch, acked_seq, head_seq),
+            OutboxStream::Current => (snap.op_epoch, snap.op_acked_seq, snap.op_head_seq),
+        };
         let hello = ClientHello::new(
             self.site.to_string(),
-            snap.op_epoch,
+            op_epoch,
             snap.command_epoch,
             snap.command_applied_seq,
+            self.protocol_version_max,
         );
         write_frame(&mut send, &hello.encode()?).await?;
         let body = tokio::time::timeout(HANDSHAKE_TIMEOUT, read_frame(&mut recv))
@@ -166,18 +180,27 @@ impl SyncClient {
             } => (version, op_applied_seq),
             ServerHello::Refused { reason } => return Err(LinkError::Refused(reason)),
         };
-        if !SUPPORTED_VERSIONS.contains(&version) {
+        if !(hello.version_min..=hello.version_max).contains(&version) {
             return Err(LinkError::Protocol(format!(
-                "coordinator chose protocol version {version}, this agent speaks {SUPPORTED_VERSIONS:?}"
+                "coordinator chose protocol version {version}, this agent offered {}..={}",
+                hello.version_min, hello.version_max
             )));
         }
-        let mut sender = Sender::new(
-            snap.op_epoch,
-            snap.op_acked_seq,
-            snap.op_head_seq,
-            self.limits,
-        );
-        sender.on_recorded(*self.head.borrow());
+        if let OutboxStream::Retired { head_seq, .. } = stream {
+            if op_applied >= head_seq {
+                info!(site = %self.site, epoch = %op_epoch, "retired epoch already applied at the coordinator");
+                self.db
+                    .call(move |c| store::set_op_acked(c, stream, head_seq))
+                    .await
+                    .map_err(store_err)?;
+                goodbye(&mut send, version, "retired epoch delivered").await?;
+                return Ok(SessionEnd::Drained);
+            }
+        }
+        let mut sender = Sender::new(op_epoch, op_acked, op_head, self.limits);
+        if stream == OutboxStream::Current {
+            sender.on_recorded(*self.head.borrow());
+        }
         let acked_before = sender.acked();
         if let Some(acked) = sender
             .on_connected(op_applied)
@@ -188,15 +211,16 @@ impl SyncClient {
                       "coordinator has less than it acknowledged (restored?); sending the difference again");
             }
             self.db
-                .call(move |c| store::set_op_acked(c, acked))
+                .call(move |c| store::set_op_acked(c, stream, acked))
                 .await
                 .map_err(store_err)?;
         }
         let mut commands = snap
             .command_epoch
             .map(|e| Receiver::new(e, snap.command_applied_seq));
-        info!(site = %self.site, version, epoch = %snap.op_epoch, resume_after = op_applied,
+        info!(site = %self.site, version, epoch = %op_epoch, retired = (stream != OutboxStream::Current), resume_after = op_applied,
               pending = sender.pending(), "connected to coordinator");
+        self.metrics.connects.inc();
         update(&self.status, |s| {
             s.connected = true;
             s.protocol_version = Some(version);
@@ -211,21 +235,18 @@ impl SyncClient {
         let mut rate = RateWindow::new(sender.acked());
         let mut draining: Option<tokio::time::Instant> = None;
         loop {
-            self.pump(&mut send, &mut sender, version, now_ms()).await?;
+            self.pump(&mut send, &mut sender, stream, version, now_ms())
+                .await?;
             if let Some(deadline) = draining {
                 if sender.acked() >= sender.head() || tokio::time::Instant::now() >= deadline {
-                    let _ = write_frame(
-                        &mut send,
-                        &Message::Error {
-                            code: ErrorCode::ShuttingDown,
-                            message: "agent shutting down".into(),
-                        }
-                        .encode(version)?,
-                    )
-                    .await;
-                    let _ = send.finish();
+                    let _ = goodbye(&mut send, version, "agent shutting down").await;
                     return Ok(SessionEnd::Shutdown);
                 }
+            }
+            if stream != OutboxStream::Current && sender.acked() >= sender.head() {
+                info!(site = %self.site, epoch = %op_epoch, "retired epoch delivered");
+                goodbye(&mut send, version, "retired epoch delivered").await?;
+                return Ok(SessionEnd::Drained);
             }
             let timeout = sender
                 .poll_timeout()
@@ -233,9 +254,9 @@ impl SyncClient {
             tokio::select! {
                 frame = frames.recv() => {
                     let msg = frame.ok_or(LinkError::Closed)??;
-                    self.handle(msg, &mut send, &mut sender, &mut commands, version, now_ms(), &mut rate).await?;
+                    self.handle(msg, &mut send, &mut sender, stream, &mut commands, version, now_ms(), &mut rate).await?;
                 }
-                changed = self.head.changed(), if draining.is_none() => {
+                changed = self.head.changed(), if draining.is_none() && stream == OutboxStream::Current => {
                     if changed.is_ok() {
                         sender.on_recorded(*self.head.borrow());
                     }
@@ -259,13 +280,14 @@ impl SyncClient {
         &self,
         send: &mut quinn::SendStream,
         sender: &mut Sender,
+        stream: OutboxStream,
         version: u16,
         now_ms: u64,
     ) -> Result<(), LinkError> {
         while let Some(req) = sender.next_batch() {
             let ops = self
                 .db
-                .call(move |c| store::load_ops(c, req.first_seq, req.ops_max))
+                .call(move |c| store::load_ops(c, stream, req.first_seq, req.ops_max))
                 .await
                 .map_err(store_err)?;
             let ops = cut_batch(ops, self.limits.bytes_max);
@@ -305,6 +327,7 @@ impl SyncClient {
         msg: Message,
         send: &mut quinn::SendStream,
         sender: &mut Sender,
+        stream: OutboxStream,
         commands: &mut Option<Receiver>,
         version: u16,
         now_ms: u64,
@@ -312,12 +335,14 @@ impl SyncClient {
     ) -> Result<(), LinkError> {
         match msg {
             Message::OpAck { epoch, up_to_seq } => {
+                let before = sender.acked();
                 let advanced = sender
                     .on_ack(epoch, up_to_seq, now_ms)
                     .map_err(|e| LinkError::Protocol(e.to_string()))?;
                 if let Some(acked) = advanced {
+                    self.metrics.ops_acked.inc_by(acked - before);
                     self.db
-                        .call(move |c| store::set_op_acked(c, acked))
+                        .call(move |c| store::set_op_acked(c, stream, acked))
                         .await
                         .map_err(store_err)?;
                     if let Some(ops_per_s) = rate.observe(acked) {
@@ -362,6 +387,9 @@ impl SyncClient {
                     _ => commands.insert(Receiver::new(epoch, current)),
                 };
                 let up_to_seq = receiver.commit(&plan);
+                self.metrics
+                    .commands_applied
+                    .inc_by(plan.apply.len() as u64);
                 let ack = Message::CommandAck { epoch, up_to_seq }.encode(version)?;
                 write_frame(send, &ack).await?;
             }
@@ -377,6 +405,17 @@ impl SyncClient {
         }
         Ok(())
     }
+}
+
+/// Tells the coordinator this conversation ends on purpose, then finishes the stream.
+async fn goodbye(send: &mut quinn::SendStream, version: u16, why: &str) -> Result<(), LinkError> {
+    let bye = Message::Error {
+        code: ErrorCode::ShuttingDown,
+        message: why.into(),
+    };
+    write_frame(send, &bye.encode(version)?).await?;
+    let _ = send.finish();
+    Ok(())
 }
 
 fn store_err(e: StoreError) -> LinkError {

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use modori_agent::config::{
-    AgentConfig, CoordinatorSection, CtlSection, SiteSection, StorageSection, SyncSection,
-    TlsSection,
+    AgentConfig, CoordinatorSection, CtlSection, MetricsSection, SiteSection, StorageSection,
+    SyncSection, TlsSection,
 };
 use modori_shared::domain::{Capability, Site};
 
@@ -99,5 +99,6 @@ pub fn agent_config(
         ctl: CtlSection {
             socket: Some(dir.join("ctl.sock")),
         },
+        metrics: MetricsSection::default(),
     }
 }

@@ -1139,6 +1139,7 @@ impl Sim {
             site.db.op_epoch,
             command_epoch,
             command_applied,
+            PROTOCOL_VERSION,
         );
         self.send(
             Node::Site(s),

@@ -54,15 +54,17 @@ enum ServerHelloFrozen {
 }
 
 impl ClientHello {
+    /// A hello offering `PROTOCOL_VERSION_MIN..=version_max`.
     pub fn new(
         site: String,
         op_epoch: Epoch,
         command_epoch: Option<Epoch>,
         command_applied_seq: u64,
+        version_max: u16,
     ) -> Self {
         Self {
             version_min: PROTOCOL_VERSION_MIN,
-            version_max: PROTOCOL_VERSION,
+            version_max: version_max.min(PROTOCOL_VERSION),
             site,
             op_epoch,
             command_epoch,

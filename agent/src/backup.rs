@@ -1,0 +1,152 @@
+//! Online backups of the site database and restores that start a new epoch.
+//!
+//! A backup is `VACUUM INTO`: a consistent snapshot taken through SQLite while the agent keeps
+//! running (never a file copy, which could catch a half-written page or miss the WAL).
+//!
+//! A restore puts the snapshot back and gives the database a new epoch. Everything the site did
+//! after the snapshot is gone with the disk it was on; what the snapshot still held unacknowledged
+//! is kept as a *retired epoch* and delivered first under its old (epoch, seq) keys, so the
+//! coordinator applies each of those ops exactly once whether or not it had them already. New
+//! ops are numbered from 1 in the new epoch and can never be mistaken for old ones.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use thiserror::Error;
+
+use crate::config::AgentConfig;
+use crate::store::{self, StoreError};
+
+#[derive(Debug, Error)]
+pub enum BackupError {
+    #[error("{path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} already exists; choose a new file for the backup")]
+    Exists(PathBuf),
+    #[error("backup {path} failed its integrity check: {detail}")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("the agent is running (its ctl socket {0} answers); stop it before restoring")]
+    AgentRunning(PathBuf),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
+    move |source| BackupError::Sqlite {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> BackupError + '_ {
+    move |source| BackupError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Writes a consistent snapshot of the database at `db` to `target` (which must not exist).
+pub fn backup(db: &Path, target: &Path) -> Result<(), BackupError> {
+    if target.exists() {
+        return Err(BackupError::Exists(target.to_owned()));
+    }
+    let conn =
+        Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(sqlite(db))?;
+    conn.busy_timeout(crate::sqlite::BUSY_TIMEOUT)
+        .map_err(sqlite(db))?;
+    let target_str = target.to_str().ok_or_else(|| BackupError::Io {
+        path: target.to_owned(),
+        source: std::io::Error::other("path is not UTF-8"),
+    })?;
+    conn.execute("VACUUM INTO ?1", [target_str])
+        .map_err(sqlite(db))?;
+    check_integrity(target)
+}
+
+fn check_integrity(path: &Path) -> Result<(), BackupError> {
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(sqlite(path))?;
+    let detail: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .map_err(sqlite(path))?;
+    if detail != "ok" {
+        return Err(BackupError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        });
+    }
+    Ok(())
+}
+
+/// What a restore did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Restored {
+    pub old_epoch: modori_shared::domain::Epoch,
+    pub new_epoch: modori_shared::domain::Epoch,
+    /// Unacknowledged ops of the old epoch kept for delivery.
+    pub n_retired_pending: u64,
+    /// Where the database that was replaced was moved, if there was one.
+    pub replaced: Option<PathBuf>,
+}
+
+/// Restores `backup` as the site database of `config`, with a new epoch. The agent must be
+/// stopped. The database it replaces is kept beside it, renamed, not deleted.
+pub fn restore(config: &AgentConfig, backup: &Path, now_ms: i64) -> Result<Restored, BackupError> {
+    let socket = config.ctl_socket();
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        return Err(BackupError::AgentRunning(socket));
+    }
+    check_integrity(backup)?;
+    let db = config.db_path();
+    let staging = db.with_extension("db.restoring");
+    let _ = std::fs::remove_file(&staging);
+    std::fs::copy(backup, &staging).map_err(io(&staging))?;
+    let (old_epoch, new_epoch, n_retired_pending) = {
+        let mut conn = Connection::open(&staging).map_err(sqlite(&staging))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(sqlite(&staging))?;
+        store::migrations().to_latest(&mut conn).map_err(|e| {
+            BackupError::Store(StoreError::Corrupt(format!("migrating the backup: {e}")))
+        })?;
+        store::init(&mut conn, &config.site_id())?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite(&staging))?;
+        let r = store::start_new_epoch(&tx, now_ms)?;
+        tx.commit().map_err(sqlite(&staging))?;
+        r
+    };
+    let replaced = if db.exists() {
+        let aside = db.with_extension(format!("db.replaced-{now_ms}"));
+        std::fs::rename(&db, &aside).map_err(io(&db))?;
+        for ext in ["db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(db.with_extension(ext));
+        }
+        Some(aside)
+    } else {
+        None
+    };
+    std::fs::rename(&staging, &db).map_err(io(&db))?;
+    if let Some(dir) = db.parent() {
+        // The rename is durable only once the directory entry is.
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(dir))?;
+    }
+    Ok(Restored {
+        old_epoch,
+        new_epoch,
+        n_retired_pending,
+        replaced,
+    })
+}

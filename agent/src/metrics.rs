@@ -1,0 +1,127 @@
+//! Prometheus metrics of the agent, served on a local port (`metrics.listen`) for the site's
+//! monitoring to scrape: sync position, catch-up progress, link state.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+
+use crate::AgentHandle;
+
+pub struct AgentMetrics {
+    registry: Registry,
+    pub ops_acked: Counter,
+    pub connects: Counter,
+    pub commands_applied: Counter,
+    outbox_head_seq: Gauge,
+    outbox_pending: Gauge,
+    connected: Gauge,
+    ack_rate: Gauge<f64, std::sync::atomic::AtomicU64>,
+    catch_up_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+}
+
+impl Default for AgentMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("modori_agent");
+        let me = Self {
+            ops_acked: Counter::default(),
+            connects: Counter::default(),
+            commands_applied: Counter::default(),
+            outbox_head_seq: Gauge::default(),
+            outbox_pending: Gauge::default(),
+            connected: Gauge::default(),
+            ack_rate: Gauge::default(),
+            catch_up_seconds: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "ops_acked",
+            "Ops acknowledged by the coordinator",
+            me.ops_acked.clone(),
+        );
+        registry.register(
+            "connects",
+            "Successful connections to the coordinator",
+            me.connects.clone(),
+        );
+        registry.register(
+            "commands_applied",
+            "Commands from the coordinator applied",
+            me.commands_applied.clone(),
+        );
+        registry.register(
+            "outbox_head_seq",
+            "Highest op seq recorded in this epoch",
+            me.outbox_head_seq.clone(),
+        );
+        registry.register(
+            "outbox_pending",
+            "Ops recorded and not yet acknowledged",
+            me.outbox_pending.clone(),
+        );
+        registry.register(
+            "connected",
+            "1 while the link to the coordinator is up",
+            me.connected.clone(),
+        );
+        registry.register(
+            "ack_rate_ops_per_second",
+            "Ops acknowledged per second, last window",
+            me.ack_rate.clone(),
+        );
+        registry.register(
+            "catch_up_estimated_seconds",
+            "Time to drain the outbox at the current rate (0 when idle)",
+            me.catch_up_seconds.clone(),
+        );
+        Self { registry, ..me }
+    }
+}
+
+async fn render(State(agent): State<AgentHandle>) -> impl IntoResponse {
+    let m = agent.metrics();
+    if let Ok(s) = agent.status().await {
+        m.outbox_head_seq
+            .set(i64::try_from(s.outbox_head_seq).unwrap_or(i64::MAX));
+        m.outbox_pending
+            .set(i64::try_from(s.outbox_pending).unwrap_or(i64::MAX));
+        m.connected.set(i64::from(s.connected));
+        m.ack_rate.set(s.ack_rate_ops_per_second);
+        m.catch_up_seconds
+            .set(s.estimated_catch_up_seconds.unwrap_or(0.0));
+    }
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &m.registry);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+}
+
+/// Serves `/metrics` on `listener` until shutdown.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    agent: AgentHandle,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let router = Router::new()
+        .route("/metrics", get(render))
+        .with_state(agent);
+    let result = axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            let _ = shutdown.changed().await;
+        })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "metrics server failed");
+    }
+}

@@ -1,0 +1,132 @@
+//! A site restored from a backup starts a new epoch: what the backup held unacknowledged is
+//! delivered once under its old keys, new ops are numbered afresh and never taken for
+//! duplicates, and no label plate is printed twice.
+
+use std::time::Duration;
+
+use modori_agent::backup;
+use modori_agent::sync_client::chrono_ms;
+use modori_shared::domain::Sku;
+use modori_tests::{coordinator_count, wait_for, TestFleet};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const OPS: &str = "SELECT COUNT(*) FROM ops WHERE site = ?1";
+const UNITS: &str = "SELECT COUNT(*) FROM units WHERE site = ?1";
+const EPOCHS: &str = "SELECT COUNT(*) FROM op_streams WHERE site = ?1";
+const ANOMALIES: &str = "SELECT COUNT(*) FROM anomalies WHERE site = ?1";
+
+async fn receive(fleet: &TestFleet, n: usize) -> anyhow::Result<()> {
+    for _ in 0..n {
+        fleet
+            .agent(0)
+            .receive_unit(None, Sku::new("DRS-LINEN-S")?, "B")
+            .await?;
+    }
+    Ok(())
+}
+
+async fn synced(fleet: &TestFleet) -> anyhow::Result<()> {
+    let agent = fleet.agent(0);
+    wait_for("site 0 synced", TIMEOUT, || {
+        let agent = agent.clone();
+        async move {
+            let s = agent.status().await?;
+            Ok(s.connected && s.outbox_pending == 0 && s.retired_pending == 0)
+        }
+    })
+    .await
+}
+
+/// Restores `file` at site 0 (stopped first) and starts it again.
+async fn restore(
+    fleet: &mut TestFleet,
+    file: &std::path::Path,
+) -> anyhow::Result<backup::Restored> {
+    fleet.stop_agent(0).await;
+    let restored = backup::restore(&fleet.agent_config(0), file, chrono_ms())?;
+    fleet.restart_agent(0).await?;
+    Ok(restored)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_ops_of_the_backup_are_delivered_once_and_new_ops_start_a_new_epoch(
+) -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start().await?;
+    let site = fleet.site(0).id.to_string();
+    receive(&fleet, 5).await?;
+    synced(&fleet).await?;
+
+    // The line to head office is down: five receipts wait in the outbox when the backup runs.
+    fleet.coordinator.take().expect("running").shutdown().await;
+    receive(&fleet, 5).await?;
+    let file = fleet.dir.path().join("site0.backup.db");
+    backup::backup(&fleet.agent_config(0).db_path(), &file)?;
+    // Three more, then the disk dies: these were never sent and are gone with it.
+    receive(&fleet, 3).await?;
+
+    let restored = restore(&mut fleet, &file).await?;
+    assert_eq!(restored.n_retired_pending, 5);
+    assert!(restored.replaced.is_some());
+    fleet.start_coordinator().await?;
+    synced(&fleet).await?;
+    receive(&fleet, 4).await?;
+    synced(&fleet).await?;
+
+    let c = fleet.coordinator();
+    assert_eq!(coordinator_count(c, OPS, &site).await?, 10 + 4);
+    assert_eq!(coordinator_count(c, UNITS, &site).await?, 10 + 4);
+    assert_eq!(coordinator_count(c, EPOCHS, &site).await?, 2);
+    assert_eq!(coordinator_count(c, ANOMALIES, &site).await?, 0);
+    let status = fleet.agent(0).status().await?;
+    assert_eq!((status.outbox_head_seq, status.last_acked_seq), (4, 4));
+    assert_eq!(status.epoch, restored.new_epoch.to_string());
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_whose_pending_ops_already_arrived_adds_nothing_twice() -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start().await?;
+    let site = fleet.site(0).id.to_string();
+    fleet.coordinator.take().expect("running").shutdown().await;
+    receive(&fleet, 6).await?;
+    let file = fleet.dir.path().join("site0.backup.db");
+    backup::backup(&fleet.agent_config(0).db_path(), &file)?;
+    assert!(
+        backup::backup(&fleet.agent_config(0).db_path(), &file).is_err(),
+        "never overwrites"
+    );
+    // The link comes back and everything, including what the backup holds as pending, arrives;
+    // then more receipts, whose plates the restored counter will number again.
+    fleet.start_coordinator().await?;
+    receive(&fleet, 3).await?;
+    synced(&fleet).await?;
+
+    restore(&mut fleet, &file).await?;
+    synced(&fleet).await?;
+    receive(&fleet, 3).await?;
+    synced(&fleet).await?;
+
+    let c = fleet.coordinator();
+    assert_eq!(coordinator_count(c, OPS, &site).await?, 9 + 3);
+    assert_eq!(
+        coordinator_count(c, UNITS, &site).await?,
+        9 + 3,
+        "new plates never collide"
+    );
+    assert_eq!(coordinator_count(c, ANOMALIES, &site).await?, 0);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_refuses_while_the_agent_runs() -> anyhow::Result<()> {
+    let fleet = TestFleet::start().await?;
+    let file = fleet.dir.path().join("b.db");
+    backup::backup(&fleet.agent_config(0).db_path(), &file)?;
+    let err =
+        backup::restore(&fleet.agent_config(0), &file, chrono_ms()).expect_err("agent running");
+    assert!(err.to_string().contains("stop it"), "{err}");
+    fleet.shutdown().await;
+    Ok(())
+}
