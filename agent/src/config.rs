@@ -96,6 +96,10 @@ pub struct TlsSection {
 pub struct StorageSection {
     /// Folder of the site database (`agent.db`). Relative to the config file's folder.
     pub data_dir: PathBuf,
+    /// Cap on the database size, in bytes. Past it the station refuses new work with a clear
+    /// error instead of filling the disk; what is stored stays intact. Off when absent.
+    #[serde(default)]
+    pub database_bytes_max: Option<u64>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -114,7 +114,11 @@ impl Agent {
                 source,
             }
         })?;
-        let db = Db::open(&config.db_path(), &store::migrations())?;
+        let db = Db::open_with(
+            &config.db_path(),
+            &store::migrations(),
+            config.storage.database_bytes_max,
+        )?;
         let init_site = site.clone();
         let snap = db.call(move |c| store::init(c, &init_site)).await?;
         info!(site = %site, epoch = %snap.op_epoch, head = snap.op_head_seq, acked = snap.op_acked_seq,

@@ -36,6 +36,8 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
     #[error("the database thread has stopped")]
     Closed,
+    #[error("database {path} failed its integrity check ({detail}); restore it from a backup")]
+    Corrupt { path: PathBuf, detail: String },
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -53,11 +55,38 @@ impl Db {
     /// Durability: WAL with `synchronous=FULL`, so a committed transaction has been fsynced
     /// before `commit` returns: an acknowledgement sent after a commit survives power loss.
     pub fn open(path: &Path, migrations: &Migrations<'static>) -> Result<Self, DbError> {
+        Self::open_with(path, migrations, None)
+    }
+
+    /// Like [`Self::open`], capping the database at `size_bytes_max` (SQLite's
+    /// `max_page_count`): past it writes fail with "full" instead of filling the disk, and what
+    /// is already stored stays intact. Checks the file's integrity before anything else.
+    pub fn open_with(
+        path: &Path,
+        migrations: &Migrations<'static>,
+        size_bytes_max: Option<u64>,
+    ) -> Result<Self, DbError> {
         let open_err = |source| DbError::Open {
             path: path.to_owned(),
             source,
         };
         let mut conn = Connection::open(path).map_err(open_err)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if check != "ok" {
+            return Err(DbError::Corrupt {
+                path: path.to_owned(),
+                detail: check,
+            });
+        }
+        if let Some(bytes) = size_bytes_max {
+            let page_size: u64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(open_err)?;
+            conn.pragma_update(None, "max_page_count", (bytes / page_size.max(1)).max(1))
+                .map_err(open_err)?;
+        }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(open_err)?;
@@ -136,5 +165,40 @@ impl Db {
             .blocking_send(job)
             .map_err(|_| E::from(DbError::Closed))?;
         rx.blocking_recv().map_err(|_| E::from(DbError::Closed))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_damaged_file_is_refused_at_open_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT);
+                 CREATE INDEX t_v ON t (v);",
+            )
+            .unwrap();
+            for i in 0..2000 {
+                conn.execute("INSERT INTO t (v) VALUES (?1)", [format!("value-{i}")])
+                    .unwrap();
+            }
+        }
+        let mut bytes = std::fs::read(&path).unwrap();
+        // Scribble over the middle of the file: pages of the table and its index.
+        let mid = bytes.len() / 2;
+        for b in &mut bytes[mid..mid + 4096] {
+            *b = 0x5a;
+        }
+        std::fs::write(&path, bytes).unwrap();
+        let err = Db::open(&path, &Migrations::new(vec![]))
+            .err()
+            .expect("refused");
+        let text = err.to_string();
+        assert!(text.contains("site.db"), "{text}");
     }
 }

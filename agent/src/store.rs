@@ -5,6 +5,7 @@
 //! an op exists durably before anyone is told it happened. Applied commands are recorded with
 //! their (epoch, seq) and hash in the same transaction as their effect.
 
+use modori_shared::barcode;
 use modori_shared::domain::{
     Disposition, DomainError, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState,
 };
@@ -24,7 +25,10 @@ pub enum StoreError {
     #[error(transparent)]
     Db(#[from] DbError),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// The database reached its size cap (or the disk is full): nothing was written.
+    #[error("the site database is full; nothing was recorded (free space or raise storage.database_bytes_max)")]
+    Full,
     #[error(transparent)]
     Wire(#[from] WireError),
     #[error(transparent)]
@@ -35,6 +39,15 @@ pub enum StoreError {
     PayloadTooLarge(usize),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => Self::Full,
+            _ => Self::Sqlite(e),
+        }
+    }
 }
 
 pub fn migrations() -> Migrations<'static> {
@@ -213,13 +226,12 @@ fn record_op(
 
 /// The label of the `n`th unit received in a database of `epoch`. The epoch's low 16 bits (its
 /// generation) are part of it, so a site restored from a backup, whose counter starts again
-/// from the backup's value, never prints a plate that already exists.
-pub fn lpn_for(site: &SiteId, epoch: Epoch, n: u64) -> Result<Lpn, DomainError> {
-    let generation = epoch.0 & 0xffff;
-    Lpn::new(format!(
-        "LPN-{}-{generation:04X}-{n:07}",
-        site.as_str().to_uppercase()
-    ))
+/// from the backup's value, never prints a plate that already exists; its check character
+/// makes a misread plate an error at the scanner, never another unit.
+pub fn lpn_for(site: &SiteId, epoch: Epoch, n: u64) -> Result<Lpn, StoreError> {
+    let generation = (epoch.0 & 0xffff) as u16;
+    barcode::lpn_encode(site, generation, n)
+        .map_err(|e| StoreError::Corrupt(format!("LPN for site {site}: {e}")))
 }
 
 /// A unit received and labelled.
@@ -678,10 +690,12 @@ mod tests {
         let r = receive_unit(&mut conn, &site, None, &sku, "B-1", 10).unwrap();
         assert_eq!(r.seq, 1);
         let epoch = snapshot(&conn).unwrap().op_epoch;
-        assert_eq!(
-            r.lpn.as_str(),
-            format!("LPN-NAGOYA-{:04X}-0000001", epoch.0 & 0xffff)
-        );
+        let prefix = format!("LPN-NAGOYA-{:04X}-0000001", epoch.0 & 0xffff);
+        assert!(r.lpn.as_str().starts_with(&prefix), "{}", r.lpn);
+        match barcode::parse(r.lpn.as_str()).unwrap() {
+            barcode::Scan::Lpn(label) => assert!(label.is_from_site(&site)),
+            other => panic!("an LPN reads back as {other:?}"),
+        }
         let ops = load_ops(&conn, OutboxStream::Current, 1, 10).unwrap();
         assert_eq!(ops.len(), 1);
         let op = payload::decode_op(&ops[0].payload).unwrap();

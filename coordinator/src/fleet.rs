@@ -89,6 +89,7 @@ impl Fleet {
         let sites_file: SitesFile = parse_toml(sites_path, sites)?;
         let stores_file: StoresFile = parse_toml(stores_path, stores)?;
         let mut seen = HashSet::new();
+        let mut codes = HashSet::new();
         let mut out_sites = Vec::new();
         for (i, s) in sites_file.sites.into_iter().enumerate() {
             let key = |field: &str| format!("sites[{i}].{field}");
@@ -99,6 +100,15 @@ impl Fleet {
                     sites_path,
                     key("id"),
                     format!("duplicate site id {id}"),
+                ));
+            }
+            // LPN plates carry the site id without hyphens; two sites must not share one.
+            let code = modori_shared::barcode::lpn_site_code(&id);
+            if !codes.insert(code.clone()) {
+                return Err(invalid(
+                    sites_path,
+                    key("id"),
+                    format!("site {id} prints the same LPN site code {code} as another site"),
                 ));
             }
             let location = Coordinates::new(s.latitude, s.longitude)
@@ -150,5 +160,39 @@ impl Fleet {
 
     pub fn site(&self, id: &SiteId) -> Option<&Site> {
         self.sites.iter().find(|s| &s.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STORES: &str = "[[stores]]\nid = \"st-a\"\nname = \"A\"\nkind = \"retail\"\nlatitude = 35.0\nlongitude = 139.0\n";
+
+    fn sites(ids: &[&str]) -> String {
+        ids.iter()
+            .map(|id| {
+                format!(
+                    "[[sites]]\nid = \"{id}\"\nname = \"{id}\"\nlatitude = 35.0\nlongitude = 139.0\ndaily_capacity_units = 10\n"
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sites_sharing_an_lpn_code_are_refused() {
+        let p = Path::new("sites.toml");
+        assert!(Fleet::parse(p, &sites(&["kobe-1", "kobe-2"]), Path::new("s"), STORES).is_ok());
+        let err = Fleet::parse(p, &sites(&["kobe-1", "kobe1"]), Path::new("s"), STORES)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sites[1].id") && err.contains("KOBE1"),
+            "{err}"
+        );
+        let err = Fleet::parse(p, &sites(&["kobe", "kobe"]), Path::new("s"), STORES)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate"), "{err}");
     }
 }

@@ -94,6 +94,7 @@ pub fn agent_config(
         },
         storage: StorageSection {
             data_dir: dir.clone(),
+            database_bytes_max: None,
         },
         sync: SyncSection::default(),
         ctl: CtlSection {

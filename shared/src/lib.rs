@@ -4,6 +4,7 @@
 //! dependency and never reads a clock: time is passed in by the caller as milliseconds. That is
 //! what lets `tests/` and the simulation drive it deterministically from a seed.
 
+pub mod barcode;
 pub mod domain;
 pub mod geo;
 pub mod op;

@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(seven_dr(b"12345678901"), b'3');
         assert_eq!(seven_dr(b"44441375870"), b'3');
         assert_eq!(seven_dr(b"00000000000"), b'0');
-        assert_eq!(seven_dr(b"99999999999"), b'0' + (99_999_999_999u64 % 7) as u8);
+        assert_eq!(
+            seven_dr(b"99999999999"),
+            b'0' + (99_999_999_999u64 % 7) as u8
+        );
     }
 
     #[test]
