@@ -8,6 +8,7 @@ pub mod barcode;
 pub mod domain;
 pub mod geo;
 pub mod op;
+pub mod station;
 pub mod sync;
 pub mod wire;
 

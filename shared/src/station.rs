@@ -1,0 +1,747 @@
+//! A station's workflow: what each scan means, given what was scanned before.
+//!
+//! Staff hold a scanner, not a keyboard, so every decision is a scan: a badge signs in, a
+//! parcel label opens a parcel, a product barcode receives a unit, a command card grades or
+//! disposes of one. This machine turns a scan into at most one [`Effect`] (something to record,
+//! and a label to print) plus a good or bad signal and a line for the station display.
+//!
+//! It does no IO: what it must know (expected returns, the catalogue, a unit's state) comes
+//! through [`Lookup`], and it changes its own state for a recorded effect only when the driver
+//! says the record is durable ([`Station::confirmed`]). A scan that fails to record changes
+//! nothing, so the display never claims what the database does not hold.
+
+use std::collections::BTreeMap;
+
+use crate::barcode::{self, Scan, StationCommand};
+use crate::domain::{Disposition, Grade, Lpn, RmaId, Sku, UnitState};
+
+/// What a station is used for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StationKind {
+    /// Parcels are opened and their units received and labelled.
+    Receiving,
+    /// Units are inspected, graded and given a disposition.
+    Grading,
+}
+
+/// How a received unit relates to its parcel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReceiptKind {
+    /// An expected line of the parcel's return.
+    Matched,
+    /// An expected SKU, beyond the quantity expected.
+    Over,
+    /// A SKU the return does not list.
+    WrongItem,
+    /// A parcel that matches no return: the unit waits in quarantine to be matched.
+    Unidentified,
+}
+
+impl ReceiptKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Matched => "matched",
+            Self::Over => "over",
+            Self::WrongItem => "wrong_item",
+            Self::Unidentified => "unidentified",
+        }
+    }
+}
+
+/// An expected return as the site holds it: its lines and how many of each already arrived.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedParcel {
+    pub rma: RmaId,
+    /// SKU → (expected, already received).
+    pub lines: BTreeMap<Sku, (u32, u32)>,
+}
+
+/// A unit as the station needs to see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitView {
+    pub lpn: Lpn,
+    pub sku: Sku,
+    pub state: UnitState,
+}
+
+/// The site's knowledge, asked for by the station (backed by the site database).
+pub trait Lookup {
+    fn expected_return(&self, rma: &RmaId) -> Option<ExpectedParcel>;
+    /// The SKU a GTIN (14 digits) stands for in the catalogue.
+    fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku>;
+    fn unit(&self, lpn: &Lpn) -> Option<UnitView>;
+}
+
+/// Something to record durably (and its label to print), decided by a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Receive one unit: assign its LPN and print its label.
+    Receive {
+        rma: Option<RmaId>,
+        sku: Sku,
+        receipt: ReceiptKind,
+        /// What was scanned to open an unidentified parcel (a tracking number), if anything.
+        parcel_ref: Option<String>,
+    },
+    /// The parcel is finished; lines still missing are short.
+    CloseParcel {
+        rma: RmaId,
+        shortages: Vec<(Sku, u32)>,
+    },
+    /// Grade a unit (again, as a correction, if it was graded); prints its bin label.
+    Grade { lpn: Lpn, grade: Grade },
+    /// Set a graded unit's disposition; prints its disposition label.
+    Dispose { lpn: Lpn, disposition: Disposition },
+    /// Take back a disposition set in error; the unit is graded again.
+    UndoDisposition { lpn: Lpn },
+    /// Void a receipt made in error.
+    VoidReceipt { lpn: Lpn },
+    /// Print a unit's label again (nothing is recorded).
+    Reprint { lpn: Lpn },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    Good,
+    Bad,
+}
+
+/// The answer to one scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub effect: Option<Effect>,
+    pub signal: Signal,
+    /// One line for the station display.
+    pub message: String,
+}
+
+impl Outcome {
+    fn good(message: impl Into<String>) -> Self {
+        Self {
+            effect: None,
+            signal: Signal::Good,
+            message: message.into(),
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> Self {
+        Self {
+            effect: None,
+            signal: Signal::Bad,
+            message: message.into(),
+        }
+    }
+
+    fn effect(effect: Effect, message: impl Into<String>) -> Self {
+        Self {
+            effect: Some(effect),
+            signal: Signal::Good,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Parcel {
+    Expected(ExpectedParcel),
+    Unidentified { reference: Option<String> },
+}
+
+/// A card that needs a unit next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Armed {
+    Void,
+    Reprint,
+}
+
+#[derive(Debug)]
+pub struct Station {
+    kind: StationKind,
+    operator: Option<String>,
+    parcel: Option<Parcel>,
+    n_received_in_parcel: u32,
+    selected: Option<UnitView>,
+    armed: Option<Armed>,
+    /// The effect handed to the driver and not yet confirmed or failed.
+    pending: Option<Effect>,
+}
+
+impl Station {
+    pub fn new(kind: StationKind) -> Self {
+        Self {
+            kind,
+            operator: None,
+            parcel: None,
+            n_received_in_parcel: 0,
+            selected: None,
+            armed: None,
+            pending: None,
+        }
+    }
+
+    pub fn kind(&self) -> StationKind {
+        self.kind
+    }
+
+    /// The badge of the person signed in.
+    pub fn operator(&self) -> Option<&str> {
+        self.operator.as_deref()
+    }
+
+    /// Handles one scanned line.
+    pub fn handle_scan(&mut self, line: &str, lookup: &impl Lookup) -> Outcome {
+        assert!(
+            self.pending.is_none(),
+            "scan handled while an effect awaits confirmation"
+        );
+        let options = match self.kind {
+            StationKind::Receiving => barcode::ParseOptions::receiving_parcels(),
+            StationKind::Grading => barcode::ParseOptions::default(),
+        };
+        let scan = match barcode::parse_with(line, options) {
+            Ok(scan) => scan,
+            Err(e) => return Outcome::bad(e.to_string()),
+        };
+        if let Scan::Badge(badge) = &scan {
+            self.operator = Some(format!("B-{}", badge.number()));
+            return Outcome::good(format!("signed in: B-{}", badge.number()));
+        }
+        if self.operator.is_none() {
+            return Outcome::bad("scan your badge first");
+        }
+        let outcome = match self.kind {
+            StationKind::Receiving => self.receiving(scan, lookup),
+            StationKind::Grading => self.grading(scan, lookup),
+        };
+        self.pending.clone_from(&outcome.effect);
+        outcome
+    }
+
+    /// The driver made the pending effect durable (and printed its label).
+    pub fn confirmed(&mut self) {
+        let Some(effect) = self.pending.take() else {
+            return;
+        };
+        match effect {
+            Effect::Receive { sku, .. } => {
+                self.n_received_in_parcel += 1;
+                if let Some(Parcel::Expected(p)) = &mut self.parcel {
+                    if let Some(line) = p.lines.get_mut(&sku) {
+                        line.1 += 1;
+                    }
+                }
+            }
+            Effect::CloseParcel { .. } => {
+                self.parcel = None;
+                self.n_received_in_parcel = 0;
+            }
+            Effect::Grade { grade, .. } => {
+                if let Some(unit) = &mut self.selected {
+                    unit.state = UnitState::Graded(grade);
+                }
+            }
+            Effect::Dispose { .. } | Effect::VoidReceipt { .. } => self.selected = None,
+            Effect::UndoDisposition { lpn } => {
+                self.selected = None;
+                let _ = lpn;
+            }
+            Effect::Reprint { .. } => {}
+        }
+    }
+
+    /// The driver could not record the pending effect: nothing changes.
+    pub fn failed(&mut self, why: &str) -> Outcome {
+        self.pending = None;
+        Outcome::bad(format!("not recorded: {why}"))
+    }
+
+    fn armed_unit(&mut self, armed: Armed, lpn: &Lpn, lookup: &impl Lookup) -> Outcome {
+        let Some(unit) = lookup.unit(lpn) else {
+            return Outcome::bad(format!("{lpn} is not a unit of this site"));
+        };
+        match armed {
+            Armed::Reprint => Outcome::effect(
+                Effect::Reprint { lpn: lpn.clone() },
+                format!("reprinting {lpn}"),
+            ),
+            Armed::Void if unit.state == UnitState::Voided => {
+                Outcome::bad(format!("{lpn} is already voided"))
+            }
+            Armed::Void => Outcome::effect(
+                Effect::VoidReceipt { lpn: lpn.clone() },
+                format!("receipt of {lpn} voided"),
+            ),
+        }
+    }
+
+    fn receiving(&mut self, scan: Scan, lookup: &impl Lookup) -> Outcome {
+        if let Some(armed) = self.armed {
+            return match scan {
+                Scan::Lpn(label) => {
+                    self.armed = None;
+                    self.armed_unit(armed, label.lpn(), lookup)
+                }
+                Scan::Command(StationCommand::Cancel) => {
+                    self.armed = None;
+                    Outcome::good("cancelled")
+                }
+                _ => Outcome::bad("scan the unit's LPN label (or CANCEL)"),
+            };
+        }
+        match scan {
+            Scan::Command(StationCommand::Void) => self.arm(Armed::Void),
+            Scan::Command(StationCommand::Reprint) => self.arm(Armed::Reprint),
+            Scan::Rma(label) => self.open_parcel(label.rma(), lookup),
+            Scan::Tracking(t) => self.open_unidentified(Some(t.as_str().to_owned())),
+            Scan::Command(StationCommand::Unidentified) => self.open_unidentified(None),
+            Scan::Product(gtin) => self.receive(gtin.gtin14(), lookup),
+            Scan::Gs1(message) => match message.gtin() {
+                Some(gtin) => self.receive(gtin.gtin14(), lookup),
+                None => Outcome::bad("this GS1 label carries no product (01)"),
+            },
+            Scan::Command(StationCommand::Done) => self.close_parcel(),
+            Scan::Command(StationCommand::Cancel) => self.cancel_parcel(),
+            Scan::Lpn(label) => Outcome::bad(format!(
+                "{} is already received; grade it at a grading station",
+                label.lpn()
+            )),
+            Scan::Command(_) => Outcome::bad("that card is for a grading station"),
+            Scan::Badge(_) => unreachable!("badges are handled before the station kind"),
+        }
+    }
+
+    fn arm(&mut self, armed: Armed) -> Outcome {
+        self.armed = Some(armed);
+        Outcome::good(match armed {
+            Armed::Void => "VOID: scan the unit's LPN",
+            Armed::Reprint => "REPRINT: scan the unit's LPN",
+        })
+    }
+
+    fn open_parcel(&mut self, rma: &RmaId, lookup: &impl Lookup) -> Outcome {
+        if self.parcel.is_some() {
+            return Outcome::bad("a parcel is open: scan DONE first");
+        }
+        match lookup.expected_return(rma) {
+            Some(expected) => {
+                let lines: Vec<String> = expected
+                    .lines
+                    .iter()
+                    .map(|(sku, (qty, got))| format!("{sku} {got}/{qty}"))
+                    .collect();
+                let message = format!("{rma}: {}", lines.join(", "));
+                self.parcel = Some(Parcel::Expected(expected));
+                self.n_received_in_parcel = 0;
+                Outcome::good(message)
+            }
+            // A return routed elsewhere or never registered: its units wait in quarantine,
+            // with the RMA kept as the reference to match them by.
+            None => self.open_unidentified(Some(rma.to_string())),
+        }
+    }
+
+    fn open_unidentified(&mut self, reference: Option<String>) -> Outcome {
+        if self.parcel.is_some() {
+            return Outcome::bad("a parcel is open: scan DONE first");
+        }
+        let message = match &reference {
+            Some(r) => format!("unidentified parcel {r}: units go to quarantine"),
+            None => "unidentified parcel: units go to quarantine".to_owned(),
+        };
+        self.parcel = Some(Parcel::Unidentified { reference });
+        self.n_received_in_parcel = 0;
+        Outcome::good(message)
+    }
+
+    fn receive(&mut self, gtin14: &str, lookup: &impl Lookup) -> Outcome {
+        let Some(parcel) = &self.parcel else {
+            return Outcome::bad("scan the parcel's RMA or tracking label first");
+        };
+        let Some(sku) = lookup.sku_for_gtin(gtin14) else {
+            return Outcome::bad(format!(
+                "product {gtin14} is not in the catalogue; put it aside for a supervisor"
+            ));
+        };
+        let (rma, receipt, parcel_ref) = match parcel {
+            Parcel::Expected(p) => {
+                let receipt = match p.lines.get(&sku) {
+                    Some((qty, got)) if got < qty => ReceiptKind::Matched,
+                    Some(_) => ReceiptKind::Over,
+                    None => ReceiptKind::WrongItem,
+                };
+                (Some(p.rma.clone()), receipt, None)
+            }
+            Parcel::Unidentified { reference } => {
+                (None, ReceiptKind::Unidentified, reference.clone())
+            }
+        };
+        let message = match receipt {
+            ReceiptKind::Matched => format!("received {sku}"),
+            ReceiptKind::Over => format!("received {sku}: more than expected"),
+            ReceiptKind::WrongItem => format!("received {sku}: not on this return"),
+            ReceiptKind::Unidentified => format!("received {sku} into quarantine"),
+        };
+        Outcome::effect(
+            Effect::Receive {
+                rma,
+                sku,
+                receipt,
+                parcel_ref,
+            },
+            message,
+        )
+    }
+
+    fn close_parcel(&mut self) -> Outcome {
+        match &self.parcel {
+            None => Outcome::bad("no parcel is open"),
+            Some(Parcel::Unidentified { .. }) => {
+                let n = self.n_received_in_parcel;
+                self.parcel = None;
+                self.n_received_in_parcel = 0;
+                Outcome::good(format!("parcel closed: {n} units in quarantine"))
+            }
+            Some(Parcel::Expected(p)) => {
+                let shortages: Vec<(Sku, u32)> = p
+                    .lines
+                    .iter()
+                    .filter(|(_, (qty, got))| got < qty)
+                    .map(|(sku, (qty, got))| (sku.clone(), qty - got))
+                    .collect();
+                let message = if shortages.is_empty() {
+                    format!("{} complete", p.rma)
+                } else {
+                    let short: Vec<String> =
+                        shortages.iter().map(|(s, n)| format!("{s} ×{n}")).collect();
+                    format!("{} closed short: {}", p.rma, short.join(", "))
+                };
+                Outcome::effect(
+                    Effect::CloseParcel {
+                        rma: p.rma.clone(),
+                        shortages,
+                    },
+                    message,
+                )
+            }
+        }
+    }
+
+    fn cancel_parcel(&mut self) -> Outcome {
+        if self.parcel.is_none() {
+            return Outcome::good("nothing to cancel");
+        }
+        if self.n_received_in_parcel > 0 {
+            return Outcome::bad("units of this parcel are received: scan DONE");
+        }
+        self.parcel = None;
+        Outcome::good("parcel put back unopened")
+    }
+
+    fn grading(&mut self, scan: Scan, lookup: &impl Lookup) -> Outcome {
+        if let Some(armed) = self.armed {
+            return match scan {
+                Scan::Lpn(label) => {
+                    self.armed = None;
+                    self.armed_unit(armed, label.lpn(), lookup)
+                }
+                Scan::Command(StationCommand::Cancel) => {
+                    self.armed = None;
+                    Outcome::good("cancelled")
+                }
+                _ => Outcome::bad("scan the unit's LPN label (or CANCEL)"),
+            };
+        }
+        match scan {
+            Scan::Lpn(label) => {
+                let lpn = label.lpn();
+                match lookup.unit(lpn) {
+                    None => Outcome::bad(format!("{lpn} is not a unit of this site")),
+                    Some(unit) if unit.state == UnitState::Voided => {
+                        Outcome::bad(format!("{lpn} was voided"))
+                    }
+                    Some(unit) => {
+                        let message = format!("{lpn} {} ({})", unit.sku, unit.state.encode());
+                        self.selected = Some(unit);
+                        Outcome::good(message)
+                    }
+                }
+            }
+            Scan::Command(StationCommand::Reprint) => self.arm(Armed::Reprint),
+            Scan::Command(StationCommand::Void) => match &self.selected {
+                Some(unit) if matches!(unit.state, UnitState::Disposed(_)) => Outcome::effect(
+                    Effect::UndoDisposition {
+                        lpn: unit.lpn.clone(),
+                    },
+                    format!("disposition of {} undone", unit.lpn),
+                ),
+                Some(_) => Outcome::bad("only a disposition can be undone here"),
+                None => Outcome::bad("scan the unit's LPN first"),
+            },
+            Scan::Command(StationCommand::Grade(grade)) => match &self.selected {
+                Some(unit) => match unit.state.grade(&unit.lpn, grade) {
+                    Ok(_) => Outcome::effect(
+                        Effect::Grade {
+                            lpn: unit.lpn.clone(),
+                            grade,
+                        },
+                        format!("{} graded {grade}", unit.lpn),
+                    ),
+                    Err(e) => Outcome::bad(e.to_string()),
+                },
+                None => Outcome::bad("scan the unit's LPN first"),
+            },
+            Scan::Command(StationCommand::Dispose(disposition)) => match &self.selected {
+                Some(unit) => match unit.state.dispose(&unit.lpn, disposition) {
+                    Ok(_) => Outcome::effect(
+                        Effect::Dispose {
+                            lpn: unit.lpn.clone(),
+                            disposition,
+                        },
+                        format!("{} → {disposition}", unit.lpn),
+                    ),
+                    Err(e) => Outcome::bad(e.to_string()),
+                },
+                None => Outcome::bad("scan the unit's LPN first"),
+            },
+            Scan::Command(StationCommand::Done | StationCommand::Cancel) => {
+                self.selected = None;
+                Outcome::good("ready")
+            }
+            Scan::Command(StationCommand::Unidentified) => {
+                Outcome::bad("that card is for a receiving station")
+            }
+            Scan::Badge(_) => unreachable!("badges are handled before the station kind"),
+            _ => Outcome::bad("a grading station takes LPN labels and command cards"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::barcode::{badge_encode, command_encode, lpn_encode, rma_encode};
+    use crate::domain::SiteId;
+
+    /// EAN-13 of the test's two products and one unknown product.
+    const TEE: &str = "4901234567894";
+    const CAP: &str = "4912345678904";
+    const UNKNOWN: &str = "4006381333931";
+
+    #[derive(Default)]
+    struct Site {
+        expected: Vec<ExpectedParcel>,
+        units: Vec<UnitView>,
+    }
+
+    impl Lookup for Site {
+        fn expected_return(&self, rma: &RmaId) -> Option<ExpectedParcel> {
+            self.expected.iter().find(|p| &p.rma == rma).cloned()
+        }
+        fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku> {
+            let sku = match gtin14.trim_start_matches('0') {
+                "4901234567894" => "TEE-WHT-M",
+                "4912345678904" => "CAP-WOOL-F",
+                _ => return None,
+            };
+            Sku::new(sku).ok()
+        }
+        fn unit(&self, lpn: &Lpn) -> Option<UnitView> {
+            self.units.iter().find(|u| &u.lpn == lpn).cloned()
+        }
+    }
+
+    fn badge() -> String {
+        badge_encode("1234").unwrap()
+    }
+
+    fn card(command: StationCommand) -> String {
+        command_encode(command)
+    }
+
+    fn rma() -> String {
+        rma_encode("0000000001").unwrap()
+    }
+
+    fn site_with_return() -> Site {
+        let rma = RmaId::new(rma()).unwrap();
+        let mut lines = BTreeMap::new();
+        lines.insert(Sku::new("TEE-WHT-M").unwrap(), (2, 0));
+        Site {
+            expected: vec![ExpectedParcel { rma, lines }],
+            units: vec![],
+        }
+    }
+
+    fn scan_ok(station: &mut Station, line: &str, site: &Site) -> Outcome {
+        let outcome = station.handle_scan(line, site);
+        assert_eq!(outcome.signal, Signal::Good, "{line}: {}", outcome.message);
+        if outcome.effect.is_some() {
+            station.confirmed();
+        }
+        outcome
+    }
+
+    #[test]
+    fn nothing_happens_before_a_badge() {
+        let site = site_with_return();
+        let mut station = Station::new(StationKind::Receiving);
+        let outcome = station.handle_scan(&rma(), &site);
+        assert_eq!(outcome.signal, Signal::Bad);
+        assert!(outcome.message.contains("badge"), "{}", outcome.message);
+        scan_ok(&mut station, &badge(), &site);
+        assert_eq!(station.operator(), Some("B-1234"));
+    }
+
+    #[test]
+    fn receiving_matches_over_wrong_item_and_short() {
+        let site = site_with_return();
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        let opened = scan_ok(&mut s, &rma(), &site);
+        assert!(
+            opened.message.contains("TEE-WHT-M 0/2"),
+            "{}",
+            opened.message
+        );
+        let kinds: Vec<ReceiptKind> = [TEE, CAP, TEE, TEE]
+            .iter()
+            .map(|code| match scan_ok(&mut s, code, &site).effect {
+                Some(Effect::Receive { receipt, .. }) => receipt,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ReceiptKind::Matched,
+                ReceiptKind::WrongItem,
+                ReceiptKind::Matched,
+                ReceiptKind::Over
+            ]
+        );
+        match scan_ok(&mut s, &card(StationCommand::Done), &site).effect {
+            Some(Effect::CloseParcel { shortages, .. }) => assert!(shortages.is_empty()),
+            other => panic!("{other:?}"),
+        }
+        // A second parcel closed after one unit is short by one.
+        scan_ok(&mut s, &rma(), &site);
+        scan_ok(&mut s, TEE, &site);
+        match scan_ok(&mut s, &card(StationCommand::Done), &site).effect {
+            Some(Effect::CloseParcel { shortages, .. }) => {
+                assert_eq!(shortages, vec![(Sku::new("TEE-WHT-M").unwrap(), 1)])
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_parcel_goes_to_quarantine_with_its_reference() {
+        let site = Site::default();
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        // A Yamato tracking number: 11 digits and their remainder by 7.
+        let tracking = "123456789013";
+        scan_ok(&mut s, tracking, &site);
+        match scan_ok(&mut s, TEE, &site).effect {
+            Some(Effect::Receive {
+                rma: None,
+                receipt: ReceiptKind::Unidentified,
+                parcel_ref,
+                ..
+            }) => assert_eq!(parcel_ref.as_deref(), Some(tracking)),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bad_scans_change_nothing_and_say_why() {
+        let site = site_with_return();
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        for (line, needle) in [
+            (TEE, "parcel"),
+            ("4901234567895", "check"),
+            ("hello", ""),
+            (&card(StationCommand::Grade(Grade::A)), "grading"),
+        ] {
+            let outcome = s.handle_scan(line, &site);
+            assert_eq!(outcome.signal, Signal::Bad, "{line}");
+            assert!(outcome.effect.is_none());
+            assert!(
+                outcome.message.contains(needle),
+                "{line}: {}",
+                outcome.message
+            );
+        }
+        scan_ok(&mut s, &rma(), &site);
+        let outcome = s.handle_scan(UNKNOWN, &site);
+        assert!(outcome.message.contains("catalogue"), "{}", outcome.message);
+        let outcome = s.handle_scan(&rma(), &site);
+        assert!(outcome.message.contains("DONE"), "{}", outcome.message);
+    }
+
+    #[test]
+    fn a_failed_record_is_not_counted() {
+        let site = site_with_return();
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        scan_ok(&mut s, &rma(), &site);
+        assert!(s.handle_scan(TEE, &site).effect.is_some());
+        let outcome = s.failed("the site database is full");
+        assert_eq!(outcome.signal, Signal::Bad);
+        // Nothing was received, so the parcel can still be put back.
+        scan_ok(&mut s, &card(StationCommand::Cancel), &site);
+    }
+
+    #[test]
+    fn grading_with_cards_and_corrections() {
+        let site_id = SiteId::new("osaka").unwrap();
+        let lpn = lpn_encode(&site_id, 7, 1).unwrap();
+        let mut site = Site::default();
+        site.units.push(UnitView {
+            lpn: lpn.clone(),
+            sku: Sku::new("TEE-WHT-M").unwrap(),
+            state: UnitState::Received,
+        });
+        let mut s = Station::new(StationKind::Grading);
+        scan_ok(&mut s, &badge(), &site);
+        let early = s.handle_scan(&card(StationCommand::Grade(Grade::B)), &site);
+        assert_eq!(early.signal, Signal::Bad);
+        scan_ok(&mut s, lpn.as_str(), &site);
+        let before = s.handle_scan(&card(StationCommand::Dispose(Disposition::Resale)), &site);
+        assert_eq!(before.signal, Signal::Bad, "disposition before grading");
+        let graded = scan_ok(&mut s, &card(StationCommand::Grade(Grade::B)), &site);
+        assert_eq!(
+            graded.effect,
+            Some(Effect::Grade {
+                lpn: lpn.clone(),
+                grade: Grade::B
+            })
+        );
+        let regraded = scan_ok(&mut s, &card(StationCommand::Grade(Grade::C)), &site);
+        assert!(matches!(
+            regraded.effect,
+            Some(Effect::Grade {
+                grade: Grade::C,
+                ..
+            })
+        ));
+        let disposed = scan_ok(
+            &mut s,
+            &card(StationCommand::Dispose(Disposition::Recycle)),
+            &site,
+        );
+        assert!(matches!(disposed.effect, Some(Effect::Dispose { .. })));
+
+        site.units[0].state = UnitState::Disposed(Disposition::Recycle);
+        scan_ok(&mut s, lpn.as_str(), &site);
+        let undone = scan_ok(&mut s, &card(StationCommand::Void), &site);
+        assert_eq!(
+            undone.effect,
+            Some(Effect::UndoDisposition { lpn: lpn.clone() })
+        );
+        scan_ok(&mut s, &card(StationCommand::Reprint), &site);
+        let reprint = scan_ok(&mut s, lpn.as_str(), &site);
+        assert_eq!(reprint.effect, Some(Effect::Reprint { lpn }));
+    }
+}
