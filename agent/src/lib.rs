@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod config_file;
 pub mod ctl;
+pub mod devices;
 pub mod metrics;
 pub mod net;
 pub mod sqlite;
