@@ -20,6 +20,9 @@ use crate::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkErr
 use crate::sqlite::Db;
 use crate::store::{self, OutboxStream, StoreError};
 
+/// Longest wait for the QUIC handshake. Without it, an attempt begun while the link was down
+/// would wait out the whole idle timeout before a retry could find the healed link.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest wait for the coordinator's hello after the connection opens.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// On shutdown, how long to wait for acks of batches already sent before closing.
@@ -130,7 +133,9 @@ impl SyncClient {
     async fn session(&mut self) -> Result<SessionEnd, LinkError> {
         let connecting = self.endpoint.connect(self.server_addr, &self.server_name)?;
         let conn = tokio::select! {
-            c = connecting => c?,
+            c = tokio::time::timeout(CONNECT_TIMEOUT, connecting) => {
+                c.map_err(|_| LinkError::Timeout("the QUIC handshake"))??
+            }
             _ = self.shutdown.changed() => return Ok(SessionEnd::Shutdown),
         };
         let result = self.converse(&conn).await;

@@ -67,9 +67,12 @@ impl ProcFleet {
                 site,
                 coordinator.quic.listen,
             );
-            // Quick reconnects keep the tests short.
+            // Quick reconnects, and a dead link (a coordinator killed without a goodbye) noticed
+            // within seconds, keep the tests short.
             config.sync.reconnect_backoff_min_ms = 50;
             config.sync.reconnect_backoff_max_ms = 500;
+            config.sync.keepalive_interval_seconds = 1;
+            config.sync.idle_timeout_seconds = 3;
             std::fs::write(
                 Self::agent_config_path(dir.path(), site),
                 toml::to_string(&config)?,

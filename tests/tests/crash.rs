@@ -13,7 +13,8 @@ const BINS: Binaries = Binaries {
     agent: env!("CARGO_BIN_EXE_modori-agent-under-test"),
     coordinator: env!("CARGO_BIN_EXE_modori-coordinator-under-test"),
 };
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// Generous: CI runs these beside other tests on two cores.
+const TIMEOUT: Duration = Duration::from_secs(60);
 const OPS_SQL: &str = "SELECT COUNT(*) FROM ops WHERE site = ?1";
 const UNITS_SQL: &str = "SELECT COUNT(*) FROM units WHERE site = ?1";
 const ANOMALIES_SQL: &str = "SELECT COUNT(*) FROM anomalies";

@@ -11,7 +11,7 @@ const BINS: Binaries = Binaries {
     agent: env!("CARGO_BIN_EXE_modori-agent-under-test"),
     coordinator: env!("CARGO_BIN_EXE_modori-coordinator-under-test"),
 };
-const TIMEOUT: Duration = Duration::from_secs(30);
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 async fn connected(f: &ProcFleet, i: usize) -> anyhow::Result<bool> {
     Ok(f.status(i).await?["connected"] == true)
