@@ -107,7 +107,7 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
             Ok(serde_json::json!({
                 "lpn": receipt.lpn.as_str(),
                 "seq": receipt.seq,
-                "expected": receipt.expected,
+                "receipt": receipt.receipt.as_str(),
             }))
         }
     }

@@ -18,6 +18,7 @@ pub mod station_sim;
 pub mod store;
 pub mod sync_client;
 pub mod tls;
+pub mod work;
 
 use std::sync::{Arc, Mutex};
 
@@ -31,9 +32,11 @@ use tracing::info;
 use crate::config::AgentConfig;
 use crate::metrics::AgentMetrics;
 use crate::sqlite::{Db, DbError};
-use crate::store::{Receipt, StoreError};
+use crate::store::StoreError;
 use crate::sync_client::{chrono_ms, LinkStatus, SyncClient};
 use crate::tls::TlsError;
+use crate::work::{Actor, Recorded};
+use modori_shared::station::{Effect, ReceiptKind};
 
 #[derive(Debug, Error)]
 pub enum AgentError {
@@ -63,6 +66,17 @@ pub enum AgentError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The station name of actions taken through `ctl` (a supervisor at a terminal).
+pub const CTL_STATION: &str = "ctl";
+
+/// A unit received outside a station's parcel flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipt {
+    pub lpn: Lpn,
+    pub seq: u64,
+    pub receipt: ReceiptKind,
 }
 
 /// `ctl status`: where the site stands.
@@ -228,6 +242,21 @@ impl AgentHandle {
     }
 
     /// Receives one unit; returns once the receipt and its op are durable.
+    /// Records a station effect; returns once it (and its op) is durable.
+    pub async fn record(&self, effect: Effect, who: Actor) -> Result<Recorded, AgentError> {
+        let site = self.site.clone();
+        let recorded = self
+            .db
+            .call(move |c| work::record(c, &site, &who, &effect, chrono_ms()))
+            .await?;
+        if recorded.seq > 0 {
+            self.recorded(recorded.seq);
+        }
+        Ok(recorded)
+    }
+
+    /// Receives one unit outside a station's parcel flow (a supervisor's `ctl receive`, the
+    /// simulated crew): classified against the expected return, as a station would.
     pub async fn receive_unit(
         &self,
         rma: Option<RmaId>,
@@ -235,15 +264,29 @@ impl AgentHandle {
         operator: &str,
     ) -> Result<Receipt, AgentError> {
         let site = self.site.clone();
-        let operator = operator.to_owned();
-        let receipt = self
+        let who = Actor::new(operator, CTL_STATION);
+        let (recorded, receipt) = self
             .db
             .call(move |c| {
-                store::receive_unit(c, &site, rma.as_ref(), &sku, &operator, chrono_ms())
+                let receipt = work::receipt_kind(c, rma.as_ref(), &sku)?;
+                let effect = Effect::Receive {
+                    rma,
+                    sku,
+                    receipt,
+                    parcel_ref: None,
+                };
+                Ok::<_, StoreError>((work::record(c, &site, &who, &effect, chrono_ms())?, receipt))
             })
             .await?;
-        self.recorded(receipt.seq);
-        Ok(receipt)
+        self.recorded(recorded.seq);
+        let lpn = recorded
+            .lpn
+            .ok_or_else(|| StoreError::Corrupt("a receipt recorded no LPN".into()))?;
+        Ok(Receipt {
+            lpn,
+            seq: recorded.seq,
+            receipt,
+        })
     }
 
     pub async fn grade_unit(
@@ -252,14 +295,8 @@ impl AgentHandle {
         grade: Grade,
         operator: &str,
     ) -> Result<u64, AgentError> {
-        let site = self.site.clone();
-        let operator = operator.to_owned();
-        let seq = self
-            .db
-            .call(move |c| store::grade_unit(c, &site, &lpn, grade, &operator, chrono_ms()))
-            .await?;
-        self.recorded(seq);
-        Ok(seq)
+        let who = Actor::new(operator, CTL_STATION);
+        Ok(self.record(Effect::Grade { lpn, grade }, who).await?.seq)
     }
 
     pub async fn dispose_unit(
@@ -268,14 +305,11 @@ impl AgentHandle {
         disposition: Disposition,
         operator: &str,
     ) -> Result<u64, AgentError> {
-        let site = self.site.clone();
-        let operator = operator.to_owned();
-        let seq = self
-            .db
-            .call(move |c| store::dispose_unit(c, &site, &lpn, disposition, &operator, chrono_ms()))
-            .await?;
-        self.recorded(seq);
-        Ok(seq)
+        let who = Actor::new(operator, CTL_STATION);
+        Ok(self
+            .record(Effect::Dispose { lpn, disposition }, who)
+            .await?
+            .seq)
     }
 
     pub async fn status(&self) -> Result<AgentStatus, AgentError> {

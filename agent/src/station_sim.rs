@@ -4,7 +4,7 @@
 use modori_shared::domain::{Disposition, Grade, UnitState};
 use rand::Rng;
 
-use crate::{store, AgentError, AgentHandle};
+use crate::{work, AgentError, AgentHandle};
 
 /// Units the crew handles per step at most, per stage.
 pub const UNITS_PER_STEP_MAX: usize = 20;
@@ -26,7 +26,7 @@ pub async fn step(
     let mut report = StepReport::default();
     let expected = agent
         .db()
-        .call(|c| store::pending_expected_returns(c, UNITS_PER_STEP_MAX))
+        .call(|c| work::pending_expected_returns(c, UNITS_PER_STEP_MAX))
         .await?;
     for parcel in expected {
         for sku in parcel.skus {
@@ -38,7 +38,7 @@ pub async fn step(
     }
     let received = agent
         .db()
-        .call(|c| store::units_in_state(c, "received", UNITS_PER_STEP_MAX))
+        .call(|c| work::units_in_state(c, "received", UNITS_PER_STEP_MAX))
         .await?;
     for (lpn, _) in received {
         let grade = [
@@ -55,7 +55,7 @@ pub async fn step(
     }
     let graded = agent
         .db()
-        .call(|c| store::units_in_state(c, "graded", UNITS_PER_STEP_MAX))
+        .call(|c| work::units_in_state(c, "graded", UNITS_PER_STEP_MAX))
         .await?;
     for (lpn, state) in graded {
         let disposition = match state {

@@ -5,11 +5,8 @@
 //! an op exists durably before anyone is told it happened. Applied commands are recorded with
 //! their (epoch, seq) and hash in the same transaction as their effect.
 
-use modori_shared::barcode;
-use modori_shared::domain::{
-    Disposition, DomainError, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState,
-};
-use modori_shared::op::{CommandBody, OpBody, OpRecord};
+use modori_shared::domain::{DomainError, Epoch, SiteId};
+use modori_shared::op::CommandBody;
 use modori_shared::sync::{Plan, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
 use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
@@ -122,6 +119,37 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // Station work: how each unit arrived, the catalogue to resolve scans offline, and
+        // the audit trail (who did what to which unit, when, where).
+        M::up(
+            r#"
+        ALTER TABLE units ADD COLUMN receipt TEXT NOT NULL DEFAULT 'matched';
+        ALTER TABLE units ADD COLUMN parcel_ref TEXT;
+        ALTER TABLE units ADD COLUMN quarantine INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE units ADD COLUMN grade TEXT;
+        CREATE INDEX units_rma ON units (rma);
+        CREATE TABLE catalog (
+            sku           TEXT PRIMARY KEY,
+            gtin14        TEXT,
+            category      TEXT NOT NULL,
+            price_yen     INTEGER NOT NULL,
+            final_sale    INTEGER NOT NULL,
+            needs_testing INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX catalog_gtin ON catalog (gtin14);
+        CREATE TABLE audit (
+            id       INTEGER PRIMARY KEY,
+            lpn      TEXT,
+            rma      TEXT,
+            action   TEXT NOT NULL,
+            detail   TEXT,
+            operator TEXT NOT NULL,
+            station  TEXT NOT NULL,
+            at_ms    INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX audit_lpn ON audit (lpn);
+        "#,
+        ),
     ])
 }
 
@@ -192,188 +220,6 @@ pub fn snapshot(conn: &Connection) -> Result<SyncSnapshot, StoreError> {
             })
         },
     )?)
-}
-
-/// Appends an op to the outbox inside the caller's transaction and returns its seq.
-fn record_op(
-    tx: &Transaction<'_>,
-    site: &SiteId,
-    operator: &str,
-    body: OpBody,
-    now_ms: i64,
-) -> Result<u64, StoreError> {
-    let kind = body.kind();
-    let bytes = payload::encode_op(&OpRecord {
-        site: site.clone(),
-        at_ms: now_ms,
-        operator: operator.to_owned(),
-        body,
-    })?;
-    if bytes.len() > ITEM_PAYLOAD_BYTES_MAX {
-        return Err(StoreError::PayloadTooLarge(bytes.len()));
-    }
-    let seq: i64 = tx.query_row(
-        "UPDATE sync_state SET op_head_seq = op_head_seq + 1 WHERE id = 1 RETURNING op_head_seq",
-        [],
-        |r| r.get(0),
-    )?;
-    tx.execute(
-        "INSERT INTO outbox (seq, kind, payload, created_ms) VALUES (?1, ?2, ?3, ?4)",
-        params![seq, kind, bytes, now_ms],
-    )?;
-    Ok(to_u64(seq))
-}
-
-/// The label of the `n`th unit received in a database of `epoch`. The epoch's low 16 bits (its
-/// generation) are part of it, so a site restored from a backup, whose counter starts again
-/// from the backup's value, never prints a plate that already exists; its check character
-/// makes a misread plate an error at the scanner, never another unit.
-pub fn lpn_for(site: &SiteId, epoch: Epoch, n: u64) -> Result<Lpn, StoreError> {
-    let generation = (epoch.0 & 0xffff) as u16;
-    barcode::lpn_encode(site, generation, n)
-        .map_err(|e| StoreError::Corrupt(format!("LPN for site {site}: {e}")))
-}
-
-/// A unit received and labelled.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Receipt {
-    pub lpn: Lpn,
-    pub seq: u64,
-    /// Whether the parcel matched an expected return routed to this site.
-    pub expected: bool,
-}
-
-/// Receives one unit: assigns its LPN, stores it, and records the op, in one transaction.
-pub fn receive_unit(
-    conn: &mut Connection,
-    site: &SiteId,
-    rma: Option<&RmaId>,
-    sku: &Sku,
-    operator: &str,
-    now_ms: i64,
-) -> Result<Receipt, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n: i64 = tx.query_row(
-        "UPDATE lpn_counter SET next = next + 1 WHERE id = 1 RETURNING next - 1",
-        [],
-        |r| r.get(0),
-    )?;
-    let epoch: i64 = tx.query_row("SELECT op_epoch FROM sync_state WHERE id = 1", [], |r| {
-        r.get(0)
-    })?;
-    let lpn = lpn_for(site, Epoch(to_u64(epoch)), to_u64(n))?;
-    let expected = match rma {
-        Some(rma) => tx.execute(
-            "UPDATE expected_returns SET received_ms = COALESCE(received_ms, ?2) WHERE rma = ?1",
-            params![rma.as_str(), now_ms],
-        )? > 0,
-        None => false,
-    };
-    tx.execute(
-        "INSERT INTO units (lpn, sku, rma, state, operator, received_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            lpn.as_str(),
-            sku.as_str(),
-            rma.map(RmaId::as_str),
-            UnitState::Received.encode(),
-            operator,
-            now_ms
-        ],
-    )?;
-    let body = OpBody::UnitReceived {
-        lpn: lpn.clone(),
-        rma: rma.cloned(),
-        sku: sku.clone(),
-    };
-    let seq = record_op(&tx, site, operator, body, now_ms)?;
-    tx.commit()?;
-    Ok(Receipt { lpn, seq, expected })
-}
-
-fn unit_state(tx: &Transaction<'_>, lpn: &Lpn) -> Result<(UnitState, Sku), StoreError> {
-    let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT state, sku FROM units WHERE lpn = ?1",
-            [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (state, sku) = row.ok_or_else(|| StoreError::UnknownUnit(lpn.to_string()))?;
-    Ok((UnitState::decode(&state)?, Sku::new(sku)?))
-}
-
-fn set_state(tx: &Transaction<'_>, lpn: &Lpn, state: UnitState) -> Result<(), StoreError> {
-    tx.execute(
-        "UPDATE units SET state = ?2 WHERE lpn = ?1",
-        params![lpn.as_str(), state.encode()],
-    )?;
-    Ok(())
-}
-
-/// Grades a unit; the lifecycle is checked before anything is written.
-pub fn grade_unit(
-    conn: &mut Connection,
-    site: &SiteId,
-    lpn: &Lpn,
-    grade: Grade,
-    operator: &str,
-    now_ms: i64,
-) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (state, _) = unit_state(&tx, lpn)?;
-    set_state(&tx, lpn, state.grade(lpn, grade)?)?;
-    let seq = record_op(
-        &tx,
-        site,
-        operator,
-        OpBody::UnitGraded {
-            lpn: lpn.clone(),
-            grade,
-        },
-        now_ms,
-    )?;
-    tx.commit()?;
-    Ok(seq)
-}
-
-/// Sets a graded unit's disposition. Restocking also adds it to sellable inventory, as a delta.
-pub fn dispose_unit(
-    conn: &mut Connection,
-    site: &SiteId,
-    lpn: &Lpn,
-    disposition: Disposition,
-    operator: &str,
-    now_ms: i64,
-) -> Result<u64, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let (state, sku) = unit_state(&tx, lpn)?;
-    set_state(&tx, lpn, state.dispose(lpn, disposition)?)?;
-    let mut seq = record_op(
-        &tx,
-        site,
-        operator,
-        OpBody::DispositionSet {
-            lpn: lpn.clone(),
-            disposition,
-        },
-        now_ms,
-    )?;
-    if disposition == Disposition::Restock {
-        tx.execute(
-            "INSERT INTO inventory (sku, qty) VALUES (?1, 1)
-             ON CONFLICT (sku) DO UPDATE SET qty = qty + 1",
-            [sku.as_str()],
-        )?;
-        seq = record_op(
-            &tx,
-            site,
-            operator,
-            OpBody::InventoryAdjusted { sku, delta: 1 },
-            now_ms,
-        )?;
-    }
-    tx.commit()?;
-    Ok(seq)
 }
 
 /// Which outbox a sync session streams: an epoch retired by a restore (delivered first), or
@@ -554,7 +400,7 @@ pub fn apply_commands(
         let kind = match payload::decode_command(&item.payload) {
             Ok(command) => {
                 let kind = command.kind();
-                apply_command(&tx, command)?;
+                apply_command(&tx, command, now_ms)?;
                 kind
             }
             Err(e) => {
@@ -577,7 +423,11 @@ pub fn apply_commands(
     Ok(rejected)
 }
 
-fn apply_command(tx: &Transaction<'_>, command: CommandBody) -> Result<(), StoreError> {
+fn apply_command(
+    tx: &Transaction<'_>,
+    command: CommandBody,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     match command {
         CommandBody::ExpectedReturn { rma, lines } => {
             let lines: Vec<serde_json::Value> = lines
@@ -598,66 +448,43 @@ fn apply_command(tx: &Transaction<'_>, command: CommandBody) -> Result<(), Store
                 params![format!("override:{lpn}"), disposition.as_str()],
             )?;
         }
-    }
-    Ok(())
-}
-
-/// An expected return routed here and not yet received.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ExpectedReturn {
-    pub rma: RmaId,
-    pub skus: Vec<Sku>,
-}
-
-pub fn pending_expected_returns(
-    conn: &Connection,
-    max: usize,
-) -> Result<Vec<ExpectedReturn>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT rma, lines_json FROM expected_returns WHERE received_ms IS NULL ORDER BY rowid LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([to_i64(max as u64)], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (rma, lines) = row?;
-        let lines: Vec<serde_json::Value> =
-            serde_json::from_str(&lines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mut skus = Vec::new();
-        for line in lines {
-            let sku = line["sku"].as_str().unwrap_or_default();
-            let qty = line["qty"].as_u64().unwrap_or(0);
-            for _ in 0..qty {
-                skus.push(Sku::new(sku)?);
+        CommandBody::CatalogUpdate { items } => {
+            for i in items {
+                tx.execute(
+                    "INSERT INTO catalog (sku, gtin14, category, price_yen, final_sale, needs_testing)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     ON CONFLICT (sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
+                       price_yen = excluded.price_yen, final_sale = excluded.final_sale,
+                       needs_testing = excluded.needs_testing",
+                    params![
+                        i.sku.as_str(),
+                        i.gtin14,
+                        i.category,
+                        to_i64(i.price_yen),
+                        i.final_sale,
+                        i.needs_testing
+                    ],
+                )?;
             }
         }
-        out.push(ExpectedReturn {
-            rma: RmaId::new(rma)?,
-            skus,
-        });
+        CommandBody::MatchUnidentified { lpn, rma } => {
+            let n = tx.execute(
+                "UPDATE units SET rma = ?2, quarantine = 0 WHERE lpn = ?1 AND quarantine = 1",
+                params![lpn.as_str(), rma.as_str()],
+            )?;
+            let detail = if n == 1 {
+                "left quarantine"
+            } else {
+                "not in quarantine here; no change"
+            };
+            tx.execute(
+                "INSERT INTO audit (lpn, rma, action, detail, operator, station, at_ms)
+                 VALUES (?1, ?2, 'matched_to_return', ?3, 'coordinator', 'coordinator', ?4)",
+                params![lpn.as_str(), rma.as_str(), detail, now_ms],
+            )?;
+        }
     }
-    Ok(out)
-}
-
-/// Units in `state` (text form prefix, e.g. `received` or `graded`), oldest first.
-pub fn units_in_state(
-    conn: &Connection,
-    state_prefix: &str,
-    max: usize,
-) -> Result<Vec<(Lpn, UnitState)>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lpn, state FROM units WHERE state LIKE ?1 || '%' ORDER BY received_ms, lpn LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![state_prefix, to_i64(max as u64)], |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (lpn, state) = row?;
-        out.push((Lpn::new(lpn)?, UnitState::decode(&state)?));
-    }
-    Ok(out)
+    Ok(())
 }
 
 pub fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
@@ -665,12 +492,14 @@ pub fn count(conn: &Connection, sql: &str) -> Result<u64, StoreError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use modori_shared::domain::{ReasonCode, ReturnLine};
+    use crate::work::{self, Actor};
+    use modori_shared::domain::{ReasonCode, ReturnLine, RmaId, Sku};
+    use modori_shared::station::{Effect, ReceiptKind};
     use modori_shared::sync::Receiver;
 
-    fn open() -> (Connection, SiteId) {
+    pub(crate) fn open() -> (Connection, SiteId) {
         let mut conn = Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut conn).unwrap();
         let site = SiteId::new("nagoya").unwrap();
@@ -678,45 +507,26 @@ mod tests {
         (conn, site)
     }
 
+    pub(crate) fn receive(
+        conn: &mut Connection,
+        site: &SiteId,
+        rma: Option<&RmaId>,
+        sku: &str,
+    ) -> work::Recorded {
+        let sku = Sku::new(sku).unwrap();
+        let receipt = work::receipt_kind(conn, rma, &sku).unwrap();
+        let effect = Effect::Receive {
+            rma: rma.cloned(),
+            sku,
+            receipt,
+            parcel_ref: None,
+        };
+        work::record(conn, site, &Actor::new("B-1", "recv-1"), &effect, 10).unwrap()
+    }
+
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
-    }
-
-    #[test]
-    fn receipt_and_its_op_are_written_together() {
-        let (mut conn, site) = open();
-        let sku = Sku::new("SHOE-42").unwrap();
-        let r = receive_unit(&mut conn, &site, None, &sku, "B-1", 10).unwrap();
-        assert_eq!(r.seq, 1);
-        let epoch = snapshot(&conn).unwrap().op_epoch;
-        let prefix = format!("LPN-NAGOYA-{:04X}-0000001", epoch.0 & 0xffff);
-        assert!(r.lpn.as_str().starts_with(&prefix), "{}", r.lpn);
-        match barcode::parse(r.lpn.as_str()).unwrap() {
-            barcode::Scan::Lpn(label) => assert!(label.is_from_site(&site)),
-            other => panic!("an LPN reads back as {other:?}"),
-        }
-        let ops = load_ops(&conn, OutboxStream::Current, 1, 10).unwrap();
-        assert_eq!(ops.len(), 1);
-        let op = payload::decode_op(&ops[0].payload).unwrap();
-        assert_eq!(op.site, site);
-        assert!(matches!(op.body, OpBody::UnitReceived { rma: None, .. }));
-        assert_eq!(snapshot(&conn).unwrap().op_head_seq, 1);
-    }
-
-    #[test]
-    fn invalid_transition_writes_nothing() {
-        let (mut conn, site) = open();
-        let sku = Sku::new("SHOE-42").unwrap();
-        let r = receive_unit(&mut conn, &site, None, &sku, "B-1", 10).unwrap();
-        let err =
-            dispose_unit(&mut conn, &site, &r.lpn, Disposition::Restock, "B-1", 11).unwrap_err();
-        assert!(err.to_string().contains("not allowed"), "{err}");
-        assert_eq!(snapshot(&conn).unwrap().op_head_seq, 1);
-        grade_unit(&mut conn, &site, &r.lpn, Grade::A, "B-1", 12).unwrap();
-        let seq = dispose_unit(&mut conn, &site, &r.lpn, Disposition::Restock, "B-1", 13).unwrap();
-        assert_eq!(seq, 4, "disposition + inventory delta");
-        assert_eq!(count(&conn, "SELECT qty FROM inventory").unwrap(), 1);
     }
 
     #[test]
@@ -727,62 +537,86 @@ mod tests {
     }
 
     #[test]
-    fn commands_apply_once_and_expected_return_is_matched() {
+    fn commands_apply_once_and_feed_the_stations() {
         let (mut conn, site) = open();
         let rma = RmaId::new("RMA-1").unwrap();
-        let cmd = CommandBody::ExpectedReturn {
-            rma: rma.clone(),
-            lines: vec![ReturnLine::new(Sku::new("A").unwrap(), 2, ReasonCode::TooSmall).unwrap()],
-        };
-        let batch = vec![Sequenced {
-            seq: 1,
-            payload: payload::encode_command(&cmd).unwrap(),
-        }];
+        let commands = [
+            CommandBody::ExpectedReturn {
+                rma: rma.clone(),
+                lines: vec![
+                    ReturnLine::new(Sku::new("A").unwrap(), 2, ReasonCode::TooSmall).unwrap(),
+                ],
+            },
+            CommandBody::CatalogUpdate {
+                items: vec![modori_shared::CatalogItem {
+                    sku: Sku::new("A").unwrap(),
+                    gtin14: Some("04901234567894".into()),
+                    category: "tops".into(),
+                    price_yen: 2900,
+                    final_sale: false,
+                    needs_testing: false,
+                }],
+            },
+        ];
+        let batch: Vec<Sequenced> = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Sequenced {
+                seq: i as u64 + 1,
+                payload: payload::encode_command(c).unwrap(),
+            })
+            .collect();
         let mut receiver = Receiver::new(Epoch(5), 0);
         let plan = receiver.plan(&batch, |_| None);
         apply_commands(&mut conn, Epoch(5), &batch, &plan, 1).unwrap();
         receiver.commit(&plan);
         let again = receiver.plan(&batch, |seq| command_hash(&conn, Epoch(5), seq).unwrap());
         assert!(again.apply.is_empty() && again.conflicts.is_empty());
-        let pending = pending_expected_returns(&conn, 10).unwrap();
-        assert_eq!(pending[0].skus.len(), 2);
-        let r = receive_unit(
-            &mut conn,
-            &site,
-            Some(&rma),
-            &Sku::new("A").unwrap(),
-            "B",
-            2,
-        )
-        .unwrap();
-        assert!(r.expected);
-        assert!(pending_expected_returns(&conn, 10).unwrap().is_empty());
         let snap = snapshot(&conn).unwrap();
         assert_eq!(
             (snap.command_epoch, snap.command_applied_seq),
-            (Some(Epoch(5)), 1)
+            (Some(Epoch(5)), 2)
+        );
+
+        use modori_shared::station::Lookup;
+        let lookup = work::SiteLookup(&conn);
+        assert_eq!(
+            lookup.sku_for_gtin("04901234567894"),
+            Some(Sku::new("A").unwrap())
+        );
+        assert_eq!(
+            work::pending_expected_returns(&conn, 10).unwrap()[0]
+                .skus
+                .len(),
+            2
+        );
+        let r = receive(&mut conn, &site, Some(&rma), "A");
+        assert!(r.lpn.is_some());
+        assert_eq!(
+            work::pending_expected_returns(&conn, 10).unwrap()[0]
+                .skus
+                .len(),
+            1
+        );
+        receive(&mut conn, &site, Some(&rma), "A");
+        assert_eq!(
+            work::receipt_kind(&conn, Some(&rma), &Sku::new("A").unwrap()).unwrap(),
+            ReceiptKind::Over
         );
     }
 }
 
 #[cfg(test)]
 mod epoch_tests {
+    use super::tests::{open, receive};
     use super::*;
 
     #[test]
     fn a_new_epoch_retires_unacknowledged_ops_and_restarts_numbering() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        migrations().to_latest(&mut conn).unwrap();
-        let site = SiteId::new("chiba").unwrap();
-        init(&mut conn, &site).unwrap();
-        let sku = Sku::new("S").unwrap();
+        let (mut conn, site) = open();
         let mut lpns = Vec::new();
-        for t in 0..5 {
-            lpns.push(
-                receive_unit(&mut conn, &site, None, &sku, "B", t)
-                    .unwrap()
-                    .lpn,
-            );
+        for _ in 0..5 {
+            lpns.push(receive(&mut conn, &site, None, "S").lpn.unwrap());
         }
         set_op_acked(&conn, OutboxStream::Current, 2).unwrap();
         let tx = conn.transaction().unwrap();
@@ -801,10 +635,10 @@ mod epoch_tests {
         );
         let ops = load_ops(&conn, stream, 3, 10).unwrap();
         assert_eq!(ops.iter().map(|o| o.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
-        let r = receive_unit(&mut conn, &site, None, &sku, "B", 200).unwrap();
+        let r = receive(&mut conn, &site, None, "S");
         assert_eq!(r.seq, 1, "numbering starts again in the new epoch");
         assert!(
-            !lpns.contains(&r.lpn),
+            !lpns.contains(r.lpn.as_ref().unwrap()),
             "a new generation never reuses a plate"
         );
         set_op_acked(&conn, stream, 5).unwrap();

@@ -14,6 +14,7 @@ use modori_shared::domain::{
     Disposition, DomainError, Epoch, Lpn, ReturnLine, RmaId, SiteId, UnitState,
 };
 use modori_shared::op::{CommandBody, OpBody, OpRecord};
+use modori_shared::station::ReceiptKind;
 use modori_shared::sync::{Plan, Receiver, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
 use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
@@ -40,8 +41,9 @@ pub enum StoreError {
 }
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        r#"
+    Migrations::new(vec![
+        M::up(
+            r#"
         CREATE TABLE meta (
             key   TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -112,7 +114,30 @@ pub fn migrations() -> Migrations<'static> {
             created_ms  INTEGER NOT NULL
         ) STRICT;
         "#,
-    )])
+        ),
+        // Station work reported by the sites: how units arrived (quarantine for unidentified
+        // ones), grades kept for undoing a disposition, parcel closings, the catalogue.
+        M::up(
+            r#"
+        ALTER TABLE units ADD COLUMN receipt TEXT NOT NULL DEFAULT 'matched';
+        ALTER TABLE units ADD COLUMN parcel_ref TEXT;
+        ALTER TABLE units ADD COLUMN quarantine INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE units ADD COLUMN grade TEXT;
+        ALTER TABLE returns ADD COLUMN status TEXT NOT NULL DEFAULT 'expected';
+        ALTER TABLE returns ADD COLUMN shortages_json TEXT;
+        CREATE TABLE catalog (
+            merchant      TEXT NOT NULL,
+            sku           TEXT NOT NULL,
+            gtin14        TEXT,
+            category      TEXT NOT NULL,
+            price_yen     INTEGER NOT NULL,
+            final_sale    INTEGER NOT NULL,
+            needs_testing INTEGER NOT NULL,
+            PRIMARY KEY (merchant, sku)
+        ) STRICT;
+        "#,
+        ),
+    ])
 }
 
 fn to_i64(v: u64) -> i64 {
@@ -341,11 +366,28 @@ fn apply_op(
         return note("impersonation", None, &detail);
     }
     match op.body {
-        OpBody::UnitReceived { lpn, rma, sku } => {
+        OpBody::UnitReceived {
+            lpn,
+            rma,
+            sku,
+            receipt,
+            parcel_ref,
+        } => {
             let inserted = tx.execute(
-                "INSERT INTO units (lpn, site, sku, rma, state, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (lpn) DO NOTHING",
-                params![lpn.as_str(), site.as_str(), sku.as_str(), rma.as_ref().map(RmaId::as_str), UnitState::Received.encode(), now_ms],
+                params![
+                    lpn.as_str(),
+                    site.as_str(),
+                    sku.as_str(),
+                    rma.as_ref().map(RmaId::as_str),
+                    UnitState::Received.encode(),
+                    now_ms,
+                    receipt.as_str(),
+                    parcel_ref,
+                    receipt == ReceiptKind::Unidentified
+                ],
             )?;
             if inserted == 0 {
                 return note(
@@ -358,9 +400,42 @@ fn apply_op(
         }
         OpBody::UnitGraded { lpn, grade } => {
             match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
+                Ok(()) => {
+                    tx.execute(
+                        "UPDATE units SET grade = ?2 WHERE lpn = ?1",
+                        params![lpn.as_str(), grade.as_str()],
+                    )?;
+                    Ok(0)
+                }
+                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            }
+        }
+        OpBody::DispositionUndone { lpn, grade } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
                 Ok(()) => Ok(0),
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
+        }
+        OpBody::ParcelClosed { rma, shortages } => {
+            let shortages_json = serde_json::to_string(
+                &shortages
+                    .iter()
+                    .map(|(s, n)| serde_json::json!({"sku": s.as_str(), "qty": n}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default();
+            let n = tx.execute(
+                "UPDATE returns SET status = 'received', shortages_json = ?2 WHERE rma = ?1",
+                params![rma.as_str(), shortages_json],
+            )?;
+            if n == 0 {
+                return note(
+                    "unknown_return",
+                    None,
+                    &format!("parcel of {rma} closed, but no such return is registered"),
+                );
+            }
+            Ok(0)
         }
         OpBody::DispositionSet { lpn, disposition } => {
             match transition(tx, site, &lpn, now_ms, |s| s.dispose(&lpn, disposition))? {
@@ -613,6 +688,7 @@ mod tests {
                 site: SiteId::new(site).unwrap(),
                 at_ms: 0,
                 operator: "B".into(),
+                station: "recv-1".into(),
                 body,
             })
             .unwrap(),
@@ -627,6 +703,8 @@ mod tests {
                 lpn: Lpn::new(lpn).unwrap(),
                 rma: None,
                 sku: Sku::new("S").unwrap(),
+                receipt: ReceiptKind::Unidentified,
+                parcel_ref: None,
             },
         )
     }

@@ -375,6 +375,14 @@ impl UnitState {
         }
     }
 
+    /// Takes back a disposition: the unit is graded `grade` again.
+    pub fn undo_disposition(self, lpn: &Lpn, grade: Grade) -> Result<Self, DomainError> {
+        match self {
+            Self::Disposed(_) => Ok(Self::Graded(grade)),
+            _ => Err(self.invalid(lpn, "undo of a disposition")),
+        }
+    }
+
     pub fn void(self, lpn: &Lpn) -> Result<Self, DomainError> {
         match self {
             Self::Voided => Err(self.invalid(lpn, "void")),

@@ -16,4 +16,4 @@ pub use domain::{
     Capability, Coordinates, Disposition, Epoch, Grade, Lpn, MerchantId, ReasonCode, ReturnLine,
     RmaId, Site, SiteId, Sku, Store, StoreId, StoreKind, UnitState,
 };
-pub use op::{CommandBody, OpBody, OpRecord};
+pub use op::{CatalogItem, CommandBody, OpBody, OpRecord};

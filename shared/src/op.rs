@@ -2,6 +2,7 @@
 //! coordinator sends, downstream). Both are domain values here; `wire` owns their encoding.
 
 use crate::domain::{Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku};
+use crate::station::ReceiptKind;
 
 /// One fact recorded at a site. Ops are facts: the coordinator never refuses one, it records an
 /// anomaly when one is wrong. Corrections are new ops.
@@ -14,6 +15,8 @@ pub struct OpRecord {
     pub at_ms: i64,
     /// Badge of the staff member who did it, or `system`.
     pub operator: String,
+    /// The station it was done at (`ctl` for a supervisor's command), for the audit trail.
+    pub station: String,
     pub body: OpBody,
 }
 
@@ -24,6 +27,9 @@ pub enum OpBody {
         lpn: Lpn,
         rma: Option<RmaId>,
         sku: Sku,
+        receipt: ReceiptKind,
+        /// What was scanned to open an unidentified parcel (e.g. a tracking number).
+        parcel_ref: Option<String>,
     },
     UnitGraded {
         lpn: Lpn,
@@ -43,6 +49,16 @@ pub enum OpBody {
     ReceiptVoided {
         lpn: Lpn,
     },
+    /// A parcel of an expected return is finished; these lines did not arrive.
+    ParcelClosed {
+        rma: RmaId,
+        shortages: Vec<(Sku, u32)>,
+    },
+    /// A disposition set in error is taken back; the unit is graded `grade` again.
+    DispositionUndone {
+        lpn: Lpn,
+        grade: Grade,
+    },
 }
 
 impl OpBody {
@@ -53,6 +69,8 @@ impl OpBody {
             Self::DispositionSet { .. } => "disposition_set",
             Self::InventoryAdjusted { .. } => "inventory_adjusted",
             Self::ReceiptVoided { .. } => "receipt_voided",
+            Self::ParcelClosed { .. } => "parcel_closed",
+            Self::DispositionUndone { .. } => "disposition_undone",
         }
     }
 }
@@ -64,6 +82,24 @@ pub enum CommandBody {
     ExpectedReturn { rma: RmaId, lines: Vec<ReturnLine> },
     /// The centre overrides the disposition of a unit that has not been disposed yet.
     DispositionOverride { lpn: Lpn, disposition: Disposition },
+    /// The catalogue the site needs offline to resolve scans: replaces these SKUs' entries.
+    CatalogUpdate { items: Vec<CatalogItem> },
+    /// A unit received as unidentified belongs to this return: it leaves quarantine.
+    MatchUnidentified { lpn: Lpn, rma: RmaId },
+}
+
+/// A product as the stations need it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogItem {
+    pub sku: Sku,
+    /// GTIN-14 (a JAN/EAN-13 padded with zeros), if the product carries one.
+    pub gtin14: Option<String>,
+    pub category: String,
+    pub price_yen: u64,
+    /// Sold as final sale: not returnable.
+    pub final_sale: bool,
+    /// Must be tested (electronics) before it can be graded A.
+    pub needs_testing: bool,
 }
 
 impl CommandBody {
@@ -71,6 +107,8 @@ impl CommandBody {
         match self {
             Self::ExpectedReturn { .. } => "expected_return",
             Self::DispositionOverride { .. } => "disposition_override",
+            Self::CatalogUpdate { .. } => "catalog_update",
+            Self::MatchUnidentified { .. } => "match_unidentified",
         }
     }
 }

@@ -1082,6 +1082,7 @@ impl Sim {
             site: SiteId::new(self.sites[s].name.clone()).expect("valid site id"),
             at_ms: now as i64,
             operator: format!("B-{:04}", self.rng.range((0, 9_999))),
+            station: "sim".into(),
             body: OpBody::InventoryAdjusted {
                 sku: Sku::new(format!("SKU-{}", self.rng.range((1, 500)))).expect("valid sku"),
                 delta,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use modori_agent::store;
+use modori_agent::work;
 use modori_tests::{coordinator_count, http_request, wait_for, TestFleet};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,7 +39,7 @@ async fn a_return_from_a_store_is_routed_to_the_nearest_site() -> anyhow::Result
             async move {
                 let pending = agent
                     .db()
-                    .call(|c| store::pending_expected_returns(c, 10))
+                    .call(|c| work::pending_expected_returns(c, 10))
                     .await?;
                 Ok(pending
                     .iter()

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use modori_agent::store;
+use modori_agent::work;
 use modori_shared::domain::{ReasonCode, ReturnLine, RmaId, Sku};
 use modori_tests::{coordinator_count, http_get, wait_for, TestFleet};
 
@@ -55,7 +55,7 @@ async fn nine_sites_sync_exactly_once_and_receive_commands() -> anyhow::Result<(
                 async move {
                     let pending = agent
                         .db()
-                        .call(|c| store::pending_expected_returns(c, 10))
+                        .call(|c| work::pending_expected_returns(c, 10))
                         .await?;
                     Ok(pending.len() == 1)
                 }

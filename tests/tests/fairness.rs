@@ -11,10 +11,12 @@ use anyhow::bail;
 use modori_agent::sqlite::Db;
 use modori_agent::store::{self, StoreError};
 use modori_agent::sync_client::chrono_ms;
+use modori_agent::work::{self, Actor};
 use modori_agent::AgentHandle;
 use modori_coordinator::fleet::Fleet;
 use modori_coordinator::Coordinator;
 use modori_shared::domain::{SiteId, Sku};
+use modori_shared::station::{Effect, ReceiptKind};
 use modori_tests::{coordinator_count, real_fleet, wait_for, TestFleet};
 use tokio::time::Instant;
 
@@ -49,8 +51,15 @@ async fn record_backlog(fleet: &TestFleet, i: usize, n: u64) -> anyhow::Result<(
     let sku = Sku::new("SNK-RUN-27")?;
     db.call(move |c| {
         c.pragma_update(None, "synchronous", "OFF")?;
+        let who = Actor::new("backlog", "test");
+        let effect = Effect::Receive {
+            rma: None,
+            sku,
+            receipt: ReceiptKind::Unidentified,
+            parcel_ref: None,
+        };
         for _ in 0..n {
-            store::receive_unit(c, &site, None, &sku, "backlog", chrono_ms())?;
+            work::record(c, &site, &who, &effect, chrono_ms())?;
         }
         c.pragma_update(None, "synchronous", "FULL")?;
         Ok::<_, StoreError>(())

@@ -11,15 +11,21 @@ use super::{decode_body, encode_body, WireError};
 use crate::domain::{
     Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
 };
-use crate::op::{CommandBody, OpBody, OpRecord};
+use crate::op::{CatalogItem, CommandBody, OpBody, OpRecord};
+use crate::station::ReceiptKind;
 
 /// Format byte of payloads written by this build.
 const PAYLOAD_FORMAT: u8 = 1;
 
 /// Longest operator badge accepted, in bytes.
 pub const OPERATOR_LEN_MAX: usize = 64;
-/// Most lines one expected return may carry.
+/// Most lines one expected return (or parcel closing) may carry.
 pub const RETURN_LINES_MAX: usize = 256;
+/// Most catalogue items in one command; a larger catalogue travels as several commands, each
+/// well under the per-item payload limit.
+pub const CATALOG_ITEMS_PER_COMMAND_MAX: usize = 400;
+/// Longest parcel reference (a scanned tracking number or reference), in bytes.
+pub const PARCEL_REF_LEN_MAX: usize = 64;
 
 /// Content hash of a payload, compared when a duplicate seq arrives.
 pub type PayloadHash = [u8; 32];
@@ -34,6 +40,7 @@ struct OpV1 {
     site: String,
     at_ms: i64,
     operator: String,
+    station: String,
     body: OpBodyV1,
 }
 
@@ -43,6 +50,8 @@ enum OpBodyV1 {
         lpn: String,
         rma: Option<String>,
         sku: String,
+        receipt: ReceiptV1,
+        parcel_ref: Option<String>,
     },
     UnitGraded {
         lpn: String,
@@ -59,6 +68,32 @@ enum OpBodyV1 {
     ReceiptVoided {
         lpn: String,
     },
+    ParcelClosed {
+        rma: String,
+        shortages: Vec<(String, u32)>,
+    },
+    DispositionUndone {
+        lpn: String,
+        grade: GradeV1,
+    },
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+enum ReceiptV1 {
+    Matched,
+    Over,
+    WrongItem,
+    Unidentified,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CatalogItemV1 {
+    sku: String,
+    gtin14: Option<String>,
+    category: String,
+    price_yen: u64,
+    final_sale: bool,
+    needs_testing: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,6 +105,13 @@ enum CommandV1 {
     DispositionOverride {
         lpn: String,
         disposition: DispositionV1,
+    },
+    CatalogUpdate {
+        items: Vec<CatalogItemV1>,
+    },
+    MatchUnidentified {
+        lpn: String,
+        rma: String,
     },
 }
 
@@ -129,6 +171,11 @@ macro_rules! mirror_enum {
 
 mirror_enum!(Grade, GradeV1, [A, B, C, D, X]);
 mirror_enum!(
+    ReceiptKind,
+    ReceiptV1,
+    [Matched, Over, WrongItem, Unidentified]
+);
+mirror_enum!(
     Disposition,
     DispositionV1,
     [Restock, Resale, Refurbish, Recycle, Dispose, ReturnToVendor]
@@ -176,10 +223,18 @@ fn strip_format<'a>(what: &'static str, payload: &'a [u8]) -> Result<&'a [u8], W
 
 pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
     let body = match &op.body {
-        OpBody::UnitReceived { lpn, rma, sku } => OpBodyV1::UnitReceived {
+        OpBody::UnitReceived {
+            lpn,
+            rma,
+            sku,
+            receipt,
+            parcel_ref,
+        } => OpBodyV1::UnitReceived {
             lpn: lpn.to_string(),
             rma: rma.as_ref().map(ToString::to_string),
             sku: sku.to_string(),
+            receipt: (*receipt).into(),
+            parcel_ref: parcel_ref.clone(),
         },
         OpBody::UnitGraded { lpn, grade } => OpBodyV1::UnitGraded {
             lpn: lpn.to_string(),
@@ -196,11 +251,20 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
         OpBody::ReceiptVoided { lpn } => OpBodyV1::ReceiptVoided {
             lpn: lpn.to_string(),
         },
+        OpBody::ParcelClosed { rma, shortages } => OpBodyV1::ParcelClosed {
+            rma: rma.to_string(),
+            shortages: shortages.iter().map(|(s, n)| (s.to_string(), *n)).collect(),
+        },
+        OpBody::DispositionUndone { lpn, grade } => OpBodyV1::DispositionUndone {
+            lpn: lpn.to_string(),
+            grade: (*grade).into(),
+        },
     };
     let wire = OpV1 {
         site: op.site.to_string(),
         at_ms: op.at_ms,
         operator: op.operator.clone(),
+        station: op.station.clone(),
         body,
     };
     Ok(with_format(encode_body("op", &wire)?))
@@ -208,19 +272,38 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
 
 pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
     let wire: OpV1 = decode_body("op", strip_format("op", payload)?)?;
-    if wire.operator.len() > OPERATOR_LEN_MAX {
+    if wire.operator.len() > OPERATOR_LEN_MAX || wire.station.len() > OPERATOR_LEN_MAX {
         return Err(WireError::Malformed {
             what: "op",
-            reason: format!("operator badge longer than {OPERATOR_LEN_MAX} bytes"),
+            reason: format!("operator or station longer than {OPERATOR_LEN_MAX} bytes"),
         });
     }
     let e = invalid("op");
     let body = match wire.body {
-        OpBodyV1::UnitReceived { lpn, rma, sku } => OpBody::UnitReceived {
-            lpn: Lpn::new(lpn).map_err(&e)?,
-            rma: rma.map(RmaId::new).transpose().map_err(&e)?,
-            sku: Sku::new(sku).map_err(&e)?,
-        },
+        OpBodyV1::UnitReceived {
+            lpn,
+            rma,
+            sku,
+            receipt,
+            parcel_ref,
+        } => {
+            if parcel_ref
+                .as_ref()
+                .is_some_and(|r| r.len() > PARCEL_REF_LEN_MAX)
+            {
+                return Err(WireError::Malformed {
+                    what: "op",
+                    reason: format!("parcel reference longer than {PARCEL_REF_LEN_MAX} bytes"),
+                });
+            }
+            OpBody::UnitReceived {
+                lpn: Lpn::new(lpn).map_err(&e)?,
+                rma: rma.map(RmaId::new).transpose().map_err(&e)?,
+                sku: Sku::new(sku).map_err(&e)?,
+                receipt: receipt.into(),
+                parcel_ref,
+            }
+        }
         OpBodyV1::UnitGraded { lpn, grade } => OpBody::UnitGraded {
             lpn: Lpn::new(lpn).map_err(&e)?,
             grade: grade.into(),
@@ -236,11 +319,32 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
         OpBodyV1::ReceiptVoided { lpn } => OpBody::ReceiptVoided {
             lpn: Lpn::new(lpn).map_err(&e)?,
         },
+        OpBodyV1::ParcelClosed { rma, shortages } => {
+            if shortages.len() > RETURN_LINES_MAX {
+                return Err(WireError::Malformed {
+                    what: "op",
+                    reason: format!("more than {RETURN_LINES_MAX} shortage lines"),
+                });
+            }
+            OpBody::ParcelClosed {
+                rma: RmaId::new(rma).map_err(&e)?,
+                shortages: shortages
+                    .into_iter()
+                    .map(|(s, n)| Sku::new(s).map(|s| (s, n)))
+                    .collect::<Result<_, _>>()
+                    .map_err(&e)?,
+            }
+        }
+        OpBodyV1::DispositionUndone { lpn, grade } => OpBody::DispositionUndone {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            grade: grade.into(),
+        },
     };
     Ok(OpRecord {
         site: SiteId::new(wire.site).map_err(&e)?,
         at_ms: wire.at_ms,
         operator: wire.operator,
+        station: wire.station,
         body,
     })
 }
@@ -261,6 +365,23 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
         CommandBody::DispositionOverride { lpn, disposition } => CommandV1::DispositionOverride {
             lpn: lpn.to_string(),
             disposition: (*disposition).into(),
+        },
+        CommandBody::CatalogUpdate { items } => CommandV1::CatalogUpdate {
+            items: items
+                .iter()
+                .map(|i| CatalogItemV1 {
+                    sku: i.sku.to_string(),
+                    gtin14: i.gtin14.clone(),
+                    category: i.category.clone(),
+                    price_yen: i.price_yen,
+                    final_sale: i.final_sale,
+                    needs_testing: i.needs_testing,
+                })
+                .collect(),
+        },
+        CommandBody::MatchUnidentified { lpn, rma } => CommandV1::MatchUnidentified {
+            lpn: lpn.to_string(),
+            rma: rma.to_string(),
         },
     };
     Ok(with_format(encode_body("command", &wire)?))
@@ -290,6 +411,44 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
             lpn: Lpn::new(lpn).map_err(&e)?,
             disposition: disposition.into(),
         },
+        CommandV1::CatalogUpdate { items } => {
+            if items.len() > CATALOG_ITEMS_PER_COMMAND_MAX {
+                return Err(WireError::Malformed {
+                    what: "command",
+                    reason: format!("more than {CATALOG_ITEMS_PER_COMMAND_MAX} catalogue items"),
+                });
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for i in items {
+                if let Some(g) = &i.gtin14 {
+                    if g.len() != 14 || !g.bytes().all(|b| b.is_ascii_digit()) {
+                        return Err(WireError::Malformed {
+                            what: "command",
+                            reason: format!("catalogue GTIN {g:?} is not 14 digits"),
+                        });
+                    }
+                }
+                if i.category.len() > OPERATOR_LEN_MAX {
+                    return Err(WireError::Malformed {
+                        what: "command",
+                        reason: format!("catalogue category longer than {OPERATOR_LEN_MAX} bytes"),
+                    });
+                }
+                out.push(CatalogItem {
+                    sku: Sku::new(i.sku).map_err(&e)?,
+                    gtin14: i.gtin14,
+                    category: i.category,
+                    price_yen: i.price_yen,
+                    final_sale: i.final_sale,
+                    needs_testing: i.needs_testing,
+                });
+            }
+            CommandBody::CatalogUpdate { items: out }
+        }
+        CommandV1::MatchUnidentified { lpn, rma } => CommandBody::MatchUnidentified {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            rma: RmaId::new(rma).map_err(&e)?,
+        },
     })
 }
 
@@ -302,10 +461,13 @@ mod tests {
             site: SiteId::new("sendai").unwrap(),
             at_ms: 1_700_000_000_000,
             operator: "B-0042".into(),
+            station: "recv-1".into(),
             body: OpBody::UnitReceived {
                 lpn: Lpn::new("LPN-SENDAI-1").unwrap(),
                 rma: Some(RmaId::new("RMA-9").unwrap()),
                 sku: Sku::new("TSHIRT-M").unwrap(),
+                receipt: ReceiptKind::Matched,
+                parcel_ref: None,
             },
         }
     }

@@ -1,0 +1,729 @@
+//! The site's work: every station action as one transaction, together with its outbox op and
+//! its audit row.
+//!
+//! Invariant: a state change, the op that reports it and the audit line that says who did it
+//! are written together or not at all, and the lifecycle is checked before anything is written.
+//! Corrections (void, re-grade, undo) are new ops, never edits of old ones.
+
+use std::collections::BTreeMap;
+
+use modori_shared::barcode;
+use modori_shared::domain::{Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState};
+use modori_shared::op::{OpBody, OpRecord};
+use modori_shared::station::{Effect, ExpectedParcel, Lookup, ReceiptKind, UnitView};
+use modori_shared::sync::ITEM_PAYLOAD_BYTES_MAX;
+use modori_shared::wire::payload;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// Who did it, where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Actor {
+    /// Badge of the person (`B-1234`), or `system`.
+    pub operator: String,
+    /// The station (`recv-1`), or `ctl` for a supervisor's command.
+    pub station: String,
+}
+
+impl Actor {
+    pub fn new(operator: impl Into<String>, station: impl Into<String>) -> Self {
+        Self {
+            operator: operator.into(),
+            station: station.into(),
+        }
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// Appends an op to the outbox, and its audit row, inside the caller's transaction.
+fn record_op(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    body: OpBody,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let kind = body.kind();
+    let (lpn, rma, detail) = audit_fields(&body);
+    let bytes = payload::encode_op(&OpRecord {
+        site: site.clone(),
+        at_ms: now_ms,
+        operator: who.operator.clone(),
+        station: who.station.clone(),
+        body,
+    })?;
+    if bytes.len() > ITEM_PAYLOAD_BYTES_MAX {
+        return Err(StoreError::PayloadTooLarge(bytes.len()));
+    }
+    let seq: i64 = tx.query_row(
+        "UPDATE sync_state SET op_head_seq = op_head_seq + 1 WHERE id = 1 RETURNING op_head_seq",
+        [],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO outbox (seq, kind, payload, created_ms) VALUES (?1, ?2, ?3, ?4)",
+        params![seq, kind, bytes, now_ms],
+    )?;
+    tx.execute(
+        "INSERT INTO audit (lpn, rma, action, detail, operator, station, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![lpn, rma, kind, detail, who.operator, who.station, now_ms],
+    )?;
+    Ok(to_u64(seq))
+}
+
+fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
+    match body {
+        OpBody::UnitReceived {
+            lpn,
+            rma,
+            sku,
+            receipt,
+            parcel_ref,
+        } => (
+            Some(lpn.to_string()),
+            rma.as_ref().map(ToString::to_string),
+            format!(
+                "{sku} {}{}",
+                receipt.as_str(),
+                parcel_ref
+                    .as_ref()
+                    .map(|r| format!(" ref {r}"))
+                    .unwrap_or_default()
+            ),
+        ),
+        OpBody::UnitGraded { lpn, grade } => {
+            (Some(lpn.to_string()), None, format!("grade {grade}"))
+        }
+        OpBody::DispositionSet { lpn, disposition } => {
+            (Some(lpn.to_string()), None, disposition.to_string())
+        }
+        OpBody::InventoryAdjusted { sku, delta } => (None, None, format!("{sku} {delta:+}")),
+        OpBody::ReceiptVoided { lpn } => (Some(lpn.to_string()), None, String::new()),
+        OpBody::ParcelClosed { rma, shortages } => (
+            None,
+            Some(rma.to_string()),
+            shortages
+                .iter()
+                .map(|(s, n)| format!("short {s} ×{n}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        OpBody::DispositionUndone { lpn, grade } => (
+            Some(lpn.to_string()),
+            None,
+            format!("back to grade {grade}"),
+        ),
+    }
+}
+
+/// The label of the `n`th unit received in a database of `epoch`. The epoch's low 16 bits (its
+/// generation) are part of it, so a site restored from a backup, whose counter starts again
+/// from the backup's value, never prints a plate that already exists; its check character
+/// makes a misread plate an error at the scanner, never another unit.
+pub fn lpn_for(site: &SiteId, epoch: Epoch, n: u64) -> Result<Lpn, StoreError> {
+    let generation = (epoch.0 & 0xffff) as u16;
+    barcode::lpn_encode(site, generation, n)
+        .map_err(|e| StoreError::Corrupt(format!("LPN for site {site}: {e}")))
+}
+
+/// What recording an effect produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recorded {
+    /// The unit concerned (a new LPN for a receipt).
+    pub lpn: Option<Lpn>,
+    /// The last op written (0 for a reprint, which writes none).
+    pub seq: u64,
+    /// Label data for the printer, if the effect prints one.
+    pub label: Option<LabelData>,
+}
+
+/// What a label shows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LabelData {
+    Unit {
+        lpn: Lpn,
+        sku: Sku,
+        grade: Option<Grade>,
+    },
+    Disposition {
+        lpn: Lpn,
+        disposition: Disposition,
+        bin: String,
+    },
+}
+
+/// Records one station effect in one transaction.
+pub fn record(
+    conn: &mut Connection,
+    site: &SiteId,
+    who: &Actor,
+    effect: &Effect,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let recorded = match effect {
+        Effect::Receive {
+            rma,
+            sku,
+            receipt,
+            parcel_ref,
+        } => receive(
+            &tx,
+            site,
+            who,
+            rma.as_ref(),
+            sku,
+            *receipt,
+            parcel_ref.clone(),
+            now_ms,
+        )?,
+        Effect::CloseParcel { rma, shortages } => {
+            tx.execute(
+                "UPDATE expected_returns SET received_ms = COALESCE(received_ms, ?2) WHERE rma = ?1",
+                params![rma.as_str(), now_ms],
+            )?;
+            let body = OpBody::ParcelClosed {
+                rma: rma.clone(),
+                shortages: shortages.clone(),
+            };
+            Recorded {
+                lpn: None,
+                seq: record_op(&tx, site, who, body, now_ms)?,
+                label: None,
+            }
+        }
+        Effect::Grade { lpn, grade } => {
+            let unit = unit_row(&tx, lpn)?;
+            set_state(&tx, lpn, unit.view.state.grade(lpn, *grade)?, Some(*grade))?;
+            let body = OpBody::UnitGraded {
+                lpn: lpn.clone(),
+                grade: *grade,
+            };
+            Recorded {
+                lpn: Some(lpn.clone()),
+                seq: record_op(&tx, site, who, body, now_ms)?,
+                label: Some(LabelData::Unit {
+                    lpn: lpn.clone(),
+                    sku: unit.view.sku,
+                    grade: Some(*grade),
+                }),
+            }
+        }
+        Effect::Dispose { lpn, disposition } => dispose(&tx, site, who, lpn, *disposition, now_ms)?,
+        Effect::UndoDisposition { lpn } => undo_disposition(&tx, site, who, lpn, now_ms)?,
+        Effect::VoidReceipt { lpn } => {
+            let unit = unit_row(&tx, lpn)?;
+            set_state(&tx, lpn, unit.view.state.void(lpn)?, unit.grade)?;
+            let body = OpBody::ReceiptVoided { lpn: lpn.clone() };
+            Recorded {
+                lpn: Some(lpn.clone()),
+                seq: record_op(&tx, site, who, body, now_ms)?,
+                label: None,
+            }
+        }
+        Effect::Reprint { lpn } => {
+            let unit = unit_row(&tx, lpn)?;
+            Recorded {
+                lpn: Some(lpn.clone()),
+                seq: 0,
+                label: Some(LabelData::Unit {
+                    lpn: lpn.clone(),
+                    sku: unit.view.sku,
+                    grade: unit.grade,
+                }),
+            }
+        }
+    };
+    tx.commit()?;
+    Ok(recorded)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn receive(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    rma: Option<&RmaId>,
+    sku: &Sku,
+    receipt: ReceiptKind,
+    parcel_ref: Option<String>,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let n: i64 = tx.query_row(
+        "UPDATE lpn_counter SET next = next + 1 WHERE id = 1 RETURNING next - 1",
+        [],
+        |r| r.get(0),
+    )?;
+    let epoch: i64 = tx.query_row("SELECT op_epoch FROM sync_state WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    let lpn = lpn_for(site, Epoch(to_u64(epoch)), to_u64(n))?;
+    tx.execute(
+        "INSERT INTO units (lpn, sku, rma, state, operator, received_ms, receipt, parcel_ref, quarantine)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            lpn.as_str(),
+            sku.as_str(),
+            rma.map(RmaId::as_str),
+            UnitState::Received.encode(),
+            who.operator,
+            now_ms,
+            receipt.as_str(),
+            parcel_ref,
+            receipt == ReceiptKind::Unidentified
+        ],
+    )?;
+    let body = OpBody::UnitReceived {
+        lpn: lpn.clone(),
+        rma: rma.cloned(),
+        sku: sku.clone(),
+        receipt,
+        parcel_ref,
+    };
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq: record_op(tx, site, who, body, now_ms)?,
+        label: Some(LabelData::Unit {
+            lpn,
+            sku: sku.clone(),
+            grade: None,
+        }),
+    })
+}
+
+/// The bin a disposition sends a unit to, printed on its label.
+pub fn bin_for(disposition: Disposition) -> &'static str {
+    match disposition {
+        Disposition::Restock => "STOCK",
+        Disposition::Resale => "RESALE",
+        Disposition::Refurbish => "REPAIR",
+        Disposition::Recycle => "RECYCLE",
+        Disposition::Dispose => "WASTE",
+        Disposition::ReturnToVendor => "RTV",
+    }
+}
+
+fn dispose(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    lpn: &Lpn,
+    disposition: Disposition,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let unit = unit_row(tx, lpn)?;
+    set_state(
+        tx,
+        lpn,
+        unit.view.state.dispose(lpn, disposition)?,
+        unit.grade,
+    )?;
+    let body = OpBody::DispositionSet {
+        lpn: lpn.clone(),
+        disposition,
+    };
+    let mut seq = record_op(tx, site, who, body, now_ms)?;
+    if disposition == Disposition::Restock {
+        seq = adjust_inventory(tx, site, who, &unit.view.sku, 1, now_ms)?;
+    }
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq,
+        label: Some(LabelData::Disposition {
+            lpn: lpn.clone(),
+            disposition,
+            bin: bin_for(disposition).to_owned(),
+        }),
+    })
+}
+
+fn undo_disposition(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    lpn: &Lpn,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let unit = unit_row(tx, lpn)?;
+    let grade = unit
+        .grade
+        .ok_or_else(|| StoreError::Corrupt(format!("{lpn} is disposed but has no grade")))?;
+    let restocked = unit.view.state == UnitState::Disposed(Disposition::Restock);
+    set_state(
+        tx,
+        lpn,
+        unit.view.state.undo_disposition(lpn, grade)?,
+        Some(grade),
+    )?;
+    let body = OpBody::DispositionUndone {
+        lpn: lpn.clone(),
+        grade,
+    };
+    let mut seq = record_op(tx, site, who, body, now_ms)?;
+    if restocked {
+        seq = adjust_inventory(tx, site, who, &unit.view.sku, -1, now_ms)?;
+    }
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq,
+        label: None,
+    })
+}
+
+fn adjust_inventory(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    sku: &Sku,
+    delta: i64,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    tx.execute(
+        "INSERT INTO inventory (sku, qty) VALUES (?1, ?2) ON CONFLICT (sku) DO UPDATE SET qty = qty + ?2",
+        params![sku.as_str(), delta],
+    )?;
+    record_op(
+        tx,
+        site,
+        who,
+        OpBody::InventoryAdjusted {
+            sku: sku.clone(),
+            delta,
+        },
+        now_ms,
+    )
+}
+
+struct UnitRow {
+    view: UnitView,
+    grade: Option<Grade>,
+}
+
+fn unit_row(conn: &Connection, lpn: &Lpn) -> Result<UnitRow, StoreError> {
+    find_unit(conn, lpn)?.ok_or_else(|| StoreError::UnknownUnit(lpn.to_string()))
+}
+
+fn find_unit(conn: &Connection, lpn: &Lpn) -> Result<Option<UnitRow>, StoreError> {
+    let row: Option<(String, String, Option<String>)> = conn
+        .query_row(
+            "SELECT sku, state, grade FROM units WHERE lpn = ?1",
+            [lpn.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((sku, state, grade)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(UnitRow {
+        view: UnitView {
+            lpn: lpn.clone(),
+            sku: Sku::new(sku)?,
+            state: UnitState::decode(&state)?,
+        },
+        grade: grade.as_deref().map(Grade::parse).transpose()?,
+    }))
+}
+
+fn set_state(
+    tx: &Transaction<'_>,
+    lpn: &Lpn,
+    state: UnitState,
+    grade: Option<Grade>,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE units SET state = ?2, grade = ?3 WHERE lpn = ?1",
+        params![lpn.as_str(), state.encode(), grade.map(|g| g.as_str())],
+    )?;
+    Ok(())
+}
+
+/// How a unit of `sku` arriving for `rma` counts: matched, over or wrong item (or unidentified
+/// when the return is not expected here). For receipts made outside a station's parcel.
+pub fn receipt_kind(
+    conn: &Connection,
+    rma: Option<&RmaId>,
+    sku: &Sku,
+) -> Result<ReceiptKind, StoreError> {
+    let Some(parcel) = rma.map(|r| expected_parcel(conn, r)).transpose()?.flatten() else {
+        return Ok(ReceiptKind::Unidentified);
+    };
+    Ok(match parcel.lines.get(sku) {
+        Some((qty, got)) if got < qty => ReceiptKind::Matched,
+        Some(_) => ReceiptKind::Over,
+        None => ReceiptKind::WrongItem,
+    })
+}
+
+/// An expected return with what already arrived of each line.
+pub fn expected_parcel(
+    conn: &Connection,
+    rma: &RmaId,
+) -> Result<Option<ExpectedParcel>, StoreError> {
+    let lines_json: Option<String> = conn
+        .query_row(
+            "SELECT lines_json FROM expected_returns WHERE rma = ?1",
+            [rma.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(lines_json) = lines_json else {
+        return Ok(None);
+    };
+    let parsed: Vec<serde_json::Value> = serde_json::from_str(&lines_json)
+        .map_err(|e| StoreError::Corrupt(format!("expected return {rma}: {e}")))?;
+    let mut lines = BTreeMap::new();
+    for line in parsed {
+        let sku = Sku::new(line["sku"].as_str().unwrap_or_default())?;
+        let qty = u32::try_from(line["qty"].as_u64().unwrap_or(0)).unwrap_or(u32::MAX);
+        lines.entry(sku).or_insert((0, 0)).0 += qty;
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT sku, COUNT(*) FROM units WHERE rma = ?1 AND receipt = 'matched' AND state != 'voided' GROUP BY sku",
+    )?;
+    let got = stmt.query_map([rma.as_str()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in got {
+        let (sku, n) = row?;
+        if let Some(line) = lines.get_mut(&Sku::new(sku)?) {
+            line.1 = u32::try_from(n).unwrap_or(u32::MAX);
+        }
+    }
+    Ok(Some(ExpectedParcel {
+        rma: rma.clone(),
+        lines,
+    }))
+}
+
+/// The station's view of the site database. Errors reading it count as "not found": the
+/// station then refuses the scan, which is the safe answer.
+pub struct SiteLookup<'a>(pub &'a Connection);
+
+impl Lookup for SiteLookup<'_> {
+    fn expected_return(&self, rma: &RmaId) -> Option<ExpectedParcel> {
+        expected_parcel(self.0, rma).ok().flatten()
+    }
+
+    fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku> {
+        self.0
+            .query_row("SELECT sku FROM catalog WHERE gtin14 = ?1", [gtin14], |r| {
+                r.get::<_, String>(0)
+            })
+            .ok()
+            .and_then(|s| Sku::new(s).ok())
+    }
+
+    fn unit(&self, lpn: &Lpn) -> Option<UnitView> {
+        find_unit(self.0, lpn).ok().flatten().map(|u| u.view)
+    }
+}
+
+/// One line of a unit's audit trail.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AuditRow {
+    pub action: String,
+    pub detail: String,
+    pub operator: String,
+    pub station: String,
+    pub at_ms: i64,
+}
+
+/// Who did what to this unit, when, at which station (oldest first).
+pub fn audit(conn: &Connection, lpn: &Lpn) -> Result<Vec<AuditRow>, StoreError> {
+    let mut stmt = conn
+        .prepare_cached("SELECT action, COALESCE(detail, ''), operator, station, at_ms FROM audit WHERE lpn = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([lpn.as_str()], |r| {
+        Ok(AuditRow {
+            action: r.get(0)?,
+            detail: r.get(1)?,
+            operator: r.get(2)?,
+            station: r.get(3)?,
+            at_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// An expected return routed here and not yet received, as a list of SKUs to receive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExpectedReturn {
+    pub rma: RmaId,
+    pub skus: Vec<Sku>,
+}
+
+pub fn pending_expected_returns(
+    conn: &Connection,
+    max: usize,
+) -> Result<Vec<ExpectedReturn>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rma FROM expected_returns WHERE received_ms IS NULL ORDER BY rowid LIMIT ?1",
+    )?;
+    let rmas: Vec<String> = stmt
+        .query_map([to_i64(max as u64)], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::new();
+    for rma in rmas {
+        let rma = RmaId::new(rma)?;
+        let Some(parcel) = expected_parcel(conn, &rma)? else {
+            continue;
+        };
+        let skus = parcel
+            .lines
+            .into_iter()
+            .flat_map(|(sku, (qty, got))| {
+                std::iter::repeat_n(sku, qty.saturating_sub(got) as usize)
+            })
+            .collect();
+        out.push(ExpectedReturn { rma, skus });
+    }
+    Ok(out)
+}
+
+/// Units whose state starts with `state_prefix` (`received`, `graded`), oldest first.
+pub fn units_in_state(
+    conn: &Connection,
+    state_prefix: &str,
+    max: usize,
+) -> Result<Vec<(Lpn, UnitState)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lpn, state FROM units WHERE state LIKE ?1 || '%' ORDER BY received_ms, lpn LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![state_prefix, to_i64(max as u64)], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (lpn, state) = row?;
+        out.push((Lpn::new(lpn)?, UnitState::decode(&state)?));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{open, receive};
+    use crate::store::{load_ops, OutboxStream};
+
+    fn who() -> Actor {
+        Actor::new("B-7", "grade-1")
+    }
+
+    #[test]
+    fn a_receipt_its_op_and_its_audit_row_are_written_together() {
+        let (mut conn, site) = open();
+        let r = receive(&mut conn, &site, None, "SHOE-42");
+        assert_eq!(r.seq, 1);
+        let lpn = r.lpn.unwrap();
+        match barcode::parse(lpn.as_str()).unwrap() {
+            barcode::Scan::Lpn(label) => assert!(label.is_from_site(&site)),
+            other => panic!("an LPN reads back as {other:?}"),
+        }
+        let ops = load_ops(&conn, OutboxStream::Current, 1, 10).unwrap();
+        let op = payload::decode_op(&ops[0].payload).unwrap();
+        assert_eq!(
+            (op.operator.as_str(), op.station.as_str()),
+            ("B-1", "recv-1")
+        );
+        assert!(matches!(
+            op.body,
+            OpBody::UnitReceived {
+                receipt: ReceiptKind::Unidentified,
+                ..
+            }
+        ));
+        let trail = audit(&conn, &lpn).unwrap();
+        assert_eq!(trail.len(), 1);
+        assert_eq!(
+            (trail[0].action.as_str(), trail[0].station.as_str()),
+            ("unit_received", "recv-1")
+        );
+    }
+
+    #[test]
+    fn lifecycle_is_checked_before_anything_is_written_and_corrections_are_ops() {
+        let (mut conn, site) = open();
+        let lpn = receive(&mut conn, &site, None, "SHOE-42").lpn.unwrap();
+        let dispose = Effect::Dispose {
+            lpn: lpn.clone(),
+            disposition: Disposition::Restock,
+        };
+        let err = record(&mut conn, &site, &who(), &dispose, 11).unwrap_err();
+        assert!(err.to_string().contains("not allowed"), "{err}");
+        assert_eq!(crate::store::snapshot(&conn).unwrap().op_head_seq, 1);
+
+        let grade = Effect::Grade {
+            lpn: lpn.clone(),
+            grade: Grade::A,
+        };
+        record(&mut conn, &site, &who(), &grade, 12).unwrap();
+        let recorded = record(&mut conn, &site, &who(), &dispose, 13).unwrap();
+        assert_eq!(recorded.seq, 4, "disposition + inventory delta");
+        assert!(matches!(
+            recorded.label,
+            Some(LabelData::Disposition { .. })
+        ));
+        let undo = Effect::UndoDisposition { lpn: lpn.clone() };
+        let undone = record(&mut conn, &site, &who(), &undo, 14).unwrap();
+        assert_eq!(undone.seq, 6, "undo + the inventory delta taken back");
+        assert_eq!(
+            crate::store::count(&conn, "SELECT qty FROM inventory").unwrap(),
+            0
+        );
+        assert_eq!(
+            SiteLookup(&conn).unit(&lpn).unwrap().state,
+            UnitState::Graded(Grade::A)
+        );
+        record(
+            &mut conn,
+            &site,
+            &who(),
+            &Effect::VoidReceipt { lpn: lpn.clone() },
+            15,
+        )
+        .unwrap();
+        let actions: Vec<String> = audit(&conn, &lpn)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "unit_received",
+                "unit_graded",
+                "disposition_set",
+                "disposition_undone",
+                "receipt_voided"
+            ]
+        );
+    }
+
+    #[test]
+    fn reprint_writes_nothing_and_unknown_units_are_named() {
+        let (mut conn, site) = open();
+        let lpn = receive(&mut conn, &site, None, "SHOE-42").lpn.unwrap();
+        let r = record(&mut conn, &site, &who(), &Effect::Reprint { lpn }, 20).unwrap();
+        assert_eq!(r.seq, 0);
+        assert_eq!(crate::store::snapshot(&conn).unwrap().op_head_seq, 1);
+        let ghost = Lpn::new("LPN-NOPE-0000-0000001X").unwrap();
+        let err = record(
+            &mut conn,
+            &site,
+            &who(),
+            &Effect::Reprint { lpn: ghost },
+            21,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("LPN-NOPE"), "{err}");
+    }
+}
