@@ -52,6 +52,17 @@ enum CtlCommand {
         #[arg(long)]
         operator: String,
     },
+    /// Print a unit's label again.
+    Reprint {
+        lpn: String,
+        /// Printer name (default: the first printer).
+        #[arg(long)]
+        printer: Option<String>,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Who did what to a unit, when, at which station.
+    Audit { lpn: String },
 }
 
 /// The `modori-agent` command line. Lives in the library so test binaries run the very same
@@ -112,6 +123,16 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 CtlCommand::Receive { sku, rma, operator } => {
                     CtlRequest::Receive { sku, rma, operator }
                 }
+                CtlCommand::Reprint {
+                    lpn,
+                    printer,
+                    operator,
+                } => CtlRequest::Reprint {
+                    lpn,
+                    printer,
+                    operator,
+                },
+                CtlCommand::Audit { lpn } => CtlRequest::Audit { lpn },
             };
             let socket = config.ctl_socket();
             let reply = crate::ctl::request(&socket, &serde_json::to_string(&request)?)

@@ -14,6 +14,9 @@ use modori_shared::wire::{MAX_FRAME_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_MI
 use serde::{Deserialize, Serialize};
 
 use crate::config_file::{self, ConfigError};
+use crate::devices::printer::PrinterConfig;
+use crate::devices::scanner::ScannerConfig;
+use crate::stations::StationConfig;
 use crate::tls::LinkTiming;
 
 /// Environment variables starting with this override keys, e.g.
@@ -33,6 +36,15 @@ pub struct AgentConfig {
     pub ctl: CtlSection,
     #[serde(default)]
     pub metrics: MetricsSection,
+    /// Serial barcode scanners (`[[scanners]]`).
+    #[serde(default)]
+    pub scanners: Vec<ScannerConfig>,
+    /// ZPL label printers (`[[printers]]`, `type = "zpl"`).
+    #[serde(default)]
+    pub printers: Vec<PrinterConfig>,
+    /// Stations: a scanner, an optional printer and a workflow (`[[stations]]`).
+    #[serde(default)]
+    pub stations: Vec<StationConfig>,
 }
 
 /// Who this site is. Must agree with the coordinator's sites file.
@@ -207,6 +219,25 @@ impl AgentConfig {
             message,
         };
         self.site_def().map_err(|e| bad("site", e.to_string()))?;
+        for (i, d) in self.scanners.iter().enumerate() {
+            d.validate()
+                .map_err(|e| bad(&format!("scanners[{i}].{}", e.key), e.message))?;
+        }
+        for (i, d) in self.printers.iter().enumerate() {
+            d.validate()
+                .map_err(|e| bad(&format!("printers[{i}].{}", e.key), e.message))?;
+        }
+        let names = |v: Vec<&String>| v.into_iter().cloned().collect::<Vec<_>>();
+        let scanners = names(self.scanners.iter().map(|d| &d.name).collect());
+        let printers = names(self.printers.iter().map(|d| &d.name).collect());
+        for (what, list) in [("scanners", &scanners), ("printers", &printers)] {
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = list.iter().find(|n| !seen.insert(n.as_str())) {
+                return Err(bad(what, format!("two devices are named {dup:?}")));
+            }
+        }
+        crate::stations::validate(&self.stations, &scanners, &printers)
+            .map_err(|(key, message)| bad(&key, message))?;
         let s = &self.sync;
         if s.batch_ops_max == 0 || s.batch_ops_max > 10_000 {
             return Err(bad("sync.batch_ops_max", "must be 1..=10000".into()));

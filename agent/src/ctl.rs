@@ -12,9 +12,12 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::warn;
 
-use modori_shared::domain::{RmaId, Sku};
+use modori_shared::domain::{Lpn, RmaId, Sku};
+use modori_shared::station::Effect;
 use modori_shared::wire::payload::OPERATOR_LEN_MAX;
 
+use crate::devices::zpl;
+use crate::work::{self, Actor, LabelData};
 use crate::AgentHandle;
 
 /// Longest request line accepted, in bytes.
@@ -31,6 +34,17 @@ pub enum CtlRequest {
         #[serde(default)]
         rma: Option<String>,
         operator: String,
+    },
+    /// Print a unit's label again (on the named printer, or the first one).
+    Reprint {
+        lpn: String,
+        #[serde(default)]
+        printer: Option<String>,
+        operator: String,
+    },
+    /// Who did what to a unit, when, at which station.
+    Audit {
+        lpn: String,
     },
 }
 
@@ -110,7 +124,49 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
                 "receipt": receipt.receipt.as_str(),
             }))
         }
+        CtlRequest::Reprint {
+            lpn,
+            printer,
+            operator,
+        } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            reprint(agent, lpn, printer, operator).await
+        }
+        CtlRequest::Audit { lpn } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            let rows = agent
+                .db()
+                .call(move |c| work::audit(c, &lpn))
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(rows).map_err(|e| e.to_string())
+        }
     }
+}
+
+async fn reprint(
+    agent: &AgentHandle,
+    lpn: Lpn,
+    printer: Option<String>,
+    operator: String,
+) -> Result<serde_json::Value, String> {
+    let Some(handle) = agent.printer(printer.as_deref()) else {
+        return Err(match printer {
+            Some(p) => format!("no printer named {p:?}"),
+            None => "this site has no printer".to_owned(),
+        });
+    };
+    let who = Actor::new(operator, crate::CTL_STATION);
+    let recorded = agent
+        .record(Effect::Reprint { lpn }, who)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(LabelData::Unit { lpn, sku, grade }) = recorded.label else {
+        return Err("the unit has no label to print".into());
+    };
+    let zpl = zpl::lpn_label(&lpn, &sku, grade, agent.site()).map_err(|e| e.to_string())?;
+    let ticket = handle.print(zpl).map_err(|e| e.to_string())?;
+    Ok(serde_json::json!({"lpn": lpn.as_str(), "printer": handle.name(), "job": ticket.id().0}))
 }
 
 /// Client side: sends one request to a running agent and returns its answer.

@@ -15,12 +15,18 @@ pub mod metrics;
 pub mod net;
 pub mod sqlite;
 pub mod station_sim;
+pub mod stations;
 pub mod store;
 pub mod sync_client;
 pub mod tls;
 pub mod work;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+use crate::devices::printer::{PrinterDriver, PrinterHandle};
+use crate::devices::scanner::ScannerDriver;
+use modori_shared::station::Station;
 
 use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
 use serde::Serialize;
@@ -97,6 +103,18 @@ pub struct AgentStatus {
     pub estimated_catch_up_seconds: Option<f64>,
     pub n_connects: u64,
     pub last_error: Option<String>,
+    pub devices: Vec<DeviceStatus>,
+    pub stations: Vec<stations::StationStatus>,
+}
+
+/// A scanner or printer and its state, for `ctl status` and metrics.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceStatus {
+    pub name: String,
+    pub kind: &'static str,
+    pub state: devices::DeviceState,
+    /// Label jobs waiting (printers only).
+    pub n_jobs_waiting: Option<usize>,
 }
 
 /// A running agent. Clone the [`AgentHandle`] to use it from several tasks.
@@ -114,6 +132,17 @@ pub struct AgentHandle {
     head: Arc<watch::Sender<u64>>,
     link: Arc<Mutex<LinkStatus>>,
     metrics: Arc<AgentMetrics>,
+    devices: Arc<Mutex<Vec<DeviceSource>>>,
+    stations: Arc<Mutex<Vec<Arc<Mutex<stations::StationStatus>>>>>,
+    printers: Arc<Mutex<HashMap<String, PrinterHandle>>>,
+}
+
+#[derive(Clone)]
+struct DeviceSource {
+    name: String,
+    kind: &'static str,
+    state: watch::Receiver<devices::DeviceState>,
+    printer: Option<PrinterHandle>,
 }
 
 impl Agent {
@@ -159,6 +188,9 @@ impl Agent {
             head: Arc::new(head_tx),
             link: Arc::new(Mutex::new(LinkStatus::default())),
             metrics: Arc::new(AgentMetrics::default()),
+            devices: Arc::default(),
+            stations: Arc::default(),
+            printers: Arc::default(),
         };
         let client = SyncClient {
             site,
@@ -176,6 +208,7 @@ impl Agent {
             metrics: handle.metrics.clone(),
         };
         let mut tasks = vec![tokio::spawn(client.run())];
+        tasks.extend(start_stations(&config, &handle, &shutdown_rx));
         let listener = ctl::bind(&config.ctl_socket()).map_err(|source| AgentError::Ctl {
             path: config.ctl_socket(),
             source,
@@ -224,7 +257,102 @@ impl Agent {
     }
 }
 
+/// Starts the device drivers and the stations that use them.
+fn start_stations(
+    config: &AgentConfig,
+    handle: &AgentHandle,
+    shutdown: &watch::Receiver<bool>,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let mut sources = Vec::new();
+    let mut printers = HashMap::new();
+    for p in &config.printers {
+        let (driver, printer) = PrinterDriver::new(p.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(driver.run()));
+        sources.push(DeviceSource {
+            name: p.name.clone(),
+            kind: "printer",
+            state: printer.state(),
+            printer: Some(printer.clone()),
+        });
+        printers.insert(p.name.clone(), printer);
+    }
+    let mut scans = HashMap::new();
+    for sc in &config.scanners {
+        let (tx, rx) = tokio::sync::mpsc::channel(stations::SCAN_QUEUE_DEPTH);
+        let (driver, state) = ScannerDriver::new(sc.clone(), tx, shutdown.clone());
+        tasks.push(tokio::spawn(driver.run()));
+        sources.push(DeviceSource {
+            name: sc.name.clone(),
+            kind: "scanner",
+            state,
+            printer: None,
+        });
+        scans.insert(sc.name.clone(), rx);
+    }
+    let mut statuses = Vec::new();
+    for st in &config.stations {
+        // Validated: the scanner exists and serves this station only.
+        let Some(rx) = scans.remove(&st.scanner) else {
+            continue;
+        };
+        let status = Arc::new(Mutex::new(stations::StationStatus {
+            id: st.id.clone(),
+            kind: format!("{:?}", st.kind).to_lowercase(),
+            ..Default::default()
+        }));
+        statuses.push(status.clone());
+        let runtime = stations::StationRuntime {
+            id: st.id.clone(),
+            station: Arc::new(Mutex::new(Station::new(st.kind.into()))),
+            agent: handle.clone(),
+            printer: st.printer.as_ref().and_then(|p| printers.get(p).cloned()),
+            scans: rx,
+            status,
+            shutdown: shutdown.clone(),
+        };
+        tasks.push(tokio::spawn(runtime.run()));
+    }
+    if let Ok(mut d) = handle.devices.lock() {
+        *d = sources;
+    }
+    if let Ok(mut s) = handle.stations.lock() {
+        *s = statuses;
+    }
+    if let Ok(mut p) = handle.printers.lock() {
+        *p = printers;
+    }
+    tasks
+}
+
 impl AgentHandle {
+    /// Device states right now.
+    pub fn devices(&self) -> Vec<DeviceStatus> {
+        let sources = self.devices.lock().map(|d| d.clone()).unwrap_or_default();
+        sources
+            .into_iter()
+            .map(|d| DeviceStatus {
+                name: d.name,
+                kind: d.kind,
+                state: d.state.borrow().clone(),
+                n_jobs_waiting: d.printer.map(|p| p.n_jobs_waiting()),
+            })
+            .collect()
+    }
+
+    /// A printer by name, or the first one when `name` is `None`.
+    pub fn printer(&self, name: Option<&str>) -> Option<PrinterHandle> {
+        let printers = self.printers.lock().ok()?;
+        match name {
+            Some(n) => printers.get(n).cloned(),
+            None => {
+                let mut names: Vec<&String> = printers.keys().collect();
+                names.sort();
+                names.first().and_then(|n| printers.get(*n).cloned())
+            }
+        }
+    }
+
     pub fn site(&self) -> &SiteId {
         &self.site
     }
@@ -335,6 +463,16 @@ impl AgentHandle {
             estimated_catch_up_seconds: (pending > 0 && rate > 0.0).then(|| pending as f64 / rate),
             n_connects: link.n_connects,
             last_error: link.last_error,
+            devices: self.devices(),
+            stations: self
+                .stations
+                .lock()
+                .map(|s| {
+                    s.iter()
+                        .filter_map(|st| st.lock().ok().map(|x| x.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
     }
 }

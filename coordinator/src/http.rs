@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use modori_agent::sync_client::chrono_ms;
 use modori_shared::domain::{Coordinates, ReasonCode, ReturnLine, RmaId, Sku, StoreId};
 use serde::{Deserialize, Serialize};
 
@@ -24,6 +25,15 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         .route("/api/v1/sites", get(sites))
         .route("/api/v1/anomalies", get(anomalies))
         .route("/api/v1/returns", axum::routing::post(create_return))
+        .route(
+            "/api/v1/catalog/{merchant}",
+            axum::routing::put(put_catalog),
+        )
+        .route("/api/v1/quarantine", get(quarantine))
+        .route(
+            "/api/v1/quarantine/{lpn}/match",
+            axum::routing::post(match_unit),
+        )
         .fallback(not_found)
         .with_state(ctx)
 }
@@ -258,6 +268,157 @@ async fn create_return(
         ))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
             error(StatusCode::CONFLICT, format!("return {rma} already exists"))
         }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Items one catalogue request may carry at most.
+pub const CATALOG_ITEMS_PER_REQUEST_MAX: usize = 20_000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogRequest {
+    items: Vec<CatalogEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogEntry {
+    sku: String,
+    /// JAN / EAN-13, EAN-8, UPC-A or GTIN-14 digits, check digit included.
+    gtin: Option<String>,
+    category: String,
+    price_yen: u64,
+    #[serde(default)]
+    final_sale: bool,
+    #[serde(default)]
+    needs_testing: bool,
+}
+
+/// A catalogue entry checked; the error names the field (`sku`, `gtin`, `category`).
+fn catalog_item(e: CatalogEntry) -> Result<modori_shared::CatalogItem, (&'static str, String)> {
+    let sku = Sku::new(e.sku).map_err(|err| ("sku", err.to_string()))?;
+    let gtin14 = match e.gtin {
+        None => None,
+        Some(g) => match modori_shared::barcode::parse(&g) {
+            Ok(modori_shared::barcode::Scan::Product(gtin)) => Some(gtin.gtin14().to_owned()),
+            Ok(other) => {
+                return Err((
+                    "gtin",
+                    format!("{g:?} is a {}, not a product code", other.format()),
+                ))
+            }
+            Err(err) => return Err(("gtin", err.to_string())),
+        },
+    };
+    if e.category.is_empty() || e.category.len() > modori_shared::wire::payload::OPERATOR_LEN_MAX {
+        return Err(("category", "must be 1..=64 bytes".into()));
+    }
+    Ok(modori_shared::CatalogItem {
+        sku,
+        gtin14,
+        category: e.category,
+        price_yen: e.price_yen,
+        final_sale: e.final_sale,
+        needs_testing: e.needs_testing,
+    })
+}
+
+/// Replaces catalogue entries of a merchant and sends them to every site, so stations resolve
+/// product scans offline.
+async fn put_catalog(
+    State(ctx): State<Arc<Ctx>>,
+    Path(merchant): Path<String>,
+    body: Result<Json<CatalogRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    if let Err(e) = modori_shared::domain::MerchantId::new(merchant.clone()) {
+        return bad_request("merchant", e);
+    }
+    if req.items.is_empty() || req.items.len() > CATALOG_ITEMS_PER_REQUEST_MAX {
+        return bad_request(
+            "items",
+            format!("must hold 1..={CATALOG_ITEMS_PER_REQUEST_MAX} items"),
+        );
+    }
+    let mut items = Vec::with_capacity(req.items.len());
+    for (i, e) in req.items.into_iter().enumerate() {
+        match catalog_item(e) {
+            Ok(item) => items.push(item),
+            Err((field, problem)) => return bad_request(&format!("items[{i}].{field}"), problem),
+        }
+    }
+    let n_items = items.len();
+    let sites: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
+    let m = merchant.clone();
+    let queued = ctx
+        .db
+        .call(move |c| store::put_catalog(c, &m, &items, &sites, chrono_ms()))
+        .await;
+    match queued {
+        Ok(queued) => {
+            for (site, seq) in &queued {
+                ctx.live.command_queued(site, *seq);
+            }
+            Json(serde_json::json!({"merchant": merchant, "n_items": n_items, "n_sites": queued.len()})).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Units received as unidentified, waiting to be matched.
+async fn quarantine(State(ctx): State<Arc<Ctx>>) -> Response {
+    match ctx
+        .db
+        .call(|c| store::quarantine(c, ANOMALIES_LIST_MAX))
+        .await
+    {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MatchRequest {
+    rma: String,
+}
+
+/// Matches a quarantined unit to a registered return; its site is told.
+async fn match_unit(
+    State(ctx): State<Arc<Ctx>>,
+    Path(lpn): Path<String>,
+    body: Result<Json<MatchRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let lpn = match modori_shared::domain::Lpn::new(lpn) {
+        Ok(l) => l,
+        Err(e) => return bad_request("lpn", e),
+    };
+    let rma = match RmaId::new(req.rma) {
+        Ok(r) => r,
+        Err(e) => return bad_request("rma", e),
+    };
+    let (l, r) = (lpn.clone(), rma.clone());
+    match ctx
+        .db
+        .call(move |c| store::match_unidentified(c, &l, &r, chrono_ms()))
+        .await
+    {
+        Ok((site, seq)) => {
+            ctx.live.command_queued(&site, seq);
+            Json(serde_json::json!({"lpn": lpn.as_str(), "rma": rma.as_str(), "site": site.as_str()})).into_response()
+        }
+        Err(e @ (store::MatchError::UnknownUnit(_) | store::MatchError::UnknownReturn(_))) => {
+            error(StatusCode::NOT_FOUND, e.to_string())
+        }
+        Err(e @ store::MatchError::NotQuarantined(_)) => error(StatusCode::CONFLICT, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -101,5 +101,8 @@ pub fn agent_config(
             socket: Some(dir.join("ctl.sock")),
         },
         metrics: MetricsSection::default(),
+        scanners: Vec::new(),
+        printers: Vec::new(),
+        stations: Vec::new(),
     }
 }

@@ -804,3 +804,135 @@ mod tests {
         assert_eq!(anomalies(&conn, 1).unwrap()[0].kind, "hash_mismatch");
     }
 }
+
+/// Stores a merchant's catalogue and queues it to every site (in commands of at most
+/// `CATALOG_ITEMS_PER_COMMAND_MAX` items), in one transaction. Returns each site's last seq.
+pub fn put_catalog(
+    conn: &mut Connection,
+    merchant: &str,
+    items: &[modori_shared::CatalogItem],
+    sites: &[SiteId],
+    now_ms: i64,
+) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for i in items {
+        tx.execute(
+            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
+               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing",
+            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing],
+        )?;
+    }
+    let mut last = Vec::new();
+    for site in sites {
+        let mut seq = 0;
+        for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
+            let command = CommandBody::CatalogUpdate {
+                items: chunk.to_vec(),
+            };
+            seq = enqueue_command(&tx, site, &command, now_ms)?;
+        }
+        last.push((site.clone(), seq));
+    }
+    tx.commit()?;
+    Ok(last)
+}
+
+/// A unit received as unidentified, waiting to be matched to a return.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuarantinedUnit {
+    pub lpn: String,
+    pub site: String,
+    pub sku: String,
+    pub parcel_ref: Option<String>,
+    pub state: String,
+    pub updated_ms: i64,
+}
+
+pub fn quarantine(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedUnit>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lpn, site, sku, parcel_ref, state, updated_ms FROM units WHERE quarantine = 1
+         ORDER BY updated_ms, lpn LIMIT ?1",
+    )?;
+    let rows = stmt.query_map([to_i64(limit as u64)], |r| {
+        Ok(QuarantinedUnit {
+            lpn: r.get(0)?,
+            site: r.get(1)?,
+            sku: r.get(2)?,
+            parcel_ref: r.get(3)?,
+            state: r.get(4)?,
+            updated_ms: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Why a unit could not be matched to a return.
+#[derive(Debug, Error)]
+pub enum MatchError {
+    #[error("no unit {0} is known")]
+    UnknownUnit(String),
+    #[error("unit {0} is not in quarantine")]
+    NotQuarantined(String),
+    #[error("no return {0} is registered")]
+    UnknownReturn(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<rusqlite::Error> for MatchError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Store(e.into())
+    }
+}
+
+/// Matches a quarantined unit to a return: recorded here and sent to the unit's site, in one
+/// transaction. Returns the site and the command's seq.
+pub fn match_unidentified(
+    conn: &mut Connection,
+    lpn: &Lpn,
+    rma: &RmaId,
+    now_ms: i64,
+) -> Result<(SiteId, u64), MatchError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let unit: Option<(String, i64)> = tx
+        .query_row(
+            "SELECT site, quarantine FROM units WHERE lpn = ?1",
+            [lpn.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let (site, quarantined) = unit.ok_or_else(|| MatchError::UnknownUnit(lpn.to_string()))?;
+    if quarantined == 0 {
+        return Err(MatchError::NotQuarantined(lpn.to_string()));
+    }
+    let known: Option<i64> = tx
+        .query_row(
+            "SELECT 1 FROM returns WHERE rma = ?1",
+            [rma.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if known.is_none() {
+        return Err(MatchError::UnknownReturn(rma.to_string()));
+    }
+    tx.execute(
+        "UPDATE units SET rma = ?2, quarantine = 0, updated_ms = ?3 WHERE lpn = ?1",
+        params![lpn.as_str(), rma.as_str(), now_ms],
+    )?;
+    let site = SiteId::new(site).map_err(StoreError::from)?;
+    let command = CommandBody::MatchUnidentified {
+        lpn: lpn.clone(),
+        rma: rma.clone(),
+    };
+    let seq = enqueue_command(&tx, &site, &command, now_ms)?;
+    tx.commit()?;
+    Ok((site, seq))
+}
+
+impl From<DbError> for MatchError {
+    fn from(e: DbError) -> Self {
+        Self::Store(e.into())
+    }
+}

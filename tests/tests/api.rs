@@ -100,6 +100,39 @@ async fn bad_requests_name_the_problem_and_store_nothing() -> anyhow::Result<()>
         assert_eq!(status, 400, "{body} -> {text}");
         assert!(text.contains(needle), "{body} -> {text}");
     }
+    let catalog_cases = [
+        (
+            r#"{"items": [{"sku": "A", "gtin": "4901234567895", "category": "tops", "price_yen": 1}]}"#,
+            "items[0].gtin",
+        ),
+        (
+            r#"{"items": [{"sku": "A", "gtin": "RMA-0000000001-X", "category": "tops", "price_yen": 1}]}"#,
+            "items[0].gtin",
+        ),
+        (
+            r#"{"items": [{"sku": "a a", "category": "tops", "price_yen": 1}]}"#,
+            "items[0].sku",
+        ),
+        (
+            r#"{"items": [{"sku": "A", "category": "", "price_yen": 1}]}"#,
+            "items[0].category",
+        ),
+        (r#"{"items": []}"#, "items"),
+    ];
+    for (body, needle) in catalog_cases {
+        let (status, text) =
+            http_request(fleet.http(), "PUT", "/api/v1/catalog/brand-a", Some(body)).await?;
+        assert_eq!(status, 400, "{body} -> {text}");
+        assert!(text.contains(needle), "{body} -> {text}");
+    }
+    let (status, text) = http_request(
+        fleet.http(),
+        "POST",
+        "/api/v1/quarantine/LPN-X/match",
+        Some(r#"{"rma": "RMA-1"}"#),
+    )
+    .await?;
+    assert_eq!(status, 404, "{text}");
     let (status, text) = http_request(fleet.http(), "GET", "/api/v1/nothing", None).await?;
     assert_eq!(status, 404, "{text}");
     for site in &fleet.fleet.sites {

@@ -1,0 +1,241 @@
+//! Stations at work: each station's scanner feeds its workflow (`shared::station`), whose
+//! effects are recorded durably and whose labels go to the station's printer.
+//!
+//! Order per scan: decide (with the site database as lookup), record (one transaction with its
+//! op), then confirm to the workflow and print. A scan is confirmed (good signal, label queued)
+//! only after its record is durable; a failure to record is a bad signal and changes nothing.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use modori_shared::station::{Outcome, Signal, Station, StationKind};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+use crate::devices::printer::PrinterHandle;
+use crate::devices::scanner::ScanReceived;
+use crate::devices::zpl;
+use crate::store::StoreError;
+use crate::work::{Actor, LabelData, SiteLookup};
+use crate::AgentHandle;
+
+/// Scans read and not yet handled, per station. The scanner driver waits when it is full.
+pub const SCAN_QUEUE_DEPTH: usize = 32;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StationConfig {
+    /// Station id, recorded with every op done there (`recv-1`).
+    pub id: String,
+    /// `receiving` or `grading`.
+    pub kind: StationKindName,
+    /// Name of the scanner (in `[[scanners]]`) this station reads.
+    pub scanner: String,
+    /// Name of the printer (in `[[printers]]`) for its labels; none: no labels.
+    #[serde(default)]
+    pub printer: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum StationKindName {
+    Receiving,
+    Grading,
+}
+
+impl From<StationKindName> for StationKind {
+    fn from(k: StationKindName) -> Self {
+        match k {
+            StationKindName::Receiving => StationKind::Receiving,
+            StationKindName::Grading => StationKind::Grading,
+        }
+    }
+}
+
+/// Checks the stations against the devices: ids unique, scanners and printers named exist,
+/// a scanner serves one station. Returns the key path and problem of the first mistake.
+pub fn validate(
+    stations: &[StationConfig],
+    scanners: &[String],
+    printers: &[String],
+) -> Result<(), (String, String)> {
+    let mut ids = HashSet::new();
+    let mut used = HashSet::new();
+    for (i, s) in stations.iter().enumerate() {
+        if s.id.is_empty() || s.id.len() > modori_shared::wire::payload::OPERATOR_LEN_MAX {
+            return Err((format!("stations[{i}].id"), "must be 1..=64 bytes".into()));
+        }
+        if !ids.insert(s.id.as_str()) {
+            return Err((
+                format!("stations[{i}].id"),
+                format!("duplicate station id {}", s.id),
+            ));
+        }
+        if !scanners.contains(&s.scanner) {
+            return Err((
+                format!("stations[{i}].scanner"),
+                format!("no scanner named {:?}", s.scanner),
+            ));
+        }
+        if !used.insert(s.scanner.as_str()) {
+            return Err((
+                format!("stations[{i}].scanner"),
+                format!("scanner {:?} already serves another station", s.scanner),
+            ));
+        }
+        if let Some(p) = &s.printer {
+            if !printers.contains(p) {
+                return Err((
+                    format!("stations[{i}].printer"),
+                    format!("no printer named {p:?}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `ctl status` shows of a station.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StationStatus {
+    pub id: String,
+    pub kind: String,
+    pub operator: Option<String>,
+    pub n_scans: u64,
+    pub n_bad_scans: u64,
+    pub last_signal: Option<String>,
+    pub last_message: Option<String>,
+}
+
+pub struct StationRuntime {
+    pub id: String,
+    pub station: Arc<Mutex<Station>>,
+    pub agent: AgentHandle,
+    pub printer: Option<PrinterHandle>,
+    pub scans: mpsc::Receiver<ScanReceived>,
+    pub status: Arc<Mutex<StationStatus>>,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl StationRuntime {
+    pub async fn run(mut self) {
+        loop {
+            tokio::select! {
+                scan = self.scans.recv() => match scan {
+                    Some(scan) => {
+                        let outcome = self.handle(scan.line).await;
+                        self.show(outcome);
+                    }
+                    None => break,
+                },
+                _ = self.shutdown.changed() => break,
+            }
+        }
+    }
+
+    async fn handle(&self, line: String) -> Outcome {
+        let station = self.station.clone();
+        let decided = self
+            .agent
+            .db()
+            .call(move |c| {
+                let mut station = station
+                    .lock()
+                    .map_err(|_| StoreError::Corrupt("station state poisoned".into()))?;
+                let outcome = station.handle_scan(&line, &SiteLookup(c));
+                Ok::<_, StoreError>((outcome, station.operator().map(str::to_owned)))
+            })
+            .await;
+        let (outcome, operator) = match decided {
+            Ok(d) => d,
+            Err(e) => return bad(e.to_string()),
+        };
+        let Some(effect) = outcome.effect.clone() else {
+            return outcome;
+        };
+        let who = Actor::new(
+            operator.unwrap_or_else(|| "unknown".into()),
+            self.id.clone(),
+        );
+        match self.agent.record(effect, who).await {
+            Ok(recorded) => {
+                if let Ok(mut station) = self.station.lock() {
+                    station.confirmed();
+                }
+                match recorded.label.map(|l| self.print(l)) {
+                    Some(Err(why)) => Outcome {
+                        message: format!(
+                            "{}; label not printed ({why}): scan REPRINT",
+                            outcome.message
+                        ),
+                        ..outcome
+                    },
+                    _ => outcome,
+                }
+            }
+            Err(e) => match self.station.lock() {
+                Ok(mut station) => station.failed(&e.to_string()),
+                Err(_) => bad(e.to_string()),
+            },
+        }
+    }
+
+    /// Queues a label; the printer driver prints it once the printer answers.
+    fn print(&self, label: LabelData) -> Result<(), String> {
+        let Some(printer) = &self.printer else {
+            return Ok(());
+        };
+        let site = self.agent.site();
+        let zpl = match &label {
+            LabelData::Unit { lpn, sku, grade } => zpl::lpn_label(lpn, sku, *grade, site),
+            LabelData::Disposition {
+                lpn,
+                disposition,
+                bin,
+            } => zpl::disposition_label(lpn, *disposition, bin, site),
+        }
+        .map_err(|e| e.to_string())?;
+        printer.print(zpl).map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    fn show(&self, outcome: Outcome) {
+        let signal = match outcome.signal {
+            Signal::Good => "good",
+            Signal::Bad => "bad",
+        };
+        match outcome.signal {
+            Signal::Good => {
+                info!(station = %self.id, signal, message = %outcome.message, "scan handled")
+            }
+            Signal::Bad => {
+                warn!(station = %self.id, signal, message = %outcome.message, "scan refused")
+            }
+        }
+        let operator = self
+            .station
+            .lock()
+            .ok()
+            .and_then(|s| s.operator().map(str::to_owned));
+        if let Ok(mut status) = self.status.lock() {
+            status.n_scans += 1;
+            if outcome.signal == Signal::Bad {
+                status.n_bad_scans += 1;
+            }
+            status.operator = operator;
+            status.last_signal = Some(signal.to_owned());
+            status.last_message = Some(outcome.message);
+        }
+    }
+}
+
+fn bad(message: impl Into<String>) -> Outcome {
+    Outcome {
+        effect: None,
+        signal: Signal::Bad,
+        message: message.into(),
+    }
+}
+
+/// The printers by name, for the stations and `ctl reprint`.
+pub type Printers = Arc<HashMap<String, PrinterHandle>>;
