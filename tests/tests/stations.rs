@@ -3,7 +3,8 @@
 //! coordinator; staff sign in with a badge, open the parcel with its RMA label, scan products
 //! (matched and wrong item), close it; grade and dispose with command cards; an unidentified
 //! parcel goes to quarantine and is matched later; an unplugged printer prints its label once
-//! it is back; every label is printed once and the audit trail says who did what, where.
+//! it is back; every label is printed once and the audit trail says who did what, where. The
+//! station work happens while the coordinator is down and syncs when it is back.
 
 use std::time::Duration;
 
@@ -151,6 +152,9 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
     })
     .await?;
 
+    // From here on the line to head office is down: the stations work on the site database.
+    fleet.coordinator.take().expect("running").shutdown().await;
+
     // Receiving: badge, parcel, two expected units, one wrong item, done.
     let badge = badge_encode("1234")?;
     let refused = scan(&site, &recv, 0, &rma).await?;
@@ -285,7 +289,13 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         .count();
     assert_eq!(copies, 1, "printed exactly once");
 
-    // Everything reaches the coordinator; ops match the quarantined unit to the return.
+    // The line comes back: everything reaches the coordinator, which matches the quarantined
+    // unit to the return.
+    assert!(
+        site.status().await?.outbox_pending > 0,
+        "work waited offline"
+    );
+    fleet.start_coordinator().await?;
     wait_for("site synced", TIMEOUT, || {
         let site = site.clone();
         async move { Ok(site.status().await?.outbox_pending == 0) }
