@@ -1,72 +1,198 @@
-//! A simulated station crew for the demo and the tests: it receives what is expected, grades
-//! what is received and disposes what is graded, through the same calls a real station makes.
+//! A simulated station crew for the demo: two scanners and a label printer on pseudo-terminals,
+//! driven through the same serial drivers and workflow as real ones. The crew scans what a
+//! person would: a badge, each expected parcel's RMA label, its products, DONE; then at the
+//! grading station each received unit's LPN, a grade card and a disposition card.
 
-use modori_shared::domain::{Disposition, Grade, UnitState};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
+use modori_shared::domain::{Disposition, Grade, Sku, UnitState};
 use rand::Rng;
+use thiserror::Error;
 
+use crate::config::AgentConfig;
+use crate::devices::printer::PrinterConfig;
+use crate::devices::pty::{SimError, SimPrinter, SimScanner};
+use crate::devices::scanner::{LineTerminator, ScannerConfig};
+use crate::stations::{StationConfig, StationKindName};
 use crate::{work, AgentError, AgentHandle};
 
 /// Units the crew handles per step at most, per stage.
 pub const UNITS_PER_STEP_MAX: usize = 20;
+/// How long the crew waits for its station to handle one scan.
+pub const SCAN_HANDLED_TIMEOUT: Duration = Duration::from_secs(10);
+const RECEIVING: usize = 0;
+const GRADING: usize = 1;
+
+#[derive(Debug, Error)]
+pub enum CrewError {
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("simulated device: {0}")]
+    Device(#[from] SimError),
+    #[error("station did not handle a scan within {SCAN_HANDLED_TIMEOUT:?}")]
+    Timeout,
+    #[error("badge: {0}")]
+    Badge(#[from] modori_shared::barcode::BarcodeError),
+}
+
+/// The simulated devices of one site, plugged in under `dir`.
+pub struct SimDevices {
+    pub receiving: SimScanner,
+    pub grading: SimScanner,
+    pub printer: SimPrinter,
+}
+
+impl SimDevices {
+    pub fn plug_in(dir: &Path) -> Result<Self, SimError> {
+        std::fs::create_dir_all(dir)?;
+        for name in ["scan-recv", "scan-grade", "zebra"] {
+            // Links left by a previous run point at ptys that no longer exist.
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+        Ok(Self {
+            receiving: SimScanner::plug_in(dir.join("scan-recv"), LineTerminator::Cr)?,
+            grading: SimScanner::plug_in(dir.join("scan-grade"), LineTerminator::Cr)?,
+            printer: SimPrinter::plug_in(dir.join("zebra"))?,
+        })
+    }
+
+    /// Adds these devices and a receiving and a grading station to `config`.
+    pub fn configure(&self, config: &mut AgentConfig) {
+        config.scanners = vec![
+            ScannerConfig::new("scan-recv", self.receiving.path()),
+            ScannerConfig::new("scan-grade", self.grading.path()),
+        ];
+        config.printers = vec![PrinterConfig::new("zebra", self.printer.path())];
+        config.stations = vec![
+            StationConfig {
+                id: "recv-1".into(),
+                kind: StationKindName::Receiving,
+                scanner: "scan-recv".into(),
+                printer: Some("zebra".into()),
+            },
+            StationConfig {
+                id: "grade-1".into(),
+                kind: StationKindName::Grading,
+                scanner: "scan-grade".into(),
+                printer: Some("zebra".into()),
+            },
+        ];
+    }
+}
 
 /// What one step did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StepReport {
     pub n_received: usize,
     pub n_graded: usize,
-    pub n_disposed: usize,
 }
 
-/// One round of work. `rng` decides grades and dispositions.
-pub async fn step(
-    agent: &AgentHandle,
-    rng: &mut impl Rng,
-    operator: &str,
-) -> Result<StepReport, AgentError> {
-    let mut report = StepReport::default();
-    let expected = agent
-        .db()
-        .call(|c| work::pending_expected_returns(c, UNITS_PER_STEP_MAX))
-        .await?;
-    for parcel in expected {
-        for sku in parcel.skus {
-            agent
-                .receive_unit(Some(parcel.rma.clone()), sku, operator)
-                .await?;
-            report.n_received += 1;
-        }
+pub struct Crew {
+    pub agent: AgentHandle,
+    pub devices: SimDevices,
+    /// GTIN to scan for each SKU (the catalogue the coordinator sent).
+    pub gtins: HashMap<Sku, String>,
+    pub badge: String,
+}
+
+impl Crew {
+    pub fn new(
+        agent: AgentHandle,
+        devices: SimDevices,
+        gtins: HashMap<Sku, String>,
+        badge_number: &str,
+    ) -> Result<Self, CrewError> {
+        Ok(Self {
+            agent,
+            devices,
+            gtins,
+            badge: badge_encode(badge_number)?,
+        })
     }
-    let received = agent
-        .db()
-        .call(|c| work::units_in_state(c, "received", UNITS_PER_STEP_MAX))
-        .await?;
-    for (lpn, _) in received {
-        let grade = [
-            Grade::A,
-            Grade::A,
-            Grade::B,
-            Grade::B,
-            Grade::C,
-            Grade::D,
-            Grade::X,
-        ][rng.random_range(0..7)];
-        agent.grade_unit(lpn, grade, operator).await?;
-        report.n_graded += 1;
-    }
-    let graded = agent
-        .db()
-        .call(|c| work::units_in_state(c, "graded", UNITS_PER_STEP_MAX))
-        .await?;
-    for (lpn, state) in graded {
-        let disposition = match state {
-            UnitState::Graded(Grade::A) => Disposition::Restock,
-            UnitState::Graded(Grade::B) => Disposition::Resale,
-            UnitState::Graded(Grade::C) => Disposition::Refurbish,
-            UnitState::Graded(Grade::D) => Disposition::Recycle,
-            _ => Disposition::Dispose,
+
+    /// Scans `line` at station `index` and waits until the station has handled it.
+    async fn scan(&self, index: usize, line: &str) -> Result<(), CrewError> {
+        let n_scans = |s: crate::AgentStatus| s.stations.get(index).map_or(0, |st| st.n_scans);
+        let before = n_scans(self.agent.status().await?);
+        let scanner = if index == RECEIVING {
+            &self.devices.receiving
+        } else {
+            &self.devices.grading
         };
-        agent.dispose_unit(lpn, disposition, operator).await?;
-        report.n_disposed += 1;
+        scanner.scan(line).await?;
+        let deadline = tokio::time::Instant::now() + SCAN_HANDLED_TIMEOUT;
+        while n_scans(self.agent.status().await?) <= before {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(CrewError::Timeout);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
-    Ok(report)
+
+    /// One round of work: receive the parcels waiting, grade and dispose what was received.
+    pub async fn step(&self, rng: &mut impl Rng) -> Result<StepReport, CrewError> {
+        let mut report = StepReport::default();
+        let parcels = self
+            .agent
+            .db()
+            .call(|c| work::pending_expected_returns(c, UNITS_PER_STEP_MAX))
+            .await?;
+        if !parcels.is_empty() {
+            self.scan(RECEIVING, &self.badge).await?;
+        }
+        for parcel in parcels {
+            self.scan(RECEIVING, parcel.rma.as_str()).await?;
+            for sku in parcel.skus {
+                // A product the catalogue does not know is put aside, as staff would.
+                if let Some(gtin) = self.gtins.get(&sku) {
+                    self.scan(RECEIVING, gtin).await?;
+                    report.n_received += 1;
+                }
+            }
+            self.scan(RECEIVING, &command_encode(StationCommand::Done))
+                .await?;
+        }
+        let received = self
+            .agent
+            .db()
+            .call(|c| work::units_in_state(c, "received", UNITS_PER_STEP_MAX))
+            .await?;
+        if !received.is_empty() {
+            self.scan(GRADING, &self.badge).await?;
+        }
+        for (lpn, _) in received {
+            let grade = [
+                Grade::A,
+                Grade::A,
+                Grade::B,
+                Grade::B,
+                Grade::C,
+                Grade::D,
+                Grade::X,
+            ][rng.random_range(0..7)];
+            self.scan(GRADING, lpn.as_str()).await?;
+            self.scan(GRADING, &command_encode(StationCommand::Grade(grade)))
+                .await?;
+            let disposition = match UnitState::Graded(grade) {
+                UnitState::Graded(Grade::A) => Disposition::Restock,
+                UnitState::Graded(Grade::B) => Disposition::Resale,
+                UnitState::Graded(Grade::C) => Disposition::Refurbish,
+                UnitState::Graded(Grade::D) => Disposition::Recycle,
+                _ => Disposition::Dispose,
+            };
+            self.scan(
+                GRADING,
+                &command_encode(StationCommand::Dispose(disposition)),
+            )
+            .await?;
+            report.n_graded += 1;
+        }
+        Ok(report)
+    }
 }

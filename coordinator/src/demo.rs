@@ -1,6 +1,7 @@
 //! `modori-coordinator demo`: the coordinator and nine real agents on loopback, with simulated
 //! returns flowing through them. Certificates, databases and configs live in the data dir.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -10,8 +11,9 @@ use crate::local::{agent_config, coordinator_config, ensure_pki};
 use crate::pki::PkiPaths;
 use crate::Coordinator;
 use anyhow::Context;
+use modori_agent::station_sim::{Crew, SimDevices};
 use modori_agent::sync_client::chrono_ms;
-use modori_agent::{station_sim, Agent};
+use modori_agent::Agent;
 use modori_shared::domain::{ReasonCode, ReturnLine, RmaId, Sku};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -61,12 +63,23 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     )
     .await
     .context("starting the coordinator")?;
+    let gtins = demo_catalog(&coordinator).await?;
     let mut agents = Vec::new();
-    for site in &fleet.sites {
-        let config = agent_config(&data.join("sites"), &pki, site, coordinator.quic_addr());
+    let mut crews = Vec::new();
+    for (i, site) in fleet.sites.iter().enumerate() {
+        let mut config = agent_config(&data.join("sites"), &pki, site, coordinator.quic_addr());
+        let devices = SimDevices::plug_in(&config.storage.data_dir.join("devices"))
+            .with_context(|| format!("plugging in the simulated devices of {}", site.id))?;
+        devices.configure(&mut config);
         let agent = Agent::start(config)
             .await
             .with_context(|| format!("starting the agent of {}", site.id))?;
+        crews.push(Crew::new(
+            agent.handle(),
+            devices,
+            gtins.clone(),
+            &format!("{:04}", 1000 + i),
+        )?);
         agents.push(agent);
     }
     let http = coordinator.http_addr();
@@ -84,21 +97,21 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
     let (stop_tx, stop) = watch::channel(false);
     let mut workers = Vec::new();
-    for agent in &agents {
-        let handle = agent.handle();
+    for crew in crews {
         let mut stop = stop.clone();
         workers.push(tokio::spawn(async move {
             let mut rng = StdRng::from_os_rng();
-            let operator = format!("STAFF-{}", handle.site().as_str().to_uppercase());
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep(STATION_STEP_INTERVAL) => {}
                     _ = stop.changed() => break,
                 }
-                if let Err(e) = station_sim::step(&handle, &mut rng, &operator).await {
-                    warn!(site = %handle.site(), error = %e, "station step failed");
+                if let Err(e) = crew.step(&mut rng).await {
+                    warn!(site = %crew.agent.site(), error = %e, "station step failed");
                 }
             }
+            // Handed back so its devices stay plugged in until the agents have stopped.
+            crew
         }));
     }
     let returns = tokio::spawn(drive_returns(
@@ -119,12 +132,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("Stopping: draining the agents' outboxes, then closing the links.");
     let _ = stop_tx.send(true);
     let n_returns = returns.await.unwrap_or(0);
+    let mut idle_crews = Vec::new();
     for w in workers {
-        let _ = w.await;
+        if let Ok(crew) = w.await {
+            idle_crews.push(crew);
+        }
     }
     for agent in agents {
         agent.shutdown().await;
     }
+    drop(idle_crews);
     let sites = disposition_summary(&coordinator).await;
     coordinator.shutdown().await;
     println!("Registered {n_returns} returns this run. {sites}");
@@ -165,7 +182,6 @@ async fn drive_returns(
     let mut rng = StdRng::from_os_rng();
     let interval = Duration::from_secs_f64(1.0 / per_second.max(0.01));
     let mut n = 0u64;
-    let run_id = chrono_ms();
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
@@ -181,7 +197,7 @@ async fn drive_returns(
             })
             .collect();
         n += 1;
-        let Ok(rma) = RmaId::new(format!("RMA-{run_id:X}-{n:05}")) else {
+        let Ok(rma) = RmaId::new(crate::new_rma_id()) else {
             continue;
         };
         match crate::register_return(&c.0, rma, store.id.to_string(), store.location, lines).await {
@@ -191,6 +207,55 @@ async fn drive_returns(
             Err(e) => warn!(error = %e, "could not register a return"),
         }
     }
+}
+
+/// Puts the demo catalogue (SKUs with their JAN codes) at the coordinator, which sends it to
+/// every site; returns the codes the crews scan.
+async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
+    let mut gtins = HashMap::new();
+    let mut items = Vec::new();
+    for (i, sku) in SKUS.iter().enumerate() {
+        let jan = jan_code(&format!("49000000{:04}", 100 + i));
+        let sku = Sku::new(*sku)?;
+        items.push(modori_shared::CatalogItem {
+            sku: sku.clone(),
+            gtin14: Some(format!("0{jan}")),
+            category: sku
+                .as_str()
+                .split('-')
+                .next()
+                .unwrap_or("misc")
+                .to_lowercase(),
+            price_yen: 1900 + 500 * i as u64,
+            final_sale: false,
+            needs_testing: false,
+        });
+        gtins.insert(sku, jan);
+    }
+    let ctx = c.ctx().clone();
+    let sites: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
+    let queued = ctx
+        .db
+        .call(move |conn| {
+            crate::store::put_catalog(conn, "demo-brand", &items, &sites, chrono_ms())
+        })
+        .await
+        .context("storing the demo catalogue")?;
+    for (site, seq) in queued {
+        ctx.live.command_queued(&site, seq);
+    }
+    Ok(gtins)
+}
+
+/// A JAN (EAN-13) code from its first 12 digits: the GS1 mod-10 check digit appended.
+fn jan_code(first12: &str) -> String {
+    let sum: u32 = first12
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
+        .sum();
+    format!("{first12}{}", (10 - sum % 10) % 10)
 }
 
 async fn disposition_summary(c: &Coordinator) -> String {
