@@ -33,6 +33,9 @@ enum Command {
     Restore { file: PathBuf },
     /// Ask the running agent.
     Ctl {
+        /// Print the answer as JSON (for scripts) instead of text.
+        #[arg(long)]
+        json: bool,
         #[command(subcommand)]
         command: CtlCommand,
     },
@@ -40,7 +43,7 @@ enum Command {
 
 #[derive(Subcommand)]
 enum CtlCommand {
-    /// Print the sync status as JSON.
+    /// Sync position, devices and stations.
     Status,
     /// Record a receipt by hand, as a receiving station would.
     Receive {
@@ -51,6 +54,31 @@ enum CtlCommand {
         /// Badge of the person recording it.
         #[arg(long)]
         operator: String,
+        /// What was found with a parcel that matches nothing (an order number on paper).
+        #[arg(long)]
+        reference: Option<String>,
+    },
+    /// Grade a unit (A, B, C, D, X); again, to correct a grade.
+    Grade {
+        lpn: String,
+        grade: String,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Set a graded unit's disposition (restock, resale, refurbish, recycle, dispose,
+    /// return_to_vendor).
+    Dispose {
+        lpn: String,
+        disposition: String,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Units received as unidentified, waiting to be matched.
+    Quarantine,
+    /// Sellable stock by SKU.
+    Inventory {
+        #[arg(long)]
+        sku: Option<String>,
     },
     /// Print a unit's label again.
     Reprint {
@@ -63,6 +91,120 @@ enum CtlCommand {
     },
     /// Who did what to a unit, when, at which station.
     Audit { lpn: String },
+}
+
+impl From<CtlCommand> for CtlRequest {
+    fn from(c: CtlCommand) -> Self {
+        match c {
+            CtlCommand::Status => Self::Status,
+            CtlCommand::Receive {
+                sku,
+                rma,
+                operator,
+                reference,
+            } => Self::Receive {
+                sku,
+                rma,
+                operator,
+                reference,
+            },
+            CtlCommand::Grade {
+                lpn,
+                grade,
+                operator,
+            } => Self::Grade {
+                lpn,
+                grade,
+                operator,
+            },
+            CtlCommand::Dispose {
+                lpn,
+                disposition,
+                operator,
+            } => Self::Dispose {
+                lpn,
+                disposition,
+                operator,
+            },
+            CtlCommand::Quarantine => Self::Quarantine,
+            CtlCommand::Inventory { sku } => Self::Inventory { sku },
+            CtlCommand::Reprint {
+                lpn,
+                printer,
+                operator,
+            } => Self::Reprint {
+                lpn,
+                printer,
+                operator,
+            },
+            CtlCommand::Audit { lpn } => Self::Audit { lpn },
+        }
+    }
+}
+
+/// Human-readable form of an answer: `key: value` lines for an object, a table for a list.
+fn render(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let cell = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    };
+    match value {
+        Value::Array(rows) if rows.is_empty() => "(none)".into(),
+        Value::Array(rows) => {
+            let columns: Vec<String> = match &rows[0] {
+                Value::Object(m) => m.keys().cloned().collect(),
+                _ => return rows.iter().map(cell).collect::<Vec<_>>().join("\n"),
+            };
+            let table: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| columns.iter().map(|c| cell(&r[c.as_str()])).collect())
+                .collect();
+            let widths: Vec<usize> = columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    table
+                        .iter()
+                        .map(|r| r[i].len())
+                        .max()
+                        .unwrap_or(0)
+                        .max(c.len())
+                })
+                .collect();
+            let line = |cells: &[String]| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("  ")
+                    .trim_end()
+                    .to_owned()
+            };
+            std::iter::once(line(&columns))
+                .chain(table.iter().map(|r| line(r)))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
+        Value::Object(m) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::Array(_) | Value::Object(_) => format!("{k}:\n{}", indent(&render(v))),
+                other => format!("{k}: {}", cell(other)),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => cell(other),
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The `modori-agent` command line. Lives in the library so test binaries run the very same
@@ -117,32 +259,21 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Ctl { command } => runtime.block_on(async {
-            let request = match command {
-                CtlCommand::Status => CtlRequest::Status,
-                CtlCommand::Receive { sku, rma, operator } => {
-                    CtlRequest::Receive { sku, rma, operator }
-                }
-                CtlCommand::Reprint {
-                    lpn,
-                    printer,
-                    operator,
-                } => CtlRequest::Reprint {
-                    lpn,
-                    printer,
-                    operator,
-                },
-                CtlCommand::Audit { lpn } => CtlRequest::Audit { lpn },
-            };
+        Command::Ctl { json, command } => runtime.block_on(async {
+            let request = CtlRequest::from(command);
             let socket = config.ctl_socket();
             let reply = crate::ctl::request(&socket, &serde_json::to_string(&request)?)
                 .await
                 .with_context(|| {
                     format!("asking the agent at {} (is it running?)", socket.display())
                 })?;
-            println!("{}", serde_json::to_string_pretty(&reply)?);
-            if let Some(error) = reply.get("error") {
+            if let Some(error) = reply.get("error").and_then(|e| e.as_str()) {
                 anyhow::bail!("the agent refused: {error}");
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&reply)?);
+            } else {
+                println!("{}", render(&reply));
             }
             Ok(())
         }),

@@ -12,9 +12,9 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::warn;
 
-use modori_shared::domain::{Lpn, RmaId, Sku};
+use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, Sku};
 use modori_shared::station::Effect;
-use modori_shared::wire::payload::OPERATOR_LEN_MAX;
+use modori_shared::wire::payload::{OPERATOR_LEN_MAX, PARCEL_REF_LEN_MAX};
 
 use crate::devices::zpl;
 use crate::work::{self, Actor, LabelData};
@@ -34,6 +34,27 @@ pub enum CtlRequest {
         #[serde(default)]
         rma: Option<String>,
         operator: String,
+        /// For a parcel that matches nothing: what was found with it (an order number written
+        /// on paper, a name), kept with the unit in quarantine to match it later.
+        #[serde(default)]
+        reference: Option<String>,
+    },
+    Grade {
+        lpn: String,
+        grade: String,
+        operator: String,
+    },
+    Dispose {
+        lpn: String,
+        disposition: String,
+        operator: String,
+    },
+    /// Units received as unidentified, waiting for the coordinator to match them.
+    Quarantine,
+    /// Sellable stock by SKU.
+    Inventory {
+        #[serde(default)]
+        sku: Option<String>,
     },
     /// Print a unit's label again (on the named printer, or the first one).
     Reprint {
@@ -106,16 +127,25 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
             let status = agent.status().await.map_err(|e| e.to_string())?;
             serde_json::to_value(status).map_err(|e| e.to_string())
         }
-        CtlRequest::Receive { sku, rma, operator } => {
+        CtlRequest::Receive {
+            sku,
+            rma,
+            operator,
+            reference,
+        } => {
             let sku = Sku::new(sku).map_err(|e| e.to_string())?;
             let rma = rma.map(RmaId::new).transpose().map_err(|e| e.to_string())?;
-            if operator.is_empty() || operator.len() > OPERATOR_LEN_MAX {
+            check_operator(&operator)?;
+            if reference
+                .as_ref()
+                .is_some_and(|r| r.len() > PARCEL_REF_LEN_MAX)
+            {
                 return Err(format!(
-                    "operator badge must be 1..={OPERATOR_LEN_MAX} bytes"
+                    "reference must be at most {PARCEL_REF_LEN_MAX} bytes"
                 ));
             }
             let receipt = agent
-                .receive_unit(rma, sku, &operator)
+                .receive_unit_with_reference(rma, sku, &operator, reference)
                 .await
                 .map_err(|e| e.to_string())?;
             Ok(serde_json::json!({
@@ -132,6 +162,53 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
             let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
             reprint(agent, lpn, printer, operator).await
         }
+        CtlRequest::Grade {
+            lpn,
+            grade,
+            operator,
+        } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            let grade = Grade::parse(&grade).map_err(|e| e.to_string())?;
+            check_operator(&operator)?;
+            let seq = agent
+                .grade_unit(lpn.clone(), grade, &operator)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(serde_json::json!({"lpn": lpn.as_str(), "grade": grade.as_str(), "seq": seq}))
+        }
+        CtlRequest::Dispose {
+            lpn,
+            disposition,
+            operator,
+        } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            let disposition = Disposition::parse(&disposition).map_err(|e| e.to_string())?;
+            check_operator(&operator)?;
+            let seq = agent
+                .dispose_unit(lpn.clone(), disposition, &operator)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(
+                serde_json::json!({"lpn": lpn.as_str(), "disposition": disposition.as_str(), "seq": seq}),
+            )
+        }
+        CtlRequest::Quarantine => {
+            let rows = agent
+                .db()
+                .call(work::quarantine)
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(rows).map_err(|e| e.to_string())
+        }
+        CtlRequest::Inventory { sku } => {
+            let sku = sku.map(Sku::new).transpose().map_err(|e| e.to_string())?;
+            let rows = agent
+                .db()
+                .call(move |c| work::inventory(c, sku.as_ref()))
+                .await
+                .map_err(|e| e.to_string())?;
+            serde_json::to_value(rows).map_err(|e| e.to_string())
+        }
         CtlRequest::Audit { lpn } => {
             let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
             let rows = agent
@@ -142,6 +219,15 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
             serde_json::to_value(rows).map_err(|e| e.to_string())
         }
     }
+}
+
+fn check_operator(operator: &str) -> Result<(), String> {
+    if operator.is_empty() || operator.len() > OPERATOR_LEN_MAX {
+        return Err(format!(
+            "operator badge must be 1..={OPERATOR_LEN_MAX} bytes"
+        ));
+    }
+    Ok(())
 }
 
 async fn reprint(

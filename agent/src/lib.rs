@@ -391,6 +391,18 @@ impl AgentHandle {
         sku: Sku,
         operator: &str,
     ) -> Result<Receipt, AgentError> {
+        self.receive_unit_with_reference(rma, sku, operator, None)
+            .await
+    }
+
+    /// [`Self::receive_unit`] with what was found with an unidentified parcel.
+    pub async fn receive_unit_with_reference(
+        &self,
+        rma: Option<RmaId>,
+        sku: Sku,
+        operator: &str,
+        reference: Option<String>,
+    ) -> Result<Receipt, AgentError> {
         let site = self.site.clone();
         let who = Actor::new(operator, CTL_STATION);
         let (recorded, receipt) = self
@@ -401,7 +413,7 @@ impl AgentHandle {
                     rma,
                     sku,
                     receipt,
-                    parcel_ref: None,
+                    parcel_ref: reference,
                 };
                 Ok::<_, StoreError>((work::record(c, &site, &who, &effect, chrono_ms())?, receipt))
             })

@@ -553,6 +553,53 @@ pub fn audit(conn: &Connection, lpn: &Lpn) -> Result<Vec<AuditRow>, StoreError> 
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A unit waiting in quarantine for a match.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct QuarantinedUnit {
+    pub lpn: String,
+    pub sku: String,
+    pub reference: Option<String>,
+    pub state: String,
+    pub received_ms: i64,
+}
+
+pub fn quarantine(conn: &mut Connection) -> Result<Vec<QuarantinedUnit>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT lpn, sku, parcel_ref, state, received_ms FROM units WHERE quarantine = 1 ORDER BY received_ms, lpn",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(QuarantinedUnit {
+            lpn: r.get(0)?,
+            sku: r.get(1)?,
+            reference: r.get(2)?,
+            state: r.get(3)?,
+            received_ms: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sellable stock of one SKU.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct StockRow {
+    pub sku: String,
+    pub qty: i64,
+}
+
+/// Sellable stock by SKU (all SKUs, or one).
+pub fn inventory(conn: &mut Connection, sku: Option<&Sku>) -> Result<Vec<StockRow>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sku, qty FROM inventory WHERE ?1 IS NULL OR sku = ?1 ORDER BY sku",
+    )?;
+    let rows = stmt.query_map([sku.map(Sku::as_str)], |r| {
+        Ok(StockRow {
+            sku: r.get(0)?,
+            qty: r.get(1)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// An expected return routed here and not yet received, as a list of SKUs to receive.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ExpectedReturn {

@@ -195,6 +195,23 @@ impl ProcFleet {
         Ok(status)
     }
 
+    /// Runs the agent's command line for site `i` (e.g. `["ctl", "status"]`): (success, output).
+    pub fn agent_cli(&self, i: usize, args: &[&str]) -> anyhow::Result<(bool, String)> {
+        let config = Self::agent_config_path(self.dir.path(), &self.sites[i]);
+        let out = Command::new(self.bins.agent)
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .env_remove("FAILPOINTS")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
+    }
+
     fn ctl_socket(&self, i: usize) -> PathBuf {
         self.dir
             .path()
