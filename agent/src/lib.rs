@@ -436,7 +436,12 @@ impl AgentHandle {
         operator: &str,
     ) -> Result<u64, AgentError> {
         let who = Actor::new(operator, CTL_STATION);
-        Ok(self.record(Effect::Grade { lpn, grade }, who).await?.seq)
+        let effect = Effect::Grade {
+            lpn,
+            grade,
+            defects: Vec::new(),
+        };
+        Ok(self.record(effect, who).await?.seq)
     }
 
     pub async fn dispose_unit(

@@ -150,6 +150,18 @@ pub fn migrations() -> Migrations<'static> {
         CREATE INDEX audit_lpn ON audit (lpn);
         "#,
         ),
+        // Grading: defects found, and the coordinator's rules that propose a disposition.
+        M::up(
+            r#"
+        ALTER TABLE units ADD COLUMN defects TEXT;
+        CREATE TABLE disposition_rules (
+            id          INTEGER PRIMARY KEY,
+            category    TEXT,
+            grade       TEXT NOT NULL,
+            disposition TEXT NOT NULL
+        ) STRICT;
+        "#,
+        ),
     ])
 }
 
@@ -464,6 +476,15 @@ fn apply_command(
                         i.final_sale,
                         i.needs_testing
                     ],
+                )?;
+            }
+        }
+        CommandBody::DispositionRules { rules } => {
+            tx.execute("DELETE FROM disposition_rules", [])?;
+            for r in rules {
+                tx.execute(
+                    "INSERT INTO disposition_rules (category, grade, disposition) VALUES (?1, ?2, ?3)",
+                    params![r.category, r.grade.as_str(), r.disposition.as_str()],
                 )?;
             }
         }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use modori_shared::barcode;
 use modori_shared::domain::{Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState};
-use modori_shared::op::{OpBody, OpRecord};
+use modori_shared::op::{DispositionRule, OpBody, OpRecord};
 use modori_shared::station::{Effect, ExpectedParcel, Lookup, ReceiptKind, UnitView};
 use modori_shared::sync::ITEM_PAYLOAD_BYTES_MAX;
 use modori_shared::wire::payload;
@@ -100,8 +100,18 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
                     .unwrap_or_default()
             ),
         ),
-        OpBody::UnitGraded { lpn, grade } => {
-            (Some(lpn.to_string()), None, format!("grade {grade}"))
+        OpBody::UnitGraded {
+            lpn,
+            grade,
+            defects,
+        } => {
+            let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
+            let detail = if listed.is_empty() {
+                format!("grade {grade}")
+            } else {
+                format!("grade {grade}, defects {}", listed.join(", "))
+            };
+            (Some(lpn.to_string()), None, detail)
         }
         OpBody::DispositionSet { lpn, disposition } => {
             (Some(lpn.to_string()), None, disposition.to_string())
@@ -201,12 +211,22 @@ pub fn record(
                 label: None,
             }
         }
-        Effect::Grade { lpn, grade } => {
+        Effect::Grade {
+            lpn,
+            grade,
+            defects,
+        } => {
             let unit = unit_row(&tx, lpn)?;
             set_state(&tx, lpn, unit.view.state.grade(lpn, *grade)?, Some(*grade))?;
+            let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
+            tx.execute(
+                "UPDATE units SET defects = ?2 WHERE lpn = ?1",
+                params![lpn.as_str(), listed.join(",")],
+            )?;
             let body = OpBody::UnitGraded {
                 lpn: lpn.clone(),
                 grade: *grade,
+                defects: defects.clone(),
             };
             Recorded {
                 lpn: Some(lpn.clone()),
@@ -525,6 +545,44 @@ impl Lookup for SiteLookup<'_> {
     fn unit(&self, lpn: &Lpn) -> Option<UnitView> {
         find_unit(self.0, lpn).ok().flatten().map(|u| u.view)
     }
+
+    fn proposed_disposition(&self, sku: &Sku, grade: Grade) -> Option<Disposition> {
+        proposed_disposition(self.0, sku, grade).ok().flatten()
+    }
+}
+
+/// What the site's disposition rules propose for a unit of `sku` graded `grade`.
+pub fn proposed_disposition(
+    conn: &Connection,
+    sku: &Sku,
+    grade: Grade,
+) -> Result<Option<Disposition>, StoreError> {
+    let category: Option<String> = conn
+        .query_row(
+            "SELECT category FROM catalog WHERE sku = ?1",
+            [sku.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut stmt = conn
+        .prepare_cached("SELECT category, grade, disposition FROM disposition_rules ORDER BY id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut rules = Vec::new();
+    for row in rows {
+        let (category, g, d) = row?;
+        rules.push(DispositionRule {
+            category,
+            grade: Grade::parse(&g)?,
+            disposition: Disposition::parse(&d)?,
+        });
+    }
+    Ok(DispositionRule::propose(&rules, category.as_deref(), grade))
 }
 
 /// One line of a unit's audit trail.
@@ -711,6 +769,7 @@ mod tests {
         let grade = Effect::Grade {
             lpn: lpn.clone(),
             grade: Grade::A,
+            defects: vec![modori_shared::domain::DefectCode::Scratch],
         };
         record(&mut conn, &site, &who(), &grade, 12).unwrap();
         let recorded = record(&mut conn, &site, &who(), &dispose, 13).unwrap();

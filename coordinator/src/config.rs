@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use modori_agent::config_file::{self, ConfigError};
 use modori_agent::tls::LinkTiming;
+use modori_shared::domain::{Disposition, Grade};
 use modori_shared::sync::{
     BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,
     RETRANSMIT_AFTER_MS_DEFAULT,
@@ -28,6 +29,20 @@ pub struct CoordinatorConfig {
     pub fleet: FleetSection,
     #[serde(default)]
     pub sync: SyncSection,
+    /// The rules grading stations propose dispositions by (`[[disposition_rules]]`, with
+    /// `grade`, `disposition` and an optional `category`). Default: A restock, B resale,
+    /// C refurbish, D recycle, X dispose.
+    #[serde(default)]
+    pub disposition_rules: Vec<RuleEntry>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    #[serde(default)]
+    pub category: Option<String>,
+    pub grade: String,
+    pub disposition: String,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -186,10 +201,36 @@ impl CoordinatorConfig {
                 key: "tls".to_owned(),
                 message: e.to_string(),
             })?;
+        self.rules()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
         if self.quic.connections_max == 0 {
             return Err(bad("quic.connections_max", "must be at least 1"));
         }
         Ok(())
+    }
+
+    /// The disposition rules, checked; the defaults when none are configured.
+    pub fn rules(&self) -> Result<Vec<modori_shared::DispositionRule>, (String, String)> {
+        if self.disposition_rules.is_empty() {
+            return Ok(modori_shared::DispositionRule::defaults());
+        }
+        self.disposition_rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let key = |f: &str| format!("disposition_rules[{i}].{f}");
+                Ok(modori_shared::DispositionRule {
+                    category: r.category.clone(),
+                    grade: Grade::parse(&r.grade).map_err(|e| (key("grade"), e.to_string()))?,
+                    disposition: Disposition::parse(&r.disposition)
+                        .map_err(|e| (key("disposition"), e.to_string()))?,
+                })
+            })
+            .collect()
     }
 
     pub fn db_path(&self) -> PathBuf {

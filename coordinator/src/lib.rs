@@ -68,6 +68,8 @@ pub enum CoordinatorError {
     NoSite,
     #[error(transparent)]
     Revocation(#[from] RevocationError),
+    #[error("config key {key}: {message}")]
+    Rules { key: String, message: String },
 }
 
 /// What every task of the coordinator shares.
@@ -141,6 +143,15 @@ impl Coordinator {
                 addr: config.http.listen,
                 source,
             })?;
+        // Grading stations propose dispositions offline by these rules: send them where they
+        // are missing or changed.
+        let rules = config
+            .rules()
+            .map_err(|(key, message)| CoordinatorError::Rules { key, message })?;
+        let sites: Vec<SiteId> = fleet.sites.iter().map(|s| s.id.clone()).collect();
+        let rules_queued = db
+            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, chrono_ms()))
+            .await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             live: Live::new(fleet.sites.iter().map(|s| s.id.clone())),
@@ -152,6 +163,9 @@ impl Coordinator {
             revocations,
             shutdown: shutdown_rx.clone(),
         });
+        for (site, seq) in rules_queued {
+            ctx.live.command_queued(&site, seq);
+        }
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), "coordinator started");
         let mut http_shutdown = shutdown_rx;

@@ -53,6 +53,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
             stores_file: "configs/stores.toml".into(),
         },
         sync: CoordSync::default(),
+        disposition_rules: Vec::new(),
     }
 }
 

@@ -137,6 +137,7 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        M::up("ALTER TABLE units ADD COLUMN defects TEXT;"),
     ])
 }
 
@@ -398,18 +399,21 @@ fn apply_op(
             }
             Ok(0)
         }
-        OpBody::UnitGraded { lpn, grade } => {
-            match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
-                Ok(()) => {
-                    tx.execute(
-                        "UPDATE units SET grade = ?2 WHERE lpn = ?1",
-                        params![lpn.as_str(), grade.as_str()],
-                    )?;
-                    Ok(0)
-                }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+        OpBody::UnitGraded {
+            lpn,
+            grade,
+            defects,
+        } => match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
+            Ok(()) => {
+                let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
+                tx.execute(
+                    "UPDATE units SET grade = ?2, defects = ?3 WHERE lpn = ?1",
+                    params![lpn.as_str(), grade.as_str(), listed.join(",")],
+                )?;
+                Ok(0)
             }
-        }
+            Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+        },
         OpBody::DispositionUndone { lpn, grade } => {
             match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
                 Ok(()) => Ok(0),
@@ -762,6 +766,7 @@ mod tests {
                 OpBody::UnitGraded {
                     lpn,
                     grade: Grade::B,
+                    defects: vec![],
                 },
             ),
         ];
@@ -935,4 +940,39 @@ impl From<DbError> for MatchError {
     fn from(e: DbError) -> Self {
         Self::Store(e.into())
     }
+}
+
+/// Sends `rules` to every site that does not have exactly these rules yet, in one
+/// transaction; returns each site it queued them for, with the command's seq.
+pub fn sync_disposition_rules(
+    conn: &mut Connection,
+    rules: &[modori_shared::DispositionRule],
+    sites: &[SiteId],
+    now_ms: i64,
+) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    let command = CommandBody::DispositionRules {
+        rules: rules.to_vec(),
+    };
+    let fingerprint = hex(&payload_hash(&payload::encode_command(&command)?)[..16]);
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut queued = Vec::new();
+    for site in sites {
+        let key = format!("disposition_rules:{site}");
+        let sent: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if sent.as_deref() == Some(fingerprint.as_str()) {
+            continue;
+        }
+        let seq = enqueue_command(&tx, site, &command, now_ms)?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, fingerprint],
+        )?;
+        queued.push((site.clone(), seq));
+    }
+    tx.commit()?;
+    Ok(queued)
 }

@@ -291,6 +291,47 @@ macro_rules! named_enum {
 }
 
 named_enum!(Grade, "grade", [A => "A", B => "B", C => "C", D => "D", X => "X"]);
+
+/// What an inspector found wrong with a unit, recorded with its grade. A closed list, so
+/// defects can be counted per SKU and site to find root causes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DefectCode {
+    Stain,
+    Tear,
+    Scratch,
+    Dent,
+    MissingPart,
+    MissingTags,
+    NotWorking,
+    Odor,
+    PackagingDamaged,
+}
+
+impl DefectCode {
+    pub const ALL: [DefectCode; 9] = [
+        Self::Stain,
+        Self::Tear,
+        Self::Scratch,
+        Self::Dent,
+        Self::MissingPart,
+        Self::MissingTags,
+        Self::NotWorking,
+        Self::Odor,
+        Self::PackagingDamaged,
+    ];
+}
+
+named_enum!(DefectCode, "defect code", [
+    Stain => "stain",
+    Tear => "tear",
+    Scratch => "scratch",
+    Dent => "dent",
+    MissingPart => "missing_part",
+    MissingTags => "missing_tags",
+    NotWorking => "not_working",
+    Odor => "odor",
+    PackagingDamaged => "packaging_damaged",
+]);
 named_enum!(Disposition, "disposition", [
     Restock => "restock",
     Resale => "resale",

@@ -13,7 +13,7 @@ pub mod sync;
 pub mod wire;
 
 pub use domain::{
-    Capability, Coordinates, Disposition, Epoch, Grade, Lpn, MerchantId, ReasonCode, ReturnLine,
-    RmaId, Site, SiteId, Sku, Store, StoreId, StoreKind, UnitState,
+    Capability, Coordinates, DefectCode, Disposition, Epoch, Grade, Lpn, MerchantId, ReasonCode,
+    ReturnLine, RmaId, Site, SiteId, Sku, Store, StoreId, StoreKind, UnitState,
 };
-pub use op::{CatalogItem, CommandBody, OpBody, OpRecord};
+pub use op::{CatalogItem, CommandBody, DispositionRule, OpBody, OpRecord};

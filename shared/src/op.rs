@@ -1,7 +1,7 @@
 //! What travels through the sync: ops (facts a site reports, upstream) and commands (decisions the
 //! coordinator sends, downstream). Both are domain values here; `wire` owns their encoding.
 
-use crate::domain::{Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku};
+use crate::domain::{DefectCode, Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku};
 use crate::station::ReceiptKind;
 
 /// One fact recorded at a site. Ops are facts: the coordinator never refuses one, it records an
@@ -34,6 +34,7 @@ pub enum OpBody {
     UnitGraded {
         lpn: Lpn,
         grade: Grade,
+        defects: Vec<DefectCode>,
     },
     DispositionSet {
         lpn: Lpn,
@@ -86,6 +87,51 @@ pub enum CommandBody {
     CatalogUpdate { items: Vec<CatalogItem> },
     /// A unit received as unidentified belongs to this return: it leaves quarantine.
     MatchUnidentified { lpn: Lpn, rma: RmaId },
+    /// The rules a grading station proposes dispositions by, offline. Replaces the site's rules.
+    DispositionRules { rules: Vec<DispositionRule> },
+}
+
+/// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
+/// A rule naming the unit's category wins over one that does not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DispositionRule {
+    pub category: Option<String>,
+    pub grade: Grade,
+    pub disposition: Disposition,
+}
+
+impl DispositionRule {
+    /// The usual rules: like new back to stock, worn to resale, damaged to repair or recycling.
+    pub fn defaults() -> Vec<Self> {
+        [
+            (Grade::A, Disposition::Restock),
+            (Grade::B, Disposition::Resale),
+            (Grade::C, Disposition::Refurbish),
+            (Grade::D, Disposition::Recycle),
+            (Grade::X, Disposition::Dispose),
+        ]
+        .into_iter()
+        .map(|(grade, disposition)| Self {
+            category: None,
+            grade,
+            disposition,
+        })
+        .collect()
+    }
+
+    /// The disposition `rules` propose for a unit of `category` graded `grade`.
+    pub fn propose(rules: &[Self], category: Option<&str>, grade: Grade) -> Option<Disposition> {
+        let specific = rules.iter().find(|r| {
+            r.grade == grade && r.category.is_some() && r.category.as_deref() == category
+        });
+        specific
+            .or_else(|| {
+                rules
+                    .iter()
+                    .find(|r| r.grade == grade && r.category.is_none())
+            })
+            .map(|r| r.disposition)
+    }
 }
 
 /// A product as the stations need it.
@@ -109,6 +155,35 @@ impl CommandBody {
             Self::DispositionOverride { .. } => "disposition_override",
             Self::CatalogUpdate { .. } => "catalog_update",
             Self::MatchUnidentified { .. } => "match_unidentified",
+            Self::DispositionRules { .. } => "disposition_rules",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_category_rule_wins_over_the_default() {
+        let mut rules = DispositionRule::defaults();
+        rules.push(DispositionRule {
+            category: Some("electronics".into()),
+            grade: Grade::B,
+            disposition: Disposition::Refurbish,
+        });
+        assert_eq!(
+            DispositionRule::propose(&rules, Some("tops"), Grade::B),
+            Some(Disposition::Resale)
+        );
+        assert_eq!(
+            DispositionRule::propose(&rules, Some("electronics"), Grade::B),
+            Some(Disposition::Refurbish)
+        );
+        assert_eq!(
+            DispositionRule::propose(&rules, None, Grade::A),
+            Some(Disposition::Restock)
+        );
+        assert_eq!(DispositionRule::propose(&[], None, Grade::A), None);
     }
 }

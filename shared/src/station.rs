@@ -13,7 +13,10 @@
 use std::collections::BTreeMap;
 
 use crate::barcode::{self, Scan, StationCommand};
-use crate::domain::{Disposition, Grade, Lpn, RmaId, Sku, UnitState};
+use crate::domain::{DefectCode, Disposition, Grade, Lpn, RmaId, Sku, UnitState};
+
+/// Defects recorded with one grade at most.
+pub const DEFECTS_PER_UNIT_MAX: usize = crate::wire::payload::DEFECTS_MAX;
 
 /// What a station is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,6 +73,9 @@ pub trait Lookup {
     /// The SKU a GTIN (14 digits) stands for in the catalogue.
     fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku>;
     fn unit(&self, lpn: &Lpn) -> Option<UnitView>;
+    /// The disposition the site's rules (sent by the coordinator) propose for a unit of `sku`
+    /// graded `grade`.
+    fn proposed_disposition(&self, sku: &Sku, grade: Grade) -> Option<Disposition>;
 }
 
 /// Something to record durably (and its label to print), decided by a scan.
@@ -88,8 +94,13 @@ pub enum Effect {
         rma: RmaId,
         shortages: Vec<(Sku, u32)>,
     },
-    /// Grade a unit (again, as a correction, if it was graded); prints its bin label.
-    Grade { lpn: Lpn, grade: Grade },
+    /// Grade a unit (again, as a correction, if it was graded), with the defects found;
+    /// prints its label with the grade.
+    Grade {
+        lpn: Lpn,
+        grade: Grade,
+        defects: Vec<DefectCode>,
+    },
     /// Set a graded unit's disposition; prints its disposition label.
     Dispose { lpn: Lpn, disposition: Disposition },
     /// Take back a disposition set in error; the unit is graded again.
@@ -161,6 +172,10 @@ pub struct Station {
     parcel: Option<Parcel>,
     n_received_in_parcel: u32,
     selected: Option<UnitView>,
+    /// Defects scanned for the selected unit, recorded with its grade.
+    defects: Vec<DefectCode>,
+    /// What the rules propose for the selected unit once graded; DONE accepts it.
+    proposal: Option<Disposition>,
     armed: Option<Armed>,
     /// The effect handed to the driver and not yet confirmed or failed.
     pending: Option<Effect>,
@@ -174,6 +189,8 @@ impl Station {
             parcel: None,
             n_received_in_parcel: 0,
             selected: None,
+            defects: Vec::new(),
+            proposal: None,
             armed: None,
             pending: None,
         }
@@ -239,8 +256,12 @@ impl Station {
                 if let Some(unit) = &mut self.selected {
                     unit.state = UnitState::Graded(grade);
                 }
+                self.defects.clear();
             }
-            Effect::Dispose { .. } | Effect::VoidReceipt { .. } => self.selected = None,
+            Effect::Dispose { .. } | Effect::VoidReceipt { .. } => {
+                self.selected = None;
+                self.proposal = None;
+            }
             Effect::UndoDisposition { lpn } => {
                 self.selected = None;
                 let _ = lpn;
@@ -462,6 +483,8 @@ impl Station {
                     Some(unit) => {
                         let message = format!("{lpn} {} ({})", unit.sku, unit.state.encode());
                         self.selected = Some(unit);
+                        self.defects.clear();
+                        self.proposal = None;
                         Outcome::good(message)
                     }
                 }
@@ -477,15 +500,39 @@ impl Station {
                 Some(_) => Outcome::bad("only a disposition can be undone here"),
                 None => Outcome::bad("scan the unit's LPN first"),
             },
+            Scan::Command(StationCommand::Defect(defect)) => match &self.selected {
+                Some(_) if self.defects.len() >= DEFECTS_PER_UNIT_MAX => {
+                    Outcome::bad(format!("at most {DEFECTS_PER_UNIT_MAX} defects per unit"))
+                }
+                Some(_) => {
+                    if !self.defects.contains(&defect) {
+                        self.defects.push(defect);
+                    }
+                    let listed: Vec<&str> = self.defects.iter().map(|d| d.as_str()).collect();
+                    Outcome::good(format!(
+                        "defects: {}; now scan the grade",
+                        listed.join(", ")
+                    ))
+                }
+                None => Outcome::bad("scan the unit's LPN first"),
+            },
             Scan::Command(StationCommand::Grade(grade)) => match &self.selected {
                 Some(unit) => match unit.state.grade(&unit.lpn, grade) {
-                    Ok(_) => Outcome::effect(
-                        Effect::Grade {
-                            lpn: unit.lpn.clone(),
-                            grade,
-                        },
-                        format!("{} graded {grade}", unit.lpn),
-                    ),
+                    Ok(_) => {
+                        self.proposal = lookup.proposed_disposition(&unit.sku, grade);
+                        let proposal = match self.proposal {
+                            Some(d) => format!("; proposed {d}: DONE accepts, or scan another"),
+                            None => "; scan the disposition".to_owned(),
+                        };
+                        Outcome::effect(
+                            Effect::Grade {
+                                lpn: unit.lpn.clone(),
+                                grade,
+                                defects: self.defects.clone(),
+                            },
+                            format!("{} graded {grade}{proposal}", unit.lpn),
+                        )
+                    }
                     Err(e) => Outcome::bad(e.to_string()),
                 },
                 None => Outcome::bad("scan the unit's LPN first"),
@@ -503,8 +550,26 @@ impl Station {
                 },
                 None => Outcome::bad("scan the unit's LPN first"),
             },
-            Scan::Command(StationCommand::Done | StationCommand::Cancel) => {
+            Scan::Command(StationCommand::Done) => match (&self.selected, self.proposal) {
+                (Some(unit), Some(disposition)) if matches!(unit.state, UnitState::Graded(_)) => {
+                    Outcome::effect(
+                        Effect::Dispose {
+                            lpn: unit.lpn.clone(),
+                            disposition,
+                        },
+                        format!("{} → {disposition} (as proposed)", unit.lpn),
+                    )
+                }
+                _ => {
+                    self.selected = None;
+                    self.defects.clear();
+                    Outcome::good("ready")
+                }
+            },
+            Scan::Command(StationCommand::Cancel) => {
                 self.selected = None;
+                self.defects.clear();
+                self.proposal = None;
                 Outcome::good("ready")
             }
             Scan::Command(StationCommand::Unidentified) => {
@@ -547,6 +612,13 @@ mod tests {
         }
         fn unit(&self, lpn: &Lpn) -> Option<UnitView> {
             self.units.iter().find(|u| &u.lpn == lpn).cloned()
+        }
+        fn proposed_disposition(&self, _sku: &Sku, grade: Grade) -> Option<Disposition> {
+            crate::op::DispositionRule::propose(
+                &crate::op::DispositionRule::defaults(),
+                None,
+                grade,
+            )
         }
     }
 
@@ -715,7 +787,8 @@ mod tests {
             graded.effect,
             Some(Effect::Grade {
                 lpn: lpn.clone(),
-                grade: Grade::B
+                grade: Grade::B,
+                defects: vec![],
             })
         );
         let regraded = scan_ok(&mut s, &card(StationCommand::Grade(Grade::C)), &site);
@@ -743,5 +816,55 @@ mod tests {
         scan_ok(&mut s, &card(StationCommand::Reprint), &site);
         let reprint = scan_ok(&mut s, lpn.as_str(), &site);
         assert_eq!(reprint.effect, Some(Effect::Reprint { lpn }));
+    }
+
+    #[test]
+    fn defects_go_with_the_grade_and_done_accepts_the_proposal() {
+        let lpn = lpn_encode(&SiteId::new("osaka").unwrap(), 7, 2).unwrap();
+        let site = Site {
+            units: vec![UnitView {
+                lpn: lpn.clone(),
+                sku: Sku::new("TEE-WHT-M").unwrap(),
+                state: UnitState::Received,
+            }],
+            ..Site::default()
+        };
+        let mut s = Station::new(StationKind::Grading);
+        scan_ok(&mut s, &badge(), &site);
+        let early = s.handle_scan(&card(StationCommand::Defect(DefectCode::Stain)), &site);
+        assert_eq!(early.signal, Signal::Bad, "a defect needs a unit first");
+        scan_ok(&mut s, lpn.as_str(), &site);
+        scan_ok(
+            &mut s,
+            &card(StationCommand::Defect(DefectCode::Stain)),
+            &site,
+        );
+        scan_ok(
+            &mut s,
+            &card(StationCommand::Defect(DefectCode::Tear)),
+            &site,
+        );
+        let graded = scan_ok(&mut s, &card(StationCommand::Grade(Grade::C)), &site);
+        assert_eq!(
+            graded.effect,
+            Some(Effect::Grade {
+                lpn: lpn.clone(),
+                grade: Grade::C,
+                defects: vec![DefectCode::Stain, DefectCode::Tear],
+            })
+        );
+        assert!(
+            graded.message.contains("proposed refurbish"),
+            "{}",
+            graded.message
+        );
+        let done = scan_ok(&mut s, &card(StationCommand::Done), &site);
+        assert_eq!(
+            done.effect,
+            Some(Effect::Dispose {
+                lpn,
+                disposition: Disposition::Refurbish
+            })
+        );
     }
 }

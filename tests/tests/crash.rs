@@ -134,6 +134,8 @@ async fn http_post(
 }
 
 const COMMANDS_SQL: &str = "SELECT COUNT(*) FROM applied_commands";
+/// What site 0's command stream holds: the disposition rules, then five returns.
+const N_COMMANDS: u64 = 1 + 5;
 const EXPECTED_SQL: &str = "SELECT COUNT(*) FROM expected_returns";
 
 async fn wait_commands(f: &ProcFleet, n: u64) -> anyhow::Result<()> {
@@ -166,8 +168,8 @@ async fn agent_dies_after_part_of_a_command_batch_is_applied() -> anyhow::Result
     );
 
     f.start_agent(0, None)?;
-    wait_commands(&f, 5).await?;
-    assert_eq!(f.agent_count(0, COMMANDS_SQL)?, 5);
+    wait_commands(&f, N_COMMANDS).await?;
+    assert_eq!(f.agent_count(0, COMMANDS_SQL)?, N_COMMANDS);
     assert_eq!(f.agent_count(0, EXPECTED_SQL)?, 5);
     Ok(())
 }
@@ -182,7 +184,7 @@ async fn agent_dies_between_the_command_commit_and_the_ack() -> anyhow::Result<(
     assert_eq!(status.signal(), Some(SIGABRT), "{}", f.logs());
     assert_eq!(
         f.agent_count(0, COMMANDS_SQL)?,
-        5,
+        N_COMMANDS,
         "applied durably before the crash"
     );
     assert_eq!(
@@ -194,8 +196,12 @@ async fn agent_dies_between_the_command_commit_and_the_ack() -> anyhow::Result<(
     );
 
     f.start_agent(0, None)?;
-    wait_commands(&f, 5).await?;
-    assert_eq!(f.agent_count(0, COMMANDS_SQL)?, 5, "nothing applied twice");
+    wait_commands(&f, N_COMMANDS).await?;
+    assert_eq!(
+        f.agent_count(0, COMMANDS_SQL)?,
+        N_COMMANDS,
+        "nothing applied twice"
+    );
     Ok(())
 }
 

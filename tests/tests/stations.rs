@@ -15,7 +15,7 @@ use modori_agent::devices::scanner::{LineTerminator, ScannerConfig};
 use modori_agent::stations::{StationConfig, StationKindName};
 use modori_agent::{Agent, AgentHandle};
 use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
-use modori_shared::domain::{Disposition, Grade};
+use modori_shared::domain::{DefectCode, Disposition, Grade};
 use modori_tests::{coordinator_count, http_request, wait_for, TestFleet};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -143,7 +143,8 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         .to_owned();
     wait_for("catalogue and return at the site", TIMEOUT, || {
         let site = site.clone();
-        async move { Ok(site.status().await?.last_applied_command_seq >= 2) }
+        // Disposition rules, catalogue, expected return.
+        async move { Ok(site.status().await?.last_applied_command_seq >= 3) }
     })
     .await?;
     wait_for("devices connected", TIMEOUT, || {
@@ -252,6 +253,30 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         .labels
         .last()
         .is_some_and(|l| l.contains("STOCK")));
+
+    // The second unit: a stain found, graded B; the site's rules propose resale; DONE accepts.
+    scan_ok(&site, &grade, 1, &lpns[1]).await?;
+    scan_ok(
+        &site,
+        &grade,
+        1,
+        &command_encode(StationCommand::Defect(DefectCode::Stain)),
+    )
+    .await?;
+    let graded = scan(
+        &site,
+        &grade,
+        1,
+        &command_encode(StationCommand::Grade(Grade::B)),
+    )
+    .await?;
+    assert!(graded.contains("proposed resale"), "{graded}");
+    scan_ok(&site, &grade, 1, &command_encode(StationCommand::Done)).await?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM units WHERE lpn = '{}' AND state = 'disposed:resale' AND defects = 'stain'",
+        lpns[1]
+    );
+    assert_eq!(agent_count(&config, &sql)?, 1);
 
     // The printer is unplugged; an unidentified parcel is received anyway; its label waits.
     printer.unplug().await;

@@ -43,7 +43,7 @@ async fn an_agent_one_version_behind_syncs_both_ways() -> anyhow::Result<()> {
             let s = handle.status().await?;
             Ok(s.protocol_version == Some(PROTOCOL_VERSION - 1)
                 && s.outbox_pending == 0
-                && s.last_applied_command_seq == 1)
+                && s.last_applied_command_seq == 2)
         }
     })
     .await?;

@@ -112,4 +112,19 @@ fn invalid_value_is_named() {
         .expect_err("bad site id")
         .to_string();
     assert!(err.contains("site") && err.contains("'S'"), "{err}");
+
+    let coord = std::fs::read_to_string(configs_dir().join("coordinator.toml")).expect("read");
+    let path = dir.path().join("coordinator.toml");
+    std::fs::write(
+        &path,
+        coord.replace("disposition = \"recycle\"", "disposition = \"burn\""),
+    )
+    .expect("write");
+    let err = CoordinatorConfig::load(&path)
+        .expect_err("unknown disposition")
+        .to_string();
+    assert!(
+        err.contains("disposition_rules[4].disposition") && err.contains("burn"),
+        "{err}"
+    );
 }

@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{Disposition, Grade, Lpn, RmaId, SiteId, ID_LEN_MAX};
+use crate::domain::{DefectCode, Disposition, Grade, Lpn, RmaId, SiteId, ID_LEN_MAX};
 
 use super::{check, BarcodeError, Format};
 
@@ -342,6 +342,8 @@ pub(crate) fn parse_lpn(data: &str) -> Result<LpnLabel, BarcodeError> {
 pub enum StationCommand {
     Grade(Grade),
     Dispose(Disposition),
+    /// A defect found on the unit being graded (several may be scanned before the grade).
+    Defect(DefectCode),
     /// The unit in front of the station is finished.
     Done,
     /// Abandon the action in progress.
@@ -355,7 +357,7 @@ pub enum StationCommand {
 }
 
 impl StationCommand {
-    pub const ALL: [StationCommand; 16] = [
+    pub const ALL: [StationCommand; 25] = [
         Self::Grade(Grade::A),
         Self::Grade(Grade::B),
         Self::Grade(Grade::C),
@@ -372,6 +374,15 @@ impl StationCommand {
         Self::Unidentified,
         Self::Void,
         Self::Reprint,
+        Self::Defect(DefectCode::Stain),
+        Self::Defect(DefectCode::Tear),
+        Self::Defect(DefectCode::Scratch),
+        Self::Defect(DefectCode::Dent),
+        Self::Defect(DefectCode::MissingPart),
+        Self::Defect(DefectCode::MissingTags),
+        Self::Defect(DefectCode::NotWorking),
+        Self::Defect(DefectCode::Odor),
+        Self::Defect(DefectCode::PackagingDamaged),
     ];
 
     /// The name on the card, between `CMD-` and the check character.
@@ -393,6 +404,15 @@ impl StationCommand {
             Self::Unidentified => "UNIDENTIFIED",
             Self::Void => "VOID",
             Self::Reprint => "REPRINT",
+            Self::Defect(DefectCode::Stain) => "DEF-STAIN",
+            Self::Defect(DefectCode::Tear) => "DEF-TEAR",
+            Self::Defect(DefectCode::Scratch) => "DEF-SCRATCH",
+            Self::Defect(DefectCode::Dent) => "DEF-DENT",
+            Self::Defect(DefectCode::MissingPart) => "DEF-MISSING-PART",
+            Self::Defect(DefectCode::MissingTags) => "DEF-MISSING-TAGS",
+            Self::Defect(DefectCode::NotWorking) => "DEF-NOT-WORKING",
+            Self::Defect(DefectCode::Odor) => "DEF-ODOR",
+            Self::Defect(DefectCode::PackagingDamaged) => "DEF-PACKAGING",
         }
     }
 

@@ -9,9 +9,9 @@ use sha2::{Digest, Sha256};
 
 use super::{decode_body, encode_body, WireError};
 use crate::domain::{
-    Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
+    DefectCode, Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
 };
-use crate::op::{CatalogItem, CommandBody, OpBody, OpRecord};
+use crate::op::{CatalogItem, CommandBody, DispositionRule, OpBody, OpRecord};
 use crate::station::ReceiptKind;
 
 /// Format byte of payloads written by this build.
@@ -24,6 +24,10 @@ pub const RETURN_LINES_MAX: usize = 256;
 /// Most catalogue items in one command; a larger catalogue travels as several commands, each
 /// well under the per-item payload limit.
 pub const CATALOG_ITEMS_PER_COMMAND_MAX: usize = 400;
+/// Most defects recorded with one grade.
+pub const DEFECTS_MAX: usize = 16;
+/// Most disposition rules a site holds.
+pub const RULES_MAX: usize = 1024;
 /// Longest parcel reference (a scanned tracking number or reference), in bytes.
 pub const PARCEL_REF_LEN_MAX: usize = 64;
 
@@ -56,6 +60,7 @@ enum OpBodyV1 {
     UnitGraded {
         lpn: String,
         grade: GradeV1,
+        defects: Vec<DefectV1>,
     },
     DispositionSet {
         lpn: String,
@@ -76,6 +81,26 @@ enum OpBodyV1 {
         lpn: String,
         grade: GradeV1,
     },
+}
+
+#[derive(Clone, Copy, Serialize, Deserialize)]
+enum DefectV1 {
+    Stain,
+    Tear,
+    Scratch,
+    Dent,
+    MissingPart,
+    MissingTags,
+    NotWorking,
+    Odor,
+    PackagingDamaged,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RuleV1 {
+    category: Option<String>,
+    grade: GradeV1,
+    disposition: DispositionV1,
 }
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -112,6 +137,9 @@ enum CommandV1 {
     MatchUnidentified {
         lpn: String,
         rma: String,
+    },
+    DispositionRules {
+        rules: Vec<RuleV1>,
     },
 }
 
@@ -170,6 +198,21 @@ macro_rules! mirror_enum {
 }
 
 mirror_enum!(Grade, GradeV1, [A, B, C, D, X]);
+mirror_enum!(
+    DefectCode,
+    DefectV1,
+    [
+        Stain,
+        Tear,
+        Scratch,
+        Dent,
+        MissingPart,
+        MissingTags,
+        NotWorking,
+        Odor,
+        PackagingDamaged
+    ]
+);
 mirror_enum!(
     ReceiptKind,
     ReceiptV1,
@@ -236,9 +279,14 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
             receipt: (*receipt).into(),
             parcel_ref: parcel_ref.clone(),
         },
-        OpBody::UnitGraded { lpn, grade } => OpBodyV1::UnitGraded {
+        OpBody::UnitGraded {
+            lpn,
+            grade,
+            defects,
+        } => OpBodyV1::UnitGraded {
             lpn: lpn.to_string(),
             grade: (*grade).into(),
+            defects: defects.iter().map(|d| (*d).into()).collect(),
         },
         OpBody::DispositionSet { lpn, disposition } => OpBodyV1::DispositionSet {
             lpn: lpn.to_string(),
@@ -304,10 +352,23 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
                 parcel_ref,
             }
         }
-        OpBodyV1::UnitGraded { lpn, grade } => OpBody::UnitGraded {
-            lpn: Lpn::new(lpn).map_err(&e)?,
-            grade: grade.into(),
-        },
+        OpBodyV1::UnitGraded {
+            lpn,
+            grade,
+            defects,
+        } => {
+            if defects.len() > DEFECTS_MAX {
+                return Err(WireError::Malformed {
+                    what: "op",
+                    reason: format!("more than {DEFECTS_MAX} defects"),
+                });
+            }
+            OpBody::UnitGraded {
+                lpn: Lpn::new(lpn).map_err(&e)?,
+                grade: grade.into(),
+                defects: defects.into_iter().map(Into::into).collect(),
+            }
+        }
         OpBodyV1::DispositionSet { lpn, disposition } => OpBody::DispositionSet {
             lpn: Lpn::new(lpn).map_err(&e)?,
             disposition: disposition.into(),
@@ -383,6 +444,16 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
             lpn: lpn.to_string(),
             rma: rma.to_string(),
         },
+        CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
+            rules: rules
+                .iter()
+                .map(|r| RuleV1 {
+                    category: r.category.clone(),
+                    grade: r.grade.into(),
+                    disposition: r.disposition.into(),
+                })
+                .collect(),
+        },
     };
     Ok(with_format(encode_body("command", &wire)?))
 }
@@ -449,6 +520,24 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
             lpn: Lpn::new(lpn).map_err(&e)?,
             rma: RmaId::new(rma).map_err(&e)?,
         },
+        CommandV1::DispositionRules { rules } => {
+            if rules.len() > RULES_MAX {
+                return Err(WireError::Malformed {
+                    what: "command",
+                    reason: format!("more than {RULES_MAX} disposition rules"),
+                });
+            }
+            CommandBody::DispositionRules {
+                rules: rules
+                    .into_iter()
+                    .map(|r| DispositionRule {
+                        category: r.category,
+                        grade: r.grade.into(),
+                        disposition: r.disposition.into(),
+                    })
+                    .collect(),
+            }
+        }
     })
 }
 
