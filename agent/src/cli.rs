@@ -278,7 +278,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Run => {
-            init_tracing();
+            init_tracing("info,quinn=warn");
             runtime.block_on(run(config))
         }
     }
@@ -302,11 +302,12 @@ async fn wait_for_signal() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing() {
+/// Logs to stderr (journald keeps it under systemd); `RUST_LOG` overrides `default`.
+pub fn init_tracing(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,quinn=warn".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .init();
 }

@@ -42,6 +42,17 @@ pub enum DbError {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// A sequence number or count as SQLite stores it (signed 64-bit). Ours stay far below
+/// `i64::MAX`; a larger one saturates rather than wraps.
+pub fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored integer back as a sequence number or count; a negative one (never written) is 0.
+pub fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
 /// Handle to the database thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -146,25 +157,6 @@ impl Db {
             .await
             .map_err(|_| E::from(DbError::Closed))?;
         rx.await.map_err(|_| E::from(DbError::Closed))?
-    }
-
-    /// Blocking variant of [`Self::call`] for code outside the async runtime.
-    pub fn call_blocking<T, E>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
-    ) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<DbError> + Send + 'static,
-    {
-        let (tx, rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn| {
-            let _ = tx.send(f(conn));
-        });
-        self.jobs
-            .blocking_send(job)
-            .map_err(|_| E::from(DbError::Closed))?;
-        rx.blocking_recv().map_err(|_| E::from(DbError::Closed))?
     }
 }
 

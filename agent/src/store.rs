@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use rusqlite_migration::{Migrations, M};
 use thiserror::Error;
 
-use crate::sqlite::DbError;
+use crate::sqlite::{to_i64, to_u64, DbError};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -173,14 +173,6 @@ pub struct SyncSnapshot {
     pub op_acked_seq: u64,
     pub command_epoch: Option<Epoch>,
     pub command_applied_seq: u64,
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Creates the sync row (and the database epoch) on first start; returns the stored positions.

@@ -16,6 +16,7 @@ use modori_shared::wire::payload;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
+use crate::sqlite::{to_i64, to_u64};
 use crate::store::StoreError;
 
 /// Who did it, where.
@@ -34,14 +35,6 @@ impl Actor {
             station: station.into(),
         }
     }
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// Appends an op to the outbox, and its audit row, inside the caller's transaction.

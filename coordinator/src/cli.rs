@@ -9,6 +9,7 @@ use crate::revocation::Revoked;
 use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use modori_agent::cli::init_tracing;
 use modori_shared::domain::SiteId;
 
 #[derive(Parser)]
@@ -204,13 +205,4 @@ async fn serve_until_stopped(
             }
         }
     }
-}
-
-fn init_tracing(default: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default.into()),
-        )
-        .init();
 }

@@ -215,7 +215,7 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     let mut gtins = HashMap::new();
     let mut items = Vec::new();
     for (i, sku) in SKUS.iter().enumerate() {
-        let jan = jan_code(&format!("49000000{:04}", 100 + i));
+        let jan = modori_shared::barcode::ean13_complete(&format!("49000000{:04}", 100 + i))?;
         let sku = Sku::new(*sku)?;
         items.push(modori_shared::CatalogItem {
             sku: sku.clone(),
@@ -245,17 +245,6 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
         ctx.live.command_queued(&site, seq);
     }
     Ok(gtins)
-}
-
-/// A JAN (EAN-13) code from its first 12 digits: the GS1 mod-10 check digit appended.
-fn jan_code(first12: &str) -> String {
-    let sum: u32 = first12
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
-    format!("{first12}{}", (10 - sum % 10) % 10)
 }
 
 async fn disposition_summary(c: &Coordinator) -> String {

@@ -24,7 +24,7 @@ use rusqlite_migration::{Migrations, M};
 use serde::Serialize;
 use thiserror::Error;
 
-use modori_agent::sqlite::DbError;
+use modori_agent::sqlite::{to_i64, to_u64, DbError};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -139,14 +139,6 @@ pub fn migrations() -> Migrations<'static> {
         ),
         M::up("ALTER TABLE units ADD COLUMN defects TEXT;"),
     ])
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
 }
 
 /// The coordinator database's epoch, which numbers every command stream. Created on first start.

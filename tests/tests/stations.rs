@@ -21,17 +21,6 @@ use modori_tests::{coordinator_count, http_request, wait_for, TestFleet};
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TEE: &str = "4901234567894";
 
-/// An EAN-13 from its first 12 digits (GS1 mod 10).
-fn ean13(first12: &str) -> String {
-    let sum: u32 = first12
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 3 } else { 1 })
-        .sum();
-    format!("{first12}{}", (10 - sum % 10) % 10)
-}
-
 fn station_config(fleet: &TestFleet, dir: &std::path::Path) -> AgentConfig {
     let mut config = fleet.agent_config(0);
     config.scanners = vec![
@@ -115,7 +104,7 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
     let site = agent.handle();
 
     // The coordinator sends the catalogue and an expected return of two T-shirts.
-    let cap = ean13("491234567890");
+    let cap = modori_shared::barcode::ean13_complete("491234567890")?;
     let catalog = format!(
         r#"{{"items": [{{"sku": "TEE-WHT-M", "gtin": "{TEE}", "category": "tops", "price_yen": 2900}},
                       {{"sku": "CAP-WOOL-F", "gtin": "{cap}", "category": "hats", "price_yen": 3900}}]}}"#

@@ -106,6 +106,19 @@ pub(crate) fn parse(digits: &str, kind: GtinKind) -> Result<Gtin, BarcodeError> 
     })
 }
 
+/// A JAN / EAN-13 from its first 12 digits: the GS1 check digit appended. For catalogues and
+/// test data that are made, not scanned.
+pub fn ean13_complete(first12: &str) -> Result<String, BarcodeError> {
+    if first12.len() != 12 || !first12.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BarcodeError::Shape {
+            format: Format::Ean13,
+            expected: "12 digits before the check digit",
+        });
+    }
+    let check = char::from(check::gs1_mod10(first12.as_bytes()));
+    Ok(format!("{first12}{check}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

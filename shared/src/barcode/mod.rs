@@ -64,7 +64,7 @@ use thiserror::Error;
 use crate::domain::DomainError;
 
 pub use gs1::{Ai, DateProblem, Gs1Date, Gs1Element, Gs1Message, Gs1Value, GS1_TEXT_LEN_MAX};
-pub use gtin::{Gtin, GtinKind, GTIN14_LEN};
+pub use gtin::{ean13_complete, Gtin, GtinKind, GTIN14_LEN};
 pub use labels::{
     badge_encode, command_encode, lpn_encode, lpn_site_code, rma_encode, Badge, LpnLabel, RmaLabel,
     StationCommand, BADGE_DIGITS_MAX, BADGE_DIGITS_MIN, BADGE_PREFIX, COMMAND_PREFIX,

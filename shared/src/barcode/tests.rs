@@ -934,3 +934,12 @@ proptest! {
         let _ = parse(&input);
     }
 }
+
+#[test]
+fn ean13_complete_appends_the_check_digit_that_parse_accepts() {
+    let code = super::ean13_complete("490123456789").unwrap();
+    assert_eq!(code, "4901234567894");
+    assert!(matches!(super::parse(&code), Ok(super::Scan::Product(_))));
+    assert!(super::ean13_complete("49012345678").is_err());
+    assert!(super::ean13_complete("49012345678X").is_err());
+}
