@@ -17,6 +17,9 @@ struct Cli {
         default_value = "/etc/modori/agent.toml"
     )]
     config: PathBuf,
+    /// Validate the config file and exit (the same as the `check-config` command).
+    #[arg(long)]
+    check_config: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -222,7 +225,10 @@ pub fn main() -> std::process::ExitCode {
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {
-    let command = cli.command.unwrap_or(Command::Run);
+    let command = match (cli.check_config, cli.command) {
+        (true, _) => Command::CheckConfig,
+        (false, command) => command.unwrap_or(Command::Run),
+    };
     let config = AgentConfig::load(&cli.config)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match command {

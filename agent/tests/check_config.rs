@@ -63,3 +63,14 @@ fn the_config_path_variable_is_not_an_override() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn the_check_config_flag_validates_without_starting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_modori-agent"))
+        .args(["--check-config", "--config"])
+        .arg(osaka())
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("valid"), "{text}");
+}

@@ -34,6 +34,9 @@ enum Command {
             default_value = "/etc/modori/coordinator.toml"
         )]
         config: PathBuf,
+        /// Validate the config file (and the fleet files it names) and exit.
+        #[arg(long)]
+        check_config: bool,
     },
     /// Validate the config file (and the fleet files it names) and exit.
     CheckConfig {
@@ -104,7 +107,11 @@ pub fn main() -> std::process::ExitCode {
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config }
+        | Command::Run {
+            config,
+            check_config: true,
+        } => {
             let c = CoordinatorConfig::load(&config)?;
             let fleet = Fleet::load(&c.fleet.sites_file, &c.fleet.stores_file)?;
             println!(
@@ -116,7 +123,10 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki { command } => pki_command(command),
-        Command::Run { config: path } => {
+        Command::Run {
+            config: path,
+            check_config: false,
+        } => {
             init_tracing("info,quinn=warn");
             let config = CoordinatorConfig::load(&path)?;
             let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;

@@ -128,3 +128,37 @@ fn invalid_value_is_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_coordinator_checks_its_config_without_starting() {
+    let bin = env!("CARGO_BIN_EXE_modori-coordinator-under-test");
+    let good = configs_dir().join("coordinator.toml");
+    let out = Command::new(bin)
+        .args(["run", "--check-config", "--config"])
+        .arg(&good)
+        .output()
+        .expect("runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("9 sites"), "{text}");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("coordinator.toml");
+    let text = std::fs::read_to_string(&good)
+        .expect("read")
+        .replace("[quic]", "[quic]\nlisten_addr = 1");
+    std::fs::write(&bad, text).expect("write");
+    let out = Command::new(bin)
+        .args(["run", "--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("listen_addr") && text.contains("quic"),
+        "{text}"
+    );
+}
