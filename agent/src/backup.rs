@@ -37,6 +37,12 @@ pub enum BackupError {
     Corrupt { path: PathBuf, detail: String },
     #[error("the agent is running (its ctl socket {0} answers); stop it before restoring")]
     AgentRunning(PathBuf),
+    #[error("the service is running ({0} answers); stop it before restoring")]
+    ServiceRunning(String),
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("preparing the restored database: {0}")]
+    Prepare(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -106,29 +112,55 @@ pub fn restore(config: &AgentConfig, backup: &Path, now_ms: i64) -> Result<Resto
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         return Err(BackupError::AgentRunning(socket));
     }
+    let mut epochs = None;
+    let replaced = restore_database(
+        backup,
+        &config.db_path(),
+        |conn| {
+            store::migrations().to_latest(conn).map_err(|e| {
+                BackupError::Store(StoreError::Corrupt(format!("migrating the backup: {e}")))
+            })?;
+            store::init(conn, &config.site_id())?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            epochs = Some(store::start_new_epoch(&tx, now_ms)?);
+            tx.commit()?;
+            Ok(())
+        },
+        now_ms,
+    )?;
+    let (old_epoch, new_epoch, n_retired_pending) = epochs.ok_or_else(|| {
+        BackupError::Store(StoreError::Corrupt("restore did not start an epoch".into()))
+    })?;
+    Ok(Restored {
+        old_epoch,
+        new_epoch,
+        n_retired_pending,
+        replaced,
+    })
+}
+
+/// Puts `backup` in place of the database at `db`: checks it, copies it beside `db`, lets
+/// `prepare` adapt the copy (migrations, a new epoch), then swaps it in with a rename and keeps
+/// the database it replaces, renamed. Both the agent and the coordinator restore this way.
+pub fn restore_database(
+    backup: &Path,
+    db: &Path,
+    prepare: impl FnOnce(&mut Connection) -> Result<(), BackupError>,
+    now_ms: i64,
+) -> Result<Option<PathBuf>, BackupError> {
     check_integrity(backup)?;
-    let db = config.db_path();
     let staging = db.with_extension("db.restoring");
     let _ = std::fs::remove_file(&staging);
     std::fs::copy(backup, &staging).map_err(io(&staging))?;
-    let (old_epoch, new_epoch, n_retired_pending) = {
+    {
         let mut conn = Connection::open(&staging).map_err(sqlite(&staging))?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(sqlite(&staging))?;
-        store::migrations().to_latest(&mut conn).map_err(|e| {
-            BackupError::Store(StoreError::Corrupt(format!("migrating the backup: {e}")))
-        })?;
-        store::init(&mut conn, &config.site_id())?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite(&staging))?;
-        let r = store::start_new_epoch(&tx, now_ms)?;
-        tx.commit().map_err(sqlite(&staging))?;
-        r
-    };
+        prepare(&mut conn)?;
+    }
     let replaced = if db.exists() {
         let aside = db.with_extension(format!("db.replaced-{now_ms}"));
-        std::fs::rename(&db, &aside).map_err(io(&db))?;
+        std::fs::rename(db, &aside).map_err(io(db))?;
         for ext in ["db-wal", "db-shm"] {
             let _ = std::fs::remove_file(db.with_extension(ext));
         }
@@ -136,17 +168,12 @@ pub fn restore(config: &AgentConfig, backup: &Path, now_ms: i64) -> Result<Resto
     } else {
         None
     };
-    std::fs::rename(&staging, &db).map_err(io(&db))?;
+    std::fs::rename(&staging, db).map_err(io(db))?;
     if let Some(dir) = db.parent() {
         // The rename is durable only once the directory entry is.
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())
             .map_err(io(dir))?;
     }
-    Ok(Restored {
-        old_epoch,
-        new_epoch,
-        n_retired_pending,
-        replaced,
-    })
+    Ok(replaced)
 }

@@ -66,6 +66,29 @@ enum Command {
         #[arg(long, default_value_t = 4.0)]
         returns_per_second: f64,
     },
+    /// Write a consistent snapshot of the coordinator database to FILE (safe while it runs).
+    Backup {
+        file: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Replace the coordinator database with a backup, under a new command epoch. Stop the
+    /// coordinator first.
+    Restore {
+        file: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
     /// Certificates of the fleet.
     Pki {
         #[command(subcommand)]
@@ -123,6 +146,24 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki { command } => pki_command(command),
+        Command::Backup { file, config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            modori_agent::backup::backup(&config.db_path(), &file)?;
+            println!("backup written to {}", file.display());
+            Ok(())
+        }
+        Command::Restore { file, config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            let (epoch, replaced) = crate::restore(&config, &file)?;
+            println!(
+                "restored {}: new command epoch {epoch}; sites will resend what the backup lacks",
+                file.display()
+            );
+            if let Some(old) = replaced {
+                println!("the replaced database was kept as {}", old.display());
+            }
+            Ok(())
+        }
         Command::Run {
             config: path,
             check_config: false,

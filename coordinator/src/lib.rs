@@ -304,3 +304,39 @@ pub fn revoke(ctx: &Ctx, revoked: Revoked) {
     }
     info!(n_sites, n_fingerprints, "revocation list replaced");
 }
+
+/// Restores a coordinator database from `backup` (the coordinator stopped), under a new
+/// command epoch. Sites resend what the backup lacks: their hello shows the coordinator is
+/// behind what it acknowledged, and they send the difference again.
+pub fn restore(
+    config: &CoordinatorConfig,
+    backup: &std::path::Path,
+) -> Result<(Epoch, Option<std::path::PathBuf>), modori_agent::backup::BackupError> {
+    use modori_agent::backup::{restore_database, BackupError};
+    if std::net::TcpStream::connect_timeout(
+        &config.http.listen,
+        std::time::Duration::from_millis(300),
+    )
+    .is_ok()
+    {
+        return Err(BackupError::ServiceRunning(config.http.listen.to_string()));
+    }
+    let mut epoch = None;
+    let replaced = restore_database(
+        backup,
+        &config.db_path(),
+        |conn| {
+            store::migrations()
+                .to_latest(conn)
+                .map_err(|e| BackupError::Prepare(format!("migrating the backup: {e}")))?;
+            let corrupt = |e: StoreError| BackupError::Prepare(e.to_string());
+            store::init(conn).map_err(corrupt)?;
+            epoch = Some(store::start_new_command_epoch(conn).map_err(corrupt)?);
+            Ok(())
+        },
+        chrono_ms(),
+    )?;
+    let epoch =
+        epoch.ok_or_else(|| BackupError::Prepare("no new command epoch was made".into()))?;
+    Ok((epoch, replaced))
+}

@@ -968,3 +968,31 @@ pub fn sync_disposition_rules(
     tx.commit()?;
     Ok(queued)
 }
+
+/// Gives a restored coordinator database a new command epoch: every site then receives its
+/// whole command stream again under new keys (and applies each command once), instead of the
+/// coordinator reusing seqs the sites already applied with other payloads.
+pub fn start_new_command_epoch(conn: &mut Connection) -> Result<Epoch, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let old: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'command_epoch'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let epoch = loop {
+        let e = (rand::random::<u64>() >> 1).max(1);
+        if old.as_deref() != Some(e.to_string().as_str()) {
+            break e;
+        }
+    };
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('command_epoch', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [epoch.to_string()],
+    )?;
+    tx.execute("UPDATE command_streams SET acked_seq = 0", [])?;
+    tx.commit()?;
+    Ok(Epoch(epoch))
+}

@@ -130,3 +130,54 @@ async fn restore_refuses_while_the_agent_runs() -> anyhow::Result<()> {
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_restored_from_backup_gets_back_what_it_lacks_from_the_sites(
+) -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start().await?;
+    let site = fleet.site(0).id.to_string();
+    receive(&fleet, 5).await?;
+    synced(&fleet).await?;
+    let before = fleet.agent(0).status().await?;
+    let file = fleet.dir.path().join("coordinator.backup.db");
+    backup::backup(&fleet.coordinator_dir().join("coordinator.db"), &file)?;
+    // Five more reach the coordinator after the backup: its disk then dies.
+    receive(&fleet, 5).await?;
+    synced(&fleet).await?;
+
+    let c = fleet.coordinator.take().expect("running");
+    let mut config = c.ctx().config.clone();
+    // The test fleet binds port 0; a real config names the port the check knocks on.
+    config.http.listen = c.http_addr();
+    assert!(
+        modori_coordinator::restore(&config, &file).is_err(),
+        "refused while it runs"
+    );
+    c.shutdown().await;
+    let (epoch, replaced) = modori_coordinator::restore(&config, &file)?;
+    assert!(replaced.is_some());
+    fleet.start_coordinator().await?;
+    synced(&fleet).await?;
+
+    let c = fleet.coordinator();
+    assert_eq!(
+        coordinator_count(c, OPS, &site).await?,
+        10,
+        "the sites resent what the backup lacked"
+    );
+    assert_eq!(coordinator_count(c, UNITS, &site).await?, 10);
+    assert_eq!(coordinator_count(c, ANOMALIES, &site).await?, 0);
+    // Commands flow again under the new epoch; the site applies its stream once more.
+    let agent = fleet.agent(0);
+    wait_for("commands of the new epoch applied", TIMEOUT, || {
+        let agent = agent.clone();
+        async move {
+            let s = agent.status().await?;
+            Ok(s.command_epoch == Some(epoch.to_string()) && s.last_applied_command_seq >= 1)
+        }
+    })
+    .await?;
+    assert_ne!(before.command_epoch, Some(epoch.to_string()));
+    fleet.shutdown().await;
+    Ok(())
+}
