@@ -292,8 +292,17 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
 
 async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let agent = Agent::start(config).await.context("starting the agent")?;
+    // The database is open: the site can work, whether or not the coordinator answers.
+    crate::systemd::notify_ready();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let watchdog = crate::systemd::spawn_watchdog(agent.handle().db().clone(), stopped);
     wait_for_signal().await?;
     tracing::info!("stopping");
+    crate::systemd::notify_stopping();
+    let _ = stop.send(true);
+    if let Some(w) = watchdog {
+        let _ = w.await;
+    }
     agent.shutdown().await;
     Ok(())
 }

@@ -18,6 +18,7 @@ pub mod station_sim;
 pub mod stations;
 pub mod store;
 pub mod sync_client;
+pub mod systemd;
 pub mod tls;
 pub mod work;
 

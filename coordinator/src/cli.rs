@@ -175,8 +175,17 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 let coordinator = Coordinator::start(config, fleet)
                     .await
                     .context("starting the coordinator")?;
+                modori_agent::systemd::notify_ready();
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let watchdog =
+                    modori_agent::systemd::spawn_watchdog(coordinator.ctx().db.clone(), stopped);
                 serve_until_stopped(&coordinator, &path).await?;
                 tracing::info!("stopping");
+                modori_agent::systemd::notify_stopping();
+                let _ = stop.send(true);
+                if let Some(w) = watchdog {
+                    let _ = w.await;
+                }
                 coordinator.shutdown().await;
                 Ok(())
             })
