@@ -30,6 +30,9 @@ enum Command {
     Run,
     /// Validate the config file and exit.
     CheckConfig,
+    /// Check config, certificate, devices, the coordinator link, the clock and the disk; print
+    /// a pass/fail table and exit non-zero on any failure.
+    Doctor,
     /// Write a consistent snapshot of the site database to FILE (safe while the agent runs).
     Backup { file: PathBuf },
     /// Replace the site database with a backup, under a new epoch. Stop the agent first.
@@ -254,6 +257,17 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             if let Some(old) = r.replaced {
                 println!("the replaced database was kept as {}", old.display());
+            }
+            Ok(())
+        }
+        Command::Doctor => {
+            let checks = runtime.block_on(crate::doctor::run(&config));
+            println!("{}", crate::doctor::render(&checks));
+            if checks
+                .iter()
+                .any(|c| c.verdict == crate::doctor::Verdict::Fail)
+            {
+                anyhow::bail!("doctor found problems");
             }
             Ok(())
         }

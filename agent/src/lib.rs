@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_file;
 pub mod ctl;
 pub mod devices;
+pub mod doctor;
 pub mod metrics;
 pub mod net;
 pub mod sqlite;
@@ -104,6 +105,8 @@ pub struct AgentStatus {
     pub estimated_catch_up_seconds: Option<f64>,
     pub n_connects: u64,
     pub last_error: Option<String>,
+    /// The coordinator's clock minus this site's, in milliseconds, when last measured.
+    pub clock_skew_ms: Option<i64>,
     pub devices: Vec<DeviceStatus>,
     pub stations: Vec<stations::StationStatus>,
 }
@@ -481,6 +484,7 @@ impl AgentHandle {
             estimated_catch_up_seconds: (pending > 0 && rate > 0.0).then(|| pending as f64 / rate),
             n_connects: link.n_connects,
             last_error: link.last_error,
+            clock_skew_ms: link.clock_skew_ms,
             devices: self.devices(),
             stations: self
                 .stations

@@ -41,6 +41,9 @@ pub struct LinkStatus {
     pub last_error: Option<String>,
     /// Ops acknowledged per second over the last catch-up window.
     pub ack_rate_ops_per_second: f64,
+    /// How far the coordinator's clock is ahead of ours (negative: behind), in milliseconds,
+    /// as last measured on connect (protocol ≥ 2).
+    pub clock_skew_ms: Option<i64>,
 }
 
 pub struct SyncClient {
@@ -259,7 +262,7 @@ impl SyncClient {
             tokio::select! {
                 frame = frames.recv() => {
                     let msg = frame.ok_or(LinkError::Closed)??;
-                    self.handle(msg, &mut send, &mut sender, stream, &mut commands, version, now_ms(), &mut rate).await?;
+                    self.handle(msg, conn, &mut send, &mut sender, stream, &mut commands, version, now_ms(), &mut rate).await?;
                 }
                 changed = self.head.changed(), if draining.is_none() && stream == OutboxStream::Current => {
                     if changed.is_ok() {
@@ -330,6 +333,7 @@ impl SyncClient {
     async fn handle(
         &self,
         msg: Message,
+        conn: &quinn::Connection,
         send: &mut quinn::SendStream,
         sender: &mut Sender,
         stream: OutboxStream,
@@ -401,6 +405,13 @@ impl SyncClient {
             Message::Error { code, message } => {
                 return Err(LinkError::Refused(format!("{code:?}: {message}")));
             }
+            Message::Clock { unix_ms } => {
+                let skew = clock_skew_ms(unix_ms, chrono_ms(), conn.rtt());
+                if skew.abs() > CLOCK_SKEW_WARN_MS {
+                    warn!(site = %self.site, skew_ms = skew, "this site's clock is off from the coordinator's");
+                }
+                update(&self.status, |s| s.clock_skew_ms = Some(skew));
+            }
             other @ (Message::OpBatch { .. } | Message::CommandAck { .. }) => {
                 return Err(LinkError::Protocol(format!(
                     "unexpected {} from the coordinator",
@@ -422,6 +433,15 @@ async fn goodbye(send: &mut quinn::SendStream, version: u16, why: &str) -> Resul
     let _ = send.finish();
     Ok(())
 }
+
+/// The coordinator's clock minus ours, in milliseconds: its reading was taken about half a
+/// round trip before we received it.
+pub fn clock_skew_ms(coordinator_ms: i64, received_ms: i64, rtt: Duration) -> i64 {
+    coordinator_ms + i64::try_from(rtt.as_millis() / 2).unwrap_or(0) - received_ms
+}
+
+/// A clock off by more than this is logged: op timestamps come from the site's clock.
+pub const CLOCK_SKEW_WARN_MS: i64 = 2_000;
 
 fn store_err(e: StoreError) -> LinkError {
     match e {

@@ -17,9 +17,13 @@ use modori_shared::wire::payload::encode_op;
 fn apply_batch(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut conn = rusqlite::Connection::open(dir.path().join("coordinator.db")).expect("db");
-    conn.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    conn.pragma_update(None, "synchronous", "FULL").expect("full");
-    store::migrations().to_latest(&mut conn).expect("migrations");
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .expect("wal");
+    conn.pragma_update(None, "synchronous", "FULL")
+        .expect("full");
+    store::migrations()
+        .to_latest(&mut conn)
+        .expect("migrations");
     store::init(&mut conn).expect("init");
     let site = SiteId::new("osaka").expect("site");
     let mut next_seq = 1u64;
@@ -55,7 +59,8 @@ fn apply_batch(c: &mut Criterion) {
 
 fn routing(c: &mut Criterion) {
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
-    let fleet = Fleet::load(&configs.join("sites.toml"), &configs.join("stores.toml")).expect("fleet");
+    let fleet =
+        Fleet::load(&configs.join("sites.toml"), &configs.join("stores.toml")).expect("fleet");
     c.bench_function("routing_decision_all_stores", |b| {
         b.iter(|| {
             fleet

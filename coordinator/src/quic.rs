@@ -236,6 +236,13 @@ async fn converse(
         .encode()?,
     )
     .await?;
+    if version >= 2 {
+        // Sites time-stamp their ops with their own clocks: tell them ours.
+        let clock = Message::Clock {
+            unix_ms: chrono_ms(),
+        };
+        write_frame(&mut send, &clock.encode(version)?).await?;
+    }
     if let Some(old) = ctx.live.connect(site, id, conn.clone()) {
         old.close(
             3u32.into(),
@@ -389,7 +396,7 @@ async fn handle_message(
                 "agent error {code:?}: {message}"
             )));
         }
-        other @ (Message::OpAck { .. } | Message::CommandBatch { .. }) => {
+        other @ (Message::OpAck { .. } | Message::CommandBatch { .. } | Message::Clock { .. }) => {
             return Err(LinkError::Protocol(format!(
                 "unexpected {} from an agent",
                 other.kind()

@@ -47,6 +47,9 @@ pub enum Message {
     CommandAck { epoch: Epoch, up_to_seq: u64 },
     /// The sender is closing; `message` says why in words an operator can act on.
     Error { code: ErrorCode, message: String },
+    /// The coordinator's wall clock when it sent this, in Unix milliseconds, so a site can see
+    /// how far its own clock is off (timestamps in ops come from the site's clock). Version 2.
+    Clock { unix_ms: i64 },
 }
 
 impl Message {
@@ -57,13 +60,20 @@ impl Message {
             Self::CommandBatch { .. } => "command_batch",
             Self::CommandAck { .. } => "command_ack",
             Self::Error { .. } => "error",
+            Self::Clock { .. } => "clock",
         }
     }
 
     /// Encodes as a whole frame in protocol `version`.
     pub fn encode(&self, version: u16) -> Result<Vec<u8>, WireError> {
         match version {
-            1 => encode_frame("message v1", &V1::from(self.clone())),
+            1 => match V1::try_from(self.clone()) {
+                Ok(v1) => encode_frame("message v1", &v1),
+                Err(kind) => Err(WireError::Encode {
+                    what: "message v1",
+                    reason: format!("{kind} does not exist in protocol version 1"),
+                }),
+            },
             2 => encode_frame("message v2", &V2::from(self.clone())),
             _ => Err(WireError::UnsupportedVersion {
                 what: "message",
@@ -136,11 +146,17 @@ enum V2 {
         code: ErrorCode,
         message: String,
     },
+    Clock {
+        unix_ms: i64,
+    },
 }
 
-impl From<Message> for V1 {
-    fn from(m: Message) -> Self {
-        match m {
+/// Messages added after version 1 have no version-1 form; the error names the message.
+impl TryFrom<Message> for V1 {
+    type Error = &'static str;
+
+    fn try_from(m: Message) -> Result<Self, &'static str> {
+        Ok(match m {
             Message::OpBatch { epoch, ops, .. } => V1::OpBatch {
                 epoch: epoch.0,
                 ops,
@@ -158,7 +174,8 @@ impl From<Message> for V1 {
                 up_to_seq,
             },
             Message::Error { code, message } => V1::Error { code, message },
-        }
+            m @ Message::Clock { .. } => return Err(m.kind()),
+        })
     }
 }
 
@@ -216,6 +233,7 @@ impl From<Message> for V2 {
                 up_to_seq,
             },
             Message::Error { code, message } => V2::Error { code, message },
+            Message::Clock { unix_ms } => V2::Clock { unix_ms },
         }
     }
 }
@@ -245,6 +263,7 @@ impl From<V2> for Message {
                 up_to_seq,
             },
             V2::Error { code, message } => Message::Error { code, message },
+            V2::Clock { unix_ms } => Message::Clock { unix_ms },
         }
     }
 }
@@ -284,6 +303,14 @@ mod tests {
             }
         }
         assert!(batch().encode(PROTOCOL_VERSION + 1).is_err());
+        let clock = Message::Clock {
+            unix_ms: 1_764_000_000_000,
+        };
+        let err = clock.encode(1).unwrap_err().to_string();
+        assert!(err.contains("clock") && err.contains("version 1"), "{err}");
+        let frame = clock.encode(2).unwrap();
+        let (body, _) = split_frame(&frame).unwrap().unwrap();
+        assert_eq!(Message::decode(2, body).unwrap(), clock);
     }
 
     #[test]
