@@ -98,9 +98,18 @@ pub struct CoordinatorSection {
 pub struct TlsSection {
     /// The fleet CA that signed the coordinator's certificate.
     pub ca_cert: PathBuf,
-    /// This site's certificate, issued by `modori-coordinator pki issue-site`.
+    /// This site's certificate, issued by `modori-coordinator pki issue-site`. Renewed in place
+    /// over the link, so the folder must be writable by the service.
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Ask the coordinator for a new certificate when this one expires within this many days.
+    /// Default 30; 0 turns renewal off.
+    #[serde(default = "renew_before_days_default")]
+    pub renew_before_days: u32,
+}
+
+fn renew_before_days_default() -> u32 {
+    30
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -172,10 +172,8 @@ impl Agent {
         info!(site = %site, epoch = %snap.op_epoch, head = snap.op_head_seq, acked = snap.op_acked_seq,
               db = %config.db_path().display(), "site database open");
 
-        let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
-        let chain = tls::load_certs("site certificate", &config.tls.cert)?;
-        let key = tls::load_key("site key", &config.tls.key)?;
-        let client = tls::client_config(&ca, chain, key, config.sync.timing())?;
+        // Checked now so a bad certificate stops the start with a clear error.
+        let client = tls::client_config_from(&config.tls, config.sync.timing())?;
         let bind: std::net::SocketAddr = if config.coordinator.address.is_ipv6() {
             "[::]:0".parse().expect("literal address")
         } else {
@@ -210,6 +208,9 @@ impl Agent {
             shutdown: shutdown_rx.clone(),
             status: handle.link.clone(),
             metrics: handle.metrics.clone(),
+            tls: config.tls.clone(),
+            timing: config.sync.timing(),
+            pending_renewal: Mutex::new(None),
         };
         let mut tasks = vec![tokio::spawn(client.run())];
         tasks.extend(start_stations(&config, &handle, &shutdown_rx));

@@ -60,6 +60,10 @@ pub struct SyncClient {
     pub shutdown: watch::Receiver<bool>,
     pub status: Arc<Mutex<LinkStatus>>,
     pub metrics: Arc<crate::metrics::AgentMetrics>,
+    pub tls: crate::config::TlsSection,
+    pub timing: crate::tls::LinkTiming,
+    /// The key of a renewal asked for on this connection, until the certificate arrives.
+    pub pending_renewal: Mutex<Option<String>>,
 }
 
 enum SessionEnd {
@@ -134,7 +138,12 @@ impl SyncClient {
     }
 
     async fn session(&mut self) -> Result<SessionEnd, LinkError> {
-        let connecting = self.endpoint.connect(self.server_addr, &self.server_name)?;
+        // Read from the files at every connection, so a renewed certificate is used at once.
+        let client = crate::tls::client_config_from(&self.tls, self.timing)
+            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let connecting = self
+            .endpoint
+            .connect_with(client, self.server_addr, &self.server_name)?;
         let conn = tokio::select! {
             c = tokio::time::timeout(CONNECT_TIMEOUT, connecting) => {
                 c.map_err(|_| LinkError::Timeout("the QUIC handshake"))??
@@ -236,6 +245,9 @@ impl SyncClient {
             s.last_error = None;
         });
 
+        if version >= 2 {
+            self.maybe_renew(&mut send, version).await?;
+        }
         let (mut frames, _reader) = spawn_reader(recv, version);
 
         let clock = Instant::now();
@@ -405,6 +417,10 @@ impl SyncClient {
             Message::Error { code, message } => {
                 return Err(LinkError::Refused(format!("{code:?}: {message}")));
             }
+            Message::CertificateRenewed { cert_der } => self.install_renewal(&cert_der),
+            Message::RenewalRefused { reason } => {
+                warn!(site = %self.site, reason, "the coordinator refused to renew this site's certificate");
+            }
             Message::Clock { unix_ms } => {
                 let skew = clock_skew_ms(unix_ms, chrono_ms(), conn.rtt());
                 if skew.abs() > CLOCK_SKEW_WARN_MS {
@@ -412,7 +428,9 @@ impl SyncClient {
                 }
                 update(&self.status, |s| s.clock_skew_ms = Some(skew));
             }
-            other @ (Message::OpBatch { .. } | Message::CommandAck { .. }) => {
+            other @ (Message::OpBatch { .. }
+            | Message::CommandAck { .. }
+            | Message::RenewCertificate { .. }) => {
                 return Err(LinkError::Protocol(format!(
                     "unexpected {} from the coordinator",
                     other.kind()
@@ -420,6 +438,59 @@ impl SyncClient {
             }
         }
         Ok(())
+    }
+}
+
+impl SyncClient {
+    /// Asks for a new certificate when this one expires within `renew_before_days`.
+    async fn maybe_renew(
+        &self,
+        send: &mut quinn::SendStream,
+        version: u16,
+    ) -> Result<(), LinkError> {
+        if self.tls.renew_before_days == 0 {
+            return Ok(());
+        }
+        let now = chrono_ms().div_euclid(1000);
+        let days_left = crate::tls::cert_days_left(&self.tls.cert, now)
+            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        if days_left >= i64::from(self.tls.renew_before_days) {
+            return Ok(());
+        }
+        let (key_pem, csr_der) = crate::tls::renewal_request(self.site.as_str())
+            .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        if let Ok(mut pending) = self.pending_renewal.lock() {
+            *pending = Some(key_pem);
+        }
+        info!(site = %self.site, days_left, "asking the coordinator to renew this site's certificate");
+        write_frame(
+            send,
+            &Message::RenewCertificate { csr_der }.encode(version)?,
+        )
+        .await
+    }
+
+    /// Puts a renewed certificate in place; the next connection presents it.
+    fn install_renewal(&self, cert_der: &[u8]) {
+        let Some(key_pem) = self.pending_renewal.lock().ok().and_then(|mut p| p.take()) else {
+            warn!(site = %self.site, "a certificate arrived that this connection did not ask for; ignored");
+            return;
+        };
+        let installed = crate::tls::install_renewed(
+            &self.tls.cert,
+            &self.tls.key,
+            self.site.as_str(),
+            &key_pem,
+            cert_der,
+        );
+        match installed {
+            Ok(not_after) => {
+                info!(site = %self.site, not_after, "certificate renewed; used from the next connection")
+            }
+            Err(e) => {
+                warn!(site = %self.site, error = %e, "renewed certificate not installed; the old one stays")
+            }
+        }
     }
 }
 

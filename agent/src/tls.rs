@@ -117,3 +117,91 @@ pub fn client_config(
     config.transport_config(Arc::new(transport_config(timing)?));
     Ok(config)
 }
+
+/// Whole days until the certificate in `path` expires (negative once it has).
+pub fn cert_days_left(path: &Path, now_unix: i64) -> Result<i64, TlsError> {
+    let certs = load_certs("site certificate", path)?;
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(certs[0].as_ref()).map_err(|e| TlsError::Pem {
+            what: "site certificate",
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    Ok((cert.validity().not_after.timestamp() - now_unix).div_euclid(86_400))
+}
+
+/// A new key for this site and a signing request for it: (key PEM, CSR DER).
+pub fn renewal_request(site: &str) -> Result<(String, Vec<u8>), TlsError> {
+    let fail = |e: rcgen::Error| TlsError::Quic(format!("renewal request: {e}"));
+    let key = rcgen::KeyPair::generate().map_err(fail)?;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, site);
+    let csr = params.serialize_request(&key).map_err(fail)?;
+    Ok((key.serialize_pem(), csr.der().to_vec()))
+}
+
+/// Checks a renewed certificate (issued to `site`, for the key we generated) and puts it and
+/// its key in place of the old ones, each by an atomic rename of a 0600 file.
+pub fn install_renewed(
+    cert_path: &Path,
+    key_path: &Path,
+    site: &str,
+    key_pem: &str,
+    cert_der: &[u8],
+) -> Result<i64, TlsError> {
+    let bad = |message: String| TlsError::Pem {
+        what: "renewed certificate",
+        path: cert_path.to_owned(),
+        message,
+    };
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| bad(e.to_string()))?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|c| c.as_str().ok())
+        .unwrap_or("");
+    if cn != site {
+        return Err(bad(format!("issued to {cn:?}, not {site:?}")));
+    }
+    let key = rcgen::KeyPair::from_pem(key_pem).map_err(|e| bad(e.to_string()))?;
+    if cert.public_key().subject_public_key.data.as_ref() != key.public_key_raw() {
+        return Err(bad("it is not for the key this site generated".into()));
+    }
+    let not_after = cert.validity().not_after.timestamp();
+    let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", cert_der.to_vec()));
+    write_private_atomic(key_path, key_pem)
+        .map_err(|e| bad(format!("{}: {e}", key_path.display())))?;
+    write_private_atomic(cert_path, &cert_pem)
+        .map_err(|e| bad(format!("{}: {e}", cert_path.display())))?;
+    Ok(not_after)
+}
+
+fn write_private_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("renewing");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// [`client_config`] from the PEM files a config names.
+pub fn client_config_from(
+    tls: &crate::config::TlsSection,
+    timing: LinkTiming,
+) -> Result<quinn::ClientConfig, TlsError> {
+    let ca = load_certs("CA certificate", &tls.ca_cert)?;
+    let chain = load_certs("site certificate", &tls.cert)?;
+    let key = load_key("site key", &tls.key)?;
+    client_config(&ca, chain, key, timing)
+}

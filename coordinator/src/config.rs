@@ -75,6 +75,10 @@ pub struct TlsSection {
     /// The coordinator's certificate (SAN = the name agents use as `server_name`).
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The fleet CA's key, to sign site certificate renewals over the link. Without it, sites
+    /// are told renewal is not available here (issue certificates with `pki issue-site`).
+    #[serde(default)]
+    pub ca_key: Option<PathBuf>,
     /// Sites refused at the handshake, by id. Reloaded on SIGHUP.
     #[serde(default)]
     pub revoked_sites: Vec<String>,
@@ -171,6 +175,9 @@ impl CoordinatorConfig {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
+        }
+        if let Some(p) = self.tls.ca_key.as_mut().filter(|p| p.is_relative()) {
+            *p = base.join(&*p);
         }
     }
 

@@ -42,6 +42,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
             ca_cert: pki.ca_cert(),
             cert: pki.server_cert(),
             key: pki.server_key(),
+            ca_key: Some(pki.ca_key()),
             revoked_sites: Vec::new(),
             revoked_fingerprints: Vec::new(),
         },
@@ -92,6 +93,7 @@ pub fn agent_config(
             ca_cert: pki.ca_cert(),
             cert: pki.site_cert(&site.id),
             key: pki.site_key(&site.id),
+            renew_before_days: 30,
         },
         storage: StorageSection {
             data_dir: dir.clone(),

@@ -153,18 +153,46 @@ pub fn issue_server(paths: &PkiPaths, server_names: &[String]) -> Result<(), Pki
 
 /// Issues a site's client certificate and key; returns (cert path, key path).
 pub fn issue_site(paths: &PkiPaths, site: &SiteId) -> Result<(PathBuf, PathBuf), PkiError> {
-    let issuer = issuer(paths)?;
-    let key = KeyPair::generate()?;
+    issue_site_valid_for(paths, site, SITE_CERT_VALIDITY_DAYS)
+}
+
+fn site_params(site: &SiteId, days: i64) -> CertificateParams {
     let mut params = CertificateParams::default();
     params.distinguished_name = name(site.as_str());
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    validity(&mut params, SITE_CERT_VALIDITY_DAYS);
-    let cert = params.signed_by(&key, &issuer)?;
+    validity(&mut params, days);
+    params
+}
+
+/// Like [`issue_site`], valid for `days` (a short life tests renewal).
+pub fn issue_site_valid_for(
+    paths: &PkiPaths,
+    site: &SiteId,
+    days: i64,
+) -> Result<(PathBuf, PathBuf), PkiError> {
+    let issuer = issuer(paths)?;
+    let key = KeyPair::generate()?;
+    let cert = site_params(site, days).signed_by(&key, &issuer)?;
     let (cert_path, key_path) = (paths.site_cert(site), paths.site_key(site));
     write_private(&key_path, &key.serialize_pem())?;
     write_private(&cert_path, &cert.pem())?;
     Ok((cert_path, key_path))
+}
+
+/// Signs a site's renewal request. The name comes from the authenticated connection, never
+/// from the request: a site can only renew its own certificate. Returns the certificate DER.
+pub fn sign_renewal(
+    ca_cert: &Path,
+    ca_key: &Path,
+    site: &SiteId,
+    csr_der: &[u8],
+) -> Result<Vec<u8>, PkiError> {
+    let key = KeyPair::from_pem(&read(ca_key)?)?;
+    let issuer = Issuer::from_ca_cert_pem(&read(ca_cert)?, key)?;
+    let mut csr = rcgen::CertificateSigningRequestParams::from_der(&csr_der.to_vec().into())?;
+    csr.params = site_params(site, SITE_CERT_VALIDITY_DAYS);
+    Ok(csr.signed_by(&issuer)?.der().to_vec())
 }
 
 #[cfg(test)]

@@ -387,6 +387,10 @@ async fn handle_message(
                     .map_err(store_err)?;
             }
         }
+        Message::RenewCertificate { csr_der } => {
+            let answer = renew(ctx, site, csr_der).await;
+            write_frame(send, &answer.encode(version)?).await?;
+        }
         Message::Error {
             code: ErrorCode::ShuttingDown,
             ..
@@ -396,7 +400,11 @@ async fn handle_message(
                 "agent error {code:?}: {message}"
             )));
         }
-        other @ (Message::OpAck { .. } | Message::CommandBatch { .. } | Message::Clock { .. }) => {
+        other @ (Message::OpAck { .. }
+        | Message::CommandBatch { .. }
+        | Message::Clock { .. }
+        | Message::CertificateRenewed { .. }
+        | Message::RenewalRefused { .. }) => {
             return Err(LinkError::Protocol(format!(
                 "unexpected {} from an agent",
                 other.kind()
@@ -404,6 +412,32 @@ async fn handle_message(
         }
     }
     Ok(false)
+}
+
+/// Signs a site's renewal request with the fleet CA (the name is the connection's site).
+async fn renew(ctx: &Arc<Ctx>, site: &SiteId, csr_der: Vec<u8>) -> Message {
+    let Some(ca_key) = ctx.config.tls.ca_key.clone() else {
+        return Message::RenewalRefused {
+            reason: "this coordinator holds no CA key (tls.ca_key); issue the certificate with `pki issue-site`".into(),
+        };
+    };
+    let (ca_cert, s) = (ctx.config.tls.ca_cert.clone(), site.clone());
+    let signed = tokio::task::spawn_blocking(move || {
+        crate::pki::sign_renewal(&ca_cert, &ca_key, &s, &csr_der)
+    })
+    .await;
+    match signed {
+        Ok(Ok(cert_der)) => {
+            info!(site = %site, "site certificate renewed");
+            Message::CertificateRenewed { cert_der }
+        }
+        Ok(Err(e)) => Message::RenewalRefused {
+            reason: e.to_string(),
+        },
+        Err(e) => Message::RenewalRefused {
+            reason: e.to_string(),
+        },
+    }
 }
 
 async fn pump_commands(

@@ -37,19 +37,42 @@ pub enum Message {
         outbox_head_seq: Option<u64>,
     },
     /// Every op of `epoch` up to and including `up_to_seq` is durably applied.
-    OpAck { epoch: Epoch, up_to_seq: u64 },
+    OpAck {
+        epoch: Epoch,
+        up_to_seq: u64,
+    },
     /// Downstream commands of the coordinator's stream `epoch` for this site, in seq order.
     CommandBatch {
         epoch: Epoch,
         commands: Vec<Sequenced>,
     },
     /// Every command of `epoch` up to and including `up_to_seq` is durably applied at the site.
-    CommandAck { epoch: Epoch, up_to_seq: u64 },
+    CommandAck {
+        epoch: Epoch,
+        up_to_seq: u64,
+    },
     /// The sender is closing; `message` says why in words an operator can act on.
-    Error { code: ErrorCode, message: String },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
     /// The coordinator's wall clock when it sent this, in Unix milliseconds, so a site can see
     /// how far its own clock is off (timestamps in ops come from the site's clock). Version 2.
-    Clock { unix_ms: i64 },
+    Clock {
+        unix_ms: i64,
+    },
+    /// A site asks for a new certificate before its own expires: a PKCS#10 request (DER) for a
+    /// key it generated. Version 2.
+    RenewCertificate {
+        csr_der: Vec<u8>,
+    },
+    /// The coordinator's answer: the signed certificate (DER), or why not. Version 2.
+    CertificateRenewed {
+        cert_der: Vec<u8>,
+    },
+    RenewalRefused {
+        reason: String,
+    },
 }
 
 impl Message {
@@ -61,6 +84,9 @@ impl Message {
             Self::CommandAck { .. } => "command_ack",
             Self::Error { .. } => "error",
             Self::Clock { .. } => "clock",
+            Self::RenewCertificate { .. } => "renew_certificate",
+            Self::CertificateRenewed { .. } => "certificate_renewed",
+            Self::RenewalRefused { .. } => "renewal_refused",
         }
     }
 
@@ -149,6 +175,15 @@ enum V2 {
     Clock {
         unix_ms: i64,
     },
+    RenewCertificate {
+        csr_der: Vec<u8>,
+    },
+    CertificateRenewed {
+        cert_der: Vec<u8>,
+    },
+    RenewalRefused {
+        reason: String,
+    },
 }
 
 /// Messages added after version 1 have no version-1 form; the error names the message.
@@ -174,7 +209,10 @@ impl TryFrom<Message> for V1 {
                 up_to_seq,
             },
             Message::Error { code, message } => V1::Error { code, message },
-            m @ Message::Clock { .. } => return Err(m.kind()),
+            m @ (Message::Clock { .. }
+            | Message::RenewCertificate { .. }
+            | Message::CertificateRenewed { .. }
+            | Message::RenewalRefused { .. }) => return Err(m.kind()),
         })
     }
 }
@@ -234,6 +272,9 @@ impl From<Message> for V2 {
             },
             Message::Error { code, message } => V2::Error { code, message },
             Message::Clock { unix_ms } => V2::Clock { unix_ms },
+            Message::RenewCertificate { csr_der } => V2::RenewCertificate { csr_der },
+            Message::CertificateRenewed { cert_der } => V2::CertificateRenewed { cert_der },
+            Message::RenewalRefused { reason } => V2::RenewalRefused { reason },
         }
     }
 }
@@ -264,6 +305,9 @@ impl From<V2> for Message {
             },
             V2::Error { code, message } => Message::Error { code, message },
             V2::Clock { unix_ms } => Message::Clock { unix_ms },
+            V2::RenewCertificate { csr_der } => Message::RenewCertificate { csr_der },
+            V2::CertificateRenewed { cert_der } => Message::CertificateRenewed { cert_der },
+            V2::RenewalRefused { reason } => Message::RenewalRefused { reason },
         }
     }
 }
