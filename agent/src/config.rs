@@ -45,6 +45,23 @@ pub struct AgentConfig {
     /// Stations: a scanner, an optional printer and a workflow (`[[stations]]`).
     #[serde(default)]
     pub stations: Vec<StationConfig>,
+    #[serde(default)]
+    pub privacy: PrivacySection,
+}
+
+/// Personal data (Japan's APPI).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySection {
+    /// Customer names and parcel references are erased this many days after they arrived.
+    /// Default 90.
+    pub retention_days: u32,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
 }
 
 /// Who this site is. Must agree with the coordinator's sites file.

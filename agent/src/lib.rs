@@ -223,6 +223,11 @@ impl Agent {
             handle.clone(),
             shutdown_rx.clone(),
         )));
+        tasks.push(tokio::spawn(privacy_sweeps(
+            handle.db.clone(),
+            config.privacy.retention_days,
+            shutdown_rx.clone(),
+        )));
         let mut metrics_addr = None;
         if let Some(addr) = config.metrics.listen {
             let listener = tokio::net::TcpListener::bind(addr)
@@ -258,6 +263,32 @@ impl Agent {
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+    }
+}
+
+/// How often personal data past its retention period is erased.
+pub const PRIVACY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Erases personal data past `retention_days`, at start and then every
+/// [`PRIVACY_SWEEP_INTERVAL`].
+async fn privacy_sweeps(db: Db, retention_days: u32, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let cutoff = chrono_ms() - i64::from(retention_days) * 86_400_000;
+        match db
+            .call(move |c| store::erase_personal_data_before(c, cutoff))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(
+                n_rows = n,
+                retention_days, "personal data past its retention erased"
+            ),
+            Err(e) => tracing::warn!(error = %e, "personal data sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PRIVACY_SWEEP_INTERVAL) => {}
+            _ = shutdown.changed() => break,
         }
     }
 }

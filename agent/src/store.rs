@@ -162,6 +162,13 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // Personal data (Japan's APPI): the customer's name, kept only for the retention period.
+        M::up(
+            r#"
+        ALTER TABLE expected_returns ADD COLUMN customer_name TEXT;
+        ALTER TABLE expected_returns ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+        "#,
+        ),
     ])
 }
 
@@ -320,6 +327,21 @@ pub fn set_op_acked(conn: &Connection, stream: OutboxStream, seq: u64) -> Result
     Ok(())
 }
 
+/// Erases personal data older than `cutoff_ms` (the retention period): customer names of
+/// expected returns, and references found with parcels no longer in quarantine. Returns the
+/// number of rows changed.
+pub fn erase_personal_data_before(conn: &Connection, cutoff_ms: i64) -> Result<usize, StoreError> {
+    let names = conn.execute(
+        "UPDATE expected_returns SET customer_name = NULL WHERE customer_name IS NOT NULL AND created_ms < ?1",
+        [cutoff_ms],
+    )?;
+    let refs = conn.execute(
+        "UPDATE units SET parcel_ref = NULL WHERE parcel_ref IS NOT NULL AND quarantine = 0 AND received_ms < ?1",
+        [cutoff_ms],
+    )?;
+    Ok(names + refs)
+}
+
 /// Gives the database a new epoch (after a restore): unacknowledged ops of the old one are
 /// retired for delivery, numbering starts again at 1. Returns (old, new, ops retired).
 pub fn start_new_epoch(
@@ -433,16 +455,32 @@ fn apply_command(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     match command {
-        CommandBody::ExpectedReturn { rma, lines } => {
+        CommandBody::ExpectedReturn {
+            rma,
+            lines,
+            customer_name,
+        } => {
             let lines: Vec<serde_json::Value> = lines
                 .iter()
                 .map(|l| serde_json::json!({"sku": l.sku.as_str(), "qty": l.qty, "reason": l.reason.as_str()}))
                 .collect();
             tx.execute(
-                "INSERT INTO expected_returns (rma, lines_json) VALUES (?1, ?2)
+                "INSERT INTO expected_returns (rma, lines_json, customer_name, created_ms) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (rma) DO UPDATE SET lines_json = excluded.lines_json",
-                params![rma.as_str(), serde_json::Value::Array(lines).to_string()],
+                params![rma.as_str(), serde_json::Value::Array(lines).to_string(), customer_name, now_ms],
             )?;
+        }
+        CommandBody::ForgetCustomer { rmas } => {
+            for rma in rmas {
+                tx.execute(
+                    "UPDATE expected_returns SET customer_name = NULL WHERE rma = ?1",
+                    [rma.as_str()],
+                )?;
+                tx.execute(
+                    "UPDATE units SET parcel_ref = NULL WHERE rma = ?1",
+                    [rma.as_str()],
+                )?;
+            }
         }
         CommandBody::DispositionOverride { lpn, disposition } => {
             // Recorded for the grader's next scan of this unit; the station applies it.
@@ -555,6 +593,7 @@ pub(crate) mod tests {
         let rma = RmaId::new("RMA-1").unwrap();
         let commands = [
             CommandBody::ExpectedReturn {
+                customer_name: Some("山田 太郎".into()),
                 rma: rma.clone(),
                 lines: vec![
                     ReturnLine::new(Sku::new("A").unwrap(), 2, ReasonCode::TooSmall).unwrap(),

@@ -34,6 +34,23 @@ pub struct CoordinatorConfig {
     /// C refurbish, D recycle, X dispose.
     #[serde(default)]
     pub disposition_rules: Vec<RuleEntry>,
+    #[serde(default)]
+    pub privacy: PrivacySection,
+}
+
+/// Personal data (Japan's APPI).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySection {
+    /// Customer references, names and addresses are pseudonymised this many days after the
+    /// return was registered, here and at the sites. Default 90.
+    pub retention_days: u32,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

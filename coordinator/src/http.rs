@@ -31,6 +31,10 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
         )
         .route("/api/v1/quarantine", get(quarantine))
         .route(
+            "/api/v1/customers/{reference}",
+            axum::routing::delete(forget_customer),
+        )
+        .route(
             "/api/v1/quarantine/{lpn}/match",
             axum::routing::post(match_unit),
         )
@@ -170,6 +174,55 @@ struct NewReturn {
     rma: Option<String>,
     origin: Origin,
     lines: Vec<NewLine>,
+    /// Personal data, kept only as long as `privacy.retention_days`.
+    #[serde(default)]
+    customer: Option<NewCustomer>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCustomer {
+    #[serde(rename = "ref")]
+    reference: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    address: Option<String>,
+}
+
+/// Longest customer reference, in bytes.
+pub const CUSTOMER_REF_BYTES_MAX: usize = 64;
+/// Longest customer address, in bytes.
+pub const CUSTOMER_ADDRESS_BYTES_MAX: usize = 400;
+
+fn customer(c: NewCustomer) -> Result<crate::store::Customer, (&'static str, String)> {
+    if c.reference.is_empty()
+        || c.reference.len() > CUSTOMER_REF_BYTES_MAX
+        || c.reference.starts_with("anon-")
+    {
+        return Err((
+            "customer.ref",
+            format!("must be 1..={CUSTOMER_REF_BYTES_MAX} bytes and not start with anon-"),
+        ));
+    }
+    let name_max = modori_shared::wire::payload::CUSTOMER_NAME_BYTES_MAX;
+    if c.name.as_ref().is_some_and(|n| n.len() > name_max) {
+        return Err(("customer.name", format!("longer than {name_max} bytes")));
+    }
+    if c.address
+        .as_ref()
+        .is_some_and(|a| a.len() > CUSTOMER_ADDRESS_BYTES_MAX)
+    {
+        return Err((
+            "customer.address",
+            format!("longer than {CUSTOMER_ADDRESS_BYTES_MAX} bytes"),
+        ));
+    }
+    Ok(crate::store::Customer {
+        reference: c.reference,
+        name: c.name,
+        address: c.address,
+    })
 }
 
 #[derive(Deserialize)]
@@ -252,7 +305,11 @@ async fn create_return(
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
     };
-    match crate::register_return(&ctx, rma.clone(), label, origin, lines).await {
+    let customer = match req.customer.map(customer).transpose() {
+        Ok(c) => c,
+        Err((field, problem)) => return bad_request(field, problem),
+    };
+    match crate::register_customer_return(&ctx, rma.clone(), label, origin, lines, customer).await {
         Ok(routed) => (
             StatusCode::CREATED,
             Json(Routed {
@@ -419,6 +476,25 @@ async fn match_unit(
             error(StatusCode::NOT_FOUND, e.to_string())
         }
         Err(e @ store::MatchError::NotQuarantined(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// A customer's request to be forgotten: their returns are pseudonymised here and the sites
+/// that hold them are told to erase what they keep.
+async fn forget_customer(State(ctx): State<Arc<Ctx>>, Path(reference): Path<String>) -> Response {
+    if reference.is_empty() || reference.len() > CUSTOMER_REF_BYTES_MAX {
+        return bad_request(
+            "reference",
+            format!("must be 1..={CUSTOMER_REF_BYTES_MAX} bytes"),
+        );
+    }
+    match crate::forget_customer(&ctx, reference.clone()).await {
+        Ok(0) => error(
+            StatusCode::NOT_FOUND,
+            format!("no return of customer {reference:?} holds personal data"),
+        ),
+        Ok(n) => Json(serde_json::json!({"customer": reference, "n_returns": n})).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -168,9 +168,23 @@ impl Coordinator {
         }
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), "coordinator started");
+        let sweep_ctx = ctx.clone();
+        let mut sweep_shutdown = shutdown_rx.clone();
+        let sweeps = tokio::spawn(async move {
+            loop {
+                if let Err(e) = privacy_sweep(&sweep_ctx, chrono_ms()).await {
+                    tracing::warn!(error = %e, "personal data sweep failed");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(PRIVACY_SWEEP_INTERVAL) => {}
+                    _ = sweep_shutdown.changed() => break,
+                }
+            }
+        });
         let mut http_shutdown = shutdown_rx;
         let router = http::router(ctx.clone());
         let tasks = vec![
+            sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(async move {
                 let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -236,13 +250,36 @@ pub async fn register_return(
     origin: Coordinates,
     lines: Vec<ReturnLine>,
 ) -> Result<RoutedReturn, CoordinatorError> {
+    register_customer_return(ctx, rma, origin_label, origin, lines, None).await
+}
+
+/// [`register_return`] with the customer's personal data (kept as long as configured).
+pub async fn register_customer_return(
+    ctx: &Arc<Ctx>,
+    rma: RmaId,
+    origin_label: String,
+    origin: Coordinates,
+    lines: Vec<ReturnLine>,
+    customer: Option<store::Customer>,
+) -> Result<RoutedReturn, CoordinatorError> {
     let route = routing::nearest_site(&ctx.fleet.sites, origin).ok_or(CoordinatorError::NoSite)?;
     let site = route.site.id.clone();
     let explanation = route.explanation;
     let (r, s, e) = (rma.clone(), site.clone(), explanation.clone());
     let command_seq = ctx
         .db
-        .call(move |c| store::register_return(c, &r, &s, &origin_label, &lines, &e, chrono_ms()))
+        .call(move |c| {
+            store::register_return(
+                c,
+                &r,
+                &s,
+                &origin_label,
+                &lines,
+                &e,
+                customer.as_ref(),
+                chrono_ms(),
+            )
+        })
         .await?;
     ctx.live.command_queued(&site, command_seq);
     Ok(RoutedReturn {
@@ -339,4 +376,39 @@ pub fn restore(
     let epoch =
         epoch.ok_or_else(|| BackupError::Prepare("no new command epoch was made".into()))?;
     Ok((epoch, replaced))
+}
+
+/// How often personal data past its retention period is pseudonymised.
+pub const PRIVACY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Pseudonymises returns older than the retention period here and at their sites; returns how
+/// many. Runs at start and every [`PRIVACY_SWEEP_INTERVAL`].
+pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
+    let cutoff = now_ms - i64::from(ctx.config.privacy.retention_days) * 86_400_000;
+    let (n, told) = ctx
+        .db
+        .call(move |c| store::erase_personal_data_before(c, cutoff, now_ms))
+        .await?;
+    for (site, seq) in told {
+        ctx.live.command_queued(&site, seq);
+    }
+    if n > 0 {
+        info!(
+            n_returns = n,
+            "personal data past its retention pseudonymised"
+        );
+    }
+    Ok(n)
+}
+
+/// A customer asked to be forgotten: returns how many of their returns were erased.
+pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {
+    let (n, told) = ctx
+        .db
+        .call(move |c| store::forget_customer(c, &reference, chrono_ms()))
+        .await?;
+    for (site, seq) in told {
+        ctx.live.command_queued(&site, seq);
+    }
+    Ok(n)
 }

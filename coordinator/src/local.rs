@@ -55,6 +55,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         },
         sync: CoordSync::default(),
         disposition_rules: Vec::new(),
+        privacy: Default::default(),
     }
 }
 
@@ -107,5 +108,6 @@ pub fn agent_config(
         scanners: Vec::new(),
         printers: Vec::new(),
         stations: Vec::new(),
+        privacy: Default::default(),
     }
 }

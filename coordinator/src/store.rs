@@ -138,6 +138,15 @@ pub fn migrations() -> Migrations<'static> {
         "#,
         ),
         M::up("ALTER TABLE units ADD COLUMN defects TEXT;"),
+        // Personal data (Japan's APPI), pseudonymised after the retention period or on request.
+        M::up(
+            r#"
+        ALTER TABLE returns ADD COLUMN customer_ref TEXT;
+        ALTER TABLE returns ADD COLUMN customer_name TEXT;
+        ALTER TABLE returns ADD COLUMN customer_address TEXT;
+        CREATE INDEX returns_customer ON returns (customer_ref);
+        "#,
+        ),
     ])
 }
 
@@ -557,6 +566,7 @@ pub fn set_command_acked(conn: &Connection, site: &SiteId, seq: u64) -> Result<(
 
 /// A return routed to a site: stored and sent to the site as an expected return, in one
 /// transaction. Returns the command seq.
+#[allow(clippy::too_many_arguments)]
 pub fn register_return(
     conn: &mut Connection,
     rma: &RmaId,
@@ -564,12 +574,14 @@ pub fn register_return(
     origin: &str,
     lines: &[ReturnLine],
     routing: &str,
+    customer: Option<&Customer>,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let command = CommandBody::ExpectedReturn {
         rma: rma.clone(),
         lines: lines.to_vec(),
+        customer_name: customer.and_then(|c| c.name.clone()),
     };
     let seq = enqueue_command(&tx, site, &command, now_ms)?;
     let lines_json = serde_json::to_string(
@@ -580,11 +592,156 @@ pub fn register_return(
     )
     .unwrap_or_default();
     tx.execute(
-        "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![rma.as_str(), site.as_str(), origin, lines_json, routing, to_i64(seq), now_ms],
+        "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
+                              customer_ref, customer_name, customer_address)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            rma.as_str(),
+            site.as_str(),
+            origin,
+            lines_json,
+            routing,
+            to_i64(seq),
+            now_ms,
+            customer.map(|c| c.reference.as_str()),
+            customer.and_then(|c| c.name.as_deref()),
+            customer.and_then(|c| c.address.as_deref())
+        ],
     )?;
     tx.commit()?;
     Ok(seq)
+}
+
+/// The customer of a return: personal data, kept only as long as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Customer {
+    /// The commerce system's customer reference.
+    pub reference: String,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+/// A stable stand-in for a customer reference once it must be forgotten: the same customer
+/// still counts as one in statistics, but cannot be looked up.
+fn pseudonym(reference: &str) -> String {
+    format!("anon-{}", hex(&payload_hash(reference.as_bytes())[..8]))
+}
+
+/// Pseudonymises the returns in `rmas` here, rewrites their queued expected-return commands
+/// without the name, and tells each site concerned to erase what it holds. Returns the sites
+/// told, with the command's seq.
+fn erase_returns(
+    tx: &Transaction<'_>,
+    rmas: &[(RmaId, SiteId, String)],
+    now_ms: i64,
+) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    let mut by_site: std::collections::BTreeMap<SiteId, Vec<RmaId>> =
+        std::collections::BTreeMap::new();
+    for (rma, site, reference) in rmas {
+        tx.execute(
+            "UPDATE returns SET customer_ref = ?2, customer_name = NULL, customer_address = NULL WHERE rma = ?1",
+            params![rma.as_str(), pseudonym(reference)],
+        )?;
+        let command_seq: i64 = tx.query_row(
+            "SELECT command_seq FROM returns WHERE rma = ?1",
+            [rma.as_str()],
+            |r| r.get(0),
+        )?;
+        let stored: Option<Vec<u8>> = tx
+            .query_row(
+                "SELECT payload FROM commands WHERE site = ?1 AND seq = ?2",
+                params![site.as_str(), command_seq],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(Ok(CommandBody::ExpectedReturn { rma, lines, .. })) =
+            stored.map(|p| payload::decode_command(&p))
+        {
+            let without = payload::encode_command(&CommandBody::ExpectedReturn {
+                rma,
+                lines,
+                customer_name: None,
+            })?;
+            tx.execute(
+                "UPDATE commands SET payload = ?3 WHERE site = ?1 AND seq = ?2",
+                params![site.as_str(), command_seq, without],
+            )?;
+        }
+        by_site.entry(site.clone()).or_default().push(rma.clone());
+    }
+    let mut told = Vec::new();
+    for (site, rmas) in by_site {
+        for chunk in rmas.chunks(payload::RETURN_LINES_MAX) {
+            let seq = enqueue_command(
+                tx,
+                &site,
+                &CommandBody::ForgetCustomer {
+                    rmas: chunk.to_vec(),
+                },
+                now_ms,
+            )?;
+            told.push((site.clone(), seq));
+        }
+    }
+    Ok(told)
+}
+
+fn returns_where(
+    tx: &Transaction<'_>,
+    sql: &str,
+    arg: &dyn rusqlite::ToSql,
+) -> Result<Vec<(RmaId, SiteId, String)>, StoreError> {
+    let mut stmt = tx.prepare(sql)?;
+    let rows = stmt.query_map([arg], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (rma, site, reference) = row?;
+        out.push((RmaId::new(rma)?, SiteId::new(site)?, reference));
+    }
+    Ok(out)
+}
+
+/// A customer asked to be forgotten: their returns are pseudonymised here and erased at the
+/// sites that hold them. Returns how many returns, and the sites told.
+pub fn forget_customer(
+    conn: &mut Connection,
+    reference: &str,
+    now_ms: i64,
+) -> Result<(usize, Vec<(SiteId, u64)>), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let rmas = returns_where(
+        &tx,
+        "SELECT rma, site, customer_ref FROM returns WHERE customer_ref = ?1",
+        &reference,
+    )?;
+    let told = erase_returns(&tx, &rmas, now_ms)?;
+    tx.commit()?;
+    Ok((rmas.len(), told))
+}
+
+/// Pseudonymises returns registered before `cutoff_ms` (the retention period) here and at
+/// their sites. Returns how many, and the sites told.
+pub fn erase_personal_data_before(
+    conn: &mut Connection,
+    cutoff_ms: i64,
+    now_ms: i64,
+) -> Result<(usize, Vec<(SiteId, u64)>), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let rmas = returns_where(
+        &tx,
+        "SELECT rma, site, customer_ref FROM returns
+         WHERE created_ms < ?1 AND customer_ref IS NOT NULL AND customer_ref NOT LIKE 'anon-%'",
+        &cutoff_ms,
+    )?;
+    let told = erase_returns(&tx, &rmas, now_ms)?;
+    tx.commit()?;
+    Ok((rmas.len(), told))
 }
 
 /// Per-site sync figures for the API.

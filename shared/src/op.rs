@@ -80,7 +80,13 @@ impl OpBody {
 #[derive(Clone, Debug, PartialEq)]
 pub enum CommandBody {
     /// A return was routed to this site: expect a parcel with these lines.
-    ExpectedReturn { rma: RmaId, lines: Vec<ReturnLine> },
+    ExpectedReturn {
+        rma: RmaId,
+        lines: Vec<ReturnLine>,
+        /// The customer's name, so staff can match a parcel without its slip. Personal data:
+        /// erased at the site after the retention period or on request.
+        customer_name: Option<String>,
+    },
     /// The centre overrides the disposition of a unit that has not been disposed yet.
     DispositionOverride { lpn: Lpn, disposition: Disposition },
     /// The catalogue the site needs offline to resolve scans: replaces these SKUs' entries.
@@ -89,6 +95,8 @@ pub enum CommandBody {
     MatchUnidentified { lpn: Lpn, rma: RmaId },
     /// The rules a grading station proposes dispositions by, offline. Replaces the site's rules.
     DispositionRules { rules: Vec<DispositionRule> },
+    /// A customer asked to be forgotten: erase the personal data of these returns.
+    ForgetCustomer { rmas: Vec<RmaId> },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -156,6 +164,7 @@ impl CommandBody {
             Self::CatalogUpdate { .. } => "catalog_update",
             Self::MatchUnidentified { .. } => "match_unidentified",
             Self::DispositionRules { .. } => "disposition_rules",
+            Self::ForgetCustomer { .. } => "forget_customer",
         }
     }
 }

@@ -1314,6 +1314,7 @@ impl Sim {
             .collect();
         let qty = lines.iter().map(|l| i64::from(l.qty)).sum();
         let command = CommandBody::ExpectedReturn {
+            customer_name: None,
             rma: RmaId::new(format!("RMA-{s}-{n}")).expect("valid rma"),
             lines,
         };

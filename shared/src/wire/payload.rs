@@ -24,6 +24,8 @@ pub const RETURN_LINES_MAX: usize = 256;
 /// Most catalogue items in one command; a larger catalogue travels as several commands, each
 /// well under the per-item payload limit.
 pub const CATALOG_ITEMS_PER_COMMAND_MAX: usize = 400;
+/// Longest customer name carried to a site, in bytes.
+pub const CUSTOMER_NAME_BYTES_MAX: usize = 200;
 /// Most defects recorded with one grade.
 pub const DEFECTS_MAX: usize = 16;
 /// Most disposition rules a site holds.
@@ -126,6 +128,7 @@ enum CommandV1 {
     ExpectedReturn {
         rma: String,
         lines: Vec<LineV1>,
+        customer_name: Option<String>,
     },
     DispositionOverride {
         lpn: String,
@@ -140,6 +143,9 @@ enum CommandV1 {
     },
     DispositionRules {
         rules: Vec<RuleV1>,
+    },
+    ForgetCustomer {
+        rmas: Vec<String>,
     },
 }
 
@@ -412,7 +418,12 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
 
 pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
     let wire = match command {
-        CommandBody::ExpectedReturn { rma, lines } => CommandV1::ExpectedReturn {
+        CommandBody::ExpectedReturn {
+            rma,
+            lines,
+            customer_name,
+        } => CommandV1::ExpectedReturn {
+            customer_name: customer_name.clone(),
             rma: rma.to_string(),
             lines: lines
                 .iter()
@@ -444,6 +455,9 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
             lpn: lpn.to_string(),
             rma: rma.to_string(),
         },
+        CommandBody::ForgetCustomer { rmas } => CommandV1::ForgetCustomer {
+            rmas: rmas.iter().map(ToString::to_string).collect(),
+        },
         CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
             rules: rules
                 .iter()
@@ -462,7 +476,20 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
     let wire: CommandV1 = decode_body("command", strip_format("command", payload)?)?;
     let e = invalid("command");
     Ok(match wire {
-        CommandV1::ExpectedReturn { rma, lines } => {
+        CommandV1::ExpectedReturn {
+            rma,
+            lines,
+            customer_name,
+        } => {
+            if customer_name
+                .as_ref()
+                .is_some_and(|n| n.len() > CUSTOMER_NAME_BYTES_MAX)
+            {
+                return Err(WireError::Malformed {
+                    what: "command",
+                    reason: format!("customer name longer than {CUSTOMER_NAME_BYTES_MAX} bytes"),
+                });
+            }
             if lines.len() > RETURN_LINES_MAX {
                 return Err(WireError::Malformed {
                     what: "command",
@@ -470,6 +497,7 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
                 });
             }
             CommandBody::ExpectedReturn {
+                customer_name,
                 rma: RmaId::new(rma).map_err(&e)?,
                 lines: lines
                     .into_iter()
@@ -520,6 +548,21 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
             lpn: Lpn::new(lpn).map_err(&e)?,
             rma: RmaId::new(rma).map_err(&e)?,
         },
+        CommandV1::ForgetCustomer { rmas } => {
+            if rmas.len() > RETURN_LINES_MAX {
+                return Err(WireError::Malformed {
+                    what: "command",
+                    reason: format!("more than {RETURN_LINES_MAX} returns to forget"),
+                });
+            }
+            CommandBody::ForgetCustomer {
+                rmas: rmas
+                    .into_iter()
+                    .map(RmaId::new)
+                    .collect::<Result<_, _>>()
+                    .map_err(&e)?,
+            }
+        }
         CommandV1::DispositionRules { rules } => {
             if rules.len() > RULES_MAX {
                 return Err(WireError::Malformed {
@@ -595,12 +638,14 @@ mod tests {
     #[test]
     fn command_round_trips() {
         let cmd = CommandBody::ExpectedReturn {
+            customer_name: Some("山田 太郎".into()),
             rma: RmaId::new("RMA-1").unwrap(),
             lines: vec![ReturnLine::new(Sku::new("A").unwrap(), 2, ReasonCode::TooSmall).unwrap()],
         };
         let bytes = encode_command(&cmd).unwrap();
         assert_eq!(decode_command(&bytes).unwrap(), cmd);
         let bad = CommandBody::ExpectedReturn {
+            customer_name: None,
             rma: RmaId::new("RMA-1").unwrap(),
             lines: vec![ReturnLine {
                 sku: Sku::new("A").unwrap(),
