@@ -180,6 +180,30 @@ impl ProcFleet {
         Ok(())
     }
 
+    /// Sends SIGTERM to agent `i` (as systemd stops it) and returns how it exited.
+    pub async fn terminate_agent(
+        &mut self,
+        i: usize,
+        timeout: Duration,
+    ) -> anyhow::Result<ExitStatus> {
+        let pid = self.agents.get(&i).context("no such agent")?.id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        self.agent_exit(i, timeout).await
+    }
+
+    /// Sends SIGTERM to the coordinator and returns how it exited.
+    pub async fn terminate_coordinator(&mut self, timeout: Duration) -> anyhow::Result<ExitStatus> {
+        let pid = self.coordinator.as_ref().context("no coordinator")?.id();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -TERM {pid} failed");
+        self.coordinator_exit(timeout).await
+    }
+
     pub fn kill_agent(&mut self, i: usize) -> anyhow::Result<()> {
         if let Some(mut c) = self.agents.remove(&i) {
             c.kill()?;

@@ -257,3 +257,25 @@ async fn kill_9_under_load_loses_nothing_and_applies_nothing_twice() -> anyhow::
     assert_eq!(sites[0]["lag_ops"], 0, "{}", sites[0]);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_both_services_cleanly_with_nothing_lost() -> anyhow::Result<()> {
+    let mut f = ProcFleet::new(BINS)?;
+    f.start_coordinator(None).await?;
+    f.start_agent(0, None)?;
+    offline_receipts(&f, 0, 20).await?;
+    // The agent drains what it has in flight, says goodbye and exits 0.
+    let status = f.terminate_agent(0, TIMEOUT).await?;
+    assert!(status.success(), "{status:?}\n{}", f.logs());
+    let logs = f.logs();
+    assert!(
+        !logs.contains("connection lost"),
+        "the coordinator saw a clean goodbye:\n{logs}"
+    );
+    f.start_agent(0, None)?;
+    wait_applied(&f, 0, 20).await?;
+    assert_exactly_once(&f, 0, 20)?;
+    let status = f.terminate_coordinator(TIMEOUT).await?;
+    assert!(status.success(), "{status:?}\n{}", f.logs());
+    Ok(())
+}
