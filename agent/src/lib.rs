@@ -226,6 +226,7 @@ impl Agent {
         tasks.push(tokio::spawn(privacy_sweeps(
             handle.db.clone(),
             config.privacy.retention_days,
+            config.storage.outbox_keep_days,
             shutdown_rx.clone(),
         )));
         let mut metrics_addr = None;
@@ -267,12 +268,19 @@ impl Agent {
     }
 }
 
-/// How often personal data past its retention period is erased.
+/// How often personal data past its retention period is erased and old acknowledged ops are
+/// pruned.
 pub const PRIVACY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
-/// Erases personal data past `retention_days`, at start and then every
+/// Erases personal data past `retention_days` and prunes acknowledged ops older than
+/// `outbox_keep_days`, at start and then every
 /// [`PRIVACY_SWEEP_INTERVAL`].
-async fn privacy_sweeps(db: Db, retention_days: u32, mut shutdown: watch::Receiver<bool>) {
+async fn privacy_sweeps(
+    db: Db,
+    retention_days: u32,
+    outbox_keep_days: u32,
+    mut shutdown: watch::Receiver<bool>,
+) {
     loop {
         let cutoff = chrono_ms() - i64::from(retention_days) * 86_400_000;
         match db
@@ -285,6 +293,17 @@ async fn privacy_sweeps(db: Db, retention_days: u32, mut shutdown: watch::Receiv
                 retention_days, "personal data past its retention erased"
             ),
             Err(e) => tracing::warn!(error = %e, "personal data sweep failed"),
+        }
+        if outbox_keep_days > 0 {
+            let cutoff = chrono_ms() - i64::from(outbox_keep_days) * 86_400_000;
+            match db.call(move |c| store::prune_outbox(c, cutoff)).await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    n_ops = n,
+                    outbox_keep_days, "acknowledged ops pruned from the outbox"
+                ),
+                Err(e) => tracing::warn!(error = %e, "outbox pruning failed"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(PRIVACY_SWEEP_INTERVAL) => {}

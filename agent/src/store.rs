@@ -327,6 +327,14 @@ pub fn set_op_acked(conn: &Connection, stream: OutboxStream, seq: u64) -> Result
     Ok(())
 }
 
+/// Deletes acknowledged ops recorded before `cutoff_ms`; returns how many.
+pub fn prune_outbox(conn: &Connection, cutoff_ms: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM outbox WHERE created_ms < ?1 AND seq <= (SELECT op_acked_seq FROM sync_state WHERE id = 1)",
+        [cutoff_ms],
+    )?)
+}
+
 /// Erases personal data older than `cutoff_ms` (the retention period): customer names of
 /// expected returns, and references found with parcels no longer in quarantine. Returns the
 /// number of rows changed.
@@ -655,6 +663,33 @@ pub(crate) mod tests {
             work::receipt_kind(&conn, Some(&rma), &Sku::new("A").unwrap()).unwrap(),
             ReceiptKind::Over
         );
+    }
+}
+
+#[cfg(test)]
+mod prune_tests {
+    use super::tests::{open, receive};
+    use super::*;
+
+    #[test]
+    fn only_acknowledged_old_ops_are_pruned() {
+        let (mut conn, site) = open();
+        for _ in 0..5 {
+            receive(&mut conn, &site, None, "S");
+        }
+        set_op_acked(&conn, OutboxStream::Current, 3).unwrap();
+        assert_eq!(prune_outbox(&conn, 0).unwrap(), 0, "nothing is old enough");
+        assert_eq!(
+            prune_outbox(&conn, i64::MAX).unwrap(),
+            3,
+            "only the acknowledged"
+        );
+        let left: Vec<u64> = load_ops(&conn, OutboxStream::Current, 1, 10)
+            .unwrap()
+            .iter()
+            .map(|o| o.seq)
+            .collect();
+        assert_eq!(left, vec![4, 5]);
     }
 }
 

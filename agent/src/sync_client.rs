@@ -313,7 +313,8 @@ impl SyncClient {
             let ops = cut_batch(ops, self.limits.bytes_max);
             let Some(last) = ops.last().map(|op| op.seq) else {
                 return Err(LinkError::Protocol(format!(
-                    "outbox has no op at seq {} although the head is {}",
+                    "outbox has no op at seq {} although the head is {}: pruned after its ack \
+                     (storage.outbox_keep_days)? the coordinator may be restored from an older backup",
                     req.first_seq,
                     sender.head()
                 )));
@@ -322,7 +323,8 @@ impl SyncClient {
                 || last - req.first_seq + 1 != ops.len() as u64
             {
                 return Err(LinkError::Protocol(format!(
-                    "outbox is not contiguous from seq {}",
+                    "outbox is not contiguous from seq {}: ops the coordinator asks for were \
+                     pruned (storage.outbox_keep_days) — was it restored from an older backup?",
                     req.first_seq
                 )));
             }

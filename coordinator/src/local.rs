@@ -99,6 +99,7 @@ pub fn agent_config(
         storage: StorageSection {
             data_dir: dir.clone(),
             database_bytes_max: None,
+            outbox_keep_days: 30,
         },
         sync: SyncSection::default(),
         ctl: CtlSection {
