@@ -216,9 +216,15 @@ fn indent(text: &str) -> String {
 /// The `modori-agent` command line. Lives in the library so test binaries run the very same
 /// entry point; like `main.rs`, it is a binary edge (anyhow with context).
 pub fn main() -> std::process::ExitCode {
+    run_main(|| run_cli(Cli::parse()))
+}
+
+/// The shared frame of both binaries' `main`: failpoints (in fault-test builds) set up from
+/// `FAILPOINTS`, and an error printed with its causes as a failing exit.
+pub fn run_main(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
-    match run_cli(Cli::parse()) {
+    match body() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

@@ -49,12 +49,13 @@ pub struct AgentConfig {
     pub privacy: PrivacySection,
 }
 
-/// Personal data (Japan's APPI).
+/// Personal data (Japan's APPI), at a site and at the coordinator.
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PrivacySection {
-    /// Customer names and parcel references are erased this many days after they arrived.
-    /// Default 90.
+    /// Days personal data is kept: then a site erases customer names and parcel references,
+    /// and the coordinator pseudonymises customer references, names and addresses (telling
+    /// the sites). Default 90.
     pub retention_days: u32,
 }
 

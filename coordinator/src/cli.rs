@@ -117,15 +117,7 @@ enum PkiCommand {
 /// The `modori-coordinator` command line. Lives in the library so test binaries run the very
 /// same entry point; like `main.rs`, it is a binary edge (anyhow with context).
 pub fn main() -> std::process::ExitCode {
-    #[cfg(feature = "failpoints")]
-    let _failpoints = fail::FailScenario::setup();
-    match run_cli(Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    modori_agent::cli::run_main(|| run_cli(Cli::parse()))
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+pub use modori_agent::config::PrivacySection;
 use modori_agent::config_file::{self, ConfigError};
 use modori_agent::tls::LinkTiming;
 use modori_shared::domain::{Disposition, Grade};
@@ -36,21 +37,6 @@ pub struct CoordinatorConfig {
     pub disposition_rules: Vec<RuleEntry>,
     #[serde(default)]
     pub privacy: PrivacySection,
-}
-
-/// Personal data (Japan's APPI).
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PrivacySection {
-    /// Customer references, names and addresses are pseudonymised this many days after the
-    /// return was registered, here and at the sites. Default 90.
-    pub retention_days: u32,
-}
-
-impl Default for PrivacySection {
-    fn default() -> Self {
-        Self { retention_days: 90 }
-    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
