@@ -26,16 +26,11 @@ async fn doctor_checks_the_site_and_fails_when_the_coordinator_is_away() -> anyh
     // Agent stopped: the doctor says hello itself and measures the clock.
     let (ok, table) = f.agent_cli(0, &["doctor"])?;
     assert!(ok, "{table}");
-    for name in [
-        "config",
-        "certificate",
-        "devices",
-        "coordinator",
-        "clock",
-        "disk",
-    ] {
+    for name in ["config", "certificate", "devices", "coordinator", "clock"] {
         assert!(line(&table, name).starts_with("PASS"), "{name}:\n{table}");
     }
+    // Free space is the machine's, not the test's: only a failure would be wrong here.
+    assert!(!line(&table, "disk").starts_with("FAIL"), "{table}");
     assert!(
         line(&table, "database").starts_with("WARN"),
         "no database before the first start:\n{table}"
