@@ -246,3 +246,35 @@ pub async fn coordinator_count(
         .call(move |conn| modori_coordinator::store::count(conn, sql, &site))
         .await?)
 }
+
+/// Every op of `agent`'s site applied once at the coordinator (one `ops` row per outbox seq,
+/// one unit per receipt), nothing anomalous, nothing left to send.
+pub async fn assert_exactly_once(
+    fleet: &TestFleet,
+    agent: &AgentHandle,
+    receipts: u64,
+) -> anyhow::Result<()> {
+    let site = agent.site().to_string();
+    let status = agent.status().await?;
+    let c = fleet.coordinator();
+    let ops = coordinator_count(c, "SELECT COUNT(*) FROM ops WHERE site = ?1", &site).await?;
+    anyhow::ensure!(
+        ops == status.outbox_head_seq,
+        "{site}: {ops} ops rows vs outbox head {}",
+        status.outbox_head_seq
+    );
+    let units = coordinator_count(c, "SELECT COUNT(*) FROM units WHERE site = ?1", &site).await?;
+    anyhow::ensure!(
+        units == receipts,
+        "{site}: {units} units vs {receipts} receipts"
+    );
+    let anomalies =
+        coordinator_count(c, "SELECT COUNT(*) FROM anomalies WHERE site = ?1", &site).await?;
+    anyhow::ensure!(anomalies == 0, "{site}: {anomalies} anomalies");
+    anyhow::ensure!(status.outbox_pending == 0, "{site}: {status:?}");
+    anyhow::ensure!(
+        status.last_acked_seq == status.outbox_head_seq,
+        "{site}: {status:?}"
+    );
+    Ok(())
+}

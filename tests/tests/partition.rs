@@ -16,7 +16,7 @@ use modori_agent::{Agent, AgentHandle};
 use modori_coordinator::fleet::Fleet;
 use modori_shared::domain::{Grade, Sku};
 use modori_tests::proxy::{Direction, UdpProxy};
-use modori_tests::{coordinator_count, real_fleet, wait_for, TestFleet};
+use modori_tests::{assert_exactly_once, coordinator_count, real_fleet, wait_for, TestFleet};
 
 /// Link timing of the proxied agent: short, so a cut is noticed in seconds, not half a minute.
 const KEEPALIVE_SECONDS: u64 = 1;
@@ -31,8 +31,6 @@ const SYNC_WITHIN: Duration = Duration::from_secs(30);
 const SITE: usize = 0;
 
 const OPS_SQL: &str = "SELECT COUNT(*) FROM ops WHERE site = ?1";
-const UNITS_SQL: &str = "SELECT COUNT(*) FROM units WHERE site = ?1";
-const ANOMALIES_SQL: &str = "SELECT COUNT(*) FROM anomalies WHERE site = ?1";
 
 /// Two sites are enough: the proxied one and a bystander that must stay unaffected.
 fn two_sites() -> Fleet {
@@ -99,39 +97,6 @@ async fn wait_synced(fleet: &TestFleet, agent: &AgentHandle) -> anyhow::Result<(
         async move { Ok(agent.status().await?.outbox_pending == 0) }
     })
     .await
-}
-
-/// Every op applied once (one `ops` row per outbox seq, one unit per receipt), nothing
-/// anomalous, nothing left to send.
-async fn assert_exactly_once(
-    fleet: &TestFleet,
-    agent: &AgentHandle,
-    receipts: u64,
-) -> anyhow::Result<()> {
-    let site = agent.site().to_string();
-    let status = agent.status().await?;
-    let c = fleet.coordinator();
-    assert_eq!(
-        coordinator_count(c, OPS_SQL, &site).await?,
-        status.outbox_head_seq,
-        "{site}: ops rows vs outbox head"
-    );
-    assert_eq!(
-        coordinator_count(c, UNITS_SQL, &site).await?,
-        receipts,
-        "{site}: units vs receipts"
-    );
-    assert_eq!(
-        coordinator_count(c, ANOMALIES_SQL, &site).await?,
-        0,
-        "{site}: anomalies"
-    );
-    assert_eq!(status.outbox_pending, 0, "{site}: {status:?}");
-    assert_eq!(
-        status.last_acked_seq, status.outbox_head_seq,
-        "{site}: {status:?}"
-    );
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
