@@ -43,109 +43,8 @@ enum Command {
         #[arg(long)]
         json: bool,
         #[command(subcommand)]
-        command: CtlCommand,
+        command: CtlRequest,
     },
-}
-
-#[derive(Subcommand)]
-enum CtlCommand {
-    /// Sync position, devices and stations.
-    Status,
-    /// Record a receipt by hand, as a receiving station would.
-    Receive {
-        #[arg(long)]
-        sku: String,
-        #[arg(long)]
-        rma: Option<String>,
-        /// Badge of the person recording it.
-        #[arg(long)]
-        operator: String,
-        /// What was found with a parcel that matches nothing (an order number on paper).
-        #[arg(long)]
-        reference: Option<String>,
-    },
-    /// Grade a unit (A, B, C, D, X); again, to correct a grade.
-    Grade {
-        lpn: String,
-        grade: String,
-        #[arg(long)]
-        operator: String,
-    },
-    /// Set a graded unit's disposition (restock, resale, refurbish, recycle, dispose,
-    /// return_to_vendor).
-    Dispose {
-        lpn: String,
-        disposition: String,
-        #[arg(long)]
-        operator: String,
-    },
-    /// Units received as unidentified, waiting to be matched.
-    Quarantine,
-    /// Sellable stock by SKU.
-    Inventory {
-        #[arg(long)]
-        sku: Option<String>,
-    },
-    /// Print a unit's label again.
-    Reprint {
-        lpn: String,
-        /// Printer name (default: the first printer).
-        #[arg(long)]
-        printer: Option<String>,
-        #[arg(long)]
-        operator: String,
-    },
-    /// Who did what to a unit, when, at which station.
-    Audit { lpn: String },
-}
-
-impl From<CtlCommand> for CtlRequest {
-    fn from(c: CtlCommand) -> Self {
-        match c {
-            CtlCommand::Status => Self::Status,
-            CtlCommand::Receive {
-                sku,
-                rma,
-                operator,
-                reference,
-            } => Self::Receive {
-                sku,
-                rma,
-                operator,
-                reference,
-            },
-            CtlCommand::Grade {
-                lpn,
-                grade,
-                operator,
-            } => Self::Grade {
-                lpn,
-                grade,
-                operator,
-            },
-            CtlCommand::Dispose {
-                lpn,
-                disposition,
-                operator,
-            } => Self::Dispose {
-                lpn,
-                disposition,
-                operator,
-            },
-            CtlCommand::Quarantine => Self::Quarantine,
-            CtlCommand::Inventory { sku } => Self::Inventory { sku },
-            CtlCommand::Reprint {
-                lpn,
-                printer,
-                operator,
-            } => Self::Reprint {
-                lpn,
-                printer,
-                operator,
-            },
-            CtlCommand::Audit { lpn } => Self::Audit { lpn },
-        }
-    }
 }
 
 /// Human-readable form of an answer: `key: value` lines for an object, a table for a list.
@@ -286,7 +185,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Ctl { json, command } => runtime.block_on(async {
-            let request = CtlRequest::from(command);
+            let request = command;
             let socket = config.ctl_socket();
             let reply = crate::ctl::request(&socket, &serde_json::to_string(&request)?)
                 .await

@@ -12,61 +12,121 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::watch;
 use tracing::warn;
 
-use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, Sku};
-use modori_shared::station::Effect;
+use modori_shared::barcode;
+use modori_shared::domain::{Bin, Departure, Disposition, Grade, Lpn, RmaId, SiteId, Sku};
+use modori_shared::station::{Effect, Lookup};
 use modori_shared::wire::payload::{OPERATOR_LEN_MAX, PARCEL_REF_LEN_MAX};
 
-use crate::devices::zpl;
-use crate::work::{self, Actor, LabelData};
+use crate::stations::render_label;
+use crate::store::StoreError;
+use crate::work::{self, Actor, LabelData, SiteLookup};
 use crate::AgentHandle;
 
 /// Longest request line accepted, in bytes.
 pub const REQUEST_LINE_BYTES_MAX: usize = 4096;
 
-#[derive(Debug, Deserialize, serde::Serialize)]
+/// One request, as the command line takes it (`modori-agent ctl …`) and as it travels on the
+/// socket (JSON, tagged by `command`).
+#[derive(Debug, Deserialize, serde::Serialize, clap::Subcommand)]
 #[serde(tag = "command", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CtlRequest {
+    /// Sync position, devices and stations.
     Status,
-    /// A supervisor records a receipt by hand (a scanner is broken, a label is unreadable):
-    /// the same transaction as a scan at a receiving station.
+    /// Record a receipt by hand, as a receiving station would (a scanner is broken, a label is
+    /// unreadable): the same transaction as a scan.
     Receive {
+        #[arg(long)]
         sku: String,
         #[serde(default)]
+        #[arg(long)]
         rma: Option<String>,
+        /// Badge of the person recording it.
+        #[arg(long)]
         operator: String,
         /// For a parcel that matches nothing: what was found with it (an order number written
         /// on paper, a name), kept with the unit in quarantine to match it later.
         #[serde(default)]
+        #[arg(long)]
         reference: Option<String>,
     },
+    /// Record a function test's result (electronics need a pass before grade A).
+    Test {
+        lpn: String,
+        /// `pass` or `fail`.
+        result: String,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Grade a unit (A, B, C, D, X); again, to correct a grade.
     Grade {
         lpn: String,
         grade: String,
+        #[arg(long)]
         operator: String,
     },
+    /// Set a graded unit's disposition (restock, resale, refurbish, recycle, dispose,
+    /// return_to_vendor).
     Dispose {
         lpn: String,
         disposition: String,
+        #[arg(long)]
         operator: String,
     },
-    /// Units received as unidentified, waiting for the coordinator to match them.
+    /// Put a disposed unit into a bin (or move it to another bin).
+    Putaway {
+        lpn: String,
+        /// The bin code as on its label (`A0103`).
+        bin: String,
+        #[arg(long)]
+        operator: String,
+    },
+    /// A disposed unit leaves the site: to another site with `--to`, otherwise to the vendor,
+    /// recycler or disposal its disposition names.
+    Ship {
+        lpn: String,
+        #[serde(default)]
+        #[arg(long)]
+        to: Option<String>,
+        /// The carrier's tracking number of the parcel.
+        #[serde(default)]
+        #[arg(long)]
+        tracking: Option<String>,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Ship a unit from stock as the replacement an exchange asks for.
+    Exchange {
+        rma: String,
+        lpn: String,
+        #[serde(default)]
+        #[arg(long)]
+        tracking: Option<String>,
+        #[arg(long)]
+        operator: String,
+    },
+    /// Units received as unidentified or final sale, waiting for the centre.
     Quarantine,
-    /// Sellable stock by SKU.
+    /// What is in the bins, by SKU and bin.
     Inventory {
         #[serde(default)]
+        #[arg(long)]
         sku: Option<String>,
+        #[serde(default)]
+        #[arg(long)]
+        bin: Option<String>,
     },
     /// Print a unit's label again (on the named printer, or the first one).
     Reprint {
         lpn: String,
+        /// Printer name (default: the first printer).
         #[serde(default)]
+        #[arg(long)]
         printer: Option<String>,
+        #[arg(long)]
         operator: String,
     },
     /// Who did what to a unit, when, at which station.
-    Audit {
-        lpn: String,
-    },
+    Audit { lpn: String },
 }
 
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -192,6 +252,80 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
                 serde_json::json!({"lpn": lpn.as_str(), "disposition": disposition.as_str(), "seq": seq}),
             )
         }
+        CtlRequest::Test {
+            lpn,
+            result,
+            operator,
+        } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            let passed = match result.as_str() {
+                "pass" => true,
+                "fail" => false,
+                other => return Err(format!("test result {other:?}: expected pass or fail")),
+            };
+            let effect = Effect::Test { lpn, passed };
+            record(agent, effect, operator).await
+        }
+        CtlRequest::Putaway { lpn, bin, operator } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            barcode::bin_encode(&bin).map_err(|e| e.to_string())?;
+            let bin = Bin::new(bin).map_err(|e| e.to_string())?;
+            record(agent, Effect::PutAway { lpn, bin }, operator).await
+        }
+        CtlRequest::Ship {
+            lpn,
+            to,
+            tracking,
+            operator,
+        } => {
+            let lpn = Lpn::new(lpn).map_err(|e| e.to_string())?;
+            let departure = match to {
+                Some(to) => Departure::Transfer {
+                    to: SiteId::new(to).map_err(|e| e.to_string())?,
+                },
+                None => {
+                    let unit = agent
+                        .db()
+                        .call({
+                            let lpn = lpn.clone();
+                            move |c| Ok::<_, StoreError>(SiteLookup(c).unit(&lpn))
+                        })
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("unknown unit {lpn}"))?;
+                    unit.state
+                        .disposition()
+                        .and_then(Departure::for_disposition)
+                        .ok_or_else(|| {
+                            format!(
+                                "{lpn} ({}) stays at the site: put it away, or ship it --to another site",
+                                unit.state.encode()
+                            )
+                        })?
+                }
+            };
+            let effect = Effect::Depart {
+                lpn,
+                departure,
+                tracking,
+            };
+            record(agent, effect, operator).await
+        }
+        CtlRequest::Exchange {
+            rma,
+            lpn,
+            tracking,
+            operator,
+        } => {
+            let effect = Effect::Depart {
+                lpn: Lpn::new(lpn).map_err(|e| e.to_string())?,
+                departure: Departure::Exchange {
+                    rma: RmaId::new(rma).map_err(|e| e.to_string())?,
+                },
+                tracking,
+            };
+            record(agent, effect, operator).await
+        }
         CtlRequest::Quarantine => {
             let rows = agent
                 .db()
@@ -200,11 +334,12 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
                 .map_err(|e| e.to_string())?;
             serde_json::to_value(rows).map_err(|e| e.to_string())
         }
-        CtlRequest::Inventory { sku } => {
+        CtlRequest::Inventory { sku, bin } => {
             let sku = sku.map(Sku::new).transpose().map_err(|e| e.to_string())?;
+            let bin = bin.map(Bin::new).transpose().map_err(|e| e.to_string())?;
             let rows = agent
                 .db()
-                .call(move |c| work::inventory(c, sku.as_ref()))
+                .call(move |c| work::inventory(c, sku.as_ref(), bin.as_ref()))
                 .await
                 .map_err(|e| e.to_string())?;
             serde_json::to_value(rows).map_err(|e| e.to_string())
@@ -219,6 +354,30 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
             serde_json::to_value(rows).map_err(|e| e.to_string())
         }
     }
+}
+
+/// Records a supervisor's effect and prints its label, if it has one, on the first printer.
+async fn record(
+    agent: &AgentHandle,
+    effect: Effect,
+    operator: String,
+) -> Result<serde_json::Value, String> {
+    check_operator(&operator)?;
+    let who = Actor::new(operator, crate::CTL_STATION);
+    let recorded = agent.record(effect, who).await.map_err(|e| e.to_string())?;
+    let printed = match (&recorded.label, agent.printer(None)) {
+        (Some(label), Some(printer)) => {
+            let zpl = render_label(label, agent.site()).map_err(|e| e.to_string())?;
+            let ticket = printer.print(zpl).map_err(|e| e.to_string())?;
+            Some(serde_json::json!({"printer": printer.name(), "job": ticket.id().0}))
+        }
+        _ => None,
+    };
+    Ok(serde_json::json!({
+        "lpn": recorded.lpn.as_ref().map(Lpn::as_str),
+        "seq": recorded.seq,
+        "label": printed,
+    }))
 }
 
 fn check_operator(operator: &str) -> Result<(), String> {
@@ -244,13 +403,13 @@ async fn reprint(
     };
     let who = Actor::new(operator, crate::CTL_STATION);
     let recorded = agent
-        .record(Effect::Reprint { lpn }, who)
+        .record(Effect::Reprint { lpn: lpn.clone() }, who)
         .await
         .map_err(|e| e.to_string())?;
-    let Some(LabelData::Unit { lpn, sku, grade }) = recorded.label else {
+    let Some(label @ LabelData::Unit { .. }) = recorded.label else {
         return Err("the unit has no label to print".into());
     };
-    let zpl = zpl::lpn_label(&lpn, &sku, grade, agent.site()).map_err(|e| e.to_string())?;
+    let zpl = render_label(&label, agent.site()).map_err(|e| e.to_string())?;
     let ticket = handle.print(zpl).map_err(|e| e.to_string())?;
     Ok(serde_json::json!({"lpn": lpn.as_str(), "printer": handle.name(), "job": ticket.id().0}))
 }

@@ -1,14 +1,15 @@
-//! A simulated station crew for the demo: two scanners and a label printer on pseudo-terminals,
+//! A simulated station crew for the demo: three scanners and a label printer on pseudo-terminals,
 //! driven through the same serial drivers and workflow as real ones. The crew scans what a
 //! person would: a badge, each expected parcel's RMA label, its products, DONE; then at the
-//! grading station each received unit's LPN, a grade card and a disposition card.
+//! grading station each received unit's LPN, a grade card and a disposition card; then at the
+//! putaway station each disposed unit's LPN and a bin label, or SHIP for what leaves the site.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
-use modori_shared::domain::{Disposition, Grade, Sku, UnitState};
+use modori_shared::barcode::{badge_encode, bin_encode, command_encode, StationCommand};
+use modori_shared::domain::{Departure, Disposition, Grade, Sku, UnitState};
 use rand::Rng;
 use thiserror::Error;
 
@@ -25,6 +26,9 @@ pub const UNITS_PER_STEP_MAX: usize = 20;
 pub const SCAN_HANDLED_TIMEOUT: Duration = Duration::from_secs(10);
 const RECEIVING: usize = 0;
 const GRADING: usize = 1;
+const PUTAWAY: usize = 2;
+/// Bins of each zone the crew spreads units over.
+const BINS_PER_ZONE: u32 = 4;
 
 #[derive(Debug, Error)]
 pub enum CrewError {
@@ -44,28 +48,31 @@ pub enum CrewError {
 pub struct SimDevices {
     pub receiving: SimScanner,
     pub grading: SimScanner,
+    pub putaway: SimScanner,
     pub printer: SimPrinter,
 }
 
 impl SimDevices {
     pub fn plug_in(dir: &Path) -> Result<Self, SimError> {
         std::fs::create_dir_all(dir)?;
-        for name in ["scan-recv", "scan-grade", "zebra"] {
+        for name in ["scan-recv", "scan-grade", "scan-put", "zebra"] {
             // Links left by a previous run point at ptys that no longer exist.
             let _ = std::fs::remove_file(dir.join(name));
         }
         Ok(Self {
             receiving: SimScanner::plug_in(dir.join("scan-recv"), LineTerminator::Cr)?,
             grading: SimScanner::plug_in(dir.join("scan-grade"), LineTerminator::Cr)?,
+            putaway: SimScanner::plug_in(dir.join("scan-put"), LineTerminator::Cr)?,
             printer: SimPrinter::plug_in(dir.join("zebra"))?,
         })
     }
 
-    /// Adds these devices and a receiving and a grading station to `config`.
+    /// Adds these devices and a receiving, a grading and a putaway station to `config`.
     pub fn configure(&self, config: &mut AgentConfig) {
         config.scanners = vec![
             ScannerConfig::new("scan-recv", self.receiving.path()),
             ScannerConfig::new("scan-grade", self.grading.path()),
+            ScannerConfig::new("scan-put", self.putaway.path()),
         ];
         config.printers = vec![PrinterConfig::new("zebra", self.printer.path())];
         config.stations = vec![
@@ -81,6 +88,12 @@ impl SimDevices {
                 scanner: "scan-grade".into(),
                 printer: Some("zebra".into()),
             },
+            StationConfig {
+                id: "put-1".into(),
+                kind: StationKindName::Putaway,
+                scanner: "scan-put".into(),
+                printer: Some("zebra".into()),
+            },
         ];
     }
 }
@@ -90,6 +103,8 @@ impl SimDevices {
 pub struct StepReport {
     pub n_received: usize,
     pub n_graded: usize,
+    /// Dispositions executed: units put away or shipped.
+    pub n_executed: usize,
 }
 
 pub struct Crew {
@@ -119,10 +134,10 @@ impl Crew {
     async fn scan(&self, index: usize, line: &str) -> Result<(), CrewError> {
         let n_scans = |s: crate::AgentStatus| s.stations.get(index).map_or(0, |st| st.n_scans);
         let before = n_scans(self.agent.status().await?);
-        let scanner = if index == RECEIVING {
-            &self.devices.receiving
-        } else {
-            &self.devices.grading
+        let scanner = match index {
+            RECEIVING => &self.devices.receiving,
+            GRADING => &self.devices.grading,
+            _ => &self.devices.putaway,
         };
         scanner.scan(line).await?;
         let deadline = tokio::time::Instant::now() + SCAN_HANDLED_TIMEOUT;
@@ -193,6 +208,36 @@ impl Crew {
             .await?;
             report.n_graded += 1;
         }
+        report.n_executed = self.execute(rng).await?;
         Ok(report)
+    }
+
+    /// Puts disposed units away into a bin of their zone, or ships what leaves the site.
+    async fn execute(&self, rng: &mut impl Rng) -> Result<usize, CrewError> {
+        let disposed = self
+            .agent
+            .db()
+            .call(|c| work::units_in_state(c, "disposed", UNITS_PER_STEP_MAX))
+            .await?;
+        if !disposed.is_empty() {
+            self.scan(PUTAWAY, &self.badge).await?;
+        }
+        let mut n = 0;
+        for (lpn, state) in disposed {
+            let Some(disposition) = state.disposition() else {
+                continue;
+            };
+            self.scan(PUTAWAY, lpn.as_str()).await?;
+            let next = match Departure::for_disposition(disposition) {
+                Some(_) => command_encode(StationCommand::Ship),
+                None => {
+                    let zone = work::zone_for(disposition).chars().next().unwrap_or('Z');
+                    bin_encode(&format!("{zone}{:02}", rng.random_range(1..=BINS_PER_ZONE)))?
+                }
+            };
+            self.scan(PUTAWAY, &next).await?;
+            n += 1;
+        }
+        Ok(n)
     }
 }

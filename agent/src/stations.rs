@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
+use modori_shared::domain::SiteId;
 use modori_shared::station::{Outcome, Signal, Station, StationKind};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, watch};
@@ -28,7 +29,7 @@ pub const SCAN_QUEUE_DEPTH: usize = 32;
 pub struct StationConfig {
     /// Station id, recorded with every op done there (`recv-1`).
     pub id: String,
-    /// `receiving` or `grading`.
+    /// `receiving`, `grading` or `putaway`.
     pub kind: StationKindName,
     /// Name of the scanner (in `[[scanners]]`) this station reads.
     pub scanner: String,
@@ -42,6 +43,7 @@ pub struct StationConfig {
 pub enum StationKindName {
     Receiving,
     Grading,
+    Putaway,
 }
 
 impl From<StationKindName> for StationKind {
@@ -49,6 +51,7 @@ impl From<StationKindName> for StationKind {
         match k {
             StationKindName::Receiving => StationKind::Receiving,
             StationKindName::Grading => StationKind::Grading,
+            StationKindName::Putaway => StationKind::Putaway,
         }
     }
 }
@@ -186,16 +189,7 @@ impl StationRuntime {
         let Some(printer) = &self.printer else {
             return Ok(());
         };
-        let site = self.agent.site();
-        let zpl = match &label {
-            LabelData::Unit { lpn, sku, grade } => zpl::lpn_label(lpn, sku, *grade, site),
-            LabelData::Disposition {
-                lpn,
-                disposition,
-                bin,
-            } => zpl::disposition_label(lpn, *disposition, bin, site),
-        }
-        .map_err(|e| e.to_string())?;
+        let zpl = render_label(&label, self.agent.site()).map_err(|e| e.to_string())?;
         printer.print(zpl).map(|_| ()).map_err(|e| e.to_string())
     }
 
@@ -226,6 +220,20 @@ impl StationRuntime {
             status.last_signal = Some(signal.to_owned());
             status.last_message = Some(outcome.message);
         }
+    }
+}
+
+/// The ZPL of a label this site prints.
+pub fn render_label(label: &LabelData, site: &SiteId) -> Result<String, zpl::ZplError> {
+    match label {
+        LabelData::Unit { lpn, sku, grade } => zpl::lpn_label(lpn, sku, *grade, site),
+        LabelData::Disposition {
+            lpn,
+            disposition,
+            zone,
+        } => zpl::disposition_label(lpn, *disposition, zone, site),
+        LabelData::Transfer { lpn, sku, to } => zpl::unit_transfer_label(lpn, sku, site, to),
+        LabelData::Exchange { lpn, sku, rma } => zpl::exchange_label(lpn, sku, rma, site),
     }
 }
 

@@ -36,6 +36,10 @@ pub enum StoreError {
     PayloadTooLarge(usize),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The request contradicts what the site knows (no such order, a wrong SKU, a test
+    /// missing); nothing was written.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -167,6 +171,36 @@ pub fn migrations() -> Migrations<'static> {
             r#"
         ALTER TABLE expected_returns ADD COLUMN customer_name TEXT;
         ALTER TABLE expected_returns ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+        "#,
+        ),
+        // Disposition execution: where a unit is (its bin), how it left, its function test;
+        // the orders the coordinator sends for transfers and exchanges, and units on their way
+        // here. Sellable stock by SKU and bin is read from the units themselves.
+        M::up(
+            r#"
+        ALTER TABLE units ADD COLUMN bin TEXT;
+        ALTER TABLE units ADD COLUMN tested INTEGER;
+        ALTER TABLE units ADD COLUMN departure TEXT;
+        CREATE INDEX units_bin ON units (bin) WHERE bin IS NOT NULL;
+        CREATE TABLE transfer_orders (
+            lpn        TEXT PRIMARY KEY,
+            to_site    TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE expected_transfers (
+            lpn         TEXT PRIMARY KEY,
+            sku         TEXT NOT NULL,
+            grade       TEXT NOT NULL,
+            disposition TEXT NOT NULL,
+            from_site   TEXT NOT NULL,
+            created_ms  INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE exchange_orders (
+            rma         TEXT PRIMARY KEY,
+            sku         TEXT NOT NULL,
+            shipped_lpn TEXT,
+            created_ms  INTEGER NOT NULL
+        ) STRICT;
         "#,
         ),
     ])
@@ -525,6 +559,40 @@ fn apply_command(
                     params![r.category, r.grade.as_str(), r.disposition.as_str()],
                 )?;
             }
+        }
+        CommandBody::TransferOrder { lpn, to } => {
+            tx.execute(
+                "INSERT INTO transfer_orders (lpn, to_site, created_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (lpn) DO UPDATE SET to_site = excluded.to_site",
+                params![lpn.as_str(), to.as_str(), now_ms],
+            )?;
+        }
+        CommandBody::ExpectedTransfer {
+            lpn,
+            sku,
+            grade,
+            disposition,
+            from,
+        } => {
+            tx.execute(
+                "INSERT INTO expected_transfers (lpn, sku, grade, disposition, from_site, created_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (lpn) DO NOTHING",
+                params![
+                    lpn.as_str(),
+                    sku.as_str(),
+                    grade.as_str(),
+                    disposition.as_str(),
+                    from.as_str(),
+                    now_ms
+                ],
+            )?;
+        }
+        CommandBody::ExchangeOrder { rma, sku } => {
+            tx.execute(
+                "INSERT INTO exchange_orders (rma, sku, created_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (rma) DO NOTHING",
+                params![rma.as_str(), sku.as_str(), now_ms],
+            )?;
         }
         CommandBody::MatchUnidentified { lpn, rma } => {
             let n = tx.execute(

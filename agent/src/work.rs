@@ -8,9 +8,11 @@
 use std::collections::BTreeMap;
 
 use modori_shared::barcode;
-use modori_shared::domain::{Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState};
+use modori_shared::domain::{
+    Bin, Departure, Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState,
+};
 use modori_shared::op::{DispositionRule, OpBody, OpRecord};
-use modori_shared::station::{Effect, ExpectedParcel, Lookup, ReceiptKind, UnitView};
+use modori_shared::station::{Effect, ExpectedParcel, Lookup, ProductFlags, ReceiptKind, UnitView};
 use modori_shared::sync::ITEM_PAYLOAD_BYTES_MAX;
 use modori_shared::wire::payload;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -125,6 +127,30 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
             None,
             format!("back to grade {grade}"),
         ),
+        OpBody::UnitPutAway { lpn, bin } => (Some(lpn.to_string()), None, format!("bin {bin}")),
+        OpBody::UnitDeparted {
+            lpn,
+            departure,
+            tracking,
+        } => (
+            Some(lpn.to_string()),
+            match departure {
+                Departure::Exchange { rma } => Some(rma.to_string()),
+                _ => None,
+            },
+            match tracking {
+                Some(t) => format!("{departure}, tracking {t}"),
+                None => departure.to_string(),
+            },
+        ),
+        OpBody::UnitTested { lpn, passed } => (
+            Some(lpn.to_string()),
+            None,
+            if *passed { "passed" } else { "failed" }.to_owned(),
+        ),
+        OpBody::TransferReceived { lpn, from } => {
+            (Some(lpn.to_string()), None, format!("from {from}"))
+        }
     }
 }
 
@@ -160,8 +186,13 @@ pub enum LabelData {
     Disposition {
         lpn: Lpn,
         disposition: Disposition,
-        bin: String,
+        /// The area of the site it goes to (`STOCK`, `REPAIR`, …), in large type.
+        zone: String,
     },
+    /// Stuck on a unit packed for another site.
+    Transfer { lpn: Lpn, sku: Sku, to: SiteId },
+    /// Stuck on the replacement shipped for an exchange.
+    Exchange { lpn: Lpn, sku: Sku, rma: RmaId },
 }
 
 /// Records one station effect in one transaction.
@@ -210,6 +241,16 @@ pub fn record(
             defects,
         } => {
             let unit = unit_row(&tx, lpn)?;
+            let untested = match unit.view.tested {
+                Some(passed) => !passed,
+                None => product_flags(&tx, &unit.view.sku)?.needs_testing,
+            };
+            if *grade == Grade::A && untested {
+                return Err(StoreError::Refused(format!(
+                    "{lpn} ({}) needs a passed function test before grade A",
+                    unit.view.sku
+                )));
+            }
             set_state(&tx, lpn, unit.view.state.grade(lpn, *grade)?, Some(*grade))?;
             let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
             tx.execute(
@@ -236,12 +277,44 @@ pub fn record(
         Effect::VoidReceipt { lpn } => {
             let unit = unit_row(&tx, lpn)?;
             set_state(&tx, lpn, unit.view.state.void(lpn)?, unit.grade)?;
+            tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
             let body = OpBody::ReceiptVoided { lpn: lpn.clone() };
+            let mut seq = record_op(&tx, site, who, body, now_ms)?;
+            if unit.view.state == UnitState::Placed(Disposition::Restock) {
+                seq = adjust_inventory(&tx, site, who, &unit.view.sku, -1, now_ms)?;
+            }
+            Recorded {
+                lpn: Some(lpn.clone()),
+                seq,
+                label: None,
+            }
+        }
+        Effect::Test { lpn, passed } => {
+            let unit = unit_row(&tx, lpn)?;
+            // Testing belongs to inspection: after receipt, before the disposition.
+            unit.view.state.grade(lpn, Grade::X)?;
+            tx.execute(
+                "UPDATE units SET tested = ?2 WHERE lpn = ?1",
+                params![lpn.as_str(), passed],
+            )?;
+            let body = OpBody::UnitTested {
+                lpn: lpn.clone(),
+                passed: *passed,
+            };
             Recorded {
                 lpn: Some(lpn.clone()),
                 seq: record_op(&tx, site, who, body, now_ms)?,
                 label: None,
             }
+        }
+        Effect::PutAway { lpn, bin } => put_away(&tx, site, who, lpn, bin, now_ms)?,
+        Effect::Depart {
+            lpn,
+            departure,
+            tracking,
+        } => depart(&tx, site, who, lpn, departure, tracking.clone(), now_ms)?,
+        Effect::ReceiveTransfer { lpn, from } => {
+            receive_transfer(&tx, site, who, lpn, from, now_ms)?
         }
         Effect::Reprint { lpn } => {
             let unit = unit_row(&tx, lpn)?;
@@ -292,7 +365,7 @@ fn receive(
             now_ms,
             receipt.as_str(),
             parcel_ref,
-            receipt == ReceiptKind::Unidentified
+            matches!(receipt, ReceiptKind::Unidentified | ReceiptKind::FinalSale)
         ],
     )?;
     let body = OpBody::UnitReceived {
@@ -313,8 +386,8 @@ fn receive(
     })
 }
 
-/// The bin a disposition sends a unit to, printed on its label.
-pub fn bin_for(disposition: Disposition) -> &'static str {
+/// The area of the site a disposition sends a unit to, printed on its label.
+pub fn zone_for(disposition: Disposition) -> &'static str {
     match disposition {
         Disposition::Restock => "STOCK",
         Disposition::Resale => "RESALE",
@@ -344,18 +417,182 @@ fn dispose(
         lpn: lpn.clone(),
         disposition,
     };
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq: record_op(tx, site, who, body, now_ms)?,
+        label: Some(LabelData::Disposition {
+            lpn: lpn.clone(),
+            disposition,
+            zone: zone_for(disposition).to_owned(),
+        }),
+    })
+}
+
+/// Into a bin. Sellable stock counts a restocked unit from the moment it is on the shelf, so
+/// the inventory delta goes with the first put-away, not with the disposition.
+fn put_away(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    lpn: &Lpn,
+    bin: &Bin,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let unit = unit_row(tx, lpn)?;
+    let placed = unit.view.state.put_away(lpn)?;
+    set_state(tx, lpn, placed, unit.grade)?;
+    tx.execute(
+        "UPDATE units SET bin = ?2 WHERE lpn = ?1",
+        params![lpn.as_str(), bin.as_str()],
+    )?;
+    let body = OpBody::UnitPutAway {
+        lpn: lpn.clone(),
+        bin: bin.clone(),
+    };
     let mut seq = record_op(tx, site, who, body, now_ms)?;
-    if disposition == Disposition::Restock {
+    if unit.view.state == UnitState::Disposed(Disposition::Restock) {
         seq = adjust_inventory(tx, site, who, &unit.view.sku, 1, now_ms)?;
     }
     Ok(Recorded {
         lpn: Some(lpn.clone()),
         seq,
-        label: Some(LabelData::Disposition {
-            lpn: lpn.clone(),
-            disposition,
-            bin: bin_for(disposition).to_owned(),
-        }),
+        label: None,
+    })
+}
+
+/// Out of the site. An exchange ships only the SKU its order asks for, once; a transfer
+/// fulfils its order; sellable stock leaving its shelf is a negative inventory delta.
+#[allow(clippy::too_many_arguments)]
+fn depart(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    lpn: &Lpn,
+    departure: &Departure,
+    tracking: Option<String>,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let unit = unit_row(tx, lpn)?;
+    let departed = unit.view.state.depart(lpn, departure)?;
+    let label = match departure {
+        Departure::Transfer { to } => {
+            if to == site {
+                return Err(StoreError::Refused(format!(
+                    "{lpn} is already at {site}: transfer it to another site"
+                )));
+            }
+            tx.execute("DELETE FROM transfer_orders WHERE lpn = ?1", [lpn.as_str()])?;
+            Some(LabelData::Transfer {
+                lpn: lpn.clone(),
+                sku: unit.view.sku.clone(),
+                to: to.clone(),
+            })
+        }
+        Departure::Exchange { rma } => {
+            let wanted = exchange_order(tx, rma)?.ok_or_else(|| {
+                StoreError::Refused(format!("{rma} has no exchange waiting to ship from here"))
+            })?;
+            if wanted != unit.view.sku {
+                return Err(StoreError::Refused(format!(
+                    "{lpn} is {}, the exchange {rma} asks for {wanted}",
+                    unit.view.sku
+                )));
+            }
+            tx.execute(
+                "UPDATE exchange_orders SET shipped_lpn = ?2 WHERE rma = ?1",
+                params![rma.as_str(), lpn.as_str()],
+            )?;
+            Some(LabelData::Exchange {
+                lpn: lpn.clone(),
+                sku: unit.view.sku.clone(),
+                rma: rma.clone(),
+            })
+        }
+        Departure::Vendor | Departure::Recycler | Departure::Disposal => None,
+    };
+    if tracking
+        .as_ref()
+        .is_some_and(|t| t.len() > payload::PARCEL_REF_LEN_MAX)
+    {
+        return Err(StoreError::Refused(format!(
+            "tracking number must be at most {} bytes",
+            payload::PARCEL_REF_LEN_MAX
+        )));
+    }
+    set_state(tx, lpn, departed, unit.grade)?;
+    tx.execute(
+        "UPDATE units SET bin = NULL, departure = ?2 WHERE lpn = ?1",
+        params![lpn.as_str(), departure.to_string()],
+    )?;
+    let body = OpBody::UnitDeparted {
+        lpn: lpn.clone(),
+        departure: departure.clone(),
+        tracking,
+    };
+    let mut seq = record_op(tx, site, who, body, now_ms)?;
+    if unit.view.state == UnitState::Placed(Disposition::Restock) {
+        seq = adjust_inventory(tx, site, who, &unit.view.sku, -1, now_ms)?;
+    }
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq,
+        label,
+    })
+}
+
+/// A unit transferred from another site arrives, disposed as it left.
+fn receive_transfer(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    lpn: &Lpn,
+    from: &SiteId,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let expected: Option<(String, String, String, String)> = tx
+        .query_row(
+            "SELECT sku, grade, disposition, from_site FROM expected_transfers WHERE lpn = ?1",
+            [lpn.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((sku, grade, disposition, expected_from)) = expected else {
+        return Err(StoreError::Refused(format!(
+            "{lpn} is not expected here from another site"
+        )));
+    };
+    if expected_from != from.as_str() {
+        return Err(StoreError::Refused(format!(
+            "{lpn} is expected from {expected_from}, not {from}"
+        )));
+    }
+    let sku = Sku::new(sku)?;
+    let grade = Grade::parse(&grade)?;
+    let state = UnitState::Departed(Disposition::parse(&disposition)?).arrive(lpn)?;
+    tx.execute(
+        "INSERT INTO units (lpn, sku, state, grade, operator, received_ms, receipt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'transfer')",
+        params![
+            lpn.as_str(),
+            sku.as_str(),
+            state.encode(),
+            grade.as_str(),
+            who.operator,
+            now_ms
+        ],
+    )?;
+    tx.execute(
+        "DELETE FROM expected_transfers WHERE lpn = ?1",
+        [lpn.as_str()],
+    )?;
+    let body = OpBody::TransferReceived {
+        lpn: lpn.clone(),
+        from: from.clone(),
+    };
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq: record_op(tx, site, who, body, now_ms)?,
+        label: None,
     })
 }
 
@@ -370,7 +607,6 @@ fn undo_disposition(
     let grade = unit
         .grade
         .ok_or_else(|| StoreError::Corrupt(format!("{lpn} is disposed but has no grade")))?;
-    let restocked = unit.view.state == UnitState::Disposed(Disposition::Restock);
     set_state(
         tx,
         lpn,
@@ -381,13 +617,9 @@ fn undo_disposition(
         lpn: lpn.clone(),
         grade,
     };
-    let mut seq = record_op(tx, site, who, body, now_ms)?;
-    if restocked {
-        seq = adjust_inventory(tx, site, who, &unit.view.sku, -1, now_ms)?;
-    }
     Ok(Recorded {
         lpn: Some(lpn.clone()),
-        seq,
+        seq: record_op(tx, site, who, body, now_ms)?,
         label: None,
     })
 }
@@ -426,14 +658,14 @@ fn unit_row(conn: &Connection, lpn: &Lpn) -> Result<UnitRow, StoreError> {
 }
 
 fn find_unit(conn: &Connection, lpn: &Lpn) -> Result<Option<UnitRow>, StoreError> {
-    let row: Option<(String, String, Option<String>)> = conn
+    let row: Option<(String, String, Option<String>, Option<bool>)> = conn
         .query_row(
-            "SELECT sku, state, grade FROM units WHERE lpn = ?1",
+            "SELECT sku, state, grade, tested FROM units WHERE lpn = ?1",
             [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    let Some((sku, state, grade)) = row else {
+    let Some((sku, state, grade, tested)) = row else {
         return Ok(None);
     };
     Ok(Some(UnitRow {
@@ -441,6 +673,7 @@ fn find_unit(conn: &Connection, lpn: &Lpn) -> Result<Option<UnitRow>, StoreError
             lpn: lpn.clone(),
             sku: Sku::new(sku)?,
             state: UnitState::decode(&state)?,
+            tested,
         },
         grade: grade.as_deref().map(Grade::parse).transpose()?,
     }))
@@ -542,6 +775,73 @@ impl Lookup for SiteLookup<'_> {
     fn proposed_disposition(&self, sku: &Sku, grade: Grade) -> Option<Disposition> {
         proposed_disposition(self.0, sku, grade).ok().flatten()
     }
+
+    fn product_flags(&self, sku: &Sku) -> ProductFlags {
+        // Unreadable flags count as set: a needless test or quarantine is the safe mistake.
+        product_flags(self.0, sku).unwrap_or(ProductFlags {
+            final_sale: true,
+            needs_testing: true,
+        })
+    }
+
+    fn transfer_order(&self, lpn: &Lpn) -> Option<SiteId> {
+        transfer_order(self.0, lpn).ok().flatten()
+    }
+
+    fn exchange_order(&self, rma: &RmaId) -> Option<Sku> {
+        exchange_order(self.0, rma).ok().flatten()
+    }
+
+    fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId> {
+        self.0
+            .query_row(
+                "SELECT from_site FROM expected_transfers WHERE lpn = ?1",
+                [lpn.as_str()],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .and_then(|s| SiteId::new(s).ok())
+    }
+}
+
+/// The catalogue's flags for `sku`; a SKU it does not list has none.
+pub fn product_flags(conn: &Connection, sku: &Sku) -> Result<ProductFlags, StoreError> {
+    let row: Option<(bool, bool)> = conn
+        .query_row(
+            "SELECT final_sale, needs_testing FROM catalog WHERE sku = ?1",
+            [sku.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row
+        .map(|(final_sale, needs_testing)| ProductFlags {
+            final_sale,
+            needs_testing,
+        })
+        .unwrap_or_default())
+}
+
+fn transfer_order(conn: &Connection, lpn: &Lpn) -> Result<Option<SiteId>, StoreError> {
+    let to: Option<String> = conn
+        .query_row(
+            "SELECT to_site FROM transfer_orders WHERE lpn = ?1",
+            [lpn.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(to.map(SiteId::new).transpose()?)
+}
+
+/// The SKU an exchange asks this site to ship, while it is not shipped.
+fn exchange_order(conn: &Connection, rma: &RmaId) -> Result<Option<Sku>, StoreError> {
+    let sku: Option<String> = conn
+        .query_row(
+            "SELECT sku FROM exchange_orders WHERE rma = ?1 AND shipped_lpn IS NULL",
+            [rma.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(sku.map(Sku::new).transpose()?)
 }
 
 /// What the site's disposition rules propose for a unit of `sku` graded `grade`.
@@ -630,22 +930,32 @@ pub fn quarantine(conn: &mut Connection) -> Result<Vec<QuarantinedUnit>, StoreEr
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Sellable stock of one SKU.
+/// Units of one SKU in one bin, held for one disposition (`restock` is sellable stock).
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct StockRow {
     pub sku: String,
+    pub bin: String,
+    pub disposition: String,
     pub qty: i64,
 }
 
-/// Sellable stock by SKU (all SKUs, or one).
-pub fn inventory(conn: &mut Connection, sku: Option<&Sku>) -> Result<Vec<StockRow>, StoreError> {
+/// What is in the bins, by SKU and bin (all, or one SKU, or one bin).
+pub fn inventory(
+    conn: &mut Connection,
+    sku: Option<&Sku>,
+    bin: Option<&Bin>,
+) -> Result<Vec<StockRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT sku, qty FROM inventory WHERE ?1 IS NULL OR sku = ?1 ORDER BY sku",
+        "SELECT sku, bin, substr(state, length('placed:') + 1), COUNT(*) FROM units
+         WHERE state LIKE 'placed:%' AND (?1 IS NULL OR sku = ?1) AND (?2 IS NULL OR bin = ?2)
+         GROUP BY sku, bin, state ORDER BY sku, bin, state",
     )?;
-    let rows = stmt.query_map([sku.map(Sku::as_str)], |r| {
+    let rows = stmt.query_map([sku.map(Sku::as_str), bin.map(Bin::as_str)], |r| {
         Ok(StockRow {
             sku: r.get(0)?,
-            qty: r.get(1)?,
+            bin: r.get(1)?,
+            disposition: r.get(2)?,
+            qty: r.get(3)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -766,18 +1076,17 @@ mod tests {
         };
         record(&mut conn, &site, &who(), &grade, 12).unwrap();
         let recorded = record(&mut conn, &site, &who(), &dispose, 13).unwrap();
-        assert_eq!(recorded.seq, 4, "disposition + inventory delta");
+        assert_eq!(
+            recorded.seq, 3,
+            "stock counts it only once it is on a shelf"
+        );
         assert!(matches!(
             recorded.label,
             Some(LabelData::Disposition { .. })
         ));
         let undo = Effect::UndoDisposition { lpn: lpn.clone() };
         let undone = record(&mut conn, &site, &who(), &undo, 14).unwrap();
-        assert_eq!(undone.seq, 6, "undo + the inventory delta taken back");
-        assert_eq!(
-            crate::store::count(&conn, "SELECT qty FROM inventory").unwrap(),
-            0
-        );
+        assert_eq!(undone.seq, 4);
         assert_eq!(
             SiteLookup(&conn).unit(&lpn).unwrap().state,
             UnitState::Graded(Grade::A)
@@ -824,5 +1133,216 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("LPN-NOPE"), "{err}");
+    }
+
+    fn ops_since(conn: &Connection, after: u64) -> Vec<OpBody> {
+        load_ops(conn, OutboxStream::Current, after + 1, 100)
+            .unwrap()
+            .iter()
+            .map(|o| payload::decode_op(&o.payload).unwrap().body)
+            .collect()
+    }
+
+    /// Receives, grades and disposes of a unit of `sku`.
+    fn disposed(conn: &mut Connection, site: &SiteId, sku: &str, disposition: Disposition) -> Lpn {
+        let lpn = receive(conn, site, None, sku).lpn.unwrap();
+        for effect in [
+            Effect::Grade {
+                lpn: lpn.clone(),
+                grade: Grade::B,
+                defects: vec![],
+            },
+            Effect::Dispose {
+                lpn: lpn.clone(),
+                disposition,
+            },
+        ] {
+            record(conn, site, &who(), &effect, 30).unwrap();
+        }
+        lpn
+    }
+
+    #[test]
+    fn putaway_and_departures_carry_their_inventory_deltas() {
+        let (mut conn, site) = open();
+        let lpn = disposed(&mut conn, &site, "SHOE-42", Disposition::Restock);
+        let head = crate::store::snapshot(&conn).unwrap().op_head_seq;
+        let a0103 = Bin::new("A0103").unwrap();
+        let put = Effect::PutAway {
+            lpn: lpn.clone(),
+            bin: a0103.clone(),
+        };
+        record(&mut conn, &site, &who(), &put, 31).unwrap();
+        let sku = Sku::new("SHOE-42").unwrap();
+        assert_eq!(
+            ops_since(&conn, head),
+            vec![
+                OpBody::UnitPutAway {
+                    lpn: lpn.clone(),
+                    bin: a0103.clone()
+                },
+                OpBody::InventoryAdjusted {
+                    sku: sku.clone(),
+                    delta: 1
+                },
+            ]
+        );
+        // A move to another bin changes where, not how many.
+        let head = crate::store::snapshot(&conn).unwrap().op_head_seq;
+        let b0201 = Bin::new("B0201").unwrap();
+        let moved = Effect::PutAway {
+            lpn: lpn.clone(),
+            bin: b0201.clone(),
+        };
+        record(&mut conn, &site, &who(), &moved, 32).unwrap();
+        assert_eq!(ops_since(&conn, head).len(), 1);
+        let stock = inventory(&mut conn, None, None).unwrap();
+        assert_eq!(
+            stock,
+            vec![StockRow {
+                sku: "SHOE-42".into(),
+                bin: "B0201".into(),
+                disposition: "restock".into(),
+                qty: 1
+            }]
+        );
+        assert!(inventory(&mut conn, None, Some(&a0103)).unwrap().is_empty());
+
+        // Restock units stay: only a transfer takes them away, and not to this very site.
+        let recycler = Effect::Depart {
+            lpn: lpn.clone(),
+            departure: Departure::Recycler,
+            tracking: None,
+        };
+        assert!(record(&mut conn, &site, &who(), &recycler, 33).is_err());
+        let to_self = Effect::Depart {
+            lpn: lpn.clone(),
+            departure: Departure::Transfer { to: site.clone() },
+            tracking: None,
+        };
+        assert!(record(&mut conn, &site, &who(), &to_self, 33).is_err());
+        let head = crate::store::snapshot(&conn).unwrap().op_head_seq;
+        let fukuoka = SiteId::new("fukuoka").unwrap();
+        let transfer = Effect::Depart {
+            lpn: lpn.clone(),
+            departure: Departure::Transfer {
+                to: fukuoka.clone(),
+            },
+            tracking: Some("123456789013".into()),
+        };
+        let shipped = record(&mut conn, &site, &who(), &transfer, 34).unwrap();
+        assert!(matches!(shipped.label, Some(LabelData::Transfer { .. })));
+        assert_eq!(
+            ops_since(&conn, head),
+            vec![
+                OpBody::UnitDeparted {
+                    lpn: lpn.clone(),
+                    departure: Departure::Transfer { to: fukuoka },
+                    tracking: Some("123456789013".into()),
+                },
+                OpBody::InventoryAdjusted { sku, delta: -1 },
+            ]
+        );
+        assert!(inventory(&mut conn, None, None).unwrap().is_empty());
+        let again = record(&mut conn, &site, &who(), &put, 35).unwrap_err();
+        assert!(again.to_string().contains("departed"), "{again}");
+    }
+
+    #[test]
+    fn an_exchange_ships_only_what_its_order_asks_once() {
+        let (mut conn, site) = open();
+        let tee = disposed(&mut conn, &site, "TEE", Disposition::Restock);
+        let cap = disposed(&mut conn, &site, "CAP", Disposition::Restock);
+        let rma = RmaId::new("RMA-7").unwrap();
+        let ship = |lpn: &Lpn| Effect::Depart {
+            lpn: lpn.clone(),
+            departure: Departure::Exchange { rma: rma.clone() },
+            tracking: None,
+        };
+        let err = record(&mut conn, &site, &who(), &ship(&tee), 40).unwrap_err();
+        assert!(err.to_string().contains("no exchange"), "{err}");
+        conn.execute(
+            "INSERT INTO exchange_orders (rma, sku, created_ms) VALUES ('RMA-7', 'TEE', 0)",
+            [],
+        )
+        .unwrap();
+        let err = record(&mut conn, &site, &who(), &ship(&cap), 41).unwrap_err();
+        assert!(err.to_string().contains("asks for TEE"), "{err}");
+        let shipped = record(&mut conn, &site, &who(), &ship(&tee), 42).unwrap();
+        assert!(matches!(shipped.label, Some(LabelData::Exchange { .. })));
+        assert_eq!(SiteLookup(&conn).exchange_order(&rma), None, "shipped once");
+    }
+
+    #[test]
+    fn grade_a_of_a_product_needing_a_test_waits_for_a_pass() {
+        let (mut conn, site) = open();
+        conn.execute(
+            "INSERT INTO catalog (sku, gtin14, category, price_yen, final_sale, needs_testing)
+             VALUES ('RADIO', NULL, 'electronics', 9800, 0, 1)",
+            [],
+        )
+        .unwrap();
+        let lpn = receive(&mut conn, &site, None, "RADIO").lpn.unwrap();
+        let grade_a = Effect::Grade {
+            lpn: lpn.clone(),
+            grade: Grade::A,
+            defects: vec![],
+        };
+        let err = record(&mut conn, &site, &who(), &grade_a, 50).unwrap_err();
+        assert!(err.to_string().contains("function test"), "{err}");
+        let test = |passed| Effect::Test {
+            lpn: lpn.clone(),
+            passed,
+        };
+        record(&mut conn, &site, &who(), &test(false), 51).unwrap();
+        assert!(record(&mut conn, &site, &who(), &grade_a, 52).is_err());
+        record(&mut conn, &site, &who(), &test(true), 53).unwrap();
+        record(&mut conn, &site, &who(), &grade_a, 54).unwrap();
+        let actions: Vec<String> = audit(&conn, &lpn)
+            .unwrap()
+            .into_iter()
+            .map(|a| format!("{} {}", a.action, a.detail))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "unit_received RADIO unidentified",
+                "unit_tested failed",
+                "unit_tested passed",
+                "unit_graded grade A"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_transfer_is_received_only_when_expected() {
+        let (mut conn, site) = open();
+        let lpn = Lpn::new("LPN-FUKUOKA-0001-00000017").unwrap();
+        let fukuoka = SiteId::new("fukuoka").unwrap();
+        let arrive = Effect::ReceiveTransfer {
+            lpn: lpn.clone(),
+            from: fukuoka.clone(),
+        };
+        let err = record(&mut conn, &site, &who(), &arrive, 60).unwrap_err();
+        assert!(err.to_string().contains("not expected"), "{err}");
+        conn.execute(
+            "INSERT INTO expected_transfers (lpn, sku, grade, disposition, from_site, created_ms)
+             VALUES (?1, 'TEE', 'A', 'restock', 'fukuoka', 0)",
+            [lpn.as_str()],
+        )
+        .unwrap();
+        let wrong = Effect::ReceiveTransfer {
+            lpn: lpn.clone(),
+            from: SiteId::new("sendai").unwrap(),
+        };
+        assert!(record(&mut conn, &site, &who(), &wrong, 61).is_err());
+        record(&mut conn, &site, &who(), &arrive, 62).unwrap();
+        let unit = SiteLookup(&conn).unit(&lpn).unwrap();
+        assert_eq!(unit.state, UnitState::Disposed(Disposition::Restock));
+        assert_eq!(SiteLookup(&conn).expected_transfer(&lpn), None);
+        assert!(
+            record(&mut conn, &site, &who(), &arrive, 63).is_err(),
+            "once"
+        );
     }
 }

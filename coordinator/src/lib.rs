@@ -13,6 +13,7 @@ pub mod http;
 pub mod live;
 pub mod local;
 pub mod metrics;
+pub mod orders;
 pub mod pki;
 pub mod quic;
 pub mod revocation;

@@ -360,6 +360,9 @@ async fn handle_message(
                 warn!(site = %site, gap_at = gap, applied = outcome.applied_seq, "gap in op stream; waiting for resend");
             }
             debug!(site = %site, n_ops, applied = outcome.applied_seq, n_anomalies = outcome.n_anomalies, "batch applied");
+            for (to, seq) in &outcome.commands_queued {
+                ctx.live.command_queued(to, *seq);
+            }
             ctx.live.update(site, |l| {
                 l.applied_seq = outcome.applied_seq;
                 if outbox_head_seq.is_some() {

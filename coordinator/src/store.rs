@@ -11,7 +11,8 @@
 //!   replace SQLite without touching the sync or routing code.
 
 use modori_shared::domain::{
-    Disposition, DomainError, Epoch, Lpn, ReturnLine, RmaId, SiteId, UnitState,
+    Departure, Disposition, DomainError, Epoch, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku,
+    UnitState,
 };
 use modori_shared::op::{CommandBody, OpBody, OpRecord};
 use modori_shared::station::ReceiptKind;
@@ -147,6 +148,17 @@ pub fn migrations() -> Migrations<'static> {
         CREATE INDEX returns_customer ON returns (customer_ref);
         "#,
         ),
+        // Disposition execution reported by the sites: the bin a unit is in, its function
+        // test, a transfer in flight; the replacement an exchange asks for and the unit sent.
+        M::up(
+            r#"
+        ALTER TABLE units ADD COLUMN bin TEXT;
+        ALTER TABLE units ADD COLUMN tested INTEGER;
+        ALTER TABLE units ADD COLUMN transfer_to TEXT;
+        ALTER TABLE returns ADD COLUMN exchange_sku TEXT;
+        ALTER TABLE returns ADD COLUMN exchange_lpn TEXT;
+        "#,
+        ),
     ])
 }
 
@@ -184,6 +196,9 @@ pub struct BatchOutcome {
     pub n_duplicates: usize,
     pub n_anomalies: usize,
     pub gap_at: Option<u64>,
+    /// Commands the batch queued for sites (a transfer announced to its destination), to
+    /// wake their connections once the batch has committed.
+    pub commands_queued: Vec<(SiteId, u64)>,
 }
 
 pub fn op_applied_seq(conn: &Connection, site: &SiteId, epoch: Epoch) -> Result<u64, StoreError> {
@@ -266,6 +281,7 @@ pub fn apply_op_batch(
     let receiver = Receiver::new(epoch, applied);
     let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
     let mut n_anomalies = 0;
+    let mut commands_queued = Vec::new();
     for c in &plan.conflicts {
         n_anomalies += 1;
         let detail = format!(
@@ -290,7 +306,14 @@ pub fn apply_op_batch(
         let kind = match payload::decode_op(&item.payload) {
             Ok(op) => {
                 let kind = op.body.kind();
-                n_anomalies += apply_op(&tx, site, epoch, item.seq, op, now_ms)?;
+                n_anomalies += apply_op(
+                    &tx,
+                    site,
+                    (epoch, item.seq),
+                    op,
+                    now_ms,
+                    &mut commands_queued,
+                )?;
                 kind
             }
             Err(e) => {
@@ -341,6 +364,7 @@ pub fn apply_op_batch(
         n_duplicates: plan.n_duplicates,
         n_anomalies,
         gap_at: plan.gap_at,
+        commands_queued,
     })
 }
 
@@ -352,10 +376,10 @@ fn hex(bytes: &[u8]) -> String {
 fn apply_op(
     tx: &Transaction<'_>,
     site: &SiteId,
-    epoch: Epoch,
-    seq: u64,
+    (epoch, seq): (Epoch, u64),
     op: OpRecord,
     now_ms: i64,
+    commands_queued: &mut Vec<(SiteId, u64)>,
 ) -> Result<usize, StoreError> {
     let note = |kind: &str, lpn: Option<&Lpn>, detail: &str| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
@@ -388,7 +412,7 @@ fn apply_op(
                     now_ms,
                     receipt.as_str(),
                     parcel_ref,
-                    receipt == ReceiptKind::Unidentified
+                    matches!(receipt, ReceiptKind::Unidentified | ReceiptKind::FinalSale)
                 ],
             )?;
             if inserted == 0 {
@@ -454,6 +478,72 @@ fn apply_op(
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
         }
+        OpBody::UnitPutAway { lpn, bin } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.put_away(&lpn))? {
+                Ok(()) => {
+                    tx.execute(
+                        "UPDATE units SET bin = ?2 WHERE lpn = ?1",
+                        params![lpn.as_str(), bin.as_str()],
+                    )?;
+                    Ok(0)
+                }
+                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            }
+        }
+        OpBody::UnitTested { lpn, passed } => {
+            let n = tx.execute(
+                "UPDATE units SET tested = ?3, updated_ms = ?4 WHERE lpn = ?1 AND site = ?2",
+                params![lpn.as_str(), site.as_str(), passed, now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    "invalid_transition",
+                    Some(&lpn),
+                    "test of a unit not held here",
+                );
+            }
+            Ok(0)
+        }
+        OpBody::UnitDeparted {
+            lpn,
+            departure,
+            tracking: _,
+        } => match transition(tx, site, &lpn, now_ms, |s| s.depart(&lpn, &departure))? {
+            Ok(()) => match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
+                Ok(()) => Ok(0),
+                Err(detail) => note("incomplete_unit", Some(&lpn), &detail),
+            },
+            Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+        },
+        OpBody::TransferReceived { lpn, from } => {
+            let expected: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT site, transfer_to FROM units WHERE lpn = ?1",
+                    [lpn.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let detail = match expected {
+                Some((owner, Some(to))) if owner == from.as_str() && to == site.as_str() => None,
+                Some((owner, to)) => Some(format!(
+                    "arrived from {from}, but the unit is at {owner} with transfer to {}",
+                    to.as_deref().unwrap_or("none")
+                )),
+                None => Some("no receipt of this unit is known".to_owned()),
+            };
+            if let Some(detail) = detail {
+                return note("invalid_transition", Some(&lpn), &detail);
+            }
+            // The unit changes hands: the arriving site owns it from here on.
+            tx.execute(
+                "UPDATE units SET site = ?2, transfer_to = NULL WHERE lpn = ?1",
+                params![lpn.as_str(), site.as_str()],
+            )?;
+            match transition(tx, site, &lpn, now_ms, |s| s.arrive(&lpn))? {
+                Ok(()) => Ok(0),
+                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            }
+        }
         OpBody::InventoryAdjusted { sku, delta } => {
             tx.execute(
                 "INSERT INTO inventory (site, sku, qty) VALUES (?1, ?2, ?3)
@@ -463,6 +553,56 @@ fn apply_op(
             Ok(0)
         }
     }
+}
+
+/// What a departure sets in motion: a transfer is announced to the site it goes to (so that
+/// site can receive it offline), an exchange's replacement is recorded against its return.
+/// The inner `Err(detail)` is an anomaly: the unit's record lacks what the transfer needs.
+fn departed(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    lpn: &Lpn,
+    departure: &Departure,
+    now_ms: i64,
+    commands_queued: &mut Vec<(SiteId, u64)>,
+) -> Result<Result<(), String>, StoreError> {
+    tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
+    match departure {
+        Departure::Transfer { to } => {
+            let (sku, grade, state): (String, Option<String>, String) = tx.query_row(
+                "SELECT sku, grade, state FROM units WHERE lpn = ?1",
+                [lpn.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let Some(disposition) = UnitState::decode(&state)?.disposition() else {
+                return Ok(Err("transferred without a disposition".into()));
+            };
+            let Some(grade) = grade.as_deref().map(Grade::parse).transpose()? else {
+                return Ok(Err("transferred without a grade".into()));
+            };
+            tx.execute(
+                "UPDATE units SET transfer_to = ?2 WHERE lpn = ?1",
+                params![lpn.as_str(), to.as_str()],
+            )?;
+            let command = CommandBody::ExpectedTransfer {
+                lpn: lpn.clone(),
+                sku: Sku::new(sku)?,
+                grade,
+                disposition,
+                from: site.clone(),
+            };
+            let seq = enqueue_command(tx, to, &command, now_ms)?;
+            commands_queued.push((to.clone(), seq));
+        }
+        Departure::Exchange { rma } => {
+            tx.execute(
+                "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
+                params![rma.as_str(), lpn.as_str()],
+            )?;
+        }
+        Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
+    }
+    Ok(Ok(()))
 }
 
 /// Moves a unit to a new state. The inner `Err(detail)` says why the move is not allowed (the
@@ -860,6 +1000,110 @@ mod tests {
                 parcel_ref: None,
             },
         )
+    }
+
+    #[test]
+    fn a_transfer_is_announced_to_its_destination_and_changes_hands_on_arrival() {
+        let mut conn = open();
+        let lpn = Lpn::new("LPN-OSAKA-0001-00000017").unwrap();
+        let osaka = SiteId::new("osaka").unwrap();
+        let fukuoka = SiteId::new("fukuoka").unwrap();
+        let epoch = Epoch(1);
+        let ops = vec![
+            received("osaka", 1, lpn.as_str()),
+            op(
+                "osaka",
+                2,
+                OpBody::UnitGraded {
+                    lpn: lpn.clone(),
+                    grade: Grade::A,
+                    defects: vec![],
+                },
+            ),
+            op(
+                "osaka",
+                3,
+                OpBody::DispositionSet {
+                    lpn: lpn.clone(),
+                    disposition: Disposition::Restock,
+                },
+            ),
+            op(
+                "osaka",
+                4,
+                OpBody::UnitPutAway {
+                    lpn: lpn.clone(),
+                    bin: modori_shared::domain::Bin::new("A0103").unwrap(),
+                },
+            ),
+            op(
+                "osaka",
+                5,
+                OpBody::UnitDeparted {
+                    lpn: lpn.clone(),
+                    departure: Departure::Transfer {
+                        to: fukuoka.clone(),
+                    },
+                    tracking: None,
+                },
+            ),
+        ];
+        let outcome = apply_op_batch(&mut conn, &osaka, epoch, &ops, 10).unwrap();
+        assert_eq!(outcome.n_anomalies, 0);
+        assert_eq!(outcome.commands_queued, vec![(fukuoka.clone(), 1)]);
+        let commands = load_commands(&conn, &fukuoka, 1, 10).unwrap();
+        assert_eq!(
+            payload::decode_command(&commands[0].payload).unwrap(),
+            CommandBody::ExpectedTransfer {
+                lpn: lpn.clone(),
+                sku: Sku::new("S").unwrap(),
+                grade: Grade::A,
+                disposition: Disposition::Restock,
+                from: osaka.clone(),
+            }
+        );
+        // Arriving somewhere else than ordered is an anomaly, and changes nothing.
+        let arrive = |site: &str| {
+            op(
+                site,
+                1,
+                OpBody::TransferReceived {
+                    lpn: lpn.clone(),
+                    from: osaka.clone(),
+                },
+            )
+        };
+        let sendai = SiteId::new("sendai").unwrap();
+        let wrong = apply_op_batch(&mut conn, &sendai, epoch, &[arrive("sendai")], 11).unwrap();
+        assert_eq!(wrong.n_anomalies, 1);
+        let right = apply_op_batch(&mut conn, &fukuoka, epoch, &[arrive("fukuoka")], 12).unwrap();
+        assert_eq!(right.n_anomalies, 0);
+        let (owner, state): (String, String) = conn
+            .query_row(
+                "SELECT site, state FROM units WHERE lpn = ?1",
+                [lpn.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (owner.as_str(), state.as_str()),
+            ("fukuoka", "disposed:restock")
+        );
+        // The old site can no longer act on it.
+        let late = op(
+            "osaka",
+            6,
+            OpBody::UnitPutAway {
+                lpn: lpn.clone(),
+                bin: modori_shared::domain::Bin::new("A0103").unwrap(),
+            },
+        );
+        assert_eq!(
+            apply_op_batch(&mut conn, &osaka, epoch, &[late], 13)
+                .unwrap()
+                .n_anomalies,
+            1
+        );
     }
 
     #[test]

@@ -133,6 +133,15 @@ id_type!(
     Lpn, "lpn", "A-Z 0-9 - _ .", is_code_char
 );
 
+id_type!(
+    /// A storage location at a site (`A0103`), as printed on its BIN label.
+    Bin, "bin", "A-Z 0-9", is_bin_char
+);
+
+fn is_bin_char(c: char) -> bool {
+    c.is_ascii_uppercase() || c.is_ascii_digit()
+}
+
 /// A database's identity. Made at random when a database is created, so a site restored from a
 /// backup or reinstalled numbers its ops in a new space and never collides with what it sent
 /// before. Sequence numbers are only meaningful together with their epoch.
@@ -352,13 +361,80 @@ named_enum!(ReasonCode, "reason code", [
     Other => "other",
 ]);
 
+/// How a disposed unit leaves its site.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Departure {
+    /// Packed for another site (repair elsewhere, or stock moved to where it sells).
+    Transfer {
+        to: SiteId,
+    },
+    /// Handed to the merchant's vendor (return to vendor).
+    Vendor,
+    Recycler,
+    Disposal,
+    /// Shipped to a customer as the replacement of an exchange.
+    Exchange {
+        rma: RmaId,
+    },
+}
+
+impl Departure {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Transfer { .. } => "transfer",
+            Self::Vendor => "vendor",
+            Self::Recycler => "recycler",
+            Self::Disposal => "disposal",
+            Self::Exchange { .. } => "exchange",
+        }
+    }
+
+    /// Whether a unit with `disposition` may leave this way. A transfer carries any unit; the
+    /// others execute one disposition each, and only sellable stock ships to a customer.
+    pub fn allows(&self, disposition: Disposition) -> bool {
+        match self {
+            Self::Transfer { .. } => true,
+            Self::Vendor => disposition == Disposition::ReturnToVendor,
+            Self::Recycler => disposition == Disposition::Recycle,
+            Self::Disposal => disposition == Disposition::Dispose,
+            Self::Exchange { .. } => disposition == Disposition::Restock,
+        }
+    }
+
+    /// How a unit with `disposition` leaves when no transfer or exchange is asked of it; `None`
+    /// for dispositions executed in a bin at the site.
+    pub fn for_disposition(disposition: Disposition) -> Option<Self> {
+        match disposition {
+            Disposition::ReturnToVendor => Some(Self::Vendor),
+            Disposition::Recycle => Some(Self::Recycler),
+            Disposition::Dispose => Some(Self::Disposal),
+            Disposition::Restock | Disposition::Resale | Disposition::Refurbish => None,
+        }
+    }
+}
+
+impl fmt::Display for Departure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Transfer { to } => write!(f, "transfer to {to}"),
+            Self::Exchange { rma } => write!(f, "exchange for {rma}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
 /// Where a unit is in its life at a site. Transitions are checked at the station before an op
 /// is written and again at the coordinator, where a violation becomes an anomaly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum UnitState {
     Received,
     Graded(Grade),
+    /// Its disposition is decided; it waits to be executed.
     Disposed(Disposition),
+    /// In a bin at the site (sellable stock, resale staging, the repair area, an outbound cage).
+    Placed(Disposition),
+    /// It left the site; a transfer arrives at another site as `Disposed` again.
+    Departed(Disposition),
     Voided,
 }
 
@@ -368,7 +444,17 @@ impl UnitState {
             Self::Received => "received",
             Self::Graded(_) => "graded",
             Self::Disposed(_) => "disposed",
+            Self::Placed(_) => "placed",
+            Self::Departed(_) => "departed",
             Self::Voided => "voided",
+        }
+    }
+
+    /// The disposition decided for the unit, once there is one.
+    pub fn disposition(&self) -> Option<Disposition> {
+        match self {
+            Self::Disposed(d) | Self::Placed(d) | Self::Departed(d) => Some(*d),
+            _ => None,
         }
     }
 
@@ -378,6 +464,8 @@ impl UnitState {
             Self::Received => "received".into(),
             Self::Graded(g) => format!("graded:{g}"),
             Self::Disposed(d) => format!("disposed:{d}"),
+            Self::Placed(d) => format!("placed:{d}"),
+            Self::Departed(d) => format!("departed:{d}"),
             Self::Voided => "voided".into(),
         }
     }
@@ -388,6 +476,8 @@ impl UnitState {
             None if s == "voided" => Ok(Self::Voided),
             Some(("graded", g)) => Ok(Self::Graded(Grade::parse(g)?)),
             Some(("disposed", d)) => Ok(Self::Disposed(Disposition::parse(d)?)),
+            Some(("placed", d)) => Ok(Self::Placed(Disposition::parse(d)?)),
+            Some(("departed", d)) => Ok(Self::Departed(Disposition::parse(d)?)),
             _ => Err(DomainError::UnknownName {
                 kind: "unit state",
                 value: s.chars().take(ID_LEN_MAX).collect(),
@@ -395,6 +485,8 @@ impl UnitState {
                     "received",
                     "graded:<grade>",
                     "disposed:<disposition>",
+                    "placed:<disposition>",
+                    "departed:<disposition>",
                     "voided",
                 ],
             }),
@@ -421,6 +513,31 @@ impl UnitState {
         match self {
             Self::Disposed(_) => Ok(Self::Graded(grade)),
             _ => Err(self.invalid(lpn, "undo of a disposition")),
+        }
+    }
+
+    /// Into a bin: a disposed unit, or one moved from another bin.
+    pub fn put_away(self, lpn: &Lpn) -> Result<Self, DomainError> {
+        match self {
+            Self::Disposed(d) | Self::Placed(d) => Ok(Self::Placed(d)),
+            _ => Err(self.invalid(lpn, "put-away")),
+        }
+    }
+
+    /// Out of the site, the way `departure` says, if its disposition allows that way.
+    pub fn depart(self, lpn: &Lpn, departure: &Departure) -> Result<Self, DomainError> {
+        match self {
+            Self::Disposed(d) | Self::Placed(d) if departure.allows(d) => Ok(Self::Departed(d)),
+            Self::Disposed(_) | Self::Placed(_) => Err(self.invalid(lpn, departure.name())),
+            _ => Err(self.invalid(lpn, "departure")),
+        }
+    }
+
+    /// A transferred unit arrives at its new site, disposed as it left.
+    pub fn arrive(self, lpn: &Lpn) -> Result<Self, DomainError> {
+        match self {
+            Self::Departed(d) => Ok(Self::Disposed(d)),
+            _ => Err(self.invalid(lpn, "arrival")),
         }
     }
 
@@ -480,11 +597,48 @@ mod tests {
     }
 
     #[test]
+    fn execution_follows_the_disposition() {
+        let lpn = Lpn::new("LPN-1").unwrap();
+        let restock = UnitState::Disposed(Disposition::Restock);
+        let placed = restock.put_away(&lpn).unwrap();
+        assert_eq!(placed, UnitState::Placed(Disposition::Restock));
+        assert_eq!(
+            placed.put_away(&lpn).unwrap(),
+            placed,
+            "a move between bins"
+        );
+        assert!(placed.depart(&lpn, &Departure::Recycler).is_err());
+        let rma = RmaId::new("RMA-1").unwrap();
+        let shipped = placed.depart(&lpn, &Departure::Exchange { rma }).unwrap();
+        assert_eq!(shipped, UnitState::Departed(Disposition::Restock));
+        assert!(shipped.put_away(&lpn).is_err());
+        assert_eq!(shipped.arrive(&lpn).unwrap(), restock);
+
+        let recycle = UnitState::Disposed(Disposition::Recycle);
+        assert!(recycle.depart(&lpn, &Departure::Vendor).is_err());
+        assert!(recycle.depart(&lpn, &Departure::Recycler).is_ok());
+        let to = SiteId::new("fukuoka").unwrap();
+        assert!(recycle.depart(&lpn, &Departure::Transfer { to }).is_ok());
+        assert!(UnitState::Graded(Grade::A).put_away(&lpn).is_err());
+        assert!(UnitState::Received.arrive(&lpn).is_err());
+        for d in [
+            Disposition::ReturnToVendor,
+            Disposition::Recycle,
+            Disposition::Dispose,
+        ] {
+            assert!(Departure::for_disposition(d).unwrap().allows(d));
+        }
+        assert_eq!(Departure::for_disposition(Disposition::Resale), None);
+    }
+
+    #[test]
     fn names_round_trip_and_unknown_names_list_the_choices() {
         for state in [
             UnitState::Received,
             UnitState::Graded(Grade::C),
             UnitState::Disposed(Disposition::ReturnToVendor),
+            UnitState::Placed(Disposition::Resale),
+            UnitState::Departed(Disposition::Restock),
             UnitState::Voided,
         ] {
             assert_eq!(UnitState::decode(&state.encode()).unwrap(), state);

@@ -1,7 +1,9 @@
 //! What travels through the sync: ops (facts a site reports, upstream) and commands (decisions the
 //! coordinator sends, downstream). Both are domain values here; `wire` owns their encoding.
 
-use crate::domain::{DefectCode, Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku};
+use crate::domain::{
+    Bin, DefectCode, Departure, Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku,
+};
 use crate::station::ReceiptKind;
 
 /// One fact recorded at a site. Ops are facts: the coordinator never refuses one, it records an
@@ -60,6 +62,27 @@ pub enum OpBody {
         lpn: Lpn,
         grade: Grade,
     },
+    /// A disposed unit went into a bin (or moved to another one).
+    UnitPutAway {
+        lpn: Lpn,
+        bin: Bin,
+    },
+    /// A disposed unit left the site. `tracking` is the carrier's number, when it has one.
+    UnitDeparted {
+        lpn: Lpn,
+        departure: Departure,
+        tracking: Option<String>,
+    },
+    /// A unit that must be tested (electronics) was, with this result.
+    UnitTested {
+        lpn: Lpn,
+        passed: bool,
+    },
+    /// A unit transferred from `from` arrived here.
+    TransferReceived {
+        lpn: Lpn,
+        from: SiteId,
+    },
 }
 
 impl OpBody {
@@ -72,6 +95,10 @@ impl OpBody {
             Self::ReceiptVoided { .. } => "receipt_voided",
             Self::ParcelClosed { .. } => "parcel_closed",
             Self::DispositionUndone { .. } => "disposition_undone",
+            Self::UnitPutAway { .. } => "unit_put_away",
+            Self::UnitDeparted { .. } => "unit_departed",
+            Self::UnitTested { .. } => "unit_tested",
+            Self::TransferReceived { .. } => "transfer_received",
         }
     }
 }
@@ -97,6 +124,18 @@ pub enum CommandBody {
     DispositionRules { rules: Vec<DispositionRule> },
     /// A customer asked to be forgotten: erase the personal data of these returns.
     ForgetCustomer { rmas: Vec<RmaId> },
+    /// Pack this unit for `to` when it is next handled (restock rebalancing, repair elsewhere).
+    TransferOrder { lpn: Lpn, to: SiteId },
+    /// A unit is on its way here from `from`: receive it by its LPN, disposed as it left.
+    ExpectedTransfer {
+        lpn: Lpn,
+        sku: Sku,
+        grade: Grade,
+        disposition: Disposition,
+        from: SiteId,
+    },
+    /// The return asks for an exchange: ship one unit of `sku` from stock here.
+    ExchangeOrder { rma: RmaId, sku: Sku },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -165,6 +204,9 @@ impl CommandBody {
             Self::MatchUnidentified { .. } => "match_unidentified",
             Self::DispositionRules { .. } => "disposition_rules",
             Self::ForgetCustomer { .. } => "forget_customer",
+            Self::TransferOrder { .. } => "transfer_order",
+            Self::ExpectedTransfer { .. } => "expected_transfer",
+            Self::ExchangeOrder { .. } => "exchange_order",
         }
     }
 }

@@ -13,7 +13,9 @@
 use std::collections::BTreeMap;
 
 use crate::barcode::{self, Scan, StationCommand};
-use crate::domain::{DefectCode, Disposition, Grade, Lpn, RmaId, Sku, UnitState};
+use crate::domain::{
+    Bin, DefectCode, Departure, Disposition, Grade, Lpn, RmaId, SiteId, Sku, UnitState,
+};
 
 /// Defects recorded with one grade at most.
 pub const DEFECTS_PER_UNIT_MAX: usize = crate::wire::payload::DEFECTS_MAX;
@@ -25,6 +27,9 @@ pub enum StationKind {
     Receiving,
     /// Units are inspected, graded and given a disposition.
     Grading,
+    /// Dispositions are executed: units go into bins or leave the site (transfer, vendor,
+    /// recycler, disposal, an exchange's replacement).
+    Putaway,
 }
 
 /// How a received unit relates to its parcel.
@@ -38,6 +43,8 @@ pub enum ReceiptKind {
     WrongItem,
     /// A parcel that matches no return: the unit waits in quarantine to be matched.
     Unidentified,
+    /// A final-sale product, which is not returnable: set aside in quarantine for the centre.
+    FinalSale,
 }
 
 impl ReceiptKind {
@@ -47,6 +54,7 @@ impl ReceiptKind {
             Self::Over => "over",
             Self::WrongItem => "wrong_item",
             Self::Unidentified => "unidentified",
+            Self::FinalSale => "final_sale",
         }
     }
 }
@@ -65,6 +73,17 @@ pub struct UnitView {
     pub lpn: Lpn,
     pub sku: Sku,
     pub state: UnitState,
+    /// The result of its function test, if it had one.
+    pub tested: Option<bool>,
+}
+
+/// What the catalogue says of a product that changes how its units are handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProductFlags {
+    /// Not returnable: a unit that arrives anyway waits in quarantine for the centre.
+    pub final_sale: bool,
+    /// Must pass a function test before it can be graded A.
+    pub needs_testing: bool,
 }
 
 /// The site's knowledge, asked for by the station (backed by the site database).
@@ -76,6 +95,14 @@ pub trait Lookup {
     /// The disposition the site's rules (sent by the coordinator) propose for a unit of `sku`
     /// graded `grade`.
     fn proposed_disposition(&self, sku: &Sku, grade: Grade) -> Option<Disposition>;
+    /// The catalogue's flags for `sku` (all false for a product it does not list).
+    fn product_flags(&self, sku: &Sku) -> ProductFlags;
+    /// The site a transfer order sends this unit to, if there is one.
+    fn transfer_order(&self, lpn: &Lpn) -> Option<SiteId>;
+    /// The SKU an exchange asks this site to ship, while it is not shipped yet.
+    fn exchange_order(&self, rma: &RmaId) -> Option<Sku>;
+    /// The site a unit on its way here comes from, if one is expected.
+    fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId>;
 }
 
 /// Something to record durably (and its label to print), decided by a scan.
@@ -109,6 +136,19 @@ pub enum Effect {
     VoidReceipt { lpn: Lpn },
     /// Print a unit's label again (nothing is recorded).
     Reprint { lpn: Lpn },
+    /// Record a function test's result.
+    Test { lpn: Lpn, passed: bool },
+    /// Put a disposed unit into a bin (or move it to another).
+    PutAway { lpn: Lpn, bin: Bin },
+    /// A disposed unit leaves the site; a transfer prints its transfer label. `tracking` is
+    /// the carrier's number when a supervisor records one.
+    Depart {
+        lpn: Lpn,
+        departure: Departure,
+        tracking: Option<String>,
+    },
+    /// A unit transferred from another site arrived.
+    ReceiveTransfer { lpn: Lpn, from: SiteId },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -158,11 +198,16 @@ enum Parcel {
     Unidentified { reference: Option<String> },
 }
 
-/// A card that needs a unit next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A card (or an exchange's RMA) that needs a unit next.
+#[derive(Clone, Debug, PartialEq, Eq)]
 enum Armed {
     Void,
     Reprint,
+    /// Ship a unit of `sku` from stock as the replacement of `rma`.
+    Exchange {
+        rma: RmaId,
+        sku: Sku,
+    },
 }
 
 #[derive(Debug)]
@@ -213,7 +258,7 @@ impl Station {
         );
         let options = match self.kind {
             StationKind::Receiving => barcode::ParseOptions::receiving_parcels(),
-            StationKind::Grading => barcode::ParseOptions::default(),
+            StationKind::Grading | StationKind::Putaway => barcode::ParseOptions::default(),
         };
         let scan = match barcode::parse_with(line, options) {
             Ok(scan) => scan,
@@ -229,6 +274,7 @@ impl Station {
         let outcome = match self.kind {
             StationKind::Receiving => self.receiving(scan, lookup),
             StationKind::Grading => self.grading(scan, lookup),
+            StationKind::Putaway => self.putaway(scan, lookup),
         };
         self.pending.clone_from(&outcome.effect);
         outcome
@@ -262,9 +308,19 @@ impl Station {
                 self.selected = None;
                 self.proposal = None;
             }
-            Effect::UndoDisposition { lpn } => {
+            Effect::UndoDisposition { .. }
+            | Effect::PutAway { .. }
+            | Effect::Depart { .. }
+            | Effect::ReceiveTransfer { .. } => {
                 self.selected = None;
-                let _ = lpn;
+            }
+            Effect::Test { passed, .. } => {
+                if let Some(unit) = &mut self.selected {
+                    unit.tested = Some(passed);
+                }
+                if !passed && !self.defects.contains(&DefectCode::NotWorking) {
+                    self.defects.push(DefectCode::NotWorking);
+                }
             }
             Effect::Reprint { .. } => {}
         }
@@ -292,22 +348,32 @@ impl Station {
                 Effect::VoidReceipt { lpn: lpn.clone() },
                 format!("receipt of {lpn} voided"),
             ),
+            Armed::Exchange { rma, sku } => {
+                if unit.sku != sku {
+                    return Outcome::bad(format!(
+                        "{lpn} is {}, the exchange {rma} asks for {sku}",
+                        unit.sku
+                    ));
+                }
+                let departure = Departure::Exchange { rma: rma.clone() };
+                match unit.state.depart(lpn, &departure) {
+                    Ok(_) => Outcome::effect(
+                        Effect::Depart {
+                            lpn: lpn.clone(),
+                            departure,
+                            tracking: None,
+                        },
+                        format!("{lpn} ships as the replacement for {rma}"),
+                    ),
+                    Err(e) => Outcome::bad(e.to_string()),
+                }
+            }
         }
     }
 
     fn receiving(&mut self, scan: Scan, lookup: &impl Lookup) -> Outcome {
-        if let Some(armed) = self.armed {
-            return match scan {
-                Scan::Lpn(label) => {
-                    self.armed = None;
-                    self.armed_unit(armed, label.lpn(), lookup)
-                }
-                Scan::Command(StationCommand::Cancel) => {
-                    self.armed = None;
-                    Outcome::good("cancelled")
-                }
-                _ => Outcome::bad("scan the unit's LPN label (or CANCEL)"),
-            };
+        if let Some(outcome) = self.armed_scan(&scan, lookup) {
+            return outcome;
         }
         match scan {
             Scan::Command(StationCommand::Void) => self.arm(Armed::Void),
@@ -322,21 +388,53 @@ impl Station {
             },
             Scan::Command(StationCommand::Done) => self.close_parcel(),
             Scan::Command(StationCommand::Cancel) => self.cancel_parcel(),
-            Scan::Lpn(label) => Outcome::bad(format!(
-                "{} is already received; grade it at a grading station",
-                label.lpn()
-            )),
+            Scan::Lpn(label) => match lookup.expected_transfer(label.lpn()) {
+                Some(from) if self.parcel.is_none() => Outcome::effect(
+                    Effect::ReceiveTransfer {
+                        lpn: label.lpn().clone(),
+                        from: from.clone(),
+                    },
+                    format!("{} arrived from {from}", label.lpn()),
+                ),
+                Some(_) => Outcome::bad("a parcel is open: scan DONE first"),
+                None => Outcome::bad(format!(
+                    "{} is already received; grade it at a grading station",
+                    label.lpn()
+                )),
+            },
+            Scan::Bin(_) => Outcome::bad("bins are scanned at a putaway station"),
             Scan::Command(_) => Outcome::bad("that card is for a grading station"),
             Scan::Badge(_) => unreachable!("badges are handled before the station kind"),
         }
     }
 
-    fn arm(&mut self, armed: Armed) -> Outcome {
-        self.armed = Some(armed);
-        Outcome::good(match armed {
-            Armed::Void => "VOID: scan the unit's LPN",
-            Armed::Reprint => "REPRINT: scan the unit's LPN",
+    /// A scan while a card waits for its unit: the unit, CANCEL, or a reminder. `None` when
+    /// nothing is armed.
+    fn armed_scan(&mut self, scan: &Scan, lookup: &impl Lookup) -> Option<Outcome> {
+        let armed = self.armed.clone()?;
+        Some(match scan {
+            Scan::Lpn(label) => {
+                self.armed = None;
+                self.armed_unit(armed, label.lpn(), lookup)
+            }
+            Scan::Command(StationCommand::Cancel) => {
+                self.armed = None;
+                Outcome::good("cancelled")
+            }
+            _ => Outcome::bad("scan the unit's LPN label (or CANCEL)"),
         })
+    }
+
+    fn arm(&mut self, armed: Armed) -> Outcome {
+        let message = match &armed {
+            Armed::Void => "VOID: scan the unit's LPN".to_owned(),
+            Armed::Reprint => "REPRINT: scan the unit's LPN".to_owned(),
+            Armed::Exchange { rma, sku } => {
+                format!("exchange {rma}: scan the LPN of a {sku} from stock")
+            }
+        };
+        self.armed = Some(armed);
+        Outcome::good(message)
     }
 
     fn open_parcel(&mut self, rma: &RmaId, lookup: &impl Lookup) -> Outcome {
@@ -383,7 +481,11 @@ impl Station {
                 "product {gtin14} is not in the catalogue; put it aside for a supervisor"
             ));
         };
+        let final_sale = lookup.product_flags(&sku).final_sale;
         let (rma, receipt, parcel_ref) = match parcel {
+            Parcel::Expected(p) if final_sale => {
+                (Some(p.rma.clone()), ReceiptKind::FinalSale, None)
+            }
             Parcel::Expected(p) => {
                 let receipt = match p.lines.get(&sku) {
                     Some((qty, got)) if got < qty => ReceiptKind::Matched,
@@ -391,6 +493,9 @@ impl Station {
                     None => ReceiptKind::WrongItem,
                 };
                 (Some(p.rma.clone()), receipt, None)
+            }
+            Parcel::Unidentified { reference } if final_sale => {
+                (None, ReceiptKind::FinalSale, reference.clone())
             }
             Parcel::Unidentified { reference } => {
                 (None, ReceiptKind::Unidentified, reference.clone())
@@ -401,6 +506,9 @@ impl Station {
             ReceiptKind::Over => format!("received {sku}: more than expected"),
             ReceiptKind::WrongItem => format!("received {sku}: not on this return"),
             ReceiptKind::Unidentified => format!("received {sku} into quarantine"),
+            ReceiptKind::FinalSale => {
+                format!("received {sku}: FINAL SALE, not returnable; set aside in quarantine")
+            }
         };
         Outcome::effect(
             Effect::Receive {
@@ -459,18 +567,8 @@ impl Station {
     }
 
     fn grading(&mut self, scan: Scan, lookup: &impl Lookup) -> Outcome {
-        if let Some(armed) = self.armed {
-            return match scan {
-                Scan::Lpn(label) => {
-                    self.armed = None;
-                    self.armed_unit(armed, label.lpn(), lookup)
-                }
-                Scan::Command(StationCommand::Cancel) => {
-                    self.armed = None;
-                    Outcome::good("cancelled")
-                }
-                _ => Outcome::bad("scan the unit's LPN label (or CANCEL)"),
-            };
+        if let Some(outcome) = self.armed_scan(&scan, lookup) {
+            return outcome;
         }
         match scan {
             Scan::Lpn(label) => {
@@ -516,6 +614,43 @@ impl Station {
                 }
                 None => Outcome::bad("scan the unit's LPN first"),
             },
+            Scan::Command(StationCommand::TestPass | StationCommand::TestFail) => {
+                let passed = scan == Scan::Command(StationCommand::TestPass);
+                match &self.selected {
+                    Some(unit)
+                        if matches!(unit.state, UnitState::Received | UnitState::Graded(_)) =>
+                    {
+                        Outcome::effect(
+                            Effect::Test {
+                                lpn: unit.lpn.clone(),
+                                passed,
+                            },
+                            if passed {
+                                format!("{} passed its test; scan the grade", unit.lpn)
+                            } else {
+                                format!(
+                                    "{} failed its test (not working); scan the grade",
+                                    unit.lpn
+                                )
+                            },
+                        )
+                    }
+                    Some(unit) => Outcome::bad(format!(
+                        "{} is {}: test before its disposition",
+                        unit.lpn,
+                        unit.state.name()
+                    )),
+                    None => Outcome::bad("scan the unit's LPN first"),
+                }
+            }
+            Scan::Command(StationCommand::Grade(Grade::A))
+                if self.selected.as_ref().is_some_and(|u| match u.tested {
+                    Some(passed) => !passed,
+                    None => lookup.product_flags(&u.sku).needs_testing,
+                }) =>
+            {
+                Outcome::bad("grade A needs a passed function test: scan TEST-PASS or TEST-FAIL")
+            }
             Scan::Command(StationCommand::Grade(grade)) => match &self.selected {
                 Some(unit) => match unit.state.grade(&unit.lpn, grade) {
                     Ok(_) => {
@@ -575,8 +710,111 @@ impl Station {
             Scan::Command(StationCommand::Unidentified) => {
                 Outcome::bad("that card is for a receiving station")
             }
+            Scan::Command(StationCommand::Ship) | Scan::Bin(_) => {
+                Outcome::bad("dispositions are executed at a putaway station")
+            }
             Scan::Badge(_) => unreachable!("badges are handled before the station kind"),
             _ => Outcome::bad("a grading station takes LPN labels and command cards"),
+        }
+    }
+
+    fn putaway(&mut self, scan: Scan, lookup: &impl Lookup) -> Outcome {
+        if let Some(outcome) = self.armed_scan(&scan, lookup) {
+            return outcome;
+        }
+        match scan {
+            Scan::Lpn(label) => {
+                let lpn = label.lpn();
+                let Some(unit) = lookup.unit(lpn) else {
+                    return Outcome::bad(format!("{lpn} is not a unit of this site"));
+                };
+                let Some(disposition) = unit.state.disposition() else {
+                    return Outcome::bad(format!(
+                        "{lpn} is {}: grade and dispose of it first",
+                        unit.state.name()
+                    ));
+                };
+                if matches!(unit.state, UnitState::Departed(_)) {
+                    return Outcome::bad(format!("{lpn} already left this site"));
+                }
+                let next = match (
+                    lookup.transfer_order(lpn),
+                    Departure::for_disposition(disposition),
+                ) {
+                    (Some(to), _) => format!("transfer to {to} ordered: scan SHIP"),
+                    (None, Some(departure)) => {
+                        format!("scan SHIP to hand it to the {departure}, or a bin to hold it")
+                    }
+                    (None, None) => "scan a bin".to_owned(),
+                };
+                let message = format!("{lpn} {} {disposition}: {next}", unit.sku);
+                self.selected = Some(unit);
+                Outcome::good(message)
+            }
+            Scan::Bin(label) => match &self.selected {
+                Some(unit) => match unit.state.put_away(&unit.lpn) {
+                    Ok(_) => Outcome::effect(
+                        Effect::PutAway {
+                            lpn: unit.lpn.clone(),
+                            bin: label.bin().clone(),
+                        },
+                        format!("{} → bin {}", unit.lpn, label.bin()),
+                    ),
+                    Err(e) => Outcome::bad(e.to_string()),
+                },
+                None => Outcome::bad("scan the unit's LPN first"),
+            },
+            Scan::Command(StationCommand::Ship) => {
+                let Some(unit) = &self.selected else {
+                    return Outcome::bad("scan the unit's LPN first");
+                };
+                let departure = match lookup.transfer_order(&unit.lpn) {
+                    Some(to) => Some(Departure::Transfer { to }),
+                    None => unit
+                        .state
+                        .disposition()
+                        .and_then(Departure::for_disposition),
+                };
+                let Some(departure) = departure else {
+                    return Outcome::bad(format!(
+                        "{} stays here: scan a bin (no transfer is ordered)",
+                        unit.lpn
+                    ));
+                };
+                match unit.state.depart(&unit.lpn, &departure) {
+                    Ok(_) => Outcome::effect(
+                        Effect::Depart {
+                            lpn: unit.lpn.clone(),
+                            departure: departure.clone(),
+                            tracking: None,
+                        },
+                        format!("{} leaves: {departure}", unit.lpn),
+                    ),
+                    Err(e) => Outcome::bad(e.to_string()),
+                }
+            }
+            Scan::Rma(label) => match lookup.exchange_order(label.rma()) {
+                Some(sku) => {
+                    self.selected = None;
+                    self.arm(Armed::Exchange {
+                        rma: label.rma().clone(),
+                        sku,
+                    })
+                }
+                None => Outcome::bad(format!(
+                    "{} has no exchange waiting to ship from this site",
+                    label.rma()
+                )),
+            },
+            Scan::Command(StationCommand::Reprint) => self.arm(Armed::Reprint),
+            Scan::Command(StationCommand::Done | StationCommand::Cancel) => {
+                self.selected = None;
+                Outcome::good("ready")
+            }
+            Scan::Badge(_) => unreachable!("badges are handled before the station kind"),
+            _ => Outcome::bad(
+                "a putaway station takes LPN labels, bin labels, exchange RMAs and SHIP",
+            ),
         }
     }
 }
@@ -596,6 +834,12 @@ mod tests {
     struct Site {
         expected: Vec<ExpectedParcel>,
         units: Vec<UnitView>,
+        /// SKUs whose products must be tested / are final sale.
+        needs_testing: Vec<&'static str>,
+        final_sale: Vec<&'static str>,
+        transfers: Vec<(Lpn, SiteId)>,
+        exchanges: Vec<(RmaId, Sku)>,
+        incoming: Vec<(Lpn, SiteId)>,
     }
 
     impl Lookup for Site {
@@ -620,6 +864,25 @@ mod tests {
                 grade,
             )
         }
+        fn product_flags(&self, sku: &Sku) -> ProductFlags {
+            ProductFlags {
+                final_sale: self.final_sale.contains(&sku.as_str()),
+                needs_testing: self.needs_testing.contains(&sku.as_str()),
+            }
+        }
+        fn transfer_order(&self, lpn: &Lpn) -> Option<SiteId> {
+            find(&self.transfers, lpn)
+        }
+        fn exchange_order(&self, rma: &RmaId) -> Option<Sku> {
+            find(&self.exchanges, rma)
+        }
+        fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId> {
+            find(&self.incoming, lpn)
+        }
+    }
+
+    fn find<K: PartialEq, V: Clone>(pairs: &[(K, V)], key: &K) -> Option<V> {
+        pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
     fn badge() -> String {
@@ -640,7 +903,7 @@ mod tests {
         lines.insert(Sku::new("TEE-WHT-M").unwrap(), (2, 0));
         Site {
             expected: vec![ExpectedParcel { rma, lines }],
-            units: vec![],
+            ..Site::default()
         }
     }
 
@@ -774,6 +1037,7 @@ mod tests {
             lpn: lpn.clone(),
             sku: Sku::new("TEE-WHT-M").unwrap(),
             state: UnitState::Received,
+            tested: None,
         });
         let mut s = Station::new(StationKind::Grading);
         scan_ok(&mut s, &badge(), &site);
@@ -826,6 +1090,7 @@ mod tests {
                 lpn: lpn.clone(),
                 sku: Sku::new("TEE-WHT-M").unwrap(),
                 state: UnitState::Received,
+                tested: None,
             }],
             ..Site::default()
         };
@@ -866,5 +1131,206 @@ mod tests {
                 disposition: Disposition::Refurbish
             })
         );
+    }
+
+    fn unit(n: u64, sku: &str, state: UnitState) -> UnitView {
+        UnitView {
+            lpn: lpn_encode(&SiteId::new("osaka").unwrap(), 7, n).unwrap(),
+            sku: Sku::new(sku).unwrap(),
+            state,
+            tested: None,
+        }
+    }
+
+    fn scan_bad(station: &mut Station, line: &str, site: &Site, needle: &str) {
+        let outcome = station.handle_scan(line, site);
+        assert_eq!(outcome.signal, Signal::Bad, "{line}: {}", outcome.message);
+        assert!(outcome.effect.is_none());
+        assert!(
+            outcome.message.contains(needle),
+            "{line}: {:?} lacks {needle:?}",
+            outcome.message
+        );
+    }
+
+    #[test]
+    fn electronics_need_a_passed_test_before_grade_a() {
+        let radio = unit(1, "RADIO-1", UnitState::Received);
+        let lpn = radio.lpn.clone();
+        let site = Site {
+            units: vec![radio],
+            needs_testing: vec!["RADIO-1"],
+            ..Site::default()
+        };
+        let mut s = Station::new(StationKind::Grading);
+        scan_ok(&mut s, &badge(), &site);
+        scan_ok(&mut s, lpn.as_str(), &site);
+        scan_bad(
+            &mut s,
+            &card(StationCommand::Grade(Grade::A)),
+            &site,
+            "TEST-PASS",
+        );
+        let failed = scan_ok(&mut s, &card(StationCommand::TestFail), &site);
+        assert_eq!(
+            failed.effect,
+            Some(Effect::Test {
+                lpn: lpn.clone(),
+                passed: false
+            })
+        );
+        scan_bad(
+            &mut s,
+            &card(StationCommand::Grade(Grade::A)),
+            &site,
+            "TEST-PASS",
+        );
+        let graded = scan_ok(&mut s, &card(StationCommand::Grade(Grade::D)), &site);
+        assert_eq!(
+            graded.effect,
+            Some(Effect::Grade {
+                lpn: lpn.clone(),
+                grade: Grade::D,
+                defects: vec![DefectCode::NotWorking],
+            }),
+            "a failed test is recorded as a defect"
+        );
+        // A retest that passes allows grade A.
+        scan_ok(&mut s, &card(StationCommand::TestPass), &site);
+        scan_ok(&mut s, &card(StationCommand::Grade(Grade::A)), &site);
+    }
+
+    #[test]
+    fn a_final_sale_product_goes_to_quarantine() {
+        let mut site = site_with_return();
+        site.final_sale.push("CAP-WOOL-F");
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        scan_ok(&mut s, &rma(), &site);
+        let outcome = scan_ok(&mut s, CAP, &site);
+        assert!(
+            outcome.message.contains("FINAL SALE"),
+            "{}",
+            outcome.message
+        );
+        assert!(matches!(
+            outcome.effect,
+            Some(Effect::Receive {
+                receipt: ReceiptKind::FinalSale,
+                rma: Some(_),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn putaway_bins_ships_and_transfers_by_disposition() {
+        let restock = unit(1, "TEE-WHT-M", UnitState::Disposed(Disposition::Restock));
+        let recycle = unit(2, "TEE-WHT-M", UnitState::Disposed(Disposition::Recycle));
+        let moving = unit(3, "TEE-WHT-M", UnitState::Placed(Disposition::Restock));
+        let graded = unit(4, "TEE-WHT-M", UnitState::Graded(Grade::B));
+        let fukuoka = SiteId::new("fukuoka").unwrap();
+        let site = Site {
+            units: vec![
+                restock.clone(),
+                recycle.clone(),
+                moving.clone(),
+                graded.clone(),
+            ],
+            transfers: vec![(moving.lpn.clone(), fukuoka.clone())],
+            ..Site::default()
+        };
+        let bin = crate::barcode::bin_encode("A0103").unwrap();
+        let mut s = Station::new(StationKind::Putaway);
+        scan_ok(&mut s, &badge(), &site);
+        scan_bad(&mut s, &bin, &site, "LPN first");
+        scan_bad(&mut s, graded.lpn.as_str(), &site, "dispose of it first");
+
+        let opened = scan_ok(&mut s, restock.lpn.as_str(), &site);
+        assert!(opened.message.contains("scan a bin"), "{}", opened.message);
+        scan_bad(&mut s, &card(StationCommand::Ship), &site, "stays here");
+        let put = scan_ok(&mut s, &bin, &site);
+        assert_eq!(
+            put.effect,
+            Some(Effect::PutAway {
+                lpn: restock.lpn.clone(),
+                bin: Bin::new("A0103").unwrap()
+            })
+        );
+
+        scan_ok(&mut s, recycle.lpn.as_str(), &site);
+        let shipped = scan_ok(&mut s, &card(StationCommand::Ship), &site);
+        assert_eq!(
+            shipped.effect,
+            Some(Effect::Depart {
+                lpn: recycle.lpn.clone(),
+                departure: Departure::Recycler,
+                tracking: None
+            })
+        );
+
+        let opened = scan_ok(&mut s, moving.lpn.as_str(), &site);
+        assert!(opened.message.contains("fukuoka"), "{}", opened.message);
+        let transferred = scan_ok(&mut s, &card(StationCommand::Ship), &site);
+        assert_eq!(
+            transferred.effect,
+            Some(Effect::Depart {
+                lpn: moving.lpn.clone(),
+                departure: Departure::Transfer { to: fukuoka },
+                tracking: None
+            })
+        );
+        let grading_card = card(StationCommand::Grade(Grade::A));
+        scan_bad(&mut s, &grading_card, &site, "putaway station takes");
+    }
+
+    #[test]
+    fn an_exchange_ships_a_unit_of_the_wanted_sku_from_stock() {
+        let tee = unit(1, "TEE-WHT-M", UnitState::Placed(Disposition::Restock));
+        let cap = unit(2, "CAP-WOOL-F", UnitState::Placed(Disposition::Restock));
+        let worn = unit(3, "TEE-WHT-M", UnitState::Placed(Disposition::Resale));
+        let rma_id = RmaId::new(rma()).unwrap();
+        let site = Site {
+            units: vec![tee.clone(), cap.clone(), worn.clone()],
+            exchanges: vec![(rma_id.clone(), Sku::new("TEE-WHT-M").unwrap())],
+            ..Site::default()
+        };
+        let mut s = Station::new(StationKind::Putaway);
+        scan_ok(&mut s, &badge(), &site);
+        let other = rma_encode("0000000002").unwrap();
+        scan_bad(&mut s, &other, &site, "no exchange");
+        scan_ok(&mut s, &rma(), &site);
+        scan_bad(&mut s, cap.lpn.as_str(), &site, "asks for TEE-WHT-M");
+        scan_ok(&mut s, &rma(), &site);
+        scan_bad(&mut s, worn.lpn.as_str(), &site, "not allowed");
+        scan_ok(&mut s, &rma(), &site);
+        let shipped = scan_ok(&mut s, tee.lpn.as_str(), &site);
+        assert_eq!(
+            shipped.effect,
+            Some(Effect::Depart {
+                lpn: tee.lpn,
+                departure: Departure::Exchange { rma: rma_id },
+                tracking: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_transferred_unit_is_received_by_its_lpn() {
+        let lpn = lpn_encode(&SiteId::new("fukuoka").unwrap(), 1, 9).unwrap();
+        let osaka = SiteId::new("osaka").unwrap();
+        let site = Site {
+            incoming: vec![(lpn.clone(), osaka.clone())],
+            ..Site::default()
+        };
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        let arrived = scan_ok(&mut s, lpn.as_str(), &site);
+        assert_eq!(
+            arrived.effect,
+            Some(Effect::ReceiveTransfer { lpn, from: osaka })
+        );
+        let stranger = lpn_encode(&SiteId::new("fukuoka").unwrap(), 1, 10).unwrap();
+        scan_bad(&mut s, stranger.as_str(), &site, "already received");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod procs;
 pub mod proxy;
+pub mod stations;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -44,15 +44,28 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
 
     ctl(&["grade", &lpn, "A", "--operator", "B-9"])?;
     ctl(&["dispose", &lpn, "restock", "--operator", "B-9"])?;
-    let stock = ctl(&["inventory"])?;
+    let (ok, text) = f.agent_cli(0, &["ctl", "putaway", &lpn, "a-01", "--operator", "B-9"])?;
+    assert!(!ok && text.contains("bin"), "a bin code is A-Z 0-9: {text}");
+    ctl(&["putaway", &lpn, "A0103", "--operator", "B-9"])?;
+    let stock = ctl(&["inventory", "--bin", "A0103"])?;
     assert!(
         stock
             .lines()
-            .any(|l| l.starts_with("TEE-WHT-M") || l.contains("TEE-WHT-M")),
+            .any(|l| l.contains("TEE-WHT-M") && l.contains("A0103") && l.contains("restock")),
         "{stock}"
     );
+    let (ok, text) = f.agent_cli(0, &["ctl", "ship", &lpn, "--operator", "B-9"])?;
+    assert!(
+        !ok && text.contains("stays"),
+        "restock stays unless transferred: {text}"
+    );
     let trail = ctl(&["audit", &lpn])?;
-    for action in ["unit_received", "unit_graded", "disposition_set"] {
+    for action in [
+        "unit_received",
+        "unit_graded",
+        "disposition_set",
+        "unit_put_away",
+    ] {
         assert!(trail.contains(action), "{trail}");
     }
 
@@ -61,8 +74,8 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
     let status: serde_json::Value = serde_json::from_str(&json)?;
     assert_eq!(status["connected"], false, "no coordinator yet");
     assert_eq!(
-        status["outbox_pending"], 4,
-        "receipt, grade, disposition, inventory delta"
+        status["outbox_pending"], 5,
+        "receipt, grade, disposition, put-away, inventory delta"
     );
 
     // Bad input is refused with the reason, and nothing is recorded.
@@ -78,7 +91,7 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
         &["ctl", "receive", "--sku", "bad sku", "--operator", "B-9"],
     )?;
     assert!(!ok && text.contains("sku"), "{text}");
-    assert_eq!(f.status(0).await?["outbox_head_seq"], 4);
+    assert_eq!(f.status(0).await?["outbox_head_seq"], 5);
 
     // The coordinator comes up: the work done offline arrives.
     f.start_coordinator(None).await?;
@@ -90,7 +103,7 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
     .await?;
     assert_eq!(
         f.coordinator_count("SELECT COUNT(*) FROM ops WHERE site = ?1", 0)?,
-        4
+        5
     );
     Ok(())
 }

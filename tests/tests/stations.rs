@@ -13,9 +13,10 @@ use modori_agent::devices::printer::PrinterConfig;
 use modori_agent::devices::pty::{SimPrinter, SimScanner};
 use modori_agent::devices::scanner::{LineTerminator, ScannerConfig};
 use modori_agent::stations::{StationConfig, StationKindName};
-use modori_agent::{Agent, AgentHandle};
+use modori_agent::Agent;
 use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
 use modori_shared::domain::{DefectCode, Disposition, Grade};
+use modori_tests::stations::{agent_count, scan, scan_ok};
 use modori_tests::{coordinator_count, http_request, wait_for, TestFleet};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -43,52 +44,6 @@ fn station_config(fleet: &TestFleet, dir: &std::path::Path) -> AgentConfig {
         },
     ];
     config
-}
-
-/// Scans `line` at a station and waits until the station has handled it.
-async fn scan(
-    agent: &AgentHandle,
-    scanner: &SimScanner,
-    station: usize,
-    line: &str,
-) -> anyhow::Result<String> {
-    let before = agent.status().await?.stations[station].n_scans;
-    scanner.scan(line).await?;
-    wait_for(
-        &format!("station {station} to handle {line}"),
-        TIMEOUT,
-        || {
-            let agent = agent.clone();
-            async move { Ok(agent.status().await?.stations[station].n_scans > before) }
-        },
-    )
-    .await?;
-    let s = agent.status().await?.stations[station].clone();
-    Ok(format!(
-        "{}: {}",
-        s.last_signal.unwrap_or_default(),
-        s.last_message.unwrap_or_default()
-    ))
-}
-
-async fn scan_ok(
-    agent: &AgentHandle,
-    scanner: &SimScanner,
-    station: usize,
-    line: &str,
-) -> anyhow::Result<()> {
-    let answer = scan(agent, scanner, station, line).await?;
-    anyhow::ensure!(answer.starts_with("good"), "{line}: {answer}");
-    Ok(())
-}
-
-fn agent_count(config: &AgentConfig, sql: &str) -> anyhow::Result<i64> {
-    let conn = rusqlite::Connection::open_with_flags(
-        config.db_path(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )?;
-    conn.busy_timeout(Duration::from_secs(5))?;
-    Ok(conn.query_row(sql, [], |r| r.get(0))?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@
 
 use std::fmt::Write as _;
 
-use modori_shared::domain::{Disposition, Grade, Lpn, SiteId, Sku};
+use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
 use serde::Serialize;
 use thiserror::Error;
 
@@ -160,20 +160,53 @@ pub fn lpn_label(
         .finish())
 }
 
-/// Where a unit goes after grading: the disposition in large type and the bin as a barcode
-/// that putaway scans.
+/// Where a unit goes after grading: the disposition and the zone of the site in large type,
+/// and the LPN as a barcode that the putaway station scans before the bin.
 pub fn disposition_label(
     lpn: &Lpn,
     disposition: Disposition,
-    bin: &str,
+    zone: &str,
     site: &SiteId,
 ) -> Result<String, ZplError> {
     let headline = disposition.as_str().to_ascii_uppercase().replace('_', " ");
     Ok(Label::new()
         .text(25, 70, "", "disposition", &headline)?
-        .barcode(110, 100, "bin", bin)?
-        .text(220, 40, "Bin ", "bin", bin)?
+        .barcode(110, 100, "lpn", lpn.as_str())?
+        .text(220, 40, "Zone ", "zone", zone)?
         .text(280, 34, "LPN ", "lpn", lpn.as_str())?
+        .text(330, 28, "Site ", "site", site.as_str())?
+        .finish())
+}
+
+/// Stuck on one unit packed for another site: the destination in large type and the LPN as
+/// the barcode the destination's receiving station scans.
+pub fn unit_transfer_label(
+    lpn: &Lpn,
+    sku: &Sku,
+    from: &SiteId,
+    to: &SiteId,
+) -> Result<String, ZplError> {
+    Ok(Label::new()
+        .text(25, 70, "TO ", "to", to.as_str())?
+        .barcode(110, 100, "lpn", lpn.as_str())?
+        .text(220, 34, "LPN ", "lpn", lpn.as_str())?
+        .text(265, 34, "SKU ", "sku", sku.as_str())?
+        .text(330, 28, "TRANSFER from ", "from", from.as_str())?
+        .finish())
+}
+
+/// Stuck on the replacement shipped for an exchange: the RMA it answers and the unit.
+pub fn exchange_label(
+    lpn: &Lpn,
+    sku: &Sku,
+    rma: &RmaId,
+    site: &SiteId,
+) -> Result<String, ZplError> {
+    Ok(Label::new()
+        .text(25, 60, "EXCHANGE ", "rma", rma.as_str())?
+        .barcode(100, 100, "rma", rma.as_str())?
+        .text(220, 34, "LPN ", "lpn", lpn.as_str())?
+        .text(265, 34, "SKU ", "sku", sku.as_str())?
         .text(330, 28, "Site ", "site", site.as_str())?
         .finish())
 }
@@ -377,20 +410,22 @@ mod tests {
     }
 
     #[test]
-    fn disposition_label_escapes_text_and_rejects_a_bad_bin_barcode() {
-        let (lpn, _, site) = ids();
+    fn disposition_label_escapes_text_and_carries_the_lpn_barcode() {
+        let (lpn, sku, site) = ids();
         let zpl = disposition_label(&lpn, Disposition::ReturnToVendor, "R-01_02", &site).unwrap();
         assert!(zpl.contains("^FDRETURN TO VENDOR^FS"), "{zpl}");
-        assert!(zpl.contains("^BCN,100,N,N,N^FDR-01_02^FS"), "{zpl}");
-        assert!(zpl.contains("^FDBin R-01_5F02^FS"), "{zpl}");
+        assert!(zpl.contains("^BCN,100,N,N,N^FDLPN-OSA-000042^FS"), "{zpl}");
+        assert!(zpl.contains("^FDZone R-01_5F02^FS"), "{zpl}");
         assert_only_our_commands(&zpl);
-        assert_eq!(
-            disposition_label(&lpn, Disposition::Restock, "A^XZ~JA", &site),
-            Err(ZplError::BarcodeChar {
-                field: "bin",
-                ch: '^'
-            })
-        );
+        let to = SiteId::new("sendai").unwrap();
+        let transfer = unit_transfer_label(&lpn, &sku, &site, &to).unwrap();
+        assert!(transfer.contains("^FDTO sendai^FS"), "{transfer}");
+        assert!(transfer.contains("^FDLPN-OSA-000042^FS"), "{transfer}");
+        assert_only_our_commands(&transfer);
+        let rma = RmaId::new("RMA-1").unwrap();
+        let exchange = exchange_label(&lpn, &sku, &rma, &site).unwrap();
+        assert!(exchange.contains("^FDEXCHANGE RMA-1^FS"), "{exchange}");
+        assert_only_our_commands(&exchange);
     }
 
     #[test]

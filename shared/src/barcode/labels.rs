@@ -1,4 +1,4 @@
-//! Modori's own labels: RMAs, LPNs, station command cards and staff badges.
+//! Modori's own labels: RMAs, LPNs, bins, station command cards and staff badges.
 //!
 //! Each ends in one check character: ISO/IEC 7064 MOD 37,36 over the label's letters and
 //! digits in order, i.e. the text before the check character with its hyphens removed. The
@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{DefectCode, Disposition, Grade, Lpn, RmaId, SiteId, ID_LEN_MAX};
+use crate::domain::{Bin, DefectCode, Disposition, Grade, Lpn, RmaId, SiteId, ID_LEN_MAX};
 
 use super::{check, BarcodeError, Format};
 
@@ -36,6 +36,11 @@ pub const LPN_SITE_CODE_LEN_MAX: usize = ID_LEN_MAX
 
 pub const COMMAND_PREFIX: &str = "CMD-";
 
+pub const BIN_PREFIX: &str = "BIN-";
+/// Longest bin code: zone, aisle, bay and level (`A0103`) fit with room to spare, and a BIN
+/// label stays short enough to print large on a shelf edge.
+pub const BIN_CODE_LEN_MAX: usize = 12;
+
 pub const BADGE_PREFIX: &str = "BADGE-";
 pub const BADGE_DIGITS_MIN: usize = 4;
 pub const BADGE_DIGITS_MAX: usize = 8;
@@ -48,6 +53,7 @@ const HYPHEN: char = '-';
 const RMA_SHAPE: &str = "RMA-<10 letters or digits>-<check>";
 const LPN_SHAPE: &str = "LPN-<site>-<generation>-<counter><check>";
 const COMMAND_SHAPE: &str = "CMD-<command>-<check>";
+const BIN_SHAPE: &str = "BIN-<code>-<check>";
 
 const UPPER_ALNUM: &str = "A-Z 0-9";
 const DIGITS: &str = "0-9";
@@ -335,6 +341,47 @@ pub(crate) fn parse_lpn(data: &str) -> Result<LpnLabel, BarcodeError> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Bins
+
+/// A shelf-edge label, `BIN-A0103-` and its check character: where a unit is put away.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BinLabel {
+    bin: Bin,
+}
+
+impl BinLabel {
+    pub fn bin(&self) -> &Bin {
+        &self.bin
+    }
+}
+
+fn check_bin_code(code: &str) -> Result<(), BarcodeError> {
+    require_len(Format::Bin, "code", code, 1, BIN_CODE_LEN_MAX)?;
+    require(Format::Bin, "code", code, UPPER_ALNUM, is_upper_alnum)
+}
+
+/// The label text of bin `code` (1 to [`BIN_CODE_LEN_MAX`] characters `A-Z 0-9`).
+pub fn bin_encode(code: &str) -> Result<String, BarcodeError> {
+    check_bin_code(code)?;
+    let text = format!("{BIN_PREFIX}{code}");
+    let check = label_check(Format::Bin, &text)?;
+    Ok(format!("{text}-{check}"))
+}
+
+pub(crate) fn parse_bin(data: &str) -> Result<BinLabel, BarcodeError> {
+    let rest = &data[BIN_PREFIX.len()..];
+    let (code, found) = rest.rsplit_once(HYPHEN).ok_or(BarcodeError::Shape {
+        format: Format::Bin,
+        expected: BIN_SHAPE,
+    })?;
+    check_bin_code(code)?;
+    verify(Format::Bin, &data[..BIN_PREFIX.len() + code.len()], found)?;
+    Ok(BinLabel {
+        bin: Bin::new(code)?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Station command cards
 
 /// A laminated card at a station that, scanned, acts like a button.
@@ -354,10 +401,17 @@ pub enum StationCommand {
     Void,
     /// Print the unit's label again.
     Reprint,
+    /// The unit passed its function test (electronics must, before grade A).
+    TestPass,
+    /// The unit failed its function test.
+    TestFail,
+    /// The unit leaves the site now: packed for its transfer, or handed to the vendor,
+    /// recycler or disposal its disposition names.
+    Ship,
 }
 
 impl StationCommand {
-    pub const ALL: [StationCommand; 25] = [
+    pub const ALL: [StationCommand; 28] = [
         Self::Grade(Grade::A),
         Self::Grade(Grade::B),
         Self::Grade(Grade::C),
@@ -383,6 +437,9 @@ impl StationCommand {
         Self::Defect(DefectCode::NotWorking),
         Self::Defect(DefectCode::Odor),
         Self::Defect(DefectCode::PackagingDamaged),
+        Self::TestPass,
+        Self::TestFail,
+        Self::Ship,
     ];
 
     /// The name on the card, between `CMD-` and the check character.
@@ -413,6 +470,9 @@ impl StationCommand {
             Self::Defect(DefectCode::NotWorking) => "DEF-NOT-WORKING",
             Self::Defect(DefectCode::Odor) => "DEF-ODOR",
             Self::Defect(DefectCode::PackagingDamaged) => "DEF-PACKAGING",
+            Self::TestPass => "TEST-PASS",
+            Self::TestFail => "TEST-FAIL",
+            Self::Ship => "SHIP",
         }
     }
 

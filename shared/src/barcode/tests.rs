@@ -794,6 +794,48 @@ fn badge_errors() {
     ));
 }
 
+#[test]
+fn bin_errors() {
+    let good = bin_encode("A0103").unwrap();
+    let Scan::Bin(label) = parse(&good).unwrap() else {
+        panic!("{good}")
+    };
+    assert_eq!(label.bin().as_str(), "A0103");
+    let check = good.chars().last().unwrap();
+    let other = if check == 'Z' { 'Y' } else { 'Z' };
+    assert_eq!(
+        parse("BIN-A0103").unwrap_err(),
+        BarcodeError::Shape {
+            format: Format::Bin,
+            expected: "BIN-<code>-<check>"
+        }
+    );
+    assert_eq!(
+        parse(&format!("BIN-A0103-{other}")).unwrap_err(),
+        BarcodeError::CheckCharacter {
+            format: Format::Bin,
+            expected: check,
+            found: other
+        }
+    );
+    assert!(matches!(
+        parse(&format!("BIN-a0103-{check}")),
+        Err(BarcodeError::BadCharacter { ch: 'a', .. })
+    ));
+    assert!(matches!(
+        parse(&format!("BIN--{check}")),
+        Err(BarcodeError::Length { found: 0, .. })
+    ));
+    assert!(matches!(
+        bin_encode(&"A".repeat(BIN_CODE_LEN_MAX + 1)),
+        Err(BarcodeError::Length { .. })
+    ));
+    assert!(matches!(
+        bin_encode("A-1"),
+        Err(BarcodeError::BadCharacter { ch: '-', .. })
+    ));
+}
+
 /// Every printable ASCII character, GS, and a few others a scanner could send.
 fn substitutes() -> impl Iterator<Item = char> {
     (0x20u8..0x7F).map(char::from).chain([GS, '\t', 'é', '５'])
@@ -833,6 +875,7 @@ fn own_label() -> impl Strategy<Value = String> {
             .prop_map(|(s, g, n)| lpn_encode(&s, g, n).unwrap().as_str().to_owned()),
         proptest::sample::select(StationCommand::ALL.to_vec()).prop_map(command_encode),
         "[0-9]{4,8}".prop_map(|n| badge_encode(&n).unwrap()),
+        "[A-Z0-9]{1,12}".prop_map(|c| bin_encode(&c).unwrap()),
     ]
 }
 

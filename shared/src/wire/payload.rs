@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::{decode_body, encode_body, WireError};
 use crate::domain::{
-    DefectCode, Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
+    Bin, DefectCode, Departure, Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine,
+    RmaId, SiteId, Sku,
 };
 use crate::op::{CatalogItem, CommandBody, DispositionRule, OpBody, OpRecord};
 use crate::station::ReceiptKind;
@@ -83,6 +84,32 @@ enum OpBodyV1 {
         lpn: String,
         grade: GradeV1,
     },
+    UnitPutAway {
+        lpn: String,
+        bin: String,
+    },
+    UnitDeparted {
+        lpn: String,
+        departure: DepartureV1,
+        tracking: Option<String>,
+    },
+    UnitTested {
+        lpn: String,
+        passed: bool,
+    },
+    TransferReceived {
+        lpn: String,
+        from: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+enum DepartureV1 {
+    Transfer { to: String },
+    Vendor,
+    Recycler,
+    Disposal,
+    Exchange { rma: String },
 }
 
 #[derive(Clone, Copy, Serialize, Deserialize)]
@@ -111,6 +138,7 @@ enum ReceiptV1 {
     Over,
     WrongItem,
     Unidentified,
+    FinalSale,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -146,6 +174,21 @@ enum CommandV1 {
     },
     ForgetCustomer {
         rmas: Vec<String>,
+    },
+    TransferOrder {
+        lpn: String,
+        to: String,
+    },
+    ExpectedTransfer {
+        lpn: String,
+        sku: String,
+        grade: GradeV1,
+        disposition: DispositionV1,
+        from: String,
+    },
+    ExchangeOrder {
+        rma: String,
+        sku: String,
     },
 }
 
@@ -222,7 +265,7 @@ mirror_enum!(
 mirror_enum!(
     ReceiptKind,
     ReceiptV1,
-    [Matched, Over, WrongItem, Unidentified]
+    [Matched, Over, WrongItem, Unidentified, FinalSale]
 );
 mirror_enum!(
     Disposition,
@@ -312,6 +355,35 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
         OpBody::DispositionUndone { lpn, grade } => OpBodyV1::DispositionUndone {
             lpn: lpn.to_string(),
             grade: (*grade).into(),
+        },
+        OpBody::UnitPutAway { lpn, bin } => OpBodyV1::UnitPutAway {
+            lpn: lpn.to_string(),
+            bin: bin.to_string(),
+        },
+        OpBody::UnitDeparted {
+            lpn,
+            departure,
+            tracking,
+        } => OpBodyV1::UnitDeparted {
+            lpn: lpn.to_string(),
+            departure: match departure {
+                Departure::Transfer { to } => DepartureV1::Transfer { to: to.to_string() },
+                Departure::Vendor => DepartureV1::Vendor,
+                Departure::Recycler => DepartureV1::Recycler,
+                Departure::Disposal => DepartureV1::Disposal,
+                Departure::Exchange { rma } => DepartureV1::Exchange {
+                    rma: rma.to_string(),
+                },
+            },
+            tracking: tracking.clone(),
+        },
+        OpBody::UnitTested { lpn, passed } => OpBodyV1::UnitTested {
+            lpn: lpn.to_string(),
+            passed: *passed,
+        },
+        OpBody::TransferReceived { lpn, from } => OpBodyV1::TransferReceived {
+            lpn: lpn.to_string(),
+            from: from.to_string(),
         },
     };
     let wire = OpV1 {
@@ -406,6 +478,48 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
             lpn: Lpn::new(lpn).map_err(&e)?,
             grade: grade.into(),
         },
+        OpBodyV1::UnitPutAway { lpn, bin } => OpBody::UnitPutAway {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            bin: Bin::new(bin).map_err(&e)?,
+        },
+        OpBodyV1::UnitDeparted {
+            lpn,
+            departure,
+            tracking,
+        } => {
+            if tracking
+                .as_ref()
+                .is_some_and(|t| t.len() > PARCEL_REF_LEN_MAX)
+            {
+                return Err(WireError::Malformed {
+                    what: "op",
+                    reason: format!("tracking number longer than {PARCEL_REF_LEN_MAX} bytes"),
+                });
+            }
+            OpBody::UnitDeparted {
+                lpn: Lpn::new(lpn).map_err(&e)?,
+                departure: match departure {
+                    DepartureV1::Transfer { to } => Departure::Transfer {
+                        to: SiteId::new(to).map_err(&e)?,
+                    },
+                    DepartureV1::Vendor => Departure::Vendor,
+                    DepartureV1::Recycler => Departure::Recycler,
+                    DepartureV1::Disposal => Departure::Disposal,
+                    DepartureV1::Exchange { rma } => Departure::Exchange {
+                        rma: RmaId::new(rma).map_err(&e)?,
+                    },
+                },
+                tracking,
+            }
+        }
+        OpBodyV1::UnitTested { lpn, passed } => OpBody::UnitTested {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            passed,
+        },
+        OpBodyV1::TransferReceived { lpn, from } => OpBody::TransferReceived {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            from: SiteId::new(from).map_err(&e)?,
+        },
     };
     Ok(OpRecord {
         site: SiteId::new(wire.site).map_err(&e)?,
@@ -457,6 +571,27 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
         },
         CommandBody::ForgetCustomer { rmas } => CommandV1::ForgetCustomer {
             rmas: rmas.iter().map(ToString::to_string).collect(),
+        },
+        CommandBody::TransferOrder { lpn, to } => CommandV1::TransferOrder {
+            lpn: lpn.to_string(),
+            to: to.to_string(),
+        },
+        CommandBody::ExpectedTransfer {
+            lpn,
+            sku,
+            grade,
+            disposition,
+            from,
+        } => CommandV1::ExpectedTransfer {
+            lpn: lpn.to_string(),
+            sku: sku.to_string(),
+            grade: (*grade).into(),
+            disposition: (*disposition).into(),
+            from: from.to_string(),
+        },
+        CommandBody::ExchangeOrder { rma, sku } => CommandV1::ExchangeOrder {
+            rma: rma.to_string(),
+            sku: sku.to_string(),
         },
         CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
             rules: rules
@@ -581,6 +716,27 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
                     .collect(),
             }
         }
+        CommandV1::TransferOrder { lpn, to } => CommandBody::TransferOrder {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            to: SiteId::new(to).map_err(&e)?,
+        },
+        CommandV1::ExpectedTransfer {
+            lpn,
+            sku,
+            grade,
+            disposition,
+            from,
+        } => CommandBody::ExpectedTransfer {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            sku: Sku::new(sku).map_err(&e)?,
+            grade: grade.into(),
+            disposition: disposition.into(),
+            from: SiteId::new(from).map_err(&e)?,
+        },
+        CommandV1::ExchangeOrder { rma, sku } => CommandBody::ExchangeOrder {
+            rma: RmaId::new(rma).map_err(&e)?,
+            sku: Sku::new(sku).map_err(&e)?,
+        },
     })
 }
 
@@ -655,5 +811,78 @@ mod tests {
         };
         let err = decode_command(&encode_command(&bad).unwrap()).unwrap_err();
         assert!(err.to_string().contains("quantity"), "{err}");
+    }
+
+    #[test]
+    fn execution_ops_and_their_commands_round_trip() {
+        let lpn = Lpn::new("LPN-SENDAI-1").unwrap();
+        let rma = RmaId::new("RMA-9").unwrap();
+        let fukuoka = SiteId::new("fukuoka").unwrap();
+        let departures = [
+            Departure::Transfer {
+                to: fukuoka.clone(),
+            },
+            Departure::Vendor,
+            Departure::Recycler,
+            Departure::Disposal,
+            Departure::Exchange { rma: rma.clone() },
+        ];
+        let mut bodies = vec![
+            OpBody::UnitPutAway {
+                lpn: lpn.clone(),
+                bin: Bin::new("A0103").unwrap(),
+            },
+            OpBody::UnitTested {
+                lpn: lpn.clone(),
+                passed: false,
+            },
+            OpBody::TransferReceived {
+                lpn: lpn.clone(),
+                from: fukuoka.clone(),
+            },
+        ];
+        bodies.extend(
+            departures
+                .into_iter()
+                .map(|departure| OpBody::UnitDeparted {
+                    lpn: lpn.clone(),
+                    departure,
+                    tracking: Some("123456789013".into()),
+                }),
+        );
+        for body in bodies {
+            let record = OpRecord { body, ..op() };
+            assert_eq!(decode_op(&encode_op(&record).unwrap()).unwrap(), record);
+        }
+        let too_long = OpRecord {
+            body: OpBody::UnitDeparted {
+                lpn: lpn.clone(),
+                departure: Departure::Vendor,
+                tracking: Some("9".repeat(PARCEL_REF_LEN_MAX + 1)),
+            },
+            ..op()
+        };
+        let err = decode_op(&encode_op(&too_long).unwrap()).unwrap_err();
+        assert!(err.to_string().contains("tracking"), "{err}");
+
+        for cmd in [
+            CommandBody::TransferOrder {
+                lpn: lpn.clone(),
+                to: fukuoka.clone(),
+            },
+            CommandBody::ExpectedTransfer {
+                lpn: lpn.clone(),
+                sku: Sku::new("TEE").unwrap(),
+                grade: Grade::A,
+                disposition: Disposition::Restock,
+                from: fukuoka,
+            },
+            CommandBody::ExchangeOrder {
+                rma,
+                sku: Sku::new("TEE").unwrap(),
+            },
+        ] {
+            assert_eq!(decode_command(&encode_command(&cmd).unwrap()).unwrap(), cmd);
+        }
     }
 }
