@@ -106,6 +106,13 @@ pub enum CtlRequest {
     },
     /// Units received as unidentified or final sale, waiting for the centre.
     Quarantine,
+    /// Match a quarantined unit to its return (an order number found with it, looked up).
+    Match {
+        lpn: String,
+        rma: String,
+        #[arg(long)]
+        operator: String,
+    },
     /// What is in the bins, by SKU and bin.
     Inventory {
         #[serde(default)]
@@ -323,6 +330,13 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
                     rma: RmaId::new(rma).map_err(|e| e.to_string())?,
                 },
                 tracking,
+            };
+            record(agent, effect, operator).await
+        }
+        CtlRequest::Match { lpn, rma, operator } => {
+            let effect = Effect::MatchQuarantined {
+                lpn: Lpn::new(lpn).map_err(|e| e.to_string())?,
+                rma: RmaId::new(rma).map_err(|e| e.to_string())?,
             };
             record(agent, effect, operator).await
         }

@@ -151,6 +151,11 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
         OpBody::TransferReceived { lpn, from } => {
             (Some(lpn.to_string()), None, format!("from {from}"))
         }
+        OpBody::UnitMatched { lpn, rma } => (
+            Some(lpn.to_string()),
+            Some(rma.to_string()),
+            "left quarantine".to_owned(),
+        ),
     }
 }
 
@@ -315,6 +320,26 @@ pub fn record(
         } => depart(&tx, site, who, lpn, departure, tracking.clone(), now_ms)?,
         Effect::ReceiveTransfer { lpn, from } => {
             receive_transfer(&tx, site, who, lpn, from, now_ms)?
+        }
+        Effect::MatchQuarantined { lpn, rma } => {
+            let n = tx.execute(
+                "UPDATE units SET rma = ?2, quarantine = 0
+                 WHERE lpn = ?1 AND quarantine = 1 AND state != 'voided'",
+                params![lpn.as_str(), rma.as_str()],
+            )?;
+            if n == 0 {
+                unit_row(&tx, lpn)?;
+                return Err(StoreError::Refused(format!("{lpn} is not in quarantine")));
+            }
+            let body = OpBody::UnitMatched {
+                lpn: lpn.clone(),
+                rma: rma.clone(),
+            };
+            Recorded {
+                lpn: Some(lpn.clone()),
+                seq: record_op(&tx, site, who, body, now_ms)?,
+                label: None,
+            }
         }
         Effect::Reprint { lpn } => {
             let unit = unit_row(&tx, lpn)?;

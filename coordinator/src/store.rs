@@ -544,6 +544,21 @@ fn apply_op(
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
         }
+        OpBody::UnitMatched { lpn, rma } => {
+            let n = tx.execute(
+                "UPDATE units SET rma = ?3, quarantine = 0, updated_ms = ?4
+                 WHERE lpn = ?1 AND site = ?2 AND quarantine = 1",
+                params![lpn.as_str(), site.as_str(), rma.as_str(), now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    "invalid_transition",
+                    Some(&lpn),
+                    &format!("matched to {rma} at the site, but not in quarantine here"),
+                );
+            }
+            Ok(0)
+        }
         OpBody::InventoryAdjusted { sku, delta } => {
             tx.execute(
                 "INSERT INTO inventory (site, sku, qty) VALUES (?1, ?2, ?3)

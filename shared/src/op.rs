@@ -83,6 +83,11 @@ pub enum OpBody {
         lpn: Lpn,
         from: SiteId,
     },
+    /// A supervisor matched a quarantined unit to its return, from what was found with it.
+    UnitMatched {
+        lpn: Lpn,
+        rma: RmaId,
+    },
 }
 
 impl OpBody {
@@ -99,6 +104,7 @@ impl OpBody {
             Self::UnitDeparted { .. } => "unit_departed",
             Self::UnitTested { .. } => "unit_tested",
             Self::TransferReceived { .. } => "transfer_received",
+            Self::UnitMatched { .. } => "unit_matched",
         }
     }
 }

@@ -149,6 +149,8 @@ pub enum Effect {
     },
     /// A unit transferred from another site arrived.
     ReceiveTransfer { lpn: Lpn, from: SiteId },
+    /// A supervisor matches a quarantined unit to its return.
+    MatchQuarantined { lpn: Lpn, rma: RmaId },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -322,7 +324,7 @@ impl Station {
                     self.defects.push(DefectCode::NotWorking);
                 }
             }
-            Effect::Reprint { .. } => {}
+            Effect::Reprint { .. } | Effect::MatchQuarantined { .. } => {}
         }
     }
 

@@ -42,6 +42,13 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
         "{listed}"
     );
 
+    // The order number on paper leads a supervisor to its return: the unit leaves quarantine.
+    ctl(&["match", &lpn, "RMA-8841", "--operator", "B-9"])?;
+    let listed = ctl(&["quarantine"])?;
+    assert!(!listed.contains(&lpn), "{listed}");
+    let (ok, text) = f.agent_cli(0, &["ctl", "match", &lpn, "RMA-8841", "--operator", "B-9"])?;
+    assert!(!ok && text.contains("not in quarantine"), "{text}");
+
     ctl(&["grade", &lpn, "A", "--operator", "B-9"])?;
     ctl(&["dispose", &lpn, "restock", "--operator", "B-9"])?;
     let (ok, text) = f.agent_cli(0, &["ctl", "putaway", &lpn, "a-01", "--operator", "B-9"])?;
@@ -74,8 +81,8 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
     let status: serde_json::Value = serde_json::from_str(&json)?;
     assert_eq!(status["connected"], false, "no coordinator yet");
     assert_eq!(
-        status["outbox_pending"], 5,
-        "receipt, grade, disposition, put-away, inventory delta"
+        status["outbox_pending"], 6,
+        "receipt, match, grade, disposition, put-away, inventory delta"
     );
 
     // Bad input is refused with the reason, and nothing is recorded.
@@ -91,7 +98,7 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
         &["ctl", "receive", "--sku", "bad sku", "--operator", "B-9"],
     )?;
     assert!(!ok && text.contains("sku"), "{text}");
-    assert_eq!(f.status(0).await?["outbox_head_seq"], 5);
+    assert_eq!(f.status(0).await?["outbox_head_seq"], 6);
 
     // The coordinator comes up: the work done offline arrives.
     f.start_coordinator(None).await?;
@@ -103,7 +110,19 @@ async fn supervisors_work_through_ctl_while_the_site_is_offline() -> anyhow::Res
     .await?;
     assert_eq!(
         f.coordinator_count("SELECT COUNT(*) FROM ops WHERE site = ?1", 0)?,
-        5
+        6
+    );
+    assert_eq!(
+        f.coordinator_count(
+            "SELECT COUNT(*) FROM units WHERE site = ?1 AND rma = 'RMA-8841' AND quarantine = 0",
+            0
+        )?,
+        1,
+        "the match reached the centre"
+    );
+    assert_eq!(
+        f.coordinator_count("SELECT COUNT(*) FROM anomalies WHERE site = ?1", 0)?,
+        0
     );
     Ok(())
 }

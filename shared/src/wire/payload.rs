@@ -101,6 +101,10 @@ enum OpBodyV1 {
         lpn: String,
         from: String,
     },
+    UnitMatched {
+        lpn: String,
+        rma: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -385,6 +389,10 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
             lpn: lpn.to_string(),
             from: from.to_string(),
         },
+        OpBody::UnitMatched { lpn, rma } => OpBodyV1::UnitMatched {
+            lpn: lpn.to_string(),
+            rma: rma.to_string(),
+        },
     };
     let wire = OpV1 {
         site: op.site.to_string(),
@@ -519,6 +527,10 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
         OpBodyV1::TransferReceived { lpn, from } => OpBody::TransferReceived {
             lpn: Lpn::new(lpn).map_err(&e)?,
             from: SiteId::new(from).map_err(&e)?,
+        },
+        OpBodyV1::UnitMatched { lpn, rma } => OpBody::UnitMatched {
+            lpn: Lpn::new(lpn).map_err(&e)?,
+            rma: RmaId::new(rma).map_err(&e)?,
         },
     };
     Ok(OpRecord {
@@ -839,6 +851,10 @@ mod tests {
             OpBody::TransferReceived {
                 lpn: lpn.clone(),
                 from: fukuoka.clone(),
+            },
+            OpBody::UnitMatched {
+                lpn: lpn.clone(),
+                rma: rma.clone(),
             },
         ];
         bodies.extend(
