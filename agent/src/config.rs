@@ -74,7 +74,8 @@ pub struct SiteSection {
     pub name: String,
     pub latitude: f64,
     pub longitude: f64,
-    /// Extra capabilities: `refurbish`, `recycle`, `resale`, `return_to_vendor`.
+    /// Extra capabilities: `testing` (electronics), `refurbish`, `recycle`, `resale`,
+    /// `return_to_vendor`.
     #[serde(default)]
     pub capabilities: Vec<CapabilityName>,
     /// Units the site can receive per day; routing avoids a full site.
@@ -84,6 +85,7 @@ pub struct SiteSection {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CapabilityName {
+    Testing,
     Refurbish,
     Recycle,
     Resale,
@@ -93,6 +95,7 @@ pub enum CapabilityName {
 impl From<CapabilityName> for Capability {
     fn from(c: CapabilityName) -> Self {
         match c {
+            CapabilityName::Testing => Capability::Testing,
             CapabilityName::Refurbish => Capability::Refurbish,
             CapabilityName::Recycle => Capability::Recycle,
             CapabilityName::Resale => Capability::Resale,

@@ -15,6 +15,7 @@ pub mod local;
 pub mod metrics;
 pub mod orders;
 pub mod pki;
+pub mod postal;
 pub mod quic;
 pub mod revocation;
 pub mod routing;

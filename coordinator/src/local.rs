@@ -62,6 +62,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
 fn capability_name(c: &Capability) -> modori_agent::config::CapabilityName {
     use modori_agent::config::CapabilityName as N;
     match c {
+        Capability::Testing => N::Testing,
         Capability::Refurbish => N::Refurbish,
         Capability::Recycle => N::Recycle,
         Capability::Resale => N::Resale,

@@ -181,6 +181,8 @@ impl Coordinates {
 /// What a site can do beyond receiving and grading, which every site does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Capability {
+    /// Function tests of electronics, which must pass before a unit can be graded A.
+    Testing,
     Refurbish,
     Recycle,
     Resale,
