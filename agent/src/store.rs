@@ -525,12 +525,11 @@ fn apply_command(
             }
         }
         CommandBody::DispositionOverride { lpn, disposition } => {
-            // Recorded for the grader's next scan of this unit; the station applies it.
-            tx.execute(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![format!("override:{lpn}"), disposition.as_str()],
-            )?;
+            let site: String =
+                tx.query_row("SELECT value FROM meta WHERE key = 'site'", [], |r| {
+                    r.get(0)
+                })?;
+            crate::work::apply_override(tx, &SiteId::new(site)?, &lpn, disposition, now_ms)?;
         }
         CommandBody::CatalogUpdate { items } => {
             for i in items {

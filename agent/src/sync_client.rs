@@ -386,7 +386,7 @@ impl SyncClient {
                     Some(r) if r.epoch() == epoch => r.applied(),
                     _ => 0,
                 };
-                let (plan, rejected) = self
+                let (plan, rejected, op_head) = self
                     .db
                     .call(move |c| {
                         let receiver = Receiver::new(epoch, current);
@@ -397,10 +397,15 @@ impl SyncClient {
                             warn!(seq = conflict.seq, epoch = %epoch, "command replayed with a different payload; kept the first");
                         }
                         let rejected = store::apply_commands(c, epoch, &batch, &plan, chrono_ms())?;
-                        Ok::<_, StoreError>((plan, rejected))
+                        let op_head = store::snapshot(c)?.op_head_seq;
+                        Ok::<_, StoreError>((plan, rejected, op_head))
                     })
                     .await
                     .map_err(store_err)?;
+                // A command can record ops (an override's correction): send them too.
+                if stream == OutboxStream::Current {
+                    sender.on_recorded(op_head);
+                }
                 for (seq, error) in rejected {
                     warn!(site = %self.site, seq, error, "command could not be decoded; recorded and skipped");
                 }

@@ -453,6 +453,45 @@ fn dispose(
     })
 }
 
+/// The centre's final disposition replaces the site's: a correction as ops (undo, then the new
+/// disposition) by `coordinator`, while the unit still waits for execution. A unit already in
+/// a bin or gone keeps its course; the audit trail says the override came too late.
+pub fn apply_override(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    lpn: &Lpn,
+    disposition: Disposition,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let who = Actor::new(COORDINATOR, COORDINATOR);
+    let unit = find_unit(tx, lpn)?;
+    match unit {
+        Some(unit) if matches!(unit.view.state, UnitState::Disposed(d) if d != disposition) => {
+            undo_disposition(tx, site, &who, lpn, now_ms)?;
+            dispose(tx, site, &who, lpn, disposition, now_ms)?;
+        }
+        Some(unit) if unit.view.state == UnitState::Disposed(disposition) => {}
+        other => {
+            let detail = match other {
+                Some(unit) => format!(
+                    "override to {disposition} not applied: unit is {}",
+                    unit.view.state.encode()
+                ),
+                None => format!("override to {disposition} not applied: no such unit here"),
+            };
+            tx.execute(
+                "INSERT INTO audit (lpn, action, detail, operator, station, at_ms)
+                 VALUES (?1, 'disposition_override', ?2, ?3, ?3, ?4)",
+                params![lpn.as_str(), detail, COORDINATOR, now_ms],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The operator and station of what the coordinator decides.
+const COORDINATOR: &str = "coordinator";
+
 /// Into a bin. Sellable stock counts a restocked unit from the moment it is on the shelf, so
 /// the inventory delta goes with the first put-away, not with the disposition.
 fn put_away(

@@ -37,6 +37,9 @@ pub struct CoordinatorConfig {
     pub disposition_rules: Vec<RuleEntry>,
     #[serde(default)]
     pub privacy: PrivacySection,
+    /// Prices and costs of the disposition-by-value model (see `valuation.rs`).
+    #[serde(default)]
+    pub valuation: crate::valuation::ValuationConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod decisions;
 pub mod demo;
 pub mod fleet;
 pub mod http;
@@ -20,6 +21,7 @@ pub mod quic;
 pub mod revocation;
 pub mod routing;
 pub mod store;
+pub mod valuation;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -168,6 +170,8 @@ impl Coordinator {
         for (site, seq) in rules_queued {
             ctx.live.command_queued(&site, seq);
         }
+        // Units applied before a crash and not decided yet.
+        decide_dispositions(&ctx).await?;
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), "coordinator started");
         let sweep_ctx = ctx.clone();
@@ -404,6 +408,21 @@ pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, Coordin
 }
 
 /// A customer asked to be forgotten: returns how many of their returns were erased.
+/// Decides the disposed units not decided yet (see `decisions`) and wakes the sites told to
+/// change one.
+pub async fn decide_dispositions(ctx: &Ctx) -> Result<usize, StoreError> {
+    let valuation = ctx.config.valuation.clone();
+    let sites = ctx.fleet.sites.clone();
+    let queued = ctx
+        .db
+        .call(move |c| decisions::decide_pending(c, &valuation, &sites, chrono_ms()))
+        .await?;
+    for (site, seq) in &queued {
+        ctx.live.command_queued(site, *seq);
+    }
+    Ok(queued.len())
+}
+
 pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {
     let (n, told) = ctx
         .db

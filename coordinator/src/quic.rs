@@ -363,6 +363,13 @@ async fn handle_message(
             for (to, seq) in &outcome.commands_queued {
                 ctx.live.command_queued(to, *seq);
             }
+            // The decision is not part of the op's effect: a failure here is retried by the
+            // next pass and must not cost the site its link.
+            if outcome.n_applied > 0 {
+                if let Err(e) = crate::decide_dispositions(ctx).await {
+                    warn!(site = %site, error = %e, "disposition decisions postponed");
+                }
+            }
             ctx.live.update(site, |l| {
                 l.applied_seq = outcome.applied_seq;
                 if outbox_head_seq.is_some() {

@@ -69,7 +69,7 @@ pub fn route<'a>(
             let utilisation = f64::from(load) / f64::from(s.daily_capacity_units.max(1));
             let score = excluded
                 .is_none()
-                .then(|| distance + FULL_LOAD_PENALTY_KM * utilisation);
+                .then_some(distance + FULL_LOAD_PENALTY_KM * utilisation);
             let candidate = Candidate {
                 site: s.id.to_string(),
                 distance_km: distance,

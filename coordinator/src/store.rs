@@ -155,6 +155,9 @@ pub fn migrations() -> Migrations<'static> {
         ALTER TABLE units ADD COLUMN bin TEXT;
         ALTER TABLE units ADD COLUMN tested INTEGER;
         ALTER TABLE units ADD COLUMN transfer_to TEXT;
+        -- The centre's disposition by value (NULL: not decided yet for the current grade).
+        ALTER TABLE units ADD COLUMN decided TEXT;
+        ALTER TABLE units ADD COLUMN decision_why TEXT;
         ALTER TABLE returns ADD COLUMN exchange_sku TEXT;
         ALTER TABLE returns ADD COLUMN exchange_lpn TEXT;
         "#,
@@ -431,8 +434,9 @@ fn apply_op(
         } => match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
             Ok(()) => {
                 let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
+                // A new grade is a new decision.
                 tx.execute(
-                    "UPDATE units SET grade = ?2, defects = ?3 WHERE lpn = ?1",
+                    "UPDATE units SET grade = ?2, defects = ?3, decided = NULL WHERE lpn = ?1",
                     params![lpn.as_str(), grade.as_str(), listed.join(",")],
                 )?;
                 Ok(0)

@@ -266,3 +266,93 @@ async fn dispositions_are_executed_offline_and_a_transfer_changes_hands() -> any
     fleet.shutdown().await;
     Ok(())
 }
+
+/// A site recycles a damaged coat by its rules; the centre's value model says a 30,000-yen coat
+/// is worth refurbishing (at a site that can), and the site's record follows: an undo and the
+/// new disposition, by `coordinator`, synced back, decided once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Result<()> {
+    let fleet = TestFleet::start().await?;
+    let site = fleet.agent(0);
+    let site_id = fleet.site(0).id.clone();
+    let coat = modori_shared::CatalogItem {
+        sku: Sku::new("COAT-WOOL-L")?,
+        gtin14: None,
+        category: "outerwear".into(),
+        price_yen: 30_000,
+        final_sale: false,
+        needs_testing: false,
+    };
+    let sites: Vec<_> = fleet.fleet.sites.iter().map(|s| s.id.clone()).collect();
+    fleet
+        .coordinator()
+        .ctx()
+        .db
+        .call(move |c| modori_coordinator::store::put_catalog(c, "brand-a", &[coat], &sites, 1))
+        .await?;
+    let receipt = site
+        .receive_unit(None, Sku::new("COAT-WOOL-L")?, "B-0001")
+        .await?;
+    site.grade_unit(receipt.lpn.clone(), Grade::D, "B-0001")
+        .await?;
+    site.dispose_unit(receipt.lpn.clone(), Disposition::Recycle, "B-0001")
+        .await?;
+    let config = fleet.agent_config(0);
+    let lpn = receipt.lpn.to_string();
+    wait_for("the override applied at the site", TIMEOUT, || {
+        let config = &config;
+        let sql = format!("SELECT state FROM units WHERE lpn = '{lpn}'");
+        async move { Ok(agent_query::<String>(config, &sql)? == "disposed:refurbish") }
+    })
+    .await?;
+    let trail: Vec<(String, String)> = {
+        let conn = rusqlite::Connection::open_with_flags(
+            config.db_path(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?;
+        let mut stmt =
+            conn.prepare("SELECT action, operator FROM audit WHERE lpn = ?1 ORDER BY id")?;
+        let rows = stmt.query_map([&lpn], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let trail: Vec<(&str, &str)> = trail
+        .iter()
+        .map(|(a, o)| (a.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            ("unit_received", "B-0001"),
+            ("unit_graded", "B-0001"),
+            ("disposition_set", "B-0001"),
+            ("disposition_undone", "coordinator"),
+            ("disposition_set", "coordinator"),
+        ]
+    );
+    let c = fleet.coordinator();
+    wait_for("the correction synced", TIMEOUT, || {
+        let site = site.clone();
+        async move { Ok(site.status().await?.outbox_pending == 0) }
+    })
+    .await?;
+    let sql = "SELECT COUNT(*) FROM units WHERE site = ?1 AND state = 'disposed:refurbish' AND decided = 'refurbish'";
+    assert_eq!(coordinator_count(c, sql, site_id.as_str()).await?, 1);
+    let overrides =
+        "SELECT COUNT(*) FROM commands WHERE site = ?1 AND kind = 'disposition_override'";
+    assert_eq!(
+        coordinator_count(c, overrides, site_id.as_str()).await?,
+        1,
+        "decided once"
+    );
+    assert_eq!(
+        coordinator_count(
+            c,
+            "SELECT COUNT(*) FROM anomalies WHERE site = ?1",
+            site_id.as_str()
+        )
+        .await?,
+        0
+    );
+    fleet.shutdown().await;
+    Ok(())
+}
