@@ -40,6 +40,9 @@ pub struct CoordinatorConfig {
     /// Prices and costs of the disposition-by-value model (see `valuation.rs`).
     #[serde(default)]
     pub valuation: crate::valuation::ValuationConfig,
+    /// Resale channels and the markdown schedule (see `listings.rs`).
+    #[serde(default)]
+    pub resale: crate::listings::ResaleConfig,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]

@@ -11,6 +11,7 @@ pub mod decisions;
 pub mod demo;
 pub mod fleet;
 pub mod http;
+pub mod listings;
 pub mod live;
 pub mod local;
 pub mod metrics;
@@ -173,7 +174,7 @@ impl Coordinator {
             ctx.live.command_queued(&site, seq);
         }
         // Units applied before a crash and not decided yet.
-        decide_dispositions(&ctx).await?;
+        after_ops_applied(&ctx).await?;
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), "coordinator started");
         let sweep_ctx = ctx.clone();
@@ -182,6 +183,16 @@ impl Coordinator {
             loop {
                 if let Err(e) = privacy_sweep(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "personal data sweep failed");
+                }
+                let resale = sweep_ctx.config.resale.clone();
+                match sweep_ctx
+                    .db
+                    .call(move |c| listings::mark_down(c, &resale, chrono_ms()))
+                    .await
+                {
+                    Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "resale markdown failed"),
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(PRIVACY_SWEEP_INTERVAL) => {}
@@ -386,7 +397,8 @@ pub fn restore(
     Ok((epoch, replaced))
 }
 
-/// How often personal data past its retention period is pseudonymised.
+/// How often personal data past its retention period is pseudonymised, and resale listings
+/// are marked down by their age.
 pub const PRIVACY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Pseudonymises returns older than the retention period here and at their sites; returns how
@@ -410,19 +422,25 @@ pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, Coordin
 }
 
 /// A customer asked to be forgotten: returns how many of their returns were erased.
-/// Decides the disposed units not decided yet (see `decisions`) and wakes the sites told to
-/// change one.
-pub async fn decide_dispositions(ctx: &Ctx) -> Result<usize, StoreError> {
+/// What follows applied ops without being part of their effect, each found from what is
+/// stored so a crash only postpones it: the centre's disposition decisions (waking the sites
+/// told to change one) and the listings of units put away for resale.
+pub async fn after_ops_applied(ctx: &Ctx) -> Result<(), StoreError> {
     let valuation = ctx.config.valuation.clone();
+    let resale = ctx.config.resale.clone();
     let sites = ctx.fleet.sites.clone();
     let queued = ctx
         .db
-        .call(move |c| decisions::decide_pending(c, &valuation, &sites, chrono_ms()))
+        .call(move |c| {
+            let queued = decisions::decide_pending(c, &valuation, &sites, chrono_ms())?;
+            listings::list_pending(c, &resale, chrono_ms())?;
+            Ok::<_, StoreError>(queued)
+        })
         .await?;
     for (site, seq) in &queued {
         ctx.live.command_queued(site, *seq);
     }
-    Ok(queued.len())
+    Ok(())
 }
 
 pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {

@@ -57,6 +57,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         disposition_rules: Vec::new(),
         privacy: Default::default(),
         valuation: Default::default(),
+        resale: Default::default(),
     }
 }
 

@@ -366,8 +366,8 @@ async fn handle_message(
             // The decision is not part of the op's effect: a failure here is retried by the
             // next pass and must not cost the site its link.
             if outcome.n_applied > 0 {
-                if let Err(e) = crate::decide_dispositions(ctx).await {
-                    warn!(site = %site, error = %e, "disposition decisions postponed");
+                if let Err(e) = crate::after_ops_applied(ctx).await {
+                    warn!(site = %site, error = %e, "decisions and listings postponed");
                 }
             }
             ctx.live.update(site, |l| {

@@ -160,6 +160,22 @@ pub fn migrations() -> Migrations<'static> {
         ALTER TABLE units ADD COLUMN decision_why TEXT;
         ALTER TABLE returns ADD COLUMN exchange_sku TEXT;
         ALTER TABLE returns ADD COLUMN exchange_lpn TEXT;
+        -- Resale listings (see listings.rs): one live listing per unit and channel.
+        CREATE TABLE listings (
+            id             INTEGER PRIMARY KEY,
+            lpn            TEXT NOT NULL,
+            channel        TEXT NOT NULL,
+            site           TEXT NOT NULL,
+            sku            TEXT NOT NULL,
+            grade          TEXT NOT NULL,
+            list_price_yen INTEGER NOT NULL,
+            price_yen      INTEGER NOT NULL,
+            status         TEXT NOT NULL,
+            created_ms     INTEGER NOT NULL,
+            updated_ms     INTEGER NOT NULL
+        ) STRICT;
+        CREATE UNIQUE INDEX listings_live ON listings (lpn, channel) WHERE status = 'listed';
+        CREATE INDEX listings_lpn ON listings (lpn);
         "#,
         ),
     ])
@@ -586,6 +602,7 @@ fn departed(
     commands_queued: &mut Vec<(SiteId, u64)>,
 ) -> Result<Result<(), String>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
+    crate::listings::delist_unit(tx, lpn, now_ms)?;
     match departure {
         Departure::Transfer { to } => {
             let (sku, grade, state): (String, Option<String>, String) = tx.query_row(

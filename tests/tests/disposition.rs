@@ -283,12 +283,19 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
         final_sale: false,
         needs_testing: false,
     };
+    let jacket = modori_shared::CatalogItem {
+        sku: Sku::new("JACKET-M")?,
+        price_yen: 10_000,
+        ..coat.clone()
+    };
     let sites: Vec<_> = fleet.fleet.sites.iter().map(|s| s.id.clone()).collect();
     fleet
         .coordinator()
         .ctx()
         .db
-        .call(move |c| modori_coordinator::store::put_catalog(c, "brand-a", &[coat], &sites, 1))
+        .call(move |c| {
+            modori_coordinator::store::put_catalog(c, "brand-a", &[coat, jacket], &sites, 1)
+        })
         .await?;
     let receipt = site
         .receive_unit(None, Sku::new("COAT-WOOL-L")?, "B-0001")
@@ -352,6 +359,63 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
         )
         .await?,
         0
+    );
+
+    // A worn jacket at a site with a resale studio: the centre agrees with resale, and once it
+    // is on the shelf it is listed on every channel at its grade's price.
+    let studio = fleet.agent(2);
+    let receipt = studio
+        .receive_unit(None, Sku::new("JACKET-M")?, "B-0002")
+        .await?;
+    let jacket = receipt.lpn.clone();
+    studio
+        .grade_unit(jacket.clone(), Grade::B, "B-0002")
+        .await?;
+    studio
+        .dispose_unit(jacket.clone(), Disposition::Resale, "B-0002")
+        .await?;
+    studio
+        .record(
+            Effect::PutAway {
+                lpn: jacket.clone(),
+                bin: modori_shared::domain::Bin::new("R01")?,
+            },
+            Actor::new("B-0002", "put-1"),
+        )
+        .await?;
+    let studio_id = fleet.site(2).id.to_string();
+    wait_for("the jacket listed", TIMEOUT, || {
+        let studio_id = studio_id.clone();
+        let fleet = &fleet;
+        async move {
+            let sql = "SELECT COUNT(*) FROM listings WHERE site = ?1 AND status = 'listed'";
+            Ok(coordinator_count(fleet.coordinator(), sql, &studio_id).await? == 2)
+        }
+    })
+    .await?;
+    let listed = fleet
+        .coordinator()
+        .ctx()
+        .db
+        .call(|c| modori_coordinator::listings::listings(c, Some("listed"), 10))
+        .await?;
+    let mut prices: Vec<(String, i64)> = listed
+        .iter()
+        .map(|l| (l.channel.clone(), l.price_yen))
+        .collect();
+    prices.sort();
+    assert_eq!(
+        prices,
+        [
+            ("marketplace".to_owned(), 5500),
+            ("outlet".to_owned(), 6000)
+        ]
+    );
+    let sql = "SELECT COUNT(*) FROM commands WHERE site = ?1 AND kind = 'disposition_override'";
+    assert_eq!(
+        coordinator_count(fleet.coordinator(), sql, &studio_id).await?,
+        0,
+        "resale was the best choice"
     );
     fleet.shutdown().await;
     Ok(())
