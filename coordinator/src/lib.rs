@@ -25,6 +25,7 @@ pub mod revocation;
 pub mod routing;
 pub mod store;
 pub mod valuation;
+pub mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
