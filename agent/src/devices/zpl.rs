@@ -220,6 +220,28 @@ pub fn transfer_label(from: &SiteId, to: &SiteId, n_lpns: usize) -> Result<Strin
         .finish())
 }
 
+/// The label a return travels under, from a customer or a store to its site: the RMA as the
+/// barcode the site's receiving station scans, where it goes, where from, and the carrier's
+/// tracking number when there is one.
+pub fn return_label(
+    rma: &RmaId,
+    to_site: &SiteId,
+    to_name: &str,
+    from: &str,
+    tracking: Option<&str>,
+) -> Result<String, ZplError> {
+    let mut label = Label::new()
+        .text(20, 50, "TO ", "to", to_name)?
+        .barcode(80, 110, "rma", rma.as_str())?
+        .text(200, 36, "", "rma", rma.as_str())?
+        .text(245, 30, "Site ", "site", to_site.as_str())?
+        .text(285, 30, "From ", "from", from)?;
+    if let Some(tracking) = tracking {
+        label = label.text(325, 30, "Tracking ", "tracking", tracking)?;
+    }
+    Ok(label.finish())
+}
+
 /// What the printer said about itself. A field the firmware left out or garbled reads as
 /// `false` / `None`: any complete answer proves the printer alive, which is what a job needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -437,6 +459,29 @@ mod tests {
         assert!(zpl.contains("^FDTO sendai^FS"));
         assert!(zpl.contains("12 units (LPNs)"));
         assert_only_our_commands(&zpl);
+    }
+
+    #[test]
+    fn a_return_label_carries_the_rma_barcode_and_both_ends() {
+        let rma = RmaId::new("RMA-0123456789-L").unwrap();
+        let to = SiteId::new("fukuoka").unwrap();
+        let zpl = return_label(
+            &rma,
+            &to,
+            "Fukuoka returns centre",
+            "Store Tenjin",
+            Some("123456789013"),
+        )
+        .unwrap();
+        assert!(zpl.contains("^FDRMA-0123456789-L^FS"), "{zpl}");
+        assert!(zpl.contains("TO Fukuoka returns centre"), "{zpl}");
+        assert!(zpl.contains("From Store Tenjin"), "{zpl}");
+        assert!(zpl.contains("Tracking 123456789013"), "{zpl}");
+        assert_only_our_commands(&zpl);
+        assert!(
+            return_label(&rma, &to, "x^XZ", "y", None).is_ok(),
+            "text is escaped"
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub use labels::{
     BIN_CODE_LEN_MAX, BIN_PREFIX, COMMAND_PREFIX, LPN_COUNTER_DIGITS_MAX, LPN_COUNTER_DIGITS_MIN,
     LPN_GENERATION_DIGITS, LPN_PREFIX, LPN_SITE_CODE_LEN_MAX, RMA_BODY_LEN, RMA_PREFIX,
 };
-pub use tracking::{Carrier, TrackingNumber};
+pub use tracking::{japan12_encode, Carrier, TrackingNumber};
 
 /// Longest scan accepted, in bytes, after the line ending is trimmed. Comfortably above every
 /// format here (the longest LPN is 64 bytes, a GS1-128 symbol holds at most 48 data characters)

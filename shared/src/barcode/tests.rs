@@ -795,6 +795,17 @@ fn badge_errors() {
 }
 
 #[test]
+fn japan12_encode_makes_slips_that_parse() {
+    let slip = japan12_encode("12345678901").unwrap();
+    assert_eq!(
+        parse_with(&slip, ParseOptions::receiving_parcels()).unwrap(),
+        Scan::Tracking(TrackingNumber::Japan12(slip.clone()))
+    );
+    assert_eq!(japan12_encode("1234"), None);
+    assert_eq!(japan12_encode("1234567890a"), None);
+}
+
+#[test]
 fn bin_errors() {
     let good = bin_encode("A0103").unwrap();
     let Scan::Bin(label) = parse(&good).unwrap() else {

@@ -77,6 +77,16 @@ impl TrackingNumber {
 }
 
 /// Two letters, anything, two letters, 13 characters: what only an S10 number looks like.
+/// The 12-digit slip number (7DR) whose first 11 digits are `body`; `None` unless `body` is
+/// 11 ASCII digits. For simulated carriers and tests.
+pub fn japan12_encode(body: &str) -> Option<String> {
+    if body.len() != 11 || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let check = check::seven_dr(body.as_bytes());
+    Some(format!("{body}{}", char::from(check)))
+}
+
 pub(crate) fn looks_like_s10(data: &str) -> bool {
     let b = data.as_bytes();
     b.len() == S10_LEN
