@@ -97,6 +97,10 @@ pub enum CommandBody {
     DispositionRules { rules: Vec<DispositionRule> },
     /// A customer asked to be forgotten: erase the personal data of these returns.
     ForgetCustomer { rmas: Vec<RmaId> },
+    /// The return was cancelled or expired before anything of it arrived: stop expecting it.
+    /// A parcel that still comes is then received as unidentified (quarantine), its RMA kept
+    /// as the parcel reference.
+    WithdrawExpectedReturn { rma: RmaId },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -165,6 +169,7 @@ impl CommandBody {
             Self::MatchUnidentified { .. } => "match_unidentified",
             Self::DispositionRules { .. } => "disposition_rules",
             Self::ForgetCustomer { .. } => "forget_customer",
+            Self::WithdrawExpectedReturn { .. } => "withdraw_expected_return",
         }
     }
 }

@@ -147,6 +147,10 @@ enum CommandV1 {
     ForgetCustomer {
         rmas: Vec<String>,
     },
+    // Appended: agents built before it record it as undecodable and move past it.
+    WithdrawExpectedReturn {
+        rma: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -458,6 +462,9 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
         CommandBody::ForgetCustomer { rmas } => CommandV1::ForgetCustomer {
             rmas: rmas.iter().map(ToString::to_string).collect(),
         },
+        CommandBody::WithdrawExpectedReturn { rma } => CommandV1::WithdrawExpectedReturn {
+            rma: rma.to_string(),
+        },
         CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
             rules: rules
                 .iter()
@@ -563,6 +570,9 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
                     .map_err(&e)?,
             }
         }
+        CommandV1::WithdrawExpectedReturn { rma } => CommandBody::WithdrawExpectedReturn {
+            rma: RmaId::new(rma).map_err(&e)?,
+        },
         CommandV1::DispositionRules { rules } => {
             if rules.len() > RULES_MAX {
                 return Err(WireError::Malformed {
@@ -655,5 +665,22 @@ mod tests {
         };
         let err = decode_command(&encode_command(&bad).unwrap()).unwrap_err();
         assert!(err.to_string().contains("quantity"), "{err}");
+    }
+
+    #[test]
+    fn withdraw_round_trips_with_its_appended_variant_index() {
+        let cmd = CommandBody::WithdrawExpectedReturn {
+            rma: RmaId::new("RMA-7").unwrap(),
+        };
+        let bytes = encode_command(&cmd).unwrap();
+        assert_eq!(decode_command(&bytes).unwrap(), cmd);
+        // Format byte, then bincode's variant index: 6, after the six older commands. An
+        // older agent decodes the index as unknown and records the command as undecodable.
+        assert_eq!(&bytes[..2], &[PAYLOAD_FORMAT, 6]);
+        let mut bad = bytes.clone();
+        let pos = bad.iter().position(|b| *b == b'R').unwrap();
+        bad[pos] = b'r';
+        let err = decode_command(&bad).unwrap_err();
+        assert!(err.to_string().contains("rma"), "{err}");
     }
 }
