@@ -56,6 +56,8 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         sync: CoordSync::default(),
         disposition_rules: Vec::new(),
         privacy: Default::default(),
+        returns: Default::default(),
+        api_keys: Vec::new(),
     }
 }
 
