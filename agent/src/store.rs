@@ -5,7 +5,7 @@
 //! an op exists durably before anyone is told it happened. Applied commands are recorded with
 //! their (epoch, seq) and hash in the same transaction as their effect.
 
-use modori_shared::domain::{DomainError, Epoch, SiteId};
+use modori_shared::domain::{DomainError, Epoch, RmaId, SiteId};
 use modori_shared::op::CommandBody;
 use modori_shared::sync::{Plan, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
@@ -593,6 +593,7 @@ fn apply_command(
                 params![rma.as_str(), sku.as_str(), now_ms],
             )?;
         }
+        CommandBody::WithdrawExpectedReturn { rma } => withdraw_expected(tx, &rma, now_ms)?,
         CommandBody::MatchUnidentified { lpn, rma } => {
             let n = tx.execute(
                 "UPDATE units SET rma = ?2, quarantine = 0 WHERE lpn = ?1 AND quarantine = 1",
@@ -610,6 +611,35 @@ fn apply_command(
             )?;
         }
     }
+    Ok(())
+}
+
+/// The coordinator cancelled (or expired) a return: it is no longer expected here, unless
+/// something of it was already received (then the units are facts, the coordinator hears of
+/// them and shows ops; the expected return stays so the parcel can be finished). A parcel that
+/// still arrives is received as unidentified, with its RMA as the parcel reference.
+fn withdraw_expected(tx: &Transaction<'_>, rma: &RmaId, now_ms: i64) -> Result<(), StoreError> {
+    let n_units: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM units WHERE rma = ?1",
+        [rma.as_str()],
+        |r| r.get(0),
+    )?;
+    let detail = if n_units > 0 {
+        "withdrawn by the coordinator, but units of it were already received here; kept"
+    } else if tx.execute(
+        "DELETE FROM expected_returns WHERE rma = ?1 AND received_ms IS NULL",
+        [rma.as_str()],
+    )? == 1
+    {
+        "withdrawn by the coordinator: no longer expected"
+    } else {
+        "withdrawn by the coordinator: was not expected here; no change"
+    };
+    tx.execute(
+        "INSERT INTO audit (lpn, rma, action, detail, operator, station, at_ms)
+         VALUES (NULL, ?1, 'return_withdrawn', ?2, 'coordinator', 'coordinator', ?3)",
+        params![rma.as_str(), detail, now_ms],
+    )?;
     Ok(())
 }
 
@@ -729,6 +759,57 @@ pub(crate) mod tests {
         assert_eq!(
             work::receipt_kind(&conn, Some(&rma), &Sku::new("A").unwrap()).unwrap(),
             ReceiptKind::Over
+        );
+    }
+
+    fn apply(conn: &mut Connection, first_seq: u64, commands: &[CommandBody]) {
+        let batch: Vec<Sequenced> = commands
+            .iter()
+            .enumerate()
+            .map(|(i, c)| Sequenced {
+                seq: first_seq + i as u64,
+                payload: payload::encode_command(c).unwrap(),
+            })
+            .collect();
+        let mut receiver = Receiver::new(Epoch(5), first_seq - 1);
+        let plan = receiver.plan(&batch, |_| None);
+        apply_commands(conn, Epoch(5), &batch, &plan, 1).unwrap();
+        receiver.commit(&plan);
+    }
+
+    #[test]
+    fn a_withdrawn_return_is_no_longer_expected_unless_units_of_it_arrived() {
+        let (mut conn, site) = open();
+        let expect = |rma: &RmaId| CommandBody::ExpectedReturn {
+            customer_name: None,
+            rma: rma.clone(),
+            lines: vec![ReturnLine::new(Sku::new("A").unwrap(), 1, ReasonCode::Other).unwrap()],
+        };
+        let (quiet, busy) = (RmaId::new("RMA-Q").unwrap(), RmaId::new("RMA-B").unwrap());
+        apply(&mut conn, 1, &[expect(&quiet), expect(&busy)]);
+        receive(&mut conn, &site, Some(&busy), "A");
+        apply(
+            &mut conn,
+            3,
+            &[
+                CommandBody::WithdrawExpectedReturn { rma: quiet.clone() },
+                CommandBody::WithdrawExpectedReturn { rma: busy.clone() },
+            ],
+        );
+        assert!(work::expected_parcel(&conn, &quiet).unwrap().is_none());
+        assert!(work::expected_parcel(&conn, &busy).unwrap().is_some());
+        // A parcel of the withdrawn return that still arrives goes to quarantine.
+        assert_eq!(
+            work::receipt_kind(&conn, Some(&quiet), &Sku::new("A").unwrap()).unwrap(),
+            ReceiptKind::Unidentified
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM audit WHERE action = 'return_withdrawn'"
+            )
+            .unwrap(),
+            2
         );
     }
 }

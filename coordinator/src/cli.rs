@@ -94,6 +94,56 @@ enum Command {
         #[command(subcommand)]
         command: PkiCommand,
     },
+    /// API keys of the HTTP API, in the coordinator's database (works while it runs: keys are
+    /// checked at every request).
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Make a key and print it (once; only its SHA-256 is stored).
+    Create {
+        /// `ops`, `merchant:<id>` or `store:<id>` (a store of the fleet's stores file).
+        #[arg(long)]
+        scope: String,
+        /// Who or what uses it.
+        #[arg(long)]
+        label: Option<String>,
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// List the keys (never their secrets).
+    List {
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Revoke a key by its id: its next request is refused.
+    Revoke {
+        id: String,
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Print a new key and its SHA-256 for an `[[api_keys]]` entry of the config; stores
+    /// nothing.
+    Generate,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +179,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         } => {
             let c = CoordinatorConfig::load(&config)?;
             let fleet = Fleet::load(&c.fleet.sites_file, &c.fleet.stores_file)?;
+            c.api_keys(Some(&fleet.stores)).map_err(|(key, message)| {
+                anyhow::anyhow!("config {}: key `{key}`: {message}", config.display())
+            })?;
             println!(
                 "config {} is valid ({} sites, {} stores)",
                 config.display(),
@@ -138,6 +191,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Pki { command } => pki_command(command),
+        Command::Keys { command } => keys_command(command),
         Command::Backup { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
             modori_agent::backup::backup(&config.db_path(), &file)?;
@@ -227,12 +281,92 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The coordinator's database for `keys`, opened beside the running coordinator (WAL lets
+/// both write; each waits for the other's lock up to the busy timeout). It must exist: a
+/// typo in the config path must not make a new, empty database.
+fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connection> {
+    let path = config.db_path();
+    let mut conn = rusqlite::Connection::open_with_flags(
+        &path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| {
+        format!(
+            "opening {} (start the coordinator once to create it)",
+            path.display()
+        )
+    })?;
+    conn.busy_timeout(modori_agent::sqlite::BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    crate::store::migrations()
+        .to_latest(&mut conn)
+        .with_context(|| format!("migrating {}", path.display()))?;
+    Ok(conn)
+}
+
+fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
+    use crate::apikeys::{self, Scope, Source};
+    let now = modori_agent::sync_client::chrono_ms();
+    match command {
+        KeysCommand::Generate => {
+            let g = apikeys::generate()?;
+            println!("key: {}", g.key);
+            println!("sha256: {}", g.sha256);
+            println!("(put the sha256 in an [[api_keys]] entry; keep the key secret)");
+        }
+        KeysCommand::Create {
+            scope,
+            label,
+            config,
+        } => {
+            let config = CoordinatorConfig::load(&config)?;
+            let scope = Scope::parse(&scope).context("--scope")?;
+            if matches!(scope, Scope::Store(_)) {
+                let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
+                scope.check_store_exists(&fleet.stores).context("--scope")?;
+            }
+            let mut conn = open_keys_db(&config)?;
+            let (key, record) =
+                apikeys::create(&mut conn, &scope, label.as_deref(), Source::Cli, now)?;
+            println!("id: {}", record.id);
+            println!("scope: {}", record.scope);
+            println!("key: {key}");
+            println!("(shown only now: the coordinator keeps only its SHA-256)");
+        }
+        KeysCommand::List { config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            let conn = open_keys_db(&config)?;
+            for k in apikeys::list(&conn, apikeys::KEYS_LIST_MAX)? {
+                let state = match k.revoked_ms {
+                    Some(_) => "revoked",
+                    None => "live",
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}",
+                    k.id,
+                    k.scope,
+                    state,
+                    k.source,
+                    k.label.unwrap_or_default()
+                );
+            }
+        }
+        KeysCommand::Revoke { id, config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            let mut conn = open_keys_db(&config)?;
+            let record = apikeys::revoke(&mut conn, &id, now)?;
+            println!("revoked {} (scope {})", record.id, record.scope);
+        }
+    }
+    Ok(())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
 /// Runs until SIGTERM or Ctrl-C. SIGHUP re-reads the config file and replaces the revocation
-/// list (other keys take effect at the next start); a file that no longer loads is reported
+/// list and the configured API keys (other keys take effect at the next start); a file that no longer loads is reported
 /// and the current list is kept.
 async fn serve_until_stopped(
     coordinator: &Coordinator,
@@ -248,11 +382,20 @@ async fn serve_until_stopped(
             _ = term.recv() => return Ok(()),
             _ = hup.recv() => {
                 let reloaded = CoordinatorConfig::load(path).map_err(anyhow::Error::from).and_then(|c| {
-                    Ok(Revoked::parse(&c.tls.revoked_sites, &c.tls.revoked_fingerprints)?)
+                    let revoked = Revoked::parse(&c.tls.revoked_sites, &c.tls.revoked_fingerprints)?;
+                    let keys = c
+                        .api_keys(Some(&coordinator.ctx().fleet.stores))
+                        .map_err(|(key, message)| anyhow::anyhow!("config key {key}: {message}"))?;
+                    Ok((revoked, keys))
                 });
                 match reloaded {
-                    Ok(revoked) => coordinator.revoke(revoked),
-                    Err(e) => tracing::error!(error = %e, "config reload failed; keeping the current revocation list"),
+                    Ok((revoked, keys)) => {
+                        coordinator.revoke(revoked);
+                        if let Err(e) = coordinator.sync_config_keys(keys).await {
+                            tracing::error!(error = %e, "reloading the configured API keys failed");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "config reload failed; keeping the current revocation list and API keys"),
                 }
             }
         }

@@ -43,6 +43,47 @@ pub struct CoordinatorConfig {
     /// Resale channels and the markdown schedule (see `listings.rs`).
     #[serde(default)]
     pub resale: crate::listings::ResaleConfig,
+    #[serde(default)]
+    pub returns: ReturnsSection,
+    /// API keys known from the config (`[[api_keys]]` with `scope`, `sha256` and an optional
+    /// `label`): the bootstrap keys, before any is made with `keys create` or the API. Only
+    /// the SHA-256 of each key is written here.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyEntry>,
+}
+
+/// Default for `returns.expire_after_days`.
+pub const EXPIRE_AFTER_DAYS_DEFAULT: u32 = 30;
+/// Longest `returns.expire_after_days` accepted (ten years).
+pub const EXPIRE_AFTER_DAYS_MAX: u32 = 3650;
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnsSection {
+    /// A return nothing of which has been received this many days after it was registered
+    /// expires: it is closed here and withdrawn at its site. Default 30.
+    pub expire_after_days: u32,
+}
+
+impl Default for ReturnsSection {
+    fn default() -> Self {
+        Self {
+            expire_after_days: EXPIRE_AFTER_DAYS_DEFAULT,
+        }
+    }
+}
+
+/// One bootstrap API key (`[[api_keys]]`).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyEntry {
+    /// `ops`, `merchant:<id>` or `store:<id>` (a store of `stores.toml`).
+    pub scope: String,
+    /// SHA-256 of the key, 64 lowercase hex digits (`modori-coordinator keys generate`
+    /// prints a key and its hash).
+    pub sha256: String,
+    #[serde(default)]
+    pub label: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -226,7 +267,55 @@ impl CoordinatorConfig {
         if self.quic.connections_max == 0 {
             return Err(bad("quic.connections_max", "must be at least 1"));
         }
+        let days = self.returns.expire_after_days;
+        if days == 0 || days > EXPIRE_AFTER_DAYS_MAX {
+            return Err(bad(
+                "returns.expire_after_days",
+                &format!("must be 1..={EXPIRE_AFTER_DAYS_MAX}"),
+            ));
+        }
+        self.api_keys(None)
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
         Ok(())
+    }
+
+    /// The bootstrap API keys, checked; store scopes against `stores` when given (the fleet
+    /// is loaded after the config). The error names the key path, e.g. `api_keys[1].sha256`.
+    pub fn api_keys(
+        &self,
+        stores: Option<&[modori_shared::domain::Store]>,
+    ) -> Result<Vec<crate::apikeys::ConfigKey>, (String, String)> {
+        let mut seen = std::collections::HashSet::new();
+        self.api_keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let key = |f: &str| format!("api_keys[{i}].{f}");
+                let scope = crate::apikeys::Scope::parse(&k.scope)
+                    .map_err(|e| (key("scope"), e.to_string()))?;
+                if let Some(stores) = stores {
+                    scope
+                        .check_store_exists(stores)
+                        .map_err(|e| (key("scope"), e.to_string()))?;
+                }
+                let sha256 = crate::apikeys::parse_sha256(&k.sha256)
+                    .map_err(|e| (key("sha256"), e.to_string()))?;
+                if !seen.insert(sha256.clone()) {
+                    return Err((key("sha256"), "the same key is listed twice".to_owned()));
+                }
+                let label = crate::apikeys::check_label(k.label.as_deref())
+                    .map_err(|e| (key("label"), e.to_string()))?;
+                Ok(crate::apikeys::ConfigKey {
+                    scope,
+                    sha256,
+                    label,
+                })
+            })
+            .collect()
     }
 
     /// The disposition rules, checked; the defaults when none are configured.

@@ -14,7 +14,7 @@ use anyhow::Context;
 use modori_agent::station_sim::{Crew, SimDevices};
 use modori_agent::sync_client::chrono_ms;
 use modori_agent::Agent;
-use modori_shared::domain::{ReasonCode, ReturnLine, RmaId, Sku};
+use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, RmaId, Sku};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
@@ -33,6 +33,10 @@ const SKUS: [&str; 8] = [
     "CAP-WOOL-F",
     "KNIT-NAVY-M",
 ];
+/// The merchant of the demo's returns and catalogue.
+const DEMO_MERCHANT: &str = "demo-brand";
+/// The demo's API keys, in the data dir.
+const DEMO_KEYS_FILE: &str = "demo-keys.json";
 /// How often each simulated station crew works through its queues.
 const STATION_STEP_INTERVAL: Duration = Duration::from_millis(400);
 
@@ -64,6 +68,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     .await
     .context("starting the coordinator")?;
     let gtins = demo_catalog(&coordinator).await?;
+    let keys_file = demo_keys(&coordinator, &data).await?;
     let mut agents = Vec::new();
     let mut crews = Vec::new();
     for (i, site) in fleet.sites.iter().enumerate() {
@@ -90,7 +95,12 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     );
     println!("  Sites (JSON):  http://{http}/api/v1/sites");
     println!("  Anomalies:     http://{http}/api/v1/anomalies");
+    println!("  OpenAPI:       http://{http}/api/v1/openapi.json");
     println!("  Metrics:       http://{http}/metrics");
+    println!(
+        "  API keys:      {} (ops, merchant {DEMO_MERCHANT}, one store; send Authorization: Bearer <key>)",
+        keys_file.display()
+    );
     println!("  Data dir:      {}", data.display());
     println!("Press Ctrl-C to stop.");
     println!();
@@ -200,7 +210,16 @@ async fn drive_returns(
         let Ok(rma) = RmaId::new(crate::new_rma_id()) else {
             continue;
         };
-        match crate::register_return(&c.0, rma, store.id.to_string(), store.location, lines).await {
+        let registration = crate::store::NewReturn {
+            rma,
+            merchant: MerchantId::new(DEMO_MERCHANT).ok(),
+            origin: store.location,
+            origin_label: format!("store:{}", store.id),
+            origin_store: Some(store.id.clone()),
+            lines,
+            customer: None,
+        };
+        match crate::register(&c.0, registration).await {
             Ok(routed) => {
                 info!(rma = %routed.rma, store = %store.id, site = %routed.site, why = %routed.explanation, "return routed")
             }
@@ -237,7 +256,7 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     let queued = ctx
         .db
         .call(move |conn| {
-            crate::store::put_catalog(conn, "demo-brand", &items, &sites, chrono_ms())
+            crate::store::put_catalog(conn, DEMO_MERCHANT, &items, &sites, chrono_ms())
         })
         .await
         .context("storing the demo catalogue")?;
@@ -245,6 +264,67 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
         ctx.live.command_queued(&site, seq);
     }
     Ok(gtins)
+}
+
+/// Makes the demo's API keys (ops, the demo merchant, the first store) after revoking the
+/// previous run's, and writes them to `<data>/demo-keys.json` (mode 0600). Returns its path.
+async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<PathBuf> {
+    use crate::apikeys::{self, Scope, Source};
+    let store = c
+        .ctx()
+        .fleet
+        .stores
+        .first()
+        .context("the demo fleet has no store")?
+        .id
+        .clone();
+    let merchant = MerchantId::new(DEMO_MERCHANT)?;
+    let scopes = [
+        Scope::Ops,
+        Scope::Merchant(merchant.clone()),
+        Scope::Store(store.clone()),
+    ];
+    let keys = c
+        .ctx()
+        .db
+        .call(move |conn| {
+            apikeys::revoke_all_from(conn, Source::Demo, chrono_ms())?;
+            scopes
+                .iter()
+                .map(|s| {
+                    apikeys::create(conn, s, Some("demo"), Source::Demo, chrono_ms())
+                        .map(|(key, _)| key)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .context("making the demo's API keys")?;
+    let [ops, merchant_key, store_key] =
+        <[String; 3]>::try_from(keys).map_err(|_| anyhow::anyhow!("expected three demo keys"))?;
+    let json = serde_json::json!({
+        "ops": ops,
+        "merchant": {"id": merchant.as_str(), "key": merchant_key},
+        "store": {"id": store.as_str(), "key": store_key},
+    });
+    let path = data.join(DEMO_KEYS_FILE);
+    write_private(&path, &serde_json::to_vec_pretty(&json)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// Writes a file only its owner can read, even when it existed with a wider mode.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    f.write_all(bytes)?;
+    f.sync_all()
 }
 
 async fn disposition_summary(c: &Coordinator) -> String {

@@ -5,6 +5,7 @@
 //! Architecture invariant: the coordinator trusts a site's certificate, never its payload, and
 //! acknowledges an op only after its effect is durable.
 
+pub mod apikeys;
 pub mod carrier;
 pub mod cli;
 pub mod config;
@@ -78,7 +79,9 @@ pub enum CoordinatorError {
     #[error(transparent)]
     Revocation(#[from] RevocationError),
     #[error("config key {key}: {message}")]
-    Rules { key: String, message: String },
+    ConfigKey { key: String, message: String },
+    #[error(transparent)]
+    ApiKey(#[from] apikeys::ApiKeyError),
 }
 
 /// What every task of the coordinator shares.
@@ -156,10 +159,17 @@ impl Coordinator {
         // are missing or changed.
         let rules = config
             .rules()
-            .map_err(|(key, message)| CoordinatorError::Rules { key, message })?;
+            .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let sites: Vec<SiteId> = fleet.sites.iter().map(|s| s.id.clone()).collect();
         let rules_queued = db
             .call(move |c| store::sync_disposition_rules(c, &rules, &sites, chrono_ms()))
+            .await?;
+        // Bootstrap API keys from the config; a store key only for a store of the fleet.
+        let config_keys = config
+            .api_keys(Some(&fleet.stores))
+            .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
+        let n_config_keys = db
+            .call(move |c| apikeys::sync_config_keys(c, &config_keys, chrono_ms()))
             .await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
@@ -178,13 +188,16 @@ impl Coordinator {
         // Units applied before a crash and not decided yet.
         after_ops_applied(&ctx).await?;
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
-              n_sites = ctx.fleet.sites.len(), "coordinator started");
+              n_sites = ctx.fleet.sites.len(), n_config_keys, "coordinator started");
         let sweep_ctx = ctx.clone();
         let mut sweep_shutdown = shutdown_rx.clone();
         let sweeps = tokio::spawn(async move {
             loop {
                 if let Err(e) = privacy_sweep(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "personal data sweep failed");
+                }
+                if let Err(e) = expire_returns(&sweep_ctx, chrono_ms()).await {
+                    tracing::warn!(error = %e, "return expiry sweep failed");
                 }
                 let resale = sweep_ctx.config.resale.clone();
                 match sweep_ctx
@@ -197,7 +210,7 @@ impl Coordinator {
                     Err(e) => tracing::warn!(error = %e, "resale markdown failed"),
                 }
                 tokio::select! {
-                    _ = tokio::time::sleep(PRIVACY_SWEEP_INTERVAL) => {}
+                    _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
                     _ = sweep_shutdown.changed() => break,
                 }
             }
@@ -248,6 +261,18 @@ impl Coordinator {
         register_return(&self.ctx, rma, origin_label, origin, lines).await
     }
 
+    /// Makes the configured API keys match `keys` (at start, and on SIGHUP).
+    pub async fn sync_config_keys(
+        &self,
+        keys: Vec<apikeys::ConfigKey>,
+    ) -> Result<usize, CoordinatorError> {
+        Ok(self
+            .ctx
+            .db
+            .call(move |c| apikeys::sync_config_keys(c, &keys, chrono_ms()))
+            .await?)
+    }
+
     /// Replaces the revocation list; live connections of newly revoked sites are closed.
     pub fn revoke(&self, revoked: Revoked) {
         revoke(&self.ctx, revoked);
@@ -263,7 +288,8 @@ impl Coordinator {
 }
 
 /// Routes a return from `origin` to the nearest site, stores it and queues the expected return
-/// for that site, in one transaction, then wakes that site's connection.
+/// for that site, in one transaction, then wakes that site's connection. No merchant: seen by
+/// ops keys only.
 pub async fn register_return(
     ctx: &Arc<Ctx>,
     rma: RmaId,
@@ -271,36 +297,35 @@ pub async fn register_return(
     origin: Coordinates,
     lines: Vec<ReturnLine>,
 ) -> Result<RoutedReturn, CoordinatorError> {
-    register_customer_return(ctx, rma, origin_label, origin, lines, None).await
+    register(
+        ctx,
+        store::NewReturn {
+            rma,
+            merchant: None,
+            origin,
+            origin_label,
+            origin_store: None,
+            lines,
+            customer: None,
+        },
+    )
+    .await
 }
 
-/// [`register_return`] with the customer's personal data (kept as long as configured).
-pub async fn register_customer_return(
+/// Routes `r` to the nearest site and registers it there (see [`register_return`]).
+pub async fn register(
     ctx: &Arc<Ctx>,
-    rma: RmaId,
-    origin_label: String,
-    origin: Coordinates,
-    lines: Vec<ReturnLine>,
-    customer: Option<store::Customer>,
+    r: store::NewReturn,
 ) -> Result<RoutedReturn, CoordinatorError> {
-    let route = routing::nearest_site(&ctx.fleet.sites, origin).ok_or(CoordinatorError::NoSite)?;
+    let route =
+        routing::nearest_site(&ctx.fleet.sites, r.origin).ok_or(CoordinatorError::NoSite)?;
     let site = route.site.id.clone();
     let explanation = route.explanation;
-    let (r, s, e) = (rma.clone(), site.clone(), explanation.clone());
+    let rma = r.rma.clone();
+    let (s, e) = (site.clone(), explanation.clone());
     let command_seq = ctx
         .db
-        .call(move |c| {
-            store::register_return(
-                c,
-                &r,
-                &s,
-                &origin_label,
-                &lines,
-                &e,
-                customer.as_ref(),
-                chrono_ms(),
-            )
-        })
+        .call(move |c| store::register_return(c, &r, &s, &e, chrono_ms()))
         .await?;
     ctx.live.command_queued(&site, command_seq);
     Ok(RoutedReturn {
@@ -399,12 +424,12 @@ pub fn restore(
     Ok((epoch, replaced))
 }
 
-/// How often personal data past its retention period is pseudonymised, and resale listings
-/// are marked down by their age.
-pub const PRIVACY_SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+/// How often the sweeps run: personal data past its retention period is pseudonymised,
+/// returns past `returns.expire_after_days` expire, and resale listings are marked down by age.
+pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Pseudonymises returns older than the retention period here and at their sites; returns how
-/// many. Runs at start and every [`PRIVACY_SWEEP_INTERVAL`].
+/// many. Runs at start and every [`SWEEP_INTERVAL`].
 pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
     let cutoff = now_ms - i64::from(ctx.config.privacy.retention_days) * 86_400_000;
     let (n, told) = ctx
@@ -421,6 +446,46 @@ pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, Coordin
         );
     }
     Ok(n)
+}
+
+/// Expires the returns nothing of which was received within `returns.expire_after_days` of
+/// `now_ms`, here and at their sites; returns how many. Runs at start and every
+/// [`SWEEP_INTERVAL`].
+pub async fn expire_returns(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
+    let cutoff = now_ms - i64::from(ctx.config.returns.expire_after_days) * 86_400_000;
+    let mut n = 0;
+    loop {
+        let expired = ctx
+            .db
+            .call(move |c| store::lifecycle::expire_before(c, cutoff, now_ms))
+            .await?;
+        for (rma, site, seq) in &expired {
+            info!(rma = %rma, site = %site, "return expired; withdrawn at its site");
+            ctx.live.command_queued(site, *seq);
+        }
+        n += expired.len();
+        if expired.len() < store::lifecycle::EXPIRE_BATCH_MAX {
+            return Ok(n);
+        }
+    }
+}
+
+/// Cancels a return nothing of which has arrived, and withdraws it at its site.
+pub async fn cancel_return(
+    ctx: &Arc<Ctx>,
+    rma: RmaId,
+    by: String,
+) -> Result<store::lifecycle::Cancel, CoordinatorError> {
+    let r = rma.clone();
+    let outcome = ctx
+        .db
+        .call(move |c| store::lifecycle::cancel(c, &r, &by, chrono_ms()))
+        .await?;
+    if let store::lifecycle::Cancel::Cancelled { site, command_seq } = &outcome {
+        info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");
+        ctx.live.command_queued(site, *command_seq);
+    }
+    Ok(outcome)
 }
 
 /// A customer asked to be forgotten: returns how many of their returns were erased.

@@ -58,6 +58,8 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         privacy: Default::default(),
         valuation: Default::default(),
         resale: Default::default(),
+        returns: Default::default(),
+        api_keys: Vec::new(),
     }
 }
 

@@ -11,8 +11,8 @@
 //!   replace SQLite without touching the sync or routing code.
 
 use modori_shared::domain::{
-    Departure, Disposition, DomainError, Epoch, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku,
-    UnitState,
+    Coordinates, Departure, Disposition, DomainError, Epoch, Grade, Lpn, MerchantId, ReturnLine,
+    RmaId, SiteId, Sku, StoreId, UnitState,
 };
 use modori_shared::op::{CommandBody, OpBody, OpRecord};
 use modori_shared::station::ReceiptKind;
@@ -26,6 +26,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use modori_agent::sqlite::{to_i64, to_u64, DbError};
+
+pub mod lifecycle;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -146,6 +148,43 @@ pub fn migrations() -> Migrations<'static> {
         ALTER TABLE returns ADD COLUMN customer_name TEXT;
         ALTER TABLE returns ADD COLUMN customer_address TEXT;
         CREATE INDEX returns_customer ON returns (customer_ref);
+        "#,
+        ),
+        // API keys (see `apikeys`): only the SHA-256 of each key.
+        M::up(
+            r#"
+        CREATE TABLE api_keys (
+            id         TEXT PRIMARY KEY,
+            sha256     TEXT NOT NULL UNIQUE,
+            scope      TEXT NOT NULL,
+            label      TEXT,
+            source     TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            revoked_ms INTEGER
+        ) STRICT;
+        "#,
+        ),
+        // The life of a return (see `lifecycle`): who it belongs to, where it was registered,
+        // and its timeline. Returns registered before get their `registered` event.
+        M::up(
+            r#"
+        ALTER TABLE returns ADD COLUMN merchant TEXT;
+        ALTER TABLE returns ADD COLUMN origin_store TEXT;
+        CREATE INDEX returns_status_created ON returns (status, created_ms);
+        CREATE INDEX units_rma ON units (rma);
+        CREATE TABLE return_events (
+            id          INTEGER PRIMARY KEY,
+            rma         TEXT NOT NULL,
+            kind        TEXT NOT NULL,
+            site        TEXT,
+            lpn         TEXT,
+            detail      TEXT,
+            at_ms       INTEGER NOT NULL,
+            recorded_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX return_events_rma ON return_events (rma, id);
+        INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
+            SELECT rma, 'registered', site, routing, created_ms, created_ms FROM returns;
         "#,
         ),
         // Disposition execution reported by the sites: the bin a unit is in, its function
@@ -391,7 +430,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Applies one op's effect to the central view; returns how many anomalies it raised.
+/// Applies one op's effect to the central view, with its row in the timeline of the unit's
+/// return; returns how many anomalies it raised.
 fn apply_op(
     tx: &Transaction<'_>,
     site: &SiteId,
@@ -410,6 +450,11 @@ fn apply_op(
         );
         return note("impersonation", None, &detail);
     }
+    let event = lifecycle::OpEvent {
+        site,
+        at_ms: op.at_ms,
+        now_ms,
+    };
     match op.body {
         OpBody::UnitReceived {
             lpn,
@@ -441,7 +486,13 @@ fn apply_op(
                     "a unit with this LPN was already received",
                 );
             }
-            Ok(0)
+            match rma {
+                Some(rma) => match event.unit_received(tx, &rma, &lpn, &sku, receipt)? {
+                    Some(detail) => note("closed_return_received", Some(&lpn), &detail),
+                    None => Ok(0),
+                },
+                None => Ok(0),
+            }
         }
         OpBody::UnitGraded {
             lpn,
@@ -455,13 +506,22 @@ fn apply_op(
                     "UPDATE units SET grade = ?2, defects = ?3, decided = NULL WHERE lpn = ?1",
                     params![lpn.as_str(), grade.as_str(), listed.join(",")],
                 )?;
+                let detail = match listed.is_empty() {
+                    true => format!("grade {}", grade.as_str()),
+                    false => format!("grade {}; defects {}", grade.as_str(), listed.join(", ")),
+                };
+                event.unit_event(tx, &lpn, "unit_graded", &detail)?;
                 Ok(0)
             }
             Err(detail) => note("invalid_transition", Some(&lpn), &detail),
         },
         OpBody::DispositionUndone { lpn, grade } => {
             match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
-                Ok(()) => Ok(0),
+                Ok(()) => {
+                    let detail = format!("disposition undone; graded {} again", grade.as_str());
+                    event.unit_event(tx, &lpn, "disposition_undone", &detail)?;
+                    Ok(0)
+                }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
         }
@@ -473,28 +533,36 @@ fn apply_op(
                     .collect::<Vec<_>>(),
             )
             .unwrap_or_default();
-            let n = tx.execute(
-                "UPDATE returns SET status = 'received', shortages_json = ?2 WHERE rma = ?1",
-                params![rma.as_str(), shortages_json],
-            )?;
-            if n == 0 {
-                return note(
+            match event.parcel_closed(tx, &rma, &shortages, &shortages_json)? {
+                lifecycle::ParcelClosed::Recorded => Ok(0),
+                lifecycle::ParcelClosed::UnknownReturn => note(
                     "unknown_return",
                     None,
                     &format!("parcel of {rma} closed, but no such return is registered"),
-                );
+                ),
+                lifecycle::ParcelClosed::ReturnClosed(status) => note(
+                    "closed_return_received",
+                    None,
+                    &format!("parcel of {rma} closed at the site, but the return is {status}"),
+                ),
             }
-            Ok(0)
         }
         OpBody::DispositionSet { lpn, disposition } => {
             match transition(tx, site, &lpn, now_ms, |s| s.dispose(&lpn, disposition))? {
-                Ok(()) => Ok(0),
+                Ok(()) => {
+                    let detail = format!("disposition {}", disposition.as_str());
+                    event.unit_event(tx, &lpn, "disposition_set", &detail)?;
+                    Ok(0)
+                }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
         }
         OpBody::ReceiptVoided { lpn } => {
             match transition(tx, site, &lpn, now_ms, |s| s.void(&lpn))? {
-                Ok(()) => Ok(0),
+                Ok(()) => {
+                    event.unit_event(tx, &lpn, "receipt_voided", "receipt voided at the site")?;
+                    Ok(0)
+                }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
         }
@@ -505,6 +573,7 @@ fn apply_op(
                         "UPDATE units SET bin = ?2 WHERE lpn = ?1",
                         params![lpn.as_str(), bin.as_str()],
                     )?;
+                    event.unit_event(tx, &lpn, "unit_put_away", &format!("bin {bin}"))?;
                     Ok(0)
                 }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
@@ -522,17 +591,33 @@ fn apply_op(
                     "test of a unit not held here",
                 );
             }
+            let detail = if passed {
+                "function test passed"
+            } else {
+                "function test failed"
+            };
+            event.unit_event(tx, &lpn, "unit_tested", detail)?;
             Ok(0)
         }
         OpBody::UnitDeparted {
             lpn,
             departure,
-            tracking: _,
+            tracking,
         } => match transition(tx, site, &lpn, now_ms, |s| s.depart(&lpn, &departure))? {
-            Ok(()) => match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
-                Ok(()) => Ok(0),
-                Err(detail) => note("incomplete_unit", Some(&lpn), &detail),
-            },
+            Ok(()) => {
+                let detail = match &tracking {
+                    Some(t) => format!("{departure}, tracking {t}"),
+                    None => departure.to_string(),
+                };
+                event.unit_event(tx, &lpn, "unit_departed", &detail)?;
+                if let Departure::Exchange { rma } = &departure {
+                    event.return_event(tx, rma, "exchange_shipped", &lpn, &detail)?;
+                }
+                match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
+                    Ok(()) => Ok(0),
+                    Err(detail) => note("incomplete_unit", Some(&lpn), &detail),
+                }
+            }
             Err(detail) => note("invalid_transition", Some(&lpn), &detail),
         },
         OpBody::TransferReceived { lpn, from } => {
@@ -560,7 +645,10 @@ fn apply_op(
                 params![lpn.as_str(), site.as_str()],
             )?;
             match transition(tx, site, &lpn, now_ms, |s| s.arrive(&lpn))? {
-                Ok(()) => Ok(0),
+                Ok(()) => {
+                    event.unit_event(tx, &lpn, "transfer_received", &format!("from {from}"))?;
+                    Ok(0)
+                }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
             }
         }
@@ -577,6 +665,7 @@ fn apply_op(
                     &format!("matched to {rma} at the site, but not in quarantine here"),
                 );
             }
+            event.unit_event(tx, &lpn, "unit_matched", "matched at the site")?;
             Ok(0)
         }
         OpBody::InventoryAdjusted { sku, delta } => {
@@ -740,28 +829,41 @@ pub fn set_command_acked(conn: &Connection, site: &SiteId, seq: u64) -> Result<(
     Ok(())
 }
 
-/// A return routed to a site: stored and sent to the site as an expected return, in one
-/// transaction. Returns the command seq.
-#[allow(clippy::too_many_arguments)]
+/// A return to register: whose it is, where it comes from, what it holds.
+#[derive(Clone, Debug)]
+pub struct NewReturn {
+    pub rma: RmaId,
+    /// The merchant it belongs to; a return without one is seen by ops keys only.
+    pub merchant: Option<MerchantId>,
+    /// Where it starts, for routing.
+    pub origin: Coordinates,
+    /// How the origin is shown (`store:<id>`, `point:<lat>,<lon>`).
+    pub origin_label: String,
+    /// The store it was registered at, if any: that store's key may follow it.
+    pub origin_store: Option<StoreId>,
+    pub lines: Vec<ReturnLine>,
+    pub customer: Option<Customer>,
+}
+
+/// A return routed to a site: stored with its `registered` event and sent to the site as an
+/// expected return, in one transaction. Returns the command seq.
 pub fn register_return(
     conn: &mut Connection,
-    rma: &RmaId,
+    r: &NewReturn,
     site: &SiteId,
-    origin: &str,
-    lines: &[ReturnLine],
     routing: &str,
-    customer: Option<&Customer>,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let customer = r.customer.as_ref();
     let command = CommandBody::ExpectedReturn {
-        rma: rma.clone(),
-        lines: lines.to_vec(),
+        rma: r.rma.clone(),
+        lines: r.lines.to_vec(),
         customer_name: customer.and_then(|c| c.name.clone()),
     };
     let seq = enqueue_command(&tx, site, &command, now_ms)?;
     let lines_json = serde_json::to_string(
-        &lines
+        &r.lines
             .iter()
             .map(|l| serde_json::json!({"sku": l.sku.as_str(), "qty": l.qty, "reason": l.reason.as_str()}))
             .collect::<Vec<_>>(),
@@ -769,21 +871,24 @@ pub fn register_return(
     .unwrap_or_default();
     tx.execute(
         "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
-                              customer_ref, customer_name, customer_address)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                              customer_ref, customer_name, customer_address, merchant, origin_store)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
-            rma.as_str(),
+            r.rma.as_str(),
             site.as_str(),
-            origin,
+            r.origin_label,
             lines_json,
             routing,
             to_i64(seq),
             now_ms,
             customer.map(|c| c.reference.as_str()),
             customer.and_then(|c| c.name.as_deref()),
-            customer.and_then(|c| c.address.as_deref())
+            customer.and_then(|c| c.address.as_deref()),
+            r.merchant.as_ref().map(MerchantId::as_str),
+            r.origin_store.as_ref().map(StoreId::as_str),
         ],
     )?;
+    lifecycle::registered(&tx, &r.rma, site, routing, now_ms)?;
     tx.commit()?;
     Ok(seq)
 }
@@ -947,7 +1052,7 @@ pub fn site_sync(conn: &Connection, site: &SiteId) -> Result<SiteSync, StoreErro
     })
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct AnomalyRow {
     pub id: i64,
     pub site: String,
@@ -1273,8 +1378,43 @@ pub fn put_catalog(
     Ok(last)
 }
 
+/// A merchant's catalogue, by SKU; at most `limit` items.
+pub fn catalog(
+    conn: &Connection,
+    merchant: &str,
+    limit: usize,
+) -> Result<Vec<modori_shared::CatalogItem>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sku, gtin14, category, price_yen, final_sale, needs_testing FROM catalog
+         WHERE merchant = ?1 ORDER BY sku LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![merchant, to_i64(limit as u64)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get::<_, i64>(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (sku, gtin14, category, price, final_sale, needs_testing) = row?;
+        out.push(modori_shared::CatalogItem {
+            sku: modori_shared::domain::Sku::new(sku)?,
+            gtin14,
+            category,
+            price_yen: to_u64(price),
+            final_sale,
+            needs_testing,
+        });
+    }
+    Ok(out)
+}
+
 /// A unit received as unidentified, waiting to be matched to a return.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct QuarantinedUnit {
     pub lpn: String,
     pub site: String,
@@ -1356,6 +1496,7 @@ pub fn match_unidentified(
         params![lpn.as_str(), rma.as_str(), now_ms],
     )?;
     let site = SiteId::new(site).map_err(StoreError::from)?;
+    lifecycle::unit_matched(&tx, rma, lpn, &site, now_ms)?;
     let command = CommandBody::MatchUnidentified {
         lpn: lpn.clone(),
         rma: rma.clone(),

@@ -130,6 +130,10 @@ pub enum CommandBody {
     DispositionRules { rules: Vec<DispositionRule> },
     /// A customer asked to be forgotten: erase the personal data of these returns.
     ForgetCustomer { rmas: Vec<RmaId> },
+    /// The return was cancelled or expired before anything of it arrived: stop expecting it.
+    /// A parcel that still comes is then received as unidentified (quarantine), its RMA kept
+    /// as the parcel reference.
+    WithdrawExpectedReturn { rma: RmaId },
     /// Pack this unit for `to` when it is next handled (restock rebalancing, repair elsewhere).
     TransferOrder { lpn: Lpn, to: SiteId },
     /// A unit is on its way here from `from`: receive it by its LPN, disposed as it left.
@@ -210,6 +214,7 @@ impl CommandBody {
             Self::MatchUnidentified { .. } => "match_unidentified",
             Self::DispositionRules { .. } => "disposition_rules",
             Self::ForgetCustomer { .. } => "forget_customer",
+            Self::WithdrawExpectedReturn { .. } => "withdraw_expected_return",
             Self::TransferOrder { .. } => "transfer_order",
             Self::ExpectedTransfer { .. } => "expected_transfer",
             Self::ExchangeOrder { .. } => "exchange_order",

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use modori_agent::config::AgentConfig;
 use modori_agent::{Agent, AgentHandle};
+use modori_coordinator::config::{ApiKeyEntry, CoordinatorConfig};
 use modori_coordinator::fleet::Fleet;
 use modori_coordinator::local::{agent_config, coordinator_config, ensure_pki};
 use modori_coordinator::pki::PkiPaths;
@@ -33,6 +34,14 @@ pub fn real_fleet() -> Fleet {
         .expect("configs/ fleet files load")
 }
 
+/// The first `n_sites` real sites and every store: for tests that need no more sites (every
+/// return routes to one of these).
+pub fn small_fleet(n_sites: usize) -> Fleet {
+    let mut fleet = real_fleet();
+    fleet.sites.truncate(n_sites);
+    fleet
+}
+
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -49,6 +58,21 @@ pub struct TestFleet {
     pub fleet: Fleet,
     pub coordinator: Option<Coordinator>,
     pub agents: Vec<Option<Agent>>,
+    /// An ops API key, configured as an `[[api_keys]]` entry of the coordinator.
+    pub ops_key: String,
+}
+
+/// A fresh API key and the `[[api_keys]]` entry that lets the coordinator know it.
+pub fn config_key(scope: &str) -> (String, ApiKeyEntry) {
+    let generated = modori_coordinator::apikeys::generate().expect("the OS has entropy");
+    (
+        generated.key,
+        ApiKeyEntry {
+            scope: scope.to_owned(),
+            sha256: generated.sha256,
+            label: Some("tests".into()),
+        },
+    )
 }
 
 impl TestFleet {
@@ -68,6 +92,7 @@ impl TestFleet {
             fleet,
             coordinator: None,
             agents: Vec::new(),
+            ops_key: config_key("ops").0,
         };
         me.start_coordinator().await?;
         for i in 0..me.fleet.sites.len() {
@@ -81,10 +106,33 @@ impl TestFleet {
         self.dir.path().join("coordinator")
     }
 
+    /// The coordinator's config: the one every (re)start uses, with the ops key configured.
+    pub fn coordinator_config(&self) -> CoordinatorConfig {
+        let mut config = coordinator_config(
+            &self.coordinator_dir(),
+            &self.pki,
+            "127.0.0.1:0".parse().expect("literal address"),
+        );
+        config.fleet.sites_file = configs_dir().join("sites.toml");
+        config.fleet.stores_file = configs_dir().join("stores.toml");
+        config.api_keys.push(ApiKeyEntry {
+            scope: "ops".into(),
+            sha256: modori_coordinator::apikeys::sha256_hex(&self.ops_key),
+            label: Some("tests".into()),
+        });
+        config
+    }
+
+    /// Writes the coordinator's config to a file, for its command line (`keys …`).
+    pub fn write_coordinator_config(&self) -> anyhow::Result<PathBuf> {
+        let path = self.dir.path().join("coordinator.toml");
+        std::fs::write(&path, toml::to_string(&self.coordinator_config())?)?;
+        Ok(path)
+    }
+
     /// (Re)starts the coordinator on the same database; QUIC port kept when restarting.
     pub async fn start_coordinator(&mut self) -> anyhow::Result<()> {
-        let mut config =
-            coordinator_config(&self.coordinator_dir(), &self.pki, "127.0.0.1:0".parse()?);
+        let mut config = self.coordinator_config();
         if let Some(old) = self.coordinator.take() {
             config.quic.listen = old.quic_addr();
             old.shutdown().await;
@@ -142,6 +190,16 @@ impl TestFleet {
         self.coordinator().http_addr()
     }
 
+    /// A request to the API with the ops key: (status, body).
+    pub async fn api(
+        &self,
+        method: &str,
+        path: &str,
+        json: Option<&str>,
+    ) -> anyhow::Result<(u16, String)> {
+        http_request_as(self.http(), Some(&self.ops_key), method, path, json).await
+    }
+
     pub async fn shutdown(mut self) {
         for i in 0..self.agents.len() {
             self.stop_agent(i).await;
@@ -175,29 +233,76 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> anyhow::Result<(u16, Stri
     http_request(addr, "GET", path, None).await
 }
 
-/// A minimal HTTP/1.1 request with an optional JSON body: (status, body).
+/// A minimal HTTP/1.1 request with an optional JSON body and no API key: (status, body).
 pub async fn http_request(
     addr: SocketAddr,
     method: &str,
     path: &str,
     json: Option<&str>,
 ) -> anyhow::Result<(u16, String)> {
+    http_request_as(addr, None, method, path, json).await
+}
+
+/// [`http_request`] with `Authorization: Bearer <key>` when a key is given.
+pub async fn http_request_as(
+    addr: SocketAddr,
+    key: Option<&str>,
+    method: &str,
+    path: &str,
+    json: Option<&str>,
+) -> anyhow::Result<(u16, String)> {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = Vec::new();
+    if let Some(a) = &auth {
+        headers.push(("Authorization", a.as_str()));
+    }
+    if json.is_some() {
+        headers.push(("Content-Type", "application/json"));
+    }
+    let res = http_raw(addr, method, path, &headers, json.map(str::as_bytes)).await?;
+    Ok((res.status, res.body))
+}
+
+/// An HTTP answer: status, header block (lowercased names), body.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The value of header `name` (lowercase), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A minimal HTTP/1.1 request with any headers and body bytes (`Content-Length` is added).
+pub async fn http_raw(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> anyhow::Result<HttpResponse> {
     let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .context("connecting to HTTP")?;
-    let body = json.unwrap_or("");
-    let content = match json {
-        Some(_) => format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ),
-        None => String::new(),
-    };
-    stream
-        .write_all(
-            format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content}Connection: close\r\n\r\n{body}").as_bytes(),
-        )
-        .await?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if let Some(b) = body {
+        request.push_str(&format!("Content-Length: {}\r\n", b.len()));
+    }
+    request.push_str("Connection: close\r\n\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body.unwrap_or_default());
+    stream.write_all(&bytes).await?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await?;
     let text = String::from_utf8(raw).context("HTTP response is not UTF-8")?;
@@ -210,14 +315,15 @@ pub async fn http_request(
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    Ok((
+    Ok(HttpResponse {
         status,
-        if chunked {
+        head: head.to_owned(),
+        body: if chunked {
             dechunk(body)
         } else {
             body.to_owned()
         },
-    ))
+    })
 }
 
 fn dechunk(mut body: &str) -> String {

@@ -30,6 +30,8 @@ pub struct ProcFleet {
     bins: Binaries,
     pub sites: Vec<Site>,
     pub http: SocketAddr,
+    /// An ops API key, configured in the coordinator's config file.
+    pub ops_key: String,
     coordinator: Option<Child>,
     agents: BTreeMap<usize, Child>,
     n_spawned: usize,
@@ -56,6 +58,8 @@ impl ProcFleet {
         coordinator.quic.listen = free_udp_port()?;
         coordinator.fleet.sites_file = configs_dir().join("sites.toml");
         coordinator.fleet.stores_file = configs_dir().join("stores.toml");
+        let (ops_key, entry) = crate::config_key("ops");
+        coordinator.api_keys.push(entry);
         std::fs::write(
             dir.path().join("coordinator.toml"),
             toml::to_string(&coordinator)?,
@@ -83,6 +87,7 @@ impl ProcFleet {
             bins,
             sites: fleet.sites,
             http,
+            ops_key,
             coordinator: None,
             agents: BTreeMap::new(),
             n_spawned: 0,

@@ -6,7 +6,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use modori_tests::procs::{Binaries, ProcFleet};
-use modori_tests::{http_get, wait_for};
+use modori_tests::wait_for;
 
 const SIGABRT: i32 = 6;
 const BINS: Binaries = Binaries {
@@ -117,7 +117,7 @@ async fn post_returns(f: &ProcFleet, n: usize) -> anyhow::Result<()> {
             "origin": {"latitude": site.location.lat(), "longitude": site.location.lon()},
             "lines": [{"sku": "JKT-DENIM-L", "qty": 1, "reason": "too_large"}],
         });
-        let (status, text) = http_post(f.http, "/api/v1/returns", &body.to_string()).await?;
+        let (status, text) = http_post(f, "/api/v1/returns", &body.to_string()).await?;
         assert_eq!(status, 201, "{text}");
         let routed: serde_json::Value = serde_json::from_str(&text)?;
         assert_eq!(routed["site"], site.id.as_str(), "{routed}");
@@ -125,12 +125,8 @@ async fn post_returns(f: &ProcFleet, n: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn http_post(
-    addr: std::net::SocketAddr,
-    path: &str,
-    body: &str,
-) -> anyhow::Result<(u16, String)> {
-    modori_tests::http_request(addr, "POST", path, Some(body)).await
+async fn http_post(f: &ProcFleet, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    modori_tests::http_request_as(f.http, Some(&f.ops_key), "POST", path, Some(body)).await
 }
 
 const COMMANDS_SQL: &str = "SELECT COUNT(*) FROM applied_commands";
@@ -251,7 +247,9 @@ async fn kill_9_under_load_loses_nothing_and_applies_nothing_twice() -> anyhow::
         wait_applied(&f, site, head).await?;
         assert_exactly_once(&f, site, head)?;
     }
-    let (status, body) = http_get(f.http, "/api/v1/sites").await?;
+    let (status, body) =
+        modori_tests::http_request_as(f.http, Some(&f.ops_key), "GET", "/api/v1/sites", None)
+            .await?;
     assert_eq!(status, 200);
     let sites: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     assert_eq!(sites[0]["lag_ops"], 0, "{}", sites[0]);

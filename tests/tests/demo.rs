@@ -30,6 +30,43 @@ fn demo(dir: &std::path::Path, extra: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The demo's keys file: exactly `{"ops", "merchant": {"id", "key"}, "store": {"id", "key"}}`,
+/// mode 0600, its path printed.
+fn demo_keys(dir: &std::path::Path, output: &str) -> serde_json::Value {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("demo-keys.json");
+    assert!(output.contains(&path.display().to_string()), "{output}");
+    let mode = std::fs::metadata(&path)
+        .expect("demo-keys.json")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read")).expect("JSON");
+    let is_key = |v: &serde_json::Value| v.as_str().is_some_and(|k| k.starts_with("modori_"));
+    let shape = keys.as_object().map(|o| {
+        let mut k: Vec<String> = o.keys().cloned().collect();
+        k.sort();
+        k
+    });
+    assert_eq!(
+        shape,
+        Some(vec!["merchant".into(), "ops".into(), "store".into()]),
+        "{keys}"
+    );
+    assert!(is_key(&keys["ops"]), "{keys}");
+    for scope in ["merchant", "store"] {
+        let fields = keys[scope].as_object().map(|o| o.len());
+        assert_eq!(fields, Some(2), "{keys}");
+        assert!(
+            keys[scope]["id"].is_string() && is_key(&keys[scope]["key"]),
+            "{keys}"
+        );
+    }
+    assert_eq!(keys["merchant"]["id"], "demo-brand");
+    keys
+}
+
 #[test]
 fn the_demo_runs_twice_and_says_what_it_did_with_its_data_dir() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -46,9 +83,15 @@ fn the_demo_runs_twice_and_says_what_it_did_with_its_data_dir() {
             "{site}"
         );
     }
+    let first_keys = demo_keys(&dir, &first);
     let (ok, second) = demo(&dir, &[]);
     assert!(ok, "{second}");
     assert!(second.contains("Reusing data dir"), "{second}");
+    assert_ne!(
+        first_keys,
+        demo_keys(&dir, &second),
+        "each run makes new keys"
+    );
     let (ok, third) = demo(&dir, &["--reset"]);
     assert!(ok, "{third}");
     assert!(third.contains("Reset data dir"), "{third}");

@@ -103,7 +103,7 @@ async fn nine_sites_sync_exactly_once_and_receive_commands() -> anyhow::Result<(
         assert_eq!(status.outbox_pending, 0, "{site}");
     }
 
-    let (status, body) = http_get(fleet.http(), "/api/v1/sites").await?;
+    let (status, body) = fleet.api("GET", "/api/v1/sites", None).await?;
     assert_eq!(status, 200, "{body}");
     let sites: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     assert_eq!(sites.len(), 9);

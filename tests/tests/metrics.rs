@@ -43,7 +43,7 @@ async fn agent_and_coordinator_export_sync_metrics() -> anyhow::Result<()> {
     }
 
     let site = fleet.site(0).id.to_string();
-    let _ = http_get(fleet.http(), "/api/v1/sites").await?;
+    let _ = fleet.api("GET", "/api/v1/sites", None).await?;
     let (status, text) = http_get(fleet.http(), "/metrics").await?;
     assert_eq!(status, 200);
     let applied = format!("modori_ops_applied_total{{site=\"{site}\"}} 3");

@@ -7,7 +7,7 @@ use std::time::Duration;
 use modori_agent::sync_client::chrono_ms;
 use modori_shared::wire::payload::decode_command;
 use modori_shared::CommandBody;
-use modori_tests::{http_request, wait_for, TestFleet};
+use modori_tests::{wait_for, TestFleet};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -20,7 +20,7 @@ async fn register(fleet: &TestFleet, customer: &str, name: &str) -> anyhow::Resu
         here.lat(),
         here.lon()
     );
-    let (status, text) = http_request(fleet.http(), "POST", "/api/v1/returns", Some(&body)).await?;
+    let (status, text) = fleet.api("POST", "/api/v1/returns", Some(&body)).await?;
     anyhow::ensure!(status == 201, "{text}");
     Ok(serde_json::from_str::<serde_json::Value>(&text)?["rma"]
         .as_str()
@@ -86,8 +86,9 @@ async fn a_customer_is_forgotten_everywhere_on_request() -> anyhow::Result<()> {
     .await?;
     assert_eq!(site_name(&fleet, &rma).await?.as_deref(), Some("山田 太郎"));
 
-    let (status, text) =
-        http_request(fleet.http(), "DELETE", "/api/v1/customers/C-1001", None).await?;
+    let (status, text) = fleet
+        .api("DELETE", "/api/v1/customers/C-1001", None)
+        .await?;
     assert_eq!(status, 200, "{text}");
     let (customer, name, address, queued) = centre(&fleet, &rma).await?;
     assert!(customer.starts_with("anon-"), "{customer}");
@@ -103,8 +104,9 @@ async fn a_customer_is_forgotten_everywhere_on_request() -> anyhow::Result<()> {
         Some("佐藤 花子")
     );
     assert_eq!(centre(&fleet, &other).await?.0, "C-2002");
-    let (status, _) =
-        http_request(fleet.http(), "DELETE", "/api/v1/customers/C-1001", None).await?;
+    let (status, _) = fleet
+        .api("DELETE", "/api/v1/customers/C-1001", None)
+        .await?;
     assert_eq!(status, 404, "already forgotten");
     fleet.shutdown().await;
     Ok(())

@@ -1,6 +1,7 @@
-//! Revocation reloaded without a restart: the operator edits the coordinator's config and sends
-//! SIGHUP; the revoked site is cut off and refused at the handshake, the others carry on; a
-//! broken edit is refused and the running list is kept.
+//! Revocation and configured API keys reloaded without a restart: the operator edits the
+//! coordinator's config and sends SIGHUP; the revoked site is cut off and refused at the
+//! handshake, the others carry on; a broken edit is refused and the running list is kept; a
+//! key added to `[[api_keys]]` is accepted, one taken out refused.
 
 use std::time::Duration;
 
@@ -63,5 +64,39 @@ async fn sighup_reloads_the_revocation_list() -> anyhow::Result<()> {
         f.coordinator_count("SELECT COUNT(*) FROM ops WHERE site = ?1", 0)?,
         1
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_configured_api_keys() -> anyhow::Result<()> {
+    let mut f = ProcFleet::new(BINS)?;
+    f.start_coordinator(None).await?;
+    let sites = |key: String| {
+        let http = f.http;
+        async move {
+            let (status, _) =
+                modori_tests::http_request_as(http, Some(&key), "GET", "/api/v1/sites", None)
+                    .await?;
+            anyhow::Ok(status)
+        }
+    };
+    let (new_key, entry) = modori_tests::config_key("ops");
+    assert_eq!(sites(new_key.clone()).await?, 401);
+    f.edit_coordinator_config(|c| c.api_keys.push(entry))?;
+    f.sighup_coordinator()?;
+    wait_for("the added key accepted", TIMEOUT, || async {
+        Ok(sites(new_key.clone()).await? == 200)
+    })
+    .await?;
+    // Taken out of the config: refused again; the other configured key still works.
+    f.edit_coordinator_config(|c| {
+        c.api_keys.pop();
+    })?;
+    f.sighup_coordinator()?;
+    wait_for("the removed key refused", TIMEOUT, || async {
+        Ok(sites(new_key.clone()).await? == 401)
+    })
+    .await?;
+    assert_eq!(sites(f.ops_key.clone()).await?, 200);
     Ok(())
 }

@@ -17,7 +17,7 @@ use modori_agent::Agent;
 use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
 use modori_shared::domain::{DefectCode, Disposition, Grade};
 use modori_tests::stations::{agent_count, scan, scan_ok};
-use modori_tests::{coordinator_count, http_request, wait_for, TestFleet};
+use modori_tests::{coordinator_count, wait_for, TestFleet};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TEE: &str = "4901234567894";
@@ -64,13 +64,9 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         r#"{{"items": [{{"sku": "TEE-WHT-M", "gtin": "{TEE}", "category": "tops", "price_yen": 2900}},
                       {{"sku": "CAP-WOOL-F", "gtin": "{cap}", "category": "hats", "price_yen": 3900}}]}}"#
     );
-    let (status, text) = http_request(
-        fleet.http(),
-        "PUT",
-        "/api/v1/catalog/brand-a",
-        Some(&catalog),
-    )
-    .await?;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&catalog))
+        .await?;
     assert_eq!(status, 200, "{text}");
     let here = fleet.site(0).location;
     let body = format!(
@@ -79,7 +75,7 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         here.lat(),
         here.lon()
     );
-    let (status, text) = http_request(fleet.http(), "POST", "/api/v1/returns", Some(&body)).await?;
+    let (status, text) = fleet.api("POST", "/api/v1/returns", Some(&body)).await?;
     assert_eq!(status, 201, "{text}");
     let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
         .as_str()
@@ -294,14 +290,14 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         .await?,
         0
     );
-    let (status, text) = http_request(fleet.http(), "GET", "/api/v1/quarantine", None).await?;
+    let (status, text) = fleet.api("GET", "/api/v1/quarantine", None).await?;
     assert_eq!(status, 200);
     assert!(text.contains(&quarantined), "{text}");
     let matched = format!(r#"{{"rma": "{rma}"}}"#);
     let path = format!("/api/v1/quarantine/{quarantined}/match");
-    let (status, text) = http_request(fleet.http(), "POST", &path, Some(&matched)).await?;
+    let (status, text) = fleet.api("POST", &path, Some(&matched)).await?;
     assert_eq!(status, 200, "{text}");
-    let (status, _) = http_request(fleet.http(), "POST", &path, Some(&matched)).await?;
+    let (status, _) = fleet.api("POST", &path, Some(&matched)).await?;
     assert_eq!(status, 409, "a unit leaves quarantine once");
     wait_for("the site moved the unit out of quarantine", TIMEOUT, || {
         let config = &config;

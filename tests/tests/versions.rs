@@ -10,7 +10,7 @@ use modori_coordinator::revocation::Revocations;
 use modori_shared::domain::{Epoch, ReasonCode, ReturnLine, RmaId, Sku};
 use modori_shared::wire::handshake::{ClientHello, ServerHello};
 use modori_shared::wire::PROTOCOL_VERSION;
-use modori_tests::{coordinator_count, http_get, wait_for, TestFleet};
+use modori_tests::{coordinator_count, wait_for, TestFleet};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -57,7 +57,7 @@ async fn an_agent_one_version_behind_syncs_both_ways() -> anyhow::Result<()> {
         .await?,
         5
     );
-    let (_, body) = http_get(fleet.http(), "/api/v1/sites").await?;
+    let (_, body) = fleet.api("GET", "/api/v1/sites", None).await?;
     let sites: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     assert_eq!(
         sites[0]["protocol_version"],

@@ -162,3 +162,74 @@ fn the_coordinator_checks_its_config_without_starting() {
         "{text}"
     );
 }
+
+#[test]
+fn api_keys_and_returns_in_the_config_are_checked_naming_the_key() {
+    let coord = std::fs::read_to_string(configs_dir().join("coordinator.toml")).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("coordinator.toml");
+    let hash = "ab".repeat(32);
+    let load = |extra: &str| {
+        std::fs::write(&path, format!("{coord}\n{extra}")).expect("write");
+        CoordinatorConfig::load(&path)
+    };
+    let good = format!("[[api_keys]]\nscope = \"merchant:brand-a\"\nsha256 = \"{hash}\"\n");
+    let config = load(&good).expect("a configured key");
+    assert_eq!(config.api_keys.len(), 1);
+    for (extra, needles) in [
+        (
+            format!("[[api_keys]]\nscope = \"ops\"\nsha256 = \"{hash}\"\nsecret = \"x\"\n"),
+            vec!["api_keys[0]", "secret"],
+        ),
+        (
+            "[[api_keys]]\nscope = \"ops\"\nsha256 = \"abc\"\n".to_owned(),
+            vec!["api_keys[0].sha256"],
+        ),
+        (
+            format!(
+                "{good}[[api_keys]]\nscope = \"root\"\nsha256 = \"{}\"\n",
+                "cd".repeat(32)
+            ),
+            vec!["api_keys[1].scope", "root"],
+        ),
+        (format!("{good}{good}"), vec!["api_keys[1].sha256", "twice"]),
+    ] {
+        let err = load(&extra).expect_err(&extra).to_string();
+        for needle in needles {
+            assert!(err.contains(needle), "{extra}: {err}");
+        }
+        assert!(err.contains(&path.display().to_string()), "{err}");
+    }
+    for (value, needles) in [
+        ("expire_after_days = 0", vec!["returns.expire_after_days"]),
+        ("expire_after_day = 3", vec!["returns", "expire_after_day"]),
+    ] {
+        std::fs::write(&path, coord.replace("expire_after_days = 30", value)).expect("write");
+        let err = CoordinatorConfig::load(&path).expect_err(value).to_string();
+        for needle in needles {
+            assert!(err.contains(needle), "{value}: {err}");
+        }
+    }
+    // A store key for a store the fleet does not have: refused by check-config.
+    let unknown_store =
+        format!("{coord}\n[[api_keys]]\nscope = \"store:st-nowhere\"\nsha256 = \"{hash}\"\n")
+            .replace(
+                "sites_file = \"sites.toml\"",
+                &format!("sites_file = {:?}", configs_dir().join("sites.toml")),
+            )
+            .replace(
+                "stores_file = \"stores.toml\"",
+                &format!("stores_file = {:?}", configs_dir().join("stores.toml")),
+            );
+    std::fs::write(&path, unknown_store).expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_modori-coordinator-under-test"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("api_keys[0].scope") && text.contains("st-nowhere"),
+        "{text}"
+    );
+}

@@ -179,6 +179,10 @@ enum CommandV1 {
     ForgetCustomer {
         rmas: Vec<String>,
     },
+    // Appended: agents built before it record it as undecodable and move past it.
+    WithdrawExpectedReturn {
+        rma: String,
+    },
     TransferOrder {
         lpn: String,
         to: String,
@@ -584,6 +588,9 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
         CommandBody::ForgetCustomer { rmas } => CommandV1::ForgetCustomer {
             rmas: rmas.iter().map(ToString::to_string).collect(),
         },
+        CommandBody::WithdrawExpectedReturn { rma } => CommandV1::WithdrawExpectedReturn {
+            rma: rma.to_string(),
+        },
         CommandBody::TransferOrder { lpn, to } => CommandV1::TransferOrder {
             lpn: lpn.to_string(),
             to: to.to_string(),
@@ -710,6 +717,9 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
                     .map_err(&e)?,
             }
         }
+        CommandV1::WithdrawExpectedReturn { rma } => CommandBody::WithdrawExpectedReturn {
+            rma: RmaId::new(rma).map_err(&e)?,
+        },
         CommandV1::DispositionRules { rules } => {
             if rules.len() > RULES_MAX {
                 return Err(WireError::Malformed {
@@ -900,5 +910,22 @@ mod tests {
         ] {
             assert_eq!(decode_command(&encode_command(&cmd).unwrap()).unwrap(), cmd);
         }
+    }
+
+    #[test]
+    fn withdraw_round_trips_with_its_appended_variant_index() {
+        let cmd = CommandBody::WithdrawExpectedReturn {
+            rma: RmaId::new("RMA-7").unwrap(),
+        };
+        let bytes = encode_command(&cmd).unwrap();
+        assert_eq!(decode_command(&bytes).unwrap(), cmd);
+        // Format byte, then bincode's variant index: 6, after the six older commands. An
+        // older agent decodes the index as unknown and records the command as undecodable.
+        assert_eq!(&bytes[..2], &[PAYLOAD_FORMAT, 6]);
+        let mut bad = bytes.clone();
+        let pos = bad.iter().position(|b| *b == b'R').unwrap();
+        bad[pos] = b'r';
+        let err = decode_command(&bad).unwrap_err();
+        assert!(err.to_string().contains("rma"), "{err}");
     }
 }

@@ -1,0 +1,182 @@
+//! Merchants' catalogues: stored here and sent to every site, so stations resolve product
+//! scans offline. Ops keys, or the merchant's own.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::Json;
+use modori_shared::domain::{MerchantId, Sku};
+use modori_shared::CatalogItem;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Caller;
+use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::store;
+use crate::Ctx;
+
+/// Items one catalogue request may carry (and one answer may list) at most.
+pub const CATALOG_ITEMS_PER_REQUEST_MAX: usize = 20_000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogRequest {
+    items: Vec<CatalogEntry>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogEntry {
+    sku: String,
+    /// JAN / EAN-13, EAN-8, UPC-A or GTIN-14 digits, check digit included (GTIN-14 when read).
+    #[serde(default)]
+    gtin: Option<String>,
+    category: String,
+    price_yen: u64,
+    #[serde(default)]
+    final_sale: bool,
+    #[serde(default)]
+    needs_testing: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CatalogStored {
+    merchant: String,
+    n_items: usize,
+    /// Sites the catalogue was sent to.
+    n_sites: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CatalogView {
+    merchant: String,
+    items: Vec<CatalogEntry>,
+}
+
+/// A catalogue entry checked; the error names the field (`items[3].gtin`).
+fn catalog_item(i: usize, e: CatalogEntry) -> Result<CatalogItem, ApiError> {
+    let field = |f: &str| format!("items[{i}].{f}");
+    let sku = Sku::new(e.sku).map_err(|err| ApiError::invalid_field(field("sku"), err))?;
+    let gtin14 = match e.gtin {
+        None => None,
+        Some(g) => match modori_shared::barcode::parse(&g) {
+            Ok(modori_shared::barcode::Scan::Product(gtin)) => Some(gtin.gtin14().to_owned()),
+            Ok(other) => {
+                return Err(ApiError::invalid_field(
+                    field("gtin"),
+                    format!("{g:?} is a {}, not a product code", other.format()),
+                ))
+            }
+            Err(err) => return Err(ApiError::invalid_field(field("gtin"), err)),
+        },
+    };
+    let category_max = modori_shared::wire::payload::OPERATOR_LEN_MAX;
+    if e.category.is_empty() || e.category.len() > category_max {
+        return Err(ApiError::invalid_field(
+            field("category"),
+            format!("must be 1..={category_max} bytes"),
+        ));
+    }
+    Ok(CatalogItem {
+        sku,
+        gtin14,
+        category: e.category,
+        price_yen: e.price_yen,
+        final_sale: e.final_sale,
+        needs_testing: e.needs_testing,
+    })
+}
+
+fn merchant_param(merchant: String) -> Result<MerchantId, ApiError> {
+    MerchantId::new(merchant).map_err(|e| ApiError::invalid_path("merchant", e))
+}
+
+/// Replaces catalogue entries of a merchant (by SKU) and sends them to every site.
+#[utoipa::path(put, path = "/api/v1/catalog/{merchant}", tag = "catalog", security(("bearer" = [])),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    request_body = CatalogRequest,
+    responses(
+        (status = 200, body = CatalogStored),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_catalog(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath(merchant): ApiPath<String>,
+    ApiJson(req): ApiJson<CatalogRequest>,
+) -> Result<Json<CatalogStored>, ApiError> {
+    let merchant = merchant_param(merchant)?;
+    caller.require_merchant(&merchant)?;
+    if req.items.is_empty() || req.items.len() > CATALOG_ITEMS_PER_REQUEST_MAX {
+        return Err(ApiError::invalid_field(
+            "items",
+            format!("must hold 1..={CATALOG_ITEMS_PER_REQUEST_MAX} items"),
+        ));
+    }
+    let items = req
+        .items
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| catalog_item(i, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let n_items = items.len();
+    let sites: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
+    let m = merchant.clone();
+    let queued = ctx
+        .db
+        .call(move |c| {
+            store::put_catalog(
+                c,
+                m.as_str(),
+                &items,
+                &sites,
+                modori_agent::sync_client::chrono_ms(),
+            )
+        })
+        .await?;
+    for (site, seq) in &queued {
+        ctx.live.command_queued(site, *seq);
+    }
+    tracing::info!(merchant = %merchant, n_items, key_id = %caller.key_id, "catalogue stored");
+    Ok(Json(CatalogStored {
+        merchant: merchant.to_string(),
+        n_items,
+        n_sites: queued.len(),
+    }))
+}
+
+/// A merchant's catalogue, by SKU.
+#[utoipa::path(get, path = "/api/v1/catalog/{merchant}", tag = "catalog", security(("bearer" = [])),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    responses(
+        (status = 200, body = CatalogView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody)))]
+pub async fn get_catalog(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath(merchant): ApiPath<String>,
+) -> Result<Json<CatalogView>, ApiError> {
+    let merchant = merchant_param(merchant)?;
+    caller.require_merchant(&merchant)?;
+    let m = merchant.clone();
+    let items = ctx
+        .db
+        .call(move |c| store::catalog(c, m.as_str(), CATALOG_ITEMS_PER_REQUEST_MAX))
+        .await?;
+    Ok(Json(CatalogView {
+        merchant: merchant.to_string(),
+        items: items
+            .into_iter()
+            .map(|i| CatalogEntry {
+                sku: i.sku.to_string(),
+                gtin: i.gtin14,
+                category: i.category,
+                price_yen: i.price_yen,
+                final_sale: i.final_sale,
+                needs_testing: i.needs_testing,
+            })
+            .collect(),
+    }))
+}
