@@ -43,6 +43,15 @@ pub struct CoordinatorConfig {
     /// Resale channels and the markdown schedule (see `listings.rs`).
     #[serde(default)]
     pub resale: crate::listings::ResaleConfig,
+    /// The return policy (see `policy.rs`).
+    #[serde(default)]
+    pub policy: crate::policy::PolicyConfig,
+    /// Restock rebalancing's gains and costs (see `rebalance.rs`).
+    #[serde(default)]
+    pub rebalance: crate::rebalance::RebalanceConfig,
+    /// Merchants' webhooks (`[[merchants]]` with `id`, `webhook_url`, `webhook_secret`).
+    #[serde(default)]
+    pub merchants: Vec<crate::webhooks::MerchantEntry>,
     #[serde(default)]
     pub returns: ReturnsSection,
     /// API keys known from the config (`[[api_keys]]` with `scope`, `sha256` and an optional
@@ -51,6 +60,9 @@ pub struct CoordinatorConfig {
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
 }
+
+/// Shortest webhook secret accepted, in bytes: an HMAC key shorter than this is guessable.
+pub const WEBHOOK_SECRET_BYTES_MIN: usize = 16;
 
 /// Default for `returns.expire_after_days`.
 pub const EXPIRE_AFTER_DAYS_DEFAULT: u32 = 30;
@@ -280,6 +292,67 @@ impl CoordinatorConfig {
                 key,
                 message,
             })?;
+        for (i, m) in self.merchants.iter().enumerate() {
+            let key = |f: &str| format!("merchants[{i}].{f}");
+            modori_shared::domain::MerchantId::new(m.id.clone())
+                .map_err(|e| bad(&key("id"), &e.to_string()))?;
+            if let Some(url) = &m.webhook_url {
+                crate::webhooks::check_url(url)
+                    .map_err(|e| bad(&key("webhook_url"), &e.to_string()))?;
+                if m.webhook_secret
+                    .as_ref()
+                    .is_none_or(|s| s.len() < WEBHOOK_SECRET_BYTES_MIN)
+                {
+                    return Err(bad(
+                        &key("webhook_secret"),
+                        &format!(
+                            "a webhook needs a secret of at least {WEBHOOK_SECRET_BYTES_MIN} bytes"
+                        ),
+                    ));
+                }
+            }
+        }
+        let p = &self.policy;
+        for (name, t) in [("policy", &p.terms), ("policy.strict", &p.strict)] {
+            if t.return_window_days == 0 || t.return_window_days > EXPIRE_AFTER_DAYS_MAX {
+                return Err(bad(
+                    &format!("{name}.return_window_days"),
+                    &format!("must be 1..={EXPIRE_AFTER_DAYS_MAX}"),
+                ));
+            }
+            if t.store_credit_bonus_percent > 100 {
+                return Err(bad(
+                    &format!("{name}.store_credit_bonus_percent"),
+                    "must be 0..=100",
+                ));
+            }
+        }
+        let shares = [
+            ("policy.grade_refund_share", &p.grade_refund_share),
+            ("valuation.restock_share", &self.valuation.restock_share),
+            ("valuation.resale_share", &self.valuation.resale_share),
+        ];
+        for (name, s) in shares {
+            if s.iter().any(|v| !(0.0..=1.0).contains(v)) {
+                return Err(bad(name, "each share must be 0..=1"));
+            }
+        }
+        for (i, c) in self.resale.channels.iter().enumerate() {
+            if c.price_share.iter().any(|v| !(0.0..=1.0).contains(v)) {
+                return Err(bad(
+                    &format!("resale.channels[{i}].price_share"),
+                    "each share must be 0..=1",
+                ));
+            }
+        }
+        for (i, m) in self.resale.markdown.iter().enumerate() {
+            if m.percent_off > 100 {
+                return Err(bad(
+                    &format!("resale.markdown[{i}].percent_off"),
+                    "must be 0..=100",
+                ));
+            }
+        }
         Ok(())
     }
 

@@ -218,6 +218,7 @@ async fn drive_returns(
             origin_store: Some(store.id.clone()),
             lines,
             customer: None,
+            terms: None,
         };
         match crate::register(&c.0, registration).await {
             Ok(routed) => {

@@ -76,6 +76,8 @@ pub enum CoordinatorError {
     },
     #[error("no site to route to")]
     NoSite,
+    #[error("no site can take this return: {0}")]
+    NoSiteFor(String),
     #[error(transparent)]
     Revocation(#[from] RevocationError),
     #[error("config key {key}: {message}")]
@@ -94,6 +96,15 @@ pub struct Ctx {
     pub metrics: Metrics,
     pub revocations: Arc<Revocations>,
     pub shutdown: watch::Receiver<bool>,
+    /// Wakes the webhook worker when a return's timeline grew.
+    pub wake_webhooks: tokio::sync::Notify,
+}
+
+impl Ctx {
+    /// New events may be due for the merchants' webhooks.
+    pub fn webhooks_wake(&self) {
+        self.wake_webhooks.notify_one();
+    }
 }
 
 pub struct Coordinator {
@@ -110,6 +121,8 @@ pub struct RoutedReturn {
     pub rma: RmaId,
     pub site: SiteId,
     pub explanation: String,
+    /// Every site weighed, best first, with its score or why it was left out.
+    pub candidates: Vec<routing::Candidate>,
     pub command_seq: u64,
 }
 
@@ -181,6 +194,7 @@ impl Coordinator {
             metrics: Metrics::default(),
             revocations,
             shutdown: shutdown_rx.clone(),
+            wake_webhooks: tokio::sync::Notify::new(),
         });
         for (site, seq) in rules_queued {
             ctx.live.command_queued(&site, seq);
@@ -220,6 +234,7 @@ impl Coordinator {
         let tasks = vec![
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
+            tokio::spawn(webhooks::worker(ctx.clone())),
             tokio::spawn(async move {
                 let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
                     let _ = http_shutdown.changed().await;
@@ -307,31 +322,73 @@ pub async fn register_return(
             origin_store: None,
             lines,
             customer: None,
+            terms: None,
         },
     )
     .await
 }
 
-/// Routes `r` to the nearest site and registers it there (see [`register_return`]).
+/// The start of today in Japan (UTC+9, no daylight saving), in Unix milliseconds: routing
+/// counts each site's load from then.
+pub fn start_of_day_jst(now_ms: i64) -> i64 {
+    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+    const JST_MS: i64 = 9 * 60 * 60 * 1000;
+    (now_ms + JST_MS).div_euclid(DAY_MS) * DAY_MS - JST_MS
+}
+
+/// Routes `r` (by distance, today's load per site and what its products need: electronics go
+/// only to sites that test them) and registers it there, with its candidates; the site is
+/// sent the expected return, and an exchange order when the customer wants a replacement.
 pub async fn register(
     ctx: &Arc<Ctx>,
     r: store::NewReturn,
 ) -> Result<RoutedReturn, CoordinatorError> {
-    let route =
-        routing::nearest_site(&ctx.fleet.sites, r.origin).ok_or(CoordinatorError::NoSite)?;
+    let merchant = r.merchant.as_ref().map(|m| m.to_string());
+    let skus: Vec<String> = r.lines.iter().map(|l| l.sku.to_string()).collect();
+    let since = start_of_day_jst(chrono_ms());
+    let (needs_testing, routed) = ctx
+        .db
+        .call(move |c| {
+            let mut testing = false;
+            for sku in &skus {
+                testing |=
+                    store::commerce::product(c, merchant.as_deref(), sku)?.is_some_and(|p| p.2);
+            }
+            Ok::<_, store::StoreError>((testing, store::commerce::routed_since(c, since)?))
+        })
+        .await?;
+    let needs = routing::Needs {
+        testing: needs_testing,
+    };
+    let load = |s: &SiteId| {
+        routed
+            .iter()
+            .find(|(id, _)| id == s.as_str())
+            .map_or(0, |(_, n)| *n)
+    };
+    let (route, candidates) = routing::route(&ctx.fleet.sites, r.origin, needs, load);
+    let Some(route) = route else {
+        let why: Vec<String> = candidates
+            .iter()
+            .map(|c| format!("{}: {}", c.site, c.excluded.as_deref().unwrap_or("?")))
+            .collect();
+        return Err(CoordinatorError::NoSiteFor(why.join("; ")));
+    };
     let site = route.site.id.clone();
     let explanation = route.explanation;
     let rma = r.rma.clone();
+    let candidates_json = serde_json::to_string(&candidates).unwrap_or_default();
     let (s, e) = (site.clone(), explanation.clone());
     let command_seq = ctx
         .db
-        .call(move |c| store::register_return(c, &r, &s, &e, chrono_ms()))
+        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, chrono_ms()))
         .await?;
     ctx.live.command_queued(&site, command_seq);
     Ok(RoutedReturn {
         rma,
         site,
         explanation,
+        candidates,
         command_seq,
     })
 }
@@ -495,18 +552,22 @@ pub async fn cancel_return(
 pub async fn after_ops_applied(ctx: &Ctx) -> Result<(), StoreError> {
     let valuation = ctx.config.valuation.clone();
     let resale = ctx.config.resale.clone();
+    let policy = ctx.config.policy.clone();
     let sites = ctx.fleet.sites.clone();
     let queued = ctx
         .db
         .call(move |c| {
-            let queued = decisions::decide_pending(c, &valuation, &sites, chrono_ms())?;
+            let mut queued = decisions::decide_pending(c, &valuation, &sites, chrono_ms())?;
             listings::list_pending(c, &resale, chrono_ms())?;
+            store::commerce::compute_refunds(c, &policy, chrono_ms())?;
+            queued.extend(store::commerce::match_quarantined(c, chrono_ms())?);
             Ok::<_, StoreError>(queued)
         })
         .await?;
     for (site, seq) in &queued {
         ctx.live.command_queued(site, *seq);
     }
+    ctx.webhooks_wake();
     Ok(())
 }
 

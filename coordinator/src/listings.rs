@@ -246,6 +246,12 @@ pub enum SaleError {
     Store(#[from] StoreError),
 }
 
+impl From<modori_agent::sqlite::DbError> for SaleError {
+    fn from(e: modori_agent::sqlite::DbError) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 impl From<rusqlite::Error> for SaleError {
     fn from(e: rusqlite::Error) -> Self {
         Self::Store(e.into())
@@ -282,7 +288,7 @@ pub fn sell(conn: &mut Connection, id: i64, now_ms: i64) -> Result<(String, i64)
 }
 
 /// A listing as the API shows it.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Listing {
     pub id: i64,
     pub lpn: String,

@@ -58,6 +58,9 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         privacy: Default::default(),
         valuation: Default::default(),
         resale: Default::default(),
+        policy: Default::default(),
+        merchants: Vec::new(),
+        rebalance: Default::default(),
         returns: Default::default(),
         api_keys: Vec::new(),
     }

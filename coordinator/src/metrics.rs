@@ -13,12 +13,20 @@ pub struct SiteLabel {
     pub site: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabel {
+    pub merchant: String,
+    /// `delivered` or `failed`.
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     ops_applied: Family<SiteLabel, Counter>,
     ops_duplicate: Family<SiteLabel, Counter>,
     pub sites_online: Gauge,
     site_lag_ops: Family<SiteLabel, Gauge>,
+    webhook_deliveries: Family<DeliveryLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -44,7 +52,14 @@ impl Default for Metrics {
             "Ops recorded at a site and not yet applied here",
             site_lag_ops.clone(),
         );
+        let webhook_deliveries = Family::<DeliveryLabel, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook posts to merchants, per merchant and outcome",
+            webhook_deliveries.clone(),
+        );
         Self {
+            webhook_deliveries,
             registry,
             ops_applied,
             ops_duplicate,
@@ -74,6 +89,15 @@ impl Metrics {
         self.site_lag_ops
             .get_or_create(&Self::label(site))
             .set(i64::try_from(lag_ops).unwrap_or(i64::MAX));
+    }
+
+    pub fn webhook_delivery(&self, merchant: &str, delivered: bool) {
+        self.webhook_deliveries
+            .get_or_create(&DeliveryLabel {
+                merchant: merchant.to_owned(),
+                outcome: if delivered { "delivered" } else { "failed" }.to_owned(),
+            })
+            .inc();
     }
 
     pub fn render(&self) -> String {

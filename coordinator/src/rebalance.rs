@@ -46,7 +46,7 @@ pub struct Stock {
 }
 
 /// A move worth making.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Move {
     pub lpn: String,
     pub sku: String,

@@ -24,7 +24,7 @@ pub struct Needs {
 }
 
 /// One site as the decision saw it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Candidate {
     pub site: String,
     pub distance_km: f64,

@@ -27,6 +27,7 @@ use thiserror::Error;
 
 use modori_agent::sqlite::{to_i64, to_u64, DbError};
 
+pub mod commerce;
 pub mod lifecycle;
 
 #[derive(Debug, Error)]
@@ -215,6 +216,43 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         CREATE UNIQUE INDEX listings_live ON listings (lpn, channel) WHERE status = 'listed';
         CREATE INDEX listings_lpn ON listings (lpn);
+        "#,
+        ),
+        // The commerce side of a return (see `commerce`): the order, how it travels, what the
+        // customer wants, the fees and bonus granted, tracking, the refund; demand per site
+        // for rebalancing; how far each merchant's webhook has been delivered.
+        M::up(
+            r#"
+        ALTER TABLE returns ADD COLUMN order_ref TEXT;
+        ALTER TABLE returns ADD COLUMN order_date_ms INTEGER;
+        ALTER TABLE returns ADD COLUMN method TEXT;
+        ALTER TABLE returns ADD COLUMN resolution TEXT;
+        ALTER TABLE returns ADD COLUMN fee_yen INTEGER;
+        ALTER TABLE returns ADD COLUMN credit_bonus_percent INTEGER;
+        ALTER TABLE returns ADD COLUMN value_yen INTEGER;
+        ALTER TABLE returns ADD COLUMN carrier TEXT;
+        ALTER TABLE returns ADD COLUMN tracking TEXT;
+        ALTER TABLE returns ADD COLUMN transit_status TEXT;
+        ALTER TABLE returns ADD COLUMN policy_json TEXT;
+        ALTER TABLE returns ADD COLUMN refund_yen INTEGER;
+        ALTER TABLE returns ADD COLUMN refund_confirmed_ms INTEGER;
+        ALTER TABLE returns ADD COLUMN routing_candidates TEXT;
+        CREATE INDEX returns_tracking ON returns (tracking);
+        CREATE INDEX returns_order_ref ON returns (order_ref);
+        CREATE TABLE demand (
+            site  TEXT NOT NULL,
+            sku   TEXT NOT NULL,
+            units INTEGER NOT NULL,
+            PRIMARY KEY (site, sku)
+        ) STRICT;
+        CREATE TABLE webhook_cursors (
+            merchant        TEXT PRIMARY KEY,
+            last_event_id   INTEGER NOT NULL,
+            attempts        INTEGER NOT NULL,
+            next_attempt_ms INTEGER NOT NULL,
+            last_error      TEXT,
+            delivered       INTEGER NOT NULL
+        ) STRICT;
         "#,
         ),
     ])
@@ -843,15 +881,19 @@ pub struct NewReturn {
     pub origin_store: Option<StoreId>,
     pub lines: Vec<ReturnLine>,
     pub customer: Option<Customer>,
+    /// What a commerce system asked and the policy granted (none for a bare registration).
+    pub terms: Option<commerce::Terms>,
 }
 
 /// A return routed to a site: stored with its `registered` event and sent to the site as an
 /// expected return, in one transaction. Returns the command seq.
+/// `candidates_json` is every site the routing weighed, with its score or why it was left out.
 pub fn register_return(
     conn: &mut Connection,
     r: &NewReturn,
     site: &SiteId,
     routing: &str,
+    candidates_json: &str,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -889,8 +931,24 @@ pub fn register_return(
         ],
     )?;
     lifecycle::registered(&tx, &r.rma, site, routing, now_ms)?;
+    let mut last_seq = seq;
+    if let Some(terms) = &r.terms {
+        commerce::store_terms(&tx, &r.rma, terms)?;
+        // The site ships the replacement from its stock when the exchange is asked.
+        if let Some(sku) = &terms.exchange_sku {
+            let order = CommandBody::ExchangeOrder {
+                rma: r.rma.clone(),
+                sku: sku.clone(),
+            };
+            last_seq = enqueue_command(&tx, site, &order, now_ms)?;
+        }
+    }
+    tx.execute(
+        "UPDATE returns SET routing_candidates = ?2 WHERE rma = ?1",
+        params![r.rma.as_str(), candidates_json],
+    )?;
     tx.commit()?;
-    Ok(seq)
+    Ok(last_seq)
 }
 
 /// The customer of a return: personal data, kept only as long as configured.

@@ -60,6 +60,9 @@ pub struct TestFleet {
     pub agents: Vec<Option<Agent>>,
     /// An ops API key, configured as an `[[api_keys]]` entry of the coordinator.
     pub ops_key: String,
+    /// More `[[api_keys]]` and `[[merchants]]` for the coordinator's next (re)start.
+    pub extra_keys: Vec<ApiKeyEntry>,
+    pub merchants: Vec<modori_coordinator::webhooks::MerchantEntry>,
 }
 
 /// A fresh API key and the `[[api_keys]]` entry that lets the coordinator know it.
@@ -93,6 +96,8 @@ impl TestFleet {
             coordinator: None,
             agents: Vec::new(),
             ops_key: config_key("ops").0,
+            extra_keys: Vec::new(),
+            merchants: Vec::new(),
         };
         me.start_coordinator().await?;
         for i in 0..me.fleet.sites.len() {
@@ -120,6 +125,8 @@ impl TestFleet {
             sha256: modori_coordinator::apikeys::sha256_hex(&self.ops_key),
             label: Some("tests".into()),
         });
+        config.api_keys.extend(self.extra_keys.iter().cloned());
+        config.merchants.clone_from(&self.merchants);
         config
     }
 

@@ -251,7 +251,9 @@ fn fill(path: &str) -> String {
         .replace("{merchant}", "brand-a")
         .replace("{lpn}", "LPN-NOPE")
         .replace("{reference}", "C-NOPE")
-        .replace("{id}", "ak-nope")
+        .replace("{id}", "1")
+        .replace("{store_id}", "st-shibuya")
+        .replace("{site}", "osaka")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,6 +289,16 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/customers/{reference}",
         "/api/v1/keys",
         "/api/v1/keys/{id}",
+        "/api/v1/stores/{store_id}/returns",
+        "/api/v1/returns/{rma}/refund",
+        "/api/v1/carrier-events",
+        "/api/v1/analytics/reasons",
+        "/api/v1/analytics/customers/{reference}",
+        "/api/v1/demand/{site}",
+        "/api/v1/rebalance",
+        "/api/v1/units/{lpn}/transfer",
+        "/api/v1/listings",
+        "/api/v1/listings/{id}/sold",
     ] {
         assert!(documented.contains(path), "{path} is not documented");
     }
@@ -326,7 +338,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 16, "every operation was probed");
+    assert_eq!(n_operations, 26, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

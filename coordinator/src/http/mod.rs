@@ -8,10 +8,12 @@
 
 mod auth;
 mod catalog;
+mod commerce;
 mod error;
 mod keys;
 mod ops;
 mod returns;
+mod stock;
 
 use std::sync::Arc;
 
@@ -49,6 +51,8 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "catalog", description = "Merchants' catalogues, sent to every site"),
         (name = "ops", description = "Central ops: sites, anomalies, quarantine, personal data"),
         (name = "keys", description = "API keys (ops scope)"),
+        (name = "analytics", description = "Return reasons, customers' history and abuse score"),
+        (name = "stock", description = "Demand, rebalancing transfers, resale listings"),
     )
 )]
 struct ApiDoc;
@@ -83,6 +87,16 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(ops::match_unit))
         .routes(routes!(ops::forget_customer))
         .routes(routes!(returns::create_return))
+        .routes(routes!(returns::create_store_return))
+        .routes(routes!(commerce::confirm_refund))
+        .routes(routes!(commerce::carrier_events))
+        .routes(routes!(commerce::reasons))
+        .routes(routes!(commerce::customer))
+        .routes(routes!(stock::put_demand))
+        .routes(routes!(stock::rebalance))
+        .routes(routes!(stock::transfer_unit))
+        .routes(routes!(stock::list_listings))
+        .routes(routes!(stock::sell_listing))
         .routes(routes!(returns::get_return))
         .routes(routes!(returns::cancel_return))
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))

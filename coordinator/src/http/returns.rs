@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::ops::CUSTOMER_REF_BYTES_MAX;
 use super::rfc3339;
 use crate::apikeys::Scope;
+use crate::policy;
 use crate::store::{self, lifecycle};
 use crate::Ctx;
 
@@ -29,7 +30,8 @@ pub struct NewReturn {
     #[serde(default)]
     rma: Option<String>,
     /// The merchant the return belongs to. A merchant key may register only its own (and
-    /// when absent it is the key's); an ops key may leave it out.
+    /// when absent it is the key's); an ops key may leave it out. The return policy applies
+    /// to a merchant's returns.
     #[serde(default)]
     merchant: Option<String>,
     origin: Origin,
@@ -37,6 +39,31 @@ pub struct NewReturn {
     /// Personal data, kept only as long as `privacy.retention_days`.
     #[serde(default)]
     customer: Option<NewCustomer>,
+    /// The order's reference in the commerce system (matches unidentified parcels).
+    #[serde(default)]
+    order_ref: Option<String>,
+    /// The order date, `YYYY-MM-DD` (Japan) or RFC 3339: the return window counts from it.
+    #[serde(default)]
+    order_date: Option<String>,
+    /// `carrier_pickup` (default), `home_pickup`, `konbini_dropoff` or `store_dropoff`.
+    #[serde(default)]
+    method: Option<String>,
+    /// `refund` (default), `store_credit` or `exchange` (with `exchange_sku`).
+    #[serde(default)]
+    resolution: Option<String>,
+    /// The SKU wanted in exchange.
+    #[serde(default)]
+    exchange_sku: Option<String>,
+}
+
+/// What the commerce system knows of the order and wants for the customer.
+#[derive(Default)]
+pub struct OrderTerms {
+    order_ref: Option<String>,
+    order_date: Option<String>,
+    method: Option<String>,
+    resolution: Option<String>,
+    exchange_sku: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -50,12 +77,14 @@ pub struct NewCustomer {
     address: Option<String>,
 }
 
-/// Where the parcel starts: a store or konbini of the fleet, or a point (a carrier pickup).
+/// Where the parcel starts: a store or konbini of the fleet, a point (a carrier pickup), or a
+/// Japanese postal code (routed from its prefecture).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, untagged)]
 pub enum Origin {
     Store { store_id: String },
     Point { latitude: f64, longitude: f64 },
+    Postal { postal_code: String },
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -67,6 +96,33 @@ pub struct NewLine {
     /// too_small, too_large, not_as_described, damaged_in_transit, defective,
     /// wrong_item_sent, changed_mind, arrived_late, other.
     reason: String,
+    /// The customer's words, for customer service (at most 500 bytes).
+    #[serde(default)]
+    note: Option<String>,
+}
+
+/// Longest line note, order reference, in bytes.
+pub const NOTE_BYTES_MAX: usize = 500;
+pub const ORDER_REF_BYTES_MAX: usize = 64;
+
+/// What the carrier label carries, and its ZPL.
+#[derive(Serialize, ToSchema)]
+pub struct LabelView {
+    rma: String,
+    carrier: Option<String>,
+    tracking: Option<String>,
+    to_site: String,
+    to_name: String,
+    from: String,
+    /// ZPL for a 4 × 2 inch label printer.
+    zpl: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RefusedLine {
+    /// Index into `lines`.
+    line: usize,
+    reason: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -74,7 +130,22 @@ pub struct Routed {
     rma: String,
     site: String,
     explanation: String,
+    /// Every site weighed, best first: its distance, today's load, score or why left out.
+    #[schema(value_type = Vec<Object>)]
+    candidates: Vec<crate::routing::Candidate>,
     command_seq: u64,
+    /// Lines the policy refused (final sale); the others are accepted.
+    refused_lines: Vec<RefusedLine>,
+    fee_yen: u64,
+    store_credit_bonus_yen: u64,
+    /// Value of the accepted lines at list price.
+    value_yen: u64,
+    /// new, regular, trusted or strict (serial returners).
+    tier: Option<String>,
+    /// standard or strict.
+    terms: Option<String>,
+    abuse_score: Option<u32>,
+    label: LabelView,
 }
 
 fn customer(c: NewCustomer) -> Result<store::Customer, ApiError> {
@@ -115,6 +186,12 @@ fn line(i: usize, l: NewLine) -> Result<ReturnLine, ApiError> {
     let sku = Sku::new(l.sku).map_err(|e| ApiError::invalid_field(field("sku"), e))?;
     let reason =
         ReasonCode::parse(&l.reason).map_err(|e| ApiError::invalid_field(field("reason"), e))?;
+    if l.note.as_ref().is_some_and(|n| n.len() > NOTE_BYTES_MAX) {
+        return Err(ApiError::invalid_field(
+            field("note"),
+            format!("longer than {NOTE_BYTES_MAX} bytes"),
+        ));
+    }
     ReturnLine::new(sku, l.qty, reason).map_err(|e| ApiError::invalid_field(field("qty"), e))
 }
 
@@ -129,28 +206,47 @@ fn merchant_of(caller: &Caller, named: Option<String>) -> Result<Option<Merchant
         (Scope::Merchant(own), None) => Ok(Some(own.clone())),
         (Scope::Merchant(_), Some(m)) => caller.require_merchant(&m).map(|()| Some(m)),
         (Scope::Store(_), _) => caller
-            .require_ops("registering returns (ops or the merchant)")
+            .require_ops("registering returns here (ops or the merchant; a store registers at /api/v1/stores/{store_id}/returns)")
             .map(|()| None),
     }
 }
 
-/// Registers a return and routes it to the nearest site, which is sent the expected return.
-#[utoipa::path(post, path = "/api/v1/returns", tag = "returns", security(("bearer" = [])),
-    request_body = NewReturn,
-    responses(
-        (status = 201, description = "Registered and routed", body = Routed),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "The key's merchant is not the body's", body = ErrorBody),
-        (status = 409, description = "This RMA is already registered", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, description = "A field is wrong; `field` names it", body = ErrorBody)))]
-pub async fn create_return(
-    State(ctx): State<Arc<Ctx>>,
-    caller: Caller,
-    ApiJson(req): ApiJson<NewReturn>,
-) -> Result<(StatusCode, Json<Routed>), ApiError> {
-    let merchant = merchant_of(&caller, req.merchant)?;
-    let (origin_label, origin, origin_store) = match req.origin {
+/// `YYYY-MM-DD` (midnight in Japan) or RFC 3339, in Unix milliseconds.
+fn order_date_ms(text: &str) -> Result<i64, ApiError> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    let d = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| {
+        ApiError::invalid_field("order_date", "expected YYYY-MM-DD or an RFC 3339 time")
+    })?;
+    let midnight = d
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis());
+    midnight
+        .map(|ms| ms - 9 * 60 * 60 * 1000)
+        .ok_or_else(|| ApiError::invalid_field("order_date", "not a date"))
+}
+
+/// A return as checked, before the policy and routing.
+pub(crate) struct Checked {
+    pub rma: RmaId,
+    pub merchant: Option<MerchantId>,
+    pub origin: Coordinates,
+    pub origin_label: String,
+    pub origin_store: Option<StoreId>,
+    pub lines: Vec<ReturnLine>,
+    pub customer: Option<store::Customer>,
+    pub order_ref: Option<String>,
+    pub order_date_ms: Option<i64>,
+    pub method: String,
+    pub resolution: policy::Resolution,
+}
+
+fn check_origin(
+    ctx: &Ctx,
+    origin: Origin,
+) -> Result<(String, Coordinates, Option<StoreId>), ApiError> {
+    match origin {
         Origin::Store { store_id } => {
             let id = StoreId::new(store_id.clone())
                 .map_err(|e| ApiError::invalid_field("origin.store_id", e))?;
@@ -162,7 +258,7 @@ pub async fn create_return(
                 .ok_or_else(|| {
                     ApiError::invalid_field("origin.store_id", format!("unknown store {id}"))
                 })?;
-            (format!("store:{id}"), store.location, Some(id))
+            Ok((format!("store:{id}"), store.location, Some(id)))
         }
         Origin::Point {
             latitude,
@@ -170,59 +266,470 @@ pub async fn create_return(
         } => {
             let c = Coordinates::new(latitude, longitude)
                 .map_err(|e| ApiError::invalid_field("origin", e))?;
-            (format!("point:{latitude},{longitude}"), c, None)
+            Ok((format!("point:{latitude},{longitude}"), c, None))
         }
-    };
-    if req.lines.is_empty() || req.lines.len() > RETURN_LINES_MAX {
+        Origin::Postal { postal_code } => {
+            let (c, prefecture) = crate::postal::origin(&postal_code)
+                .map_err(|e| ApiError::invalid_field("origin.postal_code", e))?;
+            Ok((format!("postal:{postal_code} ({prefecture})"), c, None))
+        }
+    }
+}
+
+pub(crate) fn check(
+    merchant: Option<MerchantId>,
+    rma: Option<String>,
+    origin: (String, Coordinates, Option<StoreId>),
+    lines: Vec<NewLine>,
+    customer_in: Option<NewCustomer>,
+    order: OrderTerms,
+) -> Result<Checked, ApiError> {
+    let (origin_label, origin, origin_store) = origin;
+    if lines.is_empty() || lines.len() > RETURN_LINES_MAX {
         return Err(ApiError::invalid_field(
             "lines",
             format!("must hold 1..={RETURN_LINES_MAX} lines"),
         ));
     }
-    let lines = req
-        .lines
+    let lines = lines
         .into_iter()
         .enumerate()
         .map(|(i, l)| line(i, l))
         .collect::<Result<Vec<_>, _>>()?;
-    let rma = match req.rma {
+    let rma = match rma {
         Some(r) => RmaId::new(r).map_err(|e| ApiError::invalid_field("rma", e))?,
         None => RmaId::new(crate::new_rma_id()).map_err(|e| ApiError::internal(&e))?,
     };
-    let customer = req.customer.map(customer).transpose()?;
+    let customer = customer_in.map(customer).transpose()?;
+    if order
+        .order_ref
+        .as_ref()
+        .is_some_and(|r| r.is_empty() || r.len() > ORDER_REF_BYTES_MAX)
+    {
+        return Err(ApiError::invalid_field(
+            "order_ref",
+            format!("must be 1..={ORDER_REF_BYTES_MAX} bytes"),
+        ));
+    }
+    let order_date_ms = order.order_date.as_deref().map(order_date_ms).transpose()?;
+    let default_method = if origin_store.is_some() {
+        "store_dropoff"
+    } else {
+        "carrier_pickup"
+    };
+    let method = order.method.unwrap_or_else(|| default_method.to_owned());
+    if !store::commerce::METHODS.contains(&method.as_str()) {
+        return Err(ApiError::invalid_field(
+            "method",
+            format!(
+                "unknown method {method:?}; expected one of {:?}",
+                store::commerce::METHODS
+            ),
+        ));
+    }
+    let resolution = match (
+        order.resolution.as_deref().unwrap_or("refund"),
+        order.exchange_sku,
+    ) {
+        ("refund", None) => policy::Resolution::Refund,
+        ("store_credit", None) => policy::Resolution::StoreCredit,
+        ("exchange", Some(sku)) => {
+            Sku::new(sku.clone()).map_err(|e| ApiError::invalid_field("exchange_sku", e))?;
+            policy::Resolution::Exchange { sku }
+        }
+        ("exchange", None) => {
+            return Err(ApiError::invalid_field(
+                "exchange_sku",
+                "an exchange names the SKU wanted",
+            ))
+        }
+        ("refund" | "store_credit", Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "exchange_sku",
+                "only an exchange names a SKU wanted",
+            ))
+        }
+        (other, _) => {
+            return Err(ApiError::invalid_field(
+                "resolution",
+                format!("unknown resolution {other:?}; expected refund, store_credit or exchange"),
+            ))
+        }
+    };
+    Ok(Checked {
+        rma,
+        merchant,
+        origin,
+        origin_label,
+        origin_store,
+        lines,
+        customer,
+        order_ref: order.order_ref,
+        order_date_ms,
+        method,
+        resolution,
+    })
+}
+
+/// Applies the return policy (for a merchant's return), routes and registers; the answer
+/// carries the label. A return the policy refuses is a 422 naming the reasons.
+pub(crate) async fn register_checked(
+    ctx: &Arc<Ctx>,
+    c: Checked,
+    key_id: &str,
+) -> Result<Routed, ApiError> {
+    let now_ms = modori_agent::sync_client::chrono_ms();
+    let merchant = c.merchant.as_ref().map(|m| m.to_string());
+    let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();
+    let customer_ref = c.customer.as_ref().map(|c| c.reference.clone());
+    let (products, has_catalog, history) = ctx
+        .db
+        .call({
+            let merchant = merchant.clone();
+            move |conn| {
+                let mut products = Vec::new();
+                for sku in &skus {
+                    products.push(store::commerce::product(conn, merchant.as_deref(), sku)?);
+                }
+                let has_catalog = match &merchant {
+                    Some(m) => {
+                        conn.query_row(
+                            "SELECT COUNT(*) FROM catalog WHERE merchant = ?1",
+                            [m],
+                            |r| r.get::<_, i64>(0),
+                        )? > 0
+                    }
+                    None => false,
+                };
+                let history = match &customer_ref {
+                    Some(r) => store::commerce::history(conn, r, now_ms)?,
+                    None => policy::History::default(),
+                };
+                Ok::<_, store::StoreError>((products, has_catalog, history))
+            }
+        })
+        .await?;
+    // A merchant with a catalogue must know every SKU it takes back.
+    if has_catalog {
+        if let Some(i) = products.iter().position(Option::is_none) {
+            return Err(ApiError::invalid_field(
+                format!("lines[{i}].sku"),
+                format!(
+                    "{} is not in the catalogue of {}",
+                    c.lines[i].sku,
+                    merchant.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let policy_lines: Vec<policy::PolicyLine> = c
+        .lines
+        .iter()
+        .zip(&products)
+        .map(|(l, p)| policy::PolicyLine {
+            sku: l.sku.to_string(),
+            qty: l.qty,
+            reason: l.reason,
+            // Without a catalogue nothing is priced, and nothing refused for it.
+            price_yen: p.as_ref().map(|p| p.0).or((!has_catalog).then_some(0)),
+            final_sale: p.as_ref().is_some_and(|p| p.1),
+        })
+        .collect();
+    let decision = c.merchant.as_ref().map(|_| {
+        policy::decide(
+            &ctx.config.policy,
+            &policy_lines,
+            &c.resolution,
+            c.order_date_ms.unwrap_or(now_ms),
+            now_ms,
+            &history,
+        )
+    });
+    if let Some(d) = &decision {
+        if !d.accepted {
+            let mut reasons = d.reasons.clone();
+            reasons.extend(
+                d.refused_lines
+                    .iter()
+                    .map(|r| format!("lines[{}]: {}", r.line, r.reason)),
+            );
+            let field = if c.order_date_ms.is_some() && now_ms > d.window_ends_ms {
+                "order_date"
+            } else {
+                "lines"
+            };
+            tracing::info!(rma = %c.rma, key_id, tier = ?d.tier, "return refused by the policy");
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "rejected",
+                format!(
+                    "the return policy refuses this return: {}",
+                    reasons.join("; ")
+                ),
+            )
+            .with_field(field));
+        }
+    }
+    let refused: Vec<usize> = decision
+        .as_ref()
+        .map(|d| d.refused_lines.iter().map(|r| r.line).collect())
+        .unwrap_or_default();
+    let lines: Vec<ReturnLine> = c
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !refused.contains(i))
+        .map(|(_, l)| l.clone())
+        .collect();
+    let carrier = crate::carrier::carriers()
+        .first()
+        .map(|c| c.id().to_owned());
+    let tracking = Some(crate::carrier::simulated_tracking(tracking_seed(&c.rma)));
+    let (resolution, exchange_sku) = match &c.resolution {
+        policy::Resolution::Refund => ("refund", None),
+        policy::Resolution::StoreCredit => ("store_credit", None),
+        policy::Resolution::Exchange { sku } => ("exchange", Sku::new(sku.clone()).ok()),
+    };
+    let terms = store::commerce::Terms {
+        order_ref: c.order_ref.clone(),
+        order_date_ms: c.order_date_ms,
+        method: c.method.clone(),
+        resolution: resolution.to_owned(),
+        exchange_sku,
+        fee_yen: decision.as_ref().map_or(0, |d| d.fee_yen),
+        credit_bonus_percent: match (&c.resolution, &decision) {
+            (policy::Resolution::StoreCredit, Some(d)) if d.store_credit_bonus_yen > 0 => {
+                ctx.config.policy.terms.store_credit_bonus_percent
+            }
+            _ => 0,
+        },
+        value_yen: decision.as_ref().map_or(0, |d| d.value_yen),
+        carrier: carrier.clone(),
+        tracking: tracking.clone(),
+        policy_json: decision
+            .as_ref()
+            .and_then(|d| serde_json::to_string(d).ok())
+            .unwrap_or_default(),
+    };
+    let from = c.origin_label.clone();
     let registered = crate::register(
-        &ctx,
+        ctx,
         store::NewReturn {
-            rma: rma.clone(),
-            merchant,
-            origin,
-            origin_label,
-            origin_store,
+            rma: c.rma.clone(),
+            merchant: c.merchant,
+            origin: c.origin,
+            origin_label: c.origin_label,
+            origin_store: c.origin_store,
             lines,
-            customer,
+            customer: c.customer,
+            terms: Some(terms),
         },
     )
     .await;
-    match registered {
-        Ok(routed) => {
-            tracing::info!(rma = %routed.rma, site = %routed.site, key_id = %caller.key_id, "return registered");
-            Ok((
-                StatusCode::CREATED,
-                Json(Routed {
-                    rma: routed.rma.to_string(),
-                    site: routed.site.to_string(),
-                    explanation: routed.explanation,
-                    command_seq: routed.command_seq,
-                }),
-            ))
-        }
+    let routed = match registered {
+        Ok(routed) => routed,
         Err(crate::CoordinatorError::Store(store::StoreError::Sqlite(
             rusqlite::Error::SqliteFailure(e, _),
         ))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            Err(ApiError::conflict(format!("return {rma} already exists")).with_field("rma"))
+            return Err(
+                ApiError::conflict(format!("return {} already exists", c.rma)).with_field("rma"),
+            )
         }
-        Err(e) => Err(e.into()),
+        Err(crate::CoordinatorError::NoSiteFor(why)) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_site",
+                format!("no site can take this return today: {why}"),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
+    let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
+    let zpl = modori_agent::devices::zpl::return_label(
+        &routed.rma,
+        &routed.site,
+        &to_name,
+        &from,
+        tracking.as_deref(),
+    )
+    .map_err(|e| ApiError::internal(&e))?;
+    tracing::info!(rma = %routed.rma, site = %routed.site, key_id, "return registered");
+    Ok(Routed {
+        rma: routed.rma.to_string(),
+        site: routed.site.to_string(),
+        explanation: routed.explanation,
+        candidates: routed.candidates,
+        command_seq: routed.command_seq,
+        refused_lines: decision
+            .as_ref()
+            .map(|d| {
+                d.refused_lines
+                    .iter()
+                    .map(|r| RefusedLine {
+                        line: r.line,
+                        reason: r.reason.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        fee_yen: decision.as_ref().map_or(0, |d| d.fee_yen),
+        store_credit_bonus_yen: decision.as_ref().map_or(0, |d| d.store_credit_bonus_yen),
+        value_yen: decision.as_ref().map_or(0, |d| d.value_yen),
+        tier: decision
+            .as_ref()
+            .and_then(|d| serde_json::to_value(d.tier).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        terms: decision.as_ref().map(|d| d.terms.to_owned()),
+        abuse_score: decision.as_ref().map(|d| d.abuse.score),
+        label: LabelView {
+            rma: routed.rma.to_string(),
+            carrier,
+            tracking,
+            to_site: routed.site.to_string(),
+            to_name,
+            from,
+            zpl,
+        },
+    })
+}
+
+/// A number for the simulated carrier's slip, from the RMA (stable, so a retried registration
+/// prints the same slip).
+fn tracking_seed(rma: &RmaId) -> u64 {
+    rma.as_str()
+        .bytes()
+        .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
+}
+
+/// Registers a return: the return policy decides (window, final sale, fees, credit bonus, the
+/// customer's tier), the routing picks the site (distance, today's load, testing), the site is
+/// sent the expected return (and the exchange to ship), and the answer carries the label.
+#[utoipa::path(post, path = "/api/v1/returns", tag = "returns", security(("bearer" = [])),
+    request_body = NewReturn,
+    responses(
+        (status = 201, description = "Registered and routed", body = Routed),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "The key's merchant is not the body's", body = ErrorBody),
+        (status = 409, description = "This RMA is already registered", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "A field is wrong (`field` names it), or the policy refuses \
+                                      the return (`code` rejected, the reasons in `message`)",
+         body = ErrorBody)))]
+pub async fn create_return(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiJson(req): ApiJson<NewReturn>,
+) -> Result<(StatusCode, Json<Routed>), ApiError> {
+    let merchant = merchant_of(&caller, req.merchant)?;
+    let origin = check_origin(&ctx, req.origin)?;
+    let order = OrderTerms {
+        order_ref: req.order_ref,
+        order_date: req.order_date,
+        method: req.method,
+        resolution: req.resolution,
+        exchange_sku: req.exchange_sku,
+    };
+    let checked = check(merchant, req.rma, origin, req.lines, req.customer, order)?;
+    let routed = register_checked(&ctx, checked, &caller.key_id).await?;
+    Ok((StatusCode::CREATED, Json(routed)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreReturn {
+    #[serde(default)]
+    rma: Option<String>,
+    /// The merchant whose goods come back.
+    merchant: String,
+    lines: Vec<NewLine>,
+    #[serde(default)]
+    customer: Option<NewCustomer>,
+    /// The order's reference in the commerce system (matches unidentified parcels).
+    #[serde(default)]
+    order_ref: Option<String>,
+    /// The order date, `YYYY-MM-DD` (Japan) or RFC 3339: the return window counts from it.
+    #[serde(default)]
+    order_date: Option<String>,
+    /// `carrier_pickup` (default), `home_pickup`, `konbini_dropoff` or `store_dropoff`.
+    #[serde(default)]
+    method: Option<String>,
+    /// `refund` (default), `store_credit` or `exchange` (with `exchange_sku`).
+    #[serde(default)]
+    resolution: Option<String>,
+    /// The SKU wanted in exchange.
+    #[serde(default)]
+    exchange_sku: Option<String>,
+}
+
+/// BORIS: a store registers an in-store return. It is routed from the store to the nearest
+/// suitable site and the answer carries the label the store ships it under.
+#[utoipa::path(post, path = "/api/v1/stores/{store_id}/returns", tag = "returns",
+    security(("bearer" = [])),
+    params(("store_id" = String, Path, description = "The store taking the return")),
+    request_body = StoreReturn,
+    responses(
+        (status = 201, description = "Registered and routed", body = Routed),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Another store's key", body = ErrorBody),
+        (status = 404, description = "No such store", body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_store_return(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath(store_id): ApiPath<String>,
+    ApiJson(req): ApiJson<StoreReturn>,
+) -> Result<(StatusCode, Json<Routed>), ApiError> {
+    let id = StoreId::new(store_id).map_err(|e| ApiError::invalid_path("store_id", e))?;
+    if !ctx.fleet.stores.iter().any(|s| s.id == id) {
+        return Err(ApiError::not_found(format!("no store {id}")));
     }
+    match &caller.scope {
+        Scope::Ops => {}
+        Scope::Store(own) if *own == id => {}
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "API key {} (scope {}) does not cover store {id}",
+                caller.key_id, caller.scope
+            )))
+        }
+    }
+    let merchant =
+        MerchantId::new(req.merchant).map_err(|e| ApiError::invalid_field("merchant", e))?;
+    let origin = check_origin(
+        &ctx,
+        Origin::Store {
+            store_id: id.to_string(),
+        },
+    )?;
+    let mut order = OrderTerms {
+        order_ref: req.order_ref,
+        order_date: req.order_date,
+        method: req.method,
+        resolution: req.resolution,
+        exchange_sku: req.exchange_sku,
+    };
+    if order
+        .method
+        .as_deref()
+        .is_some_and(|m| m != "store_dropoff")
+    {
+        return Err(ApiError::invalid_field(
+            "method",
+            "a return registered at a store is a store_dropoff",
+        ));
+    }
+    order.method = Some("store_dropoff".into());
+    let checked = check(
+        Some(merchant),
+        req.rma,
+        origin,
+        req.lines,
+        req.customer,
+        order,
+    )?;
+    let routed = register_checked(&ctx, checked, &caller.key_id).await?;
+    Ok((StatusCode::CREATED, Json(routed)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -264,6 +771,14 @@ pub struct ReturnView {
     created_at: Option<String>,
     /// Oldest first.
     events: Vec<EventView>,
+    /// Every site the routing weighed, best first, with its score or why it was left out.
+    #[schema(value_type = Option<Vec<Object>>)]
+    routing_candidates: Option<serde_json::Value>,
+    /// The order, method, resolution, fees, tracking, refund and the policy's decision.
+    #[schema(value_type = Option<Object>)]
+    terms: Option<serde_json::Value>,
+    /// Its units, with the centre's disposition decision and why.
+    units: Vec<store::commerce::UnitDecision>,
 }
 
 fn line_view(l: lifecycle::Line) -> LineView {
@@ -274,8 +789,11 @@ fn line_view(l: lifecycle::Line) -> LineView {
     }
 }
 
-fn return_view(r: lifecycle::Return) -> ReturnView {
+fn return_view(r: lifecycle::Return, d: store::commerce::Decisions) -> ReturnView {
     ReturnView {
+        routing_candidates: d.candidates,
+        terms: d.terms,
+        units: d.units,
         rma: r.rma,
         merchant: r.owner.merchant,
         status: r.status,
@@ -320,10 +838,15 @@ pub async fn get_return(
 ) -> Result<Json<ReturnView>, ApiError> {
     let rma = rma_param(rma)?;
     let r = rma.clone();
-    let found = ctx.db.call(move |c| lifecycle::get(c, &r)).await?;
+    let (found, decisions) = ctx
+        .db
+        .call(move |c| {
+            Ok::<_, store::StoreError>((lifecycle::get(c, &r)?, store::commerce::decisions(c, &r)?))
+        })
+        .await?;
     let ret = found.ok_or_else(|| ApiError::not_found(format!("no return {rma}")))?;
     caller.require_return(rma.as_str(), &ret.owner)?;
-    Ok(Json(return_view(ret)))
+    Ok(Json(return_view(ret, decisions)))
 }
 
 #[derive(Serialize, ToSchema)]

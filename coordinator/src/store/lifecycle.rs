@@ -517,8 +517,9 @@ mod tests {
             origin_store: None,
             lines: vec![ReturnLine::new(Sku::new("A").unwrap(), 1, ReasonCode::Other).unwrap()],
             customer: None::<Customer>,
+            terms: None,
         };
-        store::register_return(conn, &r, &site(), "nearest", now_ms).unwrap();
+        store::register_return(conn, &r, &site(), "nearest", "[]", now_ms).unwrap();
         rma
     }
 

@@ -1,0 +1,553 @@
+//! The commerce side of a return at the centre: the terms it was accepted on (order, method,
+//! resolution, fees, tracking), the customer's history for the policy, carrier tracking
+//! events, the refund once graded, demand per site for rebalancing, and return analytics.
+//!
+//! Invariants: tracking events, the refund and its confirmation each write their timeline row
+//! in the same transaction as their state; the refund is computed once, when every unit
+//! received for the return is graded and its parcel is closed.
+
+use modori_shared::domain::{Grade, RmaId, SiteId, Sku};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+
+use modori_agent::sqlite::to_i64;
+
+use super::StoreError;
+use crate::carrier::{TrackingEvent, TrackingStatus};
+use crate::policy::{self, History, PolicyConfig};
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+
+/// Reasons that are nobody's fault but the customer's choice: an item coming back worn on
+/// one of them is a sign of wardrobing.
+pub const NO_FAULT_REASONS: [&str; 4] = ["changed_mind", "too_small", "too_large", "arrived_late"];
+
+/// How the parcel travels from the customer.
+pub const METHODS: [&str; 4] = [
+    "carrier_pickup",
+    "home_pickup",
+    "konbini_dropoff",
+    "store_dropoff",
+];
+
+/// What the commerce system asked and the policy granted, stored with the return.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Terms {
+    pub order_ref: Option<String>,
+    pub order_date_ms: Option<i64>,
+    /// One of [`METHODS`].
+    pub method: String,
+    /// `refund`, `exchange` or `store_credit`.
+    pub resolution: String,
+    /// The SKU wanted in exchange.
+    pub exchange_sku: Option<Sku>,
+    pub fee_yen: u64,
+    pub credit_bonus_percent: u32,
+    pub value_yen: u64,
+    pub carrier: Option<String>,
+    pub tracking: Option<String>,
+    /// The policy's decision (tier, abuse score and its factors), as JSON.
+    pub policy_json: String,
+}
+
+/// Writes the terms of a just-registered return, inside its registration's transaction.
+pub fn store_terms(tx: &Transaction<'_>, rma: &RmaId, t: &Terms) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE returns SET order_ref = ?2, order_date_ms = ?3, method = ?4, resolution = ?5,
+                exchange_sku = ?6, fee_yen = ?7, credit_bonus_percent = ?8, value_yen = ?9,
+                carrier = ?10, tracking = ?11, policy_json = ?12
+         WHERE rma = ?1",
+        params![
+            rma.as_str(),
+            t.order_ref,
+            t.order_date_ms,
+            t.method,
+            t.resolution,
+            t.exchange_sku.as_ref().map(Sku::as_str),
+            to_i64(t.fee_yen),
+            t.credit_bonus_percent,
+            to_i64(t.value_yen),
+            t.carrier,
+            t.tracking,
+            t.policy_json
+        ],
+    )?;
+    Ok(())
+}
+
+/// What a product is to the policy and routing: price, final sale, needs testing.
+pub fn product(
+    conn: &Connection,
+    merchant: Option<&str>,
+    sku: &str,
+) -> Result<Option<(u64, bool, bool, String)>, StoreError> {
+    let row: Option<(i64, bool, bool, String)> = conn
+        .query_row(
+            "SELECT price_yen, final_sale, needs_testing, category FROM catalog
+             WHERE sku = ?2 AND (?1 IS NULL OR merchant = ?1) ORDER BY merchant LIMIT 1",
+            params![merchant, sku],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    Ok(row.map(|(p, f, n, c)| (u64::try_from(p).unwrap_or(0), f, n, c)))
+}
+
+/// The customer's past returns, as the policy weighs them.
+pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<History, StoreError> {
+    let returns_total: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM returns WHERE customer_ref = ?1",
+        [customer_ref],
+        |r| r.get(0),
+    )?;
+    let returns_90d: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM returns WHERE customer_ref = ?1 AND created_ms >= ?2",
+        params![customer_ref, now_ms - 90 * DAY_MS],
+        |r| r.get(0),
+    )?;
+    let used_on_no_fault: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM units u JOIN returns r ON u.rma = r.rma
+         WHERE r.customer_ref = ?1 AND u.grade IN ('C', 'D', 'X')
+           AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
+                       WHERE json_extract(l.value, '$.sku') = u.sku
+                         AND json_extract(l.value, '$.reason') IN (?2, ?3, ?4, ?5))",
+        params![
+            customer_ref,
+            NO_FAULT_REASONS[0],
+            NO_FAULT_REASONS[1],
+            NO_FAULT_REASONS[2],
+            NO_FAULT_REASONS[3]
+        ],
+        |r| r.get(0),
+    )?;
+    let receipt_mismatches: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM returns r WHERE r.customer_ref = ?1 AND (
+            (r.shortages_json IS NOT NULL AND r.shortages_json != '[]')
+            OR EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.receipt = 'wrong_item'))",
+        [customer_ref],
+        |r| r.get(0),
+    )?;
+    let n = |v: i64| u32::try_from(v).unwrap_or(u32::MAX);
+    Ok(History {
+        returns_90d: n(returns_90d),
+        returns_total: n(returns_total),
+        used_on_no_fault: n(used_on_no_fault),
+        receipt_mismatches: n(receipt_mismatches),
+    })
+}
+
+/// Returns routed to each site since `since_ms` (the start of the day), for routing by load.
+pub fn routed_since(conn: &Connection, since_ms: i64) -> Result<Vec<(String, u32)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT site, COUNT(*) FROM returns WHERE created_ms >= ?1 GROUP BY site",
+    )?;
+    let rows = stmt.query_map([since_ms], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    rows.map(|r| r.map(|(s, n)| (s, u32::try_from(n).unwrap_or(u32::MAX))))
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
+}
+
+/// What one carrier post did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Ingested {
+    pub n_applied: usize,
+    /// Tracking numbers no return carries.
+    pub unknown_tracking: Vec<String>,
+}
+
+/// Applies tracking events: each becomes a timeline row of the return carrying the number,
+/// and moves its transit status forward (never back: events arrive out of order).
+pub fn ingest_tracking(
+    conn: &mut Connection,
+    carrier: &str,
+    events: &[TrackingEvent],
+    now_ms: i64,
+) -> Result<Ingested, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut out = Ingested::default();
+    for e in events {
+        let found: Option<(String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT rma, site, transit_status FROM returns WHERE tracking = ?1 AND carrier = ?2",
+                params![e.tracking, carrier],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let Some((rma, site, current)) = found else {
+            if !out.unknown_tracking.contains(&e.tracking) {
+                out.unknown_tracking.push(e.tracking.clone());
+            }
+            continue;
+        };
+        let rank = |s: &str| match s {
+            "picked_up" => 1,
+            "in_transit" => 2,
+            "delivered_to_site" => 3,
+            _ => 0,
+        };
+        let newer = current.as_deref().map_or(0, rank) < rank(e.status.as_str())
+            || e.status == TrackingStatus::Exception;
+        if newer {
+            tx.execute(
+                "UPDATE returns SET transit_status = ?2 WHERE rma = ?1",
+                params![rma, e.status.as_str()],
+            )?;
+        }
+        let detail = match &e.location {
+            Some(l) => format!("{carrier} {}: {} at {l}", e.tracking, e.status.as_str()),
+            None => format!("{carrier} {}: {}", e.tracking, e.status.as_str()),
+        };
+        tx.execute(
+            "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                rma,
+                format!("carrier_{}", e.status.as_str()),
+                site,
+                detail,
+                e.at_ms,
+                now_ms
+            ],
+        )?;
+        out.n_applied += 1;
+    }
+    tx.commit()?;
+    Ok(out)
+}
+
+/// Returns whose parcel is picked up or on its way and not yet received.
+pub fn in_transit(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM returns WHERE transit_status IN ('picked_up', 'in_transit')
+           AND status = 'expected'",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Returns refunds computed per pass at most.
+pub const REFUNDS_PER_PASS_MAX: usize = 256;
+
+/// Computes the refund of every received return whose units are all graded: each unit's
+/// price by its grade's share, less the fee, plus the store-credit bonus. Returns how many.
+pub fn compute_refunds(
+    conn: &mut Connection,
+    config: &PolicyConfig,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let ready: Vec<(String, String, Option<String>, i64, String, i64)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT r.rma, r.site, r.merchant, COALESCE(r.fee_yen, 0), COALESCE(r.resolution, 'refund'),
+                    COALESCE(r.credit_bonus_percent, 0)
+             FROM returns r
+             WHERE r.status = 'received' AND r.refund_yen IS NULL
+               AND COALESCE(r.resolution, 'refund') != 'exchange'
+               AND EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.state != 'voided')
+               AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.state != 'voided'
+                               AND u.grade IS NULL)
+             LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([to_i64(REFUNDS_PER_PASS_MAX as u64)], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let n = ready.len();
+    for (rma, site, merchant, fee, resolution, bonus) in ready {
+        let units: Vec<(String, String)> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT sku, grade FROM units WHERE rma = ?1 AND state != 'voided' AND grade IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([&rma], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut graded = Vec::with_capacity(units.len());
+        for (sku, grade) in units {
+            let price = product(&tx, merchant.as_deref(), &sku)?.map_or(0, |p| p.0);
+            graded.push((price, Grade::parse(&grade)?));
+        }
+        let bonus = (resolution == "store_credit").then(|| u32::try_from(bonus).unwrap_or(0));
+        let amount =
+            policy::refund_after_grading(config, &graded, u64::try_from(fee).unwrap_or(0), bonus);
+        tx.execute(
+            "UPDATE returns SET refund_yen = ?2 WHERE rma = ?1",
+            params![rma, to_i64(amount)],
+        )?;
+        let what = if resolution == "store_credit" {
+            "store credit"
+        } else {
+            "refund"
+        };
+        tx.execute(
+            "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
+             VALUES (?1, 'refund_computed', ?2, ?3, ?4, ?4)",
+            params![
+                rma,
+                site,
+                format!(
+                    "{what} of {amount} yen after grading ({} units, fee {fee} yen)",
+                    graded.len()
+                ),
+                now_ms
+            ],
+        )?;
+    }
+    tx.commit()?;
+    Ok(n)
+}
+
+/// The merchant confirms the refund was paid.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Confirm {
+    Confirmed { amount_yen: i64 },
+    AlreadyConfirmed { amount_yen: i64 },
+    NotComputed,
+    NotFound,
+}
+
+pub fn confirm_refund(
+    conn: &mut Connection,
+    rma: &RmaId,
+    now_ms: i64,
+) -> Result<Confirm, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let row: Option<(String, Option<i64>, Option<i64>)> = tx
+        .query_row(
+            "SELECT site, refund_yen, refund_confirmed_ms FROM returns WHERE rma = ?1",
+            [rma.as_str()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let outcome = match row {
+        None => Confirm::NotFound,
+        Some((_, None, _)) => Confirm::NotComputed,
+        Some((_, Some(amount_yen), Some(_))) => Confirm::AlreadyConfirmed { amount_yen },
+        Some((site, Some(amount_yen), None)) => {
+            tx.execute(
+                "UPDATE returns SET refund_confirmed_ms = ?2 WHERE rma = ?1",
+                params![rma.as_str(), now_ms],
+            )?;
+            tx.execute(
+                "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
+                 VALUES (?1, 'refunded', ?2, ?3, ?4, ?4)",
+                params![
+                    rma.as_str(),
+                    site,
+                    format!("{amount_yen} yen paid by the merchant"),
+                    now_ms
+                ],
+            )?;
+            Confirm::Confirmed { amount_yen }
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Units of `sku` each site sells within the rebalancing horizon (replaces the site's rows).
+pub fn put_demand(
+    conn: &mut Connection,
+    site: &SiteId,
+    demand: &[(Sku, u32)],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM demand WHERE site = ?1", [site.as_str()])?;
+    for (sku, units) in demand {
+        tx.execute(
+            "INSERT INTO demand (site, sku, units) VALUES (?1, ?2, ?3)",
+            params![site.as_str(), sku.as_str(), units],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+/// Reasons counted by SKU (and its category), for root-cause analysis.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct ReasonCount {
+    pub sku: String,
+    pub category: Option<String>,
+    pub reason: String,
+    pub units: i64,
+}
+
+pub fn reasons(
+    conn: &Connection,
+    merchant: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ReasonCount>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(l.value, '$.sku') AS sku,
+                (SELECT category FROM catalog c WHERE c.sku = json_extract(l.value, '$.sku')
+                   AND (r.merchant IS NULL OR c.merchant = r.merchant) LIMIT 1),
+                json_extract(l.value, '$.reason') AS reason,
+                SUM(json_extract(l.value, '$.qty')) AS units
+         FROM returns r, json_each(r.lines_json) l
+         WHERE ?1 IS NULL OR r.merchant = ?1
+         GROUP BY sku, reason ORDER BY units DESC, sku, reason LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![merchant, to_i64(limit as u64)], |r| {
+        Ok(ReasonCount {
+            sku: r.get(0)?,
+            category: r.get(1)?,
+            reason: r.get(2)?,
+            units: r.get(3)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Whether a customer reference has any return at all (its analytics are then meaningful).
+pub fn customer_known(conn: &Connection, customer_ref: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM returns WHERE customer_ref = ?1 LIMIT 1",
+            [customer_ref],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Quarantined units looked at per pass at most.
+pub const MATCHES_PER_PASS_MAX: usize = 256;
+
+/// Matches quarantined units to returns when the match is certain: what was found with the
+/// parcel (its reference) is exactly one return's tracking number, order reference or RMA,
+/// and that return lists the unit's SKU. Each match is recorded and sent to the unit's site
+/// (`MatchUnidentified`); an uncertain one is left for ops. Returns the commands queued.
+pub fn match_quarantined(
+    conn: &mut Connection,
+    now_ms: i64,
+) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    let candidates: Vec<(String, String)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT u.lpn, (SELECT r.rma FROM returns r
+                            WHERE (r.tracking = u.parcel_ref OR r.order_ref = u.parcel_ref
+                                   OR r.rma = u.parcel_ref)
+                              AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
+                                          WHERE json_extract(l.value, '$.sku') = u.sku))
+             FROM units u
+             WHERE u.quarantine = 1 AND u.state != 'voided' AND u.parcel_ref IS NOT NULL
+               AND u.receipt = 'unidentified'
+               AND (SELECT COUNT(*) FROM returns r
+                    WHERE (r.tracking = u.parcel_ref OR r.order_ref = u.parcel_ref
+                           OR r.rma = u.parcel_ref)
+                      AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
+                                  WHERE json_extract(l.value, '$.sku') = u.sku)) = 1
+             LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([to_i64(MATCHES_PER_PASS_MAX as u64)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut queued = Vec::new();
+    for (lpn, rma) in candidates {
+        let lpn = modori_shared::domain::Lpn::new(lpn)?;
+        let rma = RmaId::new(rma)?;
+        match super::match_unidentified(conn, &lpn, &rma, now_ms) {
+            Ok(told) => {
+                tracing::info!(lpn = %lpn, rma = %rma, "quarantined unit matched by its parcel reference");
+                queued.push(told);
+            }
+            Err(super::MatchError::Store(e)) => return Err(e),
+            // Moved on since it was read (matched by ops meanwhile): nothing to do.
+            Err(_) => {}
+        }
+    }
+    Ok(queued)
+}
+
+/// A unit of a return and the centre's disposition decision for it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct UnitDecision {
+    pub lpn: String,
+    pub site: String,
+    pub sku: String,
+    pub state: String,
+    pub grade: Option<String>,
+    /// The disposition the value model chose, and why (every option priced).
+    pub decided: Option<String>,
+    pub decision_why: Option<String>,
+}
+
+/// What was decided for a return beyond its timeline: the routing candidates, its terms, and
+/// each unit's disposition decision.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Decisions {
+    pub candidates: Option<serde_json::Value>,
+    pub terms: Option<serde_json::Value>,
+    pub units: Vec<UnitDecision>,
+}
+
+pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError> {
+    let row: Option<(Option<String>, serde_json::Value)> = conn
+        .query_row(
+            "SELECT routing_candidates, order_ref, order_date_ms, method, resolution, exchange_sku,
+                    fee_yen, credit_bonus_percent, value_yen, carrier, tracking, transit_status,
+                    refund_yen, refund_confirmed_ms, policy_json
+             FROM returns WHERE rma = ?1",
+            [rma.as_str()],
+            |r| {
+                let policy: Option<String> = r.get(14)?;
+                Ok((
+                    r.get(0)?,
+                    serde_json::json!({
+                        "order_ref": r.get::<_, Option<String>>(1)?,
+                        "order_date_ms": r.get::<_, Option<i64>>(2)?,
+                        "method": r.get::<_, Option<String>>(3)?,
+                        "resolution": r.get::<_, Option<String>>(4)?,
+                        "exchange_sku": r.get::<_, Option<String>>(5)?,
+                        "fee_yen": r.get::<_, Option<i64>>(6)?,
+                        "store_credit_bonus_percent": r.get::<_, Option<i64>>(7)?,
+                        "value_yen": r.get::<_, Option<i64>>(8)?,
+                        "carrier": r.get::<_, Option<String>>(9)?,
+                        "tracking": r.get::<_, Option<String>>(10)?,
+                        "transit_status": r.get::<_, Option<String>>(11)?,
+                        "refund_yen": r.get::<_, Option<i64>>(12)?,
+                        "refund_confirmed_ms": r.get::<_, Option<i64>>(13)?,
+                        "policy": policy
+                            .filter(|p| !p.is_empty())
+                            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()),
+                    }),
+                ))
+            },
+        )
+        .optional()?;
+    let Some((candidates, terms)) = row else {
+        return Ok(Decisions::default());
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT lpn, site, sku, state, grade, decided, decision_why FROM units
+         WHERE rma = ?1 ORDER BY lpn",
+    )?;
+    let units = stmt
+        .query_map([rma.as_str()], |r| {
+            Ok(UnitDecision {
+                lpn: r.get(0)?,
+                site: r.get(1)?,
+                sku: r.get(2)?,
+                state: r.get(3)?,
+                grade: r.get(4)?,
+                decided: r.get(5)?,
+                decision_why: r.get(6)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Decisions {
+        candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
+        terms: Some(terms),
+        units,
+    })
+}

@@ -1,0 +1,536 @@
+//! The commerce side of returns through the real API: the return policy (window, final sale,
+//! unknown SKUs, fees and store-credit bonus), routing from a postal code by distance and
+//! capability (electronics to a site that tests), the label, BORIS at a store with store keys,
+//! carrier tracking events, analytics; the refund after grading confirmed by the merchant;
+//! webhooks signed, retried and delivered in order across a coordinator restart; unidentified
+//! parcels matched by their tracking number; restock rebalancing ordering transfers.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use modori_agent::work::Actor;
+use modori_coordinator::webhooks::{self, MerchantEntry};
+use modori_shared::domain::{Bin, Disposition, Grade, RmaId, Sku};
+use modori_shared::station::{Effect, ReceiptKind};
+use modori_tests::stations::agent_count;
+use modori_tests::{config_key, http_request_as, wait_for, TestFleet};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+const FUKUOKA: usize = 8;
+const OSAKA: usize = 6;
+
+fn days_ago(days: i64) -> String {
+    let ms = chrono::Utc::now().timestamp_millis() - days * DAY_MS;
+    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default()
+}
+
+const CATALOG: &str = r#"{"items": [
+    {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+    {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900},
+    {"sku": "SOCKS-SALE", "category": "socks", "price_yen": 500, "final_sale": true},
+    {"sku": "RADIO-FM", "category": "electronics", "price_yen": 9800, "needs_testing": true}
+]}"#;
+
+struct Keys {
+    merchant: String,
+    tenjin: String,
+}
+
+/// A fleet with brand-a's catalogue, a brand-a key and a key of the Tenjin store.
+async fn fleet_with_keys(merchants: Vec<MerchantEntry>) -> anyhow::Result<(TestFleet, Keys)> {
+    let mut fleet = TestFleet::start().await?;
+    let (merchant, merchant_entry) = config_key("merchant:brand-a");
+    let (tenjin, tenjin_entry) = config_key("store:st-fukuoka-tenjin");
+    fleet.extra_keys = vec![merchant_entry, tenjin_entry];
+    fleet.merchants = merchants;
+    fleet.start_coordinator().await?;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(CATALOG))
+        .await?;
+    anyhow::ensure!(status == 200, "catalogue: {text}");
+    Ok((fleet, Keys { merchant, tenjin }))
+}
+
+async fn post_as(
+    fleet: &TestFleet,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> anyhow::Result<(u16, Value)> {
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(key),
+        "POST",
+        path,
+        Some(&body.to_string()),
+    )
+    .await?;
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Ok((status, value))
+}
+
+async fn get_json(fleet: &TestFleet, key: &str, path: &str) -> anyhow::Result<(u16, Value)> {
+    let (status, text) = http_request_as(fleet.http(), Some(key), "GET", path, None).await?;
+    Ok((
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    ))
+}
+
+fn event_kinds(ret: &Value) -> Vec<String> {
+    ret["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()> {
+    let (fleet, keys) = fleet_with_keys(Vec::new()).await?;
+
+    // From a Fukuoka postal code, for store credit: the final-sale socks are refused, the
+    // T-shirt accepted with a 10% bonus; routed to Fukuoka; a label with a scannable slip.
+    let body = json!({
+        "origin": {"postal_code": "812-0011"},
+        "order_ref": "ORD-1001", "order_date": days_ago(5),
+        "resolution": "store_credit",
+        "customer": {"ref": "cust-1"},
+        "lines": [
+            {"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small", "note": "runs small"},
+            {"sku": "SOCKS-SALE", "qty": 1, "reason": "changed_mind"}
+        ]
+    });
+    let (status, routed) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &body).await?;
+    assert_eq!(status, 201, "{routed}");
+    assert_eq!(routed["site"], "fukuoka", "{routed}");
+    assert_eq!(routed["refused_lines"][0]["line"], 1, "{routed}");
+    assert_eq!(
+        (
+            routed["fee_yen"].as_u64(),
+            routed["store_credit_bonus_yen"].as_u64()
+        ),
+        (Some(0), Some(290)),
+        "{routed}"
+    );
+    assert_eq!(routed["tier"], "new");
+    assert!(routed["candidates"]
+        .as_array()
+        .is_some_and(|c| c.len() == 9));
+    let tracking = routed["label"]["tracking"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        modori_shared::barcode::parse(&tracking).is_ok(),
+        "{tracking}"
+    );
+    let zpl = routed["label"]["zpl"].as_str().unwrap_or_default();
+    assert!(zpl.contains(routed["rma"].as_str().unwrap_or("?")), "{zpl}");
+    let rma = routed["rma"].as_str().unwrap_or_default().to_owned();
+
+    // Electronics from Fukuoka go to a site that tests them.
+    let radio = json!({"origin": {"postal_code": "812-0011"}, "order_date": days_ago(1),
+                       "lines": [{"sku": "RADIO-FM", "qty": 1, "reason": "defective"}]});
+    let (status, routed_radio) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &radio).await?;
+    assert_eq!(status, 201, "{routed_radio}");
+    assert_eq!(routed_radio["site"], "osaka", "{routed_radio}");
+    assert!(
+        routed_radio["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot test")),
+        "{routed_radio}"
+    );
+    assert_eq!(routed_radio["fee_yen"], 500, "a refund pays the fee");
+
+    // Refusals name their reason and field.
+    let late = json!({"origin": {"postal_code": "812-0011"}, "order_date": days_ago(60),
+                      "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, refused) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &late).await?;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(
+        (
+            refused["error"]["code"].as_str(),
+            refused["error"]["field"].as_str()
+        ),
+        (Some("rejected"), Some("order_date")),
+        "{refused}"
+    );
+    let unknown = json!({"origin": {"postal_code": "812-0011"},
+                         "lines": [{"sku": "GHOST-1", "qty": 1, "reason": "other"}]});
+    let (status, refused) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &unknown).await?;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (422, Some("lines[0].sku")),
+        "{refused}"
+    );
+    let bad_postal = json!({"origin": {"postal_code": "81-2"},
+                            "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "other"}]});
+    let (status, refused) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &bad_postal).await?;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (422, Some("origin.postal_code")),
+        "{refused}"
+    );
+
+    // An exchange: the site is told to ship the wanted SKU from its stock.
+    let exchange = json!({"origin": {"postal_code": "812-0011"}, "order_date": days_ago(2),
+                          "resolution": "exchange", "exchange_sku": "TEE-WHT-L",
+                          "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, routed_exchange) =
+        post_as(&fleet, &keys.merchant, "/api/v1/returns", &exchange).await?;
+    assert_eq!(
+        (status, routed_exchange["fee_yen"].as_u64()),
+        (201, Some(0)),
+        "{routed_exchange}"
+    );
+    let fukuoka = fleet.agent_config(FUKUOKA);
+    wait_for("the exchange order at Fukuoka", TIMEOUT, || {
+        let fukuoka = &fukuoka;
+        async move {
+            Ok(agent_count(
+                fukuoka,
+                "SELECT COUNT(*) FROM exchange_orders WHERE sku = 'TEE-WHT-L'",
+            )? == 1)
+        }
+    })
+    .await?;
+
+    // BORIS: the Tenjin store registers an in-store return with its own key, not another's.
+    let in_store = json!({"merchant": "brand-a", "order_date": days_ago(3),
+                          "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_large"}]});
+    let (status, boris) = post_as(
+        &fleet,
+        &keys.tenjin,
+        "/api/v1/stores/st-fukuoka-tenjin/returns",
+        &in_store,
+    )
+    .await?;
+    assert_eq!(
+        (status, boris["site"].as_str()),
+        (201, Some("fukuoka")),
+        "{boris}"
+    );
+    assert_eq!(boris["label"]["from"], "store:st-fukuoka-tenjin", "{boris}");
+    let (status, _) = post_as(
+        &fleet,
+        &keys.tenjin,
+        "/api/v1/stores/st-shibuya/returns",
+        &in_store,
+    )
+    .await?;
+    assert_eq!(status, 403);
+    let (status, _) = post_as(
+        &fleet,
+        &fleet.ops_key,
+        "/api/v1/stores/st-nowhere/returns",
+        &in_store,
+    )
+    .await?;
+    assert_eq!(status, 404);
+    let boris_rma = boris["rma"].as_str().unwrap_or_default();
+    let (status, seen) = get_json(
+        &fleet,
+        &keys.tenjin,
+        &format!("/api/v1/returns/{boris_rma}"),
+    )
+    .await?;
+    assert_eq!(status, 200, "the store follows its return: {seen}");
+
+    // The carrier says the first parcel is on its way; an unknown number is reported back.
+    let events = json!({"carrier": "sim", "events": [
+        {"tracking": tracking, "status": "in_transit", "at_ms": 1_790_000_000_000_i64, "location": "Hakata"},
+        {"tracking": "999999999996", "status": "picked_up", "at_ms": 1_790_000_000_000_i64}
+    ]});
+    let (status, answer) =
+        post_as(&fleet, &fleet.ops_key, "/api/v1/carrier-events", &events).await?;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["n_applied"], 1);
+    assert_eq!(answer["unknown_tracking"][0], "999999999996");
+    let (status, answer) =
+        post_as(&fleet, &keys.merchant, "/api/v1/carrier-events", &events).await?;
+    assert_eq!(status, 403, "carriers post with an ops key: {answer}");
+    let bad =
+        json!({"carrier": "sim", "events": [{"tracking": "1", "status": "lost", "at_ms": 1}]});
+    let (status, answer) = post_as(&fleet, &fleet.ops_key, "/api/v1/carrier-events", &bad).await?;
+    assert_eq!(
+        (status, answer["error"]["field"].as_str()),
+        (422, Some("events[0].status")),
+        "{answer}"
+    );
+    let (_, ret) = get_json(&fleet, &keys.merchant, &format!("/api/v1/returns/{rma}")).await?;
+    assert!(
+        event_kinds(&ret).contains(&"carrier_in_transit".to_owned()),
+        "{ret}"
+    );
+    // The decisions are kept with the return: every routing candidate and the terms.
+    assert_eq!(
+        ret["routing_candidates"].as_array().map(Vec::len),
+        Some(9),
+        "{ret}"
+    );
+    assert_eq!(ret["terms"]["tracking"], tracking.as_str(), "{ret}");
+    assert_eq!(ret["terms"]["transit_status"], "in_transit", "{ret}");
+    assert_eq!(ret["terms"]["policy"]["tier"], "new", "{ret}");
+
+    // Analytics: reasons by SKU for the merchant; the customer's history for ops.
+    let (status, reasons) = get_json(&fleet, &keys.merchant, "/api/v1/analytics/reasons").await?;
+    assert_eq!(status, 200, "{reasons}");
+    let top = reasons.as_array().cloned().unwrap_or_default();
+    assert!(
+        top.iter().any(|r| r["sku"] == "TEE-WHT-M"
+            && r["reason"] == "too_small"
+            && r["category"] == "tops"),
+        "{reasons}"
+    );
+    let (status, customer) =
+        get_json(&fleet, &fleet.ops_key, "/api/v1/analytics/customers/cust-1").await?;
+    assert_eq!(
+        (status, customer["returns_total"].as_u64()),
+        (200, Some(1)),
+        "{customer}"
+    );
+    assert_eq!(customer["tier"], "regular", "{customer}");
+    let (status, _) =
+        get_json(&fleet, &keys.merchant, "/api/v1/analytics/customers/cust-1").await?;
+    assert_eq!(status, 403);
+    let (status, _) =
+        get_json(&fleet, &fleet.ops_key, "/api/v1/analytics/customers/nobody").await?;
+    assert_eq!(status, 404);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// What the merchant's endpoint received: event id, kind, and whether the signature held.
+type Received = Arc<Mutex<Vec<(i64, String, bool)>>>;
+
+/// A merchant endpoint that refuses its first `failures` posts with a 500.
+async fn webhook_receiver(
+    secret: &'static str,
+    failures: usize,
+) -> anyhow::Result<(String, Received)> {
+    use axum::http::{HeaderMap, StatusCode};
+    let received: Received = Arc::default();
+    let refused = Arc::new(Mutex::new(0usize));
+    let log = received.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+            let log = log.clone();
+            let refused = refused.clone();
+            async move {
+                {
+                    let mut n = refused.lock().expect("not poisoned");
+                    if *n < failures {
+                        *n += 1;
+                        return StatusCode::INTERNAL_SERVER_ERROR;
+                    }
+                }
+                let signature = headers
+                    .get(webhooks::SIGNATURE_HEADER)
+                    .and_then(|v| v.to_str().ok());
+                let now_s = chrono::Utc::now().timestamp();
+                let valid = webhooks::verify(secret, signature, &body, now_s).is_ok();
+                let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+                log.lock().expect("not poisoned").push((
+                    event["event_id"].as_i64().unwrap_or(-1),
+                    event["kind"].as_str().unwrap_or_default().to_owned(),
+                    valid,
+                ));
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, received))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_follow_grading_and_webhooks_are_delivered_once_in_order_across_a_restart(
+) -> anyhow::Result<()> {
+    const SECRET: &str = "brand-a-webhook-secret";
+    let (url, received) = webhook_receiver(SECRET, 2).await?;
+    let merchants = vec![MerchantEntry {
+        id: "brand-a".into(),
+        webhook_url: Some(url),
+        webhook_secret: Some(SECRET.into()),
+    }];
+    let (mut fleet, keys) = fleet_with_keys(merchants).await?;
+    let body = json!({"origin": {"postal_code": "530-0001"}, "order_date": days_ago(3),
+                      "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, routed) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &body).await?;
+    assert_eq!(
+        (status, routed["site"].as_str()),
+        (201, Some("osaka")),
+        "{routed}"
+    );
+    let rma = RmaId::new(routed["rma"].as_str().unwrap_or_default())?;
+
+    // The coordinator restarts while the endpoint still refuses: nothing is lost.
+    fleet.start_coordinator().await?;
+
+    // Osaka receives the T-shirt, grades it B and closes the parcel.
+    let osaka = fleet.agent(OSAKA);
+    let osaka_config = fleet.agent_config(OSAKA);
+    wait_for("the expected return at Osaka", TIMEOUT, || {
+        let c = &osaka_config;
+        async move { Ok(agent_count(c, "SELECT COUNT(*) FROM expected_returns")? >= 1) }
+    })
+    .await?;
+    let receipt = osaka
+        .receive_unit(Some(rma.clone()), Sku::new("TEE-WHT-M")?, "B-0001")
+        .await?;
+    assert_eq!(receipt.receipt, ReceiptKind::Matched);
+    osaka
+        .grade_unit(receipt.lpn.clone(), Grade::B, "B-0001")
+        .await?;
+    osaka
+        .record(
+            Effect::CloseParcel {
+                rma: rma.clone(),
+                shortages: vec![],
+            },
+            Actor::new("B-0001", "recv-1"),
+        )
+        .await?;
+    let path = format!("/api/v1/returns/{rma}");
+    wait_for("the refund computed", TIMEOUT, || {
+        let (fleet, key, path) = (&fleet, &keys.merchant, &path);
+        async move {
+            let (_, ret) = get_json(fleet, key, path).await?;
+            Ok(event_kinds(&ret).contains(&"refund_computed".to_owned()))
+        }
+    })
+    .await?;
+    // Grade B keeps the whole price; the refund fee is taken: 2900 - 500.
+    let refund_path = format!("/api/v1/returns/{rma}/refund");
+    let (status, confirmed) = post_as(&fleet, &keys.merchant, &refund_path, &json!({})).await?;
+    assert_eq!(
+        (status, confirmed["amount_yen"].as_i64()),
+        (200, Some(2400)),
+        "{confirmed}"
+    );
+
+    // Every event of the return reaches the endpoint once, in order, signed.
+    let (_, ret) = get_json(&fleet, &keys.merchant, &path).await?;
+    let expected = event_kinds(&ret);
+    wait_for("every event delivered", TIMEOUT, || {
+        let received = received.clone();
+        let n = expected.len();
+        async move { Ok(received.lock().expect("not poisoned").len() >= n) }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = received.lock().expect("not poisoned").clone();
+    let kinds: Vec<String> = got.iter().map(|(_, k, _)| k.clone()).collect();
+    assert_eq!(kinds, expected, "in order, each once");
+    assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "{got:?}");
+    assert!(got.iter().all(|(_, _, valid)| *valid), "{got:?}");
+    assert!(kinds.contains(&"refunded".to_owned()), "{kinds:?}");
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parcel_known_only_by_its_tracking_number_is_matched_and_surplus_stock_rebalanced(
+) -> anyhow::Result<()> {
+    let (fleet, keys) = fleet_with_keys(Vec::new()).await?;
+    let body = json!({"origin": {"postal_code": "530-0001"}, "order_ref": "ORD-77",
+                      "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, routed) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &body).await?;
+    assert_eq!(
+        (status, routed["site"].as_str()),
+        (201, Some("osaka")),
+        "{routed}"
+    );
+    let tracking = routed["label"]["tracking"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let rma = routed["rma"].as_str().unwrap_or_default().to_owned();
+
+    // The slip is all that is left on the parcel: received as unidentified with it.
+    let osaka = fleet.agent(OSAKA);
+    let unknown = osaka
+        .receive_unit_with_reference(None, Sku::new("TEE-WHT-M")?, "B-0001", Some(tracking))
+        .await?;
+    assert_eq!(unknown.receipt, ReceiptKind::Unidentified);
+    let config = fleet.agent_config(OSAKA);
+    let sql = format!(
+        "SELECT COUNT(*) FROM units WHERE lpn = '{}' AND quarantine = 0 AND rma = '{rma}'",
+        unknown.lpn
+    );
+    wait_for("the centre matched the parcel", TIMEOUT, || {
+        let (config, sql) = (&config, &sql);
+        async move { Ok(agent_count(config, sql)? == 1) }
+    })
+    .await?;
+
+    // Three sellable T-shirts on Osaka's shelves, none selling there; Fukuoka sells two.
+    for _ in 0..3 {
+        let r = osaka
+            .receive_unit(None, Sku::new("TEE-WHT-M")?, "B-0001")
+            .await?;
+        osaka.grade_unit(r.lpn.clone(), Grade::A, "B-0001").await?;
+        osaka
+            .dispose_unit(r.lpn.clone(), Disposition::Restock, "B-0001")
+            .await?;
+        osaka
+            .record(
+                Effect::PutAway {
+                    lpn: r.lpn.clone(),
+                    bin: Bin::new("A01")?,
+                },
+                Actor::new("B-0001", "put-1"),
+            )
+            .await?;
+    }
+    let demand = r#"[{"sku": "TEE-WHT-M", "units": 2}]"#;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/demand/fukuoka", Some(demand))
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/demand/nowhere", Some(demand))
+        .await?;
+    assert_eq!(status, 404, "{text}");
+    wait_for("the shelved units at the centre", TIMEOUT, || {
+        let fleet = &fleet;
+        async move {
+            let sql = "SELECT COUNT(*) FROM units WHERE site = ?1 AND state = 'placed:restock'";
+            Ok(modori_tests::coordinator_count(fleet.coordinator(), sql, "osaka").await? == 3)
+        }
+    })
+    .await?;
+    let (status, text) = fleet.api("POST", "/api/v1/rebalance", None).await?;
+    assert_eq!(status, 200, "{text}");
+    let moves: Value = serde_json::from_str(&text)?;
+    assert_eq!(moves.as_array().map(Vec::len), Some(2), "{moves}");
+    assert!(
+        moves[0]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("short")),
+        "{moves}"
+    );
+    wait_for("the transfer orders at Osaka", TIMEOUT, || {
+        let config = &config;
+        async move {
+            Ok(agent_count(
+                config,
+                "SELECT COUNT(*) FROM transfer_orders WHERE to_site = 'fukuoka'",
+            )? == 2)
+        }
+    })
+    .await?;
+    fleet.shutdown().await;
+    Ok(())
+}
