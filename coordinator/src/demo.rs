@@ -124,6 +124,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             crew
         }));
     }
+    let carrier = tokio::spawn(drive_carrier(
+        coordinator_handle(&coordinator),
+        stop.clone(),
+    ));
     let returns = tokio::spawn(drive_returns(
         coordinator_handle(&coordinator),
         fleet,
@@ -142,6 +146,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("Stopping: draining the agents' outboxes, then closing the links.");
     let _ = stop_tx.send(true);
     let n_returns = returns.await.unwrap_or(0);
+    let _ = carrier.await;
     let mut idle_crews = Vec::new();
     for w in workers {
         if let Ok(crew) = w.await {
@@ -210,6 +215,14 @@ async fn drive_returns(
         let Ok(rma) = RmaId::new(crate::new_rma_id()) else {
             continue;
         };
+        // The store ships it on with the simulated carrier, whose slip the site scans.
+        let terms = crate::store::commerce::Terms {
+            method: "store_dropoff".into(),
+            resolution: "refund".into(),
+            carrier: Some("sim".into()),
+            tracking: Some(crate::carrier::simulated_tracking(n)),
+            ..Default::default()
+        };
         let registration = crate::store::NewReturn {
             rma,
             merchant: MerchantId::new(DEMO_MERCHANT).ok(),
@@ -218,13 +231,40 @@ async fn drive_returns(
             origin_store: Some(store.id.clone()),
             lines,
             customer: None,
-            terms: None,
+            terms: Some(terms),
         };
         match crate::register(&c.0, registration).await {
             Ok(routed) => {
                 info!(rma = %routed.rma, store = %store.id, site = %routed.site, why = %routed.explanation, "return routed")
             }
             Err(e) => warn!(error = %e, "could not register a return"),
+        }
+    }
+}
+
+/// How long the simulated carrier takes from a store to a site in the demo.
+const DEMO_TRANSIT: Duration = Duration::from_secs(60);
+/// How often the simulated carrier posts its progress in the demo.
+const DEMO_CARRIER_TICK: Duration = Duration::from_secs(2);
+
+/// The simulated carrier: moves the demo's parcels along until stopped.
+async fn drive_carrier(c: CoordinatorHandle, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(DEMO_CARRIER_TICK) => {}
+            _ = stop.changed() => return,
+        }
+        let transit_ms = i64::try_from(DEMO_TRANSIT.as_millis()).unwrap_or(i64::MAX);
+        let moved =
+            c.0.db
+                .call(move |conn| {
+                    crate::store::commerce::simulate_carrier(conn, chrono_ms(), transit_ms)
+                })
+                .await;
+        match moved {
+            Ok(n) if n > 0 => c.0.webhooks_wake(),
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "simulated carrier failed"),
         }
     }
 }

@@ -551,3 +551,129 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
         units,
     })
 }
+
+/// Parcels the simulated carrier moves per pass at most.
+pub const SIMULATED_PARCELS_PER_PASS_MAX: usize = 500;
+
+/// The simulated carrier moves every parcel it carries along (`carrier::simulated_progress`
+/// over `transit_ms` from registration) and posts what happened since its last pass. For the
+/// demo; returns how many events were applied.
+pub fn simulate_carrier(
+    conn: &mut Connection,
+    now_ms: i64,
+    transit_ms: i64,
+) -> Result<usize, StoreError> {
+    let moving: Vec<(String, i64, Option<String>)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT tracking, created_ms, transit_status FROM returns
+             WHERE carrier = 'sim' AND tracking IS NOT NULL AND status = 'expected'
+               AND COALESCE(transit_status, '') != 'delivered_to_site'
+             ORDER BY created_ms LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([to_i64(SIMULATED_PARCELS_PER_PASS_MAX as u64)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let done = |current: &Option<String>, s: TrackingStatus| match current.as_deref() {
+        Some("delivered_to_site") => true,
+        Some("in_transit") => s != TrackingStatus::DeliveredToSite,
+        Some("picked_up") => s == TrackingStatus::PickedUp,
+        _ => false,
+    };
+    let events: Vec<TrackingEvent> = moving
+        .into_iter()
+        .flat_map(|(tracking, created_ms, current)| {
+            crate::carrier::simulated_progress(created_ms, now_ms, transit_ms)
+                .into_iter()
+                .filter(|(s, _)| !done(&current, *s))
+                .map(|(status, at_ms)| TrackingEvent {
+                    tracking: tracking.clone(),
+                    status,
+                    at_ms,
+                    location: None,
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Ok(ingest_tracking(conn, "sim", &events, now_ms)?.n_applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{init, migrations};
+
+    fn open() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
+                                  status, carrier, tracking)
+             VALUES ('RMA-1', 'osaka', 'store:st-x', '[]', '', 1, 0, 'expected', 'sim', '123456789013');",
+        )
+        .unwrap();
+        conn
+    }
+
+    fn transit(conn: &Connection) -> Option<String> {
+        conn.query_row(
+            "SELECT transit_status FROM returns WHERE rma = 'RMA-1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_simulated_carrier_moves_a_parcel_along_once_per_step() {
+        let mut conn = open();
+        assert_eq!(simulate_carrier(&mut conn, 40_000, 60_000).unwrap(), 2);
+        assert_eq!(transit(&conn).as_deref(), Some("in_transit"));
+        assert_eq!(
+            simulate_carrier(&mut conn, 45_000, 60_000).unwrap(),
+            0,
+            "nothing new"
+        );
+        assert_eq!(simulate_carrier(&mut conn, 61_000, 60_000).unwrap(), 1);
+        assert_eq!(transit(&conn).as_deref(), Some("delivered_to_site"));
+        assert_eq!(simulate_carrier(&mut conn, 99_000, 60_000).unwrap(), 0);
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM return_events WHERE kind LIKE 'carrier_%'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn a_late_event_is_recorded_but_never_moves_the_status_back() {
+        let mut conn = open();
+        let event = |status| TrackingEvent {
+            tracking: "123456789013".into(),
+            status,
+            at_ms: 1,
+            location: None,
+        };
+        let out = ingest_tracking(
+            &mut conn,
+            "sim",
+            &[event(TrackingStatus::DeliveredToSite)],
+            5,
+        )
+        .unwrap();
+        assert_eq!(out.n_applied, 1);
+        ingest_tracking(&mut conn, "sim", &[event(TrackingStatus::PickedUp)], 6).unwrap();
+        assert_eq!(transit(&conn).as_deref(), Some("delivered_to_site"));
+        let other =
+            ingest_tracking(&mut conn, "yamato", &[event(TrackingStatus::PickedUp)], 7).unwrap();
+        assert_eq!(
+            other.unknown_tracking,
+            ["123456789013"],
+            "numbers are per carrier"
+        );
+    }
+}
