@@ -423,8 +423,8 @@ pub fn customer_known(conn: &Connection, customer_ref: &str) -> Result<bool, Sto
 pub const MATCHES_PER_PASS_MAX: usize = 256;
 
 /// Matches quarantined units to returns when the match is certain: what was found with the
-/// parcel (its reference) is exactly one return's tracking number, order reference or RMA,
-/// and that return lists the unit's SKU. Each match is recorded and sent to the unit's site
+/// parcel (its reference) is exactly one return's tracking number, order reference, RMA,
+/// customer reference or customer name, and that return lists the unit's SKU. Each match is recorded and sent to the unit's site
 /// (`MatchUnidentified`); an uncertain one is left for ops. Returns the commands queued.
 pub fn match_quarantined(
     conn: &mut Connection,
@@ -434,7 +434,8 @@ pub fn match_quarantined(
         let mut stmt = conn.prepare_cached(
             "SELECT u.lpn, (SELECT r.rma FROM returns r
                             WHERE (r.tracking = u.parcel_ref OR r.order_ref = u.parcel_ref
-                                   OR r.rma = u.parcel_ref)
+                                   OR r.rma = u.parcel_ref OR r.customer_ref = u.parcel_ref
+                                   OR r.customer_name = u.parcel_ref)
                               AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
                                           WHERE json_extract(l.value, '$.sku') = u.sku))
              FROM units u
@@ -442,7 +443,8 @@ pub fn match_quarantined(
                AND u.receipt = 'unidentified'
                AND (SELECT COUNT(*) FROM returns r
                     WHERE (r.tracking = u.parcel_ref OR r.order_ref = u.parcel_ref
-                           OR r.rma = u.parcel_ref)
+                           OR r.rma = u.parcel_ref OR r.customer_ref = u.parcel_ref
+                           OR r.customer_name = u.parcel_ref)
                       AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
                                   WHERE json_extract(l.value, '$.sku') = u.sku)) = 1
              LIMIT ?1",
@@ -647,6 +649,51 @@ mod tests {
             )
             .unwrap();
         assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn a_quarantined_unit_is_matched_only_when_one_return_fits() {
+        let mut conn = open();
+        conn.execute_batch(
+            "UPDATE returns SET lines_json = '[{\"sku\":\"TEE\",\"qty\":1,\"reason\":\"other\"}]',
+                                customer_name = '山田 太郎', order_ref = 'ORD-9';
+             INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms, status, order_ref)
+               VALUES ('RMA-2', 'osaka', 'x', '[{\"sku\":\"CAP\",\"qty\":1,\"reason\":\"other\"}]', '', 2, 0, 'expected', 'ORD-9');
+             INSERT INTO units (lpn, site, sku, state, updated_ms, receipt, parcel_ref, quarantine) VALUES
+               ('LPN-A', 'osaka', 'TEE', 'received', 0, 'unidentified', '山田 太郎', 1),
+               ('LPN-B', 'osaka', 'CAP', 'received', 0, 'unidentified', 'ORD-9', 1),
+               ('LPN-C', 'osaka', 'SOCK', 'received', 0, 'unidentified', 'ORD-9', 1),
+               ('LPN-D', 'osaka', 'TEE', 'received', 0, 'unidentified', 'nobody', 1);",
+        )
+        .unwrap();
+        let told = match_quarantined(&mut conn, 10).unwrap();
+        assert_eq!(told.len(), 2, "{told:?}");
+        let matched = |lpn: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT rma FROM units WHERE lpn = ?1 AND quarantine = 0",
+                [lpn],
+                |r| r.get(0),
+            )
+            .optional()
+            .unwrap()
+            .flatten()
+        };
+        assert_eq!(
+            matched("LPN-A").as_deref(),
+            Some("RMA-1"),
+            "by the customer's name"
+        );
+        assert_eq!(
+            matched("LPN-B").as_deref(),
+            Some("RMA-2"),
+            "the order's return listing a cap"
+        );
+        assert_eq!(
+            matched("LPN-C"),
+            None,
+            "no return of that order lists socks"
+        );
+        assert_eq!(matched("LPN-D"), None);
     }
 
     #[test]
