@@ -49,6 +49,9 @@ pub struct CoordinatorConfig {
     /// Restock rebalancing's gains and costs (see `rebalance.rs`).
     #[serde(default)]
     pub rebalance: crate::rebalance::RebalanceConfig,
+    /// Yen per billable activity (see `store/billing.rs`).
+    #[serde(default)]
+    pub billing: crate::store::billing::BillingRates,
     /// Merchants' webhooks (`[[merchants]]` with `id`, `webhook_url`, `webhook_secret`).
     #[serde(default)]
     pub merchants: Vec<crate::webhooks::MerchantEntry>,
@@ -294,6 +297,12 @@ impl CoordinatorConfig {
             })?;
         for (i, m) in self.merchants.iter().enumerate() {
             let key = |f: &str| format!("merchants[{i}].{f}");
+            if self.merchants[..i].iter().any(|o| o.id == m.id) {
+                return Err(bad(
+                    &key("id"),
+                    &format!("merchant {} is listed twice", m.id),
+                ));
+            }
             modori_shared::domain::MerchantId::new(m.id.clone())
                 .map_err(|e| bad(&key("id"), &e.to_string()))?;
             if let Some(url) = &m.webhook_url {

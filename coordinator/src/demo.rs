@@ -61,12 +61,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let pki = PkiPaths::new(data.join("pki"));
     ensure_pki(&pki, &fleet.sites).context("preparing the demo certificates")?;
 
-    let coordinator = Coordinator::start(
-        coordinator_config(&data.join("coordinator"), &pki, opts.http),
-        fleet.clone(),
-    )
-    .await
-    .context("starting the coordinator")?;
+    let mut config = coordinator_config(&data.join("coordinator"), &pki, opts.http);
+    config.merchants.push(crate::webhooks::MerchantEntry {
+        id: DEMO_MERCHANT.into(),
+        webhook_url: None,
+        webhook_secret: None,
+    });
+    let coordinator = Coordinator::start(config, fleet.clone())
+        .await
+        .context("starting the coordinator")?;
     let gtins = demo_catalog(&coordinator).await?;
     let keys_file = demo_keys(&coordinator, &data).await?;
     let mut agents = Vec::new();

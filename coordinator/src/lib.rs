@@ -101,6 +101,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// Whether `merchant` is one of the configured `[[merchants]]`.
+    pub fn knows_merchant(&self, merchant: &str) -> bool {
+        self.config.merchants.iter().any(|m| m.id == merchant)
+    }
+
     /// New events may be due for the merchants' webhooks.
     pub fn webhooks_wake(&self) {
         self.wake_webhooks.notify_one();

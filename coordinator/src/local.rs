@@ -61,6 +61,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         policy: Default::default(),
         merchants: Vec::new(),
         rebalance: Default::default(),
+        billing: Default::default(),
         returns: Default::default(),
         api_keys: Vec::new(),
     }

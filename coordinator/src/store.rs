@@ -27,6 +27,7 @@ use thiserror::Error;
 
 use modori_agent::sqlite::{to_i64, to_u64, DbError};
 
+pub mod billing;
 pub mod commerce;
 pub mod lifecycle;
 
@@ -245,6 +246,16 @@ pub fn migrations() -> Migrations<'static> {
             units INTEGER NOT NULL,
             PRIMARY KEY (site, sku)
         ) STRICT;
+        CREATE TABLE billable (
+            id       INTEGER PRIMARY KEY,
+            merchant TEXT NOT NULL,
+            activity TEXT NOT NULL,
+            lpn      TEXT NOT NULL,
+            site     TEXT NOT NULL,
+            at_ms    INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX billable_merchant ON billable (merchant, activity, at_ms);
+        CREATE INDEX billable_lpn ON billable (lpn);
         CREATE TABLE webhook_cursors (
             merchant        TEXT PRIMARY KEY,
             last_event_id   INTEGER NOT NULL,
@@ -493,6 +504,8 @@ fn apply_op(
         at_ms: op.at_ms,
         now_ms,
     };
+    let bill =
+        |activity: billing::Activity, lpn: &Lpn| billing::record(tx, activity, lpn, site, op.at_ms);
     match op.body {
         OpBody::UnitReceived {
             lpn,
@@ -524,6 +537,7 @@ fn apply_op(
                     "a unit with this LPN was already received",
                 );
             }
+            bill(billing::Activity::Receipt, &lpn)?;
             match rma {
                 Some(rma) => match event.unit_received(tx, &rma, &lpn, &sku, receipt)? {
                     Some(detail) => note("closed_return_received", Some(&lpn), &detail),
@@ -549,6 +563,7 @@ fn apply_op(
                     false => format!("grade {}; defects {}", grade.as_str(), listed.join(", ")),
                 };
                 event.unit_event(tx, &lpn, "unit_graded", &detail)?;
+                bill(billing::Activity::Grading, &lpn)?;
                 Ok(0)
             }
             Err(detail) => note("invalid_transition", Some(&lpn), &detail),
@@ -590,6 +605,10 @@ fn apply_op(
                 Ok(()) => {
                     let detail = format!("disposition {}", disposition.as_str());
                     event.unit_event(tx, &lpn, "disposition_set", &detail)?;
+                    bill(billing::Activity::Relabel, &lpn)?;
+                    if disposition == Disposition::Refurbish {
+                        bill(billing::Activity::Refurbishment, &lpn)?;
+                    }
                     Ok(0)
                 }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
@@ -599,6 +618,9 @@ fn apply_op(
             match transition(tx, site, &lpn, now_ms, |s| s.void(&lpn))? {
                 Ok(()) => {
                     event.unit_event(tx, &lpn, "receipt_voided", "receipt voided at the site")?;
+                    if billing::in_storage(tx, &lpn)? {
+                        bill(billing::Activity::StorageEnd, &lpn)?;
+                    }
                     Ok(0)
                 }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
@@ -612,6 +634,9 @@ fn apply_op(
                         params![lpn.as_str(), bin.as_str()],
                     )?;
                     event.unit_event(tx, &lpn, "unit_put_away", &format!("bin {bin}"))?;
+                    if !billing::in_storage(tx, &lpn)? {
+                        bill(billing::Activity::StorageStart, &lpn)?;
+                    }
                     Ok(0)
                 }
                 Err(detail) => note("invalid_transition", Some(&lpn), &detail),
@@ -648,6 +673,16 @@ fn apply_op(
                     None => departure.to_string(),
                 };
                 event.unit_event(tx, &lpn, "unit_departed", &detail)?;
+                if billing::in_storage(tx, &lpn)? {
+                    bill(billing::Activity::StorageEnd, &lpn)?;
+                }
+                match &departure {
+                    Departure::Transfer { .. } => bill(billing::Activity::Transfer, &lpn)?,
+                    Departure::Recycler | Departure::Disposal => {
+                        bill(billing::Activity::Disposal, &lpn)?
+                    }
+                    Departure::Vendor | Departure::Exchange { .. } => {}
+                }
                 if let Departure::Exchange { rma } = &departure {
                     event.return_event(tx, rma, "exchange_shipped", &lpn, &detail)?;
                 }

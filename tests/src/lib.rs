@@ -52,6 +52,9 @@ pub fn init_tracing() {
         .try_init();
 }
 
+/// Merchants every test coordinator knows.
+pub const TEST_MERCHANTS: [&str; 2] = ["brand-a", "brand-b"];
+
 pub struct TestFleet {
     pub dir: tempfile::TempDir,
     pub pki: PkiPaths,
@@ -127,6 +130,18 @@ impl TestFleet {
         });
         config.api_keys.extend(self.extra_keys.iter().cloned());
         config.merchants.clone_from(&self.merchants);
+        // The merchants the tests use, unless a test configured one itself.
+        for id in TEST_MERCHANTS {
+            if !config.merchants.iter().any(|m| m.id == id) {
+                config
+                    .merchants
+                    .push(modori_coordinator::webhooks::MerchantEntry {
+                        id: id.into(),
+                        webhook_url: None,
+                        webhook_secret: None,
+                    });
+            }
+        }
         config
     }
 

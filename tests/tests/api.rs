@@ -299,6 +299,8 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/units/{lpn}/transfer",
         "/api/v1/listings",
         "/api/v1/listings/{id}/sold",
+        "/api/v1/billing/{merchant}",
+        "/api/v1/billing/{merchant}/csv",
     ] {
         assert!(documented.contains(path), "{path} is not documented");
     }
@@ -338,7 +340,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 26, "every operation was probed");
+    assert_eq!(n_operations, 28, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -101,6 +101,8 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
             Some(json!({"to": "osaka"})),
         ),
         ("GET", "/api/v1/listings", None),
+        ("GET", "/api/v1/billing/{}?month=2026-11", None),
+        ("GET", "/api/v1/billing/{}/csv?month=2026-11", None),
         ("POST", "/api/v1/listings/{}/sold", None),
         ("GET", "/api/v1/sites", None),
         ("GET", "/api/v1/anomalies", None),

@@ -180,6 +180,18 @@ async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()>
         "{refused}"
     );
 
+    // A merchant the coordinator does not handle is refused, named.
+    let stranger = json!({"merchant": "brand-zzz", "origin": {"postal_code": "812-0011"},
+                          "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "other"}]});
+    let (status, refused) = post_as(&fleet, &fleet.ops_key, "/api/v1/returns", &stranger).await?;
+    assert_eq!(
+        (status, refused["error"]["field"].as_str()),
+        (422, Some("merchant")),
+        "{refused}"
+    );
+    let (status, _) = get_json(&fleet, &fleet.ops_key, "/api/v1/catalog/brand-zzz").await?;
+    assert_eq!(status, 404);
+
     // An exchange: the site is told to ship the wanted SKU from its stock.
     let exchange = json!({"origin": {"postal_code": "812-0011"}, "order_date": days_ago(2),
                           "resolution": "exchange", "exchange_sku": "TEE-WHT-L",
@@ -531,6 +543,207 @@ async fn a_parcel_known_only_by_its_tracking_number_is_matched_and_surplus_stock
         }
     })
     .await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// The month now, in Japan, as `YYYY-MM`.
+fn this_month() -> String {
+    let now = chrono::Utc::now() + chrono::Duration::hours(9);
+    now.format("%Y-%m").to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_statement_reconciles_with_what_happened_to_the_units() -> anyhow::Result<()> {
+    let (fleet, keys) = fleet_with_keys(Vec::new()).await?;
+    let body = json!({"origin": {"postal_code": "530-0001"},
+                      "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}]});
+    let (status, routed) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &body).await?;
+    assert_eq!(
+        (status, routed["site"].as_str()),
+        (201, Some("osaka")),
+        "{routed}"
+    );
+    let rma = RmaId::new(routed["rma"].as_str().unwrap_or_default())?;
+    let osaka = fleet.agent(OSAKA);
+    let config = fleet.agent_config(OSAKA);
+    wait_for("the expected return at Osaka", TIMEOUT, || {
+        let c = &config;
+        async move { Ok(agent_count(c, "SELECT COUNT(*) FROM expected_returns")? >= 1) }
+    })
+    .await?;
+    let who = || Actor::new("B-0001", "put-1");
+    let first = osaka
+        .receive_unit(Some(rma.clone()), Sku::new("TEE-WHT-M")?, "B-0001")
+        .await?;
+    let second = osaka
+        .receive_unit(Some(rma.clone()), Sku::new("TEE-WHT-M")?, "B-0001")
+        .await?;
+    osaka
+        .grade_unit(first.lpn.clone(), Grade::A, "B-0001")
+        .await?;
+    osaka
+        .grade_unit(second.lpn.clone(), Grade::X, "B-0001")
+        .await?;
+    osaka
+        .dispose_unit(first.lpn.clone(), Disposition::Restock, "B-0001")
+        .await?;
+    osaka
+        .dispose_unit(second.lpn.clone(), Disposition::Recycle, "B-0001")
+        .await?;
+    osaka
+        .record(
+            Effect::PutAway {
+                lpn: first.lpn.clone(),
+                bin: Bin::new("A01")?,
+            },
+            who(),
+        )
+        .await?;
+    // The centre decides the ruined one (an override may change its disposition); once its
+    // decision has reached the site, it leaves the way its disposition says.
+    wait_for("the centre's decision on the ruined unit", TIMEOUT, || {
+        let fleet = &fleet;
+        let lpn = second.lpn.to_string();
+        async move {
+            let sql = "SELECT COUNT(*) FROM units WHERE lpn = ?1 AND decided IS NOT NULL";
+            Ok(modori_tests::coordinator_count(fleet.coordinator(), sql, &lpn).await? == 1)
+        }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let state: String = modori_tests::stations::agent_query(
+        &config,
+        &format!("SELECT state FROM units WHERE lpn = '{}'", second.lpn),
+    )?;
+    let disposition = modori_shared::domain::UnitState::decode(&state)?
+        .disposition()
+        .ok_or_else(|| anyhow::anyhow!("{state}"))?;
+    let departure = modori_shared::domain::Departure::for_disposition(disposition).unwrap_or(
+        modori_shared::domain::Departure::Transfer {
+            to: fleet.site(FUKUOKA).id.clone(),
+        },
+    );
+    osaka
+        .record(
+            Effect::Depart {
+                lpn: second.lpn.clone(),
+                departure,
+                tracking: None,
+            },
+            who(),
+        )
+        .await?;
+    osaka
+        .record(
+            Effect::Depart {
+                lpn: first.lpn.clone(),
+                departure: modori_shared::domain::Departure::Transfer {
+                    to: fleet.site(FUKUOKA).id.clone(),
+                },
+                tracking: None,
+            },
+            who(),
+        )
+        .await?;
+    wait_for("Osaka synced", TIMEOUT, || {
+        let osaka = osaka.clone();
+        async move { Ok(osaka.status().await?.outbox_pending == 0) }
+    })
+    .await?;
+
+    let month = this_month();
+    let (status, statement) = get_json(
+        &fleet,
+        &keys.merchant,
+        &format!("/api/v1/billing/brand-a?month={month}"),
+    )
+    .await?;
+    assert_eq!(status, 200, "{statement}");
+    let quantity = |activity: &str| -> u64 {
+        statement["lines"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["activity"] == activity))
+            .and_then(|l| l["quantity"].as_u64())
+            .unwrap_or(u64::MAX)
+    };
+    // Against the lifecycle as the centre recorded it.
+    let c = fleet.coordinator();
+    let ops = |kind: &'static str| async move {
+        let sql = match kind {
+            "unit_received" => {
+                "SELECT COUNT(*) FROM ops WHERE site = ?1 AND kind = 'unit_received'"
+            }
+            "unit_graded" => "SELECT COUNT(*) FROM ops WHERE site = ?1 AND kind = 'unit_graded'",
+            _ => "SELECT COUNT(*) FROM ops WHERE site = ?1 AND kind = 'disposition_set'",
+        };
+        modori_tests::coordinator_count(c, sql, "osaka").await
+    };
+    assert_eq!(quantity("receipt"), ops("unit_received").await?);
+    assert_eq!(quantity("receipt"), 2);
+    assert_eq!(quantity("grading"), ops("unit_graded").await?);
+    assert_eq!(quantity("relabel"), ops("disposition_set").await?);
+    let transfers = modori_tests::coordinator_count(
+        c,
+        "SELECT COUNT(*) FROM units WHERE rma = ?1 AND transfer_to IS NOT NULL",
+        rma.as_str(),
+    )
+    .await?;
+    assert_eq!(quantity("transfer"), transfers);
+    let disposals = modori_tests::coordinator_count(
+        c,
+        "SELECT COUNT(*) FROM units WHERE rma = ?1 AND state IN ('departed:recycle', 'departed:dispose')",
+        rma.as_str(),
+    )
+    .await?;
+    assert_eq!(quantity("disposal"), disposals);
+    assert_eq!(
+        quantity("storage_days"),
+        1,
+        "shelved today, gone today: one day begun"
+    );
+    let lines = statement["lines"].as_array().cloned().unwrap_or_default();
+    let sum: u64 = lines
+        .iter()
+        .map(|l| l["quantity"].as_u64().unwrap_or(0) * l["rate_yen"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(statement["total_yen"].as_u64(), Some(sum), "{statement}");
+
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&keys.merchant),
+        "GET",
+        &format!("/api/v1/billing/brand-a/csv?month={month}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.starts_with("merchant,month,activity,quantity,rate_yen,amount_yen\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with(&format!("brand-a,{month},total,,,{sum}\n")),
+        "{text}"
+    );
+    let (status, _) = get_json(
+        &fleet,
+        &keys.merchant,
+        &format!("/api/v1/billing/brand-b?month={month}"),
+    )
+    .await?;
+    assert_eq!(status, 403, "another merchant's statement");
+    let (status, bad) = get_json(
+        &fleet,
+        &keys.merchant,
+        "/api/v1/billing/brand-a?month=2026-13",
+    )
+    .await?;
+    assert_eq!(
+        (status, bad["error"]["field"].as_str()),
+        (422, Some("month")),
+        "{bad}"
+    );
     fleet.shutdown().await;
     Ok(())
 }

@@ -108,6 +108,11 @@ pub async fn put_catalog(
 ) -> Result<Json<CatalogStored>, ApiError> {
     let merchant = merchant_param(merchant)?;
     caller.require_merchant(&merchant)?;
+    if !ctx.knows_merchant(merchant.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "no merchant {merchant} (merchants are configured in [[merchants]])"
+        )));
+    }
     if req.items.is_empty() || req.items.len() > CATALOG_ITEMS_PER_REQUEST_MAX {
         return Err(ApiError::invalid_field(
             "items",
@@ -160,6 +165,11 @@ pub async fn get_catalog(
 ) -> Result<Json<CatalogView>, ApiError> {
     let merchant = merchant_param(merchant)?;
     caller.require_merchant(&merchant)?;
+    if !ctx.knows_merchant(merchant.as_str()) {
+        return Err(ApiError::not_found(format!(
+            "no merchant {merchant} (merchants are configured in [[merchants]])"
+        )));
+    }
     let m = merchant.clone();
     let items = ctx
         .db

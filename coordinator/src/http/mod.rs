@@ -7,6 +7,7 @@
 //! - Every `/api/v1` route but the document needs an API key (`auth`); handlers check scope.
 
 mod auth;
+mod billing;
 mod catalog;
 mod commerce;
 mod error;
@@ -53,6 +54,7 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "keys", description = "API keys (ops scope)"),
         (name = "analytics", description = "Return reasons, customers' history and abuse score"),
         (name = "stock", description = "Demand, rebalancing transfers, resale listings"),
+        (name = "billing", description = "Per-merchant activity statements"),
     )
 )]
 struct ApiDoc;
@@ -97,6 +99,8 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(stock::transfer_unit))
         .routes(routes!(stock::list_listings))
         .routes(routes!(stock::sell_listing))
+        .routes(routes!(billing::statement))
+        .routes(routes!(billing::statement_csv))
         .routes(routes!(returns::get_return))
         .routes(routes!(returns::cancel_return))
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))

@@ -378,6 +378,14 @@ pub(crate) async fn register_checked(
     c: Checked,
     key_id: &str,
 ) -> Result<Routed, ApiError> {
+    if let Some(m) = &c.merchant {
+        if !ctx.knows_merchant(m.as_str()) {
+            return Err(ApiError::invalid_field(
+                "merchant",
+                format!("no merchant {m} (merchants are configured in [[merchants]])"),
+            ));
+        }
+    }
     let now_ms = modori_agent::sync_client::chrono_ms();
     let merchant = c.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();

@@ -1,0 +1,294 @@
+//! Per-merchant activity billing for the 3PL: every billable activity at a site is written to
+//! the `billable` ledger, with its merchant, in the transaction applying the op that did it;
+//! a monthly statement prices the ledger with the configured rates.
+//!
+//! Invariants: one ledger row per billable op (ops apply once, so activities bill once); the
+//! merchant of a unit is its return's, or the catalogue's owner of its SKU, or `unassigned`;
+//! the month of an activity is the site's clock at the op, in Japan time. Storage is billed
+//! per day a unit spends in a bin (from its first put-away until it leaves), within the month.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+use modori_shared::domain::{Lpn, SiteId};
+
+use super::StoreError;
+
+const DAY_MS: i64 = 24 * 60 * 60 * 1000;
+const JST_MS: i64 = 9 * 60 * 60 * 1000;
+
+/// Merchant of activities whose unit belongs to no known merchant.
+pub const UNASSIGNED: &str = "unassigned";
+
+/// A billable activity (the ledger's `activity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activity {
+    Receipt,
+    Grading,
+    /// A disposition label printed on the unit.
+    Relabel,
+    Refurbishment,
+    /// Handed to the recycler or to disposal.
+    Disposal,
+    Transfer,
+    /// A unit went into a bin for the first time: storage days start.
+    StorageStart,
+    /// A unit left its site: storage days end.
+    StorageEnd,
+}
+
+impl Activity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Receipt => "receipt",
+            Self::Grading => "grading",
+            Self::Relabel => "relabel",
+            Self::Refurbishment => "refurbishment",
+            Self::Disposal => "disposal",
+            Self::Transfer => "transfer",
+            Self::StorageStart => "storage_start",
+            Self::StorageEnd => "storage_end",
+        }
+    }
+}
+
+/// Yen per activity (`[billing]` in the coordinator's config).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingRates {
+    pub receipt_yen: u64,
+    pub grading_yen: u64,
+    pub relabel_yen: u64,
+    pub refurbishment_yen: u64,
+    pub disposal_yen: u64,
+    pub transfer_yen: u64,
+    /// Per unit per day in a bin.
+    pub storage_day_yen: u64,
+}
+
+impl Default for BillingRates {
+    fn default() -> Self {
+        Self {
+            receipt_yen: 120,
+            grading_yen: 180,
+            relabel_yen: 30,
+            refurbishment_yen: 900,
+            disposal_yen: 60,
+            transfer_yen: 250,
+            storage_day_yen: 5,
+        }
+    }
+}
+
+/// The merchant a unit's activities are billed to.
+fn merchant_of(tx: &Transaction<'_>, lpn: &Lpn) -> Result<String, StoreError> {
+    let merchant: Option<String> = tx
+        .query_row(
+            "SELECT COALESCE(
+                (SELECT r.merchant FROM returns r WHERE r.rma = u.rma),
+                (SELECT c.merchant FROM catalog c WHERE c.sku = u.sku ORDER BY c.merchant LIMIT 1))
+             FROM units u WHERE u.lpn = ?1",
+            [lpn.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(merchant.unwrap_or_else(|| UNASSIGNED.to_owned()))
+}
+
+/// Writes one billable activity of `lpn`, done at `site` at `at_ms` (the site's clock).
+pub fn record(
+    tx: &Transaction<'_>,
+    activity: Activity,
+    lpn: &Lpn,
+    site: &SiteId,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    let merchant = merchant_of(tx, lpn)?;
+    tx.execute(
+        "INSERT INTO billable (merchant, activity, lpn, site, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            merchant,
+            activity.as_str(),
+            lpn.as_str(),
+            site.as_str(),
+            at_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Whether the unit is in storage now (a move between bins does not start it again; a unit
+/// transferred and shelved at its new site does).
+pub fn in_storage(tx: &Transaction<'_>, lpn: &Lpn) -> Result<bool, StoreError> {
+    let last: Option<String> = tx
+        .query_row(
+            "SELECT activity FROM billable WHERE lpn = ?1
+               AND activity IN ('storage_start', 'storage_end') ORDER BY id DESC LIMIT 1",
+            [lpn.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(last.as_deref() == Some("storage_start"))
+}
+
+/// The span of a month `YYYY-MM` in Japan, as Unix milliseconds `[start, end)`.
+pub fn month_span(month: &str) -> Option<(i64, i64)> {
+    let (y, m) = month.split_once('-')?;
+    if y.len() != 4 || m.len() != 2 {
+        return None;
+    }
+    let (y, m): (i32, u32) = (y.parse().ok()?, m.parse().ok()?);
+    let start = chrono::NaiveDate::from_ymd_opt(y, m, 1)?;
+    let next = if m == 12 {
+        chrono::NaiveDate::from_ymd_opt(y + 1, 1, 1)?
+    } else {
+        chrono::NaiveDate::from_ymd_opt(y, m + 1, 1)?
+    };
+    let ms = |d: chrono::NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|t| t.and_utc().timestamp_millis() - JST_MS)
+    };
+    Some((ms(start)?, ms(next)?))
+}
+
+/// One line of a statement.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct StatementLine {
+    pub activity: String,
+    pub quantity: u64,
+    pub rate_yen: u64,
+    pub amount_yen: u64,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Statement {
+    pub merchant: String,
+    pub month: String,
+    pub lines: Vec<StatementLine>,
+    pub total_yen: u64,
+}
+
+/// The statement of `merchant` for `month` (`YYYY-MM`): each activity counted in the month and
+/// priced, and the unit-days spent in bins within it. `None` for a malformed month.
+pub fn statement(
+    conn: &Connection,
+    rates: &BillingRates,
+    merchant: &str,
+    month: &str,
+    now_ms: i64,
+) -> Result<Option<Statement>, StoreError> {
+    let Some((start, end)) = month_span(month) else {
+        return Ok(None);
+    };
+    // Days not yet lived are not billed.
+    let storage_end = end.min(now_ms);
+    let count = |activity: Activity| -> Result<u64, StoreError> {
+        let n: i64 = conn.query_row(
+            "SELECT COUNT(*) FROM billable WHERE merchant = ?1 AND activity = ?2
+               AND at_ms >= ?3 AND at_ms < ?4",
+            params![merchant, activity.as_str(), start, end],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    };
+    // Each stored unit's days in bins overlapping the month, counted in whole days begun.
+    let storage_ms: i64 = conn.query_row(
+        "SELECT COALESCE(SUM(MAX(0, MIN(COALESCE(
+                    (SELECT MIN(e.at_ms) FROM billable e WHERE e.lpn = s.lpn
+                       AND e.activity = 'storage_end' AND e.id > s.id), ?3), ?3)
+                  - MAX(s.at_ms, ?2))), 0)
+         FROM billable s
+         WHERE s.merchant = ?1 AND s.activity = 'storage_start' AND s.at_ms < ?3",
+        params![merchant, start, storage_end],
+        |r| r.get(0),
+    )?;
+    let storage_days = u64::try_from((storage_ms + DAY_MS - 1) / DAY_MS).unwrap_or(0);
+    let priced = [
+        (
+            Activity::Receipt,
+            count(Activity::Receipt)?,
+            rates.receipt_yen,
+        ),
+        (
+            Activity::Grading,
+            count(Activity::Grading)?,
+            rates.grading_yen,
+        ),
+        (
+            Activity::Relabel,
+            count(Activity::Relabel)?,
+            rates.relabel_yen,
+        ),
+        (
+            Activity::Refurbishment,
+            count(Activity::Refurbishment)?,
+            rates.refurbishment_yen,
+        ),
+        (
+            Activity::Disposal,
+            count(Activity::Disposal)?,
+            rates.disposal_yen,
+        ),
+        (
+            Activity::Transfer,
+            count(Activity::Transfer)?,
+            rates.transfer_yen,
+        ),
+    ];
+    let mut lines: Vec<StatementLine> = priced
+        .into_iter()
+        .map(|(a, quantity, rate_yen)| StatementLine {
+            activity: a.as_str().to_owned(),
+            quantity,
+            rate_yen,
+            amount_yen: quantity.saturating_mul(rate_yen),
+        })
+        .collect();
+    lines.push(StatementLine {
+        activity: "storage_days".into(),
+        quantity: storage_days,
+        rate_yen: rates.storage_day_yen,
+        amount_yen: storage_days.saturating_mul(rates.storage_day_yen),
+    });
+    Ok(Some(Statement {
+        merchant: merchant.to_owned(),
+        month: month.to_owned(),
+        total_yen: lines.iter().map(|l| l.amount_yen).sum(),
+        lines,
+    }))
+}
+
+/// The statement as CSV: a header, one row per activity, and the total.
+pub fn csv(s: &Statement) -> String {
+    let mut out = String::from("merchant,month,activity,quantity,rate_yen,amount_yen\n");
+    for l in &s.lines {
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            s.merchant, s.month, l.activity, l.quantity, l.rate_yen, l.amount_yen
+        ));
+    }
+    out.push_str(&format!(
+        "{},{},total,,,{}\n",
+        s.merchant, s.month, s.total_yen
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn months_are_japanese_months() {
+        let (start, end) = month_span("2026-11").unwrap();
+        // 2026-11-01 00:00 JST is 2026-10-31 15:00 UTC.
+        assert_eq!(start, 1_793_458_800_000);
+        assert_eq!(end - start, 30 * DAY_MS);
+        let (_, dec_end) = month_span("2026-12").unwrap();
+        assert_eq!(dec_end, month_span("2027-01").unwrap().0);
+        for bad in ["2026-13", "2026-1", "26-11", "november", "2026-00"] {
+            assert_eq!(month_span(bad), None, "{bad}");
+        }
+    }
+}
