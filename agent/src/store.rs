@@ -586,6 +586,22 @@ fn apply_command(
                 ],
             )?;
         }
+        CommandBody::ExchangeWithdrawn { rma } => {
+            let n = tx.execute(
+                "DELETE FROM exchange_orders WHERE rma = ?1 AND shipped_lpn IS NULL",
+                [rma.as_str()],
+            )?;
+            let detail = if n == 1 {
+                "exchange withdrawn: its replacement is not to ship"
+            } else {
+                "exchange withdrawn, but nothing was waiting to ship here"
+            };
+            tx.execute(
+                "INSERT INTO audit (rma, action, detail, operator, station, at_ms)
+                 VALUES (?1, 'exchange_withdrawn', ?2, 'coordinator', 'coordinator', ?3)",
+                params![rma.as_str(), detail, now_ms],
+            )?;
+        }
         CommandBody::ExchangeOrder { rma, sku } => {
             tx.execute(
                 "INSERT INTO exchange_orders (rma, sku, created_ms) VALUES (?1, ?2, ?3)

@@ -384,11 +384,17 @@ pub async fn register(
     let rma = r.rma.clone();
     let candidates_json = serde_json::to_string(&candidates).unwrap_or_default();
     let (s, e) = (site.clone(), explanation.clone());
+    let sites = ctx.fleet.sites.clone();
+    let exchange = r.terms.as_ref().is_some_and(|t| t.exchange_sku.is_some());
     let command_seq = ctx
         .db
-        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, chrono_ms()))
+        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, chrono_ms()))
         .await?;
     ctx.live.command_queued(&site, command_seq);
+    if exchange {
+        // Its replacement may have been ordered from another site.
+        wake_all_streams(ctx).await?;
+    }
     Ok(RoutedReturn {
         rma,
         site,
@@ -525,6 +531,9 @@ pub async fn expire_returns(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, Coordi
             info!(rma = %rma, site = %site, "return expired; withdrawn at its site");
             ctx.live.command_queued(site, *seq);
         }
+        if !expired.is_empty() {
+            wake_all_streams(ctx).await?;
+        }
         n += expired.len();
         if expired.len() < store::lifecycle::EXPIRE_BATCH_MAX {
             return Ok(n);
@@ -546,8 +555,20 @@ pub async fn cancel_return(
     if let store::lifecycle::Cancel::Cancelled { site, command_seq } = &outcome {
         info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");
         ctx.live.command_queued(site, *command_seq);
+        // Its exchange's stock may be released at another site.
+        wake_all_streams(ctx).await?;
     }
     Ok(outcome)
+}
+
+/// Wakes every site's connection up to its stream's head (for a transaction that may have
+/// queued commands for several sites).
+async fn wake_all_streams(ctx: &Ctx) -> Result<(), CoordinatorError> {
+    let heads = ctx.db.call(|c| store::command_heads(c)).await?;
+    for (site, head) in heads {
+        ctx.live.command_queued(&site, head);
+    }
+    Ok(())
 }
 
 /// A customer asked to be forgotten: returns how many of their returns were erased.
@@ -566,6 +587,7 @@ pub async fn after_ops_applied(ctx: &Ctx) -> Result<(), StoreError> {
             listings::list_pending(c, &resale, chrono_ms())?;
             store::commerce::compute_refunds(c, &policy, chrono_ms())?;
             queued.extend(store::commerce::match_quarantined(c, chrono_ms())?);
+            queued.extend(store::beyond::order_due(c, chrono_ms())?);
             Ok::<_, StoreError>(queued)
         })
         .await?;

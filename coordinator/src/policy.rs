@@ -52,6 +52,75 @@ pub struct PolicyConfig {
     pub trusted_after_returns: u32,
     /// Share of a line's price refunded after grading, by grade A..X.
     pub grade_refund_share: [f64; 5],
+    /// Trusted customers get their exchange's replacement shipped before the return arrives.
+    pub advance_exchange_for_trusted: bool,
+    /// Where a return may be refunded without the goods coming back, when bringing them back
+    /// costs more than they would recover (`merchant` and `category` optional: all).
+    pub returnless: Vec<ReturnlessRule>,
+    /// What bringing a return back costs, by method, in yen (carriage and receiving).
+    pub return_cost_yen: ReturnCosts,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ReturnlessRule {
+    #[serde(default)]
+    pub merchant: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReturnCosts {
+    pub carrier_pickup: u64,
+    pub home_pickup: u64,
+    pub konbini_dropoff: u64,
+    pub store_dropoff: u64,
+}
+
+impl Default for ReturnCosts {
+    fn default() -> Self {
+        Self {
+            carrier_pickup: 900,
+            home_pickup: 1000,
+            konbini_dropoff: 700,
+            store_dropoff: 400,
+        }
+    }
+}
+
+impl ReturnCosts {
+    pub fn of(&self, method: &str) -> u64 {
+        match method {
+            "home_pickup" => self.home_pickup,
+            "konbini_dropoff" => self.konbini_dropoff,
+            "store_dropoff" => self.store_dropoff,
+            _ => self.carrier_pickup,
+        }
+    }
+}
+
+/// The grade a unit is expected to come back in, from why it is returned: a fault shows,
+/// a change of mind does not.
+pub fn expected_grade(reason: ReasonCode) -> Grade {
+    match reason {
+        ReasonCode::Defective | ReasonCode::DamagedInTransit => Grade::D,
+        ReasonCode::NotAsDescribed | ReasonCode::Other => Grade::B,
+        ReasonCode::TooSmall
+        | ReasonCode::TooLarge
+        | ReasonCode::WrongItemSent
+        | ReasonCode::ChangedMind
+        | ReasonCode::ArrivedLate => Grade::A,
+    }
+}
+
+/// Whether `rules` allow a returnless refund for `merchant`'s product of `category`.
+pub fn returnless_allowed(rules: &[ReturnlessRule], merchant: &str, category: &str) -> bool {
+    rules.iter().any(|r| {
+        r.merchant.as_deref().is_none_or(|m| m == merchant)
+            && r.category.as_deref().is_none_or(|c| c == category)
+    })
 }
 
 impl Default for PolicyConfig {
@@ -68,6 +137,9 @@ impl Default for PolicyConfig {
             trusted_max_score: 10,
             trusted_after_returns: 3,
             grade_refund_share: [1.0, 1.0, 0.8, 0.5, 0.0],
+            advance_exchange_for_trusted: true,
+            returnless: Vec::new(),
+            return_cost_yen: ReturnCosts::default(),
         }
     }
 }

@@ -27,6 +27,7 @@ use thiserror::Error;
 
 use modori_agent::sqlite::{to_i64, to_u64, DbError};
 
+pub mod beyond;
 pub mod billing;
 pub mod commerce;
 pub mod lifecycle;
@@ -264,6 +265,27 @@ pub fn migrations() -> Migrations<'static> {
             last_error      TEXT,
             delivered       INTEGER NOT NULL
         ) STRICT;
+        "#,
+        ),
+        // Beyond the returns platforms (see `beyond`): the condition a store saw, a refund
+        // without the return, and the stock reserved for an exchange.
+        M::up(
+            r#"
+        ALTER TABLE returns ADD COLUMN store_condition TEXT;
+        ALTER TABLE returns ADD COLUMN returnless TEXT;
+        CREATE TABLE reservations (
+            rma        TEXT PRIMARY KEY,
+            sku        TEXT NOT NULL,
+            site       TEXT,
+            lpn        TEXT,
+            status     TEXT NOT NULL,
+            advance    INTEGER NOT NULL,
+            order_seq  INTEGER,
+            why        TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            updated_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX reservations_lpn ON reservations (lpn) WHERE status = 'reserved';
         "#,
         ),
     ])
@@ -797,6 +819,7 @@ fn departed(
                 "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
                 params![rma.as_str(), lpn.as_str()],
             )?;
+            beyond::shipped(tx, rma, lpn.as_str(), now_ms)?;
         }
         Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
     }
@@ -859,6 +882,19 @@ pub fn enqueue_command(
         params![site.as_str(), seq, command.kind(), bytes, now_ms],
     )?;
     Ok(to_u64(seq))
+}
+
+/// The head of every site's command stream, to wake the connections of sites that a
+/// transaction may have queued commands for.
+pub fn command_heads(conn: &Connection) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT site, head_seq FROM command_streams")?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (site, head) = row?;
+        out.push((SiteId::new(site)?, to_u64(head)));
+    }
+    Ok(out)
 }
 
 /// (head, acked) of a site's command stream.
@@ -929,6 +965,7 @@ pub fn register_return(
     site: &SiteId,
     routing: &str,
     candidates_json: &str,
+    sites: &[modori_shared::domain::Site],
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -969,13 +1006,23 @@ pub fn register_return(
     let mut last_seq = seq;
     if let Some(terms) = &r.terms {
         commerce::store_terms(&tx, &r.rma, terms)?;
-        // The site ships the replacement from its stock when the exchange is asked.
+        // The replacement is set aside now, at whichever site holds one; the order to ship
+        // it goes out at receipt (at once for an advance exchange).
         if let Some(sku) = &terms.exchange_sku {
-            let order = CommandBody::ExchangeOrder {
-                rma: r.rma.clone(),
-                sku: sku.clone(),
-            };
-            last_seq = enqueue_command(&tx, site, &order, now_ms)?;
+            let (_, queued) = beyond::reserve(
+                &tx,
+                &r.rma,
+                sku,
+                r.origin,
+                sites,
+                terms.advance_exchange,
+                now_ms,
+            )?;
+            if let Some((to, seq)) = queued {
+                if &to == site {
+                    last_seq = last_seq.max(seq);
+                }
+            }
         }
     }
     tx.execute(

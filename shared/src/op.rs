@@ -146,6 +146,8 @@ pub enum CommandBody {
     },
     /// The return asks for an exchange: ship one unit of `sku` from stock here.
     ExchangeOrder { rma: RmaId, sku: Sku },
+    /// The exchange's return was cancelled or expired: do not ship its replacement.
+    ExchangeWithdrawn { rma: RmaId },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -218,6 +220,7 @@ impl CommandBody {
             Self::TransferOrder { .. } => "transfer_order",
             Self::ExpectedTransfer { .. } => "expected_transfer",
             Self::ExchangeOrder { .. } => "exchange_order",
+            Self::ExchangeWithdrawn { .. } => "exchange_withdrawn",
         }
     }
 }

@@ -66,6 +66,8 @@ pub struct TestFleet {
     /// More `[[api_keys]]` and `[[merchants]]` for the coordinator's next (re)start.
     pub extra_keys: Vec<ApiKeyEntry>,
     pub merchants: Vec<modori_coordinator::webhooks::MerchantEntry>,
+    /// Any other change to the coordinator's config for its next (re)start.
+    pub config_tweak: Option<fn(&mut CoordinatorConfig)>,
 }
 
 /// A fresh API key and the `[[api_keys]]` entry that lets the coordinator know it.
@@ -101,6 +103,7 @@ impl TestFleet {
             ops_key: config_key("ops").0,
             extra_keys: Vec::new(),
             merchants: Vec::new(),
+            config_tweak: None,
         };
         me.start_coordinator().await?;
         for i in 0..me.fleet.sites.len() {
@@ -130,6 +133,9 @@ impl TestFleet {
         });
         config.api_keys.extend(self.extra_keys.iter().cloned());
         config.merchants.clone_from(&self.merchants);
+        if let Some(tweak) = self.config_tweak {
+            tweak(&mut config);
+        }
         // The merchants the tests use, unless a test configured one itself.
         for id in TEST_MERCHANTS {
             if !config.merchants.iter().any(|m| m.id == id) {

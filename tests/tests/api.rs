@@ -301,6 +301,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/listings/{id}/sold",
         "/api/v1/billing/{merchant}",
         "/api/v1/billing/{merchant}/csv",
+        "/api/v1/analytics/stores",
     ] {
         assert!(documented.contains(path), "{path} is not documented");
     }
@@ -340,7 +341,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 28, "every operation was probed");
+    assert_eq!(n_operations, 29, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -78,6 +78,8 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
             "POST",
             "/api/v1/stores/{}/returns",
             Some(json!({"merchant": "brand-a", "resolution": "store_credit",
+                        "condition": {"tags_on": true, "opened": true, "visibly_used": false,
+                                      "damaged": false, "photo_ref": "IMG-1"},
                         "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_large"}]})),
         ),
         ("POST", "/api/v1/returns/{}/refund", None),
@@ -88,6 +90,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
                 {"tracking": "123456789013", "status": "in_transit", "at_ms": 1, "location": "x"}]})),
         ),
         ("GET", "/api/v1/analytics/reasons", None),
+        ("GET", "/api/v1/analytics/stores", None),
         ("GET", "/api/v1/analytics/customers/{}", None),
         (
             "PUT",

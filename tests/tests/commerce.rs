@@ -30,6 +30,7 @@ fn days_ago(days: i64) -> String {
 
 const CATALOG: &str = r#"{"items": [
     {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+    {"sku": "SOCKS-CHEAP", "category": "socks", "price_yen": 300},
     {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900},
     {"sku": "SOCKS-SALE", "category": "socks", "price_yen": 500, "final_sale": true},
     {"sku": "RADIO-FM", "category": "electronics", "price_yen": 9800, "needs_testing": true}
@@ -42,11 +43,19 @@ struct Keys {
 
 /// A fleet with brand-a's catalogue, a brand-a key and a key of the Tenjin store.
 async fn fleet_with_keys(merchants: Vec<MerchantEntry>) -> anyhow::Result<(TestFleet, Keys)> {
+    fleet_with(merchants, None).await
+}
+
+async fn fleet_with(
+    merchants: Vec<MerchantEntry>,
+    tweak: Option<fn(&mut modori_coordinator::config::CoordinatorConfig)>,
+) -> anyhow::Result<(TestFleet, Keys)> {
     let mut fleet = TestFleet::start().await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (tenjin, tenjin_entry) = config_key("store:st-fukuoka-tenjin");
     fleet.extra_keys = vec![merchant_entry, tenjin_entry];
     fleet.merchants = merchants;
+    fleet.config_tweak = tweak;
     fleet.start_coordinator().await?;
     let (status, text) = fleet
         .api("PUT", "/api/v1/catalog/brand-a", Some(CATALOG))
@@ -192,7 +201,8 @@ async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()>
     let (status, _) = get_json(&fleet, &fleet.ops_key, "/api/v1/catalog/brand-zzz").await?;
     assert_eq!(status, 404);
 
-    // An exchange: the site is told to ship the wanted SKU from its stock.
+    // An exchange: no returned L is in stock anywhere, so the replacement is reserved from
+    // the merchant's own warehouse, and said so.
     let exchange = json!({"origin": {"postal_code": "812-0011"}, "order_date": days_ago(2),
                           "resolution": "exchange", "exchange_sku": "TEE-WHT-L",
                           "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
@@ -203,17 +213,16 @@ async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()>
         (201, Some(0)),
         "{routed_exchange}"
     );
-    let fukuoka = fleet.agent_config(FUKUOKA);
-    wait_for("the exchange order at Fukuoka", TIMEOUT, || {
-        let fukuoka = &fukuoka;
-        async move {
-            Ok(agent_count(
-                fukuoka,
-                "SELECT COUNT(*) FROM exchange_orders WHERE sku = 'TEE-WHT-L'",
-            )? == 1)
-        }
-    })
-    .await?;
+    assert!(
+        routed_exchange["reservation"]["site"].is_null(),
+        "{routed_exchange}"
+    );
+    assert!(
+        routed_exchange["reservation"]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("merchant's own warehouse")),
+        "{routed_exchange}"
+    );
 
     // BORIS: the Tenjin store registers an in-store return with its own key, not another's.
     let in_store = json!({"merchant": "brand-a", "order_date": days_ago(3),
@@ -744,6 +753,265 @@ async fn the_monthly_statement_reconciles_with_what_happened_to_the_units() -> a
         (422, Some("month")),
         "{bad}"
     );
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Receives, grades A, restocks and shelves `n` units of `sku` at agent `i`; waits until the
+/// centre sees them on the shelf.
+async fn shelve(fleet: &TestFleet, i: usize, sku: &str, n: usize) -> anyhow::Result<()> {
+    let agent = fleet.agent(i);
+    for _ in 0..n {
+        let r = agent.receive_unit(None, Sku::new(sku)?, "B-0001").await?;
+        agent.grade_unit(r.lpn.clone(), Grade::A, "B-0001").await?;
+        agent
+            .dispose_unit(r.lpn.clone(), Disposition::Restock, "B-0001")
+            .await?;
+        agent
+            .record(
+                Effect::PutAway {
+                    lpn: r.lpn.clone(),
+                    bin: Bin::new("A01")?,
+                },
+                Actor::new("B-0001", "put-1"),
+            )
+            .await?;
+    }
+    let site = fleet.site(i).id.to_string();
+    let sql =
+        "SELECT COUNT(*) FROM units WHERE site = ?1 AND state = 'placed:restock' AND grade = 'A'";
+    wait_for("the shelved units at the centre", TIMEOUT, || {
+        let site = site.clone();
+        async move {
+            Ok(modori_tests::coordinator_count(fleet.coordinator(), sql, &site).await? >= n as u64)
+        }
+    })
+    .await
+}
+
+fn exchange_orders(fleet: &TestFleet, i: usize) -> anyhow::Result<i64> {
+    agent_count(
+        &fleet.agent_config(i),
+        "SELECT COUNT(*) FROM exchange_orders WHERE shipped_lpn IS NULL",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_reserves_returned_stock_at_request_time_and_trusted_customers_get_it_first(
+) -> anyhow::Result<()> {
+    let (fleet, keys) = fleet_with_keys(Vec::new()).await?;
+    shelve(&fleet, FUKUOKA, "TEE-WHT-L", 2).await?;
+
+    // A new customer in Sapporo wants the L: one is set aside in Fukuoka at once, and
+    // ordered only when the return has arrived.
+    let exchange = |customer: &str| {
+        json!({"origin": {"postal_code": "060-0001"}, "order_date": days_ago(2),
+               "customer": {"ref": customer},
+               "resolution": "exchange", "exchange_sku": "TEE-WHT-L",
+               "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]})
+    };
+    let (status, first) = post_as(
+        &fleet,
+        &keys.merchant,
+        "/api/v1/returns",
+        &exchange("cust-new"),
+    )
+    .await?;
+    assert_eq!(
+        (status, first["site"].as_str()),
+        (201, Some("sapporo")),
+        "{first}"
+    );
+    assert_eq!(first["reservation"]["site"], "fukuoka", "{first}");
+    assert_eq!(first["reservation"]["status"], "reserved", "{first}");
+    assert_eq!(
+        exchange_orders(&fleet, FUKUOKA)?,
+        0,
+        "not before the return arrives"
+    );
+
+    // A trusted customer (three honest returns before) gets the other one shipped at once.
+    for _ in 0..3 {
+        let plain = json!({"origin": {"postal_code": "060-0001"}, "customer": {"ref": "cust-loyal"},
+                           "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_large"}]});
+        let (status, r) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &plain).await?;
+        assert_eq!(status, 201, "{r}");
+    }
+    let (status, trusted) = post_as(
+        &fleet,
+        &keys.merchant,
+        "/api/v1/returns",
+        &exchange("cust-loyal"),
+    )
+    .await?;
+    assert_eq!(
+        (status, trusted["tier"].as_str()),
+        (201, Some("trusted")),
+        "{trusted}"
+    );
+    assert_eq!(trusted["reservation"]["status"], "ordered", "{trusted}");
+    assert_eq!(trusted["reservation"]["advance"], true, "{trusted}");
+    assert_ne!(
+        trusted["reservation"]["lpn"], first["reservation"]["lpn"],
+        "a unit is set aside once"
+    );
+    wait_for("the advance order at Fukuoka", TIMEOUT, || async {
+        Ok(exchange_orders(&fleet, FUKUOKA)? == 1)
+    })
+    .await?;
+
+    // No more returned stock: the merchant's own warehouse, said so; never a manual queue.
+    let (status, third) = post_as(
+        &fleet,
+        &keys.merchant,
+        "/api/v1/returns",
+        &exchange("cust-3"),
+    )
+    .await?;
+    assert_eq!(status, 201, "{third}");
+    assert!(third["reservation"]["site"].is_null(), "{third}");
+    assert!(
+        third["reservation"]["why"]
+            .as_str()
+            .is_some_and(|w| w.contains("merchant")),
+        "{third}"
+    );
+
+    // The trusted customer cancels: the reservation is released and Fukuoka stops.
+    let trusted_rma = trusted["rma"].as_str().unwrap_or_default().to_owned();
+    let (status, _) = post_as(
+        &fleet,
+        &keys.merchant,
+        &format!("/api/v1/returns/{trusted_rma}/cancel"),
+        &json!({}),
+    )
+    .await?;
+    assert_eq!(status, 200);
+    wait_for("the order withdrawn at Fukuoka", TIMEOUT, || async {
+        Ok(exchange_orders(&fleet, FUKUOKA)? == 0)
+    })
+    .await?;
+    let (_, ret) = get_json(
+        &fleet,
+        &keys.merchant,
+        &format!("/api/v1/returns/{trusted_rma}"),
+    )
+    .await?;
+    assert_eq!(ret["reservation"]["status"], "released", "{ret}");
+
+    // The first customer's parcel arrives in Sapporo: now Fukuoka ships the replacement.
+    let rma = RmaId::new(first["rma"].as_str().unwrap_or_default())?;
+    let sapporo = fleet.agent(0);
+    let config = fleet.agent_config(0);
+    let sql = format!("SELECT COUNT(*) FROM expected_returns WHERE rma = '{rma}'");
+    wait_for("the return expected in Sapporo", TIMEOUT, || {
+        let (config, sql) = (&config, &sql);
+        async move { Ok(agent_count(config, sql)? == 1) }
+    })
+    .await?;
+    sapporo
+        .receive_unit(Some(rma.clone()), Sku::new("TEE-WHT-M")?, "B-0001")
+        .await?;
+    sapporo
+        .record(
+            Effect::CloseParcel {
+                rma: rma.clone(),
+                shortages: vec![],
+            },
+            Actor::new("B-0001", "recv-1"),
+        )
+        .await?;
+    wait_for("the order at Fukuoka after receipt", TIMEOUT, || async {
+        Ok(exchange_orders(&fleet, FUKUOKA)? == 1)
+    })
+    .await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cheap_goods_are_refunded_without_coming_back_and_store_checks_meet_the_grading(
+) -> anyhow::Result<()> {
+    fn socks_returnless(config: &mut modori_coordinator::config::CoordinatorConfig) {
+        config.policy.returnless = vec![modori_coordinator::policy::ReturnlessRule {
+            merchant: Some("brand-a".into()),
+            category: Some("socks".into()),
+        }];
+    }
+    let (fleet, keys) = fleet_with(Vec::new(), Some(socks_returnless)).await?;
+    let socks = json!({"origin": {"postal_code": "530-0001"}, "order_date": days_ago(2),
+                       "lines": [{"sku": "SOCKS-CHEAP", "qty": 1, "reason": "changed_mind"}]});
+    let (status, kept) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &socks).await?;
+    assert_eq!(status, 201, "{kept}");
+    assert!(
+        kept["returnless"]
+            .as_str()
+            .is_some_and(|w| w.contains("keep it")),
+        "{kept}"
+    );
+    assert!(kept["label"].is_null(), "nothing to ship: {kept}");
+    let rma = kept["rma"].as_str().unwrap_or_default();
+    let (_, ret) = get_json(&fleet, &keys.merchant, &format!("/api/v1/returns/{rma}")).await?;
+    assert_eq!(ret["status"], "returnless", "{ret}");
+    assert!(
+        event_kinds(&ret).contains(&"refund_computed".to_owned()),
+        "{ret}"
+    );
+    assert_eq!(ret["terms"]["refund_yen"], 300, "{ret}");
+    // A T-shirt is worth bringing back, and the rule is for socks anyway.
+    let tee = json!({"origin": {"postal_code": "530-0001"},
+                     "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "changed_mind"}]});
+    let (status, back) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &tee).await?;
+    assert_eq!(status, 201, "{back}");
+    assert!(
+        back["returnless"].is_null() && back["label"].is_object(),
+        "{back}"
+    );
+    let config = fleet.agent_config(OSAKA);
+    wait_for("only the T-shirt expected in Osaka", TIMEOUT, || {
+        let config = &config;
+        async move { Ok(agent_count(config, "SELECT COUNT(*) FROM expected_returns")? == 1) }
+    })
+    .await?;
+
+    // The Tenjin counter says "tags on, unopened"; the site finds it worn: a mismatch for
+    // the store.
+    let in_store = json!({"merchant": "brand-a",
+                          "condition": {"tags_on": true, "opened": false, "visibly_used": false,
+                                        "damaged": false, "photo_ref": "IMG-0042"},
+                          "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_large"}]});
+    let (status, boris) = post_as(
+        &fleet,
+        &keys.tenjin,
+        "/api/v1/stores/st-fukuoka-tenjin/returns",
+        &in_store,
+    )
+    .await?;
+    assert_eq!(status, 201, "{boris}");
+    let rma = RmaId::new(boris["rma"].as_str().unwrap_or_default())?;
+    let fukuoka = fleet.agent(FUKUOKA);
+    let fconfig = fleet.agent_config(FUKUOKA);
+    let sql = format!("SELECT COUNT(*) FROM expected_returns WHERE rma = '{rma}'");
+    wait_for("the store's return expected in Fukuoka", TIMEOUT, || {
+        let (c, sql) = (&fconfig, &sql);
+        async move { Ok(agent_count(c, sql)? == 1) }
+    })
+    .await?;
+    let unit = fukuoka
+        .receive_unit(Some(rma.clone()), Sku::new("TEE-WHT-M")?, "B-0001")
+        .await?;
+    fukuoka
+        .grade_unit(unit.lpn.clone(), Grade::C, "B-0001")
+        .await?;
+    wait_for("the mismatch counted for the store", TIMEOUT, || async {
+        let (_, checks) = get_json(&fleet, &fleet.ops_key, "/api/v1/analytics/stores").await?;
+        Ok(checks.as_array().is_some_and(|rows| {
+            rows.iter().any(|r| {
+                r["store"] == "st-fukuoka-tenjin" && r["mismatches"] == 1 && r["units_graded"] == 1
+            })
+        }))
+    })
+    .await?;
     fleet.shutdown().await;
     Ok(())
 }

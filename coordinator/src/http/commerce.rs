@@ -187,6 +187,25 @@ pub async fn reasons(
     Ok(Json(rows))
 }
 
+/// Per store: returns its counter checked, units the sites graded since, and how many the
+/// site found in a worse condition than the store said.
+#[utoipa::path(get, path = "/api/v1/analytics/stores", tag = "analytics",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Vec<crate::store::beyond::StoreCheck>),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn store_checks(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+) -> Result<Json<Vec<crate::store::beyond::StoreCheck>>, ApiError> {
+    caller.require_ops("store condition checks")?;
+    let rows = ctx
+        .db
+        .call(|c| crate::store::beyond::store_checks(c))
+        .await?;
+    Ok(Json(rows))
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FactorView {
     name: String,

@@ -145,7 +145,12 @@ pub struct Routed {
     /// standard or strict.
     terms: Option<String>,
     abuse_score: Option<u32>,
-    label: LabelView,
+    /// The label it travels under; none for a returnless refund.
+    label: Option<LabelView>,
+    /// Why the customer keeps the goods and is refunded at once, when so.
+    returnless: Option<String>,
+    /// The replacement set aside for an exchange: where, which unit, and why.
+    reservation: Option<store::beyond::Reservation>,
 }
 
 fn customer(c: NewCustomer) -> Result<store::Customer, ApiError> {
@@ -240,6 +245,8 @@ pub(crate) struct Checked {
     pub order_date_ms: Option<i64>,
     pub method: String,
     pub resolution: policy::Resolution,
+    /// What a store saw at its counter (BORIS only).
+    pub store_condition: Option<store::beyond::StoreCondition>,
 }
 
 fn check_origin(
@@ -368,6 +375,7 @@ pub(crate) fn check(
         order_date_ms,
         method,
         resolution,
+        store_condition: None,
     })
 }
 
@@ -518,22 +526,30 @@ pub(crate) async fn register_checked(
             .as_ref()
             .and_then(|d| serde_json::to_string(d).ok())
             .unwrap_or_default(),
+        advance_exchange: ctx.config.policy.advance_exchange_for_trusted
+            && decision
+                .as_ref()
+                .is_some_and(|d| d.tier == policy::Tier::Trusted),
+        store_condition: c
+            .store_condition
+            .as_ref()
+            .and_then(|s| serde_json::to_string(s).ok()),
     };
     let from = c.origin_label.clone();
-    let registered = crate::register(
-        ctx,
-        store::NewReturn {
-            rma: c.rma.clone(),
-            merchant: c.merchant,
-            origin: c.origin,
-            origin_label: c.origin_label,
-            origin_store: c.origin_store,
-            lines,
-            customer: c.customer,
-            terms: Some(terms),
-        },
-    )
-    .await;
+    let new_return = store::NewReturn {
+        rma: c.rma.clone(),
+        merchant: c.merchant.clone(),
+        origin: c.origin,
+        origin_label: c.origin_label.clone(),
+        origin_store: c.origin_store.clone(),
+        lines: lines.clone(),
+        customer: c.customer.clone(),
+        terms: Some(terms),
+    };
+    if let Some(why) = returnless_why(ctx, &c, &lines, &products, decision.as_ref()) {
+        return register_returnless(ctx, new_return, why, decision.as_ref(), key_id).await;
+    }
+    let registered = crate::register(ctx, new_return).await;
     let routed = match registered {
         Ok(routed) => routed,
         Err(crate::CoordinatorError::Store(store::StoreError::Sqlite(
@@ -590,7 +606,7 @@ pub(crate) async fn register_checked(
             .and_then(|v| v.as_str().map(str::to_owned)),
         terms: decision.as_ref().map(|d| d.terms.to_owned()),
         abuse_score: decision.as_ref().map(|d| d.abuse.score),
-        label: LabelView {
+        label: Some(LabelView {
             rma: routed.rma.to_string(),
             carrier,
             tracking,
@@ -598,7 +614,119 @@ pub(crate) async fn register_checked(
             to_name,
             from,
             zpl,
+        }),
+        returnless: None,
+        reservation: {
+            let rma = routed.rma.clone();
+            ctx.db
+                .call(move |conn| store::beyond::reservation(conn, &rma))
+                .await?
         },
+    })
+}
+
+/// Why the customer should keep the goods, when bringing them back costs more than they would
+/// recover and the merchant allows it for every line's category. Not for an exchange.
+fn returnless_why(
+    ctx: &Ctx,
+    c: &Checked,
+    lines: &[ReturnLine],
+    products: &[Option<(u64, bool, bool, String)>],
+    decision: Option<&policy::PolicyDecision>,
+) -> Option<String> {
+    let merchant = c.merchant.as_ref()?;
+    decision?;
+    if matches!(c.resolution, policy::Resolution::Exchange { .. }) || lines.is_empty() {
+        return None;
+    }
+    let rules = &ctx.config.policy.returnless;
+    let site = crate::routing::nearest_site(&ctx.fleet.sites, c.origin)?
+        .site
+        .id
+        .clone();
+    let mut recovered: i64 = 0;
+    for line in lines {
+        let i = c.lines.iter().position(|l| l.sku == line.sku)?;
+        let (price, _, _, category) = products.get(i)?.as_ref()?;
+        if !policy::returnless_allowed(rules, merchant.as_str(), category) {
+            return None;
+        }
+        let unit = crate::valuation::UnitFacts {
+            price_yen: *price,
+            grade: policy::expected_grade(line.reason),
+            site: &site,
+        };
+        let best = crate::valuation::decide(&ctx.config.valuation, &unit, &ctx.fleet.sites);
+        let per_unit = best.options.first().map_or(0, |o| o.value_yen.max(0));
+        recovered += per_unit * i64::from(line.qty);
+    }
+    let cost = ctx.config.policy.return_cost_yen.of(&c.method);
+    (i64::try_from(cost).unwrap_or(i64::MAX) > recovered).then(|| {
+        format!(
+            "bringing it back ({}) costs {cost} yen and would recover {recovered} yen: keep it",
+            c.method
+        )
+    })
+}
+
+async fn register_returnless(
+    ctx: &Arc<Ctx>,
+    r: store::NewReturn,
+    why: String,
+    decision: Option<&policy::PolicyDecision>,
+    key_id: &str,
+) -> Result<Routed, ApiError> {
+    let site = crate::routing::nearest_site(&ctx.fleet.sites, r.origin)
+        .map(|route| route.site.id.clone())
+        .ok_or_else(|| ApiError::internal(&"no site in the fleet"))?;
+    let value = decision.map_or(0, |d| d.value_yen);
+    let refund = value.saturating_add(decision.map_or(0, |d| d.store_credit_bonus_yen));
+    let rma = r.rma.clone();
+    let (s, w) = (site.clone(), why.clone());
+    let now_ms = modori_agent::sync_client::chrono_ms();
+    let stored = ctx
+        .db
+        .call(move |conn| store::beyond::register_returnless(conn, &r, &s, &w, refund, now_ms))
+        .await;
+    match stored {
+        Ok(()) => {}
+        Err(store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return Err(ApiError::conflict(format!("return {rma} already exists")).with_field("rma"))
+        }
+        Err(e) => return Err(e.into()),
+    }
+    ctx.webhooks_wake();
+    tracing::info!(rma = %rma, key_id, refund_yen = refund, "returnless refund");
+    Ok(Routed {
+        rma: rma.to_string(),
+        site: site.to_string(),
+        explanation: why.clone(),
+        candidates: Vec::new(),
+        command_seq: 0,
+        refused_lines: decision
+            .map(|d| {
+                d.refused_lines
+                    .iter()
+                    .map(|r| RefusedLine {
+                        line: r.line,
+                        reason: r.reason.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        fee_yen: 0,
+        store_credit_bonus_yen: decision.map_or(0, |d| d.store_credit_bonus_yen),
+        value_yen: value,
+        tier: decision
+            .and_then(|d| serde_json::to_value(d.tier).ok())
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        terms: decision.map(|d| d.terms.to_owned()),
+        abuse_score: decision.map(|d| d.abuse.score),
+        label: None,
+        returnless: Some(why),
+        reservation: None,
     })
 }
 
@@ -648,6 +776,10 @@ pub async fn create_return(
 pub struct StoreReturn {
     #[serde(default)]
     rma: Option<String>,
+    /// What the counter staff saw (command-card choices), compared later with the site's
+    /// grading; mismatches are counted per store.
+    #[serde(default)]
+    condition: Option<store::beyond::StoreCondition>,
     /// The merchant whose goods come back.
     merchant: String,
     lines: Vec<NewLine>,
@@ -728,7 +860,19 @@ pub async fn create_store_return(
         ));
     }
     order.method = Some("store_dropoff".into());
-    let checked = check(
+    if req
+        .condition
+        .as_ref()
+        .and_then(|c| c.photo_ref.as_ref())
+        .is_some_and(|p| p.len() > store::beyond::PHOTO_REF_BYTES_MAX)
+    {
+        return Err(ApiError::invalid_field(
+            "condition.photo_ref",
+            format!("longer than {} bytes", store::beyond::PHOTO_REF_BYTES_MAX),
+        ));
+    }
+    let condition = req.condition;
+    let mut checked = check(
         Some(merchant),
         req.rma,
         origin,
@@ -736,6 +880,7 @@ pub async fn create_store_return(
         req.customer,
         order,
     )?;
+    checked.store_condition = condition;
     let routed = register_checked(&ctx, checked, &caller.key_id).await?;
     Ok((StatusCode::CREATED, Json(routed)))
 }
@@ -787,6 +932,8 @@ pub struct ReturnView {
     terms: Option<serde_json::Value>,
     /// Its units, with the centre's disposition decision and why.
     units: Vec<store::commerce::UnitDecision>,
+    /// The replacement set aside for an exchange.
+    reservation: Option<store::beyond::Reservation>,
 }
 
 fn line_view(l: lifecycle::Line) -> LineView {
@@ -802,6 +949,7 @@ fn return_view(r: lifecycle::Return, d: store::commerce::Decisions) -> ReturnVie
         routing_candidates: d.candidates,
         terms: d.terms,
         units: d.units,
+        reservation: d.reservation,
         rma: r.rma,
         merchant: r.owner.merchant,
         status: r.status,

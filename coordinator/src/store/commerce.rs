@@ -48,6 +48,10 @@ pub struct Terms {
     pub tracking: Option<String>,
     /// The policy's decision (tier, abuse score and its factors), as JSON.
     pub policy_json: String,
+    /// Ship the exchange's replacement before the return arrives (a trusted customer).
+    pub advance_exchange: bool,
+    /// What the store saw at its counter (BORIS), as JSON.
+    pub store_condition: Option<String>,
 }
 
 /// Writes the terms of a just-registered return, inside its registration's transaction.
@@ -55,7 +59,7 @@ pub fn store_terms(tx: &Transaction<'_>, rma: &RmaId, t: &Terms) -> Result<(), S
     tx.execute(
         "UPDATE returns SET order_ref = ?2, order_date_ms = ?3, method = ?4, resolution = ?5,
                 exchange_sku = ?6, fee_yen = ?7, credit_bonus_percent = ?8, value_yen = ?9,
-                carrier = ?10, tracking = ?11, policy_json = ?12
+                carrier = ?10, tracking = ?11, policy_json = ?12, store_condition = ?13
          WHERE rma = ?1",
         params![
             rma.as_str(),
@@ -69,7 +73,8 @@ pub fn store_terms(tx: &Transaction<'_>, rma: &RmaId, t: &Terms) -> Result<(), S
             to_i64(t.value_yen),
             t.carrier,
             t.tracking,
-            t.policy_json
+            t.policy_json,
+            t.store_condition
         ],
     )?;
     Ok(())
@@ -491,6 +496,7 @@ pub struct Decisions {
     pub candidates: Option<serde_json::Value>,
     pub terms: Option<serde_json::Value>,
     pub units: Vec<UnitDecision>,
+    pub reservation: Option<super::beyond::Reservation>,
 }
 
 pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError> {
@@ -498,7 +504,7 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
         .query_row(
             "SELECT routing_candidates, order_ref, order_date_ms, method, resolution, exchange_sku,
                     fee_yen, credit_bonus_percent, value_yen, carrier, tracking, transit_status,
-                    refund_yen, refund_confirmed_ms, policy_json
+                    refund_yen, refund_confirmed_ms, policy_json, store_condition, returnless
              FROM returns WHERE rma = ?1",
             [rma.as_str()],
             |r| {
@@ -522,6 +528,9 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
                         "policy": policy
                             .filter(|p| !p.is_empty())
                             .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()),
+                        "store_condition": r.get::<_, Option<String>>(15)?
+                            .and_then(|p| serde_json::from_str::<serde_json::Value>(&p).ok()),
+                        "returnless": r.get::<_, Option<String>>(16)?,
                     }),
                 ))
             },
@@ -551,6 +560,7 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
         candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
         terms: Some(terms),
         units,
+        reservation: super::beyond::reservation(conn, rma)?,
     })
 }
 

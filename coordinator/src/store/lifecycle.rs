@@ -441,6 +441,8 @@ fn close(
         params![rma.as_str(), status],
     )?;
     insert(tx, rma.as_str(), status, None, None, detail, now_ms, now_ms)?;
+    // Stock set aside for its exchange goes back (a site told to ship is told to stop).
+    super::beyond::release(tx, rma, now_ms)?;
     enqueue_command(
         tx,
         site,
@@ -519,7 +521,7 @@ mod tests {
             customer: None::<Customer>,
             terms: None,
         };
-        store::register_return(conn, &r, &site(), "nearest", "[]", now_ms).unwrap();
+        store::register_return(conn, &r, &site(), "nearest", "[]", &[], now_ms).unwrap();
         rma
     }
 

@@ -198,6 +198,9 @@ enum CommandV1 {
         rma: String,
         sku: String,
     },
+    ExchangeWithdrawn {
+        rma: String,
+    },
 }
 
 #[derive(Serialize, Deserialize)]
@@ -612,6 +615,9 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
             rma: rma.to_string(),
             sku: sku.to_string(),
         },
+        CommandBody::ExchangeWithdrawn { rma } => CommandV1::ExchangeWithdrawn {
+            rma: rma.to_string(),
+        },
         CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
             rules: rules
                 .iter()
@@ -759,6 +765,9 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
             rma: RmaId::new(rma).map_err(&e)?,
             sku: Sku::new(sku).map_err(&e)?,
         },
+        CommandV1::ExchangeWithdrawn { rma } => CommandBody::ExchangeWithdrawn {
+            rma: RmaId::new(rma).map_err(&e)?,
+        },
     })
 }
 
@@ -904,9 +913,10 @@ mod tests {
                 from: fukuoka,
             },
             CommandBody::ExchangeOrder {
-                rma,
+                rma: rma.clone(),
                 sku: Sku::new("TEE").unwrap(),
             },
+            CommandBody::ExchangeWithdrawn { rma },
         ] {
             assert_eq!(decode_command(&encode_command(&cmd).unwrap()).unwrap(), cmd);
         }
