@@ -203,6 +203,17 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // Totes of store drop-offs on their way here, received with one scan.
+        M::up(
+            r#"
+        CREATE TABLE expected_totes (
+            tote        TEXT PRIMARY KEY,
+            rmas_json   TEXT NOT NULL,
+            created_ms  INTEGER NOT NULL,
+            received_ms INTEGER
+        ) STRICT;
+        "#,
+        ),
     ])
 }
 
@@ -582,6 +593,18 @@ fn apply_command(
                     grade.as_str(),
                     disposition.as_str(),
                     from.as_str(),
+                    now_ms
+                ],
+            )?;
+        }
+        CommandBody::ExpectedTote { tote, rmas } => {
+            let rmas: Vec<&str> = rmas.iter().map(|r| r.as_str()).collect();
+            tx.execute(
+                "INSERT INTO expected_totes (tote, rmas_json, created_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tote) DO NOTHING",
+                params![
+                    tote.as_str(),
+                    serde_json::to_string(&rmas).unwrap_or_default(),
                     now_ms
                 ],
             )?;

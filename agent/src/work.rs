@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use modori_shared::barcode;
 use modori_shared::domain::{
-    Bin, Departure, Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, UnitState,
+    Bin, Departure, Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, ToteId, UnitState,
 };
 use modori_shared::op::{DispositionRule, OpBody, OpRecord};
 use modori_shared::station::{Effect, ExpectedParcel, Lookup, ProductFlags, ReceiptKind, UnitView};
@@ -151,6 +151,7 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
         OpBody::TransferReceived { lpn, from } => {
             (Some(lpn.to_string()), None, format!("from {from}"))
         }
+        OpBody::ToteReceived { tote } => (None, None, format!("tote {tote} received")),
         OpBody::UnitMatched { lpn, rma } => (
             Some(lpn.to_string()),
             Some(rma.to_string()),
@@ -225,6 +226,31 @@ pub fn record(
             parcel_ref.clone(),
             now_ms,
         )?,
+        Effect::CloseTote { tote, closings } => {
+            let mut seq = 0;
+            for (rma, shortages) in closings {
+                tx.execute(
+                    "UPDATE expected_returns SET received_ms = COALESCE(received_ms, ?2) WHERE rma = ?1",
+                    params![rma.as_str(), now_ms],
+                )?;
+                let body = OpBody::ParcelClosed {
+                    rma: rma.clone(),
+                    shortages: shortages.clone(),
+                };
+                seq = record_op(&tx, site, who, body, now_ms)?;
+            }
+            tx.execute(
+                "UPDATE expected_totes SET received_ms = ?2 WHERE tote = ?1",
+                params![tote.as_str(), now_ms],
+            )?;
+            let body = OpBody::ToteReceived { tote: tote.clone() };
+            seq = seq.max(record_op(&tx, site, who, body, now_ms)?);
+            Recorded {
+                lpn: None,
+                seq,
+                label: None,
+            }
+        }
         Effect::CloseParcel { rma, shortages } => {
             tx.execute(
                 "UPDATE expected_returns SET received_ms = COALESCE(received_ms, ?2) WHERE rma = ?1",
@@ -856,6 +882,10 @@ impl Lookup for SiteLookup<'_> {
         exchange_order(self.0, rma).ok().flatten()
     }
 
+    fn expected_tote(&self, tote: &ToteId) -> Option<Vec<ExpectedParcel>> {
+        expected_tote(self.0, tote).ok().flatten()
+    }
+
     fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId> {
         self.0
             .query_row(
@@ -866,6 +896,32 @@ impl Lookup for SiteLookup<'_> {
             .ok()
             .and_then(|s| SiteId::new(s).ok())
     }
+}
+
+/// The returns of a tote expected here and not received yet, with what already arrived.
+pub fn expected_tote(
+    conn: &Connection,
+    tote: &ToteId,
+) -> Result<Option<Vec<ExpectedParcel>>, StoreError> {
+    let rmas_json: Option<String> = conn
+        .query_row(
+            "SELECT rmas_json FROM expected_totes WHERE tote = ?1 AND received_ms IS NULL",
+            [tote.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(rmas_json) = rmas_json else {
+        return Ok(None);
+    };
+    let rmas: Vec<String> = serde_json::from_str(&rmas_json)
+        .map_err(|e| StoreError::Corrupt(format!("tote {tote}: {e}")))?;
+    let mut parcels = Vec::new();
+    for rma in rmas {
+        if let Some(p) = expected_parcel(conn, &RmaId::new(rma)?)? {
+            parcels.push(p);
+        }
+    }
+    Ok(Some(parcels))
 }
 
 /// The catalogue's flags for `sku`; a SKU it does not list has none.

@@ -49,6 +49,9 @@ pub struct CoordinatorConfig {
     /// Restock rebalancing's gains and costs (see `rebalance.rs`).
     #[serde(default)]
     pub rebalance: crate::rebalance::RebalanceConfig,
+    /// When store drop-offs leave in a tote (see `store/totes.rs`).
+    #[serde(default)]
+    pub consolidation: crate::store::totes::ConsolidationConfig,
     /// Yen per billable activity (see `store/billing.rs`).
     #[serde(default)]
     pub billing: crate::store::billing::BillingRates,

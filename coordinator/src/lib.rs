@@ -218,6 +218,9 @@ impl Coordinator {
                 if let Err(e) = expire_returns(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
+                if let Err(e) = plan_totes(&sweep_ctx).await {
+                    tracing::warn!(error = %e, "tote planning failed");
+                }
                 let resale = sweep_ctx.config.resale.clone();
                 match sweep_ctx
                     .db
@@ -386,6 +389,7 @@ pub async fn register(
     let (s, e) = (site.clone(), explanation.clone());
     let sites = ctx.fleet.sites.clone();
     let exchange = r.terms.as_ref().is_some_and(|t| t.exchange_sku.is_some());
+    let from_store = r.origin_store.is_some();
     let command_seq = ctx
         .db
         .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, chrono_ms()))
@@ -394,6 +398,9 @@ pub async fn register(
     if exchange {
         // Its replacement may have been ordered from another site.
         wake_all_streams(ctx).await?;
+    }
+    if from_store {
+        plan_totes(ctx).await?;
     }
     Ok(RoutedReturn {
         rma,
@@ -559,6 +566,20 @@ pub async fn cancel_return(
         wake_all_streams(ctx).await?;
     }
     Ok(outcome)
+}
+
+/// Plans the totes of store drop-offs due now and tells their sites.
+pub async fn plan_totes(ctx: &Ctx) -> Result<usize, CoordinatorError> {
+    let config = ctx.config.consolidation.clone();
+    let queued = ctx
+        .db
+        .call(move |c| store::totes::plan(c, &config, chrono_ms()))
+        .await?;
+    for (site, seq) in &queued {
+        info!(site = %site, "tote of store drop-offs planned");
+        ctx.live.command_queued(site, *seq);
+    }
+    Ok(queued.len())
 }
 
 /// Wakes every site's connection up to its stream's head (for a transaction that may have

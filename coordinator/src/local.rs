@@ -62,6 +62,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         merchants: Vec::new(),
         rebalance: Default::default(),
         billing: Default::default(),
+        consolidation: Default::default(),
         returns: Default::default(),
         api_keys: Vec::new(),
     }

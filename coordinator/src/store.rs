@@ -31,6 +31,7 @@ pub mod beyond;
 pub mod billing;
 pub mod commerce;
 pub mod lifecycle;
+pub mod totes;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -286,6 +287,22 @@ pub fn migrations() -> Migrations<'static> {
             updated_ms INTEGER NOT NULL
         ) STRICT;
         CREATE INDEX reservations_lpn ON reservations (lpn) WHERE status = 'reserved';
+        "#,
+        ),
+        // Store drop-offs consolidated into totes (see `totes`).
+        M::up(
+            r#"
+        ALTER TABLE returns ADD COLUMN tote TEXT;
+        CREATE TABLE totes (
+            tote        TEXT PRIMARY KEY,
+            store       TEXT NOT NULL,
+            site        TEXT NOT NULL,
+            status      TEXT NOT NULL,
+            n_returns   INTEGER NOT NULL,
+            created_ms  INTEGER NOT NULL,
+            received_ms INTEGER
+        ) STRICT;
+        CREATE INDEX returns_waiting ON returns (origin_store, status) WHERE tote IS NULL;
         "#,
         ),
     ])
@@ -761,6 +778,20 @@ fn apply_op(
                 );
             }
             event.unit_event(tx, &lpn, "unit_matched", "matched at the site")?;
+            Ok(0)
+        }
+        OpBody::ToteReceived { tote } => {
+            let n = tx.execute(
+                "UPDATE totes SET status = 'received', received_ms = ?3 WHERE tote = ?1 AND site = ?2",
+                params![tote.as_str(), site.as_str(), now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    "unknown_tote",
+                    None,
+                    &format!("tote {tote} received, but none was sent to this site"),
+                );
+            }
             Ok(0)
         }
         OpBody::InventoryAdjusted { sku, delta } => {

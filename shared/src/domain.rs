@@ -134,6 +134,10 @@ id_type!(
 );
 
 id_type!(
+    /// A tote of store drop-offs consolidated into one shipment, e.g. `TOTE-0123456789-K`.
+    ToteId, "tote", "A-Z 0-9 - _ .", is_code_char
+);
+id_type!(
     /// A storage location at a site (`A0103`), as printed on its BIN label.
     Bin, "bin", "A-Z 0-9", is_bin_char
 );

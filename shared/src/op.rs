@@ -2,7 +2,7 @@
 //! coordinator sends, downstream). Both are domain values here; `wire` owns their encoding.
 
 use crate::domain::{
-    Bin, DefectCode, Departure, Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku,
+    Bin, DefectCode, Departure, Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku, ToteId,
 };
 use crate::station::ReceiptKind;
 
@@ -88,6 +88,10 @@ pub enum OpBody {
         lpn: Lpn,
         rma: RmaId,
     },
+    /// A tote of store drop-offs was received and its parcels closed.
+    ToteReceived {
+        tote: ToteId,
+    },
 }
 
 impl OpBody {
@@ -105,6 +109,7 @@ impl OpBody {
             Self::UnitTested { .. } => "unit_tested",
             Self::TransferReceived { .. } => "transfer_received",
             Self::UnitMatched { .. } => "unit_matched",
+            Self::ToteReceived { .. } => "tote_received",
         }
     }
 }
@@ -148,6 +153,8 @@ pub enum CommandBody {
     ExchangeOrder { rma: RmaId, sku: Sku },
     /// The exchange's return was cancelled or expired: do not ship its replacement.
     ExchangeWithdrawn { rma: RmaId },
+    /// A tote of these store drop-offs is on its way here: receive them with one scan.
+    ExpectedTote { tote: ToteId, rmas: Vec<RmaId> },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -221,6 +228,7 @@ impl CommandBody {
             Self::ExpectedTransfer { .. } => "expected_transfer",
             Self::ExchangeOrder { .. } => "exchange_order",
             Self::ExchangeWithdrawn { .. } => "exchange_withdrawn",
+            Self::ExpectedTote { .. } => "expected_tote",
         }
     }
 }

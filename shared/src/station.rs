@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 
 use crate::barcode::{self, Scan, StationCommand};
 use crate::domain::{
-    Bin, DefectCode, Departure, Disposition, Grade, Lpn, RmaId, SiteId, Sku, UnitState,
+    Bin, DefectCode, Departure, Disposition, Grade, Lpn, RmaId, SiteId, Sku, ToteId, UnitState,
 };
 
 /// Defects recorded with one grade at most.
@@ -103,6 +103,8 @@ pub trait Lookup {
     fn exchange_order(&self, rma: &RmaId) -> Option<Sku>;
     /// The site a unit on its way here comes from, if one is expected.
     fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId>;
+    /// The returns a tote of store drop-offs holds, while it is expected here.
+    fn expected_tote(&self, tote: &ToteId) -> Option<Vec<ExpectedParcel>>;
 }
 
 /// Something to record durably (and its label to print), decided by a scan.
@@ -120,6 +122,11 @@ pub enum Effect {
     CloseParcel {
         rma: RmaId,
         shortages: Vec<(Sku, u32)>,
+    },
+    /// A tote is finished: each of its returns closed with what it is short of.
+    CloseTote {
+        tote: ToteId,
+        closings: Vec<(RmaId, Vec<(Sku, u32)>)>,
     },
     /// Grade a unit (again, as a correction, if it was graded), with the defects found;
     /// prints its label with the grade.
@@ -197,7 +204,23 @@ impl Outcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Parcel {
     Expected(ExpectedParcel),
-    Unidentified { reference: Option<String> },
+    Unidentified {
+        reference: Option<String>,
+    },
+    /// A tote of store drop-offs: its returns received together.
+    Tote {
+        tote: ToteId,
+        parcels: Vec<ExpectedParcel>,
+    },
+}
+
+/// Shortages of a parcel: lines not (fully) received.
+fn shortages_of(p: &ExpectedParcel) -> Vec<(Sku, u32)> {
+    p.lines
+        .iter()
+        .filter(|(_, (qty, got))| got < qty)
+        .map(|(sku, (qty, got))| (sku.clone(), qty - got))
+        .collect()
 }
 
 /// A card (or an exchange's RMA) that needs a unit next.
@@ -288,15 +311,20 @@ impl Station {
             return;
         };
         match effect {
-            Effect::Receive { sku, .. } => {
+            Effect::Receive { sku, rma, .. } => {
                 self.n_received_in_parcel += 1;
-                if let Some(Parcel::Expected(p)) = &mut self.parcel {
-                    if let Some(line) = p.lines.get_mut(&sku) {
-                        line.1 += 1;
+                let parcel = match &mut self.parcel {
+                    Some(Parcel::Expected(p)) => Some(p),
+                    Some(Parcel::Tote { parcels, .. }) => {
+                        parcels.iter_mut().find(|p| Some(&p.rma) == rma.as_ref())
                     }
+                    _ => None,
+                };
+                if let Some(line) = parcel.and_then(|p| p.lines.get_mut(&sku)) {
+                    line.1 += 1;
                 }
             }
-            Effect::CloseParcel { .. } => {
+            Effect::CloseParcel { .. } | Effect::CloseTote { .. } => {
                 self.parcel = None;
                 self.n_received_in_parcel = 0;
             }
@@ -381,6 +409,7 @@ impl Station {
             Scan::Command(StationCommand::Void) => self.arm(Armed::Void),
             Scan::Command(StationCommand::Reprint) => self.arm(Armed::Reprint),
             Scan::Rma(label) => self.open_parcel(label.rma(), lookup),
+            Scan::Tote(label) => self.open_tote(label.tote(), lookup),
             Scan::Tracking(t) => self.open_unidentified(Some(t.as_str().to_owned())),
             Scan::Command(StationCommand::Unidentified) => self.open_unidentified(None),
             Scan::Product(gtin) => self.receive(gtin.gtin14(), lookup),
@@ -461,6 +490,34 @@ impl Station {
         }
     }
 
+    fn open_tote(&mut self, tote: &ToteId, lookup: &impl Lookup) -> Outcome {
+        if self.parcel.is_some() {
+            return Outcome::bad("a parcel is open: scan DONE first");
+        }
+        match lookup.expected_tote(tote) {
+            Some(parcels) if !parcels.is_empty() => {
+                let units: u32 = parcels
+                    .iter()
+                    .flat_map(|p| p.lines.values())
+                    .map(|(qty, got)| qty.saturating_sub(*got))
+                    .sum();
+                let message = format!(
+                    "{tote}: {} returns, {units} units expected; scan each product, then DONE",
+                    parcels.len()
+                );
+                self.parcel = Some(Parcel::Tote {
+                    tote: tote.clone(),
+                    parcels,
+                });
+                self.n_received_in_parcel = 0;
+                Outcome::good(message)
+            }
+            _ => Outcome::bad(format!(
+                "{tote} is not expected here: put it aside for a supervisor"
+            )),
+        }
+    }
+
     fn open_unidentified(&mut self, reference: Option<String>) -> Outcome {
         if self.parcel.is_some() {
             return Outcome::bad("a parcel is open: scan DONE first");
@@ -495,6 +552,21 @@ impl Station {
                     None => ReceiptKind::WrongItem,
                 };
                 (Some(p.rma.clone()), receipt, None)
+            }
+            Parcel::Tote { parcels, .. } => {
+                // The first return of the tote still missing this SKU takes it; then one that
+                // lists it (over); else it is a wrong item of the tote's first return.
+                let missing = parcels
+                    .iter()
+                    .find(|p| p.lines.get(&sku).is_some_and(|(qty, got)| got < qty));
+                let listing = parcels.iter().find(|p| p.lines.contains_key(&sku));
+                let (parcel, receipt) = match (missing, listing) {
+                    _ if final_sale => (parcels.first(), ReceiptKind::FinalSale),
+                    (Some(p), _) => (Some(p), ReceiptKind::Matched),
+                    (None, Some(p)) => (Some(p), ReceiptKind::Over),
+                    (None, None) => (parcels.first(), ReceiptKind::WrongItem),
+                };
+                (parcel.map(|p| p.rma.clone()), receipt, None)
             }
             Parcel::Unidentified { reference } if final_sale => {
                 (None, ReceiptKind::FinalSale, reference.clone())
@@ -532,13 +604,23 @@ impl Station {
                 self.n_received_in_parcel = 0;
                 Outcome::good(format!("parcel closed: {n} units in quarantine"))
             }
-            Some(Parcel::Expected(p)) => {
-                let shortages: Vec<(Sku, u32)> = p
-                    .lines
+            Some(Parcel::Tote { tote, parcels }) => {
+                let closings: Vec<(RmaId, Vec<(Sku, u32)>)> = parcels
                     .iter()
-                    .filter(|(_, (qty, got))| got < qty)
-                    .map(|(sku, (qty, got))| (sku.clone(), qty - got))
+                    .map(|p| (p.rma.clone(), shortages_of(p)))
                     .collect();
+                let short: usize = closings.iter().filter(|(_, s)| !s.is_empty()).count();
+                let message = format!("{tote} closed: {} returns, {short} short", closings.len());
+                Outcome::effect(
+                    Effect::CloseTote {
+                        tote: tote.clone(),
+                        closings,
+                    },
+                    message,
+                )
+            }
+            Some(Parcel::Expected(p)) => {
+                let shortages = shortages_of(p);
                 let message = if shortages.is_empty() {
                     format!("{} complete", p.rma)
                 } else {
@@ -842,6 +924,7 @@ mod tests {
         transfers: Vec<(Lpn, SiteId)>,
         exchanges: Vec<(RmaId, Sku)>,
         incoming: Vec<(Lpn, SiteId)>,
+        totes: Vec<(ToteId, Vec<ExpectedParcel>)>,
     }
 
     impl Lookup for Site {
@@ -880,6 +963,9 @@ mod tests {
         }
         fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId> {
             find(&self.incoming, lpn)
+        }
+        fn expected_tote(&self, tote: &ToteId) -> Option<Vec<ExpectedParcel>> {
+            find(&self.totes, tote)
         }
     }
 
@@ -1334,5 +1420,58 @@ mod tests {
         );
         let stranger = lpn_encode(&SiteId::new("fukuoka").unwrap(), 1, 10).unwrap();
         scan_bad(&mut s, stranger.as_str(), &site, "already received");
+    }
+
+    #[test]
+    fn a_tote_receives_its_returns_in_one_flow() {
+        let rma1 = RmaId::new(rma_encode("0000000011").unwrap()).unwrap();
+        let rma2 = RmaId::new(rma_encode("0000000012").unwrap()).unwrap();
+        let parcel = |rma: &RmaId, sku: &str| {
+            let mut lines = BTreeMap::new();
+            lines.insert(Sku::new(sku).unwrap(), (1, 0));
+            ExpectedParcel {
+                rma: rma.clone(),
+                lines,
+            }
+        };
+        let tote = crate::barcode::tote_encode("0000000007").unwrap();
+        let tote_id = ToteId::new(tote.clone()).unwrap();
+        let site = Site {
+            totes: vec![(
+                tote_id.clone(),
+                vec![parcel(&rma1, "TEE-WHT-M"), parcel(&rma2, "TEE-WHT-M")],
+            )],
+            ..Site::default()
+        };
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        let unknown = crate::barcode::tote_encode("0000000008").unwrap();
+        let refused = s.handle_scan(&unknown, &site);
+        assert_eq!(refused.signal, Signal::Bad, "{}", refused.message);
+        let opened = scan_ok(&mut s, &tote, &site);
+        assert!(opened.message.contains("2 returns"), "{}", opened.message);
+        // Two T-shirts: one for each return; a cap belongs to none of them.
+        let rmas: Vec<(Option<RmaId>, ReceiptKind)> = [TEE, TEE, CAP]
+            .iter()
+            .map(|code| match scan_ok(&mut s, code, &site).effect {
+                Some(Effect::Receive { rma, receipt, .. }) => (rma, receipt),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            rmas,
+            vec![
+                (Some(rma1.clone()), ReceiptKind::Matched),
+                (Some(rma2.clone()), ReceiptKind::Matched),
+                (Some(rma1.clone()), ReceiptKind::WrongItem),
+            ]
+        );
+        match scan_ok(&mut s, &card(StationCommand::Done), &site).effect {
+            Some(Effect::CloseTote { tote, closings }) => {
+                assert_eq!(tote, tote_id);
+                assert_eq!(closings, vec![(rma1, vec![]), (rma2, vec![])]);
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -302,6 +302,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/billing/{merchant}",
         "/api/v1/billing/{merchant}/csv",
         "/api/v1/analytics/stores",
+        "/api/v1/stores/{store_id}/waiting",
     ] {
         assert!(documented.contains(path), "{path} is not documented");
     }
@@ -341,7 +342,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 29, "every operation was probed");
+    assert_eq!(n_operations, 30, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -91,6 +91,7 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         ("GET", "/api/v1/analytics/reasons", None),
         ("GET", "/api/v1/analytics/stores", None),
+        ("GET", "/api/v1/stores/{}/waiting", None),
         ("GET", "/api/v1/analytics/customers/{}", None),
         (
             "PUT",

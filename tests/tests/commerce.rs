@@ -29,7 +29,7 @@ fn days_ago(days: i64) -> String {
 }
 
 const CATALOG: &str = r#"{"items": [
-    {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+    {"sku": "TEE-WHT-M", "gtin": "4901234567894", "category": "tops", "price_yen": 2900},
     {"sku": "SOCKS-CHEAP", "category": "socks", "price_yen": 300},
     {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900},
     {"sku": "SOCKS-SALE", "category": "socks", "price_yen": 500, "final_sale": true},
@@ -1012,6 +1012,125 @@ async fn cheap_goods_are_refunded_without_coming_back_and_store_checks_meet_the_
         }))
     })
     .await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_drop_offs_leave_in_a_tote_received_in_one_scan_flow() -> anyhow::Result<()> {
+    use modori_shared::barcode::badge_encode;
+    use modori_shared::station::{Signal, Station, StationKind};
+    fn totes_of_two(config: &mut modori_coordinator::config::CoordinatorConfig) {
+        config.consolidation.min_returns = 2;
+    }
+    let (fleet, keys) = fleet_with(Vec::new(), Some(totes_of_two)).await?;
+    let in_store = json!({"merchant": "brand-a",
+                          "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_large"}]});
+    let path = "/api/v1/stores/st-fukuoka-tenjin/returns";
+    let mut rmas = Vec::new();
+    for _ in 0..2 {
+        let (status, r) = post_as(&fleet, &keys.tenjin, path, &in_store).await?;
+        assert_eq!((status, r["site"].as_str()), (201, Some("fukuoka")), "{r}");
+        rmas.push(r["rma"].as_str().unwrap_or_default().to_owned());
+    }
+    let (status, waiting) = get_json(
+        &fleet,
+        &keys.tenjin,
+        "/api/v1/stores/st-fukuoka-tenjin/waiting",
+    )
+    .await?;
+    assert_eq!(status, 200, "{waiting}");
+    assert_eq!(waiting["waiting"], json!([]), "{waiting}");
+    let tote = waiting["totes"][0]["tote"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(waiting["totes"][0]["rmas"], json!(rmas), "{waiting}");
+    assert!(
+        waiting["totes"][0]["zpl"]
+            .as_str()
+            .is_some_and(|z| z.contains(&tote)),
+        "{waiting}"
+    );
+    let (status, _) = get_json(&fleet, &keys.tenjin, "/api/v1/stores/st-shibuya/waiting").await?;
+    assert_eq!(status, 403);
+
+    // Fukuoka receives the tote: one scan opens both returns, each T-shirt lands in one.
+    let fukuoka = fleet.agent(FUKUOKA);
+    let config = fleet.agent_config(FUKUOKA);
+    wait_for("the tote expected in Fukuoka", TIMEOUT, || {
+        let config = &config;
+        async move {
+            Ok(
+                agent_count(config, "SELECT COUNT(*) FROM expected_totes")? == 1
+                    && agent_count(config, "SELECT COUNT(*) FROM expected_returns")? == 2,
+            )
+        }
+    })
+    .await?;
+    let conn = rusqlite::Connection::open_with_flags(
+        config.db_path(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )?;
+    let mut station = Station::new(StationKind::Receiving);
+    let who = Actor::new("B-0777", "recv-1");
+    for line in [
+        badge_encode("0777")?,
+        tote.clone(),
+        "4901234567894".to_owned(),
+        "4901234567894".to_owned(),
+        modori_shared::barcode::command_encode(modori_shared::barcode::StationCommand::Done),
+    ] {
+        let outcome = station.handle_scan(&line, &modori_agent::work::SiteLookup(&conn));
+        assert_eq!(outcome.signal, Signal::Good, "{line}: {}", outcome.message);
+        if let Some(effect) = outcome.effect {
+            fukuoka.record(effect, who.clone()).await?;
+            station.confirmed();
+        }
+    }
+    wait_for(
+        "both returns and the tote received at the centre",
+        TIMEOUT,
+        || {
+            let fleet = &fleet;
+            let tote = tote.clone();
+            async move {
+                let c = fleet.coordinator();
+                let received = modori_tests::coordinator_count(
+                    c,
+                    "SELECT COUNT(*) FROM returns WHERE tote = ?1 AND status = 'received'",
+                    &tote,
+                )
+                .await?;
+                let tote_done = modori_tests::coordinator_count(
+                    c,
+                    "SELECT COUNT(*) FROM totes WHERE tote = ?1 AND status = 'received'",
+                    &tote,
+                )
+                .await?;
+                Ok(received == 2 && tote_done == 1)
+            }
+        },
+    )
+    .await?;
+    let (_, waiting) = get_json(
+        &fleet,
+        &keys.tenjin,
+        "/api/v1/stores/st-fukuoka-tenjin/waiting",
+    )
+    .await?;
+    assert_eq!(
+        waiting["totes"],
+        json!([]),
+        "nothing waits any more: {waiting}"
+    );
+    let (_, ret) = get_json(
+        &fleet,
+        &keys.tenjin,
+        &format!("/api/v1/returns/{}", rmas[0]),
+    )
+    .await?;
+    assert!(event_kinds(&ret).contains(&"in_tote".to_owned()), "{ret}");
     fleet.shutdown().await;
     Ok(())
 }

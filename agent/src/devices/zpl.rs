@@ -242,6 +242,25 @@ pub fn return_label(
     Ok(label.finish())
 }
 
+/// The label of a tote of store drop-offs: the tote barcode the site's receiving station scans
+/// to receive every return in it at once.
+pub fn tote_label(
+    tote: &str,
+    to_site: &SiteId,
+    to_name: &str,
+    from_store: &str,
+    n_returns: usize,
+) -> Result<String, ZplError> {
+    Ok(Label::new()
+        .text(20, 50, "TO ", "to", to_name)?
+        .barcode(80, 110, "tote", tote)?
+        .text(200, 36, "", "tote", tote)?
+        .text(245, 30, "Site ", "site", to_site.as_str())?
+        .text(285, 30, "From ", "from", from_store)?
+        .text(325, 30, "", "n_returns", &format!("{n_returns} returns"))?
+        .finish())
+}
+
 /// What the printer said about itself. A field the firmware left out or garbled reads as
 /// `false` / `None`: any complete answer proves the printer alive, which is what a job needs.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

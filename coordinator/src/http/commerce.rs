@@ -287,3 +287,78 @@ pub async fn customer(
             .unwrap_or_default(),
     }))
 }
+
+#[derive(Serialize, ToSchema)]
+pub struct ToteView {
+    #[serde(flatten)]
+    tote: crate::store::totes::Tote,
+    /// The tote's label, ZPL.
+    zpl: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Waiting {
+    store: String,
+    /// Returns taken at the store and not in a tote yet.
+    waiting: Vec<String>,
+    /// Totes planned, waiting for pickup, each with its label.
+    totes: Vec<ToteView>,
+}
+
+/// What waits at a store: its returns not yet in a tote, and the totes to ship with their
+/// labels (the store sticks the label on and the carrier takes the tote).
+#[utoipa::path(get, path = "/api/v1/stores/{store_id}/waiting", tag = "returns",
+    security(("bearer" = [])),
+    params(("store_id" = String, Path, description = "The store")),
+    responses(
+        (status = 200, body = Waiting),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn store_waiting(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath(store_id): ApiPath<String>,
+) -> Result<Json<Waiting>, ApiError> {
+    let id = modori_shared::domain::StoreId::new(store_id)
+        .map_err(|e| ApiError::invalid_path("store_id", e))?;
+    let Some(store) = ctx.fleet.stores.iter().find(|s| s.id == id) else {
+        return Err(ApiError::not_found(format!("no store {id}")));
+    };
+    match &caller.scope {
+        Scope::Ops => {}
+        Scope::Store(own) if *own == id => {}
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "API key {} does not cover store {id}",
+                caller.key_id
+            )))
+        }
+    }
+    let s = id.to_string();
+    let (waiting, totes) = ctx
+        .db
+        .call(move |c| crate::store::totes::waiting(c, &s))
+        .await?;
+    let mut views = Vec::with_capacity(totes.len());
+    for t in totes {
+        let site = ctx.fleet.sites.iter().find(|s| s.id.as_str() == t.site);
+        let (site_id, site_name) = match site {
+            Some(s) => (s.id.clone(), s.name.clone()),
+            None => continue,
+        };
+        let zpl = modori_agent::devices::zpl::tote_label(
+            &t.tote,
+            &site_id,
+            &site_name,
+            &store.name,
+            t.rmas.len(),
+        )
+        .map_err(|e| ApiError::internal(&e))?;
+        views.push(ToteView { tote: t, zpl });
+    }
+    Ok(Json(Waiting {
+        store: id.to_string(),
+        waiting,
+        totes: views,
+    }))
+}

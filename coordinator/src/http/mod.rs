@@ -95,6 +95,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(commerce::reasons))
         .routes(routes!(commerce::customer))
         .routes(routes!(commerce::store_checks))
+        .routes(routes!(commerce::store_waiting))
         .routes(routes!(stock::put_demand))
         .routes(routes!(stock::rebalance))
         .routes(routes!(stock::transfer_unit))

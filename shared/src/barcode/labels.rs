@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use crate::domain::{Bin, DefectCode, Disposition, Grade, Lpn, RmaId, SiteId, ID_LEN_MAX};
+use crate::domain::{Bin, DefectCode, Disposition, Grade, Lpn, RmaId, SiteId, ToteId, ID_LEN_MAX};
 
 use super::{check, BarcodeError, Format};
 
@@ -36,6 +36,8 @@ pub const LPN_SITE_CODE_LEN_MAX: usize = ID_LEN_MAX
 
 pub const COMMAND_PREFIX: &str = "CMD-";
 
+pub const TOTE_PREFIX: &str = "TOTE-";
+
 pub const BIN_PREFIX: &str = "BIN-";
 /// Longest bin code: zone, aisle, bay and level (`A0103`) fit with room to spare, and a BIN
 /// label stays short enough to print large on a shelf edge.
@@ -54,6 +56,7 @@ const RMA_SHAPE: &str = "RMA-<10 letters or digits>-<check>";
 const LPN_SHAPE: &str = "LPN-<site>-<generation>-<counter><check>";
 const COMMAND_SHAPE: &str = "CMD-<command>-<check>";
 const BIN_SHAPE: &str = "BIN-<code>-<check>";
+const TOTE_SHAPE: &str = "TOTE-<10 letters or digits>-<check>";
 
 const UPPER_ALNUM: &str = "A-Z 0-9";
 const DIGITS: &str = "0-9";
@@ -337,6 +340,47 @@ pub(crate) fn parse_lpn(data: &str) -> Result<LpnLabel, BarcodeError> {
         // Four hex digits always fit.
         generation: u16::from_str_radix(generation, 16).map_err(|_| shape)?,
         counter,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Totes
+
+/// A tote label, `TOTE-0123456789-` and its check character: store drop-offs shipped together.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ToteLabel {
+    tote: ToteId,
+}
+
+impl ToteLabel {
+    pub fn tote(&self) -> &ToteId {
+        &self.tote
+    }
+}
+
+fn check_tote_body(body: &str) -> Result<(), BarcodeError> {
+    require_len(Format::Tote, "body", body, RMA_BODY_LEN, RMA_BODY_LEN)?;
+    require(Format::Tote, "body", body, UPPER_ALNUM, is_upper_alnum)
+}
+
+/// The label text of a tote with a body of [`RMA_BODY_LEN`] characters `A-Z 0-9`.
+pub fn tote_encode(body: &str) -> Result<String, BarcodeError> {
+    check_tote_body(body)?;
+    let text = format!("{TOTE_PREFIX}{body}");
+    let check = label_check(Format::Tote, &text)?;
+    Ok(format!("{text}-{check}"))
+}
+
+pub(crate) fn parse_tote(data: &str) -> Result<ToteLabel, BarcodeError> {
+    let rest = &data[TOTE_PREFIX.len()..];
+    let (body, found) = rest.rsplit_once(HYPHEN).ok_or(BarcodeError::Shape {
+        format: Format::Tote,
+        expected: TOTE_SHAPE,
+    })?;
+    check_tote_body(body)?;
+    verify(Format::Tote, &data[..TOTE_PREFIX.len() + body.len()], found)?;
+    Ok(ToteLabel {
+        tote: ToteId::new(data)?,
     })
 }
 

@@ -16,6 +16,7 @@
 //! | LPN | `LPN-OSAKA-00A3-0000017` + check | ISO/IEC 7064 MOD 37,36 |
 //! | station command card | `CMD-GRADE-A-` + check | ISO/IEC 7064 MOD 37,36 |
 //! | bin (shelf-edge label) | `BIN-A0103-` + check | ISO/IEC 7064 MOD 37,36 |
+//! | tote (store drop-offs) | `TOTE-0123456789-` + check | ISO/IEC 7064 MOD 37,36 |
 //! | staff badge | `BADGE-0042` + check | ISO/IEC 7064 MOD 37,36 |
 //! | Yamato / Sagawa / Japan Post slip | `444413758703` | 7DR (first 11 digits mod 7) |
 //! | UPU S10 (international post) | `EJ123456785JP` | UPU S10 mod 11 |
@@ -67,10 +68,11 @@ use crate::domain::DomainError;
 pub use gs1::{Ai, DateProblem, Gs1Date, Gs1Element, Gs1Message, Gs1Value, GS1_TEXT_LEN_MAX};
 pub use gtin::{ean13_complete, Gtin, GtinKind, GTIN14_LEN};
 pub use labels::{
-    badge_encode, bin_encode, command_encode, lpn_encode, lpn_site_code, rma_encode, Badge,
-    BinLabel, LpnLabel, RmaLabel, StationCommand, BADGE_DIGITS_MAX, BADGE_DIGITS_MIN, BADGE_PREFIX,
-    BIN_CODE_LEN_MAX, BIN_PREFIX, COMMAND_PREFIX, LPN_COUNTER_DIGITS_MAX, LPN_COUNTER_DIGITS_MIN,
-    LPN_GENERATION_DIGITS, LPN_PREFIX, LPN_SITE_CODE_LEN_MAX, RMA_BODY_LEN, RMA_PREFIX,
+    badge_encode, bin_encode, command_encode, lpn_encode, lpn_site_code, rma_encode, tote_encode,
+    Badge, BinLabel, LpnLabel, RmaLabel, StationCommand, ToteLabel, BADGE_DIGITS_MAX,
+    BADGE_DIGITS_MIN, BADGE_PREFIX, BIN_CODE_LEN_MAX, BIN_PREFIX, COMMAND_PREFIX,
+    LPN_COUNTER_DIGITS_MAX, LPN_COUNTER_DIGITS_MIN, LPN_GENERATION_DIGITS, LPN_PREFIX,
+    LPN_SITE_CODE_LEN_MAX, RMA_BODY_LEN, RMA_PREFIX, TOTE_PREFIX,
 };
 pub use tracking::{japan12_encode, Carrier, TrackingNumber};
 
@@ -157,6 +159,7 @@ pub enum Scan {
     Badge(Badge),
     Tracking(TrackingNumber),
     Bin(BinLabel),
+    Tote(ToteLabel),
 }
 
 impl Scan {
@@ -169,6 +172,7 @@ impl Scan {
             Self::Command(_) => Format::Command,
             Self::Badge(_) => Format::Badge,
             Self::Bin(_) => Format::Bin,
+            Self::Tote(_) => Format::Tote,
             Self::Tracking(TrackingNumber::Japan12(_)) => Format::CarrierSlip,
             Self::Tracking(TrackingNumber::UpuS10(_)) => Format::UpuS10,
         }
@@ -188,6 +192,7 @@ pub enum Format {
     Command,
     Badge,
     Bin,
+    Tote,
     /// The 12-digit 7DR slips of Yamato, Sagawa and Japan Post.
     CarrierSlip,
     UpuS10,
@@ -206,6 +211,7 @@ impl fmt::Display for Format {
             Self::Command => "command card",
             Self::Badge => "staff badge",
             Self::Bin => "bin label",
+            Self::Tote => "tote label",
             Self::CarrierSlip => "carrier slip",
             Self::UpuS10 => "UPU S10",
         })
@@ -431,6 +437,9 @@ fn parse_plain(data: &str, options: ParseOptions, plain: bool) -> Result<Scan, B
     }
     if data.starts_with(BIN_PREFIX) {
         return labels::parse_bin(data).map(Scan::Bin);
+    }
+    if data.starts_with(TOTE_PREFIX) {
+        return labels::parse_tote(data).map(Scan::Tote);
     }
     if data.bytes().all(|b| b.is_ascii_digit()) {
         return parse_digits(data, options, plain);

@@ -887,6 +887,7 @@ fn own_label() -> impl Strategy<Value = String> {
         proptest::sample::select(StationCommand::ALL.to_vec()).prop_map(command_encode),
         "[0-9]{4,8}".prop_map(|n| badge_encode(&n).unwrap()),
         "[A-Z0-9]{1,12}".prop_map(|c| bin_encode(&c).unwrap()),
+        "[A-Z0-9]{10}".prop_map(|b| tote_encode(&b).unwrap()),
     ]
 }
 

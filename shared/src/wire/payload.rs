@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::{decode_body, encode_body, WireError};
 use crate::domain::{
     Bin, DefectCode, Departure, Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine,
-    RmaId, SiteId, Sku,
+    RmaId, SiteId, Sku, ToteId,
 };
 use crate::op::{CatalogItem, CommandBody, DispositionRule, OpBody, OpRecord};
 use crate::station::ReceiptKind;
@@ -104,6 +104,9 @@ enum OpBodyV1 {
     UnitMatched {
         lpn: String,
         rma: String,
+    },
+    ToteReceived {
+        tote: String,
     },
 }
 
@@ -200,6 +203,10 @@ enum CommandV1 {
     },
     ExchangeWithdrawn {
         rma: String,
+    },
+    ExpectedTote {
+        tote: String,
+        rmas: Vec<String>,
     },
 }
 
@@ -400,6 +407,9 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
             lpn: lpn.to_string(),
             rma: rma.to_string(),
         },
+        OpBody::ToteReceived { tote } => OpBodyV1::ToteReceived {
+            tote: tote.to_string(),
+        },
     };
     let wire = OpV1 {
         site: op.site.to_string(),
@@ -539,6 +549,9 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
             lpn: Lpn::new(lpn).map_err(&e)?,
             rma: RmaId::new(rma).map_err(&e)?,
         },
+        OpBodyV1::ToteReceived { tote } => OpBody::ToteReceived {
+            tote: ToteId::new(tote).map_err(&e)?,
+        },
     };
     Ok(OpRecord {
         site: SiteId::new(wire.site).map_err(&e)?,
@@ -617,6 +630,10 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
         },
         CommandBody::ExchangeWithdrawn { rma } => CommandV1::ExchangeWithdrawn {
             rma: rma.to_string(),
+        },
+        CommandBody::ExpectedTote { tote, rmas } => CommandV1::ExpectedTote {
+            tote: tote.to_string(),
+            rmas: rmas.iter().map(ToString::to_string).collect(),
         },
         CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
             rules: rules
@@ -768,6 +785,22 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
         CommandV1::ExchangeWithdrawn { rma } => CommandBody::ExchangeWithdrawn {
             rma: RmaId::new(rma).map_err(&e)?,
         },
+        CommandV1::ExpectedTote { tote, rmas } => {
+            if rmas.len() > RETURN_LINES_MAX {
+                return Err(WireError::Malformed {
+                    what: "command",
+                    reason: format!("more than {RETURN_LINES_MAX} returns in a tote"),
+                });
+            }
+            CommandBody::ExpectedTote {
+                tote: ToteId::new(tote).map_err(&e)?,
+                rmas: rmas
+                    .into_iter()
+                    .map(RmaId::new)
+                    .collect::<Result<_, _>>()
+                    .map_err(&e)?,
+            }
+        }
     })
 }
 
@@ -875,6 +908,9 @@ mod tests {
                 lpn: lpn.clone(),
                 rma: rma.clone(),
             },
+            OpBody::ToteReceived {
+                tote: ToteId::new("TOTE-0000000001-X").unwrap(),
+            },
         ];
         bodies.extend(
             departures
@@ -916,7 +952,11 @@ mod tests {
                 rma: rma.clone(),
                 sku: Sku::new("TEE").unwrap(),
             },
-            CommandBody::ExchangeWithdrawn { rma },
+            CommandBody::ExchangeWithdrawn { rma: rma.clone() },
+            CommandBody::ExpectedTote {
+                tote: ToteId::new("TOTE-0000000001-X").unwrap(),
+                rmas: vec![rma.clone()],
+            },
         ] {
             assert_eq!(decode_command(&encode_command(&cmd).unwrap()).unwrap(), cmd);
         }

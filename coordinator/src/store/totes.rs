@@ -1,0 +1,239 @@
+//! Consolidation of store drop-offs: returns registered at a store wait there; once enough
+//! wait for the same site (or the oldest has waited long enough) they leave together in a tote
+//! with one label, and the site receives the tote and its contents in one scan flow.
+//!
+//! Invariants: a return is in one tote at most; a tote, its returns' assignment, its timeline
+//! rows and the `ExpectedTote` command to its site are written in one transaction.
+
+use modori_shared::barcode::tote_encode;
+use modori_shared::domain::{RmaId, SiteId, ToteId};
+use modori_shared::op::CommandBody;
+use rusqlite::{params, Connection, TransactionBehavior};
+use serde::{Deserialize, Serialize};
+
+use modori_agent::sqlite::to_i64;
+
+use super::{enqueue_command, StoreError};
+
+/// Returns one tote holds at most (what one command carries).
+pub const TOTE_RETURNS_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
+
+/// `[consolidation]` in the coordinator's config.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsolidationConfig {
+    /// Returns waiting at a store for one site that fill a tote.
+    pub min_returns: u32,
+    /// A tote leaves with what waits once the oldest has waited this long, in hours.
+    pub max_age_hours: u32,
+}
+
+impl Default for ConsolidationConfig {
+    fn default() -> Self {
+        Self {
+            min_returns: 5,
+            max_age_hours: 24,
+        }
+    }
+}
+
+/// Plans the totes due now; returns the `ExpectedTote` commands queued.
+pub fn plan(
+    conn: &mut Connection,
+    config: &ConsolidationConfig,
+    now_ms: i64,
+) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let oldest_allowed = now_ms - i64::from(config.max_age_hours) * 3_600_000;
+    let groups: Vec<(String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT origin_store, site FROM returns
+             WHERE origin_store IS NOT NULL AND method = 'store_dropoff' AND status = 'expected'
+               AND tote IS NULL
+             GROUP BY origin_store, site
+             HAVING COUNT(*) >= ?1 OR MIN(created_ms) <= ?2",
+        )?;
+        let rows = stmt.query_map(params![config.min_returns.max(1), oldest_allowed], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut queued = Vec::new();
+    for (store, site) in groups {
+        let rmas: Vec<String> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT rma FROM returns WHERE origin_store = ?1 AND site = ?2
+                   AND method = 'store_dropoff' AND status = 'expected' AND tote IS NULL
+                 ORDER BY created_ms, rma LIMIT ?3",
+            )?;
+            let rows = stmt
+                .query_map(params![store, site, to_i64(TOTE_RETURNS_MAX as u64)], |r| {
+                    r.get(0)
+                })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let Some(first) = rmas.first() else { continue };
+        let tote = ToteId::new(tote_id(&store, first, now_ms))?;
+        let site = SiteId::new(site)?;
+        tx.execute(
+            "INSERT INTO totes (tote, store, site, status, n_returns, created_ms)
+             VALUES (?1, ?2, ?3, 'planned', ?4, ?5)",
+            params![
+                tote.as_str(),
+                store,
+                site.as_str(),
+                to_i64(rmas.len() as u64),
+                now_ms
+            ],
+        )?;
+        for rma in &rmas {
+            tx.execute(
+                "UPDATE returns SET tote = ?2 WHERE rma = ?1",
+                params![rma, tote.as_str()],
+            )?;
+            tx.execute(
+                "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
+                 VALUES (?1, 'in_tote', ?2, ?3, ?4, ?4)",
+                params![
+                    rma,
+                    site.as_str(),
+                    format!("leaves {store} in tote {tote} with {} returns", rmas.len()),
+                    now_ms
+                ],
+            )?;
+        }
+        let command = CommandBody::ExpectedTote {
+            tote: tote.clone(),
+            rmas: rmas
+                .iter()
+                .map(|r| RmaId::new(r.clone()))
+                .collect::<Result<_, _>>()?,
+        };
+        queued.push((site.clone(), enqueue_command(&tx, &site, &command, now_ms)?));
+    }
+    tx.commit()?;
+    Ok(queued)
+}
+
+/// A tote label body from the store, its first return and the time: ten `A-Z 0-9`.
+fn tote_id(store: &str, first_rma: &str, now_ms: i64) -> String {
+    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let mut v = format!("{store}/{first_rma}/{now_ms}")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let mut body = [b'0'; 10];
+    for c in body.iter_mut() {
+        *c = ALPHABET[(v % 36) as usize];
+        v /= 36;
+    }
+    let body = String::from_utf8_lossy(&body).into_owned();
+    // Ten characters of A-Z 0-9 always encode.
+    tote_encode(&body).unwrap_or(body)
+}
+
+/// A tote as the store and the API see it.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct Tote {
+    pub tote: String,
+    pub site: String,
+    /// `planned` (waiting for pickup at the store) or `received` at the site.
+    pub status: String,
+    pub rmas: Vec<String>,
+}
+
+/// What waits at `store`: returns not in a tote yet, and its totes not yet received.
+pub fn waiting(conn: &Connection, store: &str) -> Result<(Vec<String>, Vec<Tote>), StoreError> {
+    let loose: Vec<String> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT rma FROM returns WHERE origin_store = ?1 AND status = 'expected'
+               AND tote IS NULL ORDER BY created_ms, rma",
+        )?;
+        let rows = stmt.query_map([store], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut totes: Vec<Tote> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT tote, site, status FROM totes WHERE store = ?1 AND status = 'planned'
+             ORDER BY created_ms, tote",
+        )?;
+        let rows = stmt.query_map([store], |r| {
+            Ok(Tote {
+                tote: r.get(0)?,
+                site: r.get(1)?,
+                status: r.get(2)?,
+                rmas: Vec::new(),
+            })
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for t in &mut totes {
+        let mut stmt = conn
+            .prepare_cached("SELECT rma FROM returns WHERE tote = ?1 ORDER BY created_ms, rma")?;
+        let rows = stmt.query_map([&t.tote], |r| r.get(0))?;
+        t.rmas = rows.collect::<Result<_, _>>()?;
+    }
+    Ok((loose, totes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{init, migrations};
+
+    fn open() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        conn
+    }
+
+    fn dropoff(conn: &Connection, rma: &str, store: &str, site: &str, created_ms: i64) {
+        conn.execute(
+            "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
+                                  status, method, origin_store)
+             VALUES (?1, ?2, 'x', '[]', '', 1, ?3, 'expected', 'store_dropoff', ?4)",
+            params![rma, site, created_ms, store],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_tote_leaves_when_full_or_when_the_oldest_has_waited_long_enough() {
+        let mut conn = open();
+        let config = ConsolidationConfig {
+            min_returns: 3,
+            max_age_hours: 24,
+        };
+        let hour = 3_600_000;
+        dropoff(&conn, "RMA-1", "st-a", "osaka", 0);
+        dropoff(&conn, "RMA-2", "st-a", "osaka", hour);
+        dropoff(&conn, "RMA-3", "st-a", "fukuoka", hour);
+        assert!(
+            plan(&mut conn, &config, 2 * hour).unwrap().is_empty(),
+            "two for Osaka"
+        );
+        dropoff(&conn, "RMA-4", "st-a", "osaka", 2 * hour);
+        let queued = plan(&mut conn, &config, 3 * hour).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].0.as_str(), "osaka");
+        let (loose, totes) = waiting(&conn, "st-a").unwrap();
+        assert_eq!(loose, ["RMA-3"]);
+        assert_eq!(totes.len(), 1);
+        assert_eq!(totes[0].rmas, ["RMA-1", "RMA-2", "RMA-4"]);
+        assert!(
+            modori_shared::barcode::parse(&totes[0].tote).is_ok(),
+            "{}",
+            totes[0].tote
+        );
+        // A day later the lone Fukuoka return leaves on its own.
+        let queued = plan(&mut conn, &config, 26 * hour).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].0.as_str(), "fukuoka");
+        assert!(
+            plan(&mut conn, &config, 27 * hour).unwrap().is_empty(),
+            "each once"
+        );
+    }
+}
