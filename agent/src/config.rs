@@ -92,6 +92,18 @@ pub enum CapabilityName {
     ReturnToVendor,
 }
 
+impl From<Capability> for CapabilityName {
+    fn from(c: Capability) -> Self {
+        match c {
+            Capability::Testing => CapabilityName::Testing,
+            Capability::Refurbish => CapabilityName::Refurbish,
+            Capability::Recycle => CapabilityName::Recycle,
+            Capability::Resale => CapabilityName::Resale,
+            Capability::ReturnToVendor => CapabilityName::ReturnToVendor,
+        }
+    }
+}
+
 impl From<CapabilityName> for Capability {
     fn from(c: CapabilityName) -> Self {
         match c {

@@ -7,15 +7,15 @@ use std::path::Path;
 use modori_agent::config::CapabilityName;
 use modori_agent::config_file::{parse_toml, ConfigError};
 use modori_shared::domain::{Coordinates, Site, SiteId, Store, StoreId, StoreKind};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct SitesFile {
     sites: Vec<SiteEntry>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct SiteEntry {
     id: String,
@@ -163,6 +163,25 @@ impl Fleet {
     }
 }
 
+/// `sites` as the text of a sites file that [`Fleet::load`] reads back: for fleets made up on
+/// the spot (the load harness's simulated sites).
+pub fn sites_toml(sites: &[Site]) -> Result<String, toml::ser::Error> {
+    let file = SitesFile {
+        sites: sites
+            .iter()
+            .map(|s| SiteEntry {
+                id: s.id.to_string(),
+                name: s.name.clone(),
+                latitude: s.location.lat(),
+                longitude: s.location.lon(),
+                capabilities: s.capabilities.iter().map(|c| (*c).into()).collect(),
+                daily_capacity_units: s.daily_capacity_units,
+            })
+            .collect(),
+    };
+    toml::to_string(&file)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,6 +196,15 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_written_sites_file_reads_back_the_same() {
+        let p = Path::new("sites.toml");
+        let fleet = Fleet::parse(p, &sites(&["kobe-1", "nara"]), Path::new("s"), STORES).unwrap();
+        let text = sites_toml(&fleet.sites).unwrap();
+        let again = Fleet::parse(p, &text, Path::new("s"), STORES).unwrap();
+        assert_eq!(again.sites, fleet.sites);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use modori_agent::config::{
     AgentConfig, CoordinatorSection, CtlSection, MetricsSection, SiteSection, StorageSection,
     SyncSection, TlsSection,
 };
-use modori_shared::domain::{Capability, Site};
+use modori_shared::domain::Site;
 
 use crate::config::{
     CoordinatorConfig, FleetSection, HttpSection, QuicSection, StorageSection as CoordStorage,
@@ -68,17 +68,6 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
     }
 }
 
-fn capability_name(c: &Capability) -> modori_agent::config::CapabilityName {
-    use modori_agent::config::CapabilityName as N;
-    match c {
-        Capability::Testing => N::Testing,
-        Capability::Refurbish => N::Refurbish,
-        Capability::Recycle => N::Recycle,
-        Capability::Resale => N::Resale,
-        Capability::ReturnToVendor => N::ReturnToVendor,
-    }
-}
-
 /// An agent for `site` keeping its database in `sites_dir/<site>`.
 pub fn agent_config(
     sites_dir: &Path,
@@ -93,7 +82,7 @@ pub fn agent_config(
             name: site.name.clone(),
             latitude: site.location.lat(),
             longitude: site.location.lon(),
-            capabilities: site.capabilities.iter().map(capability_name).collect(),
+            capabilities: site.capabilities.iter().map(|c| (*c).into()).collect(),
             daily_capacity_units: site.daily_capacity_units,
         },
         coordinator: CoordinatorSection {

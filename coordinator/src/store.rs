@@ -310,6 +310,7 @@ pub fn migrations() -> Migrations<'static> {
 
 /// The coordinator database's epoch, which numbers every command stream. Created on first start.
 pub fn init(conn: &mut Connection) -> Result<Epoch, StoreError> {
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let stored: Option<String> = tx
         .query_row(
@@ -349,11 +350,8 @@ pub struct BatchOutcome {
 
 pub fn op_applied_seq(conn: &Connection, site: &SiteId, epoch: Epoch) -> Result<u64, StoreError> {
     let applied: Option<i64> = conn
-        .query_row(
-            "SELECT applied_seq FROM op_streams WHERE site = ?1 AND epoch = ?2",
-            params![site.as_str(), to_i64(epoch.0)],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT applied_seq FROM op_streams WHERE site = ?1 AND epoch = ?2")?
+        .query_row(params![site.as_str(), to_i64(epoch.0)], |r| r.get(0))
         .optional()?;
     Ok(applied.map_or(0, to_u64))
 }
@@ -364,13 +362,14 @@ fn stored_op_hash(
     epoch: Epoch,
     seq: u64,
 ) -> Option<PayloadHash> {
-    tx.query_row(
-        "SELECT hash FROM ops WHERE site = ?1 AND epoch = ?2 AND seq = ?3",
-        params![site.as_str(), to_i64(epoch.0), to_i64(seq)],
-        |r| r.get::<_, Vec<u8>>(0),
-    )
-    .ok()
-    .and_then(|h| h.try_into().ok())
+    tx.prepare_cached("SELECT hash FROM ops WHERE site = ?1 AND epoch = ?2 AND seq = ?3")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![site.as_str(), to_i64(epoch.0), to_i64(seq)], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+        })
+        .ok()
+        .and_then(|h| h.try_into().ok())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -385,9 +384,10 @@ fn anomaly(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     tracing::warn!(site = %site, seq, kind, lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
+    )?
+    .execute(params![
             site.as_str(),
             epoch.map(|e| to_i64(e.0)),
             seq.map(to_i64),
@@ -414,7 +414,15 @@ pub fn record_anomaly(
     Ok(())
 }
 
+/// Prepared statements a coordinator connection keeps: every statement of the apply path, with
+/// room to spare (rusqlite's default of 16 would evict them in turn).
+pub const STATEMENT_CACHE_CAPACITY: usize = 128;
+
 /// Applies one upstream batch from `site` (the certificate's site) exactly once, in order.
+///
+/// The statements of this path run once or twice per op, thousands of times a second while a
+/// site catches up: they are prepared once per connection (`prepare_cached`), not parsed again
+/// for every op; the connection's cache holds [`STATEMENT_CACHE_CAPACITY`] of them.
 pub fn apply_op_batch(
     conn: &mut Connection,
     site: &SiteId,
@@ -477,9 +485,10 @@ pub fn apply_op_batch(
                 "undecodable"
             }
         };
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO ops (site, epoch, seq, kind, hash, payload, applied_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
+        )?
+        .execute(params![
                 site.as_str(),
                 to_i64(epoch.0),
                 to_i64(item.seq),
@@ -492,16 +501,16 @@ pub fn apply_op_batch(
         // Fault tests: die with part of the batch applied and nothing committed.
         fail::fail_point!("coordinator-apply-op", |_| std::process::abort());
     }
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (site, epoch) DO UPDATE SET applied_seq = excluded.applied_seq",
-        params![
-            site.as_str(),
-            to_i64(epoch.0),
-            to_i64(plan.new_applied),
-            now_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        site.as_str(),
+        to_i64(epoch.0),
+        to_i64(plan.new_applied),
+        now_ms
+    ])?;
     tx.commit()?;
     let mut receiver = receiver;
     Ok(BatchOutcome {
@@ -553,11 +562,13 @@ fn apply_op(
             receipt,
             parcel_ref,
         } => {
-            let inserted = tx.execute(
-                "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (lpn) DO NOTHING",
-                params![
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (lpn) DO NOTHING",
+                )?
+                .execute(params![
                     lpn.as_str(),
                     site.as_str(),
                     sku.as_str(),
@@ -795,11 +806,11 @@ fn apply_op(
             Ok(0)
         }
         OpBody::InventoryAdjusted { sku, delta } => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO inventory (site, sku, qty) VALUES (?1, ?2, ?3)
                  ON CONFLICT (site, sku) DO UPDATE SET qty = qty + excluded.qty",
-                params![site.as_str(), sku.as_str(), delta],
-            )?;
+            )?
+            .execute(params![site.as_str(), sku.as_str(), delta])?;
             Ok(0)
         }
     }
@@ -867,11 +878,8 @@ fn transition(
     next: impl FnOnce(UnitState) -> Result<UnitState, DomainError>,
 ) -> Result<Result<(), String>, StoreError> {
     let row: Option<(String, String)> = tx
-        .query_row(
-            "SELECT state, site FROM units WHERE lpn = ?1",
-            [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT state, site FROM units WHERE lpn = ?1")?
+        .query_row([lpn.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((state, owner)) = row else {
         return Ok(Err("no receipt of this unit is known".into()));
@@ -883,10 +891,8 @@ fn transition(
         Ok(s) => s,
         Err(e) => return Ok(Err(e.to_string())),
     };
-    tx.execute(
-        "UPDATE units SET state = ?2, updated_ms = ?3 WHERE lpn = ?1",
-        params![lpn.as_str(), new_state.encode(), now_ms],
-    )?;
+    tx.prepare_cached("UPDATE units SET state = ?2, updated_ms = ?3 WHERE lpn = ?1")?
+        .execute(params![lpn.as_str(), new_state.encode(), now_ms])?;
     Ok(Ok(()))
 }
 

@@ -28,10 +28,16 @@ pub struct Binaries {
 pub struct ProcFleet {
     pub dir: tempfile::TempDir,
     bins: Binaries,
+    /// Sites with an agent config here, run as processes by [`ProcFleet::start_agent`].
     pub sites: Vec<Site>,
+    /// Sites the coordinator knows and has certificates for, but that run no process here
+    /// (the load harness runs them in-process).
+    pub extra_sites: Vec<Site>,
     pub http: SocketAddr,
     /// An ops API key, configured in the coordinator's config file.
     pub ops_key: String,
+    quic: SocketAddr,
+    pki: PkiPaths,
     coordinator: Option<Child>,
     agents: BTreeMap<usize, Child>,
     n_spawned: usize,
@@ -48,15 +54,31 @@ fn free_tcp_port() -> anyhow::Result<SocketAddr> {
 impl ProcFleet {
     /// Writes certificates and configs for a coordinator and the real nine sites; starts nothing.
     pub fn new(bins: Binaries) -> anyhow::Result<Self> {
+        Self::with_sites(bins, real_fleet().sites, Vec::new())
+    }
+
+    /// Like [`ProcFleet::new`] with agent processes for `sites`, and `extra_sites` known to the
+    /// coordinator (in a sites file written here, with certificates) but run by the caller.
+    pub fn with_sites(
+        bins: Binaries,
+        sites: Vec<Site>,
+        extra_sites: Vec<Site>,
+    ) -> anyhow::Result<Self> {
         crate::init_tracing();
         let dir = tempfile::tempdir()?;
-        let fleet = real_fleet();
         let pki = PkiPaths::new(dir.path().join("pki"));
-        ensure_pki(&pki, &fleet.sites)?;
+        let all: Vec<Site> = sites.iter().chain(&extra_sites).cloned().collect();
+        ensure_pki(&pki, &all)?;
         let http = free_tcp_port()?;
         let mut coordinator = coordinator_config(&dir.path().join("coordinator"), &pki, http);
         coordinator.quic.listen = free_udp_port()?;
-        coordinator.fleet.sites_file = configs_dir().join("sites.toml");
+        coordinator.fleet.sites_file = if all == real_fleet().sites {
+            configs_dir().join("sites.toml")
+        } else {
+            let path = dir.path().join("sites.toml");
+            std::fs::write(&path, modori_coordinator::fleet::sites_toml(&all)?)?;
+            path
+        };
         coordinator.fleet.stores_file = configs_dir().join("stores.toml");
         let (ops_key, entry) = crate::config_key("ops");
         coordinator.api_keys.push(entry);
@@ -64,7 +86,7 @@ impl ProcFleet {
             dir.path().join("coordinator.toml"),
             toml::to_string(&coordinator)?,
         )?;
-        for site in &fleet.sites {
+        for site in &sites {
             let mut config = agent_config(
                 &dir.path().join("sites"),
                 &pki,
@@ -85,13 +107,51 @@ impl ProcFleet {
         Ok(Self {
             dir,
             bins,
-            sites: fleet.sites,
+            sites,
+            extra_sites,
             http,
             ops_key,
+            quic: coordinator.quic.listen,
+            pki,
             coordinator: None,
             agents: BTreeMap::new(),
             n_spawned: 0,
         })
+    }
+
+    /// The fleet's CA and certificates.
+    pub fn pki(&self) -> &PkiPaths {
+        &self.pki
+    }
+
+    /// The coordinator's QUIC address (fixed across restarts).
+    pub fn quic_addr(&self) -> SocketAddr {
+        self.quic
+    }
+
+    /// Where agents keep their data, one folder per site.
+    pub fn sites_dir(&self) -> PathBuf {
+        self.dir.path().join("sites")
+    }
+
+    pub fn coordinator_db_path(&self) -> PathBuf {
+        self.dir.path().join("coordinator").join("coordinator.db")
+    }
+
+    pub fn agent_db_path(&self, i: usize) -> PathBuf {
+        self.sites_dir()
+            .join(self.sites[i].id.as_str())
+            .join("agent.db")
+    }
+
+    /// The running coordinator's process id.
+    pub fn coordinator_pid(&self) -> Option<u32> {
+        self.coordinator.as_ref().map(Child::id)
+    }
+
+    /// Agent `i`'s process id, while it runs.
+    pub fn agent_pid(&self, i: usize) -> Option<u32> {
+        self.agents.get(&i).map(Child::id)
     }
 
     fn agent_config_path(dir: &Path, site: &Site) -> PathBuf {
@@ -241,10 +301,9 @@ impl ProcFleet {
         Ok((out.status.success(), text))
     }
 
-    fn ctl_socket(&self, i: usize) -> PathBuf {
-        self.dir
-            .path()
-            .join("sites")
+    /// Agent `i`'s `ctl` socket.
+    pub fn ctl_socket(&self, i: usize) -> PathBuf {
+        self.sites_dir()
             .join(self.sites[i].id.as_str())
             .join("ctl.sock")
     }
@@ -289,18 +348,15 @@ impl ProcFleet {
 
     /// Reads the coordinator's database (another process may be writing it: WAL allows this).
     pub fn coordinator_count(&self, sql: &str, site: usize) -> anyhow::Result<u64> {
-        let path = self.dir.path().join("coordinator").join("coordinator.db");
-        count(&path, sql, self.sites[site].id.as_str())
+        count(
+            &self.coordinator_db_path(),
+            sql,
+            self.sites[site].id.as_str(),
+        )
     }
 
     pub fn agent_count(&self, i: usize, sql: &str) -> anyhow::Result<u64> {
-        let path = self
-            .dir
-            .path()
-            .join("sites")
-            .join(self.sites[i].id.as_str())
-            .join("agent.db");
-        count(&path, sql, self.sites[i].id.as_str())
+        count(&self.agent_db_path(i), sql, self.sites[i].id.as_str())
     }
 
     /// The output of every process spawned so far, for a failing test's message.
