@@ -8,7 +8,9 @@
 pub mod apikeys;
 pub mod carrier;
 pub mod cli;
+pub mod code128;
 pub mod config;
+pub mod dashboard;
 pub mod decisions;
 pub mod demo;
 pub mod fleet;
@@ -94,6 +96,12 @@ pub struct Ctx {
     pub metrics: Metrics,
     pub revocations: Arc<Revocations>,
     pub shutdown: watch::Receiver<bool>,
+    /// Browser sessions of the dashboard and the store counter.
+    pub sessions: http::session::Sessions,
+    /// The dashboard's cache of stored figures.
+    pub dashboard: dashboard::Dashboard,
+    /// Places for live pages (server-sent event streams).
+    pub sse_streams: Arc<tokio::sync::Semaphore>,
 }
 
 pub struct Coordinator {
@@ -181,6 +189,9 @@ impl Coordinator {
             metrics: Metrics::default(),
             revocations,
             shutdown: shutdown_rx.clone(),
+            sessions: Default::default(),
+            dashboard: Default::default(),
+            sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
         });
         for (site, seq) in rules_queued {
             ctx.live.command_queued(&site, seq);
@@ -307,6 +318,8 @@ pub async fn register_return(
             origin_store: None,
             lines,
             customer: None,
+            order_ref: None,
+            resolution: None,
         },
     )
     .await

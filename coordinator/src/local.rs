@@ -60,6 +60,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         resale: Default::default(),
         returns: Default::default(),
         api_keys: Vec::new(),
+        alerts: Default::default(),
     }
 }
 

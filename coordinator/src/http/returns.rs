@@ -200,6 +200,8 @@ pub async fn create_return(
             origin_store,
             lines,
             customer,
+            order_ref: None,
+            resolution: None,
         },
     )
     .await;
