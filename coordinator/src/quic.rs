@@ -256,6 +256,10 @@ async fn converse(
         l.epoch = Some(op_epoch);
         l.applied_seq = op_applied;
         l.last_seen_ms = Some(chrono_ms());
+        // What an earlier connection said is stale (another epoch, another build): a
+        // version-2 agent reports both again at once, a version-1 agent never does.
+        l.outbox_head_seq = None;
+        l.devices = None;
     });
     info!(site = %site, version, epoch = %op_epoch, resume_after = op_applied, commands_from = cmd_applied + 1,
           "agent connected");
