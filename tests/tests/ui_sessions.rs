@@ -385,3 +385,129 @@ async fn orders_are_stored_by_merchant_and_checked_field_by_field() -> anyhow::R
     fleet.shutdown().await;
     Ok(())
 }
+
+/// POSTs JSON with a session cookie.
+async fn post_json(
+    addr: SocketAddr,
+    path: &str,
+    cookie: &str,
+    body: &serde_json::Value,
+) -> anyhow::Result<HttpResponse> {
+    let text = body.to_string();
+    http_raw(
+        addr,
+        "POST",
+        path,
+        &[("Cookie", cookie), ("Content-Type", "application/json")],
+        Some(text.as_bytes()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_takes_back_only_what_the_order_and_the_policy_allow() -> anyhow::Result<()> {
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let addr = fleet.http();
+    let catalog = r#"{"items": [
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+        {"sku": "SNK-RUN-27", "category": "shoes", "price_yen": 12000, "final_sale": true}]}"#;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let recent = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let old = (chrono::Utc::now() - chrono::Duration::days(60)).to_rfc3339();
+    let orders = serde_json::json!({"orders": [
+        {"ref": "ORD-1", "customer_ref": "C-7", "ordered_at": recent,
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}, {"sku": "SNK-RUN-27", "qty": 1}]},
+        {"ref": "ORD-OLD", "ordered_at": old, "lines": [{"sku": "TEE-WHT-M", "qty": 1}]}]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let (_, store_key) = make_key(&fleet, "store:st-ginza").await?;
+    let (_, cookie) = login(addr, &store_key, "/store").await?;
+    let store = cookie.expect("a store session");
+
+    let found = get(addr, "/ui/store/orders?q=C-7", Some(&store)).await?;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let found: serde_json::Value = serde_json::from_str(&found.body)?;
+    assert_eq!(found[0]["lines"][0]["returnable"], 1, "{found}");
+    assert_eq!(found[0]["lines"][1]["final_sale"], true, "{found}");
+
+    let ask = |order: &str, sku: &str, qty: u32, dry_run: bool| {
+        serde_json::json!({"merchant": "brand-a", "order_ref": order, "resolution": "refund",
+                           "dry_run": dry_run,
+                           "lines": [{"sku": sku, "qty": qty, "reason": "changed_mind"}]})
+    };
+    let cases = [
+        (ask("ORD-1", "SNK-RUN-27", 1, false), 422, "lines[0]"),
+        (ask("ORD-1", "TEE-WHT-M", 2, false), 422, "lines[0].qty"),
+        (ask("ORD-1", "CAP-WOOL-F", 1, false), 422, "lines[0].sku"),
+        (ask("ORD-OLD", "TEE-WHT-M", 1, false), 422, "order_ref"),
+        (ask("ORD-NONE", "TEE-WHT-M", 1, false), 404, ""),
+    ];
+    for (body, status, field) in cases {
+        let res = post_json(addr, "/ui/store/returns", &store, &body).await?;
+        assert_eq!(res.status, status, "{body}: {}", res.body);
+        if !field.is_empty() {
+            let v: serde_json::Value = serde_json::from_str(&res.body)?;
+            assert_eq!(v["error"]["field"], field, "{body}: {}", res.body);
+        }
+    }
+    // A quote registers nothing; the return itself is routed and listed as waiting.
+    let quote = post_json(
+        addr,
+        "/ui/store/returns",
+        &store,
+        &ask("ORD-1", "TEE-WHT-M", 1, true),
+    )
+    .await?;
+    assert_eq!(quote.status, 200, "{}", quote.body);
+    let quote: serde_json::Value = serde_json::from_str(&quote.body)?;
+    assert_eq!(
+        (quote["rma"].is_null(), quote["policy"]["fee_yen"].as_u64()),
+        (true, Some(500))
+    );
+    let done = post_json(
+        addr,
+        "/ui/store/returns",
+        &store,
+        &ask("ORD-1", "TEE-WHT-M", 1, false),
+    )
+    .await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    let done: serde_json::Value = serde_json::from_str(&done.body)?;
+    assert_eq!(done["site"], fleet.site(0).id.as_str());
+    let state = get(addr, "/ui/store/state", Some(&store)).await?;
+    assert!(
+        state.body.contains(done["rma"].as_str().unwrap_or("?")),
+        "{}",
+        state.body
+    );
+    // Nothing of that line is left to return.
+    let again = post_json(
+        addr,
+        "/ui/store/returns",
+        &store,
+        &ask("ORD-1", "TEE-WHT-M", 1, false),
+    )
+    .await?;
+    assert_eq!(again.status, 422, "{}", again.body);
+    // Another store's counter cannot print this return's label.
+    let (_, other_key) = make_key(&fleet, "store:st-shibuya").await?;
+    let (_, other) = login(addr, &other_key, "/store").await?;
+    let other = other.expect("a session");
+    let rma = done["rma"].as_str().unwrap_or_default();
+    let res = get(addr, &format!("/ui/store/labels/{rma}/zpl"), Some(&other)).await?;
+    assert_eq!(res.status, 403, "{}", res.body);
+    let res = get(addr, &format!("/ui/store/labels/{rma}/zpl"), Some(&store)).await?;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert!(
+        res.body.starts_with("^XA") && res.body.contains(rma),
+        "{}",
+        res.body
+    );
+    fleet.shutdown().await;
+    Ok(())
+}

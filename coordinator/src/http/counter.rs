@@ -332,7 +332,8 @@ async fn register(
     let facts = facts.ok_or_else(|| {
         ApiError::not_found(format!("no order {} of merchant {merchant}", req.order_ref))
     })?;
-    // Each line must be on the order, and not returned already.
+    // Each line must be on the order, and not returned already (lines of one SKU together).
+    let mut asked: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, l) in lines.iter().enumerate() {
         let ordered = facts
             .order
@@ -348,7 +349,9 @@ async fn register(
             ));
         }
         let left = ordered.saturating_sub(facts.returned.get(l.sku.as_str()).copied().unwrap_or(0));
-        if u64::from(l.qty) > left {
+        let total = asked.entry(l.sku.as_str()).or_default();
+        *total += u64::from(l.qty);
+        if *total > left {
             return Err(ApiError::invalid_field(
                 format!("lines[{i}].qty"),
                 format!("only {left} of {} may still be returned", l.sku),
