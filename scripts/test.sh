@@ -8,12 +8,26 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 # Seeds of the sync simulation in a normal run (MODORI_SIM_SEEDS=100000 for a long soak).
 export MODORI_SIM_SEEDS="${MODORI_SIM_SEEDS:-1000}"
 
+if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then $apt_get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq "$@" >/dev/null
+}
+
 # The systemd tests verify the units with systemd-analyze; install it where it is missing.
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   echo "== installing systemd (for systemd-analyze)"
-  if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
-  $apt_get update -qq && DEBIAN_FRONTEND=noninteractive $apt_get install -y -qq systemd >/dev/null
+  apt_install systemd
 fi
+
+# The dashboard tests drive a real headless Chromium through chromedriver (Debian's packages).
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  echo "== installing chromium and chromium-driver (for the dashboard tests)"
+  apt_install chromium chromium-driver
+fi
+# Here a missing browser fails the dashboard tests instead of skipping them.
+export MODORI_REQUIRE_BROWSER=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -211,6 +211,10 @@ impl Agent {
             tls: config.tls.clone(),
             timing: config.sync.timing(),
             pending_renewal: Mutex::new(None),
+            health: {
+                let handle = handle.clone();
+                Arc::new(move || handle.device_health())
+            },
         };
         let mut tasks = vec![tokio::spawn(client.run())];
         tasks.extend(start_stations(&config, &handle, &shutdown_rx));
@@ -391,6 +395,30 @@ impl AgentHandle {
                 kind: d.kind,
                 state: d.state.borrow().clone(),
                 n_jobs_waiting: d.printer.map(|p| p.n_jobs_waiting()),
+            })
+            .collect()
+    }
+
+    /// Device states as the coordinator is told them.
+    pub fn device_health(&self) -> Vec<modori_shared::wire::messages::DeviceHealth> {
+        self.devices()
+            .into_iter()
+            .map(|d| {
+                let (connected, since_unix_ms) = match &d.state {
+                    devices::DeviceState::Connected { since_unix_ms, .. } => (true, *since_unix_ms),
+                    devices::DeviceState::Disconnected { since_unix_ms, .. } => {
+                        (false, *since_unix_ms)
+                    }
+                };
+                modori_shared::wire::messages::DeviceHealth {
+                    name: d.name,
+                    kind: d.kind.to_owned(),
+                    connected,
+                    since_unix_ms,
+                    n_jobs_waiting: d
+                        .n_jobs_waiting
+                        .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX)),
+                }
             })
             .collect()
     }

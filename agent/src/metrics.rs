@@ -1,17 +1,25 @@
 //! Prometheus metrics of the agent, served on a local port (`metrics.listen`) for the site's
-//! monitoring to scrape: sync position, catch-up progress, link state.
+//! monitoring to scrape: sync position, catch-up progress, link state, devices, queues.
 
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tokio::sync::watch;
 
 use crate::AgentHandle;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeviceLabel {
+    pub device: String,
+    pub kind: String,
+}
 
 pub struct AgentMetrics {
     registry: Registry,
@@ -23,6 +31,10 @@ pub struct AgentMetrics {
     connected: Gauge,
     ack_rate: Gauge<f64, std::sync::atomic::AtomicU64>,
     catch_up_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    device_connected: Family<DeviceLabel, Gauge>,
+    printer_jobs_waiting: Family<DeviceLabel, Gauge>,
+    db_queue_depth: Gauge,
+    commands_applied_seq: Gauge,
 }
 
 impl Default for AgentMetrics {
@@ -37,6 +49,10 @@ impl Default for AgentMetrics {
             connected: Gauge::default(),
             ack_rate: Gauge::default(),
             catch_up_seconds: Gauge::default(),
+            device_connected: Family::default(),
+            printer_jobs_waiting: Family::default(),
+            db_queue_depth: Gauge::default(),
+            commands_applied_seq: Gauge::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -79,6 +95,26 @@ impl Default for AgentMetrics {
             "Time to drain the outbox at the current rate (0 when idle)",
             me.catch_up_seconds.clone(),
         );
+        registry.register(
+            "device_connected",
+            "1 while a scanner or printer is connected, 0 while it is away",
+            me.device_connected.clone(),
+        );
+        registry.register(
+            "printer_jobs_waiting",
+            "Label jobs queued at a printer",
+            me.printer_jobs_waiting.clone(),
+        );
+        registry.register(
+            "db_queue_depth",
+            "Jobs waiting for the database thread",
+            me.db_queue_depth.clone(),
+        );
+        registry.register(
+            "commands_applied_seq",
+            "Highest command seq from the coordinator applied here",
+            me.commands_applied_seq.clone(),
+        );
         Self { registry, ..me }
     }
 }
@@ -94,7 +130,25 @@ async fn render(State(agent): State<AgentHandle>) -> impl IntoResponse {
         m.ack_rate.set(s.ack_rate_ops_per_second);
         m.catch_up_seconds
             .set(s.estimated_catch_up_seconds.unwrap_or(0.0));
+        m.commands_applied_seq
+            .set(i64::try_from(s.last_applied_command_seq).unwrap_or(i64::MAX));
+        for d in &s.devices {
+            let label = DeviceLabel {
+                device: d.name.clone(),
+                kind: d.kind.to_owned(),
+            };
+            m.device_connected
+                .get_or_create(&label)
+                .set(i64::from(d.state.is_connected()));
+            if let Some(n) = d.n_jobs_waiting {
+                m.printer_jobs_waiting
+                    .get_or_create(&label)
+                    .set(i64::try_from(n).unwrap_or(i64::MAX));
+            }
+        }
     }
+    m.db_queue_depth
+        .set(i64::try_from(agent.db().queue_depth()).unwrap_or(i64::MAX));
     let mut out = String::new();
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &m.registry);

@@ -139,6 +139,11 @@ impl Db {
         &self.path
     }
 
+    /// Jobs waiting for the database thread right now (at most [`DB_QUEUE_DEPTH`]).
+    pub fn queue_depth(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Runs `f` on the database thread and returns its result.
     pub async fn call<T, E>(
         &self,

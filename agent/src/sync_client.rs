@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use modori_shared::domain::SiteId;
 use modori_shared::sync::{cut_batch, BatchLimits, Receiver, Sender};
 use modori_shared::wire::handshake::{ClientHello, ServerHello};
-use modori_shared::wire::messages::{ErrorCode, Message};
+use modori_shared::wire::messages::{DeviceHealth, ErrorCode, Message, HEALTH_DEVICES_MAX};
 use modori_shared::wire::split_frame;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -31,6 +31,11 @@ pub const SHUTDOWN_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub const SHUTDOWN_CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// A session that lasted this long resets the reconnect backoff to its minimum.
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
+/// How often the devices are looked at for a change to report to the coordinator.
+pub const HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The site's devices right now, for the health reports (protocol ≥ 2).
+pub type HealthSource = Arc<dyn Fn() -> Vec<DeviceHealth> + Send + Sync>;
 
 /// What `ctl status` and the metrics show about the link.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -64,6 +69,7 @@ pub struct SyncClient {
     pub timing: crate::tls::LinkTiming,
     /// The key of a renewal asked for on this connection, until the certificate arrives.
     pub pending_renewal: Mutex<Option<String>>,
+    pub health: HealthSource,
 }
 
 enum SessionEnd {
@@ -254,6 +260,10 @@ impl SyncClient {
         let now_ms = || clock.elapsed().as_millis() as u64;
         let mut rate = RateWindow::new(sender.acked());
         let mut draining: Option<tokio::time::Instant> = None;
+        // What the coordinator was last told of the devices; `None`: nothing yet.
+        let mut health_sent: Option<Vec<(String, bool)>> = None;
+        let mut health_tick = tokio::time::interval(HEALTH_CHECK_INTERVAL);
+        health_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             self.pump(&mut send, &mut sender, stream, version, now_ms())
                 .await?;
@@ -291,8 +301,39 @@ impl SyncClient {
                     draining = Some(tokio::time::Instant::now() + SHUTDOWN_DRAIN_TIMEOUT);
                 }
                 _ = tokio::time::sleep(Duration::from_millis(100)), if draining.is_some() => {}
+                _ = health_tick.tick(), if version >= 2 && draining.is_none() => {
+                    self.report_health(&mut send, version, sender.head(), &mut health_sent).await?;
+                }
             }
         }
+    }
+
+    /// Sends the devices' states when they differ from what was last sent on this connection
+    /// (the first time, always).
+    async fn report_health(
+        &self,
+        send: &mut quinn::SendStream,
+        version: u16,
+        outbox_head_seq: u64,
+        sent: &mut Option<Vec<(String, bool)>>,
+    ) -> Result<(), LinkError> {
+        let mut devices = (self.health)();
+        devices.truncate(HEALTH_DEVICES_MAX);
+        let now: Vec<(String, bool)> = devices
+            .iter()
+            .map(|d| (d.name.clone(), d.connected))
+            .collect();
+        if sent.as_ref() == Some(&now) {
+            return Ok(());
+        }
+        let report = Message::SiteHealth {
+            outbox_head_seq,
+            devices,
+        };
+        write_frame(send, &report.encode(version)?).await?;
+        debug!(site = %self.site, n_devices = now.len(), "device health reported");
+        *sent = Some(now);
+        Ok(())
     }
 
     /// Sends batches while the sender has window and pending ops.
@@ -437,7 +478,8 @@ impl SyncClient {
             }
             other @ (Message::OpBatch { .. }
             | Message::CommandAck { .. }
-            | Message::RenewCertificate { .. }) => {
+            | Message::RenewCertificate { .. }
+            | Message::SiteHealth { .. }) => {
                 return Err(LinkError::Protocol(format!(
                     "unexpected {} from the coordinator",
                     other.kind()

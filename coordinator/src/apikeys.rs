@@ -319,6 +319,15 @@ pub fn authenticate(
     .transpose()
 }
 
+/// Whether key `id` exists and is not revoked (a browser session checks its key with this).
+pub fn is_live(conn: &Connection, id: &str) -> Result<bool, ApiKeyError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND revoked_ms IS NULL")?
+        .query_row([id], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// Makes the stored configured keys match the config: new ones added, scope and label
 /// updated, ones no longer listed revoked. A configured key revoked through the API or the
 /// CLI stays revoked (remove it from the config and make a new one). Returns how many are live.

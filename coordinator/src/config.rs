@@ -65,6 +65,73 @@ pub struct CoordinatorConfig {
     /// the SHA-256 of each key is written here.
     #[serde(default)]
     pub api_keys: Vec<ApiKeyEntry>,
+    /// Thresholds of the dashboard's alerts.
+    #[serde(default)]
+    pub alerts: AlertsSection,
+}
+
+/// Longest `alerts.offline_minutes` and `alerts.device_down_minutes` accepted (a week).
+pub const ALERT_MINUTES_MAX: u32 = 7 * 24 * 60;
+
+/// When the dashboard raises an alert (`[alerts]`). An alert is listed, highlighted on the
+/// site it concerns, and counted in `modori_alerts`.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsSection {
+    /// A site offline (no link) longer than this, in minutes. Default 5.
+    pub offline_minutes: u32,
+    /// A site this many ops behind (recorded there, not applied here). Default 1000.
+    pub lag_ops: u64,
+    /// A site behind whose oldest unapplied op is older than this, in seconds. Default 300.
+    pub lag_seconds: u64,
+    /// More units than this waiting in a site's quarantine (unidentified). Default 50.
+    pub quarantine_max: u64,
+    /// A scanner or printer of a site disconnected longer than this, in minutes (0: at once).
+    /// Default 2.
+    pub device_down_minutes: u32,
+    /// Customers whose abuse score (0-100) reaches this are flagged. Default 60.
+    pub abuse_score_min: u32,
+}
+
+impl Default for AlertsSection {
+    fn default() -> Self {
+        Self {
+            offline_minutes: 5,
+            lag_ops: 1000,
+            lag_seconds: 300,
+            quarantine_max: 50,
+            device_down_minutes: 2,
+            abuse_score_min: 60,
+        }
+    }
+}
+
+impl AlertsSection {
+    /// The first key out of range, and why.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        if self.offline_minutes == 0 || self.offline_minutes > ALERT_MINUTES_MAX {
+            return Err((
+                "alerts.offline_minutes",
+                format!("must be 1..={ALERT_MINUTES_MAX}"),
+            ));
+        }
+        if self.device_down_minutes > ALERT_MINUTES_MAX {
+            return Err((
+                "alerts.device_down_minutes",
+                format!("must be 0..={ALERT_MINUTES_MAX}"),
+            ));
+        }
+        if self.lag_ops == 0 {
+            return Err(("alerts.lag_ops", "must be at least 1".into()));
+        }
+        if self.lag_seconds == 0 {
+            return Err(("alerts.lag_seconds", "must be at least 1".into()));
+        }
+        if self.abuse_score_min == 0 || self.abuse_score_min > 100 {
+            return Err(("alerts.abuse_score_min", "must be 1..=100".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Shortest webhook secret accepted, in bytes: an HMAC key shorter than this is guessable.
@@ -292,6 +359,9 @@ impl CoordinatorConfig {
                 &format!("must be 1..={EXPIRE_AFTER_DAYS_MAX}"),
             ));
         }
+        self.alerts
+            .check()
+            .map_err(|(key, message)| bad(key, &message))?;
         self.api_keys(None)
             .map_err(|(key, message)| ConfigError::Invalid {
                 path: path.to_owned(),

@@ -39,6 +39,10 @@ const DEMO_MERCHANT: &str = "demo-brand";
 const DEMO_KEYS_FILE: &str = "demo-keys.json";
 /// How often each simulated station crew works through its queues.
 const STATION_STEP_INTERVAL: Duration = Duration::from_millis(400);
+/// Orders of the demo merchant that store counters can look up (`DEMO-1001`…), and the
+/// customers (`C-1001`…) they and the simulated returns belong to.
+const DEMO_ORDERS: u32 = 40;
+const DEMO_CUSTOMERS: u32 = 25;
 
 pub struct DemoOptions {
     pub data_dir: PathBuf,
@@ -71,6 +75,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         .await
         .context("starting the coordinator")?;
     let gtins = demo_catalog(&coordinator).await?;
+    demo_orders(&coordinator).await?;
     let keys_file = demo_keys(&coordinator, &data).await?;
     let mut agents = Vec::new();
     let mut crews = Vec::new();
@@ -95,6 +100,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!(
         "Modori demo: coordinator + {} sites running on loopback.",
         agents.len()
+    );
+    println!("  Dashboard:     http://{http}/  (log in with the ops key)");
+    println!(
+        "  Store counter: http://{http}/store  (log in with the store key; try order DEMO-1001)"
     );
     println!("  Sites (JSON):  http://{http}/api/v1/sites");
     println!("  Anomalies:     http://{http}/api/v1/anomalies");
@@ -233,8 +242,15 @@ async fn drive_returns(
             origin_label: format!("store:{}", store.id),
             origin_store: Some(store.id.clone()),
             lines,
-            customer: None,
+            // A few customers return often: the dashboard's abuse flags have someone to show.
+            customer: Some(crate::store::Customer {
+                reference: format!("C-{}", 1001 + rng.random_range(0..DEMO_CUSTOMERS)),
+                name: None,
+                address: None,
+            }),
             terms: Some(terms),
+            order_ref: None,
+            resolution: None,
         };
         match crate::register(&c.0, registration).await {
             Ok(routed) => {
@@ -308,6 +324,40 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
         ctx.live.command_queued(&site, seq);
     }
     Ok(gtins)
+}
+
+/// Stores the demo merchant's orders (`DEMO-1001`…, placed over the last three weeks), for the
+/// store counter to look up.
+async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
+    use crate::store::orders::{Order, OrderLine};
+    let now = chrono_ms();
+    let orders: Vec<Order> = (0..DEMO_ORDERS)
+        .map(|i| {
+            let n = i as usize;
+            Order {
+                merchant: DEMO_MERCHANT.to_owned(),
+                order_ref: format!("DEMO-{}", 1001 + i),
+                customer_ref: Some(format!("C-{}", 1001 + i % DEMO_CUSTOMERS)),
+                ordered_ms: now - i64::from(i % 21) * 86_400_000,
+                lines: vec![
+                    OrderLine {
+                        sku: SKUS[n % SKUS.len()].to_owned(),
+                        qty: 1 + i % 2,
+                    },
+                    OrderLine {
+                        sku: SKUS[(n + 3) % SKUS.len()].to_owned(),
+                        qty: 1,
+                    },
+                ],
+            }
+        })
+        .collect();
+    c.ctx()
+        .db
+        .call(move |conn| crate::store::orders::put_orders(conn, DEMO_MERCHANT, &orders, now))
+        .await
+        .context("storing the demo orders")?;
+    Ok(())
 }
 
 /// Makes the demo's API keys (ops, the demo merchant, the first store) after revoking the

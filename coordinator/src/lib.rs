@@ -8,7 +8,9 @@
 pub mod apikeys;
 pub mod carrier;
 pub mod cli;
+pub mod code128;
 pub mod config;
+pub mod dashboard;
 pub mod decisions;
 pub mod demo;
 pub mod fleet;
@@ -98,6 +100,12 @@ pub struct Ctx {
     pub shutdown: watch::Receiver<bool>,
     /// Wakes the webhook worker when a return's timeline grew.
     pub wake_webhooks: tokio::sync::Notify,
+    /// Browser sessions of the dashboard and the store counter.
+    pub sessions: http::session::Sessions,
+    /// The dashboard's cache of stored figures.
+    pub dashboard: dashboard::Dashboard,
+    /// Places for live pages (server-sent event streams).
+    pub sse_streams: Arc<tokio::sync::Semaphore>,
 }
 
 impl Ctx {
@@ -200,6 +208,9 @@ impl Coordinator {
             revocations,
             shutdown: shutdown_rx.clone(),
             wake_webhooks: tokio::sync::Notify::new(),
+            sessions: Default::default(),
+            dashboard: Default::default(),
+            sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
         });
         for (site, seq) in rules_queued {
             ctx.live.command_queued(&site, seq);
@@ -331,6 +342,8 @@ pub async fn register_return(
             lines,
             customer: None,
             terms: None,
+            order_ref: None,
+            resolution: None,
         },
     )
     .await

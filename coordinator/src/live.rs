@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use modori_shared::domain::{Epoch, SiteId};
+use modori_shared::wire::messages::DeviceHealth;
 use tokio::sync::watch;
 
 #[derive(Debug, Default, Clone)]
@@ -17,9 +18,16 @@ pub struct SiteLive {
     /// Highest seq the site has recorded, as it last told us (protocol ≥ 2).
     pub outbox_head_seq: Option<u64>,
     pub applied_seq: u64,
+    /// When the newest op applied here happened, by the site's clock.
+    pub last_op_at_ms: Option<i64>,
+    /// The site's scanners and printers as it last reported them (protocol ≥ 2); `None`
+    /// before its first report since this coordinator started.
+    pub devices: Option<Vec<DeviceHealth>>,
 }
 
 pub struct Live {
+    /// When this coordinator started (Unix ms): a site never seen since is offline since then.
+    pub started_ms: i64,
     sites: Mutex<HashMap<SiteId, SiteLive>>,
     /// Wakes a site's connection task when a command is queued for it.
     command_heads: HashMap<SiteId, watch::Sender<u64>>,
@@ -29,6 +37,7 @@ impl Live {
     pub fn new(sites: impl IntoIterator<Item = SiteId>) -> Self {
         let ids: Vec<SiteId> = sites.into_iter().collect();
         Self {
+            started_ms: modori_agent::sync_client::chrono_ms(),
             sites: Mutex::new(
                 ids.iter()
                     .map(|id| (id.clone(), SiteLive::default()))

@@ -65,6 +65,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         consolidation: Default::default(),
         returns: Default::default(),
         api_keys: Vec::new(),
+        alerts: Default::default(),
     }
 }
 

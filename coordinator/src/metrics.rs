@@ -1,12 +1,21 @@
-//! Prometheus metrics of the coordinator, served at `/metrics`.
+//! Prometheus metrics of the coordinator, served at `/metrics`: ops applied and lag per site,
+//! the sites' devices, queue depths, the pipeline's steps, alerts, HTTP latencies and webhook
+//! deliveries.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use modori_shared::domain::SiteId;
+
+/// Upper bounds of the HTTP latency buckets, in seconds: from a cached page (1 ms) to a
+/// server-sent event stream's first answer or a slow database (5 s).
+pub const HTTP_LATENCY_BUCKETS_SECONDS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SiteLabel {
@@ -14,8 +23,22 @@ pub struct SiteLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DeliveryLabel {
-    pub merchant: String,
+pub struct StepLabel {
+    pub step: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabel {
+    pub method: String,
+    /// The route's pattern (`/api/v1/returns/{rma}`), never the raw path, so ids do not
+    /// multiply the series; `unmatched` for the fallback.
+    pub route: String,
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
     /// `delivered` or `failed`.
     pub outcome: String,
 }
@@ -26,47 +49,109 @@ pub struct Metrics {
     ops_duplicate: Family<SiteLabel, Counter>,
     pub sites_online: Gauge,
     site_lag_ops: Family<SiteLabel, Gauge>,
-    webhook_deliveries: Family<DeliveryLabel, Counter>,
+    site_lag_seconds: Family<SiteLabel, Gauge>,
+    site_devices_down: Family<SiteLabel, Gauge>,
+    site_commands_pending: Family<SiteLabel, Gauge>,
+    pipeline_units: Family<StepLabel, Gauge>,
+    pub alerts: Gauge,
+    pub db_queue_depth: Gauge,
+    pub sse_streams: Gauge,
+    http_request_duration: Family<HttpLabel, Histogram>,
+    webhook_deliveries: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("modori");
-        let ops_applied = Family::<SiteLabel, Counter>::default();
-        let ops_duplicate = Family::<SiteLabel, Counter>::default();
-        let sites_online = Gauge::default();
-        let site_lag_ops = Family::<SiteLabel, Gauge>::default();
-        registry.register("ops_applied", "Ops applied, per site", ops_applied.clone());
+        let me = Self {
+            registry: Registry::default(),
+            ops_applied: Family::default(),
+            ops_duplicate: Family::default(),
+            sites_online: Gauge::default(),
+            site_lag_ops: Family::default(),
+            site_lag_seconds: Family::default(),
+            site_devices_down: Family::default(),
+            site_commands_pending: Family::default(),
+            pipeline_units: Family::default(),
+            alerts: Gauge::default(),
+            db_queue_depth: Gauge::default(),
+            sse_streams: Gauge::default(),
+            http_request_duration: Family::new_with_constructor(|| {
+                Histogram::new(HTTP_LATENCY_BUCKETS_SECONDS)
+            }),
+            webhook_deliveries: Family::default(),
+        };
+        registry.register(
+            "ops_applied",
+            "Ops applied, per site",
+            me.ops_applied.clone(),
+        );
         registry.register(
             "ops_duplicate",
             "Duplicate ops received and skipped, per site",
-            ops_duplicate.clone(),
+            me.ops_duplicate.clone(),
         );
         registry.register(
             "sites_online",
             "Sites with a live connection",
-            sites_online.clone(),
+            me.sites_online.clone(),
         );
         registry.register(
             "site_lag_ops",
             "Ops recorded at a site and not yet applied here",
-            site_lag_ops.clone(),
+            me.site_lag_ops.clone(),
         );
-        let webhook_deliveries = Family::<DeliveryLabel, Counter>::default();
+        registry.register(
+            "site_lag_seconds",
+            "Age of the newest op applied from a site that is behind (0 when caught up)",
+            me.site_lag_seconds.clone(),
+        );
+        registry.register(
+            "site_devices_down",
+            "Scanners and printers a site reports disconnected",
+            me.site_devices_down.clone(),
+        );
+        registry.register(
+            "site_commands_pending",
+            "Commands queued for a site and not acknowledged by it",
+            me.site_commands_pending.clone(),
+        );
+        registry.register(
+            "pipeline_units",
+            "Returns (expected, receiving) and units (other steps) at each step, fleet-wide",
+            me.pipeline_units.clone(),
+        );
+        registry.register(
+            "alerts",
+            "Alerts active now (see [alerts] in the config)",
+            me.alerts.clone(),
+        );
+        registry.register(
+            "db_queue_depth",
+            "Jobs waiting for the database thread",
+            me.db_queue_depth.clone(),
+        );
+        registry.register(
+            "dashboard_streams",
+            "Dashboard and store pages connected for live updates",
+            me.sse_streams.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP requests by method, route and status class, until the answer's head",
+            me.http_request_duration.clone(),
+        );
         registry.register(
             "webhook_deliveries",
-            "Webhook posts to merchants, per merchant and outcome",
-            webhook_deliveries.clone(),
+            "Webhook delivery attempts by outcome",
+            me.webhook_deliveries.clone(),
         );
-        Self {
-            webhook_deliveries,
-            registry,
-            ops_applied,
-            ops_duplicate,
-            sites_online,
-            site_lag_ops,
-        }
+        Self { registry, ..me }
     }
+}
+
+fn gauge_value(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 impl Metrics {
@@ -88,14 +173,58 @@ impl Metrics {
     pub fn site_lag(&self, site: &SiteId, lag_ops: u64) {
         self.site_lag_ops
             .get_or_create(&Self::label(site))
-            .set(i64::try_from(lag_ops).unwrap_or(i64::MAX));
+            .set(gauge_value(lag_ops));
     }
 
-    pub fn webhook_delivery(&self, merchant: &str, delivered: bool) {
+    pub fn site_lag_seconds(&self, site: &SiteId, seconds: u64) {
+        self.site_lag_seconds
+            .get_or_create(&Self::label(site))
+            .set(gauge_value(seconds));
+    }
+
+    pub fn site_devices_down(&self, site: &SiteId, n: u64) {
+        self.site_devices_down
+            .get_or_create(&Self::label(site))
+            .set(gauge_value(n));
+    }
+
+    pub fn site_commands_pending(&self, site: &SiteId, n: u64) {
+        self.site_commands_pending
+            .get_or_create(&Self::label(site))
+            .set(gauge_value(n));
+    }
+
+    pub fn pipeline_units(&self, step: &str, n: u64) {
+        self.pipeline_units
+            .get_or_create(&StepLabel {
+                step: step.to_owned(),
+            })
+            .set(gauge_value(n));
+    }
+
+    /// One HTTP request answered after `seconds`.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let status = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.http_request_duration
+            .get_or_create(&HttpLabel {
+                method: method.to_owned(),
+                route: route.to_owned(),
+                status: status.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// One webhook delivery attempt and whether it was delivered.
+    pub fn webhook_delivery(&self, delivered: bool) {
+        let outcome = if delivered { "delivered" } else { "failed" };
         self.webhook_deliveries
-            .get_or_create(&DeliveryLabel {
-                merchant: merchant.to_owned(),
-                outcome: if delivered { "delivered" } else { "failed" }.to_owned(),
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

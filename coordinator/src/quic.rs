@@ -17,7 +17,9 @@ use modori_agent::tls::{self, TlsError};
 use modori_shared::domain::SiteId;
 use modori_shared::sync::{cut_batch, Sender};
 use modori_shared::wire::handshake::{negotiate, ClientHello, ServerHello};
-use modori_shared::wire::messages::{ErrorCode, Message};
+use modori_shared::wire::messages::{
+    ErrorCode, Message, HEALTH_DEVICES_MAX, HEALTH_NAME_BYTES_MAX,
+};
 use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{debug, info, warn};
@@ -254,6 +256,10 @@ async fn converse(
         l.epoch = Some(op_epoch);
         l.applied_seq = op_applied;
         l.last_seen_ms = Some(chrono_ms());
+        // What an earlier connection said is stale (another epoch, another build): a
+        // version-2 agent reports both again at once, a version-1 agent never does.
+        l.outbox_head_seq = None;
+        l.devices = None;
     });
     info!(site = %site, version, epoch = %op_epoch, resume_after = op_applied, commands_from = cmd_applied + 1,
           "agent connected");
@@ -372,6 +378,9 @@ async fn handle_message(
             }
             ctx.live.update(site, |l| {
                 l.applied_seq = outcome.applied_seq;
+                if outcome.last_op_at_ms.is_some() {
+                    l.last_op_at_ms = outcome.last_op_at_ms;
+                }
                 if outbox_head_seq.is_some() {
                     l.outbox_head_seq = outbox_head_seq;
                 }
@@ -401,6 +410,28 @@ async fn handle_message(
             let answer = renew(ctx, site, csr_der).await;
             write_frame(send, &answer.encode(version)?).await?;
         }
+        Message::SiteHealth {
+            outbox_head_seq,
+            mut devices,
+        } => {
+            if devices.len() > HEALTH_DEVICES_MAX {
+                return Err(LinkError::Protocol(format!(
+                    "health report of {} devices is over the limit of {HEALTH_DEVICES_MAX}",
+                    devices.len()
+                )));
+            }
+            for d in &mut devices {
+                truncate(&mut d.name, HEALTH_NAME_BYTES_MAX);
+                truncate(&mut d.kind, HEALTH_NAME_BYTES_MAX);
+            }
+            let n_down = devices.iter().filter(|d| !d.connected).count();
+            info!(site = %site, n_devices = devices.len(), n_down, "site health reported");
+            // Sent on this connection after the batches before it: the newest head known.
+            ctx.live.update(site, |l| {
+                l.devices = Some(devices);
+                l.outbox_head_seq = Some(outbox_head_seq);
+            });
+        }
         Message::Error {
             code: ErrorCode::ShuttingDown,
             ..
@@ -422,6 +453,17 @@ async fn handle_message(
         }
     }
     Ok(false)
+}
+
+/// Cuts `s` to at most `max` bytes at a character boundary.
+fn truncate(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
 }
 
 /// Signs a site's renewal request with the fleet CA (the name is the connection's site).

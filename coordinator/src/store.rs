@@ -30,7 +30,9 @@ use modori_agent::sqlite::{to_i64, to_u64, DbError};
 pub mod beyond;
 pub mod billing;
 pub mod commerce;
+pub mod dashboard;
 pub mod lifecycle;
+pub mod orders;
 pub mod totes;
 
 #[derive(Debug, Error)]
@@ -305,6 +307,28 @@ pub fn migrations() -> Migrations<'static> {
         CREATE INDEX returns_waiting ON returns (origin_store, status) WHERE tote IS NULL;
         "#,
         ),
+        // The dashboard and the store counter (see `dashboard`, `orders`): indexes for their
+        // counts, the orders stores look returns up by, and the order a return came from.
+        M::up(
+            r#"
+        CREATE INDEX units_state_site ON units (state, site, quarantine);
+        CREATE INDEX units_transfer_to ON units (transfer_to) WHERE transfer_to IS NOT NULL;
+        CREATE INDEX ops_applied ON ops (applied_ms);
+        CREATE INDEX returns_created ON returns (created_ms);
+        CREATE INDEX returns_origin_store ON returns (origin_store, status);
+        CREATE TABLE orders (
+            merchant     TEXT NOT NULL,
+            order_ref    TEXT NOT NULL,
+            customer_ref TEXT,
+            ordered_ms   INTEGER NOT NULL,
+            lines_json   TEXT NOT NULL,
+            updated_ms   INTEGER NOT NULL,
+            PRIMARY KEY (merchant, order_ref)
+        ) STRICT;
+        CREATE INDEX orders_ref ON orders (order_ref);
+        CREATE INDEX orders_customer ON orders (customer_ref);
+        "#,
+        ),
     ])
 }
 
@@ -346,6 +370,9 @@ pub struct BatchOutcome {
     /// Commands the batch queued for sites (a transfer announced to its destination), to
     /// wake their connections once the batch has committed.
     pub commands_queued: Vec<(SiteId, u64)>,
+    /// When the newest op applied by this batch happened, by the site's clock: how far
+    /// behind the centre is while a site catches up.
+    pub last_op_at_ms: Option<i64>,
 }
 
 pub fn op_applied_seq(conn: &Connection, site: &SiteId, epoch: Epoch) -> Result<u64, StoreError> {
@@ -436,6 +463,7 @@ pub fn apply_op_batch(
     let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
     let mut n_anomalies = 0;
     let mut commands_queued = Vec::new();
+    let mut last_op_at_ms = None;
     for c in &plan.conflicts {
         n_anomalies += 1;
         let detail = format!(
@@ -460,6 +488,7 @@ pub fn apply_op_batch(
         let kind = match payload::decode_op(&item.payload) {
             Ok(op) => {
                 let kind = op.body.kind();
+                last_op_at_ms = Some(op.at_ms);
                 n_anomalies += apply_op(
                     &tx,
                     site,
@@ -520,6 +549,7 @@ pub fn apply_op_batch(
         n_anomalies,
         gap_at: plan.gap_at,
         commands_queued,
+        last_op_at_ms,
     })
 }
 
@@ -991,6 +1021,11 @@ pub struct NewReturn {
     pub customer: Option<Customer>,
     /// What a commerce system asked and the policy granted (none for a bare registration).
     pub terms: Option<commerce::Terms>,
+    /// The merchant's order the return is for, when known (the store counter looks it up).
+    pub order_ref: Option<String>,
+    /// What the customer chose instead of the item, in words for the timeline (the store
+    /// counter asks); `None` when the commerce system keeps that itself.
+    pub resolution: Option<String>,
 }
 
 /// A return routed to a site: stored with its `registered` event and sent to the site as an
@@ -1022,8 +1057,9 @@ pub fn register_return(
     .unwrap_or_default();
     tx.execute(
         "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
-                              customer_ref, customer_name, customer_address, merchant, origin_store)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                              customer_ref, customer_name, customer_address, merchant, origin_store,
+                              order_ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         params![
             r.rma.as_str(),
             site.as_str(),
@@ -1037,9 +1073,13 @@ pub fn register_return(
             customer.and_then(|c| c.address.as_deref()),
             r.merchant.as_ref().map(MerchantId::as_str),
             r.origin_store.as_ref().map(StoreId::as_str),
+            r.order_ref,
         ],
     )?;
     lifecycle::registered(&tx, &r.rma, site, routing, now_ms)?;
+    if let Some(resolution) = &r.resolution {
+        lifecycle::resolution_chosen(&tx, &r.rma, resolution, now_ms)?;
+    }
     let mut last_seq = seq;
     if let Some(terms) = &r.terms {
         commerce::store_terms(&tx, &r.rma, terms)?;
@@ -1179,6 +1219,7 @@ pub fn forget_customer(
         &reference,
     )?;
     let told = erase_returns(&tx, &rmas, now_ms)?;
+    orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
     tx.commit()?;
     Ok((rmas.len(), told))
 }
@@ -1198,6 +1239,7 @@ pub fn erase_personal_data_before(
         &cutoff_ms,
     )?;
     let told = erase_returns(&tx, &rmas, now_ms)?;
+    orders::pseudonymise_before(&tx, cutoff_ms, pseudonym)?;
     tx.commit()?;
     Ok((rmas.len(), told))
 }

@@ -180,6 +180,22 @@ pub async fn deliver(
         .map_err(|_| DeliveryError::Timeout)?
 }
 
+/// [`deliver`], counted in `modori_webhook_deliveries_total` by outcome.
+pub async fn deliver_recorded(
+    metrics: &crate::metrics::Metrics,
+    url: &str,
+    secret: &str,
+    body: Vec<u8>,
+    timestamp_s: i64,
+) -> Result<u16, DeliveryError> {
+    let result = deliver(url, secret, body, timestamp_s).await;
+    metrics.webhook_delivery(result.is_ok());
+    if let Err(e) = &result {
+        tracing::info!(error = %e, "webhook delivery failed");
+    }
+    result
+}
+
 async fn post(target: &Target, signature: String, body: Vec<u8>) -> Result<u16, DeliveryError> {
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
@@ -474,7 +490,7 @@ pub async fn deliver_due(ctx: &crate::Ctx, entry: &MerchantEntry) -> Result<usiz
             break;
         };
         let outcome = deliver(url, secret, body, now_ms / 1000).await;
-        ctx.metrics.webhook_delivery(&entry.id, outcome.is_ok());
+        ctx.metrics.webhook_delivery(outcome.is_ok());
         let failed = outcome.as_ref().err().map(ToString::to_string);
         if let Some(e) = &failed {
             tracing::warn!(merchant = %entry.id, event_id, error = %e, "webhook delivery failed; will retry");

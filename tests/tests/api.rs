@@ -284,6 +284,8 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/returns/{rma}",
         "/api/v1/returns/{rma}/cancel",
         "/api/v1/catalog/{merchant}",
+        "/api/v1/orders/{merchant}",
+        "/api/v1/orders/{merchant}/{reference}",
         "/api/v1/quarantine",
         "/api/v1/quarantine/{lpn}/match",
         "/api/v1/customers/{reference}",
@@ -342,7 +344,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 30, "every operation was probed");
+    assert_eq!(n_operations, 32, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

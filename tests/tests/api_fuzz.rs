@@ -51,6 +51,14 @@ fn routes() -> Vec<(&'static str, &'static str, Option<Value>)> {
         ),
         ("GET", "/api/v1/catalog/{}", None),
         (
+            "PUT",
+            "/api/v1/orders/{}",
+            Some(json!({"orders": [{"ref": "ORD-1", "customer_ref": "C-1",
+                                    "ordered_at": "2026-01-02T03:04:05Z",
+                                    "lines": [{"sku": "A", "qty": 2}]}]})),
+        ),
+        ("GET", "/api/v1/orders/brand-a/{}", None),
+        (
             "POST",
             "/api/v1/quarantine/{}/match",
             Some(json!({"rma": "RMA-1"})),

@@ -233,3 +233,37 @@ fn api_keys_and_returns_in_the_config_are_checked_naming_the_key() {
         "{text}"
     );
 }
+
+#[test]
+fn alert_thresholds_are_checked_naming_the_key() {
+    let coord = std::fs::read_to_string(configs_dir().join("coordinator.toml")).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("coordinator.toml");
+    std::fs::write(&path, &coord).expect("write");
+    let config = CoordinatorConfig::load(&path).expect("the example loads");
+    assert_eq!(config.alerts, Default::default());
+    for (from, to, needles) in [
+        (
+            "offline_minutes = 5",
+            "offline_minutes = 0",
+            vec!["alerts.offline_minutes"],
+        ),
+        (
+            "abuse_score_min = 60",
+            "abuse_score_min = 101",
+            vec!["alerts.abuse_score_min"],
+        ),
+        ("lag_ops = 1000", "lag_ops = 0", vec!["alerts.lag_ops"]),
+        (
+            "lag_ops = 1000",
+            "lag_ops_max = 3",
+            vec!["alerts", "lag_ops_max"],
+        ),
+    ] {
+        std::fs::write(&path, coord.replace(from, to)).expect("write");
+        let err = CoordinatorConfig::load(&path).expect_err(to).to_string();
+        for needle in needles {
+            assert!(err.contains(needle), "{to}: {err}");
+        }
+    }
+}

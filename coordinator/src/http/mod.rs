@@ -5,21 +5,29 @@
 //!   documentation. The document is served at [`OPENAPI_PATH`].
 //! - Every error answer is JSON (`error`), axum's own included.
 //! - Every `/api/v1` route but the document needs an API key (`auth`); handlers check scope.
+//! - The browser pages (`/`, `/store`, `/login`, `/ui/…`) are a separate router (`ui`,
+//!   `counter`), authenticated by a session cookie (`session`), outside the API document.
+//! - Every request's latency is recorded by route in `modori_http_request_duration_seconds`.
 
 mod auth;
 mod billing;
 mod catalog;
 mod commerce;
+mod counter;
 mod error;
 mod keys;
 mod ops;
+mod orders;
 mod returns;
+pub mod session;
 mod stock;
+pub mod ui;
 
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Extension, Router};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -50,6 +58,7 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "service", description = "Health, metrics and this document"),
         (name = "returns", description = "Returns (RMAs): registration, status, timeline, cancel"),
         (name = "catalog", description = "Merchants' catalogues, sent to every site"),
+        (name = "orders", description = "Merchants' orders, which store counters look returns up by"),
         (name = "ops", description = "Central ops: sites, anomalies, quarantine, personal data"),
         (name = "keys", description = "API keys (ops scope)"),
         (name = "analytics", description = "Return reasons, customers' history and abuse score"),
@@ -106,6 +115,8 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(returns::get_return))
         .routes(routes!(returns::cancel_return))
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))
+        .routes(routes!(orders::put_orders))
+        .routes(routes!(orders::get_order))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::revoke_key))
 }
@@ -117,8 +128,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
     let (routes, doc) = api().split_for_parts();
-    // Layers run outside in: JSON errors, then the key check, then the body limit.
+    // Layers run outside in: latency, JSON errors, then the key check, then the body limit.
     routes
+        .merge(ui::router())
         .fallback(route_not_found)
         .layer(Extension(Arc::new(doc)))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))
@@ -127,7 +139,26 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             auth::require_key,
         ))
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn_with_state(ctx.clone(), observe))
         .with_state(ctx)
+}
+
+/// Middleware: the time to each answer's head, by method, route pattern and status class.
+async fn observe(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let res = next.run(req).await;
+    ctx.metrics.http_request(
+        &method,
+        &route,
+        res.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    res
 }
 
 async fn route_not_found() -> ApiError {
@@ -153,6 +184,36 @@ async fn healthz() -> &'static str {
                content_type = "application/openmetrics-text")))]
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     ctx.metrics.sites_online.set(ctx.live.n_online() as i64);
+    ctx.metrics
+        .db_queue_depth
+        .set(i64::try_from(ctx.db.queue_depth()).unwrap_or(i64::MAX));
+    let ids: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
+    let streams = ctx
+        .db
+        .call(move |c| {
+            ids.into_iter()
+                .map(|id| crate::store::command_stream(c, &id).map(|hw| (id, hw)))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await;
+    match streams {
+        Ok(streams) => {
+            for (site, (head, acked)) in streams {
+                ctx.metrics
+                    .site_commands_pending(&site, head.saturating_sub(acked));
+                let live = ctx.live.get(&site);
+                if let Some(head) = live.outbox_head_seq {
+                    ctx.metrics
+                        .site_lag(&site, head.saturating_sub(live.applied_seq));
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: command streams unreadable"),
+    }
+    // Pipeline gauges, lag seconds, devices and alerts come with a dashboard snapshot.
+    if let Err(e) = ctx.dashboard.snapshot(&ctx, crate::chrono_ms()).await {
+        tracing::warn!(error = %e, "metrics: dashboard figures unreadable");
+    }
     (
         [(
             header::CONTENT_TYPE,

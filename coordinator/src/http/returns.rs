@@ -545,6 +545,8 @@ pub(crate) async fn register_checked(
         lines: lines.clone(),
         customer: c.customer.clone(),
         terms: Some(terms),
+        order_ref: c.order_ref.clone(),
+        resolution: None,
     };
     if let Some(why) = returnless_why(ctx, &c, &lines, &products, decision.as_ref()) {
         return register_returnless(ctx, new_return, why, decision.as_ref(), key_id).await;

@@ -82,6 +82,25 @@ pub(crate) fn registered(
     )
 }
 
+/// The customer's choice (refund, exchange, store credit) recorded with the registration.
+pub(crate) fn resolution_chosen(
+    tx: &Transaction<'_>,
+    rma: &RmaId,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    insert(
+        tx,
+        rma.as_str(),
+        "resolution_chosen",
+        None,
+        None,
+        detail,
+        now_ms,
+        now_ms,
+    )
+}
+
 /// A quarantined unit matched to `rma` by ops.
 pub(crate) fn unit_matched(
     tx: &Transaction<'_>,
@@ -520,6 +539,8 @@ mod tests {
             lines: vec![ReturnLine::new(Sku::new("A").unwrap(), 1, ReasonCode::Other).unwrap()],
             customer: None::<Customer>,
             terms: None,
+            order_ref: None,
+            resolution: None,
         };
         store::register_return(conn, &r, &site(), "nearest", "[]", &[], now_ms).unwrap();
         rma

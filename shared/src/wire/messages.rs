@@ -17,6 +17,24 @@ pub struct Sequenced {
     pub payload: Vec<u8>,
 }
 
+/// Devices one health report carries at most; a report with more is a protocol error.
+pub const HEALTH_DEVICES_MAX: usize = 64;
+/// Longest device name or kind in a health report, in bytes.
+pub const HEALTH_NAME_BYTES_MAX: usize = 64;
+
+/// One scanner or printer of a site, as its agent last saw it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceHealth {
+    pub name: String,
+    /// `scanner` or `printer`.
+    pub kind: String,
+    pub connected: bool,
+    /// When it reached that state, by the site's clock (Unix ms).
+    pub since_unix_ms: i64,
+    /// Label jobs waiting (printers; 0 for scanners).
+    pub n_jobs_waiting: u32,
+}
+
 /// Why a peer closes the conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorCode {
@@ -73,6 +91,13 @@ pub enum Message {
     RenewalRefused {
         reason: String,
     },
+    /// The site's devices, sent after connecting and whenever one connects or disconnects,
+    /// so central ops see a dead scanner or printer; with the highest op seq of the
+    /// connection's stream, so an idle site's lag is known too. Version 2 (appended).
+    SiteHealth {
+        outbox_head_seq: u64,
+        devices: Vec<DeviceHealth>,
+    },
 }
 
 impl Message {
@@ -87,6 +112,7 @@ impl Message {
             Self::RenewCertificate { .. } => "renew_certificate",
             Self::CertificateRenewed { .. } => "certificate_renewed",
             Self::RenewalRefused { .. } => "renewal_refused",
+            Self::SiteHealth { .. } => "site_health",
         }
     }
 
@@ -184,6 +210,10 @@ enum V2 {
     RenewalRefused {
         reason: String,
     },
+    SiteHealth {
+        outbox_head_seq: u64,
+        devices: Vec<DeviceHealth>,
+    },
 }
 
 /// Messages added after version 1 have no version-1 form; the error names the message.
@@ -212,7 +242,8 @@ impl TryFrom<Message> for V1 {
             m @ (Message::Clock { .. }
             | Message::RenewCertificate { .. }
             | Message::CertificateRenewed { .. }
-            | Message::RenewalRefused { .. }) => return Err(m.kind()),
+            | Message::RenewalRefused { .. }
+            | Message::SiteHealth { .. }) => return Err(m.kind()),
         })
     }
 }
@@ -275,6 +306,13 @@ impl From<Message> for V2 {
             Message::RenewCertificate { csr_der } => V2::RenewCertificate { csr_der },
             Message::CertificateRenewed { cert_der } => V2::CertificateRenewed { cert_der },
             Message::RenewalRefused { reason } => V2::RenewalRefused { reason },
+            Message::SiteHealth {
+                outbox_head_seq,
+                devices,
+            } => V2::SiteHealth {
+                outbox_head_seq,
+                devices,
+            },
         }
     }
 }
@@ -308,6 +346,13 @@ impl From<V2> for Message {
             V2::RenewCertificate { csr_der } => Message::RenewCertificate { csr_der },
             V2::CertificateRenewed { cert_der } => Message::CertificateRenewed { cert_der },
             V2::RenewalRefused { reason } => Message::RenewalRefused { reason },
+            V2::SiteHealth {
+                outbox_head_seq,
+                devices,
+            } => Message::SiteHealth {
+                outbox_head_seq,
+                devices,
+            },
         }
     }
 }
@@ -355,6 +400,24 @@ mod tests {
         let frame = clock.encode(2).unwrap();
         let (body, _) = split_frame(&frame).unwrap().unwrap();
         assert_eq!(Message::decode(2, body).unwrap(), clock);
+    }
+
+    #[test]
+    fn a_health_report_round_trips_in_version_2_only() {
+        let health = Message::SiteHealth {
+            outbox_head_seq: 12,
+            devices: vec![DeviceHealth {
+                name: "printer-1".into(),
+                kind: "printer".into(),
+                connected: false,
+                since_unix_ms: 1_764_000_000_000,
+                n_jobs_waiting: 3,
+            }],
+        };
+        let frame = health.encode(2).unwrap();
+        let (body, _) = split_frame(&frame).unwrap().unwrap();
+        assert_eq!(Message::decode(2, body).unwrap(), health);
+        assert!(health.encode(1).is_err());
     }
 
     #[test]

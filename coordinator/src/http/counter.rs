@@ -1,0 +1,579 @@
+//! The store counter's endpoints (a store session; the store is the session's): look an
+//! order up, register a return of some of its lines with the customer's choice, see the site
+//! it is routed to, print its label (ZPL, or a page for any printer), list the returns
+//! waiting at the store.
+//!
+//! A return registered here goes through the same path as `POST /api/v1/returns`
+//! (`crate::register`), from the store's coordinates with `origin_store` set, after the
+//! return policy (window, final sale, fees) has accepted it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use modori_shared::domain::{
+    MerchantId, ReasonCode, ReturnLine, RmaId, Sku, Store, StoreId, StoreKind,
+};
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, ApiJson, ApiPath};
+use super::orders::valid_order_ref;
+use super::rfc3339;
+use super::session::Browser;
+use crate::policy::{self, PolicyConfig, PolicyLine, Resolution};
+use crate::store::dashboard::{self as queries, StoreReturn};
+use crate::store::orders::{self, Order, ORDERS_FOUND_MAX};
+use crate::store::{self, lifecycle, StoreError};
+use crate::Ctx;
+
+/// Returns listed as waiting at a store at most.
+pub const STORE_WAITING_MAX: usize = 100;
+/// Longest lookup text, in bytes.
+pub const LOOKUP_BYTES_MAX: usize = 64;
+
+pub fn router() -> Router<Arc<Ctx>> {
+    Router::new()
+        .route("/ui/store/state", get(state))
+        .route("/ui/store/orders", get(lookup))
+        .route("/ui/store/returns", post(register))
+        .route("/ui/store/labels/{rma}", get(label_page))
+        .route("/ui/store/labels/{rma}/zpl", get(label_zpl))
+}
+
+fn the_store(ctx: &Ctx, id: &StoreId) -> Result<Store, ApiError> {
+    ctx.fleet
+        .stores
+        .iter()
+        .find(|s| &s.id == id)
+        .cloned()
+        .ok_or_else(|| ApiError::forbidden(format!("store {id} is not in the fleet any more")))
+}
+
+#[derive(Serialize)]
+struct StoreInfo {
+    id: String,
+    name: String,
+    kind: &'static str,
+    latitude: f64,
+    longitude: f64,
+}
+
+#[derive(Serialize)]
+struct StoreState {
+    store: StoreInfo,
+    /// Returns registered here that have not reached their site yet, newest first.
+    waiting: Vec<StoreReturn>,
+    /// The reason codes a line may carry.
+    reasons: Vec<&'static str>,
+}
+
+async fn state(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+) -> Result<Json<StoreState>, ApiError> {
+    let id = browser.require_store()?;
+    let store = the_store(&ctx, &id)?;
+    let s = id.clone();
+    let waiting = ctx
+        .db
+        .call(move |c| queries::store_waiting(c, s.as_str(), STORE_WAITING_MAX))
+        .await?;
+    Ok(Json(StoreState {
+        store: StoreInfo {
+            id: store.id.to_string(),
+            name: store.name,
+            kind: match store.kind {
+                StoreKind::Retail => "retail",
+                StoreKind::Konbini => "konbini",
+            },
+            latitude: store.location.lat(),
+            longitude: store.location.lon(),
+        },
+        waiting,
+        reasons: ReasonCode::ALL.iter().map(|r| r.as_str()).collect(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    q: String,
+}
+
+#[derive(Serialize)]
+struct FoundLine {
+    sku: String,
+    ordered: u32,
+    /// Already in a return of this order.
+    returned: u64,
+    /// What may still be returned.
+    returnable: u64,
+    category: Option<String>,
+    price_yen: Option<u64>,
+    final_sale: bool,
+}
+
+#[derive(Serialize)]
+struct FoundOrder {
+    merchant: String,
+    order_ref: String,
+    customer_ref: Option<String>,
+    ordered_at: Option<String>,
+    /// The standard terms' window end; a customer on strict terms has less.
+    window_ends_at: Option<String>,
+    lines: Vec<FoundLine>,
+}
+
+fn found_order(
+    conn: &rusqlite::Connection,
+    o: Order,
+    terms: &policy::Terms,
+) -> Result<FoundOrder, StoreError> {
+    let returned = orders::returned_qty(conn, &o.merchant, &o.order_ref)?;
+    let mut lines = Vec::new();
+    for l in &o.lines {
+        let item = queries::catalog_item(conn, &o.merchant, &l.sku)?;
+        let already = returned.get(&l.sku).copied().unwrap_or(0);
+        lines.push(FoundLine {
+            sku: l.sku.clone(),
+            ordered: l.qty,
+            returned: already,
+            returnable: u64::from(l.qty).saturating_sub(already),
+            category: item.as_ref().map(|i| i.2.clone()),
+            price_yen: item.as_ref().map(|i| i.0),
+            final_sale: item.as_ref().is_some_and(|i| i.1),
+        });
+    }
+    Ok(FoundOrder {
+        window_ends_at: rfc3339(o.ordered_ms + i64::from(terms.return_window_days) * 86_400_000),
+        ordered_at: rfc3339(o.ordered_ms),
+        merchant: o.merchant,
+        order_ref: o.order_ref,
+        customer_ref: o.customer_ref,
+        lines,
+    })
+}
+
+/// Orders whose reference or customer reference is `q`, with what may still be returned of
+/// each line.
+async fn lookup(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    Query(query): Query<LookupQuery>,
+) -> Result<Json<Vec<FoundOrder>>, ApiError> {
+    browser.require_store()?;
+    let q = query.q.trim().to_owned();
+    if q.is_empty() || q.len() > LOOKUP_BYTES_MAX {
+        return Err(ApiError::invalid_field(
+            "q",
+            format!("type an order or customer reference (1..={LOOKUP_BYTES_MAX} bytes)"),
+        ));
+    }
+    let terms = PolicyConfig::default().terms;
+    let found = ctx
+        .db
+        .call(move |c| {
+            orders::find(c, &q, ORDERS_FOUND_MAX)?
+                .into_iter()
+                .map(|o| found_order(c, o, &terms))
+                .collect::<Result<Vec<_>, StoreError>>()
+        })
+        .await?;
+    Ok(Json(found))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CounterLine {
+    sku: String,
+    qty: u32,
+    reason: String,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum Choice {
+    Refund,
+    StoreCredit,
+    Exchange,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CounterReturn {
+    merchant: String,
+    order_ref: String,
+    lines: Vec<CounterLine>,
+    resolution: Choice,
+    /// The variant the customer takes instead (exchange only).
+    #[serde(default)]
+    exchange_sku: Option<String>,
+    /// Only ask the policy (fees, bonus, refusals); register nothing.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Serialize)]
+struct PolicyView {
+    terms: &'static str,
+    tier: policy::Tier,
+    fee_yen: u64,
+    value_yen: u64,
+    store_credit_bonus_yen: u64,
+    window_ends_at: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Registered {
+    /// Absent on a dry run.
+    rma: Option<String>,
+    site: Option<String>,
+    site_name: Option<String>,
+    explanation: Option<String>,
+    policy: PolicyView,
+    /// For an exchange: whether the replacement was ordered from the site.
+    exchange_ordered: Option<bool>,
+}
+
+/// What the order and the catalogue say of a counter return, read in one go.
+struct Facts {
+    order: Order,
+    returned: BTreeMap<String, u64>,
+    catalog: Vec<Option<(u64, bool, String)>>,
+    history: policy::History,
+}
+
+fn resolution_text(choice: Choice, exchange: Option<&Sku>, p: &policy::PolicyDecision) -> String {
+    match (choice, exchange) {
+        (Choice::Exchange, Some(sku)) => format!(
+            "exchange for {sku} (fee ¥{}), chosen at the store counter",
+            p.fee_yen
+        ),
+        (Choice::StoreCredit, _) => format!(
+            "store credit with a bonus of ¥{}, chosen at the store counter",
+            p.store_credit_bonus_yen
+        ),
+        _ => format!("refund (fee ¥{}), chosen at the store counter", p.fee_yen),
+    }
+}
+
+/// Registers a return at the counter (or, `dry_run`, only quotes the policy's terms).
+async fn register(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    ApiJson(req): ApiJson<CounterReturn>,
+) -> Result<Response, ApiError> {
+    let store_id = browser.require_store()?;
+    let store = the_store(&ctx, &store_id)?;
+    let merchant =
+        MerchantId::new(req.merchant).map_err(|e| ApiError::invalid_field("merchant", e))?;
+    if !valid_order_ref(&req.order_ref) {
+        return Err(ApiError::invalid_field(
+            "order_ref",
+            "not an order reference",
+        ));
+    }
+    if req.lines.is_empty() || req.lines.len() > super::returns::RETURN_LINES_MAX {
+        return Err(ApiError::invalid_field(
+            "lines",
+            "pick at least one line of the order",
+        ));
+    }
+    let mut lines = Vec::new();
+    for (i, l) in req.lines.into_iter().enumerate() {
+        let field = |f: &str| format!("lines[{i}].{f}");
+        let sku = Sku::new(l.sku).map_err(|e| ApiError::invalid_field(field("sku"), e))?;
+        let reason = ReasonCode::parse(&l.reason)
+            .map_err(|e| ApiError::invalid_field(field("reason"), e))?;
+        lines.push(
+            ReturnLine::new(sku, l.qty, reason)
+                .map_err(|e| ApiError::invalid_field(field("qty"), e))?,
+        );
+    }
+    let exchange = match (req.resolution, req.exchange_sku) {
+        (Choice::Exchange, Some(s)) => {
+            Some(Sku::new(s).map_err(|e| ApiError::invalid_field("exchange_sku", e))?)
+        }
+        (Choice::Exchange, None) => {
+            return Err(ApiError::invalid_field(
+                "exchange_sku",
+                "an exchange needs the SKU the customer takes instead",
+            ))
+        }
+        _ => None,
+    };
+    let now_ms = crate::chrono_ms();
+    let (m, r) = (merchant.clone(), req.order_ref.clone());
+    let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
+    let facts = ctx
+        .db
+        .call(move |c| {
+            let Some(order) = orders::get(c, m.as_str(), &r)? else {
+                return Ok(None);
+            };
+            let history = match order.customer_ref.as_deref() {
+                Some(customer) => queries::customer_history(c, customer, now_ms)?,
+                None => policy::History::default(),
+            };
+            Ok::<_, StoreError>(Some(Facts {
+                returned: orders::returned_qty(c, m.as_str(), &r)?,
+                catalog: skus
+                    .iter()
+                    .map(|s| queries::catalog_item(c, m.as_str(), s))
+                    .collect::<Result<_, _>>()?,
+                history,
+                order,
+            }))
+        })
+        .await?;
+    let facts = facts.ok_or_else(|| {
+        ApiError::not_found(format!("no order {} of merchant {merchant}", req.order_ref))
+    })?;
+    // Each line must be on the order, and not returned already (lines of one SKU together).
+    let mut asked: BTreeMap<&str, u64> = BTreeMap::new();
+    for (i, l) in lines.iter().enumerate() {
+        let ordered = facts
+            .order
+            .lines
+            .iter()
+            .filter(|o| o.sku == l.sku.as_str())
+            .map(|o| u64::from(o.qty))
+            .sum::<u64>();
+        if ordered == 0 {
+            return Err(ApiError::invalid_field(
+                format!("lines[{i}].sku"),
+                format!("{} is not on order {}", l.sku, facts.order.order_ref),
+            ));
+        }
+        let left = ordered.saturating_sub(facts.returned.get(l.sku.as_str()).copied().unwrap_or(0));
+        let total = asked.entry(l.sku.as_str()).or_default();
+        *total += u64::from(l.qty);
+        if *total > left {
+            return Err(ApiError::invalid_field(
+                format!("lines[{i}].qty"),
+                format!("only {left} of {} may still be returned", l.sku),
+            ));
+        }
+    }
+    let policy_lines: Vec<PolicyLine> = lines
+        .iter()
+        .zip(&facts.catalog)
+        .map(|(l, item)| PolicyLine {
+            sku: l.sku.to_string(),
+            qty: l.qty,
+            reason: l.reason,
+            price_yen: item.as_ref().map(|i| i.0),
+            final_sale: item.as_ref().is_some_and(|i| i.1),
+        })
+        .collect();
+    let resolution = match (&req.resolution, &exchange) {
+        (Choice::Exchange, Some(sku)) => Resolution::Exchange {
+            sku: sku.to_string(),
+        },
+        (Choice::StoreCredit, _) => Resolution::StoreCredit,
+        _ => Resolution::Refund,
+    };
+    let decision = policy::decide(
+        &PolicyConfig::default(),
+        &policy_lines,
+        &resolution,
+        facts.order.ordered_ms,
+        now_ms,
+        &facts.history,
+    );
+    if let Some(refusal) = decision.refused_lines.first() {
+        return Err(ApiError::invalid_field(
+            format!("lines[{}]", refusal.line),
+            format!("the return policy refuses this line: {}", refusal.reason),
+        ));
+    }
+    if !decision.accepted {
+        return Err(ApiError::invalid_field(
+            "order_ref",
+            format!("the return policy refuses: {}", decision.reasons.join("; ")),
+        ));
+    }
+    let policy_view = PolicyView {
+        terms: decision.terms,
+        tier: decision.tier,
+        fee_yen: decision.fee_yen,
+        value_yen: decision.value_yen,
+        store_credit_bonus_yen: decision.store_credit_bonus_yen,
+        window_ends_at: rfc3339(decision.window_ends_ms),
+    };
+    if req.dry_run {
+        return Ok(Json(Registered {
+            rma: None,
+            site: None,
+            site_name: None,
+            explanation: None,
+            policy: policy_view,
+            exchange_ordered: None,
+        })
+        .into_response());
+    }
+    let rma = RmaId::new(crate::new_rma_id()).map_err(|e| ApiError::internal(&e))?;
+    let customer = facts
+        .order
+        .customer_ref
+        .clone()
+        .filter(|c| !c.starts_with("anon-"))
+        .map(|reference| store::Customer {
+            reference,
+            name: None,
+            address: None,
+        });
+    let routed = crate::register(
+        &ctx,
+        store::NewReturn {
+            rma: rma.clone(),
+            merchant: Some(merchant),
+            origin: store.location,
+            origin_label: format!("store:{}", store.id),
+            origin_store: Some(store.id.clone()),
+            lines,
+            customer,
+            terms: None,
+            order_ref: Some(facts.order.order_ref.clone()),
+            resolution: Some(resolution_text(
+                req.resolution,
+                exchange.as_ref(),
+                &decision,
+            )),
+        },
+    )
+    .await?;
+    let exchange_ordered = match exchange {
+        Some(sku) => Some(
+            match crate::orders::exchange(&ctx, routed.rma.clone(), sku).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(rma = %routed.rma, error = %e, "exchange not ordered");
+                    false
+                }
+            },
+        ),
+        None => None,
+    };
+    tracing::info!(rma = %routed.rma, store = %store.id, site = %routed.site,
+                   key_id = %browser.key_id, "return registered at the store counter");
+    let site_name = ctx.fleet.site(&routed.site).map(|s| s.name.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(Registered {
+            rma: Some(routed.rma.to_string()),
+            site: Some(routed.site.to_string()),
+            site_name,
+            explanation: Some(routed.explanation),
+            policy: policy_view,
+            exchange_ordered,
+        }),
+    )
+        .into_response())
+}
+
+/// A return of this store, for its label: (RMA, site id, site name, store name).
+async fn labelled(
+    ctx: &Arc<Ctx>,
+    browser: &Browser,
+    rma: String,
+) -> Result<(RmaId, modori_shared::domain::SiteId, String, String), ApiError> {
+    let store_id = browser.require_store()?;
+    let store = the_store(ctx, &store_id)?;
+    let rma = RmaId::new(rma).map_err(|e| ApiError::invalid_path("rma", e))?;
+    let r = rma.clone();
+    let ret = ctx
+        .db
+        .call(move |c| lifecycle::get(c, &r))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no return {rma}")))?;
+    if ret.owner.origin_store.as_deref() != Some(store_id.as_str()) {
+        return Err(ApiError::forbidden(format!(
+            "return {rma} was not registered at {store_id}"
+        )));
+    }
+    let site = modori_shared::domain::SiteId::new(ret.site).map_err(|e| ApiError::internal(&e))?;
+    let site_name = ctx
+        .fleet
+        .site(&site)
+        .map_or_else(|| site.to_string(), |s| s.name.clone());
+    Ok((rma, site, site_name, store.name))
+}
+
+/// The return label in ZPL, to download for a label printer.
+async fn label_zpl(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    ApiPath(rma): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let (rma, site, site_name, store_name) = labelled(&ctx, &browser, rma).await?;
+    let zpl = modori_agent::devices::zpl::return_label(&rma, &site, &site_name, &store_name, None)
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                "application/zpl; charset=utf-8".to_owned(),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{rma}.zpl\""),
+            ),
+        ],
+        zpl,
+    )
+        .into_response())
+}
+
+/// `s` safe inside HTML text and attribute values.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The return label as a page to print on any printer: destination, RMA barcode (Code 128,
+/// as on the ZPL label), origin.
+async fn label_page(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    ApiPath(rma): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let (rma, site, site_name, store_name) = labelled(&ctx, &browser, rma).await?;
+    let barcode = crate::code128::svg(rma.as_str(), 2, 90).map_err(|e| ApiError::internal(&e))?;
+    let e = |s: &str| html_escape(s);
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Return label {rma}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/ui/assets/style.css"></head>
+<body class="label-page">
+<main class="label" id="label">
+  <p class="label-to">TO</p>
+  <h1 id="label-site">{site_name}</h1>
+  <p>Site <strong>{site}</strong></p>
+  <div class="barcode">{barcode}</div>
+  <p class="label-rma" id="label-rma">{rma}</p>
+  <p>From {store_name}</p>
+</main>
+<p class="no-print"><a href="/store">Back to the counter</a> · <a href="/ui/store/labels/{rma}/zpl">ZPL file</a> · use your browser's Print</p>
+</body></html>"#,
+        rma = e(rma.as_str()),
+        site_name = e(&site_name),
+        site = e(site.as_str()),
+        store_name = e(&store_name),
+    );
+    Ok(super::ui::page(html))
+}

@@ -1,0 +1,311 @@
+//! Browser sessions for the dashboard and the store counter.
+//!
+//! A page cannot send `Authorization` on a server-sent event stream, and must never hold the
+//! key in its script: so `POST /login` takes the key once (a form), checks it like the API
+//! does, and answers with a random session id in an `HttpOnly; SameSite=Strict` cookie. The
+//! server keeps sessions in memory (a restart logs everyone out), keyed by the SHA-256 of the
+//! id, with the key id and scope they were opened with. Every request by session checks that
+//! the key is still live, so revoking a key closes its sessions too.
+//!
+//! The cookie has no `Secure` attribute: the coordinator serves plain HTTP on loopback, and a
+//! deployment reaching it from elsewhere puts a TLS proxy in front, which should add it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Form;
+use rand::TryRngCore;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use crate::apikeys::{self, Scope};
+use crate::Ctx;
+
+/// The cookie that carries the session id.
+pub const SESSION_COOKIE: &str = "modori_session";
+/// A session ends this long after login.
+pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
+/// Sessions kept at most; past it the one closest to expiry is dropped.
+pub const SESSIONS_MAX: usize = 10_000;
+/// Random bytes in a session id.
+pub const SESSION_ID_BYTES: usize = 32;
+
+/// A logged-in browser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub key_id: String,
+    pub scope: Scope,
+    pub expires_ms: i64,
+}
+
+/// The sessions of this process.
+#[derive(Default)]
+pub struct Sessions {
+    by_hash: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    /// Opens a session; returns its id (the cookie's value), shown only in that answer.
+    pub fn open(
+        &self,
+        key_id: String,
+        scope: Scope,
+        now_ms: i64,
+    ) -> Result<String, apikeys::ApiKeyError> {
+        let mut secret = [0u8; SESSION_ID_BYTES];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut secret)
+            .map_err(|e| apikeys::ApiKeyError::Entropy(e.to_string()))?;
+        let id: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let session = Session {
+            key_id,
+            scope,
+            expires_ms: now_ms + SESSION_TTL_MS,
+        };
+        if let Ok(mut all) = self.by_hash.lock() {
+            all.retain(|_, s| s.expires_ms > now_ms);
+            if all.len() >= SESSIONS_MAX {
+                let oldest = all
+                    .iter()
+                    .min_by_key(|(_, s)| s.expires_ms)
+                    .map(|(h, _)| h.clone());
+                if let Some(h) = oldest {
+                    all.remove(&h);
+                }
+            }
+            all.insert(apikeys::sha256_hex(&id), session);
+        }
+        Ok(id)
+    }
+
+    /// The live session of `id`, if any.
+    pub fn get(&self, id: &str, now_ms: i64) -> Option<Session> {
+        let all = self.by_hash.lock().ok()?;
+        all.get(&apikeys::sha256_hex(id))
+            .filter(|s| s.expires_ms > now_ms)
+            .cloned()
+    }
+
+    pub fn close(&self, id: &str) {
+        if let Ok(mut all) = self.by_hash.lock() {
+            all.remove(&apikeys::sha256_hex(id));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_hash.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The session id in the request's cookies, if any.
+pub fn session_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim())
+        .filter(|v| v.len() == 2 * SESSION_ID_BYTES && v.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The browser a page request comes from: its session, checked against the live key.
+#[derive(Clone, Debug)]
+pub struct Browser {
+    pub key_id: String,
+    pub scope: Scope,
+    pub session_id: String,
+}
+
+/// Why a request has no usable session.
+#[derive(Debug)]
+pub enum NoSession {
+    /// No cookie, an unknown or expired session, or its key was revoked.
+    Missing,
+    Failed(ApiError),
+}
+
+impl Browser {
+    /// The session of `headers`, if it is open and its key still live.
+    pub async fn of(ctx: &Ctx, headers: &HeaderMap) -> Result<Self, NoSession> {
+        let id = session_id(headers).ok_or(NoSession::Missing)?;
+        let session = ctx
+            .sessions
+            .get(id, crate::chrono_ms())
+            .ok_or(NoSession::Missing)?;
+        let key_id = session.key_id.clone();
+        let live = ctx
+            .db
+            .call(move |c| apikeys::is_live(c, &key_id))
+            .await
+            .map_err(|e| NoSession::Failed(e.into()))?;
+        if !live {
+            ctx.sessions.close(id);
+            return Err(NoSession::Missing);
+        }
+        Ok(Self {
+            key_id: session.key_id,
+            scope: session.scope,
+            session_id: id.to_owned(),
+        })
+    }
+
+    /// Central ops only (a 403 names the scope).
+    pub fn require_ops(&self) -> Result<(), ApiError> {
+        match self.scope {
+            Scope::Ops => Ok(()),
+            _ => Err(ApiError::forbidden(format!(
+                "this page is for central ops; you are logged in as {}",
+                self.scope
+            ))),
+        }
+    }
+
+    /// The store of a store session.
+    pub fn require_store(&self) -> Result<modori_shared::domain::StoreId, ApiError> {
+        match &self.scope {
+            Scope::Store(s) => Ok(s.clone()),
+            _ => Err(ApiError::forbidden(format!(
+                "the store counter needs a store key; you are logged in as {}",
+                self.scope
+            ))),
+        }
+    }
+}
+
+impl FromRequestParts<Arc<Ctx>> for Browser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, ctx: &Arc<Ctx>) -> Result<Self, ApiError> {
+        match Browser::of(ctx, &parts.headers).await {
+            Ok(b) => Ok(b),
+            Err(NoSession::Missing) => Err(ApiError::unauthorized(
+                "log in first: no session, or it expired or its key was revoked",
+            )),
+            Err(NoSession::Failed(e)) => Err(e),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    key: String,
+    #[serde(default)]
+    next: Option<String>,
+}
+
+/// Where a login may send the browser: only our own pages (no open redirect).
+fn landing(next: Option<&str>, scope: &Scope) -> &'static str {
+    match (next, scope) {
+        (Some("/store"), Scope::Store(_)) => "/store",
+        (_, Scope::Store(_)) => "/store",
+        _ => "/",
+    }
+}
+
+fn cookie(value: &str, max_age_s: i64) -> HeaderValue {
+    let text =
+        format!("{SESSION_COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age_s}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// `POST /login` (form `key`, optional `next`): opens a session for a live ops or store key
+/// and sends the browser to its page; a wrong key goes back to the form with an error.
+pub async fn login(State(ctx): State<Arc<Ctx>>, Form(form): Form<LoginForm>) -> Response {
+    let key = form.key.trim().to_owned();
+    let found = match ctx.db.call(move |c| apikeys::authenticate(c, &key)).await {
+        Ok(found) => found,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let Some((key_id, scope)) = found else {
+        tracing::info!("login refused: unknown or revoked key");
+        return Redirect::to("/login?error=key").into_response();
+    };
+    if matches!(scope, Scope::Merchant(_)) {
+        tracing::info!(key_id = %key_id, "login refused: a merchant key has no page");
+        return Redirect::to("/login?error=scope").into_response();
+    }
+    let to = landing(form.next.as_deref(), &scope);
+    match ctx
+        .sessions
+        .open(key_id.clone(), scope.clone(), crate::chrono_ms())
+    {
+        Ok(id) => {
+            tracing::info!(key_id = %key_id, scope = %scope, n_sessions = ctx.sessions.len(), "logged in");
+            let mut res = Redirect::to(to).into_response();
+            res.headers_mut()
+                .insert(header::SET_COOKIE, cookie(&id, SESSION_TTL_MS / 1000));
+            res
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// `POST /logout`: closes the session and clears the cookie.
+pub async fn logout(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    if let Some(id) = session_id(&headers) {
+        ctx.sessions.close(id);
+    }
+    let mut res = Redirect::to("/login").into_response();
+    res.headers_mut().insert(header::SET_COOKIE, cookie("", 0));
+    res
+}
+
+/// A page for a browser without a session: to the login form, coming back here after.
+pub fn to_login(next: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, format!("/login?next={next}"))],
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_expire_and_close() {
+        let sessions = Sessions::default();
+        let id = sessions.open("ak-1".into(), Scope::Ops, 0).unwrap();
+        assert_eq!(id.len(), 2 * SESSION_ID_BYTES);
+        assert_eq!(sessions.get(&id, 1).map(|s| s.key_id), Some("ak-1".into()));
+        assert!(sessions.get(&id, SESSION_TTL_MS).is_none());
+        assert!(sessions.get("ff", 1).is_none());
+        sessions.close(&id);
+        assert!(sessions.get(&id, 1).is_none());
+    }
+
+    #[test]
+    fn the_cookie_is_found_among_others_and_must_look_like_an_id() {
+        let id = "ab".repeat(SESSION_ID_BYTES);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("theme=dark; {SESSION_COOKIE}={id}; x=1")).unwrap(),
+        );
+        assert_eq!(session_id(&headers), Some(id.as_str()));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("modori_session=not-an-id"),
+        );
+        assert_eq!(session_id(&headers), None);
+    }
+
+    #[test]
+    fn a_login_lands_only_on_our_pages() {
+        let store = Scope::Store(modori_shared::domain::StoreId::new("st-ginza").unwrap());
+        assert_eq!(landing(Some("https://evil.example"), &Scope::Ops), "/");
+        assert_eq!(landing(Some("/store"), &Scope::Ops), "/");
+        assert_eq!(landing(None, &store), "/store");
+    }
+}

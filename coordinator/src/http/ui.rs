@@ -1,0 +1,341 @@
+//! The browser pages: the ops dashboard at `/` and the store counter at `/store`, their login,
+//! static assets, and the JSON and server-sent events they read.
+//!
+//! These routes are not the API: they are not in the OpenAPI document and take a session
+//! cookie (`session`), not a bearer key. Pages are static files embedded in the binary (no
+//! build step); no page holds a key. Errors of the `/ui` endpoints are the API's JSON errors.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::error::{ApiError, ApiPath};
+use super::rfc3339;
+use super::session::{self, Browser, NoSession};
+use crate::apikeys::Scope;
+use crate::store::dashboard::{self as queries, UnitDecision};
+use crate::store::lifecycle;
+use crate::Ctx;
+
+/// How often a live page is sent a new snapshot.
+pub const SSE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// A comment line is sent this often on a quiet stream, so proxies keep it open.
+pub const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
+/// Live pages connected at once at most; more get a 503 and retry.
+pub const SSE_STREAMS_MAX: usize = 64;
+/// Units of one return shown in the decisions view at most.
+pub const DECISION_UNITS_MAX: usize = 500;
+
+const LOGIN_HTML: &str = include_str!("../../web/login.html");
+const DASHBOARD_HTML: &str = include_str!("../../web/dashboard.html");
+const STORE_HTML: &str = include_str!("../../web/store.html");
+/// (name, content type, content) of every asset under `/ui/assets/`.
+const ASSETS: [(&str, &str, &str); 5] = [
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../../web/style.css"),
+    ),
+    (
+        "common.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/common.js"),
+    ),
+    (
+        "dashboard.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/dashboard.js"),
+    ),
+    (
+        "japan.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/japan.js"),
+    ),
+    (
+        "store.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/store.js"),
+    ),
+];
+
+/// Scripts and styles from this origin only, no inline script, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// The routes of the pages and their endpoints.
+pub fn router() -> Router<Arc<Ctx>> {
+    Router::new()
+        .route("/", get(dashboard_page))
+        .route("/store", get(store_page))
+        .route("/login", get(login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/ui/assets/{name}", get(asset))
+        .route("/ui/state", get(state))
+        .route("/ui/events", get(events))
+        .route("/ui/returns/{rma}", get(decisions))
+        .merge(super::counter::router())
+}
+
+/// A page with the headers every page carries.
+pub fn page(html: impl Into<String>) -> Response {
+    let mut res = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html.into(),
+    )
+        .into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+async fn login_page() -> Response {
+    page(LOGIN_HTML)
+}
+
+/// The ops dashboard, for an ops session; a store session goes to its counter.
+async fn dashboard_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    match Browser::of(&ctx, &headers).await {
+        Ok(b) if b.scope == Scope::Ops => page(DASHBOARD_HTML),
+        Ok(_) => Redirect::to("/store").into_response(),
+        Err(NoSession::Missing) => session::to_login("/"),
+        Err(NoSession::Failed(e)) => e.into_response(),
+    }
+}
+
+/// The store counter, for a store session; an ops session goes to the dashboard.
+async fn store_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    match Browser::of(&ctx, &headers).await {
+        Ok(b) if matches!(b.scope, Scope::Store(_)) => page(STORE_HTML),
+        Ok(_) => Redirect::to("/").into_response(),
+        Err(NoSession::Missing) => session::to_login("/store"),
+        Err(NoSession::Failed(e)) => e.into_response(),
+    }
+}
+
+async fn asset(ApiPath(name): ApiPath<String>) -> Response {
+    match ASSETS.iter().find(|(n, _, _)| *n == name) {
+        Some((_, content_type, body)) => (
+            [
+                (header::CONTENT_TYPE, *content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            *body,
+        )
+            .into_response(),
+        None => ApiError::not_found(format!("no asset {name}")).into_response(),
+    }
+}
+
+/// The dashboard's snapshot, once (the page reads it first, then follows `/ui/events`).
+async fn state(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+) -> Result<Json<crate::dashboard::Snapshot>, ApiError> {
+    browser.require_ops()?;
+    Ok(Json(
+        ctx.dashboard.snapshot(&ctx, crate::chrono_ms()).await?,
+    ))
+}
+
+/// A live stream's hold on one of the [`SSE_STREAMS_MAX`] places, counted in the metrics.
+struct StreamSlot {
+    ctx: Arc<Ctx>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.ctx.metrics.sse_streams.dec();
+    }
+}
+
+/// A place for one more live page, or a 503.
+pub fn stream_slot(
+    ctx: &Arc<Ctx>,
+    streams: &Arc<Semaphore>,
+) -> Result<impl Send + 'static, ApiError> {
+    let permit = streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("{SSE_STREAMS_MAX} live pages are open already; try again later"),
+        )
+    })?;
+    ctx.metrics.sse_streams.inc();
+    Ok(StreamSlot {
+        ctx: ctx.clone(),
+        _permit: permit,
+    })
+}
+
+/// What a stream step yields next.
+enum Step {
+    First,
+    Next,
+    Done,
+}
+
+/// Server-sent events: a `snapshot` event every [`SSE_PUSH_INTERVAL`] with the whole
+/// dashboard; `logout` (and the end) when the session ends; the stream ends when the
+/// coordinator stops.
+async fn events(State(ctx): State<Arc<Ctx>>, browser: Browser) -> Result<Response, ApiError> {
+    browser.require_ops()?;
+    let slot = stream_slot(&ctx, &ctx.sse_streams)?;
+    let shutdown = ctx.shutdown.clone();
+    let stream = futures_util::stream::unfold(
+        (ctx, browser, shutdown, slot, Step::First),
+        |(ctx, browser, mut shutdown, slot, step)| async move {
+            match step {
+                Step::Done => return None,
+                Step::First => {}
+                Step::Next => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(SSE_PUSH_INTERVAL) => {}
+                        _ = shutdown.changed() => return None,
+                    }
+                }
+            }
+            if *shutdown.borrow() {
+                return None;
+            }
+            let headers = session_headers(&browser.session_id);
+            let event = match Browser::of(&ctx, &headers).await {
+                Err(_) => {
+                    let e = Event::default().event("logout").data("session ended");
+                    return Some((
+                        Ok::<_, Infallible>(e),
+                        (ctx, browser, shutdown, slot, Step::Done),
+                    ));
+                }
+                Ok(_) => match ctx.dashboard.snapshot(&ctx, crate::chrono_ms()).await {
+                    Ok(snapshot) => Event::default()
+                        .event("snapshot")
+                        .json_data(&snapshot)
+                        .unwrap_or_else(|e| Event::default().event("problem").data(e.to_string())),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "dashboard snapshot failed");
+                        Event::default()
+                            .event("problem")
+                            .data("the coordinator could not read its database; retrying")
+                    }
+                },
+            };
+            Some((Ok(event), (ctx, browser, shutdown, slot, Step::Next)))
+        },
+    );
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
+        .into_response())
+}
+
+/// Headers carrying only the session cookie, to check a session again mid-stream.
+pub fn session_headers(session_id: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&format!("{}={session_id}", session::SESSION_COOKIE)) {
+        headers.insert(header::COOKIE, v);
+    }
+    headers
+}
+
+#[derive(Serialize)]
+struct LineView {
+    sku: String,
+    qty: u64,
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct EventView {
+    kind: String,
+    site: Option<String>,
+    lpn: Option<String>,
+    detail: Option<String>,
+    at: Option<String>,
+}
+
+/// The decisions view of one return: why it went to its site, what each unit became and why.
+#[derive(Serialize)]
+struct Decisions {
+    rma: String,
+    status: String,
+    merchant: Option<String>,
+    origin: String,
+    site: String,
+    /// The routing decision's explanation, stored with the return when it was routed.
+    routing: String,
+    lines: Vec<LineView>,
+    units: Vec<UnitDecision>,
+    events: Vec<EventView>,
+}
+
+async fn decisions(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    ApiPath(rma): ApiPath<String>,
+) -> Result<Json<Decisions>, ApiError> {
+    browser.require_ops()?;
+    let rma = modori_shared::domain::RmaId::new(rma.trim())
+        .map_err(|e| ApiError::invalid_path("rma", e))?;
+    let r = rma.clone();
+    let (found, units) = ctx
+        .db
+        .call(move |c| {
+            Ok::<_, crate::store::StoreError>((
+                lifecycle::get(c, &r)?,
+                queries::units_of_return(c, r.as_str(), DECISION_UNITS_MAX)?,
+            ))
+        })
+        .await?;
+    let ret = found.ok_or_else(|| ApiError::not_found(format!("no return {rma}")))?;
+    Ok(Json(Decisions {
+        rma: ret.rma,
+        status: ret.status,
+        merchant: ret.owner.merchant,
+        origin: ret.origin,
+        site: ret.site,
+        routing: ret.routing,
+        lines: ret
+            .lines
+            .into_iter()
+            .map(|l| LineView {
+                sku: l.sku,
+                qty: l.qty,
+                reason: l.reason,
+            })
+            .collect(),
+        units,
+        events: ret
+            .events
+            .into_iter()
+            .map(|e| EventView {
+                kind: e.kind,
+                site: e.site,
+                lpn: e.lpn,
+                detail: e.detail,
+                at: rfc3339(e.at_ms),
+            })
+            .collect(),
+    }))
+}

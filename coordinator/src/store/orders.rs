@@ -1,0 +1,229 @@
+//! Merchants' orders, as their commerce systems send them (`PUT /api/v1/orders/{merchant}`):
+//! what a store counter looks a return up by, by order reference or customer reference, and
+//! what the return policy reads the order date and the catalogue from.
+//!
+//! A customer reference is personal data: it is pseudonymised with the customer's returns
+//! (`forget_customer`, the retention sweep).
+
+use std::collections::BTreeMap;
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+
+use super::{to_i64, StoreError};
+
+/// Orders accepted in one request at most.
+pub const ORDERS_PER_REQUEST_MAX: usize = 1000;
+/// Lines of one order at most.
+pub const ORDER_LINES_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
+/// Longest order reference, in bytes.
+pub const ORDER_REF_BYTES_MAX: usize = 64;
+/// Orders one lookup answers at most.
+pub const ORDERS_FOUND_MAX: usize = 20;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OrderLine {
+    pub sku: String,
+    pub qty: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Order {
+    pub merchant: String,
+    pub order_ref: String,
+    pub customer_ref: Option<String>,
+    pub ordered_ms: i64,
+    pub lines: Vec<OrderLine>,
+}
+
+/// Stores `orders` of `merchant` (a known reference is replaced), in one transaction.
+pub fn put_orders(
+    conn: &mut Connection,
+    merchant: &str,
+    orders: &[Order],
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for o in orders {
+        let lines = serde_json::to_string(&o.lines).unwrap_or_else(|_| "[]".into());
+        tx.execute(
+            "INSERT INTO orders (merchant, order_ref, customer_ref, ordered_ms, lines_json, updated_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (merchant, order_ref) DO UPDATE SET customer_ref = excluded.customer_ref,
+               ordered_ms = excluded.ordered_ms, lines_json = excluded.lines_json,
+               updated_ms = excluded.updated_ms",
+            params![merchant, o.order_ref, o.customer_ref, o.ordered_ms, lines, now_ms],
+        )?;
+    }
+    tx.commit()?;
+    Ok(orders.len())
+}
+
+fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
+    let lines: String = r.get(4)?;
+    Ok(Order {
+        merchant: r.get(0)?,
+        order_ref: r.get(1)?,
+        customer_ref: r.get(2)?,
+        ordered_ms: r.get(3)?,
+        // Written by `put_orders` from validated values; an unreadable row shows no lines.
+        lines: serde_json::from_str::<Vec<serde_json::Value>>(&lines)
+            .unwrap_or_default()
+            .iter()
+            .map(|l| OrderLine {
+                sku: l["sku"].as_str().unwrap_or_default().to_owned(),
+                qty: l["qty"]
+                    .as_u64()
+                    .and_then(|q| u32::try_from(q).ok())
+                    .unwrap_or(0),
+            })
+            .collect(),
+    })
+}
+
+const COLUMNS: &str = "merchant, order_ref, customer_ref, ordered_ms, lines_json";
+
+pub fn get(
+    conn: &Connection,
+    merchant: &str,
+    order_ref: &str,
+) -> Result<Option<Order>, StoreError> {
+    Ok(conn
+        .query_row(
+            &format!("SELECT {COLUMNS} FROM orders WHERE merchant = ?1 AND order_ref = ?2"),
+            params![merchant, order_ref],
+            order_row,
+        )
+        .optional()?)
+}
+
+/// Orders whose reference or customer reference is `query` (exactly), newest first; at most
+/// `limit`. A pseudonymised customer cannot be found by its old reference.
+pub fn find(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Order>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM orders WHERE order_ref = ?1
+         UNION SELECT {COLUMNS} FROM orders WHERE customer_ref = ?1 AND customer_ref NOT LIKE 'anon-%'
+         ORDER BY ordered_ms DESC LIMIT ?2"
+    ))?;
+    let rows = stmt.query_map(params![query, to_i64(limit as u64)], order_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Units of each SKU of an order already in open or received returns (not cancelled or
+/// expired), so a counter does not take the same item back twice.
+pub fn returned_qty(
+    conn: &Connection,
+    merchant: &str,
+    order_ref: &str,
+) -> Result<BTreeMap<String, u64>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT json_extract(j.value, '$.sku'), SUM(json_extract(j.value, '$.qty'))
+         FROM returns r, json_each(r.lines_json) j
+         WHERE r.merchant = ?1 AND r.order_ref = ?2 AND r.status NOT IN ('cancelled', 'expired')
+         GROUP BY 1",
+    )?;
+    let rows = stmt.query_map(params![merchant, order_ref], |r| {
+        Ok((
+            r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            r.get::<_, Option<i64>>(1)?.unwrap_or(0),
+        ))
+    })?;
+    let mut out = BTreeMap::new();
+    for row in rows {
+        let (sku, n) = row?;
+        out.insert(sku, super::to_u64(n));
+    }
+    Ok(out)
+}
+
+/// Replaces a customer's reference in their orders by its pseudonym.
+pub(crate) fn pseudonymise(
+    tx: &Transaction<'_>,
+    reference: &str,
+    pseudonym: &str,
+) -> Result<usize, StoreError> {
+    Ok(tx.execute(
+        "UPDATE orders SET customer_ref = ?2 WHERE customer_ref = ?1",
+        params![reference, pseudonym],
+    )?)
+}
+
+/// Pseudonymises the customer reference of every order placed before `cutoff_ms` (the
+/// retention period), by `pseudonym`; returns how many orders.
+pub(crate) fn pseudonymise_before(
+    tx: &Transaction<'_>,
+    cutoff_ms: i64,
+    pseudonym: impl Fn(&str) -> String,
+) -> Result<usize, StoreError> {
+    let rows: Vec<(String, String, String)> = {
+        let mut stmt = tx.prepare(
+            "SELECT merchant, order_ref, customer_ref FROM orders
+             WHERE ordered_ms < ?1 AND customer_ref IS NOT NULL AND customer_ref NOT LIKE 'anon-%'",
+        )?;
+        let rows = stmt.query_map([cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (merchant, order_ref, reference) in &rows {
+        tx.execute(
+            "UPDATE orders SET customer_ref = ?3 WHERE merchant = ?1 AND order_ref = ?2",
+            params![merchant, order_ref, pseudonym(reference)],
+        )?;
+    }
+    Ok(rows.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{init, migrations};
+
+    fn open() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        conn
+    }
+
+    fn order(r: &str, customer: &str, ordered_ms: i64) -> Order {
+        Order {
+            merchant: "brand-a".into(),
+            order_ref: r.into(),
+            customer_ref: Some(customer.into()),
+            ordered_ms,
+            lines: vec![OrderLine {
+                sku: "TEE".into(),
+                qty: 2,
+            }],
+        }
+    }
+
+    #[test]
+    fn orders_are_found_by_reference_or_customer_and_replaced_by_reference() {
+        let mut conn = open();
+        put_orders(
+            &mut conn,
+            "brand-a",
+            &[order("O-1", "C-1", 10), order("O-2", "C-1", 20)],
+            1,
+        )
+        .unwrap();
+        assert_eq!(find(&conn, "O-1", 10).unwrap().len(), 1);
+        let by_customer = find(&conn, "C-1", 10).unwrap();
+        assert_eq!(
+            by_customer
+                .iter()
+                .map(|o| o.order_ref.as_str())
+                .collect::<Vec<_>>(),
+            ["O-2", "O-1"]
+        );
+        let mut again = order("O-1", "C-2", 10);
+        again.lines[0].qty = 1;
+        put_orders(&mut conn, "brand-a", &[again.clone()], 2).unwrap();
+        assert_eq!(get(&conn, "brand-a", "O-1").unwrap(), Some(again));
+        assert!(find(&conn, "nobody", 10).unwrap().is_empty());
+        let tx = conn.transaction().unwrap();
+        assert_eq!(pseudonymise(&tx, "C-1", "anon-1").unwrap(), 1);
+        tx.commit().unwrap();
+        assert!(find(&conn, "anon-1", 10).unwrap().is_empty());
+    }
+}

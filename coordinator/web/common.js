@@ -1,0 +1,112 @@
+// Helpers shared by the Modori pages. Plain JS, no build step, no inline script (the pages'
+// Content-Security-Policy forbids it). Text from the server is always set with textContent,
+// never parsed as HTML.
+"use strict";
+
+/** Makes an element: el("td", {class: "num"}, "12", otherNode). */
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** Makes an SVG element. */
+function svg(tag, attrs, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined) continue;
+    if (k === "text") node.textContent = v;
+    else node.setAttribute(k, String(v));
+  }
+  for (const c of children.flat(Infinity)) if (c) node.append(c);
+  return node;
+}
+
+/** Replaces the children of the element with id `id`. */
+function fill(id, ...children) {
+  const node = document.getElementById(id);
+  if (node) node.replaceChildren(...children.flat(Infinity).filter((c) => c !== null && c !== undefined));
+  return node;
+}
+
+/** The error message of a JSON error answer ({"error": {"message", "field"}}), or the status. */
+async function errorText(res) {
+  try {
+    const body = await res.json();
+    const e = body.error || {};
+    return (e.field ? e.field + ": " : "") + (e.message || res.statusText);
+  } catch (_) {
+    return res.status + " " + res.statusText;
+  }
+}
+
+/** Fetches JSON with the session cookie; a lost session goes back to the login form. */
+async function api(path, options) {
+  const res = await fetch(path, Object.assign({ credentials: "same-origin" }, options || {}));
+  if (res.status === 401) {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname);
+    throw new Error("the session ended");
+  }
+  if (!res.ok) throw new Error(await errorText(res));
+  return res.json();
+}
+
+/** POSTs JSON. */
+function postJson(path, body) {
+  return api(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+}
+
+function fmtInt(n) {
+  return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US");
+}
+
+function fmtYen(n) {
+  return n === null || n === undefined ? "–" : "¥" + Math.round(n).toLocaleString("en-US");
+}
+
+function fmtTime(ms) {
+  if (!ms) return "never";
+  return new Date(ms).toLocaleTimeString("en-GB", { hour12: false });
+}
+
+/** "3 s ago", "5 min ago", "2 h ago". */
+function fmtAgo(ms, now) {
+  if (!ms) return "never";
+  const s = Math.max(0, Math.round(((now || Date.now()) - ms) / 1000));
+  if (s < 90) return s + " s ago";
+  if (s < 5400) return Math.round(s / 60) + " min ago";
+  return Math.round(s / 3600) + " h ago";
+}
+
+// The login form: where to go after, and why the last attempt failed.
+if (document.body && document.body.classList.contains("login-page")) {
+  const params = new URLSearchParams(location.search);
+  const next = params.get("next");
+  if (next === "/store" || next === "/") document.getElementById("next").value = next;
+  const reasons = {
+    key: "Unknown or revoked key.",
+    scope: "This key has no page: log in with an ops key or a store key.",
+  };
+  const why = params.get("error");
+  if (why) {
+    const p = document.getElementById("login-error");
+    p.textContent = reasons[why] || "Login failed.";
+    p.hidden = false;
+  }
+}

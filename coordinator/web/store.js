@@ -1,0 +1,166 @@
+// The store counter: find the customer's order, pick the lines coming back with their
+// reasons, choose refund / store credit / exchange, register, print the label. The session
+// cookie (a store key's) authenticates every call; the store is the session's.
+"use strict";
+
+/** How often the waiting list is read again. */
+const WAITING_REFRESH_MS = 10000;
+
+let reasons = [];
+
+function labelLinks(rma) {
+  return [
+    el("a", { href: "/ui/store/labels/" + encodeURIComponent(rma), target: "_blank", rel: "noopener", class: "label-link", text: "Print label" }),
+    " · ",
+    el("a", { href: "/ui/store/labels/" + encodeURIComponent(rma) + "/zpl", class: "zpl-link", text: "ZPL" }),
+  ];
+}
+
+async function loadState() {
+  const s = await api("/ui/store/state");
+  reasons = s.reasons;
+  const name = document.getElementById("store-name");
+  name.textContent = `${s.store.name} (${s.store.id})`;
+  name.dataset.store = s.store.id;
+  fill("waiting", s.waiting.length
+    ? s.waiting.map((r) => el("tr", { "data-rma": r.rma },
+      el("td", {}, el("strong", { text: r.rma })),
+      el("td", { text: r.site }),
+      el("td", { text: r.order_ref || "–" }),
+      el("td", { text: (r.lines || []).map((l) => `${l.qty}× ${l.sku}`).join(", ") }),
+      el("td", { text: fmtTime(r.created_ms) }),
+      el("td", {}, labelLinks(r.rma))))
+    : el("tr", {}, el("td", { colspan: 6, class: "muted", text: "Nothing waiting." })));
+}
+
+function lineRow(order, line, i) {
+  const id = `o-${order.order_ref}-${i}`;
+  const unavailable = line.returnable === 0 || line.final_sale || line.price_yen === null;
+  const why = line.final_sale ? "final sale" : line.price_yen === null ? "not in the catalogue" : line.returnable === 0 ? "already returned" : "";
+  const qty = el("input", { type: "number", class: "qty", min: 1, max: Math.max(1, line.returnable), value: 1, "data-sku": line.sku, disabled: unavailable, "aria-label": "quantity" });
+  const reason = el("select", { class: "reason", "data-sku": line.sku, disabled: unavailable, "aria-label": "reason" },
+    el("option", { value: "", text: "Reason…" }),
+    reasons.map((r) => el("option", { value: r, text: r.replace(/_/g, " ") })));
+  return el("div", { class: "line" + (unavailable ? " unavailable" : ""), "data-sku": line.sku },
+    el("input", { type: "checkbox", class: "pick", id, "data-sku": line.sku, disabled: unavailable }),
+    el("label", { for: id },
+      el("strong", { text: line.sku }),
+      el("span", { class: "muted", text: ` ${line.category || ""} · ${fmtYen(line.price_yen)} · ordered ${line.ordered}, returnable ${line.returnable}` + (why ? ` (${why})` : "") })),
+    qty, reason);
+}
+
+function picked(box) {
+  const lines = [];
+  for (const row of box.querySelectorAll(".line")) {
+    const pick = row.querySelector(".pick");
+    if (!pick.checked) continue;
+    lines.push({
+      sku: row.dataset.sku,
+      qty: Number(row.querySelector(".qty").value) || 1,
+      reason: row.querySelector(".reason").value,
+    });
+  }
+  return lines;
+}
+
+function request(order, box, dryRun) {
+  const lines = picked(box);
+  if (!lines.length) throw new Error("Tick at least one item coming back.");
+  const missing = lines.find((l) => !l.reason);
+  if (missing) throw new Error(`Choose a reason for ${missing.sku}.`);
+  const resolution = box.querySelector("input.resolution:checked").value;
+  const body = { merchant: order.merchant, order_ref: order.order_ref, lines, resolution, dry_run: dryRun };
+  if (resolution === "exchange") {
+    body.exchange_sku = box.querySelector(".exchange-sku").value.trim();
+    if (!body.exchange_sku) throw new Error("Type the SKU the customer takes instead.");
+  }
+  return body;
+}
+
+function orderCard(order) {
+  const box = el("div", { class: "order", "data-order": order.order_ref, "data-merchant": order.merchant });
+  const msg = el("p", { class: "muted order-msg" });
+  const name = `res-${order.merchant}-${order.order_ref}`;
+  const choice = (value, text, checked) => el("label", {},
+    el("input", { type: "radio", class: "resolution", name, value, checked }), text);
+  const exchangeSku = el("input", { class: "exchange-sku", placeholder: "exchange for SKU", maxlength: 64, autocomplete: "off" });
+  const quote = el("button", { type: "button", class: "quote", text: "Check terms" });
+  const go = el("button", { type: "button", class: "primary register", text: "Register return" });
+  quote.addEventListener("click", async () => {
+    try {
+      const r = await postJson("/ui/store/returns", request(order, box, true));
+      const p = r.policy;
+      msg.className = "order-msg";
+      msg.textContent = `Accepted on ${p.terms} terms: value ${fmtYen(p.value_yen)}, fee ${fmtYen(p.fee_yen)}` +
+        (p.store_credit_bonus_yen ? `, store credit bonus ${fmtYen(p.store_credit_bonus_yen)}` : "") + ".";
+    } catch (e) {
+      msg.className = "error order-msg";
+      msg.textContent = e.message;
+    }
+  });
+  go.addEventListener("click", async () => {
+    go.disabled = true;
+    try {
+      const r = await postJson("/ui/store/returns", request(order, box, false));
+      showResult(r);
+      msg.className = "muted order-msg";
+      msg.textContent = `Registered as ${r.rma}.`;
+      await loadState();
+      await lookup(document.getElementById("lookup-q").value);
+    } catch (e) {
+      msg.className = "error order-msg";
+      msg.textContent = e.message;
+    } finally {
+      go.disabled = false;
+    }
+  });
+  box.append(...[
+    el("h3", {}, el("span", { text: `Order ${order.order_ref}` }),
+      el("span", { class: "muted", text: `${order.merchant} · customer ${order.customer_ref || "–"} · ordered ${order.ordered_at ? order.ordered_at.slice(0, 10) : "?"} · window to ${order.window_ends_at ? order.window_ends_at.slice(0, 10) : "?"}` })),
+    el("p", { class: "muted", text: "2 · Tick what comes back, how many, and why:" }),
+    order.lines.map((l, i) => lineRow(order, l, i)),
+    el("div", { class: "choices" },
+      choice("refund", "Refund", true), choice("store_credit", "Store credit (bonus)", false),
+      choice("exchange", "Exchange", false), exchangeSku),
+    el("div", { class: "actions" }, quote, go),
+    msg].flat());
+  return box;
+}
+
+function showResult(r) {
+  document.getElementById("result-panel").hidden = false;
+  fill("result",
+    el("p", {}, "Return ", el("span", { class: "big", id: "result-rma", text: r.rma })),
+    el("p", {}, "Goes to ", el("strong", { id: "result-site", "data-site": r.site, text: r.site_name || r.site }), el("span", { class: "muted", text: ` (${r.site})` })),
+    el("p", { class: "why", text: "Why: " + r.explanation }),
+    el("p", { text: `Fee ${fmtYen(r.policy.fee_yen)}` + (r.policy.store_credit_bonus_yen ? ` · store credit bonus ${fmtYen(r.policy.store_credit_bonus_yen)}` : "") +
+      (r.exchange_ordered === true ? " · exchange ordered from the site" : r.exchange_ordered === false ? " · exchange could not be ordered: tell central ops" : "") }),
+    el("p", { class: "actions" }, labelLinks(r.rma)));
+  document.getElementById("result-panel").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
+async function lookup(q) {
+  const msg = document.getElementById("lookup-msg");
+  q = (q || "").trim();
+  if (!q) return;
+  msg.className = "muted";
+  msg.textContent = "Looking up…";
+  try {
+    const found = await api("/ui/store/orders?q=" + encodeURIComponent(q));
+    msg.textContent = found.length ? `${found.length} order(s) found.` : "No order found with this number.";
+    fill("orders", found.map(orderCard));
+  } catch (e) {
+    msg.className = "error";
+    msg.textContent = e.message;
+  }
+}
+
+document.getElementById("lookup-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  lookup(document.getElementById("lookup-q").value);
+});
+
+loadState().catch((e) => {
+  document.getElementById("lookup-msg").textContent = e.message;
+});
+setInterval(() => loadState().catch(() => {}), WAITING_REFRESH_MS);

@@ -1,0 +1,476 @@
+//! The pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`, driven
+//! over WebDriver by fantoccini): central ops log in, see the nine sites online, watch one go
+//! offline without reloading, read an anomaly and a return's decisions; a store registers a
+//! return at its counter, prints its label, and the return is in the API.
+//!
+//! Screenshots are saved to `target/test-artifacts/`. `scripts/test.sh` installs Chromium when
+//! it is missing and sets `MODORI_REQUIRE_BROWSER=1`, so there a missing browser fails; a
+//! plain `cargo test` on a machine without it skips these tests, saying so.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use fantoccini::{Client, ClientBuilder, Locator};
+use modori_shared::domain::SiteId;
+use modori_tests::{small_fleet, wait_for, TestFleet};
+use serde_json::json;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Generous: two cores run the fleet, the browser and the driver at once.
+const TIMEOUT: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(200);
+
+/// Where screenshots go: `target/test-artifacts/` of the workspace.
+fn artifacts() -> anyhow::Result<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("target")
+        .join("test-artifacts");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// chromedriver and a browser session on it; both end on drop.
+struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Our own child, by its handle.
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    /// Starts chromedriver on a free loopback port and a headless Chromium through it.
+    /// `None` when Chromium is not installed and the run does not require it.
+    async fn start() -> anyhow::Result<Option<Self>> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            let required = std::env::var_os("MODORI_REQUIRE_BROWSER").is_some();
+            anyhow::ensure!(
+                !required,
+                "{CHROMIUM} or {CHROMEDRIVER} is missing and MODORI_REQUIRE_BROWSER is set"
+            );
+            eprintln!(
+                "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing; install Debian's chromium and \
+                 chromium-driver (./scripts/test.sh does) to run the browser tests"
+            );
+            return Ok(None);
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let log = std::fs::File::create(artifacts()?.join(format!("chromedriver-{port}.log")))?;
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .context("starting chromedriver")?;
+        let profile = tempfile::tempdir()?;
+        let mut me = Self {
+            client: None,
+            driver,
+            _profile: profile,
+        };
+        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+        // chromedriver keeps connections open, so only its port is probed here; the session
+        // request below is its real readiness check.
+        wait_for("chromedriver to listen", TIMEOUT, || async move {
+            Ok(tokio::net::TcpStream::connect(addr).await.is_ok())
+        })
+        .await?;
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                    format!("--user-data-dir={}", me._profile.path().display()),
+                    "--window-size=1440,1400",
+                ],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://{addr}"))
+            .await
+            .context("opening a Chromium session")?;
+        me.client = Some(client);
+        Ok(Some(me))
+    }
+
+    fn c(&self) -> &Client {
+        self.client.as_ref().expect("a session")
+    }
+
+    /// Runs `script` (a function body returning a value) in the page.
+    async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.c().execute(script, vec![]).await?)
+    }
+
+    /// Polls `script` until it returns `true`.
+    async fn until(&self, what: &str, script: &str) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            // A navigation in progress can fail a script: keep polling.
+            if let Ok(serde_json::Value::Bool(true)) = self.js(script).await {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let path = self
+                    .screenshot(&format!("timeout-{}", what.replace(' ', "-")))
+                    .await;
+                anyhow::bail!(
+                    "timed out after {TIMEOUT:?} waiting for {what} (screenshot {path:?})"
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let png = self.c().screenshot().await?;
+        let path = artifacts()?.join(format!("{name}.png"));
+        std::fs::write(&path, png)?;
+        Ok(path)
+    }
+
+    /// Logs in at `base` with `key` through the form and waits for `landing`.
+    async fn login(&self, base: &str, page: &str, key: &str, landing: &str) -> anyhow::Result<()> {
+        self.c().goto(&format!("{base}{page}")).await?;
+        self.until("the login form", "return !!document.getElementById('key')")
+            .await?;
+        self.c()
+            .find(Locator::Css("#key"))
+            .await?
+            .send_keys(key)
+            .await?;
+        self.c()
+            .find(Locator::Css("#login-submit"))
+            .await?
+            .click()
+            .await?;
+        self.until(
+            &format!("landing on {landing}"),
+            &format!(
+                "return location.pathname === '{landing}' && document.readyState === 'complete'"
+            ),
+        )
+        .await
+    }
+
+    async fn close(mut self) -> anyhow::Result<()> {
+        if let Some(c) = self.client.take() {
+            c.close().await?;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let mut fleet = TestFleet::start().await?;
+    let base = format!("http://{}", fleet.http());
+    // A return to explain, and an anomaly to list.
+    let body = r#"{"origin": {"store_id": "st-sendai-ichibancho"},
+                   "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]}"#;
+    let (status, text) = fleet.api("POST", "/api/v1/returns", Some(body)).await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let routed: serde_json::Value = serde_json::from_str(&text)?;
+    let rma = routed["rma"].as_str().unwrap_or_default().to_owned();
+    let sendai = SiteId::new("sendai")?;
+    let s = sendai.clone();
+    fleet
+        .coordinator()
+        .ctx()
+        .db
+        .call(move |c| {
+            modori_coordinator::store::record_anomaly(
+                c,
+                &s,
+                "impersonation",
+                "hello named site osaka over the connection of sendai",
+                modori_agent::sync_client::chrono_ms(),
+            )
+        })
+        .await?;
+
+    browser.login(&base, "/", &fleet.ops_key, "/").await?;
+    browser
+        .until(
+            "nine sites online on the page",
+            "return document.querySelectorAll('#site-rows tr[data-online=\"true\"]').length === 9 \
+             && document.querySelectorAll('#map-sites g.state-ok, #map-sites g.state-warning').length === 9",
+        )
+        .await?;
+    // The key is nowhere in the page, and the session cookie is out of the scripts' reach.
+    let leaked = browser
+        .js(&format!(
+            "return document.documentElement.outerHTML.includes('{}') || document.cookie.includes('modori_session')",
+            fleet.ops_key
+        ))
+        .await?;
+    assert_eq!(leaked, json!(false));
+    browser
+        .until(
+            "the anomaly listed with its site",
+            "return !!document.querySelector('#anomaly-rows tr[data-anomaly=\"impersonation\"][data-site=\"sendai\"]')",
+        )
+        .await?;
+    // The decisions of a return.
+    browser
+        .c()
+        .find(Locator::Css("#decision-rma"))
+        .await?
+        .send_keys(&rma)
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#decision-go"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .until(
+            "the routing explanation",
+            "const r = document.getElementById('decision-routing'); return !!r && r.textContent.includes('sendai') && r.textContent.includes('km')",
+        )
+        .await?;
+
+    // Mark this page load: a reload would lose the mark.
+    browser
+        .js("window.modoriSamePage = 'yes'; return true")
+        .await?;
+    let i = fleet
+        .fleet
+        .sites
+        .iter()
+        .position(|s| s.id == sendai)
+        .context("sendai in the fleet")?;
+    fleet.stop_agent(i).await;
+    browser
+        .until(
+            "sendai offline on the page",
+            "const row = document.querySelector('#site-rows tr[data-site=\"sendai\"]'); \
+             const dot = document.querySelector('#map-sites g[data-site=\"sendai\"]'); \
+             return !!row && row.dataset.online === 'false' && !!dot && dot.dataset.state === 'offline' \
+               && document.getElementById('online').dataset.online === '8'",
+        )
+        .await?;
+    assert_eq!(
+        browser.js("return window.modoriSamePage || null").await?,
+        json!("yes")
+    );
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("dashboard").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    // Sapporo, Sendai, Saitama: a return from Ginza goes to Saitama.
+    let fleet = TestFleet::start_with(small_fleet(3)).await?;
+    let base = format!("http://{}", fleet.http());
+    let catalog = r#"{"items": [
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+        {"sku": "SNK-RUN-27", "category": "shoes", "price_yen": 12000, "final_sale": true}]}"#;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let ordered_at = chrono_days_ago(5);
+    let orders = json!({"orders": [{"ref": "ORD-1001", "customer_ref": "C-42", "ordered_at": ordered_at,
+        "lines": [{"sku": "TEE-WHT-M", "qty": 2}, {"sku": "SNK-RUN-27", "qty": 1}]}]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let (status, text) = fleet
+        .api(
+            "POST",
+            "/api/v1/keys",
+            Some(r#"{"scope": "store:st-ginza", "label": "counter"}"#),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let store_key = serde_json::from_str::<serde_json::Value>(&text)?["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+
+    // A tablet-sized screen.
+    browser.c().set_window_size(1024, 1366).await?;
+    browser.login(&base, "/store", &store_key, "/store").await?;
+    browser
+        .until(
+            "the store's name",
+            "return (document.getElementById('store-name').dataset.store || '') === 'st-ginza'",
+        )
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#lookup-q"))
+        .await?
+        .send_keys("C-42")
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#lookup-go"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .until(
+            "the order found",
+            "return !!document.querySelector('.order[data-order=\"ORD-1001\"] .line[data-sku=\"TEE-WHT-M\"]')",
+        )
+        .await?;
+    // The final-sale line cannot be picked.
+    assert_eq!(
+        browser
+            .js("return document.querySelector('.pick[data-sku=\"SNK-RUN-27\"]').disabled")
+            .await?,
+        json!(true)
+    );
+    let order = ".order[data-order=\"ORD-1001\"]";
+    browser
+        .c()
+        .find(Locator::Css(&format!(
+            "{order} .pick[data-sku=\"TEE-WHT-M\"]"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!(
+            "{order} select.reason[data-sku=\"TEE-WHT-M\"]"
+        )))
+        .await?
+        .select_by_value("too_small")
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!(
+            "{order} input.resolution[value=\"store_credit\"]"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!("{order} .register")))
+        .await?
+        .click()
+        .await?;
+    browser
+        .until(
+            "the registered return and its site",
+            "const r = document.getElementById('result-rma'); const s = document.getElementById('result-site'); \
+             return !!r && r.textContent.startsWith('RMA-') && !!s && !!s.dataset.site",
+        )
+        .await?;
+    let rma = browser
+        .js("return document.getElementById('result-rma').textContent")
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let shown_site = browser
+        .js("return document.getElementById('result-site').dataset.site")
+        .await?;
+    assert_eq!(shown_site, json!("saitama"));
+    browser
+        .until(
+            "the return in the waiting list",
+            &format!("return !!document.querySelector('#waiting tr[data-rma=\"{rma}\"]')"),
+        )
+        .await?;
+    browser.screenshot("store-counter").await?;
+
+    // In the API, as registered at the store, with its reason and the customer's choice.
+    let (status, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{rma}"), None)
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let ret: serde_json::Value = serde_json::from_str(&text)?;
+    assert_eq!(ret["origin"], "store:st-ginza", "{ret}");
+    assert_eq!(ret["site"], "saitama", "{ret}");
+    assert_eq!(ret["merchant"], "brand-a", "{ret}");
+    assert_eq!(
+        ret["lines"],
+        json!([{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]),
+        "{ret}"
+    );
+    let events = ret["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["kind"] == "resolution_chosen"
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("store credit"))),
+        "{ret}"
+    );
+    // The store's own key sees it too.
+    let (status, _) = modori_tests::http_request_as(
+        fleet.http(),
+        Some(&store_key),
+        "GET",
+        &format!("/api/v1/returns/{rma}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200);
+
+    // The label: ZPL to download, and a page to print.
+    let zpl = browser
+        .js(&format!(
+            "return fetch('/ui/store/labels/{rma}/zpl').then(r => r.text())"
+        ))
+        .await?;
+    let zpl = zpl.as_str().unwrap_or_default();
+    assert!(zpl.starts_with("^XA") && zpl.contains(&rma), "{zpl}");
+    browser
+        .c()
+        .goto(&format!("{base}/ui/store/labels/{rma}"))
+        .await?;
+    browser
+        .until(
+            "the printable label",
+            &format!(
+                "const r = document.getElementById('label-rma'); return !!r && r.textContent === '{rma}' \
+                 && !!document.querySelector('.barcode svg rect')"
+            ),
+        )
+        .await?;
+    browser.screenshot("store-label").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// RFC 3339 for `days` days ago.
+fn chrono_days_ago(days: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339()
+}
