@@ -88,6 +88,13 @@ pub struct StoreView {
     pub longitude: f64,
     /// Returns registered here and not arrived at their site yet.
     pub waiting: u64,
+    /// Totes packed here, waiting for pickup.
+    pub totes: u64,
+    /// Returns whose condition the counter checked, units the sites graded since, and those
+    /// the site found worse than the counter said.
+    pub returns_checked: u64,
+    pub units_graded: u64,
+    pub condition_mismatches: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -395,6 +402,27 @@ impl Dashboard {
                     .get(s.id.as_str())
                     .copied()
                     .unwrap_or(0),
+                totes: stored
+                    .counts
+                    .stores_totes
+                    .get(s.id.as_str())
+                    .copied()
+                    .unwrap_or(0),
+                returns_checked: stored
+                    .counts
+                    .store_checks
+                    .get(s.id.as_str())
+                    .map_or(0, |c| c.returns_checked),
+                units_graded: stored
+                    .counts
+                    .store_checks
+                    .get(s.id.as_str())
+                    .map_or(0, |c| c.units_graded),
+                condition_mismatches: stored
+                    .counts
+                    .store_checks
+                    .get(s.id.as_str())
+                    .map_or(0, |c| c.mismatches),
             })
             .collect();
         let snapshot = Snapshot {

@@ -27,6 +27,7 @@ function render(s) {
   renderAlerts(s);
   renderMap(s);
   renderSites(s);
+  renderStores(s);
   renderPipeline(s);
   renderAnomalies(s);
   renderInsight(s);
@@ -64,9 +65,11 @@ function renderMap(s) {
   const stores = root.querySelector("#map-stores");
   stores.replaceChildren(...s.stores.map((st) => {
     const [x, y] = project(st.latitude, st.longitude);
-    const cls = "store" + (st.waiting >= 5 ? " busy" : st.waiting > 0 ? " waiting" : "");
+    const cls = "store" + (st.waiting >= 5 ? " busy" : st.waiting > 0 ? " waiting" : "")
+      + (st.condition_mismatches > 0 ? " flagged" : "");
     const r = svg("rect", { class: cls, x: x - 3.5, y: y - 3.5, width: 7, height: 7, "data-store": st.id });
-    r.append(svg("title", { text: `${st.name} (${st.kind}): ${st.waiting} waiting` }));
+    r.append(svg("title", { text: `${st.name} (${st.kind}): ${st.waiting} waiting, ${st.totes} totes to ship`
+      + (st.condition_mismatches ? `, ${st.condition_mismatches} condition checks contradicted by the sites` : "") }));
     return r;
   }));
   const sites = root.querySelector("#map-sites");
@@ -93,6 +96,20 @@ function backlog(b) {
   const parts = [["exp", b.expected], ["rcv", b.received], ["qtn", b.quarantine], ["grd", b.graded], ["dsp", b.disposed], ["bin", b.placed], ["in", b.inbound]];
   return el("span", { class: "backlog", title: "expected returns, received, quarantine, graded, disposed (to put away), in bins, transfers inbound" },
     parts.map(([k, v], i) => [i ? " · " : "", k + " ", el("b", { text: fmtInt(v) })]));
+}
+
+/** Stores with returns or totes waiting, or whose condition checks the sites contradicted. */
+function renderStores(s) {
+  const rows = s.stores.filter((st) => st.waiting > 0 || st.totes > 0 || st.condition_mismatches > 0);
+  fill("store-rows", rows.length === 0
+    ? el("tr", {}, el("td", { colspan: 5, class: "muted", text: "nothing waits at any store" }))
+    : rows.map((st) => el("tr", { "data-store": st.id, class: st.condition_mismatches > 0 ? "flagged" : null },
+      el("td", {}, el("strong", { text: st.id }), el("div", { class: "muted", text: st.name })),
+      el("td", { class: "num", text: String(st.waiting) }),
+      el("td", { class: "num", text: String(st.totes) }),
+      el("td", { class: "num", text: `${st.returns_checked} / ${st.units_graded}` }),
+      el("td", { class: "num", text: String(st.condition_mismatches) }),
+    )));
 }
 
 function renderSites(s) {

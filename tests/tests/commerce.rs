@@ -1012,6 +1012,21 @@ async fn cheap_goods_are_refunded_without_coming_back_and_store_checks_meet_the_
         }))
     })
     .await?;
+    // The dashboard flags the store.
+    let ctx = fleet.coordinator().ctx().clone();
+    let snapshot = ctx
+        .dashboard
+        .snapshot(&ctx, chrono::Utc::now().timestamp_millis())
+        .await?;
+    let tenjin = snapshot
+        .stores
+        .iter()
+        .find(|s| s.id == "st-fukuoka-tenjin")
+        .ok_or_else(|| anyhow::anyhow!("no Tenjin store on the dashboard"))?;
+    assert_eq!(
+        (tenjin.returns_checked, tenjin.condition_mismatches),
+        (1, 1)
+    );
     fleet.shutdown().await;
     Ok(())
 }
@@ -1054,6 +1069,18 @@ async fn store_drop_offs_leave_in_a_tote_received_in_one_scan_flow() -> anyhow::
     );
     let (status, _) = get_json(&fleet, &keys.tenjin, "/api/v1/stores/st-shibuya/waiting").await?;
     assert_eq!(status, 403);
+    let ctx = fleet.coordinator().ctx().clone();
+    let snapshot = ctx
+        .dashboard
+        .snapshot(&ctx, chrono::Utc::now().timestamp_millis())
+        .await?;
+    assert!(
+        snapshot
+            .stores
+            .iter()
+            .any(|s| s.id == "st-fukuoka-tenjin" && s.totes == 1 && s.waiting == 2),
+        "the dashboard shows the tote waiting at the store"
+    );
 
     // Fukuoka receives the tote: one scan opens both returns, each T-shirt lands in one.
     let fukuoka = fleet.agent(FUKUOKA);

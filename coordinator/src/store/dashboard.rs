@@ -63,6 +63,10 @@ pub struct Counts {
     pub sites: BTreeMap<String, SiteBacklog>,
     /// Returns registered at each store and not arrived at their site yet.
     pub stores_waiting: BTreeMap<String, u64>,
+    /// Totes planned at each store, waiting for pickup.
+    pub stores_totes: BTreeMap<String, u64>,
+    /// Per store: its counter's condition checks against the sites' grades.
+    pub store_checks: BTreeMap<String, super::beyond::StoreCheck>,
     pub n_anomalies: u64,
 }
 
@@ -174,6 +178,19 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
             let (store, n) = row?;
             out.stores_waiting.insert(store, to_u64(n));
         }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT store, COUNT(*) FROM totes WHERE status = 'planned' GROUP BY store",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (store, n) = row?;
+            out.stores_totes.insert(store, to_u64(n));
+        }
+    }
+    for check in super::beyond::store_checks(conn)? {
+        out.store_checks.insert(check.store.clone(), check);
     }
     out.n_anomalies = to_u64(conn.query_row("SELECT COUNT(*) FROM anomalies", [], |r| r.get(0))?);
     Ok(out)
