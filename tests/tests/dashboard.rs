@@ -8,6 +8,7 @@
 //! plain `cargo test` on a machine without it skips these tests, saying so.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -43,7 +44,13 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // Our own child, by its handle.
+        // chromedriver was started as the leader of its own process group, which the browser
+        // it launched joins: end that group (ours, by its id), so no browser outlives a test
+        // that failed before closing its session.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -71,6 +78,7 @@ impl Browser {
         let log = std::fs::File::create(artifacts()?.join(format!("chromedriver-{port}.log")))?;
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()
