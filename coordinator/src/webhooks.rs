@@ -180,22 +180,6 @@ pub async fn deliver(
         .map_err(|_| DeliveryError::Timeout)?
 }
 
-/// [`deliver`], counted in `modori_webhook_deliveries_total` by outcome.
-pub async fn deliver_recorded(
-    metrics: &crate::metrics::Metrics,
-    url: &str,
-    secret: &str,
-    body: Vec<u8>,
-    timestamp_s: i64,
-) -> Result<u16, DeliveryError> {
-    let result = deliver(url, secret, body, timestamp_s).await;
-    metrics.webhook_delivery(result.is_ok());
-    if let Err(e) = &result {
-        tracing::info!(error = %e, "webhook delivery failed");
-    }
-    result
-}
-
 async fn post(target: &Target, signature: String, body: Vec<u8>) -> Result<u16, DeliveryError> {
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await

@@ -291,6 +291,15 @@ async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()>
         event_kinds(&ret).contains(&"carrier_in_transit".to_owned()),
         "{ret}"
     );
+    let ctx = fleet.coordinator().ctx().clone();
+    let snapshot = ctx
+        .dashboard
+        .snapshot(&ctx, chrono::Utc::now().timestamp_millis())
+        .await?;
+    assert_eq!(
+        snapshot.pipeline.in_transit, 1,
+        "the parcel on its way is in transit"
+    );
     // The decisions are kept with the return: every routing candidate and the terms.
     assert_eq!(
         ret["routing_candidates"].as_array().map(Vec::len),

@@ -24,7 +24,7 @@ use super::error::{ApiError, ApiJson, ApiPath};
 use super::orders::valid_order_ref;
 use super::rfc3339;
 use super::session::Browser;
-use crate::policy::{self, PolicyConfig, PolicyLine, Resolution};
+use crate::policy::{self, PolicyLine, Resolution};
 use crate::store::dashboard::{self as queries, StoreReturn};
 use crate::store::orders::{self, Order, ORDERS_FOUND_MAX};
 use crate::store::{self, lifecycle, StoreError};
@@ -172,7 +172,7 @@ async fn lookup(
             format!("type an order or customer reference (1..={LOOKUP_BYTES_MAX} bytes)"),
         ));
     }
-    let terms = PolicyConfig::default().terms;
+    let terms = ctx.config.policy.terms.clone();
     let found = ctx
         .db
         .call(move |c| {
@@ -377,7 +377,7 @@ async fn register(
         _ => Resolution::Refund,
     };
     let decision = policy::decide(
-        &PolicyConfig::default(),
+        &ctx.config.policy,
         &policy_lines,
         &resolution,
         facts.order.ordered_ms,

@@ -221,17 +221,6 @@ pub fn ingest_tracking(
     Ok(out)
 }
 
-/// Returns whose parcel is picked up or on its way and not yet received.
-pub fn in_transit(conn: &Connection) -> Result<u64, StoreError> {
-    let n: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM returns WHERE transit_status IN ('picked_up', 'in_transit')
-           AND status = 'expected'",
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
 /// Returns refunds computed per pass at most.
 pub const REFUNDS_PER_PASS_MAX: usize = 256;
 

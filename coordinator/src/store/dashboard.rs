@@ -27,7 +27,8 @@ pub struct Pipeline {
     pub expected: u64,
     /// Returns whose parcel is being received (some units arrived).
     pub receiving: u64,
-    /// Units on their way from one site to another (transfers).
+    /// On their way: units transferred between sites, and returns whose parcel the carrier
+    /// has picked up and not delivered yet.
     pub in_transit: u64,
     /// Units received and waiting for grading (identified ones).
     pub received: u64,
@@ -160,6 +161,19 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
     {
         let mut stmt = conn.prepare_cached(
             "SELECT transfer_to, COUNT(*) FROM units WHERE transfer_to IS NOT NULL GROUP BY transfer_to",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (site, n) = row?;
+            out.sites.entry(site).or_default().inbound += to_u64(n);
+            out.pipeline.in_transit += to_u64(n);
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT site, COUNT(*) FROM returns
+             WHERE transit_status IN ('picked_up', 'in_transit') AND status = 'expected'
+             GROUP BY site",
         )?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
         for row in rows {
