@@ -83,14 +83,13 @@ impl Default for BillingRates {
 /// The merchant a unit's activities are billed to.
 fn merchant_of(tx: &Transaction<'_>, lpn: &Lpn) -> Result<String, StoreError> {
     let merchant: Option<String> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT COALESCE(
                 (SELECT r.merchant FROM returns r WHERE r.rma = u.rma),
                 (SELECT c.merchant FROM catalog c WHERE c.sku = u.sku ORDER BY c.merchant LIMIT 1))
              FROM units u WHERE u.lpn = ?1",
-            [lpn.as_str()],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([lpn.as_str()], |r| r.get(0))
         .optional()?
         .flatten();
     Ok(merchant.unwrap_or_else(|| UNASSIGNED.to_owned()))
@@ -105,16 +104,16 @@ pub fn record(
     at_ms: i64,
 ) -> Result<(), StoreError> {
     let merchant = merchant_of(tx, lpn)?;
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO billable (merchant, activity, lpn, site, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            merchant,
-            activity.as_str(),
-            lpn.as_str(),
-            site.as_str(),
-            at_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        merchant,
+        activity.as_str(),
+        lpn.as_str(),
+        site.as_str(),
+        at_ms
+    ])?;
     Ok(())
 }
 
@@ -122,12 +121,11 @@ pub fn record(
 /// transferred and shelved at its new site does).
 pub fn in_storage(tx: &Transaction<'_>, lpn: &Lpn) -> Result<bool, StoreError> {
     let last: Option<String> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT activity FROM billable WHERE lpn = ?1
                AND activity IN ('storage_start', 'storage_end') ORDER BY id DESC LIMIT 1",
-            [lpn.as_str()],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([lpn.as_str()], |r| r.get(0))
         .optional()?;
     Ok(last.as_deref() == Some("storage_start"))
 }

@@ -45,19 +45,19 @@ fn insert(
     at_ms: i64,
     recorded_ms: i64,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    // Once per op of a unit with a return: prepared once per connection.
+    tx.prepare_cached(
         "INSERT INTO return_events (rma, kind, site, lpn, detail, at_ms, recorded_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![rma, kind, site, lpn, detail, at_ms, recorded_ms],
-    )?;
+    )?
+    .execute(params![rma, kind, site, lpn, detail, at_ms, recorded_ms])?;
     Ok(())
 }
 
 fn status_of(tx: &Transaction<'_>, rma: &str) -> Result<Option<String>, StoreError> {
     Ok(tx
-        .query_row("SELECT status FROM returns WHERE rma = ?1", [rma], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT status FROM returns WHERE rma = ?1")?
+        .query_row([rma], |r| r.get(0))
         .optional()?)
 }
 
@@ -205,11 +205,8 @@ impl OpEvent<'_> {
         detail: &str,
     ) -> Result<(), StoreError> {
         let rma: Option<String> = tx
-            .query_row(
-                "SELECT rma FROM units WHERE lpn = ?1",
-                [lpn.as_str()],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT rma FROM units WHERE lpn = ?1")?
+            .query_row([lpn.as_str()], |r| r.get(0))
             .optional()?
             .flatten();
         match rma {
