@@ -427,6 +427,15 @@ impl CoordinatorConfig {
                 ));
             }
         }
+        if self.consolidation.pickup_hours_jst.iter().any(|h| *h > 23) {
+            return Err(bad("consolidation.pickup_hours_jst", "hours are 0..=23"));
+        }
+        if self.consolidation.min_returns == 0 || self.consolidation.max_age_hours == 0 {
+            return Err(bad(
+                "consolidation",
+                "min_returns and max_age_hours must be at least 1",
+            ));
+        }
         for (i, m) in self.resale.markdown.iter().enumerate() {
             if m.percent_off > 100 {
                 return Err(bad(

@@ -229,7 +229,7 @@ impl Coordinator {
                 if let Err(e) = expire_returns(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
-                if let Err(e) = plan_totes(&sweep_ctx).await {
+                if let Err(e) = plan_totes(&sweep_ctx, true).await {
                     tracing::warn!(error = %e, "tote planning failed");
                 }
                 let resale = sweep_ctx.config.resale.clone();
@@ -413,7 +413,7 @@ pub async fn register(
         wake_all_streams(ctx).await?;
     }
     if from_store {
-        plan_totes(ctx).await?;
+        plan_totes(ctx, false).await?;
     }
     Ok(RoutedReturn {
         rma,
@@ -581,12 +581,13 @@ pub async fn cancel_return(
     Ok(outcome)
 }
 
-/// Plans the totes of store drop-offs due now and tells their sites.
-pub async fn plan_totes(ctx: &Ctx) -> Result<usize, CoordinatorError> {
+/// Plans the totes of store drop-offs due now and tells their sites; `scheduled` for the
+/// periodic pass (which also honours the pickup hours).
+pub async fn plan_totes(ctx: &Ctx, scheduled: bool) -> Result<usize, CoordinatorError> {
     let config = ctx.config.consolidation.clone();
     let queued = ctx
         .db
-        .call(move |c| store::totes::plan(c, &config, chrono_ms()))
+        .call(move |c| store::totes::plan(c, &config, chrono_ms(), scheduled))
         .await?;
     for (site, seq) in &queued {
         info!(site = %site, "tote of store drop-offs planned");

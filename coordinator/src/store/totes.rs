@@ -26,6 +26,9 @@ pub struct ConsolidationConfig {
     pub min_returns: u32,
     /// A tote leaves with what waits once the oldest has waited this long, in hours.
     pub max_age_hours: u32,
+    /// Hours of the day (Japan time, 0-23) the carrier collects from stores: at the planning
+    /// pass within such an hour, whatever waits leaves, however little.
+    pub pickup_hours_jst: Vec<u32>,
 }
 
 impl Default for ConsolidationConfig {
@@ -33,18 +36,35 @@ impl Default for ConsolidationConfig {
         Self {
             min_returns: 5,
             max_age_hours: 24,
+            pickup_hours_jst: vec![16],
         }
     }
 }
 
-/// Plans the totes due now; returns the `ExpectedTote` commands queued.
+/// The hour of the day in Japan at `now_ms`.
+pub fn hour_jst(now_ms: i64) -> u32 {
+    let hour = (now_ms + 9 * 3_600_000)
+        .div_euclid(3_600_000)
+        .rem_euclid(24);
+    u32::try_from(hour).unwrap_or(0)
+}
+
+/// Plans the totes due now; returns the `ExpectedTote` commands queued. `scheduled` is the
+/// periodic pass, which also sends whatever waits within a pickup hour (the pass after each
+/// registration only fills totes).
 pub fn plan(
     conn: &mut Connection,
     config: &ConsolidationConfig,
     now_ms: i64,
+    scheduled: bool,
 ) -> Result<Vec<(SiteId, u64)>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let oldest_allowed = now_ms - i64::from(config.max_age_hours) * 3_600_000;
+    let pickup = scheduled && config.pickup_hours_jst.contains(&hour_jst(now_ms));
+    let oldest_allowed = if pickup {
+        i64::MAX
+    } else {
+        now_ms - i64::from(config.max_age_hours) * 3_600_000
+    };
     let groups: Vec<(String, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT origin_store, site FROM returns
@@ -205,17 +225,18 @@ mod tests {
         let config = ConsolidationConfig {
             min_returns: 3,
             max_age_hours: 24,
+            pickup_hours_jst: vec![],
         };
         let hour = 3_600_000;
         dropoff(&conn, "RMA-1", "st-a", "osaka", 0);
         dropoff(&conn, "RMA-2", "st-a", "osaka", hour);
         dropoff(&conn, "RMA-3", "st-a", "fukuoka", hour);
         assert!(
-            plan(&mut conn, &config, 2 * hour).unwrap().is_empty(),
+            plan(&mut conn, &config, 2 * hour, true).unwrap().is_empty(),
             "two for Osaka"
         );
         dropoff(&conn, "RMA-4", "st-a", "osaka", 2 * hour);
-        let queued = plan(&mut conn, &config, 3 * hour).unwrap();
+        let queued = plan(&mut conn, &config, 3 * hour, false).unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].0.as_str(), "osaka");
         let (loose, totes) = waiting(&conn, "st-a").unwrap();
@@ -228,12 +249,39 @@ mod tests {
             totes[0].tote
         );
         // A day later the lone Fukuoka return leaves on its own.
-        let queued = plan(&mut conn, &config, 26 * hour).unwrap();
+        let queued = plan(&mut conn, &config, 26 * hour, true).unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].0.as_str(), "fukuoka");
         assert!(
-            plan(&mut conn, &config, 27 * hour).unwrap().is_empty(),
+            plan(&mut conn, &config, 27 * hour, true)
+                .unwrap()
+                .is_empty(),
             "each once"
         );
+    }
+
+    #[test]
+    fn at_a_pickup_hour_the_scheduled_pass_sends_whatever_waits() {
+        let mut conn = open();
+        let config = ConsolidationConfig {
+            min_returns: 5,
+            max_age_hours: 24,
+            pickup_hours_jst: vec![16],
+        };
+        // 2026-11-25 16:30 JST is 07:30 UTC.
+        let pickup = 1_795_332_600_000;
+        assert_eq!(hour_jst(pickup), 16);
+        dropoff(&conn, "RMA-1", "st-a", "osaka", pickup - 3_600_000);
+        assert!(
+            plan(&mut conn, &config, pickup, false).unwrap().is_empty(),
+            "not after a registration"
+        );
+        assert!(
+            plan(&mut conn, &config, pickup - 3_600_000, true)
+                .unwrap()
+                .is_empty(),
+            "15:30"
+        );
+        assert_eq!(plan(&mut conn, &config, pickup, true).unwrap().len(), 1);
     }
 }
