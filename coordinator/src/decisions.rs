@@ -29,7 +29,7 @@ pub fn decide_pending(
     let pending: Vec<(String, String, String, Option<String>, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT lpn, site, sku, grade, state FROM units
-             WHERE state LIKE 'disposed:%' AND decided IS NULL LIMIT ?1",
+             WHERE decided IS NULL AND state >= 'disposed:' AND state < 'disposed;' LIMIT ?1",
         )?;
         let rows = stmt.query_map([DECISIONS_PER_PASS_MAX as i64], |r| {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))

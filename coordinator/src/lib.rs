@@ -216,7 +216,7 @@ impl Coordinator {
             ctx.live.command_queued(&site, seq);
         }
         // Units applied before a crash and not decided yet.
-        after_ops_applied(&ctx).await?;
+        after_ops_applied(&ctx, None).await?;
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), n_config_keys, "coordinator started");
         let sweep_ctx = ctx.clone();
@@ -228,6 +228,9 @@ impl Coordinator {
                 }
                 if let Err(e) = expire_returns(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "return expiry sweep failed");
+                }
+                if let Err(e) = after_ops_applied(&sweep_ctx, None).await {
+                    tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
                 }
                 if let Err(e) = plan_totes(&sweep_ctx, true).await {
                     tracing::warn!(error = %e, "tote planning failed");
@@ -606,23 +609,49 @@ async fn wake_all_streams(ctx: &Ctx) -> Result<(), CoordinatorError> {
     Ok(())
 }
 
-/// A customer asked to be forgotten: returns how many of their returns were erased.
 /// What follows applied ops without being part of their effect, each found from what is
 /// stored so a crash only postpones it: the centre's disposition decisions (waking the sites
-/// told to change one) and the listings of units put away for resale.
-pub async fn after_ops_applied(ctx: &Ctx) -> Result<(), StoreError> {
+/// told to change one), the listings of units put away for resale, refunds once graded,
+/// automatic matches of quarantined units, exchange orders due at receipt. After a batch
+/// (`batch` = the kinds it applied and when) only the passes those kinds can need run, over
+/// what is new; at start and in the hourly sweep (`None`) every pass runs over everything.
+pub async fn after_ops_applied(
+    ctx: &Ctx,
+    batch: Option<(&std::collections::BTreeSet<&'static str>, i64)>,
+) -> Result<(), StoreError> {
     let valuation = ctx.config.valuation.clone();
     let resale = ctx.config.resale.clone();
     let policy = ctx.config.policy.clone();
     let sites = ctx.fleet.sites.clone();
+    let needs = |kinds: &[&str]| batch.is_none_or(|(k, _)| kinds.iter().any(|x| k.contains(x)));
+    let decide = needs(&["disposition_set", "disposition_undone", "unit_graded"]);
+    let list = needs(&["unit_put_away"]);
+    let refunds = needs(&[
+        "unit_graded",
+        "parcel_closed",
+        "tote_received",
+        "receipt_voided",
+    ]);
+    let matching = needs(&["unit_received"]);
+    let since = batch.map(|(_, applied_ms)| applied_ms);
     let queued = ctx
         .db
         .call(move |c| {
-            let mut queued = decisions::decide_pending(c, &valuation, &sites, chrono_ms())?;
-            listings::list_pending(c, &resale, chrono_ms())?;
-            store::commerce::compute_refunds(c, &policy, chrono_ms())?;
-            queued.extend(store::commerce::match_quarantined(c, chrono_ms())?);
-            queued.extend(store::beyond::order_due(c, chrono_ms())?);
+            let now = chrono_ms();
+            let mut queued = Vec::new();
+            if decide {
+                queued.extend(decisions::decide_pending(c, &valuation, &sites, now)?);
+            }
+            if list {
+                listings::list_pending(c, &resale, now)?;
+            }
+            if refunds {
+                store::commerce::compute_refunds(c, &policy, now)?;
+                queued.extend(store::beyond::order_due(c, now)?);
+            }
+            if matching {
+                queued.extend(store::commerce::match_quarantined(c, now, since)?);
+            }
             Ok::<_, StoreError>(queued)
         })
         .await?;

@@ -355,9 +355,10 @@ async fn handle_message(
             }
             let n_ops = ops.len();
             let s = site.clone();
+            let applied_ms = chrono_ms();
             let outcome = ctx
                 .db
-                .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, chrono_ms()))
+                .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, applied_ms))
                 .await
                 .map_err(store_err)?;
             ctx.metrics
@@ -372,7 +373,9 @@ async fn handle_message(
             // The decision is not part of the op's effect: a failure here is retried by the
             // next pass and must not cost the site its link.
             if outcome.n_applied > 0 {
-                if let Err(e) = crate::after_ops_applied(ctx).await {
+                if let Err(e) =
+                    crate::after_ops_applied(ctx, Some((&outcome.kinds, applied_ms))).await
+                {
                     warn!(site = %site, error = %e, "decisions and listings postponed");
                 }
             }

@@ -329,6 +329,16 @@ pub fn migrations() -> Migrations<'static> {
         CREATE INDEX orders_customer ON orders (customer_ref);
         "#,
         ),
+        // The passes after each batch look only at what may need them: disposed units not
+        // decided yet, quarantined units that came with a reference.
+        M::up(
+            r#"
+        CREATE INDEX units_undecided ON units (lpn)
+            WHERE decided IS NULL AND state >= 'disposed:' AND state < 'disposed;';
+        CREATE INDEX units_matchable ON units (updated_ms)
+            WHERE quarantine = 1 AND parcel_ref IS NOT NULL AND receipt = 'unidentified';
+        "#,
+        ),
     ])
 }
 
@@ -370,6 +380,8 @@ pub struct BatchOutcome {
     /// Commands the batch queued for sites (a transfer announced to its destination), to
     /// wake their connections once the batch has committed.
     pub commands_queued: Vec<(SiteId, u64)>,
+    /// The kinds of op applied, so what follows a batch runs only the passes they can need.
+    pub kinds: std::collections::BTreeSet<&'static str>,
     /// When the newest op applied by this batch happened, by the site's clock: how far
     /// behind the centre is while a site catches up.
     pub last_op_at_ms: Option<i64>,
@@ -463,6 +475,7 @@ pub fn apply_op_batch(
     let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
     let mut n_anomalies = 0;
     let mut commands_queued = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
     let mut last_op_at_ms = None;
     for c in &plan.conflicts {
         n_anomalies += 1;
@@ -488,6 +501,7 @@ pub fn apply_op_batch(
         let kind = match payload::decode_op(&item.payload) {
             Ok(op) => {
                 let kind = op.body.kind();
+                kinds.insert(kind);
                 last_op_at_ms = Some(op.at_ms);
                 n_anomalies += apply_op(
                     &tx,
@@ -550,6 +564,7 @@ pub fn apply_op_batch(
         gap_at: plan.gap_at,
         commands_queued,
         last_op_at_ms,
+        kinds,
     })
 }
 

@@ -420,9 +420,12 @@ pub const MATCHES_PER_PASS_MAX: usize = 256;
 /// parcel (its reference) is exactly one return's tracking number, order reference, RMA,
 /// customer reference or customer name, and that return lists the unit's SKU. Each match is recorded and sent to the unit's site
 /// (`MatchUnidentified`); an uncertain one is left for ops. Returns the commands queued.
+/// `since_ms`: only units received since (after a batch); all of them when `None` (the
+/// periodic pass, for returns registered after their parcel arrived).
 pub fn match_quarantined(
     conn: &mut Connection,
     now_ms: i64,
+    since_ms: Option<i64>,
 ) -> Result<Vec<(SiteId, u64)>, StoreError> {
     let candidates: Vec<(String, String)> = {
         let mut stmt = conn.prepare_cached(
@@ -433,8 +436,8 @@ pub fn match_quarantined(
                               AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
                                           WHERE json_extract(l.value, '$.sku') = u.sku))
              FROM units u
-             WHERE u.quarantine = 1 AND u.state != 'voided' AND u.parcel_ref IS NOT NULL
-               AND u.receipt = 'unidentified'
+             WHERE u.quarantine = 1 AND u.parcel_ref IS NOT NULL AND u.receipt = 'unidentified'
+               AND u.updated_ms >= ?2 AND u.state != 'voided'
                AND (SELECT COUNT(*) FROM returns r
                     WHERE (r.tracking = u.parcel_ref OR r.order_ref = u.parcel_ref
                            OR r.rma = u.parcel_ref OR r.customer_ref = u.parcel_ref
@@ -443,9 +446,13 @@ pub fn match_quarantined(
                                   WHERE json_extract(l.value, '$.sku') = u.sku)) = 1
              LIMIT ?1",
         )?;
-        let rows = stmt.query_map([to_i64(MATCHES_PER_PASS_MAX as u64)], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
+        let rows = stmt.query_map(
+            params![
+                to_i64(MATCHES_PER_PASS_MAX as u64),
+                since_ms.unwrap_or(i64::MIN)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         rows.collect::<Result<_, _>>()?
     };
     let mut queued = Vec::new();
@@ -665,7 +672,7 @@ mod tests {
                ('LPN-D', 'osaka', 'TEE', 'received', 0, 'unidentified', 'nobody', 1);",
         )
         .unwrap();
-        let told = match_quarantined(&mut conn, 10).unwrap();
+        let told = match_quarantined(&mut conn, 10, None).unwrap();
         assert_eq!(told.len(), 2, "{told:?}");
         let matched = |lpn: &str| -> Option<String> {
             conn.query_row(
