@@ -436,7 +436,32 @@ async fn register(
             origin_store: Some(store.id.clone()),
             lines,
             customer,
-            terms: None,
+            // The replacement of an exchange is reserved now, like any exchange's.
+            terms: Some(store::commerce::Terms {
+                order_ref: Some(facts.order.order_ref.clone()),
+                order_date_ms: Some(facts.order.ordered_ms),
+                method: "store_dropoff".into(),
+                resolution: match req.resolution {
+                    Choice::Refund => "refund",
+                    Choice::StoreCredit => "store_credit",
+                    Choice::Exchange => "exchange",
+                }
+                .into(),
+                exchange_sku: exchange.clone(),
+                fee_yen: decision.fee_yen,
+                credit_bonus_percent: if decision.store_credit_bonus_yen > 0 {
+                    ctx.config.policy.terms.store_credit_bonus_percent
+                } else {
+                    0
+                },
+                value_yen: decision.value_yen,
+                carrier: None,
+                tracking: None,
+                policy_json: serde_json::to_string(&decision).unwrap_or_default(),
+                advance_exchange: ctx.config.policy.advance_exchange_for_trusted
+                    && decision.tier == policy::Tier::Trusted,
+                store_condition: None,
+            }),
             order_ref: Some(facts.order.order_ref.clone()),
             resolution: Some(resolution_text(
                 req.resolution,
@@ -446,18 +471,8 @@ async fn register(
         },
     )
     .await?;
-    let exchange_ordered = match exchange {
-        Some(sku) => Some(
-            match crate::orders::exchange(&ctx, routed.rma.clone(), sku).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::warn!(rma = %routed.rma, error = %e, "exchange not ordered");
-                    false
-                }
-            },
-        ),
-        None => None,
-    };
+    // Set aside when registered (see `store::beyond`): at a site, or from the merchant's stock.
+    let exchange_ordered = exchange.as_ref().map(|_| true);
     tracing::info!(rma = %routed.rma, store = %store.id, site = %routed.site,
                    key_id = %browser.key_id, "return registered at the store counter");
     let site_name = ctx.fleet.site(&routed.site).map(|s| s.name.clone());
