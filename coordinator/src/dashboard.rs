@@ -200,7 +200,9 @@ fn throughput_of(rows: Vec<(i64, String, u64)>, start_ms: i64) -> Throughput {
 }
 
 fn grade_index(grade: &str) -> Option<usize> {
-    ["A", "B", "C", "D", "X"].iter().position(|g| *g == grade)
+    modori_shared::domain::Grade::parse(grade)
+        .ok()
+        .map(modori_shared::domain::Grade::index)
 }
 
 /// The value model's estimate per disposition (resale comes from sold listings instead).

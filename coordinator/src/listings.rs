@@ -74,16 +74,6 @@ impl Default for ResaleConfig {
     }
 }
 
-fn grade_index(grade: Grade) -> usize {
-    match grade {
-        Grade::A => 0,
-        Grade::B => 1,
-        Grade::C => 2,
-        Grade::D => 3,
-        Grade::X => 4,
-    }
-}
-
 /// The asking price on `channel` for a unit of list price `price_yen` graded `grade`, listed
 /// `age_days` ago; `None` when the channel does not take the grade.
 pub fn asking_price(
@@ -93,7 +83,7 @@ pub fn asking_price(
     grade: Grade,
     age_days: u32,
 ) -> Option<u64> {
-    let share = channel.price_share[grade_index(grade)];
+    let share = channel.price_share[grade.index()];
     if share <= 0.0 {
         return None;
     }

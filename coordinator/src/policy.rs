@@ -361,13 +361,7 @@ pub fn refund_after_grading(
     let gross: f64 = graded
         .iter()
         .map(|(price, grade)| {
-            let share = config.grade_refund_share[match grade {
-                Grade::A => 0,
-                Grade::B => 1,
-                Grade::C => 2,
-                Grade::D => 3,
-                Grade::X => 4,
-            }];
+            let share = config.grade_refund_share[grade.index()];
             *price as f64 * share
         })
         .sum();

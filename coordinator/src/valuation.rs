@@ -81,16 +81,6 @@ pub struct ValueDecision {
     pub explanation: String,
 }
 
-fn grade_index(grade: Grade) -> usize {
-    match grade {
-        Grade::A => 0,
-        Grade::B => 1,
-        Grade::C => 2,
-        Grade::D => 3,
-        Grade::X => 4,
-    }
-}
-
 /// The capability a disposition needs of the site doing it, if any.
 fn needs(disposition: Disposition) -> Option<Capability> {
     match disposition {
@@ -106,7 +96,7 @@ fn needs(disposition: Disposition) -> Option<Capability> {
 pub fn decide(config: &ValuationConfig, unit: &UnitFacts<'_>, sites: &[Site]) -> ValueDecision {
     let price = i64::try_from(unit.price_yen).unwrap_or(i64::MAX);
     let share = |s: f64| (price as f64 * s).round() as i64;
-    let g = grade_index(unit.grade);
+    let g = unit.grade.index();
     let here = sites.iter().find(|s| &s.id == unit.site);
     let gross: [(Disposition, i64, String); 6] = [
         (

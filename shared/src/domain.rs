@@ -307,6 +307,20 @@ macro_rules! named_enum {
 
 named_enum!(Grade, "grade", [A => "A", B => "B", C => "C", D => "D", X => "X"]);
 
+impl Grade {
+    /// Position from best (A = 0) to worst (X = 4): the index into per-grade tables (prices,
+    /// shares) and the order grades compare in.
+    pub fn index(self) -> usize {
+        match self {
+            Self::A => 0,
+            Self::B => 1,
+            Self::C => 2,
+            Self::D => 3,
+            Self::X => 4,
+        }
+    }
+}
+
 /// What an inspector found wrong with a unit, recorded with its grade. A closed list, so
 /// defects can be counted per SKU and site to find root causes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

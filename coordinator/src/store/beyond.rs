@@ -48,19 +48,9 @@ impl StoreCondition {
     }
 }
 
-fn rank(g: Grade) -> u8 {
-    match g {
-        Grade::A => 0,
-        Grade::B => 1,
-        Grade::C => 2,
-        Grade::D => 3,
-        Grade::X => 4,
-    }
-}
-
 /// Whether the site's grade is worse than what the store's check implied.
 pub fn mismatch(condition: &StoreCondition, site_grade: Grade) -> bool {
-    rank(site_grade) > rank(condition.implied_grade())
+    site_grade.index() > condition.implied_grade().index()
 }
 
 /// Per store: returns checked at the counter, units graded since, and those the site found
