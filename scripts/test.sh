@@ -26,6 +26,15 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   echo "== installing chromium and chromium-driver (for the dashboard tests)"
   apt_install chromium chromium-driver
 fi
+# Outside tools from PyPI (label renderer, API fuzzer, postal data, metrics parser) live in one
+# venv under target/, made on first use; tests find it through MODORI_VENV.
+venv="$PWD/target/venv"
+venv_install() {
+  if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
+  "$venv/bin/pip" install -q --disable-pip-version-check "$@"
+}
+export MODORI_VENV="$venv"
+
 # Here a missing browser fails the dashboard tests instead of skipping them.
 export MODORI_REQUIRE_BROWSER=1
 
