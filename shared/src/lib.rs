@@ -6,6 +6,7 @@
 
 pub mod barcode;
 pub mod domain;
+pub mod exposition;
 pub mod geo;
 pub mod op;
 pub mod station;
