@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use crate::config::AgentConfig;
 use crate::ctl::CtlRequest;
+use crate::dir_lock::{DirLock, AGENT_LOCK_FILE};
 use crate::Agent;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -150,6 +151,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { file } => {
+            // Replacing the database under a running agent would lose what it writes next.
+            let _lock = lock_data_dir(&config)?;
             let now = crate::sync_client::chrono_ms();
             let r = crate::backup::restore(&config, &file, now)?;
             println!(
@@ -203,10 +206,24 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Run => {
+            let lock = lock_data_dir(&config)?;
             init_tracing("info,quinn=warn");
+            tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
             runtime.block_on(run(config))
         }
     }
+}
+
+/// One process per data dir: held until the process ends. `ctl` and `backup` need no lock
+/// (they talk to the running agent, or read the database through SQLite's own locking).
+fn lock_data_dir(config: &AgentConfig) -> anyhow::Result<DirLock> {
+    DirLock::acquire(&config.storage.data_dir, AGENT_LOCK_FILE).with_context(|| {
+        format!(
+            "site {}: data dir {} is in use",
+            config.site.id,
+            config.storage.data_dir.display()
+        )
+    })
 }
 
 async fn run(config: AgentConfig) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use modori_agent::cli::init_tracing;
+use modori_agent::dir_lock::{DirLock, COORDINATOR_LOCK_FILE};
 use modori_shared::domain::SiteId;
 
 #[derive(Parser)]
@@ -200,6 +201,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
+            // Replacing the database under a running coordinator would lose what it writes next.
+            let _lock = lock_data_dir(&config)?;
             let (epoch, replaced) = crate::restore(&config, &file)?;
             println!(
                 "restored {}: new command epoch {epoch}; sites will resend what the backup lacks",
@@ -217,6 +220,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             init_tracing("info,quinn=warn");
             let config = CoordinatorConfig::load(&path)?;
             let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
+            let lock = lock_data_dir(&config)?;
+            tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
             runtime()?.block_on(async {
                 let coordinator = Coordinator::start(config, fleet)
                     .await
@@ -359,6 +364,17 @@ fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One process per data dir: held until the process ends. `keys` and `backup` need no lock
+/// (SQLite's own locking lets them share the database with the running coordinator).
+fn lock_data_dir(config: &CoordinatorConfig) -> anyhow::Result<DirLock> {
+    DirLock::acquire(&config.storage.data_dir, COORDINATOR_LOCK_FILE).with_context(|| {
+        format!(
+            "coordinator data dir {} is in use",
+            config.storage.data_dir.display()
+        )
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
