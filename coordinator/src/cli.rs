@@ -157,7 +157,8 @@ enum PkiCommand {
         #[arg(long = "server-name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
         server_names: Vec<String>,
     },
-    /// Issue a site's client certificate and key.
+    /// Issue a site's client certificate and key; prints the certificate's SHA-256 fingerprint
+    /// (the form `tls.revoked_fingerprints` takes).
     IssueSite {
         site: String,
         #[arg(long, default_value = "/etc/modori/pki")]
@@ -276,10 +277,16 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
             let site = SiteId::new(site).context("site id")?;
             let (cert, key) = pki::issue_site(&PkiPaths::new(&dir), &site)
                 .with_context(|| format!("issuing the certificate of {site}"))?;
+            let der = modori_agent::tls::load_certs("site certificate", &cert)?;
             println!(
                 "site {site}: certificate {} key {}",
                 cert.display(),
                 key.display()
+            );
+            // The form `tls.revoked_fingerprints` takes, for revoking this one certificate later.
+            println!(
+                "fingerprint (SHA-256): {}",
+                crate::revocation::fingerprint_hex(der[0].as_ref())
             );
         }
     }
