@@ -11,6 +11,8 @@ use prometheus_client::registry::Registry;
 
 use modori_shared::domain::SiteId;
 
+use crate::refusals::Refusal;
+
 /// Upper bounds of the HTTP latency buckets, in seconds: from a cached page (1 ms) to a
 /// server-sent event stream's first answer or a slow database (5 s).
 pub const HTTP_LATENCY_BUCKETS_SECONDS: [f64; 12] = [
@@ -38,6 +40,12 @@ pub struct HttpLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabel {
+    /// One of [`Refusal::ALL`]'s names: a closed set, whatever strangers send.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     /// `delivered` or `failed`.
     pub outcome: String,
@@ -58,6 +66,7 @@ pub struct Metrics {
     pub sse_streams: Gauge,
     http_request_duration: Family<HttpLabel, Histogram>,
     webhook_deliveries: Family<OutcomeLabel, Counter>,
+    handshakes_refused: Family<RefusalLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -80,6 +89,7 @@ impl Default for Metrics {
                 Histogram::new(HTTP_LATENCY_BUCKETS_SECONDS)
             }),
             webhook_deliveries: Family::default(),
+            handshakes_refused: Family::default(),
         };
         registry.register(
             "ops_applied",
@@ -146,6 +156,15 @@ impl Default for Metrics {
             "Webhook delivery attempts by outcome",
             me.webhook_deliveries.clone(),
         );
+        registry.register(
+            "handshakes_refused",
+            "Connections refused before they became a site's link, by reason",
+            me.handshakes_refused.clone(),
+        );
+        // Every reason from the start, so a rate over the first refusal is not lost.
+        for reason in Refusal::ALL {
+            me.handshake_refused_counter(reason);
+        }
         Self { registry, ..me }
     }
 }
@@ -227,6 +246,18 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    pub fn handshake_refused(&self, reason: Refusal) {
+        self.handshake_refused_counter(reason).inc();
+    }
+
+    fn handshake_refused_counter(&self, reason: Refusal) -> Counter {
+        self.handshakes_refused
+            .get_or_create(&RefusalLabel {
+                reason: reason.as_str().to_owned(),
+            })
+            .clone()
     }
 
     pub fn render(&self) -> String {
