@@ -189,10 +189,18 @@ impl Metrics {
             .inc_by(n_duplicates);
     }
 
-    pub fn site_lag(&self, site: &SiteId, lag_ops: u64) {
-        self.site_lag_ops
-            .get_or_create(&Self::label(site))
-            .set(gauge_value(lag_ops));
+    /// `None` when the lag is unknown: the series is dropped rather than left at a stale value.
+    pub fn site_lag(&self, site: &SiteId, lag_ops: Option<u64>) {
+        match lag_ops {
+            Some(lag) => {
+                self.site_lag_ops
+                    .get_or_create(&Self::label(site))
+                    .set(gauge_value(lag));
+            }
+            None => {
+                self.site_lag_ops.remove(&Self::label(site));
+            }
+        }
     }
 
     pub fn site_lag_seconds(&self, site: &SiteId, seconds: u64) {
