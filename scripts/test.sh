@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-# Seeds of the sync simulation in a normal run (MODORI_SIM_SEEDS=100000 for a long soak).
-export MODORI_SIM_SEEDS="${MODORI_SIM_SEEDS:-1000}"
+# Seeds of the sync simulation in a normal run (about 20 s of CPU; README has the long soak).
+export MODORI_SIM_SEEDS="${MODORI_SIM_SEEDS:-20000}"
 
 if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
 apt_updated=""
@@ -25,6 +25,11 @@ fi
 if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   echo "== installing chromium and chromium-driver (for the dashboard tests)"
   apt_install chromium chromium-driver
+fi
+# The fingerprint `pki issue-site` prints is checked against openssl's.
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "== installing openssl (for the certificate fingerprint test)"
+  apt_install openssl
 fi
 # Outside tools from PyPI (label renderer, API fuzzer, postal data, metrics parser) live in one
 # venv under target/, made on first use; tests find it through MODORI_VENV.

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use crate::config::AgentConfig;
 use crate::ctl::CtlRequest;
+use crate::dir_lock::{DirLock, AGENT_LOCK_FILE};
 use crate::Agent;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -150,6 +151,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Restore { file } => {
+            // Replacing the database under a running agent would lose what it writes next.
+            let _lock = lock_data_dir(&config)?;
             let now = crate::sync_client::chrono_ms();
             let r = crate::backup::restore(&config, &file, now)?;
             println!(
@@ -177,6 +180,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig => {
+            check_identity(&config)?;
             println!(
                 "config {} is valid (site {})",
                 cli.config.display(),
@@ -203,10 +207,43 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Run => {
+            check_identity(&config)?;
+            let lock = lock_data_dir(&config)?;
             init_tracing("info,quinn=warn");
+            tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
             runtime.block_on(run(config))
         }
     }
+}
+
+/// The coordinator takes the site id from the certificate, never from the config: a site
+/// whose `site.id` is not its certificate's common name would have its ops recorded as
+/// another site's impersonation anomalies, never applied, while it believes them delivered.
+fn check_identity(config: &AgentConfig) -> anyhow::Result<()> {
+    let cert = &config.tls.cert;
+    let cn = crate::tls::cert_common_name("site certificate", cert)?;
+    anyhow::ensure!(
+        cn == config.site.id,
+        "site.id is {:?} but the certificate {} (tls.cert) is issued to {cn:?}: the coordinator \
+         would take this site for {cn:?}; fix site.id or issue a certificate for {:?} with \
+         `modori-coordinator pki issue-site`",
+        config.site.id,
+        cert.display(),
+        config.site.id,
+    );
+    Ok(())
+}
+
+/// One process per data dir: held until the process ends. `ctl` and `backup` need no lock
+/// (they talk to the running agent, or read the database through SQLite's own locking).
+fn lock_data_dir(config: &AgentConfig) -> anyhow::Result<DirLock> {
+    DirLock::acquire(&config.storage.data_dir, AGENT_LOCK_FILE).with_context(|| {
+        format!(
+            "site {}: data dir {} is in use",
+            config.site.id,
+            config.storage.data_dir.display()
+        )
+    })
 }
 
 async fn run(config: AgentConfig) -> anyhow::Result<()> {

@@ -400,6 +400,12 @@ fn check_operator(operator: &str) -> Result<(), String> {
             "operator badge must be 1..={OPERATOR_LEN_MAX} bytes"
         ));
     }
+    // Typed from a badge label, it carries the label's check character, which catches a typo
+    // that would otherwise sign the action with a colleague's badge.
+    if operator.starts_with(barcode::BADGE_PREFIX) {
+        barcode::parse(operator)
+            .map_err(|e| format!("operator {operator:?} is not a valid badge: {e}"))?;
+    }
     Ok(())
 }
 

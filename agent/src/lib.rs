@@ -11,6 +11,7 @@ pub mod config;
 pub mod config_file;
 pub mod ctl;
 pub mod devices;
+pub mod dir_lock;
 pub mod doctor;
 pub mod metrics;
 pub mod net;

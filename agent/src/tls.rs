@@ -130,6 +130,27 @@ pub fn cert_days_left(path: &Path, now_unix: i64) -> Result<i64, TlsError> {
     Ok((cert.validity().not_after.timestamp() - now_unix).div_euclid(86_400))
 }
 
+/// The subject common name of the first certificate in `path`: the site id the coordinator
+/// reads from it.
+pub fn cert_common_name(what: &'static str, path: &Path) -> Result<String, TlsError> {
+    let certs = load_certs(what, path)?;
+    let pem = |message: String| TlsError::Pem {
+        what,
+        path: path.to_owned(),
+        message,
+    };
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(certs[0].as_ref()).map_err(|e| pem(e.to_string()))?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .ok_or_else(|| pem("has no common name".into()))?;
+    cn.as_str()
+        .map(str::to_owned)
+        .map_err(|e| pem(format!("common name: {e}")))
+}
+
 /// A new key for this site and a signing request for it: (key PEM, CSR DER).
 pub fn renewal_request(site: &str) -> Result<(String, Vec<u8>), TlsError> {
     let fail = |e: rcgen::Error| TlsError::Quic(format!("renewal request: {e}"));

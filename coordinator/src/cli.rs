@@ -10,6 +10,7 @@ use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use modori_agent::cli::init_tracing;
+use modori_agent::dir_lock::{DirLock, COORDINATOR_LOCK_FILE};
 use modori_shared::domain::SiteId;
 
 #[derive(Parser)]
@@ -156,7 +157,8 @@ enum PkiCommand {
         #[arg(long = "server-name", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
         server_names: Vec<String>,
     },
-    /// Issue a site's client certificate and key.
+    /// Issue a site's client certificate and key; prints the certificate's SHA-256 fingerprint
+    /// (the form `tls.revoked_fingerprints` takes).
     IssueSite {
         site: String,
         #[arg(long, default_value = "/etc/modori/pki")]
@@ -200,6 +202,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
+            // Replacing the database under a running coordinator would lose what it writes next.
+            let _lock = lock_data_dir(&config)?;
             let (epoch, replaced) = crate::restore(&config, &file)?;
             println!(
                 "restored {}: new command epoch {epoch}; sites will resend what the backup lacks",
@@ -217,6 +221,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             init_tracing("info,quinn=warn");
             let config = CoordinatorConfig::load(&path)?;
             let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
+            let lock = lock_data_dir(&config)?;
+            tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
             runtime()?.block_on(async {
                 let coordinator = Coordinator::start(config, fleet)
                     .await
@@ -271,10 +277,16 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
             let site = SiteId::new(site).context("site id")?;
             let (cert, key) = pki::issue_site(&PkiPaths::new(&dir), &site)
                 .with_context(|| format!("issuing the certificate of {site}"))?;
+            let der = modori_agent::tls::load_certs("site certificate", &cert)?;
             println!(
                 "site {site}: certificate {} key {}",
                 cert.display(),
                 key.display()
+            );
+            // The form `tls.revoked_fingerprints` takes, for revoking this one certificate later.
+            println!(
+                "fingerprint (SHA-256): {}",
+                crate::revocation::fingerprint_hex(der[0].as_ref())
             );
         }
     }
@@ -359,6 +371,17 @@ fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// One process per data dir: held until the process ends. `keys` and `backup` need no lock
+/// (SQLite's own locking lets them share the database with the running coordinator).
+fn lock_data_dir(config: &CoordinatorConfig) -> anyhow::Result<DirLock> {
+    DirLock::acquire(&config.storage.data_dir, COORDINATOR_LOCK_FILE).with_context(|| {
+        format!(
+            "coordinator data dir {} is in use",
+            config.storage.data_dir.display()
+        )
+    })
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

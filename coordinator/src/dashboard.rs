@@ -67,7 +67,8 @@ pub struct SiteView {
     pub online: bool,
     pub protocol_version: Option<u16>,
     pub last_seen_ms: Option<i64>,
-    /// Ops recorded at the site and not applied here; `None` when unknown.
+    /// Ops recorded at the site and not applied here; `None` when unknown (never 0 for an
+    /// offline site: see `SiteLive::lag_ops`).
     pub lag_ops: Option<u64>,
     /// How old the newest applied op is while the site is behind (0 when caught up).
     pub lag_seconds: Option<u64>,
@@ -335,9 +336,7 @@ impl Dashboard {
             .iter()
             .map(|site| {
                 let live = ctx.live.get(&site.id);
-                let lag_ops = live
-                    .outbox_head_seq
-                    .map(|head| head.saturating_sub(live.applied_seq));
+                let lag_ops = live.lag_ops(live.applied_seq).ok();
                 let lag_seconds = match (lag_ops, live.last_op_at_ms) {
                     (Some(0), _) => Some(0),
                     (Some(_), Some(at)) => Some(u64::try_from((now_ms - at) / 1000).unwrap_or(0)),

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod postal;
 pub mod quic;
 pub mod rebalance;
+pub mod refusals;
 pub mod revocation;
 pub mod routing;
 pub mod store;

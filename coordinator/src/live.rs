@@ -25,6 +25,27 @@ pub struct SiteLive {
     pub devices: Option<Vec<DeviceHealth>>,
 }
 
+impl SiteLive {
+    /// Ops recorded at the site and not applied here, given what is applied, or why that is
+    /// not known. Zero is claimed only for a site online now whose reported head is applied:
+    /// an offline site may have recorded any number of ops since it was last heard from.
+    pub fn lag_ops(&self, applied_seq: u64) -> Result<u64, &'static str> {
+        let Some(head) = self.outbox_head_seq else {
+            return Err(if self.protocol_version == Some(1) {
+                "protocol 1 sites do not report their outbox head"
+            } else {
+                "the site has not reported its outbox head since this coordinator started"
+            });
+        };
+        let lag = head.saturating_sub(applied_seq);
+        if self.connection.is_none() && lag == 0 {
+            return Err("offline: ops recorded since it was last heard from are not known here");
+        }
+        // Offline with a lag: at least that many, from its last report.
+        Ok(lag)
+    }
+}
+
 pub struct Live {
     /// When this coordinator started (Unix ms): a site never seen since is offline since then.
     pub started_ms: i64,
@@ -106,5 +127,32 @@ impl Live {
         if let Some(tx) = self.command_heads.get(site) {
             tx.send_modify(|head| *head = (*head).max(seq));
         }
+    }
+}
+
+#[cfg(test)]
+mod lag_tests {
+    use super::*;
+
+    #[test]
+    fn an_offline_site_lags_by_its_last_report_or_is_unknown_never_zero() {
+        let offline = SiteLive {
+            outbox_head_seq: Some(148),
+            ..SiteLive::default()
+        };
+        assert_eq!(offline.lag_ops(100), Ok(48));
+        assert!(
+            offline.lag_ops(148).is_err(),
+            "caught up when last heard from"
+        );
+        let v1 = SiteLive {
+            protocol_version: Some(1),
+            ..SiteLive::default()
+        };
+        assert_eq!(
+            v1.lag_ops(5),
+            Err("protocol 1 sites do not report their outbox head")
+        );
+        assert!(SiteLive::default().lag_ops(0).is_err());
     }
 }

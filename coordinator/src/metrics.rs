@@ -12,6 +12,8 @@ use prometheus_client::registry::Registry;
 use modori_shared::domain::SiteId;
 use modori_shared::exposition::Format;
 
+use crate::refusals::Refusal;
+
 /// Upper bounds of the HTTP latency buckets, in seconds: from a cached page (1 ms) to a
 /// server-sent event stream's first answer or a slow database (5 s).
 pub const HTTP_LATENCY_BUCKETS_SECONDS: [f64; 12] = [
@@ -46,6 +48,12 @@ pub struct HttpLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusalLabel {
+    /// One of [`Refusal::ALL`]'s names: a closed set, whatever strangers send.
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     /// `delivered` or `failed`.
     pub outcome: String,
@@ -66,6 +74,7 @@ pub struct Metrics {
     pub sse_streams: Gauge,
     http_request_duration: Family<HttpLabel, Histogram>,
     webhook_deliveries: Family<OutcomeLabel, Counter>,
+    handshakes_refused: Family<RefusalLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -88,6 +97,7 @@ impl Default for Metrics {
                 Histogram::new(HTTP_LATENCY_BUCKETS_SECONDS)
             }),
             webhook_deliveries: Family::default(),
+            handshakes_refused: Family::default(),
         };
         registry.register(
             "ops_applied",
@@ -154,6 +164,15 @@ impl Default for Metrics {
             "Webhook delivery attempts by outcome",
             me.webhook_deliveries.clone(),
         );
+        registry.register(
+            "handshakes_refused",
+            "Connections refused before they became a site's link, by reason",
+            me.handshakes_refused.clone(),
+        );
+        // Every reason from the start, so a rate over the first refusal is not lost.
+        for reason in Refusal::ALL {
+            me.handshake_refused_counter(reason);
+        }
         Self { registry, ..me }
     }
 }
@@ -178,10 +197,18 @@ impl Metrics {
             .inc_by(n_duplicates);
     }
 
-    pub fn site_lag(&self, site: &SiteId, lag_ops: u64) {
-        self.site_lag_ops
-            .get_or_create(&Self::label(site))
-            .set(gauge_value(lag_ops));
+    /// `None` when the lag is unknown: the series is dropped rather than left at a stale value.
+    pub fn site_lag(&self, site: &SiteId, lag_ops: Option<u64>) {
+        match lag_ops {
+            Some(lag) => {
+                self.site_lag_ops
+                    .get_or_create(&Self::label(site))
+                    .set(gauge_value(lag));
+            }
+            None => {
+                self.site_lag_ops.remove(&Self::label(site));
+            }
+        }
     }
 
     pub fn site_lag_seconds(&self, site: &SiteId, seconds: u64) {
@@ -240,6 +267,18 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    pub fn handshake_refused(&self, reason: Refusal) {
+        self.handshake_refused_counter(reason).inc();
+    }
+
+    fn handshake_refused_counter(&self, reason: Refusal) -> Counter {
+        self.handshakes_refused
+            .get_or_create(&RefusalLabel {
+                reason: reason.as_str().to_owned(),
+            })
+            .clone()
     }
 
     /// Every metric, in `format`.

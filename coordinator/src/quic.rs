@@ -24,6 +24,7 @@ use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{debug, info, warn};
 
+use crate::refusals::{Refusal, RefusalLog};
 use crate::revocation::{Revocations, RevokingVerifier};
 use crate::store::{self, StoreError};
 use crate::Ctx;
@@ -116,17 +117,34 @@ pub async fn serve(endpoint: quinn::Endpoint, ctx: Arc<Ctx>) {
     let _ = tokio::time::timeout(Duration::from_secs(2), endpoint.wait_idle()).await;
 }
 
+/// Refusals before a link is up are logged at most once per reason per interval.
+static REFUSAL_LOG: RefusalLog = RefusalLog::new();
+
+/// A connection refused before it became a site's link: counted by reason, logged sparingly.
+fn refused(ctx: &Ctx, peer: std::net::SocketAddr, reason: Refusal, detail: &str) {
+    ctx.metrics.handshake_refused(reason);
+    REFUSAL_LOG.refused(Instant::now(), peer, reason, detail);
+}
+
 async fn handle(incoming: quinn::Incoming, ctx: Arc<Ctx>) -> Result<(), LinkError> {
-    let conn = incoming.await?;
+    let peer = incoming.remote_address();
+    let conn = match incoming.await {
+        Ok(conn) => conn,
+        Err(e) => {
+            refused(&ctx, peer, Refusal::of_handshake(&e), &e.to_string());
+            return Err(e.into());
+        }
+    };
     let site = match site_from_certificate(&conn) {
         Ok(site) if ctx.fleet.site(&site).is_some() => site,
         Ok(site) => {
-            warn!(site = %site, "certificate of a site that is not in the fleet");
+            let detail = format!("certificate of site {site}, which is not in the fleet");
+            refused(&ctx, peer, Refusal::UnknownSite, &detail);
             conn.close(2u32.into(), b"unknown site");
             return Err(LinkError::Refused(format!("unknown site {site}")));
         }
         Err(e) => {
-            warn!(error = %e, "refusing connection");
+            refused(&ctx, peer, Refusal::BadIdentity, &e);
             conn.close(2u32.into(), e.as_bytes());
             return Err(LinkError::Refused(e));
         }
@@ -183,6 +201,7 @@ async fn converse(
         Ok(v) => v,
         Err(e) => {
             warn!(site = %site, error = %e, "refusing agent: protocol version");
+            ctx.metrics.handshake_refused(Refusal::ProtocolVersion);
             return refuse(&mut send, e.to_string()).await;
         }
     };

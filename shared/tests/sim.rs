@@ -2,19 +2,27 @@
 //!
 //! One coordinator and a few sites run the real [`Sender`] / [`Receiver`] machines in both
 //! directions (ops upstream, commands downstream) over a simulated network with a virtual clock.
-//! The network loses, duplicates, delays and reorders messages and partitions sites; nodes crash,
+//! The network is modelled on what the drivers really use: one QUIC connection per site carrying
+//! one bidirectional stream, so within a connection messages arrive in order, exactly once, or
+//! not at all from some point on (a lost message is a failed connection, which each side notices
+//! after its idle timeout). Reordering and duplicates happen only across connections: the
+//! coordinator still handles what a replaced connection had delivered, and a sender resends after
+//! a reconnect or a retransmit timeout. The network delays messages (a spike holds up the whole
+//! stream behind it), breaks connections and partitions sites; nodes crash,
 //! including between applying a batch and committing it, and a site may be reinstalled with a new
 //! epoch. Each node keeps a durable part (what a database would hold) and a volatile part (the
 //! machines, timers and queues) that a crash throws away. After the chaos everything is healed
 //! and run to quiescence, then the invariants are checked: every op and command applied exactly
-//! once, in order, with the same totals on both sides and no payload-hash conflict.
+//! once, in order, with the same totals on both sides and no payload-hash conflict, and within a
+//! bound after the heal computed from the backlog and the seed's network (liveness).
 //!
 //! Why: the machines are sans-IO precisely so the whole protocol, crashes included, can be
 //! driven from a seed in microseconds, and a failing seed replays exactly. The driver can also be
 //! switched to deliberately broken variants (ack before the apply is durable, no dedup, reinstall
 //! without a new epoch); the checker must catch each, or it would prove nothing.
 //!
-//! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default; `MODORI_SIM_SEED=S` replays seed S,
+//! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default, starting at `MODORI_SIM_SEED_FROM`
+//! (0 unless set, so a long soak can be split into ranges); `MODORI_SIM_SEED=S` replays seed S,
 //! and `MODORI_SIM_TRACE=1` prints its events.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -34,8 +42,18 @@ use modori_shared::{
 
 const DEFAULT_SEEDS: u64 = 1_000;
 const EPOCH_SEEDS: u64 = 100;
-/// Virtual time allowed after the heal for everything to be delivered and acknowledged.
-const QUIESCE_MS: u64 = 600_000;
+/// Liveness, fixed part: the longest the fleet can take after the heal before items move again.
+/// The sum of the worst cases of the seed space: a dead connection noticed (3 s), the reconnect
+/// delay (1 s), a handshake timed out once (1 s), a delay spike still in flight (8.3 s), a
+/// retransmit timer (4 s), with room to spare.
+const HEAL_SETUP_MS: u64 = 30_000;
+/// Liveness, per item: after the heal every round trip (two network delays and a durable write)
+/// must move at least one item of the longest backlog; this factor leaves room for the spurious
+/// resends of a retransmit timer shorter than the round trip, which queue behind real batches.
+const HEAL_ROUND_TRIPS_PER_ITEM: u64 = 2;
+/// How long a coordinator still handles what a connection replaced by a newer one from the same
+/// site had already delivered (its task ends on the close), in milliseconds.
+const REPLACED_CLOSE_MS: (u64, u64) = (0, 200);
 /// Guards against a driver bug that schedules events forever at the same instant.
 const MAX_EVENTS: u64 = 5_000_000;
 const HANDSHAKE_TIMEOUT_MS: u64 = 1_000;
@@ -83,8 +101,9 @@ struct Config {
     op_every_ms: (u64, u64),
     command_every_ms: (u64, u64),
     net_delay_ms: (u64, u64),
+    /// Chance that a message is lost, which fails its connection: a QUIC stream retransmits
+    /// what the network drops, so a loss it cannot repair ends the connection.
     loss: f64,
-    duplication: f64,
     delay_spike: f64,
     chaos_every_ms: (u64, u64),
     /// Relative weights of partition, site crash and coordinator crash.
@@ -113,8 +132,7 @@ impl Config {
                 max * rng.unit()
             }
         };
-        let loss = prob(0.2);
-        let duplication = prob(0.1);
+        let loss = prob(0.05);
         let delay_spike = prob(0.03);
         let crash_before_durable = prob(0.02);
         let crash_after_durable = prob(0.02);
@@ -136,7 +154,6 @@ impl Config {
             command_every_ms: (command_min, command_min * rng.range((2, 4))),
             net_delay_ms: (rng.range((1, 20)), rng.range((20, 300))),
             loss,
-            duplication,
             delay_spike,
             chaos_every_ms: (rng.range((300, 1_500)), rng.range((1_500, 6_000))),
             chaos_weights: [rng.range((1, 6)), rng.range((0, 4)), rng.range((0, 2))],
@@ -170,28 +187,29 @@ enum Variant {
 // Counters
 
 macro_rules! counters {
-    ($($name:ident),* $(,)?) => {
+    ($($name:ident),* $(,)?; max: $($max:ident),* $(,)?) => {
         #[derive(Clone, Debug, Default)]
         struct Counts {
             $($name: u64,)*
+            $($max: u64,)*
         }
 
         impl Counts {
             fn add(&mut self, other: &Counts) {
                 $(self.$name += other.$name;)*
+                $(self.$max = self.$max.max(other.$max);)*
             }
 
             fn named(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($name), self.$name)),*]
+                vec![$((stringify!($name), self.$name),)* $((stringify!($max), self.$max)),*]
             }
         }
     };
 }
 
 counters! {
-    // Faults injected (or, for reorder, observed at delivery).
+    // Faults injected (or, for reorder, observed at delivery: across connections only).
     loss,
-    duplication,
     reorder,
     delay,
     partition,
@@ -209,13 +227,17 @@ counters! {
     epoch_seq_reuse,
     ops_created,
     commands_created,
-    events,
+    events;
+    // Over seeds, the largest rather than the sum.
+    max:
+    // Convergence after the heal, in thousandths of the seed's liveness bound.
+    heal_permille_of_bound_max,
+    heal_ms_max,
 }
 
 /// Every kind the default run must have fired at least once.
-const FAULT_KINDS: [&str; 10] = [
+const FAULT_KINDS: [&str; 9] = [
     "loss",
-    "duplication",
     "reorder",
     "delay",
     "partition",
@@ -269,9 +291,10 @@ struct Envelope {
     /// in flight to the old one is gone. None for a connection attempt, which reaches whichever
     /// process is running.
     to_inc: Option<u64>,
-    /// Connection id, for matching a handshake answer to its attempt.
+    /// The connection the message travels on: messages of one connection arrive in order.
     conn: u64,
-    /// Global send order, to observe reordering.
+    /// Global send order, to observe reordering (across connections) and to cut a failed
+    /// connection's stream at the lost message.
     no: u64,
     body: Body,
 }
@@ -354,12 +377,15 @@ impl Inbox {
 struct Inbound {
     items: Vec<Sequenced>,
     reply_inc: u64,
+    /// The ack goes back on the connection the batch came in on.
+    reply_conn: u64,
 }
 
 struct Write {
     plan: Plan,
     items: Vec<Sequenced>,
     reply_inc: u64,
+    reply_conn: u64,
     acked_early: bool,
 }
 
@@ -438,6 +464,9 @@ struct CoordinatorVol {
     commands: Vec<Sender>,
     /// Per site: the connection id and the site incarnation it was made with.
     conns: Vec<Option<(u64, u64)>>,
+    /// Per site: connections whose messages are still handled, the current one and any replaced
+    /// one whose task has not ended yet.
+    open: Vec<BTreeSet<u64>>,
     wake: Option<u64>,
 }
 
@@ -497,6 +526,14 @@ struct Sim {
     next_send: u64,
     next_conn: u64,
     next_partition: u64,
+    /// Per connection and direction (0 down, 1 up): when its last message arrives, so the next
+    /// one arrives no earlier (a stream delivers in order).
+    lanes: BTreeMap<(u64, usize), u64>,
+    /// Failed connections and the send number of the lost message: it and everything after it
+    /// on that connection never arrive.
+    broken: BTreeMap<u64, u64>,
+    /// When the run must have converged; set at the heal, from the backlog.
+    deadline: u64,
     sites: Vec<Site>,
     coordinator: Coordinator,
     links: Vec<Link>,
@@ -548,6 +585,9 @@ fn run_seed(seed: u64, variant: Variant, force_reinstall: bool) -> Result<Counts
         next_send: 0,
         next_conn: 0,
         next_partition: 0,
+        lanes: BTreeMap::new(),
+        broken: BTreeMap::new(),
+        deadline: u64::MAX,
         sites,
         coordinator: Coordinator {
             inc: 0,
@@ -600,10 +640,10 @@ impl Sim {
         }
         self.schedule(self.cfg.chaos_ms, Ev::Calm);
 
-        let deadline = self.cfg.chaos_ms + QUIESCE_MS;
+        let mut last_at = 0;
         while let Some(((at, _), ev)) = self.queue.pop_first() {
             self.counts.events += 1;
-            if at > deadline || self.counts.events > MAX_EVENTS {
+            if at > self.deadline || self.counts.events > MAX_EVENTS {
                 let detail = format!(
                     "still busy {} ms after the heal ({} events)",
                     at.saturating_sub(self.cfg.chaos_ms),
@@ -613,11 +653,16 @@ impl Sim {
                 break;
             }
             self.now = at;
+            last_at = at;
             if self.trace {
                 eprintln!("{at:>8} {ev:?}");
             }
             self.handle(ev);
         }
+        let heal_ms = last_at.saturating_sub(self.cfg.chaos_ms);
+        let bound_ms = self.deadline - self.cfg.chaos_ms;
+        self.counts.heal_ms_max = heal_ms;
+        self.counts.heal_permille_of_bound_max = heal_ms * 1_000 / bound_ms.max(1);
         self.check_end();
     }
 
@@ -727,12 +772,25 @@ impl Sim {
                 partition: id,
             },
         );
+        // What was on the wire is lost, so the connections fail (a stream cannot skip it).
         if let Some(conn) = self.sites[s].vol.as_ref().and_then(|v| v.conn.id()) {
-            self.notice_later(Node::Site(s), s, conn);
+            self.break_connection(s, conn, self.next_send + 1);
         }
         if let Some((conn, _)) = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]) {
-            self.notice_later(Node::Coordinator, s, conn);
+            self.break_connection(s, conn, self.next_send + 1);
         }
+    }
+
+    /// Connection `conn` fails at send number `from_no`: that message and every later one on it
+    /// never arrive, and each side notices after its idle timeout.
+    fn break_connection(&mut self, site: usize, conn: u64, from_no: u64) {
+        let at = self.broken.entry(conn).or_insert(from_no);
+        if *at < from_no {
+            return;
+        }
+        *at = from_no;
+        self.notice_later(Node::Site(site), site, conn);
+        self.notice_later(Node::Coordinator, site, conn);
     }
 
     /// Nobody is told a connection died: each side finds out after its own idle timeout.
@@ -827,10 +885,41 @@ impl Sim {
         for link in &mut self.links {
             link.partition = None;
         }
+        self.deadline = self.now + self.liveness_bound_ms();
         self.restart(Node::Coordinator);
         for s in 0..self.sites.len() {
             self.restart(Node::Site(s));
         }
+    }
+
+    /// How long after the heal everything may take to be applied and acknowledged: the longest
+    /// backlog of any stream, one item per worst-case round trip, after the reconnects.
+    fn liveness_bound_ms(&self) -> u64 {
+        let backlog = (0..self.sites.len())
+            .flat_map(|s| {
+                let db = &self.sites[s].db;
+                let ops_applied = self
+                    .coordinator
+                    .db
+                    .ops
+                    .get(&(s, db.op_epoch))
+                    .map_or(0, |a| a.hwm);
+                let stream = &self.coordinator.db.sites[s];
+                let commands_applied = if db.command_epoch == Some(stream.epoch) {
+                    db.commands.hwm
+                } else {
+                    0
+                };
+                // Saturating: a broken variant may have the receiver ahead of the sender.
+                [
+                    db.head.saturating_sub(ops_applied),
+                    (stream.commands.len() as u64).saturating_sub(commands_applied),
+                ]
+            })
+            .max()
+            .unwrap_or(0);
+        let round_trip_ms = 2 * self.cfg.net_delay_ms.1 + self.cfg.write_ms.1;
+        HEAL_SETUP_MS + backlog * round_trip_ms * HEAL_ROUND_TRIPS_PER_ITEM
     }
 
     // -- Network ----------------------------------------------------------------------------------
@@ -840,33 +929,38 @@ impl Sim {
             (Node::Site(s), _) | (_, Node::Site(s)) => s,
             _ => unreachable!("coordinator to coordinator"),
         };
-        if self.links[site].partition.is_some() {
+        self.next_send += 1;
+        let no = self.next_send;
+        if self.broken.get(&conn).is_some_and(|&at| no >= at) {
             return;
+        }
+        if self.links[site].partition.is_some() {
+            return self.break_connection(site, conn, no);
         }
         if !self.calm && self.rng.chance(self.cfg.loss) {
             self.counts.loss += 1;
-            return;
+            return self.break_connection(site, conn, no);
         }
-        self.next_send += 1;
         let env = Envelope {
             from,
             from_inc: self.inc(from),
             to,
             to_inc,
             conn,
-            no: self.next_send,
+            no,
             body,
         };
-        if !self.calm && self.rng.chance(self.cfg.duplication) {
-            self.counts.duplication += 1;
-            let delay = self.net_delay();
-            self.schedule(delay, Ev::Deliver(env.clone()));
-        }
-        let delay = self.net_delay();
-        self.schedule(delay, Ev::Deliver(env));
+        // In order within the connection: never before the message sent ahead of it.
+        let direction = usize::from(to == Node::Coordinator);
+        let arrival = self.now + self.net_delay();
+        let lane = self.lanes.entry((conn, direction)).or_insert(0);
+        let at = arrival.max(*lane);
+        *lane = at;
+        self.schedule(at - self.now, Ev::Deliver(env));
     }
 
-    /// Independent random delays reorder messages; a spike outlasts the retransmit timeout.
+    /// A random delay per message; a spike outlasts the retransmit timeout and holds up the
+    /// stream behind it.
     fn net_delay(&mut self) -> u64 {
         let mut delay = self.rng.range(self.cfg.net_delay_ms);
         if !self.calm && self.rng.chance(self.cfg.delay_spike) {
@@ -881,10 +975,16 @@ impl Sim {
             (Node::Site(s), _) | (_, Node::Site(s)) => s,
             _ => unreachable!("coordinator to coordinator"),
         };
-        if self.links[site].partition.is_some() || !self.is_up(env.to) {
+        if self.broken.get(&env.conn).is_some_and(|&at| env.no >= at) {
             return;
         }
-        if env.to_inc.is_some_and(|inc| inc != self.inc(env.to)) {
+        if self.links[site].partition.is_some() {
+            return self.break_connection(site, env.conn, env.no);
+        }
+        if !self.is_up(env.to) || env.to_inc.is_some_and(|inc| inc != self.inc(env.to)) {
+            return;
+        }
+        if !matches!(env.body, Body::Hello(_)) && !self.handles(env.to, site, env.conn) {
             return;
         }
         // A real handshake takes several round trips, so a connection only comes up if the site
@@ -902,6 +1002,22 @@ impl Sim {
         match env.to {
             Node::Coordinator => self.coordinator_receive(site, env),
             Node::Site(s) => self.site_receive(s, env),
+        }
+    }
+
+    /// Whether the receiving process still reads connection `conn`: a site only its current
+    /// one, the coordinator any it has not closed yet.
+    fn handles(&self, to: Node, site: usize, conn: u64) -> bool {
+        match to {
+            Node::Site(s) => self.sites[s]
+                .vol
+                .as_ref()
+                .is_some_and(|v| v.conn.id() == Some(conn)),
+            Node::Coordinator => self
+                .coordinator
+                .vol
+                .as_ref()
+                .is_some_and(|v| v.open[site].contains(&conn)),
         }
     }
 
@@ -932,6 +1048,7 @@ impl Sim {
                 let Some(vol) = self.coordinator.vol.as_mut() else {
                     return;
                 };
+                vol.open[site].remove(&conn);
                 if vol.conns[site].map(|(id, _)| id) != Some(conn) {
                     return;
                 }
@@ -992,6 +1109,7 @@ impl Sim {
                     inboxes: BTreeMap::new(),
                     commands,
                     conns: vec![None; self.sites.len()],
+                    open: vec![BTreeSet::new(); self.sites.len()],
                     wake: None,
                 });
                 for s in 0..self.sites.len() {
@@ -1166,7 +1284,8 @@ impl Sim {
                 return;
             };
             let Conn::Up {
-                coordinator_inc, ..
+                id: conn,
+                coordinator_inc,
             } = vol.conn
             else {
                 let detail = format!("site {s}: op sender connected without a connection");
@@ -1198,7 +1317,7 @@ impl Sim {
                 outbox_head_seq: Some(head),
             };
             let to = Some(coordinator_inc);
-            self.send(Node::Site(s), Node::Coordinator, to, 0, Body::Msg(msg));
+            self.send(Node::Site(s), Node::Coordinator, to, conn, Body::Msg(msg));
         }
     }
 
@@ -1262,6 +1381,7 @@ impl Sim {
                 let inbound = Inbound {
                     items: commands,
                     reply_inc: env.from_inc,
+                    reply_conn: env.conn,
                 };
                 self.on_batch(Stream::Commands(s), inbound);
             }
@@ -1343,7 +1463,7 @@ impl Sim {
             let Some(request) = sender.next_batch() else {
                 break;
             };
-            let Some((_, site_inc)) = vol.conns[s] else {
+            let Some((conn, site_inc)) = vol.conns[s] else {
                 let detail = format!("command sender of site {s} connected without a connection");
                 self.violate("driver", detail);
                 break;
@@ -1364,7 +1484,7 @@ impl Sim {
                 commands: items,
             };
             let to = Node::Site(s);
-            self.send(Node::Coordinator, to, Some(site_inc), 0, Body::Msg(msg));
+            self.send(Node::Coordinator, to, Some(site_inc), conn, Body::Msg(msg));
         }
         self.rearm(Node::Coordinator);
     }
@@ -1376,6 +1496,7 @@ impl Sim {
                 let inbound = Inbound {
                     items: ops,
                     reply_inc: env.from_inc,
+                    reply_conn: env.conn,
                 };
                 self.on_batch(Stream::Ops(site, epoch), inbound);
             }
@@ -1422,7 +1543,8 @@ impl Sim {
             0
         };
         let result = vol.commands[s].on_connected(applied);
-        vol.conns[s] = Some((conn, site_inc));
+        let replaced = vol.conns[s].replace((conn, site_inc));
+        vol.open[s].insert(conn);
         let key = (s, hello.op_epoch);
         let hwm = self.coordinator.db.ops.get(&key).map_or(0, |a| a.hwm);
         let inbox = vol
@@ -1434,6 +1556,21 @@ impl Sim {
             op_applied_seq: inbox.receiver.applied(),
         };
         self.coordinator_commands_acked(s, result);
+        // The replaced connection is closed, but its task may still handle what it has read.
+        if let Some((old, _)) = replaced.filter(|(old, _)| *old != conn) {
+            let after = self.rng.range(REPLACED_CLOSE_MS);
+            let inc = self.coordinator.inc;
+            let node = Node::Coordinator;
+            self.schedule(
+                after,
+                Ev::Detect {
+                    node,
+                    inc,
+                    site: s,
+                    conn: old,
+                },
+            );
+        }
         let body = Body::ServerHello(accepted);
         self.send(Node::Coordinator, Node::Site(s), Some(site_inc), conn, body);
         self.coordinator_pump(s);
@@ -1522,6 +1659,7 @@ impl Sim {
             plan: plan.clone(),
             items,
             reply_inc: inbound.reply_inc,
+            reply_conn: inbound.reply_conn,
             acked_early,
         });
         self.counts.duplicates_received += plan.n_duplicates as u64;
@@ -1534,7 +1672,8 @@ impl Sim {
             self.violate("payload-conflict", detail);
         }
         if acked_early {
-            self.send_ack(stream, epoch, plan.new_applied, inbound.reply_inc);
+            let reply = (inbound.reply_inc, inbound.reply_conn);
+            self.send_ack(stream, epoch, plan.new_applied, reply);
         }
         let inc = self.inc(stream.node());
         let latency = self.rng.range(self.cfg.write_ms);
@@ -1571,7 +1710,7 @@ impl Sim {
         let ack = inbox.receiver.commit(&write.plan);
         let next = inbox.queue.pop_front();
         if !write.acked_early {
-            self.send_ack(stream, epoch, ack, write.reply_inc);
+            self.send_ack(stream, epoch, ack, (write.reply_inc, write.reply_conn));
         }
         if let Some(next) = next {
             self.start_write(stream, next);
@@ -1624,16 +1763,29 @@ impl Sim {
         }
     }
 
-    fn send_ack(&mut self, stream: Stream, epoch: Epoch, up_to_seq: u64, reply_inc: u64) {
-        let to = Some(reply_inc);
+    /// Acknowledges on the connection the batch came in on, to the process that sent it.
+    fn send_ack(&mut self, stream: Stream, epoch: Epoch, up_to_seq: u64, (inc, conn): (u64, u64)) {
+        let to = Some(inc);
         match stream {
             Stream::Ops(site, _) => {
                 let msg = Message::OpAck { epoch, up_to_seq };
-                self.send(Node::Coordinator, Node::Site(site), to, 0, Body::Msg(msg));
+                self.send(
+                    Node::Coordinator,
+                    Node::Site(site),
+                    to,
+                    conn,
+                    Body::Msg(msg),
+                );
             }
             Stream::Commands(site) => {
                 let msg = Message::CommandAck { epoch, up_to_seq };
-                self.send(Node::Site(site), Node::Coordinator, to, 0, Body::Msg(msg));
+                self.send(
+                    Node::Site(site),
+                    Node::Coordinator,
+                    to,
+                    conn,
+                    Body::Msg(msg),
+                );
             }
         }
     }
@@ -1789,7 +1941,10 @@ fn seeds(default: u64) -> Vec<u64> {
     let n = std::env::var("MODORI_SIM_SEEDS").map_or(default, |n| {
         n.parse().expect("MODORI_SIM_SEEDS must be a number")
     });
-    (0..n).collect()
+    let from = std::env::var("MODORI_SIM_SEED_FROM").map_or(0, |n| {
+        n.parse().expect("MODORI_SIM_SEED_FROM must be a number")
+    });
+    (from..from + n).collect()
 }
 
 fn run_correct(test: &str, seeds: &[u64], force_reinstall: bool) -> Counts {

@@ -70,6 +70,13 @@ async fn an_agent_one_version_behind_syncs_both_ways() -> anyhow::Result<()> {
         "a v1 agent does not report its head: {}",
         sites[0]
     );
+    assert!(
+        sites[0]["lag_ops_unknown"]
+            .as_str()
+            .is_some_and(|why| why.contains("protocol 1")),
+        "the reason it is unknown: {}",
+        sites[0]
+    );
     assert_eq!(
         sites[1]["protocol_version"], PROTOCOL_VERSION,
         "{}",

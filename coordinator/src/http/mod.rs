@@ -205,10 +205,8 @@ async fn metrics(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
                 ctx.metrics
                     .site_commands_pending(&site, head.saturating_sub(acked));
                 let live = ctx.live.get(&site);
-                if let Some(head) = live.outbox_head_seq {
-                    ctx.metrics
-                        .site_lag(&site, head.saturating_sub(live.applied_seq));
-                }
+                ctx.metrics
+                    .site_lag(&site, live.lag_ops(live.applied_seq).ok());
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: command streams unreadable"),

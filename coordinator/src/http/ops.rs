@@ -29,8 +29,11 @@ pub struct SiteView {
     epoch: Option<String>,
     /// Highest op seq of the site's current epoch applied here.
     applied_seq: u64,
-    /// Ops the site has recorded that are not applied here yet; null when unknown.
+    /// Ops the site has recorded that are not applied here yet (for an offline site, at least
+    /// this many, from its last report); null when unknown, never 0 for a site that is offline.
     lag_ops: Option<u64>,
+    /// Why `lag_ops` is null.
+    lag_ops_unknown: Option<String>,
     /// RFC 3339, or null.
     last_seen: Option<String>,
     commands_sent_seq: u64,
@@ -70,12 +73,8 @@ pub async fn sites(
             } else {
                 sync.applied_seq.max(live.applied_seq)
             };
-            let lag_ops = live
-                .outbox_head_seq
-                .map(|head| head.saturating_sub(applied_seq));
-            if let Some(lag) = lag_ops {
-                ctx.metrics.site_lag(&site.id, lag);
-            }
+            let lag = live.lag_ops(applied_seq);
+            ctx.metrics.site_lag(&site.id, lag.ok());
             SiteView {
                 id: site.id.to_string(),
                 name: site.name.clone(),
@@ -85,7 +84,8 @@ pub async fn sites(
                 protocol_version: live.protocol_version,
                 epoch: epoch.map(|e| e.to_string()),
                 applied_seq,
-                lag_ops,
+                lag_ops: lag.ok(),
+                lag_ops_unknown: lag.err().map(str::to_owned),
                 last_seen: live.last_seen_ms.and_then(rfc3339),
                 commands_sent_seq: sync.command_head_seq,
                 commands_acked_seq: sync.command_acked_seq,

@@ -6,7 +6,9 @@
 //! and drops higher ones as a gap; it acknowledges cumulatively, and only after the driver says
 //! the apply is durable ([`Receiver::commit`]). The sender keeps everything above the last ack
 //! and sends it again after a reconnect or a retransmit timeout (go-back-N). Together: every
-//! item is applied once, in order, whatever the transport loses, duplicates or reorders.
+//! item is applied once, in order, whatever the transport loses, duplicates or reorders. Progress
+//! counts on the transport keeping order within a connection (one QUIC stream): a batch that
+//! arrives past a gap is dropped and waits for the reconnect or the retransmit timeout.
 //!
 //! Time comes in as `now_ms` from the caller; nothing here reads a clock.
 
