@@ -279,7 +279,10 @@ async fn register(
     if req.lines.is_empty() || req.lines.len() > super::returns::RETURN_LINES_MAX {
         return Err(ApiError::invalid_field(
             "lines",
-            "pick at least one line of the order",
+            format!(
+                "pick 1..={} lines of the order",
+                super::returns::RETURN_LINES_MAX
+            ),
         ));
     }
     let mut lines = Vec::new();
@@ -289,7 +292,7 @@ async fn register(
         let reason = ReasonCode::parse(&l.reason)
             .map_err(|e| ApiError::invalid_field(field("reason"), e))?;
         lines.push(
-            ReturnLine::new(sku, l.qty, reason)
+            ReturnLine::requested(sku, l.qty, reason)
                 .map_err(|e| ApiError::invalid_field(field("qty"), e))?,
         );
     }

@@ -19,7 +19,7 @@ use crate::store::{self, lifecycle};
 use crate::Ctx;
 
 /// Lines one return may carry at most.
-pub const RETURN_LINES_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
+pub const RETURN_LINES_MAX: usize = modori_shared::domain::RETURN_LINES_MAX;
 /// Longest customer address, in bytes.
 pub const CUSTOMER_ADDRESS_BYTES_MAX: usize = 400;
 
@@ -35,6 +35,8 @@ pub struct NewReturn {
     #[serde(default)]
     merchant: Option<String>,
     origin: Origin,
+    /// 1 to 100 lines (`RETURN_LINES_MAX`) of at most 20 units each: 2,000 units at most.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
     /// Personal data, kept only as long as `privacy.retention_days`.
     #[serde(default)]
@@ -91,7 +93,8 @@ pub enum Origin {
 #[serde(deny_unknown_fields)]
 pub struct NewLine {
     sku: String,
-    /// At least 1.
+    /// Units of the SKU: 1 to 20 (`LINE_QTY_MAX`).
+    #[schema(minimum = 1, maximum = 20)]
     qty: u32,
     /// too_small, too_large, not_as_described, damaged_in_transit, defective,
     /// wrong_item_sent, changed_mind, arrived_late, other.
@@ -197,7 +200,7 @@ fn line(i: usize, l: NewLine) -> Result<ReturnLine, ApiError> {
             format!("longer than {NOTE_BYTES_MAX} bytes"),
         ));
     }
-    ReturnLine::new(sku, l.qty, reason).map_err(|e| ApiError::invalid_field(field("qty"), e))
+    ReturnLine::requested(sku, l.qty, reason).map_err(|e| ApiError::invalid_field(field("qty"), e))
 }
 
 /// Whose return it is: the body's merchant, checked against the key.
@@ -551,6 +554,7 @@ pub(crate) async fn register_checked(
     if let Some(why) = returnless_why(ctx, &c, &lines, &products, decision.as_ref()) {
         return register_returnless(ctx, new_return, why, decision.as_ref(), key_id).await;
     }
+    check_label(ctx, &c, tracking.as_deref())?;
     let registered = crate::register(ctx, new_return).await;
     let routed = match registered {
         Ok(routed) => routed,
@@ -572,6 +576,7 @@ pub(crate) async fn register_checked(
     };
     let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
     let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
+    // Checked before the commit for every site (`check_label`): this cannot fail now.
     let zpl = modori_agent::devices::zpl::return_label(
         &routed.rma,
         &routed.site,
@@ -579,7 +584,10 @@ pub(crate) async fn register_checked(
         &from,
         tracking.as_deref(),
     )
-    .map_err(|e| ApiError::internal(&e))?;
+    .unwrap_or_else(|e| {
+        tracing::error!(rma = %routed.rma, error = %e, "return label failed after its check");
+        String::new()
+    });
     tracing::info!(rma = %routed.rma, site = %routed.site, key_id, "return registered");
     Ok(Routed {
         rma: routed.rma.to_string(),
@@ -620,11 +628,51 @@ pub(crate) async fn register_checked(
         returnless: None,
         reservation: {
             let rma = routed.rma.clone();
+            // Stored already: an unreadable reservation is left out of the answer (GET shows
+            // it), not turned into an error that would say nothing was stored.
             ctx.db
                 .call(move |conn| store::beyond::reservation(conn, &rma))
-                .await?
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(rma = %routed.rma, error = %e, "reservation unreadable");
+                    None
+                })
         },
     })
+}
+
+/// Builds the return label for every site it could be routed to, before anything is stored:
+/// data the label refuses (a control character in a postal code, an over-long origin) is a
+/// 422 naming the request's field, never a 5xx after the return was saved.
+fn check_label(ctx: &Ctx, c: &Checked, tracking: Option<&str>) -> Result<(), ApiError> {
+    use modori_agent::devices::zpl::{return_label, ZplError};
+    for site in &ctx.fleet.sites {
+        let Err(e) = return_label(&c.rma, &site.id, &site.name, &c.origin_label, tracking) else {
+            continue;
+        };
+        let field = match &e {
+            ZplError::ControlChar { field, .. }
+            | ZplError::BarcodeChar { field, .. }
+            | ZplError::TooLong { field, .. }
+            | ZplError::Empty { field } => *field,
+            // The label's errors may grow; one without a field is a fault of ours.
+            #[allow(unreachable_patterns)]
+            _ => "",
+        };
+        let named = match field {
+            "rma" => "rma",
+            "from" if c.origin_label.starts_with("postal:") => "origin.postal_code",
+            "from" if c.origin_label.starts_with("store:") => "origin.store_id",
+            "from" => "origin",
+            // Site names, ids and tracking numbers are ours: a configuration fault.
+            _ => return Err(ApiError::internal(&e)),
+        };
+        return Err(ApiError::invalid_field(
+            named,
+            format!("cannot be printed on the return label: {e}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Why the customer should keep the goods, when bringing them back costs more than they would
@@ -784,6 +832,8 @@ pub struct StoreReturn {
     condition: Option<store::beyond::StoreCondition>,
     /// The merchant whose goods come back.
     merchant: String,
+    /// 1 to 100 lines (`RETURN_LINES_MAX`) of at most 20 units each: 2,000 units at most.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
     #[serde(default)]
     customer: Option<NewCustomer>,
