@@ -21,6 +21,9 @@ pub const CATALOG_ITEMS_PER_REQUEST_MAX: usize = 20_000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogRequest {
+    /// The path's merchant, when given (so what `GET` answered can be sent back as it is).
+    #[serde(default)]
+    merchant: Option<String>,
     items: Vec<CatalogEntry>,
 }
 
@@ -112,6 +115,16 @@ pub async fn put_catalog(
         return Err(ApiError::not_found(format!(
             "no merchant {merchant} (merchants are configured in [[merchants]])"
         )));
+    }
+    if req
+        .merchant
+        .as_ref()
+        .is_some_and(|m| m != merchant.as_str())
+    {
+        return Err(ApiError::invalid_field(
+            "merchant",
+            format!("the body names another merchant than the path's {merchant}"),
+        ));
     }
     if req.items.is_empty() || req.items.len() > CATALOG_ITEMS_PER_REQUEST_MAX {
         return Err(ApiError::invalid_field(

@@ -243,6 +243,8 @@ struct Facts {
     order: Order,
     returned: BTreeMap<String, u64>,
     catalog: Vec<Option<(u64, bool, String)>>,
+    /// The catalogue's entry of the SKU wanted in exchange.
+    wanted: Option<(u64, bool, String)>,
     history: policy::History,
 }
 
@@ -311,6 +313,7 @@ async fn register(
     let now_ms = crate::chrono_ms();
     let (m, r) = (merchant.clone(), req.order_ref.clone());
     let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
+    let wanted = exchange.as_ref().map(|s| s.to_string());
     let facts = ctx
         .db
         .call(move |c| {
@@ -327,6 +330,10 @@ async fn register(
                     .iter()
                     .map(|s| queries::catalog_item(c, m.as_str(), s))
                     .collect::<Result<_, _>>()?,
+                wanted: match &wanted {
+                    Some(sku) => queries::catalog_item(c, m.as_str(), sku)?,
+                    None => None,
+                },
                 history,
                 order,
             }))
@@ -335,6 +342,24 @@ async fn register(
     let facts = facts.ok_or_else(|| {
         ApiError::not_found(format!("no order {} of merchant {merchant}", req.order_ref))
     })?;
+    // An exchange is for a product the merchant sells, not for whatever was typed.
+    if let Some(sku) = &exchange {
+        match &facts.wanted {
+            None => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!("{sku} is not in the catalogue of {merchant}"),
+                ))
+            }
+            Some(item) if item.1 => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!("{sku} is a final-sale product: it is not offered in exchange"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     // Each line must be on the order, and not returned already (lines of one SKU together).
     let mut asked: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, l) in lines.iter().enumerate() {

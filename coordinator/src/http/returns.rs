@@ -401,7 +401,11 @@ pub(crate) async fn register_checked(
     let merchant = c.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();
     let customer_ref = c.customer.as_ref().map(|c| c.reference.clone());
-    let (products, has_catalog, history) = ctx
+    let wanted = match &c.resolution {
+        policy::Resolution::Exchange { sku } => Some(sku.clone()),
+        _ => None,
+    };
+    let (products, has_catalog, history, wanted_product) = ctx
         .db
         .call({
             let merchant = merchant.clone();
@@ -410,6 +414,10 @@ pub(crate) async fn register_checked(
                 for sku in &skus {
                     products.push(store::commerce::product(conn, merchant.as_deref(), sku)?);
                 }
+                let wanted_product = match &wanted {
+                    Some(sku) => store::commerce::product(conn, merchant.as_deref(), sku)?,
+                    None => None,
+                };
                 let has_catalog = match &merchant {
                     Some(m) => {
                         conn.query_row(
@@ -424,10 +432,32 @@ pub(crate) async fn register_checked(
                     Some(r) => store::commerce::history(conn, r, now_ms)?,
                     None => policy::History::default(),
                 };
-                Ok::<_, store::StoreError>((products, has_catalog, history))
+                Ok::<_, store::StoreError>((products, has_catalog, history, wanted_product))
             }
         })
         .await?;
+    // An exchange names a real product: one the merchant's catalogue sells.
+    if let policy::Resolution::Exchange { sku } = &c.resolution {
+        match &wanted_product {
+            None => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!(
+                        "{sku} is not in the catalogue of {}: an exchange is for a product the \
+                         merchant sells",
+                        merchant.as_deref().unwrap_or("any merchant")
+                    ),
+                ))
+            }
+            Some(p) if p.1 => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!("{sku} is a final-sale product: it is not offered in exchange"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     // A merchant with a catalogue must know every SKU it takes back.
     if has_catalog {
         if let Some(i) = products.iter().position(Option::is_none) {
