@@ -58,7 +58,9 @@ async fn load(
     responses(
         (status = 200, body = Statement),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn statement(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -75,7 +77,9 @@ pub async fn statement(
     responses(
         (status = 200, content_type = "text/csv", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn statement_csv(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

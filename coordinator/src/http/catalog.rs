@@ -101,8 +101,10 @@ fn merchant_param(merchant: String) -> Result<MerchantId, ApiError> {
     responses(
         (status = 200, body = CatalogStored),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn put_catalog(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -170,7 +172,8 @@ pub async fn put_catalog(
     responses(
         (status = 200, body = CatalogView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody)))]
 pub async fn get_catalog(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

@@ -108,6 +108,7 @@ pub struct CarrierAnswer {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Carrier integrations use an ops key", body = ErrorBody),
         (status = 404, description = "Unknown carrier", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn carrier_events(
     State(ctx): State<Arc<Ctx>>,
@@ -150,7 +151,9 @@ pub struct ReasonsQuery {
     responses(
         (status = 200, body = Vec<ReasonCount>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong (`field` names it)",
+         body = ErrorBody)))]
 pub async fn reasons(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

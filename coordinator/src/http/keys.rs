@@ -63,8 +63,8 @@ fn view(r: KeyRecord) -> KeyView {
     responses(
         (status = 201, description = "The key, shown this once", body = CreatedKey),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_key(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

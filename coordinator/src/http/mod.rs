@@ -230,3 +230,37 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
 async fn openapi_json(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     axum::Json(doc.as_ref()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    /// What every operation can answer whatever its handler does, by what it reads: a JSON
+    /// body (400 malformed, 413 too large, 415 not JSON, 422 a wrong field), a path parameter
+    /// (400), a key (401). The document must list them, or a client (and schemathesis) meets
+    /// statuses it was not told of.
+    #[test]
+    fn every_operation_lists_the_statuses_its_extractors_answer() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let listed = |status: &str| op["responses"].get(status).is_some();
+                let mut needed = Vec::new();
+                if op.get("requestBody").is_some() {
+                    needed.extend(["400", "413", "415", "422"]);
+                }
+                if path.contains('{') {
+                    needed.push("400");
+                }
+                if op.get("security").is_some() {
+                    needed.push("401");
+                }
+                for status in needed {
+                    if !listed(status) {
+                        missing.push(format!("{method} {path}: {status}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not listed:\n{}", missing.join("\n"));
+    }
+}

@@ -154,6 +154,7 @@ pub struct Matched {
         (status = 403, body = ErrorBody),
         (status = 404, description = "No such unit or return", body = ErrorBody),
         (status = 409, description = "The unit is not in quarantine", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn match_unit(
     State(ctx): State<Arc<Ctx>>,

@@ -895,7 +895,8 @@ pub struct StoreReturn {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Another store's key", body = ErrorBody),
         (status = 404, description = "No such store", body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn create_store_return(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

@@ -53,6 +53,7 @@ fn site_param(ctx: &Ctx, site: String) -> Result<SiteId, ApiError> {
         (status = 200, body = DemandSet),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn put_demand(
     State(ctx): State<Arc<Ctx>>,
@@ -195,6 +196,7 @@ pub struct TransferOrdered {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Already there, or gone", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn transfer_unit(
     State(ctx): State<Arc<Ctx>>,
