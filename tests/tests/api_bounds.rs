@@ -131,6 +131,34 @@ async fn a_postal_code_the_label_cannot_print_is_refused_before_anything_is_stor
         assert_eq!(status, 201, "{text}");
     }
     assert_eq!(n_returns(&fleet).await?, 3);
+    // A wrong origin is named by its own field, not as the whole origin.
+    for (origin, field) in [
+        (json!({"postal_code": null}), "origin.postal_code"),
+        (json!({"postal_code": 530}), "origin.postal_code"),
+        (json!({"store_id": null}), "origin.store_id"),
+        (json!({"latitude": 35.0}), "origin.longitude"),
+        (
+            json!({"latitude": "35", "longitude": 139.0}),
+            "origin.latitude",
+        ),
+        (
+            json!({"store_id": "st-ginza", "postal_code": "060-0001"}),
+            "origin",
+        ),
+    ] {
+        let body = json!({"origin": origin, "lines": lines(1, 1)});
+        let (status, text) = post(&fleet, "/api/v1/returns", &body).await?;
+        assert_eq!(status, 422, "{origin}: {text}");
+        assert_eq!(error(&text).1, field, "{origin}: {text}");
+    }
+    let body = json!({"origin": {"postal_code": "060-0001", "colour": 1}, "lines": lines(1, 1)});
+    let (status, text) = post(&fleet, "/api/v1/returns", &body).await?;
+    assert_eq!(
+        (status, error(&text).1),
+        (422, "origin.colour".into()),
+        "{text}"
+    );
+    assert_eq!(n_returns(&fleet).await?, 3);
     fleet.shutdown().await;
     Ok(())
 }

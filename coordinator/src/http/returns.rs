@@ -34,7 +34,8 @@ pub struct NewReturn {
     /// to a merchant's returns.
     #[serde(default)]
     merchant: Option<String>,
-    origin: Origin,
+    #[schema(value_type = Origin)]
+    origin: OriginIn,
     /// 1 to 100 lines (`RETURN_LINES_MAX`) of at most 20 units each: 2,000 units at most.
     #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
@@ -87,6 +88,75 @@ pub enum Origin {
     Store { store_id: String },
     Point { latitude: f64, longitude: f64 },
     Postal { postal_code: String },
+}
+
+/// An origin as sent, read field by field so a wrong value is named by its own path
+/// (`origin.postal_code`), which an untagged enum cannot do ("no variant matched" at `origin`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginIn {
+    #[serde(default, deserialize_with = "present")]
+    store_id: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    latitude: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    longitude: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    postal_code: Option<serde_json::Value>,
+}
+
+/// A field that is there, `null` included (serde's `Option` reads `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+impl OriginIn {
+    fn checked(self) -> Result<Origin, ApiError> {
+        let text = |v: serde_json::Value, field: &str| match v {
+            serde_json::Value::String(s) => Ok(s),
+            other => Err(ApiError::invalid_field(
+                format!("origin.{field}"),
+                format!("expected a string, got {other}"),
+            )),
+        };
+        let number = |v: serde_json::Value, field: &str| {
+            v.as_f64().ok_or_else(|| {
+                ApiError::invalid_field(
+                    format!("origin.{field}"),
+                    format!("expected a number, got {v}"),
+                )
+            })
+        };
+        match (
+            self.store_id,
+            self.latitude,
+            self.longitude,
+            self.postal_code,
+        ) {
+            (Some(id), None, None, None) => Ok(Origin::Store {
+                store_id: text(id, "store_id")?,
+            }),
+            (None, Some(lat), Some(lon), None) => Ok(Origin::Point {
+                latitude: number(lat, "latitude")?,
+                longitude: number(lon, "longitude")?,
+            }),
+            (None, None, None, Some(code)) => Ok(Origin::Postal {
+                postal_code: text(code, "postal_code")?,
+            }),
+            (None, Some(_), None, None) => Err(ApiError::invalid_field(
+                "origin.longitude",
+                "a point needs its longitude",
+            )),
+            (None, None, Some(_), None) => Err(ApiError::invalid_field(
+                "origin.latitude",
+                "a point needs its latitude",
+            )),
+            _ => Err(ApiError::invalid_field(
+                "origin",
+                "give exactly one of store_id, latitude and longitude, or postal_code",
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -838,7 +908,7 @@ pub async fn create_return(
     ApiJson(req): ApiJson<NewReturn>,
 ) -> Result<(StatusCode, Json<Routed>), ApiError> {
     let merchant = merchant_of(&caller, req.merchant)?;
-    let origin = check_origin(&ctx, req.origin)?;
+    let origin = check_origin(&ctx, req.origin.checked()?)?;
     let order = OrderTerms {
         order_ref: req.order_ref,
         order_date: req.order_date,
