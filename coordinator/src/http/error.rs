@@ -392,6 +392,9 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("colour"), "{}", e.message);
         let e = err(r#"{}"#);
         assert_eq!(e.field.as_deref(), Some("lines"));
+        // An integer written with a fraction is refused at its field, as the document says.
+        let e = err(r#"{"lines": [{"sku": "A", "qty": 947.0}]}"#);
+        assert_eq!((e.status, e.field.as_deref()), (422, Some("lines[0].qty")));
         let e = err(r#"{"lines": [], "lines": []}"#);
         assert_eq!(e.field.as_deref(), Some("lines"), "{}", e.message);
         let e = err(r#"{"lines": [{"sku": "A", "qty": 1, "qty": 2}]}"#);

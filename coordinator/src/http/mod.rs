@@ -51,7 +51,10 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         description = "Returns and exchanges across the fleet's sites. Every /api/v1 route but \
                        this document needs `Authorization: Bearer <key>`; keys are scoped to \
                        `ops`, `merchant:<id>` or `store:<id>`. Every error is JSON: \
-                       `{\"error\": {\"status\", \"code\", \"field\"?, \"message\"}}`."
+                       `{\"error\": {\"status\", \"code\", \"field\"?, \"message\"}}`. \
+                       Integer fields take JSON integers: `947.0` is refused (422 naming the \
+                       field), because quantities, prices and ids are counted and stored as \
+                       integers and a fraction must not be dropped silently."
     ),
     modifiers(&BearerKeys),
     tags(
