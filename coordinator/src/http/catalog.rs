@@ -96,7 +96,7 @@ fn merchant_param(merchant: String) -> Result<MerchantId, ApiError> {
 
 /// Replaces catalogue entries of a merchant (by SKU) and sends them to every site.
 #[utoipa::path(put, path = "/api/v1/catalog/{merchant}", tag = "catalog", security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = CatalogRequest,
     responses(
         (status = 200, body = CatalogStored),
@@ -168,7 +168,7 @@ pub async fn put_catalog(
 
 /// A merchant's catalogue, by SKU.
 #[utoipa::path(get, path = "/api/v1/catalog/{merchant}", tag = "catalog", security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$")),
     responses(
         (status = 200, body = CatalogView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

@@ -266,4 +266,25 @@ mod tests {
         }
         assert!(missing.is_empty(), "not listed:\n{}", missing.join("\n"));
     }
+
+    /// An id in a path is refused (400) unless it has the id's characters: the document says
+    /// which, so a schema-valid id is never refused for its shape.
+    #[test]
+    fn id_path_parameters_carry_the_ids_pattern() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                for p in params.iter().filter(|p| p["in"] == "path") {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    let ids = ["rma", "lpn", "merchant", "store_id", "site"];
+                    if ids.contains(&name) && p["schema"]["pattern"].as_str().is_none() {
+                        missing.push(format!("{method} {path}: {name}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no pattern:\n{}", missing.join("\n"));
+    }
 }

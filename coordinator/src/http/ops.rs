@@ -146,7 +146,7 @@ pub struct Matched {
 
 /// Matches a quarantined unit to a registered return; its site is told.
 #[utoipa::path(post, path = "/api/v1/quarantine/{lpn}/match", tag = "ops", security(("bearer" = [])),
-    params(("lpn" = String, Path, description = "The unit's license plate")),
+    params(("lpn" = String, Path, description = "The unit's license plate", pattern = "^[A-Z0-9._-]{1,64}$")),
     request_body = MatchRequest,
     responses(
         (status = 200, body = Matched),

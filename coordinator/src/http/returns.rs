@@ -958,7 +958,7 @@ pub struct StoreReturn {
 /// suitable site and the answer carries the label the store ships it under.
 #[utoipa::path(post, path = "/api/v1/stores/{store_id}/returns", tag = "returns",
     security(("bearer" = [])),
-    params(("store_id" = String, Path, description = "The store taking the return")),
+    params(("store_id" = String, Path, description = "The store taking the return", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = StoreReturn,
     responses(
         (status = 201, description = "Registered and routed", body = Routed),
@@ -1134,7 +1134,7 @@ fn rma_param(rma: String) -> Result<RmaId, ApiError> {
 /// A return's status and its whole timeline: registered, units received, graded and
 /// disposed at the site, parcel closed, cancelled or expired.
 #[utoipa::path(get, path = "/api/v1/returns/{rma}", tag = "returns", security(("bearer" = [])),
-    params(("rma" = String, Path, description = "The return's RMA id")),
+    params(("rma" = String, Path, description = "The return's RMA id", pattern = "^[A-Z0-9._-]{1,64}$")),
     responses(
         (status = 200, body = ReturnView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -1167,7 +1167,7 @@ pub struct Cancelled {
 /// Cancels a return nothing of which has been received; its site stops expecting it (a parcel
 /// that still comes goes to quarantine). Cancelling a cancelled return changes nothing.
 #[utoipa::path(post, path = "/api/v1/returns/{rma}/cancel", tag = "returns", security(("bearer" = [])),
-    params(("rma" = String, Path, description = "The return's RMA id")),
+    params(("rma" = String, Path, description = "The return's RMA id", pattern = "^[A-Z0-9._-]{1,64}$")),
     responses(
         (status = 200, body = Cancelled),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

@@ -47,7 +47,7 @@ fn site_param(ctx: &Ctx, site: String) -> Result<SiteId, ApiError> {
 
 /// Replaces a site's demand: how many units of each SKU it sells within the horizon.
 #[utoipa::path(put, path = "/api/v1/demand/{site}", tag = "stock", security(("bearer" = [])),
-    params(("site" = String, Path, description = "The site")),
+    params(("site" = String, Path, description = "The site", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = Vec<DemandRow>,
     responses(
         (status = 200, body = DemandSet),
@@ -189,7 +189,7 @@ pub struct TransferOrdered {
 /// Orders one unit moved to another site; the site holding it packs it at its putaway station.
 #[utoipa::path(post, path = "/api/v1/units/{lpn}/transfer", tag = "stock",
     security(("bearer" = [])),
-    params(("lpn" = String, Path, description = "The unit's LPN")),
+    params(("lpn" = String, Path, description = "The unit's LPN", pattern = "^[A-Z0-9._-]{1,64}$")),
     request_body = TransferRequest,
     responses(
         (status = 200, body = TransferOrdered),
