@@ -1110,6 +1110,8 @@ pub fn pending_expected_returns(
             .flat_map(|(sku, (qty, got))| {
                 std::iter::repeat_n(sku, qty.saturating_sub(got) as usize)
             })
+            // A return stored before the API bounded its units must not size this list.
+            .take(modori_shared::domain::RETURN_UNITS_MAX as usize)
             .collect();
         out.push(ExpectedReturn { rma, skus });
     }

@@ -57,6 +57,12 @@ pub enum ApiKeyError {
     Sqlite(#[from] rusqlite::Error),
     #[error(transparent)]
     Db(#[from] DbError),
+    #[error(
+        "API key {0} is the last live ops key: revoking it would leave nobody able to manage \
+         keys over the API; create another ops key first (or use `modori-coordinator keys` on \
+         the coordinator's machine)"
+    )]
+    LastOpsKey(String),
 }
 
 /// What a key may reach.
@@ -277,8 +283,31 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<KeyRecord>, ApiKeyErr
 }
 
 /// Revokes a key; revoking a revoked key changes nothing. Returns its record.
-pub fn revoke(conn: &mut Connection, id: &str, now_ms: i64) -> Result<KeyRecord, ApiKeyError> {
+///
+/// With `keep_last_ops` (the API), the last live ops key is refused ([`ApiKeyError::LastOpsKey`]):
+/// over the API nobody could make a key again. The command line, run on the coordinator's
+/// machine, may revoke it.
+pub fn revoke(
+    conn: &mut Connection,
+    id: &str,
+    now_ms: i64,
+    keep_last_ops: bool,
+) -> Result<KeyRecord, ApiKeyError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if keep_last_ops {
+        // Checked in the same transaction as the update: two concurrent revocations of the
+        // last two ops keys cannot both pass.
+        let (is_live_ops, n_live_ops): (bool, i64) = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM api_keys
+                            WHERE id = ?1 AND scope = 'ops' AND revoked_ms IS NULL),
+                    (SELECT COUNT(*) FROM api_keys WHERE scope = 'ops' AND revoked_ms IS NULL)",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        if is_live_ops && n_live_ops <= 1 {
+            return Err(ApiKeyError::LastOpsKey(id.to_owned()));
+        }
+    }
     tx.execute(
         "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
         params![id, now_ms],
@@ -436,12 +465,12 @@ mod tests {
             authenticate(&conn, &a).unwrap(),
             Some((rec.id.clone(), Scope::Ops))
         );
-        revoke(&mut conn, &rec.id, 3).unwrap();
+        revoke(&mut conn, &rec.id, 3, false).unwrap();
         assert_eq!(authenticate(&conn, &a).unwrap(), None);
         assert!(authenticate(&conn, &b).unwrap().is_some());
         assert_eq!(authenticate(&conn, "modori_nope").unwrap(), None);
         assert!(matches!(
-            revoke(&mut conn, "ak-none", 4),
+            revoke(&mut conn, "ak-none", 4, false),
             Err(ApiKeyError::UnknownKey(_))
         ));
     }
@@ -470,7 +499,7 @@ mod tests {
         assert_eq!(authenticate(&conn, &b.key).unwrap(), None);
         // Revoked by hand: a restart with the same config does not bring it back.
         let (id, _) = authenticate(&conn, &a.key).unwrap().unwrap();
-        revoke(&mut conn, &id, 5).unwrap();
+        revoke(&mut conn, &id, 5, false).unwrap();
         sync_config_keys(&mut conn, &[entry(&a, "ops")], 6).unwrap();
         assert_eq!(authenticate(&conn, &a.key).unwrap(), None);
     }

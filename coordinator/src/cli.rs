@@ -366,7 +366,7 @@ fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
         KeysCommand::Revoke { id, config } => {
             let config = CoordinatorConfig::load(&config)?;
             let mut conn = open_keys_db(&config)?;
-            let record = apikeys::revoke(&mut conn, &id, now)?;
+            let record = apikeys::revoke(&mut conn, &id, now, false)?;
             println!("revoked {} (scope {})", record.id, record.scope);
         }
     }

@@ -42,7 +42,7 @@ use modori_shared::domain::{Coordinates, Epoch, ReturnLine, RmaId, SiteId};
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
@@ -385,6 +385,7 @@ pub async fn register(
         .await?;
     let needs = routing::Needs {
         testing: needs_testing,
+        n_units: u32::try_from(modori_shared::domain::n_units(&r.lines)).unwrap_or(u32::MAX),
     };
     let load = |s: &SiteId| {
         routed
@@ -413,12 +414,14 @@ pub async fn register(
         .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, chrono_ms()))
         .await?;
     ctx.live.command_queued(&site, command_seq);
+    // The return is stored: what follows is redone by later passes, so a failure is logged
+    // rather than answered (an error answer must mean nothing was stored).
     if exchange {
         // Its replacement may have been ordered from another site.
-        wake_all_streams(ctx).await?;
+        logged("waking the sites", &rma, wake_all_streams(ctx).await);
     }
     if from_store {
-        plan_totes(ctx, false).await?;
+        logged("planning totes", &rma, plan_totes(ctx, false).await);
     }
     Ok(RoutedReturn {
         rma,
@@ -581,9 +584,16 @@ pub async fn cancel_return(
         info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");
         ctx.live.command_queued(site, *command_seq);
         // Its exchange's stock may be released at another site.
-        wake_all_streams(ctx).await?;
+        logged("waking the sites", &rma, wake_all_streams(ctx).await);
     }
     Ok(outcome)
+}
+
+/// Logs the failure of follow-up work after a commit (a later pass or reconnect redoes it).
+fn logged<T>(what: &str, rma: &RmaId, result: Result<T, CoordinatorError>) {
+    if let Err(e) = result {
+        warn!(rma = %rma, error = %e, what, "follow-up after the commit failed; a later pass redoes it");
+    }
 }
 
 /// Plans the totes of store drop-offs due now and tells their sites; `scheduled` for the

@@ -2,8 +2,10 @@
 //!
 //! Every site able to take the return is a candidate; its score is its great-circle distance
 //! from the origin plus a load penalty that grows with the share of today's capacity already
-//! routed to it, so a nearly full site yields to a slightly farther one and a full site takes
-//! nothing more (it spills to the next best). Products that must be tested (electronics) go
+//! routed to it, so a nearly full site yields to a slightly farther one and a site without room
+//! for the return's units takes nothing more (it spills to the next best). Capacity and load are
+//! counted in units, as `daily_capacity_units` says: a 1,000-unit return fills a site as much
+//! as a thousand single-unit ones. Products that must be tested (electronics) go
 //! only to sites that can test them. Every candidate, with its score or the reason it was left
 //! out, is kept with the decision for the API and the dashboard.
 
@@ -21,6 +23,8 @@ pub const FULL_LOAD_PENALTY_KM: f64 = 300.0;
 pub struct Needs {
     /// A product that must be tested (electronics) is in it.
     pub testing: bool,
+    /// Units it carries: a site takes it only with room for all of them today.
+    pub n_units: u32,
 }
 
 /// One site as the decision saw it.
@@ -28,7 +32,9 @@ pub struct Needs {
 pub struct Candidate {
     pub site: String,
     pub distance_km: f64,
+    /// Units routed to it today.
     pub routed_today: u32,
+    /// Units it can receive a day.
     pub daily_capacity: u32,
     /// Distance plus load penalty; `None` when the site was left out.
     pub score: Option<f64>,
@@ -47,7 +53,7 @@ pub struct Route<'a> {
 }
 
 /// The best site for a return from `origin` with `needs`, given how many units were routed to
-/// each site today. `None` when no site can take it (every candidate says why).
+/// each site today (`routed_today`, in units). `None` when no site can take it (every candidate says why).
 pub fn route<'a>(
     sites: &'a [Site],
     origin: Coordinates,
@@ -61,8 +67,12 @@ pub fn route<'a>(
             let distance = distance_km(origin, s.location);
             let excluded = if needs.testing && !s.capabilities.contains(&Capability::Testing) {
                 Some("cannot test electronics".to_owned())
-            } else if load >= s.daily_capacity_units {
-                Some(format!("full today ({load}/{})", s.daily_capacity_units))
+            } else if load.saturating_add(needs.n_units.max(1)) > s.daily_capacity_units {
+                Some(format!(
+                    "full today ({load}/{} units; this return has {})",
+                    s.daily_capacity_units,
+                    needs.n_units.max(1)
+                ))
             } else {
                 None
             };
@@ -112,7 +122,7 @@ pub fn route<'a>(
 
 fn explain(best: &Candidate, all: &[Candidate]) -> String {
     let mut text = format!(
-        "{} at {:.0} km, {}/{} routed today (score {:.0})",
+        "{} at {:.0} km, {}/{} units routed today (score {:.0})",
         best.site,
         best.distance_km,
         best.routed_today,
@@ -208,7 +218,15 @@ mod tests {
     fn electronics_skip_sites_that_cannot_test() {
         let fleet = fleet();
         let hakata = Coordinates::new(33.59, 130.42).unwrap();
-        let (route, _) = route(&fleet.sites, hakata, Needs { testing: true }, |_| 0);
+        let (route, _) = route(
+            &fleet.sites,
+            hakata,
+            Needs {
+                testing: true,
+                ..Needs::default()
+            },
+            |_| 0,
+        );
         let route = route.unwrap();
         assert!(
             route.site.capabilities.contains(&Capability::Testing),
@@ -249,6 +267,31 @@ mod tests {
             routed("sapporo", 2400),
         );
         assert_eq!(near.unwrap().site.id.as_str(), "sapporo");
+    }
+
+    #[test]
+    fn capacity_counts_units_not_returns() {
+        let fleet = fleet();
+        let sapporo = Coordinates::new(43.06, 141.35).unwrap();
+        let needs = |n_units| Needs {
+            n_units,
+            ..Needs::default()
+        };
+        // Sapporo takes 2,500 units a day: with 2,400 routed, 100 more fit and 101 spill.
+        let (fits, _) = route(&fleet.sites, sapporo, needs(100), routed("sapporo", 2400));
+        assert_eq!(fits.unwrap().site.id.as_str(), "sapporo");
+        let (spills, candidates) =
+            route(&fleet.sites, sapporo, needs(101), routed("sapporo", 2400));
+        assert_ne!(spills.unwrap().site.id.as_str(), "sapporo");
+        let excluded = candidates
+            .iter()
+            .find(|c| c.site == "sapporo")
+            .and_then(|c| c.excluded.clone())
+            .unwrap();
+        assert!(excluded.contains("101"), "{excluded}");
+        // A return larger than any site's whole day goes nowhere.
+        let (none, _) = route(&fleet.sites, sapporo, needs(u32::MAX), |_| 0);
+        assert!(none.is_none());
     }
 
     #[test]

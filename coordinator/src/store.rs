@@ -1323,13 +1323,16 @@ pub fn count(conn: &Connection, sql: &str, site: &str) -> Result<u64, StoreError
     Ok(to_u64(conn.query_row(sql, [site], |r| r.get(0))?))
 }
 
-/// Units per disposition across the fleet, for the demo summary.
+/// Units given each disposition across the fleet, for the demo summary: whether still waiting
+/// to be put away (`disposed:`), in a bin (`placed:`) or gone from the site (`departed:`), as
+/// the dashboard counts them.
 pub fn disposition_counts(conn: &Connection) -> Result<Vec<(Disposition, u64)>, StoreError> {
     let mut out = Vec::new();
     for name in Disposition::ALL_NAMES {
         let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM units WHERE state = ?1",
-            [format!("disposed:{name}")],
+            "SELECT COUNT(*) FROM units
+             WHERE state IN ('disposed:' || ?1, 'placed:' || ?1, 'departed:' || ?1)",
+            [name],
             |r| r.get(0),
         )?;
         out.push((Disposition::parse(name)?, to_u64(n)));
@@ -1341,6 +1344,33 @@ pub fn disposition_counts(conn: &Connection) -> Result<Vec<(Disposition, u64)>, 
 mod tests {
     use super::*;
     use modori_shared::domain::{Grade, Sku};
+
+    #[test]
+    fn disposition_counts_follow_units_put_away_and_gone() {
+        let conn = open();
+        for (i, state) in [
+            "disposed:restock",
+            "placed:restock",
+            "departed:restock",
+            "departed:resale",
+            "graded:B",
+            "received",
+        ]
+        .iter()
+        .enumerate()
+        {
+            conn.execute(
+                "INSERT INTO units (lpn, site, sku, state, updated_ms) VALUES (?1, 's', 'A', ?2, 0)",
+                params![format!("L{i}"), state],
+            )
+            .unwrap();
+        }
+        let counts = disposition_counts(&conn).unwrap();
+        let n = |d: Disposition| counts.iter().find(|(x, _)| *x == d).map(|(_, n)| *n);
+        assert_eq!(n(Disposition::Restock), Some(3), "{counts:?}");
+        assert_eq!(n(Disposition::Resale), Some(1), "{counts:?}");
+        assert_eq!(counts.iter().map(|(_, n)| n).sum::<u64>(), 4, "{counts:?}");
+    }
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

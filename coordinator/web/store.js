@@ -54,11 +54,18 @@ function picked(box) {
   for (const row of box.querySelectorAll(".line")) {
     const pick = row.querySelector(".pick");
     if (!pick.checked) continue;
-    lines.push({
-      sku: row.dataset.sku,
-      qty: Number(row.querySelector(".qty").value) || 1,
-      reason: row.querySelector(".reason").value,
-    });
+    // A quantity that is not a whole number from 1 to what may be returned is an error at its
+    // field, never silently 1.
+    const field = row.querySelector(".qty");
+    const qty = Number(field.value);
+    const max = Number(field.max);
+    if (!Number.isInteger(qty) || qty < 1 || qty > max) {
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+      throw new Error(`Quantity of ${row.dataset.sku}: a whole number from 1 to ${max}.`);
+    }
+    field.removeAttribute("aria-invalid");
+    lines.push({ sku: row.dataset.sku, qty, reason: row.querySelector(".reason").value });
   }
   return lines;
 }

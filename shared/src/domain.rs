@@ -28,6 +28,8 @@ pub enum DomainError {
     BadLongitude(f64),
     #[error("quantity must be at least 1, got {0}")]
     BadQuantity(u32),
+    #[error("quantity {0} is over the limit of {LINE_QTY_MAX} units a line")]
+    QuantityTooLarge(u32),
     #[error("unknown {kind} {value:?}; expected one of {allowed:?}")]
     UnknownName {
         kind: &'static str,
@@ -254,13 +256,41 @@ pub struct ReturnLine {
     pub reason: ReasonCode,
 }
 
+/// Most lines a return asked for from outside the fleet (API, store counter) may carry. Below
+/// the wire's own limit (`wire::payload::RETURN_LINES_MAX`), which also covers what was stored
+/// before this limit existed.
+pub const RETURN_LINES_MAX: usize = 100;
+/// Most units one line of such a return may carry.
+pub const LINE_QTY_MAX: u32 = 20;
+/// Most units one return may carry: what its lines allow at most, so the API's schema states it
+/// exactly. Below the smallest site's daily capacity, so the largest return can be routed, and
+/// small enough that whatever a site or its crew sizes by a return's units (a list per unit to
+/// receive) stays a few kilobytes.
+pub const RETURN_UNITS_MAX: u32 = RETURN_LINES_MAX as u32 * LINE_QTY_MAX;
+const _: () = assert!(RETURN_LINES_MAX <= crate::wire::payload::RETURN_LINES_MAX);
+
 impl ReturnLine {
+    /// A line as stored or sent: at least one unit. Decoding uses this, so a return stored
+    /// before [`LINE_QTY_MAX`] existed still travels; consumers bound what they size by `qty`.
     pub fn new(sku: Sku, qty: u32, reason: ReasonCode) -> Result<Self, DomainError> {
         if qty == 0 {
             return Err(DomainError::BadQuantity(qty));
         }
         Ok(Self { sku, qty, reason })
     }
+
+    /// A line asked for from outside the fleet: 1..=[`LINE_QTY_MAX`] units.
+    pub fn requested(sku: Sku, qty: u32, reason: ReasonCode) -> Result<Self, DomainError> {
+        if qty > LINE_QTY_MAX {
+            return Err(DomainError::QuantityTooLarge(qty));
+        }
+        Self::new(sku, qty, reason)
+    }
+}
+
+/// Units in `lines`, without overflow.
+pub fn n_units(lines: &[ReturnLine]) -> u64 {
+    lines.iter().map(|l| u64::from(l.qty)).sum()
 }
 
 /// Inspected condition of a unit: A like new … D damaged, X unsellable.
@@ -580,6 +610,23 @@ impl UnitState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requested_line_carries_one_to_line_qty_max_units() {
+        let sku = || Sku::new("TEE-WHT-M").unwrap();
+        assert!(ReturnLine::requested(sku(), 1, ReasonCode::Other).is_ok());
+        assert!(ReturnLine::requested(sku(), LINE_QTY_MAX, ReasonCode::Other).is_ok());
+        assert_eq!(
+            ReturnLine::requested(sku(), LINE_QTY_MAX + 1, ReasonCode::Other),
+            Err(DomainError::QuantityTooLarge(LINE_QTY_MAX + 1))
+        );
+        assert_eq!(
+            ReturnLine::requested(sku(), 0, ReasonCode::Other),
+            Err(DomainError::BadQuantity(0))
+        );
+        let lines = vec![ReturnLine::new(sku(), u32::MAX, ReasonCode::Other).unwrap(); 3];
+        assert_eq!(n_units(&lines), 3 * u64::from(u32::MAX));
+    }
 
     #[test]
     fn ids_are_validated_with_a_named_problem() {

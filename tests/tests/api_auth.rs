@@ -337,3 +337,78 @@ async fn keys_are_made_and_revoked_without_a_restart() -> anyhow::Result<()> {
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_live_ops_key_cannot_be_revoked_over_the_api() -> anyhow::Result<()> {
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let (status, list) = fleet.api("GET", "/api/v1/keys", None).await?;
+    assert_eq!(status, 200, "{list}");
+    let list: serde_json::Value = serde_json::from_str(&list)?;
+    let configured = list
+        .as_array()
+        .and_then(|keys| {
+            keys.iter()
+                .find(|k| k["scope"] == "ops" && k["revoked_at"].is_null())
+        })
+        .and_then(|k| k["id"].as_str())
+        .unwrap_or_else(|| panic!("a live ops key: {list}"))
+        .to_owned();
+
+    // Alone, the configured ops key cannot revoke itself.
+    let (status, text) = fleet
+        .api("DELETE", &format!("/api/v1/keys/{configured}"), None)
+        .await?;
+    assert_eq!((status, code(&text)), (409, "conflict".into()), "{text}");
+    assert!(text.contains("last live ops key"), "{text}");
+    assert_eq!(fleet.api("GET", "/api/v1/sites", None).await?.0, 200);
+
+    // With a second ops key, either may go; then the one left is the last.
+    let (second, second_key) = make_key(&fleet, "ops").await?;
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&second_key),
+        "DELETE",
+        &format!("/api/v1/keys/{configured}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&second_key),
+        "DELETE",
+        &format!("/api/v1/keys/{second}"),
+        None,
+    )
+    .await?;
+    assert_eq!((status, code(&text)), (409, "conflict".into()), "{text}");
+    assert_eq!(get(&fleet, &second_key, "/api/v1/keys").await?.0, 200);
+    // Other scopes' keys are revoked as before, and a revoked ops key again changes nothing.
+    let (merchant, _) = {
+        let body = serde_json::json!({"scope": "merchant:brand-a"}).to_string();
+        let (status, text) = http_request_as(
+            fleet.http(),
+            Some(&second_key),
+            "POST",
+            "/api/v1/keys",
+            Some(&body),
+        )
+        .await?;
+        assert_eq!(status, 201, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        (v["id"].as_str().unwrap_or_default().to_owned(), v)
+    };
+    for id in [&merchant, &configured] {
+        let (status, text) = http_request_as(
+            fleet.http(),
+            Some(&second_key),
+            "DELETE",
+            &format!("/api/v1/keys/{id}"),
+            None,
+        )
+        .await?;
+        assert_eq!(status, 200, "{id}: {text}");
+    }
+    fleet.shutdown().await;
+    Ok(())
+}

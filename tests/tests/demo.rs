@@ -96,3 +96,99 @@ fn the_demo_runs_twice_and_says_what_it_did_with_its_data_dir() {
     assert!(ok, "{third}");
     assert!(third.contains("Reset data dir"), "{third}");
 }
+
+/// The demo's HTTP address, from the line it prints (`Dashboard: http://127.0.0.1:PORT/ …`).
+fn dashboard_addr(line: &str) -> Option<std::net::SocketAddr> {
+    line.trim()
+        .strip_prefix("Dashboard:")?
+        .trim()
+        .strip_prefix("http://")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The largest return the API allows, registered while the demo runs, is received by the
+/// site's simulated crew, and the demo runs again on the same data: no number from the request
+/// sizes an allocation (a `qty` of 2^31 - 1 once aborted every run on "memory allocation of
+/// 51539607528 bytes failed").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_return_leaves_the_demo_running_run_after_run() -> anyhow::Result<()> {
+    use modori_shared::domain::{LINE_QTY_MAX, RETURN_LINES_MAX};
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("demo");
+    let mut child = Command::new(COORDINATOR)
+        .args([
+            "demo",
+            "--http",
+            "127.0.0.1:0",
+            "--duration-seconds",
+            "8",
+            "--returns-per-second",
+            "2",
+        ])
+        .arg("--data-dir")
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (line_tx, line_rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = line_tx.send(line);
+        }
+    });
+    let mut printed = String::new();
+    let addr = loop {
+        let line = line_rx
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .unwrap_or_else(|e| panic!("the demo prints its dashboard ({e}): {printed}"));
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(addr) = dashboard_addr(&line) {
+            break addr;
+        }
+    };
+    let keys: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("demo-keys.json"))?)?;
+    let ops = keys["ops"].as_str().expect("ops key");
+    // From Osaka, whose site takes 7,000 units a day; SKUs of the demo's catalogue, which the
+    // crews scan unit by unit.
+    let skus = ["TEE-WHT-M", "TEE-BLK-L", "JKT-DENIM-L", "SNK-RUN-27"];
+    let lines: Vec<serde_json::Value> = (0..RETURN_LINES_MAX)
+        .map(|i| {
+            serde_json::json!({"sku": skus[i % skus.len()], "qty": LINE_QTY_MAX,
+                               "reason": "defective"})
+        })
+        .collect();
+    let body = serde_json::json!({
+        "rma": "RMA-LARGEST",
+        "origin": {"latitude": 34.69, "longitude": 135.50},
+        "lines": lines,
+    });
+    let (status, text) = modori_tests::http_request_as(
+        addr,
+        Some(ops),
+        "POST",
+        "/api/v1/returns",
+        Some(&body.to_string()),
+    )
+    .await?;
+    assert_eq!(status, 201, "{text}");
+    let status = tokio::task::spawn_blocking(move || child.wait()).await??;
+    let _ = reader.join();
+    printed.extend(line_rx.try_iter().map(|l| l + "\n"));
+    assert!(status.success(), "{status}: {printed}");
+    assert!(printed.contains("Registered"), "{printed}");
+    let (ok, second) = demo(&dir, &[]);
+    assert!(ok, "{second}");
+    assert!(second.contains("Reusing data dir"), "{second}");
+    assert!(second.contains("Registered"), "{second}");
+    Ok(())
+}

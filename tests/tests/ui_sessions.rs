@@ -511,3 +511,88 @@ async fn the_counter_takes_back_only_what_the_order_and_the_policy_allow() -> an
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_finds_orders_in_any_case_and_exchanges_only_catalogue_products(
+) -> anyhow::Result<()> {
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let addr = fleet.http();
+    let catalog = r#"{"items": [
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+        {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900},
+        {"sku": "SNK-RUN-27", "category": "shoes", "price_yen": 12000, "final_sale": true}]}"#;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    // The catalogue GET answers is taken back by PUT as it is.
+    let (status, got) = fleet.api("GET", "/api/v1/catalog/brand-a", None).await?;
+    assert_eq!(status, 200, "{got}");
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&got))
+        .await?;
+    assert_eq!(status, 200, "{got}: {text}");
+    let (_, again) = fleet.api("GET", "/api/v1/catalog/brand-a", None).await?;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&again)?,
+        serde_json::from_str::<serde_json::Value>(&got)?
+    );
+    let other = got.replacen("brand-a", "brand-b", 1);
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&other))
+        .await?;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains(r#""field":"merchant""#), "{text}");
+
+    let recent = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let orders = serde_json::json!({"orders": [
+        {"ref": "DEMO-1002", "customer_ref": "C-Seven", "ordered_at": recent,
+         "lines": [{"sku": "TEE-WHT-M", "qty": 2}]}]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let (_, store_key) = make_key(&fleet, "store:st-ginza").await?;
+    let (_, cookie) = login(addr, &store_key, "/store").await?;
+    let store = cookie.expect("a store session");
+    for typed in ["demo-1002", "DEMO-1002", "c-seven"] {
+        let found = get(addr, &format!("/ui/store/orders?q={typed}"), Some(&store)).await?;
+        assert_eq!(found.status, 200, "{}", found.body);
+        let found: serde_json::Value = serde_json::from_str(&found.body)?;
+        assert_eq!(found[0]["order_ref"], "DEMO-1002", "{typed}: {found}");
+    }
+
+    let ask = |qty: u32, exchange: &str| {
+        serde_json::json!({"merchant": "brand-a", "order_ref": "DEMO-1002",
+                           "resolution": "exchange", "exchange_sku": exchange,
+                           "lines": [{"sku": "TEE-WHT-M", "qty": qty, "reason": "too_small"}]})
+    };
+    for (body, field) in [
+        (ask(0, "TEE-WHT-L"), "lines[0].qty"),
+        (ask(1, "NOPE-SKU"), "exchange_sku"),
+        (ask(1, "SNK-RUN-27"), "exchange_sku"),
+    ] {
+        let res = post_json(addr, "/ui/store/returns", &store, &body).await?;
+        assert_eq!(res.status, 422, "{body}: {}", res.body);
+        let v: serde_json::Value = serde_json::from_str(&res.body)?;
+        assert_eq!(v["error"]["field"], field, "{body}: {}", res.body);
+    }
+    let res = post_json(addr, "/ui/store/returns", &store, &ask(1, "TEE-WHT-L")).await?;
+    assert_eq!(res.status, 201, "{}", res.body);
+
+    // The store's API route refuses an exchange for a product the catalogue does not have.
+    let body = serde_json::json!({"merchant": "brand-a", "resolution": "exchange",
+                                  "exchange_sku": "NOPE-SKU",
+                                  "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api(
+            "POST",
+            "/api/v1/stores/st-ginza/returns",
+            Some(&body.to_string()),
+        )
+        .await?;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains(r#""field":"exchange_sku""#), "{text}");
+    fleet.shutdown().await;
+    Ok(())
+}

@@ -54,11 +54,13 @@ async fn load(
 /// refurbishments, disposals, transfers, storage days) with its quantity, rate and amount.
 #[utoipa::path(get, path = "/api/v1/billing/{merchant}", tag = "billing",
     security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant"), MonthQuery),
+    params(("merchant" = String, Path, description = "The merchant", pattern = "^[a-z0-9-]{1,64}$"), MonthQuery),
     responses(
         (status = 200, body = Statement),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn statement(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -71,11 +73,13 @@ pub async fn statement(
 /// The same statement as CSV (`merchant,month,activity,quantity,rate_yen,amount_yen`).
 #[utoipa::path(get, path = "/api/v1/billing/{merchant}/csv", tag = "billing",
     security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant"), MonthQuery),
+    params(("merchant" = String, Path, description = "The merchant", pattern = "^[a-z0-9-]{1,64}$"), MonthQuery),
     responses(
         (status = 200, content_type = "text/csv", body = String),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn statement_csv(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

@@ -21,6 +21,9 @@ pub const CATALOG_ITEMS_PER_REQUEST_MAX: usize = 20_000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogRequest {
+    /// The path's merchant, when given (so what `GET` answered can be sent back as it is).
+    #[serde(default)]
+    merchant: Option<String>,
     items: Vec<CatalogEntry>,
 }
 
@@ -93,13 +96,15 @@ fn merchant_param(merchant: String) -> Result<MerchantId, ApiError> {
 
 /// Replaces catalogue entries of a merchant (by SKU) and sends them to every site.
 #[utoipa::path(put, path = "/api/v1/catalog/{merchant}", tag = "catalog", security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = CatalogRequest,
     responses(
         (status = 200, body = CatalogStored),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn put_catalog(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -112,6 +117,16 @@ pub async fn put_catalog(
         return Err(ApiError::not_found(format!(
             "no merchant {merchant} (merchants are configured in [[merchants]])"
         )));
+    }
+    if req
+        .merchant
+        .as_ref()
+        .is_some_and(|m| m != merchant.as_str())
+    {
+        return Err(ApiError::invalid_field(
+            "merchant",
+            format!("the body names another merchant than the path's {merchant}"),
+        ));
     }
     if req.items.is_empty() || req.items.len() > CATALOG_ITEMS_PER_REQUEST_MAX {
         return Err(ApiError::invalid_field(
@@ -153,11 +168,12 @@ pub async fn put_catalog(
 
 /// A merchant's catalogue, by SKU.
 #[utoipa::path(get, path = "/api/v1/catalog/{merchant}", tag = "catalog", security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$")),
     responses(
         (status = 200, body = CatalogView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant", body = ErrorBody)))]
 pub async fn get_catalog(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,

@@ -34,7 +34,7 @@ pub struct RefundView {
 /// timeline gets `refunded`, and the customer is told through the webhook.
 #[utoipa::path(post, path = "/api/v1/returns/{rma}/refund", tag = "returns",
     security(("bearer" = [])),
-    params(("rma" = String, Path, description = "The return's RMA id")),
+    params(("rma" = String, Path, description = "The return's RMA id", pattern = "^[A-Z0-9._-]{1,64}$")),
     responses(
         (status = 200, body = RefundView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -108,6 +108,7 @@ pub struct CarrierAnswer {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Carrier integrations use an ops key", body = ErrorBody),
         (status = 404, description = "Unknown carrier", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn carrier_events(
     State(ctx): State<Arc<Ctx>>,
@@ -150,7 +151,9 @@ pub struct ReasonsQuery {
     responses(
         (status = 200, body = Vec<ReasonCount>),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
+        (status = 403, body = ErrorBody),
+        (status = 422, description = "A query parameter is wrong (`field` names it)",
+         body = ErrorBody)))]
 pub async fn reasons(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -309,7 +312,7 @@ pub struct Waiting {
 /// labels (the store sticks the label on and the carrier takes the tote).
 #[utoipa::path(get, path = "/api/v1/stores/{store_id}/waiting", tag = "returns",
     security(("bearer" = [])),
-    params(("store_id" = String, Path, description = "The store")),
+    params(("store_id" = String, Path, description = "The store", pattern = "^[a-z0-9-]{1,64}$")),
     responses(
         (status = 200, body = Waiting),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

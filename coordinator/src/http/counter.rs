@@ -243,6 +243,8 @@ struct Facts {
     order: Order,
     returned: BTreeMap<String, u64>,
     catalog: Vec<Option<(u64, bool, String)>>,
+    /// The catalogue's entry of the SKU wanted in exchange.
+    wanted: Option<(u64, bool, String)>,
     history: policy::History,
 }
 
@@ -279,7 +281,10 @@ async fn register(
     if req.lines.is_empty() || req.lines.len() > super::returns::RETURN_LINES_MAX {
         return Err(ApiError::invalid_field(
             "lines",
-            "pick at least one line of the order",
+            format!(
+                "pick 1..={} lines of the order",
+                super::returns::RETURN_LINES_MAX
+            ),
         ));
     }
     let mut lines = Vec::new();
@@ -289,7 +294,7 @@ async fn register(
         let reason = ReasonCode::parse(&l.reason)
             .map_err(|e| ApiError::invalid_field(field("reason"), e))?;
         lines.push(
-            ReturnLine::new(sku, l.qty, reason)
+            ReturnLine::requested(sku, l.qty, reason)
                 .map_err(|e| ApiError::invalid_field(field("qty"), e))?,
         );
     }
@@ -308,6 +313,7 @@ async fn register(
     let now_ms = crate::chrono_ms();
     let (m, r) = (merchant.clone(), req.order_ref.clone());
     let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
+    let wanted = exchange.as_ref().map(|s| s.to_string());
     let facts = ctx
         .db
         .call(move |c| {
@@ -324,6 +330,10 @@ async fn register(
                     .iter()
                     .map(|s| queries::catalog_item(c, m.as_str(), s))
                     .collect::<Result<_, _>>()?,
+                wanted: match &wanted {
+                    Some(sku) => queries::catalog_item(c, m.as_str(), sku)?,
+                    None => None,
+                },
                 history,
                 order,
             }))
@@ -332,6 +342,24 @@ async fn register(
     let facts = facts.ok_or_else(|| {
         ApiError::not_found(format!("no order {} of merchant {merchant}", req.order_ref))
     })?;
+    // An exchange is for a product the merchant sells, not for whatever was typed.
+    if let Some(sku) = &exchange {
+        match &facts.wanted {
+            None => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!("{sku} is not in the catalogue of {merchant}"),
+                ))
+            }
+            Some(item) if item.1 => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!("{sku} is a final-sale product: it is not offered in exchange"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     // Each line must be on the order, and not returned already (lines of one SKU together).
     let mut asked: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, l) in lines.iter().enumerate() {

@@ -269,11 +269,12 @@ fn json_error(e: serde_path_to_error::Error<serde_json::Error>) -> ApiError {
     }
 }
 
-/// The path of the wrong value. For a missing field serde reports the object that would hold
-/// it, and names the field in the message (between backticks): join the two.
+/// The path of the wrong value. For a missing or duplicate field serde reports the object that
+/// holds it, and names the field in the message (between backticks): join the two.
 fn field_of(path: &str, message: &str) -> Option<String> {
     let named = message
         .strip_prefix("missing field `")
+        .or_else(|| message.strip_prefix("duplicate field `"))
         .and_then(|rest| rest.split('`').next());
     match (path, named) {
         (".", None) | ("", None) => None,
@@ -391,6 +392,13 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("colour"), "{}", e.message);
         let e = err(r#"{}"#);
         assert_eq!(e.field.as_deref(), Some("lines"));
+        // An integer written with a fraction is refused at its field, as the document says.
+        let e = err(r#"{"lines": [{"sku": "A", "qty": 947.0}]}"#);
+        assert_eq!((e.status, e.field.as_deref()), (422, Some("lines[0].qty")));
+        let e = err(r#"{"lines": [], "lines": []}"#);
+        assert_eq!(e.field.as_deref(), Some("lines"), "{}", e.message);
+        let e = err(r#"{"lines": [{"sku": "A", "qty": 1, "qty": 2}]}"#);
+        assert_eq!(e.field.as_deref(), Some("lines[0].qty"), "{}", e.message);
         let e = err(r#"[]"#);
         assert_eq!((e.status, e.field), (422, None));
         // The offending value is quoted, but not at any length.

@@ -63,8 +63,8 @@ fn view(r: KeyRecord) -> KeyView {
     responses(
         (status = 201, description = "The key, shown this once", body = CreatedKey),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_key(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -104,13 +104,15 @@ pub async fn list_keys(
     Ok(Json(keys.into_iter().map(view).collect()))
 }
 
-/// Revokes a key: its next request is refused. Revoking a revoked key changes nothing.
+/// Revokes a key: its next request is refused. Revoking a revoked key changes nothing. The
+/// last live ops key cannot be revoked here (409): nobody could make a key over the API again.
 #[utoipa::path(delete, path = "/api/v1/keys/{id}", tag = "keys", security(("bearer" = [])),
     params(("id" = String, Path, description = "The key's id (not the key)")),
     responses(
         (status = 200, body = KeyView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "The last live ops key", body = ErrorBody)))]
 pub async fn revoke_key(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -119,7 +121,7 @@ pub async fn revoke_key(
     caller.require_ops("API keys")?;
     let revoked = ctx
         .db
-        .call(move |c| apikeys::revoke(c, &id, chrono_ms()))
+        .call(move |c| apikeys::revoke(c, &id, chrono_ms(), true))
         .await;
     match revoked {
         Ok(record) => {
@@ -127,6 +129,7 @@ pub async fn revoke_key(
             Ok(Json(view(record)))
         }
         Err(e @ ApiKeyError::UnknownKey(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ ApiKeyError::LastOpsKey(_)) => Err(ApiError::conflict(e.to_string())),
         Err(e) => Err(e.into()),
     }
 }

@@ -52,7 +52,10 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         description = "Returns and exchanges across the fleet's sites. Every /api/v1 route but \
                        this document needs `Authorization: Bearer <key>`; keys are scoped to \
                        `ops`, `merchant:<id>` or `store:<id>`. Every error is JSON: \
-                       `{\"error\": {\"status\", \"code\", \"field\"?, \"message\"}}`."
+                       `{\"error\": {\"status\", \"code\", \"field\"?, \"message\"}}`. \
+                       Integer fields take JSON integers: `947.0` is refused (422 naming the \
+                       field), because quantities, prices and ids are counted and stored as \
+                       integers and a fraction must not be dropped silently."
     ),
     modifiers(&BearerKeys),
     tags(
@@ -227,4 +230,59 @@ async fn metrics(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     responses((status = 200, description = "The OpenAPI 3.1 document of this API", body = Object)))]
 async fn openapi_json(Extension(doc): Extension<Arc<utoipa::openapi::OpenApi>>) -> Response {
     axum::Json(doc.as_ref()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    /// What every operation can answer whatever its handler does, by what it reads: a JSON
+    /// body (400 malformed, 413 too large, 415 not JSON, 422 a wrong field), a path parameter
+    /// (400), a key (401). The document must list them, or a client (and schemathesis) meets
+    /// statuses it was not told of.
+    #[test]
+    fn every_operation_lists_the_statuses_its_extractors_answer() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let listed = |status: &str| op["responses"].get(status).is_some();
+                let mut needed = Vec::new();
+                if op.get("requestBody").is_some() {
+                    needed.extend(["400", "413", "415", "422"]);
+                }
+                if path.contains('{') {
+                    needed.push("400");
+                }
+                if op.get("security").is_some() {
+                    needed.push("401");
+                }
+                for status in needed {
+                    if !listed(status) {
+                        missing.push(format!("{method} {path}: {status}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not listed:\n{}", missing.join("\n"));
+    }
+
+    /// An id in a path is refused (400) unless it has the id's characters: the document says
+    /// which, so a schema-valid id is never refused for its shape.
+    #[test]
+    fn id_path_parameters_carry_the_ids_pattern() {
+        let doc = serde_json::to_value(super::openapi()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                for p in params.iter().filter(|p| p["in"] == "path") {
+                    let name = p["name"].as_str().unwrap_or_default();
+                    let ids = ["rma", "lpn", "merchant", "store_id", "site"];
+                    if ids.contains(&name) && p["schema"]["pattern"].as_str().is_none() {
+                        missing.push(format!("{method} {path}: {name}"));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no pattern:\n{}", missing.join("\n"));
+    }
 }

@@ -146,7 +146,7 @@ pub struct Matched {
 
 /// Matches a quarantined unit to a registered return; its site is told.
 #[utoipa::path(post, path = "/api/v1/quarantine/{lpn}/match", tag = "ops", security(("bearer" = [])),
-    params(("lpn" = String, Path, description = "The unit's license plate")),
+    params(("lpn" = String, Path, description = "The unit's license plate", pattern = "^[A-Z0-9._-]{1,64}$")),
     request_body = MatchRequest,
     responses(
         (status = 200, body = Matched),
@@ -154,6 +154,7 @@ pub struct Matched {
         (status = 403, body = ErrorBody),
         (status = 404, description = "No such unit or return", body = ErrorBody),
         (status = 409, description = "The unit is not in quarantine", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn match_unit(
     State(ctx): State<Arc<Ctx>>,

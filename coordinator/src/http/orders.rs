@@ -123,7 +123,7 @@ fn merchant_param(merchant: String) -> Result<MerchantId, ApiError> {
 
 /// Stores orders of a merchant (an order with a known reference is replaced).
 #[utoipa::path(put, path = "/api/v1/orders/{merchant}", tag = "orders", security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)")),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = OrdersRequest,
     responses(
         (status = 200, body = OrdersStored),
@@ -194,7 +194,7 @@ impl From<Order> for OrderView {
 
 /// One order of a merchant.
 #[utoipa::path(get, path = "/api/v1/orders/{merchant}/{reference}", tag = "orders", security(("bearer" = [])),
-    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)"),
+    params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$"),
            ("reference" = String, Path, description = "The order reference")),
     responses(
         (status = 200, body = OrderView),

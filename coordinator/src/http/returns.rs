@@ -19,7 +19,7 @@ use crate::store::{self, lifecycle};
 use crate::Ctx;
 
 /// Lines one return may carry at most.
-pub const RETURN_LINES_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
+pub const RETURN_LINES_MAX: usize = modori_shared::domain::RETURN_LINES_MAX;
 /// Longest customer address, in bytes.
 pub const CUSTOMER_ADDRESS_BYTES_MAX: usize = 400;
 
@@ -34,7 +34,10 @@ pub struct NewReturn {
     /// to a merchant's returns.
     #[serde(default)]
     merchant: Option<String>,
-    origin: Origin,
+    #[schema(value_type = Origin)]
+    origin: OriginIn,
+    /// 1 to 100 lines (`RETURN_LINES_MAX`) of at most 20 units each: 2,000 units at most.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
     /// Personal data, kept only as long as `privacy.retention_days`.
     #[serde(default)]
@@ -87,11 +90,81 @@ pub enum Origin {
     Postal { postal_code: String },
 }
 
+/// An origin as sent, read field by field so a wrong value is named by its own path
+/// (`origin.postal_code`), which an untagged enum cannot do ("no variant matched" at `origin`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OriginIn {
+    #[serde(default, deserialize_with = "present")]
+    store_id: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    latitude: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    longitude: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
+    postal_code: Option<serde_json::Value>,
+}
+
+/// A field that is there, `null` included (serde's `Option` reads `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+impl OriginIn {
+    fn checked(self) -> Result<Origin, ApiError> {
+        let text = |v: serde_json::Value, field: &str| match v {
+            serde_json::Value::String(s) => Ok(s),
+            other => Err(ApiError::invalid_field(
+                format!("origin.{field}"),
+                format!("expected a string, got {other}"),
+            )),
+        };
+        let number = |v: serde_json::Value, field: &str| {
+            v.as_f64().ok_or_else(|| {
+                ApiError::invalid_field(
+                    format!("origin.{field}"),
+                    format!("expected a number, got {v}"),
+                )
+            })
+        };
+        match (
+            self.store_id,
+            self.latitude,
+            self.longitude,
+            self.postal_code,
+        ) {
+            (Some(id), None, None, None) => Ok(Origin::Store {
+                store_id: text(id, "store_id")?,
+            }),
+            (None, Some(lat), Some(lon), None) => Ok(Origin::Point {
+                latitude: number(lat, "latitude")?,
+                longitude: number(lon, "longitude")?,
+            }),
+            (None, None, None, Some(code)) => Ok(Origin::Postal {
+                postal_code: text(code, "postal_code")?,
+            }),
+            (None, Some(_), None, None) => Err(ApiError::invalid_field(
+                "origin.longitude",
+                "a point needs its longitude",
+            )),
+            (None, None, Some(_), None) => Err(ApiError::invalid_field(
+                "origin.latitude",
+                "a point needs its latitude",
+            )),
+            _ => Err(ApiError::invalid_field(
+                "origin",
+                "give exactly one of store_id, latitude and longitude, or postal_code",
+            )),
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLine {
     sku: String,
-    /// At least 1.
+    /// Units of the SKU: 1 to 20 (`LINE_QTY_MAX`).
+    #[schema(minimum = 1, maximum = 20)]
     qty: u32,
     /// too_small, too_large, not_as_described, damaged_in_transit, defective,
     /// wrong_item_sent, changed_mind, arrived_late, other.
@@ -197,7 +270,7 @@ fn line(i: usize, l: NewLine) -> Result<ReturnLine, ApiError> {
             format!("longer than {NOTE_BYTES_MAX} bytes"),
         ));
     }
-    ReturnLine::new(sku, l.qty, reason).map_err(|e| ApiError::invalid_field(field("qty"), e))
+    ReturnLine::requested(sku, l.qty, reason).map_err(|e| ApiError::invalid_field(field("qty"), e))
 }
 
 /// Whose return it is: the body's merchant, checked against the key.
@@ -398,7 +471,11 @@ pub(crate) async fn register_checked(
     let merchant = c.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();
     let customer_ref = c.customer.as_ref().map(|c| c.reference.clone());
-    let (products, has_catalog, history) = ctx
+    let wanted = match &c.resolution {
+        policy::Resolution::Exchange { sku } => Some(sku.clone()),
+        _ => None,
+    };
+    let (products, has_catalog, history, wanted_product) = ctx
         .db
         .call({
             let merchant = merchant.clone();
@@ -407,6 +484,10 @@ pub(crate) async fn register_checked(
                 for sku in &skus {
                     products.push(store::commerce::product(conn, merchant.as_deref(), sku)?);
                 }
+                let wanted_product = match &wanted {
+                    Some(sku) => store::commerce::product(conn, merchant.as_deref(), sku)?,
+                    None => None,
+                };
                 let has_catalog = match &merchant {
                     Some(m) => {
                         conn.query_row(
@@ -421,10 +502,32 @@ pub(crate) async fn register_checked(
                     Some(r) => store::commerce::history(conn, r, now_ms)?,
                     None => policy::History::default(),
                 };
-                Ok::<_, store::StoreError>((products, has_catalog, history))
+                Ok::<_, store::StoreError>((products, has_catalog, history, wanted_product))
             }
         })
         .await?;
+    // An exchange names a real product: one the merchant's catalogue sells.
+    if let policy::Resolution::Exchange { sku } = &c.resolution {
+        match &wanted_product {
+            None => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!(
+                        "{sku} is not in the catalogue of {}: an exchange is for a product the \
+                         merchant sells",
+                        merchant.as_deref().unwrap_or("any merchant")
+                    ),
+                ))
+            }
+            Some(p) if p.1 => {
+                return Err(ApiError::invalid_field(
+                    "exchange_sku",
+                    format!("{sku} is a final-sale product: it is not offered in exchange"),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
     // A merchant with a catalogue must know every SKU it takes back.
     if has_catalog {
         if let Some(i) = products.iter().position(Option::is_none) {
@@ -551,6 +654,7 @@ pub(crate) async fn register_checked(
     if let Some(why) = returnless_why(ctx, &c, &lines, &products, decision.as_ref()) {
         return register_returnless(ctx, new_return, why, decision.as_ref(), key_id).await;
     }
+    check_label(ctx, &c, tracking.as_deref())?;
     let registered = crate::register(ctx, new_return).await;
     let routed = match registered {
         Ok(routed) => routed,
@@ -572,6 +676,7 @@ pub(crate) async fn register_checked(
     };
     let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
     let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
+    // Checked before the commit for every site (`check_label`): this cannot fail now.
     let zpl = modori_agent::devices::zpl::return_label(
         &routed.rma,
         &routed.site,
@@ -579,7 +684,10 @@ pub(crate) async fn register_checked(
         &from,
         tracking.as_deref(),
     )
-    .map_err(|e| ApiError::internal(&e))?;
+    .unwrap_or_else(|e| {
+        tracing::error!(rma = %routed.rma, error = %e, "return label failed after its check");
+        String::new()
+    });
     tracing::info!(rma = %routed.rma, site = %routed.site, key_id, "return registered");
     Ok(Routed {
         rma: routed.rma.to_string(),
@@ -620,11 +728,51 @@ pub(crate) async fn register_checked(
         returnless: None,
         reservation: {
             let rma = routed.rma.clone();
+            // Stored already: an unreadable reservation is left out of the answer (GET shows
+            // it), not turned into an error that would say nothing was stored.
             ctx.db
                 .call(move |conn| store::beyond::reservation(conn, &rma))
-                .await?
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::warn!(rma = %routed.rma, error = %e, "reservation unreadable");
+                    None
+                })
         },
     })
+}
+
+/// Builds the return label for every site it could be routed to, before anything is stored:
+/// data the label refuses (a control character in a postal code, an over-long origin) is a
+/// 422 naming the request's field, never a 5xx after the return was saved.
+fn check_label(ctx: &Ctx, c: &Checked, tracking: Option<&str>) -> Result<(), ApiError> {
+    use modori_agent::devices::zpl::{return_label, ZplError};
+    for site in &ctx.fleet.sites {
+        let Err(e) = return_label(&c.rma, &site.id, &site.name, &c.origin_label, tracking) else {
+            continue;
+        };
+        let field = match &e {
+            ZplError::ControlChar { field, .. }
+            | ZplError::BarcodeChar { field, .. }
+            | ZplError::TooLong { field, .. }
+            | ZplError::Empty { field } => *field,
+            // The label's errors may grow; one without a field is a fault of ours.
+            #[allow(unreachable_patterns)]
+            _ => "",
+        };
+        let named = match field {
+            "rma" => "rma",
+            "from" if c.origin_label.starts_with("postal:") => "origin.postal_code",
+            "from" if c.origin_label.starts_with("store:") => "origin.store_id",
+            "from" => "origin",
+            // Site names, ids and tracking numbers are ours: a configuration fault.
+            _ => return Err(ApiError::internal(&e)),
+        };
+        return Err(ApiError::invalid_field(
+            named,
+            format!("cannot be printed on the return label: {e}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Why the customer should keep the goods, when bringing them back costs more than they would
@@ -760,7 +908,7 @@ pub async fn create_return(
     ApiJson(req): ApiJson<NewReturn>,
 ) -> Result<(StatusCode, Json<Routed>), ApiError> {
     let merchant = merchant_of(&caller, req.merchant)?;
-    let origin = check_origin(&ctx, req.origin)?;
+    let origin = check_origin(&ctx, req.origin.checked()?)?;
     let order = OrderTerms {
         order_ref: req.order_ref,
         order_date: req.order_date,
@@ -784,6 +932,8 @@ pub struct StoreReturn {
     condition: Option<store::beyond::StoreCondition>,
     /// The merchant whose goods come back.
     merchant: String,
+    /// 1 to 100 lines (`RETURN_LINES_MAX`) of at most 20 units each: 2,000 units at most.
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<NewLine>,
     #[serde(default)]
     customer: Option<NewCustomer>,
@@ -808,14 +958,15 @@ pub struct StoreReturn {
 /// suitable site and the answer carries the label the store ships it under.
 #[utoipa::path(post, path = "/api/v1/stores/{store_id}/returns", tag = "returns",
     security(("bearer" = [])),
-    params(("store_id" = String, Path, description = "The store taking the return")),
+    params(("store_id" = String, Path, description = "The store taking the return", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = StoreReturn,
     responses(
         (status = 201, description = "Registered and routed", body = Routed),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Another store's key", body = ErrorBody),
         (status = 404, description = "No such store", body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn create_store_return(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
@@ -983,7 +1134,7 @@ fn rma_param(rma: String) -> Result<RmaId, ApiError> {
 /// A return's status and its whole timeline: registered, units received, graded and
 /// disposed at the site, parcel closed, cancelled or expired.
 #[utoipa::path(get, path = "/api/v1/returns/{rma}", tag = "returns", security(("bearer" = [])),
-    params(("rma" = String, Path, description = "The return's RMA id")),
+    params(("rma" = String, Path, description = "The return's RMA id", pattern = "^[A-Z0-9._-]{1,64}$")),
     responses(
         (status = 200, body = ReturnView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -1016,7 +1167,7 @@ pub struct Cancelled {
 /// Cancels a return nothing of which has been received; its site stops expecting it (a parcel
 /// that still comes goes to quarantine). Cancelling a cancelled return changes nothing.
 #[utoipa::path(post, path = "/api/v1/returns/{rma}/cancel", tag = "returns", security(("bearer" = [])),
-    params(("rma" = String, Path, description = "The return's RMA id")),
+    params(("rma" = String, Path, description = "The return's RMA id", pattern = "^[A-Z0-9._-]{1,64}$")),
     responses(
         (status = 200, body = Cancelled),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

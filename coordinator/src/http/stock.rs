@@ -47,12 +47,13 @@ fn site_param(ctx: &Ctx, site: String) -> Result<SiteId, ApiError> {
 
 /// Replaces a site's demand: how many units of each SKU it sells within the horizon.
 #[utoipa::path(put, path = "/api/v1/demand/{site}", tag = "stock", security(("bearer" = [])),
-    params(("site" = String, Path, description = "The site")),
+    params(("site" = String, Path, description = "The site", pattern = "^[a-z0-9-]{1,64}$")),
     request_body = Vec<DemandRow>,
     responses(
         (status = 200, body = DemandSet),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn put_demand(
     State(ctx): State<Arc<Ctx>>,
@@ -188,13 +189,14 @@ pub struct TransferOrdered {
 /// Orders one unit moved to another site; the site holding it packs it at its putaway station.
 #[utoipa::path(post, path = "/api/v1/units/{lpn}/transfer", tag = "stock",
     security(("bearer" = [])),
-    params(("lpn" = String, Path, description = "The unit's LPN")),
+    params(("lpn" = String, Path, description = "The unit's LPN", pattern = "^[A-Z0-9._-]{1,64}$")),
     request_body = TransferRequest,
     responses(
         (status = 200, body = TransferOrdered),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "Already there, or gone", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn transfer_unit(
     State(ctx): State<Arc<Ctx>>,

@@ -140,10 +140,13 @@ pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<His
     })
 }
 
-/// Returns routed to each site since `since_ms` (the start of the day), for routing by load.
+/// Units routed to each site since `since_ms` (the start of the day), for routing by load:
+/// capacity is in units, so a return counts as many times as it has units.
 pub fn routed_since(conn: &Connection, since_ms: i64) -> Result<Vec<(String, u32)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT site, COUNT(*) FROM returns WHERE created_ms >= ?1 GROUP BY site",
+        "SELECT r.site, SUM(json_extract(l.value, '$.qty'))
+         FROM returns r, json_each(r.lines_json) l
+         WHERE r.created_ms >= ?1 GROUP BY r.site",
     )?;
     let rows = stmt.query_map([since_ms], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))

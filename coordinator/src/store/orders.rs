@@ -97,12 +97,13 @@ pub fn get(
         .optional()?)
 }
 
-/// Orders whose reference or customer reference is `query` (exactly), newest first; at most
-/// `limit`. A pseudonymised customer cannot be found by its old reference.
+/// Orders whose reference or customer reference is `query` in any letter case (staff type
+/// `demo-1002` for `DEMO-1002`), newest first; at most `limit`. A pseudonymised customer cannot be found by its old reference.
 pub fn find(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Order>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE order_ref = ?1
-         UNION SELECT {COLUMNS} FROM orders WHERE customer_ref = ?1 AND customer_ref NOT LIKE 'anon-%'
+        "SELECT {COLUMNS} FROM orders WHERE order_ref = ?1 COLLATE NOCASE
+         UNION SELECT {COLUMNS} FROM orders
+               WHERE customer_ref = ?1 COLLATE NOCASE AND customer_ref NOT LIKE 'anon-%'
          ORDER BY ordered_ms DESC LIMIT ?2"
     ))?;
     let rows = stmt.query_map(params![query, to_i64(limit as u64)], order_row)?;
