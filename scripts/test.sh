@@ -35,6 +35,17 @@ venv_install() {
 }
 export MODORI_VENV="$venv"
 
+# Labels are judged by an outside ZPL renderer (zplkit, PyPI) and zbar's decoder (Debian).
+if ! command -v zbarimg >/dev/null 2>&1; then
+  echo "== installing zbar-tools (zbarimg, for the label tests)"
+  apt_install zbar-tools
+fi
+if ! "$venv/bin/python" -c "import zplkit" >/dev/null 2>&1; then
+  echo "== installing zplkit (the ZPL renderer of the label tests)"
+  venv_install --only-binary=:all: "zplkit==0.3.2"
+fi
+export MODORI_REQUIRE_LABEL_TOOLS=1
+
 # Here a missing browser fails the dashboard tests instead of skipping them.
 export MODORI_REQUIRE_BROWSER=1
 

@@ -573,6 +573,7 @@ pub(crate) async fn register_checked(
     let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
     let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
     let zpl = modori_agent::devices::zpl::return_label(
+        modori_agent::devices::zpl::LabelMedia::default(),
         &routed.rma,
         &routed.site,
         &to_name,
