@@ -60,7 +60,7 @@ impl std::fmt::Display for LabelMedia {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{} × {} mm at {} dpi",
+            "{:.1} × {:.1} mm at {} dpi",
             self.width_mm, self.length_mm, self.resolution_dpi
         )
     }

@@ -42,8 +42,10 @@ pub const STATUS_TIMEOUT_MS_MIN: u64 = 50;
 pub const STATUS_TIMEOUT_MS_MAX: u64 = 60_000;
 /// Jobs waiting per printer; beyond, `print` refuses so the station can tell the operator.
 pub const JOB_QUEUE_MAX: usize = 64;
-/// Largest job; our labels are under 1 KiB, a logo graphic stays well within.
-pub const JOB_BYTES_MAX: usize = 64 * 1024;
+/// Largest job. Label text is drawn as graphic fields, so a job grows with the resolution: the
+/// largest label with the longest names is 23 KB at 203 dpi, 49 KB at 300 and 163 KB at 600
+/// (a config whose media would need more is refused). At most 16 MiB queued per printer.
+pub const JOB_BYTES_MAX: usize = 256 * 1024;
 /// An idle printer is asked for its status this often, so a dead one shows as disconnected
 /// (and paper out as such) before the next job, not after.
 pub const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(10);
@@ -168,10 +170,18 @@ impl PrinterConfig {
         }
         // Refused at startup rather than at the first scan: every label this site prints, with
         // the longest ids and names, must fit this stock.
-        check_media(self.media()).map_err(|e| DeviceConfigError {
+        let bytes = check_media(self.media()).map_err(|e| DeviceConfigError {
             key: "media_width_mm",
             message: format!("labels do not fit this media: {e}"),
         })?;
+        if bytes > JOB_BYTES_MAX {
+            return Err(DeviceConfigError {
+                key: "resolution_dpi",
+                message: format!(
+                    "the largest label on this media is {bytes} bytes, more than a job may be ({JOB_BYTES_MAX})"
+                ),
+            });
+        }
         Ok(())
     }
 }

@@ -220,12 +220,14 @@ pub fn tote_label(
 /// Checks that every label kind fits `media` with the longest ids the domain accepts and the
 /// widest names (kanji), so a printer whose stock is too small is refused in the config, not
 /// at the first scan after a unit was stored.
-pub fn check_media(media: LabelMedia) -> Result<(), ZplError> {
-    let w = WorstCase::new();
-    for label in w.labels(media) {
-        label?;
+/// Returns the size of the largest of those labels in bytes: text drawn as graphics makes a job
+/// grow with the resolution.
+pub fn check_media(media: LabelMedia) -> Result<usize, ZplError> {
+    let mut bytes_max = 0;
+    for label in WorstCase::new().labels(media) {
+        bytes_max = bytes_max.max(label?.len());
     }
-    Ok(())
+    Ok(bytes_max)
 }
 
 /// The longest values of every label field.
@@ -472,6 +474,7 @@ mod tests {
             LabelMedia::inches(4.0, 2.0, 300),
             LabelMedia::inches(4.0, 6.0, 203),
             LabelMedia::inches(4.0, 6.0, 300),
+            LabelMedia::inches(4.0, 6.0, 600),
         ] {
             let labels = w.labels(media);
             let (transfer, with_barcode) = labels.split_last().unwrap();
@@ -484,7 +487,11 @@ mod tests {
                 );
             }
             assert_text_is_graphics(transfer.as_ref().unwrap(), 0);
-            assert_eq!(check_media(media), Ok(()));
+            let bytes = check_media(media).unwrap();
+            assert!(
+                bytes <= super::super::printer::JOB_BYTES_MAX,
+                "{media}: {bytes}"
+            );
         }
     }
 
