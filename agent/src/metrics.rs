@@ -2,10 +2,11 @@
 //! monitoring to scrape: sync position, catch-up progress, link state, devices, queues.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use modori_shared::exposition::Format;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -119,7 +120,9 @@ impl Default for AgentMetrics {
     }
 }
 
-async fn render(State(agent): State<AgentHandle>) -> impl IntoResponse {
+/// Every metric, in the form `Accept` asks for (OpenMetrics, else the classic text format).
+async fn render(State(agent): State<AgentHandle>, headers: HeaderMap) -> impl IntoResponse {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     let m = agent.metrics();
     if let Ok(s) = agent.status().await {
         m.outbox_head_seq
@@ -153,11 +156,8 @@ async fn render(State(agent): State<AgentHandle>) -> impl IntoResponse {
     // Writing into a String cannot fail.
     let _ = prometheus_client::encoding::text::encode(&mut out, &m.registry);
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        out,
+        [(header::CONTENT_TYPE, format.content_type())],
+        format.render(out),
     )
 }
 

@@ -142,6 +142,7 @@ pub struct RoutedReturn {
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, fleet: Fleet) -> Result<Self, CoordinatorError> {
         tls::install_crypto_provider();
+        postal::load();
         std::fs::create_dir_all(&config.storage.data_dir).map_err(|source| {
             CoordinatorError::DataDir {
                 path: config.storage.data_dir.clone(),

@@ -10,6 +10,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use modori_shared::domain::SiteId;
+use modori_shared::exposition::Format;
 
 /// Upper bounds of the HTTP latency buckets, in seconds: from a cached page (1 ms) to a
 /// server-sent event stream's first answer or a slow database (5 s).
@@ -27,8 +28,15 @@ pub struct StepLabel {
     pub step: String,
 }
 
+/// The methods HTTP defines (RFC 9110 and PATCH); any other a client sends is counted as
+/// `other`, so that made-up methods cannot grow the open `/metrics` without bound.
+pub const HTTP_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabel {
+    /// One of [`HTTP_METHODS`] or `other`.
     pub method: String,
     /// The route's pattern (`/api/v1/returns/{rma}`), never the raw path, so ids do not
     /// multiply the series; `unmatched` for the fallback.
@@ -202,8 +210,13 @@ impl Metrics {
             .set(gauge_value(n));
     }
 
-    /// One HTTP request answered after `seconds`.
+    /// One HTTP request answered after `seconds`; `route` is the matched route's pattern.
     pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = HTTP_METHODS
+            .iter()
+            .find(|m| **m == method)
+            .copied()
+            .unwrap_or("other");
         let status = match status {
             200..=299 => "2xx",
             300..=399 => "3xx",
@@ -229,10 +242,11 @@ impl Metrics {
             .inc();
     }
 
-    pub fn render(&self) -> String {
+    /// Every metric, in `format`.
+    pub fn render(&self, format: Format) -> String {
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        format.render(out)
     }
 }

@@ -7,6 +7,7 @@
 pub mod barcode;
 pub mod code128;
 pub mod domain;
+pub mod exposition;
 pub mod geo;
 pub mod op;
 pub mod station;

@@ -26,10 +26,11 @@ pub mod ui;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{middleware, Extension, Router};
+use modori_shared::exposition::Format;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -177,12 +178,14 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Prometheus metrics (OpenMetrics text). Open, like `/healthz`: keep `http.listen` on
-/// loopback or behind a proxy.
+/// Prometheus metrics: OpenMetrics text when `Accept` asks for it, else the classic text format
+/// 0.0.4. Open, like `/healthz`: keep `http.listen` on loopback or behind a proxy.
 #[utoipa::path(get, path = "/metrics", tag = "service",
-    responses((status = 200, description = "OpenMetrics text", body = String,
-               content_type = "application/openmetrics-text")))]
-async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    responses((status = 200, description = "Metrics in the form `Accept` asks for", content(
+        (String = "text/plain"),
+        (String = "application/openmetrics-text")))))]
+async fn metrics(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
+    let format = Format::negotiate(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()));
     ctx.metrics.sites_online.set(ctx.live.n_online() as i64);
     ctx.metrics
         .db_queue_depth
@@ -215,11 +218,8 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         tracing::warn!(error = %e, "metrics: dashboard figures unreadable");
     }
     (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        ctx.metrics.render(),
+        [(header::CONTENT_TYPE, format.content_type())],
+        ctx.metrics.render(format),
     )
         .into_response()
 }
