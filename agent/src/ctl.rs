@@ -381,7 +381,8 @@ async fn record(
     let recorded = agent.record(effect, who).await.map_err(|e| e.to_string())?;
     let printed = match (&recorded.label, agent.printer(None)) {
         (Some(label), Some(printer)) => {
-            let zpl = render_label(label, agent.site()).map_err(|e| e.to_string())?;
+            let zpl =
+                render_label(label, agent.site(), printer.media()).map_err(|e| e.to_string())?;
             let ticket = printer.print(zpl).map_err(|e| e.to_string())?;
             Some(serde_json::json!({"printer": printer.name(), "job": ticket.id().0}))
         }
@@ -429,7 +430,7 @@ async fn reprint(
     let Some(label @ LabelData::Unit { .. }) = recorded.label else {
         return Err("the unit has no label to print".into());
     };
-    let zpl = render_label(&label, agent.site()).map_err(|e| e.to_string())?;
+    let zpl = render_label(&label, agent.site(), handle.media()).map_err(|e| e.to_string())?;
     let ticket = handle.print(zpl).map_err(|e| e.to_string())?;
     Ok(serde_json::json!({"lpn": lpn.as_str(), "printer": handle.name(), "job": ticket.id().0}))
 }

@@ -189,7 +189,8 @@ impl StationRuntime {
         let Some(printer) = &self.printer else {
             return Ok(());
         };
-        let zpl = render_label(&label, self.agent.site()).map_err(|e| e.to_string())?;
+        let zpl =
+            render_label(&label, self.agent.site(), printer.media()).map_err(|e| e.to_string())?;
         printer.print(zpl).map(|_| ()).map_err(|e| e.to_string())
     }
 
@@ -223,17 +224,21 @@ impl StationRuntime {
     }
 }
 
-/// The ZPL of a label this site prints.
-pub fn render_label(label: &LabelData, site: &SiteId) -> Result<String, zpl::ZplError> {
+/// The ZPL of a label this site prints, laid out for the printer's media.
+pub fn render_label(
+    label: &LabelData,
+    site: &SiteId,
+    media: zpl::LabelMedia,
+) -> Result<String, zpl::ZplError> {
     match label {
-        LabelData::Unit { lpn, sku, grade } => zpl::lpn_label(lpn, sku, *grade, site),
+        LabelData::Unit { lpn, sku, grade } => zpl::lpn_label(media, lpn, sku, *grade, site),
         LabelData::Disposition {
             lpn,
             disposition,
             zone,
-        } => zpl::disposition_label(lpn, *disposition, zone, site),
-        LabelData::Transfer { lpn, sku, to } => zpl::unit_transfer_label(lpn, sku, site, to),
-        LabelData::Exchange { lpn, sku, rma } => zpl::exchange_label(lpn, sku, rma, site),
+        } => zpl::disposition_label(media, lpn, *disposition, zone, site),
+        LabelData::Transfer { lpn, sku, to } => zpl::unit_transfer_label(media, lpn, sku, site, to),
+        LabelData::Exchange { lpn, sku, rma } => zpl::exchange_label(media, lpn, sku, rma, site),
     }
 }
 

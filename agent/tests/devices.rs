@@ -9,7 +9,7 @@ use modori_agent::devices::printer::{
 };
 use modori_agent::devices::pty::{SimPrinter, SimPrinterMode, SimPrinterRecord, SimScanner};
 use modori_agent::devices::scanner::{LineTerminator, ScanReceived, ScannerConfig, ScannerDriver};
-use modori_agent::devices::zpl::{lpn_label, transfer_label, HostStatus};
+use modori_agent::devices::zpl::{lpn_label, transfer_label, HostStatus, LabelMedia};
 use modori_agent::devices::DeviceState;
 use modori_shared::domain::{Grade, Lpn, SiteId, Sku};
 use tempfile::TempDir;
@@ -145,6 +145,7 @@ impl Printing {
 
 fn label(n: u32) -> String {
     lpn_label(
+        LabelMedia::default(),
         &Lpn::new(format!("LPN-OSA-{n:06}")).unwrap(),
         &Sku::new("SKU-TEE-M").unwrap(),
         Some(Grade::A),
@@ -292,6 +293,7 @@ mod devices {
 
         // The next job lands right after it: nothing was sent twice in between.
         let second = transfer_label(
+            LabelMedia::default(),
             &SiteId::new("osaka").unwrap(),
             &SiteId::new("sendai").unwrap(),
             3,

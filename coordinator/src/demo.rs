@@ -83,6 +83,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         let mut config = agent_config(&data.join("sites"), &pki, site, coordinator.quic_addr());
         let devices = SimDevices::plug_in(&config.storage.data_dir.join("devices"))
             .with_context(|| format!("plugging in the simulated devices of {}", site.id))?;
+        devices
+            .printer
+            .print_to(config.storage.data_dir.join("printed"))
+            .with_context(|| format!("the printed-labels folder of {}", site.id))?;
         devices.configure(&mut config);
         let agent = Agent::start(config)
             .await

@@ -56,6 +56,23 @@ pub struct Fleet {
     pub stores: Vec<Store>,
 }
 
+/// Site and store names are printed on return and tote labels, after the return is stored: a
+/// name the label cannot carry (too long, a control character, a glyph the label font lacks)
+/// is refused here, at startup, instead.
+fn printable(name: &str) -> Result<(), String> {
+    use modori_agent::devices::{label_font, zpl};
+    if name.is_empty() {
+        return Err("empty".into());
+    }
+    zpl::check_text("name", name).map_err(|e| e.to_string())?;
+    match label_font::missing_glyph(name) {
+        Some(ch) => Err(format!(
+            "{ch:?} cannot be printed on a label (no glyph in the label font)"
+        )),
+        None => Ok(()),
+    }
+}
+
 fn invalid(path: &Path, key: String, message: String) -> ConfigError {
     ConfigError::Invalid {
         path: path.to_owned(),
@@ -111,6 +128,7 @@ impl Fleet {
                     format!("site {id} prints the same LPN site code {code} as another site"),
                 ));
             }
+            printable(&s.name).map_err(|e| invalid(sites_path, key("name"), e))?;
             let location = Coordinates::new(s.latitude, s.longitude)
                 .map_err(|e| invalid(sites_path, key("latitude"), e.to_string()))?;
             out_sites.push(Site {
@@ -140,6 +158,7 @@ impl Fleet {
                     format!("duplicate id {id}"),
                 ));
             }
+            printable(&s.name).map_err(|e| invalid(stores_path, key("name"), e))?;
             let location = Coordinates::new(s.latitude, s.longitude)
                 .map_err(|e| invalid(stores_path, key("latitude"), e.to_string()))?;
             out_stores.push(Store {
@@ -205,6 +224,37 @@ mod tests {
         let text = sites_toml(&fleet.sites).unwrap();
         let again = Fleet::parse(p, &text, Path::new("s"), STORES).unwrap();
         assert_eq!(again.sites, fleet.sites);
+    }
+
+    #[test]
+    fn names_a_label_cannot_print_are_refused() {
+        let p = Path::new("sites.toml");
+        let named = |name: &str| {
+            format!(
+                "[[sites]]\nid = \"chiba\"\nname = \"{name}\"\nlatitude = 35.0\nlongitude = 139.0\ndaily_capacity_units = 10\n"
+            )
+        };
+        assert!(Fleet::parse(
+            p,
+            &named("千葉返品センター（市川）"),
+            Path::new("s"),
+            STORES
+        )
+        .is_ok());
+        let err = Fleet::parse(p, &named("千葉 😀"), Path::new("s"), STORES)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sites[0].name") && err.contains("glyph"),
+            "{err}"
+        );
+        let err = Fleet::parse(p, &named(&"x".repeat(65)), Path::new("s"), STORES)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("sites[0].name") && err.contains("at most"),
+            "{err}"
+        );
     }
 
     #[test]

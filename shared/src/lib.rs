@@ -5,6 +5,7 @@
 //! what lets `tests/` and the simulation drive it deterministically from a seed.
 
 pub mod barcode;
+pub mod code128;
 pub mod domain;
 pub mod exposition;
 pub mod geo;

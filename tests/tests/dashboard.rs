@@ -1,7 +1,8 @@
 //! The pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`, driven
 //! over WebDriver by fantoccini): central ops log in, see the nine sites online, watch one go
 //! offline without reloading, read an anomaly and a return's decisions; a store registers a
-//! return at its counter, prints its label, and the return is in the API.
+//! return at its counter, prints its label (its screenshot decoded by zbarimg, also for the
+//! longest RMA), and the return is in the API.
 //!
 //! Screenshots are saved to `target/test-artifacts/`. `scripts/test.sh` installs Chromium when
 //! it is missing and sets `MODORI_REQUIRE_BROWSER=1`, so there a missing browser fails; a
@@ -472,7 +473,35 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
             ),
         )
         .await?;
-    browser.screenshot("store-label").await?;
+    let shot = browser.screenshot("store-label").await?;
+    // The page scans: its screenshot, decoded by zbarimg, is the RMA. So is the page of the
+    // longest RMA the API accepts.
+    if let Some(tools) = modori_tests::labels::LabelTools::find()? {
+        assert_eq!(tools.decode(&shot)?, vec![rma.clone()]);
+        let long = format!("RMA-GINZA-{}", "0123456789AB".repeat(5))[..64].to_owned();
+        let body = json!({"rma": long, "merchant": "brand-a",
+            "origin": {"store_id": "st-ginza"},
+            "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+        let (status, text) = fleet
+            .api("POST", "/api/v1/returns", Some(&body.to_string()))
+            .await?;
+        anyhow::ensure!(status == 201, "{text}");
+        browser
+            .c()
+            .goto(&format!("{base}/ui/store/labels/{long}"))
+            .await?;
+        browser
+            .until(
+                "the printable label of a 64-character RMA",
+                &format!(
+                    "const r = document.getElementById('label-rma'); return !!r && r.textContent === '{long}' \
+                     && !!document.querySelector('.barcode svg rect')"
+                ),
+            )
+            .await?;
+        let shot = browser.screenshot("store-label-64").await?;
+        assert_eq!(tools.decode(&shot)?, vec![long]);
+    }
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

@@ -83,6 +83,19 @@ fn the_demo_runs_twice_and_says_what_it_did_with_its_data_dir() {
             "{site}"
         );
     }
+    // The simulated printers keep what they printed, for a person or a test to render.
+    let printed = std::fs::read_dir(dir.join("sites"))
+        .expect("sites folder")
+        .filter_map(Result::ok)
+        .filter_map(|site| std::fs::read_to_string(site.path().join("printed").join("1.zpl")).ok())
+        .collect::<Vec<_>>();
+    assert!(
+        !printed.is_empty()
+            && printed
+                .iter()
+                .all(|z| z.starts_with("^XA") && z.ends_with("^XZ")),
+        "labels in sites/<site>/printed/: {printed:?}"
+    );
     let first_keys = demo_keys(&dir, &first);
     let (ok, second) = demo(&dir, &[]);
     assert!(ok, "{second}");

@@ -11,6 +11,8 @@
 //! Architecture invariant: the drivers never block a station. A scan is handed over a bounded
 //! channel; a print is queued and acknowledged later through its ticket.
 
+pub mod label_font;
+pub mod label_layout;
 pub mod printer;
 pub mod pty;
 pub mod scanner;

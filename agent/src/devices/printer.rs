@@ -28,7 +28,8 @@ use tokio::time::Instant;
 use tokio_serial::{ClearBuffer, SerialPort, SerialStream};
 use tracing::{debug, info, warn};
 
-use super::zpl::{HostStatus, HostStatusParser, HOST_STATUS_QUERY};
+use super::label_layout::LabelMedia;
+use super::zpl::{check_media, HostStatus, HostStatusParser, HOST_STATUS_QUERY};
 use super::{
     check_common, open_port, sleep_or_stopped, stopped, Backoff, DeviceConfigError, DeviceError,
     DeviceState, StateTx, BAUD_RATE_DEFAULT,
@@ -41,8 +42,10 @@ pub const STATUS_TIMEOUT_MS_MIN: u64 = 50;
 pub const STATUS_TIMEOUT_MS_MAX: u64 = 60_000;
 /// Jobs waiting per printer; beyond, `print` refuses so the station can tell the operator.
 pub const JOB_QUEUE_MAX: usize = 64;
-/// Largest job; our labels are under 1 KiB, a logo graphic stays well within.
-pub const JOB_BYTES_MAX: usize = 64 * 1024;
+/// Largest job. Label text is drawn as graphic fields, so a job grows with the resolution: the
+/// largest label with the longest names is 23 KB at 203 dpi, 49 KB at 300 and 163 KB at 600
+/// (a config whose media would need more is refused). At most 16 MiB queued per printer.
+pub const JOB_BYTES_MAX: usize = 256 * 1024;
 /// An idle printer is asked for its status this often, so a dead one shows as disconnected
 /// (and paper out as such) before the next job, not after.
 pub const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(10);
@@ -57,8 +60,16 @@ pub enum PrinterKind {
     Zpl,
 }
 
+/// Label stock a config may name, in millimetres: from a 1-inch tag to an 8-inch shipping
+/// label, what desktop and industrial thermal printers take.
+pub const MEDIA_MM_MIN: f64 = 25.0;
+pub const MEDIA_WIDTH_MM_MAX: f64 = 216.0;
+pub const MEDIA_LENGTH_MM_MAX: f64 = 400.0;
+/// Print head resolutions of Zebra printers.
+pub const RESOLUTIONS_DPI: &[u32] = &[203, 300, 600];
+
 /// One `[[printers]]` entry.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct PrinterConfig {
     /// Name in logs and status, e.g. `pack-1`.
@@ -77,6 +88,27 @@ pub struct PrinterConfig {
     /// (bytes × 10 bits / baud rate). Default 2000 ms, 50..=60000.
     #[serde(default = "status_timeout_ms_default")]
     pub status_timeout_ms: u64,
+    /// Width of the label stock across the print head. Default 101.6 (4 in).
+    #[serde(default = "media_width_mm_default")]
+    pub media_width_mm: f64,
+    /// Length of one label. Default 50.8 (2 in); 152.4 for 4 × 6 in shipping labels.
+    #[serde(default = "media_length_mm_default")]
+    pub media_length_mm: f64,
+    /// Print head resolution: 203, 300 or 600. Default 203.
+    #[serde(default = "resolution_dpi_default")]
+    pub resolution_dpi: u32,
+}
+
+fn media_width_mm_default() -> f64 {
+    LabelMedia::default().width_mm
+}
+
+fn media_length_mm_default() -> f64 {
+    LabelMedia::default().length_mm
+}
+
+fn resolution_dpi_default() -> u32 {
+    LabelMedia::default().resolution_dpi
 }
 
 fn baud_rate_default() -> u32 {
@@ -96,6 +128,18 @@ impl PrinterConfig {
             path: path.into(),
             baud_rate: BAUD_RATE_DEFAULT,
             status_timeout_ms: STATUS_TIMEOUT_MS_DEFAULT,
+            media_width_mm: media_width_mm_default(),
+            media_length_mm: media_length_mm_default(),
+            resolution_dpi: resolution_dpi_default(),
+        }
+    }
+
+    /// The label stock this printer holds.
+    pub fn media(&self) -> LabelMedia {
+        LabelMedia {
+            width_mm: self.media_width_mm,
+            length_mm: self.media_length_mm,
+            resolution_dpi: self.resolution_dpi,
         }
     }
 
@@ -105,6 +149,37 @@ impl PrinterConfig {
             return Err(DeviceConfigError {
                 key: "status_timeout_ms",
                 message: format!("must be {STATUS_TIMEOUT_MS_MIN}..={STATUS_TIMEOUT_MS_MAX}"),
+            });
+        }
+        for (key, value, max) in [
+            ("media_width_mm", self.media_width_mm, MEDIA_WIDTH_MM_MAX),
+            ("media_length_mm", self.media_length_mm, MEDIA_LENGTH_MM_MAX),
+        ] {
+            if !(MEDIA_MM_MIN..=max).contains(&value) {
+                return Err(DeviceConfigError {
+                    key,
+                    message: format!("must be {MEDIA_MM_MIN}..={max} mm"),
+                });
+            }
+        }
+        if !RESOLUTIONS_DPI.contains(&self.resolution_dpi) {
+            return Err(DeviceConfigError {
+                key: "resolution_dpi",
+                message: format!("must be one of {RESOLUTIONS_DPI:?}"),
+            });
+        }
+        // Refused at startup rather than at the first scan: every label this site prints, with
+        // the longest ids and names, must fit this stock.
+        let bytes = check_media(self.media()).map_err(|e| DeviceConfigError {
+            key: "media_width_mm",
+            message: format!("labels do not fit this media: {e}"),
+        })?;
+        if bytes > JOB_BYTES_MAX {
+            return Err(DeviceConfigError {
+                key: "resolution_dpi",
+                message: format!(
+                    "the largest label on this media is {bytes} bytes, more than a job may be ({JOB_BYTES_MAX})"
+                ),
             });
         }
         Ok(())
@@ -153,6 +228,7 @@ pub enum PrintError {
 #[derive(Clone, Debug)]
 pub struct PrinterHandle {
     name: Arc<str>,
+    media: LabelMedia,
     jobs: mpsc::Sender<Job>,
     next_id: Arc<AtomicU64>,
     state: watch::Receiver<DeviceState>,
@@ -208,6 +284,11 @@ impl PrinterHandle {
     /// Queues a job of ZPL formats (`^XA … ^XZ`, several allowed). `~` control commands are
     /// refused: the driver owns the control channel, and a stray `~HS` would answer for a job
     /// that was not received. Never waits: a full queue is an error to show the operator.
+    /// The label stock the printer holds: what its labels are laid out for.
+    pub fn media(&self) -> LabelMedia {
+        self.media
+    }
+
     pub fn print(&self, zpl: impl Into<String>) -> Result<PrintTicket, PrintError> {
         let zpl = zpl.into();
         check_job(&zpl)?;
@@ -372,6 +453,7 @@ impl PrinterDriver {
         let (status, status_rx) = watch::channel(None);
         let handle = PrinterHandle {
             name: name.clone(),
+            media: config.media(),
             jobs: jobs_tx,
             next_id: Arc::new(AtomicU64::new(1)),
             state: state_rx,
@@ -563,6 +645,29 @@ mod tests {
         let mut bad = PrinterConfig::new("a", "/dev/x");
         bad.status_timeout_ms = 10;
         assert_eq!(bad.validate().unwrap_err().key, "status_timeout_ms");
+    }
+
+    #[test]
+    fn media_is_configured_and_refused_when_labels_cannot_fit() {
+        let config: PrinterConfig = toml::from_str(
+            "name = \"p\"\ntype = \"zpl\"\npath = \"/dev/x\"\n\
+             media_width_mm = 101.6\nmedia_length_mm = 152.4\nresolution_dpi = 300\n",
+        )
+        .unwrap();
+        assert_eq!(config.media().length_dots(), 1800);
+        config.validate().unwrap();
+
+        let mut bad = config.clone();
+        bad.resolution_dpi = 250;
+        assert_eq!(bad.validate().unwrap_err().key, "resolution_dpi");
+        let mut bad = config.clone();
+        bad.media_length_mm = 10.0;
+        assert_eq!(bad.validate().unwrap_err().key, "media_length_mm");
+        // A 2 × 1 in tag cannot hold a return label with the longest names.
+        let mut small = config;
+        (small.media_width_mm, small.media_length_mm) = (50.8, 25.4);
+        let err = small.validate().unwrap_err();
+        assert!(err.message.contains("does not fit"), "{}", err.message);
     }
 
     #[test]

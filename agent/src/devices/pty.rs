@@ -211,6 +211,8 @@ pub struct SimPrinterRecord {
 struct SimControl {
     mode: SimPrinterMode,
     status: HostStatus,
+    /// Where each label is also written, as `<n>.zpl` (n from 1), to render and scan later.
+    printed_dir: Option<PathBuf>,
 }
 
 /// A ZPL printer: a task on the master side records labels and answers `~HS`.
@@ -244,6 +246,15 @@ impl SimPrinter {
 
     pub fn set_mode(&self, mode: SimPrinterMode) {
         self.control.send_modify(|c| c.mode = mode);
+    }
+
+    /// From now on, writes every label it prints to `dir` as `<n>.zpl`, `n` counting the
+    /// labels this printer printed from 1: the "paper" a test renders and scans.
+    pub fn print_to(&self, dir: impl Into<PathBuf>) -> Result<(), SimError> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        self.control.send_modify(|c| c.printed_dir = Some(dir));
+        Ok(())
     }
 
     /// The flags the next answers carry (paper out, head open, …).
@@ -318,17 +329,28 @@ async fn serve(
         }
         for got in received.drain(..) {
             match got {
-                Received::Label(label) => record.send_modify(|r| {
-                    if r.labels.len() == SIM_LABELS_MAX {
-                        r.labels.remove(0);
+                Received::Label(label) => {
+                    let printed_dir = control.borrow().printed_dir.clone();
+                    let mut n = 0;
+                    record.send_modify(|r| {
+                        if r.labels.len() == SIM_LABELS_MAX {
+                            r.labels.remove(0);
+                        }
+                        r.labels.push(label.clone());
+                        r.n_labels += 1;
+                        n = r.n_labels;
+                    });
+                    if let Some(dir) = printed_dir {
+                        let path = dir.join(format!("{n}.zpl"));
+                        if let Err(e) = tokio::fs::write(&path, &label).await {
+                            tracing::warn!(path = %path.display(), error = %e, "simulated printer cannot write its label");
+                        }
                     }
-                    r.labels.push(label);
-                    r.n_labels += 1;
-                }),
+                }
                 Received::StatusQuery => n_held += 1,
             }
         }
-        let SimControl { mode, status } = control.borrow().clone();
+        let SimControl { mode, status, .. } = control.borrow().clone();
         match mode {
             SimPrinterMode::Silent => n_held = 0,
             SimPrinterMode::Holding => {}

@@ -1,24 +1,28 @@
-//! ZPL: the three labels a site prints, and the printer's `~HS` host status answer. Both are
-//! plain data in, bytes or values out, so they are tested without a printer.
+//! ZPL: the labels a site prints, and the printer's `~HS` host status answer. Both are plain
+//! data in, bytes or values out, so they are tested without a printer.
 //!
-//! Escaping rule. In ZPL a `^` or `~` anywhere starts a command, so data must never carry one
-//! raw. Text fields are written with `^FH_` (field hex): `^`, `~`, `_` (the hex indicator itself)
-//! and every byte of a non-ASCII character become `_` plus two hex digits; labels start with
-//! `^CI28` so the printer decodes those bytes as UTF-8 (a kanji site name still needs a font that
-//! has the glyphs). Control characters are refused ([`ZplError::ControlChar`]): a newline or
-//! NUL in label data is a bug upstream. Barcode (Code 128) data is checked, not escaped: it must
-//! be printable ASCII without `^`, `~` and `>` (the Code 128 invocation prefix in `^BC` data),
-//! else [`ZplError::BarcodeChar`], because a barcode that does not scan back to the stored
-//! value is worse than no label. Every field holds at most [`FIELD_CHARS_MAX`] characters.
-
-use std::fmt::Write as _;
+//! Each field is preceded by a `^FX` comment with its text, so a job in a log says what it
+//! prints.
+//!
+//! Every label is laid out for its printer's media by [`super::label_layout`]: it fits, with
+//! its barcode's quiet zones, or it is refused with [`ZplError::DoesNotFit`]. Text (site and
+//! store names, often Japanese) is drawn as graphic fields from the bundled font, so no data
+//! text reaches the printer as ZPL and nothing needs escaping; control characters are refused
+//! ([`ZplError::ControlChar`]): a newline or NUL in label data is a bug upstream. Barcode data
+//! is checked: printable ASCII without `^`, `~` and `>` (the Code 128 invocation prefix in
+//! `^BC` data), else [`ZplError::BarcodeChar`], because a barcode that does not scan back to
+//! the stored value is worse than no label. Every field holds at most [`FIELD_CHARS_MAX`]
+//! characters.
 
 use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
 use serde::Serialize;
 use thiserror::Error;
 
-/// Longest field on a label; more would not fit a 4-inch label anyway.
-pub const FIELD_CHARS_MAX: usize = 64;
+use super::label_layout::Label;
+pub use super::label_layout::LabelMedia;
+
+/// Longest field on a label: the longest id the domain accepts.
+pub const FIELD_CHARS_MAX: usize = modori_shared::domain::ID_LEN_MAX;
 /// Longest `~HS` answer string; string 1, the longest, is 32 bytes on current firmware.
 const HOST_STATUS_STRING_BYTES_MAX: usize = 96;
 /// `~HS` answers three strings.
@@ -39,29 +43,29 @@ pub enum ZplError {
     TooLong { field: &'static str, n_chars: usize },
     #[error("{field}: empty")]
     Empty { field: &'static str },
+    #[error("{field}: the label font has no glyph for {ch:?}")]
+    NoGlyph { field: &'static str, ch: char },
+    #[error("{field}: {why}")]
+    Barcode { field: &'static str, why: String },
+    #[error("{label} label does not fit {media}: {field} {why}")]
+    DoesNotFit {
+        label: &'static str,
+        field: &'static str,
+        media: String,
+        why: String,
+    },
 }
 
-/// `value` as the data of a `^FH_^FD` field: see the module's escaping rule.
-pub fn escape_text(field: &'static str, value: &str) -> Result<String, ZplError> {
+/// Checks `value` as label text: see the module's rules.
+pub fn check_text(field: &'static str, value: &str) -> Result<(), ZplError> {
     check_len(field, value)?;
-    let mut out = String::with_capacity(value.len());
-    for ch in value.chars() {
-        if ch.is_control() {
-            return Err(ZplError::ControlChar { field, ch });
-        }
-        if matches!(ch, '^' | '~' | '_') || !ch.is_ascii() {
-            let mut utf8 = [0u8; 4];
-            for byte in ch.encode_utf8(&mut utf8).bytes() {
-                let _ = write!(out, "_{byte:02X}");
-            }
-        } else {
-            out.push(ch);
-        }
+    match value.chars().find(|ch| ch.is_control()) {
+        Some(ch) => Err(ZplError::ControlChar { field, ch }),
+        None => Ok(()),
     }
-    Ok(out)
 }
 
-/// Checks `value` as Code 128 subset B data: see the module's escaping rule.
+/// Checks `value` as Code 128 data: see the module's rules.
 pub fn check_barcode<'a>(field: &'static str, value: &'a str) -> Result<&'a str, ZplError> {
     check_len(field, value)?;
     if value.is_empty() {
@@ -84,182 +88,225 @@ fn check_len(field: &'static str, value: &str) -> Result<(), ZplError> {
     Ok(())
 }
 
-/// A label under construction: 4 × 2 inch at 203 dpi.
-struct Label(String);
-
-impl Label {
-    const WIDTH_DOTS: u32 = 812;
-    const LENGTH_DOTS: u32 = 406;
-    const MARGIN_DOTS: u32 = 40;
-
-    fn new() -> Self {
-        Self(format!(
-            "^XA^CI28^PW{}^LL{}\n",
-            Self::WIDTH_DOTS,
-            Self::LENGTH_DOTS
-        ))
-    }
-
-    /// `caption` is a literal of ours; only `value` is data.
-    fn text(
-        mut self,
-        y_dots: u32,
-        height_dots: u32,
-        caption: &str,
-        field: &'static str,
-        value: &str,
-    ) -> Result<Self, ZplError> {
-        let value = escape_text(field, value)?;
-        let _ = writeln!(
-            self.0,
-            "^FO{},{y_dots}^A0N,{height_dots},{height_dots}^FH_^FD{caption}{value}^FS",
-            Self::MARGIN_DOTS
-        );
-        Ok(self)
-    }
-
-    /// Code 128 without its own interpretation line: the human-readable copy is a text field.
-    fn barcode(
-        mut self,
-        y_dots: u32,
-        height_dots: u32,
-        field: &'static str,
-        value: &str,
-    ) -> Result<Self, ZplError> {
-        let value = check_barcode(field, value)?;
-        let _ = writeln!(
-            self.0,
-            "^FO{},{y_dots}^BY3^BCN,{height_dots},N,N,N^FD{value}^FS",
-            Self::MARGIN_DOTS
-        );
-        Ok(self)
-    }
-
-    fn finish(mut self) -> String {
-        self.0.push_str("^XZ");
-        self.0
-    }
-}
-
 /// The license plate stuck on a unit at receiving: LPN barcode and text, SKU, grade, site.
 pub fn lpn_label(
+    media: LabelMedia,
     lpn: &Lpn,
     sku: &Sku,
     grade: Option<Grade>,
     site: &SiteId,
 ) -> Result<String, ZplError> {
-    let mut label = Label::new()
-        .barcode(30, 120, "lpn", lpn.as_str())?
-        .text(165, 50, "", "lpn", lpn.as_str())?
-        .text(230, 34, "SKU ", "sku", sku.as_str())?;
+    let mut label = Label::new("lpn", media)
+        .barcode(12.0, "lpn", lpn.as_str())?
+        .text(5.0, "", "lpn", lpn.as_str())?
+        .text(4.0, "SKU ", "sku", sku.as_str())?;
     if let Some(grade) = grade {
-        label = label.text(275, 34, "Grade ", "grade", grade.as_str())?;
+        label = label.text(4.0, "Grade ", "grade", grade.as_str())?;
     }
-    Ok(label
-        .text(330, 28, "Site ", "site", site.as_str())?
-        .finish())
+    label.text(3.5, "Site ", "site", site.as_str())?.finish()
 }
 
 /// Where a unit goes after grading: the disposition and the zone of the site in large type,
 /// and the LPN as a barcode that the putaway station scans before the bin.
 pub fn disposition_label(
+    media: LabelMedia,
     lpn: &Lpn,
     disposition: Disposition,
     zone: &str,
     site: &SiteId,
 ) -> Result<String, ZplError> {
     let headline = disposition.as_str().to_ascii_uppercase().replace('_', " ");
-    Ok(Label::new()
-        .text(25, 70, "", "disposition", &headline)?
-        .barcode(110, 100, "lpn", lpn.as_str())?
-        .text(220, 40, "Zone ", "zone", zone)?
-        .text(280, 34, "LPN ", "lpn", lpn.as_str())?
-        .text(330, 28, "Site ", "site", site.as_str())?
-        .finish())
+    Label::new("disposition", media)
+        .text(7.0, "", "disposition", &headline)?
+        .barcode(10.0, "lpn", lpn.as_str())?
+        .text(5.0, "Zone ", "zone", zone)?
+        .text(4.0, "LPN ", "lpn", lpn.as_str())?
+        .text(3.5, "Site ", "site", site.as_str())?
+        .finish()
 }
 
 /// Stuck on one unit packed for another site: the destination in large type and the LPN as
 /// the barcode the destination's receiving station scans.
 pub fn unit_transfer_label(
+    media: LabelMedia,
     lpn: &Lpn,
     sku: &Sku,
     from: &SiteId,
     to: &SiteId,
 ) -> Result<String, ZplError> {
-    Ok(Label::new()
-        .text(25, 70, "TO ", "to", to.as_str())?
-        .barcode(110, 100, "lpn", lpn.as_str())?
-        .text(220, 34, "LPN ", "lpn", lpn.as_str())?
-        .text(265, 34, "SKU ", "sku", sku.as_str())?
-        .text(330, 28, "TRANSFER from ", "from", from.as_str())?
-        .finish())
+    Label::new("unit transfer", media)
+        .text(7.0, "TO ", "to", to.as_str())?
+        .barcode(10.0, "lpn", lpn.as_str())?
+        .text(4.0, "LPN ", "lpn", lpn.as_str())?
+        .text(4.0, "SKU ", "sku", sku.as_str())?
+        .text(3.5, "TRANSFER from ", "from", from.as_str())?
+        .finish()
 }
 
 /// Stuck on the replacement shipped for an exchange: the RMA it answers and the unit.
 pub fn exchange_label(
+    media: LabelMedia,
     lpn: &Lpn,
     sku: &Sku,
     rma: &RmaId,
     site: &SiteId,
 ) -> Result<String, ZplError> {
-    Ok(Label::new()
-        .text(25, 60, "EXCHANGE ", "rma", rma.as_str())?
-        .barcode(100, 100, "rma", rma.as_str())?
-        .text(220, 34, "LPN ", "lpn", lpn.as_str())?
-        .text(265, 34, "SKU ", "sku", sku.as_str())?
-        .text(330, 28, "Site ", "site", site.as_str())?
-        .finish())
+    Label::new("exchange", media)
+        .text(6.0, "EXCHANGE ", "rma", rma.as_str())?
+        .barcode(10.0, "rma", rma.as_str())?
+        .text(4.0, "LPN ", "lpn", lpn.as_str())?
+        .text(4.0, "SKU ", "sku", sku.as_str())?
+        .text(3.5, "Site ", "site", site.as_str())?
+        .finish()
 }
 
 /// Stuck on a shipment of units moving between sites.
-pub fn transfer_label(from: &SiteId, to: &SiteId, n_lpns: usize) -> Result<String, ZplError> {
-    Ok(Label::new()
-        .text(30, 40, "TRANSFER from ", "from", from.as_str())?
-        .text(100, 90, "TO ", "to", to.as_str())?
-        .text(230, 50, "", "n_lpns", &format!("{n_lpns} units (LPNs)"))?
-        .finish())
+pub fn transfer_label(
+    media: LabelMedia,
+    from: &SiteId,
+    to: &SiteId,
+    n_lpns: usize,
+) -> Result<String, ZplError> {
+    Label::new("transfer", media)
+        .text(5.0, "TRANSFER from ", "from", from.as_str())?
+        .text(10.0, "TO ", "to", to.as_str())?
+        .text(6.0, "", "n_lpns", &format!("{n_lpns} units (LPNs)"))?
+        .finish()
 }
 
 /// The label a return travels under, from a customer or a store to its site: the RMA as the
 /// barcode the site's receiving station scans, where it goes, where from, and the carrier's
 /// tracking number when there is one.
 pub fn return_label(
+    media: LabelMedia,
     rma: &RmaId,
     to_site: &SiteId,
     to_name: &str,
     from: &str,
     tracking: Option<&str>,
 ) -> Result<String, ZplError> {
-    let mut label = Label::new()
-        .text(20, 50, "TO ", "to", to_name)?
-        .barcode(80, 110, "rma", rma.as_str())?
-        .text(200, 36, "", "rma", rma.as_str())?
-        .text(245, 30, "Site ", "site", to_site.as_str())?
-        .text(285, 30, "From ", "from", from)?;
+    let mut label = Label::new("return", media)
+        .text(6.0, "TO ", "to", to_name)?
+        .barcode(12.0, "rma", rma.as_str())?
+        .text(4.5, "", "rma", rma.as_str())?
+        .text(3.5, "Site ", "site", to_site.as_str())?
+        .text(3.5, "From ", "from", from)?;
     if let Some(tracking) = tracking {
-        label = label.text(325, 30, "Tracking ", "tracking", tracking)?;
+        label = label.text(3.5, "Tracking ", "tracking", tracking)?;
     }
-    Ok(label.finish())
+    label.finish()
 }
 
 /// The label of a tote of store drop-offs: the tote barcode the site's receiving station scans
 /// to receive every return in it at once.
 pub fn tote_label(
+    media: LabelMedia,
     tote: &str,
     to_site: &SiteId,
     to_name: &str,
     from_store: &str,
     n_returns: usize,
 ) -> Result<String, ZplError> {
-    Ok(Label::new()
-        .text(20, 50, "TO ", "to", to_name)?
-        .barcode(80, 110, "tote", tote)?
-        .text(200, 36, "", "tote", tote)?
-        .text(245, 30, "Site ", "site", to_site.as_str())?
-        .text(285, 30, "From ", "from", from_store)?
-        .text(325, 30, "", "n_returns", &format!("{n_returns} returns"))?
-        .finish())
+    Label::new("tote", media)
+        .text(6.0, "TO ", "to", to_name)?
+        .barcode(12.0, "tote", tote)?
+        .text(4.5, "", "tote", tote)?
+        .text(3.5, "Site ", "site", to_site.as_str())?
+        .text(3.5, "From ", "from", from_store)?
+        .text(3.5, "", "n_returns", &format!("{n_returns} returns"))?
+        .finish()
 }
+
+/// Checks that every label kind fits `media` with the longest ids the domain accepts and the
+/// widest names (kanji), so a printer whose stock is too small is refused in the config, not
+/// at the first scan after a unit was stored.
+/// Returns the size of the largest of those labels in bytes: text drawn as graphics makes a job
+/// grow with the resolution.
+pub fn check_media(media: LabelMedia) -> Result<usize, ZplError> {
+    let mut bytes_max = 0;
+    for label in WorstCase::new().labels(media) {
+        bytes_max = bytes_max.max(label?.len());
+    }
+    Ok(bytes_max)
+}
+
+/// The longest values of every label field.
+pub struct WorstCase {
+    pub lpn: Lpn,
+    pub sku: Sku,
+    pub rma: RmaId,
+    pub tote: String,
+    pub site: SiteId,
+    pub name: String,
+    pub tracking: String,
+}
+
+impl Default for WorstCase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WorstCase {
+    pub fn new() -> Self {
+        let id = |p: &str| format!("{p}{}", "9".repeat(FIELD_CHARS_MAX - p.len()));
+        let code = |p: &str| id(p).replace('9', "W");
+        Self {
+            lpn: Lpn::new(code("LPN-")).expect("a valid worst-case id"),
+            sku: Sku::new(code("SKU-")).expect("a valid worst-case id"),
+            rma: RmaId::new(code("RMA-")).expect("a valid worst-case id"),
+            tote: code("TOTE-"),
+            site: SiteId::new("w".repeat(FIELD_CHARS_MAX)).expect("a valid worst-case id"),
+            // The widest glyph of the font, as often as a field allows.
+            name: "鬱".repeat(FIELD_CHARS_MAX),
+            tracking: id("T"),
+        }
+    }
+
+    /// Every label kind with these values, in the order of [`LABEL_KINDS`].
+    pub fn labels(&self, media: LabelMedia) -> Vec<Result<String, ZplError>> {
+        vec![
+            lpn_label(media, &self.lpn, &self.sku, Some(Grade::B), &self.site),
+            disposition_label(
+                media,
+                &self.lpn,
+                Disposition::ReturnToVendor,
+                &self.name,
+                &self.site,
+            ),
+            unit_transfer_label(media, &self.lpn, &self.sku, &self.site, &self.site),
+            exchange_label(media, &self.lpn, &self.sku, &self.rma, &self.site),
+            return_label(
+                media,
+                &self.rma,
+                &self.site,
+                &self.name,
+                &self.name,
+                Some(&self.tracking),
+            ),
+            tote_label(
+                media,
+                &self.tote,
+                &self.site,
+                &self.name,
+                &self.name,
+                usize::MAX,
+            ),
+            transfer_label(media, &self.site, &self.site, usize::MAX),
+        ]
+    }
+}
+
+/// The label kinds, as [`WorstCase::labels`] lists them.
+pub const LABEL_KINDS: [&str; 7] = [
+    "lpn",
+    "disposition",
+    "unit transfer",
+    "exchange",
+    "return",
+    "tote",
+    "transfer",
+];
 
 /// What the printer said about itself. A field the firmware left out or garbled reads as
 /// `false` / `None`: any complete answer proves the printer alive, which is what a job needs.
@@ -383,35 +430,11 @@ pub fn host_status_answer(status: &HostStatus) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn ids() -> (Lpn, Sku, SiteId) {
-        (
-            Lpn::new("LPN-OSA-000042").unwrap(),
-            Sku::new("SKU_TEE.M").unwrap(),
-            SiteId::new("osaka").unwrap(),
-        )
-    }
-
-    /// Every `^`/`~` in a rendered label must start one of the commands we wrote.
-    fn assert_only_our_commands(zpl: &str) {
-        const OURS: &[&str] = &[
-            "^XA", "^CI", "^PW", "^LL", "^FO", "^A0", "^FH", "^FD", "^FS", "^BY", "^BC", "^XZ",
-        ];
-        assert!(!zpl.contains('~'), "{zpl}");
-        for (i, _) in zpl.match_indices('^') {
-            assert!(
-                OURS.iter().any(|c| zpl[i..].starts_with(c)),
-                "stray ^ at {i}: {zpl}"
-            );
-        }
-    }
-
     #[test]
-    fn text_escapes_command_prefixes_and_non_ascii() {
-        assert_eq!(escape_text("f", "A-1 b.c").unwrap(), "A-1 b.c");
-        assert_eq!(escape_text("f", "a^b~c_d").unwrap(), "a_5Eb_7Ec_5Fd");
-        assert_eq!(escape_text("f", "大阪").unwrap(), "_E5_A4_A7_E9_98_AA");
+    fn text_refuses_control_characters_and_overlong_values() {
+        assert_eq!(check_text("f", "千葉 A-1"), Ok(()));
         assert_eq!(
-            escape_text("f", "a\nb"),
+            check_text("f", "a\nb"),
             Err(ZplError::ControlChar {
                 field: "f",
                 ch: '\n'
@@ -419,7 +442,7 @@ mod tests {
         );
         let long = "x".repeat(FIELD_CHARS_MAX + 1);
         assert!(matches!(
-            escape_text("f", &long),
+            check_text("f", &long),
             Err(ZplError::TooLong { .. })
         ));
     }
@@ -436,71 +459,84 @@ mod tests {
         assert_eq!(check_barcode("b", ""), Err(ZplError::Empty { field: "b" }));
     }
 
-    #[test]
-    fn lpn_label_has_barcode_text_and_optional_grade() {
-        let (lpn, sku, site) = ids();
-        let zpl = lpn_label(&lpn, &sku, Some(Grade::B), &site).unwrap();
-        assert!(zpl.starts_with("^XA") && zpl.trim_end().ends_with("^XZ"));
-        assert!(zpl.contains("^BCN,120,N,N,N^FDLPN-OSA-000042^FS"), "{zpl}");
-        assert!(zpl.contains("^FH_^FDSKU SKU_5FTEE.M^FS"), "{zpl}");
-        assert!(zpl.contains("Grade B"));
-        assert!(zpl.contains("Site osaka"));
-        assert_only_our_commands(&zpl);
-        let ungraded = lpn_label(&lpn, &sku, None, &site).unwrap();
-        assert!(!ungraded.contains("Grade"));
+    /// Data text reaches the printer only as graphics: no `^FD` but barcode data.
+    fn assert_text_is_graphics(zpl: &str, n_barcodes: usize) {
+        assert_eq!(zpl.matches("^FD").count(), n_barcodes, "{zpl}");
+        assert!(zpl.contains("^GFA,"), "{zpl}");
+        assert!(zpl.starts_with("^XA") && zpl.ends_with("^XZ"), "{zpl}");
     }
 
     #[test]
-    fn disposition_label_escapes_text_and_carries_the_lpn_barcode() {
-        let (lpn, sku, site) = ids();
-        let zpl = disposition_label(&lpn, Disposition::ReturnToVendor, "R-01_02", &site).unwrap();
-        assert!(zpl.contains("^FDRETURN TO VENDOR^FS"), "{zpl}");
-        assert!(zpl.contains("^BCN,100,N,N,N^FDLPN-OSA-000042^FS"), "{zpl}");
-        assert!(zpl.contains("^FDZone R-01_5F02^FS"), "{zpl}");
-        assert_only_our_commands(&zpl);
-        let to = SiteId::new("sendai").unwrap();
-        let transfer = unit_transfer_label(&lpn, &sku, &site, &to).unwrap();
-        assert!(transfer.contains("^FDTO sendai^FS"), "{transfer}");
-        assert!(transfer.contains("^FDLPN-OSA-000042^FS"), "{transfer}");
-        assert_only_our_commands(&transfer);
-        let rma = RmaId::new("RMA-1").unwrap();
-        let exchange = exchange_label(&lpn, &sku, &rma, &site).unwrap();
-        assert!(exchange.contains("^FDEXCHANGE RMA-1^FS"), "{exchange}");
-        assert_only_our_commands(&exchange);
+    fn every_label_kind_fits_both_media_at_both_densities_with_the_longest_ids() {
+        let w = WorstCase::new();
+        for media in [
+            LabelMedia::inches(4.0, 2.0, 203),
+            LabelMedia::inches(4.0, 2.0, 300),
+            LabelMedia::inches(4.0, 6.0, 203),
+            LabelMedia::inches(4.0, 6.0, 300),
+            LabelMedia::inches(4.0, 6.0, 600),
+        ] {
+            let labels = w.labels(media);
+            let (transfer, with_barcode) = labels.split_last().unwrap();
+            for label in with_barcode {
+                let zpl = label.as_ref().unwrap_or_else(|e| panic!("{media}: {e}"));
+                assert_text_is_graphics(zpl, 1);
+                assert!(
+                    zpl.contains("^BQN"),
+                    "a 64-character id is a QR code: {zpl}"
+                );
+            }
+            assert_text_is_graphics(transfer.as_ref().unwrap(), 0);
+            let bytes = check_media(media).unwrap();
+            assert!(
+                bytes <= super::super::printer::JOB_BYTES_MAX,
+                "{media}: {bytes}"
+            );
+        }
     }
 
     #[test]
-    fn transfer_label_names_both_sites_and_the_count() {
-        let from = SiteId::new("osaka").unwrap();
-        let to = SiteId::new("sendai").unwrap();
-        let zpl = transfer_label(&from, &to, 12).unwrap();
-        assert!(zpl.contains("TRANSFER from osaka"));
-        assert!(zpl.contains("^FDTO sendai^FS"));
-        assert!(zpl.contains("12 units (LPNs)"));
-        assert_only_our_commands(&zpl);
-    }
-
-    #[test]
-    fn a_return_label_carries_the_rma_barcode_and_both_ends() {
-        let rma = RmaId::new("RMA-0123456789-L").unwrap();
-        let to = SiteId::new("fukuoka").unwrap();
-        let zpl = return_label(
-            &rma,
-            &to,
-            "Fukuoka returns centre",
-            "Store Tenjin",
-            Some("123456789013"),
+    fn a_label_that_cannot_fit_is_refused_naming_the_field() {
+        let tiny = LabelMedia::inches(1.0, 0.5, 203);
+        let lpn = Lpn::new("LPN-OSA-000042").unwrap();
+        let sku = Sku::new("SKU_TEE.M").unwrap();
+        let site = SiteId::new("osaka").unwrap();
+        let err = lpn_label(tiny, &lpn, &sku, None, &site).unwrap_err();
+        assert!(
+            matches!(err, ZplError::DoesNotFit { label: "lpn", .. }),
+            "{err}"
+        );
+        let zpl = lpn_label(LabelMedia::default(), &lpn, &sku, None, &site).unwrap();
+        assert!(
+            zpl.contains("^BCN,95,N,N,N,N^FD>:LPN-OSA->5000042^FS"),
+            "{zpl}"
+        );
+        assert_eq!(
+            return_label(
+                LabelMedia::default(),
+                &RmaId::new("R").unwrap(),
+                &site,
+                "😀",
+                "x",
+                None
+            ),
+            Err(ZplError::NoGlyph {
+                field: "to",
+                ch: '😀'
+            })
+        );
+        let sneaky = return_label(
+            LabelMedia::default(),
+            &RmaId::new("R").unwrap(),
+            &site,
+            "x^XZ~JA",
+            "y",
+            None,
         )
         .unwrap();
-        assert!(zpl.contains("^FDRMA-0123456789-L^FS"), "{zpl}");
-        assert!(zpl.contains("TO Fukuoka returns centre"), "{zpl}");
-        assert!(zpl.contains("From Store Tenjin"), "{zpl}");
-        assert!(zpl.contains("Tracking 123456789013"), "{zpl}");
-        assert_only_our_commands(&zpl);
-        assert!(
-            return_label(&rma, &to, "x^XZ", "y", None).is_ok(),
-            "text is escaped"
-        );
+        assert!(sneaky.contains("^FXTO x?XZ?JA\n"), "{sneaky}");
+        assert_eq!(sneaky.matches("^XZ").count(), 1, "{sneaky}");
+        assert!(!sneaky.contains('~'), "{sneaky}");
     }
 
     #[test]

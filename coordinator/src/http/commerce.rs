@@ -350,6 +350,7 @@ pub async fn store_waiting(
             None => continue,
         };
         let zpl = modori_agent::devices::zpl::tote_label(
+            modori_agent::devices::zpl::LabelMedia::default(),
             &t.tote,
             &site_id,
             &site_name,

@@ -553,8 +553,15 @@ async fn label_zpl(
     ApiPath(rma): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (rma, site, site_name, store_name) = labelled(&ctx, &browser, rma).await?;
-    let zpl = modori_agent::devices::zpl::return_label(&rma, &site, &site_name, &store_name, None)
-        .map_err(|e| ApiError::internal(&e))?;
+    let zpl = modori_agent::devices::zpl::return_label(
+        modori_agent::devices::zpl::LabelMedia::default(),
+        &rma,
+        &site,
+        &site_name,
+        &store_name,
+        None,
+    )
+    .map_err(|e| ApiError::internal(&e))?;
     Ok((
         [
             (
@@ -595,7 +602,7 @@ async fn label_page(
     ApiPath(rma): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (rma, site, site_name, store_name) = labelled(&ctx, &browser, rma).await?;
-    let barcode = crate::code128::svg(rma.as_str(), 2, 90).map_err(|e| ApiError::internal(&e))?;
+    let barcode = crate::code128::page_svg(rma.as_str(), 90).map_err(|e| ApiError::internal(&e))?;
     let e = |s: &str| html_escape(s);
     let html = format!(
         r#"<!doctype html>

@@ -678,6 +678,7 @@ pub(crate) async fn register_checked(
     let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
     // Checked before the commit for every site (`check_label`): this cannot fail now.
     let zpl = modori_agent::devices::zpl::return_label(
+        modori_agent::devices::zpl::LabelMedia::default(),
         &routed.rma,
         &routed.site,
         &to_name,
