@@ -139,9 +139,35 @@ pub fn restore(config: &AgentConfig, backup: &Path, now_ms: i64) -> Result<Resto
     })
 }
 
+/// SQLite's companions of a database file: its write-ahead log and the log's index.
+const COMPANIONS: [&str; 2] = ["-wal", "-shm"];
+
+/// `path` with `suffix` appended to its file name (`agent.db` → `agent.db-wal`), which is how
+/// SQLite names a database's companions.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Moves the database at `db` to `aside` together with its WAL and shared-memory index. The
+/// WAL holds every transaction committed since the last checkpoint (after an unclean stop,
+/// possibly all the recent ones): renamed with the file, SQLite opens the kept copy with all of
+/// them; deleted, they would be lost.
+fn move_aside(db: &Path, aside: &Path) -> Result<(), BackupError> {
+    std::fs::rename(db, aside).map_err(io(db))?;
+    for suffix in COMPANIONS {
+        let from = with_suffix(db, suffix);
+        if from.exists() {
+            std::fs::rename(&from, with_suffix(aside, suffix)).map_err(io(&from))?;
+        }
+    }
+    Ok(())
+}
+
 /// Puts `backup` in place of the database at `db`: checks it, copies it beside `db`, lets
 /// `prepare` adapt the copy (migrations, a new epoch), then swaps it in with a rename and keeps
-/// the database it replaces, renamed. Both the agent and the coordinator restore this way.
+/// the database it replaces (file, WAL and index together), renamed. Both the agent and the coordinator restore this way.
 pub fn restore_database(
     backup: &Path,
     db: &Path,
@@ -160,10 +186,7 @@ pub fn restore_database(
     }
     let replaced = if db.exists() {
         let aside = db.with_extension(format!("db.replaced-{now_ms}"));
-        std::fs::rename(db, &aside).map_err(io(db))?;
-        for ext in ["db-wal", "db-shm"] {
-            let _ = std::fs::remove_file(db.with_extension(ext));
-        }
+        move_aside(db, &aside)?;
         Some(aside)
     } else {
         None
@@ -176,4 +199,47 @@ pub fn restore_database(
             .map_err(io(dir))?;
     }
     Ok(replaced)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(path: &Path) -> i64 {
+        let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn the_replaced_database_is_kept_with_the_rows_only_its_wal_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("site.db");
+        let snapshot = dir.path().join("snapshot.db");
+        let conn = Connection::open(&db).unwrap();
+        conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+        conn.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER)").unwrap();
+        for v in 0..10 {
+            conn.execute("INSERT INTO t VALUES (?1)", [v]).unwrap();
+        }
+        backup(&db, &snapshot).unwrap();
+        for v in 10..15 {
+            conn.execute("INSERT INTO t VALUES (?1)", [v]).unwrap();
+        }
+        // A process that stopped without a checkpoint: the last rows live only in the WAL.
+        std::mem::forget(conn);
+        assert!(with_suffix(&db, "-wal").metadata().unwrap().len() > 0);
+
+        let aside = restore_database(&snapshot, &db, |_| Ok(()), 7)
+            .unwrap()
+            .expect("a database was replaced");
+        assert_eq!(count(&db), 10, "the backup is in place");
+        assert!(!with_suffix(&db, "-wal").exists(), "no stale WAL beside it");
+        assert_eq!(
+            count(&aside),
+            15,
+            "the kept copy has every row, the WAL's too"
+        );
+    }
 }

@@ -13,6 +13,7 @@ pub mod ctl;
 pub mod devices;
 pub mod dir_lock;
 pub mod doctor;
+pub mod generations;
 pub mod metrics;
 pub mod net;
 pub mod sqlite;
@@ -36,7 +37,7 @@ use serde::Serialize;
 use thiserror::Error;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::AgentConfig;
 use crate::metrics::AgentMetrics;
@@ -55,6 +56,8 @@ pub enum AgentError {
     Db(#[from] DbError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Generations(#[from] generations::GenerationsError),
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -97,8 +100,11 @@ pub struct AgentStatus {
     pub protocol_version: Option<u16>,
     pub outbox_head_seq: u64,
     pub outbox_pending: u64,
-    /// Ops of epochs retired by a restore, still to deliver before the current epoch's.
+    /// Ops of retired epochs (each start retires one), still to deliver before the current
+    /// epoch's.
     pub retired_pending: u64,
+    /// Ops this database recorded in all its epochs.
+    pub n_ops_recorded: u64,
     pub last_acked_seq: u64,
     pub command_epoch: Option<String>,
     pub last_applied_command_seq: u64,
@@ -110,6 +116,8 @@ pub struct AgentStatus {
     pub clock_skew_ms: Option<i64>,
     pub devices: Vec<DeviceStatus>,
     pub stations: Vec<stations::StationStatus>,
+    /// Each time the database was found to have gone back in time, newest first.
+    pub database_rollbacks: Vec<store::Rollback>,
 }
 
 /// A scanner or printer and its state, for `ctl status` and metrics.
@@ -163,15 +171,35 @@ impl Agent {
                 source,
             }
         })?;
+        let created = !config.db_path().exists();
         let db = Db::open_with(
             &config.db_path(),
             &store::migrations(),
             config.storage.database_bytes_max,
         )?;
         let init_site = site.clone();
-        let snap = db.call(move |c| store::init(c, &init_site)).await?;
-        info!(site = %site, epoch = %snap.op_epoch, head = snap.op_head_seq, acked = snap.op_acked_seq,
-              db = %config.db_path().display(), "site database open");
+        let found = db.call(move |c| store::init(c, &init_site)).await?;
+        // A new epoch at every start, its LPN generation reserved beside the database first:
+        // whatever state the database came back in (a copy, a damaged WAL, a snapshot), what
+        // is confirmed from here on has keys and labels never used before.
+        let epochs = generations::path_for(&config.db_path());
+        let lost = generations::lost_after(&generations::read(&epochs)?, found.op_epoch);
+        if !lost.is_empty() {
+            warn!(site = %site, db_epoch = %found.op_epoch, n_runs_lost = lost.len(),
+                  "the site database is older than the last run of this data directory; checking with the coordinator what it lost");
+        }
+        let epoch = generations::reserve(&epochs, found.op_epoch)?;
+        let snap = db
+            .call(move |c| {
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                store::start_epoch_at_boot(&tx, sync_client::chrono_ms(), epoch, &lost, created)?;
+                tx.commit()?;
+                store::snapshot(c)
+            })
+            .await?;
+        info!(site = %site, found_epoch = %found.op_epoch, found_head = found.op_head_seq,
+              found_acked = found.op_acked_seq, epoch = %snap.op_epoch,
+              db = %config.db_path().display(), "site database open under a new epoch");
 
         // Checked now so a bad certificate stops the start with a clear error.
         let client = tls::client_config_from(&config.tls, config.sync.timing())?;
@@ -542,9 +570,16 @@ impl AgentHandle {
     }
 
     pub async fn status(&self) -> Result<AgentStatus, AgentError> {
-        let (snap, retired_pending) = self
+        let (snap, retired_pending, n_ops_recorded, database_rollbacks) = self
             .db
-            .call(|c| Ok::<_, StoreError>((store::snapshot(c)?, store::retired_pending(c)?)))
+            .call(|c| {
+                Ok::<_, StoreError>((
+                    store::snapshot(c)?,
+                    store::retired_pending(c)?,
+                    store::ops_recorded(c)?,
+                    store::rollbacks(c)?,
+                ))
+            })
             .await?;
         let link = self.link.lock().map(|l| l.clone()).unwrap_or_default();
         let pending = snap.op_head_seq - snap.op_acked_seq.min(snap.op_head_seq);
@@ -557,6 +592,7 @@ impl AgentHandle {
             outbox_head_seq: snap.op_head_seq,
             outbox_pending: pending,
             retired_pending,
+            n_ops_recorded,
             last_acked_seq: snap.op_acked_seq,
             command_epoch: snap.command_epoch.map(|e| e.to_string()),
             last_applied_command_seq: snap.command_applied_seq,
@@ -575,6 +611,7 @@ impl AgentHandle {
                         .collect()
                 })
                 .unwrap_or_default(),
+            database_rollbacks,
         })
     }
 }

@@ -27,6 +27,8 @@ pub struct AgentMetrics {
     pub ops_acked: Counter,
     pub connects: Counter,
     pub commands_applied: Counter,
+    /// Databases found to have gone back in time (a hello showed the coordinator ahead).
+    pub rollbacks: Counter,
     outbox_head_seq: Gauge,
     outbox_pending: Gauge,
     connected: Gauge,
@@ -45,6 +47,7 @@ impl Default for AgentMetrics {
             ops_acked: Counter::default(),
             connects: Counter::default(),
             commands_applied: Counter::default(),
+            rollbacks: Counter::default(),
             outbox_head_seq: Gauge::default(),
             outbox_pending: Gauge::default(),
             connected: Gauge::default(),
@@ -70,6 +73,11 @@ impl Default for AgentMetrics {
             "commands_applied",
             "Commands from the coordinator applied",
             me.commands_applied.clone(),
+        );
+        registry.register(
+            "database_rollbacks",
+            "Times the site database was found behind what the coordinator had applied",
+            me.rollbacks.clone(),
         );
         registry.register(
             "outbox_head_seq",

@@ -17,6 +17,9 @@ use tokio::sync::{mpsc, oneshot};
 pub const DB_QUEUE_DEPTH: usize = 256;
 /// How long a statement waits for a lock held by another connection (a backup, `ctl`).
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Under a size cap, the write-ahead log may use this fraction (1/n) of it and the database
+/// pages the rest: the cap bounds both files on disk together, not the main file alone.
+pub const WAL_SHARE_OF_CAP_DIVISOR: u64 = 4;
 
 #[derive(Debug, Error)]
 pub enum DbError {
@@ -38,6 +41,11 @@ pub enum DbError {
     Closed,
     #[error("database {path} failed its integrity check ({detail}); restore it from a backup")]
     Corrupt { path: PathBuf, detail: String },
+    /// A file that exists but holds nothing (0 bytes, or a database without a single table) is
+    /// never taken for a new database: it is what a truncated copy or a failed restore leaves,
+    /// and starting afresh over it would silently forget everything the site did.
+    #[error("database {path} exists but is empty ({detail}); refusing to start a new database over it: restore a backup, or delete the file to start afresh")]
+    Empty { path: PathBuf, detail: String },
 }
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
@@ -51,6 +59,60 @@ pub fn to_i64(v: u64) -> i64 {
 /// A stored integer back as a sequence number or count; a negative one (never written) is 0.
 pub fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+/// Refuses a file at `path` that exists with 0 bytes; returns whether a file exists.
+fn refuse_empty_file(path: &Path) -> Result<bool, DbError> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.len() == 0 => Err(DbError::Empty {
+            path: path.to_owned(),
+            detail: "0 bytes".into(),
+        }),
+        Ok(_) => Ok(true),
+        Err(_) => Ok(false),
+    }
+}
+
+/// `path` with `suffix` appended to its file name, as SQLite names the WAL (`agent.db-wal`).
+pub fn companion(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Bytes the database takes on disk: the main file and its write-ahead log.
+pub fn bytes_on_disk(path: &Path) -> u64 {
+    let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    len(path) + len(&companion(path, "-wal"))
+}
+
+/// Splits `bytes_max` between the database pages (`max_page_count`: past it a write fails
+/// "full" and nothing half-written stays) and the WAL (checkpointed, and truncated back, once
+/// it holds its share).
+fn cap_size(conn: &Connection, bytes_max: u64) -> rusqlite::Result<()> {
+    let page_size: u64 = conn
+        .query_row("PRAGMA page_size", [], |r| r.get::<_, i64>(0))?
+        .max(1)
+        .unsigned_abs();
+    let wal_bytes = bytes_max / WAL_SHARE_OF_CAP_DIVISOR;
+    let pages = (bytes_max - wal_bytes) / page_size;
+    conn.pragma_update(None, "max_page_count", pages.max(1))?;
+    conn.pragma_update(None, "wal_autocheckpoint", (wal_bytes / page_size).max(1))?;
+    conn.pragma_update(None, "journal_size_limit", wal_bytes)?;
+    Ok(())
+}
+
+/// After each job: once the database and its WAL together pass the pages' share of
+/// `bytes_max`, folds the WAL into the database and truncates it. The database pages never
+/// pass that share, so the next transaction (smaller than the WAL's share) finds room below
+/// the cap and both files together stay within it.
+fn keep_under_cap(conn: &Connection, path: &Path, bytes_max: u64) {
+    if bytes_on_disk(path) <= bytes_max - bytes_max / WAL_SHARE_OF_CAP_DIVISOR {
+        return;
+    }
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(db = %path.display(), error = %e, "checkpoint to keep the database under its size cap failed");
+    }
 }
 
 /// Handle to the database thread. Cheap to clone.
@@ -81,6 +143,7 @@ impl Db {
             path: path.to_owned(),
             source,
         };
+        let existed = refuse_empty_file(path)?;
         let mut conn = Connection::open(path).map_err(open_err)?;
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
@@ -91,12 +154,19 @@ impl Db {
                 detail: check,
             });
         }
+        if existed {
+            let n_tables: i64 = conn
+                .query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| r.get(0))
+                .map_err(open_err)?;
+            if n_tables == 0 {
+                return Err(DbError::Empty {
+                    path: path.to_owned(),
+                    detail: "no tables".into(),
+                });
+            }
+        }
         if let Some(bytes) = size_bytes_max {
-            let page_size: u64 = conn
-                .query_row("PRAGMA page_size", [], |r| r.get(0))
-                .map_err(open_err)?;
-            conn.pragma_update(None, "max_page_count", (bytes / page_size.max(1)).max(1))
-                .map_err(open_err)?;
+            cap_size(&conn, bytes).map_err(open_err)?;
         }
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -111,7 +181,12 @@ impl Db {
                 path: path.to_owned(),
                 source,
             })?;
+        if let Some(cap) = size_bytes_max {
+            // Migrations go through the WAL too.
+            keep_under_cap(&conn, path, cap);
+        }
         let (jobs, mut rx) = mpsc::channel::<Job>(DB_QUEUE_DEPTH);
+        let db_path = path.to_owned();
         let name = format!(
             "sqlite-{}",
             path.file_stem().and_then(|s| s.to_str()).unwrap_or("db")
@@ -121,6 +196,9 @@ impl Db {
             .spawn(move || {
                 while let Some(job) = rx.blocking_recv() {
                     job(&mut conn);
+                    if let Some(cap) = size_bytes_max {
+                        keep_under_cap(&conn, &db_path, cap);
+                    }
                 }
                 // Fold the WAL back into the main file so a stopped database is one file.
                 let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
@@ -168,6 +246,38 @@ impl Db {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_empty_file_is_refused_naming_it_and_left_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.db");
+        std::fs::write(&path, b"").unwrap();
+        let err = Db::open(&path, &Migrations::new(vec![]))
+            .err()
+            .expect("refused");
+        let text = err.to_string();
+        assert!(matches!(err, DbError::Empty { .. }), "{text}");
+        assert!(
+            text.contains("site.db") && text.contains("0 bytes"),
+            "{text}"
+        );
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+
+        // A database without tables (what a failed copy can leave) is refused the same way.
+        let other = dir.path().join("other.db");
+        Connection::open(&other)
+            .unwrap()
+            .pragma_update(None, "user_version", 1)
+            .unwrap();
+        let err = Db::open(&other, &Migrations::new(vec![]))
+            .err()
+            .expect("refused");
+        assert!(err.to_string().contains("other.db"), "{err}");
+
+        // Where no file exists, a new database is made.
+        let schema = Migrations::new(vec![rusqlite_migration::M::up("CREATE TABLE t (v)")]);
+        Db::open(&dir.path().join("new.db"), &schema).expect("created");
+    }
 
     #[test]
     fn a_damaged_file_is_refused_at_open_naming_it() {

@@ -214,6 +214,21 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // Every start retires the epoch it found and checks it once against the coordinator
+        // (`unchecked`): a coordinator ahead of it means the database went back in time,
+        // recorded in `rollbacks`.
+        M::up(
+            r#"
+        ALTER TABLE retired_epochs ADD COLUMN unchecked INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE rollbacks (
+            epoch           INTEGER PRIMARY KEY,
+            head_seq        INTEGER NOT NULL,
+            coordinator_seq INTEGER NOT NULL,
+            new_epoch       INTEGER NOT NULL,
+            detected_ms     INTEGER NOT NULL
+        ) STRICT;
+        "#,
+        ),
     ])
 }
 
@@ -290,13 +305,13 @@ pub enum OutboxStream {
     Current,
 }
 
-/// The stream the next session should deliver: the oldest retired epoch with ops pending,
-/// otherwise the current epoch.
+/// The stream the next session should deliver: the oldest retired epoch with ops pending or
+/// not yet checked against the coordinator, otherwise the current epoch.
 pub fn next_stream(conn: &Connection) -> Result<OutboxStream, StoreError> {
     let retired: Option<(i64, i64, i64)> = conn
         .query_row(
             "SELECT epoch, head_seq, acked_seq FROM retired_epochs
-             WHERE acked_seq < head_seq ORDER BY retired_ms, epoch LIMIT 1",
+             WHERE acked_seq < head_seq OR unchecked = 1 ORDER BY retired_ms, epoch LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
@@ -359,8 +374,12 @@ pub fn set_op_acked(conn: &Connection, stream: OutboxStream, seq: u64) -> Result
         OutboxStream::Retired {
             epoch, head_seq, ..
         } => {
+            // Acknowledged to its head, the epoch has been checked: the coordinator answered
+            // the hello with no more than this database holds.
             conn.execute(
-                "UPDATE retired_epochs SET acked_seq = ?2 WHERE epoch = ?1",
+                "UPDATE retired_epochs SET acked_seq = ?2,
+                     unchecked = CASE WHEN ?2 >= head_seq THEN 0 ELSE unchecked END
+                 WHERE epoch = ?1",
                 params![to_i64(epoch.0), to_i64(seq.min(head_seq))],
             )?;
             conn.execute(
@@ -401,16 +420,56 @@ pub fn start_new_epoch(
     tx: &Transaction<'_>,
     now_ms: i64,
 ) -> Result<(Epoch, Epoch, u64), StoreError> {
+    let old = snapshot(tx)?.op_epoch;
+    retire_and_start(tx, now_ms, new_epoch_id(old), false)
+}
+
+/// At every start of the agent: a new `epoch` whose LPN generation was reserved beside the
+/// database (`generations`), so labels printed from here on are new whatever state
+/// the database came back in. The epoch found is retired and checked once against the
+/// coordinator, even with nothing pending: that check is how a database that went back in
+/// time is found. Returns (old, new, ops retired).
+pub fn start_epoch_at_boot(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    epoch: Epoch,
+    lost: &[Epoch],
+    created: bool,
+) -> Result<(Epoch, Epoch, u64), StoreError> {
+    // A database created by this very start has no past to check.
+    let started = retire_and_start(tx, now_ms, epoch, !created)?;
+    // Runs of this data directory the database does not know: nothing of them is here, and
+    // the coordinator's mark for each says how much was lost.
+    for e in lost {
+        tx.execute(
+            "INSERT OR IGNORE INTO retired_epochs (epoch, head_seq, acked_seq, retired_ms, unchecked)
+             VALUES (?1, 0, 0, ?2, 1)",
+            params![to_i64(e.0), now_ms],
+        )?;
+    }
+    Ok(started)
+}
+
+fn retire_and_start(
+    tx: &Transaction<'_>,
+    now_ms: i64,
+    new_epoch: Epoch,
+    check: bool,
+) -> Result<(Epoch, Epoch, u64), StoreError> {
     let snap = snapshot(tx)?;
     let pending = snap.op_head_seq.saturating_sub(snap.op_acked_seq);
-    if pending > 0 {
+    if pending > 0 || check {
         tx.execute(
-            "INSERT INTO retired_epochs (epoch, head_seq, acked_seq, retired_ms) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO retired_epochs (epoch, head_seq, acked_seq, retired_ms, unchecked)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (epoch) DO UPDATE SET head_seq = excluded.head_seq,
+                 acked_seq = excluded.acked_seq, unchecked = excluded.unchecked",
             params![
                 to_i64(snap.op_epoch.0),
                 to_i64(snap.op_head_seq),
                 to_i64(snap.op_acked_seq),
-                now_ms
+                now_ms,
+                i64::from(check)
             ],
         )?;
         tx.execute(
@@ -420,12 +479,85 @@ pub fn start_new_epoch(
         )?;
     }
     tx.execute("DELETE FROM outbox", [])?;
-    let new_epoch = new_epoch_id(snap.op_epoch);
     tx.execute(
         "UPDATE sync_state SET op_epoch = ?1, op_head_seq = 0, op_acked_seq = 0 WHERE id = 1",
         [to_i64(new_epoch.0)],
     )?;
     Ok((snap.op_epoch, new_epoch, pending))
+}
+
+/// A database that went back in time, as found at a hello.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rollback {
+    /// The epoch whose ops the coordinator had more of than the database held.
+    pub epoch: String,
+    pub head_seq: u64,
+    pub coordinator_seq: u64,
+    /// The epoch the site went on under (started at the agent's start).
+    pub new_epoch: String,
+    pub detected_ms: i64,
+}
+
+/// Records that the coordinator had applied `coordinator_seq` ops of the retired `epoch`
+/// whose head here is `head_seq`, and reports it upstream as an op of the current epoch, in
+/// one transaction. Returns the current epoch, or `None` when this rollback was already
+/// recorded.
+pub fn record_rollback(
+    conn: &mut Connection,
+    site: &SiteId,
+    epoch: Epoch,
+    head_seq: u64,
+    coordinator_seq: u64,
+    now_ms: i64,
+) -> Result<Option<Epoch>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = snapshot(&tx)?.op_epoch;
+    let n = tx.execute(
+        "INSERT OR IGNORE INTO rollbacks (epoch, head_seq, coordinator_seq, new_epoch, detected_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            to_i64(epoch.0),
+            to_i64(head_seq),
+            to_i64(coordinator_seq),
+            to_i64(current.0),
+            now_ms
+        ],
+    )?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let who = crate::work::Actor {
+        operator: "system".into(),
+        station: "sync".into(),
+    };
+    let body = modori_shared::op::OpBody::DatabaseRewound {
+        epoch,
+        head_seq,
+        new_epoch: current,
+    };
+    crate::work::record_op(&tx, site, &who, body, now_ms)?;
+    tx.commit()?;
+    Ok(Some(current))
+}
+
+/// Every rollback this database has recorded, newest first.
+pub fn rollbacks(conn: &Connection) -> Result<Vec<Rollback>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT epoch, head_seq, coordinator_seq, new_epoch, detected_ms FROM rollbacks
+         ORDER BY detected_ms DESC",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(Rollback {
+                epoch: Epoch(to_u64(r.get(0)?)).to_string(),
+                head_seq: to_u64(r.get(1)?),
+                coordinator_seq: to_u64(r.get(2)?),
+                new_epoch: Epoch(to_u64(r.get(3)?)).to_string(),
+                detected_ms: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
 }
 
 /// A random epoch, different from `old` in its low 16 bits too (the LPN generation).
@@ -436,6 +568,17 @@ fn new_epoch_id(old: Epoch) -> Epoch {
             return Epoch(e);
         }
     }
+}
+
+/// Ops this database recorded in all its epochs: the current head and every retired epoch's.
+pub fn ops_recorded(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        "SELECT op_head_seq + (SELECT COALESCE(SUM(head_seq), 0) FROM retired_epochs)
+         FROM sync_state WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )?;
+    Ok(to_u64(n))
 }
 
 /// Ops of retired epochs still to deliver.

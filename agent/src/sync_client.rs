@@ -210,6 +210,9 @@ impl SyncClient {
             )));
         }
         if let OutboxStream::Retired { head_seq, .. } = stream {
+            if op_applied > head_seq {
+                self.rewound(op_epoch, head_seq, op_applied).await?;
+            }
             if op_applied >= head_seq {
                 info!(site = %self.site, epoch = %op_epoch, "retired epoch already applied at the coordinator");
                 self.db
@@ -306,6 +309,34 @@ impl SyncClient {
                 }
             }
         }
+    }
+
+    /// The coordinator has applied more ops of the retired `epoch` than this database ever
+    /// held: the database went back in time (a file copied over it, a WAL that lost its tail,
+    /// a snapshot). The site already works under the epoch started at this process's start,
+    /// so nothing confirmed since collides with what the coordinator has; this records the
+    /// fact and reports it upstream, where it becomes an anomaly.
+    async fn rewound(
+        &self,
+        epoch: modori_shared::domain::Epoch,
+        head_seq: u64,
+        coordinator_seq: u64,
+    ) -> Result<(), LinkError> {
+        let site = self.site.clone();
+        let recorded = self
+            .db
+            .call(move |c| {
+                store::record_rollback(c, &site, epoch, head_seq, coordinator_seq, chrono_ms())
+            })
+            .await
+            .map_err(store_err)?;
+        if let Some(new_epoch) = recorded {
+            self.metrics.rollbacks.inc();
+            warn!(site = %self.site, %epoch, head_seq, coordinator_seq, %new_epoch,
+                  n_lost = coordinator_seq - head_seq,
+                  "site database went back in time: the coordinator had more of this epoch than it holds; working on under the new epoch");
+        }
+        Ok(())
     }
 
     /// Sends the devices' states when they differ from what was last sent on this connection

@@ -40,7 +40,7 @@ impl Actor {
 }
 
 /// Appends an op to the outbox, and its audit row, inside the caller's transaction.
-fn record_op(
+pub(crate) fn record_op(
     tx: &Transaction<'_>,
     site: &SiteId,
     who: &Actor,
@@ -152,6 +152,15 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
             (Some(lpn.to_string()), None, format!("from {from}"))
         }
         OpBody::ToteReceived { tote } => (None, None, format!("tote {tote} received")),
+        OpBody::DatabaseRewound {
+            epoch,
+            head_seq,
+            new_epoch,
+        } => (
+            None,
+            None,
+            format!("database went back in time: epoch {epoch} held {head_seq} ops here, but the coordinator had more; new epoch {new_epoch}"),
+        ),
         OpBody::UnitMatched { lpn, rma } => (
             Some(lpn.to_string()),
             Some(rma.to_string()),

@@ -197,6 +197,10 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Backup { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
             modori_agent::backup::backup(&config.db_path(), &file)?;
+            let conn = rusqlite::Connection::open(&file)
+                .with_context(|| format!("opening the backup {}", file.display()))?;
+            crate::store::clear_run(&conn)
+                .with_context(|| format!("marking the backup {}", file.display()))?;
             println!("backup written to {}", file.display());
             Ok(())
         }

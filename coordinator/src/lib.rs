@@ -83,6 +83,8 @@ pub enum CoordinatorError {
     NoSiteFor(String),
     #[error(transparent)]
     Revocation(#[from] RevocationError),
+    #[error(transparent)]
+    Runs(#[from] modori_agent::generations::GenerationsError),
     #[error("config key {key}: {message}")]
     ConfigKey { key: String, message: String },
     #[error(transparent)]
@@ -151,7 +153,24 @@ impl Coordinator {
             }
         })?;
         let db = Db::open(&config.db_path(), &store::migrations())?;
-        let command_epoch = db.call(store::init).await?;
+        let runs = runs_path(&config.db_path());
+        let recorded = modori_agent::generations::read(&runs)?;
+        let command_epoch = db
+            .call(move |c| {
+                let epoch = store::init(c)?;
+                let last_run = store::run(c)?;
+                // The database is not the one the last run left (an older file copied over it,
+                // a snapshot put back): sites may have applied commands it no longer has, and
+                // numbering on from its head would give those seqs to other commands.
+                if recorded.last().is_some_and(|last| last_run != Some(*last)) {
+                    warn!(db_run = ?last_run.map(|r| r.to_string()), "the database is older than the last run; starting a new command epoch");
+                    return store::start_new_command_epoch(c);
+                }
+                Ok(epoch)
+            })
+            .await?;
+        let run = modori_agent::generations::reserve(&runs, Epoch(0))?;
+        db.call(move |c| store::set_run(c, run)).await?;
         let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
         let chain = tls::load_certs("server certificate", &config.tls.cert)?;
         let key = tls::load_key("server key", &config.tls.key)?;
@@ -484,6 +503,12 @@ pub fn revoke(ctx: &Ctx, revoked: Revoked) {
     info!(n_sites, n_fingerprints, "revocation list replaced");
 }
 
+/// The file beside the database recording each run of the coordinator (fsynced before the
+/// database takes the run's id), so a start finds a database older than the last run.
+pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
+    modori_agent::sqlite::companion(db, ".runs")
+}
+
 /// Restores a coordinator database from `backup` (the coordinator stopped), under a new
 /// command epoch. Sites resend what the backup lacks: their hello shows the coordinator is
 /// behind what it acknowledged, and they send the difference again.
@@ -511,6 +536,12 @@ pub fn restore(
             let corrupt = |e: StoreError| BackupError::Prepare(e.to_string());
             store::init(conn).map_err(corrupt)?;
             epoch = Some(store::start_new_command_epoch(conn).map_err(corrupt)?);
+            // The new epoch is this restore's: the next start need not make another.
+            let runs = modori_agent::generations::read(&runs_path(&config.db_path()))
+                .map_err(|e| BackupError::Prepare(e.to_string()))?;
+            if let Some(last) = runs.last() {
+                store::set_run(conn, *last).map_err(corrupt)?;
+            }
             Ok(())
         },
         chrono_ms(),

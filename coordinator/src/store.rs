@@ -850,6 +850,31 @@ fn apply_op(
             }
             Ok(0)
         }
+        OpBody::DatabaseRewound {
+            epoch: rewound,
+            head_seq,
+            new_epoch,
+        } => {
+            // What this coordinator applied of that epoch beyond the site's head existed only
+            // in the database the site lost; what the site confirmed after it and had not sent
+            // is gone with it.
+            let applied: i64 = tx
+                .prepare_cached(
+                    "SELECT applied_seq FROM op_streams WHERE site = ?1 AND epoch = ?2",
+                )?
+                .query_row(params![site.as_str(), to_i64(rewound.0)], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let n_ops = to_u64(applied).saturating_sub(head_seq);
+            note(
+                "database_rewound",
+                None,
+                &format!(
+                    "database of site {site} went back in time: {n_ops} ops, new epoch {new_epoch} \
+                     (epoch {rewound} held {head_seq} ops at the site, {applied} were applied here)"
+                ),
+            )
+        }
         OpBody::InventoryAdjusted { sku, delta } => {
             tx.prepare_cached(
                 "INSERT INTO inventory (site, sku, qty) VALUES (?1, ?2, ?3)
@@ -1809,6 +1834,31 @@ pub fn sync_disposition_rules(
     }
     tx.commit()?;
     Ok(queued)
+}
+
+/// The run of the coordinator that last opened this database, if one recorded itself.
+pub fn run(conn: &Connection) -> Result<Option<Epoch>, StoreError> {
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'run'", [], |r| r.get(0))
+        .optional()?;
+    Ok(v.and_then(|s| s.parse::<u64>().ok()).map(Epoch))
+}
+
+/// Records `run` as the run that opened this database.
+pub fn set_run(conn: &Connection, run: Epoch) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('run', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [run.0.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Forgets which run opened this database: done to a backup, so whenever it is put back (by
+/// `restore` or by hand) the next start knows it is older than the last run.
+pub fn clear_run(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM meta WHERE key = 'run'", [])?;
+    Ok(())
 }
 
 /// Gives a restored coordinator database a new command epoch: every site then receives its

@@ -41,6 +41,10 @@ pub enum ObserveError {
 pub struct Watch {
     pub site: String,
     pub agent_db: Option<PathBuf>,
+    /// The op epoch whose applied mark to follow (a backlog's: every start of an agent begins
+    /// a new epoch, and the backlog is delivered under the one it was appended to); `None`:
+    /// the highest mark of any epoch.
+    pub epoch: Option<i64>,
 }
 
 /// The moments a position changed, oldest first, with its new value.
@@ -123,7 +127,8 @@ impl Poller {
         let latest_applied: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| 0.into()).collect());
         let latest_acked: Arc<Vec<AtomicU64>> = Arc::new((0..n).map(|_| 0.into()).collect());
         let (s, la, lk) = (stop.clone(), latest_applied.clone(), latest_acked.clone());
-        let sites: Vec<String> = watches.into_iter().map(|w| w.site).collect();
+        let sites: Vec<(String, Option<i64>)> =
+            watches.into_iter().map(|w| (w.site, w.epoch)).collect();
         let handle = std::thread::Builder::new()
             .name("load-poller".into())
             .spawn(move || poll(coordinator, agents, sites, interval, s, la, lk))
@@ -159,7 +164,7 @@ impl Poller {
 fn poll(
     coordinator: Connection,
     agents: Vec<Option<Connection>>,
-    sites: Vec<String>,
+    sites: Vec<(String, Option<i64>)>,
     interval: Duration,
     stop: Arc<AtomicBool>,
     latest_applied: Arc<Vec<AtomicU64>>,
@@ -177,9 +182,10 @@ fn poll(
         for i in 0..n {
             let a: i64 = coordinator
                 .prepare_cached(
-                    "SELECT COALESCE(MAX(applied_seq), 0) FROM op_streams WHERE site = ?1",
+                    "SELECT COALESCE(MAX(applied_seq), 0) FROM op_streams
+                     WHERE site = ?1 AND (?2 IS NULL OR epoch = ?2)",
                 )?
-                .query_row([&sites[i]], |r| r.get(0))?;
+                .query_row(rusqlite::params![&sites[i].0, sites[i].1], |r| r.get(0))?;
             let now = Instant::now();
             let a = u64::try_from(a).unwrap_or(0);
             applied[i].observe(now, a);

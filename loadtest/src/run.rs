@@ -473,6 +473,7 @@ async fn online(fleet: &ProcFleet, sims: &[AgentHandle], opts: &Options) -> anyh
         .map(|i| Watch {
             site: fleet.sites[i].id.to_string(),
             agent_db: Some(fleet.agent_db_path(i)),
+            epoch: None,
         })
         .collect();
     let poller = Poller::start(&fleet.coordinator_db_path(), watches, ONLINE_POLL_INTERVAL)?;
@@ -601,11 +602,33 @@ async fn fill_backlogs(
     Ok(heads)
 }
 
-fn coordinator_applied(fleet: &ProcFleet, i: usize) -> anyhow::Result<u64> {
-    fleet.coordinator_count(
-        "SELECT COALESCE(MAX(applied_seq), 0) FROM op_streams WHERE site = ?1",
-        i,
+/// The op epoch of stopped agent `i`'s database: the one a backlog appended now goes into
+/// (its next start retires it and delivers the backlog under it before its own new epoch).
+fn agent_epoch(fleet: &ProcFleet, i: usize) -> anyhow::Result<i64> {
+    let path = fleet.agent_db_path(i);
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {}", path.display()))?;
+    Ok(
+        conn.query_row("SELECT op_epoch FROM sync_state WHERE id = 1", [], |r| {
+            r.get(0)
+        })?,
     )
+}
+
+/// What the coordinator has applied of stopped agent `i`'s current epoch.
+fn coordinator_applied(fleet: &ProcFleet, i: usize) -> anyhow::Result<u64> {
+    let epoch = agent_epoch(fleet, i)?;
+    let path = fleet.coordinator_db_path();
+    let conn =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .with_context(|| format!("opening {}", path.display()))?;
+    let applied: i64 = conn.query_row(
+        "SELECT COALESCE(MAX(applied_seq), 0) FROM op_streams WHERE site = ?1 AND epoch = ?2",
+        rusqlite::params![fleet.sites[i].id.as_str(), epoch],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(applied).unwrap_or(0))
 }
 
 async fn wait_settled(fleet: &ProcFleet, agents: &[usize]) -> anyhow::Result<()> {
@@ -630,13 +653,19 @@ async fn throughput(fleet: &mut ProcFleet, ops_per_agent: u64) -> anyhow::Result
         .map(|&i| coordinator_applied(fleet, i))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let heads = fill_backlogs(fleet, &all, ops_per_agent).await?;
+    for &i in &all {
+        keep_baseline_source(fleet, i)?;
+    }
     let watches = all
         .iter()
-        .map(|&i| Watch {
-            site: fleet.sites[i].id.to_string(),
-            agent_db: None,
+        .map(|&i| {
+            Ok(Watch {
+                site: fleet.sites[i].id.to_string(),
+                agent_db: None,
+                epoch: Some(agent_epoch(fleet, i)?),
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     let poller = Poller::start(&fleet.coordinator_db_path(), watches, DRAIN_POLL_INTERVAL)?;
     let coordinator = pid(fleet.coordinator_pid(), "coordinator")?;
     let (cpu0, t0) = (procfs::cpu_seconds(coordinator)?, Instant::now());
@@ -684,6 +713,22 @@ async fn throughput(fleet: &mut ProcFleet, ops_per_agent: u64) -> anyhow::Result
     })
 }
 
+/// Where the baseline reads site `i`'s ops: a copy of its database with the backlog, taken
+/// before the agent starts again (a start retires the backlog's epoch, and a retired epoch's
+/// ops are deleted once the coordinator acknowledges them).
+fn baseline_source(fleet: &ProcFleet, i: usize) -> PathBuf {
+    fleet.dir.path().join(format!("baseline-source-{i}.db"))
+}
+
+fn keep_baseline_source(fleet: &ProcFleet, i: usize) -> anyhow::Result<()> {
+    let copy = baseline_source(fleet, i);
+    if copy.exists() {
+        std::fs::remove_file(&copy)?;
+    }
+    modori_agent::backup::backup(&fleet.agent_db_path(i), &copy)
+        .with_context(|| format!("copying site {i}'s backlog for the baseline"))
+}
+
 async fn push_all(
     server: std::net::SocketAddr,
     fleet: &ProcFleet,
@@ -694,7 +739,7 @@ async fn push_all(
         .map(|i| {
             tokio::spawn(baseline::push(
                 server,
-                fleet.agent_db_path(i),
+                baseline_source(fleet, i),
                 fleet.sites[i].id.clone(),
                 after[i],
                 up_to[i],
@@ -760,6 +805,7 @@ async fn catch_up(fleet: &mut ProcFleet, n_ops: u64) -> anyhow::Result<CatchUp> 
     let watch = Watch {
         site: fleet.sites[SITE].id.to_string(),
         agent_db: None,
+        epoch: Some(agent_epoch(fleet, SITE)?),
     };
     let poller = Poller::start(
         &fleet.coordinator_db_path(),
@@ -814,7 +860,12 @@ async fn exactly_once(
     const WRONG_LISTED_MAX: usize = 10;
     let mut expected: Vec<(String, u64, u64)> = Vec::new();
     for (i, &n) in tally.iter().enumerate() {
-        let head = fleet.agent_count(i, "SELECT op_head_seq FROM sync_state WHERE id = 1")?;
+        // Every start of an agent begins a new epoch: its ops are the heads of all of them.
+        let head = fleet.agent_count(
+            i,
+            "SELECT op_head_seq + (SELECT COALESCE(SUM(head_seq), 0) FROM retired_epochs)
+             FROM sync_state WHERE id = 1",
+        )?;
         expected.push((fleet.sites[i].id.to_string(), n, head));
     }
     for (s, &n) in sims.iter().zip(sim_tally) {
@@ -1158,6 +1209,6 @@ fn method(opts: &Options) -> Vec<String> {
         "Baseline: the same backlog ops read from the same outboxes (`store::load_ops`), sent as JSON batches of 512 over one keep-alive HTTP/1.1 connection per site to an axum endpoint in the harness, which applies them through the same `store::apply_op_batch` into a fresh coordinator store (SQLite, WAL, fsync per commit); timed from the first batch acknowledged to the last, like the QUIC figure.".into(),
         "Catch-up: one agent stopped, its backlog appended, started again; from the process start to its last op seen applied at the coordinator (includes the agent's start, its database check, the connection).".into(),
         "Routing: `routing::nearest_site` timed alone per decision, over every store, many rounds; memory is VmRSS from /proc/<pid>/status sampled every 250 ms, CPU is utime + stime from /proc/<pid>/stat.".into(),
-        "Exactly once: for every site, the harness's count of recorded receipts = the outbox head = the coordinator's `ops` rows = its `units` rows = its applied mark, with no anomaly; and the baseline store holds every op it was given.".into(),
+        "Exactly once: for every site, the harness's count of recorded receipts = the outbox heads of all its epochs = the coordinator's `ops` rows = its `units` rows = its applied mark, with no anomaly; and the baseline store holds every op it was given.".into(),
     ]
 }

@@ -2,7 +2,8 @@
 //! coordinator sends, downstream). Both are domain values here; `wire` owns their encoding.
 
 use crate::domain::{
-    Bin, DefectCode, Departure, Disposition, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku, ToteId,
+    Bin, DefectCode, Departure, Disposition, Epoch, Grade, Lpn, ReturnLine, RmaId, SiteId, Sku,
+    ToteId,
 };
 use crate::station::ReceiptKind;
 
@@ -92,6 +93,15 @@ pub enum OpBody {
     ToteReceived {
         tote: ToteId,
     },
+    /// The site database went back in time: the coordinator had applied more ops of `epoch`
+    /// than the database held (`head_seq`). Ops the lost part confirmed and never sent are
+    /// gone with it; the site already works under `new_epoch`, so nothing it does now is
+    /// mistaken for them. The coordinator counts what was lost and raises the anomaly.
+    DatabaseRewound {
+        epoch: Epoch,
+        head_seq: u64,
+        new_epoch: Epoch,
+    },
 }
 
 impl OpBody {
@@ -110,6 +120,7 @@ impl OpBody {
             Self::TransferReceived { .. } => "transfer_received",
             Self::UnitMatched { .. } => "unit_matched",
             Self::ToteReceived { .. } => "tote_received",
+            Self::DatabaseRewound { .. } => "database_rewound",
         }
     }
 }

@@ -395,9 +395,9 @@ pub async fn assert_exactly_once(
     let c = fleet.coordinator();
     let ops = coordinator_count(c, "SELECT COUNT(*) FROM ops WHERE site = ?1", &site).await?;
     anyhow::ensure!(
-        ops == status.outbox_head_seq,
-        "{site}: {ops} ops rows vs outbox head {}",
-        status.outbox_head_seq
+        ops == status.n_ops_recorded,
+        "{site}: {ops} ops rows vs {} recorded in all epochs",
+        status.n_ops_recorded
     );
     let units = coordinator_count(c, "SELECT COUNT(*) FROM units WHERE site = ?1", &site).await?;
     anyhow::ensure!(
@@ -407,7 +407,10 @@ pub async fn assert_exactly_once(
     let anomalies =
         coordinator_count(c, "SELECT COUNT(*) FROM anomalies WHERE site = ?1", &site).await?;
     anyhow::ensure!(anomalies == 0, "{site}: {anomalies} anomalies");
-    anyhow::ensure!(status.outbox_pending == 0, "{site}: {status:?}");
+    anyhow::ensure!(
+        status.outbox_pending == 0 && status.retired_pending == 0,
+        "{site}: {status:?}"
+    );
     anyhow::ensure!(
         status.last_acked_seq == status.outbox_head_seq,
         "{site}: {status:?}"

@@ -154,6 +154,11 @@ impl ProcFleet {
         self.agents.get(&i).map(Child::id)
     }
 
+    /// Agent `i`'s config file (a test may point it at a proxy before starting it).
+    pub fn agent_config_file(&self, i: usize) -> PathBuf {
+        Self::agent_config_path(self.dir.path(), &self.sites[i])
+    }
+
     fn agent_config_path(dir: &Path, site: &Site) -> PathBuf {
         dir.join(format!("agent-{}.toml", site.id))
     }

@@ -1,9 +1,10 @@
 //! A full disk at a site: past its size cap the database refuses new work with a clear error,
-//! nothing half-written appears, the file stays intact, and every receipt confirmed before
+//! the database and its WAL together never pass the cap, nothing half-written appears, the file stays intact, and every receipt confirmed before
 //! still reaches the coordinator exactly once.
 
 use std::time::Duration;
 
+use modori_agent::sqlite::bytes_on_disk;
 use modori_agent::store::StoreError;
 use modori_agent::{Agent, AgentError};
 use modori_shared::domain::Sku;
@@ -32,6 +33,14 @@ async fn a_full_database_refuses_new_work_and_loses_nothing() -> anyhow::Result<
             Ok(_) => confirmed += 1,
             Err(e) => break e,
         }
+        // The cap is on the disk: the database and its write-ahead log together, measured
+        // between jobs of the database thread (a status read queues behind the receipt).
+        handle.status().await?;
+        let on_disk = bytes_on_disk(&db_path);
+        assert!(
+            on_disk <= DATABASE_BYTES_MAX,
+            "{on_disk} bytes on disk after {confirmed} receipts, past the cap of {DATABASE_BYTES_MAX}"
+        );
         assert!((confirmed as usize) < RECEIPTS_MAX, "the cap never bit");
     };
     assert!(

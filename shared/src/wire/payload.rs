@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 
 use super::{decode_body, encode_body, WireError};
 use crate::domain::{
-    Bin, DefectCode, Departure, Disposition, DomainError, Grade, Lpn, ReasonCode, ReturnLine,
-    RmaId, SiteId, Sku, ToteId,
+    Bin, DefectCode, Departure, Disposition, DomainError, Epoch, Grade, Lpn, ReasonCode,
+    ReturnLine, RmaId, SiteId, Sku, ToteId,
 };
 use crate::op::{CatalogItem, CommandBody, DispositionRule, OpBody, OpRecord};
 use crate::station::ReceiptKind;
@@ -107,6 +107,11 @@ enum OpBodyV1 {
     },
     ToteReceived {
         tote: String,
+    },
+    DatabaseRewound {
+        epoch: u64,
+        head_seq: u64,
+        new_epoch: u64,
     },
 }
 
@@ -410,6 +415,15 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
         OpBody::ToteReceived { tote } => OpBodyV1::ToteReceived {
             tote: tote.to_string(),
         },
+        OpBody::DatabaseRewound {
+            epoch,
+            head_seq,
+            new_epoch,
+        } => OpBodyV1::DatabaseRewound {
+            epoch: epoch.0,
+            head_seq: *head_seq,
+            new_epoch: new_epoch.0,
+        },
     };
     let wire = OpV1 {
         site: op.site.to_string(),
@@ -551,6 +565,15 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
         },
         OpBodyV1::ToteReceived { tote } => OpBody::ToteReceived {
             tote: ToteId::new(tote).map_err(&e)?,
+        },
+        OpBodyV1::DatabaseRewound {
+            epoch,
+            head_seq,
+            new_epoch,
+        } => OpBody::DatabaseRewound {
+            epoch: Epoch(epoch),
+            head_seq,
+            new_epoch: Epoch(new_epoch),
         },
     };
     Ok(OpRecord {
@@ -911,6 +934,11 @@ mod tests {
             OpBody::ToteReceived {
                 tote: ToteId::new("TOTE-0000000001-X").unwrap(),
             },
+            OpBody::DatabaseRewound {
+                epoch: Epoch(0x1234_00a3),
+                head_seq: 11,
+                new_epoch: Epoch(0x5678_0b12),
+            },
         ];
         bodies.extend(
             departures
@@ -977,5 +1005,31 @@ mod tests {
         bad[pos] = b'r';
         let err = decode_command(&bad).unwrap_err();
         assert!(err.to_string().contains("rma"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod rewound_tests {
+    use super::*;
+
+    #[test]
+    fn a_rewound_database_is_reported_with_its_appended_variant_index() {
+        let record = OpRecord {
+            site: SiteId::new("sendai").unwrap(),
+            at_ms: 1,
+            operator: "system".into(),
+            station: "sync".into(),
+            body: OpBody::DatabaseRewound {
+                epoch: Epoch(7),
+                head_seq: 1,
+                new_epoch: Epoch(9),
+            },
+        };
+        let bytes = encode_op(&record).unwrap();
+        assert_eq!(decode_op(&bytes).unwrap(), record);
+        // Appended after the thirteen older ops: a coordinator built before it records the
+        // op as undecodable (an anomaly) and its stream advances.
+        // Format byte, site (1 + 6), at_ms (1), operator (1 + 6), station (1 + 4), variant.
+        assert_eq!(bytes[21], 13);
     }
 }
