@@ -746,19 +746,27 @@ pub(crate) async fn register_checked(
 /// data the label refuses (a control character in a postal code, an over-long origin) is a
 /// 422 naming the request's field, never a 5xx after the return was saved.
 fn check_label(ctx: &Ctx, c: &Checked, tracking: Option<&str>) -> Result<(), ApiError> {
-    use modori_agent::devices::zpl::{return_label, ZplError};
+    use modori_agent::devices::zpl::{return_label, LabelMedia, ZplError};
     for site in &ctx.fleet.sites {
-        let Err(e) = return_label(&c.rma, &site.id, &site.name, &c.origin_label, tracking) else {
+        let media = LabelMedia::default();
+        let Err(e) = return_label(
+            media,
+            &c.rma,
+            &site.id,
+            &site.name,
+            &c.origin_label,
+            tracking,
+        ) else {
             continue;
         };
         let field = match &e {
             ZplError::ControlChar { field, .. }
             | ZplError::BarcodeChar { field, .. }
             | ZplError::TooLong { field, .. }
-            | ZplError::Empty { field } => *field,
-            // The label's errors may grow; one without a field is a fault of ours.
-            #[allow(unreachable_patterns)]
-            _ => "",
+            | ZplError::Empty { field }
+            | ZplError::NoGlyph { field, .. }
+            | ZplError::Barcode { field, .. }
+            | ZplError::DoesNotFit { field, .. } => *field,
         };
         let named = match field {
             "rma" => "rma",
