@@ -492,11 +492,19 @@ impl AgentHandle {
             .db
             .call(move |c| {
                 let receipt = work::receipt_kind(c, rma.as_ref(), &sku)?;
+                // A return not expected here is no return of this site: its unit goes to
+                // quarantine unattached, the RMA kept as the reference to match it by.
+                let (rma, parcel_ref) = match receipt {
+                    ReceiptKind::Unidentified => {
+                        (None, reference.or_else(|| rma.map(|r| r.to_string())))
+                    }
+                    _ => (rma, reference),
+                };
                 let effect = Effect::Receive {
                     rma,
                     sku,
                     receipt,
-                    parcel_ref: reference,
+                    parcel_ref,
                 };
                 Ok::<_, StoreError>((work::record(c, &site, &who, &effect, chrono_ms())?, receipt))
             })

@@ -92,6 +92,13 @@ pub enum OpBody {
     ToteReceived {
         tote: ToteId,
     },
+    /// A supervisor let a quarantined unit go on without a match (it is handled as a unit of
+    /// no return). `supervisor` is the badge that decided, `reason` why, both for the audit.
+    UnitReleased {
+        lpn: Lpn,
+        supervisor: String,
+        reason: String,
+    },
 }
 
 impl OpBody {
@@ -110,6 +117,7 @@ impl OpBody {
             Self::TransferReceived { .. } => "transfer_received",
             Self::UnitMatched { .. } => "unit_matched",
             Self::ToteReceived { .. } => "tote_received",
+            Self::UnitReleased { .. } => "unit_released",
         }
     }
 }
@@ -155,6 +163,9 @@ pub enum CommandBody {
     ExchangeWithdrawn { rma: RmaId },
     /// A tote of these store drop-offs is on its way here: receive them with one scan.
     ExpectedTote { tote: ToteId, rmas: Vec<RmaId> },
+    /// The carrier's tracking number of an expected return: scanning its slip at receiving
+    /// opens the return's parcel.
+    ReturnTracking { rma: RmaId, tracking: String },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -229,6 +240,7 @@ impl CommandBody {
             Self::ExchangeOrder { .. } => "exchange_order",
             Self::ExchangeWithdrawn { .. } => "exchange_withdrawn",
             Self::ExpectedTote { .. } => "expected_tote",
+            Self::ReturnTracking { .. } => "return_tracking",
         }
     }
 }
