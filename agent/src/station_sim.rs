@@ -124,6 +124,9 @@ pub struct Crew {
     /// GTIN to scan for each SKU (the catalogue the coordinator sent).
     pub gtins: HashMap<Sku, String>,
     pub badge: String,
+    /// How long a quarantined unit waits for a match before the supervisor releases it
+    /// ([`QUARANTINE_RELEASE_AFTER`]).
+    pub quarantine_release_after: Duration,
 }
 
 impl Crew {
@@ -138,6 +141,7 @@ impl Crew {
             devices,
             gtins,
             badge: badge_encode(badge_number)?,
+            quarantine_release_after: QUARANTINE_RELEASE_AFTER,
         })
     }
 
@@ -228,7 +232,7 @@ impl Crew {
     async fn release_stale(&self, report: &mut StepReport) -> Result<(), CrewError> {
         let waiting = self.agent.db().call(work::quarantine).await?;
         let now_ms = crate::sync_client::chrono_ms();
-        let after_ms = i64::try_from(QUARANTINE_RELEASE_AFTER.as_millis()).unwrap_or(i64::MAX);
+        let after_ms = i64::try_from(self.quarantine_release_after.as_millis()).unwrap_or(i64::MAX);
         for unit in waiting
             .into_iter()
             .filter(|u| now_ms.saturating_sub(u.received_ms) >= after_ms)
@@ -238,7 +242,7 @@ impl Crew {
                 lpn: Lpn::new(unit.lpn).map_err(crate::store::StoreError::from)?,
                 reason: format!(
                     "not matched within {} s; handled as a unit of no return",
-                    QUARANTINE_RELEASE_AFTER.as_secs()
+                    self.quarantine_release_after.as_secs()
                 ),
             };
             self.agent

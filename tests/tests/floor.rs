@@ -347,3 +347,60 @@ async fn merchant_rmas_open_parcels_and_quarantine_holds_until_released() -> any
     fleet.shutdown().await;
     Ok(())
 }
+
+/// The demo's crew leaves a quarantined unit alone while it may still be matched, and has its
+/// supervisor release it, with a reason, once it waited long enough; only then is it graded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_crew_grades_a_held_unit_only_after_its_supervisor_released_it(
+) -> anyhow::Result<()> {
+    use modori_agent::station_sim::{Crew, SimDevices, SUPERVISOR};
+    use modori_tests::stations::agent_count;
+    use rand::SeedableRng;
+
+    let mut fleet = TestFleet::start().await?;
+    fleet.stop_agent(0).await;
+    let dir = tempfile::tempdir()?;
+    let devices = SimDevices::plug_in(dir.path())?;
+    let mut config = fleet.agent_config(0);
+    devices.configure(&mut config);
+    let agent = Agent::start(config.clone()).await?;
+    let site = agent.handle();
+    wait_for("devices connected", TIMEOUT, || {
+        let site = site.clone();
+        async move { Ok(site.devices().iter().all(|d| d.state.is_connected())) }
+    })
+    .await?;
+    let held = site
+        .receive_unit(None, modori_shared::domain::Sku::new("TEE-WHT-M")?, "B-1")
+        .await?;
+    let mut crew = Crew::new(site.clone(), devices, Default::default(), "1000")?;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let waited = crew.step(&mut rng).await?;
+    assert_eq!((waited.n_released, waited.n_graded), (0, 0));
+    let sql = format!(
+        "SELECT COUNT(*) FROM units WHERE lpn = '{}' AND state = 'received' AND quarantine = 1",
+        held.lpn
+    );
+    assert_eq!(agent_count(&config, &sql)?, 1);
+
+    crew.quarantine_release_after = Duration::ZERO;
+    let released = crew.step(&mut rng).await?;
+    assert_eq!((released.n_released, released.n_graded), (1, 1));
+    let trail = ctl(
+        &config,
+        serde_json::json!({"command": "audit", "lpn": held.lpn.as_str()}),
+    )
+    .await?;
+    let release = &trail[1];
+    assert_eq!(release["action"], "unit_released", "{trail}");
+    assert_eq!(release["operator"], SUPERVISOR, "{trail}");
+    assert!(release["detail"]
+        .as_str()
+        .is_some_and(|d| d.contains("not matched within")));
+    assert_eq!(trail[2]["action"], "unit_graded", "{trail}");
+
+    drop(crew);
+    agent.shutdown().await;
+    fleet.shutdown().await;
+    Ok(())
+}
