@@ -70,7 +70,8 @@ pub struct ScannerConfig {
     /// `cr` (default), `lf` or `crlf`: the suffix programmed into the scanner.
     #[serde(default)]
     pub line_terminator: LineTerminator,
-    /// Longer scans are dropped (logged) and the reader resyncs at the next terminator.
+    /// Longer scans are refused (the station gives the bad signal and says why) and the reader
+    /// resyncs at the next terminator.
     /// Default 256, at most 4096.
     #[serde(default = "line_bytes_max_default")]
     pub line_bytes_max: usize,
