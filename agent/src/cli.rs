@@ -202,7 +202,12 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&reply)?);
             } else {
-                println!("{}", render(&reply));
+                // `status` opens with its one-line summary, then the detail.
+                let mut detail = reply;
+                if let Some(summary) = detail.as_object_mut().and_then(|o| o.remove("summary")) {
+                    println!("{}", summary.as_str().unwrap_or_default());
+                }
+                println!("{}", render(&detail));
             }
             Ok(())
         }),

@@ -80,7 +80,20 @@ pub struct SiteSection {
     pub capabilities: Vec<CapabilityName>,
     /// Units the site can receive per day; routing avoids a full site.
     pub daily_capacity_units: u32,
+    /// The site's offset from UTC in minutes, for the times `ctl status` shows. Default 540:
+    /// Asia/Tokyo (+09:00, no daylight saving).
+    #[serde(default = "utc_offset_minutes_default")]
+    pub utc_offset_minutes: i32,
 }
+
+fn utc_offset_minutes_default() -> i32 {
+    UTC_OFFSET_MINUTES_JAPAN
+}
+
+/// Japan Standard Time, +09:00.
+pub const UTC_OFFSET_MINUTES_JAPAN: i32 = 9 * 60;
+/// Offsets beyond ±14 h exist nowhere.
+pub const UTC_OFFSET_MINUTES_MAX: i32 = 14 * 60;
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -270,6 +283,12 @@ impl AgentConfig {
             message,
         };
         self.site_def().map_err(|e| bad("site", e.to_string()))?;
+        if self.site.utc_offset_minutes.abs() > UTC_OFFSET_MINUTES_MAX {
+            return Err(bad(
+                "site.utc_offset_minutes",
+                format!("must be within ±{UTC_OFFSET_MINUTES_MAX} minutes"),
+            ));
+        }
         for (i, d) in self.scanners.iter().enumerate() {
             d.validate()
                 .map_err(|e| bad(&format!("scanners[{i}].{}", e.key), e.message))?;

@@ -104,7 +104,8 @@ pub enum CtlRequest {
         #[arg(long)]
         operator: String,
     },
-    /// Units received as unidentified or final sale, waiting for the centre.
+    /// Units waiting to be matched (received as unidentified, final sale, a wrong item or
+    /// late), by the same definition as the centre's.
     Quarantine,
     /// Match a quarantined unit to its return (an order number found with it, looked up).
     Match {
@@ -134,6 +135,17 @@ pub enum CtlRequest {
     },
     /// Who did what to a unit, when, at which station.
     Audit { lpn: String },
+    /// Let a quarantined unit go on without a match (a supervisor's decision, with the reason
+    /// kept in the audit trail and sent to the centre).
+    Release {
+        lpn: String,
+        /// Why it may go on unmatched (e.g. "no order found after 30 days").
+        #[arg(long)]
+        reason: String,
+        /// Badge of the supervisor deciding it.
+        #[arg(long)]
+        operator: String,
+    },
 }
 
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
@@ -337,6 +349,17 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
             let effect = Effect::MatchQuarantined {
                 lpn: Lpn::new(lpn).map_err(|e| e.to_string())?,
                 rma: RmaId::new(rma).map_err(|e| e.to_string())?,
+            };
+            record(agent, effect, operator).await
+        }
+        CtlRequest::Release {
+            lpn,
+            reason,
+            operator,
+        } => {
+            let effect = Effect::ReleaseQuarantined {
+                lpn: Lpn::new(lpn).map_err(|e| e.to_string())?,
+                reason,
             };
             record(agent, effect, operator).await
         }

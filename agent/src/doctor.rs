@@ -72,6 +72,7 @@ pub async fn run(config: &AgentConfig) -> Vec<Check> {
     )];
     checks.push(database(&config.db_path()));
     checks.push(certificate(config));
+    checks.push(stations(config));
     let running = crate::ctl::request(&config.ctl_socket(), r#"{"command":"status"}"#)
         .await
         .ok();
@@ -192,6 +193,24 @@ fn certificate(config: &AgentConfig) -> Check {
         format!("{cn}, expires in {left} days")
     };
     check("certificate", verdict, detail)
+}
+
+/// A site without stations can only receive by `ctl`: worth a warning, since the shipped
+/// configs list them commented out until the devices are plugged in.
+fn stations(config: &AgentConfig) -> Check {
+    if config.stations.is_empty() {
+        return check(
+            "stations",
+            Verdict::Warn,
+            "none configured: receiving works only by `ctl receive` (see [[stations]] in the config)",
+        );
+    }
+    let kinds: Vec<String> = config
+        .stations
+        .iter()
+        .map(|s| format!("{} ({:?})", s.id, s.kind).to_lowercase())
+        .collect();
+    check("stations", Verdict::Pass, kinds.join(", "))
 }
 
 fn devices(config: &AgentConfig, running: Option<&serde_json::Value>) -> Vec<Check> {
@@ -418,6 +437,25 @@ pub fn render(checks: &[Check]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_site_without_stations_is_warned_about() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/sites");
+        let mut config = AgentConfig::load(&dir.join("osaka.toml")).unwrap();
+        config.stations.clear();
+        let none = stations(&config);
+        assert_eq!(none.verdict, Verdict::Warn);
+        assert!(none.detail.contains("none configured"), "{}", none.detail);
+        config.stations.push(crate::stations::StationConfig {
+            id: "recv-1".into(),
+            kind: crate::stations::StationKindName::Receiving,
+            scanner: "scan-recv".into(),
+            printer: None,
+        });
+        let one = stations(&config);
+        assert_eq!(one.verdict, Verdict::Pass);
+        assert_eq!(one.detail, "recv-1 (receiving)");
+    }
 
     #[test]
     fn expiry_is_judged_in_whole_days() {

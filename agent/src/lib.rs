@@ -94,6 +94,8 @@ pub struct Receipt {
 /// `ctl status`: where the site stands.
 #[derive(Clone, Debug, Serialize)]
 pub struct AgentStatus {
+    /// One line first: site, local time, link, backlog, devices up and down.
+    pub summary: String,
     pub site: String,
     pub epoch: String,
     pub connected: bool,
@@ -118,6 +120,61 @@ pub struct AgentStatus {
     pub stations: Vec<stations::StationStatus>,
     /// Each time the database was found to have gone back in time, newest first.
     pub database_rollbacks: Vec<store::Rollback>,
+}
+
+/// The line `ctl status` opens with: what a technician looks at first.
+pub fn status_summary(
+    site: &SiteId,
+    connected: bool,
+    backlog_ops: u64,
+    devices: &[DeviceStatus],
+    now_ms: i64,
+    utc_offset_minutes: i32,
+) -> String {
+    let down: Vec<&str> = devices
+        .iter()
+        .filter(|d| !d.state.is_connected())
+        .map(|d| d.name.as_str())
+        .collect();
+    let n_up = devices.len() - down.len();
+    let down_list = if down.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", down.join(", "))
+    };
+    format!(
+        "{site} {}: link {}, backlog {backlog_ops} ops, devices {n_up} up / {} down{down_list}",
+        local_time(now_ms, utc_offset_minutes),
+        if connected { "up" } else { "down" },
+        down.len(),
+    )
+}
+
+/// `YYYY-MM-DD hh:mm:ss +hh:mm` at a fixed offset from UTC (Japan keeps no daylight saving,
+/// so a fixed offset is its time zone).
+pub fn local_time(unix_ms: i64, utc_offset_minutes: i32) -> String {
+    let secs = unix_ms.div_euclid(1000) + i64::from(utc_offset_minutes) * 60;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let sign = if utc_offset_minutes < 0 { '-' } else { '+' };
+    let offset = utc_offset_minutes.unsigned_abs();
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} {sign}{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        offset / 60,
+        offset % 60
+    )
 }
 
 /// A scanner or printer and its state, for `ctl status` and metrics.
@@ -148,6 +205,8 @@ pub struct AgentHandle {
     devices: Arc<Mutex<Vec<DeviceSource>>>,
     stations: Arc<Mutex<Vec<Arc<Mutex<stations::StationStatus>>>>>,
     printers: Arc<Mutex<HashMap<String, PrinterHandle>>>,
+    /// The site's offset from UTC, for the times `ctl status` shows.
+    utc_offset_minutes: i32,
 }
 
 #[derive(Clone)]
@@ -222,6 +281,7 @@ impl Agent {
             devices: Arc::default(),
             stations: Arc::default(),
             printers: Arc::default(),
+            utc_offset_minutes: config.site.utc_offset_minutes,
         };
         let client = SyncClient {
             site,
@@ -521,11 +581,19 @@ impl AgentHandle {
             .db
             .call(move |c| {
                 let receipt = work::receipt_kind(c, rma.as_ref(), &sku)?;
+                // A return not expected here is no return of this site: its unit goes to
+                // quarantine unattached, the RMA kept as the reference to match it by.
+                let (rma, parcel_ref) = match receipt {
+                    ReceiptKind::Unidentified => {
+                        (None, reference.or_else(|| rma.map(|r| r.to_string())))
+                    }
+                    _ => (rma, reference),
+                };
                 let effect = Effect::Receive {
                     rma,
                     sku,
                     receipt,
-                    parcel_ref: reference,
+                    parcel_ref,
                 };
                 Ok::<_, StoreError>((work::record(c, &site, &who, &effect, chrono_ms())?, receipt))
             })
@@ -584,7 +652,17 @@ impl AgentHandle {
         let link = self.link.lock().map(|l| l.clone()).unwrap_or_default();
         let pending = snap.op_head_seq - snap.op_acked_seq.min(snap.op_head_seq);
         let rate = link.ack_rate_ops_per_second;
+        let devices = self.devices();
+        let summary = status_summary(
+            &self.site,
+            link.connected,
+            pending,
+            &devices,
+            sync_client::chrono_ms(),
+            self.utc_offset_minutes,
+        );
         Ok(AgentStatus {
+            summary,
             site: self.site.to_string(),
             epoch: snap.op_epoch.to_string(),
             connected: link.connected,
@@ -601,7 +679,7 @@ impl AgentHandle {
             n_connects: link.n_connects,
             last_error: link.last_error,
             clock_skew_ms: link.clock_skew_ms,
-            devices: self.devices(),
+            devices,
             stations: self
                 .stations
                 .lock()
@@ -613,5 +691,43 @@ impl AgentHandle {
                 .unwrap_or_default(),
             database_rollbacks,
         })
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_line_shows_local_time_link_backlog_and_devices() {
+        // 2026-12-04 15:32:44 UTC is 2026-12-05 00:32:44 in Tokyo.
+        let now_ms = 1_796_398_364_000;
+        assert_eq!(local_time(now_ms, 540), "2026-12-05 00:32:44 +09:00");
+        assert_eq!(local_time(now_ms, 0), "2026-12-04 15:32:44 +00:00");
+        assert_eq!(local_time(0, -90), "1969-12-31 22:30:00 -01:30");
+        let device = |name: &str, up: bool| DeviceStatus {
+            name: name.into(),
+            kind: "scanner",
+            state: if up {
+                devices::DeviceState::Connected {
+                    device: "/dev/pts/3".into(),
+                    since_unix_ms: 0,
+                }
+            } else {
+                devices::DeviceState::Disconnected {
+                    since_unix_ms: 0,
+                    n_failures: 1,
+                    last_error: None,
+                }
+            },
+            n_jobs_waiting: None,
+        };
+        let site = SiteId::new("osaka").unwrap();
+        let devices = [device("scan-recv", true), device("zebra-1", false)];
+        assert_eq!(
+            status_summary(&site, false, 12, &devices, now_ms, 540),
+            "osaka 2026-12-05 00:32:44 +09:00: link down, backlog 12 ops, \
+             devices 1 up / 1 down (zebra-1)"
+        );
     }
 }

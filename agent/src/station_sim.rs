@@ -3,13 +3,16 @@
 //! person would: a badge, each expected parcel's RMA label, its products, DONE; then at the
 //! grading station each received unit's LPN, a grade card and a disposition card; then at the
 //! putaway station each disposed unit's LPN and a bin label, or SHIP for what leaves the site.
+//! A unit in quarantine is left alone until the centre matches it; one still unmatched after
+//! [`QUARANTINE_RELEASE_AFTER`] is released by the crew's supervisor, with the reason.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
 use modori_shared::barcode::{badge_encode, bin_encode, command_encode, StationCommand};
-use modori_shared::domain::{Departure, Disposition, Grade, Sku, UnitState};
+use modori_shared::domain::{Departure, Disposition, Grade, Lpn, Sku, UnitState};
+use modori_shared::station::Effect;
 use rand::Rng;
 use thiserror::Error;
 
@@ -18,6 +21,7 @@ use crate::devices::printer::PrinterConfig;
 use crate::devices::pty::{SimError, SimPrinter, SimScanner};
 use crate::devices::scanner::{LineTerminator, ScannerConfig};
 use crate::stations::{StationConfig, StationKindName};
+use crate::work::Actor;
 use crate::{work, AgentError, AgentHandle};
 
 /// Units the crew handles per step at most, per stage.
@@ -29,6 +33,11 @@ const GRADING: usize = 1;
 const PUTAWAY: usize = 2;
 /// Bins of each zone the crew spreads units over.
 const BINS_PER_ZONE: u32 = 4;
+/// How long a quarantined unit waits for the centre's match before the crew's supervisor
+/// releases it (the demo runs for minutes; a real site waits days).
+pub const QUARANTINE_RELEASE_AFTER: Duration = Duration::from_secs(120);
+/// The badge of the crew's supervisor, who releases units from quarantine.
+pub const SUPERVISOR: &str = "B-9000";
 
 #[derive(Debug, Error)]
 pub enum CrewError {
@@ -105,6 +114,8 @@ pub struct StepReport {
     pub n_graded: usize,
     /// Dispositions executed: units put away or shipped.
     pub n_executed: usize,
+    /// Units released from quarantine by the supervisor.
+    pub n_released: usize,
 }
 
 pub struct Crew {
@@ -113,6 +124,9 @@ pub struct Crew {
     /// GTIN to scan for each SKU (the catalogue the coordinator sent).
     pub gtins: HashMap<Sku, String>,
     pub badge: String,
+    /// How long a quarantined unit waits for a match before the supervisor releases it
+    /// ([`QUARANTINE_RELEASE_AFTER`]).
+    pub quarantine_release_after: Duration,
 }
 
 impl Crew {
@@ -127,6 +141,7 @@ impl Crew {
             devices,
             gtins,
             badge: badge_encode(badge_number)?,
+            quarantine_release_after: QUARANTINE_RELEASE_AFTER,
         })
     }
 
@@ -173,6 +188,7 @@ impl Crew {
             self.scan(RECEIVING, &command_encode(StationCommand::Done))
                 .await?;
         }
+        self.release_stale(&mut report).await?;
         let received = self
             .agent
             .db()
@@ -210,6 +226,31 @@ impl Crew {
         }
         report.n_executed = self.execute(rng).await?;
         Ok(report)
+    }
+
+    /// Releases the quarantined units the centre did not match in time, as a supervisor would.
+    async fn release_stale(&self, report: &mut StepReport) -> Result<(), CrewError> {
+        let waiting = self.agent.db().call(work::quarantine).await?;
+        let now_ms = crate::sync_client::chrono_ms();
+        let after_ms = i64::try_from(self.quarantine_release_after.as_millis()).unwrap_or(i64::MAX);
+        for unit in waiting
+            .into_iter()
+            .filter(|u| now_ms.saturating_sub(u.received_ms) >= after_ms)
+            .take(UNITS_PER_STEP_MAX)
+        {
+            let effect = Effect::ReleaseQuarantined {
+                lpn: Lpn::new(unit.lpn).map_err(crate::store::StoreError::from)?,
+                reason: format!(
+                    "not matched within {} s; handled as a unit of no return",
+                    self.quarantine_release_after.as_secs()
+                ),
+            };
+            self.agent
+                .record(effect, Actor::new(SUPERVISOR, crate::CTL_STATION))
+                .await?;
+            report.n_released += 1;
+        }
+        Ok(())
     }
 
     /// Puts disposed units away into a bin of their zone, or ships what leaves the site.

@@ -109,6 +109,9 @@ pub struct StationStatus {
     pub n_bad_scans: u64,
     pub last_signal: Option<String>,
     pub last_message: Option<String>,
+    /// Labels of this station queued while their printer could not print them, not printed
+    /// yet.
+    pub n_labels_waiting: u64,
 }
 
 pub struct StationRuntime {
@@ -127,7 +130,10 @@ impl StationRuntime {
             tokio::select! {
                 scan = self.scans.recv() => match scan {
                     Some(scan) => {
-                        let outcome = self.handle(scan.line).await;
+                        let outcome = match scan.unreadable {
+                            Some(why) => bad(why.to_string()),
+                            None => self.handle(scan.line).await,
+                        };
                         self.show(outcome);
                     }
                     None => break,
@@ -174,6 +180,10 @@ impl StationRuntime {
                         ),
                         ..outcome
                     },
+                    Some(Ok(Some(waits))) => Outcome {
+                        message: format!("{}; {waits}", outcome.message),
+                        ..outcome
+                    },
                     _ => outcome,
                 }
             }
@@ -184,14 +194,45 @@ impl StationRuntime {
         }
     }
 
-    /// Queues a label; the printer driver prints it once the printer answers.
-    fn print(&self, label: LabelData) -> Result<(), String> {
+    /// Queues a label; the printer driver prints it once the printer answers. Returns what
+    /// the operator must know when it cannot print now (the label waits in the queue), and
+    /// counts it in the station's status until it is printed.
+    fn print(&self, label: LabelData) -> Result<Option<String>, String> {
         let Some(printer) = &self.printer else {
-            return Ok(());
+            return Ok(None);
         };
         let zpl =
             render_label(&label, self.agent.site(), printer.media()).map_err(|e| e.to_string())?;
-        printer.print(zpl).map(|_| ()).map_err(|e| e.to_string())
+        let ahead = printer.n_jobs_waiting();
+        let ticket = printer.print(zpl).map_err(|e| e.to_string())?;
+        let connected = printer.state().borrow().is_connected();
+        if connected && ahead == 0 {
+            return Ok(None);
+        }
+        let status = self.status.clone();
+        let change = |status: &Mutex<StationStatus>, up: bool| {
+            if let Ok(mut s) = status.lock() {
+                s.n_labels_waiting = if up {
+                    s.n_labels_waiting + 1
+                } else {
+                    s.n_labels_waiting.saturating_sub(1)
+                };
+            }
+        };
+        change(&status, true);
+        tokio::spawn(async move {
+            // Done, or failed at shutdown: either way it no longer waits.
+            let _ = ticket.done().await;
+            change(&status, false);
+        });
+        Ok(Some(if connected {
+            format!("label waits behind {ahead} on printer {}", printer.name())
+        } else {
+            format!(
+                "label waits: printer {} is not connected; it prints when the printer is back",
+                printer.name()
+            )
+        }))
     }
 
     fn show(&self, outcome: Outcome) {

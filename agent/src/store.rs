@@ -229,6 +229,14 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // The carrier's number of an expected return, so its slip opens the parcel.
+        M::up(
+            r#"
+        ALTER TABLE expected_returns ADD COLUMN tracking TEXT;
+        CREATE INDEX expected_returns_tracking ON expected_returns (tracking)
+            WHERE tracking IS NOT NULL;
+        "#,
+        ),
     ])
 }
 
@@ -776,6 +784,12 @@ fn apply_command(
             )?;
         }
         CommandBody::WithdrawExpectedReturn { rma } => withdraw_expected(tx, &rma, now_ms)?,
+        CommandBody::ReturnTracking { rma, tracking } => {
+            tx.execute(
+                "UPDATE expected_returns SET tracking = ?2 WHERE rma = ?1",
+                params![rma.as_str(), tracking],
+            )?;
+        }
         CommandBody::MatchUnidentified { lpn, rma } => {
             let n = tx.execute(
                 "UPDATE units SET rma = ?2, quarantine = 0 WHERE lpn = ?1 AND quarantine = 1",

@@ -12,7 +12,10 @@ use modori_shared::domain::{
     Bin, Departure, Disposition, Epoch, Grade, Lpn, RmaId, SiteId, Sku, ToteId, UnitState,
 };
 use modori_shared::op::{DispositionRule, OpBody, OpRecord};
-use modori_shared::station::{Effect, ExpectedParcel, Lookup, ProductFlags, ReceiptKind, UnitView};
+use modori_shared::station::{
+    quarantine_refusal, Effect, ExpectedParcel, Lookup, ProductFlags, ReceiptKind, UnitView,
+    WAITING_TO_BE_MATCHED_SQL,
+};
 use modori_shared::sync::ITEM_PAYLOAD_BYTES_MAX;
 use modori_shared::wire::payload;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -166,6 +169,15 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
             Some(rma.to_string()),
             "left quarantine".to_owned(),
         ),
+        OpBody::UnitReleased {
+            lpn,
+            supervisor,
+            reason,
+        } => (
+            Some(lpn.to_string()),
+            None,
+            format!("released from quarantine by {supervisor}: {reason}"),
+        ),
     }
 }
 
@@ -219,6 +231,11 @@ pub fn record(
     now_ms: i64,
 ) -> Result<Recorded, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if let Some(lpn) = gated_unit(effect) {
+        if find_unit(&tx, lpn)?.is_some_and(|u| u.view.quarantined) {
+            return Err(StoreError::Refused(quarantine_refusal(lpn)));
+        }
+    }
     let recorded = match effect {
         Effect::Receive {
             rma,
@@ -376,6 +393,7 @@ pub fn record(
                 label: None,
             }
         }
+        Effect::ReleaseQuarantined { lpn, reason } => release(&tx, site, who, lpn, reason, now_ms)?,
         Effect::Reprint { lpn } => {
             let unit = unit_row(&tx, lpn)?;
             Recorded {
@@ -391,6 +409,55 @@ pub fn record(
     };
     tx.commit()?;
     Ok(recorded)
+}
+
+/// The unit an effect would move on through grading, disposition, putaway or departure: what
+/// the quarantine gate holds back. Voiding, testing and reprinting are not held.
+fn gated_unit(effect: &Effect) -> Option<&Lpn> {
+    match effect {
+        Effect::Grade { lpn, .. }
+        | Effect::Dispose { lpn, .. }
+        | Effect::PutAway { lpn, .. }
+        | Effect::Depart { lpn, .. } => Some(lpn),
+        _ => None,
+    }
+}
+
+/// A supervisor lets a quarantined unit go on without a match; the badge (`who`) and the
+/// reason travel with the op and stay in the audit trail.
+fn release(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    who: &Actor,
+    lpn: &Lpn,
+    reason: &str,
+    now_ms: i64,
+) -> Result<Recorded, StoreError> {
+    let reason = reason.trim();
+    if reason.is_empty() || reason.len() > payload::RELEASE_REASON_BYTES_MAX {
+        return Err(StoreError::Refused(format!(
+            "a release needs a reason of 1..={} bytes",
+            payload::RELEASE_REASON_BYTES_MAX
+        )));
+    }
+    let n = tx.execute(
+        "UPDATE units SET quarantine = 0 WHERE lpn = ?1 AND quarantine = 1 AND state != 'voided'",
+        [lpn.as_str()],
+    )?;
+    if n == 0 {
+        unit_row(tx, lpn)?;
+        return Err(StoreError::Refused(format!("{lpn} is not in quarantine")));
+    }
+    let body = OpBody::UnitReleased {
+        lpn: lpn.clone(),
+        supervisor: who.operator.clone(),
+        reason: reason.to_owned(),
+    };
+    Ok(Recorded {
+        lpn: Some(lpn.clone()),
+        seq: record_op(tx, site, who, body, now_ms)?,
+        label: None,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -413,6 +480,17 @@ fn receive(
         r.get(0)
     })?;
     let lpn = lpn_for(site, Epoch(to_u64(epoch)), to_u64(n))?;
+    let parcel_closed = match rma {
+        Some(rma) => tx
+            .query_row(
+                "SELECT received_ms IS NOT NULL FROM expected_returns WHERE rma = ?1",
+                [rma.as_str()],
+                |r| r.get::<_, bool>(0),
+            )
+            .optional()?
+            .unwrap_or(false),
+        None => false,
+    };
     tx.execute(
         "INSERT INTO units (lpn, sku, rma, state, operator, received_ms, receipt, parcel_ref, quarantine)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -425,7 +503,7 @@ fn receive(
             now_ms,
             receipt.as_str(),
             parcel_ref,
-            matches!(receipt, ReceiptKind::Unidentified | ReceiptKind::FinalSale)
+            receipt.holds_in_quarantine(parcel_closed)
         ],
     )?;
     let body = OpBody::UnitReceived {
@@ -756,15 +834,18 @@ fn unit_row(conn: &Connection, lpn: &Lpn) -> Result<UnitRow, StoreError> {
     find_unit(conn, lpn)?.ok_or_else(|| StoreError::UnknownUnit(lpn.to_string()))
 }
 
+/// sku, state, grade, tested, quarantine.
+type UnitColumns = (String, String, Option<String>, Option<bool>, bool);
+
 fn find_unit(conn: &Connection, lpn: &Lpn) -> Result<Option<UnitRow>, StoreError> {
-    let row: Option<(String, String, Option<String>, Option<bool>)> = conn
+    let row: Option<UnitColumns> = conn
         .query_row(
-            "SELECT sku, state, grade, tested FROM units WHERE lpn = ?1",
+            "SELECT sku, state, grade, tested, quarantine FROM units WHERE lpn = ?1",
             [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((sku, state, grade, tested)) = row else {
+    let Some((sku, state, grade, tested, quarantined)) = row else {
         return Ok(None);
     };
     Ok(Some(UnitRow {
@@ -773,6 +854,7 @@ fn find_unit(conn: &Connection, lpn: &Lpn) -> Result<Option<UnitRow>, StoreError
             sku: Sku::new(sku)?,
             state: UnitState::decode(&state)?,
             tested,
+            quarantined,
         },
         grade: grade.as_deref().map(Grade::parse).transpose()?,
     }))
@@ -813,14 +895,14 @@ pub fn expected_parcel(
     conn: &Connection,
     rma: &RmaId,
 ) -> Result<Option<ExpectedParcel>, StoreError> {
-    let lines_json: Option<String> = conn
+    let row: Option<(String, bool)> = conn
         .query_row(
-            "SELECT lines_json FROM expected_returns WHERE rma = ?1",
+            "SELECT lines_json, received_ms IS NOT NULL FROM expected_returns WHERE rma = ?1",
             [rma.as_str()],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let Some(lines_json) = lines_json else {
+    let Some((lines_json, closed)) = row else {
         return Ok(None);
     };
     let parsed: Vec<serde_json::Value> = serde_json::from_str(&lines_json)
@@ -846,6 +928,7 @@ pub fn expected_parcel(
     Ok(Some(ExpectedParcel {
         rma: rma.clone(),
         lines,
+        closed,
     }))
 }
 
@@ -856,6 +939,10 @@ pub struct SiteLookup<'a>(pub &'a Connection);
 impl Lookup for SiteLookup<'_> {
     fn expected_return(&self, rma: &RmaId) -> Option<ExpectedParcel> {
         expected_parcel(self.0, rma).ok().flatten()
+    }
+
+    fn return_for_reference(&self, text: &str) -> Option<RmaId> {
+        return_for_reference(self.0, text).ok().flatten()
     }
 
     fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku> {
@@ -905,6 +992,18 @@ impl Lookup for SiteLookup<'_> {
             .ok()
             .and_then(|s| SiteId::new(s).ok())
     }
+}
+
+/// The expected return whose RMA or carrier tracking number is `text`.
+pub fn return_for_reference(conn: &Connection, text: &str) -> Result<Option<RmaId>, StoreError> {
+    let rma: Option<String> = conn
+        .prepare_cached(
+            "SELECT rma FROM expected_returns WHERE rma = ?1
+             UNION ALL SELECT rma FROM expected_returns WHERE tracking = ?1 LIMIT 1",
+        )?
+        .query_row([text], |r| r.get(0))
+        .optional()?;
+    Ok(rma.map(RmaId::new).transpose()?)
 }
 
 /// The returns of a tote expected here and not received yet, with what already arrived.
@@ -1043,10 +1142,12 @@ pub struct QuarantinedUnit {
     pub received_ms: i64,
 }
 
+/// The units waiting to be matched ([`WAITING_TO_BE_MATCHED_SQL`], the centre's definition).
 pub fn quarantine(conn: &mut Connection) -> Result<Vec<QuarantinedUnit>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lpn, sku, parcel_ref, state, received_ms FROM units WHERE quarantine = 1 ORDER BY received_ms, lpn",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT lpn, sku, parcel_ref, state, received_ms FROM units
+         WHERE {WAITING_TO_BE_MATCHED_SQL} ORDER BY received_ms, lpn"
+    ))?;
     let rows = stmt.query_map([], |r| {
         Ok(QuarantinedUnit {
             lpn: r.get(0)?,
@@ -1127,14 +1228,16 @@ pub fn pending_expected_returns(
     Ok(out)
 }
 
-/// Units whose state starts with `state_prefix` (`received`, `graded`), oldest first.
+/// Units whose state starts with `state_prefix` (`received`, `graded`), oldest first, that are
+/// free to be worked on (not held in quarantine).
 pub fn units_in_state(
     conn: &Connection,
     state_prefix: &str,
     max: usize,
 ) -> Result<Vec<(Lpn, UnitState)>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT lpn, state FROM units WHERE state LIKE ?1 || '%' ORDER BY received_ms, lpn LIMIT ?2",
+        "SELECT lpn, state FROM units WHERE state LIKE ?1 || '%' AND quarantine = 0
+         ORDER BY received_ms, lpn LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![state_prefix, to_i64(max as u64)], |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
@@ -1155,6 +1258,82 @@ mod tests {
 
     fn who() -> Actor {
         Actor::new("B-7", "grade-1")
+    }
+
+    /// A unit received for a return expected here: not held in quarantine.
+    fn identified(conn: &mut Connection, site: &SiteId, sku: &str) -> Lpn {
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM expected_returns", [], |r| r.get(0))
+            .unwrap();
+        let rma = RmaId::new(format!("SHOP-ORDER-{n}")).unwrap();
+        conn.execute(
+            "INSERT INTO expected_returns (rma, lines_json, created_ms) VALUES (?1, ?2, 0)",
+            params![rma.as_str(), format!(r#"[{{"sku": "{sku}", "qty": 1}}]"#)],
+        )
+        .unwrap();
+        receive(conn, site, Some(&rma), sku).lpn.unwrap()
+    }
+
+    #[test]
+    fn a_quarantined_unit_moves_on_only_when_matched_or_released_with_a_reason() {
+        let (mut conn, site) = open();
+        let held = receive(&mut conn, &site, None, "SHOE-42").lpn.unwrap();
+        let grade = |lpn: &Lpn| Effect::Grade {
+            lpn: lpn.clone(),
+            grade: Grade::B,
+            defects: vec![],
+        };
+        let err = record(&mut conn, &site, &who(), &grade(&held), 11).unwrap_err();
+        assert!(err.to_string().contains("in quarantine"), "{err}");
+        let head = crate::store::snapshot(&conn).unwrap().op_head_seq;
+        let unexplained = Effect::ReleaseQuarantined {
+            lpn: held.clone(),
+            reason: "  ".into(),
+        };
+        let err = record(&mut conn, &site, &who(), &unexplained, 12).unwrap_err();
+        assert!(err.to_string().contains("reason"), "{err}");
+        assert_eq!(crate::store::snapshot(&conn).unwrap().op_head_seq, head);
+        assert_eq!(quarantine(&mut conn).unwrap().len(), 1);
+
+        let boss = Actor::new("B-0042", "ctl");
+        let release = Effect::ReleaseQuarantined {
+            lpn: held.clone(),
+            reason: "no order found after 30 days".into(),
+        };
+        record(&mut conn, &site, &boss, &release, 13).unwrap();
+        assert!(quarantine(&mut conn).unwrap().is_empty());
+        assert_eq!(
+            ops_since(&conn, head),
+            vec![OpBody::UnitReleased {
+                lpn: held.clone(),
+                supervisor: "B-0042".into(),
+                reason: "no order found after 30 days".into(),
+            }]
+        );
+        let trail = audit(&conn, &held).unwrap();
+        let last = trail.last().unwrap();
+        assert_eq!(
+            (last.action.as_str(), last.operator.as_str()),
+            ("unit_released", "B-0042")
+        );
+        assert!(last.detail.contains("30 days"), "{}", last.detail);
+        record(&mut conn, &site, &who(), &grade(&held), 14).unwrap();
+        let again = record(&mut conn, &site, &boss, &release, 15).unwrap_err();
+        assert!(again.to_string().contains("not in quarantine"), "{again}");
+
+        // A SKU the return does not list waits too; the units of the return go on.
+        let lpn = identified(&mut conn, &site, "TEE");
+        let rma = RmaId::new("SHOP-ORDER-1").unwrap();
+        let wrong = receive(&mut conn, &site, Some(&rma), "CAP").lpn.unwrap();
+        assert_eq!(
+            quarantine(&mut conn)
+                .unwrap()
+                .iter()
+                .map(|u| u.lpn.as_str())
+                .collect::<Vec<_>>(),
+            vec![wrong.as_str()]
+        );
+        record(&mut conn, &site, &who(), &grade(&lpn), 16).unwrap();
     }
 
     #[test]
@@ -1191,7 +1370,7 @@ mod tests {
     #[test]
     fn lifecycle_is_checked_before_anything_is_written_and_corrections_are_ops() {
         let (mut conn, site) = open();
-        let lpn = receive(&mut conn, &site, None, "SHOE-42").lpn.unwrap();
+        let lpn = identified(&mut conn, &site, "SHOE-42");
         let dispose = Effect::Dispose {
             lpn: lpn.clone(),
             disposition: Disposition::Restock,
@@ -1276,7 +1455,7 @@ mod tests {
 
     /// Receives, grades and disposes of a unit of `sku`.
     fn disposed(conn: &mut Connection, site: &SiteId, sku: &str, disposition: Disposition) -> Lpn {
-        let lpn = receive(conn, site, None, sku).lpn.unwrap();
+        let lpn = identified(conn, site, sku);
         for effect in [
             Effect::Grade {
                 lpn: lpn.clone(),
@@ -1413,7 +1592,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let lpn = receive(&mut conn, &site, None, "RADIO").lpn.unwrap();
+        let lpn = identified(&mut conn, &site, "RADIO");
         let grade_a = Effect::Grade {
             lpn: lpn.clone(),
             grade: Grade::A,
@@ -1437,7 +1616,7 @@ mod tests {
         assert_eq!(
             actions,
             [
-                "unit_received RADIO unidentified",
+                "unit_received RADIO matched",
                 "unit_tested failed",
                 "unit_tested passed",
                 "unit_graded grade A"

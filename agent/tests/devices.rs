@@ -8,7 +8,9 @@ use modori_agent::devices::printer::{
     JobState, PrintTicket, PrinterConfig, PrinterDriver, PrinterHandle,
 };
 use modori_agent::devices::pty::{SimPrinter, SimPrinterMode, SimPrinterRecord, SimScanner};
-use modori_agent::devices::scanner::{LineTerminator, ScanReceived, ScannerConfig, ScannerDriver};
+use modori_agent::devices::scanner::{
+    LineTerminator, ScanReceived, ScannerConfig, ScannerDriver, Unreadable,
+};
 use modori_agent::devices::zpl::{lpn_label, transfer_label, HostStatus, LabelMedia};
 use modori_agent::devices::DeviceState;
 use modori_shared::domain::{Grade, Lpn, SiteId, Sku};
@@ -95,11 +97,17 @@ impl Scanning {
         }
     }
 
-    async fn next_line(&mut self) -> String {
+    async fn next_scan(&mut self) -> ScanReceived {
         let scan = within("a scan", self.scans.recv())
             .await
             .expect("driver alive");
         assert_eq!(&*scan.scanner, "recv-1");
+        scan
+    }
+
+    async fn next_line(&mut self) -> String {
+        let scan = self.next_scan().await;
+        assert_eq!(scan.unreadable, None, "{scan:?}");
         scan.line
     }
 }
@@ -192,11 +200,26 @@ mod devices {
     }
 
     #[tokio::test]
-    async fn an_over_long_line_is_dropped_and_the_next_scan_arrives() {
+    async fn an_over_long_line_is_refused_and_the_next_scan_arrives() {
         let mut s = Scanning::start(LineTerminator::Cr, 16);
         connected(&mut s.state).await;
         s.sim.scan(&"9".repeat(40)).await.unwrap();
+        s.sim.send_raw(b"\xff\xfeRMA\r").await.unwrap();
         s.sim.scan("LPN-OK").await.unwrap();
+        // Neither is taken as a scan, and neither is dropped unseen: the station answers both.
+        let long = s.next_scan().await;
+        assert_eq!(
+            long.unreadable,
+            Some(Unreadable::TooLong {
+                n_bytes: 40,
+                line_bytes_max: 16
+            }),
+            "{long:?}"
+        );
+        assert!(long.line.is_empty());
+        let garbled = s.next_scan().await;
+        assert_eq!(garbled.unreadable, Some(Unreadable::NotUtf8 { n_bytes: 5 }));
+        assert!(garbled.unreadable.unwrap().to_string().contains("not text"));
         s.sim.scan(&"X".repeat(16)).await.unwrap();
         assert_eq!(s.next_line().await, "LPN-OK");
         assert_eq!(

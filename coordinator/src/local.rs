@@ -85,6 +85,7 @@ pub fn agent_config(
             longitude: site.location.lon(),
             capabilities: site.capabilities.iter().map(|c| (*c).into()).collect(),
             daily_capacity_units: site.daily_capacity_units,
+            utc_offset_minutes: modori_agent::config::UTC_OFFSET_MINUTES_JAPAN,
         },
         coordinator: CoordinatorSection {
             address: coordinator,

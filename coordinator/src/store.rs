@@ -15,7 +15,7 @@ use modori_shared::domain::{
     RmaId, SiteId, Sku, StoreId, UnitState,
 };
 use modori_shared::op::{CommandBody, OpBody, OpRecord};
-use modori_shared::station::ReceiptKind;
+use modori_shared::station::{ReceiptKind, WAITING_TO_BE_MATCHED_SQL};
 use modori_shared::sync::{Plan, Receiver, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
 use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
@@ -339,6 +339,16 @@ pub fn migrations() -> Migrations<'static> {
             WHERE quarantine = 1 AND parcel_ref IS NOT NULL AND receipt = 'unidentified';
         "#,
         ),
+        // A unit received against a return that may not count it (routed elsewhere, a SKU it
+        // does not list, beyond its quantity after its parcel closed) keeps that return here
+        // only as a claim, for the anomaly and the customer's history, never as its `rma`.
+        M::up(
+            r#"
+        ALTER TABLE units ADD COLUMN claimed_rma TEXT;
+        CREATE INDEX units_claimed_rma ON units (claimed_rma) WHERE claimed_rma IS NOT NULL;
+        CREATE INDEX units_waiting ON units (site) WHERE quarantine = 1;
+        "#,
+        ),
     ])
 }
 
@@ -599,7 +609,17 @@ fn apply_op(
     };
     let bill =
         |activity: billing::Activity, lpn: &Lpn| billing::record(tx, activity, lpn, site, op.at_ms);
-    match op.body {
+    // Ops are facts: a site that moved a quarantined unit on (an agent from before the gate)
+    // is applied as reported, and ops see it.
+    let n_breaches = match gated_unit(&op.body) {
+        Some(lpn) if is_quarantined(tx, lpn)? => note(
+            "quarantine_breached",
+            Some(lpn),
+            &format!("{} of a unit still in quarantine", op.body.kind()),
+        )?,
+        _ => 0,
+    };
+    let applied = match op.body {
         OpBody::UnitReceived {
             lpn,
             rma,
@@ -607,22 +627,50 @@ fn apply_op(
             receipt,
             parcel_ref,
         } => {
+            // A parcel the site could not place keeps the RMA it bore as its reference: one
+            // routed to another site is that return's claim all the same.
+            let named = match (&rma, &parcel_ref) {
+                (Some(rma), _) => Some(rma.clone()),
+                (None, Some(r)) => routed_elsewhere(tx, site, r)?,
+                (None, None) => None,
+            };
+            let claim = match &named {
+                Some(rma) => claim_of(tx, site, rma, &sku, receipt)?,
+                None => Claim::None,
+            };
+            let (attached, claimed) = match &claim {
+                Claim::Counts => (rma.as_ref(), None),
+                Claim::Refused { .. } => (None, named.as_ref()),
+                Claim::None => (None, None),
+            };
+            // A refused claim keeps the RMA as the reference to match by, as an unidentified
+            // parcel's does; `misrouted` keeps it from being matched back automatically.
+            let parcel_ref = parcel_ref.or_else(|| claimed.map(ToString::to_string));
+            let stored_receipt = match &claim {
+                Claim::Refused { kind, .. } if *kind == "return_not_routed_here" => "misrouted",
+                _ => receipt.as_str(),
+            };
+            let quarantined = match &claim {
+                Claim::Refused { .. } => true,
+                Claim::Counts | Claim::None => receipt.holds_in_quarantine(false),
+            };
             let inserted = tx
                 .prepare_cached(
-                    "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                    "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine, claimed_rma)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT (lpn) DO NOTHING",
                 )?
                 .execute(params![
                     lpn.as_str(),
                     site.as_str(),
                     sku.as_str(),
-                    rma.as_ref().map(RmaId::as_str),
+                    attached.map(RmaId::as_str),
                     UnitState::Received.encode(),
                     now_ms,
-                    receipt.as_str(),
+                    stored_receipt,
                     parcel_ref,
-                    matches!(receipt, ReceiptKind::Unidentified | ReceiptKind::FinalSale)
+                    quarantined,
+                    claimed.map(RmaId::as_str),
                 ],
             )?;
             if inserted == 0 {
@@ -633,12 +681,13 @@ fn apply_op(
                 );
             }
             bill(billing::Activity::Receipt, &lpn)?;
-            match rma {
-                Some(rma) => match event.unit_received(tx, &rma, &lpn, &sku, receipt)? {
+            match (claim, attached) {
+                (Claim::Refused { kind, detail }, _) => note(kind, Some(&lpn), &detail),
+                (_, Some(rma)) => match event.unit_received(tx, rma, &lpn, &sku, receipt)? {
                     Some(detail) => note("closed_return_received", Some(&lpn), &detail),
                     None => Ok(0),
                 },
-                None => Ok(0),
+                _ => Ok(0),
             }
         }
         OpBody::UnitGraded {
@@ -883,7 +932,132 @@ fn apply_op(
             .execute(params![site.as_str(), sku.as_str(), delta])?;
             Ok(0)
         }
+        OpBody::UnitReleased {
+            lpn,
+            supervisor,
+            reason,
+        } => {
+            let n = tx.execute(
+                "UPDATE units SET quarantine = 0, updated_ms = ?3
+                 WHERE lpn = ?1 AND site = ?2 AND quarantine = 1",
+                params![lpn.as_str(), site.as_str(), now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    "invalid_transition",
+                    Some(&lpn),
+                    "released from quarantine at the site, but not in quarantine here",
+                );
+            }
+            let detail = format!("released from quarantine by {supervisor}: {reason}");
+            event.unit_event(tx, &lpn, "unit_released", &detail)?;
+            let claimed: Option<String> = tx
+                .query_row(
+                    "SELECT claimed_rma FROM units WHERE lpn = ?1 AND rma IS NULL",
+                    [lpn.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if let Some(claimed) = claimed {
+                let claimed = RmaId::new(claimed)?;
+                event.return_event(tx, &claimed, "unit_released", &lpn, &detail)?;
+            }
+            Ok(0)
+        }
+    };
+    applied.map(|n| n + n_breaches)
+}
+
+/// The unit an op moves on through grading, disposition, putaway or departure: what the
+/// quarantine gate holds back at the sites.
+fn gated_unit(body: &OpBody) -> Option<&Lpn> {
+    match body {
+        OpBody::UnitGraded { lpn, .. }
+        | OpBody::DispositionSet { lpn, .. }
+        | OpBody::UnitPutAway { lpn, .. }
+        | OpBody::UnitDeparted { lpn, .. } => Some(lpn),
+        _ => None,
     }
+}
+
+fn is_quarantined(tx: &Transaction<'_>, lpn: &Lpn) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT quarantine FROM units WHERE lpn = ?1")?
+        .query_row([lpn.as_str()], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Whether a unit a site received against a return may count as that return's unit.
+enum Claim {
+    /// It names no return.
+    None,
+    Counts,
+    /// It waits in quarantine unattached; `kind` and `detail` are the anomaly raised.
+    Refused {
+        kind: &'static str,
+        detail: String,
+    },
+}
+
+/// The return a parcel reference names when that return is routed to another site.
+fn routed_elsewhere(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    reference: &str,
+) -> Result<Option<RmaId>, StoreError> {
+    let Ok(rma) = RmaId::new(reference) else {
+        return Ok(None);
+    };
+    let routed_to: Option<String> = tx
+        .prepare_cached("SELECT site FROM returns WHERE rma = ?1")?
+        .query_row([rma.as_str()], |r| r.get(0))
+        .optional()?;
+    Ok(routed_to.filter(|s| s != site.as_str()).map(|_| rma))
+}
+
+/// Decides [`Claim`] for a unit of `sku` received at `site` against `rma`: the return must be
+/// routed to this site and list the SKU, and an over unit must come before the parcel closed.
+fn claim_of(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    rma: &RmaId,
+    sku: &Sku,
+    receipt: ReceiptKind,
+) -> Result<Claim, StoreError> {
+    let row: Option<(String, String, String)> = tx
+        .prepare_cached("SELECT site, status, lines_json FROM returns WHERE rma = ?1")?
+        .query_row([rma.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((routed_to, status, lines_json)) = row else {
+        // An RMA this coordinator never registered: nothing to attach it to, as before.
+        return Ok(Claim::None);
+    };
+    let refused = |kind, detail: String| Ok(Claim::Refused { kind, detail });
+    if routed_to != site.as_str() || receipt == ReceiptKind::Unidentified {
+        return refused(
+            "return_not_routed_here",
+            format!("{sku} received at {site} against {rma}, which is routed to {routed_to}; held in quarantine"),
+        );
+    }
+    let listed = serde_json::from_str::<Vec<serde_json::Value>>(&lines_json)
+        .unwrap_or_default()
+        .iter()
+        .any(|l| l["sku"].as_str() == Some(sku.as_str()));
+    if !listed || receipt == ReceiptKind::WrongItem {
+        return refused(
+            "wrong_item",
+            format!("{sku} received at {site} against {rma}, which does not list it; held in quarantine"),
+        );
+    }
+    if receipt == ReceiptKind::Over && status == lifecycle::RECEIVED {
+        return refused(
+            "over_after_close",
+            format!("{sku} received at {site} against {rma} beyond its quantity after its parcel closed; held in quarantine"),
+        );
+    }
+    Ok(Claim::Counts)
 }
 
 /// What a departure sets in motion: a transfer is announced to the site it goes to (so that
@@ -1123,6 +1297,19 @@ pub fn register_return(
     let mut last_seq = seq;
     if let Some(terms) = &r.terms {
         commerce::store_terms(&tx, &r.rma, terms)?;
+        // The site opens the parcel by its carrier slip too; a number the wire cannot carry
+        // stays at the centre (its parcel still opens by the RMA).
+        if let Some(tracking) = terms
+            .tracking
+            .as_ref()
+            .filter(|t| !t.is_empty() && t.len() <= payload::PARCEL_REF_LEN_MAX)
+        {
+            let command = CommandBody::ReturnTracking {
+                rma: r.rma.clone(),
+                tracking: tracking.clone(),
+            };
+            last_seq = last_seq.max(enqueue_command(&tx, site, &command, now_ms)?);
+        }
         // The replacement is set aside now, at whichever site holds one; the order to ship
         // it goes out at receipt (at once for an advance exchange).
         if let Some(sku) = &terms.exchange_sku {
@@ -1426,10 +1613,118 @@ mod tests {
                 lpn: Lpn::new(lpn).unwrap(),
                 rma: None,
                 sku: Sku::new("S").unwrap(),
-                receipt: ReceiptKind::Unidentified,
+                receipt: ReceiptKind::Matched,
                 parcel_ref: None,
             },
         )
+    }
+
+    #[test]
+    fn a_unit_a_return_may_not_count_waits_in_quarantine_with_an_anomaly() {
+        let mut conn = open();
+        let osaka = SiteId::new("osaka").unwrap();
+        conn.execute_batch(
+            r#"INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms, status) VALUES
+               ('SHOP-1', 'osaka', 'x', '[{"sku": "TEE", "qty": 1}]', 'x', 1, 0, 'received'),
+               ('YOKO-1', 'yokohama', 'x', '[{"sku": "TEE", "qty": 1}]', 'x', 1, 0, 'expected');"#,
+        )
+        .unwrap();
+        let unit = |seq, lpn: &str, rma: &str, sku: &str, receipt| {
+            op(
+                "osaka",
+                seq,
+                OpBody::UnitReceived {
+                    lpn: Lpn::new(lpn).unwrap(),
+                    rma: Some(RmaId::new(rma).unwrap()),
+                    sku: Sku::new(sku).unwrap(),
+                    receipt,
+                    parcel_ref: None,
+                },
+            )
+        };
+        let batch = vec![
+            unit(1, "L1", "YOKO-1", "CAP", ReceiptKind::Unidentified),
+            unit(2, "L2", "SHOP-1", "CAP", ReceiptKind::Matched),
+            unit(3, "L3", "SHOP-1", "TEE", ReceiptKind::Over),
+            // A site from before the gate grades a quarantined unit: applied, and seen.
+            op(
+                "osaka",
+                4,
+                OpBody::UnitGraded {
+                    lpn: Lpn::new("L2").unwrap(),
+                    grade: Grade::B,
+                    defects: vec![],
+                },
+            ),
+            op(
+                "osaka",
+                5,
+                OpBody::UnitReleased {
+                    lpn: Lpn::new("L3").unwrap(),
+                    supervisor: "B-0042".into(),
+                    reason: "extra sock, customer told".into(),
+                },
+            ),
+        ];
+        let out = apply_op_batch(&mut conn, &osaka, Epoch(1), &batch, 0).unwrap();
+        assert_eq!((out.n_applied, out.n_anomalies), (5, 4));
+        let found: Vec<(String, Option<String>)> = anomalies(&conn, 10)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|a| (a.kind, a.lpn))
+            .collect();
+        let want = [
+            ("return_not_routed_here", "L1"),
+            ("wrong_item", "L2"),
+            ("over_after_close", "L3"),
+            ("quarantine_breached", "L2"),
+        ];
+        assert_eq!(
+            found,
+            want.map(|(k, l)| (k.to_owned(), Some(l.to_owned())))
+                .to_vec()
+        );
+        let details: Vec<String> = anomalies(&conn, 10)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.detail)
+            .collect();
+        assert!(details
+            .iter()
+            .any(|d| d.contains("YOKO-1") && d.contains("yokohama")));
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM units WHERE rma IS NOT NULL AND site = ?1",
+                "osaka"
+            )
+            .unwrap(),
+            0,
+            "no return counts any of them"
+        );
+        // L3 was released, L2 was graded (still waiting), L1 waits.
+        let waiting: Vec<String> = quarantine(&conn, 10)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.lpn)
+            .collect();
+        assert_eq!(waiting, vec!["L1", "L2"]);
+        let timeline: String = conn
+            .query_row(
+                "SELECT detail FROM return_events WHERE rma = 'SHOP-1' AND kind = 'unit_released'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            timeline.contains("B-0042") && timeline.contains("customer told"),
+            "{timeline}"
+        );
+        // The dashboard counts the same set.
+        let counts = dashboard::counts(&conn).unwrap();
+        assert_eq!(counts.pipeline.quarantine, 2);
+        assert_eq!(counts.sites["osaka"].quarantine, 2);
     }
 
     #[test]
@@ -1702,7 +1997,8 @@ pub fn catalog(
     Ok(out)
 }
 
-/// A unit received as unidentified, waiting to be matched to a return.
+/// A unit waiting to be matched to a return (unidentified, final sale, or refused by the
+/// return it was received against).
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct QuarantinedUnit {
     pub lpn: String,
@@ -1711,13 +2007,17 @@ pub struct QuarantinedUnit {
     pub parcel_ref: Option<String>,
     pub state: String,
     pub updated_ms: i64,
+    /// The return it was received against when that return may not count it.
+    pub claimed_rma: Option<String>,
 }
 
+/// The units waiting to be matched, by the one definition the dashboard counts with
+/// ([`WAITING_TO_BE_MATCHED_SQL`]).
 pub fn quarantine(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedUnit>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT lpn, site, sku, parcel_ref, state, updated_ms FROM units WHERE quarantine = 1
-         ORDER BY updated_ms, lpn LIMIT ?1",
-    )?;
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT lpn, site, sku, parcel_ref, state, updated_ms, claimed_rma FROM units
+         WHERE {WAITING_TO_BE_MATCHED_SQL} ORDER BY updated_ms, lpn LIMIT ?1"
+    ))?;
     let rows = stmt.query_map([to_i64(limit as u64)], |r| {
         Ok(QuarantinedUnit {
             lpn: r.get(0)?,
@@ -1726,6 +2026,7 @@ pub fn quarantine(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedUnit
             parcel_ref: r.get(3)?,
             state: r.get(4)?,
             updated_ms: r.get(5)?,
+            claimed_rma: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -102,6 +102,13 @@ pub enum OpBody {
         head_seq: u64,
         new_epoch: Epoch,
     },
+    /// A supervisor let a quarantined unit go on without a match (it is handled as a unit of
+    /// no return). `supervisor` is the badge that decided, `reason` why, both for the audit.
+    UnitReleased {
+        lpn: Lpn,
+        supervisor: String,
+        reason: String,
+    },
 }
 
 impl OpBody {
@@ -121,6 +128,7 @@ impl OpBody {
             Self::UnitMatched { .. } => "unit_matched",
             Self::ToteReceived { .. } => "tote_received",
             Self::DatabaseRewound { .. } => "database_rewound",
+            Self::UnitReleased { .. } => "unit_released",
         }
     }
 }
@@ -166,6 +174,9 @@ pub enum CommandBody {
     ExchangeWithdrawn { rma: RmaId },
     /// A tote of these store drop-offs is on its way here: receive them with one scan.
     ExpectedTote { tote: ToteId, rmas: Vec<RmaId> },
+    /// The carrier's tracking number of an expected return: scanning its slip at receiving
+    /// opens the return's parcel.
+    ReturnTracking { rma: RmaId, tracking: String },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -240,6 +251,7 @@ impl CommandBody {
             Self::ExchangeOrder { .. } => "exchange_order",
             Self::ExchangeWithdrawn { .. } => "exchange_withdrawn",
             Self::ExpectedTote { .. } => "expected_tote",
+            Self::ReturnTracking { .. } => "return_tracking",
         }
     }
 }

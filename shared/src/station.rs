@@ -48,6 +48,17 @@ pub enum ReceiptKind {
 }
 
 impl ReceiptKind {
+    /// Whether a unit received this way waits in quarantine until it is matched to a return or
+    /// released by a supervisor. An over unit waits too when its parcel was already closed:
+    /// `parcel_closed` says so.
+    pub fn holds_in_quarantine(self, parcel_closed: bool) -> bool {
+        match self {
+            Self::Unidentified | Self::FinalSale | Self::WrongItem => true,
+            Self::Over => parcel_closed,
+            Self::Matched => false,
+        }
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Matched => "matched",
@@ -65,6 +76,22 @@ pub struct ExpectedParcel {
     pub rma: RmaId,
     /// SKU → (expected, already received).
     pub lines: BTreeMap<Sku, (u32, u32)>,
+    /// Its parcel was closed before (opened again to receive a straggler).
+    pub closed: bool,
+}
+
+/// The one definition of a unit "waiting to be matched", as a condition on a `units` table
+/// with `quarantine` and `state` columns (the site's and the centre's alike): held in
+/// quarantine, neither voided nor gone. The API, `ctl quarantine`, the dashboard's count and
+/// its alert all select with it, so they always name the same set.
+pub const WAITING_TO_BE_MATCHED_SQL: &str =
+    "(quarantine = 1 AND state != 'voided' AND state NOT LIKE 'departed:%')";
+
+/// Why the station and `ctl` refuse to grade, dispose, put away or ship a quarantined unit.
+pub fn quarantine_refusal(lpn: &Lpn) -> String {
+    format!(
+        "{lpn} is in quarantine: it waits to be matched to its return or released by a supervisor"
+    )
 }
 
 /// A unit as the station needs to see it.
@@ -75,6 +102,8 @@ pub struct UnitView {
     pub state: UnitState,
     /// The result of its function test, if it had one.
     pub tested: Option<bool>,
+    /// Held in quarantine: nothing is done with it until it is matched or released.
+    pub quarantined: bool,
 }
 
 /// What the catalogue says of a product that changes how its units are handled.
@@ -89,6 +118,9 @@ pub struct ProductFlags {
 /// The site's knowledge, asked for by the station (backed by the site database).
 pub trait Lookup {
     fn expected_return(&self, rma: &RmaId) -> Option<ExpectedParcel>;
+    /// The expected return whose RMA or carrier tracking number is exactly `text`, whatever
+    /// its format (a merchant's own RMA need not look like ours).
+    fn return_for_reference(&self, text: &str) -> Option<RmaId>;
     /// The SKU a GTIN (14 digits) stands for in the catalogue.
     fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku>;
     fn unit(&self, lpn: &Lpn) -> Option<UnitView>;
@@ -158,6 +190,9 @@ pub enum Effect {
     ReceiveTransfer { lpn: Lpn, from: SiteId },
     /// A supervisor matches a quarantined unit to its return.
     MatchQuarantined { lpn: Lpn, rma: RmaId },
+    /// A supervisor (the operator recording it) lets a quarantined unit go on unmatched, for
+    /// `reason`.
+    ReleaseQuarantined { lpn: Lpn, reason: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -285,6 +320,9 @@ impl Station {
             StationKind::Receiving => barcode::ParseOptions::receiving_parcels(),
             StationKind::Grading | StationKind::Putaway => barcode::ParseOptions::default(),
         };
+        if let Some(rma) = self.known_parcel(line, lookup) {
+            return self.open_parcel(&rma, lookup);
+        }
         let scan = match barcode::parse_with(line, options) {
             Ok(scan) => scan,
             Err(e) => return Outcome::bad(e.to_string()),
@@ -303,6 +341,23 @@ impl Station {
         };
         self.pending.clone_from(&outcome.effect);
         outcome
+    }
+
+    /// At a receiving station with nothing open, a scan that is exactly the RMA or tracking
+    /// number of an expected return opens it, before any format is guessed: merchants issue
+    /// RMAs of their own shape, and carriers' numbers outnumber the formats we check.
+    fn known_parcel(&self, line: &str, lookup: &impl Lookup) -> Option<RmaId> {
+        if self.kind != StationKind::Receiving
+            || self.operator.is_none()
+            || self.parcel.is_some()
+            || self.armed.is_some()
+        {
+            return None;
+        }
+        let text = line.trim_end_matches(['\r', '\n']);
+        // Only what could be a stored RMA or reference is looked up.
+        RmaId::new(text).ok()?;
+        lookup.return_for_reference(text)
     }
 
     /// The driver made the pending effect durable (and printed its label).
@@ -352,7 +407,9 @@ impl Station {
                     self.defects.push(DefectCode::NotWorking);
                 }
             }
-            Effect::Reprint { .. } | Effect::MatchQuarantined { .. } => {}
+            Effect::Reprint { .. }
+            | Effect::MatchQuarantined { .. }
+            | Effect::ReleaseQuarantined { .. } => {}
         }
     }
 
@@ -378,6 +435,7 @@ impl Station {
                 Effect::VoidReceipt { lpn: lpn.clone() },
                 format!("receipt of {lpn} voided"),
             ),
+            Armed::Exchange { .. } if unit.quarantined => Outcome::bad(quarantine_refusal(lpn)),
             Armed::Exchange { rma, sku } => {
                 if unit.sku != sku {
                     return Outcome::bad(format!(
@@ -479,7 +537,14 @@ impl Station {
                     .iter()
                     .map(|(sku, (qty, got))| format!("{sku} {got}/{qty}"))
                     .collect();
-                let message = format!("{rma}: {}", lines.join(", "));
+                let message = if expected.closed {
+                    format!(
+                        "{rma} (closed before; more units go to quarantine): {}",
+                        lines.join(", ")
+                    )
+                } else {
+                    format!("{rma}: {}", lines.join(", "))
+                };
                 self.parcel = Some(Parcel::Expected(expected));
                 self.n_received_in_parcel = 0;
                 Outcome::good(message)
@@ -541,6 +606,7 @@ impl Station {
             ));
         };
         let final_sale = lookup.product_flags(&sku).final_sale;
+        let closed = matches!(parcel, Parcel::Expected(p) if p.closed);
         let (rma, receipt, parcel_ref) = match parcel {
             Parcel::Expected(p) if final_sale => {
                 (Some(p.rma.clone()), ReceiptKind::FinalSale, None)
@@ -577,8 +643,13 @@ impl Station {
         };
         let message = match receipt {
             ReceiptKind::Matched => format!("received {sku}"),
+            ReceiptKind::Over if closed => {
+                format!("received {sku}: more than expected after the parcel closed; quarantine")
+            }
             ReceiptKind::Over => format!("received {sku}: more than expected"),
-            ReceiptKind::WrongItem => format!("received {sku}: not on this return"),
+            ReceiptKind::WrongItem => {
+                format!("received {sku}: not on this return; set aside in quarantine")
+            }
             ReceiptKind::Unidentified => format!("received {sku} into quarantine"),
             ReceiptKind::FinalSale => {
                 format!("received {sku}: FINAL SALE, not returnable; set aside in quarantine")
@@ -662,6 +733,7 @@ impl Station {
                     Some(unit) if unit.state == UnitState::Voided => {
                         Outcome::bad(format!("{lpn} was voided"))
                     }
+                    Some(unit) if unit.quarantined => Outcome::bad(quarantine_refusal(lpn)),
                     Some(unit) => {
                         let message = format!("{lpn} {} ({})", unit.sku, unit.state.encode());
                         self.selected = Some(unit);
@@ -812,6 +884,9 @@ impl Station {
                 let Some(unit) = lookup.unit(lpn) else {
                     return Outcome::bad(format!("{lpn} is not a unit of this site"));
                 };
+                if unit.quarantined {
+                    return Outcome::bad(quarantine_refusal(lpn));
+                }
                 let Some(disposition) = unit.state.disposition() else {
                     return Outcome::bad(format!(
                         "{lpn} is {}: grade and dispose of it first",
@@ -925,11 +1000,19 @@ mod tests {
         exchanges: Vec<(RmaId, Sku)>,
         incoming: Vec<(Lpn, SiteId)>,
         totes: Vec<(ToteId, Vec<ExpectedParcel>)>,
+        /// Carrier tracking numbers of expected returns.
+        tracking: Vec<(String, RmaId)>,
     }
 
     impl Lookup for Site {
         fn expected_return(&self, rma: &RmaId) -> Option<ExpectedParcel> {
             self.expected.iter().find(|p| &p.rma == rma).cloned()
+        }
+        fn return_for_reference(&self, text: &str) -> Option<RmaId> {
+            let by_rma = self.expected.iter().find(|p| p.rma.as_str() == text);
+            by_rma
+                .map(|p| p.rma.clone())
+                .or_else(|| find(&self.tracking, &text.to_owned()))
         }
         fn sku_for_gtin(&self, gtin14: &str) -> Option<Sku> {
             let sku = match gtin14.trim_start_matches('0') {
@@ -990,7 +1073,11 @@ mod tests {
         let mut lines = BTreeMap::new();
         lines.insert(Sku::new("TEE-WHT-M").unwrap(), (2, 0));
         Site {
-            expected: vec![ExpectedParcel { rma, lines }],
+            expected: vec![ExpectedParcel {
+                rma,
+                lines,
+                closed: false,
+            }],
             ..Site::default()
         }
     }
@@ -1077,6 +1164,115 @@ mod tests {
     }
 
     #[test]
+    fn a_merchant_rma_or_the_return_s_tracking_number_opens_its_parcel() {
+        let merchant = RmaId::new("SHOP-ORDER-123").unwrap();
+        let mut lines = BTreeMap::new();
+        lines.insert(Sku::new("TEE-WHT-M").unwrap(), (1, 0));
+        let tracking = "123456789013";
+        let site = Site {
+            expected: vec![ExpectedParcel {
+                rma: merchant.clone(),
+                lines,
+                closed: false,
+            }],
+            tracking: vec![(tracking.to_owned(), merchant.clone())],
+            ..Site::default()
+        };
+        for opener in [merchant.as_str(), tracking] {
+            let mut s = Station::new(StationKind::Receiving);
+            scan_ok(&mut s, &badge(), &site);
+            let opened = scan_ok(&mut s, &format!("{opener}\r\n"), &site);
+            assert!(
+                opened.message.contains("SHOP-ORDER-123"),
+                "{}",
+                opened.message
+            );
+            match scan_ok(&mut s, TEE, &site).effect {
+                Some(Effect::Receive {
+                    rma,
+                    receipt: ReceiptKind::Matched,
+                    ..
+                }) => assert_eq!(rma, Some(merchant.clone())),
+                other => panic!("{opener}: {other:?}"),
+            }
+        }
+        // What matches no expected return is still unidentified, or refused as before.
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        scan_bad(&mut s, "SHOP-ORDER-999", &site, "unrecognised barcode");
+        let other = scan_ok(&mut s, "444413758703", &site);
+        assert!(other.message.contains("unidentified"), "{}", other.message);
+    }
+
+    #[test]
+    fn wrong_items_and_late_extras_wait_in_quarantine() {
+        assert!(ReceiptKind::WrongItem.holds_in_quarantine(false));
+        assert!(ReceiptKind::Over.holds_in_quarantine(true));
+        assert!(!ReceiptKind::Over.holds_in_quarantine(false));
+        assert!(!ReceiptKind::Matched.holds_in_quarantine(true));
+        let mut site = site_with_return();
+        site.expected[0].closed = true;
+        site.expected[0]
+            .lines
+            .insert(Sku::new("TEE-WHT-M").unwrap(), (2, 2));
+        let mut s = Station::new(StationKind::Receiving);
+        scan_ok(&mut s, &badge(), &site);
+        let opened = scan_ok(&mut s, &rma(), &site);
+        assert!(
+            opened.message.contains("closed before"),
+            "{}",
+            opened.message
+        );
+        let late = scan_ok(&mut s, TEE, &site);
+        assert!(late.message.contains("quarantine"), "{}", late.message);
+        let wrong = scan_ok(&mut s, CAP, &site);
+        assert!(wrong.message.contains("quarantine"), "{}", wrong.message);
+    }
+
+    #[test]
+    fn a_quarantined_unit_is_neither_graded_nor_put_away_nor_shipped() {
+        let mut held = unit(3, "TEE-WHT-M", UnitState::Received);
+        held.quarantined = true;
+        let mut disposed = unit(
+            4,
+            "TEE-WHT-M",
+            UnitState::Disposed(Disposition::ReturnToVendor),
+        );
+        disposed.quarantined = true;
+        let site = Site {
+            units: vec![held.clone(), disposed.clone()],
+            exchanges: vec![(RmaId::new(rma()).unwrap(), Sku::new("TEE-WHT-M").unwrap())],
+            ..Site::default()
+        };
+        let mut grading = Station::new(StationKind::Grading);
+        scan_ok(&mut grading, &badge(), &site);
+        scan_bad(&mut grading, held.lpn.as_str(), &site, "in quarantine");
+        scan_bad(
+            &mut grading,
+            &card(StationCommand::Grade(Grade::A)),
+            &site,
+            "LPN first",
+        );
+        let mut putaway = Station::new(StationKind::Putaway);
+        scan_ok(&mut putaway, &badge(), &site);
+        scan_bad(&mut putaway, disposed.lpn.as_str(), &site, "in quarantine");
+        scan_bad(
+            &mut putaway,
+            &card(StationCommand::Ship),
+            &site,
+            "LPN first",
+        );
+        scan_ok(&mut putaway, &rma(), &site);
+        scan_bad(&mut putaway, disposed.lpn.as_str(), &site, "in quarantine");
+        // Void and reprint stay possible: they do not move the unit on.
+        let mut receiving = Station::new(StationKind::Receiving);
+        scan_ok(&mut receiving, &badge(), &site);
+        scan_ok(&mut receiving, &card(StationCommand::Void), &site);
+        let voided = scan_ok(&mut receiving, held.lpn.as_str(), &site);
+        assert!(matches!(voided.effect, Some(Effect::VoidReceipt { .. })));
+    }
+
+    #[test]
     fn bad_scans_change_nothing_and_say_why() {
         let site = site_with_return();
         let mut s = Station::new(StationKind::Receiving);
@@ -1126,6 +1322,7 @@ mod tests {
             sku: Sku::new("TEE-WHT-M").unwrap(),
             state: UnitState::Received,
             tested: None,
+            quarantined: false,
         });
         let mut s = Station::new(StationKind::Grading);
         scan_ok(&mut s, &badge(), &site);
@@ -1179,6 +1376,7 @@ mod tests {
                 sku: Sku::new("TEE-WHT-M").unwrap(),
                 state: UnitState::Received,
                 tested: None,
+                quarantined: false,
             }],
             ..Site::default()
         };
@@ -1227,6 +1425,7 @@ mod tests {
             sku: Sku::new(sku).unwrap(),
             state,
             tested: None,
+            quarantined: false,
         }
     }
 
@@ -1432,6 +1631,7 @@ mod tests {
             ExpectedParcel {
                 rma: rma.clone(),
                 lines,
+                closed: false,
             }
         };
         let tote = crate::barcode::tote_encode("0000000007").unwrap();

@@ -417,3 +417,22 @@ pub async fn assert_exactly_once(
     );
     Ok(())
 }
+
+/// Receives a unit of no return and has a supervisor release it from quarantine, so it can be
+/// graded: for tests about what comes after receiving.
+pub async fn receive_released(
+    agent: &AgentHandle,
+    sku: &str,
+    operator: &str,
+) -> anyhow::Result<modori_agent::Receipt> {
+    let receipt = agent
+        .receive_unit(None, modori_shared::domain::Sku::new(sku)?, operator)
+        .await?;
+    let release = modori_shared::station::Effect::ReleaseQuarantined {
+        lpn: receipt.lpn.clone(),
+        reason: "test unit of no return".into(),
+    };
+    let who = modori_agent::work::Actor::new(operator, modori_agent::CTL_STATION);
+    agent.record(release, who).await?;
+    Ok(receipt)
+}

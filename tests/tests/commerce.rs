@@ -507,9 +507,7 @@ async fn a_parcel_known_only_by_its_tracking_number_is_matched_and_surplus_stock
 
     // Three sellable T-shirts on Osaka's shelves, none selling there; Fukuoka sells two.
     for _ in 0..3 {
-        let r = osaka
-            .receive_unit(None, Sku::new("TEE-WHT-M")?, "B-0001")
-            .await?;
+        let r = modori_tests::receive_released(&osaka, "TEE-WHT-M", "B-0001").await?;
         osaka.grade_unit(r.lpn.clone(), Grade::A, "B-0001").await?;
         osaka
             .dispose_unit(r.lpn.clone(), Disposition::Restock, "B-0001")
@@ -771,7 +769,7 @@ async fn the_monthly_statement_reconciles_with_what_happened_to_the_units() -> a
 async fn shelve(fleet: &TestFleet, i: usize, sku: &str, n: usize) -> anyhow::Result<()> {
     let agent = fleet.agent(i);
     for _ in 0..n {
-        let r = agent.receive_unit(None, Sku::new(sku)?, "B-0001").await?;
+        let r = modori_tests::receive_released(&agent, sku, "B-0001").await?;
         agent.grade_unit(r.lpn.clone(), Grade::A, "B-0001").await?;
         agent
             .dispose_unit(r.lpn.clone(), Disposition::Restock, "B-0001")

@@ -133,8 +133,9 @@ async fn http_post(f: &ProcFleet, path: &str, body: &str) -> anyhow::Result<(u16
 }
 
 const COMMANDS_SQL: &str = "SELECT COUNT(*) FROM applied_commands";
-/// What site 0's command stream holds: the disposition rules, then five returns.
-const N_COMMANDS: u64 = 1 + 5;
+/// What site 0's command stream holds: the disposition rules, then five returns, each with
+/// its carrier tracking number.
+const N_COMMANDS: u64 = 1 + 5 * 2;
 const EXPECTED_SQL: &str = "SELECT COUNT(*) FROM expected_returns";
 
 async fn wait_commands(f: &ProcFleet, n: u64) -> anyhow::Result<()> {

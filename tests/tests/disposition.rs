@@ -81,7 +81,7 @@ async fn dispositions_are_executed_offline_and_a_transfer_changes_hands() -> any
         ("TEE-WHT-M", Disposition::Restock),
         ("CAP-WOOL-F", Disposition::Recycle),
     ] {
-        let receipt = site.receive_unit(None, Sku::new(sku)?, "B-0001").await?;
+        let receipt = modori_tests::receive_released(&site, sku, "B-0001").await?;
         let grade = if disposition == Disposition::Restock {
             Grade::A
         } else {
@@ -297,9 +297,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
             modori_coordinator::store::put_catalog(c, "brand-a", &[coat, jacket], &sites, 1)
         })
         .await?;
-    let receipt = site
-        .receive_unit(None, Sku::new("COAT-WOOL-L")?, "B-0001")
-        .await?;
+    let receipt = modori_tests::receive_released(&site, "COAT-WOOL-L", "B-0001").await?;
     site.grade_unit(receipt.lpn.clone(), Grade::D, "B-0001")
         .await?;
     site.dispose_unit(receipt.lpn.clone(), Disposition::Recycle, "B-0001")
@@ -330,6 +328,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
         trail,
         [
             ("unit_received", "B-0001"),
+            ("unit_released", "B-0001"),
             ("unit_graded", "B-0001"),
             ("disposition_set", "B-0001"),
             ("disposition_undone", "coordinator"),
@@ -364,9 +363,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
     // A worn jacket at a site with a resale studio: the centre agrees with resale, and once it
     // is on the shelf it is listed on every channel at its grade's price.
     let studio = fleet.agent(2);
-    let receipt = studio
-        .receive_unit(None, Sku::new("JACKET-M")?, "B-0002")
-        .await?;
+    let receipt = modori_tests::receive_released(&studio, "JACKET-M", "B-0002").await?;
     let jacket = receipt.lpn.clone();
     studio
         .grade_unit(jacket.clone(), Grade::B, "B-0002")

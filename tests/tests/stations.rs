@@ -218,8 +218,19 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
     );
     assert_eq!(agent_count(&config, &sql)?, 1);
 
-    // The printer is unplugged; an unidentified parcel is received anyway; its label waits.
+    // The printer is unplugged; an unidentified parcel is received anyway; its label waits,
+    // and the station and `ctl status` say so.
     printer.unplug().await;
+    wait_for("the printer seen unplugged", TIMEOUT, || {
+        let site = site.clone();
+        async move {
+            Ok(site
+                .devices()
+                .iter()
+                .any(|d| d.name == "zebra-1" && !d.state.is_connected()))
+        }
+    })
+    .await?;
     scan_ok(
         &site,
         &recv,
@@ -227,16 +238,23 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         &command_encode(StationCommand::Unidentified),
     )
     .await?;
-    scan_ok(&site, &recv, 0, TEE).await?;
+    let waits = scan(&site, &recv, 0, TEE).await?;
+    assert!(
+        waits.starts_with("good") && waits.contains("label waits") && waits.contains("zebra-1"),
+        "{waits}"
+    );
+    assert_eq!(site.status().await?.stations[0].n_labels_waiting, 1);
     scan_ok(&site, &recv, 0, &command_encode(StationCommand::Done)).await?;
     let quarantined: String = {
         let conn = rusqlite::Connection::open_with_flags(
             config.db_path(),
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
         )?;
-        conn.query_row("SELECT lpn FROM units WHERE quarantine = 1", [], |r| {
-            r.get(0)
-        })?
+        conn.query_row(
+            "SELECT lpn FROM units WHERE quarantine = 1 AND receipt = 'unidentified'",
+            [],
+            |r| r.get(0),
+        )?
     };
     printer.replug().await?;
     wait_for("the waiting label printed after replug", TIMEOUT, || {
@@ -253,6 +271,15 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         .filter(|l| l.contains(&quarantined))
         .count();
     assert_eq!(copies, 1, "printed exactly once");
+    wait_for(
+        "the station's waiting label counted printed",
+        TIMEOUT,
+        || {
+            let site = site.clone();
+            async move { Ok(site.status().await?.stations[0].n_labels_waiting == 0) }
+        },
+    )
+    .await?;
 
     // The line comes back: everything reaches the coordinator, which matches the quarantined
     // unit to the return.
@@ -281,14 +308,24 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
         .await?,
         1
     );
+    // The wrong item is not counted as the return's: it waits in quarantine, flagged.
     assert_eq!(
         coordinator_count(
             c,
-            "SELECT COUNT(*) FROM anomalies WHERE site = ?1",
+            "SELECT COUNT(*) FROM anomalies WHERE site = ?1 AND kind = 'wrong_item'",
             &site_id
         )
         .await?,
-        0
+        1
+    );
+    assert_eq!(
+        coordinator_count(
+            c,
+            "SELECT COUNT(*) FROM units WHERE site = ?1 AND rma IS NOT NULL",
+            &site_id
+        )
+        .await?,
+        2
     );
     let (status, text) = fleet.api("GET", "/api/v1/quarantine", None).await?;
     assert_eq!(status, 200);
@@ -301,7 +338,12 @@ async fn stations_receive_grade_and_label_through_real_serial_drivers() -> anyho
     assert_eq!(status, 409, "a unit leaves quarantine once");
     wait_for("the site moved the unit out of quarantine", TIMEOUT, || {
         let config = &config;
-        async move { Ok(agent_count(config, "SELECT COUNT(*) FROM units WHERE quarantine = 1")? == 0) }
+        async move {
+            Ok(agent_count(
+                config,
+                "SELECT COUNT(*) FROM units WHERE quarantine = 1 AND receipt = 'unidentified'",
+            )? == 0)
+        }
     })
     .await?;
 

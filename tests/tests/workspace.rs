@@ -61,6 +61,63 @@ fn every_config_in_configs_loads_and_agrees_with_the_fleet() {
     assert_eq!(n, 9);
 }
 
+/// Each shipped site config shows the technician a real floor (receiving, grading and putaway
+/// stations with their scanners and printers at stable paths), commented out so the demo and
+/// these tests run without the devices; uncommented, it loads and validates.
+#[test]
+fn every_site_config_carries_a_floor_that_loads_when_uncommented() {
+    let is_setting = |l: &str| {
+        l.starts_with("# [[")
+            || ["name", "path", "type", "id", "kind", "scanner", "printer"]
+                .iter()
+                .any(|k| l.starts_with(&format!("# {k} = ")))
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    for entry in std::fs::read_dir(configs_dir().join("sites")).expect("configs/sites") {
+        let path = entry.expect("dir entry").path();
+        let text = std::fs::read_to_string(&path).expect("read");
+        let shipped = AgentConfig::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            shipped.stations.is_empty(),
+            "{}: shipped commented",
+            path.display()
+        );
+        let uncommented: String = text
+            .lines()
+            .map(|l| if is_setting(l) { &l[2..] } else { l })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let floor = dir.path().join(path.file_name().expect("file name"));
+        std::fs::write(&floor, uncommented).expect("write");
+        let config = AgentConfig::load(&floor).unwrap_or_else(|e| panic!("{e}"));
+        let kinds: Vec<String> = config
+            .stations
+            .iter()
+            .map(|s| format!("{:?}", s.kind))
+            .collect();
+        assert_eq!(
+            kinds,
+            ["Receiving", "Grading", "Putaway"],
+            "{}",
+            path.display()
+        );
+        assert!(config.stations.iter().all(|s| s.printer.is_some()));
+        let paths = config
+            .scanners
+            .iter()
+            .map(|d| &d.path)
+            .chain(config.printers.iter().map(|p| &p.path));
+        for device in paths {
+            assert!(
+                device.starts_with("/dev/serial/by-id/"),
+                "{}: {}",
+                path.display(),
+                device.display()
+            );
+        }
+    }
+}
+
 #[test]
 fn misspelt_key_fails_naming_the_file_and_the_key() {
     let text =

@@ -70,7 +70,8 @@ pub struct ScannerConfig {
     /// `cr` (default), `lf` or `crlf`: the suffix programmed into the scanner.
     #[serde(default)]
     pub line_terminator: LineTerminator,
-    /// Longer scans are dropped (logged) and the reader resyncs at the next terminator.
+    /// Longer scans are refused (the station gives the bad signal and says why) and the reader
+    /// resyncs at the next terminator.
     /// Default 256, at most 4096.
     #[serde(default = "line_bytes_max_default")]
     pub line_bytes_max: usize,
@@ -112,7 +113,41 @@ impl ScannerConfig {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScanReceived {
     pub scanner: Arc<str>,
+    /// The text scanned; empty when the line could not be read (`unreadable`).
     pub line: String,
+    /// Why a line that arrived could not be read. The station still answers it (bad signal
+    /// and the reason), so the operator never takes a refused scan for a recorded one.
+    pub unreadable: Option<Unreadable>,
+}
+
+/// A line the scanner sent that is no scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreadable {
+    TooLong {
+        n_bytes: usize,
+        line_bytes_max: usize,
+    },
+    NotUtf8 {
+        n_bytes: usize,
+    },
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TooLong {
+                n_bytes,
+                line_bytes_max,
+            } => write!(
+                f,
+                "scan not read: {n_bytes} bytes, longer than the {line_bytes_max} this scanner accepts; scan again"
+            ),
+            Self::NotUtf8 { n_bytes } => write!(
+                f,
+                "scan not read: {n_bytes} bytes that are not text (scanner baud rate or mode?); scan again"
+            ),
+        }
+    }
 }
 
 /// What the framer made of the bytes so far.
@@ -295,11 +330,19 @@ impl ScannerDriver {
     }
 
     fn event(&self, frame: Framed) -> Option<ScanReceived> {
+        let unreadable = |why: Unreadable| ScanReceived {
+            scanner: self.name.clone(),
+            line: String::new(),
+            unreadable: Some(why),
+        };
         match frame {
             Framed::TooLong { n_bytes } => {
                 error!(scanner = %self.name, n_bytes, line_bytes_max = self.config.line_bytes_max,
-                       "scan dropped: line too long");
-                None
+                       "scan refused: line too long");
+                Some(unreadable(Unreadable::TooLong {
+                    n_bytes,
+                    line_bytes_max: self.config.line_bytes_max,
+                }))
             }
             Framed::Line(line) if line.is_empty() => None,
             Framed::Line(line) => match String::from_utf8(line) {
@@ -308,12 +351,14 @@ impl ScannerDriver {
                     Some(ScanReceived {
                         scanner: self.name.clone(),
                         line,
+                        unreadable: None,
                     })
                 }
                 Err(e) => {
-                    error!(scanner = %self.name, n_bytes = e.as_bytes().len(),
-                           "scan dropped: not UTF-8 (baud rate mismatch?)");
-                    None
+                    let n_bytes = e.as_bytes().len();
+                    error!(scanner = %self.name, n_bytes,
+                           "scan refused: not UTF-8 (baud rate mismatch?)");
+                    Some(unreadable(Unreadable::NotUtf8 { n_bytes }))
                 }
             },
         }

@@ -127,7 +127,8 @@ pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<His
     let receipt_mismatches: i64 = conn.query_row(
         "SELECT COUNT(*) FROM returns r WHERE r.customer_ref = ?1 AND (
             (r.shortages_json IS NOT NULL AND r.shortages_json != '[]')
-            OR EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.receipt = 'wrong_item'))",
+            OR EXISTS (SELECT 1 FROM units u WHERE (u.rma = r.rma OR u.claimed_rma = r.rma)
+                       AND u.receipt = 'wrong_item'))",
         [customer_ref],
         |r| r.get(0),
     )?;

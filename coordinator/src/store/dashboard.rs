@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
+use modori_shared::station::WAITING_TO_BE_MATCHED_SQL;
+
 use super::{to_i64, to_u64, StoreError};
 use crate::policy::History;
 
@@ -121,11 +123,10 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
             let backlog = out.sites.entry(site).or_default();
             let p = &mut out.pipeline;
             let (step, disposition) = state.split_once(':').unwrap_or((state.as_str(), ""));
+            // Quarantined units are counted below, by the one definition: every one in this
+            // range waits to be matched, so none counts twice.
             match (quarantine != 0, step) {
-                (true, _) => {
-                    backlog.quarantine += n;
-                    p.quarantine += n;
-                }
+                (true, _) => {}
                 (false, "received") => {
                     backlog.received += n;
                     p.received += n;
@@ -144,6 +145,18 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
                 }
                 _ => {}
             }
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT site, COUNT(*) FROM units WHERE {WAITING_TO_BE_MATCHED_SQL} GROUP BY site"
+        ))?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (site, n) = row?;
+            let n = to_u64(n);
+            out.sites.entry(site).or_default().quarantine += n;
+            out.pipeline.quarantine += n;
         }
     }
     {
@@ -409,7 +422,7 @@ pub fn customer_history(
     let mismatches: i64 = conn.query_row(
         "SELECT COUNT(*) FROM returns r WHERE r.customer_ref = ?1
            AND ((r.shortages_json IS NOT NULL AND r.shortages_json != '[]')
-                OR EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma
+                OR EXISTS (SELECT 1 FROM units u WHERE (u.rma = r.rma OR u.claimed_rma = r.rma)
                            AND u.receipt IN ('wrong_item', 'over')))",
         [customer_ref],
         |r| r.get(0),

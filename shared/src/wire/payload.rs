@@ -33,6 +33,8 @@ pub const DEFECTS_MAX: usize = 16;
 pub const RULES_MAX: usize = 1024;
 /// Longest parcel reference (a scanned tracking number or reference), in bytes.
 pub const PARCEL_REF_LEN_MAX: usize = 64;
+/// Longest reason a supervisor gives for releasing a unit from quarantine: a sentence.
+pub const RELEASE_REASON_BYTES_MAX: usize = 200;
 
 /// Content hash of a payload, compared when a duplicate seq arrives.
 pub type PayloadHash = [u8; 32];
@@ -112,6 +114,11 @@ enum OpBodyV1 {
         epoch: u64,
         head_seq: u64,
         new_epoch: u64,
+    },
+    UnitReleased {
+        lpn: String,
+        supervisor: String,
+        reason: String,
     },
 }
 
@@ -212,6 +219,10 @@ enum CommandV1 {
     ExpectedTote {
         tote: String,
         rmas: Vec<String>,
+    },
+    ReturnTracking {
+        rma: String,
+        tracking: String,
     },
 }
 
@@ -424,6 +435,15 @@ pub fn encode_op(op: &OpRecord) -> Result<Vec<u8>, WireError> {
             head_seq: *head_seq,
             new_epoch: new_epoch.0,
         },
+        OpBody::UnitReleased {
+            lpn,
+            supervisor,
+            reason,
+        } => OpBodyV1::UnitReleased {
+            lpn: lpn.to_string(),
+            supervisor: supervisor.clone(),
+            reason: reason.clone(),
+        },
     };
     let wire = OpV1 {
         site: op.site.to_string(),
@@ -575,6 +595,31 @@ pub fn decode_op(payload: &[u8]) -> Result<OpRecord, WireError> {
             head_seq,
             new_epoch: Epoch(new_epoch),
         },
+        OpBodyV1::UnitReleased {
+            lpn,
+            supervisor,
+            reason,
+        } => {
+            if supervisor.len() > OPERATOR_LEN_MAX || reason.is_empty() {
+                return Err(WireError::Malformed {
+                    what: "op",
+                    reason: format!(
+                        "release needs a supervisor of at most {OPERATOR_LEN_MAX} bytes and a reason"
+                    ),
+                });
+            }
+            if reason.len() > RELEASE_REASON_BYTES_MAX {
+                return Err(WireError::Malformed {
+                    what: "op",
+                    reason: format!("release reason longer than {RELEASE_REASON_BYTES_MAX} bytes"),
+                });
+            }
+            OpBody::UnitReleased {
+                lpn: Lpn::new(lpn).map_err(&e)?,
+                supervisor,
+                reason,
+            }
+        }
     };
     Ok(OpRecord {
         site: SiteId::new(wire.site).map_err(&e)?,
@@ -657,6 +702,10 @@ pub fn encode_command(command: &CommandBody) -> Result<Vec<u8>, WireError> {
         CommandBody::ExpectedTote { tote, rmas } => CommandV1::ExpectedTote {
             tote: tote.to_string(),
             rmas: rmas.iter().map(ToString::to_string).collect(),
+        },
+        CommandBody::ReturnTracking { rma, tracking } => CommandV1::ReturnTracking {
+            rma: rma.to_string(),
+            tracking: tracking.clone(),
         },
         CommandBody::DispositionRules { rules } => CommandV1::DispositionRules {
             rules: rules
@@ -824,6 +873,18 @@ pub fn decode_command(payload: &[u8]) -> Result<CommandBody, WireError> {
                     .map_err(&e)?,
             }
         }
+        CommandV1::ReturnTracking { rma, tracking } => {
+            if tracking.is_empty() || tracking.len() > PARCEL_REF_LEN_MAX {
+                return Err(WireError::Malformed {
+                    what: "command",
+                    reason: format!("tracking number must be 1..={PARCEL_REF_LEN_MAX} bytes"),
+                });
+            }
+            CommandBody::ReturnTracking {
+                rma: RmaId::new(rma).map_err(&e)?,
+                tracking,
+            }
+        }
     })
 }
 
@@ -939,6 +1000,11 @@ mod tests {
                 head_seq: 11,
                 new_epoch: Epoch(0x5678_0b12),
             },
+            OpBody::UnitReleased {
+                lpn: lpn.clone(),
+                supervisor: "B-0042".into(),
+                reason: "no order found after 30 days".into(),
+            },
         ];
         bodies.extend(
             departures
@@ -963,6 +1029,18 @@ mod tests {
         };
         let err = decode_op(&encode_op(&too_long).unwrap()).unwrap_err();
         assert!(err.to_string().contains("tracking"), "{err}");
+        for reason in [String::new(), "x".repeat(RELEASE_REASON_BYTES_MAX + 1)] {
+            let unexplained = OpRecord {
+                body: OpBody::UnitReleased {
+                    lpn: lpn.clone(),
+                    supervisor: "B-0042".into(),
+                    reason,
+                },
+                ..op()
+            };
+            let err = decode_op(&encode_op(&unexplained).unwrap()).unwrap_err();
+            assert!(err.to_string().contains("reason"), "{err}");
+        }
 
         for cmd in [
             CommandBody::TransferOrder {
@@ -984,6 +1062,10 @@ mod tests {
             CommandBody::ExpectedTote {
                 tote: ToteId::new("TOTE-0000000001-X").unwrap(),
                 rmas: vec![rma.clone()],
+            },
+            CommandBody::ReturnTracking {
+                rma: rma.clone(),
+                tracking: "444413758703".into(),
             },
         ] {
             assert_eq!(decode_command(&encode_command(&cmd).unwrap()).unwrap(), cmd);
