@@ -34,15 +34,7 @@ pub struct LabelTools {
 impl LabelTools {
     /// `None` when a tool is missing and the run does not require them.
     pub fn find() -> anyhow::Result<Option<Self>> {
-        let venv = std::env::var_os("MODORI_VENV")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("..")
-                    .join("target")
-                    .join("venv")
-            });
-        let python = venv.join("bin").join("python");
+        let python = crate::venv_dir().join("bin").join("python");
         let has_zplkit = Command::new(&python)
             .args(["-c", "import zplkit"])
             .output()
@@ -56,7 +48,7 @@ impl LabelTools {
         }
         let missing = format!(
             "zplkit in {} found: {has_zplkit}, {ZBARIMG} found: {has_zbar}",
-            venv.display()
+            crate::venv_dir().display()
         );
         if std::env::var_os("MODORI_REQUIRE_LABEL_TOOLS").is_some() {
             bail!("{missing}, and MODORI_REQUIRE_LABEL_TOOLS is set");

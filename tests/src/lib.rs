@@ -6,6 +6,26 @@ pub mod procs;
 pub mod proxy;
 pub mod stations;
 
+/// The venv holding the outside tools from PyPI (label renderer, postal data, Prometheus'
+/// parsers, the API fuzzer): `MODORI_VENV` (set by `scripts/test.sh`), else `target/venv`.
+pub fn venv_dir() -> std::path::PathBuf {
+    std::env::var_os("MODORI_VENV").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv"),
+        std::path::PathBuf::from,
+    )
+}
+
+/// The venv's Python; a test that needs it fails naming what to install (`packages`).
+pub fn venv_python(packages: &str) -> std::path::PathBuf {
+    let python = venv_dir().join("bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/test.sh, or make target/venv and pip install {packages}",
+        python.display()
+    );
+    python
+}
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

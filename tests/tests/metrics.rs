@@ -3,7 +3,7 @@
 //! judged by promtool and Prometheus' parsers, and bounded whatever clients send.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -76,22 +76,6 @@ if a != b or not a:
 print(len(a), "families")
 "#;
 
-/// Python of the venv holding the outside tools: `MODORI_VENV` (set by `scripts/test.sh`), else
-/// `target/venv`.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("MODORI_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/test.sh, or make target/venv and pip install prometheus-client",
-        python.display()
-    );
-    python
-}
-
 /// Scrapes `addr` in both forms and has promtool and Prometheus' parsers judge them; returns
 /// the classic text.
 async fn judge_metrics(addr: SocketAddr, dir: &Path) -> anyhow::Result<String> {
@@ -135,7 +119,7 @@ async fn judge_metrics(addr: SocketAddr, dir: &Path) -> anyhow::Result<String> {
         String::from_utf8_lossy(&lint.stderr),
         classic.body
     );
-    let parsed = Command::new(venv_python())
+    let parsed = Command::new(modori_tests::venv_python("prometheus-client"))
         .arg("-c")
         .arg(PARSE_BOTH)
         .arg(&classic_path)

