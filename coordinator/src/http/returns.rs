@@ -22,6 +22,8 @@ use crate::Ctx;
 pub const RETURN_LINES_MAX: usize = modori_shared::domain::RETURN_LINES_MAX;
 /// Longest customer address, in bytes.
 pub const CUSTOMER_ADDRESS_BYTES_MAX: usize = 400;
+/// Decimals of a point origin as it is labelled and stored (1e-5 degrees is about a metre).
+pub const POINT_DECIMALS: usize = 5;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -370,7 +372,13 @@ fn check_origin(
         } => {
             let c = Coordinates::new(latitude, longitude)
                 .map_err(|e| ApiError::invalid_field("origin", e))?;
-            Ok((format!("point:{latitude},{longitude}"), c, None))
+            // Rounded to about a metre: the label prints it in at most 64 characters, and any
+            // point the document allows fits.
+            Ok((
+                format!("point:{latitude:.POINT_DECIMALS$},{longitude:.POINT_DECIMALS$}"),
+                c,
+                None,
+            ))
         }
         Origin::Postal { postal_code } => {
             let (c, prefecture) = crate::postal::origin(&postal_code).map_err(|e| match e {
