@@ -190,3 +190,34 @@ async fn a_point_with_every_decimal_is_labelled_rounded_and_whole_numbers_count_
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uri_too_long_is_a_json_414_at_any_length() -> anyhow::Result<()> {
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let key = format!("Bearer {}", fleet.ops_key);
+    // Past the router's limit, past hyper's own (65,534 bytes), and far past both.
+    for n in [9_000, 70_000, 100_000] {
+        let path = format!("/api/v1/returns/{}", "A".repeat(n));
+        let res = modori_tests::http_raw(
+            fleet.http(),
+            "GET",
+            &path,
+            &[("Authorization", key.as_str())],
+            None,
+        )
+        .await?;
+        assert_eq!(res.status, 414, "{n}: {}", res.body);
+        assert_eq!(res.header("content-type"), Some("application/json"), "{n}");
+        let v: Value = serde_json::from_str(&res.body)?;
+        assert_eq!(
+            (v["error"]["status"].as_u64(), v["error"]["code"].as_str()),
+            (Some(414), Some("uri_too_long")),
+            "{n}: {v}"
+        );
+    }
+    // The server keeps answering.
+    let (status, _) = fleet.api("GET", "/api/v1/sites", None).await?;
+    assert_eq!(status, 200);
+    fleet.shutdown().await;
+    Ok(())
+}

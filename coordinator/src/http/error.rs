@@ -122,7 +122,7 @@ impl ApiError {
         self.status
     }
 
-    fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 status: self.status.as_u16(),

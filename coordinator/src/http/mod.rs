@@ -18,6 +18,7 @@ mod doc_rules;
 mod error;
 mod integral;
 mod keys;
+pub mod long_uri;
 mod ops;
 mod orders;
 mod returns;
@@ -156,6 +157,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             auth::require_key,
         ))
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(long_uri::refuse_long_uri))
         .layer(middleware::from_fn_with_state(ctx.clone(), observe))
         .with_state(ctx)
 }
