@@ -1009,7 +1009,8 @@ pub struct StoreReturn {
         (status = 201, description = "Registered and routed", body = Routed),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Another store's key", body = ErrorBody),
-        (status = 404, description = "No such store", body = ErrorBody),
+        (status = 404, description = "No such store, or the merchant or a SKU named is not \
+                                      known (`field` names it)", body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_store_return(
