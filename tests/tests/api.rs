@@ -80,7 +80,7 @@ async fn bad_requests_are_json_errors_naming_the_field_and_store_nothing() -> an
     let cases = [
         (
             r#"{"origin": {"store_id": "st-nowhere"}, "lines": [{"sku": "A", "qty": 1, "reason": "other"}]}"#.to_owned(),
-            422, "invalid_field", "origin.store_id", "st-nowhere",
+            404, "not_found", "origin.store_id", "st-nowhere",
         ),
         (
             r#"{"origin": {"latitude": 95, "longitude": 135}, "lines": [{"sku": "A", "qty": 1, "reason": "other"}]}"#.to_owned(),

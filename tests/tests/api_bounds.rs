@@ -162,3 +162,62 @@ async fn a_postal_code_the_label_cannot_print_is_refused_before_anything_is_stor
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_point_with_every_decimal_is_labelled_rounded_and_whole_numbers_count_as_integers(
+) -> anyhow::Result<()> {
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    // A point as a phone reports it (sixteen significant digits), a quantity written `2.0`.
+    let body = json!({"rma": "RMA-POINT-1",
+        "origin": {"latitude": 35.681_236_123_456_8, "longitude": -139.767_125_123_456_8},
+        "lines": [{"sku": "A", "qty": 2.0, "reason": "other"}]});
+    let (status, text) = post(&fleet, "/api/v1/returns", &body).await?;
+    assert_eq!(status, 201, "{text}");
+    let routed: Value = serde_json::from_str(&text)?;
+    assert_eq!(
+        routed["label"]["from"], "point:35.68124,-139.76713",
+        "{routed}"
+    );
+    // A real fraction is still refused, at its field.
+    let body = json!({"rma": "RMA-POINT-2", "origin": {"latitude": 35.0, "longitude": 139.0},
+        "lines": [{"sku": "A", "qty": 2.5, "reason": "other"}]});
+    let (status, text) = post(&fleet, "/api/v1/returns", &body).await?;
+    assert_eq!(
+        (status, error(&text)),
+        (422, ("invalid_field".into(), "lines[0].qty".into())),
+        "{text}"
+    );
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_uri_too_long_is_a_json_414_at_any_length() -> anyhow::Result<()> {
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let key = format!("Bearer {}", fleet.ops_key);
+    // Past the router's limit, past hyper's own (65,534 bytes), and far past both.
+    for n in [9_000, 70_000, 100_000] {
+        let path = format!("/api/v1/returns/{}", "A".repeat(n));
+        let res = modori_tests::http_raw(
+            fleet.http(),
+            "GET",
+            &path,
+            &[("Authorization", key.as_str())],
+            None,
+        )
+        .await?;
+        assert_eq!(res.status, 414, "{n}: {}", res.body);
+        assert_eq!(res.header("content-type"), Some("application/json"), "{n}");
+        let v: Value = serde_json::from_str(&res.body)?;
+        assert_eq!(
+            (v["error"]["status"].as_u64(), v["error"]["code"].as_str()),
+            (Some(414), Some("uri_too_long")),
+            "{n}: {v}"
+        );
+    }
+    // The server keeps answering.
+    let (status, _) = fleet.api("GET", "/api/v1/sites", None).await?;
+    assert_eq!(status, 200);
+    fleet.shutdown().await;
+    Ok(())
+}

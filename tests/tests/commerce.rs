@@ -177,7 +177,7 @@ async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()>
     let (status, refused) = post_as(&fleet, &keys.merchant, "/api/v1/returns", &unknown).await?;
     assert_eq!(
         (status, refused["error"]["field"].as_str()),
-        (422, Some("lines[0].sku")),
+        (404, Some("lines[0].sku")),
         "{refused}"
     );
     let bad_postal = json!({"origin": {"postal_code": "81-2"},
@@ -195,7 +195,7 @@ async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()>
     let (status, refused) = post_as(&fleet, &fleet.ops_key, "/api/v1/returns", &stranger).await?;
     assert_eq!(
         (status, refused["error"]["field"].as_str()),
-        (422, Some("merchant")),
+        (404, Some("merchant")),
         "{refused}"
     );
     let (status, _) = get_json(&fleet, &fleet.ops_key, "/api/v1/catalog/brand-zzz").await?;

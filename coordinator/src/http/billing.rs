@@ -20,6 +20,7 @@ use crate::Ctx;
 #[serde(deny_unknown_fields)]
 pub struct MonthQuery {
     /// `YYYY-MM`, a month in Japan time.
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$")]
     month: String,
 }
 

@@ -23,13 +23,17 @@ pub const CATALOG_ITEMS_PER_REQUEST_MAX: usize = 20_000;
 pub struct CatalogRequest {
     /// The path's merchant, when given (so what `GET` answered can be sent back as it is).
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     merchant: Option<String>,
+    /// 1 to 20,000 items (`CATALOG_ITEMS_PER_REQUEST_MAX`).
+    #[schema(min_items = 1, max_items = 20_000)]
     items: Vec<CatalogEntry>,
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogEntry {
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     sku: String,
     /// JAN / EAN-13, EAN-8, UPC-A or GTIN-14 digits, check digit included (GTIN-14 when read).
     #[serde(default)]

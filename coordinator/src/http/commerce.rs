@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::ops::CUSTOMER_REF_BYTES_MAX;
+use super::ops::CUSTOMER_REF_CHARS_MAX;
 use crate::apikeys::Scope;
 use crate::policy;
 use crate::store::commerce::{self, Confirm, ReasonCount};
@@ -86,10 +86,28 @@ pub async fn confirm_refund(
 pub struct CarrierPost {
     /// The carrier integration posting (`sim`).
     carrier: String,
-    /// In the carrier's format; for `sim`: `[{"tracking", "status" (picked_up, in_transit,
-    /// delivered_to_site, exception), "at_ms", "location"?}]`.
-    #[schema(value_type = Vec<Object>)]
+    /// In the carrier's format (`sim`, the only carrier, is documented here): 1,000 at most
+    /// (`EVENTS_PER_POST_MAX`).
+    #[schema(value_type = Vec<SimCarrierEvent>, max_items = 1000)]
     events: serde_json::Value,
+}
+
+/// One tracking event in the `sim` carrier's format (read by `carrier::Simulated`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // The document's shape only; the carrier module parses the events.
+pub struct SimCarrierEvent {
+    /// 1 to 64 ASCII characters (`FIELD_BYTES_MAX`).
+    #[schema(pattern = "^[ -~]{1,64}$")]
+    tracking: String,
+    #[schema(pattern = "^(picked_up|in_transit|delivered_to_site|exception)$")]
+    status: String,
+    /// Milliseconds since 1970.
+    #[schema(minimum = 0)]
+    at_ms: i64,
+    /// Up to 64 ASCII characters (`FIELD_BYTES_MAX`).
+    #[schema(pattern = "^[ -~]{0,64}$")]
+    location: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -142,6 +160,7 @@ pub async fn carrier_events(
 #[serde(deny_unknown_fields)]
 pub struct ReasonsQuery {
     /// Only this merchant's returns (a merchant key sees only its own).
+    #[param(pattern = "^[a-z0-9-]{1,64}$")]
     merchant: Option<String>,
 }
 
@@ -245,10 +264,10 @@ pub async fn customer(
     ApiPath(reference): ApiPath<String>,
 ) -> Result<Json<CustomerView>, ApiError> {
     caller.require_ops("customer analytics")?;
-    if reference.is_empty() || reference.len() > CUSTOMER_REF_BYTES_MAX {
+    if reference.is_empty() || reference.chars().count() > CUSTOMER_REF_CHARS_MAX {
         return Err(ApiError::invalid_path(
             "reference",
-            format!("must be 1..={CUSTOMER_REF_BYTES_MAX} bytes"),
+            format!("must be 1..={CUSTOMER_REF_CHARS_MAX} characters"),
         ));
     }
     let r = reference.clone();

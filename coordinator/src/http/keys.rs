@@ -20,9 +20,11 @@ use crate::Ctx;
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// `ops`, `merchant:<id>` or `store:<id>` (a store of the fleet).
+    #[schema(pattern = "^(ops|merchant:[a-z0-9-]{1,64}|store:[a-z0-9-]{1,64})$")]
     scope: String,
-    /// Who or what uses it, up to 64 bytes.
+    /// Who or what uses it: up to 64 characters, no control characters.
     #[serde(default)]
+    #[schema(pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{0,64}$")]
     label: Option<String>,
 }
 
@@ -63,7 +65,9 @@ fn view(r: KeyRecord) -> KeyView {
     responses(
         (status = 201, description = "The key, shown this once", body = CreatedKey),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "The scope's store is not in the fleet", body = ErrorBody),
+        (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_key(
     State(ctx): State<Arc<Ctx>>,
@@ -74,7 +78,7 @@ pub async fn create_key(
     let scope = Scope::parse(&req.scope).map_err(|e| ApiError::invalid_field("scope", e))?;
     scope
         .check_store_exists(&ctx.fleet.stores)
-        .map_err(|e| ApiError::invalid_field("scope", e))?;
+        .map_err(|e| ApiError::unknown_field("scope", e))?;
     apikeys::check_label(req.label.as_deref()).map_err(|e| ApiError::invalid_field("label", e))?;
     let (key, record) = ctx
         .db

@@ -14,8 +14,11 @@ mod billing;
 mod catalog;
 mod commerce;
 mod counter;
+mod doc_rules;
 mod error;
+mod integral;
 mod keys;
+pub mod long_uri;
 mod ops;
 mod orders;
 mod returns;
@@ -53,9 +56,10 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
                        this document needs `Authorization: Bearer <key>`; keys are scoped to \
                        `ops`, `merchant:<id>` or `store:<id>`. Every error is JSON: \
                        `{\"error\": {\"status\", \"code\", \"field\"?, \"message\"}}`. \
-                       Integer fields take JSON integers: `947.0` is refused (422 naming the \
-                       field), because quantities, prices and ids are counted and stored as \
-                       integers and a fraction must not be dropped silently."
+                       Integer fields take whole numbers, also written `947.0` or `9.47e2`; \
+                       a fraction (`947.5`) is refused (422 naming the field), because \
+                       quantities, prices and ids are counted and stored as integers and a \
+                       fraction must not be dropped silently."
     ),
     modifiers(&BearerKeys),
     tags(
@@ -127,11 +131,21 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
 
 /// The OpenAPI document of [`router`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api().into_openapi()
+    let (_, doc) = split_api();
+    doc
+}
+
+/// The routes and their document, with the rules the route derives cannot state (the bodies'
+/// schemas exist only once every route is in).
+fn split_api() -> (axum::Router<Arc<Ctx>>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = api().split_for_parts();
+    doc_rules::ExchangeNamesSku.modify(&mut doc);
+    doc_rules::OriginFormsAreClosed.modify(&mut doc);
+    (routes, doc)
 }
 
 pub fn router(ctx: Arc<Ctx>) -> Router {
-    let (routes, doc) = api().split_for_parts();
+    let (routes, doc) = split_api();
     // Layers run outside in: latency, JSON errors, then the key check, then the body limit.
     routes
         .merge(ui::router())
@@ -143,6 +157,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
             auth::require_key,
         ))
         .layer(middleware::from_fn(error::json_errors))
+        .layer(middleware::from_fn(long_uri::refuse_long_uri))
         .layer(middleware::from_fn_with_state(ctx.clone(), observe))
         .with_state(ctx)
 }

@@ -15,8 +15,8 @@ use super::{rfc3339, ANOMALIES_LIST_MAX};
 use crate::store::{self, AnomalyRow, QuarantinedUnit};
 use crate::Ctx;
 
-/// Longest customer reference, in bytes.
-pub const CUSTOMER_REF_BYTES_MAX: usize = 64;
+/// Longest customer reference, in characters (as the API document can state it).
+pub const CUSTOMER_REF_CHARS_MAX: usize = 64;
 
 #[derive(Serialize, ToSchema)]
 pub struct SiteView {
@@ -134,6 +134,7 @@ pub async fn quarantine(
 #[serde(deny_unknown_fields)]
 pub struct MatchRequest {
     /// The registered return the unit belongs to.
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     rma: String,
 }
 
@@ -208,10 +209,10 @@ pub async fn forget_customer(
     ApiPath(reference): ApiPath<String>,
 ) -> Result<Json<Forgotten>, ApiError> {
     caller.require_ops("customers' personal data")?;
-    if reference.is_empty() || reference.len() > CUSTOMER_REF_BYTES_MAX {
+    if reference.is_empty() || reference.chars().count() > CUSTOMER_REF_CHARS_MAX {
         return Err(ApiError::invalid_path(
             "reference",
-            format!("must be 1..={CUSTOMER_REF_BYTES_MAX} bytes"),
+            format!("must be 1..={CUSTOMER_REF_CHARS_MAX} characters"),
         ));
     }
     match crate::forget_customer(&ctx, reference.clone()).await? {

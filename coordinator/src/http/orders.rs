@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::ops::CUSTOMER_REF_BYTES_MAX;
+use super::ops::CUSTOMER_REF_CHARS_MAX;
 use super::rfc3339;
 use crate::store::orders::{
     self, Order, OrderLine, ORDERS_PER_REQUEST_MAX, ORDER_LINES_MAX, ORDER_REF_BYTES_MAX,
@@ -25,6 +25,8 @@ pub const ORDER_LINE_QTY_MAX: u32 = 10_000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrdersRequest {
+    /// 1 to 1,000 orders (`ORDERS_PER_REQUEST_MAX`).
+    #[schema(min_items = 1, max_items = 1000)]
     orders: Vec<OrderEntry>,
 }
 
@@ -33,21 +35,28 @@ pub struct OrdersRequest {
 pub struct OrderEntry {
     /// The commerce system's order reference (printable ASCII, no spaces, 1-64 bytes).
     #[serde(rename = "ref")]
+    #[schema(pattern = "^[!-~]{1,64}$")]
     reference: String,
     /// The commerce system's customer reference (personal data: pseudonymised with the
-    /// customer's returns).
+    /// customer's returns): 1 to 64 characters, not starting with `anon-`.
     #[serde(default)]
+    #[schema(pattern = "^(?!anon-)[\\s\\S]{1,64}$")]
     customer_ref: Option<String>,
     /// When the order was placed (RFC 3339): the return window counts from it.
+    #[schema(format = DateTime)]
     ordered_at: String,
+    /// 1 to 100 lines (`ORDER_LINES_MAX`).
+    #[schema(min_items = 1, max_items = 100)]
     lines: Vec<OrderLineEntry>,
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderLineEntry {
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     sku: String,
-    /// At least 1.
+    /// 1 to 10,000 (`ORDER_LINE_QTY_MAX`).
+    #[schema(minimum = 1, maximum = 10_000)]
     qty: u32,
 }
 
@@ -71,10 +80,10 @@ fn order(merchant: &MerchantId, i: usize, e: OrderEntry) -> Result<Order, ApiErr
         ));
     }
     if let Some(c) = &e.customer_ref {
-        if c.is_empty() || c.len() > CUSTOMER_REF_BYTES_MAX || c.starts_with("anon-") {
+        if c.is_empty() || c.chars().count() > CUSTOMER_REF_CHARS_MAX || c.starts_with("anon-") {
             return Err(ApiError::invalid_field(
                 field("customer_ref"),
-                format!("must be 1..={CUSTOMER_REF_BYTES_MAX} bytes and not start with anon-"),
+                format!("must be 1..={CUSTOMER_REF_CHARS_MAX} characters and not start with anon-"),
             ));
         }
     }
@@ -195,7 +204,7 @@ impl From<Order> for OrderView {
 /// One order of a merchant.
 #[utoipa::path(get, path = "/api/v1/orders/{merchant}/{reference}", tag = "orders", security(("bearer" = [])),
     params(("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$"),
-           ("reference" = String, Path, description = "The order reference")),
+           ("reference" = String, Path, description = "The order reference", pattern = "^[!-~]{1,64}$")),
     responses(
         (status = 200, body = OrderView),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use super::ops::CUSTOMER_REF_BYTES_MAX;
+use super::ops::CUSTOMER_REF_CHARS_MAX;
 use super::rfc3339;
 use crate::apikeys::Scope;
 use crate::policy;
@@ -22,17 +22,21 @@ use crate::Ctx;
 pub const RETURN_LINES_MAX: usize = modori_shared::domain::RETURN_LINES_MAX;
 /// Longest customer address, in bytes.
 pub const CUSTOMER_ADDRESS_BYTES_MAX: usize = 400;
+/// Decimals of a point origin as it is labelled and stored (1e-5 degrees is about a metre).
+pub const POINT_DECIMALS: usize = 5;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReturn {
     /// The commerce system's RMA id (`A-Z 0-9 - _ .`); generated when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     rma: Option<String>,
     /// The merchant the return belongs to. A merchant key may register only its own (and
     /// when absent it is the key's); an ops key may leave it out. The return policy applies
     /// to a merchant's returns.
     #[serde(default)]
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     merchant: Option<String>,
     #[schema(value_type = Origin)]
     origin: OriginIn,
@@ -44,18 +48,22 @@ pub struct NewReturn {
     customer: Option<NewCustomer>,
     /// The order's reference in the commerce system (matches unidentified parcels).
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,64}$")]
     order_ref: Option<String>,
     /// The order date, `YYYY-MM-DD` (Japan) or RFC 3339: the return window counts from it.
     #[serde(default)]
     order_date: Option<String>,
     /// `carrier_pickup` (default), `home_pickup`, `konbini_dropoff` or `store_dropoff`.
     #[serde(default)]
+    #[schema(pattern = "^(carrier_pickup|home_pickup|konbini_dropoff|store_dropoff)$")]
     method: Option<String>,
     /// `refund` (default), `store_credit` or `exchange` (with `exchange_sku`).
     #[serde(default)]
+    #[schema(pattern = "^(refund|store_credit|exchange)$")]
     resolution: Option<String>,
     /// The SKU wanted in exchange.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     exchange_sku: Option<String>,
 }
 
@@ -72,7 +80,9 @@ pub struct OrderTerms {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
+    /// 1 to 64 characters (`CUSTOMER_REF_CHARS_MAX`), not starting with `anon-`.
     #[serde(rename = "ref")]
+    #[schema(pattern = "^(?!anon-)[\\s\\S]{1,64}$")]
     reference: String,
     #[serde(default)]
     name: Option<String>,
@@ -85,9 +95,21 @@ pub struct NewCustomer {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields, untagged)]
 pub enum Origin {
-    Store { store_id: String },
-    Point { latitude: f64, longitude: f64 },
-    Postal { postal_code: String },
+    Store {
+        #[schema(pattern = "^[a-z0-9-]{1,64}$")]
+        store_id: String,
+    },
+    Point {
+        #[schema(minimum = -90.0, maximum = 90.0)]
+        latitude: f64,
+        #[schema(minimum = -180.0, maximum = 180.0)]
+        longitude: f64,
+    },
+    Postal {
+        /// Seven digits, as `123-4567` or `1234567`, of a code in Japan Post's data.
+        #[schema(pattern = "^[0-9]{3}-?[0-9]{4}$")]
+        postal_code: String,
+    },
 }
 
 /// An origin as sent, read field by field so a wrong value is named by its own path
@@ -162,12 +184,16 @@ impl OriginIn {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLine {
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     sku: String,
     /// Units of the SKU: 1 to 20 (`LINE_QTY_MAX`).
     #[schema(minimum = 1, maximum = 20)]
     qty: u32,
     /// too_small, too_large, not_as_described, damaged_in_transit, defective,
     /// wrong_item_sent, changed_mind, arrived_late, other.
+    #[schema(
+        pattern = "^(too_small|too_large|not_as_described|damaged_in_transit|defective|wrong_item_sent|changed_mind|arrived_late|other)$"
+    )]
     reason: String,
     /// The customer's words, for customer service (at most 500 bytes).
     #[serde(default)]
@@ -228,12 +254,12 @@ pub struct Routed {
 
 fn customer(c: NewCustomer) -> Result<store::Customer, ApiError> {
     if c.reference.is_empty()
-        || c.reference.len() > CUSTOMER_REF_BYTES_MAX
+        || c.reference.chars().count() > CUSTOMER_REF_CHARS_MAX
         || c.reference.starts_with("anon-")
     {
         return Err(ApiError::invalid_field(
             "customer.ref",
-            format!("must be 1..={CUSTOMER_REF_BYTES_MAX} bytes and not start with anon-"),
+            format!("must be 1..={CUSTOMER_REF_CHARS_MAX} characters and not start with anon-"),
         ));
     }
     let name_max = modori_shared::wire::payload::CUSTOMER_NAME_BYTES_MAX;
@@ -336,7 +362,7 @@ fn check_origin(
                 .iter()
                 .find(|s| s.id == id)
                 .ok_or_else(|| {
-                    ApiError::invalid_field("origin.store_id", format!("unknown store {id}"))
+                    ApiError::unknown_field("origin.store_id", format!("unknown store {id}"))
                 })?;
             Ok((format!("store:{id}"), store.location, Some(id)))
         }
@@ -346,11 +372,23 @@ fn check_origin(
         } => {
             let c = Coordinates::new(latitude, longitude)
                 .map_err(|e| ApiError::invalid_field("origin", e))?;
-            Ok((format!("point:{latitude},{longitude}"), c, None))
+            // Rounded to about a metre: the label prints it in at most 64 characters, and any
+            // point the document allows fits.
+            Ok((
+                format!("point:{latitude:.POINT_DECIMALS$},{longitude:.POINT_DECIMALS$}"),
+                c,
+                None,
+            ))
         }
         Origin::Postal { postal_code } => {
-            let (c, prefecture) = crate::postal::origin(&postal_code)
-                .map_err(|e| ApiError::invalid_field("origin.postal_code", e))?;
+            let (c, prefecture) = crate::postal::origin(&postal_code).map_err(|e| match e {
+                crate::postal::PostalError::Unknown(_) => {
+                    ApiError::unknown_field("origin.postal_code", e)
+                }
+                crate::postal::PostalError::Shape(_) => {
+                    ApiError::invalid_field("origin.postal_code", e)
+                }
+            })?;
             Ok((format!("postal:{postal_code} ({prefecture})"), c, None))
         }
     }
@@ -461,7 +499,7 @@ pub(crate) async fn register_checked(
 ) -> Result<Routed, ApiError> {
     if let Some(m) = &c.merchant {
         if !ctx.knows_merchant(m.as_str()) {
-            return Err(ApiError::invalid_field(
+            return Err(ApiError::unknown_field(
                 "merchant",
                 format!("no merchant {m} (merchants are configured in [[merchants]])"),
             ));
@@ -510,7 +548,7 @@ pub(crate) async fn register_checked(
     if let policy::Resolution::Exchange { sku } = &c.resolution {
         match &wanted_product {
             None => {
-                return Err(ApiError::invalid_field(
+                return Err(ApiError::unknown_field(
                     "exchange_sku",
                     format!(
                         "{sku} is not in the catalogue of {}: an exchange is for a product the \
@@ -531,7 +569,7 @@ pub(crate) async fn register_checked(
     // A merchant with a catalogue must know every SKU it takes back.
     if has_catalog {
         if let Some(i) = products.iter().position(Option::is_none) {
-            return Err(ApiError::invalid_field(
+            return Err(ApiError::unknown_field(
                 format!("lines[{i}].sku"),
                 format!(
                     "{} is not in the catalogue of {}",
@@ -906,6 +944,8 @@ fn tracking_seed(rma: &RmaId) -> u64 {
         (status = 201, description = "Registered and routed", body = Routed),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "The key's merchant is not the body's", body = ErrorBody),
+        (status = 404, description = "The merchant, store, postal code or SKU named \
+                                      is not known (`field` names it)", body = ErrorBody),
         (status = 409, description = "This RMA is already registered", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "A field is wrong (`field` names it), or the policy refuses \
@@ -940,6 +980,7 @@ pub struct StoreReturn {
     #[serde(default)]
     condition: Option<store::beyond::StoreCondition>,
     /// The merchant whose goods come back.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     merchant: String,
     /// 1 to 100 lines (`RETURN_LINES_MAX`) of at most 20 units each: 2,000 units at most.
     #[schema(min_items = 1, max_items = 100)]
@@ -948,18 +989,22 @@ pub struct StoreReturn {
     customer: Option<NewCustomer>,
     /// The order's reference in the commerce system (matches unidentified parcels).
     #[serde(default)]
+    #[schema(pattern = "^[!-~]{1,64}$")]
     order_ref: Option<String>,
     /// The order date, `YYYY-MM-DD` (Japan) or RFC 3339: the return window counts from it.
     #[serde(default)]
     order_date: Option<String>,
     /// `carrier_pickup` (default), `home_pickup`, `konbini_dropoff` or `store_dropoff`.
     #[serde(default)]
+    #[schema(pattern = "^(carrier_pickup|home_pickup|konbini_dropoff|store_dropoff)$")]
     method: Option<String>,
     /// `refund` (default), `store_credit` or `exchange` (with `exchange_sku`).
     #[serde(default)]
+    #[schema(pattern = "^(refund|store_credit|exchange)$")]
     resolution: Option<String>,
     /// The SKU wanted in exchange.
     #[serde(default)]
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     exchange_sku: Option<String>,
 }
 
@@ -973,7 +1018,8 @@ pub struct StoreReturn {
         (status = 201, description = "Registered and routed", body = Routed),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "Another store's key", body = ErrorBody),
-        (status = 404, description = "No such store", body = ErrorBody),
+        (status = 404, description = "No such store, or the merchant or a SKU named is not \
+                                      known (`field` names it)", body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn create_store_return(

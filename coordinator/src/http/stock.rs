@@ -26,8 +26,10 @@ pub const LISTINGS_LIST_MAX: usize = 1000;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DemandRow {
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
     sku: String,
     /// Units the site sells within the rebalancing horizon.
+    #[schema(value_type = u64, maximum = 4_294_967_295_u64)]
     units: u32,
 }
 
@@ -175,6 +177,7 @@ fn read_stock_and_demand(c: &mut rusqlite::Connection) -> Result<StockAndDemand,
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// The site the unit goes to.
+    #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     to: String,
 }
 
@@ -215,7 +218,7 @@ pub async fn transfer_unit(
             command_seq: seq,
         })),
         Err(e @ OrderError::UnknownUnit(_)) => Err(ApiError::not_found(e.to_string())),
-        Err(e @ OrderError::UnknownSite(_)) => Err(ApiError::invalid_field("to", e.to_string())),
+        Err(e @ OrderError::UnknownSite(_)) => Err(ApiError::unknown_field("to", e)),
         Err(e @ (OrderError::SameSite { .. } | OrderError::Departed { .. })) => {
             Err(ApiError::conflict(e.to_string()))
         }
@@ -230,6 +233,7 @@ pub async fn transfer_unit(
 #[serde(deny_unknown_fields)]
 pub struct ListingsQuery {
     /// `listed`, `sold` or `delisted`; all when absent.
+    #[param(pattern = "^(listed|sold|delisted)$")]
     status: Option<String>,
 }
 
