@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
-# Seeds of the sync simulation in a normal run (about 20 s of CPU; README has the long soak).
+# Seeds of the sync simulation in a normal run (about a minute of CPU; README has the long soak).
 export MODORI_SIM_SEEDS="${MODORI_SIM_SEEDS:-20000}"
 
 if [ "$(id -u)" -eq 0 ]; then apt_get="apt-get"; else apt_get="sudo apt-get"; fi
