@@ -75,3 +75,76 @@ pub fn exchange_refusal(
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{init, migrations, put_styled_catalog};
+    use modori_shared::domain::Sku;
+    use modori_shared::CatalogItem;
+
+    fn catalog(items: &[(&str, Option<&str>, bool)]) -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        let (items, styles): (Vec<_>, Vec<_>) = items
+            .iter()
+            .map(|(sku, style, final_sale)| {
+                (
+                    CatalogItem {
+                        sku: Sku::new(*sku).unwrap(),
+                        gtin14: None,
+                        category: "tops".into(),
+                        price_yen: 1000,
+                        final_sale: *final_sale,
+                        needs_testing: false,
+                    },
+                    style.map(str::to_owned),
+                )
+            })
+            .unzip();
+        put_styled_catalog(&mut conn, "brand-a", &items, &styles, &[], 0).unwrap();
+        conn
+    }
+
+    #[test]
+    fn every_styled_line_allows_only_its_style() {
+        let conn = catalog(&[
+            ("TEE-M", Some("TEE"), false),
+            ("TEE-L", Some("TEE"), false),
+            ("CAP", Some("CAP"), false),
+            ("SOCK", None, false),
+        ]);
+        let m = Some("brand-a");
+        let ask = |returned: &[&str], wanted: &str| {
+            let returned: Vec<String> = returned.iter().map(|s| (*s).to_owned()).collect();
+            exchange_refusal(&conn, m, &returned, wanted).unwrap()
+        };
+        assert_eq!(ask(&["TEE-M"], "TEE-L"), None);
+        assert_eq!(ask(&["SOCK"], "CAP"), None);
+        assert!(ask(&["TEE-M"], "SOCK").unwrap().contains("has no style"));
+        // Lines of two styles: no one SKU is of both.
+        let why = ask(&["TEE-M", "CAP"], "TEE-L").unwrap();
+        assert!(why.contains("CAP"), "{why}");
+    }
+
+    #[test]
+    fn the_sellable_variants_leave_out_final_sale_and_the_sku_itself() {
+        let conn = catalog(&[
+            ("TEE-M", Some("TEE"), false),
+            ("TEE-L", Some("TEE"), false),
+            ("TEE-S", Some("TEE"), true),
+            ("SOCK", None, false),
+        ]);
+        assert_eq!(
+            sellable_variants(&conn, "brand-a", "TEE-M").unwrap(),
+            vec!["TEE-L"]
+        );
+        assert!(sellable_variants(&conn, "brand-a", "SOCK")
+            .unwrap()
+            .is_empty());
+        assert!(sellable_variants(&conn, "brand-b", "TEE-M")
+            .unwrap()
+            .is_empty());
+    }
+}
