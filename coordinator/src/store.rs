@@ -33,6 +33,7 @@ pub mod commerce;
 pub mod dashboard;
 pub mod lifecycle;
 pub mod orders;
+pub mod styles;
 pub mod totes;
 
 #[derive(Debug, Error)]
@@ -347,6 +348,13 @@ pub fn migrations() -> Migrations<'static> {
         ALTER TABLE units ADD COLUMN claimed_rma TEXT;
         CREATE INDEX units_claimed_rma ON units (claimed_rma) WHERE claimed_rma IS NOT NULL;
         CREATE INDEX units_waiting ON units (site) WHERE quarantine = 1;
+        "#,
+        ),
+        // A catalogue item's style groups the variants of one product, for exchanges.
+        M::up(
+            r#"
+        ALTER TABLE catalog ADD COLUMN style TEXT;
+        CREATE INDEX catalog_style ON catalog (merchant, style) WHERE style IS NOT NULL;
         "#,
         ),
     ])
@@ -1937,14 +1945,29 @@ pub fn put_catalog(
     sites: &[SiteId],
     now_ms: i64,
 ) -> Result<Vec<(SiteId, u64)>, StoreError> {
+    put_styled_catalog(conn, merchant, items, &[], sites, now_ms)
+}
+
+/// `put_catalog`, with each item's style (`styles[i]` for `items[i]`; an item past the end
+/// of `styles` has none). Styles stay here: the command sent to the sites does not carry them.
+pub fn put_styled_catalog(
+    conn: &mut Connection,
+    merchant: &str,
+    items: &[modori_shared::CatalogItem],
+    styles: &[Option<String>],
+    sites: &[SiteId],
+    now_ms: i64,
+) -> Result<Vec<(SiteId, u64)>, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for i in items {
+    for (n, i) in items.iter().enumerate() {
+        let style = styles.get(n).and_then(Option::as_deref);
         tx.execute(
-            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing, style)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
-               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing",
-            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing],
+               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing,
+               style = excluded.style",
+            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing, style],
         )?;
     }
     let mut last = Vec::new();

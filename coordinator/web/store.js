@@ -79,9 +79,22 @@ function request(order, box, dryRun) {
   const body = { merchant: order.merchant, order_ref: order.order_ref, lines, resolution, dry_run: dryRun };
   if (resolution === "exchange") {
     body.exchange_sku = box.querySelector(".exchange-sku").value.trim();
-    if (!body.exchange_sku) throw new Error("Type the SKU the customer takes instead.");
+    if (!body.exchange_sku) throw new Error("Choose the SKU the customer takes instead.");
   }
   return body;
+}
+
+// A styled SKU is exchanged only for a sellable variant of its style: those are offered in a
+// list. An order with no styled line keeps the free-text box (any catalogue SKU).
+function exchangePicker(order) {
+  const styled = order.lines.filter((l) => l.variants && l.variants.length);
+  if (!styled.length) {
+    return el("input", { class: "exchange-sku", placeholder: "exchange for SKU", maxlength: 64, autocomplete: "off" });
+  }
+  return el("select", { class: "exchange-sku", "aria-label": "exchange for" },
+    el("option", { value: "", text: "Exchange for…" }),
+    styled.map((l) => l.variants.map((v) =>
+      el("option", { value: v, "data-for": l.sku, text: `${v} (variant of ${l.sku})` }))));
 }
 
 function orderCard(order) {
@@ -90,7 +103,7 @@ function orderCard(order) {
   const name = `res-${order.merchant}-${order.order_ref}`;
   const choice = (value, text, checked) => el("label", {},
     el("input", { type: "radio", class: "resolution", name, value, checked }), text);
-  const exchangeSku = el("input", { class: "exchange-sku", placeholder: "exchange for SKU", maxlength: 64, autocomplete: "off" });
+  const exchangeSku = exchangePicker(order);
   const quote = el("button", { type: "button", class: "quote", text: "Check terms" });
   const go = el("button", { type: "button", class: "primary register", text: "Register return" });
   quote.addEventListener("click", async () => {

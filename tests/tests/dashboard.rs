@@ -507,6 +507,143 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_exchanges_for_a_variant_picked_from_the_style() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let base = format!("http://{}", fleet.http());
+    let catalog = r#"{"items": [
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "TEE-BLK-M", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "TEE-RED-S", "category": "tops", "price_yen": 1900, "style": "TEE-1", "final_sale": true},
+        {"sku": "CAP-WOOL", "category": "hats", "price_yen": 3900, "style": "CAP-1"}]}"#;
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let orders = json!({"orders": [{"ref": "ORD-2002", "customer_ref": "C-43",
+        "ordered_at": chrono_days_ago(5), "lines": [{"sku": "TEE-WHT-M", "qty": 1}]}]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let (status, text) = fleet
+        .api(
+            "POST",
+            "/api/v1/keys",
+            Some(r#"{"scope": "store:st-ginza", "label": "counter"}"#),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let store_key = serde_json::from_str::<serde_json::Value>(&text)?["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    browser.c().set_window_size(1024, 1366).await?;
+    browser.login(&base, "/store", &store_key, "/store").await?;
+    browser
+        .until(
+            "the store's name",
+            "return (document.getElementById('store-name').dataset.store || '') === 'st-ginza'",
+        )
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#lookup-q"))
+        .await?
+        .send_keys("C-43")
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#lookup-go"))
+        .await?
+        .click()
+        .await?;
+    let order = ".order[data-order=\"ORD-2002\"]";
+    browser
+        .until(
+            "the order found",
+            &format!("return !!document.querySelector('{order} select.exchange-sku')"),
+        )
+        .await?;
+    // The picker offers the style's sellable variants and nothing else.
+    let offered = browser
+        .js(&format!(
+            "return [...document.querySelectorAll('{order} select.exchange-sku option')]\
+             .map(o => o.value).filter(v => v)"
+        ))
+        .await?;
+    assert_eq!(offered, json!(["TEE-BLK-M", "TEE-WHT-L"]));
+    browser
+        .c()
+        .find(Locator::Css(&format!(
+            "{order} .pick[data-sku=\"TEE-WHT-M\"]"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!(
+            "{order} select.reason[data-sku=\"TEE-WHT-M\"]"
+        )))
+        .await?
+        .select_by_value("too_small")
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!(
+            "{order} input.resolution[value=\"exchange\"]"
+        )))
+        .await?
+        .click()
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!("{order} select.exchange-sku")))
+        .await?
+        .select_by_value("TEE-WHT-L")
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css(&format!("{order} .register")))
+        .await?
+        .click()
+        .await?;
+    browser
+        .until(
+            "the registered exchange",
+            "const r = document.getElementById('result-rma'); return !!r && r.textContent.startsWith('RMA-')",
+        )
+        .await?;
+    let rma = browser
+        .js("return document.getElementById('result-rma').textContent")
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    browser.screenshot("store-counter-exchange").await?;
+    let (status, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{rma}"), None)
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let ret: serde_json::Value = serde_json::from_str(&text)?;
+    let events = ret["events"].as_array().cloned().unwrap_or_default();
+    assert!(
+        events.iter().any(|e| e["kind"] == "resolution_chosen"
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("exchange for TEE-WHT-L"))),
+        "{ret}"
+    );
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
 /// RFC 3339 for `days` days ago.
 fn chrono_days_ago(days: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339()

@@ -44,7 +44,22 @@ pub struct CatalogEntry {
     final_sale: bool,
     #[serde(default)]
     needs_testing: bool,
+    /// The variant group (same product in other sizes and colours); an exchange of a styled
+    /// SKU is for another SKU of its style.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Z0-9._-]{1,64}$")]
+    style: Option<String>,
 }
+
+/// A style id has the shape of a SKU: 1 to 64 of `A-Z 0-9 . _ -`.
+fn valid_style(s: &str) -> bool {
+    (1..=STYLE_LEN_MAX).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+/// Longest style id, in bytes (as long as a SKU).
+pub const STYLE_LEN_MAX: usize = 64;
 
 #[derive(Serialize, ToSchema)]
 pub struct CatalogStored {
@@ -60,9 +75,17 @@ pub struct CatalogView {
     items: Vec<CatalogEntry>,
 }
 
-/// A catalogue entry checked; the error names the field (`items[3].gtin`).
-fn catalog_item(i: usize, e: CatalogEntry) -> Result<CatalogItem, ApiError> {
+/// A catalogue entry checked, with its style; the error names the field (`items[3].gtin`).
+fn catalog_item(i: usize, e: CatalogEntry) -> Result<(CatalogItem, Option<String>), ApiError> {
     let field = |f: &str| format!("items[{i}].{f}");
+    if let Some(style) = &e.style {
+        if !valid_style(style) {
+            return Err(ApiError::invalid_field(
+                field("style"),
+                format!("{style:?} is not a style: 1..={STYLE_LEN_MAX} of A-Z 0-9 . _ -"),
+            ));
+        }
+    }
     let sku = Sku::new(e.sku).map_err(|err| ApiError::invalid_field(field("sku"), err))?;
     let gtin14 = match e.gtin {
         None => None,
@@ -84,14 +107,17 @@ fn catalog_item(i: usize, e: CatalogEntry) -> Result<CatalogItem, ApiError> {
             format!("must be 1..={category_max} bytes"),
         ));
     }
-    Ok(CatalogItem {
-        sku,
-        gtin14,
-        category: e.category,
-        price_yen: e.price_yen,
-        final_sale: e.final_sale,
-        needs_testing: e.needs_testing,
-    })
+    Ok((
+        CatalogItem {
+            sku,
+            gtin14,
+            category: e.category,
+            price_yen: e.price_yen,
+            final_sale: e.final_sale,
+            needs_testing: e.needs_testing,
+        },
+        e.style,
+    ))
 }
 
 fn merchant_param(merchant: String) -> Result<MerchantId, ApiError> {
@@ -138,22 +164,25 @@ pub async fn put_catalog(
             format!("must hold 1..={CATALOG_ITEMS_PER_REQUEST_MAX} items"),
         ));
     }
-    let items = req
+    let (items, styles): (Vec<_>, Vec<_>) = req
         .items
         .into_iter()
         .enumerate()
         .map(|(i, e)| catalog_item(i, e))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .unzip();
     let n_items = items.len();
     let sites: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
     let m = merchant.clone();
     let queued = ctx
         .db
         .call(move |c| {
-            store::put_catalog(
+            store::put_styled_catalog(
                 c,
                 m.as_str(),
                 &items,
+                &styles,
                 &sites,
                 modori_agent::sync_client::chrono_ms(),
             )
@@ -191,9 +220,14 @@ pub async fn get_catalog(
         )));
     }
     let m = merchant.clone();
-    let items = ctx
+    let (items, mut styles) = ctx
         .db
-        .call(move |c| store::catalog(c, m.as_str(), CATALOG_ITEMS_PER_REQUEST_MAX))
+        .call(move |c| {
+            Ok::<_, store::StoreError>((
+                store::catalog(c, m.as_str(), CATALOG_ITEMS_PER_REQUEST_MAX)?,
+                store::styles::styles(c, m.as_str())?,
+            ))
+        })
         .await?;
     Ok(Json(CatalogView {
         merchant: merchant.to_string(),
@@ -206,6 +240,7 @@ pub async fn get_catalog(
                 price_yen: i.price_yen,
                 final_sale: i.final_sale,
                 needs_testing: i.needs_testing,
+                style: styles.remove(i.sku.as_str()),
             })
             .collect(),
     }))

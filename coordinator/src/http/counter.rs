@@ -114,6 +114,9 @@ struct FoundLine {
     category: Option<String>,
     price_yen: Option<u64>,
     final_sale: bool,
+    /// What the customer may take in exchange: the sellable variants of this SKU's style
+    /// (empty when it has none; any catalogue SKU may then be typed).
+    variants: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -145,6 +148,7 @@ fn found_order(
             category: item.as_ref().map(|i| i.2.clone()),
             price_yen: item.as_ref().map(|i| i.0),
             final_sale: item.as_ref().is_some_and(|i| i.1),
+            variants: store::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
         });
     }
     Ok(FoundOrder {
@@ -245,6 +249,8 @@ struct Facts {
     catalog: Vec<Option<(u64, bool, String)>>,
     /// The catalogue's entry of the SKU wanted in exchange.
     wanted: Option<(u64, bool, String)>,
+    /// Why the SKU wanted is not of the returned SKUs' style, when it is not.
+    style_refusal: Option<String>,
     history: policy::History,
 }
 
@@ -334,6 +340,10 @@ async fn register(
                     Some(sku) => queries::catalog_item(c, m.as_str(), sku)?,
                     None => None,
                 },
+                style_refusal: match &wanted {
+                    Some(sku) => store::styles::exchange_refusal(c, Some(m.as_str()), &skus, sku)?,
+                    None => None,
+                },
                 history,
                 order,
             }))
@@ -358,6 +368,9 @@ async fn register(
                 ))
             }
             Some(_) => {}
+        }
+        if let Some(why) = &facts.style_refusal {
+            return Err(ApiError::invalid_field("exchange_sku", why.clone()));
         }
     }
     // Each line must be on the order, and not returned already (lines of one SKU together).

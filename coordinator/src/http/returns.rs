@@ -513,7 +513,7 @@ pub(crate) async fn register_checked(
         policy::Resolution::Exchange { sku } => Some(sku.clone()),
         _ => None,
     };
-    let (products, has_catalog, history, wanted_product) = ctx
+    let (products, has_catalog, history, wanted_product, style_refusal) = ctx
         .db
         .call({
             let merchant = merchant.clone();
@@ -524,6 +524,12 @@ pub(crate) async fn register_checked(
                 }
                 let wanted_product = match &wanted {
                     Some(sku) => store::commerce::product(conn, merchant.as_deref(), sku)?,
+                    None => None,
+                };
+                let style_refusal = match &wanted {
+                    Some(sku) => {
+                        store::styles::exchange_refusal(conn, merchant.as_deref(), &skus, sku)?
+                    }
                     None => None,
                 };
                 let has_catalog = match &merchant {
@@ -540,7 +546,13 @@ pub(crate) async fn register_checked(
                     Some(r) => store::commerce::history(conn, r, now_ms)?,
                     None => policy::History::default(),
                 };
-                Ok::<_, store::StoreError>((products, has_catalog, history, wanted_product))
+                Ok::<_, store::StoreError>((
+                    products,
+                    has_catalog,
+                    history,
+                    wanted_product,
+                    style_refusal,
+                ))
             }
         })
         .await?;
@@ -564,6 +576,9 @@ pub(crate) async fn register_checked(
                 ))
             }
             Some(_) => {}
+        }
+        if let Some(why) = style_refusal {
+            return Err(ApiError::invalid_field("exchange_sku", why));
         }
     }
     // A merchant with a catalogue must know every SKU it takes back.
