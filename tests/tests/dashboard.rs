@@ -305,51 +305,10 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
     let catalog = r#"{"items": [
         {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
         {"sku": "SNK-RUN-27", "category": "shoes", "price_yen": 12000, "final_sale": true}]}"#;
-    let (status, text) = fleet
-        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
-        .await?;
-    anyhow::ensure!(status == 200, "{text}");
     let ordered_at = chrono_days_ago(5);
     let orders = json!({"orders": [{"ref": "ORD-1001", "customer_ref": "C-42", "ordered_at": ordered_at,
         "lines": [{"sku": "TEE-WHT-M", "qty": 2}, {"sku": "SNK-RUN-27", "qty": 1}]}]});
-    let (status, text) = fleet
-        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
-        .await?;
-    anyhow::ensure!(status == 200, "{text}");
-    let (status, text) = fleet
-        .api(
-            "POST",
-            "/api/v1/keys",
-            Some(r#"{"scope": "store:st-ginza", "label": "counter"}"#),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{text}");
-    let store_key = serde_json::from_str::<serde_json::Value>(&text)?["key"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-
-    // A tablet-sized screen.
-    browser.c().set_window_size(1024, 1366).await?;
-    browser.login(&base, "/store", &store_key, "/store").await?;
-    browser
-        .until(
-            "the store's name",
-            "return (document.getElementById('store-name').dataset.store || '') === 'st-ginza'",
-        )
-        .await?;
-    browser
-        .c()
-        .find(Locator::Css("#lookup-q"))
-        .await?
-        .send_keys("C-42")
-        .await?;
-    browser
-        .c()
-        .find(Locator::Css("#lookup-go"))
-        .await?
-        .click()
-        .await?;
+    let store_key = open_counter(&fleet, &browser, catalog, &orders, "C-42").await?;
     browser
         .until(
             "the order found",
@@ -513,55 +472,15 @@ async fn the_counter_exchanges_for_a_variant_picked_from_the_style() -> anyhow::
         return Ok(());
     };
     let fleet = TestFleet::start_with(small_fleet(1)).await?;
-    let base = format!("http://{}", fleet.http());
     let catalog = r#"{"items": [
         {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
         {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
         {"sku": "TEE-BLK-M", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
         {"sku": "TEE-RED-S", "category": "tops", "price_yen": 1900, "style": "TEE-1", "final_sale": true},
         {"sku": "CAP-WOOL", "category": "hats", "price_yen": 3900, "style": "CAP-1"}]}"#;
-    let (status, text) = fleet
-        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
-        .await?;
-    anyhow::ensure!(status == 200, "{text}");
     let orders = json!({"orders": [{"ref": "ORD-2002", "customer_ref": "C-43",
         "ordered_at": chrono_days_ago(5), "lines": [{"sku": "TEE-WHT-M", "qty": 1}]}]});
-    let (status, text) = fleet
-        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
-        .await?;
-    anyhow::ensure!(status == 200, "{text}");
-    let (status, text) = fleet
-        .api(
-            "POST",
-            "/api/v1/keys",
-            Some(r#"{"scope": "store:st-ginza", "label": "counter"}"#),
-        )
-        .await?;
-    anyhow::ensure!(status == 201, "{text}");
-    let store_key = serde_json::from_str::<serde_json::Value>(&text)?["key"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    browser.c().set_window_size(1024, 1366).await?;
-    browser.login(&base, "/store", &store_key, "/store").await?;
-    browser
-        .until(
-            "the store's name",
-            "return (document.getElementById('store-name').dataset.store || '') === 'st-ginza'",
-        )
-        .await?;
-    browser
-        .c()
-        .find(Locator::Css("#lookup-q"))
-        .await?
-        .send_keys("C-43")
-        .await?;
-    browser
-        .c()
-        .find(Locator::Css("#lookup-go"))
-        .await?
-        .click()
-        .await?;
+    open_counter(&fleet, &browser, catalog, &orders, "C-43").await?;
     let order = ".order[data-order=\"ORD-2002\"]";
     browser
         .until(
@@ -642,6 +561,60 @@ async fn the_counter_exchanges_for_a_variant_picked_from_the_style() -> anyhow::
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
+}
+
+/// Opens the store counter of `st-ginza` at tablet size, with `catalog` and `orders` given to
+/// `brand-a`, and looks up `customer_ref`; returns the store's key.
+async fn open_counter(
+    fleet: &TestFleet,
+    browser: &Browser,
+    catalog: &str,
+    orders: &serde_json::Value,
+    customer_ref: &str,
+) -> anyhow::Result<String> {
+    let base = format!("http://{}", fleet.http());
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(catalog))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/orders/brand-a", Some(&orders.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let (status, text) = fleet
+        .api(
+            "POST",
+            "/api/v1/keys",
+            Some(r#"{"scope": "store:st-ginza", "label": "counter"}"#),
+        )
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let store_key = serde_json::from_str::<serde_json::Value>(&text)?["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    // A tablet-sized screen.
+    browser.c().set_window_size(1024, 1366).await?;
+    browser.login(&base, "/store", &store_key, "/store").await?;
+    browser
+        .until(
+            "the store's name",
+            "return (document.getElementById('store-name').dataset.store || '') === 'st-ginza'",
+        )
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#lookup-q"))
+        .await?
+        .send_keys(customer_ref)
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#lookup-go"))
+        .await?
+        .click()
+        .await?;
+    Ok(store_key)
 }
 
 /// RFC 3339 for `days` days ago.
