@@ -188,7 +188,19 @@ impl TestFleet {
         } else if let Some(addr) = self.quic_addr_file() {
             config.quic.listen = addr;
         }
-        let c = Coordinator::start(config, self.fleet.clone()).await?;
+        // The stopped coordinator's UDP socket can outlive its shutdown by a moment (a
+        // connection still closing holds the endpoint): retry a port in use, boundedly.
+        let mut n_tries = 0;
+        let c = loop {
+            match Coordinator::start(config.clone(), self.fleet.clone()).await {
+                Ok(c) => break c,
+                Err(e) if n_tries < RESTART_BIND_TRIES_MAX && is_addr_in_use(&e) => {
+                    n_tries += 1;
+                    tokio::time::sleep(RESTART_BIND_RETRY).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         std::fs::write(self.dir.path().join("quic.addr"), c.quic_addr().to_string())?;
         self.coordinator = Some(c);
         Ok(())
@@ -455,4 +467,23 @@ pub async fn receive_released(
     let who = modori_agent::work::Actor::new(operator, modori_agent::CTL_STATION);
     agent.record(release, who).await?;
     Ok(receipt)
+}
+
+/// How often, and how far apart, a restarted coordinator retries a QUIC port still held by the
+/// one it replaces (5 s in all).
+const RESTART_BIND_TRIES_MAX: u32 = 50;
+const RESTART_BIND_RETRY: Duration = Duration::from_millis(100);
+
+fn is_addr_in_use(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(err) = cause {
+        if err
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::AddrInUse)
+        {
+            return true;
+        }
+        cause = err.source();
+    }
+    false
 }
