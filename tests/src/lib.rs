@@ -188,8 +188,8 @@ impl TestFleet {
         } else if let Some(addr) = self.quic_addr_file() {
             config.quic.listen = addr;
         }
-        // The stopped coordinator's UDP socket can outlive its shutdown by a moment (a
-        // connection still closing holds the endpoint): retry a port in use, boundedly.
+        // The stopped coordinator's UDP socket can outlive its shutdown (a connection still
+        // closing holds the endpoint): retry a port in use, boundedly.
         let mut n_tries = 0;
         let c = loop {
             match Coordinator::start(config.clone(), self.fleet.clone()).await {
@@ -470,8 +470,9 @@ pub async fn receive_released(
 }
 
 /// How often, and how far apart, a restarted coordinator retries a QUIC port still held by the
-/// one it replaces (5 s in all).
-const RESTART_BIND_TRIES_MAX: u32 = 50;
+/// one it replaces: a connection of the old endpoint that is still closing keeps its socket up
+/// to the idle timeout (30 s), so 35 s in all.
+const RESTART_BIND_TRIES_MAX: u32 = 350;
 const RESTART_BIND_RETRY: Duration = Duration::from_millis(100);
 
 fn is_addr_in_use(e: &(dyn std::error::Error + 'static)) -> bool {

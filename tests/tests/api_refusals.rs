@@ -124,9 +124,18 @@ async fn every_write_route_refuses_before_it_stores() -> anyhow::Result<()> {
         assert_eq!(before, after, "{method} {path} stored something: {text}");
     }
     // Rebalancing is for ops: a merchant's request is refused and orders no move.
-    let (merchant, entry) = modori_tests::config_key("merchant:brand-a");
-    fleet.extra_keys = vec![entry];
-    fleet.start_coordinator().await?;
+    let (status, text) = fleet
+        .api(
+            "POST",
+            "/api/v1/keys",
+            Some(r#"{"scope": "merchant:brand-a"}"#),
+        )
+        .await?;
+    assert_eq!(status, 201, "{text}");
+    let merchant = serde_json::from_str::<serde_json::Value>(&text)?["key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let before = tables(&fleet).await?;
     let (status, text) = modori_tests::http_request_as(
         fleet.http(),
