@@ -157,6 +157,22 @@ impl Browser {
         Ok(path)
     }
 
+    /// Clicks the element `css` finds.
+    async fn click(&self, css: &str) -> anyhow::Result<()> {
+        self.c().find(Locator::Css(css)).await?.click().await?;
+        Ok(())
+    }
+
+    /// Chooses `value` in the `<select>` `css` finds.
+    async fn select(&self, css: &str, value: &str) -> anyhow::Result<()> {
+        self.c()
+            .find(Locator::Css(css))
+            .await?
+            .select_by_value(value)
+            .await?;
+        Ok(())
+    }
+
     /// Logs in at `base` with `key` through the form and waits for `landing`.
     async fn login(&self, base: &str, page: &str, key: &str, landing: &str) -> anyhow::Result<()> {
         self.c().goto(&format!("{base}{page}")).await?;
@@ -249,12 +265,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
         .await?
         .send_keys(&rma)
         .await?;
-    browser
-        .c()
-        .find(Locator::Css("#decision-go"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#decision-go").await?;
     browser
         .until(
             "the routing explanation",
@@ -324,35 +335,18 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
     );
     let order = ".order[data-order=\"ORD-1001\"]";
     browser
-        .c()
-        .find(Locator::Css(&format!(
-            "{order} .pick[data-sku=\"TEE-WHT-M\"]"
-        )))
-        .await?
-        .click()
+        .click(&format!("{order} .pick[data-sku=\"TEE-WHT-M\"]"))
         .await?;
     browser
-        .c()
-        .find(Locator::Css(&format!(
-            "{order} select.reason[data-sku=\"TEE-WHT-M\"]"
-        )))
-        .await?
-        .select_by_value("too_small")
+        .select(
+            &format!("{order} select.reason[data-sku=\"TEE-WHT-M\"]"),
+            "too_small",
+        )
         .await?;
     browser
-        .c()
-        .find(Locator::Css(&format!(
-            "{order} input.resolution[value=\"store_credit\"]"
-        )))
-        .await?
-        .click()
+        .click(&format!("{order} input.resolution[value=\"store_credit\"]"))
         .await?;
-    browser
-        .c()
-        .find(Locator::Css(&format!("{order} .register")))
-        .await?
-        .click()
-        .await?;
+    browser.click(&format!("{order} .register")).await?;
     browser
         .until(
             "the registered return and its site",
@@ -497,41 +491,21 @@ async fn the_counter_exchanges_for_a_variant_picked_from_the_style() -> anyhow::
         .await?;
     assert_eq!(offered, json!(["TEE-BLK-M", "TEE-WHT-L"]));
     browser
-        .c()
-        .find(Locator::Css(&format!(
-            "{order} .pick[data-sku=\"TEE-WHT-M\"]"
-        )))
-        .await?
-        .click()
+        .click(&format!("{order} .pick[data-sku=\"TEE-WHT-M\"]"))
         .await?;
     browser
-        .c()
-        .find(Locator::Css(&format!(
-            "{order} select.reason[data-sku=\"TEE-WHT-M\"]"
-        )))
-        .await?
-        .select_by_value("too_small")
+        .select(
+            &format!("{order} select.reason[data-sku=\"TEE-WHT-M\"]"),
+            "too_small",
+        )
         .await?;
     browser
-        .c()
-        .find(Locator::Css(&format!(
-            "{order} input.resolution[value=\"exchange\"]"
-        )))
-        .await?
-        .click()
+        .click(&format!("{order} input.resolution[value=\"exchange\"]"))
         .await?;
     browser
-        .c()
-        .find(Locator::Css(&format!("{order} select.exchange-sku")))
-        .await?
-        .select_by_value("TEE-WHT-L")
+        .select(&format!("{order} select.exchange-sku"), "TEE-WHT-L")
         .await?;
-    browser
-        .c()
-        .find(Locator::Css(&format!("{order} .register")))
-        .await?
-        .click()
-        .await?;
+    browser.click(&format!("{order} .register")).await?;
     browser
         .until(
             "the registered exchange",
@@ -608,12 +582,7 @@ async fn open_counter(
         .await?
         .send_keys(customer_ref)
         .await?;
-    browser
-        .c()
-        .find(Locator::Css("#lookup-go"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#lookup-go").await?;
     Ok(store_key)
 }
 
