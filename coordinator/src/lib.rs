@@ -157,16 +157,15 @@ impl Coordinator {
         let recorded = modori_agent::generations::read(&runs)?;
         let command_epoch = db
             .call(move |c| {
-                let epoch = store::init(c)?;
+                store::init(c)?;
                 let last_run = store::run(c)?;
-                // The database is not the one the last run left (an older file copied over it,
-                // a snapshot put back): sites may have applied commands it no longer has, and
-                // numbering on from its head would give those seqs to other commands.
+                // Not the database the last run left (an older file copied over it, a snapshot
+                // put back): sites may have applied commands it no longer has. The new epoch
+                // below covers that; this tells the operator.
                 if recorded.last().is_some_and(|last| last_run != Some(*last)) {
-                    warn!(db_run = ?last_run.map(|r| r.to_string()), "the database is older than the last run; starting a new command epoch");
-                    return store::start_new_command_epoch(c);
+                    warn!(db_run = ?last_run.map(|r| r.to_string()), "the database is older than the last run");
                 }
-                Ok(epoch)
+                store::command_epochs::start(c, chrono_ms())
             })
             .await?;
         let run = modori_agent::generations::reserve(&runs, Epoch(0))?;
@@ -510,13 +509,14 @@ pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
     modori_agent::sqlite::companion(db, ".runs")
 }
 
-/// Restores a coordinator database from `backup` (the coordinator stopped), under a new
-/// command epoch. Sites resend what the backup lacks: their hello shows the coordinator is
-/// behind what it acknowledged, and they send the difference again.
+/// Restores a coordinator database from `backup` (the coordinator stopped). Its next start
+/// numbers commands in a new epoch, as every start does; sites resend what the backup lacks:
+/// their hello shows the coordinator is behind what it acknowledged, and they send the
+/// difference again. Returns where the replaced database was kept.
 pub fn restore(
     config: &CoordinatorConfig,
     backup: &std::path::Path,
-) -> Result<(Epoch, Option<std::path::PathBuf>), modori_agent::backup::BackupError> {
+) -> Result<Option<std::path::PathBuf>, modori_agent::backup::BackupError> {
     use modori_agent::backup::{restore_database, BackupError};
     if std::net::TcpStream::connect_timeout(
         &config.http.listen,
@@ -526,8 +526,7 @@ pub fn restore(
     {
         return Err(BackupError::ServiceRunning(config.http.listen.to_string()));
     }
-    let mut epoch = None;
-    let replaced = restore_database(
+    restore_database(
         backup,
         &config.db_path(),
         |conn| {
@@ -536,8 +535,8 @@ pub fn restore(
                 .map_err(|e| BackupError::Prepare(format!("migrating the backup: {e}")))?;
             let corrupt = |e: StoreError| BackupError::Prepare(e.to_string());
             store::init(conn).map_err(corrupt)?;
-            epoch = Some(store::start_new_command_epoch(conn).map_err(corrupt)?);
-            // The new epoch is this restore's: the next start need not make another.
+            // Put back on purpose: the next start need not warn that it is older than the last
+            // run.
             let runs = modori_agent::generations::read(&runs_path(&config.db_path()))
                 .map_err(|e| BackupError::Prepare(e.to_string()))?;
             if let Some(last) = runs.last() {
@@ -546,10 +545,7 @@ pub fn restore(
             Ok(())
         },
         chrono_ms(),
-    )?;
-    let epoch =
-        epoch.ok_or_else(|| BackupError::Prepare("no new command epoch was made".into()))?;
-    Ok((epoch, replaced))
+    )
 }
 
 /// How often the sweeps run: personal data past its retention period is pseudonymised,
