@@ -637,13 +637,21 @@ pub fn command_hash(
 }
 
 /// Moves the command position from `from` to the same seq of the coordinator's new epoch `to`
-/// (the coordinator vouched that both number the same commands up to `after_seq`).
+/// (the coordinator vouched that both number the same commands up to `after_seq`); at 0, the
+/// new epoch starts from scratch whatever the position was.
 pub fn carry_commands_over(
     conn: &Connection,
     from: Epoch,
     to: Epoch,
     after_seq: u64,
 ) -> Result<(), StoreError> {
+    if after_seq == 0 {
+        conn.execute(
+            "UPDATE sync_state SET command_epoch = ?1, command_applied_seq = 0 WHERE id = 1",
+            [to_i64(to.0)],
+        )?;
+        return Ok(());
+    }
     let n = conn.execute(
         "UPDATE sync_state SET command_epoch = ?2, command_applied_seq = ?3
          WHERE id = 1 AND command_epoch = ?1 AND command_applied_seq = ?3",

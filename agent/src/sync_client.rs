@@ -516,9 +516,10 @@ impl SyncClient {
                 epoch,
                 after_seq,
             } => {
-                // Only the position this connection's hello reported can be carried over.
+                // Only the position this connection's hello reported can be carried over;
+                // starting the new epoch from scratch is always safe.
                 let reported = commands.as_ref().map(|r| (r.epoch(), r.applied()));
-                if reported != Some((from_epoch, after_seq)) {
+                if after_seq > 0 && reported != Some((from_epoch, after_seq)) {
                     return Err(LinkError::Protocol(format!(
                         "the coordinator carries command seq {after_seq} of epoch {from_epoch} \
                          over, but this site is at {reported:?}"

@@ -242,8 +242,10 @@ async fn converse(
         .map_err(store_err)?;
     // Where the site's commands continue in this epoch. A site that knows nothing this database
     // can vouch for (new, reinstalled, or ahead of a database that went back in time) gets the
-    // whole command stream again; its receiver dedups by (epoch, seq).
-    let (cmd_applied, carried_over) = match resume {
+    // whole command stream again; its receiver dedups by (epoch, seq). From version 3 a site
+    // whose epoch is not this one is told where it continues (`CommandResume`), so it also
+    // learns that the coordinator started again.
+    let (cmd_applied, from_epoch) = match resume {
         Resume::Current { after_seq } => (after_seq, None),
         // Before version 3 a site cannot be told to carry its position over.
         Resume::CarriedOver { .. } if version < 3 => (0, None),
@@ -264,7 +266,7 @@ async fn converse(
                     .await
                     .map_err(store_err)?;
             }
-            (0, None)
+            (0, Some(hello.command_epoch.unwrap_or(cmd_epoch)))
         }
     };
     if cmd_applied > cmd_head {
@@ -292,7 +294,7 @@ async fn converse(
         };
         write_frame(&mut send, &clock.encode(version)?).await?;
     }
-    if let Some(from_epoch) = carried_over {
+    if let Some(from_epoch) = from_epoch.filter(|_| version >= 3) {
         let resume = Message::CommandResume {
             from_epoch,
             epoch: cmd_epoch,
