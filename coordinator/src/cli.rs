@@ -78,8 +78,8 @@ enum Command {
         )]
         config: PathBuf,
     },
-    /// Replace the coordinator database with a backup, under a new command epoch. Stop the
-    /// coordinator first.
+    /// Replace the coordinator database with a backup (its next start numbers commands in a new
+    /// epoch, as every start does). Stop the coordinator first.
     Restore {
         file: PathBuf,
         #[arg(
