@@ -10,6 +10,7 @@
 
 pub mod baseline;
 pub mod binaries;
+pub mod ceiling;
 pub mod cli;
 pub mod fill;
 pub mod machine;
