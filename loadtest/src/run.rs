@@ -13,7 +13,9 @@
 //!    transaction per batch, into a fresh file on the same disk ([`crate::ceiling`]).
 //! 6. **Catch-up**: one site stopped, a large backlog appended, started again: how long until
 //!    its last op is durable at the coordinator.
-//! 7. Routing decisions timed in a loop, the agent binary's size, and the exactly-once check
+//! 7. **Wire alone** (the coordinator stopped): the same kind of backlog over QUIC and over
+//!    HTTP JSON into servers that only count ([`crate::wire`]): CPU per op.
+//! 8. Routing decisions timed in a loop, the agent binary's size, and the exactly-once check
 //!    over everything recorded.
 //!
 //! This is a binary edge: errors are `anyhow` with context.
@@ -41,6 +43,7 @@ use crate::procfs;
 use crate::report::{ExactlyOnce, Figure, Report, Target};
 use crate::sims;
 use crate::stats::{summarize, Summary};
+use crate::wire::{self, Wire};
 
 /// Longest wait for every site to connect at the start.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -270,6 +273,12 @@ async fn phases(
     }
     let status = fleet.terminate_coordinator(STOP_TIMEOUT).await?;
     ensure!(status.success(), "the coordinator stopped with {status}");
+    let wire = wire::measure(fleet, opts.burst_ops, STOP_TIMEOUT).await?;
+    info!(
+        quic_us_per_op = wire.quic.cpu_us_per_op(),
+        http_us_per_op = wire.http.cpu_us_per_op(),
+        "wire measured alone"
+    );
 
     let measured = Measured {
         opts,
@@ -278,6 +287,7 @@ async fn phases(
         throughput,
         http,
         ceiling,
+        wire,
         catch_up,
         held,
         routing_real,
@@ -980,6 +990,7 @@ struct Measured<'a> {
     throughput: Throughput,
     http: BaselineRun,
     ceiling: Ceiling,
+    wire: Wire,
     catch_up: CatchUp,
     held: usize,
     routing_real: Option<Summary>,
@@ -1058,6 +1069,25 @@ impl Measured<'_> {
                 "×",
             )
             .target(Target::at_least(0.5)),
+            Figure::new(
+                "wire_quic_cpu_us_per_op",
+                "CPU per op over QUIC + bincode into a server that only counts (agents + server)",
+                self.wire.quic.cpu_us_per_op(),
+                "µs",
+            ),
+            Figure::new(
+                "wire_http_json_cpu_us_per_op",
+                "CPU per op over HTTP/1.1 JSON into a server that only counts (client + server)",
+                self.wire.http.cpu_us_per_op(),
+                "µs",
+            ),
+            Figure::new(
+                "wire_http_json_over_quic_cpu",
+                "CPU per op, HTTP/1.1 JSON ÷ QUIC + bincode, the wire alone",
+                self.wire.http.cpu_us_per_op() / self.wire.quic.cpu_us_per_op(),
+                "×",
+            )
+            .target(Target::at_least(3.0)),
             Figure::new(
                 "quic_over_http_json",
                 "QUIC + bincode throughput ÷ HTTP/1.1 JSON throughput",
@@ -1250,6 +1280,7 @@ fn method(opts: &Options) -> Vec<String> {
         "Throughput: the real agents stopped, receipts appended to each outbox through the agent's own `work::record` (a backlog as offline work builds one), all agents started together; ops/s = backlog ops ÷ (last op seen applied − first op seen applied), marks read every 20 ms.".into(),
         "Baseline: the same backlog ops read from the same outboxes (`store::load_ops`), sent as JSON batches of 512 over one keep-alive HTTP/1.1 connection per site to an axum endpoint in the harness, which applies them through the same `store::apply_op_batch` into a fresh coordinator store (SQLite, WAL, fsync per commit); timed from the first batch acknowledged to the last, like the QUIC figure.".into(),
         "Ceiling: the same backlog ops, read from the same outboxes, inserted by the harness into a fresh SQLite file on the same disk with the coordinator's `ops` and `op_streams` tables (WAL, `synchronous=FULL`): one transaction per 512 ops holding the rows (payload hash computed, payload stored) and the stream's high-water mark, nothing else; the sites' batches interleaved, one writer, as the coordinator's single database thread applies them.".into(),
+        "Wire alone: with the coordinator stopped, the same size of backlog again at each agent; the agents, unchanged, send it to a server on the coordinator's address that speaks the protocol up to the store (hello, bincode batches decoded, new ops counted, cumulative acks) and stores nothing; then the same ops as the baseline's JSON batches to an HTTP/1.1 server that decodes them into the same ops and counts them. CPU: the servers' own thread (`/proc/thread-self`) plus the agents' processes from the first op counted to the last; for HTTP, the harness process (client and server thread), which then runs nothing else.".into(),
         "Catch-up: one agent stopped, its backlog appended, started again; from the process start to its last op seen applied at the coordinator (includes the agent's start, its database check, the connection).".into(),
         "Routing: `routing::nearest_site` timed alone per decision, over every store, many rounds; memory is VmRSS from /proc/<pid>/status sampled every 250 ms, CPU is utime + stime from /proc/<pid>/stat.".into(),
         "Exactly once: for every site, the harness's count of recorded receipts = the outbox heads of all its epochs = the coordinator's `ops` rows = its `units` rows = its applied mark, with no anomaly; and the baseline store holds every op it was given.".into(),
