@@ -324,9 +324,7 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
         })
         .await
         .context("storing the demo catalogue")?;
-    for (site, seq) in queued {
-        ctx.live.command_queued(&site, seq);
-    }
+    ctx.wake(queued);
     Ok(gtins)
 }
 

@@ -372,32 +372,9 @@ async fn handle_message(
                     ctx.config.sync.accept_batch_ops_max
                 )));
             }
-            let n_ops = ops.len();
-            let s = site.clone();
-            let applied_ms = chrono_ms();
-            let outcome = ctx
-                .db
-                .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, applied_ms))
+            let outcome = crate::app::batch::apply_batch(ctx, site, epoch, ops, chrono_ms())
                 .await
                 .map_err(store_err)?;
-            ctx.metrics
-                .ops_applied(site, outcome.n_applied as u64, outcome.n_duplicates as u64);
-            if let Some(gap) = outcome.gap_at {
-                warn!(site = %site, gap_at = gap, applied = outcome.applied_seq, "gap in op stream; waiting for resend");
-            }
-            debug!(site = %site, n_ops, applied = outcome.applied_seq, n_anomalies = outcome.n_anomalies, "batch applied");
-            for (to, seq) in &outcome.commands_queued {
-                ctx.live.command_queued(to, *seq);
-            }
-            // The decision is not part of the op's effect: a failure here is retried by the
-            // next pass and must not cost the site its link.
-            if outcome.n_applied > 0 {
-                if let Err(e) =
-                    crate::after_ops_applied(ctx, Some((&outcome.kinds, applied_ms))).await
-                {
-                    warn!(site = %site, error = %e, "decisions and listings postponed");
-                }
-            }
             ctx.live.update(site, |l| {
                 l.applied_seq = outcome.applied_seq;
                 if outcome.last_op_at_ms.is_some() {

@@ -33,8 +33,12 @@ pub mod commerce;
 pub mod dashboard;
 pub mod lifecycle;
 pub mod orders;
+pub mod queued;
+pub mod stock;
 pub mod styles;
 pub mod totes;
+
+pub use queued::Queued;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -48,6 +52,17 @@ pub enum StoreError {
     Domain(#[from] DomainError),
     #[error("command payload of {0} bytes is over the {ITEM_PAYLOAD_BYTES_MAX}-byte limit")]
     PayloadTooLarge(usize),
+}
+
+impl StoreError {
+    /// A row with this key (an RMA, an id) is stored already.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation
+        )
+    }
 }
 
 pub fn migrations() -> Migrations<'static> {
@@ -397,7 +412,7 @@ pub struct BatchOutcome {
     pub gap_at: Option<u64>,
     /// Commands the batch queued for sites (a transfer announced to its destination), to
     /// wake their connections once the batch has committed.
-    pub commands_queued: Vec<(SiteId, u64)>,
+    pub commands_queued: Queued,
     /// The kinds of op applied, so what follows a batch runs only the passes they can need.
     pub kinds: std::collections::BTreeSet<&'static str>,
     /// When the newest op applied by this batch happened, by the site's clock: how far
@@ -492,7 +507,7 @@ pub fn apply_op_batch(
     let receiver = Receiver::new(epoch, applied);
     let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
     let mut n_anomalies = 0;
-    let mut commands_queued = Vec::new();
+    let mut commands_queued = Queued::none();
     let mut kinds = std::collections::BTreeSet::new();
     let mut last_op_at_ms = None;
     for c in &plan.conflicts {
@@ -598,7 +613,7 @@ fn apply_op(
     (epoch, seq): (Epoch, u64),
     op: OpRecord,
     now_ms: i64,
-    commands_queued: &mut Vec<(SiteId, u64)>,
+    commands_queued: &mut Queued,
 ) -> Result<usize, StoreError> {
     let note = |kind: &str, lpn: Option<&Lpn>, detail: &str| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
@@ -1077,7 +1092,7 @@ fn departed(
     lpn: &Lpn,
     departure: &Departure,
     now_ms: i64,
-    commands_queued: &mut Vec<(SiteId, u64)>,
+    commands_queued: &mut Queued,
 ) -> Result<Result<(), String>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
     crate::listings::delist_unit(tx, lpn, now_ms)?;
@@ -1106,7 +1121,7 @@ fn departed(
                 from: site.clone(),
             };
             let seq = enqueue_command(tx, to, &command, now_ms)?;
-            commands_queued.push((to.clone(), seq));
+            commands_queued.push(to.clone(), seq);
         }
         Departure::Exchange { rma } => {
             tx.execute(
@@ -1261,7 +1276,7 @@ pub fn register_return(
     candidates_json: &str,
     sites: &[modori_shared::domain::Site],
     now_ms: i64,
-) -> Result<u64, StoreError> {
+) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let customer = r.customer.as_ref();
     let command = CommandBody::ExpectedReturn {
@@ -1303,6 +1318,7 @@ pub fn register_return(
         lifecycle::resolution_chosen(&tx, &r.rma, resolution, now_ms)?;
     }
     let mut last_seq = seq;
+    let mut others = Queued::none();
     if let Some(terms) = &r.terms {
         commerce::store_terms(&tx, &r.rma, terms)?;
         // The site opens the parcel by its carrier slip too; a number the wire cannot carry
@@ -1333,6 +1349,8 @@ pub fn register_return(
             if let Some((to, seq)) = queued {
                 if &to == site {
                     last_seq = last_seq.max(seq);
+                } else {
+                    others.push(to, seq);
                 }
             }
         }
@@ -1342,7 +1360,9 @@ pub fn register_return(
         params![r.rma.as_str(), candidates_json],
     )?;
     tx.commit()?;
-    Ok(last_seq)
+    let mut queued = Queued::one(site.clone(), last_seq);
+    queued.extend(others);
+    Ok(queued)
 }
 
 /// The customer of a return: personal data, kept only as long as configured.
@@ -1367,7 +1387,7 @@ fn erase_returns(
     tx: &Transaction<'_>,
     rmas: &[(RmaId, SiteId, String)],
     now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let mut by_site: std::collections::BTreeMap<SiteId, Vec<RmaId>> =
         std::collections::BTreeMap::new();
     for (rma, site, reference) in rmas {
@@ -1402,7 +1422,7 @@ fn erase_returns(
         }
         by_site.entry(site.clone()).or_default().push(rma.clone());
     }
-    let mut told = Vec::new();
+    let mut told = Queued::none();
     for (site, rmas) in by_site {
         for chunk in rmas.chunks(payload::RETURN_LINES_MAX) {
             let seq = enqueue_command(
@@ -1413,7 +1433,7 @@ fn erase_returns(
                 },
                 now_ms,
             )?;
-            told.push((site.clone(), seq));
+            told.push(site.clone(), seq);
         }
     }
     Ok(told)
@@ -1446,7 +1466,7 @@ pub fn forget_customer(
     conn: &mut Connection,
     reference: &str,
     now_ms: i64,
-) -> Result<(usize, Vec<(SiteId, u64)>), StoreError> {
+) -> Result<(usize, Queued), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rmas = returns_where(
         &tx,
@@ -1465,7 +1485,7 @@ pub fn erase_personal_data_before(
     conn: &mut Connection,
     cutoff_ms: i64,
     now_ms: i64,
-) -> Result<(usize, Vec<(SiteId, u64)>), StoreError> {
+) -> Result<(usize, Queued), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rmas = returns_where(
         &tx,
@@ -1944,7 +1964,7 @@ pub fn put_catalog(
     items: &[modori_shared::CatalogItem],
     sites: &[SiteId],
     now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     put_styled_catalog(conn, merchant, items, &[], sites, now_ms)
 }
 
@@ -1957,7 +1977,7 @@ pub fn put_styled_catalog(
     styles: &[Option<String>],
     sites: &[SiteId],
     now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for (n, i) in items.iter().enumerate() {
         let style = styles.get(n).and_then(Option::as_deref);
@@ -1970,7 +1990,7 @@ pub fn put_styled_catalog(
             params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing, style],
         )?;
     }
-    let mut last = Vec::new();
+    let mut last = Queued::none();
     for site in sites {
         let mut seq = 0;
         for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
@@ -1979,7 +1999,7 @@ pub fn put_styled_catalog(
             };
             seq = enqueue_command(&tx, site, &command, now_ms)?;
         }
-        last.push((site.clone(), seq));
+        last.push(site.clone(), seq);
     }
     tx.commit()?;
     Ok(last)
@@ -2075,13 +2095,13 @@ impl From<rusqlite::Error> for MatchError {
 }
 
 /// Matches a quarantined unit to a return: recorded here and sent to the unit's site, in one
-/// transaction. Returns the site and the command's seq.
+/// transaction. Returns the unit's site and the command to wake it with.
 pub fn match_unidentified(
     conn: &mut Connection,
     lpn: &Lpn,
     rma: &RmaId,
     now_ms: i64,
-) -> Result<(SiteId, u64), MatchError> {
+) -> Result<(SiteId, Queued), MatchError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let unit: Option<(String, i64)> = tx
         .query_row(
@@ -2116,7 +2136,7 @@ pub fn match_unidentified(
     };
     let seq = enqueue_command(&tx, &site, &command, now_ms)?;
     tx.commit()?;
-    Ok((site, seq))
+    Ok((site.clone(), Queued::one(site, seq)))
 }
 
 impl From<DbError> for MatchError {
@@ -2132,13 +2152,13 @@ pub fn sync_disposition_rules(
     rules: &[modori_shared::DispositionRule],
     sites: &[SiteId],
     now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let command = CommandBody::DispositionRules {
         rules: rules.to_vec(),
     };
     let fingerprint = hex(&payload_hash(&payload::encode_command(&command)?)[..16]);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut queued = Vec::new();
+    let mut queued = Queued::none();
     for site in sites {
         let key = format!("disposition_rules:{site}");
         let sent: Option<String> = tx
@@ -2154,7 +2174,7 @@ pub fn sync_disposition_rules(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, fingerprint],
         )?;
-        queued.push((site.clone(), seq));
+        queued.push(site.clone(), seq);
     }
     tx.commit()?;
     Ok(queued)

@@ -14,7 +14,7 @@ use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use super::{enqueue_command, StoreError};
+use super::{enqueue_command, Queued, StoreError};
 
 /// What a store's staff see at the counter, by command card: enough to compare with the
 /// site's grading later.
@@ -222,7 +222,7 @@ pub fn reserve(
 
 /// Orders the replacement of every exchange whose return has been received (its parcel
 /// closed) and whose stock sits at a site. Returns the commands queued.
-pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<(SiteId, u64)>, StoreError> {
+pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let due: Vec<(String, String, String)> = {
         let mut stmt = tx.prepare_cached(
@@ -232,7 +232,7 @@ pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<(SiteId, u64)
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = Queued::none();
     for (rma, sku, site) in due {
         let site = SiteId::new(site)?;
         let command = CommandBody::ExchangeOrder {
@@ -244,7 +244,7 @@ pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<(SiteId, u64)
             "UPDATE reservations SET status = 'ordered', order_seq = ?2, updated_ms = ?3 WHERE rma = ?1",
             params![rma, modori_agent::sqlite::to_i64(seq), now_ms],
         )?;
-        queued.push((site, seq));
+        queued.push(site, seq);
     }
     tx.commit()?;
     Ok(queued)

@@ -97,6 +97,15 @@ pub fn product(
     Ok(row.map(|(p, f, n, c)| (u64::try_from(p).unwrap_or(0), f, n, c)))
 }
 
+/// Whether `merchant` has a catalogue: then every SKU it takes back must be in it.
+pub fn has_catalog(conn: &Connection, merchant: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM catalog WHERE merchant = ?1",
+        [merchant],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
 /// The customer's past returns, as the policy weighs them.
 pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<History, StoreError> {
     let returns_total: i64 = conn.query_row(
@@ -430,7 +439,7 @@ pub fn match_quarantined(
     conn: &mut Connection,
     now_ms: i64,
     since_ms: Option<i64>,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<super::Queued, StoreError> {
     let candidates: Vec<(String, String)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT u.lpn, (SELECT r.rma FROM returns r
@@ -459,14 +468,14 @@ pub fn match_quarantined(
         )?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = super::Queued::none();
     for (lpn, rma) in candidates {
         let lpn = modori_shared::domain::Lpn::new(lpn)?;
         let rma = RmaId::new(rma)?;
         match super::match_unidentified(conn, &lpn, &rma, now_ms) {
-            Ok(told) => {
+            Ok((_, told)) => {
                 tracing::info!(lpn = %lpn, rma = %rma, "quarantined unit matched by its parcel reference");
-                queued.push(told);
+                queued.extend(told);
             }
             Err(super::MatchError::Store(e)) => return Err(e),
             // Moved on since it was read (matched by ops meanwhile): nothing to do.

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use modori_agent::sqlite::to_i64;
 
-use super::{enqueue_command, StoreError};
+use super::{enqueue_command, Queued, StoreError};
 
 /// Returns one tote holds at most (what one command carries).
 pub const TOTE_RETURNS_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
@@ -57,7 +57,7 @@ pub fn plan(
     config: &ConsolidationConfig,
     now_ms: i64,
     scheduled: bool,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let pickup = scheduled && config.pickup_hours_jst.contains(&hour_jst(now_ms));
     let oldest_allowed = if pickup {
@@ -78,7 +78,7 @@ pub fn plan(
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = Queued::none();
     for (store, site) in groups {
         let rmas: Vec<String> = {
             let mut stmt = tx.prepare_cached(
@@ -129,7 +129,7 @@ pub fn plan(
                 .map(|r| RmaId::new(r.clone()))
                 .collect::<Result<_, _>>()?,
         };
-        queued.push((site.clone(), enqueue_command(&tx, &site, &command, now_ms)?));
+        queued.push(site.clone(), enqueue_command(&tx, &site, &command, now_ms)?);
     }
     tx.commit()?;
     Ok(queued)
