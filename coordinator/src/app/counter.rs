@@ -9,8 +9,9 @@ use modori_shared::domain::{MerchantId, ReturnLine, RmaId, Store};
 use tracing::info;
 
 use super::register::{check_exchange, terms};
-use super::route::{new_rma_id, register, RoutedReturn};
+use super::route::{register, RoutedReturn};
 use super::AppError;
+use crate::ids::new_rma_id;
 use crate::policy::{self, PolicyDecision, PolicyLine, Resolution};
 use crate::store::dashboard as queries;
 use crate::store::orders::{self, Order};
@@ -89,7 +90,7 @@ pub async fn at_counter(
                 return Ok(None);
             };
             let history = match order.customer_ref.as_deref() {
-                Some(customer) => queries::customer_history(c, customer, now_ms)?,
+                Some(customer) => store::commerce::history(c, customer, now_ms)?,
                 None => policy::History::default(),
             };
             Ok::<_, StoreError>(Some(Facts {

@@ -128,20 +128,3 @@ pub async fn register(
         command_seq,
     })
 }
-
-/// A fresh RMA id, printable as a label with its check character: ten base-36 characters from
-/// the time and a counter, so ids are time-ordered and unique within this coordinator.
-pub fn new_rma_id() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let mut v = (u64::try_from(chrono_ms()).unwrap_or(0) * 1000 + n) % 36u64.pow(10);
-    let mut body = [b'0'; 10];
-    for c in body.iter_mut().rev() {
-        *c = ALPHABET[(v % 36) as usize];
-        v /= 36;
-    }
-    let body = String::from_utf8_lossy(&body).into_owned();
-    // Ten characters of A-Z 0-9 always encode.
-    modori_shared::barcode::rma_encode(&body).unwrap_or(body)
-}

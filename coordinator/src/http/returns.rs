@@ -449,7 +449,7 @@ pub(crate) fn check(
         .collect::<Result<Vec<_>, _>>()?;
     let rma = match rma {
         Some(r) => RmaId::new(r).map_err(|e| ApiError::invalid_field("rma", e))?,
-        None => RmaId::new(crate::app::route::new_rma_id()).map_err(|e| ApiError::internal(&e))?,
+        None => RmaId::new(crate::ids::new_rma_id()).map_err(|e| ApiError::internal(&e))?,
     };
     let customer = customer_in.map(customer).transpose()?;
     if order

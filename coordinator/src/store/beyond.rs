@@ -142,13 +142,15 @@ pub fn reserve(
     now_ms: i64,
 ) -> Result<(Reservation, Option<(SiteId, u64)>), StoreError> {
     let held: Vec<(String, String)> = {
-        let mut stmt = tx.prepare_cached(
+        let mut stmt = tx.prepare_cached(concat!(
             "SELECT u.site, u.lpn FROM units u
-             WHERE u.sku = ?1 AND u.state = 'placed:restock' AND u.grade = 'A'
+             WHERE u.sku = ?1 AND ",
+            super::stock::sellable_unit_sql!(),
+            "
                AND u.lpn NOT IN (SELECT lpn FROM reservations
                                  WHERE lpn IS NOT NULL AND status IN ('reserved', 'ordered'))
-             ORDER BY u.updated_ms, u.lpn",
-        )?;
+             ORDER BY u.updated_ms, u.lpn"
+        ))?;
         let rows = stmt.query_map([sku.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };

@@ -19,8 +19,11 @@ use crate::policy::{self, History, PolicyConfig};
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Reasons that are nobody's fault but the customer's choice: an item coming back worn on
-/// one of them is a sign of wardrobing.
+/// one of them is a sign of wardrobing, and counts in the customer's abuse score.
 pub const NO_FAULT_REASONS: [&str; 4] = ["changed_mind", "too_small", "too_large", "arrived_late"];
+
+/// The window of `History::returns_90d`, in milliseconds.
+pub const HISTORY_RECENT_MS: i64 = 90 * DAY_MS;
 
 /// How the parcel travels from the customer.
 pub const METHODS: [&str; 4] = [
@@ -106,7 +109,9 @@ pub fn has_catalog(conn: &Connection, merchant: &str) -> Result<bool, StoreError
     )? > 0)
 }
 
-/// The customer's past returns, as the policy weighs them.
+/// The customer's past returns, as the policy weighs them: for the API, BORIS and the
+/// counter alike, and for the dashboard's abuse flags. A receipt that was not what the
+/// return announced (a wrong item, more than announced) or a shortage is a mismatch.
 pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<History, StoreError> {
     let returns_total: i64 = conn.query_row(
         "SELECT COUNT(*) FROM returns WHERE customer_ref = ?1",
@@ -115,7 +120,7 @@ pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<His
     )?;
     let returns_90d: i64 = conn.query_row(
         "SELECT COUNT(*) FROM returns WHERE customer_ref = ?1 AND created_ms >= ?2",
-        params![customer_ref, now_ms - 90 * DAY_MS],
+        params![customer_ref, now_ms - HISTORY_RECENT_MS],
         |r| r.get(0),
     )?;
     let used_on_no_fault: i64 = conn.query_row(
@@ -137,7 +142,7 @@ pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<His
         "SELECT COUNT(*) FROM returns r WHERE r.customer_ref = ?1 AND (
             (r.shortages_json IS NOT NULL AND r.shortages_json != '[]')
             OR EXISTS (SELECT 1 FROM units u WHERE (u.rma = r.rma OR u.claimed_rma = r.rma)
-                       AND u.receipt = 'wrong_item'))",
+                       AND u.receipt IN ('wrong_item', 'over')))",
         [customer_ref],
         |r| r.get(0),
     )?;

@@ -9,18 +9,29 @@ use rusqlite::Connection;
 use super::StoreError;
 use crate::rebalance::Stock;
 
+/// A sellable unit `u`: grade A, on a restock shelf. Rebalancing moves these and an exchange
+/// reserves one, so both select with this one condition.
+macro_rules! sellable_unit_sql {
+    () => {
+        "u.state = 'placed:restock' AND u.grade = 'A'"
+    };
+}
+pub(crate) use sellable_unit_sql;
+
 /// Sellable units by site and SKU, and the units of each SKU each site sells in the horizon.
 pub type StockAndDemand = (Vec<Stock>, BTreeMap<(SiteId, Sku), u32>);
 
 pub fn stock_and_demand(c: &mut Connection) -> Result<StockAndDemand, StoreError> {
     let mut stock: Vec<Stock> = Vec::new();
     {
-        let mut stmt = c.prepare_cached(
+        let mut stmt = c.prepare_cached(concat!(
             "SELECT u.site, u.sku, u.lpn,
                     COALESCE((SELECT price_yen FROM catalog WHERE sku = u.sku ORDER BY merchant LIMIT 1), 0)
-             FROM units u WHERE u.state = 'placed:restock' AND u.grade = 'A'
-             ORDER BY u.site, u.sku, u.updated_ms, u.lpn",
-        )?;
+             FROM units u WHERE ",
+            sellable_unit_sql!(),
+            "
+             ORDER BY u.site, u.sku, u.updated_ms, u.lpn"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok((
                 r.get::<_, String>(0)?,

@@ -137,18 +137,12 @@ pub fn plan(
 
 /// A tote label body from the store, its first return and the time: ten `A-Z 0-9`.
 fn tote_id(store: &str, first_rma: &str, now_ms: i64) -> String {
-    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut v = format!("{store}/{first_rma}/{now_ms}")
+    let hash = format!("{store}/{first_rma}/{now_ms}")
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-    let mut body = [b'0'; 10];
-    for c in body.iter_mut() {
-        *c = ALPHABET[(v % 36) as usize];
-        v /= 36;
-    }
-    let body = String::from_utf8_lossy(&body).into_owned();
+    let body = crate::ids::base36_body(hash);
     // Ten characters of A-Z 0-9 always encode.
     tote_encode(&body).unwrap_or(body)
 }
