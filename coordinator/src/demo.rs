@@ -234,7 +234,7 @@ async fn drive_returns(
         // The store ships it on with the simulated carrier, whose slip the site scans.
         let terms = crate::store::commerce::Terms {
             method: "store_dropoff".into(),
-            resolution: "refund".into(),
+            resolution: crate::policy::ResolutionKind::Refund,
             carrier: Some("sim".into()),
             tracking: Some(crate::carrier::simulated_tracking(n)),
             ..Default::default()

@@ -5,6 +5,7 @@
 //! Architecture invariant: the coordinator trusts a site's certificate, never its payload, and
 //! acknowledges an op only after its effect is durable.
 
+pub mod anomaly;
 pub mod apikeys;
 pub mod app;
 pub mod carrier;

@@ -24,6 +24,7 @@ use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{debug, info, warn};
 
+use crate::anomaly::AnomalyKind;
 use crate::refusals::{Refusal, RefusalLog};
 use crate::revocation::{Revocations, RevokingVerifier};
 use crate::store::{self, StoreError};
@@ -213,7 +214,7 @@ async fn converse(
         let s = site.clone();
         ctx.db
             .call(move |c| {
-                store::record_anomaly(c, &s, "hello_site_mismatch", &detail, chrono_ms())
+                store::record_anomaly(c, &s, AnomalyKind::HelloSiteMismatch, &detail, chrono_ms())
             })
             .await
             .map_err(store_err)?;

@@ -14,7 +14,7 @@ use modori_shared::domain::{
     Coordinates, Departure, Disposition, DomainError, Epoch, Grade, Lpn, MerchantId, ReturnLine,
     RmaId, SiteId, Sku, StoreId, UnitState,
 };
-use modori_shared::op::{CommandBody, OpBody, OpRecord};
+use modori_shared::op::{CommandBody, OpBody, OpKind, OpRecord};
 use modori_shared::station::{ReceiptKind, WAITING_TO_BE_MATCHED_SQL};
 use modori_shared::sync::{Plan, Receiver, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
@@ -26,6 +26,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 use modori_agent::sqlite::{to_i64, to_u64, DbError};
+
+use crate::anomaly::AnomalyKind;
 
 pub mod beyond;
 pub mod billing;
@@ -414,7 +416,7 @@ pub struct BatchOutcome {
     /// wake their connections once the batch has committed.
     pub commands_queued: Queued,
     /// The kinds of op applied, so what follows a batch runs only the passes they can need.
-    pub kinds: std::collections::BTreeSet<&'static str>,
+    pub kinds: std::collections::BTreeSet<OpKind>,
     /// When the newest op applied by this batch happened, by the site's clock: how far
     /// behind the centre is while a site catches up.
     pub last_op_at_ms: Option<i64>,
@@ -450,12 +452,12 @@ fn anomaly(
     site: &SiteId,
     epoch: Option<Epoch>,
     seq: Option<u64>,
-    kind: &str,
+    kind: AnomalyKind,
     lpn: Option<&Lpn>,
     detail: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    tracing::warn!(site = %site, seq, kind, lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
+    tracing::warn!(site = %site, seq, kind = kind.as_str(), lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
     tx.prepare_cached(
         "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -463,7 +465,7 @@ fn anomaly(
             site.as_str(),
             epoch.map(|e| to_i64(e.0)),
             seq.map(to_i64),
-            kind,
+            kind.as_str(),
             lpn.map(Lpn::as_str),
             detail,
             now_ms
@@ -476,7 +478,7 @@ fn anomaly(
 pub fn record_anomaly(
     conn: &mut Connection,
     site: &SiteId,
-    kind: &str,
+    kind: AnomalyKind,
     detail: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -523,7 +525,7 @@ pub fn apply_op_batch(
             site,
             Some(epoch),
             Some(c.seq),
-            "hash_mismatch",
+            AnomalyKind::HashMismatch,
             None,
             &detail,
             now_ms,
@@ -534,7 +536,7 @@ pub fn apply_op_batch(
         let kind = match payload::decode_op(&item.payload) {
             Ok(op) => {
                 let kind = op.body.kind();
-                kinds.insert(kind);
+                kinds.insert(op.body.op_kind());
                 last_op_at_ms = Some(op.at_ms);
                 n_anomalies += apply_op(
                     &tx,
@@ -553,12 +555,12 @@ pub fn apply_op_batch(
                     site,
                     Some(epoch),
                     Some(item.seq),
-                    "undecodable",
+                    AnomalyKind::Undecodable,
                     None,
                     &e.to_string(),
                     now_ms,
                 )?;
-                "undecodable"
+                AnomalyKind::Undecodable.as_str()
             }
         };
         tx.prepare_cached(
@@ -615,7 +617,7 @@ fn apply_op(
     now_ms: i64,
     commands_queued: &mut Queued,
 ) -> Result<usize, StoreError> {
-    let note = |kind: &str, lpn: Option<&Lpn>, detail: &str| {
+    let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &str| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
     };
     if &op.site != site {
@@ -623,7 +625,7 @@ fn apply_op(
             "op names site {} but came over the connection of {site}; not applied",
             op.site
         );
-        return note("impersonation", None, &detail);
+        return note(AnomalyKind::Impersonation, None, &detail);
     }
     let event = lifecycle::OpEvent {
         site,
@@ -636,7 +638,7 @@ fn apply_op(
     // is applied as reported, and ops see it.
     let n_breaches = match gated_unit(&op.body) {
         Some(lpn) if is_quarantined(tx, lpn)? => note(
-            "quarantine_breached",
+            AnomalyKind::QuarantineBreached,
             Some(lpn),
             &format!("{} of a unit still in quarantine", op.body.kind()),
         )?,
@@ -670,7 +672,10 @@ fn apply_op(
             // parcel's does; `misrouted` keeps it from being matched back automatically.
             let parcel_ref = parcel_ref.or_else(|| claimed.map(ToString::to_string));
             let stored_receipt = match &claim {
-                Claim::Refused { kind, .. } if *kind == "return_not_routed_here" => "misrouted",
+                Claim::Refused {
+                    kind: AnomalyKind::ReturnNotRoutedHere,
+                    ..
+                } => "misrouted",
                 _ => receipt.as_str(),
             };
             let quarantined = match &claim {
@@ -698,7 +703,7 @@ fn apply_op(
             )?;
             if inserted == 0 {
                 return note(
-                    "duplicate_lpn",
+                    AnomalyKind::DuplicateLpn,
                     Some(&lpn),
                     "a unit with this LPN was already received",
                 );
@@ -707,7 +712,7 @@ fn apply_op(
             match (claim, attached) {
                 (Claim::Refused { kind, detail }, _) => note(kind, Some(&lpn), &detail),
                 (_, Some(rma)) => match event.unit_received(tx, rma, &lpn, &sku, receipt)? {
-                    Some(detail) => note("closed_return_received", Some(&lpn), &detail),
+                    Some(detail) => note(AnomalyKind::ClosedReturnReceived, Some(&lpn), &detail),
                     None => Ok(0),
                 },
                 _ => Ok(0),
@@ -733,7 +738,7 @@ fn apply_op(
                 bill(billing::Activity::Grading, &lpn)?;
                 Ok(0)
             }
-            Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
         },
         OpBody::DispositionUndone { lpn, grade } => {
             match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
@@ -742,7 +747,7 @@ fn apply_op(
                     event.unit_event(tx, &lpn, "disposition_undone", &detail)?;
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::ParcelClosed { rma, shortages } => {
@@ -756,12 +761,12 @@ fn apply_op(
             match event.parcel_closed(tx, &rma, &shortages, &shortages_json)? {
                 lifecycle::ParcelClosed::Recorded => Ok(0),
                 lifecycle::ParcelClosed::UnknownReturn => note(
-                    "unknown_return",
+                    AnomalyKind::UnknownReturn,
                     None,
                     &format!("parcel of {rma} closed, but no such return is registered"),
                 ),
                 lifecycle::ParcelClosed::ReturnClosed(status) => note(
-                    "closed_return_received",
+                    AnomalyKind::ClosedReturnReceived,
                     None,
                     &format!("parcel of {rma} closed at the site, but the return is {status}"),
                 ),
@@ -778,7 +783,7 @@ fn apply_op(
                     }
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::ReceiptVoided { lpn } => {
@@ -790,7 +795,7 @@ fn apply_op(
                     }
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::UnitPutAway { lpn, bin } => {
@@ -806,7 +811,7 @@ fn apply_op(
                     }
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::UnitTested { lpn, passed } => {
@@ -816,7 +821,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "invalid_transition",
+                    AnomalyKind::InvalidTransition,
                     Some(&lpn),
                     "test of a unit not held here",
                 );
@@ -855,10 +860,10 @@ fn apply_op(
                 }
                 match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
                     Ok(()) => Ok(0),
-                    Err(detail) => note("incomplete_unit", Some(&lpn), &detail),
+                    Err(detail) => note(AnomalyKind::IncompleteUnit, Some(&lpn), &detail),
                 }
             }
-            Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
         },
         OpBody::TransferReceived { lpn, from } => {
             let expected: Option<(String, Option<String>)> = tx
@@ -877,7 +882,7 @@ fn apply_op(
                 None => Some("no receipt of this unit is known".to_owned()),
             };
             if let Some(detail) = detail {
-                return note("invalid_transition", Some(&lpn), &detail);
+                return note(AnomalyKind::InvalidTransition, Some(&lpn), &detail);
             }
             // The unit changes hands: the arriving site owns it from here on.
             tx.execute(
@@ -889,7 +894,7 @@ fn apply_op(
                     event.unit_event(tx, &lpn, "transfer_received", &format!("from {from}"))?;
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::UnitMatched { lpn, rma } => {
@@ -900,7 +905,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "invalid_transition",
+                    AnomalyKind::InvalidTransition,
                     Some(&lpn),
                     &format!("matched to {rma} at the site, but not in quarantine here"),
                 );
@@ -915,7 +920,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "unknown_tote",
+                    AnomalyKind::UnknownTote,
                     None,
                     &format!("tote {tote} received, but none was sent to this site"),
                 );
@@ -939,7 +944,7 @@ fn apply_op(
                 .unwrap_or(0);
             let n_ops = to_u64(applied).saturating_sub(head_seq);
             note(
-                "database_rewound",
+                AnomalyKind::DatabaseRewound,
                 None,
                 &format!(
                     "database of site {site} went back in time: {n_ops} ops, new epoch {new_epoch} \
@@ -967,7 +972,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "invalid_transition",
+                    AnomalyKind::InvalidTransition,
                     Some(&lpn),
                     "released from quarantine at the site, but not in quarantine here",
                 );
@@ -1019,7 +1024,7 @@ enum Claim {
     Counts,
     /// It waits in quarantine unattached; `kind` and `detail` are the anomaly raised.
     Refused {
-        kind: &'static str,
+        kind: AnomalyKind,
         detail: String,
     },
 }
@@ -1060,7 +1065,7 @@ fn claim_of(
     let refused = |kind, detail: String| Ok(Claim::Refused { kind, detail });
     if routed_to != site.as_str() || receipt == ReceiptKind::Unidentified {
         return refused(
-            "return_not_routed_here",
+            AnomalyKind::ReturnNotRoutedHere,
             format!("{sku} received at {site} against {rma}, which is routed to {routed_to}; held in quarantine"),
         );
     }
@@ -1070,13 +1075,13 @@ fn claim_of(
         .any(|l| l["sku"].as_str() == Some(sku.as_str()));
     if !listed || receipt == ReceiptKind::WrongItem {
         return refused(
-            "wrong_item",
+            AnomalyKind::WrongItem,
             format!("{sku} received at {site} against {rma}, which does not list it; held in quarantine"),
         );
     }
     if receipt == ReceiptKind::Over && status == lifecycle::RECEIVED {
         return refused(
-            "over_after_close",
+            AnomalyKind::OverAfterClose,
             format!("{sku} received at {site} against {rma} beyond its quantity after its parcel closed; held in quarantine"),
         );
     }

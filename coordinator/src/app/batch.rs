@@ -2,6 +2,7 @@
 //! queued woken, and what follows it without being part of its effect.
 
 use modori_shared::domain::{Epoch, SiteId};
+use modori_shared::op::OpKind;
 use modori_shared::wire::messages::Sequenced;
 use tracing::{debug, warn};
 
@@ -48,22 +49,26 @@ pub async fn apply_batch(
 /// what is new; at start and in the hourly sweep (`None`) every pass runs over everything.
 pub async fn after_ops_applied(
     ctx: &Ctx,
-    batch: Option<(&std::collections::BTreeSet<&'static str>, i64)>,
+    batch: Option<(&std::collections::BTreeSet<OpKind>, i64)>,
 ) -> Result<(), StoreError> {
     let valuation = ctx.config.valuation.clone();
     let resale = ctx.config.resale.clone();
     let policy = ctx.config.policy.clone();
     let sites = ctx.fleet.sites.clone();
-    let needs = |kinds: &[&str]| batch.is_none_or(|(k, _)| kinds.iter().any(|x| k.contains(x)));
-    let decide = needs(&["disposition_set", "disposition_undone", "unit_graded"]);
-    let list = needs(&["unit_put_away"]);
-    let refunds = needs(&[
-        "unit_graded",
-        "parcel_closed",
-        "tote_received",
-        "receipt_voided",
+    let needs = |kinds: &[OpKind]| batch.is_none_or(|(k, _)| kinds.iter().any(|x| k.contains(x)));
+    let decide = needs(&[
+        OpKind::DispositionSet,
+        OpKind::DispositionUndone,
+        OpKind::UnitGraded,
     ]);
-    let matching = needs(&["unit_received"]);
+    let list = needs(&[OpKind::UnitPutAway]);
+    let refunds = needs(&[
+        OpKind::UnitGraded,
+        OpKind::ParcelClosed,
+        OpKind::ToteReceived,
+        OpKind::ReceiptVoided,
+    ]);
+    let matching = needs(&[OpKind::UnitReceived]);
     let since = batch.map(|(_, applied_ms)| applied_ms);
     let queued = ctx
         .db

@@ -61,15 +61,6 @@ pub struct Registered {
     pub reservation: Option<store::beyond::Reservation>,
 }
 
-/// The name a resolution is stored under.
-pub fn resolution_name(r: &Resolution) -> &'static str {
-    match r {
-        Resolution::Refund => "refund",
-        Resolution::StoreCredit => "store_credit",
-        Resolution::Exchange { .. } => "exchange",
-    }
-}
-
 /// The terms stored with a return the policy accepted.
 pub(super) fn terms(
     ctx: &Ctx,
@@ -88,7 +79,7 @@ pub(super) fn terms(
         order_ref: order.0,
         order_date_ms: order.1,
         method,
-        resolution: resolution_name(resolution).to_owned(),
+        resolution: resolution.kind(),
         exchange_sku,
         fee_yen: decision.map_or(0, |d| d.fee_yen),
         credit_bonus_percent: match (resolution, decision) {

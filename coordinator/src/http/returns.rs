@@ -15,7 +15,7 @@ use super::ops::CUSTOMER_REF_CHARS_MAX;
 use super::rfc3339;
 use crate::apikeys::Scope;
 use crate::app::register::{self, Registered, Registration};
-use crate::policy;
+use crate::policy::{self, ResolutionKind};
 use crate::store::{self, lifecycle};
 use crate::Ctx;
 
@@ -478,33 +478,32 @@ pub(crate) fn check(
             ),
         ));
     }
-    let resolution = match (
-        order.resolution.as_deref().unwrap_or("refund"),
-        order.exchange_sku,
-    ) {
-        ("refund", None) => policy::Resolution::Refund,
-        ("store_credit", None) => policy::Resolution::StoreCredit,
-        ("exchange", Some(sku)) => {
+    let named = order.resolution.as_deref().unwrap_or("refund");
+    let resolution = match (named.parse::<ResolutionKind>(), order.exchange_sku) {
+        (Ok(ResolutionKind::Refund), None) => policy::Resolution::Refund,
+        (Ok(ResolutionKind::StoreCredit), None) => policy::Resolution::StoreCredit,
+        (Ok(ResolutionKind::Exchange), Some(sku)) => {
             Sku::new(sku.clone()).map_err(|e| ApiError::invalid_field("exchange_sku", e))?;
             policy::Resolution::Exchange { sku }
         }
-        ("exchange", None) => {
+        (Ok(ResolutionKind::Exchange), None) => {
             return Err(ApiError::invalid_field(
                 "exchange_sku",
                 "an exchange names the SKU wanted",
             ))
         }
-        ("refund" | "store_credit", Some(_)) => {
+        (Ok(ResolutionKind::Refund | ResolutionKind::StoreCredit), Some(_)) => {
             return Err(ApiError::invalid_field(
                 "exchange_sku",
                 "only an exchange names a SKU wanted",
             ))
         }
-        (other, _) => {
+        (Err(_), _) => {
+            let other = named;
             return Err(ApiError::invalid_field(
                 "resolution",
                 format!("unknown resolution {other:?}; expected refund, store_credit or exchange"),
-            ))
+            ));
         }
     };
     Ok(Registration {

@@ -14,7 +14,7 @@ use modori_agent::sqlite::to_i64;
 
 use super::StoreError;
 use crate::carrier::{TrackingEvent, TrackingStatus};
-use crate::policy::{self, History, PolicyConfig};
+use crate::policy::{self, History, PolicyConfig, ResolutionKind};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
@@ -40,8 +40,7 @@ pub struct Terms {
     pub order_date_ms: Option<i64>,
     /// One of [`METHODS`].
     pub method: String,
-    /// `refund`, `exchange` or `store_credit`.
-    pub resolution: String,
+    pub resolution: ResolutionKind,
     /// The SKU wanted in exchange.
     pub exchange_sku: Option<Sku>,
     pub fee_yen: u64,
@@ -69,7 +68,7 @@ pub fn store_terms(tx: &Transaction<'_>, rma: &RmaId, t: &Terms) -> Result<(), S
             t.order_ref,
             t.order_date_ms,
             t.method,
-            t.resolution,
+            t.resolution.as_str(),
             t.exchange_sku.as_ref().map(Sku::as_str),
             to_i64(t.fee_yen),
             t.credit_bonus_percent,
@@ -288,14 +287,15 @@ pub fn compute_refunds(
             let price = product(&tx, merchant.as_deref(), &sku)?.map_or(0, |p| p.0);
             graded.push((price, Grade::parse(&grade)?));
         }
-        let bonus = (resolution == "store_credit").then(|| u32::try_from(bonus).unwrap_or(0));
+        let store_credit = resolution.parse() == Ok(ResolutionKind::StoreCredit);
+        let bonus = store_credit.then(|| u32::try_from(bonus).unwrap_or(0));
         let amount =
             policy::refund_after_grading(config, &graded, u64::try_from(fee).unwrap_or(0), bonus);
         tx.execute(
             "UPDATE returns SET refund_yen = ?2 WHERE rma = ?1",
             params![rma, to_i64(amount)],
         )?;
-        let what = if resolution == "store_credit" {
+        let what = if store_credit {
             "store credit"
         } else {
             "refund"
