@@ -258,7 +258,7 @@ impl Coordinator {
                 let resale = sweep_ctx.config.resale.clone();
                 match sweep_ctx
                     .db
-                    .call(move |c| listings::mark_down(c, &resale, chrono_ms()))
+                    .call(move |c| store::listings::mark_down(c, &resale, chrono_ms()))
                     .await
                 {
                     Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
@@ -276,7 +276,7 @@ impl Coordinator {
         let tasks = vec![
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
-            tokio::spawn(webhooks::worker(ctx.clone())),
+            tokio::spawn(app::webhooks::worker(ctx.clone())),
             tokio::spawn(async move {
                 let serve = axum::serve(http::long_uri::Guarded(listener), router)
                     .with_graceful_shutdown(async move {

@@ -26,7 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::anomaly::AnomalyKind;
 use crate::refusals::{Refusal, RefusalLog};
-use crate::revocation::{Revocations, RevokingVerifier};
+use crate::revocation::{site_from_der, Revocations, RevokingVerifier};
 use crate::store::{self, StoreError};
 use crate::Ctx;
 
@@ -74,19 +74,6 @@ pub fn site_from_certificate(conn: &quinn::Connection) -> Result<SiteId, String>
         .map_err(|_| "unexpected peer identity type")?;
     let leaf = chain.first().ok_or("empty certificate chain")?;
     site_from_der(leaf.as_ref())
-}
-
-/// The site named by a certificate's common name.
-pub fn site_from_der(der: &[u8]) -> Result<SiteId, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("unparsable client certificate: {e}"))?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .ok_or("client certificate has no common name")?;
-    SiteId::new(cn).map_err(|e| format!("client certificate common name: {e}"))
 }
 
 /// Accepts connections until shutdown, each in its own task, up to the connection limit.

@@ -15,7 +15,7 @@ use modori_shared::domain::{
     RmaId, SiteId, Sku, StoreId, UnitState,
 };
 use modori_shared::op::{CommandBody, OpBody, OpKind, OpRecord};
-use modori_shared::station::{ReceiptKind, WAITING_TO_BE_MATCHED_SQL};
+use modori_shared::station::ReceiptKind;
 use modori_shared::sync::{Plan, Receiver, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
 use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
@@ -31,16 +31,27 @@ use crate::anomaly::AnomalyKind;
 
 pub mod beyond;
 pub mod billing;
+pub mod catalog;
 pub mod commerce;
 pub mod dashboard;
 pub mod lifecycle;
+pub mod listings;
 pub mod orders;
+pub mod quarantine;
 pub mod queued;
+pub mod returnless;
+pub mod rules;
+pub mod runs;
 pub mod stock;
 pub mod styles;
 pub mod totes;
+pub mod webhooks;
 
+pub use catalog::{catalog, put_catalog, put_styled_catalog};
+pub use quarantine::{match_unidentified, quarantine, MatchError, QuarantinedUnit};
 pub use queued::Queued;
+pub use rules::sync_disposition_rules;
+pub use runs::{clear_run, run, set_run, start_new_command_epoch};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
@@ -1100,7 +1111,7 @@ fn departed(
     commands_queued: &mut Queued,
 ) -> Result<Result<(), String>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
-    crate::listings::delist_unit(tx, lpn, now_ms)?;
+    listings::delist_unit(tx, lpn, now_ms)?;
     match departure {
         Departure::Transfer { to } => {
             let (sku, grade, state): (String, Option<String>, String) = tx.query_row(
@@ -1959,281 +1970,4 @@ mod tests {
         assert_eq!((out.n_applied, out.n_anomalies), (0, 1));
         assert_eq!(anomalies(&conn, 1).unwrap()[0].kind, "hash_mismatch");
     }
-}
-
-/// Stores a merchant's catalogue and queues it to every site (in commands of at most
-/// `CATALOG_ITEMS_PER_COMMAND_MAX` items), in one transaction. Returns each site's last seq.
-pub fn put_catalog(
-    conn: &mut Connection,
-    merchant: &str,
-    items: &[modori_shared::CatalogItem],
-    sites: &[SiteId],
-    now_ms: i64,
-) -> Result<Queued, StoreError> {
-    put_styled_catalog(conn, merchant, items, &[], sites, now_ms)
-}
-
-/// `put_catalog`, with each item's style (`styles[i]` for `items[i]`; an item past the end
-/// of `styles` has none). Styles stay here: the command sent to the sites does not carry them.
-pub fn put_styled_catalog(
-    conn: &mut Connection,
-    merchant: &str,
-    items: &[modori_shared::CatalogItem],
-    styles: &[Option<String>],
-    sites: &[SiteId],
-    now_ms: i64,
-) -> Result<Queued, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (n, i) in items.iter().enumerate() {
-        let style = styles.get(n).and_then(Option::as_deref);
-        tx.execute(
-            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing, style)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
-               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing,
-               style = excluded.style",
-            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing, style],
-        )?;
-    }
-    let mut last = Queued::none();
-    for site in sites {
-        let mut seq = 0;
-        for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
-            let command = CommandBody::CatalogUpdate {
-                items: chunk.to_vec(),
-            };
-            seq = enqueue_command(&tx, site, &command, now_ms)?;
-        }
-        last.push(site.clone(), seq);
-    }
-    tx.commit()?;
-    Ok(last)
-}
-
-/// A merchant's catalogue, by SKU; at most `limit` items.
-pub fn catalog(
-    conn: &Connection,
-    merchant: &str,
-    limit: usize,
-) -> Result<Vec<modori_shared::CatalogItem>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT sku, gtin14, category, price_yen, final_sale, needs_testing FROM catalog
-         WHERE merchant = ?1 ORDER BY sku LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![merchant, to_i64(limit as u64)], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get::<_, i64>(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (sku, gtin14, category, price, final_sale, needs_testing) = row?;
-        out.push(modori_shared::CatalogItem {
-            sku: modori_shared::domain::Sku::new(sku)?,
-            gtin14,
-            category,
-            price_yen: to_u64(price),
-            final_sale,
-            needs_testing,
-        });
-    }
-    Ok(out)
-}
-
-/// A unit waiting to be matched to a return (unidentified, final sale, or refused by the
-/// return it was received against).
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct QuarantinedUnit {
-    pub lpn: String,
-    pub site: String,
-    pub sku: String,
-    pub parcel_ref: Option<String>,
-    pub state: String,
-    pub updated_ms: i64,
-    /// The return it was received against when that return may not count it.
-    pub claimed_rma: Option<String>,
-}
-
-/// The units waiting to be matched, by the one definition the dashboard counts with
-/// ([`WAITING_TO_BE_MATCHED_SQL`]).
-pub fn quarantine(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedUnit>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT lpn, site, sku, parcel_ref, state, updated_ms, claimed_rma FROM units
-         WHERE {WAITING_TO_BE_MATCHED_SQL} ORDER BY updated_ms, lpn LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([to_i64(limit as u64)], |r| {
-        Ok(QuarantinedUnit {
-            lpn: r.get(0)?,
-            site: r.get(1)?,
-            sku: r.get(2)?,
-            parcel_ref: r.get(3)?,
-            state: r.get(4)?,
-            updated_ms: r.get(5)?,
-            claimed_rma: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Why a unit could not be matched to a return.
-#[derive(Debug, Error)]
-pub enum MatchError {
-    #[error("no unit {0} is known")]
-    UnknownUnit(String),
-    #[error("unit {0} is not in quarantine")]
-    NotQuarantined(String),
-    #[error("no return {0} is registered")]
-    UnknownReturn(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for MatchError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-/// Matches a quarantined unit to a return: recorded here and sent to the unit's site, in one
-/// transaction. Returns the unit's site and the command to wake it with.
-pub fn match_unidentified(
-    conn: &mut Connection,
-    lpn: &Lpn,
-    rma: &RmaId,
-    now_ms: i64,
-) -> Result<(SiteId, Queued), MatchError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let unit: Option<(String, i64)> = tx
-        .query_row(
-            "SELECT site, quarantine FROM units WHERE lpn = ?1",
-            [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (site, quarantined) = unit.ok_or_else(|| MatchError::UnknownUnit(lpn.to_string()))?;
-    if quarantined == 0 {
-        return Err(MatchError::NotQuarantined(lpn.to_string()));
-    }
-    let known: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM returns WHERE rma = ?1",
-            [rma.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if known.is_none() {
-        return Err(MatchError::UnknownReturn(rma.to_string()));
-    }
-    tx.execute(
-        "UPDATE units SET rma = ?2, quarantine = 0, updated_ms = ?3 WHERE lpn = ?1",
-        params![lpn.as_str(), rma.as_str(), now_ms],
-    )?;
-    let site = SiteId::new(site).map_err(StoreError::from)?;
-    lifecycle::unit_matched(&tx, rma, lpn, &site, now_ms)?;
-    let command = CommandBody::MatchUnidentified {
-        lpn: lpn.clone(),
-        rma: rma.clone(),
-    };
-    let seq = enqueue_command(&tx, &site, &command, now_ms)?;
-    tx.commit()?;
-    Ok((site.clone(), Queued::one(site, seq)))
-}
-
-impl From<DbError> for MatchError {
-    fn from(e: DbError) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-/// Sends `rules` to every site that does not have exactly these rules yet, in one
-/// transaction; returns each site it queued them for, with the command's seq.
-pub fn sync_disposition_rules(
-    conn: &mut Connection,
-    rules: &[modori_shared::DispositionRule],
-    sites: &[SiteId],
-    now_ms: i64,
-) -> Result<Queued, StoreError> {
-    let command = CommandBody::DispositionRules {
-        rules: rules.to_vec(),
-    };
-    let fingerprint = hex(&payload_hash(&payload::encode_command(&command)?)[..16]);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut queued = Queued::none();
-    for site in sites {
-        let key = format!("disposition_rules:{site}");
-        let sent: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if sent.as_deref() == Some(fingerprint.as_str()) {
-            continue;
-        }
-        let seq = enqueue_command(&tx, site, &command, now_ms)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, fingerprint],
-        )?;
-        queued.push(site.clone(), seq);
-    }
-    tx.commit()?;
-    Ok(queued)
-}
-
-/// The run of the coordinator that last opened this database, if one recorded itself.
-pub fn run(conn: &Connection) -> Result<Option<Epoch>, StoreError> {
-    let v: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'run'", [], |r| r.get(0))
-        .optional()?;
-    Ok(v.and_then(|s| s.parse::<u64>().ok()).map(Epoch))
-}
-
-/// Records `run` as the run that opened this database.
-pub fn set_run(conn: &Connection, run: Epoch) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('run', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [run.0.to_string()],
-    )?;
-    Ok(())
-}
-
-/// Forgets which run opened this database: done to a backup, so whenever it is put back (by
-/// `restore` or by hand) the next start knows it is older than the last run.
-pub fn clear_run(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM meta WHERE key = 'run'", [])?;
-    Ok(())
-}
-
-/// Gives a restored coordinator database a new command epoch: every site then receives its
-/// whole command stream again under new keys (and applies each command once), instead of the
-/// coordinator reusing seqs the sites already applied with other payloads.
-pub fn start_new_command_epoch(conn: &mut Connection) -> Result<Epoch, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let old: Option<String> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'command_epoch'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let epoch = loop {
-        let e = (rand::random::<u64>() >> 1).max(1);
-        if old.as_deref() != Some(e.to_string().as_str()) {
-            break e;
-        }
-    };
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('command_epoch', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [epoch.to_string()],
-    )?;
-    tx.execute("UPDATE command_streams SET acked_seq = 0", [])?;
-    tx.commit()?;
-    Ok(Epoch(epoch))
 }

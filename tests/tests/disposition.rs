@@ -395,7 +395,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
         .coordinator()
         .ctx()
         .db
-        .call(|c| modori_coordinator::listings::listings(c, Some("listed"), 10))
+        .call(|c| modori_coordinator::store::listings::listings(c, Some("listed"), 10))
         .await?;
     let mut prices: Vec<(String, i64)> = listed
         .iter()

@@ -7,7 +7,7 @@ use modori_shared::wire::messages::Sequenced;
 use tracing::{debug, warn};
 
 use crate::store::{self, BatchOutcome, StoreError};
-use crate::{chrono_ms, decisions, listings, Ctx};
+use crate::{chrono_ms, decisions, Ctx};
 
 /// Applies `ops` of `site`'s stream in `epoch` in one transaction, wakes the sites of the
 /// commands it queued, then runs the passes its kinds of op need (a failure there is logged:
@@ -79,7 +79,7 @@ pub async fn after_ops_applied(
                 queued.extend(decisions::decide_pending(c, &valuation, &sites, now)?);
             }
             if list {
-                listings::list_pending(c, &resale, now)?;
+                store::listings::list_pending(c, &resale, now)?;
             }
             if refunds {
                 store::commerce::compute_refunds(c, &policy, now)?;

@@ -14,6 +14,7 @@ pub mod register;
 pub mod route;
 pub mod stock;
 pub mod totes;
+pub mod webhooks;
 pub mod withdraw;
 
 pub use error::AppError;

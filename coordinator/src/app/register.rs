@@ -457,7 +457,7 @@ async fn register_returnless(
     let now_ms = chrono_ms();
     let stored = ctx
         .db
-        .call(move |conn| store::beyond::register_returnless(conn, &r, &s, &w, refund, now_ms))
+        .call(move |conn| store::returnless::register_returnless(conn, &r, &s, &w, refund, now_ms))
         .await;
     match stored {
         Ok(()) => {}
