@@ -34,6 +34,7 @@ pub mod billing;
 pub mod catalog;
 pub mod commerce;
 pub mod dashboard;
+pub mod decisions;
 pub mod lifecycle;
 pub mod listings;
 pub mod orders;
@@ -45,6 +46,7 @@ pub mod runs;
 pub mod stock;
 pub mod styles;
 pub mod totes;
+pub mod transfers;
 pub mod webhooks;
 
 pub use catalog::{catalog, put_catalog, put_styled_catalog};
@@ -53,12 +55,24 @@ pub use queued::Queued;
 pub use rules::sync_disposition_rules;
 pub use runs::{clear_run, run, set_run, start_new_command_epoch};
 
+/// What went wrong in the store. SQLite's error codes are read here and nowhere else: what
+/// callers need to tell apart has its own variant.
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The database thread is gone or its queue refused the job.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A row with this key is stored already (a unique or other constraint).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Conflict(rusqlite::Error),
+    /// The database stayed locked by another connection past the busy timeout.
+    #[error("database error: {0}")]
+    Busy(rusqlite::Error),
+    /// The file is damaged or not a database.
+    #[error("database error: {0}")]
+    Corrupt(rusqlite::Error),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
     #[error(transparent)]
     Wire(#[from] WireError),
     #[error(transparent)]
@@ -67,14 +81,26 @@ pub enum StoreError {
     PayloadTooLarge(usize),
 }
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let code = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+            _ => None,
+        };
+        match code {
+            Some(ErrorCode::ConstraintViolation) => Self::Conflict(e),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy(e),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::Corrupt(e),
+            _ => Self::Sqlite(e),
+        }
+    }
+}
+
 impl StoreError {
     /// A row with this key (an RMA, an id) is stored already.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            Self::Sqlite(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::ConstraintViolation
-        )
+        matches!(self, Self::Conflict(_))
     }
 }
 

@@ -7,7 +7,7 @@ use modori_shared::wire::messages::Sequenced;
 use tracing::{debug, warn};
 
 use crate::store::{self, BatchOutcome, StoreError};
-use crate::{chrono_ms, decisions, Ctx};
+use crate::{chrono_ms, Ctx};
 
 /// Applies `ops` of `site`'s stream in `epoch` in one transaction, wakes the sites of the
 /// commands it queued, then runs the passes its kinds of op need (a failure there is logged:
@@ -76,7 +76,9 @@ pub async fn after_ops_applied(
             let now = chrono_ms();
             let mut queued = store::Queued::none();
             if decide {
-                queued.extend(decisions::decide_pending(c, &valuation, &sites, now)?);
+                queued.extend(store::decisions::decide_pending(
+                    c, &valuation, &sites, now,
+                )?);
             }
             if list {
                 store::listings::list_pending(c, &resale, now)?;

@@ -3,8 +3,8 @@
 
 use modori_shared::domain::{Lpn, RmaId, SiteId, Sku};
 
-use crate::orders::{self, OrderError};
 use crate::rebalance::{self, Move};
+use crate::store::transfers::{self as orders, OrderError};
 use crate::store::{self, Queued, StoreError};
 use crate::{chrono_ms, Ctx};
 

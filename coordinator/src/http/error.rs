@@ -166,6 +166,7 @@ impl From<CoordinatorError> for ApiError {
                 "unavailable",
                 "the coordinator is stopping",
             ),
+            CoordinatorError::Store(e) => e.into(),
             e => Self::internal(&e),
         }
     }
@@ -195,7 +196,23 @@ impl From<crate::app::AppError> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        CoordinatorError::from(e).into()
+        use crate::store::StoreError;
+        match e {
+            StoreError::Db(modori_agent::sqlite::DbError::Closed) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the coordinator is stopping",
+            ),
+            StoreError::Busy(_) => {
+                tracing::warn!(error = %e, "database busy");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the database is busy; try again",
+                )
+            }
+            e => Self::internal(&e),
+        }
     }
 }
 

@@ -11,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use crate::orders::OrderError;
 use crate::rebalance::Move;
 use crate::store::listings::{self, Listing, SaleError};
+use crate::store::transfers::OrderError;
 use crate::store::{commerce, StoreError};
 use crate::Ctx;
 

@@ -7,7 +7,7 @@ use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use thiserror::Error;
 
-use crate::store::{enqueue_command, StoreError};
+use super::{enqueue_command, StoreError};
 
 #[derive(Debug, Error)]
 pub enum OrderError {

@@ -11,7 +11,7 @@ use modori_shared::domain::{Disposition, Grade, Lpn, Site, SiteId, UnitState};
 use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::store::{enqueue_command, Queued, StoreError};
+use super::{enqueue_command, Queued, StoreError};
 use crate::valuation::{decide, UnitFacts, ValuationConfig};
 
 /// Units decided per transaction; the rest wait for the next pass.
