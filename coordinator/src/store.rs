@@ -29,10 +29,10 @@ use modori_agent::sqlite::{to_i64, to_u64, DbError};
 
 use crate::anomaly::AnomalyKind;
 
-pub mod beyond;
 pub mod billing;
 pub mod catalog;
 pub mod commerce;
+pub mod counter_checks;
 pub mod dashboard;
 pub mod decisions;
 pub mod lifecycle;
@@ -40,6 +40,7 @@ pub mod listings;
 pub mod orders;
 pub mod quarantine;
 pub mod queued;
+pub mod reservations;
 pub mod returnless;
 pub mod rules;
 pub mod runs;
@@ -325,8 +326,8 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
-        // Beyond the returns platforms (see `beyond`): the condition a store saw, a refund
-        // without the return, and the stock reserved for an exchange.
+        // The condition a store saw (`counter_checks`), a refund without the return
+        // (`returnless`), and the stock reserved for an exchange (`reservations`).
         M::up(
             r#"
         ALTER TABLE returns ADD COLUMN store_condition TEXT;
@@ -1170,7 +1171,7 @@ fn departed(
                 "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
                 params![rma.as_str(), lpn.as_str()],
             )?;
-            beyond::shipped(tx, rma, lpn.as_str(), now_ms)?;
+            reservations::shipped(tx, rma, lpn.as_str(), now_ms)?;
         }
         Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
     }
@@ -1379,7 +1380,7 @@ pub fn register_return(
         // The replacement is set aside now, at whichever site holds one; the order to ship
         // it goes out at receipt (at once for an advance exchange).
         if let Some(sku) = &terms.exchange_sku {
-            let (_, queued) = beyond::reserve(
+            let (_, queued) = reservations::reserve(
                 &tx,
                 &r.rma,
                 sku,

@@ -85,7 +85,7 @@ pub async fn after_ops_applied(
             }
             if refunds {
                 store::commerce::compute_refunds(c, &policy, now)?;
-                queued.extend(store::beyond::order_due(c, now)?);
+                queued.extend(store::reservations::order_due(c, now)?);
             }
             if matching {
                 queued.extend(store::commerce::match_quarantined(c, now, since)?);

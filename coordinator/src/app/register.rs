@@ -34,7 +34,7 @@ pub struct Registration {
     pub method: String,
     pub resolution: Resolution,
     /// What a store saw at its counter (BORIS only).
-    pub store_condition: Option<store::beyond::StoreCondition>,
+    pub store_condition: Option<store::counter_checks::StoreCondition>,
 }
 
 /// The label a registered return travels under.
@@ -58,7 +58,7 @@ pub struct Registered {
     /// Why the customer keeps the goods and is refunded at once, when so.
     pub returnless: Option<String>,
     /// The replacement set aside for an exchange.
-    pub reservation: Option<store::beyond::Reservation>,
+    pub reservation: Option<store::reservations::Reservation>,
 }
 
 /// The terms stored with a return the policy accepted.
@@ -332,7 +332,7 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
         // Stored already: an unreadable reservation is left out of the answer (GET shows
         // it), not turned into an error that would say nothing was stored.
         ctx.db
-            .call(move |conn| store::beyond::reservation(conn, &rma))
+            .call(move |conn| store::reservations::reservation(conn, &rma))
             .await
             .unwrap_or_else(|e| {
                 tracing::warn!(rma = %routed.rma, error = %e, "reservation unreadable");

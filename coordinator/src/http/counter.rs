@@ -331,7 +331,7 @@ async fn register(
         })
         .into_response());
     };
-    // Set aside when registered (see `store::beyond`): at a site, or from the merchant's stock.
+    // Set aside when registered (see `store::reservations`): at a site, or from the merchant's stock.
     let site_name = ctx.fleet.site(&routed.site).map(|s| s.name.clone());
     Ok((
         StatusCode::CREATED,

@@ -250,7 +250,7 @@ pub struct Routed {
     /// Why the customer keeps the goods and is refunded at once, when so.
     returnless: Option<String>,
     /// The replacement set aside for an exchange: where, which unit, and why.
-    reservation: Option<store::beyond::Reservation>,
+    reservation: Option<store::reservations::Reservation>,
 }
 
 impl From<Registered> for Routed {
@@ -565,7 +565,7 @@ pub struct StoreReturn {
     /// What the counter staff saw (command-card choices), compared later with the site's
     /// grading; mismatches are counted per store.
     #[serde(default)]
-    condition: Option<store::beyond::StoreCondition>,
+    condition: Option<store::counter_checks::StoreCondition>,
     /// The merchant whose goods come back.
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     merchant: String,
@@ -659,11 +659,14 @@ pub async fn create_store_return(
         .condition
         .as_ref()
         .and_then(|c| c.photo_ref.as_ref())
-        .is_some_and(|p| p.len() > store::beyond::PHOTO_REF_BYTES_MAX)
+        .is_some_and(|p| p.len() > store::counter_checks::PHOTO_REF_BYTES_MAX)
     {
         return Err(ApiError::invalid_field(
             "condition.photo_ref",
-            format!("longer than {} bytes", store::beyond::PHOTO_REF_BYTES_MAX),
+            format!(
+                "longer than {} bytes",
+                store::counter_checks::PHOTO_REF_BYTES_MAX
+            ),
         ));
     }
     let condition = req.condition;
@@ -728,7 +731,7 @@ pub struct ReturnView {
     /// Its units, with the centre's disposition decision and why.
     units: Vec<store::commerce::UnitDecision>,
     /// The replacement set aside for an exchange.
-    reservation: Option<store::beyond::Reservation>,
+    reservation: Option<store::reservations::Reservation>,
 }
 
 fn line_view(l: lifecycle::Line) -> LineView {

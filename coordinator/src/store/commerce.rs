@@ -510,7 +510,7 @@ pub struct Decisions {
     pub candidates: Option<serde_json::Value>,
     pub terms: Option<serde_json::Value>,
     pub units: Vec<UnitDecision>,
-    pub reservation: Option<super::beyond::Reservation>,
+    pub reservation: Option<super::reservations::Reservation>,
 }
 
 pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError> {
@@ -574,7 +574,7 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
         candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
         terms: Some(terms),
         units,
-        reservation: super::beyond::reservation(conn, rma)?,
+        reservation: super::reservations::reservation(conn, rma)?,
     })
 }
 

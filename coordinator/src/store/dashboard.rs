@@ -62,7 +62,7 @@ pub struct Counts {
     /// Totes planned at each store, waiting for pickup.
     pub stores_totes: BTreeMap<String, u64>,
     /// Per store: its counter's condition checks against the sites' grades.
-    pub store_checks: BTreeMap<String, super::beyond::StoreCheck>,
+    pub store_checks: BTreeMap<String, super::counter_checks::StoreCheck>,
     pub n_anomalies: u64,
 }
 
@@ -209,7 +209,7 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
             out.stores_totes.insert(store, to_u64(n));
         }
     }
-    for check in super::beyond::store_checks(conn)? {
+    for check in super::counter_checks::store_checks(conn)? {
         out.store_checks.insert(check.store.clone(), check);
     }
     out.n_anomalies = to_u64(conn.query_row("SELECT COUNT(*) FROM anomalies", [], |r| r.get(0))?);

@@ -464,7 +464,7 @@ fn close(
     )?;
     insert(tx, rma.as_str(), status, None, None, detail, now_ms, now_ms)?;
     // Stock set aside for its exchange goes back (a site told to ship is told to stop).
-    super::beyond::release(tx, rma, now_ms)?;
+    super::reservations::release(tx, rma, now_ms)?;
     enqueue_command(
         tx,
         site,
