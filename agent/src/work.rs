@@ -13,8 +13,8 @@ use modori_shared::domain::{
 };
 use modori_shared::op::{DispositionRule, OpBody, OpRecord};
 use modori_shared::station::{
-    quarantine_refusal, Effect, ExpectedParcel, Lookup, ProductFlags, ReceiptKind, UnitView,
-    WAITING_TO_BE_MATCHED_SQL,
+    grade_a_refused, quarantine_refusal, Effect, ExpectedParcel, Lookup, ProductFlags, ReceiptKind,
+    UnitView, WAITING_TO_BE_MATCHED_SQL,
 };
 use modori_shared::sync::ITEM_PAYLOAD_BYTES_MAX;
 use modori_shared::wire::payload;
@@ -298,11 +298,12 @@ pub fn record(
             defects,
         } => {
             let unit = unit_row(&tx, lpn)?;
-            let untested = match unit.view.tested {
-                Some(passed) => !passed,
-                None => product_flags(&tx, &unit.view.sku)?.needs_testing,
-            };
-            if *grade == Grade::A && untested {
+            if *grade == Grade::A
+                && grade_a_refused(
+                    unit.view.tested,
+                    product_flags(&tx, &unit.view.sku)?.needs_testing,
+                )
+            {
                 return Err(StoreError::Refused(format!(
                     "{lpn} ({}) needs a passed function test before grade A",
                     unit.view.sku

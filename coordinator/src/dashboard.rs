@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use modori_shared::domain::Disposition;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
@@ -216,16 +217,12 @@ fn recovered(
     for d in disposed {
         let price = d.list_price_yen as f64;
         let n = i64::try_from(d.n_units).unwrap_or(i64::MAX);
-        let value = match (d.disposition.as_str(), grade_index(&d.grade)) {
-            ("restock", Some(g)) => (price * valuation.restock_share[g]).round() as i64,
-            ("refurbish", _) => {
-                (price * valuation.refurbished_share).round() as i64
-                    - n.saturating_mul(valuation.refurbish_cost_yen)
+        // Resale is counted from sold listings below; a restock needs its grade.
+        let value = match (Disposition::parse(&d.disposition), grade_index(&d.grade)) {
+            (Ok(Disposition::Resale) | Err(_), _) | (Ok(Disposition::Restock), None) => 0,
+            (Ok(disposition), g) => {
+                crate::valuation::recovered_yen(valuation, disposition, g.unwrap_or(0), price, n)
             }
-            ("recycle", _) => n.saturating_mul(valuation.recycle_yen),
-            ("return_to_vendor", _) => (price * valuation.vendor_credit_share).round() as i64,
-            ("dispose", _) => -n.saturating_mul(valuation.dispose_cost_yen),
-            _ => 0,
         };
         *by.entry(d.disposition.clone()).or_default() += value;
     }
@@ -268,11 +265,11 @@ async fn read_insight(ctx: &Ctx, now_ms: i64) -> Result<Insight, StoreError> {
         .call(move |c| {
             let since = now_ms - INSIGHT_WINDOW_MS;
             let mut abuse = Vec::new();
-            let recent = now_ms - queries::HISTORY_RECENT_MS;
+            let recent = now_ms - crate::store::commerce::HISTORY_RECENT_MS;
             for customer in
                 queries::abuse_candidates(c, recent, ABUSE_MIN_RETURNS, ABUSE_CANDIDATES_MAX)?
             {
-                let history = queries::customer_history(c, &customer, now_ms)?;
+                let history = crate::store::commerce::history(c, &customer, now_ms)?;
                 let score = crate::policy::abuse_score(&history);
                 if score.score >= abuse_min {
                     abuse.push(AbuseFlag {

@@ -234,7 +234,7 @@ async fn drive_returns(
         // The store ships it on with the simulated carrier, whose slip the site scans.
         let terms = crate::store::commerce::Terms {
             method: "store_dropoff".into(),
-            resolution: "refund".into(),
+            resolution: crate::policy::ResolutionKind::Refund,
             carrier: Some("sim".into()),
             tracking: Some(crate::carrier::simulated_tracking(n)),
             ..Default::default()
@@ -324,9 +324,7 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
         })
         .await
         .context("storing the demo catalogue")?;
-    for (site, seq) in queued {
-        ctx.live.command_queued(&site, seq);
-    }
+    ctx.wake(queued);
     Ok(gtins)
 }
 

@@ -5,21 +5,22 @@
 //! Architecture invariant: the coordinator trusts a site's certificate, never its payload, and
 //! acknowledges an op only after its effect is durable.
 
+pub mod anomaly;
 pub mod apikeys;
+pub mod app;
 pub mod carrier;
 pub mod cli;
 pub mod code128;
 pub mod config;
 pub mod dashboard;
-pub mod decisions;
 pub mod demo;
 pub mod fleet;
 pub mod http;
+pub mod ids;
 pub mod listings;
 pub mod live;
 pub mod local;
 pub mod metrics;
-pub mod orders;
 pub mod pki;
 pub mod policy;
 pub mod postal;
@@ -44,8 +45,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+pub use crate::app::privacy::privacy_sweep;
+pub use crate::app::route::{register, register_return, RoutedReturn};
+pub use crate::app::withdraw::expire_returns;
 use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
+pub use crate::ids::new_rma_id;
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::revocation::{RevocationError, Revocations, Revoked};
@@ -117,6 +122,11 @@ impl Ctx {
         self.config.merchants.iter().any(|m| m.id == merchant)
     }
 
+    /// Wakes the sites of the commands a committed transaction queued.
+    pub fn wake(&self, queued: store::Queued) {
+        self.live.wake(queued);
+    }
+
     /// New events may be due for the merchants' webhooks.
     pub fn webhooks_wake(&self) {
         self.wake_webhooks.notify_one();
@@ -129,17 +139,6 @@ pub struct Coordinator {
     tasks: Vec<JoinHandle<()>>,
     quic_addr: SocketAddr,
     http_addr: SocketAddr,
-}
-
-/// A return registered and routed.
-#[derive(Clone, Debug)]
-pub struct RoutedReturn {
-    pub rma: RmaId,
-    pub site: SiteId,
-    pub explanation: String,
-    /// Every site weighed, best first, with its score or why it was left out.
-    pub candidates: Vec<routing::Candidate>,
-    pub command_seq: u64,
 }
 
 impl Coordinator {
@@ -232,33 +231,31 @@ impl Coordinator {
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
         });
-        for (site, seq) in rules_queued {
-            ctx.live.command_queued(&site, seq);
-        }
+        ctx.wake(rules_queued);
         // Units applied before a crash and not decided yet.
-        after_ops_applied(&ctx, None).await?;
+        app::batch::after_ops_applied(&ctx, None).await?;
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), n_config_keys, "coordinator started");
         let sweep_ctx = ctx.clone();
         let mut sweep_shutdown = shutdown_rx.clone();
         let sweeps = tokio::spawn(async move {
             loop {
-                if let Err(e) = privacy_sweep(&sweep_ctx, chrono_ms()).await {
+                if let Err(e) = app::privacy::privacy_sweep(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "personal data sweep failed");
                 }
-                if let Err(e) = expire_returns(&sweep_ctx, chrono_ms()).await {
+                if let Err(e) = app::withdraw::expire_returns(&sweep_ctx, chrono_ms()).await {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
-                if let Err(e) = after_ops_applied(&sweep_ctx, None).await {
+                if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
                     tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
                 }
-                if let Err(e) = plan_totes(&sweep_ctx, true).await {
+                if let Err(e) = app::totes::plan_totes(&sweep_ctx, true).await {
                     tracing::warn!(error = %e, "tote planning failed");
                 }
                 let resale = sweep_ctx.config.resale.clone();
                 match sweep_ctx
                     .db
-                    .call(move |c| listings::mark_down(c, &resale, chrono_ms()))
+                    .call(move |c| store::listings::mark_down(c, &resale, chrono_ms()))
                     .await
                 {
                     Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
@@ -276,7 +273,7 @@ impl Coordinator {
         let tasks = vec![
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
-            tokio::spawn(webhooks::worker(ctx.clone())),
+            tokio::spawn(app::webhooks::worker(ctx.clone())),
             tokio::spawn(async move {
                 let serve = axum::serve(http::long_uri::Guarded(listener), router)
                     .with_graceful_shutdown(async move {
@@ -343,129 +340,6 @@ impl Coordinator {
             let _ = task.await;
         }
     }
-}
-
-/// Routes a return from `origin` to the nearest site, stores it and queues the expected return
-/// for that site, in one transaction, then wakes that site's connection. No merchant: seen by
-/// ops keys only.
-pub async fn register_return(
-    ctx: &Arc<Ctx>,
-    rma: RmaId,
-    origin_label: String,
-    origin: Coordinates,
-    lines: Vec<ReturnLine>,
-) -> Result<RoutedReturn, CoordinatorError> {
-    register(
-        ctx,
-        store::NewReturn {
-            rma,
-            merchant: None,
-            origin,
-            origin_label,
-            origin_store: None,
-            lines,
-            customer: None,
-            terms: None,
-            order_ref: None,
-            resolution: None,
-        },
-    )
-    .await
-}
-
-/// The start of today in Japan (UTC+9, no daylight saving), in Unix milliseconds: routing
-/// counts each site's load from then.
-pub fn start_of_day_jst(now_ms: i64) -> i64 {
-    const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-    const JST_MS: i64 = 9 * 60 * 60 * 1000;
-    (now_ms + JST_MS).div_euclid(DAY_MS) * DAY_MS - JST_MS
-}
-
-/// Routes `r` (by distance, today's load per site and what its products need: electronics go
-/// only to sites that test them) and registers it there, with its candidates; the site is
-/// sent the expected return, and an exchange order when the customer wants a replacement.
-pub async fn register(
-    ctx: &Arc<Ctx>,
-    r: store::NewReturn,
-) -> Result<RoutedReturn, CoordinatorError> {
-    let merchant = r.merchant.as_ref().map(|m| m.to_string());
-    let skus: Vec<String> = r.lines.iter().map(|l| l.sku.to_string()).collect();
-    let since = start_of_day_jst(chrono_ms());
-    let (needs_testing, routed) = ctx
-        .db
-        .call(move |c| {
-            let mut testing = false;
-            for sku in &skus {
-                testing |=
-                    store::commerce::product(c, merchant.as_deref(), sku)?.is_some_and(|p| p.2);
-            }
-            Ok::<_, store::StoreError>((testing, store::commerce::routed_since(c, since)?))
-        })
-        .await?;
-    let needs = routing::Needs {
-        testing: needs_testing,
-        n_units: u32::try_from(modori_shared::domain::n_units(&r.lines)).unwrap_or(u32::MAX),
-    };
-    let load = |s: &SiteId| {
-        routed
-            .iter()
-            .find(|(id, _)| id == s.as_str())
-            .map_or(0, |(_, n)| *n)
-    };
-    let (route, candidates) = routing::route(&ctx.fleet.sites, r.origin, needs, load);
-    let Some(route) = route else {
-        let why: Vec<String> = candidates
-            .iter()
-            .map(|c| format!("{}: {}", c.site, c.excluded.as_deref().unwrap_or("?")))
-            .collect();
-        return Err(CoordinatorError::NoSiteFor(why.join("; ")));
-    };
-    let site = route.site.id.clone();
-    let explanation = route.explanation;
-    let rma = r.rma.clone();
-    let candidates_json = serde_json::to_string(&candidates).unwrap_or_default();
-    let (s, e) = (site.clone(), explanation.clone());
-    let sites = ctx.fleet.sites.clone();
-    let exchange = r.terms.as_ref().is_some_and(|t| t.exchange_sku.is_some());
-    let from_store = r.origin_store.is_some();
-    let command_seq = ctx
-        .db
-        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, chrono_ms()))
-        .await?;
-    ctx.live.command_queued(&site, command_seq);
-    // The return is stored: what follows is redone by later passes, so a failure is logged
-    // rather than answered (an error answer must mean nothing was stored).
-    if exchange {
-        // Its replacement may have been ordered from another site.
-        logged("waking the sites", &rma, wake_all_streams(ctx).await);
-    }
-    if from_store {
-        logged("planning totes", &rma, plan_totes(ctx, false).await);
-    }
-    Ok(RoutedReturn {
-        rma,
-        site,
-        explanation,
-        candidates,
-        command_seq,
-    })
-}
-
-/// A fresh RMA id, printable as a label with its check character: ten base-36 characters from
-/// the time and a counter, so ids are time-ordered and unique within this coordinator.
-pub fn new_rma_id() -> String {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let mut v = (u64::try_from(chrono_ms()).unwrap_or(0) * 1000 + n) % 36u64.pow(10);
-    let mut body = [b'0'; 10];
-    for c in body.iter_mut().rev() {
-        *c = ALPHABET[(v % 36) as usize];
-        v /= 36;
-    }
-    let body = String::from_utf8_lossy(&body).into_owned();
-    // Ten characters of A-Z 0-9 always encode.
-    modori_shared::barcode::rma_encode(&body).unwrap_or(body)
 }
 
 /// Replaces the revocation list and closes the live connections it now refuses.
@@ -551,164 +425,3 @@ pub fn restore(
 /// How often the sweeps run: personal data past its retention period is pseudonymised,
 /// returns past `returns.expire_after_days` expire, and resale listings are marked down by age.
 pub const SWEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Pseudonymises returns older than the retention period here and at their sites; returns how
-/// many. Runs at start and every [`SWEEP_INTERVAL`].
-pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
-    let cutoff = now_ms - i64::from(ctx.config.privacy.retention_days) * 86_400_000;
-    let (n, told) = ctx
-        .db
-        .call(move |c| store::erase_personal_data_before(c, cutoff, now_ms))
-        .await?;
-    for (site, seq) in told {
-        ctx.live.command_queued(&site, seq);
-    }
-    if n > 0 {
-        info!(
-            n_returns = n,
-            "personal data past its retention pseudonymised"
-        );
-    }
-    Ok(n)
-}
-
-/// Expires the returns nothing of which was received within `returns.expire_after_days` of
-/// `now_ms`, here and at their sites; returns how many. Runs at start and every
-/// [`SWEEP_INTERVAL`].
-pub async fn expire_returns(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
-    let cutoff = now_ms - i64::from(ctx.config.returns.expire_after_days) * 86_400_000;
-    let mut n = 0;
-    loop {
-        let expired = ctx
-            .db
-            .call(move |c| store::lifecycle::expire_before(c, cutoff, now_ms))
-            .await?;
-        for (rma, site, seq) in &expired {
-            info!(rma = %rma, site = %site, "return expired; withdrawn at its site");
-            ctx.live.command_queued(site, *seq);
-        }
-        if !expired.is_empty() {
-            wake_all_streams(ctx).await?;
-        }
-        n += expired.len();
-        if expired.len() < store::lifecycle::EXPIRE_BATCH_MAX {
-            return Ok(n);
-        }
-    }
-}
-
-/// Cancels a return nothing of which has arrived, and withdraws it at its site.
-pub async fn cancel_return(
-    ctx: &Arc<Ctx>,
-    rma: RmaId,
-    by: String,
-) -> Result<store::lifecycle::Cancel, CoordinatorError> {
-    let r = rma.clone();
-    let outcome = ctx
-        .db
-        .call(move |c| store::lifecycle::cancel(c, &r, &by, chrono_ms()))
-        .await?;
-    if let store::lifecycle::Cancel::Cancelled { site, command_seq } = &outcome {
-        info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");
-        ctx.live.command_queued(site, *command_seq);
-        // Its exchange's stock may be released at another site.
-        logged("waking the sites", &rma, wake_all_streams(ctx).await);
-    }
-    Ok(outcome)
-}
-
-/// Logs the failure of follow-up work after a commit (a later pass or reconnect redoes it).
-fn logged<T>(what: &str, rma: &RmaId, result: Result<T, CoordinatorError>) {
-    if let Err(e) = result {
-        warn!(rma = %rma, error = %e, what, "follow-up after the commit failed; a later pass redoes it");
-    }
-}
-
-/// Plans the totes of store drop-offs due now and tells their sites; `scheduled` for the
-/// periodic pass (which also honours the pickup hours).
-pub async fn plan_totes(ctx: &Ctx, scheduled: bool) -> Result<usize, CoordinatorError> {
-    let config = ctx.config.consolidation.clone();
-    let queued = ctx
-        .db
-        .call(move |c| store::totes::plan(c, &config, chrono_ms(), scheduled))
-        .await?;
-    for (site, seq) in &queued {
-        info!(site = %site, "tote of store drop-offs planned");
-        ctx.live.command_queued(site, *seq);
-    }
-    Ok(queued.len())
-}
-
-/// Wakes every site's connection up to its stream's head (for a transaction that may have
-/// queued commands for several sites).
-async fn wake_all_streams(ctx: &Ctx) -> Result<(), CoordinatorError> {
-    let heads = ctx.db.call(|c| store::command_heads(c)).await?;
-    for (site, head) in heads {
-        ctx.live.command_queued(&site, head);
-    }
-    Ok(())
-}
-
-/// What follows applied ops without being part of their effect, each found from what is
-/// stored so a crash only postpones it: the centre's disposition decisions (waking the sites
-/// told to change one), the listings of units put away for resale, refunds once graded,
-/// automatic matches of quarantined units, exchange orders due at receipt. After a batch
-/// (`batch` = the kinds it applied and when) only the passes those kinds can need run, over
-/// what is new; at start and in the hourly sweep (`None`) every pass runs over everything.
-pub async fn after_ops_applied(
-    ctx: &Ctx,
-    batch: Option<(&std::collections::BTreeSet<&'static str>, i64)>,
-) -> Result<(), StoreError> {
-    let valuation = ctx.config.valuation.clone();
-    let resale = ctx.config.resale.clone();
-    let policy = ctx.config.policy.clone();
-    let sites = ctx.fleet.sites.clone();
-    let needs = |kinds: &[&str]| batch.is_none_or(|(k, _)| kinds.iter().any(|x| k.contains(x)));
-    let decide = needs(&["disposition_set", "disposition_undone", "unit_graded"]);
-    let list = needs(&["unit_put_away"]);
-    let refunds = needs(&[
-        "unit_graded",
-        "parcel_closed",
-        "tote_received",
-        "receipt_voided",
-    ]);
-    let matching = needs(&["unit_received"]);
-    let since = batch.map(|(_, applied_ms)| applied_ms);
-    let queued = ctx
-        .db
-        .call(move |c| {
-            let now = chrono_ms();
-            let mut queued = Vec::new();
-            if decide {
-                queued.extend(decisions::decide_pending(c, &valuation, &sites, now)?);
-            }
-            if list {
-                listings::list_pending(c, &resale, now)?;
-            }
-            if refunds {
-                store::commerce::compute_refunds(c, &policy, now)?;
-                queued.extend(store::beyond::order_due(c, now)?);
-            }
-            if matching {
-                queued.extend(store::commerce::match_quarantined(c, now, since)?);
-            }
-            Ok::<_, StoreError>(queued)
-        })
-        .await?;
-    for (site, seq) in &queued {
-        ctx.live.command_queued(site, *seq);
-    }
-    ctx.webhooks_wake();
-    Ok(())
-}
-
-pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {
-    let (n, told) = ctx
-        .db
-        .call(move |c| store::forget_customer(c, &reference, chrono_ms()))
-        .await?;
-    for (site, seq) in told {
-        ctx.live.command_queued(&site, seq);
-    }
-    Ok(n)
-}

@@ -8,6 +8,8 @@ use modori_shared::domain::{Epoch, SiteId};
 use modori_shared::wire::messages::DeviceHealth;
 use tokio::sync::watch;
 
+use crate::store::Queued;
+
 #[derive(Debug, Default, Clone)]
 pub struct SiteLive {
     /// The current connection's id and handle. `None` while the site is offline.
@@ -123,9 +125,12 @@ impl Live {
         self.command_heads.get(site).map(|tx| tx.subscribe())
     }
 
-    pub fn command_queued(&self, site: &SiteId, seq: u64) {
-        if let Some(tx) = self.command_heads.get(site) {
-            tx.send_modify(|head| *head = (*head).max(seq));
+    /// Wakes each site's connection up to the commands a committed transaction queued.
+    pub fn wake(&self, queued: Queued) {
+        for (site, seq) in queued.into_pairs() {
+            if let Some(tx) = self.command_heads.get(&site) {
+                tx.send_modify(|head| *head = (*head).max(seq));
+            }
         }
     }
 }

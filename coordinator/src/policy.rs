@@ -155,6 +155,49 @@ pub enum Resolution {
     StoreCredit,
 }
 
+impl Resolution {
+    pub fn kind(&self) -> ResolutionKind {
+        match self {
+            Self::Refund => ResolutionKind::Refund,
+            Self::Exchange { .. } => ResolutionKind::Exchange,
+            Self::StoreCredit => ResolutionKind::StoreCredit,
+        }
+    }
+}
+
+/// A resolution without its exchange's SKU, as a return stores it and the API names it
+/// (`refund`, `store_credit`, `exchange`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ResolutionKind {
+    #[default]
+    Refund,
+    StoreCredit,
+    Exchange,
+}
+
+impl ResolutionKind {
+    pub const ALL: [ResolutionKind; 3] = [Self::Refund, Self::StoreCredit, Self::Exchange];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Refund => "refund",
+            Self::StoreCredit => "store_credit",
+            Self::Exchange => "exchange",
+        }
+    }
+}
+
+impl std::str::FromStr for ResolutionKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown resolution {s:?}"))
+    }
+}
+
 /// One line as the policy sees it: the request's line and the catalogue's facts.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PolicyLine {

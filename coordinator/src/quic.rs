@@ -24,8 +24,9 @@ use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tracing::{debug, info, warn};
 
+use crate::anomaly::AnomalyKind;
 use crate::refusals::{Refusal, RefusalLog};
-use crate::revocation::{Revocations, RevokingVerifier};
+use crate::revocation::{site_from_der, Revocations, RevokingVerifier};
 use crate::store::command_epochs::Resume;
 use crate::store::{self, StoreError};
 use crate::Ctx;
@@ -74,19 +75,6 @@ pub fn site_from_certificate(conn: &quinn::Connection) -> Result<SiteId, String>
         .map_err(|_| "unexpected peer identity type")?;
     let leaf = chain.first().ok_or("empty certificate chain")?;
     site_from_der(leaf.as_ref())
-}
-
-/// The site named by a certificate's common name.
-pub fn site_from_der(der: &[u8]) -> Result<SiteId, String> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| format!("unparsable client certificate: {e}"))?;
-    let cn = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .ok_or("client certificate has no common name")?;
-    SiteId::new(cn).map_err(|e| format!("client certificate common name: {e}"))
 }
 
 /// Accepts connections until shutdown, each in its own task, up to the connection limit.
@@ -214,7 +202,7 @@ async fn converse(
         let s = site.clone();
         ctx.db
             .call(move |c| {
-                store::record_anomaly(c, &s, "hello_site_mismatch", &detail, chrono_ms())
+                store::record_anomaly(c, &s, AnomalyKind::HelloSiteMismatch, &detail, chrono_ms())
             })
             .await
             .map_err(store_err)?;
@@ -261,7 +249,13 @@ async fn converse(
                 let s = site.clone();
                 ctx.db
                     .call(move |c| {
-                        store::record_anomaly(c, &s, "coordinator_rewound", &detail, chrono_ms())
+                        store::record_anomaly(
+                            c,
+                            &s,
+                            AnomalyKind::CoordinatorRewound,
+                            &detail,
+                            chrono_ms(),
+                        )
                     })
                     .await
                     .map_err(store_err)?;
@@ -410,32 +404,9 @@ async fn handle_message(
                     ctx.config.sync.accept_batch_ops_max
                 )));
             }
-            let n_ops = ops.len();
-            let s = site.clone();
-            let applied_ms = chrono_ms();
-            let outcome = ctx
-                .db
-                .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, applied_ms))
+            let outcome = crate::app::batch::apply_batch(ctx, site, epoch, ops, chrono_ms())
                 .await
                 .map_err(store_err)?;
-            ctx.metrics
-                .ops_applied(site, outcome.n_applied as u64, outcome.n_duplicates as u64);
-            if let Some(gap) = outcome.gap_at {
-                warn!(site = %site, gap_at = gap, applied = outcome.applied_seq, "gap in op stream; waiting for resend");
-            }
-            debug!(site = %site, n_ops, applied = outcome.applied_seq, n_anomalies = outcome.n_anomalies, "batch applied");
-            for (to, seq) in &outcome.commands_queued {
-                ctx.live.command_queued(to, *seq);
-            }
-            // The decision is not part of the op's effect: a failure here is retried by the
-            // next pass and must not cost the site its link.
-            if outcome.n_applied > 0 {
-                if let Err(e) =
-                    crate::after_ops_applied(ctx, Some((&outcome.kinds, applied_ms))).await
-                {
-                    warn!(site = %site, error = %e, "decisions and listings postponed");
-                }
-            }
             ctx.live.update(site, |l| {
                 l.applied_seq = outcome.applied_seq;
                 if outcome.last_op_at_ms.is_some() {

@@ -119,7 +119,7 @@ impl Revocations {
         if current.fingerprints.contains(&digest) {
             return Err(format!("certificate {} is revoked", fingerprint_hex(cert)));
         }
-        match crate::quic::site_from_der(cert) {
+        match site_from_der(cert) {
             Ok(site) if current.sites.contains(&site) => Err(format!("site {site} is revoked")),
             _ => Ok(()),
         }
@@ -184,6 +184,19 @@ impl ClientCertVerifier for RevokingVerifier {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
     }
+}
+
+/// The site named by a certificate's common name.
+pub fn site_from_der(der: &[u8]) -> Result<SiteId, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| format!("unparsable client certificate: {e}"))?;
+    let cn = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .ok_or("client certificate has no common name")?;
+    SiteId::new(cn).map_err(|e| format!("client certificate common name: {e}"))
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use modori_shared::domain::{
     Coordinates, Departure, Disposition, DomainError, Epoch, Grade, Lpn, MerchantId, ReturnLine,
     RmaId, SiteId, Sku, StoreId, UnitState,
 };
-use modori_shared::op::{CommandBody, OpBody, OpRecord};
-use modori_shared::station::{ReceiptKind, WAITING_TO_BE_MATCHED_SQL};
+use modori_shared::op::{CommandBody, OpBody, OpKind, OpRecord};
+use modori_shared::station::ReceiptKind;
 use modori_shared::sync::{Plan, Receiver, ITEM_PAYLOAD_BYTES_MAX};
 use modori_shared::wire::messages::Sequenced;
 use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
@@ -27,28 +27,83 @@ use thiserror::Error;
 
 use modori_agent::sqlite::{to_i64, to_u64, DbError};
 
-pub mod beyond;
+use crate::anomaly::AnomalyKind;
+
 pub mod billing;
+pub mod catalog;
 pub mod command_epochs;
 pub mod commerce;
+pub mod counter_checks;
 pub mod dashboard;
+pub mod decisions;
 pub mod lifecycle;
+pub mod listings;
 pub mod orders;
+pub mod quarantine;
+pub mod queued;
+pub mod reservations;
+pub mod returnless;
+pub mod rules;
+pub mod runs;
+pub mod stock;
 pub mod styles;
 pub mod totes;
+pub mod transfers;
+pub mod webhooks;
 
+pub use catalog::{catalog, put_catalog, put_styled_catalog};
+pub use quarantine::{match_unidentified, quarantine, MatchError, QuarantinedUnit};
+pub use queued::Queued;
+pub use rules::sync_disposition_rules;
+pub use runs::{clear_run, run, set_run};
+
+/// What went wrong in the store. SQLite's error codes are read here and nowhere else: what
+/// callers need to tell apart has its own variant.
 #[derive(Debug, Error)]
 pub enum StoreError {
+    /// The database thread is gone or its queue refused the job.
     #[error(transparent)]
     Db(#[from] DbError),
+    /// A row with this key is stored already (a unique or other constraint).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Conflict(rusqlite::Error),
+    /// The database stayed locked by another connection past the busy timeout.
+    #[error("database error: {0}")]
+    Busy(rusqlite::Error),
+    /// The file is damaged or not a database.
+    #[error("database error: {0}")]
+    Corrupt(rusqlite::Error),
+    #[error("database error: {0}")]
+    Sqlite(rusqlite::Error),
     #[error(transparent)]
     Wire(#[from] WireError),
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("command payload of {0} bytes is over the {ITEM_PAYLOAD_BYTES_MAX}-byte limit")]
     PayloadTooLarge(usize),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode;
+        let code = match &e {
+            rusqlite::Error::SqliteFailure(f, _) => Some(f.code),
+            _ => None,
+        };
+        match code {
+            Some(ErrorCode::ConstraintViolation) => Self::Conflict(e),
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => Self::Busy(e),
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => Self::Corrupt(e),
+            _ => Self::Sqlite(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// A row with this key (an RMA, an id) is stored already.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Conflict(_))
+    }
 }
 
 pub fn migrations() -> Migrations<'static> {
@@ -272,8 +327,8 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
-        // Beyond the returns platforms (see `beyond`): the condition a store saw, a refund
-        // without the return, and the stock reserved for an exchange.
+        // The condition a store saw (`counter_checks`), a refund without the return
+        // (`returnless`), and the stock reserved for an exchange (`reservations`).
         M::up(
             r#"
         ALTER TABLE returns ADD COLUMN store_condition TEXT;
@@ -400,9 +455,9 @@ pub struct BatchOutcome {
     pub gap_at: Option<u64>,
     /// Commands the batch queued for sites (a transfer announced to its destination), to
     /// wake their connections once the batch has committed.
-    pub commands_queued: Vec<(SiteId, u64)>,
+    pub commands_queued: Queued,
     /// The kinds of op applied, so what follows a batch runs only the passes they can need.
-    pub kinds: std::collections::BTreeSet<&'static str>,
+    pub kinds: std::collections::BTreeSet<OpKind>,
     /// When the newest op applied by this batch happened, by the site's clock: how far
     /// behind the centre is while a site catches up.
     pub last_op_at_ms: Option<i64>,
@@ -438,12 +493,12 @@ fn anomaly(
     site: &SiteId,
     epoch: Option<Epoch>,
     seq: Option<u64>,
-    kind: &str,
+    kind: AnomalyKind,
     lpn: Option<&Lpn>,
     detail: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    tracing::warn!(site = %site, seq, kind, lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
+    tracing::warn!(site = %site, seq, kind = kind.as_str(), lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
     tx.prepare_cached(
         "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
@@ -451,7 +506,7 @@ fn anomaly(
             site.as_str(),
             epoch.map(|e| to_i64(e.0)),
             seq.map(to_i64),
-            kind,
+            kind.as_str(),
             lpn.map(Lpn::as_str),
             detail,
             now_ms
@@ -464,7 +519,7 @@ fn anomaly(
 pub fn record_anomaly(
     conn: &mut Connection,
     site: &SiteId,
-    kind: &str,
+    kind: AnomalyKind,
     detail: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -495,7 +550,7 @@ pub fn apply_op_batch(
     let receiver = Receiver::new(epoch, applied);
     let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
     let mut n_anomalies = 0;
-    let mut commands_queued = Vec::new();
+    let mut commands_queued = Queued::none();
     let mut kinds = std::collections::BTreeSet::new();
     let mut last_op_at_ms = None;
     for c in &plan.conflicts {
@@ -511,7 +566,7 @@ pub fn apply_op_batch(
             site,
             Some(epoch),
             Some(c.seq),
-            "hash_mismatch",
+            AnomalyKind::HashMismatch,
             None,
             &detail,
             now_ms,
@@ -522,7 +577,7 @@ pub fn apply_op_batch(
         let kind = match payload::decode_op(&item.payload) {
             Ok(op) => {
                 let kind = op.body.kind();
-                kinds.insert(kind);
+                kinds.insert(op.body.op_kind());
                 last_op_at_ms = Some(op.at_ms);
                 n_anomalies += apply_op(
                     &tx,
@@ -541,12 +596,12 @@ pub fn apply_op_batch(
                     site,
                     Some(epoch),
                     Some(item.seq),
-                    "undecodable",
+                    AnomalyKind::Undecodable,
                     None,
                     &e.to_string(),
                     now_ms,
                 )?;
-                "undecodable"
+                AnomalyKind::Undecodable.as_str()
             }
         };
         tx.prepare_cached(
@@ -601,9 +656,9 @@ fn apply_op(
     (epoch, seq): (Epoch, u64),
     op: OpRecord,
     now_ms: i64,
-    commands_queued: &mut Vec<(SiteId, u64)>,
+    commands_queued: &mut Queued,
 ) -> Result<usize, StoreError> {
-    let note = |kind: &str, lpn: Option<&Lpn>, detail: &str| {
+    let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &str| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
     };
     if &op.site != site {
@@ -611,7 +666,7 @@ fn apply_op(
             "op names site {} but came over the connection of {site}; not applied",
             op.site
         );
-        return note("impersonation", None, &detail);
+        return note(AnomalyKind::Impersonation, None, &detail);
     }
     let event = lifecycle::OpEvent {
         site,
@@ -624,7 +679,7 @@ fn apply_op(
     // is applied as reported, and ops see it.
     let n_breaches = match gated_unit(&op.body) {
         Some(lpn) if is_quarantined(tx, lpn)? => note(
-            "quarantine_breached",
+            AnomalyKind::QuarantineBreached,
             Some(lpn),
             &format!("{} of a unit still in quarantine", op.body.kind()),
         )?,
@@ -658,7 +713,10 @@ fn apply_op(
             // parcel's does; `misrouted` keeps it from being matched back automatically.
             let parcel_ref = parcel_ref.or_else(|| claimed.map(ToString::to_string));
             let stored_receipt = match &claim {
-                Claim::Refused { kind, .. } if *kind == "return_not_routed_here" => "misrouted",
+                Claim::Refused {
+                    kind: AnomalyKind::ReturnNotRoutedHere,
+                    ..
+                } => "misrouted",
                 _ => receipt.as_str(),
             };
             let quarantined = match &claim {
@@ -686,7 +744,7 @@ fn apply_op(
             )?;
             if inserted == 0 {
                 return note(
-                    "duplicate_lpn",
+                    AnomalyKind::DuplicateLpn,
                     Some(&lpn),
                     "a unit with this LPN was already received",
                 );
@@ -695,7 +753,7 @@ fn apply_op(
             match (claim, attached) {
                 (Claim::Refused { kind, detail }, _) => note(kind, Some(&lpn), &detail),
                 (_, Some(rma)) => match event.unit_received(tx, rma, &lpn, &sku, receipt)? {
-                    Some(detail) => note("closed_return_received", Some(&lpn), &detail),
+                    Some(detail) => note(AnomalyKind::ClosedReturnReceived, Some(&lpn), &detail),
                     None => Ok(0),
                 },
                 _ => Ok(0),
@@ -721,7 +779,7 @@ fn apply_op(
                 bill(billing::Activity::Grading, &lpn)?;
                 Ok(0)
             }
-            Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
         },
         OpBody::DispositionUndone { lpn, grade } => {
             match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
@@ -730,7 +788,7 @@ fn apply_op(
                     event.unit_event(tx, &lpn, "disposition_undone", &detail)?;
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::ParcelClosed { rma, shortages } => {
@@ -744,12 +802,12 @@ fn apply_op(
             match event.parcel_closed(tx, &rma, &shortages, &shortages_json)? {
                 lifecycle::ParcelClosed::Recorded => Ok(0),
                 lifecycle::ParcelClosed::UnknownReturn => note(
-                    "unknown_return",
+                    AnomalyKind::UnknownReturn,
                     None,
                     &format!("parcel of {rma} closed, but no such return is registered"),
                 ),
                 lifecycle::ParcelClosed::ReturnClosed(status) => note(
-                    "closed_return_received",
+                    AnomalyKind::ClosedReturnReceived,
                     None,
                     &format!("parcel of {rma} closed at the site, but the return is {status}"),
                 ),
@@ -766,7 +824,7 @@ fn apply_op(
                     }
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::ReceiptVoided { lpn } => {
@@ -778,7 +836,7 @@ fn apply_op(
                     }
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::UnitPutAway { lpn, bin } => {
@@ -794,7 +852,7 @@ fn apply_op(
                     }
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::UnitTested { lpn, passed } => {
@@ -804,7 +862,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "invalid_transition",
+                    AnomalyKind::InvalidTransition,
                     Some(&lpn),
                     "test of a unit not held here",
                 );
@@ -843,10 +901,10 @@ fn apply_op(
                 }
                 match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
                     Ok(()) => Ok(0),
-                    Err(detail) => note("incomplete_unit", Some(&lpn), &detail),
+                    Err(detail) => note(AnomalyKind::IncompleteUnit, Some(&lpn), &detail),
                 }
             }
-            Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+            Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
         },
         OpBody::TransferReceived { lpn, from } => {
             let expected: Option<(String, Option<String>)> = tx
@@ -865,7 +923,7 @@ fn apply_op(
                 None => Some("no receipt of this unit is known".to_owned()),
             };
             if let Some(detail) = detail {
-                return note("invalid_transition", Some(&lpn), &detail);
+                return note(AnomalyKind::InvalidTransition, Some(&lpn), &detail);
             }
             // The unit changes hands: the arriving site owns it from here on.
             tx.execute(
@@ -877,7 +935,7 @@ fn apply_op(
                     event.unit_event(tx, &lpn, "transfer_received", &format!("from {from}"))?;
                     Ok(0)
                 }
-                Err(detail) => note("invalid_transition", Some(&lpn), &detail),
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
             }
         }
         OpBody::UnitMatched { lpn, rma } => {
@@ -888,7 +946,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "invalid_transition",
+                    AnomalyKind::InvalidTransition,
                     Some(&lpn),
                     &format!("matched to {rma} at the site, but not in quarantine here"),
                 );
@@ -903,7 +961,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "unknown_tote",
+                    AnomalyKind::UnknownTote,
                     None,
                     &format!("tote {tote} received, but none was sent to this site"),
                 );
@@ -927,7 +985,7 @@ fn apply_op(
                 .unwrap_or(0);
             let n_ops = to_u64(applied).saturating_sub(head_seq);
             note(
-                "database_rewound",
+                AnomalyKind::DatabaseRewound,
                 None,
                 &format!(
                     "database of site {site} went back in time: {n_ops} ops, new epoch {new_epoch} \
@@ -955,7 +1013,7 @@ fn apply_op(
             )?;
             if n == 0 {
                 return note(
-                    "invalid_transition",
+                    AnomalyKind::InvalidTransition,
                     Some(&lpn),
                     "released from quarantine at the site, but not in quarantine here",
                 );
@@ -1007,7 +1065,7 @@ enum Claim {
     Counts,
     /// It waits in quarantine unattached; `kind` and `detail` are the anomaly raised.
     Refused {
-        kind: &'static str,
+        kind: AnomalyKind,
         detail: String,
     },
 }
@@ -1048,7 +1106,7 @@ fn claim_of(
     let refused = |kind, detail: String| Ok(Claim::Refused { kind, detail });
     if routed_to != site.as_str() || receipt == ReceiptKind::Unidentified {
         return refused(
-            "return_not_routed_here",
+            AnomalyKind::ReturnNotRoutedHere,
             format!("{sku} received at {site} against {rma}, which is routed to {routed_to}; held in quarantine"),
         );
     }
@@ -1058,13 +1116,13 @@ fn claim_of(
         .any(|l| l["sku"].as_str() == Some(sku.as_str()));
     if !listed || receipt == ReceiptKind::WrongItem {
         return refused(
-            "wrong_item",
+            AnomalyKind::WrongItem,
             format!("{sku} received at {site} against {rma}, which does not list it; held in quarantine"),
         );
     }
     if receipt == ReceiptKind::Over && status == lifecycle::RECEIVED {
         return refused(
-            "over_after_close",
+            AnomalyKind::OverAfterClose,
             format!("{sku} received at {site} against {rma} beyond its quantity after its parcel closed; held in quarantine"),
         );
     }
@@ -1080,10 +1138,10 @@ fn departed(
     lpn: &Lpn,
     departure: &Departure,
     now_ms: i64,
-    commands_queued: &mut Vec<(SiteId, u64)>,
+    commands_queued: &mut Queued,
 ) -> Result<Result<(), String>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
-    crate::listings::delist_unit(tx, lpn, now_ms)?;
+    listings::delist_unit(tx, lpn, now_ms)?;
     match departure {
         Departure::Transfer { to } => {
             let (sku, grade, state): (String, Option<String>, String) = tx.query_row(
@@ -1109,14 +1167,14 @@ fn departed(
                 from: site.clone(),
             };
             let seq = enqueue_command(tx, to, &command, now_ms)?;
-            commands_queued.push((to.clone(), seq));
+            commands_queued.push(to.clone(), seq);
         }
         Departure::Exchange { rma } => {
             tx.execute(
                 "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
                 params![rma.as_str(), lpn.as_str()],
             )?;
-            beyond::shipped(tx, rma, lpn.as_str(), now_ms)?;
+            reservations::shipped(tx, rma, lpn.as_str(), now_ms)?;
         }
         Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
     }
@@ -1266,7 +1324,7 @@ pub fn register_return(
     candidates_json: &str,
     sites: &[modori_shared::domain::Site],
     now_ms: i64,
-) -> Result<u64, StoreError> {
+) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let customer = r.customer.as_ref();
     let command = CommandBody::ExpectedReturn {
@@ -1308,6 +1366,7 @@ pub fn register_return(
         lifecycle::resolution_chosen(&tx, &r.rma, resolution, now_ms)?;
     }
     let mut last_seq = seq;
+    let mut others = Queued::none();
     if let Some(terms) = &r.terms {
         commerce::store_terms(&tx, &r.rma, terms)?;
         // The site opens the parcel by its carrier slip too; a number the wire cannot carry
@@ -1326,7 +1385,7 @@ pub fn register_return(
         // The replacement is set aside now, at whichever site holds one; the order to ship
         // it goes out at receipt (at once for an advance exchange).
         if let Some(sku) = &terms.exchange_sku {
-            let (_, queued) = beyond::reserve(
+            let (_, queued) = reservations::reserve(
                 &tx,
                 &r.rma,
                 sku,
@@ -1338,6 +1397,8 @@ pub fn register_return(
             if let Some((to, seq)) = queued {
                 if &to == site {
                     last_seq = last_seq.max(seq);
+                } else {
+                    others.push(to, seq);
                 }
             }
         }
@@ -1347,7 +1408,9 @@ pub fn register_return(
         params![r.rma.as_str(), candidates_json],
     )?;
     tx.commit()?;
-    Ok(last_seq)
+    let mut queued = Queued::one(site.clone(), last_seq);
+    queued.extend(others);
+    Ok(queued)
 }
 
 /// The customer of a return: personal data, kept only as long as configured.
@@ -1372,7 +1435,7 @@ fn erase_returns(
     tx: &Transaction<'_>,
     rmas: &[(RmaId, SiteId, String)],
     now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let mut by_site: std::collections::BTreeMap<SiteId, Vec<RmaId>> =
         std::collections::BTreeMap::new();
     for (rma, site, reference) in rmas {
@@ -1407,7 +1470,7 @@ fn erase_returns(
         }
         by_site.entry(site.clone()).or_default().push(rma.clone());
     }
-    let mut told = Vec::new();
+    let mut told = Queued::none();
     for (site, rmas) in by_site {
         for chunk in rmas.chunks(payload::RETURN_LINES_MAX) {
             let seq = enqueue_command(
@@ -1418,7 +1481,7 @@ fn erase_returns(
                 },
                 now_ms,
             )?;
-            told.push((site.clone(), seq));
+            told.push(site.clone(), seq);
         }
     }
     Ok(told)
@@ -1451,7 +1514,7 @@ pub fn forget_customer(
     conn: &mut Connection,
     reference: &str,
     now_ms: i64,
-) -> Result<(usize, Vec<(SiteId, u64)>), StoreError> {
+) -> Result<(usize, Queued), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rmas = returns_where(
         &tx,
@@ -1470,7 +1533,7 @@ pub fn erase_personal_data_before(
     conn: &mut Connection,
     cutoff_ms: i64,
     now_ms: i64,
-) -> Result<(usize, Vec<(SiteId, u64)>), StoreError> {
+) -> Result<(usize, Queued), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let rmas = returns_where(
         &tx,
@@ -1939,253 +2002,4 @@ mod tests {
         assert_eq!((out.n_applied, out.n_anomalies), (0, 1));
         assert_eq!(anomalies(&conn, 1).unwrap()[0].kind, "hash_mismatch");
     }
-}
-
-/// Stores a merchant's catalogue and queues it to every site (in commands of at most
-/// `CATALOG_ITEMS_PER_COMMAND_MAX` items), in one transaction. Returns each site's last seq.
-pub fn put_catalog(
-    conn: &mut Connection,
-    merchant: &str,
-    items: &[modori_shared::CatalogItem],
-    sites: &[SiteId],
-    now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
-    put_styled_catalog(conn, merchant, items, &[], sites, now_ms)
-}
-
-/// `put_catalog`, with each item's style (`styles[i]` for `items[i]`; an item past the end
-/// of `styles` has none). Styles stay here: the command sent to the sites does not carry them.
-pub fn put_styled_catalog(
-    conn: &mut Connection,
-    merchant: &str,
-    items: &[modori_shared::CatalogItem],
-    styles: &[Option<String>],
-    sites: &[SiteId],
-    now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (n, i) in items.iter().enumerate() {
-        let style = styles.get(n).and_then(Option::as_deref);
-        tx.execute(
-            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing, style)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
-               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing,
-               style = excluded.style",
-            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing, style],
-        )?;
-    }
-    let mut last = Vec::new();
-    for site in sites {
-        let mut seq = 0;
-        for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
-            let command = CommandBody::CatalogUpdate {
-                items: chunk.to_vec(),
-            };
-            seq = enqueue_command(&tx, site, &command, now_ms)?;
-        }
-        last.push((site.clone(), seq));
-    }
-    tx.commit()?;
-    Ok(last)
-}
-
-/// A merchant's catalogue, by SKU; at most `limit` items.
-pub fn catalog(
-    conn: &Connection,
-    merchant: &str,
-    limit: usize,
-) -> Result<Vec<modori_shared::CatalogItem>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT sku, gtin14, category, price_yen, final_sale, needs_testing FROM catalog
-         WHERE merchant = ?1 ORDER BY sku LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![merchant, to_i64(limit as u64)], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get::<_, i64>(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (sku, gtin14, category, price, final_sale, needs_testing) = row?;
-        out.push(modori_shared::CatalogItem {
-            sku: modori_shared::domain::Sku::new(sku)?,
-            gtin14,
-            category,
-            price_yen: to_u64(price),
-            final_sale,
-            needs_testing,
-        });
-    }
-    Ok(out)
-}
-
-/// A unit waiting to be matched to a return (unidentified, final sale, or refused by the
-/// return it was received against).
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct QuarantinedUnit {
-    pub lpn: String,
-    pub site: String,
-    pub sku: String,
-    pub parcel_ref: Option<String>,
-    pub state: String,
-    pub updated_ms: i64,
-    /// The return it was received against when that return may not count it.
-    pub claimed_rma: Option<String>,
-}
-
-/// The units waiting to be matched, by the one definition the dashboard counts with
-/// ([`WAITING_TO_BE_MATCHED_SQL`]).
-pub fn quarantine(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedUnit>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT lpn, site, sku, parcel_ref, state, updated_ms, claimed_rma FROM units
-         WHERE {WAITING_TO_BE_MATCHED_SQL} ORDER BY updated_ms, lpn LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([to_i64(limit as u64)], |r| {
-        Ok(QuarantinedUnit {
-            lpn: r.get(0)?,
-            site: r.get(1)?,
-            sku: r.get(2)?,
-            parcel_ref: r.get(3)?,
-            state: r.get(4)?,
-            updated_ms: r.get(5)?,
-            claimed_rma: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Why a unit could not be matched to a return.
-#[derive(Debug, Error)]
-pub enum MatchError {
-    #[error("no unit {0} is known")]
-    UnknownUnit(String),
-    #[error("unit {0} is not in quarantine")]
-    NotQuarantined(String),
-    #[error("no return {0} is registered")]
-    UnknownReturn(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<rusqlite::Error> for MatchError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-/// Matches a quarantined unit to a return: recorded here and sent to the unit's site, in one
-/// transaction. Returns the site and the command's seq.
-pub fn match_unidentified(
-    conn: &mut Connection,
-    lpn: &Lpn,
-    rma: &RmaId,
-    now_ms: i64,
-) -> Result<(SiteId, u64), MatchError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let unit: Option<(String, i64)> = tx
-        .query_row(
-            "SELECT site, quarantine FROM units WHERE lpn = ?1",
-            [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let (site, quarantined) = unit.ok_or_else(|| MatchError::UnknownUnit(lpn.to_string()))?;
-    if quarantined == 0 {
-        return Err(MatchError::NotQuarantined(lpn.to_string()));
-    }
-    let known: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM returns WHERE rma = ?1",
-            [rma.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if known.is_none() {
-        return Err(MatchError::UnknownReturn(rma.to_string()));
-    }
-    tx.execute(
-        "UPDATE units SET rma = ?2, quarantine = 0, updated_ms = ?3 WHERE lpn = ?1",
-        params![lpn.as_str(), rma.as_str(), now_ms],
-    )?;
-    let site = SiteId::new(site).map_err(StoreError::from)?;
-    lifecycle::unit_matched(&tx, rma, lpn, &site, now_ms)?;
-    let command = CommandBody::MatchUnidentified {
-        lpn: lpn.clone(),
-        rma: rma.clone(),
-    };
-    let seq = enqueue_command(&tx, &site, &command, now_ms)?;
-    tx.commit()?;
-    Ok((site, seq))
-}
-
-impl From<DbError> for MatchError {
-    fn from(e: DbError) -> Self {
-        Self::Store(e.into())
-    }
-}
-
-/// Sends `rules` to every site that does not have exactly these rules yet, in one
-/// transaction; returns each site it queued them for, with the command's seq.
-pub fn sync_disposition_rules(
-    conn: &mut Connection,
-    rules: &[modori_shared::DispositionRule],
-    sites: &[SiteId],
-    now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
-    let command = CommandBody::DispositionRules {
-        rules: rules.to_vec(),
-    };
-    let fingerprint = hex(&payload_hash(&payload::encode_command(&command)?)[..16]);
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let mut queued = Vec::new();
-    for site in sites {
-        let key = format!("disposition_rules:{site}");
-        let sent: Option<String> = tx
-            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if sent.as_deref() == Some(fingerprint.as_str()) {
-            continue;
-        }
-        let seq = enqueue_command(&tx, site, &command, now_ms)?;
-        tx.execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, fingerprint],
-        )?;
-        queued.push((site.clone(), seq));
-    }
-    tx.commit()?;
-    Ok(queued)
-}
-
-/// The run of the coordinator that last opened this database, if one recorded itself.
-pub fn run(conn: &Connection) -> Result<Option<Epoch>, StoreError> {
-    let v: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'run'", [], |r| r.get(0))
-        .optional()?;
-    Ok(v.and_then(|s| s.parse::<u64>().ok()).map(Epoch))
-}
-
-/// Records `run` as the run that opened this database.
-pub fn set_run(conn: &Connection, run: Epoch) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('run', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [run.0.to_string()],
-    )?;
-    Ok(())
-}
-
-/// Forgets which run opened this database: done to a backup, so whenever it is put back (by
-/// `restore` or by hand) the next start knows it is older than the last run.
-pub fn clear_run(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM meta WHERE key = 'run'", [])?;
-    Ok(())
 }

@@ -92,16 +92,40 @@ fn needs(disposition: Disposition) -> Option<Capability> {
     }
 }
 
+/// What `n_units` units, of list prices summing to `price_yen`, recover by `disposition` at
+/// grade index `g`, before the handling of a restock or a resale and before any transfer: the
+/// value model. The centre's decision weighs it per unit (less handling and transfer), the
+/// dashboard's recovered value sums it per disposition and grade.
+pub fn recovered_yen(
+    config: &ValuationConfig,
+    disposition: Disposition,
+    g: usize,
+    price_yen: f64,
+    n_units: i64,
+) -> i64 {
+    let share = |s: f64| (price_yen * s).round() as i64;
+    match disposition {
+        Disposition::Restock => share(config.restock_share[g]),
+        Disposition::Resale => share(config.resale_share[g]),
+        Disposition::Refurbish => {
+            share(config.refurbished_share) - n_units.saturating_mul(config.refurbish_cost_yen)
+        }
+        Disposition::Recycle => n_units.saturating_mul(config.recycle_yen),
+        Disposition::Dispose => -n_units.saturating_mul(config.dispose_cost_yen),
+        Disposition::ReturnToVendor => share(config.vendor_credit_share),
+    }
+}
+
 /// Chooses the disposition that recovers the most for `unit` among `sites`.
 pub fn decide(config: &ValuationConfig, unit: &UnitFacts<'_>, sites: &[Site]) -> ValueDecision {
-    let price = i64::try_from(unit.price_yen).unwrap_or(i64::MAX);
-    let share = |s: f64| (price as f64 * s).round() as i64;
+    let price = i64::try_from(unit.price_yen).unwrap_or(i64::MAX) as f64;
     let g = unit.grade.index();
+    let value = |d: Disposition| recovered_yen(config, d, g, price, 1);
     let here = sites.iter().find(|s| &s.id == unit.site);
     let gross: [(Disposition, i64, String); 6] = [
         (
             Disposition::Restock,
-            share(config.restock_share[g]) - config.restock_handling_yen,
+            value(Disposition::Restock) - config.restock_handling_yen,
             format!(
                 "sells at {:.0}% as grade {}",
                 config.restock_share[g] * 100.0,
@@ -110,7 +134,7 @@ pub fn decide(config: &ValuationConfig, unit: &UnitFacts<'_>, sites: &[Site]) ->
         ),
         (
             Disposition::Resale,
-            share(config.resale_share[g]) - config.resale_handling_yen,
+            value(Disposition::Resale) - config.resale_handling_yen,
             format!(
                 "resale at {:.0}% for grade {}",
                 config.resale_share[g] * 100.0,
@@ -119,7 +143,7 @@ pub fn decide(config: &ValuationConfig, unit: &UnitFacts<'_>, sites: &[Site]) ->
         ),
         (
             Disposition::Refurbish,
-            share(config.refurbished_share) - config.refurbish_cost_yen,
+            value(Disposition::Refurbish),
             format!(
                 "refurbished resale at {:.0}% less {} yen of work",
                 config.refurbished_share * 100.0,
@@ -128,17 +152,17 @@ pub fn decide(config: &ValuationConfig, unit: &UnitFacts<'_>, sites: &[Site]) ->
         ),
         (
             Disposition::Recycle,
-            config.recycle_yen,
+            value(Disposition::Recycle),
             "material value".to_owned(),
         ),
         (
             Disposition::Dispose,
-            -config.dispose_cost_yen,
+            value(Disposition::Dispose),
             "disposal fee".to_owned(),
         ),
         (
             Disposition::ReturnToVendor,
-            share(config.vendor_credit_share),
+            value(Disposition::ReturnToVendor),
             format!("vendor credit {:.0}%", config.vendor_credit_share * 100.0),
         ),
     ];

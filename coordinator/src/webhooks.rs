@@ -244,6 +244,19 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
+/// A merchant's webhook endpoint (`[[merchants]]` in the coordinator's config).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantEntry {
+    pub id: String,
+    /// Where its customers' status events are posted; none: not posted.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The HMAC key of the signature; required with `webhook_url`.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,189 +352,6 @@ mod tests {
             "http://host:99999/",
         ] {
             assert!(check_url(bad).is_err(), "{bad}");
-        }
-    }
-}
-
-/// A merchant's webhook endpoint (`[[merchants]]` in the coordinator's config).
-#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct MerchantEntry {
-    pub id: String,
-    /// Where its customers' status events are posted; none: not posted.
-    #[serde(default)]
-    pub webhook_url: Option<String>,
-    /// The HMAC key of the signature; required with `webhook_url`.
-    #[serde(default)]
-    pub webhook_secret: Option<String>,
-}
-
-/// Events posted per merchant per pass at most, before the others get their turn.
-pub const EVENTS_PER_PASS_MAX: usize = 100;
-
-/// Where one merchant's deliveries stand.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Cursor {
-    pub last_event_id: i64,
-    pub attempts: u32,
-    pub next_attempt_ms: i64,
-}
-
-use crate::store::StoreError;
-use modori_agent::sqlite::to_i64;
-use rusqlite::{params, Connection, OptionalExtension};
-
-pub fn cursor(conn: &Connection, merchant: &str) -> Result<Cursor, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT last_event_id, attempts, next_attempt_ms FROM webhook_cursors WHERE merchant = ?1",
-            [merchant],
-            |r| {
-                Ok(Cursor {
-                    last_event_id: r.get(0)?,
-                    attempts: r.get(1)?,
-                    next_attempt_ms: r.get(2)?,
-                })
-            },
-        )
-        .optional()?
-        .unwrap_or_default())
-}
-
-/// The next event of `merchant`'s returns after `after_id`, as the JSON body to post.
-pub fn next_event(
-    conn: &Connection,
-    merchant: &str,
-    after_id: i64,
-) -> Result<Option<(i64, Vec<u8>)>, StoreError> {
-    let event = conn
-        .query_row(
-            "SELECT e.id, e.rma, e.kind, e.site, e.lpn, e.detail, e.at_ms, e.recorded_ms, r.status
-             FROM return_events e JOIN returns r ON r.rma = e.rma
-             WHERE r.merchant = ?1 AND e.id > ?2 ORDER BY e.id LIMIT 1",
-            params![merchant, after_id],
-            |r| {
-                let id: i64 = r.get(0)?;
-                let body = serde_json::json!({
-                    "event_id": id,
-                    "merchant": merchant,
-                    "rma": r.get::<_, String>(1)?,
-                    "kind": r.get::<_, String>(2)?,
-                    "site": r.get::<_, Option<String>>(3)?,
-                    "lpn": r.get::<_, Option<String>>(4)?,
-                    "detail": r.get::<_, Option<String>>(5)?,
-                    "at_ms": r.get::<_, i64>(6)?,
-                    "recorded_ms": r.get::<_, i64>(7)?,
-                    "return_status": r.get::<_, String>(8)?,
-                });
-                Ok((id, body.to_string().into_bytes()))
-            },
-        )
-        .optional()?;
-    Ok(event)
-}
-
-/// Records the outcome of posting event `event_id`: delivered (the cursor moves on) or failed
-/// (the same event is tried again after the backoff).
-pub fn record_attempt(
-    conn: &Connection,
-    merchant: &str,
-    event_id: i64,
-    outcome: Result<(), String>,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let c = cursor(conn, merchant)?;
-    let (last, attempts, next, error, delivered) = match outcome {
-        Ok(()) => (event_id, 0, 0, None, 1),
-        Err(e) => {
-            let attempts = c.attempts.saturating_add(1);
-            let delay = to_i64(retry_delay(attempts).as_millis() as u64);
-            (c.last_event_id, attempts, now_ms + delay, Some(e), 0)
-        }
-    };
-    conn.execute(
-        "INSERT INTO webhook_cursors (merchant, last_event_id, attempts, next_attempt_ms, last_error, delivered)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (merchant) DO UPDATE SET last_event_id = excluded.last_event_id,
-            attempts = excluded.attempts, next_attempt_ms = excluded.next_attempt_ms,
-            last_error = excluded.last_error, delivered = delivered + excluded.delivered",
-        params![merchant, last, attempts, next, error, delivered],
-    )?;
-    Ok(())
-}
-
-/// Posts what is due for `entry`'s merchant, in order, stopping at the first failure (the
-/// next pass retries it after its backoff). Returns how many were delivered.
-pub async fn deliver_due(ctx: &crate::Ctx, entry: &MerchantEntry) -> Result<usize, StoreError> {
-    let (Some(url), Some(secret)) = (&entry.webhook_url, &entry.webhook_secret) else {
-        return Ok(0);
-    };
-    let mut n = 0;
-    for _ in 0..EVENTS_PER_PASS_MAX {
-        let merchant = entry.id.clone();
-        let now_ms = modori_agent::sync_client::chrono_ms();
-        let due = ctx
-            .db
-            .call(move |c| {
-                let cur = cursor(c, &merchant)?;
-                if cur.attempts > 0 && now_ms < cur.next_attempt_ms {
-                    return Ok(None);
-                }
-                next_event(c, &merchant, cur.last_event_id)
-            })
-            .await?;
-        let Some((event_id, body)) = due else {
-            break;
-        };
-        let outcome = deliver(url, secret, body, now_ms / 1000).await;
-        ctx.metrics.webhook_delivery(outcome.is_ok());
-        let failed = outcome.as_ref().err().map(ToString::to_string);
-        if let Some(e) = &failed {
-            tracing::warn!(merchant = %entry.id, event_id, error = %e, "webhook delivery failed; will retry");
-        }
-        let merchant = entry.id.clone();
-        let result = match failed {
-            None => Ok(()),
-            Some(e) => Err(e),
-        };
-        let delivered = result.is_ok();
-        ctx.db
-            .call(move |c| record_attempt(c, &merchant, event_id, result, now_ms))
-            .await?;
-        if !delivered {
-            break;
-        }
-        n += 1;
-    }
-    Ok(n)
-}
-
-/// How often the worker looks for due deliveries when nothing wakes it.
-pub const WORKER_TICK: Duration = Duration::from_secs(1);
-
-/// Delivers every merchant's events until shutdown; woken early by new events.
-pub async fn worker(ctx: Arc<crate::Ctx>) {
-    let mut shutdown = ctx.shutdown.clone();
-    let merchants: Vec<MerchantEntry> = ctx
-        .config
-        .merchants
-        .iter()
-        .filter(|m| m.webhook_url.is_some())
-        .cloned()
-        .collect();
-    if merchants.is_empty() {
-        return;
-    }
-    loop {
-        for m in &merchants {
-            if let Err(e) = deliver_due(&ctx, m).await {
-                tracing::warn!(merchant = %m.id, error = %e, "webhook pass failed");
-            }
-        }
-        tokio::select! {
-            _ = ctx.wake_webhooks.notified() => {}
-            _ = tokio::time::sleep(WORKER_TICK) => {}
-            _ = shutdown.changed() => return,
         }
     }
 }

@@ -112,24 +112,101 @@ pub enum OpBody {
 }
 
 impl OpBody {
-    pub fn kind(&self) -> &'static str {
+    pub fn op_kind(&self) -> OpKind {
         match self {
-            Self::UnitReceived { .. } => "unit_received",
-            Self::UnitGraded { .. } => "unit_graded",
-            Self::DispositionSet { .. } => "disposition_set",
-            Self::InventoryAdjusted { .. } => "inventory_adjusted",
-            Self::ReceiptVoided { .. } => "receipt_voided",
-            Self::ParcelClosed { .. } => "parcel_closed",
-            Self::DispositionUndone { .. } => "disposition_undone",
-            Self::UnitPutAway { .. } => "unit_put_away",
-            Self::UnitDeparted { .. } => "unit_departed",
-            Self::UnitTested { .. } => "unit_tested",
-            Self::TransferReceived { .. } => "transfer_received",
-            Self::UnitMatched { .. } => "unit_matched",
-            Self::ToteReceived { .. } => "tote_received",
-            Self::DatabaseRewound { .. } => "database_rewound",
-            Self::UnitReleased { .. } => "unit_released",
+            OpBody::UnitReceived { .. } => OpKind::UnitReceived,
+            OpBody::UnitGraded { .. } => OpKind::UnitGraded,
+            OpBody::DispositionSet { .. } => OpKind::DispositionSet,
+            OpBody::InventoryAdjusted { .. } => OpKind::InventoryAdjusted,
+            OpBody::ReceiptVoided { .. } => OpKind::ReceiptVoided,
+            OpBody::ParcelClosed { .. } => OpKind::ParcelClosed,
+            OpBody::DispositionUndone { .. } => OpKind::DispositionUndone,
+            OpBody::UnitPutAway { .. } => OpKind::UnitPutAway,
+            OpBody::UnitDeparted { .. } => OpKind::UnitDeparted,
+            OpBody::UnitTested { .. } => OpKind::UnitTested,
+            OpBody::TransferReceived { .. } => OpKind::TransferReceived,
+            OpBody::UnitMatched { .. } => OpKind::UnitMatched,
+            OpBody::ToteReceived { .. } => OpKind::ToteReceived,
+            OpBody::DatabaseRewound { .. } => OpKind::DatabaseRewound,
+            OpBody::UnitReleased { .. } => OpKind::UnitReleased,
         }
+    }
+
+    /// The op's kind as stored and shown (`unit_received`, …).
+    pub fn kind(&self) -> &'static str {
+        self.op_kind().as_str()
+    }
+}
+
+/// The kinds of op, one per `OpBody` variant: what the coordinator decides on after a batch
+/// without matching names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OpKind {
+    UnitReceived,
+    UnitGraded,
+    DispositionSet,
+    InventoryAdjusted,
+    ReceiptVoided,
+    ParcelClosed,
+    DispositionUndone,
+    UnitPutAway,
+    UnitDeparted,
+    UnitTested,
+    TransferReceived,
+    UnitMatched,
+    ToteReceived,
+    DatabaseRewound,
+    UnitReleased,
+}
+
+impl OpKind {
+    pub const ALL: [OpKind; 15] = [
+        OpKind::UnitReceived,
+        OpKind::UnitGraded,
+        OpKind::DispositionSet,
+        OpKind::InventoryAdjusted,
+        OpKind::ReceiptVoided,
+        OpKind::ParcelClosed,
+        OpKind::DispositionUndone,
+        OpKind::UnitPutAway,
+        OpKind::UnitDeparted,
+        OpKind::UnitTested,
+        OpKind::TransferReceived,
+        OpKind::UnitMatched,
+        OpKind::ToteReceived,
+        OpKind::DatabaseRewound,
+        OpKind::UnitReleased,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::UnitReceived => "unit_received",
+            Self::UnitGraded => "unit_graded",
+            Self::DispositionSet => "disposition_set",
+            Self::InventoryAdjusted => "inventory_adjusted",
+            Self::ReceiptVoided => "receipt_voided",
+            Self::ParcelClosed => "parcel_closed",
+            Self::DispositionUndone => "disposition_undone",
+            Self::UnitPutAway => "unit_put_away",
+            Self::UnitDeparted => "unit_departed",
+            Self::UnitTested => "unit_tested",
+            Self::TransferReceived => "transfer_received",
+            Self::UnitMatched => "unit_matched",
+            Self::ToteReceived => "tote_received",
+            Self::DatabaseRewound => "database_rewound",
+            Self::UnitReleased => "unit_released",
+        }
+    }
+}
+
+impl std::str::FromStr for OpKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown op kind {s:?}"))
     }
 }
 
@@ -281,5 +358,13 @@ mod tests {
             Some(Disposition::Restock)
         );
         assert_eq!(DispositionRule::propose(&[], None, Grade::A), None);
+    }
+
+    #[test]
+    fn every_op_kind_reads_back_from_its_name() {
+        for kind in OpKind::ALL {
+            assert_eq!(kind.as_str().parse::<OpKind>(), Ok(kind));
+        }
+        assert!("unit_vanished".parse::<OpKind>().is_err());
     }
 }

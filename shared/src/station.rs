@@ -94,6 +94,16 @@ pub fn quarantine_refusal(lpn: &Lpn) -> String {
     )
 }
 
+/// Whether grade A is refused to a unit: it needs a passed function test, so a failed test
+/// refuses it, and so does no test of a product that needs one (`needs_testing`,
+/// electronics). The station and the site's store both check it, by this one rule.
+pub fn grade_a_refused(tested: Option<bool>, needs_testing: bool) -> bool {
+    match tested {
+        Some(passed) => !passed,
+        None => needs_testing,
+    }
+}
+
 /// A unit as the station needs to see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitView {
@@ -800,9 +810,8 @@ impl Station {
                 }
             }
             Scan::Command(StationCommand::Grade(Grade::A))
-                if self.selected.as_ref().is_some_and(|u| match u.tested {
-                    Some(passed) => !passed,
-                    None => lookup.product_flags(&u.sku).needs_testing,
+                if self.selected.as_ref().is_some_and(|u| {
+                    grade_a_refused(u.tested, lookup.product_flags(&u.sku).needs_testing)
                 }) =>
             {
                 Outcome::bad("grade A needs a passed function test: scan TEST-PASS or TEST-FAIL")

@@ -229,7 +229,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
             modori_coordinator::store::record_anomaly(
                 c,
                 &s,
-                "impersonation",
+                modori_coordinator::anomaly::AnomalyKind::Impersonation,
                 "hello named site osaka over the connection of sendai",
                 modori_agent::sync_client::chrono_ms(),
             )

@@ -63,7 +63,7 @@ async fn dispositions_are_executed_offline_and_a_transfer_changes_hands() -> any
         )
         .await?;
     assert_eq!(routed.site, here.id);
-    modori_coordinator::orders::exchange(fleet.coordinator().ctx(), rma.clone(), tee.clone())
+    modori_coordinator::app::stock::exchange(fleet.coordinator().ctx(), rma.clone(), tee.clone())
         .await?;
     wait_for("the exchange order at the site", TIMEOUT, || {
         let config = &config;
@@ -289,7 +289,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
         ..coat.clone()
     };
     let sites: Vec<_> = fleet.fleet.sites.iter().map(|s| s.id.clone()).collect();
-    fleet
+    let queued = fleet
         .coordinator()
         .ctx()
         .db
@@ -297,6 +297,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
             modori_coordinator::store::put_catalog(c, "brand-a", &[coat, jacket], &sites, 1)
         })
         .await?;
+    fleet.coordinator().ctx().wake(queued);
     let receipt = modori_tests::receive_released(&site, "COAT-WOOL-L", "B-0001").await?;
     site.grade_unit(receipt.lpn.clone(), Grade::D, "B-0001")
         .await?;
@@ -394,7 +395,7 @@ async fn the_centre_overrides_a_disposition_that_recovers_less() -> anyhow::Resu
         .coordinator()
         .ctx()
         .db
-        .call(|c| modori_coordinator::listings::listings(c, Some("listed"), 10))
+        .call(|c| modori_coordinator::store::listings::listings(c, Some("listed"), 10))
         .await?;
     let mut prices: Vec<(String, i64)> = listed
         .iter()

@@ -188,14 +188,13 @@ pub async fn put_catalog(
             )
         })
         .await?;
-    for (site, seq) in &queued {
-        ctx.live.command_queued(site, *seq);
-    }
+    let n_sites = queued.len();
+    ctx.wake(queued);
     tracing::info!(merchant = %merchant, n_items, key_id = %caller.key_id, "catalogue stored");
     Ok(Json(CatalogStored {
         merchant: merchant.to_string(),
         n_items,
-        n_sites: queued.len(),
+        n_sites,
     }))
 }
 

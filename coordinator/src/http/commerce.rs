@@ -214,16 +214,16 @@ pub async fn reasons(
 #[utoipa::path(get, path = "/api/v1/analytics/stores", tag = "analytics",
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Vec<crate::store::beyond::StoreCheck>),
+        (status = 200, body = Vec<crate::store::counter_checks::StoreCheck>),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn store_checks(
     State(ctx): State<Arc<Ctx>>,
     caller: Caller,
-) -> Result<Json<Vec<crate::store::beyond::StoreCheck>>, ApiError> {
+) -> Result<Json<Vec<crate::store::counter_checks::StoreCheck>>, ApiError> {
     caller.require_ops("store condition checks")?;
     let rows = ctx
         .db
-        .call(|c| crate::store::beyond::store_checks(c))
+        .call(|c| crate::store::counter_checks::store_checks(c))
         .await?;
     Ok(Json(rows))
 }

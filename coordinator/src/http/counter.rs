@@ -3,11 +3,10 @@
 //! it is routed to, print its label (ZPL, or a page for any printer), list the returns
 //! waiting at the store.
 //!
-//! A return registered here goes through the same path as `POST /api/v1/returns`
-//! (`crate::register`), from the store's coordinates with `origin_store` set, after the
+//! A return registered here goes through the same use case as `POST /api/v1/returns`
+//! (`app::register`), from the store's coordinates with `origin_store` set, after the
 //! return policy (window, final sale, fees) has accepted it.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -24,7 +23,8 @@ use super::error::{ApiError, ApiJson, ApiPath};
 use super::orders::valid_order_ref;
 use super::rfc3339;
 use super::session::Browser;
-use crate::policy::{self, PolicyLine, Resolution};
+use crate::app::counter;
+use crate::policy::{self, Resolution};
 use crate::store::dashboard::{self as queries, StoreReturn};
 use crate::store::orders::{self, Order, ORDERS_FOUND_MAX};
 use crate::store::{self, lifecycle, StoreError};
@@ -242,32 +242,6 @@ struct Registered {
     exchange_ordered: Option<bool>,
 }
 
-/// What the order and the catalogue say of a counter return, read in one go.
-struct Facts {
-    order: Order,
-    returned: BTreeMap<String, u64>,
-    catalog: Vec<Option<(u64, bool, String)>>,
-    /// The catalogue's entry of the SKU wanted in exchange.
-    wanted: Option<(u64, bool, String)>,
-    /// Why the SKU wanted is not of the returned SKUs' style, when it is not.
-    style_refusal: Option<String>,
-    history: policy::History,
-}
-
-fn resolution_text(choice: Choice, exchange: Option<&Sku>, p: &policy::PolicyDecision) -> String {
-    match (choice, exchange) {
-        (Choice::Exchange, Some(sku)) => format!(
-            "exchange for {sku} (fee ¥{}), chosen at the store counter",
-            p.fee_yen
-        ),
-        (Choice::StoreCredit, _) => format!(
-            "store credit with a bonus of ¥{}, chosen at the store counter",
-            p.store_credit_bonus_yen
-        ),
-        _ => format!("refund (fee ¥{}), chosen at the store counter", p.fee_yen),
-    }
-}
-
 /// Registers a return at the counter (or, `dry_run`, only quotes the policy's terms).
 async fn register(
     State(ctx): State<Arc<Ctx>>,
@@ -316,127 +290,28 @@ async fn register(
         }
         _ => None,
     };
-    let now_ms = crate::chrono_ms();
-    let (m, r) = (merchant.clone(), req.order_ref.clone());
-    let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
-    let wanted = exchange.as_ref().map(|s| s.to_string());
-    let facts = ctx
-        .db
-        .call(move |c| {
-            let Some(order) = orders::get(c, m.as_str(), &r)? else {
-                return Ok(None);
-            };
-            let history = match order.customer_ref.as_deref() {
-                Some(customer) => queries::customer_history(c, customer, now_ms)?,
-                None => policy::History::default(),
-            };
-            Ok::<_, StoreError>(Some(Facts {
-                returned: orders::returned_qty(c, m.as_str(), &r)?,
-                catalog: skus
-                    .iter()
-                    .map(|s| queries::catalog_item(c, m.as_str(), s))
-                    .collect::<Result<_, _>>()?,
-                wanted: match &wanted {
-                    Some(sku) => queries::catalog_item(c, m.as_str(), sku)?,
-                    None => None,
-                },
-                style_refusal: match &wanted {
-                    Some(sku) => store::styles::exchange_refusal(c, Some(m.as_str()), &skus, sku)?,
-                    None => None,
-                },
-                history,
-                order,
-            }))
-        })
-        .await?;
-    let facts = facts.ok_or_else(|| {
-        ApiError::not_found(format!("no order {} of merchant {merchant}", req.order_ref))
-    })?;
-    // An exchange is for a product the merchant sells, not for whatever was typed.
-    if let Some(sku) = &exchange {
-        match &facts.wanted {
-            None => {
-                return Err(ApiError::invalid_field(
-                    "exchange_sku",
-                    format!("{sku} is not in the catalogue of {merchant}"),
-                ))
-            }
-            Some(item) if item.1 => {
-                return Err(ApiError::invalid_field(
-                    "exchange_sku",
-                    format!("{sku} is a final-sale product: it is not offered in exchange"),
-                ))
-            }
-            Some(_) => {}
-        }
-        if let Some(why) = &facts.style_refusal {
-            return Err(ApiError::invalid_field("exchange_sku", why.clone()));
-        }
-    }
-    // Each line must be on the order, and not returned already (lines of one SKU together).
-    let mut asked: BTreeMap<&str, u64> = BTreeMap::new();
-    for (i, l) in lines.iter().enumerate() {
-        let ordered = facts
-            .order
-            .lines
-            .iter()
-            .filter(|o| o.sku == l.sku.as_str())
-            .map(|o| u64::from(o.qty))
-            .sum::<u64>();
-        if ordered == 0 {
-            return Err(ApiError::invalid_field(
-                format!("lines[{i}].sku"),
-                format!("{} is not on order {}", l.sku, facts.order.order_ref),
-            ));
-        }
-        let left = ordered.saturating_sub(facts.returned.get(l.sku.as_str()).copied().unwrap_or(0));
-        let total = asked.entry(l.sku.as_str()).or_default();
-        *total += u64::from(l.qty);
-        if *total > left {
-            return Err(ApiError::invalid_field(
-                format!("lines[{i}].qty"),
-                format!("only {left} of {} may still be returned", l.sku),
-            ));
-        }
-    }
-    let policy_lines: Vec<PolicyLine> = lines
-        .iter()
-        .zip(&facts.catalog)
-        .map(|(l, item)| PolicyLine {
-            sku: l.sku.to_string(),
-            qty: l.qty,
-            reason: l.reason,
-            price_yen: item.as_ref().map(|i| i.0),
-            final_sale: item.as_ref().is_some_and(|i| i.1),
-        })
-        .collect();
-    let resolution = match (&req.resolution, &exchange) {
+    let resolution = match (req.resolution, exchange) {
         (Choice::Exchange, Some(sku)) => Resolution::Exchange {
             sku: sku.to_string(),
         },
         (Choice::StoreCredit, _) => Resolution::StoreCredit,
         _ => Resolution::Refund,
     };
-    let decision = policy::decide(
-        &ctx.config.policy,
-        &policy_lines,
-        &resolution,
-        facts.order.ordered_ms,
-        now_ms,
-        &facts.history,
-    );
-    if let Some(refusal) = decision.refused_lines.first() {
-        return Err(ApiError::invalid_field(
-            format!("lines[{}]", refusal.line),
-            format!("the return policy refuses this line: {}", refusal.reason),
-        ));
-    }
-    if !decision.accepted {
-        return Err(ApiError::invalid_field(
-            "order_ref",
-            format!("the return policy refuses: {}", decision.reasons.join("; ")),
-        ));
-    }
+    let exchange_ordered = matches!(resolution, Resolution::Exchange { .. }).then_some(true);
+    let done = counter::at_counter(
+        &ctx,
+        counter::CounterReturn {
+            store,
+            merchant,
+            order_ref: req.order_ref,
+            lines,
+            resolution,
+            dry_run: req.dry_run,
+        },
+        &browser.key_id,
+    )
+    .await?;
+    let decision = done.decision;
     let policy_view = PolicyView {
         terms: decision.terms,
         tier: decision.tier,
@@ -445,7 +320,7 @@ async fn register(
         store_credit_bonus_yen: decision.store_credit_bonus_yen,
         window_ends_at: rfc3339(decision.window_ends_ms),
     };
-    if req.dry_run {
+    let Some(routed) = done.routed else {
         return Ok(Json(Registered {
             rma: None,
             site: None,
@@ -455,67 +330,8 @@ async fn register(
             exchange_ordered: None,
         })
         .into_response());
-    }
-    let rma = RmaId::new(crate::new_rma_id()).map_err(|e| ApiError::internal(&e))?;
-    let customer = facts
-        .order
-        .customer_ref
-        .clone()
-        .filter(|c| !c.starts_with("anon-"))
-        .map(|reference| store::Customer {
-            reference,
-            name: None,
-            address: None,
-        });
-    let routed = crate::register(
-        &ctx,
-        store::NewReturn {
-            rma: rma.clone(),
-            merchant: Some(merchant),
-            origin: store.location,
-            origin_label: format!("store:{}", store.id),
-            origin_store: Some(store.id.clone()),
-            lines,
-            customer,
-            // The replacement of an exchange is reserved now, like any exchange's.
-            terms: Some(store::commerce::Terms {
-                order_ref: Some(facts.order.order_ref.clone()),
-                order_date_ms: Some(facts.order.ordered_ms),
-                method: "store_dropoff".into(),
-                resolution: match req.resolution {
-                    Choice::Refund => "refund",
-                    Choice::StoreCredit => "store_credit",
-                    Choice::Exchange => "exchange",
-                }
-                .into(),
-                exchange_sku: exchange.clone(),
-                fee_yen: decision.fee_yen,
-                credit_bonus_percent: if decision.store_credit_bonus_yen > 0 {
-                    ctx.config.policy.terms.store_credit_bonus_percent
-                } else {
-                    0
-                },
-                value_yen: decision.value_yen,
-                carrier: None,
-                tracking: None,
-                policy_json: serde_json::to_string(&decision).unwrap_or_default(),
-                advance_exchange: ctx.config.policy.advance_exchange_for_trusted
-                    && decision.tier == policy::Tier::Trusted,
-                store_condition: None,
-            }),
-            order_ref: Some(facts.order.order_ref.clone()),
-            resolution: Some(resolution_text(
-                req.resolution,
-                exchange.as_ref(),
-                &decision,
-            )),
-        },
-    )
-    .await?;
-    // Set aside when registered (see `store::beyond`): at a site, or from the merchant's stock.
-    let exchange_ordered = exchange.as_ref().map(|_| true);
-    tracing::info!(rma = %routed.rma, store = %store.id, site = %routed.site,
-                   key_id = %browser.key_id, "return registered at the store counter");
+    };
+    // Set aside when registered (see `store::reservations`): at a site, or from the merchant's stock.
     let site_name = ctx.fleet.site(&routed.site).map(|s| s.name.clone());
     Ok((
         StatusCode::CREATED,

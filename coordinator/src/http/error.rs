@@ -166,14 +166,53 @@ impl From<CoordinatorError> for ApiError {
                 "unavailable",
                 "the coordinator is stopping",
             ),
+            CoordinatorError::Store(e) => e.into(),
             e => Self::internal(&e),
+        }
+    }
+}
+
+impl From<crate::app::AppError> for ApiError {
+    fn from(e: crate::app::AppError) -> Self {
+        use crate::app::AppError;
+        match e {
+            AppError::Invalid { field, message } => Self::invalid_field(field, message),
+            AppError::Unknown { field, message } => Self::unknown_field(field, message),
+            AppError::NotFound(message) => Self::not_found(message),
+            AppError::Rejected { field, message } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "rejected", message).with_field(field)
+            }
+            AppError::Exists { field, message } => Self::conflict(message).with_field(field),
+            AppError::NoSite(why) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "no_site",
+                format!("no site can take this return today: {why}"),
+            ),
+            AppError::Internal(message) => Self::internal(&message),
+            AppError::Coordinator(e) => e.into(),
         }
     }
 }
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        CoordinatorError::from(e).into()
+        use crate::store::StoreError;
+        match e {
+            StoreError::Db(modori_agent::sqlite::DbError::Closed) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the coordinator is stopping",
+            ),
+            StoreError::Busy(_) => {
+                tracing::warn!(error = %e, "database busy");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "the database is busy; try again",
+                )
+            }
+            e => Self::internal(&e),
+        }
     }
 }
 

@@ -166,20 +166,12 @@ pub async fn match_unit(
     caller.require_ops("the quarantine")?;
     let lpn = Lpn::new(lpn).map_err(|e| ApiError::invalid_path("lpn", e))?;
     let rma = RmaId::new(req.rma).map_err(|e| ApiError::invalid_field("rma", e))?;
-    let (l, r) = (lpn.clone(), rma.clone());
-    let matched = ctx
-        .db
-        .call(move |c| store::match_unidentified(c, &l, &r, modori_agent::sync_client::chrono_ms()))
-        .await;
-    match matched {
-        Ok((site, seq)) => {
-            ctx.live.command_queued(&site, seq);
-            Ok(Json(Matched {
-                lpn: lpn.to_string(),
-                rma: rma.to_string(),
-                site: site.to_string(),
-            }))
-        }
+    match crate::app::quarantine::match_unit(&ctx, lpn.clone(), rma.clone()).await {
+        Ok(site) => Ok(Json(Matched {
+            lpn: lpn.to_string(),
+            rma: rma.to_string(),
+            site: site.to_string(),
+        })),
         Err(e @ (store::MatchError::UnknownUnit(_) | store::MatchError::UnknownReturn(_))) => {
             Err(ApiError::not_found(e.to_string()))
         }
@@ -215,7 +207,7 @@ pub async fn forget_customer(
             format!("must be 1..={CUSTOMER_REF_CHARS_MAX} characters"),
         ));
     }
-    match crate::forget_customer(&ctx, reference.clone()).await? {
+    match crate::app::privacy::forget_customer(&ctx, reference.clone()).await? {
         0 => Err(ApiError::not_found(format!(
             "no return of customer {reference:?} holds personal data"
         ))),

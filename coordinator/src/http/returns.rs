@@ -14,7 +14,8 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::ops::CUSTOMER_REF_CHARS_MAX;
 use super::rfc3339;
 use crate::apikeys::Scope;
-use crate::policy;
+use crate::app::register::{self, Registered, Registration};
+use crate::policy::{self, ResolutionKind};
 use crate::store::{self, lifecycle};
 use crate::Ctx;
 
@@ -249,7 +250,56 @@ pub struct Routed {
     /// Why the customer keeps the goods and is refunded at once, when so.
     returnless: Option<String>,
     /// The replacement set aside for an exchange: where, which unit, and why.
-    reservation: Option<store::beyond::Reservation>,
+    reservation: Option<store::reservations::Reservation>,
+}
+
+impl From<Registered> for Routed {
+    fn from(r: Registered) -> Self {
+        let d = r.decision.as_ref();
+        let label = r.label.map(|l| LabelView {
+            rma: r.routed.rma.to_string(),
+            carrier: l.carrier,
+            tracking: l.tracking,
+            to_site: r.routed.site.to_string(),
+            to_name: l.to_name,
+            from: l.from,
+            zpl: l.zpl,
+        });
+        Routed {
+            rma: r.routed.rma.to_string(),
+            site: r.routed.site.to_string(),
+            explanation: r.routed.explanation,
+            candidates: r.routed.candidates,
+            command_seq: r.routed.command_seq,
+            refused_lines: d
+                .map(|d| {
+                    d.refused_lines
+                        .iter()
+                        .map(|r| RefusedLine {
+                            line: r.line,
+                            reason: r.reason.clone(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+            // A returnless refund costs the customer nothing.
+            fee_yen: if r.returnless.is_some() {
+                0
+            } else {
+                d.map_or(0, |d| d.fee_yen)
+            },
+            store_credit_bonus_yen: d.map_or(0, |d| d.store_credit_bonus_yen),
+            value_yen: d.map_or(0, |d| d.value_yen),
+            tier: d
+                .and_then(|d| serde_json::to_value(d.tier).ok())
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            terms: d.map(|d| d.terms.to_owned()),
+            abuse_score: d.map(|d| d.abuse.score),
+            label,
+            returnless: r.returnless,
+            reservation: r.reservation,
+        }
+    }
 }
 
 fn customer(c: NewCustomer) -> Result<store::Customer, ApiError> {
@@ -331,23 +381,6 @@ fn order_date_ms(text: &str) -> Result<i64, ApiError> {
         .ok_or_else(|| ApiError::invalid_field("order_date", "not a date"))
 }
 
-/// A return as checked, before the policy and routing.
-pub(crate) struct Checked {
-    pub rma: RmaId,
-    pub merchant: Option<MerchantId>,
-    pub origin: Coordinates,
-    pub origin_label: String,
-    pub origin_store: Option<StoreId>,
-    pub lines: Vec<ReturnLine>,
-    pub customer: Option<store::Customer>,
-    pub order_ref: Option<String>,
-    pub order_date_ms: Option<i64>,
-    pub method: String,
-    pub resolution: policy::Resolution,
-    /// What a store saw at its counter (BORIS only).
-    pub store_condition: Option<store::beyond::StoreCondition>,
-}
-
 fn check_origin(
     ctx: &Ctx,
     origin: Origin,
@@ -401,7 +434,7 @@ pub(crate) fn check(
     lines: Vec<NewLine>,
     customer_in: Option<NewCustomer>,
     order: OrderTerms,
-) -> Result<Checked, ApiError> {
+) -> Result<Registration, ApiError> {
     let (origin_label, origin, origin_store) = origin;
     if lines.is_empty() || lines.len() > RETURN_LINES_MAX {
         return Err(ApiError::invalid_field(
@@ -416,7 +449,7 @@ pub(crate) fn check(
         .collect::<Result<Vec<_>, _>>()?;
     let rma = match rma {
         Some(r) => RmaId::new(r).map_err(|e| ApiError::invalid_field("rma", e))?,
-        None => RmaId::new(crate::new_rma_id()).map_err(|e| ApiError::internal(&e))?,
+        None => RmaId::new(crate::ids::new_rma_id()).map_err(|e| ApiError::internal(&e))?,
     };
     let customer = customer_in.map(customer).transpose()?;
     if order
@@ -445,36 +478,35 @@ pub(crate) fn check(
             ),
         ));
     }
-    let resolution = match (
-        order.resolution.as_deref().unwrap_or("refund"),
-        order.exchange_sku,
-    ) {
-        ("refund", None) => policy::Resolution::Refund,
-        ("store_credit", None) => policy::Resolution::StoreCredit,
-        ("exchange", Some(sku)) => {
+    let named = order.resolution.as_deref().unwrap_or("refund");
+    let resolution = match (named.parse::<ResolutionKind>(), order.exchange_sku) {
+        (Ok(ResolutionKind::Refund), None) => policy::Resolution::Refund,
+        (Ok(ResolutionKind::StoreCredit), None) => policy::Resolution::StoreCredit,
+        (Ok(ResolutionKind::Exchange), Some(sku)) => {
             Sku::new(sku.clone()).map_err(|e| ApiError::invalid_field("exchange_sku", e))?;
             policy::Resolution::Exchange { sku }
         }
-        ("exchange", None) => {
+        (Ok(ResolutionKind::Exchange), None) => {
             return Err(ApiError::invalid_field(
                 "exchange_sku",
                 "an exchange names the SKU wanted",
             ))
         }
-        ("refund" | "store_credit", Some(_)) => {
+        (Ok(ResolutionKind::Refund | ResolutionKind::StoreCredit), Some(_)) => {
             return Err(ApiError::invalid_field(
                 "exchange_sku",
                 "only an exchange names a SKU wanted",
             ))
         }
-        (other, _) => {
+        (Err(_), _) => {
+            let other = named;
             return Err(ApiError::invalid_field(
                 "resolution",
                 format!("unknown resolution {other:?}; expected refund, store_credit or exchange"),
-            ))
+            ));
         }
     };
-    Ok(Checked {
+    Ok(Registration {
         rma,
         merchant,
         origin,
@@ -488,466 +520,6 @@ pub(crate) fn check(
         resolution,
         store_condition: None,
     })
-}
-
-/// Applies the return policy (for a merchant's return), routes and registers; the answer
-/// carries the label. A return the policy refuses is a 422 naming the reasons.
-pub(crate) async fn register_checked(
-    ctx: &Arc<Ctx>,
-    c: Checked,
-    key_id: &str,
-) -> Result<Routed, ApiError> {
-    if let Some(m) = &c.merchant {
-        if !ctx.knows_merchant(m.as_str()) {
-            return Err(ApiError::unknown_field(
-                "merchant",
-                format!("no merchant {m} (merchants are configured in [[merchants]])"),
-            ));
-        }
-    }
-    let now_ms = modori_agent::sync_client::chrono_ms();
-    let merchant = c.merchant.as_ref().map(|m| m.to_string());
-    let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();
-    let customer_ref = c.customer.as_ref().map(|c| c.reference.clone());
-    let wanted = match &c.resolution {
-        policy::Resolution::Exchange { sku } => Some(sku.clone()),
-        _ => None,
-    };
-    let (products, has_catalog, history, wanted_product, style_refusal) = ctx
-        .db
-        .call({
-            let merchant = merchant.clone();
-            move |conn| {
-                let mut products = Vec::new();
-                for sku in &skus {
-                    products.push(store::commerce::product(conn, merchant.as_deref(), sku)?);
-                }
-                let wanted_product = match &wanted {
-                    Some(sku) => store::commerce::product(conn, merchant.as_deref(), sku)?,
-                    None => None,
-                };
-                let style_refusal = match &wanted {
-                    Some(sku) => {
-                        store::styles::exchange_refusal(conn, merchant.as_deref(), &skus, sku)?
-                    }
-                    None => None,
-                };
-                let has_catalog = match &merchant {
-                    Some(m) => {
-                        conn.query_row(
-                            "SELECT COUNT(*) FROM catalog WHERE merchant = ?1",
-                            [m],
-                            |r| r.get::<_, i64>(0),
-                        )? > 0
-                    }
-                    None => false,
-                };
-                let history = match &customer_ref {
-                    Some(r) => store::commerce::history(conn, r, now_ms)?,
-                    None => policy::History::default(),
-                };
-                Ok::<_, store::StoreError>((
-                    products,
-                    has_catalog,
-                    history,
-                    wanted_product,
-                    style_refusal,
-                ))
-            }
-        })
-        .await?;
-    // An exchange names a real product: one the merchant's catalogue sells.
-    if let policy::Resolution::Exchange { sku } = &c.resolution {
-        match &wanted_product {
-            None => {
-                return Err(ApiError::unknown_field(
-                    "exchange_sku",
-                    format!(
-                        "{sku} is not in the catalogue of {}: an exchange is for a product the \
-                         merchant sells",
-                        merchant.as_deref().unwrap_or("any merchant")
-                    ),
-                ))
-            }
-            Some(p) if p.1 => {
-                return Err(ApiError::invalid_field(
-                    "exchange_sku",
-                    format!("{sku} is a final-sale product: it is not offered in exchange"),
-                ))
-            }
-            Some(_) => {}
-        }
-        if let Some(why) = style_refusal {
-            return Err(ApiError::invalid_field("exchange_sku", why));
-        }
-    }
-    // A merchant with a catalogue must know every SKU it takes back.
-    if has_catalog {
-        if let Some(i) = products.iter().position(Option::is_none) {
-            return Err(ApiError::unknown_field(
-                format!("lines[{i}].sku"),
-                format!(
-                    "{} is not in the catalogue of {}",
-                    c.lines[i].sku,
-                    merchant.as_deref().unwrap_or_default()
-                ),
-            ));
-        }
-    }
-    let policy_lines: Vec<policy::PolicyLine> = c
-        .lines
-        .iter()
-        .zip(&products)
-        .map(|(l, p)| policy::PolicyLine {
-            sku: l.sku.to_string(),
-            qty: l.qty,
-            reason: l.reason,
-            // Without a catalogue nothing is priced, and nothing refused for it.
-            price_yen: p.as_ref().map(|p| p.0).or((!has_catalog).then_some(0)),
-            final_sale: p.as_ref().is_some_and(|p| p.1),
-        })
-        .collect();
-    let decision = c.merchant.as_ref().map(|_| {
-        policy::decide(
-            &ctx.config.policy,
-            &policy_lines,
-            &c.resolution,
-            c.order_date_ms.unwrap_or(now_ms),
-            now_ms,
-            &history,
-        )
-    });
-    if let Some(d) = &decision {
-        if !d.accepted {
-            let mut reasons = d.reasons.clone();
-            reasons.extend(
-                d.refused_lines
-                    .iter()
-                    .map(|r| format!("lines[{}]: {}", r.line, r.reason)),
-            );
-            let field = if c.order_date_ms.is_some() && now_ms > d.window_ends_ms {
-                "order_date"
-            } else {
-                "lines"
-            };
-            tracing::info!(rma = %c.rma, key_id, tier = ?d.tier, "return refused by the policy");
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "rejected",
-                format!(
-                    "the return policy refuses this return: {}",
-                    reasons.join("; ")
-                ),
-            )
-            .with_field(field));
-        }
-    }
-    let refused: Vec<usize> = decision
-        .as_ref()
-        .map(|d| d.refused_lines.iter().map(|r| r.line).collect())
-        .unwrap_or_default();
-    let lines: Vec<ReturnLine> = c
-        .lines
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| !refused.contains(i))
-        .map(|(_, l)| l.clone())
-        .collect();
-    let carrier = crate::carrier::carriers()
-        .first()
-        .map(|c| c.id().to_owned());
-    let tracking = Some(crate::carrier::simulated_tracking(tracking_seed(&c.rma)));
-    let (resolution, exchange_sku) = match &c.resolution {
-        policy::Resolution::Refund => ("refund", None),
-        policy::Resolution::StoreCredit => ("store_credit", None),
-        policy::Resolution::Exchange { sku } => ("exchange", Sku::new(sku.clone()).ok()),
-    };
-    let terms = store::commerce::Terms {
-        order_ref: c.order_ref.clone(),
-        order_date_ms: c.order_date_ms,
-        method: c.method.clone(),
-        resolution: resolution.to_owned(),
-        exchange_sku,
-        fee_yen: decision.as_ref().map_or(0, |d| d.fee_yen),
-        credit_bonus_percent: match (&c.resolution, &decision) {
-            (policy::Resolution::StoreCredit, Some(d)) if d.store_credit_bonus_yen > 0 => {
-                ctx.config.policy.terms.store_credit_bonus_percent
-            }
-            _ => 0,
-        },
-        value_yen: decision.as_ref().map_or(0, |d| d.value_yen),
-        carrier: carrier.clone(),
-        tracking: tracking.clone(),
-        policy_json: decision
-            .as_ref()
-            .and_then(|d| serde_json::to_string(d).ok())
-            .unwrap_or_default(),
-        advance_exchange: ctx.config.policy.advance_exchange_for_trusted
-            && decision
-                .as_ref()
-                .is_some_and(|d| d.tier == policy::Tier::Trusted),
-        store_condition: c
-            .store_condition
-            .as_ref()
-            .and_then(|s| serde_json::to_string(s).ok()),
-    };
-    let from = c.origin_label.clone();
-    let new_return = store::NewReturn {
-        rma: c.rma.clone(),
-        merchant: c.merchant.clone(),
-        origin: c.origin,
-        origin_label: c.origin_label.clone(),
-        origin_store: c.origin_store.clone(),
-        lines: lines.clone(),
-        customer: c.customer.clone(),
-        terms: Some(terms),
-        order_ref: c.order_ref.clone(),
-        resolution: None,
-    };
-    if let Some(why) = returnless_why(ctx, &c, &lines, &products, decision.as_ref()) {
-        return register_returnless(ctx, new_return, why, decision.as_ref(), key_id).await;
-    }
-    check_label(ctx, &c, tracking.as_deref())?;
-    let registered = crate::register(ctx, new_return).await;
-    let routed = match registered {
-        Ok(routed) => routed,
-        Err(crate::CoordinatorError::Store(store::StoreError::Sqlite(
-            rusqlite::Error::SqliteFailure(e, _),
-        ))) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            return Err(
-                ApiError::conflict(format!("return {} already exists", c.rma)).with_field("rma"),
-            )
-        }
-        Err(crate::CoordinatorError::NoSiteFor(why)) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "no_site",
-                format!("no site can take this return today: {why}"),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
-    let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
-    // Checked before the commit for every site (`check_label`): this cannot fail now.
-    let zpl = modori_agent::devices::zpl::return_label(
-        modori_agent::devices::zpl::LabelMedia::default(),
-        &routed.rma,
-        &routed.site,
-        &to_name,
-        &from,
-        tracking.as_deref(),
-    )
-    .unwrap_or_else(|e| {
-        tracing::error!(rma = %routed.rma, error = %e, "return label failed after its check");
-        String::new()
-    });
-    tracing::info!(rma = %routed.rma, site = %routed.site, key_id, "return registered");
-    Ok(Routed {
-        rma: routed.rma.to_string(),
-        site: routed.site.to_string(),
-        explanation: routed.explanation,
-        candidates: routed.candidates,
-        command_seq: routed.command_seq,
-        refused_lines: decision
-            .as_ref()
-            .map(|d| {
-                d.refused_lines
-                    .iter()
-                    .map(|r| RefusedLine {
-                        line: r.line,
-                        reason: r.reason.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        fee_yen: decision.as_ref().map_or(0, |d| d.fee_yen),
-        store_credit_bonus_yen: decision.as_ref().map_or(0, |d| d.store_credit_bonus_yen),
-        value_yen: decision.as_ref().map_or(0, |d| d.value_yen),
-        tier: decision
-            .as_ref()
-            .and_then(|d| serde_json::to_value(d.tier).ok())
-            .and_then(|v| v.as_str().map(str::to_owned)),
-        terms: decision.as_ref().map(|d| d.terms.to_owned()),
-        abuse_score: decision.as_ref().map(|d| d.abuse.score),
-        label: Some(LabelView {
-            rma: routed.rma.to_string(),
-            carrier,
-            tracking,
-            to_site: routed.site.to_string(),
-            to_name,
-            from,
-            zpl,
-        }),
-        returnless: None,
-        reservation: {
-            let rma = routed.rma.clone();
-            // Stored already: an unreadable reservation is left out of the answer (GET shows
-            // it), not turned into an error that would say nothing was stored.
-            ctx.db
-                .call(move |conn| store::beyond::reservation(conn, &rma))
-                .await
-                .unwrap_or_else(|e| {
-                    tracing::warn!(rma = %routed.rma, error = %e, "reservation unreadable");
-                    None
-                })
-        },
-    })
-}
-
-/// Builds the return label for every site it could be routed to, before anything is stored:
-/// data the label refuses (a control character in a postal code, an over-long origin) is a
-/// 422 naming the request's field, never a 5xx after the return was saved.
-fn check_label(ctx: &Ctx, c: &Checked, tracking: Option<&str>) -> Result<(), ApiError> {
-    use modori_agent::devices::zpl::{return_label, LabelMedia, ZplError};
-    for site in &ctx.fleet.sites {
-        let media = LabelMedia::default();
-        let Err(e) = return_label(
-            media,
-            &c.rma,
-            &site.id,
-            &site.name,
-            &c.origin_label,
-            tracking,
-        ) else {
-            continue;
-        };
-        let field = match &e {
-            ZplError::ControlChar { field, .. }
-            | ZplError::BarcodeChar { field, .. }
-            | ZplError::TooLong { field, .. }
-            | ZplError::Empty { field }
-            | ZplError::NoGlyph { field, .. }
-            | ZplError::Barcode { field, .. }
-            | ZplError::DoesNotFit { field, .. } => *field,
-        };
-        let named = match field {
-            "rma" => "rma",
-            "from" if c.origin_label.starts_with("postal:") => "origin.postal_code",
-            "from" if c.origin_label.starts_with("store:") => "origin.store_id",
-            "from" => "origin",
-            // Site names, ids and tracking numbers are ours: a configuration fault.
-            _ => return Err(ApiError::internal(&e)),
-        };
-        return Err(ApiError::invalid_field(
-            named,
-            format!("cannot be printed on the return label: {e}"),
-        ));
-    }
-    Ok(())
-}
-
-/// Why the customer should keep the goods, when bringing them back costs more than they would
-/// recover and the merchant allows it for every line's category. Not for an exchange.
-fn returnless_why(
-    ctx: &Ctx,
-    c: &Checked,
-    lines: &[ReturnLine],
-    products: &[Option<(u64, bool, bool, String)>],
-    decision: Option<&policy::PolicyDecision>,
-) -> Option<String> {
-    let merchant = c.merchant.as_ref()?;
-    decision?;
-    if matches!(c.resolution, policy::Resolution::Exchange { .. }) || lines.is_empty() {
-        return None;
-    }
-    let rules = &ctx.config.policy.returnless;
-    let site = crate::routing::nearest_site(&ctx.fleet.sites, c.origin)?
-        .site
-        .id
-        .clone();
-    let mut recovered: i64 = 0;
-    for line in lines {
-        let i = c.lines.iter().position(|l| l.sku == line.sku)?;
-        let (price, _, _, category) = products.get(i)?.as_ref()?;
-        if !policy::returnless_allowed(rules, merchant.as_str(), category) {
-            return None;
-        }
-        let unit = crate::valuation::UnitFacts {
-            price_yen: *price,
-            grade: policy::expected_grade(line.reason),
-            site: &site,
-        };
-        let best = crate::valuation::decide(&ctx.config.valuation, &unit, &ctx.fleet.sites);
-        let per_unit = best.options.first().map_or(0, |o| o.value_yen.max(0));
-        recovered += per_unit * i64::from(line.qty);
-    }
-    let cost = ctx.config.policy.return_cost_yen.of(&c.method);
-    (i64::try_from(cost).unwrap_or(i64::MAX) > recovered).then(|| {
-        format!(
-            "bringing it back ({}) costs {cost} yen and would recover {recovered} yen: keep it",
-            c.method
-        )
-    })
-}
-
-async fn register_returnless(
-    ctx: &Arc<Ctx>,
-    r: store::NewReturn,
-    why: String,
-    decision: Option<&policy::PolicyDecision>,
-    key_id: &str,
-) -> Result<Routed, ApiError> {
-    let site = crate::routing::nearest_site(&ctx.fleet.sites, r.origin)
-        .map(|route| route.site.id.clone())
-        .ok_or_else(|| ApiError::internal(&"no site in the fleet"))?;
-    let value = decision.map_or(0, |d| d.value_yen);
-    let refund = value.saturating_add(decision.map_or(0, |d| d.store_credit_bonus_yen));
-    let rma = r.rma.clone();
-    let (s, w) = (site.clone(), why.clone());
-    let now_ms = modori_agent::sync_client::chrono_ms();
-    let stored = ctx
-        .db
-        .call(move |conn| store::beyond::register_returnless(conn, &r, &s, &w, refund, now_ms))
-        .await;
-    match stored {
-        Ok(()) => {}
-        Err(store::StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
-            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            return Err(ApiError::conflict(format!("return {rma} already exists")).with_field("rma"))
-        }
-        Err(e) => return Err(e.into()),
-    }
-    ctx.webhooks_wake();
-    tracing::info!(rma = %rma, key_id, refund_yen = refund, "returnless refund");
-    Ok(Routed {
-        rma: rma.to_string(),
-        site: site.to_string(),
-        explanation: why.clone(),
-        candidates: Vec::new(),
-        command_seq: 0,
-        refused_lines: decision
-            .map(|d| {
-                d.refused_lines
-                    .iter()
-                    .map(|r| RefusedLine {
-                        line: r.line,
-                        reason: r.reason.clone(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default(),
-        fee_yen: 0,
-        store_credit_bonus_yen: decision.map_or(0, |d| d.store_credit_bonus_yen),
-        value_yen: value,
-        tier: decision
-            .and_then(|d| serde_json::to_value(d.tier).ok())
-            .and_then(|v| v.as_str().map(str::to_owned)),
-        terms: decision.map(|d| d.terms.to_owned()),
-        abuse_score: decision.map(|d| d.abuse.score),
-        label: None,
-        returnless: Some(why),
-        reservation: None,
-    })
-}
-
-/// A number for the simulated carrier's slip, from the RMA (stable, so a retried registration
-/// prints the same slip).
-fn tracking_seed(rma: &RmaId) -> u64 {
-    rma.as_str()
-        .bytes()
-        .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))
 }
 
 /// Registers a return: the return policy decides (window, final sale, fees, credit bonus, the
@@ -981,8 +553,8 @@ pub async fn create_return(
         exchange_sku: req.exchange_sku,
     };
     let checked = check(merchant, req.rma, origin, req.lines, req.customer, order)?;
-    let routed = register_checked(&ctx, checked, &caller.key_id).await?;
-    Ok((StatusCode::CREATED, Json(routed)))
+    let registered = register::submit(&ctx, checked, &caller.key_id).await?;
+    Ok((StatusCode::CREATED, Json(registered.into())))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -993,7 +565,7 @@ pub struct StoreReturn {
     /// What the counter staff saw (command-card choices), compared later with the site's
     /// grading; mismatches are counted per store.
     #[serde(default)]
-    condition: Option<store::beyond::StoreCondition>,
+    condition: Option<store::counter_checks::StoreCondition>,
     /// The merchant whose goods come back.
     #[schema(pattern = "^[a-z0-9-]{1,64}$")]
     merchant: String,
@@ -1087,11 +659,14 @@ pub async fn create_store_return(
         .condition
         .as_ref()
         .and_then(|c| c.photo_ref.as_ref())
-        .is_some_and(|p| p.len() > store::beyond::PHOTO_REF_BYTES_MAX)
+        .is_some_and(|p| p.len() > store::counter_checks::PHOTO_REF_BYTES_MAX)
     {
         return Err(ApiError::invalid_field(
             "condition.photo_ref",
-            format!("longer than {} bytes", store::beyond::PHOTO_REF_BYTES_MAX),
+            format!(
+                "longer than {} bytes",
+                store::counter_checks::PHOTO_REF_BYTES_MAX
+            ),
         ));
     }
     let condition = req.condition;
@@ -1104,8 +679,8 @@ pub async fn create_store_return(
         order,
     )?;
     checked.store_condition = condition;
-    let routed = register_checked(&ctx, checked, &caller.key_id).await?;
-    Ok((StatusCode::CREATED, Json(routed)))
+    let registered = register::submit(&ctx, checked, &caller.key_id).await?;
+    Ok((StatusCode::CREATED, Json(registered.into())))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -1156,7 +731,7 @@ pub struct ReturnView {
     /// Its units, with the centre's disposition decision and why.
     units: Vec<store::commerce::UnitDecision>,
     /// The replacement set aside for an exchange.
-    reservation: Option<store::beyond::Reservation>,
+    reservation: Option<store::reservations::Reservation>,
 }
 
 fn line_view(l: lifecycle::Line) -> LineView {
@@ -1254,7 +829,7 @@ pub async fn cancel_return(
     let owner = owner.ok_or_else(|| ApiError::not_found(format!("no return {rma}")))?;
     caller.require_return(rma.as_str(), &owner)?;
     let by = format!("API key {}", caller.key_id);
-    match crate::cancel_return(&ctx, rma.clone(), by).await? {
+    match crate::app::withdraw::cancel_return(&ctx, rma.clone(), by).await? {
         lifecycle::Cancel::Cancelled { .. } | lifecycle::Cancel::AlreadyCancelled => {
             Ok(Json(Cancelled {
                 rma: rma.to_string(),

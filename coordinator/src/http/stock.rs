@@ -1,7 +1,6 @@
 //! Stock across the fleet (ops keys): demand per site, restock rebalancing (transfer orders),
 //! a transfer of one unit, and resale listings.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -12,9 +11,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
-use crate::listings::{self, Listing, SaleError};
-use crate::orders::{self, OrderError};
-use crate::rebalance::{self, Move, Stock};
+use crate::rebalance::Move;
+use crate::store::listings::{self, Listing, SaleError};
+use crate::store::transfers::OrderError;
 use crate::store::{commerce, StoreError};
 use crate::Ctx;
 
@@ -102,75 +101,9 @@ pub async fn rebalance(
     caller: Caller,
 ) -> Result<Json<Vec<Move>>, ApiError> {
     caller.require_ops("rebalancing")?;
-    let (stock, demand) = ctx.db.call(read_stock_and_demand).await?;
-    let moves = rebalance::plan(&ctx.config.rebalance, &ctx.fleet.sites, &stock, &demand);
-    let mut ordered = Vec::with_capacity(moves.len());
-    for m in moves {
-        let (Ok(lpn), Ok(to)) = (Lpn::new(m.lpn.clone()), SiteId::new(m.to.clone())) else {
-            continue;
-        };
-        match orders::transfer(&ctx, lpn, to).await {
-            Ok(_) => ordered.push(m),
-            // Moved or gone since the stock was read: not ordered.
-            Err(OrderError::Store(e)) => return Err(e.into()),
-            Err(OrderError::Db(e)) => return Err(StoreError::from(e).into()),
-            Err(_) => {}
-        }
-    }
+    let ordered = crate::app::stock::rebalance(&ctx).await?;
     tracing::info!(n_moves = ordered.len(), key_id = %caller.key_id, "rebalancing ordered");
     Ok(Json(ordered))
-}
-
-type StockAndDemand = (Vec<Stock>, BTreeMap<(SiteId, Sku), u32>);
-
-fn read_stock_and_demand(c: &mut rusqlite::Connection) -> Result<StockAndDemand, StoreError> {
-    let mut stock: Vec<Stock> = Vec::new();
-    {
-        let mut stmt = c.prepare_cached(
-            "SELECT u.site, u.sku, u.lpn,
-                    COALESCE((SELECT price_yen FROM catalog WHERE sku = u.sku ORDER BY merchant LIMIT 1), 0)
-             FROM units u WHERE u.state = 'placed:restock' AND u.grade = 'A'
-             ORDER BY u.site, u.sku, u.updated_ms, u.lpn",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        for row in rows {
-            let (site, sku, lpn, price) = row?;
-            let (site, sku, lpn) = (SiteId::new(site)?, Sku::new(sku)?, Lpn::new(lpn)?);
-            match stock.last_mut() {
-                Some(s) if s.site == site && s.sku == sku => s.lpns.push(lpn),
-                _ => stock.push(Stock {
-                    site,
-                    sku,
-                    price_yen: u64::try_from(price).unwrap_or(0),
-                    lpns: vec![lpn],
-                }),
-            }
-        }
-    }
-    let mut demand = BTreeMap::new();
-    let mut stmt = c.prepare_cached("SELECT site, sku, units FROM demand")?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (site, sku, units) = row?;
-        demand.insert(
-            (SiteId::new(site)?, Sku::new(sku)?),
-            u32::try_from(units).unwrap_or(0),
-        );
-    }
-    Ok((stock, demand))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -210,7 +143,7 @@ pub async fn transfer_unit(
     caller.require_ops("transfers")?;
     let lpn = Lpn::new(lpn).map_err(|e| ApiError::invalid_path("lpn", e))?;
     let to = SiteId::new(req.to).map_err(|e| ApiError::invalid_field("to", e))?;
-    match orders::transfer(&ctx, lpn.clone(), to.clone()).await {
+    match crate::app::stock::transfer(&ctx, lpn.clone(), to.clone()).await {
         Ok((from, seq)) => Ok(Json(TransferOrdered {
             lpn: lpn.to_string(),
             from: from.to_string(),

@@ -14,13 +14,16 @@ use modori_agent::sqlite::to_i64;
 
 use super::StoreError;
 use crate::carrier::{TrackingEvent, TrackingStatus};
-use crate::policy::{self, History, PolicyConfig};
+use crate::policy::{self, History, PolicyConfig, ResolutionKind};
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// Reasons that are nobody's fault but the customer's choice: an item coming back worn on
-/// one of them is a sign of wardrobing.
+/// one of them is a sign of wardrobing, and counts in the customer's abuse score.
 pub const NO_FAULT_REASONS: [&str; 4] = ["changed_mind", "too_small", "too_large", "arrived_late"];
+
+/// The window of `History::returns_90d`, in milliseconds.
+pub const HISTORY_RECENT_MS: i64 = 90 * DAY_MS;
 
 /// How the parcel travels from the customer.
 pub const METHODS: [&str; 4] = [
@@ -37,8 +40,7 @@ pub struct Terms {
     pub order_date_ms: Option<i64>,
     /// One of [`METHODS`].
     pub method: String,
-    /// `refund`, `exchange` or `store_credit`.
-    pub resolution: String,
+    pub resolution: ResolutionKind,
     /// The SKU wanted in exchange.
     pub exchange_sku: Option<Sku>,
     pub fee_yen: u64,
@@ -66,7 +68,7 @@ pub fn store_terms(tx: &Transaction<'_>, rma: &RmaId, t: &Terms) -> Result<(), S
             t.order_ref,
             t.order_date_ms,
             t.method,
-            t.resolution,
+            t.resolution.as_str(),
             t.exchange_sku.as_ref().map(Sku::as_str),
             to_i64(t.fee_yen),
             t.credit_bonus_percent,
@@ -97,7 +99,18 @@ pub fn product(
     Ok(row.map(|(p, f, n, c)| (u64::try_from(p).unwrap_or(0), f, n, c)))
 }
 
-/// The customer's past returns, as the policy weighs them.
+/// Whether `merchant` has a catalogue: then every SKU it takes back must be in it.
+pub fn has_catalog(conn: &Connection, merchant: &str) -> Result<bool, StoreError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM catalog WHERE merchant = ?1",
+        [merchant],
+        |r| r.get::<_, i64>(0),
+    )? > 0)
+}
+
+/// The customer's past returns, as the policy weighs them: for the API, BORIS and the
+/// counter alike, and for the dashboard's abuse flags. A receipt that was not what the
+/// return announced (a wrong item, more than announced) or a shortage is a mismatch.
 pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<History, StoreError> {
     let returns_total: i64 = conn.query_row(
         "SELECT COUNT(*) FROM returns WHERE customer_ref = ?1",
@@ -106,7 +119,7 @@ pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<His
     )?;
     let returns_90d: i64 = conn.query_row(
         "SELECT COUNT(*) FROM returns WHERE customer_ref = ?1 AND created_ms >= ?2",
-        params![customer_ref, now_ms - 90 * DAY_MS],
+        params![customer_ref, now_ms - HISTORY_RECENT_MS],
         |r| r.get(0),
     )?;
     let used_on_no_fault: i64 = conn.query_row(
@@ -128,7 +141,7 @@ pub fn history(conn: &Connection, customer_ref: &str, now_ms: i64) -> Result<His
         "SELECT COUNT(*) FROM returns r WHERE r.customer_ref = ?1 AND (
             (r.shortages_json IS NOT NULL AND r.shortages_json != '[]')
             OR EXISTS (SELECT 1 FROM units u WHERE (u.rma = r.rma OR u.claimed_rma = r.rma)
-                       AND u.receipt = 'wrong_item'))",
+                       AND u.receipt IN ('wrong_item', 'over')))",
         [customer_ref],
         |r| r.get(0),
     )?;
@@ -274,14 +287,15 @@ pub fn compute_refunds(
             let price = product(&tx, merchant.as_deref(), &sku)?.map_or(0, |p| p.0);
             graded.push((price, Grade::parse(&grade)?));
         }
-        let bonus = (resolution == "store_credit").then(|| u32::try_from(bonus).unwrap_or(0));
+        let store_credit = resolution.parse() == Ok(ResolutionKind::StoreCredit);
+        let bonus = store_credit.then(|| u32::try_from(bonus).unwrap_or(0));
         let amount =
             policy::refund_after_grading(config, &graded, u64::try_from(fee).unwrap_or(0), bonus);
         tx.execute(
             "UPDATE returns SET refund_yen = ?2 WHERE rma = ?1",
             params![rma, to_i64(amount)],
         )?;
-        let what = if resolution == "store_credit" {
+        let what = if store_credit {
             "store credit"
         } else {
             "refund"
@@ -430,7 +444,7 @@ pub fn match_quarantined(
     conn: &mut Connection,
     now_ms: i64,
     since_ms: Option<i64>,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<super::Queued, StoreError> {
     let candidates: Vec<(String, String)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT u.lpn, (SELECT r.rma FROM returns r
@@ -459,14 +473,14 @@ pub fn match_quarantined(
         )?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = super::Queued::none();
     for (lpn, rma) in candidates {
         let lpn = modori_shared::domain::Lpn::new(lpn)?;
         let rma = RmaId::new(rma)?;
         match super::match_unidentified(conn, &lpn, &rma, now_ms) {
-            Ok(told) => {
+            Ok((_, told)) => {
                 tracing::info!(lpn = %lpn, rma = %rma, "quarantined unit matched by its parcel reference");
-                queued.push(told);
+                queued.extend(told);
             }
             Err(super::MatchError::Store(e)) => return Err(e),
             // Moved on since it was read (matched by ops meanwhile): nothing to do.
@@ -496,7 +510,7 @@ pub struct Decisions {
     pub candidates: Option<serde_json::Value>,
     pub terms: Option<serde_json::Value>,
     pub units: Vec<UnitDecision>,
-    pub reservation: Option<super::beyond::Reservation>,
+    pub reservation: Option<super::reservations::Reservation>,
 }
 
 pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError> {
@@ -560,7 +574,7 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
         candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
         terms: Some(terms),
         units,
-        reservation: super::beyond::reservation(conn, rma)?,
+        reservation: super::reservations::reservation(conn, rma)?,
     })
 }
 

@@ -14,13 +14,6 @@ use serde::Serialize;
 use modori_shared::station::WAITING_TO_BE_MATCHED_SQL;
 
 use super::{to_i64, to_u64, StoreError};
-use crate::policy::History;
-
-/// Reasons that put nothing on the merchant (fit, a change of mind): an item sent back worn
-/// on one of them counts in the customer's abuse score.
-pub const NO_FAULT_REASONS: [&str; 3] = ["too_small", "too_large", "changed_mind"];
-/// The window of `History::returns_90d`, in milliseconds.
-pub const HISTORY_RECENT_MS: i64 = 90 * 86_400_000;
 
 /// Units and returns at each step, fleet-wide.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -69,7 +62,7 @@ pub struct Counts {
     /// Totes planned at each store, waiting for pickup.
     pub stores_totes: BTreeMap<String, u64>,
     /// Per store: its counter's condition checks against the sites' grades.
-    pub store_checks: BTreeMap<String, super::beyond::StoreCheck>,
+    pub store_checks: BTreeMap<String, super::counter_checks::StoreCheck>,
     pub n_anomalies: u64,
 }
 
@@ -216,7 +209,7 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
             out.stores_totes.insert(store, to_u64(n));
         }
     }
-    for check in super::beyond::store_checks(conn)? {
+    for check in super::counter_checks::store_checks(conn)? {
         out.store_checks.insert(check.store.clone(), check);
     }
     out.n_anomalies = to_u64(conn.query_row("SELECT COUNT(*) FROM anomalies", [], |r| r.get(0))?);
@@ -392,50 +385,6 @@ pub fn abuse_candidates(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// What the centre knows of a customer's returns (for the policy's abuse score).
-pub fn customer_history(
-    conn: &Connection,
-    customer_ref: &str,
-    now_ms: i64,
-) -> Result<History, StoreError> {
-    let (total, recent): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(created_ms >= ?2), 0) FROM returns WHERE customer_ref = ?1",
-        params![customer_ref, now_ms - HISTORY_RECENT_MS],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let worn: i64 = conn.query_row(
-        &format!(
-            "SELECT COUNT(*) FROM units u JOIN returns r ON r.rma = u.rma
-             WHERE r.customer_ref = ?1 AND u.grade IN ('C', 'D', 'X')
-               AND EXISTS (SELECT 1 FROM json_each(r.lines_json) j
-                           WHERE json_extract(j.value, '$.sku') = u.sku
-                             AND json_extract(j.value, '$.reason') IN ({}))",
-            NO_FAULT_REASONS
-                .iter()
-                .map(|r| format!("'{r}'"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        [customer_ref],
-        |r| r.get(0),
-    )?;
-    let mismatches: i64 = conn.query_row(
-        "SELECT COUNT(*) FROM returns r WHERE r.customer_ref = ?1
-           AND ((r.shortages_json IS NOT NULL AND r.shortages_json != '[]')
-                OR EXISTS (SELECT 1 FROM units u WHERE (u.rma = r.rma OR u.claimed_rma = r.rma)
-                           AND u.receipt IN ('wrong_item', 'over')))",
-        [customer_ref],
-        |r| r.get(0),
-    )?;
-    let n = |v: i64| u32::try_from(v.max(0)).unwrap_or(u32::MAX);
-    Ok(History {
-        returns_90d: n(recent),
-        returns_total: n(total),
-        used_on_no_fault: n(worn),
-        receipt_mismatches: n(mismatches),
-    })
-}
-
 /// An anomaly with the return of its unit, when it has one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct AnomalyView {
@@ -606,7 +555,8 @@ mod tests {
             order_ref: None,
             resolution: Some("refund".into()),
         };
-        register_return(
+        // No site is connected in these tests: nothing to wake.
+        let _ = register_return(
             conn,
             &r,
             &SiteId::new("osaka").unwrap(),
@@ -684,7 +634,7 @@ mod tests {
         assert_eq!(c.pipeline.disposed.get("recycle"), Some(&1), "{c:?}");
         assert_eq!(c.sites["osaka"].disposed, 1);
         assert_eq!(c.stores_waiting.get("st-umeda"), Some(&1));
-        let history = customer_history(&conn, "C-1", 2000).unwrap();
+        let history = crate::store::commerce::history(&conn, "C-1", 2000).unwrap();
         assert_eq!(
             (
                 history.returns_total,

@@ -15,7 +15,7 @@ use modori_shared::op::CommandBody;
 use modori_shared::station::ReceiptKind;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::{enqueue_command, to_i64, StoreError};
+use super::{enqueue_command, to_i64, Queued, StoreError};
 
 /// Returns expired in one transaction at most; a sweep runs transactions until none is left.
 pub const EXPIRE_BATCH_MAX: usize = 500;
@@ -392,6 +392,8 @@ pub enum Cancel {
     Cancelled {
         site: SiteId,
         command_seq: u64,
+        /// The withdrawal, to wake the site with.
+        queued: Queued,
     },
     /// It was cancelled before: nothing changed (a retried request).
     AlreadyCancelled,
@@ -436,7 +438,11 @@ pub fn cancel(
                 &format!("cancelled by {by}"),
                 now_ms,
             )?;
-            Cancel::Cancelled { site, command_seq }
+            Cancel::Cancelled {
+                queued: Queued::one(site.clone(), command_seq),
+                site,
+                command_seq,
+            }
         }
     };
     tx.commit()?;
@@ -458,13 +464,36 @@ fn close(
     )?;
     insert(tx, rma.as_str(), status, None, None, detail, now_ms, now_ms)?;
     // Stock set aside for its exchange goes back (a site told to ship is told to stop).
-    super::beyond::release(tx, rma, now_ms)?;
+    super::reservations::release(tx, rma, now_ms)?;
     enqueue_command(
         tx,
         site,
         &CommandBody::WithdrawExpectedReturn { rma: rma.clone() },
         now_ms,
     )
+}
+
+/// Returns that expired in one pass, and their withdrawals to wake their sites with.
+#[must_use = "returns were withdrawn at their sites: wake them once committed"]
+#[derive(Debug, Default)]
+pub struct Expired {
+    /// Each return with its site and the withdrawal's seq.
+    pub returns: Vec<(RmaId, SiteId, u64)>,
+    pub queued: Queued,
+}
+
+impl Expired {
+    pub fn iter(&self) -> std::slice::Iter<'_, (RmaId, SiteId, u64)> {
+        self.returns.iter()
+    }
+
+    pub fn len(&self) -> usize {
+        self.returns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.returns.is_empty()
+    }
 }
 
 /// Expires returns registered before `cutoff_ms` nothing of which has been received, at most
@@ -474,7 +503,7 @@ pub fn expire_before(
     conn: &mut Connection,
     cutoff_ms: i64,
     now_ms: i64,
-) -> Result<Vec<(RmaId, SiteId, u64)>, StoreError> {
+) -> Result<Expired, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let due: Vec<(String, String)> = tx
         .prepare_cached(
@@ -488,7 +517,7 @@ pub fn expire_before(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?
         .collect::<Result<_, _>>()?;
-    let mut out = Vec::with_capacity(due.len());
+    let mut out = Expired::default();
     for (rma, site) in due {
         let (rma, site) = (RmaId::new(rma)?, SiteId::new(site)?);
         let seq = close(
@@ -499,7 +528,8 @@ pub fn expire_before(
             "nothing of it was received in time",
             now_ms,
         )?;
-        out.push((rma, site, seq));
+        out.queued.push(site.clone(), seq);
+        out.returns.push((rma, site, seq));
     }
     tx.commit()?;
     Ok(out)
@@ -539,7 +569,8 @@ mod tests {
             order_ref: None,
             resolution: None,
         };
-        store::register_return(conn, &r, &site(), "nearest", "[]", &[], now_ms).unwrap();
+        // No site is connected in these tests: nothing to wake.
+        let _ = store::register_return(conn, &r, &site(), "nearest", "[]", &[], now_ms).unwrap();
         rma
     }
 
@@ -641,6 +672,7 @@ mod tests {
         let Cancel::Cancelled {
             site: s,
             command_seq,
+            ..
         } = cancel(&mut conn, &rma, "k", 2_000).unwrap()
         else {
             panic!("not cancelled");

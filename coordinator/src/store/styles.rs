@@ -103,7 +103,8 @@ mod tests {
                 )
             })
             .unzip();
-        put_styled_catalog(&mut conn, "brand-a", &items, &styles, &[], 0).unwrap();
+        // No site to tell in this test: nothing queued to wake.
+        let _ = put_styled_catalog(&mut conn, "brand-a", &items, &styles, &[], 0).unwrap();
         conn
     }
 

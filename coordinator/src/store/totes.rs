@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use modori_agent::sqlite::to_i64;
 
-use super::{enqueue_command, StoreError};
+use super::{enqueue_command, Queued, StoreError};
 
 /// Returns one tote holds at most (what one command carries).
 pub const TOTE_RETURNS_MAX: usize = modori_shared::wire::payload::RETURN_LINES_MAX;
@@ -57,7 +57,7 @@ pub fn plan(
     config: &ConsolidationConfig,
     now_ms: i64,
     scheduled: bool,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let pickup = scheduled && config.pickup_hours_jst.contains(&hour_jst(now_ms));
     let oldest_allowed = if pickup {
@@ -78,7 +78,7 @@ pub fn plan(
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = Queued::none();
     for (store, site) in groups {
         let rmas: Vec<String> = {
             let mut stmt = tx.prepare_cached(
@@ -129,7 +129,7 @@ pub fn plan(
                 .map(|r| RmaId::new(r.clone()))
                 .collect::<Result<_, _>>()?,
         };
-        queued.push((site.clone(), enqueue_command(&tx, &site, &command, now_ms)?));
+        queued.push(site.clone(), enqueue_command(&tx, &site, &command, now_ms)?);
     }
     tx.commit()?;
     Ok(queued)
@@ -137,18 +137,12 @@ pub fn plan(
 
 /// A tote label body from the store, its first return and the time: ten `A-Z 0-9`.
 fn tote_id(store: &str, first_rma: &str, now_ms: i64) -> String {
-    const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-    let mut v = format!("{store}/{first_rma}/{now_ms}")
+    let hash = format!("{store}/{first_rma}/{now_ms}")
         .bytes()
         .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
         });
-    let mut body = [b'0'; 10];
-    for c in body.iter_mut() {
-        *c = ALPHABET[(v % 36) as usize];
-        v /= 36;
-    }
-    let body = String::from_utf8_lossy(&body).into_owned();
+    let body = crate::ids::base36_body(hash);
     // Ten characters of A-Z 0-9 always encode.
     tote_encode(&body).unwrap_or(body)
 }

@@ -7,7 +7,7 @@ use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use thiserror::Error;
 
-use crate::store::{enqueue_command, StoreError};
+use super::{enqueue_command, StoreError};
 
 #[derive(Debug, Error)]
 pub enum OrderError {
@@ -108,29 +108,6 @@ pub fn order_exchange(
     };
     let seq = enqueue_command(&tx, &site, &command, now_ms)?;
     tx.commit()?;
-    Ok((site, seq))
-}
-
-/// [`order_transfer`], then wakes the holding site's connection.
-pub async fn transfer(ctx: &crate::Ctx, lpn: Lpn, to: SiteId) -> Result<(SiteId, u64), OrderError> {
-    let fleet: Vec<SiteId> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
-    let now_ms = crate::chrono_ms();
-    let (site, seq) = ctx
-        .db
-        .call(move |c| order_transfer(c, &lpn, &to, &fleet, now_ms))
-        .await?;
-    ctx.live.command_queued(&site, seq);
-    Ok((site, seq))
-}
-
-/// [`order_exchange`], then wakes the return's site's connection.
-pub async fn exchange(ctx: &crate::Ctx, rma: RmaId, sku: Sku) -> Result<(SiteId, u64), OrderError> {
-    let now_ms = crate::chrono_ms();
-    let (site, seq) = ctx
-        .db
-        .call(move |c| order_exchange(c, &rma, &sku, now_ms))
-        .await?;
-    ctx.live.command_queued(&site, seq);
     Ok((site, seq))
 }
 

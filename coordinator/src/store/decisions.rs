@@ -11,7 +11,7 @@ use modori_shared::domain::{Disposition, Grade, Lpn, Site, SiteId, UnitState};
 use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::store::{enqueue_command, StoreError};
+use super::{enqueue_command, Queued, StoreError};
 use crate::valuation::{decide, UnitFacts, ValuationConfig};
 
 /// Units decided per transaction; the rest wait for the next pass.
@@ -24,7 +24,7 @@ pub fn decide_pending(
     config: &ValuationConfig,
     sites: &[Site],
     now_ms: i64,
-) -> Result<Vec<(SiteId, u64)>, StoreError> {
+) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let pending: Vec<(String, String, String, Option<String>, String)> = {
         let mut stmt = tx.prepare_cached(
@@ -36,7 +36,7 @@ pub fn decide_pending(
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = Queued::none();
     for (lpn, site, sku, grade, state) in pending {
         let Some(chosen) = UnitState::decode(&state)?.disposition() else {
             continue;
@@ -74,7 +74,7 @@ pub fn decide_pending(
                 lpn: Lpn::new(lpn)?,
                 disposition: decided,
             };
-            queued.push((site.clone(), enqueue_command(&tx, &site, &command, now_ms)?));
+            queued.push(site.clone(), enqueue_command(&tx, &site, &command, now_ms)?);
         }
     }
     tx.commit()?;

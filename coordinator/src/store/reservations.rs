@@ -1,117 +1,19 @@
-//! What a multi-site operator with stores can do that returns platforms do badly: stock
-//! reserved for an exchange when it is asked (returned grade-A units at any site included),
-//! released if the return is cancelled or expires, shipped early for trusted customers; the
-//! condition a store saw at its counter, compared with the site's grading.
+//! Stock reserved for an exchange when it is asked (returned grade-A units at any site
+//! included), released if the return is cancelled or expires, shipped early for trusted
+//! customers.
 //!
 //! Invariants: a unit is reserved for one exchange at most; a reservation is made in the
 //! transaction registering its return, so an accepted exchange always has its replacement
 //! (from a site's stock, or else from the merchant's own warehouse, said so); the order to
 //! ship it goes out once, at receipt of the return (at once when advanced).
 
-use modori_shared::domain::{Coordinates, Grade, RmaId, Site, SiteId, Sku};
+use modori_shared::domain::{Coordinates, RmaId, Site, SiteId, Sku};
 use modori_shared::geo::distance_km;
 use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use super::{enqueue_command, StoreError};
-
-/// What a store's staff see at the counter, by command card: enough to compare with the
-/// site's grading later.
-#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StoreCondition {
-    pub tags_on: bool,
-    pub opened: bool,
-    pub visibly_used: bool,
-    pub damaged: bool,
-    /// Where the counter's photo is kept (the store system's reference), if one was taken.
-    #[serde(default)]
-    pub photo_ref: Option<String>,
-}
-
-/// Longest photo reference accepted, in bytes.
-pub const PHOTO_REF_BYTES_MAX: usize = 200;
-
-impl StoreCondition {
-    /// The best grade the store's check allows: what the site's grade should not fall below.
-    pub fn implied_grade(&self) -> Grade {
-        if self.damaged {
-            Grade::D
-        } else if self.visibly_used {
-            Grade::C
-        } else if self.opened || !self.tags_on {
-            Grade::B
-        } else {
-            Grade::A
-        }
-    }
-}
-
-/// Whether the site's grade is worse than what the store's check implied.
-pub fn mismatch(condition: &StoreCondition, site_grade: Grade) -> bool {
-    site_grade.index() > condition.implied_grade().index()
-}
-
-/// Per store: returns checked at the counter, units graded since, and those the site found
-/// worse than the store said.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct StoreCheck {
-    pub store: String,
-    pub returns_checked: u64,
-    pub units_graded: u64,
-    pub mismatches: u64,
-}
-
-pub fn store_checks(conn: &Connection) -> Result<Vec<StoreCheck>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.origin_store, r.rma, r.store_condition, u.grade
-         FROM returns r LEFT JOIN units u ON u.rma = r.rma AND u.grade IS NOT NULL
-         WHERE r.origin_store IS NOT NULL AND r.store_condition IS NOT NULL
-         ORDER BY r.origin_store, r.rma",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
-    let mut out: Vec<StoreCheck> = Vec::new();
-    let mut last_rma = String::new();
-    for row in rows {
-        let (store, rma, condition, grade) = row?;
-        if out.last().is_none_or(|s| s.store != store) {
-            out.push(StoreCheck {
-                store: store.clone(),
-                returns_checked: 0,
-                units_graded: 0,
-                mismatches: 0,
-            });
-            last_rma.clear();
-        }
-        let Some(entry) = out.last_mut() else {
-            continue;
-        };
-        if rma != last_rma {
-            entry.returns_checked += 1;
-            last_rma = rma;
-        }
-        let Some(grade) = grade else { continue };
-        let (Ok(condition), Ok(grade)) = (
-            serde_json::from_str::<StoreCondition>(&condition),
-            Grade::parse(&grade),
-        ) else {
-            continue;
-        };
-        entry.units_graded += 1;
-        if mismatch(&condition, grade) {
-            entry.mismatches += 1;
-        }
-    }
-    Ok(out)
-}
+use super::{enqueue_command, Queued, StoreError};
 
 /// A replacement set aside for an exchange.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -142,13 +44,15 @@ pub fn reserve(
     now_ms: i64,
 ) -> Result<(Reservation, Option<(SiteId, u64)>), StoreError> {
     let held: Vec<(String, String)> = {
-        let mut stmt = tx.prepare_cached(
+        let mut stmt = tx.prepare_cached(concat!(
             "SELECT u.site, u.lpn FROM units u
-             WHERE u.sku = ?1 AND u.state = 'placed:restock' AND u.grade = 'A'
+             WHERE u.sku = ?1 AND ",
+            super::stock::sellable_unit_sql!(),
+            "
                AND u.lpn NOT IN (SELECT lpn FROM reservations
                                  WHERE lpn IS NOT NULL AND status IN ('reserved', 'ordered'))
-             ORDER BY u.updated_ms, u.lpn",
-        )?;
+             ORDER BY u.updated_ms, u.lpn"
+        ))?;
         let rows = stmt.query_map([sku.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
         rows.collect::<Result<_, _>>()?
     };
@@ -222,7 +126,7 @@ pub fn reserve(
 
 /// Orders the replacement of every exchange whose return has been received (its parcel
 /// closed) and whose stock sits at a site. Returns the commands queued.
-pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<(SiteId, u64)>, StoreError> {
+pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Queued, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let due: Vec<(String, String, String)> = {
         let mut stmt = tx.prepare_cached(
@@ -232,7 +136,7 @@ pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<(SiteId, u64)
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         rows.collect::<Result<_, _>>()?
     };
-    let mut queued = Vec::new();
+    let mut queued = Queued::none();
     for (rma, sku, site) in due {
         let site = SiteId::new(site)?;
         let command = CommandBody::ExchangeOrder {
@@ -244,7 +148,7 @@ pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Vec<(SiteId, u64)
             "UPDATE reservations SET status = 'ordered', order_seq = ?2, updated_ms = ?3 WHERE rma = ?1",
             params![rma, modori_agent::sqlite::to_i64(seq), now_ms],
         )?;
-        queued.push((site, seq));
+        queued.push(site, seq);
     }
     tx.commit()?;
     Ok(queued)
@@ -321,93 +225,4 @@ pub fn reservation(conn: &Connection, rma: &RmaId) -> Result<Option<Reservation>
             },
         )
         .optional()?)
-}
-
-/// Registers a return the customer keeps: refunded at once, no site expects it. Its terms,
-/// the registration and the refund are written together, with their timeline rows.
-pub fn register_returnless(
-    conn: &mut Connection,
-    r: &super::NewReturn,
-    site: &SiteId,
-    why: &str,
-    refund_yen: u64,
-    now_ms: i64,
-) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let lines_json = serde_json::to_string(
-        &r.lines
-            .iter()
-            .map(|l| serde_json::json!({"sku": l.sku.as_str(), "qty": l.qty, "reason": l.reason.as_str()}))
-            .collect::<Vec<_>>(),
-    )
-    .unwrap_or_default();
-    let customer = r.customer.as_ref();
-    tx.execute(
-        "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
-                              customer_ref, customer_name, customer_address, merchant, origin_store,
-                              status, returnless, refund_yen)
-         VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7, ?8, ?9, ?10, ?11, 'returnless', ?12, ?13)",
-        params![
-            r.rma.as_str(),
-            site.as_str(),
-            r.origin_label,
-            lines_json,
-            format!("not sent anywhere: {why}"),
-            now_ms,
-            customer.map(|c| c.reference.as_str()),
-            customer.and_then(|c| c.name.as_deref()),
-            customer.and_then(|c| c.address.as_deref()),
-            r.merchant.as_ref().map(|m| m.as_str()),
-            r.origin_store.as_ref().map(|s| s.as_str()),
-            why,
-            modori_agent::sqlite::to_i64(refund_yen)
-        ],
-    )?;
-    if let Some(terms) = &r.terms {
-        super::commerce::store_terms(&tx, &r.rma, terms)?;
-    }
-    for (kind, detail) in [
-        ("returnless", why.to_owned()),
-        (
-            "refund_computed",
-            format!("refund of {refund_yen} yen, the goods kept by the customer"),
-        ),
-    ] {
-        tx.execute(
-            "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
-             VALUES (?1, ?2, NULL, ?3, ?4, ?4)",
-            params![r.rma.as_str(), kind, detail, now_ms],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_store_check_sets_the_grade_the_site_should_not_fall_below() {
-        let new = StoreCondition {
-            tags_on: true,
-            ..StoreCondition::default()
-        };
-        assert_eq!(new.implied_grade(), Grade::A);
-        assert!(!mismatch(&new, Grade::A));
-        assert!(mismatch(&new, Grade::B));
-        let used = StoreCondition {
-            visibly_used: true,
-            opened: true,
-            ..StoreCondition::default()
-        };
-        assert_eq!(used.implied_grade(), Grade::C);
-        assert!(!mismatch(&used, Grade::C));
-        assert!(mismatch(&used, Grade::X));
-        let damaged = StoreCondition {
-            damaged: true,
-            ..StoreCondition::default()
-        };
-        assert!(!mismatch(&damaged, Grade::D));
-    }
 }

@@ -1,0 +1,42 @@
+//! The ids the coordinator makes (RMAs, totes): a body of [`ID_BODY_CHARS`] base-36
+//! characters under the label's check character.
+
+use crate::chrono_ms;
+
+/// Characters of a made id's body, before its check character.
+pub const ID_BODY_CHARS: usize = 10;
+
+const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// `v` modulo 36^[`ID_BODY_CHARS`] in `0-9 A-Z`, most significant first, zero-padded.
+pub fn base36_body(mut v: u64) -> String {
+    let mut body = [b'0'; ID_BODY_CHARS];
+    for c in body.iter_mut().rev() {
+        *c = ALPHABET[(v % 36) as usize];
+        v /= 36;
+    }
+    body.iter().map(|&b| char::from(b)).collect()
+}
+
+/// A fresh RMA id, printable as a label with its check character: ten base-36 characters from
+/// the time and a counter, so ids are time-ordered and unique within this coordinator.
+pub fn new_rma_id() -> String {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
+    let body = base36_body(u64::try_from(chrono_ms()).unwrap_or(0) * 1000 + n);
+    // Ten characters of A-Z 0-9 always encode.
+    modori_shared::barcode::rma_encode(&body).unwrap_or(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_is_ten_base36_characters_most_significant_first() {
+        assert_eq!(base36_body(0), "0000000000");
+        assert_eq!(base36_body(35), "000000000Z");
+        assert_eq!(base36_body(36), "0000000010");
+        assert_eq!(base36_body(36u64.pow(10) + 1), "0000000001");
+    }
+}

@@ -1,0 +1,94 @@
+//! Merchants' catalogues: stored here with their styles and queued to every site.
+
+use modori_shared::domain::SiteId;
+use modori_shared::op::CommandBody;
+use modori_shared::wire::payload::{self};
+use rusqlite::{params, Connection, TransactionBehavior};
+
+use modori_agent::sqlite::{to_i64, to_u64};
+
+use super::{enqueue_command, Queued, StoreError};
+
+/// Stores a merchant's catalogue and queues it to every site (in commands of at most
+/// `CATALOG_ITEMS_PER_COMMAND_MAX` items), in one transaction. Returns each site's last seq.
+pub fn put_catalog(
+    conn: &mut Connection,
+    merchant: &str,
+    items: &[modori_shared::CatalogItem],
+    sites: &[SiteId],
+    now_ms: i64,
+) -> Result<Queued, StoreError> {
+    put_styled_catalog(conn, merchant, items, &[], sites, now_ms)
+}
+
+/// `put_catalog`, with each item's style (`styles[i]` for `items[i]`; an item past the end
+/// of `styles` has none). Styles stay here: the command sent to the sites does not carry them.
+pub fn put_styled_catalog(
+    conn: &mut Connection,
+    merchant: &str,
+    items: &[modori_shared::CatalogItem],
+    styles: &[Option<String>],
+    sites: &[SiteId],
+    now_ms: i64,
+) -> Result<Queued, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for (n, i) in items.iter().enumerate() {
+        let style = styles.get(n).and_then(Option::as_deref);
+        tx.execute(
+            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing, style)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
+               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing,
+               style = excluded.style",
+            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing, style],
+        )?;
+    }
+    let mut last = Queued::none();
+    for site in sites {
+        let mut seq = 0;
+        for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
+            let command = CommandBody::CatalogUpdate {
+                items: chunk.to_vec(),
+            };
+            seq = enqueue_command(&tx, site, &command, now_ms)?;
+        }
+        last.push(site.clone(), seq);
+    }
+    tx.commit()?;
+    Ok(last)
+}
+
+/// A merchant's catalogue, by SKU; at most `limit` items.
+pub fn catalog(
+    conn: &Connection,
+    merchant: &str,
+    limit: usize,
+) -> Result<Vec<modori_shared::CatalogItem>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sku, gtin14, category, price_yen, final_sale, needs_testing FROM catalog
+         WHERE merchant = ?1 ORDER BY sku LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![merchant, to_i64(limit as u64)], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get::<_, i64>(3)?,
+            r.get(4)?,
+            r.get(5)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (sku, gtin14, category, price, final_sale, needs_testing) = row?;
+        out.push(modori_shared::CatalogItem {
+            sku: modori_shared::domain::Sku::new(sku)?,
+            gtin14,
+            category,
+            price_yen: to_u64(price),
+            final_sale,
+            needs_testing,
+        });
+    }
+    Ok(out)
+}

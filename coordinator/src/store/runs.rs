@@ -1,0 +1,32 @@
+//! The runs of the coordinator: how a start knows its database is older than the last run
+//! (command epochs, one per start, are in `command_epochs.rs`).
+
+use modori_shared::domain::Epoch;
+use rusqlite::{Connection, OptionalExtension};
+
+use super::StoreError;
+
+/// The run of the coordinator that last opened this database, if one recorded itself.
+pub fn run(conn: &Connection) -> Result<Option<Epoch>, StoreError> {
+    let v: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'run'", [], |r| r.get(0))
+        .optional()?;
+    Ok(v.and_then(|s| s.parse::<u64>().ok()).map(Epoch))
+}
+
+/// Records `run` as the run that opened this database.
+pub fn set_run(conn: &Connection, run: Epoch) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('run', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [run.0.to_string()],
+    )?;
+    Ok(())
+}
+
+/// Forgets which run opened this database: done to a backup, so whenever it is put back (by
+/// `restore` or by hand) the next start knows it is older than the last run.
+pub fn clear_run(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM meta WHERE key = 'run'", [])?;
+    Ok(())
+}
