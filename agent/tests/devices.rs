@@ -11,9 +11,9 @@ use modori_agent::devices::pty::{SimPrinter, SimPrinterMode, SimPrinterRecord, S
 use modori_agent::devices::scanner::{
     LineTerminator, ScanReceived, ScannerConfig, ScannerDriver, Unreadable,
 };
-use modori_agent::devices::zpl::{lpn_label, transfer_label, HostStatus, LabelMedia};
 use modori_agent::devices::DeviceState;
 use modori_shared::domain::{Grade, Lpn, SiteId, Sku};
+use modori_shared::label::zpl::{lpn_label, transfer_label, HostStatus, LabelMedia};
 use tempfile::TempDir;
 use tokio::sync::{mpsc, watch};
 

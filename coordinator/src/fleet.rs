@@ -60,7 +60,7 @@ pub struct Fleet {
 /// name the label cannot carry (too long, a control character, a glyph the label font lacks)
 /// is refused here, at startup, instead.
 fn printable(name: &str) -> Result<(), String> {
-    use modori_agent::devices::{label_font, zpl};
+    use modori_shared::label::{font as label_font, zpl};
     if name.is_empty() {
         return Err("empty".into());
     }

@@ -8,7 +8,6 @@
 pub mod apikeys;
 pub mod carrier;
 pub mod cli;
-pub mod code128;
 pub mod config;
 pub mod dashboard;
 pub mod decisions;

@@ -11,12 +11,9 @@
 //! Architecture invariant: the drivers never block a station. A scan is handed over a bounded
 //! channel; a print is queued and acknowledged later through its ticket.
 
-pub mod label_font;
-pub mod label_layout;
 pub mod printer;
 pub mod pty;
 pub mod scanner;
-pub mod zpl;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -368,8 +368,8 @@ pub async fn store_waiting(
             Some(s) => (s.id.clone(), s.name.clone()),
             None => continue,
         };
-        let zpl = modori_agent::devices::zpl::tote_label(
-            modori_agent::devices::zpl::LabelMedia::default(),
+        let zpl = modori_shared::label::zpl::tote_label(
+            modori_shared::label::zpl::LabelMedia::default(),
             &t.tote,
             &site_id,
             &site_name,

@@ -730,8 +730,8 @@ pub(crate) async fn register_checked(
     let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
     let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
     // Checked before the commit for every site (`check_label`): this cannot fail now.
-    let zpl = modori_agent::devices::zpl::return_label(
-        modori_agent::devices::zpl::LabelMedia::default(),
+    let zpl = modori_shared::label::zpl::return_label(
+        modori_shared::label::zpl::LabelMedia::default(),
         &routed.rma,
         &routed.site,
         &to_name,
@@ -799,7 +799,7 @@ pub(crate) async fn register_checked(
 /// data the label refuses (a control character in a postal code, an over-long origin) is a
 /// 422 naming the request's field, never a 5xx after the return was saved.
 fn check_label(ctx: &Ctx, c: &Checked, tracking: Option<&str>) -> Result<(), ApiError> {
-    use modori_agent::devices::zpl::{return_label, LabelMedia, ZplError};
+    use modori_shared::label::zpl::{return_label, LabelMedia, ZplError};
     for site in &ctx.fleet.sites {
         let media = LabelMedia::default();
         let Err(e) = return_label(
