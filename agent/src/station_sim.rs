@@ -231,7 +231,7 @@ impl Crew {
     /// Releases the quarantined units the centre did not match in time, as a supervisor would.
     async fn release_stale(&self, report: &mut StepReport) -> Result<(), CrewError> {
         let waiting = self.agent.db().call(work::quarantine).await?;
-        let now_ms = crate::sync_client::chrono_ms();
+        let now_ms = modori_runtime::clock::now_ms();
         let after_ms = i64::try_from(self.quarantine_release_after.as_millis()).unwrap_or(i64::MAX);
         for unit in waiting
             .into_iter()

@@ -9,9 +9,12 @@ use crate::revocation::Revoked;
 use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use modori_agent::cli::init_tracing;
-use modori_agent::dir_lock::{DirLock, COORDINATOR_LOCK_FILE};
+use modori_runtime::dir_lock::{DirLock, COORDINATOR_LOCK_FILE};
+use modori_runtime::edge::init_tracing;
 use modori_shared::domain::SiteId;
+
+/// The crash point inside the watchdog's database round trip, for the fault tests.
+pub const COORDINATOR_DB_PROBE_FAILPOINT: &str = "coordinator-db-probe";
 
 #[derive(Parser)]
 #[command(
@@ -169,7 +172,7 @@ enum PkiCommand {
 /// The `modori-coordinator` command line. Lives in the library so test binaries run the very
 /// same entry point; like `main.rs`, it is a binary edge (anyhow with context).
 pub fn main() -> std::process::ExitCode {
-    modori_agent::cli::run_main(|| run_cli(Cli::parse()))
+    modori_runtime::edge::run_main(|| run_cli(Cli::parse()))
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {
@@ -196,7 +199,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys_command(command),
         Command::Backup { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
-            modori_agent::backup::backup(&config.db_path(), &file)?;
+            modori_runtime::backup::backup(&config.db_path(), &file)?;
             let conn = rusqlite::Connection::open(&file)
                 .with_context(|| format!("opening the backup {}", file.display()))?;
             crate::store::clear_run(&conn)
@@ -231,13 +234,16 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 let coordinator = Coordinator::start(config, fleet)
                     .await
                     .context("starting the coordinator")?;
-                modori_agent::systemd::notify_ready();
+                modori_runtime::systemd::notify_ready();
                 let (stop, stopped) = tokio::sync::watch::channel(false);
-                let watchdog =
-                    modori_agent::systemd::spawn_watchdog(coordinator.ctx().db.clone(), stopped);
+                let watchdog = modori_runtime::systemd::spawn_watchdog(
+                    coordinator.ctx().db.clone(),
+                    COORDINATOR_DB_PROBE_FAILPOINT,
+                    stopped,
+                );
                 serve_until_stopped(&coordinator, &path).await?;
                 tracing::info!("stopping");
-                modori_agent::systemd::notify_stopping();
+                modori_runtime::systemd::notify_stopping();
                 let _ = stop.send(true);
                 if let Some(w) = watchdog {
                     let _ = w.await;
@@ -281,7 +287,7 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
             let site = SiteId::new(site).context("site id")?;
             let (cert, key) = pki::issue_site(&PkiPaths::new(&dir), &site)
                 .with_context(|| format!("issuing the certificate of {site}"))?;
-            let der = modori_agent::tls::load_certs("site certificate", &cert)?;
+            let der = modori_runtime::tls::load_certs("site certificate", &cert)?;
             println!(
                 "site {site}: certificate {} key {}",
                 cert.display(),
@@ -312,7 +318,7 @@ fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connecti
             path.display()
         )
     })?;
-    conn.busy_timeout(modori_agent::sqlite::BUSY_TIMEOUT)?;
+    conn.busy_timeout(modori_runtime::sqlite::BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     crate::store::migrations()
         .to_latest(&mut conn)
@@ -322,7 +328,7 @@ fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connecti
 
 fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
     use crate::apikeys::{self, Scope, Source};
-    let now = modori_agent::sync_client::chrono_ms();
+    let now = modori_runtime::clock::now_ms();
     match command {
         KeysCommand::Generate => {
             let g = apikeys::generate()?;

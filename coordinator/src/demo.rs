@@ -12,8 +12,8 @@ use crate::pki::PkiPaths;
 use crate::Coordinator;
 use anyhow::Context;
 use modori_agent::station_sim::{Crew, SimDevices};
-use modori_agent::sync_client::chrono_ms;
 use modori_agent::Agent;
+use modori_runtime::clock;
 use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, RmaId, Sku};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -281,7 +281,7 @@ async fn drive_carrier(c: CoordinatorHandle, mut stop: watch::Receiver<bool>) {
         let moved =
             c.0.db
                 .call(move |conn| {
-                    crate::store::commerce::simulate_carrier(conn, chrono_ms(), transit_ms)
+                    crate::store::commerce::simulate_carrier(conn, clock::now_ms(), transit_ms)
                 })
                 .await;
         match moved {
@@ -320,7 +320,7 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     let queued = ctx
         .db
         .call(move |conn| {
-            crate::store::put_catalog(conn, DEMO_MERCHANT, &items, &sites, chrono_ms())
+            crate::store::put_catalog(conn, DEMO_MERCHANT, &items, &sites, clock::now_ms())
         })
         .await
         .context("storing the demo catalogue")?;
@@ -334,7 +334,7 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
 /// store counter to look up.
 async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
     use crate::store::orders::{Order, OrderLine};
-    let now = chrono_ms();
+    let now = clock::now_ms();
     let orders: Vec<Order> = (0..DEMO_ORDERS)
         .map(|i| {
             let n = i as usize;
@@ -386,11 +386,11 @@ async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<PathBuf> {
         .ctx()
         .db
         .call(move |conn| {
-            apikeys::revoke_all_from(conn, Source::Demo, chrono_ms())?;
+            apikeys::revoke_all_from(conn, Source::Demo, clock::now_ms())?;
             scopes
                 .iter()
                 .map(|s| {
-                    apikeys::create(conn, s, Some("demo"), Source::Demo, chrono_ms())
+                    apikeys::create(conn, s, Some("demo"), Source::Demo, clock::now_ms())
                         .map(|(key, _)| key)
                 })
                 .collect::<Result<Vec<_>, _>>()

@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use modori_agent::config::CapabilityName;
-use modori_agent::config_file::{parse_toml, ConfigError};
+use modori_runtime::config_file::CapabilityName;
+use modori_runtime::config_file::{parse_toml, ConfigError};
 use modori_shared::domain::{Coordinates, Site, SiteId, Store, StoreId, StoreKind};
 use serde::{Deserialize, Serialize};
 

@@ -34,9 +34,9 @@ pub mod webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use modori_agent::sqlite::{Db, DbError};
-use modori_agent::sync_client::chrono_ms;
-use modori_agent::tls::{self, TlsError};
+use modori_runtime::clock;
+use modori_runtime::sqlite::{Db, DbError};
+use modori_runtime::tls::{self, TlsError};
 use modori_shared::domain::{Coordinates, Epoch, ReturnLine, RmaId, SiteId};
 use thiserror::Error;
 use tokio::sync::watch;
@@ -83,7 +83,7 @@ pub enum CoordinatorError {
     #[error(transparent)]
     Revocation(#[from] RevocationError),
     #[error(transparent)]
-    Runs(#[from] modori_agent::generations::GenerationsError),
+    Runs(#[from] modori_runtime::generations::GenerationsError),
     #[error("config key {key}: {message}")]
     ConfigKey { key: String, message: String },
     #[error(transparent)]
@@ -153,7 +153,7 @@ impl Coordinator {
         })?;
         let db = Db::open(&config.db_path(), &store::migrations())?;
         let runs = runs_path(&config.db_path());
-        let recorded = modori_agent::generations::read(&runs)?;
+        let recorded = modori_runtime::generations::read(&runs)?;
         let command_epoch = db
             .call(move |c| {
                 let epoch = store::init(c)?;
@@ -168,7 +168,7 @@ impl Coordinator {
                 Ok(epoch)
             })
             .await?;
-        let run = modori_agent::generations::reserve(&runs, Epoch(0))?;
+        let run = modori_runtime::generations::reserve(&runs, Epoch(0))?;
         db.call(move |c| store::set_run(c, run)).await?;
         let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
         let chain = tls::load_certs("server certificate", &config.tls.cert)?;
@@ -208,14 +208,14 @@ impl Coordinator {
             .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let sites: Vec<SiteId> = fleet.sites.iter().map(|s| s.id.clone()).collect();
         let rules_queued = db
-            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, chrono_ms()))
+            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, clock::now_ms()))
             .await?;
         // Bootstrap API keys from the config; a store key only for a store of the fleet.
         let config_keys = config
             .api_keys(Some(&fleet.stores))
             .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let n_config_keys = db
-            .call(move |c| apikeys::sync_config_keys(c, &config_keys, chrono_ms()))
+            .call(move |c| apikeys::sync_config_keys(c, &config_keys, clock::now_ms()))
             .await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
@@ -243,10 +243,10 @@ impl Coordinator {
         let mut sweep_shutdown = shutdown_rx.clone();
         let sweeps = tokio::spawn(async move {
             loop {
-                if let Err(e) = privacy_sweep(&sweep_ctx, chrono_ms()).await {
+                if let Err(e) = privacy_sweep(&sweep_ctx, clock::now_ms()).await {
                     tracing::warn!(error = %e, "personal data sweep failed");
                 }
-                if let Err(e) = expire_returns(&sweep_ctx, chrono_ms()).await {
+                if let Err(e) = expire_returns(&sweep_ctx, clock::now_ms()).await {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
                 if let Err(e) = after_ops_applied(&sweep_ctx, None).await {
@@ -258,7 +258,7 @@ impl Coordinator {
                 let resale = sweep_ctx.config.resale.clone();
                 match sweep_ctx
                     .db
-                    .call(move |c| listings::mark_down(c, &resale, chrono_ms()))
+                    .call(move |c| listings::mark_down(c, &resale, clock::now_ms()))
                     .await
                 {
                     Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
@@ -327,7 +327,7 @@ impl Coordinator {
         Ok(self
             .ctx
             .db
-            .call(move |c| apikeys::sync_config_keys(c, &keys, chrono_ms()))
+            .call(move |c| apikeys::sync_config_keys(c, &keys, clock::now_ms()))
             .await?)
     }
 
@@ -390,7 +390,7 @@ pub async fn register(
 ) -> Result<RoutedReturn, CoordinatorError> {
     let merchant = r.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = r.lines.iter().map(|l| l.sku.to_string()).collect();
-    let since = start_of_day_jst(chrono_ms());
+    let since = start_of_day_jst(clock::now_ms());
     let (needs_testing, routed) = ctx
         .db
         .call(move |c| {
@@ -430,7 +430,9 @@ pub async fn register(
     let from_store = r.origin_store.is_some();
     let command_seq = ctx
         .db
-        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, chrono_ms()))
+        .call(move |c| {
+            store::register_return(c, &r, &s, &e, &candidates_json, &sites, clock::now_ms())
+        })
         .await?;
     ctx.live.command_queued(&site, command_seq);
     // The return is stored: what follows is redone by later passes, so a failure is logged
@@ -457,7 +459,7 @@ pub fn new_rma_id() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let mut v = (u64::try_from(chrono_ms()).unwrap_or(0) * 1000 + n) % 36u64.pow(10);
+    let mut v = (u64::try_from(clock::now_ms()).unwrap_or(0) * 1000 + n) % 36u64.pow(10);
     let mut body = [b'0'; 10];
     for c in body.iter_mut().rev() {
         *c = ALPHABET[(v % 36) as usize];
@@ -506,7 +508,7 @@ pub fn revoke(ctx: &Ctx, revoked: Revoked) {
 /// The file beside the database recording each run of the coordinator (fsynced before the
 /// database takes the run's id), so a start finds a database older than the last run.
 pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
-    modori_agent::sqlite::companion(db, ".runs")
+    modori_runtime::sqlite::companion(db, ".runs")
 }
 
 /// Restores a coordinator database from `backup` (the coordinator stopped), under a new
@@ -515,8 +517,8 @@ pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
 pub fn restore(
     config: &CoordinatorConfig,
     backup: &std::path::Path,
-) -> Result<(Epoch, Option<std::path::PathBuf>), modori_agent::backup::BackupError> {
-    use modori_agent::backup::{restore_database, BackupError};
+) -> Result<(Epoch, Option<std::path::PathBuf>), modori_runtime::backup::BackupError> {
+    use modori_runtime::backup::{restore_database, BackupError};
     if std::net::TcpStream::connect_timeout(
         &config.http.listen,
         std::time::Duration::from_millis(300),
@@ -526,7 +528,7 @@ pub fn restore(
         return Err(BackupError::ServiceRunning(config.http.listen.to_string()));
     }
     let mut epoch = None;
-    let replaced = restore_database(
+    let replaced = restore_database::<BackupError>(
         backup,
         &config.db_path(),
         |conn| {
@@ -537,14 +539,14 @@ pub fn restore(
             store::init(conn).map_err(corrupt)?;
             epoch = Some(store::start_new_command_epoch(conn).map_err(corrupt)?);
             // The new epoch is this restore's: the next start need not make another.
-            let runs = modori_agent::generations::read(&runs_path(&config.db_path()))
+            let runs = modori_runtime::generations::read(&runs_path(&config.db_path()))
                 .map_err(|e| BackupError::Prepare(e.to_string()))?;
             if let Some(last) = runs.last() {
                 store::set_run(conn, *last).map_err(corrupt)?;
             }
             Ok(())
         },
-        chrono_ms(),
+        clock::now_ms(),
     )?;
     let epoch =
         epoch.ok_or_else(|| BackupError::Prepare("no new command epoch was made".into()))?;
@@ -609,7 +611,7 @@ pub async fn cancel_return(
     let r = rma.clone();
     let outcome = ctx
         .db
-        .call(move |c| store::lifecycle::cancel(c, &r, &by, chrono_ms()))
+        .call(move |c| store::lifecycle::cancel(c, &r, &by, clock::now_ms()))
         .await?;
     if let store::lifecycle::Cancel::Cancelled { site, command_seq } = &outcome {
         info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");
@@ -633,7 +635,7 @@ pub async fn plan_totes(ctx: &Ctx, scheduled: bool) -> Result<usize, Coordinator
     let config = ctx.config.consolidation.clone();
     let queued = ctx
         .db
-        .call(move |c| store::totes::plan(c, &config, chrono_ms(), scheduled))
+        .call(move |c| store::totes::plan(c, &config, clock::now_ms(), scheduled))
         .await?;
     for (site, seq) in &queued {
         info!(site = %site, "tote of store drop-offs planned");
@@ -680,7 +682,7 @@ pub async fn after_ops_applied(
     let queued = ctx
         .db
         .call(move |c| {
-            let now = chrono_ms();
+            let now = clock::now_ms();
             let mut queued = Vec::new();
             if decide {
                 queued.extend(decisions::decide_pending(c, &valuation, &sites, now)?);
@@ -708,7 +710,7 @@ pub async fn after_ops_applied(
 pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {
     let (n, told) = ctx
         .db
-        .call(move |c| store::forget_customer(c, &reference, chrono_ms()))
+        .call(move |c| store::forget_customer(c, &reference, clock::now_ms()))
         .await?;
     for (site, seq) in told {
         ctx.live.command_queued(&site, seq);

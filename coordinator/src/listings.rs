@@ -11,7 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use modori_agent::sqlite::to_i64;
+use modori_runtime::sqlite::to_i64;
 
 use crate::store::StoreError;
 
@@ -236,8 +236,8 @@ pub enum SaleError {
     Store(#[from] StoreError),
 }
 
-impl From<modori_agent::sqlite::DbError> for SaleError {
-    fn from(e: modori_agent::sqlite::DbError) -> Self {
+impl From<modori_runtime::sqlite::DbError> for SaleError {
+    fn from(e: modori_runtime::sqlite::DbError) -> Self {
         Self::Store(e.into())
     }
 }

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use modori_agent::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
-use modori_agent::sync_client::chrono_ms;
-use modori_agent::tls::{self, TlsError};
+use modori_runtime::clock;
+use modori_runtime::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
+use modori_runtime::tls::{self, TlsError};
 use modori_shared::domain::SiteId;
 use modori_shared::sync::{cut_batch, Sender};
 use modori_shared::wire::handshake::{negotiate, ClientHello, ServerHello};
@@ -213,7 +213,7 @@ async fn converse(
         let s = site.clone();
         ctx.db
             .call(move |c| {
-                store::record_anomaly(c, &s, "hello_site_mismatch", &detail, chrono_ms())
+                store::record_anomaly(c, &s, "hello_site_mismatch", &detail, clock::now_ms())
             })
             .await
             .map_err(store_err)?;
@@ -260,7 +260,7 @@ async fn converse(
     if version >= 2 {
         // Sites time-stamp their ops with their own clocks: tell them ours.
         let clock = Message::Clock {
-            unix_ms: chrono_ms(),
+            unix_ms: clock::now_ms(),
         };
         write_frame(&mut send, &clock.encode(version)?).await?;
     }
@@ -274,7 +274,7 @@ async fn converse(
         l.protocol_version = Some(version);
         l.epoch = Some(op_epoch);
         l.applied_seq = op_applied;
-        l.last_seen_ms = Some(chrono_ms());
+        l.last_seen_ms = Some(clock::now_ms());
         // What an earlier connection said is stale (another epoch, another build): a
         // version-2 agent reports both again at once, a version-1 agent never does.
         l.outbox_head_seq = None;
@@ -316,7 +316,7 @@ async fn converse(
                     Some(Err(LinkError::Closed)) | None => return Ok(()),
                     Some(Err(e)) => return Err(e),
                 };
-                ctx.live.update(site, |l| l.last_seen_ms = Some(chrono_ms()));
+                ctx.live.update(site, |l| l.last_seen_ms = Some(clock::now_ms()));
                 if handle_message(ctx, site, op_epoch, msg, &mut send, &mut commands, version, now_ms()).await? {
                     return Ok(());
                 }
@@ -374,7 +374,7 @@ async fn handle_message(
             }
             let n_ops = ops.len();
             let s = site.clone();
-            let applied_ms = chrono_ms();
+            let applied_ms = clock::now_ms();
             let outcome = ctx
                 .db
                 .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, applied_ms))

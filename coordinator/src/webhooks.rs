@@ -368,7 +368,7 @@ pub struct Cursor {
 }
 
 use crate::store::StoreError;
-use modori_agent::sqlite::to_i64;
+use modori_runtime::sqlite::to_i64;
 use rusqlite::{params, Connection, OptionalExtension};
 
 pub fn cursor(conn: &Connection, merchant: &str) -> Result<Cursor, StoreError> {
@@ -459,7 +459,7 @@ pub async fn deliver_due(ctx: &crate::Ctx, entry: &MerchantEntry) -> Result<usiz
     let mut n = 0;
     for _ in 0..EVENTS_PER_PASS_MAX {
         let merchant = entry.id.clone();
-        let now_ms = modori_agent::sync_client::chrono_ms();
+        let now_ms = modori_runtime::clock::now_ms();
         let due = ctx
             .db
             .call(move |c| {

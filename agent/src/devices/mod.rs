@@ -23,7 +23,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
-use crate::sync_client::chrono_ms;
+use modori_runtime::clock;
 
 /// First reopen delay after a device went away; doubles up to [`RECONNECT_BACKOFF_MAX`].
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -203,7 +203,7 @@ struct StateTx(watch::Sender<DeviceState>);
 impl StateTx {
     fn new() -> (Self, watch::Receiver<DeviceState>) {
         let (tx, rx) = watch::channel(DeviceState::Disconnected {
-            since_unix_ms: chrono_ms(),
+            since_unix_ms: clock::now_ms(),
             n_failures: 0,
             last_error: None,
         });
@@ -213,7 +213,7 @@ impl StateTx {
     fn connected(&self, device: &Path) {
         self.0.send_replace(DeviceState::Connected {
             device: device.to_owned(),
-            since_unix_ms: chrono_ms(),
+            since_unix_ms: clock::now_ms(),
         });
     }
 
@@ -234,7 +234,7 @@ impl StateTx {
             }
             DeviceState::Connected { .. } => {
                 *state = DeviceState::Disconnected {
-                    since_unix_ms: chrono_ms(),
+                    since_unix_ms: clock::now_ms(),
                     n_failures: 1,
                     last_error: Some(message),
                 };

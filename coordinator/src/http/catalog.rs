@@ -184,7 +184,7 @@ pub async fn put_catalog(
                 &items,
                 &styles,
                 &sites,
-                modori_agent::sync_client::chrono_ms(),
+                modori_runtime::clock::now_ms(),
             )
         })
         .await?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modori_agent::sync_client::chrono_ms;
+use modori_runtime::clock;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -82,7 +82,15 @@ pub async fn create_key(
     apikeys::check_label(req.label.as_deref()).map_err(|e| ApiError::invalid_field("label", e))?;
     let (key, record) = ctx
         .db
-        .call(move |c| apikeys::create(c, &scope, req.label.as_deref(), Source::Api, chrono_ms()))
+        .call(move |c| {
+            apikeys::create(
+                c,
+                &scope,
+                req.label.as_deref(),
+                Source::Api,
+                clock::now_ms(),
+            )
+        })
         .await?;
     tracing::info!(key_id = %record.id, by = %caller.key_id, "API key created over the API");
     Ok((
@@ -125,7 +133,7 @@ pub async fn revoke_key(
     caller.require_ops("API keys")?;
     let revoked = ctx
         .db
-        .call(move |c| apikeys::revoke(c, &id, chrono_ms(), true))
+        .call(move |c| apikeys::revoke(c, &id, clock::now_ms(), true))
         .await;
     match revoked {
         Ok(record) => {

@@ -169,7 +169,7 @@ pub async fn match_unit(
     let (l, r) = (lpn.clone(), rma.clone());
     let matched = ctx
         .db
-        .call(move |c| store::match_unidentified(c, &l, &r, modori_agent::sync_client::chrono_ms()))
+        .call(move |c| store::match_unidentified(c, &l, &r, modori_runtime::clock::now_ms()))
         .await;
     match matched {
         Ok((site, seq)) => {

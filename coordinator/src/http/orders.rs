@@ -162,7 +162,7 @@ pub async fn put_orders(
     let m = merchant.clone();
     let n_orders = ctx
         .db
-        .call(move |c| orders::put_orders(c, m.as_str(), &parsed, crate::chrono_ms()))
+        .call(move |c| orders::put_orders(c, m.as_str(), &parsed, modori_runtime::clock::now_ms()))
         .await?;
     tracing::info!(merchant = %merchant, n_orders, key_id = %caller.key_id, "orders stored");
     Ok(Json(OrdersStored {
