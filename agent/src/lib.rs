@@ -12,7 +12,6 @@ pub mod devices;
 pub mod doctor;
 pub mod metrics;
 pub mod restore;
-pub mod station_sim;
 pub mod stations;
 pub mod store;
 pub mod sync_client;

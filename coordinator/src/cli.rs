@@ -1,6 +1,4 @@
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
@@ -51,24 +49,6 @@ enum Command {
             default_value = "/etc/modori/coordinator.toml"
         )]
         config: PathBuf,
-    },
-    /// The local demo: coordinator + nine simulated sites on loopback.
-    Demo {
-        /// Where certificates and databases live; reused on the next run.
-        #[arg(long, default_value = "./modori-demo")]
-        data_dir: PathBuf,
-        /// HTTP address of the API.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: SocketAddr,
-        /// Delete the data dir first.
-        #[arg(long)]
-        reset: bool,
-        /// Stop by itself after this many seconds (default: run until Ctrl-C).
-        #[arg(long)]
-        duration_seconds: Option<u64>,
-        /// Simulated returns registered per second.
-        #[arg(long, default_value_t = 4.0)]
-        returns_per_second: f64,
     },
     /// Write a consistent snapshot of the coordinator database to FILE (safe while it runs).
     Backup {
@@ -251,22 +231,6 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 coordinator.shutdown().await;
                 Ok(())
             })
-        }
-        Command::Demo {
-            data_dir,
-            http,
-            reset,
-            duration_seconds,
-            returns_per_second,
-        } => {
-            init_tracing("warn,modori_coordinator=info,modori_agent=warn");
-            runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
-                data_dir,
-                http,
-                reset,
-                duration: duration_seconds.map(Duration::from_secs),
-                returns_per_second,
-            }))
         }
     }
 }

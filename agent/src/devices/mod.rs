@@ -1,5 +1,6 @@
 //! Serial devices of a site: barcode scanners and ZPL label printers, driven through
-//! tokio-serial, and simulated ones on pseudo-terminals that go through the same driver code.
+//! tokio-serial. The simulated ones of the demo and the tests (`modori_demo::pty`) are
+//! pseudo-terminals that go through this same driver code.
 //!
 //! Each device is one task that owns its port. Devices get unplugged and replugged all day, so
 //! a driver never gives up: on any sign of unplug it closes the port, reports
@@ -12,7 +13,6 @@
 //! channel; a print is queued and acknowledged later through its ticket.
 
 pub mod printer;
-pub mod pty;
 pub mod scanner;
 
 use std::path::{Path, PathBuf};
