@@ -32,7 +32,7 @@ pub mod webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use modori_runtime::clock;
+use modori_runtime::clock::{Clock, SystemClock};
 use modori_runtime::sqlite::{Db, DbError};
 use modori_runtime::tls::{self, TlsError};
 use modori_shared::domain::{Coordinates, Epoch, ReturnLine, RmaId, SiteId};
@@ -106,6 +106,9 @@ pub struct Ctx {
     pub dashboard: dashboard::Dashboard,
     /// Places for live pages (server-sent event streams).
     pub sse_streams: Arc<tokio::sync::Semaphore>,
+    /// Every time the coordinator stamps or compares; the system clock unless a test gives it
+    /// another.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Ctx {
@@ -141,6 +144,15 @@ pub struct RoutedReturn {
 
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, fleet: Fleet) -> Result<Self, CoordinatorError> {
+        Self::start_with_clock(config, fleet, Arc::new(SystemClock)).await
+    }
+
+    /// [`Coordinator::start`] on the given clock.
+    pub async fn start_with_clock(
+        config: CoordinatorConfig,
+        fleet: Fleet,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoordinatorError> {
         tls::install_crypto_provider();
         postal::load();
         std::fs::create_dir_all(&config.storage.data_dir).map_err(|source| {
@@ -199,6 +211,7 @@ impl Coordinator {
                 addr: config.http.listen,
                 source,
             })?;
+        let now_ms = clock.now_ms();
         // Grading stations propose dispositions offline by these rules: send them where they
         // are missing or changed.
         let rules = config
@@ -206,14 +219,14 @@ impl Coordinator {
             .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let sites: Vec<SiteId> = fleet.sites.iter().map(|s| s.id.clone()).collect();
         let rules_queued = db
-            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, clock::now_ms()))
+            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, now_ms))
             .await?;
         // Bootstrap API keys from the config; a store key only for a store of the fleet.
         let config_keys = config
             .api_keys(Some(&fleet.stores))
             .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let n_config_keys = db
-            .call(move |c| apikeys::sync_config_keys(c, &config_keys, clock::now_ms()))
+            .call(move |c| apikeys::sync_config_keys(c, &config_keys, now_ms))
             .await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
@@ -229,6 +242,7 @@ impl Coordinator {
             sessions: Default::default(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
+            clock,
         });
         for (site, seq) in rules_queued {
             ctx.live.command_queued(&site, seq);
@@ -241,10 +255,10 @@ impl Coordinator {
         let mut sweep_shutdown = shutdown_rx.clone();
         let sweeps = tokio::spawn(async move {
             loop {
-                if let Err(e) = privacy_sweep(&sweep_ctx, clock::now_ms()).await {
+                if let Err(e) = privacy_sweep(&sweep_ctx, sweep_ctx.clock.now_ms()).await {
                     tracing::warn!(error = %e, "personal data sweep failed");
                 }
-                if let Err(e) = expire_returns(&sweep_ctx, clock::now_ms()).await {
+                if let Err(e) = expire_returns(&sweep_ctx, sweep_ctx.clock.now_ms()).await {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
                 if let Err(e) = after_ops_applied(&sweep_ctx, None).await {
@@ -254,9 +268,10 @@ impl Coordinator {
                     tracing::warn!(error = %e, "tote planning failed");
                 }
                 let resale = sweep_ctx.config.resale.clone();
+                let now_ms = sweep_ctx.clock.now_ms();
                 match sweep_ctx
                     .db
-                    .call(move |c| listings::mark_down(c, &resale, clock::now_ms()))
+                    .call(move |c| listings::mark_down(c, &resale, now_ms))
                     .await
                 {
                     Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
@@ -322,10 +337,11 @@ impl Coordinator {
         &self,
         keys: Vec<apikeys::ConfigKey>,
     ) -> Result<usize, CoordinatorError> {
+        let now_ms = self.ctx.clock.now_ms();
         Ok(self
             .ctx
             .db
-            .call(move |c| apikeys::sync_config_keys(c, &keys, clock::now_ms()))
+            .call(move |c| apikeys::sync_config_keys(c, &keys, now_ms))
             .await?)
     }
 
@@ -388,7 +404,8 @@ pub async fn register(
 ) -> Result<RoutedReturn, CoordinatorError> {
     let merchant = r.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = r.lines.iter().map(|l| l.sku.to_string()).collect();
-    let since = start_of_day_jst(clock::now_ms());
+    let now_ms = ctx.clock.now_ms();
+    let since = start_of_day_jst(now_ms);
     let (needs_testing, routed) = ctx
         .db
         .call(move |c| {
@@ -428,9 +445,7 @@ pub async fn register(
     let from_store = r.origin_store.is_some();
     let command_seq = ctx
         .db
-        .call(move |c| {
-            store::register_return(c, &r, &s, &e, &candidates_json, &sites, clock::now_ms())
-        })
+        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, now_ms))
         .await?;
     ctx.live.command_queued(&site, command_seq);
     // The return is stored: what follows is redone by later passes, so a failure is logged
@@ -457,7 +472,8 @@ pub fn new_rma_id() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     const ALPHABET: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let mut v = (u64::try_from(clock::now_ms()).unwrap_or(0) * 1000 + n) % 36u64.pow(10);
+    let mut v =
+        (u64::try_from(modori_runtime::clock::now_ms()).unwrap_or(0) * 1000 + n) % 36u64.pow(10);
     let mut body = [b'0'; 10];
     for c in body.iter_mut().rev() {
         *c = ALPHABET[(v % 36) as usize];
@@ -544,7 +560,7 @@ pub fn restore(
             }
             Ok(())
         },
-        clock::now_ms(),
+        modori_runtime::clock::now_ms(),
     )?;
     let epoch =
         epoch.ok_or_else(|| BackupError::Prepare("no new command epoch was made".into()))?;
@@ -607,9 +623,10 @@ pub async fn cancel_return(
     by: String,
 ) -> Result<store::lifecycle::Cancel, CoordinatorError> {
     let r = rma.clone();
+    let now_ms = ctx.clock.now_ms();
     let outcome = ctx
         .db
-        .call(move |c| store::lifecycle::cancel(c, &r, &by, clock::now_ms()))
+        .call(move |c| store::lifecycle::cancel(c, &r, &by, now_ms))
         .await?;
     if let store::lifecycle::Cancel::Cancelled { site, command_seq } = &outcome {
         info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");
@@ -631,9 +648,10 @@ fn logged<T>(what: &str, rma: &RmaId, result: Result<T, CoordinatorError>) {
 /// periodic pass (which also honours the pickup hours).
 pub async fn plan_totes(ctx: &Ctx, scheduled: bool) -> Result<usize, CoordinatorError> {
     let config = ctx.config.consolidation.clone();
+    let now_ms = ctx.clock.now_ms();
     let queued = ctx
         .db
-        .call(move |c| store::totes::plan(c, &config, clock::now_ms(), scheduled))
+        .call(move |c| store::totes::plan(c, &config, now_ms, scheduled))
         .await?;
     for (site, seq) in &queued {
         info!(site = %site, "tote of store drop-offs planned");
@@ -677,10 +695,10 @@ pub async fn after_ops_applied(
     ]);
     let matching = needs(&["unit_received"]);
     let since = batch.map(|(_, applied_ms)| applied_ms);
+    let now = ctx.clock.now_ms();
     let queued = ctx
         .db
         .call(move |c| {
-            let now = clock::now_ms();
             let mut queued = Vec::new();
             if decide {
                 queued.extend(decisions::decide_pending(c, &valuation, &sites, now)?);
@@ -706,9 +724,10 @@ pub async fn after_ops_applied(
 }
 
 pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {
+    let now_ms = ctx.clock.now_ms();
     let (n, told) = ctx
         .db
-        .call(move |c| store::forget_customer(c, &reference, clock::now_ms()))
+        .call(move |c| store::forget_customer(c, &reference, now_ms))
         .await?;
     for (site, seq) in told {
         ctx.live.command_queued(&site, seq);

@@ -114,7 +114,7 @@ pub fn order_exchange(
 /// [`order_transfer`], then wakes the holding site's connection.
 pub async fn transfer(ctx: &crate::Ctx, lpn: Lpn, to: SiteId) -> Result<(SiteId, u64), OrderError> {
     let fleet: Vec<SiteId> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
-    let now_ms = modori_runtime::clock::now_ms();
+    let now_ms = ctx.clock.now_ms();
     let (site, seq) = ctx
         .db
         .call(move |c| order_transfer(c, &lpn, &to, &fleet, now_ms))
@@ -125,7 +125,7 @@ pub async fn transfer(ctx: &crate::Ctx, lpn: Lpn, to: SiteId) -> Result<(SiteId,
 
 /// [`order_exchange`], then wakes the return's site's connection.
 pub async fn exchange(ctx: &crate::Ctx, rma: RmaId, sku: Sku) -> Result<(SiteId, u64), OrderError> {
-    let now_ms = modori_runtime::clock::now_ms();
+    let now_ms = ctx.clock.now_ms();
     let (site, seq) = ctx
         .db
         .call(move |c| order_exchange(c, &rma, &sku, now_ms))

@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use modori_runtime::clock;
 use modori_runtime::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
 use modori_runtime::tls::{self, TlsError};
 use modori_shared::domain::SiteId;
@@ -211,10 +210,9 @@ async fn converse(
             hello.site
         );
         let s = site.clone();
+        let now_ms = ctx.clock.now_ms();
         ctx.db
-            .call(move |c| {
-                store::record_anomaly(c, &s, "hello_site_mismatch", &detail, clock::now_ms())
-            })
+            .call(move |c| store::record_anomaly(c, &s, "hello_site_mismatch", &detail, now_ms))
             .await
             .map_err(store_err)?;
     }
@@ -260,7 +258,7 @@ async fn converse(
     if version >= 2 {
         // Sites time-stamp their ops with their own clocks: tell them ours.
         let clock = Message::Clock {
-            unix_ms: clock::now_ms(),
+            unix_ms: ctx.clock.now_ms(),
         };
         write_frame(&mut send, &clock.encode(version)?).await?;
     }
@@ -274,7 +272,7 @@ async fn converse(
         l.protocol_version = Some(version);
         l.epoch = Some(op_epoch);
         l.applied_seq = op_applied;
-        l.last_seen_ms = Some(clock::now_ms());
+        l.last_seen_ms = Some(ctx.clock.now_ms());
         // What an earlier connection said is stale (another epoch, another build): a
         // version-2 agent reports both again at once, a version-1 agent never does.
         l.outbox_head_seq = None;
@@ -316,7 +314,7 @@ async fn converse(
                     Some(Err(LinkError::Closed)) | None => return Ok(()),
                     Some(Err(e)) => return Err(e),
                 };
-                ctx.live.update(site, |l| l.last_seen_ms = Some(clock::now_ms()));
+                ctx.live.update(site, |l| l.last_seen_ms = Some(ctx.clock.now_ms()));
                 if handle_message(ctx, site, op_epoch, msg, &mut send, &mut commands, version, now_ms()).await? {
                     return Ok(());
                 }
@@ -374,7 +372,7 @@ async fn handle_message(
             }
             let n_ops = ops.len();
             let s = site.clone();
-            let applied_ms = clock::now_ms();
+            let applied_ms = ctx.clock.now_ms();
             let outcome = ctx
                 .db
                 .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, applied_ms))

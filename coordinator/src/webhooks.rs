@@ -459,7 +459,7 @@ pub async fn deliver_due(ctx: &crate::Ctx, entry: &MerchantEntry) -> Result<usiz
     let mut n = 0;
     for _ in 0..EVENTS_PER_PASS_MAX {
         let merchant = entry.id.clone();
-        let now_ms = modori_runtime::clock::now_ms();
+        let now_ms = ctx.clock.now_ms();
         let due = ctx
             .db
             .call(move |c| {

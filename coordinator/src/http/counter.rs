@@ -316,7 +316,7 @@ async fn register(
         }
         _ => None,
     };
-    let now_ms = modori_runtime::clock::now_ms();
+    let now_ms = ctx.clock.now_ms();
     let (m, r) = (merchant.clone(), req.order_ref.clone());
     let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
     let wanted = exchange.as_ref().map(|s| s.to_string());

@@ -167,9 +167,10 @@ pub async fn match_unit(
     let lpn = Lpn::new(lpn).map_err(|e| ApiError::invalid_path("lpn", e))?;
     let rma = RmaId::new(req.rma).map_err(|e| ApiError::invalid_field("rma", e))?;
     let (l, r) = (lpn.clone(), rma.clone());
+    let now_ms = ctx.clock.now_ms();
     let matched = ctx
         .db
-        .call(move |c| store::match_unidentified(c, &l, &r, modori_runtime::clock::now_ms()))
+        .call(move |c| store::match_unidentified(c, &l, &r, now_ms))
         .await;
     match matched {
         Ok((site, seq)) => {

@@ -505,7 +505,7 @@ pub(crate) async fn register_checked(
             ));
         }
     }
-    let now_ms = modori_runtime::clock::now_ms();
+    let now_ms = ctx.clock.now_ms();
     let merchant = c.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();
     let customer_ref = c.customer.as_ref().map(|c| c.reference.clone());
@@ -895,7 +895,7 @@ async fn register_returnless(
     let refund = value.saturating_add(decision.map_or(0, |d| d.store_credit_bonus_yen));
     let rma = r.rma.clone();
     let (s, w) = (site.clone(), why.clone());
-    let now_ms = modori_runtime::clock::now_ms();
+    let now_ms = ctx.clock.now_ms();
     let stored = ctx
         .db
         .call(move |conn| store::beyond::register_returnless(conn, &r, &s, &w, refund, now_ms))

@@ -140,7 +140,7 @@ impl Browser {
         let id = session_id(headers).ok_or(NoSession::Missing)?;
         let session = ctx
             .sessions
-            .get(id, modori_runtime::clock::now_ms())
+            .get(id, ctx.clock.now_ms())
             .ok_or(NoSession::Missing)?;
         let key_id = session.key_id.clone();
         let live = ctx
@@ -235,11 +235,10 @@ pub async fn login(State(ctx): State<Arc<Ctx>>, Form(form): Form<LoginForm>) -> 
         return Redirect::to("/login?error=scope").into_response();
     }
     let to = landing(form.next.as_deref(), &scope);
-    match ctx.sessions.open(
-        key_id.clone(),
-        scope.clone(),
-        modori_runtime::clock::now_ms(),
-    ) {
+    match ctx
+        .sessions
+        .open(key_id.clone(), scope.clone(), ctx.clock.now_ms())
+    {
         Ok(id) => {
             tracing::info!(key_id = %key_id, scope = %scope, n_sessions = ctx.sessions.len(), "logged in");
             let mut res = Redirect::to(to).into_response();
