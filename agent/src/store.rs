@@ -237,6 +237,13 @@ pub fn migrations() -> Migrations<'static> {
             WHERE tracking IS NOT NULL;
         "#,
         ),
+        // A retired epoch keeps its acknowledged ops for `storage.outbox_keep_days`, as the
+        // current outbox does: a coordinator put back from a backup asks for them again.
+        M::up(
+            r#"
+        ALTER TABLE retired_outbox ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
+        "#,
+        ),
     ])
 }
 
@@ -390,10 +397,6 @@ pub fn set_op_acked(conn: &Connection, stream: OutboxStream, seq: u64) -> Result
                  WHERE epoch = ?1",
                 params![to_i64(epoch.0), to_i64(seq.min(head_seq))],
             )?;
-            conn.execute(
-                "DELETE FROM retired_outbox WHERE epoch = ?1 AND seq <= ?2",
-                params![to_i64(epoch.0), to_i64(seq)],
-            )?;
         }
     }
     Ok(())
@@ -401,9 +404,28 @@ pub fn set_op_acked(conn: &Connection, stream: OutboxStream, seq: u64) -> Result
 
 /// Deletes acknowledged ops recorded before `cutoff_ms`; returns how many.
 pub fn prune_outbox(conn: &Connection, cutoff_ms: i64) -> Result<usize, StoreError> {
-    Ok(conn.execute(
+    let current = conn.execute(
         "DELETE FROM outbox WHERE created_ms < ?1 AND seq <= (SELECT op_acked_seq FROM sync_state WHERE id = 1)",
         [cutoff_ms],
+    )?;
+    let retired = conn.execute(
+        "DELETE FROM retired_outbox WHERE created_ms < ?1
+             AND seq <= (SELECT acked_seq FROM retired_epochs r WHERE r.epoch = retired_outbox.epoch)",
+        [cutoff_ms],
+    )?;
+    Ok(current + retired)
+}
+
+/// The coordinator runs under a command epoch this site had not seen: it restarted, and may
+/// have been put back from a backup that lacks ops it once acknowledged. Every retired epoch
+/// still holding ops is checked again at a hello (which resends what the coordinator lacks);
+/// returns how many.
+pub fn recheck_retired(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE retired_epochs SET unchecked = 1
+         WHERE unchecked = 0
+           AND EXISTS (SELECT 1 FROM retired_outbox o WHERE o.epoch = retired_epochs.epoch)",
+        [],
     )?)
 }
 
@@ -466,7 +488,7 @@ fn retire_and_start(
 ) -> Result<(Epoch, Epoch, u64), StoreError> {
     let snap = snapshot(tx)?;
     let pending = snap.op_head_seq.saturating_sub(snap.op_acked_seq);
-    if pending > 0 || check {
+    if snap.op_head_seq > 0 || check {
         tx.execute(
             "INSERT INTO retired_epochs (epoch, head_seq, acked_seq, retired_ms, unchecked)
              VALUES (?1, ?2, ?3, ?4, ?5)
@@ -480,10 +502,12 @@ fn retire_and_start(
                 i64::from(check)
             ],
         )?;
+        // Acknowledged ops too (those not pruned yet): a coordinator put back from a backup
+        // may lack them, and asks again when it next hears of this epoch.
         tx.execute(
-            "INSERT INTO retired_outbox (epoch, seq, payload)
-             SELECT ?1, seq, payload FROM outbox WHERE seq > ?2",
-            params![to_i64(snap.op_epoch.0), to_i64(snap.op_acked_seq)],
+            "INSERT OR IGNORE INTO retired_outbox (epoch, seq, payload, created_ms)
+             SELECT ?1, seq, payload, created_ms FROM outbox",
+            [to_i64(snap.op_epoch.0)],
         )?;
     }
     tx.execute("DELETE FROM outbox", [])?;
@@ -610,6 +634,35 @@ pub fn command_hash(
         )
         .optional()?;
     Ok(hash.and_then(|h| h.try_into().ok()))
+}
+
+/// Moves the command position from `from` to the same seq of the coordinator's new epoch `to`
+/// (the coordinator vouched that both number the same commands up to `after_seq`); at 0, the
+/// new epoch starts from scratch whatever the position was.
+pub fn carry_commands_over(
+    conn: &Connection,
+    from: Epoch,
+    to: Epoch,
+    after_seq: u64,
+) -> Result<(), StoreError> {
+    if after_seq == 0 {
+        conn.execute(
+            "UPDATE sync_state SET command_epoch = ?1, command_applied_seq = 0 WHERE id = 1",
+            [to_i64(to.0)],
+        )?;
+        return Ok(());
+    }
+    let n = conn.execute(
+        "UPDATE sync_state SET command_epoch = ?2, command_applied_seq = ?3
+         WHERE id = 1 AND command_epoch = ?1 AND command_applied_seq = ?3",
+        params![to_i64(from.0), to_i64(to.0), to_i64(after_seq)],
+    )?;
+    if n != 1 {
+        return Err(StoreError::Refused(format!(
+            "command position {after_seq} of epoch {from} is not this site's: nothing carried over"
+        )));
+    }
+    Ok(())
 }
 
 /// Applies the planned commands of a batch and moves the command high-water mark, in one

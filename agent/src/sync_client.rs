@@ -290,7 +290,11 @@ impl SyncClient {
             tokio::select! {
                 frame = frames.recv() => {
                     let msg = frame.ok_or(LinkError::Closed)??;
-                    self.handle(msg, conn, &mut send, &mut sender, stream, &mut commands, version, now_ms(), &mut rate).await?;
+                    let coordinator_run_changed = self.handle(msg, conn, &mut send, &mut sender, stream, &mut commands, version, now_ms(), &mut rate).await?;
+                    if coordinator_run_changed && self.recheck_retired().await? {
+                        goodbye(&mut send, version, "checking retired epochs again").await?;
+                        return Ok(SessionEnd::Drained);
+                    }
                 }
                 changed = self.head.changed(), if draining.is_none() && stream == OutboxStream::Current => {
                     if changed.is_ok() {
@@ -430,7 +434,14 @@ impl SyncClient {
         version: u16,
         now_ms: u64,
         rate: &mut RateWindow,
-    ) -> Result<(), LinkError> {
+    ) -> Result<bool, LinkError> {
+        // Commands of an epoch this site had not seen: the coordinator started again.
+        let new_command_epoch = match &msg {
+            Message::CommandResume { epoch, .. } | Message::CommandBatch { epoch, .. } => {
+                commands.as_ref().map(Receiver::epoch) != Some(*epoch)
+            }
+            _ => false,
+        };
         match msg {
             Message::OpAck { epoch, up_to_seq } => {
                 let before = sender.acked();
@@ -503,6 +514,27 @@ impl SyncClient {
             Message::RenewalRefused { reason } => {
                 warn!(site = %self.site, reason, "the coordinator refused to renew this site's certificate");
             }
+            Message::CommandResume {
+                from_epoch,
+                epoch,
+                after_seq,
+            } => {
+                // Only the position this connection's hello reported can be carried over;
+                // starting the new epoch from scratch is always safe.
+                let reported = commands.as_ref().map(|r| (r.epoch(), r.applied()));
+                if after_seq > 0 && reported != Some((from_epoch, after_seq)) {
+                    return Err(LinkError::Protocol(format!(
+                        "the coordinator carries command seq {after_seq} of epoch {from_epoch} \
+                         over, but this site is at {reported:?}"
+                    )));
+                }
+                self.db
+                    .call(move |c| store::carry_commands_over(c, from_epoch, epoch, after_seq))
+                    .await
+                    .map_err(store_err)?;
+                info!(site = %self.site, %from_epoch, %epoch, after_seq, "command position carried over to the coordinator's new epoch");
+                *commands = Some(Receiver::new(epoch, after_seq));
+            }
             Message::Clock { unix_ms } => {
                 let skew = clock_skew_ms(unix_ms, clock::now_ms(), conn.rtt());
                 if skew.abs() > CLOCK_SKEW_WARN_MS {
@@ -520,7 +552,20 @@ impl SyncClient {
                 )));
             }
         }
-        Ok(())
+        Ok(new_command_epoch)
+    }
+
+    /// Marks the retired epochs still holding ops to be checked again; whether there were any.
+    async fn recheck_retired(&self) -> Result<bool, LinkError> {
+        let n = self
+            .db
+            .call(|c| store::recheck_retired(c))
+            .await
+            .map_err(store_err)?;
+        if n > 0 {
+            info!(site = %self.site, n_epochs = n, "the coordinator started again; checking retired epochs with it");
+        }
+        Ok(n > 0)
     }
 }
 

@@ -61,8 +61,8 @@ enum Command {
         )]
         config: PathBuf,
     },
-    /// Replace the coordinator database with a backup, under a new command epoch. Stop the
-    /// coordinator first.
+    /// Replace the coordinator database with a backup (its next start numbers commands in a new
+    /// epoch, as every start does). Stop the coordinator first.
     Restore {
         file: PathBuf,
         #[arg(
@@ -191,9 +191,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             let config = CoordinatorConfig::load(&config)?;
             // Replacing the database under a running coordinator would lose what it writes next.
             let _lock = lock_data_dir(&config)?;
-            let (epoch, replaced) = crate::restore(&config, &file)?;
+            let replaced = crate::restore(&config, &file)?;
             println!(
-                "restored {}: new command epoch {epoch}; sites will resend what the backup lacks",
+                "restored {}: sites will resend what the backup lacks once it runs",
                 file.display()
             );
             if let Some(old) = replaced {

@@ -164,18 +164,18 @@ impl Coordinator {
         let db = Db::open(&config.db_path(), &store::migrations())?;
         let runs = runs_path(&config.db_path());
         let recorded = modori_runtime::generations::read(&runs)?;
+        let now_ms = clock.now_ms();
         let command_epoch = db
             .call(move |c| {
-                let epoch = store::init(c)?;
+                store::init(c)?;
                 let last_run = store::run(c)?;
-                // The database is not the one the last run left (an older file copied over it,
-                // a snapshot put back): sites may have applied commands it no longer has, and
-                // numbering on from its head would give those seqs to other commands.
+                // Not the database the last run left (an older file copied over it, a snapshot
+                // put back): sites may have applied commands it no longer has. The new epoch
+                // below covers that; this tells the operator.
                 if recorded.last().is_some_and(|last| last_run != Some(*last)) {
-                    warn!(db_run = ?last_run.map(|r| r.to_string()), "the database is older than the last run; starting a new command epoch");
-                    return store::start_new_command_epoch(c);
+                    warn!(db_run = ?last_run.map(|r| r.to_string()), "the database is older than the last run");
                 }
-                Ok(epoch)
+                store::command_epochs::start(c, now_ms)
             })
             .await?;
         let run = modori_runtime::generations::reserve(&runs, Epoch(0))?;
@@ -211,7 +211,6 @@ impl Coordinator {
                 addr: config.http.listen,
                 source,
             })?;
-        let now_ms = clock.now_ms();
         // Grading stations propose dispositions offline by these rules: send them where they
         // are missing or changed.
         let rules = config
@@ -525,13 +524,14 @@ pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
     modori_runtime::sqlite::companion(db, ".runs")
 }
 
-/// Restores a coordinator database from `backup` (the coordinator stopped), under a new
-/// command epoch. Sites resend what the backup lacks: their hello shows the coordinator is
-/// behind what it acknowledged, and they send the difference again.
+/// Restores a coordinator database from `backup` (the coordinator stopped). Its next start
+/// numbers commands in a new epoch, as every start does; sites resend what the backup lacks:
+/// their hello shows the coordinator is behind what it acknowledged, and they send the
+/// difference again. Returns where the replaced database was kept.
 pub fn restore(
     config: &CoordinatorConfig,
     backup: &std::path::Path,
-) -> Result<(Epoch, Option<std::path::PathBuf>), modori_runtime::backup::BackupError> {
+) -> Result<Option<std::path::PathBuf>, modori_runtime::backup::BackupError> {
     use modori_runtime::backup::{restore_database, BackupError};
     if std::net::TcpStream::connect_timeout(
         &config.http.listen,
@@ -541,8 +541,7 @@ pub fn restore(
     {
         return Err(BackupError::ServiceRunning(config.http.listen.to_string()));
     }
-    let mut epoch = None;
-    let replaced = restore_database::<BackupError>(
+    restore_database::<BackupError>(
         backup,
         &config.db_path(),
         |conn| {
@@ -551,8 +550,8 @@ pub fn restore(
                 .map_err(|e| BackupError::Prepare(format!("migrating the backup: {e}")))?;
             let corrupt = |e: StoreError| BackupError::Prepare(e.to_string());
             store::init(conn).map_err(corrupt)?;
-            epoch = Some(store::start_new_command_epoch(conn).map_err(corrupt)?);
-            // The new epoch is this restore's: the next start need not make another.
+            // Put back on purpose: the next start need not warn that it is older than the last
+            // run.
             let runs = modori_runtime::generations::read(&runs_path(&config.db_path()))
                 .map_err(|e| BackupError::Prepare(e.to_string()))?;
             if let Some(last) = runs.last() {
@@ -561,10 +560,7 @@ pub fn restore(
             Ok(())
         },
         modori_runtime::clock::now_ms(),
-    )?;
-    let epoch =
-        epoch.ok_or_else(|| BackupError::Prepare("no new command epoch was made".into()))?;
-    Ok((epoch, replaced))
+    )
 }
 
 /// How often the sweeps run: personal data past its retention period is pseudonymised,

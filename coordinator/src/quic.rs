@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 
 use crate::refusals::{Refusal, RefusalLog};
 use crate::revocation::{Revocations, RevokingVerifier};
+use crate::store::command_epochs::Resume;
 use crate::store::{self, StoreError};
 use crate::Ctx;
 
@@ -230,18 +231,48 @@ async fn converse(
         .await
         .map_err(store_err)?;
     let cmd_epoch = ctx.command_epoch;
-    // A site that knows nothing of this coordinator epoch (new, reinstalled, restored) gets the
-    // whole command stream again; its receiver dedups by (epoch, seq).
-    let cmd_applied = match hello.command_epoch {
-        Some(e) if e == cmd_epoch => hello.command_applied_seq,
-        _ => 0,
+    let s = site.clone();
+    let reported = hello.command_epoch.map(|e| (e, hello.command_applied_seq));
+    let resume = ctx
+        .db
+        .call(move |c| store::command_epochs::resume_point(c, &s, cmd_epoch, reported))
+        .await
+        .map_err(store_err)?;
+    // Where the site's commands continue in this epoch. A site that knows nothing this database
+    // can vouch for (new, reinstalled, or ahead of a database that went back in time) gets the
+    // whole command stream again; its receiver dedups by (epoch, seq). From version 3 a site
+    // whose epoch is not this one is told where it continues (`CommandResume`), so it also
+    // learns that the coordinator started again.
+    let (cmd_applied, from_epoch) = match resume {
+        Resume::Current { after_seq } => (after_seq, None),
+        // Before version 3 a site cannot be told to carry its position over.
+        Resume::CarriedOver { .. } if version < 3 => (0, None),
+        Resume::CarriedOver {
+            from_epoch,
+            after_seq,
+        } => (after_seq, Some(from_epoch)),
+        Resume::FromScratch { lost } => {
+            if let Some(lost) = lost {
+                let detail = lost.describe(site, cmd_epoch);
+                warn!(site = %site, epoch = %lost.epoch, applied_seq = lost.applied_seq, held_seq = lost.held_seq,
+                      new_epoch = %cmd_epoch, "site applied commands this database does not hold; sending its whole stream again");
+                let s = site.clone();
+                let now_ms = ctx.clock.now_ms();
+                ctx.db
+                    .call(move |c| {
+                        store::record_anomaly(c, &s, "coordinator_rewound", &detail, now_ms)
+                    })
+                    .await
+                    .map_err(store_err)?;
+            }
+            (0, Some(hello.command_epoch.unwrap_or(cmd_epoch)))
+        }
     };
     if cmd_applied > cmd_head {
         return refuse(
             &mut send,
             format!(
-                "site reports command seq {cmd_applied} of epoch {cmd_epoch} but only {cmd_head} exist: \
-                 the coordinator database was restored without a new epoch"
+                "site reports command seq {cmd_applied} of epoch {cmd_epoch} but only {cmd_head} exist"
             ),
         )
         .await;
@@ -261,6 +292,14 @@ async fn converse(
             unix_ms: ctx.clock.now_ms(),
         };
         write_frame(&mut send, &clock.encode(version)?).await?;
+    }
+    if let Some(from_epoch) = from_epoch.filter(|_| version >= 3) {
+        let resume = Message::CommandResume {
+            from_epoch,
+            epoch: cmd_epoch,
+            after_seq: cmd_applied,
+        };
+        write_frame(&mut send, &resume.encode(version)?).await?;
     }
     if let Some(old) = ctx.live.connect(site, id, conn.clone()) {
         old.close(
@@ -465,7 +504,8 @@ async fn handle_message(
         | Message::CommandBatch { .. }
         | Message::Clock { .. }
         | Message::CertificateRenewed { .. }
-        | Message::RenewalRefused { .. }) => {
+        | Message::RenewalRefused { .. }
+        | Message::CommandResume { .. }) => {
             return Err(LinkError::Protocol(format!(
                 "unexpected {} from an agent",
                 other.kind()

@@ -29,6 +29,7 @@ use modori_runtime::sqlite::{to_i64, to_u64, DbError};
 
 pub mod beyond;
 pub mod billing;
+pub mod command_epochs;
 pub mod commerce;
 pub mod dashboard;
 pub mod lifecycle;
@@ -357,6 +358,8 @@ pub fn migrations() -> Migrations<'static> {
         CREATE INDEX catalog_style ON catalog (merchant, style) WHERE style IS NOT NULL;
         "#,
         ),
+        // Every start numbers the command streams in a new epoch (store/command_epochs.rs).
+        M::up(command_epochs::MIGRATION),
     ])
 }
 
@@ -1167,7 +1170,9 @@ pub fn enqueue_command(
         |r| r.get(0),
     )?;
     tx.execute(
-        "INSERT INTO commands (site, seq, kind, payload, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        // Issued in the running epoch, the last started (store/command_epochs.rs).
+        "INSERT INTO commands (site, seq, kind, payload, created_ms, epoch_ordinal)
+         VALUES (?1, ?2, ?3, ?4, ?5, (SELECT COALESCE(MAX(ordinal), 1) FROM command_epochs))",
         params![site.as_str(), seq, command.kind(), bytes, now_ms],
     )?;
     Ok(to_u64(seq))
@@ -2183,32 +2188,4 @@ pub fn set_run(conn: &Connection, run: Epoch) -> Result<(), StoreError> {
 pub fn clear_run(conn: &Connection) -> Result<(), StoreError> {
     conn.execute("DELETE FROM meta WHERE key = 'run'", [])?;
     Ok(())
-}
-
-/// Gives a restored coordinator database a new command epoch: every site then receives its
-/// whole command stream again under new keys (and applies each command once), instead of the
-/// coordinator reusing seqs the sites already applied with other payloads.
-pub fn start_new_command_epoch(conn: &mut Connection) -> Result<Epoch, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let old: Option<String> = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'command_epoch'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let epoch = loop {
-        let e = (rand::random::<u64>() >> 1).max(1);
-        if old.as_deref() != Some(e.to_string().as_str()) {
-            break e;
-        }
-    };
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('command_epoch', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [epoch.to_string()],
-    )?;
-    tx.execute("UPDATE command_streams SET acked_seq = 0", [])?;
-    tx.commit()?;
-    Ok(Epoch(epoch))
 }

@@ -162,7 +162,8 @@ impl JsonOp {
         })
     }
 
-    fn into_sequenced(self) -> Result<Sequenced, BaselineError> {
+    /// The domain op the agent recorded, encoded as the coordinator stores it.
+    pub fn into_sequenced(self) -> Result<Sequenced, BaselineError> {
         let JsonBody::UnitReceived {
             lpn,
             rma,

@@ -10,6 +10,7 @@
 
 pub mod baseline;
 pub mod binaries;
+pub mod ceiling;
 pub mod cli;
 pub mod fill;
 pub mod machine;
@@ -19,3 +20,4 @@ pub mod report;
 pub mod run;
 pub mod sims;
 pub mod stats;
+pub mod wire;

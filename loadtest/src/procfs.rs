@@ -43,7 +43,12 @@ pub fn rss_bytes(pid: u32) -> Result<u64, ProcError> {
 
 /// CPU time used so far (user + system), in seconds.
 pub fn cpu_seconds(pid: u32) -> Result<f64, ProcError> {
-    let (path, text) = read(PathBuf::from(format!("/proc/{pid}/stat")))?;
+    cpu_seconds_at(&PathBuf::from(format!("/proc/{pid}/stat")))
+}
+
+/// CPU time used so far by the process or thread whose `stat` file is `stat`.
+pub fn cpu_seconds_at(stat: &std::path::Path) -> Result<f64, ProcError> {
+    let (path, text) = read(stat.to_owned())?;
     // The command name (field 2) is in parentheses and may hold spaces: count fields after it.
     // utime and stime are fields 14 and 15, so the 12th and 13th after the name.
     let mut after_name = text

@@ -101,6 +101,11 @@ impl Figure {
 pub const FIGURE_KEYS: &[&str] = &[
     "ops_per_second_applied",
     "http_json_baseline_ops_per_second",
+    "apply_ceiling_ops_per_second",
+    "applied_over_ceiling",
+    "wire_quic_cpu_us_per_op",
+    "wire_http_json_cpu_us_per_op",
+    "wire_http_json_over_quic_cpu",
     "quic_over_http_json",
     "ack_latency_p50_ms",
     "ack_latency_p99_ms",

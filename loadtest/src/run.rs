@@ -8,10 +8,14 @@
 //!    receiving too; ack and scan-to-coordinator latencies.
 //! 4. **Throughput**: the real agents stopped, a backlog appended to each, all started at once:
 //!    ops applied per second at the coordinator.
-//! 5. **Baseline**: the same backlog as JSON batches over HTTP/1.1 into a fresh store.
+//! 5. **Baseline**: the same backlog as JSON batches over HTTP/1.1 into a fresh store, and the
+//!    disk's ceiling: the same ops inserted as bare rows with their high-water mark, one
+//!    transaction per batch, into a fresh file on the same disk ([`crate::ceiling`]).
 //! 6. **Catch-up**: one site stopped, a large backlog appended, started again: how long until
 //!    its last op is durable at the coordinator.
-//! 7. Routing decisions timed in a loop, the agent binary's size, and the exactly-once check
+//! 7. **Wire alone** (the coordinator stopped): the same kind of backlog over QUIC and over
+//!    HTTP JSON into servers that only count ([`crate::wire`]): CPU per op.
+//! 8. Routing decisions timed in a loop, the agent binary's size, and the exactly-once check
 //!    over everything recorded.
 //!
 //! This is a binary edge: errors are `anyhow` with context.
@@ -32,12 +36,14 @@ use tracing::{info, warn};
 
 use crate::baseline;
 use crate::binaries::{self, Binaries};
+use crate::ceiling::{self, Ceiling};
 use crate::fill::{self, LOAD_OPERATOR, LOAD_SKU};
 use crate::observe::{Poller, RssSampler, Watch, DRAIN_POLL_INTERVAL, ONLINE_POLL_INTERVAL};
 use crate::procfs;
 use crate::report::{ExactlyOnce, Figure, Report, Target};
 use crate::sims;
 use crate::stats::{summarize, Summary};
+use crate::wire::{self, Wire};
 
 /// Longest wait for every site to connect at the start.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(300);
@@ -241,6 +247,11 @@ async fn phases(
         ops_per_second = http.n_ops as f64 / http.seconds,
         "HTTP baseline done"
     );
+    let ceiling = apply_ceiling(fleet, &throughput.base, &throughput.heads)?;
+    info!(
+        ops_per_second = ceiling.ops_per_second(),
+        "apply ceiling measured"
+    );
     let catch_up = catch_up(fleet, opts.catch_up_ops).await?;
     info!(seconds = catch_up.total_seconds, "catch-up phase done");
 
@@ -262,6 +273,12 @@ async fn phases(
     }
     let status = fleet.terminate_coordinator(STOP_TIMEOUT).await?;
     ensure!(status.success(), "the coordinator stopped with {status}");
+    let wire = wire::measure(fleet, opts.burst_ops, STOP_TIMEOUT).await?;
+    info!(
+        quic_us_per_op = wire.quic.cpu_us_per_op(),
+        http_us_per_op = wire.http.cpu_us_per_op(),
+        "wire measured alone"
+    );
 
     let measured = Measured {
         opts,
@@ -269,6 +286,8 @@ async fn phases(
         online,
         throughput,
         http,
+        ceiling,
+        wire,
         catch_up,
         held,
         routing_real,
@@ -713,9 +732,9 @@ async fn throughput(fleet: &mut ProcFleet, ops_per_agent: u64) -> anyhow::Result
     })
 }
 
-/// Where the baseline reads site `i`'s ops: a copy of its database with the backlog, taken
-/// before the agent starts again (a start retires the backlog's epoch, and a retired epoch's
-/// ops are deleted once the coordinator acknowledges them).
+/// Where the baseline and the ceiling read site `i`'s ops: a copy of its database with the
+/// backlog in its current epoch's outbox, taken before the agent starts again (a start retires
+/// that epoch).
 fn baseline_source(fleet: &ProcFleet, i: usize) -> PathBuf {
     fleet.dir.path().join(format!("baseline-source-{i}.db"))
 }
@@ -795,6 +814,25 @@ async fn http_baseline(
         applied: u64::try_from(applied).unwrap_or(0),
         anomalies: u64::try_from(anomalies).unwrap_or(0),
     })
+}
+
+/// The throughput phase's ops, read from the baseline's copies of the sites' outboxes, as bare
+/// rows into a fresh file beside the coordinator's.
+fn apply_ceiling(fleet: &ProcFleet, base: &[u64], heads: &[u64]) -> anyhow::Result<Ceiling> {
+    let sites = (0..fleet.sites.len())
+        .map(|i| {
+            ceiling::outbox_ops(
+                &baseline_source(fleet, i),
+                fleet.sites[i].id.as_str(),
+                base[i],
+                heads[i],
+            )
+            .with_context(|| format!("reading site {i}'s backlog for the ceiling"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let dir = fleet.dir.path().join("ceiling");
+    std::fs::create_dir_all(&dir)?;
+    ceiling::measure(&dir.join("ceiling.db"), &sites).context("measuring the apply ceiling")
 }
 
 async fn catch_up(fleet: &mut ProcFleet, n_ops: u64) -> anyhow::Result<CatchUp> {
@@ -951,6 +989,8 @@ struct Measured<'a> {
     online: Online,
     throughput: Throughput,
     http: BaselineRun,
+    ceiling: Ceiling,
+    wire: Wire,
     catch_up: CatchUp,
     held: usize,
     routing_real: Option<Summary>,
@@ -1016,6 +1056,38 @@ impl Measured<'_> {
                 http,
                 "ops/s",
             ),
+            Figure::new(
+                "apply_ceiling_ops_per_second",
+                "The disk's ceiling: the same ops as bare rows with their high-water mark, one durable transaction per batch, on the same disk",
+                self.ceiling.ops_per_second(),
+                "ops/s",
+            ),
+            Figure::new(
+                "applied_over_ceiling",
+                "Ops applied per second at the coordinator ÷ the disk's ceiling",
+                quic / self.ceiling.ops_per_second(),
+                "×",
+            )
+            .target(Target::at_least(0.5)),
+            Figure::new(
+                "wire_quic_cpu_us_per_op",
+                "CPU per op over QUIC + bincode into a server that only counts (agents + server)",
+                self.wire.quic.cpu_us_per_op(),
+                "µs",
+            ),
+            Figure::new(
+                "wire_http_json_cpu_us_per_op",
+                "CPU per op over HTTP/1.1 JSON into a server that only counts (client + server)",
+                self.wire.http.cpu_us_per_op(),
+                "µs",
+            ),
+            Figure::new(
+                "wire_http_json_over_quic_cpu",
+                "CPU per op, HTTP/1.1 JSON ÷ QUIC + bincode, the wire alone",
+                self.wire.http.cpu_us_per_op() / self.wire.quic.cpu_us_per_op(),
+                "×",
+            )
+            .target(Target::at_least(3.0)),
             Figure::new(
                 "quic_over_http_json",
                 "QUIC + bincode throughput ÷ HTTP/1.1 JSON throughput",
@@ -1207,6 +1279,8 @@ fn method(opts: &Options) -> Vec<String> {
         "Online: receipts at the chosen rate through each real agent's `ctl receive` (one fsynced transaction with its outbox op, as at a station); simulated sites record their own. Latencies are from the moment the agent's answer arrives (the op durable in its outbox) to the moment an outside reader sees the coordinator's applied mark (`op_streams`, committed) or the agent's acknowledged mark (`sync_state`, committed) reach the op; both marks are read every 2 ms, so each figure may be up to one read late.".into(),
         "Throughput: the real agents stopped, receipts appended to each outbox through the agent's own `work::record` (a backlog as offline work builds one), all agents started together; ops/s = backlog ops ÷ (last op seen applied − first op seen applied), marks read every 20 ms.".into(),
         "Baseline: the same backlog ops read from the same outboxes (`store::load_ops`), sent as JSON batches of 512 over one keep-alive HTTP/1.1 connection per site to an axum endpoint in the harness, which applies them through the same `store::apply_op_batch` into a fresh coordinator store (SQLite, WAL, fsync per commit); timed from the first batch acknowledged to the last, like the QUIC figure.".into(),
+        "Ceiling: the same backlog ops, read from the same outboxes, inserted by the harness into a fresh SQLite file on the same disk with the coordinator's `ops` and `op_streams` tables (WAL, `synchronous=FULL`): one transaction per 512 ops holding the rows (payload hash computed, payload stored) and the stream's high-water mark, nothing else; the sites' batches interleaved, one writer, as the coordinator's single database thread applies them.".into(),
+        "Wire alone: with the coordinator stopped, the same size of backlog again at each agent; the agents, unchanged, send it to a server on the coordinator's address that speaks the protocol up to the store (hello, bincode batches decoded, new ops counted, cumulative acks) and stores nothing; then the same ops as the baseline's JSON batches to an HTTP/1.1 server that decodes them into the same ops and counts them. CPU: the servers' own thread (`/proc/thread-self`) plus the agents' processes from the first op counted to the last; for HTTP, the harness process (client and server thread), which then runs nothing else.".into(),
         "Catch-up: one agent stopped, its backlog appended, started again; from the process start to its last op seen applied at the coordinator (includes the agent's start, its database check, the connection).".into(),
         "Routing: `routing::nearest_site` timed alone per decision, over every store, many rounds; memory is VmRSS from /proc/<pid>/status sampled every 250 ms, CPU is utime + stime from /proc/<pid>/stat.".into(),
         "Exactly once: for every site, the harness's count of recorded receipts = the outbox heads of all its epochs = the coordinator's `ops` rows = its `units` rows = its applied mark, with no anomaly; and the baseline store holds every op it was given.".into(),

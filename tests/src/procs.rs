@@ -306,6 +306,23 @@ impl ProcFleet {
         Ok((out.status.success(), text))
     }
 
+    /// Runs the coordinator's command line (e.g. `["backup", FILE]`) with its config:
+    /// (success, output).
+    pub fn coordinator_cli(&self, args: &[&str]) -> anyhow::Result<(bool, String)> {
+        let out = Command::new(self.bins.coordinator)
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.path().join("coordinator.toml"))
+            .env_remove("FAILPOINTS")
+            .output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok((out.status.success(), text))
+    }
+
     /// Agent `i`'s `ctl` socket.
     pub fn ctl_socket(&self, i: usize) -> PathBuf {
         self.sites_dir()

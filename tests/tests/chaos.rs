@@ -1,8 +1,14 @@
 //! Process-level chaos, driven by a seed: real agent and coordinator binaries on loopback,
 //! `kill -9` of either, partitions through the UDP proxy, SIGSTOP/SIGCONT, an agent database
 //! put back from an older copy (a `modori-agent backup` copied over the file of a killed agent)
-//! and `modori-agent restore`. Afterwards the fleet converges, and every receipt `ctl receive`
-//! confirmed is at the coordinator exactly once, each under its own plate.
+//! and `modori-agent restore`, and the same for the coordinator: `modori-coordinator restore`
+//! of an older backup, and an older copy put back over a killed coordinator together with its
+//! runs file, as a VM snapshot would. Afterwards the fleet converges, and every receipt
+//! `ctl receive` confirmed is at the coordinator exactly once, each under its own plate.
+//!
+//! One side's disk going back is survived: the other still holds what it lost. Both going back
+//! past the same receipt loses it, and no protocol can help, so putting one side back drops the
+//! other side's copies taken before that moment.
 //!
 //! The seed is printed; `MODORI_CHAOS_SEED=<n>` replays the same sequence of faults.
 
@@ -85,6 +91,8 @@ struct Chaos {
     confirmed: Vec<Vec<String>>,
     /// Per site, the backups taken so far.
     backups: Vec<Vec<PathBuf>>,
+    /// The coordinator's backups so far, each with a copy of its runs file of that moment.
+    coordinator_backups: Vec<(PathBuf, PathBuf)>,
     n_backups: usize,
     log: Vec<String>,
 }
@@ -132,9 +140,35 @@ impl Chaos {
         Ok(())
     }
 
+    fn coordinator_backup(&mut self) -> anyhow::Result<()> {
+        self.n_backups += 1;
+        let dir = self.fleet.dir.path().to_owned();
+        let file = dir.join(format!("coordinator-{}.backup.db", self.n_backups));
+        let runs = dir.join(format!("coordinator-{}.backup.runs", self.n_backups));
+        std::fs::copy(
+            modori_coordinator::runs_path(&self.fleet.coordinator_db_path()),
+            &runs,
+        )?;
+        let (ok, out) = self
+            .fleet
+            .coordinator_cli(&["backup", file.to_str().unwrap_or_default()])?;
+        anyhow::ensure!(ok, "coordinator backup failed: {out}");
+        // A copy of the file as it was, as a snapshot holds it (the backup command marks its
+        // copy as one, which a put-back by hand would not carry).
+        if let Some(run) = modori_runtime::generations::read(&runs)?.last() {
+            let conn = rusqlite::Connection::open(&file)?;
+            conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?1)",
+                [run.0.to_string()],
+            )?;
+        }
+        self.coordinator_backups.push((file, runs));
+        Ok(())
+    }
+
     async fn fault(&mut self, round: usize) -> anyhow::Result<()> {
         let i = self.rng.below(N_SITES as u64) as usize;
-        let kind = self.rng.below(7);
+        let kind = self.rng.below(10);
         let done = match kind {
             0 => {
                 self.fleet.kill_agent(i)?;
@@ -172,6 +206,7 @@ impl Chaos {
                 self.fleet.kill_agent(i)?;
                 copy_over(&file, &self.fleet.agent_db_path(i))?;
                 self.fleet.start_agent(i, None)?;
+                self.coordinator_backups.clear();
                 "an older backup copied over the killed agent's database"
             }
             6 if !self.backups[i].is_empty() => {
@@ -184,7 +219,36 @@ impl Chaos {
                     .agent_cli(i, &["restore", file.to_str().unwrap_or_default()])?;
                 anyhow::ensure!(ok, "restore failed: {out}");
                 self.fleet.start_agent(i, None)?;
+                self.coordinator_backups.clear();
                 "restore of an older backup"
+            }
+            7 => {
+                self.coordinator_backup()?;
+                "backup of the coordinator"
+            }
+            8 if !self.coordinator_backups.is_empty() => {
+                let pick = self.rng.below(self.coordinator_backups.len() as u64) as usize;
+                let (file, _) = self.coordinator_backups[pick].clone();
+                self.fleet.terminate_coordinator(TIMEOUT).await?;
+                let (ok, out) = self
+                    .fleet
+                    .coordinator_cli(&["restore", file.to_str().unwrap_or_default()])?;
+                anyhow::ensure!(ok, "coordinator restore failed: {out}");
+                self.fleet.start_coordinator(None).await?;
+                self.backups.iter_mut().for_each(Vec::clear);
+                "restore of an older coordinator backup"
+            }
+            9 if !self.coordinator_backups.is_empty() => {
+                // Database and runs file together: nothing on the disk tells it went back.
+                let pick = self.rng.below(self.coordinator_backups.len() as u64) as usize;
+                let (file, runs) = self.coordinator_backups[pick].clone();
+                self.fleet.kill_coordinator()?;
+                let db = self.fleet.coordinator_db_path();
+                copy_over(&file, &db)?;
+                std::fs::copy(&runs, modori_coordinator::runs_path(&db))?;
+                self.fleet.start_coordinator(None).await?;
+                self.backups.iter_mut().for_each(Vec::clear);
+                "an older copy put back over the killed coordinator with its runs file"
             }
             _ => {
                 self.backup(i).await?;
@@ -227,7 +291,7 @@ impl Chaos {
             );
             let n_dup: i64 = conn.query_row(
                 "SELECT COUNT(*) FROM anomalies WHERE site = ?1
-                 AND kind NOT IN ('database_rewound')",
+                 AND kind NOT IN ('database_rewound', 'coordinator_rewound')",
                 [site],
                 |r| r.get(0),
             )?;
@@ -266,6 +330,7 @@ async fn every_confirmed_receipt_arrives_once_through_kills_partitions_and_rollb
         rng: Rng(seed),
         confirmed: vec![Vec::new(); N_SITES],
         backups: vec![Vec::new(); N_SITES],
+        coordinator_backups: Vec::new(),
         n_backups: 0,
         log: Vec::new(),
     };

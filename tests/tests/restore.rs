@@ -162,9 +162,10 @@ async fn a_coordinator_restored_from_backup_gets_back_what_it_lacks_from_the_sit
         "refused while it runs"
     );
     c.shutdown().await;
-    let (epoch, replaced) = modori_coordinator::restore(&config, &file)?;
+    let replaced = modori_coordinator::restore(&config, &file)?;
     assert!(replaced.is_some());
     fleet.start_coordinator().await?;
+    let epoch = fleet.coordinator().ctx().command_epoch;
     synced(&fleet).await?;
 
     let c = fleet.coordinator();
@@ -175,7 +176,7 @@ async fn a_coordinator_restored_from_backup_gets_back_what_it_lacks_from_the_sit
     );
     assert_eq!(coordinator_count(c, UNITS, &site).await?, 10);
     assert_eq!(coordinator_count(c, ANOMALIES, &site).await?, 0);
-    // Commands flow again under the new epoch; the site applies its stream once more.
+    // Commands flow again under the new epoch.
     let agent = fleet.agent(0);
     wait_for("commands of the new epoch applied", TIMEOUT, || {
         let agent = agent.clone();
@@ -186,6 +187,46 @@ async fn a_coordinator_restored_from_backup_gets_back_what_it_lacks_from_the_sit
     })
     .await?;
     assert_ne!(before.command_epoch, Some(epoch.to_string()));
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Every start of an agent retires its epoch: ops the coordinator acknowledged in that epoch
+/// after its backup was taken must still come back when the backup is put back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_restored_from_backup_gets_back_the_ops_of_epochs_retired_since(
+) -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start().await?;
+    let site = fleet.site(0).id.to_string();
+    receive(&fleet, 5).await?;
+    synced(&fleet).await?;
+    let file = fleet.dir.path().join("coordinator.backup.db");
+    backup::backup(&fleet.coordinator_dir().join("coordinator.db"), &file)?;
+    receive(&fleet, 5).await?;
+    synced(&fleet).await?;
+    // The agent restarts: the epoch of those ten is retired, delivered and checked.
+    fleet.restart_agent(0).await?;
+    receive(&fleet, 2).await?;
+    synced(&fleet).await?;
+    assert_eq!(
+        coordinator_count(fleet.coordinator(), OPS, &site).await?,
+        12
+    );
+
+    let c = fleet.coordinator.take().expect("running");
+    let mut config = c.ctx().config.clone();
+    config.http.listen = c.http_addr();
+    c.shutdown().await;
+    modori_coordinator::restore(&config, &file)?;
+    fleet.start_coordinator().await?;
+    let c = fleet.coordinator();
+    wait_for("every op back at the coordinator", TIMEOUT, || async {
+        Ok(coordinator_count(c, OPS, &site).await? == 12)
+    })
+    .await?;
+    synced(&fleet).await?;
+    assert_eq!(coordinator_count(c, UNITS, &site).await?, 12);
+    assert_eq!(coordinator_count(c, ANOMALIES, &site).await?, 0);
     fleet.shutdown().await;
     Ok(())
 }

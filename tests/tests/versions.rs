@@ -1,4 +1,4 @@
-//! Protocol versions: the coordinator serves agents of version N and N−1 side by side, and a
+//! Protocol versions: the coordinator serves agents of every version it speaks side by side, and a
 //! version it does not speak gets a clear refusal on both sides instead of a hang.
 
 use std::sync::Arc;
@@ -10,17 +10,17 @@ use modori_runtime::net::{read_frame, write_frame};
 use modori_runtime::tls;
 use modori_shared::domain::{Epoch, ReasonCode, ReturnLine, RmaId, Sku};
 use modori_shared::wire::handshake::{ClientHello, ServerHello};
-use modori_shared::wire::PROTOCOL_VERSION;
+use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use modori_tests::{coordinator_count, wait_for, TestFleet};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agent_one_version_behind_syncs_both_ways() -> anyhow::Result<()> {
+async fn an_agent_of_the_oldest_version_syncs_both_ways() -> anyhow::Result<()> {
     let mut fleet = TestFleet::start().await?;
     fleet.stop_agent(0).await;
     let mut config = fleet.agent_config(0);
-    config.sync.protocol_version_max = PROTOCOL_VERSION - 1;
+    config.sync.protocol_version_max = PROTOCOL_VERSION_MIN;
     let old = Agent::start(config).await?;
     for _ in 0..5 {
         old.handle()
@@ -42,7 +42,7 @@ async fn an_agent_one_version_behind_syncs_both_ways() -> anyhow::Result<()> {
         let handle = handle.clone();
         async move {
             let s = handle.status().await?;
-            Ok(s.protocol_version == Some(PROTOCOL_VERSION - 1)
+            Ok(s.protocol_version == Some(PROTOCOL_VERSION_MIN)
                 && s.outbox_pending == 0
                 && s.last_applied_command_seq == 2)
         }
@@ -61,8 +61,7 @@ async fn an_agent_one_version_behind_syncs_both_ways() -> anyhow::Result<()> {
     let (_, body) = fleet.api("GET", "/api/v1/sites", None).await?;
     let sites: Vec<serde_json::Value> = serde_json::from_str(&body)?;
     assert_eq!(
-        sites[0]["protocol_version"],
-        PROTOCOL_VERSION - 1,
+        sites[0]["protocol_version"], PROTOCOL_VERSION_MIN,
         "{}",
         sites[0]
     );

@@ -2,6 +2,10 @@
 //!
 //! Version 2 added `outbox_head_seq` to op batches, so the coordinator can show how far behind a
 //! site is in ops. A version-1 agent is still served; its lag is reported as unknown.
+//! Version 3 added [`Message::CommandResume`]: the coordinator numbers its command streams in a
+//! new epoch at every start, and tells a site whose position it can vouch for to carry it over
+//! instead of applying its whole stream again. Versions 2 and 3 share one encoding (3 only
+//! appended a variant); a version-2 peer is never sent the new one.
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +102,14 @@ pub enum Message {
         outbox_head_seq: u64,
         devices: Vec<DeviceHealth>,
     },
+    /// Sent by the coordinator right after its hello, before any command: the commands up to
+    /// `after_seq` of `from_epoch` (the position the site's hello reported) are the same commands
+    /// as those up to `after_seq` of `epoch`, so the site continues `epoch` from there. Version 3.
+    CommandResume {
+        from_epoch: Epoch,
+        epoch: Epoch,
+        after_seq: u64,
+    },
 }
 
 impl Message {
@@ -113,6 +125,7 @@ impl Message {
             Self::CertificateRenewed { .. } => "certificate_renewed",
             Self::RenewalRefused { .. } => "renewal_refused",
             Self::SiteHealth { .. } => "site_health",
+            Self::CommandResume { .. } => "command_resume",
         }
     }
 
@@ -126,7 +139,11 @@ impl Message {
                     reason: format!("{kind} does not exist in protocol version 1"),
                 }),
             },
-            2 => encode_frame("message v2", &V2::from(self.clone())),
+            2 if matches!(self, Self::CommandResume { .. }) => Err(WireError::Encode {
+                what: "message v2",
+                reason: format!("{} does not exist in protocol version 2", self.kind()),
+            }),
+            2 | 3 => encode_frame("message v3", &V2::from(self.clone())),
             _ => Err(WireError::UnsupportedVersion {
                 what: "message",
                 version,
@@ -138,7 +155,14 @@ impl Message {
     pub fn decode(version: u16, body: &[u8]) -> Result<Self, WireError> {
         match version {
             1 => Ok(decode_body::<V1>("message v1", body)?.into()),
-            2 => Ok(decode_body::<V2>("message v2", body)?.into()),
+            2 => match decode_body::<V2>("message v2", body)? {
+                V2::CommandResume { .. } => Err(WireError::Malformed {
+                    what: "message v2",
+                    reason: "command_resume does not exist in protocol version 2".into(),
+                }),
+                m => Ok(m.into()),
+            },
+            3 => Ok(decode_body::<V2>("message v3", body)?.into()),
             _ => Err(WireError::UnsupportedVersion {
                 what: "message",
                 version,
@@ -175,6 +199,7 @@ enum V1 {
     },
 }
 
+/// Versions 2 and 3 (3 appended `CommandResume`).
 #[derive(Serialize, Deserialize)]
 enum V2 {
     OpBatch {
@@ -214,6 +239,11 @@ enum V2 {
         outbox_head_seq: u64,
         devices: Vec<DeviceHealth>,
     },
+    CommandResume {
+        from_epoch: u64,
+        epoch: u64,
+        after_seq: u64,
+    },
 }
 
 /// Messages added after version 1 have no version-1 form; the error names the message.
@@ -243,7 +273,8 @@ impl TryFrom<Message> for V1 {
             | Message::RenewCertificate { .. }
             | Message::CertificateRenewed { .. }
             | Message::RenewalRefused { .. }
-            | Message::SiteHealth { .. }) => return Err(m.kind()),
+            | Message::SiteHealth { .. }
+            | Message::CommandResume { .. }) => return Err(m.kind()),
         })
     }
 }
@@ -313,6 +344,15 @@ impl From<Message> for V2 {
                 outbox_head_seq,
                 devices,
             },
+            Message::CommandResume {
+                from_epoch,
+                epoch,
+                after_seq,
+            } => V2::CommandResume {
+                from_epoch: from_epoch.0,
+                epoch: epoch.0,
+                after_seq,
+            },
         }
     }
 }
@@ -352,6 +392,15 @@ impl From<V2> for Message {
             } => Message::SiteHealth {
                 outbox_head_seq,
                 devices,
+            },
+            V2::CommandResume {
+                from_epoch,
+                epoch,
+                after_seq,
+            } => Message::CommandResume {
+                from_epoch: Epoch(from_epoch),
+                epoch: Epoch(epoch),
+                after_seq,
             },
         }
     }
@@ -418,6 +467,29 @@ mod tests {
         let (body, _) = split_frame(&frame).unwrap().unwrap();
         assert_eq!(Message::decode(2, body).unwrap(), health);
         assert!(health.encode(1).is_err());
+    }
+
+    #[test]
+    fn a_command_resume_exists_from_version_3_only() {
+        let resume = Message::CommandResume {
+            from_epoch: Epoch(4),
+            epoch: Epoch(5),
+            after_seq: 17,
+        };
+        let frame = resume.encode(3).unwrap();
+        let (body, _) = split_frame(&frame).unwrap().unwrap();
+        assert_eq!(Message::decode(3, body).unwrap(), resume);
+        for old in [1, 2] {
+            let err = resume.encode(old).unwrap_err().to_string();
+            assert!(err.contains("command_resume"), "{err}");
+        }
+        // A version-2 peer sending it anyway breaks the protocol it agreed to.
+        let err = Message::decode(2, body).unwrap_err().to_string();
+        assert!(err.contains("version 2"), "{err}");
+        // Version 3 only appended: a version-2 frame reads the same under 3.
+        let frame = batch().encode(2).unwrap();
+        let (body, _) = split_frame(&frame).unwrap().unwrap();
+        assert_eq!(Message::decode(3, body).unwrap(), batch());
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //!
 //! Versions: the first frame each way is a [`handshake`] message whose encoding never changes.
 //! Everything after it is encoded by the negotiated version ([`messages`]). The coordinator
-//! speaks [`PROTOCOL_VERSION`] and the one before it. Enums only ever gain variants at the end.
+//! speaks every version from [`PROTOCOL_VERSION_MIN`] to [`PROTOCOL_VERSION`]. Enums only ever gain variants at the end.
 
 pub mod handshake;
 pub mod messages;
@@ -28,8 +28,8 @@ pub const MAX_FRAME_BYTES: usize = 1024 * 1024;
 /// Size of the length prefix.
 pub const FRAME_HEADER_BYTES: usize = 4;
 /// The protocol version this build speaks natively (N).
-pub const PROTOCOL_VERSION: u16 = 2;
-/// The oldest version still spoken (N−1), so sites can be upgraded one at a time.
+pub const PROTOCOL_VERSION: u16 = 3;
+/// The oldest version still spoken, so sites can be upgraded one at a time.
 pub const PROTOCOL_VERSION_MIN: u16 = 1;
 
 type Codec = Configuration<config::BigEndian, config::Varint, Limit<MAX_FRAME_BYTES>>;
