@@ -36,7 +36,7 @@ pub fn spawn_watchdog(
     let period = interval / 2;
     info!(
         period_ms = period.as_millis() as u64,
-        "systemd watchdog enabled"
+        probe_failpoint, "systemd watchdog enabled"
     );
     Some(tokio::spawn(async move {
         loop {
