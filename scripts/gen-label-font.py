@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Makes agent/fonts/label-font-jp.otf, the font label text is drawn with.
+"""Makes shared/fonts/label-font-jp.otf, the font label text is drawn with.
 
 A subset of Noto Sans CJK JP Bold (SIL Open Font License 1.1, which allows subsetting and
 redistribution): ASCII, half-width katakana and every character of Windows-31J (JIS X 0208 plus
@@ -8,7 +8,7 @@ thermal print thins strokes. Run again only to change the character set:
 
     python3 -m venv /tmp/fontvenv && /tmp/fontvenv/bin/pip install fonttools
     /tmp/fontvenv/bin/python scripts/gen-label-font.py \
-        /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc agent/fonts/label-font-jp.otf
+        /usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc shared/fonts/label-font-jp.otf
 """
 
 import sys

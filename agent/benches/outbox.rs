@@ -2,9 +2,9 @@
 //! station does it.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use modori_agent::sqlite::Db;
 use modori_agent::store;
 use modori_agent::work::{self, Actor};
+use modori_runtime::sqlite::Db;
 use modori_shared::domain::{SiteId, Sku};
 use modori_shared::station::{Effect, ReceiptKind};
 

@@ -2,10 +2,11 @@ use std::path::PathBuf;
 
 use crate::config::AgentConfig;
 use crate::ctl::CtlRequest;
-use crate::dir_lock::{DirLock, AGENT_LOCK_FILE};
 use crate::Agent;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use modori_runtime::dir_lock::{DirLock, AGENT_LOCK_FILE};
+use modori_runtime::edge::{init_tracing, run_main};
 
 #[derive(Parser)]
 #[command(name = "modori-agent", about = "Modori site agent", version)]
@@ -113,24 +114,13 @@ fn indent(text: &str) -> String {
         .join("\n")
 }
 
+/// The crash point inside the watchdog's database round trip, for the fault tests.
+pub const AGENT_DB_PROBE_FAILPOINT: &str = "agent-db-probe";
+
 /// The `modori-agent` command line. Lives in the library so test binaries run the very same
 /// entry point; like `main.rs`, it is a binary edge (anyhow with context).
 pub fn main() -> std::process::ExitCode {
     run_main(|| run_cli(Cli::parse()))
-}
-
-/// The shared frame of both binaries' `main`: failpoints (in fault-test builds) set up from
-/// `FAILPOINTS`, and an error printed with its causes as a failing exit.
-pub fn run_main(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
-    #[cfg(feature = "failpoints")]
-    let _failpoints = fail::FailScenario::setup();
-    match body() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {
@@ -142,7 +132,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match command {
         Command::Backup { file } => {
-            crate::backup::backup(&config.db_path(), &file)?;
+            modori_runtime::backup::backup(&config.db_path(), &file)?;
             println!(
                 "backup of site {} written to {}",
                 config.site.id,
@@ -153,8 +143,8 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Restore { file } => {
             // Replacing the database under a running agent would lose what it writes next.
             let _lock = lock_data_dir(&config)?;
-            let now = crate::sync_client::chrono_ms();
-            let r = crate::backup::restore(&config, &file, now)?;
+            let now = modori_runtime::clock::now_ms();
+            let r = crate::restore::restore(&config, &file, now)?;
             println!(
                 "restored {} for site {}: new epoch {} (was {}); {} unacknowledged ops of the old epoch will be delivered first",
                 file.display(),
@@ -236,7 +226,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
 /// another site's impersonation anomalies, never applied, while it believes them delivered.
 fn check_identity(config: &AgentConfig) -> anyhow::Result<()> {
     let cert = &config.tls.cert;
-    let cn = crate::tls::cert_common_name("site certificate", cert)?;
+    let cn = modori_runtime::tls::cert_common_name("site certificate", cert)?;
     anyhow::ensure!(
         cn == config.site.id,
         "site.id is {:?} but the certificate {} (tls.cert) is issued to {cn:?}: the coordinator \
@@ -264,12 +254,16 @@ fn lock_data_dir(config: &AgentConfig) -> anyhow::Result<DirLock> {
 async fn run(config: AgentConfig) -> anyhow::Result<()> {
     let agent = Agent::start(config).await.context("starting the agent")?;
     // The database is open: the site can work, whether or not the coordinator answers.
-    crate::systemd::notify_ready();
+    modori_runtime::systemd::notify_ready();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let watchdog = crate::systemd::spawn_watchdog(agent.handle().db().clone(), stopped);
+    let watchdog = modori_runtime::systemd::spawn_watchdog(
+        agent.handle().db().clone(),
+        AGENT_DB_PROBE_FAILPOINT,
+        stopped,
+    );
     wait_for_signal().await?;
     tracing::info!("stopping");
-    crate::systemd::notify_stopping();
+    modori_runtime::systemd::notify_stopping();
     let _ = stop.send(true);
     if let Some(w) = watchdog {
         let _ = w.await;
@@ -286,14 +280,4 @@ async fn wait_for_signal() -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     Ok(())
-}
-
-/// Logs to stderr (journald keeps it under systemd); `RUST_LOG` overrides `default`.
-pub fn init_tracing(default: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default.into()),
-        )
-        .init();
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use modori_shared::domain::{Capability, Coordinates, Site, SiteId};
+use modori_shared::domain::{Coordinates, Site, SiteId};
 use modori_shared::sync::{
     BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,
     ITEM_PAYLOAD_BYTES_MAX, RETRANSMIT_AFTER_MS_DEFAULT,
@@ -13,11 +13,12 @@ use modori_shared::sync::{
 use modori_shared::wire::{MAX_FRAME_BYTES, PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
 use serde::{Deserialize, Serialize};
 
-use crate::config_file::{self, ConfigError};
 use crate::devices::printer::PrinterConfig;
 use crate::devices::scanner::ScannerConfig;
 use crate::stations::StationConfig;
-use crate::tls::LinkTiming;
+use modori_runtime::config_file::{self, ConfigError};
+pub use modori_runtime::config_file::{CapabilityName, PrivacySection};
+use modori_runtime::tls::{self, LinkTiming, TlsError};
 
 /// Environment variables starting with this override keys, e.g.
 /// `MODORI_AGENT_SYNC__BATCH_OPS_MAX=100`.
@@ -47,22 +48,6 @@ pub struct AgentConfig {
     pub stations: Vec<StationConfig>,
     #[serde(default)]
     pub privacy: PrivacySection,
-}
-
-/// Personal data (Japan's APPI), at a site and at the coordinator.
-#[derive(Clone, Debug, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PrivacySection {
-    /// Days personal data is kept: then a site erases customer names and parcel references,
-    /// and the coordinator pseudonymises customer references, names and addresses (telling
-    /// the sites). Default 90.
-    pub retention_days: u32,
-}
-
-impl Default for PrivacySection {
-    fn default() -> Self {
-        Self { retention_days: 90 }
-    }
 }
 
 /// Who this site is. Must agree with the coordinator's sites file.
@@ -95,40 +80,6 @@ pub const UTC_OFFSET_MINUTES_JAPAN: i32 = 9 * 60;
 /// Offsets beyond ±14 h exist nowhere.
 pub const UTC_OFFSET_MINUTES_MAX: i32 = 14 * 60;
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum CapabilityName {
-    Testing,
-    Refurbish,
-    Recycle,
-    Resale,
-    ReturnToVendor,
-}
-
-impl From<Capability> for CapabilityName {
-    fn from(c: Capability) -> Self {
-        match c {
-            Capability::Testing => CapabilityName::Testing,
-            Capability::Refurbish => CapabilityName::Refurbish,
-            Capability::Recycle => CapabilityName::Recycle,
-            Capability::Resale => CapabilityName::Resale,
-            Capability::ReturnToVendor => CapabilityName::ReturnToVendor,
-        }
-    }
-}
-
-impl From<CapabilityName> for Capability {
-    fn from(c: CapabilityName) -> Self {
-        match c {
-            CapabilityName::Testing => Capability::Testing,
-            CapabilityName::Refurbish => Capability::Refurbish,
-            CapabilityName::Recycle => Capability::Recycle,
-            CapabilityName::Resale => Capability::Resale,
-            CapabilityName::ReturnToVendor => Capability::ReturnToVendor,
-        }
-    }
-}
-
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoordinatorSection {
@@ -152,6 +103,16 @@ pub struct TlsSection {
     /// Default 30; 0 turns renewal off.
     #[serde(default = "renew_before_days_default")]
     pub renew_before_days: u32,
+}
+
+impl TlsSection {
+    /// The QUIC client config from the PEM files this section names.
+    pub fn client_config(&self, timing: LinkTiming) -> Result<quinn::ClientConfig, TlsError> {
+        let ca = tls::load_certs("CA certificate", &self.ca_cert)?;
+        let chain = tls::load_certs("site certificate", &self.cert)?;
+        let key = tls::load_key("site key", &self.key)?;
+        tls::client_config(&ca, chain, key, timing)
+    }
 }
 
 fn renew_before_days_default() -> u32 {

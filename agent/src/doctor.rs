@@ -13,10 +13,11 @@ use modori_shared::wire::messages::Message;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::config::AgentConfig;
-use crate::net::{read_frame, write_frame};
 use crate::store;
-use crate::sync_client::{chrono_ms, clock_skew_ms};
-use crate::tls;
+use crate::sync_client::clock_skew_ms;
+use modori_runtime::clock;
+use modori_runtime::net::{read_frame, write_frame};
+use modori_runtime::tls;
 
 /// A certificate expiring sooner than this fails: renew it now.
 pub const CERT_DAYS_LEFT_FAIL: i64 = 7;
@@ -388,7 +389,7 @@ async fn hello(config: &AgentConfig) -> Result<Option<i64>, String> {
             tokio::time::timeout(Duration::from_secs(2), read_frame(&mut recv)).await
         {
             if let Ok(Message::Clock { unix_ms }) = Message::decode(version, &body) {
-                skew = Some(clock_skew_ms(unix_ms, chrono_ms(), conn.rtt()));
+                skew = Some(clock_skew_ms(unix_ms, clock::now_ms(), conn.rtt()));
             }
         }
     }

@@ -5,24 +5,16 @@
 //! committed to the local SQLite (with its outbox op) before it is confirmed; the sync client
 //! only ever reads the outbox and never blocks a station.
 
-pub mod backup;
 pub mod cli;
 pub mod config;
-pub mod config_file;
 pub mod ctl;
 pub mod devices;
-pub mod dir_lock;
 pub mod doctor;
-pub mod generations;
 pub mod metrics;
-pub mod net;
-pub mod sqlite;
-pub mod station_sim;
+pub mod restore;
 pub mod stations;
 pub mod store;
 pub mod sync_client;
-pub mod systemd;
-pub mod tls;
 pub mod work;
 
 use std::collections::HashMap;
@@ -41,11 +33,13 @@ use tracing::{info, warn};
 
 use crate::config::AgentConfig;
 use crate::metrics::AgentMetrics;
-use crate::sqlite::{Db, DbError};
 use crate::store::StoreError;
-use crate::sync_client::{chrono_ms, LinkStatus, SyncClient};
-use crate::tls::TlsError;
+use crate::sync_client::{LinkStatus, SyncClient};
 use crate::work::{Actor, Recorded};
+use modori_runtime::clock;
+use modori_runtime::sqlite::{Db, DbError};
+use modori_runtime::tls::TlsError;
+use modori_runtime::{generations, tls};
 use modori_shared::station::{Effect, ReceiptKind};
 
 #[derive(Debug, Error)]
@@ -251,7 +245,13 @@ impl Agent {
         let snap = db
             .call(move |c| {
                 let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-                store::start_epoch_at_boot(&tx, sync_client::chrono_ms(), epoch, &lost, created)?;
+                store::start_epoch_at_boot(
+                    &tx,
+                    modori_runtime::clock::now_ms(),
+                    epoch,
+                    &lost,
+                    created,
+                )?;
                 tx.commit()?;
                 store::snapshot(c)
             })
@@ -261,7 +261,7 @@ impl Agent {
               db = %config.db_path().display(), "site database open under a new epoch");
 
         // Checked now so a bad certificate stops the start with a clear error.
-        let client = tls::client_config_from(&config.tls, config.sync.timing())?;
+        let client = config.tls.client_config(config.sync.timing())?;
         let bind: std::net::SocketAddr = if config.coordinator.address.is_ipv6() {
             "[::]:0".parse().expect("literal address")
         } else {
@@ -375,7 +375,7 @@ async fn privacy_sweeps(
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
-        let cutoff = chrono_ms() - i64::from(retention_days) * 86_400_000;
+        let cutoff = clock::now_ms() - i64::from(retention_days) * 86_400_000;
         match db
             .call(move |c| store::erase_personal_data_before(c, cutoff))
             .await
@@ -388,7 +388,7 @@ async fn privacy_sweeps(
             Err(e) => tracing::warn!(error = %e, "personal data sweep failed"),
         }
         if outbox_keep_days > 0 {
-            let cutoff = chrono_ms() - i64::from(outbox_keep_days) * 86_400_000;
+            let cutoff = clock::now_ms() - i64::from(outbox_keep_days) * 86_400_000;
             match db.call(move |c| store::prune_outbox(c, cutoff)).await {
                 Ok(0) => {}
                 Ok(n) => info!(
@@ -547,7 +547,7 @@ impl AgentHandle {
         let site = self.site.clone();
         let recorded = self
             .db
-            .call(move |c| work::record(c, &site, &who, &effect, chrono_ms()))
+            .call(move |c| work::record(c, &site, &who, &effect, clock::now_ms()))
             .await?;
         if recorded.seq > 0 {
             self.recorded(recorded.seq);
@@ -595,7 +595,10 @@ impl AgentHandle {
                     receipt,
                     parcel_ref,
                 };
-                Ok::<_, StoreError>((work::record(c, &site, &who, &effect, chrono_ms())?, receipt))
+                Ok::<_, StoreError>((
+                    work::record(c, &site, &who, &effect, clock::now_ms())?,
+                    receipt,
+                ))
             })
             .await?;
         self.recorded(recorded.seq);
@@ -658,7 +661,7 @@ impl AgentHandle {
             link.connected,
             pending,
             &devices,
-            sync_client::chrono_ms(),
+            modori_runtime::clock::now_ms(),
             self.utc_offset_minutes,
         );
         Ok(AgentStatus {

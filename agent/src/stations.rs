@@ -16,10 +16,10 @@ use tracing::{info, warn};
 
 use crate::devices::printer::PrinterHandle;
 use crate::devices::scanner::ScanReceived;
-use crate::devices::zpl;
 use crate::store::StoreError;
 use crate::work::{Actor, LabelData, SiteLookup};
 use crate::AgentHandle;
+use modori_shared::label::zpl;
 
 /// Scans read and not yet handled, per station. The scanner driver waits when it is full.
 pub const SCAN_QUEUE_DEPTH: usize = 32;

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use rusqlite_migration::{Migrations, M};
 use thiserror::Error;
 
-use crate::sqlite::{to_i64, to_u64, DbError};
+use modori_runtime::sqlite::{to_i64, to_u64, DbError};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

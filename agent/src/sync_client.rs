@@ -16,9 +16,10 @@ use modori_shared::wire::split_frame;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
-use crate::sqlite::Db;
 use crate::store::{self, OutboxStream, StoreError};
+use modori_runtime::clock;
+use modori_runtime::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
+use modori_runtime::sqlite::Db;
 
 /// Longest wait for the QUIC handshake. Without it, an attempt begun while the link was down
 /// would wait out the whole idle timeout before a retry could find the healed link.
@@ -66,7 +67,7 @@ pub struct SyncClient {
     pub status: Arc<Mutex<LinkStatus>>,
     pub metrics: Arc<crate::metrics::AgentMetrics>,
     pub tls: crate::config::TlsSection,
-    pub timing: crate::tls::LinkTiming,
+    pub timing: modori_runtime::tls::LinkTiming,
     /// The key of a renewal asked for on this connection, until the certificate arrives.
     pub pending_renewal: Mutex<Option<String>>,
     pub health: HealthSource,
@@ -145,7 +146,9 @@ impl SyncClient {
 
     async fn session(&mut self) -> Result<SessionEnd, LinkError> {
         // Read from the files at every connection, so a renewed certificate is used at once.
-        let client = crate::tls::client_config_from(&self.tls, self.timing)
+        let client = self
+            .tls
+            .client_config(self.timing)
             .map_err(|e| LinkError::Protocol(e.to_string()))?;
         let connecting = self
             .endpoint
@@ -330,7 +333,7 @@ impl SyncClient {
         let recorded = self
             .db
             .call(move |c| {
-                store::record_rollback(c, &site, epoch, head_seq, coordinator_seq, chrono_ms())
+                store::record_rollback(c, &site, epoch, head_seq, coordinator_seq, clock::now_ms())
             })
             .await
             .map_err(store_err)?;
@@ -479,7 +482,7 @@ impl SyncClient {
                         for conflict in &plan.conflicts {
                             warn!(seq = conflict.seq, epoch = %epoch, "command replayed with a different payload; kept the first");
                         }
-                        let rejected = store::apply_commands(c, epoch, &batch, &plan, chrono_ms())?;
+                        let rejected = store::apply_commands(c, epoch, &batch, &plan, clock::now_ms())?;
                         let op_head = store::snapshot(c)?.op_head_seq;
                         Ok::<_, StoreError>((plan, rejected, op_head))
                     })
@@ -533,7 +536,7 @@ impl SyncClient {
                 *commands = Some(Receiver::new(epoch, after_seq));
             }
             Message::Clock { unix_ms } => {
-                let skew = clock_skew_ms(unix_ms, chrono_ms(), conn.rtt());
+                let skew = clock_skew_ms(unix_ms, clock::now_ms(), conn.rtt());
                 if skew.abs() > CLOCK_SKEW_WARN_MS {
                     warn!(site = %self.site, skew_ms = skew, "this site's clock is off from the coordinator's");
                 }
@@ -576,13 +579,13 @@ impl SyncClient {
         if self.tls.renew_before_days == 0 {
             return Ok(());
         }
-        let now = chrono_ms().div_euclid(1000);
-        let days_left = crate::tls::cert_days_left(&self.tls.cert, now)
+        let now = clock::now_ms().div_euclid(1000);
+        let days_left = modori_runtime::tls::cert_days_left(&self.tls.cert, now)
             .map_err(|e| LinkError::Protocol(e.to_string()))?;
         if days_left >= i64::from(self.tls.renew_before_days) {
             return Ok(());
         }
-        let (key_pem, csr_der) = crate::tls::renewal_request(self.site.as_str())
+        let (key_pem, csr_der) = modori_runtime::tls::renewal_request(self.site.as_str())
             .map_err(|e| LinkError::Protocol(e.to_string()))?;
         if let Ok(mut pending) = self.pending_renewal.lock() {
             *pending = Some(key_pem);
@@ -601,7 +604,7 @@ impl SyncClient {
             warn!(site = %self.site, "a certificate arrived that this connection did not ask for; ignored");
             return;
         };
-        let installed = crate::tls::install_renewed(
+        let installed = modori_runtime::tls::install_renewed(
             &self.tls.cert,
             &self.tls.key,
             self.site.as_str(),
@@ -644,14 +647,6 @@ fn store_err(e: StoreError) -> LinkError {
         StoreError::Db(db) => LinkError::Db(db),
         other => LinkError::Protocol(other.to_string()),
     }
-}
-
-/// Wall-clock Unix milliseconds, for timestamps that people read.
-pub fn chrono_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Ack throughput over windows of at least a second, for catch-up progress.

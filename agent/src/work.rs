@@ -21,8 +21,8 @@ use modori_shared::wire::payload;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
-use crate::sqlite::{to_i64, to_u64};
 use crate::store::StoreError;
+use modori_runtime::sqlite::{to_i64, to_u64};
 
 /// Who did it, where.
 #[derive(Clone, Debug, PartialEq, Eq)]

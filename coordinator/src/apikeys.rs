@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use modori_agent::sqlite::DbError;
+use modori_runtime::sqlite::DbError;
 
 /// Every key made here starts with this, so a leaked one is easy to recognise (secret
 /// scanners).

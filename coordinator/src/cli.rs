@@ -1,6 +1,4 @@
-use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
@@ -9,9 +7,12 @@ use crate::revocation::Revoked;
 use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use modori_agent::cli::init_tracing;
-use modori_agent::dir_lock::{DirLock, COORDINATOR_LOCK_FILE};
+use modori_runtime::dir_lock::{DirLock, COORDINATOR_LOCK_FILE};
+use modori_runtime::edge::init_tracing;
 use modori_shared::domain::SiteId;
+
+/// The crash point inside the watchdog's database round trip, for the fault tests.
+pub const COORDINATOR_DB_PROBE_FAILPOINT: &str = "coordinator-db-probe";
 
 #[derive(Parser)]
 #[command(
@@ -48,24 +49,6 @@ enum Command {
             default_value = "/etc/modori/coordinator.toml"
         )]
         config: PathBuf,
-    },
-    /// The local demo: coordinator + nine simulated sites on loopback.
-    Demo {
-        /// Where certificates and databases live; reused on the next run.
-        #[arg(long, default_value = "./modori-demo")]
-        data_dir: PathBuf,
-        /// HTTP address of the API.
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        http: SocketAddr,
-        /// Delete the data dir first.
-        #[arg(long)]
-        reset: bool,
-        /// Stop by itself after this many seconds (default: run until Ctrl-C).
-        #[arg(long)]
-        duration_seconds: Option<u64>,
-        /// Simulated returns registered per second.
-        #[arg(long, default_value_t = 4.0)]
-        returns_per_second: f64,
     },
     /// Write a consistent snapshot of the coordinator database to FILE (safe while it runs).
     Backup {
@@ -169,7 +152,7 @@ enum PkiCommand {
 /// The `modori-coordinator` command line. Lives in the library so test binaries run the very
 /// same entry point; like `main.rs`, it is a binary edge (anyhow with context).
 pub fn main() -> std::process::ExitCode {
-    modori_agent::cli::run_main(|| run_cli(Cli::parse()))
+    modori_runtime::edge::run_main(|| run_cli(Cli::parse()))
 }
 
 fn run_cli(cli: Cli) -> anyhow::Result<()> {
@@ -196,7 +179,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys_command(command),
         Command::Backup { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
-            modori_agent::backup::backup(&config.db_path(), &file)?;
+            modori_runtime::backup::backup(&config.db_path(), &file)?;
             let conn = rusqlite::Connection::open(&file)
                 .with_context(|| format!("opening the backup {}", file.display()))?;
             crate::store::clear_run(&conn)
@@ -231,13 +214,16 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 let coordinator = Coordinator::start(config, fleet)
                     .await
                     .context("starting the coordinator")?;
-                modori_agent::systemd::notify_ready();
+                modori_runtime::systemd::notify_ready();
                 let (stop, stopped) = tokio::sync::watch::channel(false);
-                let watchdog =
-                    modori_agent::systemd::spawn_watchdog(coordinator.ctx().db.clone(), stopped);
+                let watchdog = modori_runtime::systemd::spawn_watchdog(
+                    coordinator.ctx().db.clone(),
+                    COORDINATOR_DB_PROBE_FAILPOINT,
+                    stopped,
+                );
                 serve_until_stopped(&coordinator, &path).await?;
                 tracing::info!("stopping");
-                modori_agent::systemd::notify_stopping();
+                modori_runtime::systemd::notify_stopping();
                 let _ = stop.send(true);
                 if let Some(w) = watchdog {
                     let _ = w.await;
@@ -245,22 +231,6 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 coordinator.shutdown().await;
                 Ok(())
             })
-        }
-        Command::Demo {
-            data_dir,
-            http,
-            reset,
-            duration_seconds,
-            returns_per_second,
-        } => {
-            init_tracing("warn,modori_coordinator=info,modori_agent=warn");
-            runtime()?.block_on(crate::demo::run(crate::demo::DemoOptions {
-                data_dir,
-                http,
-                reset,
-                duration: duration_seconds.map(Duration::from_secs),
-                returns_per_second,
-            }))
         }
     }
 }
@@ -281,7 +251,7 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
             let site = SiteId::new(site).context("site id")?;
             let (cert, key) = pki::issue_site(&PkiPaths::new(&dir), &site)
                 .with_context(|| format!("issuing the certificate of {site}"))?;
-            let der = modori_agent::tls::load_certs("site certificate", &cert)?;
+            let der = modori_runtime::tls::load_certs("site certificate", &cert)?;
             println!(
                 "site {site}: certificate {} key {}",
                 cert.display(),
@@ -312,7 +282,7 @@ fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connecti
             path.display()
         )
     })?;
-    conn.busy_timeout(modori_agent::sqlite::BUSY_TIMEOUT)?;
+    conn.busy_timeout(modori_runtime::sqlite::BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     crate::store::migrations()
         .to_latest(&mut conn)
@@ -322,7 +292,7 @@ fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connecti
 
 fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
     use crate::apikeys::{self, Scope, Source};
-    let now = modori_agent::sync_client::chrono_ms();
+    let now = modori_runtime::clock::now_ms();
     match command {
         KeysCommand::Generate => {
             let g = apikeys::generate()?;

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use modori_agent::config::PrivacySection;
-use modori_agent::config_file::{self, ConfigError};
-use modori_agent::tls::LinkTiming;
+pub use modori_runtime::config_file::PrivacySection;
+use modori_runtime::config_file::{self, ConfigError};
+use modori_runtime::tls::LinkTiming;
 use modori_shared::domain::{Disposition, Grade};
 use modori_shared::sync::{
     BatchLimits, BATCH_BYTES_MAX_DEFAULT, BATCH_OPS_MAX_DEFAULT, INFLIGHT_BATCHES_MAX_DEFAULT,

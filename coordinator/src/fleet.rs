@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use modori_agent::config::CapabilityName;
-use modori_agent::config_file::{parse_toml, ConfigError};
+use modori_runtime::config_file::CapabilityName;
+use modori_runtime::config_file::{parse_toml, ConfigError};
 use modori_shared::domain::{Coordinates, Site, SiteId, Store, StoreId, StoreKind};
 use serde::{Deserialize, Serialize};
 
@@ -60,7 +60,7 @@ pub struct Fleet {
 /// name the label cannot carry (too long, a control character, a glyph the label font lacks)
 /// is refused here, at startup, instead.
 fn printable(name: &str) -> Result<(), String> {
-    use modori_agent::devices::{label_font, zpl};
+    use modori_shared::label::{font as label_font, zpl};
     if name.is_empty() {
         return Err("empty".into());
     }

@@ -1,8 +1,6 @@
 //! The ids the coordinator makes (RMAs, totes): a body of [`ID_BODY_CHARS`] base-36
 //! characters under the label's check character.
 
-use crate::chrono_ms;
-
 /// Characters of a made id's body, before its check character.
 pub const ID_BODY_CHARS: usize = 10;
 
@@ -23,7 +21,7 @@ pub fn base36_body(mut v: u64) -> String {
 pub fn new_rma_id() -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let body = base36_body(u64::try_from(chrono_ms()).unwrap_or(0) * 1000 + n);
+    let body = base36_body(u64::try_from(modori_runtime::clock::now_ms()).unwrap_or(0) * 1000 + n);
     // Ten characters of A-Z 0-9 always encode.
     modori_shared::barcode::rma_encode(&body).unwrap_or(body)
 }

@@ -10,16 +10,13 @@ pub mod apikeys;
 pub mod app;
 pub mod carrier;
 pub mod cli;
-pub mod code128;
 pub mod config;
 pub mod dashboard;
-pub mod demo;
 pub mod fleet;
 pub mod http;
 pub mod ids;
 pub mod listings;
 pub mod live;
-pub mod local;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
@@ -36,9 +33,9 @@ pub mod webhooks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use modori_agent::sqlite::{Db, DbError};
-use modori_agent::sync_client::chrono_ms;
-use modori_agent::tls::{self, TlsError};
+use modori_runtime::clock::{Clock, SystemClock};
+use modori_runtime::sqlite::{Db, DbError};
+use modori_runtime::tls::{self, TlsError};
 use modori_shared::domain::{Coordinates, Epoch, ReturnLine, RmaId, SiteId};
 use thiserror::Error;
 use tokio::sync::watch;
@@ -89,7 +86,7 @@ pub enum CoordinatorError {
     #[error(transparent)]
     Revocation(#[from] RevocationError),
     #[error(transparent)]
-    Runs(#[from] modori_agent::generations::GenerationsError),
+    Runs(#[from] modori_runtime::generations::GenerationsError),
     #[error("config key {key}: {message}")]
     ConfigKey { key: String, message: String },
     #[error(transparent)]
@@ -114,6 +111,9 @@ pub struct Ctx {
     pub dashboard: dashboard::Dashboard,
     /// Places for live pages (server-sent event streams).
     pub sse_streams: Arc<tokio::sync::Semaphore>,
+    /// Every time the coordinator stamps or compares; the system clock unless a test gives it
+    /// another.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl Ctx {
@@ -143,6 +143,15 @@ pub struct Coordinator {
 
 impl Coordinator {
     pub async fn start(config: CoordinatorConfig, fleet: Fleet) -> Result<Self, CoordinatorError> {
+        Self::start_with_clock(config, fleet, Arc::new(SystemClock)).await
+    }
+
+    /// [`Coordinator::start`] on the given clock.
+    pub async fn start_with_clock(
+        config: CoordinatorConfig,
+        fleet: Fleet,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, CoordinatorError> {
         tls::install_crypto_provider();
         postal::load();
         std::fs::create_dir_all(&config.storage.data_dir).map_err(|source| {
@@ -153,7 +162,8 @@ impl Coordinator {
         })?;
         let db = Db::open(&config.db_path(), &store::migrations())?;
         let runs = runs_path(&config.db_path());
-        let recorded = modori_agent::generations::read(&runs)?;
+        let recorded = modori_runtime::generations::read(&runs)?;
+        let now_ms = clock.now_ms();
         let command_epoch = db
             .call(move |c| {
                 store::init(c)?;
@@ -164,10 +174,10 @@ impl Coordinator {
                 if recorded.last().is_some_and(|last| last_run != Some(*last)) {
                     warn!(db_run = ?last_run.map(|r| r.to_string()), "the database is older than the last run");
                 }
-                store::command_epochs::start(c, chrono_ms())
+                store::command_epochs::start(c, now_ms)
             })
             .await?;
-        let run = modori_agent::generations::reserve(&runs, Epoch(0))?;
+        let run = modori_runtime::generations::reserve(&runs, Epoch(0))?;
         db.call(move |c| store::set_run(c, run)).await?;
         let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
         let chain = tls::load_certs("server certificate", &config.tls.cert)?;
@@ -207,14 +217,14 @@ impl Coordinator {
             .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let sites: Vec<SiteId> = fleet.sites.iter().map(|s| s.id.clone()).collect();
         let rules_queued = db
-            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, chrono_ms()))
+            .call(move |c| store::sync_disposition_rules(c, &rules, &sites, now_ms))
             .await?;
         // Bootstrap API keys from the config; a store key only for a store of the fleet.
         let config_keys = config
             .api_keys(Some(&fleet.stores))
             .map_err(|(key, message)| CoordinatorError::ConfigKey { key, message })?;
         let n_config_keys = db
-            .call(move |c| apikeys::sync_config_keys(c, &config_keys, chrono_ms()))
+            .call(move |c| apikeys::sync_config_keys(c, &config_keys, now_ms))
             .await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
@@ -230,6 +240,7 @@ impl Coordinator {
             sessions: Default::default(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
+            clock,
         });
         ctx.wake(rules_queued);
         // Units applied before a crash and not decided yet.
@@ -240,10 +251,14 @@ impl Coordinator {
         let mut sweep_shutdown = shutdown_rx.clone();
         let sweeps = tokio::spawn(async move {
             loop {
-                if let Err(e) = app::privacy::privacy_sweep(&sweep_ctx, chrono_ms()).await {
+                if let Err(e) =
+                    app::privacy::privacy_sweep(&sweep_ctx, sweep_ctx.clock.now_ms()).await
+                {
                     tracing::warn!(error = %e, "personal data sweep failed");
                 }
-                if let Err(e) = app::withdraw::expire_returns(&sweep_ctx, chrono_ms()).await {
+                if let Err(e) =
+                    app::withdraw::expire_returns(&sweep_ctx, sweep_ctx.clock.now_ms()).await
+                {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
                 if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
@@ -253,9 +268,10 @@ impl Coordinator {
                     tracing::warn!(error = %e, "tote planning failed");
                 }
                 let resale = sweep_ctx.config.resale.clone();
+                let now_ms = sweep_ctx.clock.now_ms();
                 match sweep_ctx
                     .db
-                    .call(move |c| store::listings::mark_down(c, &resale, chrono_ms()))
+                    .call(move |c| store::listings::mark_down(c, &resale, now_ms))
                     .await
                 {
                     Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
@@ -321,10 +337,11 @@ impl Coordinator {
         &self,
         keys: Vec<apikeys::ConfigKey>,
     ) -> Result<usize, CoordinatorError> {
+        let now_ms = self.ctx.clock.now_ms();
         Ok(self
             .ctx
             .db
-            .call(move |c| apikeys::sync_config_keys(c, &keys, chrono_ms()))
+            .call(move |c| apikeys::sync_config_keys(c, &keys, now_ms))
             .await?)
     }
 
@@ -380,7 +397,7 @@ pub fn revoke(ctx: &Ctx, revoked: Revoked) {
 /// The file beside the database recording each run of the coordinator (fsynced before the
 /// database takes the run's id), so a start finds a database older than the last run.
 pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
-    modori_agent::sqlite::companion(db, ".runs")
+    modori_runtime::sqlite::companion(db, ".runs")
 }
 
 /// Restores a coordinator database from `backup` (the coordinator stopped). Its next start
@@ -390,8 +407,8 @@ pub fn runs_path(db: &std::path::Path) -> std::path::PathBuf {
 pub fn restore(
     config: &CoordinatorConfig,
     backup: &std::path::Path,
-) -> Result<Option<std::path::PathBuf>, modori_agent::backup::BackupError> {
-    use modori_agent::backup::{restore_database, BackupError};
+) -> Result<Option<std::path::PathBuf>, modori_runtime::backup::BackupError> {
+    use modori_runtime::backup::{restore_database, BackupError};
     if std::net::TcpStream::connect_timeout(
         &config.http.listen,
         std::time::Duration::from_millis(300),
@@ -400,7 +417,7 @@ pub fn restore(
     {
         return Err(BackupError::ServiceRunning(config.http.listen.to_string()));
     }
-    restore_database(
+    restore_database::<BackupError>(
         backup,
         &config.db_path(),
         |conn| {
@@ -411,14 +428,14 @@ pub fn restore(
             store::init(conn).map_err(corrupt)?;
             // Put back on purpose: the next start need not warn that it is older than the last
             // run.
-            let runs = modori_agent::generations::read(&runs_path(&config.db_path()))
+            let runs = modori_runtime::generations::read(&runs_path(&config.db_path()))
                 .map_err(|e| BackupError::Prepare(e.to_string()))?;
             if let Some(last) = runs.last() {
                 store::set_run(conn, *last).map_err(corrupt)?;
             }
             Ok(())
         },
-        chrono_ms(),
+        modori_runtime::clock::now_ms(),
     )
 }
 

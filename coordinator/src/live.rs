@@ -60,7 +60,7 @@ impl Live {
     pub fn new(sites: impl IntoIterator<Item = SiteId>) -> Self {
         let ids: Vec<SiteId> = sites.into_iter().collect();
         Self {
-            started_ms: modori_agent::sync_client::chrono_ms(),
+            started_ms: modori_runtime::clock::now_ms(),
             sites: Mutex::new(
                 ids.iter()
                     .map(|id| (id.clone(), SiteLive::default()))

@@ -11,9 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use modori_agent::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
-use modori_agent::sync_client::chrono_ms;
-use modori_agent::tls::{self, TlsError};
+use modori_runtime::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
+use modori_runtime::tls::{self, TlsError};
 use modori_shared::domain::SiteId;
 use modori_shared::sync::{cut_batch, Sender};
 use modori_shared::wire::handshake::{negotiate, ClientHello, ServerHello};
@@ -200,9 +199,10 @@ async fn converse(
             hello.site
         );
         let s = site.clone();
+        let now_ms = ctx.clock.now_ms();
         ctx.db
             .call(move |c| {
-                store::record_anomaly(c, &s, AnomalyKind::HelloSiteMismatch, &detail, chrono_ms())
+                store::record_anomaly(c, &s, AnomalyKind::HelloSiteMismatch, &detail, now_ms)
             })
             .await
             .map_err(store_err)?;
@@ -247,6 +247,7 @@ async fn converse(
                 warn!(site = %site, epoch = %lost.epoch, applied_seq = lost.applied_seq, held_seq = lost.held_seq,
                       new_epoch = %cmd_epoch, "site applied commands this database does not hold; sending its whole stream again");
                 let s = site.clone();
+                let now_ms = ctx.clock.now_ms();
                 ctx.db
                     .call(move |c| {
                         store::record_anomaly(
@@ -254,7 +255,7 @@ async fn converse(
                             &s,
                             AnomalyKind::CoordinatorRewound,
                             &detail,
-                            chrono_ms(),
+                            now_ms,
                         )
                     })
                     .await
@@ -284,7 +285,7 @@ async fn converse(
     if version >= 2 {
         // Sites time-stamp their ops with their own clocks: tell them ours.
         let clock = Message::Clock {
-            unix_ms: chrono_ms(),
+            unix_ms: ctx.clock.now_ms(),
         };
         write_frame(&mut send, &clock.encode(version)?).await?;
     }
@@ -306,7 +307,7 @@ async fn converse(
         l.protocol_version = Some(version);
         l.epoch = Some(op_epoch);
         l.applied_seq = op_applied;
-        l.last_seen_ms = Some(chrono_ms());
+        l.last_seen_ms = Some(ctx.clock.now_ms());
         // What an earlier connection said is stale (another epoch, another build): a
         // version-2 agent reports both again at once, a version-1 agent never does.
         l.outbox_head_seq = None;
@@ -348,7 +349,7 @@ async fn converse(
                     Some(Err(LinkError::Closed)) | None => return Ok(()),
                     Some(Err(e)) => return Err(e),
                 };
-                ctx.live.update(site, |l| l.last_seen_ms = Some(chrono_ms()));
+                ctx.live.update(site, |l| l.last_seen_ms = Some(ctx.clock.now_ms()));
                 if handle_message(ctx, site, op_epoch, msg, &mut send, &mut commands, version, now_ms()).await? {
                     return Ok(());
                 }
@@ -404,7 +405,7 @@ async fn handle_message(
                     ctx.config.sync.accept_batch_ops_max
                 )));
             }
-            let outcome = crate::app::batch::apply_batch(ctx, site, epoch, ops, chrono_ms())
+            let outcome = crate::app::batch::apply_batch(ctx, site, epoch, ops, ctx.clock.now_ms())
                 .await
                 .map_err(store_err)?;
             ctx.live.update(site, |l| {

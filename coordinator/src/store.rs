@@ -25,7 +25,7 @@ use rusqlite_migration::{Migrations, M};
 use serde::Serialize;
 use thiserror::Error;
 
-use modori_agent::sqlite::{to_i64, to_u64, DbError};
+use modori_runtime::sqlite::{to_i64, to_u64, DbError};
 
 use crate::anomaly::AnomalyKind;
 

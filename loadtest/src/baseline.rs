@@ -19,10 +19,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use hyper_util::rt::TokioIo;
-use modori_agent::sqlite::{Db, DbError};
 use modori_agent::store::{self as agent_store, OutboxStream};
-use modori_agent::sync_client::chrono_ms;
 use modori_coordinator::store;
+use modori_runtime::clock;
+use modori_runtime::sqlite::{Db, DbError};
 use modori_shared::domain::{DomainError, Epoch, Lpn, RmaId, SiteId, Sku};
 use modori_shared::op::{OpBody, OpRecord};
 use modori_shared::station::ReceiptKind;
@@ -261,7 +261,7 @@ async fn apply(
         .map(JsonOp::into_sequenced)
         .collect::<Result<Vec<_>, _>>()?;
     let outcome = db
-        .call(move |c| store::apply_op_batch(c, &site, Epoch(epoch), &ops, chrono_ms()))
+        .call(move |c| store::apply_op_batch(c, &site, Epoch(epoch), &ops, clock::now_ms()))
         .await?;
     Ok(Json(JsonAck {
         applied_seq: outcome.applied_seq,

@@ -152,8 +152,8 @@ impl Cli {
 }
 
 pub fn main() -> ExitCode {
-    modori_agent::cli::run_main(|| {
-        modori_agent::cli::init_tracing("warn,modori_load=info,modori_loadtest=info");
+    modori_runtime::edge::run_main(|| {
+        modori_runtime::edge::init_tracing("warn,modori_load=info,modori_loadtest=info");
         let (options, out) = Cli::parse().options()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()

@@ -6,8 +6,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use modori_agent::store::{self, StoreError};
-use modori_agent::sync_client::chrono_ms;
 use modori_agent::work::{self, Actor};
+use modori_runtime::clock;
 use modori_shared::domain::{SiteId, Sku};
 use modori_shared::station::Effect;
 use thiserror::Error;
@@ -62,7 +62,7 @@ pub fn receipts(db_path: &Path, site: &SiteId, n: u64) -> Result<u64, FillError>
     };
     let who = Actor::new(LOAD_OPERATOR, FILL_STATION);
     for _ in 0..n {
-        work::record(&mut conn, site, &who, &effect, chrono_ms())?;
+        work::record(&mut conn, site, &who, &effect, clock::now_ms())?;
     }
     conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
     Ok(store::snapshot(&conn)?.op_head_seq)

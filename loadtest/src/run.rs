@@ -744,7 +744,7 @@ fn keep_baseline_source(fleet: &ProcFleet, i: usize) -> anyhow::Result<()> {
     if copy.exists() {
         std::fs::remove_file(&copy)?;
     }
-    modori_agent::backup::backup(&fleet.agent_db_path(i), &copy)
+    modori_runtime::backup::backup(&fleet.agent_db_path(i), &copy)
         .with_context(|| format!("copying site {i}'s backlog for the baseline"))
 }
 

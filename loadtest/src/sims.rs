@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use modori_agent::{Agent, AgentError};
-use modori_coordinator::local::agent_config;
+use modori_demo::local::agent_config;
 use modori_shared::domain::{Coordinates, DomainError, Site, SiteId};
 use modori_tests::procs::ProcFleet;
 

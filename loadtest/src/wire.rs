@@ -18,9 +18,9 @@ use anyhow::{ensure, Context};
 use axum::extract::{DefaultBodyLimit, Path as UrlPath, State};
 use axum::routing::post;
 use axum::{Json, Router};
-use modori_agent::net::{read_frame, write_frame};
 use modori_coordinator::config::CoordinatorConfig;
 use modori_coordinator::revocation::{Revocations, Revoked};
+use modori_runtime::net::{read_frame, write_frame};
 use modori_shared::wire::handshake::{negotiate, ClientHello, ServerHello};
 use modori_shared::wire::messages::Message;
 use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
@@ -289,13 +289,13 @@ pub async fn measure(
         if copy.exists() {
             std::fs::remove_file(&copy)?;
         }
-        modori_agent::backup::backup(&db, &copy)
+        modori_runtime::backup::backup(&db, &copy)
             .with_context(|| format!("copying site {i}'s backlog for the wire"))?;
     }
     let config = CoordinatorConfig::load(&fleet.dir.path().join("coordinator.toml"))?;
-    let ca = modori_agent::tls::load_certs("CA certificate", &config.tls.ca_cert)?;
-    let chain = modori_agent::tls::load_certs("server certificate", &config.tls.cert)?;
-    let key = modori_agent::tls::load_key("server key", &config.tls.key)?;
+    let ca = modori_runtime::tls::load_certs("CA certificate", &config.tls.ca_cert)?;
+    let chain = modori_runtime::tls::load_certs("server certificate", &config.tls.cert)?;
+    let key = modori_runtime::tls::load_key("server key", &config.tls.key)?;
     let revocations = Arc::new(Revocations::new(Revoked::default()));
     let tls = modori_coordinator::quic::server_config(
         &ca,

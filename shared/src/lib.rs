@@ -5,10 +5,10 @@
 //! what lets `tests/` and the simulation drive it deterministically from a seed.
 
 pub mod barcode;
-pub mod code128;
 pub mod domain;
 pub mod exposition;
 pub mod geo;
+pub mod label;
 pub mod op;
 pub mod station;
 pub mod sync;

@@ -35,9 +35,9 @@ use modori_agent::config::AgentConfig;
 use modori_agent::{Agent, AgentHandle};
 use modori_coordinator::config::{ApiKeyEntry, CoordinatorConfig};
 use modori_coordinator::fleet::Fleet;
-use modori_coordinator::local::{agent_config, coordinator_config, ensure_pki};
 use modori_coordinator::pki::PkiPaths;
 use modori_coordinator::Coordinator;
+use modori_demo::local::{agent_config, coordinator_config, ensure_pki};
 use modori_shared::domain::Site;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use modori_coordinator::config::CoordinatorConfig;
-use modori_coordinator::local::{agent_config, coordinator_config, ensure_pki};
 use modori_coordinator::pki::PkiPaths;
+use modori_demo::local::{agent_config, coordinator_config, ensure_pki};
 use modori_shared::domain::Site;
 
 use crate::{configs_dir, http_get, real_fleet, wait_for};

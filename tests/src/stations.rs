@@ -5,8 +5,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use modori_agent::config::AgentConfig;
-use modori_agent::devices::pty::SimScanner;
 use modori_agent::AgentHandle;
+use modori_demo::pty::SimScanner;
 
 use crate::wait_for;
 

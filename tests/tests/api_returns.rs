@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use modori_agent::sync_client::chrono_ms;
 use modori_agent::work;
 use modori_agent::AgentHandle;
+use modori_runtime::clock;
 use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, Sku};
 use modori_tests::{http_request_as, small_fleet, wait_for, TestFleet};
 
@@ -200,11 +200,11 @@ async fn a_return_nothing_of_which_arrives_expires() -> anyhow::Result<()> {
     assert_eq!(days, 30, "the default");
     let day_ms = 86_400_000;
     assert_eq!(
-        modori_coordinator::expire_returns(&ctx, chrono_ms() + (days - 1) * day_ms).await?,
+        modori_coordinator::expire_returns(&ctx, clock::now_ms() + (days - 1) * day_ms).await?,
         0
     );
     assert_eq!(
-        modori_coordinator::expire_returns(&ctx, chrono_ms() + (days + 1) * day_ms).await?,
+        modori_coordinator::expire_returns(&ctx, clock::now_ms() + (days + 1) * day_ms).await?,
         1
     );
     let v = view(&fleet, &rma).await?;

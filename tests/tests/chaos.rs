@@ -74,7 +74,7 @@ fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
 /// Removes the WAL and index of a stopped database and copies `from` over it.
 fn copy_over(from: &Path, db: &Path) -> anyhow::Result<()> {
     for suffix in ["-wal", "-shm"] {
-        let companion = modori_agent::sqlite::companion(db, suffix);
+        let companion = modori_runtime::sqlite::companion(db, suffix);
         if companion.exists() {
             std::fs::remove_file(companion)?;
         }
@@ -155,7 +155,7 @@ impl Chaos {
         anyhow::ensure!(ok, "coordinator backup failed: {out}");
         // A copy of the file as it was, as a snapshot holds it (the backup command marks its
         // copy as one, which a put-back by hand would not carry).
-        if let Some(run) = modori_agent::generations::read(&runs)?.last() {
+        if let Some(run) = modori_runtime::generations::read(&runs)?.last() {
             let conn = rusqlite::Connection::open(&file)?;
             conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('run', ?1)",
@@ -368,7 +368,7 @@ async fn run(chaos: &mut Chaos, started: Instant) -> anyhow::Result<()> {
     chaos.check()?;
     // Each agent's epochs file names the epoch its database runs under last.
     for i in 0..N_SITES {
-        let epochs = modori_agent::generations::read(&modori_agent::generations::path_for(
+        let epochs = modori_runtime::generations::read(&modori_runtime::generations::path_for(
             &chaos.fleet.agent_db_path(i),
         ))?;
         let status = chaos.fleet.status(i).await?;

@@ -231,7 +231,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
                 &s,
                 modori_coordinator::anomaly::AnomalyKind::Impersonation,
                 "hello named site osaka over the connection of sendai",
-                modori_agent::sync_client::chrono_ms(),
+                modori_runtime::clock::now_ms(),
             )
         })
         .await?;

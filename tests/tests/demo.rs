@@ -3,12 +3,11 @@
 
 use std::process::Command;
 
-const COORDINATOR: &str = env!("CARGO_BIN_EXE_modori-coordinator-under-test");
+const DEMO: &str = env!("CARGO_BIN_EXE_modori-demo-under-test");
 
 fn demo(dir: &std::path::Path, extra: &[&str]) -> (bool, String) {
-    let out = Command::new(COORDINATOR)
+    let out = Command::new(DEMO)
         .args([
-            "demo",
             "--http",
             "127.0.0.1:0",
             "--duration-seconds",
@@ -132,9 +131,8 @@ async fn the_largest_return_leaves_the_demo_running_run_after_run() -> anyhow::R
     use std::io::BufRead;
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("demo");
-    let mut child = Command::new(COORDINATOR)
+    let mut child = Command::new(DEMO)
         .args([
-            "demo",
             "--http",
             "127.0.0.1:0",
             "--duration-seconds",

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use modori_agent::sqlite::bytes_on_disk;
 use modori_agent::store::StoreError;
 use modori_agent::{Agent, AgentError};
+use modori_runtime::sqlite::bytes_on_disk;
 use modori_shared::domain::Sku;
 use modori_tests::{coordinator_count, wait_for, TestFleet};
 

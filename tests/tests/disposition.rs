@@ -9,11 +9,11 @@
 use std::time::Duration;
 
 use modori_agent::devices::printer::PrinterConfig;
-use modori_agent::devices::pty::{SimPrinter, SimScanner};
 use modori_agent::devices::scanner::{LineTerminator, ScannerConfig};
 use modori_agent::stations::{StationConfig, StationKindName};
 use modori_agent::work::Actor;
 use modori_agent::Agent;
+use modori_demo::pty::{SimPrinter, SimScanner};
 use modori_shared::barcode::{badge_encode, bin_encode, command_encode, StationCommand};
 use modori_shared::domain::{Disposition, Grade, ReasonCode, ReturnLine, RmaId, Sku};
 use modori_shared::station::Effect;

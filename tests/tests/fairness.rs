@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use modori_agent::sqlite::Db;
 use modori_agent::store::{self, StoreError};
-use modori_agent::sync_client::chrono_ms;
 use modori_agent::work::{self, Actor};
 use modori_agent::AgentHandle;
 use modori_coordinator::fleet::Fleet;
 use modori_coordinator::Coordinator;
+use modori_runtime::clock;
+use modori_runtime::sqlite::Db;
 use modori_shared::domain::{SiteId, Sku};
 use modori_shared::station::{Effect, ReceiptKind};
 use modori_tests::{assert_exactly_once, coordinator_count, real_fleet, wait_for, TestFleet};
@@ -57,7 +57,7 @@ async fn record_backlog(fleet: &TestFleet, i: usize, n: u64) -> anyhow::Result<(
             parcel_ref: None,
         };
         for _ in 0..n {
-            work::record(c, &site, &who, &effect, chrono_ms())?;
+            work::record(c, &site, &who, &effect, clock::now_ms())?;
         }
         c.pragma_update(None, "synchronous", "FULL")?;
         Ok::<_, StoreError>(())

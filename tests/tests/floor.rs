@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use modori_agent::config::AgentConfig;
-use modori_agent::devices::pty::SimScanner;
 use modori_agent::devices::scanner::{LineTerminator, ScannerConfig};
 use modori_agent::stations::{StationConfig, StationKindName};
 use modori_agent::Agent;
+use modori_demo::pty::SimScanner;
 use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
 use modori_shared::domain::Grade;
 use modori_tests::stations::{scan, scan_ok, SCAN_TIMEOUT};
@@ -353,7 +353,7 @@ async fn merchant_rmas_open_parcels_and_quarantine_holds_until_released() -> any
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_crew_grades_a_held_unit_only_after_its_supervisor_released_it(
 ) -> anyhow::Result<()> {
-    use modori_agent::station_sim::{Crew, SimDevices, SUPERVISOR};
+    use modori_demo::station_sim::{Crew, SimDevices, SUPERVISOR};
     use modori_tests::stations::agent_count;
     use rand::SeedableRng;
 

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use modori_agent::tls::{self, LinkTiming};
-use modori_coordinator::local::ensure_pki;
 use modori_coordinator::pki::PkiPaths;
+use modori_demo::local::ensure_pki;
+use modori_runtime::tls::{self, LinkTiming};
 use modori_tests::procs::{Binaries, ProcFleet};
 use modori_tests::{http_get, real_fleet, wait_for};
 

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use modori_agent::devices::zpl::{
+use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
+use modori_shared::label::zpl::{
     disposition_label, exchange_label, lpn_label, return_label, tote_label, transfer_label,
     unit_transfer_label, LabelMedia, WorstCase, LABEL_KINDS,
 };
-use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
 use modori_tests::labels::LabelTools;
 
 /// One label to print and the barcode it must scan as (`None`: it has none).

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use modori_agent::sync_client::chrono_ms;
+use modori_runtime::clock;
 use modori_shared::wire::payload::decode_command;
 use modori_shared::CommandBody;
 use modori_tests::{wait_for, TestFleet};
@@ -123,11 +123,11 @@ async fn personal_data_is_pseudonymised_after_the_retention_period() -> anyhow::
     let ctx = fleet.coordinator().ctx().clone();
     // Not yet: the retention period (90 days) has not passed.
     assert_eq!(
-        modori_coordinator::privacy_sweep(&ctx, chrono_ms()).await?,
+        modori_coordinator::privacy_sweep(&ctx, clock::now_ms()).await?,
         0
     );
     // 91 days later.
-    let later = chrono_ms() + 91 * 86_400_000;
+    let later = clock::now_ms() + 91 * 86_400_000;
     assert_eq!(modori_coordinator::privacy_sweep(&ctx, later).await?, 1);
     let (customer, name, _, queued) = centre(&fleet, &rma).await?;
     assert!(customer.starts_with("anon-") && name.is_none() && queued.is_none());
@@ -142,7 +142,7 @@ async fn personal_data_is_pseudonymised_after_the_retention_period() -> anyhow::
         Ok(site_name(&fleet, &rma2).await?.is_some())
     })
     .await?;
-    let cutoff = chrono_ms() + 1;
+    let cutoff = clock::now_ms() + 1;
     let erased = fleet
         .agent(0)
         .db()

@@ -5,10 +5,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use modori_agent::sync_client::chrono_ms;
-use modori_agent::tls;
 use modori_coordinator::pki;
 use modori_coordinator::revocation::{fingerprint_hex, Revoked};
+use modori_runtime::clock;
+use modori_runtime::tls;
 use modori_shared::domain::Sku;
 use modori_tests::{wait_for, TestFleet};
 
@@ -26,7 +26,7 @@ async fn a_certificate_near_expiry_is_renewed_over_the_link() -> anyhow::Result<
     let old_fingerprint = fingerprint_hex(old[0].as_ref());
     fleet.restart_agent(0).await?;
 
-    let now = || chrono_ms().div_euclid(1000);
+    let now = || clock::now_ms().div_euclid(1000);
     wait_for("the renewed certificate in place", TIMEOUT, || {
         let path = cert_path.clone();
         async move { Ok(tls::cert_days_left(&path, now())? > 300) }

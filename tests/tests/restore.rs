@@ -4,8 +4,9 @@
 
 use std::time::Duration;
 
-use modori_agent::backup;
-use modori_agent::sync_client::chrono_ms;
+use modori_agent::restore;
+use modori_runtime::backup;
+use modori_runtime::clock;
 use modori_shared::domain::Sku;
 use modori_tests::{coordinator_count, wait_for, TestFleet};
 
@@ -43,9 +44,9 @@ async fn synced(fleet: &TestFleet) -> anyhow::Result<()> {
 async fn restore(
     fleet: &mut TestFleet,
     file: &std::path::Path,
-) -> anyhow::Result<backup::Restored> {
+) -> anyhow::Result<restore::Restored> {
     fleet.stop_agent(0).await;
-    let restored = backup::restore(&fleet.agent_config(0), file, chrono_ms())?;
+    let restored = restore::restore(&fleet.agent_config(0), file, clock::now_ms())?;
     fleet.restart_agent(0).await?;
     Ok(restored)
 }
@@ -131,8 +132,8 @@ async fn restore_refuses_while_the_agent_runs() -> anyhow::Result<()> {
     let fleet = TestFleet::start().await?;
     let file = fleet.dir.path().join("b.db");
     backup::backup(&fleet.agent_config(0).db_path(), &file)?;
-    let err =
-        backup::restore(&fleet.agent_config(0), &file, chrono_ms()).expect_err("agent running");
+    let err = restore::restore(&fleet.agent_config(0), &file, clock::now_ms())
+        .expect_err("agent running");
     assert!(err.to_string().contains("stop it"), "{err}");
     fleet.shutdown().await;
     Ok(())

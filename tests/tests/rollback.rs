@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use modori_agent::backup;
+use modori_runtime::backup;
 use modori_shared::domain::Sku;
 use modori_tests::{coordinator_count, small_fleet, wait_for, TestFleet};
 
@@ -44,7 +44,7 @@ async fn synced(fleet: &TestFleet) -> anyhow::Result<()> {
 /// Waits until the stopped service's database is closed: its last connection folds the WAL
 /// back in and deletes it. Only then is the file alone the whole database, safe to copy.
 async fn closed(db: &Path) -> anyhow::Result<()> {
-    let wal = modori_agent::sqlite::companion(db, "-wal");
+    let wal = modori_runtime::sqlite::companion(db, "-wal");
     wait_for("the database closed", TIMEOUT, || {
         let wal = wal.clone();
         async move { Ok(!wal.exists()) }
@@ -57,7 +57,7 @@ async fn closed(db: &Path) -> anyhow::Result<()> {
 async fn copy_over(from: &Path, db: &Path) -> anyhow::Result<()> {
     closed(db).await?;
     for suffix in ["-wal", "-shm"] {
-        let companion = modori_agent::sqlite::companion(db, suffix);
+        let companion = modori_runtime::sqlite::companion(db, suffix);
         if companion.exists() {
             std::fs::remove_file(companion)?;
         }

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use modori_agent::config::AgentConfig;
 use modori_agent::devices::printer::PrinterConfig;
-use modori_agent::devices::pty::{SimPrinter, SimScanner};
 use modori_agent::devices::scanner::{LineTerminator, ScannerConfig};
 use modori_agent::stations::{StationConfig, StationKindName};
 use modori_agent::Agent;
+use modori_demo::pty::{SimPrinter, SimScanner};
 use modori_shared::barcode::{badge_encode, command_encode, StationCommand};
 use modori_shared::domain::{DefectCode, Disposition, Grade};
 use modori_tests::stations::{agent_count, scan, scan_ok};

@@ -55,7 +55,7 @@ fn notifications(watchdog_usec: u64, failpoints: Option<&str>, listen: Duration)
         .set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
     let pki = modori_coordinator::pki::PkiPaths::new(dir.path().join("pki"));
-    modori_coordinator::local::ensure_pki(&pki, &modori_tests::real_fleet().sites).expect("pki");
+    modori_demo::local::ensure_pki(&pki, &modori_tests::real_fleet().sites).expect("pki");
     let site = modori_shared::domain::SiteId::new("osaka").expect("site id");
     let config = std::fs::read_to_string(configs_dir().join("sites/osaka.toml"))
         .expect("config")

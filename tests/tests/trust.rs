@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use modori_agent::Agent;
-use modori_coordinator::local::ensure_pki;
 use modori_coordinator::pki::PkiPaths;
+use modori_demo::local::ensure_pki;
 use modori_shared::domain::Sku;
 use modori_tests::{coordinator_count, TestFleet};
 

@@ -238,7 +238,7 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
 async fn sites_report_devices_and_the_metrics_show_them_with_latencies() -> anyhow::Result<()> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let dir = tempfile::tempdir()?;
-    let mut devices = modori_agent::station_sim::SimDevices::plug_in(dir.path())?;
+    let mut devices = modori_demo::station_sim::SimDevices::plug_in(dir.path())?;
     fleet.stop_agent(0).await;
     let mut config = fleet.agent_config(0);
     devices.configure(&mut config);
@@ -249,7 +249,7 @@ async fn sites_report_devices_and_the_metrics_show_them_with_latencies() -> anyh
     let devices_of = |ctx: std::sync::Arc<modori_coordinator::Ctx>| async move {
         let snapshot = ctx
             .dashboard
-            .snapshot(&ctx, modori_agent::sync_client::chrono_ms())
+            .snapshot(&ctx, modori_runtime::clock::now_ms())
             .await?;
         Ok::<_, anyhow::Error>(snapshot.sites[0].devices.clone().unwrap_or_default())
     };
@@ -273,7 +273,7 @@ async fn sites_report_devices_and_the_metrics_show_them_with_latencies() -> anyh
     // With no grace period, a device down is an alert naming the site.
     let snapshot = ctx
         .dashboard
-        .snapshot(&ctx, modori_agent::sync_client::chrono_ms())
+        .snapshot(&ctx, modori_runtime::clock::now_ms())
         .await?;
     let config = modori_coordinator::config::AlertsSection {
         device_down_minutes: 0,

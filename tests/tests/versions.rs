@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use modori_agent::net::{read_frame, write_frame};
-use modori_agent::{tls, Agent};
+use modori_agent::Agent;
 use modori_coordinator::revocation::Revocations;
+use modori_runtime::net::{read_frame, write_frame};
+use modori_runtime::tls;
 use modori_shared::domain::{Epoch, ReasonCode, ReturnLine, RmaId, Sku};
 use modori_shared::wire::handshake::{ClientHello, ServerHello};
 use modori_shared::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};

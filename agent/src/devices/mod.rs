@@ -1,5 +1,6 @@
 //! Serial devices of a site: barcode scanners and ZPL label printers, driven through
-//! tokio-serial, and simulated ones on pseudo-terminals that go through the same driver code.
+//! tokio-serial. The simulated ones of the demo and the tests (`modori_demo::pty`) are
+//! pseudo-terminals that go through this same driver code.
 //!
 //! Each device is one task that owns its port. Devices get unplugged and replugged all day, so
 //! a driver never gives up: on any sign of unplug it closes the port, reports
@@ -11,12 +12,8 @@
 //! Architecture invariant: the drivers never block a station. A scan is handed over a bounded
 //! channel; a print is queued and acknowledged later through its ticket.
 
-pub mod label_font;
-pub mod label_layout;
 pub mod printer;
-pub mod pty;
 pub mod scanner;
-pub mod zpl;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,7 +23,7 @@ use thiserror::Error;
 use tokio::sync::watch;
 use tokio_serial::{SerialPortBuilderExt, SerialStream};
 
-use crate::sync_client::chrono_ms;
+use modori_runtime::clock;
 
 /// First reopen delay after a device went away; doubles up to [`RECONNECT_BACKOFF_MAX`].
 pub const RECONNECT_BACKOFF_MIN: Duration = Duration::from_millis(50);
@@ -206,7 +203,7 @@ struct StateTx(watch::Sender<DeviceState>);
 impl StateTx {
     fn new() -> (Self, watch::Receiver<DeviceState>) {
         let (tx, rx) = watch::channel(DeviceState::Disconnected {
-            since_unix_ms: chrono_ms(),
+            since_unix_ms: clock::now_ms(),
             n_failures: 0,
             last_error: None,
         });
@@ -216,7 +213,7 @@ impl StateTx {
     fn connected(&self, device: &Path) {
         self.0.send_replace(DeviceState::Connected {
             device: device.to_owned(),
-            since_unix_ms: chrono_ms(),
+            since_unix_ms: clock::now_ms(),
         });
     }
 
@@ -237,7 +234,7 @@ impl StateTx {
             }
             DeviceState::Connected { .. } => {
                 *state = DeviceState::Disconnected {
-                    since_unix_ms: chrono_ms(),
+                    since_unix_ms: clock::now_ms(),
                     n_failures: 1,
                     last_error: Some(message),
                 };

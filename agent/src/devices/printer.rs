@@ -28,11 +28,13 @@ use tokio::time::Instant;
 use tokio_serial::{ClearBuffer, SerialPort, SerialStream};
 use tracing::{debug, info, warn};
 
-use super::label_layout::LabelMedia;
-use super::zpl::{check_media, HostStatus, HostStatusParser, HOST_STATUS_QUERY};
 use super::{
     check_common, open_port, sleep_or_stopped, stopped, Backoff, DeviceConfigError, DeviceError,
     DeviceState, StateTx, BAUD_RATE_DEFAULT,
+};
+use modori_shared::label::layout::LabelMedia;
+use modori_shared::label::zpl::{
+    check_media, HostStatus, HostStatusParser, HOST_STATUS_QUERY, JOB_BYTES_MAX,
 };
 
 /// Default wait for the `~HS` answer once the bytes had time to cross the wire. A Zebra
@@ -42,10 +44,6 @@ pub const STATUS_TIMEOUT_MS_MIN: u64 = 50;
 pub const STATUS_TIMEOUT_MS_MAX: u64 = 60_000;
 /// Jobs waiting per printer; beyond, `print` refuses so the station can tell the operator.
 pub const JOB_QUEUE_MAX: usize = 64;
-/// Largest job. Label text is drawn as graphic fields, so a job grows with the resolution: the
-/// largest label with the longest names is 23 KB at 203 dpi, 49 KB at 300 and 163 KB at 600
-/// (a config whose media would need more is refused). At most 16 MiB queued per printer.
-pub const JOB_BYTES_MAX: usize = 256 * 1024;
 /// An idle printer is asked for its status this often, so a dead one shows as disconnected
 /// (and paper out as such) before the next job, not after.
 pub const IDLE_PROBE_INTERVAL: Duration = Duration::from_secs(10);

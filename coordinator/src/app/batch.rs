@@ -7,7 +7,7 @@ use modori_shared::wire::messages::Sequenced;
 use tracing::{debug, warn};
 
 use crate::store::{self, BatchOutcome, StoreError};
-use crate::{chrono_ms, Ctx};
+use crate::Ctx;
 
 /// Applies `ops` of `site`'s stream in `epoch` in one transaction, wakes the sites of the
 /// commands it queued, then runs the passes its kinds of op need (a failure there is logged:
@@ -70,10 +70,10 @@ pub async fn after_ops_applied(
     ]);
     let matching = needs(&[OpKind::UnitReceived]);
     let since = batch.map(|(_, applied_ms)| applied_ms);
+    let now = ctx.clock.now_ms();
     let queued = ctx
         .db
         .call(move |c| {
-            let now = chrono_ms();
             let mut queued = store::Queued::none();
             if decide {
                 queued.extend(store::decisions::decide_pending(

@@ -16,7 +16,7 @@ use crate::policy::{self, PolicyDecision, PolicyLine, Resolution};
 use crate::store::dashboard as queries;
 use crate::store::orders::{self, Order};
 use crate::store::{self, StoreError};
-use crate::{chrono_ms, CoordinatorError, Ctx};
+use crate::{CoordinatorError, Ctx};
 
 /// A return asked for at a store's counter, of lines of one of the merchant's orders.
 pub struct CounterReturn {
@@ -76,7 +76,7 @@ pub async fn at_counter(
         resolution,
         dry_run,
     } = req;
-    let now_ms = chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let (m, r) = (merchant.clone(), order_ref.clone());
     let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
     let wanted = match &resolution {

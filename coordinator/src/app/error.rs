@@ -59,8 +59,8 @@ impl From<StoreError> for AppError {
     }
 }
 
-impl From<modori_agent::sqlite::DbError> for AppError {
-    fn from(e: modori_agent::sqlite::DbError) -> Self {
+impl From<modori_runtime::sqlite::DbError> for AppError {
+    fn from(e: modori_runtime::sqlite::DbError) -> Self {
         Self::Coordinator(e.into())
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use tracing::info;
 
-use crate::{chrono_ms, store, CoordinatorError, Ctx};
+use crate::{store, CoordinatorError, Ctx};
 
 /// Pseudonymises returns older than the retention period here and at their sites; returns how
 /// many. Runs at start and every [`crate::SWEEP_INTERVAL`].
@@ -28,9 +28,10 @@ pub async fn privacy_sweep(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, Coordin
 /// A customer asked to be forgotten: their returns are pseudonymised here, and the sites that
 /// hold them are told to erase what they keep. Returns how many returns.
 pub async fn forget_customer(ctx: &Arc<Ctx>, reference: String) -> Result<usize, CoordinatorError> {
+    let now_ms = ctx.clock.now_ms();
     let (n, told) = ctx
         .db
-        .call(move |c| store::forget_customer(c, &reference, chrono_ms()))
+        .call(move |c| store::forget_customer(c, &reference, now_ms))
         .await?;
     ctx.wake(told);
     Ok(n)

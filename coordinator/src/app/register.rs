@@ -18,7 +18,7 @@ use super::route::{register, RoutedReturn};
 use super::AppError;
 use crate::policy::{self, PolicyDecision, PolicyLine, Resolution};
 use crate::store::{self, StoreError};
-use crate::{chrono_ms, routing, CoordinatorError, Ctx};
+use crate::{routing, CoordinatorError, Ctx};
 
 /// A return sent by the API or BORIS, each field checked for its shape.
 pub struct Registration {
@@ -136,7 +136,7 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
             ));
         }
     }
-    let now_ms = chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let merchant = c.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = c.lines.iter().map(|l| l.sku.to_string()).collect();
     let customer_ref = c.customer.as_ref().map(|c| c.reference.clone());
@@ -314,8 +314,8 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
     let site = ctx.fleet.sites.iter().find(|s| s.id == routed.site);
     let to_name = site.map(|s| s.name.clone()).unwrap_or_default();
     // Checked before the commit for every site (`check_label`): this cannot fail now.
-    let zpl = modori_agent::devices::zpl::return_label(
-        modori_agent::devices::zpl::LabelMedia::default(),
+    let zpl = modori_shared::label::zpl::return_label(
+        modori_shared::label::zpl::LabelMedia::default(),
         &routed.rma,
         &routed.site,
         &to_name,
@@ -358,7 +358,7 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
 /// data the label refuses (a control character in a postal code, an over-long origin) is
 /// refused naming the request's field, never a failure after the return was saved.
 fn check_label(ctx: &Ctx, c: &Registration, tracking: Option<&str>) -> Result<(), AppError> {
-    use modori_agent::devices::zpl::{return_label, LabelMedia, ZplError};
+    use modori_shared::label::zpl::{return_label, LabelMedia, ZplError};
     for site in &ctx.fleet.sites {
         let media = LabelMedia::default();
         let Err(e) = return_label(
@@ -454,7 +454,7 @@ async fn register_returnless(
     let refund = value.saturating_add(decision.as_ref().map_or(0, |d| d.store_credit_bonus_yen));
     let rma = r.rma.clone();
     let (s, w) = (site.clone(), why.clone());
-    let now_ms = chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let stored = ctx
         .db
         .call(move |conn| store::returnless::register_returnless(conn, &r, &s, &w, refund, now_ms))

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use modori_shared::domain::{Coordinates, ReturnLine, RmaId, SiteId};
 
 use crate::store::{self, StoreError};
-use crate::{chrono_ms, routing, CoordinatorError, Ctx};
+use crate::{routing, CoordinatorError, Ctx};
 
 /// A return registered and routed.
 #[derive(Clone, Debug)]
@@ -63,7 +63,7 @@ pub async fn register(
 ) -> Result<RoutedReturn, CoordinatorError> {
     let merchant = r.merchant.as_ref().map(|m| m.to_string());
     let skus: Vec<String> = r.lines.iter().map(|l| l.sku.to_string()).collect();
-    let since = start_of_day_jst(chrono_ms());
+    let since = start_of_day_jst(ctx.clock.now_ms());
     let (needs_testing, routed) = ctx
         .db
         .call(move |c| {
@@ -101,9 +101,10 @@ pub async fn register(
     let sites = ctx.fleet.sites.clone();
     let exchange = r.terms.as_ref().is_some_and(|t| t.exchange_sku.is_some());
     let from_store = r.origin_store.is_some();
+    let now_ms = ctx.clock.now_ms();
     let queued = ctx
         .db
-        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, chrono_ms()))
+        .call(move |c| store::register_return(c, &r, &s, &e, &candidates_json, &sites, now_ms))
         .await?;
     let command_seq = queued.seq_for(&site).unwrap_or(0);
     ctx.wake(queued);

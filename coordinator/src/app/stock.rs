@@ -6,12 +6,12 @@ use modori_shared::domain::{Lpn, RmaId, SiteId, Sku};
 use crate::rebalance::{self, Move};
 use crate::store::transfers::{self as orders, OrderError};
 use crate::store::{self, Queued, StoreError};
-use crate::{chrono_ms, Ctx};
+use crate::Ctx;
 
 /// [`orders::order_transfer`], then wakes the holding site's connection.
 pub async fn transfer(ctx: &Ctx, lpn: Lpn, to: SiteId) -> Result<(SiteId, u64), OrderError> {
     let fleet: Vec<SiteId> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
-    let now_ms = chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let (site, seq) = ctx
         .db
         .call(move |c| orders::order_transfer(c, &lpn, &to, &fleet, now_ms))
@@ -22,7 +22,7 @@ pub async fn transfer(ctx: &Ctx, lpn: Lpn, to: SiteId) -> Result<(SiteId, u64), 
 
 /// [`orders::order_exchange`], then wakes the return's site's connection.
 pub async fn exchange(ctx: &Ctx, rma: RmaId, sku: Sku) -> Result<(SiteId, u64), OrderError> {
-    let now_ms = chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let (site, seq) = ctx
         .db
         .call(move |c| orders::order_exchange(c, &rma, &sku, now_ms))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::store::{self, StoreError};
 use crate::webhooks::{deliver, MerchantEntry};
-use crate::{chrono_ms, Ctx};
+use crate::Ctx;
 
 /// Events posted per merchant per pass at most, before the others get their turn.
 pub const EVENTS_PER_PASS_MAX: usize = 100;
@@ -20,7 +20,7 @@ pub async fn deliver_due(ctx: &Ctx, entry: &MerchantEntry) -> Result<usize, Stor
     let mut n = 0;
     for _ in 0..EVENTS_PER_PASS_MAX {
         let merchant = entry.id.clone();
-        let now_ms = chrono_ms();
+        let now_ms = ctx.clock.now_ms();
         let due = ctx
             .db
             .call(move |c| {

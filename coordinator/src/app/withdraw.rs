@@ -6,7 +6,7 @@ use std::sync::Arc;
 use modori_shared::domain::RmaId;
 use tracing::info;
 
-use crate::{chrono_ms, store, CoordinatorError, Ctx};
+use crate::{store, CoordinatorError, Ctx};
 
 /// Cancels a return nothing of which has arrived, and withdraws it at its site.
 pub async fn cancel_return(
@@ -15,9 +15,10 @@ pub async fn cancel_return(
     by: String,
 ) -> Result<store::lifecycle::Cancel, CoordinatorError> {
     let r = rma.clone();
+    let now_ms = ctx.clock.now_ms();
     let mut outcome = ctx
         .db
-        .call(move |c| store::lifecycle::cancel(c, &r, &by, chrono_ms()))
+        .call(move |c| store::lifecycle::cancel(c, &r, &by, now_ms))
         .await?;
     if let store::lifecycle::Cancel::Cancelled { site, queued, .. } = &mut outcome {
         info!(rma = %rma, site = %site, "return cancelled; withdrawn at its site");

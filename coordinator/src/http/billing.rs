@@ -37,7 +37,7 @@ async fn load(
     }
     let Query(q) = query.map_err(|e| ApiError::invalid_field("month", e.body_text()))?;
     let rates = ctx.config.billing.clone();
-    let now_ms = modori_agent::sync_client::chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let month = q.month.clone();
     let found = ctx
         .db

@@ -175,18 +175,10 @@ pub async fn put_catalog(
     let n_items = items.len();
     let sites: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
     let m = merchant.clone();
+    let now_ms = ctx.clock.now_ms();
     let queued = ctx
         .db
-        .call(move |c| {
-            store::put_styled_catalog(
-                c,
-                m.as_str(),
-                &items,
-                &styles,
-                &sites,
-                modori_agent::sync_client::chrono_ms(),
-            )
-        })
+        .call(move |c| store::put_styled_catalog(c, m.as_str(), &items, &styles, &sites, now_ms))
         .await?;
     let n_sites = queued.len();
     ctx.wake(queued);

@@ -60,7 +60,7 @@ pub async fn confirm_refund(
         }
     }
     let r = rma.clone();
-    let now_ms = modori_agent::sync_client::chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let outcome = ctx
         .db
         .call(move |c| commerce::confirm_refund(c, &r, now_ms))
@@ -143,7 +143,7 @@ pub async fn carrier_events(
         other => ApiError::invalid_field("events", other),
     })?;
     let id = carrier.id();
-    let now_ms = modori_agent::sync_client::chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let ingested = ctx
         .db
         .call(move |c| commerce::ingest_tracking(c, id, &events, now_ms))
@@ -271,7 +271,7 @@ pub async fn customer(
         ));
     }
     let r = reference.clone();
-    let now_ms = modori_agent::sync_client::chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     let (known, history) = ctx
         .db
         .call(move |c| {
@@ -368,8 +368,8 @@ pub async fn store_waiting(
             Some(s) => (s.id.clone(), s.name.clone()),
             None => continue,
         };
-        let zpl = modori_agent::devices::zpl::tote_label(
-            modori_agent::devices::zpl::LabelMedia::default(),
+        let zpl = modori_shared::label::zpl::tote_label(
+            modori_shared::label::zpl::LabelMedia::default(),
             &t.tote,
             &site_id,
             &site_name,

@@ -382,8 +382,8 @@ async fn label_zpl(
     ApiPath(rma): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (rma, site, site_name, store_name) = labelled(&ctx, &browser, rma).await?;
-    let zpl = modori_agent::devices::zpl::return_label(
-        modori_agent::devices::zpl::LabelMedia::default(),
+    let zpl = modori_shared::label::zpl::return_label(
+        modori_shared::label::zpl::LabelMedia::default(),
         &rma,
         &site,
         &site_name,
@@ -431,7 +431,8 @@ async fn label_page(
     ApiPath(rma): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let (rma, site, site_name, store_name) = labelled(&ctx, &browser, rma).await?;
-    let barcode = crate::code128::page_svg(rma.as_str(), 90).map_err(|e| ApiError::internal(&e))?;
+    let barcode = modori_shared::label::svg::page_svg(rma.as_str(), 90)
+        .map_err(|e| ApiError::internal(&e))?;
     let e = |s: &str| html_escape(s);
     let html = format!(
         r#"<!doctype html>

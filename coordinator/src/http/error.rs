@@ -161,7 +161,7 @@ impl IntoResponse for ApiError {
 impl From<CoordinatorError> for ApiError {
     fn from(e: CoordinatorError) -> Self {
         match e {
-            CoordinatorError::Db(modori_agent::sqlite::DbError::Closed) => Self::new(
+            CoordinatorError::Db(modori_runtime::sqlite::DbError::Closed) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the coordinator is stopping",
@@ -198,7 +198,7 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         use crate::store::StoreError;
         match e {
-            StoreError::Db(modori_agent::sqlite::DbError::Closed) => Self::new(
+            StoreError::Db(modori_runtime::sqlite::DbError::Closed) => Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the coordinator is stopping",

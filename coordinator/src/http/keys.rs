@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use modori_agent::sync_client::chrono_ms;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -80,9 +79,10 @@ pub async fn create_key(
         .check_store_exists(&ctx.fleet.stores)
         .map_err(|e| ApiError::unknown_field("scope", e))?;
     apikeys::check_label(req.label.as_deref()).map_err(|e| ApiError::invalid_field("label", e))?;
+    let now_ms = ctx.clock.now_ms();
     let (key, record) = ctx
         .db
-        .call(move |c| apikeys::create(c, &scope, req.label.as_deref(), Source::Api, chrono_ms()))
+        .call(move |c| apikeys::create(c, &scope, req.label.as_deref(), Source::Api, now_ms))
         .await?;
     tracing::info!(key_id = %record.id, by = %caller.key_id, "API key created over the API");
     Ok((
@@ -123,9 +123,10 @@ pub async fn revoke_key(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<KeyView>, ApiError> {
     caller.require_ops("API keys")?;
+    let now_ms = ctx.clock.now_ms();
     let revoked = ctx
         .db
-        .call(move |c| apikeys::revoke(c, &id, chrono_ms(), true))
+        .call(move |c| apikeys::revoke(c, &id, now_ms, true))
         .await;
     match revoked {
         Ok(record) => {

@@ -230,7 +230,7 @@ async fn metrics(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
         Err(e) => tracing::warn!(error = %e, "metrics: command streams unreadable"),
     }
     // Pipeline gauges, lag seconds, devices and alerts come with a dashboard snapshot.
-    if let Err(e) = ctx.dashboard.snapshot(&ctx, crate::chrono_ms()).await {
+    if let Err(e) = ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await {
         tracing::warn!(error = %e, "metrics: dashboard figures unreadable");
     }
     (

@@ -160,9 +160,10 @@ pub async fn put_orders(
         .map(|(i, e)| order(&merchant, i, e))
         .collect::<Result<Vec<_>, _>>()?;
     let m = merchant.clone();
+    let now_ms = ctx.clock.now_ms();
     let n_orders = ctx
         .db
-        .call(move |c| orders::put_orders(c, m.as_str(), &parsed, crate::chrono_ms()))
+        .call(move |c| orders::put_orders(c, m.as_str(), &parsed, now_ms))
         .await?;
     tracing::info!(merchant = %merchant, n_orders, key_id = %caller.key_id, "orders stored");
     Ok(Json(OrdersStored {

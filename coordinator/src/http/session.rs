@@ -140,7 +140,7 @@ impl Browser {
         let id = session_id(headers).ok_or(NoSession::Missing)?;
         let session = ctx
             .sessions
-            .get(id, crate::chrono_ms())
+            .get(id, ctx.clock.now_ms())
             .ok_or(NoSession::Missing)?;
         let key_id = session.key_id.clone();
         let live = ctx
@@ -237,7 +237,7 @@ pub async fn login(State(ctx): State<Arc<Ctx>>, Form(form): Form<LoginForm>) -> 
     let to = landing(form.next.as_deref(), &scope);
     match ctx
         .sessions
-        .open(key_id.clone(), scope.clone(), crate::chrono_ms())
+        .open(key_id.clone(), scope.clone(), ctx.clock.now_ms())
     {
         Ok(id) => {
             tracing::info!(key_id = %key_id, scope = %scope, n_sessions = ctx.sessions.len(), "logged in");

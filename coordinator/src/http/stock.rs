@@ -221,7 +221,7 @@ pub async fn sell_listing(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<Sold>, ApiError> {
     caller.require_ops("resale listings")?;
-    let now_ms = modori_agent::sync_client::chrono_ms();
+    let now_ms = ctx.clock.now_ms();
     match ctx.db.call(move |c| listings::sell(c, id, now_ms)).await {
         Ok((lpn, price_yen)) => Ok(Json(Sold { id, lpn, price_yen })),
         Err(e @ SaleError::Unknown(_)) => Err(ApiError::not_found(e.to_string())),

@@ -155,7 +155,7 @@ async fn state(
 ) -> Result<Json<crate::dashboard::Snapshot>, ApiError> {
     browser.require_ops()?;
     Ok(Json(
-        ctx.dashboard.snapshot(&ctx, crate::chrono_ms()).await?,
+        ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await?,
     ))
 }
 
@@ -229,7 +229,7 @@ async fn events(State(ctx): State<Arc<Ctx>>, browser: Browser) -> Result<Respons
                         (ctx, browser, shutdown, slot, Step::Done),
                     ));
                 }
-                Ok(_) => match ctx.dashboard.snapshot(&ctx, crate::chrono_ms()).await {
+                Ok(_) => match ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await {
                     Ok(snapshot) => Event::default()
                         .event("snapshot")
                         .json_data(&snapshot)

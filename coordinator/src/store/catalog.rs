@@ -5,7 +5,7 @@ use modori_shared::op::CommandBody;
 use modori_shared::wire::payload::{self};
 use rusqlite::{params, Connection, TransactionBehavior};
 
-use modori_agent::sqlite::{to_i64, to_u64};
+use modori_runtime::sqlite::{to_i64, to_u64};
 
 use super::{enqueue_command, Queued, StoreError};
 

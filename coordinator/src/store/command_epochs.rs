@@ -16,7 +16,7 @@
 //! the site applied commands this database lost: it gets its whole stream again in the new
 //! epoch (commands are state-setting, so applying them again converges), and ops hears of it.
 
-use modori_agent::sqlite::{to_i64, to_u64};
+use modori_runtime::sqlite::{to_i64, to_u64};
 use modori_shared::domain::{Epoch, SiteId};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 

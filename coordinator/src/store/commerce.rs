@@ -10,7 +10,7 @@ use modori_shared::domain::{Grade, RmaId, SiteId, Sku};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
-use modori_agent::sqlite::to_i64;
+use modori_runtime::sqlite::to_i64;
 
 use super::StoreError;
 use crate::carrier::{TrackingEvent, TrackingStatus};

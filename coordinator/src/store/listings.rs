@@ -10,7 +10,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use serde::Serialize;
 use thiserror::Error;
 
-use modori_agent::sqlite::to_i64;
+use modori_runtime::sqlite::to_i64;
 
 use super::StoreError;
 use crate::listings::{asking_price, ResaleConfig};
@@ -155,8 +155,8 @@ pub enum SaleError {
     Store(#[from] StoreError),
 }
 
-impl From<modori_agent::sqlite::DbError> for SaleError {
-    fn from(e: modori_agent::sqlite::DbError) -> Self {
+impl From<modori_runtime::sqlite::DbError> for SaleError {
+    fn from(e: modori_runtime::sqlite::DbError) -> Self {
         Self::Store(e.into())
     }
 }

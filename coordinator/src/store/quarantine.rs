@@ -7,7 +7,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 use thiserror::Error;
 
-use modori_agent::sqlite::{to_i64, DbError};
+use modori_runtime::sqlite::{to_i64, DbError};
 
 use super::{enqueue_command, lifecycle, Queued, StoreError};
 

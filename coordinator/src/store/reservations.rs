@@ -106,7 +106,7 @@ pub fn reserve(
             lpn,
             status,
             advance,
-            order_seq.map(modori_agent::sqlite::to_i64),
+            order_seq.map(modori_runtime::sqlite::to_i64),
             why,
             now_ms
         ],
@@ -146,7 +146,7 @@ pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Queued, StoreErro
         let seq = enqueue_command(&tx, &site, &command, now_ms)?;
         tx.execute(
             "UPDATE reservations SET status = 'ordered', order_seq = ?2, updated_ms = ?3 WHERE rma = ?1",
-            params![rma, modori_agent::sqlite::to_i64(seq), now_ms],
+            params![rma, modori_runtime::sqlite::to_i64(seq), now_ms],
         )?;
         queued.push(site, seq);
     }

@@ -43,7 +43,7 @@ pub fn register_returnless(
             r.merchant.as_ref().map(|m| m.as_str()),
             r.origin_store.as_ref().map(|s| s.as_str()),
             why,
-            modori_agent::sqlite::to_i64(refund_yen)
+            modori_runtime::sqlite::to_i64(refund_yen)
         ],
     )?;
     if let Some(terms) = &r.terms {

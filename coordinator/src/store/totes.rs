@@ -11,7 +11,7 @@ use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 
-use modori_agent::sqlite::to_i64;
+use modori_runtime::sqlite::to_i64;
 
 use super::{enqueue_command, Queued, StoreError};
 

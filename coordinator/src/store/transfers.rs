@@ -24,7 +24,7 @@ pub enum OrderError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
-    Db(#[from] modori_agent::sqlite::DbError),
+    Db(#[from] modori_runtime::sqlite::DbError),
 }
 
 impl From<rusqlite::Error> for OrderError {

@@ -3,7 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use modori_agent::sqlite::to_i64;
+use modori_runtime::sqlite::to_i64;
 
 use super::StoreError;
 use crate::webhooks::retry_delay;

@@ -2,22 +2,22 @@
 //! media's width, length and resolution, so a label either fits or is refused, never clipped.
 //!
 //! Barcodes. An id goes into Code 128 (with code set C for digit runs, see
-//! [`modori_shared::code128`]) when its symbol and both ten-module quiet zones fit the printable
+//! [`super::code128`]) when its symbol and both ten-module quiet zones fit the printable
 //! width at a module of at least [`MODULE_MM_MIN`]; the module is then the widest that fits, up
 //! to [`MODULE_MM_MAX`]. Longer ids (a 64-character RMA is 759 modules: 190 mm at 0.25 mm) go
 //! into a QR code, which every 2D imager reads and `zbarimg` decodes (Data Matrix would be as
 //! small, but fewer decoders read it). The QR code stands at the right edge; text beside it
 //! flows in the narrower column.
 //!
-//! Text is drawn by [`super::label_font`] at a nominal height; a line too long shrinks down to
+//! Text is drawn by [`super::font`] at a nominal height; a line too long shrinks down to
 //! [`TEXT_MM_MIN`], then wraps over at most [`TEXT_LINES_MAX`] lines.
 
 use std::fmt::Write as _;
 
-use modori_shared::code128::{self, Run, Set, QUIET_MODULES};
+use super::code128::{self, Run, Set, QUIET_MODULES};
 use serde::{Deserialize, Serialize};
 
-use super::label_font::{self, Bitmap};
+use super::font::{self, Bitmap};
 use super::zpl::{check_barcode, check_text, ZplError};
 
 /// Blank border of every label: the slack of label stock against the print head.
@@ -176,7 +176,7 @@ impl Label {
     ) -> Result<Self, ZplError> {
         check_text(field, value)?;
         let text = format!("{caption}{value}");
-        if let Some(ch) = label_font::missing_glyph(&text) {
+        if let Some(ch) = font::missing_glyph(&text) {
             return Err(ZplError::NoGlyph { field, ch });
         }
         let width = self.text_width();
@@ -208,10 +208,10 @@ impl Label {
         );
         (min..=max)
             .rev()
-            .find(|h| label_font::width_dots(text, *h) <= width)
+            .find(|h| font::width_dots(text, *h) <= width)
             .map(|h| (h, vec![text.to_owned()]))
             .or_else(|| {
-                label_font::wrap(text, min, width)
+                font::wrap(text, min, width)
                     .filter(|lines| lines.len() <= TEXT_LINES_MAX)
                     .map(|lines| (min, lines))
             })

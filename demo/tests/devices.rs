@@ -7,13 +7,13 @@ use std::time::Duration;
 use modori_agent::devices::printer::{
     JobState, PrintTicket, PrinterConfig, PrinterDriver, PrinterHandle,
 };
-use modori_agent::devices::pty::{SimPrinter, SimPrinterMode, SimPrinterRecord, SimScanner};
 use modori_agent::devices::scanner::{
     LineTerminator, ScanReceived, ScannerConfig, ScannerDriver, Unreadable,
 };
-use modori_agent::devices::zpl::{lpn_label, transfer_label, HostStatus, LabelMedia};
 use modori_agent::devices::DeviceState;
+use modori_demo::pty::{SimPrinter, SimPrinterMode, SimPrinterRecord, SimScanner};
 use modori_shared::domain::{Grade, Lpn, SiteId, Sku};
+use modori_shared::label::zpl::{lpn_label, transfer_label, HostStatus, LabelMedia};
 use tempfile::TempDir;
 use tokio::sync::{mpsc, watch};
 

@@ -9,8 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
-use crate::sqlite::Db;
-use crate::store::StoreError;
+use crate::sqlite::{Db, DbError};
 
 /// Tells systemd the service is ready.
 pub fn notify_ready() {
@@ -25,13 +24,19 @@ pub fn notify_stopping() {
 }
 
 /// Pings the watchdog at half its interval, each ping after a round trip through `db`'s
-/// thread. None when systemd asked for no watchdog.
-pub fn spawn_watchdog(db: Db, mut shutdown: watch::Receiver<bool>) -> Option<JoinHandle<()>> {
+/// thread. None when systemd asked for no watchdog. `probe_failpoint` names the crash point
+/// inside the round trip, one per service, so a fault test wedges the database thread of the
+/// service it means.
+pub fn spawn_watchdog(
+    db: Db,
+    probe_failpoint: &'static str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
     let interval = sd_notify::watchdog_enabled().filter(|d| !d.is_zero())?;
     let period = interval / 2;
     info!(
         period_ms = period.as_millis() as u64,
-        "systemd watchdog enabled"
+        probe_failpoint, "systemd watchdog enabled"
     );
     Some(tokio::spawn(async move {
         loop {
@@ -40,9 +45,9 @@ pub fn spawn_watchdog(db: Db, mut shutdown: watch::Receiver<bool>) -> Option<Joi
                 _ = shutdown.changed() => break,
             }
             let probe = db.call(|c| {
-                fail::fail_point!("agent-db-probe", |_| Ok(()));
+                fail::fail_point!(probe_failpoint, |_| Ok(()));
                 c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?;
-                Ok::<_, StoreError>(())
+                Ok::<_, DbError>(())
             });
             match tokio::time::timeout(period, probe).await {
                 Ok(Ok(())) => {

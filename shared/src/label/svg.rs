@@ -1,8 +1,8 @@
 //! Code 128 as SVG, for the printable return label: the same symbology and the same encoding
-//! (code set C for digit runs, [`modori_shared::code128`]) the ZPL label asks the printer for,
+//! (code set C for digit runs, [`super::code128`]) the ZPL label asks the printer for,
 //! so a receiving station scans either.
 
-use modori_shared::code128::{symbols, Code128Error, PATTERNS, QUIET_MODULES};
+use super::code128::{symbols, Code128Error, PATTERNS, QUIET_MODULES};
 
 /// Widest barcode drawn with two pixels a module; wider ones get one pixel a module. One CSS
 /// pixel is 0.26 mm on paper, the narrowest module a handheld scanner reads reliably, so the
@@ -13,7 +13,7 @@ pub const WIDE_SVG_PX_MAX: u32 = 720;
 /// An SVG of `value`'s barcode at its natural size (see [`WIDE_SVG_PX_MAX`]), `height_px` tall,
 /// with its quiet zones. Takes every id the domain accepts (up to 64 characters).
 pub fn page_svg(value: &str, height_px: u32) -> Result<String, Code128Error> {
-    let modules = modori_shared::code128::symbol_modules(value)? + 2 * QUIET_MODULES;
+    let modules = super::code128::symbol_modules(value)? + 2 * QUIET_MODULES;
     let module_px = if modules * 2 <= WIDE_SVG_PX_MAX { 2 } else { 1 };
     svg(value, module_px, height_px)
 }
@@ -49,7 +49,7 @@ mod tests {
     #[test]
     fn the_svg_is_as_wide_as_the_symbol_and_its_quiet_zones() {
         let value = "RMA-0000000001-X";
-        let modules = modori_shared::code128::symbol_modules(value).unwrap() + 2 * QUIET_MODULES;
+        let modules = crate::label::code128::symbol_modules(value).unwrap() + 2 * QUIET_MODULES;
         let svg = svg(value, 2, 80).unwrap();
         assert!(
             svg.starts_with(&format!(

@@ -215,14 +215,3 @@ fn write_private_atomic(path: &Path, contents: &str) -> std::io::Result<()> {
     file.sync_all()?;
     std::fs::rename(&tmp, path)
 }
-
-/// [`client_config`] from the PEM files a config names.
-pub fn client_config_from(
-    tls: &crate::config::TlsSection,
-    timing: LinkTiming,
-) -> Result<quinn::ClientConfig, TlsError> {
-    let ca = load_certs("CA certificate", &tls.ca_cert)?;
-    let chain = load_certs("site certificate", &tls.cert)?;
-    let key = load_key("site key", &tls.key)?;
-    client_config(&ca, chain, key, timing)
-}

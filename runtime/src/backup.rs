@@ -1,21 +1,14 @@
-//! Online backups of the site database and restores that start a new epoch.
+//! Online backups of a service's database, and the swap that puts one back.
 //!
-//! A backup is `VACUUM INTO`: a consistent snapshot taken through SQLite while the agent keeps
-//! running (never a file copy, which could catch a half-written page or miss the WAL).
-//!
-//! A restore puts the snapshot back and gives the database a new epoch. Everything the site did
-//! after the snapshot is gone with the disk it was on; what the snapshot still held unacknowledged
-//! is kept as a *retired epoch* and delivered first under its old (epoch, seq) keys, so the
-//! coordinator applies each of those ops exactly once whether or not it had them already. New
-//! ops are numbered from 1 in the new epoch and can never be mistaken for old ones.
+//! A backup is `VACUUM INTO`: a consistent snapshot taken through SQLite while the service keeps
+//! running (never a file copy, which could catch a half-written page or miss the WAL). What a
+//! restored database must then become (a new epoch at a site, a new command epoch at the
+//! coordinator) is each service's own step, passed to [`restore_database`] as `prepare`.
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
-
-use crate::config::AgentConfig;
-use crate::store::{self, StoreError};
 
 #[derive(Debug, Error)]
 pub enum BackupError {
@@ -35,16 +28,12 @@ pub enum BackupError {
     Exists(PathBuf),
     #[error("backup {path} failed its integrity check: {detail}")]
     Corrupt { path: PathBuf, detail: String },
-    #[error("the agent is running (its ctl socket {0} answers); stop it before restoring")]
-    AgentRunning(PathBuf),
     #[error("the service is running ({0} answers); stop it before restoring")]
     ServiceRunning(String),
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("preparing the restored database: {0}")]
     Prepare(String),
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> BackupError + '_ {
@@ -94,51 +83,6 @@ fn check_integrity(path: &Path) -> Result<(), BackupError> {
     Ok(())
 }
 
-/// What a restore did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Restored {
-    pub old_epoch: modori_shared::domain::Epoch,
-    pub new_epoch: modori_shared::domain::Epoch,
-    /// Unacknowledged ops of the old epoch kept for delivery.
-    pub n_retired_pending: u64,
-    /// Where the database that was replaced was moved, if there was one.
-    pub replaced: Option<PathBuf>,
-}
-
-/// Restores `backup` as the site database of `config`, with a new epoch. The agent must be
-/// stopped. The database it replaces is kept beside it, renamed, not deleted.
-pub fn restore(config: &AgentConfig, backup: &Path, now_ms: i64) -> Result<Restored, BackupError> {
-    let socket = config.ctl_socket();
-    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        return Err(BackupError::AgentRunning(socket));
-    }
-    let mut epochs = None;
-    let replaced = restore_database(
-        backup,
-        &config.db_path(),
-        |conn| {
-            store::migrations().to_latest(conn).map_err(|e| {
-                BackupError::Store(StoreError::Corrupt(format!("migrating the backup: {e}")))
-            })?;
-            store::init(conn, &config.site_id())?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            epochs = Some(store::start_new_epoch(&tx, now_ms)?);
-            tx.commit()?;
-            Ok(())
-        },
-        now_ms,
-    )?;
-    let (old_epoch, new_epoch, n_retired_pending) = epochs.ok_or_else(|| {
-        BackupError::Store(StoreError::Corrupt("restore did not start an epoch".into()))
-    })?;
-    Ok(Restored {
-        old_epoch,
-        new_epoch,
-        n_retired_pending,
-        replaced,
-    })
-}
-
 /// SQLite's companions of a database file: its write-ahead log and the log's index.
 const COMPANIONS: [&str; 2] = ["-wal", "-shm"];
 
@@ -168,12 +112,12 @@ fn move_aside(db: &Path, aside: &Path) -> Result<(), BackupError> {
 /// Puts `backup` in place of the database at `db`: checks it, copies it beside `db`, lets
 /// `prepare` adapt the copy (migrations, a new epoch), then swaps it in with a rename and keeps
 /// the database it replaces (file, WAL and index together), renamed. Both the agent and the coordinator restore this way.
-pub fn restore_database(
+pub fn restore_database<E: From<BackupError>>(
     backup: &Path,
     db: &Path,
-    prepare: impl FnOnce(&mut Connection) -> Result<(), BackupError>,
+    prepare: impl FnOnce(&mut Connection) -> Result<(), E>,
     now_ms: i64,
-) -> Result<Option<PathBuf>, BackupError> {
+) -> Result<Option<PathBuf>, E> {
     check_integrity(backup)?;
     let staging = db.with_extension("db.restoring");
     let _ = std::fs::remove_file(&staging);
@@ -231,7 +175,7 @@ mod tests {
         std::mem::forget(conn);
         assert!(with_suffix(&db, "-wal").metadata().unwrap().len() > 0);
 
-        let aside = restore_database(&snapshot, &db, |_| Ok(()), 7)
+        let aside = restore_database(&snapshot, &db, |_| Ok::<_, BackupError>(()), 7)
             .unwrap()
             .expect("a database was replaced");
         assert_eq!(count(&db), 10, "the backup is in place");

@@ -31,8 +31,8 @@ use tokio::io::unix::AsyncFd;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::scanner::LineTerminator;
-use super::zpl::{host_status_answer, HostStatus, HOST_STATUS_QUERY};
+use modori_agent::devices::scanner::LineTerminator;
+use modori_shared::label::zpl::{host_status_answer, HostStatus, HOST_STATUS_QUERY};
 
 /// One read of what a driver sent to a simulated printer.
 const SIM_READ_CHUNK_BYTES: usize = 4096;

@@ -5,7 +5,7 @@
 //! printer has. Drawing the text here makes every printer print the same glyphs, and lets the
 //! layout measure a line exactly before it is placed, so long names wrap or shrink instead of
 //! running off the label. The font is a subset of Noto Sans CJK JP Bold (SIL OFL 1.1, see
-//! `agent/fonts/`): ASCII, half-width katakana and all of Windows-31J.
+//! `shared/fonts/`): ASCII, half-width katakana and all of Windows-31J.
 
 use std::fmt::Write as _;
 use std::sync::OnceLock;

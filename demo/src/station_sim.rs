@@ -16,13 +16,13 @@ use modori_shared::station::Effect;
 use rand::Rng;
 use thiserror::Error;
 
-use crate::config::AgentConfig;
-use crate::devices::printer::PrinterConfig;
-use crate::devices::pty::{SimError, SimPrinter, SimScanner};
-use crate::devices::scanner::{LineTerminator, ScannerConfig};
-use crate::stations::{StationConfig, StationKindName};
-use crate::work::Actor;
-use crate::{work, AgentError, AgentHandle};
+use crate::pty::{SimError, SimPrinter, SimScanner};
+use modori_agent::config::AgentConfig;
+use modori_agent::devices::printer::PrinterConfig;
+use modori_agent::devices::scanner::{LineTerminator, ScannerConfig};
+use modori_agent::stations::{StationConfig, StationKindName};
+use modori_agent::work::Actor;
+use modori_agent::{work, AgentError, AgentHandle};
 
 /// Units the crew handles per step at most, per stage.
 pub const UNITS_PER_STEP_MAX: usize = 20;
@@ -44,7 +44,7 @@ pub enum CrewError {
     #[error(transparent)]
     Agent(#[from] AgentError),
     #[error(transparent)]
-    Store(#[from] crate::store::StoreError),
+    Store(#[from] modori_agent::store::StoreError),
     #[error("simulated device: {0}")]
     Device(#[from] SimError),
     #[error("station did not handle a scan within {SCAN_HANDLED_TIMEOUT:?}")]
@@ -147,7 +147,8 @@ impl Crew {
 
     /// Scans `line` at station `index` and waits until the station has handled it.
     async fn scan(&self, index: usize, line: &str) -> Result<(), CrewError> {
-        let n_scans = |s: crate::AgentStatus| s.stations.get(index).map_or(0, |st| st.n_scans);
+        let n_scans =
+            |s: modori_agent::AgentStatus| s.stations.get(index).map_or(0, |st| st.n_scans);
         let before = n_scans(self.agent.status().await?);
         let scanner = match index {
             RECEIVING => &self.devices.receiving,
@@ -231,7 +232,7 @@ impl Crew {
     /// Releases the quarantined units the centre did not match in time, as a supervisor would.
     async fn release_stale(&self, report: &mut StepReport) -> Result<(), CrewError> {
         let waiting = self.agent.db().call(work::quarantine).await?;
-        let now_ms = crate::sync_client::chrono_ms();
+        let now_ms = modori_runtime::clock::now_ms();
         let after_ms = i64::try_from(self.quarantine_release_after.as_millis()).unwrap_or(i64::MAX);
         for unit in waiting
             .into_iter()
@@ -239,14 +240,14 @@ impl Crew {
             .take(UNITS_PER_STEP_MAX)
         {
             let effect = Effect::ReleaseQuarantined {
-                lpn: Lpn::new(unit.lpn).map_err(crate::store::StoreError::from)?,
+                lpn: Lpn::new(unit.lpn).map_err(modori_agent::store::StoreError::from)?,
                 reason: format!(
                     "not matched within {} s; handled as a unit of no return",
                     self.quarantine_release_after.as_secs()
                 ),
             };
             self.agent
-                .record(effect, Actor::new(SUPERVISOR, crate::CTL_STATION))
+                .record(effect, Actor::new(SUPERVISOR, modori_agent::CTL_STATION))
                 .await?;
             report.n_released += 1;
         }

@@ -7,7 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
+use modori_shared::domain::Capability;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -101,6 +103,58 @@ pub fn load<T: DeserializeOwned>(path: &Path, env_prefix: &str) -> Result<T, Con
         key: e.path().to_string(),
         message: e.inner().to_string(),
     })
+}
+
+/// Personal data (Japan's APPI), at a site and at the coordinator: the one section both
+/// services' files share.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySection {
+    /// Days personal data is kept: then a site erases customer names and parcel references,
+    /// and the coordinator pseudonymises customer references, names and addresses (telling
+    /// the sites). Default 90.
+    pub retention_days: u32,
+}
+
+impl Default for PrivacySection {
+    fn default() -> Self {
+        Self { retention_days: 90 }
+    }
+}
+
+/// A site capability as the sites file and a site's config spell it.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CapabilityName {
+    Testing,
+    Refurbish,
+    Recycle,
+    Resale,
+    ReturnToVendor,
+}
+
+impl From<Capability> for CapabilityName {
+    fn from(c: Capability) -> Self {
+        match c {
+            Capability::Testing => CapabilityName::Testing,
+            Capability::Refurbish => CapabilityName::Refurbish,
+            Capability::Recycle => CapabilityName::Recycle,
+            Capability::Resale => CapabilityName::Resale,
+            Capability::ReturnToVendor => CapabilityName::ReturnToVendor,
+        }
+    }
+}
+
+impl From<CapabilityName> for Capability {
+    fn from(c: CapabilityName) -> Self {
+        match c {
+            CapabilityName::Testing => Capability::Testing,
+            CapabilityName::Refurbish => Capability::Refurbish,
+            CapabilityName::Recycle => Capability::Recycle,
+            CapabilityName::Resale => Capability::Resale,
+            CapabilityName::ReturnToVendor => Capability::ReturnToVendor,
+        }
+    }
 }
 
 #[cfg(test)]

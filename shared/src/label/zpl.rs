@@ -4,7 +4,7 @@
 //! Each field is preceded by a `^FX` comment with its text, so a job in a log says what it
 //! prints.
 //!
-//! Every label is laid out for its printer's media by [`super::label_layout`]: it fits, with
+//! Every label is laid out for its printer's media by [`super::layout`]: it fits, with
 //! its barcode's quiet zones, or it is refused with [`ZplError::DoesNotFit`]. Text (site and
 //! store names, often Japanese) is drawn as graphic fields from the bundled font, so no data
 //! text reaches the printer as ZPL and nothing needs escaping; control characters are refused
@@ -14,15 +14,19 @@
 //! the stored value is worse than no label. Every field holds at most [`FIELD_CHARS_MAX`]
 //! characters.
 
-use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
+use crate::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
 use serde::Serialize;
 use thiserror::Error;
 
-use super::label_layout::Label;
-pub use super::label_layout::LabelMedia;
+use super::layout::Label;
+pub use super::layout::LabelMedia;
 
 /// Longest field on a label: the longest id the domain accepts.
-pub const FIELD_CHARS_MAX: usize = modori_shared::domain::ID_LEN_MAX;
+pub const FIELD_CHARS_MAX: usize = crate::domain::ID_LEN_MAX;
+/// Largest job. Label text is drawn as graphic fields, so a job grows with the resolution: the
+/// largest label with the longest names is 23 KB at 203 dpi, 49 KB at 300 and 163 KB at 600
+/// (a config whose media would need more is refused). At most 16 MiB queued per printer.
+pub const JOB_BYTES_MAX: usize = 256 * 1024;
 /// Longest `~HS` answer string; string 1, the longest, is 32 bytes on current firmware.
 const HOST_STATUS_STRING_BYTES_MAX: usize = 96;
 /// `~HS` answers three strings.
@@ -355,7 +359,7 @@ impl HostStatus {
 /// Collects the three `STX … ETX` strings of a `~HS` answer from a byte stream; bytes outside
 /// a frame (the CR LF after each ETX, line noise) are skipped.
 #[derive(Debug, Default)]
-pub(crate) struct HostStatusParser {
+pub struct HostStatusParser {
     strings: Vec<Vec<u8>>,
     /// The string being read, once its STX was seen.
     open: Option<Vec<u8>>,
@@ -488,10 +492,7 @@ mod tests {
             }
             assert_text_is_graphics(transfer.as_ref().unwrap(), 0);
             let bytes = check_media(media).unwrap();
-            assert!(
-                bytes <= super::super::printer::JOB_BYTES_MAX,
-                "{media}: {bytes}"
-            );
+            assert!(bytes <= JOB_BYTES_MAX, "{media}: {bytes}");
         }
     }
 

@@ -10,11 +10,11 @@ use modori_agent::config::{
 };
 use modori_shared::domain::Site;
 
-use crate::config::{
+use modori_coordinator::config::{
     CoordinatorConfig, FleetSection, HttpSection, QuicSection, StorageSection as CoordStorage,
     SyncSection as CoordSync, TlsSection as CoordTls, CONNECTIONS_MAX_DEFAULT,
 };
-use crate::pki::{self, PkiError, PkiPaths};
+use modori_coordinator::pki::{self, PkiError, PkiPaths};
 
 /// Creates the CA, the server certificate (for `localhost` and 127.0.0.1) and each site's
 /// certificate, where missing.

@@ -1,4 +1,4 @@
-//! `modori-coordinator demo`: the coordinator and nine real agents on loopback, with simulated
+//! The demo: the coordinator and nine real agents on loopback, with simulated
 //! returns flowing through them. Certificates, databases and configs live in the data dir.
 
 use std::collections::HashMap;
@@ -6,14 +6,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::fleet::Fleet;
 use crate::local::{agent_config, coordinator_config, ensure_pki};
-use crate::pki::PkiPaths;
-use crate::Coordinator;
+use crate::station_sim::{Crew, SimDevices};
 use anyhow::Context;
-use modori_agent::station_sim::{Crew, SimDevices};
-use modori_agent::sync_client::chrono_ms;
 use modori_agent::Agent;
+use modori_coordinator::fleet::Fleet;
+use modori_coordinator::pki::PkiPaths;
+use modori_coordinator::Coordinator;
+use modori_runtime::clock;
 use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, RmaId, Sku};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -66,11 +66,13 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ensure_pki(&pki, &fleet.sites).context("preparing the demo certificates")?;
 
     let mut config = coordinator_config(&data.join("coordinator"), &pki, opts.http);
-    config.merchants.push(crate::webhooks::MerchantEntry {
-        id: DEMO_MERCHANT.into(),
-        webhook_url: None,
-        webhook_secret: None,
-    });
+    config
+        .merchants
+        .push(modori_coordinator::webhooks::MerchantEntry {
+            id: DEMO_MERCHANT.into(),
+            webhook_url: None,
+            webhook_secret: None,
+        });
     let coordinator = Coordinator::start(config, fleet.clone())
         .await
         .context("starting the coordinator")?;
@@ -197,7 +199,7 @@ fn prepare_data_dir(opts: &DemoOptions) -> anyhow::Result<()> {
 
 /// The bits of the coordinator the return driver needs, cloneable into a task.
 #[derive(Clone)]
-struct CoordinatorHandle(std::sync::Arc<crate::Ctx>);
+struct CoordinatorHandle(std::sync::Arc<modori_coordinator::Ctx>);
 
 fn coordinator_handle(c: &Coordinator) -> CoordinatorHandle {
     CoordinatorHandle(c.ctx().clone())
@@ -228,18 +230,18 @@ async fn drive_returns(
             })
             .collect();
         n += 1;
-        let Ok(rma) = RmaId::new(crate::new_rma_id()) else {
+        let Ok(rma) = RmaId::new(modori_coordinator::new_rma_id()) else {
             continue;
         };
         // The store ships it on with the simulated carrier, whose slip the site scans.
-        let terms = crate::store::commerce::Terms {
+        let terms = modori_coordinator::store::commerce::Terms {
             method: "store_dropoff".into(),
-            resolution: crate::policy::ResolutionKind::Refund,
+            resolution: modori_coordinator::policy::ResolutionKind::Refund,
             carrier: Some("sim".into()),
-            tracking: Some(crate::carrier::simulated_tracking(n)),
+            tracking: Some(modori_coordinator::carrier::simulated_tracking(n)),
             ..Default::default()
         };
-        let registration = crate::store::NewReturn {
+        let registration = modori_coordinator::store::NewReturn {
             rma,
             merchant: MerchantId::new(DEMO_MERCHANT).ok(),
             origin: store.location,
@@ -247,7 +249,7 @@ async fn drive_returns(
             origin_store: Some(store.id.clone()),
             lines,
             // A few customers return often: the dashboard's abuse flags have someone to show.
-            customer: Some(crate::store::Customer {
+            customer: Some(modori_coordinator::store::Customer {
                 reference: format!("C-{}", 1001 + rng.random_range(0..DEMO_CUSTOMERS)),
                 name: None,
                 address: None,
@@ -256,7 +258,7 @@ async fn drive_returns(
             order_ref: None,
             resolution: None,
         };
-        match crate::register(&c.0, registration).await {
+        match modori_coordinator::register(&c.0, registration).await {
             Ok(routed) => {
                 info!(rma = %routed.rma, store = %store.id, site = %routed.site, why = %routed.explanation, "return routed")
             }
@@ -281,7 +283,11 @@ async fn drive_carrier(c: CoordinatorHandle, mut stop: watch::Receiver<bool>) {
         let moved =
             c.0.db
                 .call(move |conn| {
-                    crate::store::commerce::simulate_carrier(conn, chrono_ms(), transit_ms)
+                    modori_coordinator::store::commerce::simulate_carrier(
+                        conn,
+                        clock::now_ms(),
+                        transit_ms,
+                    )
                 })
                 .await;
         match moved {
@@ -320,7 +326,13 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     let queued = ctx
         .db
         .call(move |conn| {
-            crate::store::put_catalog(conn, DEMO_MERCHANT, &items, &sites, chrono_ms())
+            modori_coordinator::store::put_catalog(
+                conn,
+                DEMO_MERCHANT,
+                &items,
+                &sites,
+                clock::now_ms(),
+            )
         })
         .await
         .context("storing the demo catalogue")?;
@@ -331,8 +343,8 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
 /// Stores the demo merchant's orders (`DEMO-1001`…, placed over the last three weeks), for the
 /// store counter to look up.
 async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
-    use crate::store::orders::{Order, OrderLine};
-    let now = chrono_ms();
+    use modori_coordinator::store::orders::{Order, OrderLine};
+    let now = clock::now_ms();
     let orders: Vec<Order> = (0..DEMO_ORDERS)
         .map(|i| {
             let n = i as usize;
@@ -356,7 +368,9 @@ async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
         .collect();
     c.ctx()
         .db
-        .call(move |conn| crate::store::orders::put_orders(conn, DEMO_MERCHANT, &orders, now))
+        .call(move |conn| {
+            modori_coordinator::store::orders::put_orders(conn, DEMO_MERCHANT, &orders, now)
+        })
         .await
         .context("storing the demo orders")?;
     Ok(())
@@ -365,7 +379,7 @@ async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
 /// Makes the demo's API keys (ops, the demo merchant, the first store) after revoking the
 /// previous run's, and writes them to `<data>/demo-keys.json` (mode 0600). Returns its path.
 async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<PathBuf> {
-    use crate::apikeys::{self, Scope, Source};
+    use modori_coordinator::apikeys::{self, Scope, Source};
     let store = c
         .ctx()
         .fleet
@@ -384,11 +398,11 @@ async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<PathBuf> {
         .ctx()
         .db
         .call(move |conn| {
-            apikeys::revoke_all_from(conn, Source::Demo, chrono_ms())?;
+            apikeys::revoke_all_from(conn, Source::Demo, clock::now_ms())?;
             scopes
                 .iter()
                 .map(|s| {
-                    apikeys::create(conn, s, Some("demo"), Source::Demo, chrono_ms())
+                    apikeys::create(conn, s, Some("demo"), Source::Demo, clock::now_ms())
                         .map(|(key, _)| key)
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -427,7 +441,7 @@ async fn disposition_summary(c: &Coordinator) -> String {
     let ctx = c.ctx().clone();
     let counts = ctx
         .db
-        .call(|conn| crate::store::disposition_counts(conn))
+        .call(|conn| modori_coordinator::store::disposition_counts(conn))
         .await;
     match counts {
         Ok(counts) => {
