@@ -1,3 +1,6 @@
+//! `modori-agent`'s command line: `run`, `check-config`, `doctor`, `backup`, `restore` and
+//! `ctl …` (a binary edge: `anyhow` with context).
+
 use std::path::PathBuf;
 
 use crate::config::AgentConfig;

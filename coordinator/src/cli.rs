@@ -1,3 +1,6 @@
+//! `modori-coordinator`'s command line: `run`, `check-config`, `pki`, `keys`, `backup` and
+//! `restore` (a binary edge: `anyhow` with context).
+
 use std::path::PathBuf;
 
 use crate::config::CoordinatorConfig;

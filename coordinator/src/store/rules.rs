@@ -1,4 +1,5 @@
-//! The disposition rules the sites propose by offline: sent where missing or changed.
+//! The disposition rules by which grading stations propose a disposition while offline: sent
+//! to each site where missing or changed.
 
 use modori_shared::domain::SiteId;
 use modori_shared::op::CommandBody;

@@ -1,3 +1,7 @@
+//! The receiving half of one sequenced stream: which items of a batch to apply, which are
+//! duplicates (checked against the stored payload hash), where a gap starts; the high-water
+//! mark moves only once the driver has made the apply durable.
+
 use crate::domain::Epoch;
 use crate::wire::messages::Sequenced;
 use crate::wire::payload::{payload_hash, PayloadHash};

@@ -1,3 +1,6 @@
+//! The sending half of one sequenced stream: what to send next within the window, what an
+//! ack settles, when to resend. No IO and no clock: the driver passes the time in.
+
 use std::collections::VecDeque;
 
 use thiserror::Error;
