@@ -723,7 +723,8 @@ struct Sim {
     plates: BTreeSet<(usize, u16, u64)>,
     /// (site, epoch) reported rewound by an applied `DatabaseRewound` op.
     rewound: BTreeSet<(usize, Epoch)>,
-    /// (site, retired epoch): the highest coordinator mark the site was told at a hello.
+    /// (site, retired epoch): the highest coordinator mark the site's present database was told
+    /// at a hello (a rollback of the site forgets what its lost database was told).
     checked: BTreeMap<(usize, Epoch), u64>,
     counts: Counts,
     violations: Vec<Violation>,
@@ -1001,6 +1002,9 @@ impl Sim {
         site.checkpoint = Some(restored.clone());
         site.db = restored;
         site.rolled_back = true;
+        // What earlier hellos told the site of its retired epochs was told to a database that
+        // is gone: only what this one is told counts when its reports are judged.
+        self.checked.retain(|(site, _), _| *site != s);
         if was_up {
             let downtime = self.rng.range(self.cfg.downtime_ms);
             self.schedule(downtime, Ev::Restart(Node::Site(s)));
@@ -2557,8 +2561,8 @@ impl Sim {
             }
             let reported = self.rewound.contains(&(s, db.epoch));
             let seen = self.checked.get(&(s, db.epoch)).copied();
-            if n > kept && !reported && seen.is_some_and(|seen| seen as usize <= kept) {
-                // Every hello for this epoch saw a mark within the disk's, so what the
+            if n > kept && !reported && seen.is_none_or(|seen| seen as usize <= kept) {
+                // No hello told the present database a mark above its head, so what the
                 // coordinator applied above it came later: batches the process sent before the
                 // database went back, still read from its replaced connection after the new
                 // process's check. The real agent checks once at the hello and misses these
