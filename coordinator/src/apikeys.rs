@@ -1,4 +1,5 @@
-//! API keys of the HTTP API: their scopes, how they are made, and the `api_keys` table.
+//! API keys of the HTTP API: their scopes and how they are made. The `api_keys` table is
+//! behind the storage boundary (`store::apikeys`); its functions are re-exported here.
 //!
 //! A key is `modori_` and 32 bytes from the operating system's CSPRNG in hex; it is shown once,
 //! when it is made. The database keeps only its SHA-256, so a copy of the database (a backup)
@@ -12,11 +13,14 @@ use std::fmt;
 
 use modori_shared::domain::{DomainError, MerchantId, Store, StoreId};
 use rand::TryRngCore;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use modori_runtime::sqlite::DbError;
+
+pub use crate::store::apikeys::{
+    authenticate, create, is_live, list, revoke, revoke_all_from, sync_config_keys, KeyRecord,
+};
 
 /// Every key made here starts with this, so a leaked one is easy to recognise (secret
 /// scanners).
@@ -53,8 +57,8 @@ pub enum ApiKeyError {
     UnknownKey(String),
     #[error("stored API key {id} has scope {scope:?}, which no longer parses")]
     Corrupt { id: String, scope: String },
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(
@@ -164,7 +168,7 @@ pub fn sha256_hex(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -187,237 +191,10 @@ pub fn check_label(label: Option<&str>) -> Result<Option<String>, ApiKeyError> {
     }
 }
 
-/// A key as listed: never its secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyRecord {
-    pub id: String,
-    pub scope: Scope,
-    pub label: Option<String>,
-    pub source: String,
-    pub created_ms: i64,
-    pub revoked_ms: Option<i64>,
-}
-
-/// A random public id for a key made here (`ak-` and 16 hex digits).
-fn new_id() -> Result<String, ApiKeyError> {
-    let mut bytes = [0u8; 8];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| ApiKeyError::Entropy(e.to_string()))?;
-    Ok(format!("ak-{}", hex(&bytes)))
-}
-
-/// The id of a configured key, derived from its hash so it is the same at every start.
-fn config_id(sha256: &str) -> String {
-    format!("cfg-{}", &sha256[..16])
-}
-
-/// Makes and stores a key; returns the secret (to show once) and its record.
-pub fn create(
-    conn: &mut Connection,
-    scope: &Scope,
-    label: Option<&str>,
-    source: Source,
-    now_ms: i64,
-) -> Result<(String, KeyRecord), ApiKeyError> {
-    let label = check_label(label)?;
-    let generated = generate()?;
-    let id = new_id()?;
-    conn.execute(
-        "INSERT INTO api_keys (id, sha256, scope, label, source, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, generated.sha256, scope.to_string(), label, source.as_str(), now_ms],
-    )?;
-    tracing::info!(key_id = %id, scope = %scope, source = source.as_str(), "API key created");
-    Ok((
-        generated.key,
-        KeyRecord {
-            id,
-            scope: scope.clone(),
-            label,
-            source: source.as_str().to_owned(),
-            created_ms: now_ms,
-            revoked_ms: None,
-        },
-    ))
-}
-
-type RawRow = (String, String, Option<String>, String, i64, Option<i64>);
-
-fn record(
-    (id, scope, label, source, created_ms, revoked_ms): RawRow,
-) -> Result<KeyRecord, ApiKeyError> {
-    let scope = Scope::parse(&scope).map_err(|_| ApiKeyError::Corrupt {
-        id: id.clone(),
-        scope,
-    })?;
-    Ok(KeyRecord {
-        id,
-        scope,
-        label,
-        source,
-        created_ms,
-        revoked_ms,
-    })
-}
-
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-const COLUMNS: &str = "id, scope, label, source, created_ms, revoked_ms";
-
-/// Keys, newest first, revoked ones included; at most `limit`.
-pub fn list(conn: &Connection, limit: usize) -> Result<Vec<KeyRecord>, ApiKeyError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_keys ORDER BY created_ms DESC, id LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], raw)?;
-    rows.map(|r| record(r?)).collect()
-}
-
-/// Revokes a key; revoking a revoked key changes nothing. Returns its record.
-///
-/// With `keep_last_ops` (the API), the last live ops key is refused ([`ApiKeyError::LastOpsKey`]):
-/// over the API nobody could make a key again. The command line, run on the coordinator's
-/// machine, may revoke it.
-pub fn revoke(
-    conn: &mut Connection,
-    id: &str,
-    now_ms: i64,
-    keep_last_ops: bool,
-) -> Result<KeyRecord, ApiKeyError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if keep_last_ops {
-        // Checked in the same transaction as the update: two concurrent revocations of the
-        // last two ops keys cannot both pass.
-        let (is_live_ops, n_live_ops): (bool, i64) = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM api_keys
-                            WHERE id = ?1 AND scope = 'ops' AND revoked_ms IS NULL),
-                    (SELECT COUNT(*) FROM api_keys WHERE scope = 'ops' AND revoked_ms IS NULL)",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if is_live_ops && n_live_ops <= 1 {
-            return Err(ApiKeyError::LastOpsKey(id.to_owned()));
-        }
-    }
-    tx.execute(
-        "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-        params![id, now_ms],
-    )?;
-    let row = tx
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
-            [id],
-            raw,
-        )
-        .optional()?;
-    tx.commit()?;
-    let row = row.ok_or_else(|| ApiKeyError::UnknownKey(id.chars().take(80).collect()))?;
-    tracing::info!(key_id = %id, "API key revoked");
-    record(row)
-}
-
-/// The live key `presented` is, if any: (id, scope). Unknown, revoked and malformed keys are
-/// all `None`, so a caller learns nothing about which.
-pub fn authenticate(
-    conn: &Connection,
-    presented: &str,
-) -> Result<Option<(String, Scope)>, ApiKeyError> {
-    // Any presented value is hashed and looked up (a key an operator made by hand need not
-    // carry the prefix); only an overlong one is refused unhashed.
-    if presented.len() > KEY_BYTES_MAX {
-        return Ok(None);
-    }
-    let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT id, scope FROM api_keys WHERE sha256 = ?1 AND revoked_ms IS NULL")?
-        .query_row([sha256_hex(presented)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
-    row.map(|(id, scope)| {
-        Scope::parse(&scope)
-            .map(|s| (id.clone(), s))
-            .map_err(|_| ApiKeyError::Corrupt { id, scope })
-    })
-    .transpose()
-}
-
-/// Whether key `id` exists and is not revoked (a browser session checks its key with this).
-pub fn is_live(conn: &Connection, id: &str) -> Result<bool, ApiKeyError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND revoked_ms IS NULL")?
-        .query_row([id], |_| Ok(()))
-        .optional()?
-        .is_some())
-}
-
-/// Makes the stored configured keys match the config: new ones added, scope and label
-/// updated, ones no longer listed revoked. A configured key revoked through the API or the
-/// CLI stays revoked (remove it from the config and make a new one). Returns how many are live.
-pub fn sync_config_keys(
-    conn: &mut Connection,
-    keys: &[ConfigKey],
-    now_ms: i64,
-) -> Result<usize, ApiKeyError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for k in keys {
-        tx.execute(
-            "INSERT INTO api_keys (id, sha256, scope, label, source, created_ms) VALUES (?1, ?2, ?3, ?4, 'config', ?5)
-             ON CONFLICT (sha256) DO UPDATE SET scope = excluded.scope, label = excluded.label
-             WHERE api_keys.source = 'config'",
-            params![config_id(&k.sha256), k.sha256, k.scope.to_string(), k.label, now_ms],
-        )?;
-    }
-    let listed: std::collections::HashSet<&str> = keys.iter().map(|k| k.sha256.as_str()).collect();
-    let stale: Vec<String> = tx
-        .prepare("SELECT sha256 FROM api_keys WHERE source = 'config' AND revoked_ms IS NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?
-        .into_iter()
-        .filter(|h| !listed.contains(h.as_str()))
-        .collect();
-    for h in &stale {
-        tx.execute(
-            "UPDATE api_keys SET revoked_ms = ?2 WHERE sha256 = ?1",
-            params![h, now_ms],
-        )?;
-    }
-    let live: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM api_keys WHERE source = 'config' AND revoked_ms IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    tx.commit()?;
-    if !stale.is_empty() {
-        tracing::info!(
-            n_revoked = stale.len(),
-            "configured API keys no longer in the config revoked"
-        );
-    }
-    Ok(usize::try_from(live).unwrap_or(0))
-}
-
-/// Revokes every live key made by `source` (the demo replaces its keys at each run).
-pub fn revoke_all_from(
-    conn: &mut Connection,
-    source: Source,
-    now_ms: i64,
-) -> Result<usize, ApiKeyError> {
-    Ok(conn.execute(
-        "UPDATE api_keys SET revoked_ms = ?2 WHERE source = ?1 AND revoked_ms IS NULL",
-        params![source.as_str(), now_ms],
-    )?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

@@ -29,6 +29,7 @@ use modori_runtime::sqlite::{to_i64, to_u64, DbError};
 
 use crate::anomaly::AnomalyKind;
 
+pub mod apikeys;
 pub mod billing;
 pub mod catalog;
 pub mod command_epochs;
