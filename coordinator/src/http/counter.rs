@@ -26,8 +26,8 @@ use super::session::Browser;
 use crate::app::counter;
 use crate::policy::{self, Resolution};
 use crate::store::dashboard::{self as queries, StoreReturn};
-use crate::store::orders::{self, Order, ORDERS_FOUND_MAX};
-use crate::store::{self, lifecycle, StoreError};
+use crate::store::lifecycle;
+use crate::store::orders::{self, LineFacts, Order, ORDERS_FOUND_MAX};
 use crate::Ctx;
 
 /// Returns listed as waiting at a store at most.
@@ -130,35 +130,30 @@ struct FoundOrder {
     lines: Vec<FoundLine>,
 }
 
-fn found_order(
-    conn: &rusqlite::Connection,
-    o: Order,
-    terms: &policy::Terms,
-) -> Result<FoundOrder, StoreError> {
-    let returned = orders::returned_qty(conn, &o.merchant, &o.order_ref)?;
-    let mut lines = Vec::new();
-    for l in &o.lines {
-        let item = queries::catalog_item(conn, &o.merchant, &l.sku)?;
-        let already = returned.get(&l.sku).copied().unwrap_or(0);
-        lines.push(FoundLine {
+fn found_order(o: Order, facts: Vec<LineFacts>, terms: &policy::Terms) -> FoundOrder {
+    let lines = o
+        .lines
+        .iter()
+        .zip(facts)
+        .map(|(l, f)| FoundLine {
             sku: l.sku.clone(),
             ordered: l.qty,
-            returned: already,
-            returnable: u64::from(l.qty).saturating_sub(already),
-            category: item.as_ref().map(|i| i.2.clone()),
-            price_yen: item.as_ref().map(|i| i.0),
-            final_sale: item.as_ref().is_some_and(|i| i.1),
-            variants: store::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
-        });
-    }
-    Ok(FoundOrder {
+            returned: f.returned,
+            returnable: u64::from(l.qty).saturating_sub(f.returned),
+            category: f.item.as_ref().map(|i| i.2.clone()),
+            price_yen: f.item.as_ref().map(|i| i.0),
+            final_sale: f.item.as_ref().is_some_and(|i| i.1),
+            variants: f.variants,
+        })
+        .collect();
+    FoundOrder {
         window_ends_at: rfc3339(o.ordered_ms + i64::from(terms.return_window_days) * 86_400_000),
         ordered_at: rfc3339(o.ordered_ms),
         merchant: o.merchant,
         order_ref: o.order_ref,
         customer_ref: o.customer_ref,
         lines,
-    })
+    }
 }
 
 /// Orders whose reference or customer reference is `q`, with what may still be returned of
@@ -179,14 +174,14 @@ async fn lookup(
     let terms = ctx.config.policy.terms.clone();
     let found = ctx
         .db
-        .call(move |c| {
-            orders::find(c, &q, ORDERS_FOUND_MAX)?
-                .into_iter()
-                .map(|o| found_order(c, o, &terms))
-                .collect::<Result<Vec<_>, StoreError>>()
-        })
+        .call(move |c| orders::find_with_facts(c, &q, ORDERS_FOUND_MAX))
         .await?;
-    Ok(Json(found))
+    Ok(Json(
+        found
+            .into_iter()
+            .map(|(o, facts)| found_order(o, facts, &terms))
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]

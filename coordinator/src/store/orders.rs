@@ -36,6 +36,38 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
 }
 
+/// What the store counter shows of one line of an order: how many were returned already, the
+/// catalogue's (price, final sale, category), and the variants an exchange may give.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineFacts {
+    pub returned: u64,
+    pub item: Option<(u64, bool, String)>,
+    pub variants: Vec<String>,
+}
+
+/// The orders whose reference or customer reference is `q` (at most `max`), each with the
+/// facts of its lines, in the order of `Order::lines`.
+pub fn find_with_facts(
+    conn: &Connection,
+    q: &str,
+    max: usize,
+) -> Result<Vec<(Order, Vec<LineFacts>)>, StoreError> {
+    let mut out = Vec::new();
+    for o in find(conn, q, max)? {
+        let returned = returned_qty(conn, &o.merchant, &o.order_ref)?;
+        let mut facts = Vec::with_capacity(o.lines.len());
+        for l in &o.lines {
+            facts.push(LineFacts {
+                returned: returned.get(&l.sku).copied().unwrap_or(0),
+                item: super::dashboard::catalog_item(conn, &o.merchant, &l.sku)?,
+                variants: super::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
+            });
+        }
+        out.push((o, facts));
+    }
+    Ok(out)
+}
+
 /// Stores `orders` of `merchant` (a known reference is replaced), in one transaction.
 pub fn put_orders(
     conn: &mut Connection,
