@@ -128,9 +128,10 @@ pub struct StorageSection {
     /// error instead of filling the disk; what is stored stays intact. Off when absent.
     #[serde(default)]
     pub database_bytes_max: Option<u64>,
-    /// Acknowledged ops are kept this many days, then deleted from the outbox. Keep it longer
-    /// than the coordinator's backup interval: a coordinator restored from a backup asks the
-    /// sites for what it lacks. Default 30; 0 keeps them for ever.
+    /// Acknowledged ops, of the current epoch and of the epochs earlier starts retired, are
+    /// kept this many days, then deleted. Keep it longer than the coordinator's backup interval:
+    /// a coordinator restored from a backup asks the sites for what it lacks. Default 30; 0
+    /// keeps them for ever.
     #[serde(default = "outbox_keep_days_default")]
     pub outbox_keep_days: u32,
 }
