@@ -1,0 +1,761 @@
+//! Applying one site's batch of ops: exactly once, in order, in one transaction with the
+//! stream's high-water mark; each op's effect on the central view, the anomalies it raises.
+
+use super::*;
+
+/// The result of applying one upstream batch.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// Highest seq now durably applied: the value to acknowledge.
+    pub applied_seq: u64,
+    pub n_applied: usize,
+    pub n_duplicates: usize,
+    pub n_anomalies: usize,
+    pub gap_at: Option<u64>,
+    /// Commands the batch queued for sites (a transfer announced to its destination), to
+    /// wake their connections once the batch has committed.
+    pub commands_queued: Queued,
+    /// The kinds of op applied, so what follows a batch runs only the passes they can need.
+    pub kinds: std::collections::BTreeSet<OpKind>,
+    /// When the newest op applied by this batch happened, by the site's clock: how far
+    /// behind the centre is while a site catches up.
+    pub last_op_at_ms: Option<i64>,
+}
+
+pub fn op_applied_seq(conn: &Connection, site: &SiteId, epoch: Epoch) -> Result<u64, StoreError> {
+    let applied: Option<i64> = conn
+        .prepare_cached("SELECT applied_seq FROM op_streams WHERE site = ?1 AND epoch = ?2")?
+        .query_row(params![site.as_str(), to_i64(epoch.0)], |r| r.get(0))
+        .optional()?;
+    Ok(applied.map_or(0, to_u64))
+}
+
+fn stored_op_hash(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    epoch: Epoch,
+    seq: u64,
+) -> Option<PayloadHash> {
+    tx.prepare_cached("SELECT hash FROM ops WHERE site = ?1 AND epoch = ?2 AND seq = ?3")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![site.as_str(), to_i64(epoch.0), to_i64(seq)], |r| {
+                r.get::<_, Vec<u8>>(0)
+            })
+        })
+        .ok()
+        .and_then(|h| h.try_into().ok())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn anomaly(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    epoch: Option<Epoch>,
+    seq: Option<u64>,
+    kind: AnomalyKind,
+    lpn: Option<&Lpn>,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    tracing::warn!(site = %site, seq, kind = kind.as_str(), lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
+    tx.prepare_cached(
+        "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+            site.as_str(),
+            epoch.map(|e| to_i64(e.0)),
+            seq.map(to_i64),
+            kind.as_str(),
+            lpn.map(Lpn::as_str),
+            detail,
+            now_ms
+        ],
+    )?;
+    Ok(())
+}
+
+/// Records an anomaly outside a batch (e.g. a hello that names another site).
+pub fn record_anomaly(
+    conn: &mut Connection,
+    site: &SiteId,
+    kind: AnomalyKind,
+    detail: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    anomaly(&tx, site, None, None, kind, None, detail, now_ms)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Applies one upstream batch from `site` (the certificate's site) exactly once, in order.
+///
+/// The statements of this path run once or twice per op, thousands of times a second while a
+/// site catches up: they are prepared once per connection (`prepare_cached`), not parsed again
+/// for every op; the connection's cache holds [`STATEMENT_CACHE_CAPACITY`] of them.
+pub fn apply_op_batch(
+    conn: &mut Connection,
+    site: &SiteId,
+    epoch: Epoch,
+    batch: &[Sequenced],
+    now_ms: i64,
+) -> Result<BatchOutcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let applied = op_applied_seq(&tx, site, epoch)?;
+    let receiver = Receiver::new(epoch, applied);
+    let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
+    let mut n_anomalies = 0;
+    let mut commands_queued = Queued::none();
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut last_op_at_ms = None;
+    for c in &plan.conflicts {
+        n_anomalies += 1;
+        let detail = format!(
+            "seq {} arrived again with payload hash {} but {} was applied",
+            c.seq,
+            hex(&c.received[..8]),
+            hex(&c.stored[..8])
+        );
+        anomaly(
+            &tx,
+            site,
+            Some(epoch),
+            Some(c.seq),
+            AnomalyKind::HashMismatch,
+            None,
+            &detail,
+            now_ms,
+        )?;
+    }
+    for &i in &plan.apply {
+        let item = &batch[i];
+        let kind = match payload::decode_op(&item.payload) {
+            Ok(op) => {
+                let kind = op.body.kind();
+                kinds.insert(op.body.op_kind());
+                last_op_at_ms = Some(op.at_ms);
+                n_anomalies += apply_op(
+                    &tx,
+                    site,
+                    (epoch, item.seq),
+                    op,
+                    now_ms,
+                    &mut commands_queued,
+                )?;
+                kind
+            }
+            Err(e) => {
+                n_anomalies += 1;
+                anomaly(
+                    &tx,
+                    site,
+                    Some(epoch),
+                    Some(item.seq),
+                    AnomalyKind::Undecodable,
+                    None,
+                    &e.to_string(),
+                    now_ms,
+                )?;
+                AnomalyKind::Undecodable.as_str()
+            }
+        };
+        tx.prepare_cached(
+            "INSERT INTO ops (site, epoch, seq, kind, hash, payload, applied_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+                site.as_str(),
+                to_i64(epoch.0),
+                to_i64(item.seq),
+                kind,
+                payload_hash(&item.payload).to_vec(),
+                item.payload,
+                now_ms
+            ],
+        )?;
+        // Fault tests: die with part of the batch applied and nothing committed.
+        fail::fail_point!("coordinator-apply-op", |_| std::process::abort());
+    }
+    tx.prepare_cached(
+        "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (site, epoch) DO UPDATE SET applied_seq = excluded.applied_seq",
+    )?
+    .execute(params![
+        site.as_str(),
+        to_i64(epoch.0),
+        to_i64(plan.new_applied),
+        now_ms
+    ])?;
+    tx.commit()?;
+    let mut receiver = receiver;
+    Ok(BatchOutcome {
+        applied_seq: receiver.commit(&plan),
+        n_applied: plan.apply.len(),
+        n_duplicates: plan.n_duplicates,
+        n_anomalies,
+        gap_at: plan.gap_at,
+        commands_queued,
+        last_op_at_ms,
+        kinds,
+    })
+}
+
+/// Applies one op's effect to the central view, with its row in the timeline of the unit's
+/// return; returns how many anomalies it raised.
+fn apply_op(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    (epoch, seq): (Epoch, u64),
+    op: OpRecord,
+    now_ms: i64,
+    commands_queued: &mut Queued,
+) -> Result<usize, StoreError> {
+    let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &str| {
+        anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
+    };
+    if &op.site != site {
+        let detail = format!(
+            "op names site {} but came over the connection of {site}; not applied",
+            op.site
+        );
+        return note(AnomalyKind::Impersonation, None, &detail);
+    }
+    let event = lifecycle::OpEvent {
+        site,
+        at_ms: op.at_ms,
+        now_ms,
+    };
+    let bill =
+        |activity: billing::Activity, lpn: &Lpn| billing::record(tx, activity, lpn, site, op.at_ms);
+    // Ops are facts: a site that moved a quarantined unit on (an agent from before the gate)
+    // is applied as reported, and ops see it.
+    let n_breaches = match gated_unit(&op.body) {
+        Some(lpn) if is_quarantined(tx, lpn)? => note(
+            AnomalyKind::QuarantineBreached,
+            Some(lpn),
+            &format!("{} of a unit still in quarantine", op.body.kind()),
+        )?,
+        _ => 0,
+    };
+    let applied = match op.body {
+        OpBody::UnitReceived {
+            lpn,
+            rma,
+            sku,
+            receipt,
+            parcel_ref,
+        } => {
+            // A parcel the site could not place keeps the RMA it bore as its reference: one
+            // routed to another site is that return's claim all the same.
+            let named = match (&rma, &parcel_ref) {
+                (Some(rma), _) => Some(rma.clone()),
+                (None, Some(r)) => routed_elsewhere(tx, site, r)?,
+                (None, None) => None,
+            };
+            let claim = match &named {
+                Some(rma) => claim_of(tx, site, rma, &sku, receipt)?,
+                None => Claim::None,
+            };
+            let (attached, claimed) = match &claim {
+                Claim::Counts => (rma.as_ref(), None),
+                Claim::Refused { .. } => (None, named.as_ref()),
+                Claim::None => (None, None),
+            };
+            // A refused claim keeps the RMA as the reference to match by, as an unidentified
+            // parcel's does; `misrouted` keeps it from being matched back automatically.
+            let parcel_ref = parcel_ref.or_else(|| claimed.map(ToString::to_string));
+            let stored_receipt = match &claim {
+                Claim::Refused {
+                    kind: AnomalyKind::ReturnNotRoutedHere,
+                    ..
+                } => "misrouted",
+                _ => receipt.as_str(),
+            };
+            let quarantined = match &claim {
+                Claim::Refused { .. } => true,
+                Claim::Counts | Claim::None => receipt.holds_in_quarantine(false),
+            };
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine, claimed_rma)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                     ON CONFLICT (lpn) DO NOTHING",
+                )?
+                .execute(params![
+                    lpn.as_str(),
+                    site.as_str(),
+                    sku.as_str(),
+                    attached.map(RmaId::as_str),
+                    UnitState::Received.encode(),
+                    now_ms,
+                    stored_receipt,
+                    parcel_ref,
+                    quarantined,
+                    claimed.map(RmaId::as_str),
+                ],
+            )?;
+            if inserted == 0 {
+                return note(
+                    AnomalyKind::DuplicateLpn,
+                    Some(&lpn),
+                    "a unit with this LPN was already received",
+                );
+            }
+            bill(billing::Activity::Receipt, &lpn)?;
+            match (claim, attached) {
+                (Claim::Refused { kind, detail }, _) => note(kind, Some(&lpn), &detail),
+                (_, Some(rma)) => match event.unit_received(tx, rma, &lpn, &sku, receipt)? {
+                    Some(detail) => note(AnomalyKind::ClosedReturnReceived, Some(&lpn), &detail),
+                    None => Ok(0),
+                },
+                _ => Ok(0),
+            }
+        }
+        OpBody::UnitGraded {
+            lpn,
+            grade,
+            defects,
+        } => match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
+            Ok(()) => {
+                let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
+                // A new grade is a new decision.
+                tx.execute(
+                    "UPDATE units SET grade = ?2, defects = ?3, decided = NULL WHERE lpn = ?1",
+                    params![lpn.as_str(), grade.as_str(), listed.join(",")],
+                )?;
+                let detail = match listed.is_empty() {
+                    true => format!("grade {}", grade.as_str()),
+                    false => format!("grade {}; defects {}", grade.as_str(), listed.join(", ")),
+                };
+                event.unit_event(tx, &lpn, "unit_graded", &detail)?;
+                bill(billing::Activity::Grading, &lpn)?;
+                Ok(0)
+            }
+            Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+        },
+        OpBody::DispositionUndone { lpn, grade } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
+                Ok(()) => {
+                    let detail = format!("disposition undone; graded {} again", grade.as_str());
+                    event.unit_event(tx, &lpn, "disposition_undone", &detail)?;
+                    Ok(0)
+                }
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+            }
+        }
+        OpBody::ParcelClosed { rma, shortages } => {
+            let shortages_json = serde_json::to_string(
+                &shortages
+                    .iter()
+                    .map(|(s, n)| serde_json::json!({"sku": s.as_str(), "qty": n}))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default();
+            match event.parcel_closed(tx, &rma, &shortages, &shortages_json)? {
+                lifecycle::ParcelClosed::Recorded => Ok(0),
+                lifecycle::ParcelClosed::UnknownReturn => note(
+                    AnomalyKind::UnknownReturn,
+                    None,
+                    &format!("parcel of {rma} closed, but no such return is registered"),
+                ),
+                lifecycle::ParcelClosed::ReturnClosed(status) => note(
+                    AnomalyKind::ClosedReturnReceived,
+                    None,
+                    &format!("parcel of {rma} closed at the site, but the return is {status}"),
+                ),
+            }
+        }
+        OpBody::DispositionSet { lpn, disposition } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.dispose(&lpn, disposition))? {
+                Ok(()) => {
+                    let detail = format!("disposition {}", disposition.as_str());
+                    event.unit_event(tx, &lpn, "disposition_set", &detail)?;
+                    bill(billing::Activity::Relabel, &lpn)?;
+                    if disposition == Disposition::Refurbish {
+                        bill(billing::Activity::Refurbishment, &lpn)?;
+                    }
+                    Ok(0)
+                }
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+            }
+        }
+        OpBody::ReceiptVoided { lpn } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.void(&lpn))? {
+                Ok(()) => {
+                    event.unit_event(tx, &lpn, "receipt_voided", "receipt voided at the site")?;
+                    if billing::in_storage(tx, &lpn)? {
+                        bill(billing::Activity::StorageEnd, &lpn)?;
+                    }
+                    Ok(0)
+                }
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+            }
+        }
+        OpBody::UnitPutAway { lpn, bin } => {
+            match transition(tx, site, &lpn, now_ms, |s| s.put_away(&lpn))? {
+                Ok(()) => {
+                    tx.execute(
+                        "UPDATE units SET bin = ?2 WHERE lpn = ?1",
+                        params![lpn.as_str(), bin.as_str()],
+                    )?;
+                    event.unit_event(tx, &lpn, "unit_put_away", &format!("bin {bin}"))?;
+                    if !billing::in_storage(tx, &lpn)? {
+                        bill(billing::Activity::StorageStart, &lpn)?;
+                    }
+                    Ok(0)
+                }
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+            }
+        }
+        OpBody::UnitTested { lpn, passed } => {
+            let n = tx.execute(
+                "UPDATE units SET tested = ?3, updated_ms = ?4 WHERE lpn = ?1 AND site = ?2",
+                params![lpn.as_str(), site.as_str(), passed, now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    AnomalyKind::InvalidTransition,
+                    Some(&lpn),
+                    "test of a unit not held here",
+                );
+            }
+            let detail = if passed {
+                "function test passed"
+            } else {
+                "function test failed"
+            };
+            event.unit_event(tx, &lpn, "unit_tested", detail)?;
+            Ok(0)
+        }
+        OpBody::UnitDeparted {
+            lpn,
+            departure,
+            tracking,
+        } => match transition(tx, site, &lpn, now_ms, |s| s.depart(&lpn, &departure))? {
+            Ok(()) => {
+                let detail = match &tracking {
+                    Some(t) => format!("{departure}, tracking {t}"),
+                    None => departure.to_string(),
+                };
+                event.unit_event(tx, &lpn, "unit_departed", &detail)?;
+                if billing::in_storage(tx, &lpn)? {
+                    bill(billing::Activity::StorageEnd, &lpn)?;
+                }
+                match &departure {
+                    Departure::Transfer { .. } => bill(billing::Activity::Transfer, &lpn)?,
+                    Departure::Recycler | Departure::Disposal => {
+                        bill(billing::Activity::Disposal, &lpn)?
+                    }
+                    Departure::Vendor | Departure::Exchange { .. } => {}
+                }
+                if let Departure::Exchange { rma } = &departure {
+                    event.return_event(tx, rma, "exchange_shipped", &lpn, &detail)?;
+                }
+                match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
+                    Ok(()) => Ok(0),
+                    Err(detail) => note(AnomalyKind::IncompleteUnit, Some(&lpn), &detail),
+                }
+            }
+            Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+        },
+        OpBody::TransferReceived { lpn, from } => {
+            let expected: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT site, transfer_to FROM units WHERE lpn = ?1",
+                    [lpn.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let detail = match expected {
+                Some((owner, Some(to))) if owner == from.as_str() && to == site.as_str() => None,
+                Some((owner, to)) => Some(format!(
+                    "arrived from {from}, but the unit is at {owner} with transfer to {}",
+                    to.as_deref().unwrap_or("none")
+                )),
+                None => Some("no receipt of this unit is known".to_owned()),
+            };
+            if let Some(detail) = detail {
+                return note(AnomalyKind::InvalidTransition, Some(&lpn), &detail);
+            }
+            // The unit changes hands: the arriving site owns it from here on.
+            tx.execute(
+                "UPDATE units SET site = ?2, transfer_to = NULL WHERE lpn = ?1",
+                params![lpn.as_str(), site.as_str()],
+            )?;
+            match transition(tx, site, &lpn, now_ms, |s| s.arrive(&lpn))? {
+                Ok(()) => {
+                    event.unit_event(tx, &lpn, "transfer_received", &format!("from {from}"))?;
+                    Ok(0)
+                }
+                Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
+            }
+        }
+        OpBody::UnitMatched { lpn, rma } => {
+            let n = tx.execute(
+                "UPDATE units SET rma = ?3, quarantine = 0, updated_ms = ?4
+                 WHERE lpn = ?1 AND site = ?2 AND quarantine = 1",
+                params![lpn.as_str(), site.as_str(), rma.as_str(), now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    AnomalyKind::InvalidTransition,
+                    Some(&lpn),
+                    &format!("matched to {rma} at the site, but not in quarantine here"),
+                );
+            }
+            event.unit_event(tx, &lpn, "unit_matched", "matched at the site")?;
+            Ok(0)
+        }
+        OpBody::ToteReceived { tote } => {
+            let n = tx.execute(
+                "UPDATE totes SET status = 'received', received_ms = ?3 WHERE tote = ?1 AND site = ?2",
+                params![tote.as_str(), site.as_str(), now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    AnomalyKind::UnknownTote,
+                    None,
+                    &format!("tote {tote} received, but none was sent to this site"),
+                );
+            }
+            Ok(0)
+        }
+        OpBody::DatabaseRewound {
+            epoch: rewound,
+            head_seq,
+            new_epoch,
+        } => {
+            // What this coordinator applied of that epoch beyond the site's head existed only
+            // in the database the site lost; what the site confirmed after it and had not sent
+            // is gone with it.
+            let applied: i64 = tx
+                .prepare_cached(
+                    "SELECT applied_seq FROM op_streams WHERE site = ?1 AND epoch = ?2",
+                )?
+                .query_row(params![site.as_str(), to_i64(rewound.0)], |r| r.get(0))
+                .optional()?
+                .unwrap_or(0);
+            let n_ops = to_u64(applied).saturating_sub(head_seq);
+            note(
+                AnomalyKind::DatabaseRewound,
+                None,
+                &format!(
+                    "database of site {site} went back in time: {n_ops} ops, new epoch {new_epoch} \
+                     (epoch {rewound} held {head_seq} ops at the site, {applied} were applied here)"
+                ),
+            )
+        }
+        OpBody::InventoryAdjusted { sku, delta } => {
+            tx.prepare_cached(
+                "INSERT INTO inventory (site, sku, qty) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (site, sku) DO UPDATE SET qty = qty + excluded.qty",
+            )?
+            .execute(params![site.as_str(), sku.as_str(), delta])?;
+            Ok(0)
+        }
+        OpBody::UnitReleased {
+            lpn,
+            supervisor,
+            reason,
+        } => {
+            let n = tx.execute(
+                "UPDATE units SET quarantine = 0, updated_ms = ?3
+                 WHERE lpn = ?1 AND site = ?2 AND quarantine = 1",
+                params![lpn.as_str(), site.as_str(), now_ms],
+            )?;
+            if n == 0 {
+                return note(
+                    AnomalyKind::InvalidTransition,
+                    Some(&lpn),
+                    "released from quarantine at the site, but not in quarantine here",
+                );
+            }
+            let detail = format!("released from quarantine by {supervisor}: {reason}");
+            event.unit_event(tx, &lpn, "unit_released", &detail)?;
+            let claimed: Option<String> = tx
+                .query_row(
+                    "SELECT claimed_rma FROM units WHERE lpn = ?1 AND rma IS NULL",
+                    [lpn.as_str()],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .flatten();
+            if let Some(claimed) = claimed {
+                let claimed = RmaId::new(claimed)?;
+                event.return_event(tx, &claimed, "unit_released", &lpn, &detail)?;
+            }
+            Ok(0)
+        }
+    };
+    applied.map(|n| n + n_breaches)
+}
+
+/// The unit an op moves on through grading, disposition, putaway or departure: what the
+/// quarantine gate holds back at the sites.
+fn gated_unit(body: &OpBody) -> Option<&Lpn> {
+    match body {
+        OpBody::UnitGraded { lpn, .. }
+        | OpBody::DispositionSet { lpn, .. }
+        | OpBody::UnitPutAway { lpn, .. }
+        | OpBody::UnitDeparted { lpn, .. } => Some(lpn),
+        _ => None,
+    }
+}
+
+fn is_quarantined(tx: &Transaction<'_>, lpn: &Lpn) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT quarantine FROM units WHERE lpn = ?1")?
+        .query_row([lpn.as_str()], |r| r.get::<_, bool>(0))
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// Whether a unit a site received against a return may count as that return's unit.
+enum Claim {
+    /// It names no return.
+    None,
+    Counts,
+    /// It waits in quarantine unattached; `kind` and `detail` are the anomaly raised.
+    Refused {
+        kind: AnomalyKind,
+        detail: String,
+    },
+}
+
+/// The return a parcel reference names when that return is routed to another site.
+fn routed_elsewhere(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    reference: &str,
+) -> Result<Option<RmaId>, StoreError> {
+    let Ok(rma) = RmaId::new(reference) else {
+        return Ok(None);
+    };
+    let routed_to: Option<String> = tx
+        .prepare_cached("SELECT site FROM returns WHERE rma = ?1")?
+        .query_row([rma.as_str()], |r| r.get(0))
+        .optional()?;
+    Ok(routed_to.filter(|s| s != site.as_str()).map(|_| rma))
+}
+
+/// Decides [`Claim`] for a unit of `sku` received at `site` against `rma`: the return must be
+/// routed to this site and list the SKU, and an over unit must come before the parcel closed.
+fn claim_of(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    rma: &RmaId,
+    sku: &Sku,
+    receipt: ReceiptKind,
+) -> Result<Claim, StoreError> {
+    let row: Option<(String, String, String)> = tx
+        .prepare_cached("SELECT site, status, lines_json FROM returns WHERE rma = ?1")?
+        .query_row([rma.as_str()], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((routed_to, status, lines_json)) = row else {
+        // An RMA this coordinator never registered: nothing to attach it to, as before.
+        return Ok(Claim::None);
+    };
+    let refused = |kind, detail: String| Ok(Claim::Refused { kind, detail });
+    if routed_to != site.as_str() || receipt == ReceiptKind::Unidentified {
+        return refused(
+            AnomalyKind::ReturnNotRoutedHere,
+            format!("{sku} received at {site} against {rma}, which is routed to {routed_to}; held in quarantine"),
+        );
+    }
+    let listed = serde_json::from_str::<Vec<serde_json::Value>>(&lines_json)
+        .unwrap_or_default()
+        .iter()
+        .any(|l| l["sku"].as_str() == Some(sku.as_str()));
+    if !listed || receipt == ReceiptKind::WrongItem {
+        return refused(
+            AnomalyKind::WrongItem,
+            format!("{sku} received at {site} against {rma}, which does not list it; held in quarantine"),
+        );
+    }
+    if receipt == ReceiptKind::Over && status == lifecycle::RECEIVED {
+        return refused(
+            AnomalyKind::OverAfterClose,
+            format!("{sku} received at {site} against {rma} beyond its quantity after its parcel closed; held in quarantine"),
+        );
+    }
+    Ok(Claim::Counts)
+}
+
+/// What a departure sets in motion: a transfer is announced to the site it goes to (so that
+/// site can receive it offline), an exchange's replacement is recorded against its return.
+/// The inner `Err(detail)` is an anomaly: the unit's record lacks what the transfer needs.
+fn departed(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    lpn: &Lpn,
+    departure: &Departure,
+    now_ms: i64,
+    commands_queued: &mut Queued,
+) -> Result<Result<(), String>, StoreError> {
+    tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
+    listings::delist_unit(tx, lpn, now_ms)?;
+    match departure {
+        Departure::Transfer { to } => {
+            let (sku, grade, state): (String, Option<String>, String) = tx.query_row(
+                "SELECT sku, grade, state FROM units WHERE lpn = ?1",
+                [lpn.as_str()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )?;
+            let Some(disposition) = UnitState::decode(&state)?.disposition() else {
+                return Ok(Err("transferred without a disposition".into()));
+            };
+            let Some(grade) = grade.as_deref().map(Grade::parse).transpose()? else {
+                return Ok(Err("transferred without a grade".into()));
+            };
+            tx.execute(
+                "UPDATE units SET transfer_to = ?2 WHERE lpn = ?1",
+                params![lpn.as_str(), to.as_str()],
+            )?;
+            let command = CommandBody::ExpectedTransfer {
+                lpn: lpn.clone(),
+                sku: Sku::new(sku)?,
+                grade,
+                disposition,
+                from: site.clone(),
+            };
+            let seq = enqueue_command(tx, to, &command, now_ms)?;
+            commands_queued.push(to.clone(), seq);
+        }
+        Departure::Exchange { rma } => {
+            tx.execute(
+                "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
+                params![rma.as_str(), lpn.as_str()],
+            )?;
+            reservations::shipped(tx, rma, lpn.as_str(), now_ms)?;
+        }
+        Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
+    }
+    Ok(Ok(()))
+}
+
+/// Moves a unit to a new state. The inner `Err(detail)` says why the move is not allowed (the
+/// caller records it as an anomaly); the outer error is a database failure.
+fn transition(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    lpn: &Lpn,
+    now_ms: i64,
+    next: impl FnOnce(UnitState) -> Result<UnitState, DomainError>,
+) -> Result<Result<(), String>, StoreError> {
+    let row: Option<(String, String)> = tx
+        .prepare_cached("SELECT state, site FROM units WHERE lpn = ?1")?
+        .query_row([lpn.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let Some((state, owner)) = row else {
+        return Ok(Err("no receipt of this unit is known".into()));
+    };
+    if owner != site.as_str() {
+        return Ok(Err(format!("unit belongs to site {owner}")));
+    }
+    let new_state = match next(UnitState::decode(&state)?) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    tx.prepare_cached("UPDATE units SET state = ?2, updated_ms = ?3 WHERE lpn = ?1")?
+        .execute(params![lpn.as_str(), new_state.encode(), now_ms])?;
+    Ok(Ok(()))
+}
