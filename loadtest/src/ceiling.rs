@@ -35,36 +35,19 @@ impl Ceiling {
     }
 }
 
-/// The coordinator's `ops` and `op_streams` tables, as its first migration makes them, and the
-/// durability its database runs with (WAL, `synchronous=FULL`).
-const SCHEMA: &str = r#"
-    PRAGMA journal_mode = WAL;
-    PRAGMA synchronous = FULL;
-    CREATE TABLE op_streams (
-        site          TEXT NOT NULL,
-        epoch         INTEGER NOT NULL,
-        applied_seq   INTEGER NOT NULL,
-        first_seen_ms INTEGER NOT NULL,
-        PRIMARY KEY (site, epoch)
-    ) STRICT;
-    CREATE TABLE ops (
-        site       TEXT NOT NULL,
-        epoch      INTEGER NOT NULL,
-        seq        INTEGER NOT NULL,
-        kind       TEXT NOT NULL,
-        hash       BLOB NOT NULL,
-        payload    BLOB NOT NULL,
-        applied_ms INTEGER NOT NULL,
-        PRIMARY KEY (site, epoch, seq)
-    ) STRICT, WITHOUT ROWID;
-"#;
+/// The durability the coordinator's database runs with.
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;";
 
 /// Inserts every site's ops into a new database at `path`, the sites' batches interleaved as
 /// nine agents' would arrive; returns how many and how long.
-pub fn measure(path: &Path, sites: &[SiteOps]) -> rusqlite::Result<Ceiling> {
+pub fn measure(path: &Path, sites: &[SiteOps]) -> anyhow::Result<Ceiling> {
     let mut conn = Connection::open(path)?;
     conn.busy_timeout(CEILING_BUSY_TIMEOUT)?;
-    conn.execute_batch(SCHEMA)?;
+    conn.execute_batch(PRAGMAS)?;
+    // The coordinator's own schema (its `ops` and `op_streams` tables, with every index).
+    modori_coordinator::store::migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| anyhow::anyhow!("migrating the ceiling's file: {e}"))?;
     let batches: Vec<Vec<_>> = sites
         .iter()
         .map(|s| s.ops.chunks(CEILING_BATCH_OPS).collect())
