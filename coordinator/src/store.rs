@@ -52,6 +52,7 @@ pub mod rules;
 pub mod runs;
 pub mod stock;
 pub mod styles;
+pub mod tallies;
 pub mod totes;
 pub mod transfers;
 pub mod webhooks;

@@ -18,6 +18,13 @@ const TIMEOUT: Duration = Duration::from_secs(60);
 const OPS_SQL: &str = "SELECT COUNT(*) FROM ops WHERE site = ?1";
 const UNITS_SQL: &str = "SELECT COUNT(*) FROM units WHERE site = ?1";
 const ANOMALIES_SQL: &str = "SELECT COUNT(*) FROM anomalies";
+/// What the apply path counts per batch in the batch's transaction (the throughput chart's and
+/// the statement's counts), for the whole fleet (`?1 = ?1` takes the site parameter every count
+/// is given).
+const OPS_COUNTED_SQL: &str =
+    "SELECT COALESCE(SUM(n), 0) FROM ops_per_minute WHERE kind = 'unit_received' AND ?1 = ?1";
+const RECEIPTS_BILLED_SQL: &str =
+    "SELECT COALESCE(SUM(n), 0) FROM billable_daily WHERE activity = 'receipt' AND ?1 = ?1";
 /// Ops an agent recorded in all its epochs.
 const RECORDED_SQL: &str = "SELECT op_head_seq + (SELECT COALESCE(SUM(head_seq), 0)
     FROM retired_epochs) FROM sync_state WHERE id = 1";
@@ -49,6 +56,18 @@ fn assert_exactly_once(f: &ProcFleet, i: usize, n: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The fleet's `n` receipts counted once each, as the ops themselves.
+fn assert_counted_once(f: &ProcFleet, n: u64) -> anyhow::Result<()> {
+    assert_eq!(f.coordinator_count(OPS_COUNTED_SQL, 0)?, n, "{}", f.logs());
+    assert_eq!(
+        f.coordinator_count(RECEIPTS_BILLED_SQL, 0)?,
+        n,
+        "{}",
+        f.logs()
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn coordinator_dies_after_part_of_a_batch_is_applied() -> anyhow::Result<()> {
     let mut f = ProcFleet::new(BINS)?;
@@ -67,7 +86,8 @@ async fn coordinator_dies_after_part_of_a_batch_is_applied() -> anyhow::Result<(
 
     f.start_coordinator(None).await?;
     wait_applied(&f, 0, 10).await?;
-    assert_exactly_once(&f, 0, 10)
+    assert_exactly_once(&f, 0, 10)?;
+    assert_counted_once(&f, 10)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +114,8 @@ async fn coordinator_dies_between_the_durable_commit_and_the_ack() -> anyhow::Re
     f.start_coordinator(None).await?;
     wait_applied(&f, 0, 10).await?;
     assert_eq!(f.status(0).await?["last_acked_seq"], 10);
-    assert_exactly_once(&f, 0, 10)
+    assert_exactly_once(&f, 0, 10)?;
+    assert_counted_once(&f, 10)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +129,8 @@ async fn agent_dies_with_a_batch_in_flight() -> anyhow::Result<()> {
 
     f.start_agent(0, None)?;
     wait_applied(&f, 0, 10).await?;
-    assert_exactly_once(&f, 0, 10)
+    assert_exactly_once(&f, 0, 10)?;
+    assert_counted_once(&f, 10)
 }
 
 /// Five returns routed to site 0 (the origin is the site itself).
@@ -239,9 +261,11 @@ async fn kill_9_under_load_loses_nothing_and_applies_nothing_twice() -> anyhow::
             _ => {}
         }
     }
+    let mut recorded = 0;
     for site in 0..2 {
         // Every start of an agent begins a new epoch: what it recorded is the heads of all.
         let head = f.agent_count(site, RECORDED_SQL)?;
+        recorded += head;
         let n_confirmed = confirmed.iter().filter(|(s, _)| *s == site).count() as u64;
         assert!(
             head >= n_confirmed,
@@ -250,6 +274,7 @@ async fn kill_9_under_load_loses_nothing_and_applies_nothing_twice() -> anyhow::
         wait_applied(&f, site, head).await?;
         assert_exactly_once(&f, site, head)?;
     }
+    assert_counted_once(&f, recorded)?;
     let (status, body) =
         modori_tests::http_request_as(f.http, Some(&f.ops_key), "GET", "/api/v1/sites", None)
             .await?;
@@ -276,6 +301,7 @@ async fn sigterm_stops_both_services_cleanly_with_nothing_lost() -> anyhow::Resu
     f.start_agent(0, None)?;
     wait_applied(&f, 0, 20).await?;
     assert_exactly_once(&f, 0, 20)?;
+    assert_counted_once(&f, 20)?;
     let status = f.terminate_coordinator(TIMEOUT).await?;
     assert!(status.success(), "{status:?}\n{}", f.logs());
     Ok(())

@@ -1,6 +1,7 @@
 //! Applying one site's batch of ops: exactly once, in order, in one transaction with the
 //! stream's high-water mark; each op's effect on the central view, the anomalies it raises.
 
+use super::tallies::Tally;
 use super::*;
 
 /// The result of applying one upstream batch.
@@ -108,6 +109,7 @@ pub fn apply_op_batch(
     let mut commands_queued = Queued::none();
     let mut kinds = std::collections::BTreeSet::new();
     let mut last_op_at_ms = None;
+    let mut counts = BatchCounts::default();
     for c in &plan.conflicts {
         n_anomalies += 1;
         let detail = format!(
@@ -141,6 +143,7 @@ pub fn apply_op_batch(
                     op,
                     now_ms,
                     &mut commands_queued,
+                    &mut counts,
                 )?;
                 kind
             }
@@ -172,9 +175,11 @@ pub fn apply_op_batch(
                 now_ms
             ],
         )?;
+        counts.tally.op(now_ms, kind);
         // Fault tests: die with part of the batch applied and nothing committed.
         fail::fail_point!("coordinator-apply-op", |_| std::process::abort());
     }
+    counts.tally.write(&tx)?;
     tx.prepare_cached(
         "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (site, epoch) DO UPDATE SET applied_seq = excluded.applied_seq",
@@ -199,6 +204,13 @@ pub fn apply_op_batch(
     })
 }
 
+/// What a batch counts rather than writes per op (see `tallies`), and its billing.
+#[derive(Default)]
+struct BatchCounts {
+    tally: Tally,
+    biller: billing::Biller,
+}
+
 /// Applies one op's effect to the central view, with its row in the timeline of the unit's
 /// return; returns how many anomalies it raised.
 fn apply_op(
@@ -208,6 +220,7 @@ fn apply_op(
     op: OpRecord,
     now_ms: i64,
     commands_queued: &mut Queued,
+    counts: &mut BatchCounts,
 ) -> Result<usize, StoreError> {
     let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &str| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
@@ -224,8 +237,12 @@ fn apply_op(
         at_ms: op.at_ms,
         now_ms,
     };
-    let bill =
-        |activity: billing::Activity, lpn: &Lpn| billing::record(tx, activity, lpn, site, op.at_ms);
+    let at_ms = op.at_ms;
+    let mut bill = |activity: billing::Activity, lpn: &Lpn| {
+        counts
+            .biller
+            .record(tx, &mut counts.tally, activity, lpn, site, at_ms)
+    };
     // Ops are facts: a site that moved a quarantined unit on (an agent from before the gate)
     // is applied as reported, and ops see it.
     let n_breaches = match gated_unit(&op.body) {
@@ -300,7 +317,9 @@ fn apply_op(
                     "a unit with this LPN was already received",
                 );
             }
-            bill(billing::Activity::Receipt, &lpn)?;
+            counts
+                .biller
+                .receipt(tx, &mut counts.tally, attached, &sku, at_ms)?;
             match (claim, attached) {
                 (Claim::Refused { kind, detail }, _) => note(kind, Some(&lpn), &detail),
                 (_, Some(rma)) => match event.unit_received(tx, rma, &lpn, &sku, receipt)? {

@@ -1,17 +1,23 @@
-//! Per-merchant activity billing for the 3PL: every billable activity at a site is written to
-//! the `billable` ledger, with its merchant, in the transaction applying the op that did it;
-//! a monthly statement prices the ledger with the configured rates.
+//! Per-merchant activity billing for the 3PL: every billable activity at a site is counted, with
+//! its merchant, in the transaction applying the op that did it; a monthly statement prices the
+//! counts with the configured rates.
 //!
-//! Invariants: one ledger row per billable op (ops apply once, so activities bill once); the
-//! merchant of a unit is its return's, or the catalogue's owner of its SKU, or `unassigned`;
-//! the month of an activity is the site's clock at the op, in Japan time. Storage is billed
-//! per day a unit spends in a bin (from its first put-away until it leaves), within the month.
+//! Invariants: one count per billable op (ops apply once, so activities bill once); counted
+//! activities (receipts, gradings, relabels, …) are kept as counts per merchant, activity and
+//! Japan day (`billable_daily`, see `tallies`), storage as the `billable` ledger's start and end
+//! rows per unit (its days need both ends); the merchant of a unit is its return's, or the
+//! catalogue's owner of its SKU, or `unassigned`; the day and month of an activity are the
+//! site's clock at the op, in Japan time. Storage is billed per day a unit spends in a bin (from
+//! its first put-away until it leaves), within the month.
+
+use std::collections::HashMap;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
-use modori_shared::domain::{Lpn, SiteId};
+use modori_shared::domain::{Lpn, RmaId, SiteId, Sku};
 
+use super::tallies::{jst_day, Tally};
 use super::StoreError;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -20,8 +26,8 @@ const JST_MS: i64 = 9 * 60 * 60 * 1000;
 /// Merchant of activities whose unit belongs to no known merchant.
 pub const UNASSIGNED: &str = "unassigned";
 
-/// A billable activity (the ledger's `activity`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A billable activity (the ledger's and the counts' `activity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Activity {
     Receipt,
     Grading,
@@ -80,41 +86,92 @@ impl Default for BillingRates {
     }
 }
 
-/// The merchant a unit's activities are billed to.
-fn merchant_of(tx: &Transaction<'_>, lpn: &Lpn) -> Result<String, StoreError> {
-    let merchant: Option<String> = tx
-        .prepare_cached(
-            "SELECT COALESCE(
-                (SELECT r.merchant FROM returns r WHERE r.rma = u.rma),
-                (SELECT c.merchant FROM catalog c WHERE c.sku = u.sku ORDER BY c.merchant LIMIT 1))
-             FROM units u WHERE u.lpn = ?1",
-        )?
-        .query_row([lpn.as_str()], |r| r.get(0))
-        .optional()?
-        .flatten();
-    Ok(merchant.unwrap_or_else(|| UNASSIGNED.to_owned()))
+/// Billing while one batch applies: counted activities go to the batch's [`Tally`], storage to
+/// the ledger; each (return, SKU) pair's merchant is looked up once per batch (neither a
+/// return's merchant nor the catalogue changes while a batch applies).
+#[derive(Debug, Default)]
+pub struct Biller {
+    merchants: HashMap<(Option<String>, String), String>,
 }
 
-/// Writes one billable activity of `lpn`, done at `site` at `at_ms` (the site's clock).
-pub fn record(
-    tx: &Transaction<'_>,
-    activity: Activity,
-    lpn: &Lpn,
-    site: &SiteId,
-    at_ms: i64,
-) -> Result<(), StoreError> {
-    let merchant = merchant_of(tx, lpn)?;
-    tx.prepare_cached(
-        "INSERT INTO billable (merchant, activity, lpn, site, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-    )?
-    .execute(params![
-        merchant,
-        activity.as_str(),
-        lpn.as_str(),
-        site.as_str(),
-        at_ms
-    ])?;
-    Ok(())
+impl Biller {
+    /// Bills one activity of `lpn`, done at `site` at `at_ms` (the site's clock).
+    pub fn record(
+        &mut self,
+        tx: &Transaction<'_>,
+        tally: &mut Tally,
+        activity: Activity,
+        lpn: &Lpn,
+        site: &SiteId,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let merchant = self.merchant_of(tx, lpn)?;
+        match activity {
+            Activity::StorageStart | Activity::StorageEnd => {
+                tx.prepare_cached(
+                    "INSERT INTO billable (merchant, activity, lpn, site, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                )?
+                .execute(params![
+                    merchant,
+                    activity.as_str(),
+                    lpn.as_str(),
+                    site.as_str(),
+                    at_ms
+                ])?;
+            }
+            _ => tally.billed(merchant, activity, at_ms),
+        }
+        Ok(())
+    }
+
+    /// Bills a receipt, whose unit's return (`rma`, when it counts as that return's) and SKU
+    /// the caller has at hand: nothing to read back.
+    pub fn receipt(
+        &mut self,
+        tx: &Transaction<'_>,
+        tally: &mut Tally,
+        rma: Option<&RmaId>,
+        sku: &Sku,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let key = (rma.map(ToString::to_string), sku.to_string());
+        let merchant = self.merchant(tx, key)?;
+        tally.billed(merchant, Activity::Receipt, at_ms);
+        Ok(())
+    }
+
+    /// The merchant a unit's activities are billed to.
+    fn merchant_of(&mut self, tx: &Transaction<'_>, lpn: &Lpn) -> Result<String, StoreError> {
+        let unit: Option<(Option<String>, String)> = tx
+            .prepare_cached("SELECT rma, sku FROM units WHERE lpn = ?1")?
+            .query_row([lpn.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match unit {
+            Some(key) => self.merchant(tx, key),
+            None => Ok(UNASSIGNED.to_owned()),
+        }
+    }
+
+    /// The merchant of a unit of return `key.0` (if any) and SKU `key.1`.
+    fn merchant(
+        &mut self,
+        tx: &Transaction<'_>,
+        key: (Option<String>, String),
+    ) -> Result<String, StoreError> {
+        if let Some(merchant) = self.merchants.get(&key) {
+            return Ok(merchant.clone());
+        }
+        let merchant: Option<String> = tx
+            .prepare_cached(
+                "SELECT COALESCE(
+                    (SELECT merchant FROM returns WHERE rma = ?1),
+                    (SELECT merchant FROM catalog WHERE sku = ?2 ORDER BY merchant LIMIT 1))",
+            )?
+            .query_row(params![key.0, key.1], |r| r.get(0))?;
+        let merchant = merchant.unwrap_or_else(|| UNASSIGNED.to_owned());
+        self.merchants.insert(key, merchant.clone());
+        Ok(merchant)
+    }
 }
 
 /// Whether the unit is in storage now (a move between bins does not start it again; a unit
@@ -183,9 +240,9 @@ pub fn statement(
     let storage_end = end.min(now_ms);
     let count = |activity: Activity| -> Result<u64, StoreError> {
         let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM billable WHERE merchant = ?1 AND activity = ?2
-               AND at_ms >= ?3 AND at_ms < ?4",
-            params![merchant, activity.as_str(), start, end],
+            "SELECT COALESCE(SUM(n), 0) FROM billable_daily WHERE merchant = ?1 AND activity = ?2
+               AND day >= ?3 AND day < ?4",
+            params![merchant, activity.as_str(), jst_day(start), jst_day(end)],
             |r| r.get(0),
         )?;
         Ok(u64::try_from(n).unwrap_or(0))

@@ -3,8 +3,8 @@
 //! return, a return's units with the centre's decisions, and a store's waiting returns.
 //!
 //! Read-only. Every list is capped by its caller's `limit`; the counts run over indexes made
-//! for them (`units_state_site`, `units_transfer_to`, `ops_applied`, `returns_created`,
-//! `returns_origin_store`).
+//! for them (`units_state_site`, `units_transfer_to`, `returns_created`,
+//! `returns_origin_store`), and the ops counted per minute (`ops_per_minute`).
 
 use std::collections::BTreeMap;
 
@@ -217,7 +217,8 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
 }
 
 /// Events per time bucket: ops applied by kind, and returns registered (`registered`).
-/// Rows are (bucket start in Unix ms, kind, count), oldest first.
+/// Rows are (bucket start in Unix ms, kind, count), oldest first. Ops are counted per minute
+/// (`tallies`): buckets and `since_ms` are exact in whole minutes.
 pub fn throughput(
     conn: &Connection,
     since_ms: i64,
@@ -226,7 +227,7 @@ pub fn throughput(
     let bucket_ms = bucket_ms.max(1);
     let mut out = Vec::new();
     let mut stmt = conn.prepare_cached(
-        "SELECT applied_ms / ?2, kind, COUNT(*) FROM ops WHERE applied_ms >= ?1
+        "SELECT minute_ms / ?2, kind, SUM(n) FROM ops_per_minute WHERE minute_ms >= ?1
          GROUP BY 1, 2",
     )?;
     let rows = stmt.query_map(params![since_ms, bucket_ms], |r| {

@@ -312,5 +312,7 @@ pub fn migrations() -> Migrations<'static> {
         ),
         // Every start numbers the command streams in a new epoch (store/command_epochs.rs).
         M::up(command_epochs::MIGRATION),
+        // The apply path counts per batch what it wrote as a row per op (store/tallies.rs).
+        M::up(tallies::MIGRATION),
     ])
 }
