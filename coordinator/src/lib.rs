@@ -98,6 +98,8 @@ pub struct Ctx {
     pub config: CoordinatorConfig,
     pub fleet: Fleet,
     pub db: Db,
+    /// Site batches waiting for their group transaction.
+    pub apply_groups: app::group_commit::GroupCommit,
     pub command_epoch: Epoch,
     pub live: Live,
     pub metrics: Metrics,
@@ -240,6 +242,7 @@ impl Coordinator {
             sessions: Default::default(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
+            apply_groups: Default::default(),
             clock,
         });
         ctx.wake(rules_queued);

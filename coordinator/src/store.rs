@@ -57,7 +57,10 @@ pub mod totes;
 pub mod transfers;
 pub mod webhooks;
 
-pub use apply::{apply_op_batch, op_applied_seq, record_anomaly, BatchOutcome};
+pub use apply::{
+    apply_op_batch, apply_op_batches, apply_op_group, op_applied_seq, record_anomaly, BatchOutcome,
+    SiteBatch,
+};
 pub use catalog::{catalog, put_catalog, put_styled_catalog};
 pub use commands::{
     command_heads, command_stream, enqueue_command, load_commands, set_command_acked,

@@ -6,10 +6,11 @@ use modori_shared::op::OpKind;
 use modori_shared::wire::messages::Sequenced;
 use tracing::{debug, warn};
 
-use crate::store::{self, BatchOutcome, StoreError};
+use crate::store::{self, BatchOutcome, SiteBatch, StoreError};
 use crate::Ctx;
 
-/// Applies `ops` of `site`'s stream in `epoch` in one transaction, wakes the sites of the
+/// Applies `ops` of `site`'s stream in `epoch` in a transaction (shared with other sites'
+/// batches that arrived meanwhile, see `group_commit`), wakes the sites of the
 /// commands it queued, then runs the passes its kinds of op need (a failure there is logged:
 /// the next pass redoes it, and it must not cost the site its link). The outcome says what to
 /// acknowledge.
@@ -21,11 +22,13 @@ pub async fn apply_batch(
     applied_ms: i64,
 ) -> Result<BatchOutcome, StoreError> {
     let n_ops = ops.len();
-    let s = site.clone();
-    let mut outcome = ctx
-        .db
-        .call(move |c| store::apply_op_batch(c, &s, epoch, &ops, applied_ms))
-        .await?;
+    let batch = SiteBatch {
+        site: site.clone(),
+        epoch,
+        ops,
+        applied_ms,
+    };
+    let mut outcome = ctx.apply_groups.apply(&ctx.db, batch).await?;
     ctx.metrics
         .ops_applied(site, outcome.n_applied as u64, outcome.n_duplicates as u64);
     if let Some(gap) = outcome.gap_at {

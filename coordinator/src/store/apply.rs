@@ -89,11 +89,18 @@ pub fn record_anomaly(
     Ok(())
 }
 
-/// Applies one upstream batch from `site` (the certificate's site) exactly once, in order.
-///
-/// The statements of this path run once or twice per op, thousands of times a second while a
-/// site catches up: they are prepared once per connection (`prepare_cached`), not parsed again
-/// for every op; the connection's cache holds [`STATEMENT_CACHE_CAPACITY`] of them.
+/// One site's batch waiting to be applied.
+#[derive(Clone, Debug)]
+pub struct SiteBatch {
+    pub site: SiteId,
+    pub epoch: Epoch,
+    pub ops: Vec<Sequenced>,
+    /// When it arrived, by this coordinator's clock: the ops' `applied_ms`.
+    pub applied_ms: i64,
+}
+
+/// Applies one upstream batch from `site` (the certificate's site) exactly once, in order, in
+/// a transaction of its own.
 pub fn apply_op_batch(
     conn: &mut Connection,
     site: &SiteId,
@@ -102,9 +109,60 @@ pub fn apply_op_batch(
     now_ms: i64,
 ) -> Result<BatchOutcome, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let applied = op_applied_seq(&tx, site, epoch)?;
+    let outcome = apply_in(&tx, site, epoch, batch, now_ms)?;
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Applies several sites' batches in one transaction (group commit: one commit and one fsync
+/// for all of them), each exactly once and in order; the outcomes in the batches' order. Two
+/// batches of one stream apply one after the other, the second seeing the first's mark.
+pub fn apply_op_batches(
+    conn: &mut Connection,
+    batches: &[SiteBatch],
+) -> Result<Vec<BatchOutcome>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcomes = batches
+        .iter()
+        .map(|b| apply_in(&tx, &b.site, b.epoch, &b.ops, b.applied_ms))
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(outcomes)
+}
+
+/// Applies a group of batches in one transaction ([`apply_op_batches`]); if that fails, each
+/// alone, so one batch that cannot apply fails only itself. The outcomes in the batches' order.
+pub fn apply_op_group(
+    conn: &mut Connection,
+    batches: &[SiteBatch],
+) -> Vec<Result<BatchOutcome, StoreError>> {
+    match apply_op_batches(conn, batches) {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if batches.len() == 1 => vec![Err(e)],
+        Err(e) => {
+            tracing::warn!(error = %e, n_batches = batches.len(), "group transaction failed; applying its batches one by one");
+            batches
+                .iter()
+                .map(|b| apply_op_batch(conn, &b.site, b.epoch, &b.ops, b.applied_ms))
+                .collect()
+        }
+    }
+}
+
+/// Applies one batch inside `tx`. The statements of this path run once or twice per op,
+/// thousands of times a second while a site catches up: they are prepared once per connection
+/// (`prepare_cached`), not parsed again for every op; the connection's cache holds
+/// [`STATEMENT_CACHE_CAPACITY`] of them.
+fn apply_in(
+    tx: &Transaction<'_>,
+    site: &SiteId,
+    epoch: Epoch,
+    batch: &[Sequenced],
+    now_ms: i64,
+) -> Result<BatchOutcome, StoreError> {
+    let applied = op_applied_seq(tx, site, epoch)?;
     let receiver = Receiver::new(epoch, applied);
-    let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(&tx, site, epoch, seq));
+    let plan: Plan = receiver.plan(batch, |seq| stored_op_hash(tx, site, epoch, seq));
     let mut n_anomalies = 0;
     let mut commands_queued = Queued::none();
     let mut kinds = std::collections::BTreeSet::new();
@@ -119,7 +177,7 @@ pub fn apply_op_batch(
             hex(&c.stored[..8])
         );
         anomaly(
-            &tx,
+            tx,
             site,
             Some(epoch),
             Some(c.seq),
@@ -137,7 +195,7 @@ pub fn apply_op_batch(
                 kinds.insert(op.body.op_kind());
                 last_op_at_ms = Some(op.at_ms);
                 n_anomalies += apply_op(
-                    &tx,
+                    tx,
                     site,
                     (epoch, item.seq),
                     op,
@@ -150,7 +208,7 @@ pub fn apply_op_batch(
             Err(e) => {
                 n_anomalies += 1;
                 anomaly(
-                    &tx,
+                    tx,
                     site,
                     Some(epoch),
                     Some(item.seq),
@@ -179,7 +237,7 @@ pub fn apply_op_batch(
         // Fault tests: die with part of the batch applied and nothing committed.
         fail::fail_point!("coordinator-apply-op", |_| std::process::abort());
     }
-    counts.tally.write(&tx)?;
+    counts.tally.write(tx)?;
     tx.prepare_cached(
         "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (site, epoch) DO UPDATE SET applied_seq = excluded.applied_seq",
@@ -190,7 +248,6 @@ pub fn apply_op_batch(
         to_i64(plan.new_applied),
         now_ms
     ])?;
-    tx.commit()?;
     let mut receiver = receiver;
     Ok(BatchOutcome {
         applied_seq: receiver.commit(&plan),
