@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use modori_runtime::net::{read_frame, sleep_until_opt, spawn_reader, write_frame, LinkError};
 use modori_runtime::tls::{self, TlsError};
-use modori_shared::domain::SiteId;
+use modori_shared::domain::{Epoch, SiteId};
 use modori_shared::sync::{cut_batch, Sender};
 use modori_shared::wire::handshake::{negotiate, ClientHello, ServerHello};
 use modori_shared::wire::messages::{
@@ -337,22 +338,38 @@ async fn converse(
     let clock = Instant::now();
     let now_ms = || clock.elapsed().as_millis() as u64;
     let mut shutdown = ctx.shutdown.clone();
+    // Batches read and being applied, oldest first: the next batch joins the apply queue
+    // while the last one commits, and each is acknowledged in order once it has.
+    let mut applying = FuturesOrdered::new();
+    let pipeline_max = ctx.config.sync.inflight_batches_max;
     loop {
         pump_commands(ctx, site, &mut send, &mut commands, version, now_ms()).await?;
         let timeout = commands
             .poll_timeout()
             .map(|t| clock + Duration::from_millis(t));
         tokio::select! {
-            frame = frames.recv() => {
+            frame = frames.recv(), if applying.len() < pipeline_max => {
                 let msg = match frame {
                     Some(Ok(msg)) => msg,
                     Some(Err(LinkError::Closed)) | None => return Ok(()),
                     Some(Err(e)) => return Err(e),
                 };
                 ctx.live.update(site, |l| l.last_seen_ms = Some(ctx.clock.now_ms()));
-                if handle_message(ctx, site, op_epoch, msg, &mut send, &mut commands, version, now_ms()).await? {
+                if let Message::OpBatch { epoch, ops, outbox_head_seq } = msg {
+                    check_batch(ctx, op_epoch, epoch, ops.len())?;
+                    applying.push_back(apply(ctx, site, epoch, ops, outbox_head_seq));
+                    continue;
+                }
+                // Anything else is answered after the batches before it.
+                while let Some(applied) = applying.next().await {
+                    acknowledge(ctx, site, &mut send, version, applied).await?;
+                }
+                if handle_message(ctx, site, msg, &mut send, &mut commands, version, now_ms()).await? {
                     return Ok(());
                 }
+            }
+            Some(applied) = applying.next(), if !applying.is_empty() => {
+                acknowledge(ctx, site, &mut send, version, applied).await?;
             }
             changed = command_head.changed() => {
                 if changed.is_ok() {
@@ -375,12 +392,75 @@ async fn converse(
     }
 }
 
-/// Handles one frame; `Ok(true)` when the agent said goodbye.
-#[allow(clippy::too_many_arguments)]
+/// Refuses a batch of another epoch than the connection's, or over the size limit.
+fn check_batch(ctx: &Ctx, op_epoch: Epoch, epoch: Epoch, n_ops: usize) -> Result<(), LinkError> {
+    if epoch != op_epoch {
+        return Err(LinkError::Protocol(format!(
+            "batch for epoch {epoch} on a connection opened for epoch {op_epoch}"
+        )));
+    }
+    if n_ops > ctx.config.sync.accept_batch_ops_max {
+        return Err(LinkError::Protocol(format!(
+            "batch of {n_ops} ops is over the limit of {}",
+            ctx.config.sync.accept_batch_ops_max
+        )));
+    }
+    Ok(())
+}
+
+/// A batch applied (or not), with what the agent said of its outbox when sending it.
+struct Applied {
+    epoch: Epoch,
+    outbox_head_seq: Option<u64>,
+    outcome: Result<store::BatchOutcome, StoreError>,
+}
+
+async fn apply(
+    ctx: &Ctx,
+    site: &SiteId,
+    epoch: Epoch,
+    ops: Vec<modori_shared::wire::messages::Sequenced>,
+    outbox_head_seq: Option<u64>,
+) -> Applied {
+    let outcome = crate::app::batch::apply_batch(ctx, site, epoch, ops, ctx.clock.now_ms()).await;
+    Applied {
+        epoch,
+        outbox_head_seq,
+        outcome,
+    }
+}
+
+/// Acknowledges an applied batch: sent only now, its transaction has committed.
+async fn acknowledge(
+    ctx: &Ctx,
+    site: &SiteId,
+    send: &mut quinn::SendStream,
+    version: u16,
+    applied: Applied,
+) -> Result<(), LinkError> {
+    let outcome = applied.outcome.map_err(store_err)?;
+    ctx.live.update(site, |l| {
+        l.applied_seq = outcome.applied_seq;
+        if outcome.last_op_at_ms.is_some() {
+            l.last_op_at_ms = outcome.last_op_at_ms;
+        }
+        if applied.outbox_head_seq.is_some() {
+            l.outbox_head_seq = applied.outbox_head_seq;
+        }
+    });
+    // Fault tests: die between the durable commit and the ack.
+    fail::fail_point!("coordinator-before-op-ack", |_| std::process::abort());
+    let ack = Message::OpAck {
+        epoch: applied.epoch,
+        up_to_seq: outcome.applied_seq,
+    };
+    write_frame(send, &ack.encode(version)?).await
+}
+
+/// Handles one frame other than a batch; `Ok(true)` when the agent said goodbye.
 async fn handle_message(
     ctx: &Arc<Ctx>,
     site: &SiteId,
-    op_epoch: modori_shared::domain::Epoch,
     msg: Message,
     send: &mut quinn::SendStream,
     commands: &mut Sender,
@@ -388,44 +468,6 @@ async fn handle_message(
     now_ms: u64,
 ) -> Result<bool, LinkError> {
     match msg {
-        Message::OpBatch {
-            epoch,
-            ops,
-            outbox_head_seq,
-        } => {
-            if epoch != op_epoch {
-                return Err(LinkError::Protocol(format!(
-                    "batch for epoch {epoch} on a connection opened for epoch {op_epoch}"
-                )));
-            }
-            if ops.len() > ctx.config.sync.accept_batch_ops_max {
-                return Err(LinkError::Protocol(format!(
-                    "batch of {} ops is over the limit of {}",
-                    ops.len(),
-                    ctx.config.sync.accept_batch_ops_max
-                )));
-            }
-            let outcome = crate::app::batch::apply_batch(ctx, site, epoch, ops, ctx.clock.now_ms())
-                .await
-                .map_err(store_err)?;
-            ctx.live.update(site, |l| {
-                l.applied_seq = outcome.applied_seq;
-                if outcome.last_op_at_ms.is_some() {
-                    l.last_op_at_ms = outcome.last_op_at_ms;
-                }
-                if outbox_head_seq.is_some() {
-                    l.outbox_head_seq = outbox_head_seq;
-                }
-            });
-            // Fault tests: die between the durable commit and the ack.
-            fail::fail_point!("coordinator-before-op-ack", |_| std::process::abort());
-            // Sent only now: the batch's transaction has committed.
-            let ack = Message::OpAck {
-                epoch,
-                up_to_seq: outcome.applied_seq,
-            };
-            write_frame(send, &ack.encode(version)?).await?;
-        }
         Message::CommandAck { epoch, up_to_seq } => {
             if let Some(acked) = commands
                 .on_ack(epoch, up_to_seq, now_ms)
@@ -483,6 +525,10 @@ async fn handle_message(
                 "unexpected {} from an agent",
                 other.kind()
             )));
+        }
+        Message::OpBatch { .. } => {
+            // The connection's loop applies batches in order before anything else reaches here.
+            return Err(LinkError::Protocol("op batch out of its pipeline".into()));
         }
     }
     Ok(false)
