@@ -1,12 +1,18 @@
 //! The browser side over plain HTTP: login sets an HttpOnly session cookie and no page holds
 //! the key; pages and their endpoints need a session of the right scope; revoking the key or
-//! logging out ends the session; the live stream sends snapshots; sites report their devices
+//! logging out ends the session; a session outlives a restart (even a `kill -9`) until it
+//! expires; the live stream sends snapshots; sites report their devices
 //! and the metrics show them, with HTTP latencies; orders are stored and found.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use modori_agent::Agent;
+use modori_coordinator::http::session::SESSION_TTL_MS;
+use modori_runtime::clock::ManualClock;
+use modori_tests::procs::{Binaries, ProcFleet};
 use modori_tests::{http_raw, small_fleet, wait_for, HttpResponse, TestFleet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -231,6 +237,112 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
     let (status, _) = first_event(addr, &ops).await?;
     assert_eq!(status, 401);
     fleet.shutdown().await;
+    Ok(())
+}
+
+const BINS: Binaries = Binaries {
+    agent: env!("CARGO_BIN_EXE_modori-agent-under-test"),
+    coordinator: env!("CARGO_BIN_EXE_modori-coordinator-under-test"),
+};
+
+/// The sessions stored in a coordinator database, as (sha256, key id, scope, expires_ms).
+fn stored_sessions(db: &Path) -> anyhow::Result<Vec<(String, String, String, i64)>> {
+    let conn = rusqlite::Connection::open(db)?;
+    let mut stmt =
+        conn.prepare("SELECT sha256, key_id, scope, expires_ms FROM sessions ORDER BY sha256")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_the_coordinator_killed_and_restarted() -> anyhow::Result<()> {
+    let mut fleet = ProcFleet::new(BINS)?;
+    fleet.start_coordinator(None).await?;
+    let addr = fleet.http;
+    let (_, cookie) = login(addr, &fleet.ops_key, "/").await?;
+    let cookie = cookie.expect("a session cookie");
+    assert_eq!(get(addr, "/ui/state", Some(&cookie)).await?.status, 200);
+
+    // Only the id's hash is stored, with its key and scope.
+    fleet.kill_coordinator()?;
+    let id = cookie.trim_start_matches("modori_session=");
+    let stored = stored_sessions(&fleet.coordinator_db_path())?;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].0, modori_coordinator::apikeys::sha256_hex(id));
+    assert_eq!(stored[0].2, "ops");
+    let db = fleet.coordinator_db_path();
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
+            "the session id itself is in {}",
+            file.display()
+        );
+    }
+
+    fleet.start_coordinator(None).await?;
+    let res = get(addr, "/ui/state", Some(&cookie)).await?;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(get(addr, "/", Some(&cookie)).await?.status, 200);
+    fleet.terminate_coordinator(TIMEOUT).await?;
+    Ok(())
+}
+
+/// 2040-01-01T00:00:00Z, far from the machine's clock.
+const START_MS: i64 = 2_208_988_800_000;
+
+async fn start_at(
+    fleet: &TestFleet,
+    clock: &Arc<ManualClock>,
+) -> anyhow::Result<modori_coordinator::Coordinator> {
+    Ok(modori_coordinator::Coordinator::start_with_clock(
+        fleet.coordinator_config(),
+        fleet.fleet.clone(),
+        clock.clone(),
+    )
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_expires_across_a_restart_and_its_row_is_deleted() -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    fleet.stop_agent(0).await;
+    if let Some(c) = fleet.coordinator.take() {
+        c.shutdown().await;
+    }
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let coordinator = start_at(&fleet, &clock).await?;
+    let addr = coordinator.http_addr();
+    let (_, early) = login(addr, &fleet.ops_key, "/").await?;
+    let early = early.expect("a session cookie");
+    clock.set(START_MS + SESSION_TTL_MS / 2);
+    let (_, late) = login(addr, &fleet.ops_key, "/").await?;
+    let late = late.expect("a session cookie");
+    coordinator.shutdown().await;
+
+    // Restarted when the first session has expired and the second has not.
+    clock.set(START_MS + SESSION_TTL_MS);
+    let coordinator = start_at(&fleet, &clock).await?;
+    let addr = coordinator.http_addr();
+    let res = get(addr, "/ui/state", Some(&late)).await?;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = get(addr, "/ui/state", Some(&early)).await?;
+    assert_eq!(
+        (res.status, error_code(&res).as_str()),
+        (401, "unauthorized")
+    );
+    let res = get(addr, "/", Some(&early)).await?;
+    assert_eq!(res.header("location"), Some("/login?next=/"));
+    let db = fleet.coordinator_config().db_path();
+    let late_id = late.trim_start_matches("modori_session=");
+    let stored = stored_sessions(&db)?;
+    assert_eq!(
+        stored.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+        vec![modori_coordinator::apikeys::sha256_hex(late_id)],
+        "the expired session's row is deleted"
+    );
+    assert_eq!(stored[0].3, START_MS + SESSION_TTL_MS / 2 + SESSION_TTL_MS);
+    coordinator.shutdown().await;
     Ok(())
 }
 

@@ -312,5 +312,7 @@ pub fn migrations() -> Migrations<'static> {
         ),
         // Every start numbers the command streams in a new epoch (store/command_epochs.rs).
         M::up(command_epochs::MIGRATION),
+        // Browser sessions outlive a restart (store/sessions.rs).
+        M::up(super::sessions::MIGRATION),
     ])
 }
