@@ -1,5 +1,5 @@
-// The ops dashboard: reads /ui/state once, then follows /ui/events (server-sent events, a
-// snapshot every second) and redraws. The session cookie authenticates both; the page never
+// The ops dashboard: reads /ui/state once, then follows /ui/events (server-sent events: the
+// whole state first, then what changed, every second) and redraws. The session cookie authenticates both; the page never
 // holds a key.
 "use strict";
 
@@ -20,6 +20,20 @@ const THROUGHPUT_LABELS = {
 };
 
 let lastSnapshot = null;
+
+/** Applies the stream's changes (`[path, value]` sets, `[path]` deletes; see http/delta.rs). */
+function applyDelta(doc, changes) {
+  for (const c of changes) {
+    const path = c[0];
+    if (!path.length) { doc = c[1]; continue; }
+    let at = doc;
+    for (const step of path.slice(0, -1)) at = at[step];
+    const last = path[path.length - 1];
+    if (c.length > 1) at[last] = c[1];
+    else delete at[last];
+  }
+  return doc;
+}
 
 function render(s) {
   lastSnapshot = s;
@@ -261,6 +275,19 @@ function follow() {
       setLive("live · " + fmtTime(s.now_ms), "ok");
     } catch (e) {
       setLive("bad update", "bad");
+    }
+  });
+  source.addEventListener("delta", (ev) => {
+    if (!lastSnapshot) return;
+    try {
+      const s = applyDelta(lastSnapshot, JSON.parse(ev.data));
+      render(s);
+      setLive("live · " + fmtTime(s.now_ms), "ok");
+    } catch (e) {
+      // A change that does not fit what this page holds: start again from a whole state.
+      source.close();
+      lastSnapshot = null;
+      setTimeout(follow, 0);
     }
   });
   source.addEventListener("logout", () => {

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use modori_agent::Agent;
 use modori_coordinator::http::session::SESSION_TTL_MS;
 use modori_runtime::clock::ManualClock;
@@ -343,6 +344,166 @@ async fn a_session_expires_across_a_restart_and_its_row_is_deleted() -> anyhow::
     );
     assert_eq!(stored[0].3, START_MS + SESSION_TTL_MS / 2 + SESSION_TTL_MS);
     coordinator.shutdown().await;
+    Ok(())
+}
+
+/// How long the idle stream is measured.
+const IDLE_WINDOW: Duration = Duration::from_secs(12);
+
+/// One server-sent event of a raw HTTP/1.1 stream: (event, data); keep-alive comments and the
+/// chunk sizes of the transfer encoding are skipped.
+fn sse_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = Some(e.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            event.map(|e| (e, data))
+        })
+        .collect()
+}
+
+/// The page's way of applying a `delta` event (`applyDelta` in `web/dashboard.js`).
+fn apply_delta(doc: &mut serde_json::Value, changes: &serde_json::Value) -> anyhow::Result<()> {
+    for change in changes.as_array().context("changes")? {
+        let path = change[0].as_array().context("a path")?;
+        let Some((last, steps)) = path.split_last() else {
+            *doc = change[1].clone();
+            continue;
+        };
+        let mut at = &mut *doc;
+        for step in steps {
+            at = match step.as_u64() {
+                Some(i) => &mut at[i as usize],
+                None => &mut at[step.as_str().context("a key")?],
+            };
+        }
+        match (change.get(1), last.as_u64()) {
+            (Some(v), Some(i)) => at[i as usize] = v.clone(),
+            (Some(v), None) => at[last.as_str().context("a key")?] = v.clone(),
+            (None, _) => {
+                at.as_object_mut()
+                    .context("an object")?
+                    .remove(last.as_str().context("a key")?);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_fleets_live_stream_stays_within_its_budget_and_correct() -> anyhow::Result<()> {
+    // Nine sites with their agents, returns waiting at stores, an anomaly: the demo's shape,
+    // then nothing happening.
+    let fleet = TestFleet::start().await?;
+    let addr = fleet.http();
+    for store in [
+        "st-ginza",
+        "st-sendai-ichibancho",
+        "st-osaka-umeda",
+        "st-hiroshima-hondori",
+        "st-sapporo-odori",
+    ] {
+        let body = format!(
+            r#"{{"origin": {{"store_id": "{store}"}},
+                "lines": [{{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}}]}}"#
+        );
+        let (status, text) = fleet.api("POST", "/api/v1/returns", Some(&body)).await?;
+        anyhow::ensure!(status == 201, "{store}: {text}");
+    }
+    let (_, cookie) = login(addr, &fleet.ops_key, "/").await?;
+    let cookie = cookie.expect("a session cookie");
+    wait_for("nine sites online", TIMEOUT, || {
+        let cookie = cookie.clone();
+        async move {
+            let res = get(addr, "/ui/state", Some(&cookie)).await?;
+            let v: serde_json::Value = serde_json::from_str(&res.body)?;
+            Ok(v["n_online"] == 9)
+        }
+    })
+    .await?;
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET /ui/events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut text = String::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Up to the end of the first event, the whole state.
+    let first_end = loop {
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf)).await??;
+        anyhow::ensure!(n > 0, "the stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some(i) = text.find("event: snapshot") {
+            if let Some(end) = text[i..].find("\n\n") {
+                break i + end + 2;
+            }
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let mut n_bytes = text.len() - first_end;
+    while started.elapsed() < IDLE_WINDOW {
+        let left = IDLE_WINDOW.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(n) => {
+                let n = n?;
+                anyhow::ensure!(n > 0, "the stream ended");
+                n_bytes += n;
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            Err(_) => break,
+        }
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let bytes_per_s = n_bytes as f64 / elapsed_s;
+    let events = sse_events(&text);
+    let (kind, first) = events.first().context("a first event")?;
+    assert_eq!(kind, "snapshot");
+    eprintln!(
+        "idle stream: {n_bytes} bytes in {elapsed_s:.1} s ({bytes_per_s:.0} B/s), first state {} bytes, {} events",
+        first.len(),
+        events.len()
+    );
+    assert!(
+        bytes_per_s <= modori_coordinator::http::ui::SSE_IDLE_BYTES_PER_S_MAX as f64,
+        "{bytes_per_s:.0} B/s over {elapsed_s:.1} s"
+    );
+    // Still live: an event every push, each one a delta on an idle fleet.
+    assert!(
+        events.len() >= 8,
+        "{} events in {elapsed_s:.1} s",
+        events.len()
+    );
+    assert!(
+        events[1..].iter().all(|(kind, _)| kind == "delta"),
+        "{events:?}"
+    );
+
+    // The deltas applied to the first state give what the coordinator holds.
+    let mut state: serde_json::Value = serde_json::from_str(first)?;
+    for (_, data) in &events[1..] {
+        apply_delta(&mut state, &serde_json::from_str(data)?)?;
+    }
+    let res = get(addr, "/ui/state", Some(&cookie)).await?;
+    let mut now: serde_json::Value = serde_json::from_str(&res.body)?;
+    // Times move on between the last event and this request; everything else is idle.
+    for v in [&mut state, &mut now] {
+        v["now_ms"] = serde_json::Value::Null;
+        for site in v["sites"].as_array_mut().context("sites")? {
+            site["last_seen_ms"] = serde_json::Value::Null;
+            site["lag_seconds"] = serde_json::Value::Null;
+        }
+    }
+    assert_eq!(state, now);
+    assert_eq!(state["pipeline"]["expected"], 5, "{}", state["pipeline"]);
+    fleet.shutdown().await;
     Ok(())
 }
 

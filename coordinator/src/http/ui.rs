@@ -28,6 +28,9 @@ use crate::Ctx;
 
 /// How often a live page is sent a new snapshot.
 pub const SSE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// What one open dashboard's stream may cost while the fleet is idle, in bytes a second: the
+/// budget the deltas keep to (`tests/ui_sessions.rs` measures it over nine idle sites).
+pub const SSE_IDLE_BYTES_PER_S_MAX: u64 = 2048;
 /// A comment line is sent this often on a quiet stream, so proxies keep it open.
 pub const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Live pages connected at once at most; more get a 503 and retry.
@@ -197,16 +200,18 @@ enum Step {
     Done,
 }
 
-/// Server-sent events: a `snapshot` event every [`SSE_PUSH_INTERVAL`] with the whole
-/// dashboard; `logout` (and the end) when the session ends; the stream ends when the
-/// coordinator stops.
+/// Server-sent events: a `snapshot` event with the whole dashboard first, then every
+/// [`SSE_PUSH_INTERVAL`] a `delta` event with what changed since the last event (see
+/// [`super::delta`]; a whole `snapshot` again when that is smaller); `logout` (and the end)
+/// when the session ends; the stream ends when the coordinator stops.
 async fn events(State(ctx): State<Arc<Ctx>>, browser: Browser) -> Result<Response, ApiError> {
     browser.require_ops()?;
     let slot = stream_slot(&ctx, &ctx.sse_streams)?;
     let shutdown = ctx.shutdown.clone();
+    let sent: Option<serde_json::Value> = None;
     let stream = futures_util::stream::unfold(
-        (ctx, browser, shutdown, slot, Step::First),
-        |(ctx, browser, mut shutdown, slot, step)| async move {
+        (ctx, browser, shutdown, slot, sent, Step::First),
+        |(ctx, browser, mut shutdown, slot, sent, step)| async move {
             match step {
                 Step::Done => return None,
                 Step::First => {}
@@ -221,33 +226,47 @@ async fn events(State(ctx): State<Arc<Ctx>>, browser: Browser) -> Result<Respons
                 return None;
             }
             let headers = session_headers(&browser.session_id);
-            let event = match Browser::of(&ctx, &headers).await {
-                Err(_) => {
-                    let e = Event::default().event("logout").data("session ended");
-                    return Some((
-                        Ok::<_, Infallible>(e),
-                        (ctx, browser, shutdown, slot, Step::Done),
-                    ));
-                }
-                Ok(_) => match ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await {
-                    Ok(snapshot) => Event::default()
-                        .event("snapshot")
-                        .json_data(&snapshot)
-                        .unwrap_or_else(|e| Event::default().event("problem").data(e.to_string())),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dashboard snapshot failed");
-                        Event::default()
-                            .event("problem")
-                            .data("the coordinator could not read its database; retrying")
-                    }
+            if Browser::of(&ctx, &headers).await.is_err() {
+                let e = Event::default().event("logout").data("session ended");
+                return Some((
+                    Ok::<_, Infallible>(e),
+                    (ctx, browser, shutdown, slot, sent, Step::Done),
+                ));
+            }
+            let (event, sent) = match ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await {
+                Ok(snapshot) => match serde_json::to_value(&snapshot) {
+                    Ok(now) => (change_event(sent.as_ref(), &now), Some(now)),
+                    Err(e) => (Event::default().event("problem").data(e.to_string()), sent),
                 },
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard snapshot failed");
+                    let problem = Event::default()
+                        .event("problem")
+                        .data("the coordinator could not read its database; retrying");
+                    (problem, sent)
+                }
             };
-            Some((Ok(event), (ctx, browser, shutdown, slot, Step::Next)))
+            Some((Ok(event), (ctx, browser, shutdown, slot, sent, Step::Next)))
         },
     );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
         .into_response())
+}
+
+/// The event that brings a page from `sent` (what it was sent last, if anything) to `now`.
+fn change_event(sent: Option<&serde_json::Value>, now: &serde_json::Value) -> Event {
+    let whole = || Event::default().event("snapshot").data(now.to_string());
+    let Some(sent) = sent else {
+        return whole();
+    };
+    let changes = super::delta::diff(sent, now);
+    if super::delta::encoded_len(&changes) >= super::delta::encoded_len(now) {
+        return whole();
+    }
+    Event::default()
+        .event("delta")
+        .data(serde_json::Value::from(changes).to_string())
 }
 
 /// Headers carrying only the session cookie, to check a session again mid-stream.
