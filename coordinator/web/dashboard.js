@@ -1,7 +1,16 @@
 // The ops dashboard: reads /ui/state once, then follows /ui/events (server-sent events: the
-// whole state first, then what changed, every second) and redraws. The session cookie authenticates both; the page never
-// holds a key.
+// whole state first, then what changed, every second) and redraws. The session cookie
+// authenticates both; the page never holds a key.
+//
+// When the live link drops the page says so in a banner, greys what it can no longer vouch
+// for and shows the time of its data; ages ("last seen") keep counting on this page's clock,
+// from the coordinator's timestamps, so a dead link never looks like a fresh one.
 "use strict";
+
+/** No event for this long (the server sends one a second) and the link counts as down. */
+const LINK_SILENT_MS = 5000;
+/** How often the ages on the page and the link's state are brought up to date. */
+const TICK_MS = 1000;
 
 const STEP_LABELS = [
   ["expected", "expected"],
@@ -19,7 +28,25 @@ const THROUGHPUT_LABELS = {
   unit_departed: "departed",
 };
 
-let lastSnapshot = null;
+/** The state as last received, the coordinator's clock against ours, and the link. */
+let state = null;
+let clockOffsetMs = 0;
+let lastEventAt = 0;
+let linkUp = false;
+
+/** The coordinator's time now, by this page's clock. */
+function serverNow() {
+  return Date.now() + clockOffsetMs;
+}
+
+/** A whole state arrived (from /ui/state, or the stream's first event). */
+function received(s) {
+  state = s;
+  clockOffsetMs = s.now_ms - Date.now();
+  lastEventAt = Date.now();
+  setLink(true);
+  render(s);
+}
 
 /** Applies the stream's changes (`[path, value]` sets, `[path]` deletes; see http/delta.rs). */
 function applyDelta(doc, changes) {
@@ -36,7 +63,6 @@ function applyDelta(doc, changes) {
 }
 
 function render(s) {
-  lastSnapshot = s;
   renderHeader(s);
   renderAlerts(s);
   renderMap(s);
@@ -131,12 +157,12 @@ function renderSites(s) {
     class: "state-" + site.state, "data-site": site.id, "data-online": String(site.online), "data-state": site.state,
   },
     el("td", {}, el("span", { class: "dot " + site.state }), el("strong", { text: site.id }), el("div", { class: "muted", text: site.name })),
-    el("td", { class: "link", text: site.online ? `online (v${site.protocol_version})` : "offline" }),
-    el("td", { class: "num", text: fmtInt(site.lag_ops) }),
-    el("td", { class: "num", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),
-    el("td", { text: fmtAgo(site.last_seen_ms, s.now_ms) }),
-    el("td", {}, deviceBadges(site)),
-    el("td", {}, backlog(site.backlog)),
+    el("td", { class: "link live-value", text: site.online ? `online (v${site.protocol_version})` : "offline" }),
+    el("td", { class: "num live-value", text: fmtInt(site.lag_ops) }),
+    el("td", { class: "num live-value", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),
+    el("td", { class: "last-seen", "data-ms": site.last_seen_ms || "", text: fmtAgo(site.last_seen_ms, serverNow()) }),
+    el("td", { class: "live-value" }, deviceBadges(site)),
+    el("td", { class: "live-value" }, backlog(site.backlog)),
   )));
 }
 
@@ -266,27 +292,50 @@ function setLive(text, cls) {
   live.className = "pill " + cls;
 }
 
+/** Marks the link up or down: the banner, the greyed figures, the header's pill. */
+function setLink(up) {
+  linkUp = up;
+  document.body.classList.toggle("stale", !up && state !== null);
+  document.getElementById("link-banner").hidden = up || state === null;
+  if (up) setLive("live", "ok");
+  else setLive("link down", "bad");
+  tick();
+}
+
+/** Brings the ages and the banner up to date, and notices a link gone silent. */
+function tick() {
+  if (linkUp && Date.now() - lastEventAt > LINK_SILENT_MS) {
+    setLink(false);
+    return;
+  }
+  const now = serverNow();
+  for (const td of document.querySelectorAll("td.last-seen")) {
+    td.textContent = fmtAgo(Number(td.dataset.ms) || null, now);
+  }
+  if (!linkUp && state) {
+    const asOf = document.getElementById("data-as-of");
+    asOf.textContent = `${fmtTime(state.now_ms)} (${fmtAgo(state.now_ms, now)})`;
+    asOf.dataset.ms = String(state.now_ms);
+  }
+}
+
 function follow() {
   const source = new EventSource("/ui/events");
   source.addEventListener("snapshot", (ev) => {
     try {
-      const s = JSON.parse(ev.data);
-      render(s);
-      setLive("live · " + fmtTime(s.now_ms), "ok");
+      received(JSON.parse(ev.data));
     } catch (e) {
       setLive("bad update", "bad");
     }
   });
   source.addEventListener("delta", (ev) => {
-    if (!lastSnapshot) return;
+    if (!state) return;
     try {
-      const s = applyDelta(lastSnapshot, JSON.parse(ev.data));
-      render(s);
-      setLive("live · " + fmtTime(s.now_ms), "ok");
+      received(applyDelta(state, JSON.parse(ev.data)));
     } catch (e) {
       // A change that does not fit what this page holds: start again from a whole state.
       source.close();
-      lastSnapshot = null;
+      state = null;
       setTimeout(follow, 0);
     }
   });
@@ -296,16 +345,17 @@ function follow() {
   });
   source.addEventListener("problem", (ev) => setLive(ev.data, "warning"));
   source.onerror = () => {
-    setLive("reconnecting…", "warning");
+    setLink(false);
     // The browser retries by itself unless the server refused the stream (a lost session
     // answers 401, which api() turns into the login page).
     if (source.readyState === EventSource.CLOSED) {
-      setTimeout(() => api("/ui/state").then(render).then(follow, () => setTimeout(follow, 3000)), 2000);
+      setTimeout(() => api("/ui/state").then(received).then(follow, () => setTimeout(follow, 3000)), 2000);
     }
   };
 }
 
+setInterval(tick, TICK_MS);
 api("/ui/state")
-  .then(render)
+  .then(received)
   .catch((e) => setLive(e.message, "bad"))
   .finally(follow);

@@ -1,6 +1,8 @@
 //! The pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`, driven
 //! over WebDriver by fantoccini): central ops log in, see the nine sites online, watch one go
-//! offline without reloading, read an anomaly and a return's decisions; a store registers a
+//! offline without reloading, read an anomaly and a return's decisions, see a lost link said
+//! plainly (a banner, greyed figures, the time of the data, ages still counting) and the same
+//! session carry on when the coordinator is back; a store registers a
 //! return at its counter, prints its label (its screenshot decoded by zbarimg, also for the
 //! longest RMA), and the return is in the API.
 //!
@@ -300,6 +302,85 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
     browser.js("window.scrollTo(0, 0); return true").await?;
     let shot = browser.screenshot("dashboard").await?;
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// The number in the "last seen" cell of `site` ("12 s ago"), in seconds.
+async fn last_seen_s(browser: &Browser, site: &str) -> anyhow::Result<u64> {
+    let text = browser
+        .js(&format!(
+            "return document.querySelector('#site-rows tr[data-site=\"{site}\"] td.last-seen').textContent"
+        ))
+        .await?;
+    let text = text.as_str().unwrap_or_default();
+    text.strip_suffix(" s ago")
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("last seen {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let mut fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let http = fleet.http();
+    let quic = fleet.coordinator().quic_addr();
+    let site = fleet.site(0).id.to_string();
+    browser
+        .login(&format!("http://{http}"), "/", &fleet.ops_key, "/")
+        .await?;
+    browser
+        .until(
+            "two sites online and the link live",
+            "return document.querySelectorAll('#site-rows tr[data-online=\"true\"]').length === 2 \
+             && document.getElementById('live').textContent === 'live' \
+             && document.getElementById('link-banner').hidden",
+        )
+        .await?;
+
+    if let Some(c) = fleet.coordinator.take() {
+        c.shutdown().await;
+    }
+    browser
+        .until(
+            "the banner with the time of the data",
+            "const b = document.getElementById('link-banner'); \
+             return !b.hidden && b.offsetHeight > 0 && document.body.classList.contains('stale') \
+               && /^\\d\\d:\\d\\d:\\d\\d \\(/.test(document.getElementById('data-as-of').textContent)",
+        )
+        .await?;
+    // What the page cannot vouch for is greyed; the site's age keeps counting.
+    let opacity = browser
+        .js(&format!(
+            "return getComputedStyle(document.querySelector('#site-rows tr[data-site=\"{site}\"] td.link')).opacity"
+        ))
+        .await?;
+    assert_eq!(opacity, json!("0.55"));
+    let before = last_seen_s(&browser, &site).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = last_seen_s(&browser, &site).await?;
+    assert!(after >= before + 2, "last seen {before} s, then {after} s");
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("dashboard-link-lost").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+
+    // Back on the same addresses: the banner goes, the same session carries on.
+    let mut config = fleet.coordinator_config();
+    config.http.listen = http;
+    config.quic.listen = quic;
+    fleet.coordinator =
+        Some(modori_coordinator::Coordinator::start(config, fleet.fleet.clone()).await?);
+    browser
+        .until(
+            "the link back",
+            "return document.getElementById('link-banner').hidden \
+             && !document.body.classList.contains('stale') \
+             && document.getElementById('live').textContent === 'live'",
+        )
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
