@@ -188,6 +188,15 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
         assert_eq!(res.status, 200, "{asset}");
         assert!(!res.body.contains("modori_"), "{asset} names a key");
     }
+    // The pages' icon, for any browser, with or without a session.
+    let icon = get(addr, "/favicon.ico", None).await?;
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    assert!(
+        icon.body.starts_with("<svg") && icon.body.contains("</svg>"),
+        "{}",
+        icon.body
+    );
     let state = get(addr, "/ui/state", Some(&ops)).await?;
     assert_eq!(state.status, 200, "{}", state.body);
     let snapshot: serde_json::Value = serde_json::from_str(&state.body)?;

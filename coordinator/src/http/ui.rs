@@ -41,6 +41,8 @@ pub const DECISION_UNITS_MAX: usize = 500;
 const LOGIN_HTML: &str = include_str!("../../web/login.html");
 const DASHBOARD_HTML: &str = include_str!("../../web/dashboard.html");
 const STORE_HTML: &str = include_str!("../../web/store.html");
+/// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
+const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
 const ASSETS: [(&str, &str, &str); 5] = [
     (
@@ -82,6 +84,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/login", get(login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/ui/assets/{name}", get(asset))
+        .route("/favicon.ico", get(favicon))
         .route("/ui/state", get(state))
         .route("/ui/events", get(events))
         .route("/ui/returns/{rma}", get(decisions))
@@ -149,6 +152,18 @@ async fn asset(ApiPath(name): ApiPath<String>) -> Response {
             .into_response(),
         None => ApiError::not_found(format!("no asset {name}")).into_response(),
     }
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        FAVICON_SVG,
+    )
+        .into_response()
 }
 
 /// The dashboard's snapshot, once (the page reads it first, then follows `/ui/events`).
