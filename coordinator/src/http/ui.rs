@@ -373,3 +373,144 @@ async fn decisions(
             .collect(),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WCAG AA for normal text.
+    const CONTRAST_MIN: f64 = 4.5;
+
+    /// The pages' stylesheet without its comments.
+    fn style_css() -> String {
+        let mut css = ASSETS
+            .iter()
+            .find(|(name, _, _)| *name == "style.css")
+            .map(|(_, _, body)| *body)
+            .expect("style.css is an asset");
+        let mut out = String::new();
+        while let Some(start) = css.find("/*") {
+            out.push_str(&css[..start]);
+            let end = css[start..].find("*/").expect("a closed comment");
+            css = &css[start + end + 2..];
+        }
+        out.push_str(css);
+        out
+    }
+
+    /// The body of the first rule whose selector list is exactly `selector`.
+    fn rule<'a>(css: &'a str, selector: &str) -> &'a str {
+        let start = css
+            .find(&format!("\n{selector} {{"))
+            .unwrap_or_else(|| panic!("no rule {selector}"));
+        let body = &css[start + selector.len() + 3..];
+        &body[..body.find('}').expect("a closed rule")]
+    }
+
+    /// The value of `property` in a rule body.
+    fn property<'a>(body: &'a str, property: &str) -> &'a str {
+        body.split(';')
+            .filter_map(|d| d.split_once(':'))
+            .find(|(name, _)| name.trim() == property)
+            .map(|(_, value)| value.trim())
+            .unwrap_or_else(|| panic!("no {property} in {body}"))
+    }
+
+    /// An sRGB colour with its alpha: `#rrggbb`, `rgba(r, g, b, a)` or `var(--name)`.
+    fn colour(css: &str, value: &str) -> [f64; 4] {
+        if let Some(name) = value.strip_prefix("var(").and_then(|v| v.strip_suffix(')')) {
+            return colour(css, property(rule(css, ":root"), name));
+        }
+        if let Some(hex) = value.strip_prefix('#') {
+            let c = |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap());
+            return [c(0), c(2), c(4), 1.0];
+        }
+        let inner = value
+            .strip_prefix("rgba(")
+            .and_then(|v| v.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("a colour: {value}"));
+        let parts: Vec<f64> = inner
+            .split(',')
+            .map(|p| p.trim().parse().unwrap())
+            .collect();
+        [parts[0], parts[1], parts[2], parts[3]]
+    }
+
+    /// `top` painted over the opaque `below`.
+    fn over(top: [f64; 4], below: [f64; 4]) -> [f64; 4] {
+        let mix = |i: usize| top[i] * top[3] + below[i] * (1.0 - top[3]);
+        [mix(0), mix(1), mix(2), 1.0]
+    }
+
+    fn luminance(c: [f64; 4]) -> f64 {
+        let lin = |v: f64| {
+            let v = v / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+    }
+
+    fn contrast(a: [f64; 4], b: [f64; 4]) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    #[test]
+    fn coloured_text_keeps_a_contrast_of_4_5_to_1_wherever_it_sits() {
+        let css = &style_css();
+        let var = |name: &str| colour(css, &format!("var({name})"));
+        let panel = var("--panel");
+        // Where pills and chips sit: the panels, the page, and the tinted rows of the sites table.
+        let backdrops = [
+            ("panel", panel),
+            ("page", var("--bg")),
+            (
+                "a site row with a warning",
+                over(
+                    colour(
+                        css,
+                        property(rule(css, "#sites tr.state-warning td"), "background"),
+                    ),
+                    panel,
+                ),
+            ),
+            (
+                "an offline site row",
+                over(
+                    colour(
+                        css,
+                        property(rule(css, "#sites tr.state-offline td"), "background"),
+                    ),
+                    panel,
+                ),
+            ),
+        ];
+        for selector in [
+            ".pill.ok",
+            ".pill.warning",
+            ".pill.bad, .pill.offline",
+            ".dev.up",
+            ".dev.down",
+        ] {
+            let body = rule(css, selector);
+            let text = colour(css, property(body, "color"));
+            let tint = colour(css, property(body, "background"));
+            for (name, backdrop) in backdrops {
+                let ratio = contrast(text, over(tint, backdrop));
+                assert!(ratio >= CONTRAST_MIN, "{selector} on {name}: {ratio:.2}:1");
+            }
+        }
+        let flagged = over(
+            colour(css, property(rule(css, "tr.flagged td"), "background")),
+            panel,
+        );
+        let ratio = contrast(var("--text"), flagged);
+        assert!(ratio >= CONTRAST_MIN, "a flagged store's row: {ratio:.2}:1");
+        let ratio = contrast(var("--bad-text"), panel);
+        assert!(ratio >= CONTRAST_MIN, "an error on a panel: {ratio:.2}:1");
+    }
+}
