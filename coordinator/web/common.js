@@ -34,6 +34,19 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
+/** Outline icons, drawn inline so they need no emoji font (24 × 24, stroked in the text's colour). */
+const ICONS = {
+  printer: "M7 9V3h10v6M7 17H4v-7h16v7h-3M7 14h10v7H7z",
+  scanner: "M3 6v12M6 6v12M9 6v8M12 6v12M15 6v8M18 6v12M21 6v12",
+};
+
+/** An icon of `ICONS` as an inline SVG, hidden from screen readers (the text next to it names it). */
+function icon(name) {
+  const node = svg("svg", { class: "icon", viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false" },
+    svg("path", { d: ICONS[name] }));
+  return node;
+}
+
 /** Replaces the children of the element with id `id`. */
 function fill(id, ...children) {
   const node = document.getElementById(id);

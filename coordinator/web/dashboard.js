@@ -129,7 +129,7 @@ function deviceBadges(site) {
   return site.devices.map((d) => el("span", {
     class: "dev " + (d.connected ? "up" : "down"),
     title: `${d.kind} ${d.name}: ${d.connected ? "connected" : "disconnected"} since ${fmtTime(d.since_ms)}` + (d.n_jobs_waiting ? `, ${d.n_jobs_waiting} jobs waiting` : ""),
-  }, `${d.kind === "printer" ? "🖨" : "⌁"} ${d.name}`));
+  }, icon(d.kind === "printer" ? "printer" : "scanner"), " " + d.name));
 }
 
 function backlog(b) {

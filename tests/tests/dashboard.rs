@@ -341,6 +341,18 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
         )
         .await?;
 
+    // Device chips carry drawn icons, not emoji that need a font.
+    let chips = browser
+        .js("const chips = deviceBadges({online: true, devices: [\
+               {name: 'p1', kind: 'printer', connected: true, since_ms: 0, n_jobs_waiting: 0},\
+               {name: 's1', kind: 'scanner', connected: false, since_ms: 0, n_jobs_waiting: 0}]}); \
+             document.getElementById('site-rows').append(...chips); \
+             const out = chips.map(c => { const i = c.querySelector('svg.icon path'); \
+               return (i ? Math.round(i.getBoundingClientRect().width) > 0 : false) + c.textContent; }); \
+             chips.forEach(c => c.remove()); return out")
+        .await?;
+    assert_eq!(chips, json!(["true p1", "true s1"]));
+
     if let Some(c) = fleet.coordinator.take() {
         c.shutdown().await;
     }

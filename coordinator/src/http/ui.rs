@@ -459,6 +459,27 @@ mod tests {
         (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
     }
 
+    /// Emoji and pictographs, which draw as boxes without an emoji font.
+    fn is_pictograph(c: char) -> bool {
+        matches!(u32::from(c), 0x2300..=0x23FF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x1F000..=0x1FAFF)
+    }
+
+    #[test]
+    fn pages_draw_icons_not_emoji() {
+        let pages = [
+            ("login.html", LOGIN_HTML),
+            ("dashboard.html", DASHBOARD_HTML),
+            ("store.html", STORE_HTML),
+        ];
+        for (name, text) in pages
+            .into_iter()
+            .chain(ASSETS.iter().map(|(n, _, t)| (*n, *t)))
+        {
+            let found: String = text.chars().filter(|c| is_pictograph(*c)).collect();
+            assert!(found.is_empty(), "{name} has {found}");
+        }
+    }
+
     #[test]
     fn coloured_text_keeps_a_contrast_of_4_5_to_1_wherever_it_sits() {
         let css = &style_css();
