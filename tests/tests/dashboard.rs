@@ -307,6 +307,16 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
     Ok(())
 }
 
+/// Whether this machine has a Japanese font (`fc-list :lang=ja`), or the run requires one
+/// (`scripts/test.sh` installs fonts-noto-cjk and sets `MODORI_REQUIRE_BROWSER`).
+fn japanese_font_expected() -> bool {
+    std::env::var_os("MODORI_REQUIRE_BROWSER").is_some()
+        || Command::new("fc-list")
+            .arg(":lang=ja")
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+}
+
 /// The number in the "last seen" cell of `site` ("12 s ago"), in seconds.
 async fn last_seen_s(browser: &Browser, site: &str) -> anyhow::Result<u64> {
     let text = browser
@@ -341,6 +351,17 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
         )
         .await?;
 
+    // Japanese text is drawn in a real font, not as boxes: two different characters in the
+    // page's font give two different images (missing glyphs are the same box).
+    if japanese_font_expected() {
+        let drawn = browser
+            .js("const font = getComputedStyle(document.body).fontFamily; \
+                 const draw = (t) => { const c = document.createElement('canvas'); c.width = 64; c.height = 64; \
+                   const x = c.getContext('2d'); x.font = '48px ' + font; x.fillText(t, 4, 52); return c.toDataURL(); }; \
+                 return draw('戻') !== draw('り') && draw('戻') !== draw('\u{E000}')")
+            .await?;
+        assert_eq!(drawn, json!(true), "no Japanese font: install fonts-noto-cjk");
+    }
     // Device chips carry drawn icons, not emoji that need a font.
     let chips = browser
         .js("const chips = deviceBadges({online: true, devices: [\
