@@ -42,6 +42,7 @@ function serverNow() {
 /** A whole state arrived (from /ui/state, or the stream's first event). */
 function received(s) {
   state = s;
+  setTimeZone(s.time_zone);
   clockOffsetMs = s.now_ms - Date.now();
   lastEventAt = Date.now();
   setLink(true);
@@ -273,7 +274,7 @@ async function explain(rma) {
           el("td", { text: u.decided || "not decided yet" }),
           el("td", { class: "why", text: u.decision_why || "" }))) : el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No unit received yet." })))),
       el("details", {}, el("summary", { text: `Timeline (${d.events.length})` }),
-        el("ul", {}, d.events.map((e) => el("li", { text: `${e.at || ""} ${e.kind}${e.site ? " at " + e.site : ""}${e.lpn ? " " + e.lpn : ""}: ${e.detail || ""}` })))),
+        el("ul", {}, d.events.map((e) => el("li", { text: `${e.at ? fmtDateTime(Date.parse(e.at)) : ""} ${e.kind}${e.site ? " at " + e.site : ""}${e.lpn ? " " + e.lpn : ""}: ${e.detail || ""}` })))),
     );
   } catch (e) {
     out.replaceChildren(el("p", { class: "error", text: e.message }));

@@ -360,8 +360,22 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
                    const x = c.getContext('2d'); x.font = '48px ' + font; x.fillText(t, 4, 52); return c.toDataURL(); }; \
                  return draw('戻') !== draw('り') && draw('戻') !== draw('\u{E000}')")
             .await?;
-        assert_eq!(drawn, json!(true), "no Japanese font: install fonts-noto-cjk");
+        assert_eq!(
+            drawn,
+            json!(true),
+            "no Japanese font: install fonts-noto-cjk"
+        );
     }
+    // Times in Japan time (the default `http.time_zone`), money with a true minus sign.
+    let shown = browser
+        .js("return [fmtTime(Date.UTC(2026, 0, 1, 0, 0, 0)), fmtDateTime(Date.UTC(2026, 0, 1, 15, 30, 0)), \
+             fmtYen(-200), fmtYen(1234)]")
+        .await?;
+    assert_eq!(
+        shown,
+        json!(["09:00:00", "2026-01-02 00:30:00", "\u{2212}¥200", "¥1,234"])
+    );
+
     // Device chips carry drawn icons, not emoji that need a font.
     let chips = browser
         .js("const chips = deviceBadges({online: true, devices: [\
@@ -401,9 +415,11 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
 
     // Back on the same addresses: the banner goes, the same session carries on.
+    // It comes back showing times in another zone, which the page takes from it.
     let mut config = fleet.coordinator_config();
     config.http.listen = http;
     config.quic.listen = quic;
+    config.http.time_zone = "Europe/London".into();
     fleet.coordinator =
         Some(modori_coordinator::Coordinator::start(config, fleet.fleet.clone()).await?);
     browser
@@ -414,6 +430,12 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
              && document.getElementById('live').textContent === 'live'",
         )
         .await?;
+    assert_eq!(
+        browser
+            .js("return fmtTime(Date.UTC(2026, 0, 1, 0, 0, 0))")
+            .await?,
+        json!("00:00:00")
+    );
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

@@ -202,6 +202,7 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
     let snapshot: serde_json::Value = serde_json::from_str(&state.body)?;
     assert_eq!(snapshot["sites"].as_array().map(Vec::len), Some(1));
     assert_eq!(snapshot["thresholds"]["offline_minutes"], 5);
+    assert_eq!(snapshot["time_zone"], "Asia/Tokyo");
     // The stream sends the same snapshot, live.
     let (status, data) = first_event(addr, &ops).await?;
     assert_eq!(status, 200, "{data}");
@@ -228,6 +229,11 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
     let res = get(addr, "/ui/store/state", Some(&store)).await?;
     assert_eq!(res.status, 200, "{}", res.body);
     assert!(res.body.contains("st-ginza"), "{}", res.body);
+    assert!(
+        res.body.contains(r#""time_zone":"Asia/Tokyo""#),
+        "{}",
+        res.body
+    );
 
     // Revoking the key ends its sessions at once; logging out ends one.
     let (status, text) = fleet
