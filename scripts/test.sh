@@ -26,6 +26,11 @@ if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   echo "== installing chromium and chromium-driver (for the dashboard tests)"
   apt_install chromium chromium-driver
 fi
+# The pages are screenshotted with Japanese text: without a CJK font, kanji and kana are boxes.
+if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
+  echo "== installing fonts-noto-cjk (Japanese text in the page screenshots)"
+  apt_install fonts-noto-cjk fontconfig
+fi
 # The fingerprint `pki issue-site` prints is checked against openssl's.
 if ! command -v openssl >/dev/null 2>&1; then
   echo "== installing openssl (for the certificate fingerprint test)"

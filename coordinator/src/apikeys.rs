@@ -19,7 +19,7 @@ use thiserror::Error;
 use modori_runtime::sqlite::DbError;
 
 pub use crate::store::apikeys::{
-    authenticate, create, is_live, list, revoke, revoke_all_from, sync_config_keys, KeyRecord,
+    authenticate, create, list, revoke, revoke_all_from, sync_config_keys, KeyRecord,
 };
 
 /// Every key made here starts with this, so a leaked one is easy to recognise (secret

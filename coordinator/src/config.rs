@@ -199,6 +199,41 @@ fn connections_max_default() -> usize {
 pub struct HttpSection {
     /// TCP address of the HTTP API and dashboard.
     pub listen: SocketAddr,
+    /// The time zone the pages show times in, an IANA name (the browser resolves it).
+    /// Default `Asia/Tokyo`. The API answers in UTC whatever this says.
+    #[serde(default = "time_zone_default")]
+    pub time_zone: String,
+}
+
+/// The zone of the sites and stores the pages are read by.
+pub const TIME_ZONE_DEFAULT: &str = "Asia/Tokyo";
+/// Longest `http.time_zone` accepted, in bytes (IANA names are far shorter).
+pub const TIME_ZONE_BYTES_MAX: usize = 64;
+
+fn time_zone_default() -> String {
+    TIME_ZONE_DEFAULT.to_owned()
+}
+
+impl HttpSection {
+    pub fn new(listen: SocketAddr) -> Self {
+        Self {
+            listen,
+            time_zone: time_zone_default(),
+        }
+    }
+}
+
+/// Whether `zone` is shaped like an IANA time zone name (`Asia/Tokyo`, `UTC`, `Etc/GMT-9`):
+/// the pages hand it to the browser, which knows the zones; this keeps out what cannot be one.
+pub fn is_time_zone_name(zone: &str) -> bool {
+    !zone.is_empty()
+        && zone.len() <= TIME_ZONE_BYTES_MAX
+        && zone.split('/').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+'))
+        })
 }
 
 /// PEM files; relative paths are relative to the config file's folder.
@@ -322,6 +357,12 @@ impl CoordinatorConfig {
             key: key.to_owned(),
             message: message.to_owned(),
         };
+        if !is_time_zone_name(&self.http.time_zone) {
+            return Err(bad(
+                "http.time_zone",
+                "must be an IANA time zone name such as Asia/Tokyo",
+            ));
+        }
         let s = &self.sync;
         if s.batch_ops_max == 0 || s.batch_ops_max > 10_000 {
             return Err(bad("sync.batch_ops_max", "must be 1..=10000"));
@@ -504,5 +545,35 @@ impl CoordinatorConfig {
 
     pub fn db_path(&self) -> PathBuf {
         self.storage.data_dir.join("coordinator.db")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_zones_are_shaped_like_iana_names() {
+        for zone in [
+            "Asia/Tokyo",
+            "UTC",
+            "Etc/GMT-9",
+            "America/Port-au-Prince",
+            "America/Argentina/Buenos_Aires",
+        ] {
+            assert!(is_time_zone_name(zone), "{zone}");
+        }
+        for zone in [
+            "",
+            "Asia/",
+            "/Tokyo",
+            "Asia//Tokyo",
+            "Asia/Tokyo;",
+            "9/Tokyo",
+            "<script>",
+            &"A".repeat(65),
+        ] {
+            assert!(!is_time_zone_name(zone), "{zone}");
+        }
     }
 }

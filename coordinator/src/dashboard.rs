@@ -160,6 +160,8 @@ pub struct Snapshot {
     pub anomalies: Vec<AnomalyView>,
     pub alerts: Vec<Alert>,
     pub thresholds: AlertsSection,
+    /// The zone the page shows times in (`http.time_zone`).
+    pub time_zone: String,
 }
 
 /// What is read from the database, with when it was read.
@@ -435,6 +437,7 @@ impl Dashboard {
             anomalies: stored.anomalies.clone(),
             alerts,
             thresholds: ctx.config.alerts.clone(),
+            time_zone: ctx.config.http.time_zone.clone(),
         };
         record_metrics(ctx, &snapshot);
         Ok(snapshot)

@@ -107,8 +107,6 @@ pub struct Ctx {
     pub shutdown: watch::Receiver<bool>,
     /// Wakes the webhook worker when a return's timeline grew.
     pub wake_webhooks: tokio::sync::Notify,
-    /// Browser sessions of the dashboard and the store counter.
-    pub sessions: http::session::Sessions,
     /// The dashboard's cache of stored figures.
     pub dashboard: dashboard::Dashboard,
     /// Places for live pages (server-sent event streams).
@@ -239,7 +237,6 @@ impl Coordinator {
             revocations,
             shutdown: shutdown_rx.clone(),
             wake_webhooks: tokio::sync::Notify::new(),
-            sessions: Default::default(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
             apply_groups: Default::default(),
@@ -266,6 +263,16 @@ impl Coordinator {
                 }
                 if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
                     tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
+                }
+                let now_ms = sweep_ctx.clock.now_ms();
+                match sweep_ctx
+                    .db
+                    .call(move |c| store::sessions::prune(c, now_ms))
+                    .await
+                {
+                    Ok(n) if n > 0 => info!(n_sessions = n, "expired browser sessions deleted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
                 }
                 if let Err(e) = app::totes::plan_totes(&sweep_ctx, true).await {
                     tracing::warn!(error = %e, "tote planning failed");

@@ -50,6 +50,7 @@ pub mod reservations;
 pub mod returnless;
 pub mod rules;
 pub mod runs;
+pub mod sessions;
 pub mod stock;
 pub mod styles;
 pub mod tallies;

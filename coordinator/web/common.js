@@ -34,6 +34,19 @@ function svg(tag, attrs, ...children) {
   return node;
 }
 
+/** Outline icons, drawn inline so they need no emoji font (24 × 24, stroked in the text's colour). */
+const ICONS = {
+  printer: "M7 9V3h10v6M7 17H4v-7h16v7h-3M7 14h10v7H7z",
+  scanner: "M3 6v12M6 6v12M9 6v8M12 6v12M15 6v8M18 6v12M21 6v12",
+};
+
+/** An icon of `ICONS` as an inline SVG, hidden from screen readers (the text next to it names it). */
+function icon(name) {
+  const node = svg("svg", { class: "icon", viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false" },
+    svg("path", { d: ICONS[name] }));
+  return node;
+}
+
 /** Replaces the children of the element with id `id`. */
 function fill(id, ...children) {
   const node = document.getElementById(id);
@@ -76,13 +89,35 @@ function fmtInt(n) {
   return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US");
 }
 
+/** Yen, a negative amount with a true minus sign before the currency: "−¥200". */
 function fmtYen(n) {
-  return n === null || n === undefined ? "–" : "¥" + Math.round(n).toLocaleString("en-US");
+  if (n === null || n === undefined) return "–";
+  const yen = Math.round(n);
+  return (yen < 0 ? "\u2212" : "") + "¥" + Math.abs(yen).toLocaleString("en-US");
+}
+
+/** The zone times are shown in: the coordinator's `http.time_zone` once a page is told it. */
+let displayZone = "Asia/Tokyo";
+
+/** Shows times in `zone` from now on; a name this browser does not know keeps the last one. */
+function setTimeZone(zone) {
+  try {
+    new Intl.DateTimeFormat("en-GB", { timeZone: zone });
+    displayZone = zone;
+  } catch (_) {
+    // RangeError: not a zone here.
+  }
 }
 
 function fmtTime(ms) {
   if (!ms) return "never";
-  return new Date(ms).toLocaleTimeString("en-GB", { hour12: false });
+  return new Date(ms).toLocaleTimeString("en-GB", { hour12: false, timeZone: displayZone });
+}
+
+/** "2026-12-05 14:03:22" in the display zone. */
+function fmtDateTime(ms) {
+  if (!ms) return "–";
+  return new Date(ms).toLocaleString("sv-SE", { hour12: false, timeZone: displayZone });
 }
 
 /** "3 s ago", "5 min ago", "2 h ago". */

@@ -1,7 +1,16 @@
-// The ops dashboard: reads /ui/state once, then follows /ui/events (server-sent events, a
-// snapshot every second) and redraws. The session cookie authenticates both; the page never
-// holds a key.
+// The ops dashboard: reads /ui/state once, then follows /ui/events (server-sent events: the
+// whole state first, then what changed, every second) and redraws. The session cookie
+// authenticates both; the page never holds a key.
+//
+// When the live link drops the page says so in a banner, greys what it can no longer vouch
+// for and shows the time of its data; ages ("last seen") keep counting on this page's clock,
+// from the coordinator's timestamps, so a dead link never looks like a fresh one.
 "use strict";
+
+/** No event for this long (the server sends one a second) and the link counts as down. */
+const LINK_SILENT_MS = 5000;
+/** How often the ages on the page and the link's state are brought up to date. */
+const TICK_MS = 1000;
 
 const STEP_LABELS = [
   ["expected", "expected"],
@@ -19,10 +28,42 @@ const THROUGHPUT_LABELS = {
   unit_departed: "departed",
 };
 
-let lastSnapshot = null;
+/** The state as last received, the coordinator's clock against ours, and the link. */
+let state = null;
+let clockOffsetMs = 0;
+let lastEventAt = 0;
+let linkUp = false;
+
+/** The coordinator's time now, by this page's clock. */
+function serverNow() {
+  return Date.now() + clockOffsetMs;
+}
+
+/** A whole state arrived (from /ui/state, or the stream's first event). */
+function received(s) {
+  state = s;
+  setTimeZone(s.time_zone);
+  clockOffsetMs = s.now_ms - Date.now();
+  lastEventAt = Date.now();
+  setLink(true);
+  render(s);
+}
+
+/** Applies the stream's changes (`[path, value]` sets, `[path]` deletes; see http/delta.rs). */
+function applyDelta(doc, changes) {
+  for (const c of changes) {
+    const path = c[0];
+    if (!path.length) { doc = c[1]; continue; }
+    let at = doc;
+    for (const step of path.slice(0, -1)) at = at[step];
+    const last = path[path.length - 1];
+    if (c.length > 1) at[last] = c[1];
+    else delete at[last];
+  }
+  return doc;
+}
 
 function render(s) {
-  lastSnapshot = s;
   renderHeader(s);
   renderAlerts(s);
   renderMap(s);
@@ -89,7 +130,7 @@ function deviceBadges(site) {
   return site.devices.map((d) => el("span", {
     class: "dev " + (d.connected ? "up" : "down"),
     title: `${d.kind} ${d.name}: ${d.connected ? "connected" : "disconnected"} since ${fmtTime(d.since_ms)}` + (d.n_jobs_waiting ? `, ${d.n_jobs_waiting} jobs waiting` : ""),
-  }, `${d.kind === "printer" ? "🖨" : "⌁"} ${d.name}`));
+  }, icon(d.kind === "printer" ? "printer" : "scanner"), " " + d.name));
 }
 
 function backlog(b) {
@@ -117,12 +158,12 @@ function renderSites(s) {
     class: "state-" + site.state, "data-site": site.id, "data-online": String(site.online), "data-state": site.state,
   },
     el("td", {}, el("span", { class: "dot " + site.state }), el("strong", { text: site.id }), el("div", { class: "muted", text: site.name })),
-    el("td", { class: "link", text: site.online ? `online (v${site.protocol_version})` : "offline" }),
-    el("td", { class: "num", text: fmtInt(site.lag_ops) }),
-    el("td", { class: "num", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),
-    el("td", { text: fmtAgo(site.last_seen_ms, s.now_ms) }),
-    el("td", {}, deviceBadges(site)),
-    el("td", {}, backlog(site.backlog)),
+    el("td", { class: "link live-value", text: site.online ? `online (v${site.protocol_version})` : "offline" }),
+    el("td", { class: "num live-value", text: fmtInt(site.lag_ops) }),
+    el("td", { class: "num live-value", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),
+    el("td", { class: "last-seen", "data-ms": site.last_seen_ms || "", text: fmtAgo(site.last_seen_ms, serverNow()) }),
+    el("td", { class: "live-value" }, deviceBadges(site)),
+    el("td", { class: "live-value" }, backlog(site.backlog)),
   )));
 }
 
@@ -233,7 +274,7 @@ async function explain(rma) {
           el("td", { text: u.decided || "not decided yet" }),
           el("td", { class: "why", text: u.decision_why || "" }))) : el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No unit received yet." })))),
       el("details", {}, el("summary", { text: `Timeline (${d.events.length})` }),
-        el("ul", {}, d.events.map((e) => el("li", { text: `${e.at || ""} ${e.kind}${e.site ? " at " + e.site : ""}${e.lpn ? " " + e.lpn : ""}: ${e.detail || ""}` })))),
+        el("ul", {}, d.events.map((e) => el("li", { text: `${e.at ? fmtDateTime(Date.parse(e.at)) : ""} ${e.kind}${e.site ? " at " + e.site : ""}${e.lpn ? " " + e.lpn : ""}: ${e.detail || ""}` })))),
     );
   } catch (e) {
     out.replaceChildren(el("p", { class: "error", text: e.message }));
@@ -252,15 +293,51 @@ function setLive(text, cls) {
   live.className = "pill " + cls;
 }
 
+/** Marks the link up or down: the banner, the greyed figures, the header's pill. */
+function setLink(up) {
+  linkUp = up;
+  document.body.classList.toggle("stale", !up && state !== null);
+  document.getElementById("link-banner").hidden = up || state === null;
+  if (up) setLive("live", "ok");
+  else setLive("link down", "bad");
+  tick();
+}
+
+/** Brings the ages and the banner up to date, and notices a link gone silent. */
+function tick() {
+  if (linkUp && Date.now() - lastEventAt > LINK_SILENT_MS) {
+    setLink(false);
+    return;
+  }
+  const now = serverNow();
+  for (const td of document.querySelectorAll("td.last-seen")) {
+    td.textContent = fmtAgo(Number(td.dataset.ms) || null, now);
+  }
+  if (!linkUp && state) {
+    const asOf = document.getElementById("data-as-of");
+    asOf.textContent = `${fmtTime(state.now_ms)} (${fmtAgo(state.now_ms, now)})`;
+    asOf.dataset.ms = String(state.now_ms);
+  }
+}
+
 function follow() {
   const source = new EventSource("/ui/events");
   source.addEventListener("snapshot", (ev) => {
     try {
-      const s = JSON.parse(ev.data);
-      render(s);
-      setLive("live · " + fmtTime(s.now_ms), "ok");
+      received(JSON.parse(ev.data));
     } catch (e) {
       setLive("bad update", "bad");
+    }
+  });
+  source.addEventListener("delta", (ev) => {
+    if (!state) return;
+    try {
+      received(applyDelta(state, JSON.parse(ev.data)));
+    } catch (e) {
+      // A change that does not fit what this page holds: start again from a whole state.
+      source.close();
+      state = null;
+      setTimeout(follow, 0);
     }
   });
   source.addEventListener("logout", () => {
@@ -269,16 +346,17 @@ function follow() {
   });
   source.addEventListener("problem", (ev) => setLive(ev.data, "warning"));
   source.onerror = () => {
-    setLive("reconnecting…", "warning");
+    setLink(false);
     // The browser retries by itself unless the server refused the stream (a lost session
     // answers 401, which api() turns into the login page).
     if (source.readyState === EventSource.CLOSED) {
-      setTimeout(() => api("/ui/state").then(render).then(follow, () => setTimeout(follow, 3000)), 2000);
+      setTimeout(() => api("/ui/state").then(received).then(follow, () => setTimeout(follow, 3000)), 2000);
     }
   };
 }
 
+setInterval(tick, TICK_MS);
 api("/ui/state")
-  .then(render)
+  .then(received)
   .catch((e) => setLive(e.message, "bad"))
   .finally(follow);

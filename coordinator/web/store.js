@@ -18,6 +18,7 @@ function labelLinks(rma) {
 
 async function loadState() {
   const s = await api("/ui/store/state");
+  setTimeZone(s.time_zone);
   reasons = s.reasons;
   const name = document.getElementById("store-name");
   name.textContent = `${s.store.name} (${s.store.id})`;

@@ -37,7 +37,7 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
             listen: "127.0.0.1:0".parse().expect("literal address"),
             connections_max: CONNECTIONS_MAX_DEFAULT,
         },
-        http: HttpSection { listen: http },
+        http: HttpSection::new(http),
         tls: CoordTls {
             ca_cert: pki.ca_cert(),
             cert: pki.server_cert(),

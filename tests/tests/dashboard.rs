@@ -1,6 +1,8 @@
 //! The pages in a real headless Chromium (Debian's `chromium` and `chromium-driver`, driven
 //! over WebDriver by fantoccini): central ops log in, see the nine sites online, watch one go
-//! offline without reloading, read an anomaly and a return's decisions; a store registers a
+//! offline without reloading, read an anomaly and a return's decisions, see a lost link said
+//! plainly (a banner, greyed figures, the time of the data, ages still counting) and the same
+//! session carry on when the coordinator is back; a store registers a
 //! return at its counter, prints its label (its screenshot decoded by zbarimg, also for the
 //! longest RMA), and the return is in the API.
 //!
@@ -300,6 +302,140 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
     browser.js("window.scrollTo(0, 0); return true").await?;
     let shot = browser.screenshot("dashboard").await?;
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Whether this machine has a Japanese font (`fc-list :lang=ja`), or the run requires one
+/// (`scripts/test.sh` installs fonts-noto-cjk and sets `MODORI_REQUIRE_BROWSER`).
+fn japanese_font_expected() -> bool {
+    std::env::var_os("MODORI_REQUIRE_BROWSER").is_some()
+        || Command::new("fc-list")
+            .arg(":lang=ja")
+            .output()
+            .is_ok_and(|o| !o.stdout.is_empty())
+}
+
+/// The number in the "last seen" cell of `site` ("12 s ago"), in seconds.
+async fn last_seen_s(browser: &Browser, site: &str) -> anyhow::Result<u64> {
+    let text = browser
+        .js(&format!(
+            "return document.querySelector('#site-rows tr[data-site=\"{site}\"] td.last-seen').textContent"
+        ))
+        .await?;
+    let text = text.as_str().unwrap_or_default();
+    text.strip_suffix(" s ago")
+        .and_then(|n| n.parse().ok())
+        .with_context(|| format!("last seen {text:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let mut fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let http = fleet.http();
+    let quic = fleet.coordinator().quic_addr();
+    let site = fleet.site(0).id.to_string();
+    browser
+        .login(&format!("http://{http}"), "/", &fleet.ops_key, "/")
+        .await?;
+    browser
+        .until(
+            "two sites online and the link live",
+            "return document.querySelectorAll('#site-rows tr[data-online=\"true\"]').length === 2 \
+             && document.getElementById('live').textContent === 'live' \
+             && document.getElementById('link-banner').hidden",
+        )
+        .await?;
+
+    // Japanese text is drawn in a real font, not as boxes: two different characters in the
+    // page's font give two different images (missing glyphs are the same box).
+    if japanese_font_expected() {
+        let drawn = browser
+            .js("const font = getComputedStyle(document.body).fontFamily; \
+                 const draw = (t) => { const c = document.createElement('canvas'); c.width = 64; c.height = 64; \
+                   const x = c.getContext('2d'); x.font = '48px ' + font; x.fillText(t, 4, 52); return c.toDataURL(); }; \
+                 return draw('戻') !== draw('り') && draw('戻') !== draw('\u{E000}')")
+            .await?;
+        assert_eq!(
+            drawn,
+            json!(true),
+            "no Japanese font: install fonts-noto-cjk"
+        );
+    }
+    // Times in Japan time (the default `http.time_zone`), money with a true minus sign.
+    let shown = browser
+        .js("return [fmtTime(Date.UTC(2026, 0, 1, 0, 0, 0)), fmtDateTime(Date.UTC(2026, 0, 1, 15, 30, 0)), \
+             fmtYen(-200), fmtYen(1234)]")
+        .await?;
+    assert_eq!(
+        shown,
+        json!(["09:00:00", "2026-01-02 00:30:00", "\u{2212}¥200", "¥1,234"])
+    );
+
+    // Device chips carry drawn icons, not emoji that need a font.
+    let chips = browser
+        .js("const chips = deviceBadges({online: true, devices: [\
+               {name: 'p1', kind: 'printer', connected: true, since_ms: 0, n_jobs_waiting: 0},\
+               {name: 's1', kind: 'scanner', connected: false, since_ms: 0, n_jobs_waiting: 0}]}); \
+             document.getElementById('site-rows').append(...chips); \
+             const out = chips.map(c => { const i = c.querySelector('svg.icon path'); \
+               return (i ? Math.round(i.getBoundingClientRect().width) > 0 : false) + c.textContent; }); \
+             chips.forEach(c => c.remove()); return out")
+        .await?;
+    assert_eq!(chips, json!(["true p1", "true s1"]));
+
+    if let Some(c) = fleet.coordinator.take() {
+        c.shutdown().await;
+    }
+    browser
+        .until(
+            "the banner with the time of the data",
+            "const b = document.getElementById('link-banner'); \
+             return !b.hidden && b.offsetHeight > 0 && document.body.classList.contains('stale') \
+               && /^\\d\\d:\\d\\d:\\d\\d \\(/.test(document.getElementById('data-as-of').textContent)",
+        )
+        .await?;
+    // What the page cannot vouch for is greyed; the site's age keeps counting.
+    let opacity = browser
+        .js(&format!(
+            "return getComputedStyle(document.querySelector('#site-rows tr[data-site=\"{site}\"] td.link')).opacity"
+        ))
+        .await?;
+    assert_eq!(opacity, json!("0.55"));
+    let before = last_seen_s(&browser, &site).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = last_seen_s(&browser, &site).await?;
+    assert!(after >= before + 2, "last seen {before} s, then {after} s");
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("dashboard-link-lost").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+
+    // Back on the same addresses: the banner goes, the same session carries on.
+    // It comes back showing times in another zone, which the page takes from it.
+    let mut config = fleet.coordinator_config();
+    config.http.listen = http;
+    config.quic.listen = quic;
+    config.http.time_zone = "Europe/London".into();
+    fleet.coordinator =
+        Some(modori_coordinator::Coordinator::start(config, fleet.fleet.clone()).await?);
+    browser
+        .until(
+            "the link back",
+            "return document.getElementById('link-banner').hidden \
+             && !document.body.classList.contains('stale') \
+             && document.getElementById('live').textContent === 'live'",
+        )
+        .await?;
+    assert_eq!(
+        browser
+            .js("return fmtTime(Date.UTC(2026, 0, 1, 0, 0, 0))")
+            .await?,
+        json!("00:00:00")
+    );
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

@@ -1,12 +1,19 @@
 //! The browser side over plain HTTP: login sets an HttpOnly session cookie and no page holds
 //! the key; pages and their endpoints need a session of the right scope; revoking the key or
-//! logging out ends the session; the live stream sends snapshots; sites report their devices
+//! logging out ends the session; a session outlives a restart (even a `kill -9`) until it
+//! expires; the live stream sends snapshots; sites report their devices
 //! and the metrics show them, with HTTP latencies; orders are stored and found.
 
 use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use modori_agent::Agent;
+use modori_coordinator::http::session::SESSION_TTL_MS;
+use modori_runtime::clock::ManualClock;
+use modori_tests::procs::{Binaries, ProcFleet};
 use modori_tests::{http_raw, small_fleet, wait_for, HttpResponse, TestFleet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -181,11 +188,21 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
         assert_eq!(res.status, 200, "{asset}");
         assert!(!res.body.contains("modori_"), "{asset} names a key");
     }
+    // The pages' icon, for any browser, with or without a session.
+    let icon = get(addr, "/favicon.ico", None).await?;
+    assert_eq!(icon.status, 200);
+    assert_eq!(icon.header("content-type"), Some("image/svg+xml"));
+    assert!(
+        icon.body.starts_with("<svg") && icon.body.contains("</svg>"),
+        "{}",
+        icon.body
+    );
     let state = get(addr, "/ui/state", Some(&ops)).await?;
     assert_eq!(state.status, 200, "{}", state.body);
     let snapshot: serde_json::Value = serde_json::from_str(&state.body)?;
     assert_eq!(snapshot["sites"].as_array().map(Vec::len), Some(1));
     assert_eq!(snapshot["thresholds"]["offline_minutes"], 5);
+    assert_eq!(snapshot["time_zone"], "Asia/Tokyo");
     // The stream sends the same snapshot, live.
     let (status, data) = first_event(addr, &ops).await?;
     assert_eq!(status, 200, "{data}");
@@ -212,6 +229,11 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
     let res = get(addr, "/ui/store/state", Some(&store)).await?;
     assert_eq!(res.status, 200, "{}", res.body);
     assert!(res.body.contains("st-ginza"), "{}", res.body);
+    assert!(
+        res.body.contains(r#""time_zone":"Asia/Tokyo""#),
+        "{}",
+        res.body
+    );
 
     // Revoking the key ends its sessions at once; logging out ends one.
     let (status, text) = fleet
@@ -230,6 +252,272 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
     assert_eq!(get(addr, "/ui/state", Some(&ops)).await?.status, 401);
     let (status, _) = first_event(addr, &ops).await?;
     assert_eq!(status, 401);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+const BINS: Binaries = Binaries {
+    agent: env!("CARGO_BIN_EXE_modori-agent-under-test"),
+    coordinator: env!("CARGO_BIN_EXE_modori-coordinator-under-test"),
+};
+
+/// The sessions stored in a coordinator database, as (sha256, key id, scope, expires_ms).
+fn stored_sessions(db: &Path) -> anyhow::Result<Vec<(String, String, String, i64)>> {
+    let conn = rusqlite::Connection::open(db)?;
+    let mut stmt =
+        conn.prepare("SELECT sha256, key_id, scope, expires_ms FROM sessions ORDER BY sha256")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_survives_the_coordinator_killed_and_restarted() -> anyhow::Result<()> {
+    let mut fleet = ProcFleet::new(BINS)?;
+    fleet.start_coordinator(None).await?;
+    let addr = fleet.http;
+    let (_, cookie) = login(addr, &fleet.ops_key, "/").await?;
+    let cookie = cookie.expect("a session cookie");
+    assert_eq!(get(addr, "/ui/state", Some(&cookie)).await?.status, 200);
+
+    // Only the id's hash is stored, with its key and scope.
+    fleet.kill_coordinator()?;
+    let id = cookie.trim_start_matches("modori_session=");
+    let stored = stored_sessions(&fleet.coordinator_db_path())?;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(stored[0].0, modori_coordinator::apikeys::sha256_hex(id));
+    assert_eq!(stored[0].2, "ops");
+    let db = fleet.coordinator_db_path();
+    for file in [db.clone(), db.with_extension("db-wal")] {
+        let bytes = std::fs::read(&file).unwrap_or_default();
+        assert!(
+            !bytes.windows(id.len()).any(|w| w == id.as_bytes()),
+            "the session id itself is in {}",
+            file.display()
+        );
+    }
+
+    fleet.start_coordinator(None).await?;
+    let res = get(addr, "/ui/state", Some(&cookie)).await?;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(get(addr, "/", Some(&cookie)).await?.status, 200);
+    fleet.terminate_coordinator(TIMEOUT).await?;
+    Ok(())
+}
+
+/// 2040-01-01T00:00:00Z, far from the machine's clock.
+const START_MS: i64 = 2_208_988_800_000;
+
+async fn start_at(
+    fleet: &TestFleet,
+    clock: &Arc<ManualClock>,
+) -> anyhow::Result<modori_coordinator::Coordinator> {
+    Ok(modori_coordinator::Coordinator::start_with_clock(
+        fleet.coordinator_config(),
+        fleet.fleet.clone(),
+        clock.clone(),
+    )
+    .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_expires_across_a_restart_and_its_row_is_deleted() -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    fleet.stop_agent(0).await;
+    if let Some(c) = fleet.coordinator.take() {
+        c.shutdown().await;
+    }
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let coordinator = start_at(&fleet, &clock).await?;
+    let addr = coordinator.http_addr();
+    let (_, early) = login(addr, &fleet.ops_key, "/").await?;
+    let early = early.expect("a session cookie");
+    clock.set(START_MS + SESSION_TTL_MS / 2);
+    let (_, late) = login(addr, &fleet.ops_key, "/").await?;
+    let late = late.expect("a session cookie");
+    coordinator.shutdown().await;
+
+    // Restarted when the first session has expired and the second has not.
+    clock.set(START_MS + SESSION_TTL_MS);
+    let coordinator = start_at(&fleet, &clock).await?;
+    let addr = coordinator.http_addr();
+    let res = get(addr, "/ui/state", Some(&late)).await?;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let res = get(addr, "/ui/state", Some(&early)).await?;
+    assert_eq!(
+        (res.status, error_code(&res).as_str()),
+        (401, "unauthorized")
+    );
+    let res = get(addr, "/", Some(&early)).await?;
+    assert_eq!(res.header("location"), Some("/login?next=/"));
+    let db = fleet.coordinator_config().db_path();
+    let late_id = late.trim_start_matches("modori_session=");
+    let stored = stored_sessions(&db)?;
+    assert_eq!(
+        stored.iter().map(|s| s.0.clone()).collect::<Vec<_>>(),
+        vec![modori_coordinator::apikeys::sha256_hex(late_id)],
+        "the expired session's row is deleted"
+    );
+    assert_eq!(stored[0].3, START_MS + SESSION_TTL_MS / 2 + SESSION_TTL_MS);
+    coordinator.shutdown().await;
+    Ok(())
+}
+
+/// How long the idle stream is measured.
+const IDLE_WINDOW: Duration = Duration::from_secs(12);
+
+/// One server-sent event of a raw HTTP/1.1 stream: (event, data); keep-alive comments and the
+/// chunk sizes of the transfer encoding are skipped.
+fn sse_events(text: &str) -> Vec<(String, String)> {
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = Some(e.to_owned());
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            event.map(|e| (e, data))
+        })
+        .collect()
+}
+
+/// The page's way of applying a `delta` event (`applyDelta` in `web/dashboard.js`).
+fn apply_delta(doc: &mut serde_json::Value, changes: &serde_json::Value) -> anyhow::Result<()> {
+    for change in changes.as_array().context("changes")? {
+        let path = change[0].as_array().context("a path")?;
+        let Some((last, steps)) = path.split_last() else {
+            *doc = change[1].clone();
+            continue;
+        };
+        let mut at = &mut *doc;
+        for step in steps {
+            at = match step.as_u64() {
+                Some(i) => &mut at[i as usize],
+                None => &mut at[step.as_str().context("a key")?],
+            };
+        }
+        match (change.get(1), last.as_u64()) {
+            (Some(v), Some(i)) => at[i as usize] = v.clone(),
+            (Some(v), None) => at[last.as_str().context("a key")?] = v.clone(),
+            (None, _) => {
+                at.as_object_mut()
+                    .context("an object")?
+                    .remove(last.as_str().context("a key")?);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_fleets_live_stream_stays_within_its_budget_and_correct() -> anyhow::Result<()> {
+    // Nine sites with their agents, returns waiting at stores, an anomaly: the demo's shape,
+    // then nothing happening.
+    let fleet = TestFleet::start().await?;
+    let addr = fleet.http();
+    for store in [
+        "st-ginza",
+        "st-sendai-ichibancho",
+        "st-osaka-umeda",
+        "st-hiroshima-hondori",
+        "st-sapporo-odori",
+    ] {
+        let body = format!(
+            r#"{{"origin": {{"store_id": "{store}"}},
+                "lines": [{{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}}]}}"#
+        );
+        let (status, text) = fleet.api("POST", "/api/v1/returns", Some(&body)).await?;
+        anyhow::ensure!(status == 201, "{store}: {text}");
+    }
+    let (_, cookie) = login(addr, &fleet.ops_key, "/").await?;
+    let cookie = cookie.expect("a session cookie");
+    wait_for("nine sites online", TIMEOUT, || {
+        let cookie = cookie.clone();
+        async move {
+            let res = get(addr, "/ui/state", Some(&cookie)).await?;
+            let v: serde_json::Value = serde_json::from_str(&res.body)?;
+            Ok(v["n_online"] == 9)
+        }
+    })
+    .await?;
+
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let request = format!(
+        "GET /ui/events HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\nAccept: text/event-stream\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut text = String::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    // Up to the end of the first event, the whole state.
+    let first_end = loop {
+        let n = tokio::time::timeout(TIMEOUT, stream.read(&mut buf)).await??;
+        anyhow::ensure!(n > 0, "the stream ended: {text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        if let Some(i) = text.find("event: snapshot") {
+            if let Some(end) = text[i..].find("\n\n") {
+                break i + end + 2;
+            }
+        }
+    };
+    let started = tokio::time::Instant::now();
+    let mut n_bytes = text.len() - first_end;
+    while started.elapsed() < IDLE_WINDOW {
+        let left = IDLE_WINDOW.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, stream.read(&mut buf)).await {
+            Ok(n) => {
+                let n = n?;
+                anyhow::ensure!(n > 0, "the stream ended");
+                n_bytes += n;
+                text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+            Err(_) => break,
+        }
+    }
+    let elapsed_s = started.elapsed().as_secs_f64();
+    let bytes_per_s = n_bytes as f64 / elapsed_s;
+    let events = sse_events(&text);
+    let (kind, first) = events.first().context("a first event")?;
+    assert_eq!(kind, "snapshot");
+    eprintln!(
+        "idle stream: {n_bytes} bytes in {elapsed_s:.1} s ({bytes_per_s:.0} B/s), first state {} bytes, {} events",
+        first.len(),
+        events.len()
+    );
+    assert!(
+        bytes_per_s <= modori_coordinator::http::ui::SSE_IDLE_BYTES_PER_S_MAX as f64,
+        "{bytes_per_s:.0} B/s over {elapsed_s:.1} s"
+    );
+    // Still live: an event every push, each one a delta on an idle fleet.
+    assert!(
+        events.len() >= 8,
+        "{} events in {elapsed_s:.1} s",
+        events.len()
+    );
+    assert!(
+        events[1..].iter().all(|(kind, _)| kind == "delta"),
+        "{events:?}"
+    );
+
+    // The deltas applied to the first state give what the coordinator holds.
+    let mut state: serde_json::Value = serde_json::from_str(first)?;
+    for (_, data) in &events[1..] {
+        apply_delta(&mut state, &serde_json::from_str(data)?)?;
+    }
+    let res = get(addr, "/ui/state", Some(&cookie)).await?;
+    let mut now: serde_json::Value = serde_json::from_str(&res.body)?;
+    // Times move on between the last event and this request; everything else is idle.
+    for v in [&mut state, &mut now] {
+        v["now_ms"] = serde_json::Value::Null;
+        for site in v["sites"].as_array_mut().context("sites")? {
+            site["last_seen_ms"] = serde_json::Value::Null;
+            site["lag_seconds"] = serde_json::Value::Null;
+        }
+    }
+    assert_eq!(state, now);
+    assert_eq!(state["pipeline"]["expected"], 5, "{}", state["pipeline"]);
     fleet.shutdown().await;
     Ok(())
 }

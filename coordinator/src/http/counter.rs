@@ -69,6 +69,8 @@ struct StoreState {
     waiting: Vec<StoreReturn>,
     /// The reason codes a line may carry.
     reasons: Vec<&'static str>,
+    /// The zone the page shows times in (`http.time_zone`).
+    time_zone: String,
 }
 
 async fn state(
@@ -95,6 +97,7 @@ async fn state(
         },
         waiting,
         reasons: ReasonCode::ALL.iter().map(|r| r.as_str()).collect(),
+        time_zone: ctx.config.http.time_zone.clone(),
     }))
 }
 

@@ -14,6 +14,7 @@ mod billing;
 mod catalog;
 mod commerce;
 mod counter;
+pub mod delta;
 mod doc_rules;
 mod error;
 mod integral;

@@ -3,15 +3,16 @@
 //! A page cannot send `Authorization` on a server-sent event stream, and must never hold the
 //! key in its script: so `POST /login` takes the key once (a form), checks it like the API
 //! does, and answers with a random session id in an `HttpOnly; SameSite=Strict` cookie. The
-//! server keeps sessions in memory (a restart logs everyone out), keyed by the SHA-256 of the
-//! id, with the key id and scope they were opened with. Every request by session checks that
-//! the key is still live, so revoking a key closes its sessions too.
+//! server keeps sessions in its database (`store::sessions`, so a restart logs nobody out),
+//! keyed by the SHA-256 of the id, with the key id, the scope they were opened with and their
+//! expiry. Every request by session checks that the key is still live, so revoking a key
+//! closes its sessions too; expired sessions are deleted when met, at each login and by the
+//! hourly sweep.
 //!
 //! The cookie has no `Secure` attribute: the coordinator serves plain HTTP on loopback, and a
 //! deployment reaching it from elsewhere puts a TLS proxy in front, which should add it.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -23,86 +24,47 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use crate::apikeys::{self, Scope};
+use crate::store::sessions;
 use crate::Ctx;
 
 /// The cookie that carries the session id.
 pub const SESSION_COOKIE: &str = "modori_session";
 /// A session ends this long after login.
 pub const SESSION_TTL_MS: i64 = 12 * 60 * 60 * 1000;
-/// Sessions kept at most; past it the one closest to expiry is dropped.
+/// Sessions stored at most; past it those closest to expiry are dropped.
 pub const SESSIONS_MAX: usize = 10_000;
 /// Random bytes in a session id.
 pub const SESSION_ID_BYTES: usize = 32;
 
-/// A logged-in browser.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Session {
-    pub key_id: String,
-    pub scope: Scope,
-    pub expires_ms: i64,
+/// A new session id: [`SESSION_ID_BYTES`] from the OS, in hex (the cookie's value).
+fn new_session_id() -> Result<String, apikeys::ApiKeyError> {
+    let mut secret = [0u8; SESSION_ID_BYTES];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut secret)
+        .map_err(|e| apikeys::ApiKeyError::Entropy(e.to_string()))?;
+    Ok(secret.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// The sessions of this process.
-#[derive(Default)]
-pub struct Sessions {
-    by_hash: Mutex<HashMap<String, Session>>,
-}
-
-impl Sessions {
-    /// Opens a session; returns its id (the cookie's value), shown only in that answer.
-    pub fn open(
-        &self,
-        key_id: String,
-        scope: Scope,
-        now_ms: i64,
-    ) -> Result<String, apikeys::ApiKeyError> {
-        let mut secret = [0u8; SESSION_ID_BYTES];
-        rand::rngs::OsRng
-            .try_fill_bytes(&mut secret)
-            .map_err(|e| apikeys::ApiKeyError::Entropy(e.to_string()))?;
-        let id: String = secret.iter().map(|b| format!("{b:02x}")).collect();
-        let session = Session {
-            key_id,
-            scope,
-            expires_ms: now_ms + SESSION_TTL_MS,
-        };
-        if let Ok(mut all) = self.by_hash.lock() {
-            all.retain(|_, s| s.expires_ms > now_ms);
-            if all.len() >= SESSIONS_MAX {
-                let oldest = all
-                    .iter()
-                    .min_by_key(|(_, s)| s.expires_ms)
-                    .map(|(h, _)| h.clone());
-                if let Some(h) = oldest {
-                    all.remove(&h);
-                }
-            }
-            all.insert(apikeys::sha256_hex(&id), session);
-        }
-        Ok(id)
-    }
-
-    /// The live session of `id`, if any.
-    pub fn get(&self, id: &str, now_ms: i64) -> Option<Session> {
-        let all = self.by_hash.lock().ok()?;
-        all.get(&apikeys::sha256_hex(id))
-            .filter(|s| s.expires_ms > now_ms)
-            .cloned()
-    }
-
-    pub fn close(&self, id: &str) {
-        if let Ok(mut all) = self.by_hash.lock() {
-            all.remove(&apikeys::sha256_hex(id));
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_hash.lock().map(|a| a.len()).unwrap_or(0)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+/// Opens a session for a key; returns its id, shown only in the login's answer, and how many
+/// sessions are open.
+pub async fn open(
+    ctx: &Ctx,
+    key_id: String,
+    scope: Scope,
+) -> Result<(String, usize), apikeys::ApiKeyError> {
+    let id = new_session_id()?;
+    let now_ms = ctx.clock.now_ms();
+    let stored = sessions::Session {
+        key_id,
+        scope,
+        expires_ms: now_ms + SESSION_TTL_MS,
+    };
+    let sha256 = apikeys::sha256_hex(&id);
+    let n_open = ctx
+        .db
+        .call(move |c| sessions::open(c, &sha256, &stored, now_ms, SESSIONS_MAX))
+        .await?;
+    Ok((id, n_open))
 }
 
 /// The session id in the request's cookies, if any.
@@ -138,20 +100,14 @@ impl Browser {
     /// The session of `headers`, if it is open and its key still live.
     pub async fn of(ctx: &Ctx, headers: &HeaderMap) -> Result<Self, NoSession> {
         let id = session_id(headers).ok_or(NoSession::Missing)?;
+        let sha256 = apikeys::sha256_hex(id);
+        let now_ms = ctx.clock.now_ms();
         let session = ctx
-            .sessions
-            .get(id, ctx.clock.now_ms())
-            .ok_or(NoSession::Missing)?;
-        let key_id = session.key_id.clone();
-        let live = ctx
             .db
-            .call(move |c| apikeys::is_live(c, &key_id))
+            .call(move |c| sessions::live(c, &sha256, now_ms))
             .await
-            .map_err(|e| NoSession::Failed(e.into()))?;
-        if !live {
-            ctx.sessions.close(id);
-            return Err(NoSession::Missing);
-        }
+            .map_err(|e| NoSession::Failed(e.into()))?
+            .ok_or(NoSession::Missing)?;
         Ok(Self {
             key_id: session.key_id,
             scope: session.scope,
@@ -235,12 +191,9 @@ pub async fn login(State(ctx): State<Arc<Ctx>>, Form(form): Form<LoginForm>) -> 
         return Redirect::to("/login?error=scope").into_response();
     }
     let to = landing(form.next.as_deref(), &scope);
-    match ctx
-        .sessions
-        .open(key_id.clone(), scope.clone(), ctx.clock.now_ms())
-    {
-        Ok(id) => {
-            tracing::info!(key_id = %key_id, scope = %scope, n_sessions = ctx.sessions.len(), "logged in");
+    match open(&ctx, key_id.clone(), scope.clone()).await {
+        Ok((id, n_sessions)) => {
+            tracing::info!(key_id = %key_id, scope = %scope, n_sessions, "logged in");
             let mut res = Redirect::to(to).into_response();
             res.headers_mut()
                 .insert(header::SET_COOKIE, cookie(&id, SESSION_TTL_MS / 1000));
@@ -253,7 +206,10 @@ pub async fn login(State(ctx): State<Arc<Ctx>>, Form(form): Form<LoginForm>) -> 
 /// `POST /logout`: closes the session and clears the cookie.
 pub async fn logout(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     if let Some(id) = session_id(&headers) {
-        ctx.sessions.close(id);
+        let sha256 = apikeys::sha256_hex(id);
+        if let Err(e) = ctx.db.call(move |c| sessions::close(c, &sha256)).await {
+            return ApiError::from(e).into_response();
+        }
     }
     let mut res = Redirect::to("/login").into_response();
     res.headers_mut().insert(header::SET_COOKIE, cookie("", 0));
@@ -272,18 +228,6 @@ pub fn to_login(next: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sessions_expire_and_close() {
-        let sessions = Sessions::default();
-        let id = sessions.open("ak-1".into(), Scope::Ops, 0).unwrap();
-        assert_eq!(id.len(), 2 * SESSION_ID_BYTES);
-        assert_eq!(sessions.get(&id, 1).map(|s| s.key_id), Some("ak-1".into()));
-        assert!(sessions.get(&id, SESSION_TTL_MS).is_none());
-        assert!(sessions.get("ff", 1).is_none());
-        sessions.close(&id);
-        assert!(sessions.get(&id, 1).is_none());
-    }
 
     #[test]
     fn the_cookie_is_found_among_others_and_must_look_like_an_id() {

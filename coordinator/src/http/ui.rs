@@ -28,6 +28,9 @@ use crate::Ctx;
 
 /// How often a live page is sent a new snapshot.
 pub const SSE_PUSH_INTERVAL: Duration = Duration::from_secs(1);
+/// What one open dashboard's stream may cost while the fleet is idle, in bytes a second: the
+/// budget the deltas keep to (`tests/ui_sessions.rs` measures it over nine idle sites).
+pub const SSE_IDLE_BYTES_PER_S_MAX: u64 = 2048;
 /// A comment line is sent this often on a quiet stream, so proxies keep it open.
 pub const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 /// Live pages connected at once at most; more get a 503 and retry.
@@ -38,6 +41,8 @@ pub const DECISION_UNITS_MAX: usize = 500;
 const LOGIN_HTML: &str = include_str!("../../web/login.html");
 const DASHBOARD_HTML: &str = include_str!("../../web/dashboard.html");
 const STORE_HTML: &str = include_str!("../../web/store.html");
+/// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
+const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
 const ASSETS: [(&str, &str, &str); 5] = [
     (
@@ -79,6 +84,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/login", get(login_page).post(session::login))
         .route("/logout", post(session::logout))
         .route("/ui/assets/{name}", get(asset))
+        .route("/favicon.ico", get(favicon))
         .route("/ui/state", get(state))
         .route("/ui/events", get(events))
         .route("/ui/returns/{rma}", get(decisions))
@@ -148,6 +154,18 @@ async fn asset(ApiPath(name): ApiPath<String>) -> Response {
     }
 }
 
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "max-age=86400"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        FAVICON_SVG,
+    )
+        .into_response()
+}
+
 /// The dashboard's snapshot, once (the page reads it first, then follows `/ui/events`).
 async fn state(
     State(ctx): State<Arc<Ctx>>,
@@ -197,16 +215,18 @@ enum Step {
     Done,
 }
 
-/// Server-sent events: a `snapshot` event every [`SSE_PUSH_INTERVAL`] with the whole
-/// dashboard; `logout` (and the end) when the session ends; the stream ends when the
-/// coordinator stops.
+/// Server-sent events: a `snapshot` event with the whole dashboard first, then every
+/// [`SSE_PUSH_INTERVAL`] a `delta` event with what changed since the last event (see
+/// [`super::delta`]; a whole `snapshot` again when that is smaller); `logout` (and the end)
+/// when the session ends; the stream ends when the coordinator stops.
 async fn events(State(ctx): State<Arc<Ctx>>, browser: Browser) -> Result<Response, ApiError> {
     browser.require_ops()?;
     let slot = stream_slot(&ctx, &ctx.sse_streams)?;
     let shutdown = ctx.shutdown.clone();
+    let sent: Option<serde_json::Value> = None;
     let stream = futures_util::stream::unfold(
-        (ctx, browser, shutdown, slot, Step::First),
-        |(ctx, browser, mut shutdown, slot, step)| async move {
+        (ctx, browser, shutdown, slot, sent, Step::First),
+        |(ctx, browser, mut shutdown, slot, sent, step)| async move {
             match step {
                 Step::Done => return None,
                 Step::First => {}
@@ -221,33 +241,47 @@ async fn events(State(ctx): State<Arc<Ctx>>, browser: Browser) -> Result<Respons
                 return None;
             }
             let headers = session_headers(&browser.session_id);
-            let event = match Browser::of(&ctx, &headers).await {
-                Err(_) => {
-                    let e = Event::default().event("logout").data("session ended");
-                    return Some((
-                        Ok::<_, Infallible>(e),
-                        (ctx, browser, shutdown, slot, Step::Done),
-                    ));
-                }
-                Ok(_) => match ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await {
-                    Ok(snapshot) => Event::default()
-                        .event("snapshot")
-                        .json_data(&snapshot)
-                        .unwrap_or_else(|e| Event::default().event("problem").data(e.to_string())),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "dashboard snapshot failed");
-                        Event::default()
-                            .event("problem")
-                            .data("the coordinator could not read its database; retrying")
-                    }
+            if Browser::of(&ctx, &headers).await.is_err() {
+                let e = Event::default().event("logout").data("session ended");
+                return Some((
+                    Ok::<_, Infallible>(e),
+                    (ctx, browser, shutdown, slot, sent, Step::Done),
+                ));
+            }
+            let (event, sent) = match ctx.dashboard.snapshot(&ctx, ctx.clock.now_ms()).await {
+                Ok(snapshot) => match serde_json::to_value(&snapshot) {
+                    Ok(now) => (change_event(sent.as_ref(), &now), Some(now)),
+                    Err(e) => (Event::default().event("problem").data(e.to_string()), sent),
                 },
+                Err(e) => {
+                    tracing::warn!(error = %e, "dashboard snapshot failed");
+                    let problem = Event::default()
+                        .event("problem")
+                        .data("the coordinator could not read its database; retrying");
+                    (problem, sent)
+                }
             };
-            Some((Ok(event), (ctx, browser, shutdown, slot, Step::Next)))
+            Some((Ok(event), (ctx, browser, shutdown, slot, sent, Step::Next)))
         },
     );
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(SSE_KEEPALIVE))
         .into_response())
+}
+
+/// The event that brings a page from `sent` (what it was sent last, if anything) to `now`.
+fn change_event(sent: Option<&serde_json::Value>, now: &serde_json::Value) -> Event {
+    let whole = || Event::default().event("snapshot").data(now.to_string());
+    let Some(sent) = sent else {
+        return whole();
+    };
+    let changes = super::delta::diff(sent, now);
+    if super::delta::encoded_len(&changes) >= super::delta::encoded_len(now) {
+        return whole();
+    }
+    Event::default()
+        .event("delta")
+        .data(serde_json::Value::from(changes).to_string())
 }
 
 /// Headers carrying only the session cookie, to check a session again mid-stream.
@@ -338,4 +372,166 @@ async fn decisions(
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WCAG AA for normal text.
+    const CONTRAST_MIN: f64 = 4.5;
+
+    /// The pages' stylesheet without its comments.
+    fn style_css() -> String {
+        let mut css = ASSETS
+            .iter()
+            .find(|(name, _, _)| *name == "style.css")
+            .map(|(_, _, body)| *body)
+            .expect("style.css is an asset");
+        let mut out = String::new();
+        while let Some(start) = css.find("/*") {
+            out.push_str(&css[..start]);
+            let end = css[start..].find("*/").expect("a closed comment");
+            css = &css[start + end + 2..];
+        }
+        out.push_str(css);
+        out
+    }
+
+    /// The body of the first rule whose selector list is exactly `selector`.
+    fn rule<'a>(css: &'a str, selector: &str) -> &'a str {
+        let start = css
+            .find(&format!("\n{selector} {{"))
+            .unwrap_or_else(|| panic!("no rule {selector}"));
+        let body = &css[start + selector.len() + 3..];
+        &body[..body.find('}').expect("a closed rule")]
+    }
+
+    /// The value of `property` in a rule body.
+    fn property<'a>(body: &'a str, property: &str) -> &'a str {
+        body.split(';')
+            .filter_map(|d| d.split_once(':'))
+            .find(|(name, _)| name.trim() == property)
+            .map(|(_, value)| value.trim())
+            .unwrap_or_else(|| panic!("no {property} in {body}"))
+    }
+
+    /// An sRGB colour with its alpha: `#rrggbb`, `rgba(r, g, b, a)` or `var(--name)`.
+    fn colour(css: &str, value: &str) -> [f64; 4] {
+        if let Some(name) = value.strip_prefix("var(").and_then(|v| v.strip_suffix(')')) {
+            return colour(css, property(rule(css, ":root"), name));
+        }
+        if let Some(hex) = value.strip_prefix('#') {
+            let c = |i: usize| f64::from(u8::from_str_radix(&hex[i..i + 2], 16).unwrap());
+            return [c(0), c(2), c(4), 1.0];
+        }
+        let inner = value
+            .strip_prefix("rgba(")
+            .and_then(|v| v.strip_suffix(')'))
+            .unwrap_or_else(|| panic!("a colour: {value}"));
+        let parts: Vec<f64> = inner
+            .split(',')
+            .map(|p| p.trim().parse().unwrap())
+            .collect();
+        [parts[0], parts[1], parts[2], parts[3]]
+    }
+
+    /// `top` painted over the opaque `below`.
+    fn over(top: [f64; 4], below: [f64; 4]) -> [f64; 4] {
+        let mix = |i: usize| top[i] * top[3] + below[i] * (1.0 - top[3]);
+        [mix(0), mix(1), mix(2), 1.0]
+    }
+
+    fn luminance(c: [f64; 4]) -> f64 {
+        let lin = |v: f64| {
+            let v = v / 255.0;
+            if v <= 0.039_28 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(c[0]) + 0.7152 * lin(c[1]) + 0.0722 * lin(c[2])
+    }
+
+    fn contrast(a: [f64; 4], b: [f64; 4]) -> f64 {
+        let (la, lb) = (luminance(a), luminance(b));
+        (la.max(lb) + 0.05) / (la.min(lb) + 0.05)
+    }
+
+    /// Emoji and pictographs, which draw as boxes without an emoji font.
+    fn is_pictograph(c: char) -> bool {
+        matches!(u32::from(c), 0x2300..=0x23FF | 0x2600..=0x27BF | 0x2B00..=0x2BFF | 0x1F000..=0x1FAFF)
+    }
+
+    #[test]
+    fn pages_draw_icons_not_emoji() {
+        let pages = [
+            ("login.html", LOGIN_HTML),
+            ("dashboard.html", DASHBOARD_HTML),
+            ("store.html", STORE_HTML),
+        ];
+        for (name, text) in pages
+            .into_iter()
+            .chain(ASSETS.iter().map(|(n, _, t)| (*n, *t)))
+        {
+            let found: String = text.chars().filter(|c| is_pictograph(*c)).collect();
+            assert!(found.is_empty(), "{name} has {found}");
+        }
+    }
+
+    #[test]
+    fn coloured_text_keeps_a_contrast_of_4_5_to_1_wherever_it_sits() {
+        let css = &style_css();
+        let var = |name: &str| colour(css, &format!("var({name})"));
+        let panel = var("--panel");
+        // Where pills and chips sit: the panels, the page, and the tinted rows of the sites table.
+        let backdrops = [
+            ("panel", panel),
+            ("page", var("--bg")),
+            (
+                "a site row with a warning",
+                over(
+                    colour(
+                        css,
+                        property(rule(css, "#sites tr.state-warning td"), "background"),
+                    ),
+                    panel,
+                ),
+            ),
+            (
+                "an offline site row",
+                over(
+                    colour(
+                        css,
+                        property(rule(css, "#sites tr.state-offline td"), "background"),
+                    ),
+                    panel,
+                ),
+            ),
+        ];
+        for selector in [
+            ".pill.ok",
+            ".pill.warning",
+            ".pill.bad, .pill.offline",
+            ".dev.up",
+            ".dev.down",
+        ] {
+            let body = rule(css, selector);
+            let text = colour(css, property(body, "color"));
+            let tint = colour(css, property(body, "background"));
+            for (name, backdrop) in backdrops {
+                let ratio = contrast(text, over(tint, backdrop));
+                assert!(ratio >= CONTRAST_MIN, "{selector} on {name}: {ratio:.2}:1");
+            }
+        }
+        let flagged = over(
+            colour(css, property(rule(css, "tr.flagged td"), "background")),
+            panel,
+        );
+        let ratio = contrast(var("--text"), flagged);
+        assert!(ratio >= CONTRAST_MIN, "a flagged store's row: {ratio:.2}:1");
+        let ratio = contrast(var("--bad-text"), panel);
+        assert!(ratio >= CONTRAST_MIN, "an error on a panel: {ratio:.2}:1");
+    }
 }

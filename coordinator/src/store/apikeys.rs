@@ -140,6 +140,7 @@ pub fn revoke(
         "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
         params![id, now_ms],
     )?;
+    let n_sessions = super::sessions::close_of_key(&tx, id)?;
     let row = tx
         .query_row(
             &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
@@ -149,7 +150,7 @@ pub fn revoke(
         .optional()?;
     tx.commit()?;
     let row = row.ok_or_else(|| ApiKeyError::UnknownKey(id.chars().take(80).collect()))?;
-    tracing::info!(key_id = %id, "API key revoked");
+    tracing::info!(key_id = %id, n_sessions, "API key revoked");
     record(row)
 }
 
@@ -174,15 +175,6 @@ pub fn authenticate(
             .map_err(|_| ApiKeyError::Corrupt { id, scope })
     })
     .transpose()
-}
-
-/// Whether key `id` exists and is not revoked (a browser session checks its key with this).
-pub fn is_live(conn: &Connection, id: &str) -> Result<bool, ApiKeyError> {
-    Ok(conn
-        .prepare_cached("SELECT 1 FROM api_keys WHERE id = ?1 AND revoked_ms IS NULL")?
-        .query_row([id], |_| Ok(()))
-        .optional()?
-        .is_some())
 }
 
 /// Makes the stored configured keys match the config: new ones added, scope and label

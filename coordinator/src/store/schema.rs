@@ -314,5 +314,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(command_epochs::MIGRATION),
         // The apply path counts per batch what it wrote as a row per op (store/tallies.rs).
         M::up(tallies::MIGRATION),
+        // Browser sessions outlive a restart (store/sessions.rs).
+        M::up(super::sessions::MIGRATION),
     ])
 }
