@@ -202,14 +202,25 @@ mod tests {
 
     #[test]
     fn what_was_stored_as_rows_before_is_counted_the_same_after_the_migration() {
-        let latest = {
-            let mut c = Connection::open_in_memory().unwrap();
-            migrations().to_latest(&mut c).unwrap();
-            c.pragma_query_value(None, "user_version", |r| r.get::<_, usize>(0))
-                .unwrap()
-        };
+        // The schema version that made the counts: the first with `billable_daily`.
+        let mut scratch = Connection::open_in_memory().unwrap();
+        let counted_from = (1..)
+            .find(|&v| {
+                migrations().to_version(&mut scratch, v).unwrap();
+                scratch
+                    .query_row(
+                        "SELECT COUNT(*) FROM sqlite_master WHERE name = 'billable_daily'",
+                        [],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .unwrap()
+                    == 1
+            })
+            .unwrap();
         let mut conn = Connection::open_in_memory().unwrap();
-        migrations().to_version(&mut conn, latest - 1).unwrap();
+        migrations()
+            .to_version(&mut conn, counted_from - 1)
+            .unwrap();
         for (i, activity) in ["receipt", "receipt", "grading", "storage_start"]
             .iter()
             .enumerate()
