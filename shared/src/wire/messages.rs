@@ -9,7 +9,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{decode_body, encode_frame, WireError, PROTOCOL_VERSION, PROTOCOL_VERSION_MIN};
+use super::{
+    decode_body, encode_body, encode_frame, frame_of, pack, unpack, WireError, PROTOCOL_VERSION,
+    PROTOCOL_VERSION_MIN,
+};
 use crate::domain::Epoch;
 
 /// One sequenced item (an op or a command): its sequence number and its encoded payload.
@@ -144,6 +147,11 @@ impl Message {
                 reason: format!("{} does not exist in protocol version 2", self.kind()),
             }),
             2 | 3 => encode_frame("message v3", &V2::from(self.clone())),
+            // Version 3's messages, packed.
+            4 => frame_of(&pack(
+                "message v4",
+                &encode_body("message v4", &V2::from(self.clone()))?,
+            )?),
             _ => Err(WireError::UnsupportedVersion {
                 what: "message",
                 version,
@@ -163,6 +171,7 @@ impl Message {
                 m => Ok(m.into()),
             },
             3 => Ok(decode_body::<V2>("message v3", body)?.into()),
+            4 => Ok(decode_body::<V2>("message v4", &unpack("message v4", body)?)?.into()),
             _ => Err(WireError::UnsupportedVersion {
                 what: "message",
                 version,
@@ -500,5 +509,66 @@ mod tests {
         let err = Message::decode(2, &body).unwrap_err();
         assert!(matches!(err, WireError::Malformed { .. }), "{err}");
         assert!(body.len() < MAX_FRAME_BYTES);
+    }
+
+    /// Receipts as a site sends them: one site, operator and station, LPNs in sequence.
+    fn receipts() -> Message {
+        use crate::domain::{Lpn, SiteId, Sku};
+        use crate::op::{OpBody, OpRecord};
+        use crate::station::ReceiptKind;
+        let site = SiteId::new("osaka").unwrap();
+        let ops = (1..=512u64)
+            .map(|seq| Sequenced {
+                seq,
+                payload: crate::wire::payload::encode_op(&OpRecord {
+                    site: site.clone(),
+                    at_ms: 1_764_000_000_000 + 4_000 * seq as i64,
+                    operator: "B-1042".into(),
+                    station: "recv-2".into(),
+                    body: OpBody::UnitReceived {
+                        lpn: Lpn::new(format!("LPN-OSAKA-0001-{seq:09}")).unwrap(),
+                        rma: None,
+                        sku: Sku::new(["TEE-WHT-M", "JKT-DENIM-L", "CAP-NVY"][seq as usize % 3])
+                            .unwrap(),
+                        receipt: ReceiptKind::Matched,
+                        parcel_ref: None,
+                    },
+                })
+                .unwrap(),
+            })
+            .collect();
+        Message::OpBatch {
+            epoch: Epoch(7),
+            ops,
+            outbox_head_seq: Some(512),
+        }
+    }
+
+    #[test]
+    fn a_packed_batch_is_several_times_smaller_and_reads_back_the_same() {
+        let plain = receipts().encode(3).unwrap();
+        let packed = receipts().encode(4).unwrap();
+        assert!(
+            packed.len() * 4 < plain.len(),
+            "{} bytes packed, {} plain",
+            packed.len(),
+            plain.len()
+        );
+        let (body, _) = split_frame(&packed).unwrap().unwrap();
+        assert_eq!(Message::decode(4, body).unwrap(), receipts());
+        // Unpacked bytes are version 3's: a version-3 body is not a packed one.
+        let (plain_body, _) = split_frame(&plain).unwrap().unwrap();
+        let err = Message::decode(4, plain_body).unwrap_err().to_string();
+        assert!(err.contains("unpacking"), "{err}");
+    }
+
+    #[test]
+    fn a_packed_frame_that_would_unpack_past_the_limit_is_refused() {
+        // A few kilobytes that unpack to twice the frame limit.
+        let bomb = zstd::bulk::compress(&vec![0u8; 2 * MAX_FRAME_BYTES], 19).unwrap();
+        assert!(bomb.len() < 64 * 1024, "{}", bomb.len());
+        let err = Message::decode(4, &bomb).unwrap_err();
+        assert!(matches!(err, WireError::Malformed { .. }), "{err}");
+        assert!(err.to_string().contains("unpacking"), "{err}");
     }
 }
