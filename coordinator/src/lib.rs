@@ -18,6 +18,7 @@ pub mod ids;
 pub mod listings;
 pub mod live;
 pub mod metrics;
+pub mod notify;
 pub mod pki;
 pub mod policy;
 pub mod postal;
@@ -105,6 +106,8 @@ pub struct Ctx {
     pub shutdown: watch::Receiver<bool>,
     /// Wakes the webhook worker when a return's timeline grew.
     pub wake_webhooks: tokio::sync::Notify,
+    /// Wakes the customer-message worker when a return's timeline grew.
+    pub wake_notifications: tokio::sync::Notify,
     /// Browser sessions of the dashboard and the store counter.
     pub sessions: http::session::Sessions,
     /// The dashboard's cache of stored figures.
@@ -127,9 +130,10 @@ impl Ctx {
         self.live.wake(queued);
     }
 
-    /// New events may be due for the merchants' webhooks.
+    /// New events may be due for the merchants' webhooks and the customers' messages.
     pub fn webhooks_wake(&self) {
         self.wake_webhooks.notify_one();
+        self.wake_notifications.notify_one();
     }
 }
 
@@ -237,6 +241,7 @@ impl Coordinator {
             revocations,
             shutdown: shutdown_rx.clone(),
             wake_webhooks: tokio::sync::Notify::new(),
+            wake_notifications: tokio::sync::Notify::new(),
             sessions: Default::default(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
@@ -290,6 +295,7 @@ impl Coordinator {
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(app::webhooks::worker(ctx.clone())),
+            tokio::spawn(app::notify::worker(ctx.clone())),
             tokio::spawn(async move {
                 let serve = axum::serve(http::long_uri::Guarded(listener), router)
                     .with_graceful_shutdown(async move {

@@ -8,6 +8,7 @@
 pub mod batch;
 pub mod counter;
 pub mod error;
+pub mod notify;
 pub mod privacy;
 pub mod quarantine;
 pub mod register;
