@@ -373,7 +373,8 @@ fn returns_where(
 
 /// A customer asked to be forgotten: their returns are pseudonymised here and erased at the
 /// sites that hold them; their orders lose their contact, and the status tokens and messages
-/// of every return of theirs are deleted. Returns how many returns, and the sites told.
+/// of every return of theirs are deleted. Returns how many returns (by the customer's
+/// reference on the return or on its order), and the sites told.
 pub fn forget_customer(
     conn: &mut Connection,
     reference: &str,
@@ -387,10 +388,15 @@ pub fn forget_customer(
     )?;
     let told = erase_returns(&tx, &rmas, now_ms)?;
     // Returns registered against the customer's orders without naming the customer.
-    notifications::erase_customer_orders(&tx, reference)?;
+    let by_order = notifications::erase_customer_orders(&tx, reference)?;
+    let n_returns = by_order
+        .iter()
+        .filter(|rma| !rmas.iter().any(|(r, ..)| r.as_str() == rma.as_str()))
+        .count()
+        + rmas.len();
     orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
     tx.commit()?;
-    Ok((rmas.len(), told))
+    Ok((n_returns, told))
 }
 
 /// Pseudonymises returns registered before `cutoff_ms` (the retention period) here and at

@@ -362,11 +362,11 @@ pub(crate) fn erase_return(tx: &Transaction<'_>, rma: &str) -> Result<usize, Sto
 }
 
 /// Deletes the tokens and messages of every return registered against an order of the
-/// customer `reference` (before their orders are pseudonymised). Returns how many returns.
+/// customer `reference` (before their orders are pseudonymised). Returns those returns.
 pub(crate) fn erase_customer_orders(
     tx: &Transaction<'_>,
     reference: &str,
-) -> Result<usize, StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let rmas: Vec<String> = {
         let mut stmt = tx.prepare(
             "SELECT r.rma FROM returns r
@@ -379,7 +379,7 @@ pub(crate) fn erase_customer_orders(
     for rma in &rmas {
         erase_return(tx, rma)?;
     }
-    Ok(rmas.len())
+    Ok(rmas)
 }
 
 #[cfg(test)]
@@ -608,7 +608,7 @@ mod tests {
 
         // A customer named only on their order (the return was registered without them).
         let (n, _) = forget_customer(&mut conn, "cust-O-2", 2).unwrap();
-        assert_eq!(n, 0);
+        assert_eq!(n, 1);
         assert_eq!(token_return(&conn, &hash_2).unwrap(), None);
         assert!(of_return(&conn, "R-2").unwrap().is_empty());
         assert_eq!(contact_of_return(&conn, "R-2").unwrap(), None);
