@@ -613,4 +613,25 @@ mod tests {
         assert!(of_return(&conn, "R-2").unwrap().is_empty());
         assert_eq!(contact_of_return(&conn, "R-2").unwrap(), None);
     }
+
+    #[test]
+    fn the_retention_sweep_erases_old_contacts_tokens_and_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("c.db"));
+        order(&mut conn, "O-old", Some("old@example.jp"));
+        register(&conn, "R-OLD", "O-old", 0);
+        conn.execute(
+            "UPDATE returns SET customer_ref = 'cust-O-old' WHERE rma = 'R-OLD'",
+            [],
+        )
+        .unwrap();
+        queue_from_timeline(&mut conn, 100, 0).unwrap();
+        let (_, hash) = notify::mint_token().unwrap();
+        put_token(&conn, "R-OLD", &hash, 0).unwrap();
+        let (n, _) = crate::store::erase_personal_data_before(&mut conn, 1, 2).unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(token_return(&conn, &hash).unwrap(), None);
+        assert!(of_return(&conn, "R-OLD").unwrap().is_empty());
+        assert_eq!(contact_of_return(&conn, "R-OLD").unwrap(), None);
+    }
 }
