@@ -406,6 +406,14 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
     )
     .await?;
     assert_eq!(status, 422);
+
+    let (_, metrics) = modori_tests::http_get(fleet.http(), "/metrics").await?;
+    for line in [
+        "modori_customer_messages_total{outcome=\"sent\"} 4",
+        "modori_customer_messages_total{outcome=\"opted_out\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} not in:\n{metrics}");
+    }
     fleet.shutdown().await;
     Ok(())
 }

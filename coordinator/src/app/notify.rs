@@ -103,12 +103,17 @@ pub async fn send_due(ctx: &Ctx, channels: &Channels) -> Result<usize, Coordinat
             .call(move |c| outbox::record(c, id, &recorded, &config, now_ms))
             .await?;
         match attempt {
-            Attempt::Sent { channel } => info!(id, rma = %rma, channel, "customer message sent"),
+            Attempt::Sent { channel } => {
+                ctx.metrics.customer_message("sent");
+                info!(id, rma = %rma, channel, "customer message sent");
+            }
             Attempt::Failed { error, .. } => {
-                warn!(id, rma = %rma, error = %error, status, "customer message not sent")
+                ctx.metrics.customer_message("failed");
+                warn!(id, rma = %rma, error = %error, status, "customer message not sent");
             }
             Attempt::Dropped { status } => {
-                info!(id, rma = %rma, status, "customer message dropped")
+                ctx.metrics.customer_message(status);
+                info!(id, rma = %rma, status, "customer message dropped");
             }
         }
     }
