@@ -2,9 +2,10 @@
 //! server (Python's aiosmtpd, `tests/smtp_sink.py`, in the venv of outside tools) takes the
 //! coordinator's mail, and Python's email package decodes what arrived: the Japanese subject
 //! and text, the links, one message per event, none after unsubscribing, the message retried
-//! until a server that was down comes up (across a restart). LINE pushes go to a stub that
-//! checks the request as LINE documents it. Forgetting a customer deletes their tokens and the
-//! messages still queued for them.
+//! until a server that was down comes up (across a restart), one delay notice when a return
+//! is still open past the configured time (on an injected clock). LINE pushes go to a stub
+//! that checks the request as LINE documents it. Forgetting a customer deletes their tokens
+//! and the messages still queued for them.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,6 +37,7 @@ const LINE_USER: &str = "U0123456789abcdef0123456789abcdef";
 // Each test its own port: tests of this file run at once, and a config tweak is a plain fn.
 static MAIL_PORT_UNSUBSCRIBE: AtomicU16 = AtomicU16::new(0);
 static MAIL_PORT_RETRY: AtomicU16 = AtomicU16::new(0);
+static MAIL_PORT_DELAY: AtomicU16 = AtomicU16::new(0);
 static LINE_PORT: AtomicU16 = AtomicU16::new(0);
 
 fn notifications(config: &mut CoordinatorConfig) {
@@ -551,5 +553,95 @@ async fn a_customer_who_linked_line_is_pushed_there() -> anyhow::Result<()> {
     .await?;
     assert_eq!(pushed.lock().expect("not poisoned").len(), 1);
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// 2040-01-01T00:00:00Z: the injected clock's start, far from the machine's.
+const START_MS: i64 = 2_208_988_800_000;
+const HOUR_MS: i64 = 3_600_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyhow::Result<()> {
+    use modori_coordinator::pki::PkiPaths;
+    use modori_coordinator::Coordinator;
+    use modori_demo::local::{coordinator_config, ensure_pki};
+    use modori_runtime::clock::ManualClock;
+
+    let port = free_port()?;
+    MAIL_PORT_DELAY.store(port, Ordering::SeqCst);
+    let dir = tempfile::tempdir()?;
+    let sink = Sink::start(port, &dir.path().join("mail.jsonl"))?;
+    let fleet = small_fleet(1);
+    let pki = PkiPaths::new(dir.path().join("pki"));
+    ensure_pki(&pki, &fleet.sites)?;
+    let mut config = coordinator_config(
+        &dir.path().join("coordinator"),
+        &pki,
+        "127.0.0.1:0".parse()?,
+    );
+    config.fleet.sites_file = modori_tests::configs_dir().join("sites.toml");
+    config.fleet.stores_file = modori_tests::configs_dir().join("stores.toml");
+    let (key, entry) = config_key("merchant:brand-a");
+    config.api_keys.push(entry);
+    config.merchants.push(MerchantEntry {
+        id: "brand-a".into(),
+        name: Some("ブランドA".into()),
+        ..MerchantEntry::default()
+    });
+    with_mail(&mut config, MAIL_PORT_DELAY.load(Ordering::SeqCst));
+    config.notifications.delay_notice_after_hours = 24;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let c = Coordinator::start_with_clock(config, fleet, clock.clone()).await?;
+    let put = |path: &'static str, body: Value| {
+        let key = key.clone();
+        let addr = c.http_addr();
+        async move {
+            let (status, text) =
+                http_request_as(addr, Some(&key), "PUT", path, Some(&body.to_string())).await?;
+            anyhow::ensure!(status == 200, "{path}: {text}");
+            Ok(())
+        }
+    };
+    put(
+        "/api/v1/catalog/brand-a",
+        json!({"items": [{"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900}]}),
+    )
+    .await?;
+    put(
+        "/api/v1/orders/brand-a",
+        json!({"orders": [{"ref": "ORD-SLOW", "ordered_at": "2040-01-01T00:00:00Z",
+                           "lines": [{"sku": "TEE-WHT-M", "qty": 1}],
+                           "contact": {"email": "slow@example.jp", "phone": "090-0000-0000"}}]}),
+    )
+    .await?;
+    let body = json!({"origin": {"postal_code": "530-0001"}, "order_ref": "ORD-SLOW",
+                      "order_date": "2040-01-01",
+                      "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, text) = http_request_as(
+        c.http_addr(),
+        Some(&key),
+        "POST",
+        "/api/v1/returns",
+        Some(&body.to_string()),
+    )
+    .await?;
+    assert_eq!(status, 201, "{text}");
+    wait_messages(&sink, 1).await?;
+
+    // A minute short of a day: nothing yet. Past it: one notice, and only one.
+    clock.set(START_MS + 24 * HOUR_MS - 60_000);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.messages()?.len(), 1);
+    clock.set(START_MS + 25 * HOUR_MS);
+    let got = wait_messages(&sink, 2).await?;
+    assert_eq!(
+        got[1]["subject"],
+        "【ブランドA】返品の処理に時間がかかっております"
+    );
+    assert!(text_of(&got[1]).contains("通常より時間がかかっております"));
+    clock.set(START_MS + 50 * HOUR_MS);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(sink.messages()?.len(), 2);
+    c.shutdown().await;
     Ok(())
 }
