@@ -384,6 +384,28 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.messages()?.len(), 4, "one mail per event, none after");
+    // The return knows its customer's contact and what they were told.
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&key),
+        "GET",
+        &format!("/api/v1/returns/{rma}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    let view: Value = serde_json::from_str(&text)?;
+    assert_eq!(view["customer_contact"]["email"], "hanako@example.jp");
+    assert_eq!(view["customer_contact"]["language"], "ja");
+    let told: Vec<(&str, &str)> = view["customer_messages"]
+        .as_array()
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| Some((m["kind"].as_str()?, m["status"].as_str()?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(told, kinds, "{text}");
 
     // The opt-out over the API undoes it (and is the merchant's to set).
     let (status, text) = http_request_as(

@@ -315,6 +315,20 @@ pub struct OrderView {
     contact: Option<ContactEntry>,
 }
 
+/// A stored contact as the API shows it.
+pub(super) fn contact_entry(c: Contact) -> ContactEntry {
+    ContactEntry {
+        language: Some(if c.language == "en" {
+            ContactLanguage::En
+        } else {
+            ContactLanguage::Ja
+        }),
+        email: c.email,
+        phone: c.phone,
+        line_user_id: c.line_user_id,
+    }
+}
+
 impl From<Order> for OrderView {
     fn from(o: Order) -> Self {
         Self {
@@ -330,16 +344,7 @@ impl From<Order> for OrderView {
                     qty: l.qty,
                 })
                 .collect(),
-            contact: o.contact.map(|c| ContactEntry {
-                language: Some(if c.language == "en" {
-                    ContactLanguage::En
-                } else {
-                    ContactLanguage::Ja
-                }),
-                email: c.email,
-                phone: c.phone,
-                line_user_id: c.line_user_id,
-            }),
+            contact: o.contact.map(contact_entry),
         }
     }
 }
