@@ -323,6 +323,14 @@ impl CoordinatorConfig {
         if let Some(p) = self.tls.ca_key.as_mut().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
+        if let Some(p) = self
+            .mail
+            .as_mut()
+            .and_then(|m| m.ca_cert.as_mut())
+            .filter(|p| p.is_relative())
+        {
+            *p = base.join(&*p);
+        }
     }
 
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {

@@ -3,10 +3,12 @@
 //! coordinator's mail, and Python's email package decodes what arrived: the Japanese subject
 //! and text, the links, one message per event, none after unsubscribing, the message retried
 //! until a server that was down comes up (across a restart), one delay notice when a return
-//! is still open past the configured time (on an injected clock). LINE pushes go to a stub
+//! is still open past the configured time (on an injected clock), STARTTLS to a relay with a
+//! private CA and the configured login. LINE pushes go to a stub
 //! that checks the request as LINE documents it. Forgetting a customer deletes their tokens
 //! and the messages still queued for them.
 
+use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,8 +21,12 @@ use modori_coordinator::config::CoordinatorConfig;
 use modori_coordinator::notify::line::LineSection;
 use modori_coordinator::notify::mail::{MailSection, Security};
 use modori_coordinator::notify::token_hash;
+use modori_coordinator::pki::PkiPaths;
 use modori_coordinator::store::notifications as outbox;
 use modori_coordinator::webhooks::MerchantEntry;
+use modori_coordinator::Coordinator;
+use modori_demo::local::{coordinator_config, ensure_pki};
+use modori_runtime::clock::ManualClock;
 use modori_shared::domain::{Grade, RmaId, Sku};
 use modori_shared::station::Effect;
 use modori_tests::stations::agent_count;
@@ -37,7 +43,6 @@ const LINE_USER: &str = "U0123456789abcdef0123456789abcdef";
 // Each test its own port: tests of this file run at once, and a config tweak is a plain fn.
 static MAIL_PORT_UNSUBSCRIBE: AtomicU16 = AtomicU16::new(0);
 static MAIL_PORT_RETRY: AtomicU16 = AtomicU16::new(0);
-static MAIL_PORT_DELAY: AtomicU16 = AtomicU16::new(0);
 static LINE_PORT: AtomicU16 = AtomicU16::new(0);
 
 fn notifications(config: &mut CoordinatorConfig) {
@@ -56,15 +61,7 @@ fn with_mail_retry(config: &mut CoordinatorConfig) {
 
 fn with_mail(config: &mut CoordinatorConfig, port: u16) {
     notifications(config);
-    config.mail = Some(MailSection {
-        host: "127.0.0.1".into(),
-        port: Some(port),
-        security: Security::Plain,
-        username: None,
-        password: None,
-        from: "ブランドA 返品受付 <returns@brand-a.example.jp>".into(),
-        timeout_seconds: 5,
-    });
+    config.mail = Some(plain_mail(port));
 }
 
 fn with_line(config: &mut CoordinatorConfig) {
@@ -88,7 +85,8 @@ struct Sink {
 }
 
 impl Sink {
-    fn start(port: u16, out: &Path) -> anyhow::Result<Self> {
+    /// `options`: the script's `--starttls CERT KEY`, `--login USER PASSWORD`.
+    fn start(port: u16, out: &Path, options: &[&OsStr]) -> anyhow::Result<Self> {
         use std::io::BufRead;
         let python = modori_tests::venv_python("aiosmtpd");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp_sink.py");
@@ -96,6 +94,7 @@ impl Sink {
             .arg(script)
             .args(["127.0.0.1", &port.to_string()])
             .arg(out)
+            .args(options)
             .stdout(Stdio::piped())
             .spawn()?;
         let stdout = child.stdout.take().expect("piped");
@@ -235,7 +234,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
     let port = free_port()?;
     MAIL_PORT_UNSUBSCRIBE.store(port, Ordering::SeqCst);
     let dir = tempfile::tempdir()?;
-    let sink = Sink::start(port, &dir.path().join("mail.jsonl"))?;
+    let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
     let (fleet, key) = fleet(with_mail_unsubscribe).await?;
 
     // Registered: one mail, in Japanese, properly encoded, with its two links.
@@ -483,7 +482,7 @@ async fn a_mail_waits_for_a_server_that_is_down_across_a_restart_and_a_forgotten
 
     // The server comes up: the waiting mail arrives, once; the forgotten customer's never.
     let dir = tempfile::tempdir()?;
-    let sink = Sink::start(port, &dir.path().join("mail.jsonl"))?;
+    let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
     let got = wait_messages(&sink, 1).await?;
     assert_eq!(got[0]["rcpt_tos"], json!(["hanako@example.jp"]));
     wait_for("the message marked sent", TIMEOUT, || {
@@ -582,25 +581,18 @@ async fn a_customer_who_linked_line_is_pushed_there() -> anyhow::Result<()> {
 const START_MS: i64 = 2_208_988_800_000;
 const HOUR_MS: i64 = 3_600_000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyhow::Result<()> {
-    use modori_coordinator::pki::PkiPaths;
-    use modori_coordinator::Coordinator;
-    use modori_demo::local::{coordinator_config, ensure_pki};
-    use modori_runtime::clock::ManualClock;
-
-    let port = free_port()?;
-    MAIL_PORT_DELAY.store(port, Ordering::SeqCst);
-    let dir = tempfile::tempdir()?;
-    let sink = Sink::start(port, &dir.path().join("mail.jsonl"))?;
+/// A coordinator of its own (one site, no agent) on `clock`, with `mail` and brand-a, its
+/// catalogue and the order ORD-1 of slow@example.jp; with the brand-a key and the fleet's PKI.
+async fn lone_coordinator(
+    dir: &Path,
+    clock: Arc<dyn modori_runtime::clock::Clock>,
+    mail: impl FnOnce(&PkiPaths) -> MailSection,
+    tweak: impl FnOnce(&mut CoordinatorConfig),
+) -> anyhow::Result<(Coordinator, String)> {
     let fleet = small_fleet(1);
-    let pki = PkiPaths::new(dir.path().join("pki"));
+    let pki = PkiPaths::new(dir.join("pki"));
     ensure_pki(&pki, &fleet.sites)?;
-    let mut config = coordinator_config(
-        &dir.path().join("coordinator"),
-        &pki,
-        "127.0.0.1:0".parse()?,
-    );
+    let mut config = coordinator_config(&dir.join("coordinator"), &pki, "127.0.0.1:0".parse()?);
     config.fleet.sites_file = modori_tests::configs_dir().join("sites.toml");
     config.fleet.stores_file = modori_tests::configs_dir().join("stores.toml");
     let (key, entry) = config_key("merchant:brand-a");
@@ -610,33 +602,33 @@ async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyh
         name: Some("ブランドA".into()),
         ..MerchantEntry::default()
     });
-    with_mail(&mut config, MAIL_PORT_DELAY.load(Ordering::SeqCst));
-    config.notifications.delay_notice_after_hours = 24;
-    let clock = Arc::new(ManualClock::new(START_MS));
-    let c = Coordinator::start_with_clock(config, fleet, clock.clone()).await?;
-    let put = |path: &'static str, body: Value| {
-        let key = key.clone();
-        let addr = c.http_addr();
-        async move {
-            let (status, text) =
-                http_request_as(addr, Some(&key), "PUT", path, Some(&body.to_string())).await?;
-            anyhow::ensure!(status == 200, "{path}: {text}");
-            Ok(())
-        }
-    };
-    put(
-        "/api/v1/catalog/brand-a",
-        json!({"items": [{"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900}]}),
-    )
-    .await?;
-    put(
-        "/api/v1/orders/brand-a",
-        json!({"orders": [{"ref": "ORD-SLOW", "ordered_at": "2040-01-01T00:00:00Z",
-                           "lines": [{"sku": "TEE-WHT-M", "qty": 1}],
-                           "contact": {"email": "slow@example.jp", "phone": "090-0000-0000"}}]}),
-    )
-    .await?;
-    let body = json!({"origin": {"postal_code": "530-0001"}, "order_ref": "ORD-SLOW",
+    notifications(&mut config);
+    config.mail = Some(mail(&pki));
+    tweak(&mut config);
+    let c = Coordinator::start_with_clock(config, fleet, clock).await?;
+    for (path, body) in [
+        (
+            "/api/v1/catalog/brand-a",
+            json!({"items": [{"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900}]}),
+        ),
+        (
+            "/api/v1/orders/brand-a",
+            json!({"orders": [{"ref": "ORD-1", "ordered_at": "2040-01-01T00:00:00Z",
+                               "lines": [{"sku": "TEE-WHT-M", "qty": 1}],
+                               "contact": {"email": "slow@example.jp", "phone": "090-0000-0000"}}]}),
+        ),
+    ] {
+        let (status, text) = http_request_as(
+            c.http_addr(),
+            Some(&key),
+            "PUT",
+            path,
+            Some(&body.to_string()),
+        )
+        .await?;
+        anyhow::ensure!(status == 200, "{path}: {text}");
+    }
+    let body = json!({"origin": {"postal_code": "530-0001"}, "order_ref": "ORD-1",
                       "order_date": "2040-01-01",
                       "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
     let (status, text) = http_request_as(
@@ -647,7 +639,36 @@ async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyh
         Some(&body.to_string()),
     )
     .await?;
-    assert_eq!(status, 201, "{text}");
+    anyhow::ensure!(status == 201, "return: {text}");
+    Ok((c, key))
+}
+
+fn plain_mail(port: u16) -> MailSection {
+    MailSection {
+        host: "127.0.0.1".into(),
+        port: Some(port),
+        security: Security::Plain,
+        username: None,
+        password: None,
+        from: "ブランドA 返品受付 <returns@brand-a.example.jp>".into(),
+        timeout_seconds: 5,
+        ca_cert: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyhow::Result<()> {
+    let port = free_port()?;
+    let dir = tempfile::tempdir()?;
+    let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let (c, _) = lone_coordinator(
+        dir.path(),
+        clock.clone(),
+        |_| plain_mail(port),
+        |config| config.notifications.delay_notice_after_hours = 24,
+    )
+    .await?;
     wait_messages(&sink, 1).await?;
 
     // A minute short of a day: nothing yet. Past it: one notice, and only one.
@@ -664,6 +685,54 @@ async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyh
     clock.set(START_MS + 50 * HOUR_MS);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.messages()?.len(), 2);
+    c.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_goes_over_starttls_with_the_configured_login() -> anyhow::Result<()> {
+    const USER: &str = "returns@brand-a.example.jp";
+    const PASSWORD: &str = "smtp-password-of-the-tests";
+    let port = free_port()?;
+    let dir = tempfile::tempdir()?;
+    // The relay presents the test PKI's server certificate (127.0.0.1), signed by its CA: the
+    // coordinator trusts that CA through mail.ca_cert, and logs in only once on TLS.
+    let pki = PkiPaths::new(dir.path().join("pki"));
+    ensure_pki(&pki, &small_fleet(1).sites)?;
+    let (cert, key) = (pki.server_cert(), pki.server_key());
+    let sink = Sink::start(
+        port,
+        &dir.path().join("mail.jsonl"),
+        &[
+            "--starttls".as_ref(),
+            cert.as_os_str(),
+            key.as_os_str(),
+            "--login".as_ref(),
+            USER.as_ref(),
+            PASSWORD.as_ref(),
+        ],
+    )?;
+    let clock = Arc::new(ManualClock::new(START_MS));
+    let (c, _) = lone_coordinator(
+        dir.path(),
+        clock,
+        |pki| MailSection {
+            security: Security::Starttls,
+            username: Some(USER.into()),
+            password: Some(PASSWORD.into()),
+            ca_cert: Some(pki.ca_cert()),
+            ..plain_mail(port)
+        },
+        |_| {},
+    )
+    .await?;
+    let got = wait_messages(&sink, 1).await?;
+    assert_eq!(got[0]["tls"], true, "{}", got[0]);
+    assert_eq!(got[0]["login"], USER, "{}", got[0]);
+    assert_eq!(
+        got[0]["subject"],
+        "【ブランドA】返品のお申し込みを受け付けました"
+    );
     c.shutdown().await;
     Ok(())
 }

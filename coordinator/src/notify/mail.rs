@@ -3,11 +3,13 @@
 //! UTF-8, which lettre writes as MIME (the subject as an RFC 2047 encoded word, a Japanese body
 //! in base64), with one-click unsubscribe headers (RFC 8058).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use serde::{Deserialize, Serialize};
 
@@ -53,6 +55,10 @@ pub struct MailSection {
     /// Longest one message may take to hand over, connection included. Default 30.
     #[serde(default = "timeout_default")]
     pub timeout_seconds: u64,
+    /// A CA certificate (PEM) trusted besides the public roots, for a relay whose certificate
+    /// a private CA signed. Relative to the config file's folder.
+    #[serde(default)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 fn timeout_default() -> u64 {
@@ -135,17 +141,24 @@ impl Mail {
                 ChannelError::Address(section.from.clone(), e.to_string())
             })?;
         let smtp = |e: lettre::transport::smtp::Error| ChannelError::Smtp(e.to_string());
-        let builder = match section.security {
-            Security::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&section.host).map_err(smtp)?
+        let tls = || -> Result<TlsParameters, ChannelError> {
+            let mut params = TlsParameters::builder(section.host.clone());
+            if let Some(path) = &section.ca_cert {
+                let pem = std::fs::read(path).map_err(|e| {
+                    ChannelError::Build(format!("mail.ca_cert {}: {e}", path.display()))
+                })?;
+                params = params.add_root_certificate(Certificate::from_pem(&pem).map_err(smtp)?);
             }
-            Security::Tls => {
-                AsyncSmtpTransport::<Tokio1Executor>::relay(&section.host).map_err(smtp)?
-            }
-            Security::Plain => {
-                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&section.host).port(25)
-            }
+            params.build_rustls().map_err(smtp)
         };
+        let (port, tls) = match section.security {
+            Security::Starttls => (587, Tls::Required(tls()?)),
+            Security::Tls => (465, Tls::Wrapper(tls()?)),
+            Security::Plain => (25, Tls::None),
+        };
+        let builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&section.host)
+            .port(port)
+            .tls(tls);
         let mut builder = builder.timeout(Some(Duration::from_secs(section.timeout_seconds)));
         if let Some(port) = section.port {
             builder = builder.port(port);
@@ -208,6 +221,7 @@ mod tests {
             password: None,
             from: "ブランドA <returns@example.jp>".into(),
             timeout_seconds: 5,
+            ca_cert: None,
         }
     }
 
