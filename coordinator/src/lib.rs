@@ -230,6 +230,12 @@ impl Coordinator {
         let n_config_keys = db
             .call(move |c| apikeys::sync_config_keys(c, &config_keys, now_ms))
             .await?;
+        let channels = app::notify::Channels::from_config(&config).map_err(|e| {
+            CoordinatorError::ConfigKey {
+                key: "mail".into(),
+                message: e.to_string(),
+            }
+        })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             live: Live::new(fleet.sites.iter().map(|s| s.id.clone())),
@@ -295,7 +301,7 @@ impl Coordinator {
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(app::webhooks::worker(ctx.clone())),
-            tokio::spawn(app::notify::worker(ctx.clone())),
+            tokio::spawn(app::notify::worker(ctx.clone(), channels)),
             tokio::spawn(async move {
                 let serve = axum::serve(http::long_uri::Guarded(listener), router)
                     .with_graceful_shutdown(async move {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::config::CoordinatorConfig;
 use crate::notify::line::Line;
 use crate::notify::mail::Mail;
 use crate::notify::templates::render;
@@ -31,10 +32,11 @@ pub struct Channels {
 }
 
 impl Channels {
-    /// The channels `[mail]` and `[line]` configure; none when neither is.
-    pub fn from_config(ctx: &Ctx) -> Result<Option<Self>, ChannelError> {
-        let mail = ctx.config.mail.as_ref().map(Mail::new).transpose()?;
-        let line = ctx.config.line.as_ref().map(Line::new);
+    /// The channels `[mail]` and `[line]` configure; none when neither is. Made at start, so
+    /// a channel that cannot work (an unreadable `mail.ca_cert`) stops the start.
+    pub fn from_config(config: &CoordinatorConfig) -> Result<Option<Self>, ChannelError> {
+        let mail = config.mail.as_ref().map(Mail::new).transpose()?;
+        let line = config.line.as_ref().map(Line::new);
         Ok((mail.is_some() || line.is_some()).then_some(Self { mail, line }))
     }
 
@@ -198,15 +200,10 @@ async fn attempt(ctx: &Ctx, channels: &Channels, d: Due) -> Result<Attempt, Coor
 }
 
 /// Queues and sends customer messages until shutdown; woken early by new timeline events.
-/// Does nothing when neither `[mail]` nor `[line]` is configured.
-pub async fn worker(ctx: Arc<Ctx>) {
-    let channels = match Channels::from_config(&ctx) {
-        Ok(Some(c)) => c,
-        Ok(None) => return,
-        Err(e) => {
-            warn!(error = %e, "customer messages off: the channel cannot be set up");
-            return;
-        }
+/// Does nothing without channels (neither `[mail]` nor `[line]` configured).
+pub async fn worker(ctx: Arc<Ctx>, channels: Option<Channels>) {
+    let Some(channels) = channels else {
+        return;
     };
     let mut shutdown = ctx.shutdown.clone();
     loop {

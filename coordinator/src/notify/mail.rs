@@ -273,5 +273,14 @@ mod tests {
             ..section()
         };
         assert_eq!(bad_from.check().unwrap_err().0, "mail.from");
+        let missing_ca = MailSection {
+            security: Security::Starttls,
+            ca_cert: Some("/nonexistent/ca.pem".into()),
+            ..section()
+        };
+        assert!(matches!(
+            Mail::new(&missing_ca),
+            Err(ChannelError::Build(e)) if e.contains("mail.ca_cert")
+        ));
     }
 }
