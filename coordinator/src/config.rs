@@ -68,6 +68,15 @@ pub struct CoordinatorConfig {
     /// Thresholds of the dashboard's alerts.
     #[serde(default)]
     pub alerts: AlertsSection,
+    /// The outbox of customer messages (see `notify.rs`).
+    #[serde(default)]
+    pub notifications: crate::notify::NotificationsSection,
+    /// The SMTP server customers' emails leave through (see `notify/mail.rs`); none: no email.
+    #[serde(default)]
+    pub mail: Option<crate::notify::mail::MailSection>,
+    /// The LINE official account pushes come from (see `notify/line.rs`); none: no LINE.
+    #[serde(default)]
+    pub line: Option<crate::notify::line::LineSection>,
 }
 
 /// Longest `alerts.offline_minutes` and `alerts.device_down_minutes` accepted (a week).
@@ -349,6 +358,14 @@ impl CoordinatorConfig {
         if let Some(p) = self.tls.ca_key.as_mut().filter(|p| p.is_relative()) {
             *p = base.join(&*p);
         }
+        if let Some(p) = self
+            .mail
+            .as_mut()
+            .and_then(|m| m.ca_cert.as_mut())
+            .filter(|p| p.is_relative())
+        {
+            *p = base.join(&*p);
+        }
     }
 
     pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
@@ -419,6 +436,7 @@ impl CoordinatorConfig {
             }
             modori_shared::domain::MerchantId::new(m.id.clone())
                 .map_err(|e| bad(&key("id"), &e.to_string()))?;
+            crate::notify::templates::check(m).map_err(|(f, message)| bad(&key(&f), &message))?;
             if let Some(url) = &m.webhook_url {
                 crate::webhooks::check_url(url)
                     .map_err(|e| bad(&key("webhook_url"), &e.to_string()))?;
@@ -434,6 +452,15 @@ impl CoordinatorConfig {
                     ));
                 }
             }
+        }
+        self.notifications
+            .check(self.mail.is_some() || self.line.is_some())
+            .map_err(|(key, message)| bad(key, &message))?;
+        if let Some(mail) = &self.mail {
+            mail.check().map_err(|(key, message)| bad(key, &message))?;
+        }
+        if let Some(line) = &self.line {
+            line.check().map_err(|(key, message)| bad(key, &message))?;
         }
         let p = &self.policy;
         for (name, t) in [("policy", &p.terms), ("policy.strict", &p.strict)] {

@@ -18,6 +18,7 @@ pub mod ids;
 pub mod listings;
 pub mod live;
 pub mod metrics;
+pub mod notify;
 pub mod pki;
 pub mod policy;
 pub mod postal;
@@ -107,6 +108,8 @@ pub struct Ctx {
     pub shutdown: watch::Receiver<bool>,
     /// Wakes the webhook worker when a return's timeline grew.
     pub wake_webhooks: tokio::sync::Notify,
+    /// Wakes the customer-message worker when a return's timeline grew.
+    pub wake_notifications: tokio::sync::Notify,
     /// The dashboard's cache of stored figures.
     pub dashboard: dashboard::Dashboard,
     /// Places for live pages (server-sent event streams).
@@ -127,9 +130,10 @@ impl Ctx {
         self.live.wake(queued);
     }
 
-    /// New events may be due for the merchants' webhooks.
+    /// New events may be due for the merchants' webhooks and the customers' messages.
     pub fn webhooks_wake(&self) {
         self.wake_webhooks.notify_one();
+        self.wake_notifications.notify_one();
     }
 }
 
@@ -226,6 +230,12 @@ impl Coordinator {
         let n_config_keys = db
             .call(move |c| apikeys::sync_config_keys(c, &config_keys, now_ms))
             .await?;
+        let channels = app::notify::Channels::from_config(&config).map_err(|e| {
+            CoordinatorError::ConfigKey {
+                key: "mail".into(),
+                message: e.to_string(),
+            }
+        })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
             live: Live::new(fleet.sites.iter().map(|s| s.id.clone())),
@@ -237,6 +247,7 @@ impl Coordinator {
             revocations,
             shutdown: shutdown_rx.clone(),
             wake_webhooks: tokio::sync::Notify::new(),
+            wake_notifications: tokio::sync::Notify::new(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
             apply_groups: Default::default(),
@@ -300,6 +311,7 @@ impl Coordinator {
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(app::webhooks::worker(ctx.clone())),
+            tokio::spawn(app::notify::worker(ctx.clone(), channels)),
             tokio::spawn(async move {
                 let serve = axum::serve(http::long_uri::Guarded(listener), router)
                     .with_graceful_shutdown(async move {

@@ -1,6 +1,6 @@
 //! Prometheus metrics of the coordinator, served at `/metrics`: ops applied and lag per site,
-//! the sites' devices, queue depths, the pipeline's steps, alerts, HTTP latencies and webhook
-//! deliveries.
+//! the sites' devices, queue depths, the pipeline's steps, alerts, HTTP latencies, webhook
+//! deliveries and customer messages.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -74,6 +74,7 @@ pub struct Metrics {
     pub sse_streams: Gauge,
     http_request_duration: Family<HttpLabel, Histogram>,
     webhook_deliveries: Family<OutcomeLabel, Counter>,
+    customer_messages: Family<OutcomeLabel, Counter>,
     handshakes_refused: Family<RefusalLabel, Counter>,
 }
 
@@ -97,6 +98,7 @@ impl Default for Metrics {
                 Histogram::new(HTTP_LATENCY_BUCKETS_SECONDS)
             }),
             webhook_deliveries: Family::default(),
+            customer_messages: Family::default(),
             handshakes_refused: Family::default(),
         };
         registry.register(
@@ -163,6 +165,12 @@ impl Default for Metrics {
             "webhook_deliveries",
             "Webhook delivery attempts by outcome",
             me.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "customer_messages",
+            "Attempts to send a message to a customer by outcome: sent, failed (retried or given \
+             up), opted_out, unreachable",
+            me.customer_messages.clone(),
         );
         registry.register(
             "handshakes_refused",
@@ -263,6 +271,15 @@ impl Metrics {
     pub fn webhook_delivery(&self, delivered: bool) {
         let outcome = if delivered { "delivered" } else { "failed" };
         self.webhook_deliveries
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One attempt to send a customer message; `outcome` is one of the four the help names.
+    pub fn customer_message(&self, outcome: &'static str) {
+        self.customer_messages
             .get_or_create(&OutcomeLabel {
                 outcome: outcome.to_owned(),
             })

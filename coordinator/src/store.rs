@@ -43,6 +43,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod lifecycle;
 pub mod listings;
+pub mod notifications;
 pub mod orders;
 pub mod quarantine;
 pub mod queued;
@@ -294,9 +295,9 @@ fn pseudonym(reference: &str) -> String {
     format!("anon-{}", hex(&payload_hash(reference.as_bytes())[..8]))
 }
 
-/// Pseudonymises the returns in `rmas` here, rewrites their queued expected-return commands
-/// without the name, and tells each site concerned to erase what it holds. Returns the sites
-/// told, with the command's seq.
+/// Pseudonymises the returns in `rmas` here, deletes their status tokens and customer
+/// messages, rewrites their queued expected-return commands without the name, and tells each
+/// site concerned to erase what it holds. Returns the sites told, with the command's seq.
 fn erase_returns(
     tx: &Transaction<'_>,
     rmas: &[(RmaId, SiteId, String)],
@@ -309,6 +310,7 @@ fn erase_returns(
             "UPDATE returns SET customer_ref = ?2, customer_name = NULL, customer_address = NULL WHERE rma = ?1",
             params![rma.as_str(), pseudonym(reference)],
         )?;
+        notifications::erase_return(tx, rma.as_str())?;
         let command_seq: i64 = tx.query_row(
             "SELECT command_seq FROM returns WHERE rma = ?1",
             [rma.as_str()],
@@ -375,7 +377,9 @@ fn returns_where(
 }
 
 /// A customer asked to be forgotten: their returns are pseudonymised here and erased at the
-/// sites that hold them. Returns how many returns, and the sites told.
+/// sites that hold them; their orders lose their contact, and the status tokens and messages
+/// of every return of theirs are deleted. Returns how many returns (by the customer's
+/// reference on the return or on its order), and the sites told.
 pub fn forget_customer(
     conn: &mut Connection,
     reference: &str,
@@ -388,9 +392,16 @@ pub fn forget_customer(
         &reference,
     )?;
     let told = erase_returns(&tx, &rmas, now_ms)?;
+    // Returns registered against the customer's orders without naming the customer.
+    let by_order = notifications::erase_customer_orders(&tx, reference)?;
+    let n_returns = by_order
+        .iter()
+        .filter(|rma| !rmas.iter().any(|(r, ..)| r.as_str() == rma.as_str()))
+        .count()
+        + rmas.len();
     orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
     tx.commit()?;
-    Ok((rmas.len(), told))
+    Ok((n_returns, told))
 }
 
 /// Pseudonymises returns registered before `cutoff_ms` (the retention period) here and at

@@ -173,14 +173,28 @@ pub async fn deliver(
     body: Vec<u8>,
     timestamp_s: i64,
 ) -> Result<u16, DeliveryError> {
-    let target = parse_url(url)?;
     let signature = sign(secret, timestamp_s, &body);
-    tokio::time::timeout(DELIVERY_TIMEOUT, post(&target, signature, body))
+    post_json(url, &[(SIGNATURE_HEADER, signature)], body).await
+}
+
+/// Posts `body` (JSON) to `url` with `headers`, within [`DELIVERY_TIMEOUT`]. A 2xx answer is
+/// success; anything else an error (the status is kept).
+pub async fn post_json(
+    url: &str,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<u16, DeliveryError> {
+    let target = parse_url(url)?;
+    tokio::time::timeout(DELIVERY_TIMEOUT, post(&target, headers, body))
         .await
         .map_err(|_| DeliveryError::Timeout)?
 }
 
-async fn post(target: &Target, signature: String, body: Vec<u8>) -> Result<u16, DeliveryError> {
+async fn post(
+    target: &Target,
+    headers: &[(&str, String)],
+    body: Vec<u8>,
+) -> Result<u16, DeliveryError> {
     let tcp = TcpStream::connect((target.host.as_str(), target.port))
         .await
         .map_err(|source| DeliveryError::Connect {
@@ -192,11 +206,13 @@ async fn post(target: &Target, signature: String, body: Vec<u8>) -> Result<u16, 
     } else {
         format!("{}:{}", target.host, target.port)
     };
-    let request = hyper::Request::post(&target.path)
+    let mut request = hyper::Request::post(&target.path)
         .header(hyper::header::HOST, host_header)
-        .header(hyper::header::CONTENT_TYPE, "application/json")
-        .header(SIGNATURE_HEADER, signature)
-        .body(Full::new(Bytes::from(body)))?;
+        .header(hyper::header::CONTENT_TYPE, "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, value);
+    }
+    let request = request.body(Full::new(Bytes::from(body)))?;
     if target.tls {
         let server_name = rustls::pki_types::ServerName::try_from(target.host.clone())
             .map_err(|_| DeliveryError::Url(target.host.clone()))?;
@@ -244,11 +260,19 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
     tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
-/// A merchant's webhook endpoint (`[[merchants]]` in the coordinator's config).
-#[derive(Clone, Debug, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
+/// A merchant (`[[merchants]]` in the coordinator's config): its webhook endpoint, and how
+/// its customers' messages name it and are worded.
+#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct MerchantEntry {
     pub id: String,
+    /// The name its customers know it by, in their messages (1-100 characters); none: the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its own wording of customer messages, replacing the built-in one per event and
+    /// language (`[[merchants.templates]]`, see `notify::templates`).
+    #[serde(default)]
+    pub templates: Vec<crate::notify::templates::TemplateEntry>,
     /// Where its customers' status events are posted; none: not posted.
     #[serde(default)]
     pub webhook_url: Option<String>,

@@ -66,6 +66,9 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         returns: Default::default(),
         api_keys: Vec::new(),
         alerts: Default::default(),
+        notifications: Default::default(),
+        mail: None,
+        line: None,
     }
 }
 

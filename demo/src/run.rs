@@ -72,6 +72,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             id: DEMO_MERCHANT.into(),
             webhook_url: None,
             webhook_secret: None,
+            ..Default::default()
         });
     let coordinator = Coordinator::start(config, fleet.clone())
         .await
@@ -363,6 +364,7 @@ async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
                         qty: 1,
                     },
                 ],
+                contact: None,
             }
         })
         .collect();

@@ -166,6 +166,7 @@ impl TestFleet {
                         id: id.into(),
                         webhook_url: None,
                         webhook_secret: None,
+                        ..Default::default()
                     });
             }
         }

@@ -286,6 +286,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/catalog/{merchant}",
         "/api/v1/orders/{merchant}",
         "/api/v1/orders/{merchant}/{reference}",
+        "/api/v1/notifications/{merchant}/opt-out",
         "/api/v1/quarantine",
         "/api/v1/quarantine/{lpn}/match",
         "/api/v1/customers/{reference}",
@@ -344,7 +345,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 32, "every operation was probed");
+    assert_eq!(n_operations, 33, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

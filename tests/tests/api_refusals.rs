@@ -56,6 +56,25 @@ async fn every_write_route_refuses_before_it_stores() -> anyhow::Result<()> {
             ),
         ),
         (
+            "PUT",
+            "/api/v1/orders/brand-a".into(),
+            Some(
+                r#"{"orders": [{"ref": "ORD-1", "ordered_at": "2026-11-01T00:00:00Z",
+                    "lines": [{"sku": "TEE-1", "qty": 1}],
+                    "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+                   {"ref": "ORD-2", "ordered_at": "2026-11-01T00:00:00Z",
+                    "lines": [{"sku": "TEE-1", "qty": 1}],
+                    "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678",
+                                "line_user_id": "U-not-an-id"}}]}"#
+                    .into(),
+            ),
+        ),
+        (
+            "PUT",
+            "/api/v1/notifications/brand-a/opt-out".into(),
+            Some(r#"{"email": "hanako at example.jp", "opted_out": true}"#.into()),
+        ),
+        (
             "POST",
             "/api/v1/returns".into(),
             Some(format!(

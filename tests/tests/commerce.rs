@@ -393,6 +393,7 @@ async fn refunds_follow_grading_and_webhooks_are_delivered_once_in_order_across_
         id: "brand-a".into(),
         webhook_url: Some(url),
         webhook_secret: Some(SECRET.into()),
+        ..Default::default()
     }];
     let (mut fleet, keys) = fleet_with_keys(merchants).await?;
     let body = json!({"origin": {"postal_code": "530-0001"}, "order_date": days_ago(3),

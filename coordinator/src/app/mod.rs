@@ -9,6 +9,7 @@ pub mod batch;
 pub mod counter;
 pub mod error;
 pub mod group_commit;
+pub mod notify;
 pub mod privacy;
 pub mod quarantine;
 pub mod register;

@@ -7,6 +7,8 @@
 //! - Every `/api/v1` route but the document needs an API key (`auth`); handlers check scope.
 //! - The browser pages (`/`, `/store`, `/login`, `/ui/…`) are a separate router (`ui`,
 //!   `counter`), authenticated by a session cookie (`session`), outside the API document.
+//!   The customers' unsubscribe page (`/r/{merchant}/u/{token}`, `notifications`) takes the
+//!   token its link carries instead.
 //! - Every request's latency is recorded by route in `modori_http_request_duration_seconds`.
 
 mod auth;
@@ -20,6 +22,7 @@ mod error;
 mod integral;
 mod keys;
 pub mod long_uri;
+mod notifications;
 mod ops;
 mod orders;
 mod returns;
@@ -67,7 +70,7 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "service", description = "Health, metrics and this document"),
         (name = "returns", description = "Returns (RMAs): registration, status, timeline, cancel"),
         (name = "catalog", description = "Merchants' catalogues, sent to every site"),
-        (name = "orders", description = "Merchants' orders, which store counters look returns up by"),
+        (name = "orders", description = "Merchants' orders, which store counters look returns up by, and their customers' contact and opt-out"),
         (name = "ops", description = "Central ops: sites, anomalies, quarantine, personal data"),
         (name = "keys", description = "API keys (ops scope)"),
         (name = "analytics", description = "Return reasons, customers' history and abuse score"),
@@ -126,6 +129,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
+        .routes(routes!(notifications::put_opt_out))
         .routes(routes!(keys::create_key, keys::list_keys))
         .routes(routes!(keys::revoke_key))
 }
@@ -150,6 +154,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     // Layers run outside in: latency, JSON errors, then the key check, then the body limit.
     routes
         .merge(ui::router())
+        .merge(notifications::router())
         .fallback(route_not_found)
         .layer(Extension(Arc::new(doc)))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))

@@ -1,6 +1,6 @@
 //! Merchants' orders: what the commerce system sold, so a store counter without a POS
-//! integration can look a customer's order up and take its items back. Ops keys, or the
-//! merchant's own.
+//! integration can look a customer's order up and take its items back, and how its customer
+//! is reached about their returns. Ops keys, or the merchant's own.
 
 use std::sync::Arc;
 
@@ -15,7 +15,7 @@ use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::ops::CUSTOMER_REF_CHARS_MAX;
 use super::rfc3339;
 use crate::store::orders::{
-    self, Order, OrderLine, ORDERS_PER_REQUEST_MAX, ORDER_LINES_MAX, ORDER_REF_BYTES_MAX,
+    self, Contact, Order, OrderLine, ORDERS_PER_REQUEST_MAX, ORDER_LINES_MAX, ORDER_REF_BYTES_MAX,
 };
 use crate::Ctx;
 
@@ -48,6 +48,49 @@ pub struct OrderEntry {
     /// 1 to 100 lines (`ORDER_LINES_MAX`).
     #[schema(min_items = 1, max_items = 100)]
     lines: Vec<OrderLineEntry>,
+    /// How the customer is reached about their returns (personal data: erased with the
+    /// customer). Without it, no message is sent about the order's returns.
+    #[serde(default)]
+    contact: Option<ContactEntry>,
+}
+
+/// The customer's contact on an order.
+#[derive(Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactEntry {
+    /// The address messages are emailed to (ASCII: a local part, `@`, a domain).
+    #[schema(
+        pattern = "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,16})?@[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?){0,3}\\.[A-Za-z]{2,16}$"
+    )]
+    email: String,
+    /// Digits with optional `+` first and `-` between, 7 to 20 characters (`090-1234-5678`,
+    /// `+819012345678`).
+    #[schema(pattern = "^\\+?[0-9][0-9-]{5,18}[0-9]$")]
+    phone: String,
+    /// The customer's LINE user id (`U` and 32 hex digits), when they linked the merchant's LINE
+    /// account: messages go there instead of email.
+    #[serde(default)]
+    #[schema(pattern = "^U[0-9a-f]{32}$")]
+    line_user_id: Option<String>,
+    /// The language messages are written in. Default `ja`.
+    #[serde(default)]
+    language: Option<ContactLanguage>,
+}
+
+#[derive(Clone, Copy, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ContactLanguage {
+    Ja,
+    En,
+}
+
+impl ContactLanguage {
+    fn as_str(self) -> &'static str {
+        match self {
+            ContactLanguage::Ja => "ja",
+            ContactLanguage::En => "en",
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize, ToSchema)]
@@ -58,6 +101,90 @@ pub struct OrderLineEntry {
     /// 1 to 10,000 (`ORDER_LINE_QTY_MAX`).
     #[schema(minimum = 1, maximum = 10_000)]
     qty: u32,
+}
+
+/// Whether `s` is an email address of the shape the document gives (what every SMTP server
+/// takes, without quoting or international forms).
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    let atom = |p: &str, max: usize| {
+        (1..=max).contains(&p.len())
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'%' | b'+' | b'-'))
+    };
+    let local_ok = match local.split_once('.') {
+        Some((a, b)) => atom(a, 32) && atom(b, 16),
+        None => atom(local, 32),
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let Some((tld, rest)) = labels.split_last() else {
+        return false;
+    };
+    let label_ok = |l: &str| {
+        (1..=32).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    local_ok
+        && (1..=4).contains(&rest.len())
+        && rest.iter().all(|l| label_ok(l))
+        && (2..=16).contains(&tld.len())
+        && tld.bytes().all(|b| b.is_ascii_alphabetic())
+}
+
+/// Whether `s` is a phone number of the shape the document gives.
+pub fn valid_phone(s: &str) -> bool {
+    let digits = s.strip_prefix('+').unwrap_or(s);
+    (7..=20).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+        && digits.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && digits.bytes().last().is_some_and(|b| b.is_ascii_digit())
+}
+
+/// Whether `s` is a LINE user id: `U` and 32 lowercase hex digits.
+pub fn valid_line_user_id(s: &str) -> bool {
+    s.len() == 33
+        && s.starts_with('U')
+        && s[1..]
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn contact(i: usize, c: ContactEntry) -> Result<Contact, ApiError> {
+    let field = |f: &str| format!("orders[{i}].contact.{f}");
+    if !valid_email(&c.email) {
+        return Err(ApiError::invalid_field(
+            field("email"),
+            "not an email address this service can write to (local@domain.tld, ASCII)",
+        ));
+    }
+    if !valid_phone(&c.phone) {
+        return Err(ApiError::invalid_field(
+            field("phone"),
+            "must be 7-20 digits, optionally + first and - between digits",
+        ));
+    }
+    if let Some(id) = &c.line_user_id {
+        if !valid_line_user_id(id) {
+            return Err(ApiError::invalid_field(
+                field("line_user_id"),
+                "must be U followed by 32 lowercase hex digits",
+            ));
+        }
+    }
+    Ok(Contact {
+        email: c.email,
+        phone: c.phone,
+        line_user_id: c.line_user_id,
+        language: c
+            .language
+            .unwrap_or(ContactLanguage::Ja)
+            .as_str()
+            .to_owned(),
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -117,12 +244,14 @@ fn order(merchant: &MerchantId, i: usize, e: OrderEntry) -> Result<Order, ApiErr
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let contact = e.contact.map(|c| contact(i, c)).transpose()?;
     Ok(Order {
         merchant: merchant.to_string(),
         order_ref: e.reference,
         customer_ref: e.customer_ref,
         ordered_ms,
         lines,
+        contact,
     })
 }
 
@@ -181,6 +310,23 @@ pub struct OrderView {
     customer_ref: Option<String>,
     ordered_at: Option<String>,
     lines: Vec<OrderLineEntry>,
+    /// Absent when none was given, or the customer was erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contact: Option<ContactEntry>,
+}
+
+/// A stored contact as the API shows it.
+pub(super) fn contact_entry(c: Contact) -> ContactEntry {
+    ContactEntry {
+        language: Some(if c.language == "en" {
+            ContactLanguage::En
+        } else {
+            ContactLanguage::Ja
+        }),
+        email: c.email,
+        phone: c.phone,
+        line_user_id: c.line_user_id,
+    }
 }
 
 impl From<Order> for OrderView {
@@ -198,6 +344,7 @@ impl From<Order> for OrderView {
                     qty: l.qty,
                 })
                 .collect(),
+            contact: o.contact.map(contact_entry),
         }
     }
 }
@@ -229,4 +376,48 @@ pub async fn get_order(
         ApiError::not_found(format!("no order {reference} of merchant {merchant}"))
     })?;
     Ok(Json(order.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contacts_are_checked_as_the_document_describes() {
+        for ok in [
+            "hanako@example.jp",
+            "h.yamada+returns@mail.example.co.jp",
+            "A_1%x@sub-1.example.com",
+        ] {
+            assert!(valid_email(ok), "{ok}");
+        }
+        for bad in [
+            "hanako",
+            "@example.jp",
+            "a..b@example.jp",
+            "a@b@example.jp",
+            "a@example",
+            "a@-x.jp",
+            "a@example.j",
+            "花子@example.jp",
+            "a b@example.jp",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+        for ok in ["090-1234-5678", "+819012345678", "0312345678"] {
+            assert!(valid_phone(ok), "{ok}");
+        }
+        for bad in [
+            "123456",
+            "-0901234567",
+            "0901234567-",
+            "090 1234 5678",
+            "++81901234567",
+        ] {
+            assert!(!valid_phone(bad), "{bad}");
+        }
+        assert!(valid_line_user_id("U0123456789abcdef0123456789abcdef"));
+        assert!(!valid_line_user_id("U0123456789ABCDEF0123456789abcdef"));
+        assert!(!valid_line_user_id("u0123456789abcdef0123456789abcdef"));
+    }
 }

@@ -732,6 +732,24 @@ pub struct ReturnView {
     units: Vec<store::commerce::UnitDecision>,
     /// The replacement set aside for an exchange.
     reservation: Option<store::reservations::Reservation>,
+    /// The customer's contact, from the order the return was registered against (ops and the
+    /// merchant's keys only); absent without one, or once the customer was erased.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    customer_contact: Option<super::orders::ContactEntry>,
+    /// The messages the customer was sent or is due, oldest first.
+    customer_messages: Vec<MessageView>,
+}
+
+/// One message to the customer about the return.
+#[derive(Serialize, ToSchema)]
+pub struct MessageView {
+    /// registered, arrived, inspected, refund_issued, exchange_shipped or delayed.
+    kind: String,
+    /// queued, sent, failed, opted_out or unreachable.
+    status: String,
+    attempts: u32,
+    /// email or line, once sent.
+    channel: Option<String>,
 }
 
 fn line_view(l: lifecycle::Line) -> LineView {
@@ -742,8 +760,23 @@ fn line_view(l: lifecycle::Line) -> LineView {
     }
 }
 
-fn return_view(r: lifecycle::Return, d: store::commerce::Decisions) -> ReturnView {
+fn return_view(
+    r: lifecycle::Return,
+    d: store::commerce::Decisions,
+    contact: Option<store::orders::Contact>,
+    messages: Vec<store::notifications::Recorded>,
+) -> ReturnView {
     ReturnView {
+        customer_contact: contact.map(super::orders::contact_entry),
+        customer_messages: messages
+            .into_iter()
+            .map(|(kind, status, attempts, channel)| MessageView {
+                kind,
+                status,
+                attempts,
+                channel,
+            })
+            .collect(),
         routing_candidates: d.candidates,
         terms: d.terms,
         units: d.units,
@@ -792,15 +825,23 @@ pub async fn get_return(
 ) -> Result<Json<ReturnView>, ApiError> {
     let rma = rma_param(rma)?;
     let r = rma.clone();
-    let (found, decisions) = ctx
+    let (found, decisions, contact, messages) = ctx
         .db
         .call(move |c| {
-            Ok::<_, store::StoreError>((lifecycle::get(c, &r)?, store::commerce::decisions(c, &r)?))
+            let contact = store::notifications::contact_of_return(c, r.as_str())?;
+            Ok::<_, store::StoreError>((
+                lifecycle::get(c, &r)?,
+                store::commerce::decisions(c, &r)?,
+                contact.map(|(_, contact)| contact),
+                store::notifications::of_return(c, r.as_str())?,
+            ))
         })
         .await?;
     let ret = found.ok_or_else(|| ApiError::not_found(format!("no return {rma}")))?;
     caller.require_return(rma.as_str(), &ret.owner)?;
-    Ok(Json(return_view(ret, decisions)))
+    // A store's key sees the return it took, not how to reach its customer.
+    let contact = contact.filter(|_| !matches!(caller.scope, Scope::Store(_)));
+    Ok(Json(return_view(ret, decisions, contact, messages)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -2,8 +2,10 @@
 //! what a store counter looks a return up by, by order reference or customer reference, and
 //! what the return policy reads the order date and the catalogue from.
 //!
-//! A customer reference is personal data: it is pseudonymised with the customer's returns
-//! (`forget_customer`, the retention sweep).
+//! A customer reference and the customer's contact (email, phone, LINE user id) are personal
+//! data: the reference is pseudonymised and the contact erased with the customer's returns
+//! (`forget_customer`, the retention sweep). A return registered against an order reaches its
+//! customer through the order's contact (`store::notifications::contact_of_return`).
 
 use std::collections::BTreeMap;
 
@@ -27,6 +29,17 @@ pub struct OrderLine {
     pub qty: u32,
 }
 
+/// How the customer of an order is reached, and in which language.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Contact {
+    pub email: String,
+    pub phone: String,
+    /// Set when the customer linked the merchant's LINE account: messages go there.
+    pub line_user_id: Option<String>,
+    /// `ja` or `en`.
+    pub language: String,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Order {
     pub merchant: String,
@@ -34,6 +47,7 @@ pub struct Order {
     pub customer_ref: Option<String>,
     pub ordered_ms: i64,
     pub lines: Vec<OrderLine>,
+    pub contact: Option<Contact>,
 }
 
 /// What the store counter shows of one line of an order: how many were returned already, the
@@ -78,13 +92,27 @@ pub fn put_orders(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for o in orders {
         let lines = serde_json::to_string(&o.lines).unwrap_or_else(|_| "[]".into());
+        let c = o.contact.as_ref();
         tx.execute(
-            "INSERT INTO orders (merchant, order_ref, customer_ref, ordered_ms, lines_json, updated_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO orders (merchant, order_ref, customer_ref, ordered_ms, lines_json, updated_ms,
+                                 email, phone, line_user_id, language)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (merchant, order_ref) DO UPDATE SET customer_ref = excluded.customer_ref,
                ordered_ms = excluded.ordered_ms, lines_json = excluded.lines_json,
-               updated_ms = excluded.updated_ms",
-            params![merchant, o.order_ref, o.customer_ref, o.ordered_ms, lines, now_ms],
+               updated_ms = excluded.updated_ms, email = excluded.email, phone = excluded.phone,
+               line_user_id = excluded.line_user_id, language = excluded.language",
+            params![
+                merchant,
+                o.order_ref,
+                o.customer_ref,
+                o.ordered_ms,
+                lines,
+                now_ms,
+                c.map(|c| &c.email),
+                c.map(|c| &c.phone),
+                c.and_then(|c| c.line_user_id.as_ref()),
+                c.map(|c| &c.language),
+            ],
         )?;
     }
     tx.commit()?;
@@ -110,10 +138,35 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
                     .unwrap_or(0),
             })
             .collect(),
+        contact: contact_columns(r, 5)?,
     })
 }
 
-const COLUMNS: &str = "merchant, order_ref, customer_ref, ordered_ms, lines_json";
+/// The contact in the four columns from `first` (email, phone, line_user_id, language).
+pub(crate) fn contact_columns(
+    r: &rusqlite::Row<'_>,
+    first: usize,
+) -> rusqlite::Result<Option<Contact>> {
+    let email: Option<String> = r.get(first)?;
+    let phone: Option<String> = r.get(first + 1)?;
+    Ok(match (email, phone) {
+        (Some(email), Some(phone)) => Some(Contact {
+            email,
+            phone,
+            line_user_id: r.get(first + 2)?,
+            language: r
+                .get::<_, Option<String>>(first + 3)?
+                .unwrap_or_else(|| "ja".into()),
+        }),
+        _ => None,
+    })
+}
+
+const COLUMNS: &str =
+    "merchant, order_ref, customer_ref, ordered_ms, lines_json, email, phone, line_user_id, language";
+
+/// The contact columns emptied: what erasing a customer leaves of an order.
+const NO_CONTACT: &str = "email = NULL, phone = NULL, line_user_id = NULL, language = NULL";
 
 pub fn get(
     conn: &Connection,
@@ -169,20 +222,21 @@ pub fn returned_qty(
     Ok(out)
 }
 
-/// Replaces a customer's reference in their orders by its pseudonym.
+/// Replaces a customer's reference in their orders by its pseudonym and erases their contact.
 pub(crate) fn pseudonymise(
     tx: &Transaction<'_>,
     reference: &str,
     pseudonym: &str,
 ) -> Result<usize, StoreError> {
     Ok(tx.execute(
-        "UPDATE orders SET customer_ref = ?2 WHERE customer_ref = ?1",
+        &format!("UPDATE orders SET customer_ref = ?2, {NO_CONTACT} WHERE customer_ref = ?1"),
         params![reference, pseudonym],
     )?)
 }
 
 /// Pseudonymises the customer reference of every order placed before `cutoff_ms` (the
-/// retention period), by `pseudonym`; returns how many orders.
+/// retention period), by `pseudonym`, and erases their contact; returns how many orders had a
+/// reference.
 pub(crate) fn pseudonymise_before(
     tx: &Transaction<'_>,
     cutoff_ms: i64,
@@ -202,6 +256,10 @@ pub(crate) fn pseudonymise_before(
             params![merchant, order_ref, pseudonym(reference)],
         )?;
     }
+    tx.execute(
+        &format!("UPDATE orders SET {NO_CONTACT} WHERE ordered_ms < ?1 AND email IS NOT NULL"),
+        [cutoff_ms],
+    )?;
     Ok(rows.len())
 }
 
@@ -227,6 +285,7 @@ mod tests {
                 sku: "TEE".into(),
                 qty: 2,
             }],
+            contact: None,
         }
     }
 

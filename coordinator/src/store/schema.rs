@@ -316,5 +316,53 @@ pub fn migrations() -> Migrations<'static> {
         M::up(tallies::MIGRATION),
         // Browser sessions outlive a restart (store/sessions.rs).
         M::up(super::sessions::MIGRATION),
+        // Customers' contact on their orders, and the outbox of messages to them (see
+        // `notifications`): its own high-water marks over the timeline and over registration
+        // times start at what is stored, so no customer is told of the past.
+        M::up(
+            r#"
+        ALTER TABLE orders ADD COLUMN email TEXT;
+        ALTER TABLE orders ADD COLUMN phone TEXT;
+        ALTER TABLE orders ADD COLUMN line_user_id TEXT;
+        ALTER TABLE orders ADD COLUMN language TEXT;
+        CREATE INDEX orders_email ON orders (email) WHERE email IS NOT NULL;
+        CREATE TABLE notifications (
+            id              INTEGER PRIMARY KEY,
+            rma             TEXT NOT NULL,
+            kind            TEXT NOT NULL,
+            event_id        INTEGER,
+            status          TEXT NOT NULL,
+            channel         TEXT,
+            attempts        INTEGER NOT NULL,
+            next_attempt_ms INTEGER NOT NULL,
+            last_error      TEXT,
+            created_ms      INTEGER NOT NULL,
+            done_ms         INTEGER,
+            UNIQUE (rma, kind)
+        ) STRICT;
+        CREATE INDEX notifications_due ON notifications (next_attempt_ms) WHERE status = 'queued';
+        CREATE TABLE notification_marks (
+            id               INTEGER PRIMARY KEY CHECK (id = 1),
+            last_event_id    INTEGER NOT NULL,
+            delay_created_ms INTEGER NOT NULL,
+            delay_rma        TEXT NOT NULL
+        ) STRICT;
+        INSERT INTO notification_marks (id, last_event_id, delay_created_ms, delay_rma)
+            VALUES (1, (SELECT COALESCE(MAX(id), 0) FROM return_events),
+                       (SELECT COALESCE(MAX(created_ms), 0) FROM returns), '');
+        CREATE TABLE status_tokens (
+            sha256     TEXT PRIMARY KEY,
+            rma        TEXT NOT NULL,
+            created_ms INTEGER NOT NULL
+        ) STRICT;
+        CREATE INDEX status_tokens_rma ON status_tokens (rma);
+        CREATE TABLE notification_optouts (
+            merchant     TEXT NOT NULL,
+            email_sha256 TEXT NOT NULL,
+            at_ms        INTEGER NOT NULL,
+            PRIMARY KEY (merchant, email_sha256)
+        ) STRICT;
+        "#,
+        ),
     ])
 }

@@ -1,0 +1,278 @@
+//! The words of each message: built-in templates per event and language (Japanese first,
+//! English), which a merchant may replace in its `[[merchants.templates]]`. A template names
+//! the merchant and the return by placeholders; the links to the return's status page and to
+//! unsubscribe are always added below it, so no template can leave them out.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Kind, Language};
+use crate::webhooks::MerchantEntry;
+
+/// Placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 2] = ["{merchant}", "{rma}"];
+/// Longest subject of a template, in characters.
+pub const SUBJECT_CHARS_MAX: usize = 200;
+/// Longest body of a template, in characters.
+pub const BODY_CHARS_MAX: usize = 4000;
+/// Longest merchant name shown to customers, in characters.
+pub const MERCHANT_NAME_CHARS_MAX: usize = 100;
+
+/// A merchant's own wording of one message (`[[merchants.templates]]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateEntry {
+    /// `registered`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped` or `delayed`.
+    pub event: String,
+    /// `ja` or `en`.
+    pub language: String,
+    /// One line, at most 200 characters; `{merchant}` and `{rma}` are replaced.
+    pub subject: String,
+    /// At most 4000 characters; `{merchant}` and `{rma}` are replaced.
+    pub body: String,
+}
+
+/// A message's subject and plain text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub subject: String,
+    pub text: String,
+}
+
+fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
+    match (language, kind) {
+        (Language::Ja, Kind::Registered) => (
+            "【{merchant}】返品のお申し込みを受け付けました",
+            "{merchant}をご利用いただき、ありがとうございます。\n返品（受付番号 {rma}）のお申し込みを受け付けました。商品のご返送をお待ちしております。",
+        ),
+        (Language::Ja, Kind::Arrived) => (
+            "【{merchant}】返品商品が倉庫に到着しました",
+            "返品（受付番号 {rma}）の商品が倉庫に到着しました。これから検品いたします。",
+        ),
+        (Language::Ja, Kind::Inspected) => (
+            "【{merchant}】返品商品の検品が完了しました",
+            "返品（受付番号 {rma}）の商品の検品が完了しました。返金または交換の手続きに進みます。",
+        ),
+        (Language::Ja, Kind::RefundIssued) => (
+            "【{merchant}】返金が完了しました",
+            "返品（受付番号 {rma}）の返金手続きが完了しました。ご利用の決済方法により、反映まで数日かかる場合がございます。",
+        ),
+        (Language::Ja, Kind::ExchangeShipped) => (
+            "【{merchant}】交換商品を発送しました",
+            "返品（受付番号 {rma}）の交換商品を発送しました。到着まで今しばらくお待ちください。",
+        ),
+        (Language::Ja, Kind::Delayed) => (
+            "【{merchant}】返品の処理に時間がかかっております",
+            "返品（受付番号 {rma}）の処理に通常より時間がかかっております。ご迷惑をおかけして申し訳ございません。",
+        ),
+        (Language::En, Kind::Registered) => (
+            "{merchant}: we have your return request",
+            "Thank you for shopping with {merchant}.\nYour return {rma} is registered. Please send the items back.",
+        ),
+        (Language::En, Kind::Arrived) => (
+            "{merchant}: your return arrived at our warehouse",
+            "The items of your return {rma} arrived at our warehouse. We will inspect them next.",
+        ),
+        (Language::En, Kind::Inspected) => (
+            "{merchant}: your return was inspected",
+            "The items of your return {rma} have been inspected. Your refund or exchange comes next.",
+        ),
+        (Language::En, Kind::RefundIssued) => (
+            "{merchant}: your refund was issued",
+            "The refund of your return {rma} was issued. Depending on your payment method it may take a few days to show.",
+        ),
+        (Language::En, Kind::ExchangeShipped) => (
+            "{merchant}: your exchange is on its way",
+            "The replacement for your return {rma} has been shipped.",
+        ),
+        (Language::En, Kind::Delayed) => (
+            "{merchant}: your return is taking longer than usual",
+            "Your return {rma} is taking longer than usual. We are sorry for the wait.",
+        ),
+    }
+}
+
+fn footer(language: Language) -> &'static str {
+    match language {
+        Language::Ja => "\n\n返品の状況はこちらからご確認いただけます：\n{status_url}\n\nこのお知らせの配信停止はこちら：\n{unsubscribe_url}\n\n{merchant}",
+        Language::En => "\n\nSee where your return stands:\n{status_url}\n\nStop these messages:\n{unsubscribe_url}\n\n{merchant}",
+    }
+}
+
+/// The name customers know the merchant by.
+pub fn merchant_name(merchant: &MerchantEntry) -> &str {
+    merchant.name.as_deref().unwrap_or(&merchant.id)
+}
+
+/// The message of `kind` for a return `rma` of `merchant`, in `language`.
+pub fn render(
+    merchant: &MerchantEntry,
+    kind: Kind,
+    language: Language,
+    rma: &str,
+    status_url: &str,
+    unsubscribe_url: &str,
+) -> Rendered {
+    let own = merchant
+        .templates
+        .iter()
+        .find(|t| t.event == kind.as_str() && t.language == language.as_str());
+    let (subject, body) = match own {
+        Some(t) => (t.subject.as_str(), t.body.as_str()),
+        None => builtin(kind, language),
+    };
+    let name = merchant_name(merchant);
+    let fill = |s: &str| s.replace("{merchant}", name).replace("{rma}", rma);
+    let text = format!("{}{}", fill(body), footer(language))
+        .replace("{status_url}", status_url)
+        .replace("{unsubscribe_url}", unsubscribe_url)
+        .replace("{merchant}", name);
+    Rendered {
+        subject: fill(subject),
+        text,
+    }
+}
+
+/// Checks a merchant's name and templates; the error names the field under `merchants[i]`.
+pub fn check(merchant: &MerchantEntry) -> Result<(), (String, String)> {
+    if let Some(name) = &merchant.name {
+        let n = name.chars().count();
+        if n == 0 || n > MERCHANT_NAME_CHARS_MAX || name.chars().any(char::is_control) {
+            return Err((
+                "name".into(),
+                format!("must be 1..={MERCHANT_NAME_CHARS_MAX} characters on one line"),
+            ));
+        }
+    }
+    for (i, t) in merchant.templates.iter().enumerate() {
+        let field = |f: &str| format!("templates[{i}].{f}");
+        if Kind::parse(&t.event).is_none() {
+            let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+            return Err((field("event"), format!("one of {}", known.join(", "))));
+        }
+        if Language::parse(&t.language).is_none() {
+            return Err((field("language"), "ja or en".into()));
+        }
+        if merchant.templates[..i]
+            .iter()
+            .any(|o| o.event == t.event && o.language == t.language)
+        {
+            return Err((
+                field("event"),
+                "this event and language is listed twice".into(),
+            ));
+        }
+        let n = t.subject.chars().count();
+        if n == 0 || n > SUBJECT_CHARS_MAX || t.subject.chars().any(char::is_control) {
+            return Err((
+                field("subject"),
+                format!("must be 1..={SUBJECT_CHARS_MAX} characters on one line"),
+            ));
+        }
+        let n = t.body.chars().count();
+        if n == 0 || n > BODY_CHARS_MAX {
+            return Err((
+                field("body"),
+                format!("must be 1..={BODY_CHARS_MAX} characters"),
+            ));
+        }
+        for (f, text) in [("subject", &t.subject), ("body", &t.body)] {
+            if let Some(unknown) = unknown_placeholder(text) {
+                return Err((
+                    field(f),
+                    format!(
+                        "unknown placeholder {unknown}; known: {}",
+                        PLACEHOLDERS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn unknown_placeholder(text: &str) -> Option<String> {
+    let mut rest = text;
+    while let Some(start) = rest.find('{') {
+        let after = &rest[start..];
+        let end = after.find('}').map_or(after.len(), |e| e + 1);
+        let candidate = &after[..end];
+        if !PLACEHOLDERS.contains(&candidate) {
+            return Some(candidate.chars().take(40).collect());
+        }
+        rest = &after[end..];
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn merchant(templates: Vec<TemplateEntry>) -> MerchantEntry {
+        MerchantEntry {
+            id: "brand-a".into(),
+            name: Some("ブランドA".into()),
+            templates,
+            ..MerchantEntry::default()
+        }
+    }
+
+    #[test]
+    fn every_event_has_words_in_both_languages_with_the_links_and_the_name() {
+        let m = merchant(Vec::new());
+        for kind in Kind::ALL {
+            for lang in [Language::Ja, Language::En] {
+                let r = render(&m, kind, lang, "RMA-1", "https://x/s/t", "https://x/u/t");
+                assert!(r.subject.contains("ブランドA"), "{kind:?} {lang:?}");
+                assert!(r.text.contains("RMA-1"), "{kind:?} {lang:?}: {}", r.text);
+                assert!(r.text.contains("https://x/s/t"));
+                assert!(r.text.contains("https://x/u/t"));
+                assert!(!r.text.contains('{'), "{}", r.text);
+            }
+        }
+        let ja = render(&m, Kind::Arrived, Language::Ja, "R", "s", "u");
+        assert_eq!(ja.subject, "【ブランドA】返品商品が倉庫に到着しました");
+    }
+
+    #[test]
+    fn a_merchants_template_replaces_the_builtin_one_and_keeps_the_links() {
+        let m = merchant(vec![TemplateEntry {
+            event: "registered".into(),
+            language: "ja".into(),
+            subject: "{merchant}より：受付 {rma}".into(),
+            body: "ご返品ありがとうございます。".into(),
+        }]);
+        let r = render(&m, Kind::Registered, Language::Ja, "R-9", "S", "U");
+        assert_eq!(r.subject, "ブランドAより：受付 R-9");
+        assert!(r.text.starts_with("ご返品ありがとうございます。"));
+        assert!(
+            r.text.contains("\nS\n") && r.text.contains("\nU\n"),
+            "{}",
+            r.text
+        );
+        let en = render(&m, Kind::Registered, Language::En, "R-9", "S", "U");
+        assert!(en.subject.contains("we have your return request"));
+        assert!(check(&m).is_ok());
+    }
+
+    #[test]
+    fn templates_are_checked() {
+        let t = |event: &str, language: &str, subject: &str, body: &str| TemplateEntry {
+            event: event.into(),
+            language: language.into(),
+            subject: subject.into(),
+            body: body.into(),
+        };
+        for (bad, field) in [
+            (t("shipped", "ja", "s", "b"), "templates[0].event"),
+            (t("arrived", "fr", "s", "b"), "templates[0].language"),
+            (t("arrived", "ja", "a\nb", "b"), "templates[0].subject"),
+            (t("arrived", "ja", "s", "{name}"), "templates[0].body"),
+            (t("arrived", "ja", "s", ""), "templates[0].body"),
+        ] {
+            assert_eq!(check(&merchant(vec![bad])).unwrap_err().0, field);
+        }
+        let twice = vec![t("arrived", "ja", "s", "b"), t("arrived", "ja", "s", "b")];
+        assert_eq!(check(&merchant(twice)).unwrap_err().0, "templates[1].event");
+    }
+}
