@@ -237,20 +237,22 @@ impl Coordinator {
             }
         })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
+        let metrics = Metrics::default();
+        let apply_groups = app::group_commit::GroupCommit::new(metrics.apply_commits.clone());
         let ctx = Arc::new(Ctx {
             live: Live::new(fleet.sites.iter().map(|s| s.id.clone())),
             config,
             fleet,
             db,
             command_epoch,
-            metrics: Metrics::default(),
+            metrics,
             revocations,
             shutdown: shutdown_rx.clone(),
             wake_webhooks: tokio::sync::Notify::new(),
             wake_notifications: tokio::sync::Notify::new(),
             dashboard: Default::default(),
             sse_streams: Arc::new(tokio::sync::Semaphore::new(http::ui::SSE_STREAMS_MAX)),
-            apply_groups: Default::default(),
+            apply_groups,
             clock,
         });
         ctx.wake(rules_queued);

@@ -63,6 +63,9 @@ pub struct Metrics {
     registry: Registry,
     ops_applied: Family<SiteLabel, Counter>,
     ops_duplicate: Family<SiteLabel, Counter>,
+    /// Transactions that applied site batches: ops applied over these is what group commit
+    /// saves (see `app::group_commit`).
+    pub apply_commits: Counter,
     pub sites_online: Gauge,
     site_lag_ops: Family<SiteLabel, Gauge>,
     site_lag_seconds: Family<SiteLabel, Gauge>,
@@ -85,6 +88,7 @@ impl Default for Metrics {
             registry: Registry::default(),
             ops_applied: Family::default(),
             ops_duplicate: Family::default(),
+            apply_commits: Counter::default(),
             sites_online: Gauge::default(),
             site_lag_ops: Family::default(),
             site_lag_seconds: Family::default(),
@@ -110,6 +114,11 @@ impl Default for Metrics {
             "ops_duplicate",
             "Duplicate ops received and skipped, per site",
             me.ops_duplicate.clone(),
+        );
+        registry.register(
+            "apply_commits",
+            "Group transactions that applied site batches, each holding one or more batches (a failed group applied again batch by batch counts once)",
+            me.apply_commits.clone(),
         );
         registry.register(
             "sites_online",

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use modori_runtime::sqlite::{Db, DbError};
+use prometheus_client::metrics::counter::Counter;
 use tokio::sync::oneshot;
 
 use crate::store::{self, BatchOutcome, SiteBatch, StoreError};
@@ -31,9 +32,18 @@ type Queue = Arc<Mutex<VecDeque<(SiteBatch, Answer)>>>;
 #[derive(Default)]
 pub struct GroupCommit {
     queue: Queue,
+    /// Counts the group transactions committed.
+    commits: Counter,
 }
 
 impl GroupCommit {
+    pub fn new(commits: Counter) -> Self {
+        Self {
+            queue: Queue::default(),
+            commits,
+        }
+    }
+
     /// Applies `batch` in the next group transaction and returns its outcome once that
     /// transaction has committed.
     pub async fn apply(&self, db: &Db, batch: SiteBatch) -> Result<BatchOutcome, StoreError> {
@@ -44,7 +54,11 @@ impl GroupCommit {
             queue.len() == 1
         };
         if lead {
-            tokio::spawn(drive(db.clone(), Arc::clone(&self.queue)));
+            tokio::spawn(drive(
+                db.clone(),
+                Arc::clone(&self.queue),
+                self.commits.clone(),
+            ));
         }
         // A dropped answer means the database thread is gone.
         outcome.await.map_err(|_| StoreError::Db(DbError::Closed))?
@@ -58,15 +72,17 @@ fn lock(queue: &Queue) -> MutexGuard<'_, VecDeque<(SiteBatch, Answer)>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-async fn drive(db: Db, queue: Queue) {
+async fn drive(db: Db, queue: Queue, commits: Counter) {
     loop {
         let q = Arc::clone(&queue);
+        let commits = commits.clone();
         let applied = db
             .call(move |conn| {
                 let (batches, answers) = take_group(&q);
                 if !batches.is_empty() {
                     tracing::debug!(n_batches = batches.len(), "group of batches applied");
                     let outcomes = store::apply_op_group(conn, &batches);
+                    commits.inc();
                     for (answer, outcome) in answers.into_iter().zip(outcomes) {
                         let _ = answer.send(outcome);
                     }
@@ -144,7 +160,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("c.db"), &store::migrations()).unwrap();
         db.call(|c| store::init(c).map(|_| ())).await.unwrap();
-        let groups = Arc::new(GroupCommit::default());
+        let commits = Counter::default();
+        let groups = Arc::new(GroupCommit::new(commits.clone()));
         let mut sites = Vec::new();
         for s in 0..SITES {
             let (db, groups) = (db.clone(), Arc::clone(&groups));
@@ -192,6 +209,16 @@ mod tests {
             .unwrap();
         let all = (SITES * BATCHES * OPS) as i64;
         assert_eq!((n_ops, n_units), (all, all));
+        // Sites sending at once share transactions.
+        let sent = SITES * BATCHES
+            + (0..SITES)
+                .map(|s| (0..BATCHES).filter(|b| b % 7 == s % 7).count() as u64)
+                .sum::<u64>();
+        assert!(
+            (1..sent).contains(&commits.get()),
+            "{} commits for {sent} batches",
+            commits.get()
+        );
     }
 
     #[test]
