@@ -5,51 +5,19 @@
 //! an op exists durably before anyone is told it happened. Applied commands are recorded with
 //! their (epoch, seq) and hash in the same transaction as their effect.
 
-use modori_shared::domain::{DomainError, Epoch, RmaId, SiteId};
+use modori_shared::domain::{Epoch, RmaId, SiteId};
 use modori_shared::op::CommandBody;
-use modori_shared::sync::{Plan, ITEM_PAYLOAD_BYTES_MAX};
+use modori_shared::sync::Plan;
 use modori_shared::wire::messages::Sequenced;
 use modori_shared::wire::payload::{self, payload_hash, PayloadHash};
-use modori_shared::wire::WireError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use rusqlite_migration::{Migrations, M};
-use thiserror::Error;
 
-use modori_runtime::sqlite::{to_i64, to_u64, DbError};
+use modori_runtime::sqlite::{to_i64, to_u64};
 
-#[derive(Debug, Error)]
-pub enum StoreError {
-    #[error(transparent)]
-    Db(#[from] DbError),
-    #[error("database error: {0}")]
-    Sqlite(rusqlite::Error),
-    /// The database reached its size cap (or the disk is full): nothing was written.
-    #[error("the site database is full; nothing was recorded (free space or raise storage.database_bytes_max)")]
-    Full,
-    #[error(transparent)]
-    Wire(#[from] WireError),
-    #[error(transparent)]
-    Domain(#[from] DomainError),
-    #[error("unknown unit {0}: no receipt with that LPN at this site")]
-    UnknownUnit(String),
-    #[error("op payload of {0} bytes is over the {ITEM_PAYLOAD_BYTES_MAX}-byte limit")]
-    PayloadTooLarge(usize),
-    #[error("stored data is corrupt: {0}")]
-    Corrupt(String),
-    /// The request contradicts what the site knows (no such order, a wrong SKU, a test
-    /// missing); nothing was written.
-    #[error("{0}")]
-    Refused(String),
-}
+pub mod error;
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => Self::Full,
-            _ => Self::Sqlite(e),
-        }
-    }
-}
+pub use error::StoreError;
 
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![

@@ -21,7 +21,7 @@ use modori_shared::wire::payload;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
-use crate::store::StoreError;
+use crate::store::error::StoreError;
 use modori_runtime::sqlite::{to_i64, to_u64};
 
 /// Who did it, where.

@@ -257,7 +257,7 @@ pub struct ReturnLine {
 }
 
 /// Most lines a return asked for from outside the fleet (API, store counter) may carry. Below
-/// the wire's own limit (`wire::payload::RETURN_LINES_MAX`), which also covers what was stored
+/// the wire's own limit (`wire::payload::RETURN_LINES_MAX`, which checks it is no lower), which also covers what was stored
 /// before this limit existed.
 pub const RETURN_LINES_MAX: usize = 100;
 /// Most units one line of such a return may carry.
@@ -267,7 +267,6 @@ pub const LINE_QTY_MAX: u32 = 20;
 /// small enough that whatever a site or its crew sizes by a return's units (a list per unit to
 /// receive) stays a few kilobytes.
 pub const RETURN_UNITS_MAX: u32 = RETURN_LINES_MAX as u32 * LINE_QTY_MAX;
-const _: () = assert!(RETURN_LINES_MAX <= crate::wire::payload::RETURN_LINES_MAX);
 
 impl ReturnLine {
     /// A line as stored or sent: at least one unit. Decoding uses this, so a return stored

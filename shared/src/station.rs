@@ -17,8 +17,9 @@ use crate::domain::{
     Bin, DefectCode, Departure, Disposition, Grade, Lpn, RmaId, SiteId, Sku, ToteId, UnitState,
 };
 
-/// Defects recorded with one grade at most.
-pub const DEFECTS_PER_UNIT_MAX: usize = crate::wire::payload::DEFECTS_MAX;
+/// Defects recorded with one grade at most (no more than the wire carries:
+/// `wire::payload::DEFECTS_MAX` checks it).
+pub const DEFECTS_PER_UNIT_MAX: usize = 16;
 
 /// What a station is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

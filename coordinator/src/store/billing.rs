@@ -27,7 +27,7 @@ const JST_MS: i64 = 9 * 60 * 60 * 1000;
 pub const UNASSIGNED: &str = "unassigned";
 
 /// A billable activity (the ledger's and the counts' `activity`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Activity {
     Receipt,
     Grading,
@@ -119,7 +119,7 @@ impl Biller {
                     at_ms
                 ])?;
             }
-            _ => tally.billed(merchant, activity, at_ms),
+            _ => tally.billed(merchant, activity.as_str(), at_ms),
         }
         Ok(())
     }
@@ -136,7 +136,7 @@ impl Biller {
     ) -> Result<(), StoreError> {
         let key = (rma.map(ToString::to_string), sku.to_string());
         let merchant = self.merchant(tx, key)?;
-        tally.billed(merchant, Activity::Receipt, at_ms);
+        tally.billed(merchant, Activity::Receipt.as_str(), at_ms);
         Ok(())
     }
 

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Transaction};
 
-use super::billing::Activity;
 use super::StoreError;
 
 /// The throughput counts' bucket: a throughput asked for in buckets of a multiple of it is
@@ -59,7 +58,7 @@ pub fn jst_day(at_ms: i64) -> i64 {
 #[derive(Debug, Default)]
 pub struct Tally {
     ops: BTreeMap<(i64, &'static str), i64>,
-    billed: BTreeMap<(String, Activity, i64), i64>,
+    billed: BTreeMap<(String, &'static str, i64), i64>,
 }
 
 impl Tally {
@@ -69,8 +68,9 @@ impl Tally {
         *self.ops.entry((minute, kind)).or_default() += 1;
     }
 
-    /// A counted activity billed to `merchant`, done at `at_ms` by the site's clock.
-    pub fn billed(&mut self, merchant: String, activity: Activity, at_ms: i64) {
+    /// A counted activity (as the statement names it) billed to `merchant`, done at `at_ms`
+    /// by the site's clock.
+    pub fn billed(&mut self, merchant: String, activity: &'static str, at_ms: i64) {
         *self
             .billed
             .entry((merchant, activity, jst_day(at_ms)))
@@ -91,7 +91,7 @@ impl Tally {
              ON CONFLICT (merchant, activity, day) DO UPDATE SET n = n + excluded.n",
         )?;
         for ((merchant, activity, day), n) in self.billed {
-            billed.execute(params![merchant, activity.as_str(), day, n])?;
+            billed.execute(params![merchant, activity, day, n])?;
         }
         Ok(())
     }

@@ -17,8 +17,8 @@ use std::fmt::Write as _;
 use super::code128::{self, Run, Set, QUIET_MODULES};
 use serde::{Deserialize, Serialize};
 
+use super::fields::{check_barcode, check_text, ZplError};
 use super::font::{self, Bitmap};
-use super::zpl::{check_barcode, check_text, ZplError};
 
 /// Blank border of every label: the slack of label stock against the print head.
 pub const MARGIN_MM: f64 = 2.0;

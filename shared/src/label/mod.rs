@@ -3,6 +3,7 @@
 //! only the serial IO and the coordinator renders the same labels without a printer.
 
 pub mod code128;
+pub mod fields;
 pub mod font;
 pub mod layout;
 pub mod svg;

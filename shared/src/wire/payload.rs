@@ -29,6 +29,9 @@ pub const CATALOG_ITEMS_PER_COMMAND_MAX: usize = 400;
 pub const CUSTOMER_NAME_BYTES_MAX: usize = 200;
 /// Most defects recorded with one grade.
 pub const DEFECTS_MAX: usize = 16;
+// What the domain accepts always travels: its limits are no higher than the wire's.
+const _: () = assert!(crate::station::DEFECTS_PER_UNIT_MAX <= DEFECTS_MAX);
+const _: () = assert!(crate::domain::RETURN_LINES_MAX <= RETURN_LINES_MAX);
 /// Most disposition rules a site holds.
 pub const RULES_MAX: usize = 1024;
 /// Longest parcel reference (a scanned tracking number or reference), in bytes.
