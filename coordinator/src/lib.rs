@@ -17,6 +17,7 @@ pub mod http;
 pub mod ids;
 pub mod listings;
 pub mod live;
+pub mod merchants;
 pub mod metrics;
 pub mod notify;
 pub mod pki;

@@ -16,6 +16,8 @@ use sha2::Sha256;
 use thiserror::Error;
 use tokio::net::TcpStream;
 
+pub use crate::merchants::MerchantEntry;
+
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "Modori-Signature";
 /// How old a signed timestamp a receiver should accept, in seconds.
@@ -258,27 +260,6 @@ fn tls_connector() -> tokio_rustls::TlsConnector {
     .map(|b| b.with_root_certificates(roots).with_no_client_auth())
     .unwrap_or_else(|_| unreachable!("ring supports the default protocol versions"));
     tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
-/// A merchant (`[[merchants]]` in the coordinator's config): its webhook endpoint, and how
-/// its customers' messages name it and are worded.
-#[derive(Clone, Debug, Default, serde::Deserialize, serde::Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct MerchantEntry {
-    pub id: String,
-    /// The name its customers know it by, in their messages (1-100 characters); none: the id.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Its own wording of customer messages, replacing the built-in one per event and
-    /// language (`[[merchants.templates]]`, see `notify::templates`).
-    #[serde(default)]
-    pub templates: Vec<crate::notify::templates::TemplateEntry>,
-    /// Where its customers' status events are posted; none: not posted.
-    #[serde(default)]
-    pub webhook_url: Option<String>,
-    /// The HMAC key of the signature; required with `webhook_url`.
-    #[serde(default)]
-    pub webhook_secret: Option<String>,
 }
 
 #[cfg(test)]

@@ -3,10 +3,9 @@
 //! the merchant and the return by placeholders; the links to the return's status page and to
 //! unsubscribe are always added below it, so no template can leave them out.
 
-use serde::{Deserialize, Serialize};
-
 use super::{Kind, Language};
-use crate::webhooks::MerchantEntry;
+use crate::merchants::MerchantEntry;
+pub use crate::merchants::TemplateEntry;
 
 /// Placeholders a template may use.
 pub const PLACEHOLDERS: [&str; 2] = ["{merchant}", "{rma}"];
@@ -16,20 +15,6 @@ pub const SUBJECT_CHARS_MAX: usize = 200;
 pub const BODY_CHARS_MAX: usize = 4000;
 /// Longest merchant name shown to customers, in characters.
 pub const MERCHANT_NAME_CHARS_MAX: usize = 100;
-
-/// A merchant's own wording of one message (`[[merchants.templates]]`).
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct TemplateEntry {
-    /// `registered`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped` or `delayed`.
-    pub event: String,
-    /// `ja` or `en`.
-    pub language: String,
-    /// One line, at most 200 characters; `{merchant}` and `{rma}` are replaced.
-    pub subject: String,
-    /// At most 4000 characters; `{merchant}` and `{rma}` are replaced.
-    pub body: String,
-}
 
 /// A message's subject and plain text.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,40 @@
+//! A merchant as the coordinator's config describes it (`[[merchants]]`): its webhook, its
+//! name and wording towards its customers. Plain data, read by the webhook worker and the
+//! customer messages alike.
+
+use serde::{Deserialize, Serialize};
+
+/// A merchant (`[[merchants]]` in the coordinator's config): its webhook endpoint, and how
+/// its customers' messages name it and are worded.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantEntry {
+    pub id: String,
+    /// The name its customers know it by, in their messages (1-100 characters); none: the id.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its own wording of customer messages, replacing the built-in one per event and
+    /// language (`[[merchants.templates]]`, see `notify::templates`).
+    #[serde(default)]
+    pub templates: Vec<TemplateEntry>,
+    /// Where its customers' status events are posted; none: not posted.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The HMAC key of the signature; required with `webhook_url`.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+}
+
+/// A merchant's own wording of one message (`[[merchants.templates]]`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateEntry {
+    /// `registered`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped` or `delayed`.
+    pub event: String,
+    /// `ja` or `en`.
+    pub language: String,
+    /// One line, at most 200 characters; `{merchant}` and `{rma}` are replaced.
+    pub subject: String,
+    /// At most 4000 characters; `{merchant}` and `{rma}` are replaced.
+    pub body: String,
+}
