@@ -47,6 +47,7 @@ pub mod orders;
 pub mod quarantine;
 pub mod queued;
 pub mod reservations;
+pub mod return_list;
 pub mod returnless;
 pub mod rules;
 pub mod runs;

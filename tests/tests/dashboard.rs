@@ -4,7 +4,8 @@
 //! plainly (a banner, greyed figures, the time of the data, ages still counting) and the same
 //! session carry on when the coordinator is back; a store registers a
 //! return at its counter, prints its label (its screenshot decoded by zbarimg, also for the
-//! longest RMA), and the return is in the API.
+//! longest RMA), and the return is in the API; ops search, filter, sort and export the
+//! returns list, and a filter value that is not valid is said plainly.
 //!
 //! Screenshots are saved to `target/test-artifacts/`. `scripts/test.sh` installs Chromium when
 //! it is missing and sets `MODORI_REQUIRE_BROWSER=1`, so there a missing browser fails; a
@@ -725,4 +726,148 @@ async fn open_counter(
 /// RFC 3339 for `days` days ago.
 fn chrono_days_ago(days: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339()
+}
+
+/// Registers a return of brand-a for a customer with an order reference; returns its RMA.
+async fn register_for(fleet: &TestFleet, customer: &str, order: &str) -> anyhow::Result<String> {
+    let body = json!({"merchant": "brand-a", "origin": {"store_id": "st-ginza"},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}],
+        "customer": {"ref": customer, "name": "山田 太郎"}, "order_ref": order});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(v["rma"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The RMAs of the rows the returns page shows, in order.
+async fn listed(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let v = browser
+        .js("return [...document.querySelectorAll('#return-rows tr[data-rma]')].map(r => r.dataset.rma)")
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(3)).await?;
+    let base = format!("http://{}", fleet.http());
+    let mut rmas = Vec::new();
+    for (customer, order) in [("C-1", "ORD-1"), ("C-2", "ORD-2"), ("C-3", "ORD-3")] {
+        rmas.push(register_for(&fleet, customer, order).await?);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, text) = fleet
+        .api("POST", &format!("/api/v1/returns/{}/cancel", rmas[1]), None)
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+
+    // Through the login to the list: newest first.
+    browser
+        .login(&base, "/returns", &fleet.ops_key, "/returns")
+        .await?;
+    browser
+        .until(
+            "three returns listed",
+            "return document.querySelectorAll('#return-rows tr[data-rma]').length === 3 \
+             && document.getElementById('returns-total').dataset.total === '3'",
+        )
+        .await?;
+    let newest_first: Vec<String> = rmas.iter().rev().cloned().collect();
+    assert_eq!(listed(&browser).await?, newest_first);
+
+    // A search by order reference.
+    browser
+        .c()
+        .find(Locator::Css("#f-q"))
+        .await?
+        .send_keys("ORD-1")
+        .await?;
+    browser.click("#f-go").await?;
+    browser
+        .until(
+            "the return of ORD-1 alone",
+            "return document.getElementById('returns-total').dataset.total === '1'",
+        )
+        .await?;
+    assert_eq!(listed(&browser).await?, [rmas[0].clone()]);
+    assert_eq!(
+        browser.js("return location.search").await?,
+        json!("?q=ORD-1&per_page=50&sort=-created")
+    );
+
+    // A status filter, then a sort by RMA from its heading.
+    browser
+        .c()
+        .find(Locator::Css("#f-q"))
+        .await?
+        .clear()
+        .await?;
+    browser.select("#f-status", "expected").await?;
+    browser.click("#f-go").await?;
+    browser
+        .until(
+            "the two expected returns",
+            "return document.getElementById('returns-total').dataset.total === '2' \
+             && [...document.querySelectorAll('#return-rows tr')].every(r => r.dataset.status === 'expected')",
+        )
+        .await?;
+    browser.click("button.sort[data-sort=\"rma\"]").await?;
+    browser
+        .until(
+            "sorted by RMA",
+            "return document.querySelector('button.sort[data-sort=\"rma\"]').closest('th').getAttribute('aria-sort') === 'ascending'",
+        )
+        .await?;
+    let mut by_rma = [rmas[0].clone(), rmas[2].clone()];
+    by_rma.sort();
+    browser
+        .until(
+            "the rows in RMA order",
+            &format!(
+                "return [...document.querySelectorAll('#return-rows tr')].map(r => r.dataset.rma).join() === '{}'",
+                by_rma.join(",")
+            ),
+        )
+        .await?;
+
+    // The export carries the same filters and rows.
+    let csv = browser
+        .js("const x = new XMLHttpRequest(); x.open('GET', document.getElementById('export').href, false); \
+             x.send(); return [x.status, x.getResponseHeader('content-type'), x.responseText]")
+        .await?;
+    assert_eq!(csv[0], json!(200), "{csv}");
+    assert_eq!(csv[1], json!("text/csv; charset=utf-8"), "{csv}");
+    let text = csv[2].as_str().unwrap_or_default();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].starts_with(&format!("{},expected,", by_rma[0])),
+        "{text}"
+    );
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("returns").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+
+    // A filter value that is not valid is said in plain words, naming the filter.
+    browser
+        .c()
+        .goto(&format!("{base}/returns?status=lost"))
+        .await?;
+    browser
+        .until(
+            "the refusal shown",
+            "const p = document.getElementById('returns-error'); \
+             return !p.hidden && p.textContent.includes('status') && p.textContent.includes('lost') \
+               && document.querySelectorAll('#return-rows tr').length === 0",
+        )
+        .await?;
+    browser.screenshot("returns-bad-filter").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
 }

@@ -22,7 +22,9 @@ mod keys;
 pub mod long_uri;
 mod ops;
 mod orders;
+mod return_list;
 mod returns;
+mod returns_page;
 pub mod session;
 mod stock;
 pub mod ui;
@@ -106,7 +108,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(ops::quarantine))
         .routes(routes!(ops::match_unit))
         .routes(routes!(ops::forget_customer))
-        .routes(routes!(returns::create_return))
+        .routes(routes!(returns::create_return, return_list::list_returns))
         .routes(routes!(returns::create_store_return))
         .routes(routes!(commerce::confirm_refund))
         .routes(routes!(commerce::carrier_events))
@@ -121,6 +123,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(stock::sell_listing))
         .routes(routes!(billing::statement))
         .routes(routes!(billing::statement_csv))
+        .routes(routes!(return_list::export_returns))
         .routes(routes!(returns::get_return))
         .routes(routes!(returns::cancel_return))
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))

@@ -164,6 +164,7 @@ fn landing(next: Option<&str>, scope: &Scope) -> &'static str {
     match (next, scope) {
         (Some("/store"), Scope::Store(_)) => "/store",
         (_, Scope::Store(_)) => "/store",
+        (Some("/returns"), Scope::Ops) => "/returns",
         _ => "/",
     }
 }

@@ -44,7 +44,7 @@ const STORE_HTML: &str = include_str!("../../web/store.html");
 /// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -64,6 +64,11 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "japan.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/japan.js"),
+    ),
+    (
+        "returns.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/returns.js"),
     ),
     (
         "store.js",
@@ -89,6 +94,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/events", get(events))
         .route("/ui/returns/{rma}", get(decisions))
         .merge(super::counter::router())
+        .merge(super::returns_page::router())
 }
 
 /// A page with the headers every page carries.
@@ -470,6 +476,7 @@ mod tests {
             ("login.html", LOGIN_HTML),
             ("dashboard.html", DASHBOARD_HTML),
             ("store.html", STORE_HTML),
+            ("returns.html", super::super::returns_page::RETURNS_HTML),
         ];
         for (name, text) in pages
             .into_iter()

@@ -316,5 +316,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(tallies::MIGRATION),
         // Browser sessions outlive a restart (store/sessions.rs).
         M::up(super::sessions::MIGRATION),
+        // The returns list's search and filters (store/return_list.rs).
+        M::up(super::return_list::MIGRATION),
     ])
 }
