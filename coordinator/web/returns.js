@@ -54,7 +54,7 @@ function showError(text) {
 function row(r) {
   const customer = [r.customer_name, r.customer_ref].filter(Boolean).join(" · ");
   return el("tr", { "data-rma": r.rma, "data-status": r.status },
-    el("td", { text: r.rma }),
+    el("td", {}, el("a", { href: "/returns/" + encodeURIComponent(r.rma), text: r.rma })),
     el("td", { text: r.status }),
     el("td", { text: r.site }),
     el("td", { text: r.store || "–" }),

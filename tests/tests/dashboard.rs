@@ -871,3 +871,146 @@ async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let base = format!("http://{}", fleet.http());
+    let here = fleet.site(0).location;
+    let mut rmas = Vec::new();
+    for order in ["ORD-OPEN", "ORD-ARRIVED"] {
+        let body = json!({"merchant": "brand-a",
+            "origin": {"latitude": here.lat(), "longitude": here.lon()},
+            "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}], "order_ref": order});
+        let (status, text) = fleet
+            .api("POST", "/api/v1/returns", Some(&body.to_string()))
+            .await?;
+        anyhow::ensure!(status == 201, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        rmas.push(v["rma"].as_str().unwrap_or_default().to_owned());
+    }
+    let (open, arrived) = (rmas[0].clone(), rmas[1].clone());
+    // One unit of the second arrives at its site.
+    let agent = fleet.agent(0);
+    let a = arrived.clone();
+    wait_for("the return expected at its site", TIMEOUT, || {
+        let (agent, a) = (agent.clone(), a.clone());
+        async move {
+            let pending = agent
+                .db()
+                .call(|c| modori_agent::work::pending_expected_returns(c, 100))
+                .await?;
+            Ok(pending.iter().any(|p| p.rma.as_str() == a))
+        }
+    })
+    .await?;
+    agent
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(arrived.clone())?),
+            modori_shared::domain::Sku::new("TEE-WHT-M")?,
+            "B-0042",
+        )
+        .await?;
+    wait_for("the unit at the coordinator", TIMEOUT, || async {
+        let (_, text) = fleet
+            .api("GET", &format!("/api/v1/returns/{arrived}"), None)
+            .await?;
+        Ok(text.contains("\"status\":\"receiving\""))
+    })
+    .await?;
+
+    browser
+        .login(&base, "/returns", &fleet.ops_key, "/returns")
+        .await?;
+    // The list links to the return's page.
+    browser
+        .until(
+            "the return linked from the list",
+            &format!("return !!document.querySelector('#return-rows a[href=\"/returns/{open}\"]')"),
+        )
+        .await?;
+    browser
+        .click(&format!("#return-rows a[href=\"/returns/{open}\"]"))
+        .await?;
+    browser
+        .until(
+            "the return's page",
+            "return document.getElementById('status').dataset.status === 'expected' \
+             && document.querySelectorAll('#timeline li[data-kind=\"registered\"]').length === 1",
+        )
+        .await?;
+    // Its timeline in the page's zone, in words.
+    let first = browser
+        .js("return document.querySelector('#timeline li').textContent")
+        .await?;
+    let first = first.as_str().unwrap_or_default();
+    assert!(first.len() > 19 && first.contains(" Registered"), "{first}");
+    // A post without the session's token is refused.
+    let forged = browser
+        .js(&format!(
+            "const x = new XMLHttpRequest(); x.open('POST', '/ui/returns/{open}/cancel', false); \
+             x.send(); return x.status"
+        ))
+        .await?;
+    assert_eq!(forged, json!(403));
+    // Asked first; keeping it changes nothing.
+    browser.click("#cancel").await?;
+    browser.click("#cancel-keep").await?;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('cancel-confirm-box').hidden")
+            .await?,
+        json!(true)
+    );
+    browser.click("#cancel").await?;
+    browser.click("#cancel-confirm").await?;
+    browser
+        .until(
+            "the return cancelled",
+            "return document.getElementById('status').dataset.status === 'cancelled' \
+             && document.querySelectorAll('#timeline li[data-kind=\"cancelled\"]').length === 1 \
+             && document.getElementById('action-result').textContent.includes('cancelled')",
+        )
+        .await?;
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("return-cancelled").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    let (_, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{open}"), None)
+        .await?;
+    assert!(text.contains("\"status\":\"cancelled\""), "{text}");
+
+    // A return something of which arrived cannot be: said plainly, and nothing changes.
+    browser
+        .c()
+        .goto(&format!("{base}/returns/{arrived}"))
+        .await?;
+    browser
+        .until(
+            "the arrived return's page",
+            "return document.getElementById('status').dataset.status === 'receiving' \
+             && document.querySelectorAll('#unit-rows tr[data-lpn]').length === 1",
+        )
+        .await?;
+    browser.click("#cancel").await?;
+    browser.click("#cancel-confirm").await?;
+    browser
+        .until(
+            "the refusal in words",
+            "const p = document.getElementById('action-error'); \
+             return !p.hidden && p.textContent.includes('cannot be cancelled') && p.textContent.includes('receiving')",
+        )
+        .await?;
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    browser.screenshot("return-not-cancelled").await?;
+    let (_, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{arrived}"), None)
+        .await?;
+    assert!(text.contains("\"status\":\"receiving\""), "{text}");
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}

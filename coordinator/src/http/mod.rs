@@ -23,6 +23,7 @@ pub mod long_uri;
 mod ops;
 mod orders;
 mod return_list;
+mod return_page;
 mod returns;
 mod returns_page;
 pub mod session;

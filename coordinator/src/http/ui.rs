@@ -44,7 +44,7 @@ const STORE_HTML: &str = include_str!("../../web/store.html");
 /// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &str); 7] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -64,6 +64,11 @@ const ASSETS: [(&str, &str, &str); 6] = [
         "japan.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/japan.js"),
+    ),
+    (
+        "return.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/return.js"),
     ),
     (
         "returns.js",
@@ -95,6 +100,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/returns/{rma}", get(decisions))
         .merge(super::counter::router())
         .merge(super::returns_page::router())
+        .merge(super::return_page::router())
 }
 
 /// A page with the headers every page carries.
@@ -328,6 +334,10 @@ struct Decisions {
     lines: Vec<LineView>,
     units: Vec<UnitDecision>,
     events: Vec<EventView>,
+    /// The zone the page shows times in (`http.time_zone`).
+    time_zone: String,
+    /// The session's token for the actions the return's page posts.
+    csrf: String,
 }
 
 async fn decisions(
@@ -377,6 +387,8 @@ async fn decisions(
                 at: rfc3339(e.at_ms),
             })
             .collect(),
+        time_zone: ctx.config.http.time_zone.clone(),
+        csrf: session::csrf_token(&browser.session_id),
     }))
 }
 
@@ -477,6 +489,7 @@ mod tests {
             ("dashboard.html", DASHBOARD_HTML),
             ("store.html", STORE_HTML),
             ("returns.html", super::super::returns_page::RETURNS_HTML),
+            ("return.html", super::super::return_page::RETURN_HTML),
         ];
         for (name, text) in pages
             .into_iter()
