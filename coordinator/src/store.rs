@@ -43,6 +43,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod lifecycle;
 pub mod listings;
+pub mod match_suggestions;
 pub mod orders;
 pub mod quarantine;
 pub mod queued;

@@ -1014,3 +1014,97 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_match_a_quarantined_unit_to_a_suggested_return() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let base = format!("http://{}", fleet.http());
+    let here = fleet.site(0).location;
+    // Two returns of one order: a parcel that names the order fits both, so it waits for ops.
+    let mut rmas = Vec::new();
+    for customer in ["C-1", "C-2"] {
+        let body = json!({"merchant": "brand-a",
+            "origin": {"latitude": here.lat(), "longitude": here.lon()},
+            "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}],
+            "order_ref": "ORD-TWICE", "customer": {"ref": customer}});
+        let (status, text) = fleet
+            .api("POST", "/api/v1/returns", Some(&body.to_string()))
+            .await?;
+        anyhow::ensure!(status == 201, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        rmas.push(v["rma"].as_str().unwrap_or_default().to_owned());
+    }
+    let receipt = fleet
+        .agent(0)
+        .receive_unit_with_reference(
+            None,
+            modori_shared::domain::Sku::new("TEE-WHT-M")?,
+            "B-0042",
+            Some("ORD-TWICE".into()),
+        )
+        .await?;
+    let lpn = receipt.lpn.to_string();
+    wait_for("the unit in quarantine", TIMEOUT, || async {
+        let (_, text) = fleet.api("GET", "/api/v1/quarantine", None).await?;
+        Ok(text.contains(&lpn))
+    })
+    .await?;
+
+    browser
+        .login(&base, "/quarantine", &fleet.ops_key, "/quarantine")
+        .await?;
+    let row = format!("#unit-rows tr[data-lpn=\"{lpn}\"]");
+    browser
+        .until(
+            "the unit with both returns suggested",
+            &format!(
+                "return document.querySelectorAll('{row} li[data-rma]').length === 2 \
+                 && document.querySelector('{row}').textContent.includes('reference fits')"
+            ),
+        )
+        .await?;
+    browser.screenshot("quarantine").await?;
+    let chosen = &rmas[1];
+    browser
+        .click(&format!("{row} button.match[data-rma=\"{chosen}\"]"))
+        .await?;
+    browser.click(&format!("{row} .match-confirm")).await?;
+    browser
+        .until(
+            "the unit matched and gone from the list",
+            &format!(
+                "return !document.querySelector('{row}') \
+                 && document.getElementById('match-result').textContent.includes('{chosen}')"
+            ),
+        )
+        .await?;
+    let (_, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{chosen}"), None)
+        .await?;
+    assert!(text.contains(&lpn), "{text}");
+    // Matching it again is refused in words: it no longer waits.
+    let again = browser
+        .js(&format!(
+            "const token = await (await fetch('/ui/quarantine')).json().then(w => w.csrf); \
+             const r = await fetch('/ui/quarantine/{lpn}/match', {{method: 'POST', \
+               headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': token}}, \
+               body: JSON.stringify({{rma: '{}'}})}}); \
+             return [r.status, await r.text()]",
+            rmas[0]
+        ))
+        .await?;
+    assert_eq!(again[0], json!(409), "{again}");
+    assert!(
+        again[1]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no longer waiting"),
+        "{again}"
+    );
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}

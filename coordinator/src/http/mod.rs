@@ -22,6 +22,7 @@ mod keys;
 pub mod long_uri;
 mod ops;
 mod orders;
+mod quarantine_page;
 mod return_list;
 mod return_page;
 mod returns;

@@ -194,6 +194,7 @@ fn landing(next: Option<&str>, scope: &Scope) -> &'static str {
         (Some("/store"), Scope::Store(_)) => "/store",
         (_, Scope::Store(_)) => "/store",
         (Some("/returns"), Scope::Ops) => "/returns",
+        (Some("/quarantine"), Scope::Ops) => "/quarantine",
         _ => "/",
     }
 }

@@ -44,7 +44,7 @@ const STORE_HTML: &str = include_str!("../../web/store.html");
 /// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
-const ASSETS: [(&str, &str, &str); 7] = [
+const ASSETS: [(&str, &str, &str); 8] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -64,6 +64,11 @@ const ASSETS: [(&str, &str, &str); 7] = [
         "japan.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/japan.js"),
+    ),
+    (
+        "quarantine.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/quarantine.js"),
     ),
     (
         "return.js",
@@ -101,6 +106,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(super::counter::router())
         .merge(super::returns_page::router())
         .merge(super::return_page::router())
+        .merge(super::quarantine_page::router())
 }
 
 /// A page with the headers every page carries.
@@ -490,6 +496,10 @@ mod tests {
             ("store.html", STORE_HTML),
             ("returns.html", super::super::returns_page::RETURNS_HTML),
             ("return.html", super::super::return_page::RETURN_HTML),
+            (
+                "quarantine.html",
+                super::super::quarantine_page::QUARANTINE_HTML,
+            ),
         ];
         for (name, text) in pages
             .into_iter()
