@@ -5,7 +5,9 @@
 //! session carry on when the coordinator is back; a store registers a
 //! return at its counter, prints its label (its screenshot decoded by zbarimg, also for the
 //! longest RMA), and the return is in the API; ops search, filter, sort and export the
-//! returns list, and a filter value that is not valid is said plainly.
+//! returns list, and a filter value that is not valid is said plainly; a return is cancelled
+//! from its page and a quarantined unit matched. axe-core checks every page opened: no
+//! accessibility violation passes.
 //!
 //! Screenshots are saved to `target/test-artifacts/`. `scripts/test.sh` installs Chromium when
 //! it is missing and sets `MODORI_REQUIRE_BROWSER=1`, so there a missing browser fails; a
@@ -37,6 +39,34 @@ fn artifacts() -> anyhow::Result<PathBuf> {
         .join("test-artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// axe-core's script: `MODORI_AXE`, or where `scripts/test.sh` installs it (npm, under
+/// `target/axe`). `None` when it is missing and the run does not require the browser tests.
+fn axe_source() -> anyhow::Result<Option<String>> {
+    let path = std::env::var_os("MODORI_AXE").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/axe/node_modules/axe-core/axe.min.js")
+        },
+        PathBuf::from,
+    );
+    if path.exists() {
+        return Ok(Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ));
+    }
+    anyhow::ensure!(
+        std::env::var_os("MODORI_REQUIRE_BROWSER").is_none(),
+        "{} is missing and MODORI_REQUIRE_BROWSER is set: run scripts/test.sh",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED the accessibility check: {} is missing (scripts/test.sh installs axe-core)",
+        path.display()
+    );
+    Ok(None)
 }
 
 /// chromedriver and a browser session on it; both end on drop.
@@ -200,6 +230,37 @@ impl Browser {
         .await
     }
 
+    /// Runs axe-core on the page as it is now and fails listing every violation (rule,
+    /// impact, what it asks, where). Skipped, saying so, where axe-core is not installed and
+    /// the run does not require the browser tests.
+    async fn assert_accessible(&self, page: &str) -> anyhow::Result<()> {
+        let Some(axe) = axe_source()? else {
+            return Ok(());
+        };
+        let script = format!(
+            "{axe}\n;const r = await axe.run(document, {{resultTypes: ['violations']}}); \
+             return [r.passes.length, r.violations.map(v => v.id + ' (' + v.impact + '): ' \
+               + v.help + ' at ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '))];"
+        );
+        let result = self.js(&script).await?;
+        // Rules passed: proof that axe ran on a page, not on an empty document.
+        let n_passes = result[0].as_u64().unwrap_or_default();
+        anyhow::ensure!(n_passes > 0, "axe-core ran no rule on {page}: {result}");
+        let list = result[1].as_array().cloned().unwrap_or_default();
+        if !list.is_empty() {
+            let shot = self.screenshot(&format!("axe-{page}")).await?;
+            anyhow::bail!(
+                "axe-core finds {} violation(s) on {page} (screenshot {shot:?}):\n{}",
+                list.len(),
+                list.iter()
+                    .map(|v| v.as_str().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        Ok(())
+    }
+
     async fn close(mut self) -> anyhow::Result<()> {
         if let Some(c) = self.client.take() {
             c.close().await?;
@@ -239,6 +300,11 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
         })
         .await?;
 
+    browser.c().goto(&format!("{base}/login")).await?;
+    browser
+        .until("the login form", "return !!document.getElementById('key')")
+        .await?;
+    browser.assert_accessible("login").await?;
     browser.login(&base, "/", &fleet.ops_key, "/").await?;
     browser
         .until(
@@ -261,6 +327,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
             "return !!document.querySelector('#anomaly-rows tr[data-anomaly=\"impersonation\"][data-site=\"sendai\"]')",
         )
         .await?;
+    browser.assert_accessible("dashboard").await?;
     // The decisions of a return.
     browser
         .c()
@@ -401,12 +468,13 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
         )
         .await?;
     // What the page cannot vouch for is greyed; the site's age keeps counting.
-    let opacity = browser
+    let greyed = browser
         .js(&format!(
-            "return getComputedStyle(document.querySelector('#site-rows tr[data-site=\"{site}\"] td.link')).opacity"
+            "const s = getComputedStyle(document.querySelector('#site-rows tr[data-site=\"{site}\"] td.link')); \
+             return [s.filter, s.fontStyle]"
         ))
         .await?;
-    assert_eq!(opacity, json!("0.55"));
+    assert_eq!(greyed, json!(["grayscale(1)", "italic"]));
     let before = last_seen_s(&browser, &site).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = last_seen_s(&browser, &site).await?;
@@ -414,6 +482,7 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
     browser.js("window.scrollTo(0, 0); return true").await?;
     let shot = browser.screenshot("dashboard-link-lost").await?;
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.assert_accessible("dashboard-link-lost").await?;
 
     // Back on the same addresses: the banner goes, the same session carries on.
     // It comes back showing times in another zone, which the page takes from it.
@@ -463,6 +532,7 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
             "return !!document.querySelector('.order[data-order=\"ORD-1001\"] .line[data-sku=\"TEE-WHT-M\"]')",
         )
         .await?;
+    browser.assert_accessible("counter").await?;
     // The final-sale line cannot be picked.
     assert_eq!(
         browser
@@ -777,6 +847,7 @@ async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<
              && document.getElementById('returns-total').dataset.total === '3'",
         )
         .await?;
+    browser.assert_accessible("returns").await?;
     let newest_first: Vec<String> = rmas.iter().rev().cloned().collect();
     assert_eq!(listed(&browser).await?, newest_first);
 
@@ -867,6 +938,7 @@ async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<
         )
         .await?;
     browser.screenshot("returns-bad-filter").await?;
+    browser.assert_accessible("returns-refused").await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
@@ -942,6 +1014,7 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
              && document.querySelectorAll('#timeline li[data-kind=\"registered\"]').length === 1",
         )
         .await?;
+    browser.assert_accessible("return").await?;
     // Its timeline in the page's zone, in words.
     let first = browser
         .js("return document.querySelector('#timeline li').textContent")
@@ -1006,6 +1079,7 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
         .await?;
     browser.js("window.scrollTo(0, 0); return true").await?;
     browser.screenshot("return-not-cancelled").await?;
+    browser.assert_accessible("return-refused").await?;
     let (_, text) = fleet
         .api("GET", &format!("/api/v1/returns/{arrived}"), None)
         .await?;
@@ -1067,6 +1141,7 @@ async fn ops_match_a_quarantined_unit_to_a_suggested_return() -> anyhow::Result<
         )
         .await?;
     browser.screenshot("quarantine").await?;
+    browser.assert_accessible("quarantine").await?;
     let chosen = &rmas[1];
     browser
         .click(&format!("{row} button.match[data-rma=\"{chosen}\"]"))
