@@ -1183,3 +1183,152 @@ async fn ops_match_a_quarantined_unit_to_a_suggested_return() -> anyhow::Result<
     fleet.shutdown().await;
     Ok(())
 }
+
+/// The alert silences in force, as (alert, kind, key id, minutes muted for).
+async fn silences(fleet: &TestFleet) -> anyhow::Result<Vec<(String, String, String, Option<i64>)>> {
+    let now_ms = modori_runtime::clock::now_ms();
+    let found = fleet
+        .coordinator()
+        .ctx()
+        .db
+        .call(move |c| modori_coordinator::store::alert_silences::in_force(c, now_ms))
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|s| {
+            let minutes = s.until_ms.map(|u| (u - s.at_ms) / 60_000);
+            (s.alert, s.kind, s.by_key_id, minutes)
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_acknowledge_an_alert_until_it_clears_and_mute_it_for_a_time() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    // Any unit in quarantine raises the backlog alert.
+    fleet.config_tweak = Some(|c| c.alerts.quarantine_max = 0);
+    fleet.start_coordinator().await?;
+    let base = format!("http://{}", fleet.http());
+    let site = fleet.site(0).id.to_string();
+    let here = fleet.site(0).location;
+    let body = json!({"origin": {"latitude": here.lat(), "longitude": here.lon()},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let unidentified = || async {
+        let receipt = fleet
+            .agent(0)
+            .receive_unit(
+                None,
+                modori_shared::domain::Sku::new("TEE-WHT-M")?,
+                "B-0042",
+            )
+            .await?;
+        anyhow::Ok(receipt.lpn.to_string())
+    };
+    let first = unidentified().await?;
+
+    browser.login(&base, "/", &fleet.ops_key, "/").await?;
+    let key = format!("quarantine_backlog:{site}");
+    let item = format!("#alert-list li[data-alert=\"{key}\"]");
+    browser
+        .until(
+            "the quarantine alert with its actions",
+            &format!(
+                "return !!document.querySelector('{item} button.ack') \
+                 && document.getElementById('alert-count').dataset.shouting === '1'"
+            ),
+        )
+        .await?;
+    browser.assert_accessible("dashboard-alert").await?;
+    browser.click(&format!("{item} button.ack")).await?;
+    browser
+        .until(
+            "the alert acknowledged and quiet",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return !!li && li.dataset.silenced === 'acknowledged' \
+                   && document.getElementById('alert-count').dataset.shouting === '0'"
+            ),
+        )
+        .await?;
+    // Who and when, in the database, and said on the page.
+    let recorded = silences(&fleet).await?;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let (alert, kind, by, until) = &recorded[0];
+    assert_eq!(
+        (alert.as_str(), kind.as_str(), until),
+        (key.as_str(), "acknowledged", &None)
+    );
+    assert!(!by.is_empty());
+    let said = browser
+        .js(&format!(
+            "return document.querySelector('{item}').textContent"
+        ))
+        .await?;
+    assert!(
+        said.as_str().unwrap_or_default().contains(by.as_str()),
+        "{said}"
+    );
+
+    // The condition clears: the acknowledgement ends, and the next unit shouts again.
+    let (status, text) = fleet
+        .api(
+            "POST",
+            &format!("/api/v1/quarantine/{first}/match"),
+            Some(&json!({"rma": rma}).to_string()),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    wait_for("the acknowledgement ended", TIMEOUT, || async {
+        Ok(silences(&fleet).await?.is_empty())
+    })
+    .await?;
+    unidentified().await?;
+    browser
+        .until(
+            "the alert shouting again",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return !!li && !li.dataset.silenced \
+                   && document.getElementById('alert-count').dataset.shouting === '1'"
+            ),
+        )
+        .await?;
+    // Muted for four hours.
+    browser
+        .select(&format!("{item} select.mute-minutes"), "240")
+        .await?;
+    browser.click(&format!("{item} button.mute")).await?;
+    browser
+        .until(
+            "the alert muted",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return !!li && li.dataset.silenced === 'muted' && li.textContent.includes('muted until') \
+                   && document.getElementById('alert-count').dataset.shouting === '0'"
+            ),
+        )
+        .await?;
+    let recorded = silences(&fleet).await?;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(
+        (recorded[0].1.as_str(), recorded[0].3),
+        ("muted", Some(240))
+    );
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    browser.screenshot("dashboard-alert-muted").await?;
+    browser.assert_accessible("dashboard-alert-muted").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}

@@ -9,6 +9,7 @@
 //!   `counter`), authenticated by a session cookie (`session`), outside the API document.
 //! - Every request's latency is recorded by route in `modori_http_request_duration_seconds`.
 
+mod alert_actions;
 mod auth;
 mod billing;
 mod catalog;

@@ -107,6 +107,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(super::returns_page::router())
         .merge(super::return_page::router())
         .merge(super::quarantine_page::router())
+        .merge(super::alert_actions::router())
 }
 
 /// A page with the headers every page carries.

@@ -318,5 +318,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::sessions::MIGRATION),
         // The returns list's search and filters (store/return_list.rs).
         M::up(super::return_list::MIGRATION),
+        // Alerts acknowledged or muted by ops (store/alert_silences.rs).
+        M::up(super::alert_silences::MIGRATION),
     ])
 }
