@@ -54,6 +54,7 @@ pub mod returnless;
 pub mod rules;
 pub mod runs;
 pub mod sessions;
+pub mod site_activity;
 pub mod stock;
 pub mod styles;
 pub mod tallies;

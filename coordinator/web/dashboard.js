@@ -209,7 +209,9 @@ function renderSites(s) {
   fill("site-rows", s.sites.map((site) => el("tr", {
     class: "state-" + site.state, "data-site": site.id, "data-online": String(site.online), "data-state": site.state,
   },
-    el("td", {}, el("span", { class: "dot " + site.state }), el("strong", { text: site.id }), el("div", { class: "muted", text: site.name })),
+    el("td", {}, el("span", { class: "dot " + site.state }),
+      el("a", { href: "/sites/" + encodeURIComponent(site.id), class: "site-link" }, el("strong", { text: site.id })),
+      el("div", { class: "muted", text: site.name })),
     el("td", { class: "link live-value", text: site.online ? `online (v${site.protocol_version})` : "offline" }),
     el("td", { class: "num live-value", text: fmtInt(site.lag_ops) }),
     el("td", { class: "num live-value", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),

@@ -1332,3 +1332,102 @@ async fn ops_acknowledge_an_alert_until_it_clears_and_mute_it_for_a_time() -> an
     fleet.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let base = format!("http://{}", fleet.http());
+    let (here, there) = (fleet.site(0).id.clone(), fleet.site(1).id.clone());
+    for (site, detail) in [
+        (&here, "an anomaly of here"),
+        (&there, "an anomaly of there"),
+    ] {
+        let (s, d) = (site.clone(), detail.to_owned());
+        fleet
+            .coordinator()
+            .ctx()
+            .db
+            .call(move |c| {
+                modori_coordinator::store::record_anomaly(
+                    c,
+                    &s,
+                    modori_coordinator::anomaly::AnomalyKind::Impersonation,
+                    &d,
+                    modori_runtime::clock::now_ms(),
+                )
+            })
+            .await?;
+    }
+    // A unit of a return received here, for its throughput.
+    let at = fleet.site(0).location;
+    let body = json!({"origin": {"latitude": at.lat(), "longitude": at.lon()},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let agent = fleet.agent(0);
+    wait_for("the return expected here", TIMEOUT, || {
+        let (agent, rma) = (agent.clone(), rma.clone());
+        async move {
+            let pending = agent
+                .db()
+                .call(|c| modori_agent::work::pending_expected_returns(c, 100))
+                .await?;
+            Ok(pending.iter().any(|p| p.rma.as_str() == rma))
+        }
+    })
+    .await?;
+    agent
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(rma.clone())?),
+            modori_shared::domain::Sku::new("TEE-WHT-M")?,
+            "B-0042",
+        )
+        .await?;
+
+    browser.login(&base, "/", &fleet.ops_key, "/").await?;
+    let link = format!("#site-rows a.site-link[href=\"/sites/{here}\"]");
+    browser
+        .until(
+            "the site's link",
+            &format!("return !!document.querySelector('{link}')"),
+        )
+        .await?;
+    browser.click(&link).await?;
+    browser
+        .until(
+            "the site's page with its backlog, throughput and own anomaly",
+            "return document.querySelectorAll('#backlog-rows tr[data-step]').length === 8 \
+             && document.querySelector('#throughput-rows tr[data-event=\"unit_received\"] td.num')?.textContent === '1' \
+             && document.getElementById('link').dataset.online === 'true' \
+             && document.querySelectorAll('#anomaly-rows tr[data-anomaly]').length === 1 \
+             && document.getElementById('anomaly-rows').textContent.includes('an anomaly of here')",
+        )
+        .await?;
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("site").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.assert_accessible("site").await?;
+
+    // A site that is not in the fleet is said so.
+    browser.c().goto(&format!("{base}/sites/atlantis")).await?;
+    browser
+        .until(
+            "the refusal",
+            "const p = document.getElementById('load-error'); \
+             return !p.hidden && p.textContent.includes('no site') && p.textContent.includes('atlantis')",
+        )
+        .await?;
+    browser.assert_accessible("site-unknown").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}

@@ -29,6 +29,7 @@ mod return_page;
 mod returns;
 mod returns_page;
 pub mod session;
+mod site_page;
 mod stock;
 pub mod ui;
 

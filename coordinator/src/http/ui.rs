@@ -44,7 +44,7 @@ const STORE_HTML: &str = include_str!("../../web/store.html");
 /// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
-const ASSETS: [(&str, &str, &str); 8] = [
+const ASSETS: [(&str, &str, &str); 9] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -81,6 +81,11 @@ const ASSETS: [(&str, &str, &str); 8] = [
         include_str!("../../web/returns.js"),
     ),
     (
+        "site.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/site.js"),
+    ),
+    (
         "store.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/store.js"),
@@ -108,6 +113,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(super::return_page::router())
         .merge(super::quarantine_page::router())
         .merge(super::alert_actions::router())
+        .merge(super::site_page::router())
 }
 
 /// A page with the headers every page carries.

@@ -320,5 +320,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::return_list::MIGRATION),
         // Alerts acknowledged or muted by ops (store/alert_silences.rs).
         M::up(super::alert_silences::MIGRATION),
+        // A site's page reads its events and anomalies by site (store/site_activity.rs).
+        M::up(super::site_activity::MIGRATION),
     ])
 }
