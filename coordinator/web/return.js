@@ -47,10 +47,12 @@ function show(r) {
     el("td", { text: l.sku }), el("td", { class: "num", text: l.qty }), el("td", { text: l.reason || "–" }))));
   fill("unit-rows", r.units.length
     ? r.units.map((u) => el("tr", { "data-lpn": u.lpn },
-      el("td", { text: u.lpn }), el("td", { text: u.sku }), el("td", { text: u.site }),
+      el("td", { text: u.lpn }), el("td", { text: u.sku }),
+      el("td", { text: u.site + (u.transfer_to ? " → " + u.transfer_to : "") }),
       el("td", { text: u.state }), el("td", { text: u.grade || "–" }),
-      el("td", { text: u.decided || "–" }), el("td", { text: u.decision_why || "–" })))
-    : el("tr", {}, el("td", { colspan: 7, class: "muted", text: "Nothing of it has arrived yet." })));
+      el("td", { text: u.decided || "–" }), el("td", { text: u.decision_why || "–" }),
+      el("td", {}, transferControl(u, r.sites))))
+    : el("tr", {}, el("td", { colspan: 8, class: "muted", text: "Nothing of it has arrived yet." })));
   fill("timeline", r.events.map((e) => el("li", { "data-kind": e.kind },
     el("time", { datetime: e.at || "", text: e.at ? fmtDateTime(Date.parse(e.at)) : "–" }),
     " ", el("strong", { text: EVENT_WORDS[e.kind] || e.kind }),
@@ -71,6 +73,40 @@ async function load() {
     p.textContent = "This return could not be shown: " + e.message;
     p.hidden = false;
   }
+}
+
+/** A unit's transfer to another site: the site chosen, then confirmed. */
+function transferControl(u, sites) {
+  const others = sites.filter((s) => s !== u.site);
+  if (!others.length || u.transfer_to) return el("span", { class: "muted", text: u.transfer_to ? "in transfer" : "–" });
+  const to = el("select", { class: "transfer-to", "aria-label": "Transfer " + u.lpn + " to" },
+    others.map((s) => el("option", { value: s, text: s })));
+  const cell = el("span", { class: "transfer" }, to, " ");
+  cell.append(el("button", { type: "button", class: "transfer-go", onclick: () => {
+    actionError("");
+    const box = el("div", { class: "confirm" },
+      el("p", { text: `Transfer ${u.lpn} from ${u.site} to ${to.value}? ${u.site} packs it at its putaway station.` }),
+      el("button", { type: "button", class: "primary transfer-confirm", onclick: () => doTransfer(u.lpn, to.value) }, "Yes, transfer it"),
+      " ",
+      el("button", { type: "button", class: "transfer-keep", onclick: () => box.remove() }, "No"));
+    cell.append(box);
+    box.querySelector(".transfer-keep").focus();
+  } }, "Transfer…"));
+  return cell;
+}
+
+async function doTransfer(lpn, to) {
+  const res = await fetch("/ui/units/" + encodeURIComponent(lpn) + "/transfer", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ to }),
+  });
+  if (res.ok) {
+    document.getElementById("action-result").textContent = `${lpn} is to be transferred to ${to}.`;
+  } else {
+    actionError("Not transferred: " + (await errorText(res)));
+  }
+  load();
 }
 
 function actionError(message) {

@@ -949,7 +949,7 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
     let Some(browser) = Browser::start().await? else {
         return Ok(());
     };
-    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let fleet = TestFleet::start_with(small_fleet(2)).await?;
     let base = format!("http://{}", fleet.http());
     let here = fleet.site(0).location;
     let mut rmas = Vec::new();
@@ -1080,6 +1080,25 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
     browser.js("window.scrollTo(0, 0); return true").await?;
     browser.screenshot("return-not-cancelled").await?;
     browser.assert_accessible("return-refused").await?;
+
+    // Its unit is transferred to the other site, after a confirmation.
+    let other = fleet.site(1).id.to_string();
+    let row = "#unit-rows tr[data-lpn]";
+    browser
+        .select(&format!("{row} select.transfer-to"), &other)
+        .await?;
+    browser.click(&format!("{row} button.transfer-go")).await?;
+    browser.click(&format!("{row} .transfer-confirm")).await?;
+    browser
+        .until(
+            "the transfer ordered",
+            &format!(
+                "return document.getElementById('action-result').textContent.includes('to be transferred to {other}') \
+                 && document.getElementById('action-error').hidden"
+            ),
+        )
+        .await?;
+    browser.assert_accessible("return-transfer").await?;
     let (_, text) = fleet
         .api("GET", &format!("/api/v1/returns/{arrived}"), None)
         .await?;

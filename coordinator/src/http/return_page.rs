@@ -9,14 +9,15 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use modori_shared::domain::RmaId;
-use serde::Serialize;
+use modori_shared::domain::{Lpn, RmaId, SiteId};
+use serde::{Deserialize, Serialize};
 
-use super::error::{ApiError, ApiPath};
+use super::error::{ApiError, ApiJson, ApiPath};
 use super::session::{self, Browser, NoSession};
 use super::ui::page;
 use crate::apikeys::Scope;
-use crate::store::lifecycle;
+use crate::store::transfers::OrderError;
+use crate::store::{lifecycle, StoreError};
 use crate::Ctx;
 
 pub(super) const RETURN_HTML: &str = include_str!("../../web/return.html");
@@ -25,6 +26,7 @@ pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/returns/{rma}", get(return_page))
         .route("/ui/returns/{rma}/cancel", post(cancel))
+        .route("/ui/units/{lpn}/transfer", post(transfer))
 }
 
 /// The page, for an ops session (it reads the return itself).
@@ -68,5 +70,48 @@ async fn cancel(
             "{rma} cannot be cancelled: it is {status}, and only a return nothing of which has \
              arrived at its site can be cancelled."
         ))),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferRequest {
+    to: String,
+}
+
+#[derive(Serialize)]
+struct TransferOrdered {
+    lpn: String,
+    from: String,
+    to: String,
+}
+
+/// Orders a unit moved to another site, as `POST /api/v1/units/{lpn}/transfer` does.
+async fn transfer(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    headers: HeaderMap,
+    ApiPath(lpn): ApiPath<String>,
+    ApiJson(req): ApiJson<TransferRequest>,
+) -> Result<Json<TransferOrdered>, ApiError> {
+    browser.require_ops()?;
+    browser.require_csrf(&headers)?;
+    let lpn = Lpn::new(lpn).map_err(|e| ApiError::invalid_path("lpn", e))?;
+    let to = SiteId::new(req.to).map_err(|e| ApiError::invalid_field("to", e))?;
+    tracing::info!(lpn = %lpn, to = %to, key_id = %browser.key_id, "ops console: transfer");
+    match crate::app::stock::transfer(&ctx, lpn.clone(), to.clone()).await {
+        Ok((from, _)) => Ok(Json(TransferOrdered {
+            lpn: lpn.to_string(),
+            from: from.to_string(),
+            to: to.to_string(),
+        })),
+        Err(e @ OrderError::UnknownUnit(_)) => Err(ApiError::not_found(e.to_string())),
+        Err(e @ OrderError::UnknownSite(_)) => Err(ApiError::unknown_field("to", e)),
+        Err(e @ (OrderError::SameSite { .. } | OrderError::Departed { .. })) => {
+            Err(ApiError::conflict(e.to_string()))
+        }
+        Err(OrderError::UnknownReturn(r)) => Err(ApiError::not_found(format!("no return {r}"))),
+        Err(OrderError::Store(e)) => Err(e.into()),
+        Err(OrderError::Db(e)) => Err(StoreError::from(e).into()),
     }
 }

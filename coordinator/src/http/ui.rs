@@ -351,6 +351,8 @@ struct Decisions {
     time_zone: String,
     /// The session's token for the actions the return's page posts.
     csrf: String,
+    /// The fleet's sites, where a unit may be transferred.
+    sites: Vec<String>,
 }
 
 async fn decisions(
@@ -402,6 +404,7 @@ async fn decisions(
             .collect(),
         time_zone: ctx.config.http.time_zone.clone(),
         csrf: session::csrf_token(&browser.session_id),
+        sites: ctx.fleet.sites.iter().map(|s| s.id.to_string()).collect(),
     }))
 }
 
