@@ -31,6 +31,15 @@ if ! fc-list :lang=ja 2>/dev/null | grep -q .; then
   echo "== installing fonts-noto-cjk (Japanese text in the page screenshots)"
   apt_install fonts-noto-cjk fontconfig
 fi
+# Every page is checked by axe-core (npm) in the browser tests; it lives under target/.
+axe_version="4.11.0"
+axe_dir="$PWD/target/axe"
+if ! grep -qs "\"version\": \"$axe_version\"" "$axe_dir/node_modules/axe-core/package.json"; then
+  echo "== installing axe-core $axe_version (the accessibility check of the pages)"
+  if ! command -v npm >/dev/null 2>&1; then apt_install npm; fi
+  npm install --prefix "$axe_dir" --no-save --no-audit --no-fund --silent "axe-core@$axe_version"
+fi
+export MODORI_AXE="$axe_dir/node_modules/axe-core/axe.min.js"
 # The fingerprint `pki issue-site` prints is checked against openssl's.
 if ! command -v openssl >/dev/null 2>&1; then
   echo "== installing openssl (for the certificate fingerprint test)"

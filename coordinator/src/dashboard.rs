@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::config::AlertsSection;
 use crate::store::dashboard::{self as queries, AnomalyView, Counts, ReasonCount, SiteBacklog};
-use crate::store::StoreError;
+use crate::store::{alert_silences, StoreError};
 use crate::Ctx;
 
 /// Counts, throughput and anomalies are read again after this long.
@@ -101,10 +101,15 @@ pub struct StoreView {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Alert {
+    /// What it is about, the same while its condition lasts: `kind:site`, or
+    /// `device_down:site:device` (acknowledgements and mutes name it).
+    pub key: String,
     /// `site_offline`, `lag_ops`, `lag_seconds`, `quarantine_backlog`, `device_down`.
     pub kind: &'static str,
     pub site: String,
     pub message: String,
+    /// Acknowledged or muted by ops: it is shown, but does not shout.
+    pub silence: Option<alert_silences::Silence>,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -175,6 +180,7 @@ struct Stored {
     counts: Counts,
     throughput: Throughput,
     anomalies: Vec<AnomalyView>,
+    silences: Vec<alert_silences::Silence>,
 }
 
 /// The dashboard's cache of stored figures, shared by every viewer.
@@ -243,13 +249,14 @@ fn recovered(
 async fn read_counts(ctx: &Ctx, now_ms: i64) -> Result<Stored, StoreError> {
     let start_ms =
         (now_ms / THROUGHPUT_BUCKET_MS - THROUGHPUT_BUCKETS as i64 + 1) * THROUGHPUT_BUCKET_MS;
-    let (counts, rows, anomalies) = ctx
+    let (counts, rows, anomalies, silences) = ctx
         .db
         .call(move |c| {
             Ok::<_, StoreError>((
                 queries::counts(c)?,
                 queries::throughput(c, start_ms, THROUGHPUT_BUCKET_MS)?,
                 queries::anomalies(c, ANOMALIES_SHOWN_MAX)?,
+                alert_silences::in_force(c, now_ms)?,
             ))
         })
         .await?;
@@ -257,6 +264,7 @@ async fn read_counts(ctx: &Ctx, now_ms: i64) -> Result<Stored, StoreError> {
         counts,
         throughput: throughput_of(rows, start_ms),
         anomalies,
+        silences,
     })
 }
 
@@ -300,6 +308,38 @@ async fn read_insight(ctx: &Ctx, now_ms: i64) -> Result<Insight, StoreError> {
 }
 
 impl Dashboard {
+    /// Drops the stored figures, so the next snapshot reads them (after ops silenced an alert).
+    pub async fn invalidate(&self) {
+        self.cache.lock().await.counts = None;
+    }
+
+    /// Ends the acknowledgements of alerts no longer raised: their condition cleared, so the
+    /// next time it comes they shout again.
+    async fn end_cleared_acknowledgements(
+        &self,
+        ctx: &Ctx,
+        stored: &Stored,
+        raised: &[Alert],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        let cleared: Vec<String> = stored
+            .silences
+            .iter()
+            .filter(|s| s.kind == alert_silences::ACKNOWLEDGED)
+            .filter(|s| !raised.iter().any(|a| a.key == s.alert))
+            .map(|s| s.alert.clone())
+            .collect();
+        if cleared.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(alerts = ?cleared, "alerts cleared: their acknowledgements end");
+        ctx.db
+            .call(move |c| alert_silences::end_acknowledged(c, &cleared, now_ms))
+            .await?;
+        self.invalidate().await;
+        Ok(())
+    }
+
     /// Stored figures, read again when older than their refresh period. One reader at a time.
     async fn stored(
         &self,
@@ -373,11 +413,16 @@ impl Dashboard {
                 }
             })
             .collect();
-        let alerts = alerts(&ctx.config.alerts, now_ms, ctx.live.started_ms, &sites);
+        let mut alerts = alerts(&ctx.config.alerts, now_ms, ctx.live.started_ms, &sites);
+        self.end_cleared_acknowledgements(ctx, &stored, &alerts, now_ms)
+            .await?;
+        for a in &mut alerts {
+            a.silence = stored.silences.iter().find(|s| s.alert == a.key).cloned();
+        }
         for s in &mut sites {
             s.state = if !s.online {
                 "offline"
-            } else if alerts.iter().any(|a| a.site == s.id) {
+            } else if alerts.iter().any(|a| a.site == s.id && a.silence.is_none()) {
                 "warning"
             } else {
                 "ok"
@@ -486,11 +531,16 @@ pub fn alerts(
     let mut out = Vec::new();
     let minutes = |ms: i64| ms.max(0) / 60_000;
     for s in sites {
-        let mut raise = |kind, message: String| {
+        let mut raise = |kind: &'static str, subject: Option<&str>, message: String| {
             out.push(Alert {
+                key: match subject {
+                    Some(subject) => format!("{kind}:{}:{subject}", s.id),
+                    None => format!("{kind}:{}", s.id),
+                },
                 kind,
                 site: s.id.clone(),
                 message,
+                silence: None,
             })
         };
         if !s.online {
@@ -499,6 +549,7 @@ pub fn alerts(
             if offline_ms >= i64::from(config.offline_minutes) * 60_000 {
                 raise(
                     "site_offline",
+                    None,
                     format!(
                         "{} offline for {} min (threshold {} min)",
                         s.id,
@@ -511,6 +562,7 @@ pub fn alerts(
         if let Some(lag) = s.lag_ops.filter(|l| *l >= config.lag_ops) {
             raise(
                 "lag_ops",
+                None,
                 format!(
                     "{} is {lag} ops behind (threshold {})",
                     s.id, config.lag_ops
@@ -520,6 +572,7 @@ pub fn alerts(
         if let Some(lag) = s.lag_seconds.filter(|l| *l >= config.lag_seconds) {
             raise(
                 "lag_seconds",
+                None,
                 format!(
                     "{} is {lag} s behind (threshold {} s)",
                     s.id, config.lag_seconds
@@ -529,6 +582,7 @@ pub fn alerts(
         if s.backlog.quarantine > config.quarantine_max {
             raise(
                 "quarantine_backlog",
+                None,
                 format!(
                     "{} has {} units in quarantine (threshold {})",
                     s.id, s.backlog.quarantine, config.quarantine_max
@@ -540,6 +594,7 @@ pub fn alerts(
             if down_ms >= i64::from(config.device_down_minutes) * 60_000 {
                 raise(
                     "device_down",
+                    Some(&d.name),
                     format!(
                         "{} {} {} disconnected for {} min",
                         s.id,

@@ -133,7 +133,7 @@ function fmtAgo(ms, now) {
 if (document.body && document.body.classList.contains("login-page")) {
   const params = new URLSearchParams(location.search);
   const next = params.get("next");
-  if (next === "/store" || next === "/") document.getElementById("next").value = next;
+  if (["/", "/store", "/returns", "/quarantine"].includes(next)) document.getElementById("next").value = next;
   const reasons = {
     key: "Unknown or revoked key.",
     scope: "This key has no page: log in with an ops key or a store key.",

@@ -80,20 +80,72 @@ function renderHeader(s) {
   online.dataset.online = String(s.n_online);
   online.className = "pill " + (s.n_online === s.sites.length ? "ok" : "bad");
   const ac = document.getElementById("alert-count");
-  ac.textContent = s.alerts.length === 1 ? "1 alert" : `${s.alerts.length} alerts`;
-  ac.className = "pill " + (s.alerts.length ? "bad" : "ok");
+  const shouting = s.alerts.filter((a) => !a.silence).length;
+  ac.textContent = shouting === 1 ? "1 alert" : `${shouting} alerts`;
+  ac.dataset.shouting = String(shouting);
+  ac.className = "pill " + (shouting ? "bad" : "ok");
+}
+
+/** The session's CSRF token for the alert actions (read once; the state stream is shared). */
+let csrf = "";
+api("/ui/csrf").then((c) => { csrf = c.csrf; }, () => {});
+/** The alerts as last drawn: redrawn only when they change, so a control in use is kept. */
+let drawnAlerts = "";
+
+/** Posts an alert action; a refusal is shown under the alerts in the coordinator's words. */
+async function silenceAlert(path, body) {
+  const p = document.getElementById("alert-error");
+  p.hidden = true;
+  const res = await fetch(path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok) {
+    p.textContent = "Not done: " + (await errorText(res));
+    p.hidden = false;
+  }
+}
+
+/** What silences an alert, in words: who and when. */
+function silenceWords(sl) {
+  return sl.kind === "muted"
+    ? `muted until ${fmtDateTime(sl.until_ms)} by key ${sl.by_key_id}`
+    : `acknowledged by key ${sl.by_key_id} at ${fmtDateTime(sl.at_ms)}; it shouts again if it clears and comes back`;
+}
+
+function alertItem(a) {
+  const item = el("li", { class: "kind-" + a.kind + (a.silence ? " silenced" : ""), "data-kind": a.kind,
+    "data-site": a.site, "data-alert": a.key, "data-silenced": a.silence ? a.silence.kind : null },
+    el("strong", { text: a.site }), " — ", a.message);
+  if (a.silence) {
+    item.append(el("span", { class: "silence", text: " (" + silenceWords(a.silence) + ")" }));
+    return item;
+  }
+  const minutes = el("select", { class: "mute-minutes", "aria-label": "Mute " + a.key + " for" },
+    el("option", { value: "60", text: "1 hour" }), el("option", { value: "240", text: "4 hours" }),
+    el("option", { value: "1440", text: "1 day" }));
+  item.append(el("span", { class: "alert-actions" },
+    el("button", { type: "button", class: "ack", "aria-label": "Acknowledge " + a.key,
+      onclick: () => silenceAlert("/ui/alerts/acknowledge", { alert: a.key }) }, "Acknowledge"),
+    minutes,
+    el("button", { type: "button", class: "mute", "aria-label": "Mute " + a.key,
+      onclick: () => silenceAlert("/ui/alerts/mute", { alert: a.key, minutes: Number(minutes.value) }) }, "Mute")));
+  return item;
 }
 
 function renderAlerts(s) {
   const box = document.getElementById("alerts");
-  box.classList.toggle("quiet", s.alerts.length === 0);
+  box.classList.toggle("quiet", s.alerts.every((a) => a.silence));
+  const drawn = JSON.stringify([s.alerts, s.time_zone]);
+  if (drawn === drawnAlerts) return;
+  drawnAlerts = drawn;
   const t = s.thresholds;
   if (!s.alerts.length) {
     fill("alert-list", el("li", { text: `No alerts. Thresholds: offline ${t.offline_minutes} min, lag ${t.lag_ops} ops or ${t.lag_seconds} s, quarantine over ${t.quarantine_max}, device down ${t.device_down_minutes} min.` }));
     return;
   }
-  fill("alert-list", s.alerts.map((a) =>
-    el("li", { class: "kind-" + a.kind, "data-kind": a.kind, "data-site": a.site }, el("strong", { text: a.site }), " — ", a.message)));
+  fill("alert-list", s.alerts.map(alertItem));
 }
 
 function renderMap(s) {
@@ -157,7 +209,9 @@ function renderSites(s) {
   fill("site-rows", s.sites.map((site) => el("tr", {
     class: "state-" + site.state, "data-site": site.id, "data-online": String(site.online), "data-state": site.state,
   },
-    el("td", {}, el("span", { class: "dot " + site.state }), el("strong", { text: site.id }), el("div", { class: "muted", text: site.name })),
+    el("td", {}, el("span", { class: "dot " + site.state }),
+      el("a", { href: "/sites/" + encodeURIComponent(site.id), class: "site-link" }, el("strong", { text: site.id })),
+      el("div", { class: "muted", text: site.name })),
     el("td", { class: "link live-value", text: site.online ? `online (v${site.protocol_version})` : "offline" }),
     el("td", { class: "num live-value", text: fmtInt(site.lag_ops) }),
     el("td", { class: "num live-value", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),

@@ -281,6 +281,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/sites",
         "/api/v1/anomalies",
         "/api/v1/returns",
+        "/api/v1/returns.csv",
         "/api/v1/returns/{rma}",
         "/api/v1/returns/{rma}/cancel",
         "/api/v1/catalog/{merchant}",
@@ -345,7 +346,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 33, "every operation was probed");
+    assert_eq!(n_operations, 35, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -4,7 +4,10 @@
 //! plainly (a banner, greyed figures, the time of the data, ages still counting) and the same
 //! session carry on when the coordinator is back; a store registers a
 //! return at its counter, prints its label (its screenshot decoded by zbarimg, also for the
-//! longest RMA), and the return is in the API.
+//! longest RMA), and the return is in the API; ops search, filter, sort and export the
+//! returns list, and a filter value that is not valid is said plainly; a return is cancelled
+//! from its page and a quarantined unit matched. axe-core checks every page opened: no
+//! accessibility violation passes.
 //!
 //! Screenshots are saved to `target/test-artifacts/`. `scripts/test.sh` installs Chromium when
 //! it is missing and sets `MODORI_REQUIRE_BROWSER=1`, so there a missing browser fails; a
@@ -36,6 +39,34 @@ fn artifacts() -> anyhow::Result<PathBuf> {
         .join("test-artifacts");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     Ok(dir)
+}
+
+/// axe-core's script: `MODORI_AXE`, or where `scripts/test.sh` installs it (npm, under
+/// `target/axe`). `None` when it is missing and the run does not require the browser tests.
+fn axe_source() -> anyhow::Result<Option<String>> {
+    let path = std::env::var_os("MODORI_AXE").map_or_else(
+        || {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../target/axe/node_modules/axe-core/axe.min.js")
+        },
+        PathBuf::from,
+    );
+    if path.exists() {
+        return Ok(Some(
+            std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?,
+        ));
+    }
+    anyhow::ensure!(
+        std::env::var_os("MODORI_REQUIRE_BROWSER").is_none(),
+        "{} is missing and MODORI_REQUIRE_BROWSER is set: run scripts/test.sh",
+        path.display()
+    );
+    eprintln!(
+        "SKIPPED the accessibility check: {} is missing (scripts/test.sh installs axe-core)",
+        path.display()
+    );
+    Ok(None)
 }
 
 /// chromedriver and a browser session on it; both end on drop.
@@ -199,6 +230,37 @@ impl Browser {
         .await
     }
 
+    /// Runs axe-core on the page as it is now and fails listing every violation (rule,
+    /// impact, what it asks, where). Skipped, saying so, where axe-core is not installed and
+    /// the run does not require the browser tests.
+    async fn assert_accessible(&self, page: &str) -> anyhow::Result<()> {
+        let Some(axe) = axe_source()? else {
+            return Ok(());
+        };
+        let script = format!(
+            "{axe}\n;const r = await axe.run(document, {{resultTypes: ['violations']}}); \
+             return [r.passes.length, r.violations.map(v => v.id + ' (' + v.impact + '): ' \
+               + v.help + ' at ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '))];"
+        );
+        let result = self.js(&script).await?;
+        // Rules passed: proof that axe ran on a page, not on an empty document.
+        let n_passes = result[0].as_u64().unwrap_or_default();
+        anyhow::ensure!(n_passes > 0, "axe-core ran no rule on {page}: {result}");
+        let list = result[1].as_array().cloned().unwrap_or_default();
+        if !list.is_empty() {
+            let shot = self.screenshot(&format!("axe-{page}")).await?;
+            anyhow::bail!(
+                "axe-core finds {} violation(s) on {page} (screenshot {shot:?}):\n{}",
+                list.len(),
+                list.iter()
+                    .map(|v| v.as_str().unwrap_or_default())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+        Ok(())
+    }
+
     async fn close(mut self) -> anyhow::Result<()> {
         if let Some(c) = self.client.take() {
             c.close().await?;
@@ -238,6 +300,11 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
         })
         .await?;
 
+    browser.c().goto(&format!("{base}/login")).await?;
+    browser
+        .until("the login form", "return !!document.getElementById('key')")
+        .await?;
+    browser.assert_accessible("login").await?;
     browser.login(&base, "/", &fleet.ops_key, "/").await?;
     browser
         .until(
@@ -260,6 +327,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
             "return !!document.querySelector('#anomaly-rows tr[data-anomaly=\"impersonation\"][data-site=\"sendai\"]')",
         )
         .await?;
+    browser.assert_accessible("dashboard").await?;
     // The decisions of a return.
     browser
         .c()
@@ -400,12 +468,13 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
         )
         .await?;
     // What the page cannot vouch for is greyed; the site's age keeps counting.
-    let opacity = browser
+    let greyed = browser
         .js(&format!(
-            "return getComputedStyle(document.querySelector('#site-rows tr[data-site=\"{site}\"] td.link')).opacity"
+            "const s = getComputedStyle(document.querySelector('#site-rows tr[data-site=\"{site}\"] td.link')); \
+             return [s.filter, s.fontStyle]"
         ))
         .await?;
-    assert_eq!(opacity, json!("0.55"));
+    assert_eq!(greyed, json!(["grayscale(1)", "italic"]));
     let before = last_seen_s(&browser, &site).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = last_seen_s(&browser, &site).await?;
@@ -413,6 +482,7 @@ async fn a_lost_link_is_said_plainly_and_ages_keep_counting() -> anyhow::Result<
     browser.js("window.scrollTo(0, 0); return true").await?;
     let shot = browser.screenshot("dashboard-link-lost").await?;
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.assert_accessible("dashboard-link-lost").await?;
 
     // Back on the same addresses: the banner goes, the same session carries on.
     // It comes back showing times in another zone, which the page takes from it.
@@ -462,6 +532,7 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
             "return !!document.querySelector('.order[data-order=\"ORD-1001\"] .line[data-sku=\"TEE-WHT-M\"]')",
         )
         .await?;
+    browser.assert_accessible("counter").await?;
     // The final-sale line cannot be picked.
     assert_eq!(
         browser
@@ -725,4 +796,657 @@ async fn open_counter(
 /// RFC 3339 for `days` days ago.
 fn chrono_days_ago(days: i64) -> String {
     (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339()
+}
+
+/// Registers a return of brand-a for a customer with an order reference; returns its RMA.
+async fn register_for(fleet: &TestFleet, customer: &str, order: &str) -> anyhow::Result<String> {
+    let body = json!({"merchant": "brand-a", "origin": {"store_id": "st-ginza"},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}],
+        "customer": {"ref": customer, "name": "山田 太郎"}, "order_ref": order});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    Ok(v["rma"].as_str().unwrap_or_default().to_owned())
+}
+
+/// The RMAs of the rows the returns page shows, in order.
+async fn listed(browser: &Browser) -> anyhow::Result<Vec<String>> {
+    let v = browser
+        .js("return [...document.querySelectorAll('#return-rows tr[data-rma]')].map(r => r.dataset.rma)")
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(3)).await?;
+    let base = format!("http://{}", fleet.http());
+    let mut rmas = Vec::new();
+    for (customer, order) in [("C-1", "ORD-1"), ("C-2", "ORD-2"), ("C-3", "ORD-3")] {
+        rmas.push(register_for(&fleet, customer, order).await?);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (status, text) = fleet
+        .api("POST", &format!("/api/v1/returns/{}/cancel", rmas[1]), None)
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+
+    // Through the login to the list: newest first.
+    browser
+        .login(&base, "/returns", &fleet.ops_key, "/returns")
+        .await?;
+    browser
+        .until(
+            "three returns listed",
+            "return document.querySelectorAll('#return-rows tr[data-rma]').length === 3 \
+             && document.getElementById('returns-total').dataset.total === '3'",
+        )
+        .await?;
+    browser.assert_accessible("returns").await?;
+    let newest_first: Vec<String> = rmas.iter().rev().cloned().collect();
+    assert_eq!(listed(&browser).await?, newest_first);
+
+    // A search by order reference.
+    browser
+        .c()
+        .find(Locator::Css("#f-q"))
+        .await?
+        .send_keys("ORD-1")
+        .await?;
+    browser.click("#f-go").await?;
+    browser
+        .until(
+            "the return of ORD-1 alone",
+            "return document.getElementById('returns-total').dataset.total === '1'",
+        )
+        .await?;
+    assert_eq!(listed(&browser).await?, [rmas[0].clone()]);
+    assert_eq!(
+        browser.js("return location.search").await?,
+        json!("?q=ORD-1&per_page=50&sort=-created")
+    );
+
+    // A status filter, then a sort by RMA from its heading.
+    browser
+        .c()
+        .find(Locator::Css("#f-q"))
+        .await?
+        .clear()
+        .await?;
+    browser.select("#f-status", "expected").await?;
+    browser.click("#f-go").await?;
+    browser
+        .until(
+            "the two expected returns",
+            "return document.getElementById('returns-total').dataset.total === '2' \
+             && [...document.querySelectorAll('#return-rows tr')].every(r => r.dataset.status === 'expected')",
+        )
+        .await?;
+    browser.click("button.sort[data-sort=\"rma\"]").await?;
+    browser
+        .until(
+            "sorted by RMA",
+            "return document.querySelector('button.sort[data-sort=\"rma\"]').closest('th').getAttribute('aria-sort') === 'ascending'",
+        )
+        .await?;
+    let mut by_rma = [rmas[0].clone(), rmas[2].clone()];
+    by_rma.sort();
+    browser
+        .until(
+            "the rows in RMA order",
+            &format!(
+                "return [...document.querySelectorAll('#return-rows tr')].map(r => r.dataset.rma).join() === '{}'",
+                by_rma.join(",")
+            ),
+        )
+        .await?;
+
+    // The export carries the same filters and rows.
+    let csv = browser
+        .js("const x = new XMLHttpRequest(); x.open('GET', document.getElementById('export').href, false); \
+             x.send(); return [x.status, x.getResponseHeader('content-type'), x.responseText]")
+        .await?;
+    assert_eq!(csv[0], json!(200), "{csv}");
+    assert_eq!(csv[1], json!("text/csv; charset=utf-8"), "{csv}");
+    let text = csv[2].as_str().unwrap_or_default();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert!(
+        rows[0].starts_with(&format!("{},expected,", by_rma[0])),
+        "{text}"
+    );
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("returns").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+
+    // A filter value that is not valid is said in plain words, naming the filter.
+    browser
+        .c()
+        .goto(&format!("{base}/returns?status=lost"))
+        .await?;
+    browser
+        .until(
+            "the refusal shown",
+            "const p = document.getElementById('returns-error'); \
+             return !p.hidden && p.textContent.includes('status') && p.textContent.includes('lost') \
+               && document.querySelectorAll('#return-rows tr').length === 0",
+        )
+        .await?;
+    browser.screenshot("returns-bad-filter").await?;
+    browser.assert_accessible("returns-refused").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let base = format!("http://{}", fleet.http());
+    let here = fleet.site(0).location;
+    let mut rmas = Vec::new();
+    for order in ["ORD-OPEN", "ORD-ARRIVED"] {
+        let body = json!({"merchant": "brand-a",
+            "origin": {"latitude": here.lat(), "longitude": here.lon()},
+            "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}], "order_ref": order});
+        let (status, text) = fleet
+            .api("POST", "/api/v1/returns", Some(&body.to_string()))
+            .await?;
+        anyhow::ensure!(status == 201, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        rmas.push(v["rma"].as_str().unwrap_or_default().to_owned());
+    }
+    let (open, arrived) = (rmas[0].clone(), rmas[1].clone());
+    // One unit of the second arrives at its site.
+    let agent = fleet.agent(0);
+    let a = arrived.clone();
+    wait_for("the return expected at its site", TIMEOUT, || {
+        let (agent, a) = (agent.clone(), a.clone());
+        async move {
+            let pending = agent
+                .db()
+                .call(|c| modori_agent::work::pending_expected_returns(c, 100))
+                .await?;
+            Ok(pending.iter().any(|p| p.rma.as_str() == a))
+        }
+    })
+    .await?;
+    agent
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(arrived.clone())?),
+            modori_shared::domain::Sku::new("TEE-WHT-M")?,
+            "B-0042",
+        )
+        .await?;
+    wait_for("the unit at the coordinator", TIMEOUT, || async {
+        let (_, text) = fleet
+            .api("GET", &format!("/api/v1/returns/{arrived}"), None)
+            .await?;
+        Ok(text.contains("\"status\":\"receiving\""))
+    })
+    .await?;
+
+    browser
+        .login(&base, "/returns", &fleet.ops_key, "/returns")
+        .await?;
+    // The list links to the return's page.
+    browser
+        .until(
+            "the return linked from the list",
+            &format!("return !!document.querySelector('#return-rows a[href=\"/returns/{open}\"]')"),
+        )
+        .await?;
+    browser
+        .click(&format!("#return-rows a[href=\"/returns/{open}\"]"))
+        .await?;
+    browser
+        .until(
+            "the return's page",
+            "return document.getElementById('status').dataset.status === 'expected' \
+             && document.querySelectorAll('#timeline li[data-kind=\"registered\"]').length === 1",
+        )
+        .await?;
+    browser.assert_accessible("return").await?;
+    // Its timeline in the page's zone, in words.
+    let first = browser
+        .js("return document.querySelector('#timeline li').textContent")
+        .await?;
+    let first = first.as_str().unwrap_or_default();
+    assert!(first.len() > 19 && first.contains(" Registered"), "{first}");
+    // A post without the session's token is refused.
+    let forged = browser
+        .js(&format!(
+            "const x = new XMLHttpRequest(); x.open('POST', '/ui/returns/{open}/cancel', false); \
+             x.send(); return x.status"
+        ))
+        .await?;
+    assert_eq!(forged, json!(403));
+    // Asked first; keeping it changes nothing.
+    browser.click("#cancel").await?;
+    browser.click("#cancel-keep").await?;
+    assert_eq!(
+        browser
+            .js("return document.getElementById('cancel-confirm-box').hidden")
+            .await?,
+        json!(true)
+    );
+    browser.click("#cancel").await?;
+    browser.click("#cancel-confirm").await?;
+    browser
+        .until(
+            "the return cancelled",
+            "return document.getElementById('status').dataset.status === 'cancelled' \
+             && document.querySelectorAll('#timeline li[data-kind=\"cancelled\"]').length === 1 \
+             && document.getElementById('action-result').textContent.includes('cancelled')",
+        )
+        .await?;
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("return-cancelled").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    let (_, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{open}"), None)
+        .await?;
+    assert!(text.contains("\"status\":\"cancelled\""), "{text}");
+
+    // A return something of which arrived cannot be: said plainly, and nothing changes.
+    browser
+        .c()
+        .goto(&format!("{base}/returns/{arrived}"))
+        .await?;
+    browser
+        .until(
+            "the arrived return's page",
+            "return document.getElementById('status').dataset.status === 'receiving' \
+             && document.querySelectorAll('#unit-rows tr[data-lpn]').length === 1",
+        )
+        .await?;
+    browser.click("#cancel").await?;
+    browser.click("#cancel-confirm").await?;
+    browser
+        .until(
+            "the refusal in words",
+            "const p = document.getElementById('action-error'); \
+             return !p.hidden && p.textContent.includes('cannot be cancelled') && p.textContent.includes('receiving')",
+        )
+        .await?;
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    browser.screenshot("return-not-cancelled").await?;
+    browser.assert_accessible("return-refused").await?;
+
+    // Its unit is transferred to the other site, after a confirmation.
+    let other = fleet.site(1).id.to_string();
+    let row = "#unit-rows tr[data-lpn]";
+    browser
+        .select(&format!("{row} select.transfer-to"), &other)
+        .await?;
+    browser.click(&format!("{row} button.transfer-go")).await?;
+    browser.click(&format!("{row} .transfer-confirm")).await?;
+    browser
+        .until(
+            "the transfer ordered",
+            &format!(
+                "return document.getElementById('action-result').textContent.includes('to be transferred to {other}') \
+                 && document.getElementById('action-error').hidden"
+            ),
+        )
+        .await?;
+    browser.assert_accessible("return-transfer").await?;
+    let (_, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{arrived}"), None)
+        .await?;
+    assert!(text.contains("\"status\":\"receiving\""), "{text}");
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_match_a_quarantined_unit_to_a_suggested_return() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let base = format!("http://{}", fleet.http());
+    let here = fleet.site(0).location;
+    // Two returns of one order: a parcel that names the order fits both, so it waits for ops.
+    let mut rmas = Vec::new();
+    for customer in ["C-1", "C-2"] {
+        let body = json!({"merchant": "brand-a",
+            "origin": {"latitude": here.lat(), "longitude": here.lon()},
+            "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}],
+            "order_ref": "ORD-TWICE", "customer": {"ref": customer}});
+        let (status, text) = fleet
+            .api("POST", "/api/v1/returns", Some(&body.to_string()))
+            .await?;
+        anyhow::ensure!(status == 201, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        rmas.push(v["rma"].as_str().unwrap_or_default().to_owned());
+    }
+    let receipt = fleet
+        .agent(0)
+        .receive_unit_with_reference(
+            None,
+            modori_shared::domain::Sku::new("TEE-WHT-M")?,
+            "B-0042",
+            Some("ORD-TWICE".into()),
+        )
+        .await?;
+    let lpn = receipt.lpn.to_string();
+    wait_for("the unit in quarantine", TIMEOUT, || async {
+        let (_, text) = fleet.api("GET", "/api/v1/quarantine", None).await?;
+        Ok(text.contains(&lpn))
+    })
+    .await?;
+
+    browser
+        .login(&base, "/quarantine", &fleet.ops_key, "/quarantine")
+        .await?;
+    let row = format!("#unit-rows tr[data-lpn=\"{lpn}\"]");
+    browser
+        .until(
+            "the unit with both returns suggested",
+            &format!(
+                "return document.querySelectorAll('{row} li[data-rma]').length === 2 \
+                 && document.querySelector('{row}').textContent.includes('reference fits')"
+            ),
+        )
+        .await?;
+    browser.screenshot("quarantine").await?;
+    browser.assert_accessible("quarantine").await?;
+    let chosen = &rmas[1];
+    browser
+        .click(&format!("{row} button.match[data-rma=\"{chosen}\"]"))
+        .await?;
+    browser.click(&format!("{row} .match-confirm")).await?;
+    browser
+        .until(
+            "the unit matched and gone from the list",
+            &format!(
+                "return !document.querySelector('{row}') \
+                 && document.getElementById('match-result').textContent.includes('{chosen}')"
+            ),
+        )
+        .await?;
+    let (_, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{chosen}"), None)
+        .await?;
+    assert!(text.contains(&lpn), "{text}");
+    // Matching it again is refused in words: it no longer waits.
+    let again = browser
+        .js(&format!(
+            "const token = await (await fetch('/ui/quarantine')).json().then(w => w.csrf); \
+             const r = await fetch('/ui/quarantine/{lpn}/match', {{method: 'POST', \
+               headers: {{'Content-Type': 'application/json', 'X-CSRF-Token': token}}, \
+               body: JSON.stringify({{rma: '{}'}})}}); \
+             return [r.status, await r.text()]",
+            rmas[0]
+        ))
+        .await?;
+    assert_eq!(again[0], json!(409), "{again}");
+    assert!(
+        again[1]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no longer waiting"),
+        "{again}"
+    );
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// The alert silences in force, as (alert, kind, key id, minutes muted for).
+async fn silences(fleet: &TestFleet) -> anyhow::Result<Vec<(String, String, String, Option<i64>)>> {
+    let now_ms = modori_runtime::clock::now_ms();
+    let found = fleet
+        .coordinator()
+        .ctx()
+        .db
+        .call(move |c| modori_coordinator::store::alert_silences::in_force(c, now_ms))
+        .await?;
+    Ok(found
+        .into_iter()
+        .map(|s| {
+            let minutes = s.until_ms.map(|u| (u - s.at_ms) / 60_000);
+            (s.alert, s.kind, s.by_key_id, minutes)
+        })
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_acknowledge_an_alert_until_it_clears_and_mute_it_for_a_time() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    // Any unit in quarantine raises the backlog alert.
+    fleet.config_tweak = Some(|c| c.alerts.quarantine_max = 0);
+    fleet.start_coordinator().await?;
+    let base = format!("http://{}", fleet.http());
+    let site = fleet.site(0).id.to_string();
+    let here = fleet.site(0).location;
+    let body = json!({"origin": {"latitude": here.lat(), "longitude": here.lon()},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let unidentified = || async {
+        let receipt = fleet
+            .agent(0)
+            .receive_unit(
+                None,
+                modori_shared::domain::Sku::new("TEE-WHT-M")?,
+                "B-0042",
+            )
+            .await?;
+        anyhow::Ok(receipt.lpn.to_string())
+    };
+    let first = unidentified().await?;
+
+    browser.login(&base, "/", &fleet.ops_key, "/").await?;
+    let key = format!("quarantine_backlog:{site}");
+    let item = format!("#alert-list li[data-alert=\"{key}\"]");
+    browser
+        .until(
+            "the quarantine alert with its actions",
+            &format!(
+                "return !!document.querySelector('{item} button.ack') \
+                 && document.getElementById('alert-count').dataset.shouting === '1'"
+            ),
+        )
+        .await?;
+    browser.assert_accessible("dashboard-alert").await?;
+    browser.click(&format!("{item} button.ack")).await?;
+    browser
+        .until(
+            "the alert acknowledged and quiet",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return !!li && li.dataset.silenced === 'acknowledged' \
+                   && document.getElementById('alert-count').dataset.shouting === '0'"
+            ),
+        )
+        .await?;
+    // Who and when, in the database, and said on the page.
+    let recorded = silences(&fleet).await?;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    let (alert, kind, by, until) = &recorded[0];
+    assert_eq!(
+        (alert.as_str(), kind.as_str(), until),
+        (key.as_str(), "acknowledged", &None)
+    );
+    assert!(!by.is_empty());
+    let said = browser
+        .js(&format!(
+            "return document.querySelector('{item}').textContent"
+        ))
+        .await?;
+    assert!(
+        said.as_str().unwrap_or_default().contains(by.as_str()),
+        "{said}"
+    );
+
+    // The condition clears: the acknowledgement ends, and the next unit shouts again.
+    let (status, text) = fleet
+        .api(
+            "POST",
+            &format!("/api/v1/quarantine/{first}/match"),
+            Some(&json!({"rma": rma}).to_string()),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    wait_for("the acknowledgement ended", TIMEOUT, || async {
+        Ok(silences(&fleet).await?.is_empty())
+    })
+    .await?;
+    unidentified().await?;
+    browser
+        .until(
+            "the alert shouting again",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return !!li && !li.dataset.silenced \
+                   && document.getElementById('alert-count').dataset.shouting === '1'"
+            ),
+        )
+        .await?;
+    // Muted for four hours.
+    browser
+        .select(&format!("{item} select.mute-minutes"), "240")
+        .await?;
+    browser.click(&format!("{item} button.mute")).await?;
+    browser
+        .until(
+            "the alert muted",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return !!li && li.dataset.silenced === 'muted' && li.textContent.includes('muted until') \
+                   && document.getElementById('alert-count').dataset.shouting === '0'"
+            ),
+        )
+        .await?;
+    let recorded = silences(&fleet).await?;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!(
+        (recorded[0].1.as_str(), recorded[0].3),
+        ("muted", Some(240))
+    );
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    browser.screenshot("dashboard-alert-muted").await?;
+    browser.assert_accessible("dashboard-alert-muted").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let base = format!("http://{}", fleet.http());
+    let (here, there) = (fleet.site(0).id.clone(), fleet.site(1).id.clone());
+    for (site, detail) in [
+        (&here, "an anomaly of here"),
+        (&there, "an anomaly of there"),
+    ] {
+        let (s, d) = (site.clone(), detail.to_owned());
+        fleet
+            .coordinator()
+            .ctx()
+            .db
+            .call(move |c| {
+                modori_coordinator::store::record_anomaly(
+                    c,
+                    &s,
+                    modori_coordinator::anomaly::AnomalyKind::Impersonation,
+                    &d,
+                    modori_runtime::clock::now_ms(),
+                )
+            })
+            .await?;
+    }
+    // A unit of a return received here, for its throughput.
+    let at = fleet.site(0).location;
+    let body = json!({"origin": {"latitude": at.lat(), "longitude": at.lon()},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let agent = fleet.agent(0);
+    wait_for("the return expected here", TIMEOUT, || {
+        let (agent, rma) = (agent.clone(), rma.clone());
+        async move {
+            let pending = agent
+                .db()
+                .call(|c| modori_agent::work::pending_expected_returns(c, 100))
+                .await?;
+            Ok(pending.iter().any(|p| p.rma.as_str() == rma))
+        }
+    })
+    .await?;
+    agent
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(rma.clone())?),
+            modori_shared::domain::Sku::new("TEE-WHT-M")?,
+            "B-0042",
+        )
+        .await?;
+
+    browser.login(&base, "/", &fleet.ops_key, "/").await?;
+    let link = format!("#site-rows a.site-link[href=\"/sites/{here}\"]");
+    browser
+        .until(
+            "the site's link",
+            &format!("return !!document.querySelector('{link}')"),
+        )
+        .await?;
+    browser.click(&link).await?;
+    browser
+        .until(
+            "the site's page with its backlog, throughput and own anomaly",
+            "return document.querySelectorAll('#backlog-rows tr[data-step]').length === 8 \
+             && document.querySelector('#throughput-rows tr[data-event=\"unit_received\"] td.num')?.textContent === '1' \
+             && document.getElementById('link').dataset.online === 'true' \
+             && document.querySelectorAll('#anomaly-rows tr[data-anomaly]').length === 1 \
+             && document.getElementById('anomaly-rows').textContent.includes('an anomaly of here')",
+        )
+        .await?;
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("site").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.assert_accessible("site").await?;
+
+    // A site that is not in the fleet is said so.
+    browser.c().goto(&format!("{base}/sites/atlantis")).await?;
+    browser
+        .until(
+            "the refusal",
+            "const p = document.getElementById('load-error'); \
+             return !p.hidden && p.textContent.includes('no site') && p.textContent.includes('atlantis')",
+        )
+        .await?;
+    browser.assert_accessible("site-unknown").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
 }

@@ -11,6 +11,7 @@
 //!   token its link carries instead.
 //! - Every request's latency is recorded by route in `modori_http_request_duration_seconds`.
 
+mod alert_actions;
 mod auth;
 mod billing;
 mod catalog;
@@ -25,8 +26,13 @@ pub mod long_uri;
 mod notifications;
 mod ops;
 mod orders;
+mod quarantine_page;
+mod return_list;
+mod return_page;
 mod returns;
+mod returns_page;
 pub mod session;
+mod site_page;
 mod stock;
 pub mod ui;
 
@@ -109,7 +115,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(ops::quarantine))
         .routes(routes!(ops::match_unit))
         .routes(routes!(ops::forget_customer))
-        .routes(routes!(returns::create_return))
+        .routes(routes!(returns::create_return, return_list::list_returns))
         .routes(routes!(returns::create_store_return))
         .routes(routes!(commerce::confirm_refund))
         .routes(routes!(commerce::carrier_events))
@@ -124,6 +130,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(stock::sell_listing))
         .routes(routes!(billing::statement))
         .routes(routes!(billing::statement_csv))
+        .routes(routes!(return_list::export_returns))
         .routes(routes!(returns::get_return))
         .routes(routes!(returns::cancel_return))
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))

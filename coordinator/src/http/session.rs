@@ -36,6 +36,21 @@ pub const SESSIONS_MAX: usize = 10_000;
 /// Random bytes in a session id.
 pub const SESSION_ID_BYTES: usize = 32;
 
+/// The header a page's `POST` carries its session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// The CSRF token of a session: derived from its id, which only the browser holding the
+/// cookie knows (the cookie is HttpOnly; the page is handed the token, never the id), so no
+/// other site can forge a request carrying it, whatever a browser does with SameSite.
+pub fn csrf_token(session_id: &str) -> String {
+    apikeys::sha256_hex(&format!("modori-csrf:{session_id}"))
+}
+
+/// Whether two strings are equal, in a time that does not depend on where they differ.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+}
+
 /// A new session id: [`SESSION_ID_BYTES`] from the OS, in hex (the cookie's value).
 fn new_session_id() -> Result<String, apikeys::ApiKeyError> {
     let mut secret = [0u8; SESSION_ID_BYTES];
@@ -126,6 +141,20 @@ impl Browser {
         }
     }
 
+    /// A state-changing request carries this session's CSRF token in [`CSRF_HEADER`].
+    pub fn require_csrf(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let sent = headers
+            .get(CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        match same(sent, &csrf_token(&self.session_id)) {
+            true => Ok(()),
+            false => Err(ApiError::forbidden(
+                "this request did not come from a page of this session: reload the page and try again",
+            )),
+        }
+    }
+
     /// The store of a store session.
     pub fn require_store(&self) -> Result<modori_shared::domain::StoreId, ApiError> {
         match &self.scope {
@@ -164,6 +193,8 @@ fn landing(next: Option<&str>, scope: &Scope) -> &'static str {
     match (next, scope) {
         (Some("/store"), Scope::Store(_)) => "/store",
         (_, Scope::Store(_)) => "/store",
+        (Some("/returns"), Scope::Ops) => "/returns",
+        (Some("/quarantine"), Scope::Ops) => "/quarantine",
         _ => "/",
     }
 }
@@ -251,5 +282,28 @@ mod tests {
         assert_eq!(landing(Some("https://evil.example"), &Scope::Ops), "/");
         assert_eq!(landing(Some("/store"), &Scope::Ops), "/");
         assert_eq!(landing(None, &store), "/store");
+        assert_eq!(landing(Some("/returns"), &Scope::Ops), "/returns");
+        assert_eq!(landing(Some("/returns"), &store), "/store");
+    }
+
+    #[test]
+    fn a_csrf_token_is_its_sessions_alone() {
+        let browser = |id: &str| Browser {
+            key_id: "k".into(),
+            scope: Scope::Ops,
+            session_id: id.into(),
+        };
+        let (a, b) = (browser(&"a".repeat(64)), browser(&"b".repeat(64)));
+        let with = |token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CSRF_HEADER, HeaderValue::from_str(token).unwrap());
+            h
+        };
+        let token = csrf_token(&a.session_id);
+        assert!(a.require_csrf(&with(&token)).is_ok());
+        assert!(b.require_csrf(&with(&token)).is_err());
+        assert!(a.require_csrf(&with(&token[..63])).is_err());
+        assert!(a.require_csrf(&HeaderMap::new()).is_err());
+        assert_ne!(token, a.session_id, "the token is not the id");
     }
 }

@@ -44,7 +44,7 @@ const STORE_HTML: &str = include_str!("../../web/store.html");
 /// The pages' icon: SVG, served at the path browsers ask for whatever the page says.
 const FAVICON_SVG: &str = include_str!("../../web/favicon.svg");
 /// (name, content type, content) of every asset under `/ui/assets/`.
-const ASSETS: [(&str, &str, &str); 5] = [
+const ASSETS: [(&str, &str, &str); 9] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -64,6 +64,26 @@ const ASSETS: [(&str, &str, &str); 5] = [
         "japan.js",
         "text/javascript; charset=utf-8",
         include_str!("../../web/japan.js"),
+    ),
+    (
+        "quarantine.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/quarantine.js"),
+    ),
+    (
+        "return.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/return.js"),
+    ),
+    (
+        "returns.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/returns.js"),
+    ),
+    (
+        "site.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../web/site.js"),
     ),
     (
         "store.js",
@@ -89,6 +109,11 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/events", get(events))
         .route("/ui/returns/{rma}", get(decisions))
         .merge(super::counter::router())
+        .merge(super::returns_page::router())
+        .merge(super::return_page::router())
+        .merge(super::quarantine_page::router())
+        .merge(super::alert_actions::router())
+        .merge(super::site_page::router())
 }
 
 /// A page with the headers every page carries.
@@ -322,6 +347,12 @@ struct Decisions {
     lines: Vec<LineView>,
     units: Vec<UnitDecision>,
     events: Vec<EventView>,
+    /// The zone the page shows times in (`http.time_zone`).
+    time_zone: String,
+    /// The session's token for the actions the return's page posts.
+    csrf: String,
+    /// The fleet's sites, where a unit may be transferred.
+    sites: Vec<String>,
 }
 
 async fn decisions(
@@ -371,6 +402,9 @@ async fn decisions(
                 at: rfc3339(e.at_ms),
             })
             .collect(),
+        time_zone: ctx.config.http.time_zone.clone(),
+        csrf: session::csrf_token(&browser.session_id),
+        sites: ctx.fleet.sites.iter().map(|s| s.id.to_string()).collect(),
     }))
 }
 
@@ -470,6 +504,12 @@ mod tests {
             ("login.html", LOGIN_HTML),
             ("dashboard.html", DASHBOARD_HTML),
             ("store.html", STORE_HTML),
+            ("returns.html", super::super::returns_page::RETURNS_HTML),
+            ("return.html", super::super::return_page::RETURN_HTML),
+            (
+                "quarantine.html",
+                super::super::quarantine_page::QUARANTINE_HTML,
+            ),
         ];
         for (name, text) in pages
             .into_iter()

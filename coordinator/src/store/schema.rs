@@ -364,5 +364,11 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // The returns list's search and filters (store/return_list.rs).
+        M::up(super::return_list::MIGRATION),
+        // Alerts acknowledged or muted by ops (store/alert_silences.rs).
+        M::up(super::alert_silences::MIGRATION),
+        // A site's page reads its events and anomalies by site (store/site_activity.rs).
+        M::up(super::site_activity::MIGRATION),
     ])
 }
