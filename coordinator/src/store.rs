@@ -45,6 +45,7 @@ pub mod lifecycle;
 pub mod listings;
 pub mod notifications;
 pub mod orders;
+pub mod portal;
 pub mod quarantine;
 pub mod queued;
 pub mod reservations;

@@ -364,5 +364,7 @@ pub fn migrations() -> Migrations<'static> {
         ) STRICT;
         "#,
         ),
+        // Failed lookups on the customer portal, per address and per order (store/portal.rs).
+        M::up(super::portal::MIGRATION),
     ])
 }

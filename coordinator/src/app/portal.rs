@@ -1,0 +1,173 @@
+//! The customer portal's order lookup: a customer opens their order with its reference and the
+//! email address or phone number on it. An unknown order and a wrong contact get the same
+//! answer, the contact is compared in constant time, and failed tries are counted per client
+//! address and per order (stored, so a restart forgives nothing) until a lockout.
+
+use std::net::IpAddr;
+
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::store::orders::{Contact, LineFacts, Order};
+use crate::store::portal::{self, Limits};
+use crate::{CoordinatorError, Ctx};
+
+/// Failed lookups one client address or one order may make in [`LOOKUP_WINDOW_MS`] before it
+/// is locked out: enough for a customer's typos, far too few to guess a contact.
+pub const LOOKUP_FAILURES_MAX: u32 = 5;
+/// The window failed lookups are counted in, in milliseconds (15 minutes).
+pub const LOOKUP_WINDOW_MS: i64 = 15 * 60_000;
+/// How long a locked-out address or order is refused, in milliseconds (30 minutes).
+pub const LOOKUP_LOCKOUT_MS: i64 = 30 * 60_000;
+
+const LIMITS: Limits = Limits {
+    failures_max: LOOKUP_FAILURES_MAX,
+    window_ms: LOOKUP_WINDOW_MS,
+    lockout_ms: LOOKUP_LOCKOUT_MS,
+};
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The order, with the facts of its lines.
+    Found(Box<Order>, Vec<LineFacts>),
+    /// No order with that reference and contact (which of the two is not said).
+    NotFound,
+    /// Too many failed tries from this address or for this order: refused until then.
+    LockedOut { until_ms: i64 },
+}
+
+/// Opens `merchant`'s order `order_ref` for the client at `client` if `contact` is its email
+/// address or phone number.
+pub async fn lookup(
+    ctx: &Ctx,
+    merchant: &str,
+    order_ref: &str,
+    contact: &str,
+    client: IpAddr,
+) -> Result<Lookup, CoordinatorError> {
+    let keys = vec![
+        address_key(client),
+        format!("order:{merchant}/{}", order_ref.to_lowercase()),
+    ];
+    let (merchant, order_ref) = (merchant.to_owned(), order_ref.to_owned());
+    let typed = contact_digest(contact);
+    let now_ms = ctx.clock.now_ms();
+    let found = ctx
+        .db
+        .call(move |c| {
+            if let Some(until_ms) = portal::locked_until(c, &keys, now_ms)? {
+                return Ok(Lookup::LockedOut { until_ms });
+            }
+            let order = portal::order(c, &merchant, &order_ref)?;
+            // An unknown order is compared too, against nothing anyone can type, so its answer
+            // takes as long as a wrong contact's.
+            let matches = match order.as_ref().and_then(|(o, _)| o.contact.as_ref()) {
+                Some(stored) => contact_matches(stored, &typed),
+                None => {
+                    let _ = digests_equal(&[0xff; 32], &typed);
+                    false
+                }
+            };
+            if let (true, Some((o, facts))) = (matches, order) {
+                return Ok(Lookup::Found(Box::new(o), facts));
+            }
+            Ok(match portal::record_failure(c, &keys, now_ms, LIMITS)? {
+                Some(until_ms) => Lookup::LockedOut { until_ms },
+                None => Lookup::NotFound,
+            })
+        })
+        .await
+        .map_err(|e: crate::store::StoreError| CoordinatorError::from(e))?;
+    match &found {
+        Lookup::Found(o, _) => {
+            info!(merchant = %o.merchant, order = %o.order_ref, "portal: order opened")
+        }
+        Lookup::NotFound => info!(client = %client, "portal: lookup failed"),
+        Lookup::LockedOut { until_ms } => {
+            warn!(client = %client, until_ms, "portal: lookup refused, locked out")
+        }
+    }
+    Ok(found)
+}
+
+/// The key failures from `client` are counted under: an IPv6 client by its /64, which one
+/// subscriber holds whole.
+fn address_key(client: IpAddr) -> String {
+    match client {
+        IpAddr::V4(a) => format!("addr:{a}"),
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// What a contact is compared as: an email address in lower case, a phone number by its
+/// digits in the domestic form (`+81 90-1234-5678` is `09012345678`).
+fn normalise(contact: &str) -> String {
+    let contact = contact.trim();
+    if contact.contains('@') {
+        return contact.to_lowercase();
+    }
+    let digits: String = contact.chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix("81") {
+        Some(rest) if contact.starts_with('+') => format!("0{rest}"),
+        _ => digits,
+    }
+}
+
+fn contact_digest(contact: &str) -> [u8; 32] {
+    Sha256::digest(normalise(contact).as_bytes()).into()
+}
+
+/// Whether `typed` is the digest of the order's email or phone; both are compared, always.
+fn contact_matches(stored: &Contact, typed: &[u8; 32]) -> bool {
+    let email = digests_equal(&contact_digest(&stored.email), typed);
+    let phone =
+        !stored.phone.trim().is_empty() && digests_equal(&contact_digest(&stored.phone), typed);
+    email | phone
+}
+
+/// Equality whose time does not depend on where the two differ.
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact() -> Contact {
+        Contact {
+            email: "Hanako@Example.jp".into(),
+            phone: "090-1234-5678".into(),
+            line_user_id: None,
+            language: "ja".into(),
+        }
+    }
+
+    #[test]
+    fn the_email_matches_in_any_case_and_the_phone_in_any_form() {
+        let c = contact();
+        for typed in [
+            "hanako@example.jp",
+            " HANAKO@example.JP ",
+            "09012345678",
+            "+81 90 1234 5678",
+        ] {
+            assert!(contact_matches(&c, &contact_digest(typed)), "{typed}");
+        }
+        for typed in ["taro@example.jp", "09012345679", "", "@"] {
+            assert!(!contact_matches(&c, &contact_digest(typed)), "{typed}");
+        }
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "addr:192.0.2.7");
+    }
+}

@@ -1,0 +1,206 @@
+//! The customer portal over real HTTP, as a customer's browser meets it: the lookup form and
+//! its headers, an order opened by its email address or by its phone number with each line's
+//! policy decision in plain words, the same answer for an unknown order and a wrong contact, a
+//! form without its page's CSRF token refused, and a brute-force series locked out, still
+//! locked out after a restart.
+
+use std::time::Duration;
+
+use modori_coordinator::webhooks::MerchantEntry;
+use modori_tests::{config_key, http_raw, http_request_as, small_fleet, HttpResponse, TestFleet};
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A fleet of one site, brand-a (named ブランドA) with a catalogue and two orders of Hanako's:
+/// ORD-1 of three days ago (a tee and a final-sale cap) and ORD-OLD, past the return window.
+async fn fleet() -> anyhow::Result<TestFleet> {
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let (merchant, merchant_entry) = config_key("merchant:brand-a");
+    fleet.extra_keys = vec![merchant_entry];
+    fleet.merchants = vec![MerchantEntry {
+        id: "brand-a".into(),
+        name: Some("ブランドA".into()),
+        ..MerchantEntry::default()
+    }];
+    fleet.start_coordinator().await?;
+    let catalog = json!({"items": [
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+        {"sku": "CAP-SALE", "category": "hats", "price_yen": 1200, "final_sale": true},
+    ]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&catalog.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "catalogue: {text}");
+    let recent = chrono::Utc::now() - chrono::Duration::milliseconds(3 * DAY_MS);
+    let old = chrono::Utc::now() - chrono::Duration::milliseconds(200 * DAY_MS);
+    let orders = json!({"orders": [
+        {"ref": "ORD-1", "customer_ref": "cust-1", "ordered_at": recent.to_rfc3339(),
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}, {"sku": "CAP-SALE", "qty": 1}],
+         "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+        {"ref": "ORD-OLD", "customer_ref": "cust-1", "ordered_at": old.to_rfc3339(),
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}],
+         "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+    ]});
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&merchant),
+        "PUT",
+        "/api/v1/orders/brand-a",
+        Some(&orders.to_string()),
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "orders: {text}");
+    Ok(fleet)
+}
+
+/// The lookup form's page, and its CSRF token (from its cookie, checked against the form).
+async fn form(fleet: &TestFleet, query: &str) -> anyhow::Result<(HttpResponse, String)> {
+    let page = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("/r/brand-a{query}"),
+        &[],
+        None,
+    )
+    .await?;
+    anyhow::ensure!(page.status == 200, "form: {} {}", page.status, page.body);
+    let cookie = page.header("set-cookie").unwrap_or_default();
+    let token = cookie
+        .strip_prefix("modori_portal_csrf=")
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        token.len() == 32 && page.body.contains(&format!("value=\"{token}\"")),
+        "the form carries the cookie's token: {cookie}"
+    );
+    Ok((page, token))
+}
+
+fn encoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn lookup(
+    fleet: &TestFleet,
+    token: &str,
+    cookie: &str,
+    order_ref: &str,
+    contact: &str,
+) -> anyhow::Result<HttpResponse> {
+    let body = format!(
+        "csrf={}&lang=ja&order_ref={}&contact={}",
+        encoded(token),
+        encoded(order_ref),
+        encoded(contact)
+    );
+    let cookie = format!("modori_portal_csrf={cookie}");
+    http_raw(
+        fleet.http(),
+        "POST",
+        "/r/brand-a",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        Some(body.as_bytes()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_decision(
+) -> anyhow::Result<()> {
+    let fleet = fleet().await?;
+    let (page, token) = form(&fleet, "").await?;
+    assert!(page.body.contains("<html lang=\"ja\""), "{}", page.body);
+    assert!(page.body.contains("ブランドA") && page.body.contains("注文番号"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert!(page
+        .header("content-security-policy")
+        .is_some_and(|c| c.contains("frame-ancestors 'none'")));
+    let cookie = page.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let (english, _) = form(&fleet, "?lang=en").await?;
+    assert!(english.body.contains("<html lang=\"en\"") && english.body.contains("Order number"));
+
+    let found = lookup(&fleet, &token, &token, "ord-1", "Hanako@Example.jp").await?;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body.contains("TEE-WHT-M") && found.body.contains("まで返品・交換できます"));
+    assert!(
+        found.body.contains("CAP-SALE") && found.body.contains("セール品"),
+        "{}",
+        found.body
+    );
+    assert_eq!(found.header("cache-control"), Some("no-store"));
+    let by_phone = lookup(&fleet, &token, &token, "ORD-1", "+81 90 1234 5678").await?;
+    assert_eq!(by_phone.status, 200, "{}", by_phone.body);
+    let old = lookup(&fleet, &token, &token, "ORD-OLD", "09012345678").await?;
+    assert!(old.body.contains("返品期限"), "{}", old.body);
+
+    // A wrong contact and an unknown order: one answer, word for word.
+    let wrong = lookup(&fleet, &token, &token, "ORD-1", "taro@example.jp").await?;
+    let unknown = lookup(&fleet, &token, &token, "ORD-404", "hanako@example.jp").await?;
+    assert_eq!(wrong.status, 404);
+    assert!(
+        wrong.body.contains("ご注文が見つかりません"),
+        "{}",
+        wrong.body
+    );
+    assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
+    assert!(!wrong.body.contains("TEE-WHT-M"));
+
+    // A form posted from elsewhere has no page's cookie to match its token.
+    let forged = lookup(
+        &fleet,
+        &token,
+        "0123456789abcdef0123456789abcdef",
+        "ORD-1",
+        "hanako@example.jp",
+    )
+    .await?;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains("有効期限"), "{}", forged.body);
+    assert!(!forged.body.contains("TEE-WHT-M"));
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() -> anyhow::Result<()>
+{
+    let mut fleet = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let max = modori_coordinator::app::portal::LOOKUP_FAILURES_MAX;
+    for i in 0..max - 1 {
+        let guess = format!("guess{i}@example.jp");
+        let res = lookup(&fleet, &token, &token, "ORD-1", &guess).await?;
+        assert_eq!(res.status, 404, "try {i}: {}", res.body);
+    }
+    let last = lookup(&fleet, &token, &token, "ORD-1", "last@example.jp").await?;
+    assert_eq!(last.status, 429, "{}", last.body);
+    assert!(last.body.contains("試行回数が上限"), "{}", last.body);
+    // Locked out: the right contact now opens nothing either, from this address or for this
+    // order.
+    let right = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert_eq!(right.status, 429, "{}", right.body);
+    assert!(!right.body.contains("TEE-WHT-M"));
+
+    fleet.start_coordinator().await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, token) = form(&fleet, "").await?;
+    let after = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert_eq!(after.status, 429, "{}", after.body);
+    fleet.shutdown().await;
+    Ok(())
+}
