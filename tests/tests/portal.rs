@@ -12,8 +12,9 @@ use serde_json::json;
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A fleet of one site, brand-a (named ブランドA) with a catalogue and two orders of Hanako's:
-/// ORD-1 of three days ago (a tee and a final-sale cap) and ORD-OLD, past the return window.
+/// A fleet of one site, brand-a (named ブランドA) with a catalogue and three orders of
+/// Hanako's: ORD-1 of three days ago (a tee and a final-sale cap), ORD-2 (a tee and trousers,
+/// each of a style with another size) and ORD-OLD, past the return window.
 async fn fleet() -> anyhow::Result<TestFleet> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
@@ -25,7 +26,10 @@ async fn fleet() -> anyhow::Result<TestFleet> {
     }];
     fleet.start_coordinator().await?;
     let catalog = json!({"items": [
-        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "PANTS-NVY-M", "category": "bottoms", "price_yen": 6900, "style": "PANTS-1"},
+        {"sku": "PANTS-NVY-L", "category": "bottoms", "price_yen": 6900, "style": "PANTS-1"},
         {"sku": "CAP-SALE", "category": "hats", "price_yen": 1200, "final_sale": true},
     ]});
     let (status, text) = fleet
@@ -37,6 +41,9 @@ async fn fleet() -> anyhow::Result<TestFleet> {
     let orders = json!({"orders": [
         {"ref": "ORD-1", "customer_ref": "cust-1", "ordered_at": recent.to_rfc3339(),
          "lines": [{"sku": "TEE-WHT-M", "qty": 1}, {"sku": "CAP-SALE", "qty": 1}],
+         "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+        {"ref": "ORD-2", "customer_ref": "cust-1", "ordered_at": recent.to_rfc3339(),
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}, {"sku": "PANTS-NVY-M", "qty": 1}],
          "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
         {"ref": "ORD-OLD", "customer_ref": "cust-1", "ordered_at": old.to_rfc3339(),
          "lines": [{"sku": "TEE-WHT-M", "qty": 1}],
@@ -94,17 +101,31 @@ async fn lookup(
     order_ref: &str,
     contact: &str,
 ) -> anyhow::Result<HttpResponse> {
-    let body = format!(
-        "csrf={}&lang=ja&order_ref={}&contact={}",
-        encoded(token),
-        encoded(order_ref),
-        encoded(contact)
-    );
+    let fields = [
+        ("csrf", token),
+        ("lang", "ja"),
+        ("order_ref", order_ref),
+        ("contact", contact),
+    ];
+    post(fleet, "/r/brand-a", cookie, &fields).await
+}
+
+async fn post(
+    fleet: &TestFleet,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<HttpResponse> {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encoded(v)))
+        .collect::<Vec<_>>()
+        .join("&");
     let cookie = format!("modori_portal_csrf={cookie}");
     http_raw(
         fleet.http(),
         "POST",
-        "/r/brand-a",
+        path,
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Cookie", &cookie),
@@ -201,6 +222,87 @@ async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() 
     let (_, token) = form(&fleet, "").await?;
     let after = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
     assert_eq!(after.status, 429, "{}", after.body);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_the_apis_use_case(
+) -> anyhow::Result<()> {
+    let fleet = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // Each line offers refund, credit and the other sizes of its style, and the methods.
+    assert!(
+        page.body.contains("value=\"exchange:PANTS-NVY-L\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"exchange:TEE-WHT-L\""));
+    assert!(!page.body.contains("value=\"exchange:PANTS-NVY-M\""));
+    assert!(page.body.contains("value=\"konbini_dropoff\"") && page.body.contains("コンビニ"));
+    assert!(page.body.contains("サイズが小さい"));
+
+    let chosen = [
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-2"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "changed_mind"),
+        ("outcome0", "refund"),
+        ("line1", "1"),
+        ("qty1", "1"),
+        ("reason1", "too_small"),
+        ("outcome1", "exchange:PANTS-NVY-L"),
+        ("postal_code", "530-0001"),
+        ("method", "konbini_dropoff"),
+    ];
+    let done = post(&fleet, "/r/brand-a/returns", &token, &chosen).await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert!(
+        done.body.contains("お申し込みを受け付けました"),
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("PANTS-NVY-L に交換") && done.body.contains("返金"));
+    assert!(done.body.contains("手数料") && done.body.contains("コンビニから発送"));
+    // Two returns, one per outcome, registered as the API registers them.
+    let rmas: Vec<&str> = done
+        .body
+        .split("<dd class=\"rma\">")
+        .skip(1)
+        .filter_map(|s| s.split('<').next())
+        .collect();
+    assert_eq!(rmas.len(), 2, "{}", done.body);
+    let mut resolutions = Vec::new();
+    for rma in &rmas {
+        let (status, text) = fleet
+            .api("GET", &format!("/api/v1/returns/{rma}"), None)
+            .await?;
+        assert_eq!(status, 200, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        assert_eq!(v["terms"]["method"], "konbini_dropoff", "{v}");
+        assert_eq!(v["terms"]["order_ref"], "ORD-2", "{v}");
+        resolutions.push(v["terms"]["resolution"].clone());
+    }
+    assert!(resolutions.contains(&json!("refund")), "{resolutions:?}");
+    assert!(resolutions.contains(&json!("exchange")), "{resolutions:?}");
+
+    // Registered lines are not offered again.
+    let again = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
+    assert!(
+        again.body.contains("すでに返品のお申し込みがあります"),
+        "{}",
+        again.body
+    );
+    // The same form with a wrong contact registers nothing.
+    let mut forged = chosen;
+    forged[3] = ("contact", "taro@example.jp");
+    let refused = post(&fleet, "/r/brand-a/returns", &token, &forged).await?;
+    assert_eq!(refused.status, 404, "{}", refused.body);
     fleet.shutdown().await;
     Ok(())
 }

@@ -2,15 +2,28 @@
 //! email address or phone number on it. An unknown order and a wrong contact get the same
 //! answer, the contact is compared in constant time, and failed tries are counted per client
 //! address and per order (stored, so a restart forgives nothing) until a lockout.
+//!
+//! What the customer then asks is registered through `register::submit`, the use case the
+//! API calls: one return per outcome chosen (a refund's lines in one, an exchange's in
+//! another), since a return carries one resolution.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+
+use modori_shared::domain::{MerchantId, ReturnLine, RmaId};
 
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
+use super::register::{self, Registered, Registration};
+use super::AppError;
+use crate::policy::Resolution;
 use crate::store::orders::{Contact, LineFacts, Order};
 use crate::store::portal::{self, Limits};
-use crate::{CoordinatorError, Ctx};
+use crate::{store, CoordinatorError, Ctx};
+
+/// Who registered a portal return, in the log and the return's record.
+pub const PORTAL_ACTOR: &str = "customer-portal";
 
 /// Failed lookups one client address or one order may make in [`LOOKUP_WINDOW_MS`] before it
 /// is locked out: enough for a customer's typos, far too few to guess a contact.
@@ -89,6 +102,84 @@ pub async fn lookup(
         }
     }
     Ok(found)
+}
+
+/// What became of one outcome's lines (the SKUs asked for).
+pub struct PortalOutcome {
+    pub resolution: Resolution,
+    pub skus: Vec<String>,
+    pub registered: Result<Registered, AppError>,
+}
+
+/// What a customer asked on the portal of an order they opened.
+pub struct PortalReturn {
+    pub merchant: MerchantId,
+    pub order: Order,
+    /// Each line with the outcome chosen for it.
+    pub lines: Vec<(ReturnLine, Resolution)>,
+    /// The customer's postal code, routed from.
+    pub postal_code: String,
+    /// One of `store::commerce::METHODS`.
+    pub method: String,
+}
+
+/// Registers what a customer asked, one return per outcome, through the API's use case; each
+/// outcome's answer in the order the outcomes were first chosen.
+pub async fn register_returns(
+    ctx: &Arc<Ctx>,
+    req: PortalReturn,
+) -> Result<Vec<PortalOutcome>, AppError> {
+    let (origin, prefecture) = crate::postal::origin(&req.postal_code)
+        .map_err(|e| AppError::invalid_field("postal_code", e.to_string()))?;
+    if !store::commerce::METHODS.contains(&req.method.as_str()) {
+        return Err(AppError::invalid_field("method", "not a method offered"));
+    }
+    let mut groups: Vec<(Resolution, Vec<ReturnLine>)> = Vec::new();
+    for (line, outcome) in req.lines {
+        match groups.iter_mut().find(|(r, _)| *r == outcome) {
+            Some((_, lines)) => lines.push(line),
+            None => groups.push((outcome, vec![line])),
+        }
+    }
+    let customer = req
+        .order
+        .customer_ref
+        .clone()
+        .map(|reference| store::Customer {
+            reference,
+            name: None,
+            address: None,
+        });
+    let mut out = Vec::with_capacity(groups.len());
+    for (resolution, lines) in groups {
+        let skus = lines.iter().map(|l| l.sku.to_string()).collect();
+        let rma =
+            RmaId::new(crate::ids::new_rma_id()).map_err(|e| AppError::Internal(e.to_string()))?;
+        let registration = Registration {
+            rma,
+            merchant: Some(req.merchant.clone()),
+            origin,
+            origin_label: format!("{} {prefecture}", req.postal_code),
+            origin_store: None,
+            lines,
+            customer: customer.clone(),
+            order_ref: Some(req.order.order_ref.clone()),
+            order_date_ms: Some(req.order.ordered_ms),
+            method: req.method.clone(),
+            resolution: resolution.clone(),
+            store_condition: None,
+        };
+        let done = register::submit(ctx, registration, PORTAL_ACTOR).await;
+        if let Err(e) = &done {
+            info!(merchant = %req.merchant, error = %e, "portal: a return refused");
+        }
+        out.push(PortalOutcome {
+            resolution,
+            skus,
+            registered: done,
+        });
+    }
+    Ok(out)
 }
 
 /// The key failures from `client` are counted under: an IPv6 client by its /64, which one

@@ -15,15 +15,17 @@ use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
-use modori_shared::domain::MerchantId;
+use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, Sku};
 use rand::TryRngCore;
 use serde::Deserialize;
 
 use super::error::{ApiError, ApiPath};
 use super::long_uri::Peer;
-use crate::app::portal::{self, Lookup};
+use crate::app::portal::{self, Lookup, PortalReturn};
+use crate::app::AppError;
+use crate::policy::Resolution;
 use crate::Ctx;
 pub use render::Lang;
 
@@ -42,6 +44,7 @@ pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/r/assets/portal.css", get(stylesheet))
         .route("/r/{merchant}", get(lookup_page).post(lookup))
+        .route("/r/{merchant}/returns", post(register))
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs
@@ -142,9 +145,10 @@ async fn lookup(
         Lookup::Found(order, facts) => {
             let window_days = ctx.config.policy.terms.return_window_days;
             let now_ms = ctx.clock.now_ms();
+            let opened = render::Opened { csrf, contact };
             portal_page(
                 StatusCode::OK,
-                render::order_page(&name, lang, &order, &facts, window_days, now_ms),
+                render::order_page(&name, lang, &order, &facts, window_days, now_ms, &opened),
             )
         }
         Lookup::NotFound => portal_page(
@@ -168,6 +172,137 @@ async fn lookup(
             ),
         ),
     })
+}
+
+/// Registers what the customer chose on their order's page, after opening the order again
+/// with the contact the page carries (so the lookup's checks and lockouts hold here too).
+async fn register(
+    State(ctx): State<Arc<Ctx>>,
+    ApiPath(merchant): ApiPath<String>,
+    Client(client): Client,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, ApiError> {
+    let merchant = merchant_of(merchant)?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim())
+            .unwrap_or_default()
+    };
+    let lang = Lang::parse(Some(field("lang")));
+    let name = merchant_name(&ctx, &merchant);
+    let Some(csrf) = csrf_checked(&headers, field("csrf")) else {
+        return Ok(portal_page(
+            StatusCode::FORBIDDEN,
+            render::stale_form(&merchant, lang),
+        ));
+    };
+    let (order_ref, contact) = (field("order_ref"), field("contact"));
+    if order_ref.len() > TYPED_BYTES_MAX || contact.len() > TYPED_BYTES_MAX {
+        return Ok(portal_page(
+            StatusCode::FORBIDDEN,
+            render::stale_form(&merchant, lang),
+        ));
+    }
+    let order = match portal::lookup(&ctx, merchant.as_str(), order_ref, contact, client).await? {
+        Lookup::Found(order, _) => *order,
+        Lookup::NotFound | Lookup::LockedOut { .. } => {
+            let html = render::lookup_form(
+                &merchant,
+                &name,
+                lang,
+                csrf,
+                Some(render::Problem::NotFound),
+            );
+            return Ok(portal_page(StatusCode::NOT_FOUND, html));
+        }
+    };
+    let mut lines = Vec::new();
+    for (i, l) in order.lines.iter().enumerate() {
+        if field(&format!("line{i}")).is_empty() {
+            continue;
+        }
+        let problem = || {
+            let html = render::stale_form(&merchant, lang);
+            Ok(portal_page(StatusCode::UNPROCESSABLE_ENTITY, html))
+        };
+        let Ok(qty) = field(&format!("qty{i}")).parse::<u32>() else {
+            return problem();
+        };
+        let (Ok(reason), Ok(sku)) = (
+            ReasonCode::parse(field(&format!("reason{i}"))),
+            Sku::new(l.sku.clone()),
+        ) else {
+            return problem();
+        };
+        let outcome = match field(&format!("outcome{i}")) {
+            "refund" => Resolution::Refund,
+            "store_credit" => Resolution::StoreCredit,
+            other => match other.strip_prefix("exchange:") {
+                Some(wanted) if Sku::new(wanted.to_owned()).is_ok() => Resolution::Exchange {
+                    sku: wanted.to_owned(),
+                },
+                _ => return problem(),
+            },
+        };
+        if qty == 0 || qty > l.qty {
+            return problem();
+        }
+        lines.push((ReturnLine { sku, qty, reason }, outcome));
+    }
+    if lines.is_empty() {
+        return Ok(portal_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            render::stale_form(&merchant, lang),
+        ));
+    }
+    let method = field("method").to_owned();
+    let req = PortalReturn {
+        merchant: merchant.clone(),
+        order,
+        lines,
+        postal_code: field("postal_code").to_owned(),
+        method: method.clone(),
+    };
+    let done = match portal::register_returns(&ctx, req).await {
+        Ok(done) => done,
+        Err(AppError::Invalid { .. }) => {
+            return Ok(portal_page(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                render::stale_form(&merchant, lang),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let outcomes: Vec<render::Outcome<'_>> = done
+        .iter()
+        .map(|o| match &o.registered {
+            Ok(reg) => render::Outcome::Registered {
+                rma: reg.routed.rma.as_str(),
+                resolution: &o.resolution,
+                skus: o.skus.clone(),
+                decision: reg.decision.as_ref(),
+                returnless: reg.returnless.is_some(),
+            },
+            Err(_) => render::Outcome::Refused {
+                resolution: &o.resolution,
+            },
+        })
+        .collect();
+    let status = if outcomes
+        .iter()
+        .any(|o| matches!(o, render::Outcome::Registered { .. }))
+    {
+        StatusCode::CREATED
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok(portal_page(
+        status,
+        render::confirmation(&name, merchant.as_str(), lang, &method, &outcomes),
+    ))
 }
 
 /// The form's CSRF token when it is the cookie's.

@@ -4,7 +4,10 @@
 use chrono::{DateTime, FixedOffset};
 use modori_shared::domain::MerchantId;
 
+use modori_shared::domain::ReasonCode;
+
 use crate::http::counter::html_escape;
+use crate::policy::{PolicyDecision, Resolution};
 use crate::store::orders::{LineFacts, Order};
 
 const DAY_MS: i64 = 86_400_000;
@@ -213,7 +216,60 @@ pub fn line_decision(
     )
 }
 
-/// The order a customer opened: each line with whether it may be returned and why not.
+/// A reason code in the customer's words.
+pub fn reason_words(r: ReasonCode, lang: Lang) -> &'static str {
+    match r {
+        ReasonCode::TooSmall => lang.pick("サイズが小さい", "Too small"),
+        ReasonCode::TooLarge => lang.pick("サイズが大きい", "Too large"),
+        ReasonCode::NotAsDescribed => lang.pick("説明と違う", "Not as described"),
+        ReasonCode::DamagedInTransit => lang.pick("配送中に破損", "Damaged in delivery"),
+        ReasonCode::Defective => lang.pick("不良品", "Faulty"),
+        ReasonCode::WrongItemSent => lang.pick("違う商品が届いた", "Wrong item sent"),
+        ReasonCode::ChangedMind => lang.pick("イメージと違った・不要になった", "Changed my mind"),
+        ReasonCode::ArrivedLate => lang.pick("届くのが遅かった", "Arrived too late"),
+        ReasonCode::Other => lang.pick("その他", "Other"),
+    }
+}
+
+/// A way of sending a return back, in the customer's words.
+pub fn method_words(method: &str, lang: Lang) -> &'static str {
+    match method {
+        "home_pickup" => lang.pick(
+            "ご自宅で集荷（梱包をお手伝い）",
+            "Home pickup (we help pack)",
+        ),
+        "konbini_dropoff" => lang.pick("コンビニから発送", "Drop off at a konbini"),
+        "store_dropoff" => lang.pick("店舗へ持ち込み", "Drop off at a store"),
+        _ => lang.pick("配送業者の集荷", "Carrier pickup"),
+    }
+}
+
+/// An outcome in the customer's words.
+pub fn outcome_words(r: &Resolution, lang: Lang) -> String {
+    match r {
+        Resolution::Refund => lang.pick("返金", "Refund").to_owned(),
+        Resolution::StoreCredit => lang
+            .pick(
+                "ストアクレジット（ボーナス付き）",
+                "Store credit (with a bonus)",
+            )
+            .to_owned(),
+        Resolution::Exchange { sku } => match lang {
+            Lang::Ja => format!("{sku} に交換"),
+            Lang::En => format!("Exchange for {sku}"),
+        },
+    }
+}
+
+/// What the order page's form needs besides the order: its token and the contact the order
+/// was opened with (posted again, so registering checks it again).
+pub struct Opened<'a> {
+    pub csrf: &'a str,
+    pub contact: &'a str,
+}
+
+/// The order a customer opened: each line with whether it may be returned and why not, and
+/// for each that may, the reason and the outcome to choose; then where from and how.
 pub fn order_page(
     name: &str,
     lang: Lang,
@@ -221,34 +277,236 @@ pub fn order_page(
     facts: &[LineFacts],
     window_days: u32,
     now_ms: i64,
+    opened: &Opened<'_>,
 ) -> String {
     let window_ends_ms = order.ordered_ms + i64::from(window_days) * DAY_MS;
     let mut lines = String::new();
-    for (l, f) in order.lines.iter().zip(facts) {
+    let mut n_returnable = 0;
+    for (i, (l, f)) in order.lines.iter().zip(facts).enumerate() {
         let (ok, why) = line_decision(l.qty, f, window_ends_ms, now_ms, lang);
         let price = f
             .item
             .as_ref()
             .map_or_else(String::new, |i| format!(" · ¥{}", i.0));
+        let choice = if ok {
+            n_returnable += 1;
+            line_choice(
+                i,
+                l.qty
+                    .saturating_sub(u32::try_from(f.returned).unwrap_or(u32::MAX)),
+                &f.variants,
+                &l.sku,
+                lang,
+            )
+        } else {
+            String::new()
+        };
         lines.push_str(&format!(
             "<li class=\"line {}\"><span class=\"sku\">{}</span>\
-             <span class=\"qty\">× {}{}</span><p class=\"decision\">{}</p></li>",
+             <span class=\"qty\">× {}{}</span><p class=\"decision\">{}</p>{}</li>",
             if ok { "returnable" } else { "refused" },
             html_escape(&l.sku),
             l.qty,
             price,
-            html_escape(&why)
+            html_escape(&why),
+            choice
         ));
     }
     let path = format!("/r/{}", order.merchant);
+    let rest = if n_returnable == 0 {
+        "</ul>".to_owned()
+    } else {
+        let methods: String = crate::store::commerce::METHODS
+            .iter()
+            .map(|m| format!("<option value=\"{m}\">{}</option>", method_words(m, lang)))
+            .collect();
+        format!(
+            "</ul><label>{}<input name=\"postal_code\" id=\"postal_code\" required \
+             inputmode=\"numeric\" maxlength=\"8\" placeholder=\"530-0001\"></label>\
+             <label>{}<select name=\"method\" id=\"method\">{methods}</select></label>\
+             <button type=\"submit\">{}</button></form>",
+            lang.pick("ご住所の郵便番号", "Your postal code"),
+            lang.pick("返送の方法", "How to send it back"),
+            lang.pick("返品を申し込む", "Request the return"),
+        )
+    };
     format!(
-        "{}{}<h1>{}</h1><p>{} {}</p><ul class=\"lines\">{}</ul></main></body></html>",
+        "{}{}<h1>{}</h1><p>{} {}</p>\
+         <form method=\"post\" action=\"{}/returns\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <input type=\"hidden\" name=\"order_ref\" value=\"{}\">\
+         <input type=\"hidden\" name=\"contact\" value=\"{}\">\
+         <ul class=\"lines\">{}{}</main></body></html>",
         head(lang, lang.pick("ご注文の商品", "Your order")),
         banner(name, lang, &path),
         lang.pick("ご注文の商品", "Your order"),
         lang.pick("注文番号", "Order number"),
         html_escape(&order.order_ref),
+        html_escape(&path),
+        html_escape(opened.csrf),
+        lang.code(),
+        html_escape(&order.order_ref),
+        html_escape(opened.contact),
         lines,
+        rest,
+    )
+}
+
+/// The choices of one returnable line: whether to return it (and how many), why, and what
+/// instead.
+fn line_choice(i: usize, returnable: u32, variants: &[String], sku: &str, lang: Lang) -> String {
+    let reasons: String = ReasonCode::ALL
+        .iter()
+        .map(|r| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                r.as_str(),
+                reason_words(*r, lang)
+            )
+        })
+        .collect();
+    let mut outcomes = format!(
+        "<option value=\"refund\">{}</option><option value=\"store_credit\">{}</option>",
+        outcome_words(&Resolution::Refund, lang),
+        outcome_words(&Resolution::StoreCredit, lang)
+    );
+    for v in variants.iter().filter(|v| v.as_str() != sku) {
+        let r = Resolution::Exchange { sku: v.clone() };
+        outcomes.push_str(&format!(
+            "<option value=\"exchange:{}\">{}</option>",
+            html_escape(v),
+            html_escape(&outcome_words(&r, lang))
+        ));
+    }
+    format!(
+        "<div class=\"choice\"><label class=\"pick\"><input type=\"checkbox\" name=\"line{i}\" \
+         value=\"1\"> {}</label>\
+         <label>{}<input name=\"qty{i}\" type=\"number\" min=\"1\" max=\"{returnable}\" value=\"1\"></label>\
+         <label>{}<select name=\"reason{i}\">{reasons}</select></label>\
+         <label>{}<select name=\"outcome{i}\">{outcomes}</select></label></div>",
+        lang.pick("この商品を返品・交換する", "Return or exchange this item"),
+        lang.pick("数量", "Quantity"),
+        lang.pick("理由", "Reason"),
+        lang.pick("ご希望", "What you would like instead"),
+    )
+}
+
+/// One return registered, or refused, as the confirmation shows it.
+pub enum Outcome<'a> {
+    Registered {
+        rma: &'a str,
+        resolution: &'a Resolution,
+        skus: Vec<String>,
+        decision: Option<&'a PolicyDecision>,
+        returnless: bool,
+    },
+    Refused {
+        resolution: &'a Resolution,
+    },
+}
+
+/// The confirmation: each return registered with its breakdown, and what was refused.
+pub fn confirmation(
+    name: &str,
+    merchant: &str,
+    lang: Lang,
+    method: &str,
+    outcomes: &[Outcome<'_>],
+) -> String {
+    let mut items = String::new();
+    for o in outcomes {
+        match o {
+            Outcome::Registered {
+                rma,
+                resolution,
+                skus,
+                decision,
+                returnless,
+            } => {
+                let mut rows = format!(
+                    "<dt>{}</dt><dd class=\"rma\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>",
+                    lang.pick("返品番号", "Return number"),
+                    html_escape(rma),
+                    lang.pick("商品", "Items"),
+                    html_escape(&skus.join(", ")),
+                    lang.pick("ご希望", "Outcome"),
+                    html_escape(&outcome_words(resolution, lang)),
+                );
+                if let Some(d) = decision {
+                    let yen = |n: u64| format!("¥{n}");
+                    let value_label = match resolution {
+                        Resolution::Refund => {
+                            lang.pick("返金額（手数料差引前）", "Refund (before the fee)")
+                        }
+                        Resolution::StoreCredit => lang.pick("クレジット額", "Credit"),
+                        Resolution::Exchange { .. } => lang.pick("商品の価格", "Item value"),
+                    };
+                    rows.push_str(&format!(
+                        "<dt>{value_label}</dt><dd class=\"value\">{}</dd>",
+                        yen(d.value_yen)
+                    ));
+                    if d.store_credit_bonus_yen > 0 {
+                        rows.push_str(&format!(
+                            "<dt>{}</dt><dd class=\"bonus\">{}</dd>",
+                            lang.pick("ボーナス", "Bonus"),
+                            yen(d.store_credit_bonus_yen)
+                        ));
+                    }
+                    rows.push_str(&format!(
+                        "<dt>{}</dt><dd class=\"fee\">{}</dd>",
+                        lang.pick("手数料", "Fee"),
+                        yen(d.fee_yen)
+                    ));
+                }
+                let how = if *returnless {
+                    lang.pick(
+                        "この商品は返送不要です。お手元に残したまま返金いたします。",
+                        "You need not send this back: keep it, and you are refunded.",
+                    )
+                } else {
+                    method_words(method, lang)
+                };
+                rows.push_str(&format!(
+                    "<dt>{}</dt><dd>{}</dd>",
+                    lang.pick("返送", "Sending back"),
+                    html_escape(how)
+                ));
+                items.push_str(&format!(
+                    "<section class=\"return\"><dl>{rows}</dl></section>"
+                ));
+            }
+            Outcome::Refused { resolution } => items.push_str(&format!(
+                "<p class=\"problem\" role=\"alert\">{}</p>",
+                html_escape(&match lang {
+                    Lang::Ja => format!(
+                        "「{}」のお申し込みはお受けできませんでした。返品の条件をご確認ください。",
+                        outcome_words(resolution, lang)
+                    ),
+                    Lang::En => format!(
+                        "We could not accept the request for “{}”. Please check the return terms.",
+                        outcome_words(resolution, lang)
+                    ),
+                })
+            )),
+        }
+    }
+    let path = format!("/r/{merchant}");
+    format!(
+        "{}{}<h1>{}</h1>{items}</main></body></html>",
+        head(lang, lang.pick("お申し込みの内容", "Your return")),
+        banner(name, lang, &path),
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Registered { .. }))
+        {
+            lang.pick("お申し込みを受け付けました", "Your return is registered")
+        } else {
+            lang.pick(
+                "お申し込みをお受けできませんでした",
+                "Your return was not accepted",
+            )
+        },
     )
 }
 
