@@ -2,7 +2,8 @@
 //! its headers, an order opened by its email address or by its phone number with each line's
 //! policy decision in plain words, the same answer for an unknown order and a wrong contact, a
 //! form without its page's CSRF token refused, and a brute-force series locked out, still
-//! locked out after a restart.
+//! locked out after a restart; a refund line and an exchange line registered as two returns,
+//! each with a status page its token opens (and a token guessed at random does not).
 
 use std::time::Duration;
 
@@ -290,6 +291,50 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     }
     assert!(resolutions.contains(&json!("refund")), "{resolutions:?}");
     assert!(resolutions.contains(&json!("exchange")), "{resolutions:?}");
+
+    // Each return's status page: its timeline in the customer's words and Japan time.
+    let links: Vec<&str> = done
+        .body
+        .split("class=\"status\" href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(links.len(), 2, "{}", done.body);
+    let status_token = links[0].rsplit('/').next().unwrap_or_default();
+    assert!(
+        status_token.len() >= 32,
+        "a token of at least 128 bits: {status_token}"
+    );
+    let status = http_raw(fleet.http(), "GET", links[0], &[], None).await?;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert!(
+        status.body.contains("お申し込みを受け付けました"),
+        "{}",
+        status.body
+    );
+    assert!(
+        status.body.contains("年") && !status.body.contains("registered"),
+        "{}",
+        status.body
+    );
+    assert!(rmas.iter().any(|r| status.body.contains(r)));
+    let english = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("{}?lang=en", links[0]),
+        &[],
+        None,
+    )
+    .await?;
+    assert!(english.body.contains("We received your request") && english.body.contains("JST"));
+    // A token guessed at random, or of another merchant, opens nothing.
+    let guessed = format!("/r/brand-a/s/{}", "0f".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
+    assert!(res.body.contains("ページが見つかりません"));
+    let elsewhere = links[0].replace("/r/brand-a/", "/r/brand-b/");
+    let res = http_raw(fleet.http(), "GET", &elsewhere, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
 
     // Registered lines are not offered again.
     let again = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;

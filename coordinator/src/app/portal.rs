@@ -109,6 +109,8 @@ pub struct PortalOutcome {
     pub resolution: Resolution,
     pub skus: Vec<String>,
     pub registered: Result<Registered, AppError>,
+    /// The token of the registered return's status page (`/r/{merchant}/s/{token}`).
+    pub status_token: Option<String>,
 }
 
 /// What a customer asked on the portal of an order they opened.
@@ -170,16 +172,32 @@ pub async fn register_returns(
             store_condition: None,
         };
         let done = register::submit(ctx, registration, PORTAL_ACTOR).await;
-        if let Err(e) = &done {
-            info!(merchant = %req.merchant, error = %e, "portal: a return refused");
-        }
+        let status_token = match &done {
+            Ok(registered) => Some(status_token(ctx, registered.routed.rma.as_str()).await?),
+            Err(e) => {
+                info!(merchant = %req.merchant, error = %e, "portal: a return refused");
+                None
+            }
+        };
         out.push(PortalOutcome {
             resolution,
             skus,
             registered: done,
+            status_token,
         });
     }
     Ok(out)
+}
+
+/// A fresh token of `rma`'s status page, stored by its hash like the ones messages carry.
+async fn status_token(ctx: &Ctx, rma: &str) -> Result<String, AppError> {
+    let (token, hash) =
+        crate::notify::mint_token().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (rma, now_ms) = (rma.to_owned(), ctx.clock.now_ms());
+    ctx.db
+        .call(move |c| store::notifications::put_token(c, &rma, &hash, now_ms))
+        .await?;
+    Ok(token)
 }
 
 /// The key failures from `client` are counted under: an IPv6 client by its /64, which one

@@ -17,7 +17,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, Sku};
+use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, RmaId, Sku};
 use rand::TryRngCore;
 use serde::Deserialize;
 
@@ -25,8 +25,9 @@ use super::error::{ApiError, ApiPath};
 use super::long_uri::Peer;
 use crate::app::portal::{self, Lookup, PortalReturn};
 use crate::app::AppError;
+use crate::notify::{is_token_shaped, token_hash};
 use crate::policy::Resolution;
-use crate::Ctx;
+use crate::{store, Ctx};
 pub use render::Lang;
 
 /// The cookie that holds a portal page's CSRF token.
@@ -45,6 +46,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/r/assets/portal.css", get(stylesheet))
         .route("/r/{merchant}", get(lookup_page).post(lookup))
         .route("/r/{merchant}/returns", post(register))
+        .route("/r/{merchant}/s/{token}", get(status))
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs
@@ -285,6 +287,10 @@ async fn register(
                 skus: o.skus.clone(),
                 decision: reg.decision.as_ref(),
                 returnless: reg.returnless.is_some(),
+                status_url: format!(
+                    "/r/{merchant}/s/{}",
+                    o.status_token.as_deref().unwrap_or_default()
+                ),
             },
             Err(_) => render::Outcome::Refused {
                 resolution: &o.resolution,
@@ -302,6 +308,52 @@ async fn register(
     Ok(portal_page(
         status,
         render::confirmation(&name, merchant.as_str(), lang, &method, &outcomes),
+    ))
+}
+
+/// A return's status page, opened by the token its confirmation and its messages link to.
+/// A token that is not of this merchant's return is answered as one that does not exist.
+async fn status(
+    State(ctx): State<Arc<Ctx>>,
+    ApiPath((merchant, token)): ApiPath<(String, String)>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let merchant = merchant_of(merchant)?;
+    let lang = Lang::parse(q.lang.as_deref());
+    let not_found = || portal_page(StatusCode::NOT_FOUND, render::unknown_link(lang));
+    if !is_token_shaped(&token) {
+        return Ok(not_found());
+    }
+    let hash = token_hash(&token);
+    let m = merchant.to_string();
+    let found = ctx
+        .db
+        .call(move |c| -> Result<_, crate::store::StoreError> {
+            let Some((rma, Some(owner))) = store::notifications::token_return(c, &hash)? else {
+                return Ok(None);
+            };
+            if owner != m {
+                return Ok(None);
+            }
+            let Ok(rma) = RmaId::new(rma) else {
+                return Ok(None);
+            };
+            store::lifecycle::get(c, &rma)
+        })
+        .await?;
+    let Some(ret) = found else {
+        return Ok(not_found());
+    };
+    let events: Vec<(String, i64)> = ret
+        .events
+        .iter()
+        .map(|e| (e.kind.clone(), e.at_ms))
+        .collect();
+    let name = merchant_name(&ctx, &merchant);
+    let path = format!("/r/{merchant}/s/{token}");
+    Ok(portal_page(
+        StatusCode::OK,
+        render::status_page(&name, lang, &ret.rma, &events, &path),
     ))
 }
 

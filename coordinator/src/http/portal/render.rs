@@ -175,6 +175,19 @@ pub fn stale_form(merchant: &MerchantId, lang: Lang) -> String {
     )
 }
 
+/// The answer to a link that opens nothing (mistyped, guessed, or of a forgotten customer).
+pub fn unknown_link(lang: Lang) -> String {
+    format!(
+        "{}<main><h1>{}</h1><p>{}</p></main></body></html>",
+        head(lang, lang.pick("ページが見つかりません", "Page not found")),
+        lang.pick("ページが見つかりません", "Page not found"),
+        lang.pick(
+            "このリンクは無効か、有効期限が切れています。",
+            "This link is not valid, or no longer."
+        ),
+    )
+}
+
 /// Whether one line of an order may be returned, in the customer's words.
 pub fn line_decision(
     ordered: u32,
@@ -400,6 +413,8 @@ pub enum Outcome<'a> {
         skus: Vec<String>,
         decision: Option<&'a PolicyDecision>,
         returnless: bool,
+        /// The return's status page.
+        status_url: String,
     },
     Refused {
         resolution: &'a Resolution,
@@ -423,6 +438,7 @@ pub fn confirmation(
                 skus,
                 decision,
                 returnless,
+                status_url,
             } => {
                 let mut rows = format!(
                     "<dt>{}</dt><dd class=\"rma\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>",
@@ -473,7 +489,10 @@ pub fn confirmation(
                     html_escape(how)
                 ));
                 items.push_str(&format!(
-                    "<section class=\"return\"><dl>{rows}</dl></section>"
+                    "<section class=\"return\"><dl>{rows}</dl>\
+                     <p><a class=\"status\" href=\"{}\">{}</a></p></section>",
+                    html_escape(status_url),
+                    lang.pick("返品の状況を見る", "See where your return stands")
                 ));
             }
             Outcome::Refused { resolution } => items.push_str(&format!(
@@ -507,6 +526,56 @@ pub fn confirmation(
                 "Your return was not accepted",
             )
         },
+    )
+}
+
+/// A timeline event in the customer's words; none for the steps that are ours alone.
+pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
+    Some(match kind {
+        "registered" => lang.pick("お申し込みを受け付けました", "We received your request"),
+        "unit_received" | "unit_matched" => lang.pick(
+            "返品物が倉庫に到着しました",
+            "Your item arrived at our warehouse",
+        ),
+        "unit_graded" => lang.pick("返品物の検品が終わりました", "Your item was inspected"),
+        "refunded" => lang.pick("返金いたしました", "Your refund was issued"),
+        "exchange_shipped" => lang.pick("交換品を発送しました", "Your exchange was shipped"),
+        "cancelled" => lang.pick("お申し込みは取り消されました", "Your return was cancelled"),
+        "expired" => lang.pick(
+            "期限内に返品物が届かなかったため、お申し込みは終了しました",
+            "Your return closed: the item did not reach us in time",
+        ),
+        _ => return None,
+    })
+}
+
+/// A return's status page: what happened to it, in the customer's words and Japan time,
+/// newest last.
+pub fn status_page(
+    name: &str,
+    lang: Lang,
+    rma: &str,
+    events: &[(String, i64)],
+    self_path: &str,
+) -> String {
+    let mut items = String::new();
+    for (kind, at_ms) in events {
+        let Some(words) = event_words(kind, lang) else {
+            continue;
+        };
+        items.push_str(&format!(
+            "<li><time>{}</time> {}</li>",
+            japan_time(*at_ms, lang),
+            html_escape(words)
+        ));
+    }
+    format!(
+        "{}{}<h1>{}</h1><p>{} {}</p><ol class=\"timeline\">{items}</ol></main></body></html>",
+        head(lang, lang.pick("返品の状況", "Your return")),
+        banner(name, lang, self_path),
+        lang.pick("返品の状況", "Where your return stands"),
+        lang.pick("返品番号", "Return number"),
+        html_escape(rma),
     )
 }
 
