@@ -270,6 +270,12 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     );
     assert!(done.body.contains("PANTS-NVY-L に交換") && done.body.contains("返金"));
     assert!(done.body.contains("手数料") && done.body.contains("コンビニから発送"));
+    // The nearest konbini to 530-0001 (Osaka), with their distance.
+    assert!(
+        done.body.contains("お近くの持ち込み先") && done.body.contains(" km</span>"),
+        "{}",
+        done.body
+    );
     // Two returns, one per outcome, registered as the API registers them.
     let rmas: Vec<&str> = done
         .body

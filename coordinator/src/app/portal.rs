@@ -10,7 +10,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use modori_shared::domain::{MerchantId, ReturnLine, RmaId};
+use modori_shared::domain::{Coordinates, MerchantId, ReturnLine, RmaId, Store, StoreKind};
 
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -21,6 +21,9 @@ use crate::policy::Resolution;
 use crate::store::orders::{Contact, LineFacts, Order};
 use crate::store::portal::{self, Limits};
 use crate::{store, CoordinatorError, Ctx};
+
+/// Drop-off points shown for a drop-off method, nearest first.
+pub const NEAREST_DROPOFFS_MAX: usize = 3;
 
 /// Who registered a portal return, in the log and the return's record.
 pub const PORTAL_ACTOR: &str = "customer-portal";
@@ -125,12 +128,41 @@ pub struct PortalReturn {
     pub method: String,
 }
 
+/// What the portal registered: each outcome, and where the customer may drop the parcels
+/// off (for a drop-off method), nearest first, with the distance in km.
+pub struct PortalRegistered {
+    pub outcomes: Vec<PortalOutcome>,
+    pub dropoffs: Vec<(Store, f64)>,
+}
+
+/// The fleet's drop-off points of `kind` nearest `origin`, at most `n`, nearest first.
+pub fn nearest_dropoffs(
+    stores: &[Store],
+    origin: Coordinates,
+    kind: StoreKind,
+    n: usize,
+) -> Vec<(Store, f64)> {
+    let mut near: Vec<(Store, f64)> = stores
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| {
+            (
+                s.clone(),
+                modori_shared::geo::distance_km(origin, s.location),
+            )
+        })
+        .collect();
+    near.sort_by(|a, b| a.1.total_cmp(&b.1));
+    near.truncate(n);
+    near
+}
+
 /// Registers what a customer asked, one return per outcome, through the API's use case; each
 /// outcome's answer in the order the outcomes were first chosen.
 pub async fn register_returns(
     ctx: &Arc<Ctx>,
     req: PortalReturn,
-) -> Result<Vec<PortalOutcome>, AppError> {
+) -> Result<PortalRegistered, AppError> {
     let (origin, prefecture) = crate::postal::origin(&req.postal_code)
         .map_err(|e| AppError::invalid_field("postal_code", e.to_string()))?;
     if !store::commerce::METHODS.contains(&req.method.as_str()) {
@@ -186,7 +218,18 @@ pub async fn register_returns(
             status_token,
         });
     }
-    Ok(out)
+    let kind = match req.method.as_str() {
+        "konbini_dropoff" => Some(StoreKind::Konbini),
+        "store_dropoff" => Some(StoreKind::Retail),
+        _ => None,
+    };
+    let dropoffs = kind.map_or_else(Vec::new, |k| {
+        nearest_dropoffs(&ctx.fleet.stores, origin, k, NEAREST_DROPOFFS_MAX)
+    });
+    Ok(PortalRegistered {
+        outcomes: out,
+        dropoffs,
+    })
 }
 
 /// A fresh token of `rma`'s status page, stored by its hash like the ones messages carry.
@@ -270,6 +313,27 @@ mod tests {
         for typed in ["taro@example.jp", "09012345679", "", "@"] {
             assert!(!contact_matches(&c, &contact_digest(typed)), "{typed}");
         }
+    }
+
+    #[test]
+    fn the_nearest_dropoffs_are_of_the_kind_asked_nearest_first() {
+        let store = |id: &str, kind, lat| Store {
+            id: modori_shared::domain::StoreId::new(id.to_owned()).unwrap(),
+            name: id.to_owned(),
+            kind,
+            location: Coordinates::new(lat, 135.5).unwrap(),
+        };
+        let stores = [
+            store("far-konbini", StoreKind::Konbini, 36.0),
+            store("shop", StoreKind::Retail, 34.7),
+            store("near-konbini", StoreKind::Konbini, 34.8),
+            store("mid-konbini", StoreKind::Konbini, 35.2),
+        ];
+        let origin = Coordinates::new(34.7, 135.5).unwrap();
+        let near = nearest_dropoffs(&stores, origin, StoreKind::Konbini, 2);
+        let names: Vec<&str> = near.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["near-konbini", "mid-konbini"]);
+        assert!((near[0].1 - 11.1).abs() < 0.5, "{}", near[0].1);
     }
 
     #[test]

@@ -279,6 +279,7 @@ async fn register(
         Err(e) => return Err(e.into()),
     };
     let outcomes: Vec<render::Outcome<'_>> = done
+        .outcomes
         .iter()
         .map(|o| match &o.registered {
             Ok(reg) => render::Outcome::Registered {
@@ -307,7 +308,14 @@ async fn register(
     };
     Ok(portal_page(
         status,
-        render::confirmation(&name, merchant.as_str(), lang, &method, &outcomes),
+        render::confirmation(
+            &name,
+            merchant.as_str(),
+            lang,
+            &method,
+            &outcomes,
+            &done.dropoffs,
+        ),
     ))
 }
 

@@ -4,7 +4,7 @@
 use chrono::{DateTime, FixedOffset};
 use modori_shared::domain::MerchantId;
 
-use modori_shared::domain::ReasonCode;
+use modori_shared::domain::{ReasonCode, Store};
 
 use crate::http::counter::html_escape;
 use crate::policy::{PolicyDecision, Resolution};
@@ -428,6 +428,7 @@ pub fn confirmation(
     lang: Lang,
     method: &str,
     outcomes: &[Outcome<'_>],
+    dropoffs: &[(Store, f64)],
 ) -> String {
     let mut items = String::new();
     for o in outcomes {
@@ -509,6 +510,21 @@ pub fn confirmation(
                 })
             )),
         }
+    }
+    if !dropoffs.is_empty() && items.contains("class=\"return\"") {
+        let points: String = dropoffs
+            .iter()
+            .map(|(store, km)| {
+                format!(
+                    "<li><span class=\"place\">{}</span> <span class=\"km\">{km:.1} km</span></li>",
+                    html_escape(&store.name)
+                )
+            })
+            .collect();
+        items.push_str(&format!(
+            "<h2>{}</h2><ol class=\"dropoffs\">{points}</ol>",
+            lang.pick("お近くの持ち込み先", "Nearest drop-off points")
+        ));
     }
     let path = format!("/r/{merchant}");
     format!(
