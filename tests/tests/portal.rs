@@ -3,7 +3,8 @@
 //! policy decision in plain words, the same answer for an unknown order and a wrong contact, a
 //! form without its page's CSRF token refused, and a brute-force series locked out, still
 //! locked out after a restart; a refund line and an exchange line registered as two returns,
-//! each with a status page its token opens (and a token guessed at random does not).
+//! each with a status page its token opens (and a token guessed at random does not), and a
+//! QR code the store counter opens the return by.
 
 use std::time::Duration;
 
@@ -15,11 +16,13 @@ const DAY_MS: i64 = 86_400_000;
 
 /// A fleet of one site, brand-a (named ブランドA) with a catalogue and three orders of
 /// Hanako's: ORD-1 of three days ago (a tee and a final-sale cap), ORD-2 (a tee and trousers,
-/// each of a style with another size) and ORD-OLD, past the return window.
-async fn fleet() -> anyhow::Result<TestFleet> {
+/// each of a style with another size) and ORD-OLD, past the return window; and the key of a
+/// store, st-ginza.
+async fn fleet() -> anyhow::Result<(TestFleet, String)> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
-    fleet.extra_keys = vec![merchant_entry];
+    let (store, store_entry) = config_key("store:st-ginza");
+    fleet.extra_keys = vec![merchant_entry, store_entry];
     fleet.merchants = vec![MerchantEntry {
         id: "brand-a".into(),
         name: Some("ブランドA".into()),
@@ -59,7 +62,7 @@ async fn fleet() -> anyhow::Result<TestFleet> {
     )
     .await?;
     anyhow::ensure!(status == 200, "orders: {text}");
-    Ok(fleet)
+    Ok((fleet, store))
 }
 
 /// The lookup form's page, and its CSRF token (from its cookie, checked against the form).
@@ -139,7 +142,7 @@ async fn post(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_decision(
 ) -> anyhow::Result<()> {
-    let fleet = fleet().await?;
+    let (fleet, _) = fleet().await?;
     let (page, token) = form(&fleet, "").await?;
     assert!(page.body.contains("<html lang=\"ja\""), "{}", page.body);
     assert!(page.body.contains("ブランドA") && page.body.contains("注文番号"));
@@ -201,7 +204,7 @@ async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_dec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() -> anyhow::Result<()>
 {
-    let mut fleet = fleet().await?;
+    let (mut fleet, _) = fleet().await?;
     let (_, token) = form(&fleet, "").await?;
     let max = modori_coordinator::app::portal::LOOKUP_FAILURES_MAX;
     for i in 0..max - 1 {
@@ -230,7 +233,7 @@ async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_the_apis_use_case(
 ) -> anyhow::Result<()> {
-    let fleet = fleet().await?;
+    let (fleet, store_key) = fleet().await?;
     let (_, token) = form(&fleet, "").await?;
     let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -333,6 +336,56 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     )
     .await?;
     assert!(english.body.contains("We received your request") && english.body.contains("JST"));
+    // A drop-off's QR code, which the store counter opens the return by.
+    assert!(done.body.contains("/qr.svg\""), "{}", done.body);
+    let qr = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("{}/qr.svg", links[0]),
+        &[],
+        None,
+    )
+    .await?;
+    assert_eq!(qr.status, 200, "{}", qr.body);
+    assert_eq!(qr.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(qr.header("x-content-type-options"), Some("nosniff"));
+    assert!(qr.body.contains("<svg"), "{}", qr.body);
+    let scan_path = format!("/ui/store/scan/{status_token}");
+    let body = format!("key={store_key}&next=%2Fstore");
+    let login = http_raw(
+        fleet.http(),
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+    )
+    .await?;
+    let session = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let opened = http_raw(
+        fleet.http(),
+        "GET",
+        &scan_path,
+        &[("Cookie", &session)],
+        None,
+    )
+    .await?;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    assert!(
+        opened.body.contains(rmas[0]) && opened.body.contains("<svg"),
+        "{}",
+        opened.body
+    );
+    let anonymous = http_raw(fleet.http(), "GET", &scan_path, &[], None).await?;
+    assert_ne!(anonymous.status, 200, "{}", anonymous.body);
+    assert!(!anonymous.body.contains(rmas[0]));
+    let random = format!("/ui/store/scan/{}", "ab".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &random, &[("Cookie", &session)], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
+
     // A token guessed at random, or of another merchant, opens nothing.
     let guessed = format!("/r/brand-a/s/{}", "0f".repeat(32));
     let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;

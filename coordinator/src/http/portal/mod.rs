@@ -7,6 +7,7 @@
 //! posts here cannot read it), and every answer carries the headers of [`portal_page`].
 
 mod render;
+mod scan;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -47,6 +48,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/r/{merchant}", get(lookup_page).post(lookup))
         .route("/r/{merchant}/returns", post(register))
         .route("/r/{merchant}/s/{token}", get(status))
+        .merge(scan::router())
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs
@@ -292,6 +294,7 @@ async fn register(
                     "/r/{merchant}/s/{}",
                     o.status_token.as_deref().unwrap_or_default()
                 ),
+                show_qr: method == "store_dropoff" || method == "konbini_dropoff",
             },
             Err(_) => render::Outcome::Refused {
                 resolution: &o.resolution,

@@ -415,6 +415,8 @@ pub enum Outcome<'a> {
         returnless: bool,
         /// The return's status page.
         status_url: String,
+        /// Whether to show the QR code a drop-off point scans instead of a printed label.
+        show_qr: bool,
     },
     Refused {
         resolution: &'a Resolution,
@@ -440,6 +442,7 @@ pub fn confirmation(
                 decision,
                 returnless,
                 status_url,
+                show_qr,
             } => {
                 let mut rows = format!(
                     "<dt>{}</dt><dd class=\"rma\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>",
@@ -489,6 +492,17 @@ pub fn confirmation(
                     lang.pick("返送", "Sending back"),
                     html_escape(how)
                 ));
+                if *show_qr && !*returnless {
+                    rows.push_str(&format!(
+                        "<dt>{}</dt><dd><img class=\"qr\" src=\"{}/qr.svg\" width=\"240\" height=\"240\" alt=\"{}\"></dd>",
+                        lang.pick("持ち込み用QRコード", "QR code for the drop-off"),
+                        html_escape(status_url),
+                        lang.pick(
+                            "店頭でこのQRコードをお見せください（ラベルの印刷は不要です）",
+                            "Show this QR code at the counter (no label to print)"
+                        ),
+                    ));
+                }
                 items.push_str(&format!(
                     "<section class=\"return\"><dl>{rows}</dl>\
                      <p><a class=\"status\" href=\"{}\">{}</a></p></section>",
