@@ -316,10 +316,14 @@ impl Coordinator {
             tokio::spawn(app::webhooks::worker(ctx.clone())),
             tokio::spawn(app::notify::worker(ctx.clone(), channels)),
             tokio::spawn(async move {
-                let serve = axum::serve(http::long_uri::Guarded(listener), router)
-                    .with_graceful_shutdown(async move {
-                        let _ = http_shutdown.changed().await;
-                    });
+                let serve = axum::serve(
+                    http::long_uri::Guarded(listener),
+                    // The portal counts failed lookups by the client's address.
+                    router.into_make_service_with_connect_info::<http::long_uri::Peer>(),
+                )
+                .with_graceful_shutdown(async move {
+                    let _ = http_shutdown.changed().await;
+                });
                 if let Err(e) = serve.await {
                     tracing::error!(error = %e, "HTTP server failed");
                 }

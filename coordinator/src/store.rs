@@ -47,6 +47,7 @@ pub mod listings;
 pub mod match_suggestions;
 pub mod notifications;
 pub mod orders;
+pub mod portal;
 pub mod quarantine;
 pub mod queued;
 pub mod reservations;

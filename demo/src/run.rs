@@ -112,6 +112,11 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!(
         "  Store counter: http://{http}/store  (log in with the store key; try order DEMO-1001)"
     );
+    let try_contact = demo_contact(0);
+    println!(
+        "  Returns portal: http://{http}/r/{DEMO_MERCHANT}  (try order DEMO-1001 with {})",
+        try_contact.email
+    );
     println!("  Sites (JSON):  http://{http}/api/v1/sites");
     println!("  Anomalies:     http://{http}/api/v1/anomalies");
     println!("  OpenAPI:       http://{http}/api/v1/openapi.json");
@@ -341,8 +346,8 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     Ok(gtins)
 }
 
-/// Stores the demo merchant's orders (`DEMO-1001`…, placed over the last three weeks), for the
-/// store counter to look up.
+/// Stores the demo merchant's orders (`DEMO-1001`…, placed over the last three weeks), with
+/// their customers' contact, for the store counter and the portal to look up.
 async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
     use modori_coordinator::store::orders::{Order, OrderLine};
     let now = clock::now_ms();
@@ -364,7 +369,7 @@ async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
                         qty: 1,
                     },
                 ],
-                contact: None,
+                contact: Some(demo_contact(i)),
             }
         })
         .collect();
@@ -376,6 +381,18 @@ async fn demo_orders(c: &Coordinator) -> anyhow::Result<()> {
         .await
         .context("storing the demo orders")?;
     Ok(())
+}
+
+/// The contact on demo order `DEMO-{1001 + i}`: its customer's made-up address and phone,
+/// which open it on the portal.
+fn demo_contact(i: u32) -> modori_coordinator::store::orders::Contact {
+    let customer = 1001 + i % DEMO_CUSTOMERS;
+    modori_coordinator::store::orders::Contact {
+        email: format!("customer{customer}@example.jp"),
+        phone: format!("090-{customer:04}-{:04}", 1001 + i),
+        line_user_id: None,
+        language: "ja".into(),
+    }
 }
 
 /// Makes the demo's API keys (ops, the demo merchant, the first store) after revoking the

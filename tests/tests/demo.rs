@@ -192,11 +192,39 @@ async fn the_largest_return_leaves_the_demo_running_run_after_run() -> anyhow::R
     )
     .await?;
     assert_eq!(status, 201, "{text}");
+    // The order the demo suggests opens on the portal with the contact it prints.
+    let form = modori_tests::http_raw(addr, "GET", "/r/demo-brand", &[], None).await?;
+    assert_eq!(form.status, 200, "{}", form.body);
+    let csrf = form
+        .header("set-cookie")
+        .and_then(|c| c.strip_prefix("modori_portal_csrf="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let body = format!("csrf={csrf}&order_ref=DEMO-1001&contact=customer1001%40example.jp");
+    let cookie = format!("modori_portal_csrf={csrf}");
+    let order = modori_tests::http_raw(
+        addr,
+        "POST",
+        "/r/demo-brand",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        Some(body.as_bytes()),
+    )
+    .await?;
+    assert_eq!(order.status, 200, "{}", order.body);
+    assert!(order.body.contains("DEMO-1001"), "{}", order.body);
     let status = tokio::task::spawn_blocking(move || child.wait()).await??;
     let _ = reader.join();
     printed.extend(line_rx.try_iter().map(|l| l + "\n"));
     assert!(status.success(), "{status}: {printed}");
     assert!(printed.contains("Registered"), "{printed}");
+    assert!(
+        printed.contains("/r/demo-brand  (try order DEMO-1001 with customer1001@example.jp)"),
+        "{printed}"
+    );
     let (ok, second) = demo(&dir, &[]);
     assert!(ok, "{second}");
     assert!(second.contains("Reusing data dir"), "{second}");

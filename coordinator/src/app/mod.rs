@@ -10,6 +10,7 @@ pub mod counter;
 pub mod error;
 pub mod group_commit;
 pub mod notify;
+pub mod portal;
 pub mod privacy;
 pub mod quarantine;
 pub mod register;

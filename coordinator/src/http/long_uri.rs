@@ -66,6 +66,16 @@ impl axum::serve::Listener for Guarded {
     }
 }
 
+/// The client's address of a connection on [`Guarded`], as `ConnectInfo` hands it to handlers.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Guarded>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, Guarded>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 enum State {
     /// Bytes of the first request line read so far, no line end yet.
     FirstLine {

@@ -9,6 +9,8 @@
 //!   `counter`), authenticated by a session cookie (`session`), outside the API document.
 //!   The customers' unsubscribe page (`/r/{merchant}/u/{token}`, `notifications`) takes the
 //!   token its link carries instead.
+//! - The customer portal (`/r/{merchant}`, `portal`) is public: no key and no session; it
+//!   carries its own headers, CSRF tokens and lookup lockouts.
 //! - Every request's latency is recorded by route in `modori_http_request_duration_seconds`.
 
 mod alert_actions;
@@ -26,6 +28,7 @@ pub mod long_uri;
 mod notifications;
 mod ops;
 mod orders;
+pub mod portal;
 mod quarantine_page;
 mod return_list;
 mod return_page;
@@ -162,6 +165,7 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
     routes
         .merge(ui::router())
         .merge(notifications::router())
+        .merge(portal::router())
         .fallback(route_not_found)
         .layer(Extension(Arc::new(doc)))
         .layer(DefaultBodyLimit::max(API_BODY_BYTES_MAX))

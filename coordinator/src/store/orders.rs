@@ -68,18 +68,24 @@ pub fn find_with_facts(
 ) -> Result<Vec<(Order, Vec<LineFacts>)>, StoreError> {
     let mut out = Vec::new();
     for o in find(conn, q, max)? {
-        let returned = returned_qty(conn, &o.merchant, &o.order_ref)?;
-        let mut facts = Vec::with_capacity(o.lines.len());
-        for l in &o.lines {
-            facts.push(LineFacts {
-                returned: returned.get(&l.sku).copied().unwrap_or(0),
-                item: super::dashboard::catalog_item(conn, &o.merchant, &l.sku)?,
-                variants: super::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
-            });
-        }
+        let facts = facts_of(conn, &o)?;
         out.push((o, facts));
     }
     Ok(out)
+}
+
+/// The facts of each line of `o`, in the order of `Order::lines`.
+pub fn facts_of(conn: &Connection, o: &Order) -> Result<Vec<LineFacts>, StoreError> {
+    let returned = returned_qty(conn, &o.merchant, &o.order_ref)?;
+    let mut facts = Vec::with_capacity(o.lines.len());
+    for l in &o.lines {
+        facts.push(LineFacts {
+            returned: returned.get(&l.sku).copied().unwrap_or(0),
+            item: super::dashboard::catalog_item(conn, &o.merchant, &l.sku)?,
+            variants: super::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
+        });
+    }
+    Ok(facts)
 }
 
 /// Stores `orders` of `merchant` (a known reference is replaced), in one transaction.

@@ -370,5 +370,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::alert_silences::MIGRATION),
         // A site's page reads its events and anomalies by site (store/site_activity.rs).
         M::up(super::site_activity::MIGRATION),
+        // Failed lookups on the customer portal, per address and per order (store/portal.rs).
+        M::up(super::portal::MIGRATION),
     ])
 }

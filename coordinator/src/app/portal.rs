@@ -1,0 +1,346 @@
+//! The customer portal's order lookup: a customer opens their order with its reference and the
+//! email address or phone number on it. An unknown order and a wrong contact get the same
+//! answer, the contact is compared in constant time, and failed tries are counted per client
+//! address and per order (stored, so a restart forgives nothing) until a lockout.
+//!
+//! What the customer then asks is registered through `register::submit`, the use case the
+//! API calls: one return per outcome chosen (a refund's lines in one, an exchange's in
+//! another), since a return carries one resolution.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use modori_shared::domain::{Coordinates, MerchantId, ReturnLine, RmaId, Store, StoreKind};
+
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use super::register::{self, Registered, Registration};
+use super::AppError;
+use crate::policy::Resolution;
+use crate::store::orders::{Contact, LineFacts, Order};
+use crate::store::portal::{self, Limits};
+use crate::{store, CoordinatorError, Ctx};
+
+/// Drop-off points shown for a drop-off method, nearest first.
+pub const NEAREST_DROPOFFS_MAX: usize = 3;
+
+/// Who registered a portal return, in the log and the return's record.
+pub const PORTAL_ACTOR: &str = "customer-portal";
+
+/// Failed lookups one client address or one order may make in [`LOOKUP_WINDOW_MS`] before it
+/// is locked out: enough for a customer's typos, far too few to guess a contact.
+pub const LOOKUP_FAILURES_MAX: u32 = 5;
+/// The window failed lookups are counted in, in milliseconds (15 minutes).
+pub const LOOKUP_WINDOW_MS: i64 = 15 * 60_000;
+/// How long a locked-out address or order is refused, in milliseconds (30 minutes).
+pub const LOOKUP_LOCKOUT_MS: i64 = 30 * 60_000;
+
+const LIMITS: Limits = Limits {
+    failures_max: LOOKUP_FAILURES_MAX,
+    window_ms: LOOKUP_WINDOW_MS,
+    lockout_ms: LOOKUP_LOCKOUT_MS,
+};
+
+/// What a lookup found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The order, with the facts of its lines.
+    Found(Box<Order>, Vec<LineFacts>),
+    /// No order with that reference and contact (which of the two is not said).
+    NotFound,
+    /// Too many failed tries from this address or for this order: refused until then.
+    LockedOut { until_ms: i64 },
+}
+
+/// Opens `merchant`'s order `order_ref` for the client at `client` if `contact` is its email
+/// address or phone number.
+pub async fn lookup(
+    ctx: &Ctx,
+    merchant: &str,
+    order_ref: &str,
+    contact: &str,
+    client: IpAddr,
+) -> Result<Lookup, CoordinatorError> {
+    let keys = vec![
+        address_key(client),
+        format!("order:{merchant}/{}", order_ref.to_lowercase()),
+    ];
+    let (merchant, order_ref) = (merchant.to_owned(), order_ref.to_owned());
+    let typed = contact_digest(contact);
+    let now_ms = ctx.clock.now_ms();
+    let found = ctx
+        .db
+        .call(move |c| {
+            if let Some(until_ms) = portal::locked_until(c, &keys, now_ms)? {
+                return Ok(Lookup::LockedOut { until_ms });
+            }
+            let order = portal::order(c, &merchant, &order_ref)?;
+            // An unknown order is compared too, against nothing anyone can type, so its answer
+            // takes as long as a wrong contact's.
+            let matches = match order.as_ref().and_then(|(o, _)| o.contact.as_ref()) {
+                Some(stored) => contact_matches(stored, &typed),
+                None => {
+                    let _ = digests_equal(&[0xff; 32], &typed);
+                    false
+                }
+            };
+            if let (true, Some((o, facts))) = (matches, order) {
+                return Ok(Lookup::Found(Box::new(o), facts));
+            }
+            Ok(match portal::record_failure(c, &keys, now_ms, LIMITS)? {
+                Some(until_ms) => Lookup::LockedOut { until_ms },
+                None => Lookup::NotFound,
+            })
+        })
+        .await
+        .map_err(|e: crate::store::StoreError| CoordinatorError::from(e))?;
+    match &found {
+        Lookup::Found(o, _) => {
+            info!(merchant = %o.merchant, order = %o.order_ref, "portal: order opened")
+        }
+        Lookup::NotFound => info!(client = %client, "portal: lookup failed"),
+        Lookup::LockedOut { until_ms } => {
+            warn!(client = %client, until_ms, "portal: lookup refused, locked out")
+        }
+    }
+    Ok(found)
+}
+
+/// What became of one outcome's lines (the SKUs asked for).
+pub struct PortalOutcome {
+    pub resolution: Resolution,
+    pub skus: Vec<String>,
+    pub registered: Result<Registered, AppError>,
+    /// The token of the registered return's status page (`/r/{merchant}/s/{token}`).
+    pub status_token: Option<String>,
+}
+
+/// What a customer asked on the portal of an order they opened.
+pub struct PortalReturn {
+    pub merchant: MerchantId,
+    pub order: Order,
+    /// Each line with the outcome chosen for it.
+    pub lines: Vec<(ReturnLine, Resolution)>,
+    /// The customer's postal code, routed from.
+    pub postal_code: String,
+    /// One of `store::commerce::METHODS`.
+    pub method: String,
+}
+
+/// What the portal registered: each outcome, and where the customer may drop the parcels
+/// off (for a drop-off method), nearest first, with the distance in km.
+pub struct PortalRegistered {
+    pub outcomes: Vec<PortalOutcome>,
+    pub dropoffs: Vec<(Store, f64)>,
+}
+
+/// The fleet's drop-off points of `kind` nearest `origin`, at most `n`, nearest first.
+pub fn nearest_dropoffs(
+    stores: &[Store],
+    origin: Coordinates,
+    kind: StoreKind,
+    n: usize,
+) -> Vec<(Store, f64)> {
+    let mut near: Vec<(Store, f64)> = stores
+        .iter()
+        .filter(|s| s.kind == kind)
+        .map(|s| {
+            (
+                s.clone(),
+                modori_shared::geo::distance_km(origin, s.location),
+            )
+        })
+        .collect();
+    near.sort_by(|a, b| a.1.total_cmp(&b.1));
+    near.truncate(n);
+    near
+}
+
+/// Registers what a customer asked, one return per outcome, through the API's use case; each
+/// outcome's answer in the order the outcomes were first chosen.
+pub async fn register_returns(
+    ctx: &Arc<Ctx>,
+    req: PortalReturn,
+) -> Result<PortalRegistered, AppError> {
+    let (origin, prefecture) = crate::postal::origin(&req.postal_code)
+        .map_err(|e| AppError::invalid_field("postal_code", e.to_string()))?;
+    if !store::commerce::METHODS.contains(&req.method.as_str()) {
+        return Err(AppError::invalid_field("method", "not a method offered"));
+    }
+    let mut groups: Vec<(Resolution, Vec<ReturnLine>)> = Vec::new();
+    for (line, outcome) in req.lines {
+        match groups.iter_mut().find(|(r, _)| *r == outcome) {
+            Some((_, lines)) => lines.push(line),
+            None => groups.push((outcome, vec![line])),
+        }
+    }
+    let customer = req
+        .order
+        .customer_ref
+        .clone()
+        .map(|reference| store::Customer {
+            reference,
+            name: None,
+            address: None,
+        });
+    let mut out = Vec::with_capacity(groups.len());
+    for (resolution, lines) in groups {
+        let skus = lines.iter().map(|l| l.sku.to_string()).collect();
+        let rma =
+            RmaId::new(crate::ids::new_rma_id()).map_err(|e| AppError::Internal(e.to_string()))?;
+        let registration = Registration {
+            rma,
+            merchant: Some(req.merchant.clone()),
+            origin,
+            origin_label: format!("{} {prefecture}", req.postal_code),
+            origin_store: None,
+            lines,
+            customer: customer.clone(),
+            order_ref: Some(req.order.order_ref.clone()),
+            order_date_ms: Some(req.order.ordered_ms),
+            method: req.method.clone(),
+            resolution: resolution.clone(),
+            store_condition: None,
+        };
+        let done = register::submit(ctx, registration, PORTAL_ACTOR).await;
+        let status_token = match &done {
+            Ok(registered) => Some(status_token(ctx, registered.routed.rma.as_str()).await?),
+            Err(e) => {
+                info!(merchant = %req.merchant, error = %e, "portal: a return refused");
+                None
+            }
+        };
+        out.push(PortalOutcome {
+            resolution,
+            skus,
+            registered: done,
+            status_token,
+        });
+    }
+    let kind = match req.method.as_str() {
+        "konbini_dropoff" => Some(StoreKind::Konbini),
+        "store_dropoff" => Some(StoreKind::Retail),
+        _ => None,
+    };
+    let dropoffs = kind.map_or_else(Vec::new, |k| {
+        nearest_dropoffs(&ctx.fleet.stores, origin, k, NEAREST_DROPOFFS_MAX)
+    });
+    Ok(PortalRegistered {
+        outcomes: out,
+        dropoffs,
+    })
+}
+
+/// A fresh token of `rma`'s status page, stored by its hash like the ones messages carry.
+async fn status_token(ctx: &Ctx, rma: &str) -> Result<String, AppError> {
+    let (token, hash) =
+        crate::notify::mint_token().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (rma, now_ms) = (rma.to_owned(), ctx.clock.now_ms());
+    ctx.db
+        .call(move |c| store::notifications::put_token(c, &rma, &hash, now_ms))
+        .await?;
+    Ok(token)
+}
+
+/// The key failures from `client` are counted under: an IPv6 client by its /64, which one
+/// subscriber holds whole.
+fn address_key(client: IpAddr) -> String {
+    match client {
+        IpAddr::V4(a) => format!("addr:{a}"),
+        IpAddr::V6(a) => {
+            let s = a.segments();
+            format!("addr:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+    }
+}
+
+/// What a contact is compared as: an email address in lower case, a phone number by its
+/// digits in the domestic form (`+81 90-1234-5678` is `09012345678`).
+fn normalise(contact: &str) -> String {
+    let contact = contact.trim();
+    if contact.contains('@') {
+        return contact.to_lowercase();
+    }
+    let digits: String = contact.chars().filter(char::is_ascii_digit).collect();
+    match digits.strip_prefix("81") {
+        Some(rest) if contact.starts_with('+') => format!("0{rest}"),
+        _ => digits,
+    }
+}
+
+fn contact_digest(contact: &str) -> [u8; 32] {
+    Sha256::digest(normalise(contact).as_bytes()).into()
+}
+
+/// Whether `typed` is the digest of the order's email or phone; both are compared, always.
+fn contact_matches(stored: &Contact, typed: &[u8; 32]) -> bool {
+    let email = digests_equal(&contact_digest(&stored.email), typed);
+    let phone =
+        !stored.phone.trim().is_empty() && digests_equal(&contact_digest(&stored.phone), typed);
+    email | phone
+}
+
+/// Equality whose time does not depend on where the two differ.
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contact() -> Contact {
+        Contact {
+            email: "Hanako@Example.jp".into(),
+            phone: "090-1234-5678".into(),
+            line_user_id: None,
+            language: "ja".into(),
+        }
+    }
+
+    #[test]
+    fn the_email_matches_in_any_case_and_the_phone_in_any_form() {
+        let c = contact();
+        for typed in [
+            "hanako@example.jp",
+            " HANAKO@example.JP ",
+            "09012345678",
+            "+81 90 1234 5678",
+        ] {
+            assert!(contact_matches(&c, &contact_digest(typed)), "{typed}");
+        }
+        for typed in ["taro@example.jp", "09012345679", "", "@"] {
+            assert!(!contact_matches(&c, &contact_digest(typed)), "{typed}");
+        }
+    }
+
+    #[test]
+    fn the_nearest_dropoffs_are_of_the_kind_asked_nearest_first() {
+        let store = |id: &str, kind, lat| Store {
+            id: modori_shared::domain::StoreId::new(id.to_owned()).unwrap(),
+            name: id.to_owned(),
+            kind,
+            location: Coordinates::new(lat, 135.5).unwrap(),
+        };
+        let stores = [
+            store("far-konbini", StoreKind::Konbini, 36.0),
+            store("shop", StoreKind::Retail, 34.7),
+            store("near-konbini", StoreKind::Konbini, 34.8),
+            store("mid-konbini", StoreKind::Konbini, 35.2),
+        ];
+        let origin = Coordinates::new(34.7, 135.5).unwrap();
+        let near = nearest_dropoffs(&stores, origin, StoreKind::Konbini, 2);
+        let names: Vec<&str> = near.iter().map(|(s, _)| s.name.as_str()).collect();
+        assert_eq!(names, ["near-konbini", "mid-konbini"]);
+        assert!((near[0].1 - 11.1).abs() < 0.5, "{}", near[0].1);
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "addr:192.0.2.7");
+    }
+}

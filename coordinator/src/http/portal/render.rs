@@ -1,0 +1,644 @@
+//! The portal's pages as HTML, in the customer's language: every word a customer reads is
+//! here, in Japanese and in English, with no internal code shown.
+
+use chrono::{DateTime, FixedOffset};
+use modori_shared::domain::MerchantId;
+
+use modori_shared::domain::{ReasonCode, Store};
+
+use crate::http::counter::html_escape;
+use crate::policy::{PolicyDecision, Resolution};
+use crate::store::orders::{LineFacts, Order};
+
+const DAY_MS: i64 = 86_400_000;
+/// Japan's offset from UTC, in seconds (no daylight saving time).
+const JST_OFFSET_S: i32 = 9 * 3600;
+
+/// The language of a page: Japanese first, English when asked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: Option<&str>) -> Self {
+        match s {
+            Some("en") => Self::En,
+            _ => Self::Ja,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Self::Ja => "ja",
+            Self::En => "en",
+        }
+    }
+
+    fn pick(self, ja: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Self::Ja => ja,
+            Self::En => en,
+        }
+    }
+}
+
+/// Why the lookup form is shown again.
+#[derive(Clone, Copy, Debug)]
+pub enum Problem {
+    Missing,
+    NotFound,
+    LockedOut { until_ms: i64 },
+}
+
+fn head(lang: Lang, title: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{}</title><link rel=\"stylesheet\" href=\"/r/assets/portal.css\"></head><body>",
+        lang.code(),
+        html_escape(title)
+    )
+}
+
+/// The header of every page: the merchant's name and the language switch.
+fn banner(name: &str, lang: Lang, switch_href: &str) -> String {
+    let (label, other) = match lang {
+        Lang::Ja => ("English", "en"),
+        Lang::En => ("日本語", "ja"),
+    };
+    format!(
+        "<header><span class=\"shop\">{}</span>\
+         <a class=\"lang\" href=\"{}?lang={other}\" lang=\"{other}\">{label}</a></header><main>",
+        html_escape(name),
+        html_escape(switch_href)
+    )
+}
+
+/// A time in Japan, as customers read it (`2026年12月5日 15:04` / `5 Dec 2026 15:04`).
+pub fn japan_time(ms: i64, lang: Lang) -> String {
+    let Some(utc) = DateTime::from_timestamp_millis(ms) else {
+        return String::new();
+    };
+    let Some(jst) = FixedOffset::east_opt(JST_OFFSET_S) else {
+        return String::new();
+    };
+    let t = utc.with_timezone(&jst);
+    match lang {
+        Lang::Ja => t.format("%Y年%-m月%-d日 %H:%M").to_string(),
+        Lang::En => t.format("%-d %b %Y %H:%M JST").to_string(),
+    }
+}
+
+fn japan_date(ms: i64, lang: Lang) -> String {
+    let t = japan_time(ms, lang);
+    t.split(' ')
+        .take(if lang == Lang::Ja { 1 } else { 3 })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The form a customer opens their order with, and why it is shown again if it is.
+pub fn lookup_form(
+    merchant: &MerchantId,
+    name: &str,
+    lang: Lang,
+    csrf: &str,
+    problem: Option<Problem>,
+) -> String {
+    let path = format!("/r/{merchant}");
+    let problem = problem.map(|p| {
+        let text = match p {
+            Problem::Missing => lang
+                .pick(
+                    "注文番号と、メールアドレスまたは電話番号を入力してください。",
+                    "Enter your order number and your email address or phone number.",
+                )
+                .to_owned(),
+            Problem::NotFound => lang
+                .pick(
+                    "該当するご注文が見つかりません。注文番号と、ご注文時のメールアドレスまたは電話番号をご確認ください。",
+                    "We could not find that order. Check the order number and the email address or phone number you ordered with.",
+                )
+                .to_owned(),
+            Problem::LockedOut { until_ms } => match lang {
+                Lang::Ja => format!(
+                    "試行回数が上限に達しました。{}以降にもう一度お試しください。",
+                    japan_time(until_ms, lang)
+                ),
+                Lang::En => format!(
+                    "Too many tries. Please try again after {}.",
+                    japan_time(until_ms, lang)
+                ),
+            },
+        };
+        format!("<p class=\"problem\" role=\"alert\">{}</p>", html_escape(&text))
+    });
+    format!(
+        "{}{}<h1>{}</h1><p>{}</p>{}\
+         <form method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <label>{}<input name=\"order_ref\" id=\"order_ref\" required maxlength=\"64\" autocomplete=\"off\"></label>\
+         <label>{}<input name=\"contact\" id=\"contact\" required maxlength=\"128\" autocomplete=\"email\"></label>\
+         <button type=\"submit\">{}</button></form></main></body></html>",
+        head(lang, lang.pick("返品・交換のお申し込み", "Returns and exchanges")),
+        banner(name, lang, &path),
+        lang.pick("返品・交換のお申し込み", "Return or exchange an item"),
+        lang.pick(
+            "ご注文の確認のため、注文番号と、ご注文時のメールアドレスまたは電話番号を入力してください。",
+            "To find your order, enter its order number and the email address or phone number you ordered with.",
+        ),
+        problem.unwrap_or_default(),
+        html_escape(&path),
+        html_escape(csrf),
+        lang.code(),
+        lang.pick("注文番号", "Order number"),
+        lang.pick("メールアドレスまたは電話番号", "Email address or phone number"),
+        lang.pick("注文を確認する", "Find my order"),
+    )
+}
+
+/// The answer to a form whose CSRF token is not its page's (an old tab, or another site).
+pub fn stale_form(merchant: &MerchantId, lang: Lang) -> String {
+    let path = format!("/r/{merchant}?lang={}", lang.code());
+    format!(
+        "{}<main><h1>{}</h1><p><a href=\"{}\">{}</a></p></main></body></html>",
+        head(
+            lang,
+            lang.pick("もう一度お試しください", "Please try again")
+        ),
+        lang.pick("ページの有効期限が切れました。", "This page has expired."),
+        html_escape(&path),
+        lang.pick("最初からやり直す", "Start again"),
+    )
+}
+
+/// The answer to a link that opens nothing (mistyped, guessed, or of a forgotten customer).
+pub fn unknown_link(lang: Lang) -> String {
+    format!(
+        "{}<main><h1>{}</h1><p>{}</p></main></body></html>",
+        head(lang, lang.pick("ページが見つかりません", "Page not found")),
+        lang.pick("ページが見つかりません", "Page not found"),
+        lang.pick(
+            "このリンクは無効か、有効期限が切れています。",
+            "This link is not valid, or no longer."
+        ),
+    )
+}
+
+/// Whether one line of an order may be returned, in the customer's words.
+pub fn line_decision(
+    ordered: u32,
+    facts: &LineFacts,
+    window_ends_ms: i64,
+    now_ms: i64,
+    lang: Lang,
+) -> (bool, String) {
+    if facts.item.as_ref().is_some_and(|i| i.1) {
+        let s = lang.pick(
+            "セール品（返品不可）のため、返品・交換はお受けできません。",
+            "This was a final-sale item: it cannot be returned or exchanged.",
+        );
+        return (false, s.to_owned());
+    }
+    if u64::from(ordered) <= facts.returned {
+        let s = lang.pick(
+            "この商品はすでに返品のお申し込みがあります。",
+            "A return of this item has already been made.",
+        );
+        return (false, s.to_owned());
+    }
+    let end = japan_date(window_ends_ms, lang);
+    if now_ms > window_ends_ms {
+        return (
+            false,
+            match lang {
+                Lang::Ja => format!("返品期限（{end}）を過ぎています。"),
+                Lang::En => format!("The return period ended on {end}."),
+            },
+        );
+    }
+    (
+        true,
+        match lang {
+            Lang::Ja => format!("{end}まで返品・交換できます。"),
+            Lang::En => format!("You can return or exchange this until {end}."),
+        },
+    )
+}
+
+/// A reason code in the customer's words.
+pub fn reason_words(r: ReasonCode, lang: Lang) -> &'static str {
+    match r {
+        ReasonCode::TooSmall => lang.pick("サイズが小さい", "Too small"),
+        ReasonCode::TooLarge => lang.pick("サイズが大きい", "Too large"),
+        ReasonCode::NotAsDescribed => lang.pick("説明と違う", "Not as described"),
+        ReasonCode::DamagedInTransit => lang.pick("配送中に破損", "Damaged in delivery"),
+        ReasonCode::Defective => lang.pick("不良品", "Faulty"),
+        ReasonCode::WrongItemSent => lang.pick("違う商品が届いた", "Wrong item sent"),
+        ReasonCode::ChangedMind => lang.pick("イメージと違った・不要になった", "Changed my mind"),
+        ReasonCode::ArrivedLate => lang.pick("届くのが遅かった", "Arrived too late"),
+        ReasonCode::Other => lang.pick("その他", "Other"),
+    }
+}
+
+/// A way of sending a return back, in the customer's words.
+pub fn method_words(method: &str, lang: Lang) -> &'static str {
+    match method {
+        "home_pickup" => lang.pick(
+            "ご自宅で集荷（梱包をお手伝い）",
+            "Home pickup (we help pack)",
+        ),
+        "konbini_dropoff" => lang.pick("コンビニから発送", "Drop off at a konbini"),
+        "store_dropoff" => lang.pick("店舗へ持ち込み", "Drop off at a store"),
+        _ => lang.pick("配送業者の集荷", "Carrier pickup"),
+    }
+}
+
+/// An outcome in the customer's words.
+pub fn outcome_words(r: &Resolution, lang: Lang) -> String {
+    match r {
+        Resolution::Refund => lang.pick("返金", "Refund").to_owned(),
+        Resolution::StoreCredit => lang
+            .pick(
+                "ストアクレジット（ボーナス付き）",
+                "Store credit (with a bonus)",
+            )
+            .to_owned(),
+        Resolution::Exchange { sku } => match lang {
+            Lang::Ja => format!("{sku} に交換"),
+            Lang::En => format!("Exchange for {sku}"),
+        },
+    }
+}
+
+/// What the order page's form needs besides the order: its token and the contact the order
+/// was opened with (posted again, so registering checks it again).
+pub struct Opened<'a> {
+    pub csrf: &'a str,
+    pub contact: &'a str,
+}
+
+/// The order a customer opened: each line with whether it may be returned and why not, and
+/// for each that may, the reason and the outcome to choose; then where from and how.
+pub fn order_page(
+    name: &str,
+    lang: Lang,
+    order: &Order,
+    facts: &[LineFacts],
+    window_days: u32,
+    now_ms: i64,
+    opened: &Opened<'_>,
+) -> String {
+    let window_ends_ms = order.ordered_ms + i64::from(window_days) * DAY_MS;
+    let mut lines = String::new();
+    let mut n_returnable = 0;
+    for (i, (l, f)) in order.lines.iter().zip(facts).enumerate() {
+        let (ok, why) = line_decision(l.qty, f, window_ends_ms, now_ms, lang);
+        let price = f
+            .item
+            .as_ref()
+            .map_or_else(String::new, |i| format!(" · ¥{}", i.0));
+        let choice = if ok {
+            n_returnable += 1;
+            line_choice(
+                i,
+                l.qty
+                    .saturating_sub(u32::try_from(f.returned).unwrap_or(u32::MAX)),
+                &f.variants,
+                &l.sku,
+                lang,
+            )
+        } else {
+            String::new()
+        };
+        lines.push_str(&format!(
+            "<li class=\"line {}\"><span class=\"sku\">{}</span>\
+             <span class=\"qty\">× {}{}</span><p class=\"decision\">{}</p>{}</li>",
+            if ok { "returnable" } else { "refused" },
+            html_escape(&l.sku),
+            l.qty,
+            price,
+            html_escape(&why),
+            choice
+        ));
+    }
+    let path = format!("/r/{}", order.merchant);
+    let rest = if n_returnable == 0 {
+        "</ul>".to_owned()
+    } else {
+        let methods: String = crate::store::commerce::METHODS
+            .iter()
+            .map(|m| format!("<option value=\"{m}\">{}</option>", method_words(m, lang)))
+            .collect();
+        format!(
+            "</ul><label>{}<input name=\"postal_code\" id=\"postal_code\" required \
+             inputmode=\"numeric\" maxlength=\"8\" placeholder=\"530-0001\"></label>\
+             <label>{}<select name=\"method\" id=\"method\">{methods}</select></label>\
+             <button type=\"submit\">{}</button></form>",
+            lang.pick("ご住所の郵便番号", "Your postal code"),
+            lang.pick("返送の方法", "How to send it back"),
+            lang.pick("返品を申し込む", "Request the return"),
+        )
+    };
+    format!(
+        "{}{}<h1>{}</h1><p>{} {}</p>\
+         <form method=\"post\" action=\"{}/returns\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+         <input type=\"hidden\" name=\"lang\" value=\"{}\">\
+         <input type=\"hidden\" name=\"order_ref\" value=\"{}\">\
+         <input type=\"hidden\" name=\"contact\" value=\"{}\">\
+         <ul class=\"lines\">{}{}</main></body></html>",
+        head(lang, lang.pick("ご注文の商品", "Your order")),
+        banner(name, lang, &path),
+        lang.pick("ご注文の商品", "Your order"),
+        lang.pick("注文番号", "Order number"),
+        html_escape(&order.order_ref),
+        html_escape(&path),
+        html_escape(opened.csrf),
+        lang.code(),
+        html_escape(&order.order_ref),
+        html_escape(opened.contact),
+        lines,
+        rest,
+    )
+}
+
+/// The choices of one returnable line: whether to return it (and how many), why, and what
+/// instead.
+fn line_choice(i: usize, returnable: u32, variants: &[String], sku: &str, lang: Lang) -> String {
+    let reasons: String = ReasonCode::ALL
+        .iter()
+        .map(|r| {
+            format!(
+                "<option value=\"{}\">{}</option>",
+                r.as_str(),
+                reason_words(*r, lang)
+            )
+        })
+        .collect();
+    let mut outcomes = format!(
+        "<option value=\"refund\">{}</option><option value=\"store_credit\">{}</option>",
+        outcome_words(&Resolution::Refund, lang),
+        outcome_words(&Resolution::StoreCredit, lang)
+    );
+    for v in variants.iter().filter(|v| v.as_str() != sku) {
+        let r = Resolution::Exchange { sku: v.clone() };
+        outcomes.push_str(&format!(
+            "<option value=\"exchange:{}\">{}</option>",
+            html_escape(v),
+            html_escape(&outcome_words(&r, lang))
+        ));
+    }
+    format!(
+        "<div class=\"choice\"><label class=\"pick\"><input type=\"checkbox\" name=\"line{i}\" \
+         value=\"1\"> {}</label>\
+         <label>{}<input name=\"qty{i}\" type=\"number\" min=\"1\" max=\"{returnable}\" value=\"1\"></label>\
+         <label>{}<select name=\"reason{i}\">{reasons}</select></label>\
+         <label>{}<select name=\"outcome{i}\">{outcomes}</select></label></div>",
+        lang.pick("この商品を返品・交換する", "Return or exchange this item"),
+        lang.pick("数量", "Quantity"),
+        lang.pick("理由", "Reason"),
+        lang.pick("ご希望", "What you would like instead"),
+    )
+}
+
+/// One return registered, or refused, as the confirmation shows it.
+pub enum Outcome<'a> {
+    Registered {
+        rma: &'a str,
+        resolution: &'a Resolution,
+        skus: Vec<String>,
+        decision: Option<&'a PolicyDecision>,
+        returnless: bool,
+        /// The return's status page.
+        status_url: String,
+        /// Whether to show the QR code a drop-off point scans instead of a printed label.
+        show_qr: bool,
+    },
+    Refused {
+        resolution: &'a Resolution,
+    },
+}
+
+/// The confirmation: each return registered with its breakdown, and what was refused.
+pub fn confirmation(
+    name: &str,
+    merchant: &str,
+    lang: Lang,
+    method: &str,
+    outcomes: &[Outcome<'_>],
+    dropoffs: &[(Store, f64)],
+) -> String {
+    let mut items = String::new();
+    for o in outcomes {
+        match o {
+            Outcome::Registered {
+                rma,
+                resolution,
+                skus,
+                decision,
+                returnless,
+                status_url,
+                show_qr,
+            } => {
+                let mut rows = format!(
+                    "<dt>{}</dt><dd class=\"rma\">{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>",
+                    lang.pick("返品番号", "Return number"),
+                    html_escape(rma),
+                    lang.pick("商品", "Items"),
+                    html_escape(&skus.join(", ")),
+                    lang.pick("ご希望", "Outcome"),
+                    html_escape(&outcome_words(resolution, lang)),
+                );
+                if let Some(d) = decision {
+                    let yen = |n: u64| format!("¥{n}");
+                    let value_label = match resolution {
+                        Resolution::Refund => {
+                            lang.pick("返金額（手数料差引前）", "Refund (before the fee)")
+                        }
+                        Resolution::StoreCredit => lang.pick("クレジット額", "Credit"),
+                        Resolution::Exchange { .. } => lang.pick("商品の価格", "Item value"),
+                    };
+                    rows.push_str(&format!(
+                        "<dt>{value_label}</dt><dd class=\"value\">{}</dd>",
+                        yen(d.value_yen)
+                    ));
+                    if d.store_credit_bonus_yen > 0 {
+                        rows.push_str(&format!(
+                            "<dt>{}</dt><dd class=\"bonus\">{}</dd>",
+                            lang.pick("ボーナス", "Bonus"),
+                            yen(d.store_credit_bonus_yen)
+                        ));
+                    }
+                    rows.push_str(&format!(
+                        "<dt>{}</dt><dd class=\"fee\">{}</dd>",
+                        lang.pick("手数料", "Fee"),
+                        yen(d.fee_yen)
+                    ));
+                }
+                let how = if *returnless {
+                    lang.pick(
+                        "この商品は返送不要です。お手元に残したまま返金いたします。",
+                        "You need not send this back: keep it, and you are refunded.",
+                    )
+                } else {
+                    method_words(method, lang)
+                };
+                rows.push_str(&format!(
+                    "<dt>{}</dt><dd>{}</dd>",
+                    lang.pick("返送", "Sending back"),
+                    html_escape(how)
+                ));
+                if *show_qr && !*returnless {
+                    rows.push_str(&format!(
+                        "<dt>{}</dt><dd><img class=\"qr\" src=\"{}/qr.svg\" width=\"240\" height=\"240\" alt=\"{}\"></dd>",
+                        lang.pick("持ち込み用QRコード", "QR code for the drop-off"),
+                        html_escape(status_url),
+                        lang.pick(
+                            "店頭でこのQRコードをお見せください（ラベルの印刷は不要です）",
+                            "Show this QR code at the counter (no label to print)"
+                        ),
+                    ));
+                }
+                items.push_str(&format!(
+                    "<section class=\"return\"><dl>{rows}</dl>\
+                     <p><a class=\"status\" href=\"{}\">{}</a></p></section>",
+                    html_escape(status_url),
+                    lang.pick("返品の状況を見る", "See where your return stands")
+                ));
+            }
+            Outcome::Refused { resolution } => items.push_str(&format!(
+                "<p class=\"problem\" role=\"alert\">{}</p>",
+                html_escape(&match lang {
+                    Lang::Ja => format!(
+                        "「{}」のお申し込みはお受けできませんでした。返品の条件をご確認ください。",
+                        outcome_words(resolution, lang)
+                    ),
+                    Lang::En => format!(
+                        "We could not accept the request for “{}”. Please check the return terms.",
+                        outcome_words(resolution, lang)
+                    ),
+                })
+            )),
+        }
+    }
+    if !dropoffs.is_empty() && items.contains("class=\"return\"") {
+        let points: String = dropoffs
+            .iter()
+            .map(|(store, km)| {
+                format!(
+                    "<li><span class=\"place\">{}</span> <span class=\"km\">{km:.1} km</span></li>",
+                    html_escape(&store.name)
+                )
+            })
+            .collect();
+        items.push_str(&format!(
+            "<h2>{}</h2><ol class=\"dropoffs\">{points}</ol>",
+            lang.pick("お近くの持ち込み先", "Nearest drop-off points")
+        ));
+    }
+    let path = format!("/r/{merchant}");
+    format!(
+        "{}{}<h1>{}</h1>{items}</main></body></html>",
+        head(lang, lang.pick("お申し込みの内容", "Your return")),
+        banner(name, lang, &path),
+        if outcomes
+            .iter()
+            .any(|o| matches!(o, Outcome::Registered { .. }))
+        {
+            lang.pick("お申し込みを受け付けました", "Your return is registered")
+        } else {
+            lang.pick(
+                "お申し込みをお受けできませんでした",
+                "Your return was not accepted",
+            )
+        },
+    )
+}
+
+/// A timeline event in the customer's words; none for the steps that are ours alone.
+pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
+    Some(match kind {
+        "registered" => lang.pick("お申し込みを受け付けました", "We received your request"),
+        "unit_received" | "unit_matched" => lang.pick(
+            "返品物が倉庫に到着しました",
+            "Your item arrived at our warehouse",
+        ),
+        "unit_graded" => lang.pick("返品物の検品が終わりました", "Your item was inspected"),
+        "refunded" => lang.pick("返金いたしました", "Your refund was issued"),
+        "exchange_shipped" => lang.pick("交換品を発送しました", "Your exchange was shipped"),
+        "cancelled" => lang.pick("お申し込みは取り消されました", "Your return was cancelled"),
+        "expired" => lang.pick(
+            "期限内に返品物が届かなかったため、お申し込みは終了しました",
+            "Your return closed: the item did not reach us in time",
+        ),
+        _ => return None,
+    })
+}
+
+/// A return's status page: what happened to it, in the customer's words and Japan time,
+/// newest last.
+pub fn status_page(
+    name: &str,
+    lang: Lang,
+    rma: &str,
+    events: &[(String, i64)],
+    self_path: &str,
+) -> String {
+    let mut items = String::new();
+    for (kind, at_ms) in events {
+        let Some(words) = event_words(kind, lang) else {
+            continue;
+        };
+        items.push_str(&format!(
+            "<li><time>{}</time> {}</li>",
+            japan_time(*at_ms, lang),
+            html_escape(words)
+        ));
+    }
+    format!(
+        "{}{}<h1>{}</h1><p>{} {}</p><ol class=\"timeline\">{items}</ol></main></body></html>",
+        head(lang, lang.pick("返品の状況", "Your return")),
+        banner(name, lang, self_path),
+        lang.pick("返品の状況", "Where your return stands"),
+        lang.pick("返品番号", "Return number"),
+        html_escape(rma),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(final_sale: bool, returned: u64) -> LineFacts {
+        LineFacts {
+            returned,
+            item: Some((4_900, final_sale, "apparel".into())),
+            variants: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_refusal_says_why_in_plain_words() {
+        let end = 1_700_000_000_000;
+        let (ok, why) = line_decision(1, &facts(true, 0), end, end - 1, Lang::Ja);
+        assert!(!ok && why.contains("セール品"), "{why}");
+        let (ok, why) = line_decision(1, &facts(false, 1), end, end - 1, Lang::En);
+        assert!(!ok && why.contains("already"), "{why}");
+        let (ok, why) = line_decision(1, &facts(false, 0), end, end + 1, Lang::En);
+        assert!(!ok && why.contains("ended on 15 Nov 2023"), "{why}");
+        let (ok, why) = line_decision(2, &facts(false, 1), end, end - 1, Lang::Ja);
+        assert!(ok && why.contains("2023年11月15日まで"), "{why}");
+    }
+
+    #[test]
+    fn times_are_japan_time() {
+        // 2026-12-05 06:00 UTC is 15:00 in Japan.
+        let ms = 1_796_450_400_000;
+        assert_eq!(japan_time(ms, Lang::Ja), "2026年12月5日 15:00");
+        assert_eq!(japan_time(ms, Lang::En), "5 Dec 2026 15:00 JST");
+    }
+}

@@ -1,0 +1,155 @@
+//! The QR code a customer shows at a store instead of a printed label, and the counter's
+//! side of it: the code carries the counter's URL of the return with its status token (256
+//! random bits, no personal data); a store session that opens it sees the return, where it
+//! goes and its barcode, to print on the counter's printer.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use modori_shared::domain::RmaId;
+use qrcode::render::svg;
+use qrcode::QrCode;
+
+use super::{merchant_of, portal_page, render};
+use crate::http::counter::html_escape;
+use crate::http::error::{ApiError, ApiPath};
+use crate::http::session::Browser;
+use crate::notify::{is_token_shaped, token_hash};
+use crate::store::{self, lifecycle};
+use crate::Ctx;
+
+/// Where the counter opens a return by the token its QR code carries.
+pub const SCAN_PATH: &str = "/ui/store/scan";
+
+pub fn router() -> Router<Arc<Ctx>> {
+    Router::new()
+        .route("/r/{merchant}/s/{token}/qr.svg", get(qr_svg))
+        .route("/ui/store/scan/{token}", get(scan))
+}
+
+/// The return a token opens, when it is of `merchant` (any merchant when none).
+async fn token_return(
+    ctx: &Ctx,
+    merchant: Option<String>,
+    token: &str,
+) -> Result<Option<lifecycle::Return>, ApiError> {
+    if !is_token_shaped(token) {
+        return Ok(None);
+    }
+    let hash = token_hash(token);
+    Ok(ctx
+        .db
+        .call(move |c| -> Result<_, store::StoreError> {
+            let Some((rma, owner)) = store::notifications::token_return(c, &hash)? else {
+                return Ok(None);
+            };
+            if merchant.is_some() && owner != merchant {
+                return Ok(None);
+            }
+            let Ok(rma) = RmaId::new(rma) else {
+                return Ok(None);
+            };
+            lifecycle::get(c, &rma)
+        })
+        .await?)
+}
+
+/// The counter's URL of a token: under `notifications.public_base_url` when set, else the
+/// host this page was asked of.
+fn scan_url(ctx: &Ctx, headers: &HeaderMap, token: &str) -> String {
+    let base = ctx.config.notifications.base_url().map_or_else(
+        || {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("localhost");
+            format!("http://{host}")
+        },
+        str::to_owned,
+    );
+    format!("{base}{SCAN_PATH}/{token}")
+}
+
+async fn qr_svg(
+    State(ctx): State<Arc<Ctx>>,
+    ApiPath((merchant, token)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let merchant = merchant_of(merchant)?;
+    if token_return(&ctx, Some(merchant.to_string()), &token)
+        .await?
+        .is_none()
+    {
+        return Ok(portal_page(
+            StatusCode::NOT_FOUND,
+            render::unknown_link(render::Lang::Ja),
+        ));
+    }
+    let code = QrCode::new(scan_url(&ctx, &headers, &token).as_bytes())
+        .map_err(|e| ApiError::internal(&e))?;
+    let image = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(240, 240)
+        .build();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        image,
+    )
+        .into_response())
+}
+
+/// The counter opens a return from its QR code: what it is, where it goes, its barcode.
+async fn scan(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    ApiPath(token): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    browser.require_store()?;
+    let ret = token_return(&ctx, None, &token)
+        .await?
+        .ok_or_else(|| ApiError::not_found("this code opens no return"))?;
+    let site_name = ctx
+        .fleet
+        .sites
+        .iter()
+        .find(|s| s.id.as_str() == ret.site)
+        .map_or_else(|| ret.site.clone(), |s| s.name.clone());
+    let barcode =
+        modori_shared::label::svg::page_svg(&ret.rma, 90).map_err(|e| ApiError::internal(&e))?;
+    let lines: String = ret
+        .lines
+        .iter()
+        .map(|l| format!("<li>{} × {}</li>", html_escape(&l.sku), l.qty))
+        .collect();
+    let e = |s: &str| html_escape(s);
+    let html = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Return {rma}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="/ui/assets/style.css"></head>
+<body class="label-page">
+<main class="label" id="label">
+  <p class="label-to">TO</p>
+  <h1 id="label-site">{site_name}</h1>
+  <p>Site <strong>{site}</strong> · {status}</p>
+  <div class="barcode">{barcode}</div>
+  <p class="label-rma" id="label-rma">{rma}</p>
+  <ul id="scan-lines">{lines}</ul>
+</main>
+<p class="no-print"><a href="/store">Back to the counter</a> · use your browser's Print</p>
+</body></html>"#,
+        rma = e(&ret.rma),
+        site_name = e(&site_name),
+        site = e(&ret.site),
+        status = e(&ret.status),
+    );
+    Ok(crate::http::ui::page(html))
+}

@@ -1,0 +1,412 @@
+//! The customer portal over real HTTP, as a customer's browser meets it: the lookup form and
+//! its headers, an order opened by its email address or by its phone number with each line's
+//! policy decision in plain words, the same answer for an unknown order and a wrong contact, a
+//! form without its page's CSRF token refused, and a brute-force series locked out, still
+//! locked out after a restart; a refund line and an exchange line registered as two returns,
+//! each with a status page its token opens (and a token guessed at random does not), and a
+//! QR code the store counter opens the return by.
+
+use std::time::Duration;
+
+use modori_coordinator::webhooks::MerchantEntry;
+use modori_tests::{config_key, http_raw, http_request_as, small_fleet, HttpResponse, TestFleet};
+use serde_json::json;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// A fleet of one site, brand-a (named ブランドA) with a catalogue and three orders of
+/// Hanako's: ORD-1 of three days ago (a tee and a final-sale cap), ORD-2 (a tee and trousers,
+/// each of a style with another size) and ORD-OLD, past the return window; and the key of a
+/// store, st-ginza.
+async fn fleet() -> anyhow::Result<(TestFleet, String)> {
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let (merchant, merchant_entry) = config_key("merchant:brand-a");
+    let (store, store_entry) = config_key("store:st-ginza");
+    fleet.extra_keys = vec![merchant_entry, store_entry];
+    fleet.merchants = vec![MerchantEntry {
+        id: "brand-a".into(),
+        name: Some("ブランドA".into()),
+        ..MerchantEntry::default()
+    }];
+    fleet.start_coordinator().await?;
+    let catalog = json!({"items": [
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "TEE-WHT-L", "category": "tops", "price_yen": 2900, "style": "TEE-1"},
+        {"sku": "PANTS-NVY-M", "category": "bottoms", "price_yen": 6900, "style": "PANTS-1"},
+        {"sku": "PANTS-NVY-L", "category": "bottoms", "price_yen": 6900, "style": "PANTS-1"},
+        {"sku": "CAP-SALE", "category": "hats", "price_yen": 1200, "final_sale": true},
+    ]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&catalog.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "catalogue: {text}");
+    let recent = chrono::Utc::now() - chrono::Duration::milliseconds(3 * DAY_MS);
+    let old = chrono::Utc::now() - chrono::Duration::milliseconds(200 * DAY_MS);
+    let orders = json!({"orders": [
+        {"ref": "ORD-1", "customer_ref": "cust-1", "ordered_at": recent.to_rfc3339(),
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}, {"sku": "CAP-SALE", "qty": 1}],
+         "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+        {"ref": "ORD-2", "customer_ref": "cust-1", "ordered_at": recent.to_rfc3339(),
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}, {"sku": "PANTS-NVY-M", "qty": 1}],
+         "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+        {"ref": "ORD-OLD", "customer_ref": "cust-1", "ordered_at": old.to_rfc3339(),
+         "lines": [{"sku": "TEE-WHT-M", "qty": 1}],
+         "contact": {"email": "hanako@example.jp", "phone": "090-1234-5678"}},
+    ]});
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&merchant),
+        "PUT",
+        "/api/v1/orders/brand-a",
+        Some(&orders.to_string()),
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "orders: {text}");
+    Ok((fleet, store))
+}
+
+/// The lookup form's page, and its CSRF token (from its cookie, checked against the form).
+async fn form(fleet: &TestFleet, query: &str) -> anyhow::Result<(HttpResponse, String)> {
+    let page = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("/r/brand-a{query}"),
+        &[],
+        None,
+    )
+    .await?;
+    anyhow::ensure!(page.status == 200, "form: {} {}", page.status, page.body);
+    let cookie = page.header("set-cookie").unwrap_or_default();
+    let token = cookie
+        .strip_prefix("modori_portal_csrf=")
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        token.len() == 32 && page.body.contains(&format!("value=\"{token}\"")),
+        "the form carries the cookie's token: {cookie}"
+    );
+    Ok((page, token))
+}
+
+fn encoded(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn lookup(
+    fleet: &TestFleet,
+    token: &str,
+    cookie: &str,
+    order_ref: &str,
+    contact: &str,
+) -> anyhow::Result<HttpResponse> {
+    let fields = [
+        ("csrf", token),
+        ("lang", "ja"),
+        ("order_ref", order_ref),
+        ("contact", contact),
+    ];
+    post(fleet, "/r/brand-a", cookie, &fields).await
+}
+
+async fn post(
+    fleet: &TestFleet,
+    path: &str,
+    cookie: &str,
+    fields: &[(&str, &str)],
+) -> anyhow::Result<HttpResponse> {
+    let body = fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encoded(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let cookie = format!("modori_portal_csrf={cookie}");
+    http_raw(
+        fleet.http(),
+        "POST",
+        path,
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        Some(body.as_bytes()),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_decision(
+) -> anyhow::Result<()> {
+    let (fleet, _) = fleet().await?;
+    let (page, token) = form(&fleet, "").await?;
+    assert!(page.body.contains("<html lang=\"ja\""), "{}", page.body);
+    assert!(page.body.contains("ブランドA") && page.body.contains("注文番号"));
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert!(page
+        .header("content-security-policy")
+        .is_some_and(|c| c.contains("frame-ancestors 'none'")));
+    let cookie = page.header("set-cookie").unwrap_or_default();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let (english, _) = form(&fleet, "?lang=en").await?;
+    assert!(english.body.contains("<html lang=\"en\"") && english.body.contains("Order number"));
+
+    let found = lookup(&fleet, &token, &token, "ord-1", "Hanako@Example.jp").await?;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert!(found.body.contains("TEE-WHT-M") && found.body.contains("まで返品・交換できます"));
+    assert!(
+        found.body.contains("CAP-SALE") && found.body.contains("セール品"),
+        "{}",
+        found.body
+    );
+    assert_eq!(found.header("cache-control"), Some("no-store"));
+    let by_phone = lookup(&fleet, &token, &token, "ORD-1", "+81 90 1234 5678").await?;
+    assert_eq!(by_phone.status, 200, "{}", by_phone.body);
+    let old = lookup(&fleet, &token, &token, "ORD-OLD", "09012345678").await?;
+    assert!(old.body.contains("返品期限"), "{}", old.body);
+
+    // A wrong contact and an unknown order: one answer, word for word.
+    let wrong = lookup(&fleet, &token, &token, "ORD-1", "taro@example.jp").await?;
+    let unknown = lookup(&fleet, &token, &token, "ORD-404", "hanako@example.jp").await?;
+    assert_eq!(wrong.status, 404);
+    assert!(
+        wrong.body.contains("ご注文が見つかりません"),
+        "{}",
+        wrong.body
+    );
+    assert_eq!((unknown.status, &unknown.body), (wrong.status, &wrong.body));
+    assert!(!wrong.body.contains("TEE-WHT-M"));
+
+    // A form posted from elsewhere has no page's cookie to match its token.
+    let forged = lookup(
+        &fleet,
+        &token,
+        "0123456789abcdef0123456789abcdef",
+        "ORD-1",
+        "hanako@example.jp",
+    )
+    .await?;
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    assert!(forged.body.contains("有効期限"), "{}", forged.body);
+    assert!(!forged.body.contains("TEE-WHT-M"));
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() -> anyhow::Result<()>
+{
+    let (mut fleet, _) = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let max = modori_coordinator::app::portal::LOOKUP_FAILURES_MAX;
+    for i in 0..max - 1 {
+        let guess = format!("guess{i}@example.jp");
+        let res = lookup(&fleet, &token, &token, "ORD-1", &guess).await?;
+        assert_eq!(res.status, 404, "try {i}: {}", res.body);
+    }
+    let last = lookup(&fleet, &token, &token, "ORD-1", "last@example.jp").await?;
+    assert_eq!(last.status, 429, "{}", last.body);
+    assert!(last.body.contains("試行回数が上限"), "{}", last.body);
+    // Locked out: the right contact now opens nothing either, from this address or for this
+    // order.
+    let right = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert_eq!(right.status, 429, "{}", right.body);
+    assert!(!right.body.contains("TEE-WHT-M"));
+
+    fleet.start_coordinator().await?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (_, token) = form(&fleet, "").await?;
+    let after = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert_eq!(after.status, 429, "{}", after.body);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_the_apis_use_case(
+) -> anyhow::Result<()> {
+    let (fleet, store_key) = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // Each line offers refund, credit and the other sizes of its style, and the methods.
+    assert!(
+        page.body.contains("value=\"exchange:PANTS-NVY-L\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("value=\"exchange:TEE-WHT-L\""));
+    assert!(!page.body.contains("value=\"exchange:PANTS-NVY-M\""));
+    assert!(page.body.contains("value=\"konbini_dropoff\"") && page.body.contains("コンビニ"));
+    assert!(page.body.contains("サイズが小さい"));
+
+    let chosen = [
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-2"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "changed_mind"),
+        ("outcome0", "refund"),
+        ("line1", "1"),
+        ("qty1", "1"),
+        ("reason1", "too_small"),
+        ("outcome1", "exchange:PANTS-NVY-L"),
+        ("postal_code", "530-0001"),
+        ("method", "konbini_dropoff"),
+    ];
+    let done = post(&fleet, "/r/brand-a/returns", &token, &chosen).await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert!(
+        done.body.contains("お申し込みを受け付けました"),
+        "{}",
+        done.body
+    );
+    assert!(done.body.contains("PANTS-NVY-L に交換") && done.body.contains("返金"));
+    assert!(done.body.contains("手数料") && done.body.contains("コンビニから発送"));
+    // The nearest konbini to 530-0001 (Osaka), with their distance.
+    assert!(
+        done.body.contains("お近くの持ち込み先") && done.body.contains(" km</span>"),
+        "{}",
+        done.body
+    );
+    // Two returns, one per outcome, registered as the API registers them.
+    let rmas: Vec<&str> = done
+        .body
+        .split("<dd class=\"rma\">")
+        .skip(1)
+        .filter_map(|s| s.split('<').next())
+        .collect();
+    assert_eq!(rmas.len(), 2, "{}", done.body);
+    let mut resolutions = Vec::new();
+    for rma in &rmas {
+        let (status, text) = fleet
+            .api("GET", &format!("/api/v1/returns/{rma}"), None)
+            .await?;
+        assert_eq!(status, 200, "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text)?;
+        assert_eq!(v["terms"]["method"], "konbini_dropoff", "{v}");
+        assert_eq!(v["terms"]["order_ref"], "ORD-2", "{v}");
+        resolutions.push(v["terms"]["resolution"].clone());
+    }
+    assert!(resolutions.contains(&json!("refund")), "{resolutions:?}");
+    assert!(resolutions.contains(&json!("exchange")), "{resolutions:?}");
+
+    // Each return's status page: its timeline in the customer's words and Japan time.
+    let links: Vec<&str> = done
+        .body
+        .split("class=\"status\" href=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(links.len(), 2, "{}", done.body);
+    let status_token = links[0].rsplit('/').next().unwrap_or_default();
+    assert!(
+        status_token.len() >= 32,
+        "a token of at least 128 bits: {status_token}"
+    );
+    let status = http_raw(fleet.http(), "GET", links[0], &[], None).await?;
+    assert_eq!(status.status, 200, "{}", status.body);
+    assert!(
+        status.body.contains("お申し込みを受け付けました"),
+        "{}",
+        status.body
+    );
+    assert!(
+        status.body.contains("年") && !status.body.contains("registered"),
+        "{}",
+        status.body
+    );
+    assert!(rmas.iter().any(|r| status.body.contains(r)));
+    let english = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("{}?lang=en", links[0]),
+        &[],
+        None,
+    )
+    .await?;
+    assert!(english.body.contains("We received your request") && english.body.contains("JST"));
+    // A drop-off's QR code, which the store counter opens the return by.
+    assert!(done.body.contains("/qr.svg\""), "{}", done.body);
+    let qr = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("{}/qr.svg", links[0]),
+        &[],
+        None,
+    )
+    .await?;
+    assert_eq!(qr.status, 200, "{}", qr.body);
+    assert_eq!(qr.header("content-type"), Some("image/svg+xml"));
+    assert_eq!(qr.header("x-content-type-options"), Some("nosniff"));
+    assert!(qr.body.contains("<svg"), "{}", qr.body);
+    let scan_path = format!("/ui/store/scan/{status_token}");
+    let body = format!("key={store_key}&next=%2Fstore");
+    let login = http_raw(
+        fleet.http(),
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+    )
+    .await?;
+    let session = login
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let opened = http_raw(
+        fleet.http(),
+        "GET",
+        &scan_path,
+        &[("Cookie", &session)],
+        None,
+    )
+    .await?;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    assert!(
+        opened.body.contains(rmas[0]) && opened.body.contains("<svg"),
+        "{}",
+        opened.body
+    );
+    let anonymous = http_raw(fleet.http(), "GET", &scan_path, &[], None).await?;
+    assert_ne!(anonymous.status, 200, "{}", anonymous.body);
+    assert!(!anonymous.body.contains(rmas[0]));
+    let random = format!("/ui/store/scan/{}", "ab".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &random, &[("Cookie", &session)], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
+
+    // A token guessed at random, or of another merchant, opens nothing.
+    let guessed = format!("/r/brand-a/s/{}", "0f".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
+    assert!(res.body.contains("ページが見つかりません"));
+    let elsewhere = links[0].replace("/r/brand-a/", "/r/brand-b/");
+    let res = http_raw(fleet.http(), "GET", &elsewhere, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
+
+    // Registered lines are not offered again.
+    let again = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
+    assert!(
+        again.body.contains("すでに返品のお申し込みがあります"),
+        "{}",
+        again.body
+    );
+    // The same form with a wrong contact registers nothing.
+    let mut forged = chosen;
+    forged[3] = ("contact", "taro@example.jp");
+    let refused = post(&fleet, "/r/brand-a/returns", &token, &forged).await?;
+    assert_eq!(refused.status, 404, "{}", refused.body);
+    fleet.shutdown().await;
+    Ok(())
+}
