@@ -38,6 +38,8 @@ pub struct CatalogEntry {
     /// JAN / EAN-13, EAN-8, UPC-A or GTIN-14 digits, check digit included (GTIN-14 when read).
     #[serde(default)]
     gtin: Option<String>,
+    /// A category code: 1 to 64 of `a-z 0-9 _ -` (pages show it by its name).
+    #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     category: String,
     price_yen: u64,
     #[serde(default)]
@@ -57,6 +59,17 @@ fn valid_style(s: &str) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
+
+/// A category is a code, as the document's pattern says: what it accepts and this refuses
+/// are the same strings.
+fn valid_category(s: &str) -> bool {
+    (1..=CATEGORY_LEN_MAX).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
+}
+
+/// Longest category code, in bytes (what a site's catalogue carries).
+pub const CATEGORY_LEN_MAX: usize = modori_shared::wire::payload::OPERATOR_LEN_MAX;
 
 /// Longest style id, in bytes (as long as a SKU).
 pub const STYLE_LEN_MAX: usize = 64;
@@ -100,11 +113,10 @@ fn catalog_item(i: usize, e: CatalogEntry) -> Result<(CatalogItem, Option<String
             Err(err) => return Err(ApiError::invalid_field(field("gtin"), err)),
         },
     };
-    let category_max = modori_shared::wire::payload::OPERATOR_LEN_MAX;
-    if e.category.is_empty() || e.category.len() > category_max {
+    if !valid_category(&e.category) {
         return Err(ApiError::invalid_field(
             field("category"),
-            format!("must be 1..={category_max} bytes"),
+            format!("must be a code of 1..={CATEGORY_LEN_MAX} of a-z 0-9 _ -"),
         ));
     }
     Ok((
