@@ -453,5 +453,5 @@ async fn label_page(
         site = e(site.as_str()),
         store_name = e(&store_name),
     );
-    Ok(super::ui::page(html))
+    Ok(super::page::page(html))
 }

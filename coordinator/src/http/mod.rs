@@ -28,6 +28,7 @@ pub mod long_uri;
 mod notifications;
 mod ops;
 mod orders;
+pub(crate) mod page;
 pub mod portal;
 mod quarantine_page;
 mod return_list;

@@ -16,7 +16,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::orders::valid_email;
-use super::ui::page;
+use super::page::page;
 use crate::notify::{is_token_shaped, token_hash};
 use crate::store::notifications as outbox;
 use crate::Ctx;

@@ -14,9 +14,9 @@ use modori_shared::domain::{Lpn, RmaId};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiJson, ApiPath};
+use super::page::page;
 use super::rfc3339;
 use super::session::{self, Browser, NoSession};
-use super::ui::page;
 use crate::apikeys::Scope;
 use crate::store::{self, match_suggestions, QuarantinedUnit};
 use crate::Ctx;

@@ -13,8 +13,8 @@ use modori_shared::domain::{Lpn, RmaId, SiteId};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiJson, ApiPath};
+use super::page::page;
 use super::session::{self, Browser, NoSession};
-use super::ui::page;
 use crate::apikeys::Scope;
 use crate::store::transfers::OrderError;
 use crate::store::{lifecycle, StoreError};

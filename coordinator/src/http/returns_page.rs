@@ -13,9 +13,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::page::page;
 use super::return_list::{self, ListQuery, ReturnList};
 use super::session::{self, Browser, NoSession};
-use super::ui::page;
 use crate::apikeys::Scope;
 use crate::Ctx;
 

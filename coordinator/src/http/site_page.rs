@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::error::{ApiError, ApiPath};
+use super::page::page;
 use super::session::{self, Browser, NoSession};
-use super::ui::page;
 use crate::apikeys::Scope;
 use crate::dashboard::{Alert, SiteView, THROUGHPUT_BUCKETS, THROUGHPUT_BUCKET_MS};
 use crate::store::dashboard::AnomalyView;

@@ -19,6 +19,7 @@ use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::error::{ApiError, ApiPath};
+use super::page::page;
 use super::rfc3339;
 use super::session::{self, Browser, NoSession};
 use crate::apikeys::Scope;
@@ -92,10 +93,6 @@ const ASSETS: [(&str, &str, &str); 9] = [
     ),
 ];
 
-/// Scripts and styles from this origin only, no inline script, no framing.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
-
 /// The routes of the pages and their endpoints.
 pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
@@ -114,30 +111,6 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(super::quarantine_page::router())
         .merge(super::alert_actions::router())
         .merge(super::site_page::router())
-}
-
-/// A page with the headers every page carries.
-pub fn page(html: impl Into<String>) -> Response {
-    let mut res = (
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html.into(),
-    )
-        .into_response();
-    let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    res
 }
 
 async fn login_page() -> Response {

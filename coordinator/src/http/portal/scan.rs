@@ -151,5 +151,5 @@ async fn scan(
         site = e(&ret.site),
         status = e(&ret.status),
     );
-    Ok(crate::http::ui::page(html))
+    Ok(crate::http::page::page(html))
 }

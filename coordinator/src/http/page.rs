@@ -1,0 +1,33 @@
+//! A page of the ops console or the store counter as an answer: HTML with the headers every
+//! such page carries (its content security policy, no caching, no sniffing, no referrer).
+
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+
+/// Scripts and styles from this origin only, no inline script, no framing.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
+
+/// A page with the headers every page carries.
+pub fn page(html: impl Into<String>) -> Response {
+    let mut res = (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        html.into(),
+    )
+        .into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
