@@ -16,12 +16,13 @@ pub fn base36_body(mut v: u64) -> String {
     body.iter().map(|&b| char::from(b)).collect()
 }
 
-/// A fresh RMA id, printable as a label with its check character: ten base-36 characters from
-/// the time and a counter, so ids are time-ordered and unique within this coordinator.
-pub fn new_rma_id() -> String {
+/// A fresh RMA id made at `now_ms` (the coordinator's clock), printable as a label with its
+/// check character: ten base-36 characters from the time and a counter, so ids are
+/// time-ordered and unique within this coordinator.
+pub fn new_rma_id(now_ms: i64) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let body = base36_body(u64::try_from(modori_runtime::clock::now_ms()).unwrap_or(0) * 1000 + n);
+    let body = base36_body(u64::try_from(now_ms).unwrap_or(0) * 1000 + n);
     // Ten characters of A-Z 0-9 always encode.
     modori_shared::barcode::rma_encode(&body).unwrap_or(body)
 }
@@ -36,5 +37,19 @@ mod tests {
         assert_eq!(base36_body(35), "000000000Z");
         assert_eq!(base36_body(36), "0000000010");
         assert_eq!(base36_body(36u64.pow(10) + 1), "0000000001");
+    }
+
+    #[test]
+    fn an_rma_id_is_made_from_the_time_it_is_given() {
+        let earlier = new_rma_id(1_764_000_000_000);
+        let later = new_rma_id(1_764_000_060_000);
+        assert!(earlier < later, "{earlier} {later}");
+        let again = new_rma_id(1_764_000_000_000);
+        assert_ne!(earlier, again, "the counter tells ids of one instant apart");
+        assert_eq!(
+            earlier[..7],
+            again[..7],
+            "the same instant, the same time digits"
+        );
     }
 }

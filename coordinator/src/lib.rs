@@ -241,7 +241,7 @@ impl Coordinator {
         let metrics = Metrics::default();
         let apply_groups = app::group_commit::GroupCommit::new(metrics.apply_commits.clone());
         let ctx = Arc::new(Ctx {
-            live: Live::new(fleet.sites.iter().map(|s| s.id.clone())),
+            live: Live::new(fleet.sites.iter().map(|s| s.id.clone()), now_ms),
             config,
             fleet,
             db,

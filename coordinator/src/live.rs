@@ -57,10 +57,11 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(sites: impl IntoIterator<Item = SiteId>) -> Self {
+    /// The fleet's sites, none seen yet, in a coordinator started at `started_ms`.
+    pub fn new(sites: impl IntoIterator<Item = SiteId>, started_ms: i64) -> Self {
         let ids: Vec<SiteId> = sites.into_iter().collect();
         Self {
-            started_ms: modori_runtime::clock::now_ms(),
+            started_ms,
             sites: Mutex::new(
                 ids.iter()
                     .map(|id| (id.clone(), SiteLive::default()))

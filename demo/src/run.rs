@@ -236,7 +236,9 @@ async fn drive_returns(
             })
             .collect();
         n += 1;
-        let Ok(rma) = RmaId::new(modori_coordinator::new_rma_id()) else {
+        let Ok(rma) = RmaId::new(modori_coordinator::new_rma_id(
+            modori_runtime::clock::now_ms(),
+        )) else {
             continue;
         };
         // The store ships it on with the simulated carrier, whose slip the site scans.

@@ -51,7 +51,9 @@ async fn dispositions_are_executed_offline_and_a_transfer_changes_hands() -> any
 
     // A customer returns a T-shirt and wants another: the return is routed here and the centre
     // orders the replacement shipped from this site's stock.
-    let rma = RmaId::new(modori_coordinator::new_rma_id())?;
+    let rma = RmaId::new(modori_coordinator::new_rma_id(
+        modori_runtime::clock::now_ms(),
+    ))?;
     let tee = Sku::new("TEE-WHT-M")?;
     let routed = fleet
         .coordinator()

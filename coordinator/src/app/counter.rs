@@ -191,7 +191,7 @@ pub async fn at_counter(
             routed: None,
         });
     }
-    let rma = RmaId::new(new_rma_id()).map_err(|e| AppError::internal(&e))?;
+    let rma = RmaId::new(new_rma_id(now_ms)).map_err(|e| AppError::internal(&e))?;
     let customer = facts
         .order
         .customer_ref

@@ -187,8 +187,8 @@ pub async fn register_returns(
     let mut out = Vec::with_capacity(groups.len());
     for (resolution, lines) in groups {
         let skus = lines.iter().map(|l| l.sku.to_string()).collect();
-        let rma =
-            RmaId::new(crate::ids::new_rma_id()).map_err(|e| AppError::Internal(e.to_string()))?;
+        let rma = RmaId::new(crate::ids::new_rma_id(ctx.clock.now_ms()))
+            .map_err(|e| AppError::Internal(e.to_string()))?;
         let registration = Registration {
             rma,
             merchant: Some(req.merchant.clone()),

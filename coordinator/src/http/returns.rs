@@ -434,6 +434,7 @@ pub(crate) fn check(
     lines: Vec<NewLine>,
     customer_in: Option<NewCustomer>,
     order: OrderTerms,
+    now_ms: i64,
 ) -> Result<Registration, ApiError> {
     let (origin_label, origin, origin_store) = origin;
     if lines.is_empty() || lines.len() > RETURN_LINES_MAX {
@@ -449,7 +450,7 @@ pub(crate) fn check(
         .collect::<Result<Vec<_>, _>>()?;
     let rma = match rma {
         Some(r) => RmaId::new(r).map_err(|e| ApiError::invalid_field("rma", e))?,
-        None => RmaId::new(crate::ids::new_rma_id()).map_err(|e| ApiError::internal(&e))?,
+        None => RmaId::new(crate::ids::new_rma_id(now_ms)).map_err(|e| ApiError::internal(&e))?,
     };
     let customer = customer_in.map(customer).transpose()?;
     if order
@@ -552,7 +553,15 @@ pub async fn create_return(
         resolution: req.resolution,
         exchange_sku: req.exchange_sku,
     };
-    let checked = check(merchant, req.rma, origin, req.lines, req.customer, order)?;
+    let checked = check(
+        merchant,
+        req.rma,
+        origin,
+        req.lines,
+        req.customer,
+        order,
+        ctx.clock.now_ms(),
+    )?;
     let registered = register::submit(&ctx, checked, &caller.key_id).await?;
     Ok((StatusCode::CREATED, Json(registered.into())))
 }
@@ -677,6 +686,7 @@ pub async fn create_store_return(
         req.lines,
         req.customer,
         order,
+        ctx.clock.now_ms(),
     )?;
     checked.store_condition = condition;
     let registered = register::submit(&ctx, checked, &caller.key_id).await?;
