@@ -1,7 +1,7 @@
 //! A page of the ops console or the store counter as an answer: HTML with the headers every
 //! such page carries (its content security policy, no caching, no sniffing, no referrer).
 
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// Scripts and styles from this origin only, no inline script, no framing.
@@ -10,15 +10,22 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; st
 
 /// A page with the headers every page carries.
 pub fn page(html: impl Into<String>) -> Response {
+    html_page(StatusCode::OK, html.into(), CONTENT_SECURITY_POLICY)
+}
+
+/// An HTML answer under `csp`, never cached, never sniffed, sending no referrer: what every
+/// page of the coordinator carries, the console's and the customer portal's alike.
+pub fn html_page(status: StatusCode, html: String, csp: &'static str) -> Response {
     let mut res = (
+        status,
         [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        html.into(),
+        html,
     )
         .into_response();
     let h = res.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        HeaderValue::from_static(csp),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
