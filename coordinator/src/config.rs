@@ -436,7 +436,8 @@ impl CoordinatorConfig {
             }
             modori_shared::domain::MerchantId::new(m.id.clone())
                 .map_err(|e| bad(&key("id"), &e.to_string()))?;
-            crate::notify::templates::check(m).map_err(|(f, message)| bad(&key(&f), &message))?;
+            crate::portal_settings::check(&crate::portal_settings::PortalSettings::of(m))
+                .map_err(|(f, message)| bad(&key(&f), &message))?;
             if let Some(url) = &m.webhook_url {
                 crate::webhooks::check_url(url)
                     .map_err(|e| bad(&key("webhook_url"), &e.to_string()))?;

@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod notify;
 pub mod pki;
 pub mod policy;
+pub mod portal_settings;
 pub mod postal;
 pub mod quic;
 pub mod rebalance;
@@ -184,6 +185,7 @@ impl Coordinator {
             .await?;
         let run = modori_runtime::generations::reserve(&runs, Epoch(0))?;
         db.call(move |c| store::set_run(c, run)).await?;
+        app::merchant_settings::seed_from_config(&db, &config.merchants, now_ms).await?;
         let ca = tls::load_certs("CA certificate", &config.tls.ca_cert)?;
         let chain = tls::load_certs("server certificate", &config.tls.cert)?;
         let key = tls::load_key("server key", &config.tls.key)?;

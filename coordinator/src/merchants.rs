@@ -1,5 +1,5 @@
 //! A merchant as the coordinator's config describes it (`[[merchants]]`): its webhook, its
-//! name and wording towards its customers. Plain data, read by the webhook worker and the
+//! name, its portal's look and offer, and the wording towards its customers. Plain data, read by the webhook worker and the
 //! customer messages alike.
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,23 @@ pub struct MerchantEntry {
     /// The name its customers know it by, in their messages (1-100 characters); none: the id.
     #[serde(default)]
     pub name: Option<String>,
+    /// The portal's accent colour, `#rrggbb`; none: the portal's own.
+    #[serde(default)]
+    pub colour: Option<String>,
+    /// The logo shown on the portal's pages: an `https://` URL; none: the name alone.
+    #[serde(default)]
+    pub logo_url: Option<String>,
+    /// The return policy in the merchant's words, shown on the portal (plain text, at most
+    /// `portal_settings::POLICY_TEXT_CHARS_MAX` characters).
+    #[serde(default)]
+    pub policy_text: Option<String>,
+    /// The reason codes the portal offers, in this order; empty: every reason.
+    #[serde(default)]
+    pub reasons: Vec<String>,
+    /// The ways back the portal offers (`store::commerce::METHODS`), in this order; empty:
+    /// every one.
+    #[serde(default)]
+    pub methods: Vec<String>,
     /// Its own wording of customer messages, replacing the built-in one per event and
     /// language (`[[merchants.templates]]`, see `notify::templates`).
     #[serde(default)]
@@ -35,6 +52,7 @@ pub struct TemplateEntry {
     pub language: String,
     /// One line, at most 200 characters; `{merchant}` and `{rma}` are replaced.
     pub subject: String,
-    /// At most 4000 characters; `{merchant}` and `{rma}` are replaced.
+    /// At most 4000 characters, naming the return by `{rma}`; `{merchant}` and `{rma}` are
+    /// replaced.
     pub body: String,
 }

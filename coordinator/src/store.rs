@@ -45,6 +45,7 @@ pub mod decisions;
 pub mod lifecycle;
 pub mod listings;
 pub mod match_suggestions;
+pub mod merchant_portal;
 pub mod notifications;
 pub mod orders;
 pub mod portal;

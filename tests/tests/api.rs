@@ -346,7 +346,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 35, "every operation was probed");
+    assert_eq!(n_operations, 37, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -5,7 +5,8 @@
 //! until a server that was down comes up (across a restart), one delay notice when a return
 //! is still open past the configured time (on an injected clock), STARTTLS to a relay with a
 //! private CA and the configured login. LINE pushes go to a stub
-//! that checks the request as LINE documents it. Forgetting a customer deletes their tokens
+//! that checks the request as LINE documents it. A template a merchant puts over the API words
+//! the next mail. Forgetting a customer deletes their tokens
 //! and the messages still queued for them.
 
 use std::ffi::OsStr;
@@ -43,6 +44,7 @@ const LINE_USER: &str = "U0123456789abcdef0123456789abcdef";
 // Each test its own port: tests of this file run at once, and a config tweak is a plain fn.
 static MAIL_PORT_UNSUBSCRIBE: AtomicU16 = AtomicU16::new(0);
 static MAIL_PORT_RETRY: AtomicU16 = AtomicU16::new(0);
+static MAIL_PORT_TEMPLATE: AtomicU16 = AtomicU16::new(0);
 static LINE_PORT: AtomicU16 = AtomicU16::new(0);
 
 fn notifications(config: &mut CoordinatorConfig) {
@@ -57,6 +59,10 @@ fn with_mail_unsubscribe(config: &mut CoordinatorConfig) {
 
 fn with_mail_retry(config: &mut CoordinatorConfig) {
     with_mail(config, MAIL_PORT_RETRY.load(Ordering::SeqCst));
+}
+
+fn with_mail_template(config: &mut CoordinatorConfig) {
+    with_mail(config, MAIL_PORT_TEMPLATE.load(Ordering::SeqCst));
 }
 
 fn with_mail(config: &mut CoordinatorConfig, port: u16) {
@@ -226,6 +232,58 @@ fn link_token(text: &str, kind: &str) -> Option<String> {
 
 fn text_of(m: &Value) -> String {
     m["text"].as_str().unwrap_or_default().replace("\r\n", "\n")
+}
+
+/// A merchant's name and wording put over the API word the next mail, without a restart; the
+/// links are still added below its words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_put_over_the_api_words_the_next_mail() -> anyhow::Result<()> {
+    let port = free_port()?;
+    MAIL_PORT_TEMPLATE.store(port, Ordering::SeqCst);
+    let dir = tempfile::tempdir()?;
+    let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
+    let (fleet, key) = fleet(with_mail_template).await?;
+    let settings = json!({
+        "name": "ブランドA 公式ストア",
+        "templates": {"registered": {"ja": {
+            "subject": "{merchant}：返品 {rma} を承りました",
+            "body": "ご返品（{rma}）のお申し込み、誠にありがとうございます。"
+        }}}
+    });
+    let (status, text) = http_request_as(
+        fleet.http(),
+        Some(&key),
+        "PUT",
+        "/api/v1/merchants/brand-a/portal",
+        Some(&settings.to_string()),
+    )
+    .await?;
+    assert_eq!(status, 200, "{text}");
+    let rma = register(&fleet, &key, "ORD-JA").await?;
+    let got = wait_messages(&sink, 1).await?;
+    assert_eq!(
+        got[0]["subject"],
+        format!("ブランドA 公式ストア：返品 {rma} を承りました")
+    );
+    let text = text_of(&got[0]);
+    assert!(
+        text.starts_with(&format!(
+            "ご返品（{rma}）のお申し込み、誠にありがとうございます。"
+        )),
+        "{text}"
+    );
+    assert!(link_token(&text, "s").is_some(), "{text}");
+    assert!(link_token(&text, "u").is_some(), "{text}");
+    // An English customer has no English template of the merchant's: the built-in words,
+    // with the merchant's new name.
+    register(&fleet, &key, "ORD-EN").await?;
+    let got = wait_messages(&sink, 2).await?;
+    assert_eq!(
+        got[1]["subject"],
+        "ブランドA 公式ストア: we have your return request"
+    );
+    fleet.shutdown().await;
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,6 @@ use crate::notify::templates::render;
 use crate::notify::{self, Channel, ChannelError, Language, Outgoing};
 use crate::store::notifications::{self as outbox, Attempt, Due, OPTED_OUT, UNREACHABLE};
 use crate::store::orders::Contact;
-use crate::webhooks::MerchantEntry;
 use crate::{CoordinatorError, Ctx};
 
 /// How often the worker looks for due messages when nothing wakes it (retries fall due and
@@ -160,16 +159,7 @@ async fn attempt(ctx: &Ctx, channels: &Channels, d: Due) -> Result<Attempt, Coor
     ctx.db
         .call(move |c| outbox::put_token(c, &rma, &hash, now_ms))
         .await?;
-    let merchant = ctx
-        .config
-        .merchants
-        .iter()
-        .find(|m| m.id == merchant_id)
-        .cloned()
-        .unwrap_or_else(|| MerchantEntry {
-            id: merchant_id.clone(),
-            ..MerchantEntry::default()
-        });
+    let merchant = super::merchant_settings::entry(ctx, &merchant_id).await?;
     let status_url = format!("{base}/r/{merchant_id}/s/{token}");
     let unsubscribe_url = format!("{base}/r/{merchant_id}/u/{token}");
     let language = Language::parse(&contact.language).unwrap_or_default();

@@ -25,6 +25,7 @@ mod error;
 mod integral;
 mod keys;
 pub mod long_uri;
+mod merchant_portal;
 mod notifications;
 mod ops;
 mod orders;
@@ -80,6 +81,7 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "service", description = "Health, metrics and this document"),
         (name = "returns", description = "Returns (RMAs): registration, status, timeline, cancel"),
         (name = "catalog", description = "Merchants' catalogues, sent to every site"),
+        (name = "merchants", description = "A merchant's portal: its look, policy text, offer and messages"),
         (name = "orders", description = "Merchants' orders, which store counters look returns up by, and their customers' contact and opt-out"),
         (name = "ops", description = "Central ops: sites, anomalies, quarantine, personal data"),
         (name = "keys", description = "API keys (ops scope)"),
@@ -138,6 +140,10 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(returns::get_return))
         .routes(routes!(returns::cancel_return))
         .routes(routes!(catalog::put_catalog, catalog::get_catalog))
+        .routes(routes!(
+            merchant_portal::get_portal,
+            merchant_portal::put_portal
+        ))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(notifications::put_opt_out))

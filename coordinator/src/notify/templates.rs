@@ -9,12 +9,13 @@ pub use crate::merchants::TemplateEntry;
 
 /// Placeholders a template may use.
 pub const PLACEHOLDERS: [&str; 2] = ["{merchant}", "{rma}"];
+/// The placeholder every body must use: a message that does not say which return it is
+/// about leaves a customer with two returns guessing.
+pub const BODY_PLACEHOLDER_REQUIRED: &str = "{rma}";
 /// Longest subject of a template, in characters.
 pub const SUBJECT_CHARS_MAX: usize = 200;
 /// Longest body of a template, in characters.
 pub const BODY_CHARS_MAX: usize = 4000;
-/// Longest merchant name shown to customers, in characters.
-pub const MERCHANT_NAME_CHARS_MAX: usize = 100;
 
 /// A message's subject and plain text.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,18 +118,9 @@ pub fn render(
     }
 }
 
-/// Checks a merchant's name and templates; the error names the field under `merchants[i]`.
-pub fn check(merchant: &MerchantEntry) -> Result<(), (String, String)> {
-    if let Some(name) = &merchant.name {
-        let n = name.chars().count();
-        if n == 0 || n > MERCHANT_NAME_CHARS_MAX || name.chars().any(char::is_control) {
-            return Err((
-                "name".into(),
-                format!("must be 1..={MERCHANT_NAME_CHARS_MAX} characters on one line"),
-            ));
-        }
-    }
-    for (i, t) in merchant.templates.iter().enumerate() {
+/// Checks a merchant's templates; the error names the field (`templates[i].body`).
+pub fn check(templates: &[TemplateEntry]) -> Result<(), (String, String)> {
+    for (i, t) in templates.iter().enumerate() {
         let field = |f: &str| format!("templates[{i}].{f}");
         if Kind::parse(&t.event).is_none() {
             let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
@@ -137,7 +129,7 @@ pub fn check(merchant: &MerchantEntry) -> Result<(), (String, String)> {
         if Language::parse(&t.language).is_none() {
             return Err((field("language"), "ja or en".into()));
         }
-        if merchant.templates[..i]
+        if templates[..i]
             .iter()
             .any(|o| o.event == t.event && o.language == t.language)
         {
@@ -154,10 +146,16 @@ pub fn check(merchant: &MerchantEntry) -> Result<(), (String, String)> {
             ));
         }
         let n = t.body.chars().count();
-        if n == 0 || n > BODY_CHARS_MAX {
+        if n == 0 || n > BODY_CHARS_MAX || t.body.chars().any(|c| c.is_control() && c != '\n') {
             return Err((
                 field("body"),
-                format!("must be 1..={BODY_CHARS_MAX} characters"),
+                format!("must be 1..={BODY_CHARS_MAX} characters, lines apart by newlines"),
+            ));
+        }
+        if !t.body.contains(BODY_PLACEHOLDER_REQUIRED) {
+            return Err((
+                field("body"),
+                format!("must name the return by {BODY_PLACEHOLDER_REQUIRED}"),
             ));
         }
         for (f, text) in [("subject", &t.subject), ("body", &t.body)] {
@@ -225,11 +223,11 @@ mod tests {
             event: "registered".into(),
             language: "ja".into(),
             subject: "{merchant}より：受付 {rma}".into(),
-            body: "ご返品ありがとうございます。".into(),
+            body: "ご返品（{rma}）ありがとうございます。".into(),
         }]);
         let r = render(&m, Kind::Registered, Language::Ja, "R-9", "S", "U");
         assert_eq!(r.subject, "ブランドAより：受付 R-9");
-        assert!(r.text.starts_with("ご返品ありがとうございます。"));
+        assert!(r.text.starts_with("ご返品（R-9）ありがとうございます。"));
         assert!(
             r.text.contains("\nS\n") && r.text.contains("\nU\n"),
             "{}",
@@ -237,7 +235,7 @@ mod tests {
         );
         let en = render(&m, Kind::Registered, Language::En, "R-9", "S", "U");
         assert!(en.subject.contains("we have your return request"));
-        assert!(check(&m).is_ok());
+        assert!(check(&m.templates).is_ok());
     }
 
     #[test]
@@ -252,12 +250,19 @@ mod tests {
             (t("shipped", "ja", "s", "b"), "templates[0].event"),
             (t("arrived", "fr", "s", "b"), "templates[0].language"),
             (t("arrived", "ja", "a\nb", "b"), "templates[0].subject"),
-            (t("arrived", "ja", "s", "{name}"), "templates[0].body"),
+            (t("arrived", "ja", "s", "{rma} {name}"), "templates[0].body"),
             (t("arrived", "ja", "s", ""), "templates[0].body"),
+            (
+                t("arrived", "ja", "s", "no return named"),
+                "templates[0].body",
+            ),
         ] {
-            assert_eq!(check(&merchant(vec![bad])).unwrap_err().0, field);
+            assert_eq!(check(&[bad]).unwrap_err().0, field);
         }
-        let twice = vec![t("arrived", "ja", "s", "b"), t("arrived", "ja", "s", "b")];
-        assert_eq!(check(&merchant(twice)).unwrap_err().0, "templates[1].event");
+        let twice = vec![
+            t("arrived", "ja", "s", "{rma}"),
+            t("arrived", "ja", "s", "{rma}"),
+        ];
+        assert_eq!(check(&twice).unwrap_err().0, "templates[1].event");
     }
 }

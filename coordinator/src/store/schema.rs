@@ -372,5 +372,8 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::site_activity::MIGRATION),
         // Failed lookups on the customer portal, per address and per order (store/portal.rs).
         M::up(super::portal::MIGRATION),
+        // Merchants' portal and message settings, seeded by config, set by the API
+        // (store/merchant_portal.rs).
+        M::up(super::merchant_portal::MIGRATION),
     ])
 }

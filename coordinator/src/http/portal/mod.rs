@@ -26,6 +26,7 @@ use super::error::{ApiError, ApiPath};
 use super::long_uri::Peer;
 use crate::app::portal::{self, Lookup, PortalReturn};
 use crate::app::AppError;
+use crate::merchants::MerchantEntry;
 use crate::notify::{is_token_shaped, token_hash};
 use crate::policy::Resolution;
 use crate::{store, Ctx};
@@ -38,14 +39,18 @@ pub const CSRF_TOKEN_BYTES: usize = 16;
 /// Longest order reference or contact a customer may type, in bytes.
 pub const TYPED_BYTES_MAX: usize = 128;
 
-/// Own sources only, no script at all yet, no framing, forms post only here.
-const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+/// Own sources only, no script at all yet, no framing, forms post only here. Images also
+/// from any `https:` origin, for the merchant's logo (`logo_url` is https only): with no
+/// script and no referrer, loading one tells its host nothing the page holds.
+const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' https:; \
      frame-ancestors 'none'; form-action 'self'; base-uri 'none'";
 
 pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/r/assets/portal.css", get(stylesheet))
         .route("/r/{merchant}", get(lookup_page).post(lookup))
+        .route("/r/{merchant}/brand.css", get(brand_stylesheet))
         .route("/r/{merchant}/returns", post(register))
         .route("/r/{merchant}/s/{token}", get(status))
         .merge(scan::router())
@@ -77,14 +82,10 @@ fn merchant_of(merchant: String) -> Result<MerchantId, ApiError> {
     MerchantId::new(merchant).map_err(|e| ApiError::invalid_path("merchant", e))
 }
 
-/// The name the merchant's customers know it by (`merchants[].name`), else its id.
-fn merchant_name(ctx: &Ctx, merchant: &MerchantId) -> String {
-    ctx.config
-        .merchants
-        .iter()
-        .find(|m| m.id == merchant.as_str())
-        .and_then(|m| m.name.clone())
-        .unwrap_or_else(|| merchant.to_string())
+/// The merchant as its customers see it now (`app::merchant_settings`): name, colours,
+/// logo, policy text and what it offers.
+async fn brand(ctx: &Ctx, merchant: &MerchantId) -> Result<MerchantEntry, ApiError> {
+    Ok(crate::app::merchant_settings::entry(ctx, merchant.as_str()).await?)
 }
 
 async fn lookup_page(
@@ -95,13 +96,7 @@ async fn lookup_page(
     let merchant = merchant_of(merchant)?;
     let lang = Lang::parse(q.lang.as_deref());
     let csrf = new_csrf_token()?;
-    let html = render::lookup_form(
-        &merchant,
-        &merchant_name(&ctx, &merchant),
-        lang,
-        &csrf,
-        None,
-    );
+    let html = render::lookup_form(&merchant, &brand(&ctx, &merchant).await?, lang, &csrf, None);
     let mut res = portal_page(StatusCode::OK, html);
     let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/r/");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -127,7 +122,7 @@ async fn lookup(
 ) -> Result<Response, ApiError> {
     let merchant = merchant_of(merchant)?;
     let lang = Lang::parse(form.lang.as_deref());
-    let name = merchant_name(&ctx, &merchant);
+    let name = brand(&ctx, &merchant).await?;
     let Some(csrf) = csrf_checked(&headers, &form.csrf) else {
         return Ok(portal_page(
             StatusCode::FORBIDDEN,
@@ -196,7 +191,7 @@ async fn register(
             .unwrap_or_default()
     };
     let lang = Lang::parse(Some(field("lang")));
-    let name = merchant_name(&ctx, &merchant);
+    let name = brand(&ctx, &merchant).await?;
     let Some(csrf) = csrf_checked(&headers, field("csrf")) else {
         return Ok(portal_page(
             StatusCode::FORBIDDEN,
@@ -223,6 +218,8 @@ async fn register(
             return Ok(portal_page(StatusCode::NOT_FOUND, html));
         }
     };
+    // Only what the merchant offers, as the page showed it.
+    let offered = crate::portal_settings::reasons_offered(&name);
     let mut lines = Vec::new();
     for (i, l) in order.lines.iter().enumerate() {
         if field(&format!("line{i}")).is_empty() {
@@ -251,7 +248,7 @@ async fn register(
                 _ => return problem(),
             },
         };
-        if qty == 0 || qty > l.qty {
+        if qty == 0 || qty > l.qty || !offered.contains(&reason) {
             return problem();
         }
         lines.push((ReturnLine { sku, qty, reason }, outcome));
@@ -263,6 +260,12 @@ async fn register(
         ));
     }
     let method = field("method").to_owned();
+    if !crate::portal_settings::methods_offered(&name).contains(&method.as_str()) {
+        return Ok(portal_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            render::stale_form(&merchant, lang),
+        ));
+    }
     let req = PortalReturn {
         merchant: merchant.clone(),
         order,
@@ -360,7 +363,7 @@ async fn status(
         .iter()
         .map(|e| (e.kind.clone(), e.at_ms))
         .collect();
-    let name = merchant_name(&ctx, &merchant);
+    let name = brand(&ctx, &merchant).await?;
     let path = format!("/r/{merchant}/s/{token}");
     Ok(portal_page(
         StatusCode::OK,
@@ -402,6 +405,24 @@ pub fn portal_page(status: StatusCode, html: String) -> Response {
     res.headers_mut()
         .insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
+}
+
+/// The merchant's own colours for its pages (empty when it sets none).
+async fn brand_stylesheet(
+    State(ctx): State<Arc<Ctx>>,
+    ApiPath(merchant): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let merchant = merchant_of(merchant)?;
+    let css = crate::portal_settings::brand_css(&brand(&ctx, &merchant).await?);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        css,
+    )
+        .into_response())
 }
 
 async fn stylesheet() -> Response {

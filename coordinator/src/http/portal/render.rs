@@ -7,7 +7,10 @@ use modori_shared::domain::MerchantId;
 use modori_shared::domain::{ReasonCode, Store};
 
 use crate::http::counter::html_escape;
+use crate::merchants::MerchantEntry;
+use crate::notify::templates::merchant_name;
 use crate::policy::{PolicyDecision, Resolution};
+use crate::portal_settings::{methods_offered, reasons_offered};
 use crate::store::orders::{LineFacts, Order};
 
 const DAY_MS: i64 = 86_400_000;
@@ -62,17 +65,49 @@ fn head(lang: Lang, title: &str) -> String {
     )
 }
 
-/// The header of every page: the merchant's name and the language switch.
-fn banner(name: &str, lang: Lang, switch_href: &str) -> String {
+/// The header of every page: the merchant's logo, name and colours (its own stylesheet, as
+/// the CSP allows no inline style), and the language switch.
+fn banner(brand: &MerchantEntry, lang: Lang, switch_href: &str) -> String {
     let (label, other) = match lang {
         Lang::Ja => ("English", "en"),
         Lang::En => ("日本語", "ja"),
     };
+    let style = if brand.colour.is_some() || brand.logo_url.is_some() {
+        format!(
+            "<link rel=\"stylesheet\" href=\"/r/{}/brand.css\">",
+            html_escape(&brand.id)
+        )
+    } else {
+        String::new()
+    };
+    // The name is beside the logo, so the image adds nothing to read: an empty alt.
+    let logo = brand.logo_url.as_deref().map_or_else(String::new, |url| {
+        format!(
+            "<img class=\"logo\" src=\"{}\" alt=\"\" referrerpolicy=\"no-referrer\">",
+            html_escape(url)
+        )
+    });
     format!(
-        "<header><span class=\"shop\">{}</span>\
+        "{style}<header><span class=\"shop\">{logo}{}</span>\
          <a class=\"lang\" href=\"{}?lang={other}\" lang=\"{other}\">{label}</a></header><main>",
-        html_escape(name),
+        html_escape(merchant_name(brand)),
         html_escape(switch_href)
+    )
+}
+
+/// The merchant's return policy in its own words, when it gives one.
+fn policy(brand: &MerchantEntry, lang: Lang) -> String {
+    let Some(text) = brand.policy_text.as_deref() else {
+        return String::new();
+    };
+    let paragraphs: String = text
+        .split('\n')
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| format!("<p>{}</p>", html_escape(l)))
+        .collect();
+    format!(
+        "<section class=\"policy\"><h2>{}</h2>{paragraphs}</section>",
+        lang.pick("返品ポリシー", "Return policy")
     )
 }
 
@@ -102,7 +137,7 @@ fn japan_date(ms: i64, lang: Lang) -> String {
 /// The form a customer opens their order with, and why it is shown again if it is.
 pub fn lookup_form(
     merchant: &MerchantId,
-    name: &str,
+    brand: &MerchantEntry,
     lang: Lang,
     csrf: &str,
     problem: Option<Problem>,
@@ -142,9 +177,9 @@ pub fn lookup_form(
          <input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <label>{}<input name=\"order_ref\" id=\"order_ref\" required maxlength=\"64\" autocomplete=\"off\"></label>\
          <label>{}<input name=\"contact\" id=\"contact\" required maxlength=\"128\" autocomplete=\"email\"></label>\
-         <button type=\"submit\">{}</button></form></main></body></html>",
+         <button type=\"submit\">{}</button></form>{}</main></body></html>",
         head(lang, lang.pick("返品・交換のお申し込み", "Returns and exchanges")),
-        banner(name, lang, &path),
+        banner(brand, lang, &path),
         lang.pick("返品・交換のお申し込み", "Return or exchange an item"),
         lang.pick(
             "ご注文の確認のため、注文番号と、ご注文時のメールアドレスまたは電話番号を入力してください。",
@@ -157,6 +192,7 @@ pub fn lookup_form(
         lang.pick("注文番号", "Order number"),
         lang.pick("メールアドレスまたは電話番号", "Email address or phone number"),
         lang.pick("注文を確認する", "Find my order"),
+        policy(brand, lang),
     )
 }
 
@@ -284,7 +320,7 @@ pub struct Opened<'a> {
 /// The order a customer opened: each line with whether it may be returned and why not, and
 /// for each that may, the reason and the outcome to choose; then where from and how.
 pub fn order_page(
-    name: &str,
+    brand: &MerchantEntry,
     lang: Lang,
     order: &Order,
     facts: &[LineFacts],
@@ -295,6 +331,7 @@ pub fn order_page(
     let window_ends_ms = order.ordered_ms + i64::from(window_days) * DAY_MS;
     let mut lines = String::new();
     let mut n_returnable = 0;
+    let offered = reasons_offered(brand);
     for (i, (l, f)) in order.lines.iter().zip(facts).enumerate() {
         let (ok, why) = line_decision(l.qty, f, window_ends_ms, now_ms, lang);
         let price = f
@@ -309,6 +346,7 @@ pub fn order_page(
                     .saturating_sub(u32::try_from(f.returned).unwrap_or(u32::MAX)),
                 &f.variants,
                 &l.sku,
+                &offered,
                 lang,
             )
         } else {
@@ -329,7 +367,7 @@ pub fn order_page(
     let rest = if n_returnable == 0 {
         "</ul>".to_owned()
     } else {
-        let methods: String = crate::store::commerce::METHODS
+        let methods: String = methods_offered(brand)
             .iter()
             .map(|m| format!("<option value=\"{m}\">{}</option>", method_words(m, lang)))
             .collect();
@@ -350,9 +388,9 @@ pub fn order_page(
          <input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <input type=\"hidden\" name=\"order_ref\" value=\"{}\">\
          <input type=\"hidden\" name=\"contact\" value=\"{}\">\
-         <ul class=\"lines\">{}{}</main></body></html>",
+         <ul class=\"lines\">{}{}{}</main></body></html>",
         head(lang, lang.pick("ご注文の商品", "Your order")),
-        banner(name, lang, &path),
+        banner(brand, lang, &path),
         lang.pick("ご注文の商品", "Your order"),
         lang.pick("注文番号", "Order number"),
         html_escape(&order.order_ref),
@@ -363,13 +401,21 @@ pub fn order_page(
         html_escape(opened.contact),
         lines,
         rest,
+        policy(brand, lang),
     )
 }
 
 /// The choices of one returnable line: whether to return it (and how many), why, and what
 /// instead.
-fn line_choice(i: usize, returnable: u32, variants: &[String], sku: &str, lang: Lang) -> String {
-    let reasons: String = ReasonCode::ALL
+fn line_choice(
+    i: usize,
+    returnable: u32,
+    variants: &[String],
+    sku: &str,
+    offered: &[ReasonCode],
+    lang: Lang,
+) -> String {
+    let reasons: String = offered
         .iter()
         .map(|r| {
             format!(
@@ -425,7 +471,7 @@ pub enum Outcome<'a> {
 
 /// The confirmation: each return registered with its breakdown, and what was refused.
 pub fn confirmation(
-    name: &str,
+    brand: &MerchantEntry,
     merchant: &str,
     lang: Lang,
     method: &str,
@@ -544,7 +590,7 @@ pub fn confirmation(
     format!(
         "{}{}<h1>{}</h1>{items}</main></body></html>",
         head(lang, lang.pick("お申し込みの内容", "Your return")),
-        banner(name, lang, &path),
+        banner(brand, lang, &path),
         if outcomes
             .iter()
             .any(|o| matches!(o, Outcome::Registered { .. }))
@@ -582,7 +628,7 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
 /// A return's status page: what happened to it, in the customer's words and Japan time,
 /// newest last.
 pub fn status_page(
-    name: &str,
+    brand: &MerchantEntry,
     lang: Lang,
     rma: &str,
     events: &[(String, i64)],
@@ -602,7 +648,7 @@ pub fn status_page(
     format!(
         "{}{}<h1>{}</h1><p>{} {}</p><ol class=\"timeline\">{items}</ol></main></body></html>",
         head(lang, lang.pick("返品の状況", "Your return")),
-        banner(name, lang, self_path),
+        banner(brand, lang, self_path),
         lang.pick("返品の状況", "Where your return stands"),
         lang.pick("返品番号", "Return number"),
         html_escape(rma),
