@@ -365,8 +365,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-/// Runs until SIGTERM or Ctrl-C. SIGHUP re-reads the config file and replaces the revocation
-/// list and the configured API keys (other keys take effect at the next start); a file that no longer loads is reported
+/// Runs until SIGTERM or Ctrl-C. SIGHUP re-reads the HTTPS certificate and key, and the
+/// config file, replacing the revocation list and the configured API keys (other keys take effect at the next start); a file that no longer loads is reported
 /// and the current list is kept.
 async fn serve_until_stopped(
     coordinator: &Coordinator,
@@ -388,6 +388,11 @@ async fn serve_until_stopped(
                         .map_err(|(key, message)| anyhow::anyhow!("config key {key}: {message}"))?;
                     Ok((revoked, keys))
                 });
+                match coordinator.reload_http_certificate() {
+                    Ok(true) => tracing::info!("HTTPS certificate reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "HTTPS certificate reload failed; keeping the current one"),
+                }
                 match reloaded {
                     Ok((revoked, keys)) => {
                         coordinator.revoke(revoked);

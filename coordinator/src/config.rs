@@ -212,7 +212,29 @@ pub struct HttpSection {
     /// Default `Asia/Tokyo`. The API answers in UTC whatever this says.
     #[serde(default = "time_zone_default")]
     pub time_zone: String,
+    /// The PEM certificate chain to serve HTTPS with, on `listen` and `ops_listen`; with
+    /// `tls_key`. Re-read on SIGHUP (the listeners stay open; new connections get the new
+    /// certificate). None: plain HTTP, for loopback or behind a TLS proxy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// A second listener for the ops console, the store counter, key management and the
+    /// metrics: when set, those answer 404 on `listen`, which keeps the customer portal,
+    /// the status pages, the API and `/healthz`. None: everything on `listen`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_listen: Option<SocketAddr>,
+    /// Reverse proxies whose `X-Forwarded-Proto: https` is believed (their own address as
+    /// the listener sees it): a request through one is treated as served over TLS (`Secure`
+    /// cookies, HSTS). Any other client's header is ignored. At most
+    /// `TRUSTED_PROXIES_MAX`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
+
+/// Most `http.trusted_proxies` entries (each request is checked against every one).
+pub const TRUSTED_PROXIES_MAX: usize = 64;
 
 /// The zone of the sites and stores the pages are read by.
 pub const TIME_ZONE_DEFAULT: &str = "Asia/Tokyo";
@@ -228,6 +250,10 @@ impl HttpSection {
         Self {
             listen,
             time_zone: time_zone_default(),
+            tls_cert: None,
+            tls_key: None,
+            ops_listen: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -355,7 +381,15 @@ impl CoordinatorConfig {
                 *p = base.join(&*p);
             }
         }
-        if let Some(p) = self.tls.ca_key.as_mut().filter(|p| p.is_relative()) {
+        for p in [
+            self.tls.ca_key.as_mut(),
+            self.http.tls_cert.as_mut(),
+            self.http.tls_key.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|p| p.is_relative())
+        {
             *p = base.join(&*p);
         }
         if let Some(p) = self
@@ -378,6 +412,27 @@ impl CoordinatorConfig {
             return Err(bad(
                 "http.time_zone",
                 "must be an IANA time zone name such as Asia/Tokyo",
+            ));
+        }
+        match (&self.http.tls_cert, &self.http.tls_key) {
+            (Some(_), None) => return Err(bad("http.tls_key", "required with http.tls_cert")),
+            (None, Some(_)) => return Err(bad("http.tls_cert", "required with http.tls_key")),
+            _ => {}
+        }
+        if self
+            .http
+            .ops_listen
+            .is_some_and(|a| a == self.http.listen && a.port() != 0)
+        {
+            return Err(bad(
+                "http.ops_listen",
+                "must be another address than http.listen",
+            ));
+        }
+        if self.http.trusted_proxies.len() > TRUSTED_PROXIES_MAX {
+            return Err(bad(
+                "http.trusted_proxies",
+                &format!("at most {TRUSTED_PROXIES_MAX} addresses"),
             ));
         }
         let s = &self.sync;

@@ -145,6 +145,8 @@ pub struct Coordinator {
     tasks: Vec<JoinHandle<()>>,
     quic_addr: SocketAddr,
     http_addr: SocketAddr,
+    ops_http_addr: Option<SocketAddr>,
+    http_tls: Option<Arc<http::serve::HttpTls>>,
 }
 
 impl Coordinator {
@@ -205,18 +207,10 @@ impl Coordinator {
                 addr: config.quic.listen,
                 source,
             })?;
-        let listener = tokio::net::TcpListener::bind(config.http.listen)
-            .await
-            .map_err(|source| CoordinatorError::Http {
-                addr: config.http.listen,
-                source,
-            })?;
-        let http_addr = listener
-            .local_addr()
-            .map_err(|source| CoordinatorError::Http {
-                addr: config.http.listen,
-                source,
-            })?;
+        let listeners = http::serve::HttpListeners::bind(&config.http).await?;
+        let http_addr = listeners.public_addr()?;
+        let ops_http_addr = listeners.ops_addr()?;
+        let http_tls = listeners.tls();
         // Grading stations propose dispositions offline by these rules: send them where they
         // are missing or changed.
         let rules = config
@@ -310,33 +304,21 @@ impl Coordinator {
                 }
             }
         });
-        let mut http_shutdown = shutdown_rx;
-        let router = http::router(ctx.clone());
-        let tasks = vec![
+        let mut tasks = vec![
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(app::webhooks::worker(ctx.clone())),
             tokio::spawn(app::notify::worker(ctx.clone(), channels)),
-            tokio::spawn(async move {
-                let serve = axum::serve(
-                    http::long_uri::Guarded(listener),
-                    // The portal counts failed lookups by the client's address.
-                    router.into_make_service_with_connect_info::<http::long_uri::Peer>(),
-                )
-                .with_graceful_shutdown(async move {
-                    let _ = http_shutdown.changed().await;
-                });
-                if let Err(e) = serve.await {
-                    tracing::error!(error = %e, "HTTP server failed");
-                }
-            }),
         ];
+        tasks.extend(listeners.spawn(ctx.clone(), shutdown_rx)?);
         Ok(Self {
             ctx,
             shutdown,
             tasks,
             quic_addr,
             http_addr,
+            ops_http_addr,
+            http_tls,
         })
     }
 
@@ -346,6 +328,20 @@ impl Coordinator {
 
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The ops listener's address, when `http.ops_listen` is set.
+    pub fn ops_http_addr(&self) -> Option<SocketAddr> {
+        self.ops_http_addr
+    }
+
+    /// Re-reads the HTTPS certificate and key (on SIGHUP); false when serving plain HTTP.
+    /// On an error the certificate in force stays.
+    pub fn reload_http_certificate(&self) -> Result<bool, modori_runtime::tls::TlsError> {
+        match &self.http_tls {
+            Some(tls) => tls.reload().map(|()| true),
+            None => Ok(false),
+        }
     }
 
     pub fn ctx(&self) -> &Arc<Ctx> {

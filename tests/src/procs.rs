@@ -187,6 +187,16 @@ impl ProcFleet {
 
     /// Starts the coordinator (optionally with failpoints) and waits for its HTTP to answer.
     pub async fn start_coordinator(&mut self, failpoints: Option<&str>) -> anyhow::Result<()> {
+        self.spawn_coordinator(failpoints)?;
+        let http = self.http;
+        wait_for("coordinator HTTP", Duration::from_secs(20), || async move {
+            Ok(http_get(http, "/healthz").await.is_ok())
+        })
+        .await
+    }
+
+    /// Starts the coordinator without waiting for it (a test of HTTPS waits its own way).
+    pub fn spawn_coordinator(&mut self, failpoints: Option<&str>) -> anyhow::Result<()> {
         let config = self.dir.path().join("coordinator.toml");
         let config = config.to_str().context("utf-8 path")?.to_owned();
         let child = self.spawn(
@@ -195,11 +205,7 @@ impl ProcFleet {
             failpoints,
         )?;
         self.coordinator = Some(child);
-        let http = self.http;
-        wait_for("coordinator HTTP", Duration::from_secs(20), || async move {
-            Ok(http_get(http, "/healthz").await.is_ok())
-        })
-        .await
+        Ok(())
     }
 
     /// Edits the coordinator's config file in place (the running process sees it on SIGHUP).

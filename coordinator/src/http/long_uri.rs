@@ -52,13 +52,7 @@ impl axum::serve::Listener for Guarded {
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         let (stream, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (
-            GuardedStream {
-                inner: stream,
-                state: State::FirstLine { read: 0 },
-            },
-            addr,
-        )
+        (GuardedStream::new(stream), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -94,9 +88,19 @@ enum State {
     Closed,
 }
 
-pub struct GuardedStream {
-    inner: TcpStream,
+/// A connection (plain TCP, or TLS over it) whose first request line is watched.
+pub struct GuardedStream<S = TcpStream> {
+    inner: S,
     state: State,
+}
+
+impl<S> GuardedStream<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            state: State::FirstLine { read: 0 },
+        }
+    }
 }
 
 /// The whole HTTP/1.1 answer to a request line too long.
@@ -112,7 +116,7 @@ fn refusal() -> Vec<u8> {
     answer
 }
 
-impl AsyncRead for GuardedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for GuardedStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -177,7 +181,7 @@ impl AsyncRead for GuardedStream {
     }
 }
 
-impl AsyncWrite for GuardedStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for GuardedStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

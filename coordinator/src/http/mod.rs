@@ -36,6 +36,7 @@ mod return_list;
 mod return_page;
 mod returns;
 mod returns_page;
+pub mod serve;
 pub mod session;
 mod site_page;
 mod stock;

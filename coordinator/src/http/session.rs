@@ -9,8 +9,8 @@
 //! closes its sessions too; expired sessions are deleted when met, at each login and by the
 //! hourly sweep.
 //!
-//! The cookie has no `Secure` attribute: the coordinator serves plain HTTP on loopback, and a
-//! deployment reaching it from elsewhere puts a TLS proxy in front, which should add it.
+//! The cookie is set without `Secure`, which `http::serve` adds to every cookie of an answer
+//! served over TLS (its own, or a trusted proxy's).
 
 use std::sync::Arc;
 
