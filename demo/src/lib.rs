@@ -5,7 +5,9 @@
 //! drives them only through their public APIs, the way an operator's tools would.
 
 pub mod cli;
+pub mod customers;
 pub mod local;
 pub mod pty;
 pub mod run;
+pub mod smtp_sink;
 pub mod station_sim;

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::customers::{self, Done, Shoppers, Tally};
 use crate::local::{agent_config, coordinator_config, ensure_pki};
+use crate::smtp_sink::SmtpSink;
 use crate::station_sim::{Crew, SimDevices};
 use anyhow::Context;
 use modori_agent::Agent;
@@ -14,7 +16,7 @@ use modori_coordinator::fleet::Fleet;
 use modori_coordinator::pki::PkiPaths;
 use modori_coordinator::Coordinator;
 use modori_runtime::clock;
-use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, RmaId, Sku};
+use modori_shared::domain::{MerchantId, ReasonCode, ReturnLine, Sku};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::watch;
@@ -23,7 +25,7 @@ use tracing::{info, warn};
 const SITES_TOML: &str = include_str!("../../configs/sites.toml");
 const STORES_TOML: &str = include_str!("../../configs/stores.toml");
 /// The demo's little catalogue.
-const SKUS: [&str; 8] = [
+const SKUS: [&str; 11] = [
     "TEE-WHT-M",
     "TEE-BLK-L",
     "JKT-DENIM-L",
@@ -32,7 +34,12 @@ const SKUS: [&str; 8] = [
     "DRS-LINEN-S",
     "CAP-WOOL-F",
     "KNIT-NAVY-M",
+    "TEE-WHT-L",
+    "SNK-RUN-26",
+    "KNIT-NAVY-L",
 ];
+/// Where the customers' mails are kept, under the data dir (one `.eml` file each).
+pub const MAIL_DIR: &str = "mail";
 /// The merchant of the demo's returns and catalogue.
 const DEMO_MERCHANT: &str = "demo-brand";
 /// The demo's API keys, in the data dir.
@@ -65,21 +72,53 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let pki = PkiPaths::new(data.join("pki"));
     ensure_pki(&pki, &fleet.sites).context("preparing the demo certificates")?;
 
-    let mut config = coordinator_config(&data.join("coordinator"), &pki, opts.http);
+    // The customers' mails go to a sink of the demo's own, kept as files.
+    let (stop_tx, stop) = watch::channel(false);
+    // Stopped after the coordinator, whose last messages it still takes.
+    let (sink_stop_tx, sink_stop) = watch::channel(false);
+    let sink = SmtpSink::start(&data.join(MAIL_DIR), sink_stop)
+        .await
+        .context("starting the demo's mail sink")?;
+    // The address the messages' links name must be known before the start: a port left to
+    // the system is chosen here.
+    let http_addr = match opts.http.port() {
+        0 => std::net::TcpListener::bind(opts.http)
+            .and_then(|l| l.local_addr())
+            .context("finding a free HTTP port")?,
+        _ => opts.http,
+    };
+    let mut config = coordinator_config(&data.join("coordinator"), &pki, http_addr);
     config
         .merchants
         .push(modori_coordinator::webhooks::MerchantEntry {
-            id: DEMO_MERCHANT.into(),
-            webhook_url: None,
-            webhook_secret: None,
-            ..Default::default()
-        });
+        id: DEMO_MERCHANT.into(),
+        name: Some("デモブランド".into()),
+        colour: Some("#1f4e79".into()),
+        policy_text: Some(
+            "商品到着後30日以内の未使用品は返品・交換を承ります。\nサイズ交換の送料は無料です。"
+                .into(),
+        ),
+        webhook_url: None,
+        webhook_secret: None,
+        ..Default::default()
+    });
+    config.notifications.public_base_url = Some(format!("http://{http_addr}"));
+    config.mail = Some(modori_coordinator::notify::mail::MailSection {
+        host: "127.0.0.1".into(),
+        port: Some(sink.addr.port()),
+        security: modori_coordinator::notify::mail::Security::Plain,
+        username: None,
+        password: None,
+        from: "デモブランド 返品受付 <returns@demo-brand.example.jp>".into(),
+        timeout_seconds: 10,
+        ca_cert: None,
+    });
     let coordinator = Coordinator::start(config, fleet.clone())
         .await
         .context("starting the coordinator")?;
     let gtins = demo_catalog(&coordinator).await?;
     demo_orders(&coordinator).await?;
-    let keys_file = demo_keys(&coordinator, &data).await?;
+    let (keys_file, merchant_key) = demo_keys(&coordinator, &data).await?;
     let mut agents = Vec::new();
     let mut crews = Vec::new();
     for (i, site) in fleet.sites.iter().enumerate() {
@@ -117,6 +156,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         "  Returns portal: http://{http}/r/{DEMO_MERCHANT}  (try order DEMO-1001 with {})",
         try_contact.email
     );
+    println!(
+        "  Customers' mail: {}  (one .eml file per message)",
+        sink.dir.display()
+    );
     println!("  Sites (JSON):  http://{http}/api/v1/sites");
     println!("  Anomalies:     http://{http}/api/v1/anomalies");
     println!("  OpenAPI:       http://{http}/api/v1/openapi.json");
@@ -129,7 +172,6 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     println!("Press Ctrl-C to stop.");
     println!();
 
-    let (stop_tx, stop) = watch::channel(false);
     let mut workers = Vec::new();
     for crew in crews {
         let mut stop = stop.clone();
@@ -152,8 +194,15 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         coordinator_handle(&coordinator),
         stop.clone(),
     ));
+    let shoppers = Shoppers::new(
+        coordinator.ctx().clone(),
+        http,
+        MerchantId::new(DEMO_MERCHANT)?,
+        merchant_key,
+    );
     let returns = tokio::spawn(drive_returns(
         coordinator_handle(&coordinator),
+        shoppers,
         fleet,
         opts.returns_per_second,
         stop.clone(),
@@ -169,7 +218,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     println!("Stopping: draining the agents' outboxes, then closing the links.");
     let _ = stop_tx.send(true);
-    let n_returns = returns.await.unwrap_or(0);
+    let (n_returns, tally) = match returns.await {
+        Ok((n, tally)) => (n, tally.summary()),
+        Err(_) => (0, String::new()),
+    };
     let _ = carrier.await;
     let mut idle_crews = Vec::new();
     for w in workers {
@@ -183,7 +235,10 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     drop(idle_crews);
     let sites = disposition_summary(&coordinator).await;
     coordinator.shutdown().await;
+    let _ = sink_stop_tx.send(true);
+    sink.stopped().await;
     println!("Registered {n_returns} returns this run. {sites}");
+    println!("{tally}");
     Ok(())
 }
 
@@ -211,66 +266,88 @@ fn coordinator_handle(c: &Coordinator) -> CoordinatorHandle {
     CoordinatorHandle(c.ctx().clone())
 }
 
-/// Registers returns at random stores at about `per_second`; returns how many.
+/// The customers return at about `per_second` through every channel (`customers`); a
+/// walk-in at a store is registered here and shipped on by the simulated carrier. Returns how
+/// many were registered, and what the customers did.
 async fn drive_returns(
     c: CoordinatorHandle,
+    mut shoppers: Shoppers,
     fleet: Fleet,
     per_second: f64,
     mut stop: watch::Receiver<bool>,
-) -> u64 {
+) -> (u64, Tally) {
     let mut rng = StdRng::from_os_rng();
     let interval = Duration::from_secs_f64(1.0 / per_second.max(0.01));
     let mut n = 0u64;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = stop.changed() => return n,
+            _ = stop.changed() => return (n, shoppers.tally),
         }
-        let store = &fleet.stores[rng.random_range(0..fleet.stores.len())];
-        let n_lines = rng.random_range(1..=3);
-        let lines: Vec<ReturnLine> = (0..n_lines)
-            .filter_map(|_| {
-                let sku = Sku::new(SKUS[rng.random_range(0..SKUS.len())]).ok()?;
-                let reason = ReasonCode::ALL[rng.random_range(0..ReasonCode::ALL.len())];
-                ReturnLine::new(sku, rng.random_range(1..=2), reason).ok()
-            })
-            .collect();
-        n += 1;
-        let Ok(rma) = RmaId::new(modori_coordinator::new_rma_id(
-            modori_runtime::clock::now_ms(),
-        )) else {
-            continue;
-        };
-        // The store ships it on with the simulated carrier, whose slip the site scans.
-        let terms = modori_coordinator::store::commerce::Terms {
-            method: "store_dropoff".into(),
-            resolution: modori_coordinator::policy::ResolutionKind::Refund,
-            carrier: Some("sim".into()),
-            tracking: Some(modori_coordinator::carrier::simulated_tracking(n)),
-            ..Default::default()
-        };
-        let registration = modori_coordinator::store::NewReturn {
-            rma,
-            merchant: MerchantId::new(DEMO_MERCHANT).ok(),
-            origin: store.location,
-            origin_label: format!("store:{}", store.id),
-            origin_store: Some(store.id.clone()),
-            lines,
-            // A few customers return often: the dashboard's abuse flags have someone to show.
-            customer: Some(modori_coordinator::store::Customer {
-                reference: format!("C-{}", 1001 + rng.random_range(0..DEMO_CUSTOMERS)),
-                name: None,
-                address: None,
-            }),
-            terms: Some(terms),
-            order_ref: None,
-            resolution: None,
-        };
-        match modori_coordinator::register(&c.0, registration).await {
-            Ok(routed) => {
-                info!(rma = %routed.rma, store = %store.id, site = %routed.site, why = %routed.explanation, "return routed")
+        match shoppers.step(&mut rng).await {
+            Ok(Done::Registered) => n += 1,
+            Ok(Done::WalkIn { customer }) => {
+                if walk_in(&c, &fleet, &customer, n, &mut rng).await {
+                    n += 1;
+                }
             }
-            Err(e) => warn!(error = %e, "could not register a return"),
+            Err(e) => warn!(error = %format!("{e:#}"), "a customer's return failed"),
+        }
+    }
+}
+
+/// A customer walks into a store without their order: refunded, and shipped on with the
+/// simulated carrier, whose slip the site scans.
+async fn walk_in(
+    c: &CoordinatorHandle,
+    fleet: &Fleet,
+    customer: &str,
+    n: u64,
+    rng: &mut StdRng,
+) -> bool {
+    let store = &fleet.stores[rng.random_range(0..fleet.stores.len())];
+    let n_lines = rng.random_range(1..=3);
+    let lines: Vec<ReturnLine> = (0..n_lines)
+        .filter_map(|_| {
+            let sku = Sku::new(SKUS[rng.random_range(0..SKUS.len())]).ok()?;
+            let reason = ReasonCode::ALL[rng.random_range(0..ReasonCode::ALL.len())];
+            ReturnLine::new(sku, rng.random_range(1..=2), reason).ok()
+        })
+        .collect();
+    let Some(rma) = customers::walk_in_rma() else {
+        return false;
+    };
+    let terms = modori_coordinator::store::commerce::Terms {
+        method: "store_dropoff".into(),
+        resolution: modori_coordinator::policy::ResolutionKind::Refund,
+        carrier: Some("sim".into()),
+        tracking: Some(modori_coordinator::carrier::simulated_tracking(n)),
+        ..Default::default()
+    };
+    let registration = modori_coordinator::store::NewReturn {
+        rma,
+        merchant: MerchantId::new(DEMO_MERCHANT).ok(),
+        origin: store.location,
+        origin_label: format!("store:{}", store.id),
+        origin_store: Some(store.id.clone()),
+        lines,
+        customer: Some(modori_coordinator::store::Customer {
+            reference: customer.to_owned(),
+            name: None,
+            address: None,
+        }),
+        terms: Some(terms),
+        order_ref: None,
+        resolution: None,
+    };
+    match modori_coordinator::register(&c.0, registration).await {
+        Ok(routed) => {
+            info!(rma = %routed.rma, store = %store.id, site = %routed.site, why = %routed.explanation, "return routed");
+            true
+        }
+        Err(e) => {
+            warn!(error = %e, "could not register a walk-in return");
+            false
         }
     }
 }
@@ -311,6 +388,7 @@ async fn drive_carrier(c: CoordinatorHandle, mut stop: watch::Receiver<bool>) {
 async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     let mut gtins = HashMap::new();
     let mut items = Vec::new();
+    let mut styles = Vec::new();
     for (i, sku) in SKUS.iter().enumerate() {
         let jan = modori_shared::barcode::ean13_complete(&format!("49000000{:04}", 100 + i))?;
         let sku = Sku::new(*sku)?;
@@ -327,6 +405,12 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
             final_sale: false,
             needs_testing: false,
         });
+        styles.push(
+            customers::STYLED
+                .iter()
+                .find(|(a, b, _)| *a == sku.as_str() || *b == sku.as_str())
+                .map(|(_, _, style)| (*style).to_owned()),
+        );
         gtins.insert(sku, jan);
     }
     let ctx = c.ctx().clone();
@@ -334,10 +418,11 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     let queued = ctx
         .db
         .call(move |conn| {
-            modori_coordinator::store::put_catalog(
+            modori_coordinator::store::put_styled_catalog(
                 conn,
                 DEMO_MERCHANT,
                 &items,
+                &styles,
                 &sites,
                 clock::now_ms(),
             )
@@ -399,7 +484,7 @@ fn demo_contact(i: u32) -> modori_coordinator::store::orders::Contact {
 
 /// Makes the demo's API keys (ops, the demo merchant, the first store) after revoking the
 /// previous run's, and writes them to `<data>/demo-keys.json` (mode 0600). Returns its path.
-async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<PathBuf> {
+async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<(PathBuf, String)> {
     use modori_coordinator::apikeys::{self, Scope, Source};
     let store = c
         .ctx()
@@ -434,13 +519,13 @@ async fn demo_keys(c: &Coordinator, data: &Path) -> anyhow::Result<PathBuf> {
         <[String; 3]>::try_from(keys).map_err(|_| anyhow::anyhow!("expected three demo keys"))?;
     let json = serde_json::json!({
         "ops": ops,
-        "merchant": {"id": merchant.as_str(), "key": merchant_key},
+        "merchant": {"id": merchant.as_str(), "key": &merchant_key},
         "store": {"id": store.as_str(), "key": store_key},
     });
     let path = data.join(DEMO_KEYS_FILE);
     write_private(&path, &serde_json::to_vec_pretty(&json)?)
         .with_context(|| format!("writing {}", path.display()))?;
-    Ok(path)
+    Ok((path, merchant_key))
 }
 
 /// Writes a file only its owner can read, even when it existed with a wider mode.

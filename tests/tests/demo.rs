@@ -231,3 +231,99 @@ async fn the_largest_return_leaves_the_demo_running_run_after_run() -> anyhow::R
     assert!(second.contains("Registered"), "{second}");
     Ok(())
 }
+
+/// The demo's customers go back through every channel, with every outcome and method, within
+/// a short run; what they did is in the coordinator's database as the demo says, and their
+/// mails are kept as `.eml` files by the demo's own SMTP server.
+#[test]
+fn the_demos_customers_use_every_channel_outcome_and_method_and_their_mails_are_kept() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("demo");
+    let out = Command::new(DEMO)
+        .args([
+            "--http",
+            "127.0.0.1:0",
+            "--duration-seconds",
+            "8",
+            "--returns-per-second",
+            "5",
+        ])
+        .arg("--data-dir")
+        .arg(&dir)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("the demo runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let mail_dir = dir.join("mail");
+    assert!(
+        text.contains(&format!("Customers' mail: {}", mail_dir.display())),
+        "{text}"
+    );
+    let said = |prefix: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prefix))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    for (line, names) in [
+        (
+            said("Channels:"),
+            &["portal", "store counter", "merchant API", "store walk-in"][..],
+        ),
+        (
+            said("Outcomes:"),
+            &["refund", "store credit", "exchange"][..],
+        ),
+        (
+            said("Methods:"),
+            &[
+                "konbini_dropoff",
+                "carrier_pickup",
+                "home_pickup",
+                "store_dropoff",
+            ][..],
+        ),
+    ] {
+        for name in names {
+            assert!(line.contains(&format!("{name} ")), "{name}: {text}");
+        }
+    }
+    // What the database holds agrees: portal methods, outcomes, counter returns.
+    let db = rusqlite::Connection::open(dir.join("coordinator").join("coordinator.db"))
+        .expect("the coordinator's database");
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).expect(sql) };
+    for method in [
+        "konbini_dropoff",
+        "carrier_pickup",
+        "home_pickup",
+        "store_dropoff",
+    ] {
+        let sql = format!("SELECT COUNT(*) FROM returns WHERE method = '{method}'");
+        assert!(count(&sql) > 0, "{method}");
+    }
+    for resolution in ["refund", "store_credit", "exchange"] {
+        let sql = format!("SELECT COUNT(*) FROM returns WHERE resolution = '{resolution}'");
+        assert!(count(&sql) > 0, "{resolution}");
+    }
+    assert!(count("SELECT COUNT(*) FROM returns WHERE origin_store IS NOT NULL") > 0);
+    assert!(count("SELECT COUNT(*) FROM returns WHERE exchange_sku IS NOT NULL") > 0);
+    // The mails: one file each, a message with its headers, to a customer.
+    let mails: Vec<String> = std::fs::read_dir(&mail_dir)
+        .expect("the mail folder")
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    assert!(!mails.is_empty(), "no mail in {}", mail_dir.display());
+    for m in &mails {
+        assert!(
+            m.contains("\r\nSubject: ") && m.contains("@example.jp") && m.contains("\r\n\r\n"),
+            "{m}"
+        );
+    }
+}
