@@ -306,13 +306,15 @@ async fn walk_in(
     rng: &mut StdRng,
 ) -> bool {
     let store = &fleet.stores[rng.random_range(0..fleet.stores.len())];
-    let n_lines = rng.random_range(1..=3);
-    let lines: Vec<ReturnLine> = (0..n_lines)
-        .filter_map(|_| {
-            let sku = Sku::new(SKUS[rng.random_range(0..SKUS.len())]).ok()?;
+    // One item, as every demo customer returns: a regular customer's two returns can then
+    // never add up to an abuse flag, and only the serial returners' do.
+    let lines: Vec<ReturnLine> = Sku::new(SKUS[rng.random_range(0..SKUS.len())])
+        .ok()
+        .and_then(|sku| {
             let reason = ReasonCode::ALL[rng.random_range(0..ReasonCode::ALL.len())];
-            ReturnLine::new(sku, rng.random_range(1..=2), reason).ok()
+            ReturnLine::new(sku, 1, reason).ok()
         })
+        .into_iter()
         .collect();
     let Some(rma) = customers::walk_in_rma() else {
         return false;

@@ -233,7 +233,8 @@ async fn the_largest_return_leaves_the_demo_running_run_after_run() -> anyhow::R
 }
 
 /// The demo's customers go back through every channel, with every outcome and method, within
-/// a short run; what they did is in the coordinator's database as the demo says, and their
+/// a short run; what they did is in the coordinator's database as the demo says, only the
+/// serial returners return more than twice or can be flagged for abuse, and the customers'
 /// mails are kept as `.eml` files by the demo's own SMTP server.
 #[test]
 fn the_demos_customers_use_every_channel_outcome_and_method_and_their_mails_are_kept() {
@@ -312,6 +313,34 @@ fn the_demos_customers_use_every_channel_outcome_and_method_and_their_mails_are_
     }
     assert!(count("SELECT COUNT(*) FROM returns WHERE origin_store IS NOT NULL") > 0);
     assert!(count("SELECT COUNT(*) FROM returns WHERE exchange_sku IS NOT NULL") > 0);
+    // Histories as a shop's: every customer but the serial returners has returned once or
+    // twice, and only serial returners can be flagged for abuse.
+    let mut stmt = db
+        .prepare(
+            "SELECT customer_ref, COUNT(*) FROM returns WHERE customer_ref IS NOT NULL GROUP BY 1",
+        )
+        .expect("customers");
+    let customers: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("customers")
+        .map(|r| r.expect("a customer"))
+        .collect();
+    let serial = |c: &str| c.starts_with("C-000");
+    assert!(customers.iter().any(|(c, _)| !serial(c)), "{customers:?}");
+    let flag_min = modori_coordinator::config::AlertsSection::default().abuse_score_min;
+    let now_ms = modori_runtime::clock::now_ms();
+    for (customer, n) in &customers {
+        let history =
+            modori_coordinator::store::commerce::history(&db, customer, now_ms).expect("a history");
+        let score = modori_coordinator::policy::abuse_score(&history).score;
+        if !serial(customer) {
+            assert!(*n <= 2, "{customer} returned {n} times");
+            assert!(
+                score < flag_min,
+                "{customer} flagged with {score}: {history:?}"
+            );
+        }
+    }
     // The mails: one file each, a message with its headers, to a customer.
     let mails: Vec<String> = std::fs::read_dir(&mail_dir)
         .expect("the mail folder")
