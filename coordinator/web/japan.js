@@ -1,5 +1,5 @@
 // A simplified map of Japan drawn in SVG from approximate coastline points ([longitude,
-// latitude] in degrees), with Okinawa in an inset. Good enough to place the sites and stores
+// latitude] in degrees), with Okinawa and Kanto in insets. Good enough to place the sites and stores
 // at their coordinates; not a survey.
 "use strict";
 
@@ -11,6 +11,11 @@ const JAPAN = {
   main: { lon0: 128.3, lon1: 146.2, lat0: 30.6, lat1: 45.8 },
   // Inset (bottom right) for the Nansei islands: longitude 126.6..129.0, latitude 25.9..27.2.
   inset: { lon0: 126.6, lon1: 129.0, lat0: 25.9, lat1: 27.2, x: 560, y: 560, w: 180, h: 110 },
+  // Inset (top left, over the Sea of Japan) for Kanto: three sites and a dozen stores lie
+  // within 60 km, a few pixels apart on the main frame. Longitude 139.42..140.06, latitude
+  // 35.40..35.98, about 587 units a degree (cos 37° across), so neighbouring Tokyo stores
+  // (3 km) are over 17 units apart.
+  kanto: { lon0: 139.42, lon1: 140.06, lat0: 35.4, lat1: 35.98, x: 12, y: 12, w: 300, h: 340 },
   islands: {
     hokkaido: [
       [141.94, 45.52], [142.6, 44.9], [143.3, 44.3], [144.3, 44.0], [145.2, 44.3], [145.35, 44.2],
@@ -50,13 +55,18 @@ const JAPAN = {
   },
 };
 
-/** Where (lat, lon) falls on the map: [x, y] in SVG units. */
-function project(lat, lon) {
+/** Where (lat, lon) falls on the map: [x, y] in SVG units. A point in the Kanto frame is
+ * drawn in its inset, unless `land` (the coastline, drawn on the main frame too). */
+function project(lat, lon, land = false) {
   const i = JAPAN.inset;
   if (lat < 29 && lon < 129.5) {
     const x = i.x + ((lon - i.lon0) / (i.lon1 - i.lon0)) * i.w;
     const y = i.y + ((i.lat1 - lat) / (i.lat1 - i.lat0)) * i.h;
     return [x, y];
+  }
+  const q = JAPAN.kanto;
+  if (!land && lat >= q.lat0 && lat <= q.lat1 && lon >= q.lon0 && lon <= q.lon1) {
+    return kantoPoint(lat, lon);
   }
   const m = JAPAN.main;
   const k = Math.cos((37 * Math.PI) / 180);
@@ -66,14 +76,39 @@ function project(lat, lon) {
   return [(lon - m.lon0) * k * scale, (m.lat1 - lat) * scale];
 }
 
-/** The map's base layer: sea, islands, the inset's frame. */
+/** Where (lat, lon) falls in the Kanto inset. */
+function kantoPoint(lat, lon) {
+  const q = JAPAN.kanto;
+  return [
+    q.x + ((lon - q.lon0) / (q.lon1 - q.lon0)) * q.w,
+    q.y + ((q.lat1 - lat) / (q.lat1 - q.lat0)) * q.h,
+  ];
+}
+
+/** The map's base layer: sea, islands, the insets' frames, and where Kanto's inset is. */
 function japanBase() {
   const g = svg("g", { class: "base" });
   g.append(svg("rect", { class: "sea", x: 0, y: 0, width: JAPAN.width, height: JAPAN.height }));
   for (const [name, points] of Object.entries(JAPAN.islands)) {
-    const d = points.map(([lon, lat]) => project(lat, lon).map((v) => v.toFixed(1)).join(",")).join(" ");
+    const d = points.map(([lon, lat]) => project(lat, lon, true).map((v) => v.toFixed(1)).join(",")).join(" ");
     g.append(svg("polygon", { class: "land", "data-island": name, points: d }));
   }
+  const q = JAPAN.kanto;
+  const clip = svg("clipPath", { id: "kanto-clip" });
+  clip.append(svg("rect", { x: q.x, y: q.y, width: q.w, height: q.h }));
+  g.append(clip);
+  g.append(svg("rect", { class: "sea", x: q.x, y: q.y, width: q.w, height: q.h }));
+  const kanto = svg("g", { "clip-path": "url(#kanto-clip)" });
+  for (const [name, points] of Object.entries(JAPAN.islands)) {
+    const d = points.map(([lon, lat]) => kantoPoint(lat, lon).map((v) => v.toFixed(1)).join(",")).join(" ");
+    kanto.append(svg("polygon", { class: "land", "data-island": name, points: d }));
+  }
+  g.append(kanto);
+  g.append(svg("rect", { class: "inset", x: q.x, y: q.y, width: q.w, height: q.h }));
+  g.append(svg("text", { x: q.x + 6, y: q.y + 14, class: "muted", text: "Kanto", fill: "#8da2b5", "font-size": 11 }));
+  const [ax, ay] = project(q.lat1, q.lon0, true);
+  const [bx, by] = project(q.lat0, q.lon1, true);
+  g.append(svg("rect", { class: "inset", "data-inset": "kanto", x: ax, y: ay, width: bx - ax, height: by - ay }));
   const i = JAPAN.inset;
   g.append(svg("rect", { class: "inset", x: i.x, y: i.y, width: i.w, height: i.h }));
   g.append(svg("text", { x: i.x + 6, y: i.y + 14, class: "muted", text: "Okinawa", fill: "#8da2b5", "font-size": 11 }));

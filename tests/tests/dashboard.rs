@@ -1450,3 +1450,58 @@ async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
     fleet.shutdown().await;
     Ok(())
 }
+
+/// Kanto's three sites and the Tokyo area's stores lie within 60 km: on the main frame they
+/// would overlap, so they are drawn in an inset where every one is at least
+/// `KANTO_MARKERS_PX_MIN` from every other in the page Chromium renders (and the inset's
+/// place is outlined on the main frame).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_map_draws_kantos_sites_and_stores_apart() -> anyhow::Result<()> {
+    const KANTO_MARKERS_PX_MIN: f64 = 10.0;
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start().await?;
+    let base = format!("http://{}", fleet.http());
+    browser.login(&base, "/", &fleet.ops_key, "/").await?;
+    browser
+        .until(
+            "the sites and stores on the map",
+            "return document.querySelectorAll('#map-sites g').length === 9 \
+             && document.querySelectorAll('#map-stores rect').length > 0",
+        )
+        .await?;
+    let kanto = browser
+        .js(
+            "const sites = ['saitama', 'chiba', 'yokohama'];
+             const stores = ['st-shibuya', 'st-shinjuku', 'st-ginza', 'kb-ikebukuro', 'kb-kichijoji',
+                             'st-kawasaki', 'kb-minatomirai', 'kb-funabashi', 'st-kashiwa',
+                             'st-omiya', 'kb-kawagoe'];
+             const centre = (el) => { const r = el.getBoundingClientRect();
+                                      return [r.left + r.width / 2, r.top + r.height / 2]; };
+             const marks = sites.map((id) => [id, document.querySelector(`#map-sites g[data-site='${id}'] circle`)])
+               .concat(stores.map((id) => [id, document.querySelector(`#map-stores rect[data-store='${id}']`)]));
+             const missing = marks.filter(([, el]) => !el).map(([id]) => id);
+             if (missing.length) return {missing};
+             let closest = {px: Infinity};
+             for (let i = 0; i < marks.length; i++) for (let j = i + 1; j < marks.length; j++) {
+               const [a, b] = [centre(marks[i][1]), centre(marks[j][1])];
+               const px = Math.hypot(a[0] - b[0], a[1] - b[1]);
+               if (px < closest.px) closest = {px, a: marks[i][0], b: marks[j][0]};
+             }
+             return {closest, outlined: !!document.querySelector(\"#map-svg rect[data-inset='kanto']\")};",
+        )
+        .await?;
+    assert_eq!(kanto["missing"], serde_json::Value::Null, "{kanto}");
+    let px = kanto["closest"]["px"].as_f64().unwrap_or_default();
+    assert!(px >= KANTO_MARKERS_PX_MIN, "closest pair: {kanto}");
+    assert_eq!(kanto["outlined"], json!(true), "{kanto}");
+    browser.assert_accessible("dashboard-kanto").await?;
+    let shot = browser.screenshot("dashboard-kanto").await?;
+    println!(
+        "closest Kanto markers: {kanto}; screenshot {}",
+        shot.display()
+    );
+    fleet.shutdown().await;
+    Ok(())
+}
