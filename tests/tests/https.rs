@@ -155,6 +155,11 @@ async fn https_with_hsts_and_secure_cookies_a_separate_ops_listener_and_a_certif
     for path in ["/", "/login", "/store", "/metrics", "/api/v1/keys"] {
         let public = get_tls(http, &ca, path).await?;
         assert_eq!(public.status, 404, "{path}: {}", public.head);
+        assert_eq!(
+            public.header("strict-transport-security").len(),
+            1,
+            "{path}"
+        );
     }
     let login = get_tls(ops, &ca, "/login").await?;
     assert_eq!(login.status, 200, "{}", login.head);

@@ -159,13 +159,15 @@ impl HttpListeners {
             listener_tls: self.tls.is_some(),
             trusted_proxies: self.trusted_proxies,
         };
-        let full = super::router(ctx.clone())
-            .layer(middleware::from_fn_with_state(facts.clone(), over_tls));
+        let routes = super::router(ctx.clone());
+        // The TLS headers outermost, so the public listener's 404s carry HSTS too.
         let public = if self.ops.is_some() {
-            full.clone().layer(middleware::from_fn(public_only))
+            routes.clone().layer(middleware::from_fn(public_only))
         } else {
-            full.clone()
-        };
+            routes.clone()
+        }
+        .layer(middleware::from_fn_with_state(facts.clone(), over_tls));
+        let full = routes.layer(middleware::from_fn_with_state(facts, over_tls));
         let acceptor = self
             .tls
             .as_ref()
