@@ -225,6 +225,11 @@ pub struct HttpSection {
     /// the status pages, the API and `/healthz`. None: everything on `listen`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ops_listen: Option<SocketAddr>,
+    /// Where the store counters' devices reach the ops listener (`https://ops.example.jp`),
+    /// for the links they open: a drop-off's QR code names the counter's page there. None:
+    /// `notifications.public_base_url`, which with `ops_listen` set answers 404 for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ops_base_url: Option<String>,
     /// Reverse proxies whose `X-Forwarded-Proto: https` is believed (their own address as
     /// the listener sees it): a request through one is treated as served over TLS (`Secure`
     /// cookies, HSTS). Any other client's header is ignored. At most
@@ -233,6 +238,8 @@ pub struct HttpSection {
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
+/// Longest `http.ops_base_url`, in bytes.
+pub const OPS_BASE_URL_BYTES_MAX: usize = 256;
 /// Most `http.trusted_proxies` entries (each request is checked against every one).
 pub const TRUSTED_PROXIES_MAX: usize = 64;
 
@@ -253,6 +260,7 @@ impl HttpSection {
             tls_cert: None,
             tls_key: None,
             ops_listen: None,
+            ops_base_url: None,
             trusted_proxies: Vec::new(),
         }
     }
@@ -428,6 +436,20 @@ impl CoordinatorConfig {
                 "http.ops_listen",
                 "must be another address than http.listen",
             ));
+        }
+        if let Some(url) = &self.http.ops_base_url {
+            let shaped = (url.starts_with("https://") || url.starts_with("http://"))
+                && !url.ends_with('/')
+                && url.len() <= OPS_BASE_URL_BYTES_MAX
+                && url.bytes().all(|b| b.is_ascii_graphic());
+            if !shaped {
+                return Err(bad(
+                    "http.ops_base_url",
+                    &format!(
+                        "must be an http:// or https:// URL without a trailing slash, at most {OPS_BASE_URL_BYTES_MAX} bytes"
+                    ),
+                ));
+            }
         }
         if self.http.trusted_proxies.len() > TRUSTED_PROXIES_MAX {
             return Err(bad(
@@ -634,6 +656,57 @@ impl CoordinatorConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_http(edit: impl FnOnce(&mut HttpSection)) -> Result<(), ConfigError> {
+        let text = include_str!("../../configs/coordinator.toml");
+        let mut config: CoordinatorConfig = toml::from_str(text).expect("the example config");
+        edit(&mut config.http);
+        config.validate(Path::new("coordinator.toml"))
+    }
+
+    fn refused_key(e: Result<(), ConfigError>) -> String {
+        match e {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_https_settings_are_checked() {
+        assert!(with_http(|_| {}).is_ok());
+        let cert = || Some(PathBuf::from("https.pem"));
+        assert_eq!(
+            refused_key(with_http(|h| h.tls_cert = cert())),
+            "http.tls_key"
+        );
+        assert_eq!(
+            refused_key(with_http(|h| h.tls_key = cert())),
+            "http.tls_cert"
+        );
+        assert!(with_http(|h| {
+            h.tls_cert = cert();
+            h.tls_key = cert();
+        })
+        .is_ok());
+        let listen = "127.0.0.1:8080".parse().ok();
+        assert_eq!(
+            refused_key(with_http(|h| h.ops_listen = listen)),
+            "http.ops_listen"
+        );
+        for bad in ["ops.example.jp", "https://ops.example.jp/", "https://a b"] {
+            assert_eq!(
+                refused_key(with_http(|h| h.ops_base_url = Some(bad.into()))),
+                "http.ops_base_url",
+                "{bad}"
+            );
+        }
+        assert!(with_http(|h| h.ops_base_url = Some("https://ops.example.jp".into())).is_ok());
+        let many = vec!["127.0.0.1".parse().expect("an address"); TRUSTED_PROXIES_MAX + 1];
+        assert_eq!(
+            refused_key(with_http(|h| h.trusted_proxies = many)),
+            "http.trusted_proxies"
+        );
+    }
 
     #[test]
     fn time_zones_are_shaped_like_iana_names() {

@@ -58,10 +58,17 @@ async fn token_return(
         .await?)
 }
 
-/// The counter's URL of a token: under `notifications.public_base_url` when set, else the
-/// host this page was asked of.
+/// The counter's URL of a token: under `http.ops_base_url` (where the counters reach the
+/// ops listener) or `notifications.public_base_url` when set, else the host this page was
+/// asked of.
 fn scan_url(ctx: &Ctx, headers: &HeaderMap, token: &str) -> String {
-    let base = ctx.config.notifications.base_url().map_or_else(
+    let configured = ctx
+        .config
+        .http
+        .ops_base_url
+        .as_deref()
+        .or(ctx.config.notifications.base_url());
+    let base = configured.map_or_else(
         || {
             let host = headers
                 .get(header::HOST)
