@@ -220,7 +220,7 @@ pub fn brand_css(entry: &MerchantEntry) -> String {
     match entry.colour.as_deref().and_then(parse_colour) {
         Some(rgb) => format!(
             "body > header {{ background: #{:02x}{:02x}{:02x}; color: {}; }}\n\
-             body > header a {{ color: inherit; }}\n",
+             body > header .lang {{ color: inherit; }}\n",
             rgb[0],
             rgb[1],
             rgb[2],

@@ -125,6 +125,11 @@ async fn what_the_merchant_puts_comes_back_shows_on_the_portal_at_once_and_outli
     assert!(form.contains("href=\"/r/brand-a/brand.css\""), "{form}");
     let css = page(&fleet, "/r/brand-a/brand.css").await?;
     assert!(css.contains("background: #ffd700; color: #000000"), "{css}");
+    // The language switch reads on it too: the portal's own link colour is replaced.
+    assert!(
+        css.contains("body > header .lang { color: inherit; }"),
+        "{css}"
+    );
     let res = http_raw(fleet.http(), "GET", "/r/brand-a", &[], None).await?;
     let csp = res.header("content-security-policy").unwrap_or_default();
     assert!(csp.contains("img-src 'self' https:"), "{csp}");
