@@ -9,7 +9,10 @@
 use std::time::Duration;
 
 use modori_coordinator::webhooks::MerchantEntry;
-use modori_tests::{config_key, http_raw, http_request_as, small_fleet, HttpResponse, TestFleet};
+use modori_tests::{
+    config_key, http_get_bytes, http_raw, http_request_as, multipart_form, small_fleet,
+    HttpResponse, TestFleet, TINY_PNG,
+};
 use serde_json::json;
 
 const DAY_MS: i64 = 86_400_000;
@@ -17,12 +20,13 @@ const DAY_MS: i64 = 86_400_000;
 /// A fleet of one site, brand-a (named ブランドA) with a catalogue and three orders of
 /// Hanako's: ORD-1 of three days ago (a tee and a final-sale cap), ORD-2 (a tee and trousers,
 /// each of a style with another size) and ORD-OLD, past the return window; and the key of a
-/// store, st-ginza.
-async fn fleet() -> anyhow::Result<(TestFleet, String)> {
+/// store, st-ginza, and an ops key.
+async fn fleet() -> anyhow::Result<(TestFleet, String, String)> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (store, store_entry) = config_key("store:st-ginza");
-    fleet.extra_keys = vec![merchant_entry, store_entry];
+    let (ops, ops_entry) = config_key("ops");
+    fleet.extra_keys = vec![merchant_entry, store_entry, ops_entry];
     fleet.merchants = vec![MerchantEntry {
         id: "brand-a".into(),
         name: Some("ブランドA".into()),
@@ -62,7 +66,7 @@ async fn fleet() -> anyhow::Result<(TestFleet, String)> {
     )
     .await?;
     anyhow::ensure!(status == 200, "orders: {text}");
-    Ok((fleet, store))
+    Ok((fleet, store, ops))
 }
 
 /// The lookup form's page, and its CSRF token (from its cookie, checked against the form).
@@ -139,10 +143,200 @@ async fn post(
     .await
 }
 
+/// A session cookie of the key `key` (`name=value`).
+async fn login(fleet: &TestFleet, key: &str, next: &str) -> anyhow::Result<String> {
+    let body = format!("key={key}&next={}", encoded(next));
+    let res = http_raw(
+        fleet.http(),
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+    )
+    .await?;
+    Ok(res
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn post_multipart(
+    fleet: &TestFleet,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &[u8])],
+) -> anyhow::Result<HttpResponse> {
+    let (content_type, body) = multipart_form(fields, files);
+    let cookie = format!("modori_portal_csrf={cookie}");
+    http_raw(
+        fleet.http(),
+        "POST",
+        "/r/brand-a/returns",
+        &[("Content-Type", &content_type), ("Cookie", &cookie)],
+        Some(&body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_describes_an_item_in_words_and_photos_a_bad_photo_loses_nothing_else_and_ops_see_them(
+) -> anyhow::Result<()> {
+    let (fleet, _, ops_key) = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
+    assert!(
+        page.body.contains("enctype=\"multipart/form-data\"")
+            && page.body.contains("name=\"photo0\" type=\"file\"")
+            && page.body.contains("name=\"note0\""),
+        "{}",
+        page.body
+    );
+    let note = "袖の縫い目がほつれていました";
+    let fields = [
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-2"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "defective"),
+        ("note0", note),
+        ("outcome0", "refund"),
+        ("postal_code", "530-0001"),
+        ("method", "konbini_dropoff"),
+    ];
+    let html = b"<html><script>alert(1)</script></html>";
+    let files: [(&str, &str, &[u8]); 2] = [
+        ("photo0", "tear.png", TINY_PNG),
+        ("photo0", "evil.html", html),
+    ];
+    // A page that is not an image: refused in plain words, the rest of the form kept, the
+    // good photo kept.
+    let refused = post_multipart(&fleet, &token, &fields, &files).await?;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("「evil.html」は写真として読み取れませんでした"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(note) && refused.body.contains("写真1枚をお預かりしています"));
+    assert!(refused.body.contains("value=\"defective\" selected"));
+    assert!(refused.body.contains("value=\"530-0001\""));
+    assert!(refused.body.contains("value=\"konbini_dropoff\" selected"));
+    let kept: Vec<&str> = refused
+        .body
+        .split("name=\"kept0\" value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(kept.len(), 1, "{}", refused.body);
+
+    // Too large, and a fourth photo: refused too.
+    let big = [
+        TINY_PNG,
+        &vec![0u8; modori_coordinator::http::portal::PHOTO_BYTES_MAX],
+    ]
+    .concat();
+    let mut again: Vec<(&str, &str)> = fields.to_vec();
+    again.push(("kept0", kept[0]));
+    let files: [(&str, &str, &[u8]); 4] = [
+        ("photo0", "huge.png", &big),
+        ("photo0", "two.png", TINY_PNG),
+        ("photo0", "three.png", TINY_PNG),
+        ("photo0", "four.png", TINY_PNG),
+    ];
+    let refused = post_multipart(&fleet, &token, &again, &files).await?;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("「huge.png」は大きすぎます"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("写真は1点につき3枚までです。「four.png」"),
+        "{}",
+        refused.body
+    );
+    let kept: Vec<String> = refused
+        .body
+        .split("name=\"kept0\" value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(kept.len(), 3, "{}", refused.body);
+
+    // A note past its length is refused the same way.
+    let long = "あ".repeat(modori_coordinator::http::portal::NOTE_CHARS_MAX + 1);
+    let mut too_long: Vec<(&str, &str)> = fields.to_vec();
+    too_long[7] = ("note0", &long);
+    let res = post_multipart(&fleet, &token, &too_long, &[]).await?;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert!(res.body.contains("500文字以内"), "{}", res.body);
+
+    let mut done_fields: Vec<(&str, &str)> = fields.to_vec();
+    for k in &kept {
+        done_fields.push(("kept0", k));
+    }
+    let done = post_multipart(&fleet, &token, &done_fields, &[]).await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    let rma = done
+        .body
+        .split("<dd class=\"rma\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+
+    // Ops read the note and see the photos, served as the images they are.
+    let session = login(&fleet, &ops_key, "/returns").await?;
+    let words = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("/ui/returns/{rma}/customer"),
+        &[("Cookie", &session)],
+        None,
+    )
+    .await?;
+    assert_eq!(words.status, 200, "{}", words.body);
+    let v: serde_json::Value = serde_json::from_str(&words.body)?;
+    assert_eq!(v["lines"][0]["sku"], "TEE-WHT-M", "{v}");
+    assert_eq!(v["lines"][0]["note"], note, "{v}");
+    let photos = v["lines"][0]["photos"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(photos.len(), 3, "{v}");
+    let url = photos[0].as_str().unwrap_or_default();
+    let (status, head, bytes) = http_get_bytes(fleet.http(), url, &[("Cookie", &session)]).await?;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(bytes, TINY_PNG);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "content-disposition: inline; filename=\"{}-",
+            rma.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    let (status, _, bytes) = http_get_bytes(fleet.http(), url, &[]).await?;
+    assert_ne!(status, 200);
+    assert_ne!(bytes, TINY_PNG);
+    fleet.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_decision(
 ) -> anyhow::Result<()> {
-    let (fleet, _) = fleet().await?;
+    let (fleet, _, _) = fleet().await?;
     let (page, token) = form(&fleet, "").await?;
     assert!(page.body.contains("<html lang=\"ja\""), "{}", page.body);
     assert!(page.body.contains("ブランドA") && page.body.contains("注文番号"));
@@ -204,7 +398,7 @@ async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_dec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() -> anyhow::Result<()>
 {
-    let (mut fleet, _) = fleet().await?;
+    let (mut fleet, _, _) = fleet().await?;
     let (_, token) = form(&fleet, "").await?;
     let max = modori_coordinator::app::portal::LOOKUP_FAILURES_MAX;
     for i in 0..max - 1 {
@@ -233,7 +427,7 @@ async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_the_apis_use_case(
 ) -> anyhow::Result<()> {
-    let (fleet, store_key) = fleet().await?;
+    let (fleet, store_key, _) = fleet().await?;
     let (_, token) = form(&fleet, "").await?;
     let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
     assert_eq!(page.status, 200, "{}", page.body);

@@ -25,6 +25,10 @@ use crate::{store, CoordinatorError, Ctx};
 /// Drop-off points shown for a drop-off method, nearest first.
 pub const NEAREST_DROPOFFS_MAX: usize = 3;
 
+/// How long a photo uploaded with a form that is shown again (another field was wrong) waits
+/// for its return, in milliseconds (a day); then it is deleted.
+pub const UPLOAD_KEPT_MS: i64 = 24 * 3_600_000;
+
 /// Who registered a portal return, in the log and the return's record.
 pub const PORTAL_ACTOR: &str = "customer-portal";
 
@@ -126,6 +130,16 @@ pub struct PortalReturn {
     pub postal_code: String,
     /// One of `store::commerce::METHODS`.
     pub method: String,
+    /// What the customer wrote and showed of each line chosen, by SKU.
+    pub words: Vec<ItemWords>,
+}
+
+/// A customer's note on one item and the photos they uploaded of it.
+pub struct ItemWords {
+    pub sku: String,
+    pub note: String,
+    /// Upload ids from [`keep_photo`].
+    pub uploads: Vec<String>,
 }
 
 /// What the portal registered: each outcome, and where the customer may drop the parcels
@@ -186,7 +200,7 @@ pub async fn register_returns(
         });
     let mut out = Vec::with_capacity(groups.len());
     for (resolution, lines) in groups {
-        let skus = lines.iter().map(|l| l.sku.to_string()).collect();
+        let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
         let rma = RmaId::new(crate::ids::new_rma_id(ctx.clock.now_ms()))
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let registration = Registration {
@@ -205,7 +219,19 @@ pub async fn register_returns(
         };
         let done = register::submit(ctx, registration, PORTAL_ACTOR).await;
         let status_token = match &done {
-            Ok(registered) => Some(status_token(ctx, registered.routed.rma.as_str()).await?),
+            Ok(registered) => {
+                let rma = registered.routed.rma.as_str();
+                attach_words(
+                    ctx,
+                    &req.merchant,
+                    &req.order.order_ref,
+                    rma,
+                    &skus,
+                    &req.words,
+                )
+                .await?;
+                Some(status_token(ctx, rma).await?)
+            }
             Err(e) => {
                 info!(merchant = %req.merchant, error = %e, "portal: a return refused");
                 None
@@ -230,6 +256,82 @@ pub async fn register_returns(
         outcomes: out,
         dropoffs,
     })
+}
+
+/// Stores a checked photo of line `sku` of an order before its return exists; returns the
+/// upload id the form carries until the return is registered.
+pub async fn keep_photo(
+    ctx: &Ctx,
+    merchant: &str,
+    order_ref: &str,
+    sku: &str,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+) -> Result<String, AppError> {
+    let (upload, _) = crate::notify::mint_token().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (merchant, order_ref, sku) = (merchant.to_owned(), order_ref.to_owned(), sku.to_owned());
+    let now_ms = ctx.clock.now_ms();
+    let id = upload.clone();
+    ctx.db
+        .call(move |c| {
+            let up = store::photos::Upload {
+                upload: &id,
+                merchant: &merchant,
+                order_ref: &order_ref,
+                sku: &sku,
+                content_type,
+                bytes: &bytes,
+            };
+            store::photos::put_upload(c, &up, now_ms, now_ms - UPLOAD_KEPT_MS)
+        })
+        .await?;
+    Ok(upload)
+}
+
+/// Which of the upload ids a form carried for line `sku` are still waiting for its return.
+pub async fn kept_photos(
+    ctx: &Ctx,
+    merchant: &str,
+    order_ref: &str,
+    sku: &str,
+    uploads: Vec<String>,
+) -> Result<Vec<String>, AppError> {
+    let (merchant, order_ref, sku) = (merchant.to_owned(), order_ref.to_owned(), sku.to_owned());
+    Ok(ctx
+        .db
+        .call(move |c| store::photos::pending(c, &merchant, &order_ref, &sku, &uploads))
+        .await?)
+}
+
+/// Attaches the notes and photos of the lines `skus` to their return `rma`.
+async fn attach_words(
+    ctx: &Ctx,
+    merchant: &MerchantId,
+    order_ref: &str,
+    rma: &str,
+    skus: &[String],
+    words: &[ItemWords],
+) -> Result<(), AppError> {
+    for w in words.iter().filter(|w| skus.contains(&w.sku)) {
+        let (merchant, order_ref, on) =
+            (merchant.to_string(), order_ref.to_owned(), rma.to_owned());
+        let (sku, note, uploads) = (w.sku.clone(), w.note.clone(), w.uploads.clone());
+        let n = ctx
+            .db
+            .call(move |c| {
+                let words = store::photos::LineWords {
+                    merchant: &merchant,
+                    order_ref: &order_ref,
+                    sku: &sku,
+                    note: &note,
+                    uploads: &uploads,
+                };
+                store::photos::attach(c, &on, &words)
+            })
+            .await?;
+        info!(rma, sku = %w.sku, n_photos = n, "portal: the customer's note and photos kept");
+    }
+    Ok(())
 }
 
 /// A fresh token of `rma`'s status page, stored by its hash like the ones messages carry.

@@ -372,5 +372,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::site_activity::MIGRATION),
         // Failed lookups on the customer portal, per address and per order (store/portal.rs).
         M::up(super::portal::MIGRATION),
+        // What customers wrote and showed of their items on the portal (store/photos.rs).
+        M::up(super::photos::MIGRATION),
     ])
 }

@@ -6,13 +6,15 @@
 //! Every form carries a CSRF token that must equal the one in the page's cookie (a site that
 //! posts here cannot read it), and every answer carries the headers of [`portal_page`].
 
+mod photos;
 mod render;
 mod scan;
+mod upload;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,12 +26,13 @@ use serde::Deserialize;
 
 use super::error::{ApiError, ApiPath};
 use super::long_uri::Peer;
-use crate::app::portal::{self, Lookup, PortalReturn};
+use crate::app::portal::{self, ItemWords, Lookup, PortalReturn};
 use crate::app::AppError;
 use crate::notify::{is_token_shaped, token_hash};
 use crate::policy::Resolution;
 use crate::{store, Ctx};
 pub use render::Lang;
+pub use upload::{PHOTOS_PER_ITEM_MAX, PHOTO_BYTES_MAX};
 
 /// The cookie that holds a portal page's CSRF token.
 pub const CSRF_COOKIE: &str = "modori_portal_csrf";
@@ -37,6 +40,8 @@ pub const CSRF_COOKIE: &str = "modori_portal_csrf";
 pub const CSRF_TOKEN_BYTES: usize = 16;
 /// Longest order reference or contact a customer may type, in bytes.
 pub const TYPED_BYTES_MAX: usize = 128;
+/// Longest note a customer may write of an item beside its reason, in characters.
+pub const NOTE_CHARS_MAX: usize = 500;
 
 /// Own sources only, no script at all yet, no framing, forms post only here.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -46,9 +51,13 @@ pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/r/assets/portal.css", get(stylesheet))
         .route("/r/{merchant}", get(lookup_page).post(lookup))
-        .route("/r/{merchant}/returns", post(register))
+        .route(
+            "/r/{merchant}/returns",
+            post(register).layer(DefaultBodyLimit::max(upload::FORM_BODY_BYTES_MAX)),
+        )
         .route("/r/{merchant}/s/{token}", get(status))
         .merge(scan::router())
+        .merge(photos::router())
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs
@@ -149,7 +158,12 @@ async fn lookup(
         Lookup::Found(order, facts) => {
             let window_days = ctx.config.policy.terms.return_window_days;
             let now_ms = ctx.clock.now_ms();
-            let opened = render::Opened { csrf, contact };
+            let fresh = render::Refill::default();
+            let opened = render::Opened {
+                csrf,
+                contact,
+                refill: &fresh,
+            };
             portal_page(
                 StatusCode::OK,
                 render::order_page(&name, lang, &order, &facts, window_days, now_ms, &opened),
@@ -180,21 +194,18 @@ async fn lookup(
 
 /// Registers what the customer chose on their order's page, after opening the order again
 /// with the contact the page carries (so the lookup's checks and lockouts hold here too).
+/// A form with a photo or a note refused is shown again as it was filled in, its good photos
+/// kept.
 async fn register(
     State(ctx): State<Arc<Ctx>>,
     ApiPath(merchant): ApiPath<String>,
     Client(client): Client,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     let merchant = merchant_of(merchant)?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .unwrap_or_default()
-    };
+    let headers = req.headers().clone();
+    let posted = upload::read(req).await?;
+    let field = |name: &str| posted.field(name);
     let lang = Lang::parse(Some(field("lang")));
     let name = merchant_name(&ctx, &merchant);
     let Some(csrf) = csrf_checked(&headers, field("csrf")) else {
@@ -210,19 +221,39 @@ async fn register(
             render::stale_form(&merchant, lang),
         ));
     }
-    let order = match portal::lookup(&ctx, merchant.as_str(), order_ref, contact, client).await? {
-        Lookup::Found(order, _) => *order,
-        Lookup::NotFound | Lookup::LockedOut { .. } => {
-            let html = render::lookup_form(
-                &merchant,
-                &name,
-                lang,
-                csrf,
-                Some(render::Problem::NotFound),
-            );
-            return Ok(portal_page(StatusCode::NOT_FOUND, html));
-        }
-    };
+    let (order, facts) =
+        match portal::lookup(&ctx, merchant.as_str(), order_ref, contact, client).await? {
+            Lookup::Found(order, facts) => (*order, facts),
+            Lookup::NotFound | Lookup::LockedOut { .. } => {
+                let html = render::lookup_form(
+                    &merchant,
+                    &name,
+                    lang,
+                    csrf,
+                    Some(render::Problem::NotFound),
+                );
+                return Ok(portal_page(StatusCode::NOT_FOUND, html));
+            }
+        };
+    let (words, refill) = item_words(&ctx, merchant.as_str(), &order, &posted).await?;
+    if !refill.problems.is_empty() {
+        let window_days = ctx.config.policy.terms.return_window_days;
+        let opened = render::Opened {
+            csrf,
+            contact,
+            refill: &refill,
+        };
+        let html = render::order_page(
+            &name,
+            lang,
+            &order,
+            &facts,
+            window_days,
+            ctx.clock.now_ms(),
+            &opened,
+        );
+        return Ok(portal_page(StatusCode::UNPROCESSABLE_ENTITY, html));
+    }
     let mut lines = Vec::new();
     for (i, l) in order.lines.iter().enumerate() {
         if field(&format!("line{i}")).is_empty() {
@@ -269,6 +300,7 @@ async fn register(
         lines,
         postal_code: field("postal_code").to_owned(),
         method: method.clone(),
+        words,
     };
     let done = match portal::register_returns(&ctx, req).await {
         Ok(done) => done,
@@ -320,6 +352,68 @@ async fn register(
             &done.dropoffs,
         ),
     ))
+}
+
+/// The notes and photos of the lines chosen, the photos checked and kept; and, when any is
+/// refused, the form to show again with what was wrong.
+async fn item_words(
+    ctx: &Ctx,
+    merchant: &str,
+    order: &store::orders::Order,
+    posted: &upload::Posted,
+) -> Result<(Vec<ItemWords>, render::Refill), ApiError> {
+    let mut words = Vec::new();
+    let mut refill = render::Refill {
+        fields: posted.fields.clone(),
+        ..render::Refill::default()
+    };
+    for (i, l) in order.lines.iter().enumerate() {
+        if posted.field(&format!("line{i}")).is_empty() {
+            continue;
+        }
+        let note = posted.field(&format!("note{i}")).to_owned();
+        if note.chars().count() > NOTE_CHARS_MAX {
+            refill
+                .problems
+                .push((i, render::LineProblem::NoteTooLong(NOTE_CHARS_MAX)));
+        }
+        let carried = posted.all(&format!("kept{i}"));
+        let mut kept =
+            portal::kept_photos(ctx, merchant, &order.order_ref, &l.sku, carried).await?;
+        for photo in posted.photos.iter().filter(|p| p.line == i) {
+            let name = photo.file_name.clone();
+            let problem = match &photo.checked {
+                Err(upload::PhotoProblem::NotAnImage) => render::LineProblem::NotAnImage(name),
+                Err(upload::PhotoProblem::TooLarge) => {
+                    render::LineProblem::TooLarge(name, upload::PHOTO_BYTES_MAX)
+                }
+                Ok(_) if kept.len() >= upload::PHOTOS_PER_ITEM_MAX => {
+                    render::LineProblem::TooMany(name, upload::PHOTOS_PER_ITEM_MAX)
+                }
+                Ok((ty, bytes)) => {
+                    let id = portal::keep_photo(
+                        ctx,
+                        merchant,
+                        &order.order_ref,
+                        &l.sku,
+                        ty.content_type(),
+                        bytes.clone(),
+                    )
+                    .await?;
+                    kept.push(id);
+                    continue;
+                }
+            };
+            refill.problems.push((i, problem));
+        }
+        refill.kept.push((i, kept.clone()));
+        words.push(ItemWords {
+            sku: l.sku.clone(),
+            note,
+            uploads: kept,
+        });
+    }
+    Ok((words, refill))
 }
 
 /// A return's status page, opened by the token its confirmation and its messages link to.

@@ -6,6 +6,8 @@ use modori_shared::domain::MerchantId;
 
 use modori_shared::domain::{ReasonCode, Store};
 
+use super::upload::PHOTOS_PER_ITEM_MAX;
+use super::NOTE_CHARS_MAX;
 use crate::http::counter::html_escape;
 use crate::policy::{PolicyDecision, Resolution};
 use crate::store::orders::{LineFacts, Order};
@@ -274,11 +276,82 @@ pub fn outcome_words(r: &Resolution, lang: Lang) -> String {
     }
 }
 
-/// What the order page's form needs besides the order: its token and the contact the order
-/// was opened with (posted again, so registering checks it again).
+/// What the order page's form needs besides the order: its token, the contact the order
+/// was opened with (posted again, so registering checks it again), and what to fill it with.
 pub struct Opened<'a> {
     pub csrf: &'a str,
     pub contact: &'a str,
+    pub refill: &'a Refill,
+}
+
+/// A form shown again: what the customer had typed and chosen, the photos already kept of
+/// each line (by upload id), and what was wrong with each line.
+#[derive(Default)]
+pub struct Refill {
+    pub fields: Vec<(String, String)>,
+    pub kept: Vec<(usize, Vec<String>)>,
+    pub problems: Vec<(usize, LineProblem)>,
+}
+
+impl Refill {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn kept(&self, line: usize) -> &[String] {
+        self.kept
+            .iter()
+            .find(|(i, _)| *i == line)
+            .map_or(&[], |(_, k)| k.as_slice())
+    }
+}
+
+/// What was wrong with a line of a form shown again.
+#[derive(Clone, Debug)]
+pub enum LineProblem {
+    /// The note is longer than this many characters.
+    NoteTooLong(usize),
+    /// A file that is not a JPEG, PNG or WebP image.
+    NotAnImage(String),
+    /// A photo larger than this many bytes.
+    TooLarge(String, usize),
+    /// A photo beyond this many.
+    TooMany(String, usize),
+}
+
+/// A line's problem in the customer's words.
+pub fn problem_words(p: &LineProblem, lang: Lang) -> String {
+    match (p, lang) {
+        (LineProblem::NoteTooLong(max), Lang::Ja) => {
+            format!("ご説明は{max}文字以内でお書きください。")
+        }
+        (LineProblem::NoteTooLong(max), Lang::En) => {
+            format!("Please keep the description to {max} characters.")
+        }
+        (LineProblem::NotAnImage(name), Lang::Ja) => format!(
+            "「{name}」は写真として読み取れませんでした。JPEG・PNG・WebP の写真をお選びください。"
+        ),
+        (LineProblem::NotAnImage(name), Lang::En) => {
+            format!("“{name}” is not a photo we can read. Please choose a JPEG, PNG or WebP photo.")
+        }
+        (LineProblem::TooLarge(name, max), Lang::Ja) => format!(
+            "「{name}」は大きすぎます。{}MB以下の写真をお選びください。",
+            max / (1024 * 1024)
+        ),
+        (LineProblem::TooLarge(name, max), Lang::En) => format!(
+            "“{name}” is too large. Please choose a photo of at most {} MB.",
+            max / (1024 * 1024)
+        ),
+        (LineProblem::TooMany(name, max), Lang::Ja) => {
+            format!("写真は1点につき{max}枚までです。「{name}」はお預かりしていません。")
+        }
+        (LineProblem::TooMany(name, max), Lang::En) => {
+            format!("At most {max} photos per item: “{name}” was not added.")
+        }
+    }
 }
 
 /// The order a customer opened: each line with whether it may be returned and why not, and
@@ -292,6 +365,7 @@ pub fn order_page(
     now_ms: i64,
     opened: &Opened<'_>,
 ) -> String {
+    let refill = opened.refill;
     let window_ends_ms = order.ordered_ms + i64::from(window_days) * DAY_MS;
     let mut lines = String::new();
     let mut n_returnable = 0;
@@ -310,6 +384,7 @@ pub fn order_page(
                 &f.variants,
                 &l.sku,
                 lang,
+                refill,
             )
         } else {
             String::new()
@@ -329,23 +404,31 @@ pub fn order_page(
     let rest = if n_returnable == 0 {
         "</ul>".to_owned()
     } else {
+        let chosen = refill.value("method");
         let methods: String = crate::store::commerce::METHODS
             .iter()
-            .map(|m| format!("<option value=\"{m}\">{}</option>", method_words(m, lang)))
+            .map(|m| {
+                format!(
+                    "<option value=\"{m}\"{}>{}</option>",
+                    selected(chosen == Some(*m)),
+                    method_words(m, lang)
+                )
+            })
             .collect();
         format!(
             "</ul><label>{}<input name=\"postal_code\" id=\"postal_code\" required \
-             inputmode=\"numeric\" maxlength=\"8\" placeholder=\"530-0001\"></label>\
+             inputmode=\"numeric\" maxlength=\"8\" placeholder=\"530-0001\" value=\"{}\"></label>\
              <label>{}<select name=\"method\" id=\"method\">{methods}</select></label>\
              <button type=\"submit\">{}</button></form>",
             lang.pick("ご住所の郵便番号", "Your postal code"),
+            html_escape(refill.value("postal_code").unwrap_or_default()),
             lang.pick("返送の方法", "How to send it back"),
             lang.pick("返品を申し込む", "Request the return"),
         )
     };
     format!(
         "{}{}<h1>{}</h1><p>{} {}</p>\
-         <form method=\"post\" action=\"{}/returns\">\
+         <form method=\"post\" action=\"{}/returns\" enctype=\"multipart/form-data\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
          <input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <input type=\"hidden\" name=\"order_ref\" value=\"{}\">\
@@ -366,42 +449,115 @@ pub fn order_page(
     )
 }
 
-/// The choices of one returnable line: whether to return it (and how many), why, and what
-/// instead.
-fn line_choice(i: usize, returnable: u32, variants: &[String], sku: &str, lang: Lang) -> String {
+fn selected(yes: bool) -> &'static str {
+    if yes {
+        " selected"
+    } else {
+        ""
+    }
+}
+
+/// The choices of one returnable line: whether to return it (and how many), why (from the
+/// list, in the customer's words, and in photos), and what instead.
+fn line_choice(
+    i: usize,
+    returnable: u32,
+    variants: &[String],
+    sku: &str,
+    lang: Lang,
+    refill: &Refill,
+) -> String {
+    let reason = refill.value(&format!("reason{i}"));
     let reasons: String = ReasonCode::ALL
         .iter()
         .map(|r| {
             format!(
-                "<option value=\"{}\">{}</option>",
+                "<option value=\"{}\"{}>{}</option>",
                 r.as_str(),
+                selected(reason == Some(r.as_str())),
                 reason_words(*r, lang)
             )
         })
         .collect();
+    let outcome = refill.value(&format!("outcome{i}"));
     let mut outcomes = format!(
-        "<option value=\"refund\">{}</option><option value=\"store_credit\">{}</option>",
+        "<option value=\"refund\"{}>{}</option><option value=\"store_credit\"{}>{}</option>",
+        selected(outcome == Some("refund")),
         outcome_words(&Resolution::Refund, lang),
+        selected(outcome == Some("store_credit")),
         outcome_words(&Resolution::StoreCredit, lang)
     );
     for v in variants.iter().filter(|v| v.as_str() != sku) {
         let r = Resolution::Exchange { sku: v.clone() };
+        let value = format!("exchange:{v}");
         outcomes.push_str(&format!(
-            "<option value=\"exchange:{}\">{}</option>",
-            html_escape(v),
+            "<option value=\"{}\"{}>{}</option>",
+            html_escape(&value),
+            selected(outcome == Some(value.as_str())),
             html_escape(&outcome_words(&r, lang))
         ));
     }
+    let problems: String = refill
+        .problems
+        .iter()
+        .filter(|(l, _)| *l == i)
+        .map(|(_, p)| {
+            format!(
+                "<p class=\"problem\" role=\"alert\">{}</p>",
+                html_escape(&problem_words(p, lang))
+            )
+        })
+        .collect();
+    let kept = refill.kept(i);
+    let kept_html = if kept.is_empty() {
+        String::new()
+    } else {
+        let hidden: String = kept
+            .iter()
+            .map(|k| {
+                format!(
+                    "<input type=\"hidden\" name=\"kept{i}\" value=\"{}\">",
+                    html_escape(k)
+                )
+            })
+            .collect();
+        let words = match lang {
+            Lang::Ja => format!("写真{}枚をお預かりしています。", kept.len()),
+            Lang::En => format!("{} photo(s) already added.", kept.len()),
+        };
+        format!("{hidden}<p class=\"kept\">{}</p>", html_escape(&words))
+    };
+    let checked = if refill.value(&format!("line{i}")).is_some() {
+        " checked"
+    } else {
+        ""
+    };
+    let qty = refill
+        .value(&format!("qty{i}"))
+        .and_then(|q| q.parse::<u32>().ok())
+        .filter(|q| (1..=returnable).contains(q))
+        .unwrap_or(1);
+    let note = refill.value(&format!("note{i}")).unwrap_or_default();
     format!(
-        "<div class=\"choice\"><label class=\"pick\"><input type=\"checkbox\" name=\"line{i}\" \
-         value=\"1\"> {}</label>\
-         <label>{}<input name=\"qty{i}\" type=\"number\" min=\"1\" max=\"{returnable}\" value=\"1\"></label>\
+        "<div class=\"choice\">{problems}<label class=\"pick\"><input type=\"checkbox\" name=\"line{i}\" \
+         value=\"1\"{checked}> {}</label>\
+         <label>{}<input name=\"qty{i}\" type=\"number\" min=\"1\" max=\"{returnable}\" value=\"{qty}\"></label>\
          <label>{}<select name=\"reason{i}\">{reasons}</select></label>\
+         <label>{}<textarea name=\"note{i}\" rows=\"3\" maxlength=\"{note_max}\">{}</textarea></label>\
+         {kept_html}<label>{}<input name=\"photo{i}\" type=\"file\" multiple \
+         accept=\"image/jpeg,image/png,image/webp\"></label>\
          <label>{}<select name=\"outcome{i}\">{outcomes}</select></label></div>",
         lang.pick("この商品を返品・交換する", "Return or exchange this item"),
         lang.pick("数量", "Quantity"),
         lang.pick("理由", "Reason"),
+        lang.pick("詳しいご説明（任意）", "Tell us more (optional)"),
+        html_escape(note),
+        match lang {
+            Lang::Ja => format!("写真（任意・{PHOTOS_PER_ITEM_MAX}枚まで）"),
+            Lang::En => format!("Photos (optional, up to {PHOTOS_PER_ITEM_MAX})"),
+        },
         lang.pick("ご希望", "What you would like instead"),
+        note_max = NOTE_CHARS_MAX,
     )
 }
 
@@ -632,6 +788,28 @@ mod tests {
         assert!(!ok && why.contains("ended on 15 Nov 2023"), "{why}");
         let (ok, why) = line_decision(2, &facts(false, 1), end, end - 1, Lang::Ja);
         assert!(ok && why.contains("2023年11月15日まで"), "{why}");
+    }
+
+    #[test]
+    fn a_returnless_refund_is_explained_in_the_customers_words() {
+        let outcome = Outcome::Registered {
+            rma: "RMA-1",
+            resolution: &Resolution::Refund,
+            skus: vec!["TEE-WHT-M".into()],
+            decision: None,
+            returnless: true,
+            status_url: "/r/m/s/t".into(),
+            show_qr: true,
+        };
+        let ja = confirmation("店", "m", Lang::Ja, "konbini_dropoff", &[outcome], &[]);
+        assert!(
+            ja.contains("返送不要です。お手元に残したまま返金いたします"),
+            "{ja}"
+        );
+        assert!(
+            !ja.contains("qr.svg"),
+            "nothing to drop off, no code to show: {ja}"
+        );
     }
 
     #[test]
