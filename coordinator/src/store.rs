@@ -48,6 +48,7 @@ pub mod match_suggestions;
 pub mod notifications;
 pub mod orders;
 pub mod photos;
+pub mod pickups;
 pub mod portal;
 pub mod quarantine;
 pub mod queued;

@@ -20,13 +20,17 @@ const DAY_MS: i64 = 86_400_000;
 /// A fleet of one site, brand-a (named ブランドA) with a catalogue and three orders of
 /// Hanako's: ORD-1 of three days ago (a tee and a final-sale cap), ORD-2 (a tee and trousers,
 /// each of a style with another size) and ORD-OLD, past the return window; and the key of a
-/// store, st-ginza, and an ops key.
+/// store, st-ginza, and an ops key. A carrier's pickup costs ¥300, a home pickup ¥500.
 async fn fleet() -> anyhow::Result<(TestFleet, String, String)> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (store, store_entry) = config_key("store:st-ginza");
     let (ops, ops_entry) = config_key("ops");
     fleet.extra_keys = vec![merchant_entry, store_entry, ops_entry];
+    fleet.config_tweak = Some(|c| {
+        c.policy.method_fee_yen.carrier_pickup = 300;
+        c.policy.method_fee_yen.home_pickup = 500;
+    });
     fleet.merchants = vec![MerchantEntry {
         id: "brand-a".into(),
         name: Some("ブランドA".into()),
@@ -334,6 +338,103 @@ async fn a_customer_describes_an_item_in_words_and_photos_a_bad_photo_loses_noth
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_pickup_is_booked_for_a_day_and_slot_and_its_fee_deducted() -> anyhow::Result<()>
+{
+    let (fleet, _, _) = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let page = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert!(
+        page.body.contains("配送業者の集荷（手数料 ¥300）")
+            && page.body.contains("コンビニから発送（手数料無料）"),
+        "{}",
+        page.body
+    );
+    let dates: Vec<&str> = page
+        .body
+        .split("name=\"pickup_date\"")
+        .nth(1)
+        .unwrap_or_default()
+        .split("</select>")
+        .next()
+        .unwrap_or_default()
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(
+        dates.len(),
+        modori_coordinator::app::portal::PICKUP_WINDOW_DAYS as usize,
+        "{}",
+        page.body
+    );
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::hours(9 + 24))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(dates[0], tomorrow);
+    for slot in ["午前中", "14〜16時", "16〜18時", "18〜20時", "19〜21時"] {
+        assert!(page.body.contains(slot), "{slot}");
+    }
+    let mut chosen = vec![
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-1"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "too_large"),
+        ("outcome0", "refund"),
+        ("postal_code", "530-0001"),
+        ("method", "carrier_pickup"),
+        ("pickup_date", "2001-01-01"),
+        ("pickup_slot", "18-20"),
+    ];
+    // A day that cannot be booked: asked again, the rest as chosen.
+    let refused = post(&fleet, "/r/brand-a/returns", &token, &chosen).await?;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("集荷の日と時間帯をお選びください"));
+    assert!(refused.body.contains("value=\"too_large\" selected"));
+    assert!(refused.body.contains("value=\"18-20\" selected"));
+    chosen[10] = ("pickup_date", dates[1]);
+    let done = post(&fleet, "/r/brand-a/returns", &token, &chosen).await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert!(done.body.contains("18〜20時"), "{}", done.body);
+    // ¥2,900 less the refund's fee (¥500) and the pickup's (¥300).
+    assert!(
+        done.body.contains("<dd class=\"method-fee\">¥300</dd>")
+            && done.body.contains("<dd class=\"fee\">¥500</dd>")
+            && done.body.contains("<dd class=\"net\">¥2100</dd>"),
+        "{}",
+        done.body
+    );
+    let rma = done
+        .body
+        .split("<dd class=\"rma\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default();
+    let (status, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{rma}"), None)
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    assert_eq!(v["terms"]["fee_yen"], 800, "{v}");
+    let link = done
+        .body
+        .split("class=\"status\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default();
+    let status = http_raw(fleet.http(), "GET", link, &[], None).await?;
+    assert!(
+        status.body.contains("集荷日時") && status.body.contains("18〜20時"),
+        "{}",
+        status.body
+    );
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_decision(
 ) -> anyhow::Result<()> {
     let (fleet, _, _) = fleet().await?;
@@ -470,6 +571,13 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     // The nearest konbini to 530-0001 (Osaka), with their distance.
     assert!(
         done.body.contains("お近くの持ち込み先") && done.body.contains(" km</span>"),
+        "{}",
+        done.body
+    );
+    // Konbini take parcels day and night.
+    assert!(
+        done.body
+            .contains("<span class=\"hours\">24時間営業</span>"),
         "{}",
         done.body
     );

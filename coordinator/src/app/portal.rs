@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use modori_shared::domain::{Coordinates, MerchantId, ReturnLine, RmaId, Store, StoreKind};
 
+use chrono::{DateTime, Days, FixedOffset, NaiveDate};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -28,6 +29,47 @@ pub const NEAREST_DROPOFFS_MAX: usize = 3;
 /// How long a photo uploaded with a form that is shown again (another field was wrong) waits
 /// for its return, in milliseconds (a day); then it is deleted.
 pub const UPLOAD_KEPT_MS: i64 = 24 * 3_600_000;
+
+/// The carriers' usual pickup slots in Japan, by code: the morning (午前中), then two-hour
+/// slots of the afternoon and evening.
+pub const PICKUP_SLOTS: [&str; 5] = ["am", "14-16", "16-18", "18-20", "19-21"];
+/// Days a pickup may be booked ahead, from tomorrow (Japan) on: a week.
+pub const PICKUP_WINDOW_DAYS: u32 = 7;
+/// The methods the carrier collects the parcel by, which need a pickup booked.
+pub const PICKUP_METHODS: [&str; 2] = ["carrier_pickup", "home_pickup"];
+/// Japan's offset from UTC, in seconds (no daylight saving time).
+const JST_OFFSET_S: i32 = 9 * 3600;
+
+/// A pickup booked: the day in Japan and one of [`PICKUP_SLOTS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pickup {
+    pub date: NaiveDate,
+    pub slot: &'static str,
+}
+
+/// The days a pickup may be booked on at `now_ms`: tomorrow in Japan and the
+/// [`PICKUP_WINDOW_DAYS`] - 1 days after it.
+pub fn pickup_dates(now_ms: i64) -> Vec<NaiveDate> {
+    let today = DateTime::from_timestamp_millis(now_ms)
+        .zip(FixedOffset::east_opt(JST_OFFSET_S))
+        .map(|(utc, jst)| utc.with_timezone(&jst).date_naive());
+    let Some(today) = today else {
+        return Vec::new();
+    };
+    (1..=u64::from(PICKUP_WINDOW_DAYS))
+        .filter_map(|d| today.checked_add_days(Days::new(d)))
+        .collect()
+}
+
+/// The pickup a form asked for (`YYYY-MM-DD` and a slot code), if it is one that may be
+/// booked at `now_ms`.
+pub fn pickup_of(date: &str, slot: &str, now_ms: i64) -> Option<Pickup> {
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let slot = PICKUP_SLOTS.iter().find(|s| **s == slot)?;
+    pickup_dates(now_ms)
+        .contains(&date)
+        .then_some(Pickup { date, slot })
+}
 
 /// Who registered a portal return, in the log and the return's record.
 pub const PORTAL_ACTOR: &str = "customer-portal";
@@ -132,6 +174,8 @@ pub struct PortalReturn {
     pub method: String,
     /// What the customer wrote and showed of each line chosen, by SKU.
     pub words: Vec<ItemWords>,
+    /// The pickup booked, for a method the carrier collects by.
+    pub pickup: Option<Pickup>,
 }
 
 /// A customer's note on one item and the photos they uploaded of it.
@@ -147,6 +191,11 @@ pub struct ItemWords {
 pub struct PortalRegistered {
     pub outcomes: Vec<PortalOutcome>,
     pub dropoffs: Vec<(Store, f64)>,
+}
+
+/// A pickup's date as stored (`YYYY-MM-DD`).
+pub fn pickup_date_key(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
 }
 
 /// The fleet's drop-off points of `kind` nearest `origin`, at most `n`, nearest first.
@@ -182,6 +231,13 @@ pub async fn register_returns(
     if !store::commerce::METHODS.contains(&req.method.as_str()) {
         return Err(AppError::invalid_field("method", "not a method offered"));
     }
+    let pickup = if PICKUP_METHODS.contains(&req.method.as_str()) {
+        Some(req.pickup.clone().ok_or_else(|| {
+            AppError::invalid_field("pickup_date", "a pickup needs its date and time slot")
+        })?)
+    } else {
+        None
+    };
     let mut groups: Vec<(Resolution, Vec<ReturnLine>)> = Vec::new();
     for (line, outcome) in req.lines {
         match groups.iter_mut().find(|(r, _)| *r == outcome) {
@@ -230,6 +286,12 @@ pub async fn register_returns(
                     &req.words,
                 )
                 .await?;
+                if let Some(p) = &pickup {
+                    let (on, date, slot) = (rma.to_owned(), pickup_date_key(p.date), p.slot);
+                    ctx.db
+                        .call(move |c| store::pickups::put(c, &on, &date, slot))
+                        .await?;
+                }
                 Some(status_token(ctx, rma).await?)
             }
             Err(e) => {
@@ -436,6 +498,27 @@ mod tests {
         let names: Vec<&str> = near.iter().map(|(s, _)| s.name.as_str()).collect();
         assert_eq!(names, ["near-konbini", "mid-konbini"]);
         assert!((near[0].1 - 11.1).abs() < 0.5, "{}", near[0].1);
+    }
+
+    #[test]
+    fn a_pickup_is_booked_from_tomorrow_in_japan_within_the_window_in_a_carriers_slot() {
+        // 2026-12-05 16:00 UTC is already 6 December in Japan.
+        let now_ms = 1_796_486_400_000;
+        let dates = pickup_dates(now_ms);
+        assert_eq!(dates.len(), PICKUP_WINDOW_DAYS as usize);
+        assert_eq!(pickup_date_key(dates[0]), "2026-12-07");
+        assert!(pickup_of("2026-12-07", "am", now_ms).is_some());
+        assert!(pickup_of("2026-12-13", "19-21", now_ms).is_some());
+        assert!(pickup_of("2026-12-06", "am", now_ms).is_none(), "today");
+        assert!(
+            pickup_of("2026-12-14", "am", now_ms).is_none(),
+            "past the window"
+        );
+        assert!(
+            pickup_of("2026-12-07", "12-14", now_ms).is_none(),
+            "no such slot"
+        );
+        assert!(pickup_of("7 Dec", "am", now_ms).is_none());
     }
 
     #[test]

@@ -374,5 +374,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::portal::MIGRATION),
         // What customers wrote and showed of their items on the portal (store/photos.rs).
         M::up(super::photos::MIGRATION),
+        // The pickups customers booked on the portal (store/pickups.rs).
+        M::up(super::pickups::MIGRATION),
     ])
 }

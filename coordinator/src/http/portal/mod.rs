@@ -159,10 +159,13 @@ async fn lookup(
             let window_days = ctx.config.policy.terms.return_window_days;
             let now_ms = ctx.clock.now_ms();
             let fresh = render::Refill::default();
+            let dates = portal::pickup_dates(now_ms);
             let opened = render::Opened {
                 csrf,
                 contact,
                 refill: &fresh,
+                fees: &ctx.config.policy.method_fee_yen,
+                pickup_dates: &dates,
             };
             portal_page(
                 StatusCode::OK,
@@ -235,23 +238,22 @@ async fn register(
                 return Ok(portal_page(StatusCode::NOT_FOUND, html));
             }
         };
-    let (words, refill) = item_words(&ctx, merchant.as_str(), &order, &posted).await?;
-    if !refill.problems.is_empty() {
+    let (words, mut refill) = item_words(&ctx, merchant.as_str(), &order, &posted).await?;
+    let method = field("method").to_owned();
+    let now_ms = ctx.clock.now_ms();
+    let pickup = portal::pickup_of(field("pickup_date"), field("pickup_slot"), now_ms);
+    refill.pickup_missing = portal::PICKUP_METHODS.contains(&method.as_str()) && pickup.is_none();
+    if !refill.problems.is_empty() || refill.pickup_missing {
         let window_days = ctx.config.policy.terms.return_window_days;
+        let dates = portal::pickup_dates(now_ms);
         let opened = render::Opened {
             csrf,
             contact,
             refill: &refill,
+            fees: &ctx.config.policy.method_fee_yen,
+            pickup_dates: &dates,
         };
-        let html = render::order_page(
-            &name,
-            lang,
-            &order,
-            &facts,
-            window_days,
-            ctx.clock.now_ms(),
-            &opened,
-        );
+        let html = render::order_page(&name, lang, &order, &facts, window_days, now_ms, &opened);
         return Ok(portal_page(StatusCode::UNPROCESSABLE_ENTITY, html));
     }
     let mut lines = Vec::new();
@@ -293,7 +295,7 @@ async fn register(
             render::stale_form(&merchant, lang),
         ));
     }
-    let method = field("method").to_owned();
+    let pickup = pickup.filter(|_| portal::PICKUP_METHODS.contains(&method.as_str()));
     let req = PortalReturn {
         merchant: merchant.clone(),
         order,
@@ -301,6 +303,7 @@ async fn register(
         postal_code: field("postal_code").to_owned(),
         method: method.clone(),
         words,
+        pickup: pickup.clone(),
     };
     let done = match portal::register_returns(&ctx, req).await {
         Ok(done) => done,
@@ -341,16 +344,23 @@ async fn register(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let dropoffs: Vec<_> = done
+        .dropoffs
+        .iter()
+        .map(|(store, km)| {
+            let hours = ctx.fleet.opening_hours.get(store.id.as_str()).copied();
+            (store.clone(), *km, hours)
+        })
+        .collect();
+    let sending = render::Sending {
+        method: &method,
+        method_fee_yen: ctx.config.policy.method_fee_yen.of(&method),
+        pickup: pickup.as_ref(),
+        dropoffs: &dropoffs,
+    };
     Ok(portal_page(
         status,
-        render::confirmation(
-            &name,
-            merchant.as_str(),
-            lang,
-            &method,
-            &outcomes,
-            &done.dropoffs,
-        ),
+        render::confirmation(&name, merchant.as_str(), lang, &sending, &outcomes),
     ))
 }
 
@@ -443,12 +453,18 @@ async fn status(
             let Ok(rma) = RmaId::new(rma) else {
                 return Ok(None);
             };
-            store::lifecycle::get(c, &rma)
+            let pickup = store::pickups::get(c, rma.as_str())?;
+            Ok(store::lifecycle::get(c, &rma)?.map(|r| (r, pickup)))
         })
         .await?;
-    let Some(ret) = found else {
+    let Some((ret, pickup)) = found else {
         return Ok(not_found());
     };
+    let pickup = pickup.and_then(|(date, slot)| {
+        chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+            .ok()
+            .map(|d| (d, slot))
+    });
     let events: Vec<(String, i64)> = ret
         .events
         .iter()
@@ -458,7 +474,14 @@ async fn status(
     let path = format!("/r/{merchant}/s/{token}");
     Ok(portal_page(
         StatusCode::OK,
-        render::status_page(&name, lang, &ret.rma, &events, &path),
+        render::status_page(
+            &name,
+            lang,
+            &ret.rma,
+            &events,
+            &path,
+            pickup.as_ref().map(|(d, s)| (*d, s.as_str())),
+        ),
     ))
 }
 

@@ -1,14 +1,17 @@
 //! The portal's pages as HTML, in the customer's language: every word a customer reads is
 //! here, in Japanese and in English, with no internal code shown.
 
-use chrono::{DateTime, FixedOffset};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 use modori_shared::domain::MerchantId;
 
 use modori_shared::domain::{ReasonCode, Store};
 
 use super::upload::PHOTOS_PER_ITEM_MAX;
 use super::NOTE_CHARS_MAX;
+use crate::app::portal::Pickup;
+use crate::fleet::OpeningHours;
 use crate::http::counter::html_escape;
+use crate::policy::MethodFees;
 use crate::policy::{PolicyDecision, Resolution};
 use crate::store::orders::{LineFacts, Order};
 
@@ -282,6 +285,10 @@ pub struct Opened<'a> {
     pub csrf: &'a str,
     pub contact: &'a str,
     pub refill: &'a Refill,
+    /// Each method's fee.
+    pub fees: &'a MethodFees,
+    /// The days a pickup may be booked on.
+    pub pickup_dates: &'a [NaiveDate],
 }
 
 /// A form shown again: what the customer had typed and chosen, the photos already kept of
@@ -291,6 +298,8 @@ pub struct Refill {
     pub fields: Vec<(String, String)>,
     pub kept: Vec<(usize, Vec<String>)>,
     pub problems: Vec<(usize, LineProblem)>,
+    /// A pickup method was chosen without a day and slot that may be booked.
+    pub pickup_missing: bool,
 }
 
 impl Refill {
@@ -409,17 +418,19 @@ pub fn order_page(
             .iter()
             .map(|m| {
                 format!(
-                    "<option value=\"{m}\"{}>{}</option>",
+                    "<option value=\"{m}\"{}>{}（{}）</option>",
                     selected(chosen == Some(*m)),
-                    method_words(m, lang)
+                    method_words(m, lang),
+                    fee_words(opened.fees.of(m), lang)
                 )
             })
             .collect();
+        let pickup = pickup_fields(lang, opened.pickup_dates, refill);
         format!(
             "</ul><label>{}<input name=\"postal_code\" id=\"postal_code\" required \
              inputmode=\"numeric\" maxlength=\"8\" placeholder=\"530-0001\" value=\"{}\"></label>\
              <label>{}<select name=\"method\" id=\"method\">{methods}</select></label>\
-             <button type=\"submit\">{}</button></form>",
+             {pickup}<button type=\"submit\">{}</button></form>",
             lang.pick("ご住所の郵便番号", "Your postal code"),
             html_escape(refill.value("postal_code").unwrap_or_default()),
             lang.pick("返送の方法", "How to send it back"),
@@ -446,6 +457,85 @@ pub fn order_page(
         html_escape(opened.contact),
         lines,
         rest,
+    )
+}
+
+/// A method's fee in the customer's words.
+fn fee_words(yen: u64, lang: Lang) -> String {
+    match (yen, lang) {
+        (0, _) => lang.pick("手数料無料", "no fee").to_owned(),
+        (n, Lang::Ja) => format!("手数料 ¥{n}"),
+        (n, Lang::En) => format!("fee ¥{n}"),
+    }
+}
+
+/// A pickup slot in the customer's words, as Japan's carriers name them.
+pub fn slot_words(slot: &str, lang: Lang) -> &'static str {
+    match slot {
+        "am" => lang.pick("午前中", "Morning (until noon)"),
+        "14-16" => lang.pick("14〜16時", "14:00–16:00"),
+        "16-18" => lang.pick("16〜18時", "16:00–18:00"),
+        "18-20" => lang.pick("18〜20時", "18:00–20:00"),
+        _ => lang.pick("19〜21時", "19:00–21:00"),
+    }
+}
+
+/// A day in the customer's words with its weekday (`12月7日（月）` / `Mon 7 Dec`).
+pub fn day_words(date: NaiveDate, lang: Lang) -> String {
+    match lang {
+        Lang::Ja => {
+            let wd = ["月", "火", "水", "木", "金", "土", "日"]
+                [date.weekday().num_days_from_monday() as usize];
+            format!("{}月{}日（{wd}）", date.month(), date.day())
+        }
+        Lang::En => date.format("%a %-d %b").to_string(),
+    }
+}
+
+/// The day and slot of a pickup, asked for whichever method is chosen (a page without
+/// script cannot hide them) and used only for a pickup.
+fn pickup_fields(lang: Lang, dates: &[NaiveDate], refill: &Refill) -> String {
+    let date = refill.value("pickup_date");
+    let dates: String = dates
+        .iter()
+        .map(|d| {
+            let key = crate::app::portal::pickup_date_key(*d);
+            format!(
+                "<option value=\"{key}\"{}>{}</option>",
+                selected(date == Some(key.as_str())),
+                day_words(*d, lang)
+            )
+        })
+        .collect();
+    let slot = refill.value("pickup_slot");
+    let slots: String = crate::app::portal::PICKUP_SLOTS
+        .iter()
+        .map(|s| {
+            format!(
+                "<option value=\"{s}\"{}>{}</option>",
+                selected(slot == Some(*s)),
+                slot_words(s, lang)
+            )
+        })
+        .collect();
+    let problem = if refill.pickup_missing {
+        format!(
+            "<p class=\"problem\" role=\"alert\">{}</p>",
+            lang.pick(
+                "集荷の日と時間帯をお選びください。",
+                "Please choose a day and a time for the pickup."
+            )
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<fieldset class=\"pickup\"><legend>{}</legend>{problem}\
+         <label>{}<select name=\"pickup_date\" id=\"pickup_date\">{dates}</select></label>\
+         <label>{}<select name=\"pickup_slot\" id=\"pickup_slot\">{slots}</select></label></fieldset>",
+        lang.pick("集荷の場合の日時", "For a pickup: when"),
+        lang.pick("集荷日", "Day"),
+        lang.pick("時間帯", "Time"),
     )
 }
 
@@ -580,14 +670,45 @@ pub enum Outcome<'a> {
 }
 
 /// The confirmation: each return registered with its breakdown, and what was refused.
+/// How the parcels of a confirmation travel: the method, its fee, the pickup booked, and
+/// the drop-off points nearest the customer with their distance and opening hours.
+pub struct Sending<'a> {
+    pub method: &'a str,
+    pub method_fee_yen: u64,
+    pub pickup: Option<&'a Pickup>,
+    pub dropoffs: &'a [(Store, f64, Option<OpeningHours>)],
+}
+
+/// Opening hours in the customer's words.
+pub fn hours_words(h: OpeningHours, lang: Lang) -> String {
+    match h {
+        OpeningHours::AllDay => lang.pick("24時間営業", "Open 24 hours").to_owned(),
+        OpeningHours::Daily {
+            opens_min,
+            closes_min,
+        } => {
+            let t = |m: u16| format!("{}:{:02}", m / 60, m % 60);
+            match lang {
+                Lang::Ja => format!("営業時間 {}〜{}", t(opens_min), t(closes_min)),
+                Lang::En => format!("Open {}–{}", t(opens_min), t(closes_min)),
+            }
+        }
+    }
+}
+
+/// A pickup in the customer's words.
+pub fn pickup_words(date: NaiveDate, slot: &str, lang: Lang) -> String {
+    format!("{} {}", day_words(date, lang), slot_words(slot, lang))
+}
+
 pub fn confirmation(
     name: &str,
     merchant: &str,
     lang: Lang,
-    method: &str,
+    sending: &Sending<'_>,
     outcomes: &[Outcome<'_>],
-    dropoffs: &[(Store, f64)],
 ) -> String {
+    let (method, dropoffs) = (sending.method, sending.dropoffs);
     let mut items = String::new();
     for o in outcomes {
         match o {
@@ -629,11 +750,30 @@ pub fn confirmation(
                             yen(d.store_credit_bonus_yen)
                         ));
                     }
+                    let method_fee = sending.method_fee_yen.min(d.fee_yen);
                     rows.push_str(&format!(
                         "<dt>{}</dt><dd class=\"fee\">{}</dd>",
                         lang.pick("手数料", "Fee"),
-                        yen(d.fee_yen)
+                        yen(d.fee_yen - method_fee)
                     ));
+                    if method_fee > 0 {
+                        rows.push_str(&format!(
+                            "<dt>{}</dt><dd class=\"method-fee\">{}</dd>",
+                            lang.pick("返送方法の手数料", "Fee for the way you send it"),
+                            yen(method_fee)
+                        ));
+                    }
+                    if !matches!(resolution, Resolution::Exchange { .. }) {
+                        let net = d
+                            .value_yen
+                            .saturating_add(d.store_credit_bonus_yen)
+                            .saturating_sub(d.fee_yen);
+                        rows.push_str(&format!(
+                            "<dt>{}</dt><dd class=\"net\">{}</dd>",
+                            lang.pick("お受け取り額（手数料差引後）", "You receive (after fees)"),
+                            yen(net)
+                        ));
+                    }
                 }
                 let how = if *returnless {
                     lang.pick(
@@ -648,6 +788,13 @@ pub fn confirmation(
                     lang.pick("返送", "Sending back"),
                     html_escape(how)
                 ));
+                if let (Some(p), false) = (sending.pickup, *returnless) {
+                    rows.push_str(&format!(
+                        "<dt>{}</dt><dd class=\"pickup\">{}</dd>",
+                        lang.pick("集荷日時", "Pickup"),
+                        html_escape(&pickup_words(p.date, p.slot, lang))
+                    ));
+                }
                 if *show_qr && !*returnless {
                     rows.push_str(&format!(
                         "<dt>{}</dt><dd><img class=\"qr\" src=\"{}/qr.svg\" width=\"240\" height=\"240\" alt=\"{}\"></dd>",
@@ -684,9 +831,12 @@ pub fn confirmation(
     if !dropoffs.is_empty() && items.contains("class=\"return\"") {
         let points: String = dropoffs
             .iter()
-            .map(|(store, km)| {
+            .map(|(store, km, hours)| {
+                let hours = hours.map_or_else(String::new, |h| {
+                    format!(" <span class=\"hours\">{}</span>", hours_words(h, lang))
+                });
                 format!(
-                    "<li><span class=\"place\">{}</span> <span class=\"km\">{km:.1} km</span></li>",
+                    "<li><span class=\"place\">{}</span> <span class=\"km\">{km:.1} km</span>{hours}</li>",
                     html_escape(&store.name)
                 )
             })
@@ -743,7 +893,15 @@ pub fn status_page(
     rma: &str,
     events: &[(String, i64)],
     self_path: &str,
+    pickup: Option<(NaiveDate, &str)>,
 ) -> String {
+    let pickup = pickup.map_or_else(String::new, |(date, slot)| {
+        format!(
+            "<p class=\"pickup\">{} {}</p>",
+            lang.pick("集荷日時：", "Pickup:"),
+            html_escape(&pickup_words(date, slot, lang))
+        )
+    });
     let mut items = String::new();
     for (kind, at_ms) in events {
         let Some(words) = event_words(kind, lang) else {
@@ -756,7 +914,7 @@ pub fn status_page(
         ));
     }
     format!(
-        "{}{}<h1>{}</h1><p>{} {}</p><ol class=\"timeline\">{items}</ol></main></body></html>",
+        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}<ol class=\"timeline\">{items}</ol></main></body></html>",
         head(lang, lang.pick("返品の状況", "Your return")),
         banner(name, lang, self_path),
         lang.pick("返品の状況", "Where your return stands"),
@@ -801,7 +959,13 @@ mod tests {
             status_url: "/r/m/s/t".into(),
             show_qr: true,
         };
-        let ja = confirmation("店", "m", Lang::Ja, "konbini_dropoff", &[outcome], &[]);
+        let sending = Sending {
+            method: "konbini_dropoff",
+            method_fee_yen: 0,
+            pickup: None,
+            dropoffs: &[],
+        };
+        let ja = confirmation("店", "m", Lang::Ja, &sending, &[outcome]);
         assert!(
             ja.contains("返送不要です。お手元に残したまま返金いたします"),
             "{ja}"
