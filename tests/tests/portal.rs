@@ -147,6 +147,52 @@ async fn post(
     .await
 }
 
+/// The label PDF of size `size` behind the status page `link`: its page is `page_size` as
+/// `pdfinfo` reads it, and rendered by `pdftoppm` its barcode decodes to `rma` with `zbarimg`.
+async fn label_reads_back(
+    fleet: &TestFleet,
+    link: &str,
+    size: &str,
+    page_size: &str,
+    rma: &str,
+) -> anyhow::Result<()> {
+    let (status, head, pdf) =
+        http_get_bytes(fleet.http(), &format!("{link}/label.pdf?size={size}"), &[]).await?;
+    assert_eq!(status, 200, "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: application/pdf"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join(format!("label-{size}.pdf"));
+    std::fs::write(&file, &pdf)?;
+    let info = std::process::Command::new("pdfinfo")
+        .arg(&file)
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("pdfinfo (poppler-utils, scripts/test.sh installs it): {e}")
+        })?;
+    let info = String::from_utf8_lossy(&info.stdout);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(field("Page size:"), page_size, "{info}");
+    assert_eq!(field("Pages:"), "1", "{info}");
+    let png = dir.path().join("label");
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-r", "300", "-png", "-singlefile"])
+        .arg(&file)
+        .arg(&png)
+        .status()?;
+    assert!(rendered.success(), "pdftoppm");
+    let codes = modori_tests::labels::decode(&png.with_extension("png"))?;
+    assert_eq!(codes, [rma.to_owned()], "{size}");
+    Ok(())
+}
+
 /// A session cookie of the key `key` (`name=value`).
 async fn login(fleet: &TestFleet, key: &str, next: &str) -> anyhow::Result<String> {
     let body = format!("key={key}&next={}", encoded(next));
@@ -638,6 +684,38 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     )
     .await?;
     assert!(english.body.contains("We received your request") && english.body.contains("JST"));
+    // The label as PDF, on A4 and on 4×6 in, judged by poppler and zbar.
+    assert!(
+        done.body.contains("/label.pdf?size=a4\"") && done.body.contains("/label.pdf?size=4x6\"")
+    );
+    assert!(
+        status.body.contains("/label.pdf?size=4x6\""),
+        "{}",
+        status.body
+    );
+    let rma_of_link = rmas
+        .iter()
+        .find(|r| status.body.contains(**r))
+        .copied()
+        .unwrap_or_default();
+    for (size, page_size) in [
+        ("a4", "595.276 x 841.89 pts (A4)"),
+        ("4x6", "288 x 432 pts"),
+    ] {
+        label_reads_back(&fleet, links[0], size, page_size, rma_of_link).await?;
+    }
+    let res = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("{}/label.pdf?size=letter", links[0]),
+        &[],
+        None,
+    )
+    .await?;
+    assert_eq!(res.status, 422, "{}", res.body);
+    let guessed = format!("/r/brand-a/s/{}/label.pdf", "0f".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
     // A drop-off's QR code, which the store counter opens the return by.
     assert!(done.body.contains("/qr.svg\""), "{}", done.body);
     let qr = http_raw(

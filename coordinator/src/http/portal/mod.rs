@@ -6,6 +6,7 @@
 //! Every form carries a CSRF token that must equal the one in the page's cookie (a site that
 //! posts here cannot read it), and every answer carries the headers of [`portal_page`].
 
+mod label;
 mod photos;
 mod render;
 mod scan;
@@ -58,6 +59,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/r/{merchant}/s/{token}", get(status))
         .merge(scan::router())
         .merge(photos::router())
+        .merge(label::router())
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs

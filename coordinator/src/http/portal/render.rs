@@ -696,6 +696,18 @@ pub fn hours_words(h: OpeningHours, lang: Lang) -> String {
     }
 }
 
+/// Links to a return's label as a PDF, on A4 and on a 4×6 in label sheet.
+fn label_links(status_url: &str, lang: Lang) -> String {
+    let url = html_escape(status_url);
+    format!(
+        "<p class=\"labels\">{} <a class=\"label-a4\" href=\"{url}/label.pdf?size=a4\">{}</a> · \
+         <a class=\"label-4x6\" href=\"{url}/label.pdf?size=4x6\">{}</a></p>",
+        lang.pick("返送ラベル（PDF）：", "Return label (PDF):"),
+        lang.pick("A4用紙", "A4 paper"),
+        lang.pick("4×6インチのラベル", "4×6 in label"),
+    )
+}
+
 /// A pickup in the customer's words.
 pub fn pickup_words(date: NaiveDate, slot: &str, lang: Lang) -> String {
     format!("{} {}", day_words(date, lang), slot_words(slot, lang))
@@ -806,8 +818,13 @@ pub fn confirmation(
                         ),
                     ));
                 }
+                let labels = if *returnless {
+                    String::new()
+                } else {
+                    label_links(status_url, lang)
+                };
                 items.push_str(&format!(
-                    "<section class=\"return\"><dl>{rows}</dl>\
+                    "<section class=\"return\"><dl>{rows}</dl>{labels}\
                      <p><a class=\"status\" href=\"{}\">{}</a></p></section>",
                     html_escape(status_url),
                     lang.pick("返品の状況を見る", "See where your return stands")
@@ -914,12 +931,13 @@ pub fn status_page(
         ));
     }
     format!(
-        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}<ol class=\"timeline\">{items}</ol></main></body></html>",
+        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}<ol class=\"timeline\">{items}</ol>{}</main></body></html>",
         head(lang, lang.pick("返品の状況", "Your return")),
         banner(name, lang, self_path),
         lang.pick("返品の状況", "Where your return stands"),
         lang.pick("返品番号", "Return number"),
         html_escape(rma),
+        label_links(self_path, lang),
     )
 }
 

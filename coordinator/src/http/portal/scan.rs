@@ -32,7 +32,7 @@ pub fn router() -> Router<Arc<Ctx>> {
 }
 
 /// The return a token opens, when it is of `merchant` (any merchant when none).
-async fn token_return(
+pub(super) async fn token_return(
     ctx: &Ctx,
     merchant: Option<String>,
     token: &str,
