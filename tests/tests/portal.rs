@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use modori_coordinator::config::CoordinatorConfig;
+use modori_coordinator::notify::mail::{MailSection, Security};
 use modori_coordinator::webhooks::MerchantEntry;
 use modori_tests::{
     config_key, http_get_bytes, http_raw, http_request_as, multipart_form, small_fleet,
@@ -22,15 +24,38 @@ const DAY_MS: i64 = 86_400_000;
 /// each of a style with another size) and ORD-OLD, past the return window; and the key of a
 /// store, st-ginza, and an ops key. A carrier's pickup costs ¥300, a home pickup ¥500.
 async fn fleet() -> anyhow::Result<(TestFleet, String, String)> {
+    fleet_with(with_fees).await
+}
+
+fn with_fees(c: &mut CoordinatorConfig) {
+    c.policy.method_fee_yen.carrier_pickup = 300;
+    c.policy.method_fee_yen.home_pickup = 500;
+}
+
+/// With mail to a port nothing listens on: customers' messages wait in the outbox.
+fn with_fees_and_mail_waiting(c: &mut CoordinatorConfig) {
+    with_fees(c);
+    c.mail = Some(MailSection {
+        host: "127.0.0.1".into(),
+        port: Some(9),
+        security: Security::Plain,
+        username: None,
+        password: None,
+        from: "ブランドA <returns@brand-a.example.jp>".into(),
+        timeout_seconds: 1,
+        ca_cert: None,
+    });
+}
+
+async fn fleet_with(
+    tweak: fn(&mut CoordinatorConfig),
+) -> anyhow::Result<(TestFleet, String, String)> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (store, store_entry) = config_key("store:st-ginza");
     let (ops, ops_entry) = config_key("ops");
     fleet.extra_keys = vec![merchant_entry, store_entry, ops_entry];
-    fleet.config_tweak = Some(|c| {
-        c.policy.method_fee_yen.carrier_pickup = 300;
-        c.policy.method_fee_yen.home_pickup = 500;
-    });
+    fleet.config_tweak = Some(tweak);
     fleet.merchants = vec![MerchantEntry {
         id: "brand-a".into(),
         name: Some("ブランドA".into()),
@@ -232,7 +257,7 @@ async fn post_multipart(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_describes_an_item_in_words_and_photos_a_bad_photo_loses_nothing_else_and_ops_see_them(
 ) -> anyhow::Result<()> {
-    let (fleet, _, ops_key) = fleet().await?;
+    let (fleet, _, ops_key) = fleet_with(with_fees_and_mail_waiting).await?;
     let (_, token) = form(&fleet, "").await?;
     let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
     assert!(
@@ -379,6 +404,120 @@ async fn a_customer_describes_an_item_in_words_and_photos_a_bad_photo_loses_noth
     let (status, _, bytes) = http_get_bytes(fleet.http(), url, &[]).await?;
     assert_ne!(status, 200);
     assert_ne!(bytes, TINY_PNG);
+
+    // A photo of a request never finished (ORD-1's note is too long), kept for the form.
+    let pending_fields = [
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-1"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "defective"),
+        ("note0", long.as_str()),
+        ("outcome0", "refund"),
+        ("postal_code", "530-0001"),
+        ("method", "konbini_dropoff"),
+    ];
+    let files: [(&str, &str, &[u8]); 1] = [("photo0", "a.png", TINY_PNG)];
+    let res = post_multipart(&fleet, &token, &pending_fields, &files).await?;
+    assert!(
+        res.body.contains("写真1枚をお預かりしています"),
+        "{}",
+        res.body
+    );
+
+    // The customer asks to be forgotten (APPI): their photos, notes, status links and queued
+    // messages go with their personal data.
+    let c = fleet.coordinator();
+    let count = |sql| modori_tests::coordinator_count(c, sql, &rma);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM return_photos WHERE rma = ?1").await?,
+        3
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM return_photos WHERE rma IS NULL AND ?1 <> ''").await?,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM return_notes WHERE rma = ?1").await?,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM status_tokens WHERE rma = ?1").await?,
+        1
+    );
+    let queued = "SELECT COUNT(*) FROM notifications WHERE rma = ?1 AND status <> 'sent'";
+    modori_tests::wait_for("a message queued", Duration::from_secs(10), || async {
+        Ok(count(queued).await? > 0)
+    })
+    .await?;
+    let (status, text) = fleet
+        .api("DELETE", "/api/v1/customers/cust-1", None)
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    for sql in [
+        "SELECT COUNT(*) FROM return_photos WHERE rma = ?1 OR (rma IS NULL AND ?1 <> '')",
+        "SELECT COUNT(*) FROM return_notes WHERE rma = ?1",
+        "SELECT COUNT(*) FROM status_tokens WHERE rma = ?1",
+        "SELECT COUNT(*) FROM notifications WHERE rma = ?1",
+    ] {
+        assert_eq!(count(sql).await?, 0, "{sql}");
+    }
+    let (status, _, _) = http_get_bytes(fleet.http(), url, &[("Cookie", &session)]).await?;
+    assert_eq!(status, 404);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_page_links_the_privacy_notice_in_both_languages() -> anyhow::Result<()> {
+    let (fleet, _, _) = fleet().await?;
+    let (page, token) = form(&fleet, "").await?;
+    assert!(
+        page.body
+            .contains("href=\"/r/privacy?lang=ja\">個人情報の取り扱いについて</a>"),
+        "{}",
+        page.body
+    );
+    let found = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert!(
+        found.body.contains("href=\"/r/privacy?lang=ja\""),
+        "{}",
+        found.body
+    );
+    let guessed = format!("/r/brand-a/s/{}?lang=en", "0f".repeat(32));
+    let missing = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert!(
+        missing.body.contains("href=\"/r/privacy?lang=en\""),
+        "{}",
+        missing.body
+    );
+    let ja = http_raw(fleet.http(), "GET", "/r/privacy", &[], None).await?;
+    assert_eq!(ja.status, 200, "{}", ja.body);
+    for words in [
+        "お預かりする情報",
+        "利用の目的",
+        "保存の期間",
+        "お問い合わせ",
+        "90日後",
+        "写真",
+    ] {
+        assert!(ja.body.contains(words), "{words}: {}", ja.body);
+    }
+    let en = http_raw(fleet.http(), "GET", "/r/privacy?lang=en", &[], None).await?;
+    for words in [
+        "What we collect",
+        "Why",
+        "For how long",
+        "Whom to ask",
+        "90 days",
+    ] {
+        assert!(en.body.contains(words), "{words}: {}", en.body);
+    }
+    assert!(en
+        .header("content-security-policy")
+        .is_some_and(|c| c.contains("frame-ancestors 'none'")));
     fleet.shutdown().await;
     Ok(())
 }

@@ -51,6 +51,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'self'; img
 pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/r/assets/portal.css", get(stylesheet))
+        .route(render::PRIVACY_PATH, get(privacy))
         .route("/r/{merchant}", get(lookup_page).post(lookup))
         .route(
             "/r/{merchant}/returns",
@@ -485,6 +486,16 @@ async fn status(
             pickup.as_ref().map(|(d, s)| (*d, s.as_str())),
         ),
     ))
+}
+
+/// The privacy notice every portal page links to.
+async fn privacy(State(ctx): State<Arc<Ctx>>, Query(q): Query<LangQuery>) -> Response {
+    let html = render::privacy_notice(
+        Lang::parse(q.lang.as_deref()),
+        ctx.config.privacy.retention_days,
+        portal::UPLOAD_KEPT_MS / 3_600_000,
+    );
+    portal_page(StatusCode::OK, html)
 }
 
 /// The form's CSRF token when it is the cookie's.

@@ -67,6 +67,73 @@ fn head(lang: Lang, title: &str) -> String {
     )
 }
 
+/// Where the privacy notice is.
+pub const PRIVACY_PATH: &str = "/r/privacy";
+
+/// The end of every page: the link to the privacy notice.
+fn page_foot(lang: Lang) -> String {
+    format!(
+        "</main><footer><a class=\"privacy\" href=\"{PRIVACY_PATH}?lang={}\">{}</a></footer></body></html>",
+        lang.code(),
+        lang.pick("個人情報の取り扱いについて", "How we handle your personal data")
+    )
+}
+
+/// The privacy notice: what the portal collects, why, for how long, and whom to ask, under
+/// Japan's Act on the Protection of Personal Information.
+pub fn privacy_notice(lang: Lang, retention_days: u32, upload_kept_hours: i64) -> String {
+    let foot = page_foot(lang);
+    let (title, body) = match lang {
+        Lang::Ja => (
+            "個人情報の取り扱いについて",
+            format!(
+                "<h2>お預かりする情報</h2><ul>\
+                 <li>注文番号と、ご注文時のメールアドレスまたは電話番号（ご本人の確認のため）</li>\
+                 <li>ご住所の郵便番号（お近くの持ち込み先と返品先の倉庫を選ぶため）</li>\
+                 <li>返品の理由、詳しいご説明、商品の写真（返品の判断と検品のため）</li>\
+                 <li>集荷の日時（配送業者に集荷を依頼するため）</li>\
+                 <li>アクセス元のIPアドレスと失敗した照会の回数（なりすましを防ぐため）</li></ul>\
+                 <h2>利用の目的</h2><p>返品・交換の受付、集荷・持ち込み・倉庫での受け取りと検品、返金・交換品の発送、\
+                 そして各段階のお知らせ（メール・LINE）のためにのみ利用します。広告には利用しません。</p>\
+                 <h2>保存の期間</h2><p>お名前・ご連絡先・写真・ご説明は、返品のお申し込みから{retention_days}日後に削除\
+                 または仮名化します。お申し込みに至らなかった写真は{upload_kept_hours}時間後に削除します。\
+                 照会の失敗の記録は、試行制限の期間が過ぎると削除します。</p>\
+                 <h2>お問い合わせ・削除のご依頼</h2><p>ご注文のショップのお問い合わせ窓口にご連絡ください。\
+                 ショップからのご依頼により、当社はお客様の情報（写真、お知らせの予定、状況ページのリンクを含む）を\
+                 倉庫の記録からも削除します。</p>"
+            ),
+        ),
+        Lang::En => (
+            "How we handle your personal data",
+            format!(
+                "<h2>What we collect</h2><ul>\
+                 <li>Your order number and the email address or phone number you ordered with (to know it is you)</li>\
+                 <li>Your postal code (to find the nearest drop-off points and the warehouse your return goes to)</li>\
+                 <li>Why you return an item, what you tell us of it, and your photos (to decide on the return and inspect it)</li>\
+                 <li>The day and time of a pickup (to book the carrier)</li>\
+                 <li>Your IP address and how many lookups failed (to stop others opening your order)</li></ul>\
+                 <h2>Why</h2><p>Only to take your return or exchange, collect and receive it, inspect it, refund \
+                 you or ship the exchange, and tell you (by email or LINE) at each step. Never for advertising.</p>\
+                 <h2>For how long</h2><p>Your name, contact, photos and notes are deleted or pseudonymised \
+                 {retention_days} days after you ask for the return. Photos of a request you did not finish are \
+                 deleted after {upload_kept_hours} hours. Records of failed lookups are deleted once their \
+                 lockout period is over.</p>\
+                 <h2>Whom to ask</h2><p>Contact the customer service of the shop you ordered from. At the shop's \
+                 request we delete your data, including your photos, the messages still to be sent and the \
+                 links to your return's status page, here and at our warehouses.</p>"
+            ),
+        ),
+    };
+    format!(
+        "{}<header><span class=\"shop\">Modori</span>\
+         <a class=\"lang\" href=\"{PRIVACY_PATH}?lang={other}\" lang=\"{other}\">{label}</a></header>\
+         <main><h1>{title}</h1>{body}{foot}",
+        head(lang, title),
+        other = if lang == Lang::Ja { "en" } else { "ja" },
+        label = if lang == Lang::Ja { "English" } else { "日本語" },
+    )
+}
+
 /// The header of every page: the merchant's name and the language switch.
 fn banner(name: &str, lang: Lang, switch_href: &str) -> String {
     let (label, other) = match lang {
@@ -112,6 +179,7 @@ pub fn lookup_form(
     csrf: &str,
     problem: Option<Problem>,
 ) -> String {
+    let foot = page_foot(lang);
     let path = format!("/r/{merchant}");
     let problem = problem.map(|p| {
         let text = match p {
@@ -147,7 +215,7 @@ pub fn lookup_form(
          <input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <label>{}<input name=\"order_ref\" id=\"order_ref\" required maxlength=\"64\" autocomplete=\"off\"></label>\
          <label>{}<input name=\"contact\" id=\"contact\" required maxlength=\"128\" autocomplete=\"email\"></label>\
-         <button type=\"submit\">{}</button></form></main></body></html>",
+         <button type=\"submit\">{}</button></form>{foot}",
         head(lang, lang.pick("返品・交換のお申し込み", "Returns and exchanges")),
         banner(name, lang, &path),
         lang.pick("返品・交換のお申し込み", "Return or exchange an item"),
@@ -167,9 +235,10 @@ pub fn lookup_form(
 
 /// The answer to a form whose CSRF token is not its page's (an old tab, or another site).
 pub fn stale_form(merchant: &MerchantId, lang: Lang) -> String {
+    let foot = page_foot(lang);
     let path = format!("/r/{merchant}?lang={}", lang.code());
     format!(
-        "{}<main><h1>{}</h1><p><a href=\"{}\">{}</a></p></main></body></html>",
+        "{}<main><h1>{}</h1><p><a href=\"{}\">{}</a></p>{foot}",
         head(
             lang,
             lang.pick("もう一度お試しください", "Please try again")
@@ -182,8 +251,9 @@ pub fn stale_form(merchant: &MerchantId, lang: Lang) -> String {
 
 /// The answer to a link that opens nothing (mistyped, guessed, or of a forgotten customer).
 pub fn unknown_link(lang: Lang) -> String {
+    let foot = page_foot(lang);
     format!(
-        "{}<main><h1>{}</h1><p>{}</p></main></body></html>",
+        "{}<main><h1>{}</h1><p>{}</p>{foot}",
         head(lang, lang.pick("ページが見つかりません", "Page not found")),
         lang.pick("ページが見つかりません", "Page not found"),
         lang.pick(
@@ -374,6 +444,7 @@ pub fn order_page(
     now_ms: i64,
     opened: &Opened<'_>,
 ) -> String {
+    let foot = page_foot(lang);
     let refill = opened.refill;
     let window_ends_ms = order.ordered_ms + i64::from(window_days) * DAY_MS;
     let mut lines = String::new();
@@ -444,7 +515,7 @@ pub fn order_page(
          <input type=\"hidden\" name=\"lang\" value=\"{}\">\
          <input type=\"hidden\" name=\"order_ref\" value=\"{}\">\
          <input type=\"hidden\" name=\"contact\" value=\"{}\">\
-         <ul class=\"lines\">{}{}</main></body></html>",
+         <ul class=\"lines\">{}{}{foot}",
         head(lang, lang.pick("ご注文の商品", "Your order")),
         banner(name, lang, &path),
         lang.pick("ご注文の商品", "Your order"),
@@ -720,6 +791,7 @@ pub fn confirmation(
     sending: &Sending<'_>,
     outcomes: &[Outcome<'_>],
 ) -> String {
+    let foot = page_foot(lang);
     let (method, dropoffs) = (sending.method, sending.dropoffs);
     let mut items = String::new();
     for o in outcomes {
@@ -865,7 +937,7 @@ pub fn confirmation(
     }
     let path = format!("/r/{merchant}");
     format!(
-        "{}{}<h1>{}</h1>{items}</main></body></html>",
+        "{}{}<h1>{}</h1>{items}{foot}",
         head(lang, lang.pick("お申し込みの内容", "Your return")),
         banner(name, lang, &path),
         if outcomes
@@ -912,6 +984,7 @@ pub fn status_page(
     self_path: &str,
     pickup: Option<(NaiveDate, &str)>,
 ) -> String {
+    let foot = page_foot(lang);
     let pickup = pickup.map_or_else(String::new, |(date, slot)| {
         format!(
             "<p class=\"pickup\">{} {}</p>",
@@ -931,7 +1004,7 @@ pub fn status_page(
         ));
     }
     format!(
-        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}<ol class=\"timeline\">{items}</ol>{}</main></body></html>",
+        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}<ol class=\"timeline\">{items}</ol>{}{foot}",
         head(lang, lang.pick("返品の状況", "Your return")),
         banner(name, lang, self_path),
         lang.pick("返品の状況", "Where your return stands"),
