@@ -42,6 +42,7 @@ pub mod commerce;
 pub mod counter_checks;
 pub mod dashboard;
 pub mod decisions;
+pub mod dropoffs;
 pub mod lifecycle;
 pub mod listings;
 pub mod match_suggestions;

@@ -3,8 +3,9 @@
 //! chosen, each described in words, a file that is not a photo refused while the rest of the
 //! form (and the photo that is one) is kept, konbini drop-off, the confirmation with its QR
 //! code, which zbarimg decodes from the screenshot to the counter's URL, the store counter
-//! opening the return from that URL, the site receiving the parcel, and the customer's mail
-//! for each step arriving at a real SMTP server (aiosmtpd). Then the refusals: a wrong email,
+//! opening the return from that URL and taking the parcel, the site receiving it, and the
+//! customer's mail for each step (registered, handed in, arrived) arriving at a real SMTP
+//! server (aiosmtpd). Then the refusals: a wrong email,
 //! a link guessed at random, and a brute-force series locked out. The harness is the one of
 //! `dashboard.rs`; screenshots go to `target/test-artifacts/`.
 
@@ -395,6 +396,15 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         "{opened} of {rmas:?}"
     );
     browser.screenshot("portal-counter-scan").await?;
+    // The clerk takes the parcel: recorded once, and the customer told.
+    browser.click("#receive").await?;
+    browser
+        .until(
+            "the parcel handed in",
+            "return !!document.getElementById('received')",
+        )
+        .await?;
+    let handed_in = opened.as_str().unwrap_or_default().to_owned();
 
     // The parcel reaches the site: the refund's unit is received there.
     let agent_config = fleet.agent_config(0);
@@ -413,8 +423,9 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         )
         .await?;
 
-    // The customer is told of each step by mail: both returns registered, one arrived.
-    let mails = sink.wait_messages(3, TIMEOUT).await?;
+    // The customer is told of each step by mail: both returns registered, one handed in at
+    // the store, one arrived.
+    let mails = sink.wait_messages(4, TIMEOUT).await?;
     for m in &mails {
         assert_eq!(m["rcpt_tos"], json!(["hanako@example.jp"]), "{m}");
         assert!(
@@ -428,6 +439,11 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         .filter(|s| **s == "【ブランドA】返品のお申し込みを受け付けました")
         .count();
     assert_eq!(registered, 2, "{subjects:?}");
+    let dropped = mails
+        .iter()
+        .find(|m| m["subject"] == "【ブランドA】返品商品を店舗でお預かりしました")
+        .with_context(|| format!("no drop-off mail in {subjects:?}"))?;
+    assert!(text_of(dropped).contains(&handed_in), "{dropped}");
     let arrived = mails
         .iter()
         .find(|m| m["subject"] == "【ブランドA】返品商品が倉庫に到着しました")

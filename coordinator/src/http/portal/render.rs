@@ -958,6 +958,10 @@ pub fn confirmation(
 pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
     Some(match kind {
         "registered" => lang.pick("お申し込みを受け付けました", "We received your request"),
+        "dropped_off" => lang.pick(
+            "返品物を店舗でお預かりしました",
+            "Your parcel was handed in at the store",
+        ),
         "unit_received" | "unit_matched" => lang.pick(
             "返品物が倉庫に到着しました",
             "Your item arrived at our warehouse",
