@@ -19,9 +19,10 @@ fn bad_form(message: impl Into<String>) -> ApiError {
 pub const PHOTOS_PER_ITEM_MAX: usize = 3;
 /// Largest photo accepted, in bytes (5 MiB: a phone's photo, not its RAW file).
 pub const PHOTO_BYTES_MAX: usize = 5 * 1024 * 1024;
-/// Largest return form, photos included, in bytes: every photo of a dozen items at its
-/// largest. A larger body is refused whole before it is read.
-pub const FORM_BODY_BYTES_MAX: usize = 12 * PHOTOS_PER_ITEM_MAX * PHOTO_BYTES_MAX;
+/// Largest return form, photos included, in bytes (48 MiB): the photos of three items at
+/// their largest, with room for a file too large to be refused in words. It bounds what one
+/// request holds in memory; a larger body is refused whole.
+pub const FORM_BODY_BYTES_MAX: usize = 48 * 1024 * 1024;
 /// Longest text field of the form, in bytes (a note is bounded more tightly in characters).
 pub const FORM_FIELD_BYTES_MAX: usize = 8 * 1024;
 /// Parts one form may have, fields and photos together.
