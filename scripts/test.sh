@@ -59,6 +59,11 @@ if ! command -v zbarimg >/dev/null 2>&1; then
   echo "== installing zbar-tools (zbarimg, for the label tests)"
   apt_install zbar-tools
 fi
+# The portal's PDF labels are judged by poppler (pdfinfo, pdftoppm) before zbar decodes them.
+if ! command -v pdftoppm >/dev/null 2>&1 || ! command -v pdfinfo >/dev/null 2>&1; then
+  echo "== installing poppler-utils (pdfinfo, pdftoppm, for the portal's label tests)"
+  apt_install poppler-utils
+fi
 if ! "$venv/bin/python" -c "import zplkit" >/dev/null 2>&1; then
   echo "== installing zplkit (the ZPL renderer of the label tests)"
   venv_install --only-binary=:all: "zplkit==0.3.2"

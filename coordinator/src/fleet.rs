@@ -1,7 +1,7 @@
 //! The fleet's fixed geography: warehouse sites and store / konbini drop-off points, loaded
 //! from `sites.toml` and `stores.toml`.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use modori_runtime::config_file::CapabilityName;
@@ -41,6 +41,9 @@ struct StoreEntry {
     kind: KindName,
     latitude: f64,
     longitude: f64,
+    /// `"HH:MM-HH:MM"` in Japan time, or `"24h"`; a konbini is open all day unless said.
+    #[serde(default)]
+    opening_hours: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy)]
@@ -54,6 +57,43 @@ enum KindName {
 pub struct Fleet {
     pub sites: Vec<Site>,
     pub stores: Vec<Store>,
+    /// When each drop-off point takes parcels, by store id (none known for a store whose
+    /// entry does not say).
+    pub opening_hours: HashMap<String, OpeningHours>,
+}
+
+/// When a drop-off point takes parcels, in Japan time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpeningHours {
+    AllDay,
+    /// From and until these minutes after midnight (until past midnight when smaller).
+    Daily {
+        opens_min: u16,
+        closes_min: u16,
+    },
+}
+
+impl OpeningHours {
+    /// Reads `"24h"` or `"HH:MM-HH:MM"`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.trim() == "24h" {
+            return Ok(Self::AllDay);
+        }
+        let minutes = |t: &str| -> Option<u16> {
+            let (h, m) = t.trim().split_once(':')?;
+            let (h, m) = (h.parse::<u16>().ok()?, m.parse::<u16>().ok()?);
+            (h < 24 && m < 60 && t.trim().len() == 5).then_some(h * 60 + m)
+        };
+        let bad = || format!("{s:?} is neither \"24h\" nor \"HH:MM-HH:MM\"");
+        let (opens, closes) = s.split_once('-').ok_or_else(bad)?;
+        match (minutes(opens), minutes(closes)) {
+            (Some(opens_min), Some(closes_min)) if opens_min != closes_min => Ok(Self::Daily {
+                opens_min,
+                closes_min,
+            }),
+            _ => Err(bad()),
+        }
+    }
 }
 
 /// Site and store names are printed on return and tote labels, after the return is stored: a
@@ -147,6 +187,7 @@ impl Fleet {
             ));
         }
         let mut out_stores = Vec::new();
+        let mut opening_hours = HashMap::new();
         for (i, s) in stores_file.stores.into_iter().enumerate() {
             let key = |field: &str| format!("stores[{i}].{field}");
             let id =
@@ -161,6 +202,17 @@ impl Fleet {
             printable(&s.name).map_err(|e| invalid(stores_path, key("name"), e))?;
             let location = Coordinates::new(s.latitude, s.longitude)
                 .map_err(|e| invalid(stores_path, key("latitude"), e.to_string()))?;
+            let hours = match (&s.opening_hours, s.kind) {
+                (Some(h), _) => Some(
+                    OpeningHours::parse(h)
+                        .map_err(|e| invalid(stores_path, key("opening_hours"), e))?,
+                ),
+                (None, KindName::Konbini) => Some(OpeningHours::AllDay),
+                (None, KindName::Retail) => None,
+            };
+            if let Some(h) = hours {
+                opening_hours.insert(id.to_string(), h);
+            }
             out_stores.push(Store {
                 id,
                 name: s.name,
@@ -174,6 +226,7 @@ impl Fleet {
         Ok(Self {
             sites: out_sites,
             stores: out_stores,
+            opening_hours,
         })
     }
 
@@ -215,6 +268,38 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn opening_hours_are_read_and_a_konbini_is_open_all_day_unless_said() {
+        assert_eq!(
+            OpeningHours::parse("10:00-20:00"),
+            Ok(OpeningHours::Daily {
+                opens_min: 600,
+                closes_min: 1200
+            })
+        );
+        assert_eq!(OpeningHours::parse("24h"), Ok(OpeningHours::AllDay));
+        for bad in ["10-20", "25:00-26:00", "10:00-10:00", "9:00-20:00", ""] {
+            assert!(OpeningHours::parse(bad).is_err(), "{bad}");
+        }
+        let stores = format!(
+            "{STORES}[[stores]]\nid = \"kb-a\"\nname = \"K\"\nkind = \"konbini\"\nlatitude = 35.0\nlongitude = 139.0\n\
+             [[stores]]\nid = \"kb-b\"\nname = \"K\"\nkind = \"konbini\"\nlatitude = 35.0\nlongitude = 139.0\nopening_hours = \"07:00-23:00\"\n"
+        );
+        let fleet = Fleet::parse(Path::new("p"), &sites(&["a"]), Path::new("s"), &stores).unwrap();
+        assert_eq!(fleet.opening_hours.get("st-a"), None);
+        assert_eq!(fleet.opening_hours.get("kb-a"), Some(&OpeningHours::AllDay));
+        assert!(matches!(
+            fleet.opening_hours.get("kb-b"),
+            Some(OpeningHours::Daily { opens_min: 420, .. })
+        ));
+        let wrong = STORES.replace(
+            "longitude = 139.0\n",
+            "longitude = 139.0\nopening_hours = \"all day\"\n",
+        );
+        let err = Fleet::parse(Path::new("p"), &sites(&["a"]), Path::new("s"), &wrong).unwrap_err();
+        assert!(err.to_string().contains("opening_hours"), "{err}");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub struct MerchantEntry {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
-    /// `registered`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped` or `delayed`.
+    /// `registered`, `dropped_off`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped` or `delayed`.
     pub event: String,
     /// `ja` or `en`.
     pub language: String,

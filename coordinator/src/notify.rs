@@ -24,6 +24,8 @@ use thiserror::Error;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
     Registered,
+    /// The parcel was handed in at a store's counter against its QR code.
+    DroppedOff,
     /// The first unit of the return arrived at its site.
     Arrived,
     /// The first unit of the return was graded.
@@ -37,8 +39,9 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Registered,
+        Kind::DroppedOff,
         Kind::Arrived,
         Kind::Inspected,
         Kind::RefundIssued,
@@ -49,6 +52,7 @@ impl Kind {
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Registered => "registered",
+            Kind::DroppedOff => "dropped_off",
             Kind::Arrived => "arrived",
             Kind::Inspected => "inspected",
             Kind::RefundIssued => "refund_issued",
@@ -65,6 +69,7 @@ impl Kind {
     pub fn from_timeline(event_kind: &str) -> Option<Kind> {
         match event_kind {
             "registered" => Some(Kind::Registered),
+            "dropped_off" => Some(Kind::DroppedOff),
             "unit_received" | "unit_matched" => Some(Kind::Arrived),
             "unit_graded" => Some(Kind::Inspected),
             "refunded" => Some(Kind::RefundIssued),

@@ -59,6 +59,30 @@ pub struct PolicyConfig {
     pub returnless: Vec<ReturnlessRule>,
     /// What bringing a return back costs, by method, in yen (carriage and receiving).
     pub return_cost_yen: ReturnCosts,
+    /// What the customer pays for each way of sending a return back, in yen, deducted with
+    /// the return's fee (`[policy.method_fee_yen]`; free unless set).
+    pub method_fee_yen: MethodFees,
+}
+
+/// A fee per way of sending a return back, in yen.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MethodFees {
+    pub carrier_pickup: u64,
+    pub home_pickup: u64,
+    pub konbini_dropoff: u64,
+    pub store_dropoff: u64,
+}
+
+impl MethodFees {
+    pub fn of(&self, method: &str) -> u64 {
+        match method {
+            "home_pickup" => self.home_pickup,
+            "konbini_dropoff" => self.konbini_dropoff,
+            "store_dropoff" => self.store_dropoff,
+            _ => self.carrier_pickup,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
@@ -140,6 +164,7 @@ impl Default for PolicyConfig {
             advance_exchange_for_trusted: true,
             returnless: Vec::new(),
             return_cost_yen: ReturnCosts::default(),
+            method_fee_yen: MethodFees::default(),
         }
     }
 }

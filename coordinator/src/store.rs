@@ -42,12 +42,15 @@ pub mod commerce;
 pub mod counter_checks;
 pub mod dashboard;
 pub mod decisions;
+pub mod dropoffs;
 pub mod lifecycle;
 pub mod listings;
 pub mod match_suggestions;
 pub mod merchant_portal;
 pub mod notifications;
 pub mod orders;
+pub mod photos;
+pub mod pickups;
 pub mod portal;
 pub mod quarantine;
 pub mod queued;
@@ -317,6 +320,7 @@ fn erase_returns(
             params![rma.as_str(), pseudonym(reference)],
         )?;
         notifications::erase_return(tx, rma.as_str())?;
+        photos::erase_return(tx, rma.as_str())?;
         let command_seq: i64 = tx.query_row(
             "SELECT command_seq FROM returns WHERE rma = ?1",
             [rma.as_str()],
@@ -405,6 +409,7 @@ pub fn forget_customer(
         .filter(|rma| !rmas.iter().any(|(r, ..)| r.as_str() == rma.as_str()))
         .count()
         + rmas.len();
+    photos::erase_customer_uploads(&tx, reference)?;
     orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
     tx.commit()?;
     Ok((n_returns, told))

@@ -68,11 +68,22 @@ function show(r) {
 async function load() {
   try {
     show(await api("/ui/returns/" + encodeURIComponent(rma)));
+    showCustomerWords(await api("/ui/returns/" + encodeURIComponent(rma) + "/customer"));
   } catch (e) {
     const p = document.getElementById("load-error");
     p.textContent = "This return could not be shown: " + e.message;
     p.hidden = false;
   }
+}
+
+/** Each line's note and photos from the customer portal, when there are any. */
+function showCustomerWords(c) {
+  document.getElementById("customer-panel").hidden = !c.lines.length;
+  fill("customer-words", c.lines.map((l) => el("div", { class: "customer-line" },
+    el("h3", { text: l.sku }),
+    l.note ? el("p", { class: "customer-note", text: l.note }) : null,
+    l.photos.map((src, i) => el("a", { href: src },
+      el("img", { class: "customer-photo", src, width: 160, alt: "Photo " + (i + 1) + " of " + l.sku }))))));
 }
 
 /** A unit's transfer to another site: the site chosen, then confirmed. */

@@ -449,7 +449,13 @@ impl Shoppers {
             Resolution::StoreCredit => "store_credit".to_owned(),
             Resolution::Exchange { sku } => format!("exchange:{sku}"),
         };
-        let chosen = form_body(&[
+        // A pickup is booked for the first day and slot the page offers, as a customer who
+        // takes the defaults would; the page shows the fields whatever the method.
+        let (pickup_date, pickup_slot) = (
+            first_option(&page.body, "pickup_date").unwrap_or_default(),
+            first_option(&page.body, "pickup_slot").unwrap_or_default(),
+        );
+        let chosen = multipart_body(&[
             ("csrf", &token),
             ("lang", "ja"),
             ("order_ref", &order.order_ref),
@@ -457,15 +463,23 @@ impl Shoppers {
             ("line0", "1"),
             ("qty0", "1"),
             ("reason0", reason.as_str()),
+            ("note0", ""),
             ("outcome0", &outcome),
             ("postal_code", postal_code),
             ("method", method),
+            ("pickup_date", pickup_date),
+            ("pickup_slot", pickup_slot),
         ]);
+        let content_type = format!("multipart/form-data; boundary={FORM_BOUNDARY}");
+        let posted = [
+            ("content-type", content_type.as_str()),
+            ("cookie", cookie.as_str()),
+        ];
         let done = request(
             self.http,
             "POST",
             &format!("{path}/returns"),
-            &headers,
+            &posted,
             Some(&chosen),
         )
         .await?;
@@ -556,6 +570,29 @@ fn form_body(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+/// The boundary of the return form's parts: no field the demo posts contains it.
+const FORM_BOUNDARY: &str = "modori-demo-form-boundary";
+
+/// The return form as a browser posts it (`multipart/form-data`, as the page's form says),
+/// with no photo.
+fn multipart_body(fields: &[(&str, &str)]) -> String {
+    let mut body = String::new();
+    for (name, value) in fields {
+        body.push_str(&format!(
+            "--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+        ));
+    }
+    body.push_str(&format!("--{FORM_BOUNDARY}--\r\n"));
+    body
+}
+
+/// The value of the first option of the page's `<select name="{name}">`.
+fn first_option<'a>(page: &'a str, name: &str) -> Option<&'a str> {
+    let select = &page[page.find(&format!("<select name=\"{name}\""))?..];
+    let value = &select[select.find("<option value=\"")? + "<option value=\"".len()..];
+    value.split('"').next()
+}
+
 fn percent(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -622,6 +659,20 @@ async fn request(
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn a_pickup_takes_the_first_day_and_slot_the_page_offers() {
+        let page = "<select name=\"method\" id=\"method\"><option value=\"home_pickup\">x</option></select>\
+                    <select name=\"pickup_date\" id=\"pickup_date\"><option value=\"2026-12-06\">a</option>\
+                    <option value=\"2026-12-07\">b</option></select>";
+        assert_eq!(first_option(page, "pickup_date"), Some("2026-12-06"));
+        assert_eq!(first_option(page, "pickup_slot"), None);
+        let body = multipart_body(&[("method", "home_pickup")]);
+        assert!(body.starts_with(&format!(
+            "--{FORM_BOUNDARY}\r\nContent-Disposition: form-data; name=\"method\"\r\n\r\nhome_pickup\r\n"
+        )));
+        assert!(body.ends_with(&format!("--{FORM_BOUNDARY}--\r\n")));
+    }
 
     #[test]
     fn every_postal_code_is_in_the_table() {

@@ -123,6 +123,20 @@ async fn what_the_merchant_puts_comes_back_shows_on_the_portal_at_once_and_outli
         "{form}"
     );
     assert!(form.contains("href=\"/r/brand-a/brand.css\""), "{form}");
+    // The privacy notice its pages link to wears the brand too.
+    assert!(
+        form.contains("href=\"/r/brand-a/privacy?lang=ja\""),
+        "{form}"
+    );
+    let privacy = page(&fleet, "/r/brand-a/privacy").await?;
+    for branded in [
+        "ブランドA 公式ストア",
+        "<img class=\"logo\" src=\"https://cdn.example.jp/brand-a/logo.png\"",
+        "<p>セール品は返品できません。</p>",
+        "href=\"/r/brand-a/brand.css\"",
+    ] {
+        assert!(privacy.contains(branded), "{branded}: {privacy}");
+    }
     let css = page(&fleet, "/r/brand-a/brand.css").await?;
     assert!(css.contains("background: #ffd700; color: #000000"), "{css}");
     // The language switch reads on it too: the portal's own link colour is replaced.

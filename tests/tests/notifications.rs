@@ -9,10 +9,8 @@
 //! the next mail. Forgetting a customer deletes their tokens
 //! and the messages still queued for them.
 
-use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +28,7 @@ use modori_demo::local::{coordinator_config, ensure_pki};
 use modori_runtime::clock::ManualClock;
 use modori_shared::domain::{Grade, RmaId, Sku};
 use modori_shared::station::Effect;
+use modori_tests::smtp::{text_of, Sink};
 use modori_tests::stations::agent_count;
 use modori_tests::{
     config_key, coordinator_count, http_raw, http_request_as, small_fleet, wait_for, TestFleet,
@@ -84,67 +83,8 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-/// The SMTP sink as a child process, ended when dropped.
-struct Sink {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Sink {
-    /// `options`: the script's `--starttls CERT KEY`, `--login USER PASSWORD`.
-    fn start(port: u16, out: &Path, options: &[&OsStr]) -> anyhow::Result<Self> {
-        use std::io::BufRead;
-        let python = modori_tests::venv_python("aiosmtpd");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp_sink.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(["127.0.0.1", &port.to_string()])
-            .arg(out)
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        anyhow::ensure!(
-            line.trim() == "ready",
-            "the SMTP sink did not start: {line:?}"
-        );
-        Ok(Self {
-            child,
-            out: out.to_owned(),
-        })
-    }
-
-    /// Every message taken so far.
-    fn messages(&self) -> anyhow::Result<Vec<Value>> {
-        read_messages(&self.out)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_messages(out: &Path) -> anyhow::Result<Vec<Value>> {
-    let text = std::fs::read_to_string(out).unwrap_or_default();
-    text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
-}
-
 async fn wait_messages(sink: &Sink, n: usize) -> anyhow::Result<Vec<Value>> {
-    wait_for(
-        &format!("{n} message(s) at the SMTP server"),
-        TIMEOUT,
-        || {
-            let got = sink.messages().map(|m| m.len());
-            async move { Ok(got? >= n) }
-        },
-    )
-    .await?;
-    sink.messages()
+    sink.wait_messages(n, TIMEOUT).await
 }
 
 /// A fleet of one site whose coordinator has `tweak`, brand-a (named ブランドA) with its
@@ -228,10 +168,6 @@ fn link_token(text: &str, kind: &str) -> Option<String> {
             .take_while(char::is_ascii_hexdigit)
             .collect(),
     )
-}
-
-fn text_of(m: &Value) -> String {
-    m["text"].as_str().unwrap_or_default().replace("\r\n", "\n")
 }
 
 /// A merchant's name and wording put over the API word the next mail, without a restart; the

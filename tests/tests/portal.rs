@@ -8,8 +8,13 @@
 
 use std::time::Duration;
 
+use modori_coordinator::config::CoordinatorConfig;
+use modori_coordinator::notify::mail::{MailSection, Security};
 use modori_coordinator::webhooks::MerchantEntry;
-use modori_tests::{config_key, http_raw, http_request_as, small_fleet, HttpResponse, TestFleet};
+use modori_tests::{
+    config_key, http_get_bytes, http_raw, http_request_as, multipart_form, small_fleet,
+    HttpResponse, TestFleet, TINY_PNG,
+};
 use serde_json::json;
 
 const DAY_MS: i64 = 86_400_000;
@@ -17,12 +22,40 @@ const DAY_MS: i64 = 86_400_000;
 /// A fleet of one site, brand-a (named ブランドA) with a catalogue and three orders of
 /// Hanako's: ORD-1 of three days ago (a tee and a final-sale cap), ORD-2 (a tee and trousers,
 /// each of a style with another size) and ORD-OLD, past the return window; and the key of a
-/// store, st-ginza.
-async fn fleet() -> anyhow::Result<(TestFleet, String)> {
+/// store, st-ginza, and an ops key. A carrier's pickup costs ¥300, a home pickup ¥500.
+async fn fleet() -> anyhow::Result<(TestFleet, String, String)> {
+    fleet_with(with_fees).await
+}
+
+fn with_fees(c: &mut CoordinatorConfig) {
+    c.policy.method_fee_yen.carrier_pickup = 300;
+    c.policy.method_fee_yen.home_pickup = 500;
+}
+
+/// With mail to a port nothing listens on: customers' messages wait in the outbox.
+fn with_fees_and_mail_waiting(c: &mut CoordinatorConfig) {
+    with_fees(c);
+    c.mail = Some(MailSection {
+        host: "127.0.0.1".into(),
+        port: Some(9),
+        security: Security::Plain,
+        username: None,
+        password: None,
+        from: "ブランドA <returns@brand-a.example.jp>".into(),
+        timeout_seconds: 1,
+        ca_cert: None,
+    });
+}
+
+async fn fleet_with(
+    tweak: fn(&mut CoordinatorConfig),
+) -> anyhow::Result<(TestFleet, String, String)> {
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (store, store_entry) = config_key("store:st-ginza");
-    fleet.extra_keys = vec![merchant_entry, store_entry];
+    let (ops, ops_entry) = config_key("ops");
+    fleet.extra_keys = vec![merchant_entry, store_entry, ops_entry];
+    fleet.config_tweak = Some(tweak);
     fleet.merchants = vec![MerchantEntry {
         id: "brand-a".into(),
         name: Some("ブランドA".into()),
@@ -62,7 +95,7 @@ async fn fleet() -> anyhow::Result<(TestFleet, String)> {
     )
     .await?;
     anyhow::ensure!(status == 200, "orders: {text}");
-    Ok((fleet, store))
+    Ok((fleet, store, ops))
 }
 
 /// The lookup form's page, and its CSRF token (from its cookie, checked against the form).
@@ -139,10 +172,472 @@ async fn post(
     .await
 }
 
+/// The label PDF of size `size` behind the status page `link`: its page is `page_size` as
+/// `pdfinfo` reads it, and rendered by `pdftoppm` its barcode decodes to `rma` with `zbarimg`.
+async fn label_reads_back(
+    fleet: &TestFleet,
+    link: &str,
+    size: &str,
+    page_size: &str,
+    rma: &str,
+) -> anyhow::Result<()> {
+    let (status, head, pdf) =
+        http_get_bytes(fleet.http(), &format!("{link}/label.pdf?size={size}"), &[]).await?;
+    assert_eq!(status, 200, "{head}");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: application/pdf"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join(format!("label-{size}.pdf"));
+    std::fs::write(&file, &pdf)?;
+    let info = std::process::Command::new("pdfinfo")
+        .arg(&file)
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("pdfinfo (poppler-utils, scripts/test.sh installs it): {e}")
+        })?;
+    let info = String::from_utf8_lossy(&info.stdout);
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(field("Page size:"), page_size, "{info}");
+    assert_eq!(field("Pages:"), "1", "{info}");
+    let png = dir.path().join("label");
+    let rendered = std::process::Command::new("pdftoppm")
+        .args(["-r", "300", "-png", "-singlefile"])
+        .arg(&file)
+        .arg(&png)
+        .status()?;
+    assert!(rendered.success(), "pdftoppm");
+    let codes = modori_tests::labels::decode(&png.with_extension("png"))?;
+    assert_eq!(codes, [rma.to_owned()], "{size}");
+    Ok(())
+}
+
+/// A session cookie of the key `key` (`name=value`).
+async fn login(fleet: &TestFleet, key: &str, next: &str) -> anyhow::Result<String> {
+    let body = format!("key={key}&next={}", encoded(next));
+    let res = http_raw(
+        fleet.http(),
+        "POST",
+        "/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(body.as_bytes()),
+    )
+    .await?;
+    Ok(res
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+async fn post_multipart(
+    fleet: &TestFleet,
+    cookie: &str,
+    fields: &[(&str, &str)],
+    files: &[(&str, &str, &[u8])],
+) -> anyhow::Result<HttpResponse> {
+    let (content_type, body) = multipart_form(fields, files);
+    let cookie = format!("modori_portal_csrf={cookie}");
+    http_raw(
+        fleet.http(),
+        "POST",
+        "/r/brand-a/returns",
+        &[("Content-Type", &content_type), ("Cookie", &cookie)],
+        Some(&body),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_describes_an_item_in_words_and_photos_a_bad_photo_loses_nothing_else_and_ops_see_them(
+) -> anyhow::Result<()> {
+    let (fleet, _, ops_key) = fleet_with(with_fees_and_mail_waiting).await?;
+    let (_, token) = form(&fleet, "").await?;
+    let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
+    assert!(
+        page.body.contains("enctype=\"multipart/form-data\"")
+            && page.body.contains("name=\"photo0\" type=\"file\"")
+            && page.body.contains("name=\"note0\""),
+        "{}",
+        page.body
+    );
+    let note = "袖の縫い目がほつれていました";
+    let fields = [
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-2"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "defective"),
+        ("note0", note),
+        ("outcome0", "refund"),
+        ("postal_code", "530-0001"),
+        ("method", "konbini_dropoff"),
+    ];
+    let html = b"<html><script>alert(1)</script></html>";
+    let files: [(&str, &str, &[u8]); 2] = [
+        ("photo0", "tear.png", TINY_PNG),
+        ("photo0", "evil.html", html),
+    ];
+    // A page that is not an image: refused in plain words, the rest of the form kept, the
+    // good photo kept.
+    let refused = post_multipart(&fleet, &token, &fields, &files).await?;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused
+            .body
+            .contains("「evil.html」は写真として読み取れませんでした"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(note) && refused.body.contains("写真1枚をお預かりしています"));
+    assert!(refused.body.contains("value=\"defective\" selected"));
+    assert!(refused.body.contains("value=\"530-0001\""));
+    assert!(refused.body.contains("value=\"konbini_dropoff\" selected"));
+    let kept: Vec<&str> = refused
+        .body
+        .split("name=\"kept0\" value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(kept.len(), 1, "{}", refused.body);
+
+    // Too large, and a fourth photo: refused too.
+    let big = [
+        TINY_PNG,
+        &vec![0u8; modori_coordinator::http::portal::PHOTO_BYTES_MAX],
+    ]
+    .concat();
+    let mut again: Vec<(&str, &str)> = fields.to_vec();
+    again.push(("kept0", kept[0]));
+    let files: [(&str, &str, &[u8]); 4] = [
+        ("photo0", "huge.png", &big),
+        ("photo0", "two.png", TINY_PNG),
+        ("photo0", "three.png", TINY_PNG),
+        ("photo0", "four.png", TINY_PNG),
+    ];
+    let refused = post_multipart(&fleet, &token, &again, &files).await?;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("「huge.png」は大きすぎます"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused
+            .body
+            .contains("写真は1点につき3枚までです。「four.png」"),
+        "{}",
+        refused.body
+    );
+    let kept: Vec<String> = refused
+        .body
+        .split("name=\"kept0\" value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(kept.len(), 3, "{}", refused.body);
+
+    // A note past its length is refused the same way.
+    let long = "あ".repeat(modori_coordinator::http::portal::NOTE_CHARS_MAX + 1);
+    let mut too_long: Vec<(&str, &str)> = fields.to_vec();
+    too_long[7] = ("note0", &long);
+    let res = post_multipart(&fleet, &token, &too_long, &[]).await?;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert!(res.body.contains("500文字以内"), "{}", res.body);
+
+    let mut done_fields: Vec<(&str, &str)> = fields.to_vec();
+    for k in &kept {
+        done_fields.push(("kept0", k));
+    }
+    let done = post_multipart(&fleet, &token, &done_fields, &[]).await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    let rma = done
+        .body
+        .split("<dd class=\"rma\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default()
+        .to_owned();
+
+    // Ops read the note and see the photos, served as the images they are.
+    let session = login(&fleet, &ops_key, "/returns").await?;
+    let words = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("/ui/returns/{rma}/customer"),
+        &[("Cookie", &session)],
+        None,
+    )
+    .await?;
+    assert_eq!(words.status, 200, "{}", words.body);
+    let v: serde_json::Value = serde_json::from_str(&words.body)?;
+    assert_eq!(v["lines"][0]["sku"], "TEE-WHT-M", "{v}");
+    assert_eq!(v["lines"][0]["note"], note, "{v}");
+    let photos = v["lines"][0]["photos"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(photos.len(), 3, "{v}");
+    let url = photos[0].as_str().unwrap_or_default();
+    let (status, head, bytes) = http_get_bytes(fleet.http(), url, &[("Cookie", &session)]).await?;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(bytes, TINY_PNG);
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("content-type: image/png"), "{head}");
+    assert!(head.contains("x-content-type-options: nosniff"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "content-disposition: inline; filename=\"{}-",
+            rma.to_ascii_lowercase()
+        )),
+        "{head}"
+    );
+    let (status, _, bytes) = http_get_bytes(fleet.http(), url, &[]).await?;
+    assert_ne!(status, 200);
+    assert_ne!(bytes, TINY_PNG);
+
+    // A photo of a request never finished (ORD-1's note is too long), kept for the form.
+    let pending_fields = [
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-1"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "defective"),
+        ("note0", long.as_str()),
+        ("outcome0", "refund"),
+        ("postal_code", "530-0001"),
+        ("method", "konbini_dropoff"),
+    ];
+    let files: [(&str, &str, &[u8]); 1] = [("photo0", "a.png", TINY_PNG)];
+    let res = post_multipart(&fleet, &token, &pending_fields, &files).await?;
+    assert!(
+        res.body.contains("写真1枚をお預かりしています"),
+        "{}",
+        res.body
+    );
+
+    // The customer asks to be forgotten (APPI): their photos, notes, status links and queued
+    // messages go with their personal data.
+    let c = fleet.coordinator();
+    let count = |sql| modori_tests::coordinator_count(c, sql, &rma);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM return_photos WHERE rma = ?1").await?,
+        3
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM return_photos WHERE rma IS NULL AND ?1 <> ''").await?,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM return_notes WHERE rma = ?1").await?,
+        1
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM status_tokens WHERE rma = ?1").await?,
+        1
+    );
+    let queued = "SELECT COUNT(*) FROM notifications WHERE rma = ?1 AND status <> 'sent'";
+    modori_tests::wait_for("a message queued", Duration::from_secs(10), || async {
+        Ok(count(queued).await? > 0)
+    })
+    .await?;
+    let (status, text) = fleet
+        .api("DELETE", "/api/v1/customers/cust-1", None)
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    for sql in [
+        "SELECT COUNT(*) FROM return_photos WHERE rma = ?1 OR (rma IS NULL AND ?1 <> '')",
+        "SELECT COUNT(*) FROM return_notes WHERE rma = ?1",
+        "SELECT COUNT(*) FROM status_tokens WHERE rma = ?1",
+        "SELECT COUNT(*) FROM notifications WHERE rma = ?1",
+    ] {
+        assert_eq!(count(sql).await?, 0, "{sql}");
+    }
+    let (status, _, _) = http_get_bytes(fleet.http(), url, &[("Cookie", &session)]).await?;
+    assert_eq!(status, 404);
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_portal_page_links_the_privacy_notice_in_both_languages() -> anyhow::Result<()> {
+    let (fleet, _, _) = fleet().await?;
+    let (page, token) = form(&fleet, "").await?;
+    assert!(
+        page.body
+            .contains("href=\"/r/brand-a/privacy?lang=ja\">個人情報の取り扱いについて</a>"),
+        "{}",
+        page.body
+    );
+    let found = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert!(
+        found.body.contains("href=\"/r/brand-a/privacy?lang=ja\""),
+        "{}",
+        found.body
+    );
+    let guessed = format!("/r/brand-a/s/{}?lang=en", "0f".repeat(32));
+    let missing = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert!(
+        missing.body.contains("href=\"/r/privacy?lang=en\""),
+        "{}",
+        missing.body
+    );
+    let ja = http_raw(fleet.http(), "GET", "/r/privacy", &[], None).await?;
+    assert_eq!(ja.status, 200, "{}", ja.body);
+    for words in [
+        "お預かりする情報",
+        "利用の目的",
+        "保存の期間",
+        "お問い合わせ",
+        "90日後",
+        "写真",
+    ] {
+        assert!(ja.body.contains(words), "{words}: {}", ja.body);
+    }
+    // A merchant's pages link to the notice under its brand, its words the same.
+    let branded = http_raw(fleet.http(), "GET", "/r/brand-a/privacy", &[], None).await?;
+    assert_eq!(branded.status, 200, "{}", branded.body);
+    assert!(
+        branded
+            .body
+            .contains("<span class=\"shop\">ブランドA</span>"),
+        "{}",
+        branded.body
+    );
+    assert!(
+        branded.body.contains("お預かりする情報"),
+        "{}",
+        branded.body
+    );
+    let en = http_raw(fleet.http(), "GET", "/r/privacy?lang=en", &[], None).await?;
+    for words in [
+        "What we collect",
+        "Why",
+        "For how long",
+        "Whom to ask",
+        "90 days",
+    ] {
+        assert!(en.body.contains(words), "{words}: {}", en.body);
+    }
+    assert!(en
+        .header("content-security-policy")
+        .is_some_and(|c| c.contains("frame-ancestors 'none'")));
+    fleet.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carrier_pickup_is_booked_for_a_day_and_slot_and_its_fee_deducted() -> anyhow::Result<()>
+{
+    let (fleet, _, _) = fleet().await?;
+    let (_, token) = form(&fleet, "").await?;
+    let page = lookup(&fleet, &token, &token, "ORD-1", "hanako@example.jp").await?;
+    assert!(
+        page.body.contains("配送業者の集荷（手数料 ¥300）")
+            && page.body.contains("コンビニから発送（手数料無料）"),
+        "{}",
+        page.body
+    );
+    let dates: Vec<&str> = page
+        .body
+        .split("name=\"pickup_date\"")
+        .nth(1)
+        .unwrap_or_default()
+        .split("</select>")
+        .next()
+        .unwrap_or_default()
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .collect();
+    assert_eq!(
+        dates.len(),
+        modori_coordinator::app::portal::PICKUP_WINDOW_DAYS as usize,
+        "{}",
+        page.body
+    );
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::hours(9 + 24))
+        .format("%Y-%m-%d")
+        .to_string();
+    assert_eq!(dates[0], tomorrow);
+    for slot in ["午前中", "14〜16時", "16〜18時", "18〜20時", "19〜21時"] {
+        assert!(page.body.contains(slot), "{slot}");
+    }
+    let mut chosen = vec![
+        ("csrf", token.as_str()),
+        ("lang", "ja"),
+        ("order_ref", "ORD-1"),
+        ("contact", "hanako@example.jp"),
+        ("line0", "1"),
+        ("qty0", "1"),
+        ("reason0", "too_large"),
+        ("outcome0", "refund"),
+        ("postal_code", "530-0001"),
+        ("method", "carrier_pickup"),
+        ("pickup_date", "2001-01-01"),
+        ("pickup_slot", "18-20"),
+    ];
+    // A day that cannot be booked: asked again, the rest as chosen.
+    let refused = post(&fleet, "/r/brand-a/returns", &token, &chosen).await?;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(refused.body.contains("集荷の日と時間帯をお選びください"));
+    assert!(refused.body.contains("value=\"too_large\" selected"));
+    assert!(refused.body.contains("value=\"18-20\" selected"));
+    chosen[10] = ("pickup_date", dates[1]);
+    let done = post(&fleet, "/r/brand-a/returns", &token, &chosen).await?;
+    assert_eq!(done.status, 201, "{}", done.body);
+    assert!(done.body.contains("18〜20時"), "{}", done.body);
+    // ¥2,900 less the refund's fee (¥500) and the pickup's (¥300).
+    assert!(
+        done.body.contains("<dd class=\"method-fee\">¥300</dd>")
+            && done.body.contains("<dd class=\"fee\">¥500</dd>")
+            && done.body.contains("<dd class=\"net\">¥2100</dd>"),
+        "{}",
+        done.body
+    );
+    let rma = done
+        .body
+        .split("<dd class=\"rma\">")
+        .nth(1)
+        .and_then(|s| s.split('<').next())
+        .unwrap_or_default();
+    let (status, text) = fleet
+        .api("GET", &format!("/api/v1/returns/{rma}"), None)
+        .await?;
+    assert_eq!(status, 200, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text)?;
+    assert_eq!(v["terms"]["fee_yen"], 800, "{v}");
+    let link = done
+        .body
+        .split("class=\"status\" href=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default();
+    let status = http_raw(fleet.http(), "GET", link, &[], None).await?;
+    assert!(
+        status.body.contains("集荷日時") && status.body.contains("18〜20時"),
+        "{}",
+        status.body
+    );
+    fleet.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_decision(
 ) -> anyhow::Result<()> {
-    let (fleet, _) = fleet().await?;
+    let (fleet, _, _) = fleet().await?;
     let (page, token) = form(&fleet, "").await?;
     assert!(page.body.contains("<html lang=\"ja\""), "{}", page.body);
     assert!(page.body.contains("ブランドA") && page.body.contains("注文番号"));
@@ -204,7 +699,7 @@ async fn a_customer_opens_their_order_by_email_or_phone_and_reads_each_lines_dec
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() -> anyhow::Result<()>
 {
-    let (mut fleet, _) = fleet().await?;
+    let (mut fleet, _, _) = fleet().await?;
     let (_, token) = form(&fleet, "").await?;
     let max = modori_coordinator::app::portal::LOOKUP_FAILURES_MAX;
     for i in 0..max - 1 {
@@ -233,7 +728,7 @@ async fn a_brute_force_series_is_locked_out_and_a_restart_does_not_forgive_it() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_the_apis_use_case(
 ) -> anyhow::Result<()> {
-    let (fleet, store_key) = fleet().await?;
+    let (fleet, store_key, _) = fleet().await?;
     let (_, token) = form(&fleet, "").await?;
     let page = lookup(&fleet, &token, &token, "ORD-2", "hanako@example.jp").await?;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -276,6 +771,13 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     // The nearest konbini to 530-0001 (Osaka), with their distance.
     assert!(
         done.body.contains("お近くの持ち込み先") && done.body.contains(" km</span>"),
+        "{}",
+        done.body
+    );
+    // Konbini take parcels day and night.
+    assert!(
+        done.body
+            .contains("<span class=\"hours\">24時間営業</span>"),
         "{}",
         done.body
     );
@@ -336,6 +838,38 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
     )
     .await?;
     assert!(english.body.contains("We received your request") && english.body.contains("JST"));
+    // The label as PDF, on A4 and on 4×6 in, judged by poppler and zbar.
+    assert!(
+        done.body.contains("/label.pdf?size=a4\"") && done.body.contains("/label.pdf?size=4x6\"")
+    );
+    assert!(
+        status.body.contains("/label.pdf?size=4x6\""),
+        "{}",
+        status.body
+    );
+    let rma_of_link = rmas
+        .iter()
+        .find(|r| status.body.contains(**r))
+        .copied()
+        .unwrap_or_default();
+    for (size, page_size) in [
+        ("a4", "595.276 x 841.89 pts (A4)"),
+        ("4x6", "288 x 432 pts"),
+    ] {
+        label_reads_back(&fleet, links[0], size, page_size, rma_of_link).await?;
+    }
+    let res = http_raw(
+        fleet.http(),
+        "GET",
+        &format!("{}/label.pdf?size=letter", links[0]),
+        &[],
+        None,
+    )
+    .await?;
+    assert_eq!(res.status, 422, "{}", res.body);
+    let guessed = format!("/r/brand-a/s/{}/label.pdf", "0f".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
     // A drop-off's QR code, which the store counter opens the return by.
     assert!(done.body.contains("/qr.svg\""), "{}", done.body);
     let qr = http_raw(

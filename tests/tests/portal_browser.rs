@@ -1,8 +1,13 @@
-//! The customer portal in a real headless Chromium at a phone's size (390×844), as a customer
-//! uses it: the order opened by its email, a refund line and an exchange line chosen, konbini
-//! drop-off, the confirmation with its QR code, which zbarimg decodes from the screenshot to
-//! the counter's URL, and the store counter opening the return from that URL. The harness is
-//! the one of `dashboard.rs`; screenshots go to `target/test-artifacts/`.
+//! The customer portal in a real headless Chromium at a phone's size (390×844), in Japanese,
+//! as a customer uses it: the order opened by its email, a refund line and an exchange line
+//! chosen, each described in words, a file that is not a photo refused while the rest of the
+//! form (and the photo that is one) is kept, konbini drop-off, the confirmation with its QR
+//! code, which zbarimg decodes from the screenshot to the counter's URL, the store counter
+//! opening the return from that URL and taking the parcel, the site receiving it, and the
+//! customer's mail for each step (registered, handed in, arrived) arriving at a real SMTP
+//! server (aiosmtpd). Then the refusals: a wrong email,
+//! a link guessed at random, and a brute-force series locked out. The harness is the one of
+//! `dashboard.rs`; screenshots go to `target/test-artifacts/`.
 
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
@@ -12,8 +17,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use fantoccini::{Client, ClientBuilder, Locator};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use modori_coordinator::config::CoordinatorConfig;
+use modori_coordinator::notify::mail::{MailSection, Security};
 use modori_coordinator::webhooks::MerchantEntry;
-use modori_tests::{config_key, http_request_as, small_fleet, wait_for, TestFleet};
+use modori_shared::domain::{RmaId, Sku};
+use modori_tests::smtp::{text_of, Sink};
+use modori_tests::stations::agent_count;
+use modori_tests::{
+    config_key, http_raw, http_request_as, small_fleet, wait_for, TestFleet, TINY_PNG,
+};
 use serde_json::json;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -21,6 +35,27 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Generous: two cores run the fleet, the browser and the driver at once.
 const TIMEOUT: Duration = Duration::from_secs(90);
 const POLL: Duration = Duration::from_millis(200);
+/// Where the customer's mail links to.
+const BASE_URL: &str = "https://returns.example.jp";
+
+// The SMTP sink's port, read by the config tweak (a plain fn).
+static MAIL_PORT: AtomicU16 = AtomicU16::new(0);
+
+fn with_mail(config: &mut CoordinatorConfig) {
+    config.notifications.public_base_url = Some(BASE_URL.into());
+    config.notifications.retry_first_seconds = 1;
+    config.notifications.retry_cap_seconds = 2;
+    config.mail = Some(MailSection {
+        host: "127.0.0.1".into(),
+        port: Some(MAIL_PORT.load(Ordering::SeqCst)),
+        security: Security::Plain,
+        username: None,
+        password: None,
+        from: "ブランドA 返品受付 <returns@brand-a.example.jp>".into(),
+        timeout_seconds: 5,
+        ca_cert: None,
+    });
+}
 
 /// Where screenshots go: `target/test-artifacts/` of the workspace.
 fn artifacts() -> anyhow::Result<PathBuf> {
@@ -190,7 +225,14 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
     let Some(browser) = Browser::start().await? else {
         return Ok(());
     };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    MAIL_PORT.store(port, Ordering::SeqCst);
+    let mail_dir = tempfile::tempdir()?;
+    let sink = Sink::start(port, &mail_dir.path().join("mail.jsonl"), &[])?;
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    fleet.config_tweak = Some(with_mail);
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (store, store_entry) = config_key("store:st-ginza");
     fleet.extra_keys = vec![merchant_entry, store_entry];
@@ -251,9 +293,52 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
     browser
         .select("select[name=outcome1]", "exchange:PANTS-NVY-L")
         .await?;
+    browser
+        .fill("textarea[name=note0]", "思っていた色と違いました")
+        .await?;
+    browser
+        .fill("textarea[name=note1]", "ウエストがきつくて履けませんでした")
+        .await?;
+    // A page saved under a photo's name, and a real photo.
+    let files = tempfile::tempdir()?;
+    let not_a_photo = files.path().join("not-a-photo.png");
+    std::fs::write(&not_a_photo, "<html><script>alert(1)</script></html>")?;
+    let photo = files.path().join("waist.png");
+    std::fs::write(&photo, TINY_PNG)?;
+    browser
+        .fill("input[name=photo0]", &not_a_photo.display().to_string())
+        .await?;
+    browser
+        .fill("input[name=photo1]", &photo.display().to_string())
+        .await?;
     browser.fill("#postal_code", "530-0001").await?;
     browser.select("#method", "konbini_dropoff").await?;
     browser.screenshot("portal-choose").await?;
+    browser.click("form button[type=submit]").await?;
+    // Refused in plain words; everything chosen and the real photo kept.
+    browser
+        .until(
+            "the photo refused",
+            "return document.body.textContent.includes('「not-a-photo.png」は写真として読み取れませんでした')",
+        )
+        .await?;
+    browser.screenshot("portal-photo-refused").await?;
+    let kept = browser
+        .js("return [document.querySelector('input[name=line0]').checked,                      document.querySelector('input[name=line1]').checked,                      document.querySelector('select[name=outcome1]').value,                      document.querySelector('textarea[name=note1]').value,                      document.querySelectorAll('input[name=kept1]').length,                      document.querySelectorAll('input[name=kept0]').length,                      document.getElementById('postal_code').value,                      document.getElementById('method').value]")
+        .await?;
+    assert_eq!(
+        kept,
+        json!([
+            true,
+            true,
+            "exchange:PANTS-NVY-L",
+            "ウエストがきつくて履けませんでした",
+            1,
+            0,
+            "530-0001",
+            "konbini_dropoff"
+        ]),
+    );
     browser.click("form button[type=submit]").await?;
     browser
         .until(
@@ -311,6 +396,134 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         "{opened} of {rmas:?}"
     );
     browser.screenshot("portal-counter-scan").await?;
+    // The clerk takes the parcel: recorded once, and the customer told.
+    browser.click("#receive").await?;
+    browser
+        .until(
+            "the parcel handed in",
+            "return !!document.getElementById('received')",
+        )
+        .await?;
+    let handed_in = opened.as_str().unwrap_or_default().to_owned();
+
+    // The parcel reaches the site: the refund's unit is received there.
+    let agent_config = fleet.agent_config(0);
+    wait_for("the expected returns at the site", TIMEOUT, || {
+        let c = &agent_config;
+        async move { Ok(agent_count(c, "SELECT COUNT(*) FROM expected_returns")? >= 2) }
+    })
+    .await?;
+    let refund_rma = rmas[0].clone();
+    fleet
+        .agent(0)
+        .receive_unit(
+            Some(RmaId::new(refund_rma.clone())?),
+            Sku::new("TEE-WHT-M")?,
+            "B-0001",
+        )
+        .await?;
+
+    // The customer is told of each step by mail: both returns registered, one handed in at
+    // the store, one arrived.
+    let mails = sink.wait_messages(4, TIMEOUT).await?;
+    for m in &mails {
+        assert_eq!(m["rcpt_tos"], json!(["hanako@example.jp"]), "{m}");
+        assert!(
+            text_of(m).contains(&format!("{BASE_URL}/r/brand-a/s/")),
+            "a link to the status page: {m}"
+        );
+    }
+    let subjects: Vec<&str> = mails.iter().filter_map(|m| m["subject"].as_str()).collect();
+    let registered = subjects
+        .iter()
+        .filter(|s| **s == "【ブランドA】返品のお申し込みを受け付けました")
+        .count();
+    assert_eq!(registered, 2, "{subjects:?}");
+    let dropped = mails
+        .iter()
+        .find(|m| m["subject"] == "【ブランドA】返品商品を店舗でお預かりしました")
+        .with_context(|| format!("no drop-off mail in {subjects:?}"))?;
+    assert!(text_of(dropped).contains(&handed_in), "{dropped}");
+    let arrived = mails
+        .iter()
+        .find(|m| m["subject"] == "【ブランドA】返品商品が倉庫に到着しました")
+        .with_context(|| format!("no arrival mail in {subjects:?}"))?;
+    assert!(text_of(arrived).contains(&refund_rma), "{arrived}");
+    // The arrival mail's link opens the status page, which now says so.
+    let link = text_of(arrived)
+        .split_whitespace()
+        .find(|w| w.starts_with(BASE_URL))
+        .map(|w| w.replacen(BASE_URL, &base, 1))
+        .unwrap_or_default();
+    browser.c().goto(&link).await?;
+    browser
+        .until(
+            "the status page with the arrival",
+            "return document.body.textContent.includes('返品物が倉庫に到着しました')",
+        )
+        .await?;
+    browser.screenshot("portal-status-arrived").await?;
+
+    // A link guessed at random opens nothing.
+    let guessed = format!("/r/brand-a/s/{}", "5a".repeat(32));
+    let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
+    assert_eq!(res.status, 404, "{}", res.body);
+    browser.c().goto(&format!("{base}{guessed}")).await?;
+    browser
+        .until(
+            "the unknown link's page",
+            "return document.body.textContent.includes('ページが見つかりません')",
+        )
+        .await?;
+
+    // A wrong email is refused like an unknown order, and a series of them locks the order
+    // and this address out, the right email included.
+    let max = modori_coordinator::app::portal::LOOKUP_FAILURES_MAX;
+    for i in 0..max {
+        browser.c().goto(&format!("{base}/r/brand-a")).await?;
+        browser
+            .until(
+                "the lookup form",
+                "return !!document.getElementById('order_ref')",
+            )
+            .await?;
+        browser.fill("#order_ref", "ORD-2").await?;
+        browser
+            .fill("#contact", &format!("guess{i}@example.jp"))
+            .await?;
+        browser.click("form button[type=submit]").await?;
+        let expected = if i + 1 < max {
+            "ご注文が見つかりません"
+        } else {
+            "試行回数が上限に達しました"
+        };
+        browser
+            .until(
+                &format!("refusal {i}"),
+                &format!("return document.body.textContent.includes('{expected}')"),
+            )
+            .await?;
+        if i == 0 {
+            browser.screenshot("portal-wrong-email").await?;
+        }
+    }
+    browser.c().goto(&format!("{base}/r/brand-a")).await?;
+    browser
+        .until(
+            "the lookup form",
+            "return !!document.getElementById('order_ref')",
+        )
+        .await?;
+    browser.fill("#order_ref", "ORD-2").await?;
+    browser.fill("#contact", "hanako@example.jp").await?;
+    browser.click("form button[type=submit]").await?;
+    browser
+        .until(
+            "the lockout",
+            "return document.body.textContent.includes('試行回数が上限に達しました')",
+        )
+        .await?;
+    browser.screenshot("portal-locked-out").await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

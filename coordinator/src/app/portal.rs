@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use modori_shared::domain::{Coordinates, MerchantId, ReturnLine, RmaId, Store, StoreKind};
 
+use chrono::{DateTime, Days, FixedOffset, NaiveDate};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
@@ -24,6 +25,51 @@ use crate::{store, CoordinatorError, Ctx};
 
 /// Drop-off points shown for a drop-off method, nearest first.
 pub const NEAREST_DROPOFFS_MAX: usize = 3;
+
+/// How long a photo uploaded with a form that is shown again (another field was wrong) waits
+/// for its return, in milliseconds (a day); then it is deleted.
+pub const UPLOAD_KEPT_MS: i64 = 24 * 3_600_000;
+
+/// The carriers' usual pickup slots in Japan, by code: the morning (午前中), then two-hour
+/// slots of the afternoon and evening.
+pub const PICKUP_SLOTS: [&str; 5] = ["am", "14-16", "16-18", "18-20", "19-21"];
+/// Days a pickup may be booked ahead, from tomorrow (Japan) on: a week.
+pub const PICKUP_WINDOW_DAYS: u32 = 7;
+/// The methods the carrier collects the parcel by, which need a pickup booked.
+pub const PICKUP_METHODS: [&str; 2] = ["carrier_pickup", "home_pickup"];
+/// Japan's offset from UTC, in seconds (no daylight saving time).
+const JST_OFFSET_S: i32 = 9 * 3600;
+
+/// A pickup booked: the day in Japan and one of [`PICKUP_SLOTS`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pickup {
+    pub date: NaiveDate,
+    pub slot: &'static str,
+}
+
+/// The days a pickup may be booked on at `now_ms`: tomorrow in Japan and the
+/// [`PICKUP_WINDOW_DAYS`] - 1 days after it.
+pub fn pickup_dates(now_ms: i64) -> Vec<NaiveDate> {
+    let today = DateTime::from_timestamp_millis(now_ms)
+        .zip(FixedOffset::east_opt(JST_OFFSET_S))
+        .map(|(utc, jst)| utc.with_timezone(&jst).date_naive());
+    let Some(today) = today else {
+        return Vec::new();
+    };
+    (1..=u64::from(PICKUP_WINDOW_DAYS))
+        .filter_map(|d| today.checked_add_days(Days::new(d)))
+        .collect()
+}
+
+/// The pickup a form asked for (`YYYY-MM-DD` and a slot code), if it is one that may be
+/// booked at `now_ms`.
+pub fn pickup_of(date: &str, slot: &str, now_ms: i64) -> Option<Pickup> {
+    let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    let slot = PICKUP_SLOTS.iter().find(|s| **s == slot)?;
+    pickup_dates(now_ms)
+        .contains(&date)
+        .then_some(Pickup { date, slot })
+}
 
 /// Who registered a portal return, in the log and the return's record.
 pub const PORTAL_ACTOR: &str = "customer-portal";
@@ -126,6 +172,18 @@ pub struct PortalReturn {
     pub postal_code: String,
     /// One of `store::commerce::METHODS`.
     pub method: String,
+    /// What the customer wrote and showed of each line chosen, by SKU.
+    pub words: Vec<ItemWords>,
+    /// The pickup booked, for a method the carrier collects by.
+    pub pickup: Option<Pickup>,
+}
+
+/// A customer's note on one item and the photos they uploaded of it.
+pub struct ItemWords {
+    pub sku: String,
+    pub note: String,
+    /// Upload ids from [`keep_photo`].
+    pub uploads: Vec<String>,
 }
 
 /// What the portal registered: each outcome, and where the customer may drop the parcels
@@ -133,6 +191,11 @@ pub struct PortalReturn {
 pub struct PortalRegistered {
     pub outcomes: Vec<PortalOutcome>,
     pub dropoffs: Vec<(Store, f64)>,
+}
+
+/// A pickup's date as stored (`YYYY-MM-DD`).
+pub fn pickup_date_key(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
 }
 
 /// The fleet's drop-off points of `kind` nearest `origin`, at most `n`, nearest first.
@@ -168,6 +231,13 @@ pub async fn register_returns(
     if !store::commerce::METHODS.contains(&req.method.as_str()) {
         return Err(AppError::invalid_field("method", "not a method offered"));
     }
+    let pickup = if PICKUP_METHODS.contains(&req.method.as_str()) {
+        Some(req.pickup.clone().ok_or_else(|| {
+            AppError::invalid_field("pickup_date", "a pickup needs its date and time slot")
+        })?)
+    } else {
+        None
+    };
     let mut groups: Vec<(Resolution, Vec<ReturnLine>)> = Vec::new();
     for (line, outcome) in req.lines {
         match groups.iter_mut().find(|(r, _)| *r == outcome) {
@@ -186,7 +256,7 @@ pub async fn register_returns(
         });
     let mut out = Vec::with_capacity(groups.len());
     for (resolution, lines) in groups {
-        let skus = lines.iter().map(|l| l.sku.to_string()).collect();
+        let skus: Vec<String> = lines.iter().map(|l| l.sku.to_string()).collect();
         let rma = RmaId::new(crate::ids::new_rma_id(ctx.clock.now_ms()))
             .map_err(|e| AppError::Internal(e.to_string()))?;
         let registration = Registration {
@@ -205,7 +275,25 @@ pub async fn register_returns(
         };
         let done = register::submit(ctx, registration, PORTAL_ACTOR).await;
         let status_token = match &done {
-            Ok(registered) => Some(status_token(ctx, registered.routed.rma.as_str()).await?),
+            Ok(registered) => {
+                let rma = registered.routed.rma.as_str();
+                attach_words(
+                    ctx,
+                    &req.merchant,
+                    &req.order.order_ref,
+                    rma,
+                    &skus,
+                    &req.words,
+                )
+                .await?;
+                if let Some(p) = &pickup {
+                    let (on, date, slot) = (rma.to_owned(), pickup_date_key(p.date), p.slot);
+                    ctx.db
+                        .call(move |c| store::pickups::put(c, &on, &date, slot))
+                        .await?;
+                }
+                Some(status_token(ctx, rma).await?)
+            }
             Err(e) => {
                 info!(merchant = %req.merchant, error = %e, "portal: a return refused");
                 None
@@ -230,6 +318,82 @@ pub async fn register_returns(
         outcomes: out,
         dropoffs,
     })
+}
+
+/// Stores a checked photo of line `sku` of an order before its return exists; returns the
+/// upload id the form carries until the return is registered.
+pub async fn keep_photo(
+    ctx: &Ctx,
+    merchant: &str,
+    order_ref: &str,
+    sku: &str,
+    content_type: &'static str,
+    bytes: Vec<u8>,
+) -> Result<String, AppError> {
+    let (upload, _) = crate::notify::mint_token().map_err(|e| AppError::Internal(e.to_string()))?;
+    let (merchant, order_ref, sku) = (merchant.to_owned(), order_ref.to_owned(), sku.to_owned());
+    let now_ms = ctx.clock.now_ms();
+    let id = upload.clone();
+    ctx.db
+        .call(move |c| {
+            let up = store::photos::Upload {
+                upload: &id,
+                merchant: &merchant,
+                order_ref: &order_ref,
+                sku: &sku,
+                content_type,
+                bytes: &bytes,
+            };
+            store::photos::put_upload(c, &up, now_ms, now_ms - UPLOAD_KEPT_MS)
+        })
+        .await?;
+    Ok(upload)
+}
+
+/// Which of the upload ids a form carried for line `sku` are still waiting for its return.
+pub async fn kept_photos(
+    ctx: &Ctx,
+    merchant: &str,
+    order_ref: &str,
+    sku: &str,
+    uploads: Vec<String>,
+) -> Result<Vec<String>, AppError> {
+    let (merchant, order_ref, sku) = (merchant.to_owned(), order_ref.to_owned(), sku.to_owned());
+    Ok(ctx
+        .db
+        .call(move |c| store::photos::pending(c, &merchant, &order_ref, &sku, &uploads))
+        .await?)
+}
+
+/// Attaches the notes and photos of the lines `skus` to their return `rma`.
+async fn attach_words(
+    ctx: &Ctx,
+    merchant: &MerchantId,
+    order_ref: &str,
+    rma: &str,
+    skus: &[String],
+    words: &[ItemWords],
+) -> Result<(), AppError> {
+    for w in words.iter().filter(|w| skus.contains(&w.sku)) {
+        let (merchant, order_ref, on) =
+            (merchant.to_string(), order_ref.to_owned(), rma.to_owned());
+        let (sku, note, uploads) = (w.sku.clone(), w.note.clone(), w.uploads.clone());
+        let n = ctx
+            .db
+            .call(move |c| {
+                let words = store::photos::LineWords {
+                    merchant: &merchant,
+                    order_ref: &order_ref,
+                    sku: &sku,
+                    note: &note,
+                    uploads: &uploads,
+                };
+                store::photos::attach(c, &on, &words)
+            })
+            .await?;
+        info!(rma, sku = %w.sku, n_photos = n, "portal: the customer's note and photos kept");
+    }
+    Ok(())
 }
 
 /// A fresh token of `rma`'s status page, stored by its hash like the ones messages carry.
@@ -334,6 +498,27 @@ mod tests {
         let names: Vec<&str> = near.iter().map(|(s, _)| s.name.as_str()).collect();
         assert_eq!(names, ["near-konbini", "mid-konbini"]);
         assert!((near[0].1 - 11.1).abs() < 0.5, "{}", near[0].1);
+    }
+
+    #[test]
+    fn a_pickup_is_booked_from_tomorrow_in_japan_within_the_window_in_a_carriers_slot() {
+        // 2026-12-05 16:00 UTC is already 6 December in Japan.
+        let now_ms = 1_796_486_400_000;
+        let dates = pickup_dates(now_ms);
+        assert_eq!(dates.len(), PICKUP_WINDOW_DAYS as usize);
+        assert_eq!(pickup_date_key(dates[0]), "2026-12-07");
+        assert!(pickup_of("2026-12-07", "am", now_ms).is_some());
+        assert!(pickup_of("2026-12-13", "19-21", now_ms).is_some());
+        assert!(pickup_of("2026-12-06", "am", now_ms).is_none(), "today");
+        assert!(
+            pickup_of("2026-12-14", "am", now_ms).is_none(),
+            "past the window"
+        );
+        assert!(
+            pickup_of("2026-12-07", "12-14", now_ms).is_none(),
+            "no such slot"
+        );
+        assert!(pickup_of("7 Dec", "am", now_ms).is_none());
     }
 
     #[test]

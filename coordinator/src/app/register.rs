@@ -225,14 +225,22 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
         })
         .collect();
     let decision = c.merchant.as_ref().map(|_| {
-        policy::decide(
+        let mut d = policy::decide(
             &ctx.config.policy,
             &policy_lines,
             &c.resolution,
             c.order_date_ms.unwrap_or(now_ms),
             now_ms,
             &history,
-        )
+        );
+        // The way the parcel travels costs the customer its own fee, deducted with the
+        // return's.
+        if d.accepted {
+            d.fee_yen = d
+                .fee_yen
+                .saturating_add(ctx.config.policy.method_fee_yen.of(&c.method));
+        }
+        d
     });
     if let Some(d) = &decision {
         if !d.accepted {

@@ -116,6 +116,8 @@ pub struct TemplatesBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registered: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    dropped_off: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     arrived: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     inspected: Option<LanguagesBody>,
@@ -163,6 +165,7 @@ impl TemplatesBody {
     fn slot(&mut self, kind: Kind) -> &mut Option<LanguagesBody> {
         match kind {
             Kind::Registered => &mut self.registered,
+            Kind::DroppedOff => &mut self.dropped_off,
             Kind::Arrived => &mut self.arrived,
             Kind::Inspected => &mut self.inspected,
             Kind::RefundIssued => &mut self.refund_issued,

@@ -753,7 +753,7 @@ pub struct ReturnView {
 /// One message to the customer about the return.
 #[derive(Serialize, ToSchema)]
 pub struct MessageView {
-    /// registered, arrived, inspected, refund_issued, exchange_shipped or delayed.
+    /// registered, dropped_off, arrived, inspected, refund_issued, exchange_shipped or delayed.
     kind: String,
     /// queued, sent, failed, opted_out or unreachable.
     status: String,

@@ -30,6 +30,10 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "【{merchant}】返品のお申し込みを受け付けました",
             "{merchant}をご利用いただき、ありがとうございます。\n返品（受付番号 {rma}）のお申し込みを受け付けました。商品のご返送をお待ちしております。",
         ),
+        (Language::Ja, Kind::DroppedOff) => (
+            "【{merchant}】返品商品を店舗でお預かりしました",
+            "返品（受付番号 {rma}）の商品を店舗でお預かりしました。倉庫へお送りします。",
+        ),
         (Language::Ja, Kind::Arrived) => (
             "【{merchant}】返品商品が倉庫に到着しました",
             "返品（受付番号 {rma}）の商品が倉庫に到着しました。これから検品いたします。",
@@ -53,6 +57,10 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
         (Language::En, Kind::Registered) => (
             "{merchant}: we have your return request",
             "Thank you for shopping with {merchant}.\nYour return {rma} is registered. Please send the items back.",
+        ),
+        (Language::En, Kind::DroppedOff) => (
+            "{merchant}: we have your parcel",
+            "The parcel of your return {rma} was handed in at the store. It is on its way to our warehouse.",
         ),
         (Language::En, Kind::Arrived) => (
             "{merchant}: your return arrived at our warehouse",

@@ -375,5 +375,9 @@ pub fn migrations() -> Migrations<'static> {
         // Merchants' portal and message settings, seeded by config, set by the API
         // (store/merchant_portal.rs).
         M::up(super::merchant_portal::MIGRATION),
+        // What customers wrote and showed of their items on the portal (store/photos.rs).
+        M::up(super::photos::MIGRATION),
+        // The pickups customers booked on the portal (store/pickups.rs).
+        M::up(super::pickups::MIGRATION),
     ])
 }

@@ -150,6 +150,24 @@ pub fn symbol_modules(value: &str) -> Result<u32, Code128Error> {
     Ok((n - 1) * SYMBOL_MODULES + STOP_MODULES)
 }
 
+/// The bars of `value`'s symbol, each as (first module, width in modules) counted from the
+/// left edge of its quiet zone, and the width of the whole in modules, quiet zones included:
+/// what any drawing of the barcode (a PDF's vector bars) lays out.
+pub fn bars(value: &str) -> Result<(Vec<(u32, u32)>, u32), Code128Error> {
+    let mut x = QUIET_MODULES;
+    let mut out = Vec::new();
+    for symbol in symbols(value)? {
+        for (i, w) in PATTERNS[usize::from(symbol)].bytes().enumerate() {
+            let w = u32::from(w - b'0');
+            if i % 2 == 0 {
+                out.push((x, w));
+            }
+            x += w;
+        }
+    }
+    Ok((out, x + QUIET_MODULES))
+}
+
 fn check(value: &str) -> Result<(), Code128Error> {
     if value.is_empty() {
         return Err(Code128Error::Empty);
@@ -224,6 +242,21 @@ mod tests {
         // Start C, 12 34 56, check, stop: 5 symbols of 11 modules and the stop's 13.
         assert_eq!(symbol_modules("123456").unwrap(), 5 * 11 + 13);
         assert_eq!(symbol_modules("ABC").unwrap(), 11 * 3 + 35);
+    }
+
+    #[test]
+    fn the_bars_span_the_symbol_between_its_quiet_zones() {
+        let (bars, width) = bars("RMA-12345").unwrap();
+        let symbol = symbol_modules("RMA-12345").unwrap();
+        assert_eq!(width, symbol + 2 * QUIET_MODULES);
+        assert_eq!(bars.first().map(|b| b.0), Some(QUIET_MODULES));
+        let (last, w) = *bars.last().unwrap();
+        // The stop pattern ends in a two-module bar.
+        assert_eq!((last + w, w), (QUIET_MODULES + symbol, 2));
+        assert!(
+            bars.windows(2).all(|p| p[0].0 + p[0].1 < p[1].0),
+            "bars never touch"
+        );
     }
 
     #[test]

@@ -6,13 +6,16 @@
 //! Every form carries a CSRF token that must equal the one in the page's cookie (a site that
 //! posts here cannot read it), and every answer carries the headers of [`portal_page`].
 
+mod label;
+mod photos;
 mod render;
 mod scan;
+mod upload;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -24,13 +27,14 @@ use serde::Deserialize;
 
 use super::error::{ApiError, ApiPath};
 use super::long_uri::Peer;
-use crate::app::portal::{self, Lookup, PortalReturn};
+use crate::app::portal::{self, ItemWords, Lookup, PortalReturn};
 use crate::app::AppError;
 use crate::merchants::MerchantEntry;
 use crate::notify::{is_token_shaped, token_hash};
 use crate::policy::Resolution;
 use crate::{store, Ctx};
 pub use render::Lang;
+pub use upload::{PHOTOS_PER_ITEM_MAX, PHOTO_BYTES_MAX};
 
 /// The cookie that holds a portal page's CSRF token.
 pub const CSRF_COOKIE: &str = "modori_portal_csrf";
@@ -38,6 +42,8 @@ pub const CSRF_COOKIE: &str = "modori_portal_csrf";
 pub const CSRF_TOKEN_BYTES: usize = 16;
 /// Longest order reference or contact a customer may type, in bytes.
 pub const TYPED_BYTES_MAX: usize = 128;
+/// Longest note a customer may write of an item beside its reason, in characters.
+pub const NOTE_CHARS_MAX: usize = 500;
 
 /// Own sources only, no script at all yet, no framing, forms post only here. Images also
 /// from any `https:` origin, for the merchant's logo (`logo_url` is https only): with no
@@ -49,11 +55,18 @@ const CONTENT_SECURITY_POLICY: &str =
 pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/r/assets/portal.css", get(stylesheet))
+        .route(render::PRIVACY_PATH, get(privacy))
         .route("/r/{merchant}", get(lookup_page).post(lookup))
         .route("/r/{merchant}/brand.css", get(brand_stylesheet))
-        .route("/r/{merchant}/returns", post(register))
+        .route("/r/{merchant}/privacy", get(merchant_privacy))
+        .route(
+            "/r/{merchant}/returns",
+            post(register).layer(DefaultBodyLimit::max(upload::FORM_BODY_BYTES_MAX)),
+        )
         .route("/r/{merchant}/s/{token}", get(status))
         .merge(scan::router())
+        .merge(photos::router())
+        .merge(label::router())
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs
@@ -144,7 +157,15 @@ async fn lookup(
         Lookup::Found(order, facts) => {
             let window_days = ctx.config.policy.terms.return_window_days;
             let now_ms = ctx.clock.now_ms();
-            let opened = render::Opened { csrf, contact };
+            let fresh = render::Refill::default();
+            let dates = portal::pickup_dates(now_ms);
+            let opened = render::Opened {
+                csrf,
+                contact,
+                refill: &fresh,
+                fees: &ctx.config.policy.method_fee_yen,
+                pickup_dates: &dates,
+            };
             portal_page(
                 StatusCode::OK,
                 render::order_page(&name, lang, &order, &facts, window_days, now_ms, &opened),
@@ -175,21 +196,18 @@ async fn lookup(
 
 /// Registers what the customer chose on their order's page, after opening the order again
 /// with the contact the page carries (so the lookup's checks and lockouts hold here too).
+/// A form with a photo or a note refused is shown again as it was filled in, its good photos
+/// kept.
 async fn register(
     State(ctx): State<Arc<Ctx>>,
     ApiPath(merchant): ApiPath<String>,
     Client(client): Client,
-    headers: HeaderMap,
-    Form(fields): Form<Vec<(String, String)>>,
+    req: Request,
 ) -> Result<Response, ApiError> {
     let merchant = merchant_of(merchant)?;
-    let field = |name: &str| {
-        fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.trim())
-            .unwrap_or_default()
-    };
+    let headers = req.headers().clone();
+    let posted = upload::read(req).await?;
+    let field = |name: &str| posted.field(name);
     let lang = Lang::parse(Some(field("lang")));
     let name = brand(&ctx, &merchant).await?;
     let Some(csrf) = csrf_checked(&headers, field("csrf")) else {
@@ -205,21 +223,47 @@ async fn register(
             render::stale_form(&merchant, lang),
         ));
     }
-    let order = match portal::lookup(&ctx, merchant.as_str(), order_ref, contact, client).await? {
-        Lookup::Found(order, _) => *order,
-        Lookup::NotFound | Lookup::LockedOut { .. } => {
-            let html = render::lookup_form(
-                &merchant,
-                &name,
-                lang,
-                csrf,
-                Some(render::Problem::NotFound),
-            );
-            return Ok(portal_page(StatusCode::NOT_FOUND, html));
-        }
-    };
-    // Only what the merchant offers, as the page showed it.
+    let (order, facts) =
+        match portal::lookup(&ctx, merchant.as_str(), order_ref, contact, client).await? {
+            Lookup::Found(order, facts) => (*order, facts),
+            Lookup::NotFound | Lookup::LockedOut { .. } => {
+                let html = render::lookup_form(
+                    &merchant,
+                    &name,
+                    lang,
+                    csrf,
+                    Some(render::Problem::NotFound),
+                );
+                return Ok(portal_page(StatusCode::NOT_FOUND, html));
+            }
+        };
+    // Only what the merchant offers, as the page showed it; a way back it does not offer is
+    // refused before any photo is kept.
+    let method = field("method").to_owned();
+    if !crate::portal_settings::methods_offered(&name).contains(&method.as_str()) {
+        return Ok(portal_page(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            render::stale_form(&merchant, lang),
+        ));
+    }
     let offered = crate::portal_settings::reasons_offered(&name);
+    let (words, mut refill) = item_words(&ctx, merchant.as_str(), &order, &posted).await?;
+    let now_ms = ctx.clock.now_ms();
+    let pickup = portal::pickup_of(field("pickup_date"), field("pickup_slot"), now_ms);
+    refill.pickup_missing = portal::PICKUP_METHODS.contains(&method.as_str()) && pickup.is_none();
+    if !refill.problems.is_empty() || refill.pickup_missing {
+        let window_days = ctx.config.policy.terms.return_window_days;
+        let dates = portal::pickup_dates(now_ms);
+        let opened = render::Opened {
+            csrf,
+            contact,
+            refill: &refill,
+            fees: &ctx.config.policy.method_fee_yen,
+            pickup_dates: &dates,
+        };
+        let html = render::order_page(&name, lang, &order, &facts, window_days, now_ms, &opened);
+        return Ok(portal_page(StatusCode::UNPROCESSABLE_ENTITY, html));
+    }
     let mut lines = Vec::new();
     for (i, l) in order.lines.iter().enumerate() {
         if field(&format!("line{i}")).is_empty() {
@@ -259,19 +303,15 @@ async fn register(
             render::stale_form(&merchant, lang),
         ));
     }
-    let method = field("method").to_owned();
-    if !crate::portal_settings::methods_offered(&name).contains(&method.as_str()) {
-        return Ok(portal_page(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            render::stale_form(&merchant, lang),
-        ));
-    }
+    let pickup = pickup.filter(|_| portal::PICKUP_METHODS.contains(&method.as_str()));
     let req = PortalReturn {
         merchant: merchant.clone(),
         order,
         lines,
         postal_code: field("postal_code").to_owned(),
         method: method.clone(),
+        words,
+        pickup: pickup.clone(),
     };
     let done = match portal::register_returns(&ctx, req).await {
         Ok(done) => done,
@@ -312,17 +352,86 @@ async fn register(
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
+    let dropoffs: Vec<_> = done
+        .dropoffs
+        .iter()
+        .map(|(store, km)| {
+            let hours = ctx.fleet.opening_hours.get(store.id.as_str()).copied();
+            (store.clone(), *km, hours)
+        })
+        .collect();
+    let sending = render::Sending {
+        method: &method,
+        method_fee_yen: ctx.config.policy.method_fee_yen.of(&method),
+        pickup: pickup.as_ref(),
+        dropoffs: &dropoffs,
+    };
     Ok(portal_page(
         status,
-        render::confirmation(
-            &name,
-            merchant.as_str(),
-            lang,
-            &method,
-            &outcomes,
-            &done.dropoffs,
-        ),
+        render::confirmation(&name, merchant.as_str(), lang, &sending, &outcomes),
     ))
+}
+
+/// The notes and photos of the lines chosen, the photos checked and kept; and, when any is
+/// refused, the form to show again with what was wrong.
+async fn item_words(
+    ctx: &Ctx,
+    merchant: &str,
+    order: &store::orders::Order,
+    posted: &upload::Posted,
+) -> Result<(Vec<ItemWords>, render::Refill), ApiError> {
+    let mut words = Vec::new();
+    let mut refill = render::Refill {
+        fields: posted.fields.clone(),
+        ..render::Refill::default()
+    };
+    for (i, l) in order.lines.iter().enumerate() {
+        if posted.field(&format!("line{i}")).is_empty() {
+            continue;
+        }
+        let note = posted.field(&format!("note{i}")).to_owned();
+        if note.chars().count() > NOTE_CHARS_MAX {
+            refill
+                .problems
+                .push((i, render::LineProblem::NoteTooLong(NOTE_CHARS_MAX)));
+        }
+        let carried = posted.all(&format!("kept{i}"));
+        let mut kept =
+            portal::kept_photos(ctx, merchant, &order.order_ref, &l.sku, carried).await?;
+        for photo in posted.photos.iter().filter(|p| p.line == i) {
+            let name = photo.file_name.clone();
+            let problem = match &photo.checked {
+                Err(upload::PhotoProblem::NotAnImage) => render::LineProblem::NotAnImage(name),
+                Err(upload::PhotoProblem::TooLarge) => {
+                    render::LineProblem::TooLarge(name, upload::PHOTO_BYTES_MAX)
+                }
+                Ok(_) if kept.len() >= upload::PHOTOS_PER_ITEM_MAX => {
+                    render::LineProblem::TooMany(name, upload::PHOTOS_PER_ITEM_MAX)
+                }
+                Ok((ty, bytes)) => {
+                    let id = portal::keep_photo(
+                        ctx,
+                        merchant,
+                        &order.order_ref,
+                        &l.sku,
+                        ty.content_type(),
+                        bytes.clone(),
+                    )
+                    .await?;
+                    kept.push(id);
+                    continue;
+                }
+            };
+            refill.problems.push((i, problem));
+        }
+        refill.kept.push((i, kept.clone()));
+        words.push(ItemWords {
+            sku: l.sku.clone(),
+            note,
+            uploads: kept,
+        });
+    }
+    Ok((words, refill))
 }
 
 /// A return's status page, opened by the token its confirmation and its messages link to.
@@ -352,12 +461,18 @@ async fn status(
             let Ok(rma) = RmaId::new(rma) else {
                 return Ok(None);
             };
-            store::lifecycle::get(c, &rma)
+            let pickup = store::pickups::get(c, rma.as_str())?;
+            Ok(store::lifecycle::get(c, &rma)?.map(|r| (r, pickup)))
         })
         .await?;
-    let Some(ret) = found else {
+    let Some((ret, pickup)) = found else {
         return Ok(not_found());
     };
+    let pickup = pickup.and_then(|(date, slot)| {
+        chrono::NaiveDate::parse_from_str(&date, "%Y-%m-%d")
+            .ok()
+            .map(|d| (d, slot))
+    });
     let events: Vec<(String, i64)> = ret
         .events
         .iter()
@@ -367,8 +482,42 @@ async fn status(
     let path = format!("/r/{merchant}/s/{token}");
     Ok(portal_page(
         StatusCode::OK,
-        render::status_page(&name, lang, &ret.rma, &events, &path),
+        render::status_page(
+            &name,
+            lang,
+            &ret.rma,
+            &events,
+            &path,
+            pickup.as_ref().map(|(d, s)| (*d, s.as_str())),
+        ),
     ))
+}
+
+/// The privacy notice the pages that name no merchant link to.
+async fn privacy(State(ctx): State<Arc<Ctx>>, Query(q): Query<LangQuery>) -> Response {
+    let html = render::privacy_notice(
+        None,
+        Lang::parse(q.lang.as_deref()),
+        ctx.config.privacy.retention_days,
+        portal::UPLOAD_KEPT_MS / 3_600_000,
+    );
+    portal_page(StatusCode::OK, html)
+}
+
+/// The privacy notice a merchant's pages link to, under the merchant's brand like them.
+async fn merchant_privacy(
+    State(ctx): State<Arc<Ctx>>,
+    ApiPath(merchant): ApiPath<String>,
+    Query(q): Query<LangQuery>,
+) -> Result<Response, ApiError> {
+    let merchant = merchant_of(merchant)?;
+    let html = render::privacy_notice(
+        Some(&brand(&ctx, &merchant).await?),
+        Lang::parse(q.lang.as_deref()),
+        ctx.config.privacy.retention_days,
+        portal::UPLOAD_KEPT_MS / 3_600_000,
+    );
+    Ok(portal_page(StatusCode::OK, html))
 }
 
 /// The form's CSRF token when it is the cookie's.

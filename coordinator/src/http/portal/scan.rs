@@ -7,17 +7,20 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::Redirect;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::Form;
 use axum::Router;
 use modori_shared::domain::RmaId;
 use qrcode::render::svg;
 use qrcode::QrCode;
+use serde::Deserialize;
 
 use super::{merchant_of, portal_page, render};
 use crate::http::counter::html_escape;
 use crate::http::error::{ApiError, ApiPath};
-use crate::http::session::Browser;
+use crate::http::session::{csrf_token, Browser};
 use crate::notify::{is_token_shaped, token_hash};
 use crate::store::{self, lifecycle};
 use crate::Ctx;
@@ -29,10 +32,11 @@ pub fn router() -> Router<Arc<Ctx>> {
     Router::new()
         .route("/r/{merchant}/s/{token}/qr.svg", get(qr_svg))
         .route("/ui/store/scan/{token}", get(scan))
+        .route("/ui/store/scan/{token}/received", post(received))
 }
 
 /// The return a token opens, when it is of `merchant` (any merchant when none).
-async fn token_return(
+pub(super) async fn token_return(
     ctx: &Ctx,
     merchant: Option<String>,
     token: &str,
@@ -136,6 +140,22 @@ async fn scan(
         .iter()
         .map(|l| format!("<li>{} × {}</li>", html_escape(&l.sku), l.qty))
         .collect();
+    let r = ret.rma.clone();
+    let handed_in = ctx
+        .db
+        .call(move |c| store::dropoffs::dropped_off(c, &r))
+        .await?;
+    let receive = if handed_in {
+        "<p id=\"received\">Handed in at the counter: the customer has been told.</p>".to_owned()
+    } else {
+        format!(
+            "<form method=\"post\" action=\"{SCAN_PATH}/{}/received\" class=\"no-print\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+             <button type=\"submit\" class=\"primary\" id=\"receive\">Parcel handed in here</button></form>",
+            html_escape(&token),
+            csrf_token(&browser.session_id)
+        )
+    };
     let e = |s: &str| html_escape(s);
     let html = format!(
         r#"<!doctype html>
@@ -151,6 +171,7 @@ async fn scan(
   <p class="label-rma" id="label-rma">{rma}</p>
   <ul id="scan-lines">{lines}</ul>
 </main>
+{receive}
 <p class="no-print"><a href="/store">Back to the counter</a> · use your browser's Print</p>
 </body></html>"#,
         rma = e(&ret.rma),
@@ -159,4 +180,45 @@ async fn scan(
         status = e(&ret.status),
     );
     Ok(crate::http::page::page(html))
+}
+
+#[derive(Deserialize)]
+struct ReceivedForm {
+    csrf: String,
+}
+
+/// The counter took the parcel a QR code opened: recorded once on the return's timeline,
+/// which tells the customer; back to the return's page.
+async fn received(
+    State(ctx): State<Arc<Ctx>>,
+    browser: Browser,
+    ApiPath(token): ApiPath<String>,
+    Form(form): Form<ReceivedForm>,
+) -> Result<Response, ApiError> {
+    let store_id = browser.require_store()?;
+    let expected = csrf_token(&browser.session_id);
+    let same = expected.len() == form.csrf.len()
+        && expected
+            .bytes()
+            .zip(form.csrf.bytes())
+            .fold(0u8, |d, (a, b)| d | (a ^ b))
+            == 0;
+    if !same {
+        return Err(ApiError::forbidden(
+            "this form did not come from a page of this session: reload the page and try again",
+        ));
+    }
+    let ret = token_return(&ctx, None, &token)
+        .await?
+        .ok_or_else(|| ApiError::not_found("this code opens no return"))?;
+    let (rma, at, now_ms) = (ret.rma.clone(), store_id.to_string(), ctx.clock.now_ms());
+    let recorded = ctx
+        .db
+        .call(move |c| store::dropoffs::record(c, &rma, &at, now_ms))
+        .await?;
+    if recorded {
+        tracing::info!(rma = %ret.rma, store = %store_id, "counter: a parcel handed in against its QR code");
+        ctx.webhooks_wake();
+    }
+    Ok(Redirect::to(&format!("{SCAN_PATH}/{token}")).into_response())
 }
