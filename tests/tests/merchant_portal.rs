@@ -57,10 +57,16 @@ fn settings() -> Value {
         "policy_text": "商品到着後30日以内であれば返品を承ります。\nセール品は返品できません。",
         "reasons": ["too_small", "too_large", "defective"],
         "methods": ["konbini_dropoff", "store_dropoff"],
-        "templates": {"registered": {"ja": {
-            "subject": "{merchant}：返品 {rma} を承りました",
-            "body": "ご返品（{rma}）のお申し込みありがとうございます。"
-        }}}
+        "templates": {
+            "registered": {"ja": {
+                "subject": "{merchant}：返品 {rma} を承りました",
+                "body": "ご返品（{rma}）のお申し込みありがとうございます。"
+            }},
+            "dropped_off": {"en": {
+                "subject": "{merchant}: your parcel is with us",
+                "body": "The store has your parcel of {rma}."
+            }}
+        }
     })
 }
 
@@ -177,9 +183,17 @@ async fn what_the_merchant_puts_comes_back_shows_on_the_portal_at_once_and_outli
     ] {
         assert!(order.body.contains(offered), "{offered}: {}", order.body);
     }
-    for left_out in ["\"changed_mind\"", "\"carrier_pickup\"", "\"home_pickup\""] {
+    // No pickup offered, so no day and slot asked for either.
+    for left_out in [
+        "\"changed_mind\"",
+        "\"carrier_pickup\"",
+        "\"home_pickup\"",
+        "pickup_date",
+    ] {
         assert!(!order.body.contains(left_out), "{left_out}: {}", order.body);
     }
+    // Each way back offered shows its fee.
+    assert!(order.body.contains("手数料"), "{}", order.body);
     // A way back the merchant does not offer is refused even when posted by hand.
     let register = format!(
         "csrf={token}&lang=ja&order_ref=ORD-1&contact=hanako%40example.jp&line0=1&qty0=1\
@@ -197,6 +211,11 @@ async fn what_the_merchant_puts_comes_back_shows_on_the_portal_at_once_and_outli
     )
     .await?;
     assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(
+        refused.body.contains("ブランドA 公式ストア"),
+        "{}",
+        refused.body
+    );
 
     // A restart seeds the config's settings again, but the API's win.
     fleet.start_coordinator().await?;
@@ -228,6 +247,11 @@ async fn each_bad_setting_is_refused_by_its_field_and_nothing_stored_is_lost() -
         s["templates"]["registered"]["ja"]["subject"] = json!("{name} さま {rma}");
         s
     };
+    let bad_dropped_off = {
+        let mut s = settings();
+        s["templates"]["dropped_off"]["en"]["body"] = json!("The store has {merchant}'s parcel.");
+        s
+    };
     for (body, field, words) in [
         (with("colour", json!("gold")), "colour", "#rrggbb"),
         (with("colour", json!("#ffd70")), "colour", "#rrggbb"),
@@ -247,6 +271,7 @@ async fn each_bad_setting_is_refused_by_its_field_and_nothing_stored_is_lost() -
             "unknown method",
         ),
         (bad_template, "templates.registered.ja.body", "{rma}"),
+        (bad_dropped_off, "templates.dropped_off.en.body", "{rma}"),
         (
             unknown_placeholder,
             "templates.registered.ja.subject",

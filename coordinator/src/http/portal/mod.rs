@@ -139,7 +139,7 @@ async fn lookup(
     let Some(csrf) = csrf_checked(&headers, &form.csrf) else {
         return Ok(portal_page(
             StatusCode::FORBIDDEN,
-            render::stale_form(&merchant, lang),
+            render::stale_form(&name, lang),
         ));
     };
     let (order_ref, contact) = (form.order_ref.trim(), form.contact.trim());
@@ -213,14 +213,14 @@ async fn register(
     let Some(csrf) = csrf_checked(&headers, field("csrf")) else {
         return Ok(portal_page(
             StatusCode::FORBIDDEN,
-            render::stale_form(&merchant, lang),
+            render::stale_form(&name, lang),
         ));
     };
     let (order_ref, contact) = (field("order_ref"), field("contact"));
     if order_ref.len() > TYPED_BYTES_MAX || contact.len() > TYPED_BYTES_MAX {
         return Ok(portal_page(
             StatusCode::FORBIDDEN,
-            render::stale_form(&merchant, lang),
+            render::stale_form(&name, lang),
         ));
     }
     let (order, facts) =
@@ -243,7 +243,7 @@ async fn register(
     if !crate::portal_settings::methods_offered(&name).contains(&method.as_str()) {
         return Ok(portal_page(
             StatusCode::UNPROCESSABLE_ENTITY,
-            render::stale_form(&merchant, lang),
+            render::stale_form(&name, lang),
         ));
     }
     let offered = crate::portal_settings::reasons_offered(&name);
@@ -270,7 +270,7 @@ async fn register(
             continue;
         }
         let problem = || {
-            let html = render::stale_form(&merchant, lang);
+            let html = render::stale_form(&name, lang);
             Ok(portal_page(StatusCode::UNPROCESSABLE_ENTITY, html))
         };
         let Ok(qty) = field(&format!("qty{i}")).parse::<u32>() else {
@@ -300,7 +300,7 @@ async fn register(
     if lines.is_empty() {
         return Ok(portal_page(
             StatusCode::UNPROCESSABLE_ENTITY,
-            render::stale_form(&merchant, lang),
+            render::stale_form(&name, lang),
         ));
     }
     let pickup = pickup.filter(|_| portal::PICKUP_METHODS.contains(&method.as_str()));
@@ -318,7 +318,7 @@ async fn register(
         Err(AppError::Invalid { .. }) => {
             return Ok(portal_page(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                render::stale_form(&merchant, lang),
+                render::stale_form(&name, lang),
             ))
         }
         Err(e) => return Err(e.into()),

@@ -296,18 +296,21 @@ pub fn lookup_form(
     )
 }
 
-/// The answer to a form whose CSRF token is not its page's (an old tab, or another site).
-pub fn stale_form(merchant: &MerchantId, lang: Lang) -> String {
-    let foot = page_foot(lang, Some(merchant.as_str()));
-    let path = format!("/r/{merchant}?lang={}", lang.code());
+/// The answer to a form whose CSRF token is not its page's (an old tab, or another site),
+/// or that chose what its page did not offer; under the merchant's brand like its pages.
+pub fn stale_form(brand: &MerchantEntry, lang: Lang) -> String {
+    let foot = page_foot(lang, Some(brand.id.as_str()));
+    let form = format!("/r/{}", brand.id);
+    let again = format!("{form}?lang={}", lang.code());
     format!(
-        "{}<main><h1>{}</h1><p><a href=\"{}\">{}</a></p>{foot}",
+        "{}{}<h1>{}</h1><p><a href=\"{}\">{}</a></p>{foot}",
         head(
             lang,
             lang.pick("もう一度お試しください", "Please try again")
         ),
+        banner(brand, lang, &form),
         lang.pick("ページの有効期限が切れました。", "This page has expired."),
-        html_escape(&path),
+        html_escape(&again),
         lang.pick("最初からやり直す", "Start again"),
     )
 }
