@@ -4,6 +4,7 @@
 pub mod labels;
 pub mod procs;
 pub mod proxy;
+pub mod smtp;
 pub mod stations;
 
 /// The venv holding the outside tools from PyPI (label renderer, postal data, Prometheus'

@@ -8,10 +8,8 @@
 //! that checks the request as LINE documents it. Forgetting a customer deletes their tokens
 //! and the messages still queued for them.
 
-use std::ffi::OsStr;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -29,6 +27,7 @@ use modori_demo::local::{coordinator_config, ensure_pki};
 use modori_runtime::clock::ManualClock;
 use modori_shared::domain::{Grade, RmaId, Sku};
 use modori_shared::station::Effect;
+use modori_tests::smtp::Sink;
 use modori_tests::stations::agent_count;
 use modori_tests::{
     config_key, coordinator_count, http_raw, http_request_as, small_fleet, wait_for, TestFleet,
@@ -76,69 +75,6 @@ fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
-}
-
-/// The SMTP sink as a child process, ended when dropped.
-struct Sink {
-    child: Child,
-    out: PathBuf,
-}
-
-impl Sink {
-    /// `options`: the script's `--starttls CERT KEY`, `--login USER PASSWORD`.
-    fn start(port: u16, out: &Path, options: &[&OsStr]) -> anyhow::Result<Self> {
-        use std::io::BufRead;
-        let python = modori_tests::venv_python("aiosmtpd");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp_sink.py");
-        let mut child = Command::new(python)
-            .arg(script)
-            .args(["127.0.0.1", &port.to_string()])
-            .arg(out)
-            .args(options)
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let stdout = child.stdout.take().expect("piped");
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        anyhow::ensure!(
-            line.trim() == "ready",
-            "the SMTP sink did not start: {line:?}"
-        );
-        Ok(Self {
-            child,
-            out: out.to_owned(),
-        })
-    }
-
-    /// Every message taken so far.
-    fn messages(&self) -> anyhow::Result<Vec<Value>> {
-        read_messages(&self.out)
-    }
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn read_messages(out: &Path) -> anyhow::Result<Vec<Value>> {
-    let text = std::fs::read_to_string(out).unwrap_or_default();
-    text.lines().map(|l| Ok(serde_json::from_str(l)?)).collect()
-}
-
-async fn wait_messages(sink: &Sink, n: usize) -> anyhow::Result<Vec<Value>> {
-    wait_for(
-        &format!("{n} message(s) at the SMTP server"),
-        TIMEOUT,
-        || {
-            let got = sink.messages().map(|m| m.len());
-            async move { Ok(got? >= n) }
-        },
-    )
-    .await?;
-    sink.messages()
 }
 
 /// A fleet of one site whose coordinator has `tweak`, brand-a (named ブランドA) with its
@@ -239,7 +175,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
 
     // Registered: one mail, in Japanese, properly encoded, with its two links.
     let rma = register(&fleet, &key, "ORD-JA").await?;
-    let got = wait_messages(&sink, 1).await?;
+    let got = sink.wait(1, TIMEOUT).await?;
     let m = &got[0];
     assert_eq!(m["rcpt_tos"], json!(["hanako@example.jp"]));
     assert_eq!(
@@ -277,7 +213,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
 
     // An English customer is written to in English.
     let rma_en = register(&fleet, &key, "ORD-EN").await?;
-    let got = wait_messages(&sink, 2).await?;
+    let got = sink.wait(2, TIMEOUT).await?;
     assert_eq!(got[1]["rcpt_tos"], json!(["jane@example.com"]));
     assert_eq!(got[1]["subject"], "ブランドA: we have your return request");
     assert!(text_of(&got[1]).contains(&format!("Your return {rma_en} is registered")));
@@ -301,7 +237,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
     agent
         .grade_unit(second.lpn.clone(), Grade::A, "B-0001")
         .await?;
-    let got = wait_messages(&sink, 4).await?;
+    let got = sink.wait(4, TIMEOUT).await?;
     let subjects: Vec<&str> = got[2..]
         .iter()
         .filter_map(|m| m["subject"].as_str())
@@ -483,7 +419,7 @@ async fn a_mail_waits_for_a_server_that_is_down_across_a_restart_and_a_forgotten
     // The server comes up: the waiting mail arrives, once; the forgotten customer's never.
     let dir = tempfile::tempdir()?;
     let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
-    let got = wait_messages(&sink, 1).await?;
+    let got = sink.wait(1, TIMEOUT).await?;
     assert_eq!(got[0]["rcpt_tos"], json!(["hanako@example.jp"]));
     wait_for("the message marked sent", TIMEOUT, || {
         let (fleet, kept) = (&fleet, &kept);
@@ -669,14 +605,14 @@ async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyh
         |config| config.notifications.delay_notice_after_hours = 24,
     )
     .await?;
-    wait_messages(&sink, 1).await?;
+    sink.wait(1, TIMEOUT).await?;
 
     // A minute short of a day: nothing yet. Past it: one notice, and only one.
     clock.set(START_MS + 24 * HOUR_MS - 60_000);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.messages()?.len(), 1);
     clock.set(START_MS + 25 * HOUR_MS);
-    let got = wait_messages(&sink, 2).await?;
+    let got = sink.wait(2, TIMEOUT).await?;
     assert_eq!(
         got[1]["subject"],
         "【ブランドA】返品の処理に時間がかかっております"
@@ -726,7 +662,7 @@ async fn mail_goes_over_starttls_with_the_configured_login() -> anyhow::Result<(
         |_| {},
     )
     .await?;
-    let got = wait_messages(&sink, 1).await?;
+    let got = sink.wait(1, TIMEOUT).await?;
     assert_eq!(got[0]["tls"], true, "{}", got[0]);
     assert_eq!(got[0]["login"], USER, "{}", got[0]);
     assert_eq!(

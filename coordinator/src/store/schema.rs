@@ -372,5 +372,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::site_activity::MIGRATION),
         // Failed lookups on the customer portal, per address and per order (store/portal.rs).
         M::up(super::portal::MIGRATION),
+        // Alerts told by mail and webhook, and their outbox (store/alert_notices.rs).
+        M::up(super::alert_notices::MIGRATION),
     ])
 }
