@@ -9,11 +9,25 @@ const WAITING_REFRESH_MS = 10000;
 let reasons = [];
 
 function labelLinks(rma) {
+  const path = "/ui/store/labels/" + encodeURIComponent(rma);
   return [
-    el("a", { href: "/ui/store/labels/" + encodeURIComponent(rma), target: "_blank", rel: "noopener", class: "label-link", text: "Print label" }),
+    el("a", { href: path, target: "_blank", rel: "noopener", class: "label-link", text: "Print label" }),
     " · ",
-    el("a", { href: "/ui/store/labels/" + encodeURIComponent(rma) + "/zpl", class: "zpl-link", text: "ZPL" }),
+    el("a", { href: path + "/zpl", class: "zpl-link", text: "ZPL" }),
+    " · ",
+    el("a", { href: "/ui/store/receipts/" + encodeURIComponent(rma), target: "_blank", rel: "noopener", class: "receipt-link", text: "Customer's receipt" }),
   ];
+}
+
+/** Where a return stands, in the clerk's words. */
+function whereItIs(status) {
+  return {
+    expected: "On its way to the warehouse",
+    receiving: "At the warehouse",
+    received: "At the warehouse",
+    cancelled: "Cancelled",
+    expired: "Expired (never sent)",
+  }[status] || "At the warehouse";
 }
 
 async function loadState() {
@@ -23,15 +37,16 @@ async function loadState() {
   const name = document.getElementById("store-name");
   name.textContent = `${s.store.name} (${s.store.id})`;
   name.dataset.store = s.store.id;
-  fill("waiting", s.waiting.length
-    ? s.waiting.map((r) => el("tr", { "data-rma": r.rma },
+  fill("recent", s.recent.length
+    ? s.recent.map((r) => el("tr", { "data-rma": r.rma, "data-status": r.status },
       el("td", {}, el("strong", { text: r.rma })),
       el("td", { text: r.site }),
+      el("td", { class: "where", text: whereItIs(r.status) }),
       el("td", { text: r.order_ref || "–" }),
       el("td", { text: (r.lines || []).map((l) => `${l.qty}× ${l.sku}`).join(", ") }),
       el("td", { text: fmtTime(r.created_ms) }),
       el("td", {}, labelLinks(r.rma))))
-    : el("tr", {}, el("td", { colspan: 6, class: "muted", text: "Nothing waiting." })));
+    : el("tr", {}, el("td", { colspan: 7, class: "muted", text: "No return taken here today." })));
 }
 
 function lineRow(order, line, i) {
@@ -78,6 +93,8 @@ function request(order, box, dryRun) {
   if (missing) throw new Error(`Choose a reason for ${missing.sku}.`);
   const resolution = box.querySelector("input.resolution:checked").value;
   const body = { merchant: order.merchant, order_ref: order.order_ref, lines, resolution, dry_run: dryRun };
+  const condition = conditionOf(box);
+  if (condition) body.condition = condition;
   if (resolution === "exchange") {
     body.exchange_sku = box.querySelector(".exchange-sku").value.trim();
     if (!body.exchange_sku) throw new Error("Choose the SKU the customer takes instead.");
@@ -98,6 +115,92 @@ function exchangePicker(order) {
       el("option", { value: v, "data-for": l.sku, text: `${v} (variant of ${l.sku})` }))));
 }
 
+// What the clerk saw of the goods, compared later with the warehouse's grading. Only sent
+// once the clerk says the goods were checked: an unticked box then means "no", not "not
+// looked at".
+function conditionBox(order) {
+  const id = (what) => `cond-${order.merchant}-${order.order_ref}-${what}`;
+  const box = (what, text) => el("label", { for: id(what) },
+    el("input", { type: "checkbox", class: "cond", id: id(what), "data-cond": what, disabled: true }), text);
+  const checked = el("input", { type: "checkbox", class: "cond-checked", id: id("checked") });
+  const photoRef = el("input", { class: "photo-ref", id: id("photo-ref"), maxlength: 200, autocomplete: "off", disabled: true });
+  const set = el("fieldset", { class: "condition" },
+    el("legend", { text: "3 · Condition seen at the counter" }),
+    el("label", { for: id("checked") }, checked, "I checked the items"),
+    box("tags_on", "Tags still on"), box("opened", "Opened"), box("visibly_used", "Visibly used"),
+    box("damaged", "Damaged"), box("photo", "Photo taken"),
+    el("label", { for: id("photo-ref"), class: "photo-ref-label" }, "Photo number", photoRef));
+  const sync = () => {
+    for (const c of set.querySelectorAll("input.cond")) c.disabled = !checked.checked;
+    photoRef.disabled = !checked.checked || !set.querySelector('input.cond[data-cond="photo"]').checked;
+  };
+  set.addEventListener("change", sync);
+  return set;
+}
+
+function conditionOf(box) {
+  const set = box.querySelector("fieldset.condition");
+  if (!set || !set.querySelector(".cond-checked").checked) return null;
+  const on = (what) => set.querySelector(`input.cond[data-cond="${what}"]`).checked;
+  const condition = { tags_on: on("tags_on"), opened: on("opened"), visibly_used: on("visibly_used"), damaged: on("damaged") };
+  if (on("photo")) {
+    const field = set.querySelector(".photo-ref");
+    const ref = field.value.trim();
+    if (!ref) {
+      field.setAttribute("aria-invalid", "true");
+      field.focus();
+      throw new Error("Type the photo's number from the counter's camera, or untick \"Photo taken\".");
+    }
+    field.removeAttribute("aria-invalid");
+    condition.photo_ref = ref;
+  }
+  return condition;
+}
+
+/** The item a refusal's field (`lines[2].qty`) names, from the request sent. */
+function lineOf(body, field) {
+  const m = /^lines\[(\d+)\]/.exec(field || "");
+  return m && body.lines[Number(m[1])] ? body.lines[Number(m[1])].sku : null;
+}
+
+/** The server's refusal of a counter return, said as a clerk would understand it. */
+function clerkWords(body, field, message) {
+  const sku = lineOf(body, field);
+  const policy = (message || "").replace(/^the return policy refuses( this line)?:\s*/, "");
+  if (sku && /\.qty$/.test(field)) {
+    return `Too many of ${sku}: ${message}. Look the order up again to see what is left.`;
+  }
+  if (sku && /\.sku$/.test(field)) return `${sku} is not on this order any more. Look the order up again.`;
+  if (sku && /\.reason$/.test(field)) return `Choose a reason for ${sku}.`;
+  if (sku) return `${sku} cannot be returned: ${policy}.`;
+  if (field === "order_ref") return `This order cannot be returned: ${policy}.`;
+  if (field === "exchange_sku") return `The item to exchange for: ${message}.`;
+  if (field === "condition.photo_ref") return "The photo number is not valid: type it as the camera shows it.";
+  return `The return was not registered: ${message}. Ask central ops if it happens again.`;
+}
+
+/** Posts a counter return; a refusal becomes an Error in the clerk's words. */
+async function postCounter(body) {
+  const res = await fetch("/ui/store/returns", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  });
+  if (res.status === 401) {
+    location.href = "/login?next=" + encodeURIComponent(location.pathname);
+    throw new Error("The session ended: log in again.");
+  }
+  if (res.ok) return res.json();
+  let e = {};
+  try {
+    e = (await res.json()).error || {};
+  } catch (_) {
+    // Not our JSON: said generally below.
+  }
+  const err = new Error(clerkWords(body, e.field, e.message || res.statusText));
+  err.field = e.field || null;
+  throw err;
+}
+
 function orderCard(order) {
   const box = el("div", { class: "order", "data-order": order.order_ref, "data-merchant": order.merchant });
   const msg = el("p", { class: "muted order-msg" });
@@ -109,7 +212,7 @@ function orderCard(order) {
   const go = el("button", { type: "button", class: "primary register", text: "Register return" });
   quote.addEventListener("click", async () => {
     try {
-      const r = await postJson("/ui/store/returns", request(order, box, true));
+      const r = await postCounter(request(order, box, true));
       const p = r.policy;
       msg.className = "order-msg";
       msg.textContent = `Accepted on ${p.terms} terms: value ${fmtYen(p.value_yen)}, fee ${fmtYen(p.fee_yen)}` +
@@ -122,7 +225,7 @@ function orderCard(order) {
   go.addEventListener("click", async () => {
     go.disabled = true;
     try {
-      const r = await postJson("/ui/store/returns", request(order, box, false));
+      const r = await postCounter(request(order, box, false));
       showResult(r);
       msg.className = "muted order-msg";
       msg.textContent = `Registered as ${r.rma}.`;
@@ -140,6 +243,7 @@ function orderCard(order) {
       el("span", { class: "muted", text: `${order.merchant} · customer ${order.customer_ref || "–"} · ordered ${order.ordered_at ? order.ordered_at.slice(0, 10) : "?"} · window to ${order.window_ends_at ? order.window_ends_at.slice(0, 10) : "?"}` })),
     el("p", { class: "muted", text: "2 · Tick what comes back, how many, and why:" }),
     order.lines.map((l, i) => lineRow(order, l, i)),
+    conditionBox(order),
     el("div", { class: "choices" },
       choice("refund", "Refund", true), choice("store_credit", "Store credit (bonus)", false),
       choice("exchange", "Exchange", false), exchangeSku),

@@ -327,8 +327,8 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
     assert_eq!(shown_site, json!("saitama"));
     browser
         .until(
-            "the return in the waiting list",
-            &format!("return !!document.querySelector('#waiting tr[data-rma=\"{rma}\"]')"),
+            "the return in the counter's list",
+            &format!("return !!document.querySelector('#recent tr[data-rma=\"{rma}\"]')"),
         )
         .await?;
     browser.screenshot("store-counter").await?;

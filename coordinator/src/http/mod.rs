@@ -31,6 +31,7 @@ mod orders;
 pub(crate) mod page;
 pub mod portal;
 mod quarantine_page;
+mod receipt;
 mod return_list;
 mod return_page;
 mod returns;

@@ -6,7 +6,7 @@
 //! Every form carries a CSRF token that must equal the one in the page's cookie (a site that
 //! posts here cannot read it), and every answer carries the headers of [`portal_page`].
 
-mod render;
+pub(crate) mod render;
 mod scan;
 
 use std::net::{IpAddr, Ipv4Addr};
