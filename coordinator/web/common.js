@@ -47,6 +47,23 @@ function icon(name) {
   return node;
 }
 
+/** The page's texts in its language (a JSON block the server fills), by `section.key`. */
+const TEXTS = (() => {
+  const node = document.getElementById("texts");
+  try {
+    return node ? JSON.parse(node.textContent) : {};
+  } catch (_) {
+    return {};
+  }
+})();
+
+/** The text `key` with its `{name}` holes filled from `vars`; the key itself when missing. */
+function t(key, vars) {
+  let text = Object.prototype.hasOwnProperty.call(TEXTS, key) ? TEXTS[key] : key;
+  for (const [k, v] of Object.entries(vars || {})) text = text.split("{" + k + "}").join(String(v));
+  return text;
+}
+
 /** Replaces the children of the element with id `id`. */
 function fill(id, ...children) {
   const node = document.getElementById(id);
@@ -135,13 +152,13 @@ if (document.body && document.body.classList.contains("login-page")) {
   const next = params.get("next");
   if (["/", "/store", "/returns", "/quarantine"].includes(next)) document.getElementById("next").value = next;
   const reasons = {
-    key: "Unknown or revoked key.",
-    scope: "This key has no page: log in with an ops key or a store key.",
+    key: t("login.error_key"),
+    scope: t("login.error_scope"),
   };
   const why = params.get("error");
   if (why) {
     const p = document.getElementById("login-error");
-    p.textContent = reasons[why] || "Login failed.";
+    p.textContent = reasons[why] || t("login.error_other");
     p.hidden = false;
   }
 }

@@ -21,6 +21,16 @@ const ORDER: &str = ".order[data-order=\"ORD-3003\"]";
 /// C-77 (two T-shirts, a cap); the counter of st-ginza open at a tablet's size with the order
 /// looked up. Returns the fleet.
 async fn counter(browser: &Browser) -> anyhow::Result<TestFleet> {
+    let (fleet, key) = fleet_with_order().await?;
+    browser.c().set_window_size(1024, 1366).await?;
+    let base = format!("http://{}", fleet.http());
+    browser.login(&base, "/store", &key, "/store").await?;
+    look_up(browser).await?;
+    Ok(fleet)
+}
+
+/// The fleet, the catalogue and the order of [`counter`], and st-ginza's key.
+async fn fleet_with_order() -> anyhow::Result<(TestFleet, String)> {
     let fleet = TestFleet::start_with(small_fleet(3)).await?;
     let catalog = json!({"items": [
         {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
@@ -48,11 +58,7 @@ async fn counter(browser: &Browser) -> anyhow::Result<TestFleet> {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    browser.c().set_window_size(1024, 1366).await?;
-    let base = format!("http://{}", fleet.http());
-    browser.login(&base, "/store", &key, "/store").await?;
-    look_up(browser).await?;
-    Ok(fleet)
+    Ok((fleet, key))
 }
 
 async fn look_up(browser: &Browser) -> anyhow::Result<()> {
@@ -360,6 +366,153 @@ async fn the_customers_receipt_has_a_qr_code_of_the_status_page_and_refusals_are
     );
     browser.assert_accessible("counter-refusal").await?;
     browser.screenshot("counter-refusal").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// What the page shows as text, its options and its placeholders included.
+async fn shown_text(browser: &Browser) -> anyhow::Result<String> {
+    Ok(browser
+        .js(
+            "return document.body.innerText + '\\n' + [...document.querySelectorAll('option')]\
+             .map(o => o.text).join('\\n') + '\\n' + [...document.querySelectorAll('[placeholder]')]\
+             .map(e => e.placeholder).join('\\n')",
+        )
+        .await?
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Codes of the API that must never reach a clerk's eyes.
+const CODES: [&str; 12] = [
+    "too_small",
+    "too_large",
+    "changed_mind",
+    "arrived_late",
+    "not_as_described",
+    "wrong_item_sent",
+    "damaged_in_transit",
+    "store_credit",
+    "tags_on",
+    "visibly_used",
+    "expected",
+    "lines[",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_form_and_the_counter_speak_japanese_and_english() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let (fleet, key) = fleet_with_order().await?;
+    let base = format!("http://{}", fleet.http());
+    browser.c().set_window_size(1024, 1366).await?;
+    // The browser asks for English first: the login form is in English, and switches.
+    browser.c().goto(&format!("{base}/login")).await?;
+    browser
+        .until(
+            "the login form in English",
+            "return document.documentElement.lang === 'en' && !!document.getElementById('key')",
+        )
+        .await?;
+    browser.assert_accessible("login-en").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the login form in Japanese",
+            "return document.documentElement.lang === 'ja' \
+             && document.getElementById('login-submit').textContent === 'ログイン'",
+        )
+        .await?;
+    browser.assert_accessible("login-ja").await?;
+    browser.screenshot("login-ja").await?;
+
+    // Logged in, the choice is kept: the counter is in Japanese.
+    browser.login(&base, "/store", &key, "/store").await?;
+    browser
+        .until(
+            "the counter in Japanese",
+            "return document.documentElement.lang === 'ja'",
+        )
+        .await?;
+    look_up(&browser).await?;
+    browser
+        .click(&format!("{ORDER} .pick[data-sku=\"TEE-WHT-M\"]"))
+        .await?;
+    browser.click(&format!("{ORDER} .cond-checked")).await?;
+    // A line without its reason: said in Japanese, naming the item.
+    browser.click(&format!("{ORDER} .register")).await?;
+    let said = order_message(&browser).await?;
+    assert_eq!(said, "TEE-WHT-M の理由を選んでください。");
+    let reasons = browser
+        .js(&format!(
+            "return [...document.querySelectorAll('{ORDER} select.reason[data-sku=\"TEE-WHT-M\"] option')].map(o => o.text)"
+        ))
+        .await?;
+    assert!(
+        reasons
+            .as_array()
+            .is_some_and(|r| r.iter().any(|o| o == "届くのが遅かった")),
+        "{reasons}"
+    );
+    browser
+        .select(
+            &format!("{ORDER} select.reason[data-sku=\"TEE-WHT-M\"]"),
+            "arrived_late",
+        )
+        .await?;
+    let rma = register(&browser).await?;
+    browser
+        .until(
+            "the return listed in Japanese",
+            &format!(
+                "const r = document.querySelector('#recent tr[data-rma=\"{rma}\"] .where'); \
+                 return !!r && r.textContent === '倉庫へ輸送中'"
+            ),
+        )
+        .await?;
+    let text = shown_text(&browser).await?;
+    for code in CODES {
+        assert!(
+            !text.contains(code),
+            "{code:?} shown on the Japanese counter:\n{text}"
+        );
+    }
+    for words in [
+        "返品受付",
+        "店頭で確認した状態",
+        "タグ付き",
+        "ストアクレジット（ボーナス付き）",
+    ] {
+        assert!(
+            text.contains(words),
+            "{words:?} not on the Japanese counter:\n{text}"
+        );
+    }
+    browser.assert_accessible("counter-ja").await?;
+    browser.screenshot("counter-ja").await?;
+
+    // And back to English.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the counter in English",
+            "return document.documentElement.lang === 'en' \
+             && document.querySelector('header.top h1').textContent === 'Returns counter'",
+        )
+        .await?;
+    look_up(&browser).await?;
+    let text = shown_text(&browser).await?;
+    for code in CODES {
+        assert!(
+            !text.contains(code),
+            "{code:?} shown on the English counter:\n{text}"
+        );
+    }
+    assert!(text.contains("Arrived too late"), "{text}");
+    browser.assert_accessible("counter-en").await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
