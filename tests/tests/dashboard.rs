@@ -915,6 +915,39 @@ async fn ops_match_a_quarantined_unit_to_a_suggested_return() -> anyhow::Result<
         .await?;
     browser.screenshot("quarantine").await?;
     browser.assert_accessible("quarantine").await?;
+    // In Japanese: the same units, the suggestions in words, no status code.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the quarantine screen in Japanese",
+            &format!(
+                "return document.documentElement.lang === 'ja' \
+                 && document.querySelectorAll('{row} li[data-rma]').length === 2 \
+                 && document.querySelector('{row}').textContent.includes('番号が一致') \
+                 && document.querySelector('{row}').textContent.includes('倉庫へ輸送中')"
+            ),
+        )
+        .await?;
+    let shown = browser.js("return document.body.innerText").await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in ["expected", "reference fits", "Match…"] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese screen:\n{shown}"
+        );
+    }
+    browser.screenshot("quarantine-ja").await?;
+    browser.assert_accessible("quarantine-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the quarantine screen in English again",
+            &format!(
+                "return document.documentElement.lang === 'en' \
+                 && document.querySelectorAll('{row} li[data-rma]').length === 2"
+            ),
+        )
+        .await?;
     let chosen = &rmas[1];
     browser
         .click(&format!("{row} button.match[data-rma=\"{chosen}\"]"))

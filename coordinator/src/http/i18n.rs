@@ -1,4 +1,5 @@
-//! The words of the pages translated so far (the login form and the store counter), in
+//! The words of the pages translated so far (the login form, the store counter and the
+//! quarantine screen), in
 //! Japanese and English, from `coordinator/assets/i18n/{ja,en}.toml`, built into the binary.
 //! A page's HTML names its texts as `{{section.key}}`; its script reads the same texts from
 //! a JSON block the page carries (`{{texts}}`), through `t()` in `common.js`.
@@ -236,10 +237,12 @@ mod tests {
         let pages = [
             include_str!("../../web/login.html"),
             include_str!("../../web/store.html"),
+            include_str!("../../web/quarantine.html"),
         ];
         let scripts = [
             include_str!("../../web/common.js"),
             include_str!("../../web/store.js"),
+            include_str!("../../web/quarantine.js"),
         ];
         let en = texts(Lang::En);
         for page in pages {
