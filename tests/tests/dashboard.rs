@@ -1223,6 +1223,44 @@ async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
     browser.assert_accessible("site").await?;
 
+    // In Japanese, back on the same page: steps, events and the anomaly's kind in words.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the site's page in Japanese",
+            &format!(
+                "return document.documentElement.lang === 'ja' && location.pathname === '/sites/{here}' \
+                 && document.querySelector('#backlog-rows tr[data-step=\"quarantine\"] td')?.textContent === '保留中の商品' \
+                 && document.querySelector('#throughput-rows tr[data-event=\"unit_received\"] td')?.textContent === '受け入れた商品' \
+                 && document.querySelector('#anomaly-rows tr[data-anomaly] td:nth-child(2)')?.textContent === '他の倉庫を名乗る操作'"
+            ),
+        )
+        .await?;
+    let shown = browser.js("return document.body.innerText").await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in [
+        "impersonation",
+        "unit_received",
+        "printer",
+        "online (",
+        "Backlog",
+        " s ago",
+    ] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese page:\n{shown}"
+        );
+    }
+    browser.screenshot("site-ja").await?;
+    browser.assert_accessible("site-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the site's page in English",
+            "return document.documentElement.lang === 'en'",
+        )
+        .await?;
+
     // A site that is not in the fleet is said so.
     browser.c().goto(&format!("{base}/sites/atlantis")).await?;
     browser

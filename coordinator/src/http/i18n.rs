@@ -1,5 +1,5 @@
-//! The words of the pages translated so far (the login form, the store counter and the
-//! quarantine screen), in
+//! The words of the pages translated so far (the login form, the store counter, the
+//! quarantine screen and a site's page), in
 //! Japanese and English, from `coordinator/assets/i18n/{ja,en}.toml`, built into the binary.
 //! A page's HTML names its texts as `{{section.key}}`; its script reads the same texts from
 //! a JSON block the page carries (`{{texts}}`), through `t()` in `common.js`.
@@ -238,11 +238,13 @@ mod tests {
             include_str!("../../web/login.html"),
             include_str!("../../web/store.html"),
             include_str!("../../web/quarantine.html"),
+            include_str!("../../web/site.html"),
         ];
         let scripts = [
             include_str!("../../web/common.js"),
             include_str!("../../web/store.js"),
             include_str!("../../web/quarantine.js"),
+            include_str!("../../web/site.js"),
         ];
         let en = texts(Lang::En);
         for page in pages {
@@ -273,6 +275,14 @@ mod tests {
             }
         }
         assert!(n_keys > 20, "only {n_keys} texts named by the scripts");
+        // Every anomaly a site's page lists has its words.
+        for k in crate::anomaly::AnomalyKind::ALL {
+            assert!(
+                en.contains_key(&format!("anomaly.{}", k.as_str())),
+                "{}",
+                k.as_str()
+            );
+        }
         // Every reason a line may carry has its words.
         for r in modori_shared::domain::ReasonCode::ALL {
             assert!(
