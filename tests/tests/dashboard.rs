@@ -857,6 +857,43 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
         .api("GET", &format!("/api/v1/returns/{arrived}"), None)
         .await?;
     assert!(text.contains("\"status\":\"receiving\""), "{text}");
+
+    // The same page in Japanese: status, reason, unit state and timeline in words, no code.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the return's page in Japanese",
+            &format!(
+                "return document.documentElement.lang === 'ja' && location.pathname === '/returns/{arrived}' \
+                 && document.getElementById('status').textContent === '倉庫に到着' \
+                 && document.querySelectorAll('#timeline li[data-kind=\"registered\"] strong')[0]?.textContent === '受付'"
+            ),
+        )
+        .await?;
+    let shown = browser.js("return document.body.innerText").await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in [
+        "too_small",
+        "receiving",
+        "unit_received",
+        "Registered",
+        "Cancel this return",
+    ] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese page:\n{shown}"
+        );
+    }
+    assert!(shown.contains("サイズが小さい"), "{shown}");
+    browser.screenshot("return-ja").await?;
+    browser.assert_accessible("return-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the return's page in English",
+            "return document.documentElement.lang === 'en'",
+        )
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

@@ -1,5 +1,5 @@
 //! The words of the pages translated so far (the login form, the store counter, the
-//! quarantine screen and a site's page), in
+//! quarantine screen, a site's page and a return's page), in
 //! Japanese and English, from `coordinator/assets/i18n/{ja,en}.toml`, built into the binary.
 //! A page's HTML names its texts as `{{section.key}}`; its script reads the same texts from
 //! a JSON block the page carries (`{{texts}}`), through `t()` in `common.js`.
@@ -239,12 +239,14 @@ mod tests {
             include_str!("../../web/store.html"),
             include_str!("../../web/quarantine.html"),
             include_str!("../../web/site.html"),
+            include_str!("../../web/return.html"),
         ];
         let scripts = [
             include_str!("../../web/common.js"),
             include_str!("../../web/store.js"),
             include_str!("../../web/quarantine.js"),
             include_str!("../../web/site.js"),
+            include_str!("../../web/return.js"),
         ];
         let en = texts(Lang::En);
         for page in pages {
@@ -275,6 +277,10 @@ mod tests {
             }
         }
         assert!(n_keys > 20, "only {n_keys} texts named by the scripts");
+        // Every disposition a return's page shows has its words.
+        for d in modori_shared::domain::Disposition::ALL_NAMES {
+            assert!(en.contains_key(&format!("disposition.{d}")), "{d}");
+        }
         // Every anomaly a site's page lists has its words.
         for k in crate::anomaly::AnomalyKind::ALL {
             assert!(
