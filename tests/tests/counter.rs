@@ -208,7 +208,7 @@ async fn a_counter_check_the_site_contradicts_shows_on_the_dashboard_and_the_ret
             &format!(
                 "const r = document.querySelector('#recent tr[data-rma=\"{rma}\"]'); \
                  return !!r && r.dataset.status !== 'expected' \
-                 && r.querySelector('.where').textContent === 'At the warehouse' \
+                 && r.querySelector('.where').textContent === 'At the warehouse, being received' \
                  && !!r.querySelector('a.label-link') && !!r.querySelector('a.receipt-link')"
             ),
         )

@@ -693,6 +693,43 @@ async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<
         .await?;
     browser.screenshot("returns-bad-filter").await?;
     browser.assert_accessible("returns-refused").await?;
+
+    // In Japanese: statuses in words in the list and the filter, the value's unit labelled.
+    browser.c().goto(&format!("{base}/returns")).await?;
+    browser
+        .until(
+            "the list",
+            "return document.querySelectorAll('#return-rows tr[data-rma]').length >= 2",
+        )
+        .await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the list in Japanese",
+            "return document.documentElement.lang === 'ja' && location.pathname === '/returns' \
+             && document.querySelector('#return-rows tr[data-status=\"expected\"] td:nth-child(2)')?.textContent === '倉庫へ輸送中'",
+        )
+        .await?;
+    let shown = browser
+        .js("return document.body.innerText + [...document.querySelectorAll('option')].map(o => o.text).join(' ')")
+        .await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in ["expected", "receiving", "cancelled", "Search"] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese list:\n{shown}"
+        );
+    }
+    assert!(shown.contains("商品価値（円）"), "{shown}");
+    browser.screenshot("returns-ja").await?;
+    browser.assert_accessible("returns-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the list in English",
+            "return document.documentElement.lang === 'en'",
+        )
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
@@ -865,7 +902,7 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
             "the return's page in Japanese",
             &format!(
                 "return document.documentElement.lang === 'ja' && location.pathname === '/returns/{arrived}' \
-                 && document.getElementById('status').textContent === '倉庫に到着' \
+                 && document.getElementById('status').textContent === '倉庫で受け入れ中' \
                  && document.querySelectorAll('#timeline li[data-kind=\"registered\"] strong')[0]?.textContent === '受付'"
             ),
         )

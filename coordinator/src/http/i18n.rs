@@ -1,5 +1,5 @@
 //! The words of the pages translated so far (the login form, the store counter, the
-//! quarantine screen, a site's page and a return's page), in
+//! quarantine screen, a site's page, the returns list and a return's page), in
 //! Japanese and English, from `coordinator/assets/i18n/{ja,en}.toml`, built into the binary.
 //! A page's HTML names its texts as `{{section.key}}`; its script reads the same texts from
 //! a JSON block the page carries (`{{texts}}`), through `t()` in `common.js`.
@@ -240,6 +240,7 @@ mod tests {
             include_str!("../../web/quarantine.html"),
             include_str!("../../web/site.html"),
             include_str!("../../web/return.html"),
+            include_str!("../../web/returns.html"),
         ];
         let scripts = [
             include_str!("../../web/common.js"),
@@ -247,6 +248,7 @@ mod tests {
             include_str!("../../web/quarantine.js"),
             include_str!("../../web/site.js"),
             include_str!("../../web/return.js"),
+            include_str!("../../web/returns.js"),
         ];
         let en = texts(Lang::En);
         for page in pages {
