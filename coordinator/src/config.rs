@@ -79,8 +79,14 @@ pub struct CoordinatorConfig {
     pub line: Option<crate::notify::line::LineSection>,
 }
 
-/// Longest `alerts.offline_minutes` and `alerts.device_down_minutes` accepted (a week).
+/// Longest `alerts.offline_minutes`, `alerts.device_down_minutes` and
+/// `alerts.renotify_minutes` accepted (a week).
 pub const ALERT_MINUTES_MAX: u32 = 7 * 24 * 60;
+/// Default of `alerts.renotify_minutes`: a raised alert nobody acted on is told again after
+/// half a working day.
+pub const RENOTIFY_MINUTES_DEFAULT: u32 = 4 * 60;
+/// Most addresses in `alerts.email_to`: one mail is queued per address and event.
+pub const ALERT_RECIPIENTS_MAX: usize = 20;
 
 /// When the dashboard raises an alert (`[alerts]`). An alert is listed, highlighted on the
 /// site it concerns, and counted in `modori_alerts`.
@@ -100,6 +106,15 @@ pub struct AlertsSection {
     pub device_down_minutes: u32,
     /// Customers whose abuse score (0-100) reaches this are flagged. Default 60.
     pub abuse_score_min: u32,
+    /// Who is mailed when an alert is raised, reminded of or cleared (through `[mail]`, which
+    /// must then be set). Default none.
+    pub email_to: Vec<String>,
+    /// A Slack-compatible incoming webhook posted `{"text": …}` for the same events. Default
+    /// none.
+    pub webhook_url: Option<String>,
+    /// An alert still raised, not acknowledged or muted, is told again after this many
+    /// minutes since it was last told (0: never again while it lasts). Default 240.
+    pub renotify_minutes: u32,
 }
 
 impl Default for AlertsSection {
@@ -111,6 +126,9 @@ impl Default for AlertsSection {
             quarantine_max: 50,
             device_down_minutes: 2,
             abuse_score_min: 60,
+            email_to: Vec::new(),
+            webhook_url: None,
+            renotify_minutes: RENOTIFY_MINUTES_DEFAULT,
         }
     }
 }
@@ -138,6 +156,29 @@ impl AlertsSection {
         }
         if self.abuse_score_min == 0 || self.abuse_score_min > 100 {
             return Err(("alerts.abuse_score_min", "must be 1..=100".into()));
+        }
+        if self.renotify_minutes > ALERT_MINUTES_MAX {
+            return Err((
+                "alerts.renotify_minutes",
+                format!("must be 0..={ALERT_MINUTES_MAX}"),
+            ));
+        }
+        if self.email_to.len() > ALERT_RECIPIENTS_MAX {
+            return Err((
+                "alerts.email_to",
+                format!("at most {ALERT_RECIPIENTS_MAX} addresses"),
+            ));
+        }
+        for to in &self.email_to {
+            to.parse::<lettre::message::Mailbox>().map_err(|e| {
+                (
+                    "alerts.email_to",
+                    format!("{to:?} is not an email address: {e}"),
+                )
+            })?;
+        }
+        if let Some(url) = &self.webhook_url {
+            crate::webhooks::check_url(url).map_err(|e| ("alerts.webhook_url", e.to_string()))?;
         }
         Ok(())
     }
@@ -497,6 +538,12 @@ impl CoordinatorConfig {
         self.alerts
             .check()
             .map_err(|(key, message)| bad(key, &message))?;
+        if !self.alerts.email_to.is_empty() && self.mail.is_none() {
+            return Err(bad(
+                "alerts.email_to",
+                "needs [mail]: alert mails leave through the same SMTP server",
+            ));
+        }
         self.api_keys(None)
             .map_err(|(key, message)| ConfigError::Invalid {
                 path: path.to_owned(),
@@ -706,6 +753,32 @@ mod tests {
             refused_key(with_http(|h| h.trusted_proxies = many)),
             "http.trusted_proxies"
         );
+    }
+
+    #[test]
+    fn alert_recipients_are_checked() {
+        let ok = AlertsSection {
+            email_to: vec!["ops@example.jp".into()],
+            webhook_url: Some("https://hooks.example.jp/services/x".into()),
+            ..AlertsSection::default()
+        };
+        assert!(ok.check().is_ok());
+        let key = |a: AlertsSection| a.check().unwrap_err().0;
+        let not_an_address = AlertsSection {
+            email_to: vec!["ops at example".into()],
+            ..ok.clone()
+        };
+        assert_eq!(key(not_an_address), "alerts.email_to");
+        let bad_url = AlertsSection {
+            webhook_url: Some("hooks.example.jp/x".into()),
+            ..ok.clone()
+        };
+        assert_eq!(key(bad_url), "alerts.webhook_url");
+        let too_long = AlertsSection {
+            renotify_minutes: ALERT_MINUTES_MAX + 1,
+            ..ok
+        };
+        assert_eq!(key(too_long), "alerts.renotify_minutes");
     }
 
     #[test]

@@ -233,6 +233,13 @@ impl Coordinator {
                 message: e.to_string(),
             }
         })?;
+        let alert_channels =
+            app::alert_notices::AlertChannels::from_config(&config).map_err(|e| {
+                CoordinatorError::ConfigKey {
+                    key: "alerts.email_to".into(),
+                    message: e.to_string(),
+                }
+            })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let metrics = Metrics::default();
         let apply_groups = app::group_commit::GroupCommit::new(metrics.apply_commits.clone());
@@ -309,6 +316,7 @@ impl Coordinator {
             tokio::spawn(quic::serve(endpoint, ctx.clone())),
             tokio::spawn(app::webhooks::worker(ctx.clone())),
             tokio::spawn(app::notify::worker(ctx.clone(), channels)),
+            tokio::spawn(app::alert_notices::worker(ctx.clone(), alert_channels)),
         ];
         tasks.extend(listeners.spawn(ctx.clone(), shutdown_rx)?);
         Ok(Self {

@@ -33,6 +33,7 @@ mod apply;
 mod commands;
 mod schema;
 
+pub mod alert_notices;
 pub mod alert_silences;
 pub mod apikeys;
 pub mod billing;

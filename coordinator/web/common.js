@@ -47,6 +47,32 @@ function icon(name) {
   return node;
 }
 
+/** The page's texts in its language (a JSON block the server fills), by `section.key`. */
+const TEXTS = (() => {
+  const node = document.getElementById("texts");
+  try {
+    return node ? JSON.parse(node.textContent) : {};
+  } catch (_) {
+    return {};
+  }
+})();
+
+/** The text `key` with its `{name}` holes filled from `vars`; the key itself when missing. */
+function t(key, vars) {
+  let text = Object.prototype.hasOwnProperty.call(TEXTS, key) ? TEXTS[key] : key;
+  for (const [k, v] of Object.entries(vars || {})) text = text.split("{" + k + "}").join(String(v));
+  return text;
+}
+
+// The language switch comes back to the page it was used on, whatever its address.
+(() => {
+  const link = document.getElementById("lang-switch");
+  if (!link) return;
+  const url = new URL(link.getAttribute("href"), location.href);
+  url.searchParams.set("next", location.pathname + location.search);
+  link.setAttribute("href", url.pathname + url.search);
+})();
+
 /** Replaces the children of the element with id `id`. */
 function fill(id, ...children) {
   const node = document.getElementById(id);
@@ -120,13 +146,15 @@ function fmtDateTime(ms) {
   return new Date(ms).toLocaleString("sv-SE", { hour12: false, timeZone: displayZone });
 }
 
-/** "3 s ago", "5 min ago", "2 h ago". */
+/** "3 s ago", "5 min ago", "2 h ago" (in the page's language where it has the words). */
 function fmtAgo(ms, now) {
-  if (!ms) return "never";
+  const words = (key, n, english) =>
+    Object.prototype.hasOwnProperty.call(TEXTS, "common." + key) ? t("common." + key, { n }) : english;
+  if (!ms) return words("never", 0, "never");
   const s = Math.max(0, Math.round(((now || Date.now()) - ms) / 1000));
-  if (s < 90) return s + " s ago";
-  if (s < 5400) return Math.round(s / 60) + " min ago";
-  return Math.round(s / 3600) + " h ago";
+  if (s < 90) return words("ago_s", s, s + " s ago");
+  if (s < 5400) return words("ago_min", Math.round(s / 60), Math.round(s / 60) + " min ago");
+  return words("ago_h", Math.round(s / 3600), Math.round(s / 3600) + " h ago");
 }
 
 // The login form: where to go after, and why the last attempt failed.
@@ -135,13 +163,13 @@ if (document.body && document.body.classList.contains("login-page")) {
   const next = params.get("next");
   if (["/", "/store", "/returns", "/quarantine"].includes(next)) document.getElementById("next").value = next;
   const reasons = {
-    key: "Unknown or revoked key.",
-    scope: "This key has no page: log in with an ops key or a store key.",
+    key: t("login.error_key"),
+    scope: t("login.error_scope"),
   };
   const why = params.get("error");
   if (why) {
     const p = document.getElementById("login-error");
-    p.textContent = reasons[why] || "Login failed.";
+    p.textContent = reasons[why] || t("login.error_other");
     p.hidden = false;
   }
 }

@@ -14,10 +14,10 @@ function showError(message) {
 /** The confirmation of matching `lpn` to `rma`, in place of its button. */
 function confirmMatch(cell, lpn, rma) {
   const box = el("div", { class: "confirm" },
-    el("p", { text: "Match " + lpn + " to " + rma + "? Its site is told." }),
-    el("button", { type: "button", class: "primary match-confirm", onclick: () => doMatch(lpn, rma) }, "Yes, match"),
+    el("p", { text: t("quarantine.confirm", { lpn, rma }) }),
+    el("button", { type: "button", class: "primary match-confirm", onclick: () => doMatch(lpn, rma) }, t("quarantine.yes")),
     " ",
-    el("button", { type: "button", class: "match-keep", onclick: () => { box.remove(); } }, "No"));
+    el("button", { type: "button", class: "match-keep", onclick: () => { box.remove(); } }, t("quarantine.no")));
   cell.append(box);
   box.querySelector(".match-keep").focus();
 }
@@ -30,24 +30,24 @@ async function doMatch(lpn, rma) {
     body: JSON.stringify({ rma }),
   });
   if (res.ok) {
-    document.getElementById("match-result").textContent = lpn + " is matched to " + rma + ".";
+    document.getElementById("match-result").textContent = t("quarantine.matched", { lpn, rma });
   } else {
-    showError("Not matched: " + (await errorText(res)));
+    showError(t("quarantine.not_matched", { why: await errorText(res) }));
   }
   load();
 }
 
 function suggestionList(u) {
-  if (!u.suggestions.length) return el("span", { class: "muted", text: "No open return fits." });
+  if (!u.suggestions.length) return el("span", { class: "muted", text: t("quarantine.none_fits") });
   return el("ul", { class: "suggestions" }, u.suggestions.map((s) => {
     const item = el("li", { "data-rma": s.rma },
       el("a", { href: "/returns/" + encodeURIComponent(s.rma), text: s.rma }),
-      " ", el("span", { class: "muted", text: [s.by_reference ? "reference fits" : "same SKU and site",
-        s.order_ref, s.customer_name, s.status].filter(Boolean).join(" · ") }),
+      " ", el("span", { class: "muted", text: [s.by_reference ? t("quarantine.reference_fits") : t("quarantine.same_sku"),
+        s.order_ref, s.customer_name, s.status ? t("status." + s.status) : null].filter(Boolean).join(" · ") }),
       " ");
     item.append(el("button", { type: "button", class: "match", "data-rma": s.rma,
-      "aria-label": "Match " + u.lpn + " to " + s.rma,
-      onclick: () => confirmMatch(item, u.lpn, s.rma) }, "Match…"));
+      "aria-label": t("quarantine.match_label", { lpn: u.lpn, rma: s.rma }),
+      onclick: () => confirmMatch(item, u.lpn, s.rma) }, t("quarantine.match")));
     return item;
   }));
 }
@@ -57,7 +57,7 @@ async function load() {
   try {
     w = await api("/ui/quarantine");
   } catch (e) {
-    showError("The waiting units could not be read: " + e.message);
+    showError(t("quarantine.unreadable", { why: e.message }));
     return;
   }
   csrf = w.csrf;
@@ -69,6 +69,6 @@ async function load() {
       el("td", { text: u.parcel_ref || u.claimed_rma || "–" }),
       el("td", { text: fmtDateTime(Date.parse(u.since)) }),
       el("td", {}, suggestionList(u))))
-    : el("tr", {}, el("td", { colspan: 6, class: "muted", text: "No unit is waiting." })));
+    : el("tr", {}, el("td", { colspan: 6, class: "muted", text: t("quarantine.empty") })));
 }
 load();

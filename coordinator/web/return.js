@@ -4,26 +4,19 @@
 // coordinator's words.
 "use strict";
 
-/** The timeline's kinds of event, in words. */
-const EVENT_WORDS = {
-  registered: "Registered",
-  carrier_event: "Carrier update",
-  unit_received: "Unit received at the site",
-  unit_matched: "Unit matched to this return",
-  unit_tested: "Unit tested",
-  unit_graded: "Unit graded",
-  disposition_set: "Decision made for a unit",
-  disposition_undone: "Decision undone",
-  put_away: "Unit put away",
-  unit_departed: "Unit left the site",
-  receipt_voided: "Receipt voided",
-  parcel_closed: "Parcel closed",
-  exchange_shipped: "Exchange shipped",
-  refund_computed: "Refund computed",
-  refunded: "Refunded",
-  cancelled: "Cancelled",
-  expired: "Expired",
-};
+/** `key` in the page's words, or `fallback` (a code the texts do not know) as it is. */
+function wordsOr(key, fallback) {
+  const words = t(key);
+  return words === key ? fallback : words;
+}
+
+/** A unit's state (`placed:restock`, `graded:B`) in words. */
+function stateWords(state) {
+  const [step, detail] = String(state || "").split(":");
+  const words = wordsOr("unit_state." + step, step);
+  if (!detail) return words;
+  return words + " (" + (step === "graded" ? detail : wordsOr("disposition." + detail, detail)) + ")";
+}
 
 const rma = decodeURIComponent(location.pathname.split("/").pop());
 let csrf = "";
@@ -37,32 +30,33 @@ function show(r) {
   setTimeZone(r.time_zone);
   document.title = "Modori — " + r.rma;
   text("rma", r.rma);
-  text("status", r.status);
+  text("status", wordsOr("status." + r.status, r.status));
   document.getElementById("status").dataset.status = r.status;
   text("site", r.site);
   text("merchant", r.merchant);
   text("origin", r.origin);
   text("routing", r.routing);
   fill("line-rows", r.lines.map((l) => el("tr", {},
-    el("td", { text: l.sku }), el("td", { class: "num", text: l.qty }), el("td", { text: l.reason || "–" }))));
+    el("td", { text: l.sku }), el("td", { class: "num", text: l.qty }), el("td", { text: l.reason ? wordsOr("reason." + l.reason, l.reason) : "–" }))));
   fill("unit-rows", r.units.length
     ? r.units.map((u) => el("tr", { "data-lpn": u.lpn },
       el("td", { text: u.lpn }), el("td", { text: u.sku }),
       el("td", { text: u.site + (u.transfer_to ? " → " + u.transfer_to : "") }),
-      el("td", { text: u.state }), el("td", { text: u.grade || "–" }),
-      el("td", { text: u.decided || "–" }), el("td", { text: u.decision_why || "–" }),
+      el("td", { text: stateWords(u.state) }), el("td", { text: u.grade || "–" }),
+      el("td", { text: u.decided ? wordsOr("disposition." + u.decided, u.decided) : "–" }),
+      el("td", { lang: "en", text: u.decision_why || "–" }),
       el("td", {}, transferControl(u, r.sites))))
-    : el("tr", {}, el("td", { colspan: 8, class: "muted", text: "Nothing of it has arrived yet." })));
+    : el("tr", {}, el("td", { colspan: 8, class: "muted", text: t("return.nothing_arrived") })));
   fill("timeline", r.events.map((e) => el("li", { "data-kind": e.kind },
     el("time", { datetime: e.at || "", text: e.at ? fmtDateTime(Date.parse(e.at)) : "–" }),
-    " ", el("strong", { text: EVENT_WORDS[e.kind] || e.kind }),
-    e.site ? " at " + e.site : "", e.lpn ? " (unit " + e.lpn + ")" : "",
-    e.detail ? el("span", { class: "muted", text: " — " + e.detail }) : null)));
+    " ", el("strong", { text: wordsOr("timeline." + e.kind, e.kind) }),
+    e.site ? t("return.at_site", { site: e.site }) : "", e.lpn ? t("return.of_unit", { lpn: e.lpn }) : "",
+    e.detail ? el("span", { class: "muted", lang: "en", text: " — " + e.detail }) : null)));
   const open = r.status === "expected";
   document.getElementById("cancel").disabled = r.status === "cancelled";
-  document.getElementById("cancel-question").textContent =
-    "Cancel " + r.rma + "? Its site stops expecting it. This cannot be undone." +
-    (open ? "" : " (It is " + r.status + ": the coordinator will refuse if something of it has arrived.)");
+  document.getElementById("cancel-question").textContent = open
+    ? t("return.cancel_question_rma", { rma: r.rma })
+    : t("return.cancel_question_late", { rma: r.rma, status: wordsOr("status." + r.status, r.status) });
 }
 
 async function load() {
@@ -71,7 +65,7 @@ async function load() {
     showCustomerWords(await api("/ui/returns/" + encodeURIComponent(rma) + "/customer"));
   } catch (e) {
     const p = document.getElementById("load-error");
-    p.textContent = "This return could not be shown: " + e.message;
+    p.textContent = t("return.unreadable", { why: e.message });
     p.hidden = false;
   }
 }
@@ -89,20 +83,20 @@ function showCustomerWords(c) {
 /** A unit's transfer to another site: the site chosen, then confirmed. */
 function transferControl(u, sites) {
   const others = sites.filter((s) => s !== u.site);
-  if (!others.length || u.transfer_to) return el("span", { class: "muted", text: u.transfer_to ? "in transfer" : "–" });
-  const to = el("select", { class: "transfer-to", "aria-label": "Transfer " + u.lpn + " to" },
+  if (!others.length || u.transfer_to) return el("span", { class: "muted", text: u.transfer_to ? t("return.in_transfer") : "–" });
+  const to = el("select", { class: "transfer-to", "aria-label": t("return.transfer_label", { lpn: u.lpn }) },
     others.map((s) => el("option", { value: s, text: s })));
   const cell = el("span", { class: "transfer" }, to, " ");
   cell.append(el("button", { type: "button", class: "transfer-go", onclick: () => {
     actionError("");
     const box = el("div", { class: "confirm" },
-      el("p", { text: `Transfer ${u.lpn} from ${u.site} to ${to.value}? ${u.site} packs it at its putaway station.` }),
-      el("button", { type: "button", class: "primary transfer-confirm", onclick: () => doTransfer(u.lpn, to.value) }, "Yes, transfer it"),
+      el("p", { text: t("return.transfer_question", { lpn: u.lpn, from: u.site, to: to.value }) }),
+      el("button", { type: "button", class: "primary transfer-confirm", onclick: () => doTransfer(u.lpn, to.value) }, t("return.transfer_confirm")),
       " ",
-      el("button", { type: "button", class: "transfer-keep", onclick: () => box.remove() }, "No"));
+      el("button", { type: "button", class: "transfer-keep", onclick: () => box.remove() }, t("return.transfer_keep")));
     cell.append(box);
     box.querySelector(".transfer-keep").focus();
-  } }, "Transfer…"));
+  } }, t("return.transfer")));
   return cell;
 }
 
@@ -113,9 +107,9 @@ async function doTransfer(lpn, to) {
     body: JSON.stringify({ to }),
   });
   if (res.ok) {
-    document.getElementById("action-result").textContent = `${lpn} is to be transferred to ${to}.`;
+    document.getElementById("action-result").textContent = t("return.transferred", { lpn, to });
   } else {
-    actionError("Not transferred: " + (await errorText(res)));
+    actionError(t("return.not_transferred", { why: await errorText(res) }));
   }
   load();
 }
@@ -141,9 +135,9 @@ document.getElementById("cancel-confirm").addEventListener("click", async () => 
     method: "POST", credentials: "same-origin", headers: { "X-CSRF-Token": csrf },
   });
   if (res.ok) {
-    document.getElementById("action-result").textContent = rma + " is cancelled.";
+    document.getElementById("action-result").textContent = t("return.cancelled", { rma });
   } else {
-    actionError("Not cancelled: " + (await errorText(res)));
+    actionError(t("return.not_cancelled", { why: await errorText(res) }));
   }
   load();
 });

@@ -55,7 +55,7 @@ function row(r) {
   const customer = [r.customer_name, r.customer_ref].filter(Boolean).join(" · ");
   return el("tr", { "data-rma": r.rma, "data-status": r.status },
     el("td", {}, el("a", { href: "/returns/" + encodeURIComponent(r.rma), text: r.rma })),
-    el("td", { text: r.status }),
+    el("td", { text: ["expected", "receiving", "received", "cancelled", "expired"].includes(r.status) ? t("status." + r.status) : r.status }),
     el("td", { text: r.site }),
     el("td", { text: r.store || "–" }),
     el("td", { text: r.merchant || "–" }),
@@ -91,7 +91,7 @@ async function load() {
   try {
     res = await fetch("/ui/returns?" + q.toString(), { credentials: "same-origin" });
   } catch (_) {
-    showError("The coordinator cannot be reached; try again in a moment.");
+    showError(t("returns.unreachable"));
     return;
   }
   if (res.status === 401) {
@@ -101,7 +101,7 @@ async function load() {
   if (!res.ok) {
     fill("return-rows");
     document.getElementById("returns-total").textContent = "–";
-    showError("Not searched: " + (await errorText(res)));
+    showError(t("returns.not_searched", { why: await errorText(res) }));
     return;
   }
   const list = await res.json();
@@ -117,8 +117,8 @@ async function load() {
   document.getElementById("returns-total").dataset.total = String(list.total);
   fill("return-rows", list.returns.length
     ? list.returns.map(row)
-    : el("tr", {}, el("td", { colspan: 10, class: "muted", text: "No return matches." })));
-  document.getElementById("page-at").textContent = "Page " + lastPage + " of " + lastPages;
+    : el("tr", {}, el("td", { colspan: 10, class: "muted", text: t("returns.none") })));
+  document.getElementById("page-at").textContent = t("returns.page_at", { page: lastPage, pages: lastPages });
   document.getElementById("page-prev").disabled = lastPage <= 1;
   document.getElementById("page-next").disabled = lastPage >= lastPages;
 }

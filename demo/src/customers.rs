@@ -507,6 +507,7 @@ impl Shoppers {
             lines: vec![line],
             resolution,
             dry_run: false,
+            condition: counter_check(rng),
         };
         at_counter(&self.ctx, req, "demo-counter")
             .await
@@ -652,6 +653,23 @@ async fn request(
         status,
         head: head.to_owned(),
         body: body.to_owned(),
+    })
+}
+
+
+/// What a clerk ticks at the counter: most items come back with their tags and unopened, some
+/// opened or worn, a few damaged, and one in ten is taken without a check.
+fn counter_check(rng: &mut StdRng) -> Option<modori_coordinator::store::counter_checks::StoreCondition> {
+    if rng.random_bool(0.1) {
+        return None;
+    }
+    let roll: f64 = rng.random();
+    Some(modori_coordinator::store::counter_checks::StoreCondition {
+        tags_on: roll < 0.6,
+        opened: roll >= 0.6,
+        visibly_used: roll >= 0.85,
+        damaged: roll >= 0.95,
+        photo_ref: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Shared harness of the cross-crate tests: a real fleet (coordinator + agents, real QUIC and
 //! mTLS on loopback, real SQLite files) in a temporary folder.
 
+pub mod browser;
 pub mod labels;
 pub mod procs;
 pub mod proxy;

@@ -29,7 +29,9 @@ impl Sink {
             .args(options)
             .stdout(Stdio::piped())
             .spawn()?;
-        let stdout = child.stdout.take().expect("piped");
+        let Some(stdout) = child.stdout.take() else {
+            anyhow::bail!("the SMTP sink's stdout was not piped");
+        };
         let mut line = String::new();
         std::io::BufReader::new(stdout).read_line(&mut line)?;
         anyhow::ensure!(

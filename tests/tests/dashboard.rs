@@ -13,261 +13,15 @@
 //! it is missing and sets `MODORI_REQUIRE_BROWSER=1`, so there a missing browser fails; a
 //! plain `cargo test` on a machine without it skips these tests, saying so.
 
-use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use anyhow::Context;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use modori_shared::domain::SiteId;
+use modori_tests::browser::{Browser, TIMEOUT};
 use modori_tests::{small_fleet, wait_for, TestFleet};
 use serde_json::json;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-/// Generous: two cores run the fleet, the browser and the driver at once.
-const TIMEOUT: Duration = Duration::from_secs(90);
-const POLL: Duration = Duration::from_millis(200);
-
-/// Where screenshots go: `target/test-artifacts/` of the workspace.
-fn artifacts() -> anyhow::Result<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("test-artifacts");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
-/// axe-core's script: `MODORI_AXE`, or where `scripts/test.sh` installs it (npm, under
-/// `target/axe`). `None` when it is missing and the run does not require the browser tests.
-fn axe_source() -> anyhow::Result<Option<String>> {
-    let path = std::env::var_os("MODORI_AXE").map_or_else(
-        || {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("../target/axe/node_modules/axe-core/axe.min.js")
-        },
-        PathBuf::from,
-    );
-    if path.exists() {
-        return Ok(Some(
-            std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?,
-        ));
-    }
-    anyhow::ensure!(
-        std::env::var_os("MODORI_REQUIRE_BROWSER").is_none(),
-        "{} is missing and MODORI_REQUIRE_BROWSER is set: run scripts/test.sh",
-        path.display()
-    );
-    eprintln!(
-        "SKIPPED the accessibility check: {} is missing (scripts/test.sh installs axe-core)",
-        path.display()
-    );
-    Ok(None)
-}
-
-/// chromedriver and a browser session on it; both end on drop.
-struct Browser {
-    client: Option<Client>,
-    driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // chromedriver was started as the leader of its own process group, which the browser
-        // it launched joins: end that group (ours, by its id), so no browser outlives a test
-        // that failed before closing its session.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Browser {
-    /// Starts chromedriver on a free loopback port and a headless Chromium through it.
-    /// `None` when Chromium is not installed and the run does not require it.
-    async fn start() -> anyhow::Result<Option<Self>> {
-        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-            let required = std::env::var_os("MODORI_REQUIRE_BROWSER").is_some();
-            anyhow::ensure!(
-                !required,
-                "{CHROMIUM} or {CHROMEDRIVER} is missing and MODORI_REQUIRE_BROWSER is set"
-            );
-            eprintln!(
-                "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing; install Debian's chromium and \
-                 chromium-driver (./scripts/test.sh does) to run the browser tests"
-            );
-            return Ok(None);
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let log = std::fs::File::create(artifacts()?.join(format!("chromedriver-{port}.log")))?;
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .context("starting chromedriver")?;
-        let profile = tempfile::tempdir()?;
-        let mut me = Self {
-            client: None,
-            driver,
-            _profile: profile,
-        };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        // chromedriver keeps connections open, so only its port is probed here; the session
-        // request below is its real readiness check.
-        wait_for("chromedriver to listen", TIMEOUT, || async move {
-            Ok(tokio::net::TcpStream::connect(addr).await.is_ok())
-        })
-        .await?;
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", me._profile.path().display()),
-                    "--window-size=1440,1400",
-                ],
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://{addr}"))
-            .await
-            .context("opening a Chromium session")?;
-        me.client = Some(client);
-        Ok(Some(me))
-    }
-
-    fn c(&self) -> &Client {
-        self.client.as_ref().expect("a session")
-    }
-
-    /// Runs `script` (a function body returning a value) in the page.
-    async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
-        Ok(self.c().execute(script, vec![]).await?)
-    }
-
-    /// Polls `script` until it returns `true`.
-    async fn until(&self, what: &str, script: &str) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            // A navigation in progress can fail a script: keep polling.
-            if let Ok(serde_json::Value::Bool(true)) = self.js(script).await {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let path = self
-                    .screenshot(&format!("timeout-{}", what.replace(' ', "-")))
-                    .await;
-                anyhow::bail!(
-                    "timed out after {TIMEOUT:?} waiting for {what} (screenshot {path:?})"
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let png = self.c().screenshot().await?;
-        let path = artifacts()?.join(format!("{name}.png"));
-        std::fs::write(&path, png)?;
-        Ok(path)
-    }
-
-    /// Clicks the element `css` finds.
-    async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.c().find(Locator::Css(css)).await?.click().await?;
-        Ok(())
-    }
-
-    /// Chooses `value` in the `<select>` `css` finds.
-    async fn select(&self, css: &str, value: &str) -> anyhow::Result<()> {
-        self.c()
-            .find(Locator::Css(css))
-            .await?
-            .select_by_value(value)
-            .await?;
-        Ok(())
-    }
-
-    /// Logs in at `base` with `key` through the form and waits for `landing`.
-    async fn login(&self, base: &str, page: &str, key: &str, landing: &str) -> anyhow::Result<()> {
-        self.c().goto(&format!("{base}{page}")).await?;
-        self.until("the login form", "return !!document.getElementById('key')")
-            .await?;
-        self.c()
-            .find(Locator::Css("#key"))
-            .await?
-            .send_keys(key)
-            .await?;
-        self.c()
-            .find(Locator::Css("#login-submit"))
-            .await?
-            .click()
-            .await?;
-        self.until(
-            &format!("landing on {landing}"),
-            &format!(
-                "return location.pathname === '{landing}' && document.readyState === 'complete'"
-            ),
-        )
-        .await
-    }
-
-    /// Runs axe-core on the page as it is now and fails listing every violation (rule,
-    /// impact, what it asks, where). Skipped, saying so, where axe-core is not installed and
-    /// the run does not require the browser tests.
-    async fn assert_accessible(&self, page: &str) -> anyhow::Result<()> {
-        let Some(axe) = axe_source()? else {
-            return Ok(());
-        };
-        let script = format!(
-            "{axe}\n;const r = await axe.run(document, {{resultTypes: ['violations']}}); \
-             return [r.passes.length, r.violations.map(v => v.id + ' (' + v.impact + '): ' \
-               + v.help + ' at ' + v.nodes.slice(0, 5).map(n => n.target.join(' ')).join(', '))];"
-        );
-        let result = self.js(&script).await?;
-        // Rules passed: proof that axe ran on a page, not on an empty document.
-        let n_passes = result[0].as_u64().unwrap_or_default();
-        anyhow::ensure!(n_passes > 0, "axe-core ran no rule on {page}: {result}");
-        let list = result[1].as_array().cloned().unwrap_or_default();
-        if !list.is_empty() {
-            let shot = self.screenshot(&format!("axe-{page}")).await?;
-            anyhow::bail!(
-                "axe-core finds {} violation(s) on {page} (screenshot {shot:?}):\n{}",
-                list.len(),
-                list.iter()
-                    .map(|v| v.as_str().unwrap_or_default())
-                    .collect::<Vec<_>>()
-                    .join("\n")
-            );
-        }
-        Ok(())
-    }
-
-    async fn close(mut self) -> anyhow::Result<()> {
-        if let Some(c) = self.client.take() {
-            c.close().await?;
-        }
-        Ok(())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> anyhow::Result<()> {
@@ -573,8 +327,8 @@ async fn a_return_registered_at_the_store_counter_is_in_the_api() -> anyhow::Res
     assert_eq!(shown_site, json!("saitama"));
     browser
         .until(
-            "the return in the waiting list",
-            &format!("return !!document.querySelector('#waiting tr[data-rma=\"{rma}\"]')"),
+            "the return in the counter's list",
+            &format!("return !!document.querySelector('#recent tr[data-rma=\"{rma}\"]')"),
         )
         .await?;
     browser.screenshot("store-counter").await?;
@@ -939,6 +693,43 @@ async fn ops_search_filter_sort_and_export_the_returns_list() -> anyhow::Result<
         .await?;
     browser.screenshot("returns-bad-filter").await?;
     browser.assert_accessible("returns-refused").await?;
+
+    // In Japanese: statuses in words in the list and the filter, the value's unit labelled.
+    browser.c().goto(&format!("{base}/returns")).await?;
+    browser
+        .until(
+            "the list",
+            "return document.querySelectorAll('#return-rows tr[data-rma]').length >= 2",
+        )
+        .await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the list in Japanese",
+            "return document.documentElement.lang === 'ja' && location.pathname === '/returns' \
+             && document.querySelector('#return-rows tr[data-status=\"expected\"] td:nth-child(2)')?.textContent === '倉庫へ輸送中'",
+        )
+        .await?;
+    let shown = browser
+        .js("return document.body.innerText + [...document.querySelectorAll('option')].map(o => o.text).join(' ')")
+        .await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in ["expected", "receiving", "cancelled", "Search"] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese list:\n{shown}"
+        );
+    }
+    assert!(shown.contains("商品価値（円）"), "{shown}");
+    browser.screenshot("returns-ja").await?;
+    browser.assert_accessible("returns-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the list in English",
+            "return document.documentElement.lang === 'en'",
+        )
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
@@ -1103,6 +894,43 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
         .api("GET", &format!("/api/v1/returns/{arrived}"), None)
         .await?;
     assert!(text.contains("\"status\":\"receiving\""), "{text}");
+
+    // The same page in Japanese: status, reason, unit state and timeline in words, no code.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the return's page in Japanese",
+            &format!(
+                "return document.documentElement.lang === 'ja' && location.pathname === '/returns/{arrived}' \
+                 && document.getElementById('status').textContent === '倉庫で受け入れ中' \
+                 && document.querySelectorAll('#timeline li[data-kind=\"registered\"] strong')[0]?.textContent === '受付'"
+            ),
+        )
+        .await?;
+    let shown = browser.js("return document.body.innerText").await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in [
+        "too_small",
+        "receiving",
+        "unit_received",
+        "Registered",
+        "Cancel this return",
+    ] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese page:\n{shown}"
+        );
+    }
+    assert!(shown.contains("サイズが小さい"), "{shown}");
+    browser.screenshot("return-ja").await?;
+    browser.assert_accessible("return-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the return's page in English",
+            "return document.documentElement.lang === 'en'",
+        )
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
@@ -1161,6 +989,39 @@ async fn ops_match_a_quarantined_unit_to_a_suggested_return() -> anyhow::Result<
         .await?;
     browser.screenshot("quarantine").await?;
     browser.assert_accessible("quarantine").await?;
+    // In Japanese: the same units, the suggestions in words, no status code.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the quarantine screen in Japanese",
+            &format!(
+                "return document.documentElement.lang === 'ja' \
+                 && document.querySelectorAll('{row} li[data-rma]').length === 2 \
+                 && document.querySelector('{row}').textContent.includes('番号が一致') \
+                 && document.querySelector('{row}').textContent.includes('倉庫へ輸送中')"
+            ),
+        )
+        .await?;
+    let shown = browser.js("return document.body.innerText").await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in ["expected", "reference fits", "Match…"] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese screen:\n{shown}"
+        );
+    }
+    browser.screenshot("quarantine-ja").await?;
+    browser.assert_accessible("quarantine-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the quarantine screen in English again",
+            &format!(
+                "return document.documentElement.lang === 'en' \
+                 && document.querySelectorAll('{row} li[data-rma]').length === 2"
+            ),
+        )
+        .await?;
     let chosen = &rmas[1];
     browser
         .click(&format!("{row} button.match[data-rma=\"{chosen}\"]"))
@@ -1435,6 +1296,44 @@ async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
     let shot = browser.screenshot("site").await?;
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
     browser.assert_accessible("site").await?;
+
+    // In Japanese, back on the same page: steps, events and the anomaly's kind in words.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the site's page in Japanese",
+            &format!(
+                "return document.documentElement.lang === 'ja' && location.pathname === '/sites/{here}' \
+                 && document.querySelector('#backlog-rows tr[data-step=\"quarantine\"] td')?.textContent === '保留中の商品' \
+                 && document.querySelector('#throughput-rows tr[data-event=\"unit_received\"] td')?.textContent === '受け入れた商品' \
+                 && document.querySelector('#anomaly-rows tr[data-anomaly] td:nth-child(2)')?.textContent === '他の倉庫を名乗る操作'"
+            ),
+        )
+        .await?;
+    let shown = browser.js("return document.body.innerText").await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in [
+        "impersonation",
+        "unit_received",
+        "printer",
+        "online (",
+        "Backlog",
+        " s ago",
+    ] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese page:\n{shown}"
+        );
+    }
+    browser.screenshot("site-ja").await?;
+    browser.assert_accessible("site-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the site's page in English",
+            "return document.documentElement.lang === 'en'",
+        )
+        .await?;
 
     // A site that is not in the fleet is said so.
     browser.c().goto(&format!("{base}/sites/atlantis")).await?;

@@ -233,7 +233,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
 
     // Registered: one mail, in Japanese, properly encoded, with its two links.
     let rma = register(&fleet, &key, "ORD-JA").await?;
-    let got = wait_messages(&sink, 1).await?;
+    let got = sink.wait_messages(1, TIMEOUT).await?;
     let m = &got[0];
     assert_eq!(m["rcpt_tos"], json!(["hanako@example.jp"]));
     assert_eq!(
@@ -271,7 +271,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
 
     // An English customer is written to in English.
     let rma_en = register(&fleet, &key, "ORD-EN").await?;
-    let got = wait_messages(&sink, 2).await?;
+    let got = sink.wait_messages(2, TIMEOUT).await?;
     assert_eq!(got[1]["rcpt_tos"], json!(["jane@example.com"]));
     assert_eq!(got[1]["subject"], "ブランドA: we have your return request");
     assert!(text_of(&got[1]).contains(&format!("Your return {rma_en} is registered")));
@@ -295,7 +295,7 @@ async fn customers_get_one_mail_per_event_in_their_language_and_none_after_unsub
     agent
         .grade_unit(second.lpn.clone(), Grade::A, "B-0001")
         .await?;
-    let got = wait_messages(&sink, 4).await?;
+    let got = sink.wait_messages(4, TIMEOUT).await?;
     let subjects: Vec<&str> = got[2..]
         .iter()
         .filter_map(|m| m["subject"].as_str())
@@ -477,7 +477,7 @@ async fn a_mail_waits_for_a_server_that_is_down_across_a_restart_and_a_forgotten
     // The server comes up: the waiting mail arrives, once; the forgotten customer's never.
     let dir = tempfile::tempdir()?;
     let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
-    let got = wait_messages(&sink, 1).await?;
+    let got = sink.wait_messages(1, TIMEOUT).await?;
     assert_eq!(got[0]["rcpt_tos"], json!(["hanako@example.jp"]));
     wait_for("the message marked sent", TIMEOUT, || {
         let (fleet, kept) = (&fleet, &kept);
@@ -663,14 +663,14 @@ async fn a_return_still_open_past_the_configured_delay_gets_one_notice() -> anyh
         |config| config.notifications.delay_notice_after_hours = 24,
     )
     .await?;
-    wait_messages(&sink, 1).await?;
+    sink.wait_messages(1, TIMEOUT).await?;
 
     // A minute short of a day: nothing yet. Past it: one notice, and only one.
     clock.set(START_MS + 24 * HOUR_MS - 60_000);
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(sink.messages()?.len(), 1);
     clock.set(START_MS + 25 * HOUR_MS);
-    let got = wait_messages(&sink, 2).await?;
+    let got = sink.wait_messages(2, TIMEOUT).await?;
     assert_eq!(
         got[1]["subject"],
         "【ブランドA】返品の処理に時間がかかっております"
@@ -720,7 +720,7 @@ async fn mail_goes_over_starttls_with_the_configured_login() -> anyhow::Result<(
         |_| {},
     )
     .await?;
-    let got = wait_messages(&sink, 1).await?;
+    let got = sink.wait_messages(1, TIMEOUT).await?;
     assert_eq!(got[0]["tls"], true, "{}", got[0]);
     assert_eq!(got[0]["login"], USER, "{}", got[0]);
     assert_eq!(

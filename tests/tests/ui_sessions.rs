@@ -789,6 +789,9 @@ async fn the_counter_takes_back_only_what_the_order_and_the_policy_allow() -> an
     let rma = done["rma"].as_str().unwrap_or_default();
     let res = get(addr, &format!("/ui/store/labels/{rma}/zpl"), Some(&other)).await?;
     assert_eq!(res.status, 403, "{}", res.body);
+    // Nor its customer's receipt, which would mint a token to the customer's status page.
+    let res = get(addr, &format!("/ui/store/receipts/{rma}"), Some(&other)).await?;
+    assert_eq!(res.status, 403, "{}", res.body);
     let res = get(addr, &format!("/ui/store/labels/{rma}/zpl"), Some(&store)).await?;
     assert_eq!(res.status, 200, "{}", res.body);
     assert!(

@@ -25,6 +25,9 @@ pub struct CounterReturn {
     pub order_ref: String,
     pub lines: Vec<ReturnLine>,
     pub resolution: Resolution,
+    /// What the clerk saw of the goods, compared later with the site's grading as the API's
+    /// store returns are (`store::counter_checks`); none when the clerk did not check.
+    pub condition: Option<store::counter_checks::StoreCondition>,
     /// Only ask the policy (fees, bonus, refusals); store nothing.
     pub dry_run: bool,
 }
@@ -74,6 +77,7 @@ pub async fn at_counter(
         order_ref,
         lines,
         resolution,
+        condition,
         dry_run,
     } = req;
     let now_ms = ctx.clock.now_ms();
@@ -213,7 +217,7 @@ pub async fn at_counter(
             Some(facts.order.ordered_ms),
         ),
         (None, None),
-        None,
+        condition.and_then(|c| serde_json::to_string(&c).ok()),
     );
     let routed = register(
         ctx,

@@ -5,6 +5,7 @@
 //! Architecture invariant: no SQL here (statements live behind `store/`), and nothing of HTTP:
 //! refusals are [`AppError`] values that name the request's field.
 
+pub mod alert_notices;
 pub mod batch;
 pub mod counter;
 pub mod error;

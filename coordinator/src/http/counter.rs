@@ -1,7 +1,7 @@
 //! The store counter's endpoints (a store session; the store is the session's): look an
 //! order up, register a return of some of its lines with the customer's choice, see the site
-//! it is routed to, print its label (ZPL, or a page for any printer), list the returns
-//! waiting at the store.
+//! it is routed to, print its label (ZPL, or a page for any printer) and the customer's
+//! receipt (`receipt.rs`), list the store's returns of today and those still on their way.
 //!
 //! A return registered here goes through the same use case as `POST /api/v1/returns`
 //! (`app::register`), from the store's coordinates with `origin_store` set, after the
@@ -25,13 +25,14 @@ use super::rfc3339;
 use super::session::Browser;
 use crate::app::counter;
 use crate::policy::{self, Resolution};
+use crate::store::counter_checks::{StoreCondition, PHOTO_REF_BYTES_MAX};
 use crate::store::dashboard::{self as queries, StoreReturn};
 use crate::store::lifecycle;
 use crate::store::orders::{self, LineFacts, Order, ORDERS_FOUND_MAX};
 use crate::Ctx;
 
-/// Returns listed as waiting at a store at most.
-pub const STORE_WAITING_MAX: usize = 100;
+/// Returns listed at a store's counter at most.
+pub const STORE_RECENT_MAX: usize = 100;
 /// Longest lookup text, in bytes.
 pub const LOOKUP_BYTES_MAX: usize = 64;
 
@@ -42,6 +43,10 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/store/returns", post(register))
         .route("/ui/store/labels/{rma}", get(label_page))
         .route("/ui/store/labels/{rma}/zpl", get(label_zpl))
+        .route(
+            "/ui/store/receipts/{rma}",
+            get(super::receipt::receipt_page),
+        )
 }
 
 fn the_store(ctx: &Ctx, id: &StoreId) -> Result<Store, ApiError> {
@@ -65,8 +70,9 @@ struct StoreInfo {
 #[derive(Serialize)]
 struct StoreState {
     store: StoreInfo,
-    /// Returns registered here that have not reached their site yet, newest first.
-    waiting: Vec<StoreReturn>,
+    /// Returns registered here today (in Japan, where every store is), and older ones that
+    /// have not reached their site yet, newest first: each keeps its label and receipt.
+    recent: Vec<StoreReturn>,
     /// The reason codes a line may carry.
     reasons: Vec<&'static str>,
     /// The zone the page shows times in (`http.time_zone`).
@@ -80,9 +86,10 @@ async fn state(
     let id = browser.require_store()?;
     let store = the_store(&ctx, &id)?;
     let s = id.clone();
-    let waiting = ctx
+    let today_ms = crate::app::route::start_of_day_jst(ctx.clock.now_ms());
+    let recent = ctx
         .db
-        .call(move |c| queries::store_waiting(c, s.as_str(), STORE_WAITING_MAX))
+        .call(move |c| queries::store_recent(c, s.as_str(), today_ms, STORE_RECENT_MAX))
         .await?;
     Ok(Json(StoreState {
         store: StoreInfo {
@@ -95,7 +102,7 @@ async fn state(
             latitude: store.location.lat(),
             longitude: store.location.lon(),
         },
-        waiting,
+        recent,
         reasons: ReasonCode::ALL.iter().map(|r| r.as_str()).collect(),
         time_zone: ctx.config.http.time_zone.clone(),
     }))
@@ -213,9 +220,36 @@ struct CounterReturn {
     /// The variant the customer takes instead (exchange only).
     #[serde(default)]
     exchange_sku: Option<String>,
+    /// What the clerk saw of the goods (tags on, opened, visibly used, damaged, the photo's
+    /// reference); absent when not checked.
+    #[serde(default)]
+    condition: Option<StoreCondition>,
     /// Only ask the policy (fees, bonus, refusals); register nothing.
     #[serde(default)]
     dry_run: bool,
+}
+
+/// A photo reference the clerk typed: what the store's camera or tablet numbered it, in
+/// printable characters, at most `PHOTO_REF_BYTES_MAX` bytes.
+fn checked_condition(c: Option<StoreCondition>) -> Result<Option<StoreCondition>, ApiError> {
+    let Some(mut c) = c else { return Ok(None) };
+    if let Some(photo) = c.photo_ref.take() {
+        let photo = photo.trim().to_owned();
+        if photo.is_empty() || photo.len() > PHOTO_REF_BYTES_MAX {
+            return Err(ApiError::invalid_field(
+                "condition.photo_ref",
+                format!("the photo's reference, 1..={PHOTO_REF_BYTES_MAX} bytes"),
+            ));
+        }
+        if photo.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field(
+                "condition.photo_ref",
+                "the photo's reference holds a control character",
+            ));
+        }
+        c.photo_ref = Some(photo);
+    }
+    Ok(Some(c))
 }
 
 #[derive(Serialize)]
@@ -295,6 +329,7 @@ async fn register(
         (Choice::StoreCredit, _) => Resolution::StoreCredit,
         _ => Resolution::Refund,
     };
+    let condition = checked_condition(req.condition)?;
     let exchange_ordered = matches!(resolution, Resolution::Exchange { .. }).then_some(true);
     let done = counter::at_counter(
         &ctx,
@@ -304,6 +339,7 @@ async fn register(
             order_ref: req.order_ref,
             lines,
             resolution,
+            condition,
             dry_run: req.dry_run,
         },
         &browser.key_id,
@@ -346,7 +382,7 @@ async fn register(
 }
 
 /// A return of this store, for its label: (RMA, site id, site name, store name).
-async fn labelled(
+pub(super) async fn labelled(
     ctx: &Arc<Ctx>,
     browser: &Browser,
     rma: String,
@@ -454,4 +490,26 @@ async fn label_page(
         store_name = e(&store_name),
     );
     Ok(super::page::page(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_photo_reference_is_trimmed_and_checked() {
+        let with = |photo: &str| {
+            checked_condition(Some(StoreCondition {
+                tags_on: true,
+                photo_ref: Some(photo.into()),
+                ..StoreCondition::default()
+            }))
+        };
+        let kept = with(" IMG-0042 ").ok().flatten();
+        assert_eq!(kept.and_then(|c| c.photo_ref).as_deref(), Some("IMG-0042"));
+        for bad in ["", "  ", "IMG\n42", &"x".repeat(PHOTO_REF_BYTES_MAX + 1)] {
+            assert!(with(bad).is_err(), "{bad:?}");
+        }
+        assert!(matches!(checked_condition(None), Ok(None)));
+    }
 }

@@ -32,7 +32,10 @@ pub fn router() -> Router<Arc<Ctx>> {
 /// The page, for an ops session (it reads the return itself).
 async fn return_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     match Browser::of(&ctx, &headers).await {
-        Ok(b) if b.scope == Scope::Ops => page(RETURN_HTML),
+        Ok(b) if b.scope == Scope::Ops => page(super::i18n::render(
+            RETURN_HTML,
+            super::i18n::lang_of(&headers),
+        )),
         Ok(_) => Redirect::to("/store").into_response(),
         // A login lands on the list (its landings are a fixed set: no open redirect).
         Err(NoSession::Missing) => session::to_login("/returns"),

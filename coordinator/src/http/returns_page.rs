@@ -31,7 +31,10 @@ pub fn router() -> Router<Arc<Ctx>> {
 /// The list page, for an ops session.
 async fn returns_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     match Browser::of(&ctx, &headers).await {
-        Ok(b) if b.scope == Scope::Ops => page(RETURNS_HTML),
+        Ok(b) if b.scope == Scope::Ops => page(super::i18n::render(
+            RETURNS_HTML,
+            super::i18n::lang_of(&headers),
+        )),
         Ok(_) => Redirect::to("/store").into_response(),
         Err(NoSession::Missing) => session::to_login("/returns"),
         Err(NoSession::Failed(e)) => e.into_response(),

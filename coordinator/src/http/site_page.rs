@@ -33,7 +33,10 @@ pub fn router() -> Router<Arc<Ctx>> {
 
 async fn site_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     match Browser::of(&ctx, &headers).await {
-        Ok(b) if b.scope == Scope::Ops => page(SITE_HTML),
+        Ok(b) if b.scope == Scope::Ops => page(super::i18n::render(
+            SITE_HTML,
+            super::i18n::lang_of(&headers),
+        )),
         Ok(_) => Redirect::to("/store").into_response(),
         Err(NoSession::Missing) => session::to_login("/"),
         Err(NoSession::Failed(e)) => e.into_response(),

@@ -106,6 +106,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/events", get(events))
         .route("/ui/returns/{rma}", get(decisions))
         .merge(super::counter::router())
+        .merge(super::i18n::router())
         .merge(super::returns_page::router())
         .merge(super::return_page::router())
         .merge(super::quarantine_page::router())
@@ -113,8 +114,11 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(super::site_page::router())
 }
 
-async fn login_page() -> Response {
-    page(LOGIN_HTML)
+async fn login_page(headers: HeaderMap) -> Response {
+    page(super::i18n::render(
+        LOGIN_HTML,
+        super::i18n::lang_of(&headers),
+    ))
 }
 
 /// The ops dashboard, for an ops session; a store session goes to its counter.
@@ -130,7 +134,10 @@ async fn dashboard_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Resp
 /// The store counter, for a store session; an ops session goes to the dashboard.
 async fn store_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     match Browser::of(&ctx, &headers).await {
-        Ok(b) if matches!(b.scope, Scope::Store(_)) => page(STORE_HTML),
+        Ok(b) if matches!(b.scope, Scope::Store(_)) => page(super::i18n::render(
+            STORE_HTML,
+            super::i18n::lang_of(&headers),
+        )),
         Ok(_) => Redirect::to("/").into_response(),
         Err(NoSession::Missing) => session::to_login("/store"),
         Err(NoSession::Failed(e)) => e.into_response(),

@@ -191,6 +191,41 @@ impl Mail {
     }
 }
 
+impl Mail {
+    /// A mail to ops, not a customer: no unsubscribe headers (nobody opts out of alerts by
+    /// a mail client's button; `[alerts] email_to` is the list). `tag` names the message
+    /// (`alert-<id>`), so a resend of the same one carries the same Message-ID.
+    pub fn ops_message(
+        &self,
+        tag: &str,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<Message, ChannelError> {
+        let to: Mailbox = to.parse().map_err(|e: lettre::address::AddressError| {
+            ChannelError::Address(to.to_owned(), e.to_string())
+        })?;
+        let domain = self.from.email.domain().to_owned();
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(subject)
+            .message_id(Some(format!("<modori-{tag}@{domain}>")))
+            .header(ContentType::TEXT_PLAIN)
+            .body(text.to_owned())
+            .map_err(|e| ChannelError::Build(e.to_string()))
+    }
+
+    /// Sends a message made by [`Mail::ops_message`] over the same transport as customers'.
+    pub async fn send_message(&self, message: Message) -> Result<(), ChannelError> {
+        self.transport
+            .send(message)
+            .await
+            .map_err(|e| ChannelError::Smtp(e.to_string()))?;
+        Ok(())
+    }
+}
+
 impl Channel for Mail {
     fn name(&self) -> &'static str {
         "email"

@@ -504,6 +504,33 @@ pub fn store_waiting(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Returns registered at `store` that have not reached their site yet, or were registered
+/// since `since_ms` (the start of the store's day) wherever they are now; newest first.
+pub fn store_recent(
+    conn: &Connection,
+    store: &str,
+    since_ms: i64,
+    limit: usize,
+) -> Result<Vec<StoreReturn>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT rma, site, status, merchant, order_ref, lines_json, created_ms FROM returns
+         WHERE origin_store = ?1 AND (status = 'expected' OR created_ms >= ?2)
+         ORDER BY created_ms DESC LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![store, since_ms, to_i64(limit as u64)], |r| {
+        Ok(StoreReturn {
+            rma: r.get(0)?,
+            site: r.get(1)?,
+            status: r.get(2)?,
+            merchant: r.get(3)?,
+            order_ref: r.get(4)?,
+            lines: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+            created_ms: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// What the catalogue says of a merchant's SKU: (price, final sale, category).
 pub fn catalog_item(
     conn: &Connection,
@@ -663,5 +690,13 @@ mod tests {
         let values = disposed_values(&conn).unwrap();
         assert_eq!(values[0].disposition, "recycle", "{values:?}");
         assert_eq!(store_waiting(&conn, "st-umeda", 10).unwrap().len(), 1);
+        // The counter's list keeps today's returns once they have arrived, older ones not.
+        let recent = |since| store_recent(&conn, "st-umeda", since, 10).unwrap();
+        assert_eq!(recent(i64::MAX).len(), 1);
+        let today = recent(0);
+        assert_eq!(today.len(), 2, "{today:?}");
+        assert!(today
+            .iter()
+            .any(|r| r.rma == "RMA-1" && r.status != "expected"));
     }
 }

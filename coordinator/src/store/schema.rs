@@ -379,5 +379,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::photos::MIGRATION),
         // The pickups customers booked on the portal (store/pickups.rs).
         M::up(super::pickups::MIGRATION),
+        // Alerts told by mail and webhook, and their outbox (store/alert_notices.rs).
+        M::up(super::alert_notices::MIGRATION),
     ])
 }

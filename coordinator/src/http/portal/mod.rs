@@ -8,7 +8,7 @@
 
 mod label;
 mod photos;
-mod render;
+pub(crate) mod render;
 mod scan;
 mod upload;
 
