@@ -165,8 +165,20 @@ pub struct Snapshot {
     pub anomalies: Vec<AnomalyView>,
     pub alerts: Vec<Alert>,
     pub thresholds: AlertsSection,
+    /// What the strict terms are and from which abuse score, for the page to say in words.
+    pub strict: StrictTerms,
     /// The zone the page shows times in (`http.time_zone`).
     pub time_zone: String,
+}
+
+/// The strict terms against the standard ones (`[policy]`).
+#[derive(Clone, Debug, Serialize)]
+pub struct StrictTerms {
+    pub from_score: u32,
+    pub return_window_days: u32,
+    pub standard_return_window_days: u32,
+    pub refund_fee_yen: u64,
+    pub standard_refund_fee_yen: u64,
 }
 
 /// What is read from the database, with when it was read.
@@ -487,6 +499,13 @@ impl Dashboard {
                 email_to: Vec::new(),
                 webhook_url: None,
                 ..ctx.config.alerts.clone()
+            },
+            strict: StrictTerms {
+                from_score: ctx.config.policy.strict_from_score,
+                return_window_days: ctx.config.policy.strict.return_window_days,
+                standard_return_window_days: ctx.config.policy.terms.return_window_days,
+                refund_fee_yen: ctx.config.policy.strict.refund_fee_yen,
+                standard_refund_fee_yen: ctx.config.policy.terms.refund_fee_yen,
             },
             time_zone: ctx.config.http.time_zone.clone(),
         };

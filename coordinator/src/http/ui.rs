@@ -124,7 +124,10 @@ async fn login_page(headers: HeaderMap) -> Response {
 /// The ops dashboard, for an ops session; a store session goes to its counter.
 async fn dashboard_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     match Browser::of(&ctx, &headers).await {
-        Ok(b) if b.scope == Scope::Ops => page(DASHBOARD_HTML),
+        Ok(b) if b.scope == Scope::Ops => page(super::i18n::render(
+            DASHBOARD_HTML,
+            super::i18n::lang_of(&headers),
+        )),
         Ok(_) => Redirect::to("/store").into_response(),
         Err(NoSession::Missing) => session::to_login("/"),
         Err(NoSession::Failed(e)) => e.into_response(),
