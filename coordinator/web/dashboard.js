@@ -34,11 +34,6 @@ function stateWords(state) {
   return words + " (" + (step === "graded" ? detail : wordsOr("disposition." + detail, detail)) + ")";
 }
 
-/** An English text of the server (an alert's or an anomaly's detail), marked as English. */
-function serverText(text) {
-  return el("span", { lang: "en", text });
-}
-
 /** The state as last received, the coordinator's clock against ours, and the link. */
 let state = null;
 let clockOffsetMs = 0;
@@ -129,7 +124,7 @@ function alertItem(a) {
   const item = el("li", { class: "kind-" + a.kind + (a.silence ? " silenced" : ""), "data-kind": a.kind,
     "data-site": a.site, "data-alert": a.key, "data-silenced": a.silence ? a.silence.kind : null },
     el("strong", { text: a.site }), " — ", el("strong", { text: wordsOr("alert." + a.kind, a.kind) }), ": ",
-    serverText(a.message));
+    alertText(a));
   if (a.silence) {
     item.append(el("span", { class: "silence", text: " (" + silenceWords(a.silence) + ")" }));
     return item;
@@ -382,7 +377,7 @@ async function explain(rma) {
       el("h3", {}, el("a", { href: "/returns/" + encodeURIComponent(d.rma), text: d.rma }), " — ",
         wordsOr("status." + d.status, d.status), el("span", { class: "muted", text: " " + from })),
       el("p", {}, el("strong", { text: t("dashboard.routing") + " " }),
-        el("span", { id: "decision-routing" }, t("dashboard.routed_to", { site: d.site }) + " ", serverText(d.routing))),
+        el("span", { id: "decision-routing" }, routingWords(d))),
       el("p", { class: "muted", text: t("dashboard.lines", { lines: lines.join(t("dashboard.list_sep")) }) }),
       el("table", { id: "decision-units" },
         el("thead", {}, el("tr", {}, ["col_unit", "col_site", "col_sku", "col_state", "col_grade", "col_decision", "col_why"]

@@ -97,6 +97,15 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
             "const r = document.getElementById('decision-routing'); return !!r && r.textContent.includes('sendai') && r.textContent.includes('km')",
         )
         .await?;
+    // Said by the page from the candidates the routing weighed, in the server's own words.
+    let explanation = routed["explanation"].as_str().unwrap_or_default();
+    assert!(explanation.starts_with("sendai at "), "{routed}");
+    assert_eq!(
+        browser
+            .js("return document.getElementById('decision-routing').textContent")
+            .await?,
+        json!(explanation)
+    );
 
     // Mark this page load: a reload would lose the mark.
     browser
@@ -155,7 +164,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
         .until(
             "the decisions in Japanese",
             "const r = document.getElementById('decision-routing'); \
-             return !!r && r.textContent.startsWith('sendai：') && r.textContent.includes('km') \
+             return !!r && r.textContent.startsWith('sendai（') && r.textContent.includes('km、本日の割り当て') \
                && document.querySelector('#decision-out h3')?.textContent.includes('倉庫へ輸送中')",
         )
         .await?;
@@ -1011,6 +1020,7 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
             &format!(
                 "return document.documentElement.lang === 'ja' && location.pathname === '/returns/{arrived}' \
                  && document.getElementById('status').textContent === '倉庫で受け入れ中' \
+                 && document.getElementById('routing').textContent.includes('本日の割り当て') \
                  && document.querySelectorAll('#timeline li[data-kind=\"registered\"] strong')[0]?.textContent === '受付'"
             ),
         )
@@ -1316,6 +1326,31 @@ async fn ops_acknowledge_an_alert_until_it_clears_and_mute_it_for_a_time() -> an
     browser.js("window.scrollTo(0, 0); return true").await?;
     browser.screenshot("dashboard-alert-muted").await?;
     browser.assert_accessible("dashboard-alert-muted").await?;
+    // The alert's figures come as parameters, said in the page's language.
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelector('{item} .alert-text')?.textContent"
+            ))
+            .await?,
+        json!("units in quarantine: 1 (alert above 0)")
+    );
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the muted alert in Japanese",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return document.documentElement.lang === 'ja' && !!li \
+                   && li.querySelector('.alert-text')?.textContent === '保留中の商品 1 点（0 点を超えると通知）' \
+                   && li.textContent.includes('保留品が多すぎます') && li.textContent.includes('まで一時停止')"
+            ),
+        )
+        .await?;
+    browser.screenshot("dashboard-alert-muted-ja").await?;
+    browser
+        .assert_accessible("dashboard-alert-muted-ja")
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

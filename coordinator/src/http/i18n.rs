@@ -300,6 +300,18 @@ mod tests {
         for k in ["retail", "konbini"] {
             assert!(en.contains_key(&format!("store_kind.{k}")), "{k}");
         }
+        // Every alert kind has its words, and a text with exactly its parameters as holes.
+        for (kind, names) in crate::dashboard::ALERT_PARAMS {
+            assert!(en.contains_key(&format!("alert.{kind}")), "{kind}");
+            let text = &en[&format!("alert_text.{kind}")];
+            let mut holes: Vec<&str> = text
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(h, _)| h))
+                .collect();
+            holes.sort_unstable();
+            assert_eq!(holes, names, "alert_text.{kind}");
+        }
         // Every event the dashboard charts has its words.
         for k in crate::dashboard::THROUGHPUT_KINDS {
             assert!(en.contains_key(&format!("event.{k}")), "{k}");
