@@ -107,7 +107,10 @@ pub struct Alert {
     /// `site_offline`, `lag_ops`, `lag_seconds`, `quarantine_backlog`, `device_down`.
     pub kind: &'static str,
     pub site: String,
+    /// In English, for mails, webhooks and readers of the raw state.
     pub message: String,
+    /// The figures of `message` by name ([`ALERT_PARAMS`]), for a page to say in its language.
+    pub params: BTreeMap<&'static str, serde_json::Value>,
     /// Acknowledged or muted by ops: it is shown, but does not shout.
     pub silence: Option<alert_silences::Silence>,
 }
@@ -165,8 +168,20 @@ pub struct Snapshot {
     pub anomalies: Vec<AnomalyView>,
     pub alerts: Vec<Alert>,
     pub thresholds: AlertsSection,
+    /// What the strict terms are and from which abuse score, for the page to say in words.
+    pub strict: StrictTerms,
     /// The zone the page shows times in (`http.time_zone`).
     pub time_zone: String,
+}
+
+/// The strict terms against the standard ones (`[policy]`).
+#[derive(Clone, Debug, Serialize)]
+pub struct StrictTerms {
+    pub from_score: u32,
+    pub return_window_days: u32,
+    pub standard_return_window_days: u32,
+    pub refund_fee_yen: u64,
+    pub standard_refund_fee_yen: u64,
 }
 
 /// What is read from the database, with when it was read.
@@ -488,6 +503,13 @@ impl Dashboard {
                 webhook_url: None,
                 ..ctx.config.alerts.clone()
             },
+            strict: StrictTerms {
+                from_score: ctx.config.policy.strict_from_score,
+                return_window_days: ctx.config.policy.strict.return_window_days,
+                standard_return_window_days: ctx.config.policy.terms.return_window_days,
+                refund_fee_yen: ctx.config.policy.strict.refund_fee_yen,
+                standard_refund_fee_yen: ctx.config.policy.terms.refund_fee_yen,
+            },
             time_zone: ctx.config.http.time_zone.clone(),
         };
         record_metrics(ctx, &snapshot);
@@ -526,6 +548,16 @@ fn record_metrics(ctx: &Ctx, s: &Snapshot) {
     }
 }
 
+/// Every alert kind with the names of its parameters (`Alert::params`), sorted; the pages'
+/// texts (`alert_text.*` in the i18n files) have exactly these holes.
+pub const ALERT_PARAMS: [(&str, &[&str]); 5] = [
+    ("site_offline", &["minutes", "threshold"]),
+    ("lag_ops", &["ops", "threshold"]),
+    ("lag_seconds", &["seconds", "threshold"]),
+    ("quarantine_backlog", &["threshold", "units"]),
+    ("device_down", &["device", "device_kind", "minutes"]),
+];
+
 /// The alerts the thresholds raise on the sites as they are at `now_ms`. A site never seen
 /// since the coordinator started (`started_ms`) counts as offline since then.
 pub fn alerts(
@@ -537,7 +569,10 @@ pub fn alerts(
     let mut out = Vec::new();
     let minutes = |ms: i64| ms.max(0) / 60_000;
     for s in sites {
-        let mut raise = |kind: &'static str, subject: Option<&str>, message: String| {
+        let mut raise = |kind: &'static str,
+                         subject: Option<&str>,
+                         message: String,
+                         params: Vec<(&'static str, serde_json::Value)>| {
             out.push(Alert {
                 key: match subject {
                     Some(subject) => format!("{kind}:{}:{subject}", s.id),
@@ -546,6 +581,7 @@ pub fn alerts(
                 kind,
                 site: s.id.clone(),
                 message,
+                params: params.into_iter().collect(),
                 silence: None,
             })
         };
@@ -562,6 +598,10 @@ pub fn alerts(
                         minutes(offline_ms),
                         config.offline_minutes
                     ),
+                    vec![
+                        ("minutes", minutes(offline_ms).into()),
+                        ("threshold", config.offline_minutes.into()),
+                    ],
                 );
             }
         }
@@ -573,6 +613,7 @@ pub fn alerts(
                     "{} is {lag} ops behind (threshold {})",
                     s.id, config.lag_ops
                 ),
+                vec![("ops", lag.into()), ("threshold", config.lag_ops.into())],
             );
         }
         if let Some(lag) = s.lag_seconds.filter(|l| *l >= config.lag_seconds) {
@@ -583,6 +624,10 @@ pub fn alerts(
                     "{} is {lag} s behind (threshold {} s)",
                     s.id, config.lag_seconds
                 ),
+                vec![
+                    ("seconds", lag.into()),
+                    ("threshold", config.lag_seconds.into()),
+                ],
             );
         }
         if s.backlog.quarantine > config.quarantine_max {
@@ -593,6 +638,10 @@ pub fn alerts(
                     "{} has {} units in quarantine (threshold {})",
                     s.id, s.backlog.quarantine, config.quarantine_max
                 ),
+                vec![
+                    ("units", s.backlog.quarantine.into()),
+                    ("threshold", config.quarantine_max.into()),
+                ],
             );
         }
         for d in s.devices.iter().flatten().filter(|d| !d.connected) {
@@ -608,6 +657,11 @@ pub fn alerts(
                         d.name,
                         minutes(down_ms)
                     ),
+                    vec![
+                        ("device", d.name.clone().into()),
+                        ("device_kind", d.kind.clone().into()),
+                        ("minutes", minutes(down_ms).into()),
+                    ],
                 );
             }
         }
@@ -687,6 +741,19 @@ mod tests {
                 )
             })
             .collect();
+        // Each alert carries its kind's parameters, no more, no fewer.
+        for a in alerts(&config, now, 0, &sites) {
+            let (_, names) = ALERT_PARAMS
+                .iter()
+                .find(|(k, _)| *k == a.kind)
+                .unwrap_or_else(|| panic!("{} not in ALERT_PARAMS", a.kind));
+            assert_eq!(
+                a.params.keys().copied().collect::<Vec<_>>(),
+                *names,
+                "{}",
+                a.kind
+            );
+        }
         assert_eq!(
             raised,
             [

@@ -251,6 +251,8 @@ pub struct History {
 /// One factor of the abuse score: its name, the count behind it and the points it adds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Factor {
+    /// A stable name for pages to put in their own words (`abuse_factor.*` in the i18n files).
+    pub key: &'static str,
     pub name: &'static str,
     pub count: u32,
     pub points: u32,
@@ -265,11 +267,31 @@ pub struct AbuseScore {
 
 /// Points per occurrence and their cap, per factor: frequent returns alone never make a
 /// customer strict; returning worn items or empty parcels does.
-const FACTORS: [(&str, u32, u32); 3] = [
-    ("returns in the last 90 days beyond two", 8, 40),
-    ("items returned worn on a no-fault reason", 15, 45),
-    ("parcels short or with a wrong item", 10, 30),
+const FACTORS: [(&str, &str, u32, u32); 3] = [
+    (
+        "returns_90d",
+        "returns in the last 90 days beyond two",
+        8,
+        40,
+    ),
+    (
+        "used_on_no_fault",
+        "items returned worn on a no-fault reason",
+        15,
+        45,
+    ),
+    (
+        "receipt_mismatches",
+        "parcels short or with a wrong item",
+        10,
+        30,
+    ),
 ];
+
+/// The keys of every factor, in the order a score lists them.
+pub fn factor_keys() -> impl Iterator<Item = &'static str> {
+    FACTORS.iter().map(|(key, ..)| *key)
+}
 
 /// Returns in 90 days that cost nothing in the score.
 const FREE_RETURNS_90D: u32 = 2;
@@ -283,7 +305,8 @@ pub fn abuse_score(history: &History) -> AbuseScore {
     let factors: Vec<Factor> = FACTORS
         .iter()
         .zip(counts)
-        .map(|((name, per, cap), count)| Factor {
+        .map(|((key, name, per, cap), count)| Factor {
+            key,
             name,
             count,
             points: count.saturating_mul(*per).min(*cap),

@@ -40,7 +40,15 @@ pub struct Candidate {
     pub score: Option<f64>,
     /// Why the site could not take the return.
     pub excluded: Option<String>,
+    /// The same as a code, for pages to say in their language: `no_testing` (it cannot test
+    /// electronics) or `full` (`routed_today` of `daily_capacity` units routed already).
+    pub excluded_code: Option<String>,
 }
+
+/// [`Candidate::excluded_code`]: the site cannot test the electronics in the return.
+pub const EXCLUDED_NO_TESTING: &str = "no_testing";
+/// [`Candidate::excluded_code`]: the site has no room today for the return's units.
+pub const EXCLUDED_FULL: &str = "full";
 
 /// A routing decision and why it was made, so ops can read the reason.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,17 +73,24 @@ pub fn route<'a>(
         .map(|s| {
             let load = routed_today(&s.id);
             let distance = distance_km(origin, s.location);
-            let excluded = if needs.testing && !s.capabilities.contains(&Capability::Testing) {
-                Some("cannot test electronics".to_owned())
-            } else if load.saturating_add(needs.n_units.max(1)) > s.daily_capacity_units {
-                Some(format!(
-                    "full today ({load}/{} units; this return has {})",
-                    s.daily_capacity_units,
-                    needs.n_units.max(1)
-                ))
-            } else {
-                None
-            };
+            let (excluded, excluded_code) =
+                if needs.testing && !s.capabilities.contains(&Capability::Testing) {
+                    (
+                        Some("cannot test electronics".to_owned()),
+                        Some(EXCLUDED_NO_TESTING.to_owned()),
+                    )
+                } else if load.saturating_add(needs.n_units.max(1)) > s.daily_capacity_units {
+                    (
+                        Some(format!(
+                            "full today ({load}/{} units; this return has {})",
+                            s.daily_capacity_units,
+                            needs.n_units.max(1)
+                        )),
+                        Some(EXCLUDED_FULL.to_owned()),
+                    )
+                } else {
+                    (None, None)
+                };
             let utilisation = f64::from(load) / f64::from(s.daily_capacity_units.max(1));
             let score = excluded
                 .is_none()
@@ -87,6 +102,7 @@ pub fn route<'a>(
                 daily_capacity: s.daily_capacity_units,
                 score,
                 excluded,
+                excluded_code,
             };
             (candidate, s)
         })
@@ -202,6 +218,7 @@ mod tests {
             .unwrap();
         assert_eq!(fukuoka.score, None);
         assert!(fukuoka.excluded.as_deref().unwrap().contains("full"));
+        assert_eq!(fukuoka.excluded_code.as_deref(), Some(EXCLUDED_FULL));
     }
 
     fn route_full(fleet: &Fleet, origin: Coordinates) -> (Option<String>, Vec<Candidate>) {
@@ -301,7 +318,9 @@ mod tests {
         let (none, candidates) = route(&fleet.sites, here, Needs::default(), |_| u32::MAX);
         assert!(none.is_none());
         assert_eq!(candidates.len(), fleet.sites.len());
-        assert!(candidates.iter().all(|c| c.excluded.is_some()));
+        assert!(candidates
+            .iter()
+            .all(|c| c.excluded.is_some() && c.excluded_code.is_some()));
         assert!(nearest_site(&[], here).is_none());
     }
 }

@@ -64,6 +64,51 @@ function t(key, vars) {
   return text;
 }
 
+/** An English text of the server (an alert's or an anomaly's detail), marked as English. */
+function serverText(text) {
+  return el("span", { lang: "en", text });
+}
+
+/**
+ * An alert's figures in the page's language (`alert_text.*` with the alert's parameters); an
+ * alert the page has no words for keeps the server's English.
+ */
+function alertText(a) {
+  const key = "alert_text." + a.kind;
+  if (t(key) === key || !a.params) return serverText(a.message);
+  const vars = {};
+  for (const [k, v] of Object.entries(a.params)) {
+    const device = "device." + v;
+    vars[k] = typeof v === "number" ? fmtInt(v) : k === "device_kind" && t(device) !== device ? t(device) : v;
+  }
+  return el("span", { class: "alert-text", text: t(key, vars) });
+}
+
+/**
+ * Why a return went to its site, in the page's language, from the candidates the routing
+ * weighed (`routing_candidates`: best first); a return stored without them keeps the server's
+ * English.
+ */
+function routingWords(d) {
+  const all = d.routing_candidates || [];
+  const best = all.find((c) => c.site === d.site && c.score !== null && c.score !== undefined);
+  const reasons = { full: "routing.excluded_full", no_testing: "routing.excluded_no_testing" };
+  const left = all.filter((c) => c.excluded && c.distance_km < (best ? best.distance_km : 0));
+  if (!best || left.some((c) => !reasons[c.excluded_code])) return serverText(d.routing);
+  const km = (c) => Math.round(c.distance_km);
+  const score = (c) => Math.round(c.score);
+  const parts = [t("routing.best", { site: best.site, km: km(best), routed: best.routed_today,
+    capacity: best.daily_capacity, score: score(best) })];
+  const next = all[all.indexOf(best) + 1];
+  if (next && next.score !== null && next.score !== undefined) {
+    parts.push(t("routing.next", { site: next.site, km: km(next), score: score(next) }));
+  }
+  for (const c of left) {
+    parts.push(t(reasons[c.excluded_code], { site: c.site, km: km(c), routed: c.routed_today, capacity: c.daily_capacity }));
+  }
+  return el("span", { class: "routing-words", text: parts.join("") });
+}
+
 // The language switch comes back to the page it was used on, whatever its address.
 (() => {
   const link = document.getElementById("lang-switch");

@@ -35,7 +35,7 @@ function show(r) {
   text("site", r.site);
   text("merchant", r.merchant);
   text("origin", r.origin);
-  text("routing", r.routing);
+  fill("routing", routingWords(r));
   fill("line-rows", r.lines.map((l) => el("tr", {},
     el("td", { text: l.sku }), el("td", { class: "num", text: l.qty }), el("td", { text: l.reason ? wordsOr("reason." + l.reason, l.reason) : "–" }))));
   fill("unit-rows", r.units.length

@@ -13,11 +13,6 @@ function eventWords(kind) {
   return words === "event." + kind ? kind : words;
 }
 
-/** An English text of the server (an alert's or an anomaly's detail), marked as English. */
-function serverText(text) {
-  return el("span", { lang: "en", text });
-}
-
 const siteId = decodeURIComponent(location.pathname.split("/").pop());
 
 function text(id, value) {
@@ -38,7 +33,7 @@ function show(p) {
     : s.lag_seconds ? t("site.lag_seconds", { n: fmtInt(s.lag_ops), s: s.lag_seconds }) : t("site.lag_ops", { n: fmtInt(s.lag_ops) }));
   fill("site-alerts", p.alerts.length
     ? p.alerts.map((a) => el("li", { "data-kind": a.kind, class: a.silence ? "muted" : "error" },
-      el("strong", { text: t("alert." + a.kind) }), ": ", serverText(a.message),
+      el("strong", { text: t("alert." + a.kind) }), ": ", alertText(a),
       a.silence ? ` (${t("site.silenced", { kind: t("silence." + a.silence.kind), key: a.silence.by_key_id })})` : ""))
     : el("li", { class: "muted", text: t("site.no_alert") }));
   fill("device-rows", !s.devices

@@ -32,7 +32,8 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
     let base = format!("http://{}", fleet.http());
     // A return to explain, and an anomaly to list.
     let body = r#"{"origin": {"store_id": "st-sendai-ichibancho"},
-                   "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"}]}"#;
+                   "lines": [{"sku": "TEE-WHT-M", "qty": 1, "reason": "too_small"},
+                             {"sku": "TEE-WHT-L", "qty": 1, "reason": "arrived_late"}]}"#;
     let (status, text) = fleet.api("POST", "/api/v1/returns", Some(body)).await?;
     anyhow::ensure!(status == 201, "{text}");
     let routed: serde_json::Value = serde_json::from_str(&text)?;
@@ -96,6 +97,15 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
             "const r = document.getElementById('decision-routing'); return !!r && r.textContent.includes('sendai') && r.textContent.includes('km')",
         )
         .await?;
+    // Said by the page from the candidates the routing weighed, in the server's own words.
+    let explanation = routed["explanation"].as_str().unwrap_or_default();
+    assert!(explanation.starts_with("sendai at "), "{routed}");
+    assert_eq!(
+        browser
+            .js("return document.getElementById('decision-routing').textContent")
+            .await?,
+        json!(explanation)
+    );
 
     // Mark this page load: a reload would lose the mark.
     browser
@@ -124,9 +134,116 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
     browser.js("window.scrollTo(0, 0); return true").await?;
     let shot = browser.screenshot("dashboard").await?;
     assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    // No abbreviation of a step, in either language.
+    let shown = browser.js(VISIBLE_TEXT).await?;
+    let shown = shown.as_str().unwrap_or_default();
+    assert_eq!(abbreviations(shown), Vec::<&str>::new(), "{shown}");
+
+    // In Japanese, back on the dashboard: every word the page writes, and the codes it is
+    // sent (reasons, steps, anomaly kinds, unit states), in Japanese.
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the dashboard in Japanese",
+            "return document.documentElement.lang === 'ja' && location.pathname === '/' \
+             && document.getElementById('online').textContent === '倉庫 9 か所中 8 か所が接続中' \
+             && document.getElementById('live').textContent === '最新' \
+             && document.querySelector('#anomaly-rows tr[data-anomaly=\"impersonation\"] strong')?.textContent === '他の倉庫を名乗る操作' \
+             && document.querySelector('#reasons-sku tr[data-reason=\"arrived_late\"] td:nth-child(2)')?.textContent === '届くのが遅かった' \
+             && document.querySelector('#steps [data-step=\"quarantine\"] .step-name')?.textContent === '保留中の商品'",
+        )
+        .await?;
+    browser
+        .c()
+        .find(Locator::Css("#decision-rma"))
+        .await?
+        .send_keys(&rma)
+        .await?;
+    browser.click("#decision-go").await?;
+    browser
+        .until(
+            "the decisions in Japanese",
+            "const r = document.getElementById('decision-routing'); \
+             return !!r && r.textContent.startsWith('sendai（') && r.textContent.includes('km、本日の割り当て') \
+               && document.querySelector('#decision-out h3')?.textContent.includes('倉庫へ輸送中')",
+        )
+        .await?;
+    assert_eq!(
+        browser
+            .js("return [stateWords('placed:restock'), stateWords('graded:B')]")
+            .await?,
+        json!(["棚入れ済み (再入庫)", "検品済み (B)"])
+    );
+    let shown = browser.js(VISIBLE_TEXT).await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for code in [
+        "arrived_late",
+        "too_small",
+        "impersonation",
+        "placed:restock",
+        "uncatalogued",
+        "expected",
+        "unit_received",
+        "sites online",
+        "online (",
+        " s ago",
+        "Throughput",
+        "Abuse",
+        "strict",
+    ] {
+        assert!(
+            !shown.contains(code),
+            "{code:?} on the Japanese dashboard:\n{shown}"
+        );
+    }
+    assert_eq!(abbreviations(shown), Vec::<&str>::new(), "{shown}");
+    // The chart's units are named, and its legends never mix returns and units.
+    let legends = browser
+        .js(
+            "return [...document.querySelectorAll('#throughput svg')].map(c => \
+               [...c.querySelectorAll('text[data-event]')].map(t => t.dataset.event).join(' '))",
+        )
+        .await?;
+    assert_eq!(
+        legends,
+        json!([
+            "registered",
+            "unit_received unit_graded disposition_set unit_departed"
+        ])
+    );
+    browser.js("window.scrollTo(0, 0); return true").await?;
+    let shot = browser.screenshot("dashboard-ja").await?;
+    assert!(std::fs::metadata(&shot)?.len() > 10_000, "{shot:?}");
+    browser.assert_accessible("dashboard-ja").await?;
+    browser
+        .js("document.getElementById('pipeline').scrollIntoView(); return true")
+        .await?;
+    browser.screenshot("dashboard-ja-insight").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the dashboard in English",
+            "return document.documentElement.lang === 'en' \
+             && document.getElementById('live').textContent === 'live'",
+        )
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())
+}
+
+/// The text a page shows (SVG tooltips and list options included), leaving out what it marks
+/// as English (the server's own details, the other language's name) and its scripts.
+const VISIBLE_TEXT: &str = "const c = document.body.cloneNode(true); \
+    c.querySelectorAll('script, [lang=\"en\"], [hidden]').forEach(n => n.remove()); \
+    return c.textContent";
+
+/// The backlog's old abbreviations found in `text`: they said nothing to a reader on a touch
+/// screen.
+fn abbreviations(text: &str) -> Vec<&str> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| ["exp", "rcv", "qtn", "grd", "dsp"].contains(w))
+        .collect()
 }
 
 /// Whether this machine has a Japanese font (`fc-list :lang=ja`), or the run requires one
@@ -903,6 +1020,7 @@ async fn ops_cancel_a_return_from_its_page_and_read_why_when_they_cannot() -> an
             &format!(
                 "return document.documentElement.lang === 'ja' && location.pathname === '/returns/{arrived}' \
                  && document.getElementById('status').textContent === '倉庫で受け入れ中' \
+                 && document.getElementById('routing').textContent.includes('本日の割り当て') \
                  && document.querySelectorAll('#timeline li[data-kind=\"registered\"] strong')[0]?.textContent === '受付'"
             ),
         )
@@ -1208,6 +1326,31 @@ async fn ops_acknowledge_an_alert_until_it_clears_and_mute_it_for_a_time() -> an
     browser.js("window.scrollTo(0, 0); return true").await?;
     browser.screenshot("dashboard-alert-muted").await?;
     browser.assert_accessible("dashboard-alert-muted").await?;
+    // The alert's figures come as parameters, said in the page's language.
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelector('{item} .alert-text')?.textContent"
+            ))
+            .await?,
+        json!("units in quarantine: 1 (alert above 0)")
+    );
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the muted alert in Japanese",
+            &format!(
+                "const li = document.querySelector('{item}'); \
+                 return document.documentElement.lang === 'ja' && !!li \
+                   && li.querySelector('.alert-text')?.textContent === '保留中の商品 1 点（0 点を超えると通知）' \
+                   && li.textContent.includes('保留品が多すぎます') && li.textContent.includes('まで一時停止')"
+            ),
+        )
+        .await?;
+    browser.screenshot("dashboard-alert-muted-ja").await?;
+    browser
+        .assert_accessible("dashboard-alert-muted-ja")
+        .await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

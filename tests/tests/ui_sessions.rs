@@ -173,7 +173,12 @@ async fn sessions_need_a_live_key_of_the_right_scope_and_pages_hold_no_key() -> 
     let ops = cookie.expect("a session cookie");
     let page = get(addr, "/", Some(&ops)).await?;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Fleet map"), "{}", page.body);
+    // Without a language chosen or asked for by the browser, the page is in Japanese.
+    assert!(
+        page.body.contains("<html lang=\"ja\">") && page.body.contains("拠点の地図"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains(&fleet.ops_key));
     let csp = page.header("content-security-policy").unwrap_or_default();
     assert!(csp.contains("script-src 'self'"), "{csp}");

@@ -1,5 +1,5 @@
-//! The words of the pages translated so far (the login form, the store counter, the
-//! quarantine screen, a site's page, the returns list and a return's page), in
+//! The words of the ops console's pages (the dashboard, the returns list, a return's page,
+//! the quarantine screen and a site's page), the store counter's and the login form's, in
 //! Japanese and English, from `coordinator/assets/i18n/{ja,en}.toml`, built into the binary.
 //! A page's HTML names its texts as `{{section.key}}`; its script reads the same texts from
 //! a JSON block the page carries (`{{texts}}`), through `t()` in `common.js`.
@@ -241,6 +241,7 @@ mod tests {
             include_str!("../../web/site.html"),
             include_str!("../../web/return.html"),
             include_str!("../../web/returns.html"),
+            include_str!("../../web/dashboard.html"),
         ];
         let scripts = [
             include_str!("../../web/common.js"),
@@ -249,6 +250,7 @@ mod tests {
             include_str!("../../web/site.js"),
             include_str!("../../web/return.js"),
             include_str!("../../web/returns.js"),
+            include_str!("../../web/dashboard.js"),
         ];
         let en = texts(Lang::En);
         for page in pages {
@@ -290,6 +292,29 @@ mod tests {
                 "{}",
                 k.as_str()
             );
+        }
+        // Every factor of an abuse score, and every kind of store, the dashboard names.
+        for f in crate::policy::factor_keys() {
+            assert!(en.contains_key(&format!("abuse_factor.{f}")), "{f}");
+        }
+        for k in ["retail", "konbini"] {
+            assert!(en.contains_key(&format!("store_kind.{k}")), "{k}");
+        }
+        // Every alert kind has its words, and a text with exactly its parameters as holes.
+        for (kind, names) in crate::dashboard::ALERT_PARAMS {
+            assert!(en.contains_key(&format!("alert.{kind}")), "{kind}");
+            let text = &en[&format!("alert_text.{kind}")];
+            let mut holes: Vec<&str> = text
+                .split('{')
+                .skip(1)
+                .filter_map(|p| p.split_once('}').map(|(h, _)| h))
+                .collect();
+            holes.sort_unstable();
+            assert_eq!(holes, names, "alert_text.{kind}");
+        }
+        // Every event the dashboard charts has its words.
+        for k in crate::dashboard::THROUGHPUT_KINDS {
+            assert!(en.contains_key(&format!("event.{k}")), "{k}");
         }
         // Every reason a line may carry has its words.
         for r in modori_shared::domain::ReasonCode::ALL {

@@ -124,7 +124,10 @@ async fn login_page(headers: HeaderMap) -> Response {
 /// The ops dashboard, for an ops session; a store session goes to its counter.
 async fn dashboard_page(State(ctx): State<Arc<Ctx>>, headers: HeaderMap) -> Response {
     match Browser::of(&ctx, &headers).await {
-        Ok(b) if b.scope == Scope::Ops => page(DASHBOARD_HTML),
+        Ok(b) if b.scope == Scope::Ops => page(super::i18n::render(
+            DASHBOARD_HTML,
+            super::i18n::lang_of(&headers),
+        )),
         Ok(_) => Redirect::to("/store").into_response(),
         Err(NoSession::Missing) => session::to_login("/"),
         Err(NoSession::Failed(e)) => e.into_response(),
@@ -322,8 +325,11 @@ struct Decisions {
     merchant: Option<String>,
     origin: String,
     site: String,
-    /// The routing decision's explanation, stored with the return when it was routed.
+    /// The routing decision's explanation, stored with the return when it was routed (English).
     routing: String,
+    /// Every site the routing weighed, best first (`routing::Candidate`), for the page to
+    /// explain the decision in its language; absent for a return routed without them.
+    routing_candidates: Option<serde_json::Value>,
     lines: Vec<LineView>,
     units: Vec<UnitDecision>,
     events: Vec<EventView>,
@@ -344,12 +350,13 @@ async fn decisions(
     let rma = modori_shared::domain::RmaId::new(rma.trim())
         .map_err(|e| ApiError::invalid_path("rma", e))?;
     let r = rma.clone();
-    let (found, units) = ctx
+    let (found, units, candidates) = ctx
         .db
         .call(move |c| {
             Ok::<_, crate::store::StoreError>((
                 lifecycle::get(c, &r)?,
                 queries::units_of_return(c, r.as_str(), DECISION_UNITS_MAX)?,
+                crate::store::commerce::decisions(c, &r)?.candidates,
             ))
         })
         .await?;
@@ -361,6 +368,7 @@ async fn decisions(
         origin: ret.origin,
         site: ret.site,
         routing: ret.routing,
+        routing_candidates: candidates,
         lines: ret
             .lines
             .into_iter()
