@@ -79,8 +79,9 @@ pub fn root_store(ca: &[CertificateDer<'static>]) -> Result<rustls::RootCertStor
 #[derive(Clone, Copy, Debug)]
 pub struct LinkTiming {
     /// Ping interval on an otherwise idle link. Under the ~30 s UDP mapping lifetime of common
-    /// NAT boxes, so the path stays open.
-    pub keepalive_interval: Duration,
+    /// NAT boxes, so the path stays open. `None`: this end never pings, and counts on the
+    /// other's pings (the coordinator, whose sites ping).
+    pub keepalive_interval: Option<Duration>,
     /// A link silent this long is dead. With keep-alive running, this is the bound on how long
     /// a cut link goes unnoticed.
     pub idle_timeout: Duration,
@@ -88,7 +89,7 @@ pub struct LinkTiming {
 
 pub fn transport_config(timing: LinkTiming) -> Result<quinn::TransportConfig, TlsError> {
     let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(timing.keepalive_interval));
+    transport.keep_alive_interval(timing.keepalive_interval);
     transport.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(timing.idle_timeout)
             .map_err(|e| TlsError::Quic(format!("idle timeout: {e}")))?,
