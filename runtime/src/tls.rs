@@ -87,8 +87,31 @@ pub struct LinkTiming {
     pub idle_timeout: Duration,
 }
 
-pub fn transport_config(timing: LinkTiming) -> Result<quinn::TransportConfig, TlsError> {
+/// Which end of a link a transport is for: the site opens the link's one stream, the
+/// coordinator accepts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    Site,
+    Coordinator,
+}
+
+/// Bidirectional streams a site may open on one link: the sync stream. quinn keeps state for
+/// every stream the peer may open from the moment a connection exists (its default is 100 of
+/// each kind), which for a thousand idle links is megabytes of tables for streams never used.
+pub const SITE_STREAMS_MAX: u32 = 1;
+
+pub fn transport_config(
+    timing: LinkTiming,
+    end: LinkEnd,
+) -> Result<quinn::TransportConfig, TlsError> {
     let mut transport = quinn::TransportConfig::default();
+    // What the peer may open: the coordinator opens none, the site its one sync stream.
+    let peer_bidi = match end {
+        LinkEnd::Coordinator => SITE_STREAMS_MAX,
+        LinkEnd::Site => 0,
+    };
+    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(peer_bidi));
+    transport.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     transport.keep_alive_interval(timing.keepalive_interval);
     transport.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(timing.idle_timeout)
@@ -115,7 +138,7 @@ pub fn client_config(
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(Arc::new(transport_config(timing)?));
+    config.transport_config(Arc::new(transport_config(timing, LinkEnd::Site)?));
     Ok(config)
 }
 
