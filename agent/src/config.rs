@@ -192,7 +192,7 @@ impl SyncSection {
 
     pub fn timing(&self) -> LinkTiming {
         LinkTiming {
-            keepalive_interval: Duration::from_secs(self.keepalive_interval_seconds),
+            keepalive_interval: Some(Duration::from_secs(self.keepalive_interval_seconds)),
             idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
         }
     }

@@ -371,8 +371,13 @@ pub struct SyncSection {
     pub retransmit_after_ms: u64,
     /// Most ops accepted in one upstream batch; more is a protocol error. Default 10 000.
     pub accept_batch_ops_max: usize,
-    /// QUIC keep-alive interval. Default 10 s.
-    pub keepalive_interval_seconds: u64,
+    /// QUIC keep-alive interval of the coordinator's own pings. Default: none — the sites ping
+    /// (`sync.keepalive_interval_seconds` in the agent's config, which keeps their NAT mappings
+    /// open), and an idle link would otherwise carry twice the packets for nothing; the idle
+    /// timeout bounds how long a dead site goes unnoticed either way. Set it only where a
+    /// middlebox on the coordinator's side needs traffic from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_interval_seconds: Option<u64>,
     /// A silent link is dead after this long. Default 30 s.
     pub idle_timeout_seconds: u64,
 }
@@ -385,7 +390,7 @@ impl Default for SyncSection {
             inflight_batches_max: INFLIGHT_BATCHES_MAX_DEFAULT,
             retransmit_after_ms: RETRANSMIT_AFTER_MS_DEFAULT,
             accept_batch_ops_max: 10_000,
-            keepalive_interval_seconds: 10,
+            keepalive_interval_seconds: None,
             idle_timeout_seconds: 30,
         }
     }
@@ -403,7 +408,7 @@ impl SyncSection {
 
     pub fn timing(&self) -> LinkTiming {
         LinkTiming {
-            keepalive_interval: Duration::from_secs(self.keepalive_interval_seconds),
+            keepalive_interval: self.keepalive_interval_seconds.map(Duration::from_secs),
             idle_timeout: Duration::from_secs(self.idle_timeout_seconds),
         }
     }
@@ -505,8 +510,8 @@ impl CoordinatorConfig {
         if s.inflight_batches_max == 0 || s.inflight_batches_max > 64 {
             return Err(bad("sync.inflight_batches_max", "must be 1..=64"));
         }
-        if s.keepalive_interval_seconds == 0
-            || s.keepalive_interval_seconds >= s.idle_timeout_seconds
+        if s.keepalive_interval_seconds
+            .is_some_and(|k| k == 0 || k >= s.idle_timeout_seconds)
         {
             return Err(bad(
                 "sync.keepalive_interval_seconds",

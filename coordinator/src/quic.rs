@@ -63,7 +63,10 @@ pub fn server_config(
     let quic = quinn::crypto::rustls::QuicServerConfig::try_from(tls_config)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ServerConfig::with_crypto(Arc::new(quic));
-    config.transport_config(Arc::new(tls::transport_config(timing)?));
+    config.transport_config(Arc::new(tls::transport_config(
+        timing,
+        tls::LinkEnd::Coordinator,
+    )?));
     Ok(config)
 }
 

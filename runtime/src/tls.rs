@@ -79,16 +79,40 @@ pub fn root_store(ca: &[CertificateDer<'static>]) -> Result<rustls::RootCertStor
 #[derive(Clone, Copy, Debug)]
 pub struct LinkTiming {
     /// Ping interval on an otherwise idle link. Under the ~30 s UDP mapping lifetime of common
-    /// NAT boxes, so the path stays open.
-    pub keepalive_interval: Duration,
+    /// NAT boxes, so the path stays open. `None`: this end never pings, and counts on the
+    /// other's pings (the coordinator, whose sites ping).
+    pub keepalive_interval: Option<Duration>,
     /// A link silent this long is dead. With keep-alive running, this is the bound on how long
     /// a cut link goes unnoticed.
     pub idle_timeout: Duration,
 }
 
-pub fn transport_config(timing: LinkTiming) -> Result<quinn::TransportConfig, TlsError> {
+/// Which end of a link a transport is for: the site opens the link's one stream, the
+/// coordinator accepts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinkEnd {
+    Site,
+    Coordinator,
+}
+
+/// Bidirectional streams a site may open on one link: the sync stream. quinn keeps state for
+/// every stream the peer may open from the moment a connection exists (its default is 100 of
+/// each kind), which for a thousand idle links is megabytes of tables for streams never used.
+pub const SITE_STREAMS_MAX: u32 = 1;
+
+pub fn transport_config(
+    timing: LinkTiming,
+    end: LinkEnd,
+) -> Result<quinn::TransportConfig, TlsError> {
     let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(timing.keepalive_interval));
+    // What the peer may open: the coordinator opens none, the site its one sync stream.
+    let peer_bidi = match end {
+        LinkEnd::Coordinator => SITE_STREAMS_MAX,
+        LinkEnd::Site => 0,
+    };
+    transport.max_concurrent_bidi_streams(quinn::VarInt::from_u32(peer_bidi));
+    transport.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    transport.keep_alive_interval(timing.keepalive_interval);
     transport.max_idle_timeout(Some(
         quinn::IdleTimeout::try_from(timing.idle_timeout)
             .map_err(|e| TlsError::Quic(format!("idle timeout: {e}")))?,
@@ -114,7 +138,7 @@ pub fn client_config(
     let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| TlsError::Quic(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(quic));
-    config.transport_config(Arc::new(transport_config(timing)?));
+    config.transport_config(Arc::new(transport_config(timing, LinkEnd::Site)?));
     Ok(config)
 }
 

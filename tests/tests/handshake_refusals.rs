@@ -18,7 +18,7 @@ const BINS: Binaries = Binaries {
 };
 const TIMEOUT: Duration = Duration::from_secs(30);
 const TIMING: LinkTiming = LinkTiming {
-    keepalive_interval: Duration::from_secs(1),
+    keepalive_interval: Some(Duration::from_secs(1)),
     idle_timeout: Duration::from_secs(5),
 };
 

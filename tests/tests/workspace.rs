@@ -186,6 +186,45 @@ fn invalid_value_is_named() {
     );
 }
 
+/// The sites ping; the coordinator pings only when its config asks it to, and a ping interval
+/// that would let the link time out between pings is refused by name.
+#[test]
+fn the_coordinator_pings_only_when_configured() {
+    let coord = std::fs::read_to_string(configs_dir().join("coordinator.toml")).expect("read");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("coordinator.toml");
+    let shipped = CoordinatorConfig::load(&configs_dir().join("coordinator.toml")).expect("load");
+    assert_eq!(shipped.sync.timing().keepalive_interval, None);
+    let agent = AgentConfig::load(&configs_dir().join("sites").join("sendai.toml")).expect("load");
+    assert_eq!(
+        agent.sync.timing().keepalive_interval,
+        Some(std::time::Duration::from_secs(10))
+    );
+
+    let with = |seconds: u64| {
+        coord.replace(
+            "idle_timeout_seconds = 30",
+            &format!("keepalive_interval_seconds = {seconds}\nidle_timeout_seconds = 30"),
+        )
+    };
+    std::fs::write(&path, with(10)).expect("write");
+    let set = CoordinatorConfig::load(&path).expect("load");
+    assert_eq!(
+        set.sync.timing().keepalive_interval,
+        Some(std::time::Duration::from_secs(10))
+    );
+    for bad in [0, 30, 60] {
+        std::fs::write(&path, with(bad)).expect("write");
+        let err = CoordinatorConfig::load(&path)
+            .expect_err("keep-alive not below the idle timeout")
+            .to_string();
+        assert!(
+            err.contains("sync.keepalive_interval_seconds"),
+            "{bad}: {err}"
+        );
+    }
+}
+
 #[test]
 fn the_coordinator_checks_its_config_without_starting() {
     let bin = env!("CARGO_BIN_EXE_modori-coordinator-under-test");
