@@ -656,10 +656,11 @@ async fn request(
     })
 }
 
-
 /// What a clerk ticks at the counter: most items come back with their tags and unopened, some
 /// opened or worn, a few damaged, and one in ten is taken without a check.
-fn counter_check(rng: &mut StdRng) -> Option<modori_coordinator::store::counter_checks::StoreCondition> {
+fn counter_check(
+    rng: &mut StdRng,
+) -> Option<modori_coordinator::store::counter_checks::StoreCondition> {
     if rng.random_bool(0.1) {
         return None;
     }
