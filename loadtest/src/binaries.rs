@@ -79,7 +79,7 @@ pub fn resolve(
     for path in [&agent, &coordinator] {
         if !path.is_file() {
             bail!(
-                "{} not found: build it (cargo build --release -p modori-agent -p modori-coordinator), \
+                "{} not found: build it (cargo build --profile dist -p modori-agent -p modori-coordinator), \
                  pass --agent-bin/--coordinator-bin, or run with --self-hosted",
                 path.display()
             );
