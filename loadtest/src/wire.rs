@@ -4,8 +4,8 @@
 //! store behind it. The CPU both ends spend per op is what the encoding and the transport cost.
 //!
 //! The servers run on one thread of their own (a current-thread runtime), so their CPU is read
-//! from that thread alone (`/proc/thread-self`); the agents' from their processes, start
-//! included; the HTTP client's from the harness process, which then runs nothing else.
+//! from that thread alone (`/proc/thread-self`); the agents' from their processes, once all
+//! have connected; the HTTP client's from the harness process, which then runs nothing else.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -64,6 +64,11 @@ pub struct Wire {
 struct Servers {
     http: SocketAddr,
     counted: Arc<AtomicU64>,
+    /// Hellos read over QUIC: an agent that sent one has started and connected.
+    hellos: Arc<AtomicU64>,
+    /// Opened when the QUIC hellos may be answered, so the ops flow only once every agent's
+    /// start is over and the CPU is read.
+    gate: tokio::sync::watch::Sender<bool>,
     /// The thread's entry in `/proc`, for its CPU time.
     stat: PathBuf,
     shutdown: oneshot::Sender<()>,
@@ -79,9 +84,15 @@ impl Servers {
         quic_marks: HashMap<u64, u64>,
     ) -> anyhow::Result<Self> {
         let counted = Arc::new(AtomicU64::new(0));
+        let hellos = Arc::new(AtomicU64::new(0));
+        let (gate, gate_rx) = tokio::sync::watch::channel(false);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (shutdown, stop) = oneshot::channel::<()>();
         let count = counted.clone();
+        let seen = Seen {
+            hellos: hellos.clone(),
+            gate: gate_rx,
+        };
         let thread = std::thread::Builder::new()
             .name("wire-count".into())
             .spawn(move || {
@@ -95,7 +106,9 @@ impl Servers {
                         return;
                     }
                 };
-                runtime.block_on(serve(quic_addr, tls, quic_marks, count, ready_tx, stop));
+                runtime.block_on(serve(
+                    quic_addr, tls, quic_marks, count, seen, ready_tx, stop,
+                ));
             })
             .context("starting the counting server's thread")?;
         let (http, stat) = ready_rx
@@ -104,6 +117,8 @@ impl Servers {
         Ok(Self {
             http,
             counted,
+            hellos,
+            gate,
             stat,
             shutdown,
             thread,
@@ -120,11 +135,19 @@ impl Servers {
     }
 }
 
+/// What the QUIC side tells the harness and waits for before answering a hello.
+#[derive(Clone)]
+struct Seen {
+    hellos: Arc<AtomicU64>,
+    gate: tokio::sync::watch::Receiver<bool>,
+}
+
 async fn serve(
     quic_addr: SocketAddr,
     tls: quinn::ServerConfig,
     quic_marks: HashMap<u64, u64>,
     counted: Arc<AtomicU64>,
+    seen: Seen,
     ready: std::sync::mpsc::Sender<anyhow::Result<(SocketAddr, PathBuf)>>,
     stop: oneshot::Receiver<()>,
 ) {
@@ -158,13 +181,13 @@ async fn serve(
         let endpoint = endpoint.clone();
         async move {
             while let Some(incoming) = endpoint.accept().await {
-                let (marks, counted) = (marks.clone(), counted.clone());
+                let (marks, counted, seen) = (marks.clone(), counted.clone(), seen.clone());
                 tokio::spawn(async move {
                     let conn = match incoming.await {
                         Ok(c) => c,
                         Err(e) => return warn!(error = %e, "counting server: handshake failed"),
                     };
-                    if let Err(e) = count_quic(conn, marks, counted).await {
+                    if let Err(e) = count_quic(conn, marks, counted, seen).await {
                         warn!(error = %e, "counting server: connection ended");
                     }
                 });
@@ -200,10 +223,13 @@ async fn count_quic(
     conn: quinn::Connection,
     marks: Marks,
     counted: Arc<AtomicU64>,
+    mut seen: Seen,
 ) -> anyhow::Result<()> {
     let (mut send, mut recv) = conn.accept_bi().await?;
     let body = read_frame(&mut recv).await?.context("no hello")?;
     let hello = ClientHello::decode(&body)?;
+    seen.hellos.fetch_add(1, Ordering::Relaxed);
+    seen.gate.wait_for(|open| *open).await?;
     let version = negotiate(
         (PROTOCOL_VERSION_MIN, PROTOCOL_VERSION),
         (hello.version_min, hello.version_max),
@@ -307,17 +333,13 @@ pub async fn measure(
     let servers = Servers::start(fleet.quic_addr(), tls, quic_marks)?;
     let total = n_ops * n_sites as u64;
 
-    // QUIC: the server thread from before the agents start, and every agent's whole life up to
-    // the last op counted. Their start (database, handshake) is counted too: a small backlog
-    // can arrive whole before a first op could be seen alone, and counting from there measured
-    // nothing at all.
-    let (before, counted_before) = (
-        servers.cpu_seconds()?,
-        servers.counted.load(Ordering::Relaxed),
-    );
+    // QUIC: the server thread and every agent from the moment all have connected (their
+    // hellos held unanswered, so no op flows before) to the last op counted: what the ops
+    // cost, not the agents' start.
     for i in 0..n_sites {
         fleet.start_agent(i, None).context("starting an agent")?;
     }
+    wait_count(&servers.hellos, n_sites as u64, "every agent's hello").await?;
     let pids: Vec<u32> = (0..n_sites)
         .map(|i| fleet.agent_pid(i).context("an agent is not running"))
         .collect::<anyhow::Result<_>>()?;
@@ -328,6 +350,8 @@ pub async fn measure(
         }
         Ok(sum)
     };
+    let (before, counted_before) = (cpu(&servers)?, servers.counted.load(Ordering::Relaxed));
+    servers.gate.send_replace(true);
     wait_count(&servers.counted, total, "every op over QUIC").await?;
     let quic = WireRun {
         n_ops: total - counted_before,
