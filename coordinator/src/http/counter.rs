@@ -43,10 +43,6 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/store/returns", post(register))
         .route("/ui/store/labels/{rma}", get(label_page))
         .route("/ui/store/labels/{rma}/zpl", get(label_zpl))
-        .route(
-            "/ui/store/receipts/{rma}",
-            get(super::receipt::receipt_page),
-        )
 }
 
 fn the_store(ctx: &Ctx, id: &StoreId) -> Result<Store, ApiError> {

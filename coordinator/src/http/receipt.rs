@@ -81,7 +81,12 @@ fn words(lang: Lang, ja: &'static str, en: &'static str) -> &'static str {
     }
 }
 
-pub async fn receipt_page(
+/// The customer's receipt, printed at the store counter.
+pub fn router() -> axum::Router<Arc<Ctx>> {
+    axum::Router::new().route("/ui/store/receipts/{rma}", axum::routing::get(receipt_page))
+}
+
+async fn receipt_page(
     State(ctx): State<Arc<Ctx>>,
     browser: Browser,
     headers: HeaderMap,

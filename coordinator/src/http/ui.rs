@@ -106,6 +106,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/ui/events", get(events))
         .route("/ui/returns/{rma}", get(decisions))
         .merge(super::counter::router())
+        .merge(super::receipt::router())
         .merge(super::i18n::router())
         .merge(super::returns_page::router())
         .merge(super::return_page::router())
