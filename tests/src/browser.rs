@@ -181,6 +181,16 @@ impl Browser {
     }
 
     /// Clicks the element `css` finds.
+    /// Types `text` into the field `css` finds.
+    pub async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
+        self.c()
+            .find(Locator::Css(css))
+            .await?
+            .send_keys(text)
+            .await?;
+        Ok(())
+    }
+
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
         self.c().find(Locator::Css(css)).await?.click().await?;
         Ok(())

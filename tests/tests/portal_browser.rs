@@ -7,22 +7,19 @@
 //! customer's mail for each step (registered, handed in, arrived) arriving at a real SMTP
 //! server (aiosmtpd). Then the refusals: a wrong email,
 //! a link guessed at random, and a brute-force series locked out. The harness is the one of
-//! `dashboard.rs`; screenshots go to `target/test-artifacts/`.
+//! `tests/src/browser.rs`, with axe-core on every page; screenshots go to `target/test-artifacts/`.
 
-use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use fantoccini::{Client, ClientBuilder, Locator};
-use std::sync::atomic::{AtomicU16, Ordering};
 
 use modori_coordinator::config::CoordinatorConfig;
 use modori_coordinator::notify::mail::{MailSection, Security};
 use modori_coordinator::webhooks::MerchantEntry;
 use modori_shared::domain::{RmaId, Sku};
+use modori_tests::browser::Browser;
 use modori_tests::smtp::{text_of, Sink};
 use modori_tests::stations::agent_count;
 use modori_tests::{
@@ -30,11 +27,8 @@ use modori_tests::{
 };
 use serde_json::json;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// Generous: two cores run the fleet, the browser and the driver at once.
 const TIMEOUT: Duration = Duration::from_secs(90);
-const POLL: Duration = Duration::from_millis(200);
 /// Where the customer's mail links to.
 const BASE_URL: &str = "https://returns.example.jp";
 
@@ -58,173 +52,14 @@ fn with_mail(config: &mut CoordinatorConfig) {
 }
 
 /// Where screenshots go: `target/test-artifacts/` of the workspace.
-fn artifacts() -> anyhow::Result<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("test-artifacts");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
-}
-
-/// chromedriver and a browser session on it at a phone's size; both end on drop.
-struct Browser {
-    client: Option<Client>,
-    driver: Child,
-    _profile: tempfile::TempDir,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        // chromedriver was started as the leader of its own process group, which the browser
-        // it launched joins: end that group (ours, by its id), so no browser outlives a test
-        // that failed before closing its session.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
-}
-
-impl Browser {
-    /// Starts chromedriver on a free loopback port and a headless Chromium through it.
-    /// `None` when Chromium is not installed and the run does not require it.
-    async fn start() -> anyhow::Result<Option<Self>> {
-        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
-            let required = std::env::var_os("MODORI_REQUIRE_BROWSER").is_some();
-            anyhow::ensure!(
-                !required,
-                "{CHROMIUM} or {CHROMEDRIVER} is missing and MODORI_REQUIRE_BROWSER is set"
-            );
-            eprintln!(
-                "SKIPPED: {CHROMIUM} or {CHROMEDRIVER} is missing; install Debian's chromium and \
-                 chromium-driver (./scripts/test.sh does) to run the browser tests"
-            );
-            return Ok(None);
-        }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let log = std::fs::File::create(artifacts()?.join(format!("chromedriver-{port}.log")))?;
-        let driver = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .process_group(0)
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log))
-            .spawn()
-            .context("starting chromedriver")?;
-        let profile = tempfile::tempdir()?;
-        let mut me = Self {
-            client: None,
-            driver,
-            _profile: profile,
-        };
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        // chromedriver keeps connections open, so only its port is probed here; the session
-        // request below is its real readiness check.
-        wait_for("chromedriver to listen", TIMEOUT, || async move {
-            Ok(tokio::net::TcpStream::connect(addr).await.is_ok())
-        })
-        .await?;
-        let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({
-                "binary": CHROMIUM,
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                    format!("--user-data-dir={}", me._profile.path().display()),
-                    "--window-size=390,844",
-                ],
-            }),
-        );
-        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        let client = ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://{addr}"))
-            .await
-            .context("opening a Chromium session")?;
-        me.client = Some(client);
-        Ok(Some(me))
-    }
-
-    fn c(&self) -> &Client {
-        self.client.as_ref().expect("a session")
-    }
-
-    /// Runs `script` (a function body returning a value) in the page.
-    async fn js(&self, script: &str) -> anyhow::Result<serde_json::Value> {
-        Ok(self.c().execute(script, vec![]).await?)
-    }
-
-    /// Polls `script` until it returns `true`.
-    async fn until(&self, what: &str, script: &str) -> anyhow::Result<()> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            // A navigation in progress can fail a script: keep polling.
-            if let Ok(serde_json::Value::Bool(true)) = self.js(script).await {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                let path = self
-                    .screenshot(&format!("timeout-{}", what.replace(' ', "-")))
-                    .await;
-                anyhow::bail!(
-                    "timed out after {TIMEOUT:?} waiting for {what} (screenshot {path:?})"
-                );
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    async fn screenshot(&self, name: &str) -> anyhow::Result<PathBuf> {
-        let png = self.c().screenshot().await?;
-        let path = artifacts()?.join(format!("{name}.png"));
-        std::fs::write(&path, png)?;
-        Ok(path)
-    }
-
-    async fn fill(&self, css: &str, text: &str) -> anyhow::Result<()> {
-        self.c()
-            .find(Locator::Css(css))
-            .await?
-            .send_keys(text)
-            .await?;
-        Ok(())
-    }
-
-    async fn click(&self, css: &str) -> anyhow::Result<()> {
-        self.c().find(Locator::Css(css)).await?.click().await?;
-        Ok(())
-    }
-
-    async fn select(&self, css: &str, value: &str) -> anyhow::Result<()> {
-        self.c()
-            .find(Locator::Css(css))
-            .await?
-            .select_by_value(value)
-            .await?;
-        Ok(())
-    }
-
-    async fn close(mut self) -> anyhow::Result<()> {
-        if let Some(c) = self.client.take() {
-            c.close().await?;
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code(
 ) -> anyhow::Result<()> {
     let Some(browser) = Browser::start().await? else {
         return Ok(());
     };
+    // A phone's screen.
+    browser.c().set_window_size(390, 844).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
@@ -275,6 +110,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         )
         .await?;
     browser.screenshot("portal-lookup").await?;
+    browser.assert_accessible("portal-lookup").await?;
     browser.fill("#order_ref", "ORD-2").await?;
     browser.fill("#contact", "hanako@example.jp").await?;
     browser.click("form button[type=submit]").await?;
@@ -314,6 +150,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
     browser.fill("#postal_code", "530-0001").await?;
     browser.select("#method", "konbini_dropoff").await?;
     browser.screenshot("portal-choose").await?;
+    browser.assert_accessible("portal-choose").await?;
     browser.click("form button[type=submit]").await?;
     // Refused in plain words; everything chosen and the real photo kept.
     browser
@@ -323,6 +160,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         )
         .await?;
     browser.screenshot("portal-photo-refused").await?;
+    browser.assert_accessible("portal-photo-refused").await?;
     let kept = browser
         .js("return [document.querySelector('input[name=line0]').checked,                      document.querySelector('input[name=line1]').checked,                      document.querySelector('select[name=outcome1]').value,                      document.querySelector('textarea[name=note1]').value,                      document.querySelectorAll('input[name=kept1]').length,                      document.querySelectorAll('input[name=kept0]').length,                      document.getElementById('postal_code').value,                      document.getElementById('method').value]")
         .await?;
@@ -356,6 +194,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         .js("document.querySelectorAll('img.qr')[0].scrollIntoView(); return true")
         .await?;
     let shot = browser.screenshot("portal-confirmation").await?;
+    browser.assert_accessible("portal-confirmation").await?;
     let decoded = Command::new("zbarimg")
         .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
         .arg(&shot)
@@ -396,6 +235,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         "{opened} of {rmas:?}"
     );
     browser.screenshot("portal-counter-scan").await?;
+    browser.assert_accessible("portal-counter-scan").await?;
     // The clerk takes the parcel: recorded once, and the customer told.
     browser.click("#receive").await?;
     browser
@@ -463,6 +303,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         )
         .await?;
     browser.screenshot("portal-status-arrived").await?;
+    browser.assert_accessible("portal-status-arrived").await?;
 
     // A link guessed at random opens nothing.
     let guessed = format!("/r/brand-a/s/{}", "5a".repeat(32));
@@ -524,6 +365,7 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
         )
         .await?;
     browser.screenshot("portal-locked-out").await?;
+    browser.assert_accessible("portal-locked-out").await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

@@ -478,7 +478,7 @@ async fn label_page(
   <p class="label-rma" id="label-rma">{rma}</p>
   <p>From {store_name}</p>
 </main>
-<p class="no-print"><a href="/store">Back to the counter</a> · <a href="/ui/store/labels/{rma}/zpl">ZPL file</a> · use your browser's Print</p>
+<footer class="no-print"><p><a href="/store">Back to the counter</a> · <a href="/ui/store/labels/{rma}/zpl">ZPL file</a> · use your browser's Print</p></footer>
 </body></html>"#,
         rma = e(rma.as_str()),
         site_name = e(&site_name),

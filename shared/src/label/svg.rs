@@ -37,8 +37,19 @@ pub fn svg(value: &str, module_px: u32, height_px: u32) -> Result<String, Code12
         }
     }
     let width = (x + QUIET_MODULES) * module_px;
+    // Named for screen readers by what it encodes; Code 128 carries any printable ASCII.
+    let label: String = value
+        .chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect();
     Ok(format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height_px}" viewBox="0 0 {width} {height_px}" shape-rendering="crispEdges" role="img"><rect width="{width}" height="{height_px}" fill="#fff"/><g fill="#000">{rects}</g></svg>"##
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height_px}" viewBox="0 0 {width} {height_px}" shape-rendering="crispEdges" role="img" aria-label="Code 128: {label}"><rect width="{width}" height="{height_px}" fill="#fff"/><g fill="#000">{rects}</g></svg>"##
     ))
 }
 
@@ -63,5 +74,14 @@ mod tests {
             .unwrap()
             .contains(r#"width="759""#));
         assert_eq!(super::svg("", 2, 80), Err(Code128Error::Empty));
+    }
+
+    #[test]
+    fn the_svg_is_named_by_what_it_encodes_escaped() {
+        let svg = svg("A&B<\"C", 2, 80).unwrap();
+        assert!(
+            svg.contains(r#"aria-label="Code 128: A&amp;B&lt;&quot;C""#),
+            "{svg}"
+        );
     }
 }

@@ -171,8 +171,8 @@ async fn scan(
   <p class="label-rma" id="label-rma">{rma}</p>
   <ul id="scan-lines">{lines}</ul>
 </main>
-{receive}
-<p class="no-print"><a href="/store">Back to the counter</a> · use your browser's Print</p>
+<footer class="no-print">{receive}
+<p><a href="/store">Back to the counter</a> · use your browser's Print</p></footer>
 </body></html>"#,
         rma = e(&ret.rma),
         site_name = e(&site_name),
