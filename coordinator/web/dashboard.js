@@ -321,7 +321,7 @@ function renderAnomalies(s) {
     el("td", {}, el("strong", { text: wordsOr("anomaly." + a.kind, a.kind) })),
     el("td", { text: a.lpn || "–" }),
     el("td", {}, a.rma ? el("a", { href: "#decisions", onclick: () => explain(a.rma), text: a.rma }) : "–"),
-    el("td", { class: "why" }, serverText(a.detail)),
+    el("td", { class: "why" }, detailText(a)),
   )));
 }
 
@@ -393,7 +393,7 @@ async function explain(rma) {
           el("strong", { text: wordsOr("timeline." + e.kind, e.kind) }),
           e.site ? t("return.at_site", { site: e.site }) : "",
           e.lpn ? t("return.of_unit", { lpn: e.lpn }) : "",
-          e.detail ? [": ", serverText(e.detail)] : "")))),
+          e.detail ? [": ", detailText(e)] : "")))),
     );
   } catch (e) {
     out.replaceChildren(el("p", { class: "error", text: t("dashboard.unreadable", { why: e.message }) }));

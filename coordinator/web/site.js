@@ -64,7 +64,7 @@ function show(p) {
     ? p.anomalies.map((a) => el("tr", { "data-anomaly": a.kind },
       el("td", { text: fmtDateTime(a.at_ms) }), el("td", { text: t("anomaly." + a.kind) }), el("td", { text: a.lpn || "–" }),
       el("td", {}, a.rma ? el("a", { href: "/returns/" + encodeURIComponent(a.rma), text: a.rma }) : "–"),
-      el("td", {}, serverText(a.detail))))
+      el("td", {}, detailText(a))))
     : el("tr", {}, el("td", { colspan: 5, class: "muted", text: t("site.no_anomaly") })));
 }
 

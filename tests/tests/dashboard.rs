@@ -1493,6 +1493,193 @@ async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An anomaly's and a timeline event's detail are stored as a code and its parameters beside
+/// the English: a unit of a return received at a site it was not sent to (held in quarantine)
+/// and a graded unit's timeline read in Japanese with no English left, and in English again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let base = format!("http://{}", fleet.http());
+    let (here, there) = (fleet.site(0).id.clone(), fleet.site(1).id.clone());
+    let at = fleet.site(0).location;
+    let body = json!({"origin": {"latitude": at.lat(), "longitude": at.lon()},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let routed = serde_json::from_str::<serde_json::Value>(&text)?["site"].clone();
+    anyhow::ensure!(routed == json!(here.as_str()), "{text}");
+    let agent = fleet.agent(0);
+    wait_for("the return expected here", TIMEOUT, || {
+        let (agent, rma) = (agent.clone(), rma.clone());
+        async move {
+            let pending = agent
+                .db()
+                .call(|c| modori_agent::work::pending_expected_returns(c, 100))
+                .await?;
+            Ok(pending.iter().any(|p| p.rma.as_str() == rma))
+        }
+    })
+    .await?;
+    let sku = modori_shared::domain::Sku::new("TEE-WHT-M")?;
+    let receipt = agent
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(rma.clone())?),
+            sku.clone(),
+            "B-0042",
+        )
+        .await?;
+    agent
+        .grade_unit(
+            receipt.lpn.clone(),
+            modori_shared::domain::Grade::B,
+            "B-0042",
+        )
+        .await?;
+    // The other unit of the parcel reaches the other site, which the return was not sent to.
+    let stray = fleet
+        .agent(1)
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(rma.clone())?),
+            sku,
+            "B-0043",
+        )
+        .await?;
+    let stray = stray.lpn.to_string();
+    wait_for(
+        "the graded unit and the stray one at the centre",
+        TIMEOUT,
+        || async {
+            let (_, ret) = fleet
+                .api("GET", &format!("/api/v1/returns/{rma}"), None)
+                .await?;
+            let (_, anomalies) = fleet.api("GET", "/api/v1/anomalies", None).await?;
+            Ok(ret.contains("\"detail_code\":\"graded\"") && anomalies.contains(&stray))
+        },
+    )
+    .await?;
+    // The API says it by code and parameters, beside the English it always said.
+    let (_, text) = fleet.api("GET", "/api/v1/anomalies", None).await?;
+    let anomalies: serde_json::Value = serde_json::from_str(&text)?;
+    let stray_anomaly = anomalies
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["lpn"] == json!(stray)))
+        .context("the stray unit's anomaly")?;
+    assert_eq!(
+        stray_anomaly["detail_code"],
+        json!("not_routed_here"),
+        "{stray_anomaly}"
+    );
+    assert_eq!(
+        stray_anomaly["detail_params"]["routed_to"],
+        json!(here.as_str()),
+        "{stray_anomaly}"
+    );
+    assert!(
+        stray_anomaly["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("held in quarantine"),
+        "{stray_anomaly}"
+    );
+
+    browser
+        .login(&base, "/returns", &fleet.ops_key, "/returns")
+        .await?;
+    browser.c().goto(&format!("{base}/returns/{rma}")).await?;
+    browser
+        .until(
+            "the graded unit's timeline in English",
+            "const g = document.querySelector('#timeline li[data-kind=\"unit_graded\"]'); \
+             return document.documentElement.lang === 'en' && !!g && g.textContent.includes('grade B')",
+        )
+        .await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the graded unit's timeline in Japanese",
+            "const g = document.querySelector('#timeline li[data-kind=\"unit_graded\"]'); \
+             const r = document.querySelector('#timeline li[data-kind=\"unit_received\"]'); \
+             return document.documentElement.lang === 'ja' && !!g && !!r \
+               && g.textContent.includes('グレード B') && r.textContent.includes('TEE-WHT-M を受け入れ（予定どおり）')",
+        )
+        .await?;
+    // The site's own events say themselves in Japanese, not marked as English.
+    let english = browser
+        .js(
+            "return [...document.querySelectorAll('#timeline li:not([data-kind=\"registered\"]) [lang=\"en\"]')] \
+               .map(n => n.textContent)",
+        )
+        .await?;
+    assert_eq!(english, json!([]));
+    let shown = browser
+        .js("return document.getElementById('timeline').innerText")
+        .await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for english in ["grade B", "received (", "matched)"] {
+        assert!(
+            !shown.contains(english),
+            "{english:?} in the Japanese timeline:\n{shown}"
+        );
+    }
+    browser.screenshot("return-timeline-ja").await?;
+    browser.assert_accessible("return-timeline-ja").await?;
+
+    // The stray unit's anomaly on the other site's page, in Japanese.
+    browser.c().goto(&format!("{base}/sites/{there}")).await?;
+    let row = "#anomaly-rows tr[data-anomaly=\"return_not_routed_here\"]";
+    browser
+        .until(
+            "the quarantine anomaly in Japanese",
+            &format!(
+                "const r = document.querySelector('{row}'); \
+                 return document.documentElement.lang === 'ja' && !!r \
+                   && r.textContent.includes('この返品の送り先は {here} です。保留にしています')"
+            ),
+        )
+        .await?;
+    let shown = browser.js(VISIBLE_TEXT).await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for english in ["received at", "routed to", "held in quarantine", "against"] {
+        assert!(
+            !shown.contains(english),
+            "{english:?} on the Japanese page:\n{shown}"
+        );
+    }
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelectorAll('{row} [lang=\"en\"]').length"
+            ))
+            .await?,
+        json!(0)
+    );
+    browser.screenshot("site-anomaly-ja").await?;
+    browser.assert_accessible("site-anomaly-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the quarantine anomaly in English",
+            &format!(
+                "const r = document.querySelector('{row}'); \
+                 return document.documentElement.lang === 'en' && !!r \
+                   && r.textContent.includes('which was sent to {here}; held in quarantine')"
+            ),
+        )
+        .await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
 /// Kanto's three sites and the Tokyo area's stores lie within 60 km: on the main frame they
 /// would overlap, so they are drawn in an inset where every one is at least
 /// `KANTO_MARKERS_PX_MIN` from every other in the page Chromium renders (and the inset's

@@ -396,13 +396,17 @@ pub struct AnomalyView {
     pub lpn: Option<String>,
     pub rma: Option<String>,
     pub detail: String,
+    /// The detail's code and parameters (`details`); none for an anomaly recorded before.
+    pub detail_code: Option<String>,
+    pub detail_params: Option<std::collections::BTreeMap<String, String>>,
     pub at_ms: i64,
 }
 
 /// The newest anomalies, newest first.
 pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyView>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms
+        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms, a.detail_code,
+                a.detail_params
          FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
          ORDER BY a.id DESC LIMIT ?1",
     )?;
@@ -416,6 +420,8 @@ pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyView>, St
             rma: r.get(5)?,
             detail: r.get(6)?,
             at_ms: r.get(7)?,
+            detail_code: r.get(8)?,
+            detail_params: super::details::read_params(r.get(9)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -381,5 +381,8 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::pickups::MIGRATION),
         // Alerts told by mail and webhook, and their outbox (store/alert_notices.rs).
         M::up(super::alert_notices::MIGRATION),
+        // Anomalies' and events' details as a code and parameters beside their English
+        // (store/details.rs).
+        M::up(super::details::MIGRATION),
     ])
 }
