@@ -384,5 +384,8 @@ pub fn migrations() -> Migrations<'static> {
         // Anomalies' and events' details as a code and parameters beside their English
         // (store/details.rs).
         M::up(super::details::MIGRATION),
+        // Alert notices keep the alert's figures, to be told in `[alerts] language`
+        // (store/alert_notices.rs).
+        M::up(super::alert_notices::MIGRATION_PARAMS),
     ])
 }
