@@ -38,6 +38,7 @@ pub mod alert_silences;
 pub mod apikeys;
 pub mod billing;
 pub mod catalog;
+pub mod category_names;
 pub mod command_epochs;
 pub mod commerce;
 pub mod counter_checks;

@@ -69,6 +69,11 @@ function serverText(text) {
   return el("span", { lang: "en", text });
 }
 
+/** A site's name in the page's language: its Japanese name on a Japanese page, when it has one. */
+function siteName(site) {
+  return document.documentElement.lang === "ja" && site.name_ja ? site.name_ja : site.name;
+}
+
 /** The section that says a detail's parameter in words, by the parameter's name. */
 const DETAIL_PARAM_WORDS = {
   status: "status.", state: "unit_state.", disposition: "disposition.", receipt: "receipt.",

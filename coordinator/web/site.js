@@ -24,7 +24,7 @@ function show(p) {
   const s = p.site;
   document.title = "Modori — " + s.id;
   text("site-id", s.id);
-  text("site-name", s.name);
+  text("site-name", siteName(s));
   text("as-of", t("site.as_of", { time: fmtDateTime(p.now_ms) }));
   text("link", s.online ? t("site.online", { v: s.protocol_version }) : t("site.offline"));
   document.getElementById("link").dataset.online = String(s.online);

@@ -149,6 +149,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
              && document.getElementById('online').textContent === '倉庫 9 か所中 8 か所が接続中' \
              && document.getElementById('live').textContent === '最新' \
              && document.querySelector('#anomaly-rows tr[data-anomaly=\"impersonation\"] strong')?.textContent === '他の倉庫を名乗る操作' \
+             && document.querySelector('#site-rows tr[data-site=\"sendai\"] .muted')?.textContent === '仙台返品センター（宮城野区）' \
              && document.querySelector('#reasons-sku tr[data-reason=\"arrived_late\"] td:nth-child(2)')?.textContent === '届くのが遅かった' \
              && document.querySelector('#steps [data-step=\"quarantine\"] .step-name')?.textContent === '保留中の商品'",
         )
@@ -1505,7 +1506,20 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
     let base = format!("http://{}", fleet.http());
     let (here, there) = (fleet.site(0).id.clone(), fleet.site(1).id.clone());
     let at = fleet.site(0).location;
-    let body = json!({"origin": {"latitude": at.lat(), "longitude": at.lon()},
+    // The merchant names its category; the dashboard's reasons by category show the name.
+    let catalog = json!({"items": [{"sku": "TEE-WHT-M", "category": "tee", "price_yen": 1900,
+        "category_name_ja": "Tシャツ", "category_name_en": "T-shirts"}]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&catalog.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let (_, text) = fleet.api("GET", "/api/v1/catalog/brand-a", None).await?;
+    assert!(
+        text.contains(r#""category_name_ja":"Tシャツ""#)
+            && text.contains(r#""category_name_en":"T-shirts""#),
+        "{text}"
+    );
+    let body = json!({"merchant": "brand-a", "origin": {"latitude": at.lat(), "longitude": at.lon()},
         "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}]});
     let (status, text) = fleet
         .api("POST", "/api/v1/returns", Some(&body.to_string()))
@@ -1642,7 +1656,8 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
             &format!(
                 "const r = document.querySelector('{row}'); \
                  return document.documentElement.lang === 'ja' && !!r \
-                   && r.textContent.includes('この返品の送り先は {here} です。保留にしています')"
+                   && r.textContent.includes('この返品の送り先は {here} です。保留にしています') \
+                   && document.getElementById('site-name').textContent === '仙台返品センター（宮城野区）'"
             ),
         )
         .await?;
@@ -1671,10 +1686,32 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
             &format!(
                 "const r = document.querySelector('{row}'); \
                  return document.documentElement.lang === 'en' && !!r \
-                   && r.textContent.includes('which was sent to {here}; held in quarantine')"
+                   && r.textContent.includes('which was sent to {here}; held in quarantine') \
+                   && document.getElementById('site-name').textContent === 'Sendai returns centre (Miyagino-ku)'"
             ),
         )
         .await?;
+    // The category by its name on the dashboard, in either language; no code.
+    browser.c().goto(&format!("{base}/")).await?;
+    let category =
+        "document.querySelector('#reasons-category tr[data-reason=\"too_small\"] td')?.textContent";
+    browser
+        .until(
+            "the category's English name",
+            &format!("return document.documentElement.lang === 'en' && {category} === 'T-shirts'"),
+        )
+        .await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the category's Japanese name",
+            &format!("return document.documentElement.lang === 'ja' && {category} === 'Tシャツ'"),
+        )
+        .await?;
+    browser
+        .js("document.getElementById('reasons-category').scrollIntoView(); return true")
+        .await?;
+    browser.screenshot("dashboard-category-ja").await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

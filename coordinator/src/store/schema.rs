@@ -387,5 +387,7 @@ pub fn migrations() -> Migrations<'static> {
         // Alert notices keep the alert's figures, to be told in `[alerts] language`
         // (store/alert_notices.rs).
         M::up(super::alert_notices::MIGRATION_PARAMS),
+        // What merchants call their categories, for the pages (store/category_names.rs).
+        M::up(super::category_names::MIGRATION),
     ])
 }
