@@ -1626,10 +1626,10 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
                && g.textContent.includes('グレード B') && r.textContent.includes('TEE-WHT-M を受け入れ（予定どおり）')",
         )
         .await?;
-    // The site's own events say themselves in Japanese, not marked as English.
+    // Every event says itself in Japanese, none marked as English.
     let english = browser
         .js(
-            "return [...document.querySelectorAll('#timeline li:not([data-kind=\"registered\"]) [lang=\"en\"]')] \
+            "return [...document.querySelectorAll('#timeline [lang=\"en\"]')] \
                .map(n => n.textContent)",
         )
         .await?;
@@ -1638,7 +1638,8 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
         .js("return document.getElementById('timeline').innerText")
         .await?;
     let shown = shown.as_str().unwrap_or_default();
-    for english in ["grade B", "received (", "matched)"] {
+    assert!(shown.contains(&format!("{here} へ送付")), "{shown}");
+    for english in ["grade B", "received (", "matched)", "routed to"] {
         assert!(
             !shown.contains(english),
             "{english:?} in the Japanese timeline:\n{shown}"

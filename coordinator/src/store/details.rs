@@ -10,7 +10,7 @@ use modori_shared::domain::{Departure, DomainError, Grade};
 
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 42] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 46] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -58,6 +58,11 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 42] = [
     ("released", &["reason", "supervisor"]),
     ("parcel_complete", &[]),
     ("parcel_short", &["n_lines"]),
+    // A return's own events.
+    ("registered", &["site"]),
+    ("matched_by_ops", &[]),
+    ("cancelled_by", &["by"]),
+    ("expired", &[]),
 ];
 
 pub const MIGRATION: &str = r#"
@@ -395,6 +400,29 @@ impl Detail {
                 format!("parcel closed; {n} line(s) short"),
             ),
         }
+    }
+
+    /// Registered and sent to `site`; the English keeps why (the page says it from the
+    /// routing's candidates).
+    pub fn registered(site: &str, routing: &str) -> Self {
+        let english = format!("routed to {site}: {routing}");
+        Self::coded("registered", vec![("site", site.to_owned())], english)
+    }
+
+    pub fn matched_by_ops() -> Self {
+        Self::simple(
+            "matched_by_ops",
+            "an unidentified unit was matched to this return",
+        )
+    }
+
+    pub fn cancelled_by(by: &str) -> Self {
+        let english = format!("cancelled by {by}");
+        Self::coded("cancelled_by", vec![("by", by.to_owned())], english)
+    }
+
+    pub fn expired() -> Self {
+        Self::simple("expired", "nothing of it was received in time")
     }
 
     fn simple(code: &'static str, english: &str) -> Self {

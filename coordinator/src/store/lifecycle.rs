@@ -42,16 +42,27 @@ fn insert(
     kind: &str,
     site: Option<&str>,
     lpn: Option<&str>,
-    detail: &str,
+    detail: &Detail,
     at_ms: i64,
     recorded_ms: i64,
 ) -> Result<(), StoreError> {
     // Once per op of a unit with a return: prepared once per connection.
     tx.prepare_cached(
-        "INSERT INTO return_events (rma, kind, site, lpn, detail, at_ms, recorded_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO return_events
+             (rma, kind, site, lpn, detail, at_ms, recorded_ms, detail_code, detail_params)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![rma, kind, site, lpn, detail, at_ms, recorded_ms])?;
+    .execute(params![
+        rma,
+        kind,
+        site,
+        lpn,
+        detail.english,
+        at_ms,
+        recorded_ms,
+        detail.code(),
+        detail.params_json(),
+    ])?;
     Ok(())
 }
 
@@ -70,7 +81,7 @@ pub(crate) fn registered(
     routing: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let detail = format!("routed to {site}: {routing}");
+    let detail = Detail::registered(site.as_str(), routing);
     insert(
         tx,
         rma.as_str(),
@@ -96,7 +107,7 @@ pub(crate) fn resolution_chosen(
         "resolution_chosen",
         None,
         None,
-        detail,
+        &Detail::english(detail.to_owned()),
         now_ms,
         now_ms,
     )
@@ -120,7 +131,7 @@ pub(crate) fn unit_matched(
         "unit_matched",
         Some(site.as_str()),
         Some(lpn.as_str()),
-        "an unidentified unit was matched to this return",
+        &Detail::matched_by_ops(),
         now_ms,
         now_ms,
     )
@@ -152,24 +163,16 @@ impl OpEvent<'_> {
         lpn: Option<&str>,
         detail: &Detail,
     ) -> Result<(), StoreError> {
-        // Once per op of a unit with a return: prepared once per connection.
-        tx.prepare_cached(
-            "INSERT INTO return_events
-                 (rma, kind, site, lpn, detail, at_ms, recorded_ms, detail_code, detail_params)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
+        insert(
+            tx,
             rma,
             kind,
-            self.site.as_str(),
+            Some(self.site.as_str()),
             lpn,
-            detail.english,
+            detail,
             self.at_ms,
             self.now_ms,
-            detail.code(),
-            detail.params_json(),
-        ])?;
-        Ok(())
+        )
     }
 
     /// A unit of `rma` received. Returns the detail of an anomaly when the return is closed.
@@ -446,7 +449,7 @@ pub fn cancel(
                 rma,
                 &site,
                 CANCELLED,
-                &format!("cancelled by {by}"),
+                &Detail::cancelled_by(by),
                 now_ms,
             )?;
             Cancel::Cancelled {
@@ -466,7 +469,7 @@ fn close(
     rma: &RmaId,
     site: &SiteId,
     status: &str,
-    detail: &str,
+    detail: &Detail,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     tx.execute(
@@ -531,14 +534,7 @@ pub fn expire_before(
     let mut out = Expired::default();
     for (rma, site) in due {
         let (rma, site) = (RmaId::new(rma)?, SiteId::new(site)?);
-        let seq = close(
-            &tx,
-            &rma,
-            &site,
-            EXPIRED,
-            "nothing of it was received in time",
-            now_ms,
-        )?;
+        let seq = close(&tx, &rma, &site, EXPIRED, &Detail::expired(), now_ms)?;
         out.queued.push(site.clone(), seq);
         out.returns.push((rma, site, seq));
     }
