@@ -115,6 +115,18 @@ pub struct AlertsSection {
     /// An alert still raised, not acknowledged or muted, is told again after this many
     /// minutes since it was last told (0: never again while it lasts). Default 240.
     pub renotify_minutes: u32,
+    /// The language mails and webhook posts are written in: `ja` or `en`, from the same texts
+    /// as the ops pages. Default `ja`.
+    pub language: AlertLanguage,
+}
+
+/// The language alert notices are written in (`[alerts] language`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertLanguage {
+    #[default]
+    Ja,
+    En,
 }
 
 impl Default for AlertsSection {
@@ -129,6 +141,7 @@ impl Default for AlertsSection {
             email_to: Vec::new(),
             webhook_url: None,
             renotify_minutes: RENOTIFY_MINUTES_DEFAULT,
+            language: AlertLanguage::Ja,
         }
     }
 }

@@ -63,6 +63,8 @@ pub struct DeviceView {
 pub struct SiteView {
     pub id: String,
     pub name: String,
+    /// Its name on the Japanese pages, when the fleet file gives one.
+    pub name_ja: Option<String>,
     pub latitude: f64,
     pub longitude: f64,
     pub online: bool,
@@ -399,6 +401,7 @@ impl Dashboard {
                 SiteView {
                     id: site.id.to_string(),
                     name: site.name.clone(),
+                    name_ja: ctx.fleet.names_ja.get(site.id.as_str()).cloned(),
                     latitude: site.location.lat(),
                     longitude: site.location.lon(),
                     online: live.connection.is_some(),
@@ -677,6 +680,7 @@ mod tests {
         SiteView {
             id: id.into(),
             name: id.into(),
+            name_ja: None,
             latitude: 35.0,
             longitude: 139.0,
             online,

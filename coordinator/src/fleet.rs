@@ -20,6 +20,9 @@ struct SitesFile {
 struct SiteEntry {
     id: String,
     name: String,
+    /// Its name on the Japanese pages; they show `name` without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name_ja: Option<String>,
     latitude: f64,
     longitude: f64,
     #[serde(default)]
@@ -60,6 +63,25 @@ pub struct Fleet {
     /// When each drop-off point takes parcels, by store id (none known for a store whose
     /// entry does not say).
     pub opening_hours: HashMap<String, OpeningHours>,
+    /// Each site's Japanese name, by site id, for those whose entry gives one.
+    pub names_ja: HashMap<String, String>,
+}
+
+/// A site's Japanese name holds at most this many characters (a page's heading, not a label).
+pub const NAME_JA_CHARS_MAX: usize = 64;
+
+/// A Japanese name a page can show: some text, not too long, no control character.
+fn shown_name(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    if name.chars().count() > NAME_JA_CHARS_MAX {
+        return Err(format!("is longer than {NAME_JA_CHARS_MAX} characters"));
+    }
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!("has the control character {c:?}")),
+        None => Ok(()),
+    }
 }
 
 /// When a drop-off point takes parcels, in Japan time.
@@ -148,6 +170,7 @@ impl Fleet {
         let mut seen = HashSet::new();
         let mut codes = HashSet::new();
         let mut out_sites = Vec::new();
+        let mut names_ja = HashMap::new();
         for (i, s) in sites_file.sites.into_iter().enumerate() {
             let key = |field: &str| format!("sites[{i}].{field}");
             let id =
@@ -169,6 +192,10 @@ impl Fleet {
                 ));
             }
             printable(&s.name).map_err(|e| invalid(sites_path, key("name"), e))?;
+            if let Some(name_ja) = s.name_ja {
+                shown_name(&name_ja).map_err(|e| invalid(sites_path, key("name_ja"), e))?;
+                names_ja.insert(id.to_string(), name_ja);
+            }
             let location = Coordinates::new(s.latitude, s.longitude)
                 .map_err(|e| invalid(sites_path, key("latitude"), e.to_string()))?;
             out_sites.push(Site {
@@ -227,6 +254,7 @@ impl Fleet {
             sites: out_sites,
             stores: out_stores,
             opening_hours,
+            names_ja,
         })
     }
 
@@ -244,6 +272,7 @@ pub fn sites_toml(sites: &[Site]) -> Result<String, toml::ser::Error> {
             .map(|s| SiteEntry {
                 id: s.id.to_string(),
                 name: s.name.clone(),
+                name_ja: None,
                 latitude: s.location.lat(),
                 longitude: s.location.lon(),
                 capabilities: s.capabilities.iter().map(|c| (*c).into()).collect(),
@@ -340,6 +369,51 @@ mod tests {
             err.contains("sites[0].name") && err.contains("at most"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_sites_japanese_name_is_kept_and_one_a_page_cannot_show_refused() {
+        let p = Path::new("sites.toml");
+        let named = |name_ja: &str| {
+            format!(
+                "[[sites]]\nid = \"chiba\"\nname = \"Chiba\"\nname_ja = \"{name_ja}\"\nlatitude = 35.0\nlongitude = 139.0\ndaily_capacity_units = 10\n"
+            )
+        };
+        let fleet = Fleet::parse(
+            p,
+            &named("千葉返品センター（市川）"),
+            Path::new("s"),
+            STORES,
+        )
+        .unwrap();
+        assert_eq!(
+            fleet.names_ja.get("chiba").map(String::as_str),
+            Some("千葉返品センター（市川）")
+        );
+        for (bad, why) in [
+            (" ".to_owned(), "empty"),
+            ("千".repeat(65), "longer"),
+            ("千\\t葉".to_owned(), "control"),
+        ] {
+            let err = Fleet::parse(p, &named(&bad), Path::new("s"), STORES)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("sites[0].name_ja") && err.contains(why),
+                "{err}"
+            );
+        }
+        // Every shipped site has its Japanese name.
+        let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+        let shipped =
+            Fleet::load(&configs.join("sites.toml"), &configs.join("stores.toml")).unwrap();
+        for site in &shipped.sites {
+            assert!(
+                shipped.names_ja.contains_key(site.id.as_str()),
+                "{}",
+                site.id
+            );
+        }
     }
 
     #[test]

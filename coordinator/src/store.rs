@@ -38,11 +38,13 @@ pub mod alert_silences;
 pub mod apikeys;
 pub mod billing;
 pub mod catalog;
+pub mod category_names;
 pub mod command_epochs;
 pub mod commerce;
 pub mod counter_checks;
 pub mod dashboard;
 pub mod decisions;
+pub mod details;
 pub mod dropoffs;
 pub mod lifecycle;
 pub mod listings;
@@ -472,12 +474,18 @@ pub struct AnomalyRow {
     pub kind: String,
     pub lpn: Option<String>,
     pub detail: String,
+    /// The detail's code (`detail.<code>` in a page's texts), when it has one; anomalies
+    /// recorded before codes keep only their English.
+    pub detail_code: Option<String>,
+    /// The parameters of `detail_code`'s text, by name.
+    pub detail_params: Option<std::collections::BTreeMap<String, String>>,
     pub at_ms: i64,
 }
 
 pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, site, epoch, seq, kind, lpn, detail, at_ms FROM anomalies ORDER BY id DESC LIMIT ?1",
+        "SELECT id, site, epoch, seq, kind, lpn, detail, at_ms, detail_code, detail_params
+         FROM anomalies ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([to_i64(limit as u64)], |r| {
         Ok(AnomalyRow {
@@ -491,6 +499,8 @@ pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyRow>, Sto
             lpn: r.get(5)?,
             detail: r.get(6)?,
             at_ms: r.get(7)?,
+            detail_code: r.get(8)?,
+            detail_params: details::read_params(r.get(9)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -521,6 +531,7 @@ pub fn disposition_counts(conn: &Connection) -> Result<Vec<(Disposition, u64)>, 
 mod tests {
     use super::*;
     use modori_shared::domain::{Grade, Sku};
+    use std::collections::BTreeMap;
 
     #[test]
     fn disposition_counts_follow_units_put_away_and_gone() {
@@ -658,6 +669,42 @@ mod tests {
         assert!(details
             .iter()
             .any(|d| d.contains("YOKO-1") && d.contains("yokohama")));
+        // Each beside its code and parameters, for a page to say in its language.
+        type Coded = (Option<String>, Option<BTreeMap<String, String>>);
+        let coded: Vec<Coded> = anomalies(&conn, 10)
+            .unwrap()
+            .into_iter()
+            .rev()
+            .map(|a| (a.detail_code, a.detail_params))
+            .collect();
+        let params = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<BTreeMap<_, _>>(),
+            )
+        };
+        let received = |rma, sku| [("rma", rma), ("site", "osaka"), ("sku", sku)];
+        let not_here = [&received("YOKO-1", "CAP")[..], &[("routed_to", "yokohama")]].concat();
+        assert_eq!(
+            coded,
+            vec![
+                (Some("not_routed_here".into()), params(&not_here)),
+                (
+                    Some("not_listed".into()),
+                    params(&received("SHOP-1", "CAP"))
+                ),
+                (
+                    Some("over_after_close".into()),
+                    params(&received("SHOP-1", "TEE"))
+                ),
+                (
+                    Some("quarantine_breached".into()),
+                    params(&[("op", "unit_graded")])
+                ),
+            ]
+        );
         assert_eq!(
             count(
                 &conn,
@@ -685,6 +732,21 @@ mod tests {
         assert!(
             timeline.contains("B-0042") && timeline.contains("customer told"),
             "{timeline}"
+        );
+        let event = lifecycle::get(&conn, &RmaId::new("SHOP-1").unwrap())
+            .unwrap()
+            .unwrap()
+            .events
+            .into_iter()
+            .find(|e| e.kind == "unit_released")
+            .unwrap();
+        assert_eq!(event.detail_code.as_deref(), Some("released"));
+        assert_eq!(
+            event.detail_params,
+            params(&[
+                ("reason", "extra sock, customer told"),
+                ("supervisor", "B-0042")
+            ])
         );
         // The dashboard counts the same set.
         let counts = dashboard::counts(&conn).unwrap();

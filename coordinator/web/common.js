@@ -69,6 +69,34 @@ function serverText(text) {
   return el("span", { lang: "en", text });
 }
 
+/** A site's name in the page's language: its Japanese name on a Japanese page, when it has one. */
+function siteName(site) {
+  return document.documentElement.lang === "ja" && site.name_ja ? site.name_ja : site.name;
+}
+
+/** The section that says a detail's parameter in words, by the parameter's name. */
+const DETAIL_PARAM_WORDS = {
+  status: "status.", state: "unit_state.", disposition: "disposition.", receipt: "receipt.",
+  step: "refused_step.", departure: "departure.", op: "op.",
+};
+
+/**
+ * An anomaly's or a timeline event's detail in the page's language (`detail.<code>` with its
+ * parameters, codes among them in words); one stored without a code keeps the server's
+ * English, marked as English.
+ */
+function detailText(d) {
+  const key = "detail." + d.detail_code;
+  if (!d.detail_code || t(key) === key) return d.detail ? serverText(d.detail) : null;
+  const said = (k, v) => (t(k) === k ? v : t(k));
+  const vars = {};
+  for (const [k, v] of Object.entries(d.detail_params || {})) {
+    if (k === "defects") vars[k] = v.split(",").map((c) => said("defect." + c, c)).join(t("common.list_sep"));
+    else vars[k] = DETAIL_PARAM_WORDS[k] ? said(DETAIL_PARAM_WORDS[k] + v, v) : v;
+  }
+  return el("span", { class: "detail-text", text: t(key, vars) });
+}
+
 /**
  * An alert's figures in the page's language (`alert_text.*` with the alert's parameters); an
  * alert the page has no words for keeps the server's English.

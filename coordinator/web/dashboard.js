@@ -181,7 +181,7 @@ function renderMap(s) {
     const g = svg("g", { class: "site state-" + site.state, "data-site": site.id, "data-state": site.state });
     g.append(svg("circle", { cx: x, cy: y, r: 9 }));
     g.append(svg("text", { x: x + 12, y: y + 4, text: site.id }));
-    g.append(svg("title", { text: site.name + ": " + (site.online ? t("dashboard.online_word") : t("site.offline")) }));
+    g.append(svg("title", { text: siteName(site) + ": " + (site.online ? t("dashboard.online_word") : t("site.offline")) }));
     return g;
   }));
 }
@@ -228,7 +228,7 @@ function renderSites(s) {
   },
     el("td", {}, el("span", { class: "dot " + site.state }),
       el("a", { href: "/sites/" + encodeURIComponent(site.id), class: "site-link" }, el("strong", { text: site.id })),
-      el("div", { class: "muted", text: site.name })),
+      el("div", { class: "muted", text: siteName(site) })),
     el("td", { class: "link live-value", text: site.online ? t("site.online", { v: site.protocol_version }) : t("site.offline") }),
     el("td", { class: "num live-value", text: fmtInt(site.lag_ops) }),
     el("td", { class: "num live-value", text: site.lag_seconds === null ? "–" : String(site.lag_seconds) }),
@@ -321,8 +321,14 @@ function renderAnomalies(s) {
     el("td", {}, el("strong", { text: wordsOr("anomaly." + a.kind, a.kind) })),
     el("td", { text: a.lpn || "–" }),
     el("td", {}, a.rma ? el("a", { href: "#decisions", onclick: () => explain(a.rma), text: a.rma }) : "–"),
-    el("td", { class: "why" }, serverText(a.detail)),
+    el("td", { class: "why" }, detailText(a)),
   )));
+}
+
+/** A category (or a SKU) by its name in the page's language, when its merchant gave one; else its code. */
+function categoryName(x) {
+  const name = document.documentElement.lang === "ja" ? x.name_ja : x.name_en;
+  return name || x.key;
 }
 
 /** A return line's reason in words; a line without one is a parcel that came short. */
@@ -346,7 +352,7 @@ function renderInsight(s) {
   // Items not in any catalogue have no category: the store says so with a word of its own.
   const reasonRows = (rows) => rows.length
     ? rows.map((x) => el("tr", { "data-reason": x.reason },
-      el("td", { text: x.key === "uncatalogued" ? t("dashboard.uncatalogued") : x.key }), el("td", { text: reasonWords(x.reason) }),
+      el("td", { text: x.key === "uncatalogued" ? t("dashboard.uncatalogued") : categoryName(x) }), el("td", { text: reasonWords(x.reason) }),
       el("td", { class: "num", text: fmtInt(x.qty) })))
     : el("tr", {}, el("td", { colspan: 3, class: "muted", text: t("dashboard.no_returns") }));
   fill("reasons-sku", reasonRows(i.reasons_by_sku));
@@ -393,7 +399,7 @@ async function explain(rma) {
           el("strong", { text: wordsOr("timeline." + e.kind, e.kind) }),
           e.site ? t("return.at_site", { site: e.site }) : "",
           e.lpn ? t("return.of_unit", { lpn: e.lpn }) : "",
-          e.detail ? [": ", serverText(e.detail)] : "")))),
+          e.detail ? [": ", detailText(e)] : "")))),
     );
   } catch (e) {
     out.replaceChildren(el("p", { class: "error", text: t("dashboard.unreadable", { why: e.message }) }));

@@ -51,7 +51,7 @@ function show(r) {
     el("time", { datetime: e.at || "", text: e.at ? fmtDateTime(Date.parse(e.at)) : "–" }),
     " ", el("strong", { text: wordsOr("timeline." + e.kind, e.kind) }),
     e.site ? t("return.at_site", { site: e.site }) : "", e.lpn ? t("return.of_unit", { lpn: e.lpn }) : "",
-    e.detail ? el("span", { class: "muted", lang: "en", text: " — " + e.detail }) : null)));
+    e.detail ? el("span", { class: "muted" }, " — ", detailText(e)) : null)));
   const open = r.status === "expected";
   document.getElementById("cancel").disabled = r.status === "cancelled";
   document.getElementById("cancel-question").textContent = open

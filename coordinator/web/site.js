@@ -24,7 +24,7 @@ function show(p) {
   const s = p.site;
   document.title = "Modori — " + s.id;
   text("site-id", s.id);
-  text("site-name", s.name);
+  text("site-name", siteName(s));
   text("as-of", t("site.as_of", { time: fmtDateTime(p.now_ms) }));
   text("link", s.online ? t("site.online", { v: s.protocol_version }) : t("site.offline"));
   document.getElementById("link").dataset.online = String(s.online);
@@ -64,7 +64,7 @@ function show(p) {
     ? p.anomalies.map((a) => el("tr", { "data-anomaly": a.kind },
       el("td", { text: fmtDateTime(a.at_ms) }), el("td", { text: t("anomaly." + a.kind) }), el("td", { text: a.lpn || "–" }),
       el("td", {}, a.rma ? el("a", { href: "/returns/" + encodeURIComponent(a.rma), text: a.rma }) : "–"),
-      el("td", {}, serverText(a.detail))))
+      el("td", {}, detailText(a))))
     : el("tr", {}, el("td", { colspan: 5, class: "muted", text: t("site.no_anomaly") })));
 }
 

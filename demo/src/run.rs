@@ -38,6 +38,17 @@ const SKUS: [&str; 11] = [
     "SNK-RUN-26",
     "KNIT-NAVY-L",
 ];
+/// The demo catalogue's categories (each SKU's first part, lowercased) by their names in
+/// Japanese and English, for the ops pages.
+const CATEGORY_NAMES: [(&str, &str, &str); 7] = [
+    ("tee", "Tシャツ", "T-shirts"),
+    ("jkt", "ジャケット", "Jackets"),
+    ("snk", "スニーカー", "Sneakers"),
+    ("bag", "バッグ", "Bags"),
+    ("drs", "ワンピース", "Dresses"),
+    ("cap", "帽子", "Caps"),
+    ("knit", "ニット", "Knitwear"),
+];
 /// Where the customers' mails are kept, under the data dir (one `.eml` file each).
 pub const MAIL_DIR: &str = "mail";
 /// The merchant of the demo's returns and catalogue.
@@ -388,6 +399,7 @@ async fn drive_carrier(c: CoordinatorHandle, mut stop: watch::Receiver<bool>) {
 /// Puts the demo catalogue (SKUs with their JAN codes) at the coordinator, which sends it to
 /// every site; returns the codes the crews scan.
 async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
+    use modori_coordinator::store::category_names::Names;
     let mut gtins = HashMap::new();
     let mut items = Vec::new();
     let mut styles = Vec::new();
@@ -417,17 +429,29 @@ async fn demo_catalog(c: &Coordinator) -> anyhow::Result<HashMap<Sku, String>> {
     }
     let ctx = c.ctx().clone();
     let sites: Vec<_> = ctx.fleet.sites.iter().map(|s| s.id.clone()).collect();
+    let names: std::collections::BTreeMap<String, Names> = CATEGORY_NAMES
+        .iter()
+        .map(|(code, ja, en)| {
+            let names = Names {
+                ja: Some((*ja).to_owned()),
+                en: Some((*en).to_owned()),
+            };
+            ((*code).to_owned(), names)
+        })
+        .collect();
     let queued = ctx
         .db
         .call(move |conn| {
-            modori_coordinator::store::put_styled_catalog(
+            let queued = modori_coordinator::store::put_styled_catalog(
                 conn,
                 DEMO_MERCHANT,
                 &items,
                 &styles,
                 &sites,
                 clock::now_ms(),
-            )
+            )?;
+            modori_coordinator::store::category_names::put(conn, DEMO_MERCHANT, &names)?;
+            Ok::<_, modori_coordinator::store::StoreError>(queued)
         })
         .await
         .context("storing the demo catalogue")?;

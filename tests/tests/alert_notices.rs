@@ -1,4 +1,4 @@
-//! Alerts reach people: a coordinator on an injected clock whose one site never connects
+//! Alerts reach people, in `[alerts] language`: a coordinator on an injected clock whose one site never connects
 //! raises its offline alert once the threshold has passed; a real SMTP server (aiosmtpd, as in
 //! `notifications.rs`) receives the mail to `[alerts] email_to` and a local HTTP stub the
 //! Slack-style webhook's `{"text": …}`, once while the alert stays raised and again after the
@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use modori_coordinator::config::CoordinatorConfig;
+use modori_coordinator::config::{AlertLanguage, CoordinatorConfig};
 use modori_coordinator::notify::mail::{MailSection, Security};
 use modori_coordinator::pki::PkiPaths;
 use modori_coordinator::store::{alert_notices, alert_silences};
@@ -37,12 +37,13 @@ fn free_port() -> anyhow::Result<u16> {
 
 /// A coordinator of one site (sapporo, which never connects) on `clock`, alerting after five
 /// minutes offline, mailing `OPS` through the SMTP server at `mail_port` and posting to
-/// `webhook` when given.
+/// `webhook` when given, in `language`.
 async fn coordinator(
     dir: &Path,
     clock: Arc<ManualClock>,
     mail_port: u16,
     webhook: Option<String>,
+    language: AlertLanguage,
 ) -> anyhow::Result<Coordinator> {
     let fleet = small_fleet(1);
     let pki = PkiPaths::new(dir.join("pki"));
@@ -66,6 +67,7 @@ async fn coordinator(
     config.alerts.renotify_minutes = 60;
     config.alerts.email_to = vec![OPS.into()];
     config.alerts.webhook_url = webhook;
+    config.alerts.language = language;
     Ok(Coordinator::start_with_clock(config, fleet, clock).await?)
 }
 
@@ -111,7 +113,14 @@ async fn a_raised_alert_is_mailed_and_posted_once_then_again_after_the_renotify_
     let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
     let (url, hook) = webhook_stub().await?;
     let clock = Arc::new(ManualClock::new(START_MS));
-    let c = coordinator(dir.path(), clock.clone(), port, Some(url)).await?;
+    let c = coordinator(
+        dir.path(),
+        clock.clone(),
+        port,
+        Some(url),
+        AlertLanguage::Ja,
+    )
+    .await?;
 
     // Four minutes offline: under the threshold, nobody is told.
     clock.set(START_MS + 4 * MINUTE_MS);
@@ -123,16 +132,28 @@ async fn a_raised_alert_is_mailed_and_posted_once_then_again_after_the_renotify_
     let mails = sink.wait_messages(1, TIMEOUT).await?;
     let mail = &mails[0];
     assert_eq!(mail["rcpt_tos"], serde_json::json!([OPS]), "{mail}");
+    // In Japanese, the default: subject and text as the mail server decodes them.
     assert_eq!(
         mail["subject"],
-        "[Modori] Alert: sapporo offline for 6 min (threshold 5 min)"
+        "[Modori] アラート：sapporo：倉庫が切断、6 分間切断（5 分で通知）"
     );
     let text = mail["text"].as_str().unwrap_or_default();
-    assert!(text.contains("Raised at 2040-01-01 09:06 JST"), "{text}");
+    assert!(text.contains("2040-01-01 09:06 JST に発生："), "{text}");
     assert!(
-        text.contains("https://ops.example.jp/sites/sapporo"),
+        text.contains("sapporo：倉庫が切断、6 分間切断（5 分で通知）"),
         "{text}"
     );
+    assert!(
+        text.contains("倉庫のページ：https://ops.example.jp/sites/sapporo"),
+        "{text}"
+    );
+    assert!(text.contains("ミュート"), "{text}");
+    for english in ["Raised", "offline for", "Acknowledge", "site's page"] {
+        assert!(
+            !text.contains(english),
+            "{english:?} in the Japanese mail:\n{text}"
+        );
+    }
     let headers = &mail["headers"];
     assert!(headers.get("List-Unsubscribe").is_none(), "{headers}");
     wait_for("the webhook posted", TIMEOUT, || {
@@ -148,7 +169,7 @@ async fn a_raised_alert_is_mailed_and_posted_once_then_again_after_the_renotify_
     assert_eq!(fields, ["text"], "{body}");
     let text = body["text"].as_str().unwrap_or_default();
     assert!(
-        text.starts_with("[Modori] Alert: sapporo offline for 6 min"),
+        text.starts_with("[Modori] アラート：sapporo：倉庫が切断、6 分間切断"),
         "{text}"
     );
 
@@ -163,7 +184,7 @@ async fn a_raised_alert_is_mailed_and_posted_once_then_again_after_the_renotify_
     let mails = sink.wait_messages(2, TIMEOUT).await?;
     let subject = mails[1]["subject"].as_str().unwrap_or_default();
     assert!(
-        subject.starts_with("[Modori] Still raised: sapporo offline"),
+        subject.starts_with("[Modori] 継続中：sapporo：倉庫が切断"),
         "{subject}"
     );
     wait_for("the webhook posted again", TIMEOUT, || {
@@ -182,7 +203,7 @@ async fn an_alert_queued_while_the_mail_server_is_down_is_delivered_after_a_rest
     let dir = tempfile::tempdir()?;
     let port = free_port()?;
     let clock = Arc::new(ManualClock::new(START_MS));
-    let c = coordinator(dir.path(), clock.clone(), port, None).await?;
+    let c = coordinator(dir.path(), clock.clone(), port, None, AlertLanguage::En).await?;
     clock.set(START_MS + 6 * MINUTE_MS);
     wait_for("a failed attempt while the server is down", TIMEOUT, || {
         let c = &c;
@@ -194,14 +215,14 @@ async fn an_alert_queued_while_the_mail_server_is_down_is_delivered_after_a_rest
     .await?;
     c.shutdown().await;
 
-    let c = coordinator(dir.path(), clock.clone(), port, None).await?;
+    let c = coordinator(dir.path(), clock.clone(), port, None, AlertLanguage::En).await?;
     let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
     // Past the retry's delay; the site still has not connected.
     clock.set(START_MS + 7 * MINUTE_MS);
     let mails = sink.wait_messages(1, TIMEOUT).await?;
     assert_eq!(
         mails[0]["subject"],
-        "[Modori] Alert: sapporo offline for 6 min (threshold 5 min)"
+        "[Modori] Alert: sapporo: Warehouse offline, offline for 6 min (alert from 5 min)"
     );
     // The restarted coordinator raises the same alert once the site has been offline for
     // the threshold since it started: the raise is the one already told.
@@ -232,7 +253,14 @@ async fn a_muted_alert_sends_nothing_until_its_mute_ends() -> anyhow::Result<()>
     let sink = Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
     let (url, hook) = webhook_stub().await?;
     let clock = Arc::new(ManualClock::new(START_MS));
-    let c = coordinator(dir.path(), clock.clone(), port, Some(url)).await?;
+    let c = coordinator(
+        dir.path(),
+        clock.clone(),
+        port,
+        Some(url),
+        AlertLanguage::En,
+    )
+    .await?;
     let until_ms = START_MS + 30 * MINUTE_MS;
     c.ctx()
         .db
@@ -272,7 +300,7 @@ async fn a_muted_alert_sends_nothing_until_its_mute_ends() -> anyhow::Result<()>
     let mails = sink.wait_messages(1, TIMEOUT).await?;
     let subject = mails[0]["subject"].as_str().unwrap_or_default();
     assert!(
-        subject.starts_with("[Modori] Alert: sapporo offline"),
+        subject.starts_with("[Modori] Alert: sapporo: Warehouse offline"),
         "{subject}"
     );
     c.shutdown().await;

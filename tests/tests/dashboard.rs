@@ -149,6 +149,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
              && document.getElementById('online').textContent === '倉庫 9 か所中 8 か所が接続中' \
              && document.getElementById('live').textContent === '最新' \
              && document.querySelector('#anomaly-rows tr[data-anomaly=\"impersonation\"] strong')?.textContent === '他の倉庫を名乗る操作' \
+             && document.querySelector('#site-rows tr[data-site=\"sendai\"] .muted')?.textContent === '仙台返品センター（宮城野区）' \
              && document.querySelector('#reasons-sku tr[data-reason=\"arrived_late\"] td:nth-child(2)')?.textContent === '届くのが遅かった' \
              && document.querySelector('#steps [data-step=\"quarantine\"] .step-name')?.textContent === '保留中の商品'",
         )
@@ -1488,6 +1489,230 @@ async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
         )
         .await?;
     browser.assert_accessible("site-unknown").await?;
+    browser.close().await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// An anomaly's and a timeline event's detail are stored as a code and its parameters beside
+/// the English: a unit of a return received at a site it was not sent to (held in quarantine)
+/// and a graded unit's timeline read in Japanese with no English left, and in English again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyhow::Result<()> {
+    let Some(browser) = Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(2)).await?;
+    let base = format!("http://{}", fleet.http());
+    let (here, there) = (fleet.site(0).id.clone(), fleet.site(1).id.clone());
+    let at = fleet.site(0).location;
+    // The merchant names its category; the dashboard's reasons by category show the name.
+    let catalog = json!({"items": [{"sku": "TEE-WHT-M", "category": "tee", "price_yen": 1900,
+        "category_name_ja": "Tシャツ", "category_name_en": "T-shirts"}]});
+    let (status, text) = fleet
+        .api("PUT", "/api/v1/catalog/brand-a", Some(&catalog.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
+    let (_, text) = fleet.api("GET", "/api/v1/catalog/brand-a", None).await?;
+    assert!(
+        text.contains(r#""category_name_ja":"Tシャツ""#)
+            && text.contains(r#""category_name_en":"T-shirts""#),
+        "{text}"
+    );
+    let body = json!({"merchant": "brand-a", "origin": {"latitude": at.lat(), "longitude": at.lon()},
+        "lines": [{"sku": "TEE-WHT-M", "qty": 2, "reason": "too_small"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/returns", Some(&body.to_string()))
+        .await?;
+    anyhow::ensure!(status == 201, "{text}");
+    let rma = serde_json::from_str::<serde_json::Value>(&text)?["rma"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let routed = serde_json::from_str::<serde_json::Value>(&text)?["site"].clone();
+    anyhow::ensure!(routed == json!(here.as_str()), "{text}");
+    let agent = fleet.agent(0);
+    wait_for("the return expected here", TIMEOUT, || {
+        let (agent, rma) = (agent.clone(), rma.clone());
+        async move {
+            let pending = agent
+                .db()
+                .call(|c| modori_agent::work::pending_expected_returns(c, 100))
+                .await?;
+            Ok(pending.iter().any(|p| p.rma.as_str() == rma))
+        }
+    })
+    .await?;
+    let sku = modori_shared::domain::Sku::new("TEE-WHT-M")?;
+    let receipt = agent
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(rma.clone())?),
+            sku.clone(),
+            "B-0042",
+        )
+        .await?;
+    agent
+        .grade_unit(
+            receipt.lpn.clone(),
+            modori_shared::domain::Grade::B,
+            "B-0042",
+        )
+        .await?;
+    // The other unit of the parcel reaches the other site, which the return was not sent to.
+    let stray = fleet
+        .agent(1)
+        .receive_unit(
+            Some(modori_shared::domain::RmaId::new(rma.clone())?),
+            sku,
+            "B-0043",
+        )
+        .await?;
+    let stray = stray.lpn.to_string();
+    wait_for(
+        "the graded unit and the stray one at the centre",
+        TIMEOUT,
+        || async {
+            let (_, ret) = fleet
+                .api("GET", &format!("/api/v1/returns/{rma}"), None)
+                .await?;
+            let (_, anomalies) = fleet.api("GET", "/api/v1/anomalies", None).await?;
+            Ok(ret.contains("\"detail_code\":\"graded\"") && anomalies.contains(&stray))
+        },
+    )
+    .await?;
+    // The API says it by code and parameters, beside the English it always said.
+    let (_, text) = fleet.api("GET", "/api/v1/anomalies", None).await?;
+    let anomalies: serde_json::Value = serde_json::from_str(&text)?;
+    let stray_anomaly = anomalies
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["lpn"] == json!(stray)))
+        .context("the stray unit's anomaly")?;
+    assert_eq!(
+        stray_anomaly["detail_code"],
+        json!("not_routed_here"),
+        "{stray_anomaly}"
+    );
+    assert_eq!(
+        stray_anomaly["detail_params"]["routed_to"],
+        json!(here.as_str()),
+        "{stray_anomaly}"
+    );
+    assert!(
+        stray_anomaly["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("held in quarantine"),
+        "{stray_anomaly}"
+    );
+
+    browser
+        .login(&base, "/returns", &fleet.ops_key, "/returns")
+        .await?;
+    browser.c().goto(&format!("{base}/returns/{rma}")).await?;
+    browser
+        .until(
+            "the graded unit's timeline in English",
+            "const g = document.querySelector('#timeline li[data-kind=\"unit_graded\"]'); \
+             return document.documentElement.lang === 'en' && !!g && g.textContent.includes('grade B')",
+        )
+        .await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the graded unit's timeline in Japanese",
+            "const g = document.querySelector('#timeline li[data-kind=\"unit_graded\"]'); \
+             const r = document.querySelector('#timeline li[data-kind=\"unit_received\"]'); \
+             return document.documentElement.lang === 'ja' && !!g && !!r \
+               && g.textContent.includes('グレード B') && r.textContent.includes('TEE-WHT-M を受け入れ（予定どおり）')",
+        )
+        .await?;
+    // Every event says itself in Japanese, none marked as English.
+    let english = browser
+        .js(
+            "return [...document.querySelectorAll('#timeline [lang=\"en\"]')] \
+               .map(n => n.textContent)",
+        )
+        .await?;
+    assert_eq!(english, json!([]));
+    let shown = browser
+        .js("return document.getElementById('timeline').innerText")
+        .await?;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(shown.contains(&format!("{here} へ送付")), "{shown}");
+    for english in ["grade B", "received (", "matched)", "routed to"] {
+        assert!(
+            !shown.contains(english),
+            "{english:?} in the Japanese timeline:\n{shown}"
+        );
+    }
+    browser.screenshot("return-timeline-ja").await?;
+    browser.assert_accessible("return-timeline-ja").await?;
+
+    // The stray unit's anomaly on the other site's page, in Japanese.
+    browser.c().goto(&format!("{base}/sites/{there}")).await?;
+    let row = "#anomaly-rows tr[data-anomaly=\"return_not_routed_here\"]";
+    browser
+        .until(
+            "the quarantine anomaly in Japanese",
+            &format!(
+                "const r = document.querySelector('{row}'); \
+                 return document.documentElement.lang === 'ja' && !!r \
+                   && r.textContent.includes('この返品の送り先は {here} です。保留にしています') \
+                   && document.getElementById('site-name').textContent === '仙台返品センター（宮城野区）'"
+            ),
+        )
+        .await?;
+    let shown = browser.js(VISIBLE_TEXT).await?;
+    let shown = shown.as_str().unwrap_or_default();
+    for english in ["received at", "routed to", "held in quarantine", "against"] {
+        assert!(
+            !shown.contains(english),
+            "{english:?} on the Japanese page:\n{shown}"
+        );
+    }
+    assert_eq!(
+        browser
+            .js(&format!(
+                "return document.querySelectorAll('{row} [lang=\"en\"]').length"
+            ))
+            .await?,
+        json!(0)
+    );
+    browser.screenshot("site-anomaly-ja").await?;
+    browser.assert_accessible("site-anomaly-ja").await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the quarantine anomaly in English",
+            &format!(
+                "const r = document.querySelector('{row}'); \
+                 return document.documentElement.lang === 'en' && !!r \
+                   && r.textContent.includes('which was sent to {here}; held in quarantine') \
+                   && document.getElementById('site-name').textContent === 'Sendai returns centre (Miyagino-ku)'"
+            ),
+        )
+        .await?;
+    // The category by its name on the dashboard, in either language; no code.
+    browser.c().goto(&format!("{base}/")).await?;
+    let category =
+        "document.querySelector('#reasons-category tr[data-reason=\"too_small\"] td')?.textContent";
+    browser
+        .until(
+            "the category's English name",
+            &format!("return document.documentElement.lang === 'en' && {category} === 'T-shirts'"),
+        )
+        .await?;
+    browser.click("#lang-switch").await?;
+    browser
+        .until(
+            "the category's Japanese name",
+            &format!("return document.documentElement.lang === 'ja' && {category} === 'Tシャツ'"),
+        )
+        .await?;
+    browser
+        .js("document.getElementById('reasons-category').scrollIntoView(); return true")
+        .await?;
+    browser.screenshot("dashboard-category-ja").await?;
     browser.close().await?;
     fleet.shutdown().await;
     Ok(())

@@ -5,13 +5,15 @@
 //! snapshot; which notices that calls for, and their outbox, is `store::alert_notices`; sent
 //! at least once, retried with backoff, across restarts.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset};
 use tracing::{info, warn};
 
-use crate::config::CoordinatorConfig;
+use crate::config::{AlertLanguage, CoordinatorConfig};
+use crate::http::i18n::{self, Lang, Texts};
 use crate::notify::mail::Mail;
 use crate::notify::ChannelError;
 use crate::store::alert_notices::{self as outbox, Attempt, Due, Raised, Recipient};
@@ -62,40 +64,93 @@ impl AlertChannels {
     }
 }
 
-/// The words of a notice: a subject and a text.
-pub fn words(d: &Due, base_url: Option<&str>, now_ms: i64) -> (String, String) {
-    let raised = japan_time(d.raised_ms);
-    let (subject, mut text) = match d.event.as_str() {
-        outbox::REMINDER => (
-            format!("[Modori] Still raised: {}", d.message),
-            format!(
-                "Still raised, since {raised}, and nobody has acknowledged or muted it:\n{}\n",
-                d.message
-            ),
-        ),
-        outbox::CLEARED => (
-            format!("[Modori] Cleared: {}", d.message),
-            format!(
-                "Cleared at {}. It was raised at {raised}, last as:\n{}\n",
-                japan_time(now_ms),
-                d.message
-            ),
-        ),
-        _ => (
-            format!("[Modori] Alert: {}", d.message),
-            format!("Raised at {raised}:\n{}\n", d.message),
-        ),
+/// The language `[alerts] language` names, as the pages' texts know it.
+pub fn lang_of(language: AlertLanguage) -> Lang {
+    match language {
+        AlertLanguage::Ja => Lang::Ja,
+        AlertLanguage::En => Lang::En,
+    }
+}
+
+/// The words of a notice in `lang`, from the pages' texts (`alert_notice.*`): a subject and a
+/// text.
+pub fn words(d: &Due, base_url: Option<&str>, now_ms: i64, lang: Lang) -> (String, String) {
+    let texts = i18n::texts(lang);
+    let alert = alert_words(d, texts);
+    let (raised, cleared) = (japan_time(d.raised_ms), japan_time(now_ms));
+    let event = match d.event.as_str() {
+        outbox::REMINDER => "reminder",
+        outbox::CLEARED => "cleared",
+        _ => "raised",
     };
+    let vars = [
+        ("alert", alert.as_str()),
+        ("raised", raised.as_str()),
+        ("cleared", cleared.as_str()),
+    ];
+    let subject = said(texts, &format!("alert_notice.subject_{event}"), &vars);
+    let mut text = said(texts, &format!("alert_notice.body_{event}"), &vars);
     if let (Some(base), Some(site)) = (base_url, d.alert.split(':').nth(1)) {
-        text.push_str(&format!("\nThe site's page: {base}/sites/{site}\n"));
+        let url = format!("{base}/sites/{site}");
+        text.push_str(&said(texts, "alert_notice.site_page", &[("url", &url)]));
     }
     if d.event != outbox::CLEARED {
-        text.push_str(
-            "Acknowledge or mute it on the ops console and nobody is told again while it lasts.\n",
-        );
+        text.push_str(&said(texts, "alert_notice.act", &[]));
     }
-    text.push_str(&format!("(alert {})\n", d.alert));
+    text.push_str(&said(texts, "alert_notice.alert_key", &[("key", &d.alert)]));
     (subject, text)
+}
+
+/// The alert itself in the texts' language: its site, its kind and its figures
+/// (`alert_text.<kind>`); a notice queued without its figures keeps the English it was
+/// queued with.
+fn alert_words(d: &Due, texts: &Texts) -> String {
+    let mut parts = d.alert.split(':');
+    let (kind, site) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let figures: Option<BTreeMap<String, serde_json::Value>> = d
+        .params
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok());
+    let (Some(figures), Some(text), Some(kind_words)) = (
+        figures,
+        texts.get(&format!("alert_text.{kind}")),
+        texts.get(&format!("alert.{kind}")),
+    ) else {
+        return d.message.clone();
+    };
+    let mut filled = text.clone();
+    for (name, value) in &figures {
+        let value = match value {
+            serde_json::Value::String(s) if name == "device_kind" => texts
+                .get(&format!("device.{s}"))
+                .cloned()
+                .unwrap_or_else(|| s.clone()),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        filled = filled.replace(&format!("{{{name}}}"), &value);
+    }
+    if filled.contains('{') {
+        // Figures missing for a hole: the English says it whole.
+        return d.message.clone();
+    }
+    said(
+        texts,
+        "alert_notice.alert",
+        &[("site", site), ("kind", kind_words), ("text", &filled)],
+    )
+}
+
+/// The text `key` with its `{name}` holes filled from `vars`.
+fn said(texts: &Texts, key: &str, vars: &[(&str, &str)]) -> String {
+    let mut text = texts.get(key).cloned().unwrap_or_else(|| key.to_owned());
+    for (name, value) in vars {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
 }
 
 fn japan_time(ms: i64) -> String {
@@ -118,6 +173,7 @@ pub async fn queue_due(ctx: &Ctx, channels: &AlertChannels) -> Result<(), Coordi
         .alerts
         .into_iter()
         .map(|a| Raised {
+            params: serde_json::to_string(&a.params).unwrap_or_else(|_| "{}".into()),
             key: a.key,
             message: a.message,
         })
@@ -156,7 +212,8 @@ pub async fn send_due(ctx: &Ctx, channels: &AlertChannels) -> Result<usize, Coor
         if *ctx.shutdown.borrow() {
             break;
         }
-        let (subject, text) = words(&d, ctx.config.notifications.base_url(), now_ms);
+        let lang = lang_of(ctx.config.alerts.language);
+        let (subject, text) = words(&d, ctx.config.notifications.base_url(), now_ms, lang);
         let outcome = send(channels, &d, &subject, &text).await;
         let now_ms = ctx.clock.now_ms();
         let attempt = match &outcome {
@@ -255,6 +312,7 @@ mod tests {
             channel: outbox::EMAIL.into(),
             recipient: "ops@example.jp".into(),
             message: "osaka has 55 units in quarantine (threshold 50)".into(),
+            params: Some(r#"{"threshold": 50, "units": 55}"#.into()),
             raised_ms: 0,
             attempts: 0,
         }
@@ -262,10 +320,11 @@ mod tests {
 
     #[test]
     fn notices_say_what_when_in_japan_time_and_where_to_act() {
-        let (subject, text) = words(&due(outbox::RAISED), Some("https://ops.example.jp"), 0);
+        let raised = due(outbox::RAISED);
+        let (subject, text) = words(&raised, Some("https://ops.example.jp"), 0, Lang::En);
         assert_eq!(
             subject,
-            "[Modori] Alert: osaka has 55 units in quarantine (threshold 50)"
+            "[Modori] Alert: osaka: Too many units in quarantine, units in quarantine: 55 (alert above 50)"
         );
         assert!(text.contains("Raised at 1970-01-01 09:00 JST"), "{text}");
         assert!(
@@ -273,11 +332,47 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("Acknowledge or mute"), "{text}");
-        let (subject, text) = words(&due(outbox::CLEARED), None, 3_600_000);
+        let (subject, text) = words(&due(outbox::CLEARED), None, 3_600_000, Lang::En);
         assert!(subject.starts_with("[Modori] Cleared: osaka"), "{subject}");
         assert!(text.contains("Cleared at 1970-01-01 10:00 JST"), "{text}");
         assert!(!text.contains("Acknowledge"), "{text}");
-        let (subject, _) = words(&due(outbox::REMINDER), None, 0);
+        let (subject, _) = words(&due(outbox::REMINDER), None, 0, Lang::En);
         assert!(subject.starts_with("[Modori] Still raised:"), "{subject}");
+    }
+
+    #[test]
+    fn notices_are_written_in_japanese_from_the_alerts_figures() {
+        let raised = due(outbox::RAISED);
+        let (subject, text) = words(&raised, Some("https://ops.example.jp"), 0, Lang::Ja);
+        assert_eq!(
+            subject,
+            "[Modori] アラート：osaka：保留品が多すぎます、保留中の商品 55 点（50 点を超えると通知）"
+        );
+        assert!(text.contains("1970-01-01 09:00 JST に発生"), "{text}");
+        assert!(
+            text.contains("倉庫のページ：https://ops.example.jp/sites/osaka"),
+            "{text}"
+        );
+        assert!(text.contains("ミュート"), "{text}");
+        assert!(
+            !text.contains("Raised") && !text.contains("Acknowledge"),
+            "{text}"
+        );
+        let (subject, _) = words(&due(outbox::CLEARED), None, 0, Lang::Ja);
+        assert!(subject.starts_with("[Modori] 解消："), "{subject}");
+        // A device's kind in words too.
+        let mut down = due(outbox::RAISED);
+        down.alert = "device_down:kobe:p1".into();
+        down.params = Some(r#"{"device": "p1", "device_kind": "printer", "minutes": 3}"#.into());
+        let (subject, _) = words(&down, None, 0, Lang::Ja);
+        assert!(subject.contains("ラベルプリンター p1"), "{subject}");
+        // Queued before its figures were kept: its English, whole.
+        let mut old = due(outbox::RAISED);
+        old.params = None;
+        let (subject, _) = words(&old, None, 0, Lang::Ja);
+        assert!(
+            subject.ends_with("osaka has 55 units in quarantine (threshold 50)"),
+            "{subject}"
+        );
     }
 }

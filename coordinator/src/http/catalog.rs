@@ -1,6 +1,7 @@
 //! Merchants' catalogues: stored here and sent to every site, so stations resolve product
 //! scans offline. Ops keys, or the merchant's own.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -13,6 +14,7 @@ use utoipa::ToSchema;
 use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::store;
+use crate::store::category_names::Names;
 use crate::Ctx;
 
 /// Items one catalogue request may carry (and one answer may list) at most.
@@ -41,6 +43,24 @@ pub struct CatalogEntry {
     /// A category code: 1 to 64 of `a-z 0-9 _ -` (pages show it by its name).
     #[schema(pattern = "^[a-z0-9_-]{1,64}$")]
     category: String,
+    /// The category's name on the Japanese pages (1 to 64 characters, no control character);
+    /// pages without a name show the code. Every item of one category that names it gives
+    /// the same name; one not given keeps the name stored before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
+    category_name_ja: Option<String>,
+    /// The category's name on the English pages, as `category_name_ja`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$"
+    )]
+    category_name_en: Option<String>,
     price_yen: u64,
     #[serde(default)]
     final_sale: bool,
@@ -70,6 +90,55 @@ fn valid_category(s: &str) -> bool {
 
 /// Longest category code, in bytes (what a site's catalogue carries).
 pub const CATEGORY_LEN_MAX: usize = modori_shared::wire::payload::OPERATOR_LEN_MAX;
+
+/// Longest category name, in characters.
+pub const CATEGORY_NAME_CHARS_MAX: usize = 64;
+
+/// A category's name a page can show, as the document's pattern says: some text, not too
+/// long, no control character.
+fn check_category_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if name.chars().count() > CATEGORY_NAME_CHARS_MAX {
+        return Err(format!(
+            "must be at most {CATEGORY_NAME_CHARS_MAX} characters"
+        ));
+    }
+    match name.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!("must not hold the control character {c:?}")),
+        None => Ok(()),
+    }
+}
+
+/// The category names the request's items give, checked: each a name a page can show, and
+/// every item of one category naming it alike. The error names the field (`items[3].category_name_ja`).
+fn category_names(items: &[CatalogEntry]) -> Result<BTreeMap<String, Names>, ApiError> {
+    let mut out: BTreeMap<String, Names> = BTreeMap::new();
+    for (i, e) in items.iter().enumerate() {
+        for (lang, given) in [("ja", &e.category_name_ja), ("en", &e.category_name_en)] {
+            let Some(name) = given else { continue };
+            let field = format!("items[{i}].category_name_{lang}");
+            check_category_name(name).map_err(|why| ApiError::invalid_field(field.clone(), why))?;
+            let names = out.entry(e.category.clone()).or_default();
+            let kept = match lang {
+                "ja" => &mut names.ja,
+                _ => &mut names.en,
+            };
+            if let Some(before) = kept.as_deref().filter(|b| *b != name.as_str()) {
+                return Err(ApiError::invalid_field(
+                    field,
+                    format!(
+                        "category {} is named {before:?} by an earlier item, not {name:?}",
+                        e.category
+                    ),
+                ));
+            }
+            *kept = Some(name.clone());
+        }
+    }
+    Ok(out)
+}
 
 /// Longest style id, in bytes (as long as a SKU).
 pub const STYLE_LEN_MAX: usize = 64;
@@ -176,6 +245,7 @@ pub async fn put_catalog(
             format!("must hold 1..={CATALOG_ITEMS_PER_REQUEST_MAX} items"),
         ));
     }
+    let names = category_names(&req.items)?;
     let (items, styles): (Vec<_>, Vec<_>) = req
         .items
         .into_iter()
@@ -190,7 +260,11 @@ pub async fn put_catalog(
     let now_ms = ctx.clock.now_ms();
     let queued = ctx
         .db
-        .call(move |c| store::put_styled_catalog(c, m.as_str(), &items, &styles, &sites, now_ms))
+        .call(move |c| {
+            let queued = store::put_styled_catalog(c, m.as_str(), &items, &styles, &sites, now_ms)?;
+            store::category_names::put(c, m.as_str(), &names)?;
+            Ok::<_, store::StoreError>(queued)
+        })
         .await?;
     let n_sites = queued.len();
     ctx.wake(queued);
@@ -223,12 +297,13 @@ pub async fn get_catalog(
         )));
     }
     let m = merchant.clone();
-    let (items, mut styles) = ctx
+    let (items, mut styles, names) = ctx
         .db
         .call(move |c| {
             Ok::<_, store::StoreError>((
                 store::catalog(c, m.as_str(), CATALOG_ITEMS_PER_REQUEST_MAX)?,
                 store::styles::styles(c, m.as_str())?,
+                store::category_names::of_merchant(c, m.as_str())?,
             ))
         })
         .await?;
@@ -239,6 +314,8 @@ pub async fn get_catalog(
             .map(|i| CatalogEntry {
                 sku: i.sku.to_string(),
                 gtin: i.gtin14,
+                category_name_ja: names.get(&i.category).and_then(|n| n.ja.clone()),
+                category_name_en: names.get(&i.category).and_then(|n| n.en.clone()),
                 category: i.category,
                 price_yen: i.price_yen,
                 final_sale: i.final_sale,
@@ -247,4 +324,56 @@ pub async fn get_catalog(
             })
             .collect(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(category: &str, ja: Option<&str>, en: Option<&str>) -> CatalogEntry {
+        CatalogEntry {
+            sku: "TEE-WHT-M".into(),
+            gtin: None,
+            category: category.into(),
+            category_name_ja: ja.map(str::to_owned),
+            category_name_en: en.map(str::to_owned),
+            price_yen: 1900,
+            final_sale: false,
+            needs_testing: false,
+            style: None,
+        }
+    }
+
+    #[test]
+    fn category_names_are_checked_and_one_category_is_named_alike() {
+        let items = [
+            entry("tee", Some("Tシャツ"), None),
+            entry("tee", Some("Tシャツ"), Some("T-shirts")),
+            entry("cap", None, None),
+        ];
+        let names = category_names(&items).unwrap();
+        assert_eq!(
+            names.get("tee"),
+            Some(&Names {
+                ja: Some("Tシャツ".into()),
+                en: Some("T-shirts".into())
+            })
+        );
+        assert!(!names.contains_key("cap"));
+        let refused = |items: &[CatalogEntry]| {
+            let e = category_names(items).unwrap_err();
+            serde_json::to_string(&e.body()).unwrap()
+        };
+        let twice = refused(&[
+            entry("tee", Some("Tシャツ"), None),
+            entry("tee", Some("シャツ"), None),
+        ]);
+        assert!(twice.contains("items[1].category_name_ja"), "{twice}");
+        let long = "長".repeat(CATEGORY_NAME_CHARS_MAX + 1);
+        let too_long = refused(&[entry("tee", None, Some(&long))]);
+        assert!(too_long.contains("items[0].category_name_en"), "{too_long}");
+        let control = refused(&[entry("tee", Some("T\nシャツ"), None)]);
+        assert!(control.contains("control character"), "{control}");
+        assert!(refused(&[entry("tee", Some(""), None)]).contains("empty"));
+    }
 }

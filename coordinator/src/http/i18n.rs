@@ -312,6 +312,67 @@ mod tests {
             holes.sort_unstable();
             assert_eq!(holes, names, "alert_text.{kind}");
         }
+        // Every code an anomaly's or event's detail may carry has a text in both languages
+        // with exactly its parameters as holes, and every code among its parameters its words.
+        for (lang, texts) in [("ja", texts(Lang::Ja)), ("en", en)] {
+            for (code, names) in crate::store::details::DETAIL_PARAMS {
+                let key = format!("detail.{code}");
+                let text = texts
+                    .get(&key)
+                    .unwrap_or_else(|| panic!("{lang}: {key} missing"));
+                let mut holes: Vec<&str> = text
+                    .split('{')
+                    .skip(1)
+                    .filter_map(|p| p.split_once('}').map(|(h, _)| h))
+                    .collect();
+                holes.sort_unstable();
+                holes.dedup();
+                assert_eq!(holes, names, "{lang}: {key}");
+            }
+            let n_details = texts.keys().filter(|k| k.starts_with("detail.")).count();
+            assert_eq!(
+                n_details,
+                crate::store::details::DETAIL_PARAMS.len(),
+                "{lang}: a detail text no code uses"
+            );
+        }
+        for d in modori_shared::domain::DefectCode::ALL {
+            assert!(
+                en.contains_key(&format!("defect.{}", d.as_str())),
+                "{}",
+                d.as_str()
+            );
+        }
+        {
+            use modori_shared::station::ReceiptKind as R;
+            for r in [
+                R::Matched,
+                R::Over,
+                R::WrongItem,
+                R::Unidentified,
+                R::FinalSale,
+            ] {
+                assert!(
+                    en.contains_key(&format!("receipt.{}", r.as_str())),
+                    "{}",
+                    r.as_str()
+                );
+            }
+        }
+        // The steps a unit's state machine refuses (`UnitState`'s events), as keys.
+        for s in [
+            "grade",
+            "disposition",
+            "undo_of_a_disposition",
+            "departure",
+            "arrival",
+            "void",
+        ] {
+            assert!(en.contains_key(&format!("refused_step.{s}")), "{s}");
+        }
+        for d in ["vendor", "recycler", "disposal"] {
+            assert!(en.contains_key(&format!("departure.{d}")), "{d}");
+        }
         // Every event the dashboard charts has its words.
         for k in crate::dashboard::THROUGHPUT_KINDS {
             assert!(en.contains_key(&format!("event.{k}")), "{k}");

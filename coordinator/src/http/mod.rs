@@ -22,7 +22,7 @@ mod counter;
 pub mod delta;
 mod doc_rules;
 mod error;
-mod i18n;
+pub(crate) mod i18n;
 mod integral;
 mod keys;
 pub mod long_uri;

@@ -709,7 +709,13 @@ pub struct EventView {
     kind: String,
     site: Option<String>,
     lpn: Option<String>,
+    /// The detail in English.
     detail: Option<String>,
+    /// The detail's code, for a client to say it in its language with `detail_params`;
+    /// absent for an event recorded before codes or whose words come from elsewhere.
+    detail_code: Option<String>,
+    /// The parameters of `detail_code`'s text, by name.
+    detail_params: Option<std::collections::BTreeMap<String, String>>,
     /// When it happened (RFC 3339; for a site's op, by the site's clock).
     at: Option<String>,
     /// When the coordinator recorded it (RFC 3339).
@@ -808,6 +814,8 @@ fn return_view(
                 site: e.site,
                 lpn: e.lpn,
                 detail: e.detail,
+                detail_code: e.detail_code,
+                detail_params: e.detail_params,
                 at: rfc3339(e.at_ms),
                 recorded_at: rfc3339(e.recorded_ms),
             })

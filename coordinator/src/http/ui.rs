@@ -315,6 +315,8 @@ struct EventView {
     site: Option<String>,
     lpn: Option<String>,
     detail: Option<String>,
+    detail_code: Option<String>,
+    detail_params: Option<std::collections::BTreeMap<String, String>>,
     at: Option<String>,
 }
 
@@ -388,6 +390,8 @@ async fn decisions(
                 site: e.site,
                 lpn: e.lpn,
                 detail: e.detail,
+                detail_code: e.detail_code,
+                detail_params: e.detail_params,
                 at: rfc3339(e.at_ms),
             })
             .collect(),

@@ -42,6 +42,14 @@ pub const MIGRATION: &str = r#"
     CREATE INDEX alert_notices_queued ON alert_notices (next_attempt_ms) WHERE status = 'queued';
 "#;
 
+/// A raise's and a notice's figures by name (the alert's `params`, as JSON), so a notice is
+/// written in `[alerts] language` from the same texts as the pages; older rows have none and
+/// are told in their English.
+pub const MIGRATION_PARAMS: &str = r#"
+    ALTER TABLE alert_raises ADD COLUMN params TEXT;
+    ALTER TABLE alert_notices ADD COLUMN params TEXT;
+"#;
+
 /// The first notice of a raise.
 pub const RAISED: &str = "raised";
 /// A raise told again after the re-notify interval.
@@ -58,6 +66,8 @@ pub const WEBHOOK: &str = "webhook";
 pub struct Raised {
     pub key: String,
     pub message: String,
+    /// The alert's figures by name, as a JSON object.
+    pub params: String,
 }
 
 /// Where a notice goes: [`EMAIL`] and an address, or [`WEBHOOK`] and a URL.
@@ -79,6 +89,7 @@ struct Open {
     id: i64,
     notified_ms: Option<i64>,
     message: String,
+    params: Option<String>,
 }
 
 /// Brings the raises in line with the alerts raised now, queueing the notices that calls for
@@ -101,7 +112,8 @@ pub fn reconcile(
     let mut open: BTreeMap<String, Open> = BTreeMap::new();
     {
         let mut stmt = tx.prepare_cached(
-            "SELECT id, alert, notified_ms, message FROM alert_raises WHERE cleared_ms IS NULL",
+            "SELECT id, alert, notified_ms, message, params FROM alert_raises
+             WHERE cleared_ms IS NULL",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok((
@@ -110,6 +122,7 @@ pub fn reconcile(
                     id: r.get(0)?,
                     notified_ms: r.get(2)?,
                     message: r.get(3)?,
+                    params: r.get(4)?,
                 },
             ))
         })?;
@@ -119,14 +132,19 @@ pub fn reconcile(
         }
     }
     let mut out = Reconciled::default();
-    let queue = |id: i64, alert: &str, event: &str, message: &str| -> Result<usize, StoreError> {
+    let queue = |id: i64,
+                 alert: &str,
+                 event: &str,
+                 message: &str,
+                 figures: Option<&str>|
+     -> Result<usize, StoreError> {
         for r in recipients {
             tx.execute(
                 "INSERT INTO alert_notices
                     (raise_id, alert, event, channel, recipient, message, status,
-                     next_attempt_ms, created_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7)",
-                params![id, alert, event, r.channel, r.to, message, now_ms],
+                     next_attempt_ms, created_ms, params)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8)",
+                params![id, alert, event, r.channel, r.to, message, now_ms, figures],
             )?;
         }
         Ok(recipients.len())
@@ -135,13 +153,20 @@ pub fn reconcile(
         let quiet = silenced.contains(&a.key);
         let Some(o) = open.remove(&a.key) else {
             tx.execute(
-                "INSERT INTO alert_raises (alert, message, raised_ms, notified_ms)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![a.key, a.message, now_ms, (!quiet).then_some(now_ms)],
+                "INSERT INTO alert_raises (alert, message, raised_ms, notified_ms, params)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    a.key,
+                    a.message,
+                    now_ms,
+                    (!quiet).then_some(now_ms),
+                    a.params
+                ],
             )?;
             out.n_raised += 1;
             if !quiet {
-                out.n_queued += queue(tx.last_insert_rowid(), &a.key, RAISED, &a.message)?;
+                let id = tx.last_insert_rowid();
+                out.n_queued += queue(id, &a.key, RAISED, &a.message, Some(&a.params))?;
             }
             continue;
         };
@@ -152,13 +177,13 @@ pub fn reconcile(
             _ => None,
         };
         if let Some(event) = event {
-            out.n_queued += queue(o.id, &a.key, event, &a.message)?;
+            out.n_queued += queue(o.id, &a.key, event, &a.message, Some(&a.params))?;
         }
         tx.execute(
-            "UPDATE alert_raises SET message = ?2,
+            "UPDATE alert_raises SET message = ?2, params = ?5,
                 notified_ms = CASE WHEN ?3 THEN ?4 ELSE notified_ms END
              WHERE id = ?1",
-            params![o.id, a.message, event.is_some(), now_ms],
+            params![o.id, a.message, event.is_some(), now_ms, a.params],
         )?;
     }
     if may_clear {
@@ -170,7 +195,7 @@ pub fn reconcile(
             out.n_cleared += 1;
             // Only those told of the raise are told it cleared.
             if o.notified_ms.is_some() && !silenced.contains(&alert) {
-                out.n_queued += queue(o.id, &alert, CLEARED, &o.message)?;
+                out.n_queued += queue(o.id, &alert, CLEARED, &o.message, o.params.as_deref())?;
             }
         }
     }
@@ -189,6 +214,8 @@ pub struct Due {
     pub channel: String,
     pub recipient: String,
     pub message: String,
+    /// The alert's figures by name (JSON), when it was queued with them.
+    pub params: Option<String>,
     pub raised_ms: i64,
     pub attempts: u32,
 }
@@ -207,7 +234,7 @@ pub fn due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec<Due>,
     let due = {
         let mut stmt = tx.prepare_cached(
             "SELECT n.id, n.alert, n.event, n.channel, n.recipient, n.message, r.raised_ms,
-                    n.attempts
+                    n.attempts, n.params
              FROM alert_notices n JOIN alert_raises r ON r.id = n.raise_id
              WHERE n.status = 'queued' AND n.next_attempt_ms <= ?1 ORDER BY n.id LIMIT ?2",
         )?;
@@ -221,6 +248,7 @@ pub fn due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec<Due>,
                 message: r.get(5)?,
                 raised_ms: r.get(6)?,
                 attempts: r.get(7)?,
+                params: r.get(8)?,
             })
         })?;
         rows.collect::<Result<Vec<_>, _>>()?
@@ -292,6 +320,7 @@ mod tests {
         Raised {
             key: key.into(),
             message: format!("{key} is up"),
+            params: "{}".into(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Applying one site's batch of ops: exactly once, in order, in one transaction with the
 //! stream's high-water mark; each op's effect on the central view, the anomalies it raises.
 
+use super::details::Detail;
 use super::tallies::Tally;
 use super::*;
 
@@ -55,12 +56,13 @@ fn anomaly(
     seq: Option<u64>,
     kind: AnomalyKind,
     lpn: Option<&Lpn>,
-    detail: &str,
+    detail: &Detail,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    tracing::warn!(site = %site, seq, kind = kind.as_str(), lpn = lpn.map(Lpn::as_str), detail, "anomaly recorded");
+    tracing::warn!(site = %site, seq, kind = kind.as_str(), lpn = lpn.map(Lpn::as_str), detail = %detail.english, "anomaly recorded");
     tx.prepare_cached(
-        "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO anomalies (site, epoch, seq, kind, lpn, detail, at_ms, detail_code, detail_params)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
             site.as_str(),
@@ -68,8 +70,10 @@ fn anomaly(
             seq.map(to_i64),
             kind.as_str(),
             lpn.map(Lpn::as_str),
-            detail,
-            now_ms
+            detail.english,
+            now_ms,
+            detail.code(),
+            detail.params_json(),
         ],
     )?;
     Ok(())
@@ -84,7 +88,8 @@ pub fn record_anomaly(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    anomaly(&tx, site, None, None, kind, None, detail, now_ms)?;
+    let detail = Detail::english(detail.to_owned());
+    anomaly(&tx, site, None, None, kind, None, &detail, now_ms)?;
     tx.commit()?;
     Ok(())
 }
@@ -170,12 +175,7 @@ fn apply_in(
     let mut counts = BatchCounts::default();
     for c in &plan.conflicts {
         n_anomalies += 1;
-        let detail = format!(
-            "seq {} arrived again with payload hash {} but {} was applied",
-            c.seq,
-            hex(&c.received[..8]),
-            hex(&c.stored[..8])
-        );
+        let detail = Detail::hash_conflict(c.seq, hex(&c.received[..8]), hex(&c.stored[..8]));
         anomaly(
             tx,
             site,
@@ -214,7 +214,7 @@ fn apply_in(
                     Some(item.seq),
                     AnomalyKind::Undecodable,
                     None,
-                    &e.to_string(),
+                    &Detail::english(e.to_string()),
                     now_ms,
                 )?;
                 AnomalyKind::Undecodable.as_str()
@@ -279,14 +279,11 @@ fn apply_op(
     commands_queued: &mut Queued,
     counts: &mut BatchCounts,
 ) -> Result<usize, StoreError> {
-    let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &str| {
+    let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &Detail| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
     };
     if &op.site != site {
-        let detail = format!(
-            "op names site {} but came over the connection of {site}; not applied",
-            op.site
-        );
+        let detail = Detail::impersonation(op.site.as_str(), site.as_str());
         return note(AnomalyKind::Impersonation, None, &detail);
     }
     let event = lifecycle::OpEvent {
@@ -306,7 +303,7 @@ fn apply_op(
         Some(lpn) if is_quarantined(tx, lpn)? => note(
             AnomalyKind::QuarantineBreached,
             Some(lpn),
-            &format!("{} of a unit still in quarantine", op.body.kind()),
+            &Detail::quarantine_breached(op.body.kind()),
         )?,
         _ => 0,
     };
@@ -371,7 +368,7 @@ fn apply_op(
                 return note(
                     AnomalyKind::DuplicateLpn,
                     Some(&lpn),
-                    "a unit with this LPN was already received",
+                    &Detail::duplicate_lpn(),
                 );
             }
             counts
@@ -393,15 +390,12 @@ fn apply_op(
         } => match transition(tx, site, &lpn, now_ms, |s| s.grade(&lpn, grade))? {
             Ok(()) => {
                 let listed: Vec<&str> = defects.iter().map(|d| d.as_str()).collect();
+                let detail = Detail::graded(grade, &listed);
                 // A new grade is a new decision.
                 tx.execute(
                     "UPDATE units SET grade = ?2, defects = ?3, decided = NULL WHERE lpn = ?1",
                     params![lpn.as_str(), grade.as_str(), listed.join(",")],
                 )?;
-                let detail = match listed.is_empty() {
-                    true => format!("grade {}", grade.as_str()),
-                    false => format!("grade {}; defects {}", grade.as_str(), listed.join(", ")),
-                };
                 event.unit_event(tx, &lpn, "unit_graded", &detail)?;
                 bill(billing::Activity::Grading, &lpn)?;
                 Ok(0)
@@ -411,7 +405,7 @@ fn apply_op(
         OpBody::DispositionUndone { lpn, grade } => {
             match transition(tx, site, &lpn, now_ms, |s| s.undo_disposition(&lpn, grade))? {
                 Ok(()) => {
-                    let detail = format!("disposition undone; graded {} again", grade.as_str());
+                    let detail = Detail::disposition_undone(grade);
                     event.unit_event(tx, &lpn, "disposition_undone", &detail)?;
                     Ok(0)
                 }
@@ -431,19 +425,19 @@ fn apply_op(
                 lifecycle::ParcelClosed::UnknownReturn => note(
                     AnomalyKind::UnknownReturn,
                     None,
-                    &format!("parcel of {rma} closed, but no such return is registered"),
+                    &Detail::parcel_unknown_return(rma.as_str()),
                 ),
                 lifecycle::ParcelClosed::ReturnClosed(status) => note(
                     AnomalyKind::ClosedReturnReceived,
                     None,
-                    &format!("parcel of {rma} closed at the site, but the return is {status}"),
+                    &Detail::parcel_of_closed_return(rma.as_str(), &status),
                 ),
             }
         }
         OpBody::DispositionSet { lpn, disposition } => {
             match transition(tx, site, &lpn, now_ms, |s| s.dispose(&lpn, disposition))? {
                 Ok(()) => {
-                    let detail = format!("disposition {}", disposition.as_str());
+                    let detail = Detail::disposition_set(disposition.as_str());
                     event.unit_event(tx, &lpn, "disposition_set", &detail)?;
                     bill(billing::Activity::Relabel, &lpn)?;
                     if disposition == Disposition::Refurbish {
@@ -457,7 +451,7 @@ fn apply_op(
         OpBody::ReceiptVoided { lpn } => {
             match transition(tx, site, &lpn, now_ms, |s| s.void(&lpn))? {
                 Ok(()) => {
-                    event.unit_event(tx, &lpn, "receipt_voided", "receipt voided at the site")?;
+                    event.unit_event(tx, &lpn, "receipt_voided", &Detail::receipt_voided())?;
                     if billing::in_storage(tx, &lpn)? {
                         bill(billing::Activity::StorageEnd, &lpn)?;
                     }
@@ -473,7 +467,7 @@ fn apply_op(
                         "UPDATE units SET bin = ?2 WHERE lpn = ?1",
                         params![lpn.as_str(), bin.as_str()],
                     )?;
-                    event.unit_event(tx, &lpn, "unit_put_away", &format!("bin {bin}"))?;
+                    event.unit_event(tx, &lpn, "unit_put_away", &Detail::put_away(bin.as_str()))?;
                     if !billing::in_storage(tx, &lpn)? {
                         bill(billing::Activity::StorageStart, &lpn)?;
                     }
@@ -491,15 +485,10 @@ fn apply_op(
                 return note(
                     AnomalyKind::InvalidTransition,
                     Some(&lpn),
-                    "test of a unit not held here",
+                    &Detail::test_not_held(),
                 );
             }
-            let detail = if passed {
-                "function test passed"
-            } else {
-                "function test failed"
-            };
-            event.unit_event(tx, &lpn, "unit_tested", detail)?;
+            event.unit_event(tx, &lpn, "unit_tested", &Detail::tested(passed))?;
             Ok(0)
         }
         OpBody::UnitDeparted {
@@ -508,10 +497,7 @@ fn apply_op(
             tracking,
         } => match transition(tx, site, &lpn, now_ms, |s| s.depart(&lpn, &departure))? {
             Ok(()) => {
-                let detail = match &tracking {
-                    Some(t) => format!("{departure}, tracking {t}"),
-                    None => departure.to_string(),
-                };
+                let detail = Detail::departed(&departure, tracking.as_deref());
                 event.unit_event(tx, &lpn, "unit_departed", &detail)?;
                 if billing::in_storage(tx, &lpn)? {
                     bill(billing::Activity::StorageEnd, &lpn)?;
@@ -543,11 +529,12 @@ fn apply_op(
                 .optional()?;
             let detail = match expected {
                 Some((owner, Some(to))) if owner == from.as_str() && to == site.as_str() => None,
-                Some((owner, to)) => Some(format!(
-                    "arrived from {from}, but the unit is at {owner} with transfer to {}",
-                    to.as_deref().unwrap_or("none")
+                Some((owner, to)) => Some(Detail::transfer_unexpected(
+                    from.as_str(),
+                    &owner,
+                    to.as_deref(),
                 )),
-                None => Some("no receipt of this unit is known".to_owned()),
+                None => Some(Detail::unit_unknown()),
             };
             if let Some(detail) = detail {
                 return note(AnomalyKind::InvalidTransition, Some(&lpn), &detail);
@@ -559,7 +546,8 @@ fn apply_op(
             )?;
             match transition(tx, site, &lpn, now_ms, |s| s.arrive(&lpn))? {
                 Ok(()) => {
-                    event.unit_event(tx, &lpn, "transfer_received", &format!("from {from}"))?;
+                    let detail = Detail::transfer_received(from.as_str());
+                    event.unit_event(tx, &lpn, "transfer_received", &detail)?;
                     Ok(0)
                 }
                 Err(detail) => note(AnomalyKind::InvalidTransition, Some(&lpn), &detail),
@@ -575,10 +563,10 @@ fn apply_op(
                 return note(
                     AnomalyKind::InvalidTransition,
                     Some(&lpn),
-                    &format!("matched to {rma} at the site, but not in quarantine here"),
+                    &Detail::match_not_quarantined(rma.as_str()),
                 );
             }
-            event.unit_event(tx, &lpn, "unit_matched", "matched at the site")?;
+            event.unit_event(tx, &lpn, "unit_matched", &Detail::matched_at_site())?;
             Ok(0)
         }
         OpBody::ToteReceived { tote } => {
@@ -590,7 +578,7 @@ fn apply_op(
                 return note(
                     AnomalyKind::UnknownTote,
                     None,
-                    &format!("tote {tote} received, but none was sent to this site"),
+                    &Detail::tote_unknown(tote.as_str()),
                 );
             }
             Ok(0)
@@ -614,9 +602,13 @@ fn apply_op(
             note(
                 AnomalyKind::DatabaseRewound,
                 None,
-                &format!(
-                    "database of site {site} went back in time: {n_ops} ops, new epoch {new_epoch} \
-                     (epoch {rewound} held {head_seq} ops at the site, {applied} were applied here)"
+                &Detail::database_rewound(
+                    site.as_str(),
+                    n_ops,
+                    new_epoch.to_string(),
+                    rewound.to_string(),
+                    head_seq,
+                    applied,
                 ),
             )
         }
@@ -642,10 +634,10 @@ fn apply_op(
                 return note(
                     AnomalyKind::InvalidTransition,
                     Some(&lpn),
-                    "released from quarantine at the site, but not in quarantine here",
+                    &Detail::release_not_quarantined(),
                 );
             }
-            let detail = format!("released from quarantine by {supervisor}: {reason}");
+            let detail = Detail::released(&supervisor, &reason);
             event.unit_event(tx, &lpn, "unit_released", &detail)?;
             let claimed: Option<String> = tx
                 .query_row(
@@ -693,7 +685,7 @@ enum Claim {
     /// It waits in quarantine unattached; `kind` and `detail` are the anomaly raised.
     Refused {
         kind: AnomalyKind,
-        detail: String,
+        detail: Detail,
     },
 }
 
@@ -730,11 +722,11 @@ fn claim_of(
         // An RMA this coordinator never registered: nothing to attach it to, as before.
         return Ok(Claim::None);
     };
-    let refused = |kind, detail: String| Ok(Claim::Refused { kind, detail });
+    let refused = |kind, detail: Detail| Ok(Claim::Refused { kind, detail });
     if routed_to != site.as_str() || receipt == ReceiptKind::Unidentified {
         return refused(
             AnomalyKind::ReturnNotRoutedHere,
-            format!("{sku} received at {site} against {rma}, which is routed to {routed_to}; held in quarantine"),
+            Detail::not_routed_here(sku.as_str(), site.as_str(), rma.as_str(), &routed_to),
         );
     }
     let listed = serde_json::from_str::<Vec<serde_json::Value>>(&lines_json)
@@ -744,13 +736,13 @@ fn claim_of(
     if !listed || receipt == ReceiptKind::WrongItem {
         return refused(
             AnomalyKind::WrongItem,
-            format!("{sku} received at {site} against {rma}, which does not list it; held in quarantine"),
+            Detail::not_listed(sku.as_str(), site.as_str(), rma.as_str()),
         );
     }
     if receipt == ReceiptKind::Over && status == lifecycle::RECEIVED {
         return refused(
             AnomalyKind::OverAfterClose,
-            format!("{sku} received at {site} against {rma} beyond its quantity after its parcel closed; held in quarantine"),
+            Detail::over_after_close(sku.as_str(), site.as_str(), rma.as_str()),
         );
     }
     Ok(Claim::Counts)
@@ -766,7 +758,7 @@ fn departed(
     departure: &Departure,
     now_ms: i64,
     commands_queued: &mut Queued,
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Result<(), Detail>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
     listings::delist_unit(tx, lpn, now_ms)?;
     match departure {
@@ -777,10 +769,10 @@ fn departed(
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?;
             let Some(disposition) = UnitState::decode(&state)?.disposition() else {
-                return Ok(Err("transferred without a disposition".into()));
+                return Ok(Err(Detail::transfer_without_disposition()));
             };
             let Some(grade) = grade.as_deref().map(Grade::parse).transpose()? else {
-                return Ok(Err("transferred without a grade".into()));
+                return Ok(Err(Detail::transfer_without_grade()));
             };
             tx.execute(
                 "UPDATE units SET transfer_to = ?2 WHERE lpn = ?1",
@@ -816,20 +808,20 @@ fn transition(
     lpn: &Lpn,
     now_ms: i64,
     next: impl FnOnce(UnitState) -> Result<UnitState, DomainError>,
-) -> Result<Result<(), String>, StoreError> {
+) -> Result<Result<(), Detail>, StoreError> {
     let row: Option<(String, String)> = tx
         .prepare_cached("SELECT state, site FROM units WHERE lpn = ?1")?
         .query_row([lpn.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((state, owner)) = row else {
-        return Ok(Err("no receipt of this unit is known".into()));
+        return Ok(Err(Detail::unit_unknown()));
     };
     if owner != site.as_str() {
-        return Ok(Err(format!("unit belongs to site {owner}")));
+        return Ok(Err(Detail::unit_elsewhere(&owner)));
     }
     let new_state = match next(UnitState::decode(&state)?) {
         Ok(s) => s,
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Err(Detail::refused_step(&e))),
     };
     tx.prepare_cached("UPDATE units SET state = ?2, updated_ms = ?3 WHERE lpn = ?1")?
         .execute(params![lpn.as_str(), new_state.encode(), now_ms])?;

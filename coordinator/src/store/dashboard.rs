@@ -261,6 +261,12 @@ pub struct ReasonCount {
     pub key: String,
     pub reason: String,
     pub qty: u64,
+    /// A category's names (`category_names`), when the merchants gave them; the page shows
+    /// the code without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_ja: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_en: Option<String>,
 }
 
 /// The most frequent (key, reason) pairs of the returns registered since `since_ms`, keyed by
@@ -289,9 +295,21 @@ pub fn top_reasons(
             key: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
             reason: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
             qty: to_u64(r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+            name_ja: None,
+            name_en: None,
         })
     })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let mut out: Vec<ReasonCount> = rows.collect::<Result<_, _>>()?;
+    if by_category {
+        let names = super::category_names::fleet_wide(conn)?;
+        for r in &mut out {
+            if let Some(n) = names.get(&r.key) {
+                r.name_ja.clone_from(&n.ja);
+                r.name_en.clone_from(&n.en);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Graded units by grade (their current grade), fleet-wide.
@@ -396,13 +414,17 @@ pub struct AnomalyView {
     pub lpn: Option<String>,
     pub rma: Option<String>,
     pub detail: String,
+    /// The detail's code and parameters (`details`); none for an anomaly recorded before.
+    pub detail_code: Option<String>,
+    pub detail_params: Option<std::collections::BTreeMap<String, String>>,
     pub at_ms: i64,
 }
 
 /// The newest anomalies, newest first.
 pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyView>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms
+        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms, a.detail_code,
+                a.detail_params
          FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
          ORDER BY a.id DESC LIMIT ?1",
     )?;
@@ -416,6 +438,8 @@ pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyView>, St
             rma: r.get(5)?,
             detail: r.get(6)?,
             at_ms: r.get(7)?,
+            detail_code: r.get(8)?,
+            detail_params: super::details::read_params(r.get(9)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -15,6 +15,7 @@ use modori_shared::op::CommandBody;
 use modori_shared::station::ReceiptKind;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use super::details::{self, Detail};
 use super::{enqueue_command, to_i64, Queued, StoreError};
 
 /// Returns expired in one transaction at most; a sweep runs transactions until none is left.
@@ -41,16 +42,27 @@ fn insert(
     kind: &str,
     site: Option<&str>,
     lpn: Option<&str>,
-    detail: &str,
+    detail: &Detail,
     at_ms: i64,
     recorded_ms: i64,
 ) -> Result<(), StoreError> {
     // Once per op of a unit with a return: prepared once per connection.
     tx.prepare_cached(
-        "INSERT INTO return_events (rma, kind, site, lpn, detail, at_ms, recorded_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO return_events
+             (rma, kind, site, lpn, detail, at_ms, recorded_ms, detail_code, detail_params)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
-    .execute(params![rma, kind, site, lpn, detail, at_ms, recorded_ms])?;
+    .execute(params![
+        rma,
+        kind,
+        site,
+        lpn,
+        detail.english,
+        at_ms,
+        recorded_ms,
+        detail.code(),
+        detail.params_json(),
+    ])?;
     Ok(())
 }
 
@@ -69,7 +81,7 @@ pub(crate) fn registered(
     routing: &str,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    let detail = format!("routed to {site}: {routing}");
+    let detail = Detail::registered(site.as_str(), routing);
     insert(
         tx,
         rma.as_str(),
@@ -95,7 +107,7 @@ pub(crate) fn resolution_chosen(
         "resolution_chosen",
         None,
         None,
-        detail,
+        &Detail::english(detail.to_owned()),
         now_ms,
         now_ms,
     )
@@ -119,7 +131,7 @@ pub(crate) fn unit_matched(
         "unit_matched",
         Some(site.as_str()),
         Some(lpn.as_str()),
-        "an unidentified unit was matched to this return",
+        &Detail::matched_by_ops(),
         now_ms,
         now_ms,
     )
@@ -149,7 +161,7 @@ impl OpEvent<'_> {
         rma: &str,
         kind: &str,
         lpn: Option<&str>,
-        detail: &str,
+        detail: &Detail,
     ) -> Result<(), StoreError> {
         insert(
             tx,
@@ -171,12 +183,12 @@ impl OpEvent<'_> {
         lpn: &Lpn,
         sku: &Sku,
         receipt: ReceiptKind,
-    ) -> Result<Option<String>, StoreError> {
+    ) -> Result<Option<Detail>, StoreError> {
         let Some(status) = status_of(tx, rma.as_str())? else {
             // An RMA label this coordinator never registered: nothing to attach it to.
             return Ok(None);
         };
-        let detail = format!("{sku} received ({})", receipt.as_str());
+        let detail = Detail::unit_received(sku.as_str(), receipt.as_str());
         self.insert(
             tx,
             rma.as_str(),
@@ -190,9 +202,7 @@ impl OpEvent<'_> {
                 params![rma.as_str(), RECEIVING],
             )?;
         }
-        Ok(is_closed(&status).then(|| {
-            format!("a unit of {rma} was received at the site, but the return is {status}")
-        }))
+        Ok(is_closed(&status).then(|| Detail::unit_of_closed_return(rma.as_str(), &status)))
     }
 
     /// An op on a unit (graded, disposition set, …): a row in its return's timeline, when the
@@ -202,7 +212,7 @@ impl OpEvent<'_> {
         tx: &Transaction<'_>,
         lpn: &Lpn,
         kind: &str,
-        detail: &str,
+        detail: &Detail,
     ) -> Result<(), StoreError> {
         let rma: Option<String> = tx
             .prepare_cached("SELECT rma FROM units WHERE lpn = ?1")?
@@ -223,7 +233,7 @@ impl OpEvent<'_> {
         rma: &RmaId,
         kind: &str,
         lpn: &Lpn,
-        detail: &str,
+        detail: &Detail,
     ) -> Result<(), StoreError> {
         if status_of(tx, rma.as_str())?.is_none() {
             return Ok(());
@@ -242,10 +252,7 @@ impl OpEvent<'_> {
         let Some(status) = status_of(tx, rma.as_str())? else {
             return Ok(ParcelClosed::UnknownReturn);
         };
-        let detail = match shortages.len() {
-            0 => "parcel closed; every line arrived".to_owned(),
-            n => format!("parcel closed; {n} line(s) short"),
-        };
+        let detail = Detail::parcel_closed(shortages.len());
         self.insert(tx, rma.as_str(), "parcel_closed", None, &detail)?;
         if is_closed(&status) {
             return Ok(ParcelClosed::ReturnClosed(status));
@@ -296,6 +303,10 @@ pub struct Event {
     pub site: Option<String>,
     pub lpn: Option<String>,
     pub detail: Option<String>,
+    /// The detail's code and parameters (`details`), for a page to say it in its language;
+    /// none for an event written before codes, or whose words come from elsewhere.
+    pub detail_code: Option<String>,
+    pub detail_params: Option<std::collections::BTreeMap<String, String>>,
     /// When it happened (for a site's op, by the site's clock).
     pub at_ms: i64,
     /// When the coordinator recorded it.
@@ -364,7 +375,8 @@ pub fn get(conn: &Connection, rma: &RmaId) -> Result<Option<Return>, StoreError>
         return Ok(None);
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT kind, site, lpn, detail, at_ms, recorded_ms FROM return_events
+        "SELECT kind, site, lpn, detail, at_ms, recorded_ms, detail_code, detail_params
+         FROM return_events
          WHERE rma = ?1 ORDER BY id LIMIT ?2",
     )?;
     ret.events = stmt
@@ -378,6 +390,8 @@ pub fn get(conn: &Connection, rma: &RmaId) -> Result<Option<Return>, StoreError>
                     detail: r.get(3)?,
                     at_ms: r.get(4)?,
                     recorded_ms: r.get(5)?,
+                    detail_code: r.get(6)?,
+                    detail_params: details::read_params(r.get(7)?),
                 })
             },
         )?
@@ -435,7 +449,7 @@ pub fn cancel(
                 rma,
                 &site,
                 CANCELLED,
-                &format!("cancelled by {by}"),
+                &Detail::cancelled_by(by),
                 now_ms,
             )?;
             Cancel::Cancelled {
@@ -455,7 +469,7 @@ fn close(
     rma: &RmaId,
     site: &SiteId,
     status: &str,
-    detail: &str,
+    detail: &Detail,
     now_ms: i64,
 ) -> Result<u64, StoreError> {
     tx.execute(
@@ -520,14 +534,7 @@ pub fn expire_before(
     let mut out = Expired::default();
     for (rma, site) in due {
         let (rma, site) = (RmaId::new(rma)?, SiteId::new(site)?);
-        let seq = close(
-            &tx,
-            &rma,
-            &site,
-            EXPIRED,
-            "nothing of it was received in time",
-            now_ms,
-        )?;
+        let seq = close(&tx, &rma, &site, EXPIRED, &Detail::expired(), now_ms)?;
         out.queued.push(site.clone(), seq);
         out.returns.push((rma, site, seq));
     }

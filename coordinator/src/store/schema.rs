@@ -381,5 +381,13 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::pickups::MIGRATION),
         // Alerts told by mail and webhook, and their outbox (store/alert_notices.rs).
         M::up(super::alert_notices::MIGRATION),
+        // Anomalies' and events' details as a code and parameters beside their English
+        // (store/details.rs).
+        M::up(super::details::MIGRATION),
+        // Alert notices keep the alert's figures, to be told in `[alerts] language`
+        // (store/alert_notices.rs).
+        M::up(super::alert_notices::MIGRATION_PARAMS),
+        // What merchants call their categories, for the pages (store/category_names.rs).
+        M::up(super::category_names::MIGRATION),
     ])
 }

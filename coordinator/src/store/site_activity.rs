@@ -44,7 +44,8 @@ pub fn anomalies(
     limit: usize,
 ) -> Result<Vec<AnomalyView>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms
+        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms, a.detail_code,
+                a.detail_params
          FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
          WHERE a.site = ?1 ORDER BY a.id DESC LIMIT ?2",
     )?;
@@ -58,6 +59,8 @@ pub fn anomalies(
             rma: r.get(5)?,
             detail: r.get(6)?,
             at_ms: r.get(7)?,
+            detail_code: r.get(8)?,
+            detail_params: super::details::read_params(r.get(9)?),
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
