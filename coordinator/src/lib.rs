@@ -30,6 +30,7 @@ pub mod refusals;
 pub mod revocation;
 pub mod routing;
 pub mod store;
+pub mod texts;
 pub mod valuation;
 pub mod webhooks;
 

@@ -13,10 +13,10 @@ use chrono::{DateTime, FixedOffset};
 use tracing::{info, warn};
 
 use crate::config::{AlertLanguage, CoordinatorConfig};
-use crate::http::i18n::{self, Lang, Texts};
 use crate::notify::mail::Mail;
 use crate::notify::ChannelError;
 use crate::store::alert_notices::{self as outbox, Attempt, Due, Raised, Recipient};
+use crate::texts::{self as i18n, Lang, Texts};
 use crate::{CoordinatorError, Ctx};
 
 /// How often the worker compares the alerts raised with those told.

@@ -7,15 +7,14 @@
 //! The language is the `modori_lang` cookie's, set by the pages' switch (`/ui/lang/{lang}`),
 //! else the browser's first choice (`Accept-Language`), else Japanese.
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
-
 use axum::extract::Query;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::Deserialize;
+
+pub use crate::texts::{texts, Lang};
 
 use super::counter::html_escape;
 use super::error::{ApiError, ApiPath};
@@ -24,74 +23,6 @@ use super::error::{ApiError, ApiPath};
 pub const LANG_COOKIE: &str = "modori_lang";
 /// How long the choice is kept: a year, like any display preference.
 pub const LANG_COOKIE_MAX_AGE_S: u64 = 365 * 86_400;
-
-const JA_TOML: &str = include_str!("../../assets/i18n/ja.toml");
-const EN_TOML: &str = include_str!("../../assets/i18n/en.toml");
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lang {
-    Ja,
-    En,
-}
-
-impl Lang {
-    pub fn code(self) -> &'static str {
-        match self {
-            Lang::Ja => "ja",
-            Lang::En => "en",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Lang> {
-        match s {
-            "ja" => Some(Lang::Ja),
-            "en" => Some(Lang::En),
-            _ => None,
-        }
-    }
-
-    fn other(self) -> Lang {
-        match self {
-            Lang::Ja => Lang::En,
-            Lang::En => Lang::Ja,
-        }
-    }
-}
-
-/// `section.key` → text.
-pub type Texts = BTreeMap<String, String>;
-
-/// The texts of a TOML file of sections of strings, flattened to `section.key`.
-pub fn parse(source: &str) -> Result<Texts, String> {
-    let table: toml::Table = source.parse().map_err(|e| format!("{e}"))?;
-    let mut out = Texts::new();
-    for (section, keys) in table {
-        let toml::Value::Table(keys) = keys else {
-            return Err(format!("{section} is not a section"));
-        };
-        for (key, value) in keys {
-            let toml::Value::String(text) = value else {
-                return Err(format!("{section}.{key} is not a string"));
-            };
-            out.insert(format!("{section}.{key}"), text);
-        }
-    }
-    Ok(out)
-}
-
-static TEXTS: LazyLock<(Texts, Texts)> = LazyLock::new(|| {
-    // Built into the binary and checked by the tests below: a failure is a programmer's.
-    let ja = parse(JA_TOML).unwrap_or_else(|e| panic!("assets/i18n/ja.toml: {e}"));
-    let en = parse(EN_TOML).unwrap_or_else(|e| panic!("assets/i18n/en.toml: {e}"));
-    (ja, en)
-});
-
-pub fn texts(lang: Lang) -> &'static Texts {
-    match lang {
-        Lang::Ja => &TEXTS.0,
-        Lang::En => &TEXTS.1,
-    }
-}
 
 /// The language a request asks for: the cookie's, else the browser's first, else Japanese.
 pub fn lang_of(headers: &HeaderMap) -> Lang {
@@ -194,6 +125,7 @@ async fn switch(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::texts::{parse, Texts, EN_TOML, JA_TOML};
 
     #[test]
     fn both_languages_have_the_same_keys_and_no_empty_text() {
