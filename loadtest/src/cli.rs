@@ -42,7 +42,8 @@ const QUICK: Defaults = Defaults {
     rate: 100.0,
     sim_receipt_interval_seconds: 1.0,
     duration_seconds: 3.0,
-    burst_ops: 2000,
+    // Enough for the wire's CPU per op to span many of the clock's 10 ms ticks.
+    burst_ops: 20_000,
     catch_up_ops: 20_000,
     idle_settle_seconds: 1.0,
     routing_rounds: 100,
@@ -70,7 +71,7 @@ struct Cli {
     #[arg(long)]
     duration_seconds: Option<f64>,
     /// Backlog appended to each real agent for the throughput phase (and pushed again over
-    /// HTTP for the baseline). Default 100000 (quick: 2000).
+    /// HTTP for the baseline). Default 100000 (quick: 20000).
     #[arg(long)]
     burst_ops: Option<u64>,
     /// Backlog of the site returning in the catch-up phase. Default 1000000 (quick: 20000).

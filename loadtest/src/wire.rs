@@ -357,6 +357,13 @@ pub async fn measure(
         n_ops: total - counted_before,
         cpu_seconds: cpu(&servers)? - before,
     };
+    // CPU time is counted in the kernel's clock ticks: a backlog too small to span one says
+    // nothing, and a ratio over it would be infinite.
+    ensure!(
+        quic.cpu_seconds > 0.0,
+        "the {} ops over QUIC took less CPU than one clock tick: measure with a larger --burst-ops",
+        quic.n_ops
+    );
     for i in 0..n_sites {
         let status = fleet.terminate_agent(i, stop_timeout).await?;
         ensure!(status.success(), "agent {i} stopped with {status}");
@@ -387,6 +394,11 @@ pub async fn measure(
         cpu_seconds: procfs::cpu_seconds(me)? - before,
     };
     servers.stop();
+    ensure!(
+        http.cpu_seconds > 0.0,
+        "the {} ops over HTTP took less CPU than one clock tick: measure with a larger --burst-ops",
+        http.n_ops
+    );
     ensure!(
         http.n_ops == total,
         "the counting HTTP server counted {} of {total} ops",
