@@ -305,6 +305,33 @@ async fn a_customer_returns_on_a_phone_and_the_counter_opens_it_from_the_qr_code
     browser.screenshot("portal-status-arrived").await?;
     browser.assert_accessible("portal-status-arrived").await?;
 
+    // Ops see the customer's photo on the return's page, loaded as the image it is.
+    browser.login(&base, "/login", &fleet.ops_key, "/").await?;
+    let mut with_photo = None;
+    for rma in &rmas {
+        let script = format!(
+            "var x = new XMLHttpRequest(); x.open('GET', '/ui/returns/{rma}/customer', false); \
+             x.send(); return JSON.parse(x.responseText).lines.some(l => l.photos.length > 0)"
+        );
+        if browser.js(&script).await? == serde_json::Value::Bool(true) {
+            with_photo = Some(rma.clone());
+        }
+    }
+    let with_photo = with_photo.context("no return holds the customer's photo")?;
+    browser
+        .c()
+        .goto(&format!("{base}/returns/{with_photo}"))
+        .await?;
+    browser
+        .until(
+            "the customer's photo on the return's page",
+            "return [...document.querySelectorAll('img.customer-photo')]\
+             .some(i => i.complete && i.naturalWidth > 0)",
+        )
+        .await?;
+    browser.screenshot("portal-photo-for-ops").await?;
+    browser.assert_accessible("portal-photo-for-ops").await?;
+
     // A link guessed at random opens nothing.
     let guessed = format!("/r/brand-a/s/{}", "5a".repeat(32));
     let res = http_raw(fleet.http(), "GET", &guessed, &[], None).await?;
