@@ -21,6 +21,13 @@ pub enum TrackingStatus {
 }
 
 impl TrackingStatus {
+    pub const ALL: [Self; 4] = [
+        Self::PickedUp,
+        Self::InTransit,
+        Self::DeliveredToSite,
+        Self::Exception,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PickedUp => "picked_up",

@@ -28,6 +28,7 @@ use crate::anomaly::AnomalyKind;
 use crate::refusals::{Refusal, RefusalLog};
 use crate::revocation::{site_from_der, Revocations, RevokingVerifier};
 use crate::store::command_epochs::Resume;
+use crate::store::details::Detail;
 use crate::store::{self, StoreError};
 use crate::Ctx;
 
@@ -198,10 +199,7 @@ async fn converse(
         }
     };
     if hello.site != site.as_str() {
-        let detail = format!(
-            "hello names site {:?} but the certificate is {site}",
-            hello.site
-        );
+        let detail = Detail::hello_site_mismatch(&hello.site, site.as_str());
         let s = site.clone();
         let now_ms = ctx.clock.now_ms();
         ctx.db

@@ -189,7 +189,7 @@ pub struct NewReturn {
     pub order_ref: Option<String>,
     /// What the customer chose instead of the item, in words for the timeline (the store
     /// counter asks); `None` when the commerce system keeps that itself.
-    pub resolution: Option<String>,
+    pub resolution: Option<details::Detail>,
 }
 
 /// A return routed to a site: stored with its `registered` event and sent to the site as an

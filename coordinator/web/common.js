@@ -77,7 +77,7 @@ function siteName(site) {
 /** The section that says a detail's parameter in words, by the parameter's name. */
 const DETAIL_PARAM_WORDS = {
   status: "status.", state: "unit_state.", disposition: "disposition.", receipt: "receipt.",
-  step: "refused_step.", departure: "departure.", op: "op.",
+  step: "refused_step.", departure: "departure.", op: "op.", transit: "transit.", method: "method.",
 };
 
 /**
@@ -92,6 +92,7 @@ function detailText(d) {
   const vars = {};
   for (const [k, v] of Object.entries(d.detail_params || {})) {
     if (k === "defects") vars[k] = v.split(",").map((c) => said("defect." + c, c)).join(t("common.list_sep"));
+    else if (k.endsWith("_yen")) vars[k] = fmtYen(Number(v));
     else vars[k] = DETAIL_PARAM_WORDS[k] ? said(DETAIL_PARAM_WORDS[k] + v, v) : v;
   }
   return el("span", { class: "detail-text", text: t(key, vars) });

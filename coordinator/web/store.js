@@ -56,7 +56,7 @@ function lineRow(order, line, i) {
     el("input", { type: "checkbox", class: "pick", id, "data-sku": line.sku, disabled: unavailable }),
     el("label", { for: id },
       el("strong", { text: line.sku }),
-      el("span", { class: "muted", text: " " + t("counter.line_facts", { category: line.category || "–", price: fmtYen(line.price_yen), ordered: line.ordered, returnable: line.returnable }) + (why ? ` (${why})` : "") })),
+      el("span", { class: "muted", text: " " + t("counter.line_facts", { category: line.category_name || line.category || "–", price: fmtYen(line.price_yen), ordered: line.ordered, returnable: line.returnable }) + (why ? ` (${why})` : "") })),
     qty, reason);
 }
 

@@ -101,6 +101,19 @@ fn event_kinds(ret: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The events of a return whose detail has no code: a page could only show their English.
+fn uncoded_events(ret: &Value) -> Vec<String> {
+    ret["events"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|e| e["detail"].is_string() && !e["detail_code"].is_string())
+                .map(|e| format!("{}: {}", e["kind"], e["detail"]))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returns_are_decided_routed_labelled_and_tracked() -> anyhow::Result<()> {
     let (fleet, keys) = fleet_with_keys(Vec::new()).await?;
@@ -467,6 +480,17 @@ async fn refunds_follow_grading_and_webhooks_are_delivered_once_in_order_across_
     assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "{got:?}");
     assert!(got.iter().all(|(_, _, valid)| *valid), "{got:?}");
     assert!(kinds.contains(&"refunded".to_owned()), "{kinds:?}");
+    // Every step, the carrier's and the refund's among them, is said by a code the pages
+    // put in their own language.
+    assert_eq!(uncoded_events(&ret), Vec::<String>::new(), "{ret}");
+    let amounts: Vec<&Value> = ret["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["detail_code"] == "refund_paid")
+        .map(|e| &e["detail_params"]["amount_yen"])
+        .collect();
+    assert_eq!(amounts, [&json!("2400")], "{ret}");
     fleet.shutdown().await;
     Ok(())
 }
@@ -965,6 +989,7 @@ async fn cheap_goods_are_refunded_without_coming_back_and_store_checks_meet_the_
         event_kinds(&ret).contains(&"refund_computed".to_owned()),
         "{ret}"
     );
+    assert_eq!(uncoded_events(&ret), Vec::<String>::new(), "{ret}");
     assert_eq!(ret["terms"]["refund_yen"], 300, "{ret}");
     // A T-shirt is worth bringing back, and the rule is for socks anyway.
     let tee = json!({"origin": {"postal_code": "530-0001"},
@@ -1166,6 +1191,7 @@ async fn store_drop_offs_leave_in_a_tote_received_in_one_scan_flow() -> anyhow::
     )
     .await?;
     assert!(event_kinds(&ret).contains(&"in_tote".to_owned()), "{ret}");
+    assert_eq!(uncoded_events(&ret), Vec::<String>::new(), "{ret}");
     fleet.shutdown().await;
     Ok(())
 }

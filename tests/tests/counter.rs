@@ -33,7 +33,8 @@ async fn counter(browser: &Browser) -> anyhow::Result<TestFleet> {
 async fn fleet_with_order() -> anyhow::Result<(TestFleet, String)> {
     let fleet = TestFleet::start_with(small_fleet(3)).await?;
     let catalog = json!({"items": [
-        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900},
+        {"sku": "TEE-WHT-M", "category": "tops", "price_yen": 2900,
+         "category_name_ja": "トップス", "category_name_en": "Tops"},
         {"sku": "CAP-WOOL", "category": "hats", "price_yen": 3900}]});
     let ordered_at = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
     let orders = json!({"orders": [{"ref": "ORD-3003", "customer_ref": "C-77",
@@ -77,7 +78,28 @@ async fn look_up(browser: &Browser) -> anyhow::Result<()> {
             "the order found",
             &format!("return !!document.querySelector('{ORDER} .line[data-sku=\"TEE-WHT-M\"]')"),
         )
-        .await
+        .await?;
+    // The category by the merchant's name for it in the page's language, not its code.
+    let facts = browser
+        .js(&format!(
+            "return [document.documentElement.lang, \
+                     document.querySelector('{ORDER} .line[data-sku=\"TEE-WHT-M\"]').textContent]"
+        ))
+        .await?;
+    let (lang, text) = (
+        facts[0].as_str().unwrap_or_default(),
+        facts[1].as_str().unwrap_or_default(),
+    );
+    let name = if lang == "ja" {
+        "トップス ·"
+    } else {
+        "Tops ·"
+    };
+    anyhow::ensure!(
+        text.contains(name) && !text.contains("tops ·"),
+        "{lang}: {text}"
+    );
+    Ok(())
 }
 
 /// Ticks `sku` coming back for `reason`.

@@ -49,7 +49,7 @@ async fn ops_see_the_fleet_live_and_a_site_going_offline_without_reloading() -> 
                 c,
                 &s,
                 modori_coordinator::anomaly::AnomalyKind::Impersonation,
-                "hello named site osaka over the connection of sendai",
+                &modori_coordinator::store::details::Detail::impersonation("osaka", "sendai"),
                 modori_runtime::clock::now_ms(),
             )
         })
@@ -1379,7 +1379,7 @@ async fn ops_open_a_sites_page_from_the_dashboard() -> anyhow::Result<()> {
                     c,
                     &s,
                     modori_coordinator::anomaly::AnomalyKind::Impersonation,
-                    &d,
+                    &modori_coordinator::store::details::Detail::english(d),
                     modori_runtime::clock::now_ms(),
                 )
             })
@@ -1531,6 +1531,20 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
         .to_owned();
     let routed = serde_json::from_str::<serde_json::Value>(&text)?["site"].clone();
     anyhow::ensure!(routed == json!(here.as_str()), "{text}");
+    let tracking = serde_json::from_str::<serde_json::Value>(&text)?["label"]["tracking"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    anyhow::ensure!(
+        !tracking.is_empty(),
+        "a label with a tracking number: {text}"
+    );
+    let events = json!({"carrier": "sim", "events": [
+        {"tracking": tracking, "status": "in_transit", "at_ms": modori_runtime::clock::now_ms(), "location": "Hakata"}]});
+    let (status, text) = fleet
+        .api("POST", "/api/v1/carrier-events", Some(&events.to_string()))
+        .await?;
+    anyhow::ensure!(status == 200, "{text}");
     let agent = fleet.agent(0);
     wait_for("the return expected here", TIMEOUT, || {
         let (agent, rma) = (agent.clone(), rma.clone());
@@ -1622,8 +1636,10 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
             "the graded unit's timeline in Japanese",
             "const g = document.querySelector('#timeline li[data-kind=\"unit_graded\"]'); \
              const r = document.querySelector('#timeline li[data-kind=\"unit_received\"]'); \
-             return document.documentElement.lang === 'ja' && !!g && !!r \
-               && g.textContent.includes('グレード B') && r.textContent.includes('TEE-WHT-M を受け入れ（予定どおり）')",
+             const t = document.querySelector('#timeline li[data-kind=\"carrier_in_transit\"]'); \
+             return document.documentElement.lang === 'ja' && !!g && !!r && !!t \
+               && g.textContent.includes('グレード B') && r.textContent.includes('TEE-WHT-M を受け入れ（予定どおり）') \
+               && t.textContent.includes('配送中') && t.textContent.includes('Hakata で配送中')",
         )
         .await?;
     // Every event says itself in Japanese, none marked as English.
@@ -1639,7 +1655,13 @@ async fn anomalies_and_timeline_details_are_said_in_the_pages_language() -> anyh
         .await?;
     let shown = shown.as_str().unwrap_or_default();
     assert!(shown.contains(&format!("{here} へ送付")), "{shown}");
-    for english in ["grade B", "received (", "matched)", "routed to"] {
+    for english in [
+        "grade B",
+        "received (",
+        "matched)",
+        "routed to",
+        "in_transit",
+    ] {
         assert!(
             !shown.contains(english),
             "{english:?} in the Japanese timeline:\n{shown}"

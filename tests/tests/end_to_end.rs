@@ -116,6 +116,13 @@ async fn nine_sites_sync_exactly_once_and_receive_commands() -> anyhow::Result<(
             "{s}"
         );
         assert!(s["name"].as_str().is_some_and(|n| !n.is_empty()));
+        // The fleet file names every site in Japanese too.
+        assert!(
+            s["name_ja"]
+                .as_str()
+                .is_some_and(|n| !n.is_ascii() && n.contains("返品センター")),
+            "{s}"
+        );
     }
     let (status, body) = http_get(fleet.http(), "/healthz").await?;
     assert_eq!((status, body.trim()), (200, "ok"));

@@ -913,6 +913,31 @@ async fn a_customer_returns_one_line_for_a_refund_and_exchanges_another_through_
         "{}",
         opened.body
     );
+    // The counter reads it in its own language: Japanese unless asked otherwise.
+    assert!(
+        opened.body.contains("<html lang=\"ja\"")
+            && opened.body.contains("送り先")
+            && opened.body.contains("倉庫へ輸送中")
+            && opened.body.contains("この店舗で荷物を受け取りました"),
+        "{}",
+        opened.body
+    );
+    let english = http_raw(
+        fleet.http(),
+        "GET",
+        &scan_path,
+        &[("Cookie", &session), ("Accept-Language", "en-GB,en;q=0.8")],
+        None,
+    )
+    .await?;
+    assert!(
+        english.body.contains("<html lang=\"en\"")
+            && english.body.contains("Parcel handed in here")
+            && english.body.contains("On its way to the warehouse")
+            && !english.body.contains("送り先"),
+        "{}",
+        english.body
+    );
     let anonymous = http_raw(fleet.http(), "GET", &scan_path, &[], None).await?;
     assert_ne!(anonymous.status, 200, "{}", anonymous.body);
     assert!(!anonymous.body.contains(rmas[0]));

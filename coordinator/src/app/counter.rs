@@ -14,6 +14,7 @@ use super::AppError;
 use crate::ids::new_rma_id;
 use crate::policy::{self, PolicyDecision, PolicyLine, Resolution};
 use crate::store::dashboard as queries;
+use crate::store::details::Detail;
 use crate::store::orders::{self, Order};
 use crate::store::{self, StoreError};
 use crate::{CoordinatorError, Ctx};
@@ -50,17 +51,11 @@ struct Facts {
     history: policy::History,
 }
 
-fn counter_resolution_text(r: &Resolution, p: &PolicyDecision) -> String {
+fn counter_resolution_detail(r: &Resolution, p: &PolicyDecision) -> Detail {
     match r {
-        Resolution::Exchange { sku } => format!(
-            "exchange for {sku} (fee ¥{}), chosen at the store counter",
-            p.fee_yen
-        ),
-        Resolution::StoreCredit => format!(
-            "store credit with a bonus of ¥{}, chosen at the store counter",
-            p.store_credit_bonus_yen
-        ),
-        Resolution::Refund => format!("refund (fee ¥{}), chosen at the store counter", p.fee_yen),
+        Resolution::Exchange { sku } => Detail::chosen_exchange_at_counter(sku.as_str(), p.fee_yen),
+        Resolution::StoreCredit => Detail::chosen_credit_at_counter(p.store_credit_bonus_yen),
+        Resolution::Refund => Detail::chosen_refund_at_counter(p.fee_yen),
     }
 }
 
@@ -231,7 +226,7 @@ pub async fn at_counter(
             customer,
             terms: Some(terms),
             order_ref: Some(facts.order.order_ref.clone()),
-            resolution: Some(counter_resolution_text(&resolution, &decision)),
+            resolution: Some(counter_resolution_detail(&resolution, &decision)),
         },
     )
     .await

@@ -17,6 +17,7 @@ use tracing::info;
 use super::route::{register, RoutedReturn};
 use super::AppError;
 use crate::policy::{self, PolicyDecision, PolicyLine, Resolution};
+use crate::store::details::Detail;
 use crate::store::{self, StoreError};
 use crate::{routing, CoordinatorError, Ctx};
 
@@ -412,7 +413,7 @@ fn returnless_why(
     lines: &[ReturnLine],
     products: &[Option<(u64, bool, bool, String)>],
     decision: Option<&PolicyDecision>,
-) -> Option<String> {
+) -> Option<Detail> {
     let merchant = c.merchant.as_ref()?;
     decision?;
     if matches!(c.resolution, Resolution::Exchange { .. }) || lines.is_empty() {
@@ -440,18 +441,14 @@ fn returnless_why(
         recovered += per_unit * i64::from(line.qty);
     }
     let cost = ctx.config.policy.return_cost_yen.of(&c.method);
-    (i64::try_from(cost).unwrap_or(i64::MAX) > recovered).then(|| {
-        format!(
-            "bringing it back ({}) costs {cost} yen and would recover {recovered} yen: keep it",
-            c.method
-        )
-    })
+    (i64::try_from(cost).unwrap_or(i64::MAX) > recovered)
+        .then(|| Detail::returnless_kept(&c.method, cost, recovered))
 }
 
 async fn register_returnless(
     ctx: &Arc<Ctx>,
     r: store::NewReturn,
-    why: String,
+    why: Detail,
     decision: Option<PolicyDecision>,
     key_id: &str,
 ) -> Result<Registered, AppError> {
@@ -483,13 +480,13 @@ async fn register_returnless(
         routed: RoutedReturn {
             rma,
             site,
-            explanation: why.clone(),
+            explanation: why.english.clone(),
             candidates: Vec::new(),
             command_seq: 0,
         },
         decision,
         label: None,
-        returnless: Some(why),
+        returnless: Some(why.english),
         reservation: None,
     })
 }

@@ -7,10 +7,11 @@
 //! (`app::register`), from the store's coordinates with `origin_store` set, after the
 //! return policy (window, final sale, fees) has accepted it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -20,16 +21,18 @@ use modori_shared::domain::{
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, ApiJson, ApiPath};
+use super::i18n::{lang_of, Lang};
 use super::orders::valid_order_ref;
 use super::rfc3339;
 use super::session::Browser;
 use crate::app::counter;
 use crate::policy::{self, Resolution};
+use crate::store::category_names::{self, Names};
 use crate::store::counter_checks::{StoreCondition, PHOTO_REF_BYTES_MAX};
 use crate::store::dashboard::{self as queries, StoreReturn};
 use crate::store::lifecycle;
 use crate::store::orders::{self, LineFacts, Order, ORDERS_FOUND_MAX};
-use crate::Ctx;
+use crate::{store, Ctx};
 
 /// Returns listed at a store's counter at most.
 pub const STORE_RECENT_MAX: usize = 100;
@@ -118,6 +121,8 @@ struct FoundLine {
     /// What may still be returned.
     returnable: u64,
     category: Option<String>,
+    /// What the merchant calls the category in the counter's language, when it says.
+    category_name: Option<String>,
     price_yen: Option<u64>,
     final_sale: bool,
     /// What the customer may take in exchange: the sellable variants of this SKU's style
@@ -136,7 +141,13 @@ struct FoundOrder {
     lines: Vec<FoundLine>,
 }
 
-fn found_order(o: Order, facts: Vec<LineFacts>, terms: &policy::Terms) -> FoundOrder {
+fn found_order(
+    o: Order,
+    facts: Vec<LineFacts>,
+    names: &BTreeMap<String, Names>,
+    lang: Lang,
+    terms: &policy::Terms,
+) -> FoundOrder {
     let lines = o
         .lines
         .iter()
@@ -147,6 +158,13 @@ fn found_order(o: Order, facts: Vec<LineFacts>, terms: &policy::Terms) -> FoundO
             returned: f.returned,
             returnable: u64::from(l.qty).saturating_sub(f.returned),
             category: f.item.as_ref().map(|i| i.2.clone()),
+            category_name: f.item.as_ref().and_then(|i| {
+                let n = names.get(&i.2)?;
+                match lang {
+                    Lang::Ja => n.ja.clone(),
+                    Lang::En => n.en.clone(),
+                }
+            }),
             price_yen: f.item.as_ref().map(|i| i.0),
             final_sale: f.item.as_ref().is_some_and(|i| i.1),
             variants: f.variants,
@@ -167,9 +185,11 @@ fn found_order(o: Order, facts: Vec<LineFacts>, terms: &policy::Terms) -> FoundO
 async fn lookup(
     State(ctx): State<Arc<Ctx>>,
     browser: Browser,
+    headers: HeaderMap,
     Query(query): Query<LookupQuery>,
 ) -> Result<Json<Vec<FoundOrder>>, ApiError> {
     browser.require_store()?;
+    let lang = lang_of(&headers);
     let q = query.q.trim().to_owned();
     if q.is_empty() || q.len() > LOOKUP_BYTES_MAX {
         return Err(ApiError::invalid_field(
@@ -180,12 +200,28 @@ async fn lookup(
     let terms = ctx.config.policy.terms.clone();
     let found = ctx
         .db
-        .call(move |c| orders::find_with_facts(c, &q, ORDERS_FOUND_MAX))
+        .call(move |c| -> Result<_, store::StoreError> {
+            let found = orders::find_with_facts(c, &q, ORDERS_FOUND_MAX)?;
+            let mut names = BTreeMap::new();
+            for (o, _) in &found {
+                if !names.contains_key(&o.merchant) {
+                    names.insert(
+                        o.merchant.clone(),
+                        category_names::of_merchant(c, &o.merchant)?,
+                    );
+                }
+            }
+            Ok((found, names))
+        })
         .await?;
+    let (found, names) = found;
     Ok(Json(
         found
             .into_iter()
-            .map(|(o, facts)| found_order(o, facts, &terms))
+            .map(|(o, facts)| {
+                let of_merchant = names.get(&o.merchant).cloned().unwrap_or_default();
+                found_order(o, facts, &of_merchant, lang, &terms)
+            })
             .collect(),
     ))
 }

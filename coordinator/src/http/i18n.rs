@@ -305,6 +305,17 @@ mod tests {
         for d in ["vendor", "recycler", "disposal"] {
             assert!(en.contains_key(&format!("departure.{d}")), "{d}");
         }
+        // Every kind of a return's timeline, every transit status a carrier reports and
+        // every way of sending a return back has its words.
+        for k in crate::store::lifecycle::TIMELINE_KINDS {
+            assert!(en.contains_key(&format!("timeline.{k}")), "timeline.{k}");
+        }
+        for s in crate::carrier::TrackingStatus::ALL {
+            assert!(en.contains_key(&format!("transit.{}", s.as_str())), "{s:?}");
+        }
+        for m in crate::store::commerce::METHODS {
+            assert!(en.contains_key(&format!("method.{m}")), "{m}");
+        }
         // Every event the dashboard charts has its words.
         for k in crate::dashboard::THROUGHPUT_KINDS {
             assert!(en.contains_key(&format!("event.{k}")), "{k}");

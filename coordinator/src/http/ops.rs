@@ -22,6 +22,8 @@ pub const CUSTOMER_REF_CHARS_MAX: usize = 64;
 pub struct SiteView {
     id: String,
     name: String,
+    /// Its name in Japanese, when the fleet file gives one (`name_ja`).
+    name_ja: Option<String>,
     latitude: f64,
     longitude: f64,
     online: bool,
@@ -78,6 +80,7 @@ pub async fn sites(
             SiteView {
                 id: site.id.to_string(),
                 name: site.name.clone(),
+                name_ja: ctx.fleet.names_ja.get(site.id.as_str()).cloned(),
                 latitude: site.location.lat(),
                 longitude: site.location.lon(),
                 online: live.connection.is_some(),

@@ -84,12 +84,11 @@ pub fn record_anomaly(
     conn: &mut Connection,
     site: &SiteId,
     kind: AnomalyKind,
-    detail: &str,
+    detail: &Detail,
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let tx = conn.transaction()?;
-    let detail = Detail::english(detail.to_owned());
-    anomaly(&tx, site, None, None, kind, None, &detail, now_ms)?;
+    anomaly(&tx, site, None, None, kind, None, detail, now_ms)?;
     tx.commit()?;
     Ok(())
 }

@@ -20,6 +20,7 @@ use modori_runtime::sqlite::{to_i64, to_u64};
 use modori_shared::domain::{Epoch, SiteId};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::details::Detail;
 use super::StoreError;
 
 /// The schema: the epochs of this database in the order they started, and the epoch each
@@ -104,22 +105,14 @@ pub struct Lost {
 }
 
 impl Lost {
-    pub fn describe(&self, site: &SiteId, current: Epoch) -> String {
-        if self.held_seq == 0 {
-            format!(
-                "coordinator database went back in time: site {site} applied commands up to seq \
-                 {} of epoch {}, which this database never had; its whole command stream is sent \
-                 again under epoch {current}",
-                self.applied_seq, self.epoch
-            )
-        } else {
-            format!(
-                "coordinator database went back in time: site {site} applied commands up to seq \
-                 {} of epoch {}, this database holds {} of them; its whole command stream is sent \
-                 again under epoch {current}",
-                self.applied_seq, self.epoch, self.held_seq
-            )
-        }
+    pub fn describe(&self, site: &SiteId, current: Epoch) -> Detail {
+        Detail::coordinator_rewound(
+            site.as_str(),
+            self.epoch.to_string(),
+            self.applied_seq,
+            self.held_seq,
+            current.to_string(),
+        )
     }
 }
 

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use modori_runtime::sqlite::to_i64;
 
+use super::details::Detail;
 use super::StoreError;
 use crate::carrier::{TrackingEvent, TrackingStatus};
 use crate::policy::{self, History, PolicyConfig, ResolutionKind};
@@ -216,21 +217,21 @@ pub fn ingest_tracking(
                 params![rma, e.status.as_str()],
             )?;
         }
-        let detail = match &e.location {
-            Some(l) => format!("{carrier} {}: {} at {l}", e.tracking, e.status.as_str()),
-            None => format!("{carrier} {}: {}", e.tracking, e.status.as_str()),
-        };
-        tx.execute(
-            "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                rma,
-                format!("carrier_{}", e.status.as_str()),
-                site,
-                detail,
-                e.at_ms,
-                now_ms
-            ],
+        let detail = Detail::carrier_update(
+            carrier,
+            &e.tracking,
+            e.status.as_str(),
+            e.location.as_deref(),
+        );
+        super::lifecycle::insert_event(
+            &tx,
+            &rma,
+            &format!("carrier_{}", e.status.as_str()),
+            Some(&site),
+            None,
+            &detail,
+            e.at_ms,
+            now_ms,
         )?;
         out.n_applied += 1;
     }
@@ -295,23 +296,16 @@ pub fn compute_refunds(
             "UPDATE returns SET refund_yen = ?2 WHERE rma = ?1",
             params![rma, to_i64(amount)],
         )?;
-        let what = if store_credit {
-            "store credit"
-        } else {
-            "refund"
-        };
-        tx.execute(
-            "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
-             VALUES (?1, 'refund_computed', ?2, ?3, ?4, ?4)",
-            params![
-                rma,
-                site,
-                format!(
-                    "{what} of {amount} yen after grading ({} units, fee {fee} yen)",
-                    graded.len()
-                ),
-                now_ms
-            ],
+        let detail = Detail::refund_after_grading(store_credit, amount, graded.len(), fee);
+        super::lifecycle::insert_event(
+            &tx,
+            &rma,
+            "refund_computed",
+            Some(&site),
+            None,
+            &detail,
+            now_ms,
+            now_ms,
         )?;
     }
     tx.commit()?;
@@ -349,15 +343,15 @@ pub fn confirm_refund(
                 "UPDATE returns SET refund_confirmed_ms = ?2 WHERE rma = ?1",
                 params![rma.as_str(), now_ms],
             )?;
-            tx.execute(
-                "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
-                 VALUES (?1, 'refunded', ?2, ?3, ?4, ?4)",
-                params![
-                    rma.as_str(),
-                    site,
-                    format!("{amount_yen} yen paid by the merchant"),
-                    now_ms
-                ],
+            super::lifecycle::insert_event(
+                &tx,
+                rma.as_str(),
+                "refunded",
+                Some(&site),
+                None,
+                &Detail::refund_paid(amount_yen),
+                now_ms,
+                now_ms,
             )?;
             Confirm::Confirmed { amount_yen }
         }

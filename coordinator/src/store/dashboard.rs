@@ -605,7 +605,7 @@ mod tests {
             }),
             terms: None,
             order_ref: None,
-            resolution: Some("refund".into()),
+            resolution: Some(crate::store::details::Detail::chosen_refund_at_counter(0)),
         };
         // No site is connected in these tests: nothing to wake.
         let _ = register_return(

@@ -10,7 +10,7 @@ use modori_shared::domain::{Departure, DomainError, Grade};
 
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 46] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 60] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -34,6 +34,11 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 46] = [
     (
         "database_rewound",
         &["applied", "epoch", "head_seq", "n_ops", "new_epoch", "site"],
+    ),
+    ("hello_site_mismatch", &["named", "site"]),
+    (
+        "coordinator_rewound",
+        &["applied_seq", "epoch", "held_seq", "new_epoch", "site"],
     ),
     ("transfer_without_disposition", &[]),
     ("transfer_without_grade", &[]),
@@ -63,6 +68,27 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 46] = [
     ("matched_by_ops", &[]),
     ("cancelled_by", &["by"]),
     ("expired", &[]),
+    ("chosen_exchange_at_counter", &["fee_yen", "sku"]),
+    ("chosen_credit_at_counter", &["bonus_yen"]),
+    ("chosen_refund_at_counter", &["fee_yen"]),
+    ("carrier_update", &["carrier", "tracking", "transit"]),
+    (
+        "carrier_update_at",
+        &["carrier", "location", "tracking", "transit"],
+    ),
+    (
+        "refund_after_grading",
+        &["amount_yen", "fee_yen", "n_units"],
+    ),
+    (
+        "credit_after_grading",
+        &["amount_yen", "fee_yen", "n_units"],
+    ),
+    ("refund_paid", &["amount_yen"]),
+    ("returnless_kept", &["cost_yen", "method", "recovered_yen"]),
+    ("refund_goods_kept", &["amount_yen"]),
+    ("handed_in_at_store", &["store"]),
+    ("left_in_tote", &["n_returns", "store", "tote"]),
 ];
 
 pub const MIGRATION: &str = r#"
@@ -284,6 +310,45 @@ impl Detail {
         Self::coded("database_rewound", params, english)
     }
 
+    /// A site's hello named another site than its certificate.
+    pub fn hello_site_mismatch(named: &str, site: &str) -> Self {
+        let english = format!("hello names site {named:?} but the certificate is {site}");
+        let params = vec![("named", named.to_owned()), ("site", site.to_owned())];
+        Self::coded("hello_site_mismatch", params, english)
+    }
+
+    /// This database went back in time under a site that had applied `applied_seq` commands
+    /// of `epoch`, of which it holds `held_seq`: the site's stream is sent again.
+    pub fn coordinator_rewound(
+        site: &str,
+        epoch: String,
+        applied_seq: u64,
+        held_seq: u64,
+        new_epoch: String,
+    ) -> Self {
+        let english = if held_seq == 0 {
+            format!(
+                "coordinator database went back in time: site {site} applied commands up to seq \
+                 {applied_seq} of epoch {epoch}, which this database never had; its whole command \
+                 stream is sent again under epoch {new_epoch}"
+            )
+        } else {
+            format!(
+                "coordinator database went back in time: site {site} applied commands up to seq \
+                 {applied_seq} of epoch {epoch}, this database holds {held_seq} of them; its whole \
+                 command stream is sent again under epoch {new_epoch}"
+            )
+        };
+        let params = vec![
+            ("site", site.to_owned()),
+            ("epoch", epoch),
+            ("applied_seq", applied_seq.to_string()),
+            ("held_seq", held_seq.to_string()),
+            ("new_epoch", new_epoch),
+        ];
+        Self::coded("coordinator_rewound", params, english)
+    }
+
     pub fn transfer_without_disposition() -> Self {
         Self::simple(
             "transfer_without_disposition",
@@ -423,6 +488,119 @@ impl Detail {
 
     pub fn expired() -> Self {
         Self::simple("expired", "nothing of it was received in time")
+    }
+
+    /// The customer's choice at a store's counter: an exchange for `sku`.
+    pub fn chosen_exchange_at_counter(sku: &str, fee_yen: u64) -> Self {
+        let english = format!("exchange for {sku} (fee ¥{fee_yen}), chosen at the store counter");
+        let params = vec![("sku", sku.to_owned()), ("fee_yen", fee_yen.to_string())];
+        Self::coded("chosen_exchange_at_counter", params, english)
+    }
+
+    pub fn chosen_credit_at_counter(bonus_yen: u64) -> Self {
+        let english =
+            format!("store credit with a bonus of ¥{bonus_yen}, chosen at the store counter");
+        let params = vec![("bonus_yen", bonus_yen.to_string())];
+        Self::coded("chosen_credit_at_counter", params, english)
+    }
+
+    pub fn chosen_refund_at_counter(fee_yen: u64) -> Self {
+        let english = format!("refund (fee ¥{fee_yen}), chosen at the store counter");
+        let params = vec![("fee_yen", fee_yen.to_string())];
+        Self::coded("chosen_refund_at_counter", params, english)
+    }
+
+    /// A carrier's tracking event; `transit` is its status code.
+    pub fn carrier_update(
+        carrier: &str,
+        tracking: &str,
+        transit: &str,
+        location: Option<&str>,
+    ) -> Self {
+        let mut params = vec![
+            ("carrier", carrier.to_owned()),
+            ("tracking", tracking.to_owned()),
+            ("transit", transit.to_owned()),
+        ];
+        match location {
+            Some(l) => {
+                params.push(("location", l.to_owned()));
+                let english = format!("{carrier} {tracking}: {transit} at {l}");
+                Self::coded("carrier_update_at", params, english)
+            }
+            None => {
+                let english = format!("{carrier} {tracking}: {transit}");
+                Self::coded("carrier_update", params, english)
+            }
+        }
+    }
+
+    /// What is owed once every unit is graded, as a refund or as store credit.
+    pub fn refund_after_grading(
+        store_credit: bool,
+        amount_yen: u64,
+        n_units: usize,
+        fee_yen: i64,
+    ) -> Self {
+        let (code, what) = if store_credit {
+            ("credit_after_grading", "store credit")
+        } else {
+            ("refund_after_grading", "refund")
+        };
+        let english = format!(
+            "{what} of {amount_yen} yen after grading ({n_units} units, fee {fee_yen} yen)"
+        );
+        let params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("n_units", n_units.to_string()),
+            ("fee_yen", fee_yen.to_string()),
+        ];
+        Self::coded(code, params, english)
+    }
+
+    pub fn refund_paid(amount_yen: i64) -> Self {
+        let english = format!("{amount_yen} yen paid by the merchant");
+        let params = vec![("amount_yen", amount_yen.to_string())];
+        Self::coded("refund_paid", params, english)
+    }
+
+    /// Why the customer keeps the goods: bringing them back by `method` costs more than
+    /// they would recover.
+    pub fn returnless_kept(method: &str, cost_yen: u64, recovered_yen: i64) -> Self {
+        let english = format!(
+            "bringing it back ({method}) costs {cost_yen} yen and would recover {recovered_yen} yen: keep it"
+        );
+        let params = vec![
+            ("method", method.to_owned()),
+            ("cost_yen", cost_yen.to_string()),
+            ("recovered_yen", recovered_yen.to_string()),
+        ];
+        Self::coded("returnless_kept", params, english)
+    }
+
+    pub fn refund_goods_kept(amount_yen: u64) -> Self {
+        let english = format!("refund of {amount_yen} yen, the goods kept by the customer");
+        let params = vec![("amount_yen", amount_yen.to_string())];
+        Self::coded("refund_goods_kept", params, english)
+    }
+
+    pub fn handed_in_at_store(store: &str) -> Self {
+        let english = format!("handed in at store {store}");
+        Self::coded(
+            "handed_in_at_store",
+            vec![("store", store.to_owned())],
+            english,
+        )
+    }
+
+    pub fn left_in_tote(store: &str, tote: &str, n_returns: usize) -> Self {
+        let english = format!("leaves {store} in tote {tote} with {n_returns} returns");
+        let params = vec![
+            ("store", store.to_owned()),
+            ("tote", tote.to_owned()),
+            ("n_returns", n_returns.to_string()),
+        ];
+        Self::coded("left_in_tote", params, english)
     }
 
     fn simple(code: &'static str, english: &str) -> Self {

@@ -3,6 +3,7 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::details::Detail;
 use super::StoreError;
 
 /// The timeline's kind of the event.
@@ -27,15 +28,15 @@ pub fn record(
     if already.is_some() {
         return Ok(false);
     }
-    tx.execute(
-        "INSERT INTO return_events (rma, kind, detail, at_ms, recorded_ms)
-         VALUES (?1, ?2, ?3, ?4, ?4)",
-        params![
-            rma,
-            DROPPED_OFF,
-            format!("handed in at store {store}"),
-            now_ms
-        ],
+    super::lifecycle::insert_event(
+        &tx,
+        rma,
+        DROPPED_OFF,
+        None,
+        None,
+        &Detail::handed_in_at_store(store),
+        now_ms,
+        now_ms,
     )?;
     tx.commit()?;
     Ok(true)

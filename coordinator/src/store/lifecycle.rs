@@ -35,8 +35,39 @@ fn is_closed(status: &str) -> bool {
     status == CANCELLED || status == EXPIRED
 }
 
+/// Every kind of row a return's timeline holds: what the pages must have words for.
+pub const TIMELINE_KINDS: [&str; 26] = [
+    "registered",
+    "resolution_chosen",
+    "unit_matched",
+    "unit_received",
+    "unit_graded",
+    "unit_tested",
+    "unit_put_away",
+    "unit_released",
+    "unit_departed",
+    "disposition_set",
+    "disposition_undone",
+    "receipt_voided",
+    "transfer_received",
+    "exchange_shipped",
+    "parcel_closed",
+    "refund_computed",
+    "refunded",
+    "cancelled",
+    "expired",
+    "returnless",
+    "dropped_off",
+    "in_tote",
+    "carrier_picked_up",
+    "carrier_in_transit",
+    "carrier_delivered_to_site",
+    "carrier_exception",
+];
+
+/// One timeline row, its detail coded where the detail has a code.
 #[allow(clippy::too_many_arguments)]
-fn insert(
+pub(crate) fn insert_event(
     tx: &Transaction<'_>,
     rma: &str,
     kind: &str,
@@ -46,6 +77,10 @@ fn insert(
     at_ms: i64,
     recorded_ms: i64,
 ) -> Result<(), StoreError> {
+    debug_assert!(
+        TIMELINE_KINDS.contains(&kind),
+        "timeline kind {kind} is not in TIMELINE_KINDS"
+    );
     // Once per op of a unit with a return: prepared once per connection.
     tx.prepare_cached(
         "INSERT INTO return_events
@@ -82,7 +117,7 @@ pub(crate) fn registered(
     now_ms: i64,
 ) -> Result<(), StoreError> {
     let detail = Detail::registered(site.as_str(), routing);
-    insert(
+    insert_event(
         tx,
         rma.as_str(),
         "registered",
@@ -98,16 +133,16 @@ pub(crate) fn registered(
 pub(crate) fn resolution_chosen(
     tx: &Transaction<'_>,
     rma: &RmaId,
-    detail: &str,
+    detail: &Detail,
     now_ms: i64,
 ) -> Result<(), StoreError> {
-    insert(
+    insert_event(
         tx,
         rma.as_str(),
         "resolution_chosen",
         None,
         None,
-        &Detail::english(detail.to_owned()),
+        detail,
         now_ms,
         now_ms,
     )
@@ -125,7 +160,7 @@ pub(crate) fn unit_matched(
         "UPDATE returns SET status = ?2 WHERE rma = ?1 AND status = ?3",
         params![rma.as_str(), RECEIVING, EXPECTED],
     )?;
-    insert(
+    insert_event(
         tx,
         rma.as_str(),
         "unit_matched",
@@ -163,7 +198,7 @@ impl OpEvent<'_> {
         lpn: Option<&str>,
         detail: &Detail,
     ) -> Result<(), StoreError> {
-        insert(
+        insert_event(
             tx,
             rma,
             kind,
@@ -476,7 +511,7 @@ fn close(
         "UPDATE returns SET status = ?2 WHERE rma = ?1",
         params![rma.as_str(), status],
     )?;
-    insert(tx, rma.as_str(), status, None, None, detail, now_ms, now_ms)?;
+    insert_event(tx, rma.as_str(), status, None, None, detail, now_ms, now_ms)?;
     // Stock set aside for its exchange goes back (a site told to ship is told to stop).
     super::reservations::release(tx, rma, now_ms)?;
     enqueue_command(

@@ -4,6 +4,7 @@
 use modori_shared::domain::SiteId;
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::details::Detail;
 use super::StoreError;
 
 /// Registers a return the customer keeps: refunded at once, no site expects it. Its terms,
@@ -12,7 +13,7 @@ pub fn register_returnless(
     conn: &mut Connection,
     r: &super::NewReturn,
     site: &SiteId,
-    why: &str,
+    why: &Detail,
     refund_yen: u64,
     now_ms: i64,
 ) -> Result<(), StoreError> {
@@ -35,14 +36,14 @@ pub fn register_returnless(
             site.as_str(),
             r.origin_label,
             lines_json,
-            format!("not sent anywhere: {why}"),
+            format!("not sent anywhere: {}", why.english),
             now_ms,
             customer.map(|c| c.reference.as_str()),
             customer.and_then(|c| c.name.as_deref()),
             customer.and_then(|c| c.address.as_deref()),
             r.merchant.as_ref().map(|m| m.as_str()),
             r.origin_store.as_ref().map(|s| s.as_str()),
-            why,
+            why.english,
             modori_runtime::sqlite::to_i64(refund_yen)
         ],
     )?;
@@ -50,16 +51,18 @@ pub fn register_returnless(
         super::commerce::store_terms(&tx, &r.rma, terms)?;
     }
     for (kind, detail) in [
-        ("returnless", why.to_owned()),
-        (
-            "refund_computed",
-            format!("refund of {refund_yen} yen, the goods kept by the customer"),
-        ),
+        ("returnless", why),
+        ("refund_computed", &Detail::refund_goods_kept(refund_yen)),
     ] {
-        tx.execute(
-            "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
-             VALUES (?1, ?2, NULL, ?3, ?4, ?4)",
-            params![r.rma.as_str(), kind, detail, now_ms],
+        super::lifecycle::insert_event(
+            &tx,
+            r.rma.as_str(),
+            kind,
+            None,
+            None,
+            detail,
+            now_ms,
+            now_ms,
         )?;
     }
     tx.commit()?;

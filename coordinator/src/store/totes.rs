@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use modori_runtime::sqlite::to_i64;
 
+use super::details::Detail;
 use super::{enqueue_command, Queued, StoreError};
 
 /// Returns one tote holds at most (what one command carries).
@@ -111,15 +112,15 @@ pub fn plan(
                 "UPDATE returns SET tote = ?2 WHERE rma = ?1",
                 params![rma, tote.as_str()],
             )?;
-            tx.execute(
-                "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
-                 VALUES (?1, 'in_tote', ?2, ?3, ?4, ?4)",
-                params![
-                    rma,
-                    site.as_str(),
-                    format!("leaves {store} in tote {tote} with {} returns", rmas.len()),
-                    now_ms
-                ],
+            super::lifecycle::insert_event(
+                &tx,
+                rma,
+                "in_tote",
+                Some(site.as_str()),
+                None,
+                &Detail::left_in_tote(&store, tote.as_str(), rmas.len()),
+                now_ms,
+                now_ms,
             )?;
         }
         let command = CommandBody::ExpectedTote {

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use super::{merchant_of, portal_page, render};
 use crate::http::counter::html_escape;
 use crate::http::error::{ApiError, ApiPath};
+use crate::http::i18n::{lang_of, texts, Lang};
 use crate::http::session::{csrf_token, Browser};
 use crate::notify::{is_token_shaped, token_hash};
 use crate::store::{self, lifecycle};
@@ -117,22 +118,33 @@ async fn qr_svg(
         .into_response())
 }
 
-/// The counter opens a return from its QR code: what it is, where it goes, its barcode.
+/// The counter opens a return from its QR code: what it is, where it goes, its barcode, in
+/// the counter's language (`scan.*` in the i18n files).
 async fn scan(
     State(ctx): State<Arc<Ctx>>,
     browser: Browser,
+    headers: HeaderMap,
     ApiPath(token): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     browser.require_store()?;
+    let lang = lang_of(&headers);
+    let texts = texts(lang);
+    let w = |key: &str| html_escape(texts.get(key).map_or(key, String::as_str));
     let ret = token_return(&ctx, None, &token)
         .await?
         .ok_or_else(|| ApiError::not_found("this code opens no return"))?;
-    let site_name = ctx
-        .fleet
-        .sites
-        .iter()
-        .find(|s| s.id.as_str() == ret.site)
-        .map_or_else(|| ret.site.clone(), |s| s.name.clone());
+    let site_name = match lang {
+        Lang::Ja => ctx.fleet.names_ja.get(ret.site.as_str()).cloned(),
+        Lang::En => None,
+    }
+    .or_else(|| {
+        ctx.fleet
+            .sites
+            .iter()
+            .find(|s| s.id.as_str() == ret.site)
+            .map(|s| s.name.clone())
+    })
+    .unwrap_or_else(|| ret.site.clone());
     let barcode =
         modori_shared::label::svg::page_svg(&ret.rma, 90).map_err(|e| ApiError::internal(&e))?;
     let lines: String = ret
@@ -146,38 +158,51 @@ async fn scan(
         .call(move |c| store::dropoffs::dropped_off(c, &r))
         .await?;
     let receive = if handed_in {
-        "<p id=\"received\">Handed in at the counter: the customer has been told.</p>".to_owned()
+        format!("<p id=\"received\">{}</p>", w("scan.handed_in"))
     } else {
         format!(
             "<form method=\"post\" action=\"{SCAN_PATH}/{}/received\" class=\"no-print\">\
              <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
-             <button type=\"submit\" class=\"primary\" id=\"receive\">Parcel handed in here</button></form>",
+             <button type=\"submit\" class=\"primary\" id=\"receive\">{}</button></form>",
             html_escape(&token),
-            csrf_token(&browser.session_id)
+            csrf_token(&browser.session_id),
+            w("scan.hand_in")
         )
     };
     let e = |s: &str| html_escape(s);
+    let status = texts
+        .get(&format!("status.{}", ret.status))
+        .map_or(ret.status.as_str(), String::as_str);
     let html = format!(
         r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Return {rma}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{title} {rma}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/ui/assets/style.css"></head>
 <body class="label-page">
 <main class="label" id="label">
-  <p class="label-to">TO</p>
+  <p class="label-to">{to}</p>
   <h1 id="label-site">{site_name}</h1>
-  <p>Site <strong>{site}</strong> · {status}</p>
+  <p>{site_word} <strong>{site}</strong> · <span id="scan-status">{status}</span></p>
   <div class="barcode">{barcode}</div>
   <p class="label-rma" id="label-rma">{rma}</p>
   <ul id="scan-lines">{lines}</ul>
 </main>
 <footer class="no-print">{receive}
-<p><a href="/store">Back to the counter</a> · use your browser's Print</p></footer>
+<p><a href="/store">{back}</a> · <a id="lang-switch" href="/ui/lang/{other}?next={here}" lang="{other}">{other_name}</a> · {print_hint}</p></footer>
 </body></html>"#,
+        lang = lang.code(),
+        title = w("scan.title"),
+        to = w("scan.to"),
+        site_word = w("scan.site"),
         rma = e(&ret.rma),
         site_name = e(&site_name),
         site = e(&ret.site),
-        status = e(&ret.status),
+        status = e(status),
+        back = w("scan.back"),
+        other = lang.other().code(),
+        here = e(&format!("{SCAN_PATH}/{token}")),
+        other_name = w("common.other_lang_name"),
+        print_hint = w("scan.print_hint"),
     );
     Ok(crate::http::page::page(html))
 }
