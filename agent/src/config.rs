@@ -77,16 +77,34 @@ fn utc_offset_minutes_default() -> i32 {
 
 /// Japan Standard Time, +09:00.
 pub const UTC_OFFSET_MINUTES_JAPAN: i32 = 9 * 60;
+/// Most replicas a site lists besides `coordinator.address`: a fleet runs a handful.
+pub const COORDINATOR_REPLICAS_MAX: usize = 16;
+
 /// Offsets beyond ±14 h exist nowhere.
 pub const UTC_OFFSET_MINUTES_MAX: i32 = 14 * 60;
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CoordinatorSection {
-    /// UDP address of the coordinator's QUIC endpoint.
+    /// UDP address of the coordinator's QUIC endpoint: the first one tried.
     pub address: SocketAddr,
-    /// Name the coordinator's certificate is checked against (a SAN in it).
+    /// The other coordinators serving the same database (replicas), tried in turn after
+    /// `address` whenever a connection fails or a link ends in an error; at most
+    /// `COORDINATOR_REPLICAS_MAX`, all of `address`'s family (IPv4 or IPv6).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<SocketAddr>,
+    /// Name the coordinator's certificate is checked against (a SAN in it); every replica
+    /// presents it.
     pub server_name: String,
+}
+
+impl CoordinatorSection {
+    /// Every address, in the order they are tried.
+    pub fn addresses(&self) -> Vec<SocketAddr> {
+        std::iter::once(self.address)
+            .chain(self.replicas.iter().copied())
+            .collect()
+    }
 }
 
 /// PEM files. Relative paths are relative to the config file's folder.
@@ -270,6 +288,28 @@ impl AgentConfig {
         }
         crate::stations::validate(&self.stations, &scanners, &printers)
             .map_err(|(key, message)| bad(&key, message))?;
+        let c = &self.coordinator;
+        if c.replicas.len() > COORDINATOR_REPLICAS_MAX {
+            return Err(bad(
+                "coordinator.replicas",
+                format!("at most {COORDINATOR_REPLICAS_MAX} addresses"),
+            ));
+        }
+        let all = c.addresses();
+        for (i, a) in c.replicas.iter().enumerate() {
+            if a.is_ipv6() != c.address.is_ipv6() {
+                return Err(bad(
+                    &format!("coordinator.replicas[{i}]"),
+                    format!("{a} is not of the same family (IPv4 or IPv6) as coordinator.address {}: one link binds one family", c.address),
+                ));
+            }
+            if all.iter().filter(|b| *b == a).count() > 1 {
+                return Err(bad(
+                    &format!("coordinator.replicas[{i}]"),
+                    format!("{a} is listed twice"),
+                ));
+            }
+        }
         let s = &self.sync;
         if s.batch_ops_max == 0 || s.batch_ops_max > 10_000 {
             return Err(bad("sync.batch_ops_max", "must be 1..=10000".into()));

@@ -290,70 +290,75 @@ async fn coordinator(config: &AgentConfig, running: Option<&serde_json::Value>) 
     };
     if let Some(status) = running {
         let connected = status["connected"].as_bool().unwrap_or(false);
+        let at = status["coordinator"]
+            .as_str()
+            .map_or_else(|| config.coordinator.address.to_string(), str::to_owned);
         let reach = if connected {
             check(
                 "coordinator",
                 Verdict::Pass,
-                format!(
-                    "{} connected (the running agent's link)",
-                    config.coordinator.address
-                ),
+                format!("{at} connected (the running agent's link)"),
             )
         } else {
             let why = status["last_error"].as_str().unwrap_or("not connected yet");
-            check(
-                "coordinator",
-                Verdict::Fail,
-                format!("{}: {why}", config.coordinator.address),
-            )
+            check("coordinator", Verdict::Fail, format!("{at}: {why}"))
         };
         return (reach, skew_check(status["clock_skew_ms"].as_i64()));
     }
-    match tokio::time::timeout(REACH_TIMEOUT, hello(config)).await {
-        Ok(Ok(skew)) => (
-            check(
-                "coordinator",
-                Verdict::Pass,
-                format!("{} answers with mutual TLS", config.coordinator.address),
-            ),
-            skew_check(skew),
-        ),
-        Ok(Err(e)) => (
-            check(
-                "coordinator",
-                Verdict::Fail,
-                format!("{}: {e}", config.coordinator.address),
-            ),
-            skew_check(None),
-        ),
-        Err(_) => (
-            check(
-                "coordinator",
-                Verdict::Fail,
-                format!(
-                    "{}: no answer within {REACH_TIMEOUT:?}",
-                    config.coordinator.address
-                ),
-            ),
-            skew_check(None),
-        ),
+    // Every replica in turn: the site must reach at least one, and the operator learns of
+    // each that does not answer.
+    let mut answered = Vec::new();
+    let mut failed = Vec::new();
+    let mut skew = None;
+    for addr in config.coordinator.addresses() {
+        match tokio::time::timeout(REACH_TIMEOUT, hello(config, addr)).await {
+            Ok(Ok(s)) => {
+                skew = skew.or(s);
+                answered.push(addr.to_string());
+            }
+            Ok(Err(e)) => failed.push(format!("{addr}: {e}")),
+            Err(_) => failed.push(format!("{addr}: no answer within {REACH_TIMEOUT:?}")),
+        }
     }
+    let reach = match (answered.is_empty(), failed.is_empty()) {
+        (false, true) => check(
+            "coordinator",
+            Verdict::Pass,
+            format!("{} answers with mutual TLS", answered.join(", ")),
+        ),
+        (false, false) => check(
+            "coordinator",
+            Verdict::Warn,
+            format!(
+                "{} answers with mutual TLS; {}",
+                answered.join(", "),
+                failed.join("; ")
+            ),
+        ),
+        (true, _) => check("coordinator", Verdict::Fail, failed.join("; ")),
+    };
+    (reach, skew_check(skew))
 }
 
 /// A real hello from this site (the agent is stopped, so it replaces nothing); returns the
 /// measured clock skew when the coordinator sends its clock.
-async fn hello(config: &AgentConfig) -> Result<Option<i64>, String> {
+async fn hello(config: &AgentConfig, addr: std::net::SocketAddr) -> Result<Option<i64>, String> {
     tls::install_crypto_provider();
     let e = |e: &dyn fmt::Display| e.to_string();
     let ca = tls::load_certs("CA certificate", &config.tls.ca_cert).map_err(|x| e(&x))?;
     let chain = tls::load_certs("site certificate", &config.tls.cert).map_err(|x| e(&x))?;
     let key = tls::load_key("site key", &config.tls.key).map_err(|x| e(&x))?;
     let client = tls::client_config(&ca, chain, key, config.sync.timing()).map_err(|x| e(&x))?;
+    let bind = if addr.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
     let mut endpoint =
-        quinn::Endpoint::client("0.0.0.0:0".parse().map_err(|x| e(&x))?).map_err(|x| e(&x))?;
+        quinn::Endpoint::client(bind.parse().map_err(|x| e(&x))?).map_err(|x| e(&x))?;
     endpoint.set_default_client_config(client);
     let conn = endpoint
-        .connect(config.coordinator.address, &config.coordinator.server_name)
+        .connect(addr, &config.coordinator.server_name)
         .map_err(|x| e(&x))?
         .await
         .map_err(|x| e(&x))?;

@@ -110,6 +110,9 @@ pub struct AgentStatus {
     pub last_error: Option<String>,
     /// The coordinator's clock minus this site's, in milliseconds, when last measured.
     pub clock_skew_ms: Option<i64>,
+    /// The coordinator address connected to, or tried last (one of `coordinator.address`
+    /// and `coordinator.replicas`).
+    pub coordinator: Option<String>,
     pub devices: Vec<DeviceStatus>,
     pub stations: Vec<stations::StationStatus>,
     /// Each time the database was found to have gone back in time, newest first.
@@ -287,7 +290,8 @@ impl Agent {
             site,
             db,
             endpoint,
-            server_addr: config.coordinator.address,
+            server_addrs: config.coordinator.addresses(),
+            server_at: 0,
             server_name: config.coordinator.server_name.clone(),
             limits: config.sync.limits(),
             protocol_version_max: config.sync.protocol_version_max,
@@ -682,6 +686,7 @@ impl AgentHandle {
             n_connects: link.n_connects,
             last_error: link.last_error,
             clock_skew_ms: link.clock_skew_ms,
+            coordinator: link.coordinator.clone(),
             devices,
             stations: self
                 .stations

@@ -50,13 +50,18 @@ pub struct LinkStatus {
     /// How far the coordinator's clock is ahead of ours (negative: behind), in milliseconds,
     /// as last measured on connect (protocol ≥ 2).
     pub clock_skew_ms: Option<i64>,
+    /// The coordinator address connected to, or tried last.
+    pub coordinator: Option<String>,
 }
 
 pub struct SyncClient {
     pub site: SiteId,
     pub db: Db,
     pub endpoint: quinn::Endpoint,
-    pub server_addr: std::net::SocketAddr,
+    /// The coordinator's replicas, in the order they are tried (`coordinator.address` first).
+    pub server_addrs: Vec<std::net::SocketAddr>,
+    /// The one tried now: moves to the next when a connection fails or a link ends in an error.
+    pub server_at: usize,
     pub server_name: String,
     pub limits: BatchLimits,
     pub protocol_version_max: u16,
@@ -126,8 +131,13 @@ impl SyncClient {
                 Ok(SessionEnd::Shutdown) => break,
                 Ok(SessionEnd::Drained) => continue,
                 Err(e) => {
-                    warn!(site = %self.site, error = %e, "sync session ended");
-                    update(&self.status, |s| s.last_error = Some(e.to_string()));
+                    let failed = self.server_addr();
+                    self.server_at = (self.server_at + 1) % self.server_addrs.len().max(1);
+                    warn!(site = %self.site, coordinator = %failed, next = %self.server_addr(),
+                          error = %e, "sync session ended");
+                    update(&self.status, |s| {
+                        s.last_error = Some(format!("{failed}: {e}"))
+                    });
                 }
             }
             if started.elapsed() > BACKOFF_RESET_AFTER {
@@ -144,15 +154,22 @@ impl SyncClient {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
     }
 
+    fn server_addr(&self) -> std::net::SocketAddr {
+        // Never empty: `coordinator.address` is always the first.
+        self.server_addrs[self.server_at % self.server_addrs.len()]
+    }
+
     async fn session(&mut self) -> Result<SessionEnd, LinkError> {
         // Read from the files at every connection, so a renewed certificate is used at once.
         let client = self
             .tls
             .client_config(self.timing)
             .map_err(|e| LinkError::Protocol(e.to_string()))?;
+        let addr = self.server_addr();
+        update(&self.status, |s| s.coordinator = Some(addr.to_string()));
         let connecting = self
             .endpoint
-            .connect_with(client, self.server_addr, &self.server_name)?;
+            .connect_with(client, addr, &self.server_name)?;
         let conn = tokio::select! {
             c = tokio::time::timeout(CONNECT_TIMEOUT, connecting) => {
                 c.map_err(|_| LinkError::Timeout("the QUIC handshake"))??

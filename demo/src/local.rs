@@ -92,6 +92,7 @@ pub fn agent_config(
         },
         coordinator: CoordinatorSection {
             address: coordinator,
+            replicas: Vec::new(),
             server_name: "localhost".into(),
         },
         tls: TlsSection {

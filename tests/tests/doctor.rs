@@ -36,6 +36,29 @@ async fn doctor_checks_the_site_and_fails_when_the_coordinator_is_away() -> anyh
         "no database before the first start:\n{table}"
     );
 
+    // A replica listed that does not answer: a warning naming it, the command still passes
+    // (the site reaches a coordinator).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let path = f.agent_config_file(0);
+    let original = std::fs::read_to_string(&path)?;
+    let with_replica = original.replacen(
+        "server_name =",
+        &format!("replicas = [\"{}\"]\nserver_name =", silent.local_addr()?),
+        1,
+    );
+    anyhow::ensure!(with_replica != original, "no server_name in {original}");
+    std::fs::write(&path, &with_replica)?;
+    let (ok, table) = f.agent_cli(0, &["doctor"])?;
+    assert!(ok, "{table}");
+    let reach = line(&table, "coordinator");
+    assert!(
+        reach.starts_with("WARN")
+            && reach.contains("answers with mutual TLS")
+            && reach.contains(&silent.local_addr()?.to_string()),
+        "{table}"
+    );
+    std::fs::write(&path, &original)?;
+
     // Agent running: the doctor asks it, rather than opening a second link.
     f.start_agent(0, None)?;
     wait_for("agent connected", Duration::from_secs(30), || async {

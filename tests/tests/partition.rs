@@ -302,3 +302,75 @@ async fn ops_applied_but_never_acknowledged_are_not_applied_again() -> anyhow::R
     fleet.shutdown().await;
     Ok(())
 }
+
+/// A site listing replicas of the coordinator: a first address that never answers is passed
+/// over at start, and a link cut under it moves to the next replica within the idle timeout
+/// and the backoff; every op is applied exactly once across the moves. (The replicas here are
+/// two proxies in front of one coordinator: what is tested is the site's side of failover.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_fails_over_to_the_next_replica_and_applies_everything_once() -> anyhow::Result<()> {
+    let mut fleet = TestFleet::start_with(two_sites()).await?;
+    fleet.stop_agent(SITE).await;
+    // Bound and never read: packets to it vanish, as to a replica whose machine died.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let first = UdpProxy::start(fleet.coordinator().quic_addr()).await?;
+    let second = UdpProxy::start(fleet.coordinator().quic_addr()).await?;
+    let mut config = fleet.agent_config(SITE);
+    config.coordinator.address = silent.local_addr()?;
+    config.coordinator.replicas = vec![first.addr(), second.addr()];
+    config.sync.keepalive_interval_seconds = KEEPALIVE_SECONDS;
+    config.sync.idle_timeout_seconds = IDLE_TIMEOUT_SECONDS;
+    config.sync.reconnect_backoff_min_ms = 50;
+    config.sync.reconnect_backoff_max_ms = 500;
+    config.validate(std::path::Path::new("failover-test"))?;
+    let agent = Agent::start(config).await?;
+    let handle = agent.handle();
+    let connected_to = |addr: std::net::SocketAddr| {
+        let handle = handle.clone();
+        async move {
+            let s = handle.status().await?;
+            Ok(s.connected && s.coordinator == Some(addr.to_string()))
+        }
+    };
+    // The silent address costs one connect timeout, then the first replica answers.
+    let within = modori_agent::sync_client::CONNECT_TIMEOUT + SYNC_WITHIN;
+    wait_for("connected through the first replica", within, || {
+        connected_to(first.addr())
+    })
+    .await?;
+    // The silent address was tried first: its socket holds the attempt's packets.
+    silent.set_nonblocking(true)?;
+    let mut packet = [0u8; 2048];
+    assert!(
+        silent.recv(&mut packet).is_ok(),
+        "no connection was attempted to the first address"
+    );
+    let mut receipts = record_ops(&handle, 10, "first").await?;
+    wait_synced(&fleet, &handle).await?;
+    assert!(
+        second.stats().forwarded_up == 0,
+        "nothing went the second way yet"
+    );
+
+    // The first replica's machine goes: the link moves to the second.
+    first.partition();
+    receipts += record_ops(&handle, 10, "while-moving").await?;
+    wait_for(
+        "moved to the second replica",
+        NOTICE_DEAD_LINK_WITHIN + SYNC_WITHIN,
+        || connected_to(second.addr()),
+    )
+    .await?;
+    receipts += record_ops(&handle, 5, "second").await?;
+    wait_synced(&fleet, &handle).await?;
+    assert!(second.stats().forwarded_up > 0);
+    // A barrier op, so whatever was resent on the new link has been processed too.
+    receipts += record_ops(&handle, 1, "barrier").await?;
+    wait_synced(&fleet, &handle).await?;
+    assert_exactly_once(&fleet, &handle, receipts).await?;
+
+    agent.shutdown().await;
+    drop((first, second, silent));
+    fleet.shutdown().await;
+    Ok(())
+}

@@ -170,6 +170,61 @@ fn invalid_value_is_named() {
         .to_string();
     assert!(err.contains("site") && err.contains("'S'"), "{err}");
 
+    // Replicas: tried after `address`, of its family, none twice, a handful at most.
+    let with_replicas = |list: &str| {
+        text.replace(
+            "server_name = \"localhost\"",
+            &format!("replicas = {list}\nserver_name = \"localhost\""),
+        )
+    };
+    std::fs::write(
+        &path,
+        with_replicas(r#"["127.0.0.1:4434", "127.0.0.1:4435"]"#),
+    )
+    .expect("write");
+    let loaded = AgentConfig::load(&path).expect("replicas load");
+    assert_eq!(
+        loaded
+            .coordinator
+            .addresses()
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["127.0.0.1:4433", "127.0.0.1:4434", "127.0.0.1:4435"]
+    );
+    for (list, key, words) in [
+        (
+            r#"["[::1]:4434"]"#,
+            "coordinator.replicas[0]",
+            "same family",
+        ),
+        (
+            r#"["127.0.0.1:4434", "127.0.0.1:4433"]"#,
+            "coordinator.replicas[1]",
+            "listed twice",
+        ),
+        (
+            r#"["not an address"]"#,
+            "replicas",
+            "invalid socket address",
+        ),
+    ] {
+        std::fs::write(&path, with_replicas(list)).expect("write");
+        let err = AgentConfig::load(&path).expect_err(list).to_string();
+        assert!(err.contains(key) && err.contains(words), "{list}: {err}");
+    }
+    let many: Vec<String> = (0..17)
+        .map(|i| format!("\"127.0.0.1:{}\"", 5000 + i))
+        .collect();
+    std::fs::write(&path, with_replicas(&format!("[{}]", many.join(", ")))).expect("write");
+    let err = AgentConfig::load(&path)
+        .expect_err("17 replicas")
+        .to_string();
+    assert!(
+        err.contains("coordinator.replicas") && err.contains("at most 16"),
+        "{err}"
+    );
+
     let coord = std::fs::read_to_string(configs_dir().join("coordinator.toml")).expect("read");
     let path = dir.path().join("coordinator.toml");
     std::fs::write(
