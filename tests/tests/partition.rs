@@ -41,6 +41,14 @@ fn two_sites() -> Fleet {
     fleet
 }
 
+/// Link timing short enough that a cut is noticed and retried in seconds.
+fn short_link_timing(config: &mut modori_agent::config::AgentConfig) {
+    config.sync.keepalive_interval_seconds = KEEPALIVE_SECONDS;
+    config.sync.idle_timeout_seconds = IDLE_TIMEOUT_SECONDS;
+    config.sync.reconnect_backoff_min_ms = 50;
+    config.sync.reconnect_backoff_max_ms = 500;
+}
+
 /// Replaces the fleet's agent of `SITE` with one that reaches the coordinator through a fresh
 /// proxy (same database, so the same epoch and outbox), with short link timing.
 async fn agent_behind_proxy(fleet: &mut TestFleet) -> anyhow::Result<(UdpProxy, Agent)> {
@@ -48,10 +56,7 @@ async fn agent_behind_proxy(fleet: &mut TestFleet) -> anyhow::Result<(UdpProxy, 
     let proxy = UdpProxy::start(fleet.coordinator().quic_addr()).await?;
     let mut config = fleet.agent_config(SITE);
     config.coordinator.address = proxy.addr();
-    config.sync.keepalive_interval_seconds = KEEPALIVE_SECONDS;
-    config.sync.idle_timeout_seconds = IDLE_TIMEOUT_SECONDS;
-    config.sync.reconnect_backoff_min_ms = 50;
-    config.sync.reconnect_backoff_max_ms = 500;
+    short_link_timing(&mut config);
     config.validate(std::path::Path::new("partition-test"))?;
     let agent = Agent::start(config).await?;
     let handle = agent.handle();
@@ -318,10 +323,7 @@ async fn a_site_fails_over_to_the_next_replica_and_applies_everything_once() -> 
     let mut config = fleet.agent_config(SITE);
     config.coordinator.address = silent.local_addr()?;
     config.coordinator.replicas = vec![first.addr(), second.addr()];
-    config.sync.keepalive_interval_seconds = KEEPALIVE_SECONDS;
-    config.sync.idle_timeout_seconds = IDLE_TIMEOUT_SECONDS;
-    config.sync.reconnect_backoff_min_ms = 50;
-    config.sync.reconnect_backoff_max_ms = 500;
+    short_link_timing(&mut config);
     config.validate(std::path::Path::new("failover-test"))?;
     let agent = Agent::start(config).await?;
     let handle = agent.handle();
