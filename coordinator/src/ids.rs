@@ -16,15 +16,25 @@ pub fn base36_body(mut v: u64) -> String {
     body.iter().map(|&b| char::from(b)).collect()
 }
 
-/// A fresh RMA id made at `now_ms` (the coordinator's clock), printable as a label with its
-/// check character: ten base-36 characters from the time and a counter, so ids are
-/// time-ordered and unique within this coordinator.
-pub fn new_rma_id(now_ms: i64) -> String {
+/// Ten base-36 characters from the time and a counter: time-ordered and unique within this
+/// coordinator.
+fn time_ordered_body(now_ms: i64) -> String {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 1000;
-    let body = base36_body(u64::try_from(now_ms).unwrap_or(0) * 1000 + n);
+    base36_body(u64::try_from(now_ms).unwrap_or(0) * 1000 + n)
+}
+
+/// A fresh RMA id made at `now_ms` (the coordinator's clock), printable as a label with its
+/// check character.
+pub fn new_rma_id(now_ms: i64) -> String {
+    let body = time_ordered_body(now_ms);
     // Ten characters of A-Z 0-9 always encode.
     modori_shared::barcode::rma_encode(&body).unwrap_or(body)
+}
+
+/// A fresh trade-in quote id, `TQ-` and ten base-36 characters (never printed as a barcode).
+pub fn new_quote_id(now_ms: i64) -> String {
+    format!("TQ-{}", time_ordered_body(now_ms))
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ pub mod stock;
 pub mod styles;
 pub mod tallies;
 pub mod totes;
+pub mod trade_in;
 pub mod transfers;
 pub mod webhooks;
 

@@ -12,6 +12,7 @@ pub mod label;
 pub mod op;
 pub mod station;
 pub mod sync;
+pub mod tradein;
 pub mod wire;
 
 pub use domain::{

@@ -254,6 +254,7 @@ fn fill(path: &str) -> String {
         .replace("{id}", "1")
         .replace("{store_id}", "st-shibuya")
         .replace("{site}", "osaka")
+        .replace("{quote_id}", "TQ-0000000000")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -307,6 +308,9 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
         "/api/v1/billing/{merchant}/csv",
         "/api/v1/analytics/stores",
         "/api/v1/stores/{store_id}/waiting",
+        "/api/v1/merchants/{merchant}/trade-in/prices",
+        "/api/v1/merchants/{merchant}/trade-in/quotes",
+        "/api/v1/merchants/{merchant}/trade-in/quotes/{quote_id}",
     ] {
         assert!(documented.contains(path), "{path} is not documented");
     }
@@ -346,7 +350,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 37, "every operation was probed");
+    assert_eq!(n_operations, 41, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -19,6 +19,7 @@ pub mod register;
 pub mod route;
 pub mod stock;
 pub mod totes;
+pub mod trade_in;
 pub mod webhooks;
 pub mod withdraw;
 

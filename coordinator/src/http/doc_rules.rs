@@ -53,6 +53,44 @@ impl Modify for OriginFormsAreClosed {
     }
 }
 
+/// A trade-in price names a `sku` or a `category`, not both.
+pub struct PriceNamesOneKey;
+
+impl Modify for PriceNamesOneKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(body) = components.schemas.remove("TradeInPrice") else {
+            return;
+        };
+        let names = |given: &str, absent: &str| {
+            ObjectBuilder::new()
+                .property(
+                    given,
+                    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)),
+                )
+                .property(
+                    absent,
+                    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null)),
+                )
+                .required(given)
+                .build()
+        };
+        let one_key = OneOfBuilder::new()
+            .item(names("sku", "category"))
+            .item(names("category", "sku"))
+            .build();
+        let ruled = AllOfBuilder::new()
+            .item(body)
+            .item(Schema::OneOf(one_key))
+            .build();
+        components
+            .schemas
+            .insert("TradeInPrice".to_owned(), RefOr::T(Schema::AllOf(ruled)));
+    }
+}
+
 /// `order_date` is a date (Japan) or an RFC 3339 time.
 fn order_date_rule() -> Schema {
     let formatted = |format: KnownFormat| {
@@ -97,6 +135,17 @@ fn exchange_rule() -> Schema {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_trade_in_price_names_a_sku_or_a_category() {
+        let doc = serde_json::to_value(super::super::openapi()).expect("serialises");
+        let price = &doc["components"]["schemas"]["TradeInPrice"];
+        let rule = &price["allOf"][1]["oneOf"];
+        assert_eq!(rule[0]["required"], serde_json::json!(["sku"]), "{price}");
+        assert_eq!(rule[1]["required"], serde_json::json!(["category"]), "{price}");
+        assert_eq!(rule[0]["properties"]["category"]["type"], "null", "{price}");
+        assert_eq!(rule[1]["properties"]["category"]["type"], "string", "{price}");
+    }
+
     #[test]
     fn both_bodies_say_an_exchange_names_its_sku() {
         let doc = serde_json::to_value(super::super::openapi()).expect("serialises");

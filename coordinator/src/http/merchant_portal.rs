@@ -274,7 +274,11 @@ fn body_field(templates: &[TemplateEntry], field: &str) -> String {
     }
 }
 
-fn known_merchant(ctx: &Ctx, caller: &Caller, merchant: String) -> Result<MerchantId, ApiError> {
+pub(super) fn known_merchant(
+    ctx: &Ctx,
+    caller: &Caller,
+    merchant: String,
+) -> Result<MerchantId, ApiError> {
     let merchant = MerchantId::new(merchant).map_err(|e| ApiError::invalid_path("merchant", e))?;
     caller.require_merchant(&merchant)?;
     if !ctx.knows_merchant(merchant.as_str()) {

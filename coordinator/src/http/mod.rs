@@ -42,6 +42,7 @@ pub mod serve;
 pub mod session;
 mod site_page;
 mod stock;
+mod trade_in;
 pub mod ui;
 
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "analytics", description = "Return reasons, customers' history and abuse score"),
         (name = "stock", description = "Demand, rebalancing transfers, resale listings"),
         (name = "billing", description = "Per-merchant activity statements"),
+        (name = "trade-in", description = "Trade-ins (買取): a merchant's prices by SKU or category and grade, and quotes from them"),
     )
 )]
 struct ApiDoc;
@@ -147,6 +149,9 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
             merchant_portal::get_portal,
             merchant_portal::put_portal
         ))
+        .routes(routes!(trade_in::get_prices, trade_in::put_prices))
+        .routes(routes!(trade_in::create_quote))
+        .routes(routes!(trade_in::get_quote))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(notifications::put_opt_out))
@@ -166,6 +171,7 @@ fn split_api() -> (axum::Router<Arc<Ctx>>, utoipa::openapi::OpenApi) {
     let (routes, mut doc) = api().split_for_parts();
     doc_rules::ExchangeNamesSku.modify(&mut doc);
     doc_rules::OriginFormsAreClosed.modify(&mut doc);
+    doc_rules::PriceNamesOneKey.modify(&mut doc);
     (routes, doc)
 }
 

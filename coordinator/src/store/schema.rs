@@ -389,5 +389,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(super::alert_notices::MIGRATION_PARAMS),
         // What merchants call their categories, for the pages (store/category_names.rs).
         M::up(super::category_names::MIGRATION),
+        // Trade-ins' price tables and the quotes given from them (store/trade_in.rs).
+        M::up(super::trade_in::MIGRATION),
     ])
 }
