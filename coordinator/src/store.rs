@@ -52,6 +52,7 @@ pub mod match_suggestions;
 pub mod merchant_portal;
 pub mod notifications;
 pub mod orders;
+pub mod pg;
 pub mod photos;
 pub mod pickups;
 pub mod portal;
