@@ -1,6 +1,6 @@
-//! The PostgreSQL backend, so far: choosing it by `storage.url` and connecting (TLS with
-//! rustls). The store's functions run on SQLite only; serving on PostgreSQL is refused at
-//! start.
+//! The PostgreSQL backend, so far: choosing it by `storage.url`, connecting (TLS with rustls),
+//! and the schema (`migrate`). The store's other functions run on SQLite only; serving on
+//! PostgreSQL is refused at start.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub mod migrate;
 mod tls;
 
 /// Why a coordinator does not start on PostgreSQL yet.
@@ -36,6 +37,12 @@ pub enum PgError {
     Query {
         target: String,
         error: postgres::Error,
+    },
+    #[error("the database at {target} is at migration {database}, newer than this build's {build}: run the build that migrated it (or a newer one)")]
+    Newer {
+        target: String,
+        database: usize,
+        build: usize,
     },
 }
 
