@@ -1,5 +1,5 @@
-//! `modori-coordinator`'s command line: `run`, `check-config`, `pki`, `keys`, `backup` and
-//! `restore` (a binary edge: `anyhow` with context).
+//! `modori-coordinator`'s command line: `run`, `check-config`, `check`, `pki`, `keys`,
+//! `backup` and `restore` (a binary edge: `anyhow` with context).
 
 use std::path::PathBuf;
 
@@ -45,6 +45,17 @@ enum Command {
     },
     /// Validate the config file (and the fleet files it names) and exit.
     CheckConfig {
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Check the database: reachable (and how fast), migrations current. One line per check;
+    /// exits non-zero when one fails. Changes nothing.
+    Check {
         #[arg(
             long,
             short,
@@ -176,6 +187,15 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                 fleet.sites.len(),
                 fleet.stores.len()
             );
+            Ok(())
+        }
+        Command::Check { config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            let checks = crate::check::run(&config);
+            println!("{}", crate::check::render(&checks));
+            if crate::check::any_failed(&checks) {
+                anyhow::bail!("check found problems");
+            }
             Ok(())
         }
         Command::Pki { command } => pki_command(command),

@@ -9,6 +9,7 @@ pub mod anomaly;
 pub mod apikeys;
 pub mod app;
 pub mod carrier;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dashboard;

@@ -56,6 +56,7 @@ pub mod pg;
 pub mod photos;
 pub mod pickups;
 pub mod portal;
+pub mod probe;
 pub mod quarantine;
 pub mod queued;
 pub mod reservations;

@@ -1,11 +1,15 @@
 //! The PostgreSQL backend so far, against a real server (`modori_tests::postgres`): the
 //! throwaway cluster itself; the schema from one list of migrations on both backends, compared
-//! table by table; migrators racing on one database; TLS to it; a coordinator refusing to
-//! serve on it.
+//! table by table; migrators racing on one database; `modori-coordinator check` on both
+//! backends (current, a migration behind, newer than the build, a stopped server); TLS to it;
+//! a coordinator refusing to serve on it.
 
 use std::collections::BTreeSet;
+use std::process::Command;
 use std::sync::{Arc, Barrier};
+use std::time::Duration;
 
+use anyhow::Context;
 use modori_coordinator::pki::PkiPaths;
 use modori_coordinator::store::pg::migrate::{self, VERSIONS_TABLE};
 use modori_coordinator::store::pg::{Backend, PgTarget};
@@ -13,7 +17,15 @@ use modori_coordinator::store::{migrations, MIGRATIONS};
 use modori_coordinator::Coordinator;
 use modori_demo::local::{coordinator_config, ensure_pki};
 use modori_tests::postgres::Cluster;
+use modori_tests::procs::{Binaries, ProcFleet};
 use modori_tests::small_fleet;
+
+const BINS: Binaries = Binaries {
+    agent: env!("CARGO_BIN_EXE_modori-agent-under-test"),
+    coordinator: env!("CARGO_BIN_EXE_modori-coordinator-under-test"),
+};
+/// Generous: two cores run the server, the coordinator and other tests at once.
+const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn target(url: &str) -> anyhow::Result<PgTarget> {
     match Backend::parse(Some(url), None)? {
@@ -275,18 +287,211 @@ fn migrators_starting_together_apply_each_migration_once() -> anyhow::Result<()>
     Ok(())
 }
 
+/// A coordinator's config files (no agents) with `storage.url` set to `url`.
+fn fleet_with_url(url: Option<&str>) -> anyhow::Result<ProcFleet> {
+    let site = modori_tests::real_fleet().sites[0].clone();
+    let f = ProcFleet::with_sites(BINS, Vec::new(), vec![site])?;
+    let url = url.map(str::to_owned);
+    f.edit_coordinator_config(|c| c.storage.url = url)?;
+    Ok(f)
+}
+
+/// `modori-coordinator ARGS --config` of `f` with `env` set: (success, output).
+fn coordinator(
+    f: &ProcFleet,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> anyhow::Result<(bool, String)> {
+    let out = Command::new(BINS.coordinator)
+        .args(args)
+        .arg("--config")
+        .arg(f.dir.path().join("coordinator.toml"))
+        .env_remove("FAILPOINTS")
+        .env_remove("PGPASSWORD")
+        .envs(env.iter().copied())
+        .output()
+        .context("running the coordinator")?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("$ modori-coordinator {}\n{text}", args.join(" "));
+    Ok((out.status.success(), text))
+}
+
+fn line<'a>(out: &'a str, name: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.split_whitespace().nth(1) == Some(name))
+        .unwrap_or_else(|| panic!("no `{name}` line in: {out}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_on_sqlite_says_reachable_current_behind_and_newer() -> anyhow::Result<()> {
+    let mut f = fleet_with_url(None)?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    assert!(line(&out, "database").starts_with("WARN"), "{out}");
+    assert!(
+        line(&out, "database").contains("does not exist yet"),
+        "{out}"
+    );
+
+    f.start_coordinator(None).await?;
+    f.terminate_coordinator(TIMEOUT).await?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    let db = line(&out, "database");
+    assert!(
+        db.starts_with("PASS") && db.contains("reachable in ") && db.contains(" ms"),
+        "{out}"
+    );
+    let n = MIGRATIONS.len();
+    assert!(
+        line(&out, "migrations").contains(&format!("current ({n} of {n})")),
+        "{out}"
+    );
+
+    // A database one migration behind: what a start of this build would bring up to date.
+    let path = f.coordinator_db_path();
+    for file in [
+        path.clone(),
+        path.with_extension("db-wal"),
+        path.with_extension("db-shm"),
+    ] {
+        if file.exists() {
+            std::fs::remove_file(&file)?;
+        }
+    }
+    let mut conn = rusqlite::Connection::open(&path)?;
+    migrations().to_version(&mut conn, n - 1)?;
+    drop(conn);
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    let behind = line(&out, "migrations");
+    assert!(
+        behind.starts_with("WARN") && behind.contains("1 migration to apply"),
+        "{out}"
+    );
+
+    // Newer than this build: refused, and the start refuses it too.
+    let conn = rusqlite::Connection::open(&path)?;
+    conn.pragma_update(None, "user_version", n + 1)?;
+    drop(conn);
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(!ok, "{out}");
+    let newer = line(&out, "migrations");
+    assert!(
+        newer.starts_with("FAIL") && newer.contains("database is newer than this build"),
+        "{out}"
+    );
+    Ok(())
+}
+
+#[test]
+fn check_on_postgres_says_reachable_current_behind_newer_and_stopped() -> anyhow::Result<()> {
+    let Some(cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let db = cluster.create_database()?;
+    let url = cluster.url(&db);
+    let target = target(&url)?;
+    let f = fleet_with_url(Some(&url))?;
+    let n = MIGRATIONS.len();
+
+    // Never migrated: every migration to apply.
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    let db_line = line(&out, "database");
+    assert!(
+        db_line.starts_with("PASS") && db_line.contains("reachable in "),
+        "{out}"
+    );
+    assert!(
+        !out.contains(modori_tests::postgres::SUPERUSER_PASSWORD),
+        "{out}"
+    );
+    assert!(
+        line(&out, "migrations").contains(&format!("{n} migrations to apply")),
+        "{out}"
+    );
+
+    // One migration behind.
+    let mut client = target.connect(None)?;
+    migrate::to_version(&mut client, &target, n - 1)?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    let behind = line(&out, "migrations");
+    assert!(
+        behind.starts_with("WARN") && behind.contains("1 migration to apply"),
+        "{out}"
+    );
+
+    // Current, with the password from PGPASSWORD instead of the URL.
+    migrate::to_latest(&mut client, &target)?;
+    f.edit_coordinator_config(|c| c.storage.url = Some(cluster.url_without_password(&db)))?;
+    let (ok, out) = coordinator(
+        &f,
+        &["check"],
+        &[("PGPASSWORD", modori_tests::postgres::SUPERUSER_PASSWORD)],
+    )?;
+    assert!(ok, "{out}");
+    assert!(
+        line(&out, "migrations").contains(&format!("current ({n} of {n})")),
+        "{out}"
+    );
+    // Without it the server refuses us, and check says so.
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(!ok, "{out}");
+    assert!(line(&out, "database").starts_with("FAIL"), "{out}");
+    assert!(out.contains("password"), "{out}");
+    f.edit_coordinator_config(|c| c.storage.url = Some(url.clone()))?;
+
+    // Newer than this build: refused, untouched.
+    client.execute(
+        &format!("INSERT INTO {VERSIONS_TABLE} (version) VALUES ($1)"),
+        &[&i64::try_from(n + 1)?],
+    )?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(!ok, "{out}");
+    assert!(
+        line(&out, "migrations").contains("database is newer than this build"),
+        "{out}"
+    );
+    assert!(matches!(
+        migrate::to_latest(&mut client, &target),
+        Err(modori_coordinator::store::pg::PgError::Newer { .. })
+    ));
+    drop(client);
+
+    // The server gone: unreachable, said on one line, exit 1.
+    cluster.stop()?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(!ok, "{out}");
+    let gone = line(&out, "database");
+    assert!(
+        gone.starts_with("FAIL") && gone.contains("unreachable"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("127.0.0.1:{}", cluster.port())),
+        "{out}"
+    );
+    Ok(())
+}
+
 #[test]
 fn tls_to_postgres_verifies_the_server_against_storage_ca_file() -> anyhow::Result<()> {
-    let dir = tempfile::tempdir()?;
-    let pki = PkiPaths::new(dir.path().join("pki"));
+    let f = fleet_with_url(None)?;
     // The fleet's server certificate (for 127.0.0.1, from the fleet CA) serves as the
     // database's.
-    ensure_pki(&pki, &small_fleet(1).sites)?;
+    let pki = f.pki();
     let Some(cluster) = Cluster::start_tls(&pki.server_cert(), &pki.server_key())? else {
         return Ok(());
     };
     let db = cluster.create_database()?;
-    let target = target(&cluster.url_with_sslmode(&db, "require"))?;
+    let url = cluster.url_with_sslmode(&db, "require");
+    let target = target(&url)?;
 
     // Over TLS, by the server's own account.
     let mut client = target.connect(Some(&pki.ca_cert()))?;
@@ -297,13 +502,23 @@ fn tls_to_postgres_verifies_the_server_against_storage_ca_file() -> anyhow::Resu
         )?
         .get(0);
     assert!(ssl, "the connection is not encrypted");
+    drop(client);
+
+    let ca = pki.ca_cert();
+    f.edit_coordinator_config(|c| {
+        c.storage.url = Some(url.clone());
+        c.storage.ca_file = Some(ca);
+    })?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    assert!(line(&out, "database").starts_with("PASS"), "{out}");
 
     // Without the CA the certificate is not trusted: no connection, whatever `require` says.
-    let refused = target
-        .connect(None)
-        .err()
-        .expect("an untrusted server was accepted");
-    assert!(refused.to_string().contains("certificate"), "{refused}");
+    f.edit_coordinator_config(|c| c.storage.ca_file = None)?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(!ok, "{out}");
+    assert!(line(&out, "database").starts_with("FAIL"), "{out}");
+    assert!(out.contains("certificate"), "{out}");
     Ok(())
 }
 

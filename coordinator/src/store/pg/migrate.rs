@@ -6,6 +6,7 @@
 use postgres::Client;
 
 use super::{PgError, PgTarget};
+use crate::store::probe::SchemaStatus;
 use crate::store::schema::MIGRATIONS;
 
 /// One row per applied migration (1-based, in `schema::MIGRATIONS` order).
@@ -13,15 +14,6 @@ pub const VERSIONS_TABLE: &str = "modori_schema_versions";
 /// The advisory lock every migrator of a database takes ("modori" in ASCII): one key for the
 /// whole schema, since migrations apply in order.
 pub const MIGRATION_LOCK_KEY: i64 = 0x6d6f_646f_7269;
-
-/// How far a database is, against this build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SchemaStatus {
-    /// Migrations recorded in the database (0 for one never migrated).
-    pub applied: usize,
-    /// Migrations this build knows.
-    pub build: usize,
-}
 
 /// The database's status, without changing it.
 pub fn status(client: &mut Client, target: &PgTarget) -> Result<SchemaStatus, PgError> {
