@@ -7,6 +7,7 @@ use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
 use crate::pki::{self, PkiPaths};
 use crate::revocation::Revoked;
+use crate::store::pg::{Backend, PgTarget, NOT_SERVING};
 use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -202,6 +203,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Keys { command } => keys_command(command),
         Command::Backup { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
+            sqlite_only(&config, "backup")?;
             modori_runtime::backup::backup(&config.db_path(), &file)?;
             let conn = rusqlite::Connection::open(&file)
                 .with_context(|| format!("opening the backup {}", file.display()))?;
@@ -212,6 +214,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
+            sqlite_only(&config, "restore")?;
             // Replacing the database under a running coordinator would lose what it writes next.
             let _lock = lock_data_dir(&config)?;
             let replaced = crate::restore(&config, &file)?;
@@ -230,6 +233,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_tracing("info,quinn=warn");
             let config = CoordinatorConfig::load(&path)?;
+            if let Backend::Postgres(target) = config.storage.backend()? {
+                return refuse_postgres(&config, &target);
+            }
             let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
             let lock = lock_data_dir(&config)?;
             tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
@@ -294,6 +300,7 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
 /// both write; each waits for the other's lock up to the busy timeout). It must exist: a
 /// typo in the config path must not make a new, empty database.
 fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connection> {
+    sqlite_only(config, "keys")?;
     let path = config.db_path();
     let mut conn = rusqlite::Connection::open_with_flags(
         &path,
@@ -379,6 +386,40 @@ fn lock_data_dir(config: &CoordinatorConfig) -> anyhow::Result<DirLock> {
             config.storage.data_dir.display()
         )
     })
+}
+
+/// `run` on PostgreSQL: connects and brings the schema up to this build (as a start will once
+/// the store serves there), then refuses to serve, saying both.
+fn refuse_postgres(config: &CoordinatorConfig, target: &PgTarget) -> anyhow::Result<()> {
+    let reached = target
+        .connect(config.storage.ca_file.as_deref())
+        .and_then(|mut client| crate::store::pg::migrate::to_latest(&mut client, target));
+    match reached {
+        Ok(n_applied) => anyhow::bail!(
+            "storage.url: PostgreSQL {} is reachable and its schema current ({n_applied} \
+             migrations applied now); but {}",
+            target.describe(),
+            NOT_SERVING
+        ),
+        Err(e) => anyhow::bail!(
+            "storage.url: PostgreSQL {} is not usable ({e}); and once it is, {}",
+            target.describe(),
+            NOT_SERVING
+        ),
+    }
+}
+
+/// Commands that work on the SQLite file refuse a PostgreSQL `storage.url` rather than act on a
+/// file that is not the database.
+fn sqlite_only(config: &CoordinatorConfig, command: &str) -> anyhow::Result<()> {
+    match config.storage.backend()? {
+        Backend::Sqlite => Ok(()),
+        Backend::Postgres(target) => anyhow::bail!(
+            "`{command}` works on the SQLite database; storage.url selects PostgreSQL {} \
+             (use PostgreSQL's own tools there: pg_dump, point-in-time recovery)",
+            target.describe()
+        ),
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

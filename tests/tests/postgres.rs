@@ -2,7 +2,7 @@
 //! throwaway cluster itself; the schema from one list of migrations on both backends, compared
 //! table by table; migrators racing on one database; `modori-coordinator check` on both
 //! backends (current, a migration behind, newer than the build, a stopped server); TLS to it;
-//! a coordinator refusing to serve on it.
+//! `run` refusing to serve on PostgreSQL after reaching it.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -481,6 +481,61 @@ fn check_on_postgres_says_reachable_current_behind_newer_and_stopped() -> anyhow
 }
 
 #[test]
+fn run_on_postgres_reaches_it_then_refuses_to_serve() -> anyhow::Result<()> {
+    let Some(cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let db = cluster.create_database()?;
+    let url = cluster.url(&db);
+    let f = fleet_with_url(Some(&url))?;
+
+    let (ok, out) = coordinator(&f, &["run"], &[])?;
+    assert!(!ok, "it served: {out}");
+    assert!(out.contains("is reachable and its schema current"), "{out}");
+    assert!(out.contains("not serving"), "{out}");
+    assert!(
+        !out.contains(modori_tests::postgres::SUPERUSER_PASSWORD),
+        "{out}"
+    );
+    // Reaching it brought the schema up to this build.
+    let target = target(&url)?;
+    let mut client = target.connect(None)?;
+    let status = migrate::status(&mut client, &target)?;
+    assert_eq!(status.applied, MIGRATIONS.len());
+    // Nothing was made of the SQLite file it did not serve from.
+    assert!(!f.coordinator_db_path().exists());
+    drop(client);
+
+    cluster.stop()?;
+    let (ok, out) = coordinator(&f, &["run"], &[])?;
+    assert!(!ok, "{out}");
+    assert!(out.contains("is not usable"), "{out}");
+    assert!(out.contains("not serving"), "{out}");
+
+    // The commands that work on the SQLite file refuse rather than act on a file that is not
+    // the database.
+    let backup = f.dir.path().join("backup.db");
+    for args in [
+        vec!["backup", backup.to_str().context("path")?],
+        vec!["keys", "list"],
+    ] {
+        let (ok, out) = coordinator(&f, &args, &[])?;
+        assert!(!ok, "{out}");
+        assert!(out.contains("works on the SQLite database"), "{out}");
+    }
+    assert!(!backup.exists());
+
+    // A malformed URL is refused when the config loads, naming the key.
+    f.edit_coordinator_config(|c| {
+        c.storage.url = Some("postgres://modori@db/modori?sslmode=sometimes".into())
+    })?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(!ok, "{out}");
+    assert!(out.contains("storage.url"), "{out}");
+    Ok(())
+}
+
+#[test]
 fn tls_to_postgres_verifies_the_server_against_storage_ca_file() -> anyhow::Result<()> {
     let f = fleet_with_url(None)?;
     // The fleet's server certificate (for 127.0.0.1, from the fleet CA) serves as the
@@ -535,7 +590,7 @@ async fn a_coordinator_started_on_postgres_refuses_before_touching_sqlite() -> a
         .await
         .err()
         .expect("it served on PostgreSQL");
-    assert!(refused.to_string().contains("not served yet"), "{refused}");
+    assert!(refused.to_string().contains("not serving"), "{refused}");
     assert!(!data.exists(), "the SQLite data dir was made");
     Ok(())
 }

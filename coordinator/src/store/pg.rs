@@ -1,6 +1,6 @@
 //! The PostgreSQL backend, so far: choosing it by `storage.url`, connecting (TLS with rustls),
 //! and the schema (`migrate`). The store's other functions run on SQLite only; serving on
-//! PostgreSQL is refused at start.
+//! PostgreSQL is refused at start (see `cli`).
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,9 +11,10 @@ use thiserror::Error;
 pub mod migrate;
 mod tls;
 
-/// Why a coordinator does not start on PostgreSQL yet.
-pub const NOT_SERVING: &str = "the PostgreSQL backend is not served yet: leave storage.url \
-     unset (or `sqlite:`) to serve from SQLite";
+/// Why a coordinator does not start on PostgreSQL yet; `run` says it after checking the
+/// connection and migrating the schema, so the operator learns both.
+pub const NOT_SERVING: &str = "the PostgreSQL backend so far carries the schema and `check`, \
+     not serving: leave storage.url unset (or `sqlite:`) to serve from SQLite";
 
 /// The password of a `storage.url` that carries none, as libpq reads it.
 pub const PASSWORD_ENV: &str = "PGPASSWORD";
