@@ -1,5 +1,5 @@
 //! `modori-coordinator`'s command line: `run`, `check-config`, `check`, `pki`, `keys`,
-//! `backup` and `restore` (a binary edge: `anyhow` with context).
+//! `backup`, `restore` and `migrate-store` (a binary edge: `anyhow` with context).
 
 use std::path::PathBuf;
 
@@ -80,6 +80,22 @@ enum Command {
     /// epoch, as every start does). Stop the coordinator first.
     Restore {
         file: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Copy the coordinator's SQLite database, every table, into a fresh PostgreSQL database
+    /// (migrated first), in one transaction kept only when every table's row count and checksum
+    /// match on both sides. Stop the coordinator first.
+    MigrateStore {
+        /// The target: postgres://user[:password]@host[:port]/database[?sslmode=…] (password
+        /// from PGPASSWORD when the URL has none; TLS verified against storage.ca_file).
+        #[arg(long)]
+        to: String,
         #[arg(
             long,
             short,
@@ -197,6 +213,39 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             if crate::check::any_failed(&checks) {
                 anyhow::bail!("check found problems");
             }
+            Ok(())
+        }
+        Command::MigrateStore { to, config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            sqlite_only(&config, "migrate-store")?;
+            let password = std::env::var(crate::store::pg::PASSWORD_ENV).ok();
+            let Backend::Postgres(target) = Backend::parse(Some(&to), password).context("--to")?
+            else {
+                anyhow::bail!("--to: give the PostgreSQL database to copy into (postgres://…)");
+            };
+            // The copy must see a database nothing writes: the coordinator stays stopped.
+            let _lock = lock_data_dir(&config)?;
+            let source = config.db_path();
+            anyhow::ensure!(source.exists(), "{} does not exist", source.display());
+            let mut client = target.connect(config.storage.ca_file.as_deref())?;
+            let reports = crate::store::pg::copy::sqlite_to_postgres(&source, &target, &mut client)
+                .with_context(|| {
+                    format!("copying {} to {}", source.display(), target.describe())
+                })?;
+            let width = reports.iter().map(|r| r.table.len()).max().unwrap_or(0);
+            for r in &reports {
+                println!(
+                    "{:<width$}  {:>9} rows  checksum {} on both",
+                    r.table, r.rows, r.checksum
+                );
+            }
+            println!(
+                "copied {} tables, {} rows, from {} to {}: every table's count and checksum match",
+                reports.len(),
+                reports.iter().map(|r| r.rows).sum::<u64>(),
+                source.display(),
+                target.describe()
+            );
             Ok(())
         }
         Command::Pki { command } => pki_command(command),

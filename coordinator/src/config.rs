@@ -364,8 +364,8 @@ pub struct StorageSection {
     pub data_dir: PathBuf,
     /// The database: unset or `sqlite:` for `coordinator.db` under `data_dir`;
     /// `postgres://user[:password]@host[:port]/database[?sslmode=…]` (or `postgresql://`) for
-    /// PostgreSQL, which so far carries the schema and `check`, not serving. Without a
-    /// password in the URL, `PGPASSWORD`'s is used.
+    /// PostgreSQL, which so far carries the schema, `check` and `migrate-store`, not serving.
+    /// Without a password in the URL, `PGPASSWORD`'s is used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// PEM certificates PostgreSQL's server certificate is verified against, for

@@ -594,3 +594,134 @@ async fn a_coordinator_started_on_postgres_refuses_before_touching_sqlite() -> a
     assert!(!data.exists(), "the SQLite data dir was made");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_store_copies_a_real_coordinators_database_row_for_row() -> anyhow::Result<()> {
+    // The PostgreSQL client and the commands block: off the runtime's workers.
+    use tokio::task::block_in_place as blocking;
+    let Some(cluster) = blocking(Cluster::shared)? else {
+        return Ok(());
+    };
+    let site = modori_tests::real_fleet().sites[0].clone();
+    let mut f = ProcFleet::with_sites(BINS, vec![site.clone()], Vec::new())?;
+    f.start_coordinator(None).await?;
+    f.start_agent(0, None)?;
+    // Returns registered over the API (commands queued to the site) and receipts the site
+    // sends (ops applied), for a database a real run filled.
+    for k in 0..3 {
+        let body = serde_json::json!({
+            "rma": format!("RMA-MOVE-{k}"),
+            "origin": {"latitude": site.location.lat(), "longitude": site.location.lon()},
+            "lines": [{"sku": "JKT-DENIM-L", "qty": 1, "reason": "too_large"}],
+        });
+        let (status, text) = modori_tests::http_request_as(
+            f.http,
+            Some(&f.ops_key),
+            "POST",
+            "/api/v1/returns",
+            Some(&body.to_string()),
+        )
+        .await?;
+        assert_eq!(status, 201, "{text}");
+    }
+    for _ in 0..5 {
+        f.receive(0, "JKT-DENIM-L").await?;
+    }
+    let fleet = &f;
+    modori_tests::wait_for("the receipts applied", TIMEOUT, || async move {
+        Ok(fleet.coordinator_count("SELECT COUNT(*) FROM ops WHERE site = ?1", 0)? >= 5)
+    })
+    .await?;
+
+    let db = blocking(|| cluster.create_database())?;
+    let url = cluster.url(&db);
+    // A running coordinator holds its data dir: no copy of a database that still changes.
+    let (ok, out) = blocking(|| coordinator(&f, &["migrate-store", "--to", &url], &[]))?;
+    assert!(!ok, "{out}");
+    assert!(out.contains("is in use"), "{out}");
+
+    f.terminate_agent(0, TIMEOUT).await?;
+    f.terminate_coordinator(TIMEOUT).await?;
+    blocking(|| copied_row_for_row(&f, &cluster, &url))
+}
+
+fn copied_row_for_row(f: &ProcFleet, cluster: &Cluster, url: &str) -> anyhow::Result<()> {
+    let (ok, out) = coordinator(f, &["migrate-store", "--to", url], &[])?;
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("every table's count and checksum match"),
+        "{out}"
+    );
+
+    // Counted again from outside, table by table.
+    let sqlite = rusqlite::Connection::open(f.coordinator_db_path())?;
+    let target = target(url)?;
+    let mut client = target.connect(None)?;
+    let tables: Vec<String> = sqlite
+        .prepare(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    for table in &tables {
+        let here: i64 =
+            sqlite.query_row(&format!("SELECT COUNT(*) FROM \"{table}\""), [], |r| {
+                r.get(0)
+            })?;
+        let there: i64 = client
+            .query_one(&format!("SELECT COUNT(*) FROM \"{table}\""), &[])?
+            .get(0);
+        assert_eq!(here, there, "table {table}");
+        assert!(
+            out.contains(&format!("{table} ")),
+            "{table} not reported: {out}"
+        );
+    }
+    for table in [
+        "ops",
+        "returns",
+        "commands",
+        "op_streams",
+        "units",
+        "return_events",
+    ] {
+        let n: i64 = client
+            .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])?
+            .get(0);
+        assert!(n > 0, "{table} is empty: the run filled too little to test");
+    }
+    // A site's position came along: the same high-water mark on both sides.
+    let hwm_sql = "SELECT MAX(applied_seq) FROM op_streams";
+    let here: i64 = sqlite.query_row(hwm_sql, [], |r| r.get(0))?;
+    let there: i64 = client.query_one(hwm_sql, &[])?.get(0);
+    assert_eq!(here, there);
+    // The next id the store takes follows the copied ones.
+    let max_id: i64 = client
+        .query_one("SELECT COALESCE(MAX(id), 0) FROM return_events", &[])?
+        .get(0);
+    let next: i64 = client
+        .query_one(
+            "INSERT INTO return_events (rma, kind, at_ms, recorded_ms) \
+             VALUES ('RMA-NEXT', 'registered', 0, 0) RETURNING id",
+            &[],
+        )?
+        .get(0);
+    assert!(next > max_id, "id {next} after {max_id}");
+    drop(client);
+
+    // The same target again: not fresh, refused, left as it was.
+    let (ok, out) = coordinator(f, &["migrate-store", "--to", url], &[])?;
+    assert!(!ok, "{out}");
+    assert!(out.contains("not a fresh database"), "{out}");
+
+    // A source behind this build: refused, nothing made in the target.
+    sqlite.pragma_update(None, "user_version", MIGRATIONS.len() - 1)?;
+    drop(sqlite);
+    let other = cluster.create_database()?;
+    let (ok, out) = coordinator(f, &["migrate-store", "--to", &cluster.url(&other)], &[])?;
+    assert!(!ok, "{out}");
+    assert!(out.contains("of this build's"), "{out}");
+    let status = migrate::status(&mut cluster.client(&other)?, &target)?;
+    assert_eq!(status.applied, 0);
+    Ok(())
+}

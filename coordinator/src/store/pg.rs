@@ -1,5 +1,5 @@
 //! The PostgreSQL backend, so far: choosing it by `storage.url`, connecting (TLS with rustls),
-//! and the schema (`migrate`). The store's other functions run on SQLite only; serving on
+//! the schema (`migrate`), and a SQLite database copied in (`copy`). The store's other functions run on SQLite only; serving on
 //! PostgreSQL is refused at start (see `cli`).
 
 use std::path::{Path, PathBuf};
@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use thiserror::Error;
 
+pub mod copy;
 pub mod migrate;
 mod tls;
 
 /// Why a coordinator does not start on PostgreSQL yet; `run` says it after checking the
 /// connection and migrating the schema, so the operator learns both.
-pub const NOT_SERVING: &str = "the PostgreSQL backend so far carries the schema and `check`, \
-     not serving: leave storage.url unset (or `sqlite:`) to serve from SQLite";
+pub const NOT_SERVING: &str = "the PostgreSQL backend so far carries the schema, `check` and \
+     `migrate-store`, not serving: leave storage.url unset (or `sqlite:`) to serve from SQLite";
 
 /// The password of a `storage.url` that carries none, as libpq reads it.
 pub const PASSWORD_ENV: &str = "PGPASSWORD";
