@@ -35,6 +35,12 @@ pub enum TransferError {
         column: String,
         declared: String,
     },
+    #[error("table {table}: column {column} holds a value its type does not allow ({found}); nothing was copied")]
+    BadValue {
+        table: String,
+        column: String,
+        found: &'static str,
+    },
     #[error("table {table} differs after the copy: SQLite {sqlite_rows} rows, PostgreSQL {postgres_rows}; the copy was rolled back (the target keeps only the schema: drop it and create it again before another try)")]
     Differs {
         table: String,
@@ -205,8 +211,15 @@ pub fn sqlite_to_postgres(
             let mut rows = stmt.query([]).map_err(at)?;
             while let Some(r) = rows.next().map_err(at)? {
                 let mut row = Vec::with_capacity(t.columns.len());
-                for (i, (_, class)) in t.columns.iter().enumerate() {
-                    row.push(sqlite_cell(r.get_ref(i).map_err(at)?, *class));
+                for (i, (column, class)) in t.columns.iter().enumerate() {
+                    let cell = sqlite_cell(r.get_ref(i).map_err(at)?, *class).map_err(|found| {
+                        TransferError::BadValue {
+                            table: t.name.clone(),
+                            column: column.clone(),
+                            found,
+                        }
+                    })?;
+                    row.push(cell);
                 }
                 sqlite_tally.add(&row);
                 let values: Vec<&(dyn ToSql + Sync)> = row.iter().map(Cell::as_sql).collect();
@@ -233,21 +246,27 @@ pub fn sqlite_to_postgres(
     Ok(reports)
 }
 
-/// A value as SQLite holds it, in its column's class (STRICT tables hold nothing else).
-fn sqlite_cell(v: ValueRef<'_>, class: Class) -> Cell {
-    match (class, v) {
+/// A value as SQLite holds it, in its column's class (STRICT tables hold nothing else; text
+/// that is not UTF-8 would not survive the copy unchanged, so it is refused, not mended).
+fn sqlite_cell(v: ValueRef<'_>, class: Class) -> Result<Cell, &'static str> {
+    Ok(match (class, v) {
+        (Class::Integer, ValueRef::Null) => Cell::Int(None),
         (Class::Integer, ValueRef::Integer(i)) => Cell::Int(Some(i)),
-        (Class::Integer, _) => Cell::Int(None),
+        (Class::Real, ValueRef::Null) => Cell::Real(None),
         (Class::Real, ValueRef::Real(f)) => Cell::Real(Some(f)),
-        (Class::Real, ValueRef::Integer(i)) => Cell::Real(Some(i as f64)),
-        (Class::Real, _) => Cell::Real(None),
-        (Class::Text, ValueRef::Text(t)) => {
-            Cell::Text(Some(String::from_utf8_lossy(t).into_owned()))
-        }
-        (Class::Text, _) => Cell::Text(None),
+        (Class::Text, ValueRef::Null) => Cell::Text(None),
+        (Class::Text, ValueRef::Text(t)) => Cell::Text(Some(
+            std::str::from_utf8(t)
+                .map_err(|_| "text that is not UTF-8")?
+                .to_owned(),
+        )),
+        (Class::Blob, ValueRef::Null) => Cell::Blob(None),
         (Class::Blob, ValueRef::Blob(b)) => Cell::Blob(Some(b.to_vec())),
-        (Class::Blob, _) => Cell::Blob(None),
-    }
+        (_, ValueRef::Integer(_)) => return Err("an integer"),
+        (_, ValueRef::Real(_)) => return Err("a real"),
+        (_, ValueRef::Text(_)) => return Err("text"),
+        (_, ValueRef::Blob(_)) => return Err("a blob"),
+    })
 }
 
 fn postgres_tally(tx: &mut postgres::Transaction<'_>, t: &Table) -> Result<Tally, postgres::Error> {
@@ -388,4 +407,49 @@ fn tables_in_dependency_order(
         );
     }
     Ok(Ok(ordered))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_of_another_type_or_not_utf8_are_refused() {
+        assert!(matches!(
+            sqlite_cell(ValueRef::Integer(7), Class::Integer),
+            Ok(Cell::Int(Some(7)))
+        ));
+        assert!(matches!(
+            sqlite_cell(ValueRef::Null, Class::Text),
+            Ok(Cell::Text(None))
+        ));
+        assert_eq!(
+            sqlite_cell(ValueRef::Text(b"7"), Class::Integer).err(),
+            Some("text")
+        );
+        assert_eq!(
+            sqlite_cell(ValueRef::Text(&[0xff, 0xfe]), Class::Text).err(),
+            Some("text that is not UTF-8")
+        );
+    }
+
+    #[test]
+    fn the_checksum_ignores_row_order_and_sees_every_value() {
+        let row = |a: i64, b: &str| vec![Cell::Int(Some(a)), Cell::Text(Some(b.to_owned()))];
+        let (mut one, mut other) = (Tally::default(), Tally::default());
+        one.add(&row(1, "a"));
+        one.add(&row(2, "b"));
+        other.add(&row(2, "b"));
+        other.add(&row(1, "a"));
+        assert_eq!(one.checksum(), other.checksum());
+        let mut changed = Tally::default();
+        changed.add(&row(1, "a"));
+        changed.add(&row(2, "c"));
+        assert_ne!(one.checksum(), changed.checksum());
+        // NULL is not the empty text.
+        let (mut null, mut empty) = (Tally::default(), Tally::default());
+        null.add(&[Cell::Text(None)]);
+        empty.add(&[Cell::Text(Some(String::new()))]);
+        assert_ne!(null.checksum(), empty.checksum());
+    }
 }
