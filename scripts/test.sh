@@ -82,8 +82,17 @@ if ! command -v promtool >/dev/null 2>&1; then
   apt_install --no-install-recommends prometheus
 fi
 
-# Here a missing browser fails the dashboard tests instead of skipping them.
+# The PostgreSQL tests run a throwaway cluster of Debian's server (tests/src/postgres.rs), as
+# the postgres account the package makes when the tests run as root.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "== installing postgresql (a throwaway cluster for the PostgreSQL tests)"
+  apt_install postgresql
+fi
+
+# Here a missing browser fails the dashboard tests instead of skipping them, and missing
+# PostgreSQL binaries fail the PostgreSQL tests.
 export MODORI_REQUIRE_BROWSER=1
+export MODORI_REQUIRE_POSTGRES=1
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -1,5 +1,5 @@
-//! `modori-coordinator`'s command line: `run`, `check-config`, `pki`, `keys`, `backup` and
-//! `restore` (a binary edge: `anyhow` with context).
+//! `modori-coordinator`'s command line: `run`, `check-config`, `check`, `pki`, `keys`,
+//! `backup`, `restore` and `migrate-store` (a binary edge: `anyhow` with context).
 
 use std::path::PathBuf;
 
@@ -7,6 +7,7 @@ use crate::config::CoordinatorConfig;
 use crate::fleet::Fleet;
 use crate::pki::{self, PkiPaths};
 use crate::revocation::Revoked;
+use crate::store::pg::{Backend, PgTarget, NOT_SERVING};
 use crate::Coordinator;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -53,6 +54,17 @@ enum Command {
         )]
         config: PathBuf,
     },
+    /// Check the database: reachable (and how fast), migrations current. One line per check;
+    /// exits non-zero when one fails. Changes nothing.
+    Check {
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
     /// Write a consistent snapshot of the coordinator database to FILE (safe while it runs).
     Backup {
         file: PathBuf,
@@ -68,6 +80,22 @@ enum Command {
     /// epoch, as every start does). Stop the coordinator first.
     Restore {
         file: PathBuf,
+        #[arg(
+            long,
+            short,
+            env = "MODORI_COORD_CONFIG",
+            default_value = "/etc/modori/coordinator.toml"
+        )]
+        config: PathBuf,
+    },
+    /// Copy the coordinator's SQLite database, every table, into a fresh PostgreSQL database
+    /// (migrated first), in one transaction kept only when every table's row count and checksum
+    /// match on both sides. Stop the coordinator first.
+    MigrateStore {
+        /// The target: postgres://user[:password]@host[:port]/database[?sslmode=…] (password
+        /// from PGPASSWORD when the URL has none; TLS verified against storage.ca_file).
+        #[arg(long)]
+        to: String,
         #[arg(
             long,
             short,
@@ -178,10 +206,53 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Check { config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            let checks = crate::check::run(&config);
+            println!("{}", crate::check::render(&checks));
+            if crate::check::any_failed(&checks) {
+                anyhow::bail!("check found problems");
+            }
+            Ok(())
+        }
+        Command::MigrateStore { to, config } => {
+            let config = CoordinatorConfig::load(&config)?;
+            sqlite_only(&config, "migrate-store")?;
+            let password = std::env::var(crate::store::pg::PASSWORD_ENV).ok();
+            let Backend::Postgres(target) = Backend::parse(Some(&to), password).context("--to")?
+            else {
+                anyhow::bail!("--to: give the PostgreSQL database to copy into (postgres://…)");
+            };
+            // The copy must see a database nothing writes: the coordinator stays stopped.
+            let _lock = lock_data_dir(&config)?;
+            let source = config.db_path();
+            anyhow::ensure!(source.exists(), "{} does not exist", source.display());
+            let mut client = target.connect(config.storage.ca_file.as_deref())?;
+            let reports = crate::store::pg::copy::sqlite_to_postgres(&source, &target, &mut client)
+                .with_context(|| {
+                    format!("copying {} to {}", source.display(), target.describe())
+                })?;
+            let width = reports.iter().map(|r| r.table.len()).max().unwrap_or(0);
+            for r in &reports {
+                println!(
+                    "{:<width$}  {:>9} rows  checksum {} on both",
+                    r.table, r.rows, r.checksum
+                );
+            }
+            println!(
+                "copied {} tables, {} rows, from {} to {}: every table's count and checksum match",
+                reports.len(),
+                reports.iter().map(|r| r.rows).sum::<u64>(),
+                source.display(),
+                target.describe()
+            );
+            Ok(())
+        }
         Command::Pki { command } => pki_command(command),
         Command::Keys { command } => keys_command(command),
         Command::Backup { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
+            sqlite_only(&config, "backup")?;
             modori_runtime::backup::backup(&config.db_path(), &file)?;
             let conn = rusqlite::Connection::open(&file)
                 .with_context(|| format!("opening the backup {}", file.display()))?;
@@ -192,6 +263,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Restore { file, config } => {
             let config = CoordinatorConfig::load(&config)?;
+            sqlite_only(&config, "restore")?;
             // Replacing the database under a running coordinator would lose what it writes next.
             let _lock = lock_data_dir(&config)?;
             let replaced = crate::restore(&config, &file)?;
@@ -210,6 +282,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         } => {
             init_tracing("info,quinn=warn");
             let config = CoordinatorConfig::load(&path)?;
+            if let Backend::Postgres(target) = config.storage.backend()? {
+                return refuse_postgres(&config, &target);
+            }
             let fleet = Fleet::load(&config.fleet.sites_file, &config.fleet.stores_file)?;
             let lock = lock_data_dir(&config)?;
             tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
@@ -274,6 +349,7 @@ fn pki_command(command: PkiCommand) -> anyhow::Result<()> {
 /// both write; each waits for the other's lock up to the busy timeout). It must exist: a
 /// typo in the config path must not make a new, empty database.
 fn open_keys_db(config: &CoordinatorConfig) -> anyhow::Result<rusqlite::Connection> {
+    sqlite_only(config, "keys")?;
     let path = config.db_path();
     let mut conn = rusqlite::Connection::open_with_flags(
         &path,
@@ -359,6 +435,40 @@ fn lock_data_dir(config: &CoordinatorConfig) -> anyhow::Result<DirLock> {
             config.storage.data_dir.display()
         )
     })
+}
+
+/// `run` on PostgreSQL: connects and brings the schema up to this build (as a start will once
+/// the store serves there), then refuses to serve, saying both.
+fn refuse_postgres(config: &CoordinatorConfig, target: &PgTarget) -> anyhow::Result<()> {
+    let reached = target
+        .connect(config.storage.ca_file.as_deref())
+        .and_then(|mut client| crate::store::pg::migrate::to_latest(&mut client, target));
+    match reached {
+        Ok(n_applied) => anyhow::bail!(
+            "storage.url: PostgreSQL {} is reachable and its schema current ({n_applied} \
+             migrations applied now); but {}",
+            target.describe(),
+            NOT_SERVING
+        ),
+        Err(e) => anyhow::bail!(
+            "storage.url: PostgreSQL {} is not usable ({e}); and once it is, {}",
+            target.describe(),
+            NOT_SERVING
+        ),
+    }
+}
+
+/// Commands that work on the SQLite file refuse a PostgreSQL `storage.url` rather than act on a
+/// file that is not the database.
+fn sqlite_only(config: &CoordinatorConfig, command: &str) -> anyhow::Result<()> {
+    match config.storage.backend()? {
+        Backend::Sqlite => Ok(()),
+        Backend::Postgres(target) => anyhow::bail!(
+            "`{command}` works on the SQLite database; storage.url selects PostgreSQL {} \
+             (use PostgreSQL's own tools there: pg_dump, point-in-time recovery)",
+            target.describe()
+        ),
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

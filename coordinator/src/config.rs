@@ -15,6 +15,8 @@ use modori_shared::sync::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::store::pg::{Backend, PgError};
+
 /// Environment variables starting with this override keys, e.g. `MODORI_COORD_HTTP__LISTEN`.
 pub const ENV_PREFIX: &str = "MODORI_COORD_";
 /// Default cap on simultaneous agent connections.
@@ -358,8 +360,28 @@ pub struct TlsSection {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSection {
-    /// Folder of `coordinator.db`.
+    /// Folder of `coordinator.db`, and of the lock that keeps one coordinator per folder.
     pub data_dir: PathBuf,
+    /// The database: unset or `sqlite:` for `coordinator.db` under `data_dir`;
+    /// `postgres://user[:password]@host[:port]/database[?sslmode=…]` (or `postgresql://`) for
+    /// PostgreSQL, which so far carries the schema, `check` and `migrate-store`, not serving.
+    /// Without a password in the URL, `PGPASSWORD`'s is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// PEM certificates PostgreSQL's server certificate is verified against, for
+    /// `sslmode=prefer|require`. Default: the public web's roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl StorageSection {
+    /// The backend `url` chooses (checked when the config loads).
+    pub fn backend(&self) -> Result<Backend, PgError> {
+        Backend::parse(
+            self.url.as_deref(),
+            std::env::var(crate::store::pg::PASSWORD_ENV).ok(),
+        )
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -450,6 +472,7 @@ impl CoordinatorConfig {
         }
         for p in [
             self.tls.ca_key.as_mut(),
+            self.storage.ca_file.as_mut(),
             self.http.tls_cert.as_mut(),
             self.http.tls_key.as_mut(),
         ]
@@ -475,6 +498,9 @@ impl CoordinatorConfig {
             key: key.to_owned(),
             message: message.to_owned(),
         };
+        if let Err(e) = self.storage.backend() {
+            return Err(bad("storage.url", &e.to_string()));
+        }
         if !is_time_zone_name(&self.http.time_zone) {
             return Err(bad(
                 "http.time_zone",

@@ -9,6 +9,7 @@ pub mod anomaly;
 pub mod apikeys;
 pub mod app;
 pub mod carrier;
+pub mod check;
 pub mod cli;
 pub mod config;
 pub mod dashboard;
@@ -65,6 +66,8 @@ pub enum CoordinatorError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("storage.url: {0}")]
+    Backend(String),
     #[error("cannot create data dir {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -162,6 +165,13 @@ impl Coordinator {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, CoordinatorError> {
         tls::install_crypto_provider();
+        match config.storage.backend() {
+            Ok(store::pg::Backend::Sqlite) => {}
+            Ok(store::pg::Backend::Postgres(_)) => {
+                return Err(CoordinatorError::Backend(store::pg::NOT_SERVING.into()))
+            }
+            Err(e) => return Err(CoordinatorError::Backend(e.to_string())),
+        }
         postal::load();
         std::fs::create_dir_all(&config.storage.data_dir).map_err(|source| {
             CoordinatorError::DataDir {

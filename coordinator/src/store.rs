@@ -52,9 +52,11 @@ pub mod match_suggestions;
 pub mod merchant_portal;
 pub mod notifications;
 pub mod orders;
+pub mod pg;
 pub mod photos;
 pub mod pickups;
 pub mod portal;
+pub mod probe;
 pub mod quarantine;
 pub mod queued;
 pub mod reservations;
@@ -84,7 +86,7 @@ pub use quarantine::{match_unidentified, quarantine, MatchError, QuarantinedUnit
 pub use queued::Queued;
 pub use rules::sync_disposition_rules;
 pub use runs::{clear_run, run, set_run};
-pub use schema::migrations;
+pub use schema::{migrations, Migration, MIGRATIONS};
 
 /// What went wrong in the store. SQLite's error codes are read here and nowhere else: what
 /// callers need to tell apart has its own variant.

@@ -48,6 +48,8 @@ pub fn coordinator_config(dir: &Path, pki: &PkiPaths, http: SocketAddr) -> Coord
         },
         storage: CoordStorage {
             data_dir: dir.to_owned(),
+            url: None,
+            ca_file: None,
         },
         fleet: FleetSection {
             sites_file: "configs/sites.toml".into(),

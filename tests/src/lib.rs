@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod labels;
+pub mod postgres;
 pub mod procs;
 pub mod proxy;
 pub mod smtp;

@@ -1,0 +1,188 @@
+//! `modori-coordinator check`: what an operator runs before a start or when something is
+//! wrong, on either backend. Each check passes, warns or fails with a reason, one line each
+//! (as the agent's `doctor`); any failure makes the command exit non-zero. It changes nothing.
+
+use std::fmt;
+
+use crate::config::CoordinatorConfig;
+use crate::store::pg::Backend;
+use crate::store::probe::{self, Probe, ProbeError, SchemaStatus};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Pass => "PASS",
+            Self::Warn => "WARN",
+            Self::Fail => "FAIL",
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub detail: String,
+}
+
+fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
+    Check {
+        name,
+        verdict,
+        detail: detail.into(),
+    }
+}
+
+/// Runs every check of `config`'s database. Blocking (the PostgreSQL client is sync): call it
+/// off the async runtime.
+pub fn run(config: &CoordinatorConfig) -> Vec<Check> {
+    let (backend, probed) = match config.storage.backend() {
+        Ok(Backend::Sqlite) => {
+            let path = config.db_path();
+            (format!("SQLite {}", path.display()), probe::sqlite(&path))
+        }
+        Ok(Backend::Postgres(target)) => (
+            format!("PostgreSQL {}", target.describe()),
+            probe::postgres(&target, config.storage.ca_file.as_deref()),
+        ),
+        // A loaded config has a valid URL; kept for a config built in code.
+        Err(e) => {
+            return vec![check(
+                "database",
+                Verdict::Fail,
+                format!("storage.url: {e}"),
+            )]
+        }
+    };
+    match probed {
+        Ok(probe) => vec![reached(&backend, &probe), migrations(probe.schema)],
+        Err(ProbeError::Missing(path)) => vec![
+            check(
+                "database",
+                Verdict::Warn,
+                format!(
+                    "{backend}: {} does not exist yet (created at the first start)",
+                    path.display()
+                ),
+            ),
+            migrations(SchemaStatus {
+                applied: 0,
+                build: crate::store::MIGRATIONS.len(),
+            }),
+        ],
+        Err(e) => vec![check(
+            "database",
+            Verdict::Fail,
+            format!("unreachable: {}", error_chain(&e)),
+        )],
+    }
+}
+
+fn reached(backend: &str, probe: &Probe) -> Check {
+    check(
+        "database",
+        Verdict::Pass,
+        format!(
+            "{backend}: reachable in {} ms",
+            probe.elapsed.as_millis().max(1)
+        ),
+    )
+}
+
+fn migrations(schema: SchemaStatus) -> Check {
+    let SchemaStatus { applied, build } = schema;
+    if applied == build {
+        check(
+            "migrations",
+            Verdict::Pass,
+            format!("current ({applied} of {build})"),
+        )
+    } else if applied < build {
+        check(
+            "migrations",
+            Verdict::Warn,
+            format!(
+                "{} to apply (the database has {applied} of this build's {build}; the next \
+                 start applies them)",
+                plural(build - applied, "migration")
+            ),
+        )
+    } else {
+        check(
+            "migrations",
+            Verdict::Fail,
+            format!(
+                "database is newer than this build ({applied} migrations, this build knows \
+                 {build}): refused; run the build that migrated it"
+            ),
+        )
+    }
+}
+
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// An error and its causes on one line, each said once.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = s.source();
+    }
+    line
+}
+
+/// One line per check, names aligned.
+pub fn render(checks: &[Check]) -> String {
+    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    checks
+        .iter()
+        .map(|c| format!("{}  {:<width$}  {}", c.verdict, c.name, c.detail))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn any_failed(checks: &[Check]) -> bool {
+    checks.iter().any(|c| c.verdict == Verdict::Fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_behind_warn_and_ahead_fail() {
+        let at = |applied| migrations(SchemaStatus { applied, build: 5 });
+        assert_eq!(at(5).verdict, Verdict::Pass);
+        let behind = at(4);
+        assert_eq!(behind.verdict, Verdict::Warn);
+        assert!(
+            behind.detail.starts_with("1 migration to apply"),
+            "{}",
+            behind.detail
+        );
+        let ahead = at(6);
+        assert_eq!(ahead.verdict, Verdict::Fail);
+        assert!(at(2).detail.starts_with("3 migrations to apply"));
+        assert!(ahead
+            .detail
+            .starts_with("database is newer than this build"));
+    }
+}
