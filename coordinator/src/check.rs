@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::config::CoordinatorConfig;
-use crate::store::pg::Backend;
+use crate::store::pg::{Backend, PgError};
 use crate::store::probe::{self, Probe, ProbeError, SchemaStatus};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,6 +77,9 @@ pub fn run(config: &CoordinatorConfig) -> Vec<Check> {
                 build: crate::store::MIGRATIONS.len(),
             }),
         ],
+        Err(ProbeError::Pg(e @ PgError::TextOrder { .. })) => {
+            vec![check("database", Verdict::Fail, e.to_string())]
+        }
         Err(e) => vec![check(
             "database",
             Verdict::Fail,

@@ -388,6 +388,58 @@ async fn check_on_sqlite_says_reachable_current_behind_and_newer() -> anyhow::Re
     Ok(())
 }
 
+/// A database whose text would not compare byte by byte as SQLite's does (an ICU locale, an
+/// encoding other than UTF-8) is refused by `check` and by the migrator, which creates nothing.
+#[test]
+fn a_database_that_sorts_text_otherwise_is_refused_before_anything_is_created() -> anyhow::Result<()>
+{
+    let Some(cluster) = Cluster::start()? else {
+        return Ok(());
+    };
+    let mut admin = cluster.client("postgres")?;
+    for (name, options, said) in [
+        (
+            "modori_icu",
+            "LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+            "ICU locale",
+        ),
+        (
+            "modori_latin1",
+            "ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C'",
+            "LATIN1",
+        ),
+    ] {
+        admin.batch_execute(&format!(
+            "CREATE DATABASE {name}_{} TEMPLATE template0 {options}",
+            std::process::id()
+        ))?;
+        let db = format!("{name}_{}", std::process::id());
+        let url = cluster.url(&db);
+        let target = target(&url)?;
+        let f = fleet_with_url(Some(&url))?;
+        let (ok, out) = coordinator(&f, &["check"], &[])?;
+        assert!(!ok, "{out}");
+        let refused = line(&out, "database");
+        assert!(
+            refused.starts_with("FAIL") && refused.contains(said) && refused.contains("LOCALE 'C'"),
+            "{out}"
+        );
+        let mut client = target.connect(None)?;
+        assert!(matches!(
+            migrate::to_latest(&mut client, &target),
+            Err(modori_coordinator::store::pg::PgError::TextOrder { .. })
+        ));
+        let n_tables: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_catalog.pg_tables WHERE schemaname = current_schema()",
+                &[],
+            )?
+            .get(0);
+        assert_eq!(n_tables, 0, "{db}: nothing created");
+    }
+    Ok(())
+}
+
 #[test]
 fn check_on_postgres_says_reachable_current_behind_newer_and_stopped() -> anyhow::Result<()> {
     let Some(cluster) = Cluster::start()? else {

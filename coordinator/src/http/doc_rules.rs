@@ -141,9 +141,16 @@ mod tests {
         let price = &doc["components"]["schemas"]["TradeInPrice"];
         let rule = &price["allOf"][1]["oneOf"];
         assert_eq!(rule[0]["required"], serde_json::json!(["sku"]), "{price}");
-        assert_eq!(rule[1]["required"], serde_json::json!(["category"]), "{price}");
+        assert_eq!(
+            rule[1]["required"],
+            serde_json::json!(["category"]),
+            "{price}"
+        );
         assert_eq!(rule[0]["properties"]["category"]["type"], "null", "{price}");
-        assert_eq!(rule[1]["properties"]["category"]["type"], "string", "{price}");
+        assert_eq!(
+            rule[1]["properties"]["category"]["type"], "string",
+            "{price}"
+        );
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum PgError {
         database: usize,
         build: usize,
     },
+    #[error("the database at {target} {order}; the store compares and sorts text byte by byte, as on SQLite: create the database with CREATE DATABASE … TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER libc LOCALE 'C' (or 'C.UTF-8')")]
+    TextOrder { target: String, order: String },
 }
 
 /// The driver's error with the server's own words, or with its cause (refused, timed out).

@@ -75,6 +75,7 @@ pub fn postgres(target: &PgTarget, ca_file: Option<&Path>) -> Result<Probe, Prob
         .simple_query("SELECT 1")
         .map_err(|e| target.query_error(e))?;
     let elapsed = started.elapsed();
+    migrate::check_text_order(&mut client, target)?;
     let schema = migrate::status(&mut client, target)?;
     Ok(Probe { elapsed, schema })
 }

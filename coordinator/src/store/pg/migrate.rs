@@ -15,6 +15,40 @@ pub const VERSIONS_TABLE: &str = "modori_schema_versions";
 /// whole schema, since migrations apply in order.
 pub const MIGRATION_LOCK_KEY: i64 = 0x6d6f_646f_7269;
 
+/// The libc collations that order text by its bytes (UTF-8's byte order is its code points').
+const BYTEWISE_COLLATIONS: [&str; 4] = ["C", "POSIX", "C.UTF-8", "C.utf8"];
+
+/// Refuses a database whose text would not compare as SQLite's does: the store's range
+/// conditions (a state's prefix), its keys and its orderings are written for byte order, and
+/// UTF-8 (a customer's name in Japanese).
+pub fn check_text_order(client: &mut Client, target: &PgTarget) -> Result<(), PgError> {
+    let row = client
+        .query_one(
+            "SELECT pg_encoding_to_char(encoding), datcollate, datlocprovider::text \
+             FROM pg_catalog.pg_database WHERE datname = current_database()",
+            &[],
+        )
+        .map_err(|e| target.query_error(e))?;
+    let (encoding, collate, provider): (String, String, String) =
+        (row.get(0), row.get(1), row.get(2));
+    let order = if encoding != "UTF8" {
+        Some(format!("stores text as {encoding}, not UTF8"))
+    } else if provider != "c" {
+        Some("sorts text by an ICU locale".to_owned())
+    } else if !BYTEWISE_COLLATIONS.contains(&collate.as_str()) {
+        Some(format!("sorts text by the locale {collate}"))
+    } else {
+        None
+    };
+    match order {
+        Some(order) => Err(PgError::TextOrder {
+            target: target.describe(),
+            order,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The database's status, without changing it.
 pub fn status(client: &mut Client, target: &PgTarget) -> Result<SchemaStatus, PgError> {
     let exists: bool = client
@@ -57,6 +91,7 @@ pub fn to_version(
         version <= MIGRATIONS.len(),
         "migration {version} does not exist"
     );
+    check_text_order(client, target)?;
     let mut n_applied = 0;
     loop {
         let q = |e| target.query_error(e);
