@@ -225,3 +225,144 @@ async fn a_merchant_prices_trade_ins_and_quotes_them_by_condition() -> anyhow::R
     fleet.shutdown().await;
     Ok(())
 }
+
+/// A customer gets a quote on the portal, on a phone, in Japanese: the products the merchant
+/// buys back by their category's name, a condition, the quote kept under its number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_gets_a_trade_in_quote_on_the_portal() -> anyhow::Result<()> {
+    let Some(browser) = modori_tests::browser::Browser::start().await? else {
+        return Ok(());
+    };
+    let fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let key = fleet.ops_key.clone();
+    let base = format!("http://{}", fleet.http());
+    // Nothing priced yet: the page says so.
+    browser
+        .c()
+        .goto(&format!("{base}/r/brand-a/trade-in"))
+        .await?;
+    browser
+        .until(
+            "no trade-in offered",
+            "return !!document.getElementById('no-trade-in')",
+        )
+        .await?;
+    let catalog = json!({"items": [
+        {"sku": "PHN-MINI", "category": "phone", "price_yen": 60000,
+         "category_name_ja": "スマートフォン", "category_name_en": "Phones"},
+        {"sku": "TEE-WHT-M", "category": "tee", "price_yen": 1900}]});
+    let (status, answer) = call(
+        &fleet,
+        &key,
+        "PUT",
+        "/api/v1/catalog/brand-a",
+        Some(catalog),
+    )
+    .await?;
+    anyhow::ensure!(status == 200, "{answer}");
+    let table = json!({"prices": [
+        {"category": "phone", "grade": "B", "price_yen": 22000},
+        {"category": "phone", "grade": "C", "price_yen": 12000}]});
+    let (status, answer) = call(&fleet, &key, "PUT", PRICES, Some(table)).await?;
+    anyhow::ensure!(status == 200, "{answer}");
+
+    browser
+        .c()
+        .goto(&format!("{base}/r/brand-a/trade-in"))
+        .await?;
+    browser
+        .until("the quote form", "return !!document.getElementById('sku')")
+        .await?;
+    // Only what the merchant buys back, by its category's name.
+    let options = browser
+        .js("return [...document.querySelectorAll('#sku option')].map(o => o.textContent)")
+        .await?;
+    assert_eq!(options, json!(["PHN-MINI（スマートフォン）"]));
+    browser.screenshot("trade-in-form-ja").await?;
+    browser.assert_accessible("trade-in-form-ja").await?;
+    browser.click("input[name=condition][value=fair]").await?;
+    browser.click("#get-quote").await?;
+    browser
+        .until("the quote", "return !!document.getElementById('quote-yen')")
+        .await?;
+    let shown = browser
+        .js("return [document.getElementById('quote-yen').textContent, document.getElementById('quote-id').textContent]")
+        .await?;
+    assert_eq!(shown[0], json!("¥12,000"), "{shown}");
+    let id = shown[1].as_str().unwrap_or_default().to_owned();
+    browser.screenshot("trade-in-quote-ja").await?;
+    browser.assert_accessible("trade-in-quote-ja").await?;
+    // Kept: the merchant's system finds it by its number.
+    let (status, q) = call(&fleet, &key, "GET", &format!("{QUOTES}/{id}"), None).await?;
+    assert_eq!(status, 200, "{q}");
+    assert_eq!(
+        (&q["sku"], &q["condition"], &q["quote_yen"]),
+        (&json!("PHN-MINI"), &json!("fair"), &json!(12000))
+    );
+    // A form from elsewhere (no cookie of the page) is refused; a SKU the page did not offer
+    // is asked again.
+    let post = |body: String| {
+        let http = fleet.http();
+        async move {
+            modori_tests::http_raw(
+                http,
+                "POST",
+                "/r/brand-a/trade-in",
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                Some(body.as_bytes()),
+            )
+            .await
+        }
+    };
+    let res = post("csrf=00&sku=PHN-MINI&condition=good".into()).await?;
+    assert_eq!(res.status, 403, "{}", res.body);
+    let form =
+        modori_tests::http_raw(fleet.http(), "GET", "/r/brand-a/trade-in", &[], None).await?;
+    let cookie = form
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .unwrap_or_default()
+        .to_owned();
+    let csrf = cookie
+        .split_once('=')
+        .map(|(_, v)| v.to_owned())
+        .unwrap_or_default();
+    let res = modori_tests::http_raw(
+        fleet.http(),
+        "POST",
+        "/r/brand-a/trade-in",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        Some(format!("csrf={csrf}&sku=TEE-WHT-M&condition=good").as_bytes()),
+    )
+    .await?;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert!(
+        res.body.contains("商品と状態を選んでください"),
+        "{}",
+        res.body
+    );
+    // In that condition, not bought.
+    let res = modori_tests::http_raw(
+        fleet.http(),
+        "POST",
+        "/r/brand-a/trade-in",
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Cookie", &cookie),
+        ],
+        Some(format!("csrf={csrf}&sku=PHN-MINI&condition=like_new&lang=en").as_bytes()),
+    )
+    .await?;
+    assert_eq!(res.status, 422, "{}", res.body);
+    assert!(
+        res.body
+            .contains("We cannot buy this product in that condition"),
+        "{}",
+        res.body
+    );
+    fleet.shutdown().await;
+    Ok(())
+}

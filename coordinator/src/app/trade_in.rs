@@ -109,3 +109,44 @@ pub async fn get_quote(
         .map_err(crate::CoordinatorError::from)?
         .ok_or_else(|| AppError::NotFound(format!("no trade-in quote {quote_id} of {merchant}")))
 }
+
+/// Most products a portal page offers for a trade-in (a select a customer can still read).
+pub const OFFERED_MAX: usize = 500;
+/// Most catalogue items read to find them: above any merchant's range of products.
+const CATALOG_SCANNED_MAX: usize = 1_000_000;
+
+/// A product a merchant takes as a trade-in: its SKU, its category, and what the merchant
+/// calls the category.
+#[derive(Clone, Debug)]
+pub struct Offered {
+    pub sku: String,
+    pub category: String,
+    pub names: store::category_names::Names,
+}
+
+/// The products of `merchant`'s catalogue it takes as trade-ins, by SKU.
+pub async fn offered(ctx: &Ctx, merchant: &str) -> Result<Vec<Offered>, AppError> {
+    let m = merchant.to_owned();
+    Ok(ctx
+        .db
+        .call(move |c| -> Result<_, store::StoreError> {
+            let rows = trade_in::prices(c, &m)?;
+            if rows.is_empty() {
+                return Ok(Vec::new());
+            }
+            let items = store::catalog::catalog(c, &m, CATALOG_SCANNED_MAX)?;
+            let names = store::category_names::of_merchant(c, &m)?;
+            Ok(items
+                .into_iter()
+                .filter(|i| tradein::takes(&rows, i.sku.as_str(), &i.category))
+                .take(OFFERED_MAX)
+                .map(|i| Offered {
+                    sku: i.sku.to_string(),
+                    names: names.get(&i.category).cloned().unwrap_or_default(),
+                    category: i.category,
+                })
+                .collect())
+        })
+        .await
+        .map_err(crate::CoordinatorError::from)?)
+}

@@ -47,7 +47,7 @@ fn public_base(ctx: &Ctx, headers: &HeaderMap) -> String {
 }
 
 /// `¥12,345`.
-fn yen(n: u64) -> String {
+pub(crate) fn yen(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
     out.push('¥');

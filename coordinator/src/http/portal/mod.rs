@@ -10,6 +10,7 @@ mod label;
 mod photos;
 pub(crate) mod render;
 mod scan;
+mod trade_in;
 mod upload;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -67,6 +68,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(scan::router())
         .merge(photos::router())
         .merge(label::router())
+        .merge(trade_in::router())
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs

@@ -37,14 +37,14 @@ impl Lang {
         }
     }
 
-    fn code(self) -> &'static str {
+    pub(super) fn code(self) -> &'static str {
         match self {
             Self::Ja => "ja",
             Self::En => "en",
         }
     }
 
-    fn pick(self, ja: &'static str, en: &'static str) -> &'static str {
+    pub(super) fn pick(self, ja: &'static str, en: &'static str) -> &'static str {
         match self {
             Self::Ja => ja,
             Self::En => en,
@@ -60,7 +60,7 @@ pub enum Problem {
     LockedOut { until_ms: i64 },
 }
 
-fn head(lang: Lang, title: &str) -> String {
+pub(super) fn head(lang: Lang, title: &str) -> String {
     format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -80,7 +80,7 @@ fn privacy_path(merchant: Option<&str>) -> String {
 }
 
 /// The end of every page: the link to the privacy notice.
-fn page_foot(lang: Lang, merchant: Option<&str>) -> String {
+pub(super) fn page_foot(lang: Lang, merchant: Option<&str>) -> String {
     format!(
         "</main><footer><a class=\"privacy\" href=\"{}?lang={}\">{}</a></footer></body></html>",
         html_escape(&privacy_path(merchant)),
@@ -166,7 +166,7 @@ pub fn privacy_notice(
 
 /// The header of every page: the merchant's logo, name and colours (its own stylesheet, as
 /// the CSP allows no inline style), and the language switch.
-fn banner(brand: &MerchantEntry, lang: Lang, switch_href: &str) -> String {
+pub(super) fn banner(brand: &MerchantEntry, lang: Lang, switch_href: &str) -> String {
     let (label, other) = match lang {
         Lang::Ja => ("English", "en"),
         Lang::En => ("日本語", "ja"),
