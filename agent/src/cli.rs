@@ -164,10 +164,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
         Command::Doctor => {
             let checks = runtime.block_on(crate::doctor::run(&config));
             println!("{}", crate::doctor::render(&checks));
-            if checks
-                .iter()
-                .any(|c| c.verdict == crate::doctor::Verdict::Fail)
-            {
+            if crate::doctor::any_failed(&checks) {
                 anyhow::bail!("doctor found problems");
             }
             Ok(())

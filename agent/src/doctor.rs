@@ -5,6 +5,9 @@
 //! exclusively), so when the agent runs, device states come from the agent itself.
 
 use std::fmt;
+
+use modori_runtime::checks::check;
+pub use modori_runtime::checks::{any_failed, render, Check, Verdict};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -31,38 +34,6 @@ pub const DISK_FREE_BYTES_FAIL: u64 = 256 * 1024 * 1024;
 pub const DISK_FREE_BYTES_WARN: u64 = 2 * 1024 * 1024 * 1024;
 /// How long the coordinator has to answer.
 pub const REACH_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Warn,
-    Fail,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Pass => "PASS",
-            Self::Warn => "WARN",
-            Self::Fail => "FAIL",
-        })
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Check {
-    pub name: &'static str,
-    pub verdict: Verdict,
-    pub detail: String,
-}
-
-fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
-    Check {
-        name,
-        verdict,
-        detail: detail.into(),
-    }
-}
 
 /// Runs every check for the site of `config`.
 pub async fn run(config: &AgentConfig) -> Vec<Check> {
@@ -428,16 +399,6 @@ fn disk(dir: &Path) -> Check {
         }
         Err(e) => check("disk", Verdict::Fail, format!("{}: {e}", probe.display())),
     }
-}
-
-/// The table a technician reads.
-pub fn render(checks: &[Check]) -> String {
-    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    checks
-        .iter()
-        .map(|c| format!("{}  {:<width$}  {}", c.verdict, c.name, c.detail))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 #[cfg(test)]

@@ -2,43 +2,12 @@
 //! wrong, on either backend. Each check passes, warns or fails with a reason, one line each
 //! (as the agent's `doctor`); any failure makes the command exit non-zero. It changes nothing.
 
-use std::fmt;
+use modori_runtime::checks::check;
+pub use modori_runtime::checks::{any_failed, render, Check, Verdict};
 
 use crate::config::CoordinatorConfig;
 use crate::store::pg::{Backend, PgError};
 use crate::store::probe::{self, Probe, ProbeError, SchemaStatus};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
-    Pass,
-    Warn,
-    Fail,
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Pass => "PASS",
-            Self::Warn => "WARN",
-            Self::Fail => "FAIL",
-        })
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Check {
-    pub name: &'static str,
-    pub verdict: Verdict,
-    pub detail: String,
-}
-
-fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>) -> Check {
-    Check {
-        name,
-        verdict,
-        detail: detail.into(),
-    }
-}
 
 /// Runs every check of `config`'s database. Blocking (the PostgreSQL client is sync): call it
 /// off the async runtime.
@@ -150,20 +119,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     line
-}
-
-/// One line per check, names aligned.
-pub fn render(checks: &[Check]) -> String {
-    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
-    checks
-        .iter()
-        .map(|c| format!("{}  {:<width$}  {}", c.verdict, c.name, c.detail))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-pub fn any_failed(checks: &[Check]) -> bool {
-    checks.iter().any(|c| c.verdict == Verdict::Fail)
 }
 
 #[cfg(test)]

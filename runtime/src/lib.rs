@@ -7,6 +7,7 @@
 //! passes in what differs (its migrations, its failpoint names, its restore step).
 
 pub mod backup;
+pub mod checks;
 pub mod clock;
 pub mod config_file;
 pub mod dir_lock;
