@@ -112,12 +112,16 @@ async fn lookup_page(
     let lang = Lang::parse(q.lang.as_deref());
     let csrf = new_csrf_token()?;
     let html = render::lookup_form(&merchant, &brand(&ctx, &merchant).await?, lang, &csrf, None);
-    let mut res = portal_page(StatusCode::OK, html);
+    Ok(with_csrf_cookie(portal_page(StatusCode::OK, html), &csrf))
+}
+
+/// A form's page with the cookie its token is checked against when the form comes back.
+fn with_csrf_cookie(mut res: Response, csrf: &str) -> Response {
     let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/r/");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
-    Ok(res)
+    res
 }
 
 #[derive(Deserialize)]

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Form, Router};
@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::render::{self, banner, head, japan_time, page_foot, Lang};
 use super::{
-    brand, csrf_checked, merchant_of, new_csrf_token, portal_page, LangQuery, CSRF_COOKIE,
+    brand, csrf_checked, merchant_of, new_csrf_token, portal_page, with_csrf_cookie, LangQuery,
 };
 use crate::app::trade_in::{self, Offered};
 use crate::app::AppError;
@@ -175,14 +175,6 @@ fn quote_html(brand: &MerchantEntry, lang: Lang, q: &crate::store::trade_in::Quo
         lang.pick("別の商品を見積もる", "Quote another item"),
         page_foot(lang, Some(brand.id.as_str())),
     )
-}
-
-fn with_csrf_cookie(mut res: Response, csrf: &str) -> Response {
-    let cookie = format!("{CSRF_COOKIE}={csrf}; HttpOnly; SameSite=Strict; Path=/r/");
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        res.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    res
 }
 
 async fn form_page(
