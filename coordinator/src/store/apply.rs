@@ -172,6 +172,10 @@ fn apply_in(
     let mut kinds = std::collections::BTreeSet::new();
     let mut last_op_at_ms = None;
     let mut counts = BatchCounts::default();
+    // Prepared once per batch: a cached statement is found by hashing its text, per op.
+    let mut insert_op = tx.prepare_cached(
+        "INSERT INTO ops (site, epoch, seq, kind, hash, payload, applied_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
     for c in &plan.conflicts {
         n_anomalies += 1;
         let detail = Detail::hash_conflict(c.seq, hex(&c.received[..8]), hex(&c.stored[..8]));
@@ -219,23 +223,20 @@ fn apply_in(
                 AnomalyKind::Undecodable.as_str()
             }
         };
-        tx.prepare_cached(
-            "INSERT INTO ops (site, epoch, seq, kind, hash, payload, applied_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?
-        .execute(params![
-                site.as_str(),
-                to_i64(epoch.0),
-                to_i64(item.seq),
-                kind,
-                payload_hash(&item.payload).to_vec(),
-                item.payload,
-                now_ms
-            ],
-        )?;
+        insert_op.execute(params![
+            site.as_str(),
+            to_i64(epoch.0),
+            to_i64(item.seq),
+            kind,
+            payload_hash(&item.payload).as_slice(),
+            item.payload,
+            now_ms
+        ])?;
         counts.tally.op(now_ms, kind);
         // Fault tests: die with part of the batch applied and nothing committed.
         fail::fail_point!("coordinator-apply-op", |_| std::process::abort());
     }
+    drop(insert_op);
     counts.tally.write(tx)?;
     tx.prepare_cached(
         "INSERT INTO op_streams (site, epoch, applied_seq, first_seen_ms) VALUES (?1, ?2, ?3, ?4)
@@ -260,23 +261,31 @@ fn apply_in(
     })
 }
 
-/// What a batch counts rather than writes per op (see `tallies`), and its billing.
+/// What a batch counts rather than writes per op (see `tallies`), its billing, and the
+/// statement its receipts share.
 #[derive(Default)]
-struct BatchCounts {
+struct BatchCounts<'t> {
     tally: Tally,
     biller: billing::Biller,
+    /// The unit's insert, prepared at the batch's first receipt and kept for the rest (a
+    /// cached statement is found by hashing its text).
+    insert_unit: Option<rusqlite::CachedStatement<'t>>,
 }
+
+const INSERT_UNIT_SQL: &str = "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine, claimed_rma)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+     ON CONFLICT (lpn) DO NOTHING";
 
 /// Applies one op's effect to the central view, with its row in the timeline of the unit's
 /// return; returns how many anomalies it raised.
-fn apply_op(
-    tx: &Transaction<'_>,
+fn apply_op<'t>(
+    tx: &'t Transaction<'_>,
     site: &SiteId,
     (epoch, seq): (Epoch, u64),
     op: OpRecord,
     now_ms: i64,
     commands_queued: &mut Queued,
-    counts: &mut BatchCounts,
+    counts: &mut BatchCounts<'t>,
 ) -> Result<usize, StoreError> {
     let note = |kind: AnomalyKind, lpn: Option<&Lpn>, detail: &Detail| {
         anomaly(tx, site, Some(epoch), Some(seq), kind, lpn, detail, now_ms).map(|()| 1)
@@ -344,25 +353,22 @@ fn apply_op(
                 Claim::Refused { .. } => true,
                 Claim::Counts | Claim::None => receipt.holds_in_quarantine(false),
             };
-            let inserted = tx
-                .prepare_cached(
-                    "INSERT INTO units (lpn, site, sku, rma, state, updated_ms, receipt, parcel_ref, quarantine, claimed_rma)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                     ON CONFLICT (lpn) DO NOTHING",
-                )?
-                .execute(params![
-                    lpn.as_str(),
-                    site.as_str(),
-                    sku.as_str(),
-                    attached.map(RmaId::as_str),
-                    UnitState::Received.encode(),
-                    now_ms,
-                    stored_receipt,
-                    parcel_ref,
-                    quarantined,
-                    claimed.map(RmaId::as_str),
-                ],
-            )?;
+            let insert_unit = match &mut counts.insert_unit {
+                Some(stmt) => stmt,
+                empty => empty.insert(tx.prepare_cached(INSERT_UNIT_SQL)?),
+            };
+            let inserted = insert_unit.execute(params![
+                lpn.as_str(),
+                site.as_str(),
+                sku.as_str(),
+                attached.map(RmaId::as_str),
+                UnitState::Received.encode(),
+                now_ms,
+                stored_receipt,
+                parcel_ref,
+                quarantined,
+                claimed.map(RmaId::as_str),
+            ])?;
             if inserted == 0 {
                 return note(
                     AnomalyKind::DuplicateLpn,

@@ -381,7 +381,9 @@ pub fn resale_totals(conn: &Connection) -> Result<(u64, u64, u64, u64), StoreErr
 
 /// The customers with the most returns since `since_ms` (at least `min_returns`), and those
 /// who sent a unit back worn (graded C or worse) on a no-fault reason: whose abuse score is
-/// worth computing. At most `limit`.
+/// worth computing. At most `limit`. The recent returns are read first and their units by
+/// `units_rma` (`CROSS JOIN` keeps that order: `units_rma` holds only units with a return,
+/// which could otherwise look cheaper to scan whole).
 pub fn abuse_candidates(
     conn: &Connection,
     since_ms: i64,
@@ -393,7 +395,7 @@ pub fn abuse_candidates(
          WHERE created_ms >= ?1 AND customer_ref IS NOT NULL AND customer_ref NOT LIKE 'anon-%'
          GROUP BY customer_ref HAVING COUNT(*) >= ?2
          UNION
-         SELECT r.customer_ref FROM units u JOIN returns r ON r.rma = u.rma
+         SELECT r.customer_ref FROM returns r CROSS JOIN units u ON u.rma = r.rma
          WHERE u.grade IN ('C', 'D', 'X') AND r.created_ms >= ?1
            AND r.customer_ref IS NOT NULL AND r.customer_ref NOT LIKE 'anon-%'
          LIMIT ?3",
