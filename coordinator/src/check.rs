@@ -7,7 +7,8 @@ pub use modori_runtime::checks::{any_failed, render, Check, Verdict};
 
 use crate::config::CoordinatorConfig;
 use crate::store::pg::{Backend, PgError};
-use crate::store::probe::{self, Probe, ProbeError, SchemaStatus};
+use crate::store::probe::{self, Probe, ProbeError};
+use crate::store::SchemaStatus;
 
 /// Runs every check of `config`'s database. Blocking (the PostgreSQL client is sync): call it
 /// off the async runtime.

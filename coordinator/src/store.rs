@@ -86,7 +86,7 @@ pub use quarantine::{match_unidentified, quarantine, MatchError, QuarantinedUnit
 pub use queued::Queued;
 pub use rules::sync_disposition_rules;
 pub use runs::{clear_run, run, set_run};
-pub use schema::{migrations, Migration, MIGRATIONS};
+pub use schema::{migrations, Migration, SchemaStatus, MIGRATIONS};
 
 /// What went wrong in the store. SQLite's error codes are read here and nowhere else: what
 /// callers need to tell apart has its own variant.

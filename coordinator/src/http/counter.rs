@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ApiError, ApiJson, ApiPath};
 use super::i18n::{lang_of, Lang};
 use super::orders::valid_order_ref;
+use super::page::html_escape;
 use super::rfc3339;
 use super::session::Browser;
 use crate::app::counter;
@@ -471,22 +472,6 @@ async fn label_zpl(
         zpl,
     )
         .into_response())
-}
-
-/// `s` safe inside HTML text and attribute values.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The return label as a page to print on any printer: destination, RMA barcode (Code 128,

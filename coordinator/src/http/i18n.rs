@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 pub use crate::texts::{texts, Lang};
 
-use super::counter::html_escape;
 use super::error::{ApiError, ApiPath};
+use super::page::html_escape;
 
 /// The cookie that keeps the chosen language.
 pub const LANG_COOKIE: &str = "modori_lang";

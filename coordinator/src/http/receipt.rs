@@ -14,8 +14,9 @@ use qrcode::render::svg;
 use qrcode::QrCode;
 use serde::Deserialize;
 
-use super::counter::{html_escape, labelled};
+use super::counter::labelled;
 use super::error::{ApiError, ApiPath};
+use super::page::html_escape;
 use super::portal::render::{japan_time, outcome_words, reason_words, Lang};
 use super::session::Browser;
 use crate::policy::Resolution;

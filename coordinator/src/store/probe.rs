@@ -9,16 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
 use super::pg::{migrate, PgError, PgTarget};
-use super::schema::MIGRATIONS;
-
-/// How far a database is, against this build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SchemaStatus {
-    /// Migrations recorded in the database (0 for one never migrated).
-    pub applied: usize,
-    /// Migrations this build knows.
-    pub build: usize,
-}
+use super::schema::{SchemaStatus, MIGRATIONS};
 
 /// A database reached.
 #[derive(Clone, Copy, Debug)]

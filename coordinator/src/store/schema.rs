@@ -926,6 +926,15 @@ CREATE TABLE trade_in_quotes (
     },
 ];
 
+/// How far a database is, against this build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Migrations recorded in the database (0 for one never migrated).
+    pub applied: usize,
+    /// Migrations this build knows.
+    pub build: usize,
+}
+
 /// The SQLite migrations, for `rusqlite_migration` (which numbers them in `user_version`).
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(MIGRATIONS.iter().map(|m| M::up(m.sqlite)).collect())

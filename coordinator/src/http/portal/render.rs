@@ -10,7 +10,7 @@ use super::upload::PHOTOS_PER_ITEM_MAX;
 use super::NOTE_CHARS_MAX;
 use crate::app::portal::Pickup;
 use crate::fleet::OpeningHours;
-use crate::http::counter::html_escape;
+use crate::http::page::html_escape;
 use crate::merchants::MerchantEntry;
 use crate::notify::templates::merchant_name;
 use crate::policy::MethodFees;

@@ -18,9 +18,9 @@ use qrcode::QrCode;
 use serde::Deserialize;
 
 use super::{merchant_of, portal_page, render};
-use crate::http::counter::html_escape;
 use crate::http::error::{ApiError, ApiPath};
 use crate::http::i18n::{lang_of, texts, Lang};
+use crate::http::page::html_escape;
 use crate::http::session::{csrf_token, Browser};
 use crate::notify::{is_token_shaped, token_hash};
 use crate::store::{self, lifecycle};

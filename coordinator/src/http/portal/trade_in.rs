@@ -19,8 +19,8 @@ use super::{
 };
 use crate::app::trade_in::{self, Offered};
 use crate::app::AppError;
-use crate::http::counter::html_escape;
 use crate::http::error::{ApiError, ApiPath};
+use crate::http::page::html_escape;
 use crate::http::receipt::yen;
 use crate::merchants::MerchantEntry;
 use crate::Ctx;

@@ -6,8 +6,7 @@
 use postgres::Client;
 
 use super::{PgError, PgTarget};
-use crate::store::probe::SchemaStatus;
-use crate::store::schema::MIGRATIONS;
+use crate::store::schema::{SchemaStatus, MIGRATIONS};
 
 /// One row per applied migration (1-based, in `schema::MIGRATIONS` order).
 pub const VERSIONS_TABLE: &str = "modori_schema_versions";
