@@ -301,20 +301,24 @@ async fn a_customer_gets_a_trade_in_quote_on_the_portal() -> anyhow::Result<()> 
     );
     // A form from elsewhere (no cookie of the page) is refused; a SKU the page did not offer
     // is asked again.
-    let post = |body: String| {
+    let post = |cookie: String, body: String| {
         let http = fleet.http();
         async move {
+            let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+            if !cookie.is_empty() {
+                headers.push(("Cookie", cookie.as_str()));
+            }
             modori_tests::http_raw(
                 http,
                 "POST",
                 "/r/brand-a/trade-in",
-                &[("Content-Type", "application/x-www-form-urlencoded")],
+                &headers,
                 Some(body.as_bytes()),
             )
             .await
         }
     };
-    let res = post("csrf=00&sku=PHN-MINI&condition=good".into()).await?;
+    let res = post(String::new(), "csrf=00&sku=PHN-MINI&condition=good".into()).await?;
     assert_eq!(res.status, 403, "{}", res.body);
     let form =
         modori_tests::http_raw(fleet.http(), "GET", "/r/brand-a/trade-in", &[], None).await?;
@@ -327,42 +331,19 @@ async fn a_customer_gets_a_trade_in_quote_on_the_portal() -> anyhow::Result<()> 
         .split_once('=')
         .map(|(_, v)| v.to_owned())
         .unwrap_or_default();
-    let res = modori_tests::http_raw(
-        fleet.http(),
-        "POST",
-        "/r/brand-a/trade-in",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &cookie),
-        ],
-        Some(format!("csrf={csrf}&sku=TEE-WHT-M&condition=good").as_bytes()),
-    )
-    .await?;
-    assert_eq!(res.status, 422, "{}", res.body);
-    assert!(
-        res.body.contains("商品と状態を選んでください"),
-        "{}",
-        res.body
-    );
-    // In that condition, not bought.
-    let res = modori_tests::http_raw(
-        fleet.http(),
-        "POST",
-        "/r/brand-a/trade-in",
-        &[
-            ("Content-Type", "application/x-www-form-urlencoded"),
-            ("Cookie", &cookie),
-        ],
-        Some(format!("csrf={csrf}&sku=PHN-MINI&condition=like_new&lang=en").as_bytes()),
-    )
-    .await?;
-    assert_eq!(res.status, 422, "{}", res.body);
-    assert!(
-        res.body
-            .contains("We cannot buy this product in that condition"),
-        "{}",
-        res.body
-    );
+    for (fields, said) in [
+        ("sku=TEE-WHT-M&condition=good", "商品と状態を選んでください"),
+        ("sku=PHN-MINI&condition=mint", "商品と状態を選んでください"),
+        // In that condition, not bought.
+        (
+            "sku=PHN-MINI&condition=like_new&lang=en",
+            "We cannot buy this product in that condition",
+        ),
+    ] {
+        let res = post(cookie.clone(), format!("csrf={csrf}&{fields}")).await?;
+        assert_eq!(res.status, 422, "{fields}: {}", res.body);
+        assert!(res.body.contains(said), "{fields}: {}", res.body);
+    }
     fleet.shutdown().await;
     Ok(())
 }

@@ -213,38 +213,34 @@ async fn quote(
             render::stale_form(&name, lang),
         ));
     };
-    let csrf = csrf.to_owned();
-    let offered = trade_in::offered(&ctx, merchant.as_str()).await?;
-    let refused = |status: StatusCode, problem: &str| {
-        let html = form_html(&name, lang, &csrf, &offered, Some(problem));
-        Ok(with_csrf_cookie(portal_page(status, html), &csrf))
-    };
-    // Only what the page offered: a SKU it did not list is a form from elsewhere.
-    let (Some(Offered { sku, .. }), Ok(condition)) = (
-        offered.iter().find(|o| o.sku == form.sku),
-        Condition::parse(&form.condition),
-    ) else {
-        return refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            lang.pick(
-                "商品と状態を選んでください。",
-                "Choose a product and its condition.",
-            ),
-        );
-    };
-    match trade_in::quote(&ctx, merchant.as_str(), sku, condition).await {
-        Ok(q) => {
-            tracing::info!(merchant = %merchant, quote_id = %q.quote_id, sku = %q.sku,
-                           condition = %q.condition, quote_yen = q.quote_yen, "trade-in quoted on the portal");
-            Ok(portal_page(StatusCode::OK, quote_html(&name, lang, &q)))
-        }
-        Err(AppError::Unknown { .. }) => refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            lang.pick(
+    // The quote checks what the page offered (a product of the catalogue the merchant buys
+    // back, at a priced grade); the offer is read again only to show the form once more.
+    let choose = lang.pick(
+        "商品と状態を選んでください。",
+        "Choose a product and its condition.",
+    );
+    let problem = match Condition::parse(&form.condition) {
+        // A condition or a SKU the page did not list is a form from elsewhere.
+        Err(_) => choose,
+        Ok(condition) => match trade_in::quote(&ctx, merchant.as_str(), &form.sku, condition).await
+        {
+            Ok(q) => {
+                tracing::info!(merchant = %merchant, quote_id = %q.quote_id, sku = %q.sku,
+                               condition = %q.condition, quote_yen = q.quote_yen, "trade-in quoted on the portal");
+                return Ok(portal_page(StatusCode::OK, quote_html(&name, lang, &q)));
+            }
+            Err(AppError::Unknown { field, .. }) if field == "sku" => choose,
+            Err(AppError::Unknown { .. }) => lang.pick(
                 "この状態の商品は買取できません。",
                 "We cannot buy this product in that condition.",
             ),
-        ),
-        Err(e) => Err(e.into()),
-    }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let offered = trade_in::offered(&ctx, merchant.as_str()).await?;
+    let html = form_html(&name, lang, csrf, &offered, Some(problem));
+    Ok(with_csrf_cookie(
+        portal_page(StatusCode::UNPROCESSABLE_ENTITY, html),
+        csrf,
+    ))
 }
