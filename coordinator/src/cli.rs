@@ -29,64 +29,59 @@ struct Cli {
     command: Command,
 }
 
+/// `--config`: the coordinator's config file, for every command that reads it.
+#[derive(clap::Args)]
+struct ConfigArg {
+    #[arg(
+        long,
+        short,
+        env = "MODORI_COORD_CONFIG",
+        default_value = "/etc/modori/coordinator.toml"
+    )]
+    config: PathBuf,
+}
+
+impl std::ops::Deref for ConfigArg {
+    type Target = PathBuf;
+
+    fn deref(&self) -> &PathBuf {
+        &self.config
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the coordinator service.
     Run {
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
         /// Validate the config file (and the fleet files it names) and exit.
         #[arg(long)]
         check_config: bool,
     },
     /// Validate the config file (and the fleet files it names) and exit.
     CheckConfig {
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Check the database: reachable (and how fast), migrations current. One line per check;
     /// exits non-zero when one fails. Changes nothing.
     Check {
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Write a consistent snapshot of the coordinator database to FILE (safe while it runs).
     Backup {
         file: PathBuf,
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Replace the coordinator database with a backup (its next start numbers commands in a new
     /// epoch, as every start does). Stop the coordinator first.
     Restore {
         file: PathBuf,
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Copy the coordinator's SQLite database, every table, into a fresh PostgreSQL database
     /// (migrated first), in one transaction kept only when every table's row count and checksum
@@ -96,13 +91,8 @@ enum Command {
         /// from PGPASSWORD when the URL has none; TLS verified against storage.ca_file).
         #[arg(long)]
         to: String,
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Certificates of the fleet.
     Pki {
@@ -127,34 +117,19 @@ enum KeysCommand {
         /// Who or what uses it.
         #[arg(long)]
         label: Option<String>,
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// List the keys (never their secrets).
     List {
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Revoke a key by its id: its next request is refused.
     Revoke {
         id: String,
-        #[arg(
-            long,
-            short,
-            env = "MODORI_COORD_CONFIG",
-            default_value = "/etc/modori/coordinator.toml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: ConfigArg,
     },
     /// Print a new key and its SHA-256 for an `[[api_keys]]` entry of the config; stores
     /// nothing.
