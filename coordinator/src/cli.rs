@@ -264,6 +264,9 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             let lock = lock_data_dir(&config)?;
             tracing::info!(lock = %lock.path().display(), pid = std::process::id(), "data dir locked");
             runtime()?.block_on(async {
+                // Before the listeners open: a SIGHUP sent as soon as the API answers must
+                // reload, not end the process (the default action of an uncaught SIGHUP).
+                let signals = StopAndReload::install()?;
                 let coordinator = Coordinator::start(config, fleet)
                     .await
                     .context("starting the coordinator")?;
@@ -274,7 +277,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
                     COORDINATOR_DB_PROBE_FAILPOINT,
                     stopped,
                 );
-                serve_until_stopped(&coordinator, &path).await?;
+                serve_until_stopped(&coordinator, &path, signals).await?;
                 tracing::info!("stopping");
                 modori_runtime::systemd::notify_stopping();
                 let _ = stop.send(true);
@@ -450,17 +453,32 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
+/// The signals `run` answers, caught from before the coordinator starts.
+struct StopAndReload {
+    term: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl StopAndReload {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        })
+    }
+}
+
 /// Runs until SIGTERM or Ctrl-C. SIGHUP re-reads the HTTPS certificate and key, and the
-/// config file, replacing the revocation list and the configured API keys (other keys take effect at the next start); a file that no longer loads is reported
-/// and the current list is kept.
+/// config file, replacing the revocation list and the configured API keys (other keys take
+/// effect at the next start); a file that no longer loads is reported and the current list is
+/// kept.
 async fn serve_until_stopped(
     coordinator: &Coordinator,
     path: &std::path::Path,
+    signals: StopAndReload,
 ) -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .context("installing the SIGHUP handler")?;
+    let StopAndReload { mut term, mut hup } = signals;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
