@@ -252,6 +252,10 @@ fn lock_data_dir(config: &AgentConfig) -> anyhow::Result<DirLock> {
 }
 
 async fn run(config: AgentConfig) -> anyhow::Result<()> {
+    // Caught from before the start: a SIGTERM during it then stops the agent cleanly rather
+    // than ending the process by the signal's default action.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     let agent = Agent::start(config).await.context("starting the agent")?;
     // The database is open: the site can work, whether or not the coordinator answers.
     modori_runtime::systemd::notify_ready();
@@ -261,7 +265,10 @@ async fn run(config: AgentConfig) -> anyhow::Result<()> {
         AGENT_DB_PROBE_FAILPOINT,
         stopped,
     );
-    wait_for_signal().await?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     tracing::info!("stopping");
     modori_runtime::systemd::notify_stopping();
     let _ = stop.send(true);
@@ -269,15 +276,5 @@ async fn run(config: AgentConfig) -> anyhow::Result<()> {
         let _ = w.await;
     }
     agent.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
     Ok(())
 }
