@@ -239,13 +239,13 @@ mod tests {
             .unwrap();
         assert_eq!(stored, 0, "the secret itself is never stored");
         assert_eq!(
-            authenticate(&conn, &a).unwrap(),
+            authenticate(&mut conn, &a).unwrap(),
             Some((rec.id.clone(), Scope::Ops))
         );
         revoke(&mut conn, &rec.id, 3, false).unwrap();
-        assert_eq!(authenticate(&conn, &a).unwrap(), None);
-        assert!(authenticate(&conn, &b).unwrap().is_some());
-        assert_eq!(authenticate(&conn, "modori_nope").unwrap(), None);
+        assert_eq!(authenticate(&mut conn, &a).unwrap(), None);
+        assert!(authenticate(&mut conn, &b).unwrap().is_some());
+        assert_eq!(authenticate(&mut conn, "modori_nope").unwrap(), None);
         assert!(matches!(
             revoke(&mut conn, "ak-none", 4, false),
             Err(ApiKeyError::UnknownKey(_))
@@ -266,19 +266,19 @@ mod tests {
         assert_eq!(sync_config_keys(&mut conn, &both, 2).unwrap(), 2);
         // A new scope for the same key is taken from the config.
         sync_config_keys(&mut conn, &[entry(&a, "ops"), entry(&b, "merchant:n")], 3).unwrap();
-        let scope = authenticate(&conn, &b.key).unwrap().map(|(_, s)| s);
+        let scope = authenticate(&mut conn, &b.key).unwrap().map(|(_, s)| s);
         assert_eq!(scope, Some(Scope::parse("merchant:n").unwrap()));
         // Dropped from the config: revoked.
         assert_eq!(
             sync_config_keys(&mut conn, &[entry(&a, "ops")], 4).unwrap(),
             1
         );
-        assert_eq!(authenticate(&conn, &b.key).unwrap(), None);
+        assert_eq!(authenticate(&mut conn, &b.key).unwrap(), None);
         // Revoked by hand: a restart with the same config does not bring it back.
-        let (id, _) = authenticate(&conn, &a.key).unwrap().unwrap();
+        let (id, _) = authenticate(&mut conn, &a.key).unwrap().unwrap();
         revoke(&mut conn, &id, 5, false).unwrap();
         sync_config_keys(&mut conn, &[entry(&a, "ops")], 6).unwrap();
-        assert_eq!(authenticate(&conn, &a.key).unwrap(), None);
+        assert_eq!(authenticate(&mut conn, &a.key).unwrap(), None);
     }
 
     #[test]

@@ -378,8 +378,8 @@ fn keys_command(command: KeysCommand) -> anyhow::Result<()> {
         }
         KeysCommand::List { config } => {
             let config = CoordinatorConfig::load(&config)?;
-            let conn = open_keys_db(&config)?;
-            for k in apikeys::list(&conn, apikeys::KEYS_LIST_MAX)? {
+            let mut conn = open_keys_db(&config)?;
+            for k in apikeys::list(&mut conn, apikeys::KEYS_LIST_MAX)? {
                 let state = match k.revoked_ms {
                     Some(_) => "revoked",
                     None => "live",

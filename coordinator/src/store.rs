@@ -66,6 +66,7 @@ pub mod rules;
 pub mod runs;
 pub mod sessions;
 pub mod site_activity;
+pub mod sql;
 pub mod stock;
 pub mod styles;
 pub mod tallies;
@@ -110,6 +111,9 @@ pub enum StoreError {
     Wire(#[from] WireError),
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// A statement failed through [`sql::Sql`] (on either backend).
+    #[error("database error: {0}")]
+    Sql(sql::SqlError),
     #[error("command payload of {0} bytes is over the {ITEM_PAYLOAD_BYTES_MAX}-byte limit")]
     PayloadTooLarge(usize),
 }
@@ -130,10 +134,24 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<sql::SqlError> for StoreError {
+    fn from(e: sql::SqlError) -> Self {
+        match e {
+            // SQLite's own error keeps its kind (conflict, busy, corrupt).
+            sql::SqlError::Sqlite(e) => Self::from(e),
+            e => Self::Sql(e),
+        }
+    }
+}
+
 impl StoreError {
     /// A row with this key (an RMA, an id) is stored already.
     pub fn is_unique_violation(&self) -> bool {
-        matches!(self, Self::Conflict(_))
+        match self {
+            Self::Conflict(_) => true,
+            Self::Sql(e) => e.is_conflict(),
+            _ => false,
+        }
     }
 }
 

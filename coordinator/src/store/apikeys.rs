@@ -1,13 +1,19 @@
 //! The `api_keys` table: keys made, listed, revoked, looked up per request, and the configured
 //! ones kept in step with the config. Only the SHA-256 of a key is stored.
 
+use super::sql::{in_transaction, Row, Sql, SqlError};
 use rand::TryRngCore;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::StoreError;
 use crate::apikeys::{
     check_label, generate, hex, sha256_hex, ApiKeyError, ConfigKey, Scope, Source, KEY_BYTES_MAX,
 };
+
+impl From<super::sql::SqlError> for ApiKeyError {
+    fn from(e: super::sql::SqlError) -> Self {
+        Self::Store(StoreError::from(e))
+    }
+}
 
 impl From<rusqlite::Error> for ApiKeyError {
     fn from(e: rusqlite::Error) -> Self {
@@ -42,7 +48,7 @@ fn config_id(sha256: &str) -> String {
 
 /// Makes and stores a key; returns the secret (to show once) and its record.
 pub fn create(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     scope: &Scope,
     label: Option<&str>,
     source: Source,
@@ -53,7 +59,14 @@ pub fn create(
     let id = new_id()?;
     conn.execute(
         "INSERT INTO api_keys (id, sha256, scope, label, source, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![id, generated.sha256, scope.to_string(), label, source.as_str(), now_ms],
+        &[
+            &id,
+            &generated.sha256,
+            &scope.to_string(),
+            &label,
+            &source.as_str(),
+            &now_ms,
+        ],
     )?;
     tracing::info!(key_id = %id, scope = %scope, source = source.as_str(), "API key created");
     Ok((
@@ -88,7 +101,7 @@ fn record(
     })
 }
 
-fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+fn raw(r: &Row) -> Result<RawRow, SqlError> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -102,12 +115,12 @@ fn raw(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
 const COLUMNS: &str = "id, scope, label, source, created_ms, revoked_ms";
 
 /// Keys, newest first, revoked ones included; at most `limit`.
-pub fn list(conn: &Connection, limit: usize) -> Result<Vec<KeyRecord>, ApiKeyError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM api_keys ORDER BY created_ms DESC, id LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], raw)?;
-    rows.map(|r| record(r?)).collect()
+pub fn list(conn: &mut dyn Sql, limit: usize) -> Result<Vec<KeyRecord>, ApiKeyError> {
+    let rows = conn.query(
+        &format!("SELECT {COLUMNS} FROM api_keys ORDER BY created_ms DESC, id LIMIT ?1"),
+        &[&i64::try_from(limit).unwrap_or(i64::MAX)],
+    )?;
+    rows.iter().map(|r| record(raw(r)?)).collect()
 }
 
 /// Revokes a key; revoking a revoked key changes nothing. Returns its record.
@@ -116,39 +129,45 @@ pub fn list(conn: &Connection, limit: usize) -> Result<Vec<KeyRecord>, ApiKeyErr
 /// over the API nobody could make a key again. The command line, run on the coordinator's
 /// machine, may revoke it.
 pub fn revoke(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     id: &str,
     now_ms: i64,
     keep_last_ops: bool,
 ) -> Result<KeyRecord, ApiKeyError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    if keep_last_ops {
-        // Checked in the same transaction as the update: two concurrent revocations of the
-        // last two ops keys cannot both pass.
-        let (is_live_ops, n_live_ops): (bool, i64) = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM api_keys
-                            WHERE id = ?1 AND scope = 'ops' AND revoked_ms IS NULL),
-                    (SELECT COUNT(*) FROM api_keys WHERE scope = 'ops' AND revoked_ms IS NULL)",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if is_live_ops && n_live_ops <= 1 {
-            return Err(ApiKeyError::LastOpsKey(id.to_owned()));
+    let (row, n_sessions) = in_transaction(conn, |tx| {
+        if keep_last_ops {
+            // Checked in the same transaction as the update: two concurrent revocations of
+            // the last two ops keys cannot both pass. On PostgreSQL the live ops keys are
+            // locked for it (SQLite's immediate transaction already excludes other writers).
+            let lock = match tx.dialect() {
+                super::sql::Dialect::Sqlite => "",
+                super::sql::Dialect::Postgres => " FOR UPDATE",
+            };
+            let live_ops: Vec<String> = tx
+                .query(
+                    &format!(
+                        "SELECT id FROM api_keys WHERE scope = 'ops' AND revoked_ms IS NULL{lock}"
+                    ),
+                    &[],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect::<Result<_, _>>()?;
+            if live_ops.iter().any(|k| k == id) && live_ops.len() <= 1 {
+                return Err(ApiKeyError::LastOpsKey(id.to_owned()));
+            }
         }
-    }
-    tx.execute(
-        "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
-        params![id, now_ms],
-    )?;
-    let n_sessions = super::sessions::close_of_key(&tx, id)?;
-    let row = tx
-        .query_row(
+        tx.execute(
+            "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms IS NULL",
+            &[&id, &now_ms],
+        )?;
+        let n_sessions = super::sessions::close_of_key(tx, id)?;
+        let row = tx.query_opt(
             &format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"),
-            [id],
-            raw,
-        )
-        .optional()?;
-    tx.commit()?;
+            &[&id],
+        )?;
+        Ok::<_, ApiKeyError>((row.map(|r| raw(&r)).transpose()?, n_sessions))
+    })?;
     let row = row.ok_or_else(|| ApiKeyError::UnknownKey(id.chars().take(80).collect()))?;
     tracing::info!(key_id = %id, n_sessions, "API key revoked");
     record(row)
@@ -157,7 +176,7 @@ pub fn revoke(
 /// The live key `presented` is, if any: (id, scope). Unknown, revoked and malformed keys are
 /// all `None`, so a caller learns nothing about which.
 pub fn authenticate(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     presented: &str,
 ) -> Result<Option<(String, Scope)>, ApiKeyError> {
     // Any presented value is hashed and looked up (a key an operator made by hand need not
@@ -166,9 +185,12 @@ pub fn authenticate(
         return Ok(None);
     }
     let row: Option<(String, String)> = conn
-        .prepare_cached("SELECT id, scope FROM api_keys WHERE sha256 = ?1 AND revoked_ms IS NULL")?
-        .query_row([sha256_hex(presented)], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?;
+        .query_opt(
+            "SELECT id, scope FROM api_keys WHERE sha256 = ?1 AND revoked_ms IS NULL",
+            &[&sha256_hex(presented)],
+        )?
+        .map(|r| Ok::<_, SqlError>((r.get(0)?, r.get(1)?)))
+        .transpose()?;
     row.map(|(id, scope)| {
         Scope::parse(&scope)
             .map(|s| (id.clone(), s))
@@ -181,39 +203,43 @@ pub fn authenticate(
 /// updated, ones no longer listed revoked. A configured key revoked through the API or the
 /// CLI stays revoked (remove it from the config and make a new one). Returns how many are live.
 pub fn sync_config_keys(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     keys: &[ConfigKey],
     now_ms: i64,
 ) -> Result<usize, ApiKeyError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for k in keys {
-        tx.execute(
-            "INSERT INTO api_keys (id, sha256, scope, label, source, created_ms) VALUES (?1, ?2, ?3, ?4, 'config', ?5)
-             ON CONFLICT (sha256) DO UPDATE SET scope = excluded.scope, label = excluded.label
-             WHERE api_keys.source = 'config'",
-            params![config_id(&k.sha256), k.sha256, k.scope.to_string(), k.label, now_ms],
-        )?;
-    }
     let listed: std::collections::HashSet<&str> = keys.iter().map(|k| k.sha256.as_str()).collect();
-    let stale: Vec<String> = tx
-        .prepare("SELECT sha256 FROM api_keys WHERE source = 'config' AND revoked_ms IS NULL")?
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<Vec<String>, _>>()?
-        .into_iter()
-        .filter(|h| !listed.contains(h.as_str()))
-        .collect();
-    for h in &stale {
-        tx.execute(
-            "UPDATE api_keys SET revoked_ms = ?2 WHERE sha256 = ?1",
-            params![h, now_ms],
-        )?;
-    }
-    let live: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM api_keys WHERE source = 'config' AND revoked_ms IS NULL",
-        [],
-        |r| r.get(0),
-    )?;
-    tx.commit()?;
+    let (stale, live) = in_transaction(conn, |tx| {
+        for k in keys {
+            tx.execute(
+                "INSERT INTO api_keys (id, sha256, scope, label, source, created_ms) VALUES (?1, ?2, ?3, ?4, 'config', ?5)
+                 ON CONFLICT (sha256) DO UPDATE SET scope = excluded.scope, label = excluded.label
+                 WHERE api_keys.source = 'config'",
+                &[&config_id(&k.sha256), &k.sha256, &k.scope.to_string(), &k.label, &now_ms],
+            )?;
+        }
+        let stale: Vec<String> = tx
+            .query(
+                "SELECT sha256 FROM api_keys WHERE source = 'config' AND revoked_ms IS NULL",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get::<String>(0))
+            .filter(|h| h.as_ref().map_or(true, |h| !listed.contains(h.as_str())))
+            .collect::<Result<_, _>>()?;
+        for h in &stale {
+            tx.execute(
+                "UPDATE api_keys SET revoked_ms = ?2 WHERE sha256 = ?1",
+                &[h, &now_ms],
+            )?;
+        }
+        let live: i64 = tx
+            .query_one(
+                "SELECT COUNT(*) FROM api_keys WHERE source = 'config' AND revoked_ms IS NULL",
+                &[],
+            )?
+            .get(0)?;
+        Ok::<_, SqlError>((stale, live))
+    })?;
     if !stale.is_empty() {
         tracing::info!(
             n_revoked = stale.len(),
@@ -225,12 +251,12 @@ pub fn sync_config_keys(
 
 /// Revokes every live key made by `source` (the demo replaces its keys at each run).
 pub fn revoke_all_from(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     source: Source,
     now_ms: i64,
-) -> Result<usize, ApiKeyError> {
+) -> Result<u64, ApiKeyError> {
     Ok(conn.execute(
         "UPDATE api_keys SET revoked_ms = ?2 WHERE source = ?1 AND revoked_ms IS NULL",
-        params![source.as_str(), now_ms],
+        &[&source.as_str(), &now_ms],
     )?)
 }

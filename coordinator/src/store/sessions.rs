@@ -3,7 +3,7 @@
 //! key it was opened by, its scope and its expiry; a session whose key is no longer live is
 //! gone, whatever revoked the key (the API, the command line, the config).
 
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use super::sql::{in_transaction, Sql, SqlError};
 
 use crate::apikeys::{ApiKeyError, Scope};
 
@@ -31,55 +31,57 @@ pub struct Session {
 /// Stores a session under the hash of its id; expired sessions are pruned first and, past
 /// `n_max`, those closest to expiry make room. Returns how many sessions are open.
 pub fn open(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     sha256: &str,
     session: &Session,
     now_ms: i64,
     n_max: usize,
 ) -> Result<usize, ApiKeyError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now_ms])?;
-    let n_open: i64 = tx.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
-    let n_max = i64::try_from(n_max).unwrap_or(i64::MAX).max(1);
-    if n_open >= n_max {
+    let n_open = in_transaction(conn, |tx| {
+        tx.execute("DELETE FROM sessions WHERE expires_ms <= ?1", &[&now_ms])?;
+        let n_open = count_in(tx)?;
+        let n_max = i64::try_from(n_max).unwrap_or(i64::MAX).max(1);
+        if n_open >= n_max {
+            tx.execute(
+                "DELETE FROM sessions WHERE sha256 IN
+                     (SELECT sha256 FROM sessions ORDER BY expires_ms, sha256 LIMIT ?1)",
+                &[&(n_open - n_max + 1)],
+            )?;
+        }
         tx.execute(
-            "DELETE FROM sessions WHERE sha256 IN
-                 (SELECT sha256 FROM sessions ORDER BY expires_ms, sha256 LIMIT ?1)",
-            [n_open - n_max + 1],
+            "INSERT INTO sessions (sha256, key_id, scope, created_ms, expires_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                &sha256,
+                &session.key_id,
+                &session.scope.to_string(),
+                &now_ms,
+                &session.expires_ms,
+            ],
         )?;
-    }
-    tx.execute(
-        "INSERT INTO sessions (sha256, key_id, scope, created_ms, expires_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            sha256,
-            session.key_id,
-            session.scope.to_string(),
-            now_ms,
-            session.expires_ms
-        ],
-    )?;
-    let n_open: i64 = tx.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
-    tx.commit()?;
+        count_in(tx)
+    })?;
     Ok(usize::try_from(n_open).unwrap_or(0))
+}
+
+fn count_in(conn: &mut dyn Sql) -> Result<i64, SqlError> {
+    conn.query_one("SELECT COUNT(*) FROM sessions", &[])?.get(0)
 }
 
 /// The session stored under `sha256` if it has not expired and its key is live. An expired
 /// session, or one whose key was revoked, is deleted on the way.
-pub fn live(conn: &Connection, sha256: &str, now_ms: i64) -> Result<Option<Session>, ApiKeyError> {
-    let row: Option<(String, String, i64, bool)> = conn
-        .prepare_cached(
-            "SELECT s.key_id, s.scope, s.expires_ms,
-                    EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.key_id AND k.revoked_ms IS NULL)
-             FROM sessions s WHERE s.sha256 = ?1",
-        )?
-        .query_row([sha256], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })
-        .optional()?;
-    let Some((key_id, scope, expires_ms, key_live)) = row else {
+pub fn live(conn: &mut dyn Sql, sha256: &str, now_ms: i64) -> Result<Option<Session>, ApiKeyError> {
+    let Some(row) = conn.query_opt(
+        "SELECT s.key_id, s.scope, s.expires_ms,
+                EXISTS (SELECT 1 FROM api_keys k WHERE k.id = s.key_id AND k.revoked_ms IS NULL)
+         FROM sessions s WHERE s.sha256 = ?1",
+        &[&sha256],
+    )?
+    else {
         return Ok(None);
     };
+    let (key_id, scope, expires_ms, key_live): (String, String, i64, bool) =
+        (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
     if expires_ms <= now_ms || !key_live {
         close(conn, sha256)?;
         return Ok(None);
@@ -96,31 +98,29 @@ pub fn live(conn: &Connection, sha256: &str, now_ms: i64) -> Result<Option<Sessi
 }
 
 /// Ends the session stored under `sha256` (a logout); ending an unknown one changes nothing.
-pub fn close(conn: &Connection, sha256: &str) -> Result<(), ApiKeyError> {
-    conn.prepare_cached("DELETE FROM sessions WHERE sha256 = ?1")?
-        .execute([sha256])?;
+pub fn close(conn: &mut dyn Sql, sha256: &str) -> Result<(), ApiKeyError> {
+    conn.execute("DELETE FROM sessions WHERE sha256 = ?1", &[&sha256])?;
     Ok(())
 }
 
 /// Ends every session opened by key `key_id` (the key was revoked).
-pub fn close_of_key(conn: &Connection, key_id: &str) -> Result<usize, ApiKeyError> {
-    Ok(conn.execute("DELETE FROM sessions WHERE key_id = ?1", [key_id])?)
+pub fn close_of_key(conn: &mut dyn Sql, key_id: &str) -> Result<u64, ApiKeyError> {
+    Ok(conn.execute("DELETE FROM sessions WHERE key_id = ?1", &[&key_id])?)
 }
 
 /// Deletes the sessions that expired by `now_ms`, and those of keys no longer live; returns
 /// how many.
-pub fn prune(conn: &Connection, now_ms: i64) -> Result<usize, ApiKeyError> {
+pub fn prune(conn: &mut dyn Sql, now_ms: i64) -> Result<u64, ApiKeyError> {
     Ok(conn.execute(
         "DELETE FROM sessions WHERE expires_ms <= ?1
             OR NOT EXISTS (SELECT 1 FROM api_keys k WHERE k.id = sessions.key_id AND k.revoked_ms IS NULL)",
-        [now_ms],
+        &[&now_ms],
     )?)
 }
 
 /// How many sessions are stored.
-pub fn count(conn: &Connection) -> Result<usize, ApiKeyError> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
-    Ok(usize::try_from(n).unwrap_or(0))
+pub fn count(conn: &mut dyn Sql) -> Result<usize, ApiKeyError> {
+    Ok(usize::try_from(count_in(conn)?).unwrap_or(0))
 }
 
 #[cfg(test)]
@@ -129,8 +129,8 @@ mod tests {
     use crate::apikeys::Source;
     use crate::store::apikeys;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
+    fn db() -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         crate::store::migrations().to_latest(&mut conn).unwrap();
         conn
     }
@@ -150,13 +150,20 @@ mod tests {
         let (_, other) = apikeys::create(&mut conn, &Scope::Ops, None, Source::Api, 0).unwrap();
         open(&mut conn, "a", &session(&key.id, 100), 0, 10).unwrap();
         open(&mut conn, "b", &session(&other.id, 100), 0, 10).unwrap();
-        assert_eq!(live(&conn, "a", 99).unwrap(), Some(session(&key.id, 100)));
-        assert_eq!(live(&conn, "zz", 1).unwrap(), None);
-        assert_eq!(live(&conn, "a", 100).unwrap(), None);
-        assert_eq!(count(&conn).unwrap(), 1, "the expired session was deleted");
+        assert_eq!(
+            live(&mut conn, "a", 99).unwrap(),
+            Some(session(&key.id, 100))
+        );
+        assert_eq!(live(&mut conn, "zz", 1).unwrap(), None);
+        assert_eq!(live(&mut conn, "a", 100).unwrap(), None);
+        assert_eq!(
+            count(&mut conn).unwrap(),
+            1,
+            "the expired session was deleted"
+        );
         apikeys::revoke(&mut conn, &other.id, 1, false).unwrap();
-        assert_eq!(live(&conn, "b", 1).unwrap(), None);
-        assert_eq!(count(&conn).unwrap(), 0);
+        assert_eq!(live(&mut conn, "b", 1).unwrap(), None);
+        assert_eq!(count(&mut conn).unwrap(), 0);
     }
 
     #[test]
@@ -167,20 +174,23 @@ mod tests {
         for (i, h) in ["a", "b", "c"].iter().enumerate() {
             open(&mut conn, h, &session(&key.id, 100 + i as i64), 20, 3).unwrap();
         }
-        assert_eq!(count(&conn).unwrap(), 3);
-        assert_eq!(live(&conn, "old", 20).unwrap(), None);
-        assert_eq!(live(&conn, "a", 21).unwrap(), Some(session(&key.id, 100)));
+        assert_eq!(count(&mut conn).unwrap(), 3);
+        assert_eq!(live(&mut conn, "old", 20).unwrap(), None);
+        assert_eq!(
+            live(&mut conn, "a", 21).unwrap(),
+            Some(session(&key.id, 100))
+        );
         assert_eq!(
             open(&mut conn, "d", &session(&key.id, 200), 21, 3).unwrap(),
             3
         );
         assert_eq!(
-            live(&conn, "a", 21).unwrap(),
+            live(&mut conn, "a", 21).unwrap(),
             None,
             "closest to expiry made room"
         );
-        assert!(live(&conn, "d", 21).unwrap().is_some());
-        assert_eq!(prune(&conn, 102).unwrap(), 2);
-        assert_eq!(count(&conn).unwrap(), 1);
+        assert!(live(&mut conn, "d", 21).unwrap().is_some());
+        assert_eq!(prune(&mut conn, 102).unwrap(), 2);
+        assert_eq!(count(&mut conn).unwrap(), 1);
     }
 }

@@ -1,0 +1,218 @@
+//! The store's functions that run through `store::sql::Sql` give the same answers on SQLite
+//! and on a real PostgreSQL (`modori_tests::postgres`): each scenario runs on both, from a
+//! freshly migrated database, and what it observes must be equal and as expected.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use modori_coordinator::apikeys::{sha256_hex, ConfigKey, Scope, Source};
+use modori_coordinator::store::pg::migrate;
+use modori_coordinator::store::pg::{Backend, PgTarget};
+use modori_coordinator::store::sql::{in_transaction, Dialect, PgSql, Sql, SqlError};
+use modori_coordinator::store::{apikeys, migrations, sessions};
+use modori_tests::postgres::Cluster;
+
+/// A backend's name, a freshly migrated database on it, and the cluster serving it (kept
+/// until the scenario ends: the shared cluster stops when the last test lets it go).
+type Db = (&'static str, Box<dyn Sql>, Option<Arc<Cluster>>);
+
+/// A freshly migrated database of each backend; PostgreSQL only when it is installed (the
+/// test script requires it).
+fn backends() -> anyhow::Result<Vec<Db>> {
+    let mut sqlite = rusqlite::Connection::open_in_memory()?;
+    migrations().to_latest(&mut sqlite)?;
+    let mut out: Vec<Db> = vec![("SQLite", Box::new(sqlite), None)];
+    if let Some(cluster) = Cluster::shared()? {
+        let url = cluster.url(&cluster.create_database()?);
+        let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
+            anyhow::bail!("{url} chose SQLite");
+        };
+        let target: PgTarget = *target;
+        let mut client = target.connect(None)?;
+        migrate::to_latest(&mut client, &target)?;
+        out.push(("PostgreSQL", Box::new(PgSql::new(client)), Some(cluster)));
+    }
+    Ok(out)
+}
+
+/// Runs `scenario` on every backend and checks they observed the same.
+fn same_on_both<T: PartialEq + Debug>(
+    scenario: impl Fn(&mut dyn Sql) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut seen: Vec<(&str, T)> = Vec::new();
+    for (name, mut conn, _cluster) in backends()? {
+        let observed = scenario(conn.as_mut()).map_err(|e| e.context(name))?;
+        seen.push((name, observed));
+    }
+    let (first_name, first) = seen.remove(0);
+    for (name, other) in seen {
+        assert_eq!(
+            first, other,
+            "{first_name} (left) and {name} (right) differ"
+        );
+    }
+    Ok(first)
+}
+
+#[test]
+fn values_of_every_kind_cross_both_backends_unchanged() -> anyhow::Result<()> {
+    let row = same_on_both(|c| {
+        c.batch(match c.dialect() {
+            Dialect::Sqlite => "CREATE TABLE kinds (i INTEGER, r REAL, s TEXT, b BLOB, n INTEGER)",
+            Dialect::Postgres => {
+                "CREATE TABLE kinds (i BIGINT, r DOUBLE PRECISION, s TEXT, b BYTEA, n BIGINT)"
+            }
+        })?;
+        c.execute(
+            "INSERT INTO kinds VALUES (?1, ?2, ?3, ?4, ?5)",
+            &[
+                &i64::MIN,
+                &-0.25f64,
+                &"戻り '?1'",
+                &vec![0u8, 1, 255],
+                &None::<i64>,
+            ],
+        )?;
+        let row = c.query_one(
+            "SELECT i, r, s, b, n, COUNT(*) OVER (), s = ?1 FROM kinds",
+            &[&"戻り '?1'"],
+        )?;
+        Ok((
+            row.get::<i64>(0)?,
+            row.get::<f64>(1)?,
+            row.get::<String>(2)?,
+            row.get::<Vec<u8>>(3)?,
+            row.get::<Option<i64>>(4)?,
+            row.get::<i64>(5)?,
+            row.get::<bool>(6)?,
+        ))
+    })?;
+    assert_eq!(
+        row,
+        (
+            i64::MIN,
+            -0.25,
+            "戻り '?1'".into(),
+            vec![0, 1, 255],
+            None,
+            1,
+            true
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn a_failed_transaction_leaves_nothing_and_names_the_conflict() -> anyhow::Result<()> {
+    let n = same_on_both(|c| {
+        c.batch("CREATE TABLE once (k TEXT PRIMARY KEY)")?;
+        let r: Result<(), SqlError> = in_transaction(c, |tx| {
+            tx.execute("INSERT INTO once VALUES (?1)", &[&"a"])?;
+            tx.execute("INSERT INTO once VALUES (?1)", &[&"a"])?;
+            Ok(())
+        });
+        let e = r.expect_err("the second insert conflicts");
+        anyhow::ensure!(e.is_conflict(), "not seen as a conflict: {e}");
+        Ok(c.query_one("SELECT COUNT(*) FROM once", &[])?
+            .get::<i64>(0)?)
+    })?;
+    assert_eq!(n, 0);
+    Ok(())
+}
+
+#[test]
+fn api_keys_are_made_found_listed_synced_and_revoked_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        let (secret, made) = apikeys::create(c, &Scope::Ops, Some("night shift"), Source::Api, 5)?;
+        let found = apikeys::authenticate(c, &secret)?.map(|(id, s)| (id == made.id, s));
+        let unknown = apikeys::authenticate(c, "modori_nope")?;
+        // The only live ops key may not be revoked over the API; from the command line it may.
+        let refused = apikeys::revoke(c, &made.id, 6, true).is_err();
+        let configured = vec![
+            ConfigKey {
+                scope: Scope::Ops,
+                sha256: sha256_hex("cfg-one"),
+                label: None,
+            },
+            ConfigKey {
+                scope: Scope::Ops,
+                sha256: sha256_hex("cfg-two"),
+                label: Some("two".into()),
+            },
+        ];
+        let n_live = apikeys::sync_config_keys(c, &configured, 7)?;
+        let n_live_after = apikeys::sync_config_keys(c, &configured[..1], 8)?;
+        let two_gone = apikeys::authenticate(c, "cfg-two")?.is_none();
+        let revoked = apikeys::revoke(c, &made.id, 9, true)?;
+        let listed: Vec<(String, Option<i64>)> = apikeys::list(c, 10)?
+            .into_iter()
+            .map(|k| (k.source, k.revoked_ms))
+            .collect();
+        Ok((
+            found,
+            unknown,
+            refused,
+            n_live,
+            n_live_after,
+            two_gone,
+            revoked.revoked_ms,
+            listed,
+        ))
+    })?;
+    assert_eq!(seen.0, Some((true, Scope::Ops)));
+    assert_eq!(seen.1, None);
+    assert!(seen.2, "the last live ops key was revoked over the API");
+    assert_eq!((seen.3, seen.4), (2, 1));
+    assert!(seen.5, "a key taken out of the config still authenticates");
+    assert_eq!(seen.6, Some(9));
+    assert_eq!(seen.7.len(), 3);
+    Ok(())
+}
+
+#[test]
+fn sessions_live_until_expiry_or_their_key_is_revoked_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        let (_, key) = apikeys::create(c, &Scope::Ops, None, Source::Api, 0)?;
+        let (_, other) = apikeys::create(c, &Scope::Ops, None, Source::Api, 0)?;
+        let session = |key_id: &str, expires_ms| sessions::Session {
+            key_id: key_id.into(),
+            scope: Scope::Ops,
+            expires_ms,
+        };
+        let mut n_open = Vec::new();
+        n_open.push(sessions::open(c, "old", &session(&key.id, 10), 0, 3)?);
+        for (i, h) in ["a", "b", "c"].iter().enumerate() {
+            n_open.push(sessions::open(
+                c,
+                h,
+                &session(&key.id, 100 + i as i64),
+                20,
+                3,
+            )?);
+        }
+        n_open.push(sessions::open(c, "d", &session(&other.id, 200), 21, 3)?);
+        let a_made_room = sessions::live(c, "a", 21)?.is_none();
+        let b = sessions::live(c, "b", 21)?.map(|s| (s.scope, s.expires_ms));
+        apikeys::revoke(c, &other.id, 22, false)?;
+        let d_after_revoke = sessions::live(c, "d", 22)?.is_some();
+        let pruned = sessions::prune(c, 102)?;
+        Ok((
+            n_open,
+            a_made_room,
+            b,
+            d_after_revoke,
+            pruned,
+            sessions::count(c)?,
+        ))
+    })?;
+    assert_eq!(
+        seen.0,
+        vec![1, 1, 2, 3, 3],
+        "the expired one pruned, then at most 3"
+    );
+    assert!(seen.1, "the session closest to expiry made room");
+    assert_eq!(seen.2, Some((Scope::Ops, 101)));
+    assert!(!seen.3, "a revoked key's session lives on");
+    assert_eq!((seen.4, seen.5), (2, 0));
+    Ok(())
+}
