@@ -216,3 +216,46 @@ fn sessions_live_until_expiry_or_their_key_is_revoked_alike() -> anyhow::Result<
     assert_eq!((seen.4, seen.5), (2, 0));
     Ok(())
 }
+
+#[test]
+fn write_transactions_of_two_postgresql_connections_never_interleave() -> anyhow::Result<()> {
+    let Some(cluster) = Cluster::shared()? else {
+        return Ok(());
+    };
+    let url = cluster.url(&cluster.create_database()?);
+    let connect = || -> anyhow::Result<PgSql> {
+        let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
+            anyhow::bail!("{url} chose SQLite");
+        };
+        Ok(PgSql::new(target.connect(None)?))
+    };
+    let (mut a, mut b) = (connect()?, connect()?);
+    let events = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let note = |events: &Arc<std::sync::Mutex<Vec<&'static str>>>, e| {
+        events.lock().expect("no test thread panicked").push(e);
+    };
+    let (inside_tx, inside_rx) = std::sync::mpsc::channel();
+    let b_events = events.clone();
+    let b_thread = std::thread::spawn(move || -> anyhow::Result<()> {
+        inside_rx.recv()?;
+        in_transaction(&mut b, |_| {
+            note(&b_events, "b inside");
+            Ok::<_, SqlError>(())
+        })?;
+        Ok(())
+    });
+    in_transaction(&mut a, |_| {
+        note(&events, "a inside");
+        inside_tx.send(()).expect("b waits");
+        // Long enough for b to reach its BEGIN; b must still wait for a's end.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        note(&events, "a ends");
+        Ok::<_, SqlError>(())
+    })?;
+    b_thread.join().expect("b does not panic")?;
+    assert_eq!(
+        *events.lock().expect("no test thread panicked"),
+        ["a inside", "a ends", "b inside"]
+    );
+    Ok(())
+}

@@ -136,24 +136,19 @@ pub fn revoke(
 ) -> Result<KeyRecord, ApiKeyError> {
     let (row, n_sessions) = in_transaction(conn, |tx| {
         if keep_last_ops {
-            // Checked in the same transaction as the update: two concurrent revocations of
-            // the last two ops keys cannot both pass. On PostgreSQL the live ops keys are
-            // locked for it (SQLite's immediate transaction already excludes other writers).
-            let lock = match tx.dialect() {
-                super::sql::Dialect::Sqlite => "",
-                super::sql::Dialect::Postgres => " FOR UPDATE",
-            };
-            let live_ops: Vec<String> = tx
-                .query(
-                    &format!(
-                        "SELECT id FROM api_keys WHERE scope = 'ops' AND revoked_ms IS NULL{lock}"
-                    ),
-                    &[],
+            // Checked in the same write transaction as the update, which no other writer
+            // interleaves with: two concurrent revocations of the last two ops keys cannot
+            // both pass.
+            let (is_live_ops, n_live_ops): (bool, i64) = tx
+                .map_row_opt(
+                    "SELECT EXISTS (SELECT 1 FROM api_keys
+                                    WHERE id = ?1 AND scope = 'ops' AND revoked_ms IS NULL),
+                            (SELECT COUNT(*) FROM api_keys WHERE scope = 'ops' AND revoked_ms IS NULL)",
+                    &[&id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )?
-                .iter()
-                .map(|r| r.get(0))
-                .collect::<Result<_, _>>()?;
-            if live_ops.iter().any(|k| k == id) && live_ops.len() <= 1 {
+                .ok_or(SqlError::NoRow)?;
+            if is_live_ops && n_live_ops <= 1 {
                 return Err(ApiKeyError::LastOpsKey(id.to_owned()));
             }
         }

@@ -272,9 +272,48 @@ pub trait Sql {
     }
 }
 
-/// Runs `f` in a transaction that takes the write lock at its start (SQLite's `BEGIN
-/// IMMEDIATE`, so two writers never deadlock on upgrading; PostgreSQL takes row locks as it
-/// goes): committed when `f` succeeds, rolled back when it fails.
+impl dyn Sql + '_ {
+    /// Every row, each read by `f`.
+    pub fn map_rows<T>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        f: impl FnMut(&Row) -> Result<T, SqlError>,
+    ) -> Result<Vec<T>, SqlError> {
+        self.query(sql, params)?.iter().map(f).collect()
+    }
+
+    /// The first row read by `f`, if there is one.
+    pub fn map_row_opt<T>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+        f: impl FnOnce(&Row) -> Result<T, SqlError>,
+    ) -> Result<Option<T>, SqlError> {
+        self.query_opt(sql, params)?.as_ref().map(f).transpose()
+    }
+
+    /// Column 0 of the first row, which must exist (a count, a sum cast to BIGINT).
+    pub fn one_value<T: FromValue>(
+        &mut self,
+        sql: &str,
+        params: &[&dyn ToValue],
+    ) -> Result<T, SqlError> {
+        self.query_one(sql, params)?.get(0)
+    }
+}
+
+/// The advisory lock every write transaction on PostgreSQL takes first (any number the
+/// database's other users do not take; this is "modori" in ASCII).
+pub const PG_WRITE_LOCK: i64 = 0x6d6f_646f_7269;
+
+/// Runs `f` in a write transaction: committed when `f` succeeds, rolled back when it fails.
+///
+/// Writers are serialised on both backends, so a check and the write it allows can never
+/// interleave with another writer's: SQLite's `BEGIN IMMEDIATE` takes the database's one
+/// write lock at the start; on PostgreSQL the transaction takes [`PG_WRITE_LOCK`] (released at
+/// its end), which serialises the writers of every coordinator sharing the database. Reads
+/// outside a transaction run at once on both.
 pub fn in_transaction<T, E>(
     conn: &mut dyn Sql,
     f: impl FnOnce(&mut dyn Sql) -> Result<T, E>,
@@ -283,10 +322,10 @@ where
     E: From<SqlError>,
 {
     let begin = match conn.dialect() {
-        Dialect::Sqlite => "BEGIN IMMEDIATE",
-        Dialect::Postgres => "BEGIN",
+        Dialect::Sqlite => "BEGIN IMMEDIATE".to_owned(),
+        Dialect::Postgres => format!("BEGIN; SELECT pg_advisory_xact_lock({PG_WRITE_LOCK})"),
     };
-    conn.batch(begin)?;
+    conn.batch(&begin)?;
     match f(conn) {
         Ok(value) => {
             conn.batch("COMMIT")?;
@@ -329,31 +368,67 @@ fn values(params: &[&dyn ToValue]) -> Vec<Value> {
     params.iter().map(|p| p.to_value()).collect()
 }
 
+fn sqlite_execute(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[&dyn ToValue],
+) -> Result<u64, SqlError> {
+    let n = conn
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(values(params)))?;
+    Ok(n as u64)
+}
+
+fn sqlite_query(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    params: &[&dyn ToValue],
+) -> Result<Vec<Row>, SqlError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let n_columns = stmt.column_count();
+    let mut rows = stmt.query(rusqlite::params_from_iter(values(params)))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let mut row = Vec::with_capacity(n_columns);
+        for i in 0..n_columns {
+            row.push(sqlite_value(r.get_ref(i)?));
+        }
+        out.push(Row(row));
+    }
+    Ok(out)
+}
+
 impl Sql for rusqlite::Connection {
     fn dialect(&self) -> Dialect {
         Dialect::Sqlite
     }
 
     fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, SqlError> {
-        let n = self
-            .prepare_cached(sql)?
-            .execute(rusqlite::params_from_iter(values(params)))?;
-        Ok(n as u64)
+        sqlite_execute(self, sql, params)
     }
 
     fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, SqlError> {
-        let mut stmt = self.prepare_cached(sql)?;
-        let n_columns = stmt.column_count();
-        let mut rows = stmt.query(rusqlite::params_from_iter(values(params)))?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            let mut row = Vec::with_capacity(n_columns);
-            for i in 0..n_columns {
-                row.push(sqlite_value(r.get_ref(i)?));
-            }
-            out.push(Row(row));
-        }
-        Ok(out)
+        sqlite_query(self, sql, params)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
+        Ok(self.execute_batch(sql)?)
+    }
+}
+
+/// A rusqlite transaction a caller already opened: the statements run inside it (the store's
+/// modules not yet written over [`Sql`] hand theirs to those that are).
+impl Sql for rusqlite::Transaction<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, SqlError> {
+        sqlite_execute(self, sql, params)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, SqlError> {
+        sqlite_query(self, sql, params)
     }
 
     fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
