@@ -398,42 +398,46 @@ fn sqlite_query(
     Ok(out)
 }
 
-impl Sql for rusqlite::Connection {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
+/// SQLite's statements need only a shared borrow of the connection, however the caller holds it.
+macro_rules! sqlite_sql {
+    ($($t:ty => |$c:ident| $conn:expr),* $(,)?) => {$(
+        impl Sql for $t {
+            fn dialect(&self) -> Dialect {
+                Dialect::Sqlite
+            }
 
-    fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, SqlError> {
-        sqlite_execute(self, sql, params)
-    }
+            fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, SqlError> {
+                let $c = &*self;
+                sqlite_execute($conn, sql, params)
+            }
 
-    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, SqlError> {
-        sqlite_query(self, sql, params)
-    }
+            fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, SqlError> {
+                let $c = &*self;
+                sqlite_query($conn, sql, params)
+            }
 
-    fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        Ok(self.execute_batch(sql)?)
-    }
+            fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
+                let $c = &*self;
+                Ok($conn.execute_batch(sql)?)
+            }
+        }
+    )*};
 }
 
-/// A rusqlite transaction a caller already opened: the statements run inside it (the store's
-/// modules not yet written over [`Sql`] hand theirs to those that are).
-impl Sql for rusqlite::Transaction<'_> {
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
-    }
+/// A SQLite connection (or transaction) a caller holds only by shared reference, as an
+/// [`Sql`]: `&mut sqlite(&tx)`.
+pub struct SqliteRef<'c>(&'c rusqlite::Connection);
 
-    fn execute(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<u64, SqlError> {
-        sqlite_execute(self, sql, params)
-    }
+pub fn sqlite(conn: &rusqlite::Connection) -> SqliteRef<'_> {
+    SqliteRef(conn)
+}
 
-    fn query(&mut self, sql: &str, params: &[&dyn ToValue]) -> Result<Vec<Row>, SqlError> {
-        sqlite_query(self, sql, params)
-    }
-
-    fn batch(&mut self, sql: &str) -> Result<(), SqlError> {
-        Ok(self.execute_batch(sql)?)
-    }
+// A rusqlite transaction a caller already opened is an `Sql` too: the modules not yet written
+// over `Sql` hand theirs to those that are.
+sqlite_sql! {
+    rusqlite::Connection => |c| c,
+    rusqlite::Transaction<'_> => |c| c,
+    SqliteRef<'_> => |c| c.0,
 }
 
 /// A PostgreSQL client with the statements it has prepared, by their SQLite text.
