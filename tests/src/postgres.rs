@@ -10,6 +10,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use anyhow::{bail, Context};
+use modori_coordinator::store::migrations;
+use modori_coordinator::store::pg::{migrate, Backend, PgTarget};
+use modori_coordinator::store::sql::{PgSql, Sql};
 
 /// Where Debian installs each major version's server binaries (`<version>/bin`).
 pub const DEBIAN_PG_ROOT: &str = "/usr/lib/postgresql";
@@ -315,4 +318,48 @@ fn run(command: &mut Command) -> anyhow::Result<Output> {
         );
     }
     Ok(out)
+}
+
+// The store's functions over `store::sql::Sql`, run alike on both backends.
+
+/// A backend's name, a freshly migrated database on it, and the cluster serving it (kept
+/// until the scenario ends: the shared cluster stops when the last test lets it go).
+pub type Db = (&'static str, Box<dyn Sql>, Option<Arc<Cluster>>);
+
+/// A freshly migrated database of each backend; PostgreSQL only when it is installed (the
+/// test script requires it).
+pub fn backends() -> anyhow::Result<Vec<Db>> {
+    let mut sqlite = rusqlite::Connection::open_in_memory()?;
+    migrations().to_latest(&mut sqlite)?;
+    let mut out: Vec<Db> = vec![("SQLite", Box::new(sqlite), None)];
+    if let Some(cluster) = Cluster::shared()? {
+        let url = cluster.url(&cluster.create_database()?);
+        let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
+            anyhow::bail!("{url} chose SQLite");
+        };
+        let target: PgTarget = *target;
+        let mut client = target.connect(None)?;
+        migrate::to_latest(&mut client, &target)?;
+        out.push(("PostgreSQL", Box::new(PgSql::new(client)), Some(cluster)));
+    }
+    Ok(out)
+}
+
+/// Runs `scenario` on every backend and checks they observed the same.
+pub fn same_on_both<T: PartialEq + std::fmt::Debug>(
+    scenario: impl Fn(&mut dyn Sql) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let mut seen: Vec<(&str, T)> = Vec::new();
+    for (name, mut conn, _cluster) in backends()? {
+        let observed = scenario(conn.as_mut()).map_err(|e| e.context(name))?;
+        seen.push((name, observed));
+    }
+    let (first_name, first) = seen.remove(0);
+    for (name, other) in seen {
+        assert_eq!(
+            first, other,
+            "{first_name} (left) and {name} (right) differ"
+        );
+    }
+    Ok(first)
 }

@@ -2,57 +2,13 @@
 //! and on a real PostgreSQL (`modori_tests::postgres`): each scenario runs on both, from a
 //! freshly migrated database, and what it observes must be equal and as expected.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use modori_coordinator::apikeys::{sha256_hex, ConfigKey, Scope, Source};
-use modori_coordinator::store::pg::migrate;
-use modori_coordinator::store::pg::{Backend, PgTarget};
-use modori_coordinator::store::sql::{in_transaction, Dialect, PgSql, Sql, SqlError};
-use modori_coordinator::store::{apikeys, migrations, sessions};
-use modori_tests::postgres::Cluster;
-
-/// A backend's name, a freshly migrated database on it, and the cluster serving it (kept
-/// until the scenario ends: the shared cluster stops when the last test lets it go).
-type Db = (&'static str, Box<dyn Sql>, Option<Arc<Cluster>>);
-
-/// A freshly migrated database of each backend; PostgreSQL only when it is installed (the
-/// test script requires it).
-fn backends() -> anyhow::Result<Vec<Db>> {
-    let mut sqlite = rusqlite::Connection::open_in_memory()?;
-    migrations().to_latest(&mut sqlite)?;
-    let mut out: Vec<Db> = vec![("SQLite", Box::new(sqlite), None)];
-    if let Some(cluster) = Cluster::shared()? {
-        let url = cluster.url(&cluster.create_database()?);
-        let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
-            anyhow::bail!("{url} chose SQLite");
-        };
-        let target: PgTarget = *target;
-        let mut client = target.connect(None)?;
-        migrate::to_latest(&mut client, &target)?;
-        out.push(("PostgreSQL", Box::new(PgSql::new(client)), Some(cluster)));
-    }
-    Ok(out)
-}
-
-/// Runs `scenario` on every backend and checks they observed the same.
-fn same_on_both<T: PartialEq + Debug>(
-    scenario: impl Fn(&mut dyn Sql) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let mut seen: Vec<(&str, T)> = Vec::new();
-    for (name, mut conn, _cluster) in backends()? {
-        let observed = scenario(conn.as_mut()).map_err(|e| e.context(name))?;
-        seen.push((name, observed));
-    }
-    let (first_name, first) = seen.remove(0);
-    for (name, other) in seen {
-        assert_eq!(
-            first, other,
-            "{first_name} (left) and {name} (right) differ"
-        );
-    }
-    Ok(first)
-}
+use modori_coordinator::store::pg::Backend;
+use modori_coordinator::store::sql::{in_transaction, Dialect, PgSql, SqlError};
+use modori_coordinator::store::{apikeys, sessions};
+use modori_tests::postgres::{same_on_both, Cluster};
 
 #[test]
 fn values_of_every_kind_cross_both_backends_unchanged() -> anyhow::Result<()> {
