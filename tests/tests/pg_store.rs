@@ -215,3 +215,78 @@ fn write_transactions_of_two_postgresql_connections_never_interleave() -> anyhow
     );
     Ok(())
 }
+
+#[test]
+fn command_epochs_start_anew_and_carry_a_site_over_alike() -> anyhow::Result<()> {
+    use modori_coordinator::store::command_epochs::{self, Lost, Resume};
+    use modori_shared::domain::{Epoch, SiteId};
+    let site = SiteId::new("sendai")?;
+    let seen = same_on_both(|c| {
+        let first = command_epochs::start(c, 1)?;
+        c.execute(
+            "INSERT INTO command_streams (site, head_seq, acked_seq) VALUES (?1, 3, 3)",
+            &[&site.as_str()],
+        )?;
+        for seq in 1..=3i64 {
+            c.execute(
+                "INSERT INTO commands (site, seq, kind, payload, created_ms, epoch_ordinal)
+                 VALUES (?1, ?2, 'forget_customer', ?3, 0, 1)",
+                &[&site.as_str(), &seq, &vec![seq as u8]],
+            )?;
+        }
+        let second = command_epochs::start(c, 2)?;
+        let acked: i64 = c.one_value("SELECT acked_seq FROM command_streams", &[])?;
+        let at = |c: &mut dyn modori_coordinator::store::sql::Sql, reported| {
+            command_epochs::resume_point(c, &site, second, reported)
+        };
+        let resumes = vec![
+            at(c, Some((first, 3)))?,
+            at(c, Some((first, 4)))?,
+            at(c, Some((Epoch(7), 2)))?,
+            at(c, Some((second, 5)))?,
+            at(c, None)?,
+        ];
+        let n_epochs: i64 = c.one_value("SELECT COUNT(*) FROM command_epochs", &[])?;
+        // The epochs are random: compare what does not depend on them.
+        Ok((first != second, acked, n_epochs, resumes.len(), {
+            resumes
+                .into_iter()
+                .map(|r| match r {
+                    Resume::CarriedOver {
+                        from_epoch,
+                        after_seq,
+                    } => {
+                        format!("carried {} {after_seq}", from_epoch == first)
+                    }
+                    Resume::FromScratch {
+                        lost:
+                            Some(Lost {
+                                applied_seq,
+                                held_seq,
+                                ..
+                            }),
+                    } => format!("scratch lost {applied_seq} held {held_seq}"),
+                    Resume::FromScratch { lost: None } => "scratch".into(),
+                    Resume::Current { after_seq } => format!("current {after_seq}"),
+                })
+                .collect::<Vec<_>>()
+        }))
+    })?;
+    assert_eq!(
+        seen,
+        (
+            true,
+            0,
+            2,
+            5,
+            vec![
+                "carried true 3".to_owned(),
+                "scratch lost 4 held 3".into(),
+                "scratch lost 2 held 0".into(),
+                "current 5".into(),
+                "scratch".into(),
+            ]
+        )
+    );
+    Ok(())
+}

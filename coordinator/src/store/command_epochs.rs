@@ -16,12 +16,11 @@
 //! the site applied commands this database lost: it gets its whole stream again in the new
 //! epoch (commands are state-setting, so applying them again converges), and ops hears of it.
 
+use super::details::Detail;
+use super::sql::{in_transaction, Sql, SqlError};
+use super::StoreError;
 use modori_runtime::sqlite::{to_i64, to_u64};
 use modori_shared::domain::{Epoch, SiteId};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-
-use super::details::Detail;
-use super::StoreError;
 
 /// The schema: the epochs of this database in the order they started, and the epoch each
 /// command was issued in. The epoch held before epochs were recorded becomes ordinal 1, and
@@ -38,47 +37,45 @@ pub const MIGRATION: &str = r#"
 "#;
 
 /// Starts a new command epoch (at every start, and by `restore`); returns it.
-pub fn start(conn: &mut Connection, now_ms: i64) -> Result<Epoch, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // A database made before epochs were recorded, or whose first epoch `init` just made.
-    let old: Option<String> = tx
-        .query_row(
+pub fn start(conn: &mut dyn Sql, now_ms: i64) -> Result<Epoch, StoreError> {
+    let epoch = in_transaction(conn, |tx| {
+        // A database made before epochs were recorded, or whose first epoch `init` just made.
+        let old: Option<String> = tx.map_row_opt(
             "SELECT value FROM meta WHERE key = 'command_epoch'",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if let Some(old) = old.and_then(|v| v.parse::<i64>().ok()) {
-        tx.execute(
-            "INSERT INTO command_epochs (epoch, started_ms) VALUES (?1, ?2)
-             ON CONFLICT (epoch) DO NOTHING",
-            params![old, now_ms],
-        )?;
-    }
-    let epoch = loop {
-        // Positive as an SQLite integer; never an epoch this database has had.
-        let e = (rand::random::<u64>() >> 1).max(1);
-        let known: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM command_epochs WHERE epoch = ?1)",
-            [to_i64(e)],
+            &[],
             |r| r.get(0),
         )?;
-        if !known {
-            break e;
+        if let Some(old) = old.and_then(|v| v.parse::<i64>().ok()) {
+            tx.execute(
+                "INSERT INTO command_epochs (epoch, started_ms) VALUES (?1, ?2)
+                 ON CONFLICT (epoch) DO NOTHING",
+                &[&old, &now_ms],
+            )?;
         }
-    };
-    tx.execute(
-        "INSERT INTO command_epochs (epoch, started_ms) VALUES (?1, ?2)",
-        params![to_i64(epoch), now_ms],
-    )?;
-    tx.execute(
-        "INSERT INTO meta (key, value) VALUES ('command_epoch', ?1)
-         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        [epoch.to_string()],
-    )?;
-    // What sites acknowledged was in other epochs: each tells again at its next hello.
-    tx.execute("UPDATE command_streams SET acked_seq = 0", [])?;
-    tx.commit()?;
+        let epoch = loop {
+            // Positive as a signed 64-bit integer; never an epoch this database has had.
+            let e = (rand::random::<u64>() >> 1).max(1);
+            let known: bool = tx.one_value(
+                "SELECT EXISTS (SELECT 1 FROM command_epochs WHERE epoch = ?1)",
+                &[&to_i64(e)],
+            )?;
+            if !known {
+                break e;
+            }
+        };
+        tx.execute(
+            "INSERT INTO command_epochs (epoch, started_ms) VALUES (?1, ?2)",
+            &[&to_i64(epoch), &now_ms],
+        )?;
+        tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('command_epoch', ?1)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[&epoch.to_string()],
+        )?;
+        // What sites acknowledged was in other epochs: each tells again at its next hello.
+        tx.execute("UPDATE command_streams SET acked_seq = 0", &[])?;
+        Ok::<_, SqlError>(epoch)
+    })?;
     Ok(Epoch(epoch))
 }
 
@@ -118,7 +115,7 @@ impl Lost {
 
 /// Decides where `site`'s commands continue, given the position its hello reported.
 pub fn resume_point(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     site: &SiteId,
     current: Epoch,
     reported: Option<(Epoch, u64)>,
@@ -129,13 +126,11 @@ pub fn resume_point(
     if epoch == current {
         return Ok(Resume::Current { after_seq: applied });
     }
-    let ordinal: Option<i64> = conn
-        .query_row(
-            "SELECT ordinal FROM command_epochs WHERE epoch = ?1",
-            [to_i64(epoch.0)],
-            |r| r.get(0),
-        )
-        .optional()?;
+    let ordinal: Option<i64> = conn.map_row_opt(
+        "SELECT ordinal FROM command_epochs WHERE epoch = ?1",
+        &[&to_i64(epoch.0)],
+        |r| r.get(0),
+    )?;
     let Some(ordinal) = ordinal else {
         let lost = (applied > 0).then_some(Lost {
             epoch,
@@ -144,10 +139,9 @@ pub fn resume_point(
         });
         return Ok(Resume::FromScratch { lost });
     };
-    let held: i64 = conn.query_row(
+    let held: i64 = conn.one_value(
         "SELECT COALESCE(MAX(seq), 0) FROM commands WHERE site = ?1 AND epoch_ordinal <= ?2",
-        params![site.as_str(), ordinal],
-        |r| r.get(0),
+        &[&site.as_str(), &ordinal],
     )?;
     let held = to_u64(held);
     if applied <= held {
@@ -171,6 +165,7 @@ mod tests {
     use crate::store::{self, enqueue_command};
     use modori_shared::domain::RmaId;
     use modori_shared::op::CommandBody;
+    use rusqlite::Connection;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -200,7 +195,7 @@ mod tests {
         let second = start(&mut conn, 2).unwrap();
         assert_ne!(first, second);
         issue(&mut conn, &site, "RMA-3");
-        let at = |reported| resume_point(&conn, &site, second, reported).unwrap();
+        let mut at = |reported| resume_point(&mut conn, &site, second, reported).unwrap();
         assert_eq!(
             at(Some((first, 3))),
             Resume::CarriedOver {
@@ -256,7 +251,7 @@ mod tests {
         // The next run issues other commands under the same seqs.
         assert_eq!(issue(&mut conn, &site, "RMA-OTHER"), 3);
         assert_eq!(
-            resume_point(&conn, &site, e2, Some((e1, 4))).unwrap(),
+            resume_point(&mut conn, &site, e2, Some((e1, 4))).unwrap(),
             Resume::FromScratch {
                 lost: Some(Lost {
                     epoch: e1,
@@ -266,7 +261,7 @@ mod tests {
             }
         );
         assert_eq!(
-            resume_point(&conn, &site, e2, Some((e1, 2))).unwrap(),
+            resume_point(&mut conn, &site, e2, Some((e1, 2))).unwrap(),
             Resume::CarriedOver {
                 from_epoch: e1,
                 after_seq: 2
@@ -297,7 +292,7 @@ mod tests {
         migrations.to_latest(&mut conn).unwrap();
         let new = start(&mut conn, 5).unwrap();
         assert_eq!(
-            resume_point(&conn, &site, new, Some((old, 2))).unwrap(),
+            resume_point(&mut conn, &site, new, Some((old, 2))).unwrap(),
             Resume::CarriedOver {
                 from_epoch: old,
                 after_seq: 2
