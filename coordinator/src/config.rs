@@ -646,6 +646,13 @@ impl CoordinatorConfig {
                 ));
             }
         }
+        let days = p.trade_in.counter_offer_days;
+        if days == 0 || days > crate::policy::COUNTER_OFFER_DAYS_MAX {
+            return Err(bad(
+                "policy.trade_in.counter_offer_days",
+                &format!("must be 1..={}", crate::policy::COUNTER_OFFER_DAYS_MAX),
+            ));
+        }
         let shares = [
             ("policy.grade_refund_share", &p.grade_refund_share),
             ("valuation.restock_share", &self.valuation.restock_share),

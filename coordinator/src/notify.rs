@@ -36,10 +36,12 @@ pub enum Kind {
     /// Not resolved (refunded or exchanged) `notifications.delay_notice_after_hours` after it
     /// was registered, and not cancelled or expired.
     Delayed,
+    /// A trade-in graded worse than described: a lower offer to accept or decline.
+    CounterOffer,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -47,6 +49,7 @@ impl Kind {
         Kind::RefundIssued,
         Kind::ExchangeShipped,
         Kind::Delayed,
+        Kind::CounterOffer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +61,7 @@ impl Kind {
             Kind::RefundIssued => "refund_issued",
             Kind::ExchangeShipped => "exchange_shipped",
             Kind::Delayed => "delayed",
+            Kind::CounterOffer => "counter_offer",
         }
     }
 
@@ -74,6 +78,7 @@ impl Kind {
             "unit_graded" => Some(Kind::Inspected),
             "refunded" => Some(Kind::RefundIssued),
             "exchange_shipped" => Some(Kind::ExchangeShipped),
+            "trade_in_counter_offer" => Some(Kind::CounterOffer),
             _ => None,
         }
     }

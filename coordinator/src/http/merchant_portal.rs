@@ -127,6 +127,8 @@ pub struct TemplatesBody {
     exchange_shipped: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delayed: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counter_offer: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -171,6 +173,7 @@ impl TemplatesBody {
             Kind::RefundIssued => &mut self.refund_issued,
             Kind::ExchangeShipped => &mut self.exchange_shipped,
             Kind::Delayed => &mut self.delayed,
+            Kind::CounterOffer => &mut self.counter_offer,
         }
     }
 
