@@ -1,7 +1,8 @@
 //! Trade-in prices and quotes over the API as a merchant's system uses them: the table put
 //! and read back, every refusal naming its field, quotes priced by SKU before category at
 //! the grade the described condition would get, kept and found again, never across
-//! merchants.
+//! merchants; then items sent against quotes, graded at their site, offered, answered and
+//! paid once.
 
 use modori_tests::{config_key, http_request_as, small_fleet, TestFleet};
 use serde_json::{json, Value};
@@ -460,10 +461,18 @@ fn kinds_of(ret: &Value) -> Vec<String> {
 async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
 ) -> anyhow::Result<()> {
     use modori_shared::domain::Grade;
+    const SECRET: &str = "brand-a-webhook-secret";
+    let (hook_url, hooks) = webhook_receiver(SECRET).await?;
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
     let (merchant, merchant_entry) = config_key("merchant:brand-a");
     let (other, other_entry) = config_key("merchant:brand-b");
     fleet.extra_keys = vec![merchant_entry, other_entry];
+    fleet.merchants = vec![modori_coordinator::webhooks::MerchantEntry {
+        id: "brand-a".into(),
+        webhook_url: Some(hook_url),
+        webhook_secret: Some(SECRET.into()),
+        ..Default::default()
+    }];
     fleet.start_coordinator().await?;
     phones_priced(&fleet, &merchant).await?;
     let send_body = |payout: &str| json!({"postal_code": "060-0001", "method": "konbini_dropoff", "payout": payout});
@@ -580,7 +589,7 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
         &merchant,
         "POST",
         &send_path,
-        Some(send_body("store_credit")),
+        Some(send_body("bank_transfer")),
     )
     .await?;
     assert_eq!(status, 201, "{sent}");
@@ -590,7 +599,7 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
         &merchant,
         "POST",
         &send_path,
-        Some(send_body("bank_transfer")),
+        Some(send_body("store_credit")),
     )
     .await?;
     assert_eq!((status, &again["rma"]), (200, &json!(rma)), "{again}");
@@ -605,7 +614,7 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     assert_eq!(status, 200, "{ret}");
     assert_eq!(kinds_of(&ret), ["registered"], "one return: {ret}");
 
-    // Graded as described: accepted at once, paid as store credit with the 10 % bonus.
+    // Graded as described: accepted at once, to be paid by transfer as quoted.
     received_and_graded(&fleet, &rma, Grade::B).await?;
     let q = quote_once(
         &fleet,
@@ -628,7 +637,7 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
             &json!(false),
             &json!("accepted"),
             &json!("automatic"),
-            &json!(24200)
+            &json!(22000)
         ),
         "{q}"
     );
@@ -653,10 +662,10 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     .await?;
     assert_eq!(
         (status, &answer["payout_yen"]),
-        (200, &json!(24200)),
+        (200, &json!(22000)),
         "{answer}"
     );
-    // The payout is confirmed as a refund is.
+    // The transfer is confirmed made as a refund is.
     let (status, paid) = call(
         &fleet,
         &merchant,
@@ -667,19 +676,19 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     .await?;
     assert_eq!(
         (status, &paid["amount_yen"]),
-        (200, &json!(24200)),
+        (200, &json!(22000)),
         "{paid}"
     );
 
     // Graded worse: a counter-offer at the grade's price, accepted by the merchant for its
-    // customer (bank transfer: no bonus); then declining it conflicts.
+    // customer: store credit with the 10 % bonus, issued; then declining it conflicts.
     let worse = quote_good(&fleet, &merchant).await?;
     let (status, sent) = call(
         &fleet,
         &merchant,
         "POST",
         &format!("{QUOTES}/{worse}/send"),
-        Some(send_body("bank_transfer")),
+        Some(send_body("store_credit")),
     )
     .await?;
     assert_eq!(status, 201, "{sent}");
@@ -746,7 +755,7 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
             &answer["decided_by"],
             &answer["payout_yen"]
         ),
-        (200, &json!("accepted"), &json!("merchant"), &json!(12000)),
+        (200, &json!("accepted"), &json!("merchant"), &json!(13200)),
         "{answer}"
     );
     let (status, answer) = call(
@@ -758,6 +767,19 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     )
     .await?;
     assert_eq!(status, 409, "{answer}");
+    let (status, issued) = call(
+        &fleet,
+        &merchant,
+        "POST",
+        &format!("/api/v1/returns/{worse_rma}/refund"),
+        Some(json!({})),
+    )
+    .await?;
+    assert_eq!(
+        (status, &issued["amount_yen"]),
+        (200, &json!(13200)),
+        "{issued}"
+    );
 
     // Left unanswered: at its deadline the default (decline) applies, once.
     let silent = quote_good(&fleet, &merchant).await?;
@@ -808,7 +830,8 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     .await?;
     assert_eq!(status, 409, "after the default: {answer}");
 
-    // A restart redoes every pass: no offer is made twice, every step has its code.
+    // A restart redoes every pass: no offer is made twice, every step has its code and
+    // reaches the merchant's webhook once, in order, signed.
     fleet.start_coordinator().await?;
     for (rma, wanted) in [
         (&rma, vec!["trade_in_offer", "trade_in_accepted"]),
@@ -844,9 +867,63 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
                 "{e}"
             );
         }
+        let n_events = kinds_of(&ret).len();
+        modori_tests::wait_for("the return's events at the webhook", TIMEOUT, || {
+            let got = hooks
+                .lock()
+                .map(|h| h.iter().filter(|(r, _, _)| r == rma).count());
+            async move { Ok(got.map_err(|e| anyhow::anyhow!("{e}"))? >= n_events) }
+        })
+        .await?;
+        let delivered: Vec<(String, bool)> = hooks
+            .lock()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .iter()
+            .filter(|(r, _, _)| r == rma)
+            .map(|(_, k, valid)| (k.clone(), *valid))
+            .collect();
+        let timeline: Vec<(String, bool)> = kinds_of(&ret).into_iter().map(|k| (k, true)).collect();
+        assert_eq!(delivered, timeline, "each once, in order, signed");
     }
     fleet.shutdown().await;
     Ok(())
+}
+
+type Hooks = std::sync::Arc<std::sync::Mutex<Vec<(String, String, bool)>>>;
+
+/// The merchant's webhook endpoint: each event's return, kind and whether its signature holds.
+async fn webhook_receiver(secret: &'static str) -> anyhow::Result<(String, Hooks)> {
+    use modori_coordinator::webhooks;
+    let received: Hooks = Hooks::default();
+    let log = received.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let signature = headers
+                        .get(webhooks::SIGNATURE_HEADER)
+                        .and_then(|v| v.to_str().ok());
+                    let now_s = chrono::Utc::now().timestamp();
+                    let valid = webhooks::verify(secret, signature, &body, now_s).is_ok();
+                    let event: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if let Ok(mut log) = log.lock() {
+                        log.push((
+                            event["rma"].as_str().unwrap_or_default().to_owned(),
+                            event["kind"].as_str().unwrap_or_default().to_owned(),
+                            valid,
+                        ));
+                    }
+                    axum::http::StatusCode::NO_CONTENT
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok((url, received))
 }
 
 static MAIL_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
