@@ -1122,6 +1122,19 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
     assert_eq!(forged.status, 403, "{}", forged.body);
     let (_, after) = call(&fleet, &key, "GET", &format!("{QUOTES}/{quote_id}"), None).await?;
     assert_eq!(after, q, "nothing changed");
+
+    // Ops see on the return's page that it is a trade-in, with its quote and its outcome.
+    browser.login(&base, "/returns", &key, "/returns").await?;
+    browser.c().goto(&format!("{base}/returns/{rma}")).await?;
+    let shown = format!(
+        "const d = document.getElementById('trade-in'); \
+         return !d.hidden && d.textContent.includes('{quote_id}') && d.textContent.includes('¥12,000')"
+    );
+    browser
+        .until("the trade-in on the ops page", &shown)
+        .await?;
+    browser.screenshot("ops-return-trade-in").await?;
+    browser.assert_accessible("ops-return-trade-in").await?;
     fleet.shutdown().await;
     Ok(())
 }
