@@ -519,6 +519,13 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
         (
             &merchant,
             send_path.clone(),
+            json!({"postal_code": "000-0000", "method": "konbini_dropoff", "payout": "store_credit"}),
+            404,
+            Some("postal_code"),
+        ),
+        (
+            &merchant,
+            send_path.clone(),
             json!({"postal_code": "060-0001", "method": "by_pigeon", "payout": "store_credit"}),
             422,
             Some("method"),

@@ -63,8 +63,11 @@ pub async fn send(
             ),
         });
     }
-    let (origin, prefecture) = crate::postal::origin(&sending.postal_code)
-        .map_err(|e| AppError::invalid_field("postal_code", e.to_string()))?;
+    let (origin, prefecture) =
+        crate::postal::origin(&sending.postal_code).map_err(|e| match e {
+            crate::postal::PostalError::Unknown(_) => AppError::unknown_field("postal_code", e),
+            crate::postal::PostalError::Shape(_) => AppError::invalid_field("postal_code", e),
+        })?;
     if !store::commerce::METHODS.contains(&sending.method.as_str()) {
         return Err(AppError::invalid_field(
             "method",

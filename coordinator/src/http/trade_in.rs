@@ -301,7 +301,8 @@ pub async fn get_quote(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
-    /// The owner's postal code (`530-0001` or `5300001`): the return is routed from there.
+    /// The owner's postal code (`530-0001` or `5300001`), of a code in Japan Post's data: the
+    /// return is routed from there.
     #[schema(pattern = "^[0-9]{3}-?[0-9]{4}$")]
     postal_code: String,
     /// `carrier_pickup`, `home_pickup`, `konbini_dropoff` or `store_dropoff`.
@@ -313,7 +314,9 @@ pub struct SendRequest {
     /// Where the owner is told of the return and the offer; without it, the merchant tells
     /// them.
     #[serde(default)]
-    #[schema(max_length = 254)]
+    #[schema(
+        pattern = "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,16})?@[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?){0,3}\\.[A-Za-z]{2,16}$"
+    )]
     email: Option<String>,
     /// The language of those messages: `ja` (default) or `en`.
     #[serde(default)]
@@ -345,7 +348,7 @@ pub struct TradeInSent {
         (status = 200, description = "Sent before: the same return", body = TradeInSent),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
-        (status = 404, description = "No such merchant or quote", body = ErrorBody),
+        (status = 404, description = "No such merchant or quote, or the postal code is not in Japan Post's data (`field`: `postal_code`)", body = ErrorBody),
         (status = 409, description = "The quote expired before it was sent (`field`: `quote_id`)", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "A field is not valid; `field` names it", body = ErrorBody),

@@ -494,7 +494,9 @@ async fn send(
     let sent =
         match trade_in_send::send(&ctx, &merchant, &quote_id, sending, ctx.clock.now_ms()).await {
             Ok(sent) => sent,
-            Err(AppError::Invalid { field, .. }) if field == "postal_code" => {
+            Err(AppError::Invalid { field, .. } | AppError::Unknown { field, .. })
+                if field == "postal_code" =>
+            {
                 return again(lang.pick(
                     "郵便番号を確認してください（例：530-0001）。",
                     "Please check the postal code (e.g. 530-0001).",
