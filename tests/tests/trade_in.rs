@@ -892,6 +892,30 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
         let timeline: Vec<(String, bool)> = kinds_of(&ret).into_iter().map(|k| (k, true)).collect();
         assert_eq!(delivered, timeline, "each once, in order, signed");
     }
+    // Each trade-in's receipt and inspection is billed to the merchant like a return's.
+    let month = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .format("%Y-%m")
+        .to_string();
+    let (status, statement) = call(
+        &fleet,
+        &merchant,
+        "GET",
+        &format!("/api/v1/billing/brand-a?month={month}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{statement}");
+    let quantity = |activity: &str| {
+        statement["lines"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["activity"] == activity))
+            .map(|l| l["quantity"].clone())
+    };
+    assert_eq!(
+        (quantity("receipt"), quantity("grading")),
+        (Some(json!(3)), Some(json!(3))),
+        "{statement}"
+    );
     fleet.shutdown().await;
     Ok(())
 }
