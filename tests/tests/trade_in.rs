@@ -976,10 +976,10 @@ fn with_mail(config: &mut modori_coordinator::config::CoordinatorConfig) {
 }
 
 /// A customer sends an item from the portal's quote page in Chromium, in Japanese: the
-/// return's number, QR code and status link; the site grades it worse than described; the
-/// counter-offer reaches the customer's mailbox (a real SMTP server) and the status page,
-/// where the customer declines it: recorded as to be sent back, and nothing may change it
-/// after. axe-core judges every page.
+/// return's number, QR code (read by zbarimg) and status link; the site grades it worse than
+/// described; the counter-offer reaches the customer's mailbox (a real SMTP server) and the
+/// status page, where the customer declines it: recorded as to be sent back, and nothing may
+/// change it after; ops see the trade-in on the return's page. axe-core judges every page.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::Result<()> {
     use modori_shared::domain::Grade;
@@ -1037,6 +1037,7 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
         .js("return document.getElementById('email').value")
         .await?;
     assert_eq!(kept, json!("hanako@example.jp"));
+    browser.assert_accessible("trade-in-send-again-ja").await?;
     browser
         .js("document.getElementById('postal-code').value = ''; return true")
         .await?;
@@ -1045,8 +1046,15 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
     browser
         .until("the item sent", "return !!document.getElementById('rma')")
         .await?;
-    browser.screenshot("trade-in-sent-ja").await?;
+    let shot = browser.screenshot("trade-in-sent-ja").await?;
     browser.assert_accessible("trade-in-sent-ja").await?;
+    // The drop-off's QR code, read by zbarimg from the page as a counter's scanner reads it.
+    let decoded = std::process::Command::new("zbarimg")
+        .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+        .arg(&shot)
+        .output()?;
+    let scanned = String::from_utf8_lossy(&decoded.stdout).trim().to_owned();
+    assert!(scanned.contains("/ui/store/scan/"), "decoded {scanned:?}");
     let sent = browser
         .js("return [document.getElementById('rma').textContent, document.getElementById('status-link').href, !!document.querySelector('img.qr'), !!document.querySelector('a.label-a4')]")
         .await?;
