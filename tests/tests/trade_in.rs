@@ -1128,6 +1128,22 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
         )
         .await?;
     browser.assert_accessible("trade-in-declined-ja").await?;
+    // Told of the decline by mail too; never of a grading as if a refund or exchange followed.
+    let declined = "【ブランドA】買取はお断りとなりました";
+    modori_tests::wait_for("the decline's mail", TIMEOUT, || {
+        let got = sink.messages();
+        async move { Ok(got?.iter().any(|m| m["subject"] == declined)) }
+    })
+    .await?;
+    let subjects: Vec<Value> = sink
+        .messages()?
+        .iter()
+        .map(|m| m["subject"].clone())
+        .collect();
+    assert!(
+        !subjects.contains(&json!("【ブランドA】返品商品の検品が完了しました")),
+        "{subjects:?}"
+    );
     let (_, q) = call(&fleet, &key, "GET", &format!("{QUOTES}/{quote_id}"), None).await?;
     assert_eq!(
         (&q["trade_in"]["decision"], &q["trade_in"]["decided_by"]),

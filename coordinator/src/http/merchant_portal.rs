@@ -129,6 +129,12 @@ pub struct TemplatesBody {
     delayed: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     counter_offer: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_accepted: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_declined: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_paid: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -174,6 +180,9 @@ impl TemplatesBody {
             Kind::ExchangeShipped => &mut self.exchange_shipped,
             Kind::Delayed => &mut self.delayed,
             Kind::CounterOffer => &mut self.counter_offer,
+            Kind::TradeInAccepted => &mut self.trade_in_accepted,
+            Kind::TradeInDeclined => &mut self.trade_in_declined,
+            Kind::TradeInPaid => &mut self.trade_in_paid,
         }
     }
 
