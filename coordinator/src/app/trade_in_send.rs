@@ -54,6 +54,8 @@ pub async fn send(
         .call(move |c| trade_in_returns::of_quote(c, &q))
         .await
         .map_err(CoordinatorError::from)?;
+    // Refused for the quote's state, not the request's shape: a conflict (409), as a return
+    // already stored is.
     if before.is_none() && now_ms > quote.expires_ms {
         return Err(AppError::Exists {
             field: "quote_id".into(),

@@ -215,8 +215,9 @@ impl TradeInRow {
 }
 
 /// Links `quote_id` to `rma` unless it is linked already, with the customer's contact kept
-/// as an order under the quote's number (so messages and erasure reach it as a return's);
-/// answers the RMA the quote is linked to and whether its return is registered.
+/// as an order under the quote's number (so messages reach it as a return's, and the
+/// retention sweep erases it); answers the RMA the quote is linked to and whether its return
+/// is registered.
 pub fn link(
     conn: &mut Connection,
     quote_id: &str,
