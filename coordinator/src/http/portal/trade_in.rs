@@ -283,17 +283,18 @@ fn quote_html(
     )
 }
 
-/// The page after sending: the return's number, how to send it, its label and QR code, and
-/// the status page where the offer will be.
+/// The page after sending: the return's number, how to send it, its label and QR code (both
+/// under `status_path`), and the status page where the offer will be, in `lang`.
 fn sent_html(
     brand: &MerchantEntry,
     lang: Lang,
     sent: &trade_in_send::Sent,
     method: &str,
     payout: Payout,
-    status_url: &str,
+    status_path: &str,
 ) -> String {
     let path = format!("/r/{}/trade-in", brand.id);
+    let status_url = format!("{status_path}?lang={}", lang.code());
     let title = lang.pick("商品の発送手続き", "Sending your item");
     format!(
         "{}{}<h1>{}</h1>\
@@ -315,13 +316,13 @@ fn sent_html(
         lang.pick("送り方", "How you send it"),
         html_escape(render::method_words(method, lang)),
         lang.pick("持ち込み用QRコード", "QR code for the drop-off"),
-        html_escape(status_url),
+        html_escape(status_path),
         lang.pick(
             "店頭でこのQRコードをお見せください（ラベルの印刷は不要です）",
             "Show this QR code at the counter (no label to print)"
         ),
-        render::label_links(status_url, lang),
-        html_escape(status_url),
+        render::label_links(status_path, lang),
+        html_escape(&status_url),
         lang.pick(
             "検品結果と買取金額はこちらでご確認いただけます",
             "See the inspection and the offer here"
@@ -517,16 +518,10 @@ async fn send(
             Err(e) => return Err(e.into()),
         };
     let token = crate::app::portal::status_token(&ctx, sent.rma.as_str()).await?;
-    let status_url = format!("/r/{merchant}/s/{token}?lang={}", lang.code());
     let status_path = format!("/r/{merchant}/s/{token}");
     tracing::info!(merchant = %merchant, quote_id = %quote_id, rma = %sent.rma,
                    fresh = sent.fresh, "trade-in sent on the portal");
-    let mut html = sent_html(&name, lang, &sent, &form.method, payout, &status_path);
-    // The status link keeps the customer's language.
-    html = html.replace(
-        &format!("href=\"{}\">", html_escape(&status_path)),
-        &format!("href=\"{}\">", html_escape(&status_url)),
-    );
+    let html = sent_html(&name, lang, &sent, &form.method, payout, &status_path);
     let code = if sent.fresh {
         StatusCode::CREATED
     } else {
