@@ -1120,6 +1120,10 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
     browser
         .assert_accessible("trade-in-counter-offer-ja")
         .await?;
+    // The form's token, to post the form again after it was answered.
+    let csrf = browser
+        .js("return document.querySelector('input[name=csrf]').value")
+        .await?;
     browser.click("#decline-offer").await?;
     browser
         .until(
@@ -1175,6 +1179,21 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
     )
     .await?;
     assert_eq!(forged.status, 403, "{}", forged.body);
+    // The customer's own form posted again, accepting now: refused in their words.
+    let again = format!(
+        "const f = document.createElement('form'); f.method = 'post'; f.action = '{path}/trade-in'; \
+         for (const [k, v] of [['csrf', {csrf}], ['lang', 'ja'], ['answer', 'accept']]) {{ \
+           const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.append(i); }} \
+         document.body.append(f); f.submit(); return true"
+    );
+    browser.js(&again).await?;
+    browser
+        .until(
+            "the late answer refused",
+            "return !!document.querySelector('.problem') && document.body.textContent.includes('回答済み')",
+        )
+        .await?;
+    browser.assert_accessible("trade-in-answered-ja").await?;
     let (_, after) = call(&fleet, &key, "GET", &format!("{QUOTES}/{quote_id}"), None).await?;
     assert_eq!(after, q, "nothing changed");
 

@@ -693,7 +693,8 @@ async fn answer(
         "decline" => Decision::Declined,
         _ => return Ok(not_found()),
     };
-    let status_path = format!("/r/{merchant}/s/{token}?lang={}", lang.code());
+    let page_path = format!("/r/{merchant}/s/{token}");
+    let status_path = format!("{page_path}?lang={}", lang.code());
     match trade_in_offer::answer(&ctx, &rma, decision, "customer").await? {
         Answered::Recorded { .. } | Answered::Already(_) => {}
         Answered::NotFound => return Ok(not_found()),
@@ -701,7 +702,7 @@ async fn answer(
             let html = format!(
                 "{}{}<h1>{}</h1><p class=\"problem\" role=\"alert\">{}</p><p><a href=\"{}\">{}</a></p>{}",
                 head(lang, lang.pick("買取", "Trade-in")),
-                banner(&name, lang, &status_path),
+                banner(&name, lang, &page_path),
                 lang.pick("買取", "Trade-in"),
                 lang.pick(
                     "このご提示にはもう回答できません（回答済みか、期限を過ぎています）。",
