@@ -646,6 +646,13 @@ impl CoordinatorConfig {
                 ));
             }
         }
+        let days = p.trade_in.counter_offer_days;
+        if days == 0 || days > crate::policy::COUNTER_OFFER_DAYS_MAX {
+            return Err(bad(
+                "policy.trade_in.counter_offer_days",
+                &format!("must be 1..={}", crate::policy::COUNTER_OFFER_DAYS_MAX),
+            ));
+        }
         let shares = [
             ("policy.grade_refund_share", &p.grade_refund_share),
             ("valuation.restock_share", &self.valuation.restock_share),
@@ -759,6 +766,35 @@ mod tests {
         match e {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_trade_ins_counter_offer_terms_are_read_and_checked() {
+        let example = include_str!("../../configs/coordinator.toml");
+        let with = |section: &str| format!("{example}\n[policy.trade_in]\n{section}\n");
+        let parsed = |section: &str| toml::from_str::<CoordinatorConfig>(&with(section));
+        let config = parsed("counter_offer_days = 3\ndefault_after_deadline = \"accept\"")
+            .expect("a valid section");
+        assert_eq!(config.policy.trade_in.counter_offer_days, 3);
+        assert_eq!(
+            config.policy.trade_in.default_after_deadline,
+            crate::policy::AfterDeadline::Accept
+        );
+        assert!(config.validate(Path::new("coordinator.toml")).is_ok());
+        let defaults: CoordinatorConfig = toml::from_str(example).expect("the example config");
+        assert_eq!(
+            defaults.policy.trade_in,
+            crate::policy::TradeInTerms::default()
+        );
+        assert!(parsed("default_after_deadline = \"ask_again\"").is_err());
+        assert!(parsed("counter_offer_hours = 3").is_err());
+        for days in [0, crate::policy::COUNTER_OFFER_DAYS_MAX + 1] {
+            let config = parsed(&format!("counter_offer_days = {days}")).expect("parsed");
+            assert_eq!(
+                refused_key(config.validate(Path::new("coordinator.toml"))),
+                "policy.trade_in.counter_offer_days"
+            );
         }
     }
 

@@ -289,6 +289,11 @@ impl Coordinator {
                 {
                     tracing::warn!(error = %e, "return expiry sweep failed");
                 }
+                if let Err(e) =
+                    app::trade_in_offer::settle_overdue(&sweep_ctx, sweep_ctx.clock.now_ms()).await
+                {
+                    tracing::warn!(error = %e, "trade-in deadline sweep failed");
+                }
                 if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
                     tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
                 }

@@ -46,7 +46,9 @@ pub struct MerchantEntry {
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
-    /// `registered`, `dropped_off`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped` or `delayed`.
+    /// `registered`, `dropped_off`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped`,
+    /// `delayed`, or a trade-in's `counter_offer`, `trade_in_accepted`, `trade_in_declined` or
+    /// `trade_in_paid`.
     pub event: String,
     /// `ja` or `en`.
     pub language: String,

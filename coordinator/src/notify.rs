@@ -36,10 +36,18 @@ pub enum Kind {
     /// Not resolved (refunded or exchanged) `notifications.delay_notice_after_hours` after it
     /// was registered, and not cancelled or expired.
     Delayed,
+    /// A trade-in graded worse than described: a lower offer to accept or decline.
+    CounterOffer,
+    /// A trade-in's offer accepted (as quoted, by the customer, or at its deadline).
+    TradeInAccepted,
+    /// A trade-in's counter-offer declined: the item is to go back.
+    TradeInDeclined,
+    /// The merchant confirmed a trade-in's payout made.
+    TradeInPaid,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -47,6 +55,10 @@ impl Kind {
         Kind::RefundIssued,
         Kind::ExchangeShipped,
         Kind::Delayed,
+        Kind::CounterOffer,
+        Kind::TradeInAccepted,
+        Kind::TradeInDeclined,
+        Kind::TradeInPaid,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +70,10 @@ impl Kind {
             Kind::RefundIssued => "refund_issued",
             Kind::ExchangeShipped => "exchange_shipped",
             Kind::Delayed => "delayed",
+            Kind::CounterOffer => "counter_offer",
+            Kind::TradeInAccepted => "trade_in_accepted",
+            Kind::TradeInDeclined => "trade_in_declined",
+            Kind::TradeInPaid => "trade_in_paid",
         }
     }
 
@@ -75,6 +91,19 @@ impl Kind {
             "refunded" => Some(Kind::RefundIssued),
             "exchange_shipped" => Some(Kind::ExchangeShipped),
             _ => None,
+        }
+    }
+
+    /// The message a row of a trade-in's timeline calls for: its grading is followed by the
+    /// offer's own message, and what a return calls its refund is the trade-in's payout.
+    pub fn from_trade_in_timeline(event_kind: &str) -> Option<Kind> {
+        match event_kind {
+            "unit_graded" => None,
+            "trade_in_counter_offer" => Some(Kind::CounterOffer),
+            "trade_in_accepted" => Some(Kind::TradeInAccepted),
+            "trade_in_declined" => Some(Kind::TradeInDeclined),
+            "refunded" => Some(Kind::TradeInPaid),
+            other => Self::from_timeline(other),
         }
     }
 }
@@ -331,6 +360,17 @@ mod tests {
         for internal in ["disposition_set", "refund_computed", "parcel_closed"] {
             assert_eq!(Kind::from_timeline(internal), None, "{internal}");
         }
+        // A trade-in: told of the offer rather than the grading, of its payout rather than a
+        // refund; the rest as a return.
+        let trade_in = Kind::from_trade_in_timeline;
+        assert_eq!(trade_in("unit_graded"), None);
+        assert_eq!(trade_in("refunded"), Some(Kind::TradeInPaid));
+        assert_eq!(trade_in("trade_in_counter_offer"), Some(Kind::CounterOffer));
+        assert_eq!(trade_in("trade_in_accepted"), Some(Kind::TradeInAccepted));
+        assert_eq!(trade_in("trade_in_declined"), Some(Kind::TradeInDeclined));
+        assert_eq!(trade_in("unit_received"), Some(Kind::Arrived));
+        assert_eq!(trade_in("trade_in_offer"), None);
+        assert_eq!(Kind::from_timeline("trade_in_counter_offer"), None);
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }

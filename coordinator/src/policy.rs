@@ -62,6 +62,41 @@ pub struct PolicyConfig {
     /// What the customer pays for each way of sending a return back, in yen, deducted with
     /// the return's fee (`[policy.method_fee_yen]`; free unless set).
     pub method_fee_yen: MethodFees,
+    /// What follows a trade-in's inspection (`[policy.trade_in]`).
+    pub trade_in: TradeInTerms,
+}
+
+/// Most days a customer may be given to answer a trade-in's counter-offer: a parcel held
+/// longer than two months waiting for an answer is stock nobody may sell or send back.
+pub const COUNTER_OFFER_DAYS_MAX: u32 = 60;
+
+/// What follows a trade-in's inspection when the grade is worse than described.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TradeInTerms {
+    /// Days the customer has to accept or decline a counter-offer, from when it is made
+    /// (1..=`COUNTER_OFFER_DAYS_MAX`; default 7).
+    pub counter_offer_days: u32,
+    /// What an unanswered counter-offer becomes at its deadline: `accept` (paid as offered)
+    /// or `decline` (default: the item goes back to the customer, who never agreed to less).
+    pub default_after_deadline: AfterDeadline,
+}
+
+impl Default for TradeInTerms {
+    fn default() -> Self {
+        Self {
+            counter_offer_days: 7,
+            default_after_deadline: AfterDeadline::Decline,
+        }
+    }
+}
+
+/// What an unanswered counter-offer becomes.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterDeadline {
+    Accept,
+    Decline,
 }
 
 /// A fee per way of sending a return back, in yen.
@@ -165,6 +200,7 @@ impl Default for PolicyConfig {
             returnless: Vec::new(),
             return_cost_yen: ReturnCosts::default(),
             method_fee_yen: MethodFees::default(),
+            trade_in: TradeInTerms::default(),
         }
     }
 }

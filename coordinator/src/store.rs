@@ -72,6 +72,7 @@ pub mod styles;
 pub mod tallies;
 pub mod totes;
 pub mod trade_in;
+pub mod trade_in_returns;
 pub mod transfers;
 pub mod webhooks;
 

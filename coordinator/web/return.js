@@ -36,6 +36,7 @@ function show(r) {
   text("merchant", r.merchant);
   text("origin", r.origin);
   fill("routing", routingWords(r));
+  showTradeIn(r.trade_in);
   fill("line-rows", r.lines.map((l) => el("tr", {},
     el("td", { text: l.sku }), el("td", { class: "num", text: l.qty }), el("td", { text: l.reason ? wordsOr("reason." + l.reason, l.reason) : "–" }))));
   fill("unit-rows", r.units.length
@@ -57,6 +58,24 @@ function show(r) {
   document.getElementById("cancel-question").textContent = open
     ? t("return.cancel_question_rma", { rma: r.rma })
     : t("return.cancel_question_late", { rma: r.rma, status: wordsOr("status." + r.status, r.status) });
+}
+
+/** A trade-in's quote, and its offer and answer once graded. */
+function showTradeIn(ti) {
+  document.getElementById("trade-in-label").hidden = !ti;
+  document.getElementById("trade-in").hidden = !ti;
+  if (!ti) return;
+  const parts = [t("return.trade_in_quote", { quote: ti.quote_id, yen: fmtYen(ti.quote_yen),
+    grade: ti.expected_grade,
+    payout: ti.payout === "store_credit" ? t("return.trade_in_payout_store_credit") : t("return.trade_in_payout_bank_transfer") })];
+  if (ti.offer_yen !== null && ti.offer_yen !== undefined) {
+    parts.push(t(ti.counter_offer ? "return.trade_in_counter" : "return.trade_in_offer", { yen: fmtYen(ti.offer_yen) }));
+  }
+  if (ti.decision) parts.push(ti.decision === "accepted" ? t("return.trade_in_accepted") : t("return.trade_in_declined"));
+  if (ti.payout_yen !== null && ti.payout_yen !== undefined) {
+    parts.push(t("return.trade_in_owed", { yen: fmtYen(ti.payout_yen) }));
+  }
+  text("trade-in", parts.join(" "));
 }
 
 async function load() {

@@ -20,6 +20,8 @@ pub mod route;
 pub mod stock;
 pub mod totes;
 pub mod trade_in;
+pub mod trade_in_offer;
+pub mod trade_in_send;
 pub mod webhooks;
 pub mod withdraw;
 

@@ -397,7 +397,7 @@ async fn attach_words(
 }
 
 /// A fresh token of `rma`'s status page, stored by its hash like the ones messages carry.
-async fn status_token(ctx: &Ctx, rma: &str) -> Result<String, AppError> {
+pub(crate) async fn status_token(ctx: &Ctx, rma: &str) -> Result<String, AppError> {
     let (token, hash) =
         crate::notify::mint_token().map_err(|e| AppError::Internal(e.to_string()))?;
     let (rma, now_ms) = (rma.to_owned(), ctx.clock.now_ms());

@@ -493,7 +493,7 @@ async fn register_returnless(
 
 /// A number for the simulated carrier's slip, from the RMA (stable, so a retried registration
 /// prints the same slip).
-fn tracking_seed(rma: &RmaId) -> u64 {
+pub(super) fn tracking_seed(rma: &RmaId) -> u64 {
     rma.as_str()
         .bytes()
         .fold(0u64, |h, b| h.wrapping_mul(131).wrapping_add(u64::from(b)))

@@ -110,6 +110,19 @@ pub async fn get_quote(
         .ok_or_else(|| AppError::NotFound(format!("no trade-in quote {quote_id} of {merchant}")))
 }
 
+/// The trade-in sent against quote `quote_id`, if it was.
+pub async fn sent(
+    ctx: &Ctx,
+    quote_id: &str,
+) -> Result<Option<store::trade_in_returns::TradeIn>, AppError> {
+    let q = quote_id.to_owned();
+    Ok(ctx
+        .db
+        .call(move |c| store::trade_in_returns::of_quote(c, &q))
+        .await
+        .map_err(crate::CoordinatorError::from)?)
+}
+
 /// Most products a portal page offers for a trade-in (a select a customer can still read).
 pub const OFFERED_MAX: usize = 500;
 /// Most catalogue items read to find them: above any merchant's range of products.

@@ -127,6 +127,14 @@ pub struct TemplatesBody {
     exchange_shipped: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delayed: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    counter_offer: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_accepted: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_declined: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_paid: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -171,6 +179,10 @@ impl TemplatesBody {
             Kind::RefundIssued => &mut self.refund_issued,
             Kind::ExchangeShipped => &mut self.exchange_shipped,
             Kind::Delayed => &mut self.delayed,
+            Kind::CounterOffer => &mut self.counter_offer,
+            Kind::TradeInAccepted => &mut self.trade_in_accepted,
+            Kind::TradeInDeclined => &mut self.trade_in_declined,
+            Kind::TradeInPaid => &mut self.trade_in_paid,
         }
     }
 

@@ -152,6 +152,8 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(trade_in::get_prices, trade_in::put_prices))
         .routes(routes!(trade_in::create_quote))
         .routes(routes!(trade_in::get_quote))
+        .routes(routes!(trade_in::send))
+        .routes(routes!(trade_in::answer))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(notifications::put_opt_out))

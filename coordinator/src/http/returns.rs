@@ -759,7 +759,8 @@ pub struct ReturnView {
 /// One message to the customer about the return.
 #[derive(Serialize, ToSchema)]
 pub struct MessageView {
-    /// registered, dropped_off, arrived, inspected, refund_issued, exchange_shipped or delayed.
+    /// registered, dropped_off, arrived, inspected, refund_issued, exchange_shipped, delayed,
+    /// or a trade-in's counter_offer, trade_in_accepted, trade_in_declined or trade_in_paid.
     kind: String,
     /// queued, sent, failed, opted_out or unreachable.
     status: String,

@@ -1,5 +1,6 @@
-//! Trade-ins over the API: a merchant's price table (by SKU or category, and grade) and
-//! quotes from it for an item in the condition its owner describes. Ops keys, or the
+//! Trade-ins over the API: a merchant's price table (by SKU or category, and grade), quotes
+//! from it for an item in the condition its owner describes, the item sent against its
+//! quote (a return), and the answer to a counter-offer after grading. Ops keys, or the
 //! merchant's own.
 
 use std::sync::Arc;
@@ -16,8 +17,10 @@ use super::auth::Caller;
 use super::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use super::merchant_portal::known_merchant;
 use super::rfc3339;
-use crate::app::trade_in;
+use crate::app::{trade_in, trade_in_offer, trade_in_send};
+use crate::store::orders::Contact;
 use crate::store::trade_in::Quote;
+use crate::store::trade_in_returns::{Answered, Decision, Payout, TradeIn};
 use crate::Ctx;
 
 /// A merchant's trade-in prices. A product is taken as a trade-in when its SKU or its
@@ -169,6 +172,9 @@ pub struct TradeInQuote {
     quote_yen: u64,
     /// RFC 3339: honoured until then (`trade_in::QUOTE_VALID_DAYS` after it was given).
     expires_at: Option<String>,
+    /// Once the item is sent against the quote: its return and where the offer stands.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trade_in: Option<TradeInReturn>,
 }
 
 impl From<Quote> for TradeInQuote {
@@ -180,6 +186,60 @@ impl From<Quote> for TradeInQuote {
             expected_grade: q.grade.as_str().to_owned(),
             quote_yen: q.quote_yen,
             expires_at: rfc3339(q.expires_ms),
+            trade_in: None,
+        }
+    }
+}
+
+/// A trade-in's return and where its offer stands.
+#[derive(Serialize, ToSchema)]
+pub struct TradeInReturn {
+    /// The return the item travels under (`GET /api/v1/returns/{rma}`: its label, its
+    /// timeline).
+    rma: String,
+    /// `store_credit` (with the merchant's store-credit bonus) or `bank_transfer`.
+    payout: String,
+    /// The grade the site gave, once graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    graded: Option<String>,
+    /// The offer once graded: the quote when graded as described or better.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offer_yen: Option<u64>,
+    /// The offer is lower than the quote: the customer (or the merchant for them) accepts or
+    /// declines it by `answer_by`.
+    counter_offer: bool,
+    /// RFC 3339: a counter-offer's deadline; unanswered, `policy.trade_in.default_after_deadline`
+    /// applies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer_by: Option<String>,
+    /// `accepted` or `declined` (declined: the item is to be sent back to the customer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decision: Option<String>,
+    /// `customer`, `merchant`, `automatic` (graded as described) or `deadline`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decided_by: Option<String>,
+    /// What the customer is owed once accepted, the store-credit bonus included; confirmed
+    /// paid as a refund is (`POST /api/v1/returns/{rma}/refund`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payout_yen: Option<u64>,
+}
+
+impl From<TradeIn> for TradeInReturn {
+    fn from(t: TradeIn) -> Self {
+        let (decision, decided_by) = t
+            .decision
+            .map(|(d, by, _)| (d.as_str().to_owned(), by))
+            .unzip();
+        Self {
+            rma: t.rma,
+            payout: t.payout.as_str().to_owned(),
+            graded: t.graded.map(|g| g.as_str().to_owned()),
+            offer_yen: t.offer.map(|o| o.amount_yen),
+            counter_offer: t.offer.is_some_and(|o| o.counter),
+            answer_by: t.offer.and_then(|o| o.deadline_ms).and_then(rfc3339),
+            decision,
+            decided_by,
+            payout_yen: t.payout_yen,
         }
     }
 }
@@ -231,5 +291,183 @@ pub async fn get_quote(
 ) -> Result<Json<TradeInQuote>, ApiError> {
     let merchant = known_merchant(&ctx, &caller, merchant)?;
     let q = trade_in::get_quote(&ctx, merchant.as_str(), &quote_id).await?;
-    Ok(Json(q.into()))
+    let sent = trade_in::sent(&ctx, &q.quote_id).await?;
+    let mut answer: TradeInQuote = q.into();
+    answer.trade_in = sent.map(Into::into);
+    Ok(Json(answer))
+}
+
+/// How the item leaves its owner, and how they want to be paid.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// The owner's postal code (`530-0001` or `5300001`), of a code in Japan Post's data: the
+    /// return is routed from there.
+    #[schema(pattern = "^[0-9]{3}-?[0-9]{4}$")]
+    postal_code: String,
+    /// `carrier_pickup`, `home_pickup`, `konbini_dropoff` or `store_dropoff`.
+    #[schema(pattern = "^(carrier_pickup|home_pickup|konbini_dropoff|store_dropoff)$")]
+    method: String,
+    /// `store_credit` (with the merchant's store-credit bonus) or `bank_transfer`.
+    #[schema(pattern = "^(store_credit|bank_transfer)$")]
+    payout: String,
+    /// Where the owner is told of the return and the offer; without it, the merchant tells
+    /// them.
+    #[serde(default)]
+    #[schema(
+        pattern = "^[A-Za-z0-9_%+-]{1,32}(\\.[A-Za-z0-9_%+-]{1,16})?@[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?){0,3}\\.[A-Za-z]{2,16}$"
+    )]
+    email: Option<String>,
+    /// The language of those messages: `ja` (default) or `en`.
+    #[serde(default)]
+    #[schema(pattern = "^(ja|en)$")]
+    language: Option<String>,
+}
+
+/// The return a trade-in travels under.
+#[derive(Serialize, ToSchema)]
+pub struct TradeInSent {
+    quote_id: String,
+    /// Its label and timeline: `GET /api/v1/returns/{rma}`.
+    rma: String,
+    /// The site it was routed to.
+    site: String,
+}
+
+/// Sends the item against a valid quote: it becomes a return of one unit, routed and labelled
+/// like any return, whose offer follows its grading. Sent again, the quote answers the same
+/// return (200).
+#[utoipa::path(post, path = "/api/v1/merchants/{merchant}/trade-in/quotes/{quote_id}/send", tag = "trade-in",
+    security(("bearer" = [])),
+    params(
+        ("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$"),
+        ("quote_id" = String, Path, description = "As the quote gave it", pattern = "^TQ-[0-9A-Z]{10}$")),
+    request_body = SendRequest,
+    responses(
+        (status = 201, description = "Sent: the return is registered", body = TradeInSent),
+        (status = 200, description = "Sent before: the same return", body = TradeInSent),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant or quote, or the postal code is not in Japan Post's data (`field`: `postal_code`)", body = ErrorBody),
+        (status = 409, description = "The quote expired before it was sent (`field`: `quote_id`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "A field is not valid; `field` names it", body = ErrorBody),
+        (status = 503, description = "No site can take the return today", body = ErrorBody)))]
+pub async fn send(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath((merchant, quote_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<SendRequest>,
+) -> Result<(StatusCode, Json<TradeInSent>), ApiError> {
+    let merchant = known_merchant(&ctx, &caller, merchant)?;
+    let payout = Payout::parse(&body.payout)
+        .ok_or_else(|| ApiError::invalid_field("payout", "store_credit or bank_transfer"))?;
+    let language = body.language.unwrap_or_else(|| "ja".into());
+    if !["ja", "en"].contains(&language.as_str()) {
+        return Err(ApiError::invalid_field("language", "ja or en"));
+    }
+    let contact = match body.email {
+        Some(email) if super::orders::valid_email(&email) => Some(Contact {
+            email,
+            phone: String::new(),
+            line_user_id: None,
+            language,
+        }),
+        Some(_) => return Err(ApiError::invalid_field("email", "not an email address")),
+        None => None,
+    };
+    let sending = trade_in_send::Sending {
+        postal_code: body.postal_code,
+        method: body.method,
+        payout,
+        contact,
+    };
+    let sent = trade_in_send::send(&ctx, &merchant, &quote_id, sending, ctx.clock.now_ms()).await?;
+    tracing::info!(merchant = %merchant, key_id = %caller.key_id, quote_id = %sent.quote.quote_id,
+                   rma = %sent.rma, fresh = sent.fresh, "trade-in sent over the API");
+    let status = if sent.fresh {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(TradeInSent {
+            quote_id: sent.quote.quote_id,
+            rma: sent.rma.to_string(),
+            site: sent.site,
+        }),
+    ))
+}
+
+/// The owner's answer to a counter-offer.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AnswerRequest {
+    /// `accept` (the lower offer is paid) or `decline` (the item is sent back).
+    #[schema(pattern = "^(accept|decline)$")]
+    answer: String,
+}
+
+/// Answers the counter-offer made after grading, for its owner: once, before its deadline.
+/// The same answer again changes nothing (200).
+#[utoipa::path(post, path = "/api/v1/merchants/{merchant}/trade-in/quotes/{quote_id}/answer", tag = "trade-in",
+    security(("bearer" = [])),
+    params(
+        ("merchant" = String, Path, description = "The merchant id (a-z 0-9 -)", pattern = "^[a-z0-9-]{1,64}$"),
+        ("quote_id" = String, Path, description = "As the quote gave it", pattern = "^TQ-[0-9A-Z]{10}$")),
+    request_body = AnswerRequest,
+    responses(
+        (status = 200, description = "Answered; where the trade-in now stands", body = TradeInReturn),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody),
+        (status = 404, description = "No such merchant or quote, or the quote was not sent", body = ErrorBody),
+        (status = 409, description = "Nothing to answer: not graded yet, accepted as quoted, answered otherwise before, or past its deadline", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "`answer` is not accept or decline", body = ErrorBody)))]
+pub async fn answer(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath((merchant, quote_id)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<AnswerRequest>,
+) -> Result<Json<TradeInReturn>, ApiError> {
+    let merchant = known_merchant(&ctx, &caller, merchant)?;
+    let decision = match body.answer.as_str() {
+        "accept" => Decision::Accepted,
+        "decline" => Decision::Declined,
+        _ => return Err(ApiError::invalid_field("answer", "accept or decline")),
+    };
+    let q = trade_in::get_quote(&ctx, merchant.as_str(), &quote_id).await?;
+    let Some(sent) = trade_in::sent(&ctx, &q.quote_id).await? else {
+        return Err(ApiError::not_found(format!(
+            "quote {quote_id} was not sent: there is no offer to answer"
+        )));
+    };
+    let answered = trade_in_offer::answer(&ctx, &sent.rma, decision, "merchant").await?;
+    let refused = |why: String| Err(ApiError::conflict(why).with_field("answer"));
+    match answered {
+        Answered::Recorded { .. } | Answered::Already(_) => {}
+        Answered::Conflict(d) => {
+            return refused(format!(
+                "the offer on {quote_id} was {} already",
+                d.as_str()
+            ))
+        }
+        Answered::NotOpen => {
+            return refused(format!(
+                "no counter-offer on {quote_id} is open: not graded yet, or past its deadline"
+            ))
+        }
+        Answered::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "no trade-in return of {quote_id}"
+            )))
+        }
+    }
+    tracing::info!(merchant = %merchant, key_id = %caller.key_id, quote_id = %quote_id,
+                   answer = decision.as_str(), "trade-in counter-offer answered over the API");
+    let now = trade_in::sent(&ctx, &q.quote_id)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"trade-in vanished after its answer"))?;
+    Ok(Json(now.into()))
 }

@@ -342,6 +342,22 @@ struct Decisions {
     csrf: String,
     /// The fleet's sites, where a unit may be transferred.
     sites: Vec<String>,
+    /// When the return is a trade-in: its quote and where the offer stands.
+    trade_in: Option<TradeInView>,
+}
+
+/// A trade-in return's quote and offer, for the return's page.
+#[derive(Serialize)]
+struct TradeInView {
+    quote_id: String,
+    condition: String,
+    expected_grade: String,
+    quote_yen: u64,
+    payout: String,
+    offer_yen: Option<u64>,
+    counter_offer: bool,
+    decision: Option<String>,
+    payout_yen: Option<u64>,
 }
 
 async fn decisions(
@@ -353,13 +369,18 @@ async fn decisions(
     let rma = modori_shared::domain::RmaId::new(rma.trim())
         .map_err(|e| ApiError::invalid_path("rma", e))?;
     let r = rma.clone();
-    let (found, units, candidates) = ctx
+    let (found, units, candidates, trade_in) = ctx
         .db
         .call(move |c| {
+            let trade_in = match crate::store::trade_in_returns::of_return(c, r.as_str())? {
+                Some(t) => crate::store::trade_in::quote_by_id(c, &t.quote_id)?.map(|q| (t, q)),
+                None => None,
+            };
             Ok::<_, crate::store::StoreError>((
                 lifecycle::get(c, &r)?,
                 queries::units_of_return(c, r.as_str(), DECISION_UNITS_MAX)?,
                 crate::store::commerce::decisions(c, &r)?.candidates,
+                trade_in,
             ))
         })
         .await?;
@@ -398,6 +419,17 @@ async fn decisions(
         time_zone: ctx.config.http.time_zone.clone(),
         csrf: session::csrf_token(&browser.session_id),
         sites: ctx.fleet.sites.iter().map(|s| s.id.to_string()).collect(),
+        trade_in: trade_in.map(|(t, q)| TradeInView {
+            quote_id: q.quote_id,
+            condition: q.condition.as_str().to_owned(),
+            expected_grade: q.grade.as_str().to_owned(),
+            quote_yen: q.quote_yen,
+            payout: t.payout.as_str().to_owned(),
+            offer_yen: t.offer.map(|o| o.amount_yen),
+            counter_offer: t.offer.is_some_and(|o| o.counter),
+            decision: t.decision.map(|(d, _, _)| d.as_str().to_owned()),
+            payout_yen: t.payout_yen,
+        }),
     }))
 }
 

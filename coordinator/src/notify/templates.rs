@@ -54,6 +54,22 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "【{merchant}】返品の処理に時間がかかっております",
             "返品（受付番号 {rma}）の処理に通常より時間がかかっております。ご迷惑をおかけして申し訳ございません。",
         ),
+        (Language::Ja, Kind::CounterOffer) => (
+            "【{merchant}】買取金額を改めてご提示します",
+            "お送りいただいた商品（受付番号 {rma}）を検品したところ、お申し出の状態と異なっていたため、買取金額を改めてご提示します。下記のページで金額をご確認のうえ、期限までにご承諾またはお断りをお選びください。お断りの場合は商品を無料でお返しします。",
+        ),
+        (Language::Ja, Kind::TradeInAccepted) => (
+            "【{merchant}】買取が成立しました",
+            "お送りいただいた商品（受付番号 {rma}）の買取が成立しました。お支払いの手続きを進めます。金額は下記のページでご確認いただけます。",
+        ),
+        (Language::Ja, Kind::TradeInDeclined) => (
+            "【{merchant}】買取はお断りとなりました",
+            "お送りいただいた商品（受付番号 {rma}）の買取はお断りとなりました。商品はお客様へ返送いたします。",
+        ),
+        (Language::Ja, Kind::TradeInPaid) => (
+            "【{merchant}】買取代金のお支払いが完了しました",
+            "お送りいただいた商品（受付番号 {rma}）の買取代金のお支払いが完了しました。ご利用ありがとうございました。",
+        ),
         (Language::En, Kind::Registered) => (
             "{merchant}: we have your return request",
             "Thank you for shopping with {merchant}.\nYour return {rma} is registered. Please send the items back.",
@@ -77,6 +93,22 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
         (Language::En, Kind::ExchangeShipped) => (
             "{merchant}: your exchange is on its way",
             "The replacement for your return {rma} has been shipped.",
+        ),
+        (Language::En, Kind::CounterOffer) => (
+            "{merchant}: a new offer for your trade-in",
+            "We inspected the item you sent (number {rma}) and found it in a different condition than described, so we offer a new price. Please see it on the page below and accept or decline it by the deadline shown there. If you decline, we send the item back free of charge.",
+        ),
+        (Language::En, Kind::TradeInAccepted) => (
+            "{merchant}: your trade-in is agreed",
+            "The trade-in of the item you sent (number {rma}) is agreed. We are arranging your payment; see the amount on the page below.",
+        ),
+        (Language::En, Kind::TradeInDeclined) => (
+            "{merchant}: your trade-in was declined",
+            "The trade-in of the item you sent (number {rma}) was declined. We will send the item back to you.",
+        ),
+        (Language::En, Kind::TradeInPaid) => (
+            "{merchant}: your trade-in was paid",
+            "The payment for the item you sent (number {rma}) has been made. Thank you.",
         ),
         (Language::En, Kind::Delayed) => (
             "{merchant}: your return is taking longer than usual",

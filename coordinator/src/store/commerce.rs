@@ -243,7 +243,8 @@ pub fn ingest_tracking(
 pub const REFUNDS_PER_PASS_MAX: usize = 256;
 
 /// Computes the refund of every received return whose units are all graded: each unit's
-/// price by its grade's share, less the fee, plus the store-credit bonus. Returns how many.
+/// price by its grade's share, less the fee, plus the store-credit bonus; a trade-in's offer
+/// instead (`trade_in_returns::offer_graded`). Returns how many.
 pub fn compute_refunds(
     conn: &mut Connection,
     config: &PolicyConfig,
@@ -257,6 +258,7 @@ pub fn compute_refunds(
              FROM returns r
              WHERE r.status = 'received' AND r.refund_yen IS NULL
                AND COALESCE(r.resolution, 'refund') != 'exchange'
+               AND NOT EXISTS (SELECT 1 FROM trade_in_returns t WHERE t.rma = r.rma)
                AND EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.state != 'voided')
                AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.state != 'voided'
                                AND u.grade IS NULL)
@@ -308,8 +310,10 @@ pub fn compute_refunds(
             now_ms,
         )?;
     }
+    // A trade-in is paid what its grade is offered, not refunded.
+    let n_offered = super::trade_in_returns::offer_graded(&tx, &config.trade_in, now_ms)?;
     tx.commit()?;
-    Ok(n)
+    Ok(n + n_offered)
 }
 
 /// The merchant confirms the refund was paid.

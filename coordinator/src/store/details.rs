@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 
 use modori_shared::domain::{Departure, DomainError, Grade};
 
+/// Japan's offset from UTC (no daylight saving time): a deadline is said in Japan time.
+const JST_OFFSET_MS: i64 = 9 * 3_600_000;
+
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 60] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 68] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -89,6 +92,17 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 60] = [
     ("refund_goods_kept", &["amount_yen"]),
     ("handed_in_at_store", &["store"]),
     ("left_in_tote", &["n_returns", "store", "tote"]),
+    ("trade_in_as_quoted", &["amount_yen", "grade"]),
+    (
+        "trade_in_counter",
+        &["amount_yen", "deadline", "grade", "quoted_yen"],
+    ),
+    ("trade_in_credit", &["amount_yen", "bonus_yen"]),
+    ("trade_in_credit_at_deadline", &["amount_yen", "bonus_yen"]),
+    ("trade_in_transfer", &["amount_yen"]),
+    ("trade_in_transfer_at_deadline", &["amount_yen"]),
+    ("trade_in_declined", &[]),
+    ("trade_in_declined_at_deadline", &[]),
 ];
 
 pub const MIGRATION: &str = r#"
@@ -532,6 +546,88 @@ impl Detail {
                 let english = format!("{carrier} {tracking}: {transit}");
                 Self::coded("carrier_update", params, english)
             }
+        }
+    }
+
+    /// A trade-in graded as described or better: the quote stands.
+    pub fn trade_in_as_quoted(amount_yen: u64, grade: &str) -> Self {
+        let english = format!("graded {grade}: the quote of {amount_yen} yen stands");
+        let params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("grade", grade.to_owned()),
+        ];
+        Self::coded("trade_in_as_quoted", params, english)
+    }
+
+    /// A trade-in graded worse than described: a lower offer, answered by `deadline_ms`.
+    pub fn trade_in_counter(
+        amount_yen: u64,
+        quoted_yen: u64,
+        grade: &str,
+        deadline_ms: i64,
+    ) -> Self {
+        let deadline = chrono::DateTime::from_timestamp_millis(deadline_ms + JST_OFFSET_MS)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M JST").to_string());
+        let english = format!(
+            "graded {grade}: counter-offer of {amount_yen} yen (quoted {quoted_yen} yen), \
+             to be answered by {deadline}"
+        );
+        let params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("quoted_yen", quoted_yen.to_string()),
+            ("grade", grade.to_owned()),
+            ("deadline", deadline),
+        ];
+        Self::coded("trade_in_counter", params, english)
+    }
+
+    /// A trade-in's offer accepted, paid as store credit with its bonus.
+    pub fn trade_in_credit(amount_yen: u64, bonus_yen: u64, at_deadline: bool) -> Self {
+        let (code, when) = if at_deadline {
+            (
+                "trade_in_credit_at_deadline",
+                " (unanswered at the deadline)",
+            )
+        } else {
+            ("trade_in_credit", "")
+        };
+        let english = format!(
+            "accepted{when}: store credit of {amount_yen} yen, bonus {bonus_yen} yen included"
+        );
+        let params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("bonus_yen", bonus_yen.to_string()),
+        ];
+        Self::coded(code, params, english)
+    }
+
+    /// A trade-in's offer accepted, paid by a bank transfer the merchant makes.
+    pub fn trade_in_transfer(amount_yen: u64, at_deadline: bool) -> Self {
+        let (code, when) = if at_deadline {
+            (
+                "trade_in_transfer_at_deadline",
+                " (unanswered at the deadline)",
+            )
+        } else {
+            ("trade_in_transfer", "")
+        };
+        let english =
+            format!("accepted{when}: a bank transfer of {amount_yen} yen for the merchant to pay");
+        Self::coded(code, vec![("amount_yen", amount_yen.to_string())], english)
+    }
+
+    /// A trade-in's counter-offer declined (by the customer, or by default at its deadline).
+    pub fn trade_in_declined(at_deadline: bool) -> Self {
+        if at_deadline {
+            Self::simple(
+                "trade_in_declined_at_deadline",
+                "unanswered at the deadline: declined, the item is to be sent back to the customer",
+            )
+        } else {
+            Self::simple(
+                "trade_in_declined",
+                "declined: the item is to be sent back to the customer",
+            )
         }
     }
 

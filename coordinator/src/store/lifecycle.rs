@@ -36,7 +36,7 @@ fn is_closed(status: &str) -> bool {
 }
 
 /// Every kind of row a return's timeline holds: what the pages must have words for.
-pub const TIMELINE_KINDS: [&str; 26] = [
+pub const TIMELINE_KINDS: [&str; 30] = [
     "registered",
     "resolution_chosen",
     "unit_matched",
@@ -63,6 +63,10 @@ pub const TIMELINE_KINDS: [&str; 26] = [
     "carrier_in_transit",
     "carrier_delivered_to_site",
     "carrier_exception",
+    "trade_in_offer",
+    "trade_in_counter_offer",
+    "trade_in_accepted",
+    "trade_in_declined",
 ];
 
 /// One timeline row, its detail coded where the detail has a code.

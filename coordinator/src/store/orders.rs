@@ -97,32 +97,43 @@ pub fn put_orders(
 ) -> Result<usize, StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     for o in orders {
-        let lines = serde_json::to_string(&o.lines).unwrap_or_else(|_| "[]".into());
-        let c = o.contact.as_ref();
-        tx.execute(
-            "INSERT INTO orders (merchant, order_ref, customer_ref, ordered_ms, lines_json, updated_ms,
-                                 email, phone, line_user_id, language)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (merchant, order_ref) DO UPDATE SET customer_ref = excluded.customer_ref,
-               ordered_ms = excluded.ordered_ms, lines_json = excluded.lines_json,
-               updated_ms = excluded.updated_ms, email = excluded.email, phone = excluded.phone,
-               line_user_id = excluded.line_user_id, language = excluded.language",
-            params![
-                merchant,
-                o.order_ref,
-                o.customer_ref,
-                o.ordered_ms,
-                lines,
-                now_ms,
-                c.map(|c| &c.email),
-                c.map(|c| &c.phone),
-                c.and_then(|c| c.line_user_id.as_ref()),
-                c.map(|c| &c.language),
-            ],
-        )?;
+        put_order(&tx, merchant, o, now_ms)?;
     }
     tx.commit()?;
     Ok(orders.len())
+}
+
+/// Stores one order of `merchant` inside `tx` (a known reference is replaced).
+pub(crate) fn put_order(
+    tx: &Transaction<'_>,
+    merchant: &str,
+    o: &Order,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let lines = serde_json::to_string(&o.lines).unwrap_or_else(|_| "[]".into());
+    let c = o.contact.as_ref();
+    tx.execute(
+        "INSERT INTO orders (merchant, order_ref, customer_ref, ordered_ms, lines_json, updated_ms,
+                             email, phone, line_user_id, language)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (merchant, order_ref) DO UPDATE SET customer_ref = excluded.customer_ref,
+           ordered_ms = excluded.ordered_ms, lines_json = excluded.lines_json,
+           updated_ms = excluded.updated_ms, email = excluded.email, phone = excluded.phone,
+           line_user_id = excluded.line_user_id, language = excluded.language",
+        params![
+            merchant,
+            o.order_ref,
+            o.customer_ref,
+            o.ordered_ms,
+            lines,
+            now_ms,
+            c.map(|c| &c.email),
+            c.map(|c| &c.phone),
+            c.and_then(|c| c.line_user_id.as_ref()),
+            c.map(|c| &c.language),
+        ],
+    )?;
+    Ok(())
 }
 
 fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {

@@ -924,6 +924,12 @@ CREATE TABLE trade_in_quotes (
         CREATE INDEX units_rma ON units (rma) WHERE rma IS NOT NULL;
         "#,
     },
+    // Trade-ins sent against their quotes, their offers, answers and payouts
+    // (store/trade_in_returns.rs).
+    Migration {
+        sqlite: super::trade_in_returns::MIGRATION,
+        postgres: super::trade_in_returns::MIGRATION_PG,
+    },
 ];
 
 /// How far a database is, against this build.

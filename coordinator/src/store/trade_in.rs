@@ -136,11 +136,16 @@ pub fn quote(
     merchant: &str,
     quote_id: &str,
 ) -> Result<Option<Quote>, StoreError> {
+    Ok(quote_by_id(conn, quote_id)?.filter(|q| q.merchant == merchant))
+}
+
+/// The quote `quote_id` of whichever merchant gave it (for ops, who see every merchant's).
+pub fn quote_by_id(conn: &Connection, quote_id: &str) -> Result<Option<Quote>, StoreError> {
     let row = conn
         .query_row(
-            "SELECT sku, condition, grade, quote_yen, created_ms, expires_ms
-             FROM trade_in_quotes WHERE quote_id = ?1 AND merchant = ?2",
-            params![quote_id, merchant],
+            "SELECT sku, condition, grade, quote_yen, created_ms, expires_ms, merchant
+             FROM trade_in_quotes WHERE quote_id = ?1",
+            params![quote_id],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -149,16 +154,17 @@ pub fn quote(
                     r.get::<_, i64>(3)?,
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((sku, condition, grade, quote_yen, created_ms, expires_ms)) = row else {
+    let Some((sku, condition, grade, quote_yen, created_ms, expires_ms, merchant)) = row else {
         return Ok(None);
     };
     Ok(Some(Quote {
         quote_id: quote_id.to_owned(),
-        merchant: merchant.to_owned(),
+        merchant,
         sku,
         condition: Condition::parse(&condition)?,
         grade: Grade::parse(&grade)?,

@@ -486,7 +486,10 @@ async fn status(
         .collect();
     let name = brand(&ctx, &merchant).await?;
     let path = format!("/r/{merchant}/s/{token}");
-    Ok(portal_page(
+    let (trade_in, csrf) = trade_in::status_section(&ctx, &merchant, &ret.rma, lang, &path)
+        .await?
+        .unwrap_or_default();
+    let page = portal_page(
         StatusCode::OK,
         render::status_page(
             &name,
@@ -495,8 +498,13 @@ async fn status(
             &events,
             &path,
             pickup.as_ref().map(|(d, s)| (*d, s.as_str())),
+            &trade_in,
         ),
-    ))
+    );
+    Ok(match csrf {
+        Some(csrf) => with_csrf_cookie(page, &csrf),
+        None => page,
+    })
 }
 
 /// The privacy notice the pages that name no merchant link to.

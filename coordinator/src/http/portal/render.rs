@@ -847,7 +847,7 @@ pub fn hours_words(h: OpeningHours, lang: Lang) -> String {
 }
 
 /// Links to a return's label as a PDF, on A4 and on a 4×6 in label sheet.
-fn label_links(status_url: &str, lang: Lang) -> String {
+pub(super) fn label_links(status_url: &str, lang: Lang) -> String {
     let url = html_escape(status_url);
     format!(
         "<p class=\"labels\">{} <a class=\"label-a4\" href=\"{url}/label.pdf?size=a4\">{}</a> · \
@@ -1049,6 +1049,15 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
         "unit_graded" => lang.pick("返品物の検品が終わりました", "Your item was inspected"),
         "refunded" => lang.pick("返金いたしました", "Your refund was issued"),
         "exchange_shipped" => lang.pick("交換品を発送しました", "Your exchange was shipped"),
+        "trade_in_offer" => lang.pick("買取金額が確定しました", "Our offer was made"),
+        "trade_in_counter_offer" => {
+            lang.pick("買取金額を改めてご提示しました", "We made you a new offer")
+        }
+        "trade_in_accepted" => lang.pick("買取が成立しました", "The trade-in was agreed"),
+        "trade_in_declined" => lang.pick(
+            "買取はお断りとなりました（商品は返送されます）",
+            "The offer was declined (the item is to be returned to you)",
+        ),
         "cancelled" => lang.pick("お申し込みは取り消されました", "Your return was cancelled"),
         "expired" => lang.pick(
             "期限内に返品物が届かなかったため、お申し込みは終了しました",
@@ -1067,6 +1076,7 @@ pub fn status_page(
     events: &[(String, i64)],
     self_path: &str,
     pickup: Option<(NaiveDate, &str)>,
+    trade_in: &str,
 ) -> String {
     let foot = page_foot(lang, Some(brand.id.as_str()));
     let pickup = pickup.map_or_else(String::new, |(date, slot)| {
@@ -1088,7 +1098,7 @@ pub fn status_page(
         ));
     }
     format!(
-        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}<ol class=\"timeline\">{items}</ol>{}{}{foot}",
+        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}{trade_in}<ol class=\"timeline\">{items}</ol>{}{}{foot}",
         head(lang, lang.pick("返品の状況", "Your return")),
         banner(brand, lang, self_path),
         lang.pick("返品の状況", "Where your return stands"),

@@ -1,0 +1,74 @@
+//! After a trade-in is graded: its offer is made by the refunds' pass
+//! (`store::trade_in_returns::offer_graded`, after each grading batch and in the sweep); here
+//! the customer (on the status page) or the merchant (over the API) answers a counter-offer,
+//! and the configured default (`policy.trade_in.default_after_deadline`) is applied to those
+//! unanswered at their deadline. Each answer is recorded once, with its timeline row, which
+//! the merchant's webhooks and the customer's messages follow.
+
+use std::sync::Arc;
+
+use tracing::info;
+
+use super::AppError;
+use crate::store::trade_in_returns::{self, Answered, Decision, TradeIn};
+use crate::{CoordinatorError, Ctx};
+
+/// Answers the counter-offer on trade-in return `rma` for `by` (`customer`, `merchant`).
+pub async fn answer(
+    ctx: &Ctx,
+    rma: &str,
+    decision: Decision,
+    by: &'static str,
+) -> Result<Answered, AppError> {
+    let now_ms = ctx.clock.now_ms();
+    let r = rma.to_owned();
+    let answered = ctx
+        .db
+        .call(move |c| trade_in_returns::answer(c, &r, decision, by, now_ms))
+        .await
+        .map_err(CoordinatorError::from)?;
+    if let Answered::Recorded { payout_yen, .. } = &answered {
+        info!(
+            rma,
+            by,
+            decision = decision.as_str(),
+            payout_yen,
+            "trade-in counter-offer answered"
+        );
+        ctx.webhooks_wake();
+    }
+    Ok(answered)
+}
+
+/// The trade-in return `rma` is, if it is one.
+pub async fn of_return(ctx: &Ctx, rma: &str) -> Result<Option<TradeIn>, AppError> {
+    let r = rma.to_owned();
+    Ok(ctx
+        .db
+        .call(move |c| trade_in_returns::of_return(c, &r))
+        .await
+        .map_err(CoordinatorError::from)?)
+}
+
+/// Applies the configured default to every counter-offer unanswered past its deadline at
+/// `now_ms`; returns how many. Runs at start and every [`crate::SWEEP_INTERVAL`].
+pub async fn settle_overdue(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
+    let default = ctx.config.policy.trade_in.default_after_deadline;
+    let mut n = 0;
+    loop {
+        let settled = ctx
+            .db
+            .call(move |c| trade_in_returns::settle_overdue(c, default, now_ms))
+            .await?;
+        for rma in &settled {
+            info!(rma = %rma, default = ?default, "trade-in counter-offer unanswered at its deadline");
+        }
+        n += settled.len();
+        if !settled.is_empty() {
+            ctx.webhooks_wake();
+        }
+        if settled.len() < trade_in_returns::PER_PASS_MAX {
+            return Ok(n);
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! Trade-ins sent: a quote turned into a return (its RMA), the offer once the unit is graded,
+//! the customer's answer to a counter-offer (or the default at its deadline), and the payout.
+//!
+//! Invariants: a quote is linked to one RMA (`quote_id` is the key, `rma` unique), written
+//! before the return is registered so a retried send registers the same RMA; the offer is
+//! made once (`offered_ms IS NULL` guards it inside the transaction that writes its
+//! timeline rows), and so is the answer (`decision IS NULL`). The payout owed is the return's
+//! `refund_yen`, so the merchant confirms it as it confirms a refund.
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+
+use modori_runtime::sqlite::to_i64;
+use modori_shared::domain::Grade;
+use modori_shared::tradein::{self, Offer};
+
+use super::details::Detail;
+use super::lifecycle::insert_event;
+use super::StoreError;
+use crate::policy::{AfterDeadline, TradeInTerms};
+
+pub const MIGRATION: &str = r#"
+CREATE TABLE trade_in_returns (
+    quote_id    TEXT PRIMARY KEY,
+    rma         TEXT NOT NULL UNIQUE,
+    payout      TEXT NOT NULL CHECK (payout IN ('store_credit', 'bank_transfer')),
+    sent_ms     INTEGER NOT NULL,
+    graded      TEXT,
+    offer_yen   INTEGER,
+    counter     INTEGER CHECK (counter IN (0, 1)),
+    offered_ms  INTEGER,
+    deadline_ms INTEGER,
+    decision    TEXT CHECK (decision IN ('accepted', 'declined')),
+    decided_by  TEXT,
+    decided_ms  INTEGER,
+    payout_yen  INTEGER
+) STRICT;
+CREATE INDEX trade_in_returns_unoffered ON trade_in_returns (rma) WHERE offered_ms IS NULL;
+CREATE INDEX trade_in_returns_open ON trade_in_returns (deadline_ms)
+    WHERE counter = 1 AND decision IS NULL;
+"#;
+
+pub const MIGRATION_PG: &str = r#"
+CREATE TABLE trade_in_returns (
+    quote_id    TEXT PRIMARY KEY,
+    rma         TEXT NOT NULL UNIQUE,
+    payout      TEXT NOT NULL CHECK (payout IN ('store_credit', 'bank_transfer')),
+    sent_ms     BIGINT NOT NULL,
+    graded      TEXT,
+    offer_yen   BIGINT,
+    counter     BIGINT CHECK (counter IN (0, 1)),
+    offered_ms  BIGINT,
+    deadline_ms BIGINT,
+    decision    TEXT CHECK (decision IN ('accepted', 'declined')),
+    decided_by  TEXT,
+    decided_ms  BIGINT,
+    payout_yen  BIGINT
+);
+CREATE INDEX trade_in_returns_unoffered ON trade_in_returns (rma) WHERE offered_ms IS NULL;
+CREATE INDEX trade_in_returns_open ON trade_in_returns (deadline_ms)
+    WHERE counter = 1 AND decision IS NULL;
+"#;
+
+/// Trade-ins offered, or settled at their deadline, in one pass at most.
+pub const PER_PASS_MAX: usize = 256;
+
+const DAY_MS: i64 = 86_400_000;
+
+/// Who decided, besides the customer and the merchant: the offer as quoted, accepted
+/// without asking, and the default applied at a counter-offer's deadline.
+pub const BY_AUTOMATIC: &str = "automatic";
+pub const BY_DEADLINE: &str = "deadline";
+
+/// How the customer is paid for an accepted trade-in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Payout {
+    /// Store credit, with the merchant's bonus on top.
+    StoreCredit,
+    /// A bank transfer the merchant makes.
+    BankTransfer,
+}
+
+impl Payout {
+    pub const ALL_NAMES: [&'static str; 2] = ["store_credit", "bank_transfer"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::StoreCredit => "store_credit",
+            Self::BankTransfer => "bank_transfer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "store_credit" => Some(Self::StoreCredit),
+            "bank_transfer" => Some(Self::BankTransfer),
+            _ => None,
+        }
+    }
+}
+
+/// The customer's answer, or what stands for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Accepted,
+    Declined,
+}
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Accepted => "accepted",
+            Self::Declined => "declined",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "accepted" => Some(Self::Accepted),
+            "declined" => Some(Self::Declined),
+            _ => None,
+        }
+    }
+}
+
+/// A trade-in as it stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TradeIn {
+    pub quote_id: String,
+    pub rma: String,
+    pub payout: Payout,
+    pub sent_ms: i64,
+    /// The grade found, once graded.
+    pub graded: Option<Grade>,
+    pub offer: Option<MadeOffer>,
+    pub decision: Option<(Decision, String, i64)>,
+    /// What is owed the customer once accepted (the bonus included for store credit).
+    pub payout_yen: Option<u64>,
+}
+
+/// The offer once graded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MadeOffer {
+    pub amount_yen: u64,
+    /// Worse than described: the customer answers by `deadline_ms`.
+    pub counter: bool,
+    pub offered_ms: i64,
+    pub deadline_ms: Option<i64>,
+}
+
+const COLUMNS: &str = "quote_id, rma, payout, sent_ms, graded, offer_yen, counter, offered_ms,
+                       deadline_ms, decision, decided_by, decided_ms, payout_yen";
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TradeInRow> {
+    Ok(TradeInRow {
+        quote_id: r.get(0)?,
+        rma: r.get(1)?,
+        payout: r.get(2)?,
+        sent_ms: r.get(3)?,
+        graded: r.get(4)?,
+        offer_yen: r.get(5)?,
+        counter: r.get(6)?,
+        offered_ms: r.get(7)?,
+        deadline_ms: r.get(8)?,
+        decision: r.get(9)?,
+        decided_by: r.get(10)?,
+        decided_ms: r.get(11)?,
+        payout_yen: r.get(12)?,
+    })
+}
+
+struct TradeInRow {
+    quote_id: String,
+    rma: String,
+    payout: String,
+    sent_ms: i64,
+    graded: Option<String>,
+    offer_yen: Option<i64>,
+    counter: Option<i64>,
+    offered_ms: Option<i64>,
+    deadline_ms: Option<i64>,
+    decision: Option<String>,
+    decided_by: Option<String>,
+    decided_ms: Option<i64>,
+    payout_yen: Option<i64>,
+}
+
+impl TradeInRow {
+    fn into_trade_in(self) -> Result<TradeIn, StoreError> {
+        let yen = |v: i64| u64::try_from(v).unwrap_or(0);
+        let offer = match (self.offer_yen, self.offered_ms) {
+            (Some(amount), Some(offered_ms)) => Some(MadeOffer {
+                amount_yen: yen(amount),
+                counter: self.counter == Some(1),
+                offered_ms,
+                deadline_ms: self.deadline_ms,
+            }),
+            _ => None,
+        };
+        let decision = match (self.decision, self.decided_by, self.decided_ms) {
+            (Some(d), Some(by), Some(at)) => Decision::parse(&d).map(|d| (d, by, at)),
+            _ => None,
+        };
+        Ok(TradeIn {
+            quote_id: self.quote_id,
+            rma: self.rma,
+            // The column's CHECK allows only the two.
+            payout: Payout::parse(&self.payout).unwrap_or(Payout::BankTransfer),
+            sent_ms: self.sent_ms,
+            graded: self.graded.as_deref().map(Grade::parse).transpose()?,
+            offer,
+            decision,
+            payout_yen: self.payout_yen.map(yen),
+        })
+    }
+}
+
+/// Links `quote_id` to `rma` unless it is linked already, with the customer's contact kept
+/// as an order under the quote's number (so messages reach it as a return's, and the
+/// retention sweep erases it); answers the RMA the quote is linked to and whether its return
+/// is registered.
+pub fn link(
+    conn: &mut Connection,
+    quote_id: &str,
+    rma: &str,
+    payout: Payout,
+    contact: Option<&super::orders::Order>,
+    now_ms: i64,
+) -> Result<(String, bool), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute(
+        "INSERT INTO trade_in_returns (quote_id, rma, payout, sent_ms) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (quote_id) DO NOTHING",
+        params![quote_id, rma, payout.as_str(), now_ms],
+    )?;
+    if let (1, Some(order)) = (n, contact) {
+        super::orders::put_order(&tx, &order.merchant, order, now_ms)?;
+    }
+    let linked: String = tx.query_row(
+        "SELECT rma FROM trade_in_returns WHERE quote_id = ?1",
+        [quote_id],
+        |r| r.get(0),
+    )?;
+    let registered = tx
+        .query_row(
+            "SELECT 1 FROM returns WHERE rma = ?1",
+            [&linked],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    tx.commit()?;
+    Ok((linked, registered))
+}
+
+/// The trade-in sent against `quote_id`, if it was.
+pub fn of_quote(conn: &Connection, quote_id: &str) -> Result<Option<TradeIn>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM trade_in_returns WHERE quote_id = ?1"),
+        [quote_id],
+        row,
+    )
+    .optional()?
+    .map(TradeInRow::into_trade_in)
+    .transpose()
+}
+
+/// The trade-in return `rma` is, if it is one.
+pub fn of_return(conn: &Connection, rma: &str) -> Result<Option<TradeIn>, StoreError> {
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM trade_in_returns WHERE rma = ?1"),
+        [rma],
+        row,
+    )
+    .optional()?
+    .map(TradeInRow::into_trade_in)
+    .transpose()
+}
+
+/// What the customer is paid for `amount_yen`: store credit carries the bonus.
+fn payout_yen(payout: Payout, amount_yen: u64, bonus_percent: u32) -> (u64, u64) {
+    let bonus = match payout {
+        Payout::StoreCredit => amount_yen.saturating_mul(u64::from(bonus_percent)) / 100,
+        Payout::BankTransfer => 0,
+    };
+    (amount_yen.saturating_add(bonus), bonus)
+}
+
+/// Records the acceptance of the offer on `rma` and what it pays, as the return's amount
+/// owed (confirmed by the merchant as a refund is).
+fn accept(
+    tx: &Transaction<'_>,
+    rma: &str,
+    site: &str,
+    by: &str,
+    now_ms: i64,
+) -> Result<u64, StoreError> {
+    let (payout, amount, bonus_percent): (String, i64, i64) = tx.query_row(
+        "SELECT t.payout, t.offer_yen, COALESCE(r.credit_bonus_percent, 0)
+         FROM trade_in_returns t JOIN returns r ON r.rma = t.rma WHERE t.rma = ?1",
+        [rma],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let payout = Payout::parse(&payout).unwrap_or(Payout::BankTransfer);
+    let (total, bonus) = payout_yen(
+        payout,
+        u64::try_from(amount).unwrap_or(0),
+        u32::try_from(bonus_percent).unwrap_or(0),
+    );
+    tx.execute(
+        "UPDATE trade_in_returns SET decision = 'accepted', decided_by = ?2, decided_ms = ?3,
+                payout_yen = ?4 WHERE rma = ?1",
+        params![rma, by, now_ms, to_i64(total)],
+    )?;
+    tx.execute(
+        "UPDATE returns SET refund_yen = ?2 WHERE rma = ?1",
+        params![rma, to_i64(total)],
+    )?;
+    let at_deadline = by == BY_DEADLINE;
+    let detail = match payout {
+        Payout::StoreCredit => Detail::trade_in_credit(total, bonus, at_deadline),
+        Payout::BankTransfer => Detail::trade_in_transfer(total, at_deadline),
+    };
+    insert_event(
+        tx,
+        rma,
+        "trade_in_accepted",
+        Some(site),
+        None,
+        &detail,
+        now_ms,
+        now_ms,
+    )?;
+    Ok(total)
+}
+
+fn decline(
+    tx: &Transaction<'_>,
+    rma: &str,
+    site: &str,
+    by: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE trade_in_returns SET decision = 'declined', decided_by = ?2, decided_ms = ?3
+         WHERE rma = ?1",
+        params![rma, by, now_ms],
+    )?;
+    insert_event(
+        tx,
+        rma,
+        "trade_in_declined",
+        Some(site),
+        None,
+        &Detail::trade_in_declined(by == BY_DEADLINE),
+        now_ms,
+        now_ms,
+    )
+}
+
+/// Makes the offer on every trade-in whose return is received with every unit graded and
+/// not offered yet, inside the caller's transaction (the refunds' pass): as quoted (or
+/// better) is accepted at once; worse is a counter-offer with `terms.counter_offer_days` to
+/// answer. The worst grade of its units prices it. Returns how many were offered.
+pub fn offer_graded(
+    tx: &Transaction<'_>,
+    terms: &TradeInTerms,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    let ready: Vec<(String, String, String, String, i64)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT t.rma, r.site, q.merchant, q.sku, q.quote_yen
+             FROM trade_in_returns t
+             JOIN returns r ON r.rma = t.rma
+             JOIN trade_in_quotes q ON q.quote_id = t.quote_id
+             WHERE t.offered_ms IS NULL AND r.status = 'received'
+               AND EXISTS (SELECT 1 FROM units u WHERE u.rma = t.rma AND u.state != 'voided')
+               AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rma = t.rma
+                               AND u.state != 'voided' AND u.grade IS NULL)
+             LIMIT ?1",
+        )?;
+        let rows = stmt.query_map([to_i64(PER_PASS_MAX as u64)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let n = ready.len();
+    for (rma, site, merchant, sku, quote_yen) in ready {
+        let grades: Vec<String> = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT grade FROM units WHERE rma = ?1 AND state != 'voided' AND grade IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([&rma], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let mut worst = Grade::A;
+        for g in &grades {
+            let g = Grade::parse(g)?;
+            if g.index() > worst.index() {
+                worst = g;
+            }
+        }
+        let category = super::commerce::product(tx, Some(&merchant), &sku)?
+            .map(|p| p.3)
+            .unwrap_or_default();
+        let table = super::trade_in::prices(tx, &merchant)?;
+        let graded_price = tradein::price(&table, &sku, &category, worst);
+        let quoted = u64::try_from(quote_yen).unwrap_or(0);
+        let offer = tradein::offer_after_grading(quoted, graded_price);
+        let (amount, counter, deadline) = match offer {
+            Offer::AsQuoted { amount_yen } => (amount_yen, 0, None),
+            Offer::Counter { amount_yen, .. } => (
+                amount_yen,
+                1,
+                Some(now_ms + i64::from(terms.counter_offer_days) * DAY_MS),
+            ),
+        };
+        let changed = tx.execute(
+            "UPDATE trade_in_returns SET graded = ?2, offer_yen = ?3, counter = ?4,
+                    offered_ms = ?5, deadline_ms = ?6
+             WHERE rma = ?1 AND offered_ms IS NULL",
+            params![
+                rma,
+                worst.as_str(),
+                to_i64(amount),
+                counter,
+                now_ms,
+                deadline
+            ],
+        )?;
+        if changed == 0 {
+            continue;
+        }
+        match deadline {
+            None => {
+                let detail = Detail::trade_in_as_quoted(amount, worst.as_str());
+                insert_event(
+                    tx,
+                    &rma,
+                    "trade_in_offer",
+                    Some(&site),
+                    None,
+                    &detail,
+                    now_ms,
+                    now_ms,
+                )?;
+                accept(tx, &rma, &site, BY_AUTOMATIC, now_ms)?;
+            }
+            Some(deadline_ms) => {
+                let detail = Detail::trade_in_counter(amount, quoted, worst.as_str(), deadline_ms);
+                insert_event(
+                    tx,
+                    &rma,
+                    "trade_in_counter_offer",
+                    Some(&site),
+                    None,
+                    &detail,
+                    now_ms,
+                    now_ms,
+                )?;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// What answering a counter-offer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answered {
+    /// Recorded now; the payout owed when accepted.
+    Recorded {
+        decision: Decision,
+        payout_yen: Option<u64>,
+    },
+    /// Answered before with the same answer: nothing changes.
+    Already(Decision),
+    /// Answered before otherwise, or accepted at once as quoted: it stands.
+    Conflict(Decision),
+    /// Not offered yet (the item is not graded), or the deadline passed.
+    NotOpen,
+    /// No trade-in return `rma`.
+    NotFound,
+}
+
+/// Records the answer `decision` to the counter-offer on `rma`, by `by` (`customer`,
+/// `merchant`), once, before its deadline.
+pub fn answer(
+    conn: &mut Connection,
+    rma: &str,
+    decision: Decision,
+    by: &str,
+    now_ms: i64,
+) -> Result<Answered, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(t) = of_return(&tx, rma)? else {
+        return Ok(Answered::NotFound);
+    };
+    let outcome = match (t.offer, t.decision) {
+        (_, Some((d, _, _))) if d == decision => Answered::Already(d),
+        (_, Some((d, _, _))) => Answered::Conflict(d),
+        (None, None) => Answered::NotOpen,
+        (Some(o), None) if o.deadline_ms.is_none_or(|d| now_ms > d) => Answered::NotOpen,
+        (Some(_), None) => {
+            let site: String =
+                tx.query_row("SELECT site FROM returns WHERE rma = ?1", [rma], |r| {
+                    r.get(0)
+                })?;
+            let payout_yen = match decision {
+                Decision::Accepted => Some(accept(&tx, rma, &site, by, now_ms)?),
+                Decision::Declined => {
+                    decline(&tx, rma, &site, by, now_ms)?;
+                    None
+                }
+            };
+            Answered::Recorded {
+                decision,
+                payout_yen,
+            }
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Applies `default` to up to [`PER_PASS_MAX`] counter-offers unanswered past their
+/// deadline at `now_ms`, each once; returns their RMAs.
+pub fn settle_overdue(
+    conn: &mut Connection,
+    default: AfterDeadline,
+    now_ms: i64,
+) -> Result<Vec<String>, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let due: Vec<(String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT t.rma, r.site FROM trade_in_returns t JOIN returns r ON r.rma = t.rma
+             WHERE t.counter = 1 AND t.decision IS NULL AND t.deadline_ms < ?1
+             ORDER BY t.deadline_ms LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![now_ms, to_i64(PER_PASS_MAX as u64)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    for (rma, site) in &due {
+        match default {
+            AfterDeadline::Accept => {
+                accept(&tx, rma, site, BY_DEADLINE, now_ms)?;
+            }
+            AfterDeadline::Decline => decline(&tx, rma, site, BY_DEADLINE, now_ms)?,
+        }
+    }
+    tx.commit()?;
+    Ok(due.into_iter().map(|(rma, _)| rma).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_credit_carries_the_bonus_and_a_transfer_does_not() {
+        assert_eq!(payout_yen(Payout::StoreCredit, 12_000, 10), (13_200, 1_200));
+        assert_eq!(payout_yen(Payout::BankTransfer, 12_000, 10), (12_000, 0));
+        assert_eq!(payout_yen(Payout::StoreCredit, 999, 10), (1_098, 99));
+        for name in Payout::ALL_NAMES {
+            assert_eq!(Payout::parse(name).map(Payout::as_str), Some(name));
+        }
+        assert_eq!(Payout::parse("cash"), None);
+    }
+}
