@@ -765,7 +765,7 @@ fn departed(
     commands_queued: &mut Queued,
 ) -> Result<Result<(), Detail>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
-    listings::delist_unit(tx, lpn, now_ms)?;
+    listings::delist_unit(&mut sql::sqlite(tx), lpn, now_ms)?;
     match departure {
         Departure::Transfer { to } => {
             let (sku, grade, state): (String, Option<String>, String) = tx.query_row(
