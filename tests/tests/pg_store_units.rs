@@ -1,5 +1,5 @@
-//! The store modules of returns and listings that run through `store::sql::Sql` give the
-//! same answers on SQLite and on a real PostgreSQL (`modori_tests::postgres`): each
+//! The store modules of units, listings, stock and returns that run through `store::sql::Sql`
+//! give the same answers on SQLite and on a real PostgreSQL (`modori_tests::postgres`): each
 //! scenario runs every ported statement on a freshly migrated database of both backends, and
 //! what it observes must be equal and as expected.
 
@@ -7,7 +7,8 @@ use modori_coordinator::listings::ResaleConfig;
 use modori_coordinator::store::listings::{self, SaleError};
 use modori_coordinator::store::return_list::{self, ReturnFilter, Sort, SortKey};
 use modori_coordinator::store::sql::{in_transaction, Sql};
-use modori_shared::domain::Lpn;
+use modori_coordinator::store::{decisions, pickups, quarantine, reservations, runs, stock};
+use modori_shared::domain::{Disposition, Epoch, Lpn, RmaId};
 use modori_tests::postgres::same_on_both;
 
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
@@ -305,5 +306,192 @@ fn units_are_listed_marked_down_sold_once_and_delisted_alike() -> anyhow::Result
         "sold once: {everything:?}"
     );
     assert_eq!(limited, 1);
+    Ok(())
+}
+
+#[test]
+fn quarantine_stock_decisions_and_reservations_read_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        add_price(c, "brand-b", "COAT", 40_000)?;
+        add_price(c, "brand-a", "COAT", 30_000)?;
+        for unit in [
+            ("Q-2", "osaka", "TEE", "received", None, 20),
+            ("Q-1", "osaka", "TEE", "graded:B", Some("B"), 10),
+            ("Q-3", "tokyo", "TEE", "departed:restock", None, 5),
+            ("Q-4", "tokyo", "TEE", "voided", None, 5),
+            ("Q-5", "tokyo", "TEE", "received", None, 30),
+            ("S-1", "osaka", "COAT", "placed:restock", Some("A"), 3),
+            ("S-2", "osaka", "COAT", "placed:restock", Some("A"), 1),
+            ("S-3", "tokyo", "COAT", "placed:restock", Some("A"), 1),
+            ("S-4", "tokyo", "HAT", "placed:restock", Some("A"), 2),
+            ("S-5", "tokyo", "COAT", "placed:restock", Some("B"), 0),
+            ("D-1", "osaka", "COAT", "disposed:recycle", Some("D"), 0),
+        ] {
+            add_unit(c, unit)?;
+        }
+        c.execute(
+            "UPDATE units SET quarantine = 1 WHERE lpn IN ('Q-1', 'Q-2', 'Q-3', 'Q-4')",
+            &[],
+        )?;
+        c.execute(
+            "UPDATE units SET claimed_rma = 'RMA-9' WHERE lpn = 'Q-2'",
+            &[],
+        )?;
+        let waiting: Vec<(String, String, i64, Option<String>)> = quarantine::quarantine(c, 10)?
+            .into_iter()
+            .map(|u| (u.lpn, u.state, u.updated_ms, u.claimed_rma))
+            .collect();
+        let first_only = quarantine::quarantine(c, 1)?.len();
+
+        c.execute(
+            "INSERT INTO demand (site, sku, units) VALUES ('tokyo', 'COAT', 4), ('osaka', 'HAT', 2)",
+            &[],
+        )?;
+        let (stock, demand) = stock::stock_and_demand(c)?;
+        let stock: Vec<(String, String, u64, Vec<String>)> = stock
+            .into_iter()
+            .map(|s| {
+                let lpns = s.lpns.iter().map(|l| l.to_string()).collect();
+                (s.site.to_string(), s.sku.to_string(), s.price_yen, lpns)
+            })
+            .collect();
+        let demand: Vec<(String, String, u32)> = demand
+            .into_iter()
+            .map(|((site, sku), n)| (site.to_string(), sku.to_string(), n))
+            .collect();
+
+        c.execute(
+            "UPDATE units SET decided = 'refurbish', decision_why = 'worth more refurbished'
+             WHERE lpn = 'D-1'",
+            &[],
+        )?;
+        let decided = decisions::decision(c, &Lpn::new("D-1")?)?;
+        let undecided = decisions::decision(c, &Lpn::new("S-1")?)?;
+        let unknown = decisions::decision(c, &Lpn::new("NOPE")?)?;
+
+        c.execute(
+            "INSERT INTO reservations (rma, sku, site, lpn, status, advance, order_seq, why,
+               created_ms, updated_ms)
+             VALUES ('RMA-1', 'COAT', 'osaka', 'S-2', 'ordered', 1, 4, 'nearest', 1, 1),
+                    ('RMA-2', 'COAT', NULL, NULL, 'released', 0, NULL, 'warehouse', 1, 1)",
+            &[],
+        )?;
+        let rma1 = RmaId::new("RMA-1")?;
+        let before = reservations::reservation(c, &rma1)?;
+        reservations::shipped(c, &rma1, "S-1", 5)?;
+        let after = reservations::reservation(c, &rma1)?;
+        let rma2 = RmaId::new("RMA-2")?;
+        reservations::shipped(c, &rma2, "S-3", 5)?;
+        let released = reservations::reservation(c, &rma2)?;
+        let none = reservations::reservation(c, &RmaId::new("RMA-3")?)?;
+        Ok((
+            (waiting, first_only),
+            (stock, demand),
+            (decided, undecided, unknown),
+            (before, after, released, none),
+        ))
+    })?;
+    let ((waiting, first_only), (stock, demand), decisions, reservations) = seen;
+    assert_eq!(
+        waiting,
+        vec![
+            ("Q-1".into(), "graded:B".into(), 10, None),
+            ("Q-2".into(), "received".into(), 20, Some("RMA-9".into())),
+        ],
+        "departed and voided units wait for nothing; oldest first"
+    );
+    assert_eq!(first_only, 1);
+    assert_eq!(
+        stock,
+        vec![
+            (
+                "osaka".into(),
+                "COAT".into(),
+                30_000,
+                vec!["S-2".into(), "S-1".into()]
+            ),
+            ("tokyo".into(), "COAT".into(), 30_000, vec!["S-3".into()]),
+            ("tokyo".into(), "HAT".into(), 0, vec!["S-4".into()]),
+        ],
+        "grade A on restock shelves, priced by the first merchant, oldest first"
+    );
+    assert_eq!(
+        demand,
+        vec![
+            ("osaka".into(), "HAT".into(), 2),
+            ("tokyo".into(), "COAT".into(), 4)
+        ]
+    );
+    assert_eq!(
+        decisions,
+        (
+            Some((Disposition::Refurbish, "worth more refurbished".to_owned())),
+            None,
+            None
+        )
+    );
+    let (before, after, released, none) = reservations;
+    let before = before.ok_or_else(|| anyhow::anyhow!("RMA-1 has no reservation"))?;
+    assert_eq!(
+        (
+            before.status.as_str(),
+            before.lpn.as_deref(),
+            before.advance,
+            before.site.as_deref()
+        ),
+        ("ordered", Some("S-2"), true, Some("osaka"))
+    );
+    let after = after.ok_or_else(|| anyhow::anyhow!("RMA-1 lost its reservation"))?;
+    assert_eq!(
+        (
+            after.status.as_str(),
+            after.lpn.as_deref(),
+            after.why.as_str()
+        ),
+        ("shipped", Some("S-1"), "nearest"),
+        "fulfilled by whichever unit shipped"
+    );
+    let released = released.ok_or_else(|| anyhow::anyhow!("RMA-2 has no reservation"))?;
+    assert_eq!(
+        (released.status.as_str(), released.lpn, released.advance),
+        ("released", None, false),
+        "a released reservation is not shipped"
+    );
+    assert_eq!(none, None);
+    Ok(())
+}
+
+#[test]
+fn runs_and_pickups_are_recorded_and_replaced_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        let mut runs_seen = vec![runs::run(c)?];
+        runs::set_run(c, Epoch(7))?;
+        runs_seen.push(runs::run(c)?);
+        runs::set_run(c, Epoch(8))?;
+        runs_seen.push(runs::run(c)?);
+        runs::clear_run(c)?;
+        runs_seen.push(runs::run(c)?);
+
+        let mut pickups_seen = vec![pickups::get(c, "RMA-1")?];
+        pickups::put(c, "RMA-1", "2026-12-07", "am")?;
+        pickups::put(c, "RMA-2", "2026-12-09", "14-16")?;
+        pickups_seen.push(pickups::get(c, "RMA-1")?);
+        pickups::put(c, "RMA-1", "2026-12-08", "18-20")?;
+        pickups_seen.push(pickups::get(c, "RMA-1")?);
+        pickups_seen.push(pickups::get(c, "RMA-2")?);
+        Ok::<_, anyhow::Error>((runs_seen, pickups_seen))
+    })?;
+    assert_eq!(seen.0, vec![None, Some(Epoch(7)), Some(Epoch(8)), None]);
+    let slot = |d: &str, s: &str| Some((d.to_owned(), s.to_owned()));
+    assert_eq!(
+        seen.1,
+        vec![
+            None,
+            slot("2026-12-07", "am"),
+            slot("2026-12-08", "18-20"),
+            slot("2026-12-09", "14-16"),
+        ],
+        "booked again: moved, the other pickup kept"
+    );
     Ok(())
 }

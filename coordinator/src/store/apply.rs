@@ -798,7 +798,7 @@ fn departed(
                 "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
                 params![rma.as_str(), lpn.as_str()],
             )?;
-            reservations::shipped(tx, rma, lpn.as_str(), now_ms)?;
+            reservations::shipped(&mut sql::sqlite(tx), rma, lpn.as_str(), now_ms)?;
         }
         Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
     }
