@@ -231,7 +231,7 @@ fn run_cli(cli: Cli) -> anyhow::Result<()> {
             modori_runtime::backup::backup(&config.db_path(), &file)?;
             let conn = rusqlite::Connection::open(&file)
                 .with_context(|| format!("opening the backup {}", file.display()))?;
-            crate::store::clear_run(&conn)
+            crate::store::clear_run(&mut crate::store::sql::sqlite(&conn))
                 .with_context(|| format!("marking the backup {}", file.display()))?;
             println!("backup written to {}", file.display());
             Ok(())

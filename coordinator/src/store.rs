@@ -738,7 +738,7 @@ mod tests {
             "no return counts any of them"
         );
         // L3 was released, L2 was graded (still waiting), L1 waits.
-        let waiting: Vec<String> = quarantine(&conn, 10)
+        let waiting: Vec<String> = quarantine(&mut conn, 10)
             .unwrap()
             .into_iter()
             .map(|u| u.lpn)

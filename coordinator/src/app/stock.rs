@@ -34,7 +34,7 @@ pub async fn exchange(ctx: &Ctx, rma: RmaId, sku: Sku) -> Result<(SiteId, u64), 
 /// Orders the moves of sellable units that pay (`rebalance::plan`), each as a transfer from
 /// the site holding the unit; a unit moved or gone since the stock was read is left out.
 pub async fn rebalance(ctx: &Ctx) -> Result<Vec<Move>, StoreError> {
-    let (stock, demand) = ctx.db.call(store::stock::stock_and_demand).await?;
+    let (stock, demand) = ctx.db.call(|c| store::stock::stock_and_demand(c)).await?;
     let moves = rebalance::plan(&ctx.config.rebalance, &ctx.fleet.sites, &stock, &demand);
     let mut ordered = Vec::with_capacity(moves.len());
     for m in moves {

@@ -765,7 +765,7 @@ fn departed(
     commands_queued: &mut Queued,
 ) -> Result<Result<(), Detail>, StoreError> {
     tx.execute("UPDATE units SET bin = NULL WHERE lpn = ?1", [lpn.as_str()])?;
-    listings::delist_unit(tx, lpn, now_ms)?;
+    listings::delist_unit(&mut sql::sqlite(tx), lpn, now_ms)?;
     match departure {
         Departure::Transfer { to } => {
             let (sku, grade, state): (String, Option<String>, String) = tx.query_row(
@@ -798,7 +798,7 @@ fn departed(
                 "UPDATE returns SET exchange_lpn = ?2 WHERE rma = ?1",
                 params![rma.as_str(), lpn.as_str()],
             )?;
-            reservations::shipped(tx, rma, lpn.as_str(), now_ms)?;
+            reservations::shipped(&mut sql::sqlite(tx), rma, lpn.as_str(), now_ms)?;
         }
         Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
     }

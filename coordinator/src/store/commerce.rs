@@ -572,7 +572,7 @@ pub fn decisions(conn: &Connection, rma: &RmaId) -> Result<Decisions, StoreError
         candidates: candidates.and_then(|c| serde_json::from_str(&c).ok()),
         terms: Some(terms),
         units,
-        reservation: super::reservations::reservation(conn, rma)?,
+        reservation: super::reservations::reservation(&mut super::sql::sqlite(conn), rma)?,
     })
 }
 

@@ -11,6 +11,7 @@ use modori_shared::domain::{Disposition, Grade, Lpn, Site, SiteId, UnitState};
 use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::sql;
 use super::{enqueue_command, Queued, StoreError};
 use crate::valuation::{decide, UnitFacts, ValuationConfig};
 
@@ -82,14 +83,15 @@ pub fn decide_pending(
 }
 
 /// The centre's decision for a unit and why, once made.
-pub fn decision(conn: &Connection, lpn: &Lpn) -> Result<Option<(Disposition, String)>, StoreError> {
-    let row: Option<(Option<String>, Option<String>)> = conn
-        .query_row(
-            "SELECT decided, decision_why FROM units WHERE lpn = ?1",
-            [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+pub fn decision(
+    conn: &mut dyn sql::Sql,
+    lpn: &Lpn,
+) -> Result<Option<(Disposition, String)>, StoreError> {
+    let row: Option<(Option<String>, Option<String>)> = conn.map_row_opt(
+        "SELECT decided, decision_why FROM units WHERE lpn = ?1",
+        &[&lpn.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     match row {
         Some((Some(d), why)) => Ok(Some((Disposition::parse(&d)?, why.unwrap_or_default()))),
         _ => Ok(None),
@@ -149,17 +151,20 @@ mod tests {
                 disposition: Disposition::Refurbish
             }
         );
-        let (d, why) = decision(&conn, &Lpn::new("LPN-1").unwrap())
+        let (d, why) = decision(&mut conn, &Lpn::new("LPN-1").unwrap())
             .unwrap()
             .unwrap();
         assert_eq!(d, Disposition::Refurbish);
         assert!(why.contains("refurbish recovers"), "{why}");
-        let (kept, why) = decision(&conn, &Lpn::new("LPN-3").unwrap())
+        let (kept, why) = decision(&mut conn, &Lpn::new("LPN-3").unwrap())
             .unwrap()
             .unwrap();
         assert_eq!(kept, Disposition::Dispose);
         assert!(why.contains("no catalogue price"), "{why}");
-        assert_eq!(decision(&conn, &Lpn::new("LPN-4").unwrap()).unwrap(), None);
+        assert_eq!(
+            decision(&mut conn, &Lpn::new("LPN-4").unwrap()).unwrap(),
+            None
+        );
         // Decided once: a second pass does nothing.
         assert!(decide_pending(&mut conn, &config, &osaka(), 2)
             .unwrap()

@@ -6,12 +6,12 @@
 //! listing of the unit in the same transaction, so a unit is never sold twice.
 
 use modori_shared::domain::{Grade, Lpn};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use thiserror::Error;
 
 use modori_runtime::sqlite::to_i64;
 
+use super::sql::{in_transaction, Sql, SqlError};
 use super::StoreError;
 use crate::listings::{asking_price, ResaleConfig};
 
@@ -20,20 +20,18 @@ const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 /// Lists `lpn` on every channel taking its grade, if it has a catalogue price; returns how
 /// many listings were created.
 pub fn list_unit(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Sql,
     config: &ResaleConfig,
     lpn: &Lpn,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    let unit: Option<(String, String, Option<String>, Option<i64>)> = tx
-        .query_row(
-            "SELECT u.site, u.sku, u.grade,
-                    (SELECT price_yen FROM catalog c WHERE c.sku = u.sku ORDER BY merchant LIMIT 1)
-             FROM units u WHERE u.lpn = ?1",
-            [lpn.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
+    let unit: Option<(String, String, Option<String>, Option<i64>)> = tx.map_row_opt(
+        "SELECT u.site, u.sku, u.grade,
+                (SELECT price_yen FROM catalog c WHERE c.sku = u.sku ORDER BY merchant LIMIT 1)
+         FROM units u WHERE u.lpn = ?1",
+        &[&lpn.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let Some((site, sku, Some(grade), Some(price))) = unit else {
         return Ok(0);
     };
@@ -48,19 +46,19 @@ pub fn list_unit(
             "INSERT INTO listings (lpn, channel, site, sku, grade, list_price_yen, price_yen, status, created_ms, updated_ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'listed', ?8, ?8)
              ON CONFLICT (lpn, channel) WHERE status = 'listed' DO NOTHING",
-            params![
-                lpn.as_str(),
-                channel.name,
-                site,
-                sku,
-                grade.as_str(),
-                to_i64(price),
-                to_i64(asking),
-                now_ms
+            &[
+                &lpn.as_str(),
+                &channel.name,
+                &site,
+                &sku,
+                &grade.as_str(),
+                &to_i64(price),
+                &to_i64(asking),
+                &now_ms,
             ],
         )?;
     }
-    Ok(n)
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Units listed per pass at most; the rest wait for the next pass.
@@ -69,80 +67,77 @@ pub const LISTINGS_PER_PASS_MAX: usize = 512;
 /// Lists every unit put away for resale and never listed; returns how many listings were
 /// created. Found from what is stored, so a crash before a pass loses nothing.
 pub fn list_pending(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     config: &ResaleConfig,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let pending: Vec<String> = {
-        let mut stmt = tx.prepare_cached(
+    in_transaction(conn, |tx| {
+        let pending: Vec<String> = tx.map_rows(
             "SELECT lpn FROM units WHERE state = 'placed:resale'
                AND lpn NOT IN (SELECT lpn FROM listings) LIMIT ?1",
+            &[&to_i64(LISTINGS_PER_PASS_MAX as u64)],
+            |r| r.get(0),
         )?;
-        let rows = stmt.query_map([to_i64(LISTINGS_PER_PASS_MAX as u64)], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut n = 0;
-    for lpn in pending {
-        n += list_unit(&tx, config, &Lpn::new(lpn)?, now_ms)?;
-    }
-    tx.commit()?;
-    Ok(n)
+        let mut n = 0;
+        for lpn in pending {
+            n += list_unit(tx, config, &Lpn::new(lpn)?, now_ms)?;
+        }
+        Ok(n)
+    })
 }
 
 /// Closes every live listing of `lpn` (it left its site, or was sold elsewhere).
-pub fn delist_unit(tx: &Transaction<'_>, lpn: &Lpn, now_ms: i64) -> Result<usize, StoreError> {
-    Ok(tx.execute(
+pub fn delist_unit(tx: &mut dyn Sql, lpn: &Lpn, now_ms: i64) -> Result<usize, StoreError> {
+    let n = tx.execute(
         "UPDATE listings SET status = 'delisted', updated_ms = ?2 WHERE lpn = ?1 AND status = 'listed'",
-        params![lpn.as_str(), now_ms],
-    )?)
+        &[&lpn.as_str(), &now_ms],
+    )?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Applies the markdown schedule to every live listing; returns how many prices changed.
 pub fn mark_down(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     config: &ResaleConfig,
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let live: Vec<(i64, String, String, i64, i64, i64)> = {
-        let mut stmt = tx.prepare_cached(
+    in_transaction(conn, |tx| {
+        let live: Vec<(i64, String, String, i64, i64, i64)> = tx.map_rows(
             "SELECT id, channel, grade, list_price_yen, price_yen, created_ms FROM listings WHERE status = 'listed'",
+            &[],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut n = 0;
-    for (id, channel, grade, list_price, current, created_ms) in live {
-        let Some(channel) = config.channels.iter().find(|c| c.name == channel) else {
-            continue;
-        };
-        let age_days = u32::try_from((now_ms - created_ms).max(0) / DAY_MS).unwrap_or(u32::MAX);
-        let grade = Grade::parse(&grade)?;
-        let price = u64::try_from(list_price).unwrap_or(0);
-        let Some(asking) = asking_price(config, channel, price, grade, age_days) else {
-            continue;
-        };
-        let asking = to_i64(asking);
-        if asking != current {
-            tx.execute(
-                "UPDATE listings SET price_yen = ?2, updated_ms = ?3 WHERE id = ?1",
-                params![id, asking, now_ms],
-            )?;
-            n += 1;
+        let mut n = 0;
+        for (id, channel, grade, list_price, current, created_ms) in live {
+            let Some(channel) = config.channels.iter().find(|c| c.name == channel) else {
+                continue;
+            };
+            let age_days = u32::try_from((now_ms - created_ms).max(0) / DAY_MS).unwrap_or(u32::MAX);
+            let grade = Grade::parse(&grade)?;
+            let price = u64::try_from(list_price).unwrap_or(0);
+            let Some(asking) = asking_price(config, channel, price, grade, age_days) else {
+                continue;
+            };
+            let asking = to_i64(asking);
+            if asking != current {
+                tx.execute(
+                    "UPDATE listings SET price_yen = ?2, updated_ms = ?3 WHERE id = ?1",
+                    &[&id, &asking, &now_ms],
+                )?;
+                n += 1;
+            }
         }
-    }
-    tx.commit()?;
-    Ok(n)
+        Ok(n)
+    })
 }
 
 #[derive(Debug, Error)]
@@ -167,33 +162,37 @@ impl From<rusqlite::Error> for SaleError {
     }
 }
 
+impl From<SqlError> for SaleError {
+    fn from(e: SqlError) -> Self {
+        Self::Store(e.into())
+    }
+}
+
 /// A listing sold: it is closed as sold and every other listing of its unit is delisted.
 /// Returns the unit's LPN and the price it sold for.
-pub fn sell(conn: &mut Connection, id: i64, now_ms: i64) -> Result<(String, i64), SaleError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let row: Option<(String, String, i64)> = tx
-        .query_row(
+pub fn sell(conn: &mut dyn Sql, id: i64, now_ms: i64) -> Result<(String, i64), SaleError> {
+    in_transaction(conn, |tx| {
+        let row: Option<(String, String, i64)> = tx.map_row_opt(
             "SELECT lpn, status, price_yen FROM listings WHERE id = ?1",
-            [id],
+            &[&id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((lpn, status, price)) = row else {
-        return Err(SaleError::Unknown(id));
-    };
-    if status != "listed" {
-        return Err(SaleError::NotListed { id, status });
-    }
-    tx.execute(
-        "UPDATE listings SET status = 'sold', updated_ms = ?2 WHERE id = ?1",
-        params![id, now_ms],
-    )?;
-    tx.execute(
-        "UPDATE listings SET status = 'delisted', updated_ms = ?2 WHERE lpn = ?1 AND status = 'listed'",
-        params![lpn, now_ms],
-    )?;
-    tx.commit()?;
-    Ok((lpn, price))
+        )?;
+        let Some((lpn, status, price)) = row else {
+            return Err(SaleError::Unknown(id));
+        };
+        if status != "listed" {
+            return Err(SaleError::NotListed { id, status });
+        }
+        tx.execute(
+            "UPDATE listings SET status = 'sold', updated_ms = ?2 WHERE id = ?1",
+            &[&id, &now_ms],
+        )?;
+        tx.execute(
+            "UPDATE listings SET status = 'delisted', updated_ms = ?2 WHERE lpn = ?1 AND status = 'listed'",
+            &[&lpn, &now_ms],
+        )?;
+        Ok((lpn, price))
+    })
 }
 
 /// A listing as the API shows it.
@@ -211,33 +210,34 @@ pub struct Listing {
 
 /// Listings with `status` (all when `None`), newest first.
 pub fn listings(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     status: Option<&str>,
     limit: usize,
 ) -> Result<Vec<Listing>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.map_rows(
         "SELECT id, lpn, channel, site, sku, grade, price_yen, status FROM listings
-         WHERE ?1 IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![status, to_i64(limit as u64)], |r| {
-        Ok(Listing {
-            id: r.get(0)?,
-            lpn: r.get(1)?,
-            channel: r.get(2)?,
-            site: r.get(3)?,
-            sku: r.get(4)?,
-            grade: r.get(5)?,
-            price_yen: r.get(6)?,
-            status: r.get(7)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+         WHERE CAST(?1 AS TEXT) IS NULL OR status = ?1 ORDER BY id DESC LIMIT ?2",
+        &[&status, &to_i64(limit as u64)],
+        |r| {
+            Ok(Listing {
+                id: r.get(0)?,
+                lpn: r.get(1)?,
+                channel: r.get(2)?,
+                site: r.get(3)?,
+                sku: r.get(4)?,
+                grade: r.get(5)?,
+                price_yen: r.get(6)?,
+                status: r.get(7)?,
+            })
+        },
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{init, migrations};
+    use rusqlite::Connection;
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -287,22 +287,22 @@ mod tests {
             "the X unit is not listed"
         );
         assert_eq!(list_pending(&mut conn, &config, 0).unwrap(), 0, "once");
-        let tx = conn.transaction().unwrap();
+        let mut tx = conn.transaction().unwrap();
         let lpn = Lpn::new("LPN-1").unwrap();
         assert_eq!(
-            list_unit(&tx, &config, &lpn, 0).unwrap(),
+            list_unit(&mut tx, &config, &lpn, 0).unwrap(),
             0,
             "once per channel"
         );
         tx.commit().unwrap();
         assert_eq!(mark_down(&mut conn, &config, 13 * DAY_MS).unwrap(), 0);
         assert_eq!(mark_down(&mut conn, &config, 15 * DAY_MS).unwrap(), 2);
-        let live = listings(&conn, Some("listed"), 10).unwrap();
+        let live = listings(&mut conn, Some("listed"), 10).unwrap();
         let prices: Vec<i64> = live.iter().map(|l| l.price_yen).collect();
         assert_eq!(prices, [9900, 10800]);
         let (sold_lpn, price) = sell(&mut conn, live[1].id, 16 * DAY_MS).unwrap();
         assert_eq!((sold_lpn.as_str(), price), ("LPN-1", 10800));
-        assert!(listings(&conn, Some("listed"), 10).unwrap().is_empty());
+        assert!(listings(&mut conn, Some("listed"), 10).unwrap().is_empty());
         assert!(matches!(
             sell(&mut conn, live[0].id, 17 * DAY_MS),
             Err(SaleError::NotListed { .. })
@@ -317,10 +317,13 @@ mod tests {
     fn a_unit_leaving_its_site_is_delisted() {
         let mut conn = open();
         list_pending(&mut conn, &ResaleConfig::default(), 0).unwrap();
-        let tx = conn.transaction().unwrap();
-        assert_eq!(delist_unit(&tx, &Lpn::new("LPN-1").unwrap(), 5).unwrap(), 2);
+        let mut tx = conn.transaction().unwrap();
+        assert_eq!(
+            delist_unit(&mut tx, &Lpn::new("LPN-1").unwrap(), 5).unwrap(),
+            2
+        );
         tx.commit().unwrap();
-        assert!(listings(&conn, Some("listed"), 10).unwrap().is_empty());
-        assert_eq!(listings(&conn, Some("delisted"), 10).unwrap().len(), 2);
+        assert!(listings(&mut conn, Some("listed"), 10).unwrap().is_empty());
+        assert_eq!(listings(&mut conn, Some("delisted"), 10).unwrap().len(), 2);
     }
 }

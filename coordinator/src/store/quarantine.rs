@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use modori_runtime::sqlite::{to_i64, DbError};
 
+use super::sql;
 use super::{enqueue_command, lifecycle, Queued, StoreError};
 
 /// A unit waiting to be matched to a return (unidentified, final sale, or refused by the
@@ -27,23 +28,28 @@ pub struct QuarantinedUnit {
 
 /// The units waiting to be matched, by the one definition the dashboard counts with
 /// ([`WAITING_TO_BE_MATCHED_SQL`]).
-pub fn quarantine(conn: &Connection, limit: usize) -> Result<Vec<QuarantinedUnit>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT lpn, site, sku, parcel_ref, state, updated_ms, claimed_rma FROM units
-         WHERE {WAITING_TO_BE_MATCHED_SQL} ORDER BY updated_ms, lpn LIMIT ?1"
-    ))?;
-    let rows = stmt.query_map([to_i64(limit as u64)], |r| {
-        Ok(QuarantinedUnit {
-            lpn: r.get(0)?,
-            site: r.get(1)?,
-            sku: r.get(2)?,
-            parcel_ref: r.get(3)?,
-            state: r.get(4)?,
-            updated_ms: r.get(5)?,
-            claimed_rma: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn quarantine(
+    conn: &mut dyn sql::Sql,
+    limit: usize,
+) -> Result<Vec<QuarantinedUnit>, StoreError> {
+    Ok(conn.map_rows(
+        &format!(
+            "SELECT lpn, site, sku, parcel_ref, state, updated_ms, claimed_rma FROM units
+             WHERE {WAITING_TO_BE_MATCHED_SQL} ORDER BY updated_ms, lpn LIMIT ?1"
+        ),
+        &[&to_i64(limit as u64)],
+        |r| {
+            Ok(QuarantinedUnit {
+                lpn: r.get(0)?,
+                site: r.get(1)?,
+                sku: r.get(2)?,
+                parcel_ref: r.get(3)?,
+                state: r.get(4)?,
+                updated_ms: r.get(5)?,
+                claimed_rma: r.get(6)?,
+            })
+        },
+    )?)
 }
 
 /// Why a unit could not be matched to a return.

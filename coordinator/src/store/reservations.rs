@@ -13,6 +13,7 @@ use modori_shared::op::CommandBody;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
+use super::sql;
 use super::{enqueue_command, Queued, StoreError};
 
 /// A replacement set aside for an exchange.
@@ -156,7 +157,7 @@ pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Queued, StoreErro
 
 /// The replacement left its site: the reservation is fulfilled (by whichever unit shipped).
 pub fn shipped(
-    tx: &Transaction<'_>,
+    tx: &mut dyn sql::Sql,
     rma: &RmaId,
     lpn: &str,
     now_ms: i64,
@@ -164,7 +165,7 @@ pub fn shipped(
     tx.execute(
         "UPDATE reservations SET status = 'shipped', lpn = ?2, updated_ms = ?3
          WHERE rma = ?1 AND status IN ('reserved', 'ordered')",
-        params![rma.as_str(), lpn, now_ms],
+        &[&rma.as_str(), &lpn, &now_ms],
     )?;
     Ok(())
 }
@@ -208,21 +209,22 @@ pub fn release(
     }
 }
 
-pub fn reservation(conn: &Connection, rma: &RmaId) -> Result<Option<Reservation>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT sku, site, lpn, status, advance, why FROM reservations WHERE rma = ?1",
-            [rma.as_str()],
-            |r| {
-                Ok(Reservation {
-                    sku: r.get(0)?,
-                    site: r.get(1)?,
-                    lpn: r.get(2)?,
-                    status: r.get(3)?,
-                    advance: r.get(4)?,
-                    why: r.get(5)?,
-                })
-            },
-        )
-        .optional()?)
+pub fn reservation(
+    conn: &mut dyn sql::Sql,
+    rma: &RmaId,
+) -> Result<Option<Reservation>, StoreError> {
+    Ok(conn.map_row_opt(
+        "SELECT sku, site, lpn, status, advance, why FROM reservations WHERE rma = ?1",
+        &[&rma.as_str()],
+        |r| {
+            Ok(Reservation {
+                sku: r.get(0)?,
+                site: r.get(1)?,
+                lpn: r.get(2)?,
+                status: r.get(3)?,
+                advance: r.get(4)?,
+                why: r.get(5)?,
+            })
+        },
+    )?)
 }

@@ -6,12 +6,11 @@
 //! customer's name by prefix (`returns_customer_name`); the filters by `returns_site_created`,
 //! `returns_merchant_created`, `returns_origin_store` and `returns_status_created`.
 
-use rusqlite::types::Value;
-use rusqlite::{params_from_iter, Connection};
 use serde::Serialize;
 
 use modori_runtime::sqlite::to_i64;
 
+use super::sql::{Sql, ToValue, Value};
 use super::StoreError;
 
 /// The migration that adds the list's indexes (appended to `schema::migrations`).
@@ -111,12 +110,26 @@ pub struct ReturnPage {
 /// prefix match an index can answer (LIKE cannot, being case-insensitive).
 const PREFIX_END: char = char::MAX;
 
+/// A parameter of a list's statement: the filter's values are text and times.
+#[derive(Clone, Debug)]
+struct Param(Value);
+
+impl ToValue for Param {
+    fn to_value(&self) -> Value {
+        self.0.clone()
+    }
+}
+
+fn refs(values: &[Param]) -> Vec<&dyn ToValue> {
+    values.iter().map(|v| v as &dyn ToValue).collect()
+}
+
 /// The `WHERE` clause of `filter` and its parameters.
-fn clause(filter: &ReturnFilter) -> (String, Vec<Value>) {
+fn clause(filter: &ReturnFilter) -> (String, Vec<Param>) {
     let mut terms: Vec<String> = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    let bind = |values: &mut Vec<Value>, v: String| {
-        values.push(Value::Text(v));
+    let mut values: Vec<Param> = Vec::new();
+    let bind = |values: &mut Vec<Param>, v: String| {
+        values.push(Param(Value::Text(v)));
         format!("?{}", values.len())
     };
     if let Some(q) = filter.search.as_deref() {
@@ -139,11 +152,11 @@ fn clause(filter: &ReturnFilter) -> (String, Vec<Value>) {
         }
     }
     if let Some(ms) = filter.from_ms {
-        values.push(Value::Integer(ms));
+        values.push(Param(Value::Int(ms)));
         terms.push(format!("created_ms >= ?{}", values.len()));
     }
     if let Some(ms) = filter.until_ms {
-        values.push(Value::Integer(ms));
+        values.push(Param(Value::Int(ms)));
         terms.push(format!("created_ms < ?{}", values.len()));
     }
     let clause = match terms.is_empty() {
@@ -156,47 +169,51 @@ fn clause(filter: &ReturnFilter) -> (String, Vec<Value>) {
 /// The returns `filter` matches in `sort` order, `limit` of them from `offset`, and how many
 /// match in all.
 pub fn list(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     filter: &ReturnFilter,
     sort: Sort,
     offset: u64,
     limit: usize,
 ) -> Result<ReturnPage, StoreError> {
     let (clause, mut values) = clause(filter);
-    let n_total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM returns {clause}"))?
-        .query_row(params_from_iter(values.iter()), |r| r.get(0))?;
+    let n_total: i64 = conn.one_value(
+        &format!("SELECT COUNT(*) FROM returns {clause}"),
+        &refs(&values),
+    )?;
     let direction = if sort.descending { "DESC" } else { "ASC" };
-    values.push(Value::Integer(to_i64(limit as u64)));
-    values.push(Value::Integer(to_i64(offset)));
+    values.push(Param(Value::Int(to_i64(limit as u64))));
+    values.push(Param(Value::Int(to_i64(offset))));
     let n = values.len();
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT rma, status, site, merchant, origin_store, order_ref, customer_ref,
-                customer_name, tracking, resolution, value_yen, created_ms
-         FROM returns {clause}
-         ORDER BY {column} {direction} NULLS LAST, rma {direction}
-         LIMIT ?{limit_at} OFFSET ?{n}",
-        column = sort.key.column(),
-        limit_at = n - 1,
-    ))?;
-    let rows = stmt.query_map(params_from_iter(values.iter()), |r| {
-        Ok(ListedReturn {
-            rma: r.get(0)?,
-            status: r.get(1)?,
-            site: r.get(2)?,
-            merchant: r.get(3)?,
-            store: r.get(4)?,
-            order_ref: r.get(5)?,
-            customer_ref: r.get(6)?,
-            customer_name: r.get(7)?,
-            tracking: r.get(8)?,
-            resolution: r.get(9)?,
-            value_yen: r.get(10)?,
-            created_ms: r.get(11)?,
-        })
-    })?;
+    let rows = conn.map_rows(
+        &format!(
+            "SELECT rma, status, site, merchant, origin_store, order_ref, customer_ref,
+                    customer_name, tracking, resolution, value_yen, created_ms
+             FROM returns {clause}
+             ORDER BY {column} {direction} NULLS LAST, rma {direction}
+             LIMIT ?{limit_at} OFFSET ?{n}",
+            column = sort.key.column(),
+            limit_at = n - 1,
+        ),
+        &refs(&values),
+        |r| {
+            Ok(ListedReturn {
+                rma: r.get(0)?,
+                status: r.get(1)?,
+                site: r.get(2)?,
+                merchant: r.get(3)?,
+                store: r.get(4)?,
+                order_ref: r.get(5)?,
+                customer_ref: r.get(6)?,
+                customer_name: r.get(7)?,
+                tracking: r.get(8)?,
+                resolution: r.get(9)?,
+                value_yen: r.get(10)?,
+                created_ms: r.get(11)?,
+            })
+        },
+    )?;
     Ok(ReturnPage {
-        rows: rows.collect::<Result<_, _>>()?,
+        rows,
         n_total: u64::try_from(n_total).unwrap_or(0),
     })
 }
@@ -247,6 +264,7 @@ pub fn csv(rows: &[ListedReturn], time: impl Fn(i64) -> String) -> String {
 mod tests {
     use super::*;
     use crate::store::migrations;
+    use rusqlite::Connection;
 
     fn db() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -316,7 +334,7 @@ mod tests {
         conn
     }
 
-    fn rmas(conn: &Connection, filter: ReturnFilter, sort: Sort) -> Vec<String> {
+    fn rmas(conn: &mut Connection, filter: ReturnFilter, sort: Sort) -> Vec<String> {
         let page = list(conn, &filter, sort, 0, 10).unwrap();
         page.rows.into_iter().map(|r| r.rma).collect()
     }
@@ -330,36 +348,36 @@ mod tests {
 
     #[test]
     fn search_finds_by_rma_prefix_order_customer_name_and_tracking() {
-        let c = db();
+        let c = &mut db();
         let by_created = Sort::default();
-        assert_eq!(rmas(&c, search("R-1"), by_created), ["R-1", "R-10"]);
-        assert_eq!(rmas(&c, search("ORD-1"), by_created), ["R-1", "R-10"]);
-        assert_eq!(rmas(&c, search("c2"), by_created), ["R-2"]);
-        assert_eq!(rmas(&c, search("山田"), by_created), ["R-1", "R-10"]);
-        assert_eq!(rmas(&c, search("TRK-3"), by_created), ["R-3"]);
-        assert!(rmas(&c, search("TRK"), by_created).is_empty());
+        assert_eq!(rmas(c, search("R-1"), by_created), ["R-1", "R-10"]);
+        assert_eq!(rmas(c, search("ORD-1"), by_created), ["R-1", "R-10"]);
+        assert_eq!(rmas(c, search("c2"), by_created), ["R-2"]);
+        assert_eq!(rmas(c, search("山田"), by_created), ["R-1", "R-10"]);
+        assert_eq!(rmas(c, search("TRK-3"), by_created), ["R-3"]);
+        assert!(rmas(c, search("TRK"), by_created).is_empty());
     }
 
     #[test]
     fn filters_combine_and_sorting_pages_and_counts_follow_them() {
-        let c = db();
+        let c = &mut db();
         let filter = ReturnFilter {
             site: Some("tokyo".into()),
             status: Some("expected".into()),
             ..ReturnFilter::default()
         };
-        assert_eq!(rmas(&c, filter, Sort::default()), ["R-3"]);
+        assert_eq!(rmas(c, filter, Sort::default()), ["R-3"]);
         let range = ReturnFilter {
             from_ms: Some(2_000),
             until_ms: Some(4_000),
             ..ReturnFilter::default()
         };
-        assert_eq!(rmas(&c, range, Sort::default()), ["R-2", "R-3"]);
+        assert_eq!(rmas(c, range, Sort::default()), ["R-2", "R-3"]);
         let newest_first = Sort {
             key: SortKey::Created,
             descending: true,
         };
-        let page = list(&c, &ReturnFilter::default(), newest_first, 1, 2).unwrap();
+        let page = list(c, &ReturnFilter::default(), newest_first, 1, 2).unwrap();
         let got: Vec<_> = page.rows.iter().map(|r| r.rma.as_str()).collect();
         assert_eq!((got, page.n_total), (vec!["R-3", "R-2"], 4));
         let by_store = Sort {
@@ -367,26 +385,25 @@ mod tests {
             descending: false,
         };
         assert_eq!(
-            rmas(&c, ReturnFilter::default(), by_store),
+            rmas(c, ReturnFilter::default(), by_store),
             ["R-2", "R-3", "R-1", "R-10"]
         );
     }
 
     #[test]
     fn the_search_uses_indexes_not_a_scan() {
-        let c = db();
+        let mut c = db();
         let (clause, values) = clause(&ReturnFilter {
             search: Some("R-1".into()),
             ..ReturnFilter::default()
         });
-        let plan: Vec<String> = c
-            .prepare(&format!(
-                "EXPLAIN QUERY PLAN SELECT rma FROM returns {clause}"
-            ))
-            .unwrap()
-            .query_map(params_from_iter(values.iter()), |r| r.get(3))
-            .unwrap()
-            .collect::<Result<_, _>>()
+        let conn: &mut dyn Sql = &mut c;
+        let plan: Vec<String> = conn
+            .map_rows(
+                &format!("EXPLAIN QUERY PLAN SELECT rma FROM returns {clause}"),
+                &refs(&values),
+                |r| r.get(3),
+            )
             .unwrap();
         assert!(
             plan.iter().all(|step| !step.starts_with("SCAN returns")),
@@ -396,8 +413,8 @@ mod tests {
 
     #[test]
     fn csv_quotes_what_needs_it_and_defuses_formulas() {
-        let c = db();
-        let mut page = list(&c, &search("R-2"), Sort::default(), 0, 10).unwrap();
+        let mut c = db();
+        let mut page = list(&mut c, &search("R-2"), Sort::default(), 0, 10).unwrap();
         page.rows[0].customer_name = Some("=HYPERLINK(\"x\"), Inc".into());
         let text = csv(&page.rows, |ms| ms.to_string());
         let line = text.lines().nth(1).unwrap();
