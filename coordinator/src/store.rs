@@ -478,7 +478,7 @@ pub fn site_sync(conn: &Connection, site: &SiteId) -> Result<SiteSync, StoreErro
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .optional()?;
-    let (head, acked) = command_stream(conn, site)?;
+    let (head, acked) = command_stream(&mut sql::sqlite(conn), site)?;
     Ok(SiteSync {
         epoch: latest.map(|(e, _)| Epoch(to_u64(e))),
         applied_seq: latest.map_or(0, |(_, a)| to_u64(a)),
@@ -825,7 +825,7 @@ mod tests {
         let outcome = apply_op_batch(&mut conn, &osaka, epoch, &ops, 10).unwrap();
         assert_eq!(outcome.n_anomalies, 0);
         assert_eq!(outcome.commands_queued, vec![(fukuoka.clone(), 1)]);
-        let commands = load_commands(&conn, &fukuoka, 1, 10).unwrap();
+        let commands = load_commands(&mut conn, &fukuoka, 1, 10).unwrap();
         assert_eq!(
             payload::decode_command(&commands[0].payload).unwrap(),
             CommandBody::ExpectedTransfer {

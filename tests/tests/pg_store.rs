@@ -290,3 +290,73 @@ fn command_epochs_start_anew_and_carry_a_site_over_alike() -> anyhow::Result<()>
     );
     Ok(())
 }
+
+#[test]
+fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
+    use modori_coordinator::store::transfers::{self, OrderError};
+    use modori_coordinator::store::{
+        command_heads, command_stream, load_commands, set_command_acked, sync_disposition_rules,
+    };
+    use modori_shared::domain::{Lpn, RmaId, SiteId, Sku};
+    use modori_shared::DispositionRule;
+    let (osaka, sendai) = (SiteId::new("osaka")?, SiteId::new("sendai")?);
+    let sites = [osaka.clone(), sendai.clone()];
+    let seen = same_on_both(|c| {
+        // The rules go to each site once; unchanged rules are not sent again.
+        let rules = DispositionRule::defaults();
+        let first = sync_disposition_rules(c, &rules, &sites, 1)?;
+        let again = sync_disposition_rules(c, &rules, &sites, 2)?;
+        // A transfer is ordered from the unit's holder; refusals change nothing.
+        c.execute(
+            "INSERT INTO units (lpn, site, sku, state, updated_ms) VALUES (?1, 'osaka', 'TEE-1', 'received', 0)",
+            &[&"LPN-OSA-1"],
+        )?;
+        c.execute(
+            "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms)
+             VALUES ('RMA-1', 'sendai', '100-0001', '[]', 'nearest', 0, 0)",
+            &[],
+        )?;
+        let lpn = Lpn::new("LPN-OSA-1")?;
+        let unknown = matches!(
+            transfers::order_transfer(c, &Lpn::new("LPN-NONE")?, &sendai, &sites, 3),
+            Err(OrderError::UnknownUnit(_))
+        );
+        let same = matches!(
+            transfers::order_transfer(c, &lpn, &osaka, &sites, 3),
+            Err(OrderError::SameSite { .. })
+        );
+        let ordered = transfers::order_transfer(c, &lpn, &sendai, &sites, 3)?;
+        let exchange = transfers::order_exchange(c, &RmaId::new("RMA-1")?, &Sku::new("TEE-2")?, 4)?;
+        let exchange_sku: String =
+            c.one_value("SELECT exchange_sku FROM returns WHERE rma = 'RMA-1'", &[])?;
+        let mut heads = command_heads(c)?;
+        heads.sort();
+        let sent: Vec<u64> = load_commands(c, &osaka, 1, 10)?
+            .into_iter()
+            .map(|s| s.seq)
+            .collect();
+        set_command_acked(c, &osaka, 2)?;
+        Ok((
+            first.len(),
+            again.len(),
+            unknown,
+            same,
+            ordered,
+            exchange,
+            exchange_sku,
+            heads,
+            sent,
+            command_stream(c, &osaka)?,
+            command_stream(c, &SiteId::new("kobe")?)?,
+        ))
+    })?;
+    assert_eq!((seen.0, seen.1), (2, 0));
+    assert!(seen.2 && seen.3, "a refused transfer was ordered");
+    assert_eq!(seen.4, (osaka.clone(), 2));
+    assert_eq!(seen.5, (sendai.clone(), 2));
+    assert_eq!(seen.6, "TEE-2");
+    assert_eq!(seen.7, vec![(osaka, 2), (sendai, 2)]);
+    assert_eq!(seen.8, vec![1, 2]);
+    assert_eq!((seen.9, seen.10), ((2, 2), (0, 0)));
+    Ok(())
+}

@@ -143,7 +143,7 @@ mod tests {
             vec![(osaka_id.clone(), 1)],
             "only the recycled coat"
         );
-        let sent = load_commands(&conn, &osaka_id, 1, 10).unwrap();
+        let sent = load_commands(&mut conn, &osaka_id, 1, 10).unwrap();
         assert_eq!(
             payload::decode_command(&sent[0].payload).unwrap(),
             CommandBody::DispositionOverride {

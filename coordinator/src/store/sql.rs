@@ -121,6 +121,12 @@ macro_rules! int_to_value {
 }
 int_to_value!(i64, i32, u32, i16, u16, u8);
 
+impl ToValue for Value {
+    fn to_value(&self) -> Value {
+        self.clone()
+    }
+}
+
 impl ToValue for bool {
     fn to_value(&self) -> Value {
         Value::Int(i64::from(*self))

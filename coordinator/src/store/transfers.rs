@@ -4,10 +4,11 @@
 
 use modori_shared::domain::{Lpn, RmaId, SiteId, Sku};
 use modori_shared::op::CommandBody;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use thiserror::Error;
 
-use super::{enqueue_command, StoreError};
+use super::commands::enqueue;
+use super::sql::{in_transaction, Sql, SqlError};
+use super::StoreError;
 
 #[derive(Debug, Error)]
 pub enum OrderError {
@@ -27,8 +28,8 @@ pub enum OrderError {
     Db(#[from] modori_runtime::sqlite::DbError),
 }
 
-impl From<rusqlite::Error> for OrderError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<SqlError> for OrderError {
+    fn from(e: SqlError) -> Self {
         Self::Store(e.into())
     }
 }
@@ -36,7 +37,7 @@ impl From<rusqlite::Error> for OrderError {
 /// Orders the site holding `lpn` to pack it for `to` (one of `fleet`). Returns the site told
 /// and the command's seq.
 pub fn order_transfer(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     lpn: &Lpn,
     to: &SiteId,
     fleet: &[SiteId],
@@ -45,70 +46,66 @@ pub fn order_transfer(
     if !fleet.contains(to) {
         return Err(OrderError::UnknownSite(to.to_string()));
     }
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let row: Option<(String, String)> = tx
-        .query_row(
+    in_transaction(conn, |tx| {
+        let row: Option<(String, String)> = tx.map_row_opt(
             "SELECT site, state FROM units WHERE lpn = ?1",
-            [lpn.as_str()],
+            &[&lpn.as_str()],
             |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
-    let Some((holder, state)) = row else {
-        return Err(OrderError::UnknownUnit(lpn.to_string()));
-    };
-    if state.starts_with("departed") || state == "voided" {
-        return Err(OrderError::Departed {
-            lpn: lpn.to_string(),
-            state,
-        });
-    }
-    if holder == to.as_str() {
-        return Err(OrderError::SameSite {
-            lpn: lpn.to_string(),
-            site: holder,
-        });
-    }
-    let holder = SiteId::new(holder).map_err(StoreError::from)?;
-    let command = CommandBody::TransferOrder {
-        lpn: lpn.clone(),
-        to: to.clone(),
-    };
-    let seq = enqueue_command(&tx, &holder, &command, now_ms)?;
-    tx.commit()?;
-    Ok((holder, seq))
+        )?;
+        let Some((holder, state)) = row else {
+            return Err(OrderError::UnknownUnit(lpn.to_string()));
+        };
+        if state.starts_with("departed") || state == "voided" {
+            return Err(OrderError::Departed {
+                lpn: lpn.to_string(),
+                state,
+            });
+        }
+        if holder == to.as_str() {
+            return Err(OrderError::SameSite {
+                lpn: lpn.to_string(),
+                site: holder,
+            });
+        }
+        let holder = SiteId::new(holder).map_err(StoreError::from)?;
+        let command = CommandBody::TransferOrder {
+            lpn: lpn.clone(),
+            to: to.clone(),
+        };
+        let seq = enqueue(tx, &holder, &command, now_ms)?;
+        Ok((holder, seq))
+    })
 }
 
 /// Records that return `rma` is to be exchanged for a unit of `sku`, and orders the return's
 /// site to ship one from its stock. Returns the site told and the command's seq.
 pub fn order_exchange(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     rma: &RmaId,
     sku: &Sku,
     now_ms: i64,
 ) -> Result<(SiteId, u64), OrderError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let site: Option<String> = tx
-        .query_row(
+    in_transaction(conn, |tx| {
+        let site: Option<String> = tx.map_row_opt(
             "SELECT site FROM returns WHERE rma = ?1",
-            [rma.as_str()],
+            &[&rma.as_str()],
             |r| r.get(0),
-        )
-        .optional()?;
-    let Some(site) = site else {
-        return Err(OrderError::UnknownReturn(rma.to_string()));
-    };
-    let site = SiteId::new(site).map_err(StoreError::from)?;
-    tx.execute(
-        "UPDATE returns SET exchange_sku = ?2 WHERE rma = ?1",
-        params![rma.as_str(), sku.as_str()],
-    )?;
-    let command = CommandBody::ExchangeOrder {
-        rma: rma.clone(),
-        sku: sku.clone(),
-    };
-    let seq = enqueue_command(&tx, &site, &command, now_ms)?;
-    tx.commit()?;
-    Ok((site, seq))
+        )?;
+        let Some(site) = site else {
+            return Err(OrderError::UnknownReturn(rma.to_string()));
+        };
+        let site = SiteId::new(site).map_err(StoreError::from)?;
+        tx.execute(
+            "UPDATE returns SET exchange_sku = ?2 WHERE rma = ?1",
+            &[&rma.as_str(), &sku.as_str()],
+        )?;
+        let command = CommandBody::ExchangeOrder {
+            rma: rma.clone(),
+            sku: sku.clone(),
+        };
+        let seq = enqueue(tx, &site, &command, now_ms)?;
+        Ok((site, seq))
+    })
 }
 
 #[cfg(test)]
@@ -116,6 +113,7 @@ mod tests {
     use super::*;
     use crate::store::{init, load_commands, migrations};
     use modori_shared::wire::payload;
+    use rusqlite::Connection;
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -142,7 +140,7 @@ mod tests {
         let lpn = Lpn::new("LPN-1").unwrap();
         let (told, seq) = order_transfer(&mut conn, &lpn, &site("fukuoka"), &fleet, 1).unwrap();
         assert_eq!((told, seq), (site("osaka"), 1));
-        let sent = load_commands(&conn, &site("osaka"), 1, 10).unwrap();
+        let sent = load_commands(&mut conn, &site("osaka"), 1, 10).unwrap();
         assert_eq!(
             payload::decode_command(&sent[0].payload).unwrap(),
             CommandBody::TransferOrder {
