@@ -555,6 +555,221 @@ pub fn settle_overdue(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::trade_in::{insert_quote, put_prices, Quote};
+    use crate::store::{apply_op_batch, init, migrations, register_return, NewReturn};
+    use modori_shared::domain::{
+        Coordinates, Epoch, Lpn, MerchantId, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
+    };
+    use modori_shared::op::{OpBody, OpRecord};
+    use modori_shared::station::ReceiptKind;
+    use modori_shared::tradein::{Condition, PriceKey, PriceRow};
+    use modori_shared::wire::messages::Sequenced;
+    use modori_shared::wire::payload;
+
+    const NOW_MS: i64 = 1_000_000;
+
+    fn open() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        let row = |grade, price_yen| PriceRow {
+            key: PriceKey::Sku("PHN".into()),
+            grade,
+            price_yen,
+        };
+        let table = [row(Grade::B, 22_000), row(Grade::C, 12_000)];
+        put_prices(&mut conn, "brand-a", &table).unwrap();
+        conn
+    }
+
+    fn site() -> SiteId {
+        SiteId::new("osaka").unwrap()
+    }
+
+    /// Quote `n` of PHN as good (22,000 yen), sent as return `n`, received and graded `grade`
+    /// at Osaka in its own batch of ops; returns the RMA.
+    fn graded(conn: &mut Connection, n: u64, grade: Grade) -> String {
+        let (quote_id, rma) = (format!("TQ-{n}"), format!("RMA-{n}"));
+        let q = Quote {
+            quote_id: quote_id.clone(),
+            merchant: "brand-a".into(),
+            sku: "PHN".into(),
+            condition: Condition::Good,
+            grade: Grade::B,
+            quote_yen: 22_000,
+            created_ms: 0,
+            expires_ms: NOW_MS,
+        };
+        insert_quote(conn, &q).unwrap();
+        let linked = link(conn, &quote_id, &rma, Payout::BankTransfer, None, 0).unwrap();
+        assert_eq!(linked, (rma.clone(), false));
+        let id = RmaId::new(rma.clone()).unwrap();
+        let r = NewReturn {
+            rma: id.clone(),
+            merchant: Some(MerchantId::new("brand-a").unwrap()),
+            origin: Coordinates::new(34.7, 135.5).unwrap(),
+            origin_label: "point:34.7,135.5".into(),
+            origin_store: None,
+            lines: vec![ReturnLine::new(Sku::new("PHN").unwrap(), 1, ReasonCode::Other).unwrap()],
+            customer: None,
+            terms: None,
+            order_ref: None,
+            resolution: None,
+        };
+        // No site is connected in these tests: nothing to wake.
+        let _ = register_return(conn, &r, &site(), "nearest", "[]", &[], 0).unwrap();
+        // Linked again: the same return, now registered.
+        let again = link(conn, &quote_id, "RMA-OTHER", Payout::StoreCredit, None, 1).unwrap();
+        assert_eq!(again, (rma.clone(), true));
+        let lpn = Lpn::new(format!("L{n}")).unwrap();
+        let bodies = [
+            OpBody::UnitReceived {
+                lpn: lpn.clone(),
+                rma: Some(id.clone()),
+                sku: Sku::new("PHN").unwrap(),
+                receipt: ReceiptKind::Matched,
+                parcel_ref: None,
+            },
+            OpBody::UnitGraded {
+                lpn,
+                grade,
+                defects: vec![],
+            },
+            OpBody::ParcelClosed {
+                rma: id,
+                shortages: vec![],
+            },
+        ];
+        let batch: Vec<Sequenced> = bodies
+            .into_iter()
+            .enumerate()
+            .map(|(i, body)| Sequenced {
+                seq: 3 * (n - 1) + i as u64 + 1,
+                payload: payload::encode_op(&OpRecord {
+                    site: site(),
+                    at_ms: 5_000,
+                    operator: "B-1".into(),
+                    station: "recv-1".into(),
+                    body,
+                })
+                .unwrap(),
+            })
+            .collect();
+        apply_op_batch(conn, &site(), Epoch(1), &batch, 9_000).unwrap();
+        rma
+    }
+
+    fn offer_pass(conn: &mut Connection) -> usize {
+        let tx = conn.transaction().unwrap();
+        let n = offer_graded(&tx, &TradeInTerms::default(), NOW_MS).unwrap();
+        tx.commit().unwrap();
+        n
+    }
+
+    fn kinds(conn: &Connection, rma: &str) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT kind FROM return_events WHERE rma = ?1 AND kind LIKE 'trade_in%' ORDER BY id")
+            .unwrap();
+        let rows = stmt.query_map([rma], |r| r.get(0)).unwrap();
+        rows.collect::<Result<_, _>>().unwrap()
+    }
+
+    #[test]
+    fn each_offer_and_each_answer_is_made_once() {
+        let mut conn = open();
+        let as_described = graded(&mut conn, 1, Grade::B);
+        let worse = graded(&mut conn, 2, Grade::C);
+        assert_eq!(offer_pass(&mut conn), 2);
+        assert_eq!(offer_pass(&mut conn), 0, "offered once");
+        assert_eq!(
+            kinds(&conn, &as_described),
+            ["trade_in_offer", "trade_in_accepted"]
+        );
+        assert_eq!(kinds(&conn, &worse), ["trade_in_counter_offer"]);
+        let t = of_return(&conn, &as_described).unwrap().unwrap();
+        assert_eq!(t.payout_yen, Some(22_000));
+        let t = of_return(&conn, &worse).unwrap().unwrap();
+        let offer = t.offer.unwrap();
+        let deadline_ms = offer.deadline_ms.unwrap();
+        assert_eq!((offer.amount_yen, offer.counter), (12_000, true));
+        assert_eq!(deadline_ms, NOW_MS + 7 * DAY_MS);
+
+        // Accepted as quoted: nothing to decline.
+        let answer_now = |c: &mut Connection, rma: &str, d| answer(c, rma, d, "customer", NOW_MS);
+        assert_eq!(
+            answer_now(&mut conn, &as_described, Decision::Declined).unwrap(),
+            Answered::Conflict(Decision::Accepted)
+        );
+        assert_eq!(
+            answer_now(&mut conn, &worse, Decision::Declined).unwrap(),
+            Answered::Recorded {
+                decision: Decision::Declined,
+                payout_yen: None
+            }
+        );
+        assert_eq!(
+            answer_now(&mut conn, &worse, Decision::Declined).unwrap(),
+            Answered::Already(Decision::Declined)
+        );
+        assert_eq!(
+            answer_now(&mut conn, &worse, Decision::Accepted).unwrap(),
+            Answered::Conflict(Decision::Declined)
+        );
+        assert_eq!(
+            answer_now(&mut conn, "RMA-NONE", Decision::Accepted).unwrap(),
+            Answered::NotFound
+        );
+        assert_eq!(
+            kinds(&conn, &worse),
+            ["trade_in_counter_offer", "trade_in_declined"]
+        );
+        // Answered: nothing is left for the deadline.
+        let after = deadline_ms + 1;
+        assert!(settle_overdue(&mut conn, AfterDeadline::Accept, after)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn an_unanswered_counter_offer_takes_the_default_once_after_its_deadline() {
+        let mut conn = open();
+        let rma = graded(&mut conn, 1, Grade::C);
+        offer_pass(&mut conn);
+        let deadline_ms = NOW_MS + 7 * DAY_MS;
+        let settle = |c: &mut Connection, at| settle_overdue(c, AfterDeadline::Accept, at).unwrap();
+        assert!(settle(&mut conn, deadline_ms).is_empty(), "not past it yet");
+        assert_eq!(
+            answer(
+                &mut conn,
+                &rma,
+                Decision::Accepted,
+                "customer",
+                deadline_ms + 1
+            )
+            .unwrap(),
+            Answered::NotOpen,
+            "past its deadline, the customer's answer comes too late"
+        );
+        assert_eq!(
+            settle(&mut conn, deadline_ms + 1),
+            std::slice::from_ref(&rma)
+        );
+        assert!(settle(&mut conn, deadline_ms + 2).is_empty(), "once");
+        let t = of_return(&conn, &rma).unwrap().unwrap();
+        assert_eq!(
+            t.decision.map(|(d, by, _)| (d, by)),
+            Some((Decision::Accepted, BY_DEADLINE.to_owned()))
+        );
+        assert_eq!(t.payout_yen, Some(12_000));
+        let owed: Option<i64> = conn
+            .query_row(
+                "SELECT refund_yen FROM returns WHERE rma = ?1",
+                [&rma],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(owed, Some(12_000), "owed as the return's refund");
+    }
 
     #[test]
     fn store_credit_carries_the_bonus_and_a_transfer_does_not() {
