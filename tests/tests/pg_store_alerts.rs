@@ -1,0 +1,227 @@
+//! The alert store modules give the same answers on SQLite and on a real PostgreSQL: each
+//! scenario runs on both from a freshly migrated database (`modori_tests::postgres::same_on_both`),
+//! and what it observes must be equal and as expected.
+
+use modori_coordinator::store::alert_notices::{self, Attempt, Raised, Recipient};
+use modori_coordinator::store::alert_silences;
+use modori_tests::postgres::same_on_both;
+
+fn raised(key: &str, n: u32) -> Raised {
+    Raised {
+        key: key.into(),
+        message: format!("{key} is up"),
+        params: format!("{{\"n\":{n}}}"),
+    }
+}
+
+fn recipients() -> Vec<Recipient> {
+    vec![
+        Recipient {
+            channel: alert_notices::EMAIL,
+            to: "ops@example.jp".into(),
+        },
+        Recipient {
+            channel: alert_notices::WEBHOOK,
+            to: "https://hooks.example.jp/x".into(),
+        },
+    ]
+}
+
+/// A due notice as seen: alert, event, channel, figures, raised at, attempts.
+type DueSeen = (String, String, String, Option<String>, i64, u32);
+
+#[test]
+fn alerts_are_silenced_raised_told_retried_and_cleared_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        alert_silences::silence(
+            c,
+            "lag_ops:tokyo",
+            alert_silences::MUTED,
+            "k1",
+            10,
+            Some(500),
+        )?;
+        alert_silences::silence(
+            c,
+            "device_down:kobe:p1",
+            alert_silences::ACKNOWLEDGED,
+            "k2",
+            10,
+            None,
+        )?;
+        // Silenced again: the new silence replaces the old one, which stays on record.
+        alert_silences::silence(
+            c,
+            "lag_ops:tokyo",
+            alert_silences::MUTED,
+            "k3",
+            20,
+            Some(400),
+        )?;
+        let in_force: Vec<(String, String, String, Option<i64>)> = alert_silences::in_force(c, 30)?
+            .into_iter()
+            .map(|s| (s.alert, s.kind, s.by_key_id, s.until_ms))
+            .collect();
+
+        let up = [
+            raised("site_offline:osaka", 1),
+            raised("lag_ops:tokyo", 2),
+            raised("device_down:kobe:p1", 3),
+        ];
+        let first = alert_notices::reconcile(c, &up, &recipients(), Some(1_000), true, 100)?;
+        // The mute has ended by 600: the lag is told now, as a raise; osaka is not due again.
+        let second = alert_notices::reconcile(c, &up[..2], &recipients(), Some(1_000), true, 600)?;
+        // Osaka is reminded after the interval; the others clear (kobe never told, so quiet).
+        let third = alert_notices::reconcile(c, &up[..1], &recipients(), Some(1_000), true, 1_200)?;
+        // A new raise of the same alert after it cleared is a new raise.
+        let fourth = alert_notices::reconcile(c, &up[1..2], &recipients(), None, false, 1_300)?;
+
+        let due = alert_notices::due(c, 1_300, 100)?;
+        let due_seen: Vec<DueSeen> = due
+            .iter()
+            .map(|d| {
+                (
+                    d.alert.clone(),
+                    d.event.clone(),
+                    d.channel.clone(),
+                    d.params.clone(),
+                    d.raised_ms,
+                    d.attempts,
+                )
+            })
+            .collect();
+        let failed = Attempt::Failed {
+            error: "connection refused".into(),
+            retry_at_ms: Some(2_000),
+        };
+        let given_up = Attempt::Failed {
+            error: "550 no such user".into(),
+            retry_at_ms: None,
+        };
+        let statuses = (
+            alert_notices::record(c, due[0].id, &failed, 1_300)?,
+            alert_notices::record(c, due[1].id, &Attempt::Sent, 1_300)?,
+            alert_notices::record(c, due[2].id, &given_up, 1_300)?,
+        );
+        let waiting = alert_notices::due(c, 1_999, 100)?.len();
+        let retried: Vec<(i64, u32)> = alert_notices::due(c, 2_000, 100)?
+            .iter()
+            .map(|d| (d.id, d.attempts))
+            .collect();
+        let done_ms: Vec<Option<i64>> = c
+            .query(
+                "SELECT done_ms FROM alert_notices WHERE id IN (?1, ?2, ?3) ORDER BY id",
+                &[&due[0].id, &due[1].id, &due[2].id],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect::<Result<_, _>>()?;
+
+        // Kobe's condition cleared: its acknowledgement ends; the lag's mute is not ended so.
+        let cleared = ["device_down:kobe:p1".to_owned(), "lag_ops:tokyo".to_owned()];
+        let n_ended = alert_silences::end_acknowledged(c, &cleared, 1_400)?;
+        let n_ended_none = alert_silences::end_acknowledged(c, &[], 1_400)?;
+        let left: Vec<String> = alert_silences::in_force(c, 300)?
+            .into_iter()
+            .map(|s| s.alert)
+            .collect();
+        // The lag is acknowledged while its notices wait: they are never sent.
+        alert_silences::silence(
+            c,
+            "lag_ops:tokyo",
+            alert_silences::ACKNOWLEDGED,
+            "k4",
+            1_500,
+            None,
+        )?;
+        let after_ack = alert_notices::due(c, 3_000, 100)?.len();
+        let all = alert_notices::all(c)?;
+        Ok((
+            in_force,
+            (first, second, third, fourth),
+            due_seen,
+            statuses,
+            waiting,
+            retried,
+            done_ms,
+            (n_ended, n_ended_none, left, after_ack),
+            all,
+        ))
+    })?;
+    let (in_force, passes, due, statuses, waiting, retried, done_ms, ends, all) = seen;
+    assert_eq!(
+        in_force,
+        [
+            (
+                "device_down:kobe:p1".into(),
+                "acknowledged".into(),
+                "k2".into(),
+                None
+            ),
+            (
+                "lag_ops:tokyo".into(),
+                "muted".into(),
+                "k3".into(),
+                Some(400)
+            ),
+        ]
+    );
+    let counts = |r: &alert_notices::Reconciled| (r.n_raised, r.n_cleared, r.n_queued);
+    assert_eq!(counts(&passes.0), (3, 0, 2), "only osaka is told");
+    assert_eq!(
+        counts(&passes.1),
+        (0, 1, 2),
+        "the lag told, kobe cleared quietly"
+    );
+    assert_eq!(
+        counts(&passes.2),
+        (0, 1, 4),
+        "osaka reminded, the lag cleared and told"
+    );
+    assert_eq!(counts(&passes.3), (1, 0, 2), "the lag raised anew");
+    let events: Vec<(&str, &str, &str)> = due
+        .iter()
+        .map(|d| (d.0.as_str(), d.1.as_str(), d.2.as_str()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("site_offline:osaka", "raised", "email"),
+            ("site_offline:osaka", "raised", "webhook"),
+            ("lag_ops:tokyo", "raised", "email"),
+            ("lag_ops:tokyo", "raised", "webhook"),
+            ("site_offline:osaka", "reminder", "email"),
+            ("site_offline:osaka", "reminder", "webhook"),
+            ("lag_ops:tokyo", "cleared", "email"),
+            ("lag_ops:tokyo", "cleared", "webhook"),
+            ("lag_ops:tokyo", "raised", "email"),
+            ("lag_ops:tokyo", "raised", "webhook"),
+        ]
+    );
+    assert_eq!(due[0].3.as_deref(), Some("{\"n\":1}"));
+    assert_eq!(
+        due[6].3.as_deref(),
+        Some("{\"n\":2}"),
+        "a clearing keeps the raise's figures"
+    );
+    assert_eq!((due[0].4, due[8].4), (100, 1_300));
+    assert!(due.iter().all(|d| d.5 == 0));
+    assert_eq!(statuses, ("queued", "sent", "failed"));
+    assert_eq!(waiting, 7, "the failed one waits for its retry");
+    assert_eq!(retried.len(), 8);
+    assert!(retried.contains(&(1, 1)), "{retried:?}");
+    assert_eq!(done_ms, [None, Some(1_300), Some(1_300)]);
+    // Osaka's three queued notices are still due; the lag's five are silenced.
+    assert_eq!(ends, (1, 0, vec!["lag_ops:tokyo".to_owned()], 3));
+    assert_eq!(all.len(), 10);
+    let statuses: Vec<&str> = all.iter().map(|n| n.3.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "queued", "sent", "failed", "silenced", "queued", "queued", "silenced", "silenced",
+            "silenced", "silenced"
+        ]
+    );
+    assert_eq!((all[0].4, all[1].4, all[3].4), (1, 1, 0));
+    Ok(())
+}
