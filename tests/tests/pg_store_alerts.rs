@@ -1,9 +1,10 @@
-//! The alert store modules give the same answers on SQLite and on a real PostgreSQL: each
-//! scenario runs on both from a freshly migrated database (`modori_tests::postgres::same_on_both`),
-//! and what it observes must be equal and as expected.
+//! The alert and webhook store modules give the same answers on SQLite and on a real
+//! PostgreSQL (each scenario runs on both from a freshly migrated database,
+//! `modori_tests::postgres::same_on_both`), and what it observes must be equal and as expected.
 
 use modori_coordinator::store::alert_notices::{self, Attempt, Raised, Recipient};
-use modori_coordinator::store::alert_silences;
+use modori_coordinator::store::sql::Sql;
+use modori_coordinator::store::{alert_silences, webhooks};
 use modori_tests::postgres::same_on_both;
 
 fn raised(key: &str, n: u32) -> Raised {
@@ -223,5 +224,82 @@ fn alerts_are_silenced_raised_told_retried_and_cleared_alike() -> anyhow::Result
         ]
     );
     assert_eq!((all[0].4, all[1].4, all[3].4), (1, 1, 0));
+    Ok(())
+}
+
+/// A return of `merchant` with its registration event, as the apply path leaves them.
+fn a_return(c: &mut dyn Sql, rma: &str, merchant: &str, at: i64) -> anyhow::Result<()> {
+    c.execute(
+        "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq, created_ms,
+                              status, merchant)
+         VALUES (?1, 'osaka', 'api', '[]', 'r', 1, ?2, 'expected', ?3)",
+        &[&rma, &at, &merchant],
+    )?;
+    c.execute(
+        "INSERT INTO return_events (rma, kind, site, detail, at_ms, recorded_ms)
+         VALUES (?1, 'registered', 'osaka', NULL, ?2, ?3)",
+        &[&rma, &at, &(at + 1)],
+    )?;
+    Ok(())
+}
+
+#[test]
+fn webhook_cursors_move_on_delivery_and_back_off_on_failure_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        a_return(c, "RMA-A1", "brand-a", 10)?;
+        a_return(c, "RMA-B1", "brand-b", 20)?;
+        a_return(c, "RMA-A2", "brand-a", 30)?;
+        let start = webhooks::cursor(c, "brand-a")?;
+        let (first_id, body) = webhooks::next_event(c, "brand-a", start.last_event_id)?
+            .ok_or_else(|| anyhow::anyhow!("no first event"))?;
+        let body: serde_json::Value = serde_json::from_slice(&body)?;
+        webhooks::record_attempt(c, "brand-a", first_id, Err("503".into()), 1_000)?;
+        webhooks::record_attempt(c, "brand-a", first_id, Err("503".into()), 2_000)?;
+        let backing_off = webhooks::cursor(c, "brand-a")?;
+        webhooks::record_attempt(c, "brand-a", first_id, Ok(()), 3_000)?;
+        let delivered = webhooks::cursor(c, "brand-a")?;
+        let (second_id, second) = webhooks::next_event(c, "brand-a", delivered.last_event_id)?
+            .ok_or_else(|| anyhow::anyhow!("no second event"))?;
+        let second: serde_json::Value = serde_json::from_slice(&second)?;
+        webhooks::record_attempt(c, "brand-a", second_id, Ok(()), 4_000)?;
+        let end = webhooks::next_event(c, "brand-a", second_id)?;
+        let (n_delivered, last_error): (i64, Option<String>) = {
+            let r = c.query_one(
+                "SELECT delivered, last_error FROM webhook_cursors WHERE merchant = ?1",
+                &[&"brand-a"],
+            )?;
+            (r.get(0)?, r.get(1)?)
+        };
+        Ok((
+            start,
+            body,
+            backing_off.attempts,
+            backing_off.next_attempt_ms > 2_000,
+            backing_off.last_event_id,
+            delivered,
+            second["rma"].clone(),
+            end,
+            n_delivered,
+            last_error,
+        ))
+    })?;
+    let (start, body, attempts, later, stayed, delivered, second_rma, end, n, last_error) = seen;
+    assert_eq!(start, webhooks::Cursor::default());
+    assert_eq!(body["rma"], "RMA-A1");
+    assert_eq!(body["merchant"], "brand-a");
+    assert_eq!(body["kind"], "registered");
+    assert_eq!(body["site"], "osaka");
+    assert_eq!(body["detail"], serde_json::Value::Null);
+    assert_eq!(
+        (body["at_ms"].as_i64(), body["recorded_ms"].as_i64()),
+        (Some(10), Some(11))
+    );
+    assert_eq!(body["return_status"], "expected");
+    assert_eq!((attempts, later, stayed), (2, true, 0));
+    assert_eq!((delivered.attempts, delivered.next_attempt_ms), (0, 0));
+    assert!(delivered.last_event_id > 0);
+    assert_eq!(second_rma, "RMA-A2", "brand-b's event is not brand-a's");
+    assert_eq!(end, None);
+    assert_eq!((n, last_error), (2, None));
     Ok(())
 }
