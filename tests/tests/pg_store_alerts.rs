@@ -1,10 +1,10 @@
-//! The alert and webhook store modules give the same answers on SQLite and on a real
+//! The alert, webhook and photo store modules give the same answers on SQLite and on a real
 //! PostgreSQL (each scenario runs on both from a freshly migrated database,
 //! `modori_tests::postgres::same_on_both`), and what it observes must be equal and as expected.
 
 use modori_coordinator::store::alert_notices::{self, Attempt, Raised, Recipient};
 use modori_coordinator::store::sql::Sql;
-use modori_coordinator::store::{alert_silences, webhooks};
+use modori_coordinator::store::{alert_silences, photos, webhooks};
 use modori_tests::postgres::same_on_both;
 
 fn raised(key: &str, n: u32) -> Raised {
@@ -301,5 +301,93 @@ fn webhook_cursors_move_on_delivery_and_back_off_on_failure_alike() -> anyhow::R
     assert_eq!(second_rma, "RMA-A2", "brand-b's event is not brand-a's");
     assert_eq!(end, None);
     assert_eq!((n, last_error), (2, None));
+    Ok(())
+}
+
+fn upload<'a>(
+    id: &'a str,
+    order_ref: &'a str,
+    sku: &'a str,
+    bytes: &'a [u8],
+) -> photos::Upload<'a> {
+    photos::Upload {
+        upload: id,
+        merchant: "brand-a",
+        order_ref,
+        sku,
+        content_type: "image/png",
+        bytes,
+    }
+}
+
+#[test]
+fn photos_are_uploaded_attached_shown_and_erased_alike() -> anyhow::Result<()> {
+    let png: &[u8] = b"\x89PNG\r\n\x1a\n\x00\xff";
+    let seen = same_on_both(|c| {
+        photos::put_upload(c, &upload("u-old", "O-1", "TEE", png), 1_000, 0)?;
+        photos::put_upload(c, &upload("u1", "O-1", "TEE", png), 90_000, 50_000)?;
+        photos::put_upload(c, &upload("u2", "O-1", "CAP", b"\x00"), 90_000, 50_000)?;
+        photos::put_upload(c, &upload("u3", "O-2", "TEE", b"\x01"), 90_000, 50_000)?;
+        let ids: Vec<String> = ["u-old", "u1", "u2", "nope"].map(String::from).to_vec();
+        let pending = photos::pending(c, "brand-a", "O-1", "TEE", &ids)?;
+        let words = |sku, note| photos::LineWords {
+            merchant: "brand-a",
+            order_ref: "O-1",
+            sku,
+            note,
+            uploads: &ids,
+        };
+        let n_tee = photos::attach(c, "RMA-1", &words("TEE", "縫い目がほつれています"))?;
+        let n_cap = photos::attach(c, "RMA-1", &words("CAP", ""))?;
+        // A second note for the line replaces the first; the photos stay attached once.
+        let n_again = photos::attach(c, "RMA-2", &words("TEE", "色違い"))?;
+        let media = photos::of_return(c, "RMA-1")?;
+        let shown = photos::photo(c, "RMA-1", media[0].photos[0])?;
+        let other = photos::photo(c, "RMA-2", media[0].photos[0])?;
+        let media_2 = photos::of_return(c, "RMA-2")?;
+        c.execute(
+            "INSERT INTO orders (merchant, order_ref, customer_ref, ordered_ms, lines_json, updated_ms)
+             VALUES ('brand-a', 'O-2', 'cust-9', 1, '[]', 1)",
+            &[],
+        )?;
+        let n_customer = photos::erase_customer_uploads(c, "cust-9")?;
+        let n_other = photos::erase_customer_uploads(c, "cust-0")?;
+        let n_erased = photos::erase_return(c, "RMA-1")?;
+        let after = photos::of_return(c, "RMA-1")?;
+        let n_left: i64 = c.one_value("SELECT COUNT(*) FROM return_photos", &[])?;
+        Ok((
+            pending,
+            (n_tee, n_cap, n_again),
+            media
+                .into_iter()
+                .map(|l| (l.sku, l.note, l.photos.len()))
+                .collect::<Vec<_>>(),
+            shown,
+            other,
+            media_2
+                .into_iter()
+                .map(|l| (l.sku, l.note, l.photos.len()))
+                .collect::<Vec<_>>(),
+            (n_customer, n_other, n_erased, after.len(), n_left),
+        ))
+    })?;
+    assert_eq!(
+        seen.0,
+        ["u1"],
+        "the stale upload was deleted, the other line's is not this one's"
+    );
+    assert_eq!(seen.1, (1, 1, 0));
+    assert_eq!(
+        seen.2,
+        [
+            ("TEE".into(), Some("縫い目がほつれています".into()), 1),
+            ("CAP".into(), None, 1)
+        ]
+    );
+    assert_eq!(seen.3, Some(("image/png".into(), png.to_vec())));
+    assert_eq!(seen.4, None, "a photo is shown only under its own return");
+    assert_eq!(seen.5, [("TEE".into(), Some("色違い".into()), 0)]);
+    // u3 (O-2, the customer's order); RMA-1's two photos and one note.
+    assert_eq!(seen.6, (1, 0, 3, 0, 0));
     Ok(())
 }
