@@ -1,10 +1,16 @@
-//! The alert, webhook and photo store modules give the same answers on SQLite and on a real
-//! PostgreSQL (each scenario runs on both from a freshly migrated database,
+//! The alert, webhook, photo and catalogue store modules give the same answers on SQLite and
+//! on a real PostgreSQL (each scenario runs on both from a freshly migrated database,
 //! `modori_tests::postgres::same_on_both`), and what it observes must be equal and as expected.
+
+use std::collections::BTreeMap;
 
 use modori_coordinator::store::alert_notices::{self, Attempt, Raised, Recipient};
 use modori_coordinator::store::sql::Sql;
-use modori_coordinator::store::{alert_silences, photos, webhooks};
+use modori_coordinator::store::{
+    alert_silences, catalog, category_names, photos, styles, webhooks,
+};
+use modori_shared::domain::Sku;
+use modori_shared::CatalogItem;
 use modori_tests::postgres::same_on_both;
 
 fn raised(key: &str, n: u32) -> Raised {
@@ -389,5 +395,118 @@ fn photos_are_uploaded_attached_shown_and_erased_alike() -> anyhow::Result<()> {
     assert_eq!(seen.5, [("TEE".into(), Some("色違い".into()), 0)]);
     // u3 (O-2, the customer's order); RMA-1's two photos and one note.
     assert_eq!(seen.6, (1, 0, 3, 0, 0));
+    Ok(())
+}
+
+fn item(
+    sku: &str,
+    category: &str,
+    price_yen: u64,
+    final_sale: bool,
+) -> anyhow::Result<CatalogItem> {
+    Ok(CatalogItem {
+        sku: Sku::new(sku)?,
+        gtin14: (sku == "TEE-M").then(|| "04901234567894".to_owned()),
+        category: category.into(),
+        price_yen,
+        final_sale,
+        needs_testing: sku == "CAP",
+    })
+}
+
+fn named(ja: Option<&str>, en: Option<&str>) -> category_names::Names {
+    category_names::Names {
+        ja: ja.map(str::to_owned),
+        en: en.map(str::to_owned),
+    }
+}
+
+#[test]
+fn catalogues_styles_and_category_names_are_stored_and_read_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        let items = vec![
+            item("TEE-M", "tops", 2_990, false)?,
+            item("TEE-L", "tops", 2_990, false)?,
+            item("TEE-S", "tops", 1_990, true)?,
+            item("CAP", "hats", 1_500, false)?,
+            item("SOCK", "socks", 500, false)?,
+        ];
+        let styled = |s: &str| Some(s.to_owned());
+        let with_styles = [styled("TEE"), styled("TEE"), styled("TEE"), styled("CAP")];
+        catalog::put_items(c, "brand-b", &items[..2], &[styled("TEE-B"), None])?;
+        catalog::put_items(c, "brand-a", &items, &[])?;
+        // Stored again with styles: the rows are replaced, not added.
+        catalog::put_items(c, "brand-a", &items, &with_styles)?;
+        let listed = catalog::catalog(c, "brand-a", 10)?;
+        let first_two = catalog::catalog(c, "brand-a", 2)?;
+        let style_of = (
+            styles::style(c, Some("brand-a"), "TEE-M")?,
+            styles::style(c, None, "TEE-M")?,
+            styles::style(c, Some("brand-b"), "TEE-L")?,
+            styles::style(c, None, "SOCK")?,
+            styles::style(c, None, "NOPE")?,
+        );
+        let styled_skus = styles::styles(c, "brand-a")?;
+        let variants = (
+            styles::sellable_variants(c, "brand-a", "TEE-M")?,
+            styles::sellable_variants(c, "brand-a", "SOCK")?,
+        );
+        let refusals = (
+            styles::exchange_refusal(c, Some("brand-a"), &["TEE-M".into()], "TEE-L")?,
+            styles::exchange_refusal(c, Some("brand-a"), &["TEE-M".into()], "SOCK")?,
+            styles::exchange_refusal(c, Some("brand-a"), &["SOCK".into()], "CAP")?,
+        );
+
+        let tee = |n| BTreeMap::from([("tops".to_owned(), n)]);
+        category_names::put(c, "brand-b", &tee(named(Some("トップス B"), None)))?;
+        category_names::put(c, "brand-a", &tee(named(Some("トップス"), Some("Tops"))))?;
+        category_names::put(c, "brand-a", &tee(named(None, Some("Shirts"))))?;
+        category_names::put(
+            c,
+            "brand-b",
+            &BTreeMap::from([("hats".to_owned(), named(None, Some("Hats")))]),
+        )?;
+        let names = (
+            category_names::of_merchant(c, "brand-a")?,
+            category_names::of_merchant(c, "brand-c")?,
+            category_names::fleet_wide(c)?,
+        );
+        Ok((
+            listed,
+            first_two.len(),
+            style_of,
+            styled_skus,
+            variants,
+            refusals,
+            names,
+        ))
+    })?;
+    let (listed, n_first, style_of, styled_skus, variants, refusals, names) = seen;
+    let skus: Vec<&str> = listed.iter().map(|i| i.sku.as_str()).collect();
+    assert_eq!(skus, ["CAP", "SOCK", "TEE-L", "TEE-M", "TEE-S"]);
+    assert_eq!(listed[3], item("TEE-M", "tops", 2_990, false)?);
+    assert!(listed[0].needs_testing && listed[4].final_sale);
+    assert_eq!(n_first, 2);
+    assert_eq!(
+        style_of,
+        (Some("TEE".into()), Some("TEE".into()), None, None, None)
+    );
+    assert_eq!(
+        styled_skus,
+        BTreeMap::from([
+            ("CAP".into(), "CAP".into()),
+            ("TEE-L".into(), "TEE".into()),
+            ("TEE-M".into(), "TEE".into()),
+            ("TEE-S".into(), "TEE".into()),
+        ])
+    );
+    assert_eq!(variants, (vec!["TEE-L".to_owned()], Vec::new()));
+    assert_eq!(refusals.0, None);
+    assert!(refusals.1.is_some_and(|why| why.contains("has no style")));
+    assert_eq!(refusals.2, None);
+    assert_eq!(names.0["tops"], named(Some("トップス"), Some("Shirts")));
+    assert!(names.1.is_empty());
+    assert_eq!(names.2["tops"], named(Some("トップス"), Some("Shirts")));
+    assert_eq!(names.2["hats"], named(None, Some("Hats")));
     Ok(())
 }

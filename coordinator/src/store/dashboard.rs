@@ -301,7 +301,7 @@ pub fn top_reasons(
     })?;
     let mut out: Vec<ReasonCount> = rows.collect::<Result<_, _>>()?;
     if by_category {
-        let names = super::category_names::fleet_wide(conn)?;
+        let names = super::category_names::fleet_wide(&mut super::sql::sqlite(conn))?;
         for r in &mut out {
             if let Some(n) = names.get(&r.key) {
                 r.name_ja.clone_from(&n.ja);
