@@ -1,13 +1,15 @@
-//! The alert, webhook, photo and catalogue store modules give the same answers on SQLite and
-//! on a real PostgreSQL (each scenario runs on both from a freshly migrated database,
-//! `modori_tests::postgres::same_on_both`), and what it observes must be equal and as expected.
+//! The alert, webhook, photo, catalogue, portal-settings, counter-check and match-suggestion
+//! store modules give the same answers on SQLite and on a real PostgreSQL: each scenario runs
+//! on both from a freshly migrated database (`modori_tests::postgres::same_on_both`), and
+//! what it observes must be equal and as expected.
 
 use std::collections::BTreeMap;
 
 use modori_coordinator::store::alert_notices::{self, Attempt, Raised, Recipient};
 use modori_coordinator::store::sql::Sql;
 use modori_coordinator::store::{
-    alert_silences, catalog, category_names, photos, styles, webhooks,
+    alert_silences, catalog, category_names, counter_checks, match_suggestions, merchant_portal,
+    photos, styles, webhooks,
 };
 use modori_shared::domain::Sku;
 use modori_shared::CatalogItem;
@@ -508,5 +510,173 @@ fn catalogues_styles_and_category_names_are_stored_and_read_alike() -> anyhow::R
     assert!(names.1.is_empty());
     assert_eq!(names.2["tops"], named(Some("トップス"), Some("Shirts")));
     assert_eq!(names.2["hats"], named(None, Some("Hats")));
+    Ok(())
+}
+
+#[test]
+fn portal_settings_are_seeded_by_the_config_until_the_api_sets_them_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        merchant_portal::seed(c, "brand-a", "{\"a\":1}", 1)?;
+        merchant_portal::seed(c, "brand-a", "{\"a\":2}", 2)?;
+        let seeded = merchant_portal::get(c, "brand-a")?;
+        merchant_portal::put(c, "brand-a", "{\"api\":1}", 3)?;
+        merchant_portal::seed(c, "brand-a", "{\"a\":3}", 4)?;
+        merchant_portal::put(c, "brand-b", "{\"api\":2}", 5)?;
+        let row = c.query_one(
+            "SELECT source, updated_ms FROM merchant_portal WHERE merchant = ?1",
+            &[&"brand-a"],
+        )?;
+        Ok((
+            seeded,
+            merchant_portal::get(c, "brand-a")?,
+            merchant_portal::get(c, "brand-b")?,
+            merchant_portal::get(c, "brand-c")?,
+            (row.get::<String>(0)?, row.get::<i64>(1)?),
+        ))
+    })?;
+    assert_eq!(
+        seen,
+        (
+            Some("{\"a\":2}".into()),
+            Some("{\"api\":1}".into()),
+            Some("{\"api\":2}".into()),
+            None,
+            ("api".into(), 3)
+        )
+    );
+    Ok(())
+}
+
+#[test]
+fn store_checks_count_the_sites_worse_grades_alike() -> anyhow::Result<()> {
+    let new = r#"{"tags_on":true,"opened":false,"visibly_used":false,"damaged":false}"#;
+    let used = r#"{"tags_on":false,"opened":true,"visibly_used":true,"damaged":false}"#;
+    let seen = same_on_both(|c| {
+        for (rma, store, condition) in [
+            ("R-1", Some("shibuya"), Some(new)),
+            ("R-2", Some("shibuya"), Some(used)),
+            ("R-3", Some("umeda"), Some(new)),
+            ("R-4", Some("umeda"), None),
+            ("R-5", None, Some(new)),
+        ] {
+            c.execute(
+                "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq,
+                                      created_ms, origin_store, store_condition)
+                 VALUES (?1, 'osaka', 'store', '[]', 'r', 1, 1, ?2, ?3)",
+                &[&rma, &store, &condition],
+            )?;
+        }
+        for (lpn, rma, grade) in [
+            ("L-1", "R-1", Some("A")),
+            ("L-2", "R-1", Some("B")),
+            ("L-3", "R-2", Some("C")),
+            ("L-4", "R-2", None),
+            ("L-5", "R-4", Some("X")),
+            ("L-6", "R-5", Some("X")),
+        ] {
+            c.execute(
+                "INSERT INTO units (lpn, site, sku, state, updated_ms, rma, grade)
+                 VALUES (?1, 'osaka', 'TEE', 'graded', 1, ?2, ?3)",
+                &[&lpn, &rma, &grade],
+            )?;
+        }
+        Ok(counter_checks::store_checks(c)?)
+    })?;
+    let got: Vec<(&str, u64, u64, u64)> = seen
+        .iter()
+        .map(|s| {
+            (
+                s.store.as_str(),
+                s.returns_checked,
+                s.units_graded,
+                s.mismatches,
+            )
+        })
+        .collect();
+    assert_eq!(got, [("shibuya", 2, 3, 1), ("umeda", 1, 0, 0)]);
+    Ok(())
+}
+
+/// A suggestion as seen: rma, status, site, order, customer name, by reference.
+type Seen = (String, String, String, Option<String>, Option<String>, bool);
+
+#[test]
+fn a_quarantined_units_suggestions_rank_references_first_alike() -> anyhow::Result<()> {
+    let tee = r#"[{"sku":"TEE","qty":1,"reason":"too_small"}]"#;
+    let cap = r#"[{"sku":"CAP","qty":1,"reason":"too_small"}]"#;
+    let seen = same_on_both(|c| {
+        for (rma, site, lines, status, order, at, name) in [
+            ("R-REF", "tokyo", tee, "expected", "ORD-9", 1, Some("山田")),
+            ("R-SKU-OLD", "osaka", tee, "expected", "ORD-1", 2, None),
+            (
+                "R-SKU-NEW",
+                "osaka",
+                tee,
+                "receiving",
+                "ORD-2",
+                3,
+                Some("佐藤"),
+            ),
+            ("R-OTHER-SKU", "osaka", cap, "expected", "ORD-3", 4, None),
+            ("R-CLOSED", "osaka", tee, "cancelled", "ORD-4", 5, None),
+            ("R-ELSEWHERE", "tokyo", tee, "expected", "ORD-5", 6, None),
+        ] {
+            c.execute(
+                "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq,
+                                      created_ms, status, order_ref, customer_name)
+                 VALUES (?1, ?2, 'x', ?3, 'r', 1, ?4, ?5, ?6, ?7)",
+                &[&rma, &site, &lines, &at, &status, &order, &name],
+            )?;
+        }
+        c.execute(
+            "INSERT INTO units (lpn, site, sku, state, updated_ms, quarantine, receipt, parcel_ref)
+             VALUES ('L-1', 'osaka', 'TEE', 'received', 1, 1, 'unidentified', 'ORD-9')",
+            &[],
+        )?;
+        let all: Vec<Seen> = match_suggestions::for_unit(c, "L-1", 10)?
+            .into_iter()
+            .map(|s| {
+                (
+                    s.rma,
+                    s.status,
+                    s.site,
+                    s.order_ref,
+                    s.customer_name,
+                    s.by_reference,
+                )
+            })
+            .collect();
+        Ok((
+            all,
+            match_suggestions::for_unit(c, "L-1", 1)?.len(),
+            match_suggestions::for_unit(c, "L-NONE", 10)?.len(),
+        ))
+    })?;
+    let s = |rma: &str, status: &str, site: &str, order: &str, name: Option<&str>, by_ref| {
+        (
+            rma.to_owned(),
+            status.to_owned(),
+            site.to_owned(),
+            Some(order.to_owned()),
+            name.map(str::to_owned),
+            by_ref,
+        )
+    };
+    assert_eq!(
+        seen.0,
+        [
+            s("R-REF", "expected", "tokyo", "ORD-9", Some("山田"), true),
+            s(
+                "R-SKU-NEW",
+                "receiving",
+                "osaka",
+                "ORD-2",
+                Some("佐藤"),
+                false
+            ),
+            s("R-SKU-OLD", "expected", "osaka", "ORD-1", None, false),
+        ]
+    );
+    assert_eq!((seen.1, seen.2), (1, 0));
     Ok(())
 }

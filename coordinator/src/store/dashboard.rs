@@ -209,7 +209,7 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
             out.stores_totes.insert(store, to_u64(n));
         }
     }
-    for check in super::counter_checks::store_checks(conn)? {
+    for check in super::counter_checks::store_checks(&mut super::sql::sqlite(conn))? {
         out.store_checks.insert(check.store.clone(), check);
     }
     out.n_anomalies = to_u64(conn.query_row("SELECT COUNT(*) FROM anomalies", [], |r| r.get(0))?);
