@@ -345,7 +345,7 @@ fn erase_returns(
             params![rma.as_str(), pseudonym(reference)],
         )?;
         notifications::erase_return(tx, rma.as_str())?;
-        photos::erase_return(tx, rma.as_str())?;
+        photos::erase_return(&mut sql::sqlite(tx), rma.as_str())?;
         let command_seq: i64 = tx.query_row(
             "SELECT command_seq FROM returns WHERE rma = ?1",
             [rma.as_str()],
@@ -434,7 +434,7 @@ pub fn forget_customer(
         .filter(|rma| !rmas.iter().any(|(r, ..)| r.as_str() == rma.as_str()))
         .count()
         + rmas.len();
-    photos::erase_customer_uploads(&tx, reference)?;
+    photos::erase_customer_uploads(&mut sql::sqlite(&tx), reference)?;
     orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
     tx.commit()?;
     Ok((n_returns, told))

@@ -6,11 +6,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rusqlite::{params, Connection, TransactionBehavior};
-
 use modori_runtime::sqlite::to_i64;
 
 use super::alert_silences;
+use super::sql::{in_transaction, Row, Sql, SqlError};
 use super::StoreError;
 
 /// The migration that makes the tables (appended to `schema::migrations`).
@@ -97,110 +96,157 @@ struct Open {
 /// a raise is told again (`None`: never). `may_clear`: whether an open raise missing from
 /// `raised` has cleared, or may only not have been judged yet (just after a start).
 pub fn reconcile(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     raised: &[Raised],
     recipients: &[Recipient],
     renotify_ms: Option<i64>,
     may_clear: bool,
     now_ms: i64,
 ) -> Result<Reconciled, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let silenced: BTreeSet<String> = alert_silences::in_force(&tx, now_ms)?
-        .into_iter()
-        .map(|s| s.alert)
-        .collect();
-    let mut open: BTreeMap<String, Open> = BTreeMap::new();
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, alert, notified_ms, message, params FROM alert_raises
-             WHERE cleared_ms IS NULL",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(1)?,
-                Open {
-                    id: r.get(0)?,
-                    notified_ms: r.get(2)?,
-                    message: r.get(3)?,
-                    params: r.get(4)?,
+    in_transaction(conn, |tx| {
+        let silenced: BTreeSet<String> = alert_silences::in_force(tx, now_ms)?
+            .into_iter()
+            .map(|s| s.alert)
+            .collect();
+        let mut open: BTreeMap<String, Open> = tx
+            .map_rows(
+                "SELECT id, alert, notified_ms, message, params FROM alert_raises
+                 WHERE cleared_ms IS NULL",
+                &[],
+                |r| {
+                    Ok((
+                        r.get::<String>(1)?,
+                        Open {
+                            id: r.get(0)?,
+                            notified_ms: r.get(2)?,
+                            message: r.get(3)?,
+                            params: r.get(4)?,
+                        },
+                    ))
                 },
-            ))
-        })?;
-        for row in rows {
-            let (alert, o) = row?;
-            open.insert(alert, o);
-        }
-    }
-    let mut out = Reconciled::default();
-    let queue = |id: i64,
-                 alert: &str,
-                 event: &str,
-                 message: &str,
-                 figures: Option<&str>|
-     -> Result<usize, StoreError> {
-        for r in recipients {
-            tx.execute(
-                "INSERT INTO alert_notices
-                    (raise_id, alert, event, channel, recipient, message, status,
-                     next_attempt_ms, created_ms, params)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8)",
-                params![id, alert, event, r.channel, r.to, message, now_ms, figures],
-            )?;
-        }
-        Ok(recipients.len())
-    };
-    for a in raised {
-        let quiet = silenced.contains(&a.key);
-        let Some(o) = open.remove(&a.key) else {
-            tx.execute(
-                "INSERT INTO alert_raises (alert, message, raised_ms, notified_ms, params)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    a.key,
-                    a.message,
-                    now_ms,
-                    (!quiet).then_some(now_ms),
-                    a.params
-                ],
-            )?;
-            out.n_raised += 1;
-            if !quiet {
-                let id = tx.last_insert_rowid();
-                out.n_queued += queue(id, &a.key, RAISED, &a.message, Some(&a.params))?;
+            )?
+            .into_iter()
+            .collect();
+        let mut out = Reconciled::default();
+        for a in raised {
+            let quiet = silenced.contains(&a.key);
+            let Some(o) = open.remove(&a.key) else {
+                let id: i64 = tx.one_value(
+                    "INSERT INTO alert_raises (alert, message, raised_ms, notified_ms, params)
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    &[
+                        &a.key,
+                        &a.message,
+                        &now_ms,
+                        &(!quiet).then_some(now_ms),
+                        &a.params,
+                    ],
+                )?;
+                out.n_raised += 1;
+                if !quiet {
+                    let notice = Notice {
+                        raise_id: id,
+                        alert: &a.key,
+                        event: RAISED,
+                        message: &a.message,
+                        params: Some(&a.params),
+                    };
+                    out.n_queued += queue(tx, recipients, &notice, now_ms)?;
+                }
+                continue;
+            };
+            let event = match (quiet, o.notified_ms, renotify_ms) {
+                (true, ..) => None,
+                (false, None, _) => Some(RAISED),
+                (false, Some(told), Some(every)) if now_ms - told >= every => Some(REMINDER),
+                _ => None,
+            };
+            if let Some(event) = event {
+                let notice = Notice {
+                    raise_id: o.id,
+                    alert: &a.key,
+                    event,
+                    message: &a.message,
+                    params: Some(&a.params),
+                };
+                out.n_queued += queue(tx, recipients, &notice, now_ms)?;
             }
-            continue;
-        };
-        let event = match (quiet, o.notified_ms, renotify_ms) {
-            (true, ..) => None,
-            (false, None, _) => Some(RAISED),
-            (false, Some(told), Some(every)) if now_ms - told >= every => Some(REMINDER),
-            _ => None,
-        };
-        if let Some(event) = event {
-            out.n_queued += queue(o.id, &a.key, event, &a.message, Some(&a.params))?;
+            tx.execute(
+                "UPDATE alert_raises SET message = ?2, params = ?5,
+                    notified_ms = CASE WHEN ?3 <> 0 THEN ?4 ELSE notified_ms END
+                 WHERE id = ?1",
+                &[&o.id, &a.message, &event.is_some(), &now_ms, &a.params],
+            )?;
         }
+        if may_clear {
+            for (alert, o) in open {
+                tx.execute(
+                    "UPDATE alert_raises SET cleared_ms = ?2 WHERE id = ?1",
+                    &[&o.id, &now_ms],
+                )?;
+                out.n_cleared += 1;
+                // Only those told of the raise are told it cleared.
+                if o.notified_ms.is_some() && !silenced.contains(&alert) {
+                    let notice = Notice {
+                        raise_id: o.id,
+                        alert: &alert,
+                        event: CLEARED,
+                        message: &o.message,
+                        params: o.params.as_deref(),
+                    };
+                    out.n_queued += queue(tx, recipients, &notice, now_ms)?;
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// One event of a raise, to be told to every recipient.
+struct Notice<'a> {
+    raise_id: i64,
+    alert: &'a str,
+    event: &'a str,
+    message: &'a str,
+    params: Option<&'a str>,
+}
+
+/// Queues `notice` to each of `recipients`; returns how many notices that made.
+fn queue(
+    tx: &mut dyn Sql,
+    recipients: &[Recipient],
+    notice: &Notice<'_>,
+    now_ms: i64,
+) -> Result<usize, StoreError> {
+    for r in recipients {
         tx.execute(
-            "UPDATE alert_raises SET message = ?2, params = ?5,
-                notified_ms = CASE WHEN ?3 THEN ?4 ELSE notified_ms END
-             WHERE id = ?1",
-            params![o.id, a.message, event.is_some(), now_ms, a.params],
+            "INSERT INTO alert_notices
+                (raise_id, alert, event, channel, recipient, message, status,
+                 next_attempt_ms, created_ms, params)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7, ?8)",
+            &[
+                &notice.raise_id,
+                &notice.alert,
+                &notice.event,
+                &r.channel,
+                &r.to,
+                &notice.message,
+                &now_ms,
+                &notice.params,
+            ],
         )?;
     }
-    if may_clear {
-        for (alert, o) in open {
-            tx.execute(
-                "UPDATE alert_raises SET cleared_ms = ?2 WHERE id = ?1",
-                params![o.id, now_ms],
-            )?;
-            out.n_cleared += 1;
-            // Only those told of the raise are told it cleared.
-            if o.notified_ms.is_some() && !silenced.contains(&alert) {
-                out.n_queued += queue(o.id, &alert, CLEARED, &o.message, o.params.as_deref())?;
-            }
-        }
-    }
-    tx.commit()?;
-    Ok(out)
+    Ok(recipients.len())
+}
+
+/// A count of attempts, stored as a whole number.
+fn attempts(r: &Row, column: usize) -> Result<u32, SqlError> {
+    let n: i64 = r.get(column)?;
+    u32::try_from(n).map_err(|_| SqlError::Column {
+        column,
+        expected: "a count of attempts (0 to 4294967295)",
+        found: "an integer out of that range",
+    })
 }
 
 /// A notice due to be sent.
@@ -222,39 +268,36 @@ pub struct Due {
 
 /// The notices due at `now_ms`, oldest first, at most `limit`. Those of an alert silenced
 /// since they were queued are marked `silenced` first and never sent.
-pub fn due(conn: &mut Connection, now_ms: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "UPDATE alert_notices SET status = 'silenced', done_ms = ?1
-         WHERE status = 'queued' AND alert IN (
-            SELECT alert FROM alert_silences
-            WHERE ended_ms IS NULL AND (until_ms IS NULL OR until_ms > ?1))",
-        [now_ms],
-    )?;
-    let due = {
-        let mut stmt = tx.prepare_cached(
+pub fn due(conn: &mut dyn Sql, now_ms: i64, limit: usize) -> Result<Vec<Due>, StoreError> {
+    in_transaction(conn, |tx| {
+        tx.execute(
+            "UPDATE alert_notices SET status = 'silenced', done_ms = ?1
+             WHERE status = 'queued' AND alert IN (
+                SELECT alert FROM alert_silences
+                WHERE ended_ms IS NULL AND (until_ms IS NULL OR until_ms > ?1))",
+            &[&now_ms],
+        )?;
+        Ok(tx.map_rows(
             "SELECT n.id, n.alert, n.event, n.channel, n.recipient, n.message, r.raised_ms,
                     n.attempts, n.params
              FROM alert_notices n JOIN alert_raises r ON r.id = n.raise_id
              WHERE n.status = 'queued' AND n.next_attempt_ms <= ?1 ORDER BY n.id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![now_ms, to_i64(limit as u64)], |r| {
-            Ok(Due {
-                id: r.get(0)?,
-                alert: r.get(1)?,
-                event: r.get(2)?,
-                channel: r.get(3)?,
-                recipient: r.get(4)?,
-                message: r.get(5)?,
-                raised_ms: r.get(6)?,
-                attempts: r.get(7)?,
-                params: r.get(8)?,
-            })
-        })?;
-        rows.collect::<Result<Vec<_>, _>>()?
-    };
-    tx.commit()?;
-    Ok(due)
+            &[&now_ms, &to_i64(limit as u64)],
+            |r| {
+                Ok(Due {
+                    id: r.get(0)?,
+                    alert: r.get(1)?,
+                    event: r.get(2)?,
+                    channel: r.get(3)?,
+                    recipient: r.get(4)?,
+                    message: r.get(5)?,
+                    raised_ms: r.get(6)?,
+                    attempts: attempts(r, 7)?,
+                    params: r.get(8)?,
+                })
+            },
+        )?)
+    })
 }
 
 /// The outcome of one attempt to send a notice.
@@ -271,7 +314,7 @@ pub enum Attempt {
 
 /// Records an attempt; returns the notice's status after it.
 pub fn record(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     id: i64,
     attempt: &Attempt,
     now_ms: i64,
@@ -290,9 +333,9 @@ pub fn record(
     conn.execute(
         "UPDATE alert_notices SET status = ?2, attempts = attempts + 1,
             next_attempt_ms = COALESCE(?3, next_attempt_ms), last_error = ?4,
-            done_ms = CASE WHEN ?2 = 'queued' THEN NULL ELSE ?5 END
+            done_ms = CASE WHEN ?2 = 'queued' THEN NULL ELSE CAST(?5 AS BIGINT) END
          WHERE id = ?1",
-        params![id, status, next, error, now_ms],
+        &[&id, &status, &next, &error, &now_ms],
     )?;
     Ok(status)
 }
@@ -301,14 +344,12 @@ pub fn record(
 pub type Recorded = (String, String, String, String, u32);
 
 /// Every notice, oldest first (for tests and inspection).
-pub fn all(conn: &Connection) -> Result<Vec<Recorded>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn all(conn: &mut dyn Sql) -> Result<Vec<Recorded>, StoreError> {
+    Ok(conn.map_rows(
         "SELECT alert, event, channel, status, attempts FROM alert_notices ORDER BY id",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, attempts(r, 4)?)),
+    )?)
 }
 
 #[cfg(test)]
@@ -337,7 +378,7 @@ mod tests {
         ]
     }
 
-    fn events(c: &Connection) -> Vec<(String, String)> {
+    fn events(c: &mut rusqlite::Connection) -> Vec<(String, String)> {
         all(c)
             .unwrap()
             .into_iter()
@@ -348,7 +389,7 @@ mod tests {
 
     #[test]
     fn a_raise_is_told_once_reminded_after_the_interval_and_told_when_it_clears() {
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut c).unwrap();
         let a = [raised("site_offline:osaka")];
         let every = Some(1000);
@@ -391,7 +432,7 @@ mod tests {
         );
         let key = "site_offline:osaka".to_owned();
         assert_eq!(
-            events(&c),
+            events(&mut c),
             [
                 (key.clone(), RAISED.to_owned()),
                 (key.clone(), REMINDER.to_owned()),
@@ -403,7 +444,7 @@ mod tests {
 
     #[test]
     fn a_silenced_alert_is_not_told_and_its_queued_notices_are_not_sent() {
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut c).unwrap();
         let muted = [raised("lag_ops:tokyo")];
         alert_silences::silence(
@@ -420,7 +461,7 @@ mod tests {
         // The mute ends while it is still raised: now it is told, as a raise.
         let r = reconcile(&mut c, &muted, &to(), Some(10_000), true, 600).unwrap();
         assert_eq!(r.n_queued, 2);
-        assert_eq!(events(&c), [("lag_ops:tokyo".into(), RAISED.into())]);
+        assert_eq!(events(&mut c), [("lag_ops:tokyo".into(), RAISED.into())]);
         // Acknowledged before the queued notices went out: they never go.
         alert_silences::silence(
             &mut c,
@@ -432,13 +473,13 @@ mod tests {
         )
         .unwrap();
         assert!(due(&mut c, 800, 10).unwrap().is_empty());
-        let statuses: Vec<String> = all(&c).unwrap().into_iter().map(|n| n.3).collect();
+        let statuses: Vec<String> = all(&mut c).unwrap().into_iter().map(|n| n.3).collect();
         assert_eq!(statuses, ["silenced", "silenced"]);
     }
 
     #[test]
     fn a_failed_notice_waits_for_its_retry_and_a_sent_one_is_not_due_again() {
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut c).unwrap();
         reconcile(
             &mut c,
@@ -455,8 +496,8 @@ mod tests {
             error: "refused".into(),
             retry_at_ms: Some(100),
         };
-        assert_eq!(record(&c, d[0].id, &failed, 0).unwrap(), "queued");
-        assert_eq!(record(&c, d[1].id, &Attempt::Sent, 0).unwrap(), "sent");
+        assert_eq!(record(&mut c, d[0].id, &failed, 0).unwrap(), "queued");
+        assert_eq!(record(&mut c, d[1].id, &Attempt::Sent, 0).unwrap(), "sent");
         assert!(due(&mut c, 99, 10).unwrap().is_empty());
         let again = due(&mut c, 100, 10).unwrap();
         assert_eq!((again.len(), again[0].attempts), (1, 1));
@@ -464,7 +505,10 @@ mod tests {
             error: "refused".into(),
             retry_at_ms: None,
         };
-        assert_eq!(record(&c, again[0].id, &given_up, 100).unwrap(), "failed");
+        assert_eq!(
+            record(&mut c, again[0].id, &given_up, 100).unwrap(),
+            "failed"
+        );
         assert!(due(&mut c, 10_000, 10).unwrap().is_empty());
     }
 }

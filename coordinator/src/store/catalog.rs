@@ -3,10 +3,11 @@
 use modori_shared::domain::SiteId;
 use modori_shared::op::CommandBody;
 use modori_shared::wire::payload::{self};
-use rusqlite::{params, Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 
 use modori_runtime::sqlite::{to_i64, to_u64};
 
+use super::sql::Sql;
 use super::{enqueue_command, Queued, StoreError};
 
 /// Stores a merchant's catalogue and queues it to every site (in commands of at most
@@ -23,6 +24,9 @@ pub fn put_catalog(
 
 /// `put_catalog`, with each item's style (`styles[i]` for `items[i]`; an item past the end
 /// of `styles` has none). Styles stay here: the command sent to the sites does not carry them.
+///
+/// Still on SQLite's own transaction: the commands are queued by `enqueue_command`, which
+/// takes one.
 pub fn put_styled_catalog(
     conn: &mut Connection,
     merchant: &str,
@@ -31,18 +35,8 @@ pub fn put_styled_catalog(
     sites: &[SiteId],
     now_ms: i64,
 ) -> Result<Queued, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (n, i) in items.iter().enumerate() {
-        let style = styles.get(n).and_then(Option::as_deref);
-        tx.execute(
-            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing, style)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
-               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing,
-               style = excluded.style",
-            params![merchant, i.sku.as_str(), i.gtin14, i.category, to_i64(i.price_yen), i.final_sale, i.needs_testing, style],
-        )?;
-    }
+    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    put_items(&mut tx, merchant, items, styles)?;
     let mut last = Queued::none();
     for site in sites {
         let mut seq = 0;
@@ -58,29 +52,60 @@ pub fn put_styled_catalog(
     Ok(last)
 }
 
+/// Stores (or replaces) `merchant`'s `items`, each with its style (`styles[i]` for
+/// `items[i]`), in the caller's transaction; queues nothing to the sites.
+pub fn put_items(
+    tx: &mut dyn Sql,
+    merchant: &str,
+    items: &[modori_shared::CatalogItem],
+    styles: &[Option<String>],
+) -> Result<(), StoreError> {
+    for (n, i) in items.iter().enumerate() {
+        let style = styles.get(n).and_then(Option::as_deref);
+        tx.execute(
+            "INSERT INTO catalog (merchant, sku, gtin14, category, price_yen, final_sale, needs_testing, style)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (merchant, sku) DO UPDATE SET gtin14 = excluded.gtin14, category = excluded.category,
+               price_yen = excluded.price_yen, final_sale = excluded.final_sale, needs_testing = excluded.needs_testing,
+               style = excluded.style",
+            &[
+                &merchant,
+                &i.sku.as_str(),
+                &i.gtin14,
+                &i.category,
+                &to_i64(i.price_yen),
+                &i.final_sale,
+                &i.needs_testing,
+                &style,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 /// A merchant's catalogue, by SKU; at most `limit` items.
 pub fn catalog(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     limit: usize,
 ) -> Result<Vec<modori_shared::CatalogItem>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let rows = conn.map_rows(
         "SELECT sku, gtin14, category, price_yen, final_sale, needs_testing FROM catalog
          WHERE merchant = ?1 ORDER BY sku LIMIT ?2",
+        &[&merchant, &to_i64(limit as u64)],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get::<i64>(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        },
     )?;
-    let rows = stmt.query_map(params![merchant, to_i64(limit as u64)], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get::<_, i64>(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })?;
     let mut out = Vec::new();
-    for row in rows {
-        let (sku, gtin14, category, price, final_sale, needs_testing) = row?;
+    for (sku, gtin14, category, price, final_sale, needs_testing) in rows {
         out.push(modori_shared::CatalogItem {
             sku: modori_shared::domain::Sku::new(sku)?,
             gtin14,

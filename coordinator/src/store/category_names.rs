@@ -3,8 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, TransactionBehavior};
-
+use super::sql::{in_transaction, Sql};
 use super::StoreError;
 
 pub const MIGRATION: &str = r#"
@@ -27,64 +26,61 @@ pub struct Names {
 /// Sets the names `names` gives (by category) for `merchant`, in one transaction; a name not
 /// given keeps the one stored.
 pub fn put(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     names: &BTreeMap<String, Names>,
 ) -> Result<(), StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for (category, n) in names {
-        tx.execute(
-            "INSERT INTO category_names (merchant, category, name_ja, name_en)
-             VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (merchant, category) DO UPDATE SET
-               name_ja = COALESCE(excluded.name_ja, name_ja),
-               name_en = COALESCE(excluded.name_en, name_en)",
-            params![merchant, category, n.ja, n.en],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
+    in_transaction(conn, |tx| {
+        for (category, n) in names {
+            tx.execute(
+                "INSERT INTO category_names (merchant, category, name_ja, name_en)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (merchant, category) DO UPDATE SET
+                   name_ja = COALESCE(excluded.name_ja, category_names.name_ja),
+                   name_en = COALESCE(excluded.name_en, category_names.name_en)",
+                &[&merchant, category, &n.ja, &n.en],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+fn names(r: &super::sql::Row) -> Result<(String, Names), super::sql::SqlError> {
+    Ok((
+        r.get(0)?,
+        Names {
+            ja: r.get(1)?,
+            en: r.get(2)?,
+        },
+    ))
 }
 
 /// A merchant's category names, by category.
 pub fn of_merchant(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
 ) -> Result<BTreeMap<String, Names>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT category, name_ja, name_en FROM category_names WHERE merchant = ?1",
-    )?;
-    let rows = stmt.query_map([merchant], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Names {
-                ja: r.get(1)?,
-                en: r.get(2)?,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(conn
+        .map_rows(
+            "SELECT category, name_ja, name_en FROM category_names WHERE merchant = ?1",
+            &[&merchant],
+            names,
+        )?
+        .into_iter()
+        .collect())
 }
 
 /// A name for each category across the merchants (the fleet-wide insight groups by code):
 /// the first merchant's, by merchant id, that names it.
-pub fn fleet_wide(conn: &Connection) -> Result<BTreeMap<String, Names>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn fleet_wide(conn: &mut dyn Sql) -> Result<BTreeMap<String, Names>, StoreError> {
+    let rows = conn.map_rows(
         "SELECT category, name_ja, name_en FROM category_names ORDER BY merchant DESC",
+        &[],
+        names,
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            Names {
-                ja: r.get(1)?,
-                en: r.get(2)?,
-            },
-        ))
-    })?;
     let mut out: BTreeMap<String, Names> = BTreeMap::new();
     // Later rows (earlier merchants) win, each name on its own.
-    for row in rows {
-        let (category, n) = row?;
+    for (category, n) in rows {
         let e = out.entry(category).or_default();
         e.ja = n.ja.or(e.ja.take());
         e.en = n.en.or(e.en.take());
@@ -99,7 +95,7 @@ mod tests {
 
     #[test]
     fn names_are_kept_per_merchant_and_a_missing_one_keeps_the_stored() {
-        let mut c = Connection::open_in_memory().unwrap();
+        let mut c = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut c).unwrap();
         let named = |ja: Option<&str>, en: Option<&str>| Names {
             ja: ja.map(str::to_owned),
@@ -115,13 +111,13 @@ mod tests {
         .unwrap();
         put(&mut c, "brand-a", &tee(named(None, Some("Tee")))).unwrap();
         assert_eq!(
-            of_merchant(&c, "brand-a").unwrap()["tee"],
+            of_merchant(&mut c, "brand-a").unwrap()["tee"],
             named(Some("Tシャツ"), Some("Tee"))
         );
         assert_eq!(
-            fleet_wide(&c).unwrap()["tee"],
+            fleet_wide(&mut c).unwrap()["tee"],
             named(Some("Tシャツ"), Some("Tee"))
         );
-        assert!(of_merchant(&c, "brand-c").unwrap().is_empty());
+        assert!(of_merchant(&mut c, "brand-c").unwrap().is_empty());
     }
 }

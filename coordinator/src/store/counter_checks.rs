@@ -2,9 +2,9 @@
 //! mismatch counts against the store's checks.
 
 use modori_shared::domain::Grade;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use super::sql::Sql;
 use super::StoreError;
 
 /// What a store's staff see at the counter, by command card: enough to compare with the
@@ -54,25 +54,25 @@ pub struct StoreCheck {
     pub mismatches: u64,
 }
 
-pub fn store_checks(conn: &Connection) -> Result<Vec<StoreCheck>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn store_checks(conn: &mut dyn Sql) -> Result<Vec<StoreCheck>, StoreError> {
+    let rows = conn.map_rows(
         "SELECT r.origin_store, r.rma, r.store_condition, u.grade
          FROM returns r LEFT JOIN units u ON u.rma = r.rma AND u.grade IS NOT NULL
          WHERE r.origin_store IS NOT NULL AND r.store_condition IS NOT NULL
          ORDER BY r.origin_store, r.rma",
+        &[],
+        |r| {
+            Ok((
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<String>(2)?,
+                r.get::<Option<String>>(3)?,
+            ))
+        },
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, Option<String>>(3)?,
-        ))
-    })?;
     let mut out: Vec<StoreCheck> = Vec::new();
     let mut last_rma = String::new();
-    for row in rows {
-        let (store, rma, condition, grade) = row?;
+    for (store, rma, condition, grade) in rows {
         if out.last().is_none_or(|s| s.store != store) {
             out.push(StoreCheck {
                 store: store.clone(),

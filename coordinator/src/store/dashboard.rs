@@ -209,7 +209,7 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
             out.stores_totes.insert(store, to_u64(n));
         }
     }
-    for check in super::counter_checks::store_checks(conn)? {
+    for check in super::counter_checks::store_checks(&mut super::sql::sqlite(conn))? {
         out.store_checks.insert(check.store.clone(), check);
     }
     out.n_anomalies = to_u64(conn.query_row("SELECT COUNT(*) FROM anomalies", [], |r| r.get(0))?);
@@ -301,7 +301,7 @@ pub fn top_reasons(
     })?;
     let mut out: Vec<ReasonCount> = rows.collect::<Result<_, _>>()?;
     if by_category {
-        let names = super::category_names::fleet_wide(conn)?;
+        let names = super::category_names::fleet_wide(&mut super::sql::sqlite(conn))?;
         for r in &mut out {
             if let Some(n) = names.get(&r.key) {
                 r.name_ja.clone_from(&n.ja);

@@ -4,11 +4,11 @@
 //! to the unit's site that list its SKU, newest first. The automatic pass
 //! (`commerce::match_quarantined`) takes only a single certain one; these are the rest.
 
-use rusqlite::{params, Connection};
 use serde::Serialize;
 
 use modori_runtime::sqlite::to_i64;
 
+use super::sql::{Dialect, Sql};
 use super::{lifecycle, StoreError};
 
 /// A return suggested for a quarantined unit.
@@ -24,8 +24,25 @@ pub struct Suggestion {
 }
 
 /// At most `limit` returns `lpn` may belong to, best first; none for an unknown unit.
-pub fn for_unit(conn: &Connection, lpn: &str, limit: usize) -> Result<Vec<Suggestion>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+pub fn for_unit(
+    conn: &mut dyn Sql,
+    lpn: &str,
+    limit: usize,
+) -> Result<Vec<Suggestion>, StoreError> {
+    // Whether a return lists the unit's SKU: its lines are a JSON array of objects.
+    let lists_sku = match conn.dialect() {
+        Dialect::Sqlite => {
+            "EXISTS (SELECT 1 FROM json_each(r.lines_json) l
+                     WHERE json_extract(l.value, '$.sku') = u.sku)"
+        }
+        Dialect::Postgres => {
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(r.lines_json::jsonb) l
+                     WHERE l->>'sku' = u.sku)"
+        }
+    };
+    // A reference compared with a missing one is unknown (NULL): ranked after false on both
+    // backends, as SQLite ranks NULL lowest.
+    let sql = format!(
         "WITH u AS (SELECT site, sku, parcel_ref, claimed_rma FROM units WHERE lpn = ?1)
          SELECT r.rma, r.status, r.site, r.order_ref, r.customer_name,
                 (r.rma = u.claimed_rma OR r.tracking = u.parcel_ref OR r.order_ref = u.parcel_ref
@@ -33,20 +50,20 @@ pub fn for_unit(conn: &Connection, lpn: &str, limit: usize) -> Result<Vec<Sugges
                  OR r.customer_name = u.parcel_ref) AS by_reference
          FROM returns r, u
          WHERE r.status IN (?2, ?3)
-           AND EXISTS (SELECT 1 FROM json_each(r.lines_json) l
-                       WHERE json_extract(l.value, '$.sku') = u.sku)
+           AND {lists_sku}
            AND (r.site = u.site OR r.rma = u.claimed_rma OR r.tracking = u.parcel_ref
                 OR r.order_ref = u.parcel_ref OR r.rma = u.parcel_ref
                 OR r.customer_ref = u.parcel_ref OR r.customer_name = u.parcel_ref)
-         ORDER BY by_reference DESC, r.created_ms DESC, r.rma
-         LIMIT ?4",
-    )?;
-    let rows = stmt.query_map(
-        params![
-            lpn,
-            lifecycle::EXPECTED,
-            lifecycle::RECEIVING,
-            to_i64(limit as u64)
+         ORDER BY by_reference DESC NULLS LAST, r.created_ms DESC, r.rma
+         LIMIT ?4"
+    );
+    Ok(conn.map_rows(
+        &sql,
+        &[
+            &lpn,
+            &lifecycle::EXPECTED,
+            &lifecycle::RECEIVING,
+            &to_i64(limit as u64),
         ],
         |r| {
             Ok(Suggestion {
@@ -55,11 +72,10 @@ pub fn for_unit(conn: &Connection, lpn: &str, limit: usize) -> Result<Vec<Sugges
                 site: r.get(2)?,
                 order_ref: r.get(3)?,
                 customer_name: r.get(4)?,
-                by_reference: r.get::<_, Option<bool>>(5)?.unwrap_or(false),
+                by_reference: r.get::<Option<bool>>(5)?.unwrap_or(false),
             })
         },
-    )?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    )?)
 }
 
 #[cfg(test)]
@@ -69,7 +85,7 @@ mod tests {
 
     #[test]
     fn references_come_first_then_the_skus_open_returns_at_the_site() {
-        let mut conn = Connection::open_in_memory().unwrap();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut conn).unwrap();
         let tee = r#"[{"sku":"TEE","qty":1,"reason":"too_small"}]"#;
         let cap = r#"[{"sku":"CAP","qty":1,"reason":"too_small"}]"#;
@@ -85,7 +101,7 @@ mod tests {
                 "INSERT INTO returns (rma, site, origin, lines_json, routing, command_seq,
                    created_ms, status, order_ref)
                  VALUES (?1, ?2, 'x', ?3, 'r', 1, ?4, ?5, ?6)",
-                params![rma, site, lines, at, status, order],
+                rusqlite::params![rma, site, lines, at, status, order],
             )
             .unwrap();
         }
@@ -95,7 +111,7 @@ mod tests {
             [],
         )
         .unwrap();
-        let got: Vec<(String, bool)> = for_unit(&conn, "L-1", 10)
+        let got: Vec<(String, bool)> = for_unit(&mut conn, "L-1", 10)
             .unwrap()
             .into_iter()
             .map(|s| (s.rma, s.by_reference))
@@ -108,7 +124,7 @@ mod tests {
                 ("R-SKU-OLD".to_owned(), false)
             ]
         );
-        assert!(for_unit(&conn, "L-NONE", 10).unwrap().is_empty());
-        assert_eq!(for_unit(&conn, "L-1", 1).unwrap().len(), 1);
+        assert!(for_unit(&mut conn, "L-NONE", 10).unwrap().is_empty());
+        assert_eq!(for_unit(&mut conn, "L-1", 1).unwrap().len(), 1);
     }
 }

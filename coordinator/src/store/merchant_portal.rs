@@ -2,8 +2,7 @@
 //! with where they came from: the config seeds a merchant's row at every start until the
 //! merchant API sets it; from then on the API's row wins over the config.
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::sql::Sql;
 use super::StoreError;
 
 /// The migration that makes the table (appended to `schema::migrations`).
@@ -18,7 +17,7 @@ pub const MIGRATION: &str = r#"
 
 /// Stores the config's settings of `merchant`, unless the API has set them.
 pub fn seed(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     settings_json: &str,
     now_ms: i64,
@@ -29,14 +28,14 @@ pub fn seed(
          ON CONFLICT (merchant) DO UPDATE SET settings = excluded.settings,
              updated_ms = excluded.updated_ms
          WHERE merchant_portal.source = 'config' AND merchant_portal.settings <> excluded.settings",
-        params![merchant, settings_json, now_ms],
+        &[&merchant, &settings_json, &now_ms],
     )?;
     Ok(())
 }
 
 /// Stores the settings the API was given for `merchant`, which win over the config's.
 pub fn put(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     settings_json: &str,
     now_ms: i64,
@@ -46,41 +45,45 @@ pub fn put(
          VALUES (?1, ?2, 'api', ?3)
          ON CONFLICT (merchant) DO UPDATE SET settings = excluded.settings,
              source = 'api', updated_ms = excluded.updated_ms",
-        params![merchant, settings_json, now_ms],
+        &[&merchant, &settings_json, &now_ms],
     )?;
     Ok(())
 }
 
 /// The stored settings of `merchant`, as JSON.
-pub fn get(conn: &Connection, merchant: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT settings FROM merchant_portal WHERE merchant = ?1",
-            [merchant],
-            |r| r.get(0),
-        )
-        .optional()?)
+pub fn get(conn: &mut dyn Sql, merchant: &str) -> Result<Option<String>, StoreError> {
+    Ok(conn.map_row_opt(
+        "SELECT settings FROM merchant_portal WHERE merchant = ?1",
+        &[&merchant],
+        |r| r.get(0),
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let c = Connection::open_in_memory().unwrap();
+    fn db() -> rusqlite::Connection {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
         c.execute_batch(MIGRATION).unwrap();
         c
     }
 
     #[test]
     fn the_config_seeds_until_the_api_sets() {
-        let c = db();
-        seed(&c, "brand-a", "{\"a\":1}", 1).unwrap();
-        seed(&c, "brand-a", "{\"a\":2}", 2).unwrap();
-        assert_eq!(get(&c, "brand-a").unwrap().as_deref(), Some("{\"a\":2}"));
-        put(&c, "brand-a", "{\"api\":1}", 3).unwrap();
-        seed(&c, "brand-a", "{\"a\":3}", 4).unwrap();
-        assert_eq!(get(&c, "brand-a").unwrap().as_deref(), Some("{\"api\":1}"));
-        assert_eq!(get(&c, "brand-b").unwrap(), None);
+        let mut c = db();
+        seed(&mut c, "brand-a", "{\"a\":1}", 1).unwrap();
+        seed(&mut c, "brand-a", "{\"a\":2}", 2).unwrap();
+        assert_eq!(
+            get(&mut c, "brand-a").unwrap().as_deref(),
+            Some("{\"a\":2}")
+        );
+        put(&mut c, "brand-a", "{\"api\":1}", 3).unwrap();
+        seed(&mut c, "brand-a", "{\"a\":3}", 4).unwrap();
+        assert_eq!(
+            get(&mut c, "brand-a").unwrap().as_deref(),
+            Some("{\"api\":1}")
+        );
+        assert_eq!(get(&mut c, "brand-b").unwrap(), None);
     }
 }

@@ -388,7 +388,7 @@ pub(crate) fn erase_customer_orders(
     };
     for rma in &rmas {
         erase_return(tx, rma)?;
-        super::photos::erase_return(tx, rma)?;
+        super::photos::erase_return(&mut super::sql::sqlite(tx), rma)?;
     }
     Ok(rmas)
 }

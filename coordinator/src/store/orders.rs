@@ -82,7 +82,11 @@ pub fn facts_of(conn: &Connection, o: &Order) -> Result<Vec<LineFacts>, StoreErr
         facts.push(LineFacts {
             returned: returned.get(&l.sku).copied().unwrap_or(0),
             item: super::dashboard::catalog_item(conn, &o.merchant, &l.sku)?,
-            variants: super::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
+            variants: super::styles::sellable_variants(
+                &mut super::sql::sqlite(conn),
+                &o.merchant,
+                &l.sku,
+            )?,
         });
     }
     Ok(facts)

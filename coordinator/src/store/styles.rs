@@ -3,57 +3,58 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
-
+use super::sql::Sql;
 use super::StoreError;
 
 /// The style of a SKU, when the catalogue gives it one (first merchant by id when none is named).
 pub fn style(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: Option<&str>,
     sku: &str,
 ) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT style FROM catalog WHERE sku = ?2 AND (?1 IS NULL OR merchant = ?1)
+        .map_row_opt(
+            "SELECT style FROM catalog WHERE sku = ?2 AND (CAST(?1 AS TEXT) IS NULL OR merchant = ?1)
              ORDER BY merchant LIMIT 1",
-            params![merchant, sku],
-            |r| r.get::<_, Option<String>>(0),
-        )
-        .optional()?
+            &[&merchant, &sku],
+            |r| r.get::<Option<String>>(0),
+        )?
         .flatten())
 }
 
 /// Every styled SKU of a merchant's catalogue, with its style.
-pub fn styles(conn: &Connection, merchant: &str) -> Result<BTreeMap<String, String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT sku, style FROM catalog WHERE merchant = ?1 AND style IS NOT NULL",
-    )?;
-    let rows = stmt.query_map([merchant], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn styles(conn: &mut dyn Sql, merchant: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    Ok(conn
+        .map_rows(
+            "SELECT sku, style FROM catalog WHERE merchant = ?1 AND style IS NOT NULL",
+            &[&merchant],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .into_iter()
+        .collect())
 }
 
 /// What the customer may take in exchange for `sku`: the other variants of its style that
 /// are sold (not final sale), by SKU. Empty when `sku` has no style.
 pub fn sellable_variants(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     sku: &str,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.map_rows(
         "SELECT v.sku FROM catalog r JOIN catalog v
            ON v.merchant = r.merchant AND v.style = r.style
-         WHERE r.merchant = ?1 AND r.sku = ?2 AND v.sku != r.sku AND NOT v.final_sale
+         WHERE r.merchant = ?1 AND r.sku = ?2 AND v.sku <> r.sku AND v.final_sale = 0
          ORDER BY v.sku",
-    )?;
-    let rows = stmt.query_map(params![merchant, sku], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&merchant, &sku],
+        |r| r.get(0),
+    )?)
 }
 
 /// Why `wanted` may not be given in exchange for the `returned` SKUs, if it may not: every
 /// returned SKU with a style allows only SKUs of that style. SKUs without one allow any.
 pub fn exchange_refusal(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: Option<&str>,
     returned: &[String],
     wanted: &str,
@@ -83,8 +84,8 @@ mod tests {
     use modori_shared::domain::Sku;
     use modori_shared::CatalogItem;
 
-    fn catalog(items: &[(&str, Option<&str>, bool)]) -> Connection {
-        let mut conn = Connection::open_in_memory().unwrap();
+    fn catalog(items: &[(&str, Option<&str>, bool)]) -> rusqlite::Connection {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         migrations().to_latest(&mut conn).unwrap();
         init(&mut conn).unwrap();
         let (items, styles): (Vec<_>, Vec<_>) = items
@@ -110,16 +111,16 @@ mod tests {
 
     #[test]
     fn every_styled_line_allows_only_its_style() {
-        let conn = catalog(&[
+        let mut conn = catalog(&[
             ("TEE-M", Some("TEE"), false),
             ("TEE-L", Some("TEE"), false),
             ("CAP", Some("CAP"), false),
             ("SOCK", None, false),
         ]);
         let m = Some("brand-a");
-        let ask = |returned: &[&str], wanted: &str| {
+        let mut ask = |returned: &[&str], wanted: &str| {
             let returned: Vec<String> = returned.iter().map(|s| (*s).to_owned()).collect();
-            exchange_refusal(&conn, m, &returned, wanted).unwrap()
+            exchange_refusal(&mut conn, m, &returned, wanted).unwrap()
         };
         assert_eq!(ask(&["TEE-M"], "TEE-L"), None);
         assert_eq!(ask(&["SOCK"], "CAP"), None);
@@ -131,20 +132,20 @@ mod tests {
 
     #[test]
     fn the_sellable_variants_leave_out_final_sale_and_the_sku_itself() {
-        let conn = catalog(&[
+        let mut conn = catalog(&[
             ("TEE-M", Some("TEE"), false),
             ("TEE-L", Some("TEE"), false),
             ("TEE-S", Some("TEE"), true),
             ("SOCK", None, false),
         ]);
         assert_eq!(
-            sellable_variants(&conn, "brand-a", "TEE-M").unwrap(),
+            sellable_variants(&mut conn, "brand-a", "TEE-M").unwrap(),
             vec!["TEE-L"]
         );
-        assert!(sellable_variants(&conn, "brand-a", "SOCK")
+        assert!(sellable_variants(&mut conn, "brand-a", "SOCK")
             .unwrap()
             .is_empty());
-        assert!(sellable_variants(&conn, "brand-b", "TEE-M")
+        assert!(sellable_variants(&mut conn, "brand-b", "TEE-M")
             .unwrap()
             .is_empty());
     }
