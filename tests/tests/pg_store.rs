@@ -336,6 +336,24 @@ fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
             .map(|s| s.seq)
             .collect();
         set_command_acked(c, &osaka, 2)?;
+        // A catalogue is stored and queued to every site in one transaction.
+        let item = modori_shared::CatalogItem {
+            sku: Sku::new("TEE-3")?,
+            gtin14: None,
+            category: "tee".into(),
+            price_yen: 2900,
+            final_sale: false,
+            needs_testing: false,
+        };
+        let catalog_queued = modori_coordinator::store::put_styled_catalog(
+            c,
+            "brand-a",
+            std::slice::from_ref(&item),
+            &[Some("TEE".into())],
+            &sites,
+            5,
+        )?;
+        let stored = modori_coordinator::store::catalog(c, "brand-a", 10)?;
         Ok((
             first.len(),
             again.len(),
@@ -348,6 +366,7 @@ fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
             sent,
             command_stream(c, &osaka)?,
             command_stream(c, &SiteId::new("kobe")?)?,
+            (catalog_queued.to_vec(), stored == vec![item]),
         ))
     })?;
     assert_eq!((seen.0, seen.1), (2, 0));
@@ -355,8 +374,14 @@ fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
     assert_eq!(seen.4, (osaka.clone(), 2));
     assert_eq!(seen.5, (sendai.clone(), 2));
     assert_eq!(seen.6, "TEE-2");
-    assert_eq!(seen.7, vec![(osaka, 2), (sendai, 2)]);
+    assert_eq!(seen.7, vec![(osaka.clone(), 2), (sendai.clone(), 2)]);
     assert_eq!(seen.8, vec![1, 2]);
-    assert_eq!((seen.9, seen.10), ((2, 2), (0, 0)));
+    assert_eq!(
+        (seen.9, seen.10),
+        ((3, 2), (0, 0)),
+        "read after the catalogue was queued"
+    );
+    assert_eq!(seen.11 .0, vec![(osaka, 3), (sendai, 3)]);
+    assert!(seen.11 .1, "the catalogue stored is not the one put");
     Ok(())
 }

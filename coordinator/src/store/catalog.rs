@@ -2,18 +2,18 @@
 
 use modori_shared::domain::SiteId;
 use modori_shared::op::CommandBody;
-use modori_shared::wire::payload::{self};
-use rusqlite::{Connection, TransactionBehavior};
+use modori_shared::wire::payload;
 
 use modori_runtime::sqlite::{to_i64, to_u64};
 
-use super::sql::Sql;
-use super::{enqueue_command, Queued, StoreError};
+use super::commands::enqueue;
+use super::sql::{in_transaction, Sql};
+use super::{Queued, StoreError};
 
 /// Stores a merchant's catalogue and queues it to every site (in commands of at most
 /// `CATALOG_ITEMS_PER_COMMAND_MAX` items), in one transaction. Returns each site's last seq.
 pub fn put_catalog(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     items: &[modori_shared::CatalogItem],
     sites: &[SiteId],
@@ -24,32 +24,29 @@ pub fn put_catalog(
 
 /// `put_catalog`, with each item's style (`styles[i]` for `items[i]`; an item past the end
 /// of `styles` has none). Styles stay here: the command sent to the sites does not carry them.
-///
-/// Still on SQLite's own transaction: the commands are queued by `enqueue_command`, which
-/// takes one.
 pub fn put_styled_catalog(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     items: &[modori_shared::CatalogItem],
     styles: &[Option<String>],
     sites: &[SiteId],
     now_ms: i64,
 ) -> Result<Queued, StoreError> {
-    let mut tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    put_items(&mut tx, merchant, items, styles)?;
-    let mut last = Queued::none();
-    for site in sites {
-        let mut seq = 0;
-        for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
-            let command = CommandBody::CatalogUpdate {
-                items: chunk.to_vec(),
-            };
-            seq = enqueue_command(&tx, site, &command, now_ms)?;
+    in_transaction(conn, |tx| {
+        put_items(tx, merchant, items, styles)?;
+        let mut last = Queued::none();
+        for site in sites {
+            let mut seq = 0;
+            for chunk in items.chunks(payload::CATALOG_ITEMS_PER_COMMAND_MAX) {
+                let command = CommandBody::CatalogUpdate {
+                    items: chunk.to_vec(),
+                };
+                seq = enqueue(tx, site, &command, now_ms)?;
+            }
+            last.push(site.clone(), seq);
         }
-        last.push(site.clone(), seq);
-    }
-    tx.commit()?;
-    Ok(last)
+        Ok(last)
+    })
 }
 
 /// Stores (or replaces) `merchant`'s `items`, each with its style (`styles[i]` for
