@@ -103,6 +103,10 @@ struct Cli {
     /// Keep the databases, certificates and logs of the run (the folder is logged).
     #[arg(long)]
     keep_work_dir: bool,
+    /// Measure the wire alone (CPU per op over QUIC + bincode and over HTTP/1.1 JSON, into
+    /// servers that only count) and print it; no report is written.
+    #[arg(long)]
+    wire_only: bool,
 }
 
 fn seconds(s: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -155,11 +159,24 @@ impl Cli {
 pub fn main() -> ExitCode {
     modori_runtime::edge::run_main(|| {
         modori_runtime::edge::init_tracing("warn,modori_load=info,modori_loadtest=info");
-        let (options, out) = Cli::parse().options()?;
+        let cli = Cli::parse();
+        let wire_only = cli.wire_only;
+        let (options, out) = cli.options()?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
             .context("starting the async runtime")?;
+        if wire_only {
+            let wire = runtime.block_on(run::wire_only(&options))?;
+            println!(
+                "wire alone, {} agents: QUIC + bincode {:.2} µs/op, HTTP/1.1 JSON {:.2} µs/op, {:.2} ×",
+                options.agents,
+                wire.quic.cpu_us_per_op(),
+                wire.http.cpu_us_per_op(),
+                wire.http.cpu_us_per_op() / wire.quic.cpu_us_per_op()
+            );
+            return Ok(());
+        }
         let report = runtime.block_on(run::run(&options))?;
         report
             .write(&out)

@@ -202,6 +202,44 @@ pub async fn run(opts: &Options) -> anyhow::Result<Report> {
     result
 }
 
+/// The wire alone (`--wire-only`): the real agents started and connected once, then only
+/// [`wire::measure`], so work on the wire can be measured in under a minute, several times.
+pub async fn wire_only(opts: &Options) -> anyhow::Result<Wire> {
+    let real = modori_tests::real_fleet();
+    ensure!(
+        (1..=real.sites.len()).contains(&opts.agents),
+        "--agents must be 1..={}",
+        real.sites.len()
+    );
+    let agent_sites = real.sites[..opts.agents].to_vec();
+    let mut fleet = ProcFleet::with_sites(opts.binaries.for_proc_fleet(), agent_sites, vec![])
+        .context("writing certificates and configs")?;
+    if opts.keep_work_dir {
+        fleet.dir.disable_cleanup(true);
+    }
+    let result = async {
+        fleet
+            .start_coordinator(None)
+            .await
+            .context("starting the coordinator")?;
+        for i in 0..fleet.sites.len() {
+            fleet.start_agent(i, None).context("starting an agent")?;
+        }
+        wait_connected(&fleet, &[]).await?;
+        for i in 0..fleet.sites.len() {
+            stop_agent(&mut fleet, i).await?;
+        }
+        let status = fleet.terminate_coordinator(STOP_TIMEOUT).await?;
+        ensure!(status.success(), "the coordinator stopped with {status}");
+        wire::measure(&mut fleet, opts.burst_ops, STOP_TIMEOUT).await
+    }
+    .await;
+    if result.is_err() {
+        warn!(logs = %fleet.logs(), "the run failed; the processes' last log lines follow");
+    }
+    result
+}
+
 async fn phases(
     opts: &Options,
     fleet: &mut ProcFleet,

@@ -20,9 +20,12 @@
 //! encrypt, send and acknowledge per op at both ends. Unpacking is bounded by
 //! [`MAX_FRAME_BYTES`] like any frame body, so a small frame cannot claim a large one.
 
+mod bytes;
 pub mod handshake;
 pub mod messages;
 pub mod payload;
+
+use std::cell::RefCell;
 
 use bincode::config::{self, Configuration, Limit};
 use serde::{de::DeserializeOwned, Serialize};
@@ -105,23 +108,64 @@ pub(crate) fn frame_of(body: &[u8]) -> Result<Vec<u8>, WireError> {
     Ok(out)
 }
 
-/// Packs an encoded body (see "Packing" above).
-pub(crate) fn pack(what: &'static str, body: &[u8]) -> Result<Vec<u8>, WireError> {
-    zstd::bulk::compress(body, PACK_ZSTD_LEVEL).map_err(|e| WireError::Encode {
-        what,
-        reason: format!("packing: {e}"),
-    })
+thread_local! {
+    /// zstd's contexts, one of each per thread that packs or unpacks, kept from one frame to
+    /// the next: `zstd::bulk::compress` and `decompress` make and free a context (some hundred
+    /// kilobytes of tables to allocate and clear) for every frame. A context keeps no state
+    /// from one frame to the next that changes its output.
+    static PACKER: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static UNPACKER: RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        const { RefCell::new(None) };
 }
 
-/// Unpacks a packed body, refusing one that would unpack past [`MAX_FRAME_BYTES`].
+/// Packs an encoded body (see "Packing" above).
+pub(crate) fn pack(what: &'static str, body: &[u8]) -> Result<Vec<u8>, WireError> {
+    PACKER
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let packer = match &mut *slot {
+                Some(p) => p,
+                None => slot.insert(zstd::bulk::Compressor::new(PACK_ZSTD_LEVEL)?),
+            };
+            packer.compress(body)
+        })
+        .map_err(|e| WireError::Encode {
+            what,
+            reason: format!("packing: {e}"),
+        })
+}
+
+/// Unpacks a packed body, refusing one that would unpack past [`MAX_FRAME_BYTES`]. The buffer
+/// is the size the frame declares (a packed frame names its content's size), not the limit.
 pub(crate) fn unpack(what: &'static str, packed: &[u8]) -> Result<Vec<u8>, WireError> {
     if packed.len() > MAX_FRAME_BYTES {
         return Err(WireError::FrameTooLarge { len: packed.len() });
     }
-    zstd::bulk::decompress(packed, MAX_FRAME_BYTES).map_err(|e| WireError::Malformed {
+    let malformed = |reason: String| WireError::Malformed {
         what,
-        reason: format!("unpacking: {e}"),
-    })
+        reason: format!("unpacking: {reason}"),
+    };
+    let capacity = match zstd::zstd_safe::get_frame_content_size(packed) {
+        Ok(Some(n)) if n > MAX_FRAME_BYTES as u64 => {
+            return Err(malformed(format!(
+                "the frame declares {n} bytes, over the {MAX_FRAME_BYTES}-byte limit"
+            )))
+        }
+        Ok(Some(n)) => usize::try_from(n).unwrap_or(MAX_FRAME_BYTES),
+        // A frame that does not say stays bounded by the limit as it unpacks.
+        Ok(None) => MAX_FRAME_BYTES,
+        Err(e) => return Err(malformed(format!("not a zstd frame ({e})"))),
+    };
+    UNPACKER
+        .with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let unpacker = match &mut *slot {
+                Some(u) => u,
+                None => slot.insert(zstd::bulk::Decompressor::new()?),
+            };
+            unpacker.decompress(packed, capacity)
+        })
+        .map_err(|e| malformed(e.to_string()))
 }
 
 /// Reads a frame's length prefix and checks it against the limit, before the body is read.
