@@ -71,3 +71,35 @@ fn a_quick_run_reports_every_figure_and_applies_each_op_once() {
         assert!(md.contains(label), "report.md lacks {label:?}");
     }
 }
+
+#[test]
+fn a_wire_only_run_prints_both_sides_per_op_and_their_ratio() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = Command::new(env!("CARGO_BIN_EXE_modori-load"))
+        .args(["--quick", "--self-hosted", "--wire-only", "--out"])
+        .arg(out.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("modori-load runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("wire alone"))
+        .unwrap_or_else(|| panic!("no wire line in {stdout}"));
+    // Three figures: µs per op over QUIC, over HTTP, and their ratio; each a positive number.
+    let numbers: Vec<f64> = line
+        .split([' ', ','])
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect();
+    assert_eq!(numbers.len(), 4, "agents and three figures in {line:?}");
+    assert!(numbers[1..].iter().all(|n| *n > 0.0), "{line:?}");
+    assert!(
+        !out.path().join("report.json").exists(),
+        "a wire-only run writes no report"
+    );
+}
