@@ -72,9 +72,14 @@ pub fn list_pending(
     now_ms: i64,
 ) -> Result<usize, StoreError> {
     in_transaction(conn, |tx| {
+        // A traded-in unit is the customer's until they accept the offer: not listed while
+        // the offer waits for an answer, nor after it was declined (it goes back to them).
         let pending: Vec<String> = tx.map_rows(
             "SELECT lpn FROM units WHERE state = 'placed:resale'
-               AND lpn NOT IN (SELECT lpn FROM listings) LIMIT ?1",
+               AND lpn NOT IN (SELECT lpn FROM listings)
+               AND NOT EXISTS (SELECT 1 FROM trade_in_returns t WHERE t.rma = units.rma
+                                 AND (t.decision IS NULL OR t.decision <> 'accepted'))
+             LIMIT ?1",
             &[&to_i64(LISTINGS_PER_PASS_MAX as u64)],
             |r| r.get(0),
         )?;
@@ -275,6 +280,44 @@ mod tests {
             Some(6000)
         );
         assert_eq!(asking_price(&config, outlet, 20000, Grade::X, 0), None);
+    }
+
+    #[test]
+    fn a_traded_in_unit_is_listed_only_once_its_offer_is_accepted() {
+        let mut conn = open();
+        conn.execute_batch(
+            "UPDATE units SET state = 'graded' WHERE lpn = 'LPN-2';
+             INSERT INTO units (lpn, site, sku, rma, state, grade, updated_ms)
+               VALUES ('LPN-T1', 'osaka', 'COAT', 'RMA-T1', 'placed:resale', 'B', 0),
+                      ('LPN-T2', 'osaka', 'COAT', 'RMA-T2', 'placed:resale', 'B', 0);
+             INSERT INTO trade_in_returns (quote_id, rma, payout, sent_ms, decision)
+               VALUES ('Q-1', 'RMA-T1', 'store_credit', 0, NULL),
+                      ('Q-2', 'RMA-T2', 'store_credit', 0, 'declined');",
+        )
+        .unwrap();
+        let config = ResaleConfig::default();
+        let listed = |conn: &mut Connection| -> Vec<String> {
+            let mut stmt = conn
+                .prepare("SELECT DISTINCT lpn FROM listings ORDER BY lpn")
+                .unwrap();
+            stmt.query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        list_pending(&mut conn, &config, 0).unwrap();
+        assert_eq!(
+            listed(&mut conn),
+            ["LPN-1"],
+            "undecided and declined kept back"
+        );
+        conn.execute(
+            "UPDATE trade_in_returns SET decision = 'accepted' WHERE rma = 'RMA-T1'",
+            [],
+        )
+        .unwrap();
+        list_pending(&mut conn, &config, 1).unwrap();
+        assert_eq!(listed(&mut conn), ["LPN-1", "LPN-T1"]);
     }
 
     #[test]
