@@ -44,10 +44,12 @@ pub enum Kind {
     TradeInDeclined,
     /// The merchant confirmed a trade-in's payout made.
     TradeInPaid,
+    /// Ops revised a trade-in's counter-offer after a dispute: a new amount and deadline.
+    OfferRevised,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -59,6 +61,7 @@ impl Kind {
         Kind::TradeInAccepted,
         Kind::TradeInDeclined,
         Kind::TradeInPaid,
+        Kind::OfferRevised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +77,7 @@ impl Kind {
             Kind::TradeInAccepted => "trade_in_accepted",
             Kind::TradeInDeclined => "trade_in_declined",
             Kind::TradeInPaid => "trade_in_paid",
+            Kind::OfferRevised => "offer_revised",
         }
     }
 
@@ -102,6 +106,7 @@ impl Kind {
             "trade_in_counter_offer" => Some(Kind::CounterOffer),
             "trade_in_accepted" => Some(Kind::TradeInAccepted),
             "trade_in_declined" => Some(Kind::TradeInDeclined),
+            "trade_in_offer_overridden" => Some(Kind::OfferRevised),
             "refunded" => Some(Kind::TradeInPaid),
             other => Self::from_timeline(other),
         }

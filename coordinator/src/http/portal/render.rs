@@ -1053,6 +1053,7 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
         "trade_in_counter_offer" => {
             lang.pick("買取金額を改めてご提示しました", "We made you a new offer")
         }
+        "trade_in_offer_overridden" => lang.pick("買取金額を見直しました", "We revised our offer"),
         "trade_in_accepted" => lang.pick("買取が成立しました", "The trade-in was agreed"),
         "trade_in_declined" => lang.pick(
             "買取はお断りとなりました（商品は返送されます）",
