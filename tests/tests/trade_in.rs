@@ -1247,6 +1247,9 @@ async fn sent_and_graded(
 async fn ops_override_a_disputed_offer_once_with_a_reason() -> anyhow::Result<()> {
     use modori_shared::domain::Grade;
     const SECRET: &str = "brand-a-webhook-secret";
+    let Some(browser) = modori_tests::browser::Browser::start().await? else {
+        return Ok(());
+    };
     let (hook_url, hooks) = webhook_receiver(SECRET).await?;
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -1336,10 +1339,35 @@ async fn ops_override_a_disputed_offer_once_with_a_reason() -> anyhow::Result<()
     let (_, q) = call(&fleet, &ops, "GET", &format!("{QUOTES}/{disputed}"), None).await?;
     assert_eq!(q, before, "nothing changed");
 
-    // Below the quote: still a counter-offer, with a fresh deadline, once.
+    // Below the quote, from the return's page in the ops console: still a counter-offer,
+    // with a fresh deadline, once.
+    let base = format!("http://{}", fleet.http());
+    browser.login(&base, "/returns", &ops, "/returns").await?;
+    browser.c().goto(&format!("{base}/returns/{rma}")).await?;
+    browser
+        .until(
+            "the override form",
+            "return !document.getElementById('override-form').hidden",
+        )
+        .await?;
+    browser
+        .assert_accessible("ops-trade-in-override-form")
+        .await?;
+    browser.fill("#override-yen", "18000").await?;
+    browser.fill("#override-reason", why).await?;
+    browser.click("#override-go").await?;
+    browser
+        .until(
+            "the override recorded",
+            "return document.getElementById('action-result').textContent.includes('¥18,000') && document.getElementById('trade-in').textContent.includes('¥18,000')",
+        )
+        .await?;
+    browser.assert_accessible("ops-trade-in-overridden").await?;
     let body = json!({"offer_yen": 18000, "reason": why});
-    let (status, overridden) = call(&fleet, &ops, "POST", &path, Some(body.clone())).await?;
+    let (status, overridden) =
+        call(&fleet, &ops, "GET", &format!("{QUOTES}/{disputed}"), None).await?;
     assert_eq!(status, 200, "{overridden}");
+    let overridden = overridden["trade_in"].clone();
     assert_eq!(
         (
             &overridden["offer_yen"],

@@ -514,6 +514,28 @@ pub async fn override_offer(
     ApiJson(body): ApiJson<OverrideRequest>,
 ) -> Result<Json<TradeInReturn>, ApiError> {
     caller.require_ops("overriding a trade-in offer")?;
+    overridden(&ctx, &rma, body, &caller.key_id).await
+}
+
+/// The same override from the return's page in the ops console, by the session's key.
+pub(super) async fn override_from_page(
+    State(ctx): State<Arc<Ctx>>,
+    browser: super::session::Browser,
+    headers: axum::http::HeaderMap,
+    ApiPath(rma): ApiPath<String>,
+    ApiJson(body): ApiJson<OverrideRequest>,
+) -> Result<Json<TradeInReturn>, ApiError> {
+    browser.require_ops()?;
+    browser.require_csrf(&headers)?;
+    overridden(&ctx, &rma, body, &browser.key_id).await
+}
+
+async fn overridden(
+    ctx: &Ctx,
+    rma: &str,
+    body: OverrideRequest,
+    key_id: &str,
+) -> Result<Json<TradeInReturn>, ApiError> {
     let amount_yen = u64::try_from(body.offer_yen)
         .ok()
         .filter(|y| *y <= modori_shared::tradein::PRICE_YEN_MAX)
@@ -540,8 +562,7 @@ pub async fn override_offer(
             format!("longer than {OVERRIDE_REASON_CHARS_MAX} characters"),
         ));
     }
-    let overridden =
-        trade_in_offer::override_offer(&ctx, &rma, amount_yen, reason, &caller.key_id).await?;
+    let overridden = trade_in_offer::override_offer(ctx, rma, amount_yen, reason, key_id).await?;
     let refused = |why: String| Err(ApiError::conflict(why).with_field("offer_yen"));
     match overridden {
         Overridden::Recorded { .. } | Overridden::Already => {}
@@ -564,7 +585,7 @@ pub async fn override_offer(
             )))
         }
     }
-    let now = trade_in_offer::of_return(&ctx, &rma)
+    let now = trade_in_offer::of_return(ctx, rma)
         .await?
         .ok_or_else(|| ApiError::internal(&"trade-in vanished after its override"))?;
     Ok(Json(now.into()))
