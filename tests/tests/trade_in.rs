@@ -961,11 +961,25 @@ static MAIL_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::n
 
 /// Customers' mail to the test SMTP server (its port set by the test before the start).
 fn with_mail(config: &mut modori_coordinator::config::CoordinatorConfig) {
+    mail_to(config, &MAIL_PORT);
+}
+
+/// The override test's own SMTP server, as tests of one binary run side by side.
+static OVERRIDE_MAIL_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+fn with_override_mail(config: &mut modori_coordinator::config::CoordinatorConfig) {
+    mail_to(config, &OVERRIDE_MAIL_PORT);
+}
+
+fn mail_to(
+    config: &mut modori_coordinator::config::CoordinatorConfig,
+    port: &std::sync::atomic::AtomicU16,
+) {
     use modori_coordinator::notify::mail::{MailSection, Security};
     config.notifications.public_base_url = Some("https://returns.example.jp".into());
     config.mail = Some(MailSection {
         host: "127.0.0.1".into(),
-        port: Some(MAIL_PORT.load(std::sync::atomic::Ordering::SeqCst)),
+        port: Some(port.load(std::sync::atomic::Ordering::SeqCst)),
         security: Security::Plain,
         username: None,
         password: None,
@@ -1076,6 +1090,10 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
         .js("return document.getElementById('trade-in-quote').textContent")
         .await?;
     assert_eq!(quoted, json!("¥22,000"));
+    let heading = browser
+        .js("return document.querySelector('h1').textContent")
+        .await?;
+    assert_eq!(heading, json!("買取の状況"), "a trade-in, not a return");
     assert_eq!(
         browser
             .js("return !!document.getElementById('decline-offer')")
@@ -1254,7 +1272,7 @@ async fn ops_override_a_disputed_offer_once_with_a_reason() -> anyhow::Result<()
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    MAIL_PORT.store(port, std::sync::atomic::Ordering::SeqCst);
+    OVERRIDE_MAIL_PORT.store(port, std::sync::atomic::Ordering::SeqCst);
     let dir = tempfile::tempdir()?;
     let sink = modori_tests::smtp::Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
     let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
@@ -1267,7 +1285,7 @@ async fn ops_override_a_disputed_offer_once_with_a_reason() -> anyhow::Result<()
         webhook_secret: Some(SECRET.into()),
         ..Default::default()
     }];
-    fleet.config_tweak = Some(with_mail);
+    fleet.config_tweak = Some(with_override_mail);
     fleet.start_coordinator().await?;
     let ops = fleet.ops_key.clone();
     phones_priced(&fleet, &merchant).await?;
@@ -1411,6 +1429,19 @@ async fn ops_override_a_disputed_offer_once_with_a_reason() -> anyhow::Result<()
     assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
     assert!(modori_tests::smtp::text_of(mail).contains(&rma));
     assert_eq!(mails.iter().filter(|m| m["subject"] == revised).count(), 1);
+    // Registered, the customer was told of a trade-in (買取), never of a return (返品).
+    assert!(
+        mails
+            .iter()
+            .any(|m| m["subject"] == "【ブランドA】買取のお申し込みを受け付けました"),
+        "{mails:?}"
+    );
+    assert!(
+        !mails
+            .iter()
+            .any(|m| m["subject"] == "【ブランドA】返品のお申し込みを受け付けました"),
+        "{mails:?}"
+    );
     let (status, answer) = call(
         &fleet,
         &merchant,
