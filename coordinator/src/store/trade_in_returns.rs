@@ -906,6 +906,73 @@ mod tests {
     }
 
     #[test]
+    fn an_override_is_recorded_once_below_the_quote_as_a_counter_offer_and_at_it_accepted() {
+        let mut conn = open();
+        let terms = TradeInTerms::default();
+        let lower = graded(&mut conn, 1, Grade::C);
+        let o = |amount_yen, reason| Override {
+            amount_yen,
+            reason,
+            key_id: "k-ops",
+        };
+        let later_ms = NOW_MS + DAY_MS;
+        assert_eq!(
+            override_offer(&mut conn, &lower, &o(18_000, "receipt"), &terms, later_ms).unwrap(),
+            Overridden::NotOffered,
+            "not graded into an offer yet"
+        );
+        offer_pass(&mut conn);
+        let deadline_ms = later_ms + i64::from(terms.counter_offer_days) * DAY_MS;
+        assert_eq!(
+            override_offer(&mut conn, &lower, &o(18_000, "receipt"), &terms, later_ms).unwrap(),
+            Overridden::Recorded {
+                accepted: false,
+                payout_yen: None,
+                deadline_ms: Some(deadline_ms)
+            }
+        );
+        let again = override_offer(&mut conn, &lower, &o(18_000, "receipt"), &terms, later_ms);
+        assert_eq!(again.unwrap(), Overridden::Already);
+        let other = override_offer(&mut conn, &lower, &o(19_000, "receipt"), &terms, later_ms);
+        assert_eq!(other.unwrap(), Overridden::OverriddenBefore);
+        let t = of_return(&conn, &lower).unwrap().unwrap();
+        let offer = t.offer.unwrap();
+        assert_eq!(
+            (offer.amount_yen, offer.counter, offer.deadline_ms),
+            (18_000, true, Some(deadline_ms))
+        );
+        assert_eq!(
+            kinds(&conn, &lower),
+            ["trade_in_counter_offer", "trade_in_offer_overridden"]
+        );
+
+        let up = graded(&mut conn, 2, Grade::C);
+        offer_pass(&mut conn);
+        let recorded = override_offer(&mut conn, &up, &o(22_000, "error"), &terms, later_ms);
+        assert_eq!(
+            recorded.unwrap(),
+            Overridden::Recorded {
+                accepted: true,
+                payout_yen: Some(22_000),
+                deadline_ms: None
+            }
+        );
+        let t = of_return(&conn, &up).unwrap().unwrap();
+        assert_eq!(
+            t.decision.map(|(d, by, _)| (d, by)),
+            Some((Decision::Accepted, BY_OPS.to_owned()))
+        );
+        let decided = graded(&mut conn, 3, Grade::B);
+        offer_pass(&mut conn);
+        assert_eq!(
+            override_offer(&mut conn, &decided, &o(25_000, "x"), &terms, later_ms).unwrap(),
+            Overridden::Decided(Decision::Accepted)
+        );
+        let none = override_offer(&mut conn, "RMA-NONE", &o(1, "x"), &terms, later_ms);
+        assert_eq!(none.unwrap(), Overridden::NotFound);
+    }
+
+    #[test]
     fn store_credit_carries_the_bonus_and_a_transfer_does_not() {
         assert_eq!(payout_yen(Payout::StoreCredit, 12_000, 10), (13_200, 1_200));
         assert_eq!(payout_yen(Payout::BankTransfer, 12_000, 10), (12_000, 0));
