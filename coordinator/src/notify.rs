@@ -44,10 +44,14 @@ pub enum Kind {
     TradeInDeclined,
     /// The merchant confirmed a trade-in's payout made.
     TradeInPaid,
+    /// A trade-in sent against its quote: registered as the return it travels under.
+    TradeInRegistered,
+    /// Ops revised a trade-in's counter-offer after a dispute: a new amount and deadline.
+    OfferRevised,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -59,6 +63,8 @@ impl Kind {
         Kind::TradeInAccepted,
         Kind::TradeInDeclined,
         Kind::TradeInPaid,
+        Kind::OfferRevised,
+        Kind::TradeInRegistered,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +80,8 @@ impl Kind {
             Kind::TradeInAccepted => "trade_in_accepted",
             Kind::TradeInDeclined => "trade_in_declined",
             Kind::TradeInPaid => "trade_in_paid",
+            Kind::OfferRevised => "offer_revised",
+            Kind::TradeInRegistered => "trade_in_registered",
         }
     }
 
@@ -99,9 +107,11 @@ impl Kind {
     pub fn from_trade_in_timeline(event_kind: &str) -> Option<Kind> {
         match event_kind {
             "unit_graded" => None,
+            "registered" => Some(Kind::TradeInRegistered),
             "trade_in_counter_offer" => Some(Kind::CounterOffer),
             "trade_in_accepted" => Some(Kind::TradeInAccepted),
             "trade_in_declined" => Some(Kind::TradeInDeclined),
+            "trade_in_offer_overridden" => Some(Kind::OfferRevised),
             "refunded" => Some(Kind::TradeInPaid),
             other => Self::from_timeline(other),
         }
@@ -364,6 +374,7 @@ mod tests {
         // refund; the rest as a return.
         let trade_in = Kind::from_trade_in_timeline;
         assert_eq!(trade_in("unit_graded"), None);
+        assert_eq!(trade_in("registered"), Some(Kind::TradeInRegistered));
         assert_eq!(trade_in("refunded"), Some(Kind::TradeInPaid));
         assert_eq!(trade_in("trade_in_counter_offer"), Some(Kind::CounterOffer));
         assert_eq!(trade_in("trade_in_accepted"), Some(Kind::TradeInAccepted));

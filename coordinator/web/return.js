@@ -76,6 +76,8 @@ function showTradeIn(ti) {
     parts.push(t("return.trade_in_owed", { yen: fmtYen(ti.payout_yen) }));
   }
   text("trade-in", parts.join(" "));
+  // Ops may override an offer made and not yet decided (`/api/v1/returns/{rma}/trade-in/override`).
+  document.getElementById("override-form").hidden = !(ti.offer_yen !== null && ti.offer_yen !== undefined && !ti.decision);
 }
 
 async function load() {
@@ -139,6 +141,23 @@ function actionError(message) {
   p.hidden = !message;
 }
 
+document.getElementById("override-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  actionError("");
+  const offer_yen = Number(document.getElementById("override-yen").value);
+  const reason = document.getElementById("override-reason").value;
+  const res = await fetch("/ui/returns/" + encodeURIComponent(rma) + "/trade-in/override", {
+    method: "POST", credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify({ offer_yen, reason }),
+  });
+  if (res.ok) {
+    document.getElementById("action-result").textContent = t("return.overridden", { rma, yen: fmtYen(offer_yen) });
+  } else {
+    actionError(t("return.not_overridden", { why: await errorText(res) }));
+  }
+  load();
+});
 document.getElementById("cancel").addEventListener("click", () => {
   actionError("");
   document.getElementById("cancel-confirm-box").hidden = false;

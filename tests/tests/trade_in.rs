@@ -961,11 +961,25 @@ static MAIL_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::n
 
 /// Customers' mail to the test SMTP server (its port set by the test before the start).
 fn with_mail(config: &mut modori_coordinator::config::CoordinatorConfig) {
+    mail_to(config, &MAIL_PORT);
+}
+
+/// The override test's own SMTP server, as tests of one binary run side by side.
+static OVERRIDE_MAIL_PORT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+
+fn with_override_mail(config: &mut modori_coordinator::config::CoordinatorConfig) {
+    mail_to(config, &OVERRIDE_MAIL_PORT);
+}
+
+fn mail_to(
+    config: &mut modori_coordinator::config::CoordinatorConfig,
+    port: &std::sync::atomic::AtomicU16,
+) {
     use modori_coordinator::notify::mail::{MailSection, Security};
     config.notifications.public_base_url = Some("https://returns.example.jp".into());
     config.mail = Some(MailSection {
         host: "127.0.0.1".into(),
-        port: Some(MAIL_PORT.load(std::sync::atomic::Ordering::SeqCst)),
+        port: Some(port.load(std::sync::atomic::Ordering::SeqCst)),
         security: Security::Plain,
         username: None,
         password: None,
@@ -1076,6 +1090,10 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
         .js("return document.getElementById('trade-in-quote').textContent")
         .await?;
     assert_eq!(quoted, json!("¥22,000"));
+    let heading = browser
+        .js("return document.querySelector('h1').textContent")
+        .await?;
+    assert_eq!(heading, json!("買取の状況"), "a trade-in, not a return");
     assert_eq!(
         browser
             .js("return !!document.getElementById('decline-offer')")
@@ -1209,6 +1227,349 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
         .await?;
     browser.screenshot("ops-return-trade-in").await?;
     browser.assert_accessible("ops-return-trade-in").await?;
+    fleet.shutdown().await;
+    Ok(())
+}
+
+/// Sends a quote as good of PHN-MINI over the API, with the customer's address for mail, and
+/// has it received and graded `grade`; returns (quote id, RMA) once its offer is made.
+async fn sent_and_graded(
+    fleet: &TestFleet,
+    key: &str,
+    grade: modori_shared::domain::Grade,
+) -> anyhow::Result<(String, String)> {
+    let quote_id = quote_good(fleet, key).await?;
+    let body = json!({"postal_code": "060-0001", "method": "konbini_dropoff",
+                      "payout": "bank_transfer", "email": "taro@example.jp"});
+    let (status, sent) = call(
+        fleet,
+        key,
+        "POST",
+        &format!("{QUOTES}/{quote_id}/send"),
+        Some(body),
+    )
+    .await?;
+    anyhow::ensure!(status == 201, "{sent}");
+    let rma = sent["rma"].as_str().unwrap_or_default().to_owned();
+    received_and_graded(fleet, &rma, grade).await?;
+    quote_once(fleet, key, &quote_id, "the offer", "offer_yen").await?;
+    Ok((quote_id, rma))
+}
+
+/// Ops override a disputed offer with a reason, once: below the quote it stays a
+/// counter-offer with a fresh deadline, mailed to the customer as revised; at the quote it
+/// is accepted at once. Each step is on the timeline with its code (the key and the reason
+/// in it) and at the merchant's webhook. Every wrong override is refused naming its problem,
+/// with nothing changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ops_override_a_disputed_offer_once_with_a_reason() -> anyhow::Result<()> {
+    use modori_shared::domain::Grade;
+    const SECRET: &str = "brand-a-webhook-secret";
+    let Some(browser) = modori_tests::browser::Browser::start().await? else {
+        return Ok(());
+    };
+    let (hook_url, hooks) = webhook_receiver(SECRET).await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    OVERRIDE_MAIL_PORT.store(port, std::sync::atomic::Ordering::SeqCst);
+    let dir = tempfile::tempdir()?;
+    let sink = modori_tests::smtp::Sink::start(port, &dir.path().join("mail.jsonl"), &[])?;
+    let mut fleet = TestFleet::start_with(small_fleet(1)).await?;
+    let (merchant, merchant_entry) = config_key("merchant:brand-a");
+    fleet.extra_keys = vec![merchant_entry];
+    fleet.merchants = vec![modori_coordinator::webhooks::MerchantEntry {
+        id: "brand-a".into(),
+        name: Some("ブランドA".into()),
+        webhook_url: Some(hook_url),
+        webhook_secret: Some(SECRET.into()),
+        ..Default::default()
+    }];
+    fleet.config_tweak = Some(with_override_mail);
+    fleet.start_coordinator().await?;
+    let ops = fleet.ops_key.clone();
+    phones_priced(&fleet, &merchant).await?;
+
+    // Graded C: a counter-offer of 12,000 yen against the quote of 22,000.
+    let (disputed, rma) = sent_and_graded(&fleet, &merchant, Grade::C).await?;
+    let path = format!("/api/v1/returns/{rma}/trade-in/override");
+    let (_, before) = call(&fleet, &ops, "GET", &format!("{QUOTES}/{disputed}"), None).await?;
+    assert_eq!(before["trade_in"]["offer_yen"], json!(12000), "{before}");
+    let why = "the scratch was there when sold: the customer sent the receipt";
+    let long = "x".repeat(modori_coordinator::http::OVERRIDE_REASON_CHARS_MAX + 1);
+    for (key, path, body, status_wanted, field) in [
+        (
+            &merchant,
+            path.clone(),
+            json!({"offer_yen": 18000, "reason": why}),
+            403,
+            None,
+        ),
+        (
+            &ops,
+            "/api/v1/returns/RMA-NOT-A-TRADE-IN/trade-in/override".to_owned(),
+            json!({"offer_yen": 18000, "reason": why}),
+            404,
+            None,
+        ),
+        (
+            &ops,
+            path.clone(),
+            json!({"offer_yen": -1, "reason": why}),
+            422,
+            Some("offer_yen"),
+        ),
+        (
+            &ops,
+            path.clone(),
+            json!({"offer_yen": modori_shared::tradein::PRICE_YEN_MAX + 1, "reason": why}),
+            422,
+            Some("offer_yen"),
+        ),
+        (
+            &ops,
+            path.clone(),
+            json!({"offer_yen": 18000}),
+            422,
+            Some("reason"),
+        ),
+        (
+            &ops,
+            path.clone(),
+            json!({"offer_yen": 18000, "reason": "  "}),
+            422,
+            Some("reason"),
+        ),
+        (
+            &ops,
+            path.clone(),
+            json!({"offer_yen": 18000, "reason": long}),
+            422,
+            Some("reason"),
+        ),
+    ] {
+        let (status, answer) = call(&fleet, key, "POST", &path, Some(body.clone())).await?;
+        assert_eq!(status, status_wanted, "{path} {body}: {answer}");
+        if let Some(field) = field {
+            assert_eq!(answer["error"]["field"], json!(field), "{answer}");
+        }
+    }
+    let (_, q) = call(&fleet, &ops, "GET", &format!("{QUOTES}/{disputed}"), None).await?;
+    assert_eq!(q, before, "nothing changed");
+
+    // Below the quote, from the return's page in the ops console: still a counter-offer,
+    // with a fresh deadline, once.
+    let base = format!("http://{}", fleet.http());
+    browser.login(&base, "/returns", &ops, "/returns").await?;
+    browser.c().goto(&format!("{base}/returns/{rma}")).await?;
+    browser
+        .until(
+            "the override form",
+            "return !document.getElementById('override-form').hidden",
+        )
+        .await?;
+    browser
+        .assert_accessible("ops-trade-in-override-form")
+        .await?;
+    browser.fill("#override-yen", "18000").await?;
+    browser.fill("#override-reason", why).await?;
+    browser.click("#override-go").await?;
+    browser
+        .until(
+            "the override recorded",
+            "return document.getElementById('action-result').textContent.includes('¥18,000') && document.getElementById('trade-in').textContent.includes('¥18,000')",
+        )
+        .await?;
+    browser.assert_accessible("ops-trade-in-overridden").await?;
+    let body = json!({"offer_yen": 18000, "reason": why});
+    let (status, overridden) =
+        call(&fleet, &ops, "GET", &format!("{QUOTES}/{disputed}"), None).await?;
+    assert_eq!(status, 200, "{overridden}");
+    let overridden = overridden["trade_in"].clone();
+    assert_eq!(
+        (
+            &overridden["offer_yen"],
+            &overridden["counter_offer"],
+            &overridden["decision"]
+        ),
+        (&json!(18000), &json!(true), &Value::Null),
+        "{overridden}"
+    );
+    assert!(
+        overridden["answer_by"].as_str() >= before["trade_in"]["answer_by"].as_str(),
+        "a fresh deadline: {overridden} after {before}"
+    );
+    let (status, again) = call(&fleet, &ops, "POST", &path, Some(body)).await?;
+    assert_eq!((status, &again), (200, &overridden), "the same again");
+    let (status, other) = call(
+        &fleet,
+        &ops,
+        "POST",
+        &path,
+        Some(json!({"offer_yen": 20000, "reason": why})),
+    )
+    .await?;
+    assert_eq!(
+        (status, &other["error"]["field"]),
+        (409, &json!("offer_yen")),
+        "{other}"
+    );
+    // The customer is told of the revised offer by mail, once, and answers it as before.
+    let revised = "【ブランドA】買取金額を見直しました";
+    modori_tests::wait_for("the revised offer's mail", TIMEOUT, || {
+        let got = sink.messages();
+        async move { Ok(got?.iter().any(|m| m["subject"] == revised)) }
+    })
+    .await?;
+    let mails = sink.messages()?;
+    let mail = mails
+        .iter()
+        .find(|m| m["subject"] == revised)
+        .ok_or_else(|| anyhow::anyhow!("no revised offer mail"))?;
+    assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    assert!(modori_tests::smtp::text_of(mail).contains(&rma));
+    assert_eq!(mails.iter().filter(|m| m["subject"] == revised).count(), 1);
+    // Registered, the customer was told of a trade-in (買取), never of a return (返品).
+    assert!(
+        mails
+            .iter()
+            .any(|m| m["subject"] == "【ブランドA】買取のお申し込みを受け付けました"),
+        "{mails:?}"
+    );
+    assert!(
+        !mails
+            .iter()
+            .any(|m| m["subject"] == "【ブランドA】返品のお申し込みを受け付けました"),
+        "{mails:?}"
+    );
+    let (status, answer) = call(
+        &fleet,
+        &merchant,
+        "POST",
+        &format!("{QUOTES}/{disputed}/answer"),
+        Some(json!({"answer": "accept"})),
+    )
+    .await?;
+    assert_eq!(
+        (status, &answer["payout_yen"]),
+        (200, &json!(18000)),
+        "{answer}"
+    );
+    // Decided: no override any more.
+    let (status, late) = call(
+        &fleet,
+        &ops,
+        "POST",
+        &path,
+        Some(json!({"offer_yen": 20000, "reason": why})),
+    )
+    .await?;
+    assert_eq!(status, 409, "{late}");
+
+    // At the quote: accepted at once for the customer, paid as overridden.
+    let (_, rma_up) = sent_and_graded(&fleet, &merchant, Grade::C).await?;
+    let up_path = format!("/api/v1/returns/{rma_up}/trade-in/override");
+    let (status, up) = call(
+        &fleet,
+        &ops,
+        "POST",
+        &up_path,
+        Some(json!({"offer_yen": 22000, "reason": "graded in error"})),
+    )
+    .await?;
+    assert_eq!(status, 200, "{up}");
+    assert_eq!(
+        (
+            &up["counter_offer"],
+            &up["decision"],
+            &up["decided_by"],
+            &up["payout_yen"]
+        ),
+        (
+            &json!(false),
+            &json!("accepted"),
+            &json!("ops"),
+            &json!(22000)
+        ),
+        "{up}"
+    );
+    let agreed = "【ブランドA】買取が成立しました";
+    modori_tests::wait_for("the agreement's mail", TIMEOUT, || {
+        let got = sink.messages();
+        async move { Ok(got?.iter().filter(|m| m["subject"] == agreed).count() == 2) }
+    })
+    .await?;
+    // Graded as described, accepted at once: nothing to override.
+    let (_, rma_as_quoted) = sent_and_graded(&fleet, &merchant, Grade::B).await?;
+    let (status, refused) = call(
+        &fleet,
+        &ops,
+        "POST",
+        &format!("/api/v1/returns/{rma_as_quoted}/trade-in/override"),
+        Some(json!({"offer_yen": 25000, "reason": why})),
+    )
+    .await?;
+    assert_eq!(status, 409, "{refused}");
+
+    // Each override is on the timeline with its code, its key and its reason, and reaches
+    // the merchant's webhook with every other step, once, in order, signed.
+    for (rma, wanted, code, reason) in [
+        (
+            &rma,
+            vec![
+                "trade_in_counter_offer",
+                "trade_in_offer_overridden",
+                "trade_in_accepted",
+            ],
+            "trade_in_overridden_counter",
+            why,
+        ),
+        (
+            &rma_up,
+            vec![
+                "trade_in_counter_offer",
+                "trade_in_offer",
+                "trade_in_accepted",
+            ],
+            "trade_in_overridden",
+            "graded in error",
+        ),
+    ] {
+        let (_, ret) = call(&fleet, &ops, "GET", &format!("/api/v1/returns/{rma}"), None).await?;
+        let trade_in: Vec<String> = kinds_of(&ret)
+            .into_iter()
+            .filter(|k| k.starts_with("trade_in"))
+            .collect();
+        assert_eq!(trade_in, wanted, "{ret}");
+        let e = ret["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| e["detail_code"] == code)
+            .ok_or_else(|| anyhow::anyhow!("no {code} in {ret}"))?;
+        let detail = e["detail"].as_str().unwrap_or_default();
+        assert!(
+            detail.contains(reason) && detail.contains("overridden by "),
+            "{e}"
+        );
+        let n_events = kinds_of(&ret).len();
+        modori_tests::wait_for("the return's events at the webhook", TIMEOUT, || {
+            let got = hooks
+                .lock()
+                .map(|h| h.iter().filter(|(r, _, _)| r == rma).count());
+            async move { Ok(got.map_err(|e| anyhow::anyhow!("{e}"))? >= n_events) }
+        })
+        .await?;
+        let delivered: Vec<(String, bool)> = hooks
+            .lock()
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .iter()
+            .filter(|(r, _, _)| r == rma)
+            .map(|(_, k, valid)| (k.clone(), *valid))
+            .collect();
+        let timeline: Vec<(String, bool)> = kinds_of(&ret).into_iter().map(|k| (k, true)).collect();
+        assert_eq!(delivered, timeline, "each once, in order, signed");
+    }
     fleet.shutdown().await;
     Ok(())
 }

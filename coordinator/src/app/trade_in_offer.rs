@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::AppError;
-use crate::store::trade_in_returns::{self, Answered, Decision, TradeIn};
+use crate::store::trade_in_returns::{self, Answered, Decision, Overridden, TradeIn};
 use crate::{CoordinatorError, Ctx};
 
 /// Answers the counter-offer on trade-in return `rma` for `by` (`customer`, `merchant`).
@@ -38,6 +38,40 @@ pub async fn answer(
         ctx.webhooks_wake();
     }
     Ok(answered)
+}
+
+/// Overrides the offer on trade-in return `rma` for ops (see
+/// [`trade_in_returns::override_offer`] for when it is accepted at once).
+pub async fn override_offer(
+    ctx: &Ctx,
+    rma: &str,
+    amount_yen: u64,
+    reason: &str,
+    key_id: &str,
+) -> Result<Overridden, AppError> {
+    let now_ms = ctx.clock.now_ms();
+    let terms = ctx.config.policy.trade_in.clone();
+    let (r, why, key) = (rma.to_owned(), reason.to_owned(), key_id.to_owned());
+    let overridden = ctx
+        .db
+        .call(move |c| {
+            let o = trade_in_returns::Override {
+                amount_yen,
+                reason: &why,
+                key_id: &key,
+            };
+            trade_in_returns::override_offer(c, &r, &o, &terms, now_ms)
+        })
+        .await
+        .map_err(CoordinatorError::from)?;
+    if let Overridden::Recorded { accepted, .. } = &overridden {
+        info!(
+            rma,
+            key_id, amount_yen, accepted, "trade-in offer overridden"
+        );
+        ctx.webhooks_wake();
+    }
+    Ok(overridden)
 }
 
 /// The trade-in return `rma` is, if it is one.

@@ -135,6 +135,10 @@ pub struct TemplatesBody {
     trade_in_declined: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trade_in_paid: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    offer_revised: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_registered: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -183,6 +187,8 @@ impl TemplatesBody {
             Kind::TradeInAccepted => &mut self.trade_in_accepted,
             Kind::TradeInDeclined => &mut self.trade_in_declined,
             Kind::TradeInPaid => &mut self.trade_in_paid,
+            Kind::OfferRevised => &mut self.offer_revised,
+            Kind::TradeInRegistered => &mut self.trade_in_registered,
         }
     }
 

@@ -59,6 +59,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use error::{is_json, ApiError, ErrorBody, ErrorDetail, API_BODY_BYTES_MAX};
+pub use trade_in::OVERRIDE_REASON_CHARS_MAX;
 
 use crate::Ctx;
 
@@ -154,6 +155,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(trade_in::get_quote))
         .routes(routes!(trade_in::send))
         .routes(routes!(trade_in::answer))
+        .routes(routes!(trade_in::override_offer))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(notifications::put_opt_out))

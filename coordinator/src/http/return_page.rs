@@ -27,6 +27,10 @@ pub fn router() -> Router<Arc<Ctx>> {
         .route("/returns/{rma}", get(return_page))
         .route("/ui/returns/{rma}/cancel", post(cancel))
         .route("/ui/units/{lpn}/transfer", post(transfer))
+        .route(
+            "/ui/returns/{rma}/trade-in/override",
+            post(super::trade_in::override_from_page),
+        )
 }
 
 /// The page, for an ops session (it reads the return itself).

@@ -20,7 +20,7 @@ use super::rfc3339;
 use crate::app::{trade_in, trade_in_offer, trade_in_send};
 use crate::store::orders::Contact;
 use crate::store::trade_in::Quote;
-use crate::store::trade_in_returns::{Answered, Decision, Payout, TradeIn};
+use crate::store::trade_in_returns::{Answered, Decision, Overridden, Payout, TradeIn};
 use crate::Ctx;
 
 /// A merchant's trade-in prices. A product is taken as a trade-in when its SKU or its
@@ -215,7 +215,8 @@ pub struct TradeInReturn {
     /// `accepted` or `declined` (declined: the item is to be sent back to the customer).
     #[serde(skip_serializing_if = "Option::is_none")]
     decision: Option<String>,
-    /// `customer`, `merchant`, `automatic` (graded as described) or `deadline`.
+    /// `customer`, `merchant`, `automatic` (graded as described), `deadline`, or `ops` (an
+    /// override at or above the quote).
     #[serde(skip_serializing_if = "Option::is_none")]
     decided_by: Option<String>,
     /// What the customer is owed once accepted, the store-credit bonus included; confirmed
@@ -469,5 +470,123 @@ pub async fn answer(
     let now = trade_in::sent(&ctx, &q.quote_id)
         .await?
         .ok_or_else(|| ApiError::internal(&"trade-in vanished after its answer"))?;
+    Ok(Json(now.into()))
+}
+
+/// Longest reason an override may give, in characters: a sentence or two for the record.
+pub const OVERRIDE_REASON_CHARS_MAX: usize = 500;
+
+/// Ops' new offer on a disputed trade-in, and why.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideRequest {
+    /// In yen, 0 to 10,000,000 (`tradein::PRICE_YEN_MAX`). At or above the quote it is
+    /// accepted at once; below it, the customer answers it as a counter-offer.
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    offer_yen: i64,
+    /// Why, for the record and the merchant: 1 to 500 characters
+    /// (`OVERRIDE_REASON_CHARS_MAX`), not only spaces.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    reason: String,
+}
+
+/// Overrides a trade-in's offer while it is offered and undecided (ops only), once, with a
+/// reason: at or above the quote it is accepted at once, since the customer gets at least
+/// what they were promised; below it, it stays a counter-offer with a fresh deadline, since
+/// less than the quote needs the customer's consent. The customer is told by mail and the
+/// merchant by its webhook. The same override again changes nothing (200).
+#[utoipa::path(post, path = "/api/v1/returns/{rma}/trade-in/override", tag = "trade-in",
+    security(("bearer" = [])),
+    params(("rma" = String, Path, description = "The trade-in's return", pattern = "^[A-Z0-9._-]{1,64}$")),
+    request_body = OverrideRequest,
+    responses(
+        (status = 200, description = "Overridden; where the trade-in now stands", body = TradeInReturn),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an ops key", body = ErrorBody),
+        (status = 404, description = "No trade-in return of that RMA", body = ErrorBody),
+        (status = 409, description = "Nothing to override: not graded yet, decided or paid already, or overridden otherwise before (`field`: `offer_yen`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "`offer_yen` or `reason` is not valid; `field` names it", body = ErrorBody)))]
+pub async fn override_offer(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath(rma): ApiPath<String>,
+    ApiJson(body): ApiJson<OverrideRequest>,
+) -> Result<Json<TradeInReturn>, ApiError> {
+    caller.require_ops("overriding a trade-in offer")?;
+    overridden(&ctx, &rma, body, &caller.key_id).await
+}
+
+/// The same override from the return's page in the ops console, by the session's key.
+pub(super) async fn override_from_page(
+    State(ctx): State<Arc<Ctx>>,
+    browser: super::session::Browser,
+    headers: axum::http::HeaderMap,
+    ApiPath(rma): ApiPath<String>,
+    ApiJson(body): ApiJson<OverrideRequest>,
+) -> Result<Json<TradeInReturn>, ApiError> {
+    browser.require_ops()?;
+    browser.require_csrf(&headers)?;
+    overridden(&ctx, &rma, body, &browser.key_id).await
+}
+
+async fn overridden(
+    ctx: &Ctx,
+    rma: &str,
+    body: OverrideRequest,
+    key_id: &str,
+) -> Result<Json<TradeInReturn>, ApiError> {
+    let amount_yen = u64::try_from(body.offer_yen)
+        .ok()
+        .filter(|y| *y <= modori_shared::tradein::PRICE_YEN_MAX)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "offer_yen",
+                format!(
+                    "{} is not an amount from 0 to {} yen",
+                    body.offer_yen,
+                    modori_shared::tradein::PRICE_YEN_MAX
+                ),
+            )
+        })?;
+    let reason = body.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "say why the offer is overridden",
+        ));
+    }
+    if reason.chars().count() > OVERRIDE_REASON_CHARS_MAX {
+        return Err(ApiError::invalid_field(
+            "reason",
+            format!("longer than {OVERRIDE_REASON_CHARS_MAX} characters"),
+        ));
+    }
+    let overridden = trade_in_offer::override_offer(ctx, rma, amount_yen, reason, key_id).await?;
+    let refused = |why: String| Err(ApiError::conflict(why).with_field("offer_yen"));
+    match overridden {
+        Overridden::Recorded { .. } | Overridden::Already => {}
+        Overridden::OverriddenBefore => {
+            return refused(format!(
+                "the offer on {rma} was overridden otherwise before"
+            ))
+        }
+        Overridden::Decided(d) => {
+            return refused(format!("the offer on {rma} was {} already", d.as_str()))
+        }
+        Overridden::NotOffered => {
+            return refused(format!(
+                "{rma} is not graded yet: there is no offer to override"
+            ))
+        }
+        Overridden::NotFound => {
+            return Err(ApiError::not_found(format!(
+                "{rma} is not a trade-in return"
+            )))
+        }
+    }
+    let now = trade_in_offer::of_return(ctx, rma)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"trade-in vanished after its override"))?;
     Ok(Json(now.into()))
 }

@@ -70,6 +70,14 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "【{merchant}】買取代金のお支払いが完了しました",
             "お送りいただいた商品（受付番号 {rma}）の買取代金のお支払いが完了しました。ご利用ありがとうございました。",
         ),
+        (Language::Ja, Kind::TradeInRegistered) => (
+            "【{merchant}】買取のお申し込みを受け付けました",
+            "{merchant}の買取をご利用いただきありがとうございます。\n買取のお申し込み（受付番号 {rma}）を受け付けました。商品をお送りください。到着後に検品し、買取金額をお知らせします。",
+        ),
+        (Language::Ja, Kind::OfferRevised) => (
+            "【{merchant}】買取金額を見直しました",
+            "お送りいただいた商品（受付番号 {rma}）の買取金額を見直しました。下記のページで新しい金額をご確認のうえ、期限までにご承諾またはお断りをお選びください。お断りの場合は商品を無料でお返しします。",
+        ),
         (Language::En, Kind::Registered) => (
             "{merchant}: we have your return request",
             "Thank you for shopping with {merchant}.\nYour return {rma} is registered. Please send the items back.",
@@ -109,6 +117,14 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
         (Language::En, Kind::TradeInPaid) => (
             "{merchant}: your trade-in was paid",
             "The payment for the item you sent (number {rma}) has been made. Thank you.",
+        ),
+        (Language::En, Kind::TradeInRegistered) => (
+            "{merchant}: we have your trade-in request",
+            "Thank you for trading in with {merchant}.\nYour trade-in {rma} is registered. Please send the item; once it is inspected we tell you our offer.",
+        ),
+        (Language::En, Kind::OfferRevised) => (
+            "{merchant}: we revised our offer for your trade-in",
+            "We reviewed our offer for the item you sent (number {rma}) and revised it. Please see the new amount on the page below and accept or decline it by the deadline shown there. If you decline, we send the item back free of charge.",
         ),
         (Language::En, Kind::Delayed) => (
             "{merchant}: your return is taking longer than usual",

@@ -13,7 +13,7 @@ const JST_OFFSET_MS: i64 = 9 * 3_600_000;
 
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 68] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 70] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -101,6 +101,14 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 68] = [
     ("trade_in_credit_at_deadline", &["amount_yen", "bonus_yen"]),
     ("trade_in_transfer", &["amount_yen"]),
     ("trade_in_transfer_at_deadline", &["amount_yen"]),
+    (
+        "trade_in_overridden",
+        &["amount_yen", "key_id", "previous_yen", "reason"],
+    ),
+    (
+        "trade_in_overridden_counter",
+        &["amount_yen", "deadline", "key_id", "previous_yen", "reason"],
+    ),
     ("trade_in_declined", &[]),
     ("trade_in_declined_at_deadline", &[]),
 ];
@@ -614,6 +622,42 @@ impl Detail {
         let english =
             format!("accepted{when}: a bank transfer of {amount_yen} yen for the merchant to pay");
         Self::coded(code, vec![("amount_yen", amount_yen.to_string())], english)
+    }
+
+    /// A trade-in's offer overridden by ops with a reason: accepted at once (no deadline), or a
+    /// counter-offer to be answered by `deadline_ms`.
+    pub fn trade_in_overridden(
+        amount_yen: u64,
+        previous_yen: u64,
+        reason: &str,
+        key_id: &str,
+        deadline_ms: Option<i64>,
+    ) -> Self {
+        let mut params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("previous_yen", previous_yen.to_string()),
+            ("reason", reason.to_owned()),
+            ("key_id", key_id.to_owned()),
+        ];
+        match deadline_ms {
+            None => {
+                let english = format!(
+                    "offer overridden by {key_id}: {amount_yen} yen instead of {previous_yen} yen \
+                     ({reason})"
+                );
+                Self::coded("trade_in_overridden", params, english)
+            }
+            Some(deadline_ms) => {
+                let deadline = chrono::DateTime::from_timestamp_millis(deadline_ms + JST_OFFSET_MS)
+                    .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M JST").to_string());
+                let english = format!(
+                    "offer overridden by {key_id}: {amount_yen} yen instead of {previous_yen} yen \
+                     ({reason}), to be answered by {deadline}"
+                );
+                params.push(("deadline", deadline));
+                Self::coded("trade_in_overridden_counter", params, english)
+            }
+        }
     }
 
     /// A trade-in's counter-offer declined (by the customer, or by default at its deadline).

@@ -930,6 +930,11 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::trade_in_returns::MIGRATION,
         postgres: super::trade_in_returns::MIGRATION_PG,
     },
+    // Ops overrides of trade-in offers (store/trade_in_returns.rs).
+    Migration {
+        sqlite: super::trade_in_returns::MIGRATION_OVERRIDE,
+        postgres: super::trade_in_returns::MIGRATION_OVERRIDE_PG,
+    },
 ];
 
 /// How far a database is, against this build.

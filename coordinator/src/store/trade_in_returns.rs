@@ -39,6 +39,21 @@ CREATE INDEX trade_in_returns_open ON trade_in_returns (deadline_ms)
     WHERE counter = 1 AND decision IS NULL;
 "#;
 
+/// An ops override of the offer: recorded once, with its reason, key and time.
+pub const MIGRATION_OVERRIDE: &str = r#"
+ALTER TABLE trade_in_returns ADD COLUMN override_yen INTEGER;
+ALTER TABLE trade_in_returns ADD COLUMN override_reason TEXT;
+ALTER TABLE trade_in_returns ADD COLUMN override_by TEXT;
+ALTER TABLE trade_in_returns ADD COLUMN override_ms INTEGER;
+"#;
+
+pub const MIGRATION_OVERRIDE_PG: &str = r#"
+ALTER TABLE trade_in_returns ADD COLUMN override_yen BIGINT;
+ALTER TABLE trade_in_returns ADD COLUMN override_reason TEXT;
+ALTER TABLE trade_in_returns ADD COLUMN override_by TEXT;
+ALTER TABLE trade_in_returns ADD COLUMN override_ms BIGINT;
+"#;
+
 pub const MIGRATION_PG: &str = r#"
 CREATE TABLE trade_in_returns (
     quote_id    TEXT PRIMARY KEY,
@@ -69,6 +84,8 @@ const DAY_MS: i64 = 86_400_000;
 /// without asking, and the default applied at a counter-offer's deadline.
 pub const BY_AUTOMATIC: &str = "automatic";
 pub const BY_DEADLINE: &str = "deadline";
+/// An ops override at or above the quote, accepted for the customer.
+pub const BY_OPS: &str = "ops";
 
 /// How the customer is paid for an accepted trade-in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -521,6 +538,123 @@ pub fn answer(
     Ok(outcome)
 }
 
+/// What an ops override of an offer did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overridden {
+    /// Recorded now: at or above the quote, accepted at once (with the payout owed); below
+    /// it, a counter-offer open until the new deadline.
+    Recorded {
+        accepted: bool,
+        payout_yen: Option<u64>,
+        deadline_ms: Option<i64>,
+    },
+    /// The same override was recorded before: nothing changes.
+    Already,
+    /// Overridden before with another amount or reason: that one stands.
+    OverriddenBefore,
+    /// Decided already (accepted, declined, or paid): the offer stands.
+    Decided(Decision),
+    /// Not offered yet: the item is not graded.
+    NotOffered,
+    /// No trade-in return `rma`.
+    NotFound,
+}
+
+/// An ops override of the offer on a trade-in: the amount, why, and the key that made it.
+pub struct Override<'a> {
+    pub amount_yen: u64,
+    pub reason: &'a str,
+    pub key_id: &'a str,
+}
+
+/// Replaces the offer on `rma`, once, while it is offered and undecided. At or above the
+/// quote the customer is given at least what they were promised, so it is accepted at once;
+/// below it, it is a counter-offer the customer answers by a fresh deadline of
+/// `terms.counter_offer_days`, since less than the quote needs their consent.
+pub fn override_offer(
+    conn: &mut Connection,
+    rma: &str,
+    o: &Override<'_>,
+    terms: &TradeInTerms,
+    now_ms: i64,
+) -> Result<Overridden, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(t) = of_return(&tx, rma)? else {
+        return Ok(Overridden::NotFound);
+    };
+    let before: Option<(i64, String)> = tx.query_row(
+        "SELECT override_yen, override_reason FROM trade_in_returns WHERE rma = ?1",
+        [rma],
+        |r| {
+            Ok(r.get::<_, Option<i64>>(0)?
+                .zip(r.get::<_, Option<String>>(1)?))
+        },
+    )?;
+    if let Some((yen, reason)) = before {
+        let same = u64::try_from(yen).ok() == Some(o.amount_yen) && reason == o.reason;
+        return Ok(if same {
+            Overridden::Already
+        } else {
+            Overridden::OverriddenBefore
+        });
+    }
+    if let Some((d, _, _)) = t.decision {
+        return Ok(Overridden::Decided(d));
+    }
+    let Some(offer) = t.offer else {
+        return Ok(Overridden::NotOffered);
+    };
+    let (site, quoted): (String, i64) = tx.query_row(
+        "SELECT r.site, q.quote_yen FROM trade_in_returns t
+         JOIN returns r ON r.rma = t.rma JOIN trade_in_quotes q ON q.quote_id = t.quote_id
+         WHERE t.rma = ?1",
+        [rma],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let accepted = o.amount_yen >= u64::try_from(quoted).unwrap_or(0);
+    let deadline_ms = (!accepted).then(|| now_ms + i64::from(terms.counter_offer_days) * DAY_MS);
+    tx.execute(
+        "UPDATE trade_in_returns SET offer_yen = ?2, counter = ?3, deadline_ms = ?4,
+                override_yen = ?2, override_reason = ?5, override_by = ?6, override_ms = ?7
+         WHERE rma = ?1",
+        params![
+            rma,
+            to_i64(o.amount_yen),
+            i64::from(!accepted),
+            deadline_ms,
+            o.reason,
+            o.key_id,
+            now_ms
+        ],
+    )?;
+    let detail = Detail::trade_in_overridden(
+        o.amount_yen,
+        offer.amount_yen,
+        o.reason,
+        o.key_id,
+        deadline_ms,
+    );
+    // A lower offer is told the customer as revised (its counter-offer was told already);
+    // one accepted at once is told by its acceptance alone, so it stands as the offer made.
+    let kind = if accepted {
+        "trade_in_offer"
+    } else {
+        "trade_in_offer_overridden"
+    };
+    insert_event(&tx, rma, kind, Some(&site), None, &detail, now_ms, now_ms)?;
+    let payout_yen = if accepted {
+        Some(accept(&tx, rma, &site, BY_OPS, now_ms)?)
+    } else {
+        None
+    };
+    tx.commit()?;
+    Ok(Overridden::Recorded {
+        accepted,
+        payout_yen,
+        deadline_ms,
+    })
+}
+
 /// Applies `default` to up to [`PER_PASS_MAX`] counter-offers unanswered past their
 /// deadline at `now_ms`, each once; returns their RMAs.
 pub fn settle_overdue(
@@ -769,6 +903,73 @@ mod tests {
             )
             .unwrap();
         assert_eq!(owed, Some(12_000), "owed as the return's refund");
+    }
+
+    #[test]
+    fn an_override_is_recorded_once_below_the_quote_as_a_counter_offer_and_at_it_accepted() {
+        let mut conn = open();
+        let terms = TradeInTerms::default();
+        let lower = graded(&mut conn, 1, Grade::C);
+        let o = |amount_yen, reason| Override {
+            amount_yen,
+            reason,
+            key_id: "k-ops",
+        };
+        let later_ms = NOW_MS + DAY_MS;
+        assert_eq!(
+            override_offer(&mut conn, &lower, &o(18_000, "receipt"), &terms, later_ms).unwrap(),
+            Overridden::NotOffered,
+            "not graded into an offer yet"
+        );
+        offer_pass(&mut conn);
+        let deadline_ms = later_ms + i64::from(terms.counter_offer_days) * DAY_MS;
+        assert_eq!(
+            override_offer(&mut conn, &lower, &o(18_000, "receipt"), &terms, later_ms).unwrap(),
+            Overridden::Recorded {
+                accepted: false,
+                payout_yen: None,
+                deadline_ms: Some(deadline_ms)
+            }
+        );
+        let again = override_offer(&mut conn, &lower, &o(18_000, "receipt"), &terms, later_ms);
+        assert_eq!(again.unwrap(), Overridden::Already);
+        let other = override_offer(&mut conn, &lower, &o(19_000, "receipt"), &terms, later_ms);
+        assert_eq!(other.unwrap(), Overridden::OverriddenBefore);
+        let t = of_return(&conn, &lower).unwrap().unwrap();
+        let offer = t.offer.unwrap();
+        assert_eq!(
+            (offer.amount_yen, offer.counter, offer.deadline_ms),
+            (18_000, true, Some(deadline_ms))
+        );
+        assert_eq!(
+            kinds(&conn, &lower),
+            ["trade_in_counter_offer", "trade_in_offer_overridden"]
+        );
+
+        let up = graded(&mut conn, 2, Grade::C);
+        offer_pass(&mut conn);
+        let recorded = override_offer(&mut conn, &up, &o(22_000, "error"), &terms, later_ms);
+        assert_eq!(
+            recorded.unwrap(),
+            Overridden::Recorded {
+                accepted: true,
+                payout_yen: Some(22_000),
+                deadline_ms: None
+            }
+        );
+        let t = of_return(&conn, &up).unwrap().unwrap();
+        assert_eq!(
+            t.decision.map(|(d, by, _)| (d, by)),
+            Some((Decision::Accepted, BY_OPS.to_owned()))
+        );
+        let decided = graded(&mut conn, 3, Grade::B);
+        offer_pass(&mut conn);
+        assert_eq!(
+            override_offer(&mut conn, &decided, &o(25_000, "x"), &terms, later_ms).unwrap(),
+            Overridden::Decided(Decision::Accepted)
+        );
+        let none = override_offer(&mut conn, "RMA-NONE", &o(1, "x"), &terms, later_ms);
+        assert_eq!(none.unwrap(), Overridden::NotFound);
     }
 
     #[test]

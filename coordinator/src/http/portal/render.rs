@@ -1053,6 +1053,7 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
         "trade_in_counter_offer" => {
             lang.pick("買取金額を改めてご提示しました", "We made you a new offer")
         }
+        "trade_in_offer_overridden" => lang.pick("買取金額を見直しました", "We revised our offer"),
         "trade_in_accepted" => lang.pick("買取が成立しました", "The trade-in was agreed"),
         "trade_in_declined" => lang.pick(
             "買取はお断りとなりました（商品は返送されます）",
@@ -1097,12 +1098,26 @@ pub fn status_page(
             html_escape(words)
         ));
     }
+    // A trade-in travels as a return, but its owner sold it: the page says so.
+    let (title, heading, number) = if trade_in.is_empty() {
+        (
+            lang.pick("返品の状況", "Your return"),
+            lang.pick("返品の状況", "Where your return stands"),
+            lang.pick("返品番号", "Return number"),
+        )
+    } else {
+        (
+            lang.pick("買取の状況", "Your trade-in"),
+            lang.pick("買取の状況", "Where your trade-in stands"),
+            lang.pick("受付番号", "Trade-in number"),
+        )
+    };
     format!(
         "{}{}<h1>{}</h1><p>{} {}</p>{pickup}{trade_in}<ol class=\"timeline\">{items}</ol>{}{}{foot}",
-        head(lang, lang.pick("返品の状況", "Your return")),
+        head(lang, title),
         banner(brand, lang, self_path),
-        lang.pick("返品の状況", "Where your return stands"),
-        lang.pick("返品番号", "Return number"),
+        heading,
+        number,
         html_escape(rma),
         label_links(self_path, lang),
         policy(brand, lang),
