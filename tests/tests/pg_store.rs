@@ -354,6 +354,14 @@ fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
             5,
         )?;
         let stored = modori_coordinator::store::catalog(c, "brand-a", 10)?;
+        use modori_coordinator::store::catalog::{has_catalog, product};
+        let looked_up = (
+            product(c, Some("brand-a"), "TEE-3")?,
+            product(c, None, "TEE-3")?.is_some(),
+            product(c, Some("brand-b"), "TEE-3")?,
+            has_catalog(c, "brand-a")?,
+            has_catalog(c, "brand-b")?,
+        );
         Ok((
             first.len(),
             again.len(),
@@ -366,7 +374,7 @@ fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
             sent,
             command_stream(c, &osaka)?,
             command_stream(c, &SiteId::new("kobe")?)?,
-            (catalog_queued.to_vec(), stored == vec![item]),
+            (catalog_queued.to_vec(), stored == vec![item], looked_up),
         ))
     })?;
     assert_eq!((seen.0, seen.1), (2, 0));
@@ -383,5 +391,15 @@ fn commands_are_queued_sent_and_acknowledged_alike() -> anyhow::Result<()> {
     );
     assert_eq!(seen.11 .0, vec![(osaka, 3), (sendai, 3)]);
     assert!(seen.11 .1, "the catalogue stored is not the one put");
+    assert_eq!(
+        seen.11 .2,
+        (
+            Some((2900, false, false, "tee".to_owned())),
+            true,
+            None,
+            true,
+            false
+        )
+    );
     Ok(())
 }

@@ -152,10 +152,10 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
             move |conn| {
                 let mut products = Vec::new();
                 for sku in &skus {
-                    products.push(store::commerce::product(conn, merchant.as_deref(), sku)?);
+                    products.push(store::catalog::product(conn, merchant.as_deref(), sku)?);
                 }
                 let wanted_product = match &wanted {
-                    Some(sku) => store::commerce::product(conn, merchant.as_deref(), sku)?,
+                    Some(sku) => store::catalog::product(conn, merchant.as_deref(), sku)?,
                     None => None,
                 };
                 let style_refusal = match &wanted {
@@ -165,7 +165,7 @@ pub async fn submit(ctx: &Arc<Ctx>, c: Registration, key_id: &str) -> Result<Reg
                     None => None,
                 };
                 let has_catalog = match &merchant {
-                    Some(m) => store::commerce::has_catalog(conn, m)?,
+                    Some(m) => store::catalog::has_catalog(conn, m)?,
                     None => false,
                 };
                 let history = match &customer_ref {

@@ -70,7 +70,7 @@ pub async fn register(
             let mut testing = false;
             for sku in &skus {
                 testing |=
-                    store::commerce::product(c, merchant.as_deref(), sku)?.is_some_and(|p| p.2);
+                    store::catalog::product(c, merchant.as_deref(), sku)?.is_some_and(|p| p.2);
             }
             Ok::<_, StoreError>((testing, store::commerce::routed_since(c, since)?))
         })

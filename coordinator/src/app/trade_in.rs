@@ -57,7 +57,7 @@ pub async fn quote(
     let found = ctx
         .db
         .call(move |c| -> Result<_, store::StoreError> {
-            let Some((_, _, _, category)) = store::commerce::product(c, Some(&m), &s)? else {
+            let Some((_, _, _, category)) = store::catalog::product(c, Some(&m), &s)? else {
                 return Ok(Err(AppError::Unknown {
                     field: "sku".into(),
                     message: format!("{s} is not in {m}'s catalogue"),

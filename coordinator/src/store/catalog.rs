@@ -80,6 +80,31 @@ pub fn put_items(
     Ok(())
 }
 
+/// What a product is to the policy and routing: price, final sale, needs testing, category.
+/// Without a merchant, the first merchant's (by name) product of that SKU.
+pub fn product(
+    conn: &mut dyn Sql,
+    merchant: Option<&str>,
+    sku: &str,
+) -> Result<Option<(u64, bool, bool, String)>, StoreError> {
+    let row: Option<(i64, bool, bool, String)> = conn.map_row_opt(
+        "SELECT price_yen, final_sale, needs_testing, category FROM catalog
+         WHERE sku = ?2 AND (CAST(?1 AS TEXT) IS NULL OR merchant = ?1) ORDER BY merchant LIMIT 1",
+        &[&merchant, &sku],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    Ok(row.map(|(p, f, n, c)| (u64::try_from(p).unwrap_or(0), f, n, c)))
+}
+
+/// Whether `merchant` has a catalogue: then every SKU it takes back must be in it.
+pub fn has_catalog(conn: &mut dyn Sql, merchant: &str) -> Result<bool, StoreError> {
+    let n: i64 = conn.one_value(
+        "SELECT COUNT(*) FROM catalog WHERE merchant = ?1",
+        &[&merchant],
+    )?;
+    Ok(n > 0)
+}
+
 /// A merchant's catalogue, by SKU; at most `limit` items.
 pub fn catalog(
     conn: &mut dyn Sql,

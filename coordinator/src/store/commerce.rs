@@ -83,32 +83,6 @@ pub fn store_terms(tx: &Transaction<'_>, rma: &RmaId, t: &Terms) -> Result<(), S
     Ok(())
 }
 
-/// What a product is to the policy and routing: price, final sale, needs testing.
-pub fn product(
-    conn: &Connection,
-    merchant: Option<&str>,
-    sku: &str,
-) -> Result<Option<(u64, bool, bool, String)>, StoreError> {
-    let row: Option<(i64, bool, bool, String)> = conn
-        .query_row(
-            "SELECT price_yen, final_sale, needs_testing, category FROM catalog
-             WHERE sku = ?2 AND (?1 IS NULL OR merchant = ?1) ORDER BY merchant LIMIT 1",
-            params![merchant, sku],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .optional()?;
-    Ok(row.map(|(p, f, n, c)| (u64::try_from(p).unwrap_or(0), f, n, c)))
-}
-
-/// Whether `merchant` has a catalogue: then every SKU it takes back must be in it.
-pub fn has_catalog(conn: &Connection, merchant: &str) -> Result<bool, StoreError> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM catalog WHERE merchant = ?1",
-        [merchant],
-        |r| r.get::<_, i64>(0),
-    )? > 0)
-}
-
 /// The customer's past returns, as the policy weighs them: for the API, BORIS and the
 /// counter alike, and for the dashboard's abuse flags. A receipt that was not what the
 /// return announced (a wrong item, more than announced) or a shortage is a mismatch.
@@ -287,7 +261,9 @@ pub fn compute_refunds(
         };
         let mut graded = Vec::with_capacity(units.len());
         for (sku, grade) in units {
-            let price = product(&tx, merchant.as_deref(), &sku)?.map_or(0, |p| p.0);
+            let price =
+                super::catalog::product(&mut super::sql::sqlite(&tx), merchant.as_deref(), &sku)?
+                    .map_or(0, |p| p.0);
             graded.push((price, Grade::parse(&grade)?));
         }
         let store_credit = resolution.parse() == Ok(ResolutionKind::StoreCredit);

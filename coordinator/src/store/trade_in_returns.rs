@@ -416,7 +416,7 @@ pub fn offer_graded(
                 worst = g;
             }
         }
-        let category = super::commerce::product(tx, Some(&merchant), &sku)?
+        let category = super::catalog::product(&mut super::sql::sqlite(tx), Some(&merchant), &sku)?
             .map(|p| p.3)
             .unwrap_or_default();
         let table = super::trade_in::prices(tx, &merchant)?;
