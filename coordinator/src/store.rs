@@ -549,6 +549,38 @@ pub fn disposition_counts(conn: &Connection) -> Result<Vec<(Disposition, u64)>, 
     Ok(out)
 }
 
+/// What the store's tests share: a station's op bodies applied as one batch.
+#[cfg(test)]
+pub(crate) mod test_ops {
+    use super::*;
+
+    /// Applies `bodies` as `site`'s ops from `first_seq` on, recorded by one operator at one
+    /// station at 5 s and applied at 9 s.
+    pub fn apply_bodies(
+        conn: &mut Connection,
+        site: &SiteId,
+        first_seq: u64,
+        bodies: Vec<OpBody>,
+    ) -> BatchOutcome {
+        let batch: Vec<Sequenced> = bodies
+            .into_iter()
+            .zip(first_seq..)
+            .map(|(body, seq)| Sequenced {
+                seq,
+                payload: payload::encode_op(&OpRecord {
+                    site: site.clone(),
+                    at_ms: 5_000,
+                    operator: "B-1".into(),
+                    station: "recv-1".into(),
+                    body,
+                })
+                .unwrap(),
+            })
+            .collect();
+        apply_op_batch(conn, site, Epoch(1), &batch, 9_000).unwrap()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

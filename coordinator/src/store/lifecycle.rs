@@ -585,10 +585,9 @@ pub fn expire_before(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{self, apply_op_batch, init, migrations, Customer, NewReturn};
-    use modori_shared::domain::{Coordinates, Disposition, Epoch, Grade, ReasonCode, ReturnLine};
-    use modori_shared::op::{OpBody, OpRecord};
-    use modori_shared::wire::messages::Sequenced;
+    use crate::store::{self, init, migrations, Customer, NewReturn};
+    use modori_shared::domain::{Coordinates, Disposition, Grade, ReasonCode, ReturnLine};
+    use modori_shared::op::OpBody;
     use modori_shared::wire::payload;
 
     fn open() -> Connection {
@@ -622,24 +621,7 @@ mod tests {
     }
 
     fn ops(conn: &mut Connection, first_seq: u64, bodies: Vec<OpBody>) -> usize {
-        let batch: Vec<Sequenced> = bodies
-            .into_iter()
-            .enumerate()
-            .map(|(i, body)| Sequenced {
-                seq: first_seq + i as u64,
-                payload: payload::encode_op(&OpRecord {
-                    site: site(),
-                    at_ms: 5_000,
-                    operator: "B-1".into(),
-                    station: "recv-1".into(),
-                    body,
-                })
-                .unwrap(),
-            })
-            .collect();
-        apply_op_batch(conn, &site(), Epoch(1), &batch, 9_000)
-            .unwrap()
-            .n_anomalies
+        crate::store::test_ops::apply_bodies(conn, &site(), first_seq, bodies).n_anomalies
     }
 
     fn received(rma: &RmaId, lpn: &str) -> OpBody {

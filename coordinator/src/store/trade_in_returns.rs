@@ -690,15 +690,13 @@ pub fn settle_overdue(
 mod tests {
     use super::*;
     use crate::store::trade_in::{insert_quote, put_prices, Quote};
-    use crate::store::{apply_op_batch, init, migrations, register_return, NewReturn};
+    use crate::store::{init, migrations, register_return, NewReturn};
     use modori_shared::domain::{
-        Coordinates, Epoch, Lpn, MerchantId, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
+        Coordinates, Lpn, MerchantId, ReasonCode, ReturnLine, RmaId, SiteId, Sku,
     };
-    use modori_shared::op::{OpBody, OpRecord};
+    use modori_shared::op::OpBody;
     use modori_shared::station::ReceiptKind;
     use modori_shared::tradein::{Condition, PriceKey, PriceRow};
-    use modori_shared::wire::messages::Sequenced;
-    use modori_shared::wire::payload;
 
     const NOW_MS: i64 = 1_000_000;
 
@@ -774,22 +772,7 @@ mod tests {
                 shortages: vec![],
             },
         ];
-        let batch: Vec<Sequenced> = bodies
-            .into_iter()
-            .enumerate()
-            .map(|(i, body)| Sequenced {
-                seq: 3 * (n - 1) + i as u64 + 1,
-                payload: payload::encode_op(&OpRecord {
-                    site: site(),
-                    at_ms: 5_000,
-                    operator: "B-1".into(),
-                    station: "recv-1".into(),
-                    body,
-                })
-                .unwrap(),
-            })
-            .collect();
-        apply_op_batch(conn, &site(), Epoch(1), &batch, 9_000).unwrap();
+        crate::store::test_ops::apply_bodies(conn, &site(), 3 * (n - 1) + 1, bodies.into());
         rma
     }
 
