@@ -362,6 +362,8 @@ impl Agent {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Stopped means the database file is closed and whole, not closing in the background.
+        self.handle.db.close().await;
     }
 }
 

@@ -407,6 +407,8 @@ impl Coordinator {
         for task in self.tasks {
             let _ = task.await;
         }
+        // Stopped means the database file is closed and whole, not closing in the background.
+        self.ctx.db.close().await;
     }
 }
 

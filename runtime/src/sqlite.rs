@@ -50,6 +50,13 @@ pub enum DbError {
 
 type Job = Box<dyn FnOnce(&mut Connection) + Send>;
 
+/// What the database thread is asked to do.
+enum Msg {
+    Run(Job),
+    /// Stop taking jobs, fold the WAL in, close the file, then say so.
+    Close(oneshot::Sender<()>),
+}
+
 /// A sequence number or count as SQLite stores it (signed 64-bit). Ours stay far below
 /// `i64::MAX`; a larger one saturates rather than wraps.
 pub fn to_i64(v: u64) -> i64 {
@@ -118,7 +125,7 @@ fn keep_under_cap(conn: &Connection, path: &Path, bytes_max: u64) {
 /// Handle to the database thread. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Msg>,
     path: PathBuf,
 }
 
@@ -185,7 +192,7 @@ impl Db {
             // Migrations go through the WAL too.
             keep_under_cap(&conn, path, cap);
         }
-        let (jobs, mut rx) = mpsc::channel::<Job>(DB_QUEUE_DEPTH);
+        let (jobs, mut rx) = mpsc::channel::<Msg>(DB_QUEUE_DEPTH);
         let db_path = path.to_owned();
         let name = format!(
             "sqlite-{}",
@@ -194,14 +201,27 @@ impl Db {
         std::thread::Builder::new()
             .name(name)
             .spawn(move || {
-                while let Some(job) = rx.blocking_recv() {
-                    job(&mut conn);
+                let mut closed_for = None;
+                while let Some(msg) = rx.blocking_recv() {
+                    match msg {
+                        Msg::Run(job) => job(&mut conn),
+                        Msg::Close(done) => {
+                            closed_for = Some(done);
+                            break;
+                        }
+                    }
                     if let Some(cap) = size_bytes_max {
                         keep_under_cap(&conn, &db_path, cap);
                     }
                 }
+                // Jobs still queued behind a close are dropped: their callers get `Closed`.
+                drop(rx);
                 // Fold the WAL back into the main file so a stopped database is one file.
                 let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                drop(conn);
+                if let Some(done) = closed_for {
+                    let _ = done.send(());
+                }
             })
             .map_err(|e| DbError::Open {
                 path: path.to_owned(),
@@ -236,10 +256,22 @@ impl Db {
             let _ = tx.send(f(conn));
         });
         self.jobs
-            .send(job)
+            .send(Msg::Run(job))
             .await
             .map_err(|_| E::from(DbError::Closed))?;
         rx.await.map_err(|_| E::from(DbError::Closed))?
+    }
+
+    /// Finishes the jobs queued before it, then closes the database and returns once the
+    /// file is closed with its WAL folded in. Dropping the last handle closes it too, but
+    /// without waiting: a process that copies or hands over the file after a stop must call
+    /// this first, or it may copy a database whose rows are still in a WAL being deleted.
+    /// Calls after it fail with [`DbError::Closed`].
+    pub async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.jobs.send(Msg::Close(done)).await.is_ok() {
+            let _ = closed.await;
+        }
     }
 }
 
@@ -307,5 +339,46 @@ mod tests {
             .expect("refused");
         let text = err.to_string();
         assert!(text.contains("site.db"), "{text}");
+    }
+
+    #[test]
+    fn after_close_the_main_file_alone_holds_every_commit_and_later_calls_fail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("site.db");
+        let migrations = Migrations::new(vec![rusqlite_migration::M::up(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL);",
+        )]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let db = Db::open(&path, &migrations).unwrap();
+            let kept = db.clone();
+            for i in 0..200 {
+                db.call(move |c| {
+                    c.execute("INSERT INTO t (v) VALUES (?1)", [format!("row-{i}")])
+                        .map_err(DbError::from)
+                })
+                .await
+                .unwrap();
+            }
+            // Another handle still alive: close must not wait for every handle to drop.
+            db.close().await;
+            let after: Result<(), DbError> = kept.call(|_| Ok(())).await;
+            assert!(matches!(after, Err(DbError::Closed)), "{after:?}");
+        });
+        // What a backup copying only the main file right after the stop would get.
+        let wal = dir.path().join("site.db-wal");
+        assert!(
+            std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0) == 0,
+            "the WAL still holds pages after close"
+        );
+        let copy = dir.path().join("copy.db");
+        std::fs::copy(&path, &copy).unwrap();
+        let conn = Connection::open(&copy).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 200);
     }
 }
