@@ -292,6 +292,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Starts a stopped server again on its port, with the data it had.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        let mut stopped = self.lock_stopped();
+        if !*stopped {
+            return Ok(());
+        }
+        self.pg_ctl_start().context("restarting PostgreSQL")?;
+        *stopped = false;
+        Ok(())
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
