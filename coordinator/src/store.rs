@@ -46,6 +46,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod details;
 pub mod dropoffs;
+pub mod leases;
 pub mod lifecycle;
 pub mod listings;
 pub mod match_suggestions;

@@ -935,6 +935,11 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::trade_in_returns::MIGRATION_OVERRIDE,
         postgres: super::trade_in_returns::MIGRATION_OVERRIDE_PG,
     },
+    // Leases on background work, one holder at a time across coordinators (store/leases.rs).
+    Migration {
+        sqlite: super::leases::MIGRATION,
+        postgres: super::leases::MIGRATION_PG,
+    },
 ];
 
 /// How far a database is, against this build.
