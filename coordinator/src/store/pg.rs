@@ -12,6 +12,7 @@ pub mod copy;
 pub mod migrate;
 pub mod pool;
 mod tls;
+pub mod wakeups;
 
 /// Why a coordinator does not start on PostgreSQL yet; `run` says it after checking the
 /// connection and migrating the schema, so the operator learns both.
