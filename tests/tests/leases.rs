@@ -5,10 +5,10 @@
 use std::time::Duration;
 
 use modori_coordinator::store::leases::{self, Lease};
+use modori_coordinator::store::pg::migrate;
 use modori_coordinator::store::pg::pool::{PgDb, PoolSettings};
-use modori_coordinator::store::pg::{migrate, Backend};
 use modori_coordinator::store::sql::Sql;
-use modori_tests::postgres::{same_on_both, Cluster};
+use modori_tests::postgres::{same_on_both, target, Cluster};
 use modori_tests::{http_get, small_fleet, TestFleet};
 
 const TERM: i64 = 30_000;
@@ -160,10 +160,7 @@ fn rivals_on_separate_connections_get_one_holder_on_postgres() -> anyhow::Result
     let Some(cluster) = Cluster::shared()? else {
         return Ok(());
     };
-    let url = cluster.url(&cluster.create_database()?);
-    let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
-        anyhow::bail!("{url} chose SQLite");
-    };
+    let target = target(&cluster.url(&cluster.create_database()?))?;
     let mut client = target.connect(None)?;
     migrate::to_latest(&mut client, &target)?;
     let winners = rivals_on(|| {

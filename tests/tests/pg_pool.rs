@@ -5,16 +5,9 @@
 use std::time::Duration;
 
 use modori_coordinator::store::pg::pool::{PgDb, PoolSettings};
-use modori_coordinator::store::pg::{Backend, PgError, PgTarget};
+use modori_coordinator::store::pg::PgError;
 use modori_coordinator::store::sql::{in_transaction, SqlError};
-use modori_tests::postgres::Cluster;
-
-fn target(url: &str) -> anyhow::Result<PgTarget> {
-    match Backend::parse(Some(url), None)? {
-        Backend::Postgres(t) => Ok(*t),
-        Backend::Sqlite => anyhow::bail!("{url} chose SQLite"),
-    }
-}
+use modori_tests::postgres::{target, Cluster};
 
 const TABLE: &str = "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);
                      INSERT INTO counter VALUES (1, 0)";

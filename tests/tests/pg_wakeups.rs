@@ -6,20 +6,13 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use modori_coordinator::store::pg::wakeups::{self, Listener, Wake};
-use modori_coordinator::store::pg::{Backend, PgTarget};
+use modori_coordinator::store::pg::PgTarget;
 use modori_coordinator::store::sql::{in_transaction, PgSql, Sql, SqlError};
-use modori_tests::postgres::Cluster;
+use modori_tests::postgres::{target, Cluster};
 
 /// The longest a wake-up may take to arrive here: a liveness bound for two busy cores, not a
 /// measured latency.
 const ARRIVAL_BOUND: Duration = Duration::from_secs(60);
-
-fn target(url: &str) -> anyhow::Result<PgTarget> {
-    match Backend::parse(Some(url), None)? {
-        Backend::Postgres(t) => Ok(*t),
-        Backend::Sqlite => anyhow::bail!("{url} chose SQLite"),
-    }
-}
 
 fn listener(target: &PgTarget) -> anyhow::Result<(Listener, mpsc::Receiver<Wake>)> {
     let (tx, rx) = mpsc::channel();
