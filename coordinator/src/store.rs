@@ -435,7 +435,7 @@ pub fn forget_customer(
         .count()
         + rmas.len();
     photos::erase_customer_uploads(&mut sql::sqlite(&tx), reference)?;
-    orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
+    orders::pseudonymise(&mut sql::sqlite(&tx), reference, &pseudonym(reference))?;
     tx.commit()?;
     Ok((n_returns, told))
 }
@@ -455,7 +455,7 @@ pub fn erase_personal_data_before(
         &cutoff_ms,
     )?;
     let told = erase_returns(&tx, &rmas, now_ms)?;
-    orders::pseudonymise_before(&tx, cutoff_ms, pseudonym)?;
+    orders::pseudonymise_before(&mut sql::sqlite(&tx), cutoff_ms, pseudonym)?;
     tx.commit()?;
     Ok((rmas.len(), told))
 }
@@ -803,7 +803,7 @@ mod tests {
             ])
         );
         // The dashboard counts the same set.
-        let counts = dashboard::counts(&conn).unwrap();
+        let counts = dashboard::counts(&mut conn).unwrap();
         assert_eq!(counts.pipeline.quarantine, 2);
         assert_eq!(counts.sites["osaka"].quarantine, 2);
     }
