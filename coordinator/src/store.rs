@@ -287,7 +287,7 @@ pub fn register_return(
         // it goes out at receipt (at once for an advance exchange).
         if let Some(sku) = &terms.exchange_sku {
             let (_, queued) = reservations::reserve(
-                &tx,
+                &mut sql::sqlite(&tx),
                 &r.rma,
                 sku,
                 r.origin,

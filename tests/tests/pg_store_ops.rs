@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use modori_coordinator::store::dashboard::{self, DisposedValue};
 use modori_coordinator::store::orders::{self, Contact, Order, OrderLine};
-use modori_coordinator::store::site_activity;
-use modori_coordinator::store::sql::Sql;
+use modori_coordinator::store::sql::{in_transaction, Sql};
+use modori_coordinator::store::{decisions, dropoffs, reservations, site_activity, totes};
+use modori_coordinator::valuation::ValuationConfig;
+use modori_shared::domain::{Capability, Coordinates, Disposition, Lpn, RmaId, Site, SiteId, Sku};
 use modori_tests::postgres::same_on_both;
 
 /// A return as a site would have it registered; what a scenario leaves out is empty.
@@ -560,5 +562,325 @@ fn orders_are_stored_found_in_any_case_counted_and_pseudonymised_alike() -> anyh
     assert_eq!(seen.9, 1, "only O-3 had a reference left before the cutoff");
     assert_eq!(seen.10, Some((Some("anon-C-3".into()), None)));
     assert_eq!(seen.11, Some((Some("C-4".into()), Some(contact))));
+    Ok(())
+}
+
+#[test]
+fn a_stores_loose_returns_and_planned_totes_are_listed_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        for (rma, created_ms, tote) in [
+            ("R-1", 10i64, Some("T-1")),
+            ("R-2", 5, Some("T-1")),
+            ("R-3", 30, None),
+            ("R-4", 20, None),
+            ("R-5", 40, Some("T-2")),
+        ] {
+            add_return(
+                c,
+                Ret {
+                    rma,
+                    site: "osaka",
+                    status: "expected",
+                    lines_json: "[]",
+                    created_ms,
+                    store: Some("st-a"),
+                    ..Ret::default()
+                },
+            )?;
+            c.execute(
+                "UPDATE returns SET tote = ?2 WHERE rma = ?1",
+                &[&rma, &tote],
+            )?;
+        }
+        for (tote, status) in [("T-1", "planned"), ("T-2", "received")] {
+            c.execute(
+                "INSERT INTO totes (tote, store, site, status, n_returns, created_ms)
+                 VALUES (?1, 'st-a', 'osaka', ?2, 2, 50)",
+                &[&tote, &status],
+            )?;
+        }
+        let (loose, planned) = totes::waiting(c, "st-a")?;
+        let planned: Vec<(String, String, Vec<String>)> = planned
+            .into_iter()
+            .map(|t| (t.tote, t.status, t.rmas))
+            .collect();
+        let elsewhere = totes::waiting(c, "st-b")?;
+        Ok((loose, planned, elsewhere.0.len() + elsewhere.1.len()))
+    })?;
+    assert_eq!(seen.0, ["R-4", "R-3"], "loose ones, oldest first");
+    assert_eq!(
+        seen.1,
+        vec![(
+            "T-1".to_owned(),
+            "planned".to_owned(),
+            vec!["R-2".to_owned(), "R-1".to_owned()]
+        )],
+        "a received tote no longer waits"
+    );
+    assert_eq!(seen.2, 0);
+    Ok(())
+}
+
+#[test]
+fn a_parcel_handed_in_is_seen_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        let before = dropoffs::dropped_off(c, "R-1")?;
+        for (rma, kind) in [("R-1", dropoffs::DROPPED_OFF), ("R-2", "registered")] {
+            c.execute(
+                "INSERT INTO return_events (rma, kind, at_ms, recorded_ms) VALUES (?1, ?2, 1, 1)",
+                &[&rma, &kind],
+            )?;
+        }
+        Ok((
+            before,
+            dropoffs::dropped_off(c, "R-1")?,
+            dropoffs::dropped_off(c, "R-2")?,
+        ))
+    })?;
+    assert_eq!(seen, (false, true, false));
+    Ok(())
+}
+
+fn osaka() -> anyhow::Result<Vec<Site>> {
+    Ok(vec![Site {
+        id: SiteId::new("osaka")?,
+        name: "Osaka".into(),
+        location: Coordinates::new(34.69, 135.52)?,
+        capabilities: vec![Capability::Refurbish, Capability::Resale],
+        daily_capacity_units: 1000,
+    }])
+}
+
+/// The commands queued, as (site, seq, kind).
+fn commands(c: &mut dyn Sql) -> anyhow::Result<Vec<(String, i64, String)>> {
+    Ok(c.map_rows(
+        "SELECT site, seq, kind FROM commands ORDER BY site, seq",
+        &[],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?)
+}
+
+#[test]
+fn disposed_units_are_decided_once_and_a_worse_choice_overridden_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        c.execute(
+            "INSERT INTO catalog (merchant, sku, category, price_yen, final_sale, needs_testing)
+             VALUES ('brand-a', 'COAT', 'outerwear', 30000, 0, 0)",
+            &[],
+        )?;
+        add_units(
+            c,
+            &[
+                (
+                    "LPN-1",
+                    "osaka",
+                    "COAT",
+                    None,
+                    "disposed:recycle",
+                    Some("D"),
+                    0,
+                    None,
+                ),
+                (
+                    "LPN-2",
+                    "osaka",
+                    "COAT",
+                    None,
+                    "disposed:restock",
+                    Some("A"),
+                    0,
+                    None,
+                ),
+                (
+                    "LPN-3",
+                    "osaka",
+                    "MYSTERY",
+                    None,
+                    "disposed:dispose",
+                    Some("X"),
+                    0,
+                    None,
+                ),
+                (
+                    "LPN-4",
+                    "osaka",
+                    "COAT",
+                    None,
+                    "graded:B",
+                    Some("B"),
+                    0,
+                    None,
+                ),
+            ],
+        )?;
+        let config = ValuationConfig::default();
+        let first: Vec<(String, u64)> = decisions::decide_pending(c, &config, &osaka()?, 1)?
+            .iter()
+            .map(|(site, seq)| (site.to_string(), *seq))
+            .collect();
+        let again = decisions::decide_pending(c, &config, &osaka()?, 2)?.len();
+        let mut decided = Vec::new();
+        for lpn in ["LPN-1", "LPN-2", "LPN-3", "LPN-4"] {
+            decided.push(decisions::decision(c, &Lpn::new(lpn)?)?.map(|(d, _)| d));
+        }
+        Ok((first, again, decided, commands(c)?))
+    })?;
+    assert_eq!(seen.0, [("osaka".to_owned(), 1)], "only the recycled coat");
+    assert_eq!(seen.1, 0, "decided once");
+    assert_eq!(
+        seen.2,
+        [
+            Some(Disposition::Refurbish),
+            Some(Disposition::Restock),
+            Some(Disposition::Dispose),
+            None
+        ]
+    );
+    assert_eq!(
+        seen.3,
+        [("osaka".to_owned(), 1, "disposition_override".to_owned())]
+    );
+    Ok(())
+}
+
+#[test]
+fn exchange_stock_is_reserved_ordered_and_released_alike() -> anyhow::Result<()> {
+    let seen = same_on_both(|c| {
+        add_units(
+            c,
+            &[
+                (
+                    "S-1",
+                    "osaka",
+                    "TEE",
+                    None,
+                    "placed:restock",
+                    Some("A"),
+                    0,
+                    None,
+                ),
+                (
+                    "S-2",
+                    "osaka",
+                    "TEE",
+                    None,
+                    "placed:restock",
+                    Some("B"),
+                    0,
+                    None,
+                ),
+                (
+                    "S-3",
+                    "osaka",
+                    "TEE",
+                    None,
+                    "placed:restock",
+                    Some("A"),
+                    0,
+                    None,
+                ),
+            ],
+        )?;
+        for (rma, status) in [
+            ("R-1", "expected"),
+            ("R-2", "expected"),
+            ("R-3", "expected"),
+        ] {
+            add_return(
+                c,
+                Ret {
+                    rma,
+                    site: "osaka",
+                    status,
+                    lines_json: "[]",
+                    ..Ret::default()
+                },
+            )?;
+        }
+        let origin = Coordinates::new(34.7, 135.5)?;
+        let sites = osaka()?;
+        let tee = Sku::new("TEE")?;
+        let (r1, r2, r3) = (RmaId::new("R-1")?, RmaId::new("R-2")?, RmaId::new("R-3")?);
+        // Reserved in the caller's transaction, as registering a return does.
+        let (first, advanced, none_left) = in_transaction(c, |tx| {
+            let first = reservations::reserve(tx, &r1, &tee, origin, &sites, false, 10)?;
+            let advanced = reservations::reserve(tx, &r2, &tee, origin, &sites, true, 10)?;
+            let none_left = reservations::reserve(tx, &r3, &tee, origin, &sites, false, 10)?;
+            Ok::<_, anyhow::Error>((first, advanced, none_left))
+        })?;
+        let from = |r: &(reservations::Reservation, Option<(SiteId, u64)>)| {
+            (
+                r.0.site.clone(),
+                r.0.lpn.clone(),
+                r.0.status.clone(),
+                r.1.as_ref().map(|(s, seq)| (s.to_string(), *seq)),
+            )
+        };
+        let reserved = [from(&first), from(&advanced), from(&none_left)];
+        let nothing_due = reservations::order_due(c, 20)?.len();
+        c.execute(
+            "UPDATE returns SET status = 'received' WHERE rma = 'R-1'",
+            &[],
+        )?;
+        let ordered: Vec<(String, u64)> = reservations::order_due(c, 30)?
+            .iter()
+            .map(|(s, seq)| (s.to_string(), *seq))
+            .collect();
+        let status = |c: &mut dyn Sql, rma: &RmaId| -> anyhow::Result<Option<String>> {
+            Ok(reservations::reservation(c, rma)?.map(|r| r.status))
+        };
+        let after_order = status(c, &r1)?;
+        // Released: the ordered one withdrawn at its site, the other only marked.
+        let withdrawn = reservations::release(c, &r1, 40)?.map(|(s, seq)| (s.to_string(), seq));
+        let quiet = reservations::release(c, &r3, 40)?;
+        let twice = reservations::release(c, &r1, 50)?;
+        Ok((
+            reserved,
+            nothing_due,
+            ordered,
+            after_order,
+            withdrawn,
+            quiet,
+            twice,
+            (status(c, &r1)?, status(c, &r2)?, status(c, &r3)?),
+            commands(c)?,
+        ))
+    })?;
+    let osaka = Some("osaka".to_owned());
+    assert_eq!(
+        seen.0,
+        [
+            (osaka.clone(), Some("S-1".to_owned()), "reserved".to_owned(), None),
+            (
+                osaka.clone(),
+                Some("S-3".to_owned()),
+                "ordered".to_owned(),
+                Some(("osaka".to_owned(), 1))
+            ),
+            (None, None, "reserved".to_owned(), None),
+        ],
+        "each grade-A unit set aside once, the advance ordered at once, the last from the merchant's warehouse"
+    );
+    assert_eq!(seen.1, 0, "nothing received yet");
+    assert_eq!(seen.2, [("osaka".to_owned(), 2)]);
+    assert_eq!(seen.3.as_deref(), Some("ordered"));
+    assert_eq!(seen.4, Some(("osaka".to_owned(), 3)));
+    assert_eq!((seen.5.clone(), seen.6.clone()), (None, None));
+    assert_eq!(
+        seen.7,
+        (
+            Some("released".to_owned()),
+            Some("ordered".to_owned()),
+            Some("released".to_owned())
+        )
+    );
+    assert_eq!(
+        seen.8,
+        [
+            ("osaka".to_owned(), 1, "exchange_order".to_owned()),
+            ("osaka".to_owned(), 2, "exchange_order".to_owned()),
+            ("osaka".to_owned(), 3, "exchange_withdrawn".to_owned()),
+        ]
+    );
     Ok(())
 }
