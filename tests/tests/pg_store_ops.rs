@@ -254,6 +254,9 @@ fn fleet(c: &mut dyn Sql) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// An anomaly's coded parameters.
+type Params = Option<BTreeMap<String, String>>;
+
 #[test]
 fn the_dashboard_counts_and_lists_alike() -> anyhow::Result<()> {
     let seen = same_on_both(|c| {
@@ -275,11 +278,10 @@ fn the_dashboard_counts_and_lists_alike() -> anyhow::Result<()> {
         let mut candidates = dashboard::abuse_candidates(c, 0, 2, 10)?;
         candidates.sort();
         let worn_only = dashboard::abuse_candidates(c, 1_500, 2, 10)?;
-        let anomalies: Vec<(String, Option<String>, Option<BTreeMap<String, String>>)> =
-            dashboard::anomalies(c, 10)?
-                .into_iter()
-                .map(|a| (a.detail, a.rma, a.detail_params))
-                .collect();
+        let anomalies: Vec<(String, Option<String>, Params)> = dashboard::anomalies(c, 10)?
+            .into_iter()
+            .map(|a| (a.detail, a.rma, a.detail_params))
+            .collect();
         let units: Vec<(String, String, Option<bool>, Option<String>)> =
             dashboard::units_of_return(c, "R-2", 10)?
                 .into_iter()
@@ -432,6 +434,9 @@ fn a_sites_page_reads_its_own_events_and_anomalies_alike() -> anyhow::Result<()>
     Ok(())
 }
 
+/// What the catalogue says of a SKU: (price, final sale, category).
+type CatalogItem = Option<(u64, bool, String)>;
+
 fn order(order_ref: &str, customer: &str, ordered_ms: i64, contact: Option<Contact>) -> Order {
     Order {
         merchant: "brand-a".into(),
@@ -502,15 +507,14 @@ fn orders_are_stored_found_in_any_case_counted_and_pseudonymised_alike() -> anyh
             )?;
         }
         let returned = orders::returned_qty(c, "brand-a", "O-1")?;
-        let facts: Vec<(String, u64, Option<(u64, bool, String)>, usize)> =
-            orders::find_with_facts(c, "O-1", 10)?
-                .into_iter()
-                .flat_map(|(o, facts)| {
-                    facts
-                        .into_iter()
-                        .map(move |f| (o.order_ref.clone(), f.returned, f.item, f.variants.len()))
-                })
-                .collect();
+        let facts: Vec<(String, u64, CatalogItem, usize)> = orders::find_with_facts(c, "O-1", 10)?
+            .into_iter()
+            .flat_map(|(o, facts)| {
+                facts
+                    .into_iter()
+                    .map(move |f| (o.order_ref.clone(), f.returned, f.item, f.variants.len()))
+            })
+            .collect();
         let n_pseudonymised = orders::pseudonymise(c, "C-1", "anon-1")?;
         let gone = (
             orders::find(c, "C-1", 10)?.len(),
