@@ -98,14 +98,24 @@ pub fn put_orders(
 ) -> Result<usize, StoreError> {
     in_transaction(conn, |tx| {
         for o in orders {
-            put_order(tx, merchant, o, now_ms)?;
+            store_order(tx, merchant, o, now_ms)?;
         }
         Ok(orders.len())
     })
 }
 
-/// Stores one order of `merchant` inside `tx` (a known reference is replaced).
+/// [`store_order`] from a module that still holds a rusqlite transaction.
 pub(crate) fn put_order(
+    tx: &rusqlite::Transaction<'_>,
+    merchant: &str,
+    o: &Order,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    store_order(&mut super::sql::sqlite(tx), merchant, o, now_ms)
+}
+
+/// Stores one order of `merchant` inside `tx` (a known reference is replaced).
+pub(crate) fn store_order(
     tx: &mut dyn Sql,
     merchant: &str,
     o: &Order,

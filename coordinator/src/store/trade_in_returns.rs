@@ -250,7 +250,7 @@ pub fn link(
         params![quote_id, rma, payout.as_str(), now_ms],
     )?;
     if let (1, Some(order)) = (n, contact) {
-        super::orders::put_order(&mut super::sql::sqlite(&tx), &order.merchant, order, now_ms)?;
+        super::orders::put_order(&tx, &order.merchant, order, now_ms)?;
     }
     let linked: String = tx.query_row(
         "SELECT rma FROM trade_in_returns WHERE quote_id = ?1",
