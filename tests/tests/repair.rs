@@ -28,6 +28,7 @@ const PRODUCTS: &str = "/api/v1/merchants/brand-a/repair/products";
 const RATES: &str = "/api/v1/merchants/brand-a/repair/rates";
 const REPAIRS: &str = "/api/v1/merchants/brand-a/repairs";
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const DAY_MS: i64 = 86_400_000;
 
 /// Brand-a's catalogue: two phones and a T-shirt.
 async fn catalogue(fleet: &TestFleet, key: &str) -> anyhow::Result<()> {
@@ -347,20 +348,101 @@ async fn a_repair_is_requested_graded_and_quoted_once_from_the_table() -> anyhow
     assert_eq!(r["quote"]["total_yen"], json!(3000), "{r}");
     assert_eq!(r["unpriced"], json!([]), "{r}");
 
-    // A restart makes no second quote.
-    fleet.start_coordinator().await?;
     let r = repair_once(&fleet, &merchant, &third, "the third repair quoted", |r| {
         !r["quote"].is_null()
     })
     .await?;
     assert_eq!(r["quote"]["total_yen"], json!(13000), "{r}");
+
+    // The merchant accepts the first for its customer: charged as quoted; no site of this
+    // fleet refurbishes, so nothing is moved (ops arrange it).
+    let answer_path = format!("{REPAIRS}/{rma}/answer");
+    let (status, answer) = call(
+        &fleet,
+        &merchant,
+        "POST",
+        &answer_path,
+        Some(json!({"answer": "maybe"})),
+    )
+    .await?;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (422, &json!("answer")),
+        "{answer}"
+    );
+    let (status, answer) = call(
+        &fleet,
+        &other,
+        "POST",
+        &format!("/api/v1/merchants/brand-b/repairs/{rma}/answer"),
+        Some(json!({"answer": "accept"})),
+    )
+    .await?;
+    assert_eq!(status, 404, "never across merchants: {answer}");
+    let (status, r) = call(
+        &fleet,
+        &merchant,
+        "POST",
+        &answer_path,
+        Some(json!({"answer": "accept"})),
+    )
+    .await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(
+        (
+            &r["decision"],
+            &r["decided_by"],
+            &r["charge_yen"],
+            &r["transfer_to"]
+        ),
+        (
+            &json!("accepted"),
+            &json!("merchant"),
+            &json!(15000),
+            &Value::Null
+        ),
+        "{r}"
+    );
+
+    // Unanswered past their deadline: the default (decline), once each.
+    let ctx = fleet.coordinator().ctx().clone();
+    let settle = modori_coordinator::app::repair_answer::settle_overdue;
+    assert_eq!(settle(&ctx, ctx.clock.now_ms()).await?, 0, "not due yet");
+    let past_deadline_ms = ctx.clock.now_ms() + 15 * DAY_MS;
+    assert_eq!(settle(&ctx, past_deadline_ms).await?, 2);
+    assert_eq!(settle(&ctx, past_deadline_ms + DAY_MS).await?, 0, "once");
+    let (_, r) = call(
+        &fleet,
+        &merchant,
+        "GET",
+        &format!("{REPAIRS}/{second}"),
+        None,
+    )
+    .await?;
+    assert_eq!(
+        (&r["decision"], &r["decided_by"], &r["charge_yen"]),
+        (&json!("declined"), &json!("deadline"), &Value::Null),
+        "{r}"
+    );
+
+    // A restart makes no second quote nor answer.
+    fleet.start_coordinator().await?;
+    let (_, r) = call(
+        &fleet,
+        &merchant,
+        "GET",
+        &format!("{REPAIRS}/{third}"),
+        None,
+    )
+    .await?;
+    assert_eq!(r["quote"]["total_yen"], json!(13000), "{r}");
     assert_eq!(
         repair_kinds(&fleet, &merchant, &rma).await?,
-        ["repair_quoted"]
+        ["repair_quoted", "repair_accepted"]
     );
     assert_eq!(
         repair_kinds(&fleet, &merchant, &second).await?,
-        ["repair_unpriced", "repair_quoted"]
+        ["repair_unpriced", "repair_quoted", "repair_declined"]
     );
     fleet.shutdown().await;
     Ok(())
@@ -706,26 +788,63 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     .await?;
     assert_eq!(status, 409, "not quoted yet: {answer}");
     received_and_graded(&fleet, &declined, "PHN-MINI", vec![DefectCode::NotWorking]).await?;
-    mailed(&sink, "ブランドA: your repair quote").await?;
-    let (status, r) = call(
-        &fleet,
-        &key,
+    let quote_mail = mailed(&sink, "ブランドA: your repair quote").await?;
+    assert_eq!(quote_mail["rcpt_tos"], json!(["taro@example.jp"]));
+    // The mail's link to the status page, followed on this coordinator.
+    let text = modori_tests::smtp::text_of(&quote_mail);
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("https://returns.example.jp/r/brand-a/s/"))
+        .ok_or_else(|| anyhow::anyhow!("no status link in {text}"))?;
+    let path = link
+        .trim_start_matches("https://returns.example.jp")
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    browser.c().goto(&format!("{base}{path}?lang=en")).await?;
+    browser
+        .until(
+            "the quote's form in English",
+            "return !!document.getElementById('decline-repair')",
+        )
+        .await?;
+    let heading = browser
+        .js("return document.querySelector('h1').textContent")
+        .await?;
+    assert_eq!(heading, json!("Where your repair stands"));
+    browser.assert_accessible("repair-quoted-en").await?;
+    // A form from elsewhere (no cookie of the page) never counts.
+    let forged = modori_tests::http_raw(
+        fleet.http(),
         "POST",
-        &format!("{REPAIRS}/{declined}/answer"),
-        Some(json!({"answer": "decline"})),
+        &format!("{path}/repair"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        Some(&b"csrf=00&answer=accept&lang=en"[..]),
     )
     .await?;
-    assert_eq!(status, 200, "{r}");
+    assert_eq!(forged.status, 403, "{}", forged.body);
+    browser.click("#decline-repair").await?;
+    browser
+        .until(
+            "the decline recorded",
+            "return !document.getElementById('decline-repair') && document.getElementById('repair-state').textContent.includes('as it is')",
+        )
+        .await?;
+    browser.screenshot("repair-declined-en").await?;
+    browser.assert_accessible("repair-declined-en").await?;
+    let (_, r) = call(&fleet, &key, "GET", &format!("{REPAIRS}/{declined}"), None).await?;
     assert_eq!(
         (&r["decision"], &r["decided_by"], &r["charge_yen"]),
-        (&json!("declined"), &json!("merchant"), &Value::Null),
+        (&json!("declined"), &json!("customer"), &Value::Null),
         "{r}"
     );
+    let answer_path = format!("{REPAIRS}/{declined}/answer");
     let (status, again) = call(
         &fleet,
         &key,
         "POST",
-        &format!("{REPAIRS}/{declined}/answer"),
+        &answer_path,
         Some(json!({"answer": "decline"})),
     )
     .await?;
@@ -734,6 +853,15 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         (200, &r),
         "the same answer changes nothing"
     );
+    let (status, late) = call(
+        &fleet,
+        &key,
+        "POST",
+        &answer_path,
+        Some(json!({"answer": "accept"})),
+    )
+    .await?;
+    assert_eq!(status, 409, "declined stands: {late}");
     let mail = mailed(&sink, "ブランドA: your repair was declined").await?;
     assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
 
