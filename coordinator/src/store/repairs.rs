@@ -464,7 +464,8 @@ pub fn of_return(conn: &Connection, rma: &str) -> Result<Option<Repair>, StoreEr
 /// quoted yet, inside the caller's transaction (the refunds' pass), from the merchant's
 /// table and then `terms.rates`; the customer answers by `terms.answer_days`. A repair with
 /// a defect neither prices stays unquoted with the defects named, told on the timeline the
-/// first time, and is tried again each pass (ops price it by putting a rate). Returns how
+/// first time, and is tried again each pass (ops price it by putting a rate), after those
+/// never tried, so repairs waiting for ops never hold a newly graded one back. Returns how
 /// many were quoted.
 pub fn quote_graded(
     tx: &Transaction<'_>,
@@ -479,6 +480,7 @@ pub fn quote_graded(
                AND EXISTS (SELECT 1 FROM units u WHERE u.rma = p.rma AND u.state != 'voided')
                AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rma = p.rma
                                AND u.state != 'voided' AND u.grade IS NULL)
+             ORDER BY p.unpriced IS NOT NULL, p.requested_ms
              LIMIT ?1",
         )?;
         let rows = stmt.query_map([to_i64(PER_PASS_MAX as u64)], |r| {
@@ -755,7 +757,7 @@ mod tests {
     /// Repair `n` of PHN, received and graded C with `defects` at Osaka in its own batch of
     /// ops; returns the RMA.
     fn graded(conn: &mut Connection, n: u64, defects: Vec<DefectCode>) -> String {
-        let rma = format!("RMA-{n}");
+        let rma = format!("RMA-{n:04}");
         let req = Request {
             rma: rma.clone(),
             merchant: "brand-a".into(),
@@ -887,6 +889,30 @@ mod tests {
         let r = of_return(&conn, &unpriced).unwrap().unwrap();
         assert_eq!(r.quote.map(|q| q.total_yen), Some(4_500));
         assert!(r.unpriced.is_empty());
+    }
+
+    #[test]
+    fn repairs_waiting_for_a_price_never_hold_a_newly_graded_one_back() {
+        let mut conn = open();
+        let terms = RepairTerms {
+            rates: vec![crate::policy::RepairRate {
+                defect: "dent".into(),
+                sku: None,
+                category: None,
+                parts_yen: 0,
+                labour_yen: 1_000,
+            }],
+            ..RepairTerms::default()
+        };
+        // Numbered so the fresh one comes last by RMA and by insertion alike.
+        let n_waiting = PER_PASS_MAX as u64 + 1;
+        for n in 1..=n_waiting {
+            graded(&mut conn, n, vec![DefectCode::Odor]);
+        }
+        assert_eq!(quote_pass(&mut conn, &terms), 0);
+        let fresh = graded(&mut conn, n_waiting + 1, vec![DefectCode::Dent]);
+        assert_eq!(quote_pass(&mut conn, &terms), 1);
+        assert!(of_return(&conn, &fresh).unwrap().unwrap().quote.is_some());
     }
 
     fn fleet() -> Vec<Site> {
