@@ -139,6 +139,14 @@ pub struct TemplatesBody {
     offer_revised: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trade_in_registered: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_registered: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_quoted: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_accepted: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_declined: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -189,6 +197,10 @@ impl TemplatesBody {
             Kind::TradeInPaid => &mut self.trade_in_paid,
             Kind::OfferRevised => &mut self.offer_revised,
             Kind::TradeInRegistered => &mut self.trade_in_registered,
+            Kind::RepairRegistered => &mut self.repair_registered,
+            Kind::RepairQuoted => &mut self.repair_quoted,
+            Kind::RepairAccepted => &mut self.repair_accepted,
+            Kind::RepairDeclined => &mut self.repair_declined,
         }
     }
 
