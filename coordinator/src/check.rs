@@ -5,7 +5,10 @@
 use modori_runtime::checks::check;
 pub use modori_runtime::checks::{any_failed, render, Check, Verdict};
 
+use std::collections::BTreeMap;
+
 use crate::config::CoordinatorConfig;
+use crate::store::leases::LeaseRow;
 use crate::store::pg::{Backend, PgError};
 use crate::store::probe::{self, Probe, ProbeError};
 use crate::store::SchemaStatus;
@@ -32,7 +35,11 @@ pub fn run(config: &CoordinatorConfig) -> Vec<Check> {
         }
     };
     match probed {
-        Ok(probe) => vec![reached(&backend, &probe), migrations(probe.schema)],
+        Ok(probe) => vec![
+            reached(&backend, &probe),
+            migrations(probe.schema),
+            coordinators(&probe.leases, modori_runtime::clock::now_ms()),
+        ],
         Err(ProbeError::Missing(path)) => vec![
             check(
                 "database",
@@ -99,6 +106,47 @@ fn migrations(schema: SchemaStatus) -> Check {
     }
 }
 
+/// The coordinators seen in the leases on background work: those holding one now, and any
+/// whose lease ran out without another taking it (stopped without giving it up: killed, or
+/// cut off from the database), which ops should know of.
+fn coordinators(leases: &[LeaseRow], now_ms: i64) -> Check {
+    let mut running: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut lapsed = Vec::new();
+    for l in leases {
+        if l.expires_ms > now_ms {
+            running.entry(&l.holder).or_default().push(&l.name);
+        } else {
+            lapsed.push(format!(
+                "{} by {} ran out {} s ago",
+                l.name,
+                l.holder,
+                (now_ms - l.expires_ms) / 1000
+            ));
+        }
+    }
+    let seen: Vec<String> = running
+        .iter()
+        .map(|(holder, names)| format!("{holder} ({})", names.join(", ")))
+        .collect();
+    let seen = match seen.len() {
+        0 => "none running now (a coordinator gives its leases up when it stops)".to_owned(),
+        n => format!("{} running: {}", plural(n, "coordinator"), seen.join("; ")),
+    };
+    if lapsed.is_empty() {
+        check("coordinators", Verdict::Pass, seen)
+    } else {
+        check(
+            "coordinators",
+            Verdict::Warn,
+            format!(
+                "{seen}; stopped without giving its work up (killed, or cut off from the \
+                 database; the next coordinator to run takes it over): {}",
+                lapsed.join("; ")
+            ),
+        )
+    }
+}
+
 fn plural(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
@@ -125,6 +173,48 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lease(name: &str, holder: &str, expires_ms: i64) -> LeaseRow {
+        LeaseRow {
+            name: name.into(),
+            holder: holder.into(),
+            taken_ms: 0,
+            expires_ms,
+        }
+    }
+
+    #[test]
+    fn coordinators_are_named_by_their_leases_and_a_lapsed_one_warns() {
+        let none = coordinators(&[], 1_000);
+        assert_eq!(none.verdict, Verdict::Pass);
+        assert!(
+            none.detail.starts_with("none running now"),
+            "{}",
+            none.detail
+        );
+        let two = coordinators(
+            &[
+                lease("sweeps", "10.0.0.1:4433/aa", 50_000),
+                lease("webhooks", "10.0.0.1:4433/aa", 50_000),
+                lease("customer_messages", "10.0.0.2:4433/bb", 50_000),
+            ],
+            1_000,
+        );
+        assert_eq!(two.verdict, Verdict::Pass);
+        assert_eq!(
+            two.detail,
+            "2 coordinators running: 10.0.0.1:4433/aa (sweeps, webhooks); 10.0.0.2:4433/bb (customer_messages)"
+        );
+        let lapsed = coordinators(&[lease("sweeps", "10.0.0.1:4433/aa", 1_000)], 61_000);
+        assert_eq!(lapsed.verdict, Verdict::Warn);
+        assert!(
+            lapsed
+                .detail
+                .contains("sweeps by 10.0.0.1:4433/aa ran out 60 s ago"),
+            "{}",
+            lapsed.detail
+        );
+    }
 
     #[test]
     fn migrations_behind_warn_and_ahead_fail() {

@@ -329,10 +329,35 @@ async fn check_on_sqlite_says_reachable_current_behind_and_newer() -> anyhow::Re
         "{out}"
     );
 
+    // Beside the running coordinator: it holds the sweeps' lease, under its QUIC address.
+    f.start_coordinator(None).await?;
+    let (ok, out) = coordinator(&f, &["check"], &[])?;
+    assert!(ok, "{out}");
+    let seen = line(&out, "coordinators");
+    assert!(
+        seen.starts_with("PASS")
+            && seen.contains("1 coordinator running: ")
+            && seen.contains(&f.quic_addr().to_string())
+            && seen.contains("(sweeps)"),
+        "{out}"
+    );
+    // Killed, it leaves its leases held: seen running until their term runs out.
+    f.kill_coordinator()?;
+    let (_, out) = coordinator(&f, &["check"], &[])?;
+    assert!(
+        line(&out, "coordinators").contains("1 coordinator running"),
+        "{out}"
+    );
+    // Stopped cleanly, it gave them up.
     f.start_coordinator(None).await?;
     f.terminate_coordinator(TIMEOUT).await?;
     let (ok, out) = coordinator(&f, &["check"], &[])?;
     assert!(ok, "{out}");
+    let seen = line(&out, "coordinators");
+    assert!(
+        seen.starts_with("PASS") && seen.contains("none running now"),
+        "{out}"
+    );
     let db = line(&out, "database");
     assert!(
         db.starts_with("PASS") && db.contains("reachable in ") && db.contains(" ms"),

@@ -8,7 +8,7 @@
 //! cursors, unique keys) are what make each effect happen once, lease or not. Terms are read on
 //! each holder's clock: a term must be longer than the coordinators' clocks can differ.
 
-use super::sql::{in_transaction, Sql};
+use super::sql::{in_transaction, Dialect, Sql};
 use super::StoreError;
 
 /// The migration that makes the table (appended to `schema::migrations`).
@@ -108,6 +108,26 @@ pub struct LeaseRow {
     pub holder: String,
     pub taken_ms: i64,
     pub expires_ms: i64,
+}
+
+/// Every lease, or none in a database migrated before leases existed (what `check` reads from
+/// a database it must not change).
+pub fn all_if_present(conn: &mut dyn Sql) -> Result<Vec<LeaseRow>, StoreError> {
+    let present = match conn.dialect() {
+        Dialect::Sqlite => conn.one_value::<i64>(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'leases'",
+            &[],
+        )?,
+        Dialect::Postgres => conn.one_value::<i64>(
+            "SELECT COUNT(*) FROM pg_catalog.pg_tables
+             WHERE tablename = 'leases' AND schemaname = current_schema()",
+            &[],
+        )?,
+    };
+    if present == 0 {
+        return Ok(Vec::new());
+    }
+    all(conn)
 }
 
 /// Every lease, by name: who runs what (the holders are the coordinators seen lately).

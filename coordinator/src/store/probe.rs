@@ -8,15 +8,21 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, OpenFlags};
 use thiserror::Error;
 
+use super::leases::{self, LeaseRow};
 use super::pg::{migrate, PgError, PgTarget};
 use super::schema::{SchemaStatus, MIGRATIONS};
+use super::sql::PgSql;
+use super::StoreError;
 
 /// A database reached.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Probe {
     /// Opening or connecting, and one round trip.
     pub elapsed: Duration,
     pub schema: SchemaStatus,
+    /// The leases on background work: which coordinators are running (or stopped without
+    /// giving theirs up).
+    pub leases: Vec<LeaseRow>,
 }
 
 #[derive(Debug, Error)]
@@ -31,6 +37,8 @@ pub enum ProbeError {
     },
     #[error(transparent)]
     Pg(#[from] PgError),
+    #[error("reading the leases: {0}")]
+    Leases(#[from] StoreError),
 }
 
 /// The SQLite file at `path`, opened read-only (beside a running coordinator too).
@@ -43,17 +51,20 @@ pub fn sqlite(path: &Path) -> Result<Probe, ProbeError> {
         path: path.to_owned(),
         source,
     };
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
+    let mut conn =
+        Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(err)?;
     // `rusqlite_migration` keeps the number of migrations applied here.
     let applied: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(err)?;
+    let elapsed = started.elapsed();
     Ok(Probe {
-        elapsed: started.elapsed(),
+        elapsed,
         schema: SchemaStatus {
             applied: usize::try_from(applied).unwrap_or(0),
             build: MIGRATIONS.len(),
         },
+        leases: leases::all_if_present(&mut conn)?,
     })
 }
 
@@ -68,5 +79,10 @@ pub fn postgres(target: &PgTarget, ca_file: Option<&Path>) -> Result<Probe, Prob
     let elapsed = started.elapsed();
     migrate::check_text_order(&mut client, target)?;
     let schema = migrate::status(&mut client, target)?;
-    Ok(Probe { elapsed, schema })
+    let leases = leases::all_if_present(&mut PgSql::new(client))?;
+    Ok(Probe {
+        elapsed,
+        schema,
+        leases,
+    })
 }
