@@ -212,6 +212,18 @@ pub fn migrations() -> Migrations<'static> {
         ALTER TABLE retired_outbox ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
         "#,
         ),
+        // Units the coordinator ordered back to the customer of their return: one order per
+        // unit, kept with the time it left.
+        M::up(
+            r#"
+        CREATE TABLE ship_backs (
+            lpn        TEXT PRIMARY KEY,
+            rma        TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            shipped_ms INTEGER
+        ) STRICT;
+        "#,
+        ),
     ])
 }
 
@@ -804,6 +816,7 @@ fn apply_command(
                 params![rma.as_str(), sku.as_str(), now_ms],
             )?;
         }
+        CommandBody::ShipBack { lpn, rma } => crate::work::order_ship_back(tx, &lpn, &rma, now_ms)?,
         CommandBody::WithdrawExpectedReturn { rma } => withdraw_expected(tx, &rma, now_ms)?,
         CommandBody::ReturnTracking { rma, tracking } => {
             tx.execute(

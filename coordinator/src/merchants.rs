@@ -47,8 +47,8 @@ pub struct MerchantEntry {
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
     /// `registered`, `dropped_off`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped`,
-    /// `delayed`, or a trade-in's `counter_offer`, `trade_in_accepted`, `trade_in_declined` or
-    /// `trade_in_paid`.
+    /// `delayed`, or a trade-in's `counter_offer`, `trade_in_accepted`, `trade_in_declined`,
+    /// `trade_in_shipped_back` or `trade_in_paid`.
     pub event: String,
     /// `ja` or `en`.
     pub language: String,

@@ -48,10 +48,12 @@ pub enum Kind {
     TradeInRegistered,
     /// Ops revised a trade-in's counter-offer after a dispute: a new amount and deadline.
     OfferRevised,
+    /// A declined trade-in's item left its site on its way back to the customer.
+    TradeInShippedBack,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -65,6 +67,7 @@ impl Kind {
         Kind::TradeInPaid,
         Kind::OfferRevised,
         Kind::TradeInRegistered,
+        Kind::TradeInShippedBack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +85,7 @@ impl Kind {
             Kind::TradeInPaid => "trade_in_paid",
             Kind::OfferRevised => "offer_revised",
             Kind::TradeInRegistered => "trade_in_registered",
+            Kind::TradeInShippedBack => "trade_in_shipped_back",
         }
     }
 
@@ -112,6 +116,7 @@ impl Kind {
             "trade_in_accepted" => Some(Kind::TradeInAccepted),
             "trade_in_declined" => Some(Kind::TradeInDeclined),
             "trade_in_offer_overridden" => Some(Kind::OfferRevised),
+            "shipped_back" => Some(Kind::TradeInShippedBack),
             "refunded" => Some(Kind::TradeInPaid),
             other => Self::from_timeline(other),
         }
@@ -379,6 +384,7 @@ mod tests {
         assert_eq!(trade_in("trade_in_counter_offer"), Some(Kind::CounterOffer));
         assert_eq!(trade_in("trade_in_accepted"), Some(Kind::TradeInAccepted));
         assert_eq!(trade_in("trade_in_declined"), Some(Kind::TradeInDeclined));
+        assert_eq!(trade_in("shipped_back"), Some(Kind::TradeInShippedBack));
         assert_eq!(trade_in("unit_received"), Some(Kind::Arrived));
         assert_eq!(trade_in("trade_in_offer"), None);
         assert_eq!(Kind::from_timeline("trade_in_counter_offer"), None);

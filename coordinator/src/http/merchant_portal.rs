@@ -139,6 +139,8 @@ pub struct TemplatesBody {
     offer_revised: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trade_in_registered: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_shipped_back: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -189,6 +191,7 @@ impl TemplatesBody {
             Kind::TradeInPaid => &mut self.trade_in_paid,
             Kind::OfferRevised => &mut self.offer_revised,
             Kind::TradeInRegistered => &mut self.trade_in_registered,
+            Kind::TradeInShippedBack => &mut self.trade_in_shipped_back,
         }
     }
 

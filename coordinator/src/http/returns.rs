@@ -760,8 +760,8 @@ pub struct ReturnView {
 #[derive(Serialize, ToSchema)]
 pub struct MessageView {
     /// registered, dropped_off, arrived, inspected, refund_issued, exchange_shipped, delayed,
-    /// or a trade-in's trade_in_registered, counter_offer, offer_revised, trade_in_accepted, trade_in_declined or
-    /// trade_in_paid.
+    /// or a trade-in's trade_in_registered, counter_offer, offer_revised, trade_in_accepted, trade_in_declined,
+    /// trade_in_shipped_back or trade_in_paid.
     kind: String,
     /// queued, sent, failed, opted_out or unreachable.
     status: String,

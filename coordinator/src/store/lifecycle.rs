@@ -36,7 +36,7 @@ fn is_closed(status: &str) -> bool {
 }
 
 /// Every kind of row a return's timeline holds: what the pages must have words for.
-pub const TIMELINE_KINDS: [&str; 31] = [
+pub const TIMELINE_KINDS: [&str; 32] = [
     "registered",
     "resolution_chosen",
     "unit_matched",
@@ -68,6 +68,7 @@ pub const TIMELINE_KINDS: [&str; 31] = [
     "trade_in_accepted",
     "trade_in_declined",
     "trade_in_offer_overridden",
+    "shipped_back",
 ];
 
 /// One timeline row, its detail coded where the detail has a code.

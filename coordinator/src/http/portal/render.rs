@@ -1059,6 +1059,10 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
             "買取はお断りとなりました（商品は返送されます）",
             "The offer was declined (the item is to be returned to you)",
         ),
+        "shipped_back" => lang.pick(
+            "商品をお客様へ返送しました",
+            "Your item was sent back to you",
+        ),
         "cancelled" => lang.pick("お申し込みは取り消されました", "Your return was cancelled"),
         "expired" => lang.pick(
             "期限内に返品物が届かなかったため、お申し込みは終了しました",
