@@ -836,6 +836,9 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     )
     .await?;
     assert_eq!(status, 409, "after the default: {answer}");
+    // Declined by the default, its item goes back too: shipped from its site, the event at
+    // the merchant's webhook with the others (checked below).
+    ship_back_at_site(&fleet, &merchant, &silent_rma, "123456789020").await?;
 
     // A restart redoes every pass: no offer is made twice, every step has its code and
     // reaches the merchant's webhook once, in order, signed.
@@ -1230,6 +1233,55 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
 
     shipped_back_and_billed(&fleet, &browser, &sink, &key, &rma, &status_url).await?;
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// Waits for the site to be ordered to send back the unit of `rma`, disposes of it as its
+/// rules would and ships it back with `tracking`, as its putaway station's SHIP would; then
+/// waits for the centre's timeline to say so.
+async fn ship_back_at_site(
+    fleet: &TestFleet,
+    key: &str,
+    rma: &str,
+    tracking: &str,
+) -> anyhow::Result<()> {
+    use modori_agent::work::Actor;
+    use modori_shared::domain::{Departure, Disposition, Lpn, RmaId};
+    use modori_shared::station::Effect;
+    let config = fleet.agent_config(0);
+    let sql = format!("SELECT lpn FROM ship_backs WHERE rma = '{rma}'");
+    modori_tests::wait_for("the ship-back ordered at the site", TIMEOUT, || {
+        let (config, sql) = (&config, &sql);
+        async move { Ok(modori_tests::stations::agent_query::<String>(config, sql).is_ok()) }
+    })
+    .await?;
+    let lpn = Lpn::new(modori_tests::stations::agent_query::<String>(
+        &config, &sql,
+    )?)?;
+    let who = || Actor::new("B-0001", "put-1");
+    let agent = fleet.agent(0);
+    let dispose = Effect::Dispose {
+        lpn: lpn.clone(),
+        disposition: Disposition::Refurbish,
+    };
+    agent.record(dispose, who()).await?;
+    let depart = Effect::Depart {
+        lpn,
+        departure: Departure::ToCustomer {
+            rma: RmaId::new(rma)?,
+        },
+        tracking: Some(tracking.to_owned()),
+    };
+    agent.record(depart, who()).await?;
+    let path = format!("/api/v1/returns/{rma}");
+    modori_tests::wait_for("the ship-back on the timeline", TIMEOUT, || {
+        let path = path.clone();
+        async move {
+            let (_, ret) = call(fleet, key, "GET", &path, None).await?;
+            Ok(kinds_of(&ret).contains(&"shipped_back".to_owned()))
+        }
+    })
+    .await?;
     Ok(())
 }
 
