@@ -93,7 +93,7 @@ pub fn order(
 }
 
 /// Records that `lpn` left for the customer of `rma`; false when no ship-back of it to that
-/// customer waited (the caller notes the anomaly).
+/// customer waited (it was shipped already; the site refuses one never ordered).
 pub fn shipped(
     tx: &mut dyn Sql,
     lpn: &Lpn,
@@ -127,4 +127,68 @@ pub fn of_return(conn: &mut dyn Sql, rma: &str) -> Result<Vec<ShipBack>, StoreEr
             })
         },
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sql::sqlite;
+    use crate::store::stock::stock_and_demand;
+    use crate::store::{init, migrations};
+    use rusqlite::Connection;
+
+    fn open() -> Connection {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        init(&mut conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO units (lpn, site, sku, rma, state, grade, updated_ms) VALUES
+               ('L1', 'osaka', 'PHN', 'RMA-1', 'placed:restock', 'A', 0),
+               ('L2', 'osaka', 'PHN', 'RMA-1', 'voided', NULL, 0),
+               ('L3', 'sendai', 'PHN', 'RMA-1', 'disposed:resale', 'B', 0),
+               ('L4', 'osaka', 'PHN', 'RMA-1', 'departed:recycle', 'D', 0),
+               ('L5', 'osaka', 'PHN', 'RMA-2', 'placed:restock', 'A', 0);",
+        )
+        .unwrap();
+        conn
+    }
+
+    #[test]
+    fn each_unit_still_at_a_site_is_ordered_back_once_to_the_site_holding_it() {
+        let conn = open();
+        let rma = RmaId::new("RMA-1").unwrap();
+        let mut sql = sqlite(&conn);
+        let queued = order(&mut sql, &rma, CAUSE_TRADE_IN_DECLINED, 7).unwrap();
+        let osaka = SiteId::new("osaka").unwrap();
+        let sendai = SiteId::new("sendai").unwrap();
+        assert!(queued.seq_for(&osaka).is_some() && queued.seq_for(&sendai).is_some());
+        let again = order(&mut sql, &rma, CAUSE_TRADE_IN_DECLINED, 8).unwrap();
+        assert_eq!(again, Queued::none(), "ordered once");
+        let held: Vec<(String, String)> = of_return(&mut sql, "RMA-1")
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.lpn, s.site))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                ("L1".into(), "osaka".into()),
+                ("L3".into(), "sendai".into())
+            ],
+            "voided and departed units are left out"
+        );
+        // No longer stock an exchange may reserve or rebalancing may move.
+        let (stock, _) = stock_and_demand(&mut sql).unwrap();
+        let lpns: Vec<&str> = stock
+            .iter()
+            .flat_map(|s| s.lpns.iter().map(Lpn::as_str))
+            .collect();
+        assert_eq!(lpns, ["L5"]);
+        // Shipped once, with its number; a second departure report changes nothing.
+        let l1 = Lpn::new("L1").unwrap();
+        assert!(shipped(&mut sql, &l1, &rma, Some("T-1"), 9).unwrap());
+        assert!(!shipped(&mut sql, &l1, &rma, Some("T-2"), 10).unwrap());
+        let first = &of_return(&mut sql, "RMA-1").unwrap()[0];
+        assert_eq!(first.shipped, Some((9, Some("T-1".into()))));
+    }
 }
