@@ -108,6 +108,9 @@ pub struct Ctx {
     /// Site batches waiting for their group transaction.
     pub apply_groups: app::group_commit::GroupCommit,
     pub command_epoch: Epoch,
+    /// Who this coordinator is in the leases on background work (`app::leases`): where it
+    /// listens for sites and its run, so ops can tell the replicas and their restarts apart.
+    pub lease_holder: String,
     pub live: Live,
     pub metrics: Metrics,
     pub revocations: Arc<Revocations>,
@@ -196,6 +199,9 @@ impl Coordinator {
                 store::command_epochs::start(c, now_ms)
             })
             .await?;
+        // One coordinator serves a SQLite file (`cli` locks the data directory), so a lease
+        // found in it is a stopped run's: none must wait out its term.
+        db.call(store::leases::clear_all).await?;
         let run = modori_runtime::generations::reserve(&runs, Epoch(0))?;
         db.call(move |c| store::set_run(c, run)).await?;
         app::merchant_settings::seed_from_config(&db, &config.merchants, now_ms).await?;
@@ -260,6 +266,7 @@ impl Coordinator {
             fleet,
             db,
             command_epoch,
+            lease_holder: format!("{quic_addr}/{command_epoch}"),
             metrics,
             revocations,
             shutdown: shutdown_rx.clone(),
@@ -278,54 +285,59 @@ impl Coordinator {
         let sweep_ctx = ctx.clone();
         let mut sweep_shutdown = shutdown_rx.clone();
         let sweeps = tokio::spawn(async move {
+            let mut lease = app::leases::LeaseHold::new("sweeps", app::leases::SWEEP_LEASE_TERM);
             loop {
-                if let Err(e) =
-                    app::privacy::privacy_sweep(&sweep_ctx, sweep_ctx.clock.now_ms()).await
-                {
-                    tracing::warn!(error = %e, "personal data sweep failed");
-                }
-                if let Err(e) =
-                    app::withdraw::expire_returns(&sweep_ctx, sweep_ctx.clock.now_ms()).await
-                {
-                    tracing::warn!(error = %e, "return expiry sweep failed");
-                }
-                if let Err(e) =
-                    app::trade_in_offer::settle_overdue(&sweep_ctx, sweep_ctx.clock.now_ms()).await
-                {
-                    tracing::warn!(error = %e, "trade-in deadline sweep failed");
-                }
-                if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
-                    tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
-                }
-                let now_ms = sweep_ctx.clock.now_ms();
-                match sweep_ctx
-                    .db
-                    .call(move |c| store::sessions::prune(c, now_ms))
-                    .await
-                {
-                    Ok(n) if n > 0 => info!(n_sessions = n, "expired browser sessions deleted"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "session sweep failed"),
-                }
-                if let Err(e) = app::totes::plan_totes(&sweep_ctx, true).await {
-                    tracing::warn!(error = %e, "tote planning failed");
-                }
-                let resale = sweep_ctx.config.resale.clone();
-                let now_ms = sweep_ctx.clock.now_ms();
-                match sweep_ctx
-                    .db
-                    .call(move |c| store::listings::mark_down(c, &resale, now_ms))
-                    .await
-                {
-                    Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "resale markdown failed"),
+                if lease.hold(&sweep_ctx).await {
+                    if let Err(e) =
+                        app::privacy::privacy_sweep(&sweep_ctx, sweep_ctx.clock.now_ms()).await
+                    {
+                        tracing::warn!(error = %e, "personal data sweep failed");
+                    }
+                    if let Err(e) =
+                        app::withdraw::expire_returns(&sweep_ctx, sweep_ctx.clock.now_ms()).await
+                    {
+                        tracing::warn!(error = %e, "return expiry sweep failed");
+                    }
+                    if let Err(e) =
+                        app::trade_in_offer::settle_overdue(&sweep_ctx, sweep_ctx.clock.now_ms())
+                            .await
+                    {
+                        tracing::warn!(error = %e, "trade-in deadline sweep failed");
+                    }
+                    if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
+                        tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
+                    }
+                    let now_ms = sweep_ctx.clock.now_ms();
+                    match sweep_ctx
+                        .db
+                        .call(move |c| store::sessions::prune(c, now_ms))
+                        .await
+                    {
+                        Ok(n) if n > 0 => info!(n_sessions = n, "expired browser sessions deleted"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "session sweep failed"),
+                    }
+                    if let Err(e) = app::totes::plan_totes(&sweep_ctx, true).await {
+                        tracing::warn!(error = %e, "tote planning failed");
+                    }
+                    let resale = sweep_ctx.config.resale.clone();
+                    let now_ms = sweep_ctx.clock.now_ms();
+                    match sweep_ctx
+                        .db
+                        .call(move |c| store::listings::mark_down(c, &resale, now_ms))
+                        .await
+                    {
+                        Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "resale markdown failed"),
+                    }
                 }
                 tokio::select! {
                     _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
                     _ = sweep_shutdown.changed() => break,
                 }
             }
+            lease.release(&sweep_ctx).await;
         });
         let mut tasks = vec![
             sweeps,

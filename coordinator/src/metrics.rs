@@ -54,6 +54,12 @@ pub struct RefusalLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LeaseLabel {
+    /// A background worker's lease (`app::leases`): a fixed name per worker.
+    pub lease: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabel {
     /// `delivered` or `failed`.
     pub outcome: String,
@@ -79,6 +85,7 @@ pub struct Metrics {
     webhook_deliveries: Family<OutcomeLabel, Counter>,
     customer_messages: Family<OutcomeLabel, Counter>,
     handshakes_refused: Family<RefusalLabel, Counter>,
+    lease_held: Family<LeaseLabel, Gauge>,
 }
 
 impl Default for Metrics {
@@ -104,6 +111,7 @@ impl Default for Metrics {
             webhook_deliveries: Family::default(),
             customer_messages: Family::default(),
             handshakes_refused: Family::default(),
+            lease_held: Family::default(),
         };
         registry.register(
             "ops_applied",
@@ -186,6 +194,11 @@ impl Default for Metrics {
             "Connections refused before they became a site's link, by reason",
             me.handshakes_refused.clone(),
         );
+        registry.register(
+            "lease_held",
+            "1 while this coordinator holds a background worker's lease (it does that work), 0 while another does",
+            me.lease_held.clone(),
+        );
         // Every reason from the start, so a rate over the first refusal is not lost.
         for reason in Refusal::ALL {
             me.handshake_refused_counter(reason);
@@ -199,6 +212,14 @@ fn gauge_value(n: u64) -> i64 {
 }
 
 impl Metrics {
+    pub fn set_lease_held(&self, lease: &str, held: bool) {
+        self.lease_held
+            .get_or_create(&LeaseLabel {
+                lease: lease.to_owned(),
+            })
+            .set(i64::from(held));
+    }
+
     fn label(site: &SiteId) -> SiteLabel {
         SiteLabel {
             site: site.to_string(),

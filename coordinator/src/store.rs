@@ -46,6 +46,7 @@ pub mod dashboard;
 pub mod decisions;
 pub mod details;
 pub mod dropoffs;
+pub mod leases;
 pub mod lifecycle;
 pub mod listings;
 pub mod match_suggestions;
@@ -288,7 +289,7 @@ pub fn register_return(
         // it goes out at receipt (at once for an advance exchange).
         if let Some(sku) = &terms.exchange_sku {
             let (_, queued) = reservations::reserve(
-                &tx,
+                &mut sql::sqlite(&tx),
                 &r.rma,
                 sku,
                 r.origin,
@@ -436,7 +437,7 @@ pub fn forget_customer(
         .count()
         + rmas.len();
     photos::erase_customer_uploads(&mut sql::sqlite(&tx), reference)?;
-    orders::pseudonymise(&tx, reference, &pseudonym(reference))?;
+    orders::pseudonymise(&mut sql::sqlite(&tx), reference, &pseudonym(reference))?;
     tx.commit()?;
     Ok((n_returns, told))
 }
@@ -456,7 +457,7 @@ pub fn erase_personal_data_before(
         &cutoff_ms,
     )?;
     let told = erase_returns(&tx, &rmas, now_ms)?;
-    orders::pseudonymise_before(&tx, cutoff_ms, pseudonym)?;
+    orders::pseudonymise_before(&mut sql::sqlite(&tx), cutoff_ms, pseudonym)?;
     tx.commit()?;
     Ok((rmas.len(), told))
 }
@@ -804,7 +805,7 @@ mod tests {
             ])
         );
         // The dashboard counts the same set.
-        let counts = dashboard::counts(&conn).unwrap();
+        let counts = dashboard::counts(&mut conn).unwrap();
         assert_eq!(counts.pipeline.quarantine, 2);
         assert_eq!(counts.sites["osaka"].quarantine, 2);
     }

@@ -292,6 +292,17 @@ impl Cluster {
         Ok(())
     }
 
+    /// Starts a stopped server again on its port, with the data it had.
+    pub fn restart(&self) -> anyhow::Result<()> {
+        let mut stopped = self.lock_stopped();
+        if !*stopped {
+            return Ok(());
+        }
+        self.pg_ctl_start().context("restarting PostgreSQL")?;
+        *stopped = false;
+        Ok(())
+    }
+
     pub fn dir(&self) -> &Path {
         self.dir.path()
     }
@@ -320,6 +331,14 @@ fn run(command: &mut Command) -> anyhow::Result<Output> {
     Ok(out)
 }
 
+/// The PostgreSQL database a URL names, as the coordinator parses `storage.url`.
+pub fn target(url: &str) -> anyhow::Result<PgTarget> {
+    match Backend::parse(Some(url), None)? {
+        Backend::Postgres(t) => Ok(*t),
+        Backend::Sqlite => bail!("{url} chose SQLite"),
+    }
+}
+
 // The store's functions over `store::sql::Sql`, run alike on both backends.
 
 /// A backend's name, a freshly migrated database on it, and the cluster serving it (kept
@@ -333,11 +352,7 @@ pub fn backends() -> anyhow::Result<Vec<Db>> {
     migrations().to_latest(&mut sqlite)?;
     let mut out: Vec<Db> = vec![("SQLite", Box::new(sqlite), None)];
     if let Some(cluster) = Cluster::shared()? {
-        let url = cluster.url(&cluster.create_database()?);
-        let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
-            anyhow::bail!("{url} chose SQLite");
-        };
-        let target: PgTarget = *target;
+        let target = target(&cluster.url(&cluster.create_database()?))?;
         let mut client = target.connect(None)?;
         migrate::to_latest(&mut client, &target)?;
         out.push(("PostgreSQL", Box::new(PgSql::new(client)), Some(cluster)));

@@ -5,10 +5,9 @@
 use std::sync::Arc;
 
 use modori_coordinator::apikeys::{sha256_hex, ConfigKey, Scope, Source};
-use modori_coordinator::store::pg::Backend;
 use modori_coordinator::store::sql::{in_transaction, Dialect, PgSql, SqlError};
 use modori_coordinator::store::{apikeys, sessions};
-use modori_tests::postgres::{same_on_both, Cluster};
+use modori_tests::postgres::{same_on_both, target, Cluster};
 
 #[test]
 fn values_of_every_kind_cross_both_backends_unchanged() -> anyhow::Result<()> {
@@ -178,13 +177,8 @@ fn write_transactions_of_two_postgresql_connections_never_interleave() -> anyhow
     let Some(cluster) = Cluster::shared()? else {
         return Ok(());
     };
-    let url = cluster.url(&cluster.create_database()?);
-    let connect = || -> anyhow::Result<PgSql> {
-        let Backend::Postgres(target) = Backend::parse(Some(&url), None)? else {
-            anyhow::bail!("{url} chose SQLite");
-        };
-        Ok(PgSql::new(target.connect(None)?))
-    };
+    let target = target(&cluster.url(&cluster.create_database()?))?;
+    let connect = || -> anyhow::Result<PgSql> { Ok(PgSql::new(target.connect(None)?)) };
     let (mut a, mut b) = (connect()?, connect()?);
     let events = Arc::new(std::sync::Mutex::new(Vec::new()));
     let note = |events: &Arc<std::sync::Mutex<Vec<&'static str>>>, e| {

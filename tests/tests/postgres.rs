@@ -12,11 +12,10 @@ use std::time::Duration;
 use anyhow::Context;
 use modori_coordinator::pki::PkiPaths;
 use modori_coordinator::store::pg::migrate::{self, VERSIONS_TABLE};
-use modori_coordinator::store::pg::{Backend, PgTarget};
 use modori_coordinator::store::{migrations, MIGRATIONS};
 use modori_coordinator::Coordinator;
 use modori_demo::local::{coordinator_config, ensure_pki};
-use modori_tests::postgres::Cluster;
+use modori_tests::postgres::{target, Cluster};
 use modori_tests::procs::{Binaries, ProcFleet};
 use modori_tests::small_fleet;
 
@@ -26,13 +25,6 @@ const BINS: Binaries = Binaries {
 };
 /// Generous: two cores run the server, the coordinator and other tests at once.
 const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn target(url: &str) -> anyhow::Result<PgTarget> {
-    match Backend::parse(Some(url), None)? {
-        Backend::Postgres(t) => Ok(*t),
-        Backend::Sqlite => anyhow::bail!("{url} chose SQLite"),
-    }
-}
 
 /// A fresh database of the shared cluster, its URL and a client; `None` when PostgreSQL is
 /// missing and not required.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset};
 use tracing::{info, warn};
 
+use crate::app::leases::{LeaseHold, WORKER_LEASE_TERM};
 use crate::config::{AlertLanguage, CoordinatorConfig};
 use crate::notify::mail::Mail;
 use crate::notify::ChannelError;
@@ -286,16 +287,19 @@ pub async fn worker(ctx: Arc<Ctx>, channels: Option<AlertChannels>) {
         return;
     };
     let mut shutdown = ctx.shutdown.clone();
+    let mut lease = LeaseHold::new("alert_notices", WORKER_LEASE_TERM);
     loop {
-        if let Err(e) = queue_due(&ctx, &channels).await {
-            warn!(error = %e, "comparing alerts with those told failed; the next pass retries");
-        }
-        if let Err(e) = send_due(&ctx, &channels).await {
-            warn!(error = %e, "sending alert notices failed; the next pass retries");
+        if lease.hold(&ctx).await {
+            if let Err(e) = queue_due(&ctx, &channels).await {
+                warn!(error = %e, "comparing alerts with those told failed; the next pass retries");
+            }
+            if let Err(e) = send_due(&ctx, &channels).await {
+                warn!(error = %e, "sending alert notices failed; the next pass retries");
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(WORKER_TICK) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => return lease.release(&ctx).await,
         }
     }
 }

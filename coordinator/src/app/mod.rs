@@ -10,6 +10,7 @@ pub mod batch;
 pub mod counter;
 pub mod error;
 pub mod group_commit;
+pub mod leases;
 pub mod merchant_settings;
 pub mod notify;
 pub mod portal;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use crate::app::leases::{LeaseHold, WORKER_LEASE_TERM};
 use crate::config::CoordinatorConfig;
 use crate::notify::line::Line;
 use crate::notify::mail::Mail;
@@ -196,17 +197,20 @@ pub async fn worker(ctx: Arc<Ctx>, channels: Option<Channels>) {
         return;
     };
     let mut shutdown = ctx.shutdown.clone();
+    let mut lease = LeaseHold::new("customer_messages", WORKER_LEASE_TERM);
     loop {
-        if let Err(e) = queue_due(&ctx).await {
-            warn!(error = %e, "queueing customer messages failed; the next pass retries");
-        }
-        if let Err(e) = send_due(&ctx, &channels).await {
-            warn!(error = %e, "sending customer messages failed; the next pass retries");
+        if lease.hold(&ctx).await {
+            if let Err(e) = queue_due(&ctx).await {
+                warn!(error = %e, "queueing customer messages failed; the next pass retries");
+            }
+            if let Err(e) = send_due(&ctx, &channels).await {
+                warn!(error = %e, "sending customer messages failed; the next pass retries");
+            }
         }
         tokio::select! {
             _ = ctx.wake_notifications.notified() => {}
             _ = tokio::time::sleep(WORKER_TICK) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => return lease.release(&ctx).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::leases::{LeaseHold, WORKER_LEASE_TERM};
 use crate::store::{self, StoreError};
 use crate::webhooks::{deliver, MerchantEntry};
 use crate::Ctx;
@@ -73,16 +74,19 @@ pub async fn worker(ctx: Arc<Ctx>) {
     if merchants.is_empty() {
         return;
     }
+    let mut lease = LeaseHold::new("webhooks", WORKER_LEASE_TERM);
     loop {
-        for m in &merchants {
-            if let Err(e) = deliver_due(&ctx, m).await {
-                tracing::warn!(merchant = %m.id, error = %e, "webhook pass failed");
+        if lease.hold(&ctx).await {
+            for m in &merchants {
+                if let Err(e) = deliver_due(&ctx, m).await {
+                    tracing::warn!(merchant = %m.id, error = %e, "webhook pass failed");
+                }
             }
         }
         tokio::select! {
             _ = ctx.wake_webhooks.notified() => {}
             _ = tokio::time::sleep(WORKER_TICK) => {}
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => return lease.release(&ctx).await,
         }
     }
 }

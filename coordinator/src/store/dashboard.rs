@@ -8,11 +8,11 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use modori_shared::station::WAITING_TO_BE_MATCHED_SQL;
 
+use super::sql::{Dialect, Row, Sql, SqlError};
 use super::{to_i64, to_u64, StoreError};
 
 /// Units and returns at each step, fleet-wide.
@@ -66,153 +66,135 @@ pub struct Counts {
     pub n_anomalies: u64,
 }
 
+/// A `(text, count)` row of a grouped count.
+fn text_count(r: &Row) -> Result<(String, u64), SqlError> {
+    Ok((r.get(0)?, to_u64(r.get(1)?)))
+}
+
 /// The counts of every step, per site and fleet-wide.
-pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
+pub fn counts(conn: &mut dyn Sql) -> Result<Counts, StoreError> {
     let mut out = Counts::default();
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT site, status, COUNT(*) FROM returns WHERE status IN ('expected', 'receiving')
-             GROUP BY site, status",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
-        for row in rows {
-            let (site, status, n) = row?;
-            let n = to_u64(n);
-            let backlog = out.sites.entry(site).or_default();
-            if status == "expected" {
-                backlog.expected += n;
-                out.pipeline.expected += n;
-            } else {
-                backlog.receiving += n;
-                out.pipeline.receiving += n;
-            }
+    let rows = conn.map_rows(
+        "SELECT site, status, COUNT(*) FROM returns WHERE status IN ('expected', 'receiving')
+         GROUP BY site, status",
+        &[],
+        |r| Ok((r.get::<String>(0)?, r.get::<String>(1)?, to_u64(r.get(2)?))),
+    )?;
+    for (site, status, n) in rows {
+        let backlog = out.sites.entry(site).or_default();
+        if status == "expected" {
+            backlog.expected += n;
+            out.pipeline.expected += n;
+        } else {
+            backlog.receiving += n;
+            out.pipeline.receiving += n;
         }
     }
-    {
-        // Departed units sort first (`departed:…`) and voided ones last: the range leaves
-        // both out of the scan.
-        let mut stmt = conn.prepare_cached(
-            "SELECT site, state, quarantine, COUNT(*) FROM units
-             WHERE state >= 'disposed:' AND state < 'voided'
-             GROUP BY site, state, quarantine",
-        )?;
-        let rows = stmt.query_map([], |r| {
+    // Departed units sort first (`departed:…`) and voided ones last: the range leaves both
+    // out of the scan.
+    let rows = conn.map_rows(
+        "SELECT site, state, quarantine, COUNT(*) FROM units
+         WHERE state >= 'disposed:' AND state < 'voided'
+         GROUP BY site, state, quarantine",
+        &[],
+        |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<i64>(2)?,
+                to_u64(r.get(3)?),
             ))
-        })?;
-        for row in rows {
-            let (site, state, quarantine, n) = row?;
-            let n = to_u64(n);
-            let backlog = out.sites.entry(site).or_default();
-            let p = &mut out.pipeline;
-            let (step, disposition) = state.split_once(':').unwrap_or((state.as_str(), ""));
-            // Quarantined units are counted below, by the one definition: every one in this
-            // range waits to be matched, so none counts twice.
-            match (quarantine != 0, step) {
-                (true, _) => {}
-                (false, "received") => {
-                    backlog.received += n;
-                    p.received += n;
-                }
-                (false, "graded") => {
-                    backlog.graded += n;
-                    p.graded += n;
-                }
-                (false, "disposed") => {
-                    backlog.disposed += n;
-                    *p.disposed.entry(disposition.to_owned()).or_default() += n;
-                }
-                (false, "placed") => {
-                    backlog.placed += n;
-                    *p.disposed.entry(disposition.to_owned()).or_default() += n;
-                }
-                _ => {}
+        },
+    )?;
+    for (site, state, quarantine, n) in rows {
+        let backlog = out.sites.entry(site).or_default();
+        let p = &mut out.pipeline;
+        let (step, disposition) = state.split_once(':').unwrap_or((state.as_str(), ""));
+        // Quarantined units are counted below, by the one definition: every one in this
+        // range waits to be matched, so none counts twice.
+        match (quarantine != 0, step) {
+            (true, _) => {}
+            (false, "received") => {
+                backlog.received += n;
+                p.received += n;
             }
+            (false, "graded") => {
+                backlog.graded += n;
+                p.graded += n;
+            }
+            (false, "disposed") => {
+                backlog.disposed += n;
+                *p.disposed.entry(disposition.to_owned()).or_default() += n;
+            }
+            (false, "placed") => {
+                backlog.placed += n;
+                *p.disposed.entry(disposition.to_owned()).or_default() += n;
+            }
+            _ => {}
         }
     }
-    {
-        let mut stmt = conn.prepare_cached(&format!(
+    let rows = conn.map_rows(
+        &format!(
             "SELECT site, COUNT(*) FROM units WHERE {WAITING_TO_BE_MATCHED_SQL} GROUP BY site"
-        ))?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (site, n) = row?;
-            let n = to_u64(n);
-            out.sites.entry(site).or_default().quarantine += n;
-            out.pipeline.quarantine += n;
-        }
+        ),
+        &[],
+        text_count,
+    )?;
+    for (site, n) in rows {
+        out.sites.entry(site).or_default().quarantine += n;
+        out.pipeline.quarantine += n;
     }
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT state, COUNT(*) FROM units WHERE state >= 'departed:' AND state < 'departed;'
-             GROUP BY state",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (state, n) = row?;
-            let disposition = state.split_once(':').map_or("", |(_, d)| d).to_owned();
-            *out.pipeline.departed.entry(disposition).or_default() += to_u64(n);
-        }
+    let rows = conn.map_rows(
+        "SELECT state, COUNT(*) FROM units WHERE state >= 'departed:' AND state < 'departed;'
+         GROUP BY state",
+        &[],
+        text_count,
+    )?;
+    for (state, n) in rows {
+        let disposition = state.split_once(':').map_or("", |(_, d)| d).to_owned();
+        *out.pipeline.departed.entry(disposition).or_default() += n;
     }
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT transfer_to, COUNT(*) FROM units WHERE transfer_to IS NOT NULL GROUP BY transfer_to",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (site, n) = row?;
-            out.sites.entry(site).or_default().inbound += to_u64(n);
-            out.pipeline.in_transit += to_u64(n);
-        }
+    let rows = conn.map_rows(
+        "SELECT transfer_to, COUNT(*) FROM units WHERE transfer_to IS NOT NULL GROUP BY transfer_to",
+        &[],
+        text_count,
+    )?;
+    for (site, n) in rows {
+        out.sites.entry(site).or_default().inbound += n;
+        out.pipeline.in_transit += n;
     }
-    {
-        let mut stmt = conn.prepare_cached(
-            "SELECT site, COUNT(*) FROM returns
-             WHERE transit_status IN ('picked_up', 'in_transit') AND status = 'expected'
-             GROUP BY site",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (site, n) = row?;
-            out.sites.entry(site).or_default().inbound += to_u64(n);
-            out.pipeline.in_transit += to_u64(n);
-        }
+    let rows = conn.map_rows(
+        "SELECT site, COUNT(*) FROM returns
+         WHERE transit_status IN ('picked_up', 'in_transit') AND status = 'expected'
+         GROUP BY site",
+        &[],
+        text_count,
+    )?;
+    for (site, n) in rows {
+        out.sites.entry(site).or_default().inbound += n;
+        out.pipeline.in_transit += n;
     }
-    {
-        let mut stmt = conn.prepare_cached(
+    out.stores_waiting = conn
+        .map_rows(
             "SELECT origin_store, COUNT(*) FROM returns
              WHERE origin_store IS NOT NULL AND status = 'expected' GROUP BY origin_store",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (store, n) = row?;
-            out.stores_waiting.insert(store, to_u64(n));
-        }
-    }
-    {
-        let mut stmt = conn.prepare_cached(
+            &[],
+            text_count,
+        )?
+        .into_iter()
+        .collect();
+    out.stores_totes = conn
+        .map_rows(
             "SELECT store, COUNT(*) FROM totes WHERE status = 'planned' GROUP BY store",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-        for row in rows {
-            let (store, n) = row?;
-            out.stores_totes.insert(store, to_u64(n));
-        }
-    }
-    for check in super::counter_checks::store_checks(&mut super::sql::sqlite(conn))? {
+            &[],
+            text_count,
+        )?
+        .into_iter()
+        .collect();
+    for check in super::counter_checks::store_checks(conn)? {
         out.store_checks.insert(check.store.clone(), check);
     }
-    out.n_anomalies = to_u64(conn.query_row("SELECT COUNT(*) FROM anomalies", [], |r| r.get(0))?);
+    out.n_anomalies = to_u64(conn.one_value("SELECT COUNT(*) FROM anomalies", &[])?);
     Ok(out)
 }
 
@@ -220,37 +202,34 @@ pub fn counts(conn: &Connection) -> Result<Counts, StoreError> {
 /// Rows are (bucket start in Unix ms, kind, count), oldest first. Ops are counted per minute
 /// (`tallies`): buckets and `since_ms` are exact in whole minutes.
 pub fn throughput(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     since_ms: i64,
     bucket_ms: i64,
 ) -> Result<Vec<(i64, String, u64)>, StoreError> {
     let bucket_ms = bucket_ms.max(1);
-    let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached(
-        "SELECT minute_ms / ?2, kind, SUM(n) FROM ops_per_minute WHERE minute_ms >= ?1
-         GROUP BY 1, 2",
+    let mut out = conn.map_rows(
+        "SELECT minute_ms / ?2, kind, CAST(SUM(n) AS BIGINT) FROM ops_per_minute
+         WHERE minute_ms >= ?1 GROUP BY 1, 2",
+        &[&since_ms, &bucket_ms],
+        |r| {
+            Ok((
+                r.get::<i64>(0)? * bucket_ms,
+                r.get::<String>(1)?,
+                to_u64(r.get(2)?),
+            ))
+        },
     )?;
-    let rows = stmt.query_map(params![since_ms, bucket_ms], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, i64>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (b, kind, n) = row?;
-        out.push((b * bucket_ms, kind, to_u64(n)));
-    }
-    let mut stmt = conn.prepare_cached(
+    out.extend(conn.map_rows(
         "SELECT created_ms / ?2, COUNT(*) FROM returns WHERE created_ms >= ?1 GROUP BY 1",
-    )?;
-    let rows = stmt.query_map(params![since_ms, bucket_ms], |r| {
-        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
-    })?;
-    for row in rows {
-        let (b, n) = row?;
-        out.push((b * bucket_ms, "registered".to_owned(), to_u64(n)));
-    }
+        &[&since_ms, &bucket_ms],
+        |r| {
+            Ok((
+                r.get::<i64>(0)? * bucket_ms,
+                "registered".to_owned(),
+                to_u64(r.get(1)?),
+            ))
+        },
+    )?);
     out.sort();
     Ok(out)
 }
@@ -269,39 +248,69 @@ pub struct ReasonCount {
     pub name_en: Option<String>,
 }
 
+/// A return's lines as rows `j` beside the return `r`, and the text of a line's field `sku`,
+/// `reason` or `qty` (a whole number), in each dialect.
+pub(crate) struct LineRows {
+    pub from: &'static str,
+    pub sku: &'static str,
+    pub reason: &'static str,
+    pub qty: &'static str,
+}
+
+pub(crate) fn line_rows(dialect: Dialect) -> LineRows {
+    match dialect {
+        Dialect::Sqlite => LineRows {
+            from: "returns r, json_each(r.lines_json) j",
+            sku: "json_extract(j.value, '$.sku')",
+            reason: "json_extract(j.value, '$.reason')",
+            qty: "json_extract(j.value, '$.qty')",
+        },
+        Dialect::Postgres => LineRows {
+            from: "returns r CROSS JOIN LATERAL jsonb_array_elements(r.lines_json::jsonb) j",
+            sku: "(j.value->>'sku')",
+            reason: "(j.value->>'reason')",
+            qty: "CAST(j.value->>'qty' AS BIGINT)",
+        },
+    }
+}
+
 /// The most frequent (key, reason) pairs of the returns registered since `since_ms`, keyed by
 /// SKU (`by_category` false) or by the catalogue's category.
 pub fn top_reasons(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     since_ms: i64,
     by_category: bool,
     limit: usize,
 ) -> Result<Vec<ReasonCount>, StoreError> {
+    let LineRows {
+        from,
+        sku,
+        reason,
+        qty,
+    } = line_rows(conn.dialect());
     let key = if by_category {
         "COALESCE(c.category, 'uncatalogued')"
     } else {
-        "json_extract(j.value, '$.sku')"
+        sku
     };
     let sql = format!(
-        "SELECT {key}, json_extract(j.value, '$.reason'), SUM(json_extract(j.value, '$.qty'))
-         FROM returns r, json_each(r.lines_json) j
-         LEFT JOIN catalog c ON c.merchant = r.merchant AND c.sku = json_extract(j.value, '$.sku')
+        "SELECT {key}, {reason}, CAST(SUM({qty}) AS BIGINT)
+         FROM {from}
+         LEFT JOIN catalog c ON c.merchant = r.merchant AND c.sku = {sku}
          WHERE r.created_ms >= ?1
          GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2 LIMIT ?2"
     );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(params![since_ms, to_i64(limit as u64)], |r| {
+    let mut out = conn.map_rows(&sql, &[&since_ms, &to_i64(limit as u64)], |r| {
         Ok(ReasonCount {
-            key: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-            reason: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-            qty: to_u64(r.get::<_, Option<i64>>(2)?.unwrap_or(0)),
+            key: r.get::<Option<String>>(0)?.unwrap_or_default(),
+            reason: r.get::<Option<String>>(1)?.unwrap_or_default(),
+            qty: to_u64(r.get::<Option<i64>>(2)?.unwrap_or(0)),
             name_ja: None,
             name_en: None,
         })
     })?;
-    let mut out: Vec<ReasonCount> = rows.collect::<Result<_, _>>()?;
     if by_category {
-        let names = super::category_names::fleet_wide(&mut super::sql::sqlite(conn))?;
+        let names = super::category_names::fleet_wide(conn)?;
         for r in &mut out {
             if let Some(n) = names.get(&r.key) {
                 r.name_ja.clone_from(&n.ja);
@@ -313,17 +322,15 @@ pub fn top_reasons(
 }
 
 /// Graded units by grade (their current grade), fleet-wide.
-pub fn grade_mix(conn: &Connection) -> Result<BTreeMap<String, u64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT grade, COUNT(*) FROM units WHERE grade IS NOT NULL AND state != 'voided' GROUP BY grade",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (g, n) = row?;
-        out.insert(g, to_u64(n));
-    }
-    Ok(out)
+pub fn grade_mix(conn: &mut dyn Sql) -> Result<BTreeMap<String, u64>, StoreError> {
+    Ok(conn
+        .map_rows(
+            "SELECT grade, COUNT(*) FROM units WHERE grade IS NOT NULL AND state != 'voided' GROUP BY grade",
+            &[],
+            text_count,
+        )?
+        .into_iter()
+        .collect())
 }
 
 /// Disposed units grouped by (disposition, grade): how many, and the sum of their list
@@ -336,41 +343,47 @@ pub struct DisposedValue {
     pub list_price_yen: u64,
 }
 
-pub fn disposed_values(conn: &Connection) -> Result<Vec<DisposedValue>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT substr(u.state, instr(u.state, ':') + 1), COALESCE(u.grade, ''), COUNT(*),
-                COALESCE(SUM(c.price_yen), 0)
-         FROM units u
-         LEFT JOIN returns r ON r.rma = u.rma
-         LEFT JOIN catalog c ON c.merchant = r.merchant AND c.sku = u.sku
-         WHERE u.state LIKE 'disposed:%' OR u.state LIKE 'placed:%' OR u.state LIKE 'departed:%'
-         GROUP BY 1, 2",
-    )?;
-    let rows = stmt.query_map([], |r| {
-        Ok(DisposedValue {
-            disposition: r.get(0)?,
-            grade: r.get(1)?,
-            n_units: to_u64(r.get(2)?),
-            list_price_yen: to_u64(r.get(3)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn disposed_values(conn: &mut dyn Sql) -> Result<Vec<DisposedValue>, StoreError> {
+    let position = match conn.dialect() {
+        Dialect::Sqlite => "instr(u.state, ':')",
+        Dialect::Postgres => "strpos(u.state, ':')",
+    };
+    Ok(conn.map_rows(
+        &format!(
+            "SELECT substr(u.state, {position} + 1), COALESCE(u.grade, ''), COUNT(*),
+                    COALESCE(CAST(SUM(c.price_yen) AS BIGINT), 0)
+             FROM units u
+             LEFT JOIN returns r ON r.rma = u.rma
+             LEFT JOIN catalog c ON c.merchant = r.merchant AND c.sku = u.sku
+             WHERE u.state LIKE 'disposed:%' OR u.state LIKE 'placed:%' OR u.state LIKE 'departed:%'
+             GROUP BY 1, 2"
+        ),
+        &[],
+        |r| {
+            Ok(DisposedValue {
+                disposition: r.get(0)?,
+                grade: r.get(1)?,
+                n_units: to_u64(r.get(2)?),
+                list_price_yen: to_u64(r.get(3)?),
+            })
+        },
+    )?)
 }
 
 /// Resale listings: (units sold, yen realised, units listed now, yen asked now).
-pub fn resale_totals(conn: &Connection) -> Result<(u64, u64, u64, u64), StoreError> {
-    let (n_sold, sold): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(price_yen), 0) FROM listings WHERE status = 'sold'",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+pub fn resale_totals(conn: &mut dyn Sql) -> Result<(u64, u64, u64, u64), StoreError> {
+    let pair = |r: &Row| -> Result<(i64, i64), SqlError> { Ok((r.get(0)?, r.get(1)?)) };
+    let (n_sold, sold) = pair(&conn.query_one(
+        "SELECT COUNT(*), COALESCE(CAST(SUM(price_yen) AS BIGINT), 0) FROM listings
+         WHERE status = 'sold'",
+        &[],
+    )?)?;
     // A unit is listed on several channels at once: count it once, at its best price.
-    let (n_listed, listed): (i64, i64) = conn.query_row(
-        "SELECT COUNT(*), COALESCE(SUM(p), 0) FROM
-           (SELECT MAX(price_yen) AS p FROM listings WHERE status = 'listed' GROUP BY lpn)",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (n_listed, listed) = pair(&conn.query_one(
+        "SELECT COUNT(*), COALESCE(CAST(SUM(p) AS BIGINT), 0) FROM
+           (SELECT MAX(price_yen) AS p FROM listings WHERE status = 'listed' GROUP BY lpn) AS best",
+        &[],
+    )?)?;
     Ok((
         to_u64(n_sold),
         to_u64(sold),
@@ -382,28 +395,35 @@ pub fn resale_totals(conn: &Connection) -> Result<(u64, u64, u64, u64), StoreErr
 /// The customers with the most returns since `since_ms` (at least `min_returns`), and those
 /// who sent a unit back worn (graded C or worse) on a no-fault reason: whose abuse score is
 /// worth computing. At most `limit`. The recent returns are read first and their units by
-/// `units_rma` (`CROSS JOIN` keeps that order: `units_rma` holds only units with a return,
-/// which could otherwise look cheaper to scan whole).
+/// `units_rma` (on SQLite, `CROSS JOIN` keeps that order: `units_rma` holds only units with a
+/// return, which could otherwise look cheaper to scan whole; PostgreSQL has no such join and
+/// plans by its statistics). A pseudonym (`anon-…`) is left out in any letter case, as
+/// SQLite's `LIKE` does.
 pub fn abuse_candidates(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     since_ms: i64,
     min_returns: u32,
     limit: usize,
 ) -> Result<Vec<String>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT customer_ref FROM returns
-         WHERE created_ms >= ?1 AND customer_ref IS NOT NULL AND customer_ref NOT LIKE 'anon-%'
-         GROUP BY customer_ref HAVING COUNT(*) >= ?2
-         UNION
-         SELECT r.customer_ref FROM returns r CROSS JOIN units u ON u.rma = r.rma
-         WHERE u.grade IN ('C', 'D', 'X') AND r.created_ms >= ?1
-           AND r.customer_ref IS NOT NULL AND r.customer_ref NOT LIKE 'anon-%'
-         LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![since_ms, min_returns, to_i64(limit as u64)], |r| {
-        r.get(0)
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    let join = match conn.dialect() {
+        Dialect::Sqlite => "CROSS JOIN",
+        Dialect::Postgres => "JOIN",
+    };
+    Ok(conn.map_rows(
+        &format!(
+            "SELECT customer_ref FROM returns
+             WHERE created_ms >= ?1 AND customer_ref IS NOT NULL
+               AND lower(customer_ref) NOT LIKE 'anon-%'
+             GROUP BY customer_ref HAVING COUNT(*) >= ?2
+             UNION
+             SELECT r.customer_ref FROM returns r {join} units u ON u.rma = r.rma
+             WHERE u.grade IN ('C', 'D', 'X') AND r.created_ms >= ?1
+               AND r.customer_ref IS NOT NULL AND lower(r.customer_ref) NOT LIKE 'anon-%'
+             LIMIT ?3"
+        ),
+        &[&since_ms, &min_returns, &to_i64(limit as u64)],
+        |r| r.get(0),
+    )?)
 }
 
 /// An anomaly with the return of its unit, when it has one.
@@ -422,29 +442,35 @@ pub struct AnomalyView {
     pub at_ms: i64,
 }
 
+/// The columns [`anomaly_view`] reads, of anomalies `a` joined to their unit `u`.
+pub(crate) const ANOMALY_COLUMNS: &str =
+    "a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms, a.detail_code, a.detail_params";
+
+pub(crate) fn anomaly_view(r: &Row) -> Result<AnomalyView, SqlError> {
+    Ok(AnomalyView {
+        id: r.get(0)?,
+        site: r.get(1)?,
+        kind: r.get(2)?,
+        seq: r.get(3)?,
+        lpn: r.get(4)?,
+        rma: r.get(5)?,
+        detail: r.get(6)?,
+        at_ms: r.get(7)?,
+        detail_code: r.get(8)?,
+        detail_params: super::details::read_params(r.get(9)?),
+    })
+}
+
 /// The newest anomalies, newest first.
-pub fn anomalies(conn: &Connection, limit: usize) -> Result<Vec<AnomalyView>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms, a.detail_code,
-                a.detail_params
-         FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
-         ORDER BY a.id DESC LIMIT ?1",
-    )?;
-    let rows = stmt.query_map([to_i64(limit as u64)], |r| {
-        Ok(AnomalyView {
-            id: r.get(0)?,
-            site: r.get(1)?,
-            kind: r.get(2)?,
-            seq: r.get(3)?,
-            lpn: r.get(4)?,
-            rma: r.get(5)?,
-            detail: r.get(6)?,
-            at_ms: r.get(7)?,
-            detail_code: r.get(8)?,
-            detail_params: super::details::read_params(r.get(9)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub fn anomalies(conn: &mut dyn Sql, limit: usize) -> Result<Vec<AnomalyView>, StoreError> {
+    Ok(conn.map_rows(
+        &format!(
+            "SELECT {ANOMALY_COLUMNS} FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
+             ORDER BY a.id DESC LIMIT ?1"
+        ),
+        &[&to_i64(limit as u64)],
+        anomaly_view,
+    )?)
 }
 
 /// One unit of a return, with the centre's disposition decision and its reasons.
@@ -466,32 +492,32 @@ pub struct UnitDecision {
 
 /// The units received for `rma` (at most `limit`).
 pub fn units_of_return(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     rma: &str,
     limit: usize,
 ) -> Result<Vec<UnitDecision>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.map_rows(
         "SELECT lpn, site, sku, state, receipt, grade, defects, tested, bin, transfer_to,
                 decided, decision_why
          FROM units WHERE rma = ?1 ORDER BY lpn LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![rma, to_i64(limit as u64)], |r| {
-        Ok(UnitDecision {
-            lpn: r.get(0)?,
-            site: r.get(1)?,
-            sku: r.get(2)?,
-            state: r.get(3)?,
-            receipt: r.get(4)?,
-            grade: r.get(5)?,
-            defects: r.get::<_, Option<String>>(6)?.filter(|d| !d.is_empty()),
-            tested: r.get(7)?,
-            bin: r.get(8)?,
-            transfer_to: r.get(9)?,
-            decided: r.get(10)?,
-            decision_why: r.get(11)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&rma, &to_i64(limit as u64)],
+        |r| {
+            Ok(UnitDecision {
+                lpn: r.get(0)?,
+                site: r.get(1)?,
+                sku: r.get(2)?,
+                state: r.get(3)?,
+                receipt: r.get(4)?,
+                grade: r.get(5)?,
+                defects: r.get::<Option<String>>(6)?.filter(|d| !d.is_empty()),
+                tested: r.get(7)?,
+                bin: r.get(8)?,
+                transfer_to: r.get(9)?,
+                decided: r.get(10)?,
+                decision_why: r.get(11)?,
+            })
+        },
+    )?)
 }
 
 /// A return registered at a store, as its counter lists it.
@@ -506,70 +532,60 @@ pub struct StoreReturn {
     pub created_ms: i64,
 }
 
+fn store_return(r: &Row) -> Result<StoreReturn, SqlError> {
+    Ok(StoreReturn {
+        rma: r.get(0)?,
+        site: r.get(1)?,
+        status: r.get(2)?,
+        merchant: r.get(3)?,
+        order_ref: r.get(4)?,
+        lines: serde_json::from_str(&r.get::<String>(5)?).unwrap_or_default(),
+        created_ms: r.get(6)?,
+    })
+}
+
 /// Returns registered at `store` that have not reached their site yet, newest first.
 pub fn store_waiting(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     store: &str,
     limit: usize,
 ) -> Result<Vec<StoreReturn>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.map_rows(
         "SELECT rma, site, status, merchant, order_ref, lines_json, created_ms FROM returns
          WHERE origin_store = ?1 AND status = 'expected' ORDER BY created_ms DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![store, to_i64(limit as u64)], |r| {
-        Ok(StoreReturn {
-            rma: r.get(0)?,
-            site: r.get(1)?,
-            status: r.get(2)?,
-            merchant: r.get(3)?,
-            order_ref: r.get(4)?,
-            lines: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-            created_ms: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&store, &to_i64(limit as u64)],
+        store_return,
+    )?)
 }
 
 /// Returns registered at `store` that have not reached their site yet, or were registered
 /// since `since_ms` (the start of the store's day) wherever they are now; newest first.
 pub fn store_recent(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     store: &str,
     since_ms: i64,
     limit: usize,
 ) -> Result<Vec<StoreReturn>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.map_rows(
         "SELECT rma, site, status, merchant, order_ref, lines_json, created_ms FROM returns
          WHERE origin_store = ?1 AND (status = 'expected' OR created_ms >= ?2)
          ORDER BY created_ms DESC LIMIT ?3",
-    )?;
-    let rows = stmt.query_map(params![store, since_ms, to_i64(limit as u64)], |r| {
-        Ok(StoreReturn {
-            rma: r.get(0)?,
-            site: r.get(1)?,
-            status: r.get(2)?,
-            merchant: r.get(3)?,
-            order_ref: r.get(4)?,
-            lines: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
-            created_ms: r.get(6)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&store, &since_ms, &to_i64(limit as u64)],
+        store_return,
+    )?)
 }
 
 /// What the catalogue says of a merchant's SKU: (price, final sale, category).
 pub fn catalog_item(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     sku: &str,
 ) -> Result<Option<(u64, bool, String)>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT price_yen, final_sale, category FROM catalog WHERE merchant = ?1 AND sku = ?2",
-            params![merchant, sku],
-            |r| Ok((to_u64(r.get(0)?), r.get(1)?, r.get(2)?)),
-        )
-        .optional()?)
+    Ok(conn.map_row_opt(
+        "SELECT price_yen, final_sale, category FROM catalog WHERE merchant = ?1 AND sku = ?2",
+        &[&merchant, &sku],
+        |r| Ok((to_u64(r.get(0)?), r.get(1)?, r.get(2)?)),
+    )?)
 }
 
 #[cfg(test)]
@@ -584,6 +600,7 @@ mod tests {
     use modori_shared::station::ReceiptKind;
     use modori_shared::wire::messages::Sequenced;
     use modori_shared::wire::payload;
+    use rusqlite::Connection;
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -681,7 +698,7 @@ mod tests {
         ];
         let osaka = SiteId::new("osaka").unwrap();
         apply_op_batch(&mut conn, &osaka, Epoch(1), &batch, 5000).unwrap();
-        let c = counts(&conn).unwrap();
+        let c = counts(&mut conn).unwrap();
         assert_eq!(c.pipeline.expected, 1, "{c:?}");
         assert_eq!(c.pipeline.receiving, 1, "{c:?}");
         assert_eq!(c.pipeline.quarantine, 1, "{c:?}");
@@ -698,26 +715,26 @@ mod tests {
             (2, 2, 1)
         );
         assert_eq!(
-            abuse_candidates(&conn, 0, 2, 10).unwrap(),
+            abuse_candidates(&mut conn, 0, 2, 10).unwrap(),
             vec!["C-1".to_owned()]
         );
-        let reasons = top_reasons(&conn, 0, false, 10).unwrap();
+        let reasons = top_reasons(&mut conn, 0, false, 10).unwrap();
         assert_eq!(reasons.len(), 2, "{reasons:?}");
-        assert_eq!(grade_mix(&conn).unwrap().get("D"), Some(&1));
-        let throughput = throughput(&conn, 0, 60_000).unwrap();
+        assert_eq!(grade_mix(&mut conn).unwrap().get("D"), Some(&1));
+        let throughput = throughput(&mut conn, 0, 60_000).unwrap();
         assert!(
             throughput
                 .iter()
                 .any(|(_, k, n)| k == "unit_received" && *n == 2),
             "{throughput:?}"
         );
-        let units = units_of_return(&conn, "RMA-1", 10).unwrap();
+        let units = units_of_return(&mut conn, "RMA-1", 10).unwrap();
         assert_eq!(units[0].state, "disposed:recycle");
-        let values = disposed_values(&conn).unwrap();
+        let values = disposed_values(&mut conn).unwrap();
         assert_eq!(values[0].disposition, "recycle", "{values:?}");
-        assert_eq!(store_waiting(&conn, "st-umeda", 10).unwrap().len(), 1);
+        assert_eq!(store_waiting(&mut conn, "st-umeda", 10).unwrap().len(), 1);
         // The counter's list keeps today's returns once they have arrived, older ones not.
-        let recent = |since| store_recent(&conn, "st-umeda", since, 10).unwrap();
+        let mut recent = |since| store_recent(&mut conn, "st-umeda", since, 10).unwrap();
         assert_eq!(recent(i64::MAX).len(), 1);
         let today = recent(0);
         assert_eq!(today.len(), 2, "{today:?}");

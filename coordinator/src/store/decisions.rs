@@ -7,12 +7,13 @@
 //! (`decided IS NULL`), so a crash between an op's apply and its decision loses nothing: the
 //! next pass decides it.
 
+use modori_runtime::sqlite::to_i64;
 use modori_shared::domain::{Disposition, Grade, Lpn, Site, SiteId, UnitState};
 use modori_shared::op::CommandBody;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::sql;
-use super::{enqueue_command, Queued, StoreError};
+use super::commands::enqueue;
+use super::sql::{in_transaction, Sql};
+use super::{Queued, StoreError};
 use crate::valuation::{decide, UnitFacts, ValuationConfig};
 
 /// Units decided per transaction; the rest wait for the next pass.
@@ -21,70 +22,64 @@ pub const DECISIONS_PER_PASS_MAX: usize = 512;
 /// Decides every disposed unit not yet decided (up to [`DECISIONS_PER_PASS_MAX`]); returns the
 /// overrides queued, as (site, command seq).
 pub fn decide_pending(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     config: &ValuationConfig,
     sites: &[Site],
     now_ms: i64,
 ) -> Result<Queued, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let pending: Vec<(String, String, String, Option<String>, String)> = {
-        let mut stmt = tx.prepare_cached(
+    in_transaction(conn, |tx| {
+        let pending: Vec<(String, String, String, Option<String>, String)> = tx.map_rows(
             "SELECT lpn, site, sku, grade, state FROM units
              WHERE decided IS NULL AND state >= 'disposed:' AND state < 'disposed;' LIMIT ?1",
+            &[&to_i64(DECISIONS_PER_PASS_MAX as u64)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )?;
-        let rows = stmt.query_map([DECISIONS_PER_PASS_MAX as i64], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut queued = Queued::none();
-    for (lpn, site, sku, grade, state) in pending {
-        let Some(chosen) = UnitState::decode(&state)?.disposition() else {
-            continue;
-        };
-        let price: Option<i64> = tx
-            .query_row(
-                "SELECT price_yen FROM catalog WHERE sku = ?1 ORDER BY merchant LIMIT 1",
-                [&sku],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let grade = grade.as_deref().map(Grade::parse).transpose()?;
-        let site = SiteId::new(site)?;
-        let (decided, why) = match (price, grade) {
-            (Some(price), Some(grade)) => {
-                let unit = UnitFacts {
-                    price_yen: u64::try_from(price).unwrap_or(0),
-                    grade,
-                    site: &site,
-                };
-                let decision = decide(config, &unit, sites);
-                (decision.disposition, decision.explanation)
-            }
-            _ => (
-                chosen,
-                "no catalogue price or grade: the site's choice stands".to_owned(),
-            ),
-        };
-        tx.execute(
-            "UPDATE units SET decided = ?2, decision_why = ?3 WHERE lpn = ?1",
-            params![lpn, decided.as_str(), why],
-        )?;
-        if decided != chosen {
-            let command = CommandBody::DispositionOverride {
-                lpn: Lpn::new(lpn)?,
-                disposition: decided,
+        let mut queued = Queued::none();
+        for (lpn, site, sku, grade, state) in pending {
+            let Some(chosen) = UnitState::decode(&state)?.disposition() else {
+                continue;
             };
-            queued.push(site.clone(), enqueue_command(&tx, &site, &command, now_ms)?);
+            let price: Option<i64> = tx.map_row_opt(
+                "SELECT price_yen FROM catalog WHERE sku = ?1 ORDER BY merchant LIMIT 1",
+                &[&sku],
+                |r| r.get(0),
+            )?;
+            let grade = grade.as_deref().map(Grade::parse).transpose()?;
+            let site = SiteId::new(site)?;
+            let (decided, why) = match (price, grade) {
+                (Some(price), Some(grade)) => {
+                    let unit = UnitFacts {
+                        price_yen: u64::try_from(price).unwrap_or(0),
+                        grade,
+                        site: &site,
+                    };
+                    let decision = decide(config, &unit, sites);
+                    (decision.disposition, decision.explanation)
+                }
+                _ => (
+                    chosen,
+                    "no catalogue price or grade: the site's choice stands".to_owned(),
+                ),
+            };
+            tx.execute(
+                "UPDATE units SET decided = ?2, decision_why = ?3 WHERE lpn = ?1",
+                &[&lpn, &decided.as_str(), &why],
+            )?;
+            if decided != chosen {
+                let command = CommandBody::DispositionOverride {
+                    lpn: Lpn::new(lpn)?,
+                    disposition: decided,
+                };
+                queued.push(site.clone(), enqueue(tx, &site, &command, now_ms)?);
+            }
         }
-    }
-    tx.commit()?;
-    Ok(queued)
+        Ok(queued)
+    })
 }
 
 /// The centre's decision for a unit and why, once made.
 pub fn decision(
-    conn: &mut dyn sql::Sql,
+    conn: &mut dyn Sql,
     lpn: &Lpn,
 ) -> Result<Option<(Disposition, String)>, StoreError> {
     let row: Option<(Option<String>, Option<String>)> = conn.map_row_opt(
@@ -104,6 +99,7 @@ mod tests {
     use crate::store::{init, load_commands, migrations};
     use modori_shared::domain::{Capability, Coordinates};
     use modori_shared::wire::payload;
+    use rusqlite::Connection;
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();

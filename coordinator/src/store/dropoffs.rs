@@ -4,6 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::details::Detail;
+use super::sql::Sql;
 use super::StoreError;
 
 /// The timeline's kind of the event.
@@ -43,14 +44,12 @@ pub fn record(
 }
 
 /// Whether `rma`'s parcel was handed in at a store.
-pub fn dropped_off(conn: &Connection, rma: &str) -> Result<bool, StoreError> {
+pub fn dropped_off(conn: &mut dyn Sql, rma: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
+        .query_opt(
             "SELECT 1 FROM return_events WHERE rma = ?1 AND kind = ?2 LIMIT 1",
-            params![rma, DROPPED_OFF],
-            |_| Ok(()),
-        )
-        .optional()?
+            &[&rma, &DROPPED_OFF],
+        )?
         .is_some())
 }
 
@@ -62,10 +61,10 @@ mod tests {
     fn a_parcel_is_recorded_as_handed_in_once() {
         let mut c = Connection::open_in_memory().unwrap();
         crate::store::migrations().to_latest(&mut c).unwrap();
-        assert!(!dropped_off(&c, "RMA-1").unwrap());
+        assert!(!dropped_off(&mut c, "RMA-1").unwrap());
         assert!(record(&mut c, "RMA-1", "st-ginza", 1_000).unwrap());
         assert!(!record(&mut c, "RMA-1", "st-ginza", 2_000).unwrap());
-        assert!(dropped_off(&c, "RMA-1").unwrap());
+        assert!(dropped_off(&mut c, "RMA-1").unwrap());
         let n: i64 = c
             .query_row(
                 "SELECT COUNT(*) FROM return_events WHERE rma = 'RMA-1'",

@@ -519,7 +519,7 @@ fn close(
     )?;
     insert_event(tx, rma.as_str(), status, None, None, detail, now_ms, now_ms)?;
     // Stock set aside for its exchange goes back (a site told to ship is told to stop).
-    super::reservations::release(tx, rma, now_ms)?;
+    super::reservations::release(&mut super::sql::sqlite(tx), rma, now_ms)?;
     enqueue_command(
         tx,
         site,

@@ -9,9 +9,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
+use super::dashboard::{line_rows, LineRows};
+use super::sql::{in_transaction, Row, Sql, SqlError};
 use super::{to_i64, StoreError};
 
 /// Orders accepted in one request at most.
@@ -62,7 +63,7 @@ pub struct LineFacts {
 /// The orders whose reference or customer reference is `q` (at most `max`), each with the
 /// facts of its lines, in the order of `Order::lines`.
 pub fn find_with_facts(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     q: &str,
     max: usize,
 ) -> Result<Vec<(Order, Vec<LineFacts>)>, StoreError> {
@@ -75,18 +76,14 @@ pub fn find_with_facts(
 }
 
 /// The facts of each line of `o`, in the order of `Order::lines`.
-pub fn facts_of(conn: &Connection, o: &Order) -> Result<Vec<LineFacts>, StoreError> {
+pub fn facts_of(conn: &mut dyn Sql, o: &Order) -> Result<Vec<LineFacts>, StoreError> {
     let returned = returned_qty(conn, &o.merchant, &o.order_ref)?;
     let mut facts = Vec::with_capacity(o.lines.len());
     for l in &o.lines {
         facts.push(LineFacts {
             returned: returned.get(&l.sku).copied().unwrap_or(0),
             item: super::dashboard::catalog_item(conn, &o.merchant, &l.sku)?,
-            variants: super::styles::sellable_variants(
-                &mut super::sql::sqlite(conn),
-                &o.merchant,
-                &l.sku,
-            )?,
+            variants: super::styles::sellable_variants(conn, &o.merchant, &l.sku)?,
         });
     }
     Ok(facts)
@@ -94,22 +91,32 @@ pub fn facts_of(conn: &Connection, o: &Order) -> Result<Vec<LineFacts>, StoreErr
 
 /// Stores `orders` of `merchant` (a known reference is replaced), in one transaction.
 pub fn put_orders(
-    conn: &mut Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     orders: &[Order],
     now_ms: i64,
 ) -> Result<usize, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    for o in orders {
-        put_order(&tx, merchant, o, now_ms)?;
-    }
-    tx.commit()?;
-    Ok(orders.len())
+    in_transaction(conn, |tx| {
+        for o in orders {
+            store_order(tx, merchant, o, now_ms)?;
+        }
+        Ok(orders.len())
+    })
+}
+
+/// [`store_order`] from a module that still holds a rusqlite transaction.
+pub(crate) fn put_order(
+    tx: &rusqlite::Transaction<'_>,
+    merchant: &str,
+    o: &Order,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    store_order(&mut super::sql::sqlite(tx), merchant, o, now_ms)
 }
 
 /// Stores one order of `merchant` inside `tx` (a known reference is replaced).
-pub(crate) fn put_order(
-    tx: &Transaction<'_>,
+pub(crate) fn store_order(
+    tx: &mut dyn Sql,
     merchant: &str,
     o: &Order,
     now_ms: i64,
@@ -124,23 +131,23 @@ pub(crate) fn put_order(
            ordered_ms = excluded.ordered_ms, lines_json = excluded.lines_json,
            updated_ms = excluded.updated_ms, email = excluded.email, phone = excluded.phone,
            line_user_id = excluded.line_user_id, language = excluded.language",
-        params![
-            merchant,
-            o.order_ref,
-            o.customer_ref,
-            o.ordered_ms,
-            lines,
-            now_ms,
-            c.map(|c| &c.email),
-            c.map(|c| &c.phone),
-            c.and_then(|c| c.line_user_id.as_ref()),
-            c.map(|c| &c.language),
+        &[
+            &merchant,
+            &o.order_ref,
+            &o.customer_ref,
+            &o.ordered_ms,
+            &lines,
+            &now_ms,
+            &c.map(|c| &c.email),
+            &c.map(|c| &c.phone),
+            &c.and_then(|c| c.line_user_id.as_ref()),
+            &c.map(|c| &c.language),
         ],
     )?;
     Ok(())
 }
 
-fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
+fn order_row(r: &Row) -> Result<Order, SqlError> {
     let lines: String = r.get(4)?;
     Ok(Order {
         merchant: r.get(0)?,
@@ -159,28 +166,41 @@ fn order_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Order> {
                     .unwrap_or(0),
             })
             .collect(),
-        contact: contact_columns(r, 5)?,
+        contact: contact(r.get(5)?, r.get(6)?, r.get(7)?, r.get::<Option<String>>(8)?),
     })
 }
 
-/// The contact in the four columns from `first` (email, phone, line_user_id, language).
+/// A contact from its four columns (email, phone, line_user_id, language): none without both
+/// an email and a phone; Japanese when no language was given.
+fn contact(
+    email: Option<String>,
+    phone: Option<String>,
+    line_user_id: Option<String>,
+    language: Option<String>,
+) -> Option<Contact> {
+    match (email, phone) {
+        (Some(email), Some(phone)) => Some(Contact {
+            email,
+            phone,
+            line_user_id,
+            language: language.unwrap_or_else(|| "ja".into()),
+        }),
+        _ => None,
+    }
+}
+
+/// The contact in the four columns from `first` (email, phone, line_user_id, language), for
+/// the modules that read orders through rusqlite.
 pub(crate) fn contact_columns(
     r: &rusqlite::Row<'_>,
     first: usize,
 ) -> rusqlite::Result<Option<Contact>> {
-    let email: Option<String> = r.get(first)?;
-    let phone: Option<String> = r.get(first + 1)?;
-    Ok(match (email, phone) {
-        (Some(email), Some(phone)) => Some(Contact {
-            email,
-            phone,
-            line_user_id: r.get(first + 2)?,
-            language: r
-                .get::<_, Option<String>>(first + 3)?
-                .unwrap_or_else(|| "ja".into()),
-        }),
-        _ => None,
-    })
+    Ok(contact(
+        r.get(first)?,
+        r.get(first + 1)?,
+        r.get(first + 2)?,
+        r.get(first + 3)?,
+    ))
 }
 
 const COLUMNS: &str =
@@ -190,96 +210,99 @@ const COLUMNS: &str =
 const NO_CONTACT: &str = "email = NULL, phone = NULL, line_user_id = NULL, language = NULL";
 
 pub fn get(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     order_ref: &str,
 ) -> Result<Option<Order>, StoreError> {
-    Ok(conn
-        .query_row(
-            &format!("SELECT {COLUMNS} FROM orders WHERE merchant = ?1 AND order_ref = ?2"),
-            params![merchant, order_ref],
-            order_row,
-        )
-        .optional()?)
+    Ok(conn.map_row_opt(
+        &format!("SELECT {COLUMNS} FROM orders WHERE merchant = ?1 AND order_ref = ?2"),
+        &[&merchant, &order_ref],
+        order_row,
+    )?)
 }
 
 /// Orders whose reference or customer reference is `query` in any letter case (staff type
-/// `demo-1002` for `DEMO-1002`), newest first; at most `limit`. A pseudonymised customer cannot be found by its old reference.
-pub fn find(conn: &Connection, query: &str, limit: usize) -> Result<Vec<Order>, StoreError> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE order_ref = ?1 COLLATE NOCASE
-         UNION SELECT {COLUMNS} FROM orders
-               WHERE customer_ref = ?1 COLLATE NOCASE AND customer_ref NOT LIKE 'anon-%'
-         ORDER BY ordered_ms DESC LIMIT ?2"
-    ))?;
-    let rows = stmt.query_map(params![query, to_i64(limit as u64)], order_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+/// `demo-1002` for `DEMO-1002`), newest first; at most `limit`. A pseudonymised customer
+/// cannot be found by its old reference. Letter case is folded by `lower()` on both backends
+/// (ASCII only, as SQLite's `NOCASE` did).
+pub fn find(conn: &mut dyn Sql, query: &str, limit: usize) -> Result<Vec<Order>, StoreError> {
+    Ok(conn.map_rows(
+        &format!(
+            "SELECT {COLUMNS} FROM orders WHERE lower(order_ref) = lower(CAST(?1 AS TEXT))
+             UNION SELECT {COLUMNS} FROM orders
+                   WHERE lower(customer_ref) = lower(CAST(?1 AS TEXT))
+                     AND lower(customer_ref) NOT LIKE 'anon-%'
+             ORDER BY ordered_ms DESC LIMIT ?2"
+        ),
+        &[&query, &to_i64(limit as u64)],
+        order_row,
+    )?)
 }
 
 /// Units of each SKU of an order already in open or received returns (not cancelled or
 /// expired), so a counter does not take the same item back twice.
 pub fn returned_qty(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     merchant: &str,
     order_ref: &str,
 ) -> Result<BTreeMap<String, u64>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT json_extract(j.value, '$.sku'), SUM(json_extract(j.value, '$.qty'))
-         FROM returns r, json_each(r.lines_json) j
-         WHERE r.merchant = ?1 AND r.order_ref = ?2 AND r.status NOT IN ('cancelled', 'expired')
-         GROUP BY 1",
+    let LineRows { from, sku, qty, .. } = line_rows(conn.dialect());
+    let rows = conn.map_rows(
+        &format!(
+            "SELECT {sku}, CAST(SUM({qty}) AS BIGINT)
+             FROM {from}
+             WHERE r.merchant = ?1 AND r.order_ref = ?2
+               AND r.status NOT IN ('cancelled', 'expired')
+             GROUP BY 1"
+        ),
+        &[&merchant, &order_ref],
+        |r| {
+            Ok((
+                r.get::<Option<String>>(0)?.unwrap_or_default(),
+                super::to_u64(r.get::<Option<i64>>(1)?.unwrap_or(0)),
+            ))
+        },
     )?;
-    let rows = stmt.query_map(params![merchant, order_ref], |r| {
-        Ok((
-            r.get::<_, Option<String>>(0)?.unwrap_or_default(),
-            r.get::<_, Option<i64>>(1)?.unwrap_or(0),
-        ))
-    })?;
-    let mut out = BTreeMap::new();
-    for row in rows {
-        let (sku, n) = row?;
-        out.insert(sku, super::to_u64(n));
-    }
-    Ok(out)
+    Ok(rows.into_iter().collect())
 }
 
 /// Replaces a customer's reference in their orders by its pseudonym and erases their contact.
-pub(crate) fn pseudonymise(
-    tx: &Transaction<'_>,
+pub fn pseudonymise(
+    tx: &mut dyn Sql,
     reference: &str,
     pseudonym: &str,
 ) -> Result<usize, StoreError> {
-    Ok(tx.execute(
+    let n = tx.execute(
         &format!("UPDATE orders SET customer_ref = ?2, {NO_CONTACT} WHERE customer_ref = ?1"),
-        params![reference, pseudonym],
-    )?)
+        &[&reference, &pseudonym],
+    )?;
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Pseudonymises the customer reference of every order placed before `cutoff_ms` (the
 /// retention period), by `pseudonym`, and erases their contact; returns how many orders had a
 /// reference.
-pub(crate) fn pseudonymise_before(
-    tx: &Transaction<'_>,
+pub fn pseudonymise_before(
+    tx: &mut dyn Sql,
     cutoff_ms: i64,
     pseudonym: impl Fn(&str) -> String,
 ) -> Result<usize, StoreError> {
-    let rows: Vec<(String, String, String)> = {
-        let mut stmt = tx.prepare(
-            "SELECT merchant, order_ref, customer_ref FROM orders
-             WHERE ordered_ms < ?1 AND customer_ref IS NOT NULL AND customer_ref NOT LIKE 'anon-%'",
-        )?;
-        let rows = stmt.query_map([cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+    let rows: Vec<(String, String, String)> = tx.map_rows(
+        "SELECT merchant, order_ref, customer_ref FROM orders
+         WHERE ordered_ms < ?1 AND customer_ref IS NOT NULL
+           AND lower(customer_ref) NOT LIKE 'anon-%'",
+        &[&cutoff_ms],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
     for (merchant, order_ref, reference) in &rows {
         tx.execute(
             "UPDATE orders SET customer_ref = ?3 WHERE merchant = ?1 AND order_ref = ?2",
-            params![merchant, order_ref, pseudonym(reference)],
+            &[merchant, order_ref, &pseudonym(reference)],
         )?;
     }
     tx.execute(
         &format!("UPDATE orders SET {NO_CONTACT} WHERE ordered_ms < ?1 AND email IS NOT NULL"),
-        [cutoff_ms],
+        &[&cutoff_ms],
     )?;
     Ok(rows.len())
 }
@@ -288,6 +311,7 @@ pub(crate) fn pseudonymise_before(
 mod tests {
     use super::*;
     use crate::store::{init, migrations};
+    use rusqlite::Connection;
 
     fn open() -> Connection {
         let mut conn = Connection::open_in_memory().unwrap();
@@ -320,8 +344,8 @@ mod tests {
             1,
         )
         .unwrap();
-        assert_eq!(find(&conn, "O-1", 10).unwrap().len(), 1);
-        let by_customer = find(&conn, "C-1", 10).unwrap();
+        assert_eq!(find(&mut conn, "O-1", 10).unwrap().len(), 1);
+        let by_customer = find(&mut conn, "C-1", 10).unwrap();
         assert_eq!(
             by_customer
                 .iter()
@@ -332,11 +356,9 @@ mod tests {
         let mut again = order("O-1", "C-2", 10);
         again.lines[0].qty = 1;
         put_orders(&mut conn, "brand-a", &[again.clone()], 2).unwrap();
-        assert_eq!(get(&conn, "brand-a", "O-1").unwrap(), Some(again));
-        assert!(find(&conn, "nobody", 10).unwrap().is_empty());
-        let tx = conn.transaction().unwrap();
-        assert_eq!(pseudonymise(&tx, "C-1", "anon-1").unwrap(), 1);
-        tx.commit().unwrap();
-        assert!(find(&conn, "anon-1", 10).unwrap().is_empty());
+        assert_eq!(get(&mut conn, "brand-a", "O-1").unwrap(), Some(again));
+        assert!(find(&mut conn, "nobody", 10).unwrap().is_empty());
+        assert_eq!(pseudonymise(&mut conn, "C-1", "anon-1").unwrap(), 1);
+        assert!(find(&mut conn, "anon-1", 10).unwrap().is_empty());
     }
 }

@@ -10,7 +10,9 @@ use thiserror::Error;
 
 pub mod copy;
 pub mod migrate;
+pub mod pool;
 mod tls;
+pub mod wakeups;
 
 /// Why a coordinator does not start on PostgreSQL yet; `run` says it after checking the
 /// connection and migrating the schema, so the operator learns both.
@@ -35,6 +37,9 @@ pub enum PgError {
         target: String,
         error: postgres::Error,
     },
+    /// The runtime shut down, or the driver panicked, while a connection was being made.
+    #[error("connecting to PostgreSQL at {target} was interrupted: {reason}")]
+    Interrupted { target: String, reason: String },
     #[error("PostgreSQL at {target}: {}", reason(.error))]
     Query {
         target: String,

@@ -103,10 +103,10 @@ pub fn order(
     let Some(stored) = stored else {
         return Ok(None);
     };
-    let Some(o) = orders::get(conn, merchant, &stored)? else {
+    let Some(o) = orders::get(&mut super::sql::sqlite(conn), merchant, &stored)? else {
         return Ok(None);
     };
-    let facts = orders::facts_of(conn, &o)?;
+    let facts = orders::facts_of(&mut super::sql::sqlite(conn), &o)?;
     Ok(Some((o, facts)))
 }
 

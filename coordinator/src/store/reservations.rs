@@ -7,14 +7,15 @@
 //! (from a site's stock, or else from the merchant's own warehouse, said so); the order to
 //! ship it goes out once, at receipt of the return (at once when advanced).
 
+use modori_runtime::sqlite::to_i64;
 use modori_shared::domain::{Coordinates, RmaId, Site, SiteId, Sku};
 use modori_shared::geo::distance_km;
 use modori_shared::op::CommandBody;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 
-use super::sql;
-use super::{enqueue_command, Queued, StoreError};
+use super::commands::enqueue;
+use super::sql::{in_transaction, Sql};
+use super::{Queued, StoreError};
 
 /// A replacement set aside for an exchange.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -36,7 +37,7 @@ pub struct Reservation {
 /// to the site at once. Returns the reservation and the command queued, if any.
 #[allow(clippy::too_many_arguments)]
 pub fn reserve(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Sql,
     rma: &RmaId,
     sku: &Sku,
     origin: Coordinates,
@@ -44,8 +45,8 @@ pub fn reserve(
     advance: bool,
     now_ms: i64,
 ) -> Result<(Reservation, Option<(SiteId, u64)>), StoreError> {
-    let held: Vec<(String, String)> = {
-        let mut stmt = tx.prepare_cached(concat!(
+    let held: Vec<(String, String)> = tx.map_rows(
+        concat!(
             "SELECT u.site, u.lpn FROM units u
              WHERE u.sku = ?1 AND ",
             super::stock::sellable_unit_sql!(),
@@ -53,10 +54,10 @@ pub fn reserve(
                AND u.lpn NOT IN (SELECT lpn FROM reservations
                                  WHERE lpn IS NOT NULL AND status IN ('reserved', 'ordered'))
              ORDER BY u.updated_ms, u.lpn"
-        ))?;
-        let rows = stmt.query_map([sku.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+        ),
+        &[&sku.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let nearest = held
         .iter()
         .filter_map(|(site, lpn)| {
@@ -84,7 +85,7 @@ pub fn reserve(
     let mut status = "reserved";
     let mut order_seq = None;
     if let (true, Some(site)) = (advance, &site) {
-        let seq = enqueue_command(
+        let seq = enqueue(
             tx,
             site,
             &CommandBody::ExchangeOrder {
@@ -100,16 +101,16 @@ pub fn reserve(
     tx.execute(
         "INSERT INTO reservations (rma, sku, site, lpn, status, advance, order_seq, why, created_ms, updated_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-        params![
-            rma.as_str(),
-            sku.as_str(),
-            site.as_ref().map(SiteId::as_str),
-            lpn,
-            status,
-            advance,
-            order_seq.map(modori_runtime::sqlite::to_i64),
-            why,
-            now_ms
+        &[
+            &rma.as_str(),
+            &sku.as_str(),
+            &site.as_ref().map(SiteId::as_str),
+            &lpn,
+            &status,
+            &advance,
+            &order_seq.map(to_i64),
+            &why,
+            &now_ms,
         ],
     )?;
     Ok((
@@ -127,41 +128,35 @@ pub fn reserve(
 
 /// Orders the replacement of every exchange whose return has been received (its parcel
 /// closed) and whose stock sits at a site. Returns the commands queued.
-pub fn order_due(conn: &mut Connection, now_ms: i64) -> Result<Queued, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let due: Vec<(String, String, String)> = {
-        let mut stmt = tx.prepare_cached(
+pub fn order_due(conn: &mut dyn Sql, now_ms: i64) -> Result<Queued, StoreError> {
+    in_transaction(conn, |tx| {
+        let due: Vec<(String, String, String)> = tx.map_rows(
             "SELECT v.rma, v.sku, v.site FROM reservations v JOIN returns r ON r.rma = v.rma
              WHERE v.status = 'reserved' AND v.site IS NOT NULL AND r.status = 'received'",
+            &[],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut queued = Queued::none();
-    for (rma, sku, site) in due {
-        let site = SiteId::new(site)?;
-        let command = CommandBody::ExchangeOrder {
-            rma: RmaId::new(rma.clone())?,
-            sku: Sku::new(sku)?,
-        };
-        let seq = enqueue_command(&tx, &site, &command, now_ms)?;
-        tx.execute(
-            "UPDATE reservations SET status = 'ordered', order_seq = ?2, updated_ms = ?3 WHERE rma = ?1",
-            params![rma, modori_runtime::sqlite::to_i64(seq), now_ms],
-        )?;
-        queued.push(site, seq);
-    }
-    tx.commit()?;
-    Ok(queued)
+        let mut queued = Queued::none();
+        for (rma, sku, site) in due {
+            let site = SiteId::new(site)?;
+            let command = CommandBody::ExchangeOrder {
+                rma: RmaId::new(rma.clone())?,
+                sku: Sku::new(sku)?,
+            };
+            let seq = enqueue(tx, &site, &command, now_ms)?;
+            tx.execute(
+                "UPDATE reservations SET status = 'ordered', order_seq = ?2, updated_ms = ?3
+                 WHERE rma = ?1",
+                &[&rma, &to_i64(seq), &now_ms],
+            )?;
+            queued.push(site, seq);
+        }
+        Ok(queued)
+    })
 }
 
 /// The replacement left its site: the reservation is fulfilled (by whichever unit shipped).
-pub fn shipped(
-    tx: &mut dyn sql::Sql,
-    rma: &RmaId,
-    lpn: &str,
-    now_ms: i64,
-) -> Result<(), StoreError> {
+pub fn shipped(tx: &mut dyn Sql, rma: &RmaId, lpn: &str, now_ms: i64) -> Result<(), StoreError> {
     tx.execute(
         "UPDATE reservations SET status = 'shipped', lpn = ?2, updated_ms = ?3
          WHERE rma = ?1 AND status IN ('reserved', 'ordered')",
@@ -173,17 +168,15 @@ pub fn shipped(
 /// The return was cancelled or expired: its reservation is released, and a site already told
 /// to ship is told to stop. Returns the command queued, if any.
 pub fn release(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Sql,
     rma: &RmaId,
     now_ms: i64,
 ) -> Result<Option<(SiteId, u64)>, StoreError> {
-    let row: Option<(String, Option<String>)> = tx
-        .query_row(
-            "SELECT status, site FROM reservations WHERE rma = ?1",
-            [rma.as_str()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?;
+    let row: Option<(String, Option<String>)> = tx.map_row_opt(
+        "SELECT status, site FROM reservations WHERE rma = ?1",
+        &[&rma.as_str()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let Some((status, site)) = row else {
         return Ok(None);
     };
@@ -192,12 +185,12 @@ pub fn release(
     }
     tx.execute(
         "UPDATE reservations SET status = 'released', updated_ms = ?2 WHERE rma = ?1",
-        params![rma.as_str(), now_ms],
+        &[&rma.as_str(), &now_ms],
     )?;
     match (status.as_str(), site) {
         ("ordered", Some(site)) => {
             let site = SiteId::new(site)?;
-            let seq = enqueue_command(
+            let seq = enqueue(
                 tx,
                 &site,
                 &CommandBody::ExchangeWithdrawn { rma: rma.clone() },
@@ -209,10 +202,7 @@ pub fn release(
     }
 }
 
-pub fn reservation(
-    conn: &mut dyn sql::Sql,
-    rma: &RmaId,
-) -> Result<Option<Reservation>, StoreError> {
+pub fn reservation(conn: &mut dyn Sql, rma: &RmaId) -> Result<Option<Reservation>, StoreError> {
     Ok(conn.map_row_opt(
         "SELECT sku, site, lpn, status, advance, why FROM reservations WHERE rma = ?1",
         &[&rma.as_str()],

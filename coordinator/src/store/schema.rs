@@ -935,6 +935,11 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::trade_in_returns::MIGRATION_OVERRIDE,
         postgres: super::trade_in_returns::MIGRATION_OVERRIDE_PG,
     },
+    // Leases on background work, one holder at a time across coordinators (store/leases.rs).
+    Migration {
+        sqlite: super::leases::MIGRATION,
+        postgres: super::leases::MIGRATION_PG,
+    },
     // Units sent back to the customer of their return (store/ship_backs.rs).
     Migration {
         sqlite: super::ship_backs::MIGRATION,

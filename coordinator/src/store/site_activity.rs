@@ -1,11 +1,10 @@
 //! A site's own activity for its page: what its timeline events counted per kind lately (its
 //! throughput), and its newest anomalies.
 
-use rusqlite::{params, Connection};
-
 use modori_runtime::sqlite::{to_i64, to_u64};
 
-use super::dashboard::AnomalyView;
+use super::dashboard::{anomaly_view, AnomalyView, ANOMALY_COLUMNS};
+use super::sql::Sql;
 use super::StoreError;
 
 /// The migration that adds the indexes the page reads by (appended to `schema::migrations`).
@@ -17,59 +16,47 @@ pub const MIGRATION: &str = r#"
 /// The site's timeline events recorded since `since_ms`, counted per kind and per bucket of
 /// `bucket_ms`: (bucket start, kind, count), oldest first.
 pub fn throughput(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     site: &str,
     since_ms: i64,
     bucket_ms: i64,
 ) -> Result<Vec<(i64, String, u64)>, StoreError> {
     let bucket_ms = bucket_ms.max(1);
-    let mut stmt = conn.prepare_cached(
+    Ok(conn.map_rows(
         "SELECT recorded_ms / ?3, kind, COUNT(*) FROM return_events
          WHERE site = ?1 AND recorded_ms >= ?2 GROUP BY 1, 2 ORDER BY 1, 2",
-    )?;
-    let rows = stmt.query_map(params![site, since_ms, bucket_ms], |r| {
-        Ok((
-            r.get::<_, i64>(0)? * bucket_ms,
-            r.get::<_, String>(1)?,
-            to_u64(r.get::<_, i64>(2)?),
-        ))
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+        &[&site, &since_ms, &bucket_ms],
+        |r| {
+            Ok((
+                r.get::<i64>(0)? * bucket_ms,
+                r.get::<String>(1)?,
+                to_u64(r.get(2)?),
+            ))
+        },
+    )?)
 }
 
 /// The site's newest anomalies, newest first.
 pub fn anomalies(
-    conn: &Connection,
+    conn: &mut dyn Sql,
     site: &str,
     limit: usize,
 ) -> Result<Vec<AnomalyView>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT a.id, a.site, a.kind, a.seq, a.lpn, u.rma, a.detail, a.at_ms, a.detail_code,
-                a.detail_params
-         FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
-         WHERE a.site = ?1 ORDER BY a.id DESC LIMIT ?2",
-    )?;
-    let rows = stmt.query_map(params![site, to_i64(limit as u64)], |r| {
-        Ok(AnomalyView {
-            id: r.get(0)?,
-            site: r.get(1)?,
-            kind: r.get(2)?,
-            seq: r.get(3)?,
-            lpn: r.get(4)?,
-            rma: r.get(5)?,
-            detail: r.get(6)?,
-            at_ms: r.get(7)?,
-            detail_code: r.get(8)?,
-            detail_params: super::details::read_params(r.get(9)?),
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    Ok(conn.map_rows(
+        &format!(
+            "SELECT {ANOMALY_COLUMNS} FROM anomalies a LEFT JOIN units u ON u.lpn = a.lpn
+             WHERE a.site = ?1 ORDER BY a.id DESC LIMIT ?2"
+        ),
+        &[&site, &to_i64(limit as u64)],
+        anomaly_view,
+    )?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::migrations;
+    use rusqlite::{params, Connection};
 
     #[test]
     fn a_sites_events_and_anomalies_are_its_own() {
@@ -97,13 +84,13 @@ mod tests {
             .unwrap();
         }
         assert_eq!(
-            throughput(&c, "osaka", 60_000, 60_000).unwrap(),
+            throughput(&mut c, "osaka", 60_000, 60_000).unwrap(),
             [
                 (60_000, "unit_received".to_owned(), 2),
                 (120_000, "unit_graded".to_owned(), 1)
             ]
         );
-        let details: Vec<String> = anomalies(&c, "osaka", 10)
+        let details: Vec<String> = anomalies(&mut c, "osaka", 10)
             .unwrap()
             .into_iter()
             .map(|a| a.detail)

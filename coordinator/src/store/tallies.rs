@@ -152,7 +152,7 @@ mod tests {
     }
 
     fn ops_counted(conn: &Connection) -> u64 {
-        throughput(conn, 0, OPS_TALLY_BUCKET_MS)
+        throughput(&mut crate::store::sql::sqlite(conn), 0, OPS_TALLY_BUCKET_MS)
             .unwrap()
             .iter()
             .filter(|(_, kind, _)| kind == "unit_received")
@@ -188,7 +188,12 @@ mod tests {
         assert_eq!((again.n_applied, again.n_duplicates), (2, 3));
         assert_eq!(receipts_billed(&conn), 7);
         assert_eq!(ops_counted(&conn), 7);
-        let per_minute = throughput(&conn, 0, OPS_TALLY_BUCKET_MS).unwrap();
+        let per_minute = throughput(
+            &mut crate::store::sql::sqlite(&conn),
+            0,
+            OPS_TALLY_BUCKET_MS,
+        )
+        .unwrap();
         assert!(
             per_minute.contains(&(applied_at / 60_000 * 60_000, "unit_received".into(), 5))
                 && per_minute.contains(&(

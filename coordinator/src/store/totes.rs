@@ -159,35 +159,35 @@ pub struct Tote {
 }
 
 /// What waits at `store`: returns not in a tote yet, and its totes not yet received.
-pub fn waiting(conn: &Connection, store: &str) -> Result<(Vec<String>, Vec<Tote>), StoreError> {
-    let loose: Vec<String> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT rma FROM returns WHERE origin_store = ?1 AND status = 'expected'
-               AND tote IS NULL ORDER BY created_ms, rma",
-        )?;
-        let rows = stmt.query_map([store], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut totes: Vec<Tote> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT tote, site, status FROM totes WHERE store = ?1 AND status = 'planned'
-             ORDER BY created_ms, tote",
-        )?;
-        let rows = stmt.query_map([store], |r| {
+pub fn waiting(
+    conn: &mut dyn super::sql::Sql,
+    store: &str,
+) -> Result<(Vec<String>, Vec<Tote>), StoreError> {
+    let loose: Vec<String> = conn.map_rows(
+        "SELECT rma FROM returns WHERE origin_store = ?1 AND status = 'expected'
+           AND tote IS NULL ORDER BY created_ms, rma",
+        &[&store],
+        |r| r.get(0),
+    )?;
+    let mut totes: Vec<Tote> = conn.map_rows(
+        "SELECT tote, site, status FROM totes WHERE store = ?1 AND status = 'planned'
+         ORDER BY created_ms, tote",
+        &[&store],
+        |r| {
             Ok(Tote {
                 tote: r.get(0)?,
                 site: r.get(1)?,
                 status: r.get(2)?,
                 rmas: Vec::new(),
             })
-        })?;
-        rows.collect::<Result<_, _>>()?
-    };
+        },
+    )?;
     for t in &mut totes {
-        let mut stmt = conn
-            .prepare_cached("SELECT rma FROM returns WHERE tote = ?1 ORDER BY created_ms, rma")?;
-        let rows = stmt.query_map([&t.tote], |r| r.get(0))?;
-        t.rmas = rows.collect::<Result<_, _>>()?;
+        t.rmas = conn.map_rows(
+            "SELECT rma FROM returns WHERE tote = ?1 ORDER BY created_ms, rma",
+            &[&t.tote],
+            |r| r.get(0),
+        )?;
     }
     Ok((loose, totes))
 }
@@ -234,7 +234,7 @@ mod tests {
         let queued = plan(&mut conn, &config, 3 * hour, false).unwrap();
         assert_eq!(queued.len(), 1);
         assert_eq!(queued[0].0.as_str(), "osaka");
-        let (loose, totes) = waiting(&conn, "st-a").unwrap();
+        let (loose, totes) = waiting(&mut conn, "st-a").unwrap();
         assert_eq!(loose, ["RMA-3"]);
         assert_eq!(totes.len(), 1);
         assert_eq!(totes[0].rmas, ["RMA-1", "RMA-2", "RMA-4"]);
