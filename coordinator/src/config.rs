@@ -653,6 +653,24 @@ impl CoordinatorConfig {
                 &format!("must be 1..={}", crate::policy::COUNTER_OFFER_DAYS_MAX),
             ));
         }
+        let days = p.repair.answer_days;
+        if days == 0 || days > crate::policy::REPAIR_ANSWER_DAYS_MAX {
+            return Err(bad(
+                "policy.repair.answer_days",
+                &format!("must be 1..={}", crate::policy::REPAIR_ANSWER_DAYS_MAX),
+            ));
+        }
+        if p.repair.rates.len() > modori_shared::repair::RATE_ROWS_MAX {
+            return Err(bad(
+                "policy.repair.rates",
+                &format!("at most {} rows", modori_shared::repair::RATE_ROWS_MAX),
+            ));
+        }
+        for (i, r) in p.repair.rates.iter().enumerate() {
+            r.row().map_err(|(field, message)| {
+                bad(&format!("policy.repair.rates[{i}].{field}"), &message)
+            })?;
+        }
         let shares = [
             ("policy.grade_refund_share", &p.grade_refund_share),
             ("valuation.restock_share", &self.valuation.restock_share),
@@ -766,6 +784,44 @@ mod tests {
         match e {
             Err(ConfigError::Invalid { key, .. }) => key,
             other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_repairs_terms_and_rates_are_read_and_checked() {
+        let example = include_str!("../../configs/coordinator.toml");
+        let with = |section: &str| format!("{example}\n[policy.repair]\n{section}\n");
+        let parsed = |section: &str| toml::from_str::<CoordinatorConfig>(&with(section));
+        let config = parsed(
+            "answer_days = 5\n[[policy.repair.rates]]\ndefect = \"not_working\"\n\
+             category = \"phone\"\nparts_yen = 8000\nlabour_yen = 5000",
+        )
+        .expect("a valid section");
+        assert_eq!(config.policy.repair.answer_days, 5);
+        assert_eq!(config.policy.repair.rows().len(), 1);
+        assert!(config.validate(Path::new("coordinator.toml")).is_ok());
+        let defaults: CoordinatorConfig = toml::from_str(example).expect("the example config");
+        assert_eq!(
+            defaults.policy.repair,
+            crate::policy::RepairTerms::default()
+        );
+        for (section, key) in [
+            ("answer_days = 0", "policy.repair.answer_days"),
+            (
+                "[[policy.repair.rates]]\ndefect = \"broken\"\nparts_yen = 1\nlabour_yen = 1",
+                "policy.repair.rates[0].defect",
+            ),
+            (
+                "[[policy.repair.rates]]\ndefect = \"dent\"\nparts_yen = 1\nlabour_yen = 9999999",
+                "policy.repair.rates[0].parts_yen",
+            ),
+        ] {
+            let config = parsed(section).expect("parsed");
+            assert_eq!(
+                refused_key(config.validate(Path::new("coordinator.toml"))),
+                key,
+                "{section}"
+            );
         }
     }
 

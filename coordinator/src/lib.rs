@@ -304,6 +304,12 @@ impl Coordinator {
                     {
                         tracing::warn!(error = %e, "trade-in deadline sweep failed");
                     }
+                    if let Err(e) =
+                        app::repair_answer::settle_overdue(&sweep_ctx, sweep_ctx.clock.now_ms())
+                            .await
+                    {
+                        tracing::warn!(error = %e, "repair deadline sweep failed");
+                    }
                     if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
                         tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
                     }

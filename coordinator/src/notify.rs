@@ -48,12 +48,20 @@ pub enum Kind {
     TradeInRegistered,
     /// Ops revised a trade-in's counter-offer after a dispute: a new amount and deadline.
     OfferRevised,
+    /// A repair requested: registered as the return it travels under.
+    RepairRegistered,
+    /// A repair inspected and quoted: to accept or decline.
+    RepairQuoted,
+    /// A repair's quote accepted (by the customer, or at its deadline).
+    RepairAccepted,
+    /// A repair's quote declined: the item is to go back as it is.
+    RepairDeclined,
     /// A declined trade-in's item left its site on its way back to the customer.
     TradeInShippedBack,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -67,6 +75,10 @@ impl Kind {
         Kind::TradeInPaid,
         Kind::OfferRevised,
         Kind::TradeInRegistered,
+        Kind::RepairRegistered,
+        Kind::RepairQuoted,
+        Kind::RepairAccepted,
+        Kind::RepairDeclined,
         Kind::TradeInShippedBack,
     ];
 
@@ -85,6 +97,10 @@ impl Kind {
             Kind::TradeInPaid => "trade_in_paid",
             Kind::OfferRevised => "offer_revised",
             Kind::TradeInRegistered => "trade_in_registered",
+            Kind::RepairRegistered => "repair_registered",
+            Kind::RepairQuoted => "repair_quoted",
+            Kind::RepairAccepted => "repair_accepted",
+            Kind::RepairDeclined => "repair_declined",
             Kind::TradeInShippedBack => "trade_in_shipped_back",
         }
     }
@@ -118,6 +134,19 @@ impl Kind {
             "trade_in_offer_overridden" => Some(Kind::OfferRevised),
             "shipped_back" => Some(Kind::TradeInShippedBack),
             "refunded" => Some(Kind::TradeInPaid),
+            other => Self::from_timeline(other),
+        }
+    }
+
+    /// The message a row of a repair's timeline calls for: its grading is followed by the
+    /// quote's own message, and nothing of it is refunded.
+    pub fn from_repair_timeline(event_kind: &str) -> Option<Kind> {
+        match event_kind {
+            "unit_graded" | "refunded" => None,
+            "registered" => Some(Kind::RepairRegistered),
+            "repair_quoted" => Some(Kind::RepairQuoted),
+            "repair_accepted" => Some(Kind::RepairAccepted),
+            "repair_declined" => Some(Kind::RepairDeclined),
             other => Self::from_timeline(other),
         }
     }
@@ -388,6 +417,15 @@ mod tests {
         assert_eq!(trade_in("unit_received"), Some(Kind::Arrived));
         assert_eq!(trade_in("trade_in_offer"), None);
         assert_eq!(Kind::from_timeline("trade_in_counter_offer"), None);
+        let repair = Kind::from_repair_timeline;
+        assert_eq!(repair("registered"), Some(Kind::RepairRegistered));
+        assert_eq!(repair("repair_quoted"), Some(Kind::RepairQuoted));
+        assert_eq!(repair("repair_accepted"), Some(Kind::RepairAccepted));
+        assert_eq!(repair("repair_declined"), Some(Kind::RepairDeclined));
+        assert_eq!(repair("unit_received"), Some(Kind::Arrived));
+        assert_eq!(repair("unit_graded"), None);
+        assert_eq!(repair("repair_unpriced"), None);
+        assert_eq!(Kind::from_timeline("repair_quoted"), None);
         for k in Kind::ALL {
             assert_eq!(Kind::parse(k.as_str()), Some(k));
         }

@@ -64,6 +64,8 @@ pub struct PolicyConfig {
     pub method_fee_yen: MethodFees,
     /// What follows a trade-in's inspection (`[policy.trade_in]`).
     pub trade_in: TradeInTerms,
+    /// What follows a repair's inspection (`[policy.repair]`).
+    pub repair: RepairTerms,
 }
 
 /// Most days a customer may be given to answer a trade-in's counter-offer: a parcel held
@@ -88,6 +90,86 @@ impl Default for TradeInTerms {
             counter_offer_days: 7,
             default_after_deadline: AfterDeadline::Decline,
         }
+    }
+}
+
+/// Most days a customer may be given to answer a repair's quote (as for a counter-offer: the
+/// unit waits at the site meanwhile).
+pub const REPAIR_ANSWER_DAYS_MAX: u32 = 60;
+
+/// What follows a repair's inspection.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RepairTerms {
+    /// Days the customer has to accept or decline a repair's quote, from when it is made
+    /// (1..=`REPAIR_ANSWER_DAYS_MAX`; default 14).
+    pub answer_days: u32,
+    /// What an unanswered quote becomes at its deadline: `accept` (repaired and charged as
+    /// quoted) or `decline` (default: returned as it is, since nobody agreed to the charge).
+    pub default_after_deadline: AfterDeadline,
+    /// Parts and labour by defect code for every merchant, used where a merchant's own table
+    /// (`PUT /api/v1/merchants/{merchant}/repair/rates`) does not price a defect (default
+    /// none: every defect priced by the merchant, or by ops when it is not).
+    pub rates: Vec<RepairRate>,
+}
+
+impl Default for RepairTerms {
+    fn default() -> Self {
+        Self {
+            answer_days: 14,
+            default_after_deadline: AfterDeadline::Decline,
+            rates: Vec::new(),
+        }
+    }
+}
+
+impl RepairTerms {
+    /// The configured rates as the pricing reads them; a row that does not parse (refused
+    /// when the config is loaded) is left out.
+    pub fn rows(&self) -> Vec<modori_shared::repair::RateRow> {
+        self.rates.iter().filter_map(|r| r.row().ok()).collect()
+    }
+}
+
+/// One configured row of parts and labour: a defect code, on a `sku`, a `category`, or
+/// (neither) any product.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RepairRate {
+    pub defect: String,
+    #[serde(default)]
+    pub sku: Option<String>,
+    #[serde(default)]
+    pub category: Option<String>,
+    pub parts_yen: u64,
+    pub labour_yen: u64,
+}
+
+impl RepairRate {
+    /// The row, or which of its fields is wrong and why.
+    pub fn row(&self) -> Result<modori_shared::repair::RateRow, (&'static str, String)> {
+        use modori_shared::tradein::PriceKey;
+        let defect = modori_shared::domain::DefectCode::parse(&self.defect)
+            .map_err(|e| ("defect", e.to_string()))?;
+        let key = match (&self.sku, &self.category) {
+            (None, None) => None,
+            (Some(s), None) => Some(PriceKey::Sku(
+                modori_shared::domain::Sku::new(s.clone())
+                    .map_err(|e| ("sku", e.to_string()))?
+                    .to_string(),
+            )),
+            (None, Some(c)) => Some(PriceKey::Category(c.clone())),
+            (Some(_), Some(_)) => return Err(("sku", "name a sku or a category, not both".into())),
+        };
+        let row = modori_shared::repair::RateRow {
+            defect,
+            key,
+            parts_yen: self.parts_yen,
+            labour_yen: self.labour_yen,
+        };
+        modori_shared::repair::check_rates(std::slice::from_ref(&row))
+            .map_err(|(_, e)| ("parts_yen", e.to_string()))?;
+        Ok(row)
     }
 }
 
@@ -201,6 +283,7 @@ impl Default for PolicyConfig {
             return_cost_yen: ReturnCosts::default(),
             method_fee_yen: MethodFees::default(),
             trade_in: TradeInTerms::default(),
+            repair: RepairTerms::default(),
         }
     }
 }

@@ -60,6 +60,7 @@ pub mod portal;
 pub mod probe;
 pub mod quarantine;
 pub mod queued;
+pub mod repairs;
 pub mod reservations;
 pub mod return_list;
 pub mod returnless;

@@ -37,6 +37,7 @@ function show(r) {
   text("origin", r.origin);
   fill("routing", routingWords(r));
   showTradeIn(r.trade_in);
+  showRepair(r.repair);
   fill("line-rows", r.lines.map((l) => el("tr", {},
     el("td", { text: l.sku }), el("td", { class: "num", text: l.qty }), el("td", { text: l.reason ? wordsOr("reason." + l.reason, l.reason) : "–" }))));
   fill("unit-rows", r.units.length
@@ -78,6 +79,26 @@ function showTradeIn(ti) {
   text("trade-in", parts.join(" "));
   // Ops may override an offer made and not yet decided (`/api/v1/returns/{rma}/trade-in/override`).
   document.getElementById("override-form").hidden = !(ti.offer_yen !== null && ti.offer_yen !== undefined && !ti.decision);
+}
+
+/** A repair's fault, and its quote (or the defects waiting for a price) once graded. */
+function showRepair(rp) {
+  document.getElementById("repair-label").hidden = !rp;
+  document.getElementById("repair").hidden = !rp;
+  if (!rp) return;
+  const parts = [t("return.repair_fault", { fault: wordsOr("fault." + rp.fault, rp.fault), text: rp.fault_text || "–" })];
+  const defects = (list) => list.map((d) => wordsOr("defect." + d, d)).join(", ");
+  if (rp.unpriced.length) parts.push(t("return.repair_unpriced", { defects: defects(rp.unpriced) }));
+  if (rp.quote_yen !== null && rp.quote_yen !== undefined) {
+    parts.push(t("return.repair_quoted", { yen: fmtYen(rp.quote_yen), defects: rp.defects.length ? defects(rp.defects) : "–" }));
+  }
+  if (rp.decision === "accepted") {
+    parts.push(t("return.repair_accepted", { yen: fmtYen(rp.charge_yen) }));
+    if (rp.transfer_to) parts.push(t("return.repair_transfer", { site: rp.transfer_to }));
+  } else if (rp.decision === "declined") {
+    parts.push(t("return.repair_declined"));
+  }
+  text("repair", parts.join(" "));
 }
 
 async function load() {

@@ -10,6 +10,7 @@ pub mod exposition;
 pub mod geo;
 pub mod label;
 pub mod op;
+pub mod repair;
 pub mod station;
 pub mod sync;
 pub mod tradein;

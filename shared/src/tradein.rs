@@ -112,14 +112,19 @@ pub fn check_table(rows: &[PriceRow]) -> Result<(), (Option<usize>, PriceError)>
             return Err((Some(i), PriceError::TooHigh(row.price_yen)));
         }
         if let PriceKey::Category(c) = &row.key {
-            let allowed =
-                |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b);
-            if c.is_empty() || c.len() > CATEGORY_BYTES_MAX || !c.bytes().all(allowed) {
+            if !valid_category(c) {
                 return Err((Some(i), PriceError::BadCategory));
             }
         }
     }
     Ok(())
+}
+
+/// Whether `c` is shaped as a catalogue's category code (1 to [`CATEGORY_BYTES_MAX`] of
+/// a-z 0-9 _ -).
+pub fn valid_category(c: &str) -> bool {
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b);
+    !c.is_empty() && c.len() <= CATEGORY_BYTES_MAX && c.bytes().all(allowed)
 }
 
 /// The table with one row per SKU or category and grade: a later row for the same ones

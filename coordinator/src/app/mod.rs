@@ -17,6 +17,8 @@ pub mod portal;
 pub mod privacy;
 pub mod quarantine;
 pub mod register;
+pub mod repair;
+pub mod repair_answer;
 pub mod route;
 pub mod stock;
 pub mod totes;

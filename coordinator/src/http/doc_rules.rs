@@ -53,41 +53,54 @@ impl Modify for OriginFormsAreClosed {
     }
 }
 
-/// A trade-in price names a `sku` or a `category`, not both.
+/// A trade-in price and a repaired product name a `sku` or a `category`, not both; a repair
+/// rate names one of them or neither (any product), never both.
 pub struct PriceNamesOneKey;
+
+/// Bodies that name exactly one of `sku` and `category`.
+const ONE_KEY_BODIES: [&str; 2] = ["TradeInPrice", "RepairProduct"];
+/// Bodies that name at most one of them.
+const AT_MOST_ONE_KEY_BODIES: [&str; 1] = ["RepairRateBody"];
 
 impl Modify for PriceNamesOneKey {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let Some(components) = openapi.components.as_mut() else {
             return;
         };
-        let Some(body) = components.schemas.remove("TradeInPrice") else {
-            return;
-        };
+        let typed = |t: Type| ObjectBuilder::new().schema_type(SchemaType::Type(t));
         let names = |given: &str, absent: &str| {
             ObjectBuilder::new()
-                .property(
-                    given,
-                    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String)),
-                )
-                .property(
-                    absent,
-                    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null)),
-                )
+                .property(given, typed(Type::String))
+                .property(absent, typed(Type::Null))
                 .required(given)
                 .build()
         };
-        let one_key = OneOfBuilder::new()
-            .item(names("sku", "category"))
-            .item(names("category", "sku"))
+        let neither = ObjectBuilder::new()
+            .property("sku", typed(Type::Null))
+            .property("category", typed(Type::Null))
             .build();
-        let ruled = AllOfBuilder::new()
-            .item(body)
-            .item(Schema::OneOf(one_key))
-            .build();
-        components
-            .schemas
-            .insert("TradeInPrice".to_owned(), RefOr::T(Schema::AllOf(ruled)));
+        let bodies = ONE_KEY_BODIES
+            .iter()
+            .map(|b| (*b, false))
+            .chain(AT_MOST_ONE_KEY_BODIES.iter().map(|b| (*b, true)));
+        for (name, may_name_neither) in bodies {
+            let Some(body) = components.schemas.remove(name) else {
+                continue;
+            };
+            let mut keys = OneOfBuilder::new()
+                .item(names("sku", "category"))
+                .item(names("category", "sku"));
+            if may_name_neither {
+                keys = keys.item(neither.clone());
+            }
+            let ruled = AllOfBuilder::new()
+                .item(body)
+                .item(Schema::OneOf(keys.build()))
+                .build();
+            components
+                .schemas
+                .insert(name.to_owned(), RefOr::T(Schema::AllOf(ruled)));
+        }
     }
 }
 
@@ -151,6 +164,17 @@ mod tests {
             rule[1]["properties"]["category"]["type"], "string",
             "{price}"
         );
+    }
+
+    #[test]
+    fn a_repair_rate_names_a_sku_a_category_or_neither() {
+        let doc = serde_json::to_value(super::super::openapi()).expect("serialises");
+        let product = &doc["components"]["schemas"]["RepairProduct"]["allOf"][1]["oneOf"];
+        assert_eq!(product.as_array().map(Vec::len), Some(2), "{product}");
+        let rate = &doc["components"]["schemas"]["RepairRateBody"]["allOf"][1]["oneOf"];
+        assert_eq!(rate.as_array().map(Vec::len), Some(3), "{rate}");
+        assert_eq!(rate[2]["properties"]["sku"]["type"], "null", "{rate}");
+        assert!(rate[2]["required"].is_null(), "{rate}");
     }
 
     #[test]

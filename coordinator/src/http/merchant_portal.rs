@@ -140,6 +140,14 @@ pub struct TemplatesBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trade_in_registered: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_registered: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_quoted: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_accepted: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_declined: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     trade_in_shipped_back: Option<LanguagesBody>,
 }
 
@@ -191,6 +199,10 @@ impl TemplatesBody {
             Kind::TradeInPaid => &mut self.trade_in_paid,
             Kind::OfferRevised => &mut self.offer_revised,
             Kind::TradeInRegistered => &mut self.trade_in_registered,
+            Kind::RepairRegistered => &mut self.repair_registered,
+            Kind::RepairQuoted => &mut self.repair_quoted,
+            Kind::RepairAccepted => &mut self.repair_accepted,
+            Kind::RepairDeclined => &mut self.repair_declined,
             Kind::TradeInShippedBack => &mut self.trade_in_shipped_back,
         }
     }

@@ -34,6 +34,7 @@ pub(crate) mod page;
 pub mod portal;
 mod quarantine_page;
 mod receipt;
+mod repair;
 mod return_list;
 mod return_page;
 mod returns;
@@ -94,6 +95,7 @@ pub const ANOMALIES_LIST_MAX: usize = 500;
         (name = "stock", description = "Demand, rebalancing transfers, resale listings"),
         (name = "billing", description = "Per-merchant activity statements"),
         (name = "trade-in", description = "Trade-ins (買取): a merchant's prices by SKU or category and grade, and quotes from them"),
+        (name = "repair", description = "Repairs (修理): the products a merchant repairs, its parts-and-labour table by defect code, and repair requests quoted after inspection"),
     )
 )]
 struct ApiDoc;
@@ -156,6 +158,11 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(trade_in::send))
         .routes(routes!(trade_in::answer))
         .routes(routes!(trade_in::override_offer))
+        .routes(routes!(repair::get_products, repair::put_products))
+        .routes(routes!(repair::get_rates, repair::put_rates))
+        .routes(routes!(repair::create_repair))
+        .routes(routes!(repair::get_repair))
+        .routes(routes!(repair::answer))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(notifications::put_opt_out))

@@ -344,6 +344,21 @@ struct Decisions {
     sites: Vec<String>,
     /// When the return is a trade-in: its quote and where the offer stands.
     trade_in: Option<TradeInView>,
+    /// When the return is a repair: its fault and where its quote stands.
+    repair: Option<RepairView>,
+}
+
+/// A repair return's fault and quote, for the return's page.
+#[derive(Serialize)]
+struct RepairView {
+    fault: String,
+    fault_text: String,
+    defects: Vec<String>,
+    unpriced: Vec<String>,
+    quote_yen: Option<u64>,
+    decision: Option<String>,
+    charge_yen: Option<u64>,
+    transfer_to: Option<String>,
 }
 
 /// A trade-in return's quote and offer, for the return's page.
@@ -369,9 +384,10 @@ async fn decisions(
     let rma = modori_shared::domain::RmaId::new(rma.trim())
         .map_err(|e| ApiError::invalid_path("rma", e))?;
     let r = rma.clone();
-    let (found, units, candidates, trade_in) = ctx
+    let (found, units, candidates, trade_in, repair) = ctx
         .db
         .call(move |c| {
+            let repair = crate::store::repairs::of_return(c, r.as_str())?;
             let trade_in = match crate::store::trade_in_returns::of_return(c, r.as_str())? {
                 Some(t) => crate::store::trade_in::quote_by_id(c, &t.quote_id)?.map(|q| (t, q)),
                 None => None,
@@ -381,6 +397,7 @@ async fn decisions(
                 queries::units_of_return(c, r.as_str(), DECISION_UNITS_MAX)?,
                 crate::store::commerce::decisions(c, &r)?.candidates,
                 trade_in,
+                repair,
             ))
         })
         .await?;
@@ -429,6 +446,21 @@ async fn decisions(
             counter_offer: t.offer.is_some_and(|o| o.counter),
             decision: t.decision.map(|(d, _, _)| d.as_str().to_owned()),
             payout_yen: t.payout_yen,
+        }),
+        repair: repair.map(|p| {
+            let names = |d: &[modori_shared::domain::DefectCode]| {
+                d.iter().map(|d| d.as_str().to_owned()).collect()
+            };
+            RepairView {
+                fault: p.request.fault.as_str().to_owned(),
+                fault_text: p.request.fault_text,
+                defects: names(p.defects.as_deref().unwrap_or_default()),
+                unpriced: names(&p.unpriced),
+                quote_yen: p.quote.map(|q| q.total_yen),
+                decision: p.decision.map(|(d, _, _)| d.as_str().to_owned()),
+                charge_yen: p.charge_yen,
+                transfer_to: p.transfer_to,
+            }
         }),
     }))
 }

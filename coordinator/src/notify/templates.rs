@@ -134,6 +134,38 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "{merchant}: we revised our offer for your trade-in",
             "We reviewed our offer for the item you sent (number {rma}) and revised it. Please see the new amount on the page below and accept or decline it by the deadline shown there. If you decline, we send the item back free of charge.",
         ),
+        (Language::Ja, Kind::RepairRegistered) => (
+            "【{merchant}】修理のお申し込みを受け付けました",
+            "{merchant}の修理をご利用いただきありがとうございます。\n修理のお申し込み（受付番号 {rma}）を受け付けました。商品をお送りください。到着後に検品し、修理の見積もりをお知らせします。",
+        ),
+        (Language::Ja, Kind::RepairQuoted) => (
+            "【{merchant}】修理のお見積もりをお知らせします",
+            "お送りいただいた商品（受付番号 {rma}）を検品し、修理のお見積もりを作成しました。下記のページで部品代と作業代をご確認のうえ、期限までに修理するかどうかをお選びください。お断りの場合は商品をそのままお返しします。",
+        ),
+        (Language::Ja, Kind::RepairAccepted) => (
+            "【{merchant}】修理を承りました",
+            "お送りいただいた商品（受付番号 {rma}）の修理を、お見積もりの金額で承りました。修理の進み具合は下記のページでご確認いただけます。",
+        ),
+        (Language::Ja, Kind::RepairDeclined) => (
+            "【{merchant}】修理はお断りとなりました",
+            "お送りいただいた商品（受付番号 {rma}）の修理はお断りとなりました。商品は修理せずにそのままお返しします。",
+        ),
+        (Language::En, Kind::RepairRegistered) => (
+            "{merchant}: we have your repair request",
+            "Thank you for choosing {merchant} for your repair.\nYour repair {rma} is registered. Please send the item; once it is inspected we send you a quote.",
+        ),
+        (Language::En, Kind::RepairQuoted) => (
+            "{merchant}: your repair quote",
+            "We inspected the item you sent (number {rma}) and quoted its repair. Please see the parts and labour on the page below and tell us by the deadline shown there whether to repair it. If you decline, we send the item back as it is.",
+        ),
+        (Language::En, Kind::RepairAccepted) => (
+            "{merchant}: your repair is under way",
+            "You accepted the quote for the item you sent (number {rma}): we repair it at the quoted price. See how it stands on the page below.",
+        ),
+        (Language::En, Kind::RepairDeclined) => (
+            "{merchant}: your repair was declined",
+            "The repair of the item you sent (number {rma}) was declined. We send the item back to you as it is.",
+        ),
         (Language::En, Kind::Delayed) => (
             "{merchant}: your return is taking longer than usual",
             "Your return {rma} is taking longer than usual. We are sorry for the wait.",

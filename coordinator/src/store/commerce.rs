@@ -218,7 +218,8 @@ pub const REFUNDS_PER_PASS_MAX: usize = 256;
 
 /// Computes the refund of every received return whose units are all graded: each unit's
 /// price by its grade's share, less the fee, plus the store-credit bonus; a trade-in's offer
-/// instead (`trade_in_returns::offer_graded`). Returns how many.
+/// instead (`trade_in_returns::offer_graded`), a repair's quote (`repairs::quote_graded`).
+/// Returns how many.
 pub fn compute_refunds(
     conn: &mut Connection,
     config: &PolicyConfig,
@@ -233,6 +234,7 @@ pub fn compute_refunds(
              WHERE r.status = 'received' AND r.refund_yen IS NULL
                AND COALESCE(r.resolution, 'refund') != 'exchange'
                AND NOT EXISTS (SELECT 1 FROM trade_in_returns t WHERE t.rma = r.rma)
+               AND NOT EXISTS (SELECT 1 FROM repairs p WHERE p.rma = r.rma)
                AND EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.state != 'voided')
                AND NOT EXISTS (SELECT 1 FROM units u WHERE u.rma = r.rma AND u.state != 'voided'
                                AND u.grade IS NULL)
@@ -288,8 +290,10 @@ pub fn compute_refunds(
     }
     // A trade-in is paid what its grade is offered, not refunded.
     let n_offered = super::trade_in_returns::offer_graded(&tx, &config.trade_in, now_ms)?;
+    // A repair is quoted from its defects, not refunded.
+    let n_quoted = super::repairs::quote_graded(&tx, &config.repair, now_ms)?;
     tx.commit()?;
-    Ok(n + n_offered)
+    Ok(n + n_offered + n_quoted)
 }
 
 /// The merchant confirms the refund was paid.

@@ -13,7 +13,7 @@ const JST_OFFSET_MS: i64 = 9 * 3_600_000;
 
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 72] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 80] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -113,6 +113,14 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 72] = [
     ),
     ("trade_in_declined", &[]),
     ("trade_in_declined_at_deadline", &[]),
+    ("repair_quoted", &["amount_yen", "deadline", "defects"]),
+    ("repair_unpriced", &["defects"]),
+    ("repair_accepted", &["amount_yen"]),
+    ("repair_accepted_transfer", &["amount_yen", "to"]),
+    ("repair_accepted_nowhere", &["amount_yen"]),
+    ("repair_accepted_at_deadline", &["amount_yen"]),
+    ("repair_declined", &[]),
+    ("repair_declined_at_deadline", &[]),
 ];
 
 pub const MIGRATION: &str = r#"
@@ -677,6 +685,84 @@ impl Detail {
             Self::simple(
                 "trade_in_declined",
                 "declined: the item is to be sent back to the customer",
+            )
+        }
+    }
+
+    /// A repair quoted from the defects found, to be answered by `deadline_ms`.
+    pub fn repair_quoted(amount_yen: u64, defects: &str, deadline_ms: i64) -> Self {
+        let deadline = chrono::DateTime::from_timestamp_millis(deadline_ms + JST_OFFSET_MS)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M JST").to_string());
+        let found = if defects.is_empty() { "none" } else { defects };
+        let english = format!(
+            "repair quoted at {amount_yen} yen for the defects found ({found}), to be answered \
+             by {deadline}"
+        );
+        let params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("defects", found.to_owned()),
+            ("deadline", deadline),
+        ];
+        Self::coded("repair_quoted", params, english)
+    }
+
+    /// A repair not quoted: no table prices these defects (comma-separated), for ops to price.
+    pub fn repair_unpriced(defects: &str) -> Self {
+        let english = format!(
+            "repair not quoted: no price for {defects}; ops to set one in the repair rates"
+        );
+        Self::coded(
+            "repair_unpriced",
+            vec![("defects", defects.to_owned())],
+            english,
+        )
+    }
+
+    /// A repair's quote accepted: its charge, and where the unit goes (`None`: it stays, its
+    /// site refurbishes; `Some(None)`: no site of the fleet refurbishes).
+    pub fn repair_accepted(amount_yen: u64, at_deadline: bool, to: Option<Option<&str>>) -> Self {
+        let amount = ("amount_yen", amount_yen.to_string());
+        match (at_deadline, to) {
+            (true, _) => Self::coded(
+                "repair_accepted_at_deadline",
+                vec![amount],
+                format!("unanswered at the deadline, accepted: repair charge of {amount_yen} yen"),
+            ),
+            (false, None) => Self::coded(
+                "repair_accepted",
+                vec![amount],
+                format!("accepted: repair charge of {amount_yen} yen, repaired at this site"),
+            ),
+            (false, Some(Some(to))) => Self::coded(
+                "repair_accepted_transfer",
+                vec![amount, ("to", to.to_owned())],
+                format!(
+                    "accepted: repair charge of {amount_yen} yen; transferred to {to}, which \
+                     refurbishes"
+                ),
+            ),
+            (false, Some(None)) => Self::coded(
+                "repair_accepted_nowhere",
+                vec![amount],
+                format!(
+                    "accepted: repair charge of {amount_yen} yen; no site of the fleet \
+                     refurbishes, for ops to arrange"
+                ),
+            ),
+        }
+    }
+
+    /// A repair's quote declined: the item goes back as it is.
+    pub fn repair_declined(at_deadline: bool) -> Self {
+        if at_deadline {
+            Self::simple(
+                "repair_declined_at_deadline",
+                "unanswered at the deadline: declined, to be returned to the customer as it is",
+            )
+        } else {
+            Self::simple(
+                "repair_declined",
+                "declined: to be returned to the customer as it is",
             )
         }
     }

@@ -36,7 +36,7 @@ fn is_closed(status: &str) -> bool {
 }
 
 /// Every kind of row a return's timeline holds: what the pages must have words for.
-pub const TIMELINE_KINDS: [&str; 32] = [
+pub const TIMELINE_KINDS: [&str; 36] = [
     "registered",
     "resolution_chosen",
     "unit_matched",
@@ -68,6 +68,10 @@ pub const TIMELINE_KINDS: [&str; 32] = [
     "trade_in_accepted",
     "trade_in_declined",
     "trade_in_offer_overridden",
+    "repair_quoted",
+    "repair_unpriced",
+    "repair_accepted",
+    "repair_declined",
     "shipped_back",
 ];
 

@@ -74,11 +74,13 @@ pub fn list_pending(
     in_transaction(conn, |tx| {
         // A traded-in unit is the customer's until they accept the offer: not listed while
         // the offer waits for an answer, nor after it was declined (it goes back to them).
+        // A repaired one is always the customer's.
         let pending: Vec<String> = tx.map_rows(
             "SELECT lpn FROM units WHERE state = 'placed:resale'
                AND lpn NOT IN (SELECT lpn FROM listings)
                AND NOT EXISTS (SELECT 1 FROM trade_in_returns t WHERE t.rma = units.rma
                                  AND (t.decision IS NULL OR t.decision <> 'accepted'))
+               AND NOT EXISTS (SELECT 1 FROM repairs p WHERE p.rma = units.rma)
              LIMIT ?1",
             &[&to_i64(LISTINGS_PER_PASS_MAX as u64)],
             |r| r.get(0),

@@ -97,22 +97,32 @@ pub fn queue_from_timeline(
 ) -> Result<(usize, usize), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let from = marks(&tx)?.last_event_id;
-    let rows: Vec<(i64, String, String, bool, bool)> = {
+    let rows: Vec<(i64, String, String, bool, bool, bool)> = {
         let mut stmt = tx.prepare_cached(&format!(
             "SELECT e.id, e.rma, e.kind,
                     EXISTS (SELECT 1 FROM returns r WHERE r.rma = e.rma AND {HAS_CONTACT}),
-                    EXISTS (SELECT 1 FROM trade_in_returns t WHERE t.rma = e.rma)
+                    EXISTS (SELECT 1 FROM trade_in_returns t WHERE t.rma = e.rma),
+                    EXISTS (SELECT 1 FROM repairs p WHERE p.rma = e.rma)
              FROM return_events e WHERE e.id > ?1 ORDER BY e.id LIMIT ?2"
         ))?;
         let rows = stmt.query_map(params![from, to_i64(batch_max as u64)], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
         })?;
         rows.collect::<Result<_, _>>()?
     };
     let mut n = 0;
-    for (id, rma, kind, reachable, trade_in) in &rows {
+    for (id, rma, kind, reachable, trade_in, repair) in &rows {
         let kind = if *trade_in {
             Kind::from_trade_in_timeline(kind)
+        } else if *repair {
+            Kind::from_repair_timeline(kind)
         } else {
             Kind::from_timeline(kind)
         };

@@ -940,6 +940,12 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::leases::MIGRATION,
         postgres: super::leases::MIGRATION_PG,
     },
+    // Repairs: the products each merchant repairs, its parts-and-labour table, and each
+    // repair request with its quote (store/repairs.rs).
+    Migration {
+        sqlite: super::repairs::MIGRATION,
+        postgres: super::repairs::MIGRATION_PG,
+    },
     // Units sent back to the customer of their return (store/ship_backs.rs).
     Migration {
         sqlite: super::ship_backs::MIGRATION,

@@ -9,6 +9,7 @@
 mod label;
 mod photos;
 pub(crate) mod render;
+mod repair;
 mod scan;
 mod trade_in;
 mod upload;
@@ -69,6 +70,7 @@ pub fn router() -> Router<Arc<Ctx>> {
         .merge(photos::router())
         .merge(label::router())
         .merge(trade_in::router())
+        .merge(repair::router())
 }
 
 /// The client's address as the listener saw it; the unspecified address when the router runs
@@ -489,6 +491,18 @@ async fn status(
     let (trade_in, csrf) = trade_in::status_section(&ctx, &merchant, &ret.rma, lang, &path)
         .await?
         .unwrap_or_default();
+    let (repair, repair_csrf) = repair::status_section(&ctx, &merchant, &ret.rma, lang, &path)
+        .await?
+        .unwrap_or_default();
+    // A return is a trade-in or a repair, never both: one form at most.
+    let csrf = csrf.or(repair_csrf);
+    let about = if !trade_in.is_empty() {
+        render::StatusOf::TradeIn(&trade_in)
+    } else if !repair.is_empty() {
+        render::StatusOf::Repair(&repair)
+    } else {
+        render::StatusOf::Return
+    };
     let page = portal_page(
         StatusCode::OK,
         render::status_page(
@@ -498,7 +512,7 @@ async fn status(
             &events,
             &path,
             pickup.as_ref().map(|(d, s)| (*d, s.as_str())),
-            &trade_in,
+            about,
         ),
     );
     Ok(match csrf {

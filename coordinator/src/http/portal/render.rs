@@ -1059,6 +1059,15 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
             "買取はお断りとなりました（商品は返送されます）",
             "The offer was declined (the item is to be returned to you)",
         ),
+        "repair_quoted" => lang.pick(
+            "修理の見積もりをお知らせしました",
+            "We sent you the repair quote",
+        ),
+        "repair_accepted" => lang.pick("修理を承りました", "Your repair was agreed"),
+        "repair_declined" => lang.pick(
+            "修理はお断りとなりました（商品はそのまま返送されます）",
+            "The repair was declined (the item is to be returned as it is)",
+        ),
         "shipped_back" => lang.pick(
             "商品をお客様へ返送しました",
             "Your item was sent back to you",
@@ -1072,6 +1081,14 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
     })
 }
 
+/// What a status page is about: a plain return, or a trade-in or a repair with the part of
+/// the page only it has.
+pub enum StatusOf<'a> {
+    Return,
+    TradeIn(&'a str),
+    Repair(&'a str),
+}
+
 /// A return's status page: what happened to it, in the customer's words and Japan time,
 /// newest last.
 pub fn status_page(
@@ -1081,7 +1098,7 @@ pub fn status_page(
     events: &[(String, i64)],
     self_path: &str,
     pickup: Option<(NaiveDate, &str)>,
-    trade_in: &str,
+    about: StatusOf<'_>,
 ) -> String {
     let foot = page_foot(lang, Some(brand.id.as_str()));
     let pickup = pickup.map_or_else(String::new, |(date, slot)| {
@@ -1102,22 +1119,30 @@ pub fn status_page(
             html_escape(words)
         ));
     }
-    // A trade-in travels as a return, but its owner sold it: the page says so.
-    let (title, heading, number) = if trade_in.is_empty() {
-        (
+    // A trade-in or a repair travels as a return, but its owner sold it or wants it back
+    // mended: the page says so.
+    let (title, heading, number, section) = match about {
+        StatusOf::Return => (
             lang.pick("返品の状況", "Your return"),
             lang.pick("返品の状況", "Where your return stands"),
             lang.pick("返品番号", "Return number"),
-        )
-    } else {
-        (
+            "",
+        ),
+        StatusOf::TradeIn(section) => (
             lang.pick("買取の状況", "Your trade-in"),
             lang.pick("買取の状況", "Where your trade-in stands"),
             lang.pick("受付番号", "Trade-in number"),
-        )
+            section,
+        ),
+        StatusOf::Repair(section) => (
+            lang.pick("修理の状況", "Your repair"),
+            lang.pick("修理の状況", "Where your repair stands"),
+            lang.pick("受付番号", "Repair number"),
+            section,
+        ),
     };
     format!(
-        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}{trade_in}<ol class=\"timeline\">{items}</ol>{}{}{foot}",
+        "{}{}<h1>{}</h1><p>{} {}</p>{pickup}{section}<ol class=\"timeline\">{items}</ol>{}{}{foot}",
         head(lang, title),
         banner(brand, lang, self_path),
         heading,

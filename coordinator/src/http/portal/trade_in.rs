@@ -42,7 +42,7 @@ pub fn router() -> Router<Arc<Ctx>> {
 }
 
 /// The ways a portal customer sends a trade-in: handed in at a counter, no pickup to book.
-const SEND_METHODS: [&str; 2] = ["konbini_dropoff", "store_dropoff"];
+pub(super) const SEND_METHODS: [&str; 2] = ["konbini_dropoff", "store_dropoff"];
 
 /// The conditions a customer chooses from, best first, with what each means.
 fn conditions(lang: Lang) -> [(Condition, &'static str, &'static str); 5] {
