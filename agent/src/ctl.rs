@@ -14,7 +14,7 @@ use tracing::warn;
 
 use modori_shared::barcode;
 use modori_shared::domain::{Bin, Departure, Disposition, Grade, Lpn, RmaId, SiteId, Sku};
-use modori_shared::station::{Effect, Lookup};
+use modori_shared::station::{way_out, Effect, Lookup};
 use modori_shared::wire::payload::{OPERATOR_LEN_MAX, PARCEL_REF_LEN_MAX};
 
 use crate::stations::render_label;
@@ -80,8 +80,9 @@ pub enum CtlRequest {
         #[arg(long)]
         operator: String,
     },
-    /// A disposed unit leaves the site: to another site with `--to`, otherwise to the vendor,
-    /// recycler or disposal its disposition names.
+    /// A disposed unit leaves the site: to another site with `--to`, otherwise back to its
+    /// customer when a ship-back is ordered, to the site a transfer order names, or to the
+    /// vendor, recycler or disposal its disposition names.
     Ship {
         lpn: String,
         #[serde(default)]
@@ -303,19 +304,21 @@ async fn execute(request: CtlRequest, agent: &AgentHandle) -> Result<serde_json:
                     to: SiteId::new(to).map_err(|e| e.to_string())?,
                 },
                 None => {
-                    let unit = agent
+                    let (unit, way) = agent
                         .db()
                         .call({
                             let lpn = lpn.clone();
-                            move |c| Ok::<_, StoreError>(SiteLookup(c).unit(&lpn))
+                            move |c| {
+                                let site = SiteLookup(c);
+                                let unit = site.unit(&lpn);
+                                let way = unit.as_ref().and_then(|u| way_out(&site, u));
+                                Ok::<_, StoreError>((unit, way))
+                            }
                         })
                         .await
-                        .map_err(|e| e.to_string())?
-                        .ok_or_else(|| format!("unknown unit {lpn}"))?;
-                    unit.state
-                        .disposition()
-                        .and_then(Departure::for_disposition)
-                        .ok_or_else(|| {
+                        .map_err(|e| e.to_string())?;
+                    let unit = unit.ok_or_else(|| format!("unknown unit {lpn}"))?;
+                    way.ok_or_else(|| {
                             format!(
                                 "{lpn} ({}) stays at the site: put it away, or ship it --to another site",
                                 unit.state.encode()

@@ -280,6 +280,7 @@ pub fn render_label(
         } => zpl::disposition_label(media, lpn, *disposition, zone, site),
         LabelData::Transfer { lpn, sku, to } => zpl::unit_transfer_label(media, lpn, sku, site, to),
         LabelData::Exchange { lpn, sku, rma } => zpl::exchange_label(media, lpn, sku, rma, site),
+        LabelData::ShipBack { lpn, sku, rma } => zpl::ship_back_label(media, lpn, sku, rma, site),
     }
 }
 

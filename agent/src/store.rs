@@ -212,6 +212,18 @@ pub fn migrations() -> Migrations<'static> {
         ALTER TABLE retired_outbox ADD COLUMN created_ms INTEGER NOT NULL DEFAULT 0;
         "#,
         ),
+        // Units the coordinator ordered back to the customer of their return: one order per
+        // unit, kept with the time it left.
+        M::up(
+            r#"
+        CREATE TABLE ship_backs (
+            lpn        TEXT PRIMARY KEY,
+            rma        TEXT NOT NULL,
+            created_ms INTEGER NOT NULL,
+            shipped_ms INTEGER
+        ) STRICT;
+        "#,
+        ),
     ])
 }
 
@@ -804,6 +816,7 @@ fn apply_command(
                 params![rma.as_str(), sku.as_str(), now_ms],
             )?;
         }
+        CommandBody::ShipBack { lpn, rma } => crate::work::order_ship_back(tx, &lpn, &rma, now_ms)?,
         CommandBody::WithdrawExpectedReturn { rma } => withdraw_expected(tx, &rma, now_ms)?,
         CommandBody::ReturnTracking { rma, tracking } => {
             tx.execute(
@@ -907,6 +920,50 @@ pub(crate) mod tests {
         let (mut conn, _) = open();
         let err = init(&mut conn, &SiteId::new("sendai").unwrap()).unwrap_err();
         assert!(err.to_string().contains("nagoya"), "{err}");
+    }
+
+    #[test]
+    fn a_command_newer_than_this_build_is_recorded_as_undecodable_and_the_stream_goes_on() {
+        let (mut conn, _) = open();
+        let ship_back = CommandBody::ShipBack {
+            lpn: modori_shared::domain::Lpn::new("LPN-1").unwrap(),
+            rma: RmaId::new("RMA-1").unwrap(),
+        };
+        let known = payload::encode_command(&ship_back).unwrap();
+        // The next variant index after the last this build knows: to this build what a
+        // ship-back is to an agent built before it.
+        let mut newer = known.clone();
+        newer[1] += 1;
+        let batch = vec![
+            Sequenced {
+                seq: 1,
+                payload: newer,
+            },
+            Sequenced {
+                seq: 2,
+                payload: known,
+            },
+        ];
+        let receiver = Receiver::new(Epoch(5), 0);
+        let plan = receiver.plan(&batch, |_| None);
+        let rejected = apply_commands(&mut conn, Epoch(5), &batch, &plan, 1).unwrap();
+        assert_eq!(
+            rejected.iter().map(|(seq, _)| *seq).collect::<Vec<_>>(),
+            [1]
+        );
+        let kinds: Vec<String> = conn
+            .prepare("SELECT kind FROM applied_commands ORDER BY seq")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(kinds, ["undecodable", "ship_back"]);
+        assert_eq!(snapshot(&conn).unwrap().command_applied_seq, 2);
+        assert_eq!(
+            count(&conn, "SELECT COUNT(*) FROM ship_backs WHERE rma = 'RMA-1'").unwrap(),
+            1
+        );
     }
 
     #[test]

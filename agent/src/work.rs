@@ -138,7 +138,7 @@ fn audit_fields(body: &OpBody) -> (Option<String>, Option<String>, String) {
         } => (
             Some(lpn.to_string()),
             match departure {
-                Departure::Exchange { rma } => Some(rma.to_string()),
+                Departure::Exchange { rma } | Departure::ToCustomer { rma } => Some(rma.to_string()),
                 _ => None,
             },
             match tracking {
@@ -220,6 +220,8 @@ pub enum LabelData {
     Transfer { lpn: Lpn, sku: Sku, to: SiteId },
     /// Stuck on the replacement shipped for an exchange.
     Exchange { lpn: Lpn, sku: Sku, rma: RmaId },
+    /// Stuck on a unit sent back to the customer of its return.
+    ShipBack { lpn: Lpn, sku: Sku, rma: RmaId },
 }
 
 /// Records one station effect in one transaction.
@@ -652,6 +654,26 @@ fn depart(
 ) -> Result<Recorded, StoreError> {
     let unit = unit_row(tx, lpn)?;
     let departed = unit.view.state.depart(lpn, departure)?;
+    let ordered_back = ship_back(tx, lpn)?;
+    match (&ordered_back, departure) {
+        (Some(ordered), Departure::ToCustomer { rma }) if ordered != rma => {
+            return Err(StoreError::Refused(format!(
+                "{lpn} goes back to the customer of {ordered}, not of {rma}"
+            )));
+        }
+        (None, Departure::ToCustomer { rma }) => {
+            return Err(StoreError::Refused(format!(
+                "{lpn} is not ordered back to the customer of {rma} from here"
+            )));
+        }
+        (Some(ordered), other) if !matches!(other, Departure::ToCustomer { .. }) => {
+            return Err(StoreError::Refused(format!(
+                "{lpn} goes back to the customer of {ordered}: ship it back, not as {}",
+                other.name()
+            )));
+        }
+        _ => {}
+    }
     let label = match departure {
         Departure::Transfer { to } => {
             if to == site {
@@ -681,6 +703,17 @@ fn depart(
                 params![rma.as_str(), lpn.as_str()],
             )?;
             Some(LabelData::Exchange {
+                lpn: lpn.clone(),
+                sku: unit.view.sku.clone(),
+                rma: rma.clone(),
+            })
+        }
+        Departure::ToCustomer { rma } => {
+            tx.execute(
+                "UPDATE ship_backs SET shipped_ms = ?2 WHERE lpn = ?1",
+                params![lpn.as_str(), now_ms],
+            )?;
+            Some(LabelData::ShipBack {
                 lpn: lpn.clone(),
                 sku: unit.view.sku.clone(),
                 rma: rma.clone(),
@@ -979,6 +1012,10 @@ impl Lookup for SiteLookup<'_> {
         exchange_order(self.0, rma).ok().flatten()
     }
 
+    fn ship_back(&self, lpn: &Lpn) -> Option<RmaId> {
+        ship_back(self.0, lpn).ok().flatten()
+    }
+
     fn expected_tote(&self, tote: &ToteId) -> Option<Vec<ExpectedParcel>> {
         expected_tote(self.0, tote).ok().flatten()
     }
@@ -1059,6 +1096,52 @@ fn transfer_order(conn: &Connection, lpn: &Lpn) -> Result<Option<SiteId>, StoreE
         )
         .optional()?;
     Ok(to.map(SiteId::new).transpose()?)
+}
+
+/// The coordinator orders `lpn` back to the customer of `rma`. The order supersedes the
+/// unit's disposition and any transfer ordered before: the unit may still be disposed of and
+/// held in a bin, but it leaves only by its ship-back (see `depart`). Ordered once per unit;
+/// the same order again changes nothing.
+pub fn order_ship_back(
+    tx: &Transaction<'_>,
+    lpn: &Lpn,
+    rma: &RmaId,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    let n = tx.execute(
+        "INSERT INTO ship_backs (lpn, rma, created_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (lpn) DO NOTHING",
+        params![lpn.as_str(), rma.as_str(), now_ms],
+    )?;
+    let detail = match find_unit(tx, lpn)? {
+        _ if n == 0 => "ship-back ordered again: the first order stands".to_owned(),
+        Some(unit) if matches!(unit.view.state, UnitState::Departed(_)) => {
+            "ship-back ordered, but the unit already left this site".to_owned()
+        }
+        Some(unit) => {
+            tx.execute("DELETE FROM transfer_orders WHERE lpn = ?1", [lpn.as_str()])?;
+            format!("ship-back ordered: unit is {}", unit.view.state.encode())
+        }
+        None => "ship-back ordered, but no such unit here".to_owned(),
+    };
+    tx.execute(
+        "INSERT INTO audit (lpn, rma, action, detail, operator, station, at_ms)
+         VALUES (?1, ?2, 'ship_back_ordered', ?3, ?4, ?4, ?5)",
+        params![lpn.as_str(), rma.as_str(), detail, COORDINATOR, now_ms],
+    )?;
+    Ok(())
+}
+
+/// The return whose customer `lpn` goes back to, while it has not left.
+fn ship_back(conn: &Connection, lpn: &Lpn) -> Result<Option<RmaId>, StoreError> {
+    let rma: Option<String> = conn
+        .query_row(
+            "SELECT rma FROM ship_backs WHERE lpn = ?1 AND shipped_ms IS NULL",
+            [lpn.as_str()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(rma.map(RmaId::new).transpose()?)
 }
 
 /// The SKU an exchange asks this site to ship, while it is not shipped.
@@ -1582,6 +1665,57 @@ mod tests {
         let shipped = record(&mut conn, &site, &who(), &ship(&tee), 42).unwrap();
         assert!(matches!(shipped.label, Some(LabelData::Exchange { .. })));
         assert_eq!(SiteLookup(&conn).exchange_order(&rma), None, "shipped once");
+    }
+
+    #[test]
+    fn a_unit_ordered_back_to_its_customer_leaves_only_that_way_once() {
+        let (mut conn, site) = open();
+        let lpn = disposed(&mut conn, &site, "TEE", Disposition::Recycle);
+        let rma = RmaId::new("RMA-9").unwrap();
+        let other = RmaId::new("RMA-8").unwrap();
+        let ship = |departure: Departure| Effect::Depart {
+            lpn: lpn.clone(),
+            departure,
+            tracking: Some("123456789013".into()),
+        };
+        let back = |rma: &RmaId| Departure::ToCustomer { rma: rma.clone() };
+        let err = record(&mut conn, &site, &who(), &ship(back(&rma)), 40).unwrap_err();
+        assert!(err.to_string().contains("not ordered back"), "{err}");
+        let order = |conn: &mut Connection, rma: &RmaId, at_ms| {
+            let tx = conn.transaction().unwrap();
+            order_ship_back(&tx, &lpn, rma, at_ms).unwrap();
+            tx.commit().unwrap();
+        };
+        order(&mut conn, &rma, 41);
+        // A second order (a replayed or repeated command) does not replace the first.
+        order(&mut conn, &other, 42);
+        assert_eq!(SiteLookup(&conn).ship_back(&lpn), Some(rma.clone()));
+        // Superseded: its disposition's way out (and any other) is refused from now on.
+        let err = record(&mut conn, &site, &who(), &ship(Departure::Recycler), 43).unwrap_err();
+        assert!(err.to_string().contains("ship it back"), "{err}");
+        let err = record(&mut conn, &site, &who(), &ship(back(&other)), 44).unwrap_err();
+        assert!(err.to_string().contains("not of RMA-8"), "{err}");
+        let before = ops_since(&conn, 0).len();
+        let shipped = record(&mut conn, &site, &who(), &ship(back(&rma)), 45).unwrap();
+        assert_eq!(
+            shipped.label,
+            Some(LabelData::ShipBack {
+                lpn: lpn.clone(),
+                sku: Sku::new("TEE").unwrap(),
+                rma: rma.clone()
+            })
+        );
+        assert_eq!(
+            ops_since(&conn, 0)[before..],
+            [OpBody::UnitDeparted {
+                lpn: lpn.clone(),
+                departure: back(&rma),
+                tracking: Some("123456789013".into()),
+            }]
+        );
+        assert_eq!(SiteLookup(&conn).ship_back(&lpn), None, "shipped once");
+        let err = record(&mut conn, &site, &who(), &ship(back(&rma)), 46).unwrap_err();
+        assert!(err.to_string().contains("departed"), "{err}");
     }
 
     #[test]

@@ -47,9 +47,9 @@ pub struct MerchantEntry {
 #[serde(deny_unknown_fields)]
 pub struct TemplateEntry {
     /// `registered`, `dropped_off`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped`,
-    /// `delayed`, or a trade-in's `counter_offer`, `trade_in_accepted`, `trade_in_declined` or
-    /// `trade_in_paid`, or a repair's `repair_registered`, `repair_quoted`, `repair_accepted`
-    /// or `repair_declined`.
+    /// `delayed`, or a trade-in's `counter_offer`, `trade_in_accepted`, `trade_in_declined`,
+    /// `trade_in_shipped_back` or `trade_in_paid`, or a repair's `repair_registered`,
+    /// `repair_quoted`, `repair_accepted` or `repair_declined`.
     pub event: String,
     /// `ja` or `en`.
     pub language: String,

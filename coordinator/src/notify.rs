@@ -56,10 +56,12 @@ pub enum Kind {
     RepairAccepted,
     /// A repair's quote declined: the item is to go back as it is.
     RepairDeclined,
+    /// A declined trade-in's item left its site on its way back to the customer.
+    TradeInShippedBack,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 17] = [
+    pub const ALL: [Kind; 18] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -77,6 +79,7 @@ impl Kind {
         Kind::RepairQuoted,
         Kind::RepairAccepted,
         Kind::RepairDeclined,
+        Kind::TradeInShippedBack,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -98,6 +101,7 @@ impl Kind {
             Kind::RepairQuoted => "repair_quoted",
             Kind::RepairAccepted => "repair_accepted",
             Kind::RepairDeclined => "repair_declined",
+            Kind::TradeInShippedBack => "trade_in_shipped_back",
         }
     }
 
@@ -128,6 +132,7 @@ impl Kind {
             "trade_in_accepted" => Some(Kind::TradeInAccepted),
             "trade_in_declined" => Some(Kind::TradeInDeclined),
             "trade_in_offer_overridden" => Some(Kind::OfferRevised),
+            "shipped_back" => Some(Kind::TradeInShippedBack),
             "refunded" => Some(Kind::TradeInPaid),
             other => Self::from_timeline(other),
         }
@@ -408,6 +413,7 @@ mod tests {
         assert_eq!(trade_in("trade_in_counter_offer"), Some(Kind::CounterOffer));
         assert_eq!(trade_in("trade_in_accepted"), Some(Kind::TradeInAccepted));
         assert_eq!(trade_in("trade_in_declined"), Some(Kind::TradeInDeclined));
+        assert_eq!(trade_in("shipped_back"), Some(Kind::TradeInShippedBack));
         assert_eq!(trade_in("unit_received"), Some(Kind::Arrived));
         assert_eq!(trade_in("trade_in_offer"), None);
         assert_eq!(Kind::from_timeline("trade_in_counter_offer"), None);

@@ -67,6 +67,7 @@ pub mod returnless;
 pub mod rules;
 pub mod runs;
 pub mod sessions;
+pub mod ship_backs;
 pub mod site_activity;
 pub mod sql;
 pub mod stock;

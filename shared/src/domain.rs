@@ -425,6 +425,11 @@ pub enum Departure {
     Exchange {
         rma: RmaId,
     },
+    /// Sent back as it is to the customer of its return `rma` (a declined trade-in, a repair
+    /// declined or done), whatever disposition it was given at the site.
+    ToCustomer {
+        rma: RmaId,
+    },
 }
 
 impl Departure {
@@ -435,14 +440,16 @@ impl Departure {
             Self::Recycler => "recycler",
             Self::Disposal => "disposal",
             Self::Exchange { .. } => "exchange",
+            Self::ToCustomer { .. } => "return to customer",
         }
     }
 
     /// Whether a unit with `disposition` may leave this way. A transfer carries any unit; the
-    /// others execute one disposition each, and only sellable stock ships to a customer.
+    /// others execute one disposition each, and only sellable stock ships to a customer as an
+    /// exchange. A unit going back to its own customer goes whatever it was given.
     pub fn allows(&self, disposition: Disposition) -> bool {
         match self {
-            Self::Transfer { .. } => true,
+            Self::Transfer { .. } | Self::ToCustomer { .. } => true,
             Self::Vendor => disposition == Disposition::ReturnToVendor,
             Self::Recycler => disposition == Disposition::Recycle,
             Self::Disposal => disposition == Disposition::Dispose,
@@ -467,6 +474,7 @@ impl fmt::Display for Departure {
         match self {
             Self::Transfer { to } => write!(f, "transfer to {to}"),
             Self::Exchange { rma } => write!(f, "exchange for {rma}"),
+            Self::ToCustomer { rma } => write!(f, "return to the customer of {rma}"),
             other => f.write_str(other.name()),
         }
     }

@@ -254,6 +254,9 @@ pub enum CommandBody {
     /// The carrier's tracking number of an expected return: scanning its slip at receiving
     /// opens the return's parcel.
     ReturnTracking { rma: RmaId, tracking: String },
+    /// Send this unit back, as it is, to the customer of return `rma` (a declined trade-in,
+    /// later a repair): it leaves the site no other way.
+    ShipBack { lpn: Lpn, rma: RmaId },
 }
 
 /// For units of `category` (any category when `None`) graded `grade`, propose `disposition`.
@@ -329,6 +332,7 @@ impl CommandBody {
             Self::ExchangeWithdrawn { .. } => "exchange_withdrawn",
             Self::ExpectedTote { .. } => "expected_tote",
             Self::ReturnTracking { .. } => "return_tracking",
+            Self::ShipBack { .. } => "ship_back",
         }
     }
 }

@@ -144,6 +144,8 @@ pub trait Lookup {
     fn transfer_order(&self, lpn: &Lpn) -> Option<SiteId>;
     /// The SKU an exchange asks this site to ship, while it is not shipped yet.
     fn exchange_order(&self, rma: &RmaId) -> Option<Sku>;
+    /// The return whose customer this unit goes back to, while it is not shipped yet.
+    fn ship_back(&self, lpn: &Lpn) -> Option<RmaId>;
     /// The site a unit on its way here comes from, if one is expected.
     fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId>;
     /// The returns a tote of store drop-offs holds, while it is expected here.
@@ -267,6 +269,22 @@ fn shortages_of(p: &ExpectedParcel) -> Vec<(Sku, u32)> {
         .filter(|(_, (qty, got))| got < qty)
         .map(|(sku, (qty, got))| (sku.clone(), qty - got))
         .collect()
+}
+
+/// How `unit` leaves when it is shipped without naming where: back to its customer when a
+/// ship-back is ordered (that supersedes everything else), to the site a transfer order
+/// names, else the way its disposition is executed (`None`: it stays in a bin).
+pub fn way_out(lookup: &impl Lookup, unit: &UnitView) -> Option<Departure> {
+    if let Some(rma) = lookup.ship_back(&unit.lpn) {
+        return Some(Departure::ToCustomer { rma });
+    }
+    match lookup.transfer_order(&unit.lpn) {
+        Some(to) => Some(Departure::Transfer { to }),
+        None => unit
+            .state
+            .disposition()
+            .and_then(Departure::for_disposition),
+    }
 }
 
 /// A card (or an exchange's RMA) that needs a unit next.
@@ -906,15 +924,19 @@ impl Station {
                 if matches!(unit.state, UnitState::Departed(_)) {
                     return Outcome::bad(format!("{lpn} already left this site"));
                 }
-                let next = match (
-                    lookup.transfer_order(lpn),
-                    Departure::for_disposition(disposition),
-                ) {
-                    (Some(to), _) => format!("transfer to {to} ordered: scan SHIP"),
-                    (None, Some(departure)) => {
+                let next = match way_out(lookup, &unit) {
+                    Some(Departure::ToCustomer { rma }) => {
+                        format!(
+                            "goes back to the customer of {rma}: scan SHIP, or a bin to hold it"
+                        )
+                    }
+                    Some(Departure::Transfer { to }) => {
+                        format!("transfer to {to} ordered: scan SHIP")
+                    }
+                    Some(departure) => {
                         format!("scan SHIP to hand it to the {departure}, or a bin to hold it")
                     }
-                    (None, None) => "scan a bin".to_owned(),
+                    None => "scan a bin".to_owned(),
                 };
                 let message = format!("{lpn} {} {disposition}: {next}", unit.sku);
                 self.selected = Some(unit);
@@ -937,14 +959,7 @@ impl Station {
                 let Some(unit) = &self.selected else {
                     return Outcome::bad("scan the unit's LPN first");
                 };
-                let departure = match lookup.transfer_order(&unit.lpn) {
-                    Some(to) => Some(Departure::Transfer { to }),
-                    None => unit
-                        .state
-                        .disposition()
-                        .and_then(Departure::for_disposition),
-                };
-                let Some(departure) = departure else {
+                let Some(departure) = way_out(lookup, unit) else {
                     return Outcome::bad(format!(
                         "{} stays here: scan a bin (no transfer is ordered)",
                         unit.lpn
@@ -1008,6 +1023,7 @@ mod tests {
         final_sale: Vec<&'static str>,
         transfers: Vec<(Lpn, SiteId)>,
         exchanges: Vec<(RmaId, Sku)>,
+        ship_backs: Vec<(Lpn, RmaId)>,
         incoming: Vec<(Lpn, SiteId)>,
         totes: Vec<(ToteId, Vec<ExpectedParcel>)>,
         /// Carrier tracking numbers of expected returns.
@@ -1053,6 +1069,9 @@ mod tests {
         }
         fn exchange_order(&self, rma: &RmaId) -> Option<Sku> {
             find(&self.exchanges, rma)
+        }
+        fn ship_back(&self, lpn: &Lpn) -> Option<RmaId> {
+            find(&self.ship_backs, lpn)
         }
         fn expected_transfer(&self, lpn: &Lpn) -> Option<SiteId> {
             find(&self.incoming, lpn)
@@ -1607,6 +1626,36 @@ mod tests {
             Some(Effect::Depart {
                 lpn: tee.lpn,
                 departure: Departure::Exchange { rma: rma_id },
+                tracking: None
+            })
+        );
+    }
+
+    #[test]
+    fn a_unit_ordered_back_to_its_customer_ships_back_whatever_its_disposition() {
+        let held = unit(1, "TEE-WHT-M", UnitState::Placed(Disposition::Resale));
+        let rma_id = RmaId::new(rma()).unwrap();
+        let site = Site {
+            units: vec![held.clone()],
+            ship_backs: vec![(held.lpn.clone(), rma_id.clone())],
+            // The ship-back supersedes a transfer ordered before it.
+            transfers: vec![(held.lpn.clone(), SiteId::new("osaka").unwrap())],
+            ..Site::default()
+        };
+        let mut s = Station::new(StationKind::Putaway);
+        scan_ok(&mut s, &badge(), &site);
+        let selected = scan_ok(&mut s, held.lpn.as_str(), &site);
+        assert!(
+            selected.message.contains("customer of"),
+            "{}",
+            selected.message
+        );
+        let shipped = scan_ok(&mut s, &card(StationCommand::Ship), &site);
+        assert_eq!(
+            shipped.effect,
+            Some(Effect::Depart {
+                lpn: held.lpn,
+                departure: Departure::ToCustomer { rma: rma_id },
                 tracking: None
             })
         );

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use modori_shared::domain::{Disposition, Grade, Lpn, RmaId, SiteId, Sku};
 use modori_shared::label::zpl::{
-    disposition_label, exchange_label, lpn_label, return_label, tote_label, transfer_label,
-    unit_transfer_label, LabelMedia, WorstCase, LABEL_KINDS,
+    disposition_label, exchange_label, lpn_label, return_label, ship_back_label, tote_label,
+    transfer_label, unit_transfer_label, LabelMedia, WorstCase, LABEL_KINDS,
 };
 use modori_tests::labels::LabelTools;
 
@@ -35,6 +35,7 @@ fn worst_cases(media: LabelMedia) -> Vec<Case> {
         Some(w.lpn.to_string()),
         Some(w.lpn.to_string()),
         Some(w.lpn.to_string()),
+        Some(w.rma.to_string()),
         Some(w.rma.to_string()),
         Some(w.rma.to_string()),
         Some(w.tote.clone()),
@@ -90,6 +91,11 @@ fn typical_cases(media: LabelMedia) -> anyhow::Result<Vec<Case>> {
         case(
             "exchange",
             exchange_label(media, &lpn, &sku, &rma, &site),
+            Some(rma.as_str()),
+        )?,
+        case(
+            "ship-back",
+            ship_back_label(media, &lpn, &sku, &rma, &site),
             Some(rma.as_str()),
         )?,
         case(

@@ -836,6 +836,9 @@ async fn items_sent_against_quotes_are_offered_after_grading_and_answered_once(
     )
     .await?;
     assert_eq!(status, 409, "after the default: {answer}");
+    // Declined by the default, its item goes back too: shipped from its site, the event at
+    // the merchant's webhook with the others (checked below).
+    ship_back_at_site(&fleet, &merchant, &silent_rma, "123456789020").await?;
 
     // A restart redoes every pass: no offer is made twice, every step has its code and
     // reaches the merchant's webhook once, in order, signed.
@@ -1227,7 +1230,229 @@ async fn a_counter_offer_is_mailed_and_declined_on_the_status_page() -> anyhow::
         .await?;
     browser.screenshot("ops-return-trade-in").await?;
     browser.assert_accessible("ops-return-trade-in").await?;
+
+    shipped_back_and_billed(&fleet, &browser, &sink, &key, &rma, &status_url).await?;
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// Waits for the site to be ordered to send back the unit of `rma`, disposes of it as its
+/// rules would and ships it back with `tracking`, as its putaway station's SHIP would; then
+/// waits for the centre's timeline to say so.
+async fn ship_back_at_site(
+    fleet: &TestFleet,
+    key: &str,
+    rma: &str,
+    tracking: &str,
+) -> anyhow::Result<()> {
+    use modori_agent::work::Actor;
+    use modori_shared::domain::{Departure, Disposition, Lpn, RmaId};
+    use modori_shared::station::Effect;
+    let config = fleet.agent_config(0);
+    let sql = format!("SELECT lpn FROM ship_backs WHERE rma = '{rma}'");
+    modori_tests::wait_for("the ship-back ordered at the site", TIMEOUT, || {
+        let (config, sql) = (&config, &sql);
+        async move { Ok(modori_tests::stations::agent_query::<String>(config, sql).is_ok()) }
+    })
+    .await?;
+    let lpn = Lpn::new(modori_tests::stations::agent_query::<String>(
+        &config, &sql,
+    )?)?;
+    let who = || Actor::new("B-0001", "put-1");
+    let agent = fleet.agent(0);
+    let dispose = Effect::Dispose {
+        lpn: lpn.clone(),
+        disposition: Disposition::Refurbish,
+    };
+    agent.record(dispose, who()).await?;
+    let depart = Effect::Depart {
+        lpn,
+        departure: Departure::ToCustomer {
+            rma: RmaId::new(rma)?,
+        },
+        tracking: Some(tracking.to_owned()),
+    };
+    agent.record(depart, who()).await?;
+    let path = format!("/api/v1/returns/{rma}");
+    modori_tests::wait_for("the ship-back on the timeline", TIMEOUT, || {
+        let path = path.clone();
+        async move {
+            let (_, ret) = call(fleet, key, "GET", &path, None).await?;
+            Ok(kinds_of(&ret).contains(&"shipped_back".to_owned()))
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// After the decline on the status page: the site was ordered to send the item back, once;
+/// its putaway flow ships it with the carrier's number and its own label; the timeline,
+/// the status page and a mail say so, and the month's bill counts the inspection and the
+/// ship-back once each.
+async fn shipped_back_and_billed(
+    fleet: &TestFleet,
+    browser: &modori_tests::browser::Browser,
+    sink: &modori_tests::smtp::Sink,
+    key: &str,
+    rma: &str,
+    status_url: &str,
+) -> anyhow::Result<()> {
+    use modori_agent::work::{Actor, LabelData, SiteLookup};
+    use modori_shared::domain::{Departure, Disposition, Lpn, RmaId};
+    use modori_shared::station::{way_out, Effect, Lookup};
+    let agent = fleet.agent(0);
+    let config = fleet.agent_config(0);
+    modori_tests::wait_for("the ship-back ordered at the site", TIMEOUT, || {
+        let config = &config;
+        async move {
+            Ok(
+                modori_tests::stations::agent_count(config, "SELECT COUNT(*) FROM ship_backs")?
+                    == 1,
+            )
+        }
+    })
+    .await?;
+    let lpn = Lpn::new(modori_tests::stations::agent_query::<String>(
+        &config,
+        "SELECT lpn FROM ship_backs",
+    )?)?;
+    let who = || Actor::new("B-0001", "put-1");
+    // Superseded, not refused: the unit is disposed of as usual, but its disposition's way
+    // out is refused and SHIP sends it back.
+    agent
+        .record(
+            Effect::Dispose {
+                lpn: lpn.clone(),
+                disposition: Disposition::Recycle,
+            },
+            who(),
+        )
+        .await?;
+    let tracking = "123456789013";
+    let depart = |departure| Effect::Depart {
+        lpn: lpn.clone(),
+        departure,
+        tracking: Some(tracking.to_owned()),
+    };
+    let refused = agent.record(depart(Departure::Recycler), who()).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("ship it back")),
+        "{refused:?}"
+    );
+    let way = agent
+        .db()
+        .call({
+            let lpn = lpn.clone();
+            move |c| {
+                let site = SiteLookup(c);
+                Ok::<_, modori_agent::store::StoreError>(
+                    site.unit(&lpn).and_then(|u| way_out(&site, &u)),
+                )
+            }
+        })
+        .await?;
+    let back = Departure::ToCustomer {
+        rma: RmaId::new(rma)?,
+    };
+    assert_eq!(way.as_ref(), Some(&back), "SHIP sends it back");
+    let shipped = agent.record(depart(back), who()).await?;
+    assert!(
+        matches!(&shipped.label, Some(LabelData::ShipBack { rma: r, .. }) if r.as_str() == rma),
+        "{:?}",
+        shipped.label
+    );
+
+    // The centre: the timeline, coded with the tracking number.
+    let path = format!("/api/v1/returns/{rma}");
+    modori_tests::wait_for("the ship-back on the timeline", TIMEOUT, || {
+        let path = path.clone();
+        async move {
+            let (_, ret) = call(fleet, key, "GET", &path, None).await?;
+            Ok(kinds_of(&ret).contains(&"shipped_back".to_owned()))
+        }
+    })
+    .await?;
+    let (_, ret) = call(fleet, key, "GET", &path, None).await?;
+    let events: Vec<&Value> = ret["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "shipped_back")
+        .collect();
+    assert_eq!(events.len(), 1, "{ret}");
+    assert_eq!(
+        events[0]["detail_code"],
+        json!("departed_to_customer_tracked"),
+        "{ret}"
+    );
+    assert!(
+        events[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains(tracking)),
+        "{ret}"
+    );
+
+    // The customer: the status page and a mail, in 買取 words.
+    browser.c().goto(status_url).await?;
+    browser
+        .until(
+            "the tracking number on the status page",
+            &format!(
+                "const t = document.getElementById('ship-back-tracking-0'); \
+                 return !!t && t.textContent === '{tracking}' \
+                   && document.getElementById('trade-in-state').textContent.includes('返送中')"
+            ),
+        )
+        .await?;
+    browser.screenshot("trade-in-shipped-back-ja").await?;
+    browser
+        .assert_accessible("trade-in-shipped-back-ja")
+        .await?;
+    let subject = "【ブランドA】買取をお断りした商品を返送しました";
+    modori_tests::wait_for("the ship-back's mail", TIMEOUT, || {
+        let got = sink.messages();
+        async move { Ok(got?.iter().any(|m| m["subject"] == subject)) }
+    })
+    .await?;
+    let mails = sink.messages()?;
+    let mail = mails
+        .iter()
+        .find(|m| m["subject"] == subject)
+        .ok_or_else(|| anyhow::anyhow!("no ship-back mail"))?;
+    assert_eq!(mail["rcpt_tos"], json!(["hanako@example.jp"]));
+    let text = modori_tests::smtp::text_of(mail);
+    assert!(text.contains(rma) && text.contains("返送"), "{text}");
+
+    // The merchant's bill: the trade-in inspected once, sent back once, nothing paid out.
+    let month = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .format("%Y-%m")
+        .to_string();
+    let (status, statement) = call(
+        fleet,
+        key,
+        "GET",
+        &format!("/api/v1/billing/brand-a?month={month}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{statement}");
+    let quantity = |activity: &str| {
+        statement["lines"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["activity"] == activity))
+            .map(|l| l["quantity"].clone())
+    };
+    assert_eq!(
+        (
+            quantity("trade_in_inspection"),
+            quantity("ship_back"),
+            quantity("trade_in_payout")
+        ),
+        (Some(json!(1)), Some(json!(1)), Some(json!(0))),
+        "{statement}"
+    );
     Ok(())
 }
 

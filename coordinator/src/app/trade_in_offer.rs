@@ -3,14 +3,17 @@
 //! the customer (on the status page) or the merchant (over the API) answers a counter-offer,
 //! and the configured default (`policy.trade_in.default_after_deadline`) is applied to those
 //! unanswered at their deadline. Each answer is recorded once, with its timeline row, which
-//! the merchant's webhooks and the customer's messages follow.
+//! the merchant's webhooks and the customer's messages follow; a decline also orders the item
+//! back to the customer at its site (`store::ship_backs`), whose connection is woken here.
 
 use std::sync::Arc;
 
-use tracing::info;
+use tracing::{info, warn};
 
 use super::AppError;
+use crate::policy::AfterDeadline;
 use crate::store::trade_in_returns::{self, Answered, Decision, Overridden, TradeIn};
+use crate::store::{ship_backs, sql};
 use crate::{CoordinatorError, Ctx};
 
 /// Answers the counter-offer on trade-in return `rma` for `by` (`customer`, `merchant`).
@@ -36,6 +39,13 @@ pub async fn answer(
             "trade-in counter-offer answered"
         );
         ctx.webhooks_wake();
+        if decision == Decision::Declined {
+            // The decline ordered the item back at its site; a site not woken now gets the
+            // command when it next connects.
+            if let Err(e) = super::wake_all_streams(ctx).await {
+                warn!(rma, error = %e, "sites not woken after a trade-in decline");
+            }
+        }
     }
     Ok(answered)
 }
@@ -84,6 +94,18 @@ pub async fn of_return(ctx: &Ctx, rma: &str) -> Result<Option<TradeIn>, AppError
         .map_err(CoordinatorError::from)?)
 }
 
+/// When each unit of trade-in return `rma` sent back left its site, with the carrier's
+/// tracking number (none before the site ships it).
+pub async fn shipped_back(ctx: &Ctx, rma: &str) -> Result<Vec<(i64, Option<String>)>, AppError> {
+    let r = rma.to_owned();
+    let all = ctx
+        .db
+        .call(move |c| ship_backs::of_return(&mut sql::sqlite(c), &r))
+        .await
+        .map_err(CoordinatorError::from)?;
+    Ok(all.into_iter().filter_map(|s| s.shipped).collect())
+}
+
 /// Applies the configured default to every counter-offer unanswered past its deadline at
 /// `now_ms`; returns how many. Runs at start and every [`crate::SWEEP_INTERVAL`].
 pub async fn settle_overdue(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, CoordinatorError> {
@@ -100,6 +122,10 @@ pub async fn settle_overdue(ctx: &Arc<Ctx>, now_ms: i64) -> Result<usize, Coordi
         n += settled.len();
         if !settled.is_empty() {
             ctx.webhooks_wake();
+            if default == AfterDeadline::Decline {
+                // Each decline ordered its item back at its site.
+                super::wake_all_streams(ctx).await?;
+            }
         }
         if settled.len() < trade_in_returns::PER_PASS_MAX {
             return Ok(n);

@@ -147,6 +147,8 @@ pub struct TemplatesBody {
     repair_accepted: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     repair_declined: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    trade_in_shipped_back: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -201,6 +203,7 @@ impl TemplatesBody {
             Kind::RepairQuoted => &mut self.repair_quoted,
             Kind::RepairAccepted => &mut self.repair_accepted,
             Kind::RepairDeclined => &mut self.repair_declined,
+            Kind::TradeInShippedBack => &mut self.trade_in_shipped_back,
         }
     }
 

@@ -66,6 +66,10 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "【{merchant}】買取はお断りとなりました",
             "お送りいただいた商品（受付番号 {rma}）の買取はお断りとなりました。商品はお客様へ返送いたします。",
         ),
+        (Language::Ja, Kind::TradeInShippedBack) => (
+            "【{merchant}】買取をお断りした商品を返送しました",
+            "買取をお断りされた商品（受付番号 {rma}）をお客様へ返送しました。お届けまでの追跡番号は下記のページでご確認いただけます。",
+        ),
         (Language::Ja, Kind::TradeInPaid) => (
             "【{merchant}】買取代金のお支払いが完了しました",
             "お送りいただいた商品（受付番号 {rma}）の買取代金のお支払いが完了しました。ご利用ありがとうございました。",
@@ -113,6 +117,10 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
         (Language::En, Kind::TradeInDeclined) => (
             "{merchant}: your trade-in was declined",
             "The trade-in of the item you sent (number {rma}) was declined. We will send the item back to you.",
+        ),
+        (Language::En, Kind::TradeInShippedBack) => (
+            "{merchant}: the item of your declined trade-in is on its way back",
+            "The item you sent for trade-in (number {rma}) is on its way back to you. Its tracking number is on the page below.",
         ),
         (Language::En, Kind::TradeInPaid) => (
             "{merchant}: your trade-in was paid",

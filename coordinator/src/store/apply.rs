@@ -512,10 +512,16 @@ fn apply_op<'t>(
                     Departure::Recycler | Departure::Disposal => {
                         bill(billing::Activity::Disposal, &lpn)?
                     }
+                    Departure::ToCustomer { .. } => bill(billing::Activity::ShipBack, &lpn)?,
                     Departure::Vendor | Departure::Exchange { .. } => {}
                 }
                 if let Departure::Exchange { rma } = &departure {
                     event.return_event(tx, rma, "exchange_shipped", &lpn, &detail)?;
+                }
+                if let Departure::ToCustomer { rma } = &departure {
+                    let mut sql = sql::sqlite(tx);
+                    ship_backs::shipped(&mut sql, &lpn, rma, tracking.as_deref(), now_ms)?;
+                    event.return_event(tx, rma, "shipped_back", &lpn, &detail)?;
                 }
                 match departed(tx, site, &lpn, &departure, now_ms, commands_queued)? {
                     Ok(()) => Ok(0),
@@ -800,7 +806,10 @@ fn departed(
             )?;
             reservations::shipped(&mut sql::sqlite(tx), rma, lpn.as_str(), now_ms)?;
         }
-        Departure::Vendor | Departure::Recycler | Departure::Disposal => {}
+        Departure::Vendor
+        | Departure::Recycler
+        | Departure::Disposal
+        | Departure::ToCustomer { .. } => {}
     }
     Ok(Ok(()))
 }

@@ -37,6 +37,8 @@ pub enum Activity {
     /// Handed to the recycler or to disposal.
     Disposal,
     Transfer,
+    /// A unit sent back as it is to the customer of its return (a declined trade-in).
+    ShipBack,
     /// A unit went into a bin for the first time: storage days start.
     StorageStart,
     /// A unit left its site: storage days end.
@@ -52,6 +54,7 @@ impl Activity {
             Self::Refurbishment => "refurbishment",
             Self::Disposal => "disposal",
             Self::Transfer => "transfer",
+            Self::ShipBack => "ship_back",
             Self::StorageStart => "storage_start",
             Self::StorageEnd => "storage_end",
         }
@@ -68,6 +71,12 @@ pub struct BillingRates {
     pub refurbishment_yen: u64,
     pub disposal_yen: u64,
     pub transfer_yen: u64,
+    /// Per unit sent back to its customer.
+    pub ship_back_yen: u64,
+    /// Per trade-in inspected and offered (on top of its units' gradings).
+    pub trade_in_inspection_yen: u64,
+    /// Per trade-in payout handled (the payout itself is owed to the customer, not billed).
+    pub trade_in_payout_yen: u64,
     /// Per unit per day in a bin.
     pub storage_day_yen: u64,
 }
@@ -81,6 +90,9 @@ impl Default for BillingRates {
             refurbishment_yen: 900,
             disposal_yen: 60,
             transfer_yen: 250,
+            ship_back_yen: 250,
+            trade_in_inspection_yen: 300,
+            trade_in_payout_yen: 100,
             storage_day_yen: 5,
         }
     }
@@ -261,40 +273,55 @@ pub fn statement(
     let storage_days = u64::try_from((storage_ms + DAY_MS - 1) / DAY_MS).unwrap_or(0);
     let priced = [
         (
-            Activity::Receipt,
+            Activity::Receipt.as_str(),
             count(Activity::Receipt)?,
             rates.receipt_yen,
         ),
         (
-            Activity::Grading,
+            Activity::Grading.as_str(),
             count(Activity::Grading)?,
             rates.grading_yen,
         ),
         (
-            Activity::Relabel,
+            Activity::Relabel.as_str(),
             count(Activity::Relabel)?,
             rates.relabel_yen,
         ),
         (
-            Activity::Refurbishment,
+            Activity::Refurbishment.as_str(),
             count(Activity::Refurbishment)?,
             rates.refurbishment_yen,
         ),
         (
-            Activity::Disposal,
+            Activity::Disposal.as_str(),
             count(Activity::Disposal)?,
             rates.disposal_yen,
         ),
         (
-            Activity::Transfer,
+            Activity::Transfer.as_str(),
             count(Activity::Transfer)?,
             rates.transfer_yen,
+        ),
+        (
+            Activity::ShipBack.as_str(),
+            count(Activity::ShipBack)?,
+            rates.ship_back_yen,
+        ),
+        (
+            TRADE_IN_INSPECTION,
+            trade_ins(conn, merchant, OFFERED_AT, start, end)?,
+            rates.trade_in_inspection_yen,
+        ),
+        (
+            TRADE_IN_PAYOUT,
+            trade_ins(conn, merchant, PAID_AT, start, end)?,
+            rates.trade_in_payout_yen,
         ),
     ];
     let mut lines: Vec<StatementLine> = priced
         .into_iter()
-        .map(|(a, quantity, rate_yen)| StatementLine {
-            activity: a.as_str().to_owned(),
+        .map(|(activity, quantity, rate_yen)| StatementLine {
+            activity: activity.to_owned(),
             quantity,
             rate_yen,
             amount_yen: quantity.saturating_mul(rate_yen),
@@ -312,6 +339,36 @@ pub fn statement(
         total_yen: lines.iter().map(|l| l.amount_yen).sum(),
         lines,
     }))
+}
+
+/// A statement's line of the trade-ins whose offer was made in the month (each inspected
+/// once, whatever its number of units), and of those whose payout was settled in it.
+pub const TRADE_IN_INSPECTION: &str = "trade_in_inspection";
+pub const TRADE_IN_PAYOUT: &str = "trade_in_payout";
+
+/// When a trade-in was offered, and when it was paid out (accepted, whoever accepted).
+const OFFERED_AT: &str = "t.offered_ms";
+const PAID_AT: &str = "CASE WHEN t.decision = 'accepted' THEN t.decided_ms END";
+
+/// Trade-ins of `merchant` whose time `at` (one of the two above) falls within `[start,
+/// end)`. Counted from their one row each, so each counts once however often an answer or a
+/// sweep came.
+fn trade_ins(
+    conn: &Connection,
+    merchant: &str,
+    at: &str,
+    start: i64,
+    end: i64,
+) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM trade_in_returns t JOIN returns r ON r.rma = t.rma
+             WHERE r.merchant = ?1 AND {at} >= ?2 AND {at} < ?3"
+        ),
+        params![merchant, start, end],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The statement as CSV: a header, one row per activity, and the total.

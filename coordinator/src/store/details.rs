@@ -13,7 +13,7 @@ const JST_OFFSET_MS: i64 = 9 * 3_600_000;
 
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 78] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 80] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -61,6 +61,8 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 78] = [
     ("departed_transfer_tracked", &["to", "tracking"]),
     ("departed_exchange", &["rma"]),
     ("departed_exchange_tracked", &["rma", "tracking"]),
+    ("departed_to_customer", &["rma"]),
+    ("departed_to_customer_tracked", &["rma", "tracking"]),
     ("transfer_received", &["from"]),
     ("matched_at_site", &[]),
     ("released", &["reason", "supervisor"]),
@@ -452,6 +454,9 @@ impl Detail {
         let (code, mut params) = match departure {
             Departure::Transfer { to } => ("departed_transfer", vec![("to", to.to_string())]),
             Departure::Exchange { rma } => ("departed_exchange", vec![("rma", rma.to_string())]),
+            Departure::ToCustomer { rma } => {
+                ("departed_to_customer", vec![("rma", rma.to_string())])
+            }
             other => ("departed", vec![("departure", other.name().to_owned())]),
         };
         let code = match tracking {
@@ -460,6 +465,7 @@ impl Detail {
                 match code {
                     "departed_transfer" => "departed_transfer_tracked",
                     "departed_exchange" => "departed_exchange_tracked",
+                    "departed_to_customer" => "departed_to_customer_tracked",
                     _ => "departed_tracked",
                 }
             }
@@ -882,10 +888,16 @@ mod tests {
         let cases = [
             (Departure::Transfer { to }, None, "departed_transfer"),
             (
-                Departure::Exchange { rma },
+                Departure::Exchange { rma: rma.clone() },
                 Some("T-1"),
                 "departed_exchange_tracked",
             ),
+            (
+                Departure::ToCustomer { rma: rma.clone() },
+                Some("T-3"),
+                "departed_to_customer_tracked",
+            ),
+            (Departure::ToCustomer { rma }, None, "departed_to_customer"),
             (Departure::Vendor, None, "departed"),
             (Departure::Disposal, Some("T-2"), "departed_tracked"),
         ];

@@ -36,7 +36,7 @@ fn is_closed(status: &str) -> bool {
 }
 
 /// Every kind of row a return's timeline holds: what the pages must have words for.
-pub const TIMELINE_KINDS: [&str; 35] = [
+pub const TIMELINE_KINDS: [&str; 36] = [
     "registered",
     "resolution_chosen",
     "unit_matched",
@@ -72,6 +72,7 @@ pub const TIMELINE_KINDS: [&str; 35] = [
     "repair_unpriced",
     "repair_accepted",
     "repair_declined",
+    "shipped_back",
 ];
 
 /// One timeline row, its detail coded where the detail has a code.

@@ -946,6 +946,11 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::repairs::MIGRATION,
         postgres: super::repairs::MIGRATION_PG,
     },
+    // Units sent back to the customer of their return (store/ship_backs.rs).
+    Migration {
+        sqlite: super::ship_backs::MIGRATION,
+        postgres: super::ship_backs::MIGRATION_PG,
+    },
 ];
 
 /// How far a database is, against this build.

@@ -8,11 +8,13 @@ use super::StoreError;
 use crate::rebalance::Stock;
 use modori_shared::domain::{Lpn, SiteId, Sku};
 
-/// A sellable unit `u`: grade A, on a restock shelf. Rebalancing moves these and an exchange
-/// reserves one, so both select with this one condition.
+/// A sellable unit `u`: grade A, on a restock shelf, and not ordered back to its customer (a
+/// declined trade-in keeps its shelf until it is packed). Rebalancing moves these and an
+/// exchange reserves one, so both select with this one condition.
 macro_rules! sellable_unit_sql {
     () => {
-        "u.state = 'placed:restock' AND u.grade = 'A'"
+        "u.state = 'placed:restock' AND u.grade = 'A'
+         AND NOT EXISTS (SELECT 1 FROM ship_backs sb WHERE sb.lpn = u.lpn)"
     };
 }
 pub(crate) use sellable_unit_sql;

@@ -10,11 +10,12 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use modori_runtime::sqlite::to_i64;
-use modori_shared::domain::Grade;
+use modori_shared::domain::{Grade, RmaId};
 use modori_shared::tradein::{self, Offer};
 
 use super::details::Detail;
 use super::lifecycle::insert_event;
+use super::ship_backs;
 use super::StoreError;
 use crate::policy::{AfterDeadline, TradeInTerms};
 
@@ -350,6 +351,9 @@ fn accept(
     Ok(total)
 }
 
+/// Records the decline of the offer on `rma` and orders its item back to the customer at the
+/// site that holds it (store/ship_backs.rs), in the same transaction: the decision and the
+/// order stand or fall together, and both happen once.
 fn decline(
     tx: &Transaction<'_>,
     rma: &str,
@@ -361,6 +365,14 @@ fn decline(
         "UPDATE trade_in_returns SET decision = 'declined', decided_by = ?2, decided_ms = ?3
          WHERE rma = ?1",
         params![rma, by, now_ms],
+    )?;
+    // Its sites are woken by the use case after the commit, whichever of the three ways the
+    // decline came (`app::wake_all_streams`), so what was queued is not carried back here.
+    let _queued = ship_backs::order(
+        &mut super::sql::sqlite(tx),
+        &RmaId::new(rma)?,
+        ship_backs::CAUSE_TRADE_IN_DECLINED,
+        now_ms,
     )?;
     insert_event(
         tx,
@@ -964,5 +976,116 @@ mod tests {
             assert_eq!(Payout::parse(name).map(Payout::as_str), Some(name));
         }
         assert_eq!(Payout::parse("cash"), None);
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_declined_item_is_ordered_back_once_shipped_and_billed() {
+        use crate::store::billing::{statement, BillingRates};
+        use modori_shared::domain::{Departure, Disposition};
+        let mut conn = open();
+        let declined = graded(&mut conn, 1, Grade::C);
+        let silent = graded(&mut conn, 2, Grade::C);
+        let _as_described = graded(&mut conn, 3, Grade::B);
+        assert_eq!(offer_pass(&mut conn), 3);
+        let ordered = |c: &Connection| {
+            count(
+                c,
+                "SELECT COUNT(*) FROM ship_backs s JOIN commands c
+                 ON c.site = s.site AND c.kind = 'ship_back' WHERE s.shipped_ms IS NULL",
+            )
+        };
+        assert_eq!(ordered(&conn), 0, "nothing declined yet");
+        // By the customer: ordered with the decline, and only once however often it comes.
+        for _ in 0..2 {
+            answer(&mut conn, &declined, Decision::Declined, "customer", NOW_MS).unwrap();
+        }
+        assert_eq!(ordered(&conn), 1);
+        let sent: Vec<u8> = conn
+            .query_row(
+                "SELECT payload FROM commands WHERE kind = 'ship_back'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(
+            modori_shared::wire::payload::decode_command(&sent).unwrap(),
+            modori_shared::op::CommandBody::ShipBack {
+                lpn: Lpn::new("L1").unwrap(),
+                rma: RmaId::new(declined.clone()).unwrap()
+            }
+        );
+        // By the default at the deadline, once.
+        let after = NOW_MS + 8 * DAY_MS;
+        for _ in 0..2 {
+            settle_overdue(&mut conn, AfterDeadline::Decline, after).unwrap();
+        }
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM commands WHERE kind = 'ship_back'"
+            ),
+            2
+        );
+        let ship_backs = |c: &Connection, rma: &str| {
+            crate::store::ship_backs::of_return(&mut crate::store::sql::sqlite(c), rma).unwrap()
+        };
+        assert_eq!(ship_backs(&conn, &silent).len(), 1);
+
+        // The site disposes of it and ships it back with the carrier's number.
+        let lpn = Lpn::new("L1").unwrap();
+        let back = Departure::ToCustomer {
+            rma: RmaId::new(declined.clone()).unwrap(),
+        };
+        let bodies = vec![
+            OpBody::DispositionSet {
+                lpn: lpn.clone(),
+                disposition: Disposition::Refurbish,
+            },
+            OpBody::UnitDeparted {
+                lpn,
+                departure: back,
+                tracking: Some("123456789013".into()),
+            },
+        ];
+        crate::store::test_ops::apply_bodies(&mut conn, &site(), 10, bodies);
+        let shipped = ship_backs(&conn, &declined);
+        assert_eq!(
+            shipped[0].shipped.as_ref().map(|(_, t)| t.clone()),
+            Some(Some("123456789013".to_owned()))
+        );
+        let (code, params): (String, String) = conn
+            .query_row(
+                "SELECT detail_code, detail_params FROM return_events
+                 WHERE rma = ?1 AND kind = 'shipped_back'",
+                [&declined],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(code, "departed_to_customer_tracked");
+        assert!(params.contains("123456789013"), "{params}");
+
+        // Billed once each: three trade-ins inspected, one paid out, one sent back.
+        let s = statement(&conn, &BillingRates::default(), "brand-a", "1970-01", after)
+            .unwrap()
+            .unwrap();
+        let quantity = |activity: &str| {
+            s.lines
+                .iter()
+                .find(|l| l.activity == activity)
+                .map(|l| l.quantity)
+        };
+        assert_eq!(
+            (
+                quantity("trade_in_inspection"),
+                quantity("trade_in_payout"),
+                quantity("ship_back")
+            ),
+            (Some(3), Some(1), Some(1)),
+            "{s:?}"
+        );
     }
 }

@@ -98,8 +98,34 @@ pub fn exchange_label(
     rma: &RmaId,
     site: &SiteId,
 ) -> Result<String, ZplError> {
-    Label::new("exchange", media)
-        .text(6.0, "EXCHANGE ", "rma", rma.as_str())?
+    let label = Label::new("exchange", media).text(6.0, "EXCHANGE ", "rma", rma.as_str())?;
+    to_customer(label, lpn, sku, rma, site)
+}
+
+/// Stuck on a unit sent back as it is to the customer of its return (a declined trade-in):
+/// what it is and the RMA in large type, then the same fields as an exchange's.
+pub fn ship_back_label(
+    media: LabelMedia,
+    lpn: &Lpn,
+    sku: &Sku,
+    rma: &RmaId,
+    site: &SiteId,
+) -> Result<String, ZplError> {
+    let label =
+        Label::new("ship-back", media).text(6.0, "RETURN TO CUSTOMER ", "rma", rma.as_str())?;
+    to_customer(label, lpn, sku, rma, site)
+}
+
+/// What every parcel to a customer carries below its headline: the RMA as the barcode the
+/// carrier's slip is matched by, the unit and the site.
+fn to_customer(
+    label: Label,
+    lpn: &Lpn,
+    sku: &Sku,
+    rma: &RmaId,
+    site: &SiteId,
+) -> Result<String, ZplError> {
+    label
         .barcode(10.0, "rma", rma.as_str())?
         .text(4.0, "LPN ", "lpn", lpn.as_str())?
         .text(4.0, "SKU ", "sku", sku.as_str())?
@@ -223,6 +249,7 @@ impl WorstCase {
             ),
             unit_transfer_label(media, &self.lpn, &self.sku, &self.site, &self.site),
             exchange_label(media, &self.lpn, &self.sku, &self.rma, &self.site),
+            ship_back_label(media, &self.lpn, &self.sku, &self.rma, &self.site),
             return_label(
                 media,
                 &self.rma,
@@ -245,11 +272,12 @@ impl WorstCase {
 }
 
 /// The label kinds, as [`WorstCase::labels`] lists them.
-pub const LABEL_KINDS: [&str; 7] = [
+pub const LABEL_KINDS: [&str; 8] = [
     "lpn",
     "disposition",
     "unit transfer",
     "exchange",
+    "ship-back",
     "return",
     "tote",
     "transfer",

@@ -1068,6 +1068,10 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
             "修理はお断りとなりました（商品はそのまま返送されます）",
             "The repair was declined (the item is to be returned as it is)",
         ),
+        "shipped_back" => lang.pick(
+            "商品をお客様へ返送しました",
+            "Your item was sent back to you",
+        ),
         "cancelled" => lang.pick("お申し込みは取り消されました", "Your return was cancelled"),
         "expired" => lang.pick(
             "期限内に返品物が届かなかったため、お申し込みは終了しました",

@@ -29,6 +29,9 @@ use crate::notify::{is_token_shaped, token_hash};
 use crate::store::orders::Contact;
 use crate::store::trade_in::Quote;
 use crate::store::trade_in_returns::{Answered, Decision, Payout, TradeIn};
+
+/// A unit sent back: when it left, and the carrier's number when the site gave one.
+type ShipBack = (i64, Option<String>);
 use crate::{store, Ctx};
 
 pub fn router() -> Router<Arc<Ctx>> {
@@ -549,13 +552,21 @@ pub(super) async fn status_section(
         && t.offer
             .is_some_and(|o| o.counter && o.deadline_ms.is_some_and(|d| now_ms <= d));
     let csrf = if open { Some(new_csrf_token()?) } else { None };
+    let shipped = trade_in_offer::shipped_back(ctx, rma).await?;
     Ok(Some((
-        section_html(lang, &t, &q, self_path, csrf.as_deref()),
+        section_html(lang, &t, &q, &shipped, self_path, csrf.as_deref()),
         csrf,
     )))
 }
 
-fn section_html(lang: Lang, t: &TradeIn, q: &Quote, self_path: &str, csrf: Option<&str>) -> String {
+fn section_html(
+    lang: Lang,
+    t: &TradeIn,
+    q: &Quote,
+    shipped: &[ShipBack],
+    self_path: &str,
+    csrf: Option<&str>,
+) -> String {
     let mut rows = format!(
         "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd><dt>{}</dt><dd>{}</dd>\
          <dt>{}</dt><dd id=\"trade-in-quote\">{}</dd><dt>{}</dt><dd>{}</dd>",
@@ -598,6 +609,17 @@ fn section_html(lang: Lang, t: &TradeIn, q: &Quote, self_path: &str, csrf: Optio
             yen(p)
         ));
     }
+    for (n, (_, tracking)) in shipped.iter().enumerate() {
+        rows.push_str(&format!(
+            "<dt>{}</dt><dd id=\"ship-back-tracking-{n}\">{}</dd>",
+            lang.pick("返送の追跡番号", "Tracking number of the item sent back"),
+            html_escape(
+                tracking
+                    .as_deref()
+                    .unwrap_or(lang.pick("（なし）", "(none)"))
+            )
+        ));
+    }
     let state = match (&t.offer, &t.decision) {
         (None, _) => lang.pick(
             "商品の到着と検品のあと、買取金額をお知らせします。",
@@ -610,6 +632,10 @@ fn section_html(lang: Lang, t: &TradeIn, q: &Quote, self_path: &str, csrf: Optio
         (Some(_), Some((Decision::Accepted, _, _))) => lang.pick(
             "ご提示した金額で買取が成立しました。",
             "The trade-in is agreed at the price offered.",
+        ),
+        (Some(_), Some((Decision::Declined, _, _))) if !shipped.is_empty() => lang.pick(
+            "買取はお断りとして承りました。商品はお客様へ返送中です。",
+            "The offer was declined: the item is on its way back to you.",
         ),
         (Some(_), Some((Decision::Declined, _, _))) => lang.pick(
             "買取はお断りとして承りました。商品はお客様へ返送されます。",
