@@ -282,69 +282,7 @@ impl Coordinator {
         app::batch::after_ops_applied(&ctx, None).await?;
         info!(quic = %quic_addr, http = %http_addr, command_epoch = %command_epoch,
               n_sites = ctx.fleet.sites.len(), n_config_keys, "coordinator started");
-        let sweep_ctx = ctx.clone();
-        let mut sweep_shutdown = shutdown_rx.clone();
-        let sweeps = tokio::spawn(async move {
-            let mut lease = app::leases::LeaseHold::new("sweeps", app::leases::SWEEP_LEASE_TERM);
-            loop {
-                if lease.hold(&sweep_ctx).await {
-                    if let Err(e) =
-                        app::privacy::privacy_sweep(&sweep_ctx, sweep_ctx.clock.now_ms()).await
-                    {
-                        tracing::warn!(error = %e, "personal data sweep failed");
-                    }
-                    if let Err(e) =
-                        app::withdraw::expire_returns(&sweep_ctx, sweep_ctx.clock.now_ms()).await
-                    {
-                        tracing::warn!(error = %e, "return expiry sweep failed");
-                    }
-                    if let Err(e) =
-                        app::trade_in_offer::settle_overdue(&sweep_ctx, sweep_ctx.clock.now_ms())
-                            .await
-                    {
-                        tracing::warn!(error = %e, "trade-in deadline sweep failed");
-                    }
-                    if let Err(e) =
-                        app::repair_answer::settle_overdue(&sweep_ctx, sweep_ctx.clock.now_ms())
-                            .await
-                    {
-                        tracing::warn!(error = %e, "repair deadline sweep failed");
-                    }
-                    if let Err(e) = app::batch::after_ops_applied(&sweep_ctx, None).await {
-                        tracing::warn!(error = %e, "decisions, listings, refunds and matches postponed");
-                    }
-                    let now_ms = sweep_ctx.clock.now_ms();
-                    match sweep_ctx
-                        .db
-                        .call(move |c| store::sessions::prune(c, now_ms))
-                        .await
-                    {
-                        Ok(n) if n > 0 => info!(n_sessions = n, "expired browser sessions deleted"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "session sweep failed"),
-                    }
-                    if let Err(e) = app::totes::plan_totes(&sweep_ctx, true).await {
-                        tracing::warn!(error = %e, "tote planning failed");
-                    }
-                    let resale = sweep_ctx.config.resale.clone();
-                    let now_ms = sweep_ctx.clock.now_ms();
-                    match sweep_ctx
-                        .db
-                        .call(move |c| store::listings::mark_down(c, &resale, now_ms))
-                        .await
-                    {
-                        Ok(n) if n > 0 => info!(n_repriced = n, "resale listings marked down"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "resale markdown failed"),
-                    }
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
-                    _ = sweep_shutdown.changed() => break,
-                }
-            }
-            lease.release(&sweep_ctx).await;
-        });
+        let sweeps = tokio::spawn(app::sweeps::run(ctx.clone(), shutdown_rx.clone()));
         let mut tasks = vec![
             sweeps,
             tokio::spawn(quic::serve(endpoint, ctx.clone())),

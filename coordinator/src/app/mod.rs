@@ -21,6 +21,7 @@ pub mod repair;
 pub mod repair_answer;
 pub mod route;
 pub mod stock;
+pub mod sweeps;
 pub mod totes;
 pub mod trade_in;
 pub mod trade_in_offer;
