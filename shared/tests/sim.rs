@@ -1,7 +1,8 @@
 //! Deterministic, seeded simulation of the sync protocol.
 //!
-//! One coordinator and a few sites run the real [`Sender`] / [`Receiver`] machines in both
-//! directions (ops upstream, commands downstream) over a simulated network with a virtual clock.
+//! A few sites and one or two coordinator processes run the real [`Sender`] / [`Receiver`]
+//! machines in both directions (ops upstream, commands downstream) over a simulated network with
+//! a virtual clock.
 //! The network is modelled on what the drivers really use: one QUIC connection per site carrying
 //! one bidirectional stream, so within a connection messages arrive in order, exactly once, or
 //! not at all from some point on (a lost message is a failed connection, which each side notices
@@ -30,23 +31,50 @@
 //! retired epochs with it again, so what the database lost is sent again. Two processes on one data
 //! directory are not modelled: the agent takes an flock on the directory before it opens the
 //! database (agent/src/dir_lock.rs), so a second instance exits before touching any durable
-//! state, and a site here is one process by construction. After the chaos everything is healed
-//! and run to quiescence, then the invariants are checked: every op applied exactly once, in
-//! order, with the same totals on both sides and no payload-hash conflict; every site holding, in
-//! order, exactly the commands the coordinator's database holds (a command stream sent again
-//! from scratch is applied again: commands set state); all of it within a
-//! bound after the heal computed from the backlog and the seed's network (liveness). Every op a
-//! site confirmed that survived on its disk or had been acknowledged arrives; ops confirmed and
-//! lost with the disk before they were sent are counted as lost by rollback; an epoch of which
-//! the coordinator holds more than the surviving database must have been reported rewound; and
-//! no LPN is printed twice across all epochs, rollbacks included.
+//! state, and a site here is one process by construction.
+//!
+//! Coordinators are stateless replicas over one shared database (PostgreSQL; on SQLite there is
+//! one): two of them in two seeds of five, one in the rest so the single-process model stays
+//! covered. Each process has its own incarnation, memory (inboxes, command senders, connections)
+//! and command epoch, a new one at each start; the database (ops applied with their marks and
+//! hashes, command streams, epochs) is shared, and a rollback of it stops every process. A site
+//! connects to one address of its list, its own primary first, and moves to the next after a
+//! failed connection (agent/src/sync_client.rs `server_at`); a replica may be killed for a while,
+//! or at the heal for good, and its sites must move to the other. Each batch of ops is planned
+//! inside its write transaction from the durable mark and stored hashes (store/apply.rs
+//! `apply_in`), one transaction at a time across processes, since the other process may have
+//! applied the same items from a connection the site left. A command is queued by any process
+//! that is up and sent by the one holding the site's link, woken through the database (a wake-up
+//! that may be lost) or by its worker's tick; a site moving between processes carries its
+//! position over by `CommandResume` as far as the database vouches for it.
+//!
+//! After the chaos everything is healed and run to quiescence, then the invariants are checked:
+//! every op applied exactly once, in order, with the same totals on both sides and no
+//! payload-hash conflict; every site holding, in order, exactly the commands the coordinator's
+//! database holds (a command stream sent again from scratch is applied again: commands set
+//! state); all of it within a bound after the heal computed from the backlog and the seed's
+//! network (liveness). Every op a site confirmed that survived on its disk or had been
+//! acknowledged arrives; ops confirmed and lost with the disk before they were sent are counted
+//! as lost by rollback; an epoch of which the coordinator holds more than the surviving database
+//! must have been reported rewound; and no LPN is printed twice across all epochs, rollbacks
+//! included. With two coordinators the invariants are the same, judged against the one
+//! database; a site's commands against the process holding its link at the end.
 //!
 //! Why: the machines are sans-IO precisely so the whole protocol, crashes included, can be
 //! driven from a seed in microseconds, and a failing seed replays exactly. The driver can also be
 //! switched to deliberately broken variants (ack before the apply is durable, no dedup, no new
 //! epoch at a start or a reinstall, an LPN generation taken from the database, a coordinator that
-//! keeps its command epoch at a start); the checker must
-//! catch each, or it would prove nothing.
+//! keeps its command epoch at a start, a coordinator that plans batches from its own memory,
+//! caught with two); the checker must catch each, or it would prove nothing.
+//!
+//! Found with two coordinators, and counted (`rewound_reported_without_rollback`) rather than
+//! hidden: a command queued after a newer replica started carries that replica's epoch ordinal
+//! (store/commands.rs), so a site whose position is in an older replica's epoch and fails over
+//! to another is told the database lost its commands (`CommandResume` from scratch, a
+//! "coordinator rewound" anomaly) although nothing was lost. Safe (commands set state and are
+//! sent again), but a false alarm and a full resend per failover; the liveness bound counts the
+//! whole stream for it. `MODORI_SIM_SEED=16 MODORI_SIM_TRACE=1` replays one in
+//! `sync_survives_faults` (with `--nocapture`) and prints the refusal.
 //!
 //! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default, starting at `MODORI_SIM_SEED_FROM`
 //! (0 unless set, so a long soak can be split into ranges); `MODORI_SIM_SEED=S` replays seed S,
@@ -2451,6 +2479,13 @@ impl Sim {
                 && held == applied
             {
                 self.counts.rewound_reported_without_rollback += 1;
+                if self.trace {
+                    eprintln!(
+                        "{:>8} site {s}'s command position {reported:?} refused by coordinator \
+                         {c} (epoch {current}) although the database lost nothing",
+                        self.now
+                    );
+                }
             }
         }
         if from_epoch.is_some() && applied > 0 {
