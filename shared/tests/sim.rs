@@ -1,7 +1,8 @@
 //! Deterministic, seeded simulation of the sync protocol.
 //!
-//! One coordinator and a few sites run the real [`Sender`] / [`Receiver`] machines in both
-//! directions (ops upstream, commands downstream) over a simulated network with a virtual clock.
+//! A few sites and one or two coordinator processes run the real [`Sender`] / [`Receiver`]
+//! machines in both directions (ops upstream, commands downstream) over a simulated network with
+//! a virtual clock.
 //! The network is modelled on what the drivers really use: one QUIC connection per site carrying
 //! one bidirectional stream, so within a connection messages arrive in order, exactly once, or
 //! not at all from some point on (a lost message is a failed connection, which each side notices
@@ -30,23 +31,50 @@
 //! retired epochs with it again, so what the database lost is sent again. Two processes on one data
 //! directory are not modelled: the agent takes an flock on the directory before it opens the
 //! database (agent/src/dir_lock.rs), so a second instance exits before touching any durable
-//! state, and a site here is one process by construction. After the chaos everything is healed
-//! and run to quiescence, then the invariants are checked: every op applied exactly once, in
-//! order, with the same totals on both sides and no payload-hash conflict; every site holding, in
-//! order, exactly the commands the coordinator's database holds (a command stream sent again
-//! from scratch is applied again: commands set state); all of it within a
-//! bound after the heal computed from the backlog and the seed's network (liveness). Every op a
-//! site confirmed that survived on its disk or had been acknowledged arrives; ops confirmed and
-//! lost with the disk before they were sent are counted as lost by rollback; an epoch of which
-//! the coordinator holds more than the surviving database must have been reported rewound; and
-//! no LPN is printed twice across all epochs, rollbacks included.
+//! state, and a site here is one process by construction.
+//!
+//! Coordinators are stateless replicas over one shared database (PostgreSQL; on SQLite there is
+//! one): two of them in two seeds of five, one in the rest so the single-process model stays
+//! covered. Each process has its own incarnation, memory (inboxes, command senders, connections)
+//! and command epoch, a new one at each start; the database (ops applied with their marks and
+//! hashes, command streams, epochs) is shared, and a rollback of it stops every process. A site
+//! connects to one address of its list, its own primary first, and moves to the next after a
+//! failed connection (agent/src/sync_client.rs `server_at`); a replica may be killed for a while,
+//! or at the heal for good, and its sites must move to the other. Each batch of ops is planned
+//! inside its write transaction from the durable mark and stored hashes (store/apply.rs
+//! `apply_in`), one transaction at a time across processes, since the other process may have
+//! applied the same items from a connection the site left. A command is queued by any process
+//! that is up and sent by the one holding the site's link, woken through the database (a wake-up
+//! that may be lost) or by its worker's tick; a site moving between processes carries its
+//! position over by `CommandResume` as far as the database vouches for it.
+//!
+//! After the chaos everything is healed and run to quiescence, then the invariants are checked:
+//! every op applied exactly once, in order, with the same totals on both sides and no
+//! payload-hash conflict; every site holding, in order, exactly the commands the coordinator's
+//! database holds (a command stream sent again from scratch is applied again: commands set
+//! state); all of it within a bound after the heal computed from the backlog and the seed's
+//! network (liveness). Every op a site confirmed that survived on its disk or had been
+//! acknowledged arrives; ops confirmed and lost with the disk before they were sent are counted
+//! as lost by rollback; an epoch of which the coordinator holds more than the surviving database
+//! must have been reported rewound; and no LPN is printed twice across all epochs, rollbacks
+//! included. With two coordinators the invariants are the same, judged against the one
+//! database; a site's commands against the process holding its link at the end.
 //!
 //! Why: the machines are sans-IO precisely so the whole protocol, crashes included, can be
 //! driven from a seed in microseconds, and a failing seed replays exactly. The driver can also be
 //! switched to deliberately broken variants (ack before the apply is durable, no dedup, no new
 //! epoch at a start or a reinstall, an LPN generation taken from the database, a coordinator that
-//! keeps its command epoch at a start); the checker must
-//! catch each, or it would prove nothing.
+//! keeps its command epoch at a start, a coordinator that plans batches from its own memory,
+//! caught with two); the checker must catch each, or it would prove nothing.
+//!
+//! Found with two coordinators, and counted (`rewound_reported_without_rollback`) rather than
+//! hidden: a command queued after a newer replica started carries that replica's epoch ordinal
+//! (store/commands.rs), so a site whose position is in an older replica's epoch and fails over
+//! to another is told the database lost its commands (`CommandResume` from scratch, a
+//! "coordinator rewound" anomaly) although nothing was lost. Safe (commands set state and are
+//! sent again), but a false alarm and a full resend per failover; the liveness bound counts the
+//! whole stream for it. `MODORI_SIM_SEED=16 MODORI_SIM_TRACE=1` replays one in
+//! `sync_survives_faults` (with `--nocapture`) and prints the refusal.
 //!
 //! `MODORI_SIM_SEEDS=N` runs N seeds instead of the default, starting at `MODORI_SIM_SEED_FROM`
 //! (0 unless set, so a long soak can be split into ranges); `MODORI_SIM_SEED=S` replays seed S,
@@ -99,6 +127,19 @@ const MAX_EVENTS: u64 = 5_000_000;
 const HANDSHAKE_TIMEOUT_MS: u64 = 1_000;
 /// Only this many violations are kept for the report; the rest are counted.
 const VIOLATIONS_KEPT: usize = 8;
+/// Share of seeds that run a second coordinator process over the same database; the rest keep
+/// one, so the single-process model stays covered.
+const TWO_COORDINATORS_CHANCE: f64 = 0.4;
+/// How long a replica killed during the chaos stays down: long enough for its sites to move.
+const KILL_MS: (u64, u64) = (3_000, 15_000);
+/// Chance, with two coordinators, that one is killed at the heal and stays down to the end: its
+/// sites must move to the other within the liveness bound.
+const KILLED_AT_HEAL_CHANCE: f64 = 0.3;
+/// Every coordinator worker also ticks this often (app/*.rs `WORKER_TICK`), so a wake-up lost
+/// between replicas delays a command at most this long.
+const WORKER_TICK_MS: u64 = 1_000;
+/// Delay of a wake-up from one replica to another through the database (LISTEN/NOTIFY).
+const NOTIFY_MS: (u64, u64) = (1, 30);
 
 // ---------------------------------------------------------------------------------------------
 // Randomness and configuration
@@ -162,6 +203,11 @@ struct Config {
     reinstall_at: Option<u64>,
     site_limits: BatchLimits,
     coordinator_limits: BatchLimits,
+    /// Coordinator processes over the one coordinator database; each site's address list holds
+    /// them all, starting at its own primary.
+    coordinators: usize,
+    /// Chance that a wake-up from one replica to another is lost (NOTIFY is not durable).
+    notify_loss: f64,
 }
 
 impl Config {
@@ -220,6 +266,13 @@ impl Config {
             reinstall_at: reinstall.then(|| rng.range((1_000, chaos_ms - 1_000))),
             site_limits,
             coordinator_limits,
+            coordinators: if force == Force::TwoCoordinators || rng.chance(TWO_COORDINATORS_CHANCE)
+            {
+                2
+            } else {
+                1
+            },
+            notify_loss: 0.5 * rng.unit(),
         }
     }
 }
@@ -240,6 +293,9 @@ enum Variant {
     /// The coordinator keeps its command epoch at a start and trusts a site's position in it,
     /// so a database that went back in time numbers commands on from its own head.
     CommandEpochKeptAtStart,
+    /// A coordinator plans each batch from the high-water mark in its own memory, before the
+    /// write transaction: right for one process, wrong for two over one database.
+    PlanFromMemory,
 }
 
 /// A fault every seed of a test must include.
@@ -249,6 +305,7 @@ enum Force {
     Reinstall,
     Rollback,
     CoordinatorRollback,
+    TwoCoordinators,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,6 +346,8 @@ counters! {
     rollback,
     damaged_wal,
     coordinator_rollback,
+    replica_kill,
+    notify_lost,
     // What the protocol saw and did about them.
     retransmit_timeouts,
     duplicates_received,
@@ -296,6 +355,10 @@ counters! {
     stale_epoch_acks,
     commands_resent_from_scratch,
     commands_carried_over,
+    two_coordinator_runs,
+    failovers,
+    commands_sent_by_another_replica,
+    rewound_reported_without_rollback,
     coordinator_rewound_reported,
     command_resume_refused,
     retired_rechecks,
@@ -318,7 +381,7 @@ counters! {
 }
 
 /// Every kind the default run must have fired at least once.
-const FAULT_KINDS: [&str; 12] = [
+const FAULT_KINDS: [&str; 14] = [
     "loss",
     "reorder",
     "delay",
@@ -331,6 +394,8 @@ const FAULT_KINDS: [&str; 12] = [
     "rollback",
     "damaged_wal",
     "coordinator_rollback",
+    "replica_kill",
+    "notify_lost",
 ];
 
 impl fmt::Display for Counts {
@@ -347,21 +412,22 @@ impl fmt::Display for Counts {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Node {
-    Coordinator,
+    Coordinator(usize),
     Site(usize),
 }
 
-/// A receiving stream: the ops of one (site, epoch) at the coordinator, or a site's commands.
+/// A receiving stream: the ops of one (site, epoch) at a coordinator process, or a site's
+/// commands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stream {
-    Ops(usize, Epoch),
+    Ops(usize, usize, Epoch),
     Commands(usize),
 }
 
 impl Stream {
     fn node(self) -> Node {
         match self {
-            Stream::Ops(..) => Node::Coordinator,
+            Stream::Ops(c, ..) => Node::Coordinator(c),
             Stream::Commands(site) => Node::Site(site),
         }
     }
@@ -403,6 +469,17 @@ enum Ev {
         inc: u64,
     },
     Restart(Node),
+    /// A replica is woken through the database to send a site's new commands.
+    Notify {
+        c: usize,
+        inc: u64,
+        site: usize,
+    },
+    /// A coordinator's worker tick: it sends what the database holds for the sites it serves.
+    Tick {
+        c: usize,
+        inc: u64,
+    },
     Heal {
         site: usize,
         partition: u64,
@@ -461,14 +538,19 @@ impl Inbox {
 
 struct Inbound {
     items: Vec<Sequenced>,
+    /// The process the batch came from, where its ack goes.
+    reply_to: Node,
     reply_inc: u64,
     /// The ack goes back on the connection the batch came in on.
     reply_conn: u64,
 }
 
 struct Write {
-    plan: Plan,
+    /// Made when the batch was read, or None to plan inside the write transaction.
+    plan: Option<Plan>,
+    /// Every item received: the plan picks those to apply.
     items: Vec<Sequenced>,
+    reply_to: Node,
     reply_inc: u64,
     reply_conn: u64,
     acked_early: bool,
@@ -476,9 +558,18 @@ struct Write {
 
 #[derive(Clone, Copy, Debug)]
 enum Conn {
-    Down { retry_at: u64 },
-    Connecting { id: u64, since: u64 },
-    Up { id: u64, coordinator_inc: u64 },
+    Down {
+        retry_at: u64,
+    },
+    Connecting {
+        id: u64,
+        since: u64,
+    },
+    Up {
+        id: u64,
+        coordinator: usize,
+        coordinator_inc: u64,
+    },
 }
 
 impl Conn {
@@ -583,6 +674,9 @@ struct SiteVol {
     commands: Option<Inbox>,
     conn: Conn,
     wake: Option<u64>,
+    /// Where in its list of coordinator addresses the site connects (the agent's `server_at`):
+    /// the next after a failed connection, in memory only.
+    at: usize,
 }
 
 struct Site {
@@ -602,6 +696,8 @@ struct Site {
     /// Index in the ledger of the first epoch of the current database (a reinstall starts a
     /// new one; what the old database held is the operator's loss).
     lineage_start: usize,
+    /// The coordinator process that last accepted the site's hello, to count failovers.
+    served_by: Option<usize>,
 }
 
 /// The coordinator's durable view of one site's command stream.
@@ -629,6 +725,8 @@ impl CoordinatorDb {
 }
 
 struct CoordinatorVol {
+    /// The command epoch this start numbers commands in.
+    epoch: Epoch,
     inboxes: BTreeMap<(usize, Epoch), Inbox>,
     commands: Vec<Sender>,
     /// Per site: the connection id and the site incarnation it was made with.
@@ -639,13 +737,13 @@ struct CoordinatorVol {
     wake: Option<u64>,
 }
 
+/// One coordinator process: its incarnation and volatile state. What it stores is in the one
+/// database all processes share.
 struct Coordinator {
     inc: u64,
-    db: CoordinatorDb,
     vol: Option<CoordinatorVol>,
-    /// Copies of the database a rollback may put back (a file copied over it together with the
-    /// runs file, a VM snapshot, a WAL that lost its tail), newest last.
-    snapshots: VecDeque<CoordinatorDb>,
+    /// Killed at the heal: it stays down to the end and its sites must move.
+    stays_down: bool,
 }
 
 /// What each site database really recorded, for the checker: nodes may lie, this may not.
@@ -707,7 +805,12 @@ struct Sim {
     /// When the run must have converged; set at the heal, from the backlog.
     deadline: u64,
     sites: Vec<Site>,
-    coordinator: Coordinator,
+    coordinators: Vec<Coordinator>,
+    /// The one coordinator database every process stores in.
+    central: CoordinatorDb,
+    /// Copies of it a rollback may put back (a file copied over it together with the runs file,
+    /// a VM snapshot, a WAL that lost its tail), newest last.
+    central_snapshots: VecDeque<CoordinatorDb>,
     links: Vec<Link>,
     ledger: Vec<Vec<DbLedger>>,
     /// Per site: every (seq, payload hash) a coordinator ever issued to it, in any timeline.
@@ -738,6 +841,7 @@ fn run_seed(seed: u64, variant: Variant, force: Force) -> Result<Counts, Failure
     let mut rng = Rng(seed);
     let cfg = Config::random(&mut rng, force);
     let n = cfg.sites;
+    let n_coordinators = cfg.coordinators;
     let mut sites = Vec::new();
     let mut ledger = Vec::new();
     for s in 0..n {
@@ -752,6 +856,7 @@ fn run_seed(seed: u64, variant: Variant, force: Force) -> Result<Counts, Failure
             snapshots: VecDeque::new(),
             rolled_back: false,
             lineage_start: 0,
+            served_by: None,
         });
         ledger.push(vec![DbLedger {
             epoch,
@@ -779,16 +884,19 @@ fn run_seed(seed: u64, variant: Variant, force: Force) -> Result<Counts, Failure
         broken: BTreeMap::new(),
         deadline: u64::MAX,
         sites,
-        coordinator: Coordinator {
-            inc: 0,
-            db: CoordinatorDb {
-                ops: BTreeMap::new(),
-                sites: command_streams,
-                epochs: Vec::new(),
-            },
-            vol: None,
-            snapshots: VecDeque::new(),
+        coordinators: (0..n_coordinators)
+            .map(|_| Coordinator {
+                inc: 0,
+                vol: None,
+                stays_down: false,
+            })
+            .collect(),
+        central: CoordinatorDb {
+            ops: BTreeMap::new(),
+            sites: command_streams,
+            epochs: Vec::new(),
         },
+        central_snapshots: VecDeque::new(),
         links: (0..n)
             .map(|_| Link {
                 partition: None,
@@ -823,7 +931,12 @@ fn run_seed(seed: u64, variant: Variant, force: Force) -> Result<Counts, Failure
 
 impl Sim {
     fn run(&mut self) {
-        self.restart(Node::Coordinator);
+        if self.coordinators.len() > 1 {
+            self.counts.two_coordinator_runs += 1;
+        }
+        for c in 0..self.coordinators.len() {
+            self.restart(Node::Coordinator(c));
+        }
         for s in 0..self.sites.len() {
             self.restart(Node::Site(s));
             let first_op = self.rng.range(self.cfg.op_every_ms);
@@ -884,14 +997,14 @@ impl Sim {
 
     fn inc(&self, node: Node) -> u64 {
         match node {
-            Node::Coordinator => self.coordinator.inc,
+            Node::Coordinator(c) => self.coordinators[c].inc,
             Node::Site(s) => self.sites[s].inc,
         }
     }
 
     fn is_up(&self, node: Node) -> bool {
         match node {
-            Node::Coordinator => self.coordinator.vol.is_some(),
+            Node::Coordinator(c) => self.coordinators[c].vol.is_some(),
             Node::Site(s) => self.sites[s].vol.is_some(),
         }
     }
@@ -902,7 +1015,14 @@ impl Sim {
             Ev::Deliver(env) => self.deliver(env),
             Ev::WriteDone { stream, inc } => self.write_done(stream, inc),
             Ev::Wake { node, inc } => self.wake(node, inc),
+            Ev::Restart(Node::Coordinator(c)) if self.coordinators[c].stays_down => {}
             Ev::Restart(node) => self.restart(node),
+            Ev::Notify { c, inc, site } => {
+                if self.coordinators[c].inc == inc {
+                    self.coordinator_pump(c, site);
+                }
+            }
+            Ev::Tick { c, inc } => self.tick(c, inc),
             Ev::Heal { site, partition } => {
                 if self.links[site].partition == Some(partition) {
                     self.links[site].partition = None;
@@ -959,7 +1079,12 @@ impl Sim {
         } else if pick < partition + site_crash {
             self.crash_and_restart(Node::Site(s));
         } else if pick < partition + site_crash + coordinator_crash {
-            self.crash_and_restart(Node::Coordinator);
+            let c = self.rng.below(self.coordinators.len());
+            if self.coordinators.len() > 1 && self.rng.chance(0.5) {
+                self.kill(c);
+            } else {
+                self.crash_and_restart(Node::Coordinator(c));
+            }
         } else if pick >= total - coordinator_rollback {
             self.coordinator_rollback();
         } else {
@@ -1014,31 +1139,50 @@ impl Sim {
     /// The coordinator's database goes back in time under the process, with everything beside
     /// it that could have told (the runs file): a copy put back by hand, a VM snapshot, a WAL
     /// that lost its tail. The process dies with it and starts again.
+    /// Every process over it dies with it (what they hold in memory no longer matches the
+    /// database) and starts again.
     fn coordinator_rollback(&mut self) {
-        if self.coordinator.snapshots.is_empty() {
+        if self.central_snapshots.is_empty() {
             return;
         }
-        let i = self.rng.below(self.coordinator.snapshots.len());
-        let restored = self.coordinator.snapshots[i].clone();
-        self.coordinator.snapshots.truncate(i + 1);
+        let i = self.rng.below(self.central_snapshots.len());
+        let restored = self.central_snapshots[i].clone();
+        self.central_snapshots.truncate(i + 1);
         self.counts.coordinator_rollback += 1;
-        let was_up = self.is_up(Node::Coordinator);
-        self.crash(Node::Coordinator);
-        self.coordinator.db = restored;
+        let was_up: Vec<_> = (0..self.coordinators.len())
+            .map(|c| self.is_up(Node::Coordinator(c)))
+            .collect();
+        for c in 0..self.coordinators.len() {
+            self.crash(Node::Coordinator(c));
+        }
+        self.central = restored;
         self.coordinator_rewound = true;
-        if was_up {
-            let downtime = self.rng.range(self.cfg.downtime_ms);
-            self.schedule(downtime, Ev::Restart(Node::Coordinator));
+        for (c, was_up) in was_up.into_iter().enumerate() {
+            if was_up {
+                let downtime = self.rng.range(self.cfg.downtime_ms);
+                self.schedule(downtime, Ev::Restart(Node::Coordinator(c)));
+            }
         }
     }
 
-    /// Keeps a copy of the coordinator's database for the rollback fault.
+    /// Keeps a copy of the coordinator database for the rollback fault.
     fn coordinator_snapshot(&mut self) {
-        let c = &mut self.coordinator;
-        c.snapshots.push_back(c.db.clone());
-        if c.snapshots.len() > SNAPSHOTS_KEPT {
-            c.snapshots.pop_front();
+        self.central_snapshots.push_back(self.central.clone());
+        if self.central_snapshots.len() > SNAPSHOTS_KEPT {
+            self.central_snapshots.pop_front();
         }
+    }
+
+    /// A replica is killed and stays down for a while, longer than a crash and restart: its
+    /// sites fail over to the other.
+    fn kill(&mut self, c: usize) {
+        if !self.is_up(Node::Coordinator(c)) {
+            return;
+        }
+        self.counts.replica_kill += 1;
+        self.crash(Node::Coordinator(c));
+        let downtime = self.rng.range(KILL_MS);
+        self.schedule(downtime, Ev::Restart(Node::Coordinator(c)));
     }
 
     fn partition(&mut self, s: usize) {
@@ -1058,8 +1202,11 @@ impl Sim {
         if let Some(conn) = self.sites[s].vol.as_ref().and_then(|v| v.conn.id()) {
             self.break_connection(s, conn, self.next_send + 1);
         }
-        if let Some((conn, _)) = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]) {
-            self.break_connection(s, conn, self.next_send + 1);
+        for c in 0..self.coordinators.len() {
+            let vol = self.coordinators[c].vol.as_ref();
+            if let Some((conn, _)) = vol.and_then(|v| v.conns[s]) {
+                self.break_connection(s, conn, self.next_send + 1);
+            }
         }
     }
 
@@ -1072,7 +1219,12 @@ impl Sim {
         }
         *at = from_no;
         self.notice_later(Node::Site(site), site, conn);
-        self.notice_later(Node::Coordinator, site, conn);
+        for c in 0..self.coordinators.len() {
+            let vol = self.coordinators[c].vol.as_ref();
+            if vol.is_some_and(|v| v.open[site].contains(&conn)) {
+                self.notice_later(Node::Coordinator(c), site, conn);
+            }
+        }
     }
 
     /// Nobody is told a connection died: each side finds out after its own idle timeout.
@@ -1093,6 +1245,9 @@ impl Sim {
     /// Throws away the node's volatile state: machines, timers, queued batches and any write
     /// that has not landed.
     fn crash(&mut self, node: Node) {
+        if self.trace && self.is_up(node) {
+            eprintln!("{:>8} crash {node:?}", self.now);
+        }
         match node {
             Node::Site(s) => {
                 let Some(vol) = self.sites[s].vol.take() else {
@@ -1102,24 +1257,31 @@ impl Sim {
                 if vol.commands.is_some_and(|inbox| inbox.writing.is_some()) {
                     self.counts.crash_before_durable += 1;
                 }
-                let coordinator_conn = self.coordinator.vol.as_ref().and_then(|v| v.conns[s]);
-                if let Some((conn, site_inc)) = coordinator_conn {
-                    if site_inc == self.sites[s].inc {
-                        self.notice_later(Node::Coordinator, s, conn);
+                for c in 0..self.coordinators.len() {
+                    let vol = self.coordinators[c].vol.as_ref();
+                    if let Some((conn, site_inc)) = vol.and_then(|v| v.conns[s]) {
+                        if site_inc == self.sites[s].inc {
+                            self.notice_later(Node::Coordinator(c), s, conn);
+                        }
                     }
                 }
             }
-            Node::Coordinator => {
-                let Some(vol) = self.coordinator.vol.take() else {
+            Node::Coordinator(c) => {
+                let Some(vol) = self.coordinators[c].vol.take() else {
                     return;
                 };
                 self.counts.coordinator_crash += 1;
                 if vol.inboxes.values().any(|inbox| inbox.writing.is_some()) {
                     self.counts.crash_before_durable += 1;
                 }
+                // Its sites find out after their idle timeout, those still shaking hands too.
+                let n = self.coordinators.len();
                 for s in 0..self.sites.len() {
-                    if let Some(conn) = self.sites[s].vol.as_ref().and_then(|v| v.conn.id()) {
-                        self.notice_later(Node::Site(s), s, conn);
+                    let Some(vol) = self.sites[s].vol.as_ref() else {
+                        continue;
+                    };
+                    if let Some(id) = vol.conn.id().filter(|_| vol.at % n == c) {
+                        self.notice_later(Node::Site(s), s, id);
                     }
                 }
             }
@@ -1173,8 +1335,22 @@ impl Sim {
         for link in &mut self.links {
             link.partition = None;
         }
+        // With two, one may be killed at the heal for good: its sites must move to the other.
+        let n = self.coordinators.len();
+        if n > 1 && self.rng.chance(KILLED_AT_HEAL_CHANCE) {
+            let c = self.rng.below(n);
+            if self.is_up(Node::Coordinator(c)) {
+                self.counts.replica_kill += 1;
+                self.crash(Node::Coordinator(c));
+            }
+            self.coordinators[c].stays_down = true;
+        }
         self.deadline = self.now + self.liveness_bound_ms();
-        self.restart(Node::Coordinator);
+        for c in 0..n {
+            if !self.coordinators[c].stays_down {
+                self.restart(Node::Coordinator(c));
+            }
+        }
         for s in 0..self.sites.len() {
             self.restart(Node::Site(s));
         }
@@ -1184,18 +1360,28 @@ impl Sim {
     /// backlog of any site, one item per worst-case round trip, after the reconnects, plus a
     /// session for each retired epoch it must deliver or check first (and for the epoch the
     /// restart at the heal may retire).
+    ///
+    /// With two coordinators a session may first try the replica killed at the heal (one more
+    /// handshake timeout and retry delay), a command may wait for a worker tick when its wake-up
+    /// was lost, and a site whose position is in another replica's epoch may be sent its whole
+    /// command stream again (`CommandResume` cannot tell a replica's epoch from one a database
+    /// put back lost, see `coordinator_hello`), so its whole stream counts as backlog.
     fn liveness_bound_ms(&self) -> u64 {
+        let replicas = self.coordinators.len() > 1;
         let round_trip_ms = 2 * self.cfg.net_delay_ms.1 + self.cfg.write_ms.1;
-        let session_ms =
-            self.cfg.retry_ms + HANDSHAKE_TIMEOUT_MS + RETIRED_SESSION_ROUND_TRIPS * round_trip_ms;
-        let item_ms = round_trip_ms * HEAL_ROUND_TRIPS_PER_ITEM;
-        let applied = |s: usize, epoch: Epoch| {
-            self.coordinator
-                .db
-                .ops
-                .get(&(s, epoch))
-                .map_or(0, |a| a.hwm)
+        let failover_ms = if replicas {
+            HANDSHAKE_TIMEOUT_MS + self.cfg.retry_ms
+        } else {
+            0
         };
+        let session_ms = self.cfg.retry_ms
+            + HANDSHAKE_TIMEOUT_MS
+            + failover_ms
+            + RETIRED_SESSION_ROUND_TRIPS * round_trip_ms;
+        let item_ms = round_trip_ms * HEAL_ROUND_TRIPS_PER_ITEM;
+        let tick_ms = if replicas { WORKER_TICK_MS } else { 0 };
+        let applied =
+            |s: usize, epoch: Epoch| self.central.ops.get(&(s, epoch)).map_or(0, |a| a.hwm);
         let worst = (0..self.sites.len())
             .flat_map(|s| {
                 let db = &self.sites[s].db;
@@ -1214,16 +1400,19 @@ impl Sim {
                     .count() as u64;
                 let sessions = 2 + rechecks;
                 let ops = db.head.saturating_sub(applied(s, db.op_epoch)) + retired_items;
-                let stream = &self.coordinator.db.sites[s];
-                let current = self.coordinator.db.epochs.last().copied();
-                let commands_applied = if db.command_epoch.is_some() && db.command_epoch == current
-                {
-                    db.commands.hwm
-                } else {
-                    0
-                };
+                let stream = &self.central.sites[s];
+                let current = self.central.epochs.last().copied();
+                let commands_applied =
+                    if !replicas && db.command_epoch.is_some() && db.command_epoch == current {
+                        db.commands.hwm
+                    } else {
+                        0
+                    };
                 let commands = (stream.commands.len() as u64).saturating_sub(commands_applied);
-                [ops * item_ms + sessions * session_ms, commands * item_ms]
+                [
+                    ops * item_ms + sessions * session_ms,
+                    commands * item_ms + failover_ms + tick_ms,
+                ]
             })
             .max()
             .unwrap_or(0);
@@ -1235,7 +1424,7 @@ impl Sim {
     fn send(&mut self, from: Node, to: Node, to_inc: Option<u64>, conn: u64, body: Body) {
         let site = match (from, to) {
             (Node::Site(s), _) | (_, Node::Site(s)) => s,
-            _ => unreachable!("coordinator to coordinator"),
+            _ => unreachable!("coordinators talk through the database"),
         };
         self.next_send += 1;
         let no = self.next_send;
@@ -1259,7 +1448,7 @@ impl Sim {
             body,
         };
         // In order within the connection: never before the message sent ahead of it.
-        let direction = usize::from(to == Node::Coordinator);
+        let direction = usize::from(matches!(to, Node::Coordinator(_)));
         let arrival = self.now + self.net_delay();
         let lane = self.lanes.entry((conn, direction)).or_insert(0);
         let at = arrival.max(*lane);
@@ -1281,7 +1470,7 @@ impl Sim {
     fn deliver(&mut self, env: Envelope) {
         let site = match (env.from, env.to) {
             (Node::Site(s), _) | (_, Node::Site(s)) => s,
-            _ => unreachable!("coordinator to coordinator"),
+            _ => unreachable!("coordinators talk through the database"),
         };
         if self.broken.get(&env.conn).is_some_and(|&at| env.no >= at) {
             return;
@@ -1301,14 +1490,14 @@ impl Sim {
             return;
         }
         let link = &mut self.links[site];
-        let direction = usize::from(env.to == Node::Coordinator);
+        let direction = usize::from(matches!(env.to, Node::Coordinator(_)));
         if env.no < link.delivered_max[direction] {
             self.counts.reorder += 1;
         } else {
             link.delivered_max[direction] = env.no;
         }
         match env.to {
-            Node::Coordinator => self.coordinator_receive(site, env),
+            Node::Coordinator(c) => self.coordinator_receive(c, site, env),
             Node::Site(s) => self.site_receive(s, env),
         }
     }
@@ -1321,8 +1510,7 @@ impl Sim {
                 .vol
                 .as_ref()
                 .is_some_and(|v| v.conn.id() == Some(conn)),
-            Node::Coordinator => self
-                .coordinator
+            Node::Coordinator(c) => self.coordinators[c]
                 .vol
                 .as_ref()
                 .is_some_and(|v| v.open[site].contains(&conn)),
@@ -1350,10 +1538,16 @@ impl Sim {
                 }
                 vol.ops.on_disconnected();
                 vol.conn = Conn::Down { retry_at };
+                // A failed connection: the agent tries the next address of its list. The
+                // process at the other end (maybe a new one that took the hello late) finds
+                // out by its own idle timeout.
+                let peer = vol.at % self.coordinators.len();
+                vol.at += 1;
+                self.notice_later(Node::Coordinator(peer), s, conn);
                 self.site_pump(s);
             }
-            Node::Coordinator => {
-                let Some(vol) = self.coordinator.vol.as_mut() else {
+            Node::Coordinator(c) => {
+                let Some(vol) = self.coordinators[c].vol.as_mut() else {
                     return;
                 };
                 vol.open[site].remove(&conn);
@@ -1394,25 +1588,33 @@ impl Sim {
                         .map(|epoch| Inbox::new(Receiver::new(epoch, db.commands.hwm))),
                     conn: Conn::Down { retry_at: self.now },
                     wake: None,
+                    // Sites are spread over the replicas: each list starts at its own primary.
+                    at: s,
                 });
-                // Acked means durable: the coordinator must not believe in commands the site lost.
-                let stream = &self.coordinator.db.sites[s];
-                let acked = self
-                    .coordinator
-                    .vol
-                    .as_ref()
-                    .map_or(stream.acked, |v| v.commands[s].acked());
+                // Acked means durable: the process that last took the site's hello (its sender
+                // was made from what this database reported) must not believe in commands the
+                // site lost. Another process's sender may date from before the database went
+                // back.
                 let db = &self.sites[s].db;
+                let mut told: Vec<u64> = self.sites[s]
+                    .served_by
+                    .and_then(|c| self.coordinators[c].vol.as_ref())
+                    .filter(|v| db.command_epoch == Some(v.epoch))
+                    .map(|v| v.commands[s].acked())
+                    .into_iter()
+                    .collect();
+                if self.coordinators.len() == 1 && !self.is_up(Node::Coordinator(0)) {
+                    let stream = &self.central.sites[s];
+                    if db.command_epoch == Some(self.central.epoch()) {
+                        told.push(stream.acked);
+                    }
+                }
+                let acked = told.into_iter().max().unwrap_or(0);
                 // A database that went back in time lost acknowledged commands with its disk;
                 // the next hello reports what it really holds and they are sent again.
                 // (A coordinator database put back in time may hold an acked mark of another
                 // timeline.)
-                let current = self.coordinator.db.epoch();
-                if !rolled_back
-                    && !self.coordinator_rewound
-                    && db.command_epoch == Some(current)
-                    && acked > db.commands.hwm
-                {
+                if !rolled_back && !self.coordinator_rewound && acked > db.commands.hwm {
                     let detail = format!(
                         "site {s} restarted with commands applied up to {}, but the coordinator \
                          was told {acked} were durable",
@@ -1422,26 +1624,30 @@ impl Sim {
                 }
                 self.site_pump(s);
             }
-            Node::Coordinator => {
+            Node::Coordinator(c) => {
                 // Every start numbers commands in a new epoch (store/command_epochs.rs), so
                 // whatever the database forgot, no (epoch, seq) is issued twice.
                 let fresh = Epoch(self.rng.next_u64() >> 1);
-                let c = &mut self.coordinator;
-                c.inc += 1;
-                if self.variant != Variant::CommandEpochKeptAtStart || c.db.epochs.is_empty() {
-                    c.db.epochs.push(fresh);
-                    for st in &mut c.db.sites {
-                        st.acked = 0;
+                let db = &mut self.central;
+                self.coordinators[c].inc += 1;
+                let epoch = match self.variant {
+                    Variant::CommandEpochKeptAtStart if !db.epochs.is_empty() => db.epoch(),
+                    _ => {
+                        db.epochs.push(fresh);
+                        for st in &mut db.sites {
+                            st.acked = 0;
+                        }
+                        fresh
                     }
-                }
-                let epoch = c.db.epoch();
+                };
                 let limits = self.cfg.coordinator_limits;
-                let commands =
-                    c.db.sites
-                        .iter()
-                        .map(|st| Sender::new(epoch, st.acked, st.commands.len() as u64, limits))
-                        .collect();
-                c.vol = Some(CoordinatorVol {
+                let commands = db
+                    .sites
+                    .iter()
+                    .map(|st| Sender::new(epoch, st.acked, st.commands.len() as u64, limits))
+                    .collect();
+                self.coordinators[c].vol = Some(CoordinatorVol {
+                    epoch,
                     inboxes: BTreeMap::new(),
                     commands,
                     conns: vec![None; self.sites.len()],
@@ -1457,7 +1663,7 @@ impl Sim {
                             (v.ops.epoch(), v.ops.acked())
                         });
                     let key = (s, epoch);
-                    let hwm = self.coordinator.db.ops.get(&key).map_or(0, |a| a.hwm);
+                    let hwm = self.central.ops.get(&key).map_or(0, |a| a.hwm);
                     // A database put back in time lost acknowledged ops (the sites resend them),
                     // and acks its earlier process sent may still be arriving for long after.
                     if acked > hwm && !self.coordinator_rewound {
@@ -1469,7 +1675,34 @@ impl Sim {
                     }
                 }
                 self.coordinator_snapshot();
+                if self.coordinators.len() > 1 {
+                    let inc = self.coordinators[c].inc;
+                    self.schedule(WORKER_TICK_MS, Ev::Tick { c, inc });
+                }
             }
+        }
+    }
+
+    /// A worker's tick sends what the database holds that a lost wake-up did not announce. One
+    /// process needs none (its wake-ups stay in memory). After the heal a tick that finds
+    /// nothing to send is the last, so that a quiet run ends.
+    fn tick(&mut self, c: usize, inc: u64) {
+        if self.coordinators[c].inc != inc || !self.is_up(Node::Coordinator(c)) {
+            return;
+        }
+        for s in 0..self.sites.len() {
+            self.coordinator_pump(c, s);
+        }
+        let vol = self.coordinators[c]
+            .vol
+            .as_ref()
+            .expect("coordinator is up");
+        let busy = (0..self.sites.len()).any(|s| {
+            vol.conns[s].is_some()
+                && vol.commands[s].acked() < self.central.sites[s].commands.len() as u64
+        });
+        if !self.calm || busy {
+            self.schedule(WORKER_TICK_MS, Ev::Tick { c, inc });
         }
     }
 
@@ -1545,7 +1778,7 @@ impl Sim {
         let now = self.now;
         let wake = match node {
             Node::Site(s) => self.sites[s].vol.as_mut().map(|v| &mut v.wake),
-            Node::Coordinator => self.coordinator.vol.as_mut().map(|v| &mut v.wake),
+            Node::Coordinator(c) => self.coordinators[c].vol.as_mut().map(|v| &mut v.wake),
         };
         // Only the latest armed wake-up counts; earlier or superseded ones are stale.
         match wake {
@@ -1554,9 +1787,9 @@ impl Sim {
         }
         match node {
             Node::Site(s) => self.site_pump(s),
-            Node::Coordinator => {
+            Node::Coordinator(c) => {
                 for s in 0..self.sites.len() {
-                    self.coordinator_pump(s);
+                    self.coordinator_pump(c, s);
                 }
             }
         }
@@ -1581,8 +1814,8 @@ impl Sim {
                     .min();
                 (deadline, &mut vol.wake)
             }
-            Node::Coordinator => {
-                let Some(vol) = self.coordinator.vol.as_mut() else {
+            Node::Coordinator(c) => {
+                let Some(vol) = self.coordinators[c].vol.as_mut() else {
                     return;
                 };
                 let deadline = vol.commands.iter().filter_map(Sender::poll_timeout).min();
@@ -1672,14 +1905,21 @@ impl Sim {
 
     fn site_connection(&mut self, s: usize) {
         let (now, retry) = (self.now, self.cfg.retry_ms);
+        let n_coordinators = self.coordinators.len();
         let vol = self.sites[s].vol.as_mut().expect("site is up");
-        if let Conn::Connecting { since, .. } = vol.conn {
+        if let Conn::Connecting { id, since } = vol.conn {
             if now >= since + HANDSHAKE_TIMEOUT_MS {
                 vol.conn = Conn::Down {
                     retry_at: now + retry,
                 };
+                // A failed connection: the next address, and the coordinator that may have
+                // accepted the attempt lets it idle out.
+                let tried = vol.at % n_coordinators;
+                vol.at += 1;
+                self.notice_later(Node::Coordinator(tried), s, id);
             }
         }
+        let vol = self.sites[s].vol.as_mut().expect("site is up");
         match vol.conn {
             Conn::Down { retry_at } if now >= retry_at => {}
             _ => return,
@@ -1712,13 +1952,8 @@ impl Sim {
             command_applied,
             PROTOCOL_VERSION,
         );
-        self.send(
-            Node::Site(s),
-            Node::Coordinator,
-            None,
-            id,
-            Body::Hello(hello),
-        );
+        let to = Node::Coordinator(vol.at % n_coordinators);
+        self.send(Node::Site(s), to, None, id, Body::Hello(hello));
     }
 
     fn site_send_ops(&mut self, s: usize) {
@@ -1737,6 +1972,7 @@ impl Sim {
             };
             let Conn::Up {
                 id: conn,
+                coordinator,
                 coordinator_inc,
             } = vol.conn
             else {
@@ -1781,8 +2017,8 @@ impl Sim {
                 ops: items,
                 outbox_head_seq: Some(head),
             };
-            let to = Some(coordinator_inc);
-            self.send(Node::Site(s), Node::Coordinator, to, conn, Body::Msg(msg));
+            let (to, to_inc) = (Node::Coordinator(coordinator), Some(coordinator_inc));
+            self.send(Node::Site(s), to, to_inc, conn, Body::Msg(msg));
         }
     }
 
@@ -1819,17 +2055,25 @@ impl Sim {
                     }
                 }
                 let vol = site.vol.as_mut().expect("site is up");
+                let Node::Coordinator(coordinator) = env.from else {
+                    unreachable!("a server hello comes from a coordinator")
+                };
                 vol.conn = if result.is_ok() {
                     Conn::Up {
                         id: env.conn,
+                        coordinator,
                         coordinator_inc: env.from_inc,
                     }
                 } else {
                     // A driver would close the connection, raise an alarm and try again later.
+                    vol.at += 1;
                     Conn::Down {
                         retry_at: self.now + self.cfg.retry_ms,
                     }
                 };
+                if result.is_err() {
+                    self.notice_later(env.from, s, env.conn);
+                }
                 self.site_ops_acked(s, result);
                 self.site_pump(s);
             }
@@ -1866,6 +2110,7 @@ impl Sim {
                 }
                 let inbound = Inbound {
                     items: commands,
+                    reply_to: env.from,
                     reply_inc: env.from_inc,
                     reply_conn: env.conn,
                 };
@@ -1911,7 +2156,10 @@ impl Sim {
             vol.conn = Conn::Down {
                 retry_at: now + self.cfg.retry_ms,
             };
-            self.notice_later(Node::Coordinator, s, conn);
+            // An error ends the session: the agent tries the next address.
+            let peer = vol.at % self.coordinators.len();
+            vol.at += 1;
+            self.notice_later(Node::Coordinator(peer), s, conn);
             return self.site_pump(s);
         }
         if after_seq == 0 {
@@ -1970,7 +2218,9 @@ impl Sim {
         let vol = self.sites[s].vol.as_mut().expect("site is up");
         vol.ops.on_disconnected();
         vol.conn = Conn::Down { retry_at: now };
-        self.notice_later(Node::Coordinator, s, conn);
+        // A drained session: the agent reconnects to the same address.
+        let peer = vol.at % self.coordinators.len();
+        self.notice_later(Node::Coordinator(peer), s, conn);
         self.site_pump(s);
     }
 
@@ -2029,11 +2279,18 @@ impl Sim {
 
     // -- Coordinator ------------------------------------------------------------------------------
 
+    /// An API request lands on any process that is up; it queues the command in the database
+    /// and wakes the process holding the site's link: itself in memory, another through the
+    /// database (a wake-up that may be lost; that process's tick sends it then).
     fn new_command(&mut self, s: usize) {
-        if !self.is_up(Node::Coordinator) {
+        let up: Vec<_> = (0..self.coordinators.len())
+            .filter(|&c| self.is_up(Node::Coordinator(c)))
+            .collect();
+        if up.is_empty() {
             return;
         }
-        let n = self.coordinator.db.sites[s].commands.len() + 1;
+        let issuer = up[self.rng.below(up.len())];
+        let n = self.central.sites[s].commands.len() + 1;
         let lines: Vec<_> = (0..self.rng.range((1, 3)))
             .map(|_| {
                 let sku = Sku::new(format!("SKU-{}", self.rng.range((1, 500)))).expect("sku");
@@ -2048,32 +2305,56 @@ impl Sim {
             lines,
         };
         let payload = encode_command(&command).expect("command encodes");
-        let ordinal = self.coordinator.db.epochs.len() - 1;
-        self.coordinator.db.sites[s]
+        // Issued in the running epoch, the last started (store/commands.rs `enqueue`).
+        let ordinal = self.central.epochs.len() - 1;
+        self.central.sites[s]
             .commands
             .push((payload.clone(), ordinal));
         self.issued_ever[s].insert((n as u64, payload_hash(&payload)));
-        let vol = self.coordinator.vol.as_mut().expect("coordinator is up");
-        vol.commands[s].on_recorded(n as u64);
         self.counts.commands_created += 1;
         if self.rng.chance(COMMAND_SNAPSHOT_CHANCE) {
             self.coordinator_snapshot();
         }
-        self.coordinator_pump(s);
+        self.coordinator_pump(issuer, s);
+        for c in up.into_iter().filter(|&c| c != issuer) {
+            let holds = self.coordinators[c]
+                .vol
+                .as_ref()
+                .is_some_and(|v| v.conns[s].is_some());
+            if !holds {
+                continue;
+            }
+            self.counts.commands_sent_by_another_replica += 1;
+            if self.rng.chance(self.cfg.notify_loss) {
+                self.counts.notify_lost += 1;
+                continue;
+            }
+            let inc = self.coordinators[c].inc;
+            let after = self.rng.range(NOTIFY_MS);
+            self.schedule(after, Ev::Notify { c, inc, site: s });
+        }
     }
 
-    fn coordinator_pump(&mut self, s: usize) {
+    /// Sends the site's commands the database holds, if this process holds the site's link.
+    fn coordinator_pump(&mut self, c: usize, s: usize) {
         let now = self.now;
         let bytes_max = self.cfg.coordinator_limits.bytes_max;
-        let Some(vol) = self.coordinator.vol.as_mut() else {
+        let head = self.central.sites[s].commands.len() as u64;
+        let Some(vol) = self.coordinators[c].vol.as_mut() else {
             return;
         };
+        // The worker reads the stream's head from the database, whoever queued the commands.
+        if head > vol.commands[s].head() {
+            vol.commands[s].on_recorded(head);
+        }
         if vol.commands[s].handle_timeout(now) {
             self.counts.retransmit_timeouts += 1;
         }
         loop {
-            let c = &mut self.coordinator;
-            let vol = c.vol.as_mut().expect("coordinator is up");
+            let vol = self.coordinators[c]
+                .vol
+                .as_mut()
+                .expect("coordinator is up");
             let sender = &mut vol.commands[s];
             let Some(request) = sender.next_batch() else {
                 break;
@@ -2083,7 +2364,7 @@ impl Sim {
                 self.violate("driver", detail);
                 break;
             };
-            let stream = &c.db.sites[s];
+            let stream = &self.central.sites[s];
             let items: Vec<_> = (request.first_seq..=sender.head())
                 .take(request.ops_max)
                 .map(|seq| Sequenced {
@@ -2099,26 +2380,27 @@ impl Sim {
                 commands: items,
             };
             let to = Node::Site(s);
-            self.send(Node::Coordinator, to, Some(site_inc), conn, Body::Msg(msg));
+            let from = Node::Coordinator(c);
+            self.send(from, to, Some(site_inc), conn, Body::Msg(msg));
         }
-        self.rearm(Node::Coordinator);
+        self.rearm(Node::Coordinator(c));
     }
 
-    fn coordinator_receive(&mut self, site: usize, env: Envelope) {
+    fn coordinator_receive(&mut self, c: usize, site: usize, env: Envelope) {
         match env.body {
-            Body::Hello(hello) => self.coordinator_hello(site, env.from_inc, env.conn, hello),
+            Body::Hello(hello) => self.coordinator_hello(c, site, env.from_inc, env.conn, hello),
             Body::Msg(Message::OpBatch { epoch, ops, .. }) => {
                 let inbound = Inbound {
                     items: ops,
+                    reply_to: env.from,
                     reply_inc: env.from_inc,
                     reply_conn: env.conn,
                 };
-                self.on_batch(Stream::Ops(site, epoch), inbound);
+                self.on_batch(Stream::Ops(c, site, epoch), inbound);
             }
             Body::Msg(Message::CommandAck { epoch, up_to_seq }) => {
                 let now = self.now;
-                let vol = self
-                    .coordinator
+                let vol = self.coordinators[c]
                     .vol
                     .as_mut()
                     .expect("delivered to a live node");
@@ -2130,21 +2412,32 @@ impl Sim {
                 }
                 let result = vol.commands[site].on_ack(epoch, up_to_seq, now);
                 self.coordinator_commands_acked(site, result);
-                self.coordinator_pump(site);
+                self.coordinator_pump(c, site);
             }
             Body::ServerHello(_) | Body::Msg(_) => unreachable!("not sent to the coordinator"),
         }
     }
 
-    fn coordinator_hello(&mut self, s: usize, site_inc: u64, conn: u64, hello: ClientHello) {
-        let current = self.coordinator.db.epoch();
+    fn coordinator_hello(
+        &mut self,
+        c: usize,
+        s: usize,
+        site_inc: u64,
+        conn: u64,
+        hello: ClientHello,
+    ) {
+        let current = self.coordinators[c]
+            .vol
+            .as_ref()
+            .expect("delivered to a live node")
+            .epoch;
         // Where the site's commands continue (coordinator/src/store/command_epochs.rs): its
         // position in an earlier epoch holds only as far as this database holds the commands
         // issued up to that epoch; otherwise it gets the whole stream again. The site's answer
         // is the truth about what it applied: a new, reinstalled or rolled-back database says
         // less than was acknowledged, and the sender, made afresh, sends it the rest again.
         let reported = hello.command_epoch.map(|e| (e, hello.command_applied_seq));
-        let db = &self.coordinator.db;
+        let db = &self.central;
         let (applied, from_epoch, lost) = match reported {
             None => (0, Some(current), false),
             Some((e, seq)) if e == current => (seq, None, false),
@@ -2169,14 +2462,38 @@ impl Sim {
         };
         if lost {
             self.counts.coordinator_rewound_reported += 1;
+            // The site holds, up to the position it reported, exactly what the database holds:
+            // nothing was lost, yet the position is refused (a finding of the replicas model:
+            // a command queued after another replica started carries that replica's ordinal,
+            // so a position in an older replica's epoch never covers it).
+            let held: Vec<_> = db.sites[s]
+                .commands
+                .iter()
+                .take(hello.command_applied_seq as usize)
+                .map(|(payload, _)| payload_hash(payload))
+                .collect();
+            let site_db = &self.sites[s].db;
+            let applied: Vec<_> = site_db.commands.items.iter().map(|(_, h)| *h).collect();
+            if !self.coordinator_rewound
+                && site_db.commands.hwm == hello.command_applied_seq
+                && held == applied
+            {
+                self.counts.rewound_reported_without_rollback += 1;
+                if self.trace {
+                    eprintln!(
+                        "{:>8} site {s}'s command position {reported:?} refused by coordinator \
+                         {c} (epoch {current}) although the database lost nothing",
+                        self.now
+                    );
+                }
+            }
         }
         if from_epoch.is_some() && applied > 0 {
             self.counts.commands_carried_over += 1;
         }
         self.sites[s].rolled_back = false;
-        let stream = &mut self.coordinator.db.sites[s];
-        let vol = self
-            .coordinator
+        let stream = &mut self.central.sites[s];
+        let vol = self.coordinators[c]
             .vol
             .as_mut()
             .expect("delivered to a live node");
@@ -2194,21 +2511,32 @@ impl Sim {
         let replaced = vol.conns[s].replace((conn, site_inc));
         vol.open[s].insert(conn);
         let key = (s, hello.op_epoch);
-        let hwm = self.coordinator.db.ops.get(&key).map_or(0, |a| a.hwm);
+        let hwm = self.central.ops.get(&key).map_or(0, |a| a.hwm);
         let inbox = vol
             .inboxes
             .entry(key)
             .or_insert_with(|| Inbox::new(Receiver::new(hello.op_epoch, hwm)));
+        // The mark is read from the database (another process may have moved it), except by
+        // the broken variant that trusts its own memory.
+        let op_applied_seq = match self.variant {
+            Variant::PlanFromMemory => inbox.receiver.applied(),
+            _ => hwm,
+        };
         let accepted = ServerHello::Accepted {
             version: PROTOCOL_VERSION,
-            op_applied_seq: inbox.receiver.applied(),
+            op_applied_seq,
         };
+        if let Some(previous) = self.sites[s].served_by.replace(c) {
+            if previous != c {
+                self.counts.failovers += 1;
+            }
+        }
         self.coordinator_commands_acked(s, result);
         // The replaced connection is closed, but its task may still handle what it has read.
         if let Some((old, _)) = replaced.filter(|(old, _)| *old != conn) {
             let after = self.rng.range(REPLACED_CLOSE_MS);
-            let inc = self.coordinator.inc;
-            let node = Node::Coordinator;
+            let inc = self.coordinators[c].inc;
+            let node = Node::Coordinator(c);
             self.schedule(
                 after,
                 Ev::Detect {
@@ -2220,22 +2548,17 @@ impl Sim {
             );
         }
         let body = Body::ServerHello(accepted);
-        self.send(Node::Coordinator, Node::Site(s), Some(site_inc), conn, body);
+        let from = Node::Coordinator(c);
+        self.send(from, Node::Site(s), Some(site_inc), conn, body);
         if let Some(from_epoch) = from_epoch {
             let resume = Message::CommandResume {
                 from_epoch,
                 epoch: current,
                 after_seq: applied,
             };
-            self.send(
-                Node::Coordinator,
-                Node::Site(s),
-                Some(site_inc),
-                conn,
-                Body::Msg(resume),
-            );
+            self.send(from, Node::Site(s), Some(site_inc), conn, Body::Msg(resume));
         }
-        self.coordinator_pump(s);
+        self.coordinator_pump(c, s);
     }
 
     fn coordinator_commands_acked(&mut self, s: usize, result: Result<Option<u64>, SenderError>) {
@@ -2259,7 +2582,7 @@ impl Sim {
             self.violate("ack-not-durable", detail);
         }
         if self.rng.chance(self.cfg.persist_ack) {
-            let stream = &mut self.coordinator.db.sites[s];
+            let stream = &mut self.central.sites[s];
             stream.acked = stream.acked.max(acked);
         }
     }
@@ -2269,10 +2592,9 @@ impl Sim {
     /// The volatile and durable halves of a receiving stream, if its node is up.
     fn stream_parts(&mut self, stream: Stream) -> Option<(&mut Inbox, &mut Applied)> {
         match stream {
-            Stream::Ops(site, epoch) => {
-                let c = &mut self.coordinator;
-                let vol = c.vol.as_mut()?;
-                let applied = c.db.ops.entry((site, epoch)).or_default();
+            Stream::Ops(c, site, epoch) => {
+                let vol = self.coordinators[c].vol.as_mut()?;
+                let applied = self.central.ops.entry((site, epoch)).or_default();
                 let inbox = vol
                     .inboxes
                     .entry((site, epoch))
@@ -2298,32 +2620,55 @@ impl Sim {
         }
     }
 
-    /// Plans the batch and starts its durable write, which lands after a random latency.
+    /// Whether a batch is planned when it is read, from the receiver in the process's memory,
+    /// rather than inside its write transaction from the durable mark. A site is one process
+    /// whose memory follows its database; a coordinator plans in the transaction
+    /// (store/apply.rs `apply_in`), as another process may have applied the same items since.
+    fn plans_early(&self, stream: Stream) -> bool {
+        match stream {
+            Stream::Commands(_) => true,
+            Stream::Ops(..) => matches!(
+                self.variant,
+                Variant::PlanFromMemory | Variant::AckBeforeDurable
+            ),
+        }
+    }
+
+    /// Starts the batch's durable write, which lands after a random latency.
     fn start_write(&mut self, stream: Stream, inbound: Inbound) {
-        let variant = self.variant;
+        let early = self.plans_early(stream);
+        let acked_early = self.variant == Variant::AckBeforeDurable;
         let Some((inbox, applied)) = self.stream_parts(stream) else {
             return;
         };
-        let plan = inbox
-            .receiver
-            .plan(&inbound.items, |seq| applied.stored_hash(seq));
+        let plan = early.then(|| {
+            inbox
+                .receiver
+                .plan(&inbound.items, |seq| applied.stored_hash(seq))
+        });
         let epoch = inbox.receiver.epoch();
-        let items = match variant {
-            Variant::NoDedup => inbound.items.clone(),
-            _ => plan
-                .apply
-                .iter()
-                .map(|&i| inbound.items[i].clone())
-                .collect(),
-        };
-        let acked_early = variant == Variant::AckBeforeDurable;
         inbox.writing = Some(Write {
             plan: plan.clone(),
-            items,
+            items: inbound.items,
+            reply_to: inbound.reply_to,
             reply_inc: inbound.reply_inc,
             reply_conn: inbound.reply_conn,
             acked_early,
         });
+        if let Some(plan) = &plan {
+            self.note_plan(stream, plan);
+            if acked_early {
+                let reply = (inbound.reply_to, inbound.reply_inc, inbound.reply_conn);
+                self.send_ack(stream, epoch, plan.new_applied, reply);
+            }
+        }
+        let inc = self.inc(stream.node());
+        let latency = self.rng.range(self.cfg.write_ms);
+        self.schedule(latency, Ev::WriteDone { stream, inc });
+    }
+
+    /// Counts what a plan found and reports its payload conflicts.
+    fn note_plan(&mut self, stream: Stream, plan: &Plan) {
         self.counts.duplicates_received += plan.n_duplicates as u64;
         self.counts.gaps_received += u64::from(plan.gap_at.is_some());
         for conflict in &plan.conflicts {
@@ -2333,16 +2678,12 @@ impl Sim {
             );
             self.violate("payload-conflict", detail);
         }
-        if acked_early {
-            let reply = (inbound.reply_inc, inbound.reply_conn);
-            self.send_ack(stream, epoch, plan.new_applied, reply);
-        }
-        let inc = self.inc(stream.node());
-        let latency = self.rng.range(self.cfg.write_ms);
-        self.schedule(latency, Ev::WriteDone { stream, inc });
     }
 
-    /// The durable write lands (or the node dies first), then the commit and the ack.
+    /// The write transaction lands (or the node dies first): planned from the durable mark and
+    /// stored hashes unless planned early, applied, committed, then acknowledged. Transactions
+    /// are serialised across processes (one SQLite writer, PostgreSQL's advisory lock): this
+    /// event is one of them.
     fn write_done(&mut self, stream: Stream, inc: u64) {
         let node = stream.node();
         if self.inc(node) != inc || !self.is_up(node) {
@@ -2352,22 +2693,38 @@ impl Sim {
             self.crash_and_restart(node);
             return;
         }
-        let (inbox, _) = self.stream_parts(stream).expect("node is up");
+        let variant = self.variant;
+        let (inbox, applied) = self.stream_parts(stream).expect("node is up");
         let write = inbox.writing.take().expect("a write is pending");
         let epoch = inbox.receiver.epoch();
-        for item in &write.items {
+        let (plan, late) = match write.plan {
+            Some(plan) => (plan, false),
+            None => {
+                let receiver = Receiver::new(epoch, applied.hwm);
+                let plan = receiver.plan(&write.items, |seq| applied.stored_hash(seq));
+                (plan, true)
+            }
+        };
+        if late {
+            self.note_plan(stream, &plan);
+        }
+        let items: Vec<_> = match variant {
+            Variant::NoDedup => write.items.clone(),
+            _ => plan.apply.iter().map(|&i| write.items[i].clone()).collect(),
+        };
+        for item in &items {
             self.record_apply(stream, epoch, item);
         }
         let (_, applied) = self.stream_parts(stream).expect("node is up");
-        applied.hwm = write.plan.new_applied;
+        applied.hwm = plan.new_applied;
         match stream {
             Stream::Commands(s) => {
                 self.sites[s].db.command_epoch = Some(epoch);
                 let hwm = self.sites[s].db.commands.hwm;
                 self.commands_durable_max[s] = self.commands_durable_max[s].max(hwm);
             }
-            Stream::Ops(s, epoch) => {
-                let hwm = write.plan.new_applied;
+            Stream::Ops(_, s, epoch) => {
+                let hwm = plan.new_applied;
                 let max = self.ops_durable_max.entry((s, epoch)).or_insert(0);
                 *max = (*max).max(hwm);
                 if self.rng.chance(CHECKPOINT_CHANCE) {
@@ -2381,10 +2738,16 @@ impl Sim {
             return;
         }
         let (inbox, _) = self.stream_parts(stream).expect("node is up");
-        let ack = inbox.receiver.commit(&write.plan);
+        let ack = if late {
+            inbox.receiver = Receiver::new(epoch, plan.new_applied);
+            plan.new_applied
+        } else {
+            inbox.receiver.commit(&plan)
+        };
         let next = inbox.queue.pop_front();
         if !write.acked_early {
-            self.send_ack(stream, epoch, ack, (write.reply_inc, write.reply_conn));
+            let reply = (write.reply_to, write.reply_inc, write.reply_conn);
+            self.send_ack(stream, epoch, ack, reply);
         }
         if let Some(next) = next {
             self.start_write(stream, next);
@@ -2394,7 +2757,7 @@ impl Sim {
     /// One item of a durable write: the driver's apply, watched by the checker as it happens.
     fn record_apply(&mut self, stream: Stream, epoch: Epoch, item: &Sequenced) {
         let (expected, effect) = match stream {
-            Stream::Ops(site, _) => {
+            Stream::Ops(_, site, _) => {
                 let expected = self.ledger[site]
                     .iter()
                     .find(|db| db.epoch == epoch)
@@ -2451,13 +2814,19 @@ impl Sim {
     }
 
     /// Acknowledges on the connection the batch came in on, to the process that sent it.
-    fn send_ack(&mut self, stream: Stream, epoch: Epoch, up_to_seq: u64, (inc, conn): (u64, u64)) {
+    fn send_ack(
+        &mut self,
+        stream: Stream,
+        epoch: Epoch,
+        up_to_seq: u64,
+        (reply_to, inc, conn): (Node, u64, u64),
+    ) {
         let to = Some(inc);
         match stream {
-            Stream::Ops(site, _) => {
+            Stream::Ops(c, site, _) => {
                 let msg = Message::OpAck { epoch, up_to_seq };
                 self.send(
-                    Node::Coordinator,
+                    Node::Coordinator(c),
                     Node::Site(site),
                     to,
                     conn,
@@ -2466,13 +2835,7 @@ impl Sim {
             }
             Stream::Commands(site) => {
                 let msg = Message::CommandAck { epoch, up_to_seq };
-                self.send(
-                    Node::Site(site),
-                    Node::Coordinator,
-                    to,
-                    conn,
-                    Body::Msg(msg),
-                );
+                self.send(Node::Site(site), reply_to, to, conn, Body::Msg(msg));
             }
         }
     }
@@ -2491,8 +2854,7 @@ impl Sim {
             .flat_map(|(s, dbs)| dbs.iter().map(move |db| (s, db.epoch)))
             .collect();
         let stray: Vec<_> = self
-            .coordinator
-            .db
+            .central
             .ops
             .keys()
             .filter(|key| !known.contains(key))
@@ -2513,12 +2875,7 @@ impl Sim {
         let mut lineage_total = 0;
         for (i, db) in self.ledger[s].iter().enumerate() {
             let empty = Applied::default();
-            let applied = self
-                .coordinator
-                .db
-                .ops
-                .get(&(s, db.epoch))
-                .unwrap_or(&empty);
+            let applied = self.central.ops.get(&(s, db.epoch)).unwrap_or(&empty);
             let n = applied.items.len();
             epochs_with_ops += usize::from(n > 0);
             if n > db.ops.len() || applied.hwm != n as u64 {
@@ -2626,8 +2983,19 @@ impl Sim {
 
     fn check_commands(&mut self, s: usize) {
         let mut problems = Vec::new();
-        let current = self.coordinator.db.epoch();
-        let stream = &self.coordinator.db.sites[s];
+        // The process holding the site's link sends its commands, in its own epoch.
+        let holder = self.sites[s].vol.as_ref().and_then(|v| match v.conn {
+            Conn::Up { coordinator, .. } => self.coordinators[coordinator].vol.as_ref(),
+            _ => None,
+        });
+        if holder.is_none() {
+            problems.push((
+                "not-converged",
+                format!("site {s} holds no link at the end"),
+            ));
+        }
+        let current = holder.map_or(self.central.epoch(), |v| v.epoch);
+        let stream = &self.central.sites[s];
         let db = &self.sites[s].db;
         let n = stream.commands.len();
         // The site holds, in order, exactly the commands the coordinator's database holds: none
@@ -2656,7 +3024,7 @@ impl Sim {
                 ),
             ));
         }
-        if let Some(vol) = &self.coordinator.vol {
+        if let Some(vol) = holder {
             if vol.commands[s].acked() != n as u64 {
                 problems.push((
                     "not-converged",
@@ -2720,6 +3088,18 @@ fn sync_survives_faults() {
             if FAULT_KINDS.contains(&name) {
                 assert!(n > 0, "fault `{name}` never fired in {} seeds", seeds.len());
             }
+        }
+        // Two coordinators over one database in a share of the seeds: sites moved between
+        // them, and commands queued by one were sent by the other.
+        for (name, n) in [
+            ("two_coordinator_runs", total.two_coordinator_runs),
+            ("failovers", total.failovers),
+            (
+                "commands_sent_by_another_replica",
+                total.commands_sent_by_another_replica,
+            ),
+        ] {
+            assert!(n > 0, "`{name}` never happened in {} seeds", seeds.len());
         }
     }
 }
@@ -2862,6 +3242,17 @@ fn a_coordinator_keeping_its_command_epoch_at_start_is_caught() {
     );
     assert!(
         caught.contains_key("command-count") || caught.contains_key("command-ahead"),
+        "{caught:?}"
+    );
+}
+
+#[test]
+fn planning_from_the_process_memory_is_caught_with_two_coordinators() {
+    // Right for one process; with two, a site moving between them has its batches applied by
+    // both, each from the mark it last saw.
+    let caught = run_broken(Variant::PlanFromMemory, 300, Force::TwoCoordinators);
+    assert!(
+        caught.contains_key("applied-out-of-order") || caught.contains_key("op-count"),
         "{caught:?}"
     );
 }
