@@ -3,7 +3,7 @@
 //! requested over the API and on the portal (in Chromium, judged by axe-core) becomes a
 //! return of kind repair, expected at its site; the site grades it with defect codes as a
 //! station would, and the centre quotes it once from the table, or leaves it for ops to price
-//! when a defect has no price.
+//! when a defect has no price; one declined is shipped back as it is.
 
 use modori_agent::work::Actor;
 use modori_shared::domain::{DefectCode, Grade, RmaId, Sku};
@@ -864,6 +864,15 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     assert_eq!(status, 409, "declined stands: {late}");
     let mail = mailed(&sink, "ブランドA: your repair was declined").await?;
     assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    shipped_back_as_it_is(
+        &fleet,
+        &browser,
+        &sink,
+        &key,
+        &declined,
+        &format!("{base}{path}?lang=en"),
+    )
+    .await?;
 
     // Every step at the merchant's webhook, signed, once each.
     for (rma, wanted) in [
@@ -894,6 +903,26 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         assert_eq!(repair_kinds(&fleet, &key, rma).await?, wanted);
     }
 
+    let shipped_hooks = || -> anyhow::Result<Vec<bool>> {
+        Ok(hooks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .iter()
+            .filter(|(r, k, _)| *r == declined && k == "shipped_back")
+            .map(|(_, _, valid)| *valid)
+            .collect())
+    };
+    modori_tests::wait_for("the ship-back's webhook", TIMEOUT, || {
+        let got = shipped_hooks();
+        async move { Ok(!got?.is_empty()) }
+    })
+    .await?;
+    assert_eq!(
+        shipped_hooks()?,
+        [true],
+        "the ship-back at the webhook, once"
+    );
+
     // Ops see on the return's page that it is a repair, accepted and moved.
     browser.login(&base, "/returns", &key, "/returns").await?;
     browser.c().goto(&format!("{base}/returns/{rma}")).await?;
@@ -906,5 +935,92 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     browser.screenshot("ops-return-repair").await?;
     browser.assert_accessible("ops-return-repair").await?;
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// A declined repair's item goes back as it is: its site (Sapporo) is ordered to send it back
+/// once, ships it with the carrier's number as its putaway station's SHIP would, and the
+/// centre's timeline, the status page (Chromium with axe) and a mail at the SMTP server say
+/// it is on its way, in repair words; the merchant's webhook hears of it.
+async fn shipped_back_as_it_is(
+    fleet: &TestFleet,
+    browser: &modori_tests::browser::Browser,
+    sink: &modori_tests::smtp::Sink,
+    key: &str,
+    rma: &str,
+    status_url: &str,
+) -> anyhow::Result<()> {
+    use modori_shared::domain::{Departure, Disposition, Lpn};
+    let config = fleet.agent_config(0);
+    let sql = format!("SELECT lpn FROM ship_backs WHERE rma = '{rma}'");
+    modori_tests::wait_for("the ship-back ordered at the site", TIMEOUT, || {
+        let (config, sql) = (&config, &sql);
+        async move { Ok(modori_tests::stations::agent_query::<String>(config, sql).is_ok()) }
+    })
+    .await?;
+    let count = format!("SELECT COUNT(*) FROM ship_backs WHERE rma = '{rma}'");
+    assert_eq!(modori_tests::stations::agent_count(&config, &count)?, 1);
+    let lpn = Lpn::new(modori_tests::stations::agent_query::<String>(
+        &config, &sql,
+    )?)?;
+    let who = || Actor::new("B-0001", "put-1");
+    let agent = fleet.agent(0);
+    agent
+        .record(
+            Effect::Dispose {
+                lpn: lpn.clone(),
+                disposition: Disposition::Refurbish,
+            },
+            who(),
+        )
+        .await?;
+    let tracking = "223456789014";
+    agent
+        .record(
+            Effect::Depart {
+                lpn,
+                departure: Departure::ToCustomer {
+                    rma: RmaId::new(rma)?,
+                },
+                tracking: Some(tracking.to_owned()),
+            },
+            who(),
+        )
+        .await?;
+    let path = format!("/api/v1/returns/{rma}");
+    modori_tests::wait_for("the ship-back on the timeline", TIMEOUT, || {
+        let path = path.clone();
+        async move {
+            let (_, ret) = call(fleet, key, "GET", &path, None).await?;
+            Ok(ret["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["kind"] == "shipped_back"))
+        }
+    })
+    .await?;
+
+    browser.c().goto(status_url).await?;
+    browser
+        .until(
+            "the tracking number on the status page",
+            &format!(
+                "const t = document.getElementById('ship-back-tracking-0'); \
+                 return !!t && t.textContent === '{tracking}' \
+                   && document.getElementById('repair-state').textContent.includes('on its way back to you as it is')"
+            ),
+        )
+        .await?;
+    browser.screenshot("repair-shipped-back-en").await?;
+    browser.assert_accessible("repair-shipped-back-en").await?;
+    let mail = mailed(
+        sink,
+        "ブランドA: the item you sent for repair is on its way back",
+    )
+    .await?;
+    assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    let text = modori_tests::smtp::text_of(&mail);
+    assert!(text.contains(rma) && text.contains("tracking"), "{text}");
     Ok(())
 }

@@ -150,6 +150,14 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "【{merchant}】修理はお断りとなりました",
             "お送りいただいた商品（受付番号 {rma}）の修理はお断りとなりました。商品は修理せずにそのままお返しします。",
         ),
+        (Language::Ja, Kind::RepairShippedBack) => (
+            "【{merchant}】修理でお預かりした商品を返送しました",
+            "修理でお預かりした商品（受付番号 {rma}）をお客様へ返送しました。お届けまでの追跡番号は下記のページでご確認いただけます。",
+        ),
+        (Language::En, Kind::RepairShippedBack) => (
+            "{merchant}: the item you sent for repair is on its way back",
+            "The item you sent for repair (number {rma}) is on its way back to you. Its tracking number is on the page below.",
+        ),
         (Language::En, Kind::RepairRegistered) => (
             "{merchant}: we have your repair request",
             "Thank you for choosing {merchant} for your repair.\nYour repair {rma} is registered. Please send the item; once it is inspected we send you a quote.",

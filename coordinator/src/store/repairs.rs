@@ -13,7 +13,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use modori_runtime::sqlite::to_i64;
-use modori_shared::domain::{DefectCode, Lpn, Site, SiteId};
+use modori_shared::domain::{DefectCode, Lpn, RmaId, Site, SiteId};
 use modori_shared::op::CommandBody;
 use modori_shared::repair::{self, Fault, QuoteLine, RateRow, Workshop};
 use modori_shared::tradein::PriceKey;
@@ -628,6 +628,9 @@ fn accept(
     )
 }
 
+/// Records the decline of the quote on `rma` and orders its item back, as it is, to the
+/// customer at the site that holds it (store/ship_backs.rs), in the same transaction: the
+/// decision and the order stand or fall together, and both happen once.
 fn decline(
     tx: &Transaction<'_>,
     rma: &str,
@@ -639,6 +642,14 @@ fn decline(
         "UPDATE repairs SET decision = 'declined', decided_by = ?2, decided_ms = ?3
          WHERE rma = ?1",
         params![rma, by, now_ms],
+    )?;
+    // Its sites are woken by the use case after the commit, whichever way the decline came
+    // (`app::wake_all_streams`), so what was queued is not carried back here.
+    let _queued = super::ship_backs::order(
+        &mut super::sql::sqlite(tx),
+        &RmaId::new(rma)?,
+        super::ship_backs::CAUSE_REPAIR_DECLINED,
+        now_ms,
     )?;
     insert_event(
         tx,
@@ -940,6 +951,22 @@ mod tests {
         .unwrap()
     }
 
+    /// Every ship-back command queued, and the causes of `rma`'s ship-backs.
+    fn ship_backs(conn: &Connection, rma: &str) -> (i64, Vec<String>) {
+        let commands = conn
+            .query_row(
+                "SELECT COUNT(*) FROM commands WHERE kind = 'ship_back' AND site = 'osaka'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut stmt = conn
+            .prepare("SELECT cause FROM ship_backs WHERE rma = ?1 ORDER BY lpn")
+            .unwrap();
+        let causes = stmt.query_map([rma], |r| r.get(0)).unwrap();
+        (commands, causes.collect::<Result<_, _>>().unwrap())
+    }
+
     #[test]
     fn each_answer_is_made_once_and_an_acceptance_moves_the_unit_to_a_site_that_refurbishes() {
         let mut conn = open();
@@ -995,6 +1022,19 @@ mod tests {
             of_return(&conn, &declined).unwrap().unwrap().charge_yen,
             None
         );
+        let cause = vec![crate::store::ship_backs::CAUSE_REPAIR_DECLINED.to_owned()];
+        let sent_back = (1, cause.clone());
+        assert_eq!(
+            ship_backs(&conn, &declined),
+            sent_back,
+            "sent back as it is"
+        );
+        assert_eq!(
+            answer_now(&mut conn, &declined, Decision::Declined).unwrap(),
+            Answered::Already(Decision::Declined)
+        );
+        assert_eq!(ship_backs(&conn, &declined), sent_back, "once");
+        assert_eq!(ship_backs(&conn, &accepted).1, Vec::<String>::new());
         assert_eq!(
             answer(
                 &mut conn,
@@ -1034,6 +1074,11 @@ mod tests {
         assert_eq!(
             r.decision.map(|(d, by, _)| (d, by)),
             Some((Decision::Declined, BY_DEADLINE.to_owned()))
+        );
+        assert_eq!(
+            ship_backs(&conn, &silent),
+            (2, cause),
+            "the default sends it back too"
         );
         assert_eq!(transfers(&conn), 1);
     }
