@@ -923,6 +923,35 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         "the ship-back at the webhook, once"
     );
 
+    // The merchant's bill: both repairs inspected, one accepted, one sent back; once each.
+    let month = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .format("%Y-%m")
+        .to_string();
+    let (status, statement) = call(
+        &fleet,
+        &key,
+        "GET",
+        &format!("/api/v1/billing/brand-a?month={month}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{statement}");
+    let quantity = |activity: &str| {
+        statement["lines"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["activity"] == activity))
+            .map(|l| l["quantity"].clone())
+    };
+    assert_eq!(
+        (
+            quantity("repair_inspection"),
+            quantity("repair"),
+            quantity("ship_back")
+        ),
+        (Some(json!(2)), Some(json!(1)), Some(json!(1))),
+        "{statement}"
+    );
+
     // Ops see on the return's page that it is a repair, accepted and moved.
     browser.login(&base, "/returns", &key, "/returns").await?;
     browser.c().goto(&format!("{base}/returns/{rma}")).await?;

@@ -1080,6 +1080,28 @@ mod tests {
             (2, cause),
             "the default sends it back too"
         );
+
+        // Billed once each: three repairs inspected and quoted, one accepted.
+        let s = crate::store::billing::statement(
+            &conn,
+            &crate::store::billing::BillingRates::default(),
+            "brand-a",
+            "1970-01",
+            deadline_ms + 2,
+        )
+        .unwrap()
+        .unwrap();
+        let line = |activity: &str| {
+            s.lines
+                .iter()
+                .find(|l| l.activity == activity)
+                .map(|l| (l.quantity, l.amount_yen))
+        };
+        assert_eq!(
+            (line("repair_inspection"), line("repair")),
+            (Some((3, 900)), Some((1, 500))),
+            "{s:?}"
+        );
         assert_eq!(transfers(&conn), 1);
     }
 
