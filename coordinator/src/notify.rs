@@ -60,10 +60,12 @@ pub enum Kind {
     TradeInShippedBack,
     /// A repair's item left its site on its way back to the customer (declined: as it is).
     RepairShippedBack,
+    /// Ops revised a repair's quote after a dispute: a new amount and deadline.
+    RepairQuoteRevised,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -83,6 +85,7 @@ impl Kind {
         Kind::RepairDeclined,
         Kind::TradeInShippedBack,
         Kind::RepairShippedBack,
+        Kind::RepairQuoteRevised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -106,6 +109,7 @@ impl Kind {
             Kind::RepairDeclined => "repair_declined",
             Kind::TradeInShippedBack => "trade_in_shipped_back",
             Kind::RepairShippedBack => "repair_shipped_back",
+            Kind::RepairQuoteRevised => "repair_quote_revised",
         }
     }
 
@@ -152,6 +156,7 @@ impl Kind {
             "repair_accepted" => Some(Kind::RepairAccepted),
             "repair_declined" => Some(Kind::RepairDeclined),
             "shipped_back" => Some(Kind::RepairShippedBack),
+            "repair_quote_overridden" => Some(Kind::RepairQuoteRevised),
             other => Self::from_timeline(other),
         }
     }
@@ -428,6 +433,10 @@ mod tests {
         assert_eq!(repair("repair_accepted"), Some(Kind::RepairAccepted));
         assert_eq!(repair("repair_declined"), Some(Kind::RepairDeclined));
         assert_eq!(repair("shipped_back"), Some(Kind::RepairShippedBack));
+        assert_eq!(
+            repair("repair_quote_overridden"),
+            Some(Kind::RepairQuoteRevised)
+        );
         assert_eq!(repair("unit_received"), Some(Kind::Arrived));
         assert_eq!(repair("unit_graded"), None);
         assert_eq!(repair("repair_unpriced"), None);

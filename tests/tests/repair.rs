@@ -654,6 +654,8 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         ..Default::default()
     }];
     fleet.config_tweak = Some(with_mail);
+    let (merchant_key, merchant_entry) = config_key("merchant:brand-a");
+    fleet.extra_keys = vec![merchant_entry];
     fleet.start_coordinator().await?;
     let key = fleet.ops_key.clone();
     catalogue(&fleet, &key).await?;
@@ -756,6 +758,15 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         }
     })
     .await?;
+    // Answered: nothing left for ops to override.
+    let override_path = format!("/api/v1/returns/{rma}/repair/override");
+    let revised = json!({"quote_yen": 9000, "reason": "screen part covered by the warranty"});
+    let (status, answer) = call(&fleet, &key, "POST", &override_path, Some(revised)).await?;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (409, &json!("quote_yen")),
+        "{answer}"
+    );
     // Answered: nothing more to answer.
     let (status, answer) = call(
         &fleet,
@@ -790,6 +801,7 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     received_and_graded(&fleet, &declined, "PHN-MINI", vec![DefectCode::NotWorking]).await?;
     let quote_mail = mailed(&sink, "ブランドA: your repair quote").await?;
     assert_eq!(quote_mail["rcpt_tos"], json!(["taro@example.jp"]));
+    quote_overridden_by_ops(&fleet, &sink, &key, &merchant_key, &declined).await?;
     // The mail's link to the status page, followed on this coordinator.
     let text = modori_tests::smtp::text_of(&quote_mail);
     let link = text
@@ -876,8 +888,15 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
 
     // Every step at the merchant's webhook, signed, once each.
     for (rma, wanted) in [
-        (&rma, ["repair_quoted", "repair_accepted"]),
-        (&declined, ["repair_quoted", "repair_declined"]),
+        (&rma, &["repair_quoted", "repair_accepted"][..]),
+        (
+            &declined,
+            &[
+                "repair_quoted",
+                "repair_quote_overridden",
+                "repair_declined",
+            ][..],
+        ),
     ] {
         modori_tests::wait_for("the repair's webhooks", TIMEOUT, || {
             let hooks = hooks.clone();
@@ -888,7 +907,7 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
                     .iter()
                     .filter(|(r, k, _)| *r == rma && k.starts_with("repair"))
                     .count()
-                    == 2)
+                    == wanted.len())
             }
         })
         .await?;
@@ -899,7 +918,8 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
             .filter(|(r, k, _)| r == rma && k.starts_with("repair"))
             .map(|(_, k, valid)| (k.clone(), *valid))
             .collect();
-        assert_eq!(got, wanted.map(|k| (k.to_owned(), true)), "{rma}");
+        let signed: Vec<(String, bool)> = wanted.iter().map(|k| ((*k).to_owned(), true)).collect();
+        assert_eq!(got, signed, "{rma}");
         assert_eq!(repair_kinds(&fleet, &key, rma).await?, wanted);
     }
 
@@ -1051,5 +1071,85 @@ async fn shipped_back_as_it_is(
     assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
     let text = modori_tests::smtp::text_of(&mail);
     assert!(text.contains(rma) && text.contains("tracking"), "{text}");
+    Ok(())
+}
+
+/// Ops override a disputed quote with a reason, once: the merchant's key and bad input are
+/// refused, each naming what is wrong; the revised quote stands with a fresh deadline, on
+/// the timeline with the reason, and the customer is mailed of it (in English here).
+async fn quote_overridden_by_ops(
+    fleet: &TestFleet,
+    sink: &modori_tests::smtp::Sink,
+    ops: &str,
+    merchant: &str,
+    rma: &str,
+) -> anyhow::Result<()> {
+    let path = format!("/api/v1/returns/{rma}/repair/override");
+    let revised = json!({"quote_yen": 9000, "reason": "screen part covered by the warranty"});
+    let (status, _) = call(fleet, merchant, "POST", &path, Some(revised.clone())).await?;
+    assert_eq!(status, 403, "ops only");
+    for (bad, field) in [
+        (json!({"quote_yen": -1, "reason": "x"}), "quote_yen"),
+        (json!({"quote_yen": 10_000_001, "reason": "x"}), "quote_yen"),
+        (json!({"quote_yen": 9000, "reason": "   "}), "reason"),
+        (
+            json!({"quote_yen": 9000, "reason": "x".repeat(501)}),
+            "reason",
+        ),
+    ] {
+        let (status, answer) = call(fleet, ops, "POST", &path, Some(bad.clone())).await?;
+        assert_eq!(
+            (status, &answer["error"]["field"]),
+            (422, &json!(field)),
+            "{bad}: {answer}"
+        );
+    }
+    let (status, none) = call(
+        fleet,
+        ops,
+        "POST",
+        "/api/v1/returns/RMA-NONE/repair/override",
+        Some(revised.clone()),
+    )
+    .await?;
+    assert_eq!(status, 404, "{none}");
+    let (_, before) = call(fleet, ops, "GET", &format!("{REPAIRS}/{rma}"), None).await?;
+    let (status, r) = call(fleet, ops, "POST", &path, Some(revised.clone())).await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["quote"]["total_yen"], json!(9000), "{r}");
+    assert_ne!(
+        r["quote"]["answer_by"], before["quote"]["answer_by"],
+        "a fresh deadline: {r}"
+    );
+    let (status, again) = call(fleet, ops, "POST", &path, Some(revised)).await?;
+    assert_eq!(
+        (status, &again),
+        (200, &r),
+        "the same override changes nothing"
+    );
+    let other = json!({"quote_yen": 8000, "reason": "another reason"});
+    let (status, answer) = call(fleet, ops, "POST", &path, Some(other)).await?;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (409, &json!("quote_yen")),
+        "overridden once: {answer}"
+    );
+    let (_, ret) = call(fleet, ops, "GET", &format!("/api/v1/returns/{rma}"), None).await?;
+    let rows: Vec<&Value> = ret["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "repair_quote_overridden")
+        .collect();
+    assert_eq!(rows.len(), 1, "{ret}");
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("covered by the warranty") && d.contains("9000")),
+        "{ret}"
+    );
+    let mail = mailed(sink, "ブランドA: we revised your repair quote").await?;
+    assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    assert!(modori_tests::smtp::text_of(&mail).contains(rma));
     Ok(())
 }

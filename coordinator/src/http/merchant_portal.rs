@@ -151,6 +151,8 @@ pub struct TemplatesBody {
     trade_in_shipped_back: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     repair_shipped_back: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_quote_revised: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -207,6 +209,7 @@ impl TemplatesBody {
             Kind::RepairDeclined => &mut self.repair_declined,
             Kind::TradeInShippedBack => &mut self.trade_in_shipped_back,
             Kind::RepairShippedBack => &mut self.repair_shipped_back,
+            Kind::RepairQuoteRevised => &mut self.repair_quote_revised,
         }
     }
 

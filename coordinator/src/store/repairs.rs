@@ -110,6 +110,21 @@ CREATE INDEX repairs_open ON repairs (deadline_ms)
     WHERE quoted_ms IS NOT NULL AND decision IS NULL;
 "#;
 
+/// Ops' override of a disputed quote: the amount, why, who and when; set once.
+pub const MIGRATION_OVERRIDE: &str = r#"
+ALTER TABLE repairs ADD COLUMN override_yen INTEGER;
+ALTER TABLE repairs ADD COLUMN override_reason TEXT;
+ALTER TABLE repairs ADD COLUMN override_by TEXT;
+ALTER TABLE repairs ADD COLUMN override_ms INTEGER;
+"#;
+
+pub const MIGRATION_OVERRIDE_PG: &str = r#"
+ALTER TABLE repairs ADD COLUMN override_yen BIGINT;
+ALTER TABLE repairs ADD COLUMN override_reason TEXT;
+ALTER TABLE repairs ADD COLUMN override_by TEXT;
+ALTER TABLE repairs ADD COLUMN override_ms BIGINT;
+"#;
+
 /// Repairs quoted in one pass at most.
 pub const PER_PASS_MAX: usize = 256;
 
@@ -712,6 +727,105 @@ pub fn answer(
     Ok(outcome)
 }
 
+/// What overriding a quote did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overridden {
+    /// The revised quote stands, to be answered by `deadline_ms`.
+    Recorded { deadline_ms: i64 },
+    /// The same override was recorded before: nothing changes.
+    Already,
+    /// Overridden before with another amount or reason: that one stands.
+    OverriddenBefore,
+    /// Answered already: the quote stands.
+    Decided(Decision),
+    /// Not quoted yet: nothing to override.
+    NotQuoted,
+    /// No repair `rma`.
+    NotFound,
+}
+
+/// An ops override of a repair's quote: the amount, why, and the key that made it.
+pub struct Override<'a> {
+    pub amount_yen: u64,
+    pub reason: &'a str,
+    pub key_id: &'a str,
+}
+
+/// Replaces the quote on `rma`, once, while it is quoted and unanswered (its deadline past
+/// or not: the default has not applied yet). The customer answers the revised quote by a
+/// fresh deadline of `terms.answer_days`, since a new price needs their consent either way;
+/// the quote's lines stay as found, for the record of what was inspected.
+pub fn override_quote(
+    conn: &mut Connection,
+    rma: &str,
+    o: &Override<'_>,
+    terms: &RepairTerms,
+    now_ms: i64,
+) -> Result<Overridden, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(r) = of_return(&tx, rma)? else {
+        return Ok(Overridden::NotFound);
+    };
+    let before: Option<(i64, String)> = tx.query_row(
+        "SELECT override_yen, override_reason FROM repairs WHERE rma = ?1",
+        [rma],
+        |r| {
+            Ok(r.get::<_, Option<i64>>(0)?
+                .zip(r.get::<_, Option<String>>(1)?))
+        },
+    )?;
+    if let Some((yen, reason)) = before {
+        let same = u64::try_from(yen).ok() == Some(o.amount_yen) && reason == o.reason;
+        return Ok(if same {
+            Overridden::Already
+        } else {
+            Overridden::OverriddenBefore
+        });
+    }
+    if let Some((d, _, _)) = r.decision {
+        return Ok(Overridden::Decided(d));
+    }
+    let Some(quote) = r.quote else {
+        return Ok(Overridden::NotQuoted);
+    };
+    let site: String = tx.query_row("SELECT site FROM returns WHERE rma = ?1", [rma], |r| {
+        r.get(0)
+    })?;
+    let deadline_ms = now_ms + i64::from(terms.answer_days) * DAY_MS;
+    tx.execute(
+        "UPDATE repairs SET quote_yen = ?2, deadline_ms = ?3, override_yen = ?2,
+                override_reason = ?4, override_by = ?5, override_ms = ?6
+         WHERE rma = ?1",
+        params![
+            rma,
+            to_i64(o.amount_yen),
+            deadline_ms,
+            o.reason,
+            o.key_id,
+            now_ms
+        ],
+    )?;
+    let detail = Detail::repair_overridden(
+        o.amount_yen,
+        quote.total_yen,
+        o.reason,
+        o.key_id,
+        deadline_ms,
+    );
+    insert_event(
+        &tx,
+        rma,
+        "repair_quote_overridden",
+        Some(&site),
+        None,
+        &detail,
+        now_ms,
+        now_ms,
+    )?;
+    tx.commit()?;
+    Ok(Overridden::Recorded { deadline_ms })
+}
+
 /// Applies `default` to up to [`PER_PASS_MAX`] quotes unanswered past their deadline at
 /// `now_ms`, each once; returns their RMAs.
 pub fn settle_overdue(
@@ -1103,6 +1217,78 @@ mod tests {
             "{s:?}"
         );
         assert_eq!(transfers(&conn), 1);
+    }
+
+    #[test]
+    fn ops_override_a_quote_once_with_a_fresh_deadline_while_it_is_unanswered() {
+        let mut conn = open();
+        let terms = RepairTerms {
+            rates: vec![crate::policy::RepairRate {
+                defect: "not_working".into(),
+                sku: None,
+                category: None,
+                parts_yen: 3_000,
+                labour_yen: 4_000,
+            }],
+            ..RepairTerms::default()
+        };
+        let disputed = graded(&mut conn, 1, vec![DefectCode::NotWorking]);
+        let unquoted = graded(&mut conn, 2, vec![DefectCode::Odor]);
+        assert_eq!(quote_pass(&mut conn, &terms), 1);
+        let o = Override {
+            amount_yen: 5_000,
+            reason: "the part is under warranty",
+            key_id: "ops-1",
+        };
+        let later = NOW_MS + DAY_MS;
+        let mut over =
+            |rma: &str, o: &Override<'_>| override_quote(&mut conn, rma, o, &terms, later).unwrap();
+        assert_eq!(over("RMA-NONE", &o), Overridden::NotFound);
+        assert_eq!(over(&unquoted, &o), Overridden::NotQuoted);
+        let deadline_ms = later + 14 * DAY_MS;
+        assert_eq!(over(&disputed, &o), Overridden::Recorded { deadline_ms });
+        assert_eq!(over(&disputed, &o), Overridden::Already);
+        let other = Override {
+            amount_yen: 4_000,
+            ..o
+        };
+        assert_eq!(over(&disputed, &other), Overridden::OverriddenBefore);
+        let r = of_return(&conn, &disputed).unwrap().unwrap();
+        let q = r.quote.unwrap();
+        assert_eq!((q.total_yen, q.deadline_ms), (5_000, deadline_ms));
+        assert_eq!(q.lines.len(), 1, "the lines found stay on record");
+        assert_eq!(
+            kinds(&conn, &disputed),
+            ["repair_quoted", "repair_quote_overridden"]
+        );
+        // Accepted, it is charged as revised; answered, nothing is overridden any more.
+        let sites = fleet();
+        let accepted = answer(
+            &mut conn,
+            &disputed,
+            Decision::Accepted,
+            "customer",
+            &sites,
+            later,
+        );
+        assert_eq!(accepted.unwrap(), Answered::Recorded(Decision::Accepted));
+        let r = of_return(&conn, &disputed).unwrap().unwrap();
+        assert_eq!(r.charge_yen, Some(5_000));
+        let declined = graded(&mut conn, 3, vec![DefectCode::NotWorking]);
+        assert_eq!(quote_pass(&mut conn, &terms), 1);
+        let d = answer(
+            &mut conn,
+            &declined,
+            Decision::Declined,
+            "customer",
+            &sites,
+            later,
+        );
+        assert_eq!(d.unwrap(), Answered::Recorded(Decision::Declined));
+        assert_eq!(
+            override_quote(&mut conn, &declined, &o, &terms, later).unwrap(),
+            Overridden::Decided(Decision::Declined)
+        );
     }
 
     #[test]
