@@ -49,7 +49,8 @@ pub struct TemplateEntry {
     /// `registered`, `dropped_off`, `arrived`, `inspected`, `refund_issued`, `exchange_shipped`,
     /// `delayed`, or a trade-in's `counter_offer`, `trade_in_accepted`, `trade_in_declined`,
     /// `trade_in_shipped_back` or `trade_in_paid`, or a repair's `repair_registered`,
-    /// `repair_quoted`, `repair_accepted` or `repair_declined`.
+    /// `repair_quoted`, `repair_accepted`, `repair_declined`, `repair_quote_revised` or
+    /// `repair_shipped_back`.
     pub event: String,
     /// `ja` or `en`.
     pub language: String,

@@ -58,10 +58,14 @@ pub enum Kind {
     RepairDeclined,
     /// A declined trade-in's item left its site on its way back to the customer.
     TradeInShippedBack,
+    /// A repair's item left its site on its way back to the customer (declined: as it is).
+    RepairShippedBack,
+    /// Ops revised a repair's quote after a dispute: a new amount and deadline.
+    RepairQuoteRevised,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 18] = [
+    pub const ALL: [Kind; 20] = [
         Kind::Registered,
         Kind::DroppedOff,
         Kind::Arrived,
@@ -80,6 +84,8 @@ impl Kind {
         Kind::RepairAccepted,
         Kind::RepairDeclined,
         Kind::TradeInShippedBack,
+        Kind::RepairShippedBack,
+        Kind::RepairQuoteRevised,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -102,6 +108,8 @@ impl Kind {
             Kind::RepairAccepted => "repair_accepted",
             Kind::RepairDeclined => "repair_declined",
             Kind::TradeInShippedBack => "trade_in_shipped_back",
+            Kind::RepairShippedBack => "repair_shipped_back",
+            Kind::RepairQuoteRevised => "repair_quote_revised",
         }
     }
 
@@ -147,6 +155,8 @@ impl Kind {
             "repair_quoted" => Some(Kind::RepairQuoted),
             "repair_accepted" => Some(Kind::RepairAccepted),
             "repair_declined" => Some(Kind::RepairDeclined),
+            "shipped_back" => Some(Kind::RepairShippedBack),
+            "repair_quote_overridden" => Some(Kind::RepairQuoteRevised),
             other => Self::from_timeline(other),
         }
     }
@@ -422,6 +432,11 @@ mod tests {
         assert_eq!(repair("repair_quoted"), Some(Kind::RepairQuoted));
         assert_eq!(repair("repair_accepted"), Some(Kind::RepairAccepted));
         assert_eq!(repair("repair_declined"), Some(Kind::RepairDeclined));
+        assert_eq!(repair("shipped_back"), Some(Kind::RepairShippedBack));
+        assert_eq!(
+            repair("repair_quote_overridden"),
+            Some(Kind::RepairQuoteRevised)
+        );
         assert_eq!(repair("unit_received"), Some(Kind::Arrived));
         assert_eq!(repair("unit_graded"), None);
         assert_eq!(repair("repair_unpriced"), None);

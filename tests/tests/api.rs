@@ -350,7 +350,7 @@ async fn the_openapi_document_lists_exactly_the_routes_served() -> anyhow::Resul
             }
         }
     }
-    assert_eq!(n_operations, 51, "every operation was probed");
+    assert_eq!(n_operations, 52, "every operation was probed");
     fleet.shutdown().await;
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! requested over the API and on the portal (in Chromium, judged by axe-core) becomes a
 //! return of kind repair, expected at its site; the site grades it with defect codes as a
 //! station would, and the centre quotes it once from the table, or leaves it for ops to price
-//! when a defect has no price.
+//! when a defect has no price; one declined is shipped back as it is.
 
 use modori_agent::work::Actor;
 use modori_shared::domain::{DefectCode, Grade, RmaId, Sku};
@@ -654,6 +654,8 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         ..Default::default()
     }];
     fleet.config_tweak = Some(with_mail);
+    let (merchant_key, merchant_entry) = config_key("merchant:brand-a");
+    fleet.extra_keys = vec![merchant_entry];
     fleet.start_coordinator().await?;
     let key = fleet.ops_key.clone();
     catalogue(&fleet, &key).await?;
@@ -756,6 +758,15 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
         }
     })
     .await?;
+    // Answered: nothing left for ops to override.
+    let override_path = format!("/api/v1/returns/{rma}/repair/override");
+    let revised = json!({"quote_yen": 9000, "reason": "screen part covered by the warranty"});
+    let (status, answer) = call(&fleet, &key, "POST", &override_path, Some(revised)).await?;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (409, &json!("quote_yen")),
+        "{answer}"
+    );
     // Answered: nothing more to answer.
     let (status, answer) = call(
         &fleet,
@@ -790,6 +801,7 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     received_and_graded(&fleet, &declined, "PHN-MINI", vec![DefectCode::NotWorking]).await?;
     let quote_mail = mailed(&sink, "ブランドA: your repair quote").await?;
     assert_eq!(quote_mail["rcpt_tos"], json!(["taro@example.jp"]));
+    quote_overridden_by_ops(&fleet, &sink, &key, &merchant_key, &declined).await?;
     // The mail's link to the status page, followed on this coordinator.
     let text = modori_tests::smtp::text_of(&quote_mail);
     let link = text
@@ -864,11 +876,27 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     assert_eq!(status, 409, "declined stands: {late}");
     let mail = mailed(&sink, "ブランドA: your repair was declined").await?;
     assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    shipped_back_as_it_is(
+        &fleet,
+        &browser,
+        &sink,
+        &key,
+        &declined,
+        &format!("{base}{path}?lang=en"),
+    )
+    .await?;
 
     // Every step at the merchant's webhook, signed, once each.
     for (rma, wanted) in [
-        (&rma, ["repair_quoted", "repair_accepted"]),
-        (&declined, ["repair_quoted", "repair_declined"]),
+        (&rma, &["repair_quoted", "repair_accepted"][..]),
+        (
+            &declined,
+            &[
+                "repair_quoted",
+                "repair_quote_overridden",
+                "repair_declined",
+            ][..],
+        ),
     ] {
         modori_tests::wait_for("the repair's webhooks", TIMEOUT, || {
             let hooks = hooks.clone();
@@ -879,7 +907,7 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
                     .iter()
                     .filter(|(r, k, _)| *r == rma && k.starts_with("repair"))
                     .count()
-                    == 2)
+                    == wanted.len())
             }
         })
         .await?;
@@ -890,9 +918,59 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
             .filter(|(r, k, _)| r == rma && k.starts_with("repair"))
             .map(|(_, k, valid)| (k.clone(), *valid))
             .collect();
-        assert_eq!(got, wanted.map(|k| (k.to_owned(), true)), "{rma}");
+        let signed: Vec<(String, bool)> = wanted.iter().map(|k| ((*k).to_owned(), true)).collect();
+        assert_eq!(got, signed, "{rma}");
         assert_eq!(repair_kinds(&fleet, &key, rma).await?, wanted);
     }
+
+    let shipped_hooks = || -> anyhow::Result<Vec<bool>> {
+        Ok(hooks
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?
+            .iter()
+            .filter(|(r, k, _)| *r == declined && k == "shipped_back")
+            .map(|(_, _, valid)| *valid)
+            .collect())
+    };
+    modori_tests::wait_for("the ship-back's webhook", TIMEOUT, || {
+        let got = shipped_hooks();
+        async move { Ok(!got?.is_empty()) }
+    })
+    .await?;
+    assert_eq!(
+        shipped_hooks()?,
+        [true],
+        "the ship-back at the webhook, once"
+    );
+
+    // The merchant's bill: both repairs inspected, one accepted, one sent back; once each.
+    let month = (chrono::Utc::now() + chrono::Duration::hours(9))
+        .format("%Y-%m")
+        .to_string();
+    let (status, statement) = call(
+        &fleet,
+        &key,
+        "GET",
+        &format!("/api/v1/billing/brand-a?month={month}"),
+        None,
+    )
+    .await?;
+    assert_eq!(status, 200, "{statement}");
+    let quantity = |activity: &str| {
+        statement["lines"]
+            .as_array()
+            .and_then(|l| l.iter().find(|l| l["activity"] == activity))
+            .map(|l| l["quantity"].clone())
+    };
+    assert_eq!(
+        (
+            quantity("repair_inspection"),
+            quantity("repair"),
+            quantity("ship_back")
+        ),
+        (Some(json!(2)), Some(json!(1)), Some(json!(1))),
+        "{statement}"
+    );
 
     // Ops see on the return's page that it is a repair, accepted and moved.
     browser.login(&base, "/returns", &key, "/returns").await?;
@@ -906,5 +984,172 @@ async fn a_repair_accepted_on_the_status_page_moves_to_a_site_that_refurbishes_a
     browser.screenshot("ops-return-repair").await?;
     browser.assert_accessible("ops-return-repair").await?;
     fleet.shutdown().await;
+    Ok(())
+}
+
+/// A declined repair's item goes back as it is: its site (Sapporo) is ordered to send it back
+/// once, ships it with the carrier's number as its putaway station's SHIP would, and the
+/// centre's timeline, the status page (Chromium with axe) and a mail at the SMTP server say
+/// it is on its way, in repair words; the merchant's webhook hears of it.
+async fn shipped_back_as_it_is(
+    fleet: &TestFleet,
+    browser: &modori_tests::browser::Browser,
+    sink: &modori_tests::smtp::Sink,
+    key: &str,
+    rma: &str,
+    status_url: &str,
+) -> anyhow::Result<()> {
+    use modori_shared::domain::{Departure, Disposition, Lpn};
+    let config = fleet.agent_config(0);
+    let sql = format!("SELECT lpn FROM ship_backs WHERE rma = '{rma}'");
+    modori_tests::wait_for("the ship-back ordered at the site", TIMEOUT, || {
+        let (config, sql) = (&config, &sql);
+        async move { Ok(modori_tests::stations::agent_query::<String>(config, sql).is_ok()) }
+    })
+    .await?;
+    let count = format!("SELECT COUNT(*) FROM ship_backs WHERE rma = '{rma}'");
+    assert_eq!(modori_tests::stations::agent_count(&config, &count)?, 1);
+    let lpn = Lpn::new(modori_tests::stations::agent_query::<String>(
+        &config, &sql,
+    )?)?;
+    let who = || Actor::new("B-0001", "put-1");
+    let agent = fleet.agent(0);
+    agent
+        .record(
+            Effect::Dispose {
+                lpn: lpn.clone(),
+                disposition: Disposition::Refurbish,
+            },
+            who(),
+        )
+        .await?;
+    let tracking = "223456789014";
+    agent
+        .record(
+            Effect::Depart {
+                lpn,
+                departure: Departure::ToCustomer {
+                    rma: RmaId::new(rma)?,
+                },
+                tracking: Some(tracking.to_owned()),
+            },
+            who(),
+        )
+        .await?;
+    let path = format!("/api/v1/returns/{rma}");
+    modori_tests::wait_for("the ship-back on the timeline", TIMEOUT, || {
+        let path = path.clone();
+        async move {
+            let (_, ret) = call(fleet, key, "GET", &path, None).await?;
+            Ok(ret["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|e| e["kind"] == "shipped_back"))
+        }
+    })
+    .await?;
+
+    browser.c().goto(status_url).await?;
+    browser
+        .until(
+            "the tracking number on the status page",
+            &format!(
+                "const t = document.getElementById('ship-back-tracking-0'); \
+                 return !!t && t.textContent === '{tracking}' \
+                   && document.getElementById('repair-state').textContent.includes('on its way back to you as it is')"
+            ),
+        )
+        .await?;
+    browser.screenshot("repair-shipped-back-en").await?;
+    browser.assert_accessible("repair-shipped-back-en").await?;
+    let mail = mailed(
+        sink,
+        "ブランドA: the item you sent for repair is on its way back",
+    )
+    .await?;
+    assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    let text = modori_tests::smtp::text_of(&mail);
+    assert!(text.contains(rma) && text.contains("tracking"), "{text}");
+    Ok(())
+}
+
+/// Ops override a disputed quote with a reason, once: the merchant's key and bad input are
+/// refused, each naming what is wrong; the revised quote stands with a fresh deadline, on
+/// the timeline with the reason, and the customer is mailed of it (in English here).
+async fn quote_overridden_by_ops(
+    fleet: &TestFleet,
+    sink: &modori_tests::smtp::Sink,
+    ops: &str,
+    merchant: &str,
+    rma: &str,
+) -> anyhow::Result<()> {
+    let path = format!("/api/v1/returns/{rma}/repair/override");
+    let revised = json!({"quote_yen": 9000, "reason": "screen part covered by the warranty"});
+    let (status, _) = call(fleet, merchant, "POST", &path, Some(revised.clone())).await?;
+    assert_eq!(status, 403, "ops only");
+    for (bad, field) in [
+        (json!({"quote_yen": -1, "reason": "x"}), "quote_yen"),
+        (json!({"quote_yen": 10_000_001, "reason": "x"}), "quote_yen"),
+        (json!({"quote_yen": 9000, "reason": "   "}), "reason"),
+        (
+            json!({"quote_yen": 9000, "reason": "x".repeat(501)}),
+            "reason",
+        ),
+    ] {
+        let (status, answer) = call(fleet, ops, "POST", &path, Some(bad.clone())).await?;
+        assert_eq!(
+            (status, &answer["error"]["field"]),
+            (422, &json!(field)),
+            "{bad}: {answer}"
+        );
+    }
+    let (status, none) = call(
+        fleet,
+        ops,
+        "POST",
+        "/api/v1/returns/RMA-NONE/repair/override",
+        Some(revised.clone()),
+    )
+    .await?;
+    assert_eq!(status, 404, "{none}");
+    let (_, before) = call(fleet, ops, "GET", &format!("{REPAIRS}/{rma}"), None).await?;
+    let (status, r) = call(fleet, ops, "POST", &path, Some(revised.clone())).await?;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["quote"]["total_yen"], json!(9000), "{r}");
+    assert_ne!(
+        r["quote"]["answer_by"], before["quote"]["answer_by"],
+        "a fresh deadline: {r}"
+    );
+    let (status, again) = call(fleet, ops, "POST", &path, Some(revised)).await?;
+    assert_eq!(
+        (status, &again),
+        (200, &r),
+        "the same override changes nothing"
+    );
+    let other = json!({"quote_yen": 8000, "reason": "another reason"});
+    let (status, answer) = call(fleet, ops, "POST", &path, Some(other)).await?;
+    assert_eq!(
+        (status, &answer["error"]["field"]),
+        (409, &json!("quote_yen")),
+        "overridden once: {answer}"
+    );
+    let (_, ret) = call(fleet, ops, "GET", &format!("/api/v1/returns/{rma}"), None).await?;
+    let rows: Vec<&Value> = ret["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["kind"] == "repair_quote_overridden")
+        .collect();
+    assert_eq!(rows.len(), 1, "{ret}");
+    assert!(
+        rows[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("covered by the warranty") && d.contains("9000")),
+        "{ret}"
+    );
+    let mail = mailed(sink, "ブランドA: we revised your repair quote").await?;
+    assert_eq!(mail["rcpt_tos"], json!(["taro@example.jp"]));
+    assert!(modori_tests::smtp::text_of(&mail).contains(rma));
     Ok(())
 }

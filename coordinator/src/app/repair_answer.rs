@@ -10,7 +10,7 @@ use std::sync::Arc;
 use tracing::info;
 
 use super::AppError;
-use crate::store::repairs::{self, Answered, Decision};
+use crate::store::repairs::{self, Answered, Decision, Overridden, Override};
 use crate::{CoordinatorError, Ctx};
 
 /// Answers the quote on repair return `rma` for `by` (`customer`, `merchant`).
@@ -33,6 +33,41 @@ pub async fn answer(
         ctx.webhooks_wake();
     }
     Ok(answered)
+}
+
+/// Overrides the quote on repair return `rma` for ops after a dispute (see
+/// [`repairs::override_quote`]); the customer is told of the revised quote by the message its
+/// timeline row calls for, the merchant by its webhook.
+pub async fn override_quote(
+    ctx: &Ctx,
+    rma: &str,
+    amount_yen: u64,
+    reason: &str,
+    key_id: &str,
+) -> Result<Overridden, AppError> {
+    let now_ms = ctx.clock.now_ms();
+    let terms = ctx.config.policy.repair.clone();
+    let (r, why, key) = (rma.to_owned(), reason.to_owned(), key_id.to_owned());
+    let overridden = ctx
+        .db
+        .call(move |c| {
+            let o = Override {
+                amount_yen,
+                reason: &why,
+                key_id: &key,
+            };
+            repairs::override_quote(c, &r, &o, &terms, now_ms)
+        })
+        .await
+        .map_err(CoordinatorError::from)?;
+    if let Overridden::Recorded { deadline_ms } = &overridden {
+        info!(
+            rma,
+            key_id, amount_yen, deadline_ms, "repair quote overridden"
+        );
+        ctx.webhooks_wake();
+    }
+    Ok(overridden)
 }
 
 /// Applies the configured default to every quote unanswered past its deadline at `now_ms`;

@@ -94,8 +94,9 @@ pub async fn of_return(ctx: &Ctx, rma: &str) -> Result<Option<TradeIn>, AppError
         .map_err(CoordinatorError::from)?)
 }
 
-/// When each unit of trade-in return `rma` sent back left its site, with the carrier's
-/// tracking number (none before the site ships it).
+/// When each unit of return `rma` sent back (a declined trade-in's, a repair's; the status
+/// pages of both show it) left its site, with the carrier's tracking number (none before the
+/// site ships it).
 pub async fn shipped_back(ctx: &Ctx, rma: &str) -> Result<Vec<(i64, Option<String>)>, AppError> {
     let r = rma.to_owned();
     let all = ctx

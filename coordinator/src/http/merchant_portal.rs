@@ -149,6 +149,10 @@ pub struct TemplatesBody {
     repair_declined: Option<LanguagesBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     trade_in_shipped_back: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_shipped_back: Option<LanguagesBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    repair_quote_revised: Option<LanguagesBody>,
 }
 
 /// One event's wording, by language.
@@ -204,6 +208,8 @@ impl TemplatesBody {
             Kind::RepairAccepted => &mut self.repair_accepted,
             Kind::RepairDeclined => &mut self.repair_declined,
             Kind::TradeInShippedBack => &mut self.trade_in_shipped_back,
+            Kind::RepairShippedBack => &mut self.repair_shipped_back,
+            Kind::RepairQuoteRevised => &mut self.repair_quote_revised,
         }
     }
 

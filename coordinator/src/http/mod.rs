@@ -163,6 +163,7 @@ fn api() -> OpenApiRouter<Arc<Ctx>> {
         .routes(routes!(repair::create_repair))
         .routes(routes!(repair::get_repair))
         .routes(routes!(repair::answer))
+        .routes(routes!(repair::override_quote))
         .routes(routes!(orders::put_orders))
         .routes(routes!(orders::get_order))
         .routes(routes!(notifications::put_opt_out))

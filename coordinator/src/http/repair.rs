@@ -21,7 +21,7 @@ use super::rfc3339;
 use crate::app::repair;
 use crate::app::repair_answer;
 use crate::store::orders::Contact;
-use crate::store::repairs::{Answered, Decision, Repair};
+use crate::store::repairs::{Answered, Decision, Overridden, Repair};
 use crate::Ctx;
 
 /// The products a merchant repairs: a repair may be asked for a SKU listed, or any SKU of a
@@ -523,5 +523,98 @@ pub async fn answer(
     let now = repair::of_return(&ctx, &rma)
         .await?
         .ok_or_else(|| ApiError::internal(&"repair vanished after its answer"))?;
+    Ok(Json(now.into()))
+}
+
+/// Highest amount ops may set a repair's quote to, in yen.
+pub const QUOTE_OVERRIDE_YEN_MAX: u64 = 10_000_000;
+
+/// Ops' revised quote on a disputed repair, and why.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepairOverride {
+    /// In yen, 0 to 10,000,000 (`QUOTE_OVERRIDE_YEN_MAX`).
+    #[schema(minimum = 0, maximum = 10_000_000)]
+    quote_yen: i64,
+    /// Why, for the record and the merchant: 1 to 500 characters
+    /// (`OVERRIDE_REASON_CHARS_MAX`), not only spaces.
+    #[schema(min_length = 1, max_length = 500, pattern = "\\S")]
+    reason: String,
+}
+
+/// Overrides a repair's quote while it is quoted and unanswered (ops only), once, with a
+/// reason: the customer answers the revised quote by a fresh deadline, since a new price
+/// needs their consent, and is told by mail; the merchant by its webhook. The same override
+/// again changes nothing (200).
+#[utoipa::path(post, path = "/api/v1/returns/{rma}/repair/override", tag = "repair",
+    security(("bearer" = [])),
+    params(("rma" = String, Path, description = "The repair's return", pattern = "^[A-Z0-9._-]{1,64}$")),
+    request_body = RepairOverride,
+    responses(
+        (status = 200, description = "Overridden; where the repair now stands", body = RepairView),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "Not an ops key", body = ErrorBody),
+        (status = 404, description = "No repair return of that RMA", body = ErrorBody),
+        (status = 409, description = "Nothing to override: not quoted yet, answered already, or overridden otherwise before (`field`: `quote_yen`)", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "`quote_yen` or `reason` is not valid; `field` names it", body = ErrorBody)))]
+pub async fn override_quote(
+    State(ctx): State<Arc<Ctx>>,
+    caller: Caller,
+    ApiPath(rma): ApiPath<String>,
+    ApiJson(body): ApiJson<RepairOverride>,
+) -> Result<Json<RepairView>, ApiError> {
+    caller.require_ops("overriding a repair quote")?;
+    let amount_yen = u64::try_from(body.quote_yen)
+        .ok()
+        .filter(|y| *y <= QUOTE_OVERRIDE_YEN_MAX)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                "quote_yen",
+                format!(
+                    "{} is not an amount from 0 to {QUOTE_OVERRIDE_YEN_MAX} yen",
+                    body.quote_yen
+                ),
+            )
+        })?;
+    let reason = body.reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            "say why the quote is overridden",
+        ));
+    }
+    let max = super::OVERRIDE_REASON_CHARS_MAX;
+    if reason.chars().count() > max {
+        return Err(ApiError::invalid_field(
+            "reason",
+            format!("longer than {max} characters"),
+        ));
+    }
+    let overridden =
+        repair_answer::override_quote(&ctx, &rma, amount_yen, reason, &caller.key_id).await?;
+    let refused = |why: String| Err(ApiError::conflict(why).with_field("quote_yen"));
+    match overridden {
+        Overridden::Recorded { .. } | Overridden::Already => {}
+        Overridden::OverriddenBefore => {
+            return refused(format!(
+                "the quote on {rma} was overridden otherwise before"
+            ))
+        }
+        Overridden::Decided(d) => {
+            return refused(format!("the quote on {rma} was {} already", d.as_str()))
+        }
+        Overridden::NotQuoted => {
+            return refused(format!(
+                "{rma} is not quoted yet: there is no quote to override"
+            ))
+        }
+        Overridden::NotFound => {
+            return Err(ApiError::not_found(format!("{rma} is not a repair return")))
+        }
+    }
+    let now = repair::of_return(&ctx, &rma)
+        .await?
+        .ok_or_else(|| ApiError::internal(&"repair vanished after its override"))?;
     Ok(Json(now.into()))
 }

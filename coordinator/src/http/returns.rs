@@ -762,7 +762,7 @@ pub struct MessageView {
     /// registered, dropped_off, arrived, inspected, refund_issued, exchange_shipped, delayed,
     /// or a trade-in's trade_in_registered, counter_offer, offer_revised, trade_in_accepted, trade_in_declined,
     /// trade_in_shipped_back or trade_in_paid, or a repair's repair_registered, repair_quoted,
-    /// repair_accepted or repair_declined.
+    /// repair_accepted, repair_declined, repair_quote_revised or repair_shipped_back.
     kind: String,
     /// queued, sent, failed, opted_out or unreachable.
     status: String,

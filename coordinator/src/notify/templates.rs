@@ -150,6 +150,22 @@ fn builtin(kind: Kind, language: Language) -> (&'static str, &'static str) {
             "【{merchant}】修理はお断りとなりました",
             "お送りいただいた商品（受付番号 {rma}）の修理はお断りとなりました。商品は修理せずにそのままお返しします。",
         ),
+        (Language::Ja, Kind::RepairShippedBack) => (
+            "【{merchant}】修理でお預かりした商品を返送しました",
+            "修理でお預かりした商品（受付番号 {rma}）をお客様へ返送しました。お届けまでの追跡番号は下記のページでご確認いただけます。",
+        ),
+        (Language::En, Kind::RepairShippedBack) => (
+            "{merchant}: the item you sent for repair is on its way back",
+            "The item you sent for repair (number {rma}) is on its way back to you. Its tracking number is on the page below.",
+        ),
+        (Language::Ja, Kind::RepairQuoteRevised) => (
+            "【{merchant}】修理のお見積もりを見直しました",
+            "お送りいただいた商品（受付番号 {rma}）の修理のお見積もりを見直しました。下記のページで新しい金額をご確認のうえ、期限までに修理するかどうかをお選びください。お断りの場合は商品を修理せずにそのままお返しします。",
+        ),
+        (Language::En, Kind::RepairQuoteRevised) => (
+            "{merchant}: we revised your repair quote",
+            "We revised the quote for repairing the item you sent (number {rma}). Please see the new amount on the page below and tell us by the deadline shown there whether to repair it. If you decline, we send the item back as it is.",
+        ),
         (Language::En, Kind::RepairRegistered) => (
             "{merchant}: we have your repair request",
             "Thank you for choosing {merchant} for your repair.\nYour repair {rma} is registered. Please send the item; once it is inspected we send you a quote.",

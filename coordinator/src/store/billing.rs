@@ -37,7 +37,7 @@ pub enum Activity {
     /// Handed to the recycler or to disposal.
     Disposal,
     Transfer,
-    /// A unit sent back as it is to the customer of its return (a declined trade-in).
+    /// A unit sent back to the customer of its return (a declined trade-in, a repair).
     ShipBack,
     /// A unit went into a bin for the first time: storage days start.
     StorageStart,
@@ -77,6 +77,11 @@ pub struct BillingRates {
     pub trade_in_inspection_yen: u64,
     /// Per trade-in payout handled (the payout itself is owed to the customer, not billed).
     pub trade_in_payout_yen: u64,
+    /// Per repair quoted after inspection (on top of its units' gradings).
+    pub repair_inspection_yen: u64,
+    /// Per repair accepted: the repair handled (the quoted charge is the customer's to pay
+    /// the merchant, not billed).
+    pub repair_yen: u64,
     /// Per unit per day in a bin.
     pub storage_day_yen: u64,
 }
@@ -93,6 +98,8 @@ impl Default for BillingRates {
             ship_back_yen: 250,
             trade_in_inspection_yen: 300,
             trade_in_payout_yen: 100,
+            repair_inspection_yen: 300,
+            repair_yen: 500,
             storage_day_yen: 5,
         }
     }
@@ -317,6 +324,16 @@ pub fn statement(
             trade_ins(conn, merchant, PAID_AT, start, end)?,
             rates.trade_in_payout_yen,
         ),
+        (
+            REPAIR_INSPECTION,
+            repairs(conn, merchant, QUOTED_AT, start, end)?,
+            rates.repair_inspection_yen,
+        ),
+        (
+            REPAIR,
+            repairs(conn, merchant, ACCEPTED_AT, start, end)?,
+            rates.repair_yen,
+        ),
     ];
     let mut lines: Vec<StatementLine> = priced
         .into_iter()
@@ -364,6 +381,36 @@ fn trade_ins(
         &format!(
             "SELECT COUNT(*) FROM trade_in_returns t JOIN returns r ON r.rma = t.rma
              WHERE r.merchant = ?1 AND {at} >= ?2 AND {at} < ?3"
+        ),
+        params![merchant, start, end],
+        |r| r.get(0),
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A statement's line of the repairs quoted in the month (each inspected once, whatever its
+/// number of units), and of those accepted in it (by the customer, the merchant or the
+/// default at the deadline).
+pub const REPAIR_INSPECTION: &str = "repair_inspection";
+pub const REPAIR: &str = "repair";
+
+/// When a repair was quoted, and when it was accepted.
+const QUOTED_AT: &str = "p.quoted_ms";
+const ACCEPTED_AT: &str = "CASE WHEN p.decision = 'accepted' THEN p.decided_ms END";
+
+/// Repairs of `merchant` whose time `at` (one of the two above) falls within `[start, end)`,
+/// from their one row each, so each counts once however often an answer or a sweep came.
+fn repairs(
+    conn: &Connection,
+    merchant: &str,
+    at: &str,
+    start: i64,
+    end: i64,
+) -> Result<u64, StoreError> {
+    let n: i64 = conn.query_row(
+        &format!(
+            "SELECT COUNT(*) FROM repairs p
+             WHERE p.merchant = ?1 AND {at} >= ?2 AND {at} < ?3"
         ),
         params![merchant, start, end],
         |r| r.get(0),

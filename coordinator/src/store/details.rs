@@ -13,7 +13,7 @@ const JST_OFFSET_MS: i64 = 9 * 3_600_000;
 
 /// Every code a detail may carry, with the names of its parameters (sorted): what the i18n
 /// files must say, hole for hole.
-pub const DETAIL_PARAMS: [(&str, &[&str]); 80] = [
+pub const DETAIL_PARAMS: [(&str, &[&str]); 81] = [
     // Anomalies.
     ("hash_conflict", &["received", "seq", "stored"]),
     ("impersonation", &["named", "site"]),
@@ -121,6 +121,10 @@ pub const DETAIL_PARAMS: [(&str, &[&str]); 80] = [
     ("repair_accepted_at_deadline", &["amount_yen"]),
     ("repair_declined", &[]),
     ("repair_declined_at_deadline", &[]),
+    (
+        "repair_overridden",
+        &["amount_yen", "deadline", "key_id", "previous_yen", "reason"],
+    ),
 ];
 
 pub const MIGRATION: &str = r#"
@@ -687,6 +691,30 @@ impl Detail {
                 "declined: the item is to be sent back to the customer",
             )
         }
+    }
+
+    /// A repair's quote overridden by ops after a dispute, to be answered by `deadline_ms`.
+    pub fn repair_overridden(
+        amount_yen: u64,
+        previous_yen: u64,
+        reason: &str,
+        key_id: &str,
+        deadline_ms: i64,
+    ) -> Self {
+        let deadline = chrono::DateTime::from_timestamp_millis(deadline_ms + JST_OFFSET_MS)
+            .map_or_else(String::new, |t| t.format("%Y-%m-%d %H:%M JST").to_string());
+        let english = format!(
+            "repair quote overridden by {key_id}: {amount_yen} yen instead of {previous_yen} yen \
+             ({reason}), to be answered by {deadline}"
+        );
+        let params = vec![
+            ("amount_yen", amount_yen.to_string()),
+            ("previous_yen", previous_yen.to_string()),
+            ("reason", reason.to_owned()),
+            ("key_id", key_id.to_owned()),
+            ("deadline", deadline),
+        ];
+        Self::coded("repair_overridden", params, english)
     }
 
     /// A repair quoted from the defects found, to be answered by `deadline_ms`.

@@ -36,7 +36,7 @@ fn is_closed(status: &str) -> bool {
 }
 
 /// Every kind of row a return's timeline holds: what the pages must have words for.
-pub const TIMELINE_KINDS: [&str; 36] = [
+pub const TIMELINE_KINDS: [&str; 37] = [
     "registered",
     "resolution_chosen",
     "unit_matched",
@@ -72,6 +72,7 @@ pub const TIMELINE_KINDS: [&str; 36] = [
     "repair_unpriced",
     "repair_accepted",
     "repair_declined",
+    "repair_quote_overridden",
     "shipped_back",
 ];
 

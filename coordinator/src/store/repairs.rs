@@ -13,7 +13,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use modori_runtime::sqlite::to_i64;
-use modori_shared::domain::{DefectCode, Lpn, Site, SiteId};
+use modori_shared::domain::{DefectCode, Lpn, RmaId, Site, SiteId};
 use modori_shared::op::CommandBody;
 use modori_shared::repair::{self, Fault, QuoteLine, RateRow, Workshop};
 use modori_shared::tradein::PriceKey;
@@ -108,6 +108,21 @@ CREATE TABLE repairs (
 CREATE INDEX repairs_unquoted ON repairs (rma) WHERE quoted_ms IS NULL;
 CREATE INDEX repairs_open ON repairs (deadline_ms)
     WHERE quoted_ms IS NOT NULL AND decision IS NULL;
+"#;
+
+/// Ops' override of a disputed quote: the amount, why, who and when; set once.
+pub const MIGRATION_OVERRIDE: &str = r#"
+ALTER TABLE repairs ADD COLUMN override_yen INTEGER;
+ALTER TABLE repairs ADD COLUMN override_reason TEXT;
+ALTER TABLE repairs ADD COLUMN override_by TEXT;
+ALTER TABLE repairs ADD COLUMN override_ms INTEGER;
+"#;
+
+pub const MIGRATION_OVERRIDE_PG: &str = r#"
+ALTER TABLE repairs ADD COLUMN override_yen BIGINT;
+ALTER TABLE repairs ADD COLUMN override_reason TEXT;
+ALTER TABLE repairs ADD COLUMN override_by TEXT;
+ALTER TABLE repairs ADD COLUMN override_ms BIGINT;
 "#;
 
 /// Repairs quoted in one pass at most.
@@ -628,6 +643,9 @@ fn accept(
     )
 }
 
+/// Records the decline of the quote on `rma` and orders its item back, as it is, to the
+/// customer at the site that holds it (store/ship_backs.rs), in the same transaction: the
+/// decision and the order stand or fall together, and both happen once.
 fn decline(
     tx: &Transaction<'_>,
     rma: &str,
@@ -639,6 +657,14 @@ fn decline(
         "UPDATE repairs SET decision = 'declined', decided_by = ?2, decided_ms = ?3
          WHERE rma = ?1",
         params![rma, by, now_ms],
+    )?;
+    // Its sites are woken by the use case after the commit, whichever way the decline came
+    // (`app::wake_all_streams`), so what was queued is not carried back here.
+    let _queued = super::ship_backs::order(
+        &mut super::sql::sqlite(tx),
+        &RmaId::new(rma)?,
+        super::ship_backs::CAUSE_REPAIR_DECLINED,
+        now_ms,
     )?;
     insert_event(
         tx,
@@ -699,6 +725,105 @@ pub fn answer(
     };
     tx.commit()?;
     Ok(outcome)
+}
+
+/// What overriding a quote did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Overridden {
+    /// The revised quote stands, to be answered by `deadline_ms`.
+    Recorded { deadline_ms: i64 },
+    /// The same override was recorded before: nothing changes.
+    Already,
+    /// Overridden before with another amount or reason: that one stands.
+    OverriddenBefore,
+    /// Answered already: the quote stands.
+    Decided(Decision),
+    /// Not quoted yet: nothing to override.
+    NotQuoted,
+    /// No repair `rma`.
+    NotFound,
+}
+
+/// An ops override of a repair's quote: the amount, why, and the key that made it.
+pub struct Override<'a> {
+    pub amount_yen: u64,
+    pub reason: &'a str,
+    pub key_id: &'a str,
+}
+
+/// Replaces the quote on `rma`, once, while it is quoted and unanswered (its deadline past
+/// or not: the default has not applied yet). The customer answers the revised quote by a
+/// fresh deadline of `terms.answer_days`, since a new price needs their consent either way;
+/// the quote's lines stay as found, for the record of what was inspected.
+pub fn override_quote(
+    conn: &mut Connection,
+    rma: &str,
+    o: &Override<'_>,
+    terms: &RepairTerms,
+    now_ms: i64,
+) -> Result<Overridden, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let Some(r) = of_return(&tx, rma)? else {
+        return Ok(Overridden::NotFound);
+    };
+    let before: Option<(i64, String)> = tx.query_row(
+        "SELECT override_yen, override_reason FROM repairs WHERE rma = ?1",
+        [rma],
+        |r| {
+            Ok(r.get::<_, Option<i64>>(0)?
+                .zip(r.get::<_, Option<String>>(1)?))
+        },
+    )?;
+    if let Some((yen, reason)) = before {
+        let same = u64::try_from(yen).ok() == Some(o.amount_yen) && reason == o.reason;
+        return Ok(if same {
+            Overridden::Already
+        } else {
+            Overridden::OverriddenBefore
+        });
+    }
+    if let Some((d, _, _)) = r.decision {
+        return Ok(Overridden::Decided(d));
+    }
+    let Some(quote) = r.quote else {
+        return Ok(Overridden::NotQuoted);
+    };
+    let site: String = tx.query_row("SELECT site FROM returns WHERE rma = ?1", [rma], |r| {
+        r.get(0)
+    })?;
+    let deadline_ms = now_ms + i64::from(terms.answer_days) * DAY_MS;
+    tx.execute(
+        "UPDATE repairs SET quote_yen = ?2, deadline_ms = ?3, override_yen = ?2,
+                override_reason = ?4, override_by = ?5, override_ms = ?6
+         WHERE rma = ?1",
+        params![
+            rma,
+            to_i64(o.amount_yen),
+            deadline_ms,
+            o.reason,
+            o.key_id,
+            now_ms
+        ],
+    )?;
+    let detail = Detail::repair_overridden(
+        o.amount_yen,
+        quote.total_yen,
+        o.reason,
+        o.key_id,
+        deadline_ms,
+    );
+    insert_event(
+        &tx,
+        rma,
+        "repair_quote_overridden",
+        Some(&site),
+        None,
+        &detail,
+        now_ms,
+        now_ms,
+    )?;
+    tx.commit()?;
+    Ok(Overridden::Recorded { deadline_ms })
 }
 
 /// Applies `default` to up to [`PER_PASS_MAX`] quotes unanswered past their deadline at
@@ -940,6 +1065,22 @@ mod tests {
         .unwrap()
     }
 
+    /// Every ship-back command queued, and the causes of `rma`'s ship-backs.
+    fn ship_backs(conn: &Connection, rma: &str) -> (i64, Vec<String>) {
+        let commands = conn
+            .query_row(
+                "SELECT COUNT(*) FROM commands WHERE kind = 'ship_back' AND site = 'osaka'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        let mut stmt = conn
+            .prepare("SELECT cause FROM ship_backs WHERE rma = ?1 ORDER BY lpn")
+            .unwrap();
+        let causes = stmt.query_map([rma], |r| r.get(0)).unwrap();
+        (commands, causes.collect::<Result<_, _>>().unwrap())
+    }
+
     #[test]
     fn each_answer_is_made_once_and_an_acceptance_moves_the_unit_to_a_site_that_refurbishes() {
         let mut conn = open();
@@ -995,6 +1136,19 @@ mod tests {
             of_return(&conn, &declined).unwrap().unwrap().charge_yen,
             None
         );
+        let cause = vec![crate::store::ship_backs::CAUSE_REPAIR_DECLINED.to_owned()];
+        let sent_back = (1, cause.clone());
+        assert_eq!(
+            ship_backs(&conn, &declined),
+            sent_back,
+            "sent back as it is"
+        );
+        assert_eq!(
+            answer_now(&mut conn, &declined, Decision::Declined).unwrap(),
+            Answered::Already(Decision::Declined)
+        );
+        assert_eq!(ship_backs(&conn, &declined), sent_back, "once");
+        assert_eq!(ship_backs(&conn, &accepted).1, Vec::<String>::new());
         assert_eq!(
             answer(
                 &mut conn,
@@ -1035,7 +1189,106 @@ mod tests {
             r.decision.map(|(d, by, _)| (d, by)),
             Some((Decision::Declined, BY_DEADLINE.to_owned()))
         );
+        assert_eq!(
+            ship_backs(&conn, &silent),
+            (2, cause),
+            "the default sends it back too"
+        );
+
+        // Billed once each: three repairs inspected and quoted, one accepted.
+        let s = crate::store::billing::statement(
+            &conn,
+            &crate::store::billing::BillingRates::default(),
+            "brand-a",
+            "1970-01",
+            deadline_ms + 2,
+        )
+        .unwrap()
+        .unwrap();
+        let line = |activity: &str| {
+            s.lines
+                .iter()
+                .find(|l| l.activity == activity)
+                .map(|l| (l.quantity, l.amount_yen))
+        };
+        assert_eq!(
+            (line("repair_inspection"), line("repair")),
+            (Some((3, 900)), Some((1, 500))),
+            "{s:?}"
+        );
         assert_eq!(transfers(&conn), 1);
+    }
+
+    #[test]
+    fn ops_override_a_quote_once_with_a_fresh_deadline_while_it_is_unanswered() {
+        let mut conn = open();
+        let terms = RepairTerms {
+            rates: vec![crate::policy::RepairRate {
+                defect: "not_working".into(),
+                sku: None,
+                category: None,
+                parts_yen: 3_000,
+                labour_yen: 4_000,
+            }],
+            ..RepairTerms::default()
+        };
+        let disputed = graded(&mut conn, 1, vec![DefectCode::NotWorking]);
+        let unquoted = graded(&mut conn, 2, vec![DefectCode::Odor]);
+        assert_eq!(quote_pass(&mut conn, &terms), 1);
+        let o = Override {
+            amount_yen: 5_000,
+            reason: "the part is under warranty",
+            key_id: "ops-1",
+        };
+        let later = NOW_MS + DAY_MS;
+        let mut over =
+            |rma: &str, o: &Override<'_>| override_quote(&mut conn, rma, o, &terms, later).unwrap();
+        assert_eq!(over("RMA-NONE", &o), Overridden::NotFound);
+        assert_eq!(over(&unquoted, &o), Overridden::NotQuoted);
+        let deadline_ms = later + 14 * DAY_MS;
+        assert_eq!(over(&disputed, &o), Overridden::Recorded { deadline_ms });
+        assert_eq!(over(&disputed, &o), Overridden::Already);
+        let other = Override {
+            amount_yen: 4_000,
+            ..o
+        };
+        assert_eq!(over(&disputed, &other), Overridden::OverriddenBefore);
+        let r = of_return(&conn, &disputed).unwrap().unwrap();
+        let q = r.quote.unwrap();
+        assert_eq!((q.total_yen, q.deadline_ms), (5_000, deadline_ms));
+        assert_eq!(q.lines.len(), 1, "the lines found stay on record");
+        assert_eq!(
+            kinds(&conn, &disputed),
+            ["repair_quoted", "repair_quote_overridden"]
+        );
+        // Accepted, it is charged as revised; answered, nothing is overridden any more.
+        let sites = fleet();
+        let accepted = answer(
+            &mut conn,
+            &disputed,
+            Decision::Accepted,
+            "customer",
+            &sites,
+            later,
+        );
+        assert_eq!(accepted.unwrap(), Answered::Recorded(Decision::Accepted));
+        let r = of_return(&conn, &disputed).unwrap().unwrap();
+        assert_eq!(r.charge_yen, Some(5_000));
+        let declined = graded(&mut conn, 3, vec![DefectCode::NotWorking]);
+        assert_eq!(quote_pass(&mut conn, &terms), 1);
+        let d = answer(
+            &mut conn,
+            &declined,
+            Decision::Declined,
+            "customer",
+            &sites,
+            later,
+        );
+        assert_eq!(d.unwrap(), Answered::Recorded(Decision::Declined));
+        assert_eq!(
+            override_quote(&mut conn, &declined, &o, &terms, later).unwrap(),
+            Overridden::Decided(Decision::Declined)
+        );
     }
 
     #[test]

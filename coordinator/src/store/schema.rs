@@ -951,6 +951,11 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::ship_backs::MIGRATION,
         postgres: super::ship_backs::MIGRATION_PG,
     },
+    // Ops' override of a disputed repair quote (store/repairs.rs).
+    Migration {
+        sqlite: super::repairs::MIGRATION_OVERRIDE,
+        postgres: super::repairs::MIGRATION_OVERRIDE_PG,
+    },
 ];
 
 /// How far a database is, against this build.

@@ -44,6 +44,8 @@ CREATE INDEX ship_backs_rma ON ship_backs (rma);
 
 /// Why a unit goes back: a declined trade-in.
 pub const CAUSE_TRADE_IN_DECLINED: &str = "trade_in_declined";
+/// Why a unit goes back: its repair's quote was declined, so it goes back as it is.
+pub const CAUSE_REPAIR_DECLINED: &str = "repair_declined";
 
 /// One unit's ship-back as it stands.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1064,6 +1064,10 @@ pub fn event_words(kind: &str, lang: Lang) -> Option<&'static str> {
             "We sent you the repair quote",
         ),
         "repair_accepted" => lang.pick("修理を承りました", "Your repair was agreed"),
+        "repair_quote_overridden" => lang.pick(
+            "修理の見積もりを見直しました",
+            "We revised your repair quote",
+        ),
         "repair_declined" => lang.pick(
             "修理はお断りとなりました（商品はそのまま返送されます）",
             "The repair was declined (the item is to be returned as it is)",

@@ -371,13 +371,20 @@ pub(super) async fn status_section(
     let now_ms = ctx.clock.now_ms();
     let open = r.decision.is_none() && r.quote.as_ref().is_some_and(|q| now_ms <= q.deadline_ms);
     let csrf = if open { Some(new_csrf_token()?) } else { None };
+    let shipped = crate::app::trade_in_offer::shipped_back(ctx, rma).await?;
     Ok(Some((
-        section_html(lang, &r, self_path, csrf.as_deref()),
+        section_html(lang, &r, &shipped, self_path, csrf.as_deref()),
         csrf,
     )))
 }
 
-fn section_html(lang: Lang, r: &Repair, self_path: &str, csrf: Option<&str>) -> String {
+fn section_html(
+    lang: Lang,
+    r: &Repair,
+    shipped: &[(i64, Option<String>)],
+    self_path: &str,
+    csrf: Option<&str>,
+) -> String {
     let mut rows = format!(
         "<dt>{}</dt><dd>{}</dd><dt>{}</dt><dd id=\"repair-fault\">{}</dd>",
         lang.pick("商品", "Product"),
@@ -429,8 +436,23 @@ fn section_html(lang: Lang, r: &Repair, self_path: &str, csrf: Option<&str>) -> 
             yen(c)
         ));
     }
+    for (n, (_, tracking)) in shipped.iter().enumerate() {
+        rows.push_str(&format!(
+            "<dt>{}</dt><dd id=\"ship-back-tracking-{n}\">{}</dd>",
+            lang.pick("返送の追跡番号", "Tracking number of the item sent back"),
+            html_escape(
+                tracking
+                    .as_deref()
+                    .unwrap_or(lang.pick("（なし）", "(none)"))
+            )
+        ));
+    }
     let state = match (&r.quote, r.defects.is_some()) {
         _ if r.decision.is_some() => match &r.decision {
+            Some((Decision::Declined, _, _)) if !shipped.is_empty() => lang.pick(
+                "修理はお断りとして承りました。商品は修理せずにそのまま、お客様へ返送中です。",
+                "The repair was declined: the item is on its way back to you as it is.",
+            ),
             Some((Decision::Accepted, _, _)) => lang.pick(
                 "修理を承りました。修理が終わりしだい商品をお返しします。",
                 "Your repair is agreed: we send the item back once it is repaired.",
