@@ -132,9 +132,13 @@ fn sqlite_tables(conn: &rusqlite::Connection) -> anyhow::Result<Vec<Table>> {
             if origin == "pk" {
                 continue;
             }
+            // An expression's column has no name (an index on `lower(order_ref)`).
             let cols: Vec<String> = conn
                 .prepare("SELECT name FROM pragma_index_info(?1) ORDER BY seqno")?
-                .query_map([&index], |r| r.get(0))?
+                .query_map([&index], |r| {
+                    Ok(r.get::<_, Option<String>>(0)?
+                        .unwrap_or_else(|| EXPRESSION.to_owned()))
+                })?
                 .collect::<Result<_, _>>()?;
             indexes.insert((cols, unique, partial));
         }
@@ -147,6 +151,9 @@ fn sqlite_tables(conn: &rusqlite::Connection) -> anyhow::Result<Vec<Table>> {
     }
     Ok(tables)
 }
+
+/// An index column that is an expression, on either backend (its text is not compared).
+const EXPRESSION: &str = "(expression)";
 
 fn postgres_tables(client: &mut postgres::Client) -> anyhow::Result<Vec<Table>> {
     let names: Vec<String> = client
@@ -175,16 +182,16 @@ fn postgres_tables(client: &mut postgres::Client) -> anyhow::Result<Vec<Table>> 
         let mut indexes = BTreeSet::new();
         for r in client.query(
             "SELECT i.indisprimary, i.indisunique, i.indpred IS NOT NULL, \
-                    ARRAY(SELECT a.attname::text \
+                    ARRAY(SELECT COALESCE(a.attname::text, $2) \
                           FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord) \
-                          JOIN pg_catalog.pg_attribute a \
+                          LEFT JOIN pg_catalog.pg_attribute a \
                             ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
                           ORDER BY k.ord) \
              FROM pg_catalog.pg_index i \
              JOIN pg_catalog.pg_class t ON t.oid = i.indrelid \
              JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace \
              WHERE n.nspname = current_schema() AND t.relname = $1",
-            &[&name],
+            &[&name, &EXPRESSION],
         )? {
             let (primary, unique, partial, cols): (bool, bool, bool, Vec<String>) =
                 (r.get(0), r.get(1), r.get(2), r.get(3));

@@ -226,17 +226,19 @@ pub fn get(
 /// cannot be found by its old reference. Letter case is folded by `lower()` on both backends
 /// (ASCII only, as SQLite's `NOCASE` did).
 pub fn find(conn: &mut dyn Sql, query: &str, limit: usize) -> Result<Vec<Order>, StoreError> {
-    Ok(conn.map_rows(
-        &format!(
-            "SELECT {COLUMNS} FROM orders WHERE lower(order_ref) = lower(CAST(?1 AS TEXT))
-             UNION SELECT {COLUMNS} FROM orders
-                   WHERE lower(customer_ref) = lower(CAST(?1 AS TEXT))
-                     AND lower(customer_ref) NOT LIKE 'anon-%'
-             ORDER BY ordered_ms DESC LIMIT ?2"
-        ),
-        &[&query, &to_i64(limit as u64)],
-        order_row,
-    )?)
+    Ok(conn.map_rows(&find_sql(), &[&query, &to_i64(limit as u64)], order_row)?)
+}
+
+/// Read through the indexes on the folded references (`orders_ref_folded`,
+/// `orders_customer_folded`), not by reading every order.
+fn find_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM orders WHERE lower(order_ref) = lower(CAST(?1 AS TEXT))
+         UNION SELECT {COLUMNS} FROM orders
+               WHERE lower(customer_ref) = lower(CAST(?1 AS TEXT))
+                 AND lower(customer_ref) NOT LIKE 'anon-%'
+         ORDER BY ordered_ms DESC LIMIT ?2"
+    )
 }
 
 /// Units of each SKU of an order already in open or received returns (not cancelled or
@@ -332,6 +334,22 @@ mod tests {
             }],
             contact: None,
         }
+    }
+
+    #[test]
+    fn a_lookup_in_any_letter_case_reads_the_folded_indexes_not_every_order() {
+        let conn = open();
+        let sql = format!("EXPLAIN QUERY PLAN {}", find_sql());
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let plan: Vec<String> = stmt
+            .query_map(rusqlite::params!["demo-1002", 5], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("\n");
+        assert!(plan.contains("orders_ref_folded"), "{plan}");
+        assert!(plan.contains("orders_customer_folded"), "{plan}");
+        assert!(!plan.contains("SCAN orders"), "{plan}");
     }
 
     #[test]

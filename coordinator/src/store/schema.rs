@@ -956,6 +956,18 @@ CREATE TABLE trade_in_quotes (
         sqlite: super::repairs::MIGRATION_OVERRIDE,
         postgres: super::repairs::MIGRATION_OVERRIDE_PG,
     },
+    // Orders found by reference in any letter case (`orders::find`, the counter's lookup)
+    // through an index on the folded references instead of reading every order.
+    Migration {
+        sqlite: r#"
+        CREATE INDEX orders_ref_folded ON orders (lower(order_ref));
+        CREATE INDEX orders_customer_folded ON orders (lower(customer_ref));
+        "#,
+        postgres: r#"
+        CREATE INDEX orders_ref_folded ON orders (lower(order_ref));
+        CREATE INDEX orders_customer_folded ON orders (lower(customer_ref));
+        "#,
+    },
 ];
 
 /// How far a database is, against this build.
