@@ -565,32 +565,13 @@ pub async fn override_quote(
     ApiJson(body): ApiJson<RepairOverride>,
 ) -> Result<Json<RepairView>, ApiError> {
     caller.require_ops("overriding a repair quote")?;
-    let amount_yen = u64::try_from(body.quote_yen)
-        .ok()
-        .filter(|y| *y <= QUOTE_OVERRIDE_YEN_MAX)
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "quote_yen",
-                format!(
-                    "{} is not an amount from 0 to {QUOTE_OVERRIDE_YEN_MAX} yen",
-                    body.quote_yen
-                ),
-            )
-        })?;
-    let reason = body.reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "say why the quote is overridden",
-        ));
-    }
-    let max = super::OVERRIDE_REASON_CHARS_MAX;
-    if reason.chars().count() > max {
-        return Err(ApiError::invalid_field(
-            "reason",
-            format!("longer than {max} characters"),
-        ));
-    }
+    let (amount_yen, reason) = super::trade_in::override_terms(
+        "quote_yen",
+        body.quote_yen,
+        QUOTE_OVERRIDE_YEN_MAX,
+        &body.reason,
+        "quote",
+    )?;
     let overridden =
         repair_answer::override_quote(&ctx, &rma, amount_yen, reason, &caller.key_id).await?;
     let refused = |why: String| Err(ApiError::conflict(why).with_field("quote_yen"));

@@ -476,6 +476,41 @@ pub async fn answer(
 /// Longest reason an override may give, in characters: a sentence or two for the record.
 pub const OVERRIDE_REASON_CHARS_MAX: usize = 500;
 
+/// An ops override's amount (`field`, 0 to `max_yen`) and its reason, trimmed, as an
+/// override of a trade-in's offer or a repair's quote (`what`) takes them; a refusal names
+/// the field.
+pub fn override_terms<'r>(
+    field: &'static str,
+    amount: i64,
+    max_yen: u64,
+    reason: &'r str,
+    what: &str,
+) -> Result<(u64, &'r str), ApiError> {
+    let amount_yen = u64::try_from(amount)
+        .ok()
+        .filter(|y| *y <= max_yen)
+        .ok_or_else(|| {
+            ApiError::invalid_field(
+                field,
+                format!("{amount} is not an amount from 0 to {max_yen} yen"),
+            )
+        })?;
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(ApiError::invalid_field(
+            "reason",
+            format!("say why the {what} is overridden"),
+        ));
+    }
+    if reason.chars().count() > OVERRIDE_REASON_CHARS_MAX {
+        return Err(ApiError::invalid_field(
+            "reason",
+            format!("longer than {OVERRIDE_REASON_CHARS_MAX} characters"),
+        ));
+    }
+    Ok((amount_yen, reason))
+}
+
 /// Ops' new offer on a disputed trade-in, and why.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -536,32 +571,13 @@ async fn overridden(
     body: OverrideRequest,
     key_id: &str,
 ) -> Result<Json<TradeInReturn>, ApiError> {
-    let amount_yen = u64::try_from(body.offer_yen)
-        .ok()
-        .filter(|y| *y <= modori_shared::tradein::PRICE_YEN_MAX)
-        .ok_or_else(|| {
-            ApiError::invalid_field(
-                "offer_yen",
-                format!(
-                    "{} is not an amount from 0 to {} yen",
-                    body.offer_yen,
-                    modori_shared::tradein::PRICE_YEN_MAX
-                ),
-            )
-        })?;
-    let reason = body.reason.trim();
-    if reason.is_empty() {
-        return Err(ApiError::invalid_field(
-            "reason",
-            "say why the offer is overridden",
-        ));
-    }
-    if reason.chars().count() > OVERRIDE_REASON_CHARS_MAX {
-        return Err(ApiError::invalid_field(
-            "reason",
-            format!("longer than {OVERRIDE_REASON_CHARS_MAX} characters"),
-        ));
-    }
+    let (amount_yen, reason) = override_terms(
+        "offer_yen",
+        body.offer_yen,
+        modori_shared::tradein::PRICE_YEN_MAX,
+        &body.reason,
+        "offer",
+    )?;
     let overridden = trade_in_offer::override_offer(ctx, rma, amount_yen, reason, key_id).await?;
     let refused = |why: String| Err(ApiError::conflict(why).with_field("offer_yen"));
     match overridden {
